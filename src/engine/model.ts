@@ -1,0 +1,179 @@
+/**
+ * The opened model: its graph (batch axis made symbolic), sites with their shapes, preprocessing, and the
+ * onnxruntime sessions built from it. Sessions are created once per graph variant and kept until `closeModel`
+ * (creating and releasing sessions leaks in Node, and their arenas never shrink).
+ */
+import { basename } from "node:path";
+import { closest, fail } from "../errors.js";
+import { readFileChecked, sha256 } from "../files.js";
+import { makeBatchDynamic } from "../onnx/batch.js";
+import { indexGraph } from "../onnx/graph.js";
+import { readMetadata, type Preprocessing } from "../onnx/metadata.js";
+import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto } from "../onnx/proto.js";
+import { locateSites, type SiteLocation } from "../onnx/sites.js";
+import { withOutputs } from "../onnx/surgery.js";
+import { createSession, defaultThreads, OrtTensor, type OrtSession } from "./ort.js";
+
+export interface Site extends SiteLocation {
+  /** "dense": units on the last axis of [N, D]; "conv": units are the channels of [N, C, …]. */
+  kind: "dense" | "conv";
+  units: number;
+  /** One sample's shape, batch axis excluded ([D] or [C, H, W]). */
+  shape: number[];
+  /** Axis of the units in the batched tensor (always 1). */
+  unitAxis: number;
+}
+
+export interface LesionModel {
+  name: string;
+  sha256: string;
+  proto: ModelProto;
+  inputName: string;
+  /** One sample's input shape as the graph takes it ([784] or [1, 28, 28]). */
+  inputShape: number[];
+  outputName: string;
+  numClasses: number;
+  preprocessing: Preprocessing;
+  classNames: string[] | null;
+  sites: Site[];
+  /** Problems worth a user's attention that do not stop a run (NaN weights, …). */
+  warnings: string[];
+  threads: number;
+  sessions: Map<string, OrtSession>;
+}
+
+export interface OpenModelOptions {
+  /** Threads per onnxruntime session. Default: every core. */
+  threads?: number;
+  /** Name used in messages when `source` is bytes. Default "model". */
+  name?: string;
+}
+
+export async function openModel(source: string | Uint8Array, options: OpenModelOptions = {}): Promise<LesionModel> {
+  const bytes = typeof source === "string" ? readFileChecked(source, "model") : source;
+  const name = options.name ?? (typeof source === "string" ? basename(source) : "model");
+  const proto = decodeModel(bytes, name);
+  makeBatchDynamic(proto);
+  const graph = proto.graph!;
+  const index = indexGraph(graph);
+  if (index.inputs.length !== 1) fail("bad-model", `${name} has ${index.inputs.length} inputs; lesion studies classifiers with one image input`, { name });
+  const inputInfo = graph.input!.find((i) => i.name === index.inputs[0])!;
+  const metadata = readMetadata(proto, name);
+  const inputShape = sampleShape(valueInfoShape(inputInfo), metadata.preprocessing?.imageShape ?? null, metadata.preprocessing?.layout ?? null, name);
+  const preprocessing = metadata.preprocessing ?? inferPreprocessing(inputShape);
+  const model: LesionModel = {
+    name,
+    sha256: sha256(bytes),
+    proto,
+    inputName: index.inputs[0],
+    inputShape,
+    outputName: index.outputs[0],
+    numClasses: 0,
+    preprocessing,
+    classNames: metadata.classNames,
+    sites: [],
+    warnings: weightWarnings(proto),
+    threads: options.threads ?? defaultThreads(),
+    sessions: new Map(),
+  };
+  try {
+    await probe(model, locateSites(graph));
+  } catch (error) {
+    await closeModel(model);
+    throw error;
+  }
+  return model;
+}
+
+export async function closeModel(model: LesionModel): Promise<void> {
+  for (const session of model.sessions.values()) await session.release();
+  model.sessions.clear();
+}
+
+/** The session for a graph variant, built on first use and kept for the model's lifetime. */
+export async function getSession(model: LesionModel, key: string, build: () => ModelProto): Promise<OrtSession> {
+  let session = model.sessions.get(key);
+  if (!session) {
+    try {
+      session = await createSession(encodeModel(build()), model.threads);
+    } catch (error) {
+      fail("bad-model", `${model.name} cannot be run by onnxruntime: ${(error as Error).message.split("\n")[0]}`, { name: model.name });
+    }
+    model.sessions.set(key, session);
+  }
+  return session;
+}
+
+/** The only site lookup: a miss names the closest sites. */
+export function resolveSite(model: LesionModel, name: string): Site {
+  const site = model.sites.find((s) => s.name === name);
+  if (!site) {
+    const names = model.sites.map((s) => s.name);
+    const hint = closest(name, names).join(", ");
+    fail("unknown-site", `unknown site '${name}' in ${model.name}; closest: ${hint} (all: ${names.join(", ")})`, { site: name, sites: names });
+  }
+  return site;
+}
+
+function sampleShape(shape: Array<number | string> | null, imageShape: [number, number, number] | null, layout: string | null, name: string): number[] {
+  if (!shape || shape.length < 2) fail("bad-model", `${name} has an input without a batch axis and sample shape`, { name });
+  const rest = shape.slice(1);
+  if (rest.every((d): d is number => typeof d === "number" && d > 0)) return rest;
+  if (imageShape) {
+    const [c, h, w] = imageShape;
+    return layout === "flat" ? [c * h * w] : layout === "nhwc" ? [h, w, c] : [c, h, w];
+  }
+  fail("bad-model", `${name} has an input whose sample shape is not fixed (${shape.join("x")}); give it with lesion import --input-shape`, { name });
+}
+
+/** Without lesion metadata: raw [0,1] pixels, layout read from the input's rank and channel axis. */
+function inferPreprocessing(inputShape: number[]): Preprocessing {
+  if (inputShape.length === 1) return { layout: "flat", mean: [0], std: [1], imageShape: null };
+  if (inputShape.length === 3) {
+    const [a, , c] = inputShape;
+    const nhwc = c <= 4 && a > 4;
+    const imageShape: [number, number, number] = nhwc ? [inputShape[2], inputShape[0], inputShape[1]] : [inputShape[0], inputShape[1], inputShape[2]];
+    return { layout: nhwc ? "nhwc" : "nchw", mean: [0], std: [1], imageShape };
+  }
+  if (inputShape.length === 2) return { layout: "nchw", mean: [0], std: [1], imageShape: [1, inputShape[0], inputShape[1]] };
+  fail("bad-model", `lesion cannot feed images to an input of sample shape ${inputShape.join("x")}`, { inputShape });
+}
+
+function weightWarnings(proto: ModelProto): string[] {
+  const warnings: string[] = [];
+  for (const tensor of proto.graph!.initializer ?? []) {
+    if (tensor.dataType !== DataType.FLOAT && tensor.dataType !== DataType.DOUBLE) continue;
+    const values = tensorValues(tensor) as Float32Array | Float64Array;
+    let bad = 0;
+    for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
+    if (bad > 0) warnings.push(`weight ${tensor.name} has ${bad} non-finite value${bad === 1 ? "" : "s"} (NaN or infinity)`);
+  }
+  return warnings;
+}
+
+/** Runs one zero sample through the graph with every site as an output, to learn site shapes and class count. */
+async function probe(model: LesionModel, locations: SiteLocation[]): Promise<void> {
+  const tensors = locations.map((l) => l.tensor);
+  const session = await getSession(model, "probe", () => withOutputs(model.proto, tensors));
+  const size = model.inputShape.reduce((a, b) => a * b, 1);
+  const feeds = { [model.inputName]: new OrtTensor("float32", new Float32Array(size), [1, ...model.inputShape]) };
+  let outputs;
+  try {
+    outputs = await session.run(feeds);
+  } catch (error) {
+    fail("bad-model", `${model.name} fails on a sample of shape ${model.inputShape.join("x")}: ${(error as Error).message.split("\n")[0]}`, { name: model.name });
+  }
+  const logits = outputs[model.outputName];
+  if (!logits || logits.dims.length !== 2) fail("bad-model", `${model.name} does not output [batch, classes] logits (output ${model.outputName} has shape ${logits?.dims.join("x")})`, { name: model.name });
+  model.numClasses = Number(logits.dims[1]);
+  if (model.classNames && model.classNames.length !== model.numClasses) {
+    fail("bad-model", `${model.name} names ${model.classNames.length} classes but outputs ${model.numClasses}`, { name: model.name });
+  }
+  for (const location of locations) {
+    const value = outputs[location.tensor];
+    if (!value || value.type !== "float32") continue;
+    const dims = value.dims.map(Number);
+    if (dims.length < 2 || dims.length > 5) continue;
+    model.sites.push({ ...location, kind: dims.length === 2 ? "dense" : "conv", units: dims[1], shape: dims.slice(1), unitAxis: 1 });
+  }
+}

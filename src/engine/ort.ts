@@ -1,0 +1,25 @@
+/** The one place onnxruntime-node is imported; sessions are created with pinned options. */
+import { availableParallelism } from "node:os";
+import ort from "onnxruntime-node";
+
+export type OrtSession = ort.InferenceSession;
+export const OrtTensor = ort.Tensor;
+export type OrtTensor = ort.Tensor;
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/**
+ * Graph optimisation is pinned to "basic" (constant folding, redundant nodes) so the fusions chosen never depend on
+ * which graph variant runs; masks are inputs, so nothing about a condition is folded away.
+ */
+export async function createSession(bytes: Uint8Array, threads: number): Promise<OrtSession> {
+  return ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: "basic",
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    enableCpuMemArena: true,
+  });
+}

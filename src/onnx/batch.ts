@@ -1,0 +1,56 @@
+/**
+ * Exporters often freeze the batch size (a graph traced with one sample has input [1, …] and Reshape shapes
+ * [1, …]). lesion batches every run, so it makes the first axis of the inputs and outputs symbolic and turns a
+ * constant Reshape target whose first entry is that fixed size into 0 ("copy the input's first axis").
+ */
+import { indexGraph } from "./graph.js";
+import { DataType, makeTensor, tensorDims, tensorValues, toInt, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from "./proto.js";
+
+/** Returns the fixed batch size of the graph's first real input, or null when it is already symbolic. */
+export function fixedBatchSize(model: ModelProto): number | null {
+  const graph = model.graph!;
+  const index = indexGraph(graph);
+  const input = (graph.input ?? []).find((i) => i.name === index.inputs[0]);
+  const first = input?.type?.tensorType?.shape?.dim?.[0];
+  if (!first || first.dimParam || first.dimValue === null || first.dimValue === undefined) return null;
+  return toInt(first.dimValue);
+}
+
+/** Makes the batch axis symbolic in place. Returns whether anything changed. */
+export function makeBatchDynamic(model: ModelProto): boolean {
+  const fixed = fixedBatchSize(model);
+  if (fixed === null) return false;
+  const graph = model.graph!;
+  const index = indexGraph(graph);
+  const symbolic = (info: ValueInfoProto) => {
+    const dim = info.type?.tensorType?.shape?.dim?.[0];
+    if (dim) {
+      dim.dimValue = null as unknown as undefined;
+      dim.dimParam = "batch";
+    }
+  };
+  for (const info of graph.input ?? []) if (index.inputs.includes(info.name ?? "")) symbolic(info);
+  for (const info of graph.output ?? []) symbolic(info);
+  // Intermediate shapes recorded by the exporter would contradict the new batch size; onnxruntime re-infers them.
+  graph.valueInfo = [];
+  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  for (const node of graph.node ?? []) {
+    if (node.opType !== "Reshape") continue;
+    const shapeName = node.input?.[1] ?? "";
+    const shape = initializers.get(shapeName) ?? constantValue(graph.node ?? [], shapeName);
+    if (!shape || shape.dataType !== DataType.INT64) continue;
+    const values = tensorValues(shape) as BigInt64Array;
+    if (values.length === 0 || Number(values[0]) !== fixed) continue;
+    const rewritten = BigInt64Array.from(values);
+    rewritten[0] = 0n;
+    const name = `${shapeName}__batch`;
+    graph.initializer!.push(makeTensor(name, tensorDims(shape), rewritten));
+    node.input![1] = name;
+  }
+  return true;
+}
+
+function constantValue(nodes: NodeProto[], tensor: string): TensorProto | undefined {
+  const node = nodes.find((n) => n.opType === "Constant" && n.output?.[0] === tensor);
+  return node?.attribute?.find((a) => a.name === "value")?.t ?? undefined;
+}

@@ -1,0 +1,108 @@
+/**
+ * Builds a classifier graph from a list of layers with their weights. Node and initializer names follow PyTorch's
+ * exporter (`fc1.weight`, `/fc1/Gemm`), so sites get the same names as in an exported PyTorch model.
+ */
+import { DataType, makeNode, makeTensor, makeValueInfo, onnx, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
+
+export type LayerSpec =
+  | { op: "linear"; name: string; weight: Float32Array; shape: [number, number]; bias: Float32Array | null }
+  | { op: "conv"; name: string; weight: Float32Array; shape: [number, number, number, number]; bias: Float32Array | null; stride: number; padding: number }
+  | { op: "batchnorm"; name: string; scale: Float32Array; bias: Float32Array; mean: Float32Array; variance: Float32Array; epsilon: number }
+  | { op: "relu" | "tanh" | "sigmoid" | "flatten" | "dropout" | "logsoftmax" }
+  | { op: "leakyrelu"; alpha: number }
+  | { op: "maxpool" | "avgpool"; kernel: number; stride: number };
+
+export interface ClassifierSpec {
+  layers: LayerSpec[];
+  /** One sample's input shape: [D] for a flat input, [C, H, W] for images. */
+  inputShape: number[];
+}
+
+export const INPUT_NAME = "input";
+export const OUTPUT_NAME = "logits";
+
+export function buildClassifier(spec: ClassifierSpec): ModelProto {
+  const nodes: NodeProto[] = [];
+  const initializers: TensorProto[] = [];
+  let current = INPUT_NAME;
+  let counter = 0;
+  const next = (layer: string, op: string) => {
+    const output = `/${layer}/${op}_output_0`;
+    return output;
+  };
+  spec.layers.forEach((layer, position) => {
+    const last = position === spec.layers.length - 1;
+    let output: string;
+    switch (layer.op) {
+      case "linear": {
+        initializers.push(makeTensor(`${layer.name}.weight`, layer.shape, layer.weight));
+        const inputs = [current, `${layer.name}.weight`];
+        if (layer.bias) {
+          initializers.push(makeTensor(`${layer.name}.bias`, [layer.shape[0]], layer.bias));
+          inputs.push(`${layer.name}.bias`);
+        }
+        output = next(layer.name, "Gemm");
+        nodes.push(makeNode("Gemm", inputs, [output], `/${layer.name}/Gemm`, { alpha: 1.0, beta: 1.0, transB: 1 }));
+        break;
+      }
+      case "conv": {
+        initializers.push(makeTensor(`${layer.name}.weight`, layer.shape, layer.weight));
+        const inputs = [current, `${layer.name}.weight`];
+        if (layer.bias) {
+          initializers.push(makeTensor(`${layer.name}.bias`, [layer.shape[0]], layer.bias));
+          inputs.push(`${layer.name}.bias`);
+        }
+        output = next(layer.name, "Conv");
+        const p = layer.padding;
+        nodes.push(
+          makeNode("Conv", inputs, [output], `/${layer.name}/Conv`, {
+            kernel_shape: [layer.shape[2], layer.shape[3]],
+            pads: [p, p, p, p],
+            strides: [layer.stride, layer.stride],
+            dilations: [1, 1],
+            group: 1,
+          }),
+        );
+        break;
+      }
+      case "batchnorm": {
+        const names = ["weight", "bias", "running_mean", "running_var"].map((n) => `${layer.name}.${n}`);
+        [layer.scale, layer.bias, layer.mean, layer.variance].forEach((values, i) => initializers.push(makeTensor(names[i], [values.length], values)));
+        output = next(layer.name, "BatchNormalization");
+        nodes.push(makeNode("BatchNormalization", [current, ...names], [output], `/${layer.name}/BatchNormalization`, { epsilon: layer.epsilon }));
+        break;
+      }
+      case "maxpool":
+      case "avgpool": {
+        const op = layer.op === "maxpool" ? "MaxPool" : "AveragePool";
+        const name = `${layer.op}${counter++}`;
+        output = next(name, op);
+        nodes.push(makeNode(op, [current], [output], `/${name}/${op}`, { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride] }));
+        break;
+      }
+      default: {
+        const op = { relu: "Relu", tanh: "Tanh", sigmoid: "Sigmoid", flatten: "Flatten", dropout: "Identity", logsoftmax: "LogSoftmax", leakyrelu: "LeakyRelu" }[layer.op];
+        const name = `${layer.op}${counter++}`;
+        output = next(name, op);
+        const attributes: Record<string, number> =
+          layer.op === "flatten" || layer.op === "logsoftmax" ? { axis: 1 } : layer.op === "leakyrelu" ? { alpha: layer.alpha } : {};
+        nodes.push(makeNode(op, [current], [output], `/${name}/${op}`, attributes));
+      }
+    }
+    if (last) nodes[nodes.length - 1].output = [OUTPUT_NAME];
+    current = last ? OUTPUT_NAME : output;
+  });
+  const graph = onnx.GraphProto.create({
+    name: "lesion",
+    node: nodes,
+    initializer: initializers,
+    input: [makeValueInfo(INPUT_NAME, DataType.FLOAT, ["batch", ...spec.inputShape])],
+    output: [makeValueInfo(OUTPUT_NAME, DataType.FLOAT, ["batch", "classes"])],
+  });
+  return onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: "lesion",
+    opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })],
+    graph,
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * lesion's metadata in a model's metadata_props: how to turn [0,1] pixels into the graph's input, and the class
+ * names. Stored as JSON under `lesion.preprocessing` and `lesion.classes`, so any ONNX tool keeps it intact.
+ */
+import { fail } from "../errors.js";
+import { metadataValue, setMetadataValue, type ModelProto } from "./proto.js";
+
+export type InputLayout = "flat" | "nchw" | "nhwc";
+
+export interface Preprocessing {
+  /** How one [C,H,W] image is laid out in the graph input: "flat" = [N, C·H·W] in C,H,W order. */
+  layout: InputLayout;
+  /** Per-channel mean subtracted from pixels in [0,1] (one value broadcasts to every channel). */
+  mean: number[];
+  /** Per-channel divisor applied after the mean. */
+  std: number[];
+  /** One sample's image shape [C, H, W], when known. */
+  imageShape: [number, number, number] | null;
+}
+
+export interface ModelMetadata {
+  preprocessing: Preprocessing | null;
+  classNames: string[] | null;
+}
+
+const PREPROCESSING_KEY = "lesion.preprocessing";
+const CLASSES_KEY = "lesion.classes";
+
+export function readMetadata(model: ModelProto, name = "model"): ModelMetadata {
+  const preprocessingText = metadataValue(model, PREPROCESSING_KEY);
+  const classesText = metadataValue(model, CLASSES_KEY);
+  let preprocessing: Preprocessing | null = null;
+  let classNames: string[] | null = null;
+  try {
+    if (preprocessingText) preprocessing = normalizePreprocessing(JSON.parse(preprocessingText));
+    if (classesText) classNames = JSON.parse(classesText);
+  } catch (error) {
+    fail("bad-model", `${name} has unreadable lesion metadata (${(error as Error).message})`, { name });
+  }
+  if (classNames && (!Array.isArray(classNames) || !classNames.every((c) => typeof c === "string"))) {
+    fail("bad-model", `${name} has lesion.classes that is not a list of names`, { name });
+  }
+  return { preprocessing, classNames };
+}
+
+export function writeMetadata(model: ModelProto, metadata: ModelMetadata): void {
+  if (metadata.preprocessing) setMetadataValue(model, PREPROCESSING_KEY, JSON.stringify(metadata.preprocessing));
+  if (metadata.classNames) setMetadataValue(model, CLASSES_KEY, JSON.stringify(metadata.classNames));
+}
+
+function normalizePreprocessing(value: Partial<Preprocessing>): Preprocessing {
+  const layout = value.layout ?? "nchw";
+  if (!["flat", "nchw", "nhwc"].includes(layout)) throw new Error(`unknown layout ${layout}`);
+  const mean = value.mean ?? [0];
+  const std = value.std ?? [1];
+  if (!mean.every(Number.isFinite) || !std.every((s) => Number.isFinite(s) && s !== 0)) throw new Error("mean/std must be finite, std non-zero");
+  return { layout, mean, std, imageShape: value.imageShape ?? null };
+}

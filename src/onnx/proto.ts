@@ -1,0 +1,173 @@
+/**
+ * The ONNX protobuf messages (onnx-proto's generated protobufjs code) and the few conversions lesion needs:
+ * decode/encode a ModelProto, read an initializer as a typed array, make tensors, nodes and value infos.
+ */
+import onnxProto from "onnx-proto";
+import { fail } from "../errors.js";
+
+export const onnx = onnxProto.onnx;
+export type ModelProto = onnxProto.onnx.ModelProto;
+export type GraphProto = onnxProto.onnx.IGraphProto;
+export type NodeProto = onnxProto.onnx.INodeProto;
+export type TensorProto = onnxProto.onnx.ITensorProto;
+export type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
+export type AttributeProto = onnxProto.onnx.IAttributeProto;
+
+export const DataType = onnx.TensorProto.DataType;
+
+/** protobufjs decodes int64 fields as Long objects when `long` is installed, as numbers otherwise. */
+export function toInt(value: unknown): number {
+  if (value === null || value === undefined) return 0;
+  if (typeof value === "number") return value;
+  if (typeof value === "bigint") return Number(value);
+  const long = value as { toNumber?: () => number };
+  if (typeof long.toNumber === "function") return long.toNumber();
+  return Number(value);
+}
+
+export function decodeModel(bytes: Uint8Array, name = "model"): ModelProto {
+  let model: ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (error) {
+    fail("bad-model", `${name} is not an ONNX model (${(error as Error).message})`, { name });
+  }
+  const graph = model.graph;
+  if (!graph || !graph.node || graph.node.length === 0 || !graph.output || graph.output.length === 0) {
+    fail("bad-model", `${name} is not an ONNX model (no graph with nodes and outputs)`, { name });
+  }
+  return model;
+}
+
+export function encodeModel(model: onnxProto.onnx.IModelProto): Uint8Array {
+  return onnx.ModelProto.encode(onnx.ModelProto.fromObject(model as Record<string, unknown>)).finish();
+}
+
+/** Deep copy through the wire format: surgery never mutates the model it was given. */
+export function cloneModel(model: ModelProto): ModelProto {
+  return onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish());
+}
+
+export type NumericArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array;
+
+/** Reads a TensorProto's values, from raw_data or the typed repeated fields. */
+export function tensorValues(tensor: TensorProto): NumericArray {
+  const type = tensor.dataType ?? 0;
+  const count = (tensor.dims ?? []).reduce<number>((a, d) => a * toInt(d), 1);
+  const raw = tensor.rawData && tensor.rawData.length > 0 ? tensor.rawData : null;
+  const copy = (bytesPerElement: number): ArrayBuffer => {
+    const buffer = new ArrayBuffer(count * bytesPerElement);
+    new Uint8Array(buffer).set(raw!.subarray(0, count * bytesPerElement));
+    return buffer;
+  };
+  switch (type) {
+    case DataType.FLOAT:
+      return raw ? new Float32Array(copy(4)) : Float32Array.from(tensor.floatData ?? []);
+    case DataType.DOUBLE:
+      return raw ? new Float64Array(copy(8)) : Float64Array.from(tensor.doubleData ?? []);
+    case DataType.INT64:
+      return raw ? new BigInt64Array(copy(8)) : BigInt64Array.from((tensor.int64Data ?? []).map((v) => BigInt(toInt(v))));
+    case DataType.INT32:
+      return raw ? new Int32Array(copy(4)) : Int32Array.from(tensor.int32Data ?? []);
+    case DataType.UINT8:
+    case DataType.BOOL:
+      return raw ? new Uint8Array(copy(1)) : Uint8Array.from(tensor.int32Data ?? []);
+    case DataType.INT8:
+      return raw ? new Int8Array(copy(1)) : Int8Array.from(tensor.int32Data ?? []);
+    default:
+      fail("unsupported-op", `tensor ${tensor.name} has ONNX data type ${type}, which lesion does not read`, {
+        name: tensor.name,
+        type,
+      });
+  }
+}
+
+export function tensorDims(tensor: TensorProto): number[] {
+  return (tensor.dims ?? []).map(toInt);
+}
+
+export function makeTensor(name: string, dims: readonly number[], values: Float32Array | Float64Array | BigInt64Array): TensorProto {
+  const dataType =
+    values instanceof Float32Array ? DataType.FLOAT : values instanceof Float64Array ? DataType.DOUBLE : DataType.INT64;
+  return onnx.TensorProto.create({
+    name,
+    dims: [...dims],
+    dataType,
+    rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)),
+  });
+}
+
+export function makeNode(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  name: string,
+  attributes: Record<string, number | number[] | string> = {},
+): NodeProto {
+  const attribute = Object.entries(attributes).map(([key, value]) => {
+    if (typeof value === "string") {
+      return onnx.AttributeProto.create({ name: key, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(value) });
+    }
+    if (Array.isArray(value)) {
+      return onnx.AttributeProto.create({ name: key, type: onnx.AttributeProto.AttributeType.INTS, ints: value });
+    }
+    return Number.isInteger(value) && !key.match(/^(alpha|beta|epsilon|momentum|ratio)$/)
+      ? onnx.AttributeProto.create({ name: key, type: onnx.AttributeProto.AttributeType.INT, i: value })
+      : onnx.AttributeProto.create({ name: key, type: onnx.AttributeProto.AttributeType.FLOAT, f: value });
+  });
+  return onnx.NodeProto.create({ opType, input: inputs, output: outputs, name, attribute });
+}
+
+/** A value info with a shape whose entries are fixed sizes or symbolic names ("batch"). */
+export function makeValueInfo(name: string, elemType: number, shape: ReadonlyArray<number | string> | null): ValueInfoProto {
+  const tensorType = onnx.TypeProto.Tensor.create({ elemType });
+  if (shape) {
+    tensorType.shape = onnx.TensorShapeProto.create({
+      dim: shape.map((d) =>
+        typeof d === "number" ? onnx.TensorShapeProto.Dimension.create({ dimValue: d }) : onnx.TensorShapeProto.Dimension.create({ dimParam: d }),
+      ),
+    });
+  }
+  return onnx.ValueInfoProto.create({ name, type: onnx.TypeProto.create({ tensorType }) });
+}
+
+/** The shape of a value info: numbers for fixed dims, strings for symbolic ones, null for unknown rank. */
+export function valueInfoShape(info: ValueInfoProto): Array<number | string> | null {
+  const shape = info.type?.tensorType?.shape;
+  if (!shape) return null;
+  return (shape.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toInt(d.dimValue) : "?"));
+}
+
+export function valueInfoElemType(info: ValueInfoProto): number {
+  return info.type?.tensorType?.elemType ?? 0;
+}
+
+export function attribute(node: NodeProto, name: string): AttributeProto | undefined {
+  return (node.attribute ?? []).find((a) => a.name === name);
+}
+
+export function attributeInts(node: NodeProto, name: string, fallback: number[]): number[] {
+  const found = attribute(node, name);
+  return found?.ints && found.ints.length > 0 ? found.ints.map(toInt) : fallback;
+}
+
+export function attributeInt(node: NodeProto, name: string, fallback: number): number {
+  const found = attribute(node, name);
+  return found && found.i !== undefined && found.i !== null ? toInt(found.i) : fallback;
+}
+
+export function attributeFloat(node: NodeProto, name: string, fallback: number): number {
+  const found = attribute(node, name);
+  return found && typeof found.f === "number" ? found.f : fallback;
+}
+
+export function metadataValue(model: onnxProto.onnx.IModelProto, key: string): string | undefined {
+  return (model.metadataProps ?? []).find((p) => p.key === key)?.value ?? undefined;
+}
+
+export function setMetadataValue(model: onnxProto.onnx.IModelProto, key: string, value: string): void {
+  const props = (model.metadataProps ??= []);
+  const existing = props.find((p) => p.key === key);
+  if (existing) existing.value = value;
+  else props.push(onnx.StringStringEntryProto.create({ key, value }));
+}

@@ -1,0 +1,112 @@
+/**
+ * Sites: the tensors of a graph that carry units. A site is the output of an activation node, or the output of a
+ * layer (Gemm/MatMul/Conv with a constant weight) that no activation follows. A site that is the activation of a
+ * layer is named after that layer, so an imported MLP's `fc1` is the ReLU output of the Linear `fc1`; a bias Add or
+ * a BatchNormalization between layer and activation belongs to the layer. Names come, in order of preference, from the
+ * layer's weight initializer (`fc1.weight` → `fc1`, the PyTorch convention), the node's scope path
+ * (`/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`), the node name, and last the op type and position.
+ */
+import { indexGraph, type GraphIndex } from "./graph.js";
+import type { GraphProto, NodeProto } from "./proto.js";
+
+export const ACTIVATION_OPS = new Set(["Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Gelu", "Elu", "Selu", "Clip", "HardSigmoid", "HardSwish", "Softplus", "Mish"]);
+export const LAYER_OPS = new Set(["Gemm", "MatMul", "Conv", "ConvTranspose"]);
+/** Ops between a layer and its activation that still belong to the layer. */
+const LAYER_TAIL_OPS = new Set(["Add", "BatchNormalization", "Identity"]);
+
+/** A site as the graph alone defines it; the engine adds its shape by running the graph. */
+export interface SiteLocation {
+  /** Readable, stable name used everywhere (API, CLI, files, report). */
+  name: string;
+  /** The tensor that carries the units. */
+  tensor: string;
+  /** The node that produces the tensor. */
+  node: string;
+  /** The layer node (Gemm/MatMul/Conv) whose output this is or whose activation this is, if any. */
+  layer: string | null;
+  /** The op that produces the tensor (Relu, Gemm, …). */
+  op: string;
+}
+
+export function locateSites(graph: GraphProto): SiteLocation[] {
+  const index = indexGraph(graph);
+  const nodes = graph.node ?? [];
+  const found: Array<Omit<SiteLocation, "name"> & { base: string }> = [];
+  nodes.forEach((node, position) => {
+    const op = node.opType ?? "";
+    if (ACTIVATION_OPS.has(op)) {
+      const layer = layerBehind(node.input?.[0] ?? "", index);
+      found.push({
+        base: moduleName(layer ?? node, index, position),
+        tensor: node.output![0],
+        node: node.name ?? "",
+        layer: layer?.name ?? null,
+        op,
+      });
+    } else if (isLayer(node, index)) {
+      const end = layerEnd(node, index);
+      const next = index.consumers.get(end) ?? [];
+      if (next.some((n) => ACTIVATION_OPS.has(n.opType ?? ""))) return;
+      found.push({ base: moduleName(node, index, position), tensor: end, node: index.producer.get(end)?.name ?? "", layer: node.name ?? null, op });
+    }
+  });
+  const seen = new Map<string, number>();
+  return found.map(({ base, ...rest }) => {
+    const count = seen.get(base) ?? 0;
+    seen.set(base, count + 1);
+    return { name: count === 0 ? base : `${base}_${count}`, ...rest };
+  });
+}
+
+function isLayer(node: NodeProto, index: GraphIndex): boolean {
+  return LAYER_OPS.has(node.opType ?? "") && (node.input ?? []).slice(0, 2).some((input) => index.initializers.has(input) || isConstantPath(input, index));
+}
+
+/** A weight that reaches the layer through Transpose/Cast/Identity of an initializer is still constant. */
+function isConstantPath(tensor: string, index: GraphIndex): boolean {
+  const node = index.producer.get(tensor);
+  if (!node || !["Transpose", "Cast", "Identity", "DequantizeLinear"].includes(node.opType ?? "")) return false;
+  const input = node.input?.[0] ?? "";
+  return index.initializers.has(input) || isConstantPath(input, index);
+}
+
+/** Walks back from an activation's input through bias/batch-norm to the layer that feeds it. */
+function layerBehind(tensor: string, index: GraphIndex): NodeProto | null {
+  let current = index.producer.get(tensor);
+  while (current) {
+    if (isLayer(current, index)) return current;
+    if (!LAYER_TAIL_OPS.has(current.opType ?? "")) return null;
+    // An Add of two computed tensors is a residual join, not a bias: the activation is not one layer's.
+    if (current.opType === "Add" && !(current.input ?? []).some((i) => index.initializers.has(i))) return null;
+    const [first, second] = current.input ?? [];
+    const next = current.opType === "Add" && index.initializers.has(first) ? second : first;
+    current = index.producer.get(next);
+  }
+  return null;
+}
+
+/** The last tensor of a layer: its output, or that of a bias Add / BatchNormalization that follows alone. */
+function layerEnd(layer: NodeProto, index: GraphIndex): string {
+  let tensor = layer.output![0];
+  for (;;) {
+    const consumers = index.consumers.get(tensor) ?? [];
+    if (consumers.length !== 1) return tensor;
+    const next = consumers[0];
+    if (!LAYER_TAIL_OPS.has(next.opType ?? "")) return tensor;
+    if (next.opType === "Add" && !(next.input ?? []).some((i) => index.initializers.has(i))) return tensor;
+    if (index.outputs.includes(tensor)) return tensor;
+    tensor = next.output![0];
+  }
+}
+
+function moduleName(node: NodeProto, index: GraphIndex, position: number): string {
+  for (const input of (node.input ?? []).slice(1)) {
+    const match = /^(.+)\.(weight|bias)$/.exec(input);
+    if (match && index.initializers.has(input)) return match[1];
+  }
+  const name = node.name ?? "";
+  const segments = name.split("/").filter((s) => s.length > 0);
+  if (segments.length >= 2) return segments[segments.length - 2];
+  if (segments.length === 1 && !/^[A-Za-z]+_\d+$/.test(segments[0])) return segments[0];
+  return `${(node.opType ?? "node").toLowerCase()}${position}`;
+}
