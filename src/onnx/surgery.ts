@@ -139,3 +139,16 @@ export function toFloat64(model: ModelProto): ModelProto {
   graph.valueInfo = [];
   return copy;
 }
+
+/** The upstream tensors a suffix starting at `tensor` reads: the tensor itself first, then any other branch. */
+export function cutTensors(model: ModelProto, tensor: string): string[] {
+  const graph = model.graph!;
+  const index = indexGraph(graph);
+  const downstream = downstreamNodes(graph, [tensor]);
+  const produced = new Set(downstream.flatMap((n) => n.output ?? []));
+  const cut = [tensor];
+  for (const node of downstream) {
+    for (const input of node.input ?? []) if (input && !produced.has(input) && !index.initializers.has(input) && !cut.includes(input)) cut.push(input);
+  }
+  return cut;
+}

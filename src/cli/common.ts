@@ -1,0 +1,56 @@
+/** Pieces every command shares: opening inputs, number parsing, progress rendering, printing. */
+import cliProgress from "cli-progress";
+import { fail } from "../errors.js";
+import type { Progress } from "../study/progress.js";
+
+/** Flag tables are typed over a verb's options: every option has a flag, or null with the reason it has none. */
+export type FlagTable<Options> = { [K in keyof Required<Options>]: string | null };
+
+export function parseInteger(value: string, flag: string, min = 1): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min) fail("bad-option", `${flag} takes a whole number ≥ ${min}, got '${value}'`);
+  return number;
+}
+
+export function parseNumberList(value: string, flag: string): number[] {
+  const numbers = value.split(",").map((v) => Number(v.trim()));
+  if (numbers.length === 0 || numbers.some((n) => !Number.isFinite(n))) fail("bad-option", `${flag} takes comma-separated numbers, got '${value}'`);
+  return numbers;
+}
+
+export function parseShape(value: string, flag: string): [number, number, number] {
+  const parts = value.split(/[x,]/).map(Number);
+  if (parts.length !== 3 || parts.some((p) => !Number.isInteger(p) || p < 1)) fail("bad-option", `${flag} takes CxHxW, e.g. 1x28x28; got '${value}'`);
+  return parts as [number, number, number];
+}
+
+/** A progress bar with ETA on a TTY; silent otherwise (logs stay clean). */
+export function progressReporter(enabled = process.stderr.isTTY === true): { onProgress: (event: Progress) => void; stop: () => void } {
+  if (!enabled) return { onProgress: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: "{phase} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}", hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let phase = "";
+  return {
+    onProgress(event) {
+      const label = event.detail ? `${event.phase} ${event.detail}` : event.phase;
+      if (label !== phase) {
+        if (phase) bar.stop();
+        bar.start(event.total, event.done, { phase: label });
+        phase = label;
+      } else bar.update(event.done);
+    },
+    stop() {
+      if (phase) bar.stop();
+    },
+  };
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function percent(fraction: number | null): string {
+  return fraction === null ? "  n/a" : `${(fraction * 100).toFixed(2)}%`;
+}

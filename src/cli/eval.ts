@@ -1,0 +1,33 @@
+import type { Command } from "commander";
+import { loadDataset } from "../data/loadDataset.js";
+import { closeModel, openModel } from "../engine/model.js";
+import { evaluate, type EvaluateOptions } from "../study/evaluate.js";
+import { parseInteger, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+
+const FLAGS: FlagTable<EvaluateOptions> = { batchSize: "--batch-size <n>", onProgress: null /* progress bar on a TTY */, signal: null /* Ctrl-C */ };
+
+export function registerEval(program: Command): void {
+  program
+    .command("eval")
+    .description("accuracy overall and per class, confusion matrix and loss of a model on a data set")
+    .argument("<model>", "ONNX model file")
+    .requiredOption("--data <spec>", "data set: mnist[:train|test], fashion-mnist, cifar10, idx:…, npy:…, or a folder")
+    .option(FLAGS.batchSize!, "samples per run", "1024")
+    .option("--json", "print the result as JSON")
+    .action(async (path: string, flags: { data: string; batchSize: string; json?: boolean }) => {
+      const data = await loadDataset(flags.data);
+      const model = await openModel(path);
+      const progress = progressReporter();
+      try {
+        const result = await evaluate(model, data, { batchSize: parseInteger(flags.batchSize, "--batch-size"), onProgress: progress.onProgress });
+        progress.stop();
+        if (flags.json) return printJson(result);
+        console.log(`${result.model} on ${result.data} (${result.n} samples): accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
+        result.classNames.forEach((name, c) => console.log(`  ${name.padEnd(12)} ${percent(result.perClass[c])}  (${result.classCounts[c]})`));
+        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
+      } finally {
+        progress.stop();
+        await closeModel(model);
+      }
+    });
+}

@@ -1,0 +1,52 @@
+import type { Command } from "commander";
+import { fail } from "../errors.js";
+import { writeFileAtomic } from "../files.js";
+import type { Activation } from "../onnx/arch.js";
+import { closeModel, openModel } from "../engine/model.js";
+import { importModel, type ImportOptions } from "../study/importModel.js";
+import { parseNumberList, parseShape, type FlagTable } from "./common.js";
+
+const FLAGS: FlagTable<ImportOptions> = {
+  arch: "--arch <spec>",
+  activation: "--activation <name>",
+  mean: "--mean <values>",
+  std: "--std <values>",
+  inputShape: "--input-shape <CxHxW>",
+  classNames: "--class-names <names>",
+};
+
+const ACTIVATIONS = ["relu", "tanh", "sigmoid", "leakyrelu"];
+
+export function registerImport(program: Command): void {
+  program
+    .command("import")
+    .description("turn a PyTorch checkpoint (.pt, .safetensors) or an ONNX file into a lesion model")
+    .argument("<source>", "checkpoint or ONNX file")
+    .requiredOption("-o, --output <file>", "ONNX file to write")
+    .option(FLAGS.arch!, "architecture: 'mlp' or a layer list such as conv(padding=1),relu,maxpool(2),flatten,linear")
+    .option(FLAGS.activation!, "activation between the layers of --arch mlp (relu, tanh, sigmoid, leakyrelu)", "relu")
+    .option(FLAGS.mean!, "per-channel mean subtracted from [0,1] pixels, e.g. 0.5 or 0.485,0.456,0.406")
+    .option(FLAGS.std!, "per-channel standard deviation, e.g. 0.5")
+    .option(FLAGS.inputShape!, "image shape CxHxW (default for an MLP: from its input width)")
+    .option(FLAGS.classNames!, "comma-separated class names in class order")
+    .action(async (source: string, flags: { output: string; arch?: string; activation: string; mean?: string; std?: string; inputShape?: string; classNames?: string }) => {
+      if (!ACTIVATIONS.includes(flags.activation)) fail("bad-option", `--activation must be one of ${ACTIVATIONS.join(", ")}, got '${flags.activation}'`);
+      const result = await importModel(source, {
+        arch: flags.arch,
+        activation: flags.activation as Activation,
+        mean: flags.mean ? parseNumberList(flags.mean, "--mean") : undefined,
+        std: flags.std ? parseNumberList(flags.std, "--std") : undefined,
+        inputShape: flags.inputShape ? parseShape(flags.inputShape, "--input-shape") : undefined,
+        classNames: flags.classNames ? flags.classNames.split(",").map((s) => s.trim()) : undefined,
+      });
+      // Open the result before writing: a model onnxruntime cannot run is never written.
+      const model = await openModel(result.bytes, { name: flags.output });
+      try {
+        writeFileAtomic(flags.output, result.bytes);
+        console.log(`wrote ${flags.output}: sites ${model.sites.map((s) => `${s.name} (${s.units})`).join(", ")}; ${model.numClasses} classes`);
+        for (const w of model.warnings) console.error(`lesion: warning: ${w}`);
+      } finally {
+        await closeModel(model);
+      }
+    });
+}

@@ -1,0 +1,28 @@
+import type { Command } from "commander";
+import { closeModel, openModel } from "../engine/model.js";
+import { info } from "../study/info.js";
+import { printJson } from "./common.js";
+
+export function registerInfo(program: Command): void {
+  program
+    .command("info")
+    .description("show a model's input, preprocessing, classes and sites")
+    .argument("<model>", "ONNX model file")
+    .option("--json", "print the result as JSON")
+    .action(async (path: string, flags: { json?: boolean }) => {
+      const model = await openModel(path);
+      try {
+        const result = info(model);
+        if (flags.json) return printJson(result);
+        const p = result.preprocessing;
+        console.log(`${result.model}  sha256 ${result.sha256.slice(0, 16)}…`);
+        console.log(`input ${result.input.name} [N, ${result.input.shape.join(", ")}], layout ${p.layout}, (x − ${p.mean.join("/")}) / ${p.std.join("/")}${p.imageShape ? `, images ${p.imageShape.join("x")}` : ""}`);
+        console.log(`classes ${result.numClasses}${result.classNames ? `: ${result.classNames.join(", ")}` : ""}`);
+        console.log("sites:");
+        for (const s of result.sites) console.log(`  ${s.name.padEnd(20)} ${s.kind.padEnd(5)} ${String(s.units).padStart(5)} units  [${s.shape.join(", ")}]  ${s.op} ${s.node}`);
+        for (const w of result.warnings) console.log(`warning: ${w}`);
+      } finally {
+        await closeModel(model);
+      }
+    });
+}

@@ -1,0 +1,35 @@
+/** The `lesion` command: each subcommand parses flags, calls the library verb of the same name, renders the result. */
+import { Command, CommanderError } from "commander";
+import { createRequire } from "node:module";
+import { formatError, isLesionError } from "../errors.js";
+import { registerEval } from "./eval.js";
+import { registerImport } from "./import.js";
+import { registerInfo } from "./info.js";
+
+const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command("lesion")
+    .description("lesion studies of trained neural networks: record, ablate, characterise, recover")
+    .version(version)
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  registerInfo(program);
+  registerEval(program);
+  registerImport(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Runs the CLI; returns the exit code: 0 ok, 1 user error, 2 usage error, 70 internal error. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    process.stderr.write(`lesion: ${formatError(error)}\n`);
+    if (!isLesionError(error) && process.env.LESION_DEBUG === "1") process.stderr.write(`${(error as Error).stack}\n`);
+    return isLesionError(error) ? 1 : 70;
+  }
+}

@@ -1,0 +1,73 @@
+/** Batched forward passes over a dataset: bounded memory (one batch of inputs and outputs at a time). */
+import { fail } from "../errors.js";
+import type { Dataset } from "../data/types.js";
+import { fillInput } from "./input.js";
+import type { LesionModel } from "./model.js";
+import { OrtTensor, type OrtSession } from "./ort.js";
+
+export const DEFAULT_BATCH_SIZE = 1024;
+
+export interface BatchOutputs {
+  start: number;
+  count: number;
+  /** Output tensors by name, each [count, …] row-major. */
+  values: Record<string, Float32Array>;
+  dims: Record<string, number[]>;
+}
+
+export interface ForwardOptions {
+  batchSize?: number;
+  /** Tensors to fetch besides the logits. */
+  outputs?: string[];
+  /** Extra feeds for a batch of `count` rows (mask inputs). */
+  feeds?: (start: number, count: number) => Record<string, OrtTensor>;
+  signal?: AbortSignal;
+}
+
+/** Checks that a dataset fits a model: sample shape and label range. Throws before any compute. */
+export function checkData(model: LesionModel, data: Dataset): void {
+  const [c, h, w] = data.shape;
+  const expected = model.inputShape.reduce((a, b) => a * b, 1);
+  const image = model.preprocessing.imageShape;
+  const fits = image ? image[0] === c && image[1] === h && image[2] === w : expected === c * h * w;
+  if (!fits) {
+    fail("shape-mismatch", `model ${model.name} takes inputs of shape ${model.inputShape.join("x")}${image ? ` (images ${image.join("x")})` : ""} but data ${data.spec} has ${c}x${h}x${w} images`, {
+      inputShape: model.inputShape,
+      dataShape: data.shape,
+    });
+  }
+  for (let i = 0; i < data.n; i++) {
+    const label = data.labels[i];
+    if (label < 0 || label >= model.numClasses) {
+      fail("label-out-of-range", `label ${label} of sample ${i} in ${data.spec} is out of range for model ${model.name} (0..${model.numClasses - 1})`, { label, sample: i });
+    }
+  }
+}
+
+export async function forEachBatch(
+  model: LesionModel,
+  session: OrtSession,
+  data: Dataset,
+  options: ForwardOptions,
+  onBatch: (batch: BatchOutputs) => void,
+): Promise<void> {
+  const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
+  const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
+  const buffer = new Float32Array(Math.min(batchSize, data.n) * sampleSize);
+  const names = [model.outputName, ...(options.outputs ?? []).filter((o) => o !== model.outputName)];
+  for (let start = 0; start < data.n; start += batchSize) {
+    if (options.signal?.aborted) fail("aborted", "run aborted");
+    const count = Math.min(batchSize, data.n - start);
+    const input = buffer.subarray(0, count * sampleSize);
+    fillInput(input, data.images, start, count, data.shape, model.preprocessing);
+    const feeds: Record<string, OrtTensor> = { [model.inputName]: new OrtTensor("float32", input, [count, ...model.inputShape]), ...options.feeds?.(start, count) };
+    const result = await session.run(feeds, names);
+    const values: Record<string, Float32Array> = {};
+    const dims: Record<string, number[]> = {};
+    for (const name of names) {
+      values[name] = result[name].data as Float32Array;
+      dims[name] = result[name].dims.map(Number);
+    }
+    onBatch({ start, count, values, dims });
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The general ablation path, for any graph: cache what the graph computes upstream of the site once per chunk of
+ * samples, then run only the suffix graph (the site onward) on the rows a condition can change, many conditions in
+ * one batched run (masks are per-row graph inputs). Rows whose top two logits nearly tie are settled by the float64
+ * graph where onnxruntime can run it in float64; where it cannot (it has no float64 Conv), they are counted as
+ * unresolved ties instead of being guessed.
+ */
+import { fail } from "../errors.js";
+import type { Dataset } from "../data/types.js";
+import { cutTensors, maskInputName, maskShape, offsetInputName, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget } from "../onnx/surgery.js";
+import { fillInput } from "./input.js";
+import { getSession, type LesionModel, type Site } from "./model.js";
+import { OrtTensor, type OrtSession } from "./ort.js";
+
+export interface SweepCondition {
+  units: number[];
+  mode: "zero" | "mean";
+}
+
+export interface SweepOutcome {
+  correctPerClass: number[];
+  /** Ascending indices of samples whose prediction differs from the intact network's. */
+  changed: Int32Array;
+  changedPredictions: Int32Array;
+  lossSum: number | null;
+}
+
+export interface SweepResult {
+  intact: { predictions: Int32Array; correctPerClass: number[]; lossSum: number };
+  conditions: SweepOutcome[];
+  stats: { rowsEvaluated: number; rowsFloat64: number; unresolvedTies: number; seconds: number };
+}
+
+export interface MaskedSweepInput {
+  model: LesionModel;
+  site: Site;
+  data: Dataset;
+  conditions: SweepCondition[];
+  /** Per-unit replacement values for mode "mean". */
+  means?: Float64Array;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Relative top-2 margin below which a float32 prediction is re-decided in float64. */
+export const TIE_MARGIN = 1e-4;
+const CACHE_BYTES = 256 * 2 ** 20;
+const BATCH_BYTES = 64 * 2 ** 20;
+
+export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult> {
+  const started = performance.now();
+  const { model, site, data, conditions } = input;
+  const k = model.numClasses;
+  const target: MaskTarget = { name: site.name, tensor: site.tensor, rank: site.shape.length + 1, units: site.units };
+  const cut = cutTensors(model.proto, site.tensor);
+  const shapes = await tensorShapes(model, cut);
+  const suffix = suffixModel(model.proto, target, shapes);
+  if (!suffix) fail("unsupported-op", `site ${site.name}: the graph after it reads non-float tensors from before it; lesion cannot cache it`, { site: site.name });
+  const prefix = await getSession(model, `prefix:${site.name}`, () => withOutputs(model.proto, cut));
+  const run = await getSession(model, `suffix:${site.name}`, () => suffix.model);
+  const sizes = cut.map((t) => shapes.get(t)!.reduce((a, b) => a * b, 1));
+  const rowSize = sizes.reduce((a, b) => a + b, 0);
+  const plane = sizes[0] / site.units;
+  const chunk = Math.max(1, Math.min(data.n, Math.floor(CACHE_BYTES / (rowSize * 4))));
+  const batchRows = Math.max(1, Math.min(16384, Math.floor(BATCH_BYTES / (rowSize * 4))));
+
+  const intactPredictions = new Int32Array(data.n);
+  const intactLoss = new Float64Array(data.n);
+  const intactTie = new Uint8Array(data.n);
+  const perCondition = conditions.map(() => ({ changed: new Map<number, number>(), lossDelta: 0 }));
+  const ties: Array<{ condition: number; sample: number }> = [];
+  let rowsEvaluated = 0;
+
+  const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
+  const inputBuffer = new Float32Array(chunk * sampleSize);
+  const batch = cut.map((_, i) => new Float32Array(batchRows * sizes[i]));
+  const maskBuffer = new Float32Array(batchRows * site.units);
+  const offsetBuffer = new Float32Array(batchRows * site.units);
+  const rowSample = new Int32Array(batchRows);
+  const rowCondition = new Int32Array(batchRows);
+
+  for (let start = 0; start < data.n; start += chunk) {
+    const count = Math.min(chunk, data.n - start);
+    const modelInput = inputBuffer.subarray(0, count * sampleSize);
+    fillInput(modelInput, data.images, start, count, data.shape, model.preprocessing);
+    const cached = await prefix.run({ [model.inputName]: new OrtTensor("float32", modelInput, [count, ...model.inputShape]) }, cut);
+    const cache = cut.map((t) => cached[t].data as Float32Array);
+    let filled = 0;
+    const flush = async () => {
+      if (filled === 0) return;
+      const feeds: Record<string, OrtTensor> = {};
+      cut.forEach((tensor, i) => {
+        feeds[i === 0 ? `${tensor}::in` : tensor] = new OrtTensor("float32", batch[i].subarray(0, filled * sizes[i]), [filled, ...shapes.get(tensor)!]);
+      });
+      const dims = maskShape(target, filled) as number[];
+      feeds[maskInputName(site.name)] = new OrtTensor("float32", maskBuffer.subarray(0, filled * site.units), dims);
+      feeds[offsetInputName(site.name)] = new OrtTensor("float32", offsetBuffer.subarray(0, filled * site.units), dims);
+      const logits = (await run.run(feeds, [model.outputName]))[model.outputName].data as Float32Array;
+      for (let r = 0; r < filled; r++) {
+        const row = logits.subarray(r * k, (r + 1) * k);
+        const sample = rowSample[r];
+        const c = rowCondition[r];
+        const { best, tied } = decide(row);
+        const loss = crossEntropy(row, data.labels[sample]);
+        if (c < 0) {
+          intactPredictions[sample] = best;
+          intactLoss[sample] = loss;
+        } else {
+          perCondition[c].lossDelta += loss - intactLoss[sample];
+          if (best !== intactPredictions[sample]) perCondition[c].changed.set(sample, best);
+        }
+        // A sample near a tie in the intact network is decided in float64 under every condition too.
+        if (c < 0 && tied) intactTie[sample] = 1;
+        if (tied || (c >= 0 && intactTie[sample] === 1)) ties.push({ condition: c, sample });
+      }
+      rowsEvaluated += filled;
+      filled = 0;
+    };
+    const addRow = async (local: number, condition: number) => {
+      cut.forEach((_, i) => batch[i].set(cache[i].subarray(local * sizes[i], (local + 1) * sizes[i]), filled * sizes[i]));
+      const mask = maskBuffer.subarray(filled * site.units, (filled + 1) * site.units);
+      const offset = offsetBuffer.subarray(filled * site.units, (filled + 1) * site.units);
+      mask.fill(1);
+      offset.fill(0);
+      if (condition >= 0) {
+        const spec = conditions[condition];
+        for (const unit of spec.units) {
+          mask[unit] = 0;
+          if (spec.mode === "mean") offset[unit] = input.means![unit];
+        }
+      }
+      rowSample[filled] = start + local;
+      rowCondition[filled] = condition;
+      filled++;
+      if (filled === batchRows) await flush();
+    };
+    // The intact rows go through the same suffix graph as the ablated ones, mask all ones.
+    for (let local = 0; local < count; local++) await addRow(local, -1);
+    await flush();
+    for (let c = 0; c < conditions.length; c++) {
+      if (input.signal?.aborted) fail("aborted", "run aborted");
+      const spec = conditions[c];
+      const site0 = cache[0];
+      for (let local = 0; local < count; local++) {
+        if (spec.mode === "zero" && !anyActive(site0, local * sizes[0], spec.units, plane)) continue;
+        await addRow(local, c);
+      }
+      await flush();
+      input.onProgress?.(Math.min(conditions.length, c + 1) + Math.floor(start / chunk) * conditions.length, conditions.length * Math.ceil(data.n / chunk));
+    }
+  }
+
+  const unresolvedTies = await settleTies(input, target, ties, intactPredictions, perCondition);
+  const correctPerClass = (predictionOf: (sample: number) => number) => {
+    const counts = new Array<number>(k).fill(0);
+    for (let s = 0; s < data.n; s++) if (predictionOf(s) === data.labels[s]) counts[data.labels[s]]++;
+    return counts;
+  };
+  const intactLossSum = intactLoss.reduce((a, b) => a + b, 0);
+  return {
+    intact: { predictions: intactPredictions, correctPerClass: correctPerClass((s) => intactPredictions[s]), lossSum: intactLossSum },
+    conditions: perCondition.map(({ changed, lossDelta }) => {
+      const samples = Int32Array.from([...changed.keys()].sort((a, b) => a - b));
+      return {
+        correctPerClass: correctPerClass((s) => changed.get(s) ?? intactPredictions[s]),
+        changed: samples,
+        changedPredictions: Int32Array.from(samples, (s) => changed.get(s)!),
+        lossSum: intactLossSum + lossDelta,
+      };
+    }),
+    stats: { rowsEvaluated, rowsFloat64: ties.length - unresolvedTies, unresolvedTies, seconds: (performance.now() - started) / 1000 },
+  };
+}
+
+function anyActive(site: Float32Array, offset: number, units: number[], plane: number): boolean {
+  for (const unit of units) {
+    const from = offset + unit * plane;
+    for (let p = 0; p < plane; p++) if (site[from + p] !== 0) return true;
+  }
+  return false;
+}
+
+function decide(row: Float32Array): { best: number; tied: boolean } {
+  let best = 0;
+  let second = -1;
+  for (let c = 1; c < row.length; c++) {
+    if (row[c] > row[best]) {
+      second = best;
+      best = c;
+    } else if (second < 0 || row[c] > row[second]) second = c;
+  }
+  if (second < 0) return { best, tied: false };
+  const scale = Math.max(Math.abs(row[best]), Math.abs(row[second]));
+  return { best, tied: row[best] - row[second] <= TIE_MARGIN * scale };
+}
+
+function crossEntropy(row: Float32Array, label: number): number {
+  let max = -Infinity;
+  for (let c = 0; c < row.length; c++) if (row[c] > max) max = row[c];
+  let sum = 0;
+  for (let c = 0; c < row.length; c++) sum += Math.exp(row[c] - max);
+  return Math.log(sum) + max - row[label];
+}
+
+async function tensorShapes(model: LesionModel, tensors: string[]): Promise<Map<string, number[]>> {
+  const session = await getSession(model, `shapes:${tensors.join(",")}`, () => withOutputs(model.proto, tensors));
+  const size = model.inputShape.reduce((a, b) => a * b, 1);
+  const outputs = await session.run({ [model.inputName]: new OrtTensor("float32", new Float32Array(size), [1, ...model.inputShape]) }, tensors);
+  return new Map(tensors.map((t) => [t, outputs[t].dims.slice(1).map(Number)]));
+}
+
+/**
+ * Re-decides near-tied rows with the whole graph in float64 (from the float32 network input, widened). Intact rows
+ * first, since a condition's "changed" is relative to the intact prediction. Returns how many stayed unresolved.
+ */
+async function settleTies(
+  input: MaskedSweepInput,
+  target: MaskTarget,
+  ties: Array<{ condition: number; sample: number }>,
+  intact: Int32Array,
+  perCondition: Array<{ changed: Map<number, number> }>,
+): Promise<number> {
+  if (ties.length === 0) return 0;
+  const { model, site, data, conditions } = input;
+  let session: OrtSession;
+  try {
+    session = await getSession(model, `float64:${site.name}`, () => toFloat64(withMasks(model.proto, [target])));
+  } catch {
+    return ties.length;
+  }
+  const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
+  const one = new Float32Array(sampleSize);
+  const ordered = [...ties].sort((a, b) => a.condition - b.condition);
+  const k = model.numClasses;
+  const BATCH = 256;
+  for (let i = 0; i < ordered.length; i += BATCH) {
+    const part = ordered.slice(i, i + BATCH);
+    const inputs = new Float64Array(part.length * sampleSize);
+    const masks = new Float64Array(part.length * site.units).fill(1);
+    const offsets = new Float64Array(part.length * site.units);
+    part.forEach(({ condition, sample }, r) => {
+      fillInput(one, data.images, sample, 1, data.shape, model.preprocessing);
+      inputs.set(one, r * sampleSize);
+      if (condition >= 0) {
+        for (const unit of conditions[condition].units) {
+          masks[r * site.units + unit] = 0;
+          if (conditions[condition].mode === "mean") offsets[r * site.units + unit] = input.means![unit];
+        }
+      }
+    });
+    const dims = maskShape(target, part.length) as number[];
+    const outputs = await session.run(
+      {
+        [model.inputName]: new OrtTensor("float64", inputs, [part.length, ...model.inputShape]),
+        [maskInputName(site.name)]: new OrtTensor("float64", masks, dims),
+        [offsetInputName(site.name)]: new OrtTensor("float64", offsets, dims),
+      },
+      [model.outputName],
+    );
+    const logits = outputs[model.outputName].data as Float64Array;
+    part.forEach(({ condition, sample }, r) => {
+      let best = 0;
+      for (let c = 1; c < k; c++) if (logits[r * k + c] > logits[r * k + best]) best = c;
+      if (condition < 0) intact[sample] = best;
+      else {
+        const changed = perCondition[condition].changed;
+        if (best !== intact[sample]) changed.set(sample, best);
+        else changed.delete(sample);
+      }
+    });
+  }
+  return 0;
+}

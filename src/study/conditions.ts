@@ -1,0 +1,124 @@
+/**
+ * Conditions: what an ablation run knocks out. A condition is a site, a set of units and a mode, with an id derived
+ * from its content (the resume key and the CSV row key). `singles`, `pairs`, `groups` and `fractions` build lists;
+ * `ablate` runs any list.
+ */
+import { createHash } from "node:crypto";
+import { fail } from "../errors.js";
+import type { Site } from "../engine/model.js";
+
+export type AblationMode = "zero" | "mean";
+
+export interface Condition {
+  /** Content-derived key: `fc1/zero/3` for one unit, `fc1/zero/3+7` for a pair, a hash for larger sets, `@label` after a label. */
+  id: string;
+  site: string;
+  /** Distinct unit indices, ascending. */
+  units: number[];
+  mode: AblationMode;
+  /** A name for a group or a fraction step (`population 2`, `0.3 random #1`); null for singles and pairs. */
+  label: string | null;
+}
+
+export function condition(site: Site, units: readonly number[], mode: AblationMode = "zero", label: string | null = null): Condition {
+  checkUnits(site, units);
+  const sorted = [...new Set(units)].sort((a, b) => a - b);
+  if (sorted.length === 0) fail("bad-units", `a condition at site ${site.name} needs at least one unit`, { site: site.name });
+  const key = sorted.length <= 4 ? sorted.join("+") : `${sorted.length}u-${createHash("sha256").update(sorted.join(",")).digest("hex").slice(0, 12)}`;
+  return { id: `${site.name}/${mode}/${key}${label === null ? "" : `@${label}`}`, site: site.name, units: sorted, mode, label };
+}
+
+export function checkUnits(site: Site, units: readonly number[]): void {
+  for (const unit of units) {
+    if (!Number.isInteger(unit) || unit < 0 || unit >= site.units) {
+      fail("unit-out-of-range", `unit ${unit} is out of range for site ${site.name} (0..${site.units - 1})`, { site: site.name, unit, units: site.units });
+    }
+  }
+}
+
+/** Every unit of a site alone (or the given units). */
+export function singles(site: Site, mode: AblationMode = "zero", units?: readonly number[]): Condition[] {
+  return (units ?? range(site.units)).map((u) => condition(site, [u], mode));
+}
+
+/** Every unordered pair of the site's units (or of the given units), i < j. */
+export function pairs(site: Site, mode: AblationMode = "zero", units?: readonly number[]): Condition[] {
+  const list = units ?? range(site.units);
+  const result: Condition[] = [];
+  for (let a = 0; a < list.length; a++) for (let b = a + 1; b < list.length; b++) result.push(condition(site, [list[a], list[b]], mode));
+  return result;
+}
+
+/** Named groups of units, one condition each. */
+export function groups(site: Site, named: Record<string, readonly number[]>, mode: AblationMode = "zero"): Condition[] {
+  const entries = Object.entries(named);
+  if (entries.length === 0) fail("bad-groups", `no groups given for site ${site.name}`, { site: site.name });
+  return entries.map(([name, units]) => {
+    if (!Array.isArray(units) || units.length === 0) fail("bad-groups", `group '${name}' for site ${site.name} has no units`, { site: site.name, group: name });
+    return condition(site, units, mode, name);
+  });
+}
+
+export type FractionOrder = "random" | "selectivity" | "impact";
+
+export interface FractionsOptions {
+  /** Fractions of the site's units to ablate, each in (0, 1]. */
+  fractions: number[];
+  /** Which units go first. "random" draws a seeded order per repeat; the others follow `ranking` (largest first). */
+  order?: FractionOrder;
+  /** Per-unit scores for "selectivity"/"impact", largest ablated first. Required for those orders. */
+  ranking?: readonly number[];
+  /** Random orders drawn (order "random" only). Default 1. */
+  repeats?: number;
+  /** Seed of the random orders. Default 0. */
+  seed?: number;
+  mode?: AblationMode;
+}
+
+/** Cumulative ablation: for each fraction f, the first round(f·units) units of an order. */
+export function fractions(site: Site, options: FractionsOptions): Condition[] {
+  const order = options.order ?? "random";
+  for (const f of options.fractions) {
+    if (!(f > 0 && f <= 1)) fail("bad-fraction", `fraction ${f} is outside (0, 1]`, { fraction: f });
+  }
+  const repeats = order === "random" ? (options.repeats ?? 1) : 1;
+  const orders: number[][] = [];
+  if (order === "random") {
+    for (let r = 0; r < repeats; r++) orders.push(shuffle(range(site.units), seeded((options.seed ?? 0) * 1000003 + r)));
+  } else {
+    const ranking = options.ranking;
+    if (!ranking || ranking.length !== site.units) fail("bad-option", `order '${order}' needs a score for each of the ${site.units} units of ${site.name}`, { order });
+    orders.push(range(site.units).sort((a, b) => ranking[b] - ranking[a] || a - b));
+  }
+  const result: Condition[] = [];
+  orders.forEach((unitOrder, r) => {
+    for (const f of options.fractions) {
+      const count = Math.max(1, Math.round(f * site.units));
+      result.push(condition(site, unitOrder.slice(0, count), options.mode ?? "zero", `${f} ${order}${order === "random" ? ` #${r + 1}` : ""}`));
+    }
+  });
+  return result;
+}
+
+export function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffle<T>(items: T[], rand: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}

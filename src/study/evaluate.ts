@@ -1,0 +1,75 @@
+/** Evaluation of an intact model: accuracy overall and per class, confusion matrix, mean cross-entropy loss. */
+import type { Dataset } from "../data/types.js";
+import { checkData, forEachBatch } from "../engine/forward.js";
+import { getSession, type LesionModel } from "../engine/model.js";
+import type { Progress } from "./progress.js";
+import { classCounts, crossEntropy, type Matrix } from "./metrics.js";
+
+export interface EvaluateOptions {
+  /** Samples per onnxruntime run. Default 1024. */
+  batchSize?: number;
+  onProgress?: (event: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface EvaluateResult {
+  model: string;
+  data: string;
+  n: number;
+  /** Fraction of samples classified correctly, 0..1. */
+  accuracy: number;
+  /** Per class, in class order: fraction of that class's samples classified correctly; null for a class with no samples. */
+  perClass: Array<number | null>;
+  /** Samples per class in the data. */
+  classCounts: number[];
+  classNames: string[];
+  /** confusion[true][predicted] counts, shape [K, K]. */
+  confusion: Matrix;
+  /** Mean softmax cross-entropy of the logits (natural log). */
+  loss: number;
+  warnings: string[];
+}
+
+export async function evaluate(model: LesionModel, data: Dataset, options: EvaluateOptions = {}): Promise<EvaluateResult> {
+  checkData(model, data);
+  const k = model.numClasses;
+  const session = await getSession(model, "plain", () => model.proto);
+  const confusion = new Float64Array(k * k);
+  let lossSum = 0;
+  let done = 0;
+  await forEachBatch(model, session, data, options, ({ start, count, values }) => {
+    const logits = values[model.outputName];
+    for (let i = 0; i < count; i++) {
+      const row = logits.subarray(i * k, (i + 1) * k);
+      const label = data.labels[start + i];
+      let best = 0;
+      for (let c = 1; c < k; c++) if (row[c] > row[best]) best = c;
+      confusion[label * k + best]++;
+      lossSum += crossEntropy(row, label);
+    }
+    done += count;
+    options.onProgress?.({ phase: "evaluate", done, total: data.n });
+  });
+  const counts = classCounts(data.labels, k);
+  let correct = 0;
+  for (let c = 0; c < k; c++) correct += confusion[c * k + c];
+  return {
+    model: model.name,
+    data: data.spec,
+    n: data.n,
+    accuracy: correct / data.n,
+    perClass: counts.map((total, c) => (total === 0 ? null : confusion[c * k + c] / total)),
+    classCounts: counts,
+    classNames: classNames(model, data),
+    confusion: { data: Array.from(confusion), shape: [k, k] },
+    loss: lossSum / data.n,
+    warnings: [...model.warnings],
+  };
+}
+
+/** The model's class names, else the data's when it has as many classes, else "0".."K−1". */
+export function classNames(model: LesionModel, data: Dataset): string[] {
+  if (model.classNames) return model.classNames;
+  if (data.classNames.length === model.numClasses) return data.classNames;
+  return Array.from({ length: model.numClasses }, (_, c) => String(c));
+}

@@ -1,0 +1,38 @@
+/** What a model is, as lesion sees it: input, preprocessing, classes and every site with its units. */
+import type { LesionModel } from "../engine/model.js";
+import type { Preprocessing } from "../onnx/metadata.js";
+
+export interface SiteInfo {
+  name: string;
+  kind: "dense" | "conv";
+  units: number;
+  /** One sample's shape at the site. */
+  shape: number[];
+  /** The op producing the site tensor, and the node name in the graph. */
+  op: string;
+  node: string;
+}
+
+export interface InfoResult {
+  model: string;
+  sha256: string;
+  input: { name: string; shape: number[] };
+  preprocessing: Preprocessing;
+  numClasses: number;
+  classNames: string[] | null;
+  sites: SiteInfo[];
+  warnings: string[];
+}
+
+export function info(model: LesionModel): InfoResult {
+  return {
+    model: model.name,
+    sha256: model.sha256,
+    input: { name: model.inputName, shape: model.inputShape },
+    preprocessing: model.preprocessing,
+    numClasses: model.numClasses,
+    classNames: model.classNames,
+    sites: model.sites.map((s) => ({ name: s.name, kind: s.kind, units: s.units, shape: s.shape, op: s.op, node: s.node })),
+    warnings: model.warnings,
+  };
+}
