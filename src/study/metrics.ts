@@ -2,7 +2,7 @@
 
 /** A matrix as plain JSON-ready data: row-major values and their shape. */
 export interface Matrix {
-  data: number[];
+  data: number[] | Float32Array | Float64Array | Int32Array;
   shape: number[];
 }
 

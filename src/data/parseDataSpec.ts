@@ -1,0 +1,83 @@
+/**
+ * Data specs: the one string that names a data set in the API, the CLI and result files.
+ * Parsing is pure (no file access); `loadDataset` resolves the paths.
+ */
+import { basename } from "node:path";
+import { fail } from "../errors.js";
+import type { Split } from "./types.js";
+
+export type DataSpec =
+  | { kind: "mnist"; split: Split }
+  | { kind: "fashion-mnist"; split: Split }
+  | { kind: "cifar10"; split: Split }
+  | { kind: "idx"; images: string; labels: string }
+  | { kind: "npy"; images: string; labels: string }
+  | { kind: "folder"; path: string };
+
+const NAMED = ["mnist", "fashion-mnist", "cifar10"] as const;
+
+const EXPECTED =
+  "expected mnist[:train|test], fashion-mnist[:train|test], cifar10[:train|test], idx:IMAGES[,LABELS], npy:IMAGES,LABELS or a folder of class sub-folders";
+
+/**
+ * Parses a data spec. Named data sets default to the test split (`mnist` is `mnist:test`).
+ * A folder spec must look like a path (contain `/` or `\`, or be `.` or `..`), so a misspelt name such as
+ * `minst` is an error rather than a missing folder: write `./digits` for a folder in the current directory.
+ */
+export function parseDataSpec(spec: string): DataSpec {
+  const text = spec.trim();
+  const colon = text.indexOf(":");
+  const head = colon < 0 ? text : text.slice(0, colon);
+  const rest = colon < 0 ? null : text.slice(colon + 1);
+  const named = NAMED.find((name) => name === head);
+  if (named) {
+    if (rest === null || rest === "") return { kind: named, split: "test" };
+    if (rest === "train" || rest === "test") return { kind: named, split: rest };
+    fail("bad-data-spec", `unknown split '${rest}' in data spec '${spec}'; expected ${named}:train or ${named}:test`, { spec, split: rest });
+  }
+  if (head === "idx" && rest !== null) {
+    const [images, labels, ...extra] = rest.split(",").map((p) => p.trim());
+    if (!images || extra.length > 0 || labels === "") {
+      fail("bad-data-spec", `data spec '${spec}' should be idx:IMAGES or idx:IMAGES,LABELS`, { spec });
+    }
+    return { kind: "idx", images, labels: labels ?? idxLabelsPath(images, spec) };
+  }
+  if (head === "npy" && rest !== null) {
+    const [images, labels, ...extra] = rest.split(",").map((p) => p.trim());
+    if (!images || !labels || extra.length > 0) {
+      fail("bad-data-spec", `data spec '${spec}' should be npy:IMAGES,LABELS (two .npy files)`, { spec });
+    }
+    return { kind: "npy", images, labels };
+  }
+  if (looksLikePath(text)) return { kind: "folder", path: text.replace(/(.)[\\/]+$/, "$1") };
+  fail("bad-data-spec", `unknown data spec '${spec}'; ${EXPECTED}`, { spec });
+}
+
+/** The normalised text of a spec: `parseDataSpec(formatDataSpec(s))` equals `s`. */
+export function formatDataSpec(spec: DataSpec): string {
+  switch (spec.kind) {
+    case "mnist":
+    case "fashion-mnist":
+    case "cifar10":
+      return `${spec.kind}:${spec.split}`;
+    case "idx":
+    case "npy":
+      return `${spec.kind}:${spec.images},${spec.labels}`;
+    case "folder":
+      return spec.path;
+  }
+}
+
+function looksLikePath(text: string): boolean {
+  return text === "." || text === ".." || /[\\/]/.test(text);
+}
+
+/** `…/t10k-images-idx3-ubyte.gz` → `…/t10k-labels-idx1-ubyte.gz` (also LeCun's `images.idx3` spelling). */
+function idxLabelsPath(images: string, spec: string): string {
+  const name = basename(images);
+  const labels = name.replace(/images([-.])idx3/, "labels$1idx1");
+  if (labels === name) {
+    fail("bad-data-spec", `cannot derive a labels path from '${images}' (its name has no 'images-idx3'); write idx:IMAGES,LABELS`, { spec });
+  }
+  return images.slice(0, images.length - name.length) + labels;
+}

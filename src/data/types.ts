@@ -1,0 +1,21 @@
+/** The in-memory form of every data set lesion evaluates on: [0,1] pixels in NCHW order and integer labels. */
+
+export type Split = "train" | "test";
+
+export interface Dataset {
+  /** The spec it was loaded from, normalised: "mnist:test", "idx:a.gz,b.gz", "./digits". */
+  spec: string;
+  /** Number of samples. */
+  n: number;
+  /** [C, H, W] of one sample. */
+  shape: [number, number, number];
+  /** n·C·H·W pixels in [0,1], NCHW, sample-major. */
+  images: Float32Array;
+  /** n labels, each 0..numClasses−1. */
+  labels: Int32Array;
+  numClasses: number;
+  /** One name per class, in class order ("0".."9" for MNIST). */
+  classNames: string[];
+  /** Where the bytes came from (paths), for result provenance; names the bundled subset when one was used. */
+  source: string;
+}

@@ -1,0 +1,302 @@
+/**
+ * Lesion (ablation) studies. Method: Meyes et al. 2019, "Ablation Studies in Artificial Neural Networks"
+ * (arXiv:1901.08644) ablate single units, all pairs and chosen groups of an MLP and read the per-class accuracy
+ * change; Meyes et al. 2020 ablate populations; Morcos et al. 2018 ablate growing fractions of a layer.
+ *
+ * Choices where sources differ:
+ * - "zero" forces a unit's output to 0 at the site (after its activation). For a Linear/Conv followed by ReLU this
+ *   equals the papers' zeroing of the unit's incoming weights and bias; with batch norm between, only output
+ *   ablation removes the unit, so lesion always ablates outputs.
+ * - "mean" replaces the unit's output by its mean over the data set (for a conv channel: the mean over samples and
+ *   positions), the usual "mean ablation".
+ * - Redundancy of a pair (Meyes et al. 2019): samples the intact network gets right that are lost only when both
+ *   units are ablated, and kept when either is ablated alone; per class as a fraction of the class's intact-correct
+ *   samples, overall as those fractions weighted by class frequency.
+ * - Every prediction equals a float64 forward pass (ties toward the lower class); see src/engine/maskedSweep.ts and
+ *   src/engine/sweep/denseSweep.ts.
+ */
+import type { Dataset } from "../data/types.js";
+import { fail } from "../errors.js";
+import { checkData } from "../engine/forward.js";
+import { fillInput } from "../engine/input.js";
+import { maskedSweep, type SweepOutcome, type SweepResult } from "../engine/maskedSweep.js";
+import { resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import { denseSweep } from "../engine/sweep/denseSweep.js";
+import { denseChain, type DenseChain } from "../onnx/chain.js";
+import { openCheckpoint } from "./checkpoint.js";
+import { checkUnits, condition as makeCondition, type Condition } from "./conditions.js";
+import { classNames } from "./evaluate.js";
+import { classCounts, type Matrix } from "./metrics.js";
+import type { Progress } from "./progress.js";
+import { record } from "./record.js";
+
+export interface AblateOptions {
+  /** What to knock out: build with singles, pairs, groups or fractions. */
+  conditions: Condition[];
+  /** Compute each condition's mean loss. Default true (false lets pair sweeps skip rows that cannot flip). */
+  loss?: boolean;
+  /** Include each condition's confusion matrix. Default false. */
+  confusion?: boolean;
+  /** Path of a checkpoint file: finished conditions are saved there and a rerun resumes from it. Default: none. */
+  checkpoint?: string;
+  /** Samples per onnxruntime run where the whole graph runs. Default 1024. */
+  batchSize?: number;
+  onProgress?: (event: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface Redundancy {
+  /** Class-frequency-weighted mean of the per-class fractions. */
+  overall: number;
+  /** Per class: fraction of the class's intact-correct samples lost only jointly; null for a class with none. */
+  perClass: Array<number | null>;
+}
+
+export interface ConditionResult {
+  id: string;
+  site: string;
+  units: number[];
+  mode: "zero" | "mean";
+  label: string | null;
+  accuracy: number;
+  perClass: Array<number | null>;
+  /** Signed change from the intact network: negative is a loss, positive a gain. */
+  delta: number;
+  deltaPerClass: Array<number | null>;
+  /** Samples the intact network gets right and this condition gets wrong, and the reverse. */
+  lost: number;
+  gained: number;
+  /** Mean cross-entropy, or null when loss was not asked for. */
+  loss: number | null;
+  /** For pairs: samples lost only jointly. Null for other conditions. */
+  redundancy: Redundancy | null;
+  confusion: Matrix | null;
+}
+
+export interface AblateResult {
+  model: string;
+  modelSha256: string;
+  data: string;
+  n: number;
+  classNames: string[];
+  classCounts: number[];
+  baseline: { accuracy: number; perClass: Array<number | null>; loss: number };
+  conditions: ConditionResult[];
+  /** Per condition (same order), the samples whose prediction changed and their new predictions. */
+  changes: Array<{ samples: Int32Array; predictions: Int32Array }>;
+  /** Intact predictions, float64-exact. */
+  predictions: Int32Array;
+  /** Near ties onnxruntime could not settle in float64 (graphs with Conv); 0 means every prediction is exact. */
+  unresolvedTies: number;
+  engine: Record<string, "dense" | "masked">;
+  elapsedSeconds: number;
+}
+
+interface StoredOutcome {
+  id: string;
+  correctPerClass: number[];
+  changed: number[];
+  changedPredictions: number[];
+  lossSum: number | null;
+}
+
+interface StoredIntact {
+  id: string;
+  predictions: number[];
+  correctPerClass: number[];
+  lossSum: number;
+}
+
+const INTACT_ID = "intact";
+
+export async function ablate(model: LesionModel, data: Dataset, options: AblateOptions): Promise<AblateResult> {
+  const started = performance.now();
+  checkData(model, data);
+  const conditions = options.conditions;
+  if (conditions.length === 0) fail("bad-units", "no conditions to ablate");
+  const sites = new Map<string, Site>();
+  for (const c of conditions) {
+    const site = sites.get(c.site) ?? resolveSite(model, c.site);
+    checkUnits(site, c.units);
+    sites.set(c.site, site);
+  }
+  const loss = options.loss ?? true;
+  // Redundancy needs both singles of every pair; run the missing ones too, without reporting them.
+  const needed = new Map(conditions.map((c) => [c.id, c]));
+  for (const c of conditions) {
+    if (c.units.length !== 2 || c.label !== null) continue;
+    for (const u of c.units) {
+      const single = makeCondition(sites.get(c.site)!, [u], c.mode);
+      if (!needed.has(single.id)) needed.set(single.id, single);
+    }
+  }
+  const store = options.checkpoint
+    ? openCheckpoint<StoredOutcome | StoredIntact>(options.checkpoint, { model: model.sha256, data: data.spec, n: data.n, loss })
+    : null;
+  const outcomes = new Map<string, StoredOutcome>();
+  let intact = (store?.done.get(INTACT_ID) as StoredIntact | undefined) ?? null;
+  for (const [id, record] of store?.done ?? []) if (id !== INTACT_ID) outcomes.set(id, record as StoredOutcome);
+  const chain = denseChain(model.proto);
+  const engine: Record<string, "dense" | "masked"> = {};
+  let unresolvedTies = 0;
+  let inputs: Float32Array | null = null;
+  const total = needed.size;
+  let done = [...needed.keys()].filter((id) => outcomes.has(id)).length;
+
+  for (const [siteName, site] of sites) {
+    const todo = [...needed.values()].filter((c) => c.site === siteName && !outcomes.has(c.id));
+    const siteLayer = chain ? chain.layers.findIndex((l) => l.name === siteName) : -1;
+    engine[siteName] = chain && siteLayer >= 0 ? "dense" : "masked";
+    if (todo.length === 0) continue;
+    const means = todo.some((c) => c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
+    const block = engine[siteName] === "dense" ? 2048 : 64;
+    for (let b = 0; b < todo.length; b += block) {
+      if (options.signal?.aborted) fail("aborted", "run aborted");
+      const part = todo.slice(b, b + block);
+      const zero = part.filter((c) => c.mode === "zero");
+      const mean = part.filter((c) => c.mode === "mean");
+      const results: Array<[Condition[], SweepResult]> = [];
+      const progress = (d: number) => options.onProgress?.({ phase: "ablate", done: done + d, total, detail: siteName });
+      if (engine[siteName] === "dense" && zero.length > 0) {
+        inputs ??= networkInputs(model, data, chain!);
+        results.push([zero, await denseSweep({ model, chain: chain!, siteLayer, inputs, labels: data.labels, conditions: zero.map((c) => c.units), loss, signal: options.signal, onProgress: (d) => progress(d) })]);
+      }
+      const general = engine[siteName] === "dense" ? mean : part;
+      if (general.length > 0) {
+        const sweep = await maskedSweep({ model, site, data, conditions: general.map((c) => ({ units: c.units, mode: c.mode })), means, signal: options.signal });
+        unresolvedTies += sweep.stats.unresolvedTies;
+        results.push([general, sweep]);
+      }
+      const records: Array<StoredOutcome | StoredIntact> = [];
+      for (const [list, sweep] of results) {
+        if (!intact) {
+          intact = { id: INTACT_ID, predictions: Array.from(sweep.intact.predictions), correctPerClass: sweep.intact.correctPerClass, lossSum: sweep.intact.lossSum };
+          records.push(intact);
+        }
+        list.forEach((c, i) => {
+          const outcome = stored(c.id, sweep.conditions[i], loss);
+          outcomes.set(c.id, outcome);
+          records.push(outcome);
+        });
+      }
+      store?.append(records);
+      done += part.length;
+      options.onProgress?.({ phase: "ablate", done, total, detail: siteName });
+    }
+  }
+  if (!intact) fail("resume-mismatch", "the checkpoint has conditions but no intact network; remove it and run again");
+  const result = assemble(model, data, conditions, outcomes, intact, loss, options.confusion ?? false);
+  store?.remove();
+  return { ...result, unresolvedTies, engine, elapsedSeconds: (performance.now() - started) / 1000 };
+}
+
+function stored(id: string, outcome: SweepOutcome, loss: boolean): StoredOutcome {
+  return {
+    id,
+    correctPerClass: outcome.correctPerClass,
+    changed: Array.from(outcome.changed),
+    changedPredictions: Array.from(outcome.changedPredictions),
+    // Rounded to float32-level precision, so a resumed run (other batch boundaries) writes the same bytes.
+    lossSum: loss && outcome.lossSum !== null ? Number(outcome.lossSum.toPrecision(9)) : null,
+  };
+}
+
+function networkInputs(model: LesionModel, data: Dataset, chain: DenseChain): Float32Array {
+  const width = chain.layers[0].in;
+  const inputs = new Float32Array(data.n * width);
+  fillInput(inputs, data.images, 0, data.n, data.shape, model.preprocessing);
+  return inputs;
+}
+
+async function siteMeans(model: LesionModel, data: Dataset, site: string, options: AblateOptions): Promise<Float64Array> {
+  const recording = await record(model, data, { sites: [site], batchSize: options.batchSize, signal: options.signal });
+  return Float64Array.from(recording.sites[0].mean);
+}
+
+function assemble(
+  model: LesionModel,
+  data: Dataset,
+  conditions: Condition[],
+  outcomes: Map<string, StoredOutcome>,
+  intact: StoredIntact,
+  loss: boolean,
+  withConfusion: boolean,
+): Omit<AblateResult, "unresolvedTies" | "engine" | "elapsedSeconds"> {
+  const k = model.numClasses;
+  const counts = classCounts(data.labels, k);
+  const fractionOf = (correct: number[]) => correct.map((c, i) => (counts[i] === 0 ? null : c / counts[i]));
+  const accuracyOf = (correct: number[]) => correct.reduce((a, b) => a + b, 0) / data.n;
+  const baselinePerClass = fractionOf(intact.correctPerClass);
+  const baselineAccuracy = accuracyOf(intact.correctPerClass);
+  const labels = data.labels;
+  const intactPredictions = Int32Array.from(intact.predictions);
+  const lostSet = (o: StoredOutcome) => new Set(o.changed.filter((s) => intactPredictions[s] === labels[s]));
+  const intactConfusion = new Float64Array(k * k);
+  for (let s = 0; s < data.n; s++) intactConfusion[labels[s] * k + intactPredictions[s]]++;
+
+  const results = conditions.map((c): ConditionResult => {
+    const o = outcomes.get(c.id)!;
+    let lost = 0;
+    let gained = 0;
+    o.changed.forEach((s, i) => {
+      if (intactPredictions[s] === labels[s]) lost++;
+      else if (o.changedPredictions[i] === labels[s]) gained++;
+    });
+    const perClass = fractionOf(o.correctPerClass);
+    let redundancy: Redundancy | null = null;
+    if (c.units.length === 2 && c.label === null) {
+      const [a, b] = c.units.map((u) => outcomes.get(makeConditionId(c, u))!);
+      const alone = new Set([...lostSet(a), ...lostSet(b)]);
+      const joint = new Array<number>(k).fill(0);
+      for (const s of lostSet(o)) if (!alone.has(s)) joint[labels[s]]++;
+      const perClassRedundancy = joint.map((j, cls) => (intact.correctPerClass[cls] === 0 ? null : j / intact.correctPerClass[cls]));
+      const overall = perClassRedundancy.reduce<number>((sum, f, cls) => sum + (f ?? 0) * (counts[cls] / data.n), 0);
+      redundancy = { overall, perClass: perClassRedundancy };
+    }
+    let confusion: Matrix | null = null;
+    if (withConfusion) {
+      const matrix = Float64Array.from(intactConfusion);
+      o.changed.forEach((s, i) => {
+        matrix[labels[s] * k + intactPredictions[s]]--;
+        matrix[labels[s] * k + o.changedPredictions[i]]++;
+      });
+      confusion = { data: Array.from(matrix), shape: [k, k] };
+    }
+    const accuracy = accuracyOf(o.correctPerClass);
+    return {
+      id: c.id,
+      site: c.site,
+      units: c.units,
+      mode: c.mode,
+      label: c.label,
+      accuracy,
+      perClass,
+      delta: accuracy - baselineAccuracy,
+      deltaPerClass: perClass.map((p, i) => (p === null || baselinePerClass[i] === null ? null : p - baselinePerClass[i]!)),
+      lost,
+      gained,
+      loss: loss && o.lossSum !== null ? o.lossSum / data.n : null,
+      redundancy,
+      confusion,
+    };
+  });
+  return {
+    model: model.name,
+    modelSha256: model.sha256,
+    data: data.spec,
+    n: data.n,
+    classNames: classNames(model, data),
+    classCounts: counts,
+    baseline: { accuracy: baselineAccuracy, perClass: baselinePerClass, loss: intact.lossSum / data.n },
+    conditions: results,
+    changes: conditions.map((c) => {
+      const o = outcomes.get(c.id)!;
+      return { samples: Int32Array.from(o.changed), predictions: Int32Array.from(o.changedPredictions) };
+    }),
+    predictions: intactPredictions,
+  };
+}
+
+function makeConditionId(pair: Condition, unit: number): string {
+  return `${pair.site}/${pair.mode}/${unit}`;
+}

@@ -1,0 +1,157 @@
+/**
+ * Recording (Meyes et al. 2020, "Under the Hood of Neural Networks"): how every unit of every site responds to each
+ * class of stimulus. A conv unit (channel) is first averaged over space, per sample, as is the norm (Morcos et al.
+ * 2018); the statistics below are then over samples. Sums run in float64 (Welford for the variance).
+ */
+import type { Dataset } from "../data/types.js";
+import { checkData, forEachBatch } from "../engine/forward.js";
+import { getSession, resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import { withOutputs } from "../onnx/surgery.js";
+import { classNames } from "./evaluate.js";
+import type { Matrix } from "./metrics.js";
+import type { Progress } from "./progress.js";
+
+export interface RecordOptions {
+  /** Sites to record. Default: every site. */
+  sites?: string[];
+  /** Keep every sample's activation (n × units per site). Default false. */
+  samples?: boolean;
+  /** Samples per onnxruntime run. Default 1024. */
+  batchSize?: number;
+  onProgress?: (event: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface SiteRecording {
+  site: string;
+  kind: "dense" | "conv";
+  units: number;
+  /** Mean activation per class and unit, shape [K, units]; a class with no samples gets a row of zeros and is listed in `emptyClasses`. */
+  classMeans: Matrix;
+  emptyClasses: number[];
+  /** Over all samples, per unit. */
+  mean: number[];
+  /** Population standard deviation (ddof 0), per unit. */
+  std: number[];
+  max: number[];
+  /** Fraction of samples on which the unit is active (> 0). */
+  fractionActive: number[];
+  /** Units never active on this data. */
+  dead: number[];
+  /** Per-sample activations [n, units] when asked for. */
+  samples: Matrix | null;
+}
+
+export interface RecordResult {
+  model: string;
+  data: string;
+  n: number;
+  classNames: string[];
+  sites: SiteRecording[];
+}
+
+export async function record(model: LesionModel, data: Dataset, options: RecordOptions = {}): Promise<RecordResult> {
+  checkData(model, data);
+  const sites = (options.sites ?? model.sites.map((s) => s.name)).map((name) => resolveSite(model, name));
+  const tensors = sites.map((s) => s.tensor);
+  const session = await getSession(model, `record:${tensors.join(",")}`, () => withOutputs(model.proto, tensors));
+  const k = model.numClasses;
+  const accumulators = sites.map((site) => accumulator(site, k, options.samples ? data.n : 0));
+  const perSample = sites.map((site) => new Float64Array(site.units));
+  let done = 0;
+  await forEachBatch(model, session, data, { batchSize: options.batchSize, outputs: tensors, signal: options.signal }, ({ start, count, values }) => {
+    sites.forEach((site, i) => {
+      const tensor = values[site.tensor];
+      const plane = site.shape.slice(1).reduce((a, b) => a * b, 1);
+      const size = site.units * plane;
+      const acc = accumulators[i];
+      const unitValues = perSample[i];
+      for (let r = 0; r < count; r++) {
+        const base = r * size;
+        for (let u = 0; u < site.units; u++) {
+          let sum = 0;
+          for (let p = 0; p < plane; p++) sum += tensor[base + u * plane + p];
+          unitValues[u] = sum / plane;
+        }
+        add(acc, unitValues, data.labels[start + r], start + r);
+      }
+    });
+    done += count;
+    options.onProgress?.({ phase: "record", done, total: data.n });
+  });
+  return {
+    model: model.name,
+    data: data.spec,
+    n: data.n,
+    classNames: classNames(model, data),
+    sites: sites.map((site, i) => finish(site, accumulators[i], k, data.n)),
+  };
+}
+
+interface Accumulator {
+  units: number;
+  count: number;
+  mean: Float64Array;
+  m2: Float64Array;
+  max: Float64Array;
+  active: Float64Array;
+  classSum: Float64Array;
+  classCount: Float64Array;
+  samples: Float32Array | null;
+}
+
+function accumulator(site: Site, k: number, n: number): Accumulator {
+  return {
+    units: site.units,
+    count: 0,
+    mean: new Float64Array(site.units),
+    m2: new Float64Array(site.units),
+    max: new Float64Array(site.units).fill(-Infinity),
+    active: new Float64Array(site.units),
+    classSum: new Float64Array(k * site.units),
+    classCount: new Float64Array(k),
+    samples: n > 0 ? new Float32Array(n * site.units) : null,
+  };
+}
+
+function add(acc: Accumulator, values: Float64Array, label: number, sample: number): void {
+  acc.count++;
+  acc.classCount[label]++;
+  const row = label * acc.units;
+  for (let u = 0; u < acc.units; u++) {
+    const x = values[u];
+    const delta = x - acc.mean[u];
+    acc.mean[u] += delta / acc.count;
+    acc.m2[u] += delta * (x - acc.mean[u]);
+    if (x > acc.max[u]) acc.max[u] = x;
+    if (x > 0) acc.active[u]++;
+    acc.classSum[row + u] += x;
+  }
+  if (acc.samples) acc.samples.set(values, sample * acc.units);
+}
+
+function finish(site: Site, acc: Accumulator, k: number, n: number): SiteRecording {
+  const classMeans = new Array<number>(k * site.units).fill(0);
+  const emptyClasses: number[] = [];
+  for (let c = 0; c < k; c++) {
+    if (acc.classCount[c] === 0) {
+      emptyClasses.push(c);
+      continue;
+    }
+    for (let u = 0; u < site.units; u++) classMeans[c * site.units + u] = acc.classSum[c * site.units + u] / acc.classCount[c];
+  }
+  const fractionActive = Array.from(acc.active, (a) => a / n);
+  return {
+    site: site.name,
+    kind: site.kind,
+    units: site.units,
+    classMeans: { data: classMeans, shape: [k, site.units] },
+    emptyClasses,
+    mean: Array.from(acc.mean),
+    std: Array.from(acc.m2, (m2) => Math.sqrt(m2 / n)),
+    max: Array.from(acc.max),
+    fractionActive,
+    dead: fractionActive.flatMap((f, u) => (f === 0 ? [u] : [])),
+    samples: acc.samples ? { data: acc.samples, shape: [n, site.units] } : null,
+  };
+}
