@@ -54,3 +54,24 @@ export function printJson(value: unknown): void {
 export function percent(fraction: number | null): string {
   return fraction === null ? "  n/a" : `${(fraction * 100).toFixed(2)}%`;
 }
+
+export function parseList(value: string): string[] {
+  return value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+export function parseNumber(value: string, flag: string): number {
+  const number = Number(value);
+  if (value.trim() === "" || !Number.isFinite(number)) fail("bad-option", `${flag} takes a number, got '${value}'`);
+  return number;
+}
+
+/** The first Ctrl-C aborts the run cleanly (checkpoints stay); a second one exits at once. */
+export function abortOnInterrupt(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  return { signal: controller.signal, dispose: () => process.off("SIGINT", onSignal) };
+}

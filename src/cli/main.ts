@@ -2,9 +2,11 @@
 import { Command, CommanderError } from "commander";
 import { createRequire } from "node:module";
 import { formatError, isLesionError } from "../errors.js";
+import { registerAblate } from "./ablate.js";
 import { registerEval } from "./eval.js";
 import { registerImport } from "./import.js";
 import { registerInfo } from "./info.js";
+import { registerRecord } from "./record.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerEval(program);
   registerImport(program);
+  registerRecord(program);
+  registerAblate(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

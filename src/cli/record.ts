@@ -1,0 +1,52 @@
+import type { Command } from "commander";
+import { loadDataset } from "../data/loadDataset.js";
+import { closeModel, openModel } from "../engine/model.js";
+import { record, type RecordOptions } from "../study/record.js";
+import { recordFiles } from "../study/recordFiles.js";
+import { writeResultDir } from "../study/resultDir.js";
+import { abortOnInterrupt, parseInteger, parseList, printJson, progressReporter, type FlagTable } from "./common.js";
+
+const FLAGS: FlagTable<RecordOptions> = {
+  sites: "--sites <names>",
+  samples: "--samples",
+  batchSize: "--batch-size <n>",
+  onProgress: null /* progress bar on a TTY */,
+  signal: null /* Ctrl-C */,
+};
+
+export function registerRecord(program: Command): void {
+  program
+    .command("record")
+    .description("how every unit responds to each class: class means, mean, std, max, fraction active, dead units")
+    .argument("<model>", "ONNX model file")
+    .requiredOption("--data <spec>", "data set: mnist[:train|test], fashion-mnist, cifar10, idx:…, npy:…, or a folder")
+    .option(FLAGS.sites!, "comma-separated sites (default: all)")
+    .option(FLAGS.samples!, "also write every sample's activations (<site>.samples.npy)")
+    .option(FLAGS.batchSize!, "samples per run", "1024")
+    .option("-o, --output <dir>", "result directory", "out/record")
+    .option("--json", "print summary.json to stdout")
+    .action(async (path: string, flags: { data: string; sites?: string; samples?: boolean; batchSize: string; output: string; json?: boolean }) => {
+      const options: RecordOptions = {
+        sites: flags.sites ? parseList(flags.sites) : undefined,
+        samples: flags.samples ?? false,
+        batchSize: parseInteger(flags.batchSize, "--batch-size"),
+      };
+      const data = await loadDataset(flags.data);
+      const model = await openModel(path);
+      const progress = progressReporter();
+      const interrupt = abortOnInterrupt();
+      try {
+        const result = await record(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
+        progress.stop();
+        const { files, summary } = recordFiles(result, model.sha256, options);
+        writeResultDir(flags.output, files, summary);
+        if (flags.json) return printJson(summary);
+        console.log(`recorded ${result.sites.length} site(s) of ${result.model} on ${result.data} (${result.n} samples) → ${flags.output}`);
+        for (const s of result.sites) console.log(`  ${s.site.padEnd(16)} ${String(s.units).padStart(5)} units, ${s.dead.length} dead`);
+      } finally {
+        interrupt.dispose();
+        progress.stop();
+        await closeModel(model);
+      }
+    });
+}

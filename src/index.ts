@@ -1,0 +1,35 @@
+/** lesion's library: the same verbs and options as the CLI (`lesion record` is `record(model, data, options)`). */
+
+// Errors: one class, one closed set of codes, one formatter.
+export { LesionError, formatError, isLesionError, type LesionErrorCode } from "./errors.js";
+
+// Models: open an ONNX file (sessions stay open until closeModel), find sites.
+export { openModel, closeModel, resolveSite, type LesionModel, type OpenModelOptions, type Site } from "./engine/model.js";
+export { importModel, type ImportOptions, type ImportResult } from "./study/importModel.js";
+export { readCheckpoint } from "./onnx/checkpoint/readCheckpoint.js";
+export type { StateDict, StateTensor } from "./onnx/checkpoint/types.js";
+export { parseArch, type Activation, type ArchToken } from "./onnx/arch.js";
+export type { Preprocessing } from "./onnx/metadata.js";
+
+// Data: specs, loading, the in-memory form.
+export { loadDataset } from "./data/loadDataset.js";
+export { parseDataSpec, formatDataSpec, type DataSpec } from "./data/parseDataSpec.js";
+export type { Dataset } from "./data/types.js";
+
+// Verbs.
+export { info, type InfoResult } from "./study/info.js";
+export { evaluate, type EvaluateOptions, type EvaluateResult } from "./study/evaluate.js";
+export { record, type RecordOptions, type RecordResult, type SiteRecording } from "./study/record.js";
+export { ablate, type AblateOptions, type AblateResult, type ConditionResult, type Redundancy } from "./study/ablate.js";
+export { unitScores, selectivity, type UnitScoresOptions } from "./study/unitScores.js";
+
+// Conditions: what an ablation knocks out.
+export { condition, singles, pairs, groups, fractions, range, type Condition, type AblationMode, type FractionOrder, type FractionsOptions } from "./study/conditions.js";
+
+// Result files.
+export { writeResultDir, toJson, encodeCsv, SUMMARY_FILE, type ResultFile } from "./study/resultDir.js";
+export { recordFiles, type RecordSummary } from "./study/recordFiles.js";
+export { ablateFiles, type AblateSummary } from "./study/ablateFiles.js";
+export { encodeNpy, writeNpy } from "./study/npy.js";
+export type { Matrix } from "./study/metrics.js";
+export type { Progress } from "./study/progress.js";

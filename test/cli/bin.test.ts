@@ -1,0 +1,113 @@
+/** The `lesion` bin as a user runs it: one stderr line and exit code 1 on bad input, nothing written; results on disk. */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+import { encodeNpy } from "../../src/study/npy.js";
+import { random, randomMlp } from "../helpers.js";
+
+const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
+let dir = "";
+let model = "";
+let data = "";
+
+function lesion(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** n samples of [1,4,4] pixels in [0,1] and labels 0..classes−1, as two .npy files; returns the data spec. */
+function writeData(name: string, n: number, classes: number, shape = [1, 4, 4], labelShift = 0): string {
+  const rand = random(n + classes);
+  const size = shape.reduce((a, b) => a * b, 1);
+  const images = Float32Array.from({ length: n * size }, () => rand());
+  const labels = Int32Array.from({ length: n }, (_, i) => (i % classes) + labelShift);
+  writeFileSync(join(dir, `${name}.images.npy`), encodeNpy(images, [n, ...shape]));
+  writeFileSync(join(dir, `${name}.labels.npy`), encodeNpy(labels, [n]));
+  return `npy:${name}.images.npy,${name}.labels.npy`;
+}
+
+function expectOneLineError(run: ReturnType<typeof lesion>, text: string | RegExp): void {
+  expect(run.status).toBe(1);
+  expect(run.stdout).toBe("");
+  const lines = run.stderr.trimEnd().split("\n");
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^lesion: /);
+  expect(lines[0]).toMatch(text);
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "lesion-bin-"));
+  model = "mlp.onnx";
+  writeFileSync(join(dir, model), randomMlp([16, 12, 8, 3], 5, [1, 4, 4]));
+  data = writeData("d", 300, 3);
+});
+
+describe("lesion (bin)", () => {
+  it("lesion info MODEL --json lists sites", () => {
+    const run = lesion("info", model, "--json");
+    expect(run.status).toBe(0);
+    const info = JSON.parse(run.stdout);
+    expect(info.sites.map((s: { name: string }) => s.name)).toEqual(["fc1", "fc2", "fc3"]);
+  });
+
+  it("lesion info on a missing file or a non-ONNX file: one line, exit 1", () => {
+    expectOneLineError(lesion("info", "nope.onnx"), /not found: nope\.onnx/);
+    writeFileSync(join(dir, "junk.onnx"), "this is not a model");
+    expectOneLineError(lesion("info", "junk.onnx"), /junk\.onnx/);
+  });
+
+  it("lesion eval with an unknown data spec or data of the wrong shape: one line, exit 1", () => {
+    expectOneLineError(lesion("eval", model, "--data", "minst"), /unknown data spec 'minst'/);
+    const wide = writeData("wide", 10, 3, [1, 5, 5]);
+    expectOneLineError(lesion("eval", model, "--data", wide), /shape|25|16/);
+  });
+
+  it("lesion eval with labels out of range: one line, exit 1", () => {
+    expectOneLineError(lesion("eval", model, "--data", writeData("shifted", 10, 3, [1, 4, 4], 1)), /label 3 .*out of range/);
+  });
+
+  it("lesion ablate with an unknown site, a unit out of range, an empty groups file, a bad fraction: one line each, nothing written", () => {
+    const out = join(dir, "never");
+    expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc9", "-o", out), /unknown site 'fc9'.*fc1/);
+    expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc1", "--units", "120", "-o", out), "unit 120 is out of range for site fc1 (0..11)");
+    writeFileSync(join(dir, "empty.json"), "{}");
+    expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc1", "--units", "@empty.json", "-o", out), /has no groups/);
+    expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc1", "--fraction", "0.5,1.5", "-o", out), /fraction 1\.5 is outside \(0, 1\]/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("lesion ablate --units pairs writes summary.json, a CSV per site and .npy files; --json prints the summary", () => {
+    const out = join(dir, "pairs");
+    const run = lesion("ablate", model, "--data", data, "--site", "fc2", "--units", "pairs", "-o", out, "--json");
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc2.csv", "per_class.npy", "predictions.npy", "summary.json"]);
+    const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
+    expect(JSON.parse(run.stdout)).toEqual(summary);
+    expect(summary.site).toBe("fc2");
+    expect(summary.mode).toBe("zero");
+    expect(summary.conditions).toHaveLength(28);
+    expect(summary.baseline.perClass).toHaveLength(3);
+    for (const c of summary.conditions) {
+      expect(c.units).toHaveLength(2);
+      expect(c.accuracy).toBeGreaterThanOrEqual(0);
+      expect(c.accuracy).toBeLessThanOrEqual(1);
+      expect(c.redundancy.perClass).toHaveLength(3);
+    }
+    const csv = readFileSync(join(out, "fc2.csv"), "utf8").trimEnd().split("\n");
+    expect(csv).toHaveLength(29);
+    expect(csv[0].startsWith("id,site,units,mode,label,accuracy,delta,lost,gained,loss,redundancy,accuracy_0")).toBe(true);
+  });
+
+  it("lesion record writes class means per site that numpy can load", () => {
+    const out = join(dir, "rec");
+    const run = lesion("record", model, "--data", data, "--sites", "fc1", "-o", out);
+    expect(run.status).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["fc1.class_means.npy", "fc1.csv", "summary.json"]);
+    const npy = readFileSync(join(out, "fc1.class_means.npy"));
+    expect(npy.subarray(10, 80).toString("latin1")).toContain("'shape': (3, 12)");
+  });
+});

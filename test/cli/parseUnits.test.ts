@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { parseGroups, parseUnits } from "../../src/cli/parseUnits.js";
+import { LesionError } from "../../src/errors.js";
+
+function codeOf(run: () => unknown): string | undefined {
+  try {
+    run();
+  } catch (error) {
+    return error instanceof LesionError ? error.code : "not a LesionError";
+  }
+  return undefined;
+}
+
+describe("parseUnits", () => {
+  it("parseUnits('all'), ('pairs'), ('pairs:0-2') name the sweep", () => {
+    expect(parseUnits("all")).toEqual({ kind: "all" });
+    expect(parseUnits("pairs")).toEqual({ kind: "pairs", units: null });
+    expect(parseUnits("pairs:0-2,5")).toEqual({ kind: "pairs", units: [0, 1, 2, 5] });
+  });
+
+  it("parseUnits('0,3,7') and ranges list units, duplicates removed", () => {
+    expect(parseUnits("0,3,7")).toEqual({ kind: "list", units: [0, 3, 7] });
+    expect(parseUnits("2-5, 3")).toEqual({ kind: "list", units: [2, 3, 4, 5] });
+  });
+
+  it("parseUnits('@groups.json') names the groups file", () => {
+    expect(parseUnits("@pop.json")).toEqual({ kind: "groups", path: "pop.json" });
+  });
+
+  it("parseUnits rejects text it does not understand with bad-units", () => {
+    for (const bad of ["", "x", "1,,2", "-1", "5-2", "1.5", "@"]) expect(codeOf(() => parseUnits(bad)), bad).toBe("bad-units");
+    expect(() => parseUnits("3,foo")).toThrow("--units '3,foo' is not understood at 'foo'");
+  });
+});
+
+describe("parseGroups", () => {
+  it("parseGroups reads named unit lists", () => {
+    expect(parseGroups('{"a": [1, 2], "b": [0]}', "g.json")).toEqual({ a: [1, 2], b: [0] });
+  });
+
+  it("parseGroups rejects non-JSON, non-objects, empty and non-integer groups with bad-groups", () => {
+    for (const bad of ["{", "[1,2]", "{}", '{"a": []}', '{"a": [1.5]}', '{"a": [-1]}', '{"a": "1"}']) {
+      expect(codeOf(() => parseGroups(bad, "g.json")), bad).toBe("bad-groups");
+    }
+  });
+});
