@@ -1,0 +1,68 @@
+/**
+ * A folder of class sub-folders of PNG/JPEG images (`digits/0/a.png`, `digits/1/b.jpg`, …), as torchvision's
+ * ImageFolder reads them: classes are the sub-folder names in sorted order. Every image must have the same size.
+ * Grayscale when every image is gray (R = G = B), else RGB; alpha is dropped.
+ */
+import { readdirSync, statSync } from "node:fs";
+import { extname, join } from "node:path";
+import jpeg from "jpeg-js";
+import { PNG } from "pngjs";
+import { fail } from "../errors.js";
+import { readFileChecked } from "../files.js";
+import { assembleDataset, keptCount } from "./assembleDataset.js";
+import type { Dataset } from "./types.js";
+
+const EXTENSIONS = new Set([".png", ".jpg", ".jpeg"]);
+
+export function loadImageFolder(root: string, spec: string, limit?: number): Dataset {
+  let entries: string[];
+  try {
+    if (!statSync(root).isDirectory()) fail("missing-file", `${root} is not a folder of class sub-folders`, { path: root });
+    entries = readdirSync(root);
+  } catch (error) {
+    if ((error as { code?: string }).code === "ENOENT") fail("missing-file", `data folder not found: ${root}`, { path: root });
+    throw error;
+  }
+  const classNames = entries.filter((name) => statSync(join(root, name)).isDirectory()).sort();
+  if (classNames.length === 0) fail("bad-data", `${root} has no class sub-folders (expected ${root}/<class>/<image>.png)`, { path: root });
+  const files: Array<{ path: string; label: number }> = [];
+  classNames.forEach((name, label) => {
+    for (const file of readdirSync(join(root, name)).sort()) {
+      if (EXTENSIONS.has(extname(file).toLowerCase())) files.push({ path: join(root, name, file), label });
+    }
+  });
+  if (files.length === 0) fail("bad-data", `${root} has no PNG or JPEG images in its class sub-folders`, { path: root });
+  const n = keptCount(files.length, limit);
+  const decoded = files.slice(0, n).map(({ path }) => decode(path));
+  const { width, height } = decoded[0];
+  decoded.forEach((image, i) => {
+    if (image.width !== width || image.height !== height) {
+      fail("bad-data", `${files[i].path} is ${image.width}x${image.height} but ${files[0].path} is ${width}x${height}; every image must have the same size`, { path: files[i].path });
+    }
+  });
+  const gray = decoded.every(({ rgba }) => {
+    for (let p = 0; p < rgba.length; p += 4) if (rgba[p] !== rgba[p + 1] || rgba[p] !== rgba[p + 2]) return false;
+    return true;
+  });
+  const channels = gray ? 1 : 3;
+  const plane = width * height;
+  const images = new Float32Array(n * channels * plane);
+  decoded.forEach(({ rgba }, s) => {
+    for (let c = 0; c < channels; c++) for (let p = 0; p < plane; p++) images[(s * channels + c) * plane + p] = rgba[p * 4 + c] / 255;
+  });
+  return assembleDataset({ spec, shape: [channels, height, width], images, labels: Int32Array.from(files.slice(0, n), (f) => f.label), numClasses: classNames.length, classNames, source: root });
+}
+
+function decode(path: string): { width: number; height: number; rgba: Uint8Array } {
+  const bytes = readFileChecked(path, "image");
+  try {
+    if (bytes[0] === 0x89 && bytes[1] === 0x50) {
+      const png = PNG.sync.read(bytes);
+      return { width: png.width, height: png.height, rgba: png.data };
+    }
+    const image = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
+    return { width: image.width, height: image.height, rgba: image.data };
+  } catch (error) {
+    fail("bad-data", `${path} is not a readable PNG or JPEG image (${(error as Error).message.split("\n")[0]})`, { path });
+  }
+}

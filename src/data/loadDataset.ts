@@ -1,0 +1,59 @@
+/** The one entry point for data: a spec string in, a checked Dataset of [0,1] NCHW pixels out. */
+import { fileURLToPath } from "node:url";
+import { checkLimit } from "./assembleDataset.js";
+import { defaultCacheDir } from "./cacheDir.js";
+import { loadCifar10 } from "./cifar10.js";
+import { FASHION_MNIST_CLASSES, FASHION_MNIST_URL, fashionMnistFiles, DEBIAN_FASHION_MNIST_DIR } from "./fashionMnist.js";
+import { loadImageFolder } from "./folder.js";
+import { DIGITS, loadIdxPair } from "./idx.js";
+import { mnistFiles } from "./mnist.js";
+import { loadNpyPair } from "./npy.js";
+import { formatDataSpec, parseDataSpec } from "./parseDataSpec.js";
+import type { Dataset } from "./types.js";
+
+export interface LoadDatasetOptions {
+  /** Keep only the first `limit` samples. Default: all. */
+  limit?: number;
+  /** Where downloaded data sets are kept. Default: $LESION_CACHE_DIR, else $XDG_CACHE_HOME/lesion, else ~/.cache/lesion. */
+  cacheDir?: string;
+  /** Download a missing data set (SHA-256 checked) instead of failing. Default true. */
+  download?: boolean;
+  /** Base URL of the Fashion-MNIST mirror. Default Zalando's. */
+  mirror?: string;
+  /** The fetch used for downloads; default the global one. */
+  fetch?: typeof fetch;
+}
+
+const ASSETS = fileURLToPath(new URL("../../assets/data/", import.meta.url));
+
+export async function loadDataset(spec: string, options: LoadDatasetOptions = {}): Promise<Dataset> {
+  checkLimit(options.limit);
+  const parsed = parseDataSpec(spec);
+  const text = formatDataSpec(parsed);
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  switch (parsed.kind) {
+    case "mnist": {
+      const files = mnistFiles(parsed.split);
+      return loadIdxPair(files.images, files.labels, { spec: text, limit: options.limit, classNames: DIGITS });
+    }
+    case "fashion-mnist": {
+      const files = await fashionMnistFiles(parsed.split, {
+        cacheDir,
+        bundledDir: parsed.split === "test" ? `${ASSETS}fashion-mnist` : null,
+        systemDir: DEBIAN_FASHION_MNIST_DIR,
+        download: options.download ?? true,
+        baseUrl: options.mirror ?? FASHION_MNIST_URL,
+        fetch: options.fetch,
+      });
+      return loadIdxPair(files.images, files.labels, { spec: text, limit: options.limit, classNames: FASHION_MNIST_CLASSES });
+    }
+    case "cifar10":
+      return loadCifar10(parsed.split, { cacheDir, bundledDir: `${ASSETS}cifar10` }, text, options.limit);
+    case "idx":
+      return loadIdxPair(parsed.images, parsed.labels, { spec: text, limit: options.limit });
+    case "npy":
+      return loadNpyPair(parsed.images, parsed.labels, text, options.limit);
+    case "folder":
+      return loadImageFolder(parsed.path, text, options.limit);
+  }
+}

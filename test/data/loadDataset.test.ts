@@ -1,0 +1,203 @@
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import jpeg from "jpeg-js";
+import { PNG } from "pngjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { download } from "../../src/data/download.js";
+import { loadDataset } from "../../src/data/loadDataset.js";
+import { parseDataSpec } from "../../src/data/parseDataSpec.js";
+import { LesionError } from "../../src/errors.js";
+import { encodeNpy } from "../../src/study/npy.js";
+
+async function codeOf(run: () => unknown): Promise<string | undefined> {
+  try {
+    await run();
+  } catch (error) {
+    return error instanceof LesionError ? error.code : `not a LesionError: ${error}`;
+  }
+  return undefined;
+}
+
+function histogram(labels: Int32Array, k: number): number[] {
+  const counts = new Array<number>(k).fill(0);
+  for (const l of labels) counts[l]++;
+  return counts;
+}
+
+function idx(rank: 1 | 3, dims: number[], data: Uint8Array): Uint8Array {
+  const header = Buffer.alloc(4 + 4 * rank);
+  header.writeUInt32BE(0x800 + rank, 0);
+  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  return Buffer.concat([header, data]);
+}
+
+const dir = mkdtempSync(join(tmpdir(), "lesion-data-"));
+
+describe("parseDataSpec", () => {
+  it("parseDataSpec reads named sets, splits, idx, npy and folders", () => {
+    expect(parseDataSpec("mnist")).toEqual({ kind: "mnist", split: "test" });
+    expect(parseDataSpec("fashion-mnist:train")).toEqual({ kind: "fashion-mnist", split: "train" });
+    expect(parseDataSpec("idx:a/t10k-images-idx3-ubyte.gz")).toEqual({ kind: "idx", images: "a/t10k-images-idx3-ubyte.gz", labels: "a/t10k-labels-idx1-ubyte.gz" });
+    expect(parseDataSpec("npy:x.npy,y.npy")).toEqual({ kind: "npy", images: "x.npy", labels: "y.npy" });
+    expect(parseDataSpec("./digits/")).toEqual({ kind: "folder", path: "./digits" });
+  });
+
+  it("parseDataSpec rejects a misspelt name, a bad split and an incomplete npy spec with bad-data-spec", async () => {
+    expect(await codeOf(() => parseDataSpec("minst"))).toBe("bad-data-spec");
+    expect(() => parseDataSpec("minst")).toThrow("unknown data spec 'minst'");
+    expect(await codeOf(() => parseDataSpec("mnist:val"))).toBe("bad-data-spec");
+    expect(await codeOf(() => parseDataSpec("npy:x.npy"))).toBe("bad-data-spec");
+  });
+});
+
+describe("loadDataset", () => {
+  it("loadDataset('mnist:test') gives the 10,000 test digits in [0,1], first label 7", async () => {
+    const data = await loadDataset("mnist:test");
+    expect([data.n, data.shape, data.numClasses]).toEqual([10000, [1, 28, 28], 10]);
+    expect(data.labels[0]).toBe(7);
+    // The MNIST test set's published class counts.
+    expect(histogram(data.labels, 10)).toEqual([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of data.images) (min = Math.min(min, v)), (max = Math.max(max, v));
+    expect([min, max]).toEqual([0, 1]);
+  });
+
+  it("loadDataset('mnist:train', {limit}) keeps the first samples", async () => {
+    const data = await loadDataset("mnist:train", { limit: 100 });
+    expect(data.n).toBe(100);
+    expect(Array.from(data.labels.slice(0, 5))).toEqual([5, 0, 4, 1, 9]);
+    expect(await codeOf(() => loadDataset("mnist", { limit: 0 }))).toBe("bad-option");
+  });
+
+  it("loadDataset('fashion-mnist:test') loads the bundled test set with Zalando's class names", async () => {
+    const data = await loadDataset("fashion-mnist:test", { cacheDir: join(dir, "empty-cache"), download: false });
+    expect([data.n, data.shape]).toEqual([10000, [1, 28, 28]]);
+    expect(data.classNames[9]).toBe("Ankle boot");
+    expect(histogram(data.labels, 10)).toEqual(new Array(10).fill(1000));
+    expect(data.labels[0]).toBe(9);
+  });
+
+  it("loadDataset('cifar10:test') loads the bundled 1,000-image subset and says so", async () => {
+    const data = await loadDataset("cifar10", { cacheDir: join(dir, "empty-cache") });
+    expect([data.n, data.shape, data.classNames[0]]).toEqual([1000, [3, 32, 32], "airplane"]);
+    expect(Array.from(data.labels.slice(0, 20))).toEqual([3, 8, 8, 0, 6, 6, 1, 6, 3, 1, 0, 9, 5, 7, 9, 8, 5, 7, 8, 6]);
+    expect(histogram(data.labels, 10)).toEqual([103, 89, 100, 103, 90, 86, 112, 102, 106, 109]);
+    expect(data.source).toContain("bundled subset");
+    expect(await codeOf(() => loadDataset("cifar10:train", { cacheDir: join(dir, "empty-cache") }))).toBe("missing-file");
+  });
+
+  it("the bundled files match assets/data/SHA256SUMS", () => {
+    const root = new URL("../../assets/data/", import.meta.url);
+    const lines = readFileSync(new URL("SHA256SUMS", root), "utf8").trim().split("\n");
+    expect(lines.length).toBe(4);
+    for (const line of lines) {
+      const [sum, name] = line.split(/\s+/);
+      expect(createHash("sha256").update(readFileSync(new URL(name, root))).digest("hex"), name).toBe(sum);
+    }
+  });
+
+  it("loadDataset('idx:…') reads gzipped and raw IDX pairs; mismatched counts are bad-data, a missing file missing-file", async () => {
+    const pixels = Uint8Array.from({ length: 3 * 4 }, (_, i) => i * 20);
+    writeFileSync(join(dir, "x-images-idx3-ubyte.gz"), gzipSync(idx(3, [3, 2, 2], pixels)));
+    writeFileSync(join(dir, "x-labels-idx1-ubyte.gz"), gzipSync(idx(1, [3], Uint8Array.from([0, 2, 1]))));
+    const data = await loadDataset(`idx:${join(dir, "x-images-idx3-ubyte.gz")}`);
+    expect([data.n, data.shape, data.numClasses]).toEqual([3, [1, 2, 2], 3]);
+    expect(data.images[5]).toBeCloseTo(100 / 255, 7);
+    writeFileSync(join(dir, "short-labels.idx"), idx(1, [2], Uint8Array.from([0, 1])));
+    expect(await codeOf(() => loadDataset(`idx:${join(dir, "x-images-idx3-ubyte.gz")},${join(dir, "short-labels.idx")}`))).toBe("bad-data");
+    expect(await codeOf(() => loadDataset(`idx:${join(dir, "nope-images-idx3-ubyte")}`))).toBe("missing-file");
+  });
+
+  it("loadDataset('npy:…') reads uint8 NHWC and float NCHW images; pixels outside [0,1] are bad-data", async () => {
+    const nhwc = Uint8Array.from({ length: 2 * 2 * 2 * 3 }, (_, i) => i);
+    writeFileSync(join(dir, "rgb.npy"), encodeNpy(nhwc, [2, 2, 2, 3]));
+    writeFileSync(join(dir, "l2.npy"), encodeNpy(Int32Array.from([1, 0]), [2]));
+    const data = await loadDataset(`npy:${join(dir, "rgb.npy")},${join(dir, "l2.npy")}`);
+    expect(data.shape).toEqual([3, 2, 2]);
+    // Sample 0, channel 1 (G), pixel (0,1): source index (0·2+1)·3 + 1 = 4.
+    expect(data.images[1 * 4 + 1]).toBeCloseTo(4 / 255, 7);
+    writeFileSync(join(dir, "big.npy"), encodeNpy(Float32Array.from([0.5, 2]), [2, 1]));
+    expect(await codeOf(() => loadDataset(`npy:${join(dir, "big.npy")},${join(dir, "l2.npy")}`))).toBe("bad-data");
+  });
+
+  it("loadDataset('./folder') reads class sub-folders of PNG and JPEG images, sorted", async () => {
+    const root = join(dir, "images");
+    for (const [cls, value] of [["cat", 40], ["dog", 200]] as const) {
+      mkdirSync(join(root, cls), { recursive: true });
+      const png = new PNG({ width: 3, height: 2 });
+      png.data.fill(value);
+      for (let p = 3; p < png.data.length; p += 4) png.data[p] = 255;
+      writeFileSync(join(root, cls, "a.png"), PNG.sync.write(png));
+    }
+    const rgba = Buffer.alloc(3 * 2 * 4, 128);
+    writeFileSync(join(root, "dog", "b.jpg"), jpeg.encode({ data: rgba, width: 3, height: 2 }, 100).data);
+    const data = await loadDataset(root);
+    expect([data.n, data.shape, data.classNames, Array.from(data.labels)]).toEqual([3, [1, 2, 3], ["cat", "dog"], [0, 1, 1]]);
+    expect(data.images[0]).toBeCloseTo(40 / 255, 7);
+    const odd = new PNG({ width: 5, height: 5 });
+    writeFileSync(join(root, "dog", "c.png"), PNG.sync.write(odd));
+    await expect(loadDataset(root)).rejects.toThrow(/c\.png is 5x5 but .* is 3x2/);
+  });
+});
+
+describe("download", () => {
+  let server: Server;
+  let base = "";
+  let hits = 0;
+  const payload = gzipSync(idx(1, [4], Uint8Array.from([1, 2, 3, 4])));
+  const sha = createHash("sha256").update(payload).digest("hex");
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      hits++;
+      if (request.url === "/file.gz") response.end(payload);
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it("download(url, path, {sha256}) writes the verified file and nothing else", async () => {
+    const target = join(dir, "dl", "ok", "file.gz");
+    await download(`${base}/file.gz`, target, { sha256: sha });
+    expect(readFileSync(target)).toEqual(payload);
+    expect(readdirSync(join(dir, "dl", "ok"))).toEqual(["file.gz"]);
+  });
+
+  it("download with a wrong SHA-256 is checksum-mismatch and leaves nothing", async () => {
+    const target = join(dir, "dl", "bad", "file.gz");
+    expect(await codeOf(() => download(`${base}/file.gz`, target, { sha256: "0".repeat(64) }))).toBe("checksum-mismatch");
+    expect(readdirSync(join(dir, "dl", "bad"))).toEqual([]);
+  });
+
+  it("download of a 404 or from a closed port is download-failed and leaves nothing", async () => {
+    const target = join(dir, "dl", "missing", "file.gz");
+    expect(await codeOf(() => download(`${base}/nope.gz`, target, { sha256: sha }))).toBe("download-failed");
+    expect(await codeOf(() => download("http://127.0.0.1:1/file.gz", target, { sha256: sha }))).toBe("download-failed");
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it("loadDataset('fashion-mnist:train') downloads into the cache once, from the mirror, checked", async () => {
+    const images = readFileSync(new URL("../../assets/data/fashion-mnist/t10k-images-idx3-ubyte.gz", import.meta.url));
+    const labels = readFileSync(new URL("../../assets/data/fashion-mnist/t10k-labels-idx1-ubyte.gz", import.meta.url));
+    // The mirror serves the test files under the train names: the checksums must then refuse them.
+    const mirror = createServer((request, response) => response.end(request.url?.includes("images") ? images : labels));
+    await new Promise<void>((resolve) => mirror.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(mirror.address() as AddressInfo).port}/`;
+    try {
+      const cacheDir = join(dir, "cache-train");
+      expect(await codeOf(() => loadDataset("fashion-mnist:train", { cacheDir, mirror: url }))).toBe("checksum-mismatch");
+      expect(existsSync(join(cacheDir, "fashion-mnist", "train-images-idx3-ubyte.gz"))).toBe(false);
+      expect(await codeOf(() => loadDataset("fashion-mnist:train", { cacheDir, download: false }))).toBe("missing-file");
+    } finally {
+      await new Promise<void>((resolve) => mirror.close(() => resolve()));
+    }
+  });
+});
