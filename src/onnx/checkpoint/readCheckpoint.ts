@@ -1,0 +1,283 @@
+/**
+ * PyTorch state_dicts without Python: `torch.save` zip archives (PyTorch ≥ 1.6), the legacy format (a sequence of
+ * pickles followed by raw storages), and `.safetensors`. Storages saved on a GPU (`cuda:0`) load like CPU ones: only
+ * the bytes are read. The pickles go through lesion's own reader (./pickle.ts), which runs no code.
+ */
+import { unzipSync } from "fflate";
+import { fail, isLesionError } from "../../errors.js";
+import { isKind, unpickle, type PyDict, type PyGlobal, type PyObject, type PyTuple, type PyValue } from "./pickle.js";
+import type { StateDict, StateTensor, TensorDtype } from "./types.js";
+
+interface Storage {
+  dtype: TensorDtype;
+  key: string;
+  /** Bytes, once located; element count from the persistent id. */
+  bytes: Uint8Array | null;
+  numel: number;
+}
+
+interface TensorRef {
+  storage: Storage;
+  offset: number;
+  shape: number[];
+  stride: number[];
+}
+
+const STORAGE_TYPES: Record<string, TensorDtype> = {
+  FloatStorage: "float32",
+  DoubleStorage: "float64",
+  HalfStorage: "float16",
+  BFloat16Storage: "bfloat16",
+  LongStorage: "int64",
+  IntStorage: "int32",
+  ShortStorage: "int16",
+  CharStorage: "int8",
+  ByteStorage: "uint8",
+  BoolStorage: "bool",
+};
+
+const DTYPE_SIZE: Record<TensorDtype, number> = { float32: 4, float64: 8, float16: 2, bfloat16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1 };
+
+const SAFETENSORS_DTYPES: Record<string, TensorDtype> = { F32: "float32", F64: "float64", F16: "float16", BF16: "bfloat16", I64: "int64", I32: "int32", I16: "int16", I8: "int8", U8: "uint8", BOOL: "bool" };
+
+/** The legacy format's first pickle: this magic number. */
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+
+export function readCheckpoint(bytes: Uint8Array, name: string): StateDict {
+  try {
+    if (bytes[0] === 0x50 && bytes[1] === 0x4b) return readZip(bytes, name);
+    if (bytes[0] === 0x80) return readLegacy(bytes, name);
+    if (bytes.length >= 10 && bytes[8] === 0x7b) return readSafetensors(bytes, name);
+    fail("bad-checkpoint", `${name} is not a PyTorch checkpoint: expected a torch.save zip archive, a legacy torch.save pickle or a .safetensors file`, { name });
+  } catch (error) {
+    if (isLesionError(error)) throw error;
+    fail("bad-checkpoint", `${name}: truncated or corrupt checkpoint (${(error as Error).message})`, { name });
+  }
+}
+
+function allowedGlobals(): Map<string, (args: PyValue[]) => PyValue> {
+  const rebuild = (args: PyValue[]): PyValue => {
+    const [storage, offset, size, stride] = args;
+    if (!isKind(storage, "object") || (storage as PyObject).type !== "storage") throw new Error("a tensor without a storage");
+    const ref: TensorRef = { storage: (storage as PyObject).value as Storage, offset: Number(offset), shape: ints(size), stride: ints(stride) };
+    return { kind: "object", type: "tensor", value: ref };
+  };
+  const globals = new Map<string, (args: PyValue[]) => PyValue>([
+    ["collections.OrderedDict", () => ({ kind: "dict", entries: [] })],
+    ["torch._utils._rebuild_tensor_v2", rebuild],
+    ["torch._utils._rebuild_tensor", rebuild],
+    ["torch._utils._rebuild_parameter", (args) => args[0]],
+    ["torch._utils._rebuild_parameter_with_state", (args) => args[0]],
+    ["torch.Size", (args) => args[0] ?? { kind: "tuple", items: [] }],
+    // Python 3 bytes pickled at protocol 2: _codecs.encode(text, "latin1").
+    ["_codecs.encode", (args) => Uint8Array.from(String(args[0]), (c) => c.charCodeAt(0) & 0xff)],
+  ]);
+  // Storage types appear only as the type field of a persistent id; they are never called.
+  for (const type of Object.keys(STORAGE_TYPES)) globals.set(`torch.${type}`, () => ({ kind: "object", type: "storage-type", value: type }));
+  return globals;
+}
+
+/** ('storage', storage_type, key, location, numel[, view_metadata]) → the Storage it names (shared by key). */
+function storageLoader(storages: Map<string, Storage>): (pid: PyValue) => PyValue {
+  return (pid) => {
+    if (!isKind(pid, "tuple")) throw new Error("a persistent id that is not a tuple");
+    const [tag, type, key, , numel] = (pid as PyTuple).items;
+    if (tag !== "storage" || !isKind(type, "global")) throw new Error(`an unknown persistent id '${String(tag)}'`);
+    const typeName = (type as PyGlobal).name.replace(/^torch\./, "");
+    const id = String(key);
+    let storage = storages.get(id);
+    if (!storage) {
+      storage = { dtype: STORAGE_TYPES[typeName], key: id, bytes: null, numel: Number(numel) };
+      storages.set(id, storage);
+    }
+    return { kind: "object", type: "storage", value: storage };
+  };
+}
+
+function readZip(bytes: Uint8Array, name: string): StateDict {
+  const files = unzipSync(bytes);
+  const pickleName = Object.keys(files).find((f) => f.endsWith("/data.pkl") || f === "data.pkl");
+  if (!pickleName) fail("bad-checkpoint", `${name} is a zip archive without data.pkl; not a torch.save checkpoint`, { name });
+  const prefix = pickleName.slice(0, pickleName.length - "data.pkl".length);
+  const order = files[`${prefix}byteorder`];
+  if (order && new TextDecoder().decode(order).trim() === "big") fail("bad-checkpoint", `${name} was saved on a big-endian machine; lesion reads little-endian checkpoints`, { name });
+  const storages = new Map<string, Storage>();
+  const { value } = unpickle(files[pickleName], 0, { source: name, globals: allowedGlobals(), persistentLoad: storageLoader(storages) });
+  for (const storage of storages.values()) {
+    const data = files[`${prefix}data/${storage.key}`];
+    if (!data) fail("bad-checkpoint", `${name}: storage ${storage.key} is missing from the archive`, { name });
+    storage.bytes = data;
+  }
+  return stateDict(value, name);
+}
+
+function readLegacy(bytes: Uint8Array, name: string): StateDict {
+  const storages = new Map<string, Storage>();
+  const options = { source: name, globals: allowedGlobals(), persistentLoad: storageLoader(storages) };
+  const magic = unpickle(bytes, 0, options);
+  if (magic.value !== LEGACY_MAGIC) {
+    fail("bad-checkpoint", `${name} is a pickle but not a torch.save checkpoint (no legacy magic number)`, { name });
+  }
+  const protocol = unpickle(bytes, magic.end, options);
+  const sysInfo = unpickle(bytes, protocol.end, options);
+  const main = unpickle(bytes, sysInfo.end, options);
+  const keys = unpickle(bytes, main.end, options);
+  if (!Array.isArray(keys.value)) throw new Error("no storage key list after the object");
+  let at = keys.end;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const key of keys.value) {
+    const storage = storages.get(String(key));
+    if (!storage) throw new Error(`storage ${String(key)} is listed but never used`);
+    if (at + 8 > bytes.length) throw new Error(`storage ${storage.key} is cut off`);
+    const count = Number(view.getBigInt64(at, true));
+    at += 8;
+    const length = count * DTYPE_SIZE[storage.dtype];
+    if (at + length > bytes.length) throw new Error(`storage ${storage.key} needs ${length} bytes, the file has ${bytes.length - at} left`);
+    storage.bytes = bytes.subarray(at, at + length);
+    at += length;
+  }
+  return stateDict(main.value, name);
+}
+
+function readSafetensors(bytes: Uint8Array, name: string): StateDict {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (8 + headerLength > bytes.length) throw new Error(`header of ${headerLength} bytes runs past the end`);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const base = 8 + headerLength;
+  const tensors: StateDict = [];
+  for (const [key, entry] of Object.entries(header)) {
+    if (key === "__metadata__") continue;
+    const dtype = SAFETENSORS_DTYPES[entry.dtype];
+    if (!dtype) fail("bad-checkpoint", `${name}: tensor ${key} has dtype ${entry.dtype}, which lesion does not read`, { name });
+    const [from, to] = entry.data_offsets;
+    if (base + to > bytes.length || to < from) throw new Error(`tensor ${key} lies outside the file`);
+    const shape = entry.shape;
+    const numel = shape.reduce((a, b) => a * b, 1);
+    if ((to - from) !== numel * DTYPE_SIZE[dtype]) throw new Error(`tensor ${key} has ${to - from} bytes for ${numel} ${dtype} values`);
+    const storage: Storage = { dtype, key, bytes: bytes.subarray(base + from, base + to), numel };
+    tensors.push(materialise(key, { storage, offset: 0, shape, stride: contiguousStride(shape) }, name));
+  }
+  return tensors;
+}
+
+/** Finds the dict of tensors (a bare state_dict, or one under `state_dict`/`model_state_dict`/`model`/…). */
+function stateDict(value: PyValue, name: string): StateDict {
+  const dict = findTensorDict(value);
+  if (!dict) fail("bad-checkpoint", `${name} holds no state_dict (no dict of tensors found)`, { name });
+  const tensors: StateDict = [];
+  for (const [key, v] of dict.entries) {
+    if (isKind(v, "object") && (v as PyObject).type === "tensor") tensors.push(materialise(String(key), (v as PyObject).value as TensorRef, name));
+  }
+  return tensors;
+}
+
+function findTensorDict(value: PyValue): PyDict | null {
+  if (!isKind(value, "dict")) return null;
+  const dict = value as PyDict;
+  if (dict.entries.some(([, v]) => isKind(v, "object") && (v as PyObject).type === "tensor")) return dict;
+  const preferred = ["state_dict", "model_state_dict", "model", "net", "module"];
+  const ordered = [...dict.entries].sort(([a], [b]) => rank(a) - rank(b));
+  function rank(key: PyValue): number {
+    const i = preferred.indexOf(String(key));
+    return i < 0 ? preferred.length : i;
+  }
+  for (const [, v] of ordered) {
+    const found = findTensorDict(v);
+    if (found) return found;
+  }
+  return null;
+}
+
+function materialise(key: string, ref: TensorRef, name: string): StateTensor {
+  const { storage, offset, shape, stride } = ref;
+  if (!storage.dtype) fail("bad-checkpoint", `${name}: tensor ${key} has a storage type lesion does not read`, { name });
+  if (!storage.bytes) fail("bad-checkpoint", `${name}: the data of tensor ${key} is missing`, { name });
+  const numel = shape.reduce((a, b) => a * b, 1);
+  const size = DTYPE_SIZE[storage.dtype];
+  const available = storage.bytes.length / size;
+  const values = decode(storage.bytes, storage.dtype, available);
+  const out = storage.dtype === "float64" || storage.dtype === "int64" ? new Float64Array(numel) : outputArray(storage.dtype, numel);
+  const index = new Array<number>(shape.length).fill(0);
+  for (let i = 0; i < numel; i++) {
+    let at = offset;
+    for (let d = 0; d < shape.length; d++) at += index[d] * stride[d];
+    if (at >= available) fail("bad-checkpoint", `${name}: tensor ${key} reads past the end of its storage`, { name });
+    out[i] = values[at];
+    for (let d = shape.length - 1; d >= 0; d--) {
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
+  return { name: key, dtype: storage.dtype, shape, data: out };
+}
+
+function outputArray(dtype: TensorDtype, n: number): StateTensor["data"] {
+  switch (dtype) {
+    case "int32":
+      return new Int32Array(n);
+    case "int16":
+      return new Int16Array(n);
+    case "int8":
+      return new Int8Array(n);
+    case "uint8":
+    case "bool":
+      return new Uint8Array(n);
+    default:
+      return new Float32Array(n);
+  }
+}
+
+function decode(bytes: Uint8Array, dtype: TensorDtype, n: number): ArrayLike<number> {
+  const copy = new Uint8Array(bytes.subarray(0, n * DTYPE_SIZE[dtype]));
+  const buffer = copy.buffer;
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(buffer);
+    case "float64":
+      return new Float64Array(buffer);
+    case "int64":
+      return Float64Array.from(new BigInt64Array(buffer), Number);
+    case "int32":
+      return new Int32Array(buffer);
+    case "int16":
+      return new Int16Array(buffer);
+    case "int8":
+      return new Int8Array(buffer);
+    case "uint8":
+    case "bool":
+      return copy;
+    case "float16":
+      return Float32Array.from(new Uint16Array(buffer), halfToFloat);
+    case "bfloat16": {
+      const widened = new Uint32Array(n);
+      new Uint16Array(buffer).forEach((h, i) => (widened[i] = h << 16));
+      return new Float32Array(widened.buffer);
+    }
+  }
+}
+
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const fraction = h & 0x3ff;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 31) return fraction ? Number.NaN : sign * Infinity;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}
+
+function ints(value: PyValue): number[] {
+  const items = isKind(value, "tuple") ? (value as PyTuple).items : Array.isArray(value) ? value : null;
+  if (!items) throw new Error("a tensor size or stride that is not a tuple");
+  return items.map(Number);
+}
+
+function contiguousStride(shape: number[]): number[] {
+  const stride = new Array<number>(shape.length);
+  let s = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    stride[d] = s;
+    s *= shape[d];
+  }
+  return stride;
+}
