@@ -9,6 +9,7 @@ import { fail } from "../errors.js";
 import type { Dataset } from "../data/types.js";
 import { cutTensors, maskInputName, maskShape, offsetInputName, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget } from "../onnx/surgery.js";
 import { fillInput } from "./input.js";
+import { crossEntropy, decide, TIE_MARGIN } from "./sweep/logits.js";
 import { getSession, type LesionModel, type Site } from "./model.js";
 import { OrtTensor, type OrtSession } from "./ort.js";
 
@@ -42,8 +43,7 @@ export interface MaskedSweepInput {
   signal?: AbortSignal;
 }
 
-/** Relative top-2 margin below which a float32 prediction is re-decided in float64. */
-export const TIE_MARGIN = 1e-4;
+export { TIE_MARGIN };
 const CACHE_BYTES = 256 * 2 ** 20;
 const BATCH_BYTES = 64 * 2 ** 20;
 
@@ -178,28 +178,6 @@ function anyActive(site: Float32Array, offset: number, units: number[], plane: n
     for (let p = 0; p < plane; p++) if (site[from + p] !== 0) return true;
   }
   return false;
-}
-
-function decide(row: Float32Array): { best: number; tied: boolean } {
-  let best = 0;
-  let second = -1;
-  for (let c = 1; c < row.length; c++) {
-    if (row[c] > row[best]) {
-      second = best;
-      best = c;
-    } else if (second < 0 || row[c] > row[second]) second = c;
-  }
-  if (second < 0) return { best, tied: false };
-  const scale = Math.max(Math.abs(row[best]), Math.abs(row[second]));
-  return { best, tied: row[best] - row[second] <= TIE_MARGIN * scale };
-}
-
-function crossEntropy(row: Float32Array, label: number): number {
-  let max = -Infinity;
-  for (let c = 0; c < row.length; c++) if (row[c] > max) max = row[c];
-  let sum = 0;
-  for (let c = 0; c < row.length; c++) sum += Math.exp(row[c] - max);
-  return Math.log(sum) + max - row[label];
 }
 
 async function tensorShapes(model: LesionModel, tensors: string[]): Promise<Map<string, number[]>> {

@@ -21,7 +21,7 @@ import { checkData } from "../engine/forward.js";
 import { fillInput } from "../engine/input.js";
 import { maskedSweep, type SweepOutcome, type SweepResult } from "../engine/maskedSweep.js";
 import { resolveSite, type LesionModel, type Site } from "../engine/model.js";
-import { denseSweep } from "../engine/sweep/denseSweep.js";
+import { denseIntact, denseSweep, type DenseIntact } from "../engine/sweep/denseSweep.js";
 import { denseChain, type DenseChain } from "../onnx/chain.js";
 import { openCheckpoint } from "./checkpoint.js";
 import { checkUnits, condition as makeCondition, type Condition } from "./conditions.js";
@@ -140,6 +140,8 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   const engine: Record<string, "dense" | "masked"> = {};
   let unresolvedTies = 0;
   let inputs: Float32Array | null = null;
+  // The intact pass of the dense engine depends only on the data: one for all sites and blocks.
+  let dense: DenseIntact | null = null;
   const total = needed.size;
   let done = [...needed.keys()].filter((id) => outcomes.has(id)).length;
 
@@ -159,7 +161,8 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
       const progress = (d: number) => options.onProgress?.({ phase: "ablate", done: done + d, total, detail: siteName });
       if (engine[siteName] === "dense" && zero.length > 0) {
         inputs ??= networkInputs(model, data, chain!);
-        results.push([zero, await denseSweep({ model, chain: chain!, siteLayer, inputs, labels: data.labels, conditions: zero.map((c) => c.units), loss, signal: options.signal, onProgress: (d) => progress(d) })]);
+        dense ??= await denseIntact(model, chain!, inputs, data.labels);
+        results.push([zero, await denseSweep({ model, chain: chain!, siteLayer, inputs, labels: data.labels, conditions: zero.map((c) => c.units), loss, intact: dense, signal: options.signal, onProgress: (d) => progress(d) })]);
       }
       const general = engine[siteName] === "dense" ? mean : part;
       if (general.length > 0) {

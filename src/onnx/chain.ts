@@ -1,0 +1,126 @@
+/**
+ * Dense chains: graphs that are exactly an MLP, input → [Flatten/Reshape] → (Linear → ReLU)* → Linear → logits,
+ * every Linear a Gemm or a MatMul (+ bias Add) with constant weights. For these the fast exact sweep
+ * (src/engine/sweep/denseSweep.ts) applies; any other graph returns null and takes the general path.
+ */
+import { indexGraph } from "./graph.js";
+import { attributeFloat, attributeInt, DataType, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
+import { locateSites } from "./sites.js";
+
+export interface DenseLayer {
+  /** The site name of this layer's output (its ReLU output for a hidden layer, its logits for the last). */
+  name: string;
+  in: number;
+  out: number;
+  /** [out, in], row-major. */
+  weight: Float64Array;
+  bias: Float64Array | null;
+  /** Null only for the output layer. */
+  activation: "relu" | null;
+  /** The graph tensor holding the layer's pre-activation (after the bias). */
+  preActivation: string;
+}
+
+export interface DenseChain {
+  /** Hidden layers, then the output layer. */
+  layers: DenseLayer[];
+}
+
+const PASS_THROUGH = new Set(["Flatten", "Reshape", "Identity"]);
+
+export function denseChain(model: ModelProto): DenseChain | null {
+  const graph = model.graph;
+  if (!graph) return null;
+  const index = indexGraph(graph);
+  if (index.inputs.length !== 1 || index.outputs.length !== 1) return null;
+  const constants = constantValues(graph);
+  const sites = locateSites(graph);
+  const only = (tensor: string): NodeProto | null => {
+    const consumers = index.consumers.get(tensor) ?? [];
+    return consumers.length === 1 && !index.outputs.includes(tensor) ? consumers[0] : null;
+  };
+  const layers: DenseLayer[] = [];
+  let tensor = index.inputs[0];
+  let node = only(tensor);
+  // Reshapes only at the front: they flatten the image.
+  while (node && PASS_THROUGH.has(node.opType ?? "") && layers.length === 0) {
+    if (node.opType === "Flatten" && attributeInt(node, "axis", 1) !== 1) return null;
+    tensor = node.output![0];
+    node = only(tensor);
+  }
+  for (;;) {
+    if (!node) return null;
+    const layer = linear(node, tensor, constants);
+    if (!layer) return null;
+    let end = node.output![0];
+    let bias = layer.bias;
+    const next = only(end);
+    if (layer.bias === null && next?.opType === "Add") {
+      const other = next.input![0] === end ? next.input![1] : next.input![0];
+      const values = constants.get(other ?? "");
+      if (values && values.length === layer.out) {
+        bias = Float64Array.from(values);
+        end = next.output![0];
+      }
+    }
+    const site = sites.find((s) => s.layer === node!.name && (node!.name ?? "") !== "");
+    const after = only(end);
+    if (after?.opType === "Relu") {
+      if (!site || site.tensor !== after.output![0]) return null;
+      layers.push({ name: site.name, in: layer.in, out: layer.out, weight: layer.weight, bias, activation: "relu", preActivation: end });
+      tensor = after.output![0];
+      node = only(tensor);
+      continue;
+    }
+    if (after !== null || !index.outputs.includes(end)) return null;
+    if (!site || site.tensor !== end) return null;
+    layers.push({ name: site.name, in: layer.in, out: layer.out, weight: layer.weight, bias, activation: null, preActivation: end });
+    break;
+  }
+  for (let i = 1; i < layers.length; i++) if (layers[i].in !== layers[i - 1].out) return null;
+  return { layers };
+}
+
+/** A Gemm/MatMul of `input` by a constant: weight as [out, in] and the Gemm's own bias (scaled by beta). */
+function linear(node: NodeProto, input: string, constants: Map<string, Float64Array & { dims?: number[] }>): { in: number; out: number; weight: Float64Array; bias: Float64Array | null } | null {
+  const op = node.opType;
+  if (op !== "Gemm" && op !== "MatMul") return null;
+  if (node.input![0] !== input) return null;
+  const b = constants.get(node.input![1] ?? "");
+  if (!b || b.dims?.length !== 2) return null;
+  const transB = op === "Gemm" ? attributeInt(node, "transB", 0) : 0;
+  if (op === "Gemm" && attributeInt(node, "transA", 0) !== 0) return null;
+  const alpha = op === "Gemm" ? attributeFloat(node, "alpha", 1) : 1;
+  const beta = op === "Gemm" ? attributeFloat(node, "beta", 1) : 1;
+  const [r, c] = b.dims;
+  const [out, inputs] = transB ? [r, c] : [c, r];
+  const weight = new Float64Array(out * inputs);
+  for (let o = 0; o < out; o++) for (let i = 0; i < inputs; i++) weight[o * inputs + i] = alpha * (transB ? b[o * inputs + i] : b[i * out + o]);
+  let bias: Float64Array | null = null;
+  const cName = op === "Gemm" ? node.input![2] : undefined;
+  if (cName) {
+    const c = constants.get(cName);
+    if (!c || c.length !== out) return null;
+    bias = c.map((v) => beta * v);
+  }
+  return { in: inputs, out, weight, bias };
+}
+
+/** Float initializers and Constant-node outputs as float64, with their dims. */
+function constantValues(graph: GraphProto): Map<string, Float64Array & { dims?: number[] }> {
+  const values = new Map<string, Float64Array & { dims?: number[] }>();
+  const add = (name: string, tensor: TensorProto) => {
+    const type = tensor.dataType;
+    if (type !== DataType.FLOAT && type !== DataType.DOUBLE) return;
+    const array = Float64Array.from(tensorValues(tensor) as Float32Array) as Float64Array & { dims?: number[] };
+    array.dims = tensorDims(tensor);
+    values.set(name, array);
+  };
+  for (const t of graph.initializer ?? []) add(t.name ?? "", t);
+  for (const node of graph.node ?? []) {
+    if (node.opType !== "Constant") continue;
+    const value = (node.attribute ?? []).find((a) => a.name === "value")?.t;
+    if (value) add(node.output![0], value);
+  }
+  return values;
+}

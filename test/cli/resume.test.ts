@@ -1,0 +1,69 @@
+/** A killed sweep resumes from its checkpoint and ends with byte-identical result files. */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { encodeNpy } from "../../src/study/npy.js";
+import { random, randomMlp } from "../helpers.js";
+
+const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
+
+function resultFiles(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const name of readdirSync(dir).sort()) {
+    let text = readFileSync(join(dir, name)).toString("base64");
+    if (name === "summary.json") {
+      const summary = JSON.parse(readFileSync(join(dir, name), "utf8"));
+      summary.elapsedSeconds = 0;
+      text = JSON.stringify(summary);
+    }
+    files[name] = text;
+  }
+  return files;
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+describe("lesion ablate resume", () => {
+  it("lesion ablate --units pairs, killed mid-run and run again, writes the same files as an uninterrupted run", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-resume-"));
+    writeFileSync(join(dir, "m.onnx"), randomMlp([36, 64, 24, 10], 8, [1, 6, 6]));
+    const n = 6000;
+    // 64·63/2 pairs and the 64 singles their redundancy needs.
+    const conditions = 2016 + 64;
+    const rand = random(2);
+    writeFileSync(join(dir, "x.npy"), encodeNpy(Float32Array.from({ length: n * 36 }, () => rand()), [n, 1, 6, 6]));
+    writeFileSync(join(dir, "y.npy"), encodeNpy(Int32Array.from({ length: n }, () => Math.floor(rand() * 10)), [n]));
+    // Mean ablation goes through the general engine, which checkpoints every 64 conditions: slow enough to kill.
+    const args = [BIN, "ablate", "m.onnx", "--data", "npy:x.npy,y.npy", "--site", "fc1", "--units", "pairs", "--mode", "mean"];
+
+    const whole = spawnSync(process.execPath, [...args, "-o", "whole"], { cwd: dir, encoding: "utf8" });
+    expect(whole.stderr).toBe("");
+    expect(whole.status).toBe(0);
+
+    const child = spawn(process.execPath, [...args, "-o", "killed"], { cwd: dir, stdio: "ignore" });
+    const checkpoint = join(dir, "killed", "checkpoint.jsonl");
+    const started = Date.now();
+    // Kill once a few blocks of conditions are on disk (header + intact + ≥ 2 blocks).
+    while (Date.now() - started < 60_000) {
+      if (existsSync(checkpoint) && readFileSync(checkpoint, "utf8").split("\n").length > 2 + 128) break;
+      await sleep(5);
+    }
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+    expect(existsSync(join(dir, "killed", "summary.json"))).toBe(false);
+    const saved = readFileSync(checkpoint, "utf8").split("\n").length;
+    expect(saved).toBeGreaterThan(2 + 128);
+    expect(saved).toBeLessThan(2 + conditions);
+
+    const resumed = spawnSync(process.execPath, [...args, "-o", "killed"], { cwd: dir, encoding: "utf8" });
+    expect(resumed.stderr).toBe("");
+    expect(resumed.status).toBe(0);
+    expect(existsSync(checkpoint)).toBe(false);
+    expect(resultFiles(join(dir, "killed"))).toEqual(resultFiles(join(dir, "whole")));
+  });
+});

@@ -1,0 +1,170 @@
+/**
+ * ablate() against the papers' definition: a plain forward pass of a copy whose ablated units have their incoming
+ * weights and bias zeroed (mean ablation: weights zeroed, bias = the unit's mean pre-activation... which for a ReLU
+ * unit whose mean output is m ≥ 0 is m). Predictions must be identical except on samples whose top two logits in
+ * the copy are within float32 noise; such ties are counted and must be few.
+ */
+import { describe, expect, it } from "vitest";
+import type { Dataset } from "../../src/data/types.js";
+import { forEachBatch } from "../../src/engine/forward.js";
+import { closeModel, getSession, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
+import { decodeModel, encodeModel, makeTensor, tensorDims, tensorValues } from "../../src/onnx/proto.js";
+import { ablate } from "../../src/study/ablate.js";
+import { condition, groups, pairs, singles, type Condition } from "../../src/study/conditions.js";
+import { record } from "../../src/study/record.js";
+import { random, randomCnn, randomMlp } from "../helpers.js";
+
+function randomData(n: number, shape: [number, number, number], classes: number, seed: number): Dataset {
+  const rand = random(seed);
+  const size = shape[0] * shape[1] * shape[2];
+  return {
+    spec: `random:${seed}`,
+    n,
+    shape,
+    images: Float32Array.from({ length: n * size }, () => rand()),
+    labels: Int32Array.from({ length: n }, () => Math.floor(rand() * classes)),
+    numClasses: classes,
+    classNames: Array.from({ length: classes }, (_, i) => String(i)),
+    source: "test",
+  };
+}
+
+/** The model bytes with units of layer `layer` silenced through its parameters: weights 0, bias 0 (or `bias`). */
+function zeroedCopy(bytes: Uint8Array, layer: string, units: number[], bias?: (unit: number) => number): Uint8Array {
+  const model = decodeModel(bytes);
+  const initializers = model.graph!.initializer!;
+  for (const [i, t] of initializers.entries()) {
+    if (t.name !== `${layer}.weight` && t.name !== `${layer}.bias`) continue;
+    const dims = tensorDims(t);
+    const values = Float32Array.from(tensorValues(t) as Float32Array);
+    const per = values.length / dims[0];
+    for (const u of units) values.fill(t.name.endsWith(".bias") && bias ? bias(u) : 0, u * per, (u + 1) * per);
+    initializers[i] = makeTensor(t.name!, dims, values);
+  }
+  return encodeModel(model);
+}
+
+/** Predictions of a plain forward pass, and how many samples have a relative top-2 margin under 1e-5. */
+async function plainPredictions(bytes: Uint8Array, data: Dataset): Promise<{ predictions: Int32Array; ties: Set<number> }> {
+  const model = await openModel(bytes, { name: "copy" });
+  try {
+    const k = model.numClasses;
+    const predictions = new Int32Array(data.n);
+    const ties = new Set<number>();
+    const session = await getSession(model, "plain", () => model.proto);
+    await forEachBatch(model, session, data, {}, ({ start, count, values }) => {
+      const logits = values[model.outputName];
+      for (let r = 0; r < count; r++) {
+        let best = 0;
+        for (let c = 1; c < k; c++) if (logits[r * k + c] > logits[r * k + best]) best = c;
+        let second = -Infinity;
+        for (let c = 0; c < k; c++) if (c !== best) second = Math.max(second, logits[r * k + c]);
+        const top = logits[r * k + best];
+        if ((top - second) / Math.max(Math.abs(top), Math.abs(second), 1e-30) < 1e-5) ties.add(start + r);
+        predictions[start + r] = best;
+      }
+    });
+    return { predictions, ties };
+  } finally {
+    await closeModel(model);
+  }
+}
+
+async function expectMatchesZeroedCopies(bytes: Uint8Array, model: LesionModel, data: Dataset, conditions: Condition[], layerOf: (site: string) => string, bias?: Record<string, (u: number) => number>) {
+  const result = await ablate(model, data, { conditions, confusion: true });
+  let ties = 0;
+  for (const [i, c] of conditions.entries()) {
+    const copy = await plainPredictions(zeroedCopy(bytes, layerOf(c.site), c.units, bias?.[c.site]), data);
+    const predictions = Int32Array.from(result.predictions);
+    const change = result.changes[i];
+    change.samples.forEach((s, j) => (predictions[s] = change.predictions[j]));
+    for (let s = 0; s < data.n; s++) {
+      if (predictions[s] === copy.predictions[s]) continue;
+      expect(copy.ties.has(s), `${c.id}: sample ${s} differs (${predictions[s]} vs ${copy.predictions[s]}) without a near tie`).toBe(true);
+      ties++;
+    }
+    const correct = predictions.reduce((sum, p, s) => sum + (p === data.labels[s] ? 1 : 0), 0);
+    expect(result.conditions[i].accuracy).toBeCloseTo(correct / data.n, 12);
+  }
+  // Near ties are reported, not hidden: on random data they are rare.
+  expect(ties).toBeLessThanOrEqual(2);
+  return result;
+}
+
+describe("ablate", () => {
+  it("ablate(mlp, d, {conditions: singles, pairs, groups at every layer}) equals forward passes of weight-zeroed copies", async () => {
+    const bytes = randomMlp([20, 16, 12, 4], 3, [1, 4, 5]);
+    const model = await openModel(bytes, { name: "mlp" });
+    try {
+      const data = randomData(400, [1, 4, 5], 4, 9);
+      const fc1 = resolveSite(model, "fc1");
+      const fc2 = resolveSite(model, "fc2");
+      const conditions = [...singles(fc1), ...pairs(fc2), ...groups(fc1, { a: [0, 3, 5, 7, 9, 11], b: [1, 2] }), condition(fc2, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])];
+      const result = await expectMatchesZeroedCopies(bytes, model, data, conditions, (s) => s);
+      expect(result.engine).toEqual({ fc1: "dense", fc2: "dense" });
+      // Dead units change nothing; every condition's per-class entries are fractions.
+      for (const c of result.conditions) for (const p of c.perClass) expect(p === null || (p >= 0 && p <= 1)).toBe(true);
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("ablate(cnn, d, {conditions: every channel and pairs of conv1, conv2}) equals forward passes of weight-zeroed copies", async () => {
+    const bytes = randomCnn(4, 5);
+    const model = await openModel(bytes, { name: "cnn" });
+    try {
+      const data = randomData(300, [1, 8, 8], 5, 11);
+      const conditions = [...singles(resolveSite(model, "conv1")), ...pairs(resolveSite(model, "conv2"))];
+      const result = await expectMatchesZeroedCopies(bytes, model, data, conditions, (s) => s);
+      expect(result.engine).toEqual({ conv1: "masked", conv2: "masked" });
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("ablate(mlp, d, {mode: 'mean'}) equals copies whose unit is a constant equal to its data mean", async () => {
+    const bytes = randomMlp([20, 10, 8, 3], 7, [1, 4, 5]);
+    const model = await openModel(bytes, { name: "mlp" });
+    try {
+      const data = randomData(300, [1, 4, 5], 3, 13);
+      const means = (await record(model, data, { sites: ["fc1"] })).sites[0].mean;
+      const conditions = [...singles(resolveSite(model, "fc1"), "mean"), condition(resolveSite(model, "fc1"), [1, 4, 6], "mean")];
+      // A ReLU unit with weights 0 and bias m ≥ 0 outputs m.
+      await expectMatchesZeroedCopies(bytes, model, data, conditions, (s) => s, { fc1: (u) => means[u] });
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("ablate(mlp, d, {conditions: pairs}) reports redundancy as samples lost only jointly", async () => {
+    const bytes = randomMlp([20, 8, 3], 21, [1, 4, 5]);
+    const model = await openModel(bytes, { name: "mlp" });
+    try {
+      const data = randomData(500, [1, 4, 5], 3, 17);
+      const site = resolveSite(model, "fc1");
+      const result = await ablate(model, data, { conditions: [...singles(site), ...pairs(site)] });
+      const lostBy = (i: number) => {
+        const set = new Set<number>();
+        result.changes[i].samples.forEach((s) => result.predictions[s] === data.labels[s] && set.add(s));
+        return set;
+      };
+      const index = new Map(result.conditions.map((c, i) => [c.id, i]));
+      for (const [i, c] of result.conditions.entries()) {
+        if (c.units.length !== 2) {
+          expect(c.redundancy).toBeNull();
+          continue;
+        }
+        const alone = new Set([...lostBy(index.get(`fc1/zero/${c.units[0]}`)!), ...lostBy(index.get(`fc1/zero/${c.units[1]}`)!)]);
+        const joint = [0, 0, 0];
+        for (const s of lostBy(i)) if (!alone.has(s)) joint[data.labels[s]]++;
+        const intactCorrect = [0, 0, 0];
+        result.predictions.forEach((p, s) => p === data.labels[s] && intactCorrect[p]++);
+        joint.forEach((j, cls) => (intactCorrect[cls] === 0 ? expect(c.redundancy!.perClass[cls]).toBeNull() : expect(c.redundancy!.perClass[cls]).toBeCloseTo(j / intactCorrect[cls], 12)));
+        const counts = result.classCounts;
+        expect(c.redundancy!.overall).toBeCloseTo(joint.reduce((sum, j, cls) => sum + (intactCorrect[cls] === 0 ? 0 : (j / intactCorrect[cls]) * (counts[cls] / data.n)), 0), 12);
+      }
+    } finally {
+      await closeModel(model);
+    }
+  });
+});
