@@ -100,7 +100,9 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
         const row = logits.subarray(r * k, (r + 1) * k);
         const sample = rowSample[r];
         const c = rowCondition[r];
-        const { best, tied } = decide(row);
+        const decided = decide(row);
+        const tied = decided < 0;
+        const best = tied ? -1 - decided : decided;
         const loss = crossEntropy(row, data.labels[sample]);
         if (c < 0) {
           intactPredictions[sample] = best;

@@ -15,8 +15,9 @@
  * Algorithm and measurements: shared note "fast-exact-sweep"; benchmark: bench/ablation.ts.
  */
 import { fail } from "../../errors.js";
-import { buildClassifier, type LayerSpec } from "../../onnx/build.js";
-import type { DenseChain } from "../../onnx/chain.js";
+import { buildClassifier, INPUT_NAME, type LayerSpec } from "../../onnx/build.js";
+import { DataType, makeNode, makeTensor, makeValueInfo, type ModelProto } from "../../onnx/proto.js";
+import type { DenseChain, DenseLayer } from "../../onnx/chain.js";
 import { withOutputs } from "../../onnx/surgery.js";
 import type { SweepOutcome, SweepResult } from "../maskedSweep.js";
 import { getSession, type LesionModel } from "../model.js";
@@ -36,6 +37,21 @@ export interface DenseIntact {
   correctPerClass: number[];
   lossSum: number;
   rowsFloat64: number;
+  /** Per site layer: bound ratios and candidate lists, computed once and shared by every call on these inputs. */
+  bounds: Map<number, LayerBounds>;
+  /** float64 activations of every layer, for the samples rechecked so far. */
+  exact: Map<number, Float64Array[]>;
+}
+
+interface LayerBounds {
+  /**
+   * [n × units]: an upper bound on how far zeroing the unit moves the sample's gaps z_t − z_c, over the margin with
+   * slack; a set of units can flip the sample only if its ratios sum to ≥ 1. 0 exactly where the unit is inactive
+   * (nothing changes), Infinity where the margin leaves no room.
+   */
+  ratio: Float64Array;
+  /** Per threshold, per unit: ascending samples whose ratio is ≥ the threshold. */
+  lists: Map<number, Int32Array[]>;
 }
 
 export interface DenseSweepInput {
@@ -59,6 +75,13 @@ export interface DenseSweepInput {
 const INTACT_BATCH = 8192;
 /** Rows per onnxruntime run of the layers after the site: 8-16k ran fastest (shared note). */
 const CHUNK_ROWS = 12288;
+/** Bound on the gathered weight rows of one run (rows × units per condition × width × 4 bytes). */
+const CHUNK_BYTES = 64 * 2 ** 20;
+const SITE_INPUT = "site";
+const NEXT_INPUT = "next";
+const ROWS_INPUT = "rows";
+const UNITS_INPUT = "units";
+const WEIGHTS_INPUT = "weights";
 
 export async function denseIntact(model: LesionModel, chain: DenseChain, inputs: Float32Array, labels: Int32Array): Promise<DenseIntact> {
   const layers = chain.layers;
@@ -81,10 +104,11 @@ export async function denseIntact(model: LesionModel, chain: DenseChain, inputs:
   const correctPerClass = new Array<number>(k).fill(0);
   let lossSum = 0;
   let rowsFloat64 = 0;
+  const exact = new Map<number, Float64Array[]>();
   for (let s = 0; s < n; s++) {
-    let { best, tied } = decide(logits, s * k, k);
-    if (tied) {
-      best = decide(forward64(chain, inputs, s, -1, [])).best;
+    let best = decide(logits, s * k, k);
+    if (best < 0) {
+      best = exactPrediction(forward64(chain, inputs, s, -1, [], exact));
       rowsFloat64++;
     }
     predictions[s] = best;
@@ -95,7 +119,7 @@ export async function denseIntact(model: LesionModel, chain: DenseChain, inputs:
     lossSum += loss[s];
     if (best === labels[s]) correctPerClass[best]++;
   }
-  return { n, pre, predictions, margin, loss, correctPerClass, lossSum, rowsFloat64 };
+  return { n, pre, predictions, margin, loss, correctPerClass, lossSum, rowsFloat64, bounds: new Map(), exact };
 }
 
 export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
@@ -116,9 +140,9 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   // Decides one evaluated row from its new logits (float32 or float64), re-deciding near ties in float64.
   const settle = (condition: number, sample: number, logits: ArrayLike<number>, from: number) => {
     stats.rowsEvaluated++;
-    let { best, tied } = decide(logits, from, k);
-    if (tied) {
-      best = decide(forward64(chain, inputs, sample, siteLayer, conditions[condition])).best;
+    let best = decide(logits, from, k);
+    if (best < 0) {
+      best = exactPrediction(forward64(chain, inputs, sample, siteLayer, conditions[condition], intact.exact));
       stats.rowsFloat64++;
     }
     const outcome = outcomes[condition];
@@ -149,45 +173,54 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     return finish(intact, outcomes, stats, input.loss, started);
   }
 
-  const ratio = boundRatios(chain, siteLayer, intact);
-  const candidates = candidateLists(siteValues, units, n, ratio);
+  let bounds = intact.bounds.get(siteLayer);
+  if (!bounds) {
+    bounds = { ratio: boundRatios(chain, siteLayer, intact), lists: new Map() };
+    intact.bounds.set(siteLayer, bounds);
+  }
+  const { ratio } = bounds;
   const stamp = new Int32Array(n);
+  const rows = new Int32Array(n);
   const next = layers[siteLayer + 1];
   const nextPre = intact.pre[siteLayer + 1];
 
   // Rows a condition must evaluate: any active unit (with loss), else those whose summed bound reaches the margin.
-  const rowsOf = (unitsOf: number[], c: number): Int32Array => {
-    const threshold = input.loss ? 0 : 1 / unitsOf.length;
-    const rows: number[] = [];
+  // A set of k units reaches it only if one of them has a ratio ≥ 1/k: the per-unit lists at that threshold seed it.
+  const rowsOf = (unitsOf: number[], c: number): number => {
+    const threshold = input.loss ? Number.MIN_VALUE : 1 / unitsOf.length;
+    const lists = unitLists(bounds!, units, n, threshold);
+    let count = 0;
     for (const u of unitsOf) {
-      const list = candidates[u];
-      const end = input.loss ? list.rows.length : prefixAtLeast(list.ratio, threshold);
-      for (let i = 0; i < end; i++) {
-        const s = list.rows[i];
+      const list = lists[u];
+      for (let i = 0; i < list.length; i++) {
+        const s = list[i];
         if (stamp[s] === c + 1) continue;
         stamp[s] = c + 1;
         if (!input.loss && unitsOf.length > 1) {
           let sum = 0;
-          for (const v of unitsOf) sum += ratio(s, v);
+          for (const v of unitsOf) sum += ratio[s * units + v];
           if (sum < 1) continue;
         }
-        rows.push(s);
+        rows[count++] = s;
       }
     }
-    return Int32Array.from(rows);
+    return count;
   };
 
   if (siteLayer + 1 === last) {
     // Closed form: the new logits are the cached ones minus Σ_u h_u·W_out[:,u].
     const row = new Float64Array(k);
-    const w = next.weight;
+    const columns = transpose(next.weight, k, units);
     conditions.forEach((unitsOf, c) => {
       checkAborted(input.signal);
-      for (const s of rowsOf(unitsOf, c)) {
+      const count = rowsOf(unitsOf, c);
+      for (let r = 0; r < count; r++) {
+        const s = rows[r];
         for (let j = 0; j < k; j++) row[j] = nextPre[s * k + j];
         for (const u of unitsOf) {
           const h = siteValues[s * units + u];
-          if (h > 0) for (let j = 0; j < k; j++) row[j] -= h * w[j * units + u];
+          const column = u * k;
+          if (h > 0) for (let j = 0; j < k; j++) row[j] -= h * columns[column + j];
         }
         settle(c, s, row, 0);
       }
@@ -196,37 +229,50 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     return finish(intact, outcomes, stats, input.loss, started);
   }
 
-  // General case: corrected pre-activations of layer l+1 go through the remaining layers in batched runs.
-  const session = await getSession(model, `dense:from:${siteLayer + 1}`, () => tailModel(chain, siteLayer + 1));
+  // General case: onnxruntime gathers each row's cached pre-activation of layer l+1, subtracts the rank-k correction
+  // and runs the remaining layers; JS only lists (sample, units) per row. Conditions of up to `slots` units share a
+  // graph (shorter ones padded with a zero weight row).
+  const slots = Math.max(...conditions.map((c) => c.length));
+  const session = await getSession(model, `dense:tail:${siteLayer}:${slots}`, () => gatherTailModel(chain, siteLayer, slots));
   const width = next.out;
-  const buffer = new Float32Array(CHUNK_ROWS * width);
-  const rowCondition = new Int32Array(CHUNK_ROWS);
-  const rowSample = new Int32Array(CHUNK_ROWS);
-  const correction = new Float64Array(width);
+  const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots * width))));
+  const sampleIndex = new Int32Array(chunkRows);
+  const unitIndex = new Int32Array(chunkRows * slots);
+  const weightIndex = new Int32Array(chunkRows * slots);
+  const rowCondition = new Int32Array(chunkRows);
+  const cached = {
+    [SITE_INPUT]: new OrtTensor("float32", siteValues, [n, units]),
+    [NEXT_INPUT]: new OrtTensor("float32", nextPre, [n, width]),
+  };
   let filled = 0;
   let queued = 0;
   const flush = async () => {
     if (filled === 0) return;
     checkAborted(input.signal);
-    const out = await session.run({ input: new OrtTensor("float32", buffer.subarray(0, filled * width), [filled, width]) });
+    const out = await session.run({
+      ...cached,
+      [ROWS_INPUT]: new OrtTensor("int32", sampleIndex.subarray(0, filled), [filled]),
+      [UNITS_INPUT]: new OrtTensor("int32", unitIndex.subarray(0, filled * slots), [filled, slots]),
+      [WEIGHTS_INPUT]: new OrtTensor("int32", weightIndex.subarray(0, filled * slots), [filled, slots]),
+    });
     const logits = out.logits.data as Float32Array;
-    for (let r = 0; r < filled; r++) settle(rowCondition[r], rowSample[r], logits, r * k);
+    for (let r = 0; r < filled; r++) settle(rowCondition[r], sampleIndex[r], logits, r * k);
     filled = 0;
     input.onProgress?.(queued, conditions.length);
   };
   for (let c = 0; c < conditions.length; c++) {
     const unitsOf = conditions[c];
-    for (const s of rowsOf(unitsOf, c)) {
-      correction.fill(0);
-      for (const u of unitsOf) {
-        const h = siteValues[s * units + u];
-        if (h > 0) for (let j = 0; j < width; j++) correction[j] += h * next.weight[j * units + u];
-      }
-      const at = filled * width;
-      for (let j = 0; j < width; j++) buffer[at + j] = nextPre[s * width + j] - correction[j];
+    const count = rowsOf(unitsOf, c);
+    for (let r = 0; r < count; r++) {
+      sampleIndex[filled] = rows[r];
       rowCondition[filled] = c;
-      rowSample[filled] = s;
-      if (++filled === CHUNK_ROWS) await flush();
+      const at = filled * slots;
+      for (let i = 0; i < slots; i++) {
+        // Padding reads unit 0's activation against the zero weight row `units`: it adds nothing.
+        unitIndex[at + i] = i < unitsOf.length ? unitsOf[i] : 0;
+        weightIndex[at + i] = i < unitsOf.length ? unitsOf[i] : units;
+      }
+      if (++filled === chunkRows) await flush();
     }
     queued = c + 1;
   }
@@ -245,11 +291,15 @@ function finish(intact: DenseIntact, outcomes: Accumulator[], stats: Omit<SweepR
   return {
     intact: { predictions: intact.predictions, correctPerClass: intact.correctPerClass, lossSum: intact.lossSum },
     conditions: outcomes.map((o): SweepOutcome => {
-      const order = Array.from({ length: o.changed.length / 2 }, (_, i) => i).sort((a, b) => o.changed[2 * a] - o.changed[2 * b]);
+      // Sorted by sample: (sample, prediction) packed into one exact integer key.
+      const k = o.correctDelta.length;
+      const keys = new Float64Array(o.changed.length / 2);
+      for (let i = 0; i < keys.length; i++) keys[i] = o.changed[2 * i] * k + o.changed[2 * i + 1];
+      keys.sort();
       return {
         correctPerClass: intact.correctPerClass.map((c, j) => c + o.correctDelta[j]),
-        changed: Int32Array.from(order, (i) => o.changed[2 * i]),
-        changedPredictions: Int32Array.from(order, (i) => o.changed[2 * i + 1]),
+        changed: Int32Array.from(keys, (key) => Math.floor(key / k)),
+        changedPredictions: Int32Array.from(keys, (key) => key % k),
         lossSum: loss ? intact.lossSum + o.lossDelta : null,
       };
     }),
@@ -257,11 +307,8 @@ function finish(intact: DenseIntact, outcomes: Accumulator[], stats: Omit<SweepR
   };
 }
 
-/**
- * ratio(s, u): an upper bound on how far zeroing unit u moves sample s's gaps z_t − z_c, over the margin with slack;
- * a set of units can flip s only if their ratios sum to ≥ 1. Infinity where the margin leaves no room.
- */
-function boundRatios(chain: DenseChain, siteLayer: number, intact: DenseIntact): (s: number, u: number) => number {
+/** The bound ratios of LayerBounds.ratio for the units of `siteLayer`. */
+function boundRatios(chain: DenseChain, siteLayer: number, intact: DenseIntact): Float64Array {
   const layers = chain.layers;
   const last = layers.length - 1;
   const out = layers[last];
@@ -299,68 +346,117 @@ function boundRatios(chain: DenseChain, siteLayer: number, intact: DenseIntact):
     }
   }
   const values = intact.pre[siteLayer];
-  const slack = Float64Array.from(intact.margin, (m) => 0.999 * m - 1e-5);
-  return (s, u) => {
-    const h = values[s * units + u];
-    if (!(h > 0)) return 0;
-    const room = slack[s];
-    return room <= 0 ? Infinity : (h * bound[intact.predictions[s] * units + u]) / room;
-  };
-}
-
-/** Per unit: the samples on which it is active, by bound ratio, largest first. */
-function candidateLists(values: Float32Array, units: number, n: number, ratio: (s: number, u: number) => number): Array<{ rows: Int32Array; ratio: Float64Array }> {
-  const counts = new Int32Array(units);
-  for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) if (values[s * units + u] > 0) counts[u]++;
-  return Array.from({ length: units }, (_, u) => {
-    const rows = new Int32Array(counts[u]);
-    let at = 0;
-    for (let s = 0; s < n; s++) if (values[s * units + u] > 0) rows[at++] = s;
-    const r = Float64Array.from(rows, (s) => ratio(s, u));
-    const order = Array.from(rows.keys()).sort((a, b) => r[b] - r[a]);
-    return { rows: Int32Array.from(order, (i) => rows[i]), ratio: Float64Array.from(order, (i) => r[i]) };
-  });
-}
-
-/** Length of the prefix of a descending list whose values are ≥ threshold. */
-function prefixAtLeast(sorted: Float64Array, threshold: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid] >= threshold) lo = mid + 1;
-    else hi = mid;
+  const ratio = new Float64Array(intact.n * units);
+  for (let s = 0; s < intact.n; s++) {
+    const room = 0.999 * intact.margin[s] - 1e-5;
+    const t = intact.predictions[s] * units;
+    for (let u = 0; u < units; u++) {
+      const h = values[s * units + u];
+      if (!(h > 0)) continue;
+      // Active units keep a ratio > 0 even where the bound is 0, so "ratio > 0" means "active".
+      ratio[s * units + u] = room <= 0 ? Infinity : Math.max((h * bound[t + u]) / room, Number.MIN_VALUE);
+    }
   }
-  return lo;
+  return ratio;
 }
 
-/** The layers after `from`'s pre-activation: ReLU, then the remaining Linear/ReLU layers, as one graph. */
-function tailModel(chain: DenseChain, from: number) {
+/** Per unit, the ascending samples whose bound ratio is ≥ threshold (cached per threshold). */
+function unitLists(bounds: LayerBounds, units: number, n: number, threshold: number): Int32Array[] {
+  const cached = bounds.lists.get(threshold);
+  if (cached) return cached;
+  const { ratio } = bounds;
+  const counts = new Int32Array(units);
+  for (let i = 0; i < n * units; i++) if (ratio[i] >= threshold) counts[i % units]++;
+  const lists = Array.from(counts, (c) => new Int32Array(c));
+  const fill = new Int32Array(units);
+  for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) if (ratio[s * units + u] >= threshold) lists[u][fill[u]++] = s;
+  bounds.lists.set(threshold, lists);
+  return lists;
+}
+
+/**
+ * The graph of one evaluated row: gather the sample's site activations and next-layer pre-activations, subtract
+ * Σ_i h[u_i]·W_{l+1}[:, u_i] over the row's `slots` units, then ReLU and the remaining layers.
+ */
+function gatherTailModel(chain: DenseChain, siteLayer: number, slots: number): ModelProto {
+  const from = siteLayer + 1;
+  const site = chain.layers[siteLayer];
+  const next = chain.layers[from];
   const layers: LayerSpec[] = [];
   for (let j = from; j < chain.layers.length; j++) {
     const layer = chain.layers[j];
     if (j > from) layers.push({ op: "linear", name: `layer${j}`, weight: Float32Array.from(layer.weight), shape: [layer.out, layer.in], bias: layer.bias ? Float32Array.from(layer.bias) : null });
     if (layer.activation === "relu") layers.push({ op: "relu" });
   }
-  return buildClassifier({ layers, inputShape: [chain.layers[from].out] });
+  const model = buildClassifier({ layers, inputShape: [next.out] });
+  const graph = model.graph!;
+  // W_{l+1}ᵀ with one zero row appended for padding slots.
+  const columns = new Float32Array((site.out + 1) * next.out);
+  columns.set(transpose(next.weight, next.out, site.out));
+  graph.initializer!.push(makeTensor("lesion.columns", [site.out + 1, next.out], columns), makeTensor("lesion.axis1", [1], BigInt64Array.from([1n])), makeTensor("lesion.axis2", [1], BigInt64Array.from([2n])));
+  graph.node!.unshift(
+    makeNode("Gather", [NEXT_INPUT, ROWS_INPUT], ["lesion.next_rows"], "lesion/gather/next", { axis: 0 }),
+    makeNode("Gather", [SITE_INPUT, ROWS_INPUT], ["lesion.site_rows"], "lesion/gather/site", { axis: 0 }),
+    makeNode("GatherElements", ["lesion.site_rows", UNITS_INPUT], ["lesion.h"], "lesion/gather/h", { axis: 1 }),
+    makeNode("Relu", ["lesion.h"], ["lesion.h_relu"], "lesion/relu/h"),
+    makeNode("Unsqueeze", ["lesion.h_relu", "lesion.axis2"], ["lesion.h3"], "lesion/unsqueeze/h"),
+    makeNode("Gather", ["lesion.columns", WEIGHTS_INPUT], ["lesion.w"], "lesion/gather/w", { axis: 0 }),
+    makeNode("Mul", ["lesion.h3", "lesion.w"], ["lesion.terms"], "lesion/mul/terms"),
+    makeNode("ReduceSum", ["lesion.terms", "lesion.axis1"], ["lesion.correction"], "lesion/sum/correction", { keepdims: 0 }),
+    makeNode("Sub", ["lesion.next_rows", "lesion.correction"], [INPUT_NAME], "lesion/sub/correction"),
+  );
+  graph.input = [
+    makeValueInfo(SITE_INPUT, DataType.FLOAT, ["samples", site.out]),
+    makeValueInfo(NEXT_INPUT, DataType.FLOAT, ["samples", next.out]),
+    makeValueInfo(ROWS_INPUT, DataType.INT32, ["rows"]),
+    makeValueInfo(UNITS_INPUT, DataType.INT32, ["rows", slots]),
+    makeValueInfo(WEIGHTS_INPUT, DataType.INT32, ["rows", slots]),
+  ];
+  return model;
 }
 
-/** The whole chain in float64 from the (float32) input, with `units` of layer `siteLayer` zeroed after it. */
-export function forward64(chain: DenseChain, inputs: Float32Array, sample: number, siteLayer: number, units: readonly number[]): Float64Array {
-  const width = chain.layers[0].in;
-  let x = Float64Array.from(inputs.subarray(sample * width, (sample + 1) * width));
-  chain.layers.forEach((layer, j) => {
-    const y = new Float64Array(layer.out);
-    for (let o = 0; o < layer.out; o++) {
-      let sum = layer.bias ? layer.bias[o] : 0;
-      const row = o * layer.in;
-      for (let i = 0; i < layer.in; i++) sum += layer.weight[row + i] * x[i];
-      y[o] = layer.activation === "relu" ? Math.max(sum, 0) : sum;
-    }
-    if (j === siteLayer) for (const u of units) y[u] = 0;
-    x = y;
-  });
+/**
+ * The chain in float64 from the (float32) input, with `units` of layer `siteLayer` zeroed after it (siteLayer −1:
+ * intact). The intact float64 activations of a sample are kept in `cache`, so a recheck runs only the layers after
+ * the site.
+ */
+export function forward64(chain: DenseChain, inputs: Float32Array, sample: number, siteLayer: number, units: readonly number[], cache?: Map<number, Float64Array[]>): Float64Array {
+  let activations = cache?.get(sample);
+  if (!activations) {
+    const width = chain.layers[0].in;
+    let x: Float64Array = Float64Array.from(inputs.subarray(sample * width, (sample + 1) * width));
+    activations = chain.layers.map((layer) => (x = dense64(layer, x)));
+    cache?.set(sample, activations);
+  }
+  if (siteLayer < 0) return activations[activations.length - 1];
+  let x: Float64Array = Float64Array.from(activations[siteLayer]);
+  for (const u of units) x[u] = 0;
+  for (let j = siteLayer + 1; j < chain.layers.length; j++) x = dense64(chain.layers[j], x);
   return x;
+}
+
+function dense64(layer: DenseLayer, x: Float64Array): Float64Array {
+  const y = new Float64Array(layer.out);
+  for (let o = 0; o < layer.out; o++) {
+    let sum = layer.bias ? layer.bias[o] : 0;
+    const row = o * layer.in;
+    for (let i = 0; i < layer.in; i++) sum += layer.weight[row + i] * x[i];
+    y[o] = layer.activation === "relu" ? Math.max(sum, 0) : sum;
+  }
+  return y;
+}
+
+/** [rows × cols] → [cols × rows], so a unit's outgoing weights are contiguous. */
+function transpose(matrix: Float64Array, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(matrix.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = matrix[r * cols + c];
+  return out;
+}
+
+/** The prediction from float64 logits: exact, ties toward the lower class. */
+function exactPrediction(logits: Float64Array): number {
+  const d = decide(logits);
+  return d < 0 ? -1 - d : d;
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {

@@ -1,0 +1,118 @@
+/**
+ * denseSweep against a float64 forward pass written out in the test: every condition's predictions, per-class
+ * counts and loss, at every layer, with and without the loss (which switches margin pruning on).
+ */
+import { describe, expect, it } from "vitest";
+import { closeModel, openModel } from "../../src/engine/model.js";
+import { maskedSweep } from "../../src/engine/maskedSweep.js";
+import { denseSweep } from "../../src/engine/sweep/denseSweep.js";
+import { denseChain, type DenseChain } from "../../src/onnx/chain.js";
+import { random, randomCnn, randomMlp } from "../helpers.js";
+
+function reference(chain: DenseChain, inputs: Float32Array, labels: Int32Array, layer: number, units: number[]) {
+  const width = chain.layers[0].in;
+  const n = inputs.length / width;
+  const k = chain.layers[chain.layers.length - 1].out;
+  const predictions = new Int32Array(n);
+  let lossSum = 0;
+  for (let s = 0; s < n; s++) {
+    let x = Array.from(inputs.subarray(s * width, (s + 1) * width));
+    chain.layers.forEach((l, j) => {
+      const y = new Array<number>(l.out).fill(0);
+      for (let o = 0; o < l.out; o++) {
+        let sum = l.bias ? l.bias[o] : 0;
+        for (let i = 0; i < l.in; i++) sum += l.weight[o * l.in + i] * x[i];
+        y[o] = l.activation === "relu" ? Math.max(0, sum) : sum;
+      }
+      if (j === layer) for (const u of units) y[u] = 0;
+      x = y;
+    });
+    let best = 0;
+    for (let c = 1; c < k; c++) if (x[c] > x[best]) best = c;
+    predictions[s] = best;
+    const max = Math.max(...x);
+    lossSum += Math.log(x.reduce((a, v) => a + Math.exp(v - max), 0)) + max - x[labels[s]];
+  }
+  return { predictions, lossSum };
+}
+
+describe("denseSweep", () => {
+  it("denseChain(mlp) recognises the layers under their site names; denseChain(cnn) is null", async () => {
+    const model = await openModel(randomMlp([12, 7, 5, 3], 2), { name: "mlp" });
+    try {
+      const chain = denseChain(model.proto)!;
+      expect(chain.layers.map((l) => [l.name, l.in, l.out, l.activation])).toEqual([["fc1", 12, 7, "relu"], ["fc2", 7, 5, "relu"], ["fc3", 5, 3, null]]);
+      expect(chain.layers.map((l) => l.name)).toEqual(model.sites.map((s) => s.name));
+    } finally {
+      await closeModel(model);
+    }
+    const cnn = await openModel(randomCnn(), { name: "cnn" });
+    try {
+      expect(denseChain(cnn.proto)).toBeNull();
+    } finally {
+      await closeModel(cnn);
+    }
+  });
+
+  for (const [sizes, bias] of [[[24, 16, 12, 8, 4], true], [[24, 10, 6], false]] as const) {
+    it(`denseSweep(mlp ${sizes.join("-")}${bias ? "" : " without bias"}) equals a float64 forward pass for singles, pairs and triples at every layer`, async () => {
+      const model = await openModel(randomMlp([...sizes], 11, [1, 1, sizes[0]], bias), { name: "mlp" });
+      try {
+        const chain = denseChain(model.proto)!;
+        const rand = random(5);
+        const n = 500;
+        const inputs = Float32Array.from({ length: n * sizes[0] }, () => rand() * 2 - 1);
+        const labels = Int32Array.from({ length: n }, () => Math.floor(rand() * sizes[sizes.length - 1]));
+        for (let layer = 0; layer < chain.layers.length; layer++) {
+          const width = chain.layers[layer].out;
+          const conditions = [[0], [width - 1], [0, 1], [1, width - 1], [0, 1, 2].filter((u) => u < width)];
+          for (const loss of [true, false]) {
+            const sweep = await denseSweep({ model, chain, siteLayer: layer, inputs, labels, conditions, loss });
+            const intact = reference(chain, inputs, labels, -1, []);
+            expect(Array.from(sweep.intact.predictions)).toEqual(Array.from(intact.predictions));
+            conditions.forEach((units, i) => {
+              const expected = reference(chain, inputs, labels, layer, units);
+              const predictions = Int32Array.from(intact.predictions);
+              const outcome = sweep.conditions[i];
+              outcome.changed.forEach((s, j) => (predictions[s] = outcome.changedPredictions[j]));
+              expect(Array.from(predictions), `layer ${layer} units ${units}`).toEqual(Array.from(expected.predictions));
+              expect(Array.from(outcome.changed)).toEqual([...outcome.changed].sort((a, b) => a - b));
+              const correct = new Array<number>(sizes[sizes.length - 1]).fill(0);
+              expected.predictions.forEach((p, s) => p === labels[s] && correct[p]++);
+              expect(outcome.correctPerClass).toEqual(correct);
+              if (loss) expect(outcome.lossSum! / expected.lossSum).toBeCloseTo(1, 6);
+              else expect(outcome.lossSum).toBeNull();
+            });
+          }
+        }
+      } finally {
+        await closeModel(model);
+      }
+    });
+  }
+
+  it("denseSweep without loss evaluates fewer rows than with it, and agrees with maskedSweep", async () => {
+    const model = await openModel(randomMlp([16, 20, 6], 4, [1, 4, 4]), { name: "mlp" });
+    try {
+      const chain = denseChain(model.proto)!;
+      const rand = random(8);
+      const n = 800;
+      const images = Float32Array.from({ length: n * 16 }, () => rand());
+      const labels = Int32Array.from({ length: n }, () => Math.floor(rand() * 6));
+      const inputs = images.map((v) => (v - 0.5) / 0.5);
+      const conditions = Array.from({ length: 20 }, (_, u) => [u]);
+      const pruned = await denseSweep({ model, chain, siteLayer: 0, inputs, labels, conditions, loss: false });
+      const full = await denseSweep({ model, chain, siteLayer: 0, inputs, labels, conditions, loss: true });
+      expect(pruned.stats.rowsEvaluated).toBeLessThan(full.stats.rowsEvaluated);
+      const data = { spec: "random", n, shape: [1, 4, 4] as [number, number, number], images, labels, numClasses: 6, classNames: ["0", "1", "2", "3", "4", "5"], source: "test" };
+      const masked = await maskedSweep({ model, site: model.sites[0], data, conditions: conditions.map((units) => ({ units, mode: "zero" as const })) });
+      conditions.forEach((_, i) => {
+        expect(Array.from(pruned.conditions[i].changed)).toEqual(Array.from(masked.conditions[i].changed));
+        expect(Array.from(pruned.conditions[i].changedPredictions)).toEqual(Array.from(masked.conditions[i].changedPredictions));
+        expect(full.conditions[i].lossSum! / masked.conditions[i].lossSum!).toBeCloseTo(1, 6);
+      });
+    } finally {
+      await closeModel(model);
+    }
+  });
+});
