@@ -186,7 +186,8 @@ async function tensorShapes(model: LesionModel, tensors: string[]): Promise<Map<
   const session = await getSession(model, `shapes:${tensors.join(",")}`, () => withOutputs(model.proto, tensors));
   const size = model.inputShape.reduce((a, b) => a * b, 1);
   const outputs = await session.run({ [model.inputName]: new OrtTensor("float32", new Float32Array(size), [1, ...model.inputShape]) }, tensors);
-  return new Map(tensors.map((t) => [t, outputs[t].dims.slice(1).map(Number)]));
+  // Only float tensors can be cached and fed back; a missing entry makes suffixModel refuse (unsupported-op).
+  return new Map(tensors.filter((t) => outputs[t].type === "float32").map((t) => [t, outputs[t].dims.slice(1).map(Number)]));
 }
 
 /**

@@ -42,3 +42,34 @@ export function downstreamNodes(graph: GraphProto, tensors: Iterable<string>): N
   }
   return result;
 }
+
+/** Ops whose output is int64 whatever their input. */
+const INT64_OPS = new Set(["Shape", "Size", "ArgMax", "ArgMin", "NonZero", "NonMaxSuppression"]);
+/** Ops whose output is bool. */
+const BOOL_OPS = new Set(["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf"]);
+
+/**
+ * The element type of every tensor, propagated forward: declared inputs, initializers and Constants, then per node
+ * the op's fixed type (Shape → int64, Cast → its `to`) or its first input's. Enough to declare extra graph outputs
+ * with their true type; tensors it cannot tell are left out.
+ */
+export function elementTypes(graph: GraphProto): Map<string, number> {
+  const types = new Map<string, number>();
+  for (const info of [...(graph.input ?? []), ...(graph.valueInfo ?? []), ...(graph.output ?? [])]) {
+    const type = info.type?.tensorType?.elemType;
+    if (info.name && type) types.set(info.name, type);
+  }
+  for (const t of graph.initializer ?? []) if (t.name && t.dataType) types.set(t.name, t.dataType);
+  for (const node of graph.node ?? []) {
+    const op = node.opType ?? "";
+    const attribute = (name: string) => (node.attribute ?? []).find((a) => a.name === name);
+    let type: number | undefined;
+    if (INT64_OPS.has(op)) type = 7;
+    else if (BOOL_OPS.has(op)) type = 9;
+    else if (op === "Cast") type = Number(attribute("to")?.i ?? 0) || undefined;
+    else if (op === "Constant") type = attribute("value")?.t?.dataType ?? undefined;
+    else type = types.get(node.input?.[0] ?? "");
+    if (type) for (const output of node.output ?? []) if (output && !types.has(output)) types.set(output, type);
+  }
+  return types;
+}

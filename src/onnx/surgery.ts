@@ -4,7 +4,7 @@
  * starts at a site so cached activations are never recomputed upstream.
  */
 import { fail } from "../errors.js";
-import { downstreamNodes, indexGraph } from "./graph.js";
+import { downstreamNodes, elementTypes, indexGraph } from "./graph.js";
 import { cloneModel, DataType, makeNode, makeValueInfo, tensorValues, valueInfoElemType, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
 
 export interface MaskTarget {
@@ -60,7 +60,8 @@ export function withOutputs(model: ModelProto, tensors: readonly string[]): Mode
   const copy = cloneModel(model);
   const graph = copy.graph!;
   const existing = new Set((graph.output ?? []).map((o) => o.name));
-  for (const tensor of tensors) if (!existing.has(tensor)) graph.output!.push(makeValueInfo(tensor, DataType.FLOAT, null));
+  const types = elementTypes(graph);
+  for (const tensor of tensors) if (!existing.has(tensor)) graph.output!.push(makeValueInfo(tensor, types.get(tensor) ?? DataType.FLOAT, null));
   return copy;
 }
 

@@ -151,24 +151,33 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     engine[siteName] = chain && siteLayer >= 0 ? "dense" : "masked";
     if (todo.length === 0) continue;
     const means = todo.some((c) => c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
-    const block = engine[siteName] === "dense" ? 2048 : 64;
-    for (let b = 0; b < todo.length; b += block) {
+    // Blocks are the unit of checkpointing: large where the dense engine runs (zero ablation of a dense chain), small
+    // on the general path, so a kill loses little.
+    const fast = todo.filter((c) => engine[siteName] === "dense" && c.mode === "zero");
+    const slow = todo.filter((c) => !(engine[siteName] === "dense" && c.mode === "zero"));
+    const blocks: Condition[][] = [];
+    for (let b = 0; b < fast.length; b += 2048) blocks.push(fast.slice(b, b + 2048));
+    for (let b = 0; b < slow.length; b += 64) blocks.push(slow.slice(b, b + 64));
+    for (const [b, part] of blocks.entries()) {
       if (options.signal?.aborted) fail("aborted", "run aborted");
-      const part = todo.slice(b, b + block);
-      const zero = part.filter((c) => c.mode === "zero");
-      const mean = part.filter((c) => c.mode === "mean");
       const results: Array<[Condition[], SweepResult]> = [];
       const progress = (d: number) => options.onProgress?.({ phase: "ablate", done: done + d, total, detail: siteName });
-      if (engine[siteName] === "dense" && zero.length > 0) {
+      if (b * 2048 < fast.length) {
         inputs ??= networkInputs(model, data, chain!);
         dense ??= await denseIntact(model, chain!, inputs, data.labels);
-        results.push([zero, await denseSweep({ model, chain: chain!, siteLayer, inputs, labels: data.labels, conditions: zero.map((c) => c.units), loss, intact: dense, signal: options.signal, onProgress: (d) => progress(d) })]);
-      }
-      const general = engine[siteName] === "dense" ? mean : part;
-      if (general.length > 0) {
-        const sweep = await maskedSweep({ model, site, data, conditions: general.map((c) => ({ units: c.units, mode: c.mode })), means, signal: options.signal });
+        results.push([part, await denseSweep({ model, chain: chain!, siteLayer, inputs, labels: data.labels, conditions: part.map((c) => c.units), loss, intact: dense, signal: options.signal, onProgress: (d) => progress(d) })]);
+      } else {
+        const sweep = await maskedSweep({
+          model,
+          site,
+          data,
+          conditions: part.map((c) => ({ units: c.units, mode: c.mode })),
+          means,
+          signal: options.signal,
+          onProgress: (d, t) => progress(Math.floor((d / t) * part.length)),
+        });
         unresolvedTies += sweep.stats.unresolvedTies;
-        results.push([general, sweep]);
+        results.push([part, sweep]);
       }
       const records: Array<StoredOutcome | StoredIntact> = [];
       for (const [list, sweep] of results) {

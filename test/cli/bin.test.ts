@@ -102,6 +102,26 @@ describe("lesion (bin)", () => {
     expect(csv[0].startsWith("id,site,units,mode,label,accuracy,delta,lost,gained,loss,redundancy,accuracy_0")).toBe(true);
   });
 
+  it("lesion import of a truncated .pt or a pickle that names a function: one line, exit 1, no model written", () => {
+    const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/checkpoints/${name}`, import.meta.url));
+    expectOneLineError(lesion("import", fixture("truncated.pt"), "--arch", "mlp", "-o", "t.onnx"), /truncated\.pt: truncated or corrupt checkpoint/);
+    expectOneLineError(lesion("import", fixture("evil.pt"), "--arch", "mlp", "-o", "e.onnx"), /the pickle asks for (posix|os)\.system/);
+    expect(existsSync(join(dir, "t.onnx")) || existsSync(join(dir, "e.onnx"))).toBe(false);
+  });
+
+  it("lesion import of a checkpoint writes a model that evaluates; lesion eval --json prints the keys of the issue", () => {
+    const fixture = fileURLToPath(new URL("../fixtures/checkpoints/mlp_zip.pt", import.meta.url));
+    const run = lesion("import", fixture, "--arch", "mlp", "--input-shape", "1x2x2", "--mean", "0.5", "--std", "0.5", "-o", "imported.onnx");
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain("wrote imported.onnx: sites fc1 (5), fc2 (3)");
+    const evaluated = lesion("eval", "imported.onnx", "--data", writeData("four", 12, 3, [1, 2, 2]), "--json");
+    expect(evaluated.status).toBe(0);
+    const result = JSON.parse(evaluated.stdout);
+    expect(Object.keys(result)).toEqual(expect.arrayContaining(["accuracy", "perClass", "n", "confusion"]));
+    expect(result.n).toBe(12);
+    expect(result.confusion.shape).toEqual([3, 3]);
+  });
+
   it("lesion record writes class means per site that numpy can load", () => {
     const out = join(dir, "rec");
     const run = lesion("record", model, "--data", data, "--sites", "fc1", "-o", out);

@@ -49,7 +49,7 @@ interface LayerBounds {
    * slack; a set of units can flip the sample only if its ratios sum to ≥ 1. 0 exactly where the unit is inactive
    * (nothing changes), Infinity where the margin leaves no room.
    */
-  ratio: Float64Array;
+  ratio: Float32Array;
   /** Per threshold, per unit: ascending samples whose ratio is ≥ the threshold. */
   lists: Map<number, Int32Array[]>;
 }
@@ -137,9 +137,11 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   const outcomes = conditions.map((): Accumulator => ({ changed: [], correctDelta: new Array<number>(k).fill(0), lossDelta: 0 }));
   const stats = { rowsEvaluated: 0, rowsFloat64: intact.rowsFloat64, unresolvedTies: 0 };
 
-  // Decides one evaluated row from its new logits (float32 or float64), re-deciding near ties in float64.
-  const settle = (condition: number, sample: number, logits: ArrayLike<number>, from: number) => {
-    stats.rowsEvaluated++;
+  // Decides one evaluated row from its new logits, re-deciding near ties in float64. Rows always arrive as a
+  // Float64Array: one element type keeps this hot call monomorphic.
+  let evaluated = 0;
+  const settle = (condition: number, sample: number, logits: Float64Array, from: number) => {
+    evaluated++;
     let best = decide(logits, from, k);
     if (best < 0) {
       best = exactPrediction(forward64(chain, inputs, sample, siteLayer, conditions[condition], intact.exact));
@@ -170,7 +172,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       }
       input.onProgress?.(c + 1, conditions.length);
     });
-    return finish(intact, outcomes, stats, input.loss, started);
+    return finish(intact, outcomes, { ...stats, rowsEvaluated: evaluated }, input.loss, started);
   }
 
   let bounds = intact.bounds.get(siteLayer);
@@ -187,7 +189,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   // Rows a condition must evaluate: any active unit (with loss), else those whose summed bound reaches the margin.
   // A set of k units reaches it only if one of them has a ratio ≥ 1/k: the per-unit lists at that threshold seed it.
   const rowsOf = (unitsOf: number[], c: number): number => {
-    const threshold = input.loss ? Number.MIN_VALUE : 1 / unitsOf.length;
+    const threshold = input.loss ? 1e-30 : 1 / unitsOf.length;
     const lists = unitLists(bounds!, units, n, threshold);
     let count = 0;
     for (const u of unitsOf) {
@@ -226,7 +228,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       }
       input.onProgress?.(c + 1, conditions.length);
     });
-    return finish(intact, outcomes, stats, input.loss, started);
+    return finish(intact, outcomes, { ...stats, rowsEvaluated: evaluated }, input.loss, started);
   }
 
   // General case: onnxruntime gathers each row's cached pre-activation of layer l+1, subtracts the rank-k correction
@@ -256,7 +258,11 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       [WEIGHTS_INPUT]: new OrtTensor("int32", weightIndex.subarray(0, filled * slots), [filled, slots]),
     });
     const logits = out.logits.data as Float32Array;
-    for (let r = 0; r < filled; r++) settle(rowCondition[r], sampleIndex[r], logits, r * k);
+    const row = new Float64Array(k);
+    for (let r = 0; r < filled; r++) {
+      for (let j = 0; j < k; j++) row[j] = logits[r * k + j];
+      settle(rowCondition[r], sampleIndex[r], row, 0);
+    }
     filled = 0;
     input.onProgress?.(queued, conditions.length);
   };
@@ -277,7 +283,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     queued = c + 1;
   }
   await flush();
-  return finish(intact, outcomes, stats, input.loss, started);
+  return finish(intact, outcomes, { ...stats, rowsEvaluated: evaluated }, input.loss, started);
 }
 
 interface Accumulator {
@@ -308,7 +314,7 @@ function finish(intact: DenseIntact, outcomes: Accumulator[], stats: Omit<SweepR
 }
 
 /** The bound ratios of LayerBounds.ratio for the units of `siteLayer`. */
-function boundRatios(chain: DenseChain, siteLayer: number, intact: DenseIntact): Float64Array {
+function boundRatios(chain: DenseChain, siteLayer: number, intact: DenseIntact): Float32Array {
   const layers = chain.layers;
   const last = layers.length - 1;
   const out = layers[last];
@@ -346,7 +352,8 @@ function boundRatios(chain: DenseChain, siteLayer: number, intact: DenseIntact):
     }
   }
   const values = intact.pre[siteLayer];
-  const ratio = new Float64Array(intact.n * units);
+  // float32 halves the memory the pair checks walk; each ratio is rounded up (× (1 + 1e-6)) so it stays a bound.
+  const ratio = new Float32Array(intact.n * units);
   for (let s = 0; s < intact.n; s++) {
     const room = 0.999 * intact.margin[s] - 1e-5;
     const t = intact.predictions[s] * units;
@@ -354,7 +361,7 @@ function boundRatios(chain: DenseChain, siteLayer: number, intact: DenseIntact):
       const h = values[s * units + u];
       if (!(h > 0)) continue;
       // Active units keep a ratio > 0 even where the bound is 0, so "ratio > 0" means "active".
-      ratio[s * units + u] = room <= 0 ? Infinity : Math.max((h * bound[t + u]) / room, Number.MIN_VALUE);
+      ratio[s * units + u] = room <= 0 ? Infinity : Math.max(((h * bound[t + u]) / room) * (1 + 1e-6), 1e-30);
     }
   }
   return ratio;

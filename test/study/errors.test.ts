@@ -1,0 +1,147 @@
+/** Every error code not covered beside its feature: asserted by code and message, before anything is written. */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import type { Dataset } from "../../src/data/types.js";
+import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
+import { LesionError } from "../../src/errors.js";
+import { parseArch } from "../../src/onnx/arch.js";
+import { buildClassifier } from "../../src/onnx/build.js";
+import { writeMetadata } from "../../src/onnx/metadata.js";
+import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
+import { ablate } from "../../src/study/ablate.js";
+import { fractions, groups, pairs, singles } from "../../src/study/conditions.js";
+import { importModel } from "../../src/study/importModel.js";
+import { info } from "../../src/study/info.js";
+import { random, randomArray, randomMlp } from "../helpers.js";
+
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/checkpoints/${name}`, import.meta.url));
+
+async function errorOf(run: () => unknown): Promise<LesionError> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof LesionError) return error;
+    throw error;
+  }
+  throw new Error("no error");
+}
+
+function randomData(n: number, size: number, classes: number, seed: number): Dataset {
+  const rand = random(seed);
+  return {
+    spec: `random:${seed}`,
+    n,
+    shape: [1, 1, size],
+    images: Float32Array.from({ length: n * size }, () => rand()),
+    labels: Int32Array.from({ length: n }, () => Math.floor(rand() * classes)),
+    numClasses: classes,
+    classNames: Array.from({ length: classes }, (_, i) => String(i)),
+    source: "test",
+  };
+}
+
+describe("errors", () => {
+  it("importModel(checkpoint) without --arch is bad-option; a wrong architecture is bad-arch naming the problem", async () => {
+    expect((await errorOf(() => importModel(fixture("mlp_zip.pt")))).code).toBe("bad-option");
+    const tooMany = await errorOf(() => importModel(fixture("mlp_zip.pt"), { arch: "flatten,linear,relu,linear,relu,linear", inputShape: [1, 1, 4] }));
+    expect([tooMany.code, tooMany.message]).toEqual(["bad-arch", "the architecture has more linear layers than the checkpoint has parameter groups (2: fc1, fc2)"]);
+    const noFlatten = await errorOf(() => importModel(fixture("cnn_zip.pt"), { arch: "conv,bn,linear", inputShape: [1, 6, 6] }));
+    expect(noFlatten.code).toBe("bad-arch");
+    expect(noFlatten.message).toContain("add flatten before it");
+    expect((await errorOf(() => parseArch("conv,pool(2)"))).message).toContain("unknown layer 'pool'");
+  });
+
+  it("importModel(cnn_zip.pt, {arch: 'conv,bn,flatten,linear'}) builds a runnable model with conv and linear sites", async () => {
+    const imported = await importModel(fixture("cnn_zip.pt"), { arch: "conv,bn,flatten,linear", inputShape: [1, 6, 6] });
+    const model = await openModel(imported.bytes, { name: "cnn" });
+    try {
+      expect(model.sites.map((s) => [s.name, s.kind, s.units])).toEqual([["0", "conv", 2], ["3", "dense", 3]]);
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("openModel(NaN weights) opens with a warning naming the weight, and info() reports it", async () => {
+    const weight = randomArray(4 * 6, random(1));
+    weight[5] = Number.NaN;
+    const proto = buildClassifier({ layers: [{ op: "linear", name: "fc1", weight, shape: [4, 6], bias: null }, { op: "relu" }, { op: "linear", name: "fc2", weight: randomArray(8, random(2)), shape: [2, 4], bias: null }], inputShape: [6] });
+    writeMetadata(proto, { preprocessing: { layout: "flat", mean: [0], std: [1], imageShape: [1, 1, 6] }, classNames: null });
+    const model = await openModel(encodeModel(proto), { name: "nan" });
+    try {
+      expect(model.warnings).toEqual(["weight fc1.weight has 1 non-finite value (NaN or infinity)"]);
+      expect(info(model).warnings).toEqual(model.warnings);
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("ablate with a checkpoint from another run is resume-mismatch; an aborted run resumes to the same result", async () => {
+    const model = await openModel(randomMlp([10, 12, 3], 3), { name: "mlp" });
+    const dir = mkdtempSync(join(tmpdir(), "lesion-errors-"));
+    try {
+      const data = randomData(300, 10, 3, 4);
+      const conditions = [...singles(resolveSite(model, "fc1")), ...pairs(resolveSite(model, "fc1"), "mean")];
+      const checkpoint = join(dir, "checkpoint.jsonl");
+      const controller = new AbortController();
+      const aborted = await errorOf(() =>
+        ablate(model, data, { conditions, checkpoint, signal: controller.signal, onProgress: (e) => e.done > 20 && controller.abort() }),
+      );
+      expect([aborted.code, aborted.message]).toEqual(["aborted", "run aborted"]);
+      const saved = readFileSync(checkpoint, "utf8").trim().split("\n").length;
+      expect(saved).toBeGreaterThan(2);
+      const resumed = await ablate(model, data, { conditions, checkpoint });
+      const fresh = await ablate(model, data, { conditions });
+      expect(resumed.conditions).toEqual(fresh.conditions);
+      expect(existsSync(checkpoint)).toBe(false);
+      writeFileSync(checkpoint, `${JSON.stringify({ header: { model: "another" } })}\n`);
+      const mismatch = await errorOf(() => ablate(model, data, { conditions, checkpoint }));
+      expect(mismatch.code).toBe("resume-mismatch");
+      expect(mismatch.message).toContain("belongs to a different run");
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("groups() with no units and fractions() outside (0, 1] are bad-groups and bad-fraction", async () => {
+    const model = await openModel(randomMlp([4, 5, 2], 1), { name: "mlp" });
+    try {
+      const site = resolveSite(model, "fc1");
+      expect((await errorOf(() => groups(site, { empty: [] }))).message).toBe("group 'empty' for site fc1 has no units");
+      expect((await errorOf(() => fractions(site, { fractions: [0] }))).code).toBe("bad-fraction");
+      expect((await errorOf(() => singles(site, "zero", [5]))).message).toBe("unit 5 is out of range for site fc1 (0..4)");
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("ablate at a site whose downstream reads an integer tensor from upstream is unsupported-op", async () => {
+    // input → fc1 → ReLU (site) → Reshape(to a shape computed from the input) → fc2.
+    const rand = random(3);
+    const nodes = [
+      makeNode("Gemm", ["input", "fc1.weight"], ["h"], "/fc1/Gemm", { transB: 1 }),
+      makeNode("Relu", ["h"], ["a"], "/relu/Relu"),
+      makeNode("Shape", ["input"], ["s"], "/shape/Shape"),
+      makeNode("Reshape", ["a", "s"], ["r"], "/reshape/Reshape"),
+      makeNode("Gemm", ["r", "fc2.weight"], ["logits"], "/fc2/Gemm", { transB: 1 }),
+    ];
+    const graph = onnx.GraphProto.create({
+      name: "g",
+      node: nodes,
+      initializer: [makeTensor("fc1.weight", [4, 4], randomArray(16, rand)), makeTensor("fc2.weight", [3, 4], randomArray(12, rand))],
+      input: [makeValueInfo("input", DataType.FLOAT, ["batch", 4])],
+      output: [makeValueInfo("logits", DataType.FLOAT, ["batch", 3])],
+    });
+    const proto = onnx.ModelProto.create({ irVersion: 8, opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })], graph });
+    const model = await openModel(encodeModel(proto), { name: "shape" });
+    try {
+      const error = await errorOf(() => ablate(model, randomData(20, 4, 3, 1), { conditions: singles(resolveSite(model, "fc1"), "mean") }));
+      expect(error.code).toBe("unsupported-op");
+      expect(error.message).toContain("site fc1");
+    } finally {
+      await closeModel(model);
+    }
+  });
+});
