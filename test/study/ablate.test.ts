@@ -10,7 +10,8 @@ import { forEachBatch } from "../../src/engine/forward.js";
 import { closeModel, getSession, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
 import { decodeModel, encodeModel, makeTensor, tensorDims, tensorValues } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
-import { condition, groups, pairs, singles, type Condition } from "../../src/study/conditions.js";
+import { condition, fractions, groups, pairs, singles, type Condition } from "../../src/study/conditions.js";
+import { selectivity, unitScores } from "../../src/study/unitScores.js";
 import { record } from "../../src/study/record.js";
 import { random, randomCnn, randomMlp } from "../helpers.js";
 
@@ -163,6 +164,47 @@ describe("ablate", () => {
         const counts = result.classCounts;
         expect(c.redundancy!.overall).toBeCloseTo(joint.reduce((sum, j, cls) => sum + (intactCorrect[cls] === 0 ? 0 : (j / intactCorrect[cls]) * (counts[cls] / data.n)), 0), 12);
       }
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("ablate(mlp, d, {conditions: fractions}) is cumulative, and the whole layer ablated leaves only the output bias", async () => {
+    const bytes = randomMlp([20, 12, 4], 31, [1, 4, 5]);
+    const model = await openModel(bytes, { name: "mlp" });
+    try {
+      const data = randomData(400, [1, 4, 5], 4, 23);
+      const site = resolveSite(model, "fc1");
+      const conditions = fractions(site, { fractions: [0.25, 0.5, 1], repeats: 2, seed: 7 });
+      expect(conditions.map((c) => [c.units.length, c.label])).toEqual([[3, "0.25 random #1"], [6, "0.5 random #1"], [12, "1 random #1"], [3, "0.25 random #2"], [6, "0.5 random #2"], [12, "1 random #2"]]);
+      for (const r of [0, 3]) for (const u of conditions[r].units) expect(conditions[r + 1].units).toContain(u);
+      expect(conditions[0].units).not.toEqual(conditions[3].units);
+      const result = await ablate(model, data, { conditions });
+      // fc1 entirely silenced: the logits are fc2's bias for every sample, so one class is predicted everywhere.
+      const bias = Array.from(tensorValues(decodeModel(bytes).graph!.initializer!.find((t) => t.name === "fc2.bias")!) as Float32Array);
+      const predicted = bias.indexOf(Math.max(...bias));
+      const expected = data.labels.filter((l) => l === predicted).length / data.n;
+      expect(result.conditions[2].accuracy).toBeCloseTo(expected, 12);
+      expect(result.conditions[5].accuracy).toBeCloseTo(expected, 12);
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("fractions(site, {order: 'selectivity', ranking: unitScores(…)}) ablates the most selective units first", async () => {
+    const model = await openModel(randomMlp([20, 10, 3], 41, [1, 4, 5]), { name: "mlp" });
+    try {
+      const data = randomData(300, [1, 4, 5], 3, 29);
+      const site = resolveSite(model, "fc1");
+      const scores = await unitScores(model, data, "fc1", { score: "selectivity" });
+      const recording = await record(model, data, { sites: ["fc1"] });
+      expect(scores).toEqual(selectivity(recording.sites[0].classMeans.data, 10, recording.sites[0].emptyClasses));
+      const [first] = fractions(site, { fractions: [0.3], order: "selectivity", ranking: scores });
+      const top = [...scores.keys()].sort((a, b) => scores[b] - scores[a] || a - b).slice(0, 3).sort((a, b) => a - b);
+      expect(first.units).toEqual(top);
+      const impact = await unitScores(model, data, "fc1", { score: "impact" });
+      const singlesResult = await ablate(model, data, { conditions: singles(site) });
+      expect(impact).toEqual(singlesResult.conditions.map((c) => -c.delta));
     } finally {
       await closeModel(model);
     }

@@ -1,0 +1,50 @@
+/** The architecture as a checked rule: data → engine → study → report → cli, and only src/engine/ort.ts touches onnxruntime. */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const SRC = fileURLToPath(new URL("../src/", import.meta.url));
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : path.endsWith(".ts") ? [path] : [];
+  });
+}
+
+function imports(path: string): string[] {
+  const text = readFileSync(path, "utf8");
+  return [...text.matchAll(/^(?:import|export)[^;]*?from\s+"([^"]+)"/gms)].map((m) => m[1]);
+}
+
+/** The layers each layer may import from (besides itself and the shared errors/files modules). */
+const ALLOWED: Record<string, string[]> = {
+  onnx: [],
+  data: [],
+  engine: ["onnx", "data"],
+  study: ["onnx", "data", "engine"],
+  report: ["onnx", "data", "engine", "study"],
+  cli: ["onnx", "data", "engine", "study", "report"],
+};
+
+describe("layers", () => {
+  it("every src/ module imports only from its own layer or the layers below it", () => {
+    const violations: string[] = [];
+    for (const path of files(SRC)) {
+      const layer = relative(SRC, path).split("/")[0];
+      if (!(layer in ALLOWED)) continue;
+      for (const target of imports(path).filter((t) => t.startsWith("."))) {
+        const resolved = relative(SRC, join(path, "..", target)).split("/");
+        const other = resolved.length > 1 ? resolved[0] : null;
+        if (other && other !== layer && !ALLOWED[layer].includes(other)) violations.push(`${relative(SRC, path)} → ${target}`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it("only src/engine/ort.ts imports onnxruntime-node", () => {
+    const users = files(SRC).filter((path) => imports(path).includes("onnxruntime-node")).map((path) => relative(SRC, path));
+    expect(users).toEqual(["engine/ort.ts"]);
+  });
+});
