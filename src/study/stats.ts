@@ -1,0 +1,169 @@
+/**
+ * The statistics of characterisation, matching SciPy's definitions (checked against SciPy in test/study/stats.test.ts):
+ * Pearson and Spearman correlations with two-sided p-values (t distribution, n − 2 degrees of freedom, as
+ * scipy.stats.pearsonr / spearmanr), the Mann–Whitney U test (two-sided, normal approximation with tie and continuity
+ * correction, as scipy.stats.mannwhitneyu(method="asymptotic")), and agreement between two groupings (adjusted Rand
+ * index of Hubert and Arabie; normalised mutual information with the arithmetic mean of the entropies).
+ */
+import normalCdf from "@stdlib/stats-base-dists-normal-cdf";
+import tCdf from "@stdlib/stats-base-dists-t-cdf";
+
+export interface Correlation {
+  /** The coefficient, or null when a variable is constant (no correlation is defined). */
+  r: number | null;
+  /** Two-sided p-value; null with r. */
+  p: number | null;
+  n: number;
+}
+
+/** Ranks 1..n with ties given their average rank. */
+export function rank(values: ArrayLike<number>): Float64Array {
+  const order = Array.from({ length: values.length }, (_, i) => i).sort((a, b) => values[a] - values[b]);
+  const ranks = new Float64Array(values.length);
+  for (let i = 0; i < order.length; ) {
+    let j = i;
+    while (j + 1 < order.length && values[order[j + 1]] === values[order[i]]) j++;
+    const average = (i + j) / 2 + 1;
+    for (let m = i; m <= j; m++) ranks[order[m]] = average;
+    i = j + 1;
+  }
+  return ranks;
+}
+
+export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): Correlation {
+  const n = x.length;
+  let mx = 0;
+  let my = 0;
+  for (let i = 0; i < n; i++) (mx += x[i]), (my += y[i]);
+  mx /= n;
+  my /= n;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = x[i] - mx;
+    const dy = y[i] - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
+  }
+  if (n < 3 || sxx === 0 || syy === 0) return { r: null, p: null, n };
+  const r = Math.max(-1, Math.min(1, sxy / Math.sqrt(sxx * syy)));
+  return { r, p: correlationP(r, n), n };
+}
+
+export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): Correlation {
+  return pearson(rank(x), rank(y));
+}
+
+function correlationP(r: number, n: number): number {
+  if (Math.abs(r) === 1) return 0;
+  const df = n - 2;
+  const t = r * Math.sqrt(df / ((1 - r) * (1 + r)));
+  return Math.min(1, 2 * tCdf(-Math.abs(t), df));
+}
+
+export interface MannWhitney {
+  /** U of the first sample. */
+  u: number;
+  /** Two-sided p-value. */
+  p: number;
+}
+
+export function mannWhitney(a: ArrayLike<number>, b: ArrayLike<number>): MannWhitney {
+  const n1 = a.length;
+  const n2 = b.length;
+  const n = n1 + n2;
+  const all = new Float64Array(n);
+  all.set(Array.from(a));
+  all.set(Array.from(b), n1);
+  const ranks = rank(all);
+  let r1 = 0;
+  for (let i = 0; i < n1; i++) r1 += ranks[i];
+  const u1 = r1 - (n1 * (n1 + 1)) / 2;
+  const u = Math.max(u1, n1 * n2 - u1);
+  const sorted = Float64Array.from(all).sort();
+  let tieTerm = 0;
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && sorted[j + 1] === sorted[i]) j++;
+    const t = j - i + 1;
+    tieTerm += t * t * t - t;
+    i = j + 1;
+  }
+  const sigma = Math.sqrt(((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1))));
+  if (sigma === 0) return { u: u1, p: 1 };
+  const z = (u - (n1 * n2) / 2 - 0.5) / sigma;
+  return { u: u1, p: Math.min(1, Math.max(0, 2 * (1 - normalCdf(z, 0, 1)))) };
+}
+
+/** Counts of each (label in a, label in b) pair, with the distinct labels of each. */
+function contingency(a: ArrayLike<number>, b: ArrayLike<number>): { table: number[][]; rows: number[]; cols: number[] } {
+  const as = [...new Set(Array.from(a))];
+  const bs = [...new Set(Array.from(b))];
+  const table = as.map(() => new Array<number>(bs.length).fill(0));
+  for (let i = 0; i < a.length; i++) table[as.indexOf(a[i])][bs.indexOf(b[i])]++;
+  return { table, rows: table.map((row) => row.reduce((x, y) => x + y, 0)), cols: bs.map((_, j) => table.reduce((x, row) => x + row[j], 0)) };
+}
+
+const pairsOf = (m: number) => (m * (m - 1)) / 2;
+
+export function adjustedRandIndex(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const { table, rows, cols } = contingency(a, b);
+  const index = table.flat().reduce((s, v) => s + pairsOf(v), 0);
+  const sumRows = rows.reduce((s, v) => s + pairsOf(v), 0);
+  const sumCols = cols.reduce((s, v) => s + pairsOf(v), 0);
+  const expected = (sumRows * sumCols) / pairsOf(a.length);
+  const max = (sumRows + sumCols) / 2;
+  // Both groupings trivial (one cluster, or all singletons, in both): identical by convention.
+  return max === expected ? 1 : (index - expected) / (max - expected);
+}
+
+export function normalizedMutualInformation(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const { table, rows, cols } = contingency(a, b);
+  const n = a.length;
+  let mi = 0;
+  table.forEach((row, i) => row.forEach((v, j) => v > 0 && (mi += (v / n) * Math.log((v * n) / (rows[i] * cols[j])))));
+  const entropy = (counts: number[]) => -counts.reduce((s, c) => s + (c > 0 ? (c / n) * Math.log(c / n) : 0), 0);
+  // Both groupings a single cluster: identical by convention (as scikit-learn).
+  if (rows.length === 1 && cols.length === 1) return 1;
+  return mi <= 0 ? 0 : mi / ((entropy(rows) + entropy(cols)) / 2);
+}
+
+/** Mean silhouette of a grouping under a distance matrix (0 for a point alone in its cluster, as scikit-learn). */
+export function silhouette(distance: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const n = labels.length;
+  const clusters = [...new Set(Array.from(labels))];
+  if (clusters.length < 2) return 0;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const sums = new Map<number, [number, number]>(clusters.map((c) => [c, [0, 0]]));
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      const entry = sums.get(labels[j])!;
+      entry[0] += distance[i * n + j];
+      entry[1]++;
+    }
+    const own = sums.get(labels[i])!;
+    if (own[1] === 0) continue;
+    const a = own[0] / own[1];
+    let b = Infinity;
+    for (const [c, [sum, count]] of sums) if (c !== labels[i] && count > 0) b = Math.min(b, sum / count);
+    const s = Math.max(a, b) === 0 ? 0 : (b - a) / Math.max(a, b);
+    total += s;
+  }
+  return total / n;
+}
+
+/** 1 − Pearson correlation between rows (SciPy's "correlation" distance); a constant row is at distance 1 from all. */
+export function correlationDistances(rows: ArrayLike<number>[]): Float64Array {
+  const n = rows.length;
+  const distances = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const r = pearson(rows[i], rows[j]).r;
+      distances[i * n + j] = distances[j * n + i] = r === null ? 1 : 1 - r;
+    }
+  }
+  return distances;
+}
