@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { createRequire } from "node:module";
 import { formatError, isLesionError } from "../errors.js";
 import { registerAblate } from "./ablate.js";
+import { registerCharacterize } from "./characterize.js";
 import { registerEval } from "./eval.js";
 import { registerImport } from "./import.js";
 import { registerInfo } from "./info.js";
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerImport(program);
   registerRecord(program);
   registerAblate(program);
+  registerCharacterize(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -31,6 +31,8 @@ export interface SiteRecording {
   emptyClasses: number[];
   /** Over all samples, per unit. */
   mean: number[];
+  /** Mean absolute activation per unit (equals `mean` for ReLU units). */
+  magnitude: number[];
   /** Population standard deviation (ddof 0), per unit. */
   std: number[];
   max: number[];
@@ -94,6 +96,7 @@ interface Accumulator {
   mean: Float64Array;
   m2: Float64Array;
   max: Float64Array;
+  absSum: Float64Array;
   active: Float64Array;
   classSum: Float64Array;
   classCount: Float64Array;
@@ -107,6 +110,7 @@ function accumulator(site: Site, k: number, n: number): Accumulator {
     mean: new Float64Array(site.units),
     m2: new Float64Array(site.units),
     max: new Float64Array(site.units).fill(-Infinity),
+    absSum: new Float64Array(site.units),
     active: new Float64Array(site.units),
     classSum: new Float64Array(k * site.units),
     classCount: new Float64Array(k),
@@ -124,6 +128,7 @@ function add(acc: Accumulator, values: Float64Array, label: number, sample: numb
     acc.mean[u] += delta / acc.count;
     acc.m2[u] += delta * (x - acc.mean[u]);
     if (x > acc.max[u]) acc.max[u] = x;
+    acc.absSum[u] += Math.abs(x);
     if (x > 0) acc.active[u]++;
     acc.classSum[row + u] += x;
   }
@@ -148,6 +153,7 @@ function finish(site: Site, acc: Accumulator, k: number, n: number): SiteRecordi
     classMeans: { data: classMeans, shape: [k, site.units] },
     emptyClasses,
     mean: Array.from(acc.mean),
+    magnitude: Array.from(acc.absSum, (a) => a / n),
     std: Array.from(acc.m2, (m2) => Math.sqrt(m2 / n)),
     max: Array.from(acc.max),
     fractionActive,

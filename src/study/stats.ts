@@ -94,7 +94,8 @@ export function mannWhitney(a: ArrayLike<number>, b: ArrayLike<number>): MannWhi
   const sigma = Math.sqrt(((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1))));
   if (sigma === 0) return { u: u1, p: 1 };
   const z = (u - (n1 * n2) / 2 - 0.5) / sigma;
-  return { u: u1, p: Math.min(1, Math.max(0, 2 * (1 - normalCdf(z, 0, 1)))) };
+  // The upper tail as the lower tail of −z: 1 − cdf(z) would lose every digit of a tiny p.
+  return { u: u1, p: Math.min(1, 2 * normalCdf(-z, 0, 1)) };
 }
 
 /** Counts of each (label in a, label in b) pair, with the distinct labels of each. */

@@ -26,7 +26,8 @@ export async function unitScores(model: LesionModel, data: Dataset, siteName: st
   const site = resolveSite(model, siteName);
   if (options.score === "impact") {
     const result = await ablate(model, data, { conditions: singles(site, options.mode ?? "zero"), loss: false, batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal });
-    return result.conditions.map((c) => -c.delta);
+    // 0 − delta, not −delta: no change is +0, which JSON and CSV write as 0.
+    return result.conditions.map((c) => 0 - c.delta);
   }
   const recording = await record(model, data, { sites: [site.name], batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal });
   return selectivity(recording.sites[0].classMeans.data, recording.sites[0].units, recording.sites[0].emptyClasses);

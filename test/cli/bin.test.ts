@@ -122,6 +122,23 @@ describe("lesion (bin)", () => {
     expect(result.confusion.shape).toEqual([3, 3]);
   });
 
+  it("lesion characterize writes an indicator table per site, correlations and embeddings; --json prints the summary", () => {
+    const out = join(dir, "char");
+    const run = lesion("characterize", model, "--data", data, "-o", out, "--json");
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    expect(readdirSync(out).sort()).toEqual([
+      "correlations.csv",
+      ...["fc1", "fc2"].flatMap((s) => [`${s}.embedding_pca.npy`, `${s}.embedding_tsne.npy`, `${s}.embedding_umap.npy`, `${s}.impact_profile.npy`, `${s}.indicators.csv`]),
+      "summary.json",
+    ]);
+    const summary = JSON.parse(run.stdout);
+    expect(summary.indicators.sites.map((s: { site: string }) => s.site)).toEqual(["fc1", "fc2"]);
+    expect(readFileSync(join(out, "fc1.indicators.csv"), "utf8").trimEnd().split("\n")).toHaveLength(13);
+    expectOneLineError(lesion("characterize", model, "--data", data, "--initial", "nope.onnx", "-o", join(dir, "never2")), /not found: nope\.onnx/);
+    expect(existsSync(join(dir, "never2"))).toBe(false);
+  });
+
   it("lesion record writes class means per site that numpy can load", () => {
     const out = join(dir, "rec");
     const run = lesion("record", model, "--data", data, "--sites", "fc1", "-o", out);

@@ -204,7 +204,7 @@ describe("ablate", () => {
       expect(first.units).toEqual(top);
       const impact = await unitScores(model, data, "fc1", { score: "impact" });
       const singlesResult = await ablate(model, data, { conditions: singles(site) });
-      expect(impact).toEqual(singlesResult.conditions.map((c) => -c.delta));
+      expect(impact).toEqual(singlesResult.conditions.map((c) => 0 - c.delta));
     } finally {
       await closeModel(model);
     }

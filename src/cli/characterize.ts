@@ -1,0 +1,79 @@
+import type { Command } from "commander";
+import { loadDataset } from "../data/loadDataset.js";
+import { closeModel, openModel, type LesionModel } from "../engine/model.js";
+import { characterize, type CharacterizeOptions } from "../study/characterize.js";
+import { characterizeFiles } from "../study/characterizeFiles.js";
+import { writeResultDir } from "../study/resultDir.js";
+import { abortOnInterrupt, parseInteger, parseList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+
+const FLAGS: FlagTable<CharacterizeOptions> = {
+  sites: "--sites <names>",
+  initial: "--initial <model>",
+  k: "--k <n>",
+  maxK: "--max-k <n>",
+  seed: "--seed <n>",
+  batchSize: "--batch-size <n>",
+  onProgress: null /* progress bar on a TTY */,
+  signal: null /* Ctrl-C */,
+};
+
+interface CharacterizeFlags {
+  data: string;
+  sites?: string;
+  initial?: string;
+  k?: string;
+  maxK: string;
+  seed: string;
+  batchSize: string;
+  output: string;
+  json?: boolean;
+}
+
+export function registerCharacterize(program: Command): void {
+  program
+    .command("characterize")
+    .description("indicators per unit, what predicts importance, functional populations and their group ablations")
+    .argument("<model>", "ONNX model file")
+    .requiredOption("--data <spec>", "data set: mnist[:train|test], fashion-mnist, cifar10, idx:…, npy:…, or a folder")
+    .option(FLAGS.sites!, "comma-separated sites (default: every hidden site)")
+    .option(FLAGS.initial!, "the same network before training (ONNX), for weight change and the Mann–Whitney test")
+    .option(FLAGS.k!, "populations per grouping (default: best silhouette)")
+    .option(FLAGS.maxK!, "largest number of populations tried", "8")
+    .option(FLAGS.seed!, "seed of k-means, t-SNE and UMAP", "0")
+    .option(FLAGS.batchSize!, "samples per run", "1024")
+    .option("-o, --output <dir>", "result directory", "out/characterize")
+    .option("--json", "print summary.json to stdout")
+    .action(async (path: string, flags: CharacterizeFlags) => {
+      const options = {
+        sites: flags.sites ? parseList(flags.sites) : undefined,
+        k: flags.k ? parseInteger(flags.k, "--k", 1) : undefined,
+        maxK: parseInteger(flags.maxK, "--max-k", 2),
+        seed: parseInteger(flags.seed, "--seed", 0),
+        batchSize: parseInteger(flags.batchSize, "--batch-size"),
+      };
+      const data = await loadDataset(flags.data);
+      const model = await openModel(path);
+      let initial: LesionModel | undefined;
+      const progress = progressReporter();
+      const interrupt = abortOnInterrupt();
+      try {
+        initial = flags.initial ? await openModel(flags.initial) : undefined;
+        const result = await characterize(model, data, { ...options, initial, onProgress: progress.onProgress, signal: interrupt.signal });
+        progress.stop();
+        const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: initial?.name ?? null });
+        writeResultDir(flags.output, files, summary);
+        if (flags.json) return printJson(summary);
+        console.log(`characterised ${result.indicators.sites.length} site(s) of ${model.name} on ${data.spec} (baseline ${percent(result.indicators.baseline.accuracy)}) → ${flags.output}`);
+        for (const s of result.indicators.sites) {
+          const groups = result.populations.find((p) => p.site === s.site)!;
+          const [activation, impact] = ["activation", "impact"].map((by) => groups.groupings.find((g) => g.by === by && g.method === "hierarchical")!.k);
+          console.log(`  ${s.site.padEnd(16)} ${String(s.units).padStart(5)} units, ${s.dead.length} dead, ${activation} activation / ${impact} impact populations (ARI ${groups.agreement.ari.toFixed(2)})`);
+        }
+      } finally {
+        interrupt.dispose();
+        progress.stop();
+        await closeModel(model);
+        if (initial) await closeModel(initial);
+      }
+    });
+}

@@ -1,0 +1,23 @@
+/**
+ * Characterisation of a network's units (Meyes et al. 2020): indicators per unit, the correlations between them,
+ * and functional populations with their group ablations. See indicators.ts, correlations.ts and populations.ts for
+ * the methods and the choices made.
+ */
+import type { Dataset } from "../data/types.js";
+import type { LesionModel } from "../engine/model.js";
+import { correlations, type CorrelationTable } from "./correlations.js";
+import { indicators, type IndicatorsOptions, type IndicatorsResult } from "./indicators.js";
+import { populations, type PopulationsOptions, type SitePopulations } from "./populations.js";
+
+export interface CharacterizeOptions extends IndicatorsOptions, Omit<PopulationsOptions, "batchSize" | "onProgress" | "signal"> {}
+
+export interface CharacterizeResult {
+  indicators: IndicatorsResult;
+  correlations: CorrelationTable[];
+  populations: SitePopulations[];
+}
+
+export async function characterize(model: LesionModel, data: Dataset, options: CharacterizeOptions = {}): Promise<CharacterizeResult> {
+  const found = await indicators(model, data, options);
+  return { indicators: found, correlations: correlations(found), populations: await populations(model, data, found, options) };
+}

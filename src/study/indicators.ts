@@ -1,0 +1,132 @@
+/**
+ * Indicators per unit (Meyes et al. 2020, "Under the Hood of Neural Networks"; Meyes et al. 2019 for weight change):
+ * - magnitude: mean absolute activation over the data (conv units averaged over space first);
+ * - selectivity: Morcos et al. 2018, (μ_max − μ_rest)/(μ_max + μ_rest) over class-conditional means (src/study/unitScores.ts);
+ * - fractionActive and dead units (never active);
+ * - weightL1, weightL2: norms of the unit's incoming weights (its row of a Linear, its filter of a Conv);
+ * - with the initial model: weightChange = ‖w − w₀‖₂, and the Mann–Whitney U test between the trained and initial
+ *   incoming weights (two-sided; a small p says the unit's weight distribution moved in training, Meyes et al. 2019);
+ * - ablation impact: the overall accuracy drop when the unit alone is zeroed, the largest single-class drop, and the
+ *   per-class drop profile. Drops are positive numbers (a gain is a negative drop).
+ * Sites without a constant incoming weight (a standalone activation) get null weight indicators.
+ */
+import type { Dataset } from "../data/types.js";
+import { fail } from "../errors.js";
+import { resolveSite, type LesionModel } from "../engine/model.js";
+import { layerWeights, type LayerWeights } from "../onnx/layerWeights.js";
+import { ablate } from "./ablate.js";
+import { singles } from "./conditions.js";
+import type { Matrix } from "./metrics.js";
+import type { Progress } from "./progress.js";
+import { record } from "./record.js";
+import { mannWhitney } from "./stats.js";
+import { selectivity } from "./unitScores.js";
+
+export interface IndicatorsOptions {
+  /** Sites to characterise. Default: every site but the output layer. */
+  sites?: string[];
+  /** The same network before training, for weight change. Default: none (weight-change fields are null). */
+  initial?: LesionModel;
+  batchSize?: number;
+  onProgress?: (event: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface SiteIndicators {
+  site: string;
+  kind: "dense" | "conv";
+  units: number;
+  magnitude: number[];
+  selectivity: number[];
+  fractionActive: number[];
+  dead: number[];
+  weightL1: number[] | null;
+  weightL2: number[] | null;
+  weightChange: number[] | null;
+  mannWhitneyU: number[] | null;
+  mannWhitneyP: number[] | null;
+  /** Overall accuracy drop when the unit alone is zeroed. */
+  impact: number[];
+  /** The largest per-class accuracy drop. */
+  impactMaxClass: number[];
+  /** [units, classes]: per-class accuracy drop (0 for a class with no samples). */
+  impactProfile: Matrix;
+  /** [classes, units]: class-conditional mean activation. */
+  classMeans: Matrix;
+}
+
+export interface IndicatorsResult {
+  model: string;
+  data: string;
+  n: number;
+  classNames: string[];
+  baseline: { accuracy: number; perClass: Array<number | null> };
+  sites: SiteIndicators[];
+}
+
+/** The names of the per-unit numeric indicators, in table order. */
+export const INDICATOR_NAMES = ["magnitude", "selectivity", "fractionActive", "weightL1", "weightL2", "weightChange", "mannWhitneyP", "impact", "impactMaxClass"] as const;
+export type IndicatorName = (typeof INDICATOR_NAMES)[number];
+
+export async function indicators(model: LesionModel, data: Dataset, options: IndicatorsOptions = {}): Promise<IndicatorsResult> {
+  const names = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
+  if (names.length === 0) fail("unknown-site", `${model.name} has no hidden sites to characterise`);
+  const sites = names.map((name) => resolveSite(model, name));
+  const recording = await record(model, data, { sites: names, batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal });
+  const conditions = sites.flatMap((site) => singles(site));
+  const ablation = await ablate(model, data, { conditions, loss: false, batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal });
+  const k = model.numClasses;
+  return {
+    model: model.name,
+    data: data.spec,
+    n: data.n,
+    classNames: ablation.classNames,
+    baseline: { accuracy: ablation.baseline.accuracy, perClass: ablation.baseline.perClass },
+    sites: sites.map((site, i) => {
+      const rec = recording.sites[i];
+      const rows = ablation.conditions.filter((c) => c.site === site.name);
+      const profile = new Float64Array(site.units * k);
+      rows.forEach((c, u) => c.deltaPerClass.forEach((d, j) => (profile[u * k + j] = d === null ? 0 : 0 - d)));
+      const weights = site.layer ? layerWeights(model.proto, site.layer) : null;
+      const initial = weights && options.initial ? initialWeights(options.initial, weights) : null;
+      const tests = weights && initial ? Array.from({ length: site.units }, (_, u) => mannWhitney(row(weights, u), row(initial, u))) : null;
+      return {
+        site: site.name,
+        kind: site.kind,
+        units: site.units,
+        magnitude: rec.magnitude,
+        selectivity: selectivity(rec.classMeans.data, site.units, rec.emptyClasses),
+        fractionActive: rec.fractionActive,
+        dead: rec.dead,
+        weightL1: weights && weights.units === site.units ? perUnit(weights, (w) => w.reduce((s, v) => s + Math.abs(v), 0)) : null,
+        weightL2: weights && weights.units === site.units ? perUnit(weights, (w) => Math.hypot(...w)) : null,
+        weightChange: weights && initial ? perUnit(weights, (w, u) => Math.hypot(...w.map((v, i) => v - initial.weight[u * initial.fanIn + i]))) : null,
+        mannWhitneyU: tests ? tests.map((t) => t.u) : null,
+        mannWhitneyP: tests ? tests.map((t) => t.p) : null,
+        impact: rows.map((c) => 0 - c.delta),
+        impactMaxClass: rows.map((_, u) => Math.max(...Array.from(profile.subarray(u * k, (u + 1) * k)))),
+        impactProfile: { data: Array.from(profile), shape: [site.units, k] },
+        classMeans: rec.classMeans,
+      };
+    }),
+  };
+}
+
+function row(weights: LayerWeights, unit: number): Float64Array {
+  return weights.weight.subarray(unit * weights.fanIn, (unit + 1) * weights.fanIn);
+}
+
+function perUnit(weights: LayerWeights, f: (w: number[], unit: number) => number): number[] {
+  return Array.from({ length: weights.units }, (_, u) => f(Array.from(row(weights, u)), u));
+}
+
+/** The initial model's weights of the same layer, found by weight name, of the same shape. */
+function initialWeights(initial: LesionModel, trained: LayerWeights): LayerWeights {
+  const site = initial.sites.find((s) => s.layer !== null && layerWeights(initial.proto, s.layer)?.name === trained.name);
+  const weights = site ? layerWeights(initial.proto, site.layer!) : null;
+  if (!weights) fail("bad-model", `the initial model ${initial.name} has no layer with weight ${trained.name}`, { weight: trained.name });
+  if (weights.units !== trained.units || weights.fanIn !== trained.fanIn) {
+    fail("bad-model", `weight ${trained.name} is ${weights.units}x${weights.fanIn} in the initial model ${initial.name} but ${trained.units}x${trained.fanIn} in the trained one`, { weight: trained.name });
+  }
+  return weights;
+}

@@ -1,0 +1,198 @@
+/**
+ * Functional neuron populations (Meyes et al. 2020): units of a site grouped (a) by their class-conditional activation
+ * profiles and (b) by their ablation-impact profiles, each with hierarchical clustering (average linkage on
+ * correlation distance, ml-hclust) and k-means (z-scored profiles, Euclidean, ml-kmeans, seeded). The number of
+ * populations is the one with the best mean silhouette in 2..maxK unless given. Dead units are left out (they have no
+ * profile) and labelled −1. Every population is then ablated as a group, and its per-class effect compared with the
+ * sum of its members' single-unit effects: `interaction` = group change − summed single changes, negative when the
+ * members cover for each other (redundancy), positive when they hurt less together than apart.
+ * Units are also embedded in 2-D from their activation profiles: PCA (ml-pca), t-SNE and UMAP (druidjs, seeded).
+ */
+import { TSNE, UMAP } from "@saehrimnir/druidjs";
+import { agnes } from "ml-hclust";
+import { kmeans } from "ml-kmeans";
+import { PCA } from "ml-pca";
+import type { Dataset } from "../data/types.js";
+import { resolveSite, type LesionModel } from "../engine/model.js";
+import { ablate } from "./ablate.js";
+import { condition, type Condition } from "./conditions.js";
+import type { IndicatorsResult, SiteIndicators } from "./indicators.js";
+import type { Matrix } from "./metrics.js";
+import type { Progress } from "./progress.js";
+import { adjustedRandIndex, correlationDistances, normalizedMutualInformation, silhouette } from "./stats.js";
+
+
+export interface PopulationsOptions {
+  /** Number of populations per grouping. Default: best silhouette in 2..maxK. */
+  k?: number;
+  /** Largest number of populations tried. Default 8. */
+  maxK?: number;
+  /** Seed of k-means, t-SNE and UMAP. Default 0. */
+  seed?: number;
+  batchSize?: number;
+  onProgress?: (event: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface PopulationAblation {
+  accuracy: number;
+  delta: number;
+  deltaPerClass: Array<number | null>;
+  /** Per class: the sum of the members' single-unit accuracy changes. */
+  sumOfSingles: number[];
+  /** Per class: group change − sum of single changes. */
+  interaction: number[];
+}
+
+export interface Population {
+  id: number;
+  units: number[];
+  /** Mean class-conditional activation of the members, per class. */
+  classProfile: number[];
+  ablation: PopulationAblation;
+}
+
+export interface Grouping {
+  by: "activation" | "impact";
+  method: "hierarchical" | "kmeans";
+  k: number;
+  silhouette: number;
+  /** Per unit: its population id, or −1 for a dead unit. */
+  labels: number[];
+  populations: Population[];
+}
+
+export interface SitePopulations {
+  site: string;
+  units: number;
+  /** Units left out of the groupings (never active). */
+  excluded: number[];
+  groupings: Grouping[];
+  /** Agreement of the activation and impact groupings (hierarchical), on the included units. */
+  agreement: { ari: number; nmi: number };
+  /** 2-D coordinates of every unit from its activation profile ([units, 2]); t-SNE/UMAP null below 6 units. */
+  embeddings: { pca: Matrix; tsne: Matrix | null; umap: Matrix | null };
+}
+
+export async function populations(model: LesionModel, data: Dataset, found: IndicatorsResult, options: PopulationsOptions = {}): Promise<SitePopulations[]> {
+  const results: SitePopulations[] = [];
+  for (const site of found.sites) results.push(await sitePopulations(model, data, found, site, options));
+  return results;
+}
+
+async function sitePopulations(model: LesionModel, data: Dataset, found: IndicatorsResult, site: SiteIndicators, options: PopulationsOptions): Promise<SitePopulations> {
+  const k = found.classNames.length;
+  const dead = new Set(site.dead);
+  const included = Array.from({ length: site.units }, (_, u) => u).filter((u) => !dead.has(u));
+  const activation = Array.from({ length: site.units }, (_, u) => Array.from({ length: k }, (_, c) => Number(site.classMeans.data[c * site.units + u])));
+  const impact = Array.from({ length: site.units }, (_, u) => Array.from(site.impactProfile.data.slice(u * k, (u + 1) * k), Number));
+  const seed = options.seed ?? 0;
+  const groupings: Array<Omit<Grouping, "populations"> & { members: number[][] }> = [];
+  for (const by of ["activation", "impact"] as const) {
+    const profiles = included.map((u) => (by === "activation" ? activation[u] : impact[u]));
+    for (const method of ["hierarchical", "kmeans"] as const) {
+      const { labels, k: chosen, silhouette: score } = cluster(profiles, method, options.k, options.maxK ?? 8, seed);
+      const full = new Array<number>(site.units).fill(-1);
+      included.forEach((u, i) => (full[u] = labels[i]));
+      const members = Array.from({ length: chosen }, (_, id) => included.filter((_, i) => labels[i] === id));
+      groupings.push({ by, method, k: chosen, silhouette: score, labels: full, members });
+    }
+  }
+  // Every population of every grouping ablated as a group, in one run.
+  const resolved = resolveSite(model, site.site);
+  const conditions: Condition[] = [];
+  const seen = new Map<string, number>();
+  for (const g of groupings) {
+    for (const units of g.members) {
+      const c = condition(resolved, units, "zero", `population ${units.join(" ")}`);
+      if (!seen.has(c.id)) (seen.set(c.id, conditions.length), conditions.push(c));
+    }
+  }
+  const ablation = conditions.length > 0 ? await ablate(model, data, { conditions, loss: false, batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal }) : null;
+  const hierarchical = (by: string) => groupings.find((g) => g.by === by && g.method === "hierarchical")!;
+  return {
+    site: site.site,
+    units: site.units,
+    excluded: site.dead,
+    groupings: groupings.map(({ members, ...g }) => ({
+      ...g,
+      populations: members.map((units, id) => {
+        const result = ablation!.conditions[seen.get(condition(resolved, units, "zero", `population ${units.join(" ")}`).id)!];
+        const sumOfSingles = Array.from({ length: k }, (_, c) => -units.reduce((s, u) => s + impact[u][c], 0));
+        return {
+          id,
+          units,
+          classProfile: Array.from({ length: k }, (_, c) => units.reduce((s, u) => s + activation[u][c], 0) / units.length),
+          ablation: {
+            accuracy: result.accuracy,
+            delta: result.delta,
+            deltaPerClass: result.deltaPerClass,
+            sumOfSingles,
+            interaction: result.deltaPerClass.map((d, c) => (d ?? 0) - sumOfSingles[c]),
+          },
+        };
+      }),
+    })),
+    agreement: {
+      ari: adjustedRandIndex(included.map((u) => hierarchical("activation").labels[u]), included.map((u) => hierarchical("impact").labels[u])),
+      nmi: normalizedMutualInformation(included.map((u) => hierarchical("activation").labels[u]), included.map((u) => hierarchical("impact").labels[u])),
+    },
+    embeddings: embed(activation, seed),
+  };
+}
+
+/** Clusters rows; k fixed or the best silhouette in 2..maxK. Labels are 0..k−1 in order of first appearance. */
+function cluster(profiles: number[][], method: "hierarchical" | "kmeans", fixedK: number | undefined, maxK: number, seed: number): { labels: number[]; k: number; silhouette: number } {
+  const m = profiles.length;
+  if (m < 3) return { labels: profiles.map(() => 0), k: m === 0 ? 0 : 1, silhouette: 0 };
+  const candidates = fixedK ? [Math.min(fixedK, m)] : range(2, Math.min(maxK, m - 1));
+  let best = { labels: [] as number[], k: 0, silhouette: -Infinity };
+  if (method === "hierarchical") {
+    const distances = correlationDistances(profiles);
+    const tree = agnes(Array.from({ length: m }, (_, i) => Array.from(distances.subarray(i * m, (i + 1) * m))), { method: "average", isDistanceMatrix: true });
+    for (const k of candidates) {
+      const labels = new Array<number>(m).fill(0);
+      tree.group(k).children.forEach((child, c) => child.indices().forEach((i) => (labels[i] = c)));
+      const score = silhouette(distances, labels);
+      if (score > best.silhouette) best = { labels: canonical(labels), k, silhouette: score };
+    }
+  } else {
+    const z = profiles.map(standardize);
+    const distances = new Float64Array(m * m);
+    for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) distances[i * m + j] = Math.hypot(...z[i].map((v, c) => v - z[j][c]));
+    for (const k of candidates) {
+      const labels = kmeans(z, k, { seed, initialization: "kmeans++" }).clusters;
+      const score = silhouette(distances, labels);
+      if (score > best.silhouette) best = { labels: canonical(labels), k, silhouette: score };
+    }
+  }
+  return { ...best, k: new Set(best.labels).size };
+}
+
+function embed(profiles: number[][], seed: number): SitePopulations["embeddings"] {
+  const m = profiles.length;
+  const z = profiles.map(standardize);
+  const pca = new PCA(z, { center: true, scale: false }).predict(z, { nComponents: Math.min(2, z[0].length) }).to2DArray();
+  const flat = (rows: number[][]): Matrix => ({ data: rows.flatMap((r) => [r[0] ?? 0, r[1] ?? 0]), shape: [m, 2] });
+  if (m < 6) return { pca: flat(pca), tsne: null, umap: null };
+  const tsne = new TSNE(z, { perplexity: Math.max(2, Math.min(30, Math.floor((m - 1) / 3))), d: 2, seed }).transform(500) as number[][];
+  const umap = new UMAP(z, { n_neighbors: Math.max(2, Math.min(15, m - 1)), d: 2, seed }).transform(200) as number[][];
+  return { pca: flat(pca), tsne: flat(tsne), umap: flat(umap) };
+}
+
+/** (x − mean)/std per row; a constant row becomes zeros. */
+function standardize(row: number[]): number[] {
+  const mean = row.reduce((a, b) => a + b, 0) / row.length;
+  const std = Math.sqrt(row.reduce((a, b) => a + (b - mean) ** 2, 0) / row.length);
+  return row.map((v) => (std === 0 ? 0 : (v - mean) / std));
+}
+
+/** Relabels so ids follow first appearance: the same grouping always gets the same ids. */
+function canonical(labels: number[]): number[] {
+  const map = new Map<number, number>();
+  return labels.map((l) => (map.has(l) ? map.get(l)! : (map.set(l, map.size), map.size - 1)));
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+}
