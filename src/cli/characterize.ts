@@ -12,6 +12,7 @@ const FLAGS: FlagTable<CharacterizeOptions> = {
   k: "--k <n>",
   maxK: "--max-k <n>",
   seed: "--seed <n>",
+  map: "--no-map",
   batchSize: "--batch-size <n>",
   onProgress: null /* progress bar on a TTY */,
   signal: null /* Ctrl-C */,
@@ -24,6 +25,8 @@ interface CharacterizeFlags {
   k?: string;
   maxK: string;
   seed: string;
+  map: boolean;
+  mapSamples: string;
   batchSize: string;
   output: string;
   json?: boolean;
@@ -40,6 +43,8 @@ export function registerCharacterize(program: Command): void {
     .option(FLAGS.k!, "populations per grouping (default: best silhouette)")
     .option(FLAGS.maxK!, "largest number of populations tried", "8")
     .option(FLAGS.seed!, "seed of k-means, t-SNE and UMAP", "0")
+    .option(FLAGS.map!, "skip the stimulus map (PCA + t-SNE of the images, cached per data set)")
+    .option("--map-samples <n>", "images on the stimulus map", "2000")
     .option(FLAGS.batchSize!, "samples per run", "1024")
     .option("-o, --output <dir>", "result directory", "out/characterize")
     .option("--json", "print summary.json to stdout")
@@ -49,6 +54,7 @@ export function registerCharacterize(program: Command): void {
         k: flags.k ? parseInteger(flags.k, "--k", 1) : undefined,
         maxK: parseInteger(flags.maxK, "--max-k", 2),
         seed: parseInteger(flags.seed, "--seed", 0),
+        map: flags.map ? { samples: parseInteger(flags.mapSamples, "--map-samples", 10) } : (false as const),
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };
       const data = await loadDataset(flags.data);

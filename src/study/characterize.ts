@@ -8,16 +8,23 @@ import type { LesionModel } from "../engine/model.js";
 import { correlations, type CorrelationTable } from "./correlations.js";
 import { indicators, type IndicatorsOptions, type IndicatorsResult } from "./indicators.js";
 import { populations, type PopulationsOptions, type SitePopulations } from "./populations.js";
+import { stimulusMap, type StimulusMap, type StimulusMapOptions } from "./stimulusMap.js";
 
-export interface CharacterizeOptions extends IndicatorsOptions, Omit<PopulationsOptions, "batchSize" | "onProgress" | "signal"> {}
+export interface CharacterizeOptions extends IndicatorsOptions, Omit<PopulationsOptions, "batchSize" | "onProgress" | "signal"> {
+  /** The stimulus map's options, or false to skip it. Default: {} (2,000 images, cached). */
+  map?: StimulusMapOptions | false;
+}
 
 export interface CharacterizeResult {
   indicators: IndicatorsResult;
   correlations: CorrelationTable[];
   populations: SitePopulations[];
+  stimulusMap: StimulusMap | null;
 }
 
 export async function characterize(model: LesionModel, data: Dataset, options: CharacterizeOptions = {}): Promise<CharacterizeResult> {
   const found = await indicators(model, data, options);
-  return { indicators: found, correlations: correlations(found), populations: await populations(model, data, found, options) };
+  const groups = await populations(model, data, found, options);
+  const map = options.map === false ? null : await stimulusMap(data, { seed: options.seed, ...options.map });
+  return { indicators: found, correlations: correlations(found), populations: groups, stimulusMap: map };
 }

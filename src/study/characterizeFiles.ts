@@ -53,5 +53,10 @@ export function characterizeFiles(result: CharacterizeResult, meta: { modelSha25
     header: ["scope", "a", "b", "n", "pearson", "pearsonP", "spearman", "spearmanP"],
     rows: result.correlations.flatMap((t) => t.entries.map((e) => [t.scope, e.a, e.b, t.units, e.pearson.r, e.pearson.p, e.spearman.r, e.spearman.p])),
   });
+  if (result.stimulusMap) {
+    const map = result.stimulusMap;
+    files.push({ name: "stimulus_map.npy", kind: "npy", data: Float64Array.from(map.coordinates.data), shape: map.coordinates.shape });
+    files.push({ name: "stimulus_samples.npy", kind: "npy", data: Int32Array.from(map.samples), shape: [map.samples.length] });
+  }
   return { files, summary: { lesion: LESION_VERSION, command: "characterize", ...result, ...meta, files: files.map((f) => f.name) } };
 }

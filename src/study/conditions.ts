@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { fail } from "../errors.js";
 import type { Site } from "../engine/model.js";
+import { seeded, shuffle } from "./random.js";
 
 export type AblationMode = "zero" | "mean";
 
@@ -102,23 +103,4 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
 
 export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
-}
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffle<T>(items: T[], rand: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
 }

@@ -14,7 +14,7 @@ let model = "";
 let data = "";
 
 function lesion(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
+  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "", LESION_CACHE_DIR: join(dir, "cache") } });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
@@ -130,10 +130,14 @@ describe("lesion (bin)", () => {
     expect(readdirSync(out).sort()).toEqual([
       "correlations.csv",
       ...["fc1", "fc2"].flatMap((s) => [`${s}.embedding_pca.npy`, `${s}.embedding_tsne.npy`, `${s}.embedding_umap.npy`, `${s}.impact_profile.npy`, `${s}.indicators.csv`]),
+      "stimulus_map.npy",
+      "stimulus_samples.npy",
       "summary.json",
     ]);
     const summary = JSON.parse(run.stdout);
     expect(summary.indicators.sites.map((s: { site: string }) => s.site)).toEqual(["fc1", "fc2"]);
+    expect(summary.stimulusMap.coordinates.shape).toEqual([300, 2]);
+    expect(readdirSync(join(dir, "cache", "stimulus-maps"))).toHaveLength(1);
     expect(readFileSync(join(out, "fc1.indicators.csv"), "utf8").trimEnd().split("\n")).toHaveLength(13);
     expectOneLineError(lesion("characterize", model, "--data", data, "--initial", "nope.onnx", "-o", join(dir, "never2")), /not found: nope\.onnx/);
     expect(existsSync(join(dir, "never2"))).toBe(false);

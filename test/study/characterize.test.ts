@@ -25,7 +25,7 @@ beforeAll(async () => {
   model = await openModel((await importModel(checkpoint("trained.pt"), options)).bytes, { name: "mlp20" });
   initial = await openModel((await importModel(checkpoint("untrained.pt"), options)).bytes, { name: "mlp20-initial" });
   data = await loadDataset("mnist:test");
-  result = await characterize(model, data, { initial, seed: 1 });
+  result = await characterize(model, data, { initial, seed: 1, map: false });
 });
 
 afterAll(async () => {
@@ -41,6 +41,23 @@ describe("characterize(mlp20, mnist:test, {initial})", () => {
     fc1.mannWhitneyP!.forEach((p, u) => expect(p / expected.p[u]).toBeCloseTo(1, 8));
     fc1.weightChange!.forEach((v, u) => expect(v).toBeCloseTo(expected.norm[u], 5));
     fc1.weightL1!.forEach((v, u) => expect(v).toBeCloseTo(expected.l1[u], 4));
+    fc1.weightL2!.forEach((v, u) => expect(v).toBeCloseTo(expected.l2[u], 5));
+  });
+
+  it("reports magnitude, fraction active and the largest class drop per unit as the PyTorch computation gives them", () => {
+    const counts = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009];
+    for (const site of result.indicators.sites) {
+      const recording = reference.recording[site.site];
+      // ReLU units: the mean absolute activation is the mean activation.
+      site.magnitude.forEach((m, u) => expect(m).toBeCloseTo(recording.mean[u], 5));
+      expect(site.fractionActive).toEqual(recording.fractionActive);
+      site.impactMaxClass.forEach((drop, u) => {
+        const single = reference.conditions.find((c: { site: string; units: number[] }) => c.site === site.site && c.units.length === 1 && c.units[0] === u);
+        const baseline = reference.perClass.map((p: number, c: number) => Math.round(p * counts[c]));
+        const expected = Math.max(...single.correct.map((v: number, c: number) => (baseline[c] - v) / counts[c]));
+        expect(drop).toBeCloseTo(expected, 12);
+      });
+    }
   });
 
   it("reports each fc1 unit's accuracy drop and the Spearman correlation of p-values with it", () => {
@@ -80,7 +97,7 @@ describe("characterize(mlp20, mnist:test, {initial})", () => {
   });
 
   it("is deterministic for a seed: groupings and embeddings repeat", async () => {
-    const again = await characterize(model, data, { initial, seed: 1, sites: ["fc2"] });
+    const again = await characterize(model, data, { initial, seed: 1, sites: ["fc2"], map: false });
     const first = result.populations.find((p) => p.site === "fc2")!;
     expect(again.populations[0].groupings.map((g) => g.labels)).toEqual(first.groupings.map((g) => g.labels));
     expect(again.populations[0].embeddings).toEqual(first.embeddings);

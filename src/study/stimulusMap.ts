@@ -1,0 +1,138 @@
+/**
+ * The stimulus map (Meyes et al. 2020 show ablation outcomes on an embedding of the test images): a seeded sample of
+ * the data set's images, reduced by PCA to 30 dimensions, then embedded in 2-D by t-SNE (druidjs). Exact t-SNE is
+ * quadratic in the number of points, so the map holds a sample (2,000 images by default, drawn without replacement
+ * with a fixed seed); it is computed once per data set and options and cached. `sampleOutcomes` colours it by what an
+ * ablation did to each image.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { TSNE } from "@saehrimnir/druidjs";
+import { EVD, Matrix as DenseMatrix } from "ml-matrix";
+import { defaultCacheDir } from "../data/cacheDir.js";
+import type { Dataset } from "../data/types.js";
+import { writeFileAtomic } from "../files.js";
+import type { AblateResult } from "./ablate.js";
+import type { Matrix } from "./metrics.js";
+import { seeded, shuffle } from "./random.js";
+
+export interface StimulusMapOptions {
+  /** Images on the map. Default 2000 (all when the data set has fewer). */
+  samples?: number;
+  /** PCA dimensions before t-SNE. Default 30. */
+  components?: number;
+  /** t-SNE perplexity. Default 30 (at most a third of the samples). */
+  perplexity?: number;
+  /** t-SNE iterations. Default 500. */
+  iterations?: number;
+  seed?: number;
+  /** Where maps are cached. Default: the user cache directory (see loadDataset). */
+  cacheDir?: string;
+}
+
+export interface StimulusMap {
+  data: string;
+  /** Indices into the data set of the mapped images, ascending. */
+  samples: number[];
+  /** [samples, 2]. */
+  coordinates: Matrix;
+  labels: number[];
+  options: Required<Omit<StimulusMapOptions, "cacheDir">>;
+}
+
+export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {}): Promise<StimulusMap> {
+  const m = Math.min(options.samples ?? 2000, data.n);
+  const settings = {
+    samples: m,
+    components: Math.min(options.components ?? 30, data.shape[0] * data.shape[1] * data.shape[2], m),
+    perplexity: Math.max(2, Math.min(options.perplexity ?? 30, Math.floor((m - 1) / 3))),
+    iterations: options.iterations ?? 500,
+    seed: options.seed ?? 0,
+  };
+  // Keyed by content, not by spec: a changed file or limit gives a new map.
+  const key = createHash("sha256")
+    .update(JSON.stringify(settings))
+    .update(new Uint8Array(data.images.buffer, data.images.byteOffset, data.images.byteLength))
+    .update(new Uint8Array(data.labels.buffer, data.labels.byteOffset, data.labels.byteLength))
+    .digest("hex");
+  const path = join(options.cacheDir ?? join(defaultCacheDir(), "stimulus-maps"), `${key}.json`);
+  if (existsSync(path)) {
+    const cached = JSON.parse(readFileSync(path, "utf8")) as StimulusMap;
+    return { ...cached, data: data.spec };
+  }
+  const samples = shuffle(Array.from({ length: data.n }, (_, i) => i), seeded(settings.seed)).slice(0, m).sort((a, b) => a - b);
+  const reduced = principalComponents(data, samples, settings.components);
+  const embedded = new TSNE(reduced, { perplexity: settings.perplexity, d: 2, seed: settings.seed }).transform(settings.iterations) as number[][];
+  const map: StimulusMap = {
+    data: data.spec,
+    samples,
+    coordinates: { data: embedded.flatMap((p) => [p[0], p[1]]), shape: [m, 2] },
+    labels: samples.map((s) => data.labels[s]),
+    options: settings,
+  };
+  writeFileAtomic(path, JSON.stringify(map));
+  return map;
+}
+
+/** Rows of the sampled images projected on their top principal components (covariance, then a symmetric EVD). */
+function principalComponents(data: Dataset, samples: number[], components: number): number[][] {
+  const d = data.shape[0] * data.shape[1] * data.shape[2];
+  const m = samples.length;
+  const mean = new Float64Array(d);
+  for (const s of samples) for (let i = 0; i < d; i++) mean[i] += data.images[s * d + i] / m;
+  const centred = new Float64Array(m * d);
+  samples.forEach((s, r) => {
+    for (let i = 0; i < d; i++) centred[r * d + i] = data.images[s * d + i] - mean[i];
+  });
+  const covariance = new DenseMatrix(d, d);
+  const upper = new Float64Array(d * d);
+  for (let r = 0; r < m; r++) {
+    const row = r * d;
+    for (let i = 0; i < d; i++) {
+      const x = centred[row + i];
+      if (x === 0) continue;
+      for (let j = i; j < d; j++) upper[i * d + j] += x * centred[row + j];
+    }
+  }
+  for (let i = 0; i < d; i++) for (let j = i; j < d; j++) covariance.set(i, j, upper[i * d + j]).set(j, i, upper[i * d + j]);
+  const evd = new EVD(covariance, { assumeSymmetric: true });
+  // Eigenvalues come ascending: the last columns are the top components.
+  const vectors = evd.eigenvectorMatrix;
+  const top = Array.from({ length: components }, (_, c) => d - 1 - c);
+  return Array.from({ length: m }, (_, r) =>
+    top.map((col) => {
+      let sum = 0;
+      for (let i = 0; i < d; i++) sum += centred[r * d + i] * vectors.get(i, col);
+      return sum;
+    }),
+  );
+}
+
+/** What an ablation did to each image: 0 kept right, 1 lost, 2 gained, 3 lost only jointly (pairs), 4 wrong both times. */
+export const OUTCOMES = ["kept", "lost", "gained", "lostJointly", "wrong"] as const;
+
+/**
+ * Per sample of the data set, the outcome code of condition `index` of an ablate result. "Lost only jointly" needs
+ * the condition to be a pair whose two singles are in the same result.
+ */
+export function sampleOutcomes(result: AblateResult, labels: Int32Array, index: number): Int8Array {
+  const codes = new Int8Array(result.n);
+  const predictionsOf = (i: number) => {
+    const p = Int32Array.from(result.predictions);
+    result.changes[i].samples.forEach((s, j) => (p[s] = result.changes[i].predictions[j]));
+    return p;
+  };
+  const after = predictionsOf(index);
+  const c = result.conditions[index];
+  const singles = c.units.length === 2 ? c.units.map((u) => result.conditions.findIndex((o) => o.site === c.site && o.mode === c.mode && o.units.length === 1 && o.units[0] === u)) : [];
+  const alone = singles.length === 2 && singles.every((i) => i >= 0) ? singles.map(predictionsOf) : null;
+  for (let s = 0; s < result.n; s++) {
+    const before = result.predictions[s] === labels[s];
+    const now = after[s] === labels[s];
+    if (before && now) codes[s] = 0;
+    else if (before) codes[s] = alone && alone.every((p) => p[s] === labels[s]) ? 3 : 1;
+    else codes[s] = now ? 2 : 4;
+  }
+  return codes;
+}
