@@ -22,6 +22,14 @@ export { evaluate, type EvaluateOptions, type EvaluateResult } from "./study/eva
 export { record, type RecordOptions, type RecordResult, type SiteRecording } from "./study/record.js";
 export { ablate, type AblateOptions, type AblateResult, type ConditionResult, type Redundancy } from "./study/ablate.js";
 export { unitScores, selectivity, type UnitScoresOptions } from "./study/unitScores.js";
+export { characterize, type CharacterizeOptions, type CharacterizeResult } from "./study/characterize.js";
+export { indicators, INDICATOR_NAMES, type IndicatorName, type IndicatorsOptions, type IndicatorsResult, type SiteIndicators } from "./study/indicators.js";
+export { correlations, type CorrelationEntry, type CorrelationTable } from "./study/correlations.js";
+export { populations, type Grouping, type Population, type PopulationAblation, type PopulationsOptions, type SitePopulations } from "./study/populations.js";
+export { stimulusMap, sampleOutcomes, OUTCOMES, type StimulusMap, type StimulusMapOptions } from "./study/stimulusMap.js";
+
+// Statistics (SciPy's conventions).
+export { pearson, spearman, rank, mannWhitney, adjustedRandIndex, normalizedMutualInformation, silhouette, correlationDistances, type Correlation, type MannWhitney } from "./study/stats.js";
 
 // Conditions: what an ablation knocks out.
 export { condition, singles, pairs, groups, fractions, range, type Condition, type AblationMode, type FractionOrder, type FractionsOptions } from "./study/conditions.js";
@@ -30,6 +38,7 @@ export { condition, singles, pairs, groups, fractions, range, type Condition, ty
 export { writeResultDir, toJson, encodeCsv, SUMMARY_FILE, type ResultFile } from "./study/resultDir.js";
 export { recordFiles, type RecordSummary } from "./study/recordFiles.js";
 export { ablateFiles, type AblateSummary } from "./study/ablateFiles.js";
+export { characterizeFiles, type CharacterizeSummary } from "./study/characterizeFiles.js";
 export { encodeNpy, writeNpy } from "./study/npy.js";
 export type { Matrix } from "./study/metrics.js";
 export type { Progress } from "./study/progress.js";
