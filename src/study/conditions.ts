@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { fail } from "../errors.js";
 import type { Site } from "../engine/model.js";
-import { seeded, shuffle } from "./random.js";
+import { seeded, shuffle } from "../random.js";
 
 export type AblationMode = "zero" | "mean";
 

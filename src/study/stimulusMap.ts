@@ -15,7 +15,7 @@ import type { Dataset } from "../data/types.js";
 import { writeFileAtomic } from "../files.js";
 import type { AblateResult } from "./ablate.js";
 import type { Matrix } from "./metrics.js";
-import { seeded, shuffle } from "./random.js";
+import { seeded, shuffle } from "../random.js";
 
 export interface StimulusMapOptions {
   /** Images on the map. Default 2000 (all when the data set has fewer). */

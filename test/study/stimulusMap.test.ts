@@ -6,7 +6,7 @@ import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
 import { ablate } from "../../src/study/ablate.js";
 import { pairs, singles } from "../../src/study/conditions.js";
-import { seeded } from "../../src/study/random.js";
+import { seeded } from "../../src/random.js";
 import { silhouette } from "../../src/study/stats.js";
 import { sampleOutcomes, stimulusMap } from "../../src/study/stimulusMap.js";
 import { randomMlp } from "../helpers.js";

@@ -1,0 +1,174 @@
+/**
+ * The training loop: one onnxruntime session runs a whole training step (src/onnx/trainGraph.ts); parameters and
+ * optimizer state go in and come out each step. Everything random is seeded per (seed, epoch, step), so a run is
+ * the same bit for bit on a machine, and a run resumed from an epoch checkpoint continues exactly as it would have.
+ */
+import { fail } from "../errors.js";
+import { seeded, shuffle } from "../random.js";
+import { encodeModel } from "../onnx/proto.js";
+import { layerShapes, parameters, type Network } from "../onnx/network.js";
+import { dropoutInput, forwardModel, LOGITS_OUTPUT, LOSS_OUTPUT, maskInput, stateNames, STEP_INPUTS, trainStepModel, updated, type StepOptions } from "../onnx/trainGraph.js";
+import { createSession, defaultThreads, OrtTensor, type OrtSession } from "./ort.js";
+
+export interface TrainingData {
+  /** n × sample-size network inputs, preprocessed, in the network's input layout. */
+  inputs: Float32Array;
+  labels: Int32Array;
+}
+
+export interface TrainNetworkOptions extends StepOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  /** Parameter values to start from, by name. */
+  parameters: Map<string, Float32Array>;
+  /** Optimizer state to continue from (a resumed run); default zeros. */
+  state?: Map<string, Float32Array>;
+  /** Epochs already done (a resumed run). Default 0. */
+  startEpoch?: number;
+  train: TrainingData;
+  /** Evaluated after every epoch when given. */
+  test?: TrainingData;
+  classes: number;
+  threads?: number;
+  /** Called after every epoch with its figures and the live parameters and state (for checkpoints). */
+  onEpoch?: (epoch: EpochResult, parameters: Map<string, Float32Array>, state: Map<string, Float32Array>) => void;
+  onStep?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface EpochResult {
+  epoch: number;
+  /** Mean training loss over the epoch's steps. */
+  trainLoss: number;
+  testAccuracy: number | null;
+  testPerClass: Array<number | null> | null;
+  seconds: number;
+}
+
+export interface TrainedNetwork {
+  parameters: Map<string, Float32Array>;
+  state: Map<string, Float32Array>;
+  history: EpochResult[];
+}
+
+export async function trainNetwork(network: Network, options: TrainNetworkOptions): Promise<TrainedNetwork> {
+  const threads = options.threads ?? defaultThreads();
+  const params = parameters(network);
+  const shapes = layerShapes(network);
+  const size = network.inputShape.reduce((a, b) => a * b, 1);
+  const n = options.train.labels.length;
+  if (options.train.inputs.length !== n * size) fail("shape-mismatch", `training inputs hold ${options.train.inputs.length / n} values per sample; the network takes ${size}`);
+  const step = await createSession(encodeModel(trainStepModel(network, options)), threads);
+  const evaluator = options.test ? await createSession(encodeModel(forwardModel(network, options.masks)), threads) : null;
+  try {
+    const values = new Map(options.parameters);
+    const state = options.state ? new Map(options.state) : new Map(params.flatMap((p) => stateNames(options.optimizer, p.name).map((s) => [s, new Float32Array(values.get(p.name)!.length)] as const)));
+    const masks = maskFeeds(shapes, options.masks);
+    const history: EpochResult[] = [];
+    const batches = Math.ceil(n / options.batchSize);
+    let t = (options.startEpoch ?? 0) * batches;
+    const x = new Float32Array(options.batchSize * size);
+    const y = new Int32Array(options.batchSize);
+    for (let epoch = (options.startEpoch ?? 0) + 1; epoch <= options.epochs; epoch++) {
+      const started = performance.now();
+      const order = permutation(n, seeded(options.seed * 1000003 + epoch));
+      let lossSum = 0;
+      for (let b = 0; b < batches; b++) {
+        if (options.signal?.aborted) fail("aborted", "run aborted");
+        const count = Math.min(options.batchSize, n - b * options.batchSize);
+        for (let r = 0; r < count; r++) {
+          const s = order[b * options.batchSize + r];
+          x.set(options.train.inputs.subarray(s * size, (s + 1) * size), r * size);
+          y[r] = options.train.labels[s];
+        }
+        t++;
+        const feeds: Record<string, OrtTensor> = {
+          [STEP_INPUTS.x]: new OrtTensor("float32", x.subarray(0, count * size), [count, ...network.inputShape]),
+          [STEP_INPUTS.y]: new OrtTensor("int32", y.subarray(0, count), [count]),
+          [STEP_INPUTS.lr]: new OrtTensor("float32", new Float32Array([options.lr]), []),
+          ...masks,
+        };
+        if (options.optimizer === "adam") {
+          feeds[STEP_INPUTS.c1] = new OrtTensor("float32", new Float32Array([1 / (1 - options.betas[0] ** t)]), []);
+          feeds[STEP_INPUTS.c2] = new OrtTensor("float32", new Float32Array([1 / (1 - options.betas[1] ** t)]), []);
+        }
+        for (const p of params) feeds[p.name] = new OrtTensor("float32", values.get(p.name)!, p.shape);
+        for (const p of params) for (const s of stateNames(options.optimizer, p.name)) feeds[s] = new OrtTensor("float32", state.get(s)!, p.shape);
+        network.layers.forEach((layer, i) => {
+          if (layer.op !== "dropout") return;
+          const units = shapes[i].reduce((a, c) => a * c, 1);
+          const rand = seeded(((options.seed * 1000003 + epoch) * 1000003 + b) * 31 + i);
+          const keep = 1 - layer.p;
+          const mask = Float32Array.from({ length: count * units }, () => (rand() < keep ? 1 / keep : 0));
+          feeds[dropoutInput(i)] = new OrtTensor("float32", mask, [count, ...shapes[i]]);
+        });
+        const out = await step.run(feeds);
+        lossSum += (out[LOSS_OUTPUT].data as Float32Array)[0];
+        for (const p of params) {
+          values.set(p.name, out[updated(p.name)].data as Float32Array);
+          for (const s of stateNames(options.optimizer, p.name)) state.set(s, out[updated(s)].data as Float32Array);
+        }
+        options.onStep?.((epoch - 1 - (options.startEpoch ?? 0)) * batches + b + 1, (options.epochs - (options.startEpoch ?? 0)) * batches);
+      }
+      const tested = evaluator && options.test ? await accuracy(evaluator, network, values, masks, options.test, options.classes) : null;
+      const result: EpochResult = { epoch, trainLoss: lossSum / batches, testAccuracy: tested?.accuracy ?? null, testPerClass: tested?.perClass ?? null, seconds: (performance.now() - started) / 1000 };
+      history.push(result);
+      options.onEpoch?.(result, values, state);
+    }
+    return { parameters: values, state, history };
+  } finally {
+    await step.release();
+    await evaluator?.release();
+  }
+}
+
+/** Accuracy overall and per class of the network with the given parameters (masks applied). */
+export async function evaluateNetwork(network: Network, values: Map<string, Float32Array>, masks: Record<number, number[]>, data: TrainingData, classes: number, threads = defaultThreads()): Promise<{ accuracy: number; perClass: Array<number | null> }> {
+  const session = await createSession(encodeModel(forwardModel(network, masks)), threads);
+  try {
+    return await accuracy(session, network, values, maskFeeds(layerShapes(network), masks), data, classes);
+  } finally {
+    await session.release();
+  }
+}
+
+async function accuracy(session: OrtSession, network: Network, values: Map<string, Float32Array>, masks: Record<string, OrtTensor>, data: TrainingData, classes: number): Promise<{ accuracy: number; perClass: Array<number | null> }> {
+  const size = network.inputShape.reduce((a, b) => a * b, 1);
+  const n = data.labels.length;
+  const correct = new Array<number>(classes).fill(0);
+  const counts = new Array<number>(classes).fill(0);
+  const batch = 2048;
+  for (let start = 0; start < n; start += batch) {
+    const count = Math.min(batch, n - start);
+    const feeds: Record<string, OrtTensor> = { [STEP_INPUTS.x]: new OrtTensor("float32", data.inputs.subarray(start * size, (start + count) * size), [count, ...network.inputShape]), ...masks };
+    for (const p of parameters(network)) feeds[p.name] = new OrtTensor("float32", values.get(p.name)!, p.shape);
+    const logits = (await session.run(feeds))[LOGITS_OUTPUT].data as Float32Array;
+    for (let r = 0; r < count; r++) {
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (logits[r * classes + c] > logits[r * classes + best]) best = c;
+      const label = data.labels[start + r];
+      counts[label]++;
+      if (best === label) correct[label]++;
+    }
+  }
+  return { accuracy: correct.reduce((a, b) => a + b, 0) / n, perClass: correct.map((c, k) => (counts[k] === 0 ? null : c / counts[k])) };
+}
+
+function maskFeeds(shapes: number[][], masks: Record<number, number[]>): Record<string, OrtTensor> {
+  const feeds: Record<string, OrtTensor> = {};
+  for (const [key, units] of Object.entries(masks)) {
+    const i = Number(key);
+    const channels = shapes[i][0];
+    const mask = new Float32Array(channels).fill(1);
+    for (const u of units) mask[u] = 0;
+    feeds[maskInput(i)] = new OrtTensor("float32", mask, [1, channels, ...shapes[i].slice(1).map(() => 1)]);
+  }
+  return feeds;
+}
+
+/** A seeded permutation of 0..n−1. */
+function permutation(n: number, rand: () => number): number[] {
+  return shuffle(Array.from({ length: n }, (_, i) => i), rand);
+}

@@ -1,0 +1,106 @@
+/**
+ * Networks lesion can train: a chain of layers from the supported set, with their parameters by name
+ * (`fc1.weight`, `fc1.bias`, PyTorch's convention). The same description builds the training-step graph
+ * (src/onnx/trainGraph.ts) and the plain classifier saved at the end (src/onnx/build.ts).
+ */
+import { fail } from "../errors.js";
+import type { LayerSpec } from "./build.js";
+
+export type NetworkLayer =
+  | { op: "linear"; name: string; in: number; out: number; bias: boolean }
+  | { op: "conv"; name: string; in: number; out: number; kernel: number; stride: number; padding: number; bias: boolean }
+  | { op: "relu" | "tanh" | "sigmoid" | "flatten" | "logsoftmax" }
+  | { op: "leakyrelu"; alpha: number }
+  | { op: "maxpool" | "avgpool"; kernel: number; stride: number }
+  | { op: "dropout"; p: number };
+
+export interface Network {
+  /** One sample's input: [C, H, W] for images, [D] for flat inputs. */
+  inputShape: number[];
+  layers: NetworkLayer[];
+}
+
+export interface Parameter {
+  name: string;
+  shape: number[];
+  /** Index of the layer it belongs to. */
+  layer: number;
+  /** Inputs per output unit, for PyTorch's default initialisation bound 1/√fanIn. */
+  fanIn: number;
+}
+
+/** Parameters in layer order, weight before bias. */
+export function parameters(network: Network): Parameter[] {
+  return network.layers.flatMap((layer, i): Parameter[] => {
+    if (layer.op === "linear") {
+      const weight = { name: `${layer.name}.weight`, shape: [layer.out, layer.in], layer: i, fanIn: layer.in };
+      return layer.bias ? [weight, { name: `${layer.name}.bias`, shape: [layer.out], layer: i, fanIn: layer.in }] : [weight];
+    }
+    if (layer.op === "conv") {
+      const fanIn = layer.in * layer.kernel * layer.kernel;
+      const weight = { name: `${layer.name}.weight`, shape: [layer.out, layer.in, layer.kernel, layer.kernel], layer: i, fanIn };
+      return layer.bias ? [weight, { name: `${layer.name}.bias`, shape: [layer.out], layer: i, fanIn }] : [weight];
+    }
+    return [];
+  });
+}
+
+/** Per layer, one sample's output shape; checks that the layers fit together. */
+export function layerShapes(network: Network): number[][] {
+  let shape = network.inputShape;
+  return network.layers.map((layer) => {
+    switch (layer.op) {
+      case "linear":
+        if (shape.length !== 1 || shape[0] !== layer.in) fail("bad-arch", `layer ${layer.name} takes ${layer.in} inputs but gets [${shape.join(", ")}]${shape.length > 1 ? "; add flatten before it" : ""}`);
+        shape = [layer.out];
+        break;
+      case "conv": {
+        if (shape.length !== 3 || shape[0] !== layer.in) fail("bad-arch", `layer ${layer.name} takes ${layer.in} channels but gets [${shape.join(", ")}]`);
+        const size = (s: number) => Math.floor((s + 2 * layer.padding - layer.kernel) / layer.stride) + 1;
+        shape = [layer.out, size(shape[1]), size(shape[2])];
+        break;
+      }
+      case "maxpool":
+      case "avgpool": {
+        if (shape.length !== 3) fail("bad-arch", `${layer.op} needs an image-shaped input, got [${shape.join(", ")}]`);
+        const size = (s: number) => Math.floor((s - layer.kernel) / layer.stride) + 1;
+        shape = [shape[0], size(shape[1]), size(shape[2])];
+        break;
+      }
+      case "flatten":
+        shape = [shape.reduce((a, b) => a * b, 1)];
+        break;
+      default:
+        break;
+    }
+    if (shape.some((d) => d < 1)) fail("bad-arch", `the input [${network.inputShape.join(", ")}] is too small for the layers`);
+    return shape;
+  });
+}
+
+/** The plain classifier of a network with the given parameter values (dropout becomes identity). */
+export function classifierLayers(network: Network, values: ReadonlyMap<string, Float32Array>): LayerSpec[] {
+  return network.layers.map((layer): LayerSpec => {
+    switch (layer.op) {
+      case "linear":
+        return { op: "linear", name: layer.name, weight: values.get(`${layer.name}.weight`)!, shape: [layer.out, layer.in], bias: layer.bias ? values.get(`${layer.name}.bias`)! : null };
+      case "conv":
+        return { op: "conv", name: layer.name, weight: values.get(`${layer.name}.weight`)!, shape: [layer.out, layer.in, layer.kernel, layer.kernel], bias: layer.bias ? values.get(`${layer.name}.bias`)! : null, stride: layer.stride, padding: layer.padding };
+      case "dropout":
+        return { op: "dropout" };
+      default:
+        return layer;
+    }
+  });
+}
+
+/**
+ * The index of the layer whose output is site `name`: the activation right after layer `name` when there is one
+ * (that is where lesion names the site), else the layer itself.
+ */
+export function siteLayerIndex(network: Network, name: string): number {
+  const index = network.layers.findIndex((l) => (l.op === "linear" || l.op === "conv") && l.name === name);
+  if (index < 0) return -1;
+  const next = network.layers[index + 1];
+  return next && ["relu", "tanh", "sigmoid", "leakyrelu"].includes(next.op) ? index + 1 : index;
+}

@@ -1,0 +1,147 @@
+/**
+ * Training-step graphs against PyTorch (test/fixtures/torch/make_training_references.py): gradients of every rule
+ * (Linear, Conv with stride/padding, MaxPool, AvgPool, ReLU, LeakyReLU, Tanh, Sigmoid, Flatten, cross-entropy,
+ * LogSoftmax + NLL), SGD with momentum and Adam with weight decay over three steps; and central finite differences.
+ */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { createSession, OrtTensor } from "../../src/engine/ort.js";
+import { parameters, type Network, type NetworkLayer } from "../../src/onnx/network.js";
+import { encodeModel } from "../../src/onnx/proto.js";
+import { dropoutInput, LOSS_OUTPUT, maskInput, stateNames, STEP_INPUTS, trainStepModel, updated, type StepOptions } from "../../src/onnx/trainGraph.js";
+import { random } from "../helpers.js";
+
+interface Case {
+  shape: number[];
+  layers: Array<[string, ...Array<string | number>]>;
+  x: number[];
+  y: number[];
+  parameters: Record<string, { shape: number[]; values: number[] }>;
+  loss: number;
+  gradients: Record<string, number[]>;
+  steps: Record<"sgd" | "adam", Record<string, number[]>>;
+}
+
+const cases = JSON.parse(readFileSync(new URL("../fixtures/torch/training.reference.json", import.meta.url), "utf8")) as Record<string, Case>;
+
+function network(c: Case): Network {
+  const layers = c.layers.map(([op, ...a]): NetworkLayer => {
+    switch (op) {
+      case "linear":
+        return { op, name: String(a[0]), in: Number(a[1]), out: Number(a[2]), bias: true };
+      case "conv":
+        return { op, name: String(a[0]), in: Number(a[1]), out: Number(a[2]), kernel: Number(a[3]), stride: Number(a[4]), padding: Number(a[5]), bias: true };
+      case "maxpool":
+      case "avgpool":
+        return { op, kernel: Number(a[0]), stride: Number(a[1]) };
+      case "leakyrelu":
+        return { op, alpha: Number(a[0]) };
+      default:
+        return { op: op as "relu" };
+    }
+  });
+  return { inputShape: c.shape, layers };
+}
+
+const SGD1: StepOptions = { optimizer: "sgd", momentum: 0, weightDecay: 0, betas: [0.9, 0.999], eps: 1e-8, masks: {} };
+
+/** One step of the graph: returns the loss and every output. */
+async function runStep(net: Network, options: StepOptions, c: Case, values: Map<string, Float32Array>, lr: number, extra: Record<string, OrtTensor> = {}, t = 1) {
+  const session = await createSession(encodeModel(trainStepModel(net, options)), 1);
+  try {
+    const state = new Map<string, Float32Array>();
+    for (const p of parameters(net)) for (const s of stateNames(options.optimizer, p.name)) state.set(s, new Float32Array(values.get(p.name)!.length));
+    let outputs: Record<string, OrtTensor> = {};
+    let current = new Map(values);
+    for (let step = 1; step <= t; step++) {
+      const feeds: Record<string, OrtTensor> = {
+        [STEP_INPUTS.x]: new OrtTensor("float32", Float32Array.from(c.x), [c.y.length, ...c.shape]),
+        [STEP_INPUTS.y]: new OrtTensor("int32", Int32Array.from(c.y), [c.y.length]),
+        [STEP_INPUTS.lr]: new OrtTensor("float32", new Float32Array([lr]), []),
+        ...extra,
+      };
+      if (options.optimizer === "adam") {
+        feeds[STEP_INPUTS.c1] = new OrtTensor("float32", new Float32Array([1 / (1 - 0.9 ** step)]), []);
+        feeds[STEP_INPUTS.c2] = new OrtTensor("float32", new Float32Array([1 / (1 - 0.999 ** step)]), []);
+      }
+      for (const p of parameters(net)) {
+        feeds[p.name] = new OrtTensor("float32", current.get(p.name)!, p.shape);
+        for (const s of stateNames(options.optimizer, p.name)) feeds[s] = new OrtTensor("float32", state.get(s)!, p.shape);
+      }
+      outputs = await session.run(feeds);
+      current = new Map(parameters(net).map((p) => [p.name, outputs[updated(p.name)].data as Float32Array]));
+      for (const p of parameters(net)) for (const s of stateNames(options.optimizer, p.name)) state.set(s, outputs[updated(s)].data as Float32Array);
+    }
+    return { loss: (outputs[LOSS_OUTPUT].data as Float32Array)[0], outputs, parameters: current };
+  } finally {
+    await session.release();
+  }
+}
+
+function values(c: Case): Map<string, Float32Array> {
+  return new Map(Object.entries(c.parameters).map(([k, v]) => [k, Float32Array.from(v.values)]));
+}
+
+describe("trainStepModel", () => {
+  for (const [name, c] of Object.entries(cases)) {
+    it(`trainStepModel(${name}) gives PyTorch's loss and gradients (float64 reference, float32 graph)`, async () => {
+      const net = network(c);
+      const { loss, outputs } = await runStep(net, SGD1, c, values(c), 1);
+      expect(loss).toBeCloseTo(c.loss, 5);
+      for (const p of parameters(net)) {
+        // With momentum 0 the new velocity is the gradient itself.
+        const gradient = outputs[updated(stateNames("sgd", p.name)[0])].data as Float32Array;
+        const expected = c.gradients[p.name];
+        const scale = Math.max(...expected.map(Math.abs), 1e-3);
+        gradient.forEach((g, i) => expect(Math.abs(g - expected[i]), `${p.name}[${i}]`).toBeLessThan(1e-5 * scale + 1e-7));
+      }
+    });
+
+    for (const optimizer of ["sgd", "adam"] as const) {
+      it(`trainStepModel(${name}, ${optimizer}) takes the same three steps as torch.optim (momentum / Adam, weight decay)`, async () => {
+        const net = network(c);
+        const options: StepOptions = { optimizer, momentum: 0.9, weightDecay: 1e-3, betas: [0.9, 0.999], eps: 1e-8, masks: {} };
+        const { parameters: after } = await runStep(net, options, c, values(c), optimizer === "sgd" ? 0.1 : 0.01, {}, 3);
+        for (const p of parameters(net)) {
+          const expected = c.steps[optimizer][p.name];
+          after.get(p.name)!.forEach((v, i) => expect(Math.abs(v - expected[i]), `${p.name}[${i}]`).toBeLessThan(2e-5 * Math.max(1, Math.abs(expected[i]))));
+        }
+      });
+    }
+  }
+
+  it("trainStepModel gradients agree with central finite differences, dropout and masks included", async () => {
+    const c = cases.cnn;
+    const base = network(c);
+    // Insert a dropout after the first ReLU and hold channel 1 of the first conv.
+    const net: Network = { inputShape: base.inputShape, layers: [...base.layers.slice(0, 2), { op: "dropout", p: 0.5 }, ...base.layers.slice(2)] };
+    const rand = random(3);
+    const dropMask = Float32Array.from({ length: c.y.length * 3 * 8 * 8 }, () => (rand() < 0.5 ? 2 : 0));
+    const extra = {
+      [dropoutInput(2)]: new OrtTensor("float32", dropMask, [c.y.length, 3, 8, 8]),
+      [maskInput(1)]: new OrtTensor("float32", Float32Array.from([1, 0, 1]), [1, 3, 1, 1]),
+    };
+    const options = { ...SGD1, masks: { 1: [1] } };
+    const start = values(c);
+    const { outputs } = await runStep(net, options, c, start, 1, extra);
+    // Small enough that few ReLU/max-pool kinks are crossed, large enough for float32 losses.
+    const h = 2e-3;
+    for (const p of parameters(net)) {
+      const analytic = outputs[updated(stateNames("sgd", p.name)[0])].data as Float32Array;
+      for (const i of [0, Math.floor(analytic.length / 2), analytic.length - 1]) {
+        const shifted = (d: number) => {
+          const v = new Map(start);
+          const copy = Float32Array.from(v.get(p.name)!);
+          copy[i] += d;
+          v.set(p.name, copy);
+          return runStep(net, options, c, v, 0, extra).then((r) => r.loss);
+        };
+        const numeric = ((await shifted(h)) - (await shifted(-h))) / (2 * h);
+        expect(Math.abs(analytic[i] - numeric), `${p.name}[${i}]: ${analytic[i]} vs ${numeric}`).toBeLessThan(2e-3 + 2e-2 * Math.abs(numeric));
+      }
+    }
+    // The held channel passes no gradient to its filter.
+    const held = outputs[updated(stateNames("sgd", "0.weight")[0])].data as Float32Array;
+    expect(Array.from(held.subarray(9, 18))).toEqual(new Array(9).fill(0));
+  });
+});
