@@ -8,6 +8,8 @@ import { registerEval } from "./eval.js";
 import { registerImport } from "./import.js";
 import { registerInfo } from "./info.js";
 import { registerRecord } from "./record.js";
+import { registerRecover } from "./recover.js";
+import { registerTrain } from "./train.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerRecord(program);
   registerAblate(program);
   registerCharacterize(program);
+  registerTrain(program);
+  registerRecover(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -21,5 +21,7 @@ export async function createSession(bytes: Uint8Array, threads: number): Promise
     interOpNumThreads: 1,
     executionMode: "sequential",
     enableCpuMemArena: true,
+    // Warnings (unused initializers of generated graphs) would reach users' terminals; errors still throw.
+    logSeverityLevel: 3,
   });
 }

@@ -5,6 +5,8 @@
  */
 import { fail } from "../errors.js";
 import type { LayerSpec } from "./build.js";
+import { indexGraph } from "./graph.js";
+import { attributeFloat, attributeInt, attributeInts, DataType, tensorDims, tensorValues, type ModelProto } from "./proto.js";
 
 export type NetworkLayer =
   | { op: "linear"; name: string; in: number; out: number; bias: boolean }
@@ -103,4 +105,93 @@ export function siteLayerIndex(network: Network, name: string): number {
   if (index < 0) return -1;
   const next = network.layers[index + 1];
   return next && ["relu", "tanh", "sigmoid", "leakyrelu"].includes(next.op) ? index + 1 : index;
+}
+
+/**
+ * The trainable network behind an ONNX classifier made of the supported layers in a chain (the graphs lesion builds
+ * and imports, and plain exported MLPs/CNNs), with its parameter values; null when the graph has anything else.
+ */
+export function networkOf(model: ModelProto, inputShape: number[]): { network: Network; values: Map<string, Float32Array> } | null {
+  const graph = model.graph!;
+  const index = indexGraph(graph);
+  const constants = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  const layers: NetworkLayer[] = [];
+  const values = new Map<string, Float32Array>();
+  let current = index.inputs[0];
+  let shape = inputShape;
+  const floatsOf = (name: string | undefined) => {
+    const t = name ? constants.get(name) : undefined;
+    return t && t.dataType === DataType.FLOAT ? { values: tensorValues(t) as Float32Array, dims: tensorDims(t) } : null;
+  };
+  for (const node of graph.node ?? []) {
+    if (node.opType === "Constant") continue;
+    if (node.input?.[0] !== current) return null;
+    const name = layerName(node.name ?? "", node.input?.[1] ?? "", layers.length);
+    switch (node.opType) {
+      case "Gemm": {
+        const weight = floatsOf(node.input[1]);
+        if (!weight || attributeInt(node, "transB", 0) !== 1 || attributeInt(node, "transA", 0) !== 0 || attributeFloat(node, "alpha", 1) !== 1 || attributeFloat(node, "beta", 1) !== 1) return null;
+        const bias = floatsOf(node.input[2]);
+        if (node.input[2] && !bias) return null;
+        const [out, inputs] = weight.dims;
+        layers.push({ op: "linear", name, in: inputs, out, bias: bias !== null });
+        values.set(`${name}.weight`, weight.values);
+        if (bias) values.set(`${name}.bias`, bias.values);
+        break;
+      }
+      case "Conv": {
+        const weight = floatsOf(node.input[1]);
+        if (!weight || weight.dims.length !== 4 || weight.dims[2] !== weight.dims[3] || attributeInt(node, "group", 1) !== 1) return null;
+        const pads = attributeInts(node, "pads", [0, 0, 0, 0]);
+        const strides = attributeInts(node, "strides", [1, 1]);
+        if (new Set(pads).size > 1 || strides[0] !== strides[1] || attributeInts(node, "dilations", [1, 1]).some((d) => d !== 1)) return null;
+        const bias = floatsOf(node.input[2]);
+        layers.push({ op: "conv", name, in: weight.dims[1], out: weight.dims[0], kernel: weight.dims[2], stride: strides[0], padding: pads[0], bias: bias !== null });
+        values.set(`${name}.weight`, weight.values);
+        if (bias) values.set(`${name}.bias`, bias.values);
+        break;
+      }
+      case "Relu":
+      case "Tanh":
+      case "Sigmoid":
+        layers.push({ op: node.opType.toLowerCase() as "relu" });
+        break;
+      case "LeakyRelu":
+        layers.push({ op: "leakyrelu", alpha: attributeFloat(node, "alpha", 0.01) });
+        break;
+      case "LogSoftmax":
+        layers.push({ op: "logsoftmax" });
+        break;
+      case "Flatten":
+        if (attributeInt(node, "axis", 1) !== 1) return null;
+        layers.push({ op: "flatten" });
+        break;
+      case "MaxPool":
+      case "AveragePool": {
+        const kernel = attributeInts(node, "kernel_shape", []);
+        const strides = attributeInts(node, "strides", kernel);
+        if (kernel.length !== 2 || kernel[0] !== kernel[1] || strides[0] !== strides[1] || attributeInts(node, "pads", [0, 0, 0, 0]).some((p) => p !== 0)) return null;
+        layers.push({ op: node.opType === "MaxPool" ? "maxpool" : "avgpool", kernel: kernel[0], stride: strides[0] });
+        break;
+      }
+      case "Identity":
+      case "Dropout":
+        break;
+      default:
+        return null;
+    }
+    current = node.output![0];
+  }
+  if (!index.outputs.includes(current) || layers.length === 0) return null;
+  const network: Network = { inputShape: shape, layers };
+  shape = layerShapes(network)[layers.length - 1];
+  return { network, values };
+}
+
+/** `fc1` from `/fc1/Gemm` or `fc1.weight`, else the op's position. */
+function layerName(node: string, weight: string, position: number): string {
+  const fromWeight = /^(.+)\.weight$/.exec(weight)?.[1];
+  if (fromWeight) return fromWeight;
+  const segments = node.split("/").filter(Boolean);
+  return segments.length >= 2 ? segments[segments.length - 2] : `layer${position}`;
 }

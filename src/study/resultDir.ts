@@ -12,7 +12,8 @@ export const SUMMARY_FILE = "summary.json";
 
 export type ResultFile =
   | { name: string; kind: "npy"; data: Float32Array | Float64Array | Int32Array | Uint8Array; shape: number[] }
-  | { name: string; kind: "csv"; header: string[]; rows: Array<Array<string | number | null>> };
+  | { name: string; kind: "csv"; header: string[]; rows: Array<Array<string | number | null>> }
+  | { name: string; kind: "bytes"; data: Uint8Array };
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -24,7 +25,7 @@ export function writeResultDir(dir: string, files: ResultFile[], summary: object
   mkdirSync(dir, { recursive: true });
   rmSync(join(dir, SUMMARY_FILE), { force: true });
   for (const file of files) {
-    const bytes = file.kind === "npy" ? encodeNpy(file.data, file.shape) : encodeCsv(file.header, file.rows);
+    const bytes = file.kind === "npy" ? encodeNpy(file.data, file.shape) : file.kind === "csv" ? encodeCsv(file.header, file.rows) : file.data;
     writeFileAtomic(join(dir, file.name), bytes);
   }
   writeFileAtomic(join(dir, SUMMARY_FILE), toJson(summary));

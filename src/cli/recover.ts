@@ -1,0 +1,101 @@
+import type { Command } from "commander";
+import { join } from "node:path";
+import { loadDataset } from "../data/loadDataset.js";
+import { parseDataSpec } from "../data/parseDataSpec.js";
+import { fail } from "../errors.js";
+import { closeModel, openModel } from "../engine/model.js";
+import { recover, type RecoverOptions } from "../study/recover.js";
+import { writeResultDir } from "../study/resultDir.js";
+import { recoverFiles } from "../study/recoverFiles.js";
+import { abortOnInterrupt, parseInteger, parseNumber, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+import { parseUnitList } from "./parseUnits.js";
+
+const FLAGS: FlagTable<RecoverOptions> = {
+  site: "--site <name>",
+  units: "--units <list>",
+  test: "--test <spec>",
+  epochs: "--epochs <n>",
+  free: "--free",
+  optimizer: "--optimizer <name>",
+  lr: "--lr <rate>",
+  momentum: "--momentum <m>",
+  batchSize: "--batch-size <n>",
+  seed: "--seed <n>",
+  threads: null /* every core */,
+  onProgress: null /* progress bar on a TTY */,
+  signal: null /* Ctrl-C */,
+};
+
+interface RecoverFlags {
+  data: string;
+  site: string;
+  units: string;
+  test?: string;
+  epochs: string;
+  free?: boolean;
+  optimizer: string;
+  lr?: string;
+  momentum: string;
+  batchSize: string;
+  seed: string;
+  output: string;
+  json?: boolean;
+}
+
+export function registerRecover(program: Command): void {
+  program
+    .command("recover")
+    .description("ablate units, retrain the damaged network and report how much of the loss comes back, per class")
+    .argument("<model>", "ONNX model file (a chain of Linear/Conv, pooling and activation layers)")
+    .requiredOption("--data <spec>", "training data (a named set without a split means its train split)")
+    .requiredOption(FLAGS.site!, "site whose units are ablated")
+    .requiredOption(FLAGS.units!, "units to ablate, e.g. 3,7,12 or 0-4")
+    .option(FLAGS.test!, "test data (default: the named set's test split)")
+    .option(FLAGS.epochs!, "epochs of retraining", "3")
+    .option(FLAGS.free!, "let the ablated units learn again (default: held at zero)")
+    .option(FLAGS.optimizer!, "sgd (with momentum) or adam", "sgd")
+    .option(FLAGS.lr!, "learning rate (default 0.01 for sgd, 0.001 for adam)")
+    .option(FLAGS.momentum!, "SGD momentum", "0.9")
+    .option(FLAGS.batchSize!, "samples per step", "128")
+    .option(FLAGS.seed!, "seed of shuffling", "0")
+    .option("-o, --output <dir>", "result directory", "out/recover")
+    .option("--json", "print summary.json to stdout")
+    .action(async (path: string, flags: RecoverFlags) => {
+      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
+      const spec = parseDataSpec(flags.data);
+      const named = spec.kind === "mnist" || spec.kind === "fashion-mnist" || spec.kind === "cifar10";
+      const data = await loadDataset(named && !flags.data.includes(":") ? `${spec.kind}:train` : flags.data);
+      const testSpec = flags.test ?? (named ? `${spec.kind}:test` : undefined);
+      if (!testSpec) fail("bad-option", "--test is needed when --data is not a named data set");
+      const test = await loadDataset(testSpec);
+      const model = await openModel(path);
+      const progress = progressReporter();
+      const interrupt = abortOnInterrupt();
+      try {
+        const result = await recover(model, data, {
+          site: flags.site,
+          units: parseUnitList(flags.units),
+          test,
+          epochs: parseInteger(flags.epochs, "--epochs"),
+          free: flags.free ?? false,
+          optimizer: flags.optimizer,
+          lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
+          momentum: parseNumber(flags.momentum, "--momentum"),
+          batchSize: parseInteger(flags.batchSize, "--batch-size"),
+          seed: parseInteger(flags.seed, "--seed", 0),
+          onProgress: progress.onProgress,
+          signal: interrupt.signal,
+        });
+        progress.stop();
+        const { files, summary } = recoverFiles(result);
+        writeResultDir(flags.output, files, summary);
+        if (flags.json) return printJson(summary);
+        console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
+        for (const e of result.epochs) console.log(`  epoch ${e.epoch}: ${percent(e.accuracy)}, recovered ${e.recovered === null ? "n/a" : percent(e.recovered)} of the loss`);
+      } finally {
+        interrupt.dispose();
+        progress.stop();
+        await closeModel(model);
+      }
+    });
+}

@@ -1,0 +1,110 @@
+import type { Command } from "commander";
+import { loadDataset } from "../data/loadDataset.js";
+import { parseDataSpec } from "../data/parseDataSpec.js";
+import { fail } from "../errors.js";
+import { writeFileAtomic } from "../files.js";
+import { train, type TrainOptions } from "../study/train.js";
+import { abortOnInterrupt, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+
+const FLAGS: FlagTable<TrainOptions> = {
+  arch: "--arch <name>",
+  test: "--test <spec>",
+  epochs: "--epochs <n>",
+  batchSize: "--batch-size <n>",
+  optimizer: "--optimizer <name>",
+  lr: "--lr <rate>",
+  momentum: "--momentum <m>",
+  weightDecay: "--weight-decay <wd>",
+  seed: "--seed <n>",
+  mean: "--mean <values>",
+  std: "--std <values>",
+  checkpoint: null /* --checkpoint writes <output>.checkpoint.json */,
+  threads: null /* every core */,
+  onProgress: null /* progress bar on a TTY */,
+  onEpoch: null /* one line per epoch */,
+  signal: null /* Ctrl-C */,
+};
+
+interface TrainFlags {
+  arch: string;
+  data: string;
+  test?: string;
+  epochs: string;
+  batchSize: string;
+  optimizer: string;
+  lr?: string;
+  momentum: string;
+  weightDecay: string;
+  seed: string;
+  mean: string;
+  std: string;
+  checkpoint?: boolean;
+  output: string;
+  json?: boolean;
+}
+
+export function registerTrain(program: Command): void {
+  program
+    .command("train")
+    .description("train a network with lesion's own engine; saves the trained and the initial weights")
+    .requiredOption(FLAGS.arch!, "mlp:784-100-100-100-10 (layer widths) or cnn:small")
+    .requiredOption("--data <spec>", "training data (a named set without a split means its train split)")
+    .option(FLAGS.test!, "test data evaluated after every epoch (default: the named set's test split)")
+    .option(FLAGS.epochs!, "epochs", "10")
+    .option(FLAGS.batchSize!, "samples per step", "128")
+    .option(FLAGS.optimizer!, "sgd (with momentum) or adam", "sgd")
+    .option(FLAGS.lr!, "learning rate (default 0.02 for sgd, 0.001 for adam)")
+    .option(FLAGS.momentum!, "SGD momentum", "0.9")
+    .option(FLAGS.weightDecay!, "weight decay", "0")
+    .option(FLAGS.seed!, "seed of initialisation and shuffling", "0")
+    .option(FLAGS.mean!, "input mean stored in the model", "0.5")
+    .option(FLAGS.std!, "input standard deviation stored in the model", "0.5")
+    .option("--checkpoint", "save <output>.checkpoint.json after every epoch; a rerun resumes from it")
+    .requiredOption("-o, --output <file>", "ONNX file for the trained model (the initial one goes to <name>.initial.onnx)")
+    .option("--json", "print the history as JSON")
+    .action(async (flags: TrainFlags) => {
+      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
+      const spec = parseDataSpec(flags.data);
+      const named = spec.kind === "mnist" || spec.kind === "fashion-mnist" || spec.kind === "cifar10";
+      const explicitSplit = flags.data.includes(":");
+      const data = await loadDataset(named && !explicitSplit ? `${spec.kind}:train` : flags.data);
+      const testSpec = flags.test ?? (named ? `${spec.kind}:test` : undefined);
+      const test = testSpec ? await loadDataset(testSpec) : undefined;
+      const output = flags.output;
+      const stem = output.replace(/\.onnx$/i, "");
+      const progress = progressReporter();
+      const interrupt = abortOnInterrupt();
+      try {
+        const result = await train(data, {
+          arch: flags.arch,
+          test,
+          epochs: parseInteger(flags.epochs, "--epochs"),
+          batchSize: parseInteger(flags.batchSize, "--batch-size"),
+          optimizer: flags.optimizer,
+          lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
+          momentum: parseNumber(flags.momentum, "--momentum"),
+          weightDecay: parseNumber(flags.weightDecay, "--weight-decay"),
+          seed: parseInteger(flags.seed, "--seed", 0),
+          mean: parseNumberList(flags.mean, "--mean"),
+          std: parseNumberList(flags.std, "--std"),
+          checkpoint: flags.checkpoint ? `${stem}.checkpoint.json` : undefined,
+          onProgress: progress.onProgress,
+          onEpoch: (e) => {
+            if (flags.json) return;
+            progress.stop();
+            console.error(`epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)}${e.testAccuracy === null ? "" : `, test accuracy ${percent(e.testAccuracy)}`} (${e.seconds.toFixed(1)} s)`);
+          },
+          signal: interrupt.signal,
+        });
+        progress.stop();
+        writeFileAtomic(`${stem}.initial.onnx`, result.initial);
+        writeFileAtomic(`${stem}.history.json`, `${JSON.stringify({ arch: result.arch, data: result.data, options: result.options, history: result.history }, null, 2)}\n`);
+        writeFileAtomic(output, result.model);
+        if (flags.json) return printJson({ arch: result.arch, data: result.data, options: result.options, history: result.history });
+        console.log(`wrote ${output} (and ${stem}.initial.onnx, ${stem}.history.json)`);
+      } finally {
+        interrupt.dispose();
+        progress.stop();
+      }
+    });
+}
