@@ -143,6 +143,25 @@ describe("lesion (bin)", () => {
     expect(existsSync(join(dir, "never2"))).toBe(false);
   });
 
+  it("lesion train and lesion recover on bad input: one line each, exit 1, nothing written", () => {
+    expectOneLineError(lesion("train", "--arch", "resnet", "--data", data, "-o", "never.onnx"), /unknown architecture 'resnet'/);
+    expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--optimizer", "rmsprop", "-o", "never.onnx"), /--optimizer must be sgd or adam/);
+    expectOneLineError(lesion("recover", model, "--data", data, "--test", data, "--site", "fc7", "--units", "1", "-o", "never"), /unknown site 'fc7'/);
+    expect(existsSync(join(dir, "never.onnx")) || existsSync(join(dir, "never"))).toBe(false);
+  });
+
+  it("lesion train then lesion recover: a model, its initial weights and history; a recovery table per epoch", () => {
+    const trained = lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--test", data, "--epochs", "2", "-o", "small.onnx");
+    expect(trained.status).toBe(0);
+    expect(["small.onnx", "small.initial.onnx", "small.history.json"].every((f) => existsSync(join(dir, f)))).toBe(true);
+    expect(JSON.parse(readFileSync(join(dir, "small.history.json"), "utf8")).history).toHaveLength(2);
+    const out = join(dir, "recovery");
+    const recovered = lesion("recover", "small.onnx", "--data", data, "--test", data, "--site", "fc1", "--units", "0,1", "--epochs", "2", "-o", out);
+    expect(recovered.status).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["model.onnx", "recovery.csv", "summary.json"]);
+    expect(readFileSync(join(out, "recovery.csv"), "utf8").trimEnd().split("\n")).toHaveLength(4);
+  });
+
   it("lesion record writes class means per site that numpy can load", () => {
     const out = join(dir, "rec");
     const run = lesion("record", model, "--data", data, "--sites", "fc1", "-o", out);
