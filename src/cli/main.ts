@@ -9,6 +9,7 @@ import { registerImport } from "./import.js";
 import { registerInfo } from "./info.js";
 import { registerRecord } from "./record.js";
 import { registerRecover } from "./recover.js";
+import { registerStudy } from "./study.js";
 import { registerTrain } from "./train.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerCharacterize(program);
   registerTrain(program);
   registerRecover(program);
+  registerStudy(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -1,0 +1,101 @@
+import type { Command } from "commander";
+import { loadDataset } from "../data/loadDataset.js";
+import { fail } from "../errors.js";
+import { closeModel, openModel, type LesionModel } from "../engine/model.js";
+import { buildReport } from "../report/buildReport.js";
+import { defaultModel } from "../study/defaultModel.js";
+import { study, type StudyOptions } from "../study/study.js";
+import { abortOnInterrupt, parseList, percent, progressReporter, type FlagTable } from "./common.js";
+
+const FLAGS: FlagTable<StudyOptions> = {
+  sites: "--sites <names>",
+  pairs: "--pairs <which>",
+  initial: "--initial <model>",
+  recover: "--recover",
+  fractions: null /* 0.1 … 1 */,
+  repeats: null /* 3 */,
+  seed: null /* 0 */,
+  modelPath: null /* the MODEL argument */,
+  batchSize: null /* 1024 */,
+  onProgress: null /* progress bar on a TTY */,
+  signal: null /* Ctrl-C */,
+};
+
+interface StudyFlags {
+  data?: string;
+  initial?: string;
+  sites?: string;
+  pairs: string;
+  recover?: boolean;
+  recoverData?: string;
+  output: string;
+}
+
+export function registerStudy(program: Command): void {
+  program
+    .command("study")
+    .description("the whole study in one command, with an HTML report (no MODEL: lesion's default MNIST network)")
+    .argument("[model]", "ONNX model file (default: an MLP lesion trains on MNIST once and caches)")
+    .option("--data <spec>", "data to study on (default mnist:test)")
+    .option(FLAGS.initial!, "the network before training, for the weight-change indicators")
+    .option(FLAGS.sites!, "comma-separated sites (default: every hidden site)")
+    .option(FLAGS.pairs!, "pair sweeps: cheap (sites of ≤ 100 units of an MLP), all, none", "cheap")
+    .option(FLAGS.recover!, "retrain after ablating the most damaging population (needs training data)")
+    .option("--recover-data <spec>", "training data for --recover (default: the named set's train split)")
+    .option("-o, --output <dir>", "study directory (a rerun continues there)", "lesion-study")
+    .action(async (path: string | undefined, flags: StudyFlags) => {
+      if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`);
+      const progress = progressReporter();
+      const interrupt = abortOnInterrupt();
+      const opened: LesionModel[] = [];
+      try {
+        let modelPath = path;
+        let initialPath = flags.initial;
+        if (!modelPath) {
+          const defaults = await defaultModel({ onProgress: progress.onProgress, signal: interrupt.signal });
+          if (defaults.trained) console.error(`lesion: trained the default network (${defaults.model})`);
+          modelPath = defaults.model;
+          initialPath ??= defaults.initial;
+        }
+        const dataSpec = flags.data ?? "mnist:test";
+        const data = await loadDataset(dataSpec);
+        const model = await openModel(modelPath);
+        opened.push(model);
+        const initial = initialPath ? await openModel(initialPath) : undefined;
+        if (initial) opened.push(initial);
+        let recover: StudyOptions["recover"];
+        if (flags.recover) {
+          const named = /^(mnist|fashion-mnist|cifar10)(:|$)/.exec(dataSpec)?.[1];
+          const trainSpec = flags.recoverData ?? (named ? `${named}:train` : undefined);
+          if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set");
+          recover = { train: await loadDataset(trainSpec) };
+        }
+        const result = await study(model, data, flags.output, {
+          sites: flags.sites ? parseList(flags.sites) : undefined,
+          pairs: flags.pairs as StudyOptions["pairs"],
+          initial,
+          recover,
+          modelPath,
+          onProgress: progress.onProgress,
+          signal: interrupt.signal,
+        });
+        progress.stop();
+        const report = buildReport(flags.output);
+        const reused = Object.entries(result.steps).filter(([, ran]) => !ran).map(([name]) => name);
+        console.log(`studied ${result.model} on ${result.data}: baseline ${percent(result.baseline)}, sites ${result.sites.join(", ")}${reused.length ? ` (reused: ${reused.join(", ")})` : ""}`);
+        console.log(`report: ${report}`);
+      } finally {
+        interrupt.dispose();
+        progress.stop();
+        for (const m of opened) await closeModel(m);
+      }
+    });
+
+  program
+    .command("report")
+    .description("rebuild DIR/report.html from a study directory's result files")
+    .argument("<dir>", "study directory")
+    .action((dir: string) => {
+      console.log(`report: ${buildReport(dir)}`);
+    });
+}

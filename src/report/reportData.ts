@@ -1,0 +1,184 @@
+/**
+ * Everything the report shows, gathered from a study directory's result files alone (never from memory of a run):
+ * the report of a directory can be rebuilt at any time with `lesion report DIR`.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseNpy } from "../data/npy.js";
+import { readFileChecked } from "../files.js";
+import { fail } from "../errors.js";
+import { layerWeights } from "../onnx/layerWeights.js";
+import { decodeModel } from "../onnx/proto.js";
+import { locateSites } from "../onnx/sites.js";
+import type { AblateSummary } from "../study/ablateFiles.js";
+import type { CharacterizeSummary } from "../study/characterizeFiles.js";
+import type { EvaluateResult } from "../study/evaluate.js";
+import type { RecoverSummary } from "../study/recoverFiles.js";
+import { SUMMARY_FILE } from "../study/resultDir.js";
+import { STUDY_FILE } from "../study/study.js";
+
+export interface ReportSite {
+  name: string;
+  units: number;
+  kind: "dense" | "conv";
+  dead: number[];
+  /** Units in display order: by activation population, then by impact. */
+  order: number[];
+  population: number[];
+  impactPopulation: number[];
+  /** [unit][class] accuracy drop when the unit alone is zeroed. */
+  impact: number[][];
+  /** [unit][class] class-conditional mean activation. */
+  classMeans: number[][];
+  indicators: Record<string, Array<number | null>>;
+  correlations: Array<{ a: string; b: string; pearson: number | null; pearsonP: number | null; spearman: number | null; spearmanP: number | null }>;
+  /** Unit coordinates (t-SNE when there is one, else PCA) with the method's name. */
+  embedding: { method: string; points: Array<[number, number]> };
+  groupings: Array<{ by: string; method: string; k: number; silhouette: number; populations: Array<{ id: number; units: number[]; delta: number; deltaPerClass: Array<number | null>; interaction: number[] }> }>;
+  agreement: { ari: number; nmi: number };
+  /** Pair sweep: [i, j, accuracy change, redundancy]. */
+  pairs: Array<[number, number, number, number]> | null;
+  /** Cumulative curves: per order and repeat, (fraction, accuracy) points. */
+  curves: Array<{ order: string; repeat: number; points: Array<[number, number]> }>;
+  /** First-layer incoming weights as images ([units][pixels]), when the site's layer reads the image. */
+  weights: { width: number; height: number; values: number[][] } | null;
+}
+
+export interface ReportData {
+  model: string;
+  data: string;
+  n: number;
+  classNames: string[];
+  baseline: { accuracy: number; perClass: Array<number | null>; loss: number };
+  initial: string | null;
+  sites: ReportSite[];
+  map: { points: Array<[number, number, number]>; conditions: Array<{ id: string; delta: number; codes: number[] }> } | null;
+  recovery: RecoverSummary | null;
+}
+
+const round = (v: number | null) => (v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(4)));
+
+export function reportData(dir: string): ReportData {
+  if (!existsSync(join(dir, STUDY_FILE))) fail("missing-file", `${dir} is not a study directory (no ${STUDY_FILE}); run lesion study first`, { path: dir });
+  const meta = JSON.parse(readFileSync(join(dir, STUDY_FILE), "utf8")) as { model: string; modelPath: string | null; data: string; n: number; sites: string[]; initial: string | null };
+  const summary = <T>(step: string): T | null => (existsSync(join(dir, step, SUMMARY_FILE)) ? (JSON.parse(readFileSync(join(dir, step, SUMMARY_FILE), "utf8")) as T) : null);
+  const evaluation = summary<EvaluateResult>("eval");
+  const singles = summary<AblateSummary>("singles");
+  const characterized = summary<CharacterizeSummary>("characterize");
+  const curves = summary<AblateSummary>("fractions");
+  if (!evaluation || !singles || !characterized) fail("missing-file", `${dir} has no finished eval, singles or characterize step; rerun lesion study on it`, { path: dir });
+  const k = evaluation.classNames.length;
+  const proto = meta.modelPath && existsSync(meta.modelPath) ? decodeModel(readFileChecked(meta.modelPath, "model"), meta.modelPath) : null;
+  const siteLocations = proto ? locateSites(proto.graph!) : [];
+
+  const sites = meta.sites.map((name): ReportSite => {
+    const ind = characterized.indicators.sites.find((s) => s.site === name)!;
+    const groups = characterized.populations.find((p) => p.site === name)!;
+    const byActivation = groups.groupings.find((g) => g.by === "activation" && g.method === "hierarchical")!;
+    const byImpact = groups.groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
+    const impact = Array.from({ length: ind.units }, (_, u) => Array.from({ length: k }, (_, c) => round(Number(ind.impactProfile.data[u * k + c]))!));
+    const order = Array.from({ length: ind.units }, (_, u) => u).sort((a, b) => byActivation.labels[a] - byActivation.labels[b] || ind.impact[b] - ind.impact[a] || a - b);
+    const pairsSummary = summary<AblateSummary>(`pairs-${name}`);
+    const embedding = groups.embeddings.tsne ?? groups.embeddings.pca;
+    const location = siteLocations.find((s) => s.name === name);
+    const weights = proto && location?.layer ? layerWeights(proto, location.layer) : null;
+    // Weight images for a first dense layer reading square one-channel images (MNIST-like).
+    const side = Math.sqrt(weights?.fanIn ?? 0);
+    const isImage = weights !== null && ind.kind === "dense" && Number.isInteger(side) && side > 1 && name === meta.sites[0];
+    return {
+      name,
+      units: ind.units,
+      kind: ind.kind,
+      dead: ind.dead,
+      order,
+      population: byActivation.labels,
+      impactPopulation: byImpact.labels,
+      impact,
+      classMeans: Array.from({ length: ind.units }, (_, u) => Array.from({ length: k }, (_, c) => round(Number(ind.classMeans.data[c * ind.units + u]))!)),
+      indicators: Object.fromEntries(
+        (["magnitude", "selectivity", "fractionActive", "weightL2", "weightChange", "mannWhitneyP", "impact", "impactMaxClass"] as const)
+          .filter((key) => ind[key] !== null)
+          .map((key) => [key, (ind[key] as number[]).map(round)]),
+      ),
+      correlations: (characterized.correlations.find((t) => t.scope === name)?.entries ?? []).map((e) => ({ a: e.a, b: e.b, pearson: round(e.pearson.r), pearsonP: round(e.pearson.p), spearman: round(e.spearman.r), spearmanP: round(e.spearman.p) })),
+      embedding: { method: groups.embeddings.tsne ? "t-SNE" : "PCA", points: Array.from({ length: ind.units }, (_, u) => [round(Number(embedding.data[2 * u]))!, round(Number(embedding.data[2 * u + 1]))!]) },
+      groupings: groups.groupings.map((g) => ({
+        by: g.by,
+        method: g.method,
+        k: g.k,
+        silhouette: round(g.silhouette)!,
+        populations: g.populations.map((p) => ({ id: p.id, units: p.units, delta: round(p.ablation.delta)!, deltaPerClass: p.ablation.deltaPerClass.map(round), interaction: p.ablation.interaction.map((v) => round(v)!) })),
+      })),
+      agreement: { ari: round(groups.agreement.ari)!, nmi: round(groups.agreement.nmi)! },
+      pairs: pairsSummary ? pairsSummary.conditions.map((c) => [c.units[0], c.units[1], round(c.delta)!, round(c.redundancy?.overall ?? 0)!]) : null,
+      curves: curveSeries(curves, name),
+      weights: isImage ? { width: side, height: side, values: Array.from({ length: weights!.units }, (_, u) => Array.from(weights!.weight.subarray(u * weights!.fanIn, (u + 1) * weights!.fanIn), (v) => round(v)!)) } : null,
+    };
+  });
+  return {
+    model: meta.model,
+    data: meta.data,
+    n: meta.n,
+    classNames: evaluation.classNames,
+    baseline: { accuracy: evaluation.accuracy, perClass: evaluation.perClass, loss: evaluation.loss },
+    initial: meta.initial,
+    sites,
+    map: stimulusOutcomes(dir, characterized, singles, sites.map((s) => s.name)),
+    recovery: summary<RecoverSummary>("recover"),
+  };
+}
+
+function curveSeries(curves: AblateSummary | null, site: string): ReportSite["curves"] {
+  if (!curves) return [];
+  const series = new Map<string, { order: string; repeat: number; points: Array<[number, number]> }>();
+  for (const c of curves.conditions) {
+    if (c.site !== site || !c.label) continue;
+    // Labels read "<fraction> <order>[ #<repeat>]".
+    const [fraction, order, repeat] = c.label.split(" ");
+    const key = `${order} ${repeat ?? ""}`;
+    if (!series.has(key)) series.set(key, { order, repeat: repeat ? Number(repeat.slice(1)) : 1, points: [[0, curves.baseline.accuracy]] });
+    series.get(key)!.points.push([Number(fraction), round(c.accuracy)!]);
+  }
+  return [...series.values()];
+}
+
+/**
+ * The stimulus map with, for the most damaging single units of each site, each mapped image's outcome:
+ * 0 kept, 1 lost, 2 gained, 4 wrong both times (codes of sampleOutcomes).
+ */
+function stimulusOutcomes(dir: string, characterized: CharacterizeSummary, singles: AblateSummary, sites: string[]): ReportData["map"] {
+  const map = characterized.stimulusMap;
+  if (!map) return null;
+  const predictions = readNpy(join(dir, "singles", "predictions.npy"));
+  const changes = readNpy(join(dir, "singles", "changes.npy"));
+  const index = new Map(map.samples.map((s, i) => [s, i]));
+  const chosen = sites.flatMap((site) =>
+    singles.conditions
+      .map((c, i) => ({ c, i }))
+      .filter(({ c }) => c.site === site)
+      .sort((a, b) => a.c.delta - b.c.delta)
+      .slice(0, 8),
+  );
+  const conditions = chosen.map(({ c, i }) => {
+    const now = map.samples.map((s) => predictions[s]);
+    for (let r = 0; r < changes.length / 3; r++) {
+      if (changes[3 * r] !== i) continue;
+      const at = index.get(changes[3 * r + 1]);
+      if (at !== undefined) now[at] = changes[3 * r + 2];
+    }
+    const codes = map.samples.map((s, j) => {
+      const label = map.labels[j];
+      const before = predictions[s] === label;
+      const after = now[j] === label;
+      return before && after ? 0 : before ? 1 : after ? 2 : 4;
+    });
+    return { id: c.id, delta: round(c.delta)!, codes };
+  });
+  return { points: map.samples.map((_, j) => [round(Number(map.coordinates.data[2 * j]))!, round(Number(map.coordinates.data[2 * j + 1]))!, map.labels[j]]), conditions };
+}
+
+function readNpy(path: string): Int32Array {
+  const array = parseNpy(readFileChecked(path, "result file"), path);
+  const copy = new Uint8Array(array.data);
+  return new Int32Array(copy.buffer);
+}
