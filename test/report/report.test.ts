@@ -72,7 +72,8 @@ describe("study and report", () => {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       const errors: string[] = [];
       const requests: string[] = [];
-      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+      // Plot reports questionable scales as console warnings: those count too.
+      page.on("console", (m) => (m.type() === "error" || m.type() === "warning") && errors.push(m.text()));
       page.on("pageerror", (e) => errors.push(String(e)));
       page.on("request", (r) => requests.push(r.url()));
       await page.goto(`file://${join(dir, "report.html")}`);
@@ -87,6 +88,7 @@ describe("study and report", () => {
       await page.selectOption("#site", "fc2");
       await page.selectOption("#condition", { index: 1 });
       expect(errors).toEqual([]);
+      expect(await page.$$eval("svg text", (t) => t.filter((x) => x.textContent === "⚠").length)).toBe(0);
       expect(requests.filter((u) => !u.startsWith("file://"))).toEqual([]);
       mkdirSync(ARTEFACTS, { recursive: true });
       await page.selectOption("#site", "fc1");
