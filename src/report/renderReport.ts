@@ -116,6 +116,24 @@ function drawSite(site) {
   const add = (id, title) => section(id, title, siteRoot);
   const position = new Map(site.order.map((u, i) => [u, i]));
   const unitLabel = (u) => site.name + ":" + u;
+  const pp = (v) => (100 * v).toFixed(2) + " pp";
+
+  // Findings in words, each checkable in the figures below.
+  {
+    const s = add("findings", "Findings: " + site.name);
+    const f = site.findings;
+    const items = [
+      f.dead.length ? f.dead.length + " dead unit" + (f.dead.length > 1 ? "s" : "") + " (never active on this data, so ablating " + (f.dead.length > 1 ? "them" : "it") + " changes nothing): " + f.dead.map(unitLabel).join(", ") + "." : "No dead units: every unit is active on some images.",
+      "Most class-selective units: " + f.selective.map((x) => unitLabel(x.unit) + " (selectivity " + x.selectivity + ", prefers class " + x.preferred + "; ablating it costs that class " + pp(x.drop) + ")").join("; ") + ".",
+      "Units that hit many classes: " + f.broad.map((x) => unitLabel(x.unit) + " (" + x.classes + " classes lose ≥ 0.5 pp; " + pp(x.drop) + " overall)").join("; ") + ".",
+      "Most important single units: " + f.important.map((x) => unitLabel(x.unit) + " (" + pp(x.drop) + " overall, " + pp(x.worstDrop) + " on class " + x.worstClass + ")").join("; ") + ".",
+      f.redundant ? "Most redundant pairs: " + f.redundant.map((x) => unitLabel(x.units[0]) + " + " + unitLabel(x.units[1]) + " (redundancy " + (100 * x.redundancy).toFixed(2) + "%, accuracy change " + pp(x.delta) + ")").join("; ") + "." : "No pair sweep ran for this site.",
+      "What predicts a unit's accuracy drop (Spearman ρ, p): " + f.predictors.map((x) => x.indicator + " " + x.spearman + " (" + x.p + ")").join("; ") + ". No single indicator tells the whole story: compare the scatter plots below.",
+    ];
+    const list = document.createElement("ul");
+    for (const text of items) { const li = document.createElement("li"); li.textContent = text; list.append(li); }
+    s.append(list);
+  }
 
   // Ablation heatmap: unit × class, sorted by activation population.
   {

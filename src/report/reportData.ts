@@ -42,6 +42,22 @@ export interface ReportSite {
   curves: Array<{ order: string; repeat: number; points: Array<[number, number]> }>;
   /** First-layer incoming weights as images ([units][pixels]), when the site's layer reads the image. */
   weights: { width: number; height: number; values: number[][] } | null;
+  findings: Findings;
+}
+
+/** The paper's findings for one site, in numbers a reader can check in the figures. */
+export interface Findings {
+  dead: number[];
+  /** Most class-selective live units: selectivity, the class they prefer, and that class's drop when ablated. */
+  selective: Array<{ unit: number; selectivity: number; preferred: string; drop: number }>;
+  /** Units whose ablation costs at least 0.5 percentage points in the most classes. */
+  broad: Array<{ unit: number; classes: number; drop: number }>;
+  /** The most damaging single units. */
+  important: Array<{ unit: number; drop: number; worstClass: string; worstDrop: number }>;
+  /** The most redundant pairs (null without a pair sweep). */
+  redundant: Array<{ units: [number, number]; redundancy: number; delta: number }> | null;
+  /** Spearman correlation of an indicator with the single-unit accuracy drop, for weight change and the others. */
+  predictors: Array<{ indicator: string; spearman: number | null; p: number | null }>;
 }
 
 export interface ReportData {
@@ -85,7 +101,9 @@ export function reportData(dir: string): ReportData {
     // Weight images for a first dense layer reading square one-channel images (MNIST-like).
     const side = Math.sqrt(weights?.fanIn ?? 0);
     const isImage = weights !== null && ind.kind === "dense" && Number.isInteger(side) && side > 1 && name === meta.sites[0];
+    const pairList = pairsSummary ? pairsSummary.conditions.map((c) => [c.units[0], c.units[1], round(c.delta)!, round(c.redundancy?.overall ?? 0)!] as [number, number, number, number]) : null;
     return {
+      findings: findings(ind, impact, evaluation.classNames, pairList, characterized.correlations.find((t) => t.scope === name)?.entries ?? []),
       name,
       units: ind.units,
       kind: ind.kind,
@@ -110,7 +128,7 @@ export function reportData(dir: string): ReportData {
         populations: g.populations.map((p) => ({ id: p.id, units: p.units, delta: round(p.ablation.delta)!, deltaPerClass: p.ablation.deltaPerClass.map(round), interaction: p.ablation.interaction.map((v) => round(v)!) })),
       })),
       agreement: { ari: round(groups.agreement.ari)!, nmi: round(groups.agreement.nmi)! },
-      pairs: pairsSummary ? pairsSummary.conditions.map((c) => [c.units[0], c.units[1], round(c.delta)!, round(c.redundancy?.overall ?? 0)!]) : null,
+      pairs: pairList,
       curves: curveSeries(curves, name),
       weights: isImage ? { width: side, height: side, values: Array.from({ length: weights!.units }, (_, u) => Array.from(weights!.weight.subarray(u * weights!.fanIn, (u + 1) * weights!.fanIn), (v) => round(v)!)) } : null,
     };
@@ -125,6 +143,35 @@ export function reportData(dir: string): ReportData {
     sites,
     map: stimulusOutcomes(dir, characterized, singles, sites.map((s) => s.name)),
     recovery: summary<RecoverSummary>("recover"),
+  };
+}
+
+function findings(
+  ind: CharacterizeSummary["indicators"]["sites"][number],
+  impact: number[][],
+  classNames: string[],
+  pairs: Array<[number, number, number, number]> | null,
+  correlations: CharacterizeSummary["correlations"][number]["entries"],
+): Findings {
+  const k = classNames.length;
+  const live = Array.from({ length: ind.units }, (_, u) => u).filter((u) => !ind.dead.includes(u));
+  const preferred = (u: number) => {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (Number(ind.classMeans.data[c * ind.units + u]) > Number(ind.classMeans.data[best * ind.units + u])) best = c;
+    return best;
+  };
+  const top = <T>(items: T[], score: (t: T) => number, n = 3) => [...items].sort((a, b) => score(b) - score(a)).slice(0, n);
+  return {
+    dead: ind.dead,
+    selective: top(live, (u) => ind.selectivity[u]).map((u) => ({ unit: u, selectivity: round(ind.selectivity[u])!, preferred: classNames[preferred(u)], drop: round(impact[u][preferred(u)])! })),
+    broad: top(live, (u) => impact[u].filter((d) => d >= 0.005).length * 10 + ind.impact[u])
+      .map((u) => ({ unit: u, classes: impact[u].filter((d) => d >= 0.005).length, drop: round(ind.impact[u])! })),
+    important: top(live, (u) => ind.impact[u]).map((u) => {
+      const worst = impact[u].indexOf(Math.max(...impact[u]));
+      return { unit: u, drop: round(ind.impact[u])!, worstClass: classNames[worst], worstDrop: impact[u][worst] };
+    }),
+    redundant: pairs ? top(pairs, (p) => p[3]).map(([a, b, delta, redundancy]) => ({ units: [a, b], redundancy, delta })) : null,
+    predictors: correlations.filter((e) => e.b === "impact").map((e) => ({ indicator: e.a, spearman: round(e.spearman.r), p: round(e.spearman.p) })),
   };
 }
 
