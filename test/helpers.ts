@@ -2,18 +2,10 @@
 import { buildClassifier, type LayerSpec } from "../src/onnx/build.js";
 import { writeMetadata } from "../src/onnx/metadata.js";
 import { encodeModel } from "../src/onnx/proto.js";
+import { seeded as random } from "../src/random.js";
 
-/** Mulberry32: small, seeded, good enough for test weights. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator, under the name the tests use. */
+export { random };
 
 export function randomArray(length: number, rand: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length }, () => (rand() * 2 - 1) * scale);
