@@ -268,7 +268,7 @@ if (data.recovery) {
   const rows = [{ epoch: 0, class: "all", accuracy: r.ablated.accuracy }, ...r.epochs.map((e) => ({ epoch: e.epoch, class: "all", accuracy: e.accuracy }))];
   const perClass = [r.ablated.perClass, ...r.epochs.map((e) => e.perClass)].flatMap((pc, epoch) => pc.map((a, c) => ({ epoch, class: classes[c], accuracy: a })));
   figure(s, Plot.plot({
-    height: 320, grid: true, color: { legend: true }, x: { label: "epochs of retraining" }, y: { label: "accuracy" },
+    height: 320, grid: true, color: { legend: true, type: "ordinal", domain: classes }, x: { label: "epochs of retraining" }, y: { label: "accuracy" },
     marks: [Plot.line(perClass, { x: "epoch", y: "accuracy", stroke: "class", strokeOpacity: 0.6, tip: true }), Plot.line(rows, { x: "epoch", y: "accuracy", stroke: "black", strokeWidth: 3 }), Plot.ruleY([r.intact.accuracy], { strokeDasharray: "4 3" })],
   }), "Units " + r.units.join(", ") + " of " + r.site + " ablated (" + r.mode + ") and the network retrained: accuracy per class (thin lines) and overall (thick) by epoch; dashed: the intact network. Epoch 0 is the damaged network before retraining.");
 }

@@ -20,7 +20,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTEFACTS = fileURLToPath(new URL("../../test-output/report/", import.meta.url));
 let dir = "";
 
-/** Four classes of 8x8 images: a bright bar in a class-specific place, plus noise. */
+/** Four classes of 8x8 images: a bright bar in a class-specific place, plus noise. Digit names, as MNIST's. */
 function bars(n: number, seed: number): Dataset {
   const rand = seeded(seed);
   const images = new Float32Array(n * 64);
@@ -30,7 +30,7 @@ function bars(n: number, seed: number): Dataset {
     const c = labels[s];
     for (let t = 0; t < 8; t++) images[s * 64 + (c < 2 ? (2 + 3 * c) * 8 + t : t * 8 + 2 + 3 * (c - 2))] += 0.7;
   }
-  return { spec: `bars:${seed}`, n, shape: [1, 8, 8], images, labels, numClasses: 4, classNames: ["top", "middle", "left", "right"], source: "test" };
+  return { spec: `bars:${seed}`, n, shape: [1, 8, 8], images, labels, numClasses: 4, classNames: ["0", "1", "2", "3"], source: "test" };
 }
 
 beforeAll(async () => {
