@@ -28,6 +28,18 @@ export { correlations, type CorrelationEntry, type CorrelationTable } from "./st
 export { populations, type Grouping, type Population, type PopulationAblation, type PopulationsOptions, type SitePopulations } from "./study/populations.js";
 export { stimulusMap, sampleOutcomes, OUTCOMES, type StimulusMap, type StimulusMapOptions } from "./study/stimulusMap.js";
 
+export { train, initialParameters, type TrainOptions, type TrainResult } from "./study/train.js";
+export { recover, type RecoverOptions, type RecoverResult, type RecoveryEpoch } from "./study/recover.js";
+export { zooNetwork } from "./study/zoo.js";
+export { defaultModel, DEFAULT_ARCH } from "./study/defaultModel.js";
+export { study, type StudyOptions, type StudyResult } from "./study/study.js";
+export type { EpochResult } from "./engine/train.js";
+export type { Network, NetworkLayer } from "./onnx/network.js";
+
+// The report.
+export { buildReport, REPORT_FILE } from "./report/buildReport.js";
+export { reportData, type ReportData, type ReportSite, type Findings } from "./report/reportData.js";
+
 // Statistics (SciPy's conventions).
 export { pearson, spearman, rank, mannWhitney, adjustedRandIndex, normalizedMutualInformation, silhouette, correlationDistances, type Correlation, type MannWhitney } from "./study/stats.js";
 

@@ -8,6 +8,7 @@ import { study, type StudyOptions } from "../study/study.js";
 import { abortOnInterrupt, parseList, percent, progressReporter, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
+  dir: "-o, --output <dir>",
   sites: "--sites <names>",
   pairs: "--pairs <which>",
   initial: "--initial <model>",
@@ -42,7 +43,7 @@ export function registerStudy(program: Command): void {
     .option(FLAGS.pairs!, "pair sweeps: cheap (sites of ≤ 100 units of an MLP), all, none", "cheap")
     .option(FLAGS.recover!, "retrain after ablating the most damaging population (needs training data)")
     .option("--recover-data <spec>", "training data for --recover (default: the named set's train split)")
-    .option("-o, --output <dir>", "study directory (a rerun continues there)", "lesion-study")
+    .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
       if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`);
       const progress = progressReporter();
@@ -70,7 +71,8 @@ export function registerStudy(program: Command): void {
           if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set");
           recover = { train: await loadDataset(trainSpec) };
         }
-        const result = await study(model, data, flags.output, {
+        const result = await study(model, data, {
+          dir: flags.output,
           sites: flags.sites ? parseList(flags.sites) : undefined,
           pairs: flags.pairs as StudyOptions["pairs"],
           initial,

@@ -26,6 +26,8 @@ import { LESION_VERSION, SUMMARY_FILE, toJson, writeResultDir } from "./resultDi
 import { selectivity } from "./unitScores.js";
 
 export interface StudyOptions {
+  /** The study directory: one result directory per step, reused on a rerun. Default "lesion-study". */
+  dir?: string;
   /** Sites to study. Default: every hidden site. */
   sites?: string[];
   /** Pair sweeps: "cheap" (sites of ≤ 100 units the dense engine handles), "all" hidden sites, or "none". Default "cheap". */
@@ -58,7 +60,8 @@ export interface StudyResult {
 
 export const STUDY_FILE = "study.json";
 
-export async function study(model: LesionModel, data: Dataset, dir: string, options: StudyOptions = {}): Promise<StudyResult> {
+export async function study(model: LesionModel, data: Dataset, options: StudyOptions = {}): Promise<StudyResult> {
+  const dir = options.dir ?? "lesion-study";
   const sites = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
   sites.forEach((s) => resolveSite(model, s));
   const steps: Record<string, boolean> = {};

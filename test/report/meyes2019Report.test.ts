@@ -28,7 +28,7 @@ beforeAll(async () => {
   const initial = await openModel((await importModel(checkpoint("untrained.pt"), options)).bytes, { name: "meyes2019-mlp20-initial" });
   try {
     const dir = join(root, "study");
-    await study(model, await loadDataset("mnist:test"), dir, { initial });
+    await study(model, await loadDataset("mnist:test"), { dir, initial });
     html = readFileSync(buildReport(dir), "utf8");
     data = reportData(dir);
   } finally {

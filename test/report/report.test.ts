@@ -47,9 +47,9 @@ beforeAll(async () => {
   const model = await openModel(modelPath);
   const initial = await openModel(initialPath);
   try {
-    const result = await study(model, testSet, dir, { initial, recover: { train: trainSet, epochs: 2 }, modelPath });
+    const result = await study(model, testSet, { dir, initial, recover: { train: trainSet, epochs: 2 }, modelPath });
     expect(Object.values(result.steps).every((ran) => ran)).toBe(true);
-    const again = await study(model, testSet, dir, { initial, recover: { train: trainSet, epochs: 2 }, modelPath });
+    const again = await study(model, testSet, { dir, initial, recover: { train: trainSet, epochs: 2 }, modelPath });
     expect(Object.values(again.steps).some((ran) => ran)).toBe(false);
   } finally {
     await closeModel(model);
