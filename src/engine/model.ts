@@ -40,6 +40,11 @@ export interface LesionModel {
   warnings: string[];
   threads: number;
   sessions: Map<string, OrtSession>;
+  /**
+   * Per data set (by object identity), results computed once and reused while the model is open: the dense engine's
+   * intact pass. Weakly held, so a data set no longer used is freed with its entries.
+   */
+  memo: WeakMap<object, Map<string, unknown>>;
 }
 
 export interface OpenModelOptions {
@@ -75,6 +80,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
     warnings: weightWarnings(proto),
     threads: options.threads ?? defaultThreads(),
     sessions: new Map(),
+    memo: new WeakMap(),
   };
   try {
     await probe(model, locateSites(graph));
@@ -102,6 +108,14 @@ export async function getSession(model: LesionModel, key: string, build: () => M
     model.sessions.set(key, session);
   }
   return session;
+}
+
+/** A value computed once per (model, data set, key) while the model is open. */
+export async function memoized<T>(model: LesionModel, data: object, key: string, compute: () => Promise<T>): Promise<T> {
+  let entries = model.memo.get(data);
+  if (!entries) model.memo.set(data, (entries = new Map()));
+  if (!entries.has(key)) entries.set(key, await compute());
+  return entries.get(key) as T;
 }
 
 /** The only site lookup: a miss names the closest sites. */

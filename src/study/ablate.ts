@@ -20,8 +20,8 @@ import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { fillInput } from "../engine/input.js";
 import { maskedSweep, type SweepOutcome, type SweepResult } from "../engine/maskedSweep.js";
-import { resolveSite, type LesionModel, type Site } from "../engine/model.js";
-import { denseIntact, denseSweep, type DenseIntact } from "../engine/sweep/denseSweep.js";
+import { memoized, resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import { denseIntact, denseSweep } from "../engine/sweep/denseSweep.js";
 import { denseChain, type DenseChain } from "../onnx/chain.js";
 import { openCheckpoint } from "./checkpoint.js";
 import { checkUnits, condition as makeCondition, type Condition } from "./conditions.js";
@@ -139,9 +139,6 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   const chain = denseChain(model.proto);
   const engine: Record<string, "dense" | "masked"> = {};
   let unresolvedTies = 0;
-  let inputs: Float32Array | null = null;
-  // The intact pass of the dense engine depends only on the data: one for all sites and blocks.
-  let dense: DenseIntact | null = null;
   const total = needed.size;
   let done = [...needed.keys()].filter((id) => outcomes.has(id)).length;
 
@@ -163,8 +160,11 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
       const results: Array<[Condition[], SweepResult]> = [];
       const progress = (d: number) => options.onProgress?.({ phase: "ablate", done: done + d, total, detail: siteName });
       if (b * 2048 < fast.length) {
-        inputs ??= networkInputs(model, data, chain!);
-        dense ??= await denseIntact(model, chain!, inputs, data.labels);
+        // The intact pass depends only on the data: one for all sites, blocks and calls while the model is open.
+        const { inputs, dense } = await memoized(model, data, "dense-intact", async () => {
+          const inputs = networkInputs(model, data, chain!);
+          return { inputs, dense: await denseIntact(model, chain!, inputs, data.labels) };
+        });
         results.push([part, await denseSweep({ model, chain: chain!, siteLayer, inputs, labels: data.labels, conditions: part.map((c) => c.units), loss, intact: dense, signal: options.signal, onProgress: (d) => progress(d) })]);
       } else {
         const sweep = await maskedSweep({
