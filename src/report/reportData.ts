@@ -190,37 +190,48 @@ function curveSeries(curves: AblateSummary | null, site: string): ReportSite["cu
 }
 
 /**
- * The stimulus map with, for the most damaging single units of each site, each mapped image's outcome:
- * 0 kept, 1 lost, 2 gained, 4 wrong both times (codes of sampleOutcomes).
+ * The stimulus map with, for the most damaging single units and the most redundant pairs of each site, each mapped
+ * image's outcome: 0 kept, 1 lost, 2 gained, 3 lost only jointly (pairs), 4 wrong both times (codes of sampleOutcomes).
  */
 function stimulusOutcomes(dir: string, characterized: CharacterizeSummary, singles: AblateSummary, sites: string[]): ReportData["map"] {
   const map = characterized.stimulusMap;
   if (!map) return null;
-  const predictions = readNpy(join(dir, "singles", "predictions.npy"));
-  const changes = readNpy(join(dir, "singles", "changes.npy"));
   const index = new Map(map.samples.map((s, i) => [s, i]));
-  const chosen = sites.flatMap((site) =>
-    singles.conditions
-      .map((c, i) => ({ c, i }))
-      .filter(({ c }) => c.site === site)
-      .sort((a, b) => a.c.delta - b.c.delta)
-      .slice(0, 8),
-  );
-  const conditions = chosen.map(({ c, i }) => {
-    const now = map.samples.map((s) => predictions[s]);
-    for (let r = 0; r < changes.length / 3; r++) {
-      if (changes[3 * r] !== i) continue;
-      const at = index.get(changes[3 * r + 1]);
-      if (at !== undefined) now[at] = changes[3 * r + 2];
+  const step = (name: string) => ({ predictions: readNpy(join(dir, name, "predictions.npy")), changes: readNpy(join(dir, name, "changes.npy")) });
+  const singlesFiles = step("singles");
+  // Predictions of the mapped images under condition i of a step.
+  const after = (files: { predictions: Int32Array; changes: Int32Array }, i: number) => {
+    const now = map.samples.map((s) => files.predictions[s]);
+    for (let r = 0; r < files.changes.length / 3; r++) {
+      if (files.changes[3 * r] !== i) continue;
+      const at = index.get(files.changes[3 * r + 1]);
+      if (at !== undefined) now[at] = files.changes[3 * r + 2];
     }
-    const codes = map.samples.map((s, j) => {
+    return now;
+  };
+  const outcome = (now: number[], alone: number[][] | null) =>
+    map.samples.map((s, j) => {
       const label = map.labels[j];
-      const before = predictions[s] === label;
-      const after = now[j] === label;
-      return before && after ? 0 : before ? 1 : after ? 2 : 4;
+      const before = singlesFiles.predictions[s] === label;
+      if (before && now[j] === label) return 0;
+      if (before) return alone && alone.every((p) => p[j] === label) ? 3 : 1;
+      return now[j] === label ? 2 : 4;
     });
-    return { id: c.id, delta: round(c.delta)!, codes };
-  });
+  const conditions: NonNullable<ReportData["map"]>["conditions"] = [];
+  for (const site of sites) {
+    const ofSite = singles.conditions.map((c, i) => ({ c, i })).filter(({ c }) => c.site === site);
+    for (const { c, i } of [...ofSite].sort((a, b) => a.c.delta - b.c.delta).slice(0, 8)) {
+      conditions.push({ id: c.id, delta: round(c.delta)!, codes: outcome(after(singlesFiles, i), null) });
+    }
+    if (!existsSync(join(dir, `pairs-${site}`, SUMMARY_FILE))) continue;
+    const pairs = JSON.parse(readFileSync(join(dir, `pairs-${site}`, SUMMARY_FILE), "utf8")) as AblateSummary;
+    const pairFiles = step(`pairs-${site}`);
+    const ranked = pairs.conditions.map((c, i) => ({ c, i })).sort((a, b) => (b.c.redundancy?.overall ?? 0) - (a.c.redundancy?.overall ?? 0));
+    for (const { c, i } of ranked.slice(0, 5)) {
+      const alone = c.units.map((u) => after(singlesFiles, ofSite.find((o) => o.c.units[0] === u)!.i));
+      conditions.push({ id: c.id, delta: round(c.delta)!, codes: outcome(after(pairFiles, i), alone) });
+    }
+  }
   return { points: map.samples.map((_, j) => [round(Number(map.coordinates.data[2 * j]))!, round(Number(map.coordinates.data[2 * j + 1]))!, map.labels[j]]), conditions };
 }
 
