@@ -58,11 +58,16 @@ describe("the report of meyes2019-mlp20", () => {
     expect(top.drop).toBeCloseTo(reference.weightChange.fc1.impact[top.unit], 3);
   });
 
-  it("names the most redundant pairs of each layer", () => {
+  it("names the most redundant pairs of each layer, and maps the images they lose only jointly", () => {
     for (const site of data.sites) {
       expect(site.findings.redundant).toHaveLength(3);
       expect(site.findings.redundant![0].redundancy).toBeGreaterThan(0.05);
     }
+    const top = data.map!.conditions.find((c) => c.id === `fc1/zero/${data.sites[0].findings.redundant![0].units.join("+")}`)!;
+    const jointly = top.codes.filter((code) => code === 3).length;
+    const keptBefore = top.codes.filter((code) => code !== 2 && code !== 4).length;
+    // On the mapped sample, the share lost only jointly is close to the pair's redundancy on the whole test set.
+    expect(Math.abs(jointly / keptBefore - data.sites[0].findings.redundant![0].redundancy)).toBeLessThan(0.05);
   });
 
   it("reports the weight-change indicator: Mann–Whitney p-values against the accuracy drop, as SciPy computes it", () => {
