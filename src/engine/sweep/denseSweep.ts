@@ -22,7 +22,7 @@ import { withOutputs } from "../../onnx/surgery.js";
 import type { SweepOutcome, SweepResult } from "../maskedSweep.js";
 import { getSession, type LesionModel } from "../model.js";
 import { OrtTensor } from "../ort.js";
-import { crossEntropy, decide } from "./logits.js";
+import { crossEntropy, decide, TIE_MARGIN } from "./logits.js";
 
 export interface DenseIntact {
   n: number;
@@ -243,7 +243,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   const weightIndex = new Int32Array(chunkRows * slots);
   const rowCondition = new Int32Array(chunkRows);
   const cached = {
-    [SITE_INPUT]: new OrtTensor("float32", siteValues, [n, units]),
+    [SITE_INPUT]: new OrtTensor("float32", siteValues, [n * units]),
     [NEXT_INPUT]: new OrtTensor("float32", nextPre, [n, width]),
   };
   let filled = 0;
@@ -255,12 +255,18 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       ...cached,
       [ROWS_INPUT]: new OrtTensor("int32", sampleIndex.subarray(0, filled), [filled]),
       [UNITS_INPUT]: new OrtTensor("int32", unitIndex.subarray(0, filled * slots), [filled, slots]),
-      [WEIGHTS_INPUT]: new OrtTensor("int32", weightIndex.subarray(0, filled * slots), [filled, slots]),
+      [WEIGHTS_INPUT]: new OrtTensor("int32", weightIndex.subarray(0, filled * slots), slots === 1 ? [filled] : [filled, slots]),
     });
     const logits = out.logits.data as Float32Array;
     const row = new Float64Array(k);
     for (let r = 0; r < filled; r++) {
-      for (let j = 0; j < k; j++) row[j] = logits[r * k + j];
+      const from = r * k;
+      // Fast path (no loss asked): a clear decision for the intact class changes nothing to record.
+      if (!input.loss && clearlyFor(logits, from, k, intactPredictions[sampleIndex[r]])) {
+        evaluated++;
+        continue;
+      }
+      for (let j = 0; j < k; j++) row[j] = logits[from + j];
       settle(rowCondition[r], sampleIndex[r], row, 0);
     }
     filled = 0;
@@ -275,7 +281,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       const at = filled * slots;
       for (let i = 0; i < slots; i++) {
         // Padding reads unit 0's activation against the zero weight row `units`: it adds nothing.
-        unitIndex[at + i] = i < unitsOf.length ? unitsOf[i] : 0;
+        unitIndex[at + i] = rows[r] * units + (i < unitsOf.length ? unitsOf[i] : 0);
         weightIndex[at + i] = i < unitsOf.length ? unitsOf[i] : units;
       }
       if (++filled === chunkRows) await flush();
@@ -401,23 +407,34 @@ function gatherTailModel(chain: DenseChain, siteLayer: number, slots: number): M
   const columns = new Float32Array((site.out + 1) * next.out);
   columns.set(transpose(next.weight, next.out, site.out));
   graph.initializer!.push(makeTensor("lesion.columns", [site.out + 1, next.out], columns), makeTensor("lesion.axis1", [1], BigInt64Array.from([1n])), makeTensor("lesion.axis2", [1], BigInt64Array.from([2n])));
+  // h: each row's site activations, gathered by flat index (sample·units + unit) from the site values.
+  const gatherH = makeNode("Gather", [SITE_INPUT, UNITS_INPUT], ["lesion.h"], "lesion/gather/h", { axis: 0 });
+  const correction =
+    slots === 1
+      ? [
+          // One unit: h[r] · W_{l+1}[:, u_r], a broadcast product of [rows, 1] and [rows, width].
+          makeNode("Gather", ["lesion.columns", WEIGHTS_INPUT], ["lesion.w"], "lesion/gather/w", { axis: 0 }),
+          makeNode("Mul", ["lesion.h_relu", "lesion.w"], ["lesion.correction"], "lesion/mul/correction"),
+        ]
+      : [
+          makeNode("Unsqueeze", ["lesion.h_relu", "lesion.axis2"], ["lesion.h3"], "lesion/unsqueeze/h"),
+          makeNode("Gather", ["lesion.columns", WEIGHTS_INPUT], ["lesion.w"], "lesion/gather/w", { axis: 0 }),
+          makeNode("Mul", ["lesion.h3", "lesion.w"], ["lesion.terms"], "lesion/mul/terms"),
+          makeNode("ReduceSum", ["lesion.terms", "lesion.axis1"], ["lesion.correction"], "lesion/sum/correction", { keepdims: 0 }),
+        ];
   graph.node!.unshift(
     makeNode("Gather", [NEXT_INPUT, ROWS_INPUT], ["lesion.next_rows"], "lesion/gather/next", { axis: 0 }),
-    makeNode("Gather", [SITE_INPUT, ROWS_INPUT], ["lesion.site_rows"], "lesion/gather/site", { axis: 0 }),
-    makeNode("GatherElements", ["lesion.site_rows", UNITS_INPUT], ["lesion.h"], "lesion/gather/h", { axis: 1 }),
+    gatherH,
     makeNode("Relu", ["lesion.h"], ["lesion.h_relu"], "lesion/relu/h"),
-    makeNode("Unsqueeze", ["lesion.h_relu", "lesion.axis2"], ["lesion.h3"], "lesion/unsqueeze/h"),
-    makeNode("Gather", ["lesion.columns", WEIGHTS_INPUT], ["lesion.w"], "lesion/gather/w", { axis: 0 }),
-    makeNode("Mul", ["lesion.h3", "lesion.w"], ["lesion.terms"], "lesion/mul/terms"),
-    makeNode("ReduceSum", ["lesion.terms", "lesion.axis1"], ["lesion.correction"], "lesion/sum/correction", { keepdims: 0 }),
+    ...correction,
     makeNode("Sub", ["lesion.next_rows", "lesion.correction"], [INPUT_NAME], "lesion/sub/correction"),
   );
   graph.input = [
-    makeValueInfo(SITE_INPUT, DataType.FLOAT, ["samples", site.out]),
+    makeValueInfo(SITE_INPUT, DataType.FLOAT, ["values"]),
     makeValueInfo(NEXT_INPUT, DataType.FLOAT, ["samples", next.out]),
     makeValueInfo(ROWS_INPUT, DataType.INT32, ["rows"]),
     makeValueInfo(UNITS_INPUT, DataType.INT32, ["rows", slots]),
-    makeValueInfo(WEIGHTS_INPUT, DataType.INT32, ["rows", slots]),
+    makeValueInfo(WEIGHTS_INPUT, DataType.INT32, slots === 1 ? ["rows"] : ["rows", slots]),
   ];
   return model;
 }
@@ -458,6 +475,23 @@ function transpose(matrix: Float64Array, rows: number, cols: number): Float64Arr
   const out = new Float64Array(matrix.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = matrix[r * cols + c];
   return out;
+}
+
+/**
+ * Whether float32 logits clearly pick class t (an inline copy of decide's test, kept separate so that decide stays
+ * monomorphic on float64 rows).
+ */
+function clearlyFor(logits: Float32Array, from: number, k: number, t: number): boolean {
+  const top = logits[from + t];
+  let next = -Infinity;
+  for (let c = 0; c < k; c++) {
+    if (c === t) continue;
+    const v = logits[from + c];
+    // Ties go to the lower class: an equal lower class wins.
+    if (v > top || (v === top && c < t)) return false;
+    if (v > next) next = v;
+  }
+  return top - next > TIE_MARGIN * Math.max(Math.abs(top), Math.abs(next), 1);
 }
 
 /** The prediction from float64 logits: exact, ties toward the lower class. */
