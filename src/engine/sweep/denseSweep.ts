@@ -52,6 +52,8 @@ interface LayerBounds {
   ratio: Float32Array;
   /** Per threshold, per unit: ascending samples whose ratio is ≥ the threshold. */
   lists: Map<number, Int32Array[]>;
+  /** Per unit ablated alone: its changed samples → new prediction (exact), for multi-unit conditions to reuse. */
+  singles: Map<number, Map<number, number>>;
 }
 
 export interface DenseSweepInput {
@@ -147,15 +149,17 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       best = exactPrediction(forward64(chain, inputs, sample, siteLayer, conditions[condition], intact.exact));
       stats.rowsFloat64++;
     }
-    const outcome = outcomes[condition];
-    if (input.loss) outcome.lossDelta += crossEntropy(logits, labels[sample], from, k) - intactLoss[sample];
+    if (input.loss) outcomes[condition].lossDelta += crossEntropy(logits, labels[sample], from, k) - intactLoss[sample];
+    recordPrediction(condition, sample, best);
+  };
+  const recordPrediction = (condition: number, sample: number, best: number) => {
     const before = intactPredictions[sample];
-    if (best !== before) {
-      outcome.changed.push(sample, best);
-      const label = labels[sample];
-      if (before === label) outcome.correctDelta[label]--;
-      if (best === label) outcome.correctDelta[label]++;
-    }
+    if (best === before) return;
+    const outcome = outcomes[condition];
+    outcome.changed.push(sample, best);
+    const label = labels[sample];
+    if (before === label) outcome.correctDelta[label]--;
+    if (best === label) outcome.correctDelta[label]++;
   };
 
   if (siteLayer === last) {
@@ -177,7 +181,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
 
   let bounds = intact.bounds.get(siteLayer);
   if (!bounds) {
-    bounds = { ratio: boundRatios(chain, siteLayer, intact), lists: new Map() };
+    bounds = { ratio: boundRatios(chain, siteLayer, intact), lists: new Map(), singles: new Map() };
     intact.bounds.set(siteLayer, bounds);
   }
   const { ratio } = bounds;
@@ -185,6 +189,17 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   const rows = new Int32Array(n);
   const next = layers[siteLayer + 1];
   const nextPre = intact.pre[siteLayer + 1];
+
+  // Without loss, a multi-unit condition on a sample where only one of its units is active is that unit's single
+  // ablation there (zeroing an inactive ReLU unit changes nothing): its exact outcome is reused, not recomputed.
+  const reuse = !input.loss && conditions.some((c) => c.length > 1);
+  if (reuse) {
+    const missing = [...new Set(conditions.flat())].filter((u) => !bounds!.singles.has(u));
+    if (missing.length > 0) {
+      const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), onProgress: undefined });
+      missing.forEach((u, i) => bounds!.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]]))));
+    }
+  }
 
   // Rows a condition must evaluate: any active unit (with loss), else those whose summed bound reaches the margin.
   // A set of k units reaches it only if one of them has a ratio ≥ 1/k: the per-unit lists at that threshold seed it.
@@ -200,8 +215,19 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
         stamp[s] = c + 1;
         if (!input.loss && unitsOf.length > 1) {
           let sum = 0;
-          for (const v of unitsOf) sum += ratio[s * units + v];
+          let active = 0;
+          let only = -1;
+          for (const v of unitsOf) {
+            const r = ratio[s * units + v];
+            sum += r;
+            if (r > 0) (active++, (only = v));
+          }
           if (sum < 1) continue;
+          if (reuse && active === 1) {
+            const single = bounds!.singles.get(only)!.get(s);
+            if (single !== undefined) recordPrediction(c, s, single);
+            continue;
+          }
         }
         rows[count++] = s;
       }
