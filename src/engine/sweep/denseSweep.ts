@@ -10,7 +10,9 @@
  *    intact margin: exactly h_u·(W_out[t,u] − W_out[c,u]) for the last hidden layer, and through absolute weights
  *    for earlier layers (ReLU is 1-Lipschitz and monotone). The margin is taken with slack (0.999·m − 1e-5) so
  *    rounding never prunes a row that could flip.
- * 4. float32 decides unless its top two logits nearly tie (src/engine/sweep/logits.ts); those rows, and the intact
+ * 4. Without loss, a multi-unit condition on a sample where only one of its units is active equals that unit's single
+ *    ablation there; the single's exact outcome is reused.
+ * 5. float32 decides unless its top two logits nearly tie (src/engine/sweep/logits.ts); those rows, and the intact
  *    network's own near ties, are recomputed in float64 from the input.
  * Algorithm and measurements: shared note "fast-exact-sweep"; benchmark: bench/ablation.ts.
  */
