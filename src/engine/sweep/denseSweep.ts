@@ -14,7 +14,7 @@
  *    ablation there; the single's exact outcome is reused.
  * 5. float32 decides unless its top two logits nearly tie (src/engine/sweep/logits.ts); those rows, and the intact
  *    network's own near ties, are recomputed in float64 from the input.
- * Algorithm and measurements: shared note "fast-exact-sweep"; benchmark: bench/ablation.ts.
+ * Algorithm and measurements: shared note "fast-exact-sweep"; benchmark: bench/ablation.mjs.
  */
 import { fail } from "../../errors.js";
 import { buildClassifier, INPUT_NAME, type LayerSpec } from "../../onnx/build.js";
