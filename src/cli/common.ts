@@ -1,5 +1,6 @@
 /** Pieces every command shares: opening inputs, number parsing, progress rendering, printing. */
 import cliProgress from "cli-progress";
+import { parseDataSpec } from "../data/parseDataSpec.js";
 import { fail } from "../errors.js";
 import type { Progress } from "../study/progress.js";
 
@@ -74,4 +75,14 @@ export function abortOnInterrupt(): { signal: AbortSignal; dispose: () => void }
   };
   process.on("SIGINT", onSignal);
   return { signal: controller.signal, dispose: () => process.off("SIGINT", onSignal) };
+}
+
+/**
+ * The train and test specs of a training command: a named set without a split (`mnist`) trains on its train split
+ * and tests on its test split; any other spec is used as given, tested on `test` when given.
+ */
+export function trainingSpecs(data: string, test: string | undefined): { train: string; test: string | undefined } {
+  const spec = parseDataSpec(data);
+  const named = spec.kind === "mnist" || spec.kind === "fashion-mnist" || spec.kind === "cifar10" ? spec.kind : null;
+  return { train: named && !data.includes(":") ? `${named}:train` : data, test: test ?? (named ? `${named}:test` : undefined) };
 }

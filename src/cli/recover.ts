@@ -1,13 +1,12 @@
 import type { Command } from "commander";
 import { join } from "node:path";
 import { loadDataset } from "../data/loadDataset.js";
-import { parseDataSpec } from "../data/parseDataSpec.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { recover, type RecoverOptions } from "../study/recover.js";
 import { writeResultDir } from "../study/resultDir.js";
 import { recoverFiles } from "../study/recoverFiles.js";
-import { abortOnInterrupt, parseInteger, parseNumber, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+import { abortOnInterrupt, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
 
 const FLAGS: FlagTable<RecoverOptions> = {
@@ -62,12 +61,10 @@ export function registerRecover(program: Command): void {
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: RecoverFlags) => {
       if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
-      const spec = parseDataSpec(flags.data);
-      const named = spec.kind === "mnist" || spec.kind === "fashion-mnist" || spec.kind === "cifar10";
-      const data = await loadDataset(named && !flags.data.includes(":") ? `${spec.kind}:train` : flags.data);
-      const testSpec = flags.test ?? (named ? `${spec.kind}:test` : undefined);
-      if (!testSpec) fail("bad-option", "--test is needed when --data is not a named data set");
-      const test = await loadDataset(testSpec);
+      const specs = trainingSpecs(flags.data, flags.test);
+      if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set");
+      const data = await loadDataset(specs.train);
+      const test = await loadDataset(specs.test);
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();

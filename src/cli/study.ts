@@ -1,11 +1,12 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
+import { parseDataSpec } from "../data/parseDataSpec.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../study/defaultModel.js";
 import { study, type StudyOptions } from "../study/study.js";
-import { abortOnInterrupt, parseList, percent, progressReporter, type FlagTable } from "./common.js";
+import { abortOnInterrupt, parseList, percent, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
   dir: "-o, --output <dir>",
@@ -66,8 +67,10 @@ export function registerStudy(program: Command): void {
         if (initial) opened.push(initial);
         let recover: StudyOptions["recover"];
         if (flags.recover) {
-          const named = /^(mnist|fashion-mnist|cifar10)(:|$)/.exec(dataSpec)?.[1];
-          const trainSpec = flags.recoverData ?? (named ? `${named}:train` : undefined);
+          // The named set of the studied data (mnist:test → mnist), whose train split the recovery trains on.
+          const spec = parseDataSpec(dataSpec);
+          const named = spec.kind === "mnist" || spec.kind === "fashion-mnist" || spec.kind === "cifar10" ? spec.kind : null;
+          const trainSpec = flags.recoverData ?? (named ? trainingSpecs(named, undefined).train : undefined);
           if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set");
           recover = { train: await loadDataset(trainSpec) };
         }

@@ -1,10 +1,9 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
-import { parseDataSpec } from "../data/parseDataSpec.js";
 import { fail } from "../errors.js";
 import { writeFileAtomic } from "../files.js";
 import { train, type TrainOptions } from "../study/train.js";
-import { abortOnInterrupt, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+import { abortOnInterrupt, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<TrainOptions> = {
   arch: "--arch <name>",
@@ -64,12 +63,9 @@ export function registerTrain(program: Command): void {
     .option("--json", "print the history as JSON")
     .action(async (flags: TrainFlags) => {
       if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
-      const spec = parseDataSpec(flags.data);
-      const named = spec.kind === "mnist" || spec.kind === "fashion-mnist" || spec.kind === "cifar10";
-      const explicitSplit = flags.data.includes(":");
-      const data = await loadDataset(named && !explicitSplit ? `${spec.kind}:train` : flags.data);
-      const testSpec = flags.test ?? (named ? `${spec.kind}:test` : undefined);
-      const test = testSpec ? await loadDataset(testSpec) : undefined;
+      const specs = trainingSpecs(flags.data, flags.test);
+      const data = await loadDataset(specs.train);
+      const test = specs.test ? await loadDataset(specs.test) : undefined;
       const output = flags.output;
       const stem = output.replace(/\.onnx$/i, "");
       const progress = progressReporter();
