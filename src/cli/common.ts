@@ -82,7 +82,12 @@ export function abortOnInterrupt(): { signal: AbortSignal; dispose: () => void }
  * and tests on its test split; any other spec is used as given, tested on `test` when given.
  */
 export function trainingSpecs(data: string, test: string | undefined): { train: string; test: string | undefined } {
-  const spec = parseDataSpec(data);
-  const named = spec.kind === "mnist" || spec.kind === "fashion-mnist" || spec.kind === "cifar10" ? spec.kind : null;
+  const named = namedSet(data);
   return { train: named && !data.includes(":") ? `${named}:train` : data, test: test ?? (named ? `${named}:test` : undefined) };
+}
+
+/** The built-in data set a spec names (`mnist:test` → `mnist`), or null for files and folders. */
+export function namedSet(data: string): "mnist" | "fashion-mnist" | "cifar10" | null {
+  const spec = parseDataSpec(data);
+  return spec.kind === "mnist" || spec.kind === "fashion-mnist" || spec.kind === "cifar10" ? spec.kind : null;
 }

@@ -1,12 +1,11 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
-import { parseDataSpec } from "../data/parseDataSpec.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../study/defaultModel.js";
 import { study, type StudyOptions } from "../study/study.js";
-import { abortOnInterrupt, parseList, percent, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
+import { abortOnInterrupt, namedSet, parseList, percent, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
   dir: "-o, --output <dir>",
@@ -68,8 +67,7 @@ export function registerStudy(program: Command): void {
         let recover: StudyOptions["recover"];
         if (flags.recover) {
           // The named set of the studied data (mnist:test → mnist), whose train split the recovery trains on.
-          const spec = parseDataSpec(dataSpec);
-          const named = spec.kind === "mnist" || spec.kind === "fashion-mnist" || spec.kind === "cifar10" ? spec.kind : null;
+          const named = namedSet(dataSpec);
           const trainSpec = flags.recoverData ?? (named ? trainingSpecs(named, undefined).train : undefined);
           if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set");
           recover = { train: await loadDataset(trainSpec) };
