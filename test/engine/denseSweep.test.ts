@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { closeModel, openModel } from "../../src/engine/model.js";
 import { maskedSweep } from "../../src/engine/maskedSweep.js";
-import { denseSweep } from "../../src/engine/sweep/denseSweep.js";
+import { denseSweep, gapGains } from "../../src/engine/sweep/denseSweep.js";
 import { denseChain, type DenseChain } from "../../src/onnx/chain.js";
 import { random, randomCnn, randomMlp } from "../helpers.js";
 
@@ -75,7 +75,7 @@ describe("denseSweep", () => {
               const predictions = Int32Array.from(intact.predictions);
               const outcome = sweep.conditions[i];
               outcome.changed.forEach((s, j) => (predictions[s] = outcome.changedPredictions[j]));
-              expect(Array.from(predictions), `layer ${layer} units ${units}`).toEqual(Array.from(expected.predictions));
+              expect(Array.from(predictions), `layer ${layer} units ${units} loss ${loss}`).toEqual(Array.from(expected.predictions));
               expect(Array.from(outcome.changed)).toEqual([...outcome.changed].sort((a, b) => a - b));
               const correct = new Array<number>(sizes[sizes.length - 1]).fill(0);
               expected.predictions.forEach((p, s) => p === labels[s] && correct[p]++);
@@ -90,6 +90,92 @@ describe("denseSweep", () => {
       }
     });
   }
+
+  it("gapGains bounds how far zeroing units lowers every gap z_t − z_c, for singles, pairs and triples (float64)", async () => {
+    const sizes = [24, 16, 12, 8, 4];
+    const model = await openModel(randomMlp(sizes, 11, [1, 1, 24]), { name: "mlp" });
+    try {
+      const chain = denseChain(model.proto)!;
+      const rand = random(5);
+      const k = 4;
+      const forward = (x: number[], layer: number, units: number[]) =>
+        chain.layers.map((l, j) => {
+          const y = new Array<number>(l.out).fill(0);
+          for (let o = 0; o < l.out; o++) {
+            let sum = l.bias ? l.bias[o] : 0;
+            for (let i = 0; i < l.in; i++) sum += l.weight[o * l.in + i] * x[i];
+            y[o] = l.activation === "relu" ? Math.max(0, sum) : sum;
+          }
+          if (j === layer) for (const u of units) y[u] = 0;
+          return (x = y);
+        });
+      let checked = 0;
+      let tightest = Infinity;
+      for (let layer = 0; layer < chain.layers.length - 1; layer++) {
+        const gain = gapGains(chain, layer);
+        const units = chain.layers[layer].out;
+        for (let s = 0; s < 200; s++) {
+          const x = Array.from({ length: sizes[0] }, () => rand() * 2 - 1);
+          const intact = forward(x, -1, []);
+          const z = intact[intact.length - 1];
+          const h = intact[layer];
+          for (const set of [[0], [1], [units - 1], [0, 1], [1, units - 1], [0, 1, 2]]) {
+            const zeroed = forward(x, layer, set).at(-1)!;
+            for (let t = 0; t < k; t++) {
+              for (let c = 0; c < k; c++) {
+                if (c === t) continue;
+                const fall = z[t] - z[c] - (zeroed[t] - zeroed[c]);
+                const bound = set.reduce((sum, u) => sum + h[u] * gain[(t * k + c) * units + u], 0);
+                expect(fall).toBeLessThanOrEqual(bound + 1e-12);
+                if (fall > 1e-9) tightest = Math.min(tightest, bound / fall);
+                checked++;
+              }
+            }
+          }
+        }
+      }
+      expect(checked).toBe(3 * 200 * 6 * 12);
+      // The bound is exact where the site feeds the output layer.
+      expect(tightest).toBeCloseTo(1, 9);
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("denseSweep of every pair and of triples at each hidden layer (candidate lists, single gaps) equals a float64 forward pass", async () => {
+    const sizes = [24, 16, 12, 8, 4];
+    const model = await openModel(randomMlp(sizes, 3, [1, 1, 24]), { name: "mlp" });
+    try {
+      const chain = denseChain(model.proto)!;
+      const rand = random(9);
+      const n = 400;
+      const inputs = Float32Array.from({ length: n * sizes[0] }, () => rand() * 2 - 1);
+      const labels = Int32Array.from({ length: n }, () => Math.floor(rand() * 4));
+      const intact = reference(chain, inputs, labels, -1, []);
+      for (let layer = 0; layer < chain.layers.length - 1; layer++) {
+        const width = chain.layers[layer].out;
+        const conditions: number[][] = [];
+        for (let i = 0; i < width; i++) for (let j = i + 1; j < width; j++) conditions.push(j % 3 === 0 ? [j, i] : [i, j]);
+        for (let i = 0; i + 2 < width; i += 3) conditions.push([i, i + 1, i + 2]);
+        const sweep = await denseSweep({ model, chain, siteLayer: layer, inputs, labels, conditions, loss: false });
+        let changed = 0;
+        conditions.forEach((units, i) => {
+          const expected = reference(chain, inputs, labels, layer, units);
+          const predictions = Int32Array.from(intact.predictions);
+          const outcome = sweep.conditions[i];
+          outcome.changed.forEach((s, j) => (predictions[s] = outcome.changedPredictions[j]));
+          expect(Array.from(predictions), `layer ${layer} units ${units}`).toEqual(Array.from(expected.predictions));
+          changed += outcome.changed.length;
+        });
+        // Something flips, and pruning skipped rows: the test exercises both sides of every bound.
+        expect(changed).toBeGreaterThan(0);
+        const activeRows = conditions.reduce((sum, units) => sum + units.length * n, 0);
+        expect(sweep.stats.rowsEvaluated).toBeLessThan(activeRows / 2);
+      }
+    } finally {
+      await closeModel(model);
+    }
+  });
 
   it("denseSweep without loss evaluates fewer rows than with it, and agrees with maskedSweep", async () => {
     const model = await openModel(randomMlp([16, 20, 6], 4, [1, 4, 4]), { name: "mlp" });

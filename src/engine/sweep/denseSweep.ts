@@ -6,18 +6,21 @@
  * 2. An evaluated row starts from the cached pre-activation of layer l+1 minus a rank-|U| correction
  *    Σ_u h_u·W_{l+1}[:,u] and runs only the layers after it (batched through onnxruntime); where l feeds the output
  *    layer, the new logits are that correction alone (closed form, no GEMM).
- * 3. Without loss, a row is skipped when a bound on how far the ablation can move any gap z_t − z_c stays below the
- *    intact margin: exactly h_u·(W_out[t,u] − W_out[c,u]) for the last hidden layer, and through absolute weights
- *    for earlier layers (ReLU is 1-Lipschitz and monotone). The margin is taken with slack (0.999·m − 1e-5) so
- *    rounding never prunes a row that could flip.
+ * 3. Without loss, a row is skipped when, for every class c, a bound on how far the ablation can lower the gap
+ *    z_t − z_c stays below that gap (gapGains: exact where the site feeds the output layer, interval propagation
+ *    through the ReLUs before). For a set of units the bounds add up; and starting from the exact gaps a single
+ *    leaves, the other units' bounds must reach those too, which prunes most pairs (their candidates are listed once
+ *    per layer). Gaps are taken with slack (0.999·gap − 1e-5, − 1e-4 for single gaps) so rounding never prunes a row
+ *    that could flip.
  * 4. Without loss, a multi-unit condition on a sample where only one of its units is active equals that unit's single
  *    ablation there; the single's exact outcome is reused.
- * 5. float32 decides unless its top two logits nearly tie (src/engine/sweep/logits.ts); those rows, and the intact
- *    network's own near ties, are recomputed in float64 from the input.
+ * 5. float32 decides unless its top two logits nearly tie (src/engine/sweep/logits.ts; the tail graph flags the clear
+ *    rows itself, so JS reads only the others); those rows, and the intact network's own near ties, are recomputed in
+ *    float64 from the input.
  * Algorithm and measurements: shared note "fast-exact-sweep"; benchmark: bench/ablation.mjs.
  */
 import { fail } from "../../errors.js";
-import { buildClassifier, INPUT_NAME, type LayerSpec } from "../../onnx/build.js";
+import { buildClassifier, INPUT_NAME, OUTPUT_NAME, type LayerSpec } from "../../onnx/build.js";
 import { DataType, makeNode, makeTensor, makeValueInfo, type ModelProto } from "../../onnx/proto.js";
 import type { DenseChain, DenseLayer } from "../../onnx/chain.js";
 import { withOutputs } from "../../onnx/surgery.js";
@@ -32,8 +35,8 @@ export interface DenseIntact {
   pre: Float32Array[];
   /** float64-exact intact predictions. */
   predictions: Int32Array;
-  /** z_t − max_{c≠t} z_c of the float32 logits, t the exact prediction (negative when float32 disagrees). */
-  margin: Float64Array;
+  /** [n × k]: the gaps z_t − z_c of the float32 logits with slack (0.999·gap − 1e-5), Infinity at c = t. */
+  room: Float64Array;
   /** Per-sample cross-entropy of the float32 logits. */
   loss: Float64Array;
   correctPerClass: number[];
@@ -46,16 +49,33 @@ export interface DenseIntact {
 }
 
 interface LayerBounds {
+  /** gapGains of the layer: [k × k × units]. */
+  gain: Float64Array;
+  /** The same gains as [k × units × k] (t, u, c): a unit's classes side by side. */
+  byUnit: Float64Array;
   /**
-   * [n × units]: an upper bound on how far zeroing the unit moves the sample's gaps z_t − z_c, over the margin with
-   * slack; a set of units can flip the sample only if its ratios sum to ≥ 1. 0 exactly where the unit is inactive
-   * (nothing changes), Infinity where the margin leaves no room.
+   * [n × units]: max over classes of h_u·gain / room, an upper bound on how much of the room zeroing the unit takes;
+   * a set of units can flip the sample only if its ratios sum to ≥ 1. 0 exactly where the unit is inactive (nothing
+   * changes), Infinity where the margin leaves no room.
    */
   ratio: Float32Array;
   /** Per threshold, per unit: ascending samples whose ratio is ≥ the threshold. */
   lists: Map<number, Int32Array[]>;
   /** Per unit ablated alone: its changed samples → new prediction (exact), for multi-unit conditions to reuse. */
   singles: Map<number, Map<number, number>>;
+  /**
+   * [n × units × k]: float32 gaps z_t − z_c with the unit zeroed alone, with slack (0.999·gap − 1e-4; Infinity at
+   * c = t), NaN where that row was not evaluated. Zeroing
+   * unit j as well lowers a gap by at most h_j·gain: a pair can lower gap c below 0 only if each unit's bound reaches
+   * the other's single gap.
+   */
+  singleGaps: Float32Array | null;
+  /** [n × units]: h_u·max over classes of gain (rounded up): no gap falls further when u is zeroed. */
+  reach: Float32Array;
+  /** [n × units]: the smallest of the unit's single gaps (with their slack), −Infinity where unknown. */
+  singleMargins: Float32Array | null;
+  /** Per pair i < j (index i·units + j): the samples where both are active and the pair can flip, ascending. */
+  pairRows: { offsets: Int32Array; samples: Int32Array } | null;
 }
 
 export interface DenseSweepInput {
@@ -72,6 +92,8 @@ export interface DenseSweepInput {
   loss: boolean;
   /** The intact pass from `denseIntact`, to share it between calls on the same inputs. */
   intact?: DenseIntact;
+  /** Single-unit conditions only: where to store each evaluated row's gaps (LayerBounds.singleGaps). */
+  gaps?: Float32Array;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -84,8 +106,10 @@ const CHUNK_BYTES = 64 * 2 ** 20;
 const SITE_INPUT = "site";
 const NEXT_INPUT = "next";
 const ROWS_INPUT = "rows";
-const UNITS_INPUT = "units";
-const WEIGHTS_INPUT = "weights";
+const unitsInput = (slot: number) => `units${slot}`;
+const weightsInput = (slot: number) => `weights${slot}`;
+const PREDICTIONS_INPUT = "predictions";
+const CLEAR_OUTPUT = "clear";
 
 export async function denseIntact(model: LesionModel, chain: DenseChain, inputs: Float32Array, labels: Int32Array): Promise<DenseIntact> {
   const layers = chain.layers;
@@ -103,7 +127,6 @@ export async function denseIntact(model: LesionModel, chain: DenseChain, inputs:
   }
   const logits = pre[layers.length - 1];
   const predictions = new Int32Array(n);
-  const margin = new Float64Array(n);
   const loss = new Float64Array(n);
   const correctPerClass = new Array<number>(k).fill(0);
   let lossSum = 0;
@@ -116,14 +139,11 @@ export async function denseIntact(model: LesionModel, chain: DenseChain, inputs:
       rowsFloat64++;
     }
     predictions[s] = best;
-    let other = -Infinity;
-    for (let c = 0; c < k; c++) if (c !== best && logits[s * k + c] > other) other = logits[s * k + c];
-    margin[s] = logits[s * k + best] - other;
     loss[s] = crossEntropy(logits, labels[s], s * k, k);
     lossSum += loss[s];
     if (best === labels[s]) correctPerClass[best]++;
   }
-  return { n, pre, predictions, margin, loss, correctPerClass, lossSum, rowsFloat64, bounds: new Map(), exact };
+  return { n, pre, predictions, room: roomOf(logits, predictions, n, k), loss, correctPerClass, lossSum, rowsFloat64, bounds: new Map(), exact };
 }
 
 export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
@@ -183,32 +203,90 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
 
   let bounds = intact.bounds.get(siteLayer);
   if (!bounds) {
-    bounds = { ratio: boundRatios(chain, siteLayer, intact), lists: new Map(), singles: new Map() };
+    const gain = gapGains(chain, siteLayer);
+    const byUnit = new Float64Array(gain.length);
+    for (let t = 0; t < k; t++) for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) byUnit[(t * units + u) * k + c] = gain[(t * k + c) * units + u];
+    bounds = { gain, byUnit, ...ratiosOf(byUnit, siteValues, intact, k, units), lists: new Map(), singles: new Map(), singleGaps: null, singleMargins: null, pairRows: null };
     intact.bounds.set(siteLayer, bounds);
   }
-  const { ratio } = bounds;
+  const { ratio, gain } = bounds;
+  const { room } = intact;
   const stamp = new Int32Array(n);
   const rows = new Int32Array(n);
   const next = layers[siteLayer + 1];
   const nextPre = intact.pre[siteLayer + 1];
 
   // Without loss, a multi-unit condition on a sample where only one of its units is active is that unit's single
-  // ablation there (zeroing an inactive ReLU unit changes nothing): its exact outcome is reused, not recomputed.
+  // ablation there (zeroing an inactive ReLU unit changes nothing): its exact outcome is reused, not recomputed. The
+  // singles' gaps tighten the bound of the others (LayerBounds.singleGaps).
   const reuse = !input.loss && conditions.some((c) => c.length > 1);
   if (reuse) {
     const missing = [...new Set(conditions.flat())].filter((u) => !bounds!.singles.has(u));
     if (missing.length > 0) {
-      const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), onProgress: undefined });
+      // Where the site feeds the output layer the gains are exact and the singles' gaps add nothing.
+      if (siteLayer + 1 < last) bounds.singleGaps ??= new Float32Array(n * units * k).fill(NaN);
+      const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), gaps: bounds.singleGaps ?? undefined, onProgress: undefined });
       missing.forEach((u, i) => bounds!.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]]))));
+      if (bounds.singleGaps) bounds.singleMargins = marginsOf(bounds.singleGaps, n * units, k);
     }
   }
+  const singleGaps = reuse ? bounds.singleGaps : null;
+  const singleMargins = reuse ? bounds.singleMargins : null;
+  const { reach } = bounds;
+  const pairCount = conditions.filter((c) => c.length === 2).length;
+  const listPairs = reuse && singleMargins !== null && pairCount >= units;
+  if (listPairs && !bounds.pairRows) bounds.pairRows = candidatePairs(bounds, intact, siteValues, k, units);
+  const pairRows = listPairs ? bounds.pairRows : null;
+  const gaps = input.gaps;
+  const noteGaps = (condition: number, sample: number, logits: ArrayLike<number>, from: number) => {
+    const at = (sample * units + conditions[condition][0]) * k;
+    const t = intactPredictions[sample];
+    for (let c = 0; c < k; c++) gaps![at + c] = c === t ? Infinity : 0.999 * (logits[from + t] - logits[from + c]) - 1e-4;
+  };
 
-  // Rows a condition must evaluate: any active unit (with loss), else those whose summed bound reaches the margin.
-  // A set of k units reaches it only if one of them has a ratio ≥ 1/k: the per-unit lists at that threshold seed it.
+  // Whether a multi-unit condition can flip the sample: for some class c, the units' summed bounds reach the room of
+  // gap c, and for each unit j, the others' bounds reach the gap c left when j is zeroed alone (NaN where that single
+  // row was pruned, which passes).
+  const canFlip = (unitsOf: number[], s: number): boolean => {
+    const t = intactPredictions[s];
+    for (let c = 0; c < k; c++) {
+      if (c === t) continue;
+      const base = (t * k + c) * units;
+      let total = 0;
+      // siteValues are pre-activations: an inactive unit (≤ 0) moves nothing.
+      for (const u of unitsOf) total += Math.max(0, siteValues[s * units + u]) * gain[base + u];
+      total *= 1 + 1e-6;
+      if (total < room[s * k + c]) continue;
+      let others = true;
+      if (singleGaps) {
+        for (const j of unitsOf) {
+          if (total - Math.max(0, siteValues[s * units + j]) * gain[base + j] < singleGaps[(s * units + j) * k + c]) {
+            others = false;
+            break;
+          }
+        }
+      }
+      if (others) return true;
+    }
+    return false;
+  };
+
+  // Rows a condition must evaluate: any active unit (with loss), else those whose bound reaches the margin. A set of
+  // k units reaches it only if one of them has a ratio ≥ 1/k: the per-unit lists at that threshold seed it.
   const rowsOf = (unitsOf: number[], c: number): number => {
-    const threshold = input.loss ? 1e-30 : 1 / unitsOf.length;
+    // Recording single gaps evaluates every active row: the exact gaps prune far more pairs than bounds would.
+    const threshold = input.loss || input.gaps ? 1e-30 : 1 / unitsOf.length;
     const lists = unitLists(bounds!, units, n, threshold);
     let count = 0;
+    if (pairRows && unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) {
+      // Pairs, the long sweeps: candidates listed once per layer (where both units are active); where only one is
+      // active, the single's outcome.
+      const [i, j] = unitsOf[0] < unitsOf[1] ? unitsOf : [unitsOf[1], unitsOf[0]];
+      for (const [a, b] of [[i, j], [j, i]]) for (const [s, p] of bounds!.singles.get(a)!) if (!(siteValues[s * units + b] > 0)) recordPrediction(c, s, p);
+      const pair = i * units + j;
+      rows.set(pairRows.samples.subarray(pairRows.offsets[pair], pairRows.offsets[pair + 1]));
+      return pairRows.offsets[pair + 1] - pairRows.offsets[pair];
+    }
     for (const u of unitsOf) {
       const list = lists[u];
       for (let i = 0; i < list.length; i++) {
@@ -230,6 +308,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
             if (single !== undefined) recordPrediction(c, s, single);
             continue;
           }
+          if (!canFlip(unitsOf, s)) continue;
         }
         rows[count++] = s;
       }
@@ -252,6 +331,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
           const column = u * k;
           if (h > 0) for (let j = 0; j < k; j++) row[j] -= h * columns[column + j];
         }
+        if (gaps) noteGaps(c, s, row, 0);
         settle(c, s, row, 0);
       }
       input.onProgress?.(c + 1, conditions.length);
@@ -267,12 +347,13 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   const width = next.out;
   const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots * width))));
   const sampleIndex = new Int32Array(chunkRows);
-  const unitIndex = new Int32Array(chunkRows * slots);
-  const weightIndex = new Int32Array(chunkRows * slots);
+  const unitIndex = Array.from({ length: slots }, () => new Int32Array(chunkRows));
+  const weightIndex = Array.from({ length: slots }, () => new Int32Array(chunkRows));
   const rowCondition = new Int32Array(chunkRows);
   const cached = {
     [SITE_INPUT]: new OrtTensor("float32", siteValues, [n * units]),
     [NEXT_INPUT]: new OrtTensor("float32", nextPre, [n, width]),
+    [PREDICTIONS_INPUT]: new OrtTensor("int64", BigInt64Array.from(intactPredictions, (p) => BigInt(p)), [n]),
   };
   let filled = 0;
   let queued = 0;
@@ -282,15 +363,17 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     const out = await session.run({
       ...cached,
       [ROWS_INPUT]: new OrtTensor("int32", sampleIndex.subarray(0, filled), [filled]),
-      [UNITS_INPUT]: new OrtTensor("int32", unitIndex.subarray(0, filled * slots), [filled, slots]),
-      [WEIGHTS_INPUT]: new OrtTensor("int32", weightIndex.subarray(0, filled * slots), slots === 1 ? [filled] : [filled, slots]),
+      ...Object.fromEntries(unitIndex.map((index, i) => [unitsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled, 1])])),
+      ...Object.fromEntries(weightIndex.map((index, i) => [weightsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled])])),
     });
-    const logits = out.logits.data as Float32Array;
+    const logits = out[OUTPUT_NAME].data as Float32Array;
+    const clear = out[CLEAR_OUTPUT].data as Uint8Array;
     const row = new Float64Array(k);
     for (let r = 0; r < filled; r++) {
       const from = r * k;
+      if (gaps) noteGaps(rowCondition[r], sampleIndex[r], logits, from);
       // Fast path (no loss asked): a clear decision for the intact class changes nothing to record.
-      if (!input.loss && clearlyFor(logits, from, k, intactPredictions[sampleIndex[r]])) {
+      if (!input.loss && clear[r] === 1) {
         evaluated++;
         continue;
       }
@@ -306,11 +389,10 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     for (let r = 0; r < count; r++) {
       sampleIndex[filled] = rows[r];
       rowCondition[filled] = c;
-      const at = filled * slots;
       for (let i = 0; i < slots; i++) {
         // Padding reads unit 0's activation against the zero weight row `units`: it adds nothing.
-        unitIndex[at + i] = rows[r] * units + (i < unitsOf.length ? unitsOf[i] : 0);
-        weightIndex[at + i] = i < unitsOf.length ? unitsOf[i] : units;
+        unitIndex[i][filled] = rows[r] * units + (i < unitsOf.length ? unitsOf[i] : 0);
+        weightIndex[i][filled] = i < unitsOf.length ? unitsOf[i] : units;
       }
       if (++filled === chunkRows) await flush();
     }
@@ -347,58 +429,188 @@ function finish(intact: DenseIntact, outcomes: Accumulator[], stats: Omit<SweepR
   };
 }
 
-/** The bound ratios of LayerBounds.ratio for the units of `siteLayer`. */
-function boundRatios(chain: DenseChain, siteLayer: number, intact: DenseIntact): Float32Array {
+/**
+ * gain[(t·k + c)·units + u]: per unit of activation of `siteLayer`'s unit u, an upper bound on how far zeroing it
+ * lowers the gap z_t − z_c (0 when it cannot lower it). Where the site feeds the output layer this is exact:
+ * W_out[t,u] − W_out[c,u]. Earlier, interval propagation: a ReLU moves its output by s·Δ for some slope s in [0, 1]
+ * (it is monotone and 1-Lipschitz), so the change of each later layer lies in a box, [min(0, lo), max(0, hi)] after
+ * a ReLU; the last hidden box meets W_out[t] − W_out[c] with its signs. The box of a set of units is within the sum of
+ * their boxes (the same slopes apply to every input), so the bounds of a set's units add up.
+ */
+export function gapGains(chain: DenseChain, siteLayer: number): Float64Array {
   const layers = chain.layers;
   const last = layers.length - 1;
   const out = layers[last];
   const k = out.out;
   const units = layers[siteLayer].out;
-  // bound[t·units + u]: per unit activation, the largest move of any gap z_t − z_c.
-  const bound = new Float64Array(k * units);
-  if (siteLayer + 1 === last) {
-    for (let t = 0; t < k; t++) {
-      for (let u = 0; u < units; u++) {
-        let max = 0;
-        for (let c = 0; c < k; c++) if (c !== t) max = Math.max(max, out.weight[t * units + u] - out.weight[c * units + u]);
-        bound[t * units + u] = max;
+  // lo/hi[j·units + u]: the box of the change of the last hidden layer's unit j per unit of site unit u's activation.
+  let width = units;
+  let lo = new Float64Array(units * units);
+  let hi = new Float64Array(units * units);
+  for (let u = 0; u < units; u++) lo[u * units + u] = hi[u * units + u] = -1;
+  for (let l = siteLayer + 1; l < last; l++) {
+    const layer = layers[l];
+    const nextLo = new Float64Array(layer.out * units);
+    const nextHi = new Float64Array(layer.out * units);
+    for (let o = 0; o < layer.out; o++) {
+      for (let i = 0; i < width; i++) {
+        const w = layer.weight[o * layer.in + i];
+        if (w === 0) continue;
+        const [a, b] = w > 0 ? [lo, hi] : [hi, lo];
+        for (let u = 0; u < units; u++) {
+          nextLo[o * units + u] += w * a[i * units + u];
+          nextHi[o * units + u] += w * b[i * units + u];
+        }
       }
     }
-  } else {
-    for (let t = 0; t < k; t++) {
-      for (let c = 0; c < k; c++) {
-        if (c === t) continue;
-        // |W_out[t] − W_out[c]|, then back through |W_j| down to the site layer.
-        let g: Float64Array = new Float64Array(out.in);
-        for (let i = 0; i < out.in; i++) g[i] = Math.abs(out.weight[t * out.in + i] - out.weight[c * out.in + i]);
-        for (let j = last - 1; j > siteLayer; j--) {
-          const layer = layers[j];
-          const back = new Float64Array(layer.in);
-          for (let o = 0; o < layer.out; o++) {
-            const go = g[o];
-            if (go === 0) continue;
-            for (let i = 0; i < layer.in; i++) back[i] += go * Math.abs(layer.weight[o * layer.in + i]);
-          }
-          g = back;
+    // ReLU: the output moves by a fraction in [0, 1] of the input's move, so 0 is always in the box.
+    for (let i = 0; i < nextLo.length; i++) {
+      nextLo[i] = Math.min(0, nextLo[i]);
+      nextHi[i] = Math.max(0, nextHi[i]);
+    }
+    lo = nextLo;
+    hi = nextHi;
+    width = layer.out;
+  }
+  const gain = new Float64Array(k * k * units);
+  for (let t = 0; t < k; t++) {
+    for (let c = 0; c < k; c++) {
+      if (c === t) continue;
+      const row = (t * k + c) * units;
+      for (let j = 0; j < width; j++) {
+        const d = out.weight[t * width + j] - out.weight[c * width + j];
+        if (d === 0) continue;
+        // The gap moves by d·Δh_j; its largest fall is −d·lo (d > 0) or −d·hi (d < 0).
+        const box = d > 0 ? lo : hi;
+        for (let u = 0; u < units; u++) gain[row + u] -= d * box[j * units + u];
+      }
+      for (let u = 0; u < units; u++) gain[row + u] = Math.max(0, gain[row + u]);
+    }
+  }
+  return gain;
+}
+
+/** DenseIntact.room. */
+function roomOf(logits: Float32Array, predictions: Int32Array, n: number, k: number): Float64Array {
+  const room = new Float64Array(n * k);
+  for (let s = 0; s < n; s++) {
+    const t = predictions[s];
+    for (let c = 0; c < k; c++) room[s * k + c] = c === t ? Infinity : 0.999 * (logits[s * k + t] - logits[s * k + c]) - 1e-5;
+  }
+  return room;
+}
+
+/**
+ * LayerBounds.pairRows. Per sample, the active units in ascending order of their single margin: a pair can flip the
+ * sample only if each unit's reach covers the other's single margin, so unit i meets only the later units up to the
+ * first whose margin its reach misses; the survivors pass the ratio sum and the per-class test of canFlip.
+ */
+function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float32Array, k: number, units: number): { offsets: Int32Array; samples: Int32Array } {
+  const { ratio, reach, byUnit } = bounds;
+  const margins = bounds.singleMargins!;
+  const gaps = bounds.singleGaps!;
+  const { room, predictions, n } = intact;
+  let found = new Int32Array(1 << 20);
+  let size = 0;
+  const order = new Int32Array(units);
+  for (let s = 0; s < n; s++) {
+    const at = s * units;
+    let active = 0;
+    for (let u = 0; u < units; u++) if (values[at + u] > 0) order[active++] = u;
+    const sorted = order.subarray(0, active).sort((a, b) => margins[at + a] - margins[at + b]);
+    const t = predictions[s];
+    for (let x = 0; x < active; x++) {
+      const i = sorted[x];
+      const reachI = reach[at + i];
+      const marginI = margins[at + i];
+      // Each pair once, from its unit of smaller margin.
+      for (let y = x + 1; y < active; y++) {
+        const j = sorted[y];
+        if (margins[at + j] > reachI) break;
+        if (reach[at + j] < marginI || ratio[at + i] + ratio[at + j] < 1) continue;
+        // canFlip for two units: some class whose room both bounds reach, and each bound reaches the other's single gap.
+        const gi = (t * units + i) * k;
+        const gj = (t * units + j) * k;
+        const si = (at + i) * k;
+        const sj = (at + j) * k;
+        const hi = values[at + i] * (1 + 1e-6);
+        const hj = values[at + j] * (1 + 1e-6);
+        let c = 0;
+        for (; c < k; c++) {
+          const bi = hi * byUnit[gi + c];
+          const bj = hj * byUnit[gj + c];
+          // room is Infinity at c = t.
+          // The single gaps carry their slack; NaN (not evaluated) passes.
+          if (bi + bj >= room[s * k + c] && !(bi < gaps[sj + c]) && !(bj < gaps[si + c])) break;
         }
-        for (let u = 0; u < units; u++) bound[t * units + u] = Math.max(bound[t * units + u], g[u]);
+        if (c === k) continue;
+        if (size + 2 > found.length) {
+          const grown = new Int32Array(found.length * 2);
+          grown.set(found);
+          found = grown;
+        }
+        found[size++] = i < j ? i * units + j : j * units + i;
+        found[size++] = s;
       }
     }
   }
-  const values = intact.pre[siteLayer];
-  // float32 halves the memory the pair checks walk; each ratio is rounded up (× (1 + 1e-6)) so it stays a bound.
-  const ratio = new Float32Array(intact.n * units);
-  for (let s = 0; s < intact.n; s++) {
-    const room = 0.999 * intact.margin[s] - 1e-5;
-    const t = intact.predictions[s] * units;
+  // Counting sort by pair; samples stay ascending within each pair.
+  const offsets = new Int32Array(units * units + 1);
+  for (let r = 0; r < size; r += 2) offsets[found[r] + 1]++;
+  for (let p = 0; p < units * units; p++) offsets[p + 1] += offsets[p];
+  const fill = offsets.slice(0, units * units);
+  const samples = new Int32Array(size / 2);
+  for (let r = 0; r < size; r += 2) samples[fill[found[r]]++] = found[r + 1];
+  return { offsets, samples };
+}
+
+/** LayerBounds.singleMargins from LayerBounds.singleGaps ([rows × k]). */
+function marginsOf(gaps: Float32Array, rows: number, k: number): Float32Array {
+  const margins = new Float32Array(rows).fill(-Infinity);
+  for (let r = 0; r < rows; r++) {
+    let min = Infinity;
+    for (let c = 0; c < k; c++) min = Math.min(min, gaps[r * k + c]);
+    // NaN (not evaluated) stays −Infinity: it prunes nothing.
+    if (min === min) margins[r] = min;
+  }
+  return margins;
+}
+
+/**
+ * LayerBounds.ratio and LayerBounds.reach from the gains (LayerBounds.byUnit), rounded up (× (1 + 1e-6)); float32 halves the memory the
+ * pair checks walk, and the rounding up keeps each a bound.
+ */
+function ratiosOf(byUnit: Float64Array, values: Float32Array, intact: DenseIntact, k: number, units: number): { ratio: Float32Array; reach: Float32Array } {
+  const { room, n, predictions } = intact;
+  const ratio = new Float32Array(n * units);
+  const reach = new Float32Array(n * units);
+  const inverse = new Float64Array(k);
+  for (let s = 0; s < n; s++) {
+    const t = predictions[s];
+    // Where some gap has no room left, any active unit may flip the sample.
+    let open = true;
+    for (let c = 0; c < k; c++) {
+      const r = room[s * k + c];
+      if (r <= 0) open = false;
+      inverse[c] = c === t ? 0 : 1 / r;
+    }
     for (let u = 0; u < units; u++) {
       const h = values[s * units + u];
       if (!(h > 0)) continue;
+      const at = (t * units + u) * k;
+      let maxRatio = 0;
+      let maxGain = 0;
+      for (let c = 0; c < k; c++) {
+        const g = byUnit[at + c];
+        if (g * inverse[c] > maxRatio) maxRatio = g * inverse[c];
+        if (c !== t && g > maxGain) maxGain = g;
+      }
       // Active units keep a ratio > 0 even where the bound is 0, so "ratio > 0" means "active".
-      ratio[s * units + u] = room <= 0 ? Infinity : Math.max(((h * bound[t + u]) / room) * (1 + 1e-6), 1e-30);
+      ratio[s * units + u] = open ? Math.max(h * maxRatio * (1 + 1e-6), 1e-30) : Infinity;
+      reach[s * units + u] = h * maxGain * (1 + 1e-6);
     }
   }
-  return ratio;
+  return { ratio, reach };
 }
 
 /** Per unit, the ascending samples whose bound ratio is ≥ threshold (cached per threshold). */
@@ -434,35 +646,52 @@ function gatherTailModel(chain: DenseChain, siteLayer: number, slots: number): M
   // W_{l+1}ᵀ with one zero row appended for padding slots.
   const columns = new Float32Array((site.out + 1) * next.out);
   columns.set(transpose(next.weight, next.out, site.out));
-  graph.initializer!.push(makeTensor("lesion.columns", [site.out + 1, next.out], columns), makeTensor("lesion.axis1", [1], BigInt64Array.from([1n])), makeTensor("lesion.axis2", [1], BigInt64Array.from([2n])));
-  // h: each row's site activations, gathered by flat index (sample·units + unit) from the site values.
-  const gatherH = makeNode("Gather", [SITE_INPUT, UNITS_INPUT], ["lesion.h"], "lesion/gather/h", { axis: 0 });
-  const correction =
-    slots === 1
-      ? [
-          // One unit: h[r] · W_{l+1}[:, u_r], a broadcast product of [rows, 1] and [rows, width].
-          makeNode("Gather", ["lesion.columns", WEIGHTS_INPUT], ["lesion.w"], "lesion/gather/w", { axis: 0 }),
-          makeNode("Mul", ["lesion.h_relu", "lesion.w"], ["lesion.correction"], "lesion/mul/correction"),
-        ]
-      : [
-          makeNode("Unsqueeze", ["lesion.h_relu", "lesion.axis2"], ["lesion.h3"], "lesion/unsqueeze/h"),
-          makeNode("Gather", ["lesion.columns", WEIGHTS_INPUT], ["lesion.w"], "lesion/gather/w", { axis: 0 }),
-          makeNode("Mul", ["lesion.h3", "lesion.w"], ["lesion.terms"], "lesion/mul/terms"),
-          makeNode("ReduceSum", ["lesion.terms", "lesion.axis1"], ["lesion.correction"], "lesion/sum/correction", { keepdims: 0 }),
-        ];
+  graph.initializer!.push(makeTensor("lesion.columns", [site.out + 1, next.out], columns), makeTensor("lesion.axis1", [1], BigInt64Array.from([1n])));
+  // Per slot i: h_i = the row's site activation, gathered by flat index (sample·units + unit) from the site values,
+  // times that unit's weight column. One [rows, width] product per slot ran faster than a [rows, slots, width] one.
+  const terms = Array.from({ length: slots }, (_, i) => [
+    makeNode("Gather", [SITE_INPUT, unitsInput(i)], [`lesion.h${i}`], `lesion/gather/h${i}`, { axis: 0 }),
+    makeNode("Relu", [`lesion.h${i}`], [`lesion.h${i}_relu`], `lesion/relu/h${i}`),
+    makeNode("Gather", ["lesion.columns", weightsInput(i)], [`lesion.w${i}`], `lesion/gather/w${i}`, { axis: 0 }),
+    makeNode("Mul", [`lesion.h${i}_relu`, `lesion.w${i}`], [slots === 1 ? "lesion.correction" : `lesion.term${i}`], `lesion/mul/term${i}`),
+  ]).flat();
+  if (slots > 1) terms.push(makeNode("Sum", Array.from({ length: slots }, (_, i) => `lesion.term${i}`), ["lesion.correction"], "lesion/sum/correction"));
   graph.node!.unshift(
     makeNode("Gather", [NEXT_INPUT, ROWS_INPUT], ["lesion.next_rows"], "lesion/gather/next", { axis: 0 }),
-    gatherH,
-    makeNode("Relu", ["lesion.h"], ["lesion.h_relu"], "lesion/relu/h"),
-    ...correction,
+    ...terms,
     makeNode("Sub", ["lesion.next_rows", "lesion.correction"], [INPUT_NAME], "lesion/sub/correction"),
   );
+  // clear[r]: the row's float32 logits pick the intact prediction t with a relative top-2 margin over TIE_MARGIN (the
+  // test of clearlyFor), so JS reads only the other rows' logits.
+  const k = chain.layers[chain.layers.length - 1].out;
+  graph.initializer!.push(
+    makeTensor("lesion.classes", [1, k], BigInt64Array.from({ length: k }, (_, c) => BigInt(c))),
+    makeTensor("lesion.lowest", [1], Float32Array.of(-3.4e38)),
+    makeTensor("lesion.one", [1], Float32Array.of(1)),
+    makeTensor("lesion.tie", [1], Float32Array.of(TIE_MARGIN)),
+  );
+  graph.node!.push(
+    makeNode("Gather", [PREDICTIONS_INPUT, ROWS_INPUT], ["lesion.t"], "lesion/gather/t", { axis: 0 }),
+    makeNode("Unsqueeze", ["lesion.t", "lesion.axis1"], ["lesion.t2"], "lesion/unsqueeze/t"),
+    makeNode("GatherElements", [OUTPUT_NAME, "lesion.t2"], ["lesion.top"], "lesion/gather/top", { axis: 1 }),
+    makeNode("Equal", ["lesion.classes", "lesion.t2"], ["lesion.is_t"], "lesion/equal/t"),
+    makeNode("Where", ["lesion.is_t", "lesion.lowest", OUTPUT_NAME], ["lesion.others"], "lesion/where/others"),
+    makeNode("ReduceMax", ["lesion.others"], ["lesion.next"], "lesion/max/others", { axes: [1], keepdims: 1 }),
+    makeNode("Sub", ["lesion.top", "lesion.next"], ["lesion.gap"], "lesion/sub/gap"),
+    makeNode("Abs", ["lesion.top"], ["lesion.top_abs"], "lesion/abs/top"),
+    makeNode("Abs", ["lesion.next"], ["lesion.next_abs"], "lesion/abs/next"),
+    makeNode("Max", ["lesion.top_abs", "lesion.next_abs", "lesion.one"], ["lesion.scale"], "lesion/max/scale"),
+    makeNode("Mul", ["lesion.scale", "lesion.tie"], ["lesion.threshold"], "lesion/mul/threshold"),
+    makeNode("Greater", ["lesion.gap", "lesion.threshold"], [CLEAR_OUTPUT], "lesion/greater/clear"),
+  );
+  graph.output!.push(makeValueInfo(CLEAR_OUTPUT, DataType.BOOL, ["rows", 1]));
   graph.input = [
+    makeValueInfo(PREDICTIONS_INPUT, DataType.INT64, ["samples"]),
     makeValueInfo(SITE_INPUT, DataType.FLOAT, ["values"]),
     makeValueInfo(NEXT_INPUT, DataType.FLOAT, ["samples", next.out]),
     makeValueInfo(ROWS_INPUT, DataType.INT32, ["rows"]),
-    makeValueInfo(UNITS_INPUT, DataType.INT32, ["rows", slots]),
-    makeValueInfo(WEIGHTS_INPUT, DataType.INT32, slots === 1 ? ["rows"] : ["rows", slots]),
+    ...Array.from({ length: slots }, (_, i) => makeValueInfo(unitsInput(i), DataType.INT32, ["rows", 1])),
+    ...Array.from({ length: slots }, (_, i) => makeValueInfo(weightsInput(i), DataType.INT32, ["rows"])),
   ];
   return model;
 }
@@ -503,23 +732,6 @@ function transpose(matrix: Float64Array, rows: number, cols: number): Float64Arr
   const out = new Float64Array(matrix.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = matrix[r * cols + c];
   return out;
-}
-
-/**
- * Whether float32 logits clearly pick class t (an inline copy of decide's test, kept separate so that decide stays
- * monomorphic on float64 rows).
- */
-function clearlyFor(logits: Float32Array, from: number, k: number, t: number): boolean {
-  const top = logits[from + t];
-  let next = -Infinity;
-  for (let c = 0; c < k; c++) {
-    if (c === t) continue;
-    const v = logits[from + c];
-    // Ties go to the lower class: an equal lower class wins.
-    if (v > top || (v === top && c < t)) return false;
-    if (v > next) next = v;
-  }
-  return top - next > TIE_MARGIN * Math.max(Math.abs(top), Math.abs(next), 1);
 }
 
 /** The prediction from float64 logits: exact, ties toward the lower class. */
