@@ -149,106 +149,138 @@ export async function denseIntact(model: LesionModel, chain: DenseChain, inputs:
 export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   const started = performance.now();
   const { model, chain, siteLayer, inputs, labels, conditions } = input;
-  const layers = chain.layers;
-  const last = layers.length - 1;
-  const site = layers[siteLayer];
+  const last = chain.layers.length - 1;
+  const site = chain.layers[siteLayer];
   for (const units of conditions) for (const u of units) if (!(u >= 0 && u < site.out)) fail("unit-out-of-range", `unit ${u} is out of range for site ${site.name} (0..${site.out - 1})`, { site: site.name, unit: u });
   const intact = input.intact ?? (await denseIntact(model, chain, inputs, labels));
-  const { n, predictions: intactPredictions, loss: intactLoss } = intact;
-  const k = layers[last].out;
-  const units = site.out;
-  const siteValues = intact.pre[siteLayer];
-  const outcomes = conditions.map((): Accumulator => ({ changed: [], correctDelta: new Array<number>(k).fill(0), lossDelta: 0 }));
-  const stats = { rowsEvaluated: 0, rowsFloat64: intact.rowsFloat64, unresolvedTies: 0 };
-
-  // Decides one evaluated row from its new logits, re-deciding near ties in float64. Rows always arrive as a
-  // Float64Array: one element type keeps this hot call monomorphic.
-  let evaluated = 0;
-  const settle = (condition: number, sample: number, logits: Float64Array, from: number) => {
-    evaluated++;
-    let best = decide(logits, from, k);
-    if (best < 0) {
-      best = exactPrediction(forward64(chain, inputs, sample, siteLayer, conditions[condition], intact.exact));
-      stats.rowsFloat64++;
+  const sweep = new Sweep(input, intact);
+  if (siteLayer === last) {
+    sweep.logits();
+  } else {
+    const bounds = layerBounds(chain, siteLayer, intact);
+    // Without loss, a multi-unit condition on a sample where only one of its units is active is that unit's single
+    // ablation there (zeroing an inactive ReLU unit changes nothing): its exact outcome is reused, not recomputed. The
+    // singles' gaps tighten the bound of the others (LayerBounds.singleGaps).
+    const reuse = !input.loss && conditions.some((c) => c.length > 1);
+    if (reuse) {
+      const missing = [...new Set(conditions.flat())].filter((u) => !bounds.singles.has(u));
+      if (missing.length > 0) {
+        // Where the site feeds the output layer the gains are exact and the singles' gaps add nothing.
+        if (siteLayer + 1 < last) bounds.singleGaps ??= new Float32Array(intact.n * site.out * sweep.k).fill(NaN);
+        const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), gaps: bounds.singleGaps ?? undefined, onProgress: undefined });
+        missing.forEach((u, i) => bounds.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]]))));
+        if (bounds.singleGaps) bounds.singleMargins = marginsOf(bounds.singleGaps, intact.n * site.out, sweep.k);
+      }
     }
-    if (input.loss) outcomes[condition].lossDelta += crossEntropy(logits, labels[sample], from, k) - intactLoss[sample];
-    recordPrediction(condition, sample, best);
-  };
-  const recordPrediction = (condition: number, sample: number, best: number) => {
-    const before = intactPredictions[sample];
+    const pairCount = conditions.filter((c) => c.length === 2).length;
+    if (reuse && bounds.singleMargins && pairCount >= site.out && !bounds.pairRows) bounds.pairRows = candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out);
+    sweep.prune(bounds, reuse, reuse && pairCount >= site.out ? bounds.pairRows : null);
+    if (siteLayer + 1 === last) sweep.closedForm();
+    else await sweep.tail();
+  }
+  return finish(intact, sweep.outcomes, { rowsEvaluated: sweep.evaluated, rowsFloat64: sweep.rowsFloat64, unresolvedTies: 0 }, input.loss, started);
+}
+
+/** The bounds of a site layer, computed once per intact pass. */
+function layerBounds(chain: DenseChain, siteLayer: number, intact: DenseIntact): LayerBounds {
+  const cached = intact.bounds.get(siteLayer);
+  if (cached) return cached;
+  const k = chain.layers[chain.layers.length - 1].out;
+  const units = chain.layers[siteLayer].out;
+  const gain = gapGains(chain, siteLayer);
+  const byUnit = new Float64Array(gain.length);
+  for (let t = 0; t < k; t++) for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) byUnit[(t * units + u) * k + c] = gain[(t * k + c) * units + u];
+  const bounds = { gain, byUnit, ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units), lists: new Map(), singles: new Map(), singleGaps: null, singleMargins: null, pairRows: null };
+  intact.bounds.set(siteLayer, bounds);
+  return bounds;
+}
+
+/**
+ * One denseSweep call's state. Its hot loops are methods, not closures made per call: V8 then compiles them once for
+ * every call, instead of recompiling on background threads that compete with onnxruntime's for the cores.
+ */
+class Sweep {
+  readonly k: number;
+  readonly units: number;
+  readonly n: number;
+  readonly outcomes: Accumulator[];
+  readonly siteValues: Float32Array;
+  readonly rows: Int32Array;
+  evaluated = 0;
+  rowsFloat64: number;
+  private bounds: LayerBounds | null = null;
+  private reuse = false;
+  private singleGaps: Float32Array | null = null;
+  private pairRows: LayerBounds["pairRows"] = null;
+  private stamp: Int32Array;
+
+  constructor(
+    readonly input: DenseSweepInput,
+    readonly intact: DenseIntact,
+  ) {
+    const layers = input.chain.layers;
+    this.k = layers[layers.length - 1].out;
+    this.units = layers[input.siteLayer].out;
+    this.n = intact.n;
+    this.siteValues = intact.pre[input.siteLayer];
+    this.outcomes = input.conditions.map((): Accumulator => ({ changed: [], correctDelta: new Array<number>(this.k).fill(0), lossDelta: 0 }));
+    this.rowsFloat64 = intact.rowsFloat64;
+    this.rows = new Int32Array(intact.n);
+    this.stamp = new Int32Array(intact.n);
+  }
+
+  prune(bounds: LayerBounds, reuse: boolean, pairRows: LayerBounds["pairRows"]): void {
+    this.bounds = bounds;
+    this.reuse = reuse;
+    this.singleGaps = reuse ? bounds.singleGaps : null;
+    this.pairRows = pairRows;
+  }
+
+  /**
+   * Decides one evaluated row from its new logits, re-deciding near ties in float64. Rows always arrive as a
+   * Float64Array: one element type keeps this hot call monomorphic.
+   */
+  settle(condition: number, sample: number, logits: Float64Array): void {
+    const { input, intact, k } = this;
+    this.evaluated++;
+    let best = decide(logits, 0, k);
+    if (best < 0) {
+      best = exactPrediction(forward64(input.chain, input.inputs, sample, input.siteLayer, input.conditions[condition], intact.exact));
+      this.rowsFloat64++;
+    }
+    if (input.loss) this.outcomes[condition].lossDelta += crossEntropy(logits, input.labels[sample], 0, k) - intact.loss[sample];
+    this.record(condition, sample, best);
+  }
+
+  record(condition: number, sample: number, best: number): void {
+    const before = this.intact.predictions[sample];
     if (best === before) return;
-    const outcome = outcomes[condition];
+    const outcome = this.outcomes[condition];
     outcome.changed.push(sample, best);
-    const label = labels[sample];
+    const label = this.input.labels[sample];
     if (before === label) outcome.correctDelta[label]--;
     if (best === label) outcome.correctDelta[label]++;
-  };
-
-  if (siteLayer === last) {
-    // Ablating logits: z_u := 0. Every row may change; the work per row is |U| + K.
-    const row = new Float64Array(k);
-    conditions.forEach((unitsOf, c) => {
-      checkAborted(input.signal);
-      const logits = intact.pre[last];
-      for (let s = 0; s < n; s++) {
-        if (!unitsOf.some((u) => logits[s * k + u] !== 0)) continue;
-        for (let j = 0; j < k; j++) row[j] = logits[s * k + j];
-        for (const u of unitsOf) row[u] = 0;
-        settle(c, s, row, 0);
-      }
-      input.onProgress?.(c + 1, conditions.length);
-    });
-    return finish(intact, outcomes, { ...stats, rowsEvaluated: evaluated }, input.loss, started);
   }
 
-  let bounds = intact.bounds.get(siteLayer);
-  if (!bounds) {
-    const gain = gapGains(chain, siteLayer);
-    const byUnit = new Float64Array(gain.length);
-    for (let t = 0; t < k; t++) for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) byUnit[(t * units + u) * k + c] = gain[(t * k + c) * units + u];
-    bounds = { gain, byUnit, ...ratiosOf(byUnit, siteValues, intact, k, units), lists: new Map(), singles: new Map(), singleGaps: null, singleMargins: null, pairRows: null };
-    intact.bounds.set(siteLayer, bounds);
+  /** Stores a single's gaps (with slack) in input.gaps. */
+  noteGaps(condition: number, sample: number, logits: Float32Array | Float64Array, from: number): void {
+    const { k } = this;
+    const gaps = this.input.gaps!;
+    const at = (sample * this.units + this.input.conditions[condition][0]) * k;
+    const t = this.intact.predictions[sample];
+    for (let c = 0; c < k; c++) gaps[at + c] = c === t ? Infinity : 0.999 * (logits[from + t] - logits[from + c]) - 1e-4;
   }
-  const { ratio, gain } = bounds;
-  const { room } = intact;
-  const stamp = new Int32Array(n);
-  const rows = new Int32Array(n);
-  const next = layers[siteLayer + 1];
-  const nextPre = intact.pre[siteLayer + 1];
 
-  // Without loss, a multi-unit condition on a sample where only one of its units is active is that unit's single
-  // ablation there (zeroing an inactive ReLU unit changes nothing): its exact outcome is reused, not recomputed. The
-  // singles' gaps tighten the bound of the others (LayerBounds.singleGaps).
-  const reuse = !input.loss && conditions.some((c) => c.length > 1);
-  if (reuse) {
-    const missing = [...new Set(conditions.flat())].filter((u) => !bounds!.singles.has(u));
-    if (missing.length > 0) {
-      // Where the site feeds the output layer the gains are exact and the singles' gaps add nothing.
-      if (siteLayer + 1 < last) bounds.singleGaps ??= new Float32Array(n * units * k).fill(NaN);
-      const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), gaps: bounds.singleGaps ?? undefined, onProgress: undefined });
-      missing.forEach((u, i) => bounds!.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]]))));
-      if (bounds.singleGaps) bounds.singleMargins = marginsOf(bounds.singleGaps, n * units, k);
-    }
-  }
-  const singleGaps = reuse ? bounds.singleGaps : null;
-  const singleMargins = reuse ? bounds.singleMargins : null;
-  const { reach } = bounds;
-  const pairCount = conditions.filter((c) => c.length === 2).length;
-  const listPairs = reuse && singleMargins !== null && pairCount >= units;
-  if (listPairs && !bounds.pairRows) bounds.pairRows = candidatePairs(bounds, intact, siteValues, k, units);
-  const pairRows = listPairs ? bounds.pairRows : null;
-  const gaps = input.gaps;
-  const noteGaps = (condition: number, sample: number, logits: ArrayLike<number>, from: number) => {
-    const at = (sample * units + conditions[condition][0]) * k;
-    const t = intactPredictions[sample];
-    for (let c = 0; c < k; c++) gaps![at + c] = c === t ? Infinity : 0.999 * (logits[from + t] - logits[from + c]) - 1e-4;
-  };
-
-  // Whether a multi-unit condition can flip the sample: for some class c, the units' summed bounds reach the room of
-  // gap c, and for each unit j, the others' bounds reach the gap c left when j is zeroed alone (NaN where that single
-  // row was pruned, which passes).
-  const canFlip = (unitsOf: number[], s: number): boolean => {
-    const t = intactPredictions[s];
+  /**
+   * Whether a multi-unit condition can flip the sample: for some class c, the units' summed bounds reach the room of
+   * gap c, and for each unit j, the others' bounds reach the gap c left when j is zeroed alone (NaN where that single
+   * row was pruned, which passes).
+   */
+  canFlip(unitsOf: number[], s: number): boolean {
+    const { k, units, siteValues, singleGaps } = this;
+    const { gain } = this.bounds!;
+    const room = this.intact.room;
+    const t = this.intact.predictions[s];
     for (let c = 0; c < k; c++) {
       if (c === t) continue;
       const base = (t * k + c) * units;
@@ -269,24 +301,30 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       if (others) return true;
     }
     return false;
-  };
+  }
 
-  // Rows a condition must evaluate: any active unit (with loss), else those whose bound reaches the margin. A set of
-  // k units reaches it only if one of them has a ratio ≥ 1/k: the per-unit lists at that threshold seed it.
-  const rowsOf = (unitsOf: number[], c: number): number => {
-    // Recording single gaps evaluates every active row: the exact gaps prune far more pairs than bounds would.
-    const threshold = input.loss || input.gaps ? 1e-30 : 1 / unitsOf.length;
-    const lists = unitLists(bounds!, units, n, threshold);
-    let count = 0;
+  /**
+   * Lists in `rows` the samples a condition must evaluate and returns their count: any active unit (with loss), else
+   * those whose bound reaches the margin. A set of k units reaches it only if one of them has a ratio ≥ 1/k: the
+   * per-unit lists at that threshold seed it.
+   */
+  rowsOf(unitsOf: number[], c: number): number {
+    const { input, units, siteValues, rows, stamp, pairRows } = this;
+    const bounds = this.bounds!;
     if (pairRows && unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) {
       // Pairs, the long sweeps: candidates listed once per layer (where both units are active); where only one is
       // active, the single's outcome.
       const [i, j] = unitsOf[0] < unitsOf[1] ? unitsOf : [unitsOf[1], unitsOf[0]];
-      for (const [a, b] of [[i, j], [j, i]]) for (const [s, p] of bounds!.singles.get(a)!) if (!(siteValues[s * units + b] > 0)) recordPrediction(c, s, p);
+      for (const [a, b] of [[i, j], [j, i]]) for (const [s, p] of bounds.singles.get(a)!) if (!(siteValues[s * units + b] > 0)) this.record(c, s, p);
       const pair = i * units + j;
       rows.set(pairRows.samples.subarray(pairRows.offsets[pair], pairRows.offsets[pair + 1]));
       return pairRows.offsets[pair + 1] - pairRows.offsets[pair];
     }
+    // Recording single gaps evaluates every active row: the exact gaps prune far more pairs than bounds would.
+    const threshold = input.loss || input.gaps ? 1e-30 : 1 / unitsOf.length;
+    const lists = unitLists(bounds, units, this.n, threshold);
+    const { ratio } = bounds;
+    let count = 0;
     for (const u of unitsOf) {
       const list = lists[u];
       for (let i = 0; i < list.length; i++) {
@@ -303,26 +341,45 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
             if (r > 0) (active++, (only = v));
           }
           if (sum < 1) continue;
-          if (reuse && active === 1) {
-            const single = bounds!.singles.get(only)!.get(s);
-            if (single !== undefined) recordPrediction(c, s, single);
+          if (this.reuse && active === 1) {
+            const single = bounds.singles.get(only)!.get(s);
+            if (single !== undefined) this.record(c, s, single);
             continue;
           }
-          if (!canFlip(unitsOf, s)) continue;
+          if (!this.canFlip(unitsOf, s)) continue;
         }
         rows[count++] = s;
       }
     }
     return count;
-  };
+  }
 
-  if (siteLayer + 1 === last) {
-    // Closed form: the new logits are the cached ones minus Σ_u h_u·W_out[:,u].
+  /** The site is the output layer: z_u := 0. Every row may change; the work per row is |U| + K. */
+  logits(): void {
+    const { input, k, n } = this;
+    const logits = this.intact.pre[input.chain.layers.length - 1];
     const row = new Float64Array(k);
-    const columns = transpose(next.weight, k, units);
-    conditions.forEach((unitsOf, c) => {
+    input.conditions.forEach((unitsOf, c) => {
       checkAborted(input.signal);
-      const count = rowsOf(unitsOf, c);
+      for (let s = 0; s < n; s++) {
+        if (!unitsOf.some((u) => logits[s * k + u] !== 0)) continue;
+        for (let j = 0; j < k; j++) row[j] = logits[s * k + j];
+        for (const u of unitsOf) row[u] = 0;
+        this.settle(c, s, row);
+      }
+      input.onProgress?.(c + 1, input.conditions.length);
+    });
+  }
+
+  /** The site feeds the output layer: the new logits are the cached ones minus Σ_u h_u·W_out[:,u]. */
+  closedForm(): void {
+    const { input, k, units, siteValues, rows } = this;
+    const nextPre = this.intact.pre[input.siteLayer + 1];
+    const columns = transpose(input.chain.layers[input.siteLayer + 1].weight, k, units);
+    const row = new Float64Array(k);
+    input.conditions.forEach((unitsOf, c) => {
+      checkAborted(input.signal);
+      const count = this.rowsOf(unitsOf, c);
       for (let r = 0; r < count; r++) {
         const s = rows[r];
         for (let j = 0; j < k; j++) row[j] = nextPre[s * k + j];
@@ -331,75 +388,106 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
           const column = u * k;
           if (h > 0) for (let j = 0; j < k; j++) row[j] -= h * columns[column + j];
         }
-        if (gaps) noteGaps(c, s, row, 0);
-        settle(c, s, row, 0);
+        if (input.gaps) this.noteGaps(c, s, row, 0);
+        this.settle(c, s, row);
       }
-      input.onProgress?.(c + 1, conditions.length);
+      input.onProgress?.(c + 1, input.conditions.length);
     });
-    return finish(intact, outcomes, { ...stats, rowsEvaluated: evaluated }, input.loss, started);
   }
 
-  // General case: onnxruntime gathers each row's cached pre-activation of layer l+1, subtracts the rank-k correction
-  // and runs the remaining layers; JS only lists (sample, units) per row. Conditions of up to `slots` units share a
-  // graph (shorter ones padded with a zero weight row).
-  const slots = Math.max(...conditions.map((c) => c.length));
-  const session = await getSession(model, `dense:tail:${siteLayer}:${slots}`, () => gatherTailModel(chain, siteLayer, slots));
-  const width = next.out;
-  const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots * width))));
-  const sampleIndex = new Int32Array(chunkRows);
-  const unitIndex = Array.from({ length: slots }, () => new Int32Array(chunkRows));
-  const weightIndex = Array.from({ length: slots }, () => new Int32Array(chunkRows));
-  const rowCondition = new Int32Array(chunkRows);
-  const cached = {
-    [SITE_INPUT]: new OrtTensor("float32", siteValues, [n * units]),
-    [NEXT_INPUT]: new OrtTensor("float32", nextPre, [n, width]),
-    [PREDICTIONS_INPUT]: new OrtTensor("int64", BigInt64Array.from(intactPredictions, (p) => BigInt(p)), [n]),
-  };
-  let filled = 0;
-  let queued = 0;
-  const flush = async () => {
-    if (filled === 0) return;
-    checkAborted(input.signal);
-    const out = await session.run({
-      ...cached,
-      [ROWS_INPUT]: new OrtTensor("int32", sampleIndex.subarray(0, filled), [filled]),
-      ...Object.fromEntries(unitIndex.map((index, i) => [unitsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled, 1])])),
-      ...Object.fromEntries(weightIndex.map((index, i) => [weightsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled])])),
-    });
-    const logits = out[OUTPUT_NAME].data as Float32Array;
-    const clear = out[CLEAR_OUTPUT].data as Uint8Array;
+  /**
+   * The general case: onnxruntime gathers each row's cached pre-activation of layer l+1, subtracts the rank-k
+   * correction and runs the remaining layers; JS only lists (sample, units) per row. Conditions of up to `slots` units
+   * share a graph (shorter ones padded with a zero weight row).
+   */
+  async tail(): Promise<void> {
+    const { input, n, units } = this;
+    const { model, chain, siteLayer, conditions } = input;
+    const slots = Math.max(...conditions.map((c) => c.length));
+    const session = await getSession(model, `dense:tail:${siteLayer}:${slots}`, () => gatherTailModel(chain, siteLayer, slots));
+    const width = chain.layers[siteLayer + 1].out;
+    const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots * width))));
+    const chunk: Chunk = {
+      samples: new Int32Array(chunkRows),
+      units: Array.from({ length: slots }, () => new Int32Array(chunkRows)),
+      weights: Array.from({ length: slots }, () => new Int32Array(chunkRows)),
+      conditions: new Int32Array(chunkRows),
+      filled: 0,
+    };
+    const cached = {
+      [SITE_INPUT]: new OrtTensor("float32", this.siteValues, [n * units]),
+      [NEXT_INPUT]: new OrtTensor("float32", this.intact.pre[siteLayer + 1], [n, width]),
+      [PREDICTIONS_INPUT]: new OrtTensor("int64", BigInt64Array.from(this.intact.predictions, (p) => BigInt(p)), [n]),
+    };
+    let queued = 0;
+    const flush = async () => {
+      const filled = chunk.filled;
+      if (filled === 0) return;
+      checkAborted(input.signal);
+      const out = await session.run({
+        ...cached,
+        [ROWS_INPUT]: new OrtTensor("int32", chunk.samples.subarray(0, filled), [filled]),
+        ...Object.fromEntries(chunk.units.map((index, i) => [unitsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled, 1])])),
+        ...Object.fromEntries(chunk.weights.map((index, i) => [weightsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled])])),
+      });
+      this.read(chunk, out[OUTPUT_NAME].data as Float32Array, out[CLEAR_OUTPUT].data as Uint8Array);
+      chunk.filled = 0;
+      input.onProgress?.(queued, conditions.length);
+    };
+    for (let c = 0; c < conditions.length; c++) {
+      const count = this.rowsOf(conditions[c], c);
+      for (let r = 0; r < count; ) {
+        r = this.queue(chunk, c, r, count, chunkRows);
+        if (chunk.filled === chunkRows) await flush();
+      }
+      queued = c + 1;
+    }
+    await flush();
+  }
+
+  /** Queues rows[from..count) of condition c until the chunk is full; returns where it stopped. */
+  queue(chunk: Chunk, c: number, from: number, count: number, chunkRows: number): number {
+    const { rows, units } = this;
+    const unitsOf = this.input.conditions[c];
+    const slots = chunk.units.length;
+    let r = from;
+    for (; r < count && chunk.filled < chunkRows; r++) {
+      const at = chunk.filled++;
+      chunk.samples[at] = rows[r];
+      chunk.conditions[at] = c;
+      for (let i = 0; i < slots; i++) {
+        // Padding reads unit 0's activation against the zero weight row `units`: it adds nothing.
+        chunk.units[i][at] = rows[r] * units + (i < unitsOf.length ? unitsOf[i] : 0);
+        chunk.weights[i][at] = i < unitsOf.length ? unitsOf[i] : units;
+      }
+    }
+    return r;
+  }
+
+  /** Reads a chunk's outcome: the rows the graph marks clear keep the intact prediction (without loss). */
+  read(chunk: Chunk, logits: Float32Array, clear: Uint8Array): void {
+    const { input, k } = this;
     const row = new Float64Array(k);
-    for (let r = 0; r < filled; r++) {
+    for (let r = 0; r < chunk.filled; r++) {
       const from = r * k;
-      if (gaps) noteGaps(rowCondition[r], sampleIndex[r], logits, from);
-      // Fast path (no loss asked): a clear decision for the intact class changes nothing to record.
+      if (input.gaps) this.noteGaps(chunk.conditions[r], chunk.samples[r], logits, from);
       if (!input.loss && clear[r] === 1) {
-        evaluated++;
+        this.evaluated++;
         continue;
       }
       for (let j = 0; j < k; j++) row[j] = logits[from + j];
-      settle(rowCondition[r], sampleIndex[r], row, 0);
+      this.settle(chunk.conditions[r], chunk.samples[r], row);
     }
-    filled = 0;
-    input.onProgress?.(queued, conditions.length);
-  };
-  for (let c = 0; c < conditions.length; c++) {
-    const unitsOf = conditions[c];
-    const count = rowsOf(unitsOf, c);
-    for (let r = 0; r < count; r++) {
-      sampleIndex[filled] = rows[r];
-      rowCondition[filled] = c;
-      for (let i = 0; i < slots; i++) {
-        // Padding reads unit 0's activation against the zero weight row `units`: it adds nothing.
-        unitIndex[i][filled] = rows[r] * units + (i < unitsOf.length ? unitsOf[i] : 0);
-        weightIndex[i][filled] = i < unitsOf.length ? unitsOf[i] : units;
-      }
-      if (++filled === chunkRows) await flush();
-    }
-    queued = c + 1;
   }
-  await flush();
-  return finish(intact, outcomes, { ...stats, rowsEvaluated: evaluated }, input.loss, started);
+}
+
+/** One onnxruntime run's rows: sample, per slot the flat site index and weight row, and condition. */
+interface Chunk {
+  samples: Int32Array;
+  units: Int32Array[];
+  weights: Int32Array[];
+  conditions: Int32Array;
+  filled: number;
 }
 
 interface Accumulator {
