@@ -103,13 +103,10 @@ const INTACT_BATCH = 8192;
 const CHUNK_ROWS = 12288;
 /** Bound on the gathered weight rows of one run (rows × units per condition × width × 4 bytes). */
 const CHUNK_BYTES = 64 * 2 ** 20;
-const SITE_INPUT = "site";
 const NEXT_INPUT = "next";
 const ROWS_INPUT = "rows";
-const unitsInput = (slot: number) => `units${slot}`;
+const activationInput = (slot: number) => `h${slot}`;
 const weightsInput = (slot: number) => `weights${slot}`;
-const PREDICTIONS_INPUT = "predictions";
-const CLEAR_OUTPUT = "clear";
 
 export async function denseIntact(model: LesionModel, chain: DenseChain, inputs: Float32Array, labels: Int32Array): Promise<DenseIntact> {
   const layers = chain.layers;
@@ -401,7 +398,7 @@ class Sweep {
    * share a graph (shorter ones padded with a zero weight row).
    */
   async tail(): Promise<void> {
-    const { input, n, units } = this;
+    const { input, n } = this;
     const { model, chain, siteLayer, conditions } = input;
     const slots = Math.max(...conditions.map((c) => c.length));
     const session = await getSession(model, `dense:tail:${siteLayer}:${slots}`, () => gatherTailModel(chain, siteLayer, slots));
@@ -409,16 +406,12 @@ class Sweep {
     const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots * width))));
     const chunk: Chunk = {
       samples: new Int32Array(chunkRows),
-      units: Array.from({ length: slots }, () => new Int32Array(chunkRows)),
+      activations: Array.from({ length: slots }, () => new Float32Array(chunkRows)),
       weights: Array.from({ length: slots }, () => new Int32Array(chunkRows)),
       conditions: new Int32Array(chunkRows),
       filled: 0,
     };
-    const cached = {
-      [SITE_INPUT]: new OrtTensor("float32", this.siteValues, [n * units]),
-      [NEXT_INPUT]: new OrtTensor("float32", this.intact.pre[siteLayer + 1], [n, width]),
-      [PREDICTIONS_INPUT]: new OrtTensor("int64", BigInt64Array.from(this.intact.predictions, (p) => BigInt(p)), [n]),
-    };
+    const cached = { [NEXT_INPUT]: new OrtTensor("float32", this.intact.pre[siteLayer + 1], [n, width]) };
     let queued = 0;
     const flush = async () => {
       const filled = chunk.filled;
@@ -427,10 +420,10 @@ class Sweep {
       const out = await session.run({
         ...cached,
         [ROWS_INPUT]: new OrtTensor("int32", chunk.samples.subarray(0, filled), [filled]),
-        ...Object.fromEntries(chunk.units.map((index, i) => [unitsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled, 1])])),
+        ...Object.fromEntries(chunk.activations.map((values, i) => [activationInput(i), new OrtTensor("float32", values.subarray(0, filled), [filled, 1])])),
         ...Object.fromEntries(chunk.weights.map((index, i) => [weightsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled])])),
       });
-      this.read(chunk, out[OUTPUT_NAME].data as Float32Array, out[CLEAR_OUTPUT].data as Uint8Array);
+      this.read(chunk, out[OUTPUT_NAME].data as Float32Array);
       chunk.filled = 0;
       input.onProgress?.(queued, conditions.length);
     };
@@ -447,44 +440,55 @@ class Sweep {
 
   /** Queues rows[from..count) of condition c until the chunk is full; returns where it stopped. */
   queue(chunk: Chunk, c: number, from: number, count: number, chunkRows: number): number {
-    const { rows, units } = this;
+    const { rows, units, siteValues } = this;
     const unitsOf = this.input.conditions[c];
-    const slots = chunk.units.length;
-    let r = from;
-    for (; r < count && chunk.filled < chunkRows; r++) {
-      const at = chunk.filled++;
-      chunk.samples[at] = rows[r];
-      chunk.conditions[at] = c;
-      for (let i = 0; i < slots; i++) {
-        // Padding reads unit 0's activation against the zero weight row `units`: it adds nothing.
-        chunk.units[i][at] = rows[r] * units + (i < unitsOf.length ? unitsOf[i] : 0);
-        chunk.weights[i][at] = i < unitsOf.length ? unitsOf[i] : units;
+    const slots = chunk.activations.length;
+    const take = Math.min(count - from, chunkRows - chunk.filled);
+    const at = chunk.filled;
+    chunk.samples.set(rows.subarray(from, from + take), at);
+    chunk.conditions.fill(c, at, at + take);
+    for (let i = 0; i < slots; i++) {
+      const activations = chunk.activations[i];
+      if (i < unitsOf.length) {
+        const u = unitsOf[i];
+        chunk.weights[i].fill(u, at, at + take);
+        // −h: siteValues are pre-activations, the ReLU is applied here.
+        for (let r = 0; r < take; r++) activations[at + r] = -Math.max(0, siteValues[rows[from + r] * units + u]);
+      } else {
+        // Padding: 0 against the zero weight row `units` adds nothing.
+        chunk.weights[i].fill(units, at, at + take);
+        activations.fill(0, at, at + take);
       }
     }
-    return r;
+    chunk.filled += take;
+    return from + take;
   }
 
-  /** Reads a chunk's outcome: the rows the graph marks clear keep the intact prediction (without loss). */
-  read(chunk: Chunk, logits: Float32Array, clear: Uint8Array): void {
-    const { input, k } = this;
+  /** Reads a chunk's logits: without loss, a clear decision for the intact class changes nothing to record. */
+  read(chunk: Chunk, logits: Float32Array): void {
+    const { k } = this;
+    const { gaps, loss } = this.input;
+    const predictions = this.intact.predictions;
+    const { samples, conditions, filled } = chunk;
     const row = new Float64Array(k);
-    for (let r = 0; r < chunk.filled; r++) {
+    for (let r = 0; r < filled; r++) {
       const from = r * k;
-      if (input.gaps) this.noteGaps(chunk.conditions[r], chunk.samples[r], logits, from);
-      if (!input.loss && clear[r] === 1) {
+      const sample = samples[r];
+      if (gaps) this.noteGaps(conditions[r], sample, logits, from);
+      if (!loss && clearlyFor(logits, from, k, predictions[sample])) {
         this.evaluated++;
         continue;
       }
       for (let j = 0; j < k; j++) row[j] = logits[from + j];
-      this.settle(chunk.conditions[r], chunk.samples[r], row);
+      this.settle(conditions[r], sample, row);
     }
   }
 }
 
-/** One onnxruntime run's rows: sample, per slot the flat site index and weight row, and condition. */
+/** One onnxruntime run's rows: sample, per slot the unit's activation and weight row, and condition. */
 interface Chunk {
   samples: Int32Array;
-  units: Int32Array[];
+  activations: Float32Array[];
   weights: Int32Array[];
   conditions: Int32Array;
   filled: number;
@@ -717,7 +721,7 @@ function unitLists(bounds: LayerBounds, units: number, n: number, threshold: num
 
 /**
  * The graph of one evaluated row: gather the sample's site activations and next-layer pre-activations, subtract
- * Σ_i h[u_i]·W_{l+1}[:, u_i] over the row's `slots` units, then ReLU and the remaining layers.
+ * Σ_i h[u_i]·W_{l+1}[:, u_i] over the row's `slots` units, then ReLU and the remaining layers; logits out.
  */
 function gatherTailModel(chain: DenseChain, siteLayer: number, slots: number): ModelProto {
   const from = siteLayer + 1;
@@ -734,51 +738,23 @@ function gatherTailModel(chain: DenseChain, siteLayer: number, slots: number): M
   // W_{l+1}ᵀ with one zero row appended for padding slots.
   const columns = new Float32Array((site.out + 1) * next.out);
   columns.set(transpose(next.weight, next.out, site.out));
-  graph.initializer!.push(makeTensor("lesion.columns", [site.out + 1, next.out], columns), makeTensor("lesion.axis1", [1], BigInt64Array.from([1n])));
-  // Per slot i: h_i = the row's site activation, gathered by flat index (sample·units + unit) from the site values,
-  // times that unit's weight column. One [rows, width] product per slot ran faster than a [rows, slots, width] one.
+  graph.initializer!.push(makeTensor("lesion.columns", [site.out + 1, next.out], columns));
+  // Per slot i: −h_i (the row's site activation, negated, given) times that unit's weight column, added to the
+  // cached pre-activation. One [rows, width] product per slot ran faster than a [rows, slots, width] one.
   const terms = Array.from({ length: slots }, (_, i) => [
-    makeNode("Gather", [SITE_INPUT, unitsInput(i)], [`lesion.h${i}`], `lesion/gather/h${i}`, { axis: 0 }),
-    makeNode("Relu", [`lesion.h${i}`], [`lesion.h${i}_relu`], `lesion/relu/h${i}`),
     makeNode("Gather", ["lesion.columns", weightsInput(i)], [`lesion.w${i}`], `lesion/gather/w${i}`, { axis: 0 }),
-    makeNode("Mul", [`lesion.h${i}_relu`, `lesion.w${i}`], [slots === 1 ? "lesion.correction" : `lesion.term${i}`], `lesion/mul/term${i}`),
+    makeNode("Mul", [activationInput(i), `lesion.w${i}`], [`lesion.term${i}`], `lesion/mul/term${i}`),
   ]).flat();
-  if (slots > 1) terms.push(makeNode("Sum", Array.from({ length: slots }, (_, i) => `lesion.term${i}`), ["lesion.correction"], "lesion/sum/correction"));
   graph.node!.unshift(
     makeNode("Gather", [NEXT_INPUT, ROWS_INPUT], ["lesion.next_rows"], "lesion/gather/next", { axis: 0 }),
     ...terms,
-    makeNode("Sub", ["lesion.next_rows", "lesion.correction"], [INPUT_NAME], "lesion/sub/correction"),
+    // A chain of Adds: a variadic Sum of three ran slower than two Adds.
+    ...Array.from({ length: slots }, (_, i) => makeNode("Add", [i === 0 ? "lesion.next_rows" : `lesion.sum${i - 1}`, `lesion.term${i}`], [i === slots - 1 ? INPUT_NAME : `lesion.sum${i}`], `lesion/add/term${i}`)),
   );
-  // clear[r]: the row's float32 logits pick the intact prediction t with a relative top-2 margin over TIE_MARGIN (the
-  // test of clearlyFor), so JS reads only the other rows' logits.
-  const k = chain.layers[chain.layers.length - 1].out;
-  graph.initializer!.push(
-    makeTensor("lesion.classes", [1, k], BigInt64Array.from({ length: k }, (_, c) => BigInt(c))),
-    makeTensor("lesion.lowest", [1], Float32Array.of(-3.4e38)),
-    makeTensor("lesion.one", [1], Float32Array.of(1)),
-    makeTensor("lesion.tie", [1], Float32Array.of(TIE_MARGIN)),
-  );
-  graph.node!.push(
-    makeNode("Gather", [PREDICTIONS_INPUT, ROWS_INPUT], ["lesion.t"], "lesion/gather/t", { axis: 0 }),
-    makeNode("Unsqueeze", ["lesion.t", "lesion.axis1"], ["lesion.t2"], "lesion/unsqueeze/t"),
-    makeNode("GatherElements", [OUTPUT_NAME, "lesion.t2"], ["lesion.top"], "lesion/gather/top", { axis: 1 }),
-    makeNode("Equal", ["lesion.classes", "lesion.t2"], ["lesion.is_t"], "lesion/equal/t"),
-    makeNode("Where", ["lesion.is_t", "lesion.lowest", OUTPUT_NAME], ["lesion.others"], "lesion/where/others"),
-    makeNode("ReduceMax", ["lesion.others"], ["lesion.next"], "lesion/max/others", { axes: [1], keepdims: 1 }),
-    makeNode("Sub", ["lesion.top", "lesion.next"], ["lesion.gap"], "lesion/sub/gap"),
-    makeNode("Abs", ["lesion.top"], ["lesion.top_abs"], "lesion/abs/top"),
-    makeNode("Abs", ["lesion.next"], ["lesion.next_abs"], "lesion/abs/next"),
-    makeNode("Max", ["lesion.top_abs", "lesion.next_abs", "lesion.one"], ["lesion.scale"], "lesion/max/scale"),
-    makeNode("Mul", ["lesion.scale", "lesion.tie"], ["lesion.threshold"], "lesion/mul/threshold"),
-    makeNode("Greater", ["lesion.gap", "lesion.threshold"], [CLEAR_OUTPUT], "lesion/greater/clear"),
-  );
-  graph.output!.push(makeValueInfo(CLEAR_OUTPUT, DataType.BOOL, ["rows", 1]));
   graph.input = [
-    makeValueInfo(PREDICTIONS_INPUT, DataType.INT64, ["samples"]),
-    makeValueInfo(SITE_INPUT, DataType.FLOAT, ["values"]),
     makeValueInfo(NEXT_INPUT, DataType.FLOAT, ["samples", next.out]),
     makeValueInfo(ROWS_INPUT, DataType.INT32, ["rows"]),
-    ...Array.from({ length: slots }, (_, i) => makeValueInfo(unitsInput(i), DataType.INT32, ["rows", 1])),
+    ...Array.from({ length: slots }, (_, i) => makeValueInfo(activationInput(i), DataType.FLOAT, ["rows", 1])),
     ...Array.from({ length: slots }, (_, i) => makeValueInfo(weightsInput(i), DataType.INT32, ["rows"])),
   ];
   return model;
@@ -820,6 +796,23 @@ function transpose(matrix: Float64Array, rows: number, cols: number): Float64Arr
   const out = new Float64Array(matrix.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = matrix[r * cols + c];
   return out;
+}
+
+/**
+ * Whether float32 logits clearly pick class t: t is the arg max (ties go to the lower class) with a relative top-2
+ * margin over TIE_MARGIN, the test of decide.
+ */
+function clearlyFor(logits: Float32Array, from: number, k: number, t: number): boolean {
+  const top = logits[from + t];
+  let next = -Infinity;
+  for (let c = 0; c < k; c++) {
+    if (c === t) continue;
+    const v = logits[from + c];
+    // An equal lower class wins the tie.
+    if (v > top || (v === top && c < t)) return false;
+    if (v > next) next = v;
+  }
+  return top - next > TIE_MARGIN * Math.max(Math.abs(top), Math.abs(next), 1);
 }
 
 /** The prediction from float64 logits: exact, ties toward the lower class. */
