@@ -3,7 +3,7 @@
 // For each hidden layer, every single unit and every pair, with lesion's ablate() (loss off: pruning on), against
 // the naive loop in the same run: one full forward pass of the masked network per condition, over all images, in
 // onnxruntime, on a sample of the conditions (timed, then extrapolated to all of them; the report says so). The
-// sampled conditions' per-class counts are compared between the two. Each repetition (REPEATS, default 3) runs in its
+// sampled conditions' per-class counts are compared between the two. Each repetition (REPEATS, default 5) runs in its
 // own Node process, as a user's run would; the report gives the median and the range over them. Writes
 // bench/results/ablation.{json,md}.
 import { execFileSync } from "node:child_process";
@@ -12,7 +12,7 @@ import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 
 const NAIVE_SAMPLE = Number(process.env.NAIVE_SAMPLE ?? 40);
-const REPEATS = Number(process.env.REPEATS ?? 3);
+const REPEATS = Number(process.env.REPEATS ?? 5);
 const checkpoint = fileURLToPath(new URL("../../shared/models/meyes2019-mlp100x3/trained.pt", import.meta.url));
 const out = fileURLToPath(new URL("./results/", import.meta.url));
 
