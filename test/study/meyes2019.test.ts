@@ -1,16 +1,18 @@
 /**
  * Reproduction of Meyes et al. 2019 on their published checkpoints: import without Python, the published accuracies,
  * and every single-unit and pair ablation of mlp20 equal to an independent float64 PyTorch computation
- * (test/fixtures/torch/make_meyes2019_references.py).
+ * (test/fixtures/torch/make_meyes2019_references.py); every single-unit and pair ablation of each hidden layer of
+ * mlp100x3 through the pruned path equal to float64 NumPy (test/fixtures/torch/make_mlp100x3_sweep_references.py).
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
 import { ablate } from "../../src/study/ablate.js";
-import { condition } from "../../src/study/conditions.js";
+import { condition, pairs, singles } from "../../src/study/conditions.js";
 import { evaluate } from "../../src/study/evaluate.js";
 import { importModel } from "../../src/study/importModel.js";
 import { record } from "../../src/study/record.js";
@@ -55,25 +57,51 @@ describe("Meyes et al. 2019 checkpoints", () => {
   });
 
   for (const name of ["meyes2019-mlp20", "meyes2019-mlp100x3"]) {
-    it(`ablate(${name}, mnist:test, singles and pairs) equals PyTorch float64 per-class counts for every condition`, async () => {
+    it(`ablate(${name}, mnist:test, singles and pairs, with loss and without: pruned) equals PyTorch float64 per-class counts for every condition`, async () => {
       const model = models.get(name)!;
       const reference = references[name];
       const conditions = reference.conditions.map((c) => condition(resolveSite(model, c.site), c.units));
-      const result = await ablate(model, data, { conditions });
-      expect(result.baseline.accuracy).toBe(reference.accuracy);
-      let differsFrom32 = 0;
-      reference.conditions.forEach((c, i) => {
-        const correct = result.conditions[i].perClass.map((p, k) => Math.round(p! * result.classCounts[k]));
-        expect(correct, result.conditions[i].id).toEqual(c.correct);
-        // float32 PyTorch may differ only on near ties.
-        correct.forEach((v, k) => {
-          expect(Math.abs(v - c.correct32[k])).toBeLessThanOrEqual(c.ties);
-          if (v !== c.correct32[k]) differsFrom32++;
+      for (const loss of [true, false]) {
+        const result = await ablate(model, data, { conditions, loss });
+        expect(result.baseline.accuracy).toBe(reference.accuracy);
+        let differsFrom32 = 0;
+        reference.conditions.forEach((c, i) => {
+          const correct = result.conditions[i].perClass.map((p, k) => Math.round(p! * result.classCounts[k]));
+          expect(correct, `${result.conditions[i].id} loss ${loss}`).toEqual(c.correct);
+          // float32 PyTorch may differ only on near ties.
+          correct.forEach((v, k) => {
+            expect(Math.abs(v - c.correct32[k])).toBeLessThanOrEqual(c.ties);
+            if (v !== c.correct32[k]) differsFrom32++;
+          });
         });
-      });
-      expect(differsFrom32).toBeLessThanOrEqual(3);
+        expect(differsFrom32).toBeLessThanOrEqual(3);
+      }
     });
   }
+
+  it("ablate(mlp100x3, every single and pair of h0, h1, h2, loss off: the pruned path) equals float64 per-class counts for all 15,150 conditions", async () => {
+    const model = models.get("meyes2019-mlp100x3")!;
+    const reference = JSON.parse(gunzipSync(readFileSync(new URL("../fixtures/torch/mlp100x3-sweep.reference.json.gz", import.meta.url))).toString("utf8")) as { baseline: number[]; sweeps: Record<string, number[]> };
+    let checked = 0;
+    let changed = 0;
+    for (const site of ["h0", "h1", "h2"]) {
+      for (const kind of ["singles", "pairs"] as const) {
+        const conditions = (kind === "singles" ? singles : pairs)(resolveSite(model, site));
+        const result = await ablate(model, data, { conditions, loss: false });
+        const expected = reference.sweeps[`${site} ${kind}`];
+        expect(expected.length).toBe(conditions.length * 10);
+        result.conditions.forEach((c, i) => {
+          const delta = c.perClass.map((p, k) => Math.round(p! * result.classCounts[k]) - reference.baseline[k]);
+          expect(delta, c.id).toEqual(expected.slice(i * 10, i * 10 + 10));
+          if (delta.some((d) => d !== 0)) changed++;
+          checked++;
+        });
+      }
+    }
+    expect(checked).toBe(15150);
+    // The sweeps are not trivially unchanged: most conditions move some class count.
+    expect(changed).toBeGreaterThan(10000);
+  });
 
   it("record(mlp20) equals PyTorch's activation statistics, and ablating a never-active unit changes nothing", async () => {
     const model = models.get("meyes2019-mlp20")!;

@@ -74,8 +74,11 @@ interface LayerBounds {
   reach: Float32Array;
   /** [n × units]: the smallest of the unit's single gaps (with their slack), −Infinity where unknown. */
   singleMargins: Float32Array | null;
-  /** Per pair i < j (index i·units + j): the samples where both are active and the pair can flip, ascending. */
-  pairRows: { offsets: Int32Array; samples: Int32Array } | null;
+  /**
+   * Per pair i < j (index i·units + j): the samples where both are active and the pair can flip, ascending; null
+   * where the lists would outgrow PAIR_BYTES, undefined until listed.
+   */
+  pairRows?: PairRows | null;
 }
 
 export interface DenseSweepInput {
@@ -103,6 +106,11 @@ const INTACT_BATCH = 8192;
 const CHUNK_ROWS = 12288;
 /** Bound on the gathered weight rows of one run (rows × units per condition × width × 4 bytes). */
 const CHUNK_BYTES = 64 * 2 ** 20;
+/**
+ * Bound on a layer's single gaps and on its pair candidate lists (bytes each). Beyond it (large layers on large data
+ * sets), pairs are pruned by their summed bounds alone: slower, as exact.
+ */
+const PAIR_BYTES = 512 * 2 ** 20;
 const NEXT_INPUT = "next";
 const ROWS_INPUT = "rows";
 const activationInput = (slot: number) => `h${slot}`;
@@ -163,15 +171,15 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       const missing = [...new Set(conditions.flat())].filter((u) => !bounds.singles.has(u));
       if (missing.length > 0) {
         // Where the site feeds the output layer the gains are exact and the singles' gaps add nothing.
-        if (siteLayer + 1 < last) bounds.singleGaps ??= new Float32Array(intact.n * site.out * sweep.k).fill(NaN);
+        if (siteLayer + 1 < last && intact.n * site.out * sweep.k * 4 <= PAIR_BYTES) bounds.singleGaps ??= new Float32Array(intact.n * site.out * sweep.k).fill(NaN);
         const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), gaps: bounds.singleGaps ?? undefined, onProgress: undefined });
         missing.forEach((u, i) => bounds.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]]))));
         if (bounds.singleGaps) bounds.singleMargins = marginsOf(bounds.singleGaps, intact.n * site.out, sweep.k);
       }
     }
     const pairCount = conditions.filter((c) => c.length === 2).length;
-    if (reuse && bounds.singleMargins && pairCount >= site.out && !bounds.pairRows) bounds.pairRows = candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out);
-    sweep.prune(bounds, reuse, reuse && pairCount >= site.out ? bounds.pairRows : null);
+    if (reuse && bounds.singleMargins && pairCount >= site.out && bounds.pairRows === undefined) bounds.pairRows = candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out);
+    sweep.prune(bounds, reuse, reuse && pairCount >= site.out ? (bounds.pairRows ?? null) : null);
     if (siteLayer + 1 === last) sweep.closedForm();
     else await sweep.tail();
   }
@@ -187,7 +195,7 @@ function layerBounds(chain: DenseChain, siteLayer: number, intact: DenseIntact):
   const gain = gapGains(chain, siteLayer);
   const byUnit = new Float64Array(gain.length);
   for (let t = 0; t < k; t++) for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) byUnit[(t * units + u) * k + c] = gain[(t * k + c) * units + u];
-  const bounds = { gain, byUnit, ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units), lists: new Map(), singles: new Map(), singleGaps: null, singleMargins: null, pairRows: null };
+  const bounds = { gain, byUnit, ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units), lists: new Map(), singles: new Map(), singleGaps: null, singleMargins: null };
   intact.bounds.set(siteLayer, bounds);
   return bounds;
 }
@@ -208,7 +216,7 @@ class Sweep {
   private bounds: LayerBounds | null = null;
   private reuse = false;
   private singleGaps: Float32Array | null = null;
-  private pairRows: LayerBounds["pairRows"] = null;
+  private pairRows: PairRows | null = null;
   private stamp: Int32Array;
 
   constructor(
@@ -226,7 +234,7 @@ class Sweep {
     this.stamp = new Int32Array(intact.n);
   }
 
-  prune(bounds: LayerBounds, reuse: boolean, pairRows: LayerBounds["pairRows"]): void {
+  prune(bounds: LayerBounds, reuse: boolean, pairRows: PairRows | null): void {
     this.bounds = bounds;
     this.reuse = reuse;
     this.singleGaps = reuse ? bounds.singleGaps : null;
@@ -485,6 +493,11 @@ class Sweep {
   }
 }
 
+interface PairRows {
+  offsets: Int32Array;
+  samples: Int32Array;
+}
+
 /** One onnxruntime run's rows: sample, per slot the unit's activation and weight row, and condition. */
 interface Chunk {
   samples: Int32Array;
@@ -597,7 +610,8 @@ function roomOf(logits: Float32Array, predictions: Int32Array, n: number, k: num
  * sample only if each unit's reach covers the other's single margin, so unit i meets only the later units up to the
  * first whose margin its reach misses; the survivors pass the ratio sum and the per-class test of canFlip.
  */
-function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float32Array, k: number, units: number): { offsets: Int32Array; samples: Int32Array } {
+function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float32Array, k: number, units: number): PairRows | null {
+  if (units * units * 4 > PAIR_BYTES) return null;
   const { ratio, reach, byUnit } = bounds;
   const margins = bounds.singleMargins!;
   const gaps = bounds.singleGaps!;
@@ -637,6 +651,7 @@ function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float3
         }
         if (c === k) continue;
         if (size + 2 > found.length) {
+          if (found.length * 8 > PAIR_BYTES) return null;
           const grown = new Int32Array(found.length * 2);
           grown.set(found);
           found = grown;
@@ -674,6 +689,9 @@ function marginsOf(gaps: Float32Array, rows: number, k: number): Float32Array {
  */
 function ratiosOf(byUnit: Float64Array, values: Float32Array, intact: DenseIntact, k: number, units: number): { ratio: Float32Array; reach: Float32Array } {
   const { room, n, predictions } = intact;
+  // Per (t, u): the largest gain over classes, so reach needs no loop and the ratio a cheap upper bound first.
+  const maxGain = new Float64Array(k * units);
+  for (let i = 0; i < k * units; i++) for (let c = 0; c < k; c++) maxGain[i] = Math.max(maxGain[i], byUnit[i * k + c]);
   const ratio = new Float32Array(n * units);
   const reach = new Float32Array(n * units);
   const inverse = new Float64Array(k);
@@ -681,25 +699,32 @@ function ratiosOf(byUnit: Float64Array, values: Float32Array, intact: DenseIntac
     const t = predictions[s];
     // Where some gap has no room left, any active unit may flip the sample.
     let open = true;
+    let maxInverse = 0;
     for (let c = 0; c < k; c++) {
       const r = room[s * k + c];
       if (r <= 0) open = false;
       inverse[c] = c === t ? 0 : 1 / r;
+      if (inverse[c] > maxInverse) maxInverse = inverse[c];
     }
     for (let u = 0; u < units; u++) {
       const h = values[s * units + u];
       if (!(h > 0)) continue;
-      const at = (t * units + u) * k;
-      let maxRatio = 0;
-      let maxGain = 0;
-      for (let c = 0; c < k; c++) {
-        const g = byUnit[at + c];
-        if (g * inverse[c] > maxRatio) maxRatio = g * inverse[c];
-        if (c !== t && g > maxGain) maxGain = g;
+      const gain = maxGain[t * units + u];
+      reach[s * units + u] = h * gain * (1 + 1e-6);
+      if (!open) {
+        ratio[s * units + u] = Infinity;
+        continue;
+      }
+      // The bound with the largest gain over the smallest room is kept where it stays below ¼ (only conditions of
+      // more than four units look that low); above, the class-by-class ratio.
+      let max = gain * maxInverse;
+      if (h * max >= 0.25) {
+        const at = (t * units + u) * k;
+        max = 0;
+        for (let c = 0; c < k; c++) max = Math.max(max, byUnit[at + c] * inverse[c]);
       }
       // Active units keep a ratio > 0 even where the bound is 0, so "ratio > 0" means "active".
-      ratio[s * units + u] = open ? Math.max(h * maxRatio * (1 + 1e-6), 1e-30) : Infinity;
-      reach[s * units + u] = h * maxGain * (1 + 1e-6);
+      ratio[s * units + u] = Math.max(h * max * (1 + 1e-6), 1e-30);
     }
   }
   return { ratio, reach };
