@@ -42,7 +42,7 @@ export interface DenseIntact {
   correctPerClass: number[];
   lossSum: number;
   rowsFloat64: number;
-  /** Per site layer: bound ratios and candidate lists, computed once and shared by every call on these inputs. */
+  /** Per site layer: bounds, single outcomes and candidate lists, computed once and shared by every call on these inputs. */
   bounds: Map<number, LayerBounds>;
   /** float64 activations of every layer, for the samples rechecked so far. */
   exact: Map<number, Float64Array[]>;
@@ -54,24 +54,24 @@ interface LayerBounds {
   /** The same gains as [k × units × k] (t, u, c): a unit's classes side by side. */
   byUnit: Float64Array;
   /**
-   * [n × units]: max over classes of h_u·gain / room, an upper bound on how much of the room zeroing the unit takes;
+   * [n × units]: an upper bound on max over classes of h_u·gain / room, how much of the room zeroing the unit takes;
    * a set of units can flip the sample only if its ratios sum to ≥ 1. 0 exactly where the unit is inactive (nothing
    * changes), Infinity where the margin leaves no room.
    */
   ratio: Float32Array;
+  /** [n × units]: h_u·max over classes of gain (rounded up): no gap falls further when u is zeroed. */
+  reach: Float32Array;
   /** Per threshold, per unit: ascending samples whose ratio is ≥ the threshold. */
   lists: Map<number, Int32Array[]>;
   /** Per unit ablated alone: its changed samples → new prediction (exact), for multi-unit conditions to reuse. */
   singles: Map<number, Map<number, number>>;
   /**
    * [n × units × k]: float32 gaps z_t − z_c with the unit zeroed alone, with slack (0.999·gap − 1e-4; Infinity at
-   * c = t), NaN where that row was not evaluated. Zeroing
-   * unit j as well lowers a gap by at most h_j·gain: a pair can lower gap c below 0 only if each unit's bound reaches
-   * the other's single gap.
+   * c = t), NaN where that row was not evaluated; null where the sweep has no pairs to prune with them (or they would
+   * outgrow PAIR_BYTES). Zeroing unit j as well lowers a gap by at most h_j·gain: a pair can lower gap c below 0 only
+   * if each unit's bound reaches the other's single gap.
    */
   singleGaps: Float32Array | null;
-  /** [n × units]: h_u·max over classes of gain (rounded up): no gap falls further when u is zeroed. */
-  reach: Float32Array;
   /** [n × units]: the smallest of the unit's single gaps (with their slack), −Infinity where unknown. */
   singleMargins: Float32Array | null;
   /**
