@@ -243,6 +243,13 @@ function assemble(
   const labels = data.labels;
   const intactPredictions = Int32Array.from(intact.predictions);
   const lostSet = (o: StoredOutcome) => new Set(o.changed.filter((s) => intactPredictions[s] === labels[s]));
+  // A unit's single is in thousands of pairs: its lost set is built once.
+  const singleLost = new Map<string, Set<number>>();
+  const lostAlone = (id: string) => {
+    let set = singleLost.get(id);
+    if (!set) singleLost.set(id, (set = lostSet(outcomes.get(id)!)));
+    return set;
+  };
   const intactConfusion = new Float64Array(k * k);
   for (let s = 0; s < data.n; s++) intactConfusion[labels[s] * k + intactPredictions[s]]++;
 
@@ -257,10 +264,9 @@ function assemble(
     const perClass = fractionOf(o.correctPerClass);
     let redundancy: Redundancy | null = null;
     if (c.units.length === 2 && c.label === null) {
-      const [a, b] = c.units.map((u) => outcomes.get(makeConditionId(c, u))!);
-      const alone = new Set([...lostSet(a), ...lostSet(b)]);
+      const [a, b] = c.units.map((u) => lostAlone(makeConditionId(c, u)));
       const joint = new Array<number>(k).fill(0);
-      for (const s of lostSet(o)) if (!alone.has(s)) joint[labels[s]]++;
+      for (const s of o.changed) if (intactPredictions[s] === labels[s] && !a.has(s) && !b.has(s)) joint[labels[s]]++;
       const perClassRedundancy = joint.map((j, cls) => (intact.correctPerClass[cls] === 0 ? null : j / intact.correctPerClass[cls]));
       const overall = perClassRedundancy.reduce<number>((sum, f, cls) => sum + (f ?? 0) * (counts[cls] / data.n), 0);
       redundancy = { overall, perClass: perClassRedundancy };

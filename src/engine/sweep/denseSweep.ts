@@ -178,7 +178,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       }
     }
     const pairCount = conditions.filter((c) => c.length === 2).length;
-    if (reuse && bounds.singleMargins && pairCount >= site.out && bounds.pairRows === undefined) bounds.pairRows = candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out);
+    if (reuse && pairCount >= site.out && bounds.pairRows === undefined) bounds.pairRows = candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out);
     sweep.prune(bounds, reuse, reuse && pairCount >= site.out ? (bounds.pairRows ?? null) : null);
     if (siteLayer + 1 === last) sweep.closedForm();
     else await sweep.tail();
@@ -518,15 +518,26 @@ function finish(intact: DenseIntact, outcomes: Accumulator[], stats: Omit<SweepR
   return {
     intact: { predictions: intact.predictions, correctPerClass: intact.correctPerClass, lossSum: intact.lossSum },
     conditions: outcomes.map((o): SweepOutcome => {
-      // Sorted by sample: (sample, prediction) packed into one exact integer key.
+      // Sorted by sample: (sample, prediction) packed into one exact integer key (each sample appears once).
       const k = o.correctDelta.length;
-      const keys = new Float64Array(o.changed.length / 2);
-      for (let i = 0; i < keys.length; i++) keys[i] = o.changed[2 * i] * k + o.changed[2 * i + 1];
-      keys.sort();
+      const count = o.changed.length / 2;
+      const keys = new Float64Array(count);
+      let sorted = true;
+      for (let i = 0; i < count; i++) {
+        keys[i] = o.changed[2 * i] * k + o.changed[2 * i + 1];
+        if (i > 0 && keys[i] < keys[i - 1]) sorted = false;
+      }
+      if (!sorted) keys.sort();
+      const changed = new Int32Array(count);
+      const changedPredictions = new Int32Array(count);
+      for (let i = 0; i < count; i++) {
+        changed[i] = Math.floor(keys[i] / k);
+        changedPredictions[i] = keys[i] - changed[i] * k;
+      }
       return {
         correctPerClass: intact.correctPerClass.map((c, j) => c + o.correctDelta[j]),
-        changed: Int32Array.from(keys, (key) => Math.floor(key / k)),
-        changedPredictions: Int32Array.from(keys, (key) => key % k),
+        changed,
+        changedPredictions,
         lossSum: loss ? intact.lossSum + o.lossDelta : null,
       };
     }),
@@ -606,15 +617,17 @@ function roomOf(logits: Float32Array, predictions: Int32Array, n: number, k: num
 }
 
 /**
- * LayerBounds.pairRows. Per sample, the active units in ascending order of their single margin: a pair can flip the
- * sample only if each unit's reach covers the other's single margin, so unit i meets only the later units up to the
- * first whose margin its reach misses; the survivors pass the ratio sum and the per-class test of canFlip.
+ * LayerBounds.pairRows. Per sample, the active units in order, so that each unit meets only a prefix of the later ones:
+ * with single gaps, in ascending order of single margin (a pair can flip the sample only if each unit's reach covers
+ * the other's single margin, so unit i stops at the first later unit whose margin its reach misses); without, in
+ * descending order of ratio (a pair's ratios must sum to ≥ 1, so its larger is ≥ ½ and i stops at the first later
+ * unit that falls short). The survivors pass the ratio sum and the per-class test of canFlip.
  */
 function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float32Array, k: number, units: number): PairRows | null {
   if (units * units * 4 > PAIR_BYTES) return null;
   const { ratio, reach, byUnit } = bounds;
-  const margins = bounds.singleMargins!;
-  const gaps = bounds.singleGaps!;
+  const margins = bounds.singleMargins;
+  const gaps = bounds.singleGaps;
   const { room, predictions, n } = intact;
   let found = new Int32Array(1 << 20);
   let size = 0;
@@ -623,17 +636,23 @@ function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float3
     const at = s * units;
     let active = 0;
     for (let u = 0; u < units; u++) if (values[at + u] > 0) order[active++] = u;
-    const sorted = order.subarray(0, active).sort((a, b) => margins[at + a] - margins[at + b]);
+    const sorted = margins
+      ? order.subarray(0, active).sort((a, b) => margins[at + a] - margins[at + b])
+      : order.subarray(0, active).sort((a, b) => ratio[at + b] - ratio[at + a]);
     const t = predictions[s];
     for (let x = 0; x < active; x++) {
       const i = sorted[x];
       const reachI = reach[at + i];
-      const marginI = margins[at + i];
-      // Each pair once, from its unit of smaller margin.
+      const marginI = margins ? margins[at + i] : 0;
+      const ratioI = ratio[at + i];
+      if (!margins && ratioI < 0.5) break;
+      // Each pair once, from its earlier unit.
       for (let y = x + 1; y < active; y++) {
         const j = sorted[y];
-        if (margins[at + j] > reachI) break;
-        if (reach[at + j] < marginI || ratio[at + i] + ratio[at + j] < 1) continue;
+        if (margins) {
+          if (margins[at + j] > reachI) break;
+          if (reach[at + j] < marginI || ratioI + ratio[at + j] < 1) continue;
+        } else if (ratioI + ratio[at + j] < 1) break;
         // canFlip for two units: some class whose room both bounds reach, and each bound reaches the other's single gap.
         const gi = (t * units + i) * k;
         const gj = (t * units + j) * k;
@@ -645,9 +664,8 @@ function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float3
         for (; c < k; c++) {
           const bi = hi * byUnit[gi + c];
           const bj = hj * byUnit[gj + c];
-          // room is Infinity at c = t.
-          // The single gaps carry their slack; NaN (not evaluated) passes.
-          if (bi + bj >= room[s * k + c] && !(bi < gaps[sj + c]) && !(bj < gaps[si + c])) break;
+          // room is Infinity at c = t. The single gaps carry their slack; NaN (not evaluated) passes.
+          if (bi + bj >= room[s * k + c] && (!gaps || (!(bi < gaps[sj + c]) && !(bj < gaps[si + c])))) break;
         }
         if (c === k) continue;
         if (size + 2 > found.length) {
