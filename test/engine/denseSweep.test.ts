@@ -142,7 +142,7 @@ describe("denseSweep", () => {
     }
   });
 
-  it("denseSweep of every pair and of triples at each hidden layer (candidate lists, single gaps) equals a float64 forward pass", async () => {
+  it("denseSweep of every pair and of triples at each hidden layer (candidate lists, single gaps; single losses reused) equals a float64 forward pass", async () => {
     const sizes = [24, 16, 12, 8, 4];
     const model = await openModel(randomMlp(sizes, 3, [1, 1, 24]), { name: "mlp" });
     try {
@@ -157,20 +157,24 @@ describe("denseSweep", () => {
         const conditions: number[][] = [];
         for (let i = 0; i < width; i++) for (let j = i + 1; j < width; j++) conditions.push(j % 3 === 0 ? [j, i] : [i, j]);
         for (let i = 0; i + 2 < width; i += 3) conditions.push([i, i + 1, i + 2]);
-        const sweep = await denseSweep({ model, chain, siteLayer: layer, inputs, labels, conditions, loss: false });
-        let changed = 0;
-        conditions.forEach((units, i) => {
-          const expected = reference(chain, inputs, labels, layer, units);
-          const predictions = Int32Array.from(intact.predictions);
-          const outcome = sweep.conditions[i];
-          outcome.changed.forEach((s, j) => (predictions[s] = outcome.changedPredictions[j]));
-          expect(Array.from(predictions), `layer ${layer} units ${units}`).toEqual(Array.from(expected.predictions));
-          changed += outcome.changed.length;
-        });
-        // Something flips, and pruning skipped rows: the test exercises both sides of every bound.
-        expect(changed).toBeGreaterThan(0);
-        const activeRows = conditions.reduce((sum, units) => sum + units.length * n, 0);
-        expect(sweep.stats.rowsEvaluated).toBeLessThan(activeRows / 2);
+        for (const loss of [false, true]) {
+          const sweep = await denseSweep({ model, chain, siteLayer: layer, inputs, labels, conditions, loss });
+          let changed = 0;
+          conditions.forEach((units, i) => {
+            const expected = reference(chain, inputs, labels, layer, units);
+            const predictions = Int32Array.from(intact.predictions);
+            const outcome = sweep.conditions[i];
+            outcome.changed.forEach((s, j) => (predictions[s] = outcome.changedPredictions[j]));
+            expect(Array.from(predictions), `layer ${layer} units ${units} loss ${loss}`).toEqual(Array.from(expected.predictions));
+            if (loss) expect(outcome.lossSum! / expected.lossSum).toBeCloseTo(1, 6);
+            changed += outcome.changed.length;
+          });
+          // Something flips, and rows were skipped (pruned, or reused from singles with loss): the test exercises both
+          // sides of every bound.
+          expect(changed).toBeGreaterThan(0);
+          const activeRows = conditions.reduce((sum, units) => sum + units.length * n, 0);
+          expect(sweep.stats.rowsEvaluated).toBeLessThan(activeRows / (loss ? 1 : 2));
+        }
       }
     } finally {
       await closeModel(model);

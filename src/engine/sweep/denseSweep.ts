@@ -12,11 +12,10 @@
  *    leaves, the other units' bounds must reach those too, which prunes most pairs (their candidates are listed once
  *    per layer). Gaps are taken with slack (0.999·gap − 1e-5, − 1e-4 for single gaps) so rounding never prunes a row
  *    that could flip.
- * 4. Without loss, a multi-unit condition on a sample where only one of its units is active equals that unit's single
- *    ablation there; the single's exact outcome is reused.
- * 5. float32 decides unless its top two logits nearly tie (src/engine/sweep/logits.ts; the tail graph flags the clear
- *    rows itself, so JS reads only the others); those rows, and the intact network's own near ties, are recomputed in
- *    float64 from the input.
+ * 4. A multi-unit condition on a sample where only one of its units is active equals that unit's single ablation
+ *    there; the single's exact outcome (and loss) is reused.
+ * 5. float32 decides unless its top two logits nearly tie (src/engine/sweep/logits.ts); those rows, and the intact
+ *    network's own near ties, are recomputed in float64 from the input.
  * Algorithm and measurements: shared note "fast-exact-sweep"; benchmark: bench/ablation.mjs.
  */
 import { fail } from "../../errors.js";
@@ -65,6 +64,9 @@ interface LayerBounds {
   lists: Map<number, Int32Array[]>;
   /** Per unit ablated alone: its changed samples → new prediction (exact), for multi-unit conditions to reuse. */
   singles: Map<number, Map<number, number>>;
+  /** [n × units]: cross-entropy with the unit zeroed alone, for the units in lossUnits (NaN elsewhere). */
+  singleLosses: Float64Array | null;
+  lossUnits: Set<number>;
   /**
    * [n × units × k]: float32 gaps z_t − z_c with the unit zeroed alone, with slack (0.999·gap − 1e-4; Infinity at
    * c = t), NaN where that row was not evaluated; null where the sweep has no pairs to prune with them (or they would
@@ -72,6 +74,7 @@ interface LayerBounds {
    * if each unit's bound reaches the other's single gap.
    */
   singleGaps: Float32Array | null;
+  gapUnits: Set<number>;
   /** [n × units]: the smallest of the unit's single gaps (with their slack), −Infinity where unknown. */
   singleMargins: Float32Array | null;
   /**
@@ -97,6 +100,8 @@ export interface DenseSweepInput {
   intact?: DenseIntact;
   /** Single-unit conditions only: where to store each evaluated row's gaps (LayerBounds.singleGaps). */
   gaps?: Float32Array;
+  /** Single-unit conditions only, with loss: where to store each evaluated row's cross-entropy (LayerBounds.singleLosses). */
+  losses?: Float64Array;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
@@ -163,23 +168,40 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     sweep.logits();
   } else {
     const bounds = layerBounds(chain, siteLayer, intact);
-    // Without loss, a multi-unit condition on a sample where only one of its units is active is that unit's single
-    // ablation there (zeroing an inactive ReLU unit changes nothing): its exact outcome is reused, not recomputed. The
-    // singles' gaps tighten the bound of the others (LayerBounds.singleGaps).
-    const reuse = !input.loss && conditions.some((c) => c.length > 1);
-    if (reuse) {
-      const missing = [...new Set(conditions.flat())].filter((u) => !bounds.singles.has(u));
+    // A multi-unit condition on a sample where only one of its units is active is that unit's single ablation there
+    // (zeroing an inactive ReLU unit changes nothing): its exact outcome (and loss) is reused, not recomputed.
+    // Without loss, the singles' gaps tighten the bound of the others (LayerBounds.singleGaps).
+    const multi = conditions.some((c) => c.length > 1);
+    if (multi && input.loss && intact.n * site.out * 8 <= PAIR_BYTES) {
+      const missing = [...new Set(conditions.flat())].filter((u) => !bounds.lossUnits.has(u));
       if (missing.length > 0) {
-        // Where the site feeds the output layer the gains are exact and the singles' gaps add nothing.
-        if (siteLayer + 1 < last && intact.n * site.out * sweep.k * 4 <= PAIR_BYTES) bounds.singleGaps ??= new Float32Array(intact.n * site.out * sweep.k).fill(NaN);
+        bounds.singleLosses ??= new Float64Array(intact.n * site.out).fill(NaN);
+        const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), losses: bounds.singleLosses, onProgress: undefined });
+        missing.forEach((u, i) => {
+          bounds.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]])));
+          bounds.lossUnits.add(u);
+        });
+      }
+    }
+    const reuse = multi && (!input.loss || bounds.singleLosses !== null);
+    if (multi && !input.loss) {
+      // Where the site feeds the output layer the gains are exact and the singles' gaps add nothing.
+      const wantGaps = siteLayer + 1 < last && intact.n * site.out * sweep.k * 4 <= PAIR_BYTES;
+      const missing = [...new Set(conditions.flat())].filter((u) => (wantGaps ? !bounds.gapUnits.has(u) : !bounds.singles.has(u)));
+      if (missing.length > 0) {
+        if (wantGaps) bounds.singleGaps ??= new Float32Array(intact.n * site.out * sweep.k).fill(NaN);
         const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), gaps: bounds.singleGaps ?? undefined, onProgress: undefined });
-        missing.forEach((u, i) => bounds.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]]))));
+        missing.forEach((u, i) => {
+          bounds.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]])));
+          if (wantGaps) bounds.gapUnits.add(u);
+        });
         if (bounds.singleGaps) bounds.singleMargins = marginsOf(bounds.singleGaps, intact.n * site.out, sweep.k);
       }
     }
     const pairCount = conditions.filter((c) => c.length === 2).length;
-    if (reuse && pairCount >= site.out && bounds.pairRows === undefined) bounds.pairRows = candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out);
-    sweep.prune(bounds, reuse, reuse && pairCount >= site.out ? (bounds.pairRows ?? null) : null);
+    const listPairs = reuse && !input.loss && pairCount >= site.out;
+    if (listPairs && bounds.pairRows === undefined) bounds.pairRows = candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out);
+    sweep.prune(bounds, reuse, listPairs ? (bounds.pairRows ?? null) : null);
     if (siteLayer + 1 === last) sweep.closedForm();
     else await sweep.tail();
   }
@@ -195,7 +217,7 @@ function layerBounds(chain: DenseChain, siteLayer: number, intact: DenseIntact):
   const gain = gapGains(chain, siteLayer);
   const byUnit = new Float64Array(gain.length);
   for (let t = 0; t < k; t++) for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) byUnit[(t * units + u) * k + c] = gain[(t * k + c) * units + u];
-  const bounds = { gain, byUnit, ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units), lists: new Map(), singles: new Map(), singleGaps: null, singleMargins: null };
+  const bounds = { gain, byUnit, ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units), lists: new Map(), singles: new Map(), singleLosses: null, lossUnits: new Set<number>(), singleGaps: null, gapUnits: new Set<number>(), singleMargins: null };
   intact.bounds.set(siteLayer, bounds);
   return bounds;
 }
@@ -237,7 +259,7 @@ class Sweep {
   prune(bounds: LayerBounds, reuse: boolean, pairRows: PairRows | null): void {
     this.bounds = bounds;
     this.reuse = reuse;
-    this.singleGaps = reuse ? bounds.singleGaps : null;
+    this.singleGaps = reuse && !this.input.loss ? bounds.singleGaps : null;
     this.pairRows = pairRows;
   }
 
@@ -253,7 +275,11 @@ class Sweep {
       best = exactPrediction(forward64(input.chain, input.inputs, sample, input.siteLayer, input.conditions[condition], intact.exact));
       this.rowsFloat64++;
     }
-    if (input.loss) this.outcomes[condition].lossDelta += crossEntropy(logits, input.labels[sample], 0, k) - intact.loss[sample];
+    if (input.loss) {
+      const loss = crossEntropy(logits, input.labels[sample], 0, k);
+      this.outcomes[condition].lossDelta += loss - intact.loss[sample];
+      if (input.losses) input.losses[sample * this.units + input.conditions[condition][0]] = loss;
+    }
     this.record(condition, sample, best);
   }
 
@@ -336,6 +362,17 @@ class Sweep {
         const s = list[i];
         if (stamp[s] === c + 1) continue;
         stamp[s] = c + 1;
+        if (input.loss && unitsOf.length > 1 && this.reuse) {
+          let active = 0;
+          let only = -1;
+          for (const v of unitsOf) if (siteValues[s * units + v] > 0) (active++, (only = v));
+          if (active === 1) {
+            const single = bounds.singles.get(only)!.get(s);
+            if (single !== undefined) this.record(c, s, single);
+            this.outcomes[c].lossDelta += bounds.singleLosses![s * units + only] - this.intact.loss[s];
+            continue;
+          }
+        }
         if (!input.loss && unitsOf.length > 1) {
           let sum = 0;
           let active = 0;
