@@ -656,9 +656,9 @@ function roomOf(logits: Float32Array, predictions: Int32Array, n: number, k: num
 /**
  * LayerBounds.pairRows. Per sample, the active units in order, so that each unit meets only a prefix of the later ones:
  * with single gaps, in ascending order of single margin (a pair can flip the sample only if each unit's reach covers
- * the other's single margin, so unit i stops at the first later unit whose margin its reach misses); without, in
- * descending order of ratio (a pair's ratios must sum to ≥ 1, so its larger is ≥ ½ and i stops at the first later
- * unit that falls short). The survivors pass the ratio sum and the per-class test of canFlip.
+ * the other's single margin, so unit i stops at the first later unit whose margin its reach misses); without, the
+ * units of ratio ≥ ½ first (a pair's ratios must sum to ≥ 1, so one of them is), each meeting every later unit. The
+ * survivors pass the ratio sum and the per-class test of canFlip.
  */
 function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float32Array, k: number, units: number): PairRows | null {
   if (units * units * 4 > PAIR_BYTES) return null;
@@ -673,23 +673,32 @@ function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float3
     const at = s * units;
     let active = 0;
     for (let u = 0; u < units; u++) if (values[at + u] > 0) order[active++] = u;
-    const sorted = margins
-      ? order.subarray(0, active).sort((a, b) => margins[at + a] - margins[at + b])
-      : order.subarray(0, active).sort((a, b) => ratio[at + b] - ratio[at + a]);
+    // Without margins, the units of ratio ≥ ½ first (a pair needs one), the rest after them in any order.
+    let big = 0;
+    if (!margins) {
+      for (let x = 0; x < active; x++) {
+        if (ratio[at + order[x]] >= 0.5) {
+          const u = order[x];
+          order[x] = order[big];
+          order[big++] = u;
+        }
+      }
+    }
+    const sorted = margins ? order.subarray(0, active).sort((a, b) => margins[at + a] - margins[at + b]) : order;
     const t = predictions[s];
     for (let x = 0; x < active; x++) {
       const i = sorted[x];
       const reachI = reach[at + i];
       const marginI = margins ? margins[at + i] : 0;
       const ratioI = ratio[at + i];
-      if (!margins && ratioI < 0.5) break;
+      if (!margins && x >= big) break;
       // Each pair once, from its earlier unit.
       for (let y = x + 1; y < active; y++) {
         const j = sorted[y];
         if (margins) {
           if (margins[at + j] > reachI) break;
           if (reach[at + j] < marginI || ratioI + ratio[at + j] < 1) continue;
-        } else if (ratioI + ratio[at + j] < 1) break;
+        } else if (ratioI + ratio[at + j] < 1) continue;
         // canFlip for two units: some class whose room both bounds reach, and each bound reaches the other's single gap.
         const gi = (t * units + i) * k;
         const gj = (t * units + j) * k;
