@@ -10,8 +10,8 @@
  *    z_t − z_c stays below that gap (gapGains: exact where the site feeds the output layer, interval propagation
  *    through the ReLUs before). For a set of units the bounds add up; and starting from the exact gaps a single
  *    leaves, the other units' bounds must reach those too, which prunes most pairs (their candidates are listed once
- *    per layer). Gaps are taken with slack (0.999·gap − 1e-5, − 1e-4 for single gaps) so rounding never prunes a row
- *    that could flip.
+ *    per layer). Gaps are taken with slack (0.999·gap − 1e-5, − 1e-4 for single gaps) so rounding never prunes a
+ *    row that could flip.
  * 4. A multi-unit condition on a sample where only one of its units is active equals that unit's single ablation
  *    there; the single's exact outcome (and loss) is reused.
  * 5. float32 decides unless its top two logits nearly tie (src/engine/sweep/logits.ts); those rows, and the intact
@@ -41,7 +41,7 @@ export interface DenseIntact {
   correctPerClass: number[];
   lossSum: number;
   rowsFloat64: number;
-  /** Per site layer: bounds, single outcomes and candidate lists, computed once and shared by every call on these inputs. */
+  /** Per site layer: bounds, single outcomes and candidate lists, computed once for every call on these inputs. */
   bounds: Map<number, LayerBounds>;
   /** float64 activations of every layer, for the samples rechecked so far. */
   exact: Map<number, Float64Array[]>;
@@ -68,9 +68,9 @@ interface LayerBounds {
   singleLosses: Float64Array | null;
   lossUnits: Set<number>;
   /**
-   * [n × units × k]: float32 gaps z_t − z_c with the unit zeroed alone, with slack (0.999·gap − 1e-4; Infinity at
-   * c = t), NaN where that row was not evaluated; null where the sweep has no pairs to prune with them (or they would
-   * outgrow PAIR_BYTES). Zeroing unit j as well lowers a gap by at most h_j·gain: a pair can lower gap c below 0 only
+   * [n × units × k]: float32 gaps z_t − z_c with the unit zeroed alone, with slack (0.999·gap − 1e-4; Infinity
+   * at c = t), NaN where that row was not evaluated; null where the sweep has no pairs to prune with them (or they
+   * would outgrow PAIR_BYTES). Zeroing unit j as well lowers a gap by at most h_j·gain: a pair can lower gap c below 0 only
    * if each unit's bound reaches the other's single gap.
    */
   singleGaps: Float32Array | null;
@@ -100,7 +100,7 @@ export interface DenseSweepInput {
   intact?: DenseIntact;
   /** Single-unit conditions only: where to store each evaluated row's gaps (LayerBounds.singleGaps). */
   gaps?: Float32Array;
-  /** Single-unit conditions only, with loss: where to store each evaluated row's cross-entropy (LayerBounds.singleLosses). */
+  /** Single-unit conditions only, with loss: where to store each evaluated row's loss (LayerBounds.singleLosses). */
   losses?: Float64Array;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
