@@ -86,9 +86,9 @@ export function tensorDims(tensor: TensorProto): number[] {
   return (tensor.dims ?? []).map(toInt);
 }
 
-export function makeTensor(name: string, dims: readonly number[], values: Float32Array | Float64Array | BigInt64Array): TensorProto {
+export function makeTensor(name: string, dims: readonly number[], values: Float32Array | Float64Array | Int32Array | BigInt64Array): TensorProto {
   const dataType =
-    values instanceof Float32Array ? DataType.FLOAT : values instanceof Float64Array ? DataType.DOUBLE : DataType.INT64;
+    values instanceof Float32Array ? DataType.FLOAT : values instanceof Float64Array ? DataType.DOUBLE : values instanceof Int32Array ? DataType.INT32 : DataType.INT64;
   return onnx.TensorProto.create({
     name,
     dims: [...dims],

@@ -118,6 +118,9 @@ const CHUNK_BYTES = 64 * 2 ** 20;
 const PAIR_BYTES = 512 * 2 ** 20;
 const NEXT_INPUT = "next";
 const ROWS_INPUT = "rows";
+const TARGETS_INPUT = "targets";
+const TOP_OUTPUT = "top";
+const RUNNER_UP_OUTPUT = "runner_up";
 const activationInput = (slot: number) => `h${slot}`;
 const weightsInput = (slot: number) => `weights${slot}`;
 
@@ -454,6 +457,7 @@ class Sweep {
       activations: Array.from({ length: slots }, () => new Float32Array(chunkRows)),
       weights: Array.from({ length: slots }, () => new Int32Array(chunkRows)),
       conditions: new Int32Array(chunkRows),
+      targets: new Int32Array(chunkRows),
       filled: 0,
     };
     const cached = { [NEXT_INPUT]: new OrtTensor("float32", this.intact.pre[siteLayer + 1], [n, width]) };
@@ -465,10 +469,11 @@ class Sweep {
       const out = await session.run({
         ...cached,
         [ROWS_INPUT]: new OrtTensor("int32", chunk.samples.subarray(0, filled), [filled]),
+        [TARGETS_INPUT]: new OrtTensor("int32", chunk.targets.subarray(0, filled), [filled, 1]),
         ...Object.fromEntries(chunk.activations.map((values, i) => [activationInput(i), new OrtTensor("float32", values.subarray(0, filled), [filled, 1])])),
         ...Object.fromEntries(chunk.weights.map((index, i) => [weightsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled])])),
       });
-      this.read(chunk, out[OUTPUT_NAME].data as Float32Array);
+      this.read(chunk, out[OUTPUT_NAME].data as Float32Array, out[TOP_OUTPUT].data as Float32Array, out[RUNNER_UP_OUTPUT].data as Float32Array);
       chunk.filled = 0;
       input.onProgress?.(queued, conditions.length);
     };
@@ -492,6 +497,8 @@ class Sweep {
     const at = chunk.filled;
     chunk.samples.set(rows.subarray(from, from + take), at);
     chunk.conditions.fill(c, at, at + take);
+    const predictions = this.intact.predictions;
+    for (let r = 0; r < take; r++) chunk.targets[at + r] = predictions[rows[from + r]];
     for (let i = 0; i < slots; i++) {
       const activations = chunk.activations[i];
       if (i < unitsOf.length) {
@@ -510,17 +517,18 @@ class Sweep {
   }
 
   /** Reads a chunk's logits: without loss, a clear decision for the intact class changes nothing to record. */
-  read(chunk: Chunk, logits: Float32Array): void {
+  read(chunk: Chunk, logits: Float32Array, top: Float32Array, runnerUp: Float32Array): void {
     const { k } = this;
     const { gaps, loss } = this.input;
-    const predictions = this.intact.predictions;
     const { samples, conditions, filled } = chunk;
     const row = new Float64Array(k);
     for (let r = 0; r < filled; r++) {
       const from = r * k;
       const sample = samples[r];
       if (gaps) this.noteGaps(conditions[r], sample, logits, from);
-      if (!loss && clearlyFor(logits, from, k, predictions[sample])) {
+      // Without loss, a clear decision for the intact class (the test of decide; an equal runner-up is not clear, as
+      // the lower class wins a tie) changes nothing to record.
+      if (!loss && top[r] - runnerUp[r] > TIE_MARGIN * Math.max(Math.abs(top[r]), Math.abs(runnerUp[r]), 1)) {
         this.evaluated++;
         continue;
       }
@@ -535,9 +543,10 @@ interface PairRows {
   samples: Int32Array;
 }
 
-/** One onnxruntime run's rows: sample, per slot the unit's activation and weight row, and condition. */
+/** One onnxruntime run's rows: sample, per slot the unit's activation and weight row, condition, intact prediction. */
 interface Chunk {
   samples: Int32Array;
+  targets: Int32Array;
   activations: Float32Array[];
   weights: Int32Array[];
   conditions: Int32Array;
@@ -840,7 +849,18 @@ function gatherTailModel(chain: DenseChain, siteLayer: number, slots: number): M
     // A chain of Adds: a variadic Sum of three ran slower than two Adds.
     ...Array.from({ length: slots }, (_, i) => makeNode("Add", [i === 0 ? "lesion.next_rows" : `lesion.sum${i - 1}`, `lesion.term${i}`], [i === slots - 1 ? INPUT_NAME : `lesion.sum${i}`], `lesion/add/term${i}`)),
   );
+  // The intact prediction's logit and the largest other one: JS reads two numbers per row, not k.
+  const k = chain.layers[chain.layers.length - 1].out;
+  graph.initializer!.push(makeTensor("lesion.classes", [1, k], Int32Array.from({ length: k }, (_, c) => c)), makeTensor("lesion.lowest", [1], Float32Array.of(-3.4e38)));
+  graph.node!.push(
+    makeNode("GatherElements", [OUTPUT_NAME, TARGETS_INPUT], [TOP_OUTPUT], "lesion/gather/top", { axis: 1 }),
+    makeNode("Equal", ["lesion.classes", TARGETS_INPUT], ["lesion.is_target"], "lesion/equal/target"),
+    makeNode("Where", ["lesion.is_target", "lesion.lowest", OUTPUT_NAME], ["lesion.others"], "lesion/where/others"),
+    makeNode("ReduceMax", ["lesion.others"], [RUNNER_UP_OUTPUT], "lesion/max/others", { axes: [1], keepdims: 1 }),
+  );
+  graph.output!.push(makeValueInfo(TOP_OUTPUT, DataType.FLOAT, ["rows", 1]), makeValueInfo(RUNNER_UP_OUTPUT, DataType.FLOAT, ["rows", 1]));
   graph.input = [
+    makeValueInfo(TARGETS_INPUT, DataType.INT32, ["rows", 1]),
     makeValueInfo(NEXT_INPUT, DataType.FLOAT, ["samples", next.out]),
     makeValueInfo(ROWS_INPUT, DataType.INT32, ["rows"]),
     ...Array.from({ length: slots }, (_, i) => makeValueInfo(activationInput(i), DataType.FLOAT, ["rows", 1])),
@@ -885,23 +905,6 @@ function transpose(matrix: Float64Array, rows: number, cols: number): Float64Arr
   const out = new Float64Array(matrix.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = matrix[r * cols + c];
   return out;
-}
-
-/**
- * Whether float32 logits clearly pick class t: t is the arg max (ties go to the lower class) with a relative top-2
- * margin over TIE_MARGIN, the test of decide.
- */
-function clearlyFor(logits: Float32Array, from: number, k: number, t: number): boolean {
-  const top = logits[from + t];
-  let next = -Infinity;
-  for (let c = 0; c < k; c++) {
-    if (c === t) continue;
-    const v = logits[from + c];
-    // An equal lower class wins the tie.
-    if (v > top || (v === top && c < t)) return false;
-    if (v > next) next = v;
-  }
-  return top - next > TIE_MARGIN * Math.max(Math.abs(top), Math.abs(next), 1);
 }
 
 /** The prediction from float64 logits: exact, ties toward the lower class. */
