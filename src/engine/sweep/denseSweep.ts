@@ -66,6 +66,8 @@ interface LayerBounds {
   singles: Map<number, Map<number, number>>;
   /** [n × units]: cross-entropy with the unit zeroed alone, for the units in lossUnits (NaN elsewhere). */
   singleLosses: Float64Array | null;
+  /** Per unit in lossUnits: its single's change of the summed loss, Σ over its active samples. */
+  singleLossSums: Float64Array | null;
   lossUnits: Set<number>;
   /**
    * [n × units × k]: float32 gaps z_t − z_c with the unit zeroed alone, with slack (0.999·gap − 1e-4; Infinity
@@ -119,6 +121,8 @@ const PAIR_BYTES = 512 * 2 ** 20;
 const NEXT_INPUT = "next";
 const ROWS_INPUT = "rows";
 const TARGETS_INPUT = "targets";
+const LABELS_INPUT = "labels";
+const LOSS_OUTPUT = "loss";
 const TOP_OUTPUT = "top";
 const RUNNER_UP_OUTPUT = "runner_up";
 const activationInput = (slot: number) => `h${slot}`;
@@ -180,9 +184,14 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       if (missing.length > 0) {
         bounds.singleLosses ??= new Float64Array(intact.n * site.out).fill(NaN);
         const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), losses: bounds.singleLosses, onProgress: undefined });
+        bounds.singleLossSums ??= new Float64Array(site.out).fill(NaN);
+        const values = intact.pre[siteLayer];
         missing.forEach((u, i) => {
           bounds.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]])));
           bounds.lossUnits.add(u);
+          let sum = 0;
+          for (let s = 0; s < intact.n; s++) if (values[s * site.out + u] > 0) sum += bounds.singleLosses![s * site.out + u] - intact.loss[s];
+          bounds.singleLossSums![u] = sum;
         });
       }
     }
@@ -205,7 +214,8 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     const listPairs = reuse && !input.loss && pairCount >= site.out;
     if (listPairs && bounds.pairRows === undefined) bounds.pairRows = candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out);
     sweep.prune(bounds, reuse, listPairs ? (bounds.pairRows ?? null) : null);
-    if (siteLayer + 1 === last) sweep.closedForm();
+    // With loss every active row is evaluated: onnxruntime then runs even the closed form faster than JS.
+    if (siteLayer + 1 === last && !input.loss) sweep.closedForm();
     else await sweep.tail();
   }
   return finish(intact, sweep.outcomes, { rowsEvaluated: sweep.evaluated, rowsFloat64: sweep.rowsFloat64, unresolvedTies: 0 }, input.loss, started);
@@ -220,7 +230,7 @@ function layerBounds(chain: DenseChain, siteLayer: number, intact: DenseIntact):
   const gain = gapGains(chain, siteLayer);
   const byUnit = new Float64Array(gain.length);
   for (let t = 0; t < k; t++) for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) byUnit[(t * units + u) * k + c] = gain[(t * k + c) * units + u];
-  const bounds = { gain, byUnit, ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units), lists: new Map(), singles: new Map(), singleLosses: null, lossUnits: new Set<number>(), singleGaps: null, gapUnits: new Set<number>(), singleMargins: null };
+  const bounds = { gain, byUnit, ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units), lists: new Map(), singles: new Map(), singleLosses: null, singleLossSums: null, lossUnits: new Set<number>(), singleGaps: null, gapUnits: new Set<number>(), singleMargins: null };
   intact.bounds.set(siteLayer, bounds);
   return bounds;
 }
@@ -270,7 +280,7 @@ class Sweep {
    * Decides one evaluated row from its new logits, re-deciding near ties in float64. Rows always arrive as a
    * Float64Array: one element type keeps this hot call monomorphic.
    */
-  settle(condition: number, sample: number, logits: Float64Array): void {
+  settle(condition: number, sample: number, logits: Float64Array, rowLoss = NaN): void {
     const { input, intact, k } = this;
     this.evaluated++;
     let best = decide(logits, 0, k);
@@ -278,12 +288,13 @@ class Sweep {
       best = exactPrediction(forward64(input.chain, input.inputs, sample, input.siteLayer, input.conditions[condition], intact.exact));
       this.rowsFloat64++;
     }
-    if (input.loss) {
-      const loss = crossEntropy(logits, input.labels[sample], 0, k);
-      this.outcomes[condition].lossDelta += loss - intact.loss[sample];
-      if (input.losses) input.losses[sample * this.units + input.conditions[condition][0]] = loss;
-    }
+    if (input.loss) this.addLoss(condition, sample, rowLoss === rowLoss ? rowLoss : crossEntropy(logits, input.labels[sample], 0, k));
     this.record(condition, sample, best);
+  }
+
+  addLoss(condition: number, sample: number, loss: number): void {
+    this.outcomes[condition].lossDelta += loss - this.intact.loss[sample];
+    if (this.input.losses) this.input.losses[sample * this.units + this.input.conditions[condition][0]] = loss;
   }
 
   record(condition: number, sample: number, best: number): void {
@@ -357,6 +368,32 @@ class Sweep {
     // Recording single gaps evaluates every active row: the exact gaps prune far more pairs than bounds would.
     const threshold = input.loss || input.gaps ? 1e-30 : 1 / unitsOf.length;
     const lists = unitLists(bounds, units, this.n, threshold);
+    if (input.loss && this.reuse && unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) {
+      // Pairs with loss: only samples where both units are active are evaluated. Where one is, the single's outcome;
+      // its loss enters through the single's sum over its active samples, less the samples where both are.
+      const [i, j] = unitsOf;
+      const [a, b] = [lists[i], lists[j]];
+      let count = 0;
+      for (let x = 0, y = 0; x < a.length && y < b.length; ) {
+        if (a[x] < b[y]) x++;
+        else if (a[x] > b[y]) y++;
+        else {
+          rows[count++] = a[x];
+          x++;
+          y++;
+        }
+      }
+      for (const [p, q] of [[i, j], [j, i]]) for (const [s, best] of bounds.singles.get(p)!) if (!(siteValues[s * units + q] > 0)) this.record(c, s, best);
+      const losses = bounds.singleLosses!;
+      const intactLoss = this.intact.loss;
+      let delta = bounds.singleLossSums![i] + bounds.singleLossSums![j];
+      for (let r = 0; r < count; r++) {
+        const s = rows[r];
+        delta -= losses[s * units + i] - intactLoss[s] + (losses[s * units + j] - intactLoss[s]);
+      }
+      this.outcomes[c].lossDelta += delta;
+      return count;
+    }
     const { ratio } = bounds;
     let count = 0;
     for (const u of unitsOf) {
@@ -449,7 +486,7 @@ class Sweep {
     const { input, n } = this;
     const { model, chain, siteLayer, conditions } = input;
     const slots = Math.max(...conditions.map((c) => c.length));
-    const session = await getSession(model, `dense:tail:${siteLayer}:${slots}`, () => gatherTailModel(chain, siteLayer, slots));
+    const session = await getSession(model, `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}`, () => gatherTailModel(chain, siteLayer, slots, input.loss));
     const width = chain.layers[siteLayer + 1].out;
     const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots * width))));
     const chunk: Chunk = {
@@ -458,6 +495,7 @@ class Sweep {
       weights: Array.from({ length: slots }, () => new Int32Array(chunkRows)),
       conditions: new Int32Array(chunkRows),
       targets: new Int32Array(chunkRows),
+      labels: input.loss ? new Int32Array(chunkRows) : null,
       filled: 0,
     };
     const cached = { [NEXT_INPUT]: new OrtTensor("float32", this.intact.pre[siteLayer + 1], [n, width]) };
@@ -470,10 +508,11 @@ class Sweep {
         ...cached,
         [ROWS_INPUT]: new OrtTensor("int32", chunk.samples.subarray(0, filled), [filled]),
         [TARGETS_INPUT]: new OrtTensor("int32", chunk.targets.subarray(0, filled), [filled, 1]),
+        ...(chunk.labels ? { [LABELS_INPUT]: new OrtTensor("int32", chunk.labels.subarray(0, filled), [filled, 1]) } : {}),
         ...Object.fromEntries(chunk.activations.map((values, i) => [activationInput(i), new OrtTensor("float32", values.subarray(0, filled), [filled, 1])])),
         ...Object.fromEntries(chunk.weights.map((index, i) => [weightsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled])])),
       });
-      this.read(chunk, out[OUTPUT_NAME].data as Float32Array, out[TOP_OUTPUT].data as Float32Array, out[RUNNER_UP_OUTPUT].data as Float32Array);
+      this.read(chunk, out[OUTPUT_NAME].data as Float32Array, out[TOP_OUTPUT].data as Float32Array, out[RUNNER_UP_OUTPUT].data as Float32Array, chunk.labels ? (out[LOSS_OUTPUT].data as Float32Array) : null);
       chunk.filled = 0;
       input.onProgress?.(queued, conditions.length);
     };
@@ -499,6 +538,7 @@ class Sweep {
     chunk.conditions.fill(c, at, at + take);
     const predictions = this.intact.predictions;
     for (let r = 0; r < take; r++) chunk.targets[at + r] = predictions[rows[from + r]];
+    if (chunk.labels) for (let r = 0; r < take; r++) chunk.labels[at + r] = this.input.labels[rows[from + r]];
     for (let i = 0; i < slots; i++) {
       const activations = chunk.activations[i];
       if (i < unitsOf.length) {
@@ -517,23 +557,24 @@ class Sweep {
   }
 
   /** Reads a chunk's logits: without loss, a clear decision for the intact class changes nothing to record. */
-  read(chunk: Chunk, logits: Float32Array, top: Float32Array, runnerUp: Float32Array): void {
+  read(chunk: Chunk, logits: Float32Array, top: Float32Array, runnerUp: Float32Array, losses: Float32Array | null): void {
     const { k } = this;
-    const { gaps, loss } = this.input;
+    const { gaps } = this.input;
     const { samples, conditions, filled } = chunk;
     const row = new Float64Array(k);
     for (let r = 0; r < filled; r++) {
       const from = r * k;
       const sample = samples[r];
       if (gaps) this.noteGaps(conditions[r], sample, logits, from);
-      // Without loss, a clear decision for the intact class (the test of decide; an equal runner-up is not clear, as
-      // the lower class wins a tie) changes nothing to record.
-      if (!loss && top[r] - runnerUp[r] > TIE_MARGIN * Math.max(Math.abs(top[r]), Math.abs(runnerUp[r]), 1)) {
+      // A clear decision for the intact class (the test of decide; an equal runner-up is not clear, as the lower
+      // class wins a tie) changes no prediction: only the loss is recorded.
+      if (top[r] - runnerUp[r] > TIE_MARGIN * Math.max(Math.abs(top[r]), Math.abs(runnerUp[r]), 1)) {
         this.evaluated++;
+        if (losses) this.addLoss(conditions[r], sample, losses[r]);
         continue;
       }
       for (let j = 0; j < k; j++) row[j] = logits[from + j];
-      this.settle(conditions[r], sample, row);
+      this.settle(conditions[r], sample, row, losses ? losses[r] : NaN);
     }
   }
 }
@@ -547,6 +588,8 @@ interface PairRows {
 interface Chunk {
   samples: Int32Array;
   targets: Int32Array;
+  /** With loss: each row's label. */
+  labels: Int32Array | null;
   activations: Float32Array[];
   weights: Int32Array[];
   conditions: Int32Array;
@@ -821,7 +864,7 @@ function unitLists(bounds: LayerBounds, units: number, n: number, threshold: num
  * The graph of one evaluated row: gather the sample's site activations and next-layer pre-activations, subtract
  * Σ_i h[u_i]·W_{l+1}[:, u_i] over the row's `slots` units, then ReLU and the remaining layers; logits out.
  */
-function gatherTailModel(chain: DenseChain, siteLayer: number, slots: number): ModelProto {
+function gatherTailModel(chain: DenseChain, siteLayer: number, slots: number, loss: boolean): ModelProto {
   const from = siteLayer + 1;
   const site = chain.layers[siteLayer];
   const next = chain.layers[from];
@@ -846,8 +889,11 @@ function gatherTailModel(chain: DenseChain, siteLayer: number, slots: number): M
   graph.node!.unshift(
     makeNode("Gather", [NEXT_INPUT, ROWS_INPUT], ["lesion.next_rows"], "lesion/gather/next", { axis: 0 }),
     ...terms,
-    // A chain of Adds: a variadic Sum of three ran slower than two Adds.
-    ...Array.from({ length: slots }, (_, i) => makeNode("Add", [i === 0 ? "lesion.next_rows" : `lesion.sum${i - 1}`, `lesion.term${i}`], [i === slots - 1 ? INPUT_NAME : `lesion.sum${i}`], `lesion/add/term${i}`)),
+    // A chain of Adds: a variadic Sum of three ran slower than two Adds. Where the site feeds the output layer, the
+    // sum is the logits.
+    ...Array.from({ length: slots }, (_, i) =>
+      makeNode("Add", [i === 0 ? "lesion.next_rows" : `lesion.sum${i - 1}`, `lesion.term${i}`], [i < slots - 1 ? `lesion.sum${i}` : layers.length > 0 ? INPUT_NAME : OUTPUT_NAME], `lesion/add/term${i}`),
+    ),
   );
   // The intact prediction's logit and the largest other one: JS reads two numbers per row, not k.
   const k = chain.layers[chain.layers.length - 1].out;
@@ -859,7 +905,17 @@ function gatherTailModel(chain: DenseChain, siteLayer: number, slots: number): M
     makeNode("ReduceMax", ["lesion.others"], [RUNNER_UP_OUTPUT], "lesion/max/others", { axes: [1], keepdims: 1 }),
   );
   graph.output!.push(makeValueInfo(TOP_OUTPUT, DataType.FLOAT, ["rows", 1]), makeValueInfo(RUNNER_UP_OUTPUT, DataType.FLOAT, ["rows", 1]));
+  if (loss) {
+    // Cross-entropy per row (float32, from the same logits), so JS does not take k exponentials per row.
+    graph.node!.push(
+      makeNode("LogSoftmax", [OUTPUT_NAME], ["lesion.log_probabilities"], "lesion/logsoftmax", { axis: 1 }),
+      makeNode("GatherElements", ["lesion.log_probabilities", LABELS_INPUT], ["lesion.log_likelihood"], "lesion/gather/label", { axis: 1 }),
+      makeNode("Neg", ["lesion.log_likelihood"], [LOSS_OUTPUT], "lesion/neg/loss"),
+    );
+    graph.output!.push(makeValueInfo(LOSS_OUTPUT, DataType.FLOAT, ["rows", 1]));
+  }
   graph.input = [
+    ...(loss ? [makeValueInfo(LABELS_INPUT, DataType.INT32, ["rows", 1])] : []),
     makeValueInfo(TARGETS_INPUT, DataType.INT32, ["rows", 1]),
     makeValueInfo(NEXT_INPUT, DataType.FLOAT, ["samples", next.out]),
     makeValueInfo(ROWS_INPUT, DataType.INT32, ["rows"]),
