@@ -3,7 +3,7 @@
 // For each hidden layer, every single unit and every pair, with lesion's ablate() (loss off: pruning on), against
 // the naive loop in the same run: one full forward pass of the masked network per condition, over all images, in
 // onnxruntime, on a sample of the conditions (timed, then extrapolated to all of them; the report says so). The
-// sampled conditions' per-class counts are compared between the two. Each repetition (REPEATS, default 5) runs in its
+// sampled conditions' per-class counts (and, for the pairs with loss, the losses) are compared between the two. Each repetition (REPEATS, default 5) runs in its
 // own Node process, as a user's run would; the report gives the median and the range over them. Writes
 // bench/results/ablation.{json,md}.
 import { execFileSync } from "node:child_process";
@@ -47,7 +47,7 @@ async function repetition() {
   const layers = [[784, 100], [100, 100], [100, 100], [100, 10]];
   const forwardFlop = 2 * data.n * layers.reduce((sum, [a, b]) => sum + a * b, 0);
 
-  async function naive(siteName, conditions) {
+  async function naive(siteName, conditions, withLoss) {
     const site = resolveSite(model, siteName);
     const target = { name: site.name, tensor: site.tensor, rank: 2, units: site.units };
     const session = await getSession(model, `bench:naive:${site.name}`, () => withMasks(model.proto, [target]));
@@ -56,6 +56,7 @@ async function repetition() {
     const feedInput = new OrtTensor("float32", input, [data.n, 784]);
     const offset = new OrtTensor("float32", new Float32Array(site.units), [1, site.units]);
     const counts = [];
+    const losses = [];
     const started = performance.now();
     for (const c of conditions) {
       const mask = new Float32Array(site.units).fill(1);
@@ -63,14 +64,22 @@ async function repetition() {
       const result = await session.run({ [model.inputName]: feedInput, [maskInputName(site.name)]: new OrtTensor("float32", mask, [1, site.units]), [offsetInputName(site.name)]: offset });
       const logits = result[model.outputName].data;
       const correct = new Array(k).fill(0);
+      let lossSum = 0;
       for (let s = 0; s < data.n; s++) {
         let best = 0;
         for (let j = 1; j < k; j++) if (logits[s * k + j] > logits[s * k + best]) best = j;
         if (best === data.labels[s]) correct[best]++;
+        if (withLoss) {
+          // Cross-entropy in float64 from the float32 logits.
+          let sum = 0;
+          for (let j = 0; j < k; j++) sum += Math.exp(logits[s * k + j] - logits[s * k + best]);
+          lossSum += Math.log(sum) + logits[s * k + best] - logits[s * k + data.labels[s]];
+        }
       }
       counts.push(correct);
+      losses.push(lossSum / data.n);
     }
-    return { seconds: (performance.now() - started) / 1000, counts };
+    return { seconds: (performance.now() - started) / 1000, counts, losses };
   }
 
   const sample = (list, count) => {
@@ -85,33 +94,38 @@ async function repetition() {
   const standardSeconds = (performance.now() - started) / 1000;
 
   const rows = [];
-  for (const site of ["h0", "h1", "h2"]) {
-    for (const kind of ["singles", "pairs"]) {
-      const conditions = kind === "singles" ? singles(resolveSite(model, site)) : pairs(resolveSite(model, site));
-      started = performance.now();
-      const fast = await ablate(model, data, { conditions, loss: false });
-      const seconds = (performance.now() - started) / 1000;
-      const picked = sample(conditions, NAIVE_SAMPLE);
-      const reference = await naive(site, picked);
-      const index = new Map(fast.conditions.map((c, i) => [c.id, i]));
-      let differences = 0;
-      picked.forEach((c, i) => {
-        const result = fast.conditions[index.get(c.id)];
-        const correct = result.perClass.map((p, j) => Math.round(p * fast.classCounts[j]));
-        differences += correct.reduce((sum, v, j) => sum + Math.abs(v - reference.counts[i][j]), 0);
-      });
-      rows.push({
-        site,
-        kind,
-        conditions: conditions.length,
-        seconds,
-        naiveSeconds: (reference.seconds / picked.length) * conditions.length,
-        naiveSampled: picked.length,
-        naiveGflops: (forwardFlop * picked.length) / reference.seconds / 1e9,
-        effectiveGflops: (forwardFlop * conditions.length) / seconds / 1e9,
-        sampledCountDifferences: differences,
-      });
-    }
+  // Pairs with the loss (the command line's default) last: every row where both units are active is evaluated.
+  const sites = ["h0", "h1", "h2"];
+  const plan = [...sites.flatMap((site) => [[site, "singles"], [site, "pairs"]]), ...sites.map((site) => [site, "pairs with loss"])];
+  for (const [site, kind] of plan) {
+    const withLoss = kind === "pairs with loss";
+    const conditions = kind === "singles" ? singles(resolveSite(model, site)) : pairs(resolveSite(model, site));
+    started = performance.now();
+    const fast = await ablate(model, data, { conditions, loss: withLoss });
+    const seconds = (performance.now() - started) / 1000;
+    const picked = sample(conditions, NAIVE_SAMPLE);
+    const reference = await naive(site, picked, withLoss);
+    const index = new Map(fast.conditions.map((c, i) => [c.id, i]));
+    let differences = 0;
+    let lossDifference = 0;
+    picked.forEach((c, i) => {
+      const result = fast.conditions[index.get(c.id)];
+      const correct = result.perClass.map((p, j) => Math.round(p * fast.classCounts[j]));
+      differences += correct.reduce((sum, v, j) => sum + Math.abs(v - reference.counts[i][j]), 0);
+      if (withLoss) lossDifference = Math.max(lossDifference, Math.abs(result.loss - reference.losses[i]) / reference.losses[i]);
+    });
+    rows.push({
+      site,
+      kind,
+      conditions: conditions.length,
+      seconds,
+      naiveSeconds: (reference.seconds / picked.length) * conditions.length,
+      naiveSampled: picked.length,
+      naiveGflops: (forwardFlop * picked.length) / reference.seconds / 1e9,
+      effectiveGflops: (forwardFlop * conditions.length) / seconds / 1e9,
+      sampledCountDifferences: differences,
+      sampledLossDifference: withLoss ? lossDifference : null,
+    });
   }
   return { standardConditions: standard.length, standardSeconds, rows, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
 }
@@ -139,6 +153,7 @@ function report(runs) {
       naiveGflops: median(all.map((row) => row.naiveGflops)),
       effectiveGflops: median(all.map((row) => row.effectiveGflops)),
       sampledCountDifferences: Math.max(...all.map((row) => row.sampledCountDifferences)),
+      sampledLossDifference: first.sampledLossDifference === null ? null : Math.max(...all.map((row) => row.sampledLossDifference)),
     };
   });
   const result = {
@@ -150,7 +165,7 @@ function report(runs) {
     rows,
     peakRssMiB: Math.max(...runs.map((run) => run.peakRssMiB)),
     runs,
-    note: "Each repetition is a fresh Node process: model import, the standard sweep, then the rows in table order; rows after the standard sweep reuse its one-time work kept while the model is open (the intact pass with cached activations and the per-layer bounds), as the naive loop reuses its prepared input tensor; the standard sweep's time includes it. A pairs row includes its layer's one-time pair work (every single evaluated, candidate lists). Times are medians over the repetitions, the speed-up is median naive / median lesion, its range the per-repetition extremes. naiveSeconds is extrapolated from naiveSampled timed conditions per row; naive = one full onnxruntime forward pass of the masked network over all 10,000 images per condition (float32); count differences are |lesion − naive| summed over classes on the sampled conditions, the largest over repetitions (naive float32 may differ on near ties).",
+    note: "Each repetition is a fresh Node process: model import, the standard sweep, then the rows in table order; rows after the standard sweep reuse its one-time work kept while the model is open (the intact pass with cached activations and the per-layer bounds), as the naive loop reuses its prepared input tensor; the standard sweep's time includes it. A pairs row includes its layer's one-time pair work (every single evaluated, candidate lists). Times are medians over the repetitions, the speed-up is median naive / median lesion, its range the per-repetition extremes. naiveSeconds is extrapolated from naiveSampled timed conditions per row; naive = one full onnxruntime forward pass of the masked network over all 10,000 images per condition (float32); count differences are |lesion − naive| summed over classes on the sampled conditions, the largest over repetitions (naive float32 may differ on near ties). Rows 'pairs with loss' ask for each condition's loss (ablate's and the command line's default; nothing is pruned) and the naive loop computes it too (float64 cross-entropy of its float32 logits); the last column compares the two.",
   };
   mkdirSync(out, { recursive: true });
   writeFileSync(`${out}ablation.json`, `${JSON.stringify(result, null, 2)}\n`);
@@ -162,9 +177,9 @@ function report(runs) {
     "",
     `Standard sweep (singles of h0, h1, h2 + pairs of h2, ${result.standardSweep.conditions} conditions, one ablate() call): **${result.standardSweep.seconds.toFixed(3)} s** (median; ${range(result.standardSweep.secondsRange, 3, " s")}).`,
     "",
-    "| site | conditions | lesion (s, median) | lesion range (s) | naive loop (s, extrapolated) | speed-up (median) | speed-up range | naive GFLOP/s | effective GFLOP/s | count differences (sampled) |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ...rows.map((r) => `| ${r.site} ${r.kind} | ${r.conditions} | ${r.seconds.toFixed(3)} | ${range(r.secondsRange, 3)} | ${r.naiveSeconds.toFixed(1)} (${r.naiveSampled} timed) | ${r.speedup.toFixed(0)}× | ${range(r.speedupRange, 0, "×")} | ${r.naiveGflops.toFixed(0)} | ${r.effectiveGflops.toFixed(0)} | ${r.sampledCountDifferences} |`),
+    "| site | conditions | lesion (s, median) | lesion range (s) | naive loop (s, extrapolated) | speed-up (median) | speed-up range | naive GFLOP/s | effective GFLOP/s | count differences (sampled) | largest relative loss difference (sampled) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map((r) => `| ${r.site} ${r.kind} | ${r.conditions} | ${r.seconds.toFixed(3)} | ${range(r.secondsRange, 3)} | ${r.naiveSeconds.toFixed(1)} (${r.naiveSampled} timed) | ${r.speedup.toFixed(0)}× | ${range(r.speedupRange, 0, "×")} | ${r.naiveGflops.toFixed(0)} | ${r.effectiveGflops.toFixed(0)} | ${r.sampledCountDifferences} | ${r.sampledLossDifference === null ? "" : r.sampledLossDifference.toExponential(1)} |`),
     "",
     `Peak RSS (largest over repetitions): ${result.peakRssMiB.toFixed(0)} MiB.`,
     "",
