@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { closeModel, openModel } from "../../src/engine/model.js";
 import { maskedSweep } from "../../src/engine/maskedSweep.js";
-import { denseSweep, gapGains } from "../../src/engine/sweep/denseSweep.js";
+import { denseSweep } from "../../src/engine/sweep/denseSweep.js";
+import { gapGains } from "../../src/engine/sweep/layerBounds.js";
 import { denseChain, type DenseChain } from "../../src/onnx/chain.js";
 import { random, randomCnn, randomMlp } from "../helpers.js";
 
