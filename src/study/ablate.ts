@@ -113,8 +113,10 @@ interface StoredIntact {
 }
 
 const INTACT_ID = "intact";
-/** Largest group the dense engine takes: beyond, its rank-k correction (a pass per unit) lost to the general path's
- * masked suffix here (60 random groups of h0 of mlp100x3: 6 units 0.55 s vs 0.58 s, 8 units 0.76 s vs 0.57 s). */
+/**
+ * Largest group the dense engine takes: beyond, its rank-k correction (a pass per unit) lost to the general path's
+ * masked suffix here (60 random groups of h0 of mlp100x3: 6 units 0.55 s vs 0.58 s, 8 units 0.76 s vs 0.57 s).
+ */
 const DENSE_UNITS = 6;
 
 export async function ablate(model: LesionModel, data: Dataset, options: AblateOptions): Promise<AblateResult> {
@@ -252,12 +254,11 @@ function assemble(
   const baselineAccuracy = accuracyOf(intact.correctPerClass);
   const labels = data.labels;
   const intactPredictions = Int32Array.from(intact.predictions);
-  const lostSet = (o: StoredOutcome) => new Set(o.changed.filter((s) => intactPredictions[s] === labels[s]));
   // A unit's single is in thousands of pairs: its lost set is built once.
   const singleLost = new Map<string, Set<number>>();
   const lostAlone = (id: string) => {
     let set = singleLost.get(id);
-    if (!set) singleLost.set(id, (set = lostSet(outcomes.get(id)!)));
+    if (!set) singleLost.set(id, (set = new Set(outcomes.get(id)!.changed.filter((s) => intactPredictions[s] === labels[s]))));
     return set;
   };
   const intactConfusion = new Float64Array(k * k);

@@ -72,39 +72,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     const bounds = layerBounds(chain, siteLayer, intact);
     // A multi-unit condition on a sample where only one of its units is active is that unit's single ablation there
     // (zeroing an inactive ReLU unit changes nothing): its exact outcome (and loss) is reused, not recomputed.
-    // Without loss, the singles' gaps tighten the bound of the others (LayerBounds.singleGaps).
-    const multi = conditions.some((c) => c.length > 1);
-    if (multi && input.loss && intact.n * site.out * 8 <= PAIR_BYTES) {
-      const missing = [...new Set(conditions.flat())].filter((u) => !bounds.lossUnits.has(u));
-      if (missing.length > 0) {
-        bounds.singleLosses ??= new Float64Array(intact.n * site.out).fill(NaN);
-        const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), losses: bounds.singleLosses, onProgress: undefined });
-        bounds.singleLossSums ??= new Float64Array(site.out).fill(NaN);
-        const values = intact.pre[siteLayer];
-        missing.forEach((u, i) => {
-          bounds.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]])));
-          bounds.lossUnits.add(u);
-          let sum = 0;
-          for (let s = 0; s < intact.n; s++) if (values[s * site.out + u] > 0) sum += bounds.singleLosses![s * site.out + u] - intact.loss[s];
-          bounds.singleLossSums![u] = sum;
-        });
-      }
-    }
-    const reuse = multi && (!input.loss || bounds.singleLosses !== null);
-    if (multi && !input.loss) {
-      // Where the site feeds the output layer the gains are exact and the singles' gaps add nothing.
-      const wantGaps = siteLayer + 1 < last && intact.n * site.out * sweep.k * 4 <= PAIR_BYTES;
-      const missing = [...new Set(conditions.flat())].filter((u) => (wantGaps ? !bounds.gapUnits.has(u) : !bounds.singles.has(u)));
-      if (missing.length > 0) {
-        if (wantGaps) bounds.singleGaps ??= new Float32Array(intact.n * site.out * sweep.k).fill(NaN);
-        const alone = await denseSweep({ ...input, intact, conditions: missing.map((u) => [u]), gaps: bounds.singleGaps ?? undefined, onProgress: undefined });
-        missing.forEach((u, i) => {
-          bounds.singles.set(u, new Map(Array.from(alone.conditions[i].changed, (s, j) => [s, alone.conditions[i].changedPredictions[j]])));
-          if (wantGaps) bounds.gapUnits.add(u);
-        });
-        if (bounds.singleGaps) bounds.singleMargins = marginsOf(bounds.singleGaps, intact.n * site.out, sweep.k);
-      }
-    }
+    const reuse = conditions.some((c) => c.length > 1) && (await prepareSingles(input, intact, bounds));
     const pairCount = conditions.filter((c) => c.length === 2).length;
     const listPairs = reuse && !input.loss && pairCount >= site.out;
     if (listPairs && bounds.pairRows === undefined) bounds.pairRows = candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out);
@@ -116,6 +84,50 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   return finish(intact, sweep.outcomes, { rowsEvaluated: sweep.evaluated, rowsFloat64: sweep.rowsFloat64, unresolvedTies: 0 }, input.loss, started);
 }
 
+
+/**
+ * Runs the singles a multi-unit sweep reuses (LayerBounds.singles) and records what its mode needs: with loss, each
+ * row's loss and each unit's summed change of it; without, each row's gaps, which tighten the bound of the others
+ * (not where the site feeds the output layer: the gains are exact there). Returns whether the singles can be reused
+ * (not with loss where their losses would outgrow PAIR_BYTES).
+ */
+async function prepareSingles(input: DenseSweepInput, intact: DenseIntact, bounds: LayerBounds): Promise<boolean> {
+  const { chain, siteLayer, conditions } = input;
+  const last = chain.layers.length - 1;
+  const k = chain.layers[last].out;
+  const units = chain.layers[siteLayer].out;
+  const n = intact.n;
+  const record = input.loss ? (n * units * 8 <= PAIR_BYTES ? "losses" : null) : siteLayer + 1 < last && n * units * k * 4 <= PAIR_BYTES ? "gaps" : "outcomes";
+  if (record === null) return false;
+  const done = record === "losses" ? bounds.lossUnits : record === "gaps" ? bounds.gapUnits : bounds.singles;
+  const missing = [...new Set(conditions.flat())].filter((u) => !done.has(u));
+  if (missing.length === 0) return true;
+  if (record === "losses") bounds.singleLosses ??= new Float64Array(n * units).fill(NaN);
+  if (record === "gaps") bounds.singleGaps ??= new Float32Array(n * units * k).fill(NaN);
+  const alone = await denseSweep({
+    ...input,
+    intact,
+    conditions: missing.map((u) => [u]),
+    gaps: record === "gaps" ? bounds.singleGaps! : undefined,
+    losses: record === "losses" ? bounds.singleLosses! : undefined,
+    onProgress: undefined,
+  });
+  const values = intact.pre[siteLayer];
+  missing.forEach((u, i) => {
+    const { changed, changedPredictions } = alone.conditions[i];
+    bounds.singles.set(u, new Map(Array.from(changed, (s, j) => [s, changedPredictions[j]])));
+    if (record === "gaps") bounds.gapUnits.add(u);
+    if (record === "losses") {
+      bounds.lossUnits.add(u);
+      bounds.singleLossSums ??= new Float64Array(units).fill(NaN);
+      let sum = 0;
+      for (let s = 0; s < n; s++) if (values[s * units + u] > 0) sum += bounds.singleLosses![s * units + u] - intact.loss[s];
+      bounds.singleLossSums[u] = sum;
+    }
+  });
+  if (record === "gaps") bounds.singleMargins = marginsOf(bounds.singleGaps!, n * units, k);
+  return true;
+}
 /**
  * One denseSweep call's state. Its hot loops are methods, not closures made per call: V8 then compiles them once for
  * every call, instead of recompiling on background threads that compete with onnxruntime's for the cores.
@@ -189,7 +201,7 @@ class Sweep {
   }
 
   /** Stores a single's gaps (with slack) in input.gaps. */
-  noteGaps(condition: number, sample: number, logits: Float32Array | Float64Array, from: number): void {
+  noteGaps(condition: number, sample: number, logits: Float32Array, from: number): void {
     const { k } = this;
     const gaps = this.input.gaps!;
     const at = (sample * this.units + this.input.conditions[condition][0]) * k;
@@ -204,21 +216,20 @@ class Sweep {
    */
   canFlip(unitsOf: number[], s: number): boolean {
     const { k, units, siteValues, singleGaps } = this;
-    const { gain } = this.bounds!;
+    const { byUnit } = this.bounds!;
     const room = this.intact.room;
     const t = this.intact.predictions[s];
     for (let c = 0; c < k; c++) {
       if (c === t) continue;
-      const base = (t * k + c) * units;
       let total = 0;
       // siteValues are pre-activations: an inactive unit (≤ 0) moves nothing.
-      for (const u of unitsOf) total += Math.max(0, siteValues[s * units + u]) * gain[base + u];
+      for (const u of unitsOf) total += Math.max(0, siteValues[s * units + u]) * byUnit[(t * units + u) * k + c];
       total *= 1 + 1e-6;
       if (total < room[s * k + c]) continue;
       let others = true;
       if (singleGaps) {
         for (const j of unitsOf) {
-          if (total - Math.max(0, siteValues[s * units + j]) * gain[base + j] < singleGaps[(s * units + j) * k + c]) {
+          if (total - Math.max(0, siteValues[s * units + j]) * byUnit[(t * units + j) * k + c] < singleGaps[(s * units + j) * k + c]) {
             others = false;
             break;
           }
@@ -351,7 +362,6 @@ class Sweep {
           const column = u * k;
           if (h > 0) for (let j = 0; j < k; j++) row[j] -= h * columns[column + j];
         }
-        if (input.gaps) this.noteGaps(c, s, row, 0);
         this.settle(c, s, row);
       }
       input.onProgress?.(c + 1, input.conditions.length);

@@ -7,9 +7,7 @@ import type { DenseChain } from "../../onnx/chain.js";
 import type { DenseIntact } from "./denseIntact.js";
 
 export interface LayerBounds {
-  /** gapGains of the layer: [k × k × units]. */
-  gain: Float64Array;
-  /** The same gains as [k × units × k] (t, u, c): a unit's classes side by side. */
+  /** gapGains of the layer as [k × units × k] (t, u, c): a unit's classes side by side. */
   byUnit: Float64Array;
   /**
    * [n × units]: an upper bound on max over classes of h_u·gain / room, how much of the room zeroing the unit takes;
@@ -65,7 +63,18 @@ export function layerBounds(chain: DenseChain, siteLayer: number, intact: DenseI
   const gain = gapGains(chain, siteLayer);
   const byUnit = new Float64Array(gain.length);
   for (let t = 0; t < k; t++) for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) byUnit[(t * units + u) * k + c] = gain[(t * k + c) * units + u];
-  const bounds = { gain, byUnit, ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units), lists: new Map(), singles: new Map(), singleLosses: null, singleLossSums: null, lossUnits: new Set<number>(), singleGaps: null, gapUnits: new Set<number>(), singleMargins: null };
+  const bounds: LayerBounds = {
+    byUnit,
+    ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units),
+    lists: new Map(),
+    singles: new Map(),
+    singleLosses: null,
+    singleLossSums: null,
+    lossUnits: new Set(),
+    singleGaps: null,
+    gapUnits: new Set(),
+    singleMargins: null,
+  };
   intact.bounds.set(siteLayer, bounds);
   return bounds;
 }
