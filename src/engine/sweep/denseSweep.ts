@@ -171,7 +171,8 @@ class Sweep {
 
   /**
    * Decides one evaluated row from its new logits, re-deciding near ties in float64. Rows always arrive as a
-   * Float64Array: one element type keeps this hot call monomorphic.
+   * Float64Array: one element type keeps this hot call monomorphic. With loss, rowLoss is the row's cross-entropy
+   * from the tail graph, or NaN to compute it here.
    */
   settle(condition: number, sample: number, logits: Float64Array, rowLoss = NaN): void {
     const { input, intact, k } = this;
@@ -185,6 +186,7 @@ class Sweep {
     this.record(condition, sample, best);
   }
 
+  /** A row's change of the summed loss; a single's row also stores its loss in input.losses. */
   addLoss(condition: number, sample: number, loss: number): void {
     this.outcomes[condition].lossDelta += loss - this.intact.loss[sample];
     if (this.input.losses) this.input.losses[sample * this.units + this.input.conditions[condition][0]] = loss;
