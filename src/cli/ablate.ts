@@ -96,20 +96,21 @@ async function buildConditions(
   run: { batchSize: number; onProgress: (event: Progress) => void; signal: AbortSignal },
 ): Promise<Condition[]> {
   const mode = flags.mode as AblationMode;
-  const conditions: Condition[] = [];
+  // Per site, then concatenated: a wide layer has more pairs (130,816 for 512 units) than push(...list) takes.
+  const perSite: Condition[][] = [];
   for (const name of parseList(flags.site)) {
     const site = resolveSite(model, name);
     if (flags.fraction !== undefined) {
       const order = flags.order as FractionOrder;
       const ranking = order === "random" ? undefined : await unitScores(model, data, site.name, { score: order, mode, ...run });
-      conditions.push(...fractions(site, { fractions: parseNumberList(flags.fraction, "--fraction"), order, ranking, repeats: parseInteger(flags.repeats, "--repeats"), seed: parseInteger(flags.seed, "--seed", 0), mode }));
+      perSite.push(fractions(site, { fractions: parseNumberList(flags.fraction, "--fraction"), order, ranking, repeats: parseInteger(flags.repeats, "--repeats"), seed: parseInteger(flags.seed, "--seed", 0), mode }));
       continue;
     }
     const units = parseUnits(flags.units);
-    if (units.kind === "all") conditions.push(...singles(site, mode));
-    else if (units.kind === "pairs") conditions.push(...pairs(site, mode, units.units ?? undefined));
-    else if (units.kind === "list") conditions.push(condition(site, units.units, mode));
-    else conditions.push(...groups(site, parseGroups(readFileChecked(units.path, "groups file").toString("utf8"), units.path), mode));
+    if (units.kind === "all") perSite.push(singles(site, mode));
+    else if (units.kind === "pairs") perSite.push(pairs(site, mode, units.units ?? undefined));
+    else if (units.kind === "list") perSite.push([condition(site, units.units, mode)]);
+    else perSite.push(groups(site, parseGroups(readFileChecked(units.path, "groups file").toString("utf8"), units.path), mode));
   }
-  return conditions;
+  return perSite.flat();
 }

@@ -73,10 +73,21 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     // A multi-unit condition on a sample where only one of its units is active is that unit's single ablation there
     // (zeroing an inactive ReLU unit changes nothing): its exact outcome (and loss) is reused, not recomputed.
     const reuse = conditions.some((c) => c.length > 1) && (await prepareSingles(input, intact, bounds));
-    const pairCount = conditions.filter((c) => c.length === 2).length;
-    const listPairs = reuse && !input.loss && pairCount >= site.out;
-    if (listPairs && bounds.pairRows === undefined) bounds.pairRows = candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out);
-    sweep.prune(bounds, reuse, listPairs ? (bounds.pairRows ?? null) : null);
+    // Pair candidates are listed once per layer, among the units of the pairs asked for, where the pairs outnumber
+    // those units (a sweep of all pairs); a later call reuses them if they cover its units.
+    const wanted = new Uint8Array(site.out);
+    let pairCount = 0;
+    for (const c of conditions) {
+      if (c.length !== 2 || c[0] === c[1]) continue;
+      pairCount++;
+      wanted[c[0]] = wanted[c[1]] = 1;
+    }
+    const listPairs = reuse && !input.loss && pairCount >= wanted.reduce((sum, w) => sum + w, 0);
+    const listed = bounds.pairs;
+    if (listPairs && !(listed && wanted.every((w, u) => w === 0 || listed.units[u] === 1))) {
+      bounds.pairs = { units: wanted, rows: candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out, wanted) };
+    }
+    sweep.prune(bounds, reuse, listPairs ? bounds.pairs!.rows : null);
     // With loss every active row is evaluated: onnxruntime then runs even the closed form faster than JS.
     if (siteLayer + 1 === last && !input.loss) sweep.closedForm();
     else await sweep.tail();
@@ -378,7 +389,7 @@ class Sweep {
   async tail(): Promise<void> {
     const { input, n } = this;
     const { model, chain, siteLayer, conditions } = input;
-    const slots = Math.max(...conditions.map((c) => c.length));
+    const slots = conditions.reduce((max, c) => Math.max(max, c.length), 1);
     const session = await getSession(model, `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}`, () => tailModel(chain, siteLayer, slots, input.loss));
     const width = chain.layers[siteLayer + 1].out;
     const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots * width))));

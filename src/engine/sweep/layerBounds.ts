@@ -37,10 +37,11 @@ export interface LayerBounds {
   /** [n × units]: the smallest of the unit's single gaps (with their slack), −Infinity where unknown. */
   singleMargins: Float32Array | null;
   /**
-   * Per pair i < j (index i·units + j): the samples where both are active and the pair can flip, ascending; null
-   * where the lists would outgrow PAIR_BYTES, undefined until listed.
+   * The pair candidates listed so far: among which units (1 = listed), and per pair i < j of them (index
+   * i·units + j) the samples where both are active and the pair can flip, ascending; rows null where the lists would
+   * outgrow PAIR_BYTES.
    */
-  pairRows?: PairRows | null;
+  pairs?: { units: Uint8Array; rows: PairRows | null };
 }
 
 export interface PairRows {
@@ -141,13 +142,13 @@ export function gapGains(chain: DenseChain, siteLayer: number): Float64Array {
 }
 
 /**
- * LayerBounds.pairRows. Per sample, the active units in order, so that each unit meets only a prefix of the later ones:
+ * LayerBounds.pairs, among the `wanted` units. Per sample, the active units in order, so that each unit meets only a prefix of the later ones:
  * with single gaps, in ascending order of single margin (a pair can flip the sample only if each unit's reach covers
  * the other's single margin, so unit i stops at the first later unit whose margin its reach misses); without, the
  * units of ratio ≥ ½ first (a pair's ratios must sum to ≥ 1, so one of them is), each meeting every later unit. The
  * survivors pass the ratio sum and the per-class test of canFlip.
  */
-export function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float32Array, k: number, units: number): PairRows | null {
+export function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values: Float32Array, k: number, units: number, wanted: Uint8Array): PairRows | null {
   if (units * units * 4 > PAIR_BYTES) return null;
   const { ratio, reach, byUnit } = bounds;
   const margins = bounds.singleMargins;
@@ -159,7 +160,7 @@ export function candidatePairs(bounds: LayerBounds, intact: DenseIntact, values:
   for (let s = 0; s < n; s++) {
     const at = s * units;
     let active = 0;
-    for (let u = 0; u < units; u++) if (values[at + u] > 0) order[active++] = u;
+    for (let u = 0; u < units; u++) if (values[at + u] > 0 && wanted[u] === 1) order[active++] = u;
     // Without margins, the units of ratio ≥ ½ first (a pair needs one), the rest after them in any order.
     let big = 0;
     if (!margins) {
