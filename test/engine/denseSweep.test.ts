@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { closeModel, openModel } from "../../src/engine/model.js";
-import { maskedSweep } from "../../src/engine/maskedSweep.js";
+import { maskedSweep, type SweepOutcome } from "../../src/engine/maskedSweep.js";
 import { denseSweep } from "../../src/engine/sweep/denseSweep.js";
 import { gapGains } from "../../src/engine/sweep/layerBounds.js";
 import { denseChain, type DenseChain } from "../../src/onnx/chain.js";
@@ -35,6 +35,15 @@ function reference(chain: DenseChain, inputs: Float32Array, labels: Int32Array, 
     lossSum += Math.log(x.reduce((a, v) => a + Math.exp(v - max), 0)) + max - x[labels[s]];
   }
   return { predictions, lossSum };
+}
+
+/** The condition's predictions (intact ones with its changes applied) and loss equal the float64 reference. */
+function expectOutcome(outcome: SweepOutcome, expected: ReturnType<typeof reference>, intactPredictions: Int32Array, loss: boolean, label: string) {
+  const predictions = Int32Array.from(intactPredictions);
+  outcome.changed.forEach((s, j) => (predictions[s] = outcome.changedPredictions[j]));
+  expect(Array.from(predictions), label).toEqual(Array.from(expected.predictions));
+  if (loss) expect(outcome.lossSum! / expected.lossSum).toBeCloseTo(1, 6);
+  else expect(outcome.lossSum).toBeNull();
 }
 
 describe("denseSweep", () => {
@@ -73,16 +82,12 @@ describe("denseSweep", () => {
             expect(Array.from(sweep.intact.predictions)).toEqual(Array.from(intact.predictions));
             conditions.forEach((units, i) => {
               const expected = reference(chain, inputs, labels, layer, units);
-              const predictions = Int32Array.from(intact.predictions);
               const outcome = sweep.conditions[i];
-              outcome.changed.forEach((s, j) => (predictions[s] = outcome.changedPredictions[j]));
-              expect(Array.from(predictions), `layer ${layer} units ${units} loss ${loss}`).toEqual(Array.from(expected.predictions));
+              expectOutcome(outcome, expected, intact.predictions, loss, `layer ${layer} units ${units} loss ${loss}`);
               expect(Array.from(outcome.changed)).toEqual([...outcome.changed].sort((a, b) => a - b));
               const correct = new Array<number>(sizes[sizes.length - 1]).fill(0);
               expected.predictions.forEach((p, s) => p === labels[s] && correct[p]++);
               expect(outcome.correctPerClass).toEqual(correct);
-              if (loss) expect(outcome.lossSum! / expected.lossSum).toBeCloseTo(1, 6);
-              else expect(outcome.lossSum).toBeNull();
             });
           }
         }
@@ -162,12 +167,8 @@ describe("denseSweep", () => {
           const sweep = await denseSweep({ model, chain, siteLayer: layer, inputs, labels, conditions, loss });
           let changed = 0;
           conditions.forEach((units, i) => {
-            const expected = reference(chain, inputs, labels, layer, units);
-            const predictions = Int32Array.from(intact.predictions);
             const outcome = sweep.conditions[i];
-            outcome.changed.forEach((s, j) => (predictions[s] = outcome.changedPredictions[j]));
-            expect(Array.from(predictions), `layer ${layer} units ${units} loss ${loss}`).toEqual(Array.from(expected.predictions));
-            if (loss) expect(outcome.lossSum! / expected.lossSum).toBeCloseTo(1, 6);
+            expectOutcome(outcome, reference(chain, inputs, labels, layer, units), intact.predictions, loss, `layer ${layer} units ${units} loss ${loss}`);
             changed += outcome.changed.length;
           });
           // Something flips, and rows were skipped (pruned, or reused from singles with loss): the test exercises both

@@ -307,18 +307,8 @@ class Sweep {
         const s = list[i];
         if (stamp[s] === c + 1) continue;
         stamp[s] = c + 1;
-        if (input.loss && unitsOf.length > 1 && this.reuse) {
-          let active = 0;
-          let only = -1;
-          for (const v of unitsOf) if (siteValues[s * units + v] > 0) (active++, (only = v));
-          if (active === 1) {
-            const single = bounds.singles.get(only)!.get(s);
-            if (single !== undefined) this.record(c, s, single);
-            this.outcomes[c].lossDelta += bounds.singleLosses![s * units + only] - this.intact.loss[s];
-            continue;
-          }
-        }
-        if (!input.loss && unitsOf.length > 1) {
+        if (unitsOf.length > 1) {
+          // ratio is 0 exactly where a unit is inactive.
           let sum = 0;
           let active = 0;
           let only = -1;
@@ -327,13 +317,13 @@ class Sweep {
             sum += r;
             if (r > 0) (active++, (only = v));
           }
-          if (sum < 1) continue;
           if (this.reuse && active === 1) {
             const single = bounds.singles.get(only)!.get(s);
             if (single !== undefined) this.record(c, s, single);
+            if (input.loss) this.outcomes[c].lossDelta += bounds.singleLosses![s * units + only] - this.intact.loss[s];
             continue;
           }
-          if (!this.canFlip(unitsOf, s)) continue;
+          if (!input.loss && (sum < 1 || !this.canFlip(unitsOf, s))) continue;
         }
         rows[count++] = s;
       }
