@@ -6,8 +6,8 @@ export { LesionError, formatError, isLesionError, type LesionErrorCode } from ".
 // Models: open an ONNX file (sessions stay open until closeModel), find sites.
 export { openModel, closeModel, resolveSite, type LesionModel, type OpenModelOptions, type Site } from "./engine/model.js";
 export { importModel, type ImportOptions, type ImportResult } from "./study/importModel.js";
-export { readCheckpoint } from "./onnx/checkpoint/readCheckpoint.js";
-export type { StateDict, StateTensor } from "./onnx/checkpoint/types.js";
+export { readCheckpoint, readStateDict } from "./onnx/checkpoint/readCheckpoint.js";
+export type { StateDict, StateDictSource, StateTensor } from "./onnx/checkpoint/types.js";
 export { parseArch, type Activation, type ArchToken } from "./onnx/arch.js";
 export type { Preprocessing } from "./onnx/metadata.js";
 

@@ -43,6 +43,7 @@ export function registerImport(program: Command): void {
       const model = await openModel(result.bytes, { name: flags.output });
       try {
         writeFileAtomic(flags.output, result.bytes);
+        if (result.note) console.log(`read ${source}: ${result.note}`);
         console.log(`wrote ${flags.output}: sites ${model.sites.map((s) => `${s.name} (${s.units})`).join(", ")}; ${model.numClasses} classes`);
         for (const w of model.warnings) console.error(`lesion: warning: ${w}`);
       } finally {

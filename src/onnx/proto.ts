@@ -4,6 +4,7 @@
  */
 import onnxProto from "onnx-proto";
 import { fail } from "../errors.js";
+import { checkpointFormat } from "./checkpoint/checkpointFormat.js";
 
 export const onnx = onnxProto.onnx;
 export type ModelProto = onnxProto.onnx.ModelProto;
@@ -25,7 +26,21 @@ export function toInt(value: unknown): number {
   return Number(value);
 }
 
+const CHECKPOINT_KINDS = { zip: "a torch.save zip archive", legacy: "a legacy torch.save file", safetensors: "a .safetensors file" };
+
+/**
+ * Decodes an ONNX ModelProto. Throws `bad-model` for bytes that are no ONNX model; a PyTorch checkpoint is named as
+ * one (details `{name, checkpoint: "zip" | "legacy" | "safetensors" | "pickle"}`), since it needs an architecture
+ * (importModel) before it is a model.
+ */
 export function decodeModel(bytes: Uint8Array, name = "model"): ModelProto {
+  const checkpoint = checkpointFormat(bytes);
+  if (checkpoint === "pickle") {
+    fail("bad-model", `${name} is a Python pickle, not an ONNX model; lesion reads models from ONNX and weights from torch.save or .safetensors checkpoints`, { name, checkpoint });
+  }
+  if (checkpoint) {
+    fail("bad-model", `${name} is a PyTorch checkpoint (${CHECKPOINT_KINDS[checkpoint]}), not an ONNX model: it holds weights without an architecture; importModel builds a model from it and an architecture`, { name, checkpoint });
+  }
   let model: ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);

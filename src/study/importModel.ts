@@ -8,7 +8,7 @@ import { readFileChecked } from "../files.js";
 import { buildArch, parseArch, type Activation } from "../onnx/arch.js";
 import { makeBatchDynamic } from "../onnx/batch.js";
 import { buildClassifier } from "../onnx/build.js";
-import { readCheckpoint } from "../onnx/checkpoint/readCheckpoint.js";
+import { readStateDict } from "../onnx/checkpoint/readCheckpoint.js";
 import { readMetadata, writeMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { decodeModel, encodeModel, type ModelProto } from "../onnx/proto.js";
 
@@ -33,6 +33,12 @@ export interface ImportResult {
   /** Which reader loaded the source. */
   format: "onnx" | "checkpoint";
   preprocessing: Preprocessing;
+  /**
+   * What was read from a checkpoint, in one line: which dict held the weights and how many tensors it had, and a
+   * wrapper prefix removed from the keys ("took checkpoint['state_dict']: 4 tensors, without the prefix 'module.'
+   * every key had"). null for ONNX input.
+   */
+  note: string | null;
 }
 
 export async function importModel(path: string, options: ImportOptions = {}): Promise<ImportResult> {
@@ -44,6 +50,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
   if ((options.std ?? []).some((s) => s === 0)) fail("bad-option", "--std must not contain 0");
   let model: ModelProto;
   let preprocessing: Preprocessing;
+  let note: string | null = null;
   if (isOnnx) {
     model = decodeModel(bytes, path);
     makeBatchDynamic(model);
@@ -57,7 +64,9 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     };
   } else {
     if (!options.arch) fail("bad-option", `${path} is a checkpoint (weights without architecture): give --arch mlp or a layer list`);
-    const state = readCheckpoint(bytes, path);
+    const source = readStateDict(bytes, path);
+    const state = source.tensors;
+    note = source.note;
     const spec = parseArch(options.arch);
     const firstWeight = state.find((t) => t.name.endsWith(".weight"));
     const imageShape = options.inputShape ?? defaultImageShape(spec === null || (firstWeight?.shape.length ?? 0) === 2 ? (firstWeight?.shape[1] ?? 0) : 0, path);
@@ -66,7 +75,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     preprocessing = { layout: built.inputShape.length === 1 ? "flat" : "nchw", mean: options.mean ?? [0], std: options.std ?? [1], imageShape };
   }
   writeMetadata(model, { preprocessing, classNames: options.classNames ?? null });
-  return { bytes: encodeModel(model), format: isOnnx ? "onnx" : "checkpoint", preprocessing };
+  return { bytes: encodeModel(model), format: isOnnx ? "onnx" : "checkpoint", preprocessing, note };
 }
 
 function defaultImageShape(inputWidth: number, path: string): [number, number, number] {

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { LesionError } from "../../src/errors.js";
-import { readCheckpoint } from "../../src/onnx/checkpoint/readCheckpoint.js";
+import { buildNumpy, type NumpyArray, type NumpyDtype } from "../../src/onnx/checkpoint/numpy.js";
+import { isKind, unpickle, type PyDict, type PyObject, type PyTuple, type PyValue } from "../../src/onnx/checkpoint/pickle.js";
+import { allowedGlobals, readCheckpoint, readStateDict } from "../../src/onnx/checkpoint/readCheckpoint.js";
 
 const fixture = (name: string) => new URL(`../fixtures/checkpoints/${name}`, import.meta.url);
 const shared = (path: string) => new URL(`../../../shared/models/${path}`, import.meta.url);
@@ -81,3 +83,73 @@ describe("readCheckpoint", () => {
     });
   }
 });
+
+describe("readStateDict: training scripts' layouts", () => {
+  const layout = (name: string) => new URL(`../fixtures/checkpoints/layouts/${name}`, import.meta.url);
+  const layouts = JSON.parse(readFileSync(layout("expected.json"), "utf8")) as Record<string, { path: string[]; tensors: Array<{ name: string; shape: number[]; values: number[] }> }> & {
+    pickles: Record<string, Record<string, unknown>>;
+  };
+  const read = (name: string) => readStateDict(readFileSync(layout(name)), name);
+
+  for (const file of Object.keys(layouts).filter((k) => k !== "pickles")) {
+    it(`readStateDict(${file}) takes checkpoint${layouts[file].path.map((k) => `['${k}']`).join("")} with PyTorch's values, wrapper prefixes removed`, () => {
+      const { tensors, path, note } = read(file);
+      const reference = layouts[file];
+      expect(path).toEqual(reference.path);
+      expect(tensors.map((t) => t.name)).toEqual(reference.tensors.map((t) => t.name));
+      tensors.forEach((tensor, i) => {
+        expect(tensor.shape).toEqual(reference.tensors[i].shape);
+        expect(Array.from(tensor.data, Number)).toEqual(reference.tensors[i].values.map(Math.fround));
+      });
+      expect(note).toContain(`: ${reference.tensors.length} tensors`);
+    });
+  }
+
+  it("readStateDict notes the dict taken, its tensor count and the prefix removed", () => {
+    expect(read("examples_imagenet.pt").note).toBe("took checkpoint['state_dict']: 4 tensors, without the prefix 'module.' every key had");
+    expect(read("examples_imagenet.pt").strippedPrefix).toBe("module.");
+    expect(read("compiled.pt").strippedPrefix).toBe("_orig_mod.");
+    expect(read("ddp_bare.pt").note).toBe("took the top-level dict: 4 tensors, without the prefix 'module.' every key had");
+    expect(load("mlp_zip.pt").length).toBe(4);
+    expect(readStateDict(readFileSync(fixture("mlp_zip.pt")), "mlp_zip.pt")).toMatchObject({ path: [], strippedPrefix: null, note: "took the top-level dict: 4 tensors" });
+  });
+
+  it("readStateDict(a whole model saved with torch.save(model)) is unsafe-pickle naming its class", () => {
+    const error = errorOf(() => read("whole_model.pt"));
+    expect(error.code).toBe("unsafe-pickle");
+    expect(error.message).toBe("whole_model.pt: the pickle asks for __main__.Net; lesion loads only tensors and plain containers and never runs code");
+  });
+
+  const options = { source: "x.pkl", globals: allowedGlobals(), persistentLoad: () => null, build: buildNumpy };
+  for (const file of Object.keys(layouts.pickles)) {
+    it(`unpickle(${file}) decodes numpy scalars, dtypes and arrays to the values Python reads`, () => {
+      const { value } = unpickle(readFileSync(layout(file)), 0, options);
+      expect(plain(value)).toEqual(layouts.pickles[file]);
+    });
+  }
+
+  it("unpickle(numpy.random.Generator: code, not data) is unsafe-pickle naming it", () => {
+    const error = errorOf(() => unpickle(readFileSync(layout("numpy_generator.pkl")), 0, options));
+    expect(error.code).toBe("unsafe-pickle");
+    expect(error.message).toMatch(/the pickle asks for numpy\.random\._pickle\.__generator_ctor;/);
+  });
+});
+
+/** A decoded pickle value in the JSON form make_layouts.py writes: arrays as {dtype, shape, values} in C order. */
+function plain(value: PyValue): unknown {
+  if (typeof value === "bigint") return String(value);
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(plain);
+  if (value instanceof Uint8Array) return Array.from(value);
+  if (isKind(value, "tuple")) return (value as PyTuple).items.map(plain);
+  if (isKind(value, "dict")) return Object.fromEntries((value as PyDict).entries.map(([k, v]) => [String(k), plain(v)]));
+  const object = value as PyObject;
+  const dtypeText = (d: NumpyDtype) => `${d.byteorder === "=" ? "<" : d.byteorder}${d.kind}${d.kind === "U" ? d.itemsize / 4 : d.itemsize}`;
+  if (object.type === "numpy-dtype") return { dtype: dtypeText(object.value as NumpyDtype) };
+  if (object.type === "ndarray") {
+    const array = object.value as NumpyArray;
+    const values = Array.from(array.values as ArrayLike<PyValue>, plain);
+    return array.dtype!.kind === "O" ? { shape: array.shape, values } : { dtype: dtypeText(array.dtype!), shape: array.shape, values };
+  }
+  return object;
+}

@@ -49,6 +49,11 @@ export interface UnpickleOptions {
   globals: ReadonlyMap<string, (args: PyValue[]) => PyValue>;
   /** Resolves a persistent id (torch's storage references). */
   persistentLoad: (pid: PyValue) => PyValue;
+  /**
+   * Applies a BUILD opcode's state to the object on the stack, in place (numpy dtypes and arrays carry their data
+   * there). Default: the state is dropped (an OrderedDict's _metadata, a tensor's hooks: nothing lesion needs).
+   */
+  build?: (target: PyValue, state: PyValue) => void;
 }
 
 export interface Unpickled {
@@ -320,10 +325,12 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
         stack.push(call(cls, isKind(args, "tuple") ? (args as PyTuple).items : []));
         break;
       }
-      case 0x62: // BUILD: object state (e.g. an OrderedDict's _metadata); tensors and dicts need none of it.
-        pop();
-        top();
+      case 0x62: {
+        // BUILD: object state; only the `build` option interprets it.
+        const state = pop();
+        options.build?.(top(), state);
         break;
+      }
       case 0x51: // BINPERSID
         stack.push(options.persistentLoad(pop()));
         break;

@@ -6,7 +6,8 @@
 import { unzipSync } from "fflate";
 import { fail, isLesionError } from "../../errors.js";
 import { isKind, unpickle, type PyDict, type PyGlobal, type PyObject, type PyTuple, type PyValue } from "./pickle.js";
-import type { StateDict, StateTensor, TensorDtype } from "./types.js";
+import { buildNumpy, numpyGlobals } from "./numpy.js";
+import type { StateDict, StateDictSource, StateTensor, TensorDtype } from "./types.js";
 
 interface Storage {
   dtype: TensorDtype;
@@ -43,7 +44,25 @@ const SAFETENSORS_DTYPES: Record<string, TensorDtype> = { F32: "float32", F64: "
 /** The legacy format's first pickle: this magic number. */
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
+/**
+ * Reads the weights of a PyTorch checkpoint: a `torch.save` zip archive, a legacy `torch.save` file or a `.safetensors`
+ * file. Shorthand for `readStateDict(bytes, name).tensors`; see there.
+ */
 export function readCheckpoint(bytes: Uint8Array, name: string): StateDict {
+  return readStateDict(bytes, name).tensors;
+}
+
+/**
+ * Reads a PyTorch checkpoint's state_dict and says where it was found. The checkpoint may be a bare state_dict or a
+ * training script's dict with the weights under a usual key (`state_dict`, `model_state_dict`, `model`, …) beside
+ * metrics, epochs and optimizer state; numpy scalars and arrays among them are read as data. A prefix that a wrapper
+ * added to every key (`module.` of DataParallel, `_orig_mod.` of torch.compile) is removed, so sites are named as in
+ * the unwrapped network. `name` is used in messages only.
+ *
+ * Throws `bad-checkpoint` (not a checkpoint, truncated, no dict of tensors, an unreadable dtype) and `unsafe-pickle`
+ * (the pickle names a function or class beyond tensors, plain containers and numpy data: never run).
+ */
+export function readStateDict(bytes: Uint8Array, name: string): StateDictSource {
   try {
     if (bytes[0] === 0x50 && bytes[1] === 0x4b) return readZip(bytes, name);
     if (bytes[0] === 0x80) return readLegacy(bytes, name);
@@ -55,7 +74,12 @@ export function readCheckpoint(bytes: Uint8Array, name: string): StateDict {
   }
 }
 
-function allowedGlobals(): Map<string, (args: PyValue[]) => PyValue> {
+/**
+ * The globals a checkpoint's pickle may name, and the plain value each call builds: torch's tensor and storage
+ * rebuilders, OrderedDict, torch.Size, `_codecs.encode` (bytes at protocol 2) and numpy's scalars, dtypes and arrays
+ * (./numpy.ts). Anything else is refused by the reader.
+ */
+export function allowedGlobals(): Map<string, (args: PyValue[]) => PyValue> {
   const rebuild = (args: PyValue[]): PyValue => {
     const [storage, offset, size, stride] = args;
     if (!isKind(storage, "object") || (storage as PyObject).type !== "storage") throw new Error("a tensor without a storage");
@@ -74,6 +98,8 @@ function allowedGlobals(): Map<string, (args: PyValue[]) => PyValue> {
   ]);
   // Storage types appear only as the type field of a persistent id; they are never called.
   for (const type of Object.keys(STORAGE_TYPES)) globals.set(`torch.${type}`, () => ({ kind: "object", type: "storage-type", value: type }));
+  // numpy scalars, dtypes and arrays beside the weights (metrics, epochs, class counts) are plain data.
+  for (const [name, handler] of numpyGlobals()) globals.set(name, handler);
   return globals;
 }
 
@@ -94,7 +120,7 @@ function storageLoader(storages: Map<string, Storage>): (pid: PyValue) => PyValu
   };
 }
 
-function readZip(bytes: Uint8Array, name: string): StateDict {
+function readZip(bytes: Uint8Array, name: string): StateDictSource {
   const files = unzipSync(bytes);
   const pickleName = Object.keys(files).find((f) => f.endsWith("/data.pkl") || f === "data.pkl");
   if (!pickleName) fail("bad-checkpoint", `${name} is a zip archive without data.pkl; not a torch.save checkpoint`, { name });
@@ -102,7 +128,7 @@ function readZip(bytes: Uint8Array, name: string): StateDict {
   const order = files[`${prefix}byteorder`];
   if (order && new TextDecoder().decode(order).trim() === "big") fail("bad-checkpoint", `${name} was saved on a big-endian machine; lesion reads little-endian checkpoints`, { name });
   const storages = new Map<string, Storage>();
-  const { value } = unpickle(files[pickleName], 0, { source: name, globals: allowedGlobals(), persistentLoad: storageLoader(storages) });
+  const { value } = unpickle(files[pickleName], 0, { source: name, globals: allowedGlobals(), persistentLoad: storageLoader(storages), build: buildNumpy });
   for (const storage of storages.values()) {
     const data = files[`${prefix}data/${storage.key}`];
     if (!data) fail("bad-checkpoint", `${name}: storage ${storage.key} is missing from the archive`, { name });
@@ -111,9 +137,9 @@ function readZip(bytes: Uint8Array, name: string): StateDict {
   return stateDict(value, name);
 }
 
-function readLegacy(bytes: Uint8Array, name: string): StateDict {
+function readLegacy(bytes: Uint8Array, name: string): StateDictSource {
   const storages = new Map<string, Storage>();
-  const options = { source: name, globals: allowedGlobals(), persistentLoad: storageLoader(storages) };
+  const options = { source: name, globals: allowedGlobals(), persistentLoad: storageLoader(storages), build: buildNumpy };
   const magic = unpickle(bytes, 0, options);
   if (magic.value !== LEGACY_MAGIC) {
     fail("bad-checkpoint", `${name} is a pickle but not a torch.save checkpoint (no legacy magic number)`, { name });
@@ -139,7 +165,7 @@ function readLegacy(bytes: Uint8Array, name: string): StateDict {
   return stateDict(main.value, name);
 }
 
-function readSafetensors(bytes: Uint8Array, name: string): StateDict {
+function readSafetensors(bytes: Uint8Array, name: string): StateDictSource {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
   if (8 + headerLength > bytes.length) throw new Error(`header of ${headerLength} bytes runs past the end`);
@@ -158,35 +184,76 @@ function readSafetensors(bytes: Uint8Array, name: string): StateDict {
     const storage: Storage = { dtype, key, bytes: bytes.subarray(base + from, base + to), numel };
     tensors.push(materialise(key, { storage, offset: 0, shape, stride: contiguousStride(shape) }, name));
   }
-  return tensors;
+  return withoutWrapperPrefix(tensors, []);
 }
 
-/** Finds the dict of tensors (a bare state_dict, or one under `state_dict`/`model_state_dict`/`model`/…). */
-function stateDict(value: PyValue, name: string): StateDict {
-  const dict = findTensorDict(value);
-  if (!dict) fail("bad-checkpoint", `${name} holds no state_dict (no dict of tensors found)`, { name });
-  const tensors: StateDict = [];
-  for (const [key, v] of dict.entries) {
-    if (isKind(v, "object") && (v as PyObject).type === "tensor") tensors.push(materialise(String(key), (v as PyObject).value as TensorRef, name));
-  }
-  return tensors;
+/**
+ * The dict of tensors a checkpoint holds its weights in. Training scripts save a dict with the state_dict under one
+ * key and bookkeeping beside it, some of it tensors (`best_acc1` in pytorch/examples' ImageNet script, a step
+ * counter, class weights, an optimizer's momentum buffers); so the first dict holding a tensor is not enough. Every
+ * dict that holds tensors under string keys is a candidate (optimizer and scheduler states are not: their keys say
+ * so, and their per-parameter states sit under integer ids). The one under the most preferred key wins (the keys real
+ * scripts use, in this order: see PREFERRED_KEYS), then the one with the most tensors, then the first.
+ */
+function stateDict(value: PyValue, name: string): StateDictSource {
+  const candidates: Candidate[] = [];
+  collectCandidates(value, [], candidates, new Set());
+  if (candidates.length === 0) fail("bad-checkpoint", `${name} holds no state_dict (no dict of tensors found)`, { name });
+  candidates.sort((a, b) => rank(a.path) - rank(b.path) || b.tensors.length - a.tensors.length || a.order - b.order);
+  const { path, tensors: entries } = candidates[0];
+  const tensors = entries.map(([key, ref]) => materialise(key, ref, name));
+  return withoutWrapperPrefix(tensors, path);
 }
 
-function findTensorDict(value: PyValue): PyDict | null {
-  if (!isKind(value, "dict")) return null;
-  const dict = value as PyDict;
-  if (dict.entries.some(([, v]) => isKind(v, "object") && (v as PyObject).type === "tensor")) return dict;
-  const preferred = ["state_dict", "model_state_dict", "model", "net", "module"];
-  const ordered = [...dict.entries].sort(([a], [b]) => rank(a) - rank(b));
-  function rank(key: PyValue): number {
-    const i = preferred.indexOf(String(key));
-    return i < 0 ? preferred.length : i;
+/** Keys under which training scripts save their weights, most preferred first (torchvision's and DeiT's `model`,
+ * PyTorch's tutorial `model_state_dict`, pytorch/examples' and timm's `state_dict`, …; EMA weights last). */
+const PREFERRED_KEYS = ["state_dict", "model_state_dict", "model", "net", "network", "module", "model_state", "weights", "state_dict_ema", "model_ema", "ema", "ema_state_dict"];
+
+/** Prefixes that wrappers add to every key: DataParallel/DistributedDataParallel, torch.compile. */
+const WRAPPER_PREFIXES = ["module.", "_orig_mod."];
+
+interface Candidate {
+  path: string[];
+  tensors: Array<[string, TensorRef]>;
+  order: number;
+}
+
+function rank(path: string[]): number {
+  const i = path.length === 0 ? -1 : PREFERRED_KEYS.indexOf(path[path.length - 1]);
+  return i < 0 ? PREFERRED_KEYS.length : i;
+}
+
+function collectCandidates(value: PyValue, path: string[], out: Candidate[], seen: Set<unknown>): void {
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array || seen.has(value)) return;
+  seen.add(value);
+  if (Array.isArray(value) || isKind(value, "tuple")) {
+    const items = Array.isArray(value) ? value : (value as PyTuple).items;
+    items.forEach((item, i) => collectCandidates(item, [...path, String(i)], out, seen));
+    return;
   }
-  for (const [, v] of ordered) {
-    const found = findTensorDict(v);
-    if (found) return found;
+  if (!isKind(value, "dict")) return;
+  const tensors: Array<[string, TensorRef]> = [];
+  for (const [key, v] of (value as PyDict).entries) {
+    if (typeof key !== "string") continue;
+    if (isKind(v, "object") && (v as PyObject).type === "tensor") tensors.push([key, (v as PyObject).value as TensorRef]);
+    else if (!/optim|schedul/i.test(key)) collectCandidates(v, [...path, key], out, seen);
   }
-  return null;
+  if (tensors.length > 0) out.push({ path, tensors, order: out.length });
+}
+
+/** Removes a prefix every key shares because a wrapper added it (`module.fc1.weight` → `fc1.weight`). */
+function withoutWrapperPrefix(tensors: StateDict, path: string[]): StateDictSource {
+  let stripped = "";
+  for (;;) {
+    const prefix = WRAPPER_PREFIXES.find((p) => tensors.every((t) => t.name.startsWith(p) && t.name.length > p.length));
+    if (!prefix) break;
+    stripped += prefix;
+    for (const t of tensors) t.name = t.name.slice(prefix.length);
+  }
+  const where = path.length === 0 ? "the top-level dict" : `checkpoint${path.map((k) => `['${k}']`).join("")}`;
+  const count = `${tensors.length} tensor${tensors.length === 1 ? "" : "s"}`;
+  const note = `took ${where}: ${count}${stripped ? `, without the prefix '${stripped}' every key had` : ""}`;
+  return { tensors, path, strippedPrefix: stripped || null, note };
 }
 
 function materialise(key: string, ref: TensorRef, name: string): StateTensor {

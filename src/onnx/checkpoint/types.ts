@@ -14,3 +14,14 @@ export interface StateTensor {
 
 /** Key order matters: an MLP is built from its linear layers in this order. */
 export type StateDict = StateTensor[];
+
+/** A checkpoint's state_dict and where it was found (`readStateDict`). */
+export interface StateDictSource {
+  tensors: StateDict;
+  /** Keys leading to the dict taken: [] for the top level (a bare state_dict, a .safetensors file), ["state_dict"], … */
+  path: string[];
+  /** The prefix removed from every key (`module.` of DataParallel, `_orig_mod.` of torch.compile), or null. */
+  strippedPrefix: string | null;
+  /** One line for people: which dict was taken and how many tensors it held, e.g. "took checkpoint['state_dict']: 4 tensors". */
+  note: string;
+}

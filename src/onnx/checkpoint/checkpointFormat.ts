@@ -1,0 +1,52 @@
+/**
+ * Tells a PyTorch checkpoint from other bytes by its first bytes, without reading it: so that a checkpoint given
+ * where a model is expected gets "this is a checkpoint, import it" instead of a protobuf parse error.
+ */
+import { unzipSync } from "fflate";
+
+/**
+ * `zip`: a `torch.save` zip archive (PyTorch ≥ 1.6: a zip holding `<name>/data.pkl`); `legacy`: the legacy
+ * `torch.save` format (a pickle of torch's magic number 0x1950a86a20f9469cfc6c first); `safetensors`: an 8-byte
+ * little-endian header length, then a JSON object; `pickle`: another Python pickle (protocol 2 to 5), which
+ * `torch.save` does not write and lesion does not read.
+ */
+export type CheckpointFormat = "zip" | "legacy" | "safetensors" | "pickle";
+
+/** PROTO 2, LONG1 of 10 bytes: torch's magic number, little-endian. */
+const LEGACY_START = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
+/** The format of a checkpoint, or null for bytes that are none of these (an ONNX model among them). */
+export function checkpointFormat(bytes: Uint8Array): CheckpointFormat | null {
+  if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return isTorchZip(bytes) ? "zip" : null;
+  if (LEGACY_START.every((b, i) => bytes[i] === b)) return "legacy";
+  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) return "pickle";
+  return isSafetensors(bytes) ? "safetensors" : null;
+}
+
+function isTorchZip(bytes: Uint8Array): boolean {
+  let found = false;
+  try {
+    // The filter sees every entry's name and decompresses none.
+    unzipSync(bytes, {
+      filter: (file) => {
+        if (file.name === "data.pkl" || file.name.endsWith("/data.pkl")) found = true;
+        return false;
+      },
+    });
+  } catch {
+    return found;
+  }
+  return found;
+}
+
+function isSafetensors(bytes: Uint8Array): boolean {
+  if (bytes.length < 10 || bytes[8] !== 0x7b) return false;
+  const length = Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
+  if (length < 2 || 8 + length > bytes.length) return false;
+  try {
+    const header: unknown = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+    return typeof header === "object" && header !== null && !Array.isArray(header);
+  } catch {
+    return false;
+  }
+}
