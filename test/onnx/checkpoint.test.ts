@@ -1,5 +1,15 @@
 import { existsSync, readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { fileURLToPath } from "node:url";
+import { zipSync } from "fflate";
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadDataset } from "../../src/data/loadDataset.js";
+import type { Dataset } from "../../src/data/types.js";
+import { closeModel, openModel } from "../../src/engine/model.js";
+import { checkpointFormat } from "../../src/onnx/checkpoint/checkpointFormat.js";
+import { decodeModel } from "../../src/onnx/proto.js";
+import { evaluate } from "../../src/study/evaluate.js";
+import { importModel } from "../../src/study/importModel.js";
+import { randomMlp } from "../helpers.js";
 import { LesionError } from "../../src/errors.js";
 import { buildNumpy, type NumpyArray, type NumpyDtype } from "../../src/onnx/checkpoint/numpy.js";
 import { isKind, unpickle, type PyDict, type PyObject, type PyTuple, type PyValue } from "../../src/onnx/checkpoint/pickle.js";
@@ -153,3 +163,71 @@ function plain(value: PyValue): unknown {
   }
   return object;
 }
+
+describe("issue #13 cases: checkpoints as training scripts write them", () => {
+  const caseFile = (name: string) => fileURLToPath(new URL(`../fixtures/cases/${name}`, import.meta.url));
+  let mnist: Dataset;
+  beforeAll(async () => {
+    mnist = await loadDataset("mnist:test");
+  });
+
+  async function evaluateImport(path: string, arch = "mlp") {
+    const imported = await importModel(path, { arch });
+    const model = await openModel(imported.bytes, { name: "imported" });
+    try {
+      return { imported, sites: model.sites.map((s) => [s.name, s.units]), result: await evaluate(model, mnist) };
+    } finally {
+      await closeModel(model);
+    }
+  }
+
+  it("importModel(numpy-scalar-in-checkpoint/ckpt_numpy_acc.pth) equals its controls: 10.44 %, loss 2.3191 on mnist:test", async () => {
+    const numpy = await evaluateImport(caseFile("numpy-scalar-in-checkpoint/ckpt_numpy_acc.pth"));
+    expect(numpy.imported.note).toBe("took checkpoint['model']: 4 tensors");
+    expect(numpy.result.accuracy).toBe(0.1044);
+    expect(numpy.result.loss).toBeCloseTo(2.3191, 4);
+    for (const control of ["ckpt_float_acc.pth", "state_dict.pth"]) {
+      const imported = await importModel(caseFile(`numpy-scalar-in-checkpoint/${control}`), { arch: "mlp" });
+      expect(Buffer.from(imported.bytes).equals(Buffer.from(numpy.imported.bytes)), control).toBe(true);
+    }
+  });
+
+  it("importModel(tensor-metric-beside-state-dict/ckpt_tensor_metric.pth.tar) takes 'state_dict' without 'module.': 0.9086, loss 0.293273", async () => {
+    const expected = JSON.parse(readFileSync(caseFile("tensor-metric-beside-state-dict/expected.json"), "utf8")) as { accuracy: number; loss: number };
+    const { imported, sites, result } = await evaluateImport(caseFile("tensor-metric-beside-state-dict/ckpt_tensor_metric.pth.tar"));
+    expect(imported.note).toBe("took checkpoint['state_dict']: 4 tensors, without the prefix 'module.' every key had");
+    expect(sites).toEqual([["fc1", 32], ["fc2", 10]]);
+    expect(result.accuracy).toBe(0.9086);
+    expect(result.accuracy).toBe(expected.accuracy);
+    expect(Math.abs(result.loss - expected.loss) / expected.loss).toBeLessThan(1e-6);
+  });
+
+  it("openModel(checkpoint-passed-as-model/weights.pth) is bad-model naming it a PyTorch checkpoint; imported, it evaluates to 10.44 %", async () => {
+    const error = await openModel(caseFile("checkpoint-passed-as-model/weights.pth")).then(
+      () => null,
+      (e: unknown) => e as LesionError,
+    );
+    expect(error?.code).toBe("bad-model");
+    expect(error?.message).toBe(
+      "weights.pth is a PyTorch checkpoint (a torch.save zip archive), not an ONNX model: it holds weights without an architecture; importModel builds a model from it and an architecture",
+    );
+    expect(error?.details).toEqual({ name: "weights.pth", checkpoint: "zip" });
+    expect((await evaluateImport(caseFile("checkpoint-passed-as-model/weights.pth"))).result.accuracy).toBe(0.1044);
+  });
+
+  it("checkpointFormat tells torch.save zip and legacy files, .safetensors and other pickles from ONNX models and other bytes", () => {
+    const bytes = (name: string) => readFileSync(fixture(name));
+    expect(["mlp_zip.pt", "cnn_zip.pt", "mlp_legacy.pt", "float64_legacy.pt", "mlp.safetensors", "evil.pt"].map((f) => checkpointFormat(bytes(f)))).toEqual(["zip", "zip", "legacy", "legacy", "safetensors", "pickle"]);
+    expect(checkpointFormat(randomMlp([16, 8, 3], 1))).toBeNull();
+    expect(checkpointFormat(new TextEncoder().encode("hello world, not a model"))).toBeNull();
+    expect(checkpointFormat(new Uint8Array(0))).toBeNull();
+    // A zip archive without data.pkl is not a checkpoint.
+    expect(checkpointFormat(zipSync({ "a/readme.txt": new TextEncoder().encode("hi") }))).toBeNull();
+    for (const [file, kind] of [["mlp_legacy.pt", "a legacy torch.save file"], ["mlp.safetensors", "a .safetensors file"]]) {
+      expect(errorOf(() => decodeModel(bytes(file), file)).message).toMatch(new RegExp(`^${file.replace(".", "\\.")} is a PyTorch checkpoint \\(${kind.replace(".", "\\.")}\\), not an ONNX model`));
+    }
+    expect(errorOf(() => decodeModel(bytes("evil.pt"), "evil.pt")).message).toBe(
+      "evil.pt is a Python pickle, not an ONNX model; lesion reads models from ONNX and weights from torch.save or .safetensors checkpoints",
+    );
+  });
+});

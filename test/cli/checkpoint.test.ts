@@ -1,0 +1,60 @@
+/**
+ * The bin with a PyTorch checkpoint where a model goes (issue #13, case checkpoint-passed-as-model): one line naming
+ * the `lesion import` command, exit 1, nothing written; the import it names gives a model that evaluates to the
+ * case's 10.44 % on mnist:test.
+ */
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+
+const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
+const WEIGHTS = fileURLToPath(new URL("../fixtures/cases/checkpoint-passed-as-model/weights.pth", import.meta.url));
+let dir = "";
+
+function lesion(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "", LESION_CACHE_DIR: join(dir, "cache") } });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "lesion-ckpt-"));
+  mkdirSync(join(dir, "runs"));
+  copyFileSync(WEIGHTS, join(dir, "weights.pth"));
+  copyFileSync(WEIGHTS, join(dir, "runs", "weights.pth"));
+});
+
+describe("lesion (bin) with a PyTorch checkpoint as the model", () => {
+  it("lesion info|eval|ablate|record|study weights.pth: one line naming `lesion import`, exit 1, nothing written", () => {
+    const runs = [
+      lesion("info", "weights.pth"),
+      lesion("eval", "weights.pth", "--data", "mnist:test"),
+      lesion("ablate", "weights.pth", "--data", "mnist:test", "--site", "fc1", "-o", "out-ablate"),
+      lesion("record", "weights.pth", "--data", "mnist:test", "-o", "out-record"),
+      lesion("study", "weights.pth", "-o", "out-study"),
+    ];
+    for (const run of runs) {
+      expect(run.status).toBe(1);
+      expect(run.stdout).toBe("");
+      expect(run.stderr).toBe("lesion: weights.pth is a PyTorch checkpoint; make a model with `lesion import weights.pth --arch … -o model.onnx`\n");
+    }
+    for (const out of ["out-ablate", "out-record", "out-study"]) expect(existsSync(join(dir, out))).toBe(false);
+  });
+
+  it("lesion info runs/weights.pth: the command names the path as given", () => {
+    const run = lesion("info", "runs/weights.pth");
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe("lesion: runs/weights.pth is a PyTorch checkpoint; make a model with `lesion import runs/weights.pth --arch … -o model.onnx`\n");
+  });
+
+  it("lesion import weights.pth --arch mlp -o w.onnx says which dict it took; lesion eval w.onnx gives 10.44 %", () => {
+    const imported = lesion("import", "weights.pth", "--arch", "mlp", "-o", "w.onnx");
+    expect(imported.status).toBe(0);
+    expect(imported.stdout.split("\n")[0]).toBe("read weights.pth: took the top-level dict: 4 tensors");
+    const run = lesion("eval", "w.onnx", "--data", "mnist:test", "--json");
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout).accuracy).toBe(0.1044);
+  });
+});
