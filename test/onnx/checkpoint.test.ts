@@ -62,7 +62,7 @@ describe("readCheckpoint", () => {
   it("readCheckpoint(a pickle that names os.system) is unsafe-pickle naming it, and runs nothing", () => {
     const error = errorOf(() => load("evil.pt"));
     expect(error.code).toBe("unsafe-pickle");
-    expect(error.message).toMatch(/the pickle asks for (posix|os)\.system; lesion loads only tensors and plain containers and never runs code/);
+    expect(error.message).toMatch(/the pickle asks for (posix|os)\.system; lesion loads only tensors, numpy data and plain containers and never runs code/);
     expect(existsSync("/tmp/lesion-pwned-marker")).toBe(false);
   });
 
@@ -127,7 +127,9 @@ describe("readStateDict: training scripts' layouts", () => {
   it("readStateDict(a whole model saved with torch.save(model)) is unsafe-pickle naming its class", () => {
     const error = errorOf(() => read("whole_model.pt"));
     expect(error.code).toBe("unsafe-pickle");
-    expect(error.message).toBe("whole_model.pt: the pickle asks for __main__.Net; lesion loads only tensors and plain containers and never runs code");
+    expect(error.message).toBe(
+      "whole_model.pt: the pickle asks for __main__.Net; lesion loads only tensors, numpy data and plain containers and never runs code (a whole model saved with torch.save(model): save model.state_dict() instead)",
+    );
   });
 
   const options = { source: "x.pkl", globals: allowedGlobals(), persistentLoad: () => null, build: buildNumpy };

@@ -1,7 +1,8 @@
 /**
  * A pickle reader that never runs code. Python's unpickler calls whatever callable a pickle names; this one builds
- * plain values and knows a short allow-list of globals (the ones torch.save uses for tensors and containers). A
- * pickle that names anything else is refused with `unsafe-pickle` at the moment it names it, before any use.
+ * plain values and knows a short allow-list of globals (the ones torch.save uses for tensors and containers, and
+ * numpy's for scalars, dtypes and arrays, decoded as data by ./numpy.ts). A pickle that names anything else is
+ * refused with `unsafe-pickle` at the moment it names it, before any use.
  */
 import { fail } from "../../errors.js";
 
@@ -106,7 +107,9 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
   const global = (module: string, name: string): PyGlobal => {
     const full = `${module}.${name}`;
     if (!options.globals.has(full)) {
-      fail("unsafe-pickle", `${options.source}: the pickle asks for ${full}; lesion loads only tensors and plain containers and never runs code`, { global: full });
+      // torch.save(model) pickles the module's class: name the usual fix.
+      const whole = /^(__main__|torch\.nn\.modules|torchvision\.models)\./.test(full) ? " (a whole model saved with torch.save(model): save model.state_dict() instead)" : "";
+      fail("unsafe-pickle", `${options.source}: the pickle asks for ${full}; lesion loads only tensors, numpy data and plain containers and never runs code${whole}`, { global: full });
     }
     return { kind: "global", name: full };
   };
@@ -372,7 +375,7 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
       case 0x82: // EXT1
       case 0x83: // EXT2
       case 0x84: // EXT4
-        fail("unsafe-pickle", `${options.source}: the pickle builds an arbitrary object (opcode 0x${op.toString(16)}); lesion loads only tensors and plain containers and never runs code`, { opcode: op });
+        fail("unsafe-pickle", `${options.source}: the pickle builds an arbitrary object (opcode 0x${op.toString(16)}); lesion loads only tensors, numpy data and plain containers and never runs code`, { opcode: op });
       default:
         corrupt(`unknown pickle opcode 0x${op.toString(16)} at byte ${at - 1}`);
     }
