@@ -30,13 +30,16 @@ const CHECKPOINT_KINDS = { zip: "a torch.save zip archive", legacy: "a legacy to
 
 /**
  * Decodes an ONNX ModelProto. Throws `bad-model` for bytes that are no ONNX model; a PyTorch checkpoint is named as
- * one (details `{name, checkpoint: "zip" | "legacy" | "safetensors" | "pickle"}`), since it needs an architecture
- * (importModel) before it is a model.
+ * one (details `{name, checkpoint: CheckpointFormat}`), since it needs an architecture (importModel) before it is a
+ * model.
  */
 export function decodeModel(bytes: Uint8Array, name = "model"): ModelProto {
   const checkpoint = checkpointFormat(bytes);
   if (checkpoint === "pickle") {
     fail("bad-model", `${name} is a Python pickle, not an ONNX model; lesion reads models from ONNX and weights from torch.save or .safetensors checkpoints`, { name, checkpoint });
+  }
+  if (checkpoint === "torchscript") {
+    fail("bad-model", `${name} is a TorchScript archive (torch.jit.save), not an ONNX model; lesion reads the network once exported with torch.onnx.export`, { name, checkpoint });
   }
   if (checkpoint) {
     fail("bad-model", `${name} is a PyTorch checkpoint (${CHECKPOINT_KINDS[checkpoint]}), not an ONNX model: it holds weights without an architecture; importModel builds a model from it and an architecture`, { name, checkpoint });

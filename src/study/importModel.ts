@@ -8,6 +8,7 @@ import { readFileChecked } from "../files.js";
 import { buildArch, parseArch, type Activation } from "../onnx/arch.js";
 import { makeBatchDynamic } from "../onnx/batch.js";
 import { buildClassifier } from "../onnx/build.js";
+import { checkpointFormat } from "../onnx/checkpoint/checkpointFormat.js";
 import { readStateDict } from "../onnx/checkpoint/readCheckpoint.js";
 import { readMetadata, writeMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { decodeModel, encodeModel, type ModelProto } from "../onnx/proto.js";
@@ -43,7 +44,8 @@ export interface ImportResult {
 
 export async function importModel(path: string, options: ImportOptions = {}): Promise<ImportResult> {
   const bytes = readFileChecked(path, "model");
-  const isOnnx = extname(path).toLowerCase() === ".onnx";
+  // A checkpoint is read as one whatever its name (`weights.onnx` that torch.save wrote).
+  const isOnnx = extname(path).toLowerCase() === ".onnx" && checkpointFormat(bytes) === null;
   if (options.mean && options.std && options.mean.length !== options.std.length && options.mean.length !== 1 && options.std.length !== 1) {
     fail("bad-option", `--mean has ${options.mean.length} values and --std ${options.std.length}; give one value or one per channel for each`);
   }

@@ -1,4 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { zipSync } from "fflate";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -215,6 +217,10 @@ describe("issue #13 cases: checkpoints as training scripts write them", () => {
     );
     expect(error?.details).toEqual({ name: "weights.pth", checkpoint: "zip" });
     expect((await evaluateImport(caseFile("checkpoint-passed-as-model/weights.pth"))).result.accuracy).toBe(0.1044);
+    // A checkpoint is imported as one whatever its file name says.
+    const misnamed = join(mkdtempSync(join(tmpdir(), "lesion-ckpt-")), "weights.onnx");
+    copyFileSync(caseFile("checkpoint-passed-as-model/weights.pth"), misnamed);
+    expect((await evaluateImport(misnamed)).result.accuracy).toBe(0.1044);
   });
 
   it("checkpointFormat tells torch.save zip and legacy files, .safetensors and other pickles from ONNX models and other bytes", () => {
@@ -228,6 +234,15 @@ describe("issue #13 cases: checkpoints as training scripts write them", () => {
     for (const [file, kind] of [["mlp_legacy.pt", "a legacy torch.save file"], ["mlp.safetensors", "a .safetensors file"]]) {
       expect(errorOf(() => decodeModel(bytes(file), file)).message).toMatch(new RegExp(`^${file.replace(".", "\\.")} is a PyTorch checkpoint \\(${kind.replace(".", "\\.")}\\), not an ONNX model`));
     }
+    const torchscript = readFileSync(new URL("../fixtures/checkpoints/layouts/torchscript.pt", import.meta.url));
+    expect(checkpointFormat(torchscript)).toBe("torchscript");
+    expect(errorOf(() => decodeModel(torchscript, "ts.pt")).message).toBe(
+      "ts.pt is a TorchScript archive (torch.jit.save), not an ONNX model; lesion reads the network once exported with torch.onnx.export",
+    );
+    expect(errorOf(() => readStateDict(torchscript, "ts.pt"))).toMatchObject({
+      code: "bad-checkpoint",
+      message: "ts.pt is a TorchScript archive (torch.jit.save): its weights belong to scripted modules, not a state_dict; export the network with torch.onnx.export, or save model.state_dict()",
+    });
     expect(errorOf(() => decodeModel(bytes("evil.pt"), "evil.pt")).message).toBe(
       "evil.pt is a Python pickle, not an ONNX model; lesion reads models from ONNX and weights from torch.save or .safetensors checkpoints",
     );

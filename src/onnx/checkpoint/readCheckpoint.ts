@@ -6,6 +6,7 @@
 import { unzipSync } from "fflate";
 import { fail, isLesionError } from "../../errors.js";
 import { isKind, unpickle, type PyDict, type PyGlobal, type PyObject, type PyTuple, type PyValue } from "./pickle.js";
+import { isTorchScriptEntry } from "./checkpointFormat.js";
 import { buildNumpy, numpyGlobals } from "./numpy.js";
 import type { StateDict, StateDictSource, StateTensor, TensorDtype } from "./types.js";
 
@@ -124,6 +125,9 @@ function readZip(bytes: Uint8Array, name: string): StateDictSource {
   const files = unzipSync(bytes);
   const pickleName = Object.keys(files).find((f) => f.endsWith("/data.pkl") || f === "data.pkl");
   if (!pickleName) fail("bad-checkpoint", `${name} is a zip archive without data.pkl; not a torch.save checkpoint`, { name });
+  if (Object.keys(files).some(isTorchScriptEntry)) {
+    fail("bad-checkpoint", `${name} is a TorchScript archive (torch.jit.save): its weights belong to scripted modules, not a state_dict; export the network with torch.onnx.export, or save model.state_dict()`, { name });
+  }
   const prefix = pickleName.slice(0, pickleName.length - "data.pkl".length);
   const order = files[`${prefix}byteorder`];
   if (order && new TextDecoder().decode(order).trim() === "big") fail("bad-checkpoint", `${name} was saved on a big-endian machine; lesion reads little-endian checkpoints`, { name });
