@@ -236,13 +236,14 @@ function collectCandidates(value: PyValue, path: string[], out: Candidate[], see
     return;
   }
   if (!isKind(value, "dict")) return;
-  const tensors: Array<[string, TensorRef]> = [];
-  for (const [key, v] of (value as PyDict).entries) {
-    if (typeof key !== "string") continue;
-    if (isKind(v, "object") && (v as PyObject).type === "tensor") tensors.push([key, (v as PyObject).value as TensorRef]);
-    else if (!/optim|schedul/i.test(key)) collectCandidates(v, [...path, key], out, seen);
-  }
+  const entries = (value as PyDict).entries.filter((entry): entry is [string, PyValue] => typeof entry[0] === "string");
+  const isTensor = (v: PyValue) => isKind(v, "object") && (v as PyObject).type === "tensor";
+  const tensors = entries.filter(([, v]) => isTensor(v)).map(([key, v]): [string, TensorRef] => [key, (v as PyObject).value as TensorRef]);
+  // A dict comes before the dicts inside it (on a tie, the outer one is taken).
   if (tensors.length > 0) out.push({ path, tensors, order: out.length });
+  for (const [key, v] of entries) {
+    if (!isTensor(v) && !/optim|schedul/i.test(key)) collectCandidates(v, [...path, key], out, seen);
+  }
 }
 
 /** Removes a prefix every key shares because a wrapper added it (`module.fc1.weight` → `fc1.weight`). */
