@@ -13,9 +13,9 @@ import { evaluate } from "../../src/study/evaluate.js";
 import { importModel } from "../../src/study/importModel.js";
 import { randomMlp } from "../helpers.js";
 import { LesionError } from "../../src/errors.js";
-import { buildNumpy, type NumpyArray, type NumpyDtype } from "../../src/onnx/checkpoint/numpy.js";
+import { type NumpyArray, type NumpyDtype } from "../../src/onnx/checkpoint/numpy.js";
 import { isKind, unpickle, type PyDict, type PyObject, type PyTuple, type PyValue } from "../../src/onnx/checkpoint/pickle.js";
-import { allowedGlobals, readCheckpoint, readStateDict } from "../../src/onnx/checkpoint/readCheckpoint.js";
+import { allowedGlobals, buildObject, readCheckpoint, readStateDict } from "../../src/onnx/checkpoint/readCheckpoint.js";
 
 const fixture = (name: string) => new URL(`../fixtures/checkpoints/${name}`, import.meta.url);
 const shared = (path: string) => new URL(`../../../shared/models/${path}`, import.meta.url);
@@ -134,9 +134,9 @@ describe("readStateDict: training scripts' layouts", () => {
     );
   });
 
-  const options = { source: "x.pkl", globals: allowedGlobals(), persistentLoad: () => null, build: buildNumpy };
+  const options = { source: "x.pkl", globals: allowedGlobals(), persistentLoad: () => null, build: buildObject };
   for (const file of Object.keys(layouts.pickles)) {
-    it(`unpickle(${file}) decodes numpy scalars, dtypes and arrays to the values Python reads`, () => {
+    it(`unpickle(${file}) decodes ${file.startsWith("numpy") ? "numpy scalars, dtypes and arrays" : "namespaces, paths, sets, devices and dtypes"} to the values Python reads`, () => {
       const { value } = unpickle(readFileSync(layout(file)), 0, options);
       expect(plain(value)).toEqual(layouts.pickles[file]);
     });
@@ -157,7 +157,9 @@ function plain(value: PyValue): unknown {
   if (value instanceof Uint8Array) return Array.from(value);
   if (isKind(value, "tuple")) return (value as PyTuple).items.map(plain);
   if (isKind(value, "dict")) return Object.fromEntries((value as PyDict).entries.map(([k, v]) => [String(k), plain(v)]));
+  if (isKind(value, "global")) return (value as { name: string }).name;
   const object = value as PyObject;
+  if (object.type === "namespace") return plain(object.value as PyDict);
   const dtypeText = (d: NumpyDtype) => `${d.byteorder === "=" ? "<" : d.byteorder}${d.kind}${d.kind === "U" ? d.itemsize / 4 : d.itemsize}`;
   if (object.type === "numpy-dtype") return { dtype: dtypeText(object.value as NumpyDtype) };
   if (object.type === "ndarray") {

@@ -8,6 +8,7 @@ import { fail, isLesionError } from "../../errors.js";
 import { isKind, unpickle, type PyDict, type PyGlobal, type PyObject, type PyTuple, type PyValue } from "./pickle.js";
 import { isTorchScriptEntry } from "./checkpointFormat.js";
 import { buildNumpy, numpyGlobals } from "./numpy.js";
+import { buildPlain, plainGlobals } from "./plainGlobals.js";
 import type { StateDict, StateDictSource, StateTensor, TensorDtype } from "./types.js";
 
 interface Storage {
@@ -77,8 +78,9 @@ export function readStateDict(bytes: Uint8Array, name: string): StateDictSource 
 
 /**
  * The globals a checkpoint's pickle may name, and the plain value each call builds: torch's tensor and storage
- * rebuilders, OrderedDict, torch.Size, `_codecs.encode` (bytes at protocol 2) and numpy's scalars, dtypes and arrays
- * (./numpy.ts). Anything else is refused by the reader.
+ * rebuilders, OrderedDict, torch.Size, `_codecs.encode` (bytes at protocol 2), numpy's scalars, dtypes and arrays
+ * (./numpy.ts), and argparse namespaces, paths, sets, devices and dtypes (./plainGlobals.ts). Anything else is
+ * refused by the reader.
  */
 export function allowedGlobals(): Map<string, (args: PyValue[]) => PyValue> {
   const rebuild = (args: PyValue[]): PyValue => {
@@ -99,9 +101,15 @@ export function allowedGlobals(): Map<string, (args: PyValue[]) => PyValue> {
   ]);
   // Storage types appear only as the type field of a persistent id; they are never called.
   for (const type of Object.keys(STORAGE_TYPES)) globals.set(`torch.${type}`, () => ({ kind: "object", type: "storage-type", value: type }));
-  // numpy scalars, dtypes and arrays beside the weights (metrics, epochs, class counts) are plain data.
-  for (const [name, handler] of numpyGlobals()) globals.set(name, handler);
+  // numpy scalars, dtypes and arrays beside the weights (metrics, epochs, class counts) are plain data, and so are
+  // the command-line arguments, paths, sets and devices scripts save with them.
+  for (const [name, handler] of [...numpyGlobals(), ...plainGlobals()]) globals.set(name, handler);
   return globals;
+}
+
+/** BUILD for the objects allowedGlobals makes: numpy dtypes and arrays, argparse namespaces. */
+export function buildObject(target: PyValue, state: PyValue): void {
+  if (!buildNumpy(target, state)) buildPlain(target, state);
 }
 
 /** ('storage', storage_type, key, location, numel[, view_metadata]) → the Storage it names (shared by key). */
@@ -132,7 +140,7 @@ function readZip(bytes: Uint8Array, name: string): StateDictSource {
   const order = files[`${prefix}byteorder`];
   if (order && new TextDecoder().decode(order).trim() === "big") fail("bad-checkpoint", `${name} was saved on a big-endian machine; lesion reads little-endian checkpoints`, { name });
   const storages = new Map<string, Storage>();
-  const { value } = unpickle(files[pickleName], 0, { source: name, globals: allowedGlobals(), persistentLoad: storageLoader(storages), build: buildNumpy });
+  const { value } = unpickle(files[pickleName], 0, { source: name, globals: allowedGlobals(), persistentLoad: storageLoader(storages), build: buildObject });
   for (const storage of storages.values()) {
     const data = files[`${prefix}data/${storage.key}`];
     if (!data) fail("bad-checkpoint", `${name}: storage ${storage.key} is missing from the archive`, { name });
@@ -143,7 +151,7 @@ function readZip(bytes: Uint8Array, name: string): StateDictSource {
 
 function readLegacy(bytes: Uint8Array, name: string): StateDictSource {
   const storages = new Map<string, Storage>();
-  const options = { source: name, globals: allowedGlobals(), persistentLoad: storageLoader(storages), build: buildNumpy };
+  const options = { source: name, globals: allowedGlobals(), persistentLoad: storageLoader(storages), build: buildObject };
   const magic = unpickle(bytes, 0, options);
   if (magic.value !== LEGACY_MAGIC) {
     fail("bad-checkpoint", `${name} is a pickle but not a torch.save checkpoint (no legacy magic number)`, { name });
