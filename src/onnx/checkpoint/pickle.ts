@@ -1,8 +1,9 @@
 /**
  * A pickle reader that never runs code. Python's unpickler calls whatever callable a pickle names; this one builds
- * plain values and knows a short allow-list of globals (the ones torch.save uses for tensors and containers, and
- * numpy's for scalars, dtypes and arrays, decoded as data by ./numpy.ts). A pickle that names anything else is
- * refused with `unsafe-pickle` at the moment it names it, before any use.
+ * plain values and knows a short allow-list of globals, given by the caller (for checkpoints: what torch.save uses
+ * for tensors and containers, numpy's scalars, dtypes and arrays (./numpy.ts) and other plain data such as argparse
+ * namespaces (./plainGlobals.ts)). A pickle that names anything else is refused with `unsafe-pickle` at the moment it
+ * names it, before any use.
  */
 import { fail } from "../../errors.js";
 
