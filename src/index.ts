@@ -7,6 +7,7 @@ export { LesionError, formatError, isLesionError, type LesionErrorCode } from ".
 export { openModel, closeModel, resolveSite, type LesionModel, type OpenModelOptions, type Site } from "./engine/model.js";
 export { importModel, type ImportOptions, type ImportResult } from "./study/importModel.js";
 export { readCheckpoint, readStateDict } from "./onnx/checkpoint/readCheckpoint.js";
+export { checkpointFormat, type CheckpointFormat } from "./onnx/checkpoint/checkpointFormat.js";
 export type { StateDict, StateDictSource, StateTensor } from "./onnx/checkpoint/types.js";
 export { parseArch, type Activation, type ArchToken } from "./onnx/arch.js";
 export type { Preprocessing } from "./onnx/metadata.js";
