@@ -128,6 +128,7 @@ export async function memoized<T>(model: LesionModel, data: object, key: string,
 
 /** The only site lookup: a miss names the closest sites. */
 export function resolveSite(model: LesionModel, name: string): Site {
+  requireSites(model);
   const site = model.sites.find((s) => s.name === name);
   if (!site) {
     const names = model.sites.map((s) => s.name);
@@ -135,6 +136,15 @@ export function resolveSite(model: LesionModel, name: string): Site {
     fail("unknown-site", `unknown site '${name}' in ${model.name}; closest: ${hint} (all: ${names.join(", ")})`, { site: name, sites: names });
   }
   return site;
+}
+
+/**
+ * Refuses a model in which no site was found (`bad-model`), so recording or ablating it never "succeeds" with
+ * nothing in it. Sites are float32 outputs of activations and of Gemm/MatMul/Conv layers with constant weights.
+ */
+export function requireSites(model: LesionModel): void {
+  if (model.sites.length > 0) return;
+  fail("bad-model", `${model.name} has no sites lesion can record or ablate: no activation (Relu, Tanh, …) or Gemm/MatMul/Conv with constant weights gives a float32 [N, units, …] tensor`, { name: model.name });
 }
 
 function sampleShape(shape: Array<number | string> | null, imageShape: [number, number, number] | null, layout: string | null, name: string): number[] {
