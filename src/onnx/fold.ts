@@ -152,7 +152,7 @@ function elementwise([a, b]: ConstTensor[], op: (x: number, y: number) => number
       ib += i * sb[k];
     }
     const v = op(a.values[ia], b.values[ib]);
-    values[o] = integer ? Math.trunc(v) : roundTo(a.type, v);
+    values[o] = integer ? Math.trunc(v) + 0 : roundTo(a.type, v);
   }
   return { type: a.type, dims, values };
 }
@@ -210,9 +210,10 @@ export function foldConstants(graph: GraphProto): number {
   if (folded.size === 0) return 0;
   const kept = (graph.node ?? []).filter((n) => !folded.has(n));
   const stillRead = new Set([...kept.flatMap((n) => n.input ?? []), ...outputs]);
-  const dead = new Set([...readers].filter((name) => !stillRead.has(name)));
+  const dead = new Set([...readers, ...added.map((t) => t.name ?? "")].filter((name) => !stillRead.has(name)));
   graph.node = kept.filter((n) => !(n.opType === "Constant" && (n.output ?? []).every((o) => dead.has(o))));
-  graph.initializer = [...(graph.initializer ?? []).filter((t) => !dead.has(t.name ?? "")), ...added];
+  // Intermediate folded values (a Cast feeding a folded Transpose) are dead too.
+  graph.initializer = [...(graph.initializer ?? []), ...added].filter((t) => !dead.has(t.name ?? "") && (stillRead.has(t.name ?? "") || !added.includes(t)));
   graph.input = (graph.input ?? []).filter((i) => !dead.has(i.name ?? "") || !initializers.has(i.name ?? ""));
   // Shapes the exporter recorded for folded tensors stay true, but a value info for a now-initializer is noise.
   graph.valueInfo = (graph.valueInfo ?? []).filter((v) => !known.has(v.name ?? "") || !added.some((t) => t.name === v.name));

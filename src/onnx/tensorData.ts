@@ -102,7 +102,7 @@ export function roundTo(type: number, value: number): number {
     case DataType.BOOL:
       return value !== 0 ? 1 : 0;
     default:
-      return Number.isFinite(value) ? Math.trunc(value) : 0;
+      return Number.isFinite(value) ? Math.trunc(value) + 0 : 0;
   }
 }
 
