@@ -4,7 +4,10 @@
  * (`/layer1/layer1.0/relu/Relu`, weights named `onnx::Conv_31` after batch-norm folding). Expected names are the
  * layer names the frameworks gave (Keras layer names; PyTorch module paths from `named_modules()`).
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { closeModel, getSession, openModel } from "../../src/engine/model.js";
+import { OrtTensor } from "../../src/engine/ort.js";
 import { locateSites, scopeName } from "../../src/onnx/sites.js";
 import { makeNode, makeTensor, onnx, type NodeProto } from "../../src/onnx/proto.js";
 
@@ -75,5 +78,24 @@ describe("locateSites names sites after the framework's layers", () => {
     expect(scopeName("Gemm_5", "Gemm")).toBeNull();
     expect(scopeName("/Relu", "Relu")).toBeNull();
     expect(scopeName("", "Relu")).toBeNull();
+  });
+});
+
+describe("openModel(torch.onnx 1.13 export with scoped names)", () => {
+  it("openModel(resnet_block.onnx) names every site by its PyTorch module path and computes PyTorch's logits", async () => {
+    const fixture = (name: string) => new URL(`../fixtures/torch-names/${name}`, import.meta.url);
+    const reference = JSON.parse(readFileSync(fixture("resnet_block.json"), "utf8")) as { inputs: number[]; logits: number[]; modules: string[] };
+    const model = await openModel(readFileSync(fixture("resnet_block.onnx")), { name: "resnet_block.onnx" });
+    try {
+      const names = model.sites.map((s) => s.name);
+      expect(names).toEqual(["stem.0", "layer1.0.conv1", "layer1.0.downsample.0", "layer1.0.relu", "head.1", "head.3"]);
+      for (const name of names) expect(reference.modules).toContain(name);
+      const session = await getSession(model, "plain", () => model.proto);
+      const out = await session.run({ [model.inputName]: new OrtTensor("float32", Float32Array.from(reference.inputs), [4, 1, 8, 8]) });
+      const logits = out[model.outputName].data as Float32Array;
+      reference.logits.forEach((v, i) => expect(Math.abs(logits[i] - v)).toBeLessThanOrEqual(1e-5));
+    } finally {
+      await closeModel(model);
+    }
   });
 });
