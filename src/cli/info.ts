@@ -20,6 +20,7 @@ export function registerInfo(program: Command): void {
         console.log(`classes ${result.numClasses}${result.classNames ? `: ${result.classNames.join(", ")}` : ""}`);
         console.log("sites:");
         for (const s of result.sites) console.log(`  ${s.name.padEnd(20)} ${s.kind.padEnd(5)} ${String(s.units).padStart(5)} units  [${s.shape.join(", ")}]  ${s.op} ${s.node}`);
+        for (const n of result.notes) console.log(`note: ${n}`);
         for (const w of result.warnings) console.log(`warning: ${w}`);
       } finally {
         await closeModel(model);

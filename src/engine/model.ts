@@ -3,12 +3,13 @@
  * onnxruntime sessions built from it. Sessions are created once per graph variant and kept until `closeModel`
  * (creating and releasing sessions leaks in Node, and their arenas never shrink).
  */
-import { basename } from "node:path";
+import { basename, dirname } from "node:path";
 import { closest, fail } from "../errors.js";
 import { readFileChecked, sha256 } from "../files.js";
 import { makeBatchDynamic } from "../onnx/batch.js";
 import { indexGraph } from "../onnx/graph.js";
 import { readMetadata, type Preprocessing } from "../onnx/metadata.js";
+import { normalizeModel, type Normalization } from "../onnx/normalize.js";
 import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto } from "../onnx/proto.js";
 import { locateSites, type SiteLocation } from "../onnx/sites.js";
 import { withOutputs } from "../onnx/surgery.js";
@@ -36,6 +37,8 @@ export interface LesionModel {
   preprocessing: Preprocessing;
   classNames: string[] | null;
   sites: Site[];
+  /** What opening changed in the graph: external data read in, float16 computed in float32, constants folded. */
+  normalization: Normalization;
   /** Problems worth a user's attention that do not stop a run (NaN weights, …). */
   warnings: string[];
   threads: number;
@@ -58,6 +61,10 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
   const bytes = typeof source === "string" ? readFileChecked(source, "model") : source;
   const name = options.name ?? (typeof source === "string" ? basename(source) : "model");
   const proto = decodeModel(bytes, name);
+  // Before any site search or cutting: weights inline, float32 throughout, weight nodes folded into initializers.
+  const normalization = normalizeModel(proto, { dir: typeof source === "string" ? dirname(source) : null, name });
+  // With external data the file alone does not identify the weights: hash the model with its tensors inline.
+  const digest = normalization.externalTensors > 0 ? sha256(encodeModel(proto)) : sha256(bytes);
   makeBatchDynamic(proto);
   const graph = proto.graph!;
   const index = indexGraph(graph);
@@ -68,7 +75,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
   const preprocessing = metadata.preprocessing ?? inferPreprocessing(inputShape);
   const model: LesionModel = {
     name,
-    sha256: sha256(bytes),
+    sha256: digest,
     proto,
     inputName: index.inputs[0],
     inputShape,
@@ -77,6 +84,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
     preprocessing,
     classNames: metadata.classNames,
     sites: [],
+    normalization,
     warnings: weightWarnings(proto),
     threads: options.threads ?? defaultThreads(),
     sessions: new Map(),
@@ -120,6 +128,7 @@ export async function memoized<T>(model: LesionModel, data: object, key: string,
 
 /** The only site lookup: a miss names the closest sites. */
 export function resolveSite(model: LesionModel, name: string): Site {
+  requireSites(model);
   const site = model.sites.find((s) => s.name === name);
   if (!site) {
     const names = model.sites.map((s) => s.name);
@@ -127,6 +136,15 @@ export function resolveSite(model: LesionModel, name: string): Site {
     fail("unknown-site", `unknown site '${name}' in ${model.name}; closest: ${hint} (all: ${names.join(", ")})`, { site: name, sites: names });
   }
   return site;
+}
+
+/**
+ * Refuses a model in which no site was found (`bad-model`), so recording or ablating it never "succeeds" with
+ * nothing in it. Sites are float32 outputs of activations and of Gemm/MatMul/Conv layers with constant weights.
+ */
+export function requireSites(model: LesionModel): void {
+  if (model.sites.length > 0) return;
+  fail("bad-model", `${model.name} has no sites lesion can record or ablate: no activation (Relu, Tanh, …) or Gemm/MatMul/Conv with constant weights gives a float32 [N, units, …] tensor`, { name: model.name });
 }
 
 function sampleShape(shape: Array<number | string> | null, imageShape: [number, number, number] | null, layout: string | null, name: string): number[] {

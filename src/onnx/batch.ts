@@ -1,10 +1,13 @@
 /**
  * Exporters often freeze the batch size (a graph traced with one sample has input [1, …] and Reshape shapes
  * [1, …]). lesion batches every run, so it makes the first axis of the inputs and outputs symbolic and turns a
- * constant Reshape target whose first entry is that fixed size into 0 ("copy the input's first axis").
+ * constant Reshape target whose first entry is that fixed size into 0 ("copy the input's first axis"). With
+ * `allowzero=1` (PyTorch 2.x) a 0 is a literal zero, so the batch entry becomes -1 instead ("infer it") where no
+ * other entry is -1, else allowzero is turned off (the target then has no literal zero: ONNX forbids 0 beside -1
+ * under allowzero=1).
  */
 import { indexGraph } from "./graph.js";
-import { DataType, makeTensor, tensorDims, tensorValues, toInt, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from "./proto.js";
+import { attributeInt, DataType, makeTensor, tensorDims, tensorValues, toInt, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from "./proto.js";
 
 /** Returns the fixed batch size of the graph's first real input, or null when it is already symbolic. */
 export function fixedBatchSize(model: ModelProto): number | null {
@@ -42,7 +45,15 @@ export function makeBatchDynamic(model: ModelProto): boolean {
     const values = tensorValues(shape) as BigInt64Array;
     if (values.length === 0 || Number(values[0]) !== fixed) continue;
     const rewritten = BigInt64Array.from(values);
-    rewritten[0] = 0n;
+    const rest = Array.from(values.subarray(1), Number);
+    const allowzero = attributeInt(node, "allowzero", 0) === 1;
+    // allowzero=1 with a literal 0 targets an empty tensor (and ONNX forbids 0 beside -1 then): no batch to free.
+    if (allowzero && rest.includes(0)) continue;
+    // allowzero=0: 0 copies the input's first axis. With allowzero=1, -1 infers the batch where no other entry
+    // infers; otherwise allowzero is dropped (the target has no literal zero, so nothing else changes) and 0 copies.
+    const infer = allowzero && !rest.includes(-1);
+    rewritten[0] = infer ? -1n : 0n;
+    if (allowzero && !infer) node.attribute = (node.attribute ?? []).filter((a) => a.name !== "allowzero");
     const name = `${shapeName}__batch`;
     graph.initializer!.push(makeTensor(name, tensorDims(shape), rewritten));
     node.input![1] = name;

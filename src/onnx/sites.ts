@@ -3,8 +3,9 @@
  * layer (Gemm/MatMul/Conv with a constant weight) that no activation follows. A site that is the activation of a
  * layer is named after that layer, so an imported MLP's `fc1` is the ReLU output of the Linear `fc1`; a bias Add or
  * a BatchNormalization between layer and activation belongs to the layer. Names come, in order of preference, from the
- * layer's weight initializer (`fc1.weight` → `fc1`, the PyTorch convention), the node's scope path
- * (`/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`), the node name, and last the op type and position.
+ * layer's weight initializer (`fc1.weight` → `fc1`, the PyTorch convention), the framework's layer name in the node
+ * name (PyTorch's module path `/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`, Keras's `sequential/dense_1/MatMul` →
+ * `dense_1`; see `scopeName`), and last the op type and position (`gemm3`).
  */
 import { indexGraph, type GraphIndex } from "./graph.js";
 import type { GraphProto, NodeProto } from "./proto.js";
@@ -104,9 +105,32 @@ function moduleName(node: NodeProto, index: GraphIndex, position: number): strin
     const match = /^(.+)\.(weight|bias)$/.exec(input);
     if (match && index.initializers.has(input)) return match[1];
   }
-  const name = node.name ?? "";
+  return scopeName(node.name ?? "", node.opType ?? "") ?? `${(node.opType ?? "node").toLowerCase()}${position}`;
+}
+
+/**
+ * The framework's layer name in a node name, or null when the name carries none.
+ * - torch.onnx (1.13+, 2.x TorchScript exporter): `/layer1/layer1.0/relu/Relu` is the module scopes, then the op.
+ *   A scope that extends the one before by `.x` is its child `x` (how Sequential children are written), so the module
+ *   path is `layer1.0.relu`; `/fc1/Gemm` is `fc1`; `/layer1/layer1.0/downsample/downsample.0/Conv` is
+ *   `layer1.0.downsample.0`.
+ * - tf2onnx/keras2onnx: `sequential/dense_1/MatMul` is scopes then the op; the Keras layer is the last scope, `dense_1`.
+ *   A bare `dense_1` (keras2onnx) is the layer itself.
+ * - Op-type names (`Gemm_5`, torch.onnx 1.x; `MatMul`) carry no layer name.
+ */
+export function scopeName(name: string, opType: string): string | null {
   const segments = name.split("/").filter((s) => s.length > 0);
-  if (segments.length >= 2) return segments[segments.length - 2];
-  if (segments.length === 1 && !/^[A-Za-z]+_\d+$/.test(segments[0])) return segments[0];
-  return `${(node.opType ?? "node").toLowerCase()}${position}`;
+  if (segments.length === 0) return null;
+  if (segments.length === 1) {
+    const only = segments[0];
+    return only === opType || /^[A-Z][A-Za-z0-9]*_\d+$/.test(only) ? null : only;
+  }
+  if (!name.startsWith("/")) return segments[segments.length - 2];
+  const parts: string[] = [];
+  let previous = "";
+  for (const scope of segments.slice(0, -1)) {
+    parts.push(previous && scope.startsWith(`${previous}.`) ? scope.slice(previous.length + 1) : scope);
+    previous = scope;
+  }
+  return parts.join(".");
 }

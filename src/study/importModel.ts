@@ -1,8 +1,9 @@
 /**
  * `lesion import`: a PyTorch state_dict (.pt legacy or zip, .safetensors) plus an architecture spec becomes an ONNX
- * model with lesion's metadata; an ONNX file gets the metadata stamped in. Loading a checkpoint never runs code.
+ * model with lesion's metadata; an ONNX file gets the metadata stamped in, and tensors it keeps in external data
+ * (read from beside it) inline, so the model written is one self-contained file. Loading a checkpoint never runs code.
  */
-import { extname } from "node:path";
+import { dirname, extname } from "node:path";
 import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
 import { buildArch, parseArch, type Activation } from "../onnx/arch.js";
@@ -10,6 +11,7 @@ import { makeBatchDynamic } from "../onnx/batch.js";
 import { buildClassifier } from "../onnx/build.js";
 import { checkpointFormat } from "../onnx/checkpoint/checkpointFormat.js";
 import { readStateDict } from "../onnx/checkpoint/readCheckpoint.js";
+import { inlineExternalData } from "../onnx/externalData.js";
 import { readMetadata, writeMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { decodeModel, encodeModel, type ModelProto } from "../onnx/proto.js";
 
@@ -55,6 +57,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
   let note: string | null = null;
   if (isOnnx) {
     model = decodeModel(bytes, path);
+    inlineExternalData(model.graph!, dirname(path), path);
     makeBatchDynamic(model);
     const existing = readMetadata(model, path).preprocessing;
     const layout = existing?.layout ?? guessLayout(model);

@@ -1,6 +1,7 @@
 /** What a model is, as lesion sees it: input, preprocessing, classes and every site with its units. */
 import type { LesionModel } from "../engine/model.js";
 import type { Preprocessing } from "../onnx/metadata.js";
+import { describeNormalization } from "../onnx/normalize.js";
 
 export interface SiteInfo {
   name: string;
@@ -21,6 +22,8 @@ export interface InfoResult {
   numClasses: number;
   classNames: string[] | null;
   sites: SiteInfo[];
+  /** How lesion reads the file, one line each: external data read from beside it, float16 computed in float32, folded nodes. */
+  notes: string[];
   warnings: string[];
 }
 
@@ -33,6 +36,7 @@ export function info(model: LesionModel): InfoResult {
     numClasses: model.numClasses,
     classNames: model.classNames,
     sites: model.sites.map((s) => ({ name: s.name, kind: s.kind, units: s.units, shape: s.shape, op: s.op, node: s.node })),
+    notes: describeNormalization(model.normalization),
     warnings: model.warnings,
   };
 }

@@ -5,7 +5,7 @@
  */
 import type { Dataset } from "../data/types.js";
 import { checkData, forEachBatch } from "../engine/forward.js";
-import { getSession, resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import { getSession, requireSites, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { withOutputs } from "../onnx/surgery.js";
 import { classNames } from "./evaluate.js";
 import type { Matrix } from "./metrics.js";
@@ -54,6 +54,7 @@ export interface RecordResult {
 
 export async function record(model: LesionModel, data: Dataset, options: RecordOptions = {}): Promise<RecordResult> {
   checkData(model, data);
+  requireSites(model);
   const sites = (options.sites ?? model.sites.map((s) => s.name)).map((name) => resolveSite(model, name));
   const tensors = sites.map((s) => s.tensor);
   const session = await getSession(model, `record:${tensors.join(",")}`, () => withOutputs(model.proto, tensors));

@@ -1,0 +1,101 @@
+/**
+ * Site names from the framework's layer names kept in node names, on hand-built graphs: tf2onnx/keras2onnx
+ * (`sequential/dense_1/MatMul`, weights named `…/ReadVariableOp:0`) and PyTorch's TorchScript exporter 1.13+/2.x
+ * (`/layer1/layer1.0/relu/Relu`, weights named `onnx::Conv_31` after batch-norm folding). Expected names are the
+ * layer names the frameworks gave (Keras layer names; PyTorch module paths from `named_modules()`).
+ */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { closeModel, getSession, openModel } from "../../src/engine/model.js";
+import { OrtTensor } from "../../src/engine/ort.js";
+import { locateSites, scopeName } from "../../src/onnx/sites.js";
+import { makeNode, makeTensor, onnx, type NodeProto } from "../../src/onnx/proto.js";
+
+const weight = (name: string, dims: number[]) => makeTensor(name, dims, new Float32Array(dims.reduce((a, b) => a * b, 1)));
+
+function graph(nodes: NodeProto[], initializers: ReturnType<typeof weight>[]) {
+  return onnx.GraphProto.create({ name: "g", node: nodes, initializer: initializers, input: [], output: [{ name: "logits" }] });
+}
+
+describe("locateSites names sites after the framework's layers", () => {
+  it("locateSites(tf2onnx Keras MLP) names sites dense and dense_1, not matmulN", () => {
+    const g = graph(
+      [
+        makeNode("Reshape", ["x", "sequential/flatten/Const:0"], ["flat"], "sequential/flatten/Reshape"),
+        makeNode("MatMul", ["flat", "sequential/dense/MatMul/ReadVariableOp:0"], ["m0"], "sequential/dense/MatMul"),
+        makeNode("Add", ["m0", "sequential/dense/BiasAdd/ReadVariableOp:0"], ["a0"], "sequential/dense/BiasAdd"),
+        makeNode("Relu", ["a0"], ["r0"], "sequential/dense/Relu"),
+        makeNode("MatMul", ["r0", "sequential/dense_1/MatMul/ReadVariableOp:0"], ["m1"], "sequential/dense_1/MatMul"),
+        makeNode("Add", ["m1", "sequential/dense_1/BiasAdd/ReadVariableOp:0"], ["logits"], "sequential/dense_1/BiasAdd"),
+      ],
+      [
+        makeTensor("sequential/flatten/Const:0", [2], BigInt64Array.of(-1n, 16n)),
+        weight("sequential/dense/MatMul/ReadVariableOp:0", [16, 8]),
+        weight("sequential/dense/BiasAdd/ReadVariableOp:0", [8]),
+        weight("sequential/dense_1/MatMul/ReadVariableOp:0", [8, 3]),
+        weight("sequential/dense_1/BiasAdd/ReadVariableOp:0", [3]),
+      ],
+    );
+    expect(locateSites(g).map((s) => [s.name, s.op])).toEqual([
+      ["dense", "Relu"],
+      ["dense_1", "MatMul"],
+    ]);
+  });
+
+  it("locateSites(keras2onnx nodes named after the layer) keeps dense_1", () => {
+    const g = graph(
+      [makeNode("MatMul", ["x", "W"], ["m"], "dense_1"), makeNode("Relu", ["m"], ["r"], "dense_1_relu"), makeNode("MatMul", ["r", "W2"], ["logits"], "dense_2")],
+      [weight("W", [4, 5]), weight("W2", [5, 3])],
+    );
+    expect(locateSites(g).map((s) => s.name)).toEqual(["dense_1", "dense_2"]);
+  });
+
+  it("locateSites(torch 2.x ResNet block) names sites by module path: layer1.0.conv1, layer1.0.relu, layer1.0.downsample.0, fc", () => {
+    const g = graph(
+      [
+        makeNode("Conv", ["x", "onnx::Conv_31", "onnx::Conv_32"], ["c1"], "/layer1/layer1.0/conv1/Conv"),
+        makeNode("Conv", ["x", "onnx::Conv_34"], ["d"], "/layer1/layer1.0/downsample/downsample.0/Conv"),
+        makeNode("Add", ["c1", "d"], ["s"], "/layer1/layer1.0/Add"),
+        makeNode("Relu", ["s"], ["r"], "/layer1/layer1.0/relu/Relu"),
+        makeNode("Flatten", ["r"], ["f"], "/Flatten"),
+        makeNode("Gemm", ["f", "fc.weight", "fc.bias"], ["logits"], "/fc/Gemm", { transB: 1 }),
+      ],
+      [weight("onnx::Conv_31", [2, 1, 3, 3]), weight("onnx::Conv_32", [2]), weight("onnx::Conv_34", [2, 1, 1, 1]), weight("fc.weight", [3, 8]), weight("fc.bias", [3])],
+    );
+    expect(locateSites(g).map((s) => [s.name, s.op])).toEqual([
+      ["layer1.0.conv1", "Conv"],
+      ["layer1.0.downsample.0", "Conv"],
+      ["layer1.0.relu", "Relu"],
+      ["fc", "Gemm"],
+    ]);
+  });
+
+  it("scopeName(name, op) reads module paths and Keras layers; op-type names carry none", () => {
+    expect(scopeName("/fc1/Gemm", "Gemm")).toBe("fc1");
+    expect(scopeName("/features/features.0/Conv", "Conv")).toBe("features.0");
+    expect(scopeName("/layer1/layer1.0/layer1.0.relu/Relu", "Relu")).toBe("layer1.0.relu");
+    expect(scopeName("StatefulPartitionedCall/sequential/conv2d_1/Conv2D", "Conv")).toBe("conv2d_1");
+    expect(scopeName("Gemm_5", "Gemm")).toBeNull();
+    expect(scopeName("/Relu", "Relu")).toBeNull();
+    expect(scopeName("", "Relu")).toBeNull();
+  });
+});
+
+describe("openModel(torch.onnx 1.13 export with scoped names)", () => {
+  it("openModel(resnet_block.onnx) names every site by its PyTorch module path and computes PyTorch's logits", async () => {
+    const fixture = (name: string) => new URL(`../fixtures/torch-names/${name}`, import.meta.url);
+    const reference = JSON.parse(readFileSync(fixture("resnet_block.json"), "utf8")) as { inputs: number[]; logits: number[]; modules: string[] };
+    const model = await openModel(readFileSync(fixture("resnet_block.onnx")), { name: "resnet_block.onnx" });
+    try {
+      const names = model.sites.map((s) => s.name);
+      expect(names).toEqual(["stem.0", "layer1.0.conv1", "layer1.0.downsample.0", "layer1.0.relu", "head.1", "head.3"]);
+      for (const name of names) expect(reference.modules).toContain(name);
+      const session = await getSession(model, "plain", () => model.proto);
+      const out = await session.run({ [model.inputName]: new OrtTensor("float32", Float32Array.from(reference.inputs), [4, 1, 8, 8]) });
+      const logits = out[model.outputName].data as Float32Array;
+      reference.logits.forEach((v, i) => expect(Math.abs(logits[i] - v)).toBeLessThanOrEqual(1e-5));
+    } finally {
+      await closeModel(model);
+    }
+  });
+});
