@@ -1,5 +1,6 @@
 /** What a model is, as lesion sees it: input, preprocessing, classes and every site with its units. */
 import type { LesionModel } from "../engine/model.js";
+import type { HeadKind } from "../onnx/head.js";
 import type { Preprocessing } from "../onnx/metadata.js";
 
 export interface SiteInfo {
@@ -19,6 +20,11 @@ export interface InfoResult {
   input: { name: string; shape: number[] };
   preprocessing: Preprocessing;
   numClasses: number;
+  /**
+   * What the classifier output is: "logits", or the probability head found at its end ("softmax", "log-softmax",
+   * "sigmoid" for a one-output binary model). Losses are computed from the logits before a head (src/onnx/head.ts).
+   */
+  head: HeadKind;
   classNames: string[] | null;
   sites: SiteInfo[];
   warnings: string[];
@@ -31,6 +37,7 @@ export function info(model: LesionModel): InfoResult {
     input: { name: model.inputName, shape: model.inputShape },
     preprocessing: model.preprocessing,
     numClasses: model.numClasses,
+    head: model.head.kind,
     classNames: model.classNames,
     sites: model.sites.map((s) => ({ name: s.name, kind: s.kind, units: s.units, shape: s.shape, op: s.op, node: s.node })),
     warnings: model.warnings,
