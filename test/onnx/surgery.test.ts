@@ -221,4 +221,34 @@ describe("suffix graphs built in code", () => {
       await closeModel(model);
     }
   });
+
+  it("ablate(a site on a branch that only feeds an extra output) is unknown-site: it cannot change a prediction", async () => {
+    const rand = random(2);
+    const graph = onnx.GraphProto.create({
+      name: "g",
+      node: [
+        makeNode("Flatten", ["input"], ["x"], "/Flatten", { axis: 1 }),
+        makeNode("Gemm", ["x", "fc1.weight"], ["h"], "/fc1/Gemm", { transB: 1 }),
+        makeNode("Relu", ["h"], ["hr"], "/relu/Relu"),
+        makeNode("Gemm", ["hr", "fc2.weight"], ["logits"], "/fc2/Gemm", { transB: 1 }),
+        makeNode("Gemm", ["hr", "aux.weight"], ["a"], "/aux/Gemm", { transB: 1 }),
+        makeNode("Relu", ["a"], ["features"], "/aux_relu/Relu"),
+      ],
+      initializer: [makeTensor("fc1.weight", [5, 64], randomArray(320, rand, 0.3)), makeTensor("fc2.weight", [4, 5], randomArray(20, rand)), makeTensor("aux.weight", [3, 5], randomArray(15, rand))],
+      input: [makeValueInfo("input", DataType.FLOAT, ["N", 1, 8, 8])],
+      output: [makeValueInfo("logits", DataType.FLOAT, ["N", 4]), makeValueInfo("features", DataType.FLOAT, ["N", 3])],
+    });
+    const bytes = encodeModel(onnx.ModelProto.create({ irVersion: 8, opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })], graph }));
+    const model = await openModel(bytes, { name: "aux" });
+    try {
+      const error = await ablate(model, images(10, 1), { conditions: singles(resolveSite(model, "aux")) }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LesionError);
+      expect([(error as LesionError).code, (error as LesionError).message]).toEqual([
+        "unknown-site",
+        "site aux does not feed the classifier output logits; ablating it cannot change a prediction",
+      ]);
+    } finally {
+      await closeModel(model);
+    }
+  });
 });
