@@ -77,9 +77,9 @@ describe("issue #13 cases on the masked suffix", () => {
 
 /**
  * A [1,8,8] CNN: Conv(3) → Relu (site conv1) → Reshape(·, target) → Gemm(4), the target computed by `target` from
- * tensors before the site; `extra` adds graph outputs.
+ * tensors before the site (and possibly what it reshapes, `flattened`); `extraOutputs` adds graph outputs.
  */
-function cnn(target: (nodes: NodeProto[], inits: TensorProto[]) => string, extraOutputs: string[] = []): Uint8Array {
+function cnn(target: (nodes: NodeProto[], inits: TensorProto[]) => string, extraOutputs: string[] = [], flattened = "relu"): Uint8Array {
   const rand = random(7);
   const nodes: NodeProto[] = [
     makeNode("Conv", ["input", "conv1.weight", "conv1.bias"], ["conv"], "/conv1/Conv", { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
@@ -92,7 +92,7 @@ function cnn(target: (nodes: NodeProto[], inits: TensorProto[]) => string, extra
     makeTensor("fc.bias", [4], randomArray(4, rand, 0.1)),
   ];
   const shape = target(nodes, inits);
-  nodes.push(makeNode("Reshape", ["relu", shape], ["flat"], "/flatten/Reshape"), makeNode("Gemm", ["flat", "fc.weight", "fc.bias"], ["logits"], "/fc/Gemm", { transB: 1 }));
+  nodes.push(makeNode("Reshape", [flattened, shape], ["flat"], "/flatten/Reshape"), makeNode("Gemm", ["flat", "fc.weight", "fc.bias"], ["logits"], "/fc/Gemm", { transB: 1 }));
   const graph = onnx.GraphProto.create({
     name: "g",
     node: nodes,
@@ -172,6 +172,26 @@ describe("suffix graphs built in code", () => {
           return "target";
         },
         ["conv"],
+      ),
+    ],
+    [
+      "Shape(input) for an Expand and a Tile after the site (both to the same shape) before a Flatten-like Reshape",
+      cnn(
+        (nodes, inits) => {
+          nodes.push(
+            makeNode("Shape", ["input"], ["shape"], "/Shape"),
+            makeNode("Gather", ["shape", "first"], ["b"], "/Gather", { axis: 0 }),
+            makeNode("Concat", ["b", "sample"], ["full"], "/Concat", { axis: 0 }),
+            makeNode("Expand", ["relu", "full"], ["expanded"], "/Expand"),
+            makeNode("Div", ["full", "full"], ["ones"], "/Div"),
+            makeNode("Tile", ["expanded", "ones"], ["tiled"], "/Tile"),
+            makeNode("Concat", ["b", "minus1"], ["target"], "/Concat2", { axis: 0 }),
+          );
+          inits.push(int64("first", [0]), int64("sample", [3, 8, 8]), int64("minus1", [-1]));
+          return "target";
+        },
+        [],
+        "tiled",
       ),
     ],
   ];
