@@ -5,8 +5,9 @@
  * models Sigmoid. Applying softmax cross-entropy to probabilities computes softmax twice, so at opening the head is
  * read back to the logits before it, and the graph rewritten to output those:
  * - softmax: −log p_y = −log softmax(z)_y, so the loss of the logits z is the network's own. The Softmax is removed
- *   (the graph output becomes z; behind Identity/Reshape/Flatten/Squeeze it becomes an Identity) — exact, and the
- *   fast dense engine applies to an MLP ending in Softmax like to one ending in its last layer.
+ *   (the graph output becomes z; behind Identity/Reshape/Flatten/Squeeze, or where z is itself an output, it becomes
+ *   an Identity) — exact, and the fast dense engine applies to an MLP ending in Softmax like to one ending in its
+ *   last layer.
  * - log-softmax: left as it is; log-softmax is idempotent under softmax cross-entropy (its loss is already −log p_y).
  * - sigmoid (output [N] or [N, 1], p = σ(z) = P(class 1)): the Sigmoid becomes an Identity and the output the two
  *   logits [0, z] (softmax([0, z]) = [1 − σ(z), σ(z)]), so the loss is the binary cross-entropy −log p or −log(1 − p)
@@ -60,7 +61,8 @@ export function normalizeHead(model: ModelProto): Head {
   if (op === "Softmax") {
     const logits = node.input![0];
     const axis = attributeInt(node, "axis", opset >= 13 ? -1 : 1);
-    if (passed === 0) {
+    // Rewired only where the logits are not an output already (a model returning both would list them twice).
+    if (passed === 0 && !index.outputs.includes(logits)) {
       graph.node!.splice(graph.node!.indexOf(node), 1);
       graph.output![0].name = logits;
     } else toIdentity(node);

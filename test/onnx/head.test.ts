@@ -249,6 +249,23 @@ describe("probability heads built in code", () => {
     }
   });
 
+  it("openModel(graph with outputs [softmax(z), z]) reads the first back to z and keeps both outputs distinct", async () => {
+    const bytes = mlp(4, (model) => {
+      append([makeNode("Softmax", [OUTPUT_NAME], ["y"], "/softmax/Softmax", { axis: 1 })], ["batch", 4])(model);
+      model.graph!.output!.push(makeValueInfo(OUTPUT_NAME, DataType.FLOAT, ["batch", 4]));
+    });
+    const data = dataset(100, 4, 17);
+    const model = await openModel(bytes, { name: "both" });
+    try {
+      expect(info(model).head).toBe("softmax");
+      expect(model.proto.graph!.output!.map((o) => o.name)).toEqual(["y", OUTPUT_NAME]);
+      const [intact] = await direct(bytes, data, [[]]);
+      expect((await evaluate(model, data)).loss).toBeCloseTo(intact.loss, 6);
+    } finally {
+      await closeModel(model);
+    }
+  });
+
   it("openModel(graph ending in LogSoftmax) keeps it: info says log-softmax", async () => {
     const bytes = mlp(4, append([makeNode("LogSoftmax", [OUTPUT_NAME], ["y"], "/logsoftmax/LogSoftmax", { axis: 1 })], ["batch", 4]));
     const model = await openModel(bytes, { name: "logsoftmax" });
