@@ -59,7 +59,7 @@ describe("softmax-output-loss (issue #13)", () => {
     expect(result.loss).toBeCloseTo(expected.cross_entropy_from_logits, 8);
   });
 
-  it("ablate(softmax_mlp, singles('0.0')) on the dense engine equals the float64 reference and logits_mlp's results", async () => {
+  it("ablate(softmax_mlp, singles('0.0')) on the dense engine (tail graph, closed form) equals the float64 reference and logits_mlp's results", async () => {
     const result = await ablate(softmax, mnist, { conditions: singles(resolveSite(softmax, "0.0")) });
     expect(result.engine["0.0"]).toBe("dense");
     expect(result.baseline.loss).toBeCloseTo(reference.intact.loss, 7);
@@ -69,6 +69,9 @@ describe("softmax-output-loss (issue #13)", () => {
     });
     const control = await ablate(logits, mnist, { conditions: singles(resolveSite(logits, "0")) });
     expect(result.conditions.map((c) => [c.accuracy, c.loss])).toEqual(control.conditions.map((c) => [c.accuracy, c.loss]));
+    // Without the loss, the site feeding the output layer takes the closed form.
+    const closedForm = await ablate(softmax, mnist, { conditions: singles(resolveSite(softmax, "0.0")), loss: false });
+    expect(closedForm.conditions.map((c) => c.accuracy)).toEqual(reference.zero.map((r) => r.accuracy));
   });
 
   it("ablate(softmax_mlp, mean ablations and a group of 8) on the masked suffix equals the float64 reference", async () => {
