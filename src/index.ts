@@ -10,6 +10,7 @@ export { readCheckpoint } from "./onnx/checkpoint/readCheckpoint.js";
 export type { StateDict, StateTensor } from "./onnx/checkpoint/types.js";
 export { parseArch, type Activation, type ArchToken } from "./onnx/arch.js";
 export type { Preprocessing } from "./onnx/metadata.js";
+export type { Head, HeadKind } from "./onnx/head.js";
 
 // Data: specs, loading, the in-memory form.
 export { loadDataset } from "./data/loadDataset.js";
