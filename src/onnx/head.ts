@@ -5,7 +5,7 @@
  * models Sigmoid. Applying softmax cross-entropy to probabilities computes softmax twice, so at opening the head is
  * read back to the logits before it, and the graph rewritten to output those:
  * - softmax: −log p_y = −log softmax(z)_y, so the loss of the logits z is the network's own. The Softmax is removed
- *   (the graph output becomes z; behind Identity/Reshape/Flatten/Squeeze, or where z is itself an output, it becomes
+ *   (the graph output becomes z; behind Identity/Reshape/Flatten/Squeeze/float Cast, or where z is itself an output, it becomes
  *   an Identity) — exact, and the fast dense engine applies to an MLP ending in Softmax like to one ending in its
  *   last layer.
  * - log-softmax: left as it is; log-softmax is idempotent under softmax cross-entropy (its loss is already −log p_y).
@@ -17,7 +17,7 @@
  */
 import { fail } from "../errors.js";
 import { indexGraph } from "./graph.js";
-import { attributeInt, makeNode, toInt, valueInfoShape, type ModelProto, type NodeProto } from "./proto.js";
+import { attributeInt, DataType, makeNode, toInt, valueInfoShape, type ModelProto, type NodeProto } from "./proto.js";
 
 /** What the classifier output of a graph is, as found at opening. */
 export type HeadKind = "logits" | "softmax" | "log-softmax" | "sigmoid";
@@ -32,8 +32,13 @@ export interface Head {
   opset: number;
 }
 
-/** Ops that only rearrange a head's values (one sample's values stay one sample's, in order). */
-const PASS_THROUGH = new Set(["Identity", "Reshape", "Flatten", "Squeeze"]);
+/**
+ * Ops that only rearrange a head's values (one sample's values stay one sample's, in order), and the float Cast a
+ * float16 model converted with `keep_io_types` ends in.
+ */
+const PASS_THROUGH = new Set(["Identity", "Reshape", "Flatten", "Squeeze", "Cast"]);
+const FLOAT_TYPES = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
+const passesThrough = (node: NodeProto) => PASS_THROUGH.has(node.opType ?? "") && (node.opType !== "Cast" || FLOAT_TYPES.has(attributeInt(node, "to", 0)));
 
 /**
  * Finds the head of the graph's first output, walking back through pass-through ops that have no other consumer, and
@@ -50,7 +55,7 @@ export function normalizeHead(model: ModelProto): Head {
   let tensor = output;
   let node = index.producer.get(tensor);
   let passed = 0;
-  while (node && PASS_THROUGH.has(node.opType ?? "") && sole(node.input?.[0] ?? "")) {
+  while (node && passesThrough(node) && sole(node.input?.[0] ?? "")) {
     tensor = node.input![0];
     node = index.producer.get(tensor);
     passed++;

@@ -197,6 +197,16 @@ describe("probability heads built in code", () => {
         ),
       ),
     ],
+    [
+      "Softmax → Cast(float) (float16 conversions with keep_io_types end so)",
+      mlp(
+        4,
+        append(
+          [makeNode("Softmax", [OUTPUT_NAME], ["p"], "/softmax/Softmax", { axis: 1 }), makeNode("Cast", ["p"], ["y"], "/cast/Cast", { to: DataType.FLOAT })],
+          ["batch", 4],
+        ),
+      ),
+    ],
   ];
 
   for (const [name, bytes] of softmaxHeads) {
