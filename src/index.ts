@@ -11,6 +11,7 @@ export { checkpointFormat, type CheckpointFormat } from "./onnx/checkpoint/check
 export type { StateDict, StateDictSource, StateTensor } from "./onnx/checkpoint/types.js";
 export { parseArch, type Activation, type ArchToken } from "./onnx/arch.js";
 export type { Preprocessing } from "./onnx/metadata.js";
+export type { Head, HeadKind } from "./onnx/head.js";
 
 // Data: specs, loading, the in-memory form.
 export { loadDataset } from "./data/loadDataset.js";

@@ -1,7 +1,14 @@
 import type { Command } from "commander";
 import { closeModel, openModel } from "../engine/model.js";
-import { info } from "../study/info.js";
+import { info, type InfoResult } from "../study/info.js";
 import { printJson } from "./common.js";
+
+const HEADS: Record<InfoResult["head"], string> = {
+  logits: "logits",
+  softmax: "softmax probabilities (loss from the logits before the Softmax)",
+  "log-softmax": "log-softmax log-probabilities",
+  sigmoid: "sigmoid probability of class 1 (two classes; loss is the binary cross-entropy)",
+};
 
 export function registerInfo(program: Command): void {
   program
@@ -17,6 +24,7 @@ export function registerInfo(program: Command): void {
         const p = result.preprocessing;
         console.log(`${result.model}  sha256 ${result.sha256.slice(0, 16)}…`);
         console.log(`input ${result.input.name} [N, ${result.input.shape.join(", ")}], layout ${p.layout}, (x − ${p.mean.join("/")}) / ${p.std.join("/")}${p.imageShape ? `, images ${p.imageShape.join("x")}` : ""}`);
+        console.log(`output ${HEADS[result.head]}`);
         console.log(`classes ${result.numClasses}${result.classNames ? `: ${result.classNames.join(", ")}` : ""}`);
         console.log("sites:");
         for (const s of result.sites) console.log(`  ${s.name.padEnd(20)} ${s.kind.padEnd(5)} ${String(s.units).padStart(5)} units  [${s.shape.join(", ")}]  ${s.op} ${s.node}`);

@@ -52,10 +52,13 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
   const { model, site, data, conditions } = input;
   const k = model.numClasses;
   const target: MaskTarget = { name: site.name, tensor: site.tensor, rank: site.shape.length + 1, units: site.units };
-  const cut = cutTensors(model.proto, site.tensor);
-  const shapes = await tensorShapes(model, cut);
-  const suffix = suffixModel(model.proto, target, shapes);
-  if (!suffix) fail("unsupported-op", `site ${site.name}: the graph after it reads non-float tensors from before it; lesion cannot cache it`, { site: site.name });
+  const { inputs: cut, shapeSources } = cutTensors(model.proto, site.tensor);
+  const shapes = await tensorShapes(model, cut, shapeSources);
+  const suffix = suffixModel(model.proto, target, shapes, model.outputName);
+  if (!suffix) {
+    const tensor = cut.find((t) => !shapes.has(t));
+    fail("unsupported-op", `site ${site.name}: the graph after it reads ${tensor}, a non-float tensor computed from the data before the site; lesion cannot cache it`, { site: site.name, tensor });
+  }
   const prefix = await getSession(model, `prefix:${site.name}`, () => withOutputs(model.proto, cut));
   const run = await getSession(model, `suffix:${site.name}`, () => suffix.model);
   const sizes = cut.map((t) => shapes.get(t)!.reduce((a, b) => a * b, 1));
@@ -182,12 +185,19 @@ function anyActive(site: Float32Array, offset: number, units: number[], plane: n
   return false;
 }
 
-async function tensorShapes(model: LesionModel, tensors: string[]): Promise<Map<string, number[]>> {
+/**
+ * One sample's shape of each tensor, from a run on one zero sample: of the float `fed` tensors (a missing entry makes
+ * suffixModel refuse: only float tensors can be cached and fed back) and of every shape source (any type). The graph
+ * input's shape is known without a run.
+ */
+async function tensorShapes(model: LesionModel, fed: string[], shapeSources: string[]): Promise<Map<string, number[]>> {
+  const tensors = [...new Set([...fed, ...shapeSources])].filter((t) => t !== model.inputName);
   const session = await getSession(model, `shapes:${tensors.join(",")}`, () => withOutputs(model.proto, tensors));
   const size = model.inputShape.reduce((a, b) => a * b, 1);
   const outputs = await session.run({ [model.inputName]: new OrtTensor("float32", new Float32Array(size), [1, ...model.inputShape]) }, tensors);
-  // Only float tensors can be cached and fed back; a missing entry makes suffixModel refuse (unsupported-op).
-  return new Map(tensors.filter((t) => outputs[t].type === "float32").map((t) => [t, outputs[t].dims.slice(1).map(Number)]));
+  const shapes = new Map(tensors.filter((t) => outputs[t].type === "float32" || !fed.includes(t)).map((t) => [t, outputs[t].dims.slice(1).map(Number)]));
+  shapes.set(model.inputName, model.inputShape);
+  return shapes;
 }
 
 /**

@@ -7,6 +7,7 @@ import { basename, dirname } from "node:path";
 import { closest, fail } from "../errors.js";
 import { readFileChecked, sha256 } from "../files.js";
 import { makeBatchDynamic } from "../onnx/batch.js";
+import { checkHead, normalizeHead, type Head } from "../onnx/head.js";
 import { indexGraph } from "../onnx/graph.js";
 import { readMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { normalizeModel, type Normalization } from "../onnx/normalize.js";
@@ -32,7 +33,10 @@ export interface LesionModel {
   inputName: string;
   /** One sample's input shape as the graph takes it ([784] or [1, 28, 28]). */
   inputShape: number[];
+  /** The classifier output: logits [N, K] (a probability head is read back to its logits at opening). */
   outputName: string;
+  /** What the graph's classifier output was: logits, or the probability head lesion read back (src/onnx/head.ts). */
+  head: Head;
   numClasses: number;
   preprocessing: Preprocessing;
   classNames: string[] | null;
@@ -66,6 +70,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
   // With external data the file alone does not identify the weights: hash the model with its tensors inline.
   const digest = normalization.externalTensors > 0 ? sha256(encodeModel(proto)) : sha256(bytes);
   makeBatchDynamic(proto);
+  const head = normalizeHead(proto);
   const graph = proto.graph!;
   const index = indexGraph(graph);
   if (index.inputs.length !== 1) fail("bad-model", `${name} has ${index.inputs.length} inputs; lesion studies classifiers with one image input`, { name });
@@ -80,6 +85,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
     inputName: index.inputs[0],
     inputShape,
     outputName: index.outputs[0],
+    head,
     numClasses: 0,
     preprocessing,
     classNames: metadata.classNames,
@@ -185,7 +191,8 @@ function weightWarnings(proto: ModelProto): string[] {
 
 /** Runs one zero sample through the graph with every site as an output, to learn site shapes and class count. */
 async function probe(model: LesionModel, locations: SiteLocation[]): Promise<void> {
-  const tensors = locations.map((l) => l.tensor);
+  const headInput = model.head.logits !== null && model.head.logits !== model.outputName ? [model.head.logits] : [];
+  const tensors = [...locations.map((l) => l.tensor), ...headInput];
   const session = await getSession(model, "probe", () => withOutputs(model.proto, tensors));
   const size = model.inputShape.reduce((a, b) => a * b, 1);
   const feeds = { [model.inputName]: new OrtTensor("float32", new Float32Array(size), [1, ...model.inputShape]) };
@@ -198,6 +205,7 @@ async function probe(model: LesionModel, locations: SiteLocation[]): Promise<voi
   const logits = outputs[model.outputName];
   if (!logits || logits.dims.length !== 2) fail("bad-model", `${model.name} does not output [batch, classes] logits (output ${model.outputName} has shape ${logits?.dims.join("x")})`, { name: model.name });
   model.numClasses = Number(logits.dims[1]);
+  if (model.head.logits !== null) checkHead(model.head, outputs[model.head.logits].dims.map(Number), model.numClasses, model.name);
   if (model.classNames && model.classNames.length !== model.numClasses) {
     fail("bad-model", `${model.name} names ${model.classNames.length} classes but outputs ${model.numClasses}`, { name: model.name });
   }

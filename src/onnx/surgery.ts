@@ -4,8 +4,8 @@
  * starts at a site so cached activations are never recomputed upstream.
  */
 import { fail } from "../errors.js";
-import { downstreamNodes, elementTypes, indexGraph } from "./graph.js";
-import { cloneModel, DataType, makeNode, makeValueInfo, tensorValues, valueInfoElemType, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
+import { downstreamNodes, elementTypes, indexGraph, type GraphIndex } from "./graph.js";
+import { attributeInt, cloneModel, DataType, makeNode, makeTensor, makeValueInfo, tensorValues, valueInfoElemType, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
 
 export interface MaskTarget {
   /** Site name; the mask and offset inputs are named after it. */
@@ -71,38 +71,90 @@ export interface SuffixModel {
   inputs: string[];
 }
 
+/** What the part of a graph downstream of a site reads from upstream of it. */
+export interface SuffixCut {
+  /** Tensors fed to the suffix, cached from a run of the whole graph: the site tensor first, then other branches. */
+  inputs: string[];
+  /**
+   * Tensors upstream of the site that the suffix reads only through `Shape` (PyTorch 2.x's dynamic-batch flatten,
+   * `Reshape(x, Concat(Shape(input)[0:1], [-1]))`): their shape is [rows, …one sample's fixed shape], so the suffix
+   * recomputes it from the rows it is fed instead of reading an int64 tensor computed for other rows.
+   */
+  shapeSources: string[];
+}
+
 /**
- * The part of the graph downstream of a site, masked at the site. Its inputs are the site tensor and any other
- * upstream tensor the downstream nodes read (a residual branch). Returns null when an input is not float, which the
- * caller treats as "run the whole graph instead".
+ * The upstream tensors a suffix starting at `tensor` reads. An upstream tensor computed from constants and from
+ * other tensors' `Shape` only is not fed: its computation moves into the suffix (see SuffixCut.shapeSources).
  */
-export function suffixModel(model: ModelProto, target: MaskTarget, shapes: ReadonlyMap<string, readonly number[]>): SuffixModel | null {
+export function cutTensors(model: ModelProto, tensor: string): SuffixCut {
+  const graph = model.graph!;
+  const index = indexGraph(graph);
+  const produced = new Set(downstreamNodes(graph, [tensor]).flatMap((n) => n.output ?? []));
+  const inputs = [tensor];
+  const shapeSources: string[] = [];
+  const cone = shapePaths(index, produced);
+  for (const node of downstreamNodes(graph, [tensor])) {
+    for (const input of node.input ?? []) {
+      if (!input || produced.has(input) || index.initializers.has(input) || inputs.includes(input)) continue;
+      if (cone.kind(input) === "data") inputs.push(input);
+    }
+  }
+  for (const shape of cone.shapes) if (!shapeSources.includes(shape.input![0])) shapeSources.push(shape.input![0]);
+  return { inputs, shapeSources };
+}
+
+/**
+ * The part of the graph downstream of a site, masked at the site, computing only the classifier `output` (the
+ * graph's first output unless given; other outputs, such as features taken before the site, are dropped). Its
+ * inputs are the site tensor and any other upstream tensor the downstream nodes read (a residual branch); what
+ * upstream computes from constants and shapes only is recomputed inside it. `shapes` gives one sample's shape of
+ * every cut input and shape source. Returns null when a fed input is not in `shapes` (not float), which the caller
+ * reports.
+ */
+export function suffixModel(model: ModelProto, target: MaskTarget, shapes: ReadonlyMap<string, readonly number[]>, output?: string): SuffixModel | null {
   const copy = cloneModel(model);
   const graph = copy.graph!;
   const index = indexGraph(graph);
   const downstream = downstreamNodes(graph, [target.tensor]);
   const produced = new Set(downstream.flatMap((n) => n.output ?? []));
-  const outputs = (graph.output ?? []).filter((o) => produced.has(o.name ?? ""));
-  if (outputs.length !== (graph.output ?? []).length) return null;
-  const constantNodes: NodeProto[] = [];
-  const cut: string[] = [target.tensor];
-  const usedInitializers = new Set<string>();
-  for (const node of downstream) {
-    for (const input of node.input ?? []) {
-      if (!input || produced.has(input) || cut.includes(input)) continue;
-      if (index.initializers.has(input)) {
-        usedInitializers.add(input);
-        const constant = index.producer.get(input);
-        if (constant && !constantNodes.includes(constant)) constantNodes.push(constant);
-      } else cut.push(input);
-    }
-  }
-  if (cut.some((tensor) => !shapes.has(tensor))) return null;
+  const name = output ?? index.outputs[0];
+  const outputs = (graph.output ?? []).filter((o) => o.name === name);
+  if (outputs.length === 0 || !produced.has(name)) fail("unknown-site", `site ${target.name} does not feed the classifier output ${name}; ablating it cannot change a prediction`, { site: target.name });
+  const { inputs: cut, shapeSources } = cutTensors(model, target.tensor);
+  if ([...cut, ...shapeSources].some((tensor) => !shapes.has(tensor))) return null;
   const inputName = `${target.tensor}::in`;
   const rename = (name: string) => (name === target.tensor ? inputName : name);
+  // Upstream nodes the suffix recomputes: those computing constants or shapes for it, in graph order.
+  const cone = shapePaths(index, produced);
+  const needed = new Set<NodeProto>();
+  const visit = (tensor: string) => {
+    const node = index.producer.get(tensor);
+    if (!node || needed.has(node) || produced.has(tensor)) return;
+    if (!index.initializers.has(tensor) && cone.kind(tensor) === "data") return;
+    needed.add(node);
+    if (node.opType !== "Shape" || cone.kind(node.input![0]) === "constant") for (const input of node.input ?? []) if (input) visit(input);
+  };
+  for (const node of downstream) for (const input of node.input ?? []) if (input && !produced.has(input) && !cut.includes(input)) visit(input);
+  // The batch size of the rows fed, [rows] as int64, for the shapes recomputed.
+  const batch = `${inputName}::batch`;
+  const added: TensorProto[] = [];
+  const upstream = (graph.node ?? []).filter((node) => needed.has(node)).flatMap((node, i) => {
+    if (node.opType !== "Shape" || cone.kind(node.input![0]) !== "data") return [node];
+    return shapeNodes(node, shapes.get(node.input![0])!, batch, `lesion.shape${i}`, added);
+  });
+  const batchNodes =
+    shapeSources.length === 0
+      ? []
+      : [
+          makeNode("Shape", [inputName], [`${inputName}::shape`], "lesion/batch/Shape"),
+          makeNode("Gather", [`${inputName}::shape`, "lesion.batch.axis"], [batch], "lesion/batch/Gather", { axis: 0 }),
+        ];
+  if (shapeSources.length > 0) added.push(makeTensor("lesion.batch.axis", [1], BigInt64Array.of(0n)));
   const masked = maskNodes(target, inputName, target.tensor);
-  graph.node = [...constantNodes, ...masked, ...downstream];
-  graph.initializer = (graph.initializer ?? []).filter((t) => usedInitializers.has(t.name ?? ""));
+  graph.node = [...batchNodes, ...upstream, ...masked, ...downstream];
+  const used = new Set([...graph.node.flatMap((n) => n.input ?? [])]);
+  graph.initializer = [...(graph.initializer ?? []).filter((t) => used.has(t.name ?? "")), ...added];
   graph.input = [
     ...cut.map((tensor) => makeValueInfo(rename(tensor), DataType.FLOAT, ["batch", ...shapes.get(tensor)!])),
     makeValueInfo(maskInputName(target.name), DataType.FLOAT, maskShape(target)),
@@ -111,6 +163,60 @@ export function suffixModel(model: ModelProto, target: MaskTarget, shapes: Reado
   graph.output = outputs;
   graph.valueInfo = [];
   return { model: copy, inputs: cut };
+}
+
+/**
+ * Classifies upstream tensors by what their value depends on: "constant" (initializers and Constant nodes only),
+ * "shape" (constants and the `Shape` of data tensors, nothing else of them), or "data". Also lists the `Shape` nodes
+ * of data tensors met on shape paths.
+ */
+function shapePaths(index: GraphIndex, produced: ReadonlySet<string>) {
+  const kinds = new Map<string, "constant" | "shape" | "data">();
+  const shapes: NodeProto[] = [];
+  const kind = (tensor: string): "constant" | "shape" | "data" => {
+    const known = kinds.get(tensor);
+    if (known) return known;
+    let result: "constant" | "shape" | "data";
+    const node = index.producer.get(tensor);
+    if (index.initializers.has(tensor) && !(node && node.opType !== "Constant")) result = "constant";
+    else if (!node || produced.has(tensor)) result = "data";
+    else if (node.opType === "Shape") {
+      // The Shape of a data tensor is [rows, …its fixed sample shape]; that of a shape (a 1-D int tensor) is not
+      // batch-first, and is left to the fed path (refused when not float).
+      const of = kind(node.input![0]);
+      result = of === "constant" ? "constant" : of === "data" ? "shape" : "data";
+      if (result === "shape" && !shapes.includes(node)) shapes.push(node);
+    } else {
+      const inputs = (node.input ?? []).filter((i) => i).map(kind);
+      result = inputs.includes("data") ? "data" : inputs.includes("shape") ? "shape" : "constant";
+    }
+    kinds.set(tensor, result);
+    return result;
+  };
+  return { kind, shapes };
+}
+
+/**
+ * Replaces `Shape(x)` of an upstream tensor x with its value for the rows being fed: [rows, …x's fixed sample shape],
+ * cut to the node's `start`/`end` (opset 15).
+ */
+function shapeNodes(node: NodeProto, sample: readonly number[], batch: string, prefix: string, added: TensorProto[]): NodeProto[] {
+  const rank = sample.length + 1;
+  const clamp = (v: number) => Math.min(rank, Math.max(0, v < 0 ? v + rank : v));
+  const start = clamp(attributeInt(node, "start", 0));
+  const end = clamp(attributeInt(node, "end", rank));
+  const out = node.output![0];
+  const rest = BigInt64Array.from(sample.slice(Math.max(0, start - 1), Math.max(0, end - 1)), (d) => BigInt(d));
+  if (start >= end) {
+    added.push(makeTensor(`${prefix}.value`, [0], new BigInt64Array(0)));
+    return [makeNode("Identity", [`${prefix}.value`], [out], `${prefix}/Identity`)];
+  }
+  if (start > 0) {
+    added.push(makeTensor(`${prefix}.value`, [rest.length], rest));
+    return [makeNode("Identity", [`${prefix}.value`], [out], `${prefix}/Identity`)];
+  }
+  added.push(makeTensor(`${prefix}.rest`, [rest.length], rest));
+  return [makeNode("Concat", [batch, `${prefix}.rest`], [out], `${prefix}/Concat`, { axis: 0 })];
 }
 
 /**
@@ -139,17 +245,4 @@ export function toFloat64(model: ModelProto): ModelProto {
   }
   graph.valueInfo = [];
   return copy;
-}
-
-/** The upstream tensors a suffix starting at `tensor` reads: the tensor itself first, then any other branch. */
-export function cutTensors(model: ModelProto, tensor: string): string[] {
-  const graph = model.graph!;
-  const index = indexGraph(graph);
-  const downstream = downstreamNodes(graph, [tensor]);
-  const produced = new Set(downstream.flatMap((n) => n.output ?? []));
-  const cut = [tensor];
-  for (const node of downstream) {
-    for (const input of node.input ?? []) if (input && !produced.has(input) && !index.initializers.has(input) && !cut.includes(input)) cut.push(input);
-  }
-  return cut;
 }

@@ -25,7 +25,10 @@ export interface EvaluateResult {
   classNames: string[];
   /** confusion[true][predicted] counts, shape [K, K]. */
   confusion: Matrix;
-  /** Mean softmax cross-entropy of the logits (natural log). */
+  /**
+   * Mean softmax cross-entropy of the logits (natural log). For a graph ending in a probability head it is computed
+   * from the logits before the head, so it is the network's own −log p of the true class (src/onnx/head.ts).
+   */
   loss: number;
   warnings: string[];
 }

@@ -1,5 +1,6 @@
 /** What a model is, as lesion sees it: input, preprocessing, classes and every site with its units. */
 import type { LesionModel } from "../engine/model.js";
+import type { HeadKind } from "../onnx/head.js";
 import type { Preprocessing } from "../onnx/metadata.js";
 import { describeNormalization } from "../onnx/normalize.js";
 
@@ -20,6 +21,11 @@ export interface InfoResult {
   input: { name: string; shape: number[] };
   preprocessing: Preprocessing;
   numClasses: number;
+  /**
+   * What the classifier output is: "logits", or the probability head found at its end ("softmax", "log-softmax",
+   * "sigmoid" for a one-output binary model). Losses are computed from the logits before a head (src/onnx/head.ts).
+   */
+  head: HeadKind;
   classNames: string[] | null;
   sites: SiteInfo[];
   /** How lesion reads the file, one line each: external data read from beside it, float16 computed in float32, folded nodes. */
@@ -34,6 +40,7 @@ export function info(model: LesionModel): InfoResult {
     input: { name: model.inputName, shape: model.inputShape },
     preprocessing: model.preprocessing,
     numClasses: model.numClasses,
+    head: model.head.kind,
     classNames: model.classNames,
     sites: model.sites.map((s) => ({ name: s.name, kind: s.kind, units: s.units, shape: s.shape, op: s.op, node: s.node })),
     notes: describeNormalization(model.normalization),
