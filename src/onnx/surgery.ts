@@ -90,18 +90,39 @@ export interface SuffixCut {
 export function cutTensors(model: ModelProto, tensor: string): SuffixCut {
   const graph = model.graph!;
   const index = indexGraph(graph);
-  const produced = new Set(downstreamNodes(graph, [tensor]).flatMap((n) => n.output ?? []));
-  const inputs = [tensor];
-  const shapeSources: string[] = [];
+  const downstream = downstreamNodes(graph, [tensor]);
+  const produced = new Set(downstream.flatMap((n) => n.output ?? []));
   const cone = shapePaths(index, produced);
-  for (const node of downstreamNodes(graph, [tensor])) {
+  const inputs = [tensor];
+  for (const node of downstream) {
     for (const input of node.input ?? []) {
       if (!input || produced.has(input) || index.initializers.has(input) || inputs.includes(input)) continue;
       if (cone.kind(input) === "data") inputs.push(input);
     }
   }
-  for (const shape of cone.shapes) if (!shapeSources.includes(shape.input![0])) shapeSources.push(shape.input![0]);
+  const shapeSources: string[] = [];
+  for (const node of recomputed(index, downstream, produced, inputs, cone)) {
+    const source = node.input![0];
+    if (node.opType === "Shape" && cone.kind(source) === "data" && !shapeSources.includes(source)) shapeSources.push(source);
+  }
   return { inputs, shapeSources };
+}
+
+/**
+ * The upstream nodes a suffix recomputes rather than being fed their outputs: those computing constants or shapes
+ * for it (a `Shape` of a data tensor is a leaf: it is replaced, its input never computed).
+ */
+function recomputed(index: GraphIndex, downstream: NodeProto[], produced: ReadonlySet<string>, fed: string[], cone: ReturnType<typeof shapePaths>): Set<NodeProto> {
+  const needed = new Set<NodeProto>();
+  const visit = (tensor: string) => {
+    const node = index.producer.get(tensor);
+    if (!node || needed.has(node) || produced.has(tensor)) return;
+    if (!index.initializers.has(tensor) && cone.kind(tensor) === "data") return;
+    needed.add(node);
+    if (node.opType !== "Shape" || cone.kind(node.input![0]) === "constant") for (const input of node.input ?? []) if (input) visit(input);
+  };
+  for (const node of downstream) for (const input of node.input ?? []) if (input && !produced.has(input) && !fed.includes(input)) visit(input);
+  return needed;
 }
 
 /**
@@ -125,17 +146,8 @@ export function suffixModel(model: ModelProto, target: MaskTarget, shapes: Reado
   if ([...cut, ...shapeSources].some((tensor) => !shapes.has(tensor))) return null;
   const inputName = `${target.tensor}::in`;
   const rename = (name: string) => (name === target.tensor ? inputName : name);
-  // Upstream nodes the suffix recomputes: those computing constants or shapes for it, in graph order.
   const cone = shapePaths(index, produced);
-  const needed = new Set<NodeProto>();
-  const visit = (tensor: string) => {
-    const node = index.producer.get(tensor);
-    if (!node || needed.has(node) || produced.has(tensor)) return;
-    if (!index.initializers.has(tensor) && cone.kind(tensor) === "data") return;
-    needed.add(node);
-    if (node.opType !== "Shape" || cone.kind(node.input![0]) === "constant") for (const input of node.input ?? []) if (input) visit(input);
-  };
-  for (const node of downstream) for (const input of node.input ?? []) if (input && !produced.has(input) && !cut.includes(input)) visit(input);
+  const needed = recomputed(index, downstream, produced, cut, cone);
   // The batch size of the rows fed, [rows] as int64, for the shapes recomputed.
   const batch = `${inputName}::batch`;
   const added: TensorProto[] = [];
@@ -167,12 +179,10 @@ export function suffixModel(model: ModelProto, target: MaskTarget, shapes: Reado
 
 /**
  * Classifies upstream tensors by what their value depends on: "constant" (initializers and Constant nodes only),
- * "shape" (constants and the `Shape` of data tensors, nothing else of them), or "data". Also lists the `Shape` nodes
- * of data tensors met on shape paths.
+ * "shape" (constants and the `Shape` of data tensors, nothing else of them), or "data".
  */
 function shapePaths(index: GraphIndex, produced: ReadonlySet<string>) {
   const kinds = new Map<string, "constant" | "shape" | "data">();
-  const shapes: NodeProto[] = [];
   const kind = (tensor: string): "constant" | "shape" | "data" => {
     const known = kinds.get(tensor);
     if (known) return known;
@@ -185,7 +195,6 @@ function shapePaths(index: GraphIndex, produced: ReadonlySet<string>) {
       // batch-first, and is left to the fed path (refused when not float).
       const of = kind(node.input![0]);
       result = of === "constant" ? "constant" : of === "data" ? "shape" : "data";
-      if (result === "shape" && !shapes.includes(node)) shapes.push(node);
     } else {
       const inputs = (node.input ?? []).filter((i) => i).map(kind);
       result = inputs.includes("data") ? "data" : inputs.includes("shape") ? "shape" : "constant";
@@ -193,7 +202,7 @@ function shapePaths(index: GraphIndex, produced: ReadonlySet<string>) {
     kinds.set(tensor, result);
     return result;
   };
-  return { kind, shapes };
+  return { kind };
 }
 
 /**

@@ -117,20 +117,24 @@ describe("errors", () => {
     }
   });
 
-  it("ablate at a site whose downstream reads an integer tensor from upstream is unsupported-op", async () => {
-    // input → fc1 → ReLU (site) → Reshape(to a shape computed from the input) → fc2.
+  it("ablate at a site whose downstream reads an integer tensor computed from upstream values (not only shapes) is unsupported-op", async () => {
+    // input → fc1 → ReLU (site) → Reshape(to a shape computed from the input's values, not only its shape) → fc2.
     const rand = random(3);
     const nodes = [
       makeNode("Gemm", ["input", "fc1.weight"], ["h"], "/fc1/Gemm", { transB: 1 }),
       makeNode("Relu", ["h"], ["a"], "/relu/Relu"),
-      makeNode("Shape", ["input"], ["s"], "/shape/Shape"),
+      makeNode("ReduceMax", ["input"], ["m"], "/max/ReduceMax", { keepdims: 0 }),
+      makeNode("Mul", ["m", "zero"], ["z"], "/zero/Mul"),
+      makeNode("Cast", ["z"], ["zi"], "/cast/Cast", { to: DataType.INT64 }),
+      makeNode("Shape", ["input"], ["shape"], "/shape/Shape"),
+      makeNode("Add", ["shape", "zi"], ["s"], "/shape/Add"),
       makeNode("Reshape", ["a", "s"], ["r"], "/reshape/Reshape"),
       makeNode("Gemm", ["r", "fc2.weight"], ["logits"], "/fc2/Gemm", { transB: 1 }),
     ];
     const graph = onnx.GraphProto.create({
       name: "g",
       node: nodes,
-      initializer: [makeTensor("fc1.weight", [4, 4], randomArray(16, rand)), makeTensor("fc2.weight", [3, 4], randomArray(12, rand))],
+      initializer: [makeTensor("fc1.weight", [4, 4], randomArray(16, rand)), makeTensor("fc2.weight", [3, 4], randomArray(12, rand)), makeTensor("zero", [], Float32Array.of(0))],
       input: [makeValueInfo("input", DataType.FLOAT, ["batch", 4])],
       output: [makeValueInfo("logits", DataType.FLOAT, ["batch", 3])],
     });
