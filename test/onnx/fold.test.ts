@@ -6,14 +6,14 @@
 import { describe, expect, it } from "vitest";
 import { createSession, OrtTensor } from "../../src/engine/ort.js";
 import { foldConstants } from "../../src/onnx/fold.js";
-import { cloneModel, DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx, type NodeProto, type TensorProto } from "../../src/onnx/proto.js";
+import { cloneModel, DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx, type ModelProto, type NodeProto, type TensorProto } from "../../src/onnx/proto.js";
 import { floatToHalf, halfToFloat, readConst, writeConst } from "../../src/onnx/tensorData.js";
 
 const f32 = (name: string, dims: number[], values: number[]) => makeTensor(name, dims, Float32Array.from(values));
 const i64 = (name: string, values: number[]) => makeTensor(name, [values.length], BigInt64Array.from(values.map(BigInt)));
 const typed = (name: string, type: number, dims: number[], values: number[]) => writeConst(name, { type, dims, values: Float64Array.from(values) });
 
-function constantModel(): { model: onnx.ModelProto; outputs: string[] } {
+function constantModel(): { model: ModelProto; outputs: string[] } {
   const w = Array.from({ length: 24 }, (_, i) => (i - 11.3) / 7);
   const initializers: TensorProto[] = [
     f32("W", [2, 3, 4], w),
@@ -68,7 +68,7 @@ function constantModel(): { model: onnx.ModelProto; outputs: string[] } {
   return { model: onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph }), outputs };
 }
 
-async function run(model: onnx.ModelProto, outputs: string[]): Promise<Float32Array[]> {
+async function run(model: ModelProto, outputs: string[]): Promise<Float32Array[]> {
   const session = await createSession(encodeModel(model), 1);
   try {
     const result = await session.run({ s: new OrtTensor("float32", Float32Array.of(1), [1]) });
