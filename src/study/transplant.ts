@@ -20,12 +20,13 @@ import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { resolveSite, type LesionModel } from "../engine/model.js";
 import { trainNetwork } from "../engine/train.js";
+import { dense64Cache, densePredictions64, releaseDense64 } from "../engine/dense64.js";
 import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
 import { seeded, shuffle } from "../random.js";
 import { checkUnits } from "./conditions.js";
 import type { Progress } from "./progress.js";
 import { networkInputs } from "./train.js";
-import { mergeNetworks, linearIndices, opSignature, rebaseFirstLayer, argmax, forward64, type MergedNetwork } from "./transplantNetwork.js";
+import { mergeNetworks, linearIndices, opSignature, rebaseFirstLayer, type MergedNetwork } from "./transplantNetwork.js";
 import { choosePopulation, deadUnits, siteActivations, type PopulationChoice } from "./transplantPopulation.js";
 import { bootstrapGains, type Gains } from "./transplantStats.js";
 import { transplantModelBytes } from "./transplantModel.js";
@@ -219,112 +220,115 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
     const total = correct.reduce((a, b) => a + b, 0);
     return { outcome: { accuracy: total / correct.length, perClass: Array.from(count, (c, k) => (c > 0 ? right[k] / c : null)) }, correct };
   };
-  const predict = (chain: Chain, zeroed: Record<number, number[]> = {}) => {
-    const { output, width } = forward64(chain.network, chain.values, test.inputs, options.test.n, zeroed);
-    return argmax(output, width);
-  };
-  const beforePredictions = predict(recipientChain);
-  const before = outcome(beforePredictions);
-  const conditions: TransplantCondition[] = ["transplant", "random-units", "fresh-units", "finetune"];
-  const seeds = Array.from({ length: repeats }, (_, r) => seed + r);
-  const batches = Math.ceil(budget.n / settings.batchSize);
-  const totalSteps = conditions.length * repeats * settings.epochs * batches;
-  let stepsDone = 0;
-  const correct: Uint8Array[][] = conditions.map(() => []);
-  const perRepeat: TransplantResult["repeats"] = [];
-  const controlUnits: Array<number[] | null> = conditions.map(() => null);
-  let first: { merged: MergedNetwork; values: Map<string, Float32Array> } | null = null;
-  const checks: Outcome[] = [];
-  let sameAsBefore = true;
-  for (const s of seeds) {
-    for (const [c, condition] of conditions.entries()) {
-      const { merged, units } = build(condition, s);
-      if (s === seed) controlUnits[c] = units;
-      const trained = await trainNetwork(merged.network, {
-        optimizer,
-        momentum: 0.9,
-        weightDecay: 0,
-        betas: [0.9, 0.999],
-        eps: 1e-8,
-        masks: {},
-        gradientMasks: condition === "finetune" ? undefined : merged.gradientMasks,
-        ...settings,
-        seed: s,
-        parameters: merged.values,
-        train,
-        classes,
-        threads: options.threads,
-        signal: options.signal,
-        onStep: (done) => options.onProgress?.({ phase: "transplant", done: stepsDone + done, total: totalSteps, detail: condition }),
-      });
-      stepsDone += settings.epochs * batches;
-      const chain = { network: merged.network, values: trained.parameters };
-      const result = outcome(predict(chain));
-      correct[c].push(result.correct);
-      perRepeat.push({ condition, seed: s, after: result.outcome });
-      if (condition === "transplant") {
-        if (!first) first = { merged, values: trained.parameters };
-        const mergedSite = siteLayerIndex(merged.network, recipientSite.name);
-        const ablated = predict(chain, { [mergedSite]: merged.units });
-        checks.push(outcome(ablated).outcome);
-        sameAsBefore &&= ablated.every((p, i) => p === beforePredictions[i]);
+  const cache = dense64Cache(options.threads);
+  try {
+    const predict = (chain: Chain, zeroed: { layer: number; units: number[]; width: number } | null = null) => densePredictions64(cache, chain.network, chain.values, test.inputs, options.test.n, zeroed);
+    const beforePredictions = await predict(recipientChain);
+    const before = outcome(beforePredictions);
+    const conditions: TransplantCondition[] = ["transplant", "random-units", "fresh-units", "finetune"];
+    const seeds = Array.from({ length: repeats }, (_, r) => seed + r);
+    const batches = Math.ceil(budget.n / settings.batchSize);
+    const totalSteps = conditions.length * repeats * settings.epochs * batches;
+    let stepsDone = 0;
+    const correct: Uint8Array[][] = conditions.map(() => []);
+    const perRepeat: TransplantResult["repeats"] = [];
+    const controlUnits: Array<number[] | null> = conditions.map(() => null);
+    let first: { merged: MergedNetwork; values: Map<string, Float32Array> } | null = null;
+    const checks: Outcome[] = [];
+    let sameAsBefore = true;
+    for (const s of seeds) {
+      for (const [c, condition] of conditions.entries()) {
+        const { merged, units } = build(condition, s);
+        if (s === seed) controlUnits[c] = units;
+        const trained = await trainNetwork(merged.network, {
+          optimizer,
+          momentum: 0.9,
+          weightDecay: 0,
+          betas: [0.9, 0.999],
+          eps: 1e-8,
+          masks: {},
+          gradientMasks: condition === "finetune" ? undefined : merged.gradientMasks,
+          ...settings,
+          seed: s,
+          parameters: merged.values,
+          train,
+          classes,
+          threads: options.threads,
+          signal: options.signal,
+          onStep: (done) => options.onProgress?.({ phase: "transplant", done: stepsDone + done, total: totalSteps, detail: condition }),
+        });
+        stepsDone += settings.epochs * batches;
+        const chain = { network: merged.network, values: trained.parameters };
+        const result = outcome(await predict(chain));
+        correct[c].push(result.correct);
+        perRepeat.push({ condition, seed: s, after: result.outcome });
+        if (condition === "transplant") {
+          if (!first) first = { merged, values: trained.parameters };
+          const mergedSite = siteLayerIndex(merged.network, recipientSite.name);
+          const width = (merged.network.layers[linearIndices(merged.network)[depth]] as { out: number }).out;
+          const ablated = await predict(chain, { layer: mergedSite, units: merged.units, width });
+          checks.push(outcome(ablated).outcome);
+          sameAsBefore &&= ablated.every((p, i) => p === beforePredictions[i]);
+        }
       }
     }
-  }
-  const mean = (outcomes: Outcome[]): Outcome => ({
-    accuracy: outcomes.reduce((a, o) => a + o.accuracy, 0) / outcomes.length,
-    perClass: outcomes[0].perClass.map((p, k) => (p === null ? null : outcomes.reduce((a, o) => a + o.perClass[k]!, 0) / outcomes.length)),
-  });
-  const afterOf = (condition: TransplantCondition) => mean(perRepeat.filter((r) => r.condition === condition).map((r) => r.after));
-  const target = options.class ?? null;
-  const { gains, differences } = bootstrapGains({
-    labels: options.test.labels,
-    target,
-    before: before.correct,
-    after: correct,
-    differences: [[0, 1], [0, 2], [0, 3]],
-    resamples: options.resamples ?? 1000,
-    level: options.level ?? 0.95,
-    seed,
-  });
-  const check = mean(checks);
-  const after = afterOf("transplant");
-  const gained = target === null ? null : (after.perClass[target] ?? 0) - (before.outcome.perClass[target] ?? 0);
-  const { merged } = first!;
-  const transplanted = { site: recipientSite.name, units: merged.units, branch: merged.branch };
-  return {
-    donor: donor.name,
-    recipient: recipient.name,
-    data: data.spec,
-    test: options.test.spec,
-    budget: { samples: budget.n, perClass: Array.from({ length: classes }, (_, k) => budget.labels.filter((y) => y === k).length), epochs: settings.epochs, batchSize: settings.batchSize, optimizer, lr: settings.lr },
-    class: target,
-    population: { site: donorSite.name, ...population },
-    transplanted,
-    seeds,
-    before: before.outcome,
-    after,
-    controls: conditions.slice(1).map((name, i) => ({ name: name as Exclude<TransplantCondition, "transplant">, after: afterOf(name), units: controlUnits[i + 1] })),
-    gains: conditions.map((condition, c) => ({ condition, ...gains[c] })),
-    versusControls: conditions.slice(1).map((control, i) => ({ control: control as Exclude<TransplantCondition, "transplant">, ...differences[i] })),
-    ablationCheck: { after: check, removed: gained === null || gained <= 0 ? null : ((after.perClass[target!] ?? 0) - (check.perClass[target!] ?? 0)) / gained, samePredictionsAsBefore: sameAsBefore },
-    repeats: perRepeat,
-    level: options.level ?? 0.95,
-    resamples: options.resamples ?? 1000,
-    warnings,
-    model: transplantModelBytes(first!.merged.network, first!.values, recipient, {
+    const mean = (outcomes: Outcome[]): Outcome => ({
+      accuracy: outcomes.reduce((a, o) => a + o.accuracy, 0) / outcomes.length,
+      perClass: outcomes[0].perClass.map((p, k) => (p === null ? null : outcomes.reduce((a, o) => a + o.perClass[k]!, 0) / outcomes.length)),
+    });
+    const afterOf = (condition: TransplantCondition) => mean(perRepeat.filter((r) => r.condition === condition).map((r) => r.after));
+    const target = options.class ?? null;
+    const { gains, differences } = bootstrapGains({
+      labels: options.test.labels,
+      target,
+      before: before.correct,
+      after: correct,
+      differences: [[0, 1], [0, 2], [0, 3]],
+      resamples: options.resamples ?? 1000,
+      level: options.level ?? 0.95,
+      seed,
+    });
+    const check = mean(checks);
+    const after = afterOf("transplant");
+    const gained = target === null ? null : (after.perClass[target] ?? 0) - (before.outcome.perClass[target] ?? 0);
+    const { merged } = first!;
+    const transplanted = { site: recipientSite.name, units: merged.units, branch: merged.branch };
+    return {
       donor: donor.name,
-      donorSha256: donor.sha256,
       recipient: recipient.name,
-      recipientSha256: recipient.sha256,
+      data: data.spec,
+      test: options.test.spec,
+      budget: { samples: budget.n, perClass: Array.from({ length: classes }, (_, k) => budget.labels.filter((y) => y === k).length), epochs: settings.epochs, batchSize: settings.batchSize, optimizer, lr: settings.lr },
       class: target,
-      site: transplanted.site,
-      units: transplanted.units,
-      donorSite: donorSite.name,
-      donorUnits: population.units,
-      branch: transplanted.branch,
-    }),
-  };
+      population: { site: donorSite.name, ...population },
+      transplanted,
+      seeds,
+      before: before.outcome,
+      after,
+      controls: conditions.slice(1).map((name, i) => ({ name: name as Exclude<TransplantCondition, "transplant">, after: afterOf(name), units: controlUnits[i + 1] })),
+      gains: conditions.map((condition, c) => ({ condition, ...gains[c] })),
+      versusControls: conditions.slice(1).map((control, i) => ({ control: control as Exclude<TransplantCondition, "transplant">, ...differences[i] })),
+      ablationCheck: { after: check, removed: gained === null || gained <= 0 ? null : ((after.perClass[target!] ?? 0) - (check.perClass[target!] ?? 0)) / gained, samePredictionsAsBefore: sameAsBefore },
+      repeats: perRepeat,
+      level: options.level ?? 0.95,
+      resamples: options.resamples ?? 1000,
+      warnings,
+      model: transplantModelBytes(first!.merged.network, first!.values, recipient, {
+        donor: donor.name,
+        donorSha256: donor.sha256,
+        recipient: recipient.name,
+        recipientSha256: recipient.sha256,
+        class: target,
+        site: transplanted.site,
+        units: transplanted.units,
+        donorSite: donorSite.name,
+        donorUnits: population.units,
+        branch: transplanted.branch,
+      }),
+    };
+  } finally {
+    await releaseDense64(cache);
+  }
 }
 
 function denseChain(model: LesionModel): Chain {

@@ -144,23 +144,10 @@ export function forward64(network: Network, values: Map<string, Float32Array>, i
   for (let i = from; i <= to; i++) {
     const layer = network.layers[i];
     switch (layer.op) {
-      case "linear": {
-        const w = values.get(`${layer.name}.weight`)!;
-        const b = layer.bias ? values.get(`${layer.name}.bias`)! : null;
-        const next = new Float64Array(n * layer.out);
-        for (let s = 0; s < n; s++) {
-          const x = s * width;
-          for (let o = 0; o < layer.out; o++) {
-            let sum = b ? b[o] : 0;
-            const row = o * layer.in;
-            for (let k = 0; k < layer.in; k++) sum += w[row + k] * current[x + k];
-            next[s * layer.out + o] = sum;
-          }
-        }
-        current = next;
+      case "linear":
+        current = dense(current, n, width, values.get(`${layer.name}.weight`)!, layer.bias ? values.get(`${layer.name}.bias`)! : null, layer.out);
         width = layer.out;
         break;
-      }
       case "relu":
         for (let k = 0; k < current.length; k++) if (current[k] < 0) current[k] = 0;
         break;
@@ -191,6 +178,23 @@ export function forward64(network: Network, values: Map<string, Float32Array>, i
     for (const u of zeroed[i] ?? []) for (let s = 0; s < n; s++) current[s * width + u] = 0;
   }
   return { output: current, width };
+}
+
+/** x [n, inputs] · wᵀ + b, w [out, inputs] in float64 (each row of w copied to float64 once). */
+function dense(x: Float64Array, n: number, inputs: number, w: Float32Array, b: Float32Array | null, out: number): Float64Array {
+  const y = new Float64Array(n * out);
+  const row = new Float64Array(inputs);
+  for (let o = 0; o < out; o++) {
+    for (let k = 0; k < inputs; k++) row[k] = w[o * inputs + k];
+    const bias = b ? b[o] : 0;
+    for (let s = 0; s < n; s++) {
+      const at = s * inputs;
+      let sum = bias;
+      for (let k = 0; k < inputs; k++) sum += row[k] * x[at + k];
+      y[s * out + o] = sum;
+    }
+  }
+  return y;
 }
 
 /** The class with the largest logit, per sample (the first on a tie). */
