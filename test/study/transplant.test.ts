@@ -137,6 +137,41 @@ describe("transplant: the canonical MNIST experiment (class 3)", () => {
   });
 });
 
+describe("transplant: a deeper population brings its upstream branch", () => {
+  it("transplant({site: 'fc2'}) into a recipient of other widths and normalisation: the units compute the donor's exactly, the recipient is untouched", async () => {
+    const rand = random(11);
+    const n = 60;
+    const images = Float32Array.from({ length: n * 8 }, () => rand());
+    const d: Dataset = { spec: "random:deep", n, shape: [1, 1, 8], images, labels: Int32Array.from({ length: n }, (_, i) => i % 3), numClasses: 3, classNames: ["0", "1", "2"], source: "test" };
+    const donorBytes = randomMlp([8, 6, 5, 3], 1);
+    // The recipient normalises pixels differently (mean 0, std 1): the first layer of the branch is rewritten for it.
+    const recipientProto = decodeModel(randomMlp([8, 7, 4, 3], 2));
+    writeMetadata(recipientProto, { preprocessing: { layout: "flat", mean: [0], std: [1], imageShape: [1, 1, 8] }, classNames: null });
+    const donor = await openModel(donorBytes, { name: "donor" });
+    const recipient = await openModel(encodeModel(recipientProto), { name: "recipient" });
+    const result = await transplant(donor, recipient, d, { test: d, site: "fc2", units: [0, 3], class: 1, budgetEpochs: 2, resamples: 50 });
+    expect(result.transplanted.site).toBe("fc2");
+    expect(result.transplanted.units).toEqual([4, 5]);
+    expect(result.transplanted.branch).toEqual([{ site: "fc1", units: [7, 8, 9, 10, 11, 12], donorSite: "fc1" }]);
+    const merged = await openModel(result.model, { name: "merged" });
+    const mine = await record(merged, d, { sites: ["fc1", "fc2"], samples: true });
+    const theirs = await record(donor, d, { sites: ["fc1", "fc2"], samples: true });
+    const alone = await record(recipient, d, { sites: ["fc1", "fc2"], samples: true });
+    const column = (r: typeof mine, site: number, unit: number) => {
+      const m = r.sites[site].samples!;
+      return Array.from({ length: n }, (_, s) => m.data[s * m.shape[1] + unit]);
+    };
+    const close = (a: number[], b: number[]) => a.forEach((v, i) => expect(v).toBeCloseTo(b[i], 5));
+    for (let u = 0; u < 6; u++) close(column(mine, 0, 7 + u), column(theirs, 0, u)); // the whole upstream layer
+    close(column(mine, 1, 4), column(theirs, 1, 0));
+    close(column(mine, 1, 5), column(theirs, 1, 3));
+    for (let u = 0; u < 7; u++) close(column(mine, 0, u), column(alone, 0, u)); // the recipient's own units unchanged
+    for (let u = 0; u < 4; u++) close(column(mine, 1, u), column(alone, 1, u));
+    expect(result.ablationCheck.samePredictionsAsBefore).toBe(true);
+    for (const m of [donor, recipient, merged]) await closeModel(m);
+  });
+});
+
 describe("transplant: bad input, one clear line each", () => {
   const data = (n: number, size: number, classes: number): Dataset => {
     const rand = random(n + size);
