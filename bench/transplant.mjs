@@ -91,8 +91,10 @@ if (which === "deep" || which === "all") {
   results.deep = await experiment("MNIST, second hidden layer", mnistTrain, mnistTest, "mlp:784-100-100-10", 3, "fc2", 3);
 }
 if (which === "fashion" || which === "all") {
-  const fashionTrain = await loadDataset("fashion-mnist:train");
-  const fashionTest = await loadDataset("fashion-mnist:test");
+  // FASHION_DIR=folder of the four IDX files (e.g. ../shared/data/fashion-mnist) skips the download.
+  const dir = process.env.FASHION_DIR;
+  const fashionTrain = await loadDataset(dir ? `idx:${dir}/train-images-idx3-ubyte.gz,${dir}/train-labels-idx1-ubyte.gz` : "fashion-mnist:train");
+  const fashionTest = await loadDataset(dir ? `idx:${dir}/t10k-images-idx3-ubyte.gz,${dir}/t10k-labels-idx1-ubyte.gz` : "fashion-mnist:test");
   results.fashion = await experiment("Fashion-MNIST", fashionTrain, fashionTest, "mlp:784-100-10", 7, undefined, 5);
 }
 mkdirSync(out, { recursive: true });

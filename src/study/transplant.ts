@@ -76,7 +76,9 @@ export type TransplantCondition = "transplant" | "random-units" | "fresh-units" 
 
 export interface TransplantResult {
   donor: string;
+  donorSha256: string;
   recipient: string;
+  recipientSha256: string;
   data: string;
   test: string;
   /** Budget images used for training (and for choosing the population). */
@@ -295,7 +297,9 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
     const transplanted = { site: recipientSite.name, units: merged.units, branch: merged.branch };
     return {
       donor: donor.name,
+      donorSha256: donor.sha256,
       recipient: recipient.name,
+      recipientSha256: recipient.sha256,
       data: data.spec,
       test: options.test.spec,
       budget: { samples: budget.n, perClass: Array.from({ length: classes }, (_, k) => budget.labels.filter((y) => y === k).length), epochs: settings.epochs, batchSize: settings.batchSize, optimizer, lr: settings.lr },
