@@ -129,10 +129,10 @@ export function registerTransplant(program: Command): void {
         const cls = (o: { perClass: Array<number | null> }) => (k === null ? "" : `, class ${k} ${percent(o.perClass[k])}`);
         const gain = (g: { estimate: number; low: number; high: number } | null) => (g === null ? "n/a" : `${percent(g.estimate)} [${percent(g.low)}, ${percent(g.high)}]`);
         console.log(`${result.population.site} units ${result.population.units.join(",")} of ${result.donor} → ${result.transplanted.site} units ${result.transplanted.units.join(",")} → ${join(flags.output, "model.onnx")}`);
-        console.log(`  before      ${percent(result.before.accuracy)}${cls(result.before)}`);
+        console.log(`  before        ${percent(result.before.accuracy)}${cls(result.before)}`);
         for (const [i, g] of result.gains.entries()) {
           const after = i === 0 ? result.after : result.controls[i - 1].after;
-          console.log(`  ${g.condition.padEnd(12)}${percent(after.accuracy)}${cls(after)}  gain ${k === null ? `overall ${gain(g.overall)}` : `class ${k} ${gain(g.target)}, others ${gain(g.others)}`}`);
+          console.log(`  ${g.condition.padEnd(14)}${percent(after.accuracy)}${cls(after)}  gain ${k === null ? `overall ${gain(g.overall)}` : `class ${k} ${gain(g.target)}, others ${gain(g.others)}`}`);
         }
         console.log(`  transplanted units ablated: ${percent(result.ablationCheck.after.accuracy)}${cls(result.ablationCheck.after)}${result.ablationCheck.samePredictionsAsBefore ? " (the recipient's predictions exactly)" : ""}`);
       } finally {
