@@ -192,11 +192,14 @@ describe("transplant: bad input, one clear line each", () => {
     expect([error.code, error.message]).toEqual(["shape-mismatch", "donor a.onnx has 3 classes but recipient b.onnx has 4; a transplant needs the same classes"]);
   });
 
-  it("transplant({site: 'fc9'}) is unknown-site naming the closest sites; a recipient site at another depth is bad-option", async () => {
+  it("transplant({site: 'fc9'}) or ({recipientSite: 'fc9'}) is unknown-site naming the model and the closest sites; a recipient site at another depth is bad-option", async () => {
     const [a, b] = [await open(randomMlp([8, 6, 5, 3], 1), "a.onnx"), await open(randomMlp([8, 6, 5, 3], 2), "b.onnx")];
     const error = await errorOf(() => transplant(a, b, d, { test: d, class: 0, site: "fc9" }));
     expect(error.code).toBe("unknown-site");
     expect(error.message).toMatch(/^unknown site 'fc9' in a\.onnx; closest: /);
+    const missing = await errorOf(() => transplant(a, b, d, { test: d, class: 0, site: "fc1", recipientSite: "fc9" }));
+    expect(missing.code).toBe("unknown-site");
+    expect(missing.message).toMatch(/^unknown site 'fc9' in b\.onnx; closest: /);
     const other = await errorOf(() => transplant(a, b, d, { test: d, class: 0, site: "fc1", recipientSite: "fc2" }));
     expect([other.code, other.message]).toEqual(["bad-option", "recipient site fc2 must be the output of linear layer 1 of b.onnx, the depth of donor site fc1"]);
   });
