@@ -26,6 +26,9 @@ import { transplant, type TransplantResult } from "../../src/study/transplant.js
 import { transplantFiles } from "../../src/study/transplantFiles.js";
 import { writeResultDir } from "../../src/study/resultDir.js";
 import { TRANSPLANT_KEY } from "../../src/study/transplantModel.js";
+import { mergeNetworks } from "../../src/study/transplantNetwork.js";
+import { trainNetwork } from "../../src/engine/train.js";
+import type { Network } from "../../src/onnx/network.js";
 import { random, randomArray, randomCnn, randomMlp } from "../helpers.js";
 
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
@@ -169,6 +172,29 @@ describe("transplant: a deeper population brings its upstream branch", () => {
     for (let u = 0; u < 4; u++) close(column(mine, 1, u), column(alone, 1, u));
     expect(result.ablationCheck.samePredictionsAsBefore).toBe(true);
     for (const m of [donor, recipient, merged]) await closeModel(m);
+  });
+});
+
+describe("mergeNetworks + trainNetwork({gradientMasks})", () => {
+  it("trains only the new outgoing columns: every other entry stays bit-identical, the recipient's output before training is unchanged", async () => {
+    const rand = random(5);
+    const network: Network = { inputShape: [4], layers: [{ op: "linear", name: "fc1", in: 4, out: 3, bias: true }, { op: "relu" }, { op: "linear", name: "fc2", in: 3, out: 2, bias: true }] };
+    const values = new Map([["fc1.weight", randomArray(12, rand)], ["fc1.bias", randomArray(3, rand)], ["fc2.weight", randomArray(6, rand)], ["fc2.bias", randomArray(2, rand)]]);
+    const preprocessing = { layout: "flat" as const, mean: [0], std: [1], imageShape: [1, 1, 4] as [number, number, number] };
+    const merged = mergeNetworks({ recipient: { network, values, preprocessing }, depth: 0, population: { weight: randomArray(8, rand), bias: randomArray(2, rand) }, branch: [], train: "outgoing" });
+    expect(merged.units).toEqual([3, 4]);
+    const w2 = merged.values.get("fc2.weight")!;
+    expect(Array.from(w2)).toEqual([...Array.from(values.get("fc2.weight")!.subarray(0, 3)), 0, 0, ...Array.from(values.get("fc2.weight")!.subarray(3, 6)), 0, 0]);
+    const inputs = randomArray(40 * 4, rand);
+    const labels = Int32Array.from({ length: 40 }, (_, i) => i % 2);
+    const trained = await trainNetwork(merged.network, { optimizer: "adam", momentum: 0.9, weightDecay: 0.01, betas: [0.9, 0.999], eps: 1e-8, masks: {}, gradientMasks: merged.gradientMasks, epochs: 3, batchSize: 8, lr: 0.05, seed: 0, parameters: merged.values, train: { inputs, labels }, classes: 2 });
+    for (const [name, before] of merged.values) {
+      const after = trained.parameters.get(name)!;
+      const mask = merged.gradientMasks[name];
+      before.forEach((v, i) => (mask[i] === 0 ? expect(after[i]).toBe(v) : undefined));
+    }
+    const after2 = trained.parameters.get("fc2.weight")!;
+    for (const i of [3, 4, 8, 9]) expect(after2[i]).not.toBe(0);
   });
 });
 
