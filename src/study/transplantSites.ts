@@ -30,6 +30,9 @@ export interface TransplantSites {
 export function transplantSites(donor: LesionModel, recipient: LesionModel, datasets: Dataset[], options: { site?: string; recipientSite?: string }): TransplantSites {
   const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
   if (size(donor.inputShape) !== size(recipient.inputShape)) fail("shape-mismatch", `donor ${donor.name} takes inputs of [${donor.inputShape.join(", ")}] but recipient ${recipient.name} takes [${recipient.inputShape.join(", ")}]; a transplant needs one input space`);
+  const [dImage, rImage] = [donor.preprocessing.imageShape, recipient.preprocessing.imageShape];
+  if (dImage && rImage && dImage.join("x") !== rImage.join("x")) fail("shape-mismatch", `donor ${donor.name} takes ${dImage.join("x")} images but recipient ${recipient.name} takes ${rImage.join("x")}; a transplant needs one input space`);
+  if ((dImage?.[0] ?? 1) > 1 && (donor.preprocessing.layout === "nhwc") !== (recipient.preprocessing.layout === "nhwc")) fail("shape-mismatch", `donor ${donor.name} lays its input out as ${donor.preprocessing.layout} but recipient ${recipient.name} as ${recipient.preprocessing.layout}; a transplant needs one input layout`);
   if (donor.numClasses !== recipient.numClasses) fail("shape-mismatch", `donor ${donor.name} has ${donor.numClasses} classes but recipient ${recipient.name} has ${recipient.numClasses}; a transplant needs the same classes`);
   for (const d of datasets) {
     if (d.numClasses !== recipient.numClasses) fail("shape-mismatch", `data ${d.spec} has ${d.numClasses} classes but the models have ${recipient.numClasses}`);
