@@ -32,6 +32,9 @@ export { stimulusMap, sampleOutcomes, OUTCOMES, type StimulusMap, type StimulusM
 
 export { train, initialParameters, type TrainOptions, type TrainResult } from "./study/train.js";
 export { recover, type RecoverOptions, type RecoverResult, type RecoveryEpoch } from "./study/recover.js";
+export { transplant, type TransplantOptions, type TransplantResult, type TransplantCondition, type Outcome } from "./study/transplant.js";
+export type { Gains, Interval } from "./study/transplantStats.js";
+export { TRANSPLANT_KEY, type TransplantProvenance } from "./study/transplantModel.js";
 export { zooNetwork } from "./study/zoo.js";
 export { defaultModel, DEFAULT_ARCH } from "./study/defaultModel.js";
 export { study, type StudyOptions, type StudyResult } from "./study/study.js";
@@ -53,6 +56,7 @@ export { writeResultDir, toJson, encodeCsv, SUMMARY_FILE, type ResultFile } from
 export { recordFiles, type RecordSummary } from "./study/recordFiles.js";
 export { ablateFiles, type AblateSummary } from "./study/ablateFiles.js";
 export { characterizeFiles, type CharacterizeSummary } from "./study/characterizeFiles.js";
+export { transplantFiles, type TransplantSummary } from "./study/transplantFiles.js";
 export { encodeNpy, writeNpy } from "./study/npy.js";
 export type { Matrix } from "./study/metrics.js";
 export type { Progress } from "./study/progress.js";

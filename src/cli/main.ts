@@ -12,12 +12,13 @@ import { registerRecord } from "./record.js";
 import { registerRecover } from "./recover.js";
 import { registerStudy } from "./study.js";
 import { registerTrain } from "./train.js";
+import { registerTransplant } from "./transplant.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
 export function buildProgram(): Command {
   const program = new Command("lesion")
-    .description("lesion studies of trained neural networks: record, ablate, characterise, recover")
+    .description("lesion studies of trained neural networks: record, ablate, characterise, recover, transplant")
     .version(version)
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerCharacterize(program);
   registerTrain(program);
   registerRecover(program);
+  registerTransplant(program);
   registerStudy(program);
   for (const command of program.commands) command.exitOverride();
   return program;
