@@ -8,7 +8,7 @@
  * one does not write. While a run works in it, `lesion.lock` holds its pid: a second run is refused (`dir-locked`);
  * the lock of a process that no longer exists is taken over.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, rmdirSync, rmSync, statSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { DataIdentity } from "../data/dataIdentity.js";
@@ -72,10 +72,25 @@ export interface OpenResultDirOptions {
  * `resume-mismatch` (another run's results, naming what differs and how to override).
  */
 export function openResultDir(dir: string, run: RunIdentity, options: OpenResultDirOptions = {}): ResultDir {
+  const created = !existsSync(dir);
   ensureDir(dir);
   const lock = acquireLock(dir);
+  const previous = readRun(dir);
+  let written = false;
+  // A run that fails before writing (bad input found by the verb) leaves nothing it made: not its run.json unless a
+  // checkpoint needs it, not a directory it created.
+  const release = () => {
+    if (!written && !previous && !existsSync(join(dir, CHECKPOINT_FILE))) rmSync(join(dir, RUN_FILE), { force: true });
+    lock.release();
+    if (!written && created) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Not empty: it holds a checkpoint or another process's files.
+      }
+    }
+  };
   try {
-    const previous = readRun(dir);
     if (previous && !sameRun(previous.run, run)) {
       if (!options.overwrite) {
         const flag = options.overwriteFlag ?? "--overwrite";
@@ -89,16 +104,17 @@ export function openResultDir(dir: string, run: RunIdentity, options: OpenResult
     }
     writeFileAtomic(join(dir, RUN_FILE), toJson({ run, files: previous && sameRun(previous.run, run) ? previous.files : undefined }));
   } catch (error) {
-    lock.release();
+    release();
     throw error;
   }
   return {
     dir,
     write(files, summary) {
       writeFiles(dir, files, summary, run);
+      written = true;
       lock.release();
     },
-    release: lock.release,
+    release,
   };
 }
 

@@ -6,8 +6,8 @@
  * same: its `run.json` names the model's SHA-256, the data's identity (spec and a SHA-256 of the loaded content),
  * the sites and every option of the step; otherwise the step is recomputed and its old files replaced. So a rerun
  * after a kill continues where it stopped (sweeps resume inside a step from their checkpoints), and a study of
- * another model, data set or sites in the same directory never shows the earlier one's numbers. Step directories of
- * an earlier study of another model or data set that this one does not write are removed.
+ * another model, data set or sites in the same directory never shows the earlier one's numbers: step directories of
+ * another model or data set are removed before the first step runs.
  */
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -100,6 +100,8 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     }
     steps[name] = !done;
   };
+  // First, so that even a study stopped half-way never shows the earlier network's steps beside this one's.
+  removeForeignSteps(dir, model.sha256, dataId.sha256);
   writeFileAtomic(
     join(dir, STUDY_FILE),
     toJson({ lesion: LESION_VERSION, model: model.name, modelPath: options.modelPath ?? null, modelSha256: model.sha256, data: data.spec, n: data.n, sites, initial: options.initial?.name ?? null }),
@@ -169,19 +171,18 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       out.write(files, summary);
     });
   }
-  removeForeignSteps(dir, new Set(Object.keys(steps)), model.sha256, dataId.sha256);
   const baseline = readSummary<{ accuracy: number }>(join(dir, "eval")).accuracy;
   return { dir, model: model.name, data: data.spec, sites, steps, baseline };
 }
 
 /**
- * Removes step directories that this study did not write and that hold another model's or data set's results, so
- * neither the report nor a reader mixes two studies. Steps of this model and data not run now (pairs of a site no
- * longer asked for, recovery without --recover) are kept: they are still this network's results.
+ * Removes step directories that hold another model's or data set's results, so neither the report nor a reader
+ * mixes two studies. Steps of this model and data (also those not run now: pairs of a site no longer asked for,
+ * recovery without --recover) are kept: they are still this network's results.
  */
-function removeForeignSteps(dir: string, current: Set<string>, model: string, data: string): void {
+function removeForeignSteps(dir: string, model: string, data: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (!entry.isDirectory() || current.has(entry.name)) continue;
+    if (!entry.isDirectory()) continue;
     const held = readRun(join(dir, entry.name));
     if (!held || !held.run.command.startsWith("study:")) continue;
     if (held.run.model === model && held.run.data?.sha256 === data) continue;

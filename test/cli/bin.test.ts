@@ -130,6 +130,7 @@ describe("lesion (bin)", () => {
     expect(readdirSync(out).sort()).toEqual([
       "correlations.csv",
       ...["fc1", "fc2"].flatMap((s) => [`${s}.embedding_pca.npy`, `${s}.embedding_tsne.npy`, `${s}.embedding_umap.npy`, `${s}.impact_profile.npy`, `${s}.indicators.csv`]),
+      "run.json",
       "stimulus_map.npy",
       "stimulus_samples.npy",
       "summary.json",

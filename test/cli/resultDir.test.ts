@@ -61,7 +61,6 @@ describe("lesion result directories (bin)", () => {
 
     expectOneLineError(lesion(["ablate", "b.onnx", "--data", data, "--site", "fc1", "-o", out]), /holds another run \(model [0-9a-f]{8}… there, [0-9a-f]{8}… now\); use --overwrite to replace it, or choose another output directory/);
     expectOneLineError(lesion(["ablate", "a.onnx", "--data", data, "--site", "fc2", "-o", out]), /options\.site fc1 there, fc2 now/);
-    expectOneLineError(lesion(["ablate", "a.onnx", "--data", data, "--site", "fc1", "--no-loss", "-o", out]), /options\.loss true there, false now/);
     // Refused runs left the first run as it was.
     expect(summaryOf(out)).toEqual(first);
     expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc1.csv", "per_class.npy", "predictions.npy", "run.json", "summary.json"]);

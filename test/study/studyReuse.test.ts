@@ -3,7 +3,7 @@
  * studied into one directory each get their own numbers (checked against a plain evaluate), and more sites
  * recompute what they change.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -36,23 +36,25 @@ afterAll(async () => {
 });
 
 describe("study reuse", () => {
-  it("study(a) then study(b) into one directory: b's steps all recompute and every number is b's own; a rerun of b reuses every step", async () => {
+  it("study(a) then study(b) into one directory: b's steps all recompute, a's other steps are gone, every number is b's own; a rerun of b reuses every step", async () => {
     const dir = join(root, "two-models");
-    const options: StudyOptions = { dir, sites: ["fc1"], fractions: [0.5, 1], repeats: 1 };
+    const options: StudyOptions = { dir, sites: ["fc2"], fractions: [0.5, 1], repeats: 1 };
     const [plainA, plainB] = [await evaluate(a, data), await evaluate(b, data)];
     // The two networks must differ for the test to mean anything.
     expect(plainA.accuracy).not.toBe(plainB.accuracy);
 
-    const first = await study(a, data, options);
+    const first = await study(a, data, { ...options, sites: ["fc1"] });
     expect(first.baseline).toBe(plainA.accuracy);
+    expect(existsSync(join(dir, "pairs-fc1", "summary.json"))).toBe(true);
     const second = await study(b, data, options);
     expect(Object.values(second.steps).every((ran) => ran)).toBe(true);
     expect(second.baseline).toBe(plainB.accuracy);
-    for (const step of ["eval", "record", "singles", "pairs-fc1", "characterize", "fractions"]) {
+    expect(existsSync(join(dir, "pairs-fc1"))).toBe(false);
+    for (const step of ["eval", "record", "singles", "pairs-fc2", "characterize", "fractions"]) {
       expect(summary(dir, step).provenance.model.sha256, step).toBe(b.sha256);
     }
     expect(summary(dir, "singles").baseline.accuracy).toBe(plainB.accuracy);
-    expect(summary(dir, "pairs-fc1").baseline.accuracy).toBe(plainB.accuracy);
+    expect(summary(dir, "pairs-fc2").baseline.accuracy).toBe(plainB.accuracy);
     expect(summary(dir, "characterize").indicators.baseline.accuracy).toBe(plainB.accuracy);
     expect(JSON.parse(readFileSync(join(dir, "study.json"), "utf8")).modelSha256).toBe(b.sha256);
 
