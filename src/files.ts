@@ -37,13 +37,18 @@ const WRITE_FAULTS: Record<string, string> = {
  * `unwritable-path` LesionError naming `path`; other errors pass through unchanged.
  */
 export function guardWrite<T>(path: string, write: () => T, what = "cannot write"): T {
+  return guarded(path, `${what} ${path}`, write);
+}
+
+/** Runs `write`; a file-system fault becomes `unwritable-path` with the message "<label>: <reason> (<code>)". */
+function guarded<T>(path: string, label: string, write: () => T): T {
   try {
     return write();
   } catch (error) {
     if (isLesionError(error)) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) throw error;
-    fail("unwritable-path", `${what} ${path}: ${WRITE_FAULTS[code] ?? code.toLowerCase()} (${code})`, { path, errno: code });
+    fail("unwritable-path", `${label}: ${WRITE_FAULTS[code] ?? code.toLowerCase()} (${code})`, { path, errno: code });
   }
 }
 
@@ -52,7 +57,7 @@ export function guardWrite<T>(path: string, write: () => T, what = "cannot write
  * made one by one: Node's recursive mkdir never returns under /proc.
  */
 export function ensureDir(path: string, what = "cannot create directory"): void {
-  guardWrite(path, () => makeDirs(resolve(path)), what);
+  guarded(path, `${what} ${path}`, () => makeDirs(resolve(path)));
 }
 
 function makeDirs(path: string): void {
@@ -86,10 +91,12 @@ function makeDirs(path: string): void {
  * Throws `unwritable-path` naming the directory and `what` it was for.
  */
 export function checkWritableDir(dir: string, what: string, hint = ""): void {
-  const message = `${what} ${dir} is not writable${hint ? ` (${hint})` : ""}:`;
-  ensureDir(dir, message);
+  const label = `${what} ${dir} is not writable${hint ? ` (${hint})` : ""}`;
   const probe = join(dir, `.lesion-probe.${process.pid}.tmp`);
-  guardWrite(dir, () => writeFileSync(probe, "probe"), message);
+  guarded(dir, label, () => {
+    makeDirs(resolve(dir));
+    writeFileSync(probe, "probe");
+  });
   rmSync(probe, { force: true });
 }
 

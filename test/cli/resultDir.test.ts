@@ -108,6 +108,8 @@ describe("lesion result directories (bin)", () => {
     expectOneLineError(lesion(["ablate", "a.onnx", "--data", data, "--site", "fc1", "-o", join(dir, "plain-file")]), new RegExp(`cannot create directory ${join(dir, "plain-file")}: it is a file, not a directory \\(EEXIST\\)`));
     // Tests run as root, whom permissions do not stop; sysfs refuses new directories even to root.
     expectOneLineError(lesion(["characterize", "a.onnx", "--data", data, "--no-map", "-o", "/sys/lesion-test/out"]), /cannot create directory \/sys\/lesion-test\/out: .*\((EPERM|EACCES|EROFS)\)/);
+    // Training is refused before it starts, not after.
+    expectOneLineError(lesion(["train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "50", "-o", join(dir, "plain-file", "m.onnx")]), new RegExp(`output directory ${join(dir, "plain-file")} is not writable: .*\\(EEXIST\\)`));
     // Node's recursive mkdir never returns under /proc; lesion must answer.
     expectOneLineError(lesion(["record", "a.onnx", "--data", data, "-o", "/proc/lesion-test/out"]), /cannot create directory \/proc\/lesion-test\/out: /);
   });
