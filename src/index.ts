@@ -55,12 +55,12 @@ export {
   encodeCsv,
   SUMMARY_FILE,
   RUN_FILE,
-  LOCK_FILE,
   type ResultFile,
   type ResultDir,
   type RunIdentity,
   type OpenResultDirOptions,
 } from "./study/resultDir.js";
+export { acquireLock, LOCK_FILE } from "./study/lock.js";
 // Provenance and the agreement check in every result.
 export { provenance, type Provenance } from "./study/provenance.js";
 export { dataIdentity, type DataIdentity } from "./data/dataIdentity.js";

@@ -8,17 +8,17 @@
  * one does not write. While a run works in it, `lesion.lock` holds its pid: a second run is refused (`dir-locked`);
  * the lock of a process that no longer exists is taken over.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmdirSync, rmSync, statSync, writeSync } from "node:fs";
+import { existsSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { DataIdentity } from "../data/dataIdentity.js";
 import { fail } from "../errors.js";
 import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
+import { acquireLock } from "./lock.js";
 import { encodeNpy } from "./npy.js";
 
 export const SUMMARY_FILE = "summary.json";
 export const RUN_FILE = "run.json";
-export const LOCK_FILE = "lesion.lock";
 export const CHECKPOINT_FILE = "checkpoint.jsonl";
 
 export type ResultFile =
@@ -207,70 +207,6 @@ function writeFiles(dir: string, files: ResultFile[], summary: object, run: RunI
 /** Writes the files, then the summary; removes a stale summary first so a crash mid-way never looks complete. */
 export function writeResultDir(dir: string, files: ResultFile[], summary: object): void {
   writeFiles(dir, files, summary, null);
-}
-
-/**
- * Takes `dir/lesion.lock` for this process: created exclusively with our pid. A lock whose pid is alive refuses
- * (`dir-locked`); one whose process is gone (killed run) is taken over.
- */
-export function acquireLock(dir: string): { release: () => void } {
-  const path = join(dir, LOCK_FILE);
-  for (let attempt = 0; ; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(path, "wx");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 2) guardWrite(path, () => { throw error; });
-      const text = readLock(path);
-      const owner = Number.parseInt(text, 10);
-      // An empty lock a moment old is being written by its owner: held, pid not yet known.
-      if (text === "" && Date.now() - mtime(path) < 2000) fail("dir-locked", `${dir} is in use by another lesion run (${path}); wait for it to finish or choose another output directory`, { dir });
-      if (Number.isInteger(owner) && owner > 0 && alive(owner)) {
-        fail("dir-locked", `${dir} is in use by another lesion run (pid ${owner}, ${path}); wait for it to finish or choose another output directory`, { dir, pid: owner });
-      }
-      // Stale (its process is gone, or the file is empty or damaged): remove and try again.
-      rmSync(path, { force: true });
-      continue;
-    }
-    guardWrite(path, () => {
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-    });
-    break;
-  }
-  let held = true;
-  return {
-    release() {
-      if (!held) return;
-      held = false;
-      if (readLock(path).trim() === String(process.pid)) rmSync(path, { force: true });
-    },
-  };
-}
-
-function readLock(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
-  }
-}
-
-function mtime(path: string): number {
-  try {
-    return statSync(path).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** JSON with typed arrays as plain arrays and non-finite numbers as null. */

@@ -28,7 +28,8 @@ import { recordFiles } from "./recordFiles.js";
 import { recover } from "./recover.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
-import { acquireLock, holdsRun, LESION_VERSION, openResultDir, readRun, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
+import { acquireLock } from "./lock.js";
+import { holdsRun, LESION_VERSION, openResultDir, readRun, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
 import { selectivity } from "./unitScores.js";
 
 export interface StudyOptions {
