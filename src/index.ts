@@ -52,7 +52,24 @@ export { pearson, spearman, rank, mannWhitney, adjustedRandIndex, normalizedMutu
 export { condition, singles, pairs, groups, fractions, range, type Condition, type AblationMode, type FractionOrder, type FractionsOptions } from "./study/conditions.js";
 
 // Result files.
-export { writeResultDir, toJson, encodeCsv, SUMMARY_FILE, type ResultFile } from "./study/resultDir.js";
+export {
+  writeResultDir,
+  openResultDir,
+  holdsRun,
+  toJson,
+  encodeCsv,
+  SUMMARY_FILE,
+  RUN_FILE,
+  type ResultFile,
+  type ResultDir,
+  type RunIdentity,
+  type OpenResultDirOptions,
+} from "./study/resultDir.js";
+export { acquireLock, LOCK_FILE } from "./study/lock.js";
+// Provenance and the agreement check in every result.
+export { provenance, type Provenance } from "./study/provenance.js";
+export { dataIdentity, type DataIdentity } from "./data/dataIdentity.js";
+export { checkAgreement, type Agreement } from "./study/agreement.js";
 export { recordFiles, type RecordSummary } from "./study/recordFiles.js";
 export { ablateFiles, type AblateSummary } from "./study/ablateFiles.js";
 export { characterizeFiles, type CharacterizeSummary } from "./study/characterizeFiles.js";

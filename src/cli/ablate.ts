@@ -9,9 +9,10 @@ import { ablate, type AblateOptions } from "../study/ablate.js";
 import { ablateFiles } from "../study/ablateFiles.js";
 import { condition, fractions, groups, pairs, singles, type AblationMode, type Condition, type FractionOrder } from "../study/conditions.js";
 import type { Progress } from "../study/progress.js";
-import { writeResultDir } from "../study/resultDir.js";
+import { provenance } from "../study/provenance.js";
+import { sha256 } from "../files.js";
 import { unitScores } from "../study/unitScores.js";
-import { abortOnInterrupt, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 
 const FLAGS: FlagTable<AblateOptions> = {
@@ -40,6 +41,7 @@ interface AblateFlags {
   confusion?: boolean;
   batchSize: string;
   output: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -60,6 +62,7 @@ export function registerAblate(program: Command): void {
     .option(FLAGS.confusion!, "write each condition's confusion matrix (confusion.npy)")
     .option(FLAGS.batchSize!, "samples per run", "1024")
     .option("-o, --output <dir>", "result directory (a rerun resumes an interrupted run there)", "out/ablate")
+    .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: AblateFlags) => {
       if (!MODES.includes(flags.mode)) fail("bad-option", `--mode must be zero or mean, got '${flags.mode}'`);
@@ -69,19 +72,26 @@ export function registerAblate(program: Command): void {
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
+      let output: ReturnType<typeof claimOutput> | undefined;
       try {
+        // Everything the conditions and results depend on; a groups file by its content.
+        const groupsFile = flags.units.startsWith("@") && flags.fraction === undefined ? sha256(readFileChecked(flags.units.slice(1), "groups file")) : null;
+        const units = flags.fraction === undefined ? { units: flags.units, groupsFile } : { fraction: flags.fraction, order: flags.order, repeats: flags.repeats, seed: flags.seed };
+        output = claimOutput(flags.output, "ablate", model, data, { site: flags.site, ...units, mode: flags.mode, loss: flags.loss, confusion: flags.confusion ?? false }, flags.overwrite);
         const conditions = await buildConditions(model, data, flags, { batchSize, onProgress: progress.onProgress, signal: interrupt.signal });
         const options: AblateOptions = { conditions, loss: flags.loss, confusion: flags.confusion ?? false, batchSize, checkpoint: join(flags.output, "checkpoint.jsonl") };
         const result = await ablate(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
-        const { files, summary } = ablateFiles(result, { site: flags.site, mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false });
-        writeResultDir(flags.output, files, summary);
+        const seed = flags.fraction !== undefined && flags.order === "random" ? parseInteger(flags.seed, "--seed", 0) : null;
+        const { files, summary } = ablateFiles(result, { site: flags.site, mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false, provenance: provenance(model, data, seed) });
+        output.write(files, summary);
         if (flags.json) return printJson(summary);
         console.log(`${result.conditions.length} condition(s) on ${result.model}, ${result.data} (${result.n} samples), baseline ${percent(result.baseline.accuracy)} → ${flags.output}`);
         const worst = [...result.conditions].sort((a, b) => a.delta - b.delta).slice(0, 5);
         for (const c of worst) console.log(`  ${c.id.padEnd(28)} ${percent(c.accuracy)}  (${(c.delta * 100).toFixed(2)} pp)`);
         if (result.unresolvedTies > 0) console.error(`lesion: warning: ${result.unresolvedTies} near tie(s) could not be settled in float64 (graph has ops onnxruntime has no float64 kernel for)`);
       } finally {
+        output?.release();
         interrupt.dispose();
         progress.stop();
         await closeModel(model);

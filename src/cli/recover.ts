@@ -1,12 +1,13 @@
 import type { Command } from "commander";
 import { join } from "node:path";
+import { dataIdentity } from "../data/dataIdentity.js";
 import { loadDataset } from "../data/loadDataset.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { recover, type RecoverOptions } from "../study/recover.js";
-import { writeResultDir } from "../study/resultDir.js";
+import { provenance } from "../study/provenance.js";
 import { recoverFiles } from "../study/recoverFiles.js";
-import { abortOnInterrupt, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
 
 const FLAGS: FlagTable<RecoverOptions> = {
@@ -38,6 +39,7 @@ interface RecoverFlags {
   batchSize: string;
   seed: string;
   output: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -58,6 +60,7 @@ export function registerRecover(program: Command): void {
     .option(FLAGS.batchSize!, "samples per step", "128")
     .option(FLAGS.seed!, "seed of shuffling", "0")
     .option("-o, --output <dir>", "result directory", "out/recover")
+    .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: RecoverFlags) => {
       if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
@@ -68,28 +71,29 @@ export function registerRecover(program: Command): void {
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
+      let output: ReturnType<typeof claimOutput> | undefined;
       try {
-        const result = await recover(model, data, {
+        const options = {
           site: flags.site,
           units: parseUnitList(flags.units),
-          test,
           epochs: parseInteger(flags.epochs, "--epochs"),
           free: flags.free ?? false,
-          optimizer: flags.optimizer,
+          optimizer: flags.optimizer as "sgd" | "adam",
           lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
           momentum: parseNumber(flags.momentum, "--momentum"),
           batchSize: parseInteger(flags.batchSize, "--batch-size"),
           seed: parseInteger(flags.seed, "--seed", 0),
-          onProgress: progress.onProgress,
-          signal: interrupt.signal,
-        });
+        };
+        output = claimOutput(flags.output, "recover", model, data, { ...options, lr: options.lr ?? null, test: dataIdentity(test) }, flags.overwrite);
+        const result = await recover(model, data, { ...options, test, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
-        const { files, summary } = recoverFiles(result);
-        writeResultDir(flags.output, files, summary);
+        const { files, summary } = recoverFiles(result, provenance(model, data, options.seed, { test }));
+        output.write(files, summary);
         if (flags.json) return printJson(summary);
         console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
         for (const e of result.epochs) console.log(`  epoch ${e.epoch}: ${percent(e.accuracy)}, recovered ${e.recovered === null ? "n/a" : percent(e.recovered)} of the loss`);
       } finally {
+        output?.release();
         interrupt.dispose();
         progress.stop();
         await closeModel(model);

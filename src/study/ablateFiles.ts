@@ -5,6 +5,7 @@
  */
 import type { AblateResult } from "./ablate.js";
 import type { AblationMode } from "./conditions.js";
+import type { Provenance } from "./provenance.js";
 import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
 export interface AblateSummary extends Omit<AblateResult, "changes" | "predictions" | "conditions"> {
@@ -14,11 +15,13 @@ export interface AblateSummary extends Omit<AblateResult, "changes" | "predictio
   site: string;
   mode: AblationMode;
   options: { loss: boolean; confusion: boolean };
+  /** What computed the result and on what (versions, threads, model and data hashes, seed). */
+  provenance: Provenance;
   conditions: Array<Omit<AblateResult["conditions"][number], "confusion">>;
   files: string[];
 }
 
-export function ablateFiles(result: AblateResult, options: { site: string; mode: AblationMode; loss: boolean; confusion: boolean }): { files: ResultFile[]; summary: AblateSummary } {
+export function ablateFiles(result: AblateResult, options: { site: string; mode: AblationMode; loss: boolean; confusion: boolean; provenance: Provenance }): { files: ResultFile[]; summary: AblateSummary } {
   const k = result.classNames.length;
   const files: ResultFile[] = [];
   const sites = [...new Set(result.conditions.map((c) => c.site))];
@@ -55,6 +58,7 @@ export function ablateFiles(result: AblateResult, options: { site: string; mode:
     mode: options.mode,
     ...rest,
     options: { loss: options.loss, confusion: options.confusion },
+    provenance: options.provenance,
     // Confusion matrices live in confusion.npy; the summary keeps one row per condition readable.
     conditions: result.conditions.map(({ confusion: _confusion, ...c }) => c),
     files: files.map((f) => f.name),

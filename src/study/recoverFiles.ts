@@ -1,14 +1,17 @@
 /** The files of a `recover` run: the retrained model, a CSV with one row per epoch, and the summary. */
 import type { RecoverResult } from "./recover.js";
+import type { Provenance } from "./provenance.js";
 import { LESION_VERSION, type ResultFile } from "./resultDir.js";
 
 export interface RecoverSummary extends Omit<RecoverResult, "recovered"> {
   lesion: string;
   command: "recover";
+  /** What computed the result and on what (versions, threads, model and data hashes, seed). */
+  provenance: Provenance;
   files: string[];
 }
 
-export function recoverFiles(result: RecoverResult): { files: ResultFile[]; summary: RecoverSummary } {
+export function recoverFiles(result: RecoverResult, provenance: Provenance): { files: ResultFile[]; summary: RecoverSummary } {
   const k = result.intact.perClass.length;
   const files: ResultFile[] = [
     { name: "model.onnx", kind: "bytes", data: result.recovered },
@@ -23,5 +26,5 @@ export function recoverFiles(result: RecoverResult): { files: ResultFile[]; summ
     },
   ];
   const { recovered: _model, ...rest } = result;
-  return { files, summary: { lesion: LESION_VERSION, command: "recover", ...rest, files: files.map((f) => f.name) } };
+  return { files, summary: { lesion: LESION_VERSION, command: "recover", ...rest, provenance, files: files.map((f) => f.name) } };
 }

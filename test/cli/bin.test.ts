@@ -84,7 +84,7 @@ describe("lesion (bin)", () => {
     const run = lesion("ablate", model, "--data", data, "--site", "fc2", "--units", "pairs", "-o", out, "--json");
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc2.csv", "per_class.npy", "predictions.npy", "summary.json"]);
+    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc2.csv", "per_class.npy", "predictions.npy", "run.json", "summary.json"]);
     const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
     expect(JSON.parse(run.stdout)).toEqual(summary);
     expect(summary.site).toBe("fc2");
@@ -130,6 +130,7 @@ describe("lesion (bin)", () => {
     expect(readdirSync(out).sort()).toEqual([
       "correlations.csv",
       ...["fc1", "fc2"].flatMap((s) => [`${s}.embedding_pca.npy`, `${s}.embedding_tsne.npy`, `${s}.embedding_umap.npy`, `${s}.impact_profile.npy`, `${s}.indicators.csv`]),
+      "run.json",
       "stimulus_map.npy",
       "stimulus_samples.npy",
       "summary.json",
@@ -158,7 +159,7 @@ describe("lesion (bin)", () => {
     const out = join(dir, "recovery");
     const recovered = lesion("recover", "small.onnx", "--data", data, "--test", data, "--site", "fc1", "--units", "0,1", "--epochs", "2", "-o", out);
     expect(recovered.status).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(["model.onnx", "recovery.csv", "summary.json"]);
+    expect(readdirSync(out).sort()).toEqual(["model.onnx", "recovery.csv", "run.json", "summary.json"]);
     expect(readFileSync(join(out, "recovery.csv"), "utf8").trimEnd().split("\n")).toHaveLength(4);
   });
 
@@ -166,7 +167,7 @@ describe("lesion (bin)", () => {
     const out = join(dir, "rec");
     const run = lesion("record", model, "--data", data, "--sites", "fc1", "-o", out);
     expect(run.status).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(["fc1.class_means.npy", "fc1.csv", "summary.json"]);
+    expect(readdirSync(out).sort()).toEqual(["fc1.class_means.npy", "fc1.csv", "run.json", "summary.json"]);
     const npy = readFileSync(join(out, "fc1.class_means.npy"));
     expect(npy.subarray(10, 80).toString("latin1")).toContain("'shape': (3, 12)");
   });
