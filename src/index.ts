@@ -13,6 +13,7 @@ export type { Preprocessing } from "./onnx/metadata.js";
 
 // Data: specs, loading, the in-memory form.
 export { loadDataset } from "./data/loadDataset.js";
+export { matchClassNames } from "./data/matchClassNames.js";
 export { parseDataSpec, formatDataSpec, type DataSpec } from "./data/parseDataSpec.js";
 export type { Dataset } from "./data/types.js";
 

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { record, type RecordOptions } from "../study/record.js";
 import { recordFiles } from "../study/recordFiles.js";
@@ -31,11 +32,12 @@ export function registerRecord(program: Command): void {
         samples: flags.samples ?? false,
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };
-      const data = await loadDataset(flags.data);
+      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       try {
+        const data = matchClassNames(loaded, model.classNames);
         const result = await record(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
         const { files, summary } = recordFiles(result, model.sha256, options);

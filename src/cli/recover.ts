@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { join } from "node:path";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { recover, type RecoverOptions } from "../study/recover.js";
@@ -63,12 +64,14 @@ export function registerRecover(program: Command): void {
       if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
       const specs = trainingSpecs(flags.data, flags.test);
       if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set");
-      const data = await loadDataset(specs.train);
-      const test = await loadDataset(specs.test);
+      const loaded = await loadDataset(specs.train);
+      const loadedTest = await loadDataset(specs.test);
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       try {
+        const data = matchClassNames(loaded, model.classNames);
+        const test = matchClassNames(loadedTest, model.classNames);
         const result = await recover(model, data, {
           site: flags.site,
           units: parseUnitList(flags.units),
