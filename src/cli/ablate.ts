@@ -78,6 +78,7 @@ export function registerAblate(program: Command): void {
         progress.stop();
         const { files, summary } = ablateFiles(result, { site: flags.site, mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false });
         writeResultDir(flags.output, files, summary);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         if (flags.json) return printJson(summary);
         console.log(`${result.conditions.length} condition(s) on ${result.model}, ${result.data} (${result.n} samples), baseline ${percent(result.baseline.accuracy)} → ${flags.output}`);
         const worst = [...result.conditions].sort((a, b) => a.delta - b.delta).slice(0, 5);
