@@ -15,6 +15,7 @@ export type { Head, HeadKind } from "./onnx/head.js";
 
 // Data: specs, loading, the in-memory form.
 export { loadDataset } from "./data/loadDataset.js";
+export { matchClassNames } from "./data/matchClassNames.js";
 export { parseDataSpec, formatDataSpec, type DataSpec } from "./data/parseDataSpec.js";
 export type { Dataset } from "./data/types.js";
 

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { join } from "node:path";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
@@ -68,12 +69,13 @@ export function registerAblate(program: Command): void {
       if (!MODES.includes(flags.mode)) fail("bad-option", `--mode must be zero or mean, got '${flags.mode}'`);
       if (!ORDERS.includes(flags.order)) fail("bad-option", `--order must be one of ${ORDERS.join(", ")}, got '${flags.order}'`);
       const batchSize = parseInteger(flags.batchSize, "--batch-size");
-      const data = await loadDataset(flags.data);
+      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;
       try {
+        const data = matchClassNames(loaded, model.classNames);
         // Everything the conditions and results depend on; a groups file by its content.
         const groupsFile = flags.units.startsWith("@") && flags.fraction === undefined ? sha256(readFileChecked(flags.units.slice(1), "groups file")) : null;
         const units = flags.fraction === undefined ? { units: flags.units, groupsFile } : { fraction: flags.fraction, order: flags.order, repeats: flags.repeats, seed: flags.seed };
@@ -85,6 +87,7 @@ export function registerAblate(program: Command): void {
         const seed = flags.fraction !== undefined && flags.order === "random" ? parseInteger(flags.seed, "--seed", 0) : null;
         const { files, summary } = ablateFiles(result, { site: flags.site, mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false, provenance: provenance(model, data, seed) });
         output.write(files, summary);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         if (flags.json) return printJson(summary);
         console.log(`${result.conditions.length} condition(s) on ${result.model}, ${result.data} (${result.n} samples), baseline ${percent(result.baseline.accuracy)} → ${flags.output}`);
         const worst = [...result.conditions].sort((a, b) => a.delta - b.delta).slice(0, 5);

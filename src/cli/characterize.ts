@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { characterize, type CharacterizeOptions } from "../study/characterize.js";
 import { characterizeFiles } from "../study/characterizeFiles.js";
@@ -59,13 +60,14 @@ export function registerCharacterize(program: Command): void {
         map: flags.map ? { samples: parseInteger(flags.mapSamples, "--map-samples", 10) } : (false as const),
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };
-      const data = await loadDataset(flags.data);
+      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
       let initial: LesionModel | undefined;
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;
       try {
+        const data = matchClassNames(loaded, model.classNames);
         initial = flags.initial ? await openModel(flags.initial) : undefined;
         output = claimOutput(flags.output, "characterize", model, data, { ...options, initial: initial?.sha256 ?? null }, flags.overwrite);
         const result = await characterize(model, data, { ...options, initial, onProgress: progress.onProgress, signal: interrupt.signal });

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { evaluate, type EvaluateOptions } from "../study/evaluate.js";
 import { provenance } from "../study/provenance.js";
@@ -16,10 +17,11 @@ export function registerEval(program: Command): void {
     .option(FLAGS.batchSize!, "samples per run", "1024")
     .option("--json", "print the result as JSON")
     .action(async (path: string, flags: { data: string; batchSize: string; json?: boolean }) => {
-      const data = await loadDataset(flags.data);
+      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
       const progress = progressReporter();
       try {
+        const data = matchClassNames(loaded, model.classNames);
         const result = await evaluate(model, data, { batchSize: parseInteger(flags.batchSize, "--batch-size"), onProgress: progress.onProgress });
         progress.stop();
         if (flags.json) return printJson({ ...result, provenance: provenance(model, data) });

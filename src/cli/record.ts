@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { record, type RecordOptions } from "../study/record.js";
 import { recordFiles } from "../study/recordFiles.js";
@@ -32,12 +33,13 @@ export function registerRecord(program: Command): void {
         samples: flags.samples ?? false,
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };
-      const data = await loadDataset(flags.data);
+      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;
       try {
+        const data = matchClassNames(loaded, model.classNames);
         output = claimOutput(flags.output, "record", model, data, { sites: options.sites ?? null, samples: options.samples }, flags.overwrite);
         const result = await record(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();

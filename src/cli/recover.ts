@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { recover, type RecoverOptions } from "../study/recover.js";
@@ -66,13 +67,15 @@ export function registerRecover(program: Command): void {
       if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
       const specs = trainingSpecs(flags.data, flags.test);
       if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set");
-      const data = await loadDataset(specs.train);
-      const test = await loadDataset(specs.test);
+      const loaded = await loadDataset(specs.train);
+      const loadedTest = await loadDataset(specs.test);
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;
       try {
+        const data = matchClassNames(loaded, model.classNames);
+        const test = matchClassNames(loadedTest, model.classNames);
         const options = {
           site: flags.site,
           units: parseUnitList(flags.units),
@@ -89,6 +92,7 @@ export function registerRecover(program: Command): void {
         progress.stop();
         const { files, summary } = recoverFiles(result, provenance(model, data, options.seed, { test }));
         output.write(files, summary);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         if (flags.json) return printJson(summary);
         console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
         for (const e of result.epochs) console.log(`  epoch ${e.epoch}: ${percent(e.accuracy)}, recovered ${e.recovered === null ? "n/a" : percent(e.recovered)} of the loss`);

@@ -59,9 +59,9 @@ export function registerStudy(program: Command): void {
           initialPath ??= defaults.initial;
         }
         const dataSpec = flags.data ?? "mnist:test";
-        const data = await loadDataset(dataSpec);
         const model = await openModel(modelPath);
         opened.push(model);
+        const data = await loadDataset(dataSpec, { classNames: model.classNames });
         const initial = initialPath ? await openModel(initialPath) : undefined;
         if (initial) opened.push(initial);
         let recover: StudyOptions["recover"];
@@ -70,7 +70,7 @@ export function registerStudy(program: Command): void {
           const named = namedSet(dataSpec);
           const trainSpec = flags.recoverData ?? (named ? trainingSpecs(named, undefined).train : undefined);
           if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set");
-          recover = { train: await loadDataset(trainSpec) };
+          recover = { train: await loadDataset(trainSpec, { classNames: model.classNames }) };
         }
         const result = await study(model, data, {
           dir: flags.output,

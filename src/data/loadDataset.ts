@@ -8,6 +8,7 @@ import { loadImageFolder } from "./folder.js";
 import { DIGITS, loadIdxPair } from "./idx.js";
 import { mnistFiles } from "./mnist.js";
 import { loadNpyPair } from "./npy.js";
+import { matchClassNames } from "./matchClassNames.js";
 import { formatDataSpec, parseDataSpec } from "./parseDataSpec.js";
 import type { Dataset } from "./types.js";
 
@@ -22,6 +23,13 @@ export interface LoadDatasetOptions {
   mirror?: string;
   /** The fetch used for downloads; default the global one. */
   fetch?: typeof fetch;
+  /**
+   * The class names of the model the data will be scored with (`model.classNames`). An image folder's sub-folders
+   * then map to these classes by name (`matchClassNames`: a folder with only `3/` and `7/` is classes 3 and 7, not 0
+   * and 1), and a sub-folder that is no class throws `bad-data`. Other data (labels are indices already) is unchanged.
+   * Default: none (sub-folders in sorted order are classes 0..K−1, as torchvision's ImageFolder).
+   */
+  classNames?: readonly string[] | null;
 }
 
 const ASSETS = fileURLToPath(new URL("../../assets/data/", import.meta.url));
@@ -54,6 +62,6 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
     case "npy":
       return loadNpyPair(parsed.images, parsed.labels, text, options.limit);
     case "folder":
-      return loadImageFolder(parsed.path, text, options.limit);
+      return matchClassNames(loadImageFolder(parsed.path, text, options.limit), options.classNames ?? null);
   }
 }

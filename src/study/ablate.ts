@@ -99,6 +99,12 @@ export interface AblateResult {
    * on the dense engine; others on the general one), "masked" otherwise.
    */
   engine: Record<string, "dense" | "masked">;
+  /**
+   * Problems in the model worth a user's attention that do not stop the run, as `evaluate` reports them: non-finite
+   * (NaN or infinite) weights. A zero-ablated unit is exactly 0 even then; a model with non-finite weights runs on the
+   * general engine (`engine` says "masked").
+   */
+  warnings: string[];
   elapsedSeconds: number;
 }
 
@@ -218,7 +224,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   // Before the checkpoint goes: a disagreement leaves the run where it was.
   const agreement = await checkAgreement(model, data, result.predictions, options);
   store?.remove();
-  return { ...result, agreement, unresolvedTies, engine, elapsedSeconds: (performance.now() - started) / 1000 };
+  return { ...result, agreement, unresolvedTies, engine, warnings: [...model.warnings], elapsedSeconds: (performance.now() - started) / 1000 };
 }
 
 function stored(id: string, outcome: SweepOutcome, loss: boolean): StoredOutcome {
@@ -252,7 +258,7 @@ function assemble(
   intact: StoredIntact,
   loss: boolean,
   withConfusion: boolean,
-): Omit<AblateResult, "agreement" | "unresolvedTies" | "engine" | "elapsedSeconds"> {
+): Omit<AblateResult, "agreement" | "unresolvedTies" | "engine" | "warnings" | "elapsedSeconds"> {
   const k = model.numClasses;
   const counts = classCounts(data.labels, k);
   const fractionOf = (correct: number[]) => correct.map((c, i) => (counts[i] === 0 ? null : c / counts[i]));

@@ -8,6 +8,7 @@
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
+import { checkData } from "../engine/forward.js";
 import { resolveSite, type LesionModel } from "../engine/model.js";
 import { evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
 import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
@@ -57,9 +58,13 @@ export interface RecoverResult {
   epochs: RecoveryEpoch[];
   /** The retrained network (ONNX with lesion's metadata). */
   recovered: Uint8Array;
+  /** Problems in the model worth a user's attention that do not stop the run (non-finite weights), as `evaluate`'s. */
+  warnings: string[];
 }
 
 export async function recover(model: LesionModel, data: Dataset, options: RecoverOptions): Promise<RecoverResult> {
+  checkData(model, data);
+  checkData(model, options.test);
   const site = resolveSite(model, options.site);
   checkUnits(site, options.units);
   if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
@@ -75,7 +80,9 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const test = networkInputs(options.test, model.preprocessing);
   const k = model.numClasses;
   const intact = await evaluateNetwork(network, values, {}, test, k, options.threads);
-  const start = free ? zeroIncoming(network, values, layer, options.units) : values;
+  // Held units start with zero incoming weights too: their output is masked and they get no gradient, so this changes
+  // nothing for finite weights, and a NaN or infinite weight cannot reach the network through mask·NaN.
+  const start = zeroIncoming(network, values, layer, options.units);
   const ablated = await evaluateNetwork(network, start, masks, test, k, options.threads);
   const batches = Math.ceil(data.n / (options.batchSize ?? 128));
   const epochs = options.epochs ?? 3;
@@ -116,6 +123,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
       recoveredPerClass: e.testPerClass!.map((p, c) => fraction(p, ablated.perClass[c], intact.perClass[c])),
     })),
     recovered: classifierBytes(network, final, model.preprocessing, model.classNames ?? Array.from({ length: k }, (_, i) => String(i))),
+    warnings: [...model.warnings],
   };
 }
 
