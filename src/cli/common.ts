@@ -1,5 +1,6 @@
 /** Pieces every command shares: opening inputs, number parsing, progress rendering, printing. */
-import cliProgress from "cli-progress";
+import type { SingleBar } from "cli-progress";
+import { createRequire } from "node:module";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { parseDataSpec } from "../data/parseDataSpec.js";
 import type { Dataset } from "../data/types.js";
@@ -32,7 +33,9 @@ export function parseShape(value: string, flag: string): [number, number, number
 /** A progress bar with ETA on a TTY; silent otherwise (logs stay clean). */
 export function progressReporter(enabled = process.stderr.isTTY === true): { onProgress: (event: Progress) => void; stop: () => void } {
   if (!enabled) return { onProgress: () => {}, stop: () => {} };
-  const bar = new cliProgress.SingleBar(
+  // Loaded only for a TTY: pipes and CI never pay its start-up.
+  const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof import("cli-progress");
+  const bar: SingleBar = new cliProgress.SingleBar(
     { stream: process.stderr, format: "{phase} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}", hideCursor: true, clearOnComplete: true },
     cliProgress.Presets.shades_classic,
   );

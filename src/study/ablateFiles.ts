@@ -42,7 +42,11 @@ export function ablateFiles(result: AblateResult, options: { site: string; mode:
   const changes = new Int32Array(total * 3);
   let at = 0;
   result.changes.forEach((c, i) => {
-    for (let j = 0; j < c.samples.length; j++, at += 3) changes.set([i, c.samples[j], c.predictions[j]], at);
+    for (let j = 0; j < c.samples.length; j++, at += 3) {
+      changes[at] = i;
+      changes[at + 1] = c.samples[j];
+      changes[at + 2] = c.predictions[j];
+    }
   });
   files.push({ name: "changes.npy", kind: "npy", data: changes, shape: [total, 3] });
   if (options.confusion) {

@@ -209,16 +209,37 @@ export function writeResultDir(dir: string, files: ResultFile[], summary: object
   writeFiles(dir, files, summary, null);
 }
 
-/** JSON with typed arrays as plain arrays and non-finite numbers as null. */
+/**
+ * JSON with typed arrays as plain arrays and non-finite numbers as null. An object's keys go one per line, and an
+ * array of objects (conditions, sites) one element per line, each element compact: a summary of 5,250 conditions
+ * is then 2.6 MB written in ~40 ms instead of 6 MB indented throughout.
+ */
 export function toJson(value: unknown): string {
-  return `${JSON.stringify(value, (_key, v) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : typeof v === "number" && !Number.isFinite(v) ? null : v), 2)}\n`;
+  const replacer = (_key: string, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : typeof v === "number" && !Number.isFinite(v) ? null : v);
+  const compact = (v: unknown) => JSON.stringify(v, replacer) ?? "null";
+  const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v) && !ArrayBuffer.isView(v);
+  const lines = (v: unknown, indent: string, depth: number): string => {
+    if (depth < 2 && isRecord(v)) {
+      const entries = Object.entries(v).filter(([, x]) => x !== undefined && typeof x !== "function");
+      if (entries.length === 0) return "{}";
+      const inner = `${indent}  `;
+      return `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${lines(x, inner, depth + 1)}`).join(",\n")}\n${indent}}`;
+    }
+    if (Array.isArray(v) && v.length > 0 && v.every(isRecord)) {
+      const inner = `${indent}  `;
+      return `[\n${v.map((x) => `${inner}${compact(x)}`).join(",\n")}\n${indent}]`;
+    }
+    return compact(replacer("", v));
+  };
+  return `${lines(replacer("", value), "", 0)}\n`;
 }
 
 /** RFC 4180 CSV; null is an empty field (pandas reads NaN), numbers at full precision. */
 export function encodeCsv(header: string[], rows: Array<Array<string | number | null>>): string {
   const field = (v: string | number | null) => {
     if (v === null || (typeof v === "number" && !Number.isFinite(v))) return "";
-    const text = String(v);
+    if (typeof v === "number") return String(v);
+    const text = v;
     return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   };
   return [header, ...rows].map((row) => row.map(field).join(",")).join("\n") + "\n";

@@ -102,6 +102,26 @@ describe("lesion (bin)", () => {
     expect(csv[0].startsWith("id,site,units,mode,label,accuracy,delta,lost,gained,loss,redundancy,accuracy_0")).toBe(true);
   });
 
+  it("lesion ablate --site fc1,fc2 --units all --pairs fc2 (singles and pairs in one run) equals the separate runs; --pairs with --fraction is refused", () => {
+    const run = (out: string, ...args: string[]) => {
+      const result = lesion("ablate", model, "--data", data, ...args, "-o", join(dir, out), "--json");
+      expect(result.stderr).toBe("");
+      expect(result.status).toBe(0);
+      return JSON.parse(result.stdout) as { site: string; conditions: Array<{ id: string }> };
+    };
+    const together = run("standard", "--site", "fc1,fc2", "--units", "all", "--pairs", "fc2");
+    const apart = [run("fc1-singles", "--site", "fc1", "--units", "all"), run("fc2-singles", "--site", "fc2", "--units", "all"), run("fc2-pairs", "--site", "fc2", "--units", "pairs")];
+    expect(together.site).toBe("fc1,fc2");
+    expect(together.conditions).toEqual(apart.flatMap((s) => s.conditions));
+    expect(together.conditions).toHaveLength(12 + 8 + 28);
+    expect(readdirSync(join(dir, "standard")).filter((f) => f.endsWith(".csv")).sort()).toEqual(["fc1.csv", "fc2.csv"]);
+    // A pair asked for twice (by --units pairs and --pairs) is one condition.
+    expect(run("twice", "--site", "fc2", "--units", "pairs", "--pairs", "fc2").conditions).toHaveLength(28);
+    expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc2", "--fraction", "0.5", "--pairs", "fc2", "-o", join(dir, "refused")), /--pairs cannot be combined with --fraction/);
+    expect(existsSync(join(dir, "refused"))).toBe(false);
+    expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc2", "--pairs", "fc9", "-o", join(dir, "refused")), /fc9/);
+  });
+
   it("lesion import of a truncated .pt or a pickle that names a function: one line, exit 1, no model written", () => {
     const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/checkpoints/${name}`, import.meta.url));
     expectOneLineError(lesion("import", fixture("truncated.pt"), "--arch", "mlp", "-o", "t.onnx"), /truncated\.pt: truncated or corrupt checkpoint/);

@@ -30,6 +30,33 @@ describe("result files", () => {
     expect(JSON.parse(toJson({ a: new Float32Array([1, 2]), b: Number.NaN }))).toEqual({ a: [1, 2], b: null });
   });
 
+  it("toJson writes one condition per line, compact, and reads back as the value (typed arrays, NaN and ±Infinity as null at any depth)", () => {
+    const value = {
+      site: "h2",
+      baseline: { accuracy: 0.5, perClass: [0.25, null], loss: Number.POSITIVE_INFINITY },
+      conditions: [
+        { id: "h2/zero/0", units: [0], perClass: new Float64Array([0.5, Number.NaN]), redundancy: null },
+        { id: "h2/zero/0+1", units: [0, 1], perClass: [1, 0], redundancy: { overall: 0.1, perClass: [Number.NEGATIVE_INFINITY, 0.2] } },
+      ],
+      empty: [],
+      nothing: {},
+    };
+    const text = toJson(value);
+    expect(JSON.parse(text)).toEqual({
+      site: "h2",
+      baseline: { accuracy: 0.5, perClass: [0.25, null], loss: null },
+      conditions: [
+        { id: "h2/zero/0", units: [0], perClass: [0.5, null], redundancy: null },
+        { id: "h2/zero/0+1", units: [0, 1], perClass: [1, 0], redundancy: { overall: 0.1, perClass: [null, 0.2] } },
+      ],
+      empty: [],
+      nothing: {},
+    });
+    const lines = text.split("\n");
+    expect(lines.filter((l) => l.trimStart().startsWith('{"id":')).length).toBe(2);
+    expect(text.endsWith("\n")).toBe(true);
+  });
+
   it("writeResultDir writes every file and the summary last, leaving no temporary files", () => {
     const dir = join(mkdtempSync(join(tmpdir(), "lesion-results-")), "run");
     writeResultDir(dir, [{ name: "m.npy", kind: "npy", data: new Int32Array([1]), shape: [1] }, { name: "t.csv", kind: "csv", header: ["x"], rows: [[1]] }], { ok: true });
