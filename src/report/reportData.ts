@@ -16,6 +16,7 @@ import type { EvaluateResult } from "../study/evaluate.js";
 import type { RecoverSummary } from "../study/recoverFiles.js";
 import { SUMMARY_FILE } from "../study/resultDir.js";
 import { STUDY_FILE } from "../study/study.js";
+import { minActiveSamples } from "../study/unitScores.js";
 
 export interface ReportSite {
   name: string;
@@ -31,6 +32,8 @@ export interface ReportSite {
   /** [unit][class] class-conditional mean activation. */
   classMeans: number[][];
   indicators: Record<string, Array<number | null>>;
+  /** Selectivity's minimum activity: samples a unit must be active on (`minActiveSamples`), and the units below it. */
+  minActive: { samples: number; below: number[] };
   correlations: Array<{ a: string; b: string; pearson: number | null; pearsonP: number | null; spearman: number | null; spearmanP: number | null }>;
   /** Unit coordinates (t-SNE when there is one, else PCA) with the method's name. */
   embedding: { method: string; points: Array<[number, number]> };
@@ -48,7 +51,7 @@ export interface ReportSite {
 /** The paper's findings for one site, in numbers a reader can check in the figures. */
 export interface Findings {
   dead: number[];
-  /** Most class-selective live units: selectivity, the class they prefer, and that class's drop when ablated. */
+  /** Most class-selective units with defined selectivity (above the minimum activity): selectivity, the class they prefer, and that class's drop when ablated. */
   selective: Array<{ unit: number; selectivity: number; preferred: string; drop: number }>;
   /** Units whose ablation costs at least 0.5 percentage points in the most classes. */
   broad: Array<{ unit: number; classes: number; drop: number }>;
@@ -114,10 +117,11 @@ export function reportData(dir: string): ReportData {
       impact,
       classMeans: Array.from({ length: ind.units }, (_, u) => Array.from({ length: k }, (_, c) => round(Number(ind.classMeans.data[c * ind.units + u]))!)),
       indicators: Object.fromEntries(
-        (["magnitude", "selectivity", "fractionActive", "weightL2", "weightChange", "mannWhitneyP", "impact", "impactMaxClass"] as const)
+        (["magnitude", "selectivity", "fractionActive", "weightL1", "weightL2", "weightChange", "mannWhitneyP", "impact", "impactMaxClass"] as const)
           .filter((key) => ind[key] !== null)
           .map((key) => [key, (ind[key] as number[]).map(round)]),
       ),
+      minActive: { samples: minActiveSamples(characterized.indicators.n), below: ind.selectivity.flatMap((v, u) => (v === null && !ind.dead.includes(u) ? [u] : [])) },
       correlations: (characterized.correlations.find((t) => t.scope === name)?.entries ?? []).map((e) => ({ a: e.a, b: e.b, pearson: round(e.pearson.r), pearsonP: round(e.pearson.p), spearman: round(e.spearman.r), spearmanP: round(e.spearman.p) })),
       embedding: { method: groups.embeddings.tsne ? "t-SNE" : "PCA", points: Array.from({ length: ind.units }, (_, u) => [round(Number(embedding.data[2 * u]))!, round(Number(embedding.data[2 * u + 1]))!]) },
       groupings: groups.groupings.map((g) => ({
@@ -163,7 +167,7 @@ function findings(
   const top = <T>(items: T[], score: (t: T) => number, n = 3) => [...items].sort((a, b) => score(b) - score(a)).slice(0, n);
   return {
     dead: ind.dead,
-    selective: top(live, (u) => ind.selectivity[u]).map((u) => ({ unit: u, selectivity: round(ind.selectivity[u])!, preferred: classNames[preferred(u)], drop: round(impact[u][preferred(u)])! })),
+    selective: top(live.filter((u) => ind.selectivity[u] !== null), (u) => ind.selectivity[u]!).map((u) => ({ unit: u, selectivity: round(ind.selectivity[u])!, preferred: classNames[preferred(u)], drop: round(impact[u][preferred(u)])! })),
     broad: top(live, (u) => impact[u].filter((d) => d >= 0.005).length * 10 + ind.impact[u])
       .map((u) => ({ unit: u, classes: impact[u].filter((d) => d >= 0.005).length, drop: round(ind.impact[u])! })),
     important: top(live, (u) => ind.impact[u]).map((u) => {

@@ -112,7 +112,7 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
     writeResultDir(path, files, summary);
   });
   await step("fractions", async (path) => {
-    const recording = readSummary<{ sites: Array<{ site: string; units: number; classMeans: { data: number[] }; emptyClasses: number[] }> }>(join(dir, "record"));
+    const recording = readSummary<{ n: number; sites: Array<{ site: string; units: number; classMeans: { data: number[] }; emptyClasses: number[]; fractionActive: number[] }> }>(join(dir, "record"));
     const singlesSummary = readSummary<{ conditions: Array<{ site: string; delta: number }> }>(join(dir, "singles"));
     const steps = options.fractions ?? [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
     const conditions: Condition[] = [];
@@ -120,7 +120,7 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
       const site = resolveSite(model, name);
       const rec = recording.sites.find((r) => r.site === name)!;
       conditions.push(...fractions(site, { fractions: steps, order: "random", repeats: options.repeats ?? 3, seed: options.seed ?? 0 }));
-      conditions.push(...fractions(site, { fractions: steps, order: "selectivity", ranking: selectivity(rec.classMeans.data, rec.units, rec.emptyClasses) }));
+      conditions.push(...fractions(site, { fractions: steps, order: "selectivity", ranking: selectivity(rec.classMeans.data, rec.units, rec.emptyClasses, { fractionActive: rec.fractionActive, n: recording.n }) }));
       conditions.push(...fractions(site, { fractions: steps, order: "impact", ranking: singlesSummary.conditions.filter((c) => c.site === name).map((c) => 0 - c.delta) }));
     }
     const result = await ablate(model, data, { ...common, conditions, loss: false, checkpoint: join(path, "checkpoint.jsonl") });
