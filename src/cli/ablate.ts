@@ -7,6 +7,7 @@ import { readFileChecked } from "../files.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
 import { ablate, type AblateOptions } from "../study/ablate.js";
 import { ablateFiles } from "../study/ablateFiles.js";
+import { deltaIntervals } from "../study/deltaIntervals.js";
 import { condition, fractions, groups, pairs, singles, type AblationMode, type Condition, type FractionOrder } from "../study/conditions.js";
 import type { Progress } from "../study/progress.js";
 import { writeResultDir } from "../study/resultDir.js";
@@ -74,7 +75,7 @@ export function registerAblate(program: Command): void {
         const options: AblateOptions = { conditions, loss: flags.loss, confusion: flags.confusion ?? false, batchSize, checkpoint: join(flags.output, "checkpoint.jsonl") };
         const result = await ablate(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
-        const { files, summary } = ablateFiles(result, { site: flags.site, mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false });
+        const { files, summary } = ablateFiles(result, { site: flags.site, mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false }, deltaIntervals(result, data.labels));
         writeResultDir(flags.output, files, summary);
         if (flags.json) return printJson(summary);
         console.log(`${result.conditions.length} condition(s) on ${result.model}, ${result.data} (${result.n} samples), baseline ${percent(result.baseline.accuracy)} → ${flags.output}`);

@@ -34,7 +34,7 @@ export interface ReportSite {
   indicators: Record<string, Array<number | null>>;
   /** Selectivity's minimum activity: samples a unit must be active on (`minActiveSamples`), and the units below it. */
   minActive: { samples: number; below: number[] };
-  correlations: Array<{ a: string; b: string; pearson: number | null; pearsonP: number | null; spearman: number | null; spearmanP: number | null }>;
+  correlations: Array<{ a: string; b: string; n: number | null; pearson: number | null; pearsonP: number | null; spearman: number | null; spearmanP: number | null }>;
   /** Unit coordinates (t-SNE when there is one, else PCA) with the method's name. */
   embedding: { method: string; points: Array<[number, number]> };
   groupings: Array<{ by: string; method: string; k: number; silhouette: number; populations: Array<{ id: number; units: number[]; delta: number; deltaPerClass: Array<number | null>; interaction: number[] }> }>;
@@ -71,7 +71,8 @@ export interface ReportData {
   baseline: { accuracy: number; perClass: Array<number | null>; loss: number };
   initial: string | null;
   sites: ReportSite[];
-  map: { points: Array<[number, number, number]>; conditions: Array<{ id: string; delta: number; codes: number[] }> } | null;
+  /** Mapped images (x, y, label) and, per condition, each image's outcome code as one digit of `codes`. */
+  map: { points: Array<[number, number, number]>; conditions: Array<{ id: string; site: string; delta: number; codes: string }> } | null;
   recovery: RecoverSummary | null;
 }
 
@@ -122,7 +123,7 @@ export function reportData(dir: string): ReportData {
           .map((key) => [key, (ind[key] as number[]).map(round)]),
       ),
       minActive: { samples: minActiveSamples(characterized.indicators.n), below: ind.selectivity.flatMap((v, u) => (v === null && !ind.dead.includes(u) ? [u] : [])) },
-      correlations: (characterized.correlations.find((t) => t.scope === name)?.entries ?? []).map((e) => ({ a: e.a, b: e.b, pearson: round(e.pearson.r), pearsonP: round(e.pearson.p), spearman: round(e.spearman.r), spearmanP: round(e.spearman.p) })),
+      correlations: (characterized.correlations.find((t) => t.scope === name)?.entries ?? []).map((e) => ({ a: e.a, b: e.b, n: e.n ?? null, pearson: round(e.pearson.r), pearsonP: round(e.pearson.p), spearman: round(e.spearman.r), spearmanP: round(e.spearman.p) })),
       embedding: { method: groups.embeddings.tsne ? "t-SNE" : "PCA", points: Array.from({ length: ind.units }, (_, u) => [round(Number(embedding.data[2 * u]))!, round(Number(embedding.data[2 * u + 1]))!]) },
       groupings: groups.groupings.map((g) => ({
         by: g.by,
@@ -214,7 +215,7 @@ function stimulusOutcomes(dir: string, characterized: CharacterizeSummary, singl
     return now;
   };
   const outcome = (now: number[], alone: number[][] | null) =>
-    map.samples.map((s, j) => {
+    map.samples.map((s, j): number => {
       const label = map.labels[j];
       const before = singlesFiles.predictions[s] === label;
       if (before && now[j] === label) return 0;
@@ -224,16 +225,20 @@ function stimulusOutcomes(dir: string, characterized: CharacterizeSummary, singl
   const conditions: NonNullable<ReportData["map"]>["conditions"] = [];
   for (const site of sites) {
     const ofSite = singles.conditions.map((c, i) => ({ c, i })).filter(({ c }) => c.site === site);
-    for (const { c, i } of [...ofSite].sort((a, b) => a.c.delta - b.c.delta).slice(0, 8)) {
-      conditions.push({ id: c.id, delta: round(c.delta)!, codes: outcome(after(singlesFiles, i), null) });
+    // Every unit of the site, most damaging first.
+    for (const { c, i } of [...ofSite].sort((a, b) => a.c.delta - b.c.delta || a.c.units[0] - b.c.units[0])) {
+      conditions.push({ id: c.id, site, delta: round(c.delta)!, codes: outcome(after(singlesFiles, i), null).join("") });
     }
     if (!existsSync(join(dir, `pairs-${site}`, SUMMARY_FILE))) continue;
     const pairs = JSON.parse(readFileSync(join(dir, `pairs-${site}`, SUMMARY_FILE), "utf8")) as AblateSummary;
     const pairFiles = step(`pairs-${site}`);
-    const ranked = pairs.conditions.map((c, i) => ({ c, i })).sort((a, b) => (b.c.redundancy?.overall ?? 0) - (a.c.redundancy?.overall ?? 0));
-    for (const { c, i } of ranked.slice(0, 5)) {
+    // The 20 most redundant pairs and the 20 most damaging ones.
+    const all = pairs.conditions.map((c, i) => ({ c, i }));
+    const redundant = [...all].sort((a, b) => (b.c.redundancy?.overall ?? 0) - (a.c.redundancy?.overall ?? 0)).slice(0, 20);
+    const damaging = [...all].sort((a, b) => a.c.delta - b.c.delta).slice(0, 20);
+    for (const { c, i } of [...new Set([...redundant, ...damaging])]) {
       const alone = c.units.map((u) => after(singlesFiles, ofSite.find((o) => o.c.units[0] === u)!.i));
-      conditions.push({ id: c.id, delta: round(c.delta)!, codes: outcome(after(pairFiles, i), alone) });
+      conditions.push({ id: c.id, site, delta: round(c.delta)!, codes: outcome(after(pairFiles, i), alone).join("") });
     }
   }
   return { points: map.samples.map((_, j) => [round(Number(map.coordinates.data[2 * j]))!, round(Number(map.coordinates.data[2 * j + 1]))!, map.labels[j]]), conditions };

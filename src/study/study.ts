@@ -15,6 +15,7 @@ import { ablate } from "./ablate.js";
 import { ablateFiles } from "./ablateFiles.js";
 import { characterize } from "./characterize.js";
 import { characterizeFiles } from "./characterizeFiles.js";
+import { deltaIntervals } from "./deltaIntervals.js";
 import { fractions, pairs, singles, type Condition } from "./conditions.js";
 import { evaluate } from "./evaluate.js";
 import type { Progress } from "./progress.js";
@@ -89,7 +90,7 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   await step("singles", async (path) => {
     const conditions = sites.flatMap((s) => singles(resolveSite(model, s)));
     const result = await ablate(model, data, { ...common, conditions, loss: true, checkpoint: join(path, "checkpoint.jsonl") });
-    const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: true, confusion: false });
+    const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: true, confusion: false }, deltaIntervals(result, data.labels));
     writeResultDir(path, files, summary);
   });
   const chain = denseChain(model.proto);
@@ -102,7 +103,7 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   for (const s of pairSites) {
     await step(`pairs-${s}`, async (path) => {
       const result = await ablate(model, data, { ...common, conditions: pairs(resolveSite(model, s)), loss: false, checkpoint: join(path, "checkpoint.jsonl") });
-      const { files, summary } = ablateFiles(result, { site: s, mode: "zero", loss: false, confusion: false });
+      const { files, summary } = ablateFiles(result, { site: s, mode: "zero", loss: false, confusion: false }, deltaIntervals(result, data.labels));
       writeResultDir(path, files, summary);
     });
   }
