@@ -53,4 +53,4 @@ export { ablateFiles, type AblateSummary } from "./study/ablateFiles.js";
 export { characterizeFiles, type CharacterizeSummary } from "./study/characterizeFiles.js";
 export { encodeNpy, writeNpy } from "./study/npy.js";
 export type { Matrix } from "./study/metrics.js";
-export type { Progress } from "./study/progress.js";
+export type { Progress, StudyStep } from "./study/progress.js";

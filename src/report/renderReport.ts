@@ -174,11 +174,21 @@ function drawSite(site) {
     }), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index; each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
     if (site.ci) {
       const ranked = range(site.units).sort((a, b) => site.indicators.impact[b] - site.indicators.impact[a] || a - b).slice(0, 25);
-      const rows = ranked.map((u) => ({ unit: unitLabel(u), drop: site.indicators.impact[u], low: -site.ci.intervals[u][1], high: -site.ci.intervals[u][0] }));
-      figure(s, Plot.plot({
-        height: 260, marginLeft: 50, marginBottom: 60, x: { label: "unit (largest drop first)", domain: rows.map((r) => r.unit), tickRotate: -45 }, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
+      const rows = ranked.map((u) => ({ unit: unitLabel(u), drop: site.indicators.impact[u], low: -site.ci.intervals[u][1], high: -site.ci.intervals[u][0], lossChange: site.lossChange[u] }));
+      const pair = document.createElement("div");
+      pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem";
+      const x = { label: "unit (largest drop first)", domain: rows.map((r) => r.unit), tickRotate: -45 };
+      pair.append(Plot.plot({
+        width: 520, height: 260, marginLeft: 55, marginBottom: 60, x, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
         marks: [Plot.ruleX(rows, { x: "unit", y1: "low", y2: "high", stroke: "#555" }), Plot.dot(rows, { x: "unit", y: "drop", fill: "#e45756", r: 3, tip: true, channels: { "CI low": "low", "CI high": "high" } }), Plot.ruleY([0])],
-      }), "The " + rows.length + " most damaging units of " + site.name + ": overall accuracy drop (dot) with its " + Math.round(100 * site.ci.level) + " % bootstrap confidence interval over images (" + site.ci.replicates + " resamples of the " + data.n + " images, seed " + site.ci.seed + ", percentile interval). An interval that includes 0 is an effect the data cannot tell from noise.", file("drop-ci"), rows);
+      }));
+      if (rows.some((r) => r.lossChange !== null)) {
+        pair.append(Plot.plot({
+          width: 520, height: 260, marginLeft: 55, marginBottom: 60, x, y: { label: "loss change (mean cross-entropy)", grid: true },
+          marks: [Plot.barY(rows, { x: "unit", y: "lossChange", fill: "#f28e2c", tip: true }), Plot.ruleY([0])],
+        }));
+      }
+      figure(s, pair, "The " + rows.length + " most damaging units of " + site.name + ". Left: overall accuracy drop (dot) with its " + Math.round(100 * site.ci.level) + " % bootstrap confidence interval over images (" + site.ci.replicates + " resamples of the " + data.n + " images, seed " + site.ci.seed + ", percentile interval); an interval that includes 0 is an effect the data cannot tell from noise. Right: the change of the mean cross-entropy loss beside it (the loss also moves where no prediction flips).", file("drop-ci"), rows);
     }
   }
 
@@ -258,6 +268,33 @@ function drawSite(site) {
       ],
     }), "Every pair of units of " + site.name + " ablated together; axes give unit indices. Colour: redundancy, the fraction of correctly classified images lost only when both units are ablated and kept when either is ablated alone (class-weighted). Dark cells are pairs that back each other up. Hover a cell for both units' drops alone and together.", file("pairs"),
       site.pairs.map(([i, j, delta, redundancy]) => ({ a: i, b: j, dropA: drop(i), dropB: drop(j), dropJoint: -delta, redundancy })));
+    if (site.pairSplit && site.pairSplit.length > 0) {
+      const controls = document.createElement("div");
+      controls.className = "controls";
+      controls.append("Pair: ");
+      const pick = document.createElement("select");
+      pick.id = "pair-split";
+      site.pairSplit.forEach((p, i) => pick.append(new Option(unitLabel(p.units[0]) + " + " + unitLabel(p.units[1]), String(i))));
+      controls.append(pick);
+      s.append(controls);
+      const holder = document.createElement("div");
+      s.append(holder);
+      const drawSplit = () => {
+        const p = site.pairSplit[Number(pick.value)];
+        const name = unitLabel(p.units[0]) + " + " + unitLabel(p.units[1]);
+        const rows = classes.flatMap((c, j) => p.drop[j] === null ? [] : [
+          { class: c, part: "lost only jointly (redundant)", drop: p.redundant[j] ?? 0 },
+          { class: c, part: "caused by either unit alone (and the rest)", drop: p.drop[j] - (p.redundant[j] ?? 0) },
+        ]);
+        holder.replaceChildren(figure(document.createElement("div"), Plot.plot({
+          height: 280, marginLeft: 55, x: { label: "class", domain: classes }, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
+          color: { legend: true, domain: ["caused by either unit alone (and the rest)", "lost only jointly (redundant)"], range: ["#4c78a8", "#e45756"] },
+          marks: [Plot.barY(rows, { x: "class", y: "drop", fill: "part", tip: true }), Plot.ruleY([0])],
+        }), "Pair " + name + " ablated, class by class (Meyes et al. 2019): each bar is the class's accuracy drop under the pair, split into the part lost only jointly (red: images either unit alone keeps, the pair's redundancy) and the rest (blue: what the units cause on their own). Pairs listed by overall redundancy.", file("pair-split"), rows.map((r) => ({ pair: name, ...r }))));
+      };
+      pick.addEventListener("change", drawSplit);
+      drawSplit();
+    }
   }
 
   // Cumulative curves.
@@ -268,6 +305,18 @@ function drawSite(site) {
       height: 300, grid: true, color: { legend: true }, x: { label: "fraction of units ablated", domain: [0, 1] }, y: { label: "accuracy", domain: [0, 1] },
       marks: [Plot.line(lines, { x: "fraction", y: "accuracy", z: "series", stroke: "order", tip: true }), Plot.dot(lines, { x: "fraction", y: "accuracy", fill: "order", r: 2 })],
     }), "Accuracy as growing fractions of " + site.name + " are ablated: in random orders (several seeds), most selective units first, and most damaging units first. A network that relies on a few units drops fast in the impact order; a flat random curve shows redundancy. In the selectivity order, units without a defined selectivity (dead, or active on fewer than " + site.minActive.samples + " images: " + (below.length + site.dead.length) + " here) come last.", file("curves"), lines);
+    if (site.classCurves.length > 0) {
+      const rows = site.classCurves.flatMap((c) => c.perClass.flatMap((points, j) => points.map(([fraction, accuracy]) => ({ class: classes[j], col: j % 5, row: Math.floor(j / 5), fraction, accuracy, order: c.order, series: c.order + " " + c.repeat }))));
+      figure(s, Plot.plot({
+        width: 1000, height: 150 * Math.ceil(classes.length / 5) + 40, grid: true, color: { legend: true }, fx: { axis: null }, fy: { axis: null },
+        x: { label: "fraction of units ablated", domain: [0, 1], ticks: 5 }, y: { label: "class accuracy", domain: [0, 1], ticks: 4 },
+        marks: [
+          Plot.frame({ stroke: "#ddd" }),
+          Plot.line(rows, { fx: "col", fy: "row", x: "fraction", y: "accuracy", z: "series", stroke: "order", strokeWidth: 1.2, tip: true, channels: { class: "class" } }),
+          Plot.text(classes.map((c, j) => ({ c, col: j % 5, row: Math.floor(j / 5) })), { fx: "col", fy: "row", frameAnchor: "top-right", dx: -4, dy: 4, text: (d) => "class " + d.c }),
+        ],
+      }), "The same cumulative ablation, class by class: one panel per class with its accuracy under each order. Classes that hold up while others collapse are served by units the orders reach last.", file("class-curves"), rows.map(({ col, row, ...r }) => r));
+    }
   }
 
   // First-layer weights.
@@ -328,6 +377,22 @@ if (data.map) {
     for (const c of data.map.conditions.filter((c) => c.site === site.name)) pick.append(new Option(c.id + " (" + (100 * c.delta).toFixed(2) + " pp)", c.id));
     draw();
   };
+}
+
+// The training curve of a network lesion trained (MODEL.history.json beside the model).
+if (data.training) {
+  const t = data.training;
+  const s = section("training", "Training of the network");
+  const rows = t.history.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, testAccuracy: e.testAccuracy }));
+  const pair = document.createElement("div");
+  pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem";
+  const x = { label: "epoch", ticks: rows.map((r) => r.epoch), tickFormat: "d" };
+  pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "training loss" }, marks: [Plot.line(rows, { x: "epoch", y: "trainLoss" }), Plot.dot(rows, { x: "epoch", y: "trainLoss", tip: true })] }));
+  if (rows.some((r) => r.testAccuracy !== null)) {
+    const tested = rows.filter((r) => r.testAccuracy !== null);
+    pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "test accuracy" }, marks: [Plot.line(tested, { x: "epoch", y: "testAccuracy", stroke: "#59a14f" }), Plot.dot(tested, { x: "epoch", y: "testAccuracy", fill: "#59a14f", tip: true })] }));
+  }
+  figure(s, pair, "How lesion trained " + t.arch + " on " + t.data + ": the mean training loss of each epoch and, where a test set was given, the test accuracy after it.", "training", rows);
 }
 
 // Recovery.

@@ -41,6 +41,17 @@ export interface ReportSite {
   agreement: { ari: number; nmi: number };
   /** Pair sweep: [i, j, accuracy change, redundancy]. */
   pairs: Array<[number, number, number, number]> | null;
+  /**
+   * The most redundant pairs, class by class (Meyes et al. 2019): each class's accuracy drop under the pair, and the
+   * part of it lost only jointly (redundancy × the class's intact accuracy); the rest is what either unit causes alone.
+   */
+  pairSplit: Array<{ units: [number, number]; drop: Array<number | null>; redundant: Array<number | null> }> | null;
+  /** Bootstrap CIs of each unit's single-ablation accuracy change (`deltaIntervals`), by unit; null without them. */
+  ci: { level: number; replicates: number; seed: number; intervals: Array<[number, number]> } | null;
+  /** Per unit, the change of the mean cross-entropy when it alone is ablated (null where the loss was not computed). */
+  lossChange: Array<number | null>;
+  /** Cumulative curves per class: per order and repeat, per class (fraction, accuracy) points. */
+  classCurves: Array<{ order: string; repeat: number; perClass: Array<Array<[number, number | null]>> }>;
   /** Cumulative curves: per order and repeat, (fraction, accuracy) points. */
   curves: Array<{ order: string; repeat: number; points: Array<[number, number]> }>;
   /** First-layer incoming weights as images ([units][pixels]), when the site's layer reads the image. */
@@ -74,6 +85,8 @@ export interface ReportData {
   /** Mapped images (x, y, label) and, per condition, each image's outcome code as one digit of `codes`. */
   map: { points: Array<[number, number, number]>; conditions: Array<{ id: string; site: string; delta: number; codes: string }> } | null;
   recovery: RecoverSummary | null;
+  /** The per-epoch history lesion's training wrote beside the model (`MODEL.history.json`), when there is one. */
+  training: { arch: string; data: string; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> } | null;
 }
 
 const round = (v: number | null) => (v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(4)));
@@ -105,6 +118,18 @@ export function reportData(dir: string): ReportData {
     // Weight images for a first dense layer reading square one-channel images (MNIST-like).
     const side = Math.sqrt(weights?.fanIn ?? 0);
     const isImage = weights !== null && ind.kind === "dense" && Number.isInteger(side) && side > 1 && name === meta.sites[0];
+    const ofSite = singles.conditions.filter((c) => c.site === name);
+    const byUnit = new Map(ofSite.map((c) => [c.units[0], c]));
+    const pairSplit = pairsSummary
+      ? [...pairsSummary.conditions]
+          .sort((a, b) => (b.redundancy?.overall ?? 0) - (a.redundancy?.overall ?? 0))
+          .slice(0, 10)
+          .map((c) => ({
+            units: [c.units[0], c.units[1]] as [number, number],
+            drop: c.deltaPerClass.map((d) => (d === null ? null : round(0 - d))),
+            redundant: (c.redundancy?.perClass ?? []).map((r, j) => (r === null || evaluation.perClass[j] === null ? null : round(r * evaluation.perClass[j]!))),
+          }))
+      : null;
     const pairList = pairsSummary ? pairsSummary.conditions.map((c) => [c.units[0], c.units[1], round(c.delta)!, round(c.redundancy?.overall ?? 0)!] as [number, number, number, number]) : null;
     return {
       findings: findings(ind, impact, evaluation.classNames, pairList, characterized.correlations.find((t) => t.scope === name)?.entries ?? []),
@@ -134,6 +159,15 @@ export function reportData(dir: string): ReportData {
       })),
       agreement: { ari: round(groups.agreement.ari)!, nmi: round(groups.agreement.nmi)! },
       pairs: pairList,
+      pairSplit,
+      ci: singles.deltaCi
+        ? { ...singles.deltaCi, intervals: Array.from({ length: ind.units }, (_, u) => (byUnit.get(u)?.deltaCi ?? [0, 0]).map((v) => round(v)!) as [number, number]) }
+        : null,
+      lossChange: Array.from({ length: ind.units }, (_, u) => {
+        const loss = byUnit.get(u)?.loss;
+        return typeof loss === "number" && singles.baseline.loss !== null ? round(loss - singles.baseline.loss) : null;
+      }),
+      classCurves: classCurveSeries(curves, name, k),
       curves: curveSeries(curves, name),
       weights: isImage ? { width: side, height: side, values: Array.from({ length: weights!.units }, (_, u) => Array.from(weights!.weight.subarray(u * weights!.fanIn, (u + 1) * weights!.fanIn), (v) => round(v)!)) } : null,
     };
@@ -148,6 +182,7 @@ export function reportData(dir: string): ReportData {
     sites,
     map: stimulusOutcomes(dir, characterized, singles, sites.map((s) => s.name)),
     recovery: summary<RecoverSummary>("recover"),
+    training: trainingHistory(meta.modelPath),
   };
 }
 
@@ -192,6 +227,33 @@ function curveSeries(curves: AblateSummary | null, site: string): ReportSite["cu
     series.get(key)!.points.push([Number(fraction), round(c.accuracy)!]);
   }
   return [...series.values()];
+}
+
+function classCurveSeries(curves: AblateSummary | null, site: string, k: number): ReportSite["classCurves"] {
+  if (!curves) return [];
+  const series = new Map<string, ReportSite["classCurves"][number]>();
+  for (const c of curves.conditions) {
+    if (c.site !== site || !c.label) continue;
+    const [fraction, order, repeat] = c.label.split(" ");
+    const key = `${order} ${repeat ?? ""}`;
+    if (!series.has(key)) series.set(key, { order, repeat: repeat ? Number(repeat.slice(1)) : 1, perClass: Array.from({ length: k }, (_, j) => [[0, curves.baseline.perClass[j]]]) });
+    series.get(key)!.perClass.forEach((points, j) => points.push([Number(fraction), round(c.perClass[j])]));
+  }
+  return [...series.values()];
+}
+
+/** `MODEL.history.json`, written by `lesion train` (and the default model) beside the model. */
+function trainingHistory(modelPath: string | null): ReportData["training"] {
+  const path = modelPath?.replace(/\.onnx$/, ".history.json");
+  if (!path || path === modelPath || !existsSync(path)) return null;
+  try {
+    const file = JSON.parse(readFileSync(path, "utf8")) as { arch: string; data: string; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> };
+    if (!Array.isArray(file.history)) return null;
+    return { arch: file.arch, data: file.data, history: file.history.map((e) => ({ epoch: e.epoch, trainLoss: round(e.trainLoss)!, testAccuracy: round(e.testAccuracy) })) };
+  } catch {
+    // A history file that is not lesion's is not the report's business.
+    return null;
+  }
 }
 
 /**

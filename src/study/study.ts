@@ -18,7 +18,7 @@ import { characterizeFiles } from "./characterizeFiles.js";
 import { deltaIntervals } from "./deltaIntervals.js";
 import { fractions, pairs, singles, type Condition } from "./conditions.js";
 import { evaluate } from "./evaluate.js";
-import type { Progress } from "./progress.js";
+import type { Progress, StudyStep } from "./progress.js";
 import { record } from "./record.js";
 import { recordFiles } from "./recordFiles.js";
 import { recover } from "./recover.js";
@@ -46,6 +46,8 @@ export interface StudyOptions {
   modelPath?: string;
   batchSize?: number;
   onProgress?: (event: Progress) => void;
+  /** Each step's start and end (or reuse), with its position among all steps, for a display of the whole study. */
+  onStep?: (event: StudyStep) => void;
   signal?: AbortSignal;
 }
 
@@ -67,10 +69,25 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   sites.forEach((s) => resolveSite(model, s));
   const steps: Record<string, boolean> = {};
   const common = { batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal };
+  const chain = denseChain(model.proto);
+  const pairSites = sites.filter((s) => {
+    if (options.pairs === "none") return false;
+    if (options.pairs === "all") return true;
+    const site = resolveSite(model, s);
+    return site.units <= 100 && chain !== null && chain.layers.some((l) => l.name === s);
+  });
+  const plan = ["eval", "record", "singles", ...pairSites.map((s) => `pairs-${s}`), "characterize", "fractions", ...(options.recover ? ["recover"] : [])];
   const step = async (name: string, run: (path: string) => Promise<void>) => {
     const path = join(dir, name);
     const done = existsSync(join(path, SUMMARY_FILE));
-    if (!done) await run(path);
+    const position = { name, index: plan.indexOf(name) + 1, total: plan.length };
+    if (done) options.onStep?.({ ...position, state: "reused" });
+    else {
+      const started = performance.now();
+      options.onStep?.({ ...position, state: "start" });
+      await run(path);
+      options.onStep?.({ ...position, state: "done", seconds: (performance.now() - started) / 1000 });
+    }
     steps[name] = !done;
   };
   writeFileAtomic(
@@ -92,13 +109,6 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
     const result = await ablate(model, data, { ...common, conditions, loss: true, checkpoint: join(path, "checkpoint.jsonl") });
     const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: true, confusion: false }, deltaIntervals(result, data.labels));
     writeResultDir(path, files, summary);
-  });
-  const chain = denseChain(model.proto);
-  const pairSites = sites.filter((s) => {
-    if (options.pairs === "none") return false;
-    if (options.pairs === "all") return true;
-    const site = resolveSite(model, s);
-    return site.units <= 100 && chain !== null && chain.layers.some((l) => l.name === s);
   });
   for (const s of pairSites) {
     await step(`pairs-${s}`, async (path) => {
