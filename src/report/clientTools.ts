@@ -85,8 +85,8 @@ function robustMax(values) {
   const q = a[Math.min(a.length - 1, Math.floor(0.99 * (a.length - 1)))] || a[a.length - 1] || 1;
   return { max: q, clipped: a.filter((v) => v > q).length };
 }
-/** About 40 tick values from a unit order, so unit indices stay legible. */
-function unitTicks(order, most = 40) {
+/** About 50 tick values from a unit order, so unit indices stay legible. */
+function unitTicks(order, most = 50) {
   const step = Math.max(1, Math.ceil(order.length / most));
   return order.filter((_, i) => i % step === 0);
 }

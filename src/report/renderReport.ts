@@ -46,6 +46,7 @@ export function renderReport(data: ReportData): string {
   .controls { margin: .5rem 0; } select { font: inherit; }
   .weights { display: grid; grid-template-columns: repeat(auto-fill, 64px); gap: 4px; }
   .weights canvas { width: 64px; height: 64px; image-rendering: pixelated; border: 1px solid #ddd; }
+  .drawing { display: inline-block; max-width: 100%; } .drawing > .weights { width: 1050px; max-width: 100%; }
   .exports { margin: .2rem 0; } .exports button { font: 12px system-ui, sans-serif; margin-right: .3rem; padding: .1rem .5rem; }
   p.caption { color: #555; font-size: .9rem; max-width: 860px; }
 </style>
@@ -260,8 +261,8 @@ function drawSite(site) {
       marks: [
         Plot.cell(cells, { x: "a", y: "b", fill: "redundancy", tip: true, channels: {
           pair: { value: (d) => unitLabel(d.a) + " + " + unitLabel(d.b), label: "pair" },
-          first: { value: (d) => unitLabel(d.a) + " alone: " + pp(drop(d.a)) + " drop", label: "unit" },
-          second: { value: (d) => unitLabel(d.b) + " alone: " + pp(drop(d.b)) + " drop", label: "unit" },
+          first: { value: (d) => unitLabel(d.a) + " alone: " + pp(drop(d.a)) + " drop", label: "unit a" },
+          second: { value: (d) => unitLabel(d.b) + " alone: " + pp(drop(d.b)) + " drop", label: "unit b" },
           joint: { value: (d) => pp(-d.delta) + " drop", label: "both" },
         } }),
         Plot.dot(colour.outliers, { x: "a", y: "b", r: 1.5, fill: "white", stroke: "black", strokeWidth: 0.5 }),
