@@ -47,6 +47,7 @@ export function renderReport(data: ReportData): string {
   .weights { display: grid; grid-template-columns: repeat(auto-fill, 64px); gap: 4px; }
   .weights canvas { width: 64px; height: 64px; image-rendering: pixelated; border: 1px solid #ddd; }
   .drawing { display: inline-block; max-width: 100%; } .drawing > .weights { width: 1050px; max-width: 100%; }
+  .scatters { display: flex; flex-wrap: wrap; gap: 0 1.5rem; } .scatters figure { width: 300px; margin: .5rem 0; }
   .exports { margin: .2rem 0; } .exports button { font: 12px system-ui, sans-serif; margin-right: .3rem; padding: .1rem .5rem; }
   p.caption { color: #555; font-size: .9rem; max-width: 860px; }
 </style>
@@ -215,7 +216,7 @@ function drawSite(site) {
     const keys = Object.keys(site.indicators).filter((k) => k !== "impact");
     const rows = Array.from({ length: site.units }, (_, u) => Object.fromEntries([["unit", unitLabel(u)], ...Object.entries(site.indicators).map(([k, v]) => [k, v[u]])]));
     const grid = document.createElement("div");
-    grid.style.display = "flex"; grid.style.flexWrap = "wrap"; grid.style.gap = "0 1rem";
+    grid.className = "scatters";
     for (const key of keys) {
       const shown = rows.filter((r) => r[key] !== null);
       const missing = site.units - shown.length;
