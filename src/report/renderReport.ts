@@ -405,8 +405,10 @@ if (data.recovery) {
   const perClass = [r.ablated.perClass, ...r.epochs.map((e) => e.perClass)].flatMap((pc, epoch) => pc.map((a, c) => ({ epoch, series: "class " + classes[c], accuracy: a })));
   const epochs = range(r.epochs.length + 1);
   const domain = [...classes.map((c) => "class " + c), "overall", "intact"];
-  const control = data.recoveryControl;
-  const controlRows = control ? [{ epoch: 0, series: "intact retrained (control)", accuracy: control.intact.accuracy }, ...control.epochs.map((e) => ({ epoch: e.epoch, series: "intact retrained (control)", accuracy: e.accuracy }))] : [];
+  const control = r.control ?? null;
+  const controlRows = control ? [{ epoch: 0, series: "intact retrained (control)", accuracy: r.intact.accuracy }, ...control.map((e) => ({ epoch: e.epoch, series: "intact retrained (control)", accuracy: e.accuracy }))] : [];
+  const last = r.epochs[r.epochs.length - 1];
+  const summary = last ? " After " + last.epoch + " epoch" + (last.epoch > 1 ? "s" : "") + " the damaged network is at " + pct(last.accuracy) + " (from " + pct(r.ablated.accuracy) + "; intact " + pct(r.intact.accuracy) + "), " + (last.recovered === null ? "" : pct(last.recovered) + " of the lost accuracy back") + (control ? "; the intact network retrained with the same budget went from " + pct(r.intact.accuracy) + " to " + pct(control[control.length - 1].accuracy) + ", so a recovery above 100 % is partly what extra training gives any network." : ".") : "";
   if (control) domain.push("intact retrained (control)");
   const range10 = ["#4e79a7", "#f28e2c", "#e15759", "#76b7b2", "#59a14f", "#edc949", "#af7aa1", "#ff9da7", "#9c755f", "#bab0ab"];
   const colours = [...classes.map((_, i) => range10[i % 10]), "black", "#777", "#1f77b4"];
@@ -418,7 +420,7 @@ if (data.recovery) {
       Plot.line(controlRows, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 2, strokeDasharray: "1 3" }),
       Plot.ruleY([{ accuracy: r.intact.accuracy, series: "intact" }], { y: "accuracy", stroke: "series", strokeDasharray: "4 3" }),
     ],
-  }), "Units " + r.units.join(", ") + " of " + r.site + " ablated (" + r.mode + ") and the network retrained: accuracy per class (thin lines) and overall (thick black) by epoch; dashed grey: the intact network. Epoch 0 is the damaged network before retraining." + (control ? " Dotted blue: the intact network retrained with the same budget, the control for how much of the recovery any extra training would give." : ""), "recovery", [...rows, ...perClass, ...controlRows]);
+  }), "Units " + r.units.join(", ") + " of " + r.site + " ablated (" + r.mode + ") and the network retrained: accuracy per class (thin lines) and overall (thick black) by epoch; dashed grey: the intact network. Epoch 0 is the damaged network before retraining." + (control ? " Dotted blue: the intact network retrained with the same budget (the control)." : "") + summary, "recovery", [...rows, ...perClass, ...controlRows]);
 }
 
 for (const site of data.sites) select.append(new Option(site.name + " (" + site.units + " units)", site.name));

@@ -145,7 +145,7 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
       const characterized = readSummary<{ populations: Array<{ site: string; groupings: Array<{ by: string; method: string; populations: Array<{ units: number[]; ablation: { delta: number } }> }> }> }>(join(dir, "characterize"));
       const grouping = characterized.populations[0].groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
       const worst = [...grouping.populations].sort((a, b) => a.ablation.delta - b.ablation.delta)[0];
-      const result = await recover(model, recovery.train, { site: characterized.populations[0].site, units: worst.units, test: data, epochs: recovery.epochs ?? 3, signal: options.signal, onProgress: options.onProgress });
+      const result = await recover(model, recovery.train, { site: characterized.populations[0].site, units: worst.units, test: data, epochs: recovery.epochs ?? 3, control: true, signal: options.signal, onProgress: options.onProgress });
       const { files, summary } = recoverFiles(result);
       writeResultDir(path, files, summary);
     });

@@ -151,7 +151,9 @@ describe("study and report", () => {
       // Recovery: integer epoch ticks and a legend naming the overall and intact lines.
       const epochTicks = await page.$$eval('#recovery svg g[aria-label="x-axis tick label"] text', (t) => t.map((x) => x.textContent));
       expect(epochTicks).toEqual(["0", "1", "2"]);
-      expect(await page.$eval("#recovery figure", (f) => f.textContent ?? "")).toMatch(/overall[\s\S]*intact/);
+      const recovery = await page.$eval("#recovery figure", (f) => f.textContent ?? "");
+      expect(recovery).toMatch(/overall[\s\S]*intact[\s\S]*intact retrained \(control\)/);
+      expect(recovery).toMatch(/the intact network retrained with the same budget went from \d+\.\d\d% to \d+\.\d\d%/);
 
       // Switching site and condition redraws without errors.
       await page.selectOption("#site", "fc2");
