@@ -190,7 +190,7 @@ function drawSite(site) {
           marks: [Plot.barY(rows, { x: "unit", y: "lossChange", fill: "#f28e2c", tip: true }), Plot.ruleY([0])],
         }));
       }
-      figure(s, pair, "The " + rows.length + " most damaging units of " + site.name + ". Left: overall accuracy drop (dot) with its " + Math.round(100 * site.ci.level) + " % bootstrap confidence interval over images (" + site.ci.replicates + " resamples of the " + data.n + " images, seed " + site.ci.seed + ", percentile interval); an interval that includes 0 is an effect the data cannot tell from noise. Right: the change of the mean cross-entropy loss beside it (the loss also moves where no prediction flips).", file("drop-ci"), rows);
+      figure(s, pair, "The " + rows.length + " most damaging units of " + site.name + ". Left: overall accuracy drop (dot) with its " + Math.round(100 * site.ci.level) + " % bootstrap confidence interval over the " + data.n + " images (percentile interval of the exact bootstrap distribution, no sampling error); an interval that includes 0 is an effect the data cannot tell from noise. Right: the change of the mean cross-entropy loss beside it (the loss also moves where no prediction flips).", file("drop-ci"), rows);
     }
   }
 

@@ -47,7 +47,7 @@ export interface ReportSite {
    */
   pairSplit: Array<{ units: [number, number]; drop: Array<number | null>; redundant: Array<number | null> }> | null;
   /** Bootstrap CIs of each unit's single-ablation accuracy change (`deltaIntervals`), by unit; null without them. */
-  ci: { level: number; replicates: number; seed: number; intervals: Array<[number, number]> } | null;
+  ci: { level: number; method: string; intervals: Array<[number, number]> } | null;
   /** Per unit, the change of the mean cross-entropy when it alone is ablated (null where the loss was not computed). */
   lossChange: Array<number | null>;
   /** Cumulative curves per class: per order and repeat, per class (fraction, accuracy) points. */

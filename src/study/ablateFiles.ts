@@ -17,7 +17,7 @@ export interface AblateSummary extends Omit<AblateResult, "changes" | "predictio
   options: { loss: boolean; confusion: boolean };
   conditions: Array<Omit<AblateResult["conditions"][number], "confusion"> & { deltaCi?: [number, number] }>;
   /** How the conditions' `deltaCi` were computed (bootstrap over images, `deltaIntervals`); absent without them. */
-  deltaCi?: { replicates: number; seed: number; level: number };
+  deltaCi?: { method: "bootstrap-exact"; level: number };
   files: string[];
 }
 
@@ -66,7 +66,7 @@ export function ablateFiles(
     mode: options.mode,
     ...rest,
     options: { loss: options.loss, confusion: options.confusion },
-    ...(intervals ? { deltaCi: { replicates: intervals.replicates, seed: intervals.seed, level: intervals.level } } : {}),
+    ...(intervals ? { deltaCi: { method: intervals.method, level: intervals.level } } : {}),
     // Confusion matrices live in confusion.npy; the summary keeps one row per condition readable.
     conditions: result.conditions.map(({ confusion: _confusion, ...c }, i) => (intervals ? { ...c, deltaCi: intervals.intervals[i] } : c)),
     files: files.map((f) => f.name),

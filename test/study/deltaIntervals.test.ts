@@ -1,45 +1,60 @@
 /**
- * deltaIntervals: the bootstrap over images. When m of n correct images are lost, the resampled change is exactly
- * −Binomial(n, m/n)/n (the m images are drawn Binomial(n, m/n) times in all), so its percentile interval is known:
- * the references are scipy.stats.binom.ppf(0.025 | 0.975, 2000, m/2000) / 2000 (values in the comments).
+ * deltaIntervals: the exact bootstrap over images. References from SciPy's binomial pmf
+ * (test/fixtures/scipy/make_delta_interval_references.py, output committed beside it); for a change of m lost images
+ * alone they equal −binom.ppf(0.975 | 0.025, n, m/n)/n.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { LesionError } from "../../src/errors.js";
 import { deltaIntervals } from "../../src/study/deltaIntervals.js";
 
-const n = 2000;
-const labels = new Int32Array(n); // every image is class 0
-const lose = (samples: number[]) => ({ samples: Int32Array.from(samples), predictions: Int32Array.from(samples, () => 1) });
+const reference = JSON.parse(readFileSync(new URL("../fixtures/scipy/delta_intervals.reference.json", import.meta.url), "utf8")) as {
+  n: number;
+  level: number;
+  cases: Array<{ lost: number; gained: number; interval: [number, number] }>;
+};
+const n = reference.n;
 
 describe("deltaIntervals", () => {
-  it("deltaIntervals(result, labels) gives the binomial percentile interval of a change of m lost images", () => {
-    const predictions = new Int32Array(n); // all correct
-    const changes = [lose([]), lose([5]), lose(Array.from({ length: 20 }, (_, i) => 3 * i)), lose(Array.from({ length: 200 }, (_, i) => 7 * i))];
-    const { intervals, replicates, seed, level } = deltaIntervals({ predictions, changes }, labels, { replicates: 4000 });
-    expect([replicates, seed, level]).toEqual([4000, 0, 0.95]);
-    // scipy: m=0 → [0, 0]; m=1 → [-0.0015, 0]; m=20 → [-0.0145, -0.006]; m=200 → [-0.1135, -0.087].
-    const expected = [[0, 0], [-0.0015, 0], [-0.0145, -0.006], [-0.1135, -0.087]];
-    intervals.forEach(([low, high], i) => {
-      expect(Math.abs(low - expected[i][0]), `low ${i}`).toBeLessThanOrEqual(1.5 / n);
-      expect(Math.abs(high - expected[i][1]), `high ${i}`).toBeLessThanOrEqual(1.5 / n);
+  it("deltaIntervals(result, labels) equals SciPy's exact bootstrap percentile interval for lost and gained images", () => {
+    // Every image is class 0. The first 1,000 are right intact (losable), the last 1,000 wrong (gainable).
+    const labels = new Int32Array(n);
+    const predictions = Int32Array.from({ length: n }, (_, i) => (i < 1000 ? 0 : 1));
+    const changes = reference.cases.map(({ lost, gained }) => {
+      // Lost: right → wrong; gained: wrong → right; plus one wrong image that changes to another wrong class (d = 0).
+      const samples = [...Array.from({ length: lost }, (_, i) => 2 * i), ...Array.from({ length: gained }, (_, i) => 1000 + 3 * i), 1999];
+      const after = [...new Array(lost).fill(1), ...new Array(gained).fill(0), 2];
+      return { samples: Int32Array.from(samples), predictions: Int32Array.from(after) };
+    });
+    const result = deltaIntervals({ predictions, changes }, labels);
+    expect(result.method).toBe("bootstrap-exact");
+    expect(result.level).toBe(reference.level);
+    result.intervals.forEach(([low, high], i) => {
+      const { lost, gained, interval } = reference.cases[i];
+      expect(low, `L=${lost} G=${gained}`).toBeCloseTo(interval[0], 12);
+      expect(high, `L=${lost} G=${gained}`).toBeCloseTo(interval[1], 12);
+      // The interval brackets the change itself.
+      expect(low).toBeLessThanOrEqual((gained - lost) / n + 1e-12);
+      expect(high).toBeGreaterThanOrEqual((gained - lost) / n - 1e-12);
     });
   });
 
-  it("deltaIntervals counts gains: 10 images lost and 10 gained give an interval around 0, seeded", () => {
-    const predictions = new Int32Array(n);
-    for (let i = 1000; i < 1010; i++) predictions[i] = 1; // intact wrong on these
-    const changes = [{ samples: Int32Array.from([...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 10 }, (_, i) => 1000 + i)]), predictions: Int32Array.from([...new Array(10).fill(1), ...new Array(10).fill(0)]) }];
-    const a = deltaIntervals({ predictions, changes }, labels, { replicates: 4000, seed: 3 });
-    const [[low, high]] = a.intervals;
-    // Normal approximation: sd = √20 / n, interval ≈ ±1.96·√20/2000 = ±0.00438.
-    expect(low).toBeLessThan(-0.003);
-    expect(high).toBeGreaterThan(0.003);
-    expect(Math.abs(low + high)).toBeLessThanOrEqual(1.5 / n);
-    expect(deltaIntervals({ predictions, changes }, labels, { replicates: 4000, seed: 3 })).toEqual(a);
+  it("deltaIntervals on MNIST-sized data: a wider level gives a wider interval; 10,000 images and 300 lost", () => {
+    const labels = new Int32Array(10_000);
+    const predictions = new Int32Array(10_000);
+    const changes = [{ samples: Int32Array.from({ length: 300 }, (_, i) => i), predictions: Int32Array.from({ length: 300 }, () => 1) }];
+    const [[low95, high95]] = deltaIntervals({ predictions, changes }, labels).intervals;
+    const [[low99, high99]] = deltaIntervals({ predictions, changes }, labels, { level: 0.99 }).intervals;
+    // Normal approximation: −0.03 ± 1.96·√(0.03·0.97/10000) = −0.03 ± 0.0033.
+    expect(low95).toBeCloseTo(-0.0333, 3);
+    expect(high95).toBeCloseTo(-0.0267, 3);
+    expect(low99).toBeLessThan(low95);
+    expect(high99).toBeGreaterThan(high95);
   });
 
   it("deltaIntervals refuses a level outside (0, 1) and labels of another length", () => {
     const predictions = new Int32Array(n);
+    const labels = new Int32Array(n);
     expect(() => deltaIntervals({ predictions, changes: [] }, labels, { level: 1 })).toThrow(LesionError);
     expect(() => deltaIntervals({ predictions, changes: [] }, labels, { level: 1 })).toThrow("the confidence level must lie in (0, 1), got 1");
     try {
