@@ -35,6 +35,7 @@ export function studyProgress(options: StudyProgressOptions = {}): StudyProgress
   let frame = 0;
   let shown = false;
   let timer: ReturnType<typeof setInterval> | null = null;
+  let drawn = -Infinity;
 
   const seconds = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : ms < 3_600_000 ? `${Math.round(ms / 1000)}s` : `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`);
   const clear = () => {
@@ -80,11 +81,14 @@ export function studyProgress(options: StudyProgressOptions = {}): StudyProgress
   return {
     onProgress(event) {
       const label = event.detail ? `${event.phase} ${event.detail}` : event.phase;
-      if (!phase || phase.label !== label || event.done < phase.done) phase = { label, started: now(), done: event.done, total: event.total };
-      else (phase.done = event.done), (phase.total = event.total);
-      if (phase.total <= 0) startTimer();
+      const fresh = !phase || phase.label !== label || event.done < phase.done;
+      if (fresh) phase = { label, started: now(), done: event.done, total: event.total };
+      else (phase!.done = event.done), (phase!.total = event.total);
+      if (phase!.total <= 0) startTimer();
       else stopTimer();
-      draw();
+      // Redraw at most every 100 ms (a training step can report a thousand times a second), always on a new phase and at its end.
+      const t = now();
+      if (fresh || event.done >= event.total || t - drawn >= 100) (drawn = t), draw();
     },
     onStep(event) {
       step = event.state === "start" ? event : null;

@@ -35,6 +35,10 @@ describe("studyProgress", () => {
     p.onProgress({ phase: "ablate", detail: "fc1", done: 25, total: 100 });
     // 25 of 100 in 2 s: 6 s left.
     expect(screen(writes).at(-1)).toBe("[2/3] singles · ablate fc1 [██████░░░░░░░░░░░░░░░░░░] 25% 25/100 ETA 6.0s");
+    // Redrawn at most every 100 ms: an event 50 ms later changes nothing on screen.
+    t = 2050;
+    p.onProgress({ phase: "ablate", detail: "fc1", done: 26, total: 100 });
+    expect(screen(writes).at(-1)).toBe("[2/3] singles · ablate fc1 [██████░░░░░░░░░░░░░░░░░░] 25% 25/100 ETA 6.0s");
     t = 4000;
     p.onStep({ name: "singles", index: 2, total: 3, state: "done", seconds: 4 });
     p.onStep({ name: "characterize", index: 3, total: 3, state: "start" });
