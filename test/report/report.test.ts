@@ -154,6 +154,11 @@ describe("study and report", () => {
       const recovery = await page.$eval("#recovery figure", (f) => f.textContent ?? "");
       expect(recovery).toMatch(/overall[\s\S]*intact[\s\S]*intact retrained \(control\)/);
       expect(recovery).toMatch(/the intact network retrained with the same budget went from \d+\.\d\d% to \d+\.\d\d%/);
+      // Canvas figures (first-layer weights) export too: the SVG embeds the tiles as an image.
+      const weights = await fetchDownload('#weights button[data-export="svg"]');
+      expect(weights.bytes.toString("utf8")).toMatch(/<image [^>]*href="data:image\/png;base64,/);
+      const weightsPng = await fetchDownload('#weights button[data-export="png"]');
+      expect(Array.from(weightsPng.bytes.subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
 
       // Switching site and condition redraws without errors.
       await page.selectOption("#site", "fc2");
