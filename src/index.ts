@@ -21,7 +21,7 @@ export { info, type InfoResult } from "./study/info.js";
 export { evaluate, type EvaluateOptions, type EvaluateResult } from "./study/evaluate.js";
 export { record, type RecordOptions, type RecordResult, type SiteRecording } from "./study/record.js";
 export { ablate, type AblateOptions, type AblateResult, type ConditionResult, type Redundancy } from "./study/ablate.js";
-export { unitScores, selectivity, type UnitScoresOptions } from "./study/unitScores.js";
+export { unitScores, selectivity, minActiveSamples, type UnitScoresOptions } from "./study/unitScores.js";
 export { characterize, type CharacterizeOptions, type CharacterizeResult } from "./study/characterize.js";
 export { indicators, INDICATOR_NAMES, type IndicatorName, type IndicatorsOptions, type IndicatorsResult, type SiteIndicators } from "./study/indicators.js";
 export { correlations, type CorrelationEntry, type CorrelationTable } from "./study/correlations.js";
@@ -50,6 +50,7 @@ export { condition, singles, pairs, groups, fractions, range, type Condition, ty
 export { writeResultDir, toJson, encodeCsv, SUMMARY_FILE, type ResultFile } from "./study/resultDir.js";
 export { recordFiles, type RecordSummary } from "./study/recordFiles.js";
 export { ablateFiles, type AblateSummary } from "./study/ablateFiles.js";
+export { deltaIntervals, type DeltaIntervals, type DeltaIntervalsOptions } from "./study/deltaIntervals.js";
 export { characterizeFiles, type CharacterizeSummary } from "./study/characterizeFiles.js";
 export { encodeNpy, writeNpy } from "./study/npy.js";
 export type { Matrix } from "./study/metrics.js";

@@ -26,6 +26,7 @@ export interface StudyProgress {
 const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏";
 const WIDTH = 24;
 
+/** The display: feed it the study's `onProgress` and `onStep` events; call `stop` before printing the result. */
 export function studyProgress(options: StudyProgressOptions = {}): StudyProgress {
   const stream = options.stream ?? process.stderr;
   const tty = stream.isTTY === true;
