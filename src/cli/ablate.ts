@@ -8,6 +8,7 @@ import { readFileChecked } from "../files.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
 import { ablate, type AblateOptions } from "../study/ablate.js";
 import { ablateFiles } from "../study/ablateFiles.js";
+import { deltaIntervals } from "../study/deltaIntervals.js";
 import { condition, fractions, groups, pairs, singles, type AblationMode, type Condition, type FractionOrder } from "../study/conditions.js";
 import type { Progress } from "../study/progress.js";
 import { provenance } from "../study/provenance.js";
@@ -88,7 +89,7 @@ export function registerAblate(program: Command): void {
         const result = await ablate(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
         const seed = flags.fraction !== undefined && flags.order === "random" ? parseInteger(flags.seed, "--seed", 0) : null;
-        const { files, summary } = ablateFiles(result, { site: [...new Set([...parseList(flags.site), ...parseList(flags.pairs ?? "")])].join(","), mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false, provenance: provenance(model, data, seed) });
+        const { files, summary } = ablateFiles(result, { site: [...new Set([...parseList(flags.site), ...parseList(flags.pairs ?? "")])].join(","), mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false, provenance: provenance(model, data, seed) }, deltaIntervals(result, data.labels));
         output.write(files, summary);
         for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         if (flags.json) return printJson(summary);

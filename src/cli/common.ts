@@ -42,10 +42,11 @@ export function progressReporter(enabled = process.stderr.isTTY === true): { onP
   let phase = "";
   return {
     onProgress(event) {
-      const label = event.detail ? `${event.phase} ${event.detail}` : event.phase;
+      // A phase with total 0 (the stimulus map) has no measure of progress: say it is working rather than draw NaN %.
+      const label = `${event.detail ? `${event.phase} ${event.detail}` : event.phase}${event.total <= 0 ? " (working…)" : ""}`;
       if (label !== phase) {
         if (phase) bar.stop();
-        bar.start(event.total, event.done, { phase: label });
+        bar.start(Math.max(1, event.total), event.done, { phase: label });
         phase = label;
       } else bar.update(event.done);
     },

@@ -17,6 +17,7 @@ const FLAGS: FlagTable<RecoverOptions> = {
   test: "--test <spec>",
   epochs: "--epochs <n>",
   free: "--free",
+  control: "--control",
   optimizer: "--optimizer <name>",
   lr: "--lr <rate>",
   momentum: "--momentum <m>",
@@ -34,6 +35,7 @@ interface RecoverFlags {
   test?: string;
   epochs: string;
   free?: boolean;
+  control?: boolean;
   optimizer: string;
   lr?: string;
   momentum: string;
@@ -55,6 +57,7 @@ export function registerRecover(program: Command): void {
     .option(FLAGS.test!, "test data (default: the named set's test split)")
     .option(FLAGS.epochs!, "epochs of retraining", "3")
     .option(FLAGS.free!, "let the ablated units learn again (default: held at zero)")
+    .option(FLAGS.control!, "also retrain the intact network with the same budget (the control for recovery)")
     .option(FLAGS.optimizer!, "sgd (with momentum) or adam", "sgd")
     .option(FLAGS.lr!, "learning rate (default 0.01 for sgd, 0.001 for adam)")
     .option(FLAGS.momentum!, "SGD momentum", "0.9")
@@ -81,6 +84,7 @@ export function registerRecover(program: Command): void {
           units: parseUnitList(flags.units),
           epochs: parseInteger(flags.epochs, "--epochs"),
           free: flags.free ?? false,
+          control: flags.control ?? false,
           optimizer: flags.optimizer as "sgd" | "adam",
           lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
           momentum: parseNumber(flags.momentum, "--momentum"),
@@ -95,7 +99,10 @@ export function registerRecover(program: Command): void {
         for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         if (flags.json) return printJson(summary);
         console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
-        for (const e of result.epochs) console.log(`  epoch ${e.epoch}: ${percent(e.accuracy)}, recovered ${e.recovered === null ? "n/a" : percent(e.recovered)} of the loss`);
+        for (const [i, e] of result.epochs.entries()) {
+          const control = result.control ? `; control (intact retrained) ${percent(result.control[i].accuracy)}` : "";
+          console.log(`  epoch ${e.epoch}: ${percent(e.accuracy)}, recovered ${e.recovered === null ? "n/a" : percent(e.recovered)} of the loss${control}`);
+        }
       } finally {
         output?.release();
         interrupt.dispose();

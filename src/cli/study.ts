@@ -5,7 +5,8 @@ import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../study/defaultModel.js";
 import { study, type StudyOptions } from "../study/study.js";
-import { abortOnInterrupt, namedSet, parseList, percent, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
+import { abortOnInterrupt, namedSet, parseList, percent, trainingSpecs, type FlagTable } from "./common.js";
+import { studyProgress } from "./studyProgress.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
   dir: "-o, --output <dir>",
@@ -18,7 +19,8 @@ const FLAGS: FlagTable<StudyOptions> = {
   seed: null /* 0 */,
   modelPath: null /* the MODEL argument */,
   batchSize: null /* 1024 */,
-  onProgress: null /* progress bar on a TTY */,
+  onProgress: null /* the study's progress display */,
+  onStep: null /* the study's progress display */,
   signal: null /* Ctrl-C */,
 };
 
@@ -46,7 +48,7 @@ export function registerStudy(program: Command): void {
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
       if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`);
-      const progress = progressReporter();
+      const progress = studyProgress();
       const interrupt = abortOnInterrupt();
       const opened: LesionModel[] = [];
       try {
@@ -54,6 +56,7 @@ export function registerStudy(program: Command): void {
         let initialPath = flags.initial;
         if (!modelPath) {
           const defaults = await defaultModel({ onProgress: progress.onProgress, signal: interrupt.signal });
+          progress.stop();
           if (defaults.trained) console.error(`lesion: trained the default network (${defaults.model})`);
           modelPath = defaults.model;
           initialPath ??= defaults.initial;
@@ -80,6 +83,7 @@ export function registerStudy(program: Command): void {
           recover,
           modelPath,
           onProgress: progress.onProgress,
+          onStep: progress.onStep,
           signal: interrupt.signal,
         });
         progress.stop();

@@ -26,6 +26,8 @@ export async function characterize(model: LesionModel, data: Dataset, options: C
   if (options.map !== false) checkStimulusMapCache(data, { seed: options.seed, ...options.map });
   const found = await indicators(model, data, options);
   const groups = await populations(model, data, found, options);
+  // The stimulus map has no measure of progress: total 0 tells a display to show that it is working, without a bar.
+  if (options.map !== false) options.onProgress?.({ phase: "stimulus map", done: 0, total: 0 });
   const map = options.map === false ? null : await stimulusMap(data, { seed: options.seed, ...options.map });
   return { indicators: found, correlations: correlations(found), populations: groups, stimulusMap: map };
 }

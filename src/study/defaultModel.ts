@@ -27,8 +27,10 @@ export async function defaultModel(options: DefaultModelOptions = {}): Promise<{
   if (existsSync(model) && existsSync(initial)) return { model, initial, trained: false };
   // Training takes about a minute: a cache it cannot be saved to is found first.
   checkCacheDir(dir);
-  const result = await train(await loadDataset("mnist:train"), { arch: DEFAULT_ARCH, epochs: 10, seed: 0, onProgress: options.onProgress, signal: options.signal });
+  // The test set only measures each epoch (the report's training curve); it does not change the weights.
+  const result = await train(await loadDataset("mnist:train"), { arch: DEFAULT_ARCH, test: await loadDataset("mnist:test"), epochs: 10, seed: 0, onProgress: options.onProgress, signal: options.signal });
   writeFileAtomic(initial, result.initial);
+  writeFileAtomic(model.replace(/\.onnx$/, ".history.json"), `${JSON.stringify({ arch: result.arch, data: result.data, options: result.options, history: result.history }, null, 2)}\n`);
   writeFileAtomic(model, result.model);
   return { model, initial, trained: true };
 }

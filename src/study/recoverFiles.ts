@@ -18,10 +18,11 @@ export function recoverFiles(result: RecoverResult, provenance: Provenance): { f
     {
       name: "recovery.csv",
       kind: "csv",
-      header: ["epoch", "trainLoss", "accuracy", "recovered", ...Array.from({ length: k }, (_, c) => `accuracy_${c}`), ...Array.from({ length: k }, (_, c) => `recovered_${c}`)],
+      // With the control, its accuracy per epoch (the intact network retrained with the same budget) comes last.
+      header: ["epoch", "trainLoss", "accuracy", "recovered", ...Array.from({ length: k }, (_, c) => `accuracy_${c}`), ...Array.from({ length: k }, (_, c) => `recovered_${c}`), ...(result.control ? ["controlAccuracy"] : [])],
       rows: [
-        [0, null, result.ablated.accuracy, 0, ...result.ablated.perClass, ...new Array<number | null>(k).fill(null)],
-        ...result.epochs.map((e) => [e.epoch, e.trainLoss, e.accuracy, e.recovered, ...e.perClass, ...e.recoveredPerClass]),
+        [0, null, result.ablated.accuracy, 0, ...result.ablated.perClass, ...new Array<number | null>(k).fill(null), ...(result.control ? [result.intact.accuracy] : [])],
+        ...result.epochs.map((e, i) => [e.epoch, e.trainLoss, e.accuracy, e.recovered, ...e.perClass, ...e.recoveredPerClass, ...(result.control ? [result.control[i].accuracy] : [])]),
       ],
     },
   ];

@@ -20,9 +20,10 @@ import { ablate } from "./ablate.js";
 import { ablateFiles } from "./ablateFiles.js";
 import { characterize } from "./characterize.js";
 import { characterizeFiles } from "./characterizeFiles.js";
+import { deltaIntervals } from "./deltaIntervals.js";
 import { fractions, pairs, singles, type Condition } from "./conditions.js";
 import { evaluate } from "./evaluate.js";
-import type { Progress } from "./progress.js";
+import type { Progress, StudyStep } from "./progress.js";
 import { record } from "./record.js";
 import { recordFiles } from "./recordFiles.js";
 import { recover } from "./recover.js";
@@ -52,6 +53,8 @@ export interface StudyOptions {
   modelPath?: string;
   batchSize?: number;
   onProgress?: (event: Progress) => void;
+  /** Each step's start and end (or reuse), with its position among all steps, for a display of the whole study. */
+  onStep?: (event: StudyStep) => void;
   signal?: AbortSignal;
 }
 
@@ -86,18 +89,31 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   const dataId = dataIdentity(data);
   const seed = options.seed ?? 0;
   const initial = options.initial?.sha256 ?? null;
+  const chain = denseChain(model.proto);
+  const pairSites = sites.filter((s) => {
+    if (options.pairs === "none") return false;
+    if (options.pairs === "all") return true;
+    const site = resolveSite(model, s);
+    return site.units <= 100 && chain !== null && chain.layers.some((l) => l.name === s);
+  });
+  const plan = ["eval", "record", "singles", ...pairSites.map((s) => `pairs-${s}`), "characterize", "fractions", ...(options.recover ? ["recover"] : [])];
   /** Runs a step unless its directory holds a complete run of exactly this identity; replaces what it held. */
   const step = async (name: string, stepOptions: Record<string, unknown>, run: (out: ResultDir) => Promise<void>) => {
     const path = join(dir, name);
     const identity: RunIdentity = { command: `study:${name}`, model: model.sha256, data: dataId, options: stepOptions };
     const done = holdsRun(path, identity);
-    if (!done) {
+    const position = { name, index: plan.indexOf(name) + 1, total: plan.length };
+    if (done) options.onStep?.({ ...position, state: "reused" });
+    else {
+      const started = performance.now();
+      options.onStep?.({ ...position, state: "start" });
       const out = openResultDir(path, identity, { overwrite: true });
       try {
         await run(out);
       } finally {
         out.release();
       }
+      options.onStep?.({ ...position, state: "done", seconds: (performance.now() - started) / 1000 });
     }
     steps[name] = !done;
   };
@@ -120,20 +136,13 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   await step("singles", { sites }, async (out) => {
     const conditions = sites.flatMap((s) => singles(resolveSite(model, s)));
     const result = await ablate(model, data, { ...common, conditions, loss: true, checkpoint: join(out.dir, "checkpoint.jsonl") });
-    const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: true, confusion: false, provenance: provenance(model, data) });
+    const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: true, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
     out.write(files, summary);
-  });
-  const chain = denseChain(model.proto);
-  const pairSites = sites.filter((s) => {
-    if (options.pairs === "none") return false;
-    if (options.pairs === "all") return true;
-    const site = resolveSite(model, s);
-    return site.units <= 100 && chain !== null && chain.layers.some((l) => l.name === s);
   });
   for (const s of pairSites) {
     await step(`pairs-${s}`, { site: s }, async (out) => {
       const result = await ablate(model, data, { ...common, conditions: pairs(resolveSite(model, s)), loss: false, checkpoint: join(out.dir, "checkpoint.jsonl") });
-      const { files, summary } = ablateFiles(result, { site: s, mode: "zero", loss: false, confusion: false, provenance: provenance(model, data) });
+      const { files, summary } = ablateFiles(result, { site: s, mode: "zero", loss: false, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
       out.write(files, summary);
     });
   }
@@ -145,14 +154,14 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   const fractionSteps = options.fractions ?? [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
   // Reads the record and singles steps, whose identities are fixed by the same model, data and sites.
   await step("fractions", { sites, fractions: fractionSteps, repeats: options.repeats ?? 3, seed }, async (out) => {
-    const recording = readSummary<{ sites: Array<{ site: string; units: number; classMeans: { data: number[] }; emptyClasses: number[] }> }>(join(dir, "record"));
+    const recording = readSummary<{ n: number; sites: Array<{ site: string; units: number; classMeans: { data: number[] }; emptyClasses: number[]; fractionActive: number[] }> }>(join(dir, "record"));
     const singlesSummary = readSummary<{ conditions: Array<{ site: string; delta: number }> }>(join(dir, "singles"));
     const conditions: Condition[] = [];
     for (const name of sites) {
       const site = resolveSite(model, name);
       const rec = recording.sites.find((r) => r.site === name)!;
       conditions.push(...fractions(site, { fractions: fractionSteps, order: "random", repeats: options.repeats ?? 3, seed }));
-      conditions.push(...fractions(site, { fractions: fractionSteps, order: "selectivity", ranking: selectivity(rec.classMeans.data, rec.units, rec.emptyClasses) }));
+      conditions.push(...fractions(site, { fractions: fractionSteps, order: "selectivity", ranking: selectivity(rec.classMeans.data, rec.units, rec.emptyClasses, { fractionActive: rec.fractionActive, n: recording.n }) }));
       conditions.push(...fractions(site, { fractions: fractionSteps, order: "impact", ranking: singlesSummary.conditions.filter((c) => c.site === name).map((c) => 0 - c.delta) }));
     }
     const result = await ablate(model, data, { ...common, conditions, loss: false, checkpoint: join(out.dir, "checkpoint.jsonl") });
@@ -167,7 +176,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       const characterized = readSummary<{ populations: Array<{ site: string; groupings: Array<{ by: string; method: string; populations: Array<{ units: number[]; ablation: { delta: number } }> }> }> }>(join(dir, "characterize"));
       const grouping = characterized.populations[0].groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
       const worst = [...grouping.populations].sort((a, b) => a.ablation.delta - b.ablation.delta)[0];
-      const result = await recover(model, recovery.train, { site: characterized.populations[0].site, units: worst.units, test: data, epochs: recovery.epochs ?? 3, signal: options.signal, onProgress: options.onProgress });
+      const result = await recover(model, recovery.train, { site: characterized.populations[0].site, units: worst.units, test: data, epochs: recovery.epochs ?? 3, control: true, signal: options.signal, onProgress: options.onProgress });
       const { files, summary } = recoverFiles(result, provenance(model, recovery.train, 0, { test: data }));
       out.write(files, summary);
     });

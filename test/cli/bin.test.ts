@@ -96,10 +96,14 @@ describe("lesion (bin)", () => {
       expect(c.accuracy).toBeGreaterThanOrEqual(0);
       expect(c.accuracy).toBeLessThanOrEqual(1);
       expect(c.redundancy.perClass).toHaveLength(3);
+      // The bootstrap interval of the change (deltaIntervals) brackets the change itself.
+      expect(c.deltaCi[0]).toBeLessThanOrEqual(c.delta);
+      expect(c.deltaCi[1]).toBeGreaterThanOrEqual(c.delta);
     }
+    expect(summary.deltaCi).toEqual({ method: "bootstrap-exact", level: 0.95 });
     const csv = readFileSync(join(out, "fc2.csv"), "utf8").trimEnd().split("\n");
     expect(csv).toHaveLength(29);
-    expect(csv[0].startsWith("id,site,units,mode,label,accuracy,delta,lost,gained,loss,redundancy,accuracy_0")).toBe(true);
+    expect(csv[0].startsWith("id,site,units,mode,label,accuracy,delta,delta_ci_low,delta_ci_high,lost,gained,loss,redundancy,accuracy_0")).toBe(true);
   });
 
   it("lesion ablate --site fc1,fc2 --units all --pairs fc2 (singles and pairs in one run) equals the separate runs; --pairs with --fraction is refused", () => {
