@@ -69,7 +69,9 @@ export function registerCharacterize(program: Command): void {
       try {
         const data = matchClassNames(loaded, model.classNames);
         initial = flags.initial ? await openModel(flags.initial) : undefined;
-        output = claimOutput(flags.output, "characterize", model, data, { ...options, initial: initial?.sha256 ?? null }, flags.overwrite);
+        // Everything but the batch size, which changes no result.
+        const { batchSize: _batchSize, ...identity } = options;
+        output = claimOutput(flags.output, "characterize", model, data, { ...identity, k: identity.k ?? null, initial: initial?.sha256 ?? null }, flags.overwrite);
         const result = await characterize(model, data, { ...options, initial, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
         const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: initial?.name ?? null, provenance: provenance(model, data, options.seed) });
