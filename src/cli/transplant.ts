@@ -1,13 +1,15 @@
 import type { Command } from "commander";
 import { join } from "node:path";
+import { dataIdentity } from "../data/dataIdentity.js";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { readFileChecked } from "../files.js";
 import { transplant, type TransplantOptions } from "../study/transplant.js";
 import { transplantFiles } from "../study/transplantFiles.js";
-import { writeResultDir } from "../study/resultDir.js";
-import { abortOnInterrupt, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
+import { provenance } from "../study/provenance.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 
 const FLAGS: FlagTable<TransplantOptions> = {
@@ -48,6 +50,7 @@ interface TransplantFlags {
   repeats: string;
   resamples: string;
   output: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -84,6 +87,7 @@ export function registerTransplant(program: Command): void {
     .option(FLAGS.repeats!, "repeats with seeds seed, seed+1, …", "1")
     .option(FLAGS.resamples!, "bootstrap resamples for the intervals", "1000")
     .option("-o, --output <dir>", "result directory", "out/transplant")
+    .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: TransplantFlags) => {
       if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
@@ -105,15 +109,20 @@ export function registerTransplant(program: Command): void {
         repeats: parseInteger(flags.repeats, "--repeats"),
         resamples: parseInteger(flags.resamples, "--resamples"),
       };
-      const data = await loadDataset(specs.train);
-      const test = await loadDataset(specs.test);
+      const loaded = await loadDataset(specs.train);
+      const loadedTest = await loadDataset(specs.test);
       let donor: LesionModel | null = null;
       let recipient: LesionModel | null = null;
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
+      let output: ReturnType<typeof claimOutput> | undefined;
       try {
         donor = await openModel(path);
         recipient = await openModel(flags.into);
+        // Image folders are scored by the recipient's class names (donor and recipient must share them).
+        const data = matchClassNames(loaded, recipient.classNames);
+        const test = matchClassNames(loadedTest, recipient.classNames);
+        output = claimOutput(flags.output, "transplant", recipient, data, { ...options, units: options.units ?? null, donor: donor.sha256, test: dataIdentity(test) }, flags.overwrite);
         const result = await transplant(donor, recipient, data, {
           ...options,
           test,
@@ -122,8 +131,9 @@ export function registerTransplant(program: Command): void {
           signal: interrupt.signal,
         });
         progress.stop();
-        const { files, summary } = transplantFiles(result);
-        writeResultDir(flags.output, files, summary);
+        const { files, summary: written } = transplantFiles(result);
+        const summary = { ...written, provenance: provenance(recipient, data, options.seed, { test }) };
+        output.write(files, summary);
         if (flags.json) return printJson(summary);
         const k = result.class;
         const cls = (o: { perClass: Array<number | null> }) => (k === null ? "" : `, class ${k} ${percent(o.perClass[k])}`);
@@ -136,6 +146,7 @@ export function registerTransplant(program: Command): void {
         }
         console.log(`  transplanted units ablated: ${percent(result.ablationCheck.after.accuracy)}${cls(result.ablationCheck.after)}${result.ablationCheck.samePredictionsAsBefore ? " (the recipient's predictions exactly)" : ""}`);
       } finally {
+        output?.release();
         interrupt.dispose();
         progress.stop();
         if (donor) await closeModel(donor);
