@@ -32,7 +32,14 @@ if (process.argv[2] === "--repetition") {
     runs.push(JSON.parse(line.trim().split("\n").pop()));
     console.log(`repetition ${r + 1}/${REPEATS}: standard sweep ${runs[r].standardSeconds.toFixed(3)} s; ${runs[r].rows.map((row) => `${row.site} ${row.kind} ${row.seconds.toFixed(3)} s`).join(", ")}`);
   }
-  report(runs, commandLine(), torchLoop());
+  let cli = [];
+  try {
+    cli = commandLine();
+  } catch (error) {
+    // The library rows are written even when a command fails (they took most of the run).
+    console.log(`command-line rows failed: ${error.message.split("\n")[0]}`);
+  }
+  report(runs, cli, torchLoop());
 }
 
 /**
