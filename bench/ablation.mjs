@@ -169,7 +169,10 @@ async function repetition() {
   const rows = [];
   // Pairs with the loss (the command line's default) last: every row where both units are active is evaluated.
   const sites = ["h0", "h1", "h2"];
-  const plan = [...sites.flatMap((site) => [[site, "singles"], [site, "pairs"]]), ...sites.map((site) => [site, "pairs with loss"])];
+  const all = [...sites.flatMap((site) => [[site, "singles"], [site, "pairs"]]), ...sites.map((site) => [site, "pairs with loss"])];
+  // ROWS=standard: only the rows of the standard sweep's conditions (what the command-line rows compare with).
+  const standardRows = new Set(["h0 singles", "h1 singles", "h2 singles", "h2 pairs", "h2 pairs with loss"]);
+  const plan = process.env.ROWS === "standard" ? all.filter(([site, kind]) => standardRows.has(`${site} ${kind}`)) : all;
   for (const [site, kind] of plan) {
     const withLoss = kind === "pairs with loss";
     const conditions = kind === "singles" ? singles(resolveSite(model, site)) : pairs(resolveSite(model, site));
