@@ -62,7 +62,10 @@ export function closedFormLoss(input: ClosedFormLossInput): ClosedFormLoss {
   // of a sample, which a few pairs of a wide layer would not repay. Singles always do (no pair loop without pairs).
   const pairUnits = new Set(conditions.filter(isPair).flat()).size;
   const sweep = conditions.filter(isPair).length >= pairUnits;
-  conditions.forEach((c, i) => (c.length === 1 || (sweep && isPair(c)) ? pairs : others).push(i));
+  // Pairs whose sums an earlier call kept (the later blocks of a sweep) are read from them.
+  const cache = input.cache;
+  const kept = (c: number[]) => cache?.pairs != null && c.every((u) => cache.units![u] === 1);
+  conditions.forEach((c, i) => (c.length === 1 || (isPair(c) && (sweep || kept(c))) ? pairs : others).push(i));
   let rows = 0;
   if (pairs.length > 0) rows += pairLosses(input, probabilities, pairs, deltas);
   if (others.length > 0) rows += groupLosses(input, probabilities, others, deltas);
