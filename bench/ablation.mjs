@@ -32,7 +32,14 @@ if (process.argv[2] === "--repetition") {
     runs.push(JSON.parse(line.trim().split("\n").pop()));
     console.log(`repetition ${r + 1}/${REPEATS}: standard sweep ${runs[r].standardSeconds.toFixed(3)} s; ${runs[r].rows.map((row) => `${row.site} ${row.kind} ${row.seconds.toFixed(3)} s`).join(", ")}`);
   }
-  report(runs, commandLine(), torchLoop());
+  let cli = [];
+  try {
+    cli = commandLine();
+  } catch (error) {
+    // The library rows are written even when a command fails (they took most of the run).
+    console.log(`command-line rows failed: ${error.message.split("\n")[0]}`);
+  }
+  report(runs, cli, torchLoop());
 }
 
 /**
@@ -162,7 +169,10 @@ async function repetition() {
   const rows = [];
   // Pairs with the loss (the command line's default) last: every row where both units are active is evaluated.
   const sites = ["h0", "h1", "h2"];
-  const plan = [...sites.flatMap((site) => [[site, "singles"], [site, "pairs"]]), ...sites.map((site) => [site, "pairs with loss"])];
+  const all = [...sites.flatMap((site) => [[site, "singles"], [site, "pairs"]]), ...sites.map((site) => [site, "pairs with loss"])];
+  // ROWS=standard: only the rows of the standard sweep's conditions (what the command-line rows compare with).
+  const standardRows = new Set(["h0 singles", "h1 singles", "h2 singles", "h2 pairs", "h2 pairs with loss"]);
+  const plan = process.env.ROWS === "standard" ? all.filter(([site, kind]) => standardRows.has(`${site} ${kind}`)) : all;
   for (const [site, kind] of plan) {
     const withLoss = kind === "pairs with loss";
     const conditions = kind === "singles" ? singles(resolveSite(model, site)) : pairs(resolveSite(model, site));
@@ -238,7 +248,7 @@ function report(runs, cli, torch) {
     }),
     torch,
     runs,
-    note: "Each repetition is a fresh Node process: model import, the standard sweep, then the rows in table order; rows after the standard sweep reuse its one-time work kept while the model is open (the intact pass with cached activations and the per-layer bounds), as the naive loop reuses its prepared input tensor; the standard sweep's time includes it. A pairs row includes its layer's one-time pair work (every single evaluated, candidate lists). Times are medians over the repetitions, the speed-up is median naive / median lesion, its range the per-repetition extremes. naiveSeconds is extrapolated from naiveSampled timed conditions per row; naive = one full onnxruntime forward pass of the masked network over all 10,000 images per condition (float32); count differences are |lesion − naive| summed over classes on the sampled conditions, the largest over repetitions (naive float32 may differ on near ties). Rows 'pairs with loss' ask for each condition's loss (ablate's and the command line's default; nothing is pruned) and the naive loop computes it too (float64 cross-entropy of its float32 logits); the last column compares the two.",
+    note: "Each repetition is a fresh Node process: model import, the standard sweep, then the rows in table order; rows after the standard sweep reuse its one-time work kept while the model is open (the intact pass with cached activations and the per-layer bounds), as the naive loop reuses its prepared input tensor; the standard sweep's time includes it. A pairs row includes its layer's one-time pair work (every single evaluated, candidate lists). Times are medians over the repetitions, the speed-up is median naive / median lesion, its range the per-repetition extremes. naiveSeconds is extrapolated from naiveSampled timed conditions per row; naive = one full onnxruntime forward pass of the masked network over all 10,000 images per condition (float32); count differences are |lesion − naive| summed over classes on the sampled conditions, the largest over repetitions (naive float32 may differ on near ties). Rows 'pairs with loss' ask for each condition's loss (ablate's and the command line's default: at h2 a float64 closed form beside the pruned predictions; at h0 and h1 every row where both units are active is evaluated) and the naive loop computes it too (float64 cross-entropy of its float32 logits); the last column compares the two.",
   };
   mkdirSync(out, { recursive: true });
   writeFileSync(`${out}ablation.json`, `${JSON.stringify(result, null, 2)}\n`);

@@ -20,6 +20,8 @@ const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
   transplant: async () => (await import("./transplant.js")).registerTransplant,
   study: async () => (await import("./study.js")).registerStudy,
 };
+/** Commands registered by another command's module. */
+const ALIASES: Record<string, string> = { report: "study" };
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -30,7 +32,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .version(version)
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
-  const named = argv[0] !== undefined && Object.hasOwn(COMMANDS, argv[0]) ? [argv[0]] : Object.keys(COMMANDS);
+  const first = argv[0] !== undefined && Object.hasOwn(ALIASES, argv[0]) ? ALIASES[argv[0]] : argv[0];
+  const named = first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
   for (const register of await Promise.all(named.map((name) => COMMANDS[name]()))) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;

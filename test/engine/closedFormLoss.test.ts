@@ -56,6 +56,10 @@ describe("closedFormLoss", () => {
       const again = closedFormLoss({ logits, values, weight, labels, conditions: conditions.slice(0, width + 5), k, units: width, cache });
       expect(again.rows).toBe(0);
       expect(Array.from(again.deltas)).toEqual(Array.from(deltas.subarray(0, width + 5)));
+      // A few pairs (fewer than their units) go condition by condition: the same values.
+      const few = [[1, 4], [6, 2]];
+      const apart = closedFormLoss({ logits, values, weight, labels, conditions: few, k, units: width });
+      few.forEach((units, c) => expect(Math.abs(apart.deltas[c] - referenceDelta(logits, values, weight, labels, units, k, width))).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(apart.deltas[c]))));
     });
   }
 

@@ -57,7 +57,15 @@ export function closedFormLoss(input: ClosedFormLossInput): ClosedFormLoss {
   const probabilities = softmaxOf(input.logits, input.values.length / units, input.k);
   const pairs: number[] = [];
   const others: number[] = [];
-  conditions.forEach((c, i) => ((c.length === 2 && c[0] !== c[1]) || c.length === 1 ? pairs : others).push(i));
+  const isPair = (c: number[]) => c.length === 2 && c[0] !== c[1];
+  // Pairs go sample by sample only as a sweep (more pairs than units among them): its loop visits every active pair
+  // of a sample, which a few pairs of a wide layer would not repay. Singles always do (no pair loop without pairs).
+  const pairUnits = new Set(conditions.filter(isPair).flat()).size;
+  const sweep = conditions.filter(isPair).length >= pairUnits;
+  // Pairs whose sums an earlier call kept (the later blocks of a sweep) are read from them.
+  const cache = input.cache;
+  const kept = (c: number[]) => cache?.pairs != null && c.every((u) => cache.units![u] === 1);
+  conditions.forEach((c, i) => (c.length === 1 || (isPair(c) && (sweep || kept(c))) ? pairs : others).push(i));
   let rows = 0;
   if (pairs.length > 0) rows += pairLosses(input, probabilities, pairs, deltas);
   if (others.length > 0) rows += groupLosses(input, probabilities, others, deltas);
