@@ -3,11 +3,13 @@
  * the report of a directory can be rebuilt at any time with `lesion report DIR`.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseNpy } from "../data/npy.js";
 import { readFileChecked } from "../files.js";
 import { fail } from "../errors.js";
 import { layerWeights } from "../onnx/layerWeights.js";
+import { normalizeHead } from "../onnx/head.js";
+import { normalizeModel } from "../onnx/normalize.js";
 import { decodeModel } from "../onnx/proto.js";
 import { locateSites } from "../onnx/sites.js";
 import type { AblateSummary } from "../study/ablateFiles.js";
@@ -102,6 +104,12 @@ export function reportData(dir: string): ReportData {
   if (!evaluation || !singles || !characterized) fail("missing-file", `${dir} has no finished eval, singles or characterize step; rerun lesion study on it`, { path: dir });
   const k = evaluation.classNames.length;
   const proto = meta.modelPath && existsSync(meta.modelPath) ? decodeModel(readFileChecked(meta.modelPath, "model"), meta.modelPath) : null;
+  // Sites are found on the graph as openModel sees it (folded constants, float32, head read back), so their names
+  // are the ones the study's files use.
+  if (proto && meta.modelPath) {
+    normalizeModel(proto, { dir: dirname(meta.modelPath), name: meta.modelPath });
+    normalizeHead(proto);
+  }
   const siteLocations = proto ? locateSites(proto.graph!) : [];
 
   const sites = meta.sites.map((name): ReportSite => {
