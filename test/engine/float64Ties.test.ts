@@ -71,7 +71,7 @@ describe("maskedSweep settles Conv-graph ties in float64", () => {
       const intact = await expected(null);
       expect(Array.from(result.intact.predictions)).toEqual(intact);
       for (let u = 0; u < 4; u++) {
-        const predictions = [...intact];
+        const predictions: number[] = [...intact];
         result.conditions[u].changed.forEach((s, j) => (predictions[s] = result.conditions[u].changedPredictions[j]));
         expect(predictions, `conv1:${u}`).toEqual(await expected(u));
       }
