@@ -105,11 +105,13 @@ function layerEnd(layer: NodeProto, index: GraphIndex): string {
  * The block an activation after a residual join belongs to: the join (an Add of two computed tensors) is written in
  * the block's own forward, so its scope is the block (`/layer2/layer2.1/Add` → `layer2.1`). The block's output is
  * then named `layer2.1` rather than after its ReLU module, which torchvision's BasicBlock calls twice (torch.onnx
- * writes the second call as `relu_1`, a name no `named_modules()` has). Null when the join carries no scope.
+ * writes the second call as `relu_1`, a name no `named_modules()` has). Null when the join carries no torch.onnx scope.
  */
 function residualBlockName(tensor: string, index: GraphIndex): string | null {
   const join = index.producer.get(tensor);
   if (!join || join.opType !== "Add" || (join.input ?? []).some((i) => index.initializers.has(i))) return null;
+  // Only torch.onnx module paths: a Keras Add is a layer of its own (`add_1`), and its activation keeps its name.
+  if (!(join.name ?? "").startsWith("/")) return null;
   return scopeName(join.name ?? "", "Add");
 }
 
