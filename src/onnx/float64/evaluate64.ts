@@ -12,7 +12,8 @@
 import { fail } from "../../errors.js";
 import { attribute, attributeFloat, attributeInt, attributeInts, DataType, toInt, type ModelProto, type NodeProto } from "../proto.js";
 import { isFloatType, readConst } from "../tensorData.js";
-import { batchNorm, binary, concat, conv, gather, gemm, globalAveragePool, matmul, pool, reshapeDims, slice, softmax, transpose, unary, unsupported, type WindowAttributes } from "./kernels.js";
+import { batchNorm, binary, concat, gather, gemm, matmul, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
+import { conv, globalAveragePool, pool, type WindowAttributes } from "./window.js";
 import { normAxis, sizeOf, type Tensor64 } from "./tensor64.js";
 
 export type { Tensor64 } from "./tensor64.js";
