@@ -70,6 +70,31 @@ describe("locateSites names sites after the framework's layers", () => {
     ]);
   });
 
+  it("locateSites(torchvision BasicBlock, ReLU module called twice) names the block output layer2.1, not relu_1; a Keras residual keeps its activation's name", () => {
+    const torch = graph(
+      [
+        makeNode("Conv", ["x", "onnx::Conv_1", "onnx::Conv_2"], ["c1"], "/layer2/layer2.1/conv1/Conv"),
+        makeNode("Relu", ["c1"], ["r1"], "/layer2/layer2.1/relu/Relu"),
+        makeNode("Conv", ["r1", "onnx::Conv_3", "onnx::Conv_4"], ["c2"], "/layer2/layer2.1/conv2/Conv"),
+        makeNode("Add", ["c2", "x"], ["s"], "/layer2/layer2.1/Add"),
+        makeNode("Relu", ["s"], ["r2"], "/layer2/layer2.1/relu_1/Relu"),
+        makeNode("Flatten", ["r2"], ["f"], "/Flatten"),
+        makeNode("Gemm", ["f", "fc.weight", "fc.bias"], ["logits"], "/fc/Gemm", { transB: 1 }),
+      ],
+      [weight("onnx::Conv_1", [2, 2, 3, 3]), weight("onnx::Conv_2", [2]), weight("onnx::Conv_3", [2, 2, 3, 3]), weight("onnx::Conv_4", [2]), weight("fc.weight", [3, 8]), weight("fc.bias", [3])],
+    );
+    expect(locateSites(torch).map((s) => s.name)).toEqual(["layer2.1.conv1", "layer2.1.conv2", "layer2.1", "fc"]);
+    const keras = graph(
+      [
+        makeNode("Conv", ["x", "model/conv2d/Conv2D/ReadVariableOp:0"], ["c"], "model/conv2d/Conv2D"),
+        makeNode("Add", ["c", "x"], ["s"], "model/add/add"),
+        makeNode("Relu", ["s"], ["logits"], "model/re_lu/Relu"),
+      ],
+      [weight("model/conv2d/Conv2D/ReadVariableOp:0", [2, 2, 3, 3])],
+    );
+    expect(locateSites(keras).map((s) => s.name)).toEqual(["conv2d", "re_lu"]);
+  });
+
   it("scopeName(name, op) reads module paths and Keras layers; op-type names carry none", () => {
     expect(scopeName("/fc1/Gemm", "Gemm")).toBe("fc1");
     expect(scopeName("/features/features.0/Conv", "Conv")).toBe("features.0");
