@@ -82,15 +82,16 @@ export function conv(x: Tensor64, w: Tensor64, b: Tensor64 | undefined, group: n
           for (let kw = 0; kw < KW; kw++) {
             const weight = Wt[kernel + kh * KW + kw];
             if (weight === 0) continue;
+            // The output columns whose input column ow·SW + kw·DW − PL lies inside the row: no test in the loop.
+            const shift = kw * DW - PL;
+            const first = Math.max(0, Math.ceil(-shift / SW));
+            const last = Math.min(OW - 1, Math.floor((W - 1 - shift) / SW));
             for (let oh = 0; oh < OH; oh++) {
               const ih = oh * SH + kh * DH - PT;
               if (ih < 0 || ih >= H) continue;
-              const row = plane + ih * W;
+              const row = plane + ih * W + shift;
               const at = target + oh * OW;
-              for (let ow = 0; ow < OW; ow++) {
-                const iw = ow * SW + kw * DW - PL;
-                if (iw >= 0 && iw < W) out[at + ow] += weight * X[row + iw];
-              }
+              for (let ow = first; ow <= last; ow++) out[at + ow] += weight * X[row + ow * SW];
             }
           }
         }
