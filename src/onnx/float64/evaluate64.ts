@@ -1,7 +1,7 @@
 /**
  * A float64 interpreter of ONNX graphs, in JS: what settles near ties on graphs onnxruntime cannot run in float64
- * (it has no double Conv, MaxPool of every kind, …). Initializers are widened exactly (float32 → float64), every
- * node computes in float64, so the logits equal the float64 network's up to float64 rounding (≈ 1e-15 relative):
+ * (it has no double Conv). Initializers are widened exactly (float32 → float64), every node computes in float64,
+ * so the logits equal the float64 network's up to float64 rounding (about 1e-16 of the terms' magnitudes summed):
  * the truth a float32 near tie is decided against. Slow (plain loops, one thread: a 16→16-channel 3×3 Conv on 32×32
  * ran at 0.2 GFLOP/s on the busy 2-core development machine; 110–140 ms per image for the CNN fixtures), so callers
  * run only the few rows that need it.
