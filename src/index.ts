@@ -15,6 +15,7 @@ export type { Head, HeadKind } from "./onnx/head.js";
 
 // Data: specs, loading, the in-memory form.
 export { loadDataset } from "./data/loadDataset.js";
+export { matchClassNames } from "./data/matchClassNames.js";
 export { parseDataSpec, formatDataSpec, type DataSpec } from "./data/parseDataSpec.js";
 export type { Dataset } from "./data/types.js";
 
@@ -23,7 +24,7 @@ export { info, type InfoResult } from "./study/info.js";
 export { evaluate, type EvaluateOptions, type EvaluateResult } from "./study/evaluate.js";
 export { record, type RecordOptions, type RecordResult, type SiteRecording } from "./study/record.js";
 export { ablate, type AblateOptions, type AblateResult, type ConditionResult, type Redundancy } from "./study/ablate.js";
-export { unitScores, selectivity, type UnitScoresOptions } from "./study/unitScores.js";
+export { unitScores, selectivity, minActiveSamples, type UnitScoresOptions } from "./study/unitScores.js";
 export { characterize, type CharacterizeOptions, type CharacterizeResult } from "./study/characterize.js";
 export { indicators, INDICATOR_NAMES, type IndicatorName, type IndicatorsOptions, type IndicatorsResult, type SiteIndicators } from "./study/indicators.js";
 export { correlations, type CorrelationEntry, type CorrelationTable } from "./study/correlations.js";
@@ -32,6 +33,9 @@ export { stimulusMap, sampleOutcomes, OUTCOMES, type StimulusMap, type StimulusM
 
 export { train, initialParameters, type TrainOptions, type TrainResult } from "./study/train.js";
 export { recover, type RecoverOptions, type RecoverResult, type RecoveryEpoch } from "./study/recover.js";
+export { transplant, type TransplantOptions, type TransplantResult, type TransplantCondition, type Outcome } from "./study/transplant.js";
+export type { Gains, Interval } from "./study/transplantStats.js";
+export { TRANSPLANT_KEY, type TransplantProvenance } from "./study/transplantModel.js";
 export { zooNetwork } from "./study/zoo.js";
 export { defaultModel, DEFAULT_ARCH } from "./study/defaultModel.js";
 export { study, type StudyOptions, type StudyResult } from "./study/study.js";
@@ -49,10 +53,29 @@ export { pearson, spearman, rank, mannWhitney, adjustedRandIndex, normalizedMutu
 export { condition, singles, pairs, groups, fractions, range, type Condition, type AblationMode, type FractionOrder, type FractionsOptions } from "./study/conditions.js";
 
 // Result files.
-export { writeResultDir, toJson, encodeCsv, SUMMARY_FILE, type ResultFile } from "./study/resultDir.js";
+export {
+  writeResultDir,
+  openResultDir,
+  holdsRun,
+  toJson,
+  encodeCsv,
+  SUMMARY_FILE,
+  RUN_FILE,
+  type ResultFile,
+  type ResultDir,
+  type RunIdentity,
+  type OpenResultDirOptions,
+} from "./study/resultDir.js";
+export { acquireLock, LOCK_FILE } from "./study/lock.js";
+// Provenance and the agreement check in every result.
+export { provenance, type Provenance } from "./study/provenance.js";
+export { dataIdentity, type DataIdentity } from "./data/dataIdentity.js";
+export { checkAgreement, type Agreement } from "./study/agreement.js";
 export { recordFiles, type RecordSummary } from "./study/recordFiles.js";
 export { ablateFiles, type AblateSummary } from "./study/ablateFiles.js";
+export { deltaIntervals, type DeltaIntervals, type DeltaIntervalsOptions } from "./study/deltaIntervals.js";
 export { characterizeFiles, type CharacterizeSummary } from "./study/characterizeFiles.js";
+export { transplantFiles, type TransplantSummary } from "./study/transplantFiles.js";
 export { encodeNpy, writeNpy } from "./study/npy.js";
 export type { Matrix } from "./study/metrics.js";
-export type { Progress } from "./study/progress.js";
+export type { Progress, StudyStep } from "./study/progress.js";

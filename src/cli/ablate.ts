@@ -1,17 +1,20 @@
 import type { Command } from "commander";
 import { join } from "node:path";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
 import { ablate, type AblateOptions } from "../study/ablate.js";
 import { ablateFiles } from "../study/ablateFiles.js";
+import { deltaIntervals } from "../study/deltaIntervals.js";
 import { condition, fractions, groups, pairs, singles, type AblationMode, type Condition, type FractionOrder } from "../study/conditions.js";
 import type { Progress } from "../study/progress.js";
-import { writeResultDir } from "../study/resultDir.js";
+import { provenance } from "../study/provenance.js";
+import { sha256 } from "../files.js";
 import { unitScores } from "../study/unitScores.js";
-import { abortOnInterrupt, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 
 const FLAGS: FlagTable<AblateOptions> = {
@@ -31,6 +34,7 @@ interface AblateFlags {
   data: string;
   site: string;
   units: string;
+  pairs?: string;
   mode: string;
   fraction?: string;
   order: string;
@@ -40,6 +44,7 @@ interface AblateFlags {
   confusion?: boolean;
   batchSize: string;
   output: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -51,6 +56,7 @@ export function registerAblate(program: Command): void {
     .requiredOption("--data <spec>", "data set: mnist[:train|test], fashion-mnist, cifar10, idx:…, npy:…, or a folder")
     .requiredOption("--site <names>", "site to ablate in (comma-separated for several)")
     .option("--units <spec>", "all (each unit alone), pairs (every pair), pairs:LIST (pairs among those units), a list such as 0,3,7 or 2-5 (one group), or @groups.json (named groups)", "all")
+    .option("--pairs <names>", "also every pair of units of these sites (comma-separated), in the same run: the standard sweep is --site h0,h1,h2 --units all --pairs h2")
     .option("--mode <mode>", "zero (output forced to 0) or mean (output replaced by its data mean)", "zero")
     .option("--fraction <list>", "cumulative ablation of these fractions of each site's units, e.g. 0.1,0.25,0.5 (replaces --units)")
     .option("--order <order>", "unit order for --fraction: random, selectivity or impact", "random")
@@ -60,28 +66,39 @@ export function registerAblate(program: Command): void {
     .option(FLAGS.confusion!, "write each condition's confusion matrix (confusion.npy)")
     .option(FLAGS.batchSize!, "samples per run", "1024")
     .option("-o, --output <dir>", "result directory (a rerun resumes an interrupted run there)", "out/ablate")
+    .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: AblateFlags) => {
       if (!MODES.includes(flags.mode)) fail("bad-option", `--mode must be zero or mean, got '${flags.mode}'`);
       if (!ORDERS.includes(flags.order)) fail("bad-option", `--order must be one of ${ORDERS.join(", ")}, got '${flags.order}'`);
+      if (flags.pairs !== undefined && flags.fraction !== undefined) fail("bad-option", "--pairs cannot be combined with --fraction (a fraction curve replaces the units)");
       const batchSize = parseInteger(flags.batchSize, "--batch-size");
-      const data = await loadDataset(flags.data);
+      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
+      let output: ReturnType<typeof claimOutput> | undefined;
       try {
+        const data = matchClassNames(loaded, model.classNames);
+        // Everything the conditions and results depend on; a groups file by its content.
+        const groupsFile = flags.units.startsWith("@") && flags.fraction === undefined ? sha256(readFileChecked(flags.units.slice(1), "groups file")) : null;
+        const units = flags.fraction === undefined ? { units: flags.units, groupsFile } : { fraction: flags.fraction, order: flags.order, repeats: flags.repeats, seed: flags.seed };
+        output = claimOutput(flags.output, "ablate", model, data, { site: flags.site, pairs: flags.pairs ?? null, ...units, mode: flags.mode, loss: flags.loss, confusion: flags.confusion ?? false }, flags.overwrite);
         const conditions = await buildConditions(model, data, flags, { batchSize, onProgress: progress.onProgress, signal: interrupt.signal });
         const options: AblateOptions = { conditions, loss: flags.loss, confusion: flags.confusion ?? false, batchSize, checkpoint: join(flags.output, "checkpoint.jsonl") };
         const result = await ablate(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
-        const { files, summary } = ablateFiles(result, { site: flags.site, mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false });
-        writeResultDir(flags.output, files, summary);
+        const seed = flags.fraction !== undefined && flags.order === "random" ? parseInteger(flags.seed, "--seed", 0) : null;
+        const { files, summary } = ablateFiles(result, { site: [...new Set([...parseList(flags.site), ...parseList(flags.pairs ?? "")])].join(","), mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false, provenance: provenance(model, data, seed) }, deltaIntervals(result, data.labels));
+        output.write(files, summary);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         if (flags.json) return printJson(summary);
         console.log(`${result.conditions.length} condition(s) on ${result.model}, ${result.data} (${result.n} samples), baseline ${percent(result.baseline.accuracy)} → ${flags.output}`);
         const worst = [...result.conditions].sort((a, b) => a.delta - b.delta).slice(0, 5);
         for (const c of worst) console.log(`  ${c.id.padEnd(28)} ${percent(c.accuracy)}  (${(c.delta * 100).toFixed(2)} pp)`);
         if (result.unresolvedTies > 0) console.error(`lesion: warning: ${result.unresolvedTies} near tie(s) could not be settled in float64 (the graph has ops neither onnxruntime nor lesion's float64 interpreter computes in float64)`);
       } finally {
+        output?.release();
         interrupt.dispose();
         progress.stop();
         await closeModel(model);
@@ -112,5 +129,10 @@ async function buildConditions(
     else if (units.kind === "list") perSite.push([condition(site, units.units, mode)]);
     else perSite.push(groups(site, parseGroups(readFileChecked(units.path, "groups file").toString("utf8"), units.path), mode));
   }
-  return perSite.flat();
+  // --pairs: every pair of these sites as well, each condition once (a pair already asked for by --units stays once).
+  for (const name of parseList(flags.pairs ?? "")) perSite.push(pairs(resolveSite(model, name), mode));
+  const seen = new Set<string>();
+  const conditions: Condition[] = [];
+  for (const list of perSite) for (const c of list) if (!seen.has(c.id)) (seen.add(c.id), conditions.push(c));
+  return conditions;
 }

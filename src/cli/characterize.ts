@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { characterize, type CharacterizeOptions } from "../study/characterize.js";
 import { characterizeFiles } from "../study/characterizeFiles.js";
-import { writeResultDir } from "../study/resultDir.js";
-import { abortOnInterrupt, parseInteger, parseList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+import { provenance } from "../study/provenance.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<CharacterizeOptions> = {
   sites: "--sites <names>",
@@ -29,6 +30,7 @@ interface CharacterizeFlags {
   mapSamples: string;
   batchSize: string;
   output: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -47,6 +49,7 @@ export function registerCharacterize(program: Command): void {
     .option("--map-samples <n>", "images on the stimulus map", "2000")
     .option(FLAGS.batchSize!, "samples per run", "1024")
     .option("-o, --output <dir>", "result directory", "out/characterize")
+    .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: CharacterizeFlags) => {
       const options = {
@@ -57,17 +60,22 @@ export function registerCharacterize(program: Command): void {
         map: flags.map ? { samples: parseInteger(flags.mapSamples, "--map-samples", 10) } : (false as const),
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };
-      const data = await loadDataset(flags.data);
+      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
       let initial: LesionModel | undefined;
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
+      let output: ReturnType<typeof claimOutput> | undefined;
       try {
+        const data = matchClassNames(loaded, model.classNames);
         initial = flags.initial ? await openModel(flags.initial) : undefined;
+        // Everything but the batch size, which changes no result.
+        const { batchSize: _batchSize, ...identity } = options;
+        output = claimOutput(flags.output, "characterize", model, data, { ...identity, k: identity.k ?? null, initial: initial?.sha256 ?? null }, flags.overwrite);
         const result = await characterize(model, data, { ...options, initial, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
-        const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: initial?.name ?? null });
-        writeResultDir(flags.output, files, summary);
+        const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: initial?.name ?? null, provenance: provenance(model, data, options.seed) });
+        output.write(files, summary);
         if (flags.json) return printJson(summary);
         console.log(`characterised ${result.indicators.sites.length} site(s) of ${model.name} on ${data.spec} (baseline ${percent(result.indicators.baseline.accuracy)}) → ${flags.output}`);
         for (const s of result.indicators.sites) {
@@ -76,6 +84,7 @@ export function registerCharacterize(program: Command): void {
           console.log(`  ${s.site.padEnd(16)} ${String(s.units).padStart(5)} units, ${s.dead.length} dead, ${activation} activation / ${impact} impact populations (ARI ${groups.agreement.ari.toFixed(2)})`);
         }
       } finally {
+        output?.release();
         interrupt.dispose();
         progress.stop();
         await closeModel(model);

@@ -1,8 +1,13 @@
 /** Pieces every command shares: opening inputs, number parsing, progress rendering, printing. */
-import cliProgress from "cli-progress";
+import type { SingleBar } from "cli-progress";
+import { createRequire } from "node:module";
+import { dataIdentity } from "../data/dataIdentity.js";
 import { parseDataSpec } from "../data/parseDataSpec.js";
+import type { Dataset } from "../data/types.js";
+import type { LesionModel } from "../engine/model.js";
 import { fail } from "../errors.js";
 import type { Progress } from "../study/progress.js";
+import { openResultDir, type ResultDir } from "../study/resultDir.js";
 
 /** Flag tables are typed over a verb's options: every option has a flag, or null with the reason it has none. */
 export type FlagTable<Options> = { [K in keyof Required<Options>]: string | null };
@@ -28,17 +33,20 @@ export function parseShape(value: string, flag: string): [number, number, number
 /** A progress bar with ETA on a TTY; silent otherwise (logs stay clean). */
 export function progressReporter(enabled = process.stderr.isTTY === true): { onProgress: (event: Progress) => void; stop: () => void } {
   if (!enabled) return { onProgress: () => {}, stop: () => {} };
-  const bar = new cliProgress.SingleBar(
+  // Loaded only for a TTY: pipes and CI never pay its start-up.
+  const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof import("cli-progress");
+  const bar: SingleBar = new cliProgress.SingleBar(
     { stream: process.stderr, format: "{phase} [{bar}] {percentage}% | {value}/{total} | ETA {eta_formatted}", hideCursor: true, clearOnComplete: true },
     cliProgress.Presets.shades_classic,
   );
   let phase = "";
   return {
     onProgress(event) {
-      const label = event.detail ? `${event.phase} ${event.detail}` : event.phase;
+      // A phase with total 0 (the stimulus map) has no measure of progress: say it is working rather than draw NaN %.
+      const label = `${event.detail ? `${event.phase} ${event.detail}` : event.phase}${event.total <= 0 ? " (working…)" : ""}`;
       if (label !== phase) {
         if (phase) bar.stop();
-        bar.start(event.total, event.done, { phase: label });
+        bar.start(Math.max(1, event.total), event.done, { phase: label });
         phase = label;
       } else bar.update(event.done);
     },
@@ -90,4 +98,16 @@ export function trainingSpecs(data: string, test: string | undefined): { train: 
 export function namedSet(data: string): "mnist" | "fashion-mnist" | "cifar10" | null {
   const spec = parseDataSpec(data);
   return spec.kind === "mnist" || spec.kind === "fashion-mnist" || spec.kind === "cifar10" ? spec.kind : null;
+}
+
+/** The flag of every command with a result directory that lets a run replace another run's results there. */
+export const OVERWRITE_FLAG = "--overwrite";
+export const OVERWRITE_HELP = "replace the results of another run (other model, data or options) in the output directory";
+
+/**
+ * Claims a command's output directory before any work (see openResultDir): refuses a directory holding another run
+ * unless `overwrite`, one in use by a live process, and one that cannot be written.
+ */
+export function claimOutput(dir: string, command: string, model: LesionModel, data: Dataset, options: Record<string, unknown>, overwrite: boolean | undefined): ResultDir {
+  return openResultDir(dir, { command, model: model.sha256, data: dataIdentity(data), options }, { overwrite: overwrite ?? false, overwriteFlag: OVERWRITE_FLAG });
 }

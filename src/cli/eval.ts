@@ -1,7 +1,9 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { evaluate, type EvaluateOptions } from "../study/evaluate.js";
+import { provenance } from "../study/provenance.js";
 import { parseInteger, percent, printJson, progressReporter, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<EvaluateOptions> = { batchSize: "--batch-size <n>", onProgress: null /* progress bar on a TTY */, signal: null /* Ctrl-C */ };
@@ -15,13 +17,14 @@ export function registerEval(program: Command): void {
     .option(FLAGS.batchSize!, "samples per run", "1024")
     .option("--json", "print the result as JSON")
     .action(async (path: string, flags: { data: string; batchSize: string; json?: boolean }) => {
-      const data = await loadDataset(flags.data);
+      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
       const progress = progressReporter();
       try {
+        const data = matchClassNames(loaded, model.classNames);
         const result = await evaluate(model, data, { batchSize: parseInteger(flags.batchSize, "--batch-size"), onProgress: progress.onProgress });
         progress.stop();
-        if (flags.json) return printJson(result);
+        if (flags.json) return printJson({ ...result, provenance: provenance(model, data) });
         console.log(`${result.model} on ${result.data} (${result.n} samples): accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
         result.classNames.forEach((name, c) => console.log(`  ${name.padEnd(12)} ${percent(result.perClass[c])}  (${result.classCounts[c]})`));
         for (const w of result.warnings) console.error(`lesion: warning: ${w}`);

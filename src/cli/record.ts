@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { record, type RecordOptions } from "../study/record.js";
 import { recordFiles } from "../study/recordFiles.js";
-import { writeResultDir } from "../study/resultDir.js";
-import { abortOnInterrupt, parseInteger, parseList, printJson, progressReporter, type FlagTable } from "./common.js";
+import { provenance } from "../study/provenance.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, printJson, progressReporter, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<RecordOptions> = {
   sites: "--sites <names>",
@@ -24,26 +25,31 @@ export function registerRecord(program: Command): void {
     .option(FLAGS.samples!, "also write every sample's activations (<site>.samples.npy)")
     .option(FLAGS.batchSize!, "samples per run", "1024")
     .option("-o, --output <dir>", "result directory", "out/record")
+    .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
-    .action(async (path: string, flags: { data: string; sites?: string; samples?: boolean; batchSize: string; output: string; json?: boolean }) => {
+    .action(async (path: string, flags: { data: string; sites?: string; samples?: boolean; batchSize: string; output: string; overwrite?: boolean; json?: boolean }) => {
       const options: RecordOptions = {
         sites: flags.sites ? parseList(flags.sites) : undefined,
         samples: flags.samples ?? false,
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };
-      const data = await loadDataset(flags.data);
+      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
+      let output: ReturnType<typeof claimOutput> | undefined;
       try {
+        const data = matchClassNames(loaded, model.classNames);
+        output = claimOutput(flags.output, "record", model, data, { sites: options.sites ?? null, samples: options.samples }, flags.overwrite);
         const result = await record(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
-        const { files, summary } = recordFiles(result, model.sha256, options);
-        writeResultDir(flags.output, files, summary);
+        const { files, summary } = recordFiles(result, model.sha256, options, provenance(model, data));
+        output.write(files, summary);
         if (flags.json) return printJson(summary);
         console.log(`recorded ${result.sites.length} site(s) of ${result.model} on ${result.data} (${result.n} samples) → ${flags.output}`);
         for (const s of result.sites) console.log(`  ${s.site.padEnd(16)} ${String(s.units).padStart(5)} units, ${s.dead.length} dead`);
       } finally {
+        output?.release();
         interrupt.dispose();
         progress.stop();
         await closeModel(model);

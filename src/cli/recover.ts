@@ -1,12 +1,14 @@
 import type { Command } from "commander";
 import { join } from "node:path";
+import { dataIdentity } from "../data/dataIdentity.js";
 import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { recover, type RecoverOptions } from "../study/recover.js";
-import { writeResultDir } from "../study/resultDir.js";
+import { provenance } from "../study/provenance.js";
 import { recoverFiles } from "../study/recoverFiles.js";
-import { abortOnInterrupt, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
 
 const FLAGS: FlagTable<RecoverOptions> = {
@@ -15,6 +17,7 @@ const FLAGS: FlagTable<RecoverOptions> = {
   test: "--test <spec>",
   epochs: "--epochs <n>",
   free: "--free",
+  control: "--control",
   optimizer: "--optimizer <name>",
   lr: "--lr <rate>",
   momentum: "--momentum <m>",
@@ -32,12 +35,14 @@ interface RecoverFlags {
   test?: string;
   epochs: string;
   free?: boolean;
+  control?: boolean;
   optimizer: string;
   lr?: string;
   momentum: string;
   batchSize: string;
   seed: string;
   output: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -52,44 +57,54 @@ export function registerRecover(program: Command): void {
     .option(FLAGS.test!, "test data (default: the named set's test split)")
     .option(FLAGS.epochs!, "epochs of retraining", "3")
     .option(FLAGS.free!, "let the ablated units learn again (default: held at zero)")
+    .option(FLAGS.control!, "also retrain the intact network with the same budget (the control for recovery)")
     .option(FLAGS.optimizer!, "sgd (with momentum) or adam", "sgd")
     .option(FLAGS.lr!, "learning rate (default 0.01 for sgd, 0.001 for adam)")
     .option(FLAGS.momentum!, "SGD momentum", "0.9")
     .option(FLAGS.batchSize!, "samples per step", "128")
     .option(FLAGS.seed!, "seed of shuffling", "0")
     .option("-o, --output <dir>", "result directory", "out/recover")
+    .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: RecoverFlags) => {
       if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
       const specs = trainingSpecs(flags.data, flags.test);
       if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set");
-      const data = await loadDataset(specs.train);
-      const test = await loadDataset(specs.test);
+      const loaded = await loadDataset(specs.train);
+      const loadedTest = await loadDataset(specs.test);
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
+      let output: ReturnType<typeof claimOutput> | undefined;
       try {
-        const result = await recover(model, data, {
+        const data = matchClassNames(loaded, model.classNames);
+        const test = matchClassNames(loadedTest, model.classNames);
+        const options = {
           site: flags.site,
           units: parseUnitList(flags.units),
-          test,
           epochs: parseInteger(flags.epochs, "--epochs"),
           free: flags.free ?? false,
-          optimizer: flags.optimizer,
+          control: flags.control ?? false,
+          optimizer: flags.optimizer as "sgd" | "adam",
           lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
           momentum: parseNumber(flags.momentum, "--momentum"),
           batchSize: parseInteger(flags.batchSize, "--batch-size"),
           seed: parseInteger(flags.seed, "--seed", 0),
-          onProgress: progress.onProgress,
-          signal: interrupt.signal,
-        });
+        };
+        output = claimOutput(flags.output, "recover", model, data, { ...options, lr: options.lr ?? null, test: dataIdentity(test) }, flags.overwrite);
+        const result = await recover(model, data, { ...options, test, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
-        const { files, summary } = recoverFiles(result);
-        writeResultDir(flags.output, files, summary);
+        const { files, summary } = recoverFiles(result, provenance(model, data, options.seed, { test }));
+        output.write(files, summary);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         if (flags.json) return printJson(summary);
         console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
-        for (const e of result.epochs) console.log(`  epoch ${e.epoch}: ${percent(e.accuracy)}, recovered ${e.recovered === null ? "n/a" : percent(e.recovered)} of the loss`);
+        for (const [i, e] of result.epochs.entries()) {
+          const control = result.control ? `; control (intact retrained) ${percent(result.control[i].accuracy)}` : "";
+          console.log(`  epoch ${e.epoch}: ${percent(e.accuracy)}, recovered ${e.recovered === null ? "n/a" : percent(e.recovered)} of the loss${control}`);
+        }
       } finally {
+        output?.release();
         interrupt.dispose();
         progress.stop();
         await closeModel(model);

@@ -5,7 +5,8 @@ import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../study/defaultModel.js";
 import { study, type StudyOptions } from "../study/study.js";
-import { abortOnInterrupt, namedSet, parseList, percent, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
+import { abortOnInterrupt, namedSet, parseList, percent, trainingSpecs, type FlagTable } from "./common.js";
+import { studyProgress } from "./studyProgress.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
   dir: "-o, --output <dir>",
@@ -18,7 +19,8 @@ const FLAGS: FlagTable<StudyOptions> = {
   seed: null /* 0 */,
   modelPath: null /* the MODEL argument */,
   batchSize: null /* 1024 */,
-  onProgress: null /* progress bar on a TTY */,
+  onProgress: null /* the study's progress display */,
+  onStep: null /* the study's progress display */,
   signal: null /* Ctrl-C */,
 };
 
@@ -46,7 +48,7 @@ export function registerStudy(program: Command): void {
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
       if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`);
-      const progress = progressReporter();
+      const progress = studyProgress();
       const interrupt = abortOnInterrupt();
       const opened: LesionModel[] = [];
       try {
@@ -54,14 +56,15 @@ export function registerStudy(program: Command): void {
         let initialPath = flags.initial;
         if (!modelPath) {
           const defaults = await defaultModel({ onProgress: progress.onProgress, signal: interrupt.signal });
+          progress.stop();
           if (defaults.trained) console.error(`lesion: trained the default network (${defaults.model})`);
           modelPath = defaults.model;
           initialPath ??= defaults.initial;
         }
         const dataSpec = flags.data ?? "mnist:test";
-        const data = await loadDataset(dataSpec);
         const model = await openModel(modelPath);
         opened.push(model);
+        const data = await loadDataset(dataSpec, { classNames: model.classNames });
         const initial = initialPath ? await openModel(initialPath) : undefined;
         if (initial) opened.push(initial);
         let recover: StudyOptions["recover"];
@@ -70,7 +73,7 @@ export function registerStudy(program: Command): void {
           const named = namedSet(dataSpec);
           const trainSpec = flags.recoverData ?? (named ? trainingSpecs(named, undefined).train : undefined);
           if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set");
-          recover = { train: await loadDataset(trainSpec) };
+          recover = { train: await loadDataset(trainSpec, { classNames: model.classNames }) };
         }
         const result = await study(model, data, {
           dir: flags.output,
@@ -80,6 +83,7 @@ export function registerStudy(program: Command): void {
           recover,
           modelPath,
           onProgress: progress.onProgress,
+          onStep: progress.onStep,
           signal: interrupt.signal,
         });
         progress.stop();

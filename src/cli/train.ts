@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
 import { fail } from "../errors.js";
-import { writeFileAtomic } from "../files.js";
+import { dirname, resolve } from "node:path";
+import { checkWritableDir, writeFileAtomic } from "../files.js";
 import { train, type TrainOptions } from "../study/train.js";
 import { abortOnInterrupt, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 
@@ -68,6 +69,8 @@ export function registerTrain(program: Command): void {
       const test = specs.test ? await loadDataset(specs.test) : undefined;
       const output = flags.output;
       const stem = output.replace(/\.onnx$/i, "");
+      // Training takes minutes: an output that cannot be written is found before it starts.
+      checkWritableDir(dirname(resolve(output)), "output directory");
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       try {

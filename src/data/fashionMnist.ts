@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fail } from "../errors.js";
+import { checkCacheDir } from "./cacheDir.js";
 import { download } from "./download.js";
 import { idxFileNames, type IdxFiles } from "./mnist.js";
 import type { Split } from "./types.js";
@@ -51,6 +52,7 @@ export async function fashionMnistFiles(split: Split, where: FashionMnistLocatio
       path: cache,
     });
   }
+  checkCacheDir(cache);
   for (const name of [names.images, names.labels]) {
     const path = join(cache, name);
     if (!existsSync(path)) await download(new URL(name, withSlash(where.baseUrl)).href, path, { sha256: FASHION_MNIST_SHA256[name], fetch: where.fetch });

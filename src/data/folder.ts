@@ -1,7 +1,8 @@
 /**
  * A folder of class sub-folders of PNG/JPEG images (`digits/0/a.png`, `digits/1/b.jpg`, …), as torchvision's
  * ImageFolder reads them: classes are the sub-folder names in sorted order. Every image must have the same size.
- * Grayscale when every image is gray (R = G = B), else RGB; alpha is dropped.
+ * Grayscale when every image is gray (R = G = B), else RGB; alpha is dropped. Scored against a model with class
+ * names, sub-folders are matched to them by name (`matchClassNames`, which `loadDataset`'s `classNames` applies).
  */
 import { readdirSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
@@ -50,7 +51,7 @@ export function loadImageFolder(root: string, spec: string, limit?: number): Dat
   decoded.forEach(({ rgba }, s) => {
     for (let c = 0; c < channels; c++) for (let p = 0; p < plane; p++) images[(s * channels + c) * plane + p] = rgba[p * 4 + c] / 255;
   });
-  return assembleDataset({ spec, shape: [channels, height, width], images, labels: Int32Array.from(files.slice(0, n), (f) => f.label), numClasses: classNames.length, classNames, source: root });
+  return assembleDataset({ spec, shape: [channels, height, width], images, labels: Int32Array.from(files.slice(0, n), (f) => f.label), numClasses: classNames.length, classNames, source: root, folderClasses: [...classNames] });
 }
 
 function decode(path: string): { width: number; height: number; rgba: Uint8Array } {

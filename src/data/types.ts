@@ -18,4 +18,9 @@ export interface Dataset {
   classNames: string[];
   /** Where the bytes came from (paths), for result provenance; names the bundled subset when one was used. */
   source: string;
+  /**
+   * An image folder's sub-folder names, sorted: its classes are named, not numbered, so a model with class names
+   * scores it by name (`matchClassNames`). Absent for every other kind of data.
+   */
+  folderClasses?: string[];
 }

@@ -24,7 +24,12 @@ export interface ForwardOptions {
   signal?: AbortSignal;
 }
 
-/** Checks that a dataset fits a model: sample shape and label range. Throws before any compute. */
+/**
+ * Checks that a dataset fits a model: sample shape, label range, and for an image folder that its classes are the
+ * model's by name. Throws before any compute: `shape-mismatch`, `label-out-of-range`, or `bad-data` for an image
+ * folder scored against a model with other class names without `matchClassNames` (its labels would be positions in
+ * the folder's own sorted sub-folder names, not the model's classes).
+ */
 export function checkData(model: LesionModel, data: Dataset): void {
   const [c, h, w] = data.shape;
   const expected = model.inputShape.reduce((a, b) => a * b, 1);
@@ -35,6 +40,14 @@ export function checkData(model: LesionModel, data: Dataset): void {
       inputShape: model.inputShape,
       dataShape: data.shape,
     });
+  }
+  const names = model.classNames;
+  if (data.folderClasses && names && !(data.classNames.length === names.length && data.classNames.every((name, c) => name === names[c]))) {
+    fail(
+      "bad-data",
+      `image folder ${data.spec} (classes ${data.classNames.join(", ")}) is not matched to the classes of model ${model.name}; load it with loadDataset(spec, { classNames: model.classNames }) or matchClassNames(data, model.classNames)`,
+      { spec: data.spec, classNames: data.classNames, modelClassNames: names },
+    );
   }
   for (let i = 0; i < data.n; i++) {
     const label = data.labels[i];

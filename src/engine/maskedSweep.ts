@@ -72,7 +72,9 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
   const intactPredictions = new Int32Array(data.n);
   const intactLoss = new Float64Array(data.n);
   const intactTie = new Uint8Array(data.n);
-  const perCondition = conditions.map(() => ({ changed: new Map<number, number>(), lossDelta: 0 }));
+  // lossDelta sums (row loss − intact loss) over evaluated rows whose intact loss is finite; rows whose intact loss is
+  // not (non-finite weights: a NaN unit that the condition ablates) add their own loss to lossOwn instead.
+  const perCondition = conditions.map(() => ({ changed: new Map<number, number>(), lossDelta: 0, lossOwn: 0, ownRows: 0 }));
   const ties: Array<{ condition: number; sample: number }> = [];
   let rowsEvaluated = 0;
 
@@ -113,7 +115,12 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
           intactPredictions[sample] = best;
           intactLoss[sample] = loss;
         } else {
-          perCondition[c].lossDelta += loss - intactLoss[sample];
+          const own = perCondition[c];
+          if (Number.isFinite(intactLoss[sample])) own.lossDelta += loss - intactLoss[sample];
+          else {
+            own.lossOwn += loss;
+            own.ownRows++;
+          }
           if (best !== intactPredictions[sample]) perCondition[c].changed.set(sample, best);
         }
         // A sample near a tie in the intact network is decided in float64 under every condition too.
@@ -164,15 +171,18 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
     return counts;
   };
   const intactLossSum = intactLoss.reduce((a, b) => a + b, 0);
+  const finiteLossSum = intactLoss.reduce((a, b) => (Number.isFinite(b) ? a + b : a), 0);
+  const nonFinite = intactLoss.reduce((a, b) => (Number.isFinite(b) ? a : a + 1), 0);
   return {
     intact: { predictions: intactPredictions, correctPerClass: correctPerClass((s) => intactPredictions[s]), lossSum: intactLossSum },
-    conditions: perCondition.map(({ changed, lossDelta }) => {
+    conditions: perCondition.map(({ changed, lossDelta, lossOwn, ownRows }) => {
       const samples = Int32Array.from([...changed.keys()].sort((a, b) => a - b));
       return {
         correctPerClass: correctPerClass((s) => changed.get(s) ?? intactPredictions[s]),
         changed: samples,
         changedPredictions: Int32Array.from(samples, (s) => changed.get(s)!),
-        lossSum: intactLossSum + lossDelta,
+        // A sample with a non-finite intact loss that the condition left unchanged keeps it.
+        lossSum: nonFinite === 0 ? intactLossSum + lossDelta : ownRows === nonFinite ? finiteLossSum + lossDelta + lossOwn : Number.NaN,
       };
     }),
     stats: { rowsEvaluated, rowsFloat64: ties.length - unresolvedTies, unresolvedTies, seconds: (performance.now() - started) / 1000 },

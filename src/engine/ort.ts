@@ -6,6 +6,12 @@ export type OrtSession = ort.InferenceSession;
 export const OrtTensor = ort.Tensor;
 export type OrtTensor = ort.Tensor;
 
+/** The onnxruntime-node version that computes every result (for provenance). */
+export const ORT_VERSION: string = ort.env.versions.node ?? ort.env.versions.common;
+
+/** onnxruntime's graph optimisation level, pinned for every session (see createSession). */
+export const GRAPH_OPTIMIZATION_LEVEL = "basic";
+
 export function defaultThreads(): number {
   return Math.max(1, availableParallelism());
 }
@@ -16,7 +22,7 @@ export function defaultThreads(): number {
  */
 export async function createSession(bytes: Uint8Array, threads: number): Promise<OrtSession> {
   return ort.InferenceSession.create(bytes, {
-    graphOptimizationLevel: "basic",
+    graphOptimizationLevel: GRAPH_OPTIMIZATION_LEVEL,
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",

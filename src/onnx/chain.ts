@@ -1,7 +1,8 @@
 /**
  * Dense chains: graphs that are exactly an MLP, input → [Flatten/Reshape] → (Linear → ReLU)* → Linear → logits,
  * every Linear a Gemm or a MatMul (+ bias Add) with constant weights. For these the fast exact sweep
- * (src/engine/sweep/denseSweep.ts) applies; any other graph returns null and takes the general path.
+ * (src/engine/sweep/denseSweep.ts) applies; any other graph, or one with a non-finite weight or bias, returns null and
+ * takes the general path.
  */
 import { indexGraph } from "./graph.js";
 import { attributeFloat, attributeInt, DataType, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
@@ -78,6 +79,9 @@ export function denseChain(model: ModelProto): DenseChain | null {
     break;
   }
   for (let i = 1; i < layers.length; i++) if (layers[i].in !== layers[i - 1].out) return null;
+  // The dense engine ablates by subtracting a unit's contribution (z − W·h), which cannot remove a NaN or infinite
+  // one; with non-finite weights the general path's masked graph forces ablated units to exactly 0 instead.
+  if (!layers.every((l) => l.weight.every(Number.isFinite) && (l.bias?.every(Number.isFinite) ?? true))) return null;
   return { layers };
 }
 

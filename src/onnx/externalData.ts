@@ -9,6 +9,9 @@ import { isAbsolute, resolve } from "node:path";
 import { fail } from "../errors.js";
 import { onnx, toInt, type GraphProto, type TensorProto } from "./proto.js";
 
+/** protobuf's limit on one message: a model larger than this cannot be held inline. */
+const MAX_INLINE_BYTES = 2 ** 31 - 1;
+
 /** The external data files a graph's tensors name (their `location` entries), in first-use order. */
 export function externalDataFiles(graph: GraphProto): string[] {
   const files = new Set<string>();
@@ -19,11 +22,12 @@ export function externalDataFiles(graph: GraphProto): string[] {
 /**
  * Reads every externally stored tensor of `graph` from `dir` (the model file's directory) into raw_data, in place.
  * Returns the number of tensors read. Throws `missing-file` when a data file is absent and `bad-model` when a
- * tensor's location is absolute or its offset/length lie outside the file.
+ * tensor's location is absolute, its offset/length lie outside the file, or the tensors exceed 2 GB in all.
  */
 export function inlineExternalData(graph: GraphProto, dir: string, modelName: string): number {
   const handles = new Map<string, { fd: number; size: number }>();
   let count = 0;
+  let total = 0;
   try {
     for (const tensor of allTensors(graph)) {
       if (!isExternal(tensor)) continue;
@@ -42,6 +46,10 @@ export function inlineExternalData(graph: GraphProto, dir: string, modelName: st
       const length = entry(tensor, "length") !== undefined ? toInt(entry(tensor, "length")) : handle.size - offset;
       if (offset < 0 || length < 0 || offset + length > handle.size) {
         fail("bad-model", `${modelName}: tensor ${tensor.name} lies at bytes ${offset}..${offset + length} of ${location}, which has ${handle.size}`, { name: modelName, location });
+      }
+      total += length;
+      if (total > MAX_INLINE_BYTES) {
+        fail("bad-model", `${modelName} keeps over 2 GB of tensors in external data; lesion holds a model as one ONNX protobuf, which is limited to 2 GB`, { name: modelName });
       }
       const bytes = new Uint8Array(length);
       let read = 0;

@@ -1,6 +1,6 @@
 /**
  * What opening a model does to its graph before anything else looks at it: external data read in from beside the
- * model file, float16 converted to float32, constant-only subgraphs folded into initializers. Every later step (site
+ * model file, constant-only subgraphs folded into initializers, float16 converted to float32. Every later step (site
  * search, batching, masks, suffix graphs, the dense engine) then sees one plain float32 graph with inline weights.
  */
 import { fail } from "../errors.js";
@@ -42,8 +42,9 @@ export function normalizeModel(model: ModelProto, options: NormalizeOptions): No
     }
     externalTensors = inlineExternalData(graph, options.dir, options.name);
   }
-  const float16 = float16ToFloat32(graph);
+  // Folding first keeps a constant's float16 rounding where the graph casts it to float16 (mixed-precision output).
   const foldedNodes = foldConstants(graph);
+  const float16 = float16ToFloat32(graph);
   return { externalTensors, externalFiles, float16, foldedNodes };
 }
 

@@ -1,7 +1,8 @@
 /**
- * Graph surgery. Ablation is a mask at a site, fed as a graph input (x' = x·mask + offset, per row), so the intact
- * and every ablated condition run through one graph and one session; recording adds graph outputs; a suffix graph
- * starts at a site so cached activations are never recomputed upstream.
+ * Graph surgery. Ablation is a mask at a site, fed as a graph input (x' = x·mask + offset, per row; exactly the
+ * offset where the mask is 0, even for a non-finite x), so the intact and every ablated condition run through one
+ * graph and one session; recording adds graph outputs; a suffix graph starts at a site so cached activations are
+ * never recomputed upstream.
  */
 import { fail } from "../errors.js";
 import { downstreamNodes, elementTypes, indexGraph, type GraphIndex } from "./graph.js";
@@ -43,10 +44,19 @@ export function withMasks(model: ModelProto, targets: readonly MaskTarget[]): Mo
   return copy;
 }
 
+/**
+ * `Where(mask ≠ 0, x·mask, mask) + offset`: where the mask is 0 the unit's value is exactly 0 before the offset, even
+ * when x is NaN or infinite (non-finite weights), where x·mask would leave NaN; elsewhere it is x·mask as before.
+ */
 function maskNodes(target: MaskTarget, from: string, to: string): NodeProto[] {
+  const mask = maskInputName(target.name);
+  const keep = `${target.tensor}::keep`;
+  const scaled = `${target.tensor}::scaled`;
   const masked = `${target.tensor}::masked`;
   return [
-    makeNode("Mul", [from, maskInputName(target.name)], [masked], `lesion/mask/${target.name}/Mul`),
+    makeNode("Cast", [mask], [keep], `lesion/mask/${target.name}/Cast`, { to: DataType.BOOL }),
+    makeNode("Mul", [from, mask], [scaled], `lesion/mask/${target.name}/Mul`),
+    makeNode("Where", [keep, scaled, mask], [masked], `lesion/mask/${target.name}/Where`),
     makeNode("Add", [masked, offsetInputName(target.name)], [to], `lesion/mask/${target.name}/Add`),
   ];
 }

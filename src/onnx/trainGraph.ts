@@ -26,6 +26,13 @@ export interface StepOptions {
   eps: number;
   /** Layer index → units of that layer's output held at zero. */
   masks: Record<number, number[]>;
+  /**
+   * Parameter name → 0/1 mask of the parameter's shape (or one value for the whole parameter) multiplying its
+   * gradient (weight decay included) before the optimizer: a 0 entry never moves (SGD and Adam start from zero
+   * state, so a zero gradient is a zero step). Parameters not named train freely. Used to freeze all but a few
+   * weights (transplant).
+   */
+  gradientMasks?: Record<string, Float32Array>;
 }
 
 export const STEP_INPUTS = { x: "x", y: "y", lr: "lr", c1: "adam.c1", c2: "adam.c2" } as const;
@@ -155,6 +162,8 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
   for (const param of params) {
     let gradient = grads.get(param.name)!;
     if (options.weightDecay > 0) gradient = g.one("Add", [gradient, g.one("Mul", [param.name, scalar(`wd.${param.name}`, options.weightDecay)])]);
+    const gradientMask = options.gradientMasks?.[param.name];
+    if (gradientMask) gradient = g.one("Mul", [gradient, g.constant(`gradmask.${param.name}`, gradientMask.length === 1 ? [] : param.shape, gradientMask)]);
     if (options.optimizer === "sgd") {
       const [velocity] = stateNames("sgd", param.name);
       const next = options.momentum > 0 ? g.one("Add", [g.one("Mul", [velocity, scalar(`mu.${param.name}`, options.momentum)]), gradient]) : gradient;

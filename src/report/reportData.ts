@@ -16,6 +16,7 @@ import type { EvaluateResult } from "../study/evaluate.js";
 import type { RecoverSummary } from "../study/recoverFiles.js";
 import { SUMMARY_FILE } from "../study/resultDir.js";
 import { STUDY_FILE } from "../study/study.js";
+import { minActiveSamples } from "../study/unitScores.js";
 
 export interface ReportSite {
   name: string;
@@ -31,13 +32,26 @@ export interface ReportSite {
   /** [unit][class] class-conditional mean activation. */
   classMeans: number[][];
   indicators: Record<string, Array<number | null>>;
-  correlations: Array<{ a: string; b: string; pearson: number | null; pearsonP: number | null; spearman: number | null; spearmanP: number | null }>;
+  /** Selectivity's minimum activity: samples a unit must be active on (`minActiveSamples`), and the units below it. */
+  minActive: { samples: number; below: number[] };
+  correlations: Array<{ a: string; b: string; n: number | null; pearson: number | null; pearsonP: number | null; spearman: number | null; spearmanP: number | null }>;
   /** Unit coordinates (t-SNE when there is one, else PCA) with the method's name. */
   embedding: { method: string; points: Array<[number, number]> };
   groupings: Array<{ by: string; method: string; k: number; silhouette: number; populations: Array<{ id: number; units: number[]; delta: number; deltaPerClass: Array<number | null>; interaction: number[] }> }>;
   agreement: { ari: number; nmi: number };
   /** Pair sweep: [i, j, accuracy change, redundancy]. */
   pairs: Array<[number, number, number, number]> | null;
+  /**
+   * The most redundant pairs, class by class (Meyes et al. 2019): each class's accuracy drop under the pair, and the
+   * part of it lost only jointly (redundancy × the class's intact accuracy); the rest is what either unit causes alone.
+   */
+  pairSplit: Array<{ units: [number, number]; drop: Array<number | null>; redundant: Array<number | null> }> | null;
+  /** Bootstrap CIs of each unit's single-ablation accuracy change (`deltaIntervals`), by unit; null without them. */
+  ci: { level: number; method: string; intervals: Array<[number, number]> } | null;
+  /** Per unit, the change of the mean cross-entropy when it alone is ablated (null where the loss was not computed). */
+  lossChange: Array<number | null>;
+  /** Cumulative curves per class: per order and repeat, per class (fraction, accuracy) points. */
+  classCurves: Array<{ order: string; repeat: number; perClass: Array<Array<[number, number | null]>> }>;
   /** Cumulative curves: per order and repeat, (fraction, accuracy) points. */
   curves: Array<{ order: string; repeat: number; points: Array<[number, number]> }>;
   /** First-layer incoming weights as images ([units][pixels]), when the site's layer reads the image. */
@@ -48,7 +62,7 @@ export interface ReportSite {
 /** The paper's findings for one site, in numbers a reader can check in the figures. */
 export interface Findings {
   dead: number[];
-  /** Most class-selective live units: selectivity, the class they prefer, and that class's drop when ablated. */
+  /** Most class-selective units with defined selectivity (above the minimum activity): selectivity, the class they prefer, and that class's drop when ablated. */
   selective: Array<{ unit: number; selectivity: number; preferred: string; drop: number }>;
   /** Units whose ablation costs at least 0.5 percentage points in the most classes. */
   broad: Array<{ unit: number; classes: number; drop: number }>;
@@ -68,8 +82,11 @@ export interface ReportData {
   baseline: { accuracy: number; perClass: Array<number | null>; loss: number };
   initial: string | null;
   sites: ReportSite[];
-  map: { points: Array<[number, number, number]>; conditions: Array<{ id: string; delta: number; codes: number[] }> } | null;
+  /** Mapped images (x, y, label) and, per condition, each image's outcome code as one digit of `codes`. */
+  map: { points: Array<[number, number, number]>; conditions: Array<{ id: string; site: string; delta: number; codes: string }> } | null;
   recovery: RecoverSummary | null;
+  /** The per-epoch history lesion's training wrote beside the model (`MODEL.history.json`), when there is one. */
+  training: { arch: string; data: string; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> } | null;
 }
 
 const round = (v: number | null) => (v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(4)));
@@ -101,6 +118,18 @@ export function reportData(dir: string): ReportData {
     // Weight images for a first dense layer reading square one-channel images (MNIST-like).
     const side = Math.sqrt(weights?.fanIn ?? 0);
     const isImage = weights !== null && ind.kind === "dense" && Number.isInteger(side) && side > 1 && name === meta.sites[0];
+    const ofSite = singles.conditions.filter((c) => c.site === name);
+    const byUnit = new Map(ofSite.map((c) => [c.units[0], c]));
+    const pairSplit = pairsSummary
+      ? [...pairsSummary.conditions]
+          .sort((a, b) => (b.redundancy?.overall ?? 0) - (a.redundancy?.overall ?? 0))
+          .slice(0, 10)
+          .map((c) => ({
+            units: [c.units[0], c.units[1]] as [number, number],
+            drop: c.deltaPerClass.map((d) => (d === null ? null : round(0 - d))),
+            redundant: (c.redundancy?.perClass ?? []).map((r, j) => (r === null || evaluation.perClass[j] === null ? null : round(r * evaluation.perClass[j]!))),
+          }))
+      : null;
     const pairList = pairsSummary ? pairsSummary.conditions.map((c) => [c.units[0], c.units[1], round(c.delta)!, round(c.redundancy?.overall ?? 0)!] as [number, number, number, number]) : null;
     return {
       findings: findings(ind, impact, evaluation.classNames, pairList, characterized.correlations.find((t) => t.scope === name)?.entries ?? []),
@@ -114,11 +143,12 @@ export function reportData(dir: string): ReportData {
       impact,
       classMeans: Array.from({ length: ind.units }, (_, u) => Array.from({ length: k }, (_, c) => round(Number(ind.classMeans.data[c * ind.units + u]))!)),
       indicators: Object.fromEntries(
-        (["magnitude", "selectivity", "fractionActive", "weightL2", "weightChange", "mannWhitneyP", "impact", "impactMaxClass"] as const)
+        (["magnitude", "selectivity", "fractionActive", "weightL1", "weightL2", "weightChange", "mannWhitneyP", "impact", "impactMaxClass"] as const)
           .filter((key) => ind[key] !== null)
           .map((key) => [key, (ind[key] as number[]).map(round)]),
       ),
-      correlations: (characterized.correlations.find((t) => t.scope === name)?.entries ?? []).map((e) => ({ a: e.a, b: e.b, pearson: round(e.pearson.r), pearsonP: round(e.pearson.p), spearman: round(e.spearman.r), spearmanP: round(e.spearman.p) })),
+      minActive: { samples: minActiveSamples(characterized.indicators.n), below: ind.selectivity.flatMap((v, u) => (v === null && !ind.dead.includes(u) ? [u] : [])) },
+      correlations: (characterized.correlations.find((t) => t.scope === name)?.entries ?? []).map((e) => ({ a: e.a, b: e.b, n: e.n ?? null, pearson: round(e.pearson.r), pearsonP: round(e.pearson.p), spearman: round(e.spearman.r), spearmanP: round(e.spearman.p) })),
       embedding: { method: groups.embeddings.tsne ? "t-SNE" : "PCA", points: Array.from({ length: ind.units }, (_, u) => [round(Number(embedding.data[2 * u]))!, round(Number(embedding.data[2 * u + 1]))!]) },
       groupings: groups.groupings.map((g) => ({
         by: g.by,
@@ -129,6 +159,15 @@ export function reportData(dir: string): ReportData {
       })),
       agreement: { ari: round(groups.agreement.ari)!, nmi: round(groups.agreement.nmi)! },
       pairs: pairList,
+      pairSplit,
+      ci: singles.deltaCi
+        ? { ...singles.deltaCi, intervals: Array.from({ length: ind.units }, (_, u) => (byUnit.get(u)?.deltaCi ?? [0, 0]).map((v) => round(v)!) as [number, number]) }
+        : null,
+      lossChange: Array.from({ length: ind.units }, (_, u) => {
+        const loss = byUnit.get(u)?.loss;
+        return typeof loss === "number" && singles.baseline.loss !== null ? round(loss - singles.baseline.loss) : null;
+      }),
+      classCurves: classCurveSeries(curves, name, k),
       curves: curveSeries(curves, name),
       weights: isImage ? { width: side, height: side, values: Array.from({ length: weights!.units }, (_, u) => Array.from(weights!.weight.subarray(u * weights!.fanIn, (u + 1) * weights!.fanIn), (v) => round(v)!)) } : null,
     };
@@ -143,6 +182,7 @@ export function reportData(dir: string): ReportData {
     sites,
     map: stimulusOutcomes(dir, characterized, singles, sites.map((s) => s.name)),
     recovery: summary<RecoverSummary>("recover"),
+    training: trainingHistory(meta.modelPath),
   };
 }
 
@@ -163,7 +203,7 @@ function findings(
   const top = <T>(items: T[], score: (t: T) => number, n = 3) => [...items].sort((a, b) => score(b) - score(a)).slice(0, n);
   return {
     dead: ind.dead,
-    selective: top(live, (u) => ind.selectivity[u]).map((u) => ({ unit: u, selectivity: round(ind.selectivity[u])!, preferred: classNames[preferred(u)], drop: round(impact[u][preferred(u)])! })),
+    selective: top(live.filter((u) => ind.selectivity[u] !== null), (u) => ind.selectivity[u]!).map((u) => ({ unit: u, selectivity: round(ind.selectivity[u])!, preferred: classNames[preferred(u)], drop: round(impact[u][preferred(u)])! })),
     broad: top(live, (u) => impact[u].filter((d) => d >= 0.005).length * 10 + ind.impact[u])
       .map((u) => ({ unit: u, classes: impact[u].filter((d) => d >= 0.005).length, drop: round(ind.impact[u])! })),
     important: top(live, (u) => ind.impact[u]).map((u) => {
@@ -189,6 +229,33 @@ function curveSeries(curves: AblateSummary | null, site: string): ReportSite["cu
   return [...series.values()];
 }
 
+function classCurveSeries(curves: AblateSummary | null, site: string, k: number): ReportSite["classCurves"] {
+  if (!curves) return [];
+  const series = new Map<string, ReportSite["classCurves"][number]>();
+  for (const c of curves.conditions) {
+    if (c.site !== site || !c.label) continue;
+    const [fraction, order, repeat] = c.label.split(" ");
+    const key = `${order} ${repeat ?? ""}`;
+    if (!series.has(key)) series.set(key, { order, repeat: repeat ? Number(repeat.slice(1)) : 1, perClass: Array.from({ length: k }, (_, j) => [[0, curves.baseline.perClass[j]]]) });
+    series.get(key)!.perClass.forEach((points, j) => points.push([Number(fraction), round(c.perClass[j])]));
+  }
+  return [...series.values()];
+}
+
+/** `MODEL.history.json`, written by `lesion train` (and the default model) beside the model. */
+function trainingHistory(modelPath: string | null): ReportData["training"] {
+  const path = modelPath?.replace(/\.onnx$/, ".history.json");
+  if (!path || path === modelPath || !existsSync(path)) return null;
+  try {
+    const file = JSON.parse(readFileSync(path, "utf8")) as { arch: string; data: string; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> };
+    if (!Array.isArray(file.history)) return null;
+    return { arch: file.arch, data: file.data, history: file.history.map((e) => ({ epoch: e.epoch, trainLoss: round(e.trainLoss)!, testAccuracy: round(e.testAccuracy) })) };
+  } catch {
+    // A history file that is not lesion's is not the report's business.
+    return null;
+  }
+}
+
 /**
  * The stimulus map with, for the most damaging single units and the most redundant pairs of each site, each mapped
  * image's outcome: 0 kept, 1 lost, 2 gained, 3 lost only jointly (pairs), 4 wrong both times (codes of sampleOutcomes).
@@ -210,7 +277,7 @@ function stimulusOutcomes(dir: string, characterized: CharacterizeSummary, singl
     return now;
   };
   const outcome = (now: number[], alone: number[][] | null) =>
-    map.samples.map((s, j) => {
+    map.samples.map((s, j): number => {
       const label = map.labels[j];
       const before = singlesFiles.predictions[s] === label;
       if (before && now[j] === label) return 0;
@@ -220,16 +287,20 @@ function stimulusOutcomes(dir: string, characterized: CharacterizeSummary, singl
   const conditions: NonNullable<ReportData["map"]>["conditions"] = [];
   for (const site of sites) {
     const ofSite = singles.conditions.map((c, i) => ({ c, i })).filter(({ c }) => c.site === site);
-    for (const { c, i } of [...ofSite].sort((a, b) => a.c.delta - b.c.delta).slice(0, 8)) {
-      conditions.push({ id: c.id, delta: round(c.delta)!, codes: outcome(after(singlesFiles, i), null) });
+    // Every unit of the site, most damaging first.
+    for (const { c, i } of [...ofSite].sort((a, b) => a.c.delta - b.c.delta || a.c.units[0] - b.c.units[0])) {
+      conditions.push({ id: c.id, site, delta: round(c.delta)!, codes: outcome(after(singlesFiles, i), null).join("") });
     }
     if (!existsSync(join(dir, `pairs-${site}`, SUMMARY_FILE))) continue;
     const pairs = JSON.parse(readFileSync(join(dir, `pairs-${site}`, SUMMARY_FILE), "utf8")) as AblateSummary;
     const pairFiles = step(`pairs-${site}`);
-    const ranked = pairs.conditions.map((c, i) => ({ c, i })).sort((a, b) => (b.c.redundancy?.overall ?? 0) - (a.c.redundancy?.overall ?? 0));
-    for (const { c, i } of ranked.slice(0, 5)) {
+    // The 20 most redundant pairs and the 20 most damaging ones.
+    const all = pairs.conditions.map((c, i) => ({ c, i }));
+    const redundant = [...all].sort((a, b) => (b.c.redundancy?.overall ?? 0) - (a.c.redundancy?.overall ?? 0)).slice(0, 20);
+    const damaging = [...all].sort((a, b) => a.c.delta - b.c.delta).slice(0, 20);
+    for (const { c, i } of [...new Set([...redundant, ...damaging])]) {
       const alone = c.units.map((u) => after(singlesFiles, ofSite.find((o) => o.c.units[0] === u)!.i));
-      conditions.push({ id: c.id, delta: round(c.delta)!, codes: outcome(after(pairFiles, i), alone) });
+      conditions.push({ id: c.id, site, delta: round(c.delta)!, codes: outcome(after(pairFiles, i), alone).join("") });
     }
   }
   return { points: map.samples.map((_, j) => [round(Number(map.coordinates.data[2 * j]))!, round(Number(map.coordinates.data[2 * j + 1]))!, map.labels[j]]), conditions };

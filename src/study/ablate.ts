@@ -13,7 +13,8 @@
  *   units are ablated, and kept when either is ablated alone; per class as a fraction of the class's intact-correct
  *   samples, overall as those fractions weighted by class frequency.
  * - Every prediction equals a float64 forward pass (ties toward the lower class); see src/engine/maskedSweep.ts and
- *   src/engine/sweep/denseSweep.ts.
+ *   src/engine/sweep/denseSweep.ts. The intact predictions are checked against a plain forward pass of the
+ *   unmodified graph (src/study/agreement.ts); a disagreement beyond a float32 near tie fails the run.
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
@@ -23,7 +24,9 @@ import { maskedSweep, type SweepOutcome, type SweepResult } from "../engine/mask
 import { memoized, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { denseIntact } from "../engine/sweep/denseIntact.js";
 import { denseSweep } from "../engine/sweep/denseSweep.js";
+import { dataIdentity } from "../data/dataIdentity.js";
 import { denseChain, type DenseChain } from "../onnx/chain.js";
+import { checkAgreement, type Agreement } from "./agreement.js";
 import { openCheckpoint } from "./checkpoint.js";
 import { checkUnits, condition as makeCondition, type Condition } from "./conditions.js";
 import { classNames } from "./evaluate.js";
@@ -87,6 +90,8 @@ export interface AblateResult {
   changes: Array<{ samples: Int32Array; predictions: Int32Array }>;
   /** Intact predictions, float64-exact. */
   predictions: Int32Array;
+  /** The intact predictions checked against a plain forward pass of the unmodified graph (see agreement.ts). */
+  agreement: Agreement;
   /** Near ties that could not be settled in float64 (an op without a float64 kernel in onnxruntime or lesion); 0 means every prediction is exact. */
   unresolvedTies: number;
   /**
@@ -94,6 +99,12 @@ export interface AblateResult {
    * on the dense engine; others on the general one), "masked" otherwise.
    */
   engine: Record<string, "dense" | "masked">;
+  /**
+   * Problems in the model worth a user's attention that do not stop the run, as `evaluate` reports them: non-finite
+   * (NaN or infinite) weights. A zero-ablated unit is exactly 0 even then; a model with non-finite weights runs on the
+   * general engine (`engine` says "masked").
+   */
+  warnings: string[];
   elapsedSeconds: number;
 }
 
@@ -141,7 +152,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     }
   }
   const store = options.checkpoint
-    ? openCheckpoint<StoredOutcome | StoredIntact>(options.checkpoint, { model: model.sha256, data: data.spec, n: data.n, loss })
+    ? openCheckpoint<StoredOutcome | StoredIntact>(options.checkpoint, { model: model.sha256, data: data.spec, n: data.n, dataSha256: dataIdentity(data).sha256, loss })
     : null;
   const outcomes = new Map<string, StoredOutcome>();
   let intact = (store?.done.get(INTACT_ID) as StoredIntact | undefined) ?? null;
@@ -210,8 +221,10 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   }
   if (!intact) fail("resume-mismatch", "the checkpoint has conditions but no intact network; remove it and run again");
   const result = assemble(model, data, conditions, outcomes, intact, loss, options.confusion ?? false);
+  // Before the checkpoint goes: a disagreement leaves the run where it was.
+  const agreement = await checkAgreement(model, data, result.predictions, options);
   store?.remove();
-  return { ...result, unresolvedTies, engine, elapsedSeconds: (performance.now() - started) / 1000 };
+  return { ...result, agreement, unresolvedTies, engine, warnings: [...model.warnings], elapsedSeconds: (performance.now() - started) / 1000 };
 }
 
 function stored(id: string, outcome: SweepOutcome, loss: boolean): StoredOutcome {
@@ -245,7 +258,7 @@ function assemble(
   intact: StoredIntact,
   loss: boolean,
   withConfusion: boolean,
-): Omit<AblateResult, "unresolvedTies" | "engine" | "elapsedSeconds"> {
+): Omit<AblateResult, "agreement" | "unresolvedTies" | "engine" | "warnings" | "elapsedSeconds"> {
   const k = model.numClasses;
   const counts = classCounts(data.labels, k);
   const fractionOf = (correct: number[]) => correct.map((c, i) => (counts[i] === 0 ? null : c / counts[i]));

@@ -5,6 +5,8 @@
  */
 import type { AblateResult } from "./ablate.js";
 import type { AblationMode } from "./conditions.js";
+import type { Provenance } from "./provenance.js";
+import type { DeltaIntervals } from "./deltaIntervals.js";
 import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
 export interface AblateSummary extends Omit<AblateResult, "changes" | "predictions" | "conditions"> {
@@ -14,21 +16,33 @@ export interface AblateSummary extends Omit<AblateResult, "changes" | "predictio
   site: string;
   mode: AblationMode;
   options: { loss: boolean; confusion: boolean };
-  conditions: Array<Omit<AblateResult["conditions"][number], "confusion">>;
+  /** What computed the result and on what (versions, threads, model and data hashes, seed). */
+  provenance: Provenance;
+  conditions: Array<Omit<AblateResult["conditions"][number], "confusion"> & { deltaCi?: [number, number] }>;
+  /** How the conditions' `deltaCi` were computed (bootstrap over images, `deltaIntervals`); absent without them. */
+  deltaCi?: { method: "bootstrap-exact"; level: number };
   files: string[];
 }
 
-export function ablateFiles(result: AblateResult, options: { site: string; mode: AblationMode; loss: boolean; confusion: boolean }): { files: ResultFile[]; summary: AblateSummary } {
+/**
+ * The result files of an ablation. With `intervals` (from `deltaIntervals`, one per condition), each condition's
+ * summary entry gets `deltaCi: [low, high]` and its CSV row the columns `delta_ci_low`, `delta_ci_high`.
+ */
+export function ablateFiles(
+  result: AblateResult,
+  options: { site: string; mode: AblationMode; loss: boolean; confusion: boolean; provenance: Provenance },
+  intervals?: DeltaIntervals,
+): { files: ResultFile[]; summary: AblateSummary } {
   const k = result.classNames.length;
   const files: ResultFile[] = [];
   const sites = [...new Set(result.conditions.map((c) => c.site))];
   for (const site of sites) {
-    const rows = result.conditions.filter((c) => c.site === site);
+    const rows = result.conditions.map((c, i) => ({ c, ci: intervals?.intervals[i] ?? null })).filter(({ c }) => c.site === site);
     files.push({
       name: `${fileStem(site)}.csv`,
       kind: "csv",
-      header: ["id", "site", "units", "mode", "label", "accuracy", "delta", "lost", "gained", "loss", "redundancy", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `delta_${c}`)],
-      rows: rows.map((c) => [c.id, c.site, c.units.join(" "), c.mode, c.label, c.accuracy, c.delta, c.lost, c.gained, c.loss, c.redundancy?.overall ?? null, ...c.perClass, ...c.deltaPerClass]),
+      header: ["id", "site", "units", "mode", "label", "accuracy", "delta", ...(intervals ? ["delta_ci_low", "delta_ci_high"] : []), "lost", "gained", "loss", "redundancy", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `delta_${c}`)],
+      rows: rows.map(({ c, ci }) => [c.id, c.site, c.units.join(" "), c.mode, c.label, c.accuracy, c.delta, ...(ci ? ci : []), c.lost, c.gained, c.loss, c.redundancy?.overall ?? null, ...c.perClass, ...c.deltaPerClass]),
     });
   }
   const perClass = new Float64Array(result.conditions.length * k);
@@ -39,7 +53,11 @@ export function ablateFiles(result: AblateResult, options: { site: string; mode:
   const changes = new Int32Array(total * 3);
   let at = 0;
   result.changes.forEach((c, i) => {
-    for (let j = 0; j < c.samples.length; j++, at += 3) changes.set([i, c.samples[j], c.predictions[j]], at);
+    for (let j = 0; j < c.samples.length; j++, at += 3) {
+      changes[at] = i;
+      changes[at + 1] = c.samples[j];
+      changes[at + 2] = c.predictions[j];
+    }
   });
   files.push({ name: "changes.npy", kind: "npy", data: changes, shape: [total, 3] });
   if (options.confusion) {
@@ -55,8 +73,10 @@ export function ablateFiles(result: AblateResult, options: { site: string; mode:
     mode: options.mode,
     ...rest,
     options: { loss: options.loss, confusion: options.confusion },
+    provenance: options.provenance,
+    ...(intervals ? { deltaCi: { method: intervals.method, level: intervals.level } } : {}),
     // Confusion matrices live in confusion.npy; the summary keeps one row per condition readable.
-    conditions: result.conditions.map(({ confusion: _confusion, ...c }) => c),
+    conditions: result.conditions.map(({ confusion: _confusion, ...c }, i) => (intervals ? { ...c, deltaCi: intervals.intervals[i] } : c)),
     files: files.map((f) => f.name),
   };
   return { files, summary };

@@ -8,7 +8,7 @@ import type { LesionModel } from "../engine/model.js";
 import { correlations, type CorrelationTable } from "./correlations.js";
 import { indicators, type IndicatorsOptions, type IndicatorsResult } from "./indicators.js";
 import { populations, type PopulationsOptions, type SitePopulations } from "./populations.js";
-import { stimulusMap, type StimulusMap, type StimulusMapOptions } from "./stimulusMap.js";
+import { checkStimulusMapCache, stimulusMap, type StimulusMap, type StimulusMapOptions } from "./stimulusMap.js";
 
 export interface CharacterizeOptions extends IndicatorsOptions, Omit<PopulationsOptions, "batchSize" | "onProgress" | "signal"> {
   /** The stimulus map's options, or false to skip it. Default: {} (2,000 images, cached). */
@@ -23,8 +23,11 @@ export interface CharacterizeResult {
 }
 
 export async function characterize(model: LesionModel, data: Dataset, options: CharacterizeOptions = {}): Promise<CharacterizeResult> {
+  if (options.map !== false) checkStimulusMapCache(data, { seed: options.seed, ...options.map });
   const found = await indicators(model, data, options);
   const groups = await populations(model, data, found, options);
+  // The stimulus map has no measure of progress: total 0 tells a display to show that it is working, without a bar.
+  if (options.map !== false) options.onProgress?.({ phase: "stimulus map", done: 0, total: 0 });
   const map = options.map === false ? null : await stimulusMap(data, { seed: options.seed, ...options.map });
   return { indicators: found, correlations: correlations(found), populations: groups, stimulusMap: map };
 }

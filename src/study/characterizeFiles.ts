@@ -1,5 +1,6 @@
 /** The files of a `characterize` run: per site an indicator table (one row per unit) and matrices, a correlation table. */
 import type { CharacterizeResult } from "./characterize.js";
+import type { Provenance } from "./provenance.js";
 import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
 export interface CharacterizeSummary extends CharacterizeResult {
@@ -7,10 +8,12 @@ export interface CharacterizeSummary extends CharacterizeResult {
   command: "characterize";
   modelSha256: string;
   initial: string | null;
+  /** What computed the result and on what (versions, threads, model and data hashes, seed). */
+  provenance: Provenance;
   files: string[];
 }
 
-export function characterizeFiles(result: CharacterizeResult, meta: { modelSha256: string; initial: string | null }): { files: ResultFile[]; summary: CharacterizeSummary } {
+export function characterizeFiles(result: CharacterizeResult, meta: { modelSha256: string; initial: string | null; provenance: Provenance }): { files: ResultFile[]; summary: CharacterizeSummary } {
   const { classNames } = result.indicators;
   const k = classNames.length;
   const files: ResultFile[] = [];

@@ -3,9 +3,10 @@
  * names the model, data and options. A rerun reads them back and runs only what is missing; a line cut short by a
  * kill is ignored. A header that does not match is a `resume-mismatch`, never a silent mix of two runs.
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { fail } from "../errors.js";
+import { ensureDir, guardWrite } from "../files.js";
 
 export interface Checkpoint<Record extends { id: string }> {
   done: Map<string, Record>;
@@ -35,7 +36,7 @@ export function openCheckpoint<Record extends { id: string }>(path: string, head
     const whole = [headerLine, ...[...done.values()].map((r) => JSON.stringify(r))].join("\n") + "\n";
     appendSafely(path, whole, true);
   } else {
-    mkdirSync(dirname(path), { recursive: true });
+    ensureDir(dirname(path));
     appendSafely(path, `${headerLine}\n`, true);
   }
   return {
@@ -52,6 +53,10 @@ export function openCheckpoint<Record extends { id: string }>(path: string, head
 }
 
 function appendSafely(path: string, text: string, truncate: boolean): void {
+  guardWrite(path, () => append(path, text, truncate));
+}
+
+function append(path: string, text: string, truncate: boolean): void {
   if (truncate) {
     const temporary = `${path}.${process.pid}.tmp`;
     const fd = openSync(temporary, "w");

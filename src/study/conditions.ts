@@ -67,8 +67,11 @@ export interface FractionsOptions {
   fractions: number[];
   /** Which units go first. "random" draws a seeded order per repeat; the others follow `ranking` (largest first). */
   order?: FractionOrder;
-  /** Per-unit scores for "selectivity"/"impact", largest ablated first. Required for those orders. */
-  ranking?: readonly number[];
+  /**
+   * Per-unit scores for "selectivity"/"impact", largest ablated first; a null score (selectivity undefined below the
+   * minimum activity) goes after every scored unit, in unit order. Required for those orders.
+   */
+  ranking?: ReadonlyArray<number | null>;
   /** Random orders drawn (order "random" only). Default 1. */
   repeats?: number;
   /** Seed of the random orders. Default 0. */
@@ -89,7 +92,8 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
   } else {
     const ranking = options.ranking;
     if (!ranking || ranking.length !== site.units) fail("bad-option", `order '${order}' needs a score for each of the ${site.units} units of ${site.name}`, { order });
-    orders.push(range(site.units).sort((a, b) => ranking[b] - ranking[a] || a - b));
+    const score = (u: number) => ranking[u] ?? -Infinity;
+    orders.push(range(site.units).sort((a, b) => (score(a) === score(b) ? a - b : score(b) - score(a))));
   }
   const result: Condition[] = [];
   orders.forEach((unitOrder, r) => {

@@ -1,7 +1,9 @@
 /**
  * What predicts importance (Meyes et al. 2020): Pearson and Spearman correlations, with two-sided p-values, between
  * every pair of per-unit indicators, per site and pooled over all sites. Indicators a site lacks (no initial model,
- * no weights) are left out of its table; dead units stay in (they are real units that matter to nothing).
+ * no weights) are left out of its table; dead units stay in (they are real units that matter to nothing). A unit whose
+ * value is null for one of the two indicators (selectivity below the minimum activity) is left out of that pair's
+ * coefficients only; `n` counts the units used.
  */
 import { INDICATOR_NAMES, type IndicatorName, type IndicatorsResult, type SiteIndicators } from "./indicators.js";
 import { pearson, spearman, type Correlation } from "./stats.js";
@@ -11,6 +13,8 @@ export interface CorrelationEntry {
   b: IndicatorName;
   pearson: Correlation;
   spearman: Correlation;
+  /** Units with both values defined, over which the coefficients are computed. */
+  n: number;
 }
 
 export interface CorrelationTable {
@@ -28,13 +32,15 @@ export function correlations(result: IndicatorsResult): CorrelationTable[] {
 
 function table(scope: string, sites: SiteIndicators[]): CorrelationTable {
   const columns = INDICATOR_NAMES.filter((name) => sites.every((s) => s[name] !== null));
-  const values = (name: IndicatorName) => sites.flatMap((s) => s[name] as number[]);
+  const values = (name: IndicatorName) => sites.flatMap((s) => s[name] as Array<number | null>);
   const entries: CorrelationEntry[] = [];
   for (let i = 0; i < columns.length; i++) {
     for (let j = i + 1; j < columns.length; j++) {
-      const x = values(columns[i]);
-      const y = values(columns[j]);
-      entries.push({ a: columns[i], b: columns[j], pearson: pearson(x, y), spearman: spearman(x, y) });
+      const other = values(columns[j]);
+      const both = values(columns[i]).map((v, u) => [v, other[u]]).filter((p): p is [number, number] => p[0] !== null && p[1] !== null);
+      const x = both.map((p) => p[0]);
+      const y = both.map((p) => p[1]);
+      entries.push({ a: columns[i], b: columns[j], pearson: pearson(x, y), spearman: spearman(x, y), n: x.length });
     }
   }
   return { scope, units: sites.reduce((n, s) => n + s.units, 0), entries };

@@ -2,6 +2,7 @@
  * Indicators per unit (Meyes et al. 2020, "Under the Hood of Neural Networks"; Meyes et al. 2019 for weight change):
  * - magnitude: mean absolute activation over the data (conv units averaged over space first);
  * - selectivity: Morcos et al. 2018, (μ_max − μ_rest)/(μ_max + μ_rest) over class-conditional means (src/study/unitScores.ts);
+ *   null for a unit active on fewer than max(10, 0.1 % of the) samples (`minActiveSamples`), where it is undefined;
  * - fractionActive and dead units (never active);
  * - weightL1, weightL2: norms of the unit's incoming weights (its row of a Linear, its filter of a Conv);
  * - with the initial model: weightChange = ‖w − w₀‖₂, and the Mann–Whitney U test between the trained and initial
@@ -37,7 +38,8 @@ export interface SiteIndicators {
   kind: "dense" | "conv";
   units: number;
   magnitude: number[];
-  selectivity: number[];
+  /** Morcos et al. 2018; null where the unit is below the minimum activity (`minActiveSamples`). */
+  selectivity: Array<number | null>;
   fractionActive: number[];
   dead: number[];
   weightL1: number[] | null;
@@ -95,7 +97,7 @@ export async function indicators(model: LesionModel, data: Dataset, options: Ind
         kind: site.kind,
         units: site.units,
         magnitude: rec.magnitude,
-        selectivity: selectivity(rec.classMeans.data, site.units, rec.emptyClasses),
+        selectivity: selectivity(rec.classMeans.data, site.units, rec.emptyClasses, { fractionActive: rec.fractionActive, n: recording.n }),
         fractionActive: rec.fractionActive,
         dead: rec.dead,
         weightL1: weights && weights.units === site.units ? perUnit(weights, (w) => w.reduce((s, v) => s + Math.abs(v), 0)) : null,

@@ -1,8 +1,23 @@
-/** Progress events of long runs, keyed by phase; the library never prints, the CLI renders them. */
+/**
+ * Progress events of long runs, keyed by phase; the library never prints, the CLI renders them. A phase with
+ * `total` 0 has no measure of progress (the stimulus map's t-SNE): a display shows that it is working, without a bar.
+ */
 export interface Progress {
   phase: string;
   done: number;
   total: number;
   /** What is being worked on, e.g. a site name. */
   detail?: string;
+}
+
+/** A step of a whole study (`study`): announced when it starts, and when it finished or was reused from disk. */
+export interface StudyStep {
+  /** The step's result directory name: eval, record, singles, pairs-<site>, characterize, fractions, recover. */
+  name: string;
+  /** 1-based position among `total` steps. */
+  index: number;
+  total: number;
+  state: "start" | "done" | "reused";
+  /** Wall-clock seconds the step took (state "done"). */
+  seconds?: number;
 }

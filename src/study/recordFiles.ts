@@ -1,5 +1,6 @@
 /** The files of a `record` run: per site a CSV (one row per unit) and the class-mean matrix, plus samples on request. */
 import type { RecordOptions, RecordResult } from "./record.js";
+import type { Provenance } from "./provenance.js";
 import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
 export interface RecordSummary extends RecordResult {
@@ -7,11 +8,13 @@ export interface RecordSummary extends RecordResult {
   command: "record";
   modelSha256: string;
   options: { sites: string[]; samples: boolean };
+  /** What computed the result and on what (versions, threads, model and data hashes, seed). */
+  provenance: Provenance;
   /** Files written beside the summary, per site. */
   files: Record<string, string[]>;
 }
 
-export function recordFiles(result: RecordResult, modelSha256: string, options: RecordOptions): { files: ResultFile[]; summary: RecordSummary } {
+export function recordFiles(result: RecordResult, modelSha256: string, options: RecordOptions, provenance: Provenance): { files: ResultFile[]; summary: RecordSummary } {
   const files: ResultFile[] = [];
   const listed: Record<string, string[]> = {};
   for (const site of result.sites) {
@@ -40,6 +43,7 @@ export function recordFiles(result: RecordResult, modelSha256: string, options: 
     // Per-sample matrices live in their .npy files only; the summary stays small.
     sites: result.sites.map((s) => ({ ...s, samples: null })),
     options: { sites: result.sites.map((s) => s.site), samples: options.samples ?? false },
+    provenance,
     files: listed,
   };
   return { files, summary };

@@ -5,9 +5,12 @@
  * zero). Free (`free: true`): the units start from zeroed incoming weights and bias but may learn again.
  * Recovered fraction per class = (accuracy after − accuracy ablated) / (accuracy intact − accuracy ablated), null for a
  * class the ablation did not hurt.
+ * Control (`control: true`): the intact network retrained with the same budget (epochs, optimizer, seed, batches), so
+ * a recovery can be read against what the extra training alone gives (a "recovered 112 %" may be mostly that).
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
+import { checkData } from "../engine/forward.js";
 import { resolveSite, type LesionModel } from "../engine/model.js";
 import { evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
 import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
@@ -24,6 +27,8 @@ export interface RecoverOptions {
   epochs?: number;
   /** Let the ablated units learn again. Default false (held at zero). */
   free?: boolean;
+  /** Also retrain the intact network with the same budget, as the control. Default false. */
+  control?: boolean;
   /** Default "sgd". */
   optimizer?: "sgd" | "adam";
   /** Default 0.01 for SGD, 0.001 for Adam. */
@@ -55,11 +60,17 @@ export interface RecoverResult {
   intact: { accuracy: number; perClass: Array<number | null> };
   ablated: { accuracy: number; perClass: Array<number | null> };
   epochs: RecoveryEpoch[];
+  /** With `control`: the intact network retrained with the same budget, its test accuracy per epoch; else null. */
+  control: Array<{ epoch: number; accuracy: number; perClass: Array<number | null> }> | null;
   /** The retrained network (ONNX with lesion's metadata). */
   recovered: Uint8Array;
+  /** Problems in the model worth a user's attention that do not stop the run (non-finite weights), as `evaluate`'s. */
+  warnings: string[];
 }
 
 export async function recover(model: LesionModel, data: Dataset, options: RecoverOptions): Promise<RecoverResult> {
+  checkData(model, data);
+  checkData(model, options.test);
   const site = resolveSite(model, options.site);
   checkUnits(site, options.units);
   if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
@@ -75,29 +86,34 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const test = networkInputs(options.test, model.preprocessing);
   const k = model.numClasses;
   const intact = await evaluateNetwork(network, values, {}, test, k, options.threads);
-  const start = free ? zeroIncoming(network, values, layer, options.units) : values;
+  // Held units start with zero incoming weights too: their output is masked and they get no gradient, so this changes
+  // nothing for finite weights, and a NaN or infinite weight cannot reach the network through mask·NaN.
+  const start = zeroIncoming(network, values, layer, options.units);
   const ablated = await evaluateNetwork(network, start, masks, test, k, options.threads);
   const batches = Math.ceil(data.n / (options.batchSize ?? 128));
   const epochs = options.epochs ?? 3;
-  const trained = await trainNetwork(network, {
+  const control = options.control ?? false;
+  const run = (parameters: Map<string, Float32Array>, held: Record<number, number[]>, offset: number) => trainNetwork(network, {
     optimizer,
     momentum: options.momentum ?? 0.9,
     weightDecay: 0,
     betas: [0.9, 0.999],
     eps: 1e-8,
-    masks: free ? {} : masks,
+    masks: held,
     epochs,
     batchSize: options.batchSize ?? 128,
     lr: options.lr ?? (optimizer === "sgd" ? 0.01 : 0.001),
     seed: options.seed ?? 0,
-    parameters: start,
+    parameters,
     train,
     test,
     classes: k,
     threads: options.threads,
     signal: options.signal,
-    onStep: (done) => options.onProgress?.({ phase: "recover", done, total: epochs * batches }),
+    onStep: (done) => options.onProgress?.({ phase: "recover", done: offset + done, total: (control ? 2 : 1) * epochs * batches }),
   });
+  const trained = await run(start, free ? {} : masks, 0);
+  const controlRun = control ? await run(values, {}, epochs * batches) : null;
   const fraction = (after: number | null, before: number | null, full: number | null) =>
     after === null || before === null || full === null || full - before <= 0 ? null : (after - before) / (full - before);
   const final = free ? trained.parameters : zeroIncoming(network, trained.parameters, layer, options.units);
@@ -115,7 +131,9 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
       recovered: fraction(e.testAccuracy, ablated.accuracy, intact.accuracy),
       recoveredPerClass: e.testPerClass!.map((p, c) => fraction(p, ablated.perClass[c], intact.perClass[c])),
     })),
+    control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
     recovered: classifierBytes(network, final, model.preprocessing, model.classNames ?? Array.from({ length: k }, (_, i) => String(i))),
+    warnings: [...model.warnings],
   };
 }
 

@@ -7,10 +7,10 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { TSNE } from "@saehrimnir/druidjs";
 import { EVD, Matrix as DenseMatrix } from "ml-matrix";
-import { defaultCacheDir } from "../data/cacheDir.js";
+import { checkCacheDir, defaultCacheDir } from "../data/cacheDir.js";
 import type { Dataset } from "../data/types.js";
 import { writeFileAtomic } from "../files.js";
 import type { AblateResult } from "./ablate.js";
@@ -41,7 +41,8 @@ export interface StimulusMap {
   options: Required<Omit<StimulusMapOptions, "cacheDir">>;
 }
 
-export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {}): Promise<StimulusMap> {
+/** Where the map of `data` with these options is cached, and its settings. */
+function cachePath(data: Dataset, options: StimulusMapOptions) {
   const m = Math.min(options.samples ?? 2000, data.n);
   const settings = {
     samples: m,
@@ -56,11 +57,25 @@ export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {
     .update(new Uint8Array(data.images.buffer, data.images.byteOffset, data.images.byteLength))
     .update(new Uint8Array(data.labels.buffer, data.labels.byteOffset, data.labels.byteLength))
     .digest("hex");
-  const path = join(options.cacheDir ?? join(defaultCacheDir(), "stimulus-maps"), `${key}.json`);
+  return { m, settings, path: join(options.cacheDir ?? join(defaultCacheDir(), "stimulus-maps"), `${key}.json`) };
+}
+
+/**
+ * Checks before a run that computes the map that it can be cached: a cached map needs nothing; otherwise the cache
+ * directory must be writable (`unwritable-path`, see checkCacheDir), so the t-SNE is never computed and then lost.
+ */
+export function checkStimulusMapCache(data: Dataset, options: StimulusMapOptions = {}): void {
+  const { path } = cachePath(data, options);
+  if (!existsSync(path)) checkCacheDir(dirname(path));
+}
+
+export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {}): Promise<StimulusMap> {
+  const { m, settings, path } = cachePath(data, options);
   if (existsSync(path)) {
     const cached = JSON.parse(readFileSync(path, "utf8")) as StimulusMap;
     return { ...cached, data: data.spec };
   }
+  checkCacheDir(dirname(path));
   const samples = shuffle(Array.from({ length: data.n }, (_, i) => i), seeded(settings.seed)).slice(0, m).sort((a, b) => a - b);
   const reduced = principalComponents(data, samples, settings.components);
   const embedded = new TSNE(reduced, { perplexity: settings.perplexity, d: 2, seed: settings.seed }).transform(settings.iterations) as number[][];

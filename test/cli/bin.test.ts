@@ -84,7 +84,7 @@ describe("lesion (bin)", () => {
     const run = lesion("ablate", model, "--data", data, "--site", "fc2", "--units", "pairs", "-o", out, "--json");
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc2.csv", "per_class.npy", "predictions.npy", "summary.json"]);
+    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc2.csv", "per_class.npy", "predictions.npy", "run.json", "summary.json"]);
     const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
     expect(JSON.parse(run.stdout)).toEqual(summary);
     expect(summary.site).toBe("fc2");
@@ -96,10 +96,34 @@ describe("lesion (bin)", () => {
       expect(c.accuracy).toBeGreaterThanOrEqual(0);
       expect(c.accuracy).toBeLessThanOrEqual(1);
       expect(c.redundancy.perClass).toHaveLength(3);
+      // The bootstrap interval of the change (deltaIntervals) brackets the change itself.
+      expect(c.deltaCi[0]).toBeLessThanOrEqual(c.delta);
+      expect(c.deltaCi[1]).toBeGreaterThanOrEqual(c.delta);
     }
+    expect(summary.deltaCi).toEqual({ method: "bootstrap-exact", level: 0.95 });
     const csv = readFileSync(join(out, "fc2.csv"), "utf8").trimEnd().split("\n");
     expect(csv).toHaveLength(29);
-    expect(csv[0].startsWith("id,site,units,mode,label,accuracy,delta,lost,gained,loss,redundancy,accuracy_0")).toBe(true);
+    expect(csv[0].startsWith("id,site,units,mode,label,accuracy,delta,delta_ci_low,delta_ci_high,lost,gained,loss,redundancy,accuracy_0")).toBe(true);
+  });
+
+  it("lesion ablate --site fc1,fc2 --units all --pairs fc2 (singles and pairs in one run) equals the separate runs; --pairs with --fraction is refused", () => {
+    const run = (out: string, ...args: string[]) => {
+      const result = lesion("ablate", model, "--data", data, ...args, "-o", join(dir, out), "--json");
+      expect(result.stderr).toBe("");
+      expect(result.status).toBe(0);
+      return JSON.parse(result.stdout) as { site: string; conditions: Array<{ id: string }> };
+    };
+    const together = run("standard", "--site", "fc1,fc2", "--units", "all", "--pairs", "fc2");
+    const apart = [run("fc1-singles", "--site", "fc1", "--units", "all"), run("fc2-singles", "--site", "fc2", "--units", "all"), run("fc2-pairs", "--site", "fc2", "--units", "pairs")];
+    expect(together.site).toBe("fc1,fc2");
+    expect(together.conditions).toEqual(apart.flatMap((s) => s.conditions));
+    expect(together.conditions).toHaveLength(12 + 8 + 28);
+    expect(readdirSync(join(dir, "standard")).filter((f) => f.endsWith(".csv")).sort()).toEqual(["fc1.csv", "fc2.csv"]);
+    // A pair asked for twice (by --units pairs and --pairs) is one condition.
+    expect(run("twice", "--site", "fc2", "--units", "pairs", "--pairs", "fc2").conditions).toHaveLength(28);
+    expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc2", "--fraction", "0.5", "--pairs", "fc2", "-o", join(dir, "refused")), /--pairs cannot be combined with --fraction/);
+    expect(existsSync(join(dir, "refused"))).toBe(false);
+    expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc2", "--pairs", "fc9", "-o", join(dir, "refused")), /fc9/);
   });
 
   it("lesion import of a truncated .pt or a pickle that names a function: one line, exit 1, no model written", () => {
@@ -130,6 +154,7 @@ describe("lesion (bin)", () => {
     expect(readdirSync(out).sort()).toEqual([
       "correlations.csv",
       ...["fc1", "fc2"].flatMap((s) => [`${s}.embedding_pca.npy`, `${s}.embedding_tsne.npy`, `${s}.embedding_umap.npy`, `${s}.impact_profile.npy`, `${s}.indicators.csv`]),
+      "run.json",
       "stimulus_map.npy",
       "stimulus_samples.npy",
       "summary.json",
@@ -158,7 +183,7 @@ describe("lesion (bin)", () => {
     const out = join(dir, "recovery");
     const recovered = lesion("recover", "small.onnx", "--data", data, "--test", data, "--site", "fc1", "--units", "0,1", "--epochs", "2", "-o", out);
     expect(recovered.status).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(["model.onnx", "recovery.csv", "summary.json"]);
+    expect(readdirSync(out).sort()).toEqual(["model.onnx", "recovery.csv", "run.json", "summary.json"]);
     expect(readFileSync(join(out, "recovery.csv"), "utf8").trimEnd().split("\n")).toHaveLength(4);
   });
 
@@ -166,7 +191,7 @@ describe("lesion (bin)", () => {
     const out = join(dir, "rec");
     const run = lesion("record", model, "--data", data, "--sites", "fc1", "-o", out);
     expect(run.status).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(["fc1.class_means.npy", "fc1.csv", "summary.json"]);
+    expect(readdirSync(out).sort()).toEqual(["fc1.class_means.npy", "fc1.csv", "run.json", "summary.json"]);
     const npy = readFileSync(join(out, "fc1.class_means.npy"));
     expect(npy.subarray(10, 80).toString("latin1")).toContain("'shape': (3, 12)");
   });

@@ -18,7 +18,7 @@ import { isKind, unpickle, type PyDict, type PyObject, type PyTuple, type PyValu
 import { allowedGlobals, buildObject, readCheckpoint, readStateDict } from "../../src/onnx/checkpoint/readCheckpoint.js";
 
 const fixture = (name: string) => new URL(`../fixtures/checkpoints/${name}`, import.meta.url);
-const shared = (path: string) => new URL(`../../../shared/models/${path}`, import.meta.url);
+const shared = (path: string) => new URL(`../fixtures/meyes2019/${path}`, import.meta.url);
 const expected = JSON.parse(readFileSync(fixture("expected.json"), "utf8")) as Record<string, Array<{ name: string; shape: number[]; values: number[] }>> & {
   shared: Record<string, Array<{ name: string; shape: number[]; sum: number; first: number }>>;
 };

@@ -6,14 +6,15 @@
 import { describe, expect, it } from "vitest";
 import { createSession, OrtTensor } from "../../src/engine/ort.js";
 import { foldConstants } from "../../src/onnx/fold.js";
-import { cloneModel, DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx, type NodeProto, type TensorProto } from "../../src/onnx/proto.js";
+import { normalizeModel } from "../../src/onnx/normalize.js";
+import { cloneModel, DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx, type ModelProto, type NodeProto, type TensorProto } from "../../src/onnx/proto.js";
 import { floatToHalf, halfToFloat, readConst, writeConst } from "../../src/onnx/tensorData.js";
 
 const f32 = (name: string, dims: number[], values: number[]) => makeTensor(name, dims, Float32Array.from(values));
 const i64 = (name: string, values: number[]) => makeTensor(name, [values.length], BigInt64Array.from(values.map(BigInt)));
 const typed = (name: string, type: number, dims: number[], values: number[]) => writeConst(name, { type, dims, values: Float64Array.from(values) });
 
-function constantModel(): { model: onnx.ModelProto; outputs: string[] } {
+function constantModel(): { model: ModelProto; outputs: string[] } {
   const w = Array.from({ length: 24 }, (_, i) => (i - 11.3) / 7);
   const initializers: TensorProto[] = [
     f32("W", [2, 3, 4], w),
@@ -68,7 +69,7 @@ function constantModel(): { model: onnx.ModelProto; outputs: string[] } {
   return { model: onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph }), outputs };
 }
 
-async function run(model: onnx.ModelProto, outputs: string[]): Promise<Float32Array[]> {
+async function run(model: ModelProto, outputs: string[]): Promise<Float32Array[]> {
   const session = await createSession(encodeModel(model), 1);
   try {
     const result = await session.run({ s: new OrtTensor("float32", Float32Array.of(1), [1]) });
@@ -104,5 +105,22 @@ describe("foldConstants", () => {
     expect(value("e5").slice(0, 8)).toEqual([-64, -0.5, 0, 0.5, Math.fround(8 * 0.013), Math.fround(20 * Math.fround(0.013)), Math.fround(130 * Math.fround(0.013)), Math.fround(-57 * Math.fround(0.013))]);
     expect(value("e10")).toEqual([-2, 0, 2, 1e9]);
     expect([halfToFloat(floatToHalf(0.1)), halfToFloat(0x3c00)]).toEqual([0.0999755859375, 1]);
+  });
+});
+
+describe("normalizeModel", () => {
+  it("normalizeModel(float16 graph casting a float32 constant to float16) keeps the float16 rounding and computes in float32", () => {
+    const graph = onnx.GraphProto.create({
+      name: "mixed",
+      node: [makeNode("Cast", ["W"], ["W16"], "cast", { to: DataType.FLOAT16 }), makeNode("Mul", ["x", "W16"], ["y"], "mul")],
+      initializer: [f32("W", [3], [1 + 2 ** -11, 0.1, 3])],
+      input: [makeValueInfo("x", DataType.FLOAT16, ["batch", 3])],
+      output: [makeValueInfo("y", DataType.FLOAT16, ["batch", 3])],
+    });
+    const model = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph });
+    expect(normalizeModel(model, { dir: null, name: "mixed.onnx" })).toEqual({ externalTensors: 0, externalFiles: [], float16: true, foldedNodes: 1 });
+    const w = model.graph!.initializer!.find((t) => t.name === "W16")!;
+    expect([w.dataType, Array.from(readConst(w)!.values)]).toEqual([DataType.FLOAT, [1, 0.0999755859375, 3]]);
+    expect([model.graph!.input![0], model.graph!.output![0]].map((v) => v.type!.tensorType!.elemType)).toEqual([DataType.FLOAT, DataType.FLOAT]);
   });
 });

@@ -198,9 +198,11 @@ describe("ablate", () => {
       const site = resolveSite(model, "fc1");
       const scores = await unitScores(model, data, "fc1", { score: "selectivity" });
       const recording = await record(model, data, { sites: ["fc1"] });
-      expect(scores).toEqual(selectivity(recording.sites[0].classMeans.data, 10, recording.sites[0].emptyClasses));
+      const rec = recording.sites[0];
+      expect(scores).toEqual(selectivity(rec.classMeans.data, 10, rec.emptyClasses, { fractionActive: rec.fractionActive, n: 300 }));
       const [first] = fractions(site, { fractions: [0.3], order: "selectivity", ranking: scores });
-      const top = [...scores.keys()].sort((a, b) => scores[b] - scores[a] || a - b).slice(0, 3).sort((a, b) => a - b);
+      const score = (u: number) => scores[u] ?? -Infinity;
+      const top = [...scores.keys()].sort((a, b) => score(b) - score(a) || a - b).slice(0, 3).sort((a, b) => a - b);
       expect(first.units).toEqual(top);
       const impact = await unitScores(model, data, "fc1", { score: "impact" });
       const singlesResult = await ablate(model, data, { conditions: singles(site) });

@@ -14,7 +14,7 @@ import { condition } from "../../src/study/conditions.js";
 import { importModel } from "../../src/study/importModel.js";
 
 const reference = JSON.parse(readFileSync(new URL("../fixtures/torch/meyes2019.reference.json", import.meta.url), "utf8"))["meyes2019-mlp20"];
-const checkpoint = (file: string) => fileURLToPath(new URL(`../../../shared/models/meyes2019-mlp20/${file}`, import.meta.url));
+const checkpoint = (file: string) => fileURLToPath(new URL(`../fixtures/meyes2019/meyes2019-mlp20/${file}`, import.meta.url));
 let model: LesionModel;
 let initial: LesionModel;
 let data: Dataset;

@@ -26,7 +26,7 @@ interface Reference {
 }
 
 const references = JSON.parse(readFileSync(new URL("../fixtures/torch/meyes2019.reference.json", import.meta.url), "utf8")) as Record<string, Reference>;
-const checkpoint = (name: string) => fileURLToPath(new URL(`../../../shared/models/${name}/trained.pt`, import.meta.url));
+const checkpoint = (name: string) => fileURLToPath(new URL(`../fixtures/meyes2019/${name}/trained.pt`, import.meta.url));
 let data: Dataset;
 const models = new Map<string, LesionModel>();
 

@@ -7,6 +7,7 @@ import { withOutputs } from "../../onnx/surgery.js";
 import { getSession, type LesionModel } from "../model.js";
 import { OrtTensor } from "../ort.js";
 import { exactPrediction, forward64 } from "./forward64.js";
+import type { PairLossCache } from "./closedFormLoss.js";
 import type { LayerBounds } from "./layerBounds.js";
 import { crossEntropy, decide } from "./logits.js";
 
@@ -27,6 +28,8 @@ export interface DenseIntact {
   bounds: Map<number, LayerBounds>;
   /** float64 activations of every layer, for the samples rechecked so far. */
   exact: Map<number, Float64Array[]>;
+  /** Per site layer that feeds the output layer: its closed-form loss sums so far (closedFormLoss.ts). */
+  lossSums: Map<number, PairLossCache>;
 }
 
 const INTACT_BATCH = 8192;
@@ -63,7 +66,7 @@ export async function denseIntact(model: LesionModel, chain: DenseChain, inputs:
     lossSum += loss[s];
     if (best === labels[s]) correctPerClass[best]++;
   }
-  return { n, pre, predictions, room: roomOf(logits, predictions, n, k), loss, correctPerClass, lossSum, rowsFloat64, bounds: new Map(), exact };
+  return { n, pre, predictions, room: roomOf(logits, predictions, n, k), loss, correctPerClass, lossSum, rowsFloat64, bounds: new Map(), exact, lossSums: new Map() };
 }
 
 /** DenseIntact.room. */

@@ -14,6 +14,9 @@
  *    prunes a row that could flip.
  * 4. A multi-unit condition on a sample where only one of its units is active equals that unit's single ablation
  *    there; the single's exact outcome (and loss) is reused.
+ * With loss, where the site feeds the output layer the loss is a closed form of cached values (closedFormLoss.ts) and
+ * the predictions take the pruned path; before, every row where an ablated unit is active is evaluated (elsewhere
+ * the loss is the intact one).
  * 5. float32 decides unless its top two logits nearly tie (logits.ts); those rows, and the intact network's own near
  *    ties, are recomputed in float64 from the input (forward64.ts).
  * Algorithm and measurements: shared note "fast-exact-sweep"; benchmark: bench/ablation.mjs.
@@ -24,6 +27,7 @@ import type { DenseChain } from "../../onnx/chain.js";
 import type { SweepOutcome, SweepResult } from "../maskedSweep.js";
 import { getSession, type LesionModel } from "../model.js";
 import { OrtTensor } from "../ort.js";
+import { closedFormLoss } from "./closedFormLoss.js";
 import { denseIntact, type DenseIntact } from "./denseIntact.js";
 import { exactPrediction, forward64 } from "./forward64.js";
 import { candidatePairs, layerBounds, marginsOf, PAIR_BYTES, unitLists, type LayerBounds, type PairRows } from "./layerBounds.js";
@@ -65,6 +69,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   const site = chain.layers[siteLayer];
   for (const units of conditions) for (const u of units) if (!(u >= 0 && u < site.out)) fail("unit-out-of-range", `unit ${u} is out of range for site ${site.name} (0..${site.out - 1})`, { site: site.name, unit: u });
   const intact = input.intact ?? (await denseIntact(model, chain, inputs, labels));
+  if (input.loss && siteLayer + 1 === last && !input.losses) return withClosedFormLoss(input, intact, started);
   const sweep = new Sweep(input, intact);
   if (siteLayer === last) {
     sweep.logits();
@@ -88,13 +93,42 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
       bounds.pairs = { units: wanted, rows: candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out, wanted) };
     }
     sweep.prune(bounds, reuse, listPairs ? bounds.pairs!.rows : null);
-    // With loss every active row is evaluated: onnxruntime then runs even the closed form faster than JS.
+    // With loss here (a single's rows stored for pairs to reuse) every active row is evaluated: onnxruntime then runs
+    // even the closed form faster than JS.
     if (siteLayer + 1 === last && !input.loss) sweep.closedForm();
     else await sweep.tail();
   }
   return finish(intact, sweep.outcomes, { rowsEvaluated: sweep.evaluated, rowsFloat64: sweep.rowsFloat64, unresolvedTies: 0 }, input.loss, started);
 }
 
+
+/**
+ * Where the site feeds the output layer, the loss is a closed form of the cached logits and activations
+ * (closedFormLoss.ts): computed on every row where a unit is active, while the predictions come from the pruned
+ * sweep without loss. rowsEvaluated counts the loss rows (the decided rows are among them).
+ */
+async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, started: number): Promise<SweepResult> {
+  const { chain, siteLayer } = input;
+  const out = chain.layers[siteLayer + 1];
+  let cache = intact.lossSums.get(siteLayer);
+  if (!cache) intact.lossSums.set(siteLayer, (cache = { units: null, singles: null, pairs: null }));
+  const { deltas, rows } = closedFormLoss({
+    cache,
+    logits: intact.pre[siteLayer + 1],
+    values: intact.pre[siteLayer],
+    weight: out.weight,
+    labels: input.labels,
+    conditions: input.conditions,
+    k: out.out,
+    units: out.in,
+  });
+  const decided = await denseSweep({ ...input, intact, loss: false });
+  return {
+    ...decided,
+    conditions: decided.conditions.map((c, i) => ({ ...c, lossSum: intact.lossSum + deltas[i] })),
+    stats: { ...decided.stats, rowsEvaluated: rows, seconds: (performance.now() - started) / 1000 },
+  };
+}
 
 /**
  * Runs the singles a multi-unit sweep reuses (LayerBounds.singles) and records what its mode needs: with loss, each

@@ -1,0 +1,156 @@
+import type { Command } from "commander";
+import { join } from "node:path";
+import { dataIdentity } from "../data/dataIdentity.js";
+import { loadDataset } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
+import { fail } from "../errors.js";
+import { closeModel, openModel, type LesionModel } from "../engine/model.js";
+import { readFileChecked } from "../files.js";
+import { transplant, type TransplantOptions } from "../study/transplant.js";
+import { transplantFiles } from "../study/transplantFiles.js";
+import { provenance } from "../study/provenance.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
+import { parseGroups, parseUnits } from "./parseUnits.js";
+
+const FLAGS: FlagTable<TransplantOptions> = {
+  test: "--test <spec>",
+  class: "--class <k>",
+  site: "--site <name>",
+  units: "--units <list>",
+  recipientSite: "--recipient-site <name>",
+  budgetEpochs: "--budget-epochs <n>",
+  budgetSamples: "--budget-samples <n>",
+  batchSize: "--batch-size <n>",
+  optimizer: "--optimizer <name>",
+  lr: "--lr <rate>",
+  seed: "--seed <n>",
+  repeats: "--repeats <n>",
+  resamples: "--resamples <n>",
+  level: null /* 0.95 */,
+  threads: null /* every core */,
+  onProgress: null /* progress bar on a TTY */,
+  onWarning: null /* printed to stderr */,
+  signal: null /* Ctrl-C */,
+};
+
+interface TransplantFlags {
+  into: string;
+  data: string;
+  test?: string;
+  class?: string;
+  site?: string;
+  units?: string;
+  recipientSite?: string;
+  budgetEpochs: string;
+  budgetSamples?: string;
+  batchSize: string;
+  optimizer: string;
+  lr?: string;
+  seed: string;
+  repeats: string;
+  resamples: string;
+  output: string;
+  overwrite?: boolean;
+  json?: boolean;
+}
+
+/** `--units 3,7,12` or `@groups.json` holding one group (a population written by characterize, say). */
+function transplantUnits(text: string): number[] {
+  const spec = parseUnits(text);
+  if (spec.kind === "list") return spec.units;
+  if (spec.kind === "groups") {
+    const groups = Object.entries(parseGroups(new TextDecoder().decode(readFileChecked(spec.path, "groups file")), spec.path));
+    if (groups.length !== 1) fail("bad-groups", `${spec.path} holds ${groups.length} groups; transplant moves one population, so give a file with one group`, { path: spec.path });
+    return groups[0][1];
+  }
+  fail("bad-units", `--units '${text}' names many conditions; transplant takes one list of units (3,7,12) or @groups.json with one group`);
+}
+
+export function registerTransplant(program: Command): void {
+  program
+    .command("transplant")
+    .description("transplant a population of a donor MLP's units into a recipient, train its outgoing weights on a small budget, and compare with controls")
+    .argument("<donor>", "ONNX model the units come from (an MLP)")
+    .requiredOption("--into <recipient>", "ONNX model the units go into (an MLP with the same inputs and classes)")
+    .requiredOption("--data <spec>", "labelled budget images (a named set without a split means its train split)")
+    .option(FLAGS.test!, "test data (default: the named set's test split)")
+    .option(FLAGS.class!, "class whose impact population is transplanted and whose gains are reported")
+    .option(FLAGS.site!, "donor site (default: the first hidden layer)")
+    .option(FLAGS.units!, "donor units instead of the class's population: 3,7,12 or @groups.json with one group")
+    .option(FLAGS.recipientSite!, "recipient site widened (default: the recipient's layer at the same depth)")
+    .option(FLAGS.budgetEpochs!, "epochs over the budget images", "30")
+    .option(FLAGS.budgetSamples!, "images drawn (seeded) from --data (default: all)")
+    .option(FLAGS.batchSize!, "samples per step", "10")
+    .option(FLAGS.optimizer!, "sgd (with momentum) or adam", "adam")
+    .option(FLAGS.lr!, "learning rate (default 0.01 for adam, 0.05 for sgd)")
+    .option(FLAGS.seed!, "seed of shuffling, random units and fresh units", "0")
+    .option(FLAGS.repeats!, "repeats with seeds seed, seed+1, …", "1")
+    .option(FLAGS.resamples!, "bootstrap resamples for the intervals", "1000")
+    .option("-o, --output <dir>", "result directory", "out/transplant")
+    .option(OVERWRITE_FLAG, OVERWRITE_HELP)
+    .option("--json", "print summary.json to stdout")
+    .action(async (path: string, flags: TransplantFlags) => {
+      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
+      if (flags.class === undefined && flags.units === undefined) fail("bad-option", "transplant needs --class K (the population is chosen from the donor) or --site S --units LIST");
+      const units = flags.units === undefined ? undefined : transplantUnits(flags.units);
+      const specs = trainingSpecs(flags.data, flags.test);
+      if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set");
+      const options: Omit<TransplantOptions, "test"> = {
+        class: flags.class === undefined ? undefined : parseInteger(flags.class, "--class", 0),
+        site: flags.site,
+        units,
+        recipientSite: flags.recipientSite,
+        budgetEpochs: parseInteger(flags.budgetEpochs, "--budget-epochs"),
+        budgetSamples: flags.budgetSamples === undefined ? undefined : parseInteger(flags.budgetSamples, "--budget-samples"),
+        batchSize: parseInteger(flags.batchSize, "--batch-size"),
+        optimizer: flags.optimizer,
+        lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
+        seed: parseInteger(flags.seed, "--seed", 0),
+        repeats: parseInteger(flags.repeats, "--repeats"),
+        resamples: parseInteger(flags.resamples, "--resamples"),
+      };
+      const loaded = await loadDataset(specs.train);
+      const loadedTest = await loadDataset(specs.test);
+      let donor: LesionModel | null = null;
+      let recipient: LesionModel | null = null;
+      const progress = progressReporter();
+      const interrupt = abortOnInterrupt();
+      let output: ReturnType<typeof claimOutput> | undefined;
+      try {
+        donor = await openModel(path);
+        recipient = await openModel(flags.into);
+        // Image folders are scored by the recipient's class names (donor and recipient must share them).
+        const data = matchClassNames(loaded, recipient.classNames);
+        const test = matchClassNames(loadedTest, recipient.classNames);
+        output = claimOutput(flags.output, "transplant", recipient, data, { ...options, units: options.units ?? null, donor: donor.sha256, test: dataIdentity(test) }, flags.overwrite);
+        const result = await transplant(donor, recipient, data, {
+          ...options,
+          test,
+          onProgress: progress.onProgress,
+          onWarning: (message) => process.stderr.write(`lesion: warning: ${message}\n`),
+          signal: interrupt.signal,
+        });
+        progress.stop();
+        const { files, summary: written } = transplantFiles(result);
+        const summary = { ...written, provenance: provenance(recipient, data, options.seed, { test }) };
+        output.write(files, summary);
+        if (flags.json) return printJson(summary);
+        const k = result.class;
+        const cls = (o: { perClass: Array<number | null> }) => (k === null ? "" : `, class ${k} ${percent(o.perClass[k])}`);
+        const gain = (g: { estimate: number; low: number; high: number } | null) => (g === null ? "n/a" : `${percent(g.estimate)} [${percent(g.low)}, ${percent(g.high)}]`);
+        console.log(`${result.population.site} units ${result.population.units.join(",")} of ${result.donor} → ${result.transplanted.site} units ${result.transplanted.units.join(",")} → ${join(flags.output, "model.onnx")}`);
+        console.log(`  before        ${percent(result.before.accuracy)}${cls(result.before)}`);
+        for (const [i, g] of result.gains.entries()) {
+          const after = i === 0 ? result.after : result.controls[i - 1].after;
+          console.log(`  ${g.condition.padEnd(14)}${percent(after.accuracy)}${cls(after)}  gain ${k === null ? `overall ${gain(g.overall)}` : `class ${k} ${gain(g.target)}, others ${gain(g.others)}`}`);
+        }
+        console.log(`  transplanted units ablated: ${percent(result.ablationCheck.after.accuracy)}${cls(result.ablationCheck.after)}${result.ablationCheck.samePredictionsAsBefore ? " (the recipient's predictions exactly)" : ""}`);
+      } finally {
+        output?.release();
+        interrupt.dispose();
+        progress.stop();
+        if (donor) await closeModel(donor);
+        if (recipient) await closeModel(recipient);
+      }
+    });
+}

@@ -1,0 +1,41 @@
+/**
+ * Scoring an image folder against a model's classes. A folder's labels are positions in its sorted sub-folder names
+ * (torchvision's ImageFolder), which equal the model's class indices only when the folder has every class, named as
+ * the model names them. A folder with only `3/` and `7/` would otherwise be scored as classes 0 and 1.
+ */
+import { fail } from "../errors.js";
+import type { Dataset } from "./types.js";
+
+/**
+ * An image folder's data relabelled by class name: each sub-folder becomes the class of that name in `classNames`
+ * (the model's class names, in class order), and the result has the model's classes (`classNames`, `numClasses`);
+ * classes without a sub-folder simply have no samples. Data that is not an image folder (its labels are class indices
+ * already), or `classNames` null (a model without class names: sub-folders keep their sorted order), is returned as is.
+ *
+ * Throws `bad-data` naming the first sub-folder that is no class of the model, with the classes allowed.
+ */
+export function matchClassNames(data: Dataset, classNames: readonly string[] | null): Dataset {
+  const folders = data.folderClasses;
+  if (!folders || !classNames) return data;
+  if (sameNames(data.classNames, classNames)) return data;
+  const index = new Map(classNames.map((name, c) => [name, c] as const));
+  const labelOf = folders.map((name) => {
+    const c = index.get(name);
+    if (c === undefined) {
+      const shown = classNames.length > 12 ? `${classNames.slice(0, 12).join(", ")}, …` : classNames.join(", ");
+      fail("bad-data", `sub-folder '${name}' of ${data.source} is not a class of the model (classes: ${shown})`, { folder: name, classNames: [...classNames] });
+    }
+    return c;
+  });
+  // Labels index data.classNames: a folder already matched to other names is mapped from those names.
+  const from = data.classNames.map((name) => {
+    const at = folders.indexOf(name);
+    return at >= 0 ? labelOf[at] : (index.get(name) ?? -1);
+  });
+  const labels = Int32Array.from(data.labels, (label) => from[label]);
+  return { ...data, labels, numClasses: classNames.length, classNames: [...classNames] };
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, i) => name === b[i]);
+}

@@ -1,0 +1,257 @@
+/**
+ * The loss of zero ablations at a site that feeds the output layer, in closed form (src/engine/sweep/denseSweep.ts).
+ * Zeroing units U there moves the logits of sample s by d_c = Σ_{u∈U} h_u·W_out[c,u] (z'_c = z_c − d_c), so with the
+ * intact softmax p_c the new cross-entropy differs from the intact one by
+ *   ΔL = log Σ_c p_c·exp(−d_c) + d_label,
+ * computed in float64 from the intact float32 logits and activations: k exponentials and one logarithm per row, no
+ * GEMM. Only rows where a unit of U is active are computed (elsewhere d = 0 and ΔL = 0).
+ *
+ * Pairs (the long sweeps) run sample by sample: per active unit u, its factors f_u,c = exp(−h_u·W_out[c,u]) and
+ * G_u = Σ_c p_c·f_u,c give the single's ΔL_u = log G_u + h_u·W_out[label,u]; a pair (i, j) active on the sample
+ * adds ΔL_ij − ΔL_i − ΔL_j = log q_ij, q_ij = Σ_c p_c·f_i,c·f_j,c / (G_i·G_j): k multiply-adds per pair row. A
+ * pair's summed ΔL is its singles' sums (over every sample where each is active) plus Σ log q_ij over the samples
+ * where both are. (A batched onnxruntime graph for q, float32 or float64, ran slower than this loop here.)
+ */
+
+export interface ClosedFormLossInput {
+  /** [n × k] intact logits. */
+  logits: Float32Array;
+  /** [n × units] the site's pre-activations (a unit is active where > 0; its activation is then this value). */
+  values: Float32Array;
+  /** [k × units] the output layer's weight. */
+  weight: Float64Array;
+  labels: Int32Array;
+  /** Unit sets zeroed at the site, one per condition. */
+  conditions: number[][];
+  k: number;
+  units: number;
+  /**
+   * Single and pair sums kept between calls on the same intact pass and site (the blocks of one sweep): a call whose
+   * singles and pairs it covers computes nothing again.
+   */
+  cache?: PairLossCache;
+}
+
+/** closedFormLoss's sums for the units in `units` (1 = covered): singles, and all their pairs where `pairs` is set. */
+export interface PairLossCache {
+  units: Uint8Array | null;
+  singles: Float64Array | null;
+  /** [units × units], i < j: Σ ΔL_ij over samples where both are active, less the singles' share. */
+  pairs: Float64Array | null;
+}
+
+export interface ClosedFormLoss {
+  /** Per condition: Σ over samples of (ablated − intact) cross-entropy. */
+  deltas: Float64Array;
+  /** (condition, sample) rows whose loss was computed. */
+  rows: number;
+}
+
+/**
+ * Per condition, the change of the summed softmax cross-entropy (natural log) when its units are zeroed at a site
+ * whose output layer is `weight`. Throws nothing: units are checked by the caller.
+ */
+export function closedFormLoss(input: ClosedFormLossInput): ClosedFormLoss {
+  const { conditions, units } = input;
+  const deltas = new Float64Array(conditions.length);
+  const probabilities = softmaxOf(input.logits, input.values.length / units, input.k);
+  const pairs: number[] = [];
+  const others: number[] = [];
+  const isPair = (c: number[]) => c.length === 2 && c[0] !== c[1];
+  // Pairs go sample by sample only as a sweep (more pairs than units among them): its loop visits every active pair
+  // of a sample, which a few pairs of a wide layer would not repay. Singles always do (no pair loop without pairs).
+  const pairUnits = new Set(conditions.filter(isPair).flat()).size;
+  const sweep = conditions.filter(isPair).length >= pairUnits;
+  // Pairs whose sums an earlier call kept (the later blocks of a sweep) are read from them.
+  const cache = input.cache;
+  const kept = (c: number[]) => cache?.pairs != null && c.every((u) => cache.units![u] === 1);
+  conditions.forEach((c, i) => (c.length === 1 || (isPair(c) && (sweep || kept(c))) ? pairs : others).push(i));
+  let rows = 0;
+  if (pairs.length > 0) rows += pairLosses(input, probabilities, pairs, deltas);
+  if (others.length > 0) rows += groupLosses(input, probabilities, others, deltas);
+  return { deltas, rows };
+}
+
+/** [n × k] intact softmax in float64. */
+function softmaxOf(logits: Float32Array, n: number, k: number): Float64Array {
+  const p = new Float64Array(n * k);
+  for (let s = 0; s < n; s++) {
+    const at = s * k;
+    let max = -Infinity;
+    for (let c = 0; c < k; c++) if (logits[at + c] > max) max = logits[at + c];
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += p[at + c] = Math.exp(logits[at + c] - max);
+    for (let c = 0; c < k; c++) p[at + c] /= sum;
+  }
+  return p;
+}
+
+/**
+ * Pair and single conditions (indices into input.conditions), sample by sample; returns the rows computed. The
+ * factors q (per pair row) and G (per single row) are multiplied up per condition in float64 and their logarithm
+ * taken only when the product leaves [1e-100, 1e100]: a logarithm per ~50 rows instead of one per row.
+ */
+function pairLosses(input: ClosedFormLossInput, p: Float64Array, which: number[], deltas: Float64Array): number {
+  const { conditions, units } = input;
+  const cache = input.cache;
+  const covered = (u: number) => cache?.units?.[u] === 1;
+  const hit = which.every((c) => conditions[c].every(covered) && (conditions[c].length === 1 || cache!.pairs !== null));
+  let rows = 0;
+  let singleSums = cache?.singles ?? null;
+  let pairSums = cache?.pairs ?? null;
+  if (!hit) {
+    const used = new Uint8Array(units);
+    const wanted = new Uint8Array(units * units);
+    let pairCount = 0;
+    for (const c of which) {
+      const [a, b] = conditions[c];
+      used[a] = 1;
+      if (b === undefined) continue;
+      wanted[a < b ? a * units + b : b * units + a] = used[b] = 1;
+      pairCount++;
+    }
+    // A sweep of many pairs (more than units among them) takes every pair of its units at once, for later calls.
+    const unitCount = used.reduce((sum, x) => sum + x, 0);
+    const all = pairCount >= unitCount;
+    if (all) for (let i = 0; i < units; i++) for (let j = i + 1; j < units; j++) wanted[i * units + j] = used[i] & used[j];
+    const sums = lossSums(input, p, used, pairCount > 0 ? wanted : null);
+    rows = sums.rows;
+    singleSums = sums.singles;
+    pairSums = sums.pairs;
+    if (cache && (all || pairCount === 0)) {
+      cache.units = used;
+      cache.singles = sums.singles;
+      cache.pairs = pairCount > 0 ? sums.pairs : null;
+    }
+  }
+  for (const c of which) {
+    const [i, j] = conditions[c];
+    if (j === undefined) deltas[c] = singleSums![i];
+    else deltas[c] = singleSums![i] + singleSums![j] + pairSums![i < j ? i * units + j : j * units + i];
+  }
+  return rows;
+}
+
+/** Per unit of `used`, its single's summed ΔL; per pair of `wanted` (i < j), Σ log q_ij over the samples where both are active. */
+function lossSums(input: ClosedFormLossInput, p: Float64Array, used: Uint8Array, wanted: Uint8Array | null): { singles: Float64Array; pairs: Float64Array; rows: number } {
+  const { values, weight, labels, k, units } = input;
+  const n = values.length / units;
+  // W_outᵀ: a unit's k weights side by side.
+  const columns = new Float64Array(units * k);
+  for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) columns[u * k + c] = weight[c * units + u];
+  const products = new Float64Array(units * units).fill(1);
+  const logs = new Float64Array(units * units);
+  const singleProducts = new Float64Array(units).fill(1);
+  const singleSums = new Float64Array(units);
+  // Per active unit of the current sample: a_u,c = f_u,c / G_u and b_u,c = p_c·a_u,c, so q_ij = Σ_c b_i,c·a_j,c.
+  const a = new Float64Array(units * k);
+  const b = new Float64Array(units * k);
+  const active = new Int32Array(units);
+  let rows = 0;
+  for (let s = 0; s < n; s++) {
+    const at = s * units;
+    const pAt = s * k;
+    const label = labels[s];
+    let count = 0;
+    for (let u = 0; u < units; u++) {
+      const h = values[at + u];
+      if (!(h > 0) || used[u] === 0) continue;
+      active[count++] = u;
+      const col = u * k;
+      let sum = 0;
+      for (let c = 0; c < k; c++) {
+        const f = Math.exp(-h * columns[col + c]);
+        a[col + c] = f;
+        sum += b[col + c] = p[pAt + c] * f;
+      }
+      const inverse = 1 / sum;
+      for (let c = 0; c < k; c++) {
+        a[col + c] *= inverse;
+        b[col + c] *= inverse;
+      }
+      singleSums[u] += h * columns[col + label];
+      const x = singleProducts[u] * sum;
+      if (x > 1e-100 && x < 1e100) singleProducts[u] = x;
+      else {
+        singleSums[u] += Math.log(singleProducts[u]) + Math.log(sum);
+        singleProducts[u] = 1;
+      }
+    }
+    rows += count;
+    if (!wanted) continue;
+    for (let x = 0; x < count; x++) {
+      const i = active[x];
+      const bi = i * k;
+      const row = i * units;
+      for (let y = x + 1; y < count; y++) {
+        const j = active[y];
+        const pair = row + j;
+        if (wanted[pair] === 0) continue;
+        const aj = j * k;
+        // Two accumulators: the multiply-adds of a row overlap.
+        let q = 0;
+        let q2 = 0;
+        let c = 0;
+        for (; c + 1 < k; c += 2) {
+          q += b[bi + c] * a[aj + c];
+          q2 += b[bi + c + 1] * a[aj + c + 1];
+        }
+        if (c < k) q += b[bi + c] * a[aj + c];
+        q += q2;
+        const product = products[pair] * q;
+        if (product > 1e-100 && product < 1e100) products[pair] = product;
+        else {
+          logs[pair] += Math.log(products[pair]) + Math.log(q);
+          products[pair] = 1;
+        }
+        rows++;
+      }
+    }
+  }
+  for (let u = 0; u < units; u++) singleSums[u] += Math.log(singleProducts[u]);
+  for (let pair = 0; pair < units * units; pair++) logs[pair] += Math.log(products[pair]);
+  return { singles: singleSums, pairs: logs, rows };
+}
+
+/** Any other conditions (singles, groups), condition by condition over the samples where a unit is active. */
+function groupLosses(input: ClosedFormLossInput, p: Float64Array, which: number[], deltas: Float64Array): number {
+  const { values, weight, labels, conditions, k, units } = input;
+  const n = values.length / units;
+  const lists = new Map<number, Int32Array>();
+  const listOf = (u: number) => {
+    let list = lists.get(u);
+    if (!list) {
+      let count = 0;
+      for (let s = 0; s < n; s++) if (values[s * units + u] > 0) count++;
+      list = new Int32Array(count);
+      count = 0;
+      for (let s = 0; s < n; s++) if (values[s * units + u] > 0) list[count++] = s;
+      lists.set(u, list);
+    }
+    return list;
+  };
+  const stamp = new Int32Array(n).fill(-1);
+  const d = new Float64Array(k);
+  let rows = 0;
+  for (const c of which) {
+    const unitsOf = [...new Set(conditions[c])];
+    let delta = 0;
+    for (const u0 of unitsOf) {
+      for (const s of listOf(u0)) {
+        if (stamp[s] === c) continue;
+        stamp[s] = c;
+        d.fill(0);
+        for (const u of unitsOf) {
+          const h = values[s * units + u];
+          if (h > 0) for (let j = 0; j < k; j++) d[j] += h * weight[j * units + u];
+        }
+        let r = 0;
+        for (let j = 0; j < k; j++) r += p[s * k + j] * Math.exp(-d[j]);
+        delta += Math.log(r) + d[labels[s]];
+        rows++;
+      }
+    }
+    deltas[c] = delta;
+  }
+  return rows;
+}

@@ -1,0 +1,93 @@
+/**
+ * Browser-side helpers of the report, as source text inlined before the figures' code: export of every figure (SVG,
+ * PNG, and its data as CSV, all made in the page, no server), a colour domain one outlier cannot wash out, and unit
+ * tick thinning for the unit axes.
+ *
+ * Robust colour scales: a heatmap's colour domain ends at the 99th percentile of |value| (at least the largest value
+ * below it), cells beyond are drawn in the end colour and marked with a dot; the legend says so. One unit whose
+ * ablation costs 40 pp would otherwise leave every other cell of a 100-unit map near white.
+ */
+export const CLIENT_TOOLS = String.raw`
+function download(name, blob) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+function csvText(rows) {
+  if (rows.length === 0) return "";
+  const keys = Object.keys(rows[0]);
+  const cell = (v) => v === null || v === undefined ? "" : typeof v === "string" && /[",\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : String(v);
+  return keys.join(",") + "\n" + rows.map((r) => keys.map((k) => cell(r[k])).join(",")).join("\n") + "\n";
+}
+/**
+ * The figure's drawing as one standalone SVG, laid out as on the page: every top-level svg (plots, ramp legends,
+ * swatches) and canvas (as an embedded PNG) at its position, and the swatch legends' labels as text.
+ */
+function figureSvg(node) {
+  const root = node.getBoundingClientRect();
+  const at = (e) => { const b = e.getBoundingClientRect(); return { x: b.x - root.x, y: b.y - root.y, w: b.width, h: b.height }; };
+  const body = [];
+  for (const e of node.querySelectorAll("svg, canvas")) {
+    if (e.parentElement && e.parentElement.closest("svg")) continue;
+    const b = at(e);
+    if (b.w === 0 || b.h === 0) continue;
+    if (e.tagName.toLowerCase() === "canvas") {
+      body.push('<image x="' + b.x + '" y="' + b.y + '" width="' + b.w + '" height="' + b.h + '" preserveAspectRatio="none" style="image-rendering:pixelated" href="' + e.toDataURL("image/png") + '"/>');
+      continue;
+    }
+    const copy = e.cloneNode(true);
+    copy.setAttribute("x", String(b.x)); copy.setAttribute("y", String(b.y)); copy.setAttribute("width", String(b.w)); copy.setAttribute("height", String(b.h));
+    if (!copy.getAttribute("viewBox")) copy.setAttribute("viewBox", "0 0 " + b.w + " " + b.h);
+    body.push(new XMLSerializer().serializeToString(copy));
+  }
+  for (const swatch of node.querySelectorAll("[class$='-swatch']")) {
+    const mark = swatch.querySelector("svg");
+    const text = swatch.textContent.trim();
+    if (!mark || !text) continue;
+    const b = at(mark);
+    body.push('<text x="' + (b.x + b.w + 3) + '" y="' + (b.y + b.h / 2) + '" dominant-baseline="middle">' + text.replace(/[&<>]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;" })[c]) + "</text>");
+  }
+  const width = Math.ceil(root.width), height = Math.ceil(root.height);
+  return { width, height, text: '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="' + width + '" height="' + height + '" viewBox="0 0 ' + width + " " + height + '" font-family="system-ui, sans-serif" font-size="10"><rect width="100%" height="100%" fill="white"/>' + body.join("") + "</svg>" };
+}
+function svgToPng(svg, done) {
+  const image = new Image();
+  image.onload = () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 2 * svg.width; canvas.height = 2 * svg.height;
+    const ctx = canvas.getContext("2d");
+    ctx.scale(2, 2);
+    ctx.drawImage(image, 0, 0);
+    canvas.toBlob(done, "image/png");
+  };
+  image.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg.text);
+}
+/** Download buttons under a figure: SVG and PNG of what is drawn, CSV of the rows it was drawn from. */
+function exportable(fig, name, rows) {
+  const bar = document.createElement("div");
+  bar.className = "exports";
+  const button = (label, action) => { const b = document.createElement("button"); b.type = "button"; b.textContent = label; b.dataset.export = label.toLowerCase(); b.addEventListener("click", action); bar.append(b); };
+  const drawing = () => fig.querySelector(".drawing") ?? fig;
+  button("SVG", () => download(name + ".svg", new Blob([figureSvg(drawing()).text], { type: "image/svg+xml" })));
+  button("PNG", () => svgToPng(figureSvg(drawing()), (blob) => download(name + ".png", blob)));
+  button("CSV", () => download(name + ".csv", new Blob([csvText(typeof rows === "function" ? rows() : rows)], { type: "text/csv" })));
+  fig.append(bar);
+  return fig;
+}
+/** The 99th percentile of |values| (nulls skipped), and how many values lie beyond it. */
+function robustMax(values) {
+  const a = values.filter((v) => v !== null && Number.isFinite(v)).map(Math.abs).sort((x, y) => x - y);
+  if (a.length === 0) return { max: 1, clipped: 0 };
+  const q = a[Math.min(a.length - 1, Math.floor(0.99 * (a.length - 1)))] || a[a.length - 1] || 1;
+  return { max: q, clipped: a.filter((v) => v > q).length };
+}
+/** About 50 tick values from a unit order, so unit indices stay legible. */
+function unitTicks(order, most = 50) {
+  const step = Math.max(1, Math.ceil(order.length / most));
+  return order.filter((_, i) => i % step === 0);
+}
+`;

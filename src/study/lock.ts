@@ -1,0 +1,76 @@
+/**
+ * The lock of a result or study directory: `lesion.lock`, created exclusively, holding the owner's pid. Two runs never
+ * work in one directory at once; the lock of a process that no longer exists (a killed run) is taken over. A few lines
+ * of our own rather than a library: one process per lock, local file systems, and the pid check is the whole policy.
+ */
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { fail } from "../errors.js";
+import { guardWrite } from "../files.js";
+
+export const LOCK_FILE = "lesion.lock";
+
+/**
+ * Takes `dir/lesion.lock` for this process: created exclusively with our pid. A lock whose pid is alive refuses
+ * (`dir-locked`); one whose process is gone (killed run) is taken over.
+ */
+export function acquireLock(dir: string): { release: () => void } {
+  const path = join(dir, LOCK_FILE);
+  for (let attempt = 0; ; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(path, "wx");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 2) guardWrite(path, () => { throw error; });
+      const text = readLock(path);
+      const owner = Number.parseInt(text, 10);
+      // An empty lock a moment old is being written by its owner: held, pid not yet known.
+      if (text === "" && Date.now() - mtime(path) < 2000) fail("dir-locked", `${dir} is in use by another lesion run (${path}); wait for it to finish or choose another output directory`, { dir });
+      if (Number.isInteger(owner) && owner > 0 && alive(owner)) {
+        fail("dir-locked", `${dir} is in use by another lesion run (pid ${owner}, ${path}); wait for it to finish or choose another output directory`, { dir, pid: owner });
+      }
+      // Stale (its process is gone, or the file is empty or damaged): remove and try again.
+      rmSync(path, { force: true });
+      continue;
+    }
+    guardWrite(path, () => {
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+    });
+    break;
+  }
+  let held = true;
+  return {
+    release() {
+      if (!held) return;
+      held = false;
+      if (readLock(path).trim() === String(process.pid)) rmSync(path, { force: true });
+    },
+  };
+}
+
+function readLock(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function mtime(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+

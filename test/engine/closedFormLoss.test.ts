@@ -1,0 +1,72 @@
+/**
+ * The closed-form loss where the site feeds the output layer, against the plain definition: per row the new logits
+ * z − Σ_u h_u·W_out[:,u] and their softmax cross-entropy, summed in float64 over every sample.
+ */
+import { describe, expect, it } from "vitest";
+import { closedFormLoss, type PairLossCache } from "../../src/engine/sweep/closedFormLoss.js";
+import { random } from "../helpers.js";
+
+function crossEntropy(z: number[], label: number): number {
+  const max = Math.max(...z);
+  return Math.log(z.reduce((sum, v) => sum + Math.exp(v - max), 0)) + max - z[label];
+}
+
+/** Σ over samples of (ablated − intact) cross-entropy, row by row from the definition. */
+function referenceDelta(logits: Float32Array, values: Float32Array, weight: Float64Array, labels: Int32Array, units: number[], k: number, width: number): number {
+  const n = labels.length;
+  let delta = 0;
+  for (let s = 0; s < n; s++) {
+    const z = Array.from(logits.subarray(s * k, (s + 1) * k));
+    const ablated = z.map((v, c) => v - units.reduce((sum, u) => sum + Math.max(0, values[s * width + u]) * weight[c * width + u], 0));
+    delta += crossEntropy(ablated, labels[s]) - crossEntropy(z, labels[s]);
+  }
+  return delta;
+}
+
+function problem(scale: number) {
+  const rand = random(11);
+  const n = 300;
+  const k = 5;
+  const width = 9;
+  // About half the units active per sample (pre-activations around 0).
+  const values = Float32Array.from({ length: n * width }, () => rand() * 2 - 1);
+  const weight = Float64Array.from({ length: k * width }, () => (rand() * 2 - 1) * scale);
+  const logits = Float32Array.from({ length: n * k }, () => (rand() * 2 - 1) * 4);
+  const labels = Int32Array.from({ length: n }, () => Math.floor(rand() * k));
+  return { n, k, width, values, weight, logits, labels };
+}
+
+describe("closedFormLoss", () => {
+  for (const scale of [1, 60]) {
+    it(`closedFormLoss(singles, every pair in either order, triples; W_out scaled ${scale}) equals the row-by-row cross-entropy`, () => {
+      const { k, width, values, weight, logits, labels } = problem(scale);
+      const conditions: number[][] = [];
+      for (let u = 0; u < width; u++) conditions.push([u]);
+      for (let i = 0; i < width; i++) for (let j = i + 1; j < width; j++) conditions.push(j % 2 === 0 ? [j, i] : [i, j]);
+      conditions.push([0, 3, 5], [1, 2, 7, 8]);
+      const cache: PairLossCache = { units: null, singles: null, pairs: null };
+      const { deltas, rows } = closedFormLoss({ logits, values, weight, labels, conditions, k, units: width, cache });
+      conditions.forEach((units, c) => {
+        const expected = referenceDelta(logits, values, weight, labels, units, k, width);
+        // Scale 60 moves single rows' losses by hundreds of nats: the products leave [1e-100, 1e100] and are folded.
+        expect(Math.abs(deltas[c] - expected), `units ${units}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(expected)));
+      });
+      expect(rows).toBeGreaterThan(0);
+      // A later call for pairs and singles of the same units (the next block of a sweep) reuses the sums.
+      const again = closedFormLoss({ logits, values, weight, labels, conditions: conditions.slice(0, width + 5), k, units: width, cache });
+      expect(again.rows).toBe(0);
+      expect(Array.from(again.deltas)).toEqual(Array.from(deltas.subarray(0, width + 5)));
+      // A few pairs (fewer than their units) go condition by condition: the same values.
+      const few = [[1, 4], [6, 2]];
+      const apart = closedFormLoss({ logits, values, weight, labels, conditions: few, k, units: width });
+      few.forEach((units, c) => expect(Math.abs(apart.deltas[c] - referenceDelta(logits, values, weight, labels, units, k, width))).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(apart.deltas[c]))));
+    });
+  }
+
+  it("closedFormLoss of a unit that is never active is 0", () => {
+    const { k, width, weight, logits, labels, n } = problem(1);
+    const values = new Float32Array(n * width).fill(-1);
+    const { deltas } = closedFormLoss({ logits, values, weight, labels, conditions: [[0], [0, 1], [0, 1, 2]], k, units: width });
+    expect(Array.from(deltas)).toEqual([0, 0, 0]);
+  });
+});
