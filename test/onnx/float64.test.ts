@@ -121,6 +121,27 @@ describe("compileFloat64 by hand", () => {
     expect(y.data[0]).toBeGreaterThan(0);
   });
 
+  it("lesion's site mask (Cast to bool, Mul, Where) zeroes a masked channel even where it holds NaN, as onnxruntime does", async () => {
+    const graph = onnx.GraphProto.create({
+      node: [
+        makeNode("Cast", ["m"], ["keep"], "c", { to: DataType.BOOL }),
+        makeNode("Mul", ["x", "m"], ["scaled"], "m"),
+        makeNode("Where", ["keep", "scaled", "m"], ["y"], "w"),
+      ],
+      input: [makeValueInfo("x", DataType.FLOAT, [2, 3, 2, 2]), makeValueInfo("m", DataType.FLOAT, [2, 3, 1, 1])],
+      output: [makeValueInfo("y", DataType.FLOAT, null)],
+    });
+    const proto = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph });
+    const x = randomArray(24, random(5), 2);
+    x.fill(Number.NaN, 4, 8); // sample 0, channel 1
+    const m = Float32Array.of(1, 0, 1, 1, 1, 0);
+    const session = await createSession(encodeModel(proto), 1);
+    const want = Array.from((await session.run({ x: new OrtTensor("float32", x, [2, 3, 2, 2]), m: new OrtTensor("float32", m, [2, 3, 1, 1]) }, ["y"])).y.data as Float32Array);
+    const got = compileFloat64(proto, ["y"]).graph!.run({ x: { dims: [2, 3, 2, 2], data: Float64Array.from(x) }, m: { dims: [2, 3, 1, 1], data: Float64Array.from(m) } }).y;
+    expect(Array.from(got.data.subarray(4, 8))).toEqual([0, 0, 0, 0]);
+    expect(Array.from(got.data, (v) => Math.fround(v))).toEqual(want);
+  });
+
   it("names the ops it has no kernel for instead of a graph (and ignores nodes the outputs do not need)", () => {
     const graph = onnx.GraphProto.create({
       node: [makeNode("Erf", ["x"], ["e"], "e"), makeNode("Relu", ["x"], ["y"], "r"), makeNode("Gelu", ["x"], ["z"], "g")],

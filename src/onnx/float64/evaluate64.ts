@@ -13,7 +13,7 @@
 import { fail } from "../../errors.js";
 import { attribute, attributeFloat, attributeInt, attributeInts, DataType, toInt, type ModelProto, type NodeProto } from "../proto.js";
 import { isFloatType, readConst } from "../tensorData.js";
-import { batchNorm, binary, concat, gather, gemm, matmul, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
+import { batchNorm, binary, concat, gather, where, gemm, matmul, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
 import { conv, globalAveragePool, pool, type WindowAttributes } from "./window.js";
 import { normAxis, sizeOf, type Tensor64 } from "./tensor64.js";
 
@@ -29,6 +29,9 @@ const arith: Record<string, (x: number, y: number) => number> = {
   Div: (x, y) => x / y,
   Pow: (x, y) => Math.pow(x, y),
   Max: (x, y) => (x > y || Number.isNaN(x) ? x : y),
+  Equal: (x, y) => (x === y ? 1 : 0),
+  Greater: (x, y) => (x > y ? 1 : 0),
+  Less: (x, y) => (x < y ? 1 : 0),
   Min: (x, y) => (x < y || Number.isNaN(x) ? x : y),
 };
 const activations: Record<string, (node: NodeProto) => (v: number) => number> = {
@@ -41,6 +44,8 @@ const activations: Record<string, (node: NodeProto) => (v: number) => number> = 
   Sqrt: () => Math.sqrt,
   Neg: () => (v) => -v,
   Abs: () => Math.abs,
+  Not: () => (v) => (v === 0 ? 1 : 0),
+  IsNaN: () => (v) => (Number.isNaN(v) ? 1 : 0),
   Elu: (node) => { const a = attributeFloat(node, "alpha", 1); return (v) => (v >= 0 ? v : a * (Math.exp(v) - 1)); },
   Softplus: () => (v) => (v > 30 ? v : Math.log1p(Math.exp(v))),
   HardSigmoid: (node) => { const a = attributeFloat(node, "alpha", 0.2); const b = attributeFloat(node, "beta", 0.5); return (v) => Math.max(0, Math.min(1, a * v + b)); },
@@ -65,6 +70,7 @@ const identity: Kernel = (_n, [x]) => [need(x, "Identity")];
 const KERNELS: Record<string, Kernel> = {
   ...Object.fromEntries(Object.entries(arith).map(([op, f]) => [op, ((_n, [a, b]) => [binary(need(a, op), need(b, op), f, op)]) as Kernel])),
   ...Object.fromEntries(Object.entries(activations).map(([op, f]) => [op, ((n, [x]) => [unary(need(x, op), f(n))]) as Kernel])),
+  Where: (_n, [c, x, y]) => [where(need(c, "Where"), need(x, "Where"), need(y, "Where"))],
   Identity: identity,
   Dropout: identity,
   Clip: (n, [x, lo, hi], opset) => {
@@ -129,6 +135,8 @@ const KERNELS: Record<string, Kernel> = {
     const to = attributeInt(n, "to", DataType.FLOAT);
     if (isFloatType(to)) return [{ dims: t.dims, data: t.data }];
     if (to === DataType.INT64 || to === DataType.INT32) return [{ dims: t.dims, data: t.data.map(Math.trunc), integer: true }];
+    // NaN is not zero, so it casts to true, as in onnxruntime.
+    if (to === DataType.BOOL) return [{ dims: t.dims, data: t.data.map((v) => (v !== 0 ? 1 : 0)), integer: true }];
     return unsupported("Cast", `to type ${to}`);
   },
   Constant: (n) => {

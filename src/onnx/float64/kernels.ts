@@ -46,6 +46,30 @@ export function binary(a: Tensor64, b: Tensor64, op: (x: number, y: number) => n
   return { dims, data: out, integer: a.integer && b.integer };
 }
 
+/** Where(condition, x, y) with NumPy broadcasting of all three: x where the condition is non-zero, else y. */
+export function where(condition: Tensor64, x: Tensor64, y: Tensor64): Tensor64 {
+  const inner = broadcastDims(x.dims, y.dims);
+  const dims = inner && broadcastDims(condition.dims, inner);
+  if (!dims) unsupported("Where", `shapes [${condition.dims}], [${x.dims}] and [${y.dims}] that do not broadcast`);
+  const n = sizeOf(dims);
+  const strides = stridesOf(dims);
+  const [sc, sx, sy] = [condition, x, y].map((t) => broadcastStrides(t.dims, dims));
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let ic = 0;
+    let ix = 0;
+    let iy = 0;
+    for (let d = 0; d < dims.length; d++) {
+      const at = Math.floor(i / strides[d]) % dims[d];
+      ic += at * sc[d];
+      ix += at * sx[d];
+      iy += at * sy[d];
+    }
+    out[i] = condition.data[ic] !== 0 ? x.data[ix] : y.data[iy];
+  }
+  return { dims, data: out, integer: x.integer && y.integer };
+}
+
 export function unary(x: Tensor64, op: (v: number) => number): Tensor64 {
   return { dims: x.dims, data: x.data.map(op) };
 }
