@@ -2,11 +2,13 @@
  * The general ablation path, for any graph: cache what the graph computes upstream of the site once per chunk of
  * samples, then run only the suffix graph (the site onward) on the rows a condition can change, many conditions in
  * one batched run (masks are per-row graph inputs). Rows whose top two logits nearly tie are settled by the float64
- * graph where onnxruntime can run it in float64; where it cannot (it has no float64 Conv), they are counted as
- * unresolved ties instead of being guessed.
+ * graph: in onnxruntime where it can run it in float64, else (it has no float64 Conv) in lesion's float64 interpreter
+ * (src/onnx/float64). Only a graph with an op neither can compute in float64 leaves them counted as unresolved ties
+ * instead of being guessed.
  */
 import { fail } from "../errors.js";
 import type { Dataset } from "../data/types.js";
+import { compileFloat64, type Float64Graph } from "../onnx/float64/evaluate64.js";
 import { cutTensors, maskInputName, maskShape, offsetInputName, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget } from "../onnx/surgery.js";
 import { fillInput } from "./input.js";
 import { crossEntropy, decide, TIE_MARGIN } from "./sweep/logits.js";
@@ -223,17 +225,21 @@ async function settleTies(
 ): Promise<number> {
   if (ties.length === 0) return 0;
   const { model, site, data, conditions } = input;
-  let session: OrtSession;
+  let session: OrtSession | null = null;
+  let interpreter: Float64Graph | null = null;
   try {
     session = await getSession(model, `float64:${site.name}`, () => toFloat64(withMasks(model.proto, [target])));
   } catch {
-    return ties.length;
+    // onnxruntime has no float64 kernel for some op here (Conv): lesion's own float64 interpreter, if it has them all.
+    interpreter = compileFloat64(withMasks(model.proto, [target]), [model.outputName]).graph;
+    if (!interpreter) return ties.length;
   }
+  let unresolved = 0;
   const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
   const one = new Float32Array(sampleSize);
   const ordered = [...ties].sort((a, b) => a.condition - b.condition);
   const k = model.numClasses;
-  const BATCH = 256;
+  const BATCH = session ? 256 : 32;
   for (let i = 0; i < ordered.length; i += BATCH) {
     const part = ordered.slice(i, i + BATCH);
     const inputs = new Float64Array(part.length * sampleSize);
@@ -250,15 +256,32 @@ async function settleTies(
       }
     });
     const dims = maskShape(target, part.length) as number[];
-    const outputs = await session.run(
-      {
-        [model.inputName]: new OrtTensor("float64", inputs, [part.length, ...model.inputShape]),
-        [maskInputName(site.name)]: new OrtTensor("float64", masks, dims),
-        [offsetInputName(site.name)]: new OrtTensor("float64", offsets, dims),
-      },
-      [model.outputName],
-    );
-    const logits = outputs[model.outputName].data as Float64Array;
+    let logits: Float64Array;
+    if (session) {
+      const outputs = await session.run(
+        {
+          [model.inputName]: new OrtTensor("float64", inputs, [part.length, ...model.inputShape]),
+          [maskInputName(site.name)]: new OrtTensor("float64", masks, dims),
+          [offsetInputName(site.name)]: new OrtTensor("float64", offsets, dims),
+        },
+        [model.outputName],
+      );
+      logits = outputs[model.outputName].data as Float64Array;
+    } else {
+      try {
+        const outputs = interpreter!.run({
+          [model.inputName]: { dims: [part.length, ...model.inputShape], data: inputs },
+          [maskInputName(site.name)]: { dims, data: masks },
+          [offsetInputName(site.name)]: { dims, data: offsets },
+        });
+        logits = outputs[model.outputName].data;
+      } catch (error) {
+        // An attribute or shape the interpreter does not cover: these rows stay float32's, counted, never guessed.
+        if ((error as { code?: string }).code !== "unsupported-op") throw error;
+        unresolved += part.length;
+        continue;
+      }
+    }
     part.forEach(({ condition, sample }, r) => {
       let best = 0;
       for (let c = 1; c < k; c++) if (logits[r * k + c] > logits[r * k + best]) best = c;
@@ -270,5 +293,5 @@ async function settleTies(
       }
     });
   }
-  return 0;
+  return unresolved;
 }

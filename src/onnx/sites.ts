@@ -5,7 +5,8 @@
  * a BatchNormalization between layer and activation belongs to the layer. Names come, in order of preference, from the
  * layer's weight initializer (`fc1.weight` → `fc1`, the PyTorch convention), the framework's layer name in the node
  * name (PyTorch's module path `/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`, Keras's `sequential/dense_1/MatMul` →
- * `dense_1`; see `scopeName`), and last the op type and position (`gemm3`).
+ * `dense_1`; see `scopeName`), and last the op type and position (`gemm3`). An activation after a residual join is
+ * named after the block whose forward adds the two branches (`layer2.1`, see `residualBlockName`).
  */
 import { indexGraph, type GraphIndex } from "./graph.js";
 import type { GraphProto, NodeProto } from "./proto.js";
@@ -38,7 +39,7 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
     if (ACTIVATION_OPS.has(op)) {
       const layer = layerBehind(node.input?.[0] ?? "", index);
       found.push({
-        base: moduleName(layer ?? node, index, position),
+        base: (layer ? null : residualBlockName(node.input?.[0] ?? "", index)) ?? moduleName(layer ?? node, index, position),
         tensor: node.output![0],
         node: node.name ?? "",
         layer: layer?.name ?? null,
@@ -98,6 +99,20 @@ function layerEnd(layer: NodeProto, index: GraphIndex): string {
     if (index.outputs.includes(tensor)) return tensor;
     tensor = next.output![0];
   }
+}
+
+/**
+ * The block an activation after a residual join belongs to: the join (an Add of two computed tensors) is written in
+ * the block's own forward, so its scope is the block (`/layer2/layer2.1/Add` → `layer2.1`). The block's output is
+ * then named `layer2.1` rather than after its ReLU module, which torchvision's BasicBlock calls twice (torch.onnx
+ * writes the second call as `relu_1`, a name no `named_modules()` has). Null when the join carries no torch.onnx scope.
+ */
+function residualBlockName(tensor: string, index: GraphIndex): string | null {
+  const join = index.producer.get(tensor);
+  if (!join || join.opType !== "Add" || (join.input ?? []).some((i) => index.initializers.has(i))) return null;
+  // Only torch.onnx module paths: a Keras Add is a layer of its own (`add_1`), and its activation keeps its name.
+  if (!(join.name ?? "").startsWith("/")) return null;
+  return scopeName(join.name ?? "", "Add");
 }
 
 function moduleName(node: NodeProto, index: GraphIndex, position: number): string {

@@ -92,7 +92,7 @@ export interface AblateResult {
   predictions: Int32Array;
   /** The intact predictions checked against a plain forward pass of the unmodified graph (see agreement.ts). */
   agreement: Agreement;
-  /** Near ties onnxruntime could not settle in float64 (graphs with Conv); 0 means every prediction is exact. */
+  /** Near ties that could not be settled in float64 (an op without a float64 kernel in onnxruntime or lesion); 0 means every prediction is exact. */
   unresolvedTies: number;
   /**
    * Per site: "dense" where the site is a layer of a dense chain (its zero ablations of up to DENSE_UNITS units run

@@ -50,7 +50,7 @@ describe("locateSites names sites after the framework's layers", () => {
     expect(locateSites(g).map((s) => s.name)).toEqual(["dense_1", "dense_2"]);
   });
 
-  it("locateSites(torch 2.x ResNet block) names sites by module path: layer1.0.conv1, layer1.0.relu, layer1.0.downsample.0, fc", () => {
+  it("locateSites(torch 2.x ResNet block) names sites by module path: layer1.0.conv1, layer1.0.downsample.0, the block output after the residual Add layer1.0, fc", () => {
     const g = graph(
       [
         makeNode("Conv", ["x", "onnx::Conv_31", "onnx::Conv_32"], ["c1"], "/layer1/layer1.0/conv1/Conv"),
@@ -65,9 +65,34 @@ describe("locateSites names sites after the framework's layers", () => {
     expect(locateSites(g).map((s) => [s.name, s.op])).toEqual([
       ["layer1.0.conv1", "Conv"],
       ["layer1.0.downsample.0", "Conv"],
-      ["layer1.0.relu", "Relu"],
+      ["layer1.0", "Relu"],
       ["fc", "Gemm"],
     ]);
+  });
+
+  it("locateSites(torchvision BasicBlock, ReLU module called twice) names the block output layer2.1, not relu_1; a Keras residual keeps its activation's name", () => {
+    const torch = graph(
+      [
+        makeNode("Conv", ["x", "onnx::Conv_1", "onnx::Conv_2"], ["c1"], "/layer2/layer2.1/conv1/Conv"),
+        makeNode("Relu", ["c1"], ["r1"], "/layer2/layer2.1/relu/Relu"),
+        makeNode("Conv", ["r1", "onnx::Conv_3", "onnx::Conv_4"], ["c2"], "/layer2/layer2.1/conv2/Conv"),
+        makeNode("Add", ["c2", "x"], ["s"], "/layer2/layer2.1/Add"),
+        makeNode("Relu", ["s"], ["r2"], "/layer2/layer2.1/relu_1/Relu"),
+        makeNode("Flatten", ["r2"], ["f"], "/Flatten"),
+        makeNode("Gemm", ["f", "fc.weight", "fc.bias"], ["logits"], "/fc/Gemm", { transB: 1 }),
+      ],
+      [weight("onnx::Conv_1", [2, 2, 3, 3]), weight("onnx::Conv_2", [2]), weight("onnx::Conv_3", [2, 2, 3, 3]), weight("onnx::Conv_4", [2]), weight("fc.weight", [3, 8]), weight("fc.bias", [3])],
+    );
+    expect(locateSites(torch).map((s) => s.name)).toEqual(["layer2.1.conv1", "layer2.1.conv2", "layer2.1", "fc"]);
+    const keras = graph(
+      [
+        makeNode("Conv", ["x", "model/conv2d/Conv2D/ReadVariableOp:0"], ["c"], "model/conv2d/Conv2D"),
+        makeNode("Add", ["c", "x"], ["s"], "model/add/add"),
+        makeNode("Relu", ["s"], ["logits"], "model/re_lu/Relu"),
+      ],
+      [weight("model/conv2d/Conv2D/ReadVariableOp:0", [2, 2, 3, 3])],
+    );
+    expect(locateSites(keras).map((s) => s.name)).toEqual(["conv2d", "re_lu"]);
   });
 
   it("scopeName(name, op) reads module paths and Keras layers; op-type names carry none", () => {
@@ -88,7 +113,7 @@ describe("openModel(torch.onnx 1.13 export with scoped names)", () => {
     const model = await openModel(readFileSync(fixture("resnet_block.onnx")), { name: "resnet_block.onnx" });
     try {
       const names = model.sites.map((s) => s.name);
-      expect(names).toEqual(["stem.0", "layer1.0.conv1", "layer1.0.downsample.0", "layer1.0.relu", "head.1", "head.3"]);
+      expect(names).toEqual(["stem.0", "layer1.0.conv1", "layer1.0.downsample.0", "layer1.0", "head.1", "head.3"]);
       for (const name of names) expect(reference.modules).toContain(name);
       const session = await getSession(model, "plain", () => model.proto);
       const out = await session.run({ [model.inputName]: new OrtTensor("float32", Float32Array.from(reference.inputs), [4, 1, 8, 8]) });

@@ -1,0 +1,82 @@
+/** maskedSweep's near ties on a graph onnxruntime cannot run in float64 (Conv): settled by lesion's float64 interpreter. */
+import { describe, expect, it } from "vitest";
+import type { Dataset } from "../../src/data/types.js";
+import { maskedSweep } from "../../src/engine/maskedSweep.js";
+import { closeModel, getSession, openModel, resolveSite } from "../../src/engine/model.js";
+import { OrtTensor } from "../../src/engine/ort.js";
+import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
+import { writeMetadata } from "../../src/onnx/metadata.js";
+import { encodeModel } from "../../src/onnx/proto.js";
+import { random, randomArray } from "../helpers.js";
+
+/**
+ * A CNN whose class 1 logit is class 0's times (1 + 2^-20) (weights scaled, no bias) and whose other classes sit at
+ * −1000: every row is a float32 near tie (margin ≈ 1e-6 relative), and in exact arithmetic class 1 wins exactly
+ * when z0 > 0. z0 itself is far from 0, so its sign is read from a float32 run of the network with the filter's
+ * incoming weights and bias zeroed (the same as zeroing its ReLU output), a different graph from the sweep's.
+ */
+function tiedCnn(conv1Zeroed: number | null): Uint8Array {
+  const rand = random(7);
+  const w1 = randomArray(4 * 9, rand, 0.6);
+  const b1 = randomArray(4, rand, 0.1);
+  if (conv1Zeroed !== null) {
+    w1.fill(0, conv1Zeroed * 9, (conv1Zeroed + 1) * 9);
+    b1[conv1Zeroed] = 0;
+  }
+  const w2 = randomArray(6 * 4 * 9, rand, 0.3);
+  const row = randomArray(6 * 16, rand, 0.2);
+  const fc = new Float32Array(5 * 96);
+  fc.set(row, 0);
+  fc.set(row.map((v) => v * (1 + 2 ** -20)), 96);
+  const layers: LayerSpec[] = [
+    { op: "conv", name: "conv1", weight: w1, shape: [4, 1, 3, 3], bias: b1, stride: 1, padding: 1 },
+    { op: "relu" },
+    { op: "maxpool", kernel: 2, stride: 2 },
+    { op: "conv", name: "conv2", weight: w2, shape: [6, 4, 3, 3], bias: null, stride: 1, padding: 1 },
+    { op: "relu" },
+    { op: "flatten" },
+    { op: "linear", name: "fc", weight: fc, shape: [5, 96], bias: Float32Array.of(0, 0, -1000, -1000, -1000) },
+  ];
+  const model = buildClassifier({ layers, inputShape: [1, 8, 8] });
+  writeMetadata(model, { preprocessing: { layout: "nchw", mean: [0.5], std: [0.5], imageShape: [1, 8, 8] }, classNames: null });
+  return encodeModel(model);
+}
+
+describe("maskedSweep settles Conv-graph ties in float64", () => {
+  it("maskedSweep(tied CNN, every conv1 filter): every row a near tie, each decided by the sign of z0, none unresolved", async () => {
+    const n = 40;
+    const rand = random(11);
+    const images = Float32Array.from({ length: n * 64 }, () => rand());
+    const data: Dataset = { spec: "tied", n, shape: [1, 8, 8], images, labels: Int32Array.from({ length: n }, (_, i) => i % 2), numClasses: 5, classNames: ["0", "1", "2", "3", "4"], source: "test" };
+    const expected = async (zeroed: number | null) => {
+      const model = await openModel(tiedCnn(zeroed), { name: "tied" });
+      try {
+        const session = await getSession(model, "plain", () => model.proto);
+        const input = Float32Array.from(images, (v) => Math.fround(Math.fround(v - 0.5) / 0.5));
+        const logits = (await session.run({ [model.inputName]: new OrtTensor("float32", input, [n, 1, 8, 8]) }))[model.outputName].data as Float32Array;
+        return Array.from({ length: n }, (_, s) => {
+          expect(Math.abs(logits[s * 5])).toBeGreaterThan(1e-5); // float32 error of z0 here is ~1e-7: its sign is certain
+          return logits[s * 5] > 0 ? 1 : 0;
+        });
+      } finally {
+        await closeModel(model);
+      }
+    };
+    const model = await openModel(tiedCnn(null), { name: "tied" });
+    try {
+      const site = resolveSite(model, "conv1");
+      const result = await maskedSweep({ model, site, data, conditions: [0, 1, 2, 3].map((u) => ({ units: [u], mode: "zero" as const })) });
+      expect(result.stats.unresolvedTies).toBe(0);
+      expect(result.stats.rowsFloat64).toBeGreaterThanOrEqual(n);
+      const intact = await expected(null);
+      expect(Array.from(result.intact.predictions)).toEqual(intact);
+      for (let u = 0; u < 4; u++) {
+        const predictions: number[] = [...intact];
+        result.conditions[u].changed.forEach((s, j) => (predictions[s] = result.conditions[u].changedPredictions[j]));
+        expect(predictions, `conv1:${u}`).toEqual(await expected(u));
+      }
+    } finally {
+      await closeModel(model);
+    }
+  });
+});
