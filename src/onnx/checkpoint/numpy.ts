@@ -17,6 +17,7 @@
  * is refused by the reader like any other code.
  */
 import { isKind, type PyObject, type PyTuple, type PyValue } from "./pickle.js";
+import { halfToFloat } from "../tensorData.js";
 
 /** A numpy dtype as the pickle describes it. `kind` is numpy's kind character (b, i, u, f, c, U, S, O, M, m, V). */
 export interface NumpyDtype {
@@ -213,11 +214,3 @@ function toRowMajor(values: ArrayLike<number> | PyValue[], shape: number[]): PyV
   return out.every((v) => typeof v === "number") ? Float64Array.from(out as number[]) : (out as PyValue[]);
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? Number.NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}

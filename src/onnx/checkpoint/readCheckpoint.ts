@@ -10,6 +10,7 @@ import { isTorchScriptEntry } from "./checkpointFormat.js";
 import { buildNumpy, numpyGlobals } from "./numpy.js";
 import { buildPlain, plainGlobals } from "./plainGlobals.js";
 import type { StateDict, StateDictSource, StateTensor, TensorDtype } from "./types.js";
+import { halfToFloat } from "../tensorData.js";
 
 interface Storage {
   dtype: TensorDtype;
@@ -337,14 +338,6 @@ function decode(bytes: Uint8Array, dtype: TensorDtype, n: number): ArrayLike<num
   }
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? Number.NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
 
 function ints(value: PyValue): number[] {
   const items = isKind(value, "tuple") ? (value as PyTuple).items : Array.isArray(value) ? value : null;
