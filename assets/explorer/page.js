@@ -167,19 +167,36 @@ function summarise(pred, ms, tiesUnresolved) {
   return { accuracy, perClass, confusion, lost, gained, ms, unresolvedTies: tiesUnresolved, predictions: pred };
 }
 
+const phases = {};
+let phaseStart = performance.now();
+function phase(name) {
+  const now = performance.now();
+  phases[name] = Math.round(now - phaseStart);
+  phaseStart = now;
+}
+
 async function init() {
+  phase("parse");
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.proxy = false;
   ort.env.logLevel = "error";
   ort.env.wasm.wasmBinary = await blob("wasm");
+  phase("wasm");
   const options = { executionProviders: ["wasm"], graphOptimizationLevel: "basic" };
   const raw = await blob("images");
-  images = meta.imagesDtype === "uint8" ? Float32Array.from(raw, (b) => b / 255) : new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+  if (meta.imagesDtype === "uint8") {
+    // k/255 in float32, as lesion's loaders store 8-bit pixels.
+    const table = Float32Array.from({ length: 256 }, (_, b) => b / 255);
+    images = new Float32Array(raw.length);
+    for (let i = 0; i < raw.length; i++) images[i] = table[raw[i]];
+  } else images = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
   labels = new Int32Array((await blob("labels")).buffer);
   for (const y of labels) counts[y]++;
+  phase("data");
   prefix = await ort.InferenceSession.create(await blob("prefix"), options);
   for (const s of meta.suffixes) suffixes.push({ ...s, session: await ort.InferenceSession.create(await blob(s.blob), options) });
   if (meta.float64) float64 = await ort.InferenceSession.create(await blob("float64"), options);
+  phase("sessions");
   // Cache every site's tensors: one run of the whole graph per batch.
   for (const t of meta.tensors) cache.set(t.tensor, new Float32Array(N * prod(t.shape)));
   const B = 1024;
@@ -196,6 +213,7 @@ async function init() {
     fillInput(all, 0, N);
     cache.set(meta.inputName, all);
   }
+  phase("prefix");
   // The intact network through the same suffix graph, masks all ones (as the CLI's masked path does).
   const started = performance.now();
   const none = new Map();
@@ -216,6 +234,7 @@ async function init() {
   intact = summarise(intactPred, performance.now() - started, unresolved);
   intact.lost = 0;
   intact.gained = 0;
+  phase("intact");
 }
 
 /** The prediction of every sample under `lesion` (a Map site → units). */
@@ -587,4 +606,6 @@ window.lesionExplorer = {
   lesion: () => Object.fromEntries(lesion),
   /** Milliseconds from a change to its drawn result, one per change. */
   timings,
+  /** Milliseconds of each loading phase (parse, wasm, data, sessions, prefix, intact). */
+  phases,
 };

@@ -6,6 +6,7 @@ import { formatError, isLesionError } from "../errors.js";
 import { registerAblate } from "./ablate.js";
 import { registerCharacterize } from "./characterize.js";
 import { registerEval } from "./eval.js";
+import { registerExplore } from "./explore.js";
 import { registerImport } from "./import.js";
 import { registerInfo } from "./info.js";
 import { registerRecord } from "./record.js";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerRecover(program);
   registerStudy(program);
+  registerExplore(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
