@@ -102,13 +102,13 @@ async function runSuffix(suffix, rows, lesion) {
       }
       feeds[feed.name] = new ort.Tensor("float32", data, [m, ...feed.shape]);
     }
+    // Every row gets the same lesion: one mask row, broadcast by the graph's Mul (x·1 + 0 and x·0 + 0 as per row).
     for (const name of suffix.masked) {
       const site = siteByName.get(name);
-      const mask = new Float32Array(m * site.units).fill(1);
-      const units = lesion.get(name) ?? [];
-      if (units.length > 0) for (let r = 0; r < m; r++) for (const u of units) mask[r * site.units + u] = 0;
-      feeds[`lesion.mask.${name}`] = new ort.Tensor("float32", mask, maskDims(site, m));
-      feeds[`lesion.offset.${name}`] = new ort.Tensor("float32", new Float32Array(m * site.units), maskDims(site, m));
+      const mask = new Float32Array(site.units).fill(1);
+      for (const u of lesion.get(name) ?? []) mask[u] = 0;
+      feeds[`lesion.mask.${name}`] = new ort.Tensor("float32", mask, maskDims(site, 1));
+      feeds[`lesion.offset.${name}`] = new ort.Tensor("float32", new Float32Array(site.units), maskDims(site, 1));
     }
     const outputs = await suffix.session.run(feeds);
     const logits = outputs[meta.outputName].data;
@@ -133,10 +133,10 @@ async function settle(samples, lesion) {
     });
     const feeds = { [meta.inputName]: new ort.Tensor("float64", inputs, [part.length, ...meta.inputShape]) };
     for (const site of meta.sites) {
-      const mask = new Float64Array(part.length * site.units).fill(1);
-      for (const u of lesion.get(site.name) ?? []) for (let r = 0; r < part.length; r++) mask[r * site.units + u] = 0;
-      feeds[`lesion.mask.${site.name}`] = new ort.Tensor("float64", mask, maskDims(site, part.length));
-      feeds[`lesion.offset.${site.name}`] = new ort.Tensor("float64", new Float64Array(part.length * site.units), maskDims(site, part.length));
+      const mask = new Float64Array(site.units).fill(1);
+      for (const u of lesion.get(site.name) ?? []) mask[u] = 0;
+      feeds[`lesion.mask.${site.name}`] = new ort.Tensor("float64", mask, maskDims(site, 1));
+      feeds[`lesion.offset.${site.name}`] = new ort.Tensor("float64", new Float64Array(site.units), maskDims(site, 1));
     }
     const logits = (await float64.run(feeds))[meta.outputName].data;
     part.forEach((_, r) => {
@@ -242,7 +242,8 @@ async function evaluate(lesion) {
   const started = performance.now();
   const active = [...lesion].filter(([, units]) => units.length > 0);
   if (active.length === 0) return { ...intact, ms: performance.now() - started };
-  const suffix = suffixes.find((s) => active.every(([site]) => s.masked.includes(site)));
+  // The shortest suffix that reaches every silenced site: the one starting at the latest of its graph-order firsts.
+  const suffix = [...suffixes].reverse().find((s) => active.every(([site]) => s.masked.includes(site)));
   if (!suffix) throw new Error(`sites ${active.map(([s]) => s).join(", ")} are on parallel branches; silence units of one branch at a time`);
   // A row in which every silenced unit is 0 at its site cannot change.
   const rows = [];
@@ -549,7 +550,11 @@ function showTip(cell, event) {
 }
 
 function setUp() {
-  const about = `${meta.model} on ${meta.data}: ${meta.sampled ? `a stratified sample of ${N.toLocaleString("en")} of ${meta.total.toLocaleString("en")} samples (seed ${meta.seed}; the whole set would not fit a 50 MB page; --samples sets it)` : `all ${N.toLocaleString("en")} samples`}. Silencing is zero ablation; accuracy equals \`lesion ablate\` for the same units.`;
+  const why = { asked: "as asked", page: "the whole set would pass 50 MB of page", memory: "the whole set's activations would pass 256 MB in the browser" }[meta.sampleReason];
+  const samples = meta.sampled
+    ? `a stratified sample of ${N.toLocaleString("en")} of ${meta.total.toLocaleString("en")} samples (seed ${meta.seed}; ${why}; --samples sets it)`
+    : `all ${N.toLocaleString("en")} samples`;
+  const about = `${meta.model} on ${meta.data}: ${samples}. Silencing is zero ablation; accuracy equals \`lesion ablate\` for the same units${meta.sampled ? " on these samples" : ""}.`;
   $("about").textContent = about;
   for (const [value, text] of INDICATORS) $("indicator").append(new Option(text, value));
   meta.classNames.forEach((name, k) => $("klass").append(new Option(name, String(k))));

@@ -32,7 +32,7 @@ export interface ExploreOptions {
   sites?: string[];
   /**
    * Samples embedded in the page. Default: the whole data set when the page stays under 50 MB and the page's cached
-   * activations under 512 MB, else the largest seeded stratified sample that does. Larger than the data set: `bad-option`.
+   * activations under 256 MB, else the largest seeded stratified sample that does. Larger than the data set: `bad-option`.
    */
   samples?: number;
   /** Seed of the stratified sample. Default 0. */
@@ -60,7 +60,7 @@ export interface ExploreResult {
 
 /** Largest page the default sample size allows, and largest in-page activation cache. */
 export const PAGE_BYTES = 50 * 2 ** 20;
-const CACHE_BYTES = 512 * 2 ** 20;
+const CACHE_BYTES = 256 * 2 ** 20;
 
 /**
  * Builds the explorer page for `model` on `data`. Throws `unknown-site` (a site not in the model; or no hidden site),
@@ -122,6 +122,7 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
     n,
     total: data.n,
     sampled: indices !== null,
+    sampleReason: indices === null ? null : options.samples !== undefined ? "asked" : Math.floor((PAGE_BYTES - base) / perSample) < data.n ? "page" : "memory",
     seed: options.seed ?? 0,
     classNames: classNamesOf(model, subset),
     imageShape: [c, h, w],

@@ -19,6 +19,8 @@ export interface ExplorerMeta {
   n: number;
   total: number;
   sampled: boolean;
+  /** Why a sample: asked for (--samples), the page would pass 50 MB, or its activation cache 256 MB. */
+  sampleReason: "asked" | "page" | "memory" | null;
   seed: number;
   classNames: string[];
   imageShape: [number, number, number];
