@@ -395,7 +395,7 @@ function buildNetwork() {
   root.addEventListener("mousemove", (event) => {
     const cell = event.target.closest(".unit");
     if (!cell) return void ($("tip").hidden = true);
-    showTip(cell, event);
+    showTip(cell);
   });
   root.addEventListener("mouseleave", () => ($("tip").hidden = true));
 }
@@ -494,7 +494,7 @@ function render() {
 }
 
 let weightsCache = new Map();
-function showTip(cell, event) {
+function showTip(cell) {
   const site = siteByName.get(cell.dataset.site);
   const u = Number(cell.dataset.unit);
   const ind = indicatorsBySite.get(site.name);
@@ -504,7 +504,7 @@ function showTip(cell, event) {
   title.className = "tip-title";
   title.textContent = `${site.name}:${u}${(lesion.get(site.name) ?? []).includes(u) ? " (silenced)" : ""}`;
   const facts = document.createElement("div");
-  facts.textContent = `selectivity ${ind.selectivity[u].toFixed(3)} · impact ${pp(-ind.impact[u])} pp · mean |act| ${ind.magnitude[u].toFixed(3)} · active ${(100 * ind.fractionActive[u]).toFixed(0)}%`;
+  facts.textContent = `selectivity ${ind.selectivity[u].toFixed(3)} · ablated alone ${pp(-ind.impact[u])} pp · mean |act| ${ind.magnitude[u].toFixed(3)} · active ${(100 * ind.fractionActive[u]).toFixed(0)}%`;
   tip.append(title, facts);
   // Class profile: the unit's mean activation per class.
   const profile = svg("svg", { width: 24 * K + 10, height: 70 });
@@ -545,12 +545,10 @@ function showTip(cell, event) {
     tip.append(wl, canvas);
   }
   tip.hidden = false;
-  tip.style.left = `${Math.min(window.innerWidth - 300, event.clientX + 16)}px`;
-  tip.style.top = `${event.clientY + 16}px`;
 }
 
 function setUp() {
-  const why = { asked: "as asked", page: "the whole set would pass 50 MB of page", memory: "the whole set's activations would pass 256 MB in the browser" }[meta.sampleReason];
+  const why = { asked: "as asked", page: "the whole set would pass 50 MB of page", memory: "the whole set's cached activations would pass 64 MB and a change would take seconds" }[meta.sampleReason];
   const samples = meta.sampled
     ? `a stratified sample of ${N.toLocaleString("en")} of ${meta.total.toLocaleString("en")} samples (seed ${meta.seed}; ${why}; --samples sets it)`
     : `all ${N.toLocaleString("en")} samples`;

@@ -19,7 +19,7 @@ export interface ExplorerMeta {
   n: number;
   total: number;
   sampled: boolean;
-  /** Why a sample: asked for (--samples), the page would pass 50 MB, or its activation cache 256 MB. */
+  /** Why a sample: asked for (--samples), the page would pass 50 MB, or its activation cache 64 MB. */
   sampleReason: "asked" | "page" | "memory" | null;
   seed: number;
   classNames: string[];
@@ -90,10 +90,9 @@ export function renderExplorer(meta: ExplorerMeta, blobs: ExplorerBlobs): string
     ' <button id="undo" disabled>undo</button> <button id="reset" disabled>reset</button>',
     ' <span class="hint">click: silence only this unit (again: restore) · shift-click: add to / remove from the group</span></div>\n',
     '<div id="cli"><label>the current lesion in the CLI <input id="units" readonly></label> <button id="copy">copy</button></div>\n',
-    '<main><section id="network"></section><section id="results"><p id="overall"></p><svg id="bars"></svg>',
+    '<main><div id="left"><section id="network"></section><div id="tip" hidden></div></div><section id="results"><p id="overall"></p><svg id="bars"></svg>',
     '<h2>confusion matrix <span class="hint">(rows: true class, columns: predicted; outlined: changed by the lesion)</span></h2><div id="confusion"></div></section></main>\n',
-    '<div id="tip" hidden></div>\n',
-    `<script type="application/json" id="lesion-meta">${json}</script>\n`,
+        `<script type="application/json" id="lesion-meta">${json}</script>\n`,
     blobElement("wasm", ort.wasm),
     ...Object.entries(blobs).map(([name, bytes]) => blobElement(name, bytes)),
     // The page script in its own block: the minified bundle's top-level names stay out of its way.
