@@ -322,7 +322,8 @@ function cliLine() {
   const active = [...lesion].filter(([, u]) => u.length > 0);
   if (active.length === 0) return "";
   const quote = (s) => (/^[\w./@:+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
-  return active.map(([site, units]) => `lesion ablate ${quote(meta.modelPath)} --data ${quote(meta.data)} --site ${quote(site)} --units ${units.join(",")} -o out/${site}`).join(" ; ");
+  const across = active.length > 1 ? "# across sites: the CLI ablates one site per condition: " : "";
+  return across + active.map(([site, units]) => `lesion ablate ${quote(meta.modelPath)} --data ${quote(meta.data)} --site ${quote(site)} --units ${units.join(",")} -o out/${site}`).join(" ; ");
 }
 
 function colourOf(t) {
@@ -596,13 +597,18 @@ window.lesionExplorer = {
   /** Resolves with the intact network's {accuracy, perClass} once the page has run it. */
   ready,
   /** Silences exactly `units` of `site` (zero ablation), shows it, resolves with {accuracy, perClass}. */
-  async ablate(site, units) {
+  ablate(site, units) {
+    return window.lesionExplorer.silence({ [site]: Array.isArray(units) ? units : [units] });
+  },
+  /** Silences exactly the given units of several sites at once ({fc1: [3], fc2: [7, 9]}); resolves as `ablate`. */
+  async silence(units) {
     await ready;
-    const known = siteByName.get(site);
-    if (!known) throw new Error(`unknown site '${site}' (sites: ${meta.sites.map((s) => s.name).join(", ")})`);
-    const list = Array.isArray(units) ? units : [units];
-    for (const u of list) if (!Number.isInteger(u) || u < 0 || u >= known.units) throw new Error(`unit ${u} is out of range for site ${site} (0..${known.units - 1})`);
-    const result = await enqueue(() => apply(new Map([[site, list]])));
+    for (const [site, list] of Object.entries(units)) {
+      const known = siteByName.get(site);
+      if (!known) throw new Error(`unknown site '${site}' (sites: ${meta.sites.map((s) => s.name).join(", ")})`);
+      for (const u of list) if (!Number.isInteger(u) || u < 0 || u >= known.units) throw new Error(`unit ${u} is out of range for site ${site} (0..${known.units - 1})`);
+    }
+    const result = await enqueue(() => apply(new Map(Object.entries(units))));
     return { accuracy: result.accuracy, perClass: result.perClass, lost: result.lost, gained: result.gained, ms: result.ms };
   },
   /** The current lesion as {site: units}. */

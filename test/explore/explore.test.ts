@@ -18,6 +18,8 @@ import { explore, stratifiedSample, type ExploreResult } from "../../src/explore
 import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
 import { train } from "../../src/study/train.js";
+import { fillInput } from "../../src/engine/input.js";
+import { denseChain } from "../../src/onnx/chain.js";
 import { random, randomArray, randomCnn } from "../helpers.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -116,6 +118,12 @@ describe("explore", () => {
         expect(got.perClass, `${site} ${units}`).toEqual(want.perClass);
         expect([got.lost, got.gained], `${site} ${units}`).toEqual([want.lost, want.gained]);
       }
+      // A lesion across two sites (no CLI twin): equals a float64 forward pass with both sites masked.
+      const across = { fc1: [3, 8, 50], fc2: [7, 9] };
+      const reference = float64Masked(model, test, across);
+      const got = (await tab.evaluate((l) => (window as unknown as { lesionExplorer: { silence: (l: Record<string, number[]>) => Promise<unknown> } }).lesionExplorer.silence(l), across)) as { accuracy: number; perClass: number[] };
+      expect([got.accuracy, got.perClass]).toEqual([reference.accuracy, reference.perClass]);
+      expect(await tab.inputValue("#units")).toMatch(/^# across sites/);
       await tab.screenshot({ path: join(ARTEFACTS, "fc3-group.png") });
       const perChange = (await tab.evaluate("window.lesionExplorer.timings")) as number[];
       writeFileSync(join(ARTEFACTS, "timings.json"), JSON.stringify({ firstResultMs: firstResult, perChangeMs: perChange, phases: await tab.evaluate("window.lesionExplorer.phases"), pageBytes: page.bytes }, null, 2));
@@ -138,6 +146,35 @@ describe("explore", () => {
     expect(existsSync(join(dir, "bad.html"))).toBe(false);
   });
 });
+
+/** Accuracy and per-class accuracy of a dense chain in float64 (from float32 inputs, as lesion's float64 graph), units zeroed after their layer's ReLU. */
+function float64Masked(m: LesionModel, data: Dataset, lesion: Record<string, number[]>): { accuracy: number; perClass: number[] } {
+  const chain = denseChain(m.proto)!;
+  const width = chain.layers[0].in;
+  const input = new Float32Array(data.n * width);
+  fillInput(input, data.images, 0, data.n, data.shape, m.preprocessing);
+  const correct = new Array<number>(data.numClasses).fill(0);
+  const counts = new Array<number>(data.numClasses).fill(0);
+  let x = new Float64Array(width);
+  for (let s = 0; s < data.n; s++) {
+    x = Float64Array.from(input.subarray(s * width, (s + 1) * width));
+    for (const layer of chain.layers) {
+      const y = new Float64Array(layer.out);
+      for (let o = 0; o < layer.out; o++) {
+        let sum = layer.bias ? layer.bias[o] : 0;
+        for (let i = 0; i < layer.in; i++) sum += layer.weight[o * layer.in + i] * x[i];
+        y[o] = layer.activation === "relu" ? Math.max(0, sum) : sum;
+      }
+      for (const u of lesion[layer.name] ?? []) y[u] = 0;
+      x = y;
+    }
+    let best = 0;
+    for (let c = 1; c < x.length; c++) if (x[c] > x[best]) best = c;
+    counts[data.labels[s]]++;
+    if (best === data.labels[s]) correct[data.labels[s]]++;
+  }
+  return { accuracy: correct.reduce((a, b) => a + b, 0) / data.n, perClass: correct.map((c, i) => c / counts[i]) };
+}
 
 describe("explore on a CNN", () => {
   it("explore(cnn, d) shows filters as units; lesionExplorer.ablate equals ablate() for a filter and a pair of filters", async () => {
