@@ -571,6 +571,21 @@ function setUp() {
       return refresh();
     }).catch(() => {}),
   );
+  if (meta.populations.length > 0) {
+    $("population-label").hidden = false;
+    $("population").append(new Option("silence a population…", ""));
+    meta.populations.forEach((g, i) =>
+      g.populations.forEach((p, j) => $("population").append(new Option(`${g.site} · by ${g.by} · population ${p.id} (${p.units.length} units)`, `${i}:${j}`))),
+    );
+    $("population").addEventListener("change", () => {
+      const value = $("population").value;
+      if (!value) return;
+      const [i, j] = value.split(":").map(Number);
+      const g = meta.populations[i];
+      enqueue(() => apply(new Map([[g.site, g.populations[j].units]]))).catch(() => {});
+      $("population").value = "";
+    });
+  }
   $("copy").addEventListener("click", () => navigator.clipboard?.writeText($("units").value).catch(() => {}));
   buildNetwork();
 }
@@ -611,6 +626,8 @@ window.lesionExplorer = {
     const result = await enqueue(() => apply(new Map(Object.entries(units))));
     return { accuracy: result.accuracy, perClass: result.perClass, lost: result.lost, gained: result.gained, ms: result.ms };
   },
+  /** The shown result: {accuracy, perClass, lost, gained}. */
+  result: () => current && { accuracy: current.accuracy, perClass: current.perClass, lost: current.lost, gained: current.gained },
   /** The current lesion as {site: units}. */
   lesion: () => Object.fromEntries(lesion),
   /** Milliseconds from a change to its drawn result, one per change. */

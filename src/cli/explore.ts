@@ -9,6 +9,7 @@ const FLAGS: FlagTable<ExploreOptions> = {
   sites: "--sites <names>",
   samples: "--samples <n>",
   seed: "--seed <n>",
+  populations: "--populations",
   modelPath: null /* the MODEL argument */,
   onProgress: null /* progress bar on a TTY */,
   signal: null /* Ctrl-C */,
@@ -23,12 +24,14 @@ export function registerExplore(program: Command): void {
     .option(FLAGS.sites!, "comma-separated sites shown as columns (default: every hidden site)")
     .option(FLAGS.samples!, "samples in the page (default: all that fit a 50 MB page, a stratified sample beyond)")
     .option(FLAGS.seed!, "seed of the stratified sample", "0")
+    .option(FLAGS.populations!, "compute functional populations for the population picker (clustering + group ablations)")
     .option("-o, --output <file>", "the page", "explorer.html")
-    .action(async (path: string, flags: { data: string; sites?: string; samples?: string; seed: string; output: string }) => {
+    .action(async (path: string, flags: { data: string; sites?: string; samples?: string; seed: string; populations?: boolean; output: string }) => {
       const options: ExploreOptions = {
         sites: flags.sites ? parseList(flags.sites) : undefined,
         samples: flags.samples ? parseInteger(flags.samples, "--samples") : undefined,
         seed: parseInteger(flags.seed, "--seed", 0),
+        populations: flags.populations ?? false,
         modelPath: path,
       };
       const data = await loadDataset(flags.data);

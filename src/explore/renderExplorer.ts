@@ -47,6 +47,8 @@ export interface ExplorerMeta {
   }>;
   /** Per site whose incoming weights are images: the blob of float32 [units × fanIn] and how to draw a row. */
   weights: Record<string, { blob: string; fanIn: number; channels: number; height: number; width: number }>;
+  /** Hierarchical groupings per site (by activation and by impact) for the population picker; empty when not computed. */
+  populations: Array<{ site: string; by: "activation" | "impact"; populations: Array<{ id: number; units: number[] }> }>;
   /** Intact accuracy computed by lesion (float64-exact); the page shows whether its own equals it. */
   baseline: { accuracy: number; perClass: Array<number | null> };
   /** Set by renderExplorer: whether a float64 graph is embedded. */
@@ -87,7 +89,7 @@ export function renderExplorer(meta: ExplorerMeta, blobs: ExplorerBlobs): string
     `<title>${title}</title>\n<style>${style}</style>\n</head><body>\n`,
     '<header><h1>lesion explorer</h1><p id="about"></p><p id="status">loading the network…</p></header>\n',
     '<div id="controls"><label>colour <select id="indicator"></select></label> <label id="class-label">class <select id="klass"></select></label>',
-    ' <button id="undo" disabled>undo</button> <button id="reset" disabled>reset</button>',
+    ' <label id="population-label" hidden>population <select id="population"></select></label> <button id="undo" disabled>undo</button> <button id="reset" disabled>reset</button>',
     ' <span class="hint">click: silence only this unit (again: restore) · shift-click: add to / remove from the group</span></div>\n',
     '<div id="cli"><label>the current lesion in the CLI <input id="units" readonly></label> <button id="copy">copy</button></div>\n',
     '<main><div id="left"><section id="network"></section><div id="tip" hidden></div></div><section id="results"><p id="overall"></p><svg id="bars"></svg>',

@@ -47,7 +47,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, "mlp.onnx"), trained.model);
   model = await openModel(join(dir, "mlp.onnx"));
   test = await loadDataset("mnist:test");
-  page = await explore(model, test);
+  page = await explore(model, test, { populations: true });
   writeFileSync(join(dir, "explorer.html"), page.html);
 }, 300_000);
 
@@ -118,6 +118,17 @@ describe("explore", () => {
         expect(got.perClass, `${site} ${units}`).toEqual(want.perClass);
         expect([got.lost, got.gained], `${site} ${units}`).toEqual([want.lost, want.gained]);
       }
+      // The population picker silences a whole population (Meyes et al. 2020) of the characterisation.
+      const population = (await tab.evaluate(() => JSON.parse(document.getElementById("lesion-meta")!.textContent!).populations[1])) as { site: string; by: string; populations: Array<{ units: number[] }> };
+      expect([population.site, population.by]).toEqual(["fc1", "impact"]);
+      const members = population.populations[0].units;
+      const changes = (await timings()) + 1;
+      await tab.selectOption("#population", "1:0");
+      await tab.waitForFunction((n) => (window as unknown as { lesionExplorer: { timings: number[] } }).lesionExplorer.timings.length === n, changes);
+      expect(await tab.evaluate("window.lesionExplorer.lesion()")).toEqual({ fc1: [...members].sort((a, b) => a - b) });
+      const group = await ablate(model, test, { conditions: [condition(resolveSite(model, "fc1"), members)], loss: false });
+      expect(await tab.evaluate("window.lesionExplorer.result().accuracy")).toBe(group.conditions[0].accuracy);
+
       // A lesion across two sites (no CLI twin): equals a float64 forward pass with both sites masked.
       const across = { fc1: [3, 8, 50], fc2: [7, 9] };
       const reference = float64Masked(model, test, across);
