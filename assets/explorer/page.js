@@ -483,7 +483,38 @@ function renderConfusion() {
   $("confusion").append(table);
 }
 
+const OUTCOME_COLOURS = { kept: "#b9c6d8", wrong: "#e8d3a8", lost: "#d0453a", gained: "#2e9a48" };
+function renderMap() {
+  if (!meta.map) return;
+  const canvas = $("map");
+  const ctx = canvas.getContext("2d");
+  const { samples, x, y } = meta.map;
+  const [x0, x1, y0, y1] = [Math.min(...x), Math.max(...x), Math.min(...y), Math.max(...y)];
+  const px = (v) => 6 + ((v - x0) / (x1 - x0 || 1)) * (canvas.width - 12);
+  const py = (v) => 6 + ((v - y0) / (y1 - y0 || 1)) * (canvas.height - 12);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const tally = { kept: 0, wrong: 0, lost: 0, gained: 0 };
+  const outcome = samples.map((s) => {
+    const before = intactPred[s] === labels[s];
+    const after = current.predictions[s] === labels[s];
+    return before ? (after ? "kept" : "lost") : after ? "gained" : "wrong";
+  });
+  for (const pass of [["kept", "wrong"], ["lost", "gained"]]) {
+    outcome.forEach((o, i) => {
+      if (!pass.includes(o)) return;
+      ctx.fillStyle = OUTCOME_COLOURS[o];
+      const r = pass[0] === "lost" ? 3 : 2;
+      ctx.fillRect(px(x[i]) - r / 2, py(y[i]) - r / 2, r, r);
+    });
+  }
+  outcome.forEach((o) => tally[o]++);
+  $("map-legend").innerHTML = Object.entries(tally)
+    .map(([o, n]) => `<span style="color:${OUTCOME_COLOURS[o]}">■</span> ${o === "wrong" ? "wrong in both" : o === "kept" ? "right in both" : o} ${n}`)
+    .join(" · ");
+}
+
 function render() {
+  renderMap();
   colourUnits();
   renderBars();
   renderConfusion();
@@ -588,6 +619,7 @@ function setUp() {
   }
   $("copy").addEventListener("click", () => navigator.clipboard?.writeText($("units").value).catch(() => {}));
   buildNetwork();
+  $("map-box").hidden = !meta.map;
 }
 
 setUp();

@@ -10,6 +10,7 @@ const FLAGS: FlagTable<ExploreOptions> = {
   samples: "--samples <n>",
   seed: "--seed <n>",
   populations: "--populations",
+  map: "--map",
   modelPath: null /* the MODEL argument */,
   onProgress: null /* progress bar on a TTY */,
   signal: null /* Ctrl-C */,
@@ -25,13 +26,15 @@ export function registerExplore(program: Command): void {
     .option(FLAGS.samples!, "samples in the page (default: all that fit a 50 MB page, a stratified sample beyond)")
     .option(FLAGS.seed!, "seed of the stratified sample", "0")
     .option(FLAGS.populations!, "compute functional populations for the population picker (clustering + group ablations)")
+    .option(FLAGS.map!, "draw the stimulus map (t-SNE of 2,000 images, cached per data set) coloured by what the lesion does")
     .option("-o, --output <file>", "the page", "explorer.html")
-    .action(async (path: string, flags: { data: string; sites?: string; samples?: string; seed: string; populations?: boolean; output: string }) => {
+    .action(async (path: string, flags: { data: string; sites?: string; samples?: string; seed: string; populations?: boolean; map?: boolean; output: string }) => {
       const options: ExploreOptions = {
         sites: flags.sites ? parseList(flags.sites) : undefined,
         samples: flags.samples ? parseInteger(flags.samples, "--samples") : undefined,
         seed: parseInteger(flags.seed, "--seed", 0),
         populations: flags.populations ?? false,
+        map: flags.map ?? false,
         modelPath: path,
       };
       const data = await loadDataset(flags.data);

@@ -24,6 +24,7 @@ import { seeded, shuffle } from "../random.js";
 import { classNames as classNamesOf } from "../study/evaluate.js";
 import { indicators } from "../study/indicators.js";
 import { populations } from "../study/populations.js";
+import { stimulusMap, type StimulusMapOptions } from "../study/stimulusMap.js";
 import type { Progress } from "../study/progress.js";
 import { explorerGraphs } from "./explorerGraphs.js";
 import { renderExplorer, type ExplorerBlobs, type ExplorerMeta } from "./renderExplorer.js";
@@ -44,6 +45,12 @@ export interface ExploreOptions {
    * (it adds clustering, embeddings and group ablations: 11 s for the default 3×100 MLP here).
    */
   populations?: boolean;
+  /**
+   * Draw the stimulus map (`stimulusMap`: PCA + t-SNE of a seeded sample of the page's images, cached per data set)
+   * coloured by what the current lesion does to each image: kept, lost, gained. `true` for its defaults (2,000 images).
+   * Default false.
+   */
+  map?: boolean | StimulusMapOptions;
   /** Path of the model as the user gave it, for the `lesion ablate` line the page shows. Default: the model's name. */
   modelPath?: string;
   onProgress?: (event: Progress) => void;
@@ -103,6 +110,7 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
 
   options.onProgress?.({ phase: "explore", done: 1, total: 3, detail: "indicators" });
   const found = await indicators(model, subset, { sites: sites.map((s) => s.name), onProgress: options.onProgress, signal: options.signal });
+  const map = options.map ? await stimulusMap(subset, { seed: options.seed ?? 0, ...(options.map === true ? {} : options.map) }) : null;
   const groups = options.populations ? await populations(model, subset, found, { seed: options.seed ?? 0, signal: options.signal }) : [];
   options.onProgress?.({ phase: "explore", done: 2, total: 3, detail: "page" });
 
@@ -163,6 +171,11 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
       p.groupings.filter((g) => g.method === "hierarchical").map((g) => ({ site: p.site, by: g.by, populations: g.populations.map((q) => ({ id: q.id, units: q.units })) })),
     ),
     baseline: found.baseline,
+    map: map && {
+      samples: map.samples,
+      x: Array.from({ length: map.samples.length }, (_, i) => Number(map.coordinates.data[2 * i])),
+      y: Array.from({ length: map.samples.length }, (_, i) => Number(map.coordinates.data[2 * i + 1])),
+    },
   };
   const html = renderExplorer(meta, blobs);
   options.onProgress?.({ phase: "explore", done: 3, total: 3, detail: "page" });

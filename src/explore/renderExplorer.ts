@@ -49,6 +49,8 @@ export interface ExplorerMeta {
   weights: Record<string, { blob: string; fanIn: number; channels: number; height: number; width: number }>;
   /** Hierarchical groupings per site (by activation and by impact) for the population picker; empty when not computed. */
   populations: Array<{ site: string; by: "activation" | "impact"; populations: Array<{ id: number; units: number[] }> }>;
+  /** The stimulus map: indices into the page's samples and their 2-D coordinates; null when not asked for. */
+  map: { samples: number[]; x: number[]; y: number[] } | null;
   /** Intact accuracy computed by lesion (float64-exact); the page shows whether its own equals it. */
   baseline: { accuracy: number; perClass: Array<number | null> };
   /** Set by renderExplorer: whether a float64 graph is embedded. */
@@ -93,7 +95,8 @@ export function renderExplorer(meta: ExplorerMeta, blobs: ExplorerBlobs): string
     ' <span class="hint">click: silence only this unit (again: restore) · shift-click: add to / remove from the group</span></div>\n',
     '<div id="cli"><label>the current lesion in the CLI <input id="units" readonly></label> <button id="copy">copy</button></div>\n',
     '<main><div id="left"><section id="network"></section><div id="tip" hidden></div></div><section id="results"><p id="overall"></p><svg id="bars"></svg>',
-    '<h2>confusion matrix <span class="hint">(rows: true class, columns: predicted; outlined: changed by the lesion)</span></h2><div id="confusion"></div></section></main>\n',
+    '<h2>confusion matrix <span class="hint">(rows: true class, columns: predicted; outlined: changed by the lesion)</span></h2><div id="confusion"></div>',
+    '<div id="map-box" hidden><h2>stimulus map <span class="hint">(t-SNE of the images; colour: what the lesion does to each)</span></h2><canvas id="map" width="420" height="420"></canvas><p id="map-legend"></p></div></section></main>\n',
         `<script type="application/json" id="lesion-meta">${json}</script>\n`,
     blobElement("wasm", ort.wasm),
     ...Object.entries(blobs).map(([name, bytes]) => blobElement(name, bytes)),

@@ -47,7 +47,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, "mlp.onnx"), trained.model);
   model = await openModel(join(dir, "mlp.onnx"));
   test = await loadDataset("mnist:test");
-  page = await explore(model, test, { populations: true });
+  page = await explore(model, test, { populations: true, map: { samples: 300, iterations: 200, cacheDir: join(dir, "maps") } });
   writeFileSync(join(dir, "explorer.html"), page.html);
 }, 300_000);
 
@@ -136,6 +136,18 @@ describe("explore", () => {
       expect([got.accuracy, got.perClass]).toEqual([reference.accuracy, reference.perClass]);
       expect(await tab.inputValue("#units")).toMatch(/^# across sites/);
       await tab.screenshot({ path: join(ARTEFACTS, "fc3-group.png") });
+      // The stimulus map counts, for its images, what the last single-site lesion did: as the library's changes say.
+      const last = LESIONS.length - 1;
+      await tab.evaluate(([s, u]) => (window as unknown as { lesionExplorer: { ablate: (s: string, u: number[]) => Promise<unknown> } }).lesionExplorer.ablate(s, u), LESIONS[last]);
+      const mapped = (await tab.evaluate(() => JSON.parse(document.getElementById("lesion-meta")!.textContent!).map.samples)) as number[];
+      const changed = new Map(Array.from(expected.changes[last].samples, (s, i) => [s, expected.changes[last].predictions[i]]));
+      const tally = { right: 0, wrong: 0, lost: 0, gained: 0 };
+      for (const s of mapped) {
+        const [before, after] = [expected.predictions[s], changed.get(s) ?? expected.predictions[s]].map((p) => p === test.labels[s]);
+        tally[before ? (after ? "right" : "lost") : after ? "gained" : "wrong"]++;
+      }
+      expect(mapped).toHaveLength(300);
+      expect(await tab.textContent("#map-legend")).toBe(`■ right in both ${tally.right} · ■ wrong in both ${tally.wrong} · ■ lost ${tally.lost} · ■ gained ${tally.gained}`);
       const perChange = (await tab.evaluate("window.lesionExplorer.timings")) as number[];
       writeFileSync(join(ARTEFACTS, "timings.json"), JSON.stringify({ firstResultMs: firstResult, perChangeMs: perChange, phases: await tab.evaluate("window.lesionExplorer.phases"), pageBytes: page.bytes }, null, 2));
       expect(errors).toEqual([]);
