@@ -42,6 +42,9 @@ export { study, type StudyOptions, type StudyResult } from "./study/study.js";
 export type { EpochResult } from "./engine/train.js";
 export type { Network, NetworkLayer } from "./onnx/network.js";
 
+// The live explorer: one offline page that runs the network (onnxruntime-web) and ablates units on click.
+export { explore, stratifiedSample, PAGE_BYTES, type ExploreOptions, type ExploreResult } from "./explore/explore.js";
+
 // The report.
 export { buildReport, REPORT_FILE } from "./report/buildReport.js";
 export { reportData, type ReportData, type ReportSite, type Findings } from "./report/reportData.js";

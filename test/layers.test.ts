@@ -25,7 +25,8 @@ const ALLOWED: Record<string, string[]> = {
   engine: ["onnx", "data"],
   study: ["onnx", "data", "engine"],
   report: ["onnx", "data", "engine", "study"],
-  cli: ["onnx", "data", "engine", "study", "report"],
+  explore: ["onnx", "data", "engine", "study"],
+  cli: ["onnx", "data", "engine", "study", "report", "explore"],
 };
 
 describe("layers", () => {

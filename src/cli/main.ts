@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
   recover: async () => (await import("./recover.js")).registerRecover,
   transplant: async () => (await import("./transplant.js")).registerTransplant,
   study: async () => (await import("./study.js")).registerStudy,
+  explore: async () => (await import("./explore.js")).registerExplore,
 };
 /** Commands registered by another command's module. */
 const ALIASES: Record<string, string> = { report: "study" };

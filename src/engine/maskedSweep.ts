@@ -202,7 +202,7 @@ function anyActive(site: Float32Array, offset: number, units: number[], plane: n
  * suffixModel refuse: only float tensors can be cached and fed back) and of every shape source (any type). The graph
  * input's shape is known without a run.
  */
-async function tensorShapes(model: LesionModel, fed: string[], shapeSources: string[]): Promise<Map<string, number[]>> {
+export async function tensorShapes(model: LesionModel, fed: string[], shapeSources: string[]): Promise<Map<string, number[]>> {
   const tensors = [...new Set([...fed, ...shapeSources])].filter((t) => t !== model.inputName);
   const session = await getSession(model, `shapes:${tensors.join(",")}`, () => withOutputs(model.proto, tensors));
   const size = model.inputShape.reduce((a, b) => a * b, 1);

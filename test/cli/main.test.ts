@@ -5,11 +5,11 @@ import { buildProgram } from "../../src/cli/main.js";
 const names = async (argv: string[]) => (await buildProgram(argv)).commands.map((c) => c.name());
 
 describe("buildProgram", () => {
-  it("buildProgram(['eval', …]) registers eval alone; report comes with study; no command, help or a typo registers all ten", async () => {
+  it("buildProgram(['eval', …]) registers eval alone; report comes with study; no command, help or a typo registers every command", async () => {
     expect(await names(["eval", "m.onnx", "--data", "mnist:test"])).toEqual(["eval"]);
     expect(await names(["ablate"])).toEqual(["ablate"]);
     expect(await names(["report", "dir"])).toEqual(["study", "report"]);
-    const all = ["info", "eval", "import", "record", "ablate", "characterize", "train", "recover", "study", "report"];
+    const all = ["info", "eval", "import", "record", "ablate", "characterize", "train", "recover", "transplant", "study", "report", "explore"];
     for (const argv of [[], ["help"], ["--help"], ["evl"]]) expect(await names(argv)).toEqual(all);
   });
 });

@@ -1,0 +1,57 @@
+import type { Command } from "commander";
+import { loadDataset } from "../data/loadDataset.js";
+import { closeModel, openModel } from "../engine/model.js";
+import { explore, type ExploreOptions } from "../explore/explore.js";
+import { writeFileAtomic } from "../files.js";
+import { abortOnInterrupt, parseInteger, parseList, percent, progressReporter, type FlagTable } from "./common.js";
+
+const FLAGS: FlagTable<ExploreOptions> = {
+  sites: "--sites <names>",
+  samples: "--samples <n>",
+  seed: "--seed <n>",
+  populations: "--populations",
+  map: "--map",
+  modelPath: null /* the MODEL argument */,
+  onProgress: null /* progress bar on a TTY */,
+  signal: null /* Ctrl-C */,
+};
+
+export function registerExplore(program: Command): void {
+  program
+    .command("explore")
+    .description("one offline HTML page that runs the network: click units to silence them, see what each class loses")
+    .argument("<model>", "ONNX model file")
+    .requiredOption("--data <spec>", "data set: mnist[:train|test], fashion-mnist, cifar10, idx:…, npy:…, or a folder")
+    .option(FLAGS.sites!, "comma-separated sites shown as columns (default: every hidden site)")
+    .option(FLAGS.samples!, "samples in the page (default: all that fit a 50 MB page, a stratified sample beyond)")
+    .option(FLAGS.seed!, "seed of the stratified sample", "0")
+    .option(FLAGS.populations!, "compute functional populations for the population picker (clustering + group ablations)")
+    .option(FLAGS.map!, "draw the stimulus map (t-SNE of 2,000 images, cached per data set) coloured by what the lesion does")
+    .option("-o, --output <file>", "the page", "explorer.html")
+    .action(async (path: string, flags: { data: string; sites?: string; samples?: string; seed: string; populations?: boolean; map?: boolean; output: string }) => {
+      const options: ExploreOptions = {
+        sites: flags.sites ? parseList(flags.sites) : undefined,
+        samples: flags.samples ? parseInteger(flags.samples, "--samples") : undefined,
+        seed: parseInteger(flags.seed, "--seed", 0),
+        populations: flags.populations ?? false,
+        map: flags.map ?? false,
+        modelPath: path,
+      };
+      const data = await loadDataset(flags.data);
+      const model = await openModel(path);
+      const progress = progressReporter();
+      const interrupt = abortOnInterrupt();
+      try {
+        const result = await explore(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
+        progress.stop();
+        writeFileAtomic(flags.output, result.html);
+        const size = `${(result.bytes / 2 ** 20).toFixed(1)} MB`;
+        const samples = result.sampled ? `a stratified sample of ${result.n} of ${result.total}` : `all ${result.n}`;
+        console.log(`explorer for ${model.name} on ${data.spec} (${samples} samples, sites ${result.sites.join(", ")}, intact ${percent(result.baseline.accuracy)}) → ${flags.output} (${size})`);
+      } finally {
+        interrupt.dispose();
+        progress.stop();
+        await closeModel(model);
+      }
+    });
+}

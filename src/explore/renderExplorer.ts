@@ -1,0 +1,108 @@
+/**
+ * The explorer page: one HTML file holding onnxruntime-web's wasm build (its JS bundle as an inline module, its wasm
+ * binary gzipped and base64-encoded, handed over as `env.wasm.wasmBinary`), the graphs, the samples and the
+ * indicators. Nothing is fetched: blobs are decoded from inline script elements and gunzipped with
+ * DecompressionStream, so the page works from file:// and never makes a request.
+ */
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+/** Everything the page script reads from the embedded JSON (see assets/explorer/page.js). */
+export interface ExplorerMeta {
+  model: string;
+  modelPath: string;
+  modelSha256: string;
+  data: string;
+  n: number;
+  total: number;
+  sampled: boolean;
+  /** Why a sample: asked for (--samples), the page would pass 50 MB, or its activation cache 64 MB. */
+  sampleReason: "asked" | "page" | "memory" | null;
+  seed: number;
+  classNames: string[];
+  imageShape: [number, number, number];
+  imagesDtype: "uint8" | "float32";
+  inputName: string;
+  inputShape: number[];
+  outputName: string;
+  numClasses: number;
+  preprocessing: { layout: string; mean: number[]; std: number[] };
+  tieMargin: number;
+  sites: Array<{ name: string; tensor: string; kind: "dense" | "conv"; units: number; shape: number[] }>;
+  tensors: Array<{ tensor: string; shape: number[] }>;
+  prefixOutputs: string[];
+  suffixes: Array<{ site: string; blob: string; feeds: Array<{ name: string; tensor: string; shape: number[] }>; masked: string[] }>;
+  indicators: Array<{
+    site: string;
+    /** [classes × units], row-major. */
+    classMeans: number[];
+    /** null below the minimum activity (`minActiveSamples`): undefined, drawn grey. */
+    selectivity: Array<number | null>;
+    magnitude: number[];
+    fractionActive: number[];
+    impact: number[];
+    impactMaxClass: number[];
+  }>;
+  /** Per site whose incoming weights are images: the blob of float32 [units × fanIn] and how to draw a row. */
+  weights: Record<string, { blob: string; fanIn: number; channels: number; height: number; width: number }>;
+  /** Hierarchical groupings per site (by activation and by impact) for the population picker; empty when not computed. */
+  populations: Array<{ site: string; by: "activation" | "impact"; populations: Array<{ id: number; units: number[] }> }>;
+  /** The stimulus map: indices into the page's samples and their 2-D coordinates; null when not asked for. */
+  map: { samples: number[]; x: number[]; y: number[] } | null;
+  /** Intact accuracy computed by lesion (float64-exact); the page shows whether its own equals it. */
+  baseline: { accuracy: number; perClass: Array<number | null> };
+  /** Set by renderExplorer: whether a float64 graph is embedded. */
+  float64?: boolean;
+}
+
+/** Named binary blobs: prefix, suffixN, float64 (omitted when it cannot run), images, labels (int32), weights:SITE. */
+export type ExplorerBlobs = Record<string, Uint8Array>;
+
+const ASSETS = fileURLToPath(new URL("../../assets/explorer/", import.meta.url));
+
+/** The onnxruntime-web wasm bundle as an inline module prefix (`const ort = {...}` instead of its export line), and the wasm binary. */
+function ortWeb(): { script: string; wasm: Uint8Array } {
+  const require = createRequire(import.meta.url);
+  const wasmPath = require.resolve("onnxruntime-web/ort-wasm-simd-threaded.wasm");
+  const bundle = readFileSync(join(dirname(wasmPath), "ort.wasm.bundle.min.mjs"), "utf8").replace(/\n\/\/# sourceMappingURL=\S*\s*$/, "\n");
+  const exported = /export\s*\{([^}]*)\};?\s*$/.exec(bundle);
+  if (!exported) throw new Error("onnxruntime-web's wasm bundle no longer ends in an export list");
+  const members = exported[1].split(",").map((part) => part.trim().split(/\s+as\s+/));
+  const object = members.map(([local, name]) => `${JSON.stringify(name ?? local)}: ${local}`).join(", ");
+  const script = `${bundle.slice(0, exported.index)}\nconst ort = { ${object} };\n`;
+  return { script: script.replace(/<\/(script)/gi, "<\\/$1"), wasm: readFileSync(wasmPath) };
+}
+
+function blobElement(name: string, bytes: Uint8Array): string {
+  return `<script type="application/octet-stream" data-blob="${name}">${Buffer.from(gzipSync(bytes)).toString("base64")}</script>\n`;
+}
+
+/** The page for `meta` and its blobs (HTML text). */
+export function renderExplorer(meta: ExplorerMeta, blobs: ExplorerBlobs): string {
+  const ort = ortWeb();
+  const page = readFileSync(join(ASSETS, "page.js"), "utf8");
+  const style = readFileSync(join(ASSETS, "page.css"), "utf8");
+  const json = JSON.stringify({ ...meta, float64: blobs.float64 !== undefined }).replace(/</g, "\\u003c");
+  const title = `lesion explorer: ${meta.model} on ${meta.data}`.replace(/[<&]/g, (c) => (c === "<" ? "&lt;" : "&amp;"));
+  return [
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+    `<title>${title}</title>\n<style>${style}</style>\n</head><body>\n`,
+    '<header><h1>lesion explorer</h1><p id="about"></p><p id="status">loading the network…</p></header>\n',
+    '<div id="controls"><label>colour <select id="indicator"></select></label> <label id="class-label">class <select id="klass"></select></label>',
+    ' <label id="population-label" hidden>population <select id="population"></select></label> <button id="undo" disabled>undo</button> <button id="reset" disabled>reset</button>',
+    ' <span class="hint">click: silence only this unit (again: restore) · shift-click: add to / remove from the group</span></div>\n',
+    '<div id="cli"><label>the current lesion in the CLI <input id="units" readonly></label> <button id="copy">copy</button></div>\n',
+    '<main><div id="left"><section id="network"></section><div id="tip" hidden></div></div><section id="results"><p id="overall"></p><svg id="bars"></svg>',
+    '<h2>confusion matrix <span class="hint">(rows: true class, columns: predicted; outlined: changed by the lesion)</span></h2><div id="confusion"></div>',
+    '<div id="map-box" hidden><h2>stimulus map <span class="hint">(t-SNE of the images; colour: what the lesion does to each)</span></h2><canvas id="map" width="420" height="420"></canvas><p id="map-legend"></p></div></section></main>\n',
+        `<script type="application/json" id="lesion-meta">${json}</script>\n`,
+    blobElement("wasm", ort.wasm),
+    ...Object.entries(blobs).map(([name, bytes]) => blobElement(name, bytes)),
+    // The page script in its own block: the minified bundle's top-level names stay out of its way.
+    `<script type="module">\n${ort.script}\n{\n${page.replace(/<\/(script)/gi, "<\\/$1")}\n}\n</script>\n`,
+    "</body></html>\n",
+  ].join("");
+}
