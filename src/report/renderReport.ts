@@ -54,7 +54,7 @@ export function renderReport(data: ReportData): string {
 </head>
 <body>
 <h1>Lesion study of <code>${escapeHtml(data.model)}</code></h1>
-<p>Data: <code>${escapeHtml(data.data)}</code> (${data.n} samples). Made by lesion from the result files in this folder; rebuild it with <code>lesion report DIR</code>.</p>
+<p>Data: <code>${escapeHtml(data.data)}</code> (${data.n} samples). Made by lesion from the result files in this folder; rebuild it with <code>lesion report DIR</code>.${data.explorer ? ` Ablate units yourself in the <a href="${escapeHtml(data.explorer)}">live explorer</a>.` : ` For a live explorer of this network, <code>lesion explore MODEL --data ${escapeHtml(data.data)} -o DIR/explorer.html</code>, then <code>lesion report DIR</code>.`}</p>
 <div class="controls">Site: <select id="site"></select></div>
 <main id="report"></main>
 <script>${inline(d3)}</script>

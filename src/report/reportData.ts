@@ -89,7 +89,12 @@ export interface ReportData {
   recovery: RecoverSummary | null;
   /** The per-epoch history lesion's training wrote beside the model (`MODEL.history.json`), when there is one. */
   training: { arch: string; data: string; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> } | null;
+  /** `explorer.html` when `lesion explore … -o DIR/explorer.html` wrote one beside the report (linked from the page). */
+  explorer: string | null;
 }
+
+/** The live explorer's file name in a study directory. */
+export const EXPLORER_FILE = "explorer.html";
 
 const round = (v: number | null) => (v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(4)));
 
@@ -191,6 +196,7 @@ export function reportData(dir: string): ReportData {
     map: stimulusOutcomes(dir, characterized, singles, sites.map((s) => s.name)),
     recovery: summary<RecoverSummary>("recover"),
     training: trainingHistory(meta.modelPath),
+    explorer: existsSync(join(dir, EXPLORER_FILE)) ? EXPLORER_FILE : null,
   };
 }
 

@@ -3,7 +3,7 @@
  * opened from file://, no console errors, no request leaving the file, every figure drawn, a screenshot of each
  * section written to test-output/report/ as an artefact.
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -176,4 +176,18 @@ describe("study and report", () => {
       await browser.close();
     }
   }, 180_000);
+
+  it("buildReport(dir) links explorer.html when the study directory holds one, and says how to make it otherwise", () => {
+    const before = readFileSync(join(dir, "report.html"), "utf8");
+    expect(before).not.toContain('href="explorer.html"');
+    expect(before).toContain("lesion explore MODEL --data bars:2 -o DIR/explorer.html");
+    writeFileSync(join(dir, "explorer.html"), "<!doctype html>");
+    try {
+      buildReport(dir);
+      expect(readFileSync(join(dir, "report.html"), "utf8")).toContain('<a href="explorer.html">live explorer</a>');
+    } finally {
+      rmSync(join(dir, "explorer.html"));
+      buildReport(dir);
+    }
+  });
 });
