@@ -32,7 +32,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .description("lesion studies of trained neural networks: record, ablate, characterise, recover, transplant")
     .version(version)
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    // Usage errors in lesion's one-line form too ("lesion: required option …"), exit code 2.
+    .configureOutput({ writeErr: (text) => process.stderr.write(text), outputError: (text, write) => write(text.replace(/^error: /, "lesion: ")) });
   const first = argv[0] !== undefined && Object.hasOwn(ALIASES, argv[0]) ? ALIASES[argv[0]] : argv[0];
   const named = first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
   for (const register of await Promise.all(named.map((name) => COMMANDS[name]()))) register(program);

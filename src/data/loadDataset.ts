@@ -60,8 +60,10 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
       return loadIdxPair(parsed.images, parsed.labels, { spec: text, limit: options.limit });
     case "npy":
       return loadNpyPair(parsed.images, parsed.labels, text, options.limit);
-    case "folder":
+    case "folder": {
       // Its PNG and JPEG decoders load only for a folder (~70 ms of start-up otherwise).
-      return matchClassNames((await import("./folder.js")).loadImageFolder(parsed.path, text, options.limit), options.classNames ?? null);
+      const folder = (await import("./folder.js")).loadImageFolder(parsed.path, text, options.limit);
+      return options.classNames === undefined ? folder : matchClassNames(folder, options.classNames);
+    }
   }
 }

@@ -10,13 +10,21 @@ import type { Dataset } from "./types.js";
  * An image folder's data relabelled by class name: each sub-folder becomes the class of that name in `classNames`
  * (the model's class names, in class order), and the result has the model's classes (`classNames`, `numClasses`);
  * classes without a sub-folder simply have no samples. Data that is not an image folder (its labels are class indices
- * already), or `classNames` null (a model without class names: sub-folders keep their sorted order), is returned as is.
+ * already) is returned as is. With `classNames` null (a model without class names, whose classes are 0..K−1),
+ * sub-folders named by integers are those classes; other names keep their sorted order (torchvision's ImageFolder).
  *
  * Throws `bad-data` naming the first sub-folder that is no class of the model, with the classes allowed.
  */
 export function matchClassNames(data: Dataset, classNames: readonly string[] | null): Dataset {
   const folders = data.folderClasses;
-  if (!folders || !classNames) return data;
+  if (!folders) return data;
+  if (!classNames) {
+    // A model without class names has classes 0..K−1: sub-folders named by those integers (MNIST's `3/`, `7/`) are
+    // those classes, as a model with the names "0".."9" would take them.
+    if (!folders.every((name) => /^(0|[1-9]\d{0,5})$/.test(name))) return data;
+    const size = Math.max(...folders.map(Number)) + 1;
+    return matchClassNames(data, Array.from({ length: Math.max(size, data.numClasses) }, (_, c) => String(c)));
+  }
   if (sameNames(data.classNames, classNames)) return data;
   const index = new Map(classNames.map((name, c) => [name, c] as const));
   const labelOf = folders.map((name) => {

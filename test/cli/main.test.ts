@@ -1,4 +1,6 @@
 /** The command table: a run imports only the module of the command it names; help and typos see every command. */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/cli/main.js";
 
@@ -11,5 +13,13 @@ describe("buildProgram", () => {
     expect(await names(["report", "dir"])).toEqual(["study", "report"]);
     const all = ["info", "eval", "import", "record", "ablate", "characterize", "train", "recover", "transplant", "study", "report", "explore"];
     for (const argv of [[], ["help"], ["--help"], ["evl"]]) expect(await names(argv)).toEqual(all);
+  });
+
+  it("lesion with a usage error prints one line 'lesion: …' and exits 2", () => {
+    const bin = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
+    const missing = spawnSync(process.execPath, [bin, "eval", "m.onnx"], { encoding: "utf8" });
+    expect([missing.status, missing.stdout, missing.stderr]).toEqual([2, "", "lesion: required option '--data <spec>' not specified\n"]);
+    const unknown = spawnSync(process.execPath, [bin, "eval", "m.onnx", "--data", "mnist:test", "--bogus"], { encoding: "utf8" });
+    expect([unknown.status, unknown.stderr]).toEqual([2, "lesion: unknown option '--bogus'\n"]);
   });
 });

@@ -70,8 +70,11 @@ describe("matchClassNames", () => {
     const plain = await loadDataset(join(dir, "digits"));
     expect([Array.from(plain.labels), plain.numClasses, plain.classNames]).toEqual([[0, 0, 1, 1, 1], 2, ["3", "7"]]);
     expect(Array.from(matchClassNames(plain, DIGITS).labels)).toEqual([3, 3, 7, 7, 7]);
-    // A model without class names keeps the folder's own order.
-    expect(matchClassNames(plain, null)).toBe(plain);
+    // A model without class names has classes 0..K−1: integer sub-folders are those classes; other names keep the
+    // folder's own order.
+    expect(Array.from(matchClassNames(plain, null).labels)).toEqual([3, 3, 7, 7, 7]);
+    const odd = await loadDataset(join(dir, "odd"));
+    expect(matchClassNames(odd, null)).toBe(odd);
   });
 
   it("matchClassNames(folder with a sub-folder 'seven', 0..9) throws bad-data naming the sub-folder", async () => {
