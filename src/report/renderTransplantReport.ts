@@ -127,7 +127,7 @@ function table(rows, header) {
   const kindLabel = (k) => k === "target" ? "class " + classes[target] : k === "others" ? "other classes" : "overall";
   const rows = data.gains.flatMap((g) => kinds.filter((k) => g[k]).map((k) => ({ condition: g.condition, scope: kindLabel(k), gain: g[k].estimate, low: g[k].low, high: g[k].high })));
   figure(s, Plot.plot({
-    width: 900, height: 90 + 40 * data.gains.length * kinds.length / 1.5, marginLeft: 110,
+    width: 900, height: 90 + 40 * data.gains.length * kinds.length / 1.5, marginLeft: 110, marginRight: 110,
     fy: { label: null, domain: kinds.map(kindLabel) }, y: { label: null, domain: data.gains.map((g) => g.condition) },
     x: { label: "gain in accuracy (percentage points)", grid: true, tickFormat: (v) => (100 * v).toFixed(0) },
     color: { domain: conditions, range: conditions.map((c) => colours[c] ?? "#999") },

@@ -69,7 +69,7 @@ export function isTransplantSummary(summary: unknown): summary is TransplantSumm
 
 /**
  * Reads DIR/summary.json and DIR/model.onnx of a transplant run. Throws LesionError `missing-file` (no summary or
- * model) or `bad-model` (the summary is not a transplant's, or the model is unreadable).
+ * model), `bad-data` (the summary is no JSON, not a transplant's, or incomplete) or `bad-model` (unreadable model).
  */
 export function readTransplantReportData(dir: string): TransplantReportData {
   const summaryPath = join(dir, SUMMARY_FILE);
@@ -81,6 +81,8 @@ export function readTransplantReportData(dir: string): TransplantReportData {
     fail("bad-data", `${summaryPath} is not JSON (${(error as Error).message})`, { path: summaryPath });
   }
   if (!isTransplantSummary(summary)) fail("bad-data", `${summaryPath} is not a transplant's summary (command is not 'transplant')`, { path: summaryPath });
+  const missing = ["before", "after", "controls", "gains", "versusControls", "ablationCheck", "transplanted", "population", "budget"].filter((key) => !(key in summary));
+  if (missing.length > 0) fail("bad-data", `${summaryPath} lacks ${missing.join(", ")}: not a complete transplant summary; rerun lesion transplant`, { path: summaryPath, missing });
   const modelPath = join(dir, TRANSPLANT_MODEL_FILE);
   return transplantReportData(summary, decodeModel(readFileChecked(modelPath, "merged model"), modelPath));
 }

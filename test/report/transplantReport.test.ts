@@ -6,7 +6,7 @@
  * in Debian's Chromium (playwright-core): no console errors, no request leaving the file, every figure drawn.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, type LesionModel } from "../../src/engine/model.js";
+import { LesionError } from "../../src/errors.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { decodeModel, encodeModel, tensorDims, tensorValues } from "../../src/onnx/proto.js";
 import { buildReport } from "../../src/report/buildReport.js";
@@ -87,6 +88,7 @@ async function openInChromium(path: string, screenshot: string) {
 
 describe("buildReport(transplant directory): MNIST, class 3, first layer", () => {
   let donorBytes: Uint8Array;
+  let recipientBytes: Uint8Array;
   let donor: LesionModel;
   let recipient: LesionModel;
   let test: Dataset;
@@ -109,6 +111,7 @@ describe("buildReport(transplant directory): MNIST, class 3, first layer", () =>
     const donorRun = await train(trainSet, { arch: "mlp:784-16-10", epochs: 1, seed: 0 });
     const recipientRun = await train(without3, { arch: "mlp:784-16-10", epochs: 1, seed: 1 });
     donorBytes = donorRun.model;
+    recipientBytes = recipientRun.model;
     donor = await openModel(donorRun.model, { name: "donor" });
     recipient = await openModel(recipientRun.model, { name: "recipient" });
     result = await transplant(donor, recipient, budget, { test, class: 3, budgetEpochs: 5, resamples: 100 });
@@ -182,6 +185,63 @@ describe("buildReport(transplant directory): MNIST, class 3, first layer", () =>
     expect(run.status).toBe(0);
     expect(run.stdout.trim()).toBe(`report: ${join(dir, "report.html")}`);
     expect(embedded(readFileSync(join(dir, "report.html"), "utf8")).outcomes).toHaveLength(5);
+  });
+
+  it("lesion transplant … -o DIR writes report.html with the run, listed in summary.json, which is written last", () => {
+    const work = mkdtempSync(join(tmpdir(), "lesion-transplant-cli-"));
+    try {
+      writeFileSync(join(work, "donor.onnx"), donorBytes);
+      writeFileSync(join(work, "recipient.onnx"), recipientBytes);
+      const out = join(work, "out");
+      const run = spawnSync(process.execPath, [BIN, "transplant", join(work, "donor.onnx"), "--into", join(work, "recipient.onnx"), "--data", "mnist:train", "--test", "mnist:test", "--class", "3", "--budget-samples", "60", "--budget-epochs", "2", "--resamples", "50", "-o", out], { encoding: "utf8" });
+      expect(run.stderr).toBe("");
+      expect(run.status).toBe(0);
+      expect(run.stdout.trim().split("\n").at(-1)).toBe(`report: ${join(out, "report.html")}`);
+      const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
+      expect(summary.files).toContain("report.html");
+      expect(statSync(join(out, "summary.json")).mtimeMs).toBeGreaterThanOrEqual(statSync(join(out, "report.html")).mtimeMs);
+      const data = embedded(readFileSync(join(out, "report.html"), "utf8"));
+      expect(data.outcomes.map((o) => o.perClass)).toEqual([summary.before.perClass, summary.after.perClass, ...summary.controls.map((c: { after: { perClass: number[] } }) => c.after.perClass)]);
+      expect(data.weights!.values).toHaveLength(summary.transplanted.units.length);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe("buildReport: bad input", () => {
+  it("buildReport(transplant directory): an incomplete summary is bad-data naming the missing fields; no model.onnx is missing-file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-transplant-report-bad-"));
+    try {
+      writeFileSync(join(dir, "summary.json"), JSON.stringify({ command: "transplant" }));
+      expect(() => buildReport(dir)).toThrow(`${join(dir, "summary.json")} lacks before, after, controls, gains, versusControls, ablationCheck, transplanted, population, budget: not a complete transplant summary; rerun lesion transplant`);
+      const fields = { before: {}, after: {}, controls: [], gains: [], versusControls: [], ablationCheck: {}, transplanted: {}, population: {}, budget: {} };
+      writeFileSync(join(dir, "summary.json"), JSON.stringify({ command: "transplant", ...fields }));
+      let error: unknown = null;
+      try {
+        buildReport(dir);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(LesionError);
+      expect((error as LesionError).code).toBe("missing-file");
+      expect((error as LesionError).message).toBe(`merged model not found: ${join(dir, "model.onnx")}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("lesion report DIR on a directory holding neither a study nor a transplant: one stderr line, exit 1, nothing written", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-report-empty-"));
+    try {
+      const run = spawnSync(process.execPath, [BIN, "report", dir], { encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
+      expect(run.status).toBe(1);
+      expect(run.stdout).toBe("");
+      expect(run.stderr).toBe(`lesion: ${dir} is neither a study directory (no study.json) nor a transplant's (no summary.json of lesion transplant); run lesion study or lesion transplant first\n`);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
