@@ -8,6 +8,7 @@ import { CLIENT_TOOLS } from "./clientTools.js";
 import { escapeHtml, inline, library } from "./renderReport.js";
 import type { TransplantReportData } from "./transplantReportData.js";
 
+/** The page for `data` (from `transplantReportData`), as HTML text; throws nothing a user can cause. */
 export function renderTransplantReport(data: TransplantReportData): string {
   const d3 = library("d3", "dist/d3.min.js");
   const plot = library("@observablehq/plot", "dist/plot.umd.min.js");
