@@ -48,6 +48,8 @@ export { explore, stratifiedSample, PAGE_BYTES, type ExploreOptions, type Explor
 // The report.
 export { buildReport, REPORT_FILE } from "./report/buildReport.js";
 export { reportData, type ReportData, type ReportSite, type Findings } from "./report/reportData.js";
+export { readTransplantReportData, transplantReportData, type TransplantReportData, type TransplantReportOutcome } from "./report/transplantReportData.js";
+export { renderTransplantReport } from "./report/renderTransplantReport.js";
 
 // Statistics (SciPy's conventions).
 export { pearson, spearman, rank, mannWhitney, adjustedRandIndex, normalizedMutualInformation, silhouette, correlationDistances, type Correlation, type MannWhitney } from "./study/stats.js";

@@ -100,8 +100,8 @@ export function registerStudy(program: Command): void {
 
   program
     .command("report")
-    .description("rebuild DIR/report.html from a study directory's result files")
-    .argument("<dir>", "study directory")
+    .description("rebuild DIR/report.html from the result files of a study or transplant directory")
+    .argument("<dir>", "study directory, or a lesion transplant result directory")
     .action((dir: string) => {
       console.log(`report: ${buildReport(dir)}`);
     });

@@ -6,6 +6,10 @@ import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { readFileChecked } from "../files.js";
+import { decodeModel } from "../onnx/proto.js";
+import { REPORT_FILE } from "../report/buildReport.js";
+import { renderTransplantReport } from "../report/renderTransplantReport.js";
+import { transplantReportData } from "../report/transplantReportData.js";
 import { transplant, type TransplantOptions } from "../study/transplant.js";
 import { transplantFiles } from "../study/transplantFiles.js";
 import { provenance } from "../study/provenance.js";
@@ -132,8 +136,10 @@ export function registerTransplant(program: Command): void {
         });
         progress.stop();
         const { files, summary: written } = transplantFiles(result);
-        const summary = { ...written, provenance: provenance(recipient, data, options.seed, { test }) };
-        output.write(files, summary);
+        const summary = { ...written, files: [...written.files, REPORT_FILE], provenance: provenance(recipient, data, options.seed, { test }) };
+        // The report is made from the same summary and model bytes that are written, before the summary (written last).
+        const report = renderTransplantReport(transplantReportData(summary, decodeModel(result.model)));
+        output.write([...files, { name: REPORT_FILE, kind: "bytes", data: new TextEncoder().encode(report) }], summary);
         if (flags.json) return printJson(summary);
         const k = result.class;
         const cls = (o: { perClass: Array<number | null> }) => (k === null ? "" : `, class ${k} ${percent(o.perClass[k])}`);
@@ -145,6 +151,7 @@ export function registerTransplant(program: Command): void {
           console.log(`  ${g.condition.padEnd(14)}${percent(after.accuracy)}${cls(after)}  gain ${k === null ? `overall ${gain(g.overall)}` : `class ${k} ${gain(g.target)}, others ${gain(g.others)}`}`);
         }
         console.log(`  transplanted units ablated: ${percent(result.ablationCheck.after.accuracy)}${cls(result.ablationCheck.after)}${result.ablationCheck.samePredictionsAsBefore ? " (the recipient's predictions exactly)" : ""}`);
+        console.log(`report: ${join(flags.output, REPORT_FILE)}`);
       } finally {
         output?.release();
         interrupt.dispose();

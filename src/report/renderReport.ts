@@ -13,7 +13,7 @@ import type { ReportData } from "./reportData.js";
 const require = createRequire(import.meta.url);
 
 /** A file of an installed package (found from its entry point: some packages do not export package.json). */
-function library(pkg: string, file: string): string {
+export function library(pkg: string, file: string): string {
   let dir = dirname(require.resolve(pkg));
   while (!existsSync(join(dir, "package.json")) || JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name !== pkg) {
     const parent = dirname(dir);
@@ -24,7 +24,7 @@ function library(pkg: string, file: string): string {
 }
 
 /** `</script>` inside inlined code or data would end the element early. */
-function inline(text: string): string {
+export function inline(text: string): string {
   return text.replace(/<\/script/gi, "<\\/script");
 }
 
@@ -66,7 +66,7 @@ export function renderReport(data: ReportData): string {
 `;
 }
 
-function escapeHtml(text: string): string {
+export function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 }
 

@@ -99,7 +99,7 @@ export const EXPLORER_FILE = "explorer.html";
 const round = (v: number | null) => (v === null || !Number.isFinite(v) ? null : Number(v.toPrecision(4)));
 
 export function reportData(dir: string): ReportData {
-  if (!existsSync(join(dir, STUDY_FILE))) fail("missing-file", `${dir} is not a study directory (no ${STUDY_FILE}); run lesion study first`, { path: dir });
+  if (!existsSync(join(dir, STUDY_FILE))) fail("missing-file", `${dir} is neither a study directory (no ${STUDY_FILE}) nor a transplant's (no summary.json of lesion transplant); run lesion study or lesion transplant first`, { path: dir });
   const meta = JSON.parse(readFileSync(join(dir, STUDY_FILE), "utf8")) as { model: string; modelPath: string | null; data: string; n: number; sites: string[]; initial: string | null };
   const summary = <T>(step: string): T | null => (existsSync(join(dir, step, SUMMARY_FILE)) ? (JSON.parse(readFileSync(join(dir, step, SUMMARY_FILE), "utf8")) as T) : null);
   const evaluation = summary<EvaluateResult>("eval");

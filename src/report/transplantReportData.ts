@@ -1,0 +1,141 @@
+/**
+ * What the transplant's report shows, gathered from a `lesion transplant` result directory's files alone
+ * (`summary.json` and the merged `model.onnx`), so `lesion report DIR` rebuilds it at any time: accuracy per class
+ * before, after the transplant and after each control (issue 15, item 4), the gains with their bootstrap intervals,
+ * the ablation check, and the transplanted units' incoming weights read from the merged model.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fail } from "../errors.js";
+import { readFileChecked } from "../files.js";
+import { layerWeights } from "../onnx/layerWeights.js";
+import { readMetadata } from "../onnx/metadata.js";
+import { normalizeModel } from "../onnx/normalize.js";
+import { decodeModel, type ModelProto } from "../onnx/proto.js";
+import { locateSites } from "../onnx/sites.js";
+import { SUMMARY_FILE } from "../study/resultDir.js";
+import type { TransplantSummary } from "../study/transplantFiles.js";
+
+/** The merged model's file in a transplant directory. */
+export const TRANSPLANT_MODEL_FILE = "model.onnx";
+
+/** One condition's accuracy: overall and per class (fractions 0..1; null for a class without test images). */
+export interface TransplantReportOutcome {
+  name: string;
+  accuracy: number;
+  perClass: Array<number | null>;
+}
+
+export interface TransplantReportData {
+  donor: string;
+  recipient: string;
+  data: string;
+  test: string;
+  classNames: string[];
+  /** The class the transplant is for, or null when units were given without one. */
+  class: number | null;
+  budget: TransplantSummary["budget"];
+  population: TransplantSummary["population"];
+  transplanted: TransplantSummary["transplanted"];
+  seeds: number[];
+  level: number;
+  resamples: number;
+  /** `before`, `transplant`, then each control, in that order. */
+  outcomes: TransplantReportOutcome[];
+  /** Units of each control that came from the donor (random-units), by control name. */
+  controlUnits: Record<string, number[] | null>;
+  gains: TransplantSummary["gains"];
+  versusControls: TransplantSummary["versusControls"];
+  ablationCheck: TransplantSummary["ablationCheck"];
+  /** Per condition and repeat (seed), the accuracies behind the means. */
+  repeats: TransplantSummary["repeats"];
+  warnings: string[];
+  /**
+   * The transplanted units' incoming weights in the merged model, one row per unit of `transplanted.units` (same
+   * order). `image`: [height, width] when the units read the input image (a first-layer population of a one-channel
+   * image model: the donor's weights, rescaled only by the two models' input normalisations); null when they read
+   * the upstream branch (then `inputs` names the branch units the columns are). Null when the model holds no such layer or the units read an input that is
+   * not a one-channel image.
+   */
+  weights: { site: string; image: [number, number] | null; inputs: { site: string; units: number[] } | null; values: number[][] } | null;
+}
+
+const round = (v: number) => Number(v.toPrecision(5));
+
+/** Whether `summary` (parsed `summary.json`) is a transplant's. */
+export function isTransplantSummary(summary: unknown): summary is TransplantSummary {
+  return typeof summary === "object" && summary !== null && (summary as { command?: unknown }).command === "transplant";
+}
+
+/**
+ * Reads DIR/summary.json and DIR/model.onnx of a transplant run. Throws LesionError `missing-file` (no summary or
+ * model), `bad-data` (the summary is no JSON, not a transplant's, or incomplete) or `bad-model` (unreadable model).
+ */
+export function readTransplantReportData(dir: string): TransplantReportData {
+  const summaryPath = join(dir, SUMMARY_FILE);
+  if (!existsSync(summaryPath)) fail("missing-file", `${dir} holds no ${SUMMARY_FILE}; run lesion transplant … -o ${dir} first`, { path: dir });
+  let summary: unknown;
+  try {
+    summary = JSON.parse(readFileSync(summaryPath, "utf8"));
+  } catch (error) {
+    fail("bad-data", `${summaryPath} is not JSON (${(error as Error).message})`, { path: summaryPath });
+  }
+  if (!isTransplantSummary(summary)) fail("bad-data", `${summaryPath} is not a transplant's summary (command is not 'transplant')`, { path: summaryPath });
+  const missing = ["before", "after", "controls", "gains", "versusControls", "ablationCheck", "transplanted", "population", "budget"].filter((key) => !(key in summary));
+  if (missing.length > 0) fail("bad-data", `${summaryPath} lacks ${missing.join(", ")}: not a complete transplant summary; rerun lesion transplant`, { path: summaryPath, missing });
+  const modelPath = join(dir, TRANSPLANT_MODEL_FILE);
+  return transplantReportData(summary, decodeModel(readFileChecked(modelPath, "merged model"), modelPath));
+}
+
+/**
+ * The report's data from a transplant summary and its merged model (decoded ONNX; modified in place by the graph
+ * normalisation every lesion reader applies). Pure: the CLI calls it on the run's results before they are written.
+ */
+export function transplantReportData(summary: Omit<TransplantSummary, "lesion" | "files"> & { lesion?: string; files?: string[] }, model: ModelProto): TransplantReportData {
+  const k = summary.before.perClass.length;
+  const classNames = readMetadata(model).classNames ?? Array.from({ length: k }, (_, i) => String(i));
+  const outcomes: TransplantReportOutcome[] = [
+    { name: "before", ...summary.before },
+    { name: "transplant", ...summary.after },
+    ...summary.controls.map((c) => ({ name: c.name, ...c.after })),
+  ];
+  return {
+    donor: summary.donor,
+    recipient: summary.recipient,
+    data: summary.data,
+    test: summary.test,
+    classNames,
+    class: summary.class,
+    budget: summary.budget,
+    population: summary.population,
+    transplanted: summary.transplanted,
+    seeds: summary.seeds,
+    level: summary.level,
+    resamples: summary.resamples,
+    outcomes,
+    controlUnits: Object.fromEntries(summary.controls.map((c) => [c.name, c.units])),
+    gains: summary.gains,
+    versusControls: summary.versusControls,
+    ablationCheck: summary.ablationCheck,
+    repeats: summary.repeats,
+    warnings: summary.warnings ?? [],
+    weights: transplantedWeights(model, summary.transplanted),
+  };
+}
+
+/** The incoming weights of the transplanted units, read from the merged model's layer at the transplanted site. */
+function transplantedWeights(model: ModelProto, transplanted: TransplantSummary["transplanted"]): TransplantReportData["weights"] {
+  normalizeModel(model, { dir: ".", name: TRANSPLANT_MODEL_FILE });
+  const location = locateSites(model.graph!).find((s) => s.name === transplanted.site);
+  const layer = location?.layer ? layerWeights(model, location.layer) : null;
+  if (!layer || transplanted.units.some((u) => u >= layer.units)) return null;
+  const row = (u: number, columns: number[] | null) =>
+    columns ? columns.map((c) => round(layer.weight[u * layer.fanIn + c])) : Array.from(layer.weight.subarray(u * layer.fanIn, (u + 1) * layer.fanIn), round);
+  // A deeper population reads only its branch (block-diagonal): the columns are the branch units of the layer before.
+  const feeding = transplanted.branch.length > 0 ? transplanted.branch[transplanted.branch.length - 1] : null;
+  if (feeding) return { site: transplanted.site, image: null, inputs: { site: feeding.site, units: feeding.units }, values: transplanted.units.map((u) => row(u, feeding.units)) };
+  const shape = readMetadata(model).preprocessing?.imageShape ?? null;
+  const side = Math.sqrt(layer.fanIn);
+  const image: [number, number] | null = shape && shape[0] === 1 && shape[1] * shape[2] === layer.fanIn ? [shape[1], shape[2]] : Number.isInteger(side) && side > 1 ? [side, side] : null;
+  return image ? { site: transplanted.site, image, inputs: null, values: transplanted.units.map((u) => row(u, null)) } : null;
+}
