@@ -1,5 +1,5 @@
 /**
- * The live explorer (issue #16): one offline HTML page that runs the network with onnxruntime-web (wasm, one thread,
+ * The live explorer: one offline HTML page that runs the network with onnxruntime-web (wasm, one thread,
  * the wasm binary inlined) so a reader can silence units and watch per-class accuracy and the confusion matrix change,
  * as the authors' NIMS-Viz did with a server (Meyes et al. 2019, arXiv:1901.08644; 2020, arXiv:2004.01254).
  *

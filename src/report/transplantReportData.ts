@@ -1,7 +1,7 @@
 /**
  * What the transplant's report shows, gathered from a `lesion transplant` result directory's files alone
  * (`summary.json` and the merged `model.onnx`), so `lesion report DIR` rebuilds it at any time: accuracy per class
- * before, after the transplant and after each control (issue 15, item 4), the gains with their bootstrap intervals,
+ * before, after the transplant and after each control, the gains with their bootstrap intervals,
  * the ablation check, and the transplanted units' incoming weights read from the merged model.
  */
 import { existsSync, readFileSync } from "node:fs";
