@@ -41,8 +41,8 @@ function patches(n: number, seed: number): Dataset {
 beforeAll(async () => {
   dir = join(mkdtempSync(join(tmpdir(), "lesion-studyb-")), "study");
   mkdirSync(dir, { recursive: true });
-  const testSet = patches(240, 2);
-  const trained = await train(patches(240, 1), { arch: "cnn:small", test: testSet, epochs: 2, seed: 3 });
+  const testSet = patches(300, 2);
+  const trained = await train(patches(600, 1), { arch: "cnn:small", test: testSet, epochs: 6, seed: 3 });
   const modelPath = join(dir, "..", "model.onnx");
   writeFileSync(modelPath, trained.model);
   const conv1 = decodeModel(trained.model).graph!.initializer!.find((t) => t.name === "conv1.weight")!;
