@@ -2,7 +2,7 @@
  * Study B of Meyes et al. 2019 in the report: a tiny `cnn:small` trained on synthetic 3-channel 8×8 images, its study,
  * and the report in headless Chromium: the depth figure has one line per site in depth order, the per-class view
  * redraws it for one class, and the first conv layer's filters are RGB tiles whose bytes equal the weights scaled as
- * documented (computed here from the model's initializer). Screenshots of both sections go to test-output/report/.
+ * documented (computed here from the model's initializer). Screenshots of both sections go to test-output/report-studyb/.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,7 +20,7 @@ import { study } from "../../src/study/study.js";
 import { train } from "../../src/study/train.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARTEFACTS = fileURLToPath(new URL("../../test-output/report/", import.meta.url));
+const ARTEFACTS = fileURLToPath(new URL("../../test-output/report-studyb/", import.meta.url));
 let dir = "";
 let weight: { dims: number[]; values: Float32Array } = { dims: [], values: new Float32Array() };
 
