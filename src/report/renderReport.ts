@@ -127,6 +127,61 @@ function clipped(cells, key, diverging) {
   }), "Accuracy of the intact network per class (bars) and overall (" + pct(data.baseline.accuracy) + ", dashed line). Every effect below is a change from these numbers.", "baseline", rows);
 }
 
+// Study B (Meyes et al. 2019): cumulative ablation of every site, layer depth as a dimension.
+if (data.depth.length > 0) {
+  const s = section("depth", "Ablation by layer depth (Study B)");
+  const names = data.depth.map((d) => d.site + " (depth " + d.depth + ", " + d.kind + ")");
+  const colours = data.depth.map((_, i) => d3.interpolateViridis(data.depth.length === 1 ? 0 : 0.9 * i / (data.depth.length - 1)));
+  const controls = document.createElement("div");
+  controls.className = "controls";
+  controls.append("Accuracy of: ");
+  const pick = document.createElement("select");
+  pick.id = "depth-class";
+  pick.append(new Option("all classes (overall)", ""));
+  classes.forEach((c, j) => pick.append(new Option("class " + c, String(j))));
+  controls.append(pick);
+  s.append(controls);
+  const holder = document.createElement("div");
+  s.append(holder);
+  const repeats = data.depth[0].repeats;
+  const draw = () => {
+    const j = pick.value === "" ? null : Number(pick.value);
+    const rows = data.depth.flatMap((d, i) => (j === null ? d.points : d.perClass[j]).filter((p) => p[1] !== null).map(([fraction, accuracy]) => ({ site: names[i], depth: d.depth, fraction, accuracy })));
+    const f = figure(document.createElement("div"), Plot.plot({
+      height: 340, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: names, range: colours, label: "site (by depth)" },
+      x: { label: "fraction of the site's units ablated (random order)", domain: [0, 1] }, y: { label: j === null ? "accuracy" : "accuracy of class " + classes[j], domain: [0, 1] },
+      marks: [Plot.line(rows, { x: "fraction", y: "accuracy", z: "site", stroke: "site", strokeWidth: 1.8, tip: true }), Plot.dot(rows, { x: "fraction", y: "accuracy", fill: "site", r: 2 })],
+    }), "Study B of Meyes et al. 2019: for each site (one line, coloured from dark, nearest the input, to light, nearest the output) the " + (j === null ? "overall accuracy" : "accuracy on class " + classes[j]) + " as growing random fractions of its units (filters of a conv layer) are ablated, the mean of " + repeats + " random order" + (repeats > 1 ? "s" : "") + ". Lines that stay high to large fractions show layers with much redundancy; pick a class above to see which layers that class depends on.", "depth" + (j === null ? "" : "-class-" + classes[j]).replace(/[^A-Za-z0-9_.-]/g, "_"), rows);
+    f.id = "depth-figure";
+    f.dataset.sites = data.depth.map((d) => d.site).join(",");
+    holder.replaceChildren(f);
+  };
+  pick.addEventListener("change", draw);
+  draw();
+}
+
+// Filters of the first conv layer as RGB tiles (each channel scaled symmetrically around 0; see FilterTiles).
+if (data.filters) {
+  const t = data.filters;
+  const s = section("filters", "Filters of the first conv layer: " + t.site);
+  const grid = document.createElement("div");
+  grid.className = "weights";
+  grid.id = "filter-tiles";
+  t.pixels.forEach((bytes, f) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = t.width; canvas.height = t.height;
+    canvas.title = t.site + ":" + f;
+    canvas.dataset.unit = String(f);
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(t.width, t.height);
+    for (let p = 0; p < t.width * t.height; p++) image.data.set([bytes[3 * p], bytes[3 * p + 1], bytes[3 * p + 2], 255], 4 * p);
+    ctx.putImageData(image, 0, 0);
+    grid.append(canvas);
+  });
+  figure(s, grid, "Each tile is one filter of " + t.site + " (filter 0 first), its " + t.channels + "×" + t.height + "×" + t.width + " kernel drawn as a " + t.height + "×" + t.width + " image: " + (t.channels === 3 ? "red, green and blue are the weights on the input's three channels" : "grey is the weight on the one input channel") + ", each channel scaled on its own symmetrically around 0 (0 mid-grey 128, its largest |weight| 0 or 255). A tile of one hue is a colour detector; light and dark stripes are an edge detector.", "filters",
+    () => t.pixels.flatMap((bytes, f) => range(t.width * t.height).map((p) => ({ filter: f, y: Math.floor(p / t.width), x: p % t.width, r: bytes[3 * p], g: bytes[3 * p + 1], b: bytes[3 * p + 2] }))));
+}
+
 // Per-site sections live in their own container, so switching sites keeps the page order.
 const siteRoot = document.createElement("div");
 main.append(siteRoot);

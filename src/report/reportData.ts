@@ -10,7 +10,7 @@ import { fail } from "../errors.js";
 import { layerWeights } from "../onnx/layerWeights.js";
 import { normalizeHead } from "../onnx/head.js";
 import { normalizeModel } from "../onnx/normalize.js";
-import { decodeModel } from "../onnx/proto.js";
+import { decodeModel, tensorDims, tensorValues } from "../onnx/proto.js";
 import { locateSites } from "../onnx/sites.js";
 import type { AblateSummary } from "../study/ablateFiles.js";
 import type { CharacterizeSummary } from "../study/characterizeFiles.js";
@@ -61,6 +61,23 @@ export interface ReportSite {
   findings: Findings;
 }
 
+/**
+ * Filters of the first conv layer as colour tiles: filter f's kernel [C, k, k] is drawn as a k×k image whose pixel
+ * (y, x) has, for channel c (R, G, B; a one-channel kernel is drawn grey), the byte
+ * `round(127.5 · (1 + w[f, c, y, x] / m))` with m the largest |w| of that filter's channel c (128 where m is 0):
+ * each channel is scaled symmetrically around 0, so 0 is mid-grey, the channel's largest positive weight 255 and its
+ * most negative 0.
+ */
+export interface FilterTiles {
+  /** The conv site (its ReLU or its output) whose layer reads the image. */
+  site: string;
+  channels: number;
+  height: number;
+  width: number;
+  /** Per filter, [height·width·3] RGB bytes, row by row. */
+  pixels: number[][];
+}
+
 /** The paper's findings for one site, in numbers a reader can check in the figures. */
 export interface Findings {
   dead: number[];
@@ -89,6 +106,15 @@ export interface ReportData {
   recovery: RecoverSummary | null;
   /** The per-epoch history lesion's training wrote beside the model (`MODEL.history.json`), when there is one. */
   training: { arch: string; data: string; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> } | null;
+  /**
+   * Study B of Meyes et al. 2019 (their VGG study): every studied site in depth order (graph order, 1 = nearest the
+   * input), with its cumulative ablation curve in random order, the mean over the fractions step's repeats (no new
+   * computation): (fraction of the site's units ablated, accuracy) overall and per class, fraction 0 the intact
+   * network. Empty without a fractions step.
+   */
+  depth: Array<{ site: string; kind: "dense" | "conv"; depth: number; units: number; repeats: number; points: Array<[number, number]>; perClass: Array<Array<[number, number | null]>> }>;
+  /** The first conv layer's filters as RGB tiles (`filterTiles`); null when the study has no conv site reading the image. */
+  filters: FilterTiles | null;
   /** `explorer.html` when `lesion explore … -o DIR/explorer.html` wrote one beside the report (linked from the page). */
   explorer: string | null;
 }
@@ -197,6 +223,8 @@ export function reportData(dir: string): ReportData {
     recovery: summary<RecoverSummary>("recover"),
     training: trainingHistory(meta.modelPath),
     explorer: existsSync(join(dir, EXPLORER_FILE)) ? EXPLORER_FILE : null,
+    depth: depthCurves(curves, meta.sites, siteLocations.map((l) => l.name), sites, k),
+    filters: firstConvFilters(proto, siteLocations, sites),
   };
 }
 
@@ -254,6 +282,65 @@ function classCurveSeries(curves: AblateSummary | null, site: string, k: number)
     series.get(key)!.perClass.forEach((points, j) => points.push([Number(fraction), round(c.perClass[j])]));
   }
   return [...series.values()];
+}
+
+/**
+ * Study B's rows: the random-order curves of every site, averaged over repeats, sites sorted by their position in the
+ * graph (the order `locateSites` finds them in; the study's own order where the model file is gone).
+ */
+function depthCurves(curves: AblateSummary | null, studied: string[], graphOrder: string[], sites: ReportSite[], k: number): ReportData["depth"] {
+  if (!curves) return [];
+  const position = (name: string) => (graphOrder.includes(name) ? graphOrder.indexOf(name) : graphOrder.length + studied.indexOf(name));
+  const ordered = [...studied].sort((a, b) => position(a) - position(b));
+  return ordered.flatMap((name, i) => {
+    const site = sites.find((s) => s.name === name)!;
+    const random = curveSeries(curves, name).filter((c) => c.order === "random");
+    const randomClasses = classCurveSeries(curves, name, k).filter((c) => c.order === "random");
+    if (random.length === 0) return [];
+    const mean = (values: Array<number | null>) => {
+      const known = values.filter((v): v is number => v !== null);
+      return known.length === 0 ? null : round(known.reduce((a, b) => a + b, 0) / known.length);
+    };
+    const points = random[0].points.map(([fraction], j): [number, number] => [fraction, mean(random.map((c) => c.points[j][1]))!]);
+    const perClass = Array.from({ length: k }, (_, c) => random[0].points.map(([fraction], j): [number, number | null] => [fraction, mean(randomClasses.map((r) => r.perClass[c][j][1]))]));
+    return [{ site: name, kind: site.kind, depth: i + 1, units: site.units, repeats: random.length, points, perClass }];
+  });
+}
+
+/**
+ * The filters of the graph's first Conv (in node order, which is topological: the one that reads the image, after any
+ * normalisation), when a studied site is its output (see `FilterTiles`).
+ */
+function firstConvFilters(proto: ReturnType<typeof decodeModel> | null, locations: ReturnType<typeof locateSites>, sites: ReportSite[]): FilterTiles | null {
+  if (!proto) return null;
+  const graph = proto.graph!;
+  const node = (graph.node ?? []).find((n) => n.opType === "Conv");
+  const location = node?.name ? locations.find((l) => l.layer === node.name && sites.some((s) => s.name === l.name && s.kind === "conv")) : undefined;
+  if (node && location) {
+    const tensor = (graph.initializer ?? []).find((t) => t.name === node.input?.[1]);
+    if (!tensor) return null;
+    const dims = tensorDims(tensor);
+    if (dims.length !== 4 || (dims[1] !== 1 && dims[1] !== 3)) return null;
+    const [filters, channels, height, width] = dims;
+    const values = tensorValues(tensor) as ArrayLike<number>;
+    const area = height * width;
+    const pixels = Array.from({ length: filters }, (_, f) => {
+      const out = new Array<number>(area * 3);
+      for (let c = 0; c < channels; c++) {
+        const base = (f * channels + c) * area;
+        let m = 0;
+        for (let p = 0; p < area; p++) m = Math.max(m, Math.abs(values[base + p]));
+        for (let p = 0; p < area; p++) {
+          const byte = m === 0 ? 128 : Math.round(127.5 * (1 + values[base + p] / m));
+          if (channels === 1) out.fill(byte, 3 * p, 3 * p + 3);
+          else out[3 * p + c] = byte;
+        }
+      }
+      return out;
+    });
+    return { site: location.name, channels, height, width, pixels };
+  }
+  return null;
 }
 
 /** `MODEL.history.json`, written by `lesion train` (and the default model) beside the model. */

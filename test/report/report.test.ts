@@ -83,7 +83,7 @@ describe("study and report", () => {
       const sections = await page.$$eval("section", (all) =>
         all.map((s) => ({ id: s.id, figures: [...s.querySelectorAll("figure")].map((f) => f.querySelectorAll("svg [aria-label] > *, canvas").length) })),
       );
-      expect(sections.map((s) => s.id)).toEqual(["network", "findings", "ablation", "activation", "indicators", "populations", "pairs", "curves", "weights", "stimuli", "training", "recovery"]);
+      expect(sections.map((s) => s.id)).toEqual(["network", "depth", "findings", "ablation", "activation", "indicators", "populations", "pairs", "curves", "weights", "stimuli", "training", "recovery"]);
       for (const s of sections) for (const marks of s.figures) expect(marks, s.id).toBeGreaterThan(0);
       expect(await page.$$eval("figcaption", (c) => c.every((x) => (x.textContent ?? "").length > 40))).toBe(true);
 
