@@ -15,7 +15,11 @@ function files(dir: string): string[] {
 
 function imports(path: string): string[] {
   const text = readFileSync(path, "utf8");
-  return [...text.matchAll(/^(?:import|export)[^;]*?from\s+"([^"]+)"/gms)].map((m) => m[1]);
+  const from = [...text.matchAll(/^(?:import|export)[^;]*?from\s+"([^"]+)"/gms)].map((m) => m[1]);
+  // CommonJS packages are loaded with createRequire(import.meta.url)("name") (no ESM export scan at start-up); a
+  // required relative path is package.json, outside the layers.
+  const required = [...text.matchAll(/(?:\brequire|createRequire\(import\.meta\.url\))\("([^"]+)"\)/g)].map((m) => m[1]).filter((name) => !name.startsWith("."));
+  return [...from, ...required];
 }
 
 /** The layers each layer may import from (besides itself and the shared errors/files modules). */

@@ -1,5 +1,5 @@
 /** The `lesion` command: each subcommand parses flags, calls the library verb of the same name, renders the result. */
-import { Command, CommanderError } from "commander";
+import type * as Commander from "commander";
 import { createRequire } from "node:module";
 import { basename } from "node:path";
 import { formatError, isLesionError } from "../errors.js";
@@ -24,7 +24,11 @@ const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
 /** Commands registered by another command's module. */
 const ALIASES: Record<string, string> = { report: "study" };
 
-const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+const require = createRequire(import.meta.url);
+// require, not import: commander's ESM entry re-exports its CommonJS build, which Node's ESM loader would scan first.
+const { Command, CommanderError } = require("commander") as typeof Commander;
+type Command = Commander.Command;
+const { version } = require("../../package.json") as { version: string };
 
 /** The program with the command `argv` names registered, or every command when it names none (help, version, typos). */
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {

@@ -1,10 +1,15 @@
 /** The one place onnxruntime-node is imported; sessions are created with pinned options. */
 import { availableParallelism } from "node:os";
-import ort from "onnxruntime-node";
+import { createRequire } from "node:module";
+import type Ort from "onnxruntime-node";
 
-export type OrtSession = ort.InferenceSession;
+// require, not import: onnxruntime-node is CommonJS only, so this is the same module object, without the ESM loader's
+// scan of its (and onnxruntime-common's) source for named exports at every start.
+const ort = createRequire(import.meta.url)("onnxruntime-node") as typeof Ort;
+
+export type OrtSession = Ort.InferenceSession;
 export const OrtTensor = ort.Tensor;
-export type OrtTensor = ort.Tensor;
+export type OrtTensor = Ort.Tensor;
 
 /** The onnxruntime-node version that computes every result (for provenance). */
 export const ORT_VERSION: string = ort.env.versions.node ?? ort.env.versions.common;

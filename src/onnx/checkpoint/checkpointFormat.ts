@@ -2,7 +2,8 @@
  * Tells a PyTorch checkpoint from other bytes by its first bytes, without reading it: so that a checkpoint given
  * where a model is expected gets "this is a checkpoint, import it" instead of a protobuf parse error.
  */
-import { unzipSync } from "fflate";
+import { createRequire } from "node:module";
+import type * as Fflate from "fflate";
 
 /**
  * `zip`: a `torch.save` zip archive (PyTorch ≥ 1.6: a zip holding `<name>/data.pkl`); `torchscript`: a
@@ -27,6 +28,9 @@ export function checkpointFormat(bytes: Uint8Array): CheckpointFormat | null {
 function torchZip(bytes: Uint8Array): "zip" | "torchscript" | null {
   const names: string[] = [];
   try {
+    // fflate is loaded here, on the first zip, not with this module: every ONNX model passes through checkpointFormat,
+    // and importing fflate up front cost each command ~20 ms of start-up.
+    const { unzipSync } = createRequire(import.meta.url)("fflate") as typeof Fflate;
     // The filter sees every entry's name and decompresses none.
     unzipSync(bytes, { filter: (file) => (names.push(file.name), false) });
   } catch {
