@@ -8,6 +8,31 @@
  * ablation costs 40 pp would otherwise leave every other cell of a 100-unit map near white.
  */
 export const CLIENT_TOOLS = String.raw`
+/** A section of the page (under the page's own main element unless another parent is given). */
+function section(id, title, parent = main) {
+  const s = document.createElement("section");
+  s.id = id;
+  const h = document.createElement("h2");
+  h.textContent = title;
+  s.append(h);
+  parent.append(s);
+  return s;
+}
+/** A figure: the drawing, its caption, and (given a file name) SVG/PNG/CSV downloads of it and of its rows. */
+function figure(parent, node, caption, name, rows) {
+  const f = document.createElement("figure");
+  f.className = "figure";
+  const drawing = document.createElement("div");
+  drawing.className = "drawing";
+  drawing.append(node);
+  f.append(drawing);
+  const c = document.createElement("figcaption");
+  c.textContent = caption;
+  f.append(c);
+  if (name) exportable(f, name, rows);
+  parent.append(f);
+  return f;
+}
 function download(name, blob) {
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);

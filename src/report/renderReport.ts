@@ -79,30 +79,6 @@ const classes = data.classNames;
 const pct = (v) => v === null ? "n/a" : (100 * v).toFixed(2) + "%";
 const range = (n) => Array.from({ length: n }, (_, i) => i);
 
-function section(id, title, parent = main) {
-  const s = document.createElement("section");
-  s.id = id;
-  const h = document.createElement("h2");
-  h.textContent = title;
-  s.append(h);
-  parent.append(s);
-  return s;
-}
-/** A figure: the drawing, its caption, and (given a file name) SVG/PNG/CSV downloads of it and of its rows. */
-function figure(parent, node, caption, name, rows) {
-  const f = document.createElement("figure");
-  f.className = "figure";
-  const drawing = document.createElement("div");
-  drawing.className = "drawing";
-  drawing.append(node);
-  f.append(drawing);
-  const c = document.createElement("figcaption");
-  c.textContent = caption;
-  f.append(c);
-  if (name) exportable(f, name, rows);
-  parent.append(f);
-  return f;
-}
 function table(rows, header) {
   const t = document.createElement("table");
   t.innerHTML = "<tr>" + header.map((h) => "<th>" + h + "</th>").join("") + "</tr>" + rows.map((r) => "<tr>" + r.map((v) => "<td>" + v + "</td>").join("") + "</tr>").join("");

@@ -60,29 +60,6 @@ const conditions = data.outcomes.map((o) => o.name);
 const colours = { before: "#9c9c9c", transplant: "#e45756", "random-units": "#4c78a8", "fresh-units": "#72b7b2", finetune: "#f2a541", "transplanted units ablated": "#555" };
 const unitList = (units) => units.length > 12 ? units.slice(0, 12).join(",") + ",… (" + units.length + ")" : units.join(",");
 
-function section(id, title) {
-  const s = document.createElement("section");
-  s.id = id;
-  const h = document.createElement("h2");
-  h.textContent = title;
-  s.append(h);
-  main.append(s);
-  return s;
-}
-function figure(parent, node, caption, name, rows) {
-  const f = document.createElement("figure");
-  f.className = "figure";
-  const drawing = document.createElement("div");
-  drawing.className = "drawing";
-  drawing.append(node);
-  f.append(drawing);
-  const c = document.createElement("figcaption");
-  c.textContent = caption;
-  f.append(c);
-  if (name) exportable(f, name, rows);
-  parent.append(f);
-  return f;
-}
 function table(rows, header) {
   const t = document.createElement("table");
   const cell = (tag, v) => { const e = document.createElement(tag); e.textContent = String(v); return e; };
