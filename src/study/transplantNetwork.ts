@@ -196,24 +196,3 @@ function dense(x: Float64Array, n: number, inputs: number, w: Float32Array, b: F
   }
   return y;
 }
-
-/** The class with the largest logit, per sample (the first on a tie). */
-export function argmax(logits: Float64Array, width: number): Int32Array {
-  const n = logits.length / width;
-  const out = new Int32Array(n);
-  for (let s = 0; s < n; s++) {
-    let best = 0;
-    for (let c = 1; c < width; c++) if (logits[s * width + c] > logits[s * width + best]) best = c;
-    out[s] = best;
-  }
-  return out;
-}
-
-/** Per-sample log-softmax of class `k` from the logits of a dense chain (float64). */
-export function logProbability(logits: Float64Array, width: number, sample: number, k: number): number {
-  let max = -Infinity;
-  for (let c = 0; c < width; c++) max = Math.max(max, logits[sample * width + c]);
-  let sum = 0;
-  for (let c = 0; c < width; c++) sum += Math.exp(logits[sample * width + c] - max);
-  return logits[sample * width + k] - max - Math.log(sum);
-}

@@ -8,7 +8,8 @@
  */
 import { fail } from "../errors.js";
 import type { Network } from "../onnx/network.js";
-import { argmax, forward64 } from "./transplantNetwork.js";
+import { argmax, crossEntropy } from "./metrics.js";
+import { forward64 } from "./transplantNetwork.js";
 
 export interface PopulationChoice {
   /** Donor units, largest impact first (as given when the caller named them). */
@@ -63,14 +64,12 @@ export function choosePopulation(donor: Donor, inputs: Float32Array, labels: Int
   const score = (zeroed: number[]) => {
     const { output, width: classes } = suffix(zeroed);
     let logProbability = 0;
+    let correct = 0;
     for (let r = 0; r < m; r++) {
-      let max = -Infinity;
-      for (let c = 0; c < classes; c++) max = Math.max(max, output[r * classes + c]);
-      let sum = 0;
-      for (let c = 0; c < classes; c++) sum += Math.exp(output[r * classes + c] - max);
-      logProbability += output[r * classes + target] - max - Math.log(sum);
+      const row = output.subarray(r * classes, (r + 1) * classes);
+      logProbability -= crossEntropy(row, target);
+      if (argmax(row) === target) correct++;
     }
-    const correct = argmax(output, classes).reduce((a, p) => a + (p === target ? 1 : 0), 0);
     return { logProbability: logProbability / m, accuracy: correct / m };
   };
   const base = score([]);
