@@ -9,7 +9,7 @@
 import { fail } from "../errors.js";
 import type { Dataset } from "../data/types.js";
 import { compileFloat64, type Float64Graph } from "../onnx/float64/evaluate64.js";
-import { cutTensors, maskInputName, maskShape, offsetInputName, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget } from "../onnx/surgery.js";
+import { cutTensors, maskInputName, maskShape, offsetInputName, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget, type SuffixModel } from "../onnx/surgery.js";
 import { fillInput } from "./input.js";
 import { crossEntropy, decide, TIE_MARGIN } from "./sweep/logits.js";
 import { getSession, type LesionModel, type Site } from "./model.js";
@@ -49,18 +49,32 @@ export { TIE_MARGIN };
 const CACHE_BYTES = 256 * 2 ** 20;
 const BATCH_BYTES = 64 * 2 ** 20;
 
-export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult> {
-  const started = performance.now();
-  const { model, site, data, conditions } = input;
-  const k = model.numClasses;
-  const target: MaskTarget = { name: site.name, tensor: site.tensor, rank: site.shape.length + 1, units: site.units };
-  const { inputs: cut, shapeSources } = cutTensors(model.proto, site.tensor);
-  const shapes = await tensorShapes(model, cut, shapeSources);
-  const suffix = suffixModel(model.proto, target, shapes, model.outputName);
+/** The mask target of a site: one mask entry per unit, on the unit axis of its [N, …] tensor. */
+export function maskTarget(site: Site): MaskTarget {
+  return { name: site.name, tensor: site.tensor, rank: site.shape.length + 1, units: site.units };
+}
+
+/**
+ * The graph after `site`, masked there and fed the `cut` tensors (with `shapes`, from `tensorShapes`). Throws
+ * `unsupported-op` naming the tensor it would have to feed but cannot cache (a non-float tensor computed from the data).
+ */
+export function siteSuffix(model: LesionModel, site: Site, cut: readonly string[], shapes: ReadonlyMap<string, readonly number[]>): SuffixModel {
+  const suffix = suffixModel(model.proto, maskTarget(site), shapes, model.outputName);
   if (!suffix) {
     const tensor = cut.find((t) => !shapes.has(t));
     fail("unsupported-op", `site ${site.name}: the graph after it reads ${tensor}, a non-float tensor computed from the data before the site; lesion cannot cache it`, { site: site.name, tensor });
   }
+  return suffix;
+}
+
+export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult> {
+  const started = performance.now();
+  const { model, site, data, conditions } = input;
+  const k = model.numClasses;
+  const target = maskTarget(site);
+  const { inputs: cut, shapeSources } = cutTensors(model.proto, site.tensor);
+  const shapes = await tensorShapes(model, cut, shapeSources);
+  const suffix = siteSuffix(model, site, cut, shapes);
   const prefix = await getSession(model, `prefix:${site.name}`, () => withOutputs(model.proto, cut));
   const run = await getSession(model, `suffix:${site.name}`, () => suffix.model);
   const sizes = cut.map((t) => shapes.get(t)!.reduce((a, b) => a * b, 1));

@@ -4,12 +4,11 @@
  * (the site onward, masked at that site and at every site after it, masks as per-row graph inputs), and the whole
  * graph masked at every site in float64, which settles near ties as `ablate` does.
  */
-import { tensorShapes } from "../engine/maskedSweep.js";
+import { maskTarget, siteSuffix, tensorShapes } from "../engine/maskedSweep.js";
 import type { LesionModel, Site } from "../engine/model.js";
 import { downstreamNodes } from "../onnx/graph.js";
 import { encodeModel } from "../onnx/proto.js";
-import { cutTensors, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget } from "../onnx/surgery.js";
-import { fail } from "../errors.js";
+import { cutTensors, toFloat64, withMasks, withOutputs } from "../onnx/surgery.js";
 
 /** One suffix graph: what it is fed and which sites it masks (its own first). */
 export interface ExplorerSuffix {
@@ -31,10 +30,6 @@ export interface ExplorerGraphs {
   tensors: Array<{ tensor: string; shape: number[] }>;
 }
 
-export function maskTarget(site: Site): MaskTarget {
-  return { name: site.name, tensor: site.tensor, rank: site.shape.length + 1, units: site.units };
-}
-
 /** Builds every graph for `sites` (in graph order). Throws `unsupported-op` as the CLI's masked path does. */
 export async function explorerGraphs(model: LesionModel, sites: Site[]): Promise<ExplorerGraphs> {
   const graph = model.proto.graph!;
@@ -43,11 +38,7 @@ export async function explorerGraphs(model: LesionModel, sites: Site[]): Promise
   const sources = [...new Set(cuts.flatMap((c) => c.shapeSources))];
   const shapes = await tensorShapes(model, fed, sources);
   const suffixes: ExplorerSuffix[] = cuts.map(({ site, inputs }) => {
-    const suffix = suffixModel(model.proto, maskTarget(site), shapes, model.outputName);
-    if (!suffix) {
-      const tensor = inputs.find((t) => !shapes.has(t));
-      fail("unsupported-op", `site ${site.name}: the graph after it reads ${tensor}, a non-float tensor computed from the data before the site; lesion cannot cache it`, { site: site.name, tensor });
-    }
+    const suffix = siteSuffix(model, site, inputs, shapes);
     // Later sites produced inside this suffix are masked in it too, so a lesion across layers runs in one graph.
     const produced = new Set(downstreamNodes(graph, [site.tensor]).flatMap((n) => n.output ?? []));
     const later = sites.filter((s) => s !== site && produced.has(s.tensor) && !inputs.includes(s.tensor));
