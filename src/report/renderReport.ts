@@ -13,7 +13,7 @@ import type { ReportData } from "./reportData.js";
 const require = createRequire(import.meta.url);
 
 /** A file of an installed package (found from its entry point: some packages do not export package.json). */
-export function library(pkg: string, file: string): string {
+function library(pkg: string, file: string): string {
   let dir = dirname(require.resolve(pkg));
   while (!existsSync(join(dir, "package.json")) || JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name !== pkg) {
     const parent = dirname(dir);
@@ -24,13 +24,11 @@ export function library(pkg: string, file: string): string {
 }
 
 /** `</script>` inside inlined code or data would end the element early. */
-export function inline(text: string): string {
+function inline(text: string): string {
   return text.replace(/<\/script/gi, "<\\/script");
 }
 
 export function renderReport(data: ReportData): string {
-  const d3 = library("d3", "dist/d3.min.js");
-  const plot = library("@observablehq/plot", "dist/plot.umd.min.js");
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -57,13 +55,18 @@ export function renderReport(data: ReportData): string {
 <p>Data: <code>${escapeHtml(data.data)}</code> (${data.n} samples). Made by lesion from the result files in this folder; rebuild it with <code>lesion report DIR</code>.${data.explorer ? ` Ablate units yourself in the <a href="${escapeHtml(data.explorer)}">live explorer</a>.` : ` For a live explorer of this network, <code>lesion explore MODEL --data ${escapeHtml(data.data)} -o DIR/explorer.html</code>, then <code>lesion report DIR</code>.`}</p>
 <div class="controls">Site: <select id="site"></select></div>
 <main id="report"></main>
-<script>${inline(d3)}</script>
-<script>${inline(plot)}</script>
-<script type="application/json" id="data">${inline(JSON.stringify(data))}</script>
-<script>${inline(CLIENT)}</script>
+${pageScripts(data, CLIENT)}
 </body>
 </html>
 `;
+}
+
+/** The scripts at the end of a report page: the inlined plotting libraries, the page's data, its client code. */
+export function pageScripts(data: unknown, client: string): string {
+  return `<script>${inline(library("d3", "dist/d3.min.js"))}</script>
+<script>${inline(library("@observablehq/plot", "dist/plot.umd.min.js"))}</script>
+<script type="application/json" id="data">${inline(JSON.stringify(data))}</script>
+<script>${inline(client)}</script>`;
 }
 
 export function escapeHtml(text: string): string {

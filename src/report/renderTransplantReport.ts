@@ -5,13 +5,11 @@
  * transplant minus each control); the ablation check; the transplanted units' incoming weights.
  */
 import { CLIENT_TOOLS } from "./clientTools.js";
-import { escapeHtml, inline, library } from "./renderReport.js";
+import { escapeHtml, pageScripts } from "./renderReport.js";
 import type { TransplantReportData } from "./transplantReportData.js";
 
 /** The page for `data` (from `transplantReportData`), as HTML text; throws nothing a user can cause. */
 export function renderTransplantReport(data: TransplantReportData): string {
-  const d3 = library("d3", "dist/d3.min.js");
-  const plot = library("@observablehq/plot", "dist/plot.umd.min.js");
   const target = data.class === null ? "" : ` for class ${escapeHtml(data.classNames[data.class] ?? String(data.class))}`;
   return `<!doctype html>
 <html lang="en">
@@ -37,10 +35,7 @@ export function renderTransplantReport(data: TransplantReportData): string {
 <h1>Transplant${target}: <code>${escapeHtml(data.donor)}</code> into <code>${escapeHtml(data.recipient)}</code></h1>
 <p id="setup"></p>
 <main id="report"></main>
-<script>${inline(d3)}</script>
-<script>${inline(plot)}</script>
-<script type="application/json" id="data">${inline(JSON.stringify(data))}</script>
-<script>${inline(CLIENT)}</script>
+${pageScripts(data, CLIENT)}
 </body>
 </html>
 `;
