@@ -7,7 +7,9 @@ import { fail } from "../errors.js";
 import { externalDataFiles, inlineExternalData } from "./externalData.js";
 import { float16ToFloat32 } from "./float16.js";
 import { foldConstants } from "./fold.js";
+import { normalizeHead } from "./head.js";
 import type { ModelProto } from "./proto.js";
+import { locateSites, type SiteLocation } from "./sites.js";
 
 /** What `normalizeModel` changed, for `info` and provenance. */
 export interface Normalization {
@@ -55,4 +57,15 @@ export function describeNormalization(n: Normalization): string[] {
   if (n.float16) lines.push("stored as float16; lesion computes it in float32 (weights, inputs and activations)");
   if (n.foldedNodes > 0) lines.push(`${n.foldedNodes} constant-only node${n.foldedNodes === 1 ? "" : "s"} (weight Reshape/Transpose/Cast/…) folded into initializers`);
   return lines;
+}
+
+/**
+ * The sites of a model file as `openModel` names them, for readers of result files that do not open a session (the
+ * reports): the graph is normalised and its probability head read back in place first, since folding constants and
+ * removing a Sigmoid head change positional names. Throws as `normalizeModel` does.
+ */
+export function openedSites(model: ModelProto, options: NormalizeOptions): SiteLocation[] {
+  normalizeModel(model, options);
+  normalizeHead(model);
+  return locateSites(model.graph!);
 }

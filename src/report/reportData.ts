@@ -8,10 +8,9 @@ import { parseNpy } from "../data/npy.js";
 import { readFileChecked } from "../files.js";
 import { fail } from "../errors.js";
 import { layerWeights } from "../onnx/layerWeights.js";
-import { normalizeHead } from "../onnx/head.js";
-import { normalizeModel } from "../onnx/normalize.js";
+import { openedSites } from "../onnx/normalize.js";
 import { decodeModel, tensorDims, tensorValues } from "../onnx/proto.js";
-import { locateSites } from "../onnx/sites.js";
+import type { SiteLocation } from "../onnx/sites.js";
 import type { AblateSummary } from "../study/ablateFiles.js";
 import type { CharacterizeSummary } from "../study/characterizeFiles.js";
 import type { EvaluateResult } from "../study/evaluate.js";
@@ -135,13 +134,8 @@ export function reportData(dir: string): ReportData {
   if (!evaluation || !singles || !characterized) fail("missing-file", `${dir} has no finished eval, singles or characterize step; rerun lesion study on it`, { path: dir });
   const k = evaluation.classNames.length;
   const proto = meta.modelPath && existsSync(meta.modelPath) ? decodeModel(readFileChecked(meta.modelPath, "model"), meta.modelPath) : null;
-  // Sites are found on the graph as openModel sees it (folded constants, float32, head read back), so their names
-  // are the ones the study's files use.
-  if (proto && meta.modelPath) {
-    normalizeModel(proto, { dir: dirname(meta.modelPath), name: meta.modelPath });
-    normalizeHead(proto);
-  }
-  const siteLocations = proto ? locateSites(proto.graph!) : [];
+  // Named as openModel names them, so the names are the ones the study's files use.
+  const siteLocations = proto && meta.modelPath ? openedSites(proto, { dir: dirname(meta.modelPath), name: meta.modelPath }) : [];
 
   const sites = meta.sites.map((name): ReportSite => {
     const ind = characterized.indicators.sites.find((s) => s.site === name)!;
@@ -311,7 +305,7 @@ function depthCurves(curves: AblateSummary | null, studied: string[], graphOrder
  * The filters of the graph's first Conv (in node order, which is topological: the one that reads the image, after any
  * normalisation), when a studied site is its output (see `FilterTiles`).
  */
-function firstConvFilters(proto: ReturnType<typeof decodeModel> | null, locations: ReturnType<typeof locateSites>, sites: ReportSite[]): FilterTiles | null {
+function firstConvFilters(proto: ReturnType<typeof decodeModel> | null, locations: SiteLocation[], sites: ReportSite[]): FilterTiles | null {
   if (!proto) return null;
   const graph = proto.graph!;
   const node = (graph.node ?? []).find((n) => n.opType === "Conv");
