@@ -1,10 +1,10 @@
 /**
  * The graphs the explorer page runs, built from the same surgery the CLI's general ablation path uses
- * (src/engine/maskedSweep.ts): a prefix graph that computes every site's cut tensors once, one suffix graph per site
+ * (src/engine/sweep/maskedSweep.ts): a prefix graph that computes every site's cut tensors once, one suffix graph per site
  * (the site onward, masked at that site and at every site after it, masks as per-row graph inputs), and the whole
  * graph masked at every site in float64, which settles near ties as `ablate` does.
  */
-import { maskTarget, siteSuffix, tensorShapes } from "../engine/maskedSweep.js";
+import { maskTarget, siteSuffix, tensorShapes } from "../engine/sweep/maskedSweep.js";
 import type { LesionModel, Site } from "../engine/model.js";
 import { downstreamNodes } from "../onnx/graph.js";
 import { encodeModel } from "../onnx/proto.js";

@@ -12,20 +12,17 @@
  * - Redundancy of a pair (Meyes et al. 2019): samples the intact network gets right that are lost only when both
  *   units are ablated, and kept when either is ablated alone; per class as a fraction of the class's intact-correct
  *   samples, overall as those fractions weighted by class frequency.
- * - Every prediction equals a float64 forward pass (ties toward the lower class); see src/engine/maskedSweep.ts and
- *   src/engine/sweep/denseSweep.ts. The intact predictions are checked against a plain forward pass of the
+ * - Every prediction equals a float64 forward pass (ties toward the lower class); see src/engine/sweep/sweep.ts and the
+ *   paths it picks. The intact predictions are checked against a plain forward pass of the
  *   unmodified graph (src/study/agreement.ts); a disagreement beyond a float32 near tie fails the run.
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
-import { fillInput } from "../engine/input.js";
-import { maskedSweep, type SweepOutcome, type SweepResult } from "../engine/maskedSweep.js";
-import { memoized, resolveSite, type LesionModel, type Site } from "../engine/model.js";
-import { denseIntact } from "../engine/sweep/denseIntact.js";
-import { denseSweep } from "../engine/sweep/denseSweep.js";
+import { resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import { planSweep, sweep, type SweepPath } from "../engine/sweep/sweep.js";
+import type { SweepOutcome } from "../engine/sweep/types.js";
 import { dataIdentity } from "../data/dataIdentity.js";
-import { denseChain, type DenseChain } from "../onnx/chain.js";
 import { checkAgreement, type Agreement } from "./agreement.js";
 import { openCheckpoint } from "./checkpoint.js";
 import { checkUnits, condition as makeCondition, type Condition } from "./conditions.js";
@@ -98,7 +95,7 @@ export interface AblateResult {
    * Per site: "dense" where the site is a layer of a dense chain (its zero ablations of up to DENSE_UNITS units run
    * on the dense engine; others on the general one), "masked" otherwise.
    */
-  engine: Record<string, "dense" | "masked">;
+  engine: Record<string, SweepPath>;
   /**
    * Problems in the model worth a user's attention that do not stop the run, as `evaluate` reports them: non-finite
    * (NaN or infinite) weights. A zero-ablated unit is exactly 0 even then; a model with non-finite weights runs on the
@@ -124,12 +121,6 @@ interface StoredIntact {
 }
 
 const INTACT_ID = "intact";
-/**
- * Largest group the dense engine takes: beyond, its rank-k correction (a pass per unit) lost to the general path's
- * masked suffix here (60 random groups of h0 of mlp100x3: 6 units 0.55 s vs 0.58 s, 8 units 0.76 s vs 0.57 s).
- */
-const DENSE_UNITS = 6;
-
 export async function ablate(model: LesionModel, data: Dataset, options: AblateOptions): Promise<AblateResult> {
   const started = performance.now();
   checkData(model, data);
@@ -157,63 +148,42 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   const outcomes = new Map<string, StoredOutcome>();
   let intact = (store?.done.get(INTACT_ID) as StoredIntact | undefined) ?? null;
   for (const [id, record] of store?.done ?? []) if (id !== INTACT_ID) outcomes.set(id, record as StoredOutcome);
-  const chain = denseChain(model.proto);
-  const engine: Record<string, "dense" | "masked"> = {};
+  const engine: Record<string, SweepPath> = {};
   let unresolvedTies = 0;
   const total = needed.size;
   let done = [...needed.keys()].filter((id) => outcomes.has(id)).length;
 
   for (const [siteName, site] of sites) {
     const todo = [...needed.values()].filter((c) => c.site === siteName && !outcomes.has(c.id));
-    const siteLayer = chain ? chain.layers.findIndex((l) => l.name === siteName) : -1;
-    engine[siteName] = chain && siteLayer >= 0 ? "dense" : "masked";
+    const plan = await planSweep(model, site, todo);
+    engine[siteName] = plan.engine;
     if (todo.length === 0) continue;
     const means = todo.some((c) => c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
-    // Blocks are the unit of checkpointing: large where the dense engine runs (zero ablation of a dense chain), small
-    // on the general path, so a kill loses little.
-    // Groups beyond DENSE_UNITS (fraction curves) run faster as the masked suffix of the general path.
-    const dense = (c: Condition) => engine[siteName] === "dense" && c.mode === "zero" && c.units.length <= DENSE_UNITS;
-    const fast = todo.filter(dense);
-    const slow = todo.filter((c) => !dense(c));
-    const blocks: Condition[][] = [];
-    for (let b = 0; b < fast.length; b += 2048) blocks.push(fast.slice(b, b + 2048));
-    for (let b = 0; b < slow.length; b += 64) blocks.push(slow.slice(b, b + 64));
-    for (const [b, part] of blocks.entries()) {
+    // Blocks are the unit of resuming: each finished block is appended to the resume log.
+    for (const block of plan.blocks) {
       if (options.signal?.aborted) fail("aborted", "run aborted");
-      const results: Array<[Condition[], SweepResult]> = [];
-      const progress = (d: number) => options.onProgress?.({ phase: "ablate", done: done + d, total, detail: siteName });
-      if (b * 2048 < fast.length) {
-        // The intact pass depends only on the data: one for all sites, blocks and calls while the model is open.
-        const { inputs, dense } = await memoized(model, data, "dense-intact", async () => {
-          const inputs = networkInputs(model, data, chain!);
-          return { inputs, dense: await denseIntact(model, chain!, inputs, data.labels) };
-        });
-        results.push([part, await denseSweep({ model, chain: chain!, siteLayer, inputs, labels: data.labels, conditions: part.map((c) => c.units), loss, intact: dense, signal: options.signal, onProgress: (d) => progress(d) })]);
-      } else {
-        const sweep = await maskedSweep({
-          model,
-          site,
-          data,
-          conditions: part.map((c) => ({ units: c.units, mode: c.mode })),
-          means,
-          signal: options.signal,
-          onProgress: (d, t) => progress(Math.floor((d / t) * part.length)),
-        });
-        unresolvedTies += sweep.stats.unresolvedTies;
-        results.push([part, sweep]);
-      }
+      const part = block.map((i) => todo[i]);
+      const result = await sweep({
+        model,
+        site,
+        data,
+        conditions: part.map((c) => ({ units: c.units, mode: c.mode })),
+        loss,
+        means,
+        signal: options.signal,
+        onProgress: (d) => options.onProgress?.({ phase: "ablate", done: done + d, total, detail: siteName }),
+      });
+      unresolvedTies += result.stats.unresolvedTies;
       const records: Array<StoredOutcome | StoredIntact> = [];
-      for (const [list, sweep] of results) {
-        if (!intact) {
-          intact = { id: INTACT_ID, predictions: Array.from(sweep.intact.predictions), correctPerClass: sweep.intact.correctPerClass, lossSum: sweep.intact.lossSum };
-          records.push(intact);
-        }
-        list.forEach((c, i) => {
-          const outcome = stored(c.id, sweep.conditions[i], loss);
-          outcomes.set(c.id, outcome);
-          records.push(outcome);
-        });
+      if (!intact) {
+        intact = { id: INTACT_ID, predictions: Array.from(result.intact.predictions), correctPerClass: result.intact.correctPerClass, lossSum: result.intact.lossSum };
+        records.push(intact);
       }
+      part.forEach((c, i) => {
+        const outcome = stored(c.id, result.conditions[i], loss);
+        outcomes.set(c.id, outcome);
+        records.push(outcome);
+      });
       store?.append(records);
       done += part.length;
       options.onProgress?.({ phase: "ablate", done, total, detail: siteName });
@@ -236,13 +206,6 @@ function stored(id: string, outcome: SweepOutcome, loss: boolean): StoredOutcome
     // Rounded to float32-level precision, so a resumed run (other batch boundaries) writes the same bytes.
     lossSum: loss && outcome.lossSum !== null ? Number(outcome.lossSum.toPrecision(9)) : null,
   };
-}
-
-function networkInputs(model: LesionModel, data: Dataset, chain: DenseChain): Float32Array {
-  const width = chain.layers[0].in;
-  const inputs = new Float32Array(data.n * width);
-  fillInput(inputs, data.images, 0, data.n, data.shape, model.preprocessing);
-  return inputs;
 }
 
 async function siteMeans(model: LesionModel, data: Dataset, site: string, options: AblateOptions): Promise<Float64Array> {

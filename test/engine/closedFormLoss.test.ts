@@ -3,7 +3,8 @@
  * z − Σ_u h_u·W_out[:,u] and their softmax cross-entropy, summed in float64 over every sample.
  */
 import { describe, expect, it } from "vitest";
-import { closedFormLoss, type PairLossCache } from "../../src/engine/sweep/closedFormLoss.js";
+import { closedFormLoss } from "../../src/engine/sweep/closedFormLoss.js";
+import type { PairLossCache } from "../../src/engine/sweep/types.js";
 import { random } from "../helpers.js";
 
 function crossEntropy(z: number[], label: number): number {

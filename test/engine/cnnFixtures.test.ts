@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import type { Dataset } from "../../src/data/types.js";
-import { maskedSweep } from "../../src/engine/maskedSweep.js";
+import { maskedSweep } from "../../src/engine/sweep/maskedSweep.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
 import { importModel } from "../../src/study/importModel.js";
 

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { closeModel, openModel } from "../../src/engine/model.js";
-import { maskedSweep, type SweepOutcome } from "../../src/engine/maskedSweep.js";
+import { maskedSweep } from "../../src/engine/sweep/maskedSweep.js";
+import type { SweepOutcome } from "../../src/engine/sweep/types.js";
 import { denseSweep } from "../../src/engine/sweep/denseSweep.js";
 import { gapGains } from "../../src/engine/sweep/layerBounds.js";
 import { denseChain, type DenseChain } from "../../src/onnx/chain.js";

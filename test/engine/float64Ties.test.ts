@@ -1,7 +1,7 @@
 /** maskedSweep's near ties on a graph onnxruntime cannot run in float64 (Conv): settled by lesion's float64 interpreter. */
 import { describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
-import { maskedSweep } from "../../src/engine/maskedSweep.js";
+import { maskedSweep } from "../../src/engine/sweep/maskedSweep.js";
 import { closeModel, getSession, openModel, resolveSite } from "../../src/engine/model.js";
 import { OrtTensor } from "../../src/engine/ort.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";

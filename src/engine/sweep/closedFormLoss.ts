@@ -12,6 +12,7 @@
  * pair's summed ΔL is its singles' sums (over every sample where each is active) plus Σ log q_ij over the samples
  * where both are. (A batched onnxruntime graph for q, float32 or float64, ran slower than this loop here.)
  */
+import type { PairLossCache } from "./types.js";
 
 export interface ClosedFormLossInput {
   /** [n × k] intact logits. */
@@ -30,14 +31,6 @@ export interface ClosedFormLossInput {
    * singles and pairs it covers computes nothing again.
    */
   cache?: PairLossCache;
-}
-
-/** closedFormLoss's sums for the units in `units` (1 = covered): singles, and all their pairs where `pairs` is set. */
-export interface PairLossCache {
-  units: Uint8Array | null;
-  singles: Float64Array | null;
-  /** [units × units], i < j: Σ ΔL_ij over samples where both are active, less the singles' share. */
-  pairs: Float64Array | null;
 }
 
 export interface ClosedFormLoss {

@@ -7,30 +7,8 @@ import { withOutputs } from "../../onnx/surgery.js";
 import { getSession, type LesionModel } from "../model.js";
 import { OrtTensor } from "../ort.js";
 import { exactPrediction, forward64 } from "./forward64.js";
-import type { PairLossCache } from "./closedFormLoss.js";
-import type { LayerBounds } from "./layerBounds.js";
+import type { DenseIntact } from "./types.js";
 import { crossEntropy, decide } from "./logits.js";
-
-export interface DenseIntact {
-  n: number;
-  /** Per layer: [n, out] pre-activations (float32, as onnxruntime computes them); the last is the logits. */
-  pre: Float32Array[];
-  /** float64-exact intact predictions. */
-  predictions: Int32Array;
-  /** [n × k]: the gaps z_t − z_c of the float32 logits with slack (0.999·gap − 1e-5), Infinity at c = t. */
-  room: Float64Array;
-  /** Per-sample cross-entropy of the float32 logits. */
-  loss: Float64Array;
-  correctPerClass: number[];
-  lossSum: number;
-  rowsFloat64: number;
-  /** Per site layer: bounds, single outcomes and candidate lists, computed once for every call on these inputs. */
-  bounds: Map<number, LayerBounds>;
-  /** float64 activations of every layer, for the samples rechecked so far. */
-  exact: Map<number, Float64Array[]>;
-  /** Per site layer that feeds the output layer: its closed-form loss sums so far (closedFormLoss.ts). */
-  lossSums: Map<number, PairLossCache>;
-}
 
 const INTACT_BATCH = 8192;
 

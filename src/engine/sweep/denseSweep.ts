@@ -24,14 +24,14 @@
 import { fail } from "../../errors.js";
 import { OUTPUT_NAME } from "../../onnx/build.js";
 import type { DenseChain } from "../../onnx/chain.js";
-import type { SweepOutcome, SweepResult } from "../maskedSweep.js";
 import { getSession, type LesionModel } from "../model.js";
 import { OrtTensor } from "../ort.js";
 import { closedFormLoss } from "./closedFormLoss.js";
-import { denseIntact, type DenseIntact } from "./denseIntact.js";
+import { denseIntact } from "./denseIntact.js";
 import { exactPrediction, forward64 } from "./forward64.js";
-import { candidatePairs, layerBounds, marginsOf, PAIR_BYTES, unitLists, type LayerBounds, type PairRows } from "./layerBounds.js";
+import { candidatePairs, layerBounds, marginsOf, PAIR_BYTES, unitLists } from "./layerBounds.js";
 import { crossEntropy, decide, TIE_MARGIN } from "./logits.js";
+import type { DenseIntact, LayerBounds, PairRows, SweepOutcome, SweepResult } from "./types.js";
 import { activationInput, LABELS_INPUT, LOSS_OUTPUT, NEXT_INPUT, ROWS_INPUT, RUNNER_UP_OUTPUT, tailModel, TARGETS_INPUT, TOP_OUTPUT, transpose, weightsInput } from "./tailModel.js";
 
 export interface DenseSweepInput {

@@ -4,50 +4,7 @@
  * reach), the singles' exact gaps and outcomes, and the pair candidates they leave.
  */
 import type { DenseChain } from "../../onnx/chain.js";
-import type { DenseIntact } from "./denseIntact.js";
-
-export interface LayerBounds {
-  /** gapGains of the layer as [k × units × k] (t, u, c): a unit's classes side by side. */
-  byUnit: Float64Array;
-  /**
-   * [n × units]: an upper bound on max over classes of h_u·gain / room, how much of the room zeroing the unit takes;
-   * a set of units can flip the sample only if its ratios sum to ≥ 1. 0 exactly where the unit is inactive (nothing
-   * changes), Infinity where the margin leaves no room.
-   */
-  ratio: Float32Array;
-  /** [n × units]: h_u·max over classes of gain (rounded up): no gap falls further when u is zeroed. */
-  reach: Float32Array;
-  /** Per threshold, per unit: ascending samples whose ratio is ≥ the threshold. */
-  lists: Map<number, Int32Array[]>;
-  /** Per unit ablated alone: its changed samples → new prediction (exact), for multi-unit conditions to reuse. */
-  singles: Map<number, Map<number, number>>;
-  /** [n × units]: cross-entropy with the unit zeroed alone, for the units in lossUnits (NaN elsewhere). */
-  singleLosses: Float64Array | null;
-  /** Per unit in lossUnits: its single's change of the summed loss, Σ over its active samples. */
-  singleLossSums: Float64Array | null;
-  lossUnits: Set<number>;
-  /**
-   * [n × units × k]: float32 gaps z_t − z_c with the unit zeroed alone, with slack (0.999·gap − 1e-4; Infinity
-   * at c = t), NaN where that row was not evaluated; null where the sweep has no pairs to prune with them (or they
-   * would outgrow PAIR_BYTES). Zeroing unit j as well lowers a gap by at most h_j·gain: a pair can lower gap c below 0 only
-   * if each unit's bound reaches the other's single gap.
-   */
-  singleGaps: Float32Array | null;
-  gapUnits: Set<number>;
-  /** [n × units]: the smallest of the unit's single gaps (with their slack), −Infinity where unknown. */
-  singleMargins: Float32Array | null;
-  /**
-   * The pair candidates listed so far: among which units (1 = listed), and per pair i < j of them (index
-   * i·units + j) the samples where both are active and the pair can flip, ascending; rows null where the lists would
-   * outgrow PAIR_BYTES.
-   */
-  pairs?: { units: Uint8Array; rows: PairRows | null };
-}
-
-export interface PairRows {
-  offsets: Int32Array;
-  samples: Int32Array;
-}
+import type { DenseIntact, LayerBounds, PairRows } from "./types.js";
 
 /**
  * Bound on a layer's single gaps and on its pair candidate lists (bytes each). Beyond it (large layers on large data

@@ -6,33 +6,15 @@
  * (src/onnx/float64). Only a graph with an op neither can compute in float64 leaves them counted as unresolved ties
  * instead of being guessed.
  */
-import { fail } from "../errors.js";
-import type { Dataset } from "../data/types.js";
-import { compileFloat64, type Float64Graph } from "../onnx/float64/evaluate64.js";
-import { cutTensors, maskInputName, maskShape, offsetInputName, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget, type SuffixModel } from "../onnx/surgery.js";
-import { fillInput } from "./input.js";
-import { crossEntropy, decide, TIE_MARGIN } from "./sweep/logits.js";
-import { getSession, type LesionModel, type Site } from "./model.js";
-import { OrtTensor, type OrtSession } from "./ort.js";
-
-export interface SweepCondition {
-  units: number[];
-  mode: "zero" | "mean";
-}
-
-export interface SweepOutcome {
-  correctPerClass: number[];
-  /** Ascending indices of samples whose prediction differs from the intact network's. */
-  changed: Int32Array;
-  changedPredictions: Int32Array;
-  lossSum: number | null;
-}
-
-export interface SweepResult {
-  intact: { predictions: Int32Array; correctPerClass: number[]; lossSum: number };
-  conditions: SweepOutcome[];
-  stats: { rowsEvaluated: number; rowsFloat64: number; unresolvedTies: number; seconds: number };
-}
+import { fail } from "../../errors.js";
+import type { Dataset } from "../../data/types.js";
+import { compileFloat64, type Float64Graph } from "../../onnx/float64/evaluate64.js";
+import { cutTensors, maskInputName, maskShape, offsetInputName, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget, type SuffixModel } from "../../onnx/surgery.js";
+import { fillInput } from "../input.js";
+import { crossEntropy, decide, TIE_MARGIN } from "./logits.js";
+import { getSession, type LesionModel, type Site } from "../model.js";
+import { OrtTensor, type OrtSession } from "../ort.js";
+import type { SweepCondition, SweepResult } from "./types.js";
 
 export interface MaskedSweepInput {
   model: LesionModel;
