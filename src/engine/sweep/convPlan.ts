@@ -17,7 +17,9 @@ import {
   cloneModel,
   DataType,
   makeNode,
+  makeTensor,
   makeValueInfo,
+  onnx,
   tensorDims,
   tensorValues,
   type ModelProto,
@@ -100,49 +102,55 @@ export function convDelta(proto: ModelProto, site: Site): ConvDelta | null {
 }
 
 /**
- * The slice of the layer's weight that units U contribute through, as the delta graph's `w` input: Conv [out, |U|,
- * k…]; matmul [|U|·P, out] (P = the layer's input width / site units).
+ * The delta graph: input `x` (the layer's input rows), output `delta`: per site channel u, u's contribution to the
+ * layer's output (bias excluded), so zeroing units U subtracts Σ_{u∈U} of them. Laid out channel-major, [C, G, rows, S]
+ * with the layer's output row = [G, S]: Conv G = out channels, S = output positions; matmul G = 1, S = outputs.
+ * Conv: every channel's patches (a Conv of each channel alone with one-hot kernels, im2col), then per channel one
+ * GEMM W[:, u] · patches over all rows and positions (a grouped Conv was ~3× slower here); matmul: x as [C, rows, P]
+ * times B as [C, P, out].
  */
-export function weightSlice(delta: ConvDelta, units: readonly number[], siteUnits: number): { data: Float32Array; dims: number[] } {
+export function deltaGraph(proto: ModelProto, delta: ConvDelta, siteUnits: number, inputShape: readonly number[], outputShape: readonly number[]): ModelProto {
+  // The model's opset and IR version, none of its nodes or weights.
+  const copy = cloneModel(onnx.ModelProto.create({ irVersion: proto.irVersion, opsetImport: proto.opsetImport, graph: onnx.GraphProto.create({ name: "delta" }) }));
+  const graph = copy.graph!;
+  const ints = (...values: number[]) => BigInt64Array.from(values, (v) => BigInt(v));
   if (delta.kind === "conv") {
     const [out, channels, ...kernel] = delta.weightDims;
     const taps = kernel.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(out * units.length * taps);
-    for (let o = 0; o < out; o++) {
-      units.forEach((u, j) => data.set(delta.weight.subarray((o * channels + u) * taps, (o * channels + u + 1) * taps), (o * units.length + j) * taps));
-    }
-    return { data, dims: [out, units.length, ...kernel] };
+    const positions = outputShape.slice(1).reduce((a, b) => a * b, 1);
+    const oneHot = new Float32Array(taps * taps);
+    for (let t = 0; t < taps; t++) oneHot[t * taps + t] = 1;
+    const byChannel = new Float32Array(channels * out * taps);
+    for (let u = 0; u < channels; u++) for (let o = 0; o < out; o++) byChannel.set(delta.weight.subarray((o * channels + u) * taps, (o * channels + u + 1) * taps), (u * out + o) * taps);
+    const patches = makeNode("Conv", ["x1", "lesion.delta.taps"], ["patches"], "lesion/conv/patches");
+    patches.attribute = (delta.node.attribute ?? []).filter((a) => a.name !== "group");
+    graph.node = [
+      makeNode("Reshape", ["x", "lesion.delta.one"], ["x1"], "lesion/conv/channels"),
+      patches,
+      makeNode("Reshape", ["patches", "lesion.delta.rows"], ["p4"], "lesion/conv/rows"),
+      makeNode("Transpose", ["p4"], ["pt"], "lesion/conv/transpose", { perm: [1, 2, 0, 3] }),
+      makeNode("Reshape", ["pt", "lesion.delta.cols"], ["p3"], "lesion/conv/cols"),
+      makeNode("MatMul", ["lesion.delta.w", "p3"], ["delta"], "lesion/conv/delta"),
+    ];
+    graph.initializer = [
+      makeTensor("lesion.delta.one", [inputShape.length + 1], ints(-1, 1, ...inputShape.slice(1))),
+      makeTensor("lesion.delta.taps", [taps, 1, ...kernel], oneHot),
+      makeTensor("lesion.delta.rows", [4], ints(-1, channels, taps, positions)),
+      makeTensor("lesion.delta.cols", [3], ints(channels, taps, -1)),
+      makeTensor("lesion.delta.w", [channels, out, taps], byChannel),
+    ];
+  } else {
+    const [rows, out] = delta.weightDims;
+    const plane = rows / siteUnits;
+    graph.node = [
+      makeNode("Reshape", ["x", "lesion.delta.shape"], ["x3"], "lesion/conv/reshape"),
+      makeNode("Transpose", ["x3"], ["xt"], "lesion/conv/transpose", { perm: [1, 0, 2] }),
+      makeNode("MatMul", ["xt", "lesion.delta.w"], ["delta"], "lesion/conv/delta"),
+    ];
+    graph.initializer = [makeTensor("lesion.delta.shape", [3], ints(-1, siteUnits, plane)), makeTensor("lesion.delta.w", [siteUnits, plane, out], delta.weight)];
   }
-  const [rows, cols] = delta.weightDims;
-  const plane = rows / siteUnits;
-  const data = new Float32Array(units.length * plane * cols);
-  units.forEach((u, j) => data.set(delta.weight.subarray(u * plane * cols, (u + 1) * plane * cols), j * plane * cols));
-  return { data, dims: [units.length * plane, cols] };
-}
-
-/**
- * The delta graph: inputs `pre` (the layer's cached output rows), `x` (the ablated channels of its input: [rows, |U|,
- * …] for a Conv, [rows, |U|·P] flattened) and `w` (weightSlice); output `out` = pre − layer(x; w) without bias.
- */
-export function deltaGraph(proto: ModelProto, delta: ConvDelta, inputShape: readonly number[], outputShape: readonly number[]): ModelProto {
-  const copy = cloneModel(proto);
-  const graph = copy.graph!;
-  let layer: NodeProto;
-  if (delta.kind === "conv") {
-    const kept = (delta.node.attribute ?? []).filter((a) => a.name !== "group");
-    layer = makeNode("Conv", ["x", "w"], ["delta"], "lesion/conv/delta");
-    layer.attribute = kept;
-  } else layer = makeNode("MatMul", ["x", "w"], ["delta"], "lesion/conv/delta");
-  graph.node = [layer, makeNode("Sub", ["pre", "delta"], ["out"], "lesion/conv/sub")];
-  graph.initializer = [];
-  const x = delta.kind === "conv" ? ["rows", "units", ...inputShape.slice(1)] : ["rows", "width"];
-  const w = delta.kind === "conv" ? [delta.weightDims[0], "units", ...delta.weightDims.slice(2)] : ["width", delta.weightDims[1]];
-  graph.input = [
-    makeValueInfo("pre", DataType.FLOAT, ["rows", ...outputShape]),
-    makeValueInfo("x", DataType.FLOAT, x),
-    makeValueInfo("w", DataType.FLOAT, w),
-  ];
-  graph.output = [makeValueInfo("out", DataType.FLOAT, null)];
+  graph.input = [makeValueInfo("x", DataType.FLOAT, ["rows", ...inputShape])];
+  graph.output = [makeValueInfo("delta", DataType.FLOAT, null)];
   graph.valueInfo = [];
   return copy;
 }
@@ -152,10 +160,14 @@ export function deltaCut(proto: ModelProto, delta: ConvDelta): { inputs: string[
   return cutTensors(proto, delta.output);
 }
 
+/** The suffix graph's input for the ablated channels' contribution, subtracted from the cached layer output. */
+export const DELTA_INPUT = "lesion.conv.delta";
+
 /**
- * The graph from the layer's output on to the classifier output, fed the corrected pre-activation (and the cut's
- * other tensors), or null when `shapes` lacks a fed tensor (not float). suffixModel's unmasked form: its mask nodes
- * become one Identity.
+ * The graph from the layer's output on to the classifier output, fed the cached layer output (`${output}::in`), the
+ * ablated channels' contribution (DELTA_INPUT, same shape) and the cut's other tensors; it starts with their
+ * difference. Null when `shapes` lacks a fed tensor (not float). suffixModel's form with its mask nodes replaced by
+ * one Sub.
  */
 export function deltaSuffix(proto: ModelProto, delta: ConvDelta, shapes: ReadonlyMap<string, readonly number[]>, output: string): ModelProto | null {
   const shape = shapes.get(delta.output);
@@ -167,7 +179,8 @@ export function deltaSuffix(proto: ModelProto, delta: ConvDelta, shapes: Readonl
   const masking = (n: NodeProto) => (n.name ?? "").startsWith(`lesion/mask/${name}/`);
   const at = graph.node!.findIndex(masking);
   graph.node = graph.node!.filter((n) => !masking(n));
-  graph.node.splice(at, 0, makeNode("Identity", [`${delta.output}::in`], [delta.output], "lesion/conv/in"));
+  graph.node.splice(at, 0, makeNode("Sub", [`${delta.output}::in`, DELTA_INPUT], [delta.output], "lesion/conv/sub"));
   graph.input = graph.input!.filter((i) => !(i.name ?? "").endsWith(`.${name}`));
+  graph.input.splice(1, 0, makeValueInfo(DELTA_INPUT, DataType.FLOAT, ["batch", ...shape]));
   return suffix.model;
 }

@@ -18,9 +18,9 @@ import { withOutputs } from "../../onnx/surgery.js";
 import { fillInput } from "../input.js";
 import { getSession, type LesionModel, type Site } from "../model.js";
 import { OrtTensor } from "../ort.js";
-import { convDelta, deltaCut, deltaGraph, deltaSuffix, weightSlice, type ConvDelta } from "./convPlan.js";
+import { convDelta, DELTA_INPUT, deltaCut, deltaGraph, deltaSuffix, type ConvDelta } from "./convPlan.js";
 import { crossEntropy, decide } from "./logits.js";
-import { maskTarget, settleTies, tensorShapes } from "./maskedSweep.js";
+import { maskedSweep, maskTarget, settleTies, tensorShapes } from "./maskedSweep.js";
 import type { SweepCondition, SweepResult } from "./types.js";
 
 export { convDelta, type ConvDelta };
@@ -37,8 +37,12 @@ export interface ConvSweepInput {
   signal?: AbortSignal;
 }
 
-const CACHE_BYTES = 256 * 2 ** 20;
-const BATCH_BYTES = 64 * 2 ** 20;
+/** onnxruntime's graph optimisation for the conv path's sessions (see createSession). */
+export const CONV_OPTIMIZATION = "all";
+const CACHE_BYTES = 64 * 2 ** 20;
+const BATCH_BYTES = 16 * 2 ** 20;
+/** Per block of rows, every channel's contribution to the layer's output ([rows, C, …]) is at most this large. */
+const DELTA_BYTES = 64 * 2 ** 20;
 
 /**
  * Every condition's outcome against the intact network, float64-exact like maskedSweep's (same changed samples,
@@ -60,20 +64,26 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
     fail("unsupported-op", `site ${site.name}: the graph after it reads ${tensor}, a non-float tensor computed from the data before the site; lesion cannot cache it`, { site: site.name, tensor });
   }
   const extras = cut.inputs.slice(1);
-  const cached = [...new Set([delta.input, delta.output, ...extras, model.outputName])];
-  const prefix = await getSession(model, `conv-prefix:${site.name}`, () => withOutputs(model.proto, cached));
-  const deltaRun = await getSession(model, `conv-delta:${site.name}`, () => deltaGraph(model.proto, delta, inShape, outShape));
-  const suffix = suffixProto ? await getSession(model, `conv-suffix:${site.name}`, () => suffixProto) : null;
-
   const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
   const inSize = size(inShape);
   const outSize = size(outShape);
   const extraSizes = extras.map((t) => size(shapes.get(t)!));
   const plane = inSize / site.units;
+  // The delta graph's layout [C, G, rows, S]: a row of the layer's output is [G, S].
+  const groups = delta.kind === "conv" ? outShape[0] : 1;
+  const span = outSize / groups;
+  // Every channel's contribution for one row: beyond DELTA_BYTES even for a single row, the masked path is cheaper.
+  if (4 * site.units * outSize > DELTA_BYTES) return maskedSweep({ model, site, data, conditions, onProgress: input.onProgress, signal: input.signal });
+  const cached = [...new Set([delta.input, delta.output, ...extras, model.outputName])];
+  // onnxruntime's full optimisation (NCHWc convolutions): float32 rounding differs from "basic", ties go to float64.
+  const prefix = await getSession(model, `conv-prefix:${site.name}`, () => withOutputs(model.proto, cached), CONV_OPTIMIZATION);
+  const deltaRun = await getSession(model, `conv-delta:${site.name}`, () => deltaGraph(model.proto, delta, site.units, inShape, outShape), CONV_OPTIMIZATION);
+  const suffix = suffixProto ? await getSession(model, `conv-suffix:${site.name}`, () => suffixProto, CONV_OPTIMIZATION) : null;
+
   const rowBytes = 4 * (inSize + outSize + extraSizes.reduce((a, b) => a + b, 0) + k);
   const chunk = Math.max(1, Math.min(data.n, Math.floor(CACHE_BYTES / rowBytes)));
-  const batchRows = Math.max(1, Math.min(16384, Math.floor(BATCH_BYTES / (4 * (outSize + inSize)))));
-  const maxUnits = Math.max(1, ...conditions.map((c) => c.units.length));
+  const batchRows = Math.max(1, Math.min(16384, Math.floor(BATCH_BYTES / (4 * (outSize + extraSizes.reduce((a, b) => a + b, 0))))));
+  const deltaRows = Math.max(1, Math.min(chunk, Math.floor(DELTA_BYTES / (4 * site.units * outSize))));
 
   const intactPredictions = new Int32Array(data.n);
   const intactLoss = new Float64Array(data.n);
@@ -84,12 +94,12 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
 
   const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
   const inputBuffer = new Float32Array(chunk * sampleSize);
-  const preBuffer = new Float32Array(batchRows * outSize);
-  const xBuffer = new Float32Array(batchRows * maxUnits * plane);
-  const batch = [outSize, ...extraSizes].map((s) => new Float32Array((suffix ? batchRows : 0) * s));
+  const batch = [outSize, ...extraSizes].map((s) => new Float32Array((suffix ? batchRows : 1) * s));
+  const contributions = new Float32Array((suffix ? batchRows : 1) * outSize);
   const rowSample = new Int32Array(batchRows);
   const rowCondition = new Int32Array(batchRows);
-  const active = new Int32Array(chunk);
+  const steps = Math.ceil(data.n / chunk) * Math.ceil(chunk / deltaRows);
+  let step = 0;
 
   const decideRow = (logits: Float32Array, from: number, sample: number, c: number) => {
     const decided = decide(logits, from, k);
@@ -134,44 +144,43 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
       [delta.output, ...extras].forEach((tensor, i) => {
         feeds[i === 0 ? `${tensor}::in` : tensor] = new OrtTensor("float32", batch[i].subarray(0, filled * [outSize, ...extraSizes][i]), [filled, ...shapes.get(tensor)!]);
       });
+      feeds[DELTA_INPUT] = new OrtTensor("float32", contributions.subarray(0, filled * outSize), [filled, ...outShape]);
       const logits = (await suffix.run(feeds, [model.outputName]))[model.outputName].data as Float32Array;
       for (let r = 0; r < filled; r++) decideRow(logits, r * k, rowSample[r], rowCondition[r]);
       filled = 0;
     };
 
-    for (let c = 0; c < conditions.length; c++) {
-      if (input.signal?.aborted) fail("aborted", "run aborted");
-      const units = conditions[c].units;
-      let rows = 0;
-      for (let local = 0; local < count; local++) if (anyActive(x, local * inSize, units, plane)) active[rows++] = local;
-      const w = weightSlice(delta, units, site.units);
-      const wTensor = new OrtTensor("float32", w.data, w.dims);
-      const width = units.length * plane;
-      for (let from = 0; from < rows; from += batchRows) {
-        const part = Math.min(batchRows, rows - from);
-        for (let r = 0; r < part; r++) {
-          const local = active[from + r];
-          preBuffer.set(pre.subarray(local * outSize, (local + 1) * outSize), r * outSize);
-          units.forEach((u, j) => xBuffer.set(x.subarray(local * inSize + u * plane, local * inSize + (u + 1) * plane), (r * units.length + j) * plane));
-        }
-        const xDims = delta.kind === "conv" ? [part, units.length, ...inShape.slice(1)] : [part, width];
-        const corrected = (
-          await deltaRun.run(
-            {
-              pre: new OrtTensor("float32", preBuffer.subarray(0, part * outSize), [part, ...outShape]),
-              x: new OrtTensor("float32", xBuffer.subarray(0, part * width), xDims),
-              w: wTensor,
-            },
-            ["out"],
-          )
-        ).out.data as Float32Array;
-        for (let r = 0; r < part; r++) {
-          const local = active[from + r];
+    for (let from = 0; from < count; from += deltaRows) {
+      const rows = Math.min(deltaRows, count - from);
+      const xRows = new OrtTensor("float32", x.subarray(from * inSize, (from + rows) * inSize), [rows, ...inShape]);
+      const contribution = (await deltaRun.run({ x: xRows }, ["delta"])).delta.data as Float32Array;
+      for (let c = 0; c < conditions.length; c++) {
+        if (input.signal?.aborted) fail("aborted", "run aborted");
+        const units = conditions[c].units;
+        for (let r = 0; r < rows; r++) {
+          const local = from + r;
+          if (!anyActive(x, local * inSize, units, plane)) continue;
+          // The layer's output with U zeroed is the cached one less U's contributions: for the logits themselves
+          // computed here, else fed to the suffix graph, which starts with the difference (copies, not a JS loop).
+          const base = local * outSize;
+          // Plain loops: a subarray per (row, condition, group) cost more than the copying itself.
+          const sum = filled * outSize;
+          for (let g = 0; g < groups; g++) {
+            const to = sum + g * span;
+            let at = ((units[0] * groups + g) * rows + r) * span;
+            for (let i = 0; i < span; i++) contributions[to + i] = contribution[at + i];
+            for (let j = 1; j < units.length; j++) {
+              at = ((units[j] * groups + g) * rows + r) * span;
+              for (let i = 0; i < span; i++) contributions[to + i] += contribution[at + i];
+            }
+          }
           if (!suffix) {
-            decideRow(corrected, r * k, start + local, c);
+            const target = batch[0];
+            for (let i = 0; i < outSize; i++) target[i] = pre[base + i] - contributions[i];
+            decideRow(target, 0, start + local, c);
             continue;
           }
-          batch[0].set(corrected.subarray(r * outSize, (r + 1) * outSize), filled * outSize);
+          batch[0].set(pre.subarray(base, base + outSize), filled * outSize);
           extraCache.forEach((cache, i) => batch[i + 1].set(cache.subarray(local * extraSizes[i], (local + 1) * extraSizes[i]), filled * extraSizes[i]));
           rowSample[filled] = start + local;
           rowCondition[filled] = c;
@@ -179,7 +188,7 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
           if (filled === batchRows) await flush();
         }
       }
-      input.onProgress?.(c + 1 + Math.floor(start / chunk) * conditions.length, conditions.length * Math.ceil(data.n / chunk));
+      input.onProgress?.(Math.floor((++step / steps) * conditions.length), conditions.length);
     }
     await flush();
   }
