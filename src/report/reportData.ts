@@ -11,12 +11,12 @@ import { layerWeights } from "../onnx/layerWeights.js";
 import { openedSites } from "../onnx/normalize.js";
 import { decodeModel, tensorDims, tensorValues } from "../onnx/proto.js";
 import type { SiteLocation } from "../onnx/sites.js";
-import type { AblateSummary } from "../study/ablateFiles.js";
-import type { CharacterizeSummary } from "../study/characterizeFiles.js";
+import type { AblateSummary } from "../runs/ablateFiles.js";
+import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
 import type { EvaluateResult } from "../study/evaluate.js";
-import type { RecoverSummary } from "../study/recoverFiles.js";
-import { SUMMARY_FILE } from "../study/resultDir.js";
-import { STUDY_FILE } from "../study/study.js";
+import type { RecoverSummary } from "../runs/recoverFiles.js";
+import { SUMMARY_FILE } from "../runs/resultDir.js";
+import { STUDY_FILE } from "../runs/study.js";
 import { minActiveSamples } from "../study/unitScores.js";
 
 export interface ReportSite {

@@ -12,8 +12,8 @@ import { layerWeights } from "../onnx/layerWeights.js";
 import { readMetadata } from "../onnx/metadata.js";
 import { openedSites } from "../onnx/normalize.js";
 import { decodeModel, type ModelProto } from "../onnx/proto.js";
-import { SUMMARY_FILE } from "../study/resultDir.js";
-import type { TransplantSummary } from "../study/transplantFiles.js";
+import { SUMMARY_FILE } from "../runs/resultDir.js";
+import type { TransplantSummary } from "../runs/transplantFiles.js";
 
 /** The merged model's file in a transplant directory. */
 export const TRANSPLANT_MODEL_FILE = "model.onnx";

@@ -15,8 +15,8 @@ import { resolveSite, type LesionModel } from "../engine/model.js";
 import { evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
 import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
 import { checkUnits } from "./conditions.js";
-import type { Progress } from "./progress.js";
-import { classifierBytes, networkInputs } from "./train.js";
+import type { Progress } from "../progress.js";
+import { classifierBytes, networkInputs } from "../models/train.js";
 
 export interface RecoverOptions {
   site: string;

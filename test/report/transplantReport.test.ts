@@ -1,6 +1,6 @@
 /**
  * buildReport(DIR) on a transplant result directory: the canonical MNIST transplant of issue 15 at a smaller size than
- * test/study/transplant.test.ts (784-16-10 networks on 3,000 images, one epoch; 60 budget images of which 20 are 3s),
+ * test/transplant/transplant.test.ts (784-16-10 networks on 3,000 images, one epoch; 60 budget images of which 20 are 3s),
  * and a deeper (fc2) transplant of random MLPs. The report is checked against independent values: the recipient's
  * and the merged model's accuracies from evaluate(), the donor's weights read from the donor's own file; then opened
  * in Debian's Chromium (playwright-core): no console errors, no request leaving the file, every figure drawn.
@@ -21,10 +21,10 @@ import { decodeModel, encodeModel, tensorDims, tensorValues } from "../../src/on
 import { buildReport } from "../../src/report/buildReport.js";
 import type { TransplantReportData } from "../../src/report/transplantReportData.js";
 import { evaluate } from "../../src/study/evaluate.js";
-import { writeResultDir } from "../../src/study/resultDir.js";
-import { train } from "../../src/study/train.js";
-import { transplant, type TransplantResult } from "../../src/study/transplant.js";
-import { transplantFiles } from "../../src/study/transplantFiles.js";
+import { writeResultDir } from "../../src/runs/resultDir.js";
+import { train } from "../../src/models/train.js";
+import { transplant, type TransplantResult } from "../../src/transplant/transplant.js";
+import { transplantFiles } from "../../src/runs/transplantFiles.js";
 import { random, randomMlp } from "../helpers.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";

@@ -8,8 +8,8 @@
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
-import { forEachBatch } from "../engine/forward.js";
-import { getSession, memoized, type LesionModel } from "../engine/model.js";
+import { forEachBatch } from "./forward.js";
+import { getSession, memoized, type LesionModel } from "./model.js";
 
 /** Largest |z_top − z_second| (relative to max(1, |z_top|)) at which the plain float32 pass counts as a near tie. */
 export const TIE_TOLERANCE = 1e-4;
