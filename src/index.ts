@@ -32,7 +32,7 @@ export { populations, type Grouping, type Population, type PopulationAblation, t
 export { stimulusMap, sampleOutcomes, OUTCOMES, type StimulusMap, type StimulusMapOptions } from "./study/stimulusMap.js";
 
 export { train, initialParameters, type TrainOptions, type TrainResult } from "./models/train.js";
-export { recover, type RecoverOptions, type RecoverResult, type RecoveryEpoch } from "./study/recover.js";
+export { recover, type RecoverOptions, type RecoverResult, type RecoveryEpoch } from "./models/recover.js";
 export { transplant, type TransplantOptions, type TransplantResult, type TransplantCondition, type Outcome } from "./transplant/transplant.js";
 export type { Gains, Interval } from "./transplant/transplantStats.js";
 export { TRANSPLANT_KEY, type TransplantProvenance } from "./transplant/transplantModel.js";

@@ -132,6 +132,15 @@ export async function memoized<T>(model: LesionModel, data: object, key: string,
   return entries.get(key) as T;
 }
 
+/** Checks that every unit exists at the site. Throws `unit-out-of-range` naming the unit and the site's range. */
+export function checkUnits(site: Site, units: readonly number[]): void {
+  for (const unit of units) {
+    if (!Number.isInteger(unit) || unit < 0 || unit >= site.units) {
+      fail("unit-out-of-range", `unit ${unit} is out of range for site ${site.name} (0..${site.units - 1})`, { site: site.name, unit, units: site.units });
+    }
+  }
+}
+
 /** The only site lookup: a miss names the closest sites. */
 export function resolveSite(model: LesionModel, name: string): Site {
   requireSites(model);

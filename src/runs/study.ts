@@ -26,7 +26,7 @@ import { evaluate } from "../study/evaluate.js";
 import type { Progress, StudyStep } from "../progress.js";
 import { record } from "../study/record.js";
 import { recordFiles } from "./recordFiles.js";
-import { recover } from "../study/recover.js";
+import { recover } from "../models/recover.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
 import { acquireLock } from "./lock.js";

@@ -19,13 +19,13 @@
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
-import { resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { planSweep, sweep, type SweepPath } from "../engine/sweep/sweep.js";
 import type { SweepOutcome } from "../engine/sweep/types.js";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { checkAgreement, type Agreement } from "../engine/agreement.js";
 import { openCheckpoint } from "../resumeLog.js";
-import { checkUnits, condition as makeCondition, type Condition } from "./conditions.js";
+import { condition as makeCondition, type Condition } from "./conditions.js";
 import { classNames } from "./evaluate.js";
 import { classCounts, type Matrix } from "./metrics.js";
 import type { Progress } from "../progress.js";

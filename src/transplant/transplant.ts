@@ -18,12 +18,11 @@
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
-import type { LesionModel } from "../engine/model.js";
+import { checkUnits, type LesionModel } from "../engine/model.js";
 import { trainNetwork } from "../engine/train.js";
 import { dense64Cache, densePredictions64, releaseDense64 } from "../engine/dense64.js";
 import { siteLayerIndex } from "../onnx/network.js";
 import { seeded, shuffle } from "../random.js";
-import { checkUnits } from "../study/conditions.js";
 import type { Progress } from "../progress.js";
 import { networkInputs } from "../models/train.js";
 import { linearIndices, mergeNetworks, rebaseFirstLayer, type MergedNetwork } from "./transplantNetwork.js";
