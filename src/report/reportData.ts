@@ -8,7 +8,7 @@ import { parseNpy } from "../data/npy.js";
 import { readFileChecked } from "../files.js";
 import { fail } from "../errors.js";
 import { layerWeights } from "../onnx/layerWeights.js";
-import { openedSites } from "../onnx/normalize.js";
+import { prepareGraph } from "../onnx/normalize.js";
 import { decodeModel, tensorDims, tensorValues } from "../onnx/proto.js";
 import type { SiteLocation } from "../onnx/sites.js";
 import type { AblateSummary } from "../runs/ablateFiles.js";
@@ -135,7 +135,7 @@ export function reportData(dir: string): ReportData {
   const k = evaluation.classNames.length;
   const proto = meta.modelPath && existsSync(meta.modelPath) ? decodeModel(readFileChecked(meta.modelPath, "model"), meta.modelPath) : null;
   // Named as openModel names them, so the names are the ones the study's files use.
-  const siteLocations = proto && meta.modelPath ? openedSites(proto, { dir: dirname(meta.modelPath), name: meta.modelPath }) : [];
+  const siteLocations = proto && meta.modelPath ? prepareGraph(proto, { dir: dirname(meta.modelPath), name: meta.modelPath }).sites : [];
 
   const sites = meta.sites.map((name): ReportSite => {
     const ind = characterized.indicators.sites.find((s) => s.site === name)!;
