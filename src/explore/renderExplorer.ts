@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
-/** Everything the page script reads from the embedded JSON (see assets/explorer/page.js). */
+/** Everything the page script reads from the embedded JSON (see assets/explorer/page/). */
 export interface ExplorerMeta {
   model: string;
   modelPath: string;
@@ -63,6 +63,18 @@ export type ExplorerBlobs = Record<string, Uint8Array>;
 
 const ASSETS = fileURLToPath(new URL("../../assets/explorer/", import.meta.url));
 
+/**
+ * The page script's parts in assets/explorer/page/, in the order they are joined: declarations first (metadata and
+ * data, the computation, loading, the lesion's state, the two panels), then main.js, which starts the page. They share
+ * one module scope, so a part may use what a later part declares only inside a function called after start-up.
+ */
+export const PAGE_SCRIPTS = ["data.js", "engine.js", "load.js", "state.js", "units.js", "results.js", "main.js"] as const;
+
+/** The page script: its parts joined in PAGE_SCRIPTS order. */
+function pageScript(): string {
+  return PAGE_SCRIPTS.map((name) => readFileSync(join(ASSETS, "page", name), "utf8")).join("\n");
+}
+
 /** The onnxruntime-web wasm bundle as an inline module prefix (`const ort = {...}` instead of its export line), and the wasm binary. */
 function ortWeb(): { script: string; wasm: Uint8Array } {
   const require = createRequire(import.meta.url);
@@ -83,7 +95,7 @@ function blobElement(name: string, bytes: Uint8Array): string {
 /** The page for `meta` and its blobs (HTML text). */
 export function renderExplorer(meta: ExplorerMeta, blobs: ExplorerBlobs): string {
   const ort = ortWeb();
-  const page = readFileSync(join(ASSETS, "page.js"), "utf8");
+  const page = pageScript();
   const style = readFileSync(join(ASSETS, "page.css"), "utf8");
   const json = JSON.stringify({ ...meta, float64: blobs.float64 !== undefined }).replace(/</g, "\\u003c");
   const title = `lesion explorer: ${meta.model} on ${meta.data}`.replace(/[<&]/g, (c) => (c === "<" ? "&lt;" : "&amp;"));
