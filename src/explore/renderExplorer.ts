@@ -9,6 +9,8 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { fillInput } from "../engine/input.js";
+import { decide } from "../engine/sweep/logits.js";
 
 /** Everything the page script reads from the embedded JSON (see assets/explorer/page/). */
 export interface ExplorerMeta {
@@ -70,9 +72,20 @@ const ASSETS = fileURLToPath(new URL("../../assets/explorer/", import.meta.url))
  */
 export const PAGE_SCRIPTS = ["data.js", "engine.js", "load.js", "state.js", "units.js", "results.js", "main.js"] as const;
 
-/** The page script: its parts joined in PAGE_SCRIPTS order. */
-function pageScript(): string {
-  return PAGE_SCRIPTS.map((name) => readFileSync(join(ASSETS, "page", name), "utf8")).join("\n");
+/**
+ * The engine's own functions the page runs, as their (compiled, self-contained) source: `decide`, the arg max and
+ * near-tie rule of every sweep (src/engine/sweep/logits.ts; its TIE_MARGIN read from the page's metadata), and
+ * `fillInput`, the input normalisation (src/engine/input.ts, as `engineFillInput`). So the page predicts by the CLI's
+ * rules by construction, not by a copy.
+ */
+function engineFunctions(): string {
+  return `const TIE_MARGIN = meta.tieMargin;\n${decide.toString()}\nconst engineFillInput = ${fillInput.toString()};\n`;
+}
+
+/** The page script: the first part (the metadata), the engine's functions, then the other parts in PAGE_SCRIPTS order. */
+export function pageScript(): string {
+  const [first, ...rest] = PAGE_SCRIPTS.map((name) => readFileSync(join(ASSETS, "page", name), "utf8"));
+  return [first, engineFunctions(), ...rest].join("\n");
 }
 
 /** The onnxruntime-web wasm bundle as an inline module prefix (`const ort = {...}` instead of its export line), and the wasm binary. */

@@ -21,6 +21,19 @@ function drawSite(site) {
   // Unit axes: every unit heatmap labels its columns with unit indices, in the display order.
   const unitAxis = (label) => ({ label, domain: site.order, ticks: unitTicks(site.order), tickRotate: -90, tickSize: 2, fontSize: 8 });
   const cellWidth = Math.max(7, Math.min(12, 900 / site.units));
+  // A unit × class heatmap of cells[key] (columns in the display order), its colours clipped (clipped()).
+  const unitClassMap = (cells, key, diverging, xLabel, colourLabel, channels) => {
+    const colour = clipped(cells, key, diverging);
+    return Plot.plot({
+      height: 300, marginLeft: 50, marginBottom: 45, width: Math.max(640, site.units * cellWidth + 80),
+      x: unitAxis(xLabel), y: { label: "class", domain: classes },
+      color: { ...colour.scale, legend: true, label: colourLabel + colour.note },
+      marks: [
+        Plot.cell(cells, { x: "unit", y: "class", fill: key, tip: true, channels: { unit: { value: (d) => unitLabel(d.unit), label: "unit" }, ...channels } }),
+        Plot.dot(colour.outliers, { x: "unit", y: "class", r: 1.5, fill: "white", stroke: "black", strokeWidth: 0.5 }),
+      ],
+    });
+  };
 
   // Findings in words, each checkable in the figures below.
   {
@@ -44,16 +57,7 @@ function drawSite(site) {
   {
     const s = add("ablation", "Single-unit ablation, class by class: " + site.name);
     const cells = site.impact.flatMap((row, u) => row.map((v, c) => ({ unit: u, class: classes[c], drop: v, population: site.population[u] })));
-    const colour = clipped(cells, "drop", true);
-    figure(s, Plot.plot({
-      height: 300, marginLeft: 50, marginBottom: 45, width: Math.max(640, site.units * cellWidth + 80),
-      x: unitAxis("unit (sorted by activation population)"), y: { label: "class", domain: classes },
-      color: { ...colour.scale, legend: true, label: "accuracy drop" + colour.note },
-      marks: [
-        Plot.cell(cells, { x: "unit", y: "class", fill: "drop", tip: true, channels: { unit: { value: (d) => unitLabel(d.unit), label: "unit" }, population: "population" } }),
-        Plot.dot(colour.outliers, { x: "unit", y: "class", r: 1.5, fill: "white", stroke: "black", strokeWidth: 0.5 }),
-      ],
-    }), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index; each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
+    figure(s, unitClassMap(cells, "drop", true, "unit (sorted by activation population)", "accuracy drop", { population: "population" }), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index; each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
     if (site.ci) {
       const ranked = range(site.units).sort((a, b) => site.indicators.impact[b] - site.indicators.impact[a] || a - b).slice(0, 25);
       const rows = ranked.map((u) => ({ unit: unitLabel(u), drop: site.indicators.impact[u], low: -site.ci.intervals[u][1], high: -site.ci.intervals[u][0], lossChange: site.lossChange[u] }));
@@ -78,16 +82,7 @@ function drawSite(site) {
   {
     const s = add("activation", "Class-conditional activation: " + site.name);
     const cells = site.classMeans.flatMap((row, u) => row.map((v, c) => ({ unit: u, class: classes[c], activation: v })));
-    const colour = clipped(cells, "activation", false);
-    figure(s, Plot.plot({
-      height: 300, marginLeft: 50, marginBottom: 45, width: Math.max(640, site.units * cellWidth + 80),
-      x: unitAxis("unit (same order as above)"), y: { label: "class", domain: classes },
-      color: { ...colour.scale, legend: true, label: "mean activation" + colour.note },
-      marks: [
-        Plot.cell(cells, { x: "unit", y: "class", fill: "activation", tip: true, channels: { unit: { value: (d) => unitLabel(d.unit), label: "unit" } } }),
-        Plot.dot(colour.outliers, { x: "unit", y: "class", r: 1.5, fill: "white", stroke: "black", strokeWidth: 0.5 }),
-      ],
-    }), "Mean activation of each unit for the images of each class, in the same column order as the ablation heatmap. A bright cell alone in its column is a class-selective unit; dead units are dark columns.", file("activation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, activation: c.activation })));
+    figure(s, unitClassMap(cells, "activation", false, "unit (same order as above)", "mean activation", {}), "Mean activation of each unit for the images of each class, in the same column order as the ablation heatmap. A bright cell alone in its column is a class-selective unit; dead units are dark columns.", file("activation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, activation: c.activation })));
   }
 
   // Indicators: one scatter per indicator, and the correlation table.
@@ -151,16 +146,8 @@ function drawSite(site) {
     }), "Every pair of units of " + site.name + " ablated together; axes give unit indices. Colour: redundancy, the fraction of correctly classified images lost only when both units are ablated and kept when either is ablated alone (class-weighted). Dark cells are pairs that back each other up. Hover a cell for both units' drops alone and together.", file("pairs"),
       site.pairs.map(([i, j, delta, redundancy]) => ({ a: i, b: j, dropA: drop(i), dropB: drop(j), dropJoint: -delta, redundancy })));
     if (site.pairSplit && site.pairSplit.length > 0) {
-      const controls = document.createElement("div");
-      controls.className = "controls";
-      controls.append("Pair: ");
-      const pick = document.createElement("select");
-      pick.id = "pair-split";
+      const { pick, holder } = picker(s, "Pair: ", "pair-split");
       site.pairSplit.forEach((p, i) => pick.append(new Option(unitLabel(p.units[0]) + " + " + unitLabel(p.units[1]), String(i))));
-      controls.append(pick);
-      s.append(controls);
-      const holder = document.createElement("div");
-      s.append(holder);
       const drawSplit = () => {
         const p = site.pairSplit[Number(pick.value)];
         const name = unitLabel(p.units[0]) + " + " + unitLabel(p.units[1]);

@@ -16,6 +16,19 @@ const classes = data.classNames;
 const pct = (v) => v === null ? "n/a" : (100 * v).toFixed(2) + "%";
 const range = (n) => Array.from({ length: n }, (_, i) => i);
 
+/** Under section s: a line "label <select id>", then the holder its figure is drawn into on each change. */
+function picker(s, label, id) {
+  const controls = document.createElement("div");
+  controls.className = "controls";
+  controls.append(label);
+  const pick = document.createElement("select");
+  pick.id = id;
+  controls.append(pick);
+  s.append(controls);
+  const holder = document.createElement("div");
+  s.append(holder);
+  return { pick, holder };
+}
 /** A heatmap colour scale clipped at the 99th percentile of |value|, and a mark for the clipped cells. */
 function clipped(cells, key, diverging) {
   const { max, clipped: n } = robustMax(cells.map((c) => c[key]));
@@ -40,17 +53,9 @@ if (data.depth.length > 0) {
   const s = section("depth", "Ablation by layer depth (Study B)");
   const names = data.depth.map((d) => d.site + " (depth " + d.depth + ", " + d.kind + ")");
   const colours = data.depth.map((_, i) => d3.interpolateViridis(data.depth.length === 1 ? 0 : 0.9 * i / (data.depth.length - 1)));
-  const controls = document.createElement("div");
-  controls.className = "controls";
-  controls.append("Accuracy of: ");
-  const pick = document.createElement("select");
-  pick.id = "depth-class";
+  const { pick, holder } = picker(s, "Accuracy of: ", "depth-class");
   pick.append(new Option("all classes (overall)", ""));
   classes.forEach((c, j) => pick.append(new Option("class " + c, String(j))));
-  controls.append(pick);
-  s.append(controls);
-  const holder = document.createElement("div");
-  s.append(holder);
   const repeats = data.depth[0].repeats;
   const draw = () => {
     const j = pick.value === "" ? null : Number(pick.value);
@@ -97,15 +102,7 @@ const BOTTOM = String.raw`
 let drawMap = null;
 if (data.map) {
   const s = section("stimuli", "Stimulus map");
-  const controls = document.createElement("div");
-  controls.className = "controls";
-  controls.innerHTML = "Colour: ";
-  const pick = document.createElement("select");
-  pick.id = "condition";
-  controls.append(pick);
-  s.append(controls);
-  const holder = document.createElement("div");
-  s.append(holder);
+  const { pick, holder } = picker(s, "Colour: ", "condition");
   const names = ["kept", "lost", "gained", "lost only jointly", "wrong both times"];
   const draw = () => {
     const condition = data.map.conditions.find((c) => c.id === pick.value);

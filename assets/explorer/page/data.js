@@ -33,22 +33,8 @@ const P = C * H * W;
 let images = null; // Float32Array of [0,1] pixels, NCHW
 let labels = null;
 const counts = new Array(K).fill(0);
-const means = Float32Array.from({ length: C }, (_, c) => meta.preprocessing.mean[c % meta.preprocessing.mean.length]);
-const stds = Float32Array.from({ length: C }, (_, c) => meta.preprocessing.std[c % meta.preprocessing.std.length]);
 
-/** As lesion's fillInput: (x − mean) / std rounded to float32 at each step, NHWC or NCHW. */
+/** Samples start .. start+count−1 of the page's images as the model's input: the engine's own fillInput. */
 function fillInput(out, start, count) {
-  const plane = H * W;
-  const nhwc = meta.preprocessing.layout === "nhwc";
-  for (let s = 0; s < count; s++) {
-    const source = (start + s) * P;
-    const target = s * P;
-    for (let c = 0; c < C; c++) {
-      const mean = means[c];
-      const std = stds[c];
-      const from = source + c * plane;
-      if (nhwc) for (let p = 0; p < plane; p++) out[target + p * C + c] = Math.fround(images[from + p] - mean) / std;
-      else for (let p = 0; p < plane; p++) out[target + c * plane + p] = Math.fround(images[from + p] - mean) / std;
-    }
-  }
+  engineFillInput(out, images, start, count, meta.imageShape, meta.preprocessing);
 }

@@ -1,4 +1,5 @@
 // The explorer page, the computation: a lesion's predictions through the suffix graphs, near ties settled in float64.
+// `decide` is the engine's own (src/engine/sweep/logits.ts), which renderExplorer inlines after data.js.
 let prefix = null;
 const suffixes = [];
 let float64 = null;
@@ -7,23 +8,6 @@ let intactPred = null;
 let intactTie = null;
 let intact = null;
 let unresolved = 0;
-
-/** The arg max (ties toward the lower class), or −1 − arg max when the top two are within the tie margin. */
-function decide(row, from, k) {
-  let best = 0;
-  let second = -1;
-  for (let c = 1; c < k; c++) {
-    const v = row[from + c];
-    if (v > row[from + best]) {
-      second = best;
-      best = c;
-    } else if (second < 0 || v > row[from + second]) second = c;
-  }
-  if (second < 0) return best;
-  const top = row[from + best];
-  const next = row[from + second];
-  return top - next <= meta.tieMargin * Math.max(Math.abs(top), Math.abs(next), 1) ? -1 - best : best;
-}
 
 const maskDims = (site, rows) => [rows, site.units, ...new Array(Math.max(0, site.shape.length - 1)).fill(1)];
 const CHUNK = 8192;
