@@ -25,6 +25,7 @@ import { stimulusOutcomes, type StimulusOutcomes } from "./stimulusOutcomes.js";
 export type { FilterTiles } from "./firstConvFilters.js";
 export type { Findings } from "./findings.js";
 
+/** One studied site's part of the study report: its units' scores, groupings, pairs, curves and findings. */
 export interface ReportSite {
   name: string;
   units: number;
@@ -67,6 +68,7 @@ export interface ReportSite {
 }
 
 
+/** Everything the study report shows, JSON-ready (numbers cut to 4 digits), from `reportData(dir)`. */
 export interface ReportData {
   model: string;
   data: string;
