@@ -110,7 +110,7 @@ async function repetition() {
   const { maskInputName, offsetInputName, withMasks } = await import("../dist/onnx/surgery.js");
   const { ablate } = await import("../dist/study/ablate.js");
   const { pairs, singles } = await import("../dist/study/conditions.js");
-  const { importModel } = await import("../dist/study/importModel.js");
+  const { importModel } = await import("../dist/models/importModel.js");
 
   const imported = await importModel(checkpoint, { arch: "mlp", activation: "relu", mean: [0.5], std: [0.5] });
   const model = await openModel(imported.bytes, { name: "meyes2019-mlp100x3" });

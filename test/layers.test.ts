@@ -1,4 +1,4 @@
-/** The architecture as a checked rule: data → engine → study → report → cli, and only src/engine/ort.ts touches onnxruntime. */
+/** The architecture as a checked rule: onnx, data → engine → models → study → transplant → runs → report, explore → cli, and only src/engine/ort.ts touches onnxruntime. */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,10 +27,13 @@ const ALLOWED: Record<string, string[]> = {
   onnx: [],
   data: [],
   engine: ["onnx", "data"],
-  study: ["onnx", "data", "engine"],
-  report: ["onnx", "data", "engine", "study"],
-  explore: ["onnx", "data", "engine", "study"],
-  cli: ["onnx", "data", "engine", "study", "report", "explore"],
+  models: ["onnx", "data", "engine"],
+  study: ["onnx", "data", "engine", "models"],
+  transplant: ["onnx", "data", "engine", "models", "study"],
+  runs: ["onnx", "data", "engine", "models", "study", "transplant"],
+  report: ["onnx", "data", "engine", "models", "study", "transplant", "runs"],
+  explore: ["onnx", "data", "engine", "models", "study", "transplant", "runs"],
+  cli: ["onnx", "data", "engine", "models", "study", "transplant", "runs", "report", "explore"],
 };
 
 describe("layers", () => {

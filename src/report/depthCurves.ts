@@ -4,7 +4,7 @@
  * network; and Study B of Meyes et al. 2019 (their VGG study), every site's random-order curve averaged over repeats,
  * in depth order.
  */
-import type { AblateSummary } from "../study/ablateFiles.js";
+import type { AblateSummary } from "../runs/ablateFiles.js";
 import { round } from "./round.js";
 
 /** Per order and repeat, (fraction, accuracy) points. */

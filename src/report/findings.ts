@@ -4,7 +4,7 @@
  * hits many classes, the most damaging single units, the most redundant pairs (Meyes et al. 2019), and which
  * indicator predicts the single-unit accuracy drop (Meyes et al. 2020).
  */
-import type { CharacterizeSummary } from "../study/characterizeFiles.js";
+import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
 import { round } from "./round.js";
 
 /** The paper's findings for one site, in numbers a reader can check in the figures. */

@@ -7,14 +7,14 @@ import { dirname, join } from "node:path";
 import { readFileChecked } from "../files.js";
 import { fail } from "../errors.js";
 import { layerWeights } from "../onnx/layerWeights.js";
-import { openedSites } from "../onnx/normalize.js";
+import { prepareGraph } from "../onnx/normalize.js";
 import { decodeModel } from "../onnx/proto.js";
-import type { AblateSummary } from "../study/ablateFiles.js";
-import type { CharacterizeSummary } from "../study/characterizeFiles.js";
+import type { AblateSummary } from "../runs/ablateFiles.js";
+import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
 import type { EvaluateResult } from "../study/evaluate.js";
-import type { RecoverSummary } from "../study/recoverFiles.js";
-import { SUMMARY_FILE } from "../study/resultDir.js";
-import { STUDY_FILE } from "../study/study.js";
+import type { RecoverSummary } from "../runs/recoverFiles.js";
+import { SUMMARY_FILE } from "../runs/resultDir.js";
+import { STUDY_FILE } from "../runs/study.js";
 import { minActiveSamples } from "../study/unitScores.js";
 import { classCurveSeries, curveSeries, depthCurves, type ClassCurveSeries, type CurveSeries, type DepthCurve } from "./depthCurves.js";
 import { findings, type Findings } from "./findings.js";
@@ -116,7 +116,7 @@ export function reportData(dir: string): ReportData {
   const k = evaluation.classNames.length;
   const proto = meta.modelPath && existsSync(meta.modelPath) ? decodeModel(readFileChecked(meta.modelPath, "model"), meta.modelPath) : null;
   // Named as openModel names them, so the names are the ones the study's files use.
-  const siteLocations = proto && meta.modelPath ? openedSites(proto, { dir: dirname(meta.modelPath), name: meta.modelPath }) : [];
+  const siteLocations = proto && meta.modelPath ? prepareGraph(proto, { dir: dirname(meta.modelPath), name: meta.modelPath }).sites : [];
 
   const sites = meta.sites.map((name): ReportSite => {
     const ind = characterized.indicators.sites.find((s) => s.site === name)!;

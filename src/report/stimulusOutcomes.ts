@@ -3,9 +3,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseNpy } from "../data/npy.js";
 import { readFileChecked } from "../files.js";
-import type { AblateSummary } from "../study/ablateFiles.js";
-import type { CharacterizeSummary } from "../study/characterizeFiles.js";
-import { SUMMARY_FILE } from "../study/resultDir.js";
+import type { AblateSummary } from "../runs/ablateFiles.js";
+import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
+import { SUMMARY_FILE } from "../runs/resultDir.js";
 import { round } from "./round.js";
 
 /** Mapped images (x, y, label) and, per condition, each image's outcome code as one digit of `codes`. */

@@ -6,26 +6,25 @@
  * Method (dense sites, MLPs; conv sites are out of scope and refused). The population's units are copied exactly:
  * the recipient's layer at the same depth is widened by them with the donor's incoming weights and biases (first
  * layer weights rewritten for the recipient's input normalisation). A deeper population brings its upstream circuit
- * as a parallel branch (every donor unit of the earlier layers, block-diagonal, see src/study/transplantNetwork.ts),
+ * as a parallel branch (every donor unit of the earlier layers, block-diagonal, see src/transplant/transplantNetwork.ts),
  * so its units compute exactly what they computed in the donor; we chose the branch over a least-squares stitch
  * because it is exact and needs no data to fit, at the cost of a wider merged network. The new units' outgoing
  * weights into the recipient's next layer start at zero and are the only weights trained (per-entry gradient masks),
  * on a small budget of labelled images. Controls trained identically: (a) as many units drawn at random from the
  * donor's same layer (non-dead ones), (b) as many fresh units (PyTorch's default initialisation of incoming weights
  * and bias, outgoing from zero, incoming and outgoing trained), (c) the recipient fine-tuned whole. Accuracies are
- * float64 forward passes; gains carry bootstrap intervals over test images and repeats (src/study/transplantStats.ts).
+ * float64 forward passes; gains carry bootstrap intervals over test images and repeats (src/transplant/transplantStats.ts).
  * The check that the knowledge moved with the units: the population ablated in the merged model.
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
-import type { LesionModel } from "../engine/model.js";
+import { checkUnits, type LesionModel } from "../engine/model.js";
 import { trainNetwork } from "../engine/train.js";
 import { dense64Cache, densePredictions64, releaseDense64 } from "../engine/dense64.js";
 import { siteLayerIndex } from "../onnx/network.js";
 import { seeded, shuffle } from "../random.js";
-import { checkUnits } from "./conditions.js";
-import type { Progress } from "./progress.js";
-import { networkInputs } from "./train.js";
+import type { Progress } from "../progress.js";
+import { networkInputs } from "../models/train.js";
 import { linearIndices, mergeNetworks, rebaseFirstLayer, type MergedNetwork } from "./transplantNetwork.js";
 import { choosePopulation, deadUnits, siteActivations, type PopulationChoice } from "./transplantPopulation.js";
 import { bootstrapGains, type Gains } from "./transplantStats.js";
@@ -39,7 +38,7 @@ export interface TransplantOptions {
   class?: number;
   /** Donor site (a dense site). Default: the donor's first hidden layer. */
   site?: string;
-  /** Donor units to transplant. Default: the impact population of `class` (src/study/transplantPopulation.ts). */
+  /** Donor units to transplant. Default: the impact population of `class` (src/transplant/transplantPopulation.ts). */
   units?: number[];
   /** Recipient site widened by the units; must sit at the same depth. Default: the recipient's layer at that depth. */
   recipientSite?: string;

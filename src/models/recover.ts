@@ -11,11 +11,10 @@
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
-import { resolveSite, type LesionModel } from "../engine/model.js";
+import { checkUnits, resolveSite, type LesionModel } from "../engine/model.js";
 import { evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
 import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
-import { checkUnits } from "./conditions.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 import { classifierBytes, networkInputs } from "./train.js";
 
 export interface RecoverOptions {

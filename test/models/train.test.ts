@@ -14,8 +14,8 @@ import { ablate } from "../../src/study/ablate.js";
 import { singles } from "../../src/study/conditions.js";
 import { evaluate } from "../../src/study/evaluate.js";
 import { record } from "../../src/study/record.js";
-import { recover } from "../../src/study/recover.js";
-import { train, type TrainResult } from "../../src/study/train.js";
+import { recover } from "../../src/models/recover.js";
+import { train, type TrainResult } from "../../src/models/train.js";
 
 let trainSet: Dataset;
 let testSet: Dataset;

@@ -1,5 +1,5 @@
 /** The files of a `characterize` run: per site an indicator table (one row per unit) and matrices, a correlation table. */
-import type { CharacterizeResult } from "./characterize.js";
+import type { CharacterizeResult } from "../study/characterize.js";
 import type { Provenance } from "./provenance.js";
 import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
 

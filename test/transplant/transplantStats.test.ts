@@ -1,6 +1,6 @@
 /** bootstrapGains: point estimates and intervals against hand-derived cases and the normal approximation. */
 import { describe, expect, it } from "vitest";
-import { bootstrapGains } from "../../src/study/transplantStats.js";
+import { bootstrapGains } from "../../src/transplant/transplantStats.js";
 import { random } from "../helpers.js";
 
 describe("bootstrapGains", () => {

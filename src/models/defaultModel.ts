@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { checkCacheDir, defaultCacheDir } from "../data/cacheDir.js";
 import { loadDataset } from "../data/loadDataset.js";
 import { writeFileAtomic } from "../files.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 import { train } from "./train.js";
 
 export const DEFAULT_ARCH = "mlp:784-100-100-100-10";

@@ -8,8 +8,8 @@
  * and shapes come from the weights; the spec only says how the layers connect.
  */
 import { fail } from "../errors.js";
-import type { LayerSpec } from "./build.js";
-import type { StateDict, StateTensor } from "./checkpoint/types.js";
+import type { LayerSpec } from "../onnx/build.js";
+import type { StateDict, StateTensor } from "./torch/types.js";
 
 export type ArchToken =
   | { op: "conv"; stride: number; padding: number }

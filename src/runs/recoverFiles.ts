@@ -1,5 +1,5 @@
 /** The files of a `recover` run: the retrained model, a CSV with one row per epoch, and the summary. */
-import type { RecoverResult } from "./recover.js";
+import type { RecoverResult } from "../models/recover.js";
 import type { Provenance } from "./provenance.js";
 import { LESION_VERSION, type ResultFile } from "./resultDir.js";
 

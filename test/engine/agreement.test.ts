@@ -12,7 +12,7 @@ import type { Dataset } from "../../src/data/types.js";
 import { isLesionError } from "../../src/errors.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
 import { ablate } from "../../src/study/ablate.js";
-import { checkAgreement } from "../../src/study/agreement.js";
+import { checkAgreement } from "../../src/engine/agreement.js";
 import { singles } from "../../src/study/conditions.js";
 import { evaluate } from "../../src/study/evaluate.js";
 import { random, randomCnn, randomMlp } from "../helpers.js";

@@ -17,7 +17,7 @@
  * is refused by the reader like any other code.
  */
 import { isKind, type PyObject, type PyTuple, type PyValue } from "./pickle.js";
-import { halfToFloat } from "../tensorData.js";
+import { halfToFloat } from "../../onnx/tensorData.js";
 
 /** A numpy dtype as the pickle describes it. `kind` is numpy's kind character (b, i, u, f, c, U, S, O, M, m, V). */
 export interface NumpyDtype {

@@ -10,7 +10,6 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadDataset } from "../../src/data/loadDataset.js";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
 import { LesionError } from "../../src/errors.js";
@@ -21,24 +20,17 @@ import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
 import { evaluate } from "../../src/study/evaluate.js";
 import { record } from "../../src/study/record.js";
-import { train } from "../../src/study/train.js";
-import { transplant, type TransplantResult } from "../../src/study/transplant.js";
-import { transplantFiles } from "../../src/study/transplantFiles.js";
-import { writeResultDir } from "../../src/study/resultDir.js";
-import { TRANSPLANT_KEY } from "../../src/study/transplantModel.js";
-import { mergeNetworks } from "../../src/study/transplantNetwork.js";
+import { train } from "../../src/models/train.js";
+import { transplant, type TransplantResult } from "../../src/transplant/transplant.js";
+import { transplantFiles } from "../../src/runs/transplantFiles.js";
+import { writeResultDir } from "../../src/runs/resultDir.js";
+import { TRANSPLANT_KEY } from "../../src/transplant/transplantModel.js";
+import { mergeNetworks } from "../../src/transplant/transplantNetwork.js";
 import { trainNetwork } from "../../src/engine/train.js";
 import type { Network } from "../../src/onnx/network.js";
-import { random, randomArray, randomCnn, randomMlp } from "../helpers.js";
+import { random, randomArray, randomCnn, randomMlp, transplantSetup } from "../helpers.js";
 
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
-
-function pick(data: Dataset, indices: number[], spec: string): Dataset {
-  const per = data.images.length / data.n;
-  const images = new Float32Array(indices.length * per);
-  indices.forEach((s, r) => images.set(data.images.subarray(s * per, (s + 1) * per), r * per));
-  return { ...data, spec, n: indices.length, images, labels: Int32Array.from(indices, (s) => data.labels[s]) };
-}
 
 async function errorOf(run: () => unknown): Promise<LesionError> {
   try {
@@ -59,24 +51,12 @@ describe("transplant: the canonical MNIST experiment (class 3)", () => {
   let dir = "";
 
   beforeAll(async () => {
-    const all = await loadDataset("mnist:train");
-    test = pick(await loadDataset("mnist:test"), Array.from({ length: 2000 }, (_, i) => i), "mnist:test[:2000]");
-    const trainSet = pick(all, Array.from({ length: 6000 }, (_, i) => i), "mnist:train[:6000]");
-    const without3 = pick(trainSet, Array.from(trainSet.labels.keys()).filter((i) => trainSet.labels[i] !== 3), "mnist:train[:6000] without 3");
     // The budget: 30 threes and 70 other digits (7 or 8 per class) from training images neither network saw.
-    const counts = new Array(10).fill(0);
-    const quota = (k: number) => (k === 3 ? 30 : k <= 7 ? 8 : 7);
-    const budgetIndices: number[] = [];
-    for (let i = 6000; i < all.n && budgetIndices.length < 100; i++) if (counts[all.labels[i]] < quota(all.labels[i])) {
-      counts[all.labels[i]]++;
-      budgetIndices.push(i);
-    }
-    const budget = pick(all, budgetIndices, "mnist:train budget");
-    const arch = "mlp:784-32-10";
-    const donorRun = await train(trainSet, { arch, epochs: 2, seed: 0 });
-    const recipientRun = await train(without3, { arch, epochs: 2, seed: 1 });
-    donor = await openModel(donorRun.model, { name: "donor" });
-    recipient = await openModel(recipientRun.model, { name: "recipient" });
+    const setup = await transplantSetup({ train: 6000, test: 2000, budget: 100, threes: 30, arch: "mlp:784-32-10", epochs: 2 });
+    test = setup.test;
+    donor = await openModel(setup.donor, { name: "donor" });
+    recipient = await openModel(setup.recipient, { name: "recipient" });
+    const budget = setup.budget;
     result = await transplant(donor, recipient, budget, { test, class: 3, budgetEpochs: 10, resamples: 200 });
     dir = mkdtempSync(join(tmpdir(), "lesion-transplant-"));
     const { files, summary } = transplantFiles(result);

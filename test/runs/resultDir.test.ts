@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isLesionError } from "../../src/errors.js";
 import { guardWrite, writeFileAtomic } from "../../src/files.js";
-import { encodeCsv, openResultDir, toJson, writeResultDir, type RunIdentity } from "../../src/study/resultDir.js";
-import { encodeNpy } from "../../src/study/npy.js";
+import { encodeCsv, openResultDir, toJson, writeResultDir, type RunIdentity } from "../../src/runs/resultDir.js";
+import { encodeNpy } from "../../src/runs/npy.js";
 import { selectivity } from "../../src/study/unitScores.js";
 
 describe("result files", () => {

@@ -3,10 +3,10 @@
  * predictions as `.npy`, and every changed prediction as (condition, sample, prediction) rows, so any per-sample
  * question can be answered in numpy without rerunning.
  */
-import type { AblateResult } from "./ablate.js";
-import type { AblationMode } from "./conditions.js";
+import type { AblateResult } from "../study/ablate.js";
+import type { AblationMode } from "../study/conditions.js";
 import type { Provenance } from "./provenance.js";
-import type { DeltaIntervals } from "./deltaIntervals.js";
+import type { DeltaIntervals } from "../study/deltaIntervals.js";
 import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
 export interface AblateSummary extends Omit<AblateResult, "changes" | "predictions" | "conditions"> {

@@ -16,7 +16,7 @@ import { writeMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { classifierLayers, parameters, type Network } from "../onnx/network.js";
 import { encodeModel } from "../onnx/proto.js";
 import { seeded } from "../random.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 import { zooNetwork } from "./zoo.js";
 
 export interface TrainOptions {

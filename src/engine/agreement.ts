@@ -2,17 +2,15 @@
  * The agreement check: the intact predictions a sweep reports (from the dense engine's cached pass or the masked
  * graph with all-ones masks, ties re-decided in float64) are compared with a plain forward pass of the unmodified
  * graph, an independent path through onnxruntime. They must be the same class on every sample; the only allowed
- * difference is a near tie, where the plain float32 pass's top two logits are within TIE_TOLERANCE and the engine
- * chose the second (float32 cannot order them; the engine's float64 decision stands). Anything else fails the run
+ * difference is a near tie, where the plain float32 pass's top two logits are within TIE_MARGIN (the margin under
+ * which the engine re-decides a row in float64, sweep/logits.ts) and the engine chose the second (float32 cannot order them; the engine's float64 decision stands). Anything else fails the run
  * with `engine-disagreement`: a result computed through surgery that does not reproduce the intact network is wrong.
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
-import { forEachBatch } from "../engine/forward.js";
-import { getSession, memoized, type LesionModel } from "../engine/model.js";
-
-/** Largest |z_top − z_second| (relative to max(1, |z_top|)) at which the plain float32 pass counts as a near tie. */
-export const TIE_TOLERANCE = 1e-4;
+import { forEachBatch } from "./forward.js";
+import { getSession, memoized, type LesionModel } from "./model.js";
+import { decide } from "./sweep/logits.js";
 
 export interface Agreement {
   /** Samples compared. */
@@ -24,7 +22,7 @@ export interface Agreement {
 interface PlainTop {
   best: Int32Array;
   second: Int32Array;
-  /** Whether the top two are within TIE_TOLERANCE. */
+  /** Whether the top two are within TIE_MARGIN. */
   tied: Uint8Array;
 }
 
@@ -68,13 +66,13 @@ async function plainTop(model: LesionModel, data: Dataset, options: { batchSize?
     const logits = values[model.outputName];
     for (let i = 0; i < count; i++) {
       const row = logits.subarray(i * k, (i + 1) * k);
-      let b = 0;
-      for (let c = 1; c < k; c++) if (row[c] > row[b]) b = c;
+      const decision = decide(row);
+      const b = decision < 0 ? -1 - decision : decision;
       let t = b === 0 ? 1 : 0;
       for (let c = 0; c < k; c++) if (c !== b && row[c] > row[t]) t = c;
       best[start + i] = b;
       second[start + i] = t;
-      tied[start + i] = k > 1 && row[b] - row[t] <= TIE_TOLERANCE * Math.max(1, Math.abs(row[b])) ? 1 : 0;
+      tied[start + i] = decision < 0 ? 1 : 0;
     }
   });
   return { best, second, tied };

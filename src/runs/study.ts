@@ -16,22 +16,22 @@ import type { Dataset } from "../data/types.js";
 import { resolveSite, type LesionModel } from "../engine/model.js";
 import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
 import { denseChain } from "../onnx/chain.js";
-import { ablate } from "./ablate.js";
+import { ablate } from "../study/ablate.js";
 import { ablateFiles } from "./ablateFiles.js";
-import { characterize } from "./characterize.js";
+import { characterize } from "../study/characterize.js";
 import { characterizeFiles } from "./characterizeFiles.js";
-import { deltaIntervals } from "./deltaIntervals.js";
-import { fractions, pairs, singles, type Condition } from "./conditions.js";
-import { evaluate } from "./evaluate.js";
-import type { Progress, StudyStep } from "./progress.js";
-import { record } from "./record.js";
+import { deltaIntervals } from "../study/deltaIntervals.js";
+import { fractions, pairs, singles, type Condition } from "../study/conditions.js";
+import { evaluate } from "../study/evaluate.js";
+import type { Progress, StudyStep } from "../progress.js";
+import { record } from "../study/record.js";
 import { recordFiles } from "./recordFiles.js";
-import { recover } from "./recover.js";
+import { recover } from "../models/recover.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
 import { acquireLock } from "./lock.js";
 import { holdsRun, LESION_VERSION, openResultDir, readRun, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
-import { selectivity } from "./unitScores.js";
+import { selectivity } from "../study/unitScores.js";
 
 export interface StudyOptions {
   /** The study directory: one result directory per step, reused on a rerun. Default "lesion-study". */

@@ -10,9 +10,9 @@ import { closeModel, openModel } from "../../src/engine/model.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { encodeModel } from "../../src/onnx/proto.js";
-import { recover } from "../../src/study/recover.js";
-import { provenance } from "../../src/study/provenance.js";
-import { recoverFiles } from "../../src/study/recoverFiles.js";
+import { recover } from "../../src/models/recover.js";
+import { provenance } from "../../src/runs/provenance.js";
+import { recoverFiles } from "../../src/runs/recoverFiles.js";
 import { random, randomArray } from "../helpers.js";
 
 function blobs(n: number, seed: number): Dataset {

@@ -6,11 +6,11 @@
 import { dirname, extname } from "node:path";
 import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
-import { buildArch, parseArch, type Activation } from "../onnx/arch.js";
+import { buildArch, parseArch, type Activation } from "./arch.js";
 import { makeBatchDynamic } from "../onnx/batch.js";
 import { buildClassifier } from "../onnx/build.js";
-import { checkpointFormat } from "../onnx/checkpoint/checkpointFormat.js";
-import { readStateDict } from "../onnx/checkpoint/readCheckpoint.js";
+import { checkpointFormat } from "../onnx/checkpointFormat.js";
+import { readStateDict } from "./torch/readCheckpoint.js";
 import { inlineExternalData } from "../onnx/externalData.js";
 import { readMetadata, writeMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { decodeModel, encodeModel, type ModelProto } from "../onnx/proto.js";

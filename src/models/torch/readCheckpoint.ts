@@ -6,11 +6,11 @@
 import { unzipSync } from "fflate";
 import { fail, isLesionError } from "../../errors.js";
 import { isKind, unpickle, type PyDict, type PyGlobal, type PyObject, type PyTuple, type PyValue } from "./pickle.js";
-import { isTorchScriptEntry } from "./checkpointFormat.js";
+import { isTorchScriptEntry } from "../../onnx/checkpointFormat.js";
 import { buildNumpy, numpyGlobals } from "./numpy.js";
 import { buildPlain, plainGlobals } from "./plainGlobals.js";
 import type { StateDict, StateDictSource, StateTensor, TensorDtype } from "./types.js";
-import { halfToFloat } from "../tensorData.js";
+import { halfToFloat } from "../../onnx/tensorData.js";
 
 interface Storage {
   dtype: TensorDtype;

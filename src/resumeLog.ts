@@ -5,8 +5,8 @@
  */
 import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
-import { fail } from "../errors.js";
-import { ensureDir, guardWrite } from "../files.js";
+import { fail } from "./errors.js";
+import { ensureDir, guardWrite } from "./files.js";
 
 export interface Checkpoint<Record extends { id: string }> {
   done: Map<string, Record>;

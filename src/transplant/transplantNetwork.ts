@@ -1,5 +1,5 @@
 /**
- * The networks of a transplant (src/study/transplant.ts): the recipient widened by donor units, and the float64
+ * The networks of a transplant (src/transplant/transplant.ts): the recipient widened by donor units, and the float64
  * forward pass every accuracy of a transplant is measured with.
  *
  * Merging is a block-diagonal widening, so the merged network stays a chain of dense layers that lesion trains and

@@ -3,8 +3,8 @@
  * per class), `gains.csv` (every condition's gains and the transplant-minus-control differences with their
  * intervals), and the summary.
  */
-import type { TransplantResult } from "./transplant.js";
-import type { Gains } from "./transplantStats.js";
+import type { TransplantResult } from "../transplant/transplant.js";
+import type { Gains } from "../transplant/transplantStats.js";
 import { LESION_VERSION, type ResultFile } from "./resultDir.js";
 
 export interface TransplantSummary extends Omit<TransplantResult, "model"> {
