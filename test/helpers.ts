@@ -1,10 +1,11 @@
 /** Tiny models built in code, and a seeded random source, for tests. */
 import { loadDataset } from "../src/data/loadDataset.js";
+import { LesionError } from "../src/errors.js";
 import type { Dataset } from "../src/data/types.js";
 import { train } from "../src/models/train.js";
 import { buildClassifier, type LayerSpec } from "../src/onnx/build.js";
 import { writeMetadata } from "../src/onnx/metadata.js";
-import { encodeModel } from "../src/onnx/proto.js";
+import { decodeModel, encodeModel } from "../src/onnx/proto.js";
 import { seeded as random } from "../src/random.js";
 
 /** The project's seeded generator, under the name the tests use. */
@@ -85,4 +86,26 @@ export async function transplantSetup(options: { train: number; test: number; bu
   const donor = await train(trainSet, { arch: options.arch, epochs: options.epochs, seed: 0 });
   const recipient = await train(without3, { arch: options.arch, epochs: options.epochs, seed: 1 });
   return { donor: donor.model, recipient: recipient.model, test, budget };
+}
+
+/** The data and networks of the deeper-population transplant: 60 random 8-pixel samples of 3 classes, a donor 8-6-5-3, a recipient 8-7-4-3 normalising pixels with `mean`/`std`. */
+export function deepTransplantSetup(mean: number, std: number): { data: Dataset; donor: Uint8Array; recipient: Uint8Array } {
+  const rand = random(11);
+  const n = 60;
+  const images = Float32Array.from({ length: n * 8 }, () => rand());
+  const data: Dataset = { spec: "random:deep", n, shape: [1, 1, 8], images, labels: Int32Array.from({ length: n }, (_, i) => i % 3), numClasses: 3, classNames: ["0", "1", "2"], source: "test" };
+  const recipient = decodeModel(randomMlp([8, 7, 4, 3], 2));
+  writeMetadata(recipient, { preprocessing: { layout: "flat", mean: [mean], std: [std], imageShape: [1, 1, 8] }, classNames: null });
+  return { data, donor: randomMlp([8, 6, 5, 3], 1), recipient: encodeModel(recipient) };
+}
+
+/** The LesionError `run` throws (sync or async); fails the test when it throws something else or nothing. */
+export async function errorOf(run: () => unknown): Promise<LesionError> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof LesionError) return error;
+    throw error;
+  }
+  throw new Error("no error");
 }

@@ -23,7 +23,7 @@ import { evaluate } from "../../src/study/evaluate.js";
 import { writeResultDir } from "../../src/runs/resultDir.js";
 import { transplant, type TransplantResult } from "../../src/transplant/transplant.js";
 import { transplantFiles } from "../../src/runs/transplantFiles.js";
-import { random, randomMlp, transplantSetup } from "../helpers.js";
+import { random, randomMlp, transplantSetup, deepTransplantSetup } from "../helpers.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
@@ -227,15 +227,9 @@ describe("buildReport: bad input", () => {
 
 describe("buildReport(transplant directory): a deeper population", () => {
   it("a fc2 transplant's report shows each unit's incoming weights from its branch: the donor's fc2 rows, drawn in Chromium", async () => {
-    const rand = random(11);
-    const n = 60;
-    const images = Float32Array.from({ length: n * 8 }, () => rand());
-    const d: Dataset = { spec: "random:deep", n, shape: [1, 1, 8], images, labels: Int32Array.from({ length: n }, (_, i) => i % 3), numClasses: 3, classNames: ["0", "1", "2"], source: "test" };
-    const donorBytes = randomMlp([8, 6, 5, 3], 1);
-    const recipientProto = decodeModel(randomMlp([8, 7, 4, 3], 2));
-    writeMetadata(recipientProto, { preprocessing: { layout: "flat", mean: [0.5], std: [0.5], imageShape: [1, 1, 8] }, classNames: null });
+    const { data: d, donor: donorBytes, recipient: recipientBytes } = deepTransplantSetup(0.5, 0.5);
     const donor = await openModel(donorBytes, { name: "donor" });
-    const recipient = await openModel(encodeModel(recipientProto), { name: "recipient" });
+    const recipient = await openModel(recipientBytes, { name: "recipient" });
     let dir = "";
     try {
       const result = await transplant(donor, recipient, d, { test: d, site: "fc2", units: [0, 3], class: 1, budgetEpochs: 2, resamples: 50 });

@@ -28,19 +28,9 @@ import { TRANSPLANT_KEY } from "../../src/transplant/transplantModel.js";
 import { mergeNetworks } from "../../src/transplant/transplantNetwork.js";
 import { trainNetwork } from "../../src/engine/train.js";
 import type { Network } from "../../src/onnx/network.js";
-import { random, randomArray, randomCnn, randomMlp, transplantSetup } from "../helpers.js";
+import { random, randomArray, randomCnn, randomMlp, transplantSetup, deepTransplantSetup, errorOf } from "../helpers.js";
 
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
-
-async function errorOf(run: () => unknown): Promise<LesionError> {
-  try {
-    await run();
-  } catch (error) {
-    if (error instanceof LesionError) return error;
-    throw error;
-  }
-  throw new Error("no error");
-}
 
 describe("transplant: the canonical MNIST experiment (class 3)", () => {
   let donor: LesionModel;
@@ -122,16 +112,10 @@ describe("transplant: the canonical MNIST experiment (class 3)", () => {
 
 describe("transplant: a deeper population brings its upstream branch", () => {
   it("transplant({site: 'fc2'}) into a recipient of other widths and normalisation: the units compute the donor's exactly, the recipient is untouched", async () => {
-    const rand = random(11);
-    const n = 60;
-    const images = Float32Array.from({ length: n * 8 }, () => rand());
-    const d: Dataset = { spec: "random:deep", n, shape: [1, 1, 8], images, labels: Int32Array.from({ length: n }, (_, i) => i % 3), numClasses: 3, classNames: ["0", "1", "2"], source: "test" };
-    const donorBytes = randomMlp([8, 6, 5, 3], 1);
     // The recipient normalises pixels differently (mean 0, std 1): the first layer of the branch is rewritten for it.
-    const recipientProto = decodeModel(randomMlp([8, 7, 4, 3], 2));
-    writeMetadata(recipientProto, { preprocessing: { layout: "flat", mean: [0], std: [1], imageShape: [1, 1, 8] }, classNames: null });
+    const { data: d, donor: donorBytes, recipient: recipientBytes } = deepTransplantSetup(0, 1);
     const donor = await openModel(donorBytes, { name: "donor" });
-    const recipient = await openModel(encodeModel(recipientProto), { name: "recipient" });
+    const recipient = await openModel(recipientBytes, { name: "recipient" });
     const result = await transplant(donor, recipient, d, { test: d, site: "fc2", units: [0, 3], class: 1, budgetEpochs: 2, resamples: 50 });
     expect(result.transplanted.site).toBe("fc2");
     expect(result.transplanted.units).toEqual([4, 5]);
@@ -142,7 +126,7 @@ describe("transplant: a deeper population brings its upstream branch", () => {
     const alone = await record(recipient, d, { sites: ["fc1", "fc2"], samples: true });
     const column = (r: typeof mine, site: number, unit: number) => {
       const m = r.sites[site].samples!;
-      return Array.from({ length: n }, (_, s) => m.data[s * m.shape[1] + unit]);
+      return Array.from({ length: d.n }, (_, s) => m.data[s * m.shape[1] + unit]);
     };
     const close = (a: number[], b: number[]) => a.forEach((v, i) => expect(v).toBeCloseTo(b[i], 5));
     for (let u = 0; u < 6; u++) close(column(mine, 0, 7 + u), column(theirs, 0, u)); // the whole upstream layer
