@@ -116,8 +116,7 @@ async function repetition() {
   const { maskInputName, offsetInputName, withMasks } = await import("../dist/onnx/surgery.js");
   const { ablate } = await import("../dist/study/ablate.js");
   const { pairs, singles } = await import("../dist/study/conditions.js");
-  // From the table of contents: the module's own path moves with the code's layout.
-  const { importModel } = await import("../dist/index.js");
+  const { importModel } = await import("../dist/models/importModel.js");
 
   const imported = await importModel(checkpoint, { arch: "mlp", activation: "relu", mean: [0.5], std: [0.5] });
   const model = await openModel(imported.bytes, { name: "meyes2019-mlp100x3" });

@@ -8,7 +8,8 @@
 import { fileURLToPath } from "node:url";
 
 const checkpoint = fileURLToPath(new URL("../../shared/models/meyes2019-mlp100x3/trained.pt", import.meta.url));
-const { importModel, loadDataset } = await import("../dist/index.js");
+const { importModel } = await import("../dist/models/importModel.js");
+const { loadDataset } = await import("../dist/data/loadDataset.js");
 const { openModel } = await import("../dist/engine/model.js");
 const { denseChain } = await import("../dist/onnx/chain.js");
 const { fillInput } = await import("../dist/engine/input.js");

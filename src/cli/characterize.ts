@@ -3,8 +3,8 @@ import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { characterize, type CharacterizeOptions } from "../study/characterize.js";
-import { characterizeFiles } from "../study/characterizeFiles.js";
-import { provenance } from "../study/provenance.js";
+import { characterizeFiles } from "../runs/characterizeFiles.js";
+import { provenance } from "../runs/provenance.js";
 import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<CharacterizeOptions> = {

@@ -6,8 +6,8 @@ import { parseDataSpec } from "../data/parseDataSpec.js";
 import type { Dataset } from "../data/types.js";
 import type { LesionModel } from "../engine/model.js";
 import { fail } from "../errors.js";
-import type { Progress } from "../study/progress.js";
-import { openResultDir, type ResultDir } from "../study/resultDir.js";
+import type { Progress } from "../progress.js";
+import { openResultDir, type ResultDir } from "../runs/resultDir.js";
 
 /** Flag tables are typed over a verb's options: every option has a flag, or null with the reason it has none. */
 export type FlagTable<Options> = { [K in keyof Required<Options>]: string | null };

@@ -3,7 +3,7 @@ import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { evaluate, type EvaluateOptions } from "../study/evaluate.js";
-import { provenance } from "../study/provenance.js";
+import { provenance } from "../runs/provenance.js";
 import { parseInteger, percent, printJson, progressReporter, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<EvaluateOptions> = { batchSize: "--batch-size <n>", onProgress: null /* progress bar on a TTY */, signal: null /* Ctrl-C */ };

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { fail } from "../errors.js";
 import { writeFileAtomic } from "../files.js";
-import type { Activation } from "../onnx/arch.js";
+import type { Activation } from "../models/arch.js";
 import { closeModel, openModel } from "../engine/model.js";
-import { importModel, type ImportOptions } from "../study/importModel.js";
+import { importModel, type ImportOptions } from "../models/importModel.js";
 import { parseNumberList, parseShape, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<ImportOptions> = {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { closeModel, openModel } from "../engine/model.js";
-import { info, type InfoResult } from "../study/info.js";
+import { info, type InfoResult } from "../models/info.js";
 import { printJson } from "./common.js";
 
 const HEADS: Record<InfoResult["head"], string> = {

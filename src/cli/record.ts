@@ -3,8 +3,8 @@ import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { record, type RecordOptions } from "../study/record.js";
-import { recordFiles } from "../study/recordFiles.js";
-import { provenance } from "../study/provenance.js";
+import { recordFiles } from "../runs/recordFiles.js";
+import { provenance } from "../runs/provenance.js";
 import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, printJson, progressReporter, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<RecordOptions> = {

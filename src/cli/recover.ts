@@ -5,9 +5,9 @@ import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
-import { recover, type RecoverOptions } from "../study/recover.js";
-import { provenance } from "../study/provenance.js";
-import { recoverFiles } from "../study/recoverFiles.js";
+import { recover, type RecoverOptions } from "../models/recover.js";
+import { provenance } from "../runs/provenance.js";
+import { recoverFiles } from "../runs/recoverFiles.js";
 import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
 

@@ -3,8 +3,8 @@ import { loadDataset } from "../data/loadDataset.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
-import { defaultModel } from "../study/defaultModel.js";
-import { study, type StudyOptions } from "../study/study.js";
+import { defaultModel } from "../models/defaultModel.js";
+import { study, type StudyOptions } from "../runs/study.js";
 import { abortOnInterrupt, namedSet, parseList, percent, trainingSpecs, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 

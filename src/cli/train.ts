@@ -3,7 +3,7 @@ import { loadDataset } from "../data/loadDataset.js";
 import { fail } from "../errors.js";
 import { dirname, resolve } from "node:path";
 import { checkWritableDir, writeFileAtomic } from "../files.js";
-import { train, type TrainOptions } from "../study/train.js";
+import { train, type TrainOptions } from "../models/train.js";
 import { abortOnInterrupt, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<TrainOptions> = {

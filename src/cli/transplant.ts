@@ -10,9 +10,9 @@ import { decodeModel } from "../onnx/proto.js";
 import { REPORT_FILE } from "../report/buildReport.js";
 import { renderTransplantReport } from "../report/renderTransplantReport.js";
 import { transplantReportData } from "../report/transplantReportData.js";
-import { transplant, type TransplantOptions } from "../study/transplant.js";
-import { transplantFiles } from "../study/transplantFiles.js";
-import { provenance } from "../study/provenance.js";
+import { transplant, type TransplantOptions } from "../transplant/transplant.js";
+import { transplantFiles } from "../runs/transplantFiles.js";
+import { provenance } from "../runs/provenance.js";
 import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 

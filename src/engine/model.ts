@@ -5,14 +5,13 @@
  */
 import { basename, dirname } from "node:path";
 import { closest, fail } from "../errors.js";
-import { readFileChecked, sha256 } from "../files.js";
-import { makeBatchDynamic } from "../onnx/batch.js";
-import { checkHead, normalizeHead, type Head } from "../onnx/head.js";
+import { readFileChecked } from "../files.js";
+import { checkHead, type Head } from "../onnx/head.js";
 import { indexGraph } from "../onnx/graph.js";
 import { readMetadata, type Preprocessing } from "../onnx/metadata.js";
-import { normalizeModel, type Normalization } from "../onnx/normalize.js";
+import { prepareGraph, type Normalization } from "../onnx/normalize.js";
 import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto } from "../onnx/proto.js";
-import { locateSites, type SiteLocation } from "../onnx/sites.js";
+import type { SiteLocation } from "../onnx/sites.js";
 import { withOutputs } from "../onnx/surgery.js";
 import { createSession, defaultThreads, OrtTensor, type OrtSession } from "./ort.js";
 
@@ -66,11 +65,8 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
   const name = options.name ?? (typeof source === "string" ? basename(source) : "model");
   const proto = decodeModel(bytes, name);
   // Before any site search or cutting: weights inline, float32 throughout, weight nodes folded into initializers.
-  const normalization = normalizeModel(proto, { dir: typeof source === "string" ? dirname(source) : null, name });
-  // With external data the file alone does not identify the weights: hash the model with its tensors inline.
-  const digest = normalization.externalTensors > 0 ? sha256(encodeModel(proto)) : sha256(bytes);
-  makeBatchDynamic(proto);
-  const head = normalizeHead(proto);
+  const prepared = prepareGraph(proto, { dir: typeof source === "string" ? dirname(source) : null, name, bytes });
+  const { normalization, head } = prepared;
   const graph = proto.graph!;
   const index = indexGraph(graph);
   if (index.inputs.length !== 1) fail("bad-model", `${name} has ${index.inputs.length} inputs; lesion studies classifiers with one image input`, { name });
@@ -80,7 +76,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
   const preprocessing = metadata.preprocessing ?? inferPreprocessing(inputShape);
   const model: LesionModel = {
     name,
-    sha256: digest,
+    sha256: prepared.sha256!,
     proto,
     inputName: index.inputs[0],
     inputShape,
@@ -97,7 +93,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
     memo: new WeakMap(),
   };
   try {
-    await probe(model, locateSites(graph));
+    await probe(model, prepared.sites);
   } catch (error) {
     await closeModel(model);
     throw error;
@@ -130,6 +126,15 @@ export async function memoized<T>(model: LesionModel, data: object, key: string,
   if (!entries) model.memo.set(data, (entries = new Map()));
   if (!entries.has(key)) entries.set(key, await compute());
   return entries.get(key) as T;
+}
+
+/** Checks that every unit exists at the site. Throws `unit-out-of-range` naming the unit and the site's range. */
+export function checkUnits(site: Site, units: readonly number[]): void {
+  for (const unit of units) {
+    if (!Number.isInteger(unit) || unit < 0 || unit >= site.units) {
+      fail("unit-out-of-range", `unit ${unit} is out of range for site ${site.name} (0..${site.units - 1})`, { site: site.name, unit, units: site.units });
+    }
+  }
 }
 
 /** The only site lookup: a miss names the closest sites. */

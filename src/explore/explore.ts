@@ -25,7 +25,7 @@ import { classNames as classNamesOf } from "../study/evaluate.js";
 import { indicators } from "../study/indicators.js";
 import { populations } from "../study/populations.js";
 import { stimulusMap, type StimulusMapOptions } from "../study/stimulusMap.js";
-import type { Progress } from "../study/progress.js";
+import type { Progress } from "../progress.js";
 import { explorerGraphs } from "./explorerGraphs.js";
 import { renderExplorer, type ExplorerBlobs, type ExplorerMeta } from "./renderExplorer.js";
 

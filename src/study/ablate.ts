@@ -14,21 +14,21 @@
  *   samples, overall as those fractions weighted by class frequency.
  * - Every prediction equals a float64 forward pass (ties toward the lower class); see src/engine/sweep/sweep.ts and the
  *   paths it picks. The intact predictions are checked against a plain forward pass of the
- *   unmodified graph (src/study/agreement.ts); a disagreement beyond a float32 near tie fails the run.
+ *   unmodified graph (src/engine/agreement.ts); a disagreement beyond a float32 near tie fails the run.
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
-import { resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { planSweep, sweep, type SweepPath } from "../engine/sweep/sweep.js";
 import type { SweepOutcome } from "../engine/sweep/types.js";
 import { dataIdentity } from "../data/dataIdentity.js";
-import { checkAgreement, type Agreement } from "./agreement.js";
-import { openCheckpoint } from "./checkpoint.js";
-import { checkUnits, condition as makeCondition, type Condition } from "./conditions.js";
+import { checkAgreement, type Agreement } from "../engine/agreement.js";
+import { openCheckpoint } from "../resumeLog.js";
+import { condition as makeCondition, type Condition } from "./conditions.js";
 import { classNames } from "./evaluate.js";
 import { classCounts, type Matrix } from "./metrics.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 import { record } from "./record.js";
 
 export interface AblateOptions {

@@ -2,7 +2,7 @@
 import type { Dataset } from "../data/types.js";
 import { checkData, forEachBatch } from "../engine/forward.js";
 import { getSession, type LesionModel } from "../engine/model.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 import { classCounts, crossEntropy, type Matrix } from "./metrics.js";
 
 export interface EvaluateOptions {

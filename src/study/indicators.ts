@@ -18,7 +18,7 @@ import { layerWeights, type LayerWeights } from "../onnx/layerWeights.js";
 import { ablate } from "./ablate.js";
 import { singles } from "./conditions.js";
 import type { Matrix } from "./metrics.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 import { record } from "./record.js";
 import { mannWhitney } from "./stats.js";
 import { selectivity } from "./unitScores.js";

@@ -17,7 +17,7 @@ import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/
 import { explore, stratifiedSample, type ExploreResult } from "../../src/explore/explore.js";
 import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
-import { train } from "../../src/study/train.js";
+import { train } from "../../src/models/train.js";
 import { fillInput } from "../../src/engine/input.js";
 import { denseChain } from "../../src/onnx/chain.js";
 import { random, randomArray, randomCnn } from "../helpers.js";

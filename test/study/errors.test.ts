@@ -7,14 +7,14 @@ import { describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
 import { LesionError } from "../../src/errors.js";
-import { parseArch } from "../../src/onnx/arch.js";
+import { parseArch } from "../../src/models/arch.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
 import { fractions, groups, pairs, singles } from "../../src/study/conditions.js";
-import { importModel } from "../../src/study/importModel.js";
-import { info } from "../../src/study/info.js";
+import { importModel } from "../../src/models/importModel.js";
+import { info } from "../../src/models/info.js";
 import { random, randomArray, randomMlp } from "../helpers.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/checkpoints/${name}`, import.meta.url));
