@@ -20,7 +20,7 @@ import type { Progress } from "../progress.js";
 import { zooNetwork } from "./zoo.js";
 
 export interface TrainOptions {
-  /** A zoo architecture: `mlp:784-100-100-100-10` or `cnn:small`. */
+  /** An architecture in the grammar of src/models/arch.ts: `mlp:784-100-100-100-10`, `cnn:small`, `vgg:small` (BatchNorm), or a layer list whose conv and linear layers give `out`. */
   arch: string;
   /** Evaluated after every epoch. Default: none. */
   test?: Dataset;

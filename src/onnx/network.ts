@@ -181,7 +181,8 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
         const channels = (layers.length > 0 ? layerShapes({ inputShape: shape, layers }).at(-1)! : shape)[0];
         if (tensors.some((t) => !t || t.values.length !== channels) || attributeInt(node, "training_mode", 0) !== 0) return null;
         // Trained with PyTorch's momentum 0.1 whatever the exporter wrote (ONNX's momentum is 1 − PyTorch's).
-        layers.push({ op: "batchnorm", name, channels, eps: attributeFloat(node, "epsilon", 1e-5), momentum: 0.1 });
+        // ε is a float32 attribute: read back as the shortest decimal that rounds to it (1e-5, not 9.99999975e-6).
+        layers.push({ op: "batchnorm", name, channels, eps: Number(attributeFloat(node, "epsilon", 1e-5).toPrecision(7)), momentum: 0.1 });
         ["weight", "bias", "running_mean", "running_var"].forEach((key, k) => values.set(`${name}.${key}`, tensors[k]!.values));
         break;
       }
