@@ -23,7 +23,7 @@ export function registerImport(program: Command): void {
     .description("turn a PyTorch checkpoint (.pt, .safetensors) or an ONNX file into a lesion model")
     .argument("<source>", "checkpoint or ONNX file")
     .requiredOption("-o, --output <file>", "ONNX file to write")
-    .option(FLAGS.arch!, "architecture: 'mlp' or a layer list such as conv(padding=1),relu,maxpool(2),flatten,linear")
+    .option(FLAGS.arch!, "architecture: 'mlp', mlp:784-100-10, cnn:small, vgg:small or a layer list such as conv(padding=1),bn,relu,maxpool(2),flatten,linear")
     .option(FLAGS.activation!, "activation between the layers of --arch mlp (relu, tanh, sigmoid, leakyrelu)", "relu")
     .option(FLAGS.mean!, "per-channel mean subtracted from [0,1] pixels, e.g. 0.5 or 0.485,0.456,0.406")
     .option(FLAGS.std!, "per-channel standard deviation, e.g. 0.5")

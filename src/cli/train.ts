@@ -47,7 +47,7 @@ export function registerTrain(program: Command): void {
   program
     .command("train")
     .description("train a network with lesion's own engine; saves the trained and the initial weights")
-    .requiredOption(FLAGS.arch!, "mlp:784-100-100-100-10 (layer widths) or cnn:small")
+    .requiredOption(FLAGS.arch!, "mlp:784-100-100-100-10 (layer widths), cnn:small, vgg:small (BatchNorm) or a layer list (README: Architectures)")
     .requiredOption("--data <spec>", "training data (a named set without a split means its train split)")
     .option(FLAGS.test!, "test data evaluated after every epoch (default: the named set's test split)")
     .option(FLAGS.epochs!, "epochs", "10")

@@ -1,34 +1,86 @@
 /**
- * Architecture specs: a state_dict holds weights but no architecture, so `lesion import` takes one.
- * `mlp` = every Linear in key order with an activation between. Otherwise a comma-separated list of layers:
- *   conv[(stride=S,padding=P)]  bn  linear  relu  leakyrelu[(alpha)]  tanh  sigmoid  dropout
- *   maxpool(K[,stride=S])  avgpool(K[,stride=S])  flatten
- * e.g. `conv(padding=1),relu,maxpool(2),conv(padding=1),relu,maxpool(2),flatten,linear,relu,linear`.
- * conv, bn and linear take the next parameter group of the state_dict in key order (`conv1.weight`, `conv1.bias`, …),
- * and shapes come from the weights; the spec only says how the layers connect.
+ * One architecture grammar for `lesion train --arch` (the network is built from it) and `lesion import --arch` (a
+ * state_dict's weights are laid onto it; a state_dict holds weights but no architecture). A spec is one of
+ * - `mlp`: (import only) every Linear of the state_dict in key order, `--activation` between them;
+ * - `mlp:784-100-100-10`: layer widths, input first, classes last, ReLU between (layers fc1, fc2, …);
+ * - `cnn:small`: conv(out=16,padding=1),relu,maxpool(2),conv(out=32,padding=1),relu,maxpool(2),flatten,linear(out=128),relu,linear;
+ * - `vgg:16-16-M-32-32-M-64-M-fc64` (VGG, Simonyan & Zisserman 2015, with BatchNorm as torchvision's vgg*_bn): a number
+ *   is a 3×3 conv of that many channels (padding 1) + BatchNorm + ReLU, `M` a 2×2 max-pool, `fcN` a hidden Linear of N
+ *   + ReLU after the flatten, then the Linear to the classes; layers named as PyTorch's `features.i`/`classifier.i`.
+ *   `vgg:small` = `vgg:16-16-M-32-32-M-64-M-fc64` (the VGG-BN fixture of test/fixtures/cnn);
+ * - a comma-separated layer list: `conv[(out=,kernel=,stride=,padding=)]` (positional: stride, padding), `bn`,
+ *   `linear[(out=,in=)]`, `relu`, `leakyrelu[(alpha)]`, `tanh`, `sigmoid`, `dropout[(p)]`, `maxpool(K[,stride=S])`,
+ *   `avgpool(K[,stride=S])`, `flatten`, e.g. `conv(padding=1),bn,relu,maxpool(2),flatten,linear,relu,linear`.
+ * For import, conv, bn and linear take the next parameter group of the state_dict in key order (`conv1.weight`,
+ * `conv1.bias`, …) and shapes come from the weights (an `out`, `in` or `kernel` given is checked against them); for
+ * train, every conv and linear needs `out` but the last linear (the classes), and conv's kernel defaults to 3.
  */
 import { fail } from "../errors.js";
 import type { LayerSpec } from "../onnx/build.js";
 import type { StateDict, StateTensor } from "./torch/types.js";
 
 export type ArchToken =
-  | { op: "conv"; stride: number; padding: number }
-  | { op: "linear" | "bn" | "relu" | "tanh" | "sigmoid" | "dropout" | "flatten" }
+  | { op: "conv"; stride: number; padding: number; out?: number; kernel?: number; name?: string }
+  | { op: "linear"; out?: number; in?: number; name?: string }
+  | { op: "bn"; name?: string }
+  | { op: "relu" | "tanh" | "sigmoid" | "flatten" }
+  | { op: "dropout"; p: number }
   | { op: "leakyrelu"; alpha: number }
   | { op: "maxpool" | "avgpool"; kernel: number; stride: number };
 
 export type Activation = "relu" | "tanh" | "sigmoid" | "leakyrelu";
 
-const ARCH_HELP = "expected 'mlp' or a list like conv(padding=1),relu,maxpool(2),flatten,linear,relu,linear";
+export const ARCH_HELP = "expected 'mlp', mlp:784-100-10 (layer widths), cnn:small, vgg:small or vgg:16-M-32-M-fc64, or a layer list like conv(padding=1),bn,relu,maxpool(2),flatten,linear,relu,linear";
 
-/** Parses a spec; `mlp` needs the state_dict to know how many layers, so it is returned as null here. */
+const LAYERS = ["conv", "bn", "linear", "relu", "leakyrelu", "tanh", "sigmoid", "dropout", "maxpool", "avgpool", "flatten"];
+
+const NAMED: Record<string, string> = {
+  "cnn:small": "conv(out=16,padding=1),relu,maxpool(2),conv(out=32,padding=1),relu,maxpool(2),flatten,linear(out=128),relu,linear",
+  "vgg:small": "vgg:16-16-M-32-32-M-64-M-fc64",
+};
+
+/**
+ * Parses a spec (grammar above) into layer tokens; bare `mlp` needs the state_dict to know how many layers, so it is
+ * returned as null here.
+ * @throws LesionError `bad-arch` naming the token that cannot be read.
+ */
 export function parseArch(text: string): ArchToken[] | null {
-  const spec = text.trim();
+  const spec = NAMED[text.trim()] ?? text.trim();
   if (spec === "mlp") return null;
   if (spec === "") fail("bad-arch", `empty architecture; ${ARCH_HELP}`);
+  const family = /^(mlp|cnn|vgg):(.*)$/.exec(spec);
+  if (family?.[1] === "mlp") return mlpWidths(text, family[2]);
+  if (family?.[1] === "vgg") return vggTokens(text, family[2]);
+  const word = /^([a-z]+)(\(|$)/.exec(spec)?.[1];
+  if (family || (!spec.includes(",") && word && !LAYERS.includes(word))) fail("bad-arch", `unknown architecture '${text}'; ${ARCH_HELP}`, { arch: text });
   return splitTopLevel(spec).map((token) => parseToken(token.trim(), spec));
 }
 
+function mlpWidths(arch: string, rest: string): ArchToken[] {
+  const widths = rest.split("-").map(Number);
+  if (widths.length < 2 || widths.some((x) => !Number.isInteger(x) || x < 1)) fail("bad-arch", `cannot read '${arch}'; ${ARCH_HELP}`, { arch });
+  const tokens: ArchToken[] = [{ op: "flatten" }];
+  for (let i = 1; i < widths.length; i++) {
+    tokens.push({ op: "linear", out: widths[i], ...(i === 1 ? { in: widths[0] } : {}) });
+    if (i < widths.length - 1) tokens.push({ op: "relu" });
+  }
+  return tokens;
+}
+
+function vggTokens(arch: string, rest: string): ArchToken[] {
+  const features: ArchToken[] = [];
+  const classifier: ArchToken[] = [{ op: "flatten" }];
+  for (const item of rest.split("-")) {
+    const fc = /^fc(\d+)$/.exec(item);
+    if (item === "M" && classifier.length === 1) features.push({ op: "maxpool", kernel: 2, stride: 2 });
+    else if (/^\d+$/.test(item) && Number(item) > 0 && classifier.length === 1) features.push({ op: "conv", out: Number(item), kernel: 3, stride: 1, padding: 1, name: `features.${features.length}` }, { op: "bn", name: `features.${features.length + 1}` }, { op: "relu" });
+    else if (fc && Number(fc[1]) > 0) classifier.push({ op: "linear", out: Number(fc[1]), name: `classifier.${classifier.length}` }, { op: "relu" });
+    else fail("bad-arch", `cannot read '${item}' in '${arch}': a vgg item is a channel count (3x3 conv + BN + ReLU), M (2x2 max-pool) or fcN (a hidden linear layer, after the convs); ${ARCH_HELP}`, { arch, token: item });
+  }
+  if (!features.some((t) => t.op === "conv")) fail("bad-arch", `'${arch}' has no conv layer; ${ARCH_HELP}`, { arch });
+  classifier.push({ op: "linear", name: `classifier.${classifier.length}` });
+  return [...features, ...classifier];
+}
 function splitTopLevel(spec: string): string[] {
   const parts: string[] = [];
   let depth = 0;
@@ -58,26 +110,35 @@ function parseToken(token: string, spec: string): ArchToken {
     if (key) named[key.trim()] = number;
     else positional.push(number);
   }
-  const int = (value: number, what: string) => {
-    if (!Number.isInteger(value) || value < 0) fail("bad-arch", `layer '${token}' needs a whole ${what}, got ${value}`, { token });
+  const allowed: Record<string, string[]> = { conv: ["stride", "padding", "out", "kernel"], maxpool: ["kernel", "stride"], avgpool: ["kernel", "stride"], leakyrelu: ["alpha"], linear: ["out", "in"], dropout: ["p"] };
+  const unknown = Object.keys(named).find((key) => !(allowed[op] ?? []).includes(key));
+  if (unknown !== undefined) fail("bad-arch", `layer '${token}' takes no argument '${unknown}'${allowed[op] ? ` (it takes ${allowed[op].join(", ")})` : ""}`, { token });
+  const int = (value: number, what: string, min = 0) => {
+    if (!Number.isInteger(value) || value < min) fail("bad-arch", `layer '${token}' needs a whole ${what}${min > 0 ? ` of at least ${min}` : ""}, got ${value}`, { token });
     return value;
   };
+  const optional = (value: number | undefined, what: string) => (value === undefined ? {} : { [what]: int(value, what, 1) });
   switch (op) {
     case "conv":
-      return { op, stride: int(named.stride ?? positional[0] ?? 1, "stride"), padding: int(named.padding ?? positional[1] ?? 0, "padding") };
+      return { op, stride: int(named.stride ?? positional[0] ?? 1, "stride", 1), padding: int(named.padding ?? positional[1] ?? 0, "padding"), ...optional(named.out, "out"), ...optional(named.kernel, "kernel") };
+    case "linear":
+      return { op, ...optional(named.out, "out"), ...optional(named.in, "in") };
     case "maxpool":
     case "avgpool": {
-      const kernel = int(named.kernel ?? positional[0] ?? NaN, "kernel size");
-      return { op, kernel, stride: int(named.stride ?? positional[1] ?? kernel, "stride") };
+      const kernel = int(named.kernel ?? positional[0] ?? NaN, "kernel size", 1);
+      return { op, kernel, stride: int(named.stride ?? positional[1] ?? kernel, "stride", 1) };
     }
     case "leakyrelu":
       return { op, alpha: named.alpha ?? positional[0] ?? 0.01 };
-    case "linear":
+    case "dropout": {
+      const p = named.p ?? positional[0] ?? 0.5;
+      if (!(p >= 0 && p < 1)) fail("bad-arch", `layer '${token}' needs a drop probability in [0, 1), got ${p}`, { token });
+      return { op, p };
+    }
     case "bn":
     case "relu":
     case "tanh":
     case "sigmoid":
-    case "dropout":
     case "flatten":
       return { op };
     default:
@@ -134,6 +195,8 @@ export function buildArch(spec: ArchToken[] | null, state: StateDict, imageShape
         const [out, inp] = weight.shape;
         if (shape.length !== 1) fail("bad-arch", `linear layer ${group.name} follows a ${shape.join("x")} tensor; add flatten before it`, { layer: group.name });
         if (shape[0] !== inp) fail("bad-arch", `linear layer ${group.name} takes ${inp} inputs but gets ${shape[0]}`, { layer: group.name });
+        checkGiven(group.name, "outputs", token.out, out);
+        checkGiven(group.name, "inputs", token.in, inp);
         layers.push({ op: "linear", name: group.name, weight: weight.data as Float32Array, shape: [out, inp], bias: optionalBias(group, out) });
         shape = [out];
         break;
@@ -144,6 +207,8 @@ export function buildArch(spec: ArchToken[] | null, state: StateDict, imageShape
         const [out, inp, kh, kw] = weight.shape;
         if (shape.length !== 3 || shape[0] !== inp) fail("bad-arch", `conv layer ${group.name} takes ${inp} channels but gets a ${shape.join("x")} tensor`, { layer: group.name });
         if (kh !== kw) fail("bad-arch", `conv layer ${group.name} has a ${kh}x${kw} kernel; lesion builds square kernels only`, { layer: group.name });
+        checkGiven(group.name, "output channels", token.out, out);
+        checkGiven(group.name, "kernel size", token.kernel, kh);
         layers.push({ op: "conv", name: group.name, weight: weight.data as Float32Array, shape: [out, inp, kh, kw], bias: optionalBias(group, out), stride: token.stride, padding: token.padding });
         shape = [out, convSize(shape[1], kh, token.stride, token.padding), convSize(shape[2], kw, token.stride, token.padding)];
         break;
@@ -179,6 +244,11 @@ export function buildArch(spec: ArchToken[] | null, state: StateDict, imageShape
   if (next < groups.length) fail("bad-arch", `the checkpoint has ${groups.length - next} parameter group(s) the architecture does not use: ${groups.slice(next).map((g) => g.name).join(", ")}`);
   if (shape.length !== 1) fail("bad-arch", `the architecture ends in a ${shape.join("x")} tensor; a classifier ends in a linear layer`);
   return { layers, inputShape };
+}
+
+/** A width the spec gives must be the checkpoint's. */
+function checkGiven(layer: string, what: string, given: number | undefined, actual: number): void {
+  if (given !== undefined && given !== actual) fail("bad-arch", `layer ${layer} has ${actual} ${what} in the checkpoint but the architecture says ${given}`, { layer });
 }
 
 function mlpTokens(groups: ParameterGroup[], activation: Activation): ArchToken[] {

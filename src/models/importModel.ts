@@ -24,7 +24,10 @@ export interface ImportOptions {
   mean?: number[];
   /** Per-channel std dividing after the mean. Default [1]. */
   std?: number[];
-  /** One image's [C, H, W]. Default for an MLP: from its input width (784 → 1x28x28, 3072 → 3x32x32). */
+  /**
+   * One image's [C, H, W]. Default: from the first layer, an MLP's input width (784 → 1x28x28, 3072 → 3x32x32) or a
+   * CNN's input channels (1 → 1x28x28, 3 → 3x32x32).
+   */
   inputShape?: [number, number, number];
   /** Class names in class order. Default: none stored (the data's names are used). */
   classNames?: string[];
@@ -74,7 +77,10 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     note = source.note;
     const spec = parseArch(options.arch);
     const firstWeight = state.find((t) => t.name.endsWith(".weight"));
-    const imageShape = options.inputShape ?? defaultImageShape(spec === null || (firstWeight?.shape.length ?? 0) === 2 ? (firstWeight?.shape[1] ?? 0) : 0, path);
+    const rank = firstWeight?.shape.length ?? 0;
+    // A first conv's input channels say as much as a first linear's width: 1 → MNIST's 1x28x28, 3 → CIFAR's 3x32x32.
+    const width = spec === null || rank === 2 ? (firstWeight?.shape[1] ?? 0) : rank === 4 ? ({ 1: 784, 3: 3072 }[firstWeight!.shape[1]] ?? 0) : 0;
+    const imageShape = options.inputShape ?? defaultImageShape(width, path);
     const built = buildArch(spec, state, imageShape, options.activation ?? "relu");
     model = buildClassifier(built);
     preprocessing = { layout: built.inputShape.length === 1 ? "flat" : "nchw", mean: options.mean ?? [0], std: options.std ?? [1], imageShape };

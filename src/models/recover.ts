@@ -2,7 +2,9 @@
  * Recovery (Meyes et al. 2019): ablate units, retrain the damaged network, and watch how much of the loss comes back,
  * class by class. Held (default): the ablated units are masked to zero during training and pass no gradient, and in
  * the saved model their incoming weights and bias are zero (for ReLU and Tanh units that is an output of exactly
- * zero). Free (`free: true`): the units start from zeroed incoming weights and bias but may learn again.
+ * zero). A network with BatchNorm trains in PyTorch's training mode (batch statistics, running statistics updated,
+ * γ and β learnt) and is evaluated with the running statistics; the mask sits on the site's output (after BatchNorm
+ * and activation), and the saved model also zeroes the held units' γ and β, so they output exactly zero. Free (`free: true`): the units start from zeroed incoming weights and bias but may learn again.
  * Recovered fraction per class = (accuracy after − accuracy ablated) / (accuracy intact − accuracy ablated), null for a
  * class the ablation did not hurt.
  * Control (`control: true`): the intact network retrained with the same budget (epochs, optimizer, seed, batches), so
@@ -74,7 +76,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   checkUnits(site, options.units);
   if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
   const found = networkOf(model.proto, model.inputShape);
-  if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains chains of Linear, Conv, pooling and activations)`);
+  if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains chains of Linear, Conv, BatchNorm, pooling and activations)`);
   const { network, values } = found;
   const layer = siteLayerIndex(network, site.name);
   if (layer < 0) fail("unknown-site", `site ${site.name} is not the output of a trainable layer of ${model.name}`);
@@ -87,7 +89,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const intact = await evaluateNetwork(network, values, {}, test, k, options.threads);
   // Held units start with zero incoming weights too: their output is masked and they get no gradient, so this changes
   // nothing for finite weights, and a NaN or infinite weight cannot reach the network through mask·NaN.
-  const start = zeroIncoming(network, values, layer, options.units);
+  const start = zeroIncoming(network, values, layer, options.units, !free);
   const ablated = await evaluateNetwork(network, start, masks, test, k, options.threads);
   const batches = Math.ceil(data.n / (options.batchSize ?? 128));
   const epochs = options.epochs ?? 3;
@@ -136,21 +138,30 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   };
 }
 
-/** A copy of the parameters with the units' incoming weights and bias zeroed (the layer feeding site `layer`). */
-function zeroIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[]): Map<string, Float32Array> {
+/**
+ * A copy of the parameters with the units' incoming weights and bias zeroed (the layer feeding site `layer`). With a
+ * BatchNorm between that layer and the site, its β is zeroed too, and for held units (`scale`) its γ: the unit's
+ * output is then exactly zero whatever the running statistics (γ·x̂ + β = 0). A free unit keeps γ, or it could never
+ * learn again (dγ = Σ dy·x̂ and x̂ = 0 for a zero filter, so a zero γ would stay zero).
+ */
+function zeroIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[], scale = true): Map<string, Float32Array> {
   let owner = layer;
   while (owner >= 0 && network.layers[owner].op !== "linear" && network.layers[owner].op !== "conv") owner--;
   const l = network.layers[owner];
   if (l.op !== "linear" && l.op !== "conv") return values;
   const copy = new Map(values);
-  for (const suffix of ["weight", "bias"]) {
-    const name = `${l.name}.${suffix}`;
+  const zero = (name: string, per: number) => {
     const array = copy.get(name);
-    if (!array) continue;
+    if (!array) return;
     const next = Float32Array.from(array);
-    const per = next.length / l.out;
     for (const u of units) next.fill(0, u * per, (u + 1) * per);
     copy.set(name, next);
+  };
+  for (const suffix of ["weight", "bias"]) zero(`${l.name}.${suffix}`, (copy.get(`${l.name}.${suffix}`)?.length ?? 0) / l.out);
+  const bn = network.layers[owner + 1];
+  if (bn?.op === "batchnorm" && owner + 1 <= layer) {
+    zero(`${bn.name}.bias`, 1);
+    if (scale) zero(`${bn.name}.weight`, 1);
   }
   return copy;
 }

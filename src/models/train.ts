@@ -13,14 +13,14 @@ import { trainNetwork, type EpochResult, type TrainingData } from "../engine/tra
 import { writeFileAtomic } from "../files.js";
 import { buildClassifier } from "../onnx/build.js";
 import { writeMetadata, type Preprocessing } from "../onnx/metadata.js";
-import { classifierLayers, parameters, type Network } from "../onnx/network.js";
+import { buffers, classifierLayers, parameters, type Network } from "../onnx/network.js";
 import { encodeModel } from "../onnx/proto.js";
 import { seeded } from "../random.js";
 import type { Progress } from "../progress.js";
 import { zooNetwork } from "./zoo.js";
 
 export interface TrainOptions {
-  /** A zoo architecture: `mlp:784-100-100-100-10` or `cnn:small`. */
+  /** An architecture in the grammar of src/models/arch.ts: `mlp:784-100-100-100-10`, `cnn:small`, `vgg:small` (BatchNorm), or a layer list whose conv and linear layers give `out`. */
   arch: string;
   /** Evaluated after every epoch. Default: none. */
   test?: Dataset;
@@ -129,15 +129,21 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   return result;
 }
 
-/** PyTorch's default initialisation of Linear and Conv: U(−1/√fanIn, 1/√fanIn) for weights and biases. */
+/**
+ * PyTorch's default initialisation: U(−1/√fanIn, 1/√fanIn) for the weights and biases of Linear and Conv (drawn in
+ * layer order from one seeded generator); BatchNorm γ = 1, β = 0, running mean 0 and running variance 1.
+ * @returns parameters and buffers by name (`conv1.weight`, `bn1.running_var`, …).
+ */
 export function initialParameters(network: Network, seed: number): Map<string, Float32Array> {
   const rand = seeded(seed * 7919 + 17);
-  return new Map(
-    parameters(network).map((p) => {
-      const bound = 1 / Math.sqrt(p.fanIn);
-      return [p.name, Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => (rand() * 2 - 1) * bound)];
-    }),
-  );
+  const values = new Map<string, Float32Array>();
+  for (const p of parameters(network)) {
+    const size = p.shape.reduce((a, b) => a * b, 1);
+    if (network.layers[p.layer].op === "batchnorm") values.set(p.name, new Float32Array(size).fill(p.name.endsWith(".weight") ? 1 : 0));
+    else values.set(p.name, Float32Array.from({ length: size }, () => (rand() * 2 - 1) * (1 / Math.sqrt(p.fanIn))));
+  }
+  for (const b of buffers(network)) values.set(b.name, new Float32Array(b.shape[0]).fill(b.name.endsWith(".running_var") ? 1 : 0));
+  return values;
 }
 
 export function networkInputs(data: Dataset, preprocessing: Preprocessing): TrainingData {

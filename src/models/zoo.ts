@@ -1,47 +1,58 @@
 /**
- * Named architectures for `lesion train`: `mlp:784-100-100-100-10` (every layer width, input first, classes last;
- * ReLU between, layers fc1, fc2, …) and `cnn:small` (two 3×3 conv + ReLU + 2×2 max-pool blocks of 16 and 32 channels,
- * then fc1 of 128 and fc2), sized to the data's images and classes.
+ * Networks for `lesion train --arch`, from the one architecture grammar of src/models/arch.ts (the one `import` reads):
+ * `mlp:784-100-100-100-10`, `cnn:small`, `vgg:small` / `vgg:16-M-32-M-fc64` (BatchNorm after every conv), or a layer
+ * list whose conv and linear layers give `out` (the last linear defaults to the data's classes). Layers are named
+ * conv1, conv2, …, bn1, …, fc1, fc2, … in order, except where the spec names them (vgg: PyTorch's `features.i` and
+ * `classifier.i`, so a lesion-trained VGG and a PyTorch state_dict of the same spec share parameter names).
  */
 import { fail } from "../errors.js";
 import { layerShapes, type Network, type NetworkLayer } from "../onnx/network.js";
+import { ARCH_HELP, parseArch } from "./arch.js";
 
-export const ZOO_HELP = "expected mlp:784-100-100-100-10 (layer widths, input first) or cnn:small";
+export const ZOO_HELP = ARCH_HELP.replace("'mlp', ", "");
 
+/**
+ * The network an architecture spec describes, sized to the data's images ([C, H, W]) and classes.
+ * @throws LesionError `bad-arch`: an unreadable spec, bare `mlp` (no widths), a conv or hidden linear without `out`,
+ * layers that do not fit the images (an `mlp:` input width that is not C·H·W), or an output width that is not the
+ * number of classes.
+ */
 export function zooNetwork(arch: string, imageShape: [number, number, number], classes: number): Network {
-  const [family, rest] = arch.split(":");
+  const tokens = parseArch(arch);
+  if (tokens === null) fail("bad-arch", `'mlp' needs its layer widths to be trained, e.g. mlp:784-100-10; ${ZOO_HELP}`, { arch });
   const [c, h, w] = imageShape;
-  if (family === "mlp") {
-    const widths = (rest ?? "").split("-").map(Number);
-    if (widths.length < 2 || widths.some((x) => !Number.isInteger(x) || x < 1)) fail("bad-arch", `cannot read '${arch}'; ${ZOO_HELP}`, { arch });
-    if (widths[0] !== c * h * w) fail("bad-arch", `${arch} takes ${widths[0]} inputs but the images are ${c}x${h}x${w} = ${c * h * w}`, { arch });
-    if (widths[widths.length - 1] !== classes) fail("bad-arch", `${arch} has ${widths[widths.length - 1]} outputs but the data has ${classes} classes`, { arch });
-    const layers: NetworkLayer[] = [{ op: "flatten" }];
-    for (let i = 1; i < widths.length; i++) {
-      layers.push({ op: "linear", name: `fc${i}`, in: widths[i - 1], out: widths[i], bias: true });
-      if (i < widths.length - 1) layers.push({ op: "relu" });
+  const counters: Record<string, number> = { conv: 0, bn: 0, fc: 0 };
+  const auto = (kind: string) => `${kind}${++counters[kind]}`;
+  const lastLinear = tokens.map((t) => t.op).lastIndexOf("linear");
+  let shape: number[] = [...imageShape];
+  const layers: NetworkLayer[] = [];
+  tokens.forEach((token, i) => {
+    let layer: NetworkLayer;
+    switch (token.op) {
+      case "conv": {
+        if (token.out === undefined) fail("bad-arch", `conv layer ${i + 1} of '${arch}' needs its channel count to be trained, e.g. conv(out=16,padding=1)`, { arch });
+        if (shape.length !== 3) fail("bad-arch", `conv layer ${i + 1} of '${arch}' follows a flat tensor`, { arch });
+        layer = { op: "conv", name: token.name ?? auto("conv"), in: shape[0], out: token.out, kernel: token.kernel ?? 3, stride: token.stride, padding: token.padding, bias: true };
+        break;
+      }
+      case "linear": {
+        const out = token.out ?? (i === lastLinear ? classes : undefined);
+        if (out === undefined) fail("bad-arch", `linear layer ${i + 1} of '${arch}' needs its width to be trained, e.g. linear(out=128)`, { arch });
+        if (token.in !== undefined && token.in !== c * h * w) fail("bad-arch", `${arch} takes ${token.in} inputs but the images are ${c}x${h}x${w} = ${c * h * w}`, { arch });
+        if (i === lastLinear && out !== classes) fail("bad-arch", `${arch} has ${out} outputs but the data has ${classes} classes`, { arch });
+        if (shape.length !== 1) fail("bad-arch", `linear layer ${i + 1} of '${arch}' follows a ${shape.join("x")} tensor; add flatten before it`, { arch });
+        layer = { op: "linear", name: token.name ?? auto("fc"), in: shape[0], out, bias: true };
+        break;
+      }
+      case "bn":
+        layer = { op: "batchnorm", name: token.name ?? auto("bn"), channels: shape[0], eps: 1e-5, momentum: 0.1 };
+        break;
+      default:
+        layer = token;
     }
-    return { inputShape: imageShape, layers };
-  }
-  if (family === "cnn" && (rest ?? "small") === "small") {
-    const flat = 32 * Math.floor(Math.floor(h / 2) / 2) * Math.floor(Math.floor(w / 2) / 2);
-    const network: Network = {
-      inputShape: imageShape,
-      layers: [
-        { op: "conv", name: "conv1", in: c, out: 16, kernel: 3, stride: 1, padding: 1, bias: true },
-        { op: "relu" },
-        { op: "maxpool", kernel: 2, stride: 2 },
-        { op: "conv", name: "conv2", in: 16, out: 32, kernel: 3, stride: 1, padding: 1, bias: true },
-        { op: "relu" },
-        { op: "maxpool", kernel: 2, stride: 2 },
-        { op: "flatten" },
-        { op: "linear", name: "fc1", in: flat, out: 128, bias: true },
-        { op: "relu" },
-        { op: "linear", name: "fc2", in: 128, out: classes, bias: true },
-      ],
-    };
-    layerShapes(network);
-    return network;
-  }
-  fail("bad-arch", `unknown architecture '${arch}'; ${ZOO_HELP}`, { arch });
+    layers.push(layer);
+    shape = layerShapes({ inputShape: imageShape, layers }).at(-1)!;
+  });
+  if (lastLinear < 0 || shape.length !== 1 || shape[0] !== classes) fail("bad-arch", `${arch} must end in a linear layer to the ${classes} classes; ${ZOO_HELP}`, { arch });
+  return { inputShape: imageShape, layers };
 }
