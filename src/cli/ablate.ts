@@ -14,7 +14,7 @@ import type { Progress } from "../progress.js";
 import { provenance } from "../runs/provenance.js";
 import { sha256 } from "../files.js";
 import { unitScores } from "../study/unitScores.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 
 const FLAGS: FlagTable<AblateOptions> = {
@@ -73,8 +73,8 @@ export function registerAblate(program: Command): void {
       if (!ORDERS.includes(flags.order)) fail("bad-option", `--order must be one of ${ORDERS.join(", ")}, got '${flags.order}'`);
       if (flags.pairs !== undefined && flags.fraction !== undefined) fail("bad-option", "--pairs cannot be combined with --fraction (a fraction curve replaces the units)");
       const batchSize = parseInteger(flags.batchSize, "--batch-size");
-      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
+      const loaded = await loadDataset(flags.data, modelData(model));
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;

@@ -30,6 +30,14 @@ export function parseShape(value: string, flag: string): [number, number, number
   return parts as [number, number, number];
 }
 
+/**
+ * The model's own data options for `loadDataset`: its class names (an image folder is matched to them by name) and
+ * the resize and crop `lesion import` stored for image folders.
+ */
+export function modelData(model: LesionModel): { classNames: string[] | null; resize?: number; crop?: number } {
+  return { classNames: model.classNames, resize: model.preprocessing.resize, crop: model.preprocessing.crop };
+}
+
 /** A progress bar with ETA on a TTY; silent otherwise (logs stay clean). */
 export function progressReporter(enabled = process.stderr.isTTY === true): { onProgress: (event: Progress) => void; stop: () => void } {
   if (!enabled) return { onProgress: () => {}, stop: () => {} };

@@ -5,7 +5,7 @@ import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../models/defaultModel.js";
 import { study, type StudyOptions } from "../runs/study.js";
-import { abortOnInterrupt, namedSet, parseList, percent, trainingSpecs, type FlagTable } from "./common.js";
+import { abortOnInterrupt, namedSet, parseList, percent, trainingSpecs, modelData, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
@@ -64,7 +64,7 @@ export function registerStudy(program: Command): void {
         const dataSpec = flags.data ?? "mnist:test";
         const model = await openModel(modelPath);
         opened.push(model);
-        const data = await loadDataset(dataSpec, { classNames: model.classNames });
+        const data = await loadDataset(dataSpec, modelData(model));
         const initial = initialPath ? await openModel(initialPath) : undefined;
         if (initial) opened.push(initial);
         let recover: StudyOptions["recover"];
@@ -73,7 +73,7 @@ export function registerStudy(program: Command): void {
           const named = namedSet(dataSpec);
           const trainSpec = flags.recoverData ?? (named ? trainingSpecs(named, undefined).train : undefined);
           if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set");
-          recover = { train: await loadDataset(trainSpec, { classNames: model.classNames }) };
+          recover = { train: await loadDataset(trainSpec, modelData(model)) };
         }
         const result = await study(model, data, {
           dir: flags.output,

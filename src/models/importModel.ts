@@ -25,6 +25,13 @@ export interface ImportOptions {
   /** Per-channel std dividing after the mean. Default [1]. */
   std?: number[];
   /**
+   * Image folders scored with the model get their shorter side resized to this many pixels (torchvision's
+   * `Resize(N)`, PIL's antialiased bilinear filter). Default: none (for ONNX input: kept from the file's metadata).
+   */
+  resize?: number;
+  /** Image folders scored with the model are then center-cropped to crop×crop (`CenterCrop(M)`). Default: none (ONNX: kept). */
+  crop?: number;
+  /**
    * One image's [C, H, W]. Default: from the first layer, an MLP's input width (784 → 1x28x28, 3072 → 3x32x32) or a
    * CNN's input channels (1 → 1x28x28, 3 → 3x32x32).
    */
@@ -55,6 +62,12 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     fail("bad-option", `--mean has ${options.mean.length} values and --std ${options.std.length}; give one value or one per channel for each`);
   }
   if ((options.std ?? []).some((s) => s === 0)) fail("bad-option", "--std must not contain 0");
+  for (const [flag, size] of [["--resize", options.resize], ["--crop", options.crop]] as const) {
+    if (size !== undefined && !(Number.isInteger(size) && size > 0)) fail("bad-option", `${flag} must be a positive whole number of pixels, got ${size}`);
+  }
+  if (options.resize !== undefined && options.crop !== undefined && options.crop > options.resize) {
+    fail("bad-option", `--crop ${options.crop} is larger than --resize ${options.resize}: the crop is cut from the resized image`);
+  }
   let model: ModelProto;
   let preprocessing: Preprocessing;
   let note: string | null = null;
@@ -69,6 +82,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
       mean: options.mean ?? existing?.mean ?? [0],
       std: options.std ?? existing?.std ?? [1],
       imageShape: options.inputShape ?? existing?.imageShape ?? null,
+      ...sizing(options.resize ?? existing?.resize, options.crop ?? existing?.crop),
     };
   } else {
     if (!options.arch) fail("bad-option", `${path} is a checkpoint (weights without architecture): give --arch mlp or a layer list`);
@@ -83,10 +97,15 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     const imageShape = options.inputShape ?? defaultImageShape(width, path);
     const built = buildArch(spec, state, imageShape, options.activation ?? "relu");
     model = buildClassifier(built);
-    preprocessing = { layout: built.inputShape.length === 1 ? "flat" : "nchw", mean: options.mean ?? [0], std: options.std ?? [1], imageShape };
+    preprocessing = { layout: built.inputShape.length === 1 ? "flat" : "nchw", mean: options.mean ?? [0], std: options.std ?? [1], imageShape, ...sizing(options.resize, options.crop) };
   }
   writeMetadata(model, { preprocessing, classNames: options.classNames ?? null });
   return { bytes: encodeModel(model), format: isOnnx ? "onnx" : "checkpoint", preprocessing, note };
+}
+
+/** The resize and crop entries of the metadata, only those set (a model without them keeps its old metadata). */
+function sizing(resize: number | undefined, crop: number | undefined): Pick<Preprocessing, "resize" | "crop"> {
+  return { ...(resize ? { resize } : {}), ...(crop ? { crop } : {}) };
 }
 
 function defaultImageShape(inputWidth: number, path: string): [number, number, number] {
