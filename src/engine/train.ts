@@ -1,7 +1,7 @@
 /**
  * The training loop: one onnxruntime session runs a whole training step (src/onnx/trainGraph.ts); parameters and
  * optimizer state go in and come out each step. Everything random is seeded per (seed, epoch, step), so a run is
- * the same bit for bit on a machine, and a run resumed from an epoch checkpoint continues exactly as it would have.
+ * the same bit for bit on a machine, and a run resumed from its saved epoch state continues exactly as it would have.
  */
 import { fail } from "../errors.js";
 import { seeded, shuffle } from "../random.js";
@@ -32,7 +32,7 @@ export interface TrainNetworkOptions extends StepOptions {
   test?: TrainingData;
   classes: number;
   threads?: number;
-  /** Called after every epoch with its figures and the live parameters and state (for checkpoints). */
+  /** Called after every epoch with its figures and the live parameters and state (for the saved epoch state). */
   onEpoch?: (epoch: EpochResult, parameters: Map<string, Float32Array>, state: Map<string, Float32Array>) => void;
   onStep?: (done: number, total: number) => void;
   signal?: AbortSignal;
@@ -59,7 +59,7 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
   const shapes = layerShapes(network);
   const size = network.inputShape.reduce((a, b) => a * b, 1);
   const n = options.train.labels.length;
-  if (options.train.inputs.length !== n * size) fail("shape-mismatch", `training inputs hold ${options.train.inputs.length / n} values per sample; the network takes ${size}`);
+  if (options.train.inputs.length !== n * size) fail("shape-mismatch", `training inputs hold ${options.train.inputs.length / n} values per sample; the network takes ${size}`, { expected: [size], actual: [options.train.inputs.length / n] });
   const step = await createSession(encodeModel(trainStepModel(network, options)), threads);
   const evaluator = options.test ? await createSession(encodeModel(forwardModel(network, options.masks)), threads) : null;
   try {

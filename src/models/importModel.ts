@@ -49,9 +49,9 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
   // A checkpoint is read as one whatever its name (`weights.onnx` that torch.save wrote).
   const isOnnx = extname(path).toLowerCase() === ".onnx" && checkpointFormat(bytes) === null;
   if (options.mean && options.std && options.mean.length !== options.std.length && options.mean.length !== 1 && options.std.length !== 1) {
-    fail("bad-option", `--mean has ${options.mean.length} values and --std ${options.std.length}; give one value or one per channel for each`);
+    fail("bad-option", `\`mean\` has ${options.mean.length} values and \`std\` ${options.std.length}; give one value or one per channel for each`, { options: ["mean", "std"] });
   }
-  if ((options.std ?? []).some((s) => s === 0)) fail("bad-option", "--std must not contain 0");
+  if ((options.std ?? []).some((s) => s === 0)) fail("bad-option", "`std` must not contain 0", { options: ["std"], value: options.std });
   let model: ModelProto;
   let preprocessing: Preprocessing;
   let note: string | null = null;
@@ -68,7 +68,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
       imageShape: options.inputShape ?? existing?.imageShape ?? null,
     };
   } else {
-    if (!options.arch) fail("bad-option", `${path} is a checkpoint (weights without architecture): give --arch mlp or a layer list`);
+    if (!options.arch) fail("bad-option", `${path} is a checkpoint (weights without architecture): give an architecture (\`arch\`: mlp or a layer list)`, { options: ["arch"] });
     const source = readStateDict(bytes, path);
     const state = source.tensors;
     note = source.note;
@@ -86,7 +86,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
 function defaultImageShape(inputWidth: number, path: string): [number, number, number] {
   if (inputWidth === 784) return [1, 28, 28];
   if (inputWidth === 3072) return [3, 32, 32];
-  fail("bad-option", `cannot tell the image shape of ${path} from its input width ${inputWidth || "(unknown)"}; give --input-shape CxHxW`);
+  fail("bad-option", `cannot tell the image shape of ${path} from its input width ${inputWidth || "(unknown)"}; give \`inputShape\` (CxHxW)`, { options: ["inputShape"] });
 }
 
 function guessLayout(model: ModelProto): Preprocessing["layout"] {
