@@ -1,5 +1,5 @@
 /** Batched forward passes over a dataset: bounded memory (one batch of inputs and outputs at a time). */
-import { fail } from "../errors.js";
+import { fail, throwIfAborted } from "../errors.js";
 import type { Dataset } from "../data/types.js";
 import { fillInput } from "./input.js";
 import type { LesionModel } from "./model.js";
@@ -69,7 +69,7 @@ export async function forEachBatch(
   const buffer = new Float32Array(Math.min(batchSize, data.n) * sampleSize);
   const names = [model.outputName, ...(options.outputs ?? []).filter((o) => o !== model.outputName)];
   for (let start = 0; start < data.n; start += batchSize) {
-    if (options.signal?.aborted) fail("aborted", "run aborted");
+    throwIfAborted(options.signal);
     const count = Math.min(batchSize, data.n - start);
     const input = buffer.subarray(0, count * sampleSize);
     fillInput(input, data.images, start, count, data.shape, model.preprocessing);

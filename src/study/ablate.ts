@@ -17,7 +17,7 @@
  *   unmodified graph (src/engine/agreement.ts); a disagreement beyond a float32 near tie fails the run.
  */
 import type { Dataset } from "../data/types.js";
-import { fail } from "../errors.js";
+import { fail, throwIfAborted } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { planSweep, sweep, type SweepPath } from "../engine/sweep/sweep.js";
@@ -161,7 +161,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     const means = todo.some((c) => c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
     // Blocks are the unit of resuming: each finished block is appended to the resume log.
     for (const block of plan.blocks) {
-      if (options.signal?.aborted) fail("aborted", "run aborted");
+      throwIfAborted(options.signal);
       const part = block.map((i) => todo[i]);
       const result = await sweep({
         model,

@@ -8,7 +8,8 @@
  */
 import { fail } from "../errors.js";
 import type { Network } from "../onnx/network.js";
-import { argmax, crossEntropy } from "../study/metrics.js";
+import { crossEntropy } from "../engine/sweep/logits.js";
+import { argmax } from "../study/metrics.js";
 import { forward64 } from "./transplantNetwork.js";
 
 export interface PopulationChoice {

@@ -21,7 +21,7 @@
  *    ties, are recomputed in float64 from the input (forward64.ts).
  * Algorithm and measurements: shared note "fast-exact-sweep"; benchmark: bench/ablation.mjs.
  */
-import { fail } from "../../errors.js";
+import { fail, throwIfAborted } from "../../errors.js";
 import { OUTPUT_NAME } from "../../onnx/build.js";
 import type { DenseChain } from "../../onnx/chain.js";
 import { getSession, type LesionModel } from "../model.js";
@@ -32,7 +32,8 @@ import { exactPrediction, forward64 } from "./forward64.js";
 import { candidatePairs, layerBounds, marginsOf, PAIR_BYTES, unitLists } from "./layerBounds.js";
 import { crossEntropy, decide, TIE_MARGIN } from "./logits.js";
 import type { DenseIntact, LayerBounds, PairRows, SweepOutcome, SweepResult } from "./types.js";
-import { activationInput, LABELS_INPUT, LOSS_OUTPUT, NEXT_INPUT, ROWS_INPUT, RUNNER_UP_OUTPUT, tailModel, TARGETS_INPUT, TOP_OUTPUT, transpose, weightsInput } from "./tailModel.js";
+import { activationInput, LABELS_INPUT, LOSS_OUTPUT, NEXT_INPUT, ROWS_INPUT, RUNNER_UP_OUTPUT, tailModel, TARGETS_INPUT, TOP_OUTPUT, weightsInput } from "./tailModel.js";
+import { transposeMatrix } from "../../onnx/float64/kernels.js";
 
 export interface DenseSweepInput {
   model: LesionModel;
@@ -371,7 +372,7 @@ class Sweep {
     const logits = this.intact.pre[input.chain.layers.length - 1];
     const row = new Float64Array(k);
     input.conditions.forEach((unitsOf, c) => {
-      checkAborted(input.signal);
+      throwIfAborted(input.signal);
       for (let s = 0; s < n; s++) {
         if (!unitsOf.some((u) => logits[s * k + u] !== 0)) continue;
         for (let j = 0; j < k; j++) row[j] = logits[s * k + j];
@@ -386,10 +387,10 @@ class Sweep {
   closedForm(): void {
     const { input, k, units, siteValues, rows } = this;
     const nextPre = this.intact.pre[input.siteLayer + 1];
-    const columns = transpose(input.chain.layers[input.siteLayer + 1].weight, k, units);
+    const columns = transposeMatrix(input.chain.layers[input.siteLayer + 1].weight, k, units);
     const row = new Float64Array(k);
     input.conditions.forEach((unitsOf, c) => {
-      checkAborted(input.signal);
+      throwIfAborted(input.signal);
       const count = this.rowsOf(unitsOf, c);
       for (let r = 0; r < count; r++) {
         const s = rows[r];
@@ -431,7 +432,7 @@ class Sweep {
     const flush = async () => {
       const filled = chunk.filled;
       if (filled === 0) return;
-      checkAborted(input.signal);
+      throwIfAborted(input.signal);
       const out = await session.run({
         ...cached,
         [ROWS_INPUT]: new OrtTensor("int32", chunk.samples.subarray(0, filled), [filled]),
@@ -556,8 +557,3 @@ function finish(intact: DenseIntact, outcomes: Accumulator[], stats: Omit<SweepR
     stats: { ...stats, seconds: (performance.now() - started) / 1000 },
   };
 }
-
-function checkAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) fail("aborted", "run aborted");
-}
-
