@@ -1,7 +1,7 @@
 /** lesion's library: the same verbs and options as the CLI (`lesion record` is `record(model, data, options)`). */
 
 // Errors: one class, one closed set of codes, one formatter.
-export { LesionError, formatError, isLesionError, type LesionErrorCode } from "./errors.js";
+export { LesionError, LESION_ERROR_CODES, formatError, isLesionError, type AnyLesionError, type LesionErrorCode, type LesionErrorDetails } from "./errors.js";
 
 // Models: open an ONNX file (sessions stay open until closeModel), find sites.
 export { openModel, closeModel, resolveSite, type LesionModel, type OpenModelOptions, type Site } from "./engine/model.js";

@@ -1,5 +1,5 @@
 /**
- * Sweep checkpoints: finished conditions are appended as JSON lines, keyed by condition id, after a header that
+ * A long run's resume log: finished conditions are appended as JSON lines, keyed by condition id, after a header that
  * names the model, data and options. A rerun reads them back and runs only what is missing; a line cut short by a
  * kill is ignored. A header that does not match is a `resume-mismatch`, never a silent mix of two runs.
  */
@@ -8,13 +8,18 @@ import { dirname } from "node:path";
 import { fail } from "./errors.js";
 import { ensureDir, guardWrite } from "./files.js";
 
-export interface Checkpoint<Record extends { id: string }> {
+/** An open resume log: the records already done (by id), appending more, removing the log when the run is complete. */
+export interface ResumeLog<Record extends { id: string }> {
   done: Map<string, Record>;
   append(records: Record[]): void;
   remove(): void;
 }
 
-export function openCheckpoint<Record extends { id: string }>(path: string, header: object): Checkpoint<Record> {
+/**
+ * Opens the resume log at `path` (creating it with `header`), or reads back the one a killed run left.
+ * @throws LesionError `resume-mismatch` when the log's header is not `header`; `unwritable-path` when it cannot be written.
+ */
+export function openResumeLog<Record extends { id: string }>(path: string, header: object): ResumeLog<Record> {
   const headerLine = JSON.stringify({ header });
   const done = new Map<string, Record>();
   if (existsSync(path)) {

@@ -34,7 +34,7 @@ export function registerImport(program: Command): void {
     .option(FLAGS.inputShape!, "image shape CxHxW (default for an MLP: from its input width)")
     .option(FLAGS.classNames!, "comma-separated class names in class order")
     .action(async (source: string, flags: { output: string; arch?: string; activation: string; mean?: string; std?: string; resize?: string; crop?: string; inputShape?: string; classNames?: string }) => {
-      if (!ACTIVATIONS.includes(flags.activation)) fail("bad-option", `--activation must be one of ${ACTIVATIONS.join(", ")}, got '${flags.activation}'`);
+      if (!ACTIVATIONS.includes(flags.activation)) fail("bad-option", `--activation must be one of ${ACTIVATIONS.join(", ")}, got '${flags.activation}'`, { options: ["activation"], value: flags.activation });
       const result = await importModel(source, {
         arch: flags.arch,
         activation: flags.activation as Activation,

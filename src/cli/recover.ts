@@ -67,9 +67,9 @@ export function registerRecover(program: Command): void {
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: RecoverFlags) => {
-      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
+      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`, { options: ["optimizer"], value: flags.optimizer });
       const specs = trainingSpecs(flags.data, flags.test);
-      if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set");
+      if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set", { options: ["test"] });
       const model = await openModel(path);
       const loaded = await loadDataset(specs.train, modelData(model));
       const loadedTest = await loadDataset(specs.test, modelData(model));

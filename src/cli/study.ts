@@ -47,7 +47,7 @@ export function registerStudy(program: Command): void {
     .option("--recover-data <spec>", "training data for --recover (default: the named set's train split)")
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
-      if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`);
+      if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`, { options: ["pairs"], value: flags.pairs });
       const progress = studyProgress();
       const interrupt = abortOnInterrupt();
       const opened: LesionModel[] = [];
@@ -72,7 +72,7 @@ export function registerStudy(program: Command): void {
           // The named set of the studied data (mnist:test → mnist), whose train split the recovery trains on.
           const named = namedSet(dataSpec);
           const trainSpec = flags.recoverData ?? (named ? trainingSpecs(named, undefined).train : undefined);
-          if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set");
+          if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set", { options: ["recoverData"] });
           recover = { train: await loadDataset(trainSpec, modelData(model)) };
         }
         const result = await study(model, data, {

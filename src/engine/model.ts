@@ -73,7 +73,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
   const inputInfo = graph.input!.find((i) => i.name === index.inputs[0])!;
   const metadata = readMetadata(proto, name);
   const inputShape = sampleShape(valueInfoShape(inputInfo), metadata.preprocessing?.imageShape ?? null, metadata.preprocessing?.layout ?? null, name);
-  const preprocessing = metadata.preprocessing ?? inferPreprocessing(inputShape);
+  const preprocessing = metadata.preprocessing ?? inferPreprocessing(inputShape, name);
   const model: LesionModel = {
     name,
     sha256: prepared.sha256!,
@@ -144,7 +144,7 @@ export function resolveSite(model: LesionModel, name: string): Site {
   if (!site) {
     const names = model.sites.map((s) => s.name);
     const hint = closest(name, names).join(", ");
-    fail("unknown-site", `unknown site '${name}' in ${model.name}; closest: ${hint} (all: ${names.join(", ")})`, { site: name, sites: names });
+    fail("unknown-site", `unknown site '${name}' in ${model.name}; closest: ${hint} (all: ${names.join(", ")})`, { model: model.name, site: name, closest: closest(name, names) });
   }
   return site;
 }
@@ -166,11 +166,11 @@ function sampleShape(shape: Array<number | string> | null, imageShape: [number, 
     const [c, h, w] = imageShape;
     return layout === "flat" ? [c * h * w] : layout === "nhwc" ? [h, w, c] : [c, h, w];
   }
-  fail("bad-model", `${name} has an input whose sample shape is not fixed (${shape.join("x")}); give it with lesion import --input-shape`, { name });
+  fail("bad-model", `${name} has an input whose sample shape is not fixed (${shape.join("x")}); give it when importing the model (\`inputShape\`)`, { name, options: ["inputShape"] });
 }
 
 /** Without lesion metadata: raw [0,1] pixels, layout read from the input's rank and channel axis. */
-function inferPreprocessing(inputShape: number[]): Preprocessing {
+function inferPreprocessing(inputShape: number[], name: string): Preprocessing {
   if (inputShape.length === 1) return { layout: "flat", mean: [0], std: [1], imageShape: null };
   if (inputShape.length === 3) {
     const [a, , c] = inputShape;
@@ -179,7 +179,7 @@ function inferPreprocessing(inputShape: number[]): Preprocessing {
     return { layout: nhwc ? "nhwc" : "nchw", mean: [0], std: [1], imageShape };
   }
   if (inputShape.length === 2) return { layout: "nchw", mean: [0], std: [1], imageShape: [1, inputShape[0], inputShape[1]] };
-  fail("bad-model", `lesion cannot feed images to an input of sample shape ${inputShape.join("x")}`, { inputShape });
+  fail("bad-model", `lesion cannot feed images to an input of sample shape ${inputShape.join("x")} (${name})`, { name });
 }
 
 function weightWarnings(proto: ModelProto): string[] {

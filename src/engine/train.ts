@@ -1,9 +1,9 @@
 /**
  * The training loop: one onnxruntime session runs a whole training step (src/onnx/trainGraph.ts); parameters and
  * optimizer state go in and come out each step. Everything random is seeded per (seed, epoch, step), so a run is
- * the same bit for bit on a machine, and a run resumed from an epoch checkpoint continues exactly as it would have.
+ * the same bit for bit on a machine, and a run resumed from its saved epoch state continues exactly as it would have.
  */
-import { fail } from "../errors.js";
+import { fail, throwIfAborted } from "../errors.js";
 import { seeded, shuffle } from "../random.js";
 import { encodeModel } from "../onnx/proto.js";
 import { buffers, layerShapes, parameters, type Network } from "../onnx/network.js";
@@ -32,7 +32,7 @@ export interface TrainNetworkOptions extends StepOptions {
   test?: TrainingData;
   classes: number;
   threads?: number;
-  /** Called after every epoch with its figures and the live parameters and state (for checkpoints). */
+  /** Called after every epoch with its figures and the live parameters and state (for the saved epoch state). */
   onEpoch?: (epoch: EpochResult, parameters: Map<string, Float32Array>, state: Map<string, Float32Array>) => void;
   onStep?: (done: number, total: number) => void;
   signal?: AbortSignal;
@@ -60,7 +60,7 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
   const shapes = layerShapes(network);
   const size = network.inputShape.reduce((a, b) => a * b, 1);
   const n = options.train.labels.length;
-  if (options.train.inputs.length !== n * size) fail("shape-mismatch", `training inputs hold ${options.train.inputs.length / n} values per sample; the network takes ${size}`);
+  if (options.train.inputs.length !== n * size) fail("shape-mismatch", `training inputs hold ${options.train.inputs.length / n} values per sample; the network takes ${size}`, { expected: [size], actual: [options.train.inputs.length / n] });
   const step = await createSession(encodeModel(trainStepModel(network, options)), threads);
   const evaluator = options.test ? await createSession(encodeModel(forwardModel(network, options.masks)), threads) : null;
   try {
@@ -77,7 +77,7 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
       const order = permutation(n, seeded(options.seed * 1000003 + epoch));
       let lossSum = 0;
       for (let b = 0; b < batches; b++) {
-        if (options.signal?.aborted) fail("aborted", "run aborted");
+        throwIfAborted(options.signal);
         const count = Math.min(options.batchSize, n - b * options.batchSize);
         for (let r = 0; r < count; r++) {
           const s = order[b * options.batchSize + r];

@@ -263,14 +263,14 @@ function convSize(size: number, kernel: number, stride: number, padding: number)
 
 function floatTensor(group: ParameterGroup, key: string, rank: number): StateTensor {
   const tensor = group.tensors.get(key)!;
-  if (tensor.shape.length !== rank) fail("bad-arch", `${tensor.name} has shape ${tensor.shape.join("x")}; expected a rank-${rank} weight here`, { name: tensor.name });
-  if (!(tensor.data instanceof Float32Array) && !(tensor.data instanceof Float64Array)) fail("bad-arch", `${tensor.name} is not a floating-point tensor`, { name: tensor.name });
+  if (tensor.shape.length !== rank) fail("bad-arch", `${tensor.name} has shape ${tensor.shape.join("x")}; expected a rank-${rank} weight here`, { tensor: tensor.name });
+  if (!(tensor.data instanceof Float32Array) && !(tensor.data instanceof Float64Array)) fail("bad-arch", `${tensor.name} is not a floating-point tensor`, { tensor: tensor.name });
   return { ...tensor, data: Float32Array.from(tensor.data as Float32Array) };
 }
 
 function optionalBias(group: ParameterGroup, size: number): Float32Array | null {
   const bias = group.tensors.get("bias");
   if (!bias) return null;
-  if (bias.data.length !== size) fail("bad-arch", `${bias.name} has ${bias.data.length} values; expected ${size}`, { name: bias.name });
+  if (bias.data.length !== size) fail("bad-arch", `${bias.name} has ${bias.data.length} values; expected ${size}`, { tensor: bias.name });
   return Float32Array.from(bias.data as Float32Array);
 }

@@ -59,14 +59,14 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
   // A checkpoint is read as one whatever its name (`weights.onnx` that torch.save wrote).
   const isOnnx = extname(path).toLowerCase() === ".onnx" && checkpointFormat(bytes) === null;
   if (options.mean && options.std && options.mean.length !== options.std.length && options.mean.length !== 1 && options.std.length !== 1) {
-    fail("bad-option", `--mean has ${options.mean.length} values and --std ${options.std.length}; give one value or one per channel for each`);
+    fail("bad-option", `\`mean\` has ${options.mean.length} values and \`std\` ${options.std.length}; give one value or one per channel for each`, { options: ["mean", "std"] });
   }
-  if ((options.std ?? []).some((s) => s === 0)) fail("bad-option", "--std must not contain 0");
-  for (const [flag, size] of [["--resize", options.resize], ["--crop", options.crop]] as const) {
-    if (size !== undefined && !(Number.isInteger(size) && size > 0)) fail("bad-option", `${flag} must be a positive whole number of pixels, got ${size}`);
+  if ((options.std ?? []).some((s) => s === 0)) fail("bad-option", "`std` must not contain 0", { options: ["std"], value: options.std });
+  for (const [name, size] of [["resize", options.resize], ["crop", options.crop]] as const) {
+    if (size !== undefined && !(Number.isInteger(size) && size > 0)) fail("bad-option", `\`${name}\` must be a positive whole number of pixels, got ${size}`, { options: [name], value: size });
   }
   if (options.resize !== undefined && options.crop !== undefined && options.crop > options.resize) {
-    fail("bad-option", `--crop ${options.crop} is larger than --resize ${options.resize}: the crop is cut from the resized image`);
+    fail("bad-option", `\`crop\` ${options.crop} is larger than \`resize\` ${options.resize}: the crop is cut from the resized image`, { options: ["crop", "resize"] });
   }
   let model: ModelProto;
   let preprocessing: Preprocessing;
@@ -85,7 +85,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
       ...sizing(options.resize ?? existing?.resize, options.crop ?? existing?.crop),
     };
   } else {
-    if (!options.arch) fail("bad-option", `${path} is a checkpoint (weights without architecture): give --arch mlp or a layer list`);
+    if (!options.arch) fail("bad-option", `${path} is a checkpoint (weights without architecture): give an architecture (\`arch\`: mlp or a layer list)`, { options: ["arch"] });
     const source = readStateDict(bytes, path);
     const state = source.tensors;
     note = source.note;
@@ -111,7 +111,7 @@ function sizing(resize: number | undefined, crop: number | undefined): Pick<Prep
 function defaultImageShape(inputWidth: number, path: string): [number, number, number] {
   if (inputWidth === 784) return [1, 28, 28];
   if (inputWidth === 3072) return [3, 32, 32];
-  fail("bad-option", `cannot tell the image shape of ${path} from its input width ${inputWidth || "(unknown)"}; give --input-shape CxHxW`);
+  fail("bad-option", `cannot tell the image shape of ${path} from its input width ${inputWidth || "(unknown)"}; give \`inputShape\` (CxHxW)`, { options: ["inputShape"] });
 }
 
 function guessLayout(model: ModelProto): Preprocessing["layout"] {

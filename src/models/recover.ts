@@ -79,7 +79,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains chains of Linear, Conv, BatchNorm, pooling and activations)`);
   const { network, values } = found;
   const layer = siteLayerIndex(network, site.name);
-  if (layer < 0) fail("unknown-site", `site ${site.name} is not the output of a trainable layer of ${model.name}`);
+  if (layer < 0) fail("unknown-site", `site ${site.name} is not the output of a trainable layer of ${model.name}`, { model: model.name, site: site.name, closest: [] });
   const free = options.free ?? false;
   const masks = { [layer]: options.units };
   const optimizer = options.optimizer ?? "sgd";

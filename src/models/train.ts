@@ -3,7 +3,7 @@
  * networks, and the starting point of recovery. Initialisation is PyTorch's default for Linear and Conv
  * (uniform in ±1/√fan-in for weights and biases), drawn from a seeded generator; data are shuffled per epoch with a
  * seed derived from (seed, epoch). The initial weights are returned too (Meyes et al. compare trained with initial
- * weights). With `checkpoint`, the state after every epoch is saved there and a rerun resumes from it.
+ * weights). With `epochState`, the state after every epoch is saved there and a rerun resumes from it.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import type { Dataset } from "../data/types.js";
@@ -41,8 +41,8 @@ export interface TrainOptions {
   /** Input normalisation stored in the model. Default mean 0.5, std 0.5 (pixels to [−1, 1], as Meyes et al.). */
   mean?: number[];
   std?: number[];
-  /** Path of an epoch checkpoint to write, and to resume from when it exists. Default: none. */
-  checkpoint?: string;
+  /** Path of the epoch state to write after every epoch, and to resume from when it exists. Default: none. */
+  epochState?: string;
   threads?: number;
   onProgress?: (event: Progress) => void;
   onEpoch?: (epoch: EpochResult) => void;
@@ -60,7 +60,7 @@ export interface TrainResult {
   options: { epochs: number; batchSize: number; optimizer: "sgd" | "adam"; lr: number; momentum: number; weightDecay: number; seed: number };
 }
 
-interface Checkpoint {
+interface EpochState {
   /** What a resumed run must share (more epochs may be asked for). */
   header: { arch: string; data: string; n: number; options: Omit<TrainResult["options"], "epochs"> };
   epoch: number;
@@ -83,14 +83,14 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     seed: options.seed ?? 0,
   };
   for (const [key, value] of Object.entries(settings)) {
-    if (typeof value === "number" && !(Number.isFinite(value) && value >= 0)) fail("bad-option", `${key} must be a number ≥ 0, got ${value}`);
+    if (typeof value === "number" && !(Number.isFinite(value) && value >= 0)) fail("bad-option", `\`${key}\` must be a number ≥ 0, got ${value}`, { options: [key], value });
   }
-  if (!(settings.epochs >= 1 && settings.batchSize >= 1)) fail("bad-option", "epochs and batchSize must be at least 1");
+  if (!(settings.epochs >= 1 && settings.batchSize >= 1)) fail("bad-option", "`epochs` and `batchSize` must be at least 1", { options: ["epochs", "batchSize"] });
   const preprocessing: Preprocessing = { layout: "nchw", mean: options.mean ?? [0.5], std: options.std ?? [0.5], imageShape: data.shape };
   const initial = initialParameters(network, settings.seed);
   const { epochs: _epochs, ...shared } = settings;
-  const header: Checkpoint["header"] = { arch: options.arch, data: data.spec, n: data.n, options: shared };
-  const resumed = options.checkpoint ? readCheckpoint(options.checkpoint, header) : null;
+  const header: EpochState["header"] = { arch: options.arch, data: data.spec, n: data.n, options: shared };
+  const resumed = options.epochState ? readEpochState(options.epochState, header) : null;
   const started = resumed?.epoch ?? 0;
   const history: EpochResult[] = resumed?.history ?? [];
   const batches = Math.ceil(data.n / settings.batchSize);
@@ -111,9 +111,9 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     onEpoch: (epoch, values, state) => {
       history.push(epoch);
       options.onEpoch?.(epoch);
-      if (options.checkpoint) {
-        const checkpoint: Checkpoint = { header, epoch: epoch.epoch, history, parameters: encode(values), state: encode(state), initial: encode(initial) };
-        writeFileAtomic(options.checkpoint, JSON.stringify(checkpoint));
+      if (options.epochState) {
+        const saved: EpochState = { header, epoch: epoch.epoch, history, parameters: encode(values), state: encode(state), initial: encode(initial) };
+        writeFileAtomic(options.epochState, JSON.stringify(saved));
       }
     },
   });
@@ -125,7 +125,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
     history,
     options: settings,
   };
-  if (options.checkpoint) rmSync(options.checkpoint, { force: true });
+  if (options.epochState) rmSync(options.epochState, { force: true });
   return result;
 }
 
@@ -158,18 +158,18 @@ export function classifierBytes(network: Network, values: Map<string, Float32Arr
   return encodeModel(model);
 }
 
-function readCheckpoint(path: string, header: Checkpoint["header"]): Checkpoint | null {
+function readEpochState(path: string, header: EpochState["header"]): EpochState | null {
   if (!existsSync(path)) return null;
-  let checkpoint: Checkpoint;
+  let state: EpochState;
   try {
-    checkpoint = JSON.parse(readFileSync(path, "utf8")) as Checkpoint;
+    state = JSON.parse(readFileSync(path, "utf8")) as EpochState;
   } catch {
-    fail("resume-mismatch", `${path} is not a readable training checkpoint; remove it to start over`, { path });
+    fail("resume-mismatch", `${path} is not a readable epoch state of a training run; remove it to start over`, { path });
   }
-  if (JSON.stringify(checkpoint.header) !== JSON.stringify(header)) {
+  if (JSON.stringify(state.header) !== JSON.stringify(header)) {
     fail("resume-mismatch", `${path} belongs to a different training run (architecture, data or options changed); remove it or choose another path`, { path });
   }
-  return checkpoint;
+  return state;
 }
 
 function encode(values: Map<string, Float32Array>): Record<string, string> {

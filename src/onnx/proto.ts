@@ -99,8 +99,7 @@ export function tensorValues(tensor: TensorProto): NumericArray {
       return raw ? new Int8Array(copy(1)) : Int8Array.from(tensor.int32Data ?? []);
     default:
       fail("unsupported-op", `tensor ${tensor.name} has ONNX data type ${type}, which lesion does not read`, {
-        name: tensor.name,
-        type,
+        tensor: tensor.name ?? undefined,
       });
   }
 }

@@ -81,7 +81,7 @@ export function readTransplantReportData(dir: string): TransplantReportData {
   }
   if (!isTransplantSummary(summary)) fail("bad-data", `${summaryPath} is not a transplant's summary (command is not 'transplant')`, { path: summaryPath });
   const missing = ["before", "after", "controls", "gains", "versusControls", "ablationCheck", "transplanted", "population", "budget"].filter((key) => !(key in summary));
-  if (missing.length > 0) fail("bad-data", `${summaryPath} lacks ${missing.join(", ")}: not a complete transplant summary; rerun lesion transplant`, { path: summaryPath, missing });
+  if (missing.length > 0) fail("bad-data", `${summaryPath} lacks ${missing.join(", ")}: not a complete transplant summary; rerun lesion transplant`, { path: summaryPath });
   const modelPath = join(dir, TRANSPLANT_MODEL_FILE);
   return transplantReportData(summary, decodeModel(readFileChecked(modelPath, "merged model"), modelPath));
 }

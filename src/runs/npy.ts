@@ -1,9 +1,9 @@
 /** NumPy .npy (format 1.0) writing, so every matrix loads with numpy.load as it is. */
 import { writeFileAtomic } from "../files.js";
 
-type NpyArray = Float32Array | Float64Array | Int32Array | Uint8Array;
+type NpyValues = Float32Array | Float64Array | Int32Array | Uint8Array;
 
-export function encodeNpy(data: NpyArray, shape: readonly number[]): Uint8Array {
+export function encodeNpy(data: NpyValues, shape: readonly number[]): Uint8Array {
   const descr = data instanceof Float32Array ? "<f4" : data instanceof Float64Array ? "<f8" : data instanceof Int32Array ? "<i4" : "|u1";
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
@@ -18,6 +18,6 @@ export function encodeNpy(data: NpyArray, shape: readonly number[]): Uint8Array 
   return out;
 }
 
-export function writeNpy(path: string, data: NpyArray, shape: readonly number[]): void {
+export function writeNpy(path: string, data: NpyValues, shape: readonly number[]): void {
   writeFileAtomic(path, encodeNpy(data, shape));
 }

@@ -19,7 +19,7 @@ import { encodeNpy } from "./npy.js";
 
 export const SUMMARY_FILE = "summary.json";
 export const RUN_FILE = "run.json";
-export const CHECKPOINT_FILE = "checkpoint.jsonl";
+export const RESUME_LOG_FILE = "resume-log.jsonl";
 
 export type ResultFile =
   | { name: string; kind: "npy"; data: Float32Array | Float64Array | Int32Array | Uint8Array; shape: number[] }
@@ -62,8 +62,6 @@ export interface ResultDir {
 export interface OpenResultDirOptions {
   /** Replace a run of another identity (its files are removed) instead of refusing. Default false. */
   overwrite?: boolean;
-  /** The command-line flag that sets `overwrite`, named in the refusal. Default "--overwrite". */
-  overwriteFlag?: string;
 }
 
 /**
@@ -78,29 +76,28 @@ export function openResultDir(dir: string, run: RunIdentity, options: OpenResult
   const previous = readRun(dir);
   let written = false;
   // A run that fails before writing (bad input found by the verb) leaves nothing it made: not its run.json unless a
-  // checkpoint needs it, not a directory it created.
+  // resume log needs it, not a directory it created.
   const release = () => {
-    if (!written && !previous && !existsSync(join(dir, CHECKPOINT_FILE))) rmSync(join(dir, RUN_FILE), { force: true });
+    if (!written && !previous && !existsSync(join(dir, RESUME_LOG_FILE))) rmSync(join(dir, RUN_FILE), { force: true });
     lock.release();
     if (!written && created) {
       try {
         rmdirSync(dir);
       } catch {
-        // Not empty: it holds a checkpoint or another process's files.
+        // Not empty: it holds a resume log or another process's files.
       }
     }
   };
   try {
     if (previous && !sameRun(previous.run, run)) {
       if (!options.overwrite) {
-        const flag = options.overwriteFlag ?? "--overwrite";
-        fail("resume-mismatch", `${dir} holds another run (${describeDifference(previous.run, run)}); use ${flag} to replace it, or choose another output directory`, { dir, previous: previous.run, run });
+        fail("resume-mismatch", `${dir} holds another run (${describeDifference(previous.run, run)}); use \`overwrite\` to replace it, or choose another output directory`, { path: dir, options: ["overwrite"] });
       }
       clearRun(dir);
     } else if (!previous && existsSync(join(dir, SUMMARY_FILE)) && options.overwrite) {
       clearRun(dir);
     } else if (!previous && existsSync(join(dir, SUMMARY_FILE))) {
-      fail("resume-mismatch", `${dir} holds results of an unknown run (no ${RUN_FILE}); use ${options.overwriteFlag ?? "--overwrite"} to replace it, or choose another output directory`, { dir });
+      fail("resume-mismatch", `${dir} holds results of an unknown run (no ${RUN_FILE}); use \`overwrite\` to replace it, or choose another output directory`, { path: dir, options: ["overwrite"] });
     }
     writeFileAtomic(join(dir, RUN_FILE), toJson({ run, files: previous && sameRun(previous.run, run) ? previous.files : undefined }));
   } catch (error) {
@@ -166,9 +163,9 @@ function canonical(value: unknown): string {
   );
 }
 
-/** Removes the files of the run `dir` holds (those its run.json and summary list), its checkpoint and summary. */
+/** Removes the files of the run `dir` holds (those its run.json and summary list), its resume log and summary. */
 function clearRun(dir: string): void {
-  for (const name of [SUMMARY_FILE, ...listedFiles(dir), CHECKPOINT_FILE, RUN_FILE]) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
+  for (const name of [SUMMARY_FILE, ...listedFiles(dir), RESUME_LOG_FILE, RUN_FILE]) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
 }
 
 /** Files the previous run in `dir` wrote: listed in its run.json (from the moment writing began) and in its summary. */

@@ -5,7 +5,7 @@
  * own result directory under `dir` (summary.json last). A step is reused only when everything it depends on is the
  * same: its `run.json` names the model's SHA-256, the data's identity (spec and a SHA-256 of the loaded content),
  * the sites and every option of the step; otherwise the step is recomputed and its old files replaced. So a rerun
- * after a kill continues where it stopped (sweeps resume inside a step from their checkpoints), and a study of
+ * after a kill continues where it stopped (sweeps resume inside a step from their resume logs), and a study of
  * another model, data set or sites in the same directory never shows the earlier one's numbers: step directories of
  * another model or data set are removed before the first step runs.
  */
@@ -30,7 +30,7 @@ import { recover } from "../models/recover.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
 import { acquireLock } from "./lock.js";
-import { holdsRun, LESION_VERSION, openResultDir, readRun, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
+import { holdsRun, LESION_VERSION, openResultDir, readRun, RESUME_LOG_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
 import { selectivity } from "../study/unitScores.js";
 
 export interface StudyOptions {
@@ -135,13 +135,13 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   });
   await step("singles", { sites }, async (out) => {
     const conditions = sites.flatMap((s) => singles(resolveSite(model, s)));
-    const result = await ablate(model, data, { ...common, conditions, loss: true, checkpoint: join(out.dir, "checkpoint.jsonl") });
+    const result = await ablate(model, data, { ...common, conditions, loss: true, resumeLog: join(out.dir, RESUME_LOG_FILE) });
     const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: true, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
     out.write(files, summary);
   });
   for (const s of pairSites) {
     await step(`pairs-${s}`, { site: s }, async (out) => {
-      const result = await ablate(model, data, { ...common, conditions: pairs(resolveSite(model, s)), loss: false, checkpoint: join(out.dir, "checkpoint.jsonl") });
+      const result = await ablate(model, data, { ...common, conditions: pairs(resolveSite(model, s)), loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE) });
       const { files, summary } = ablateFiles(result, { site: s, mode: "zero", loss: false, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
       out.write(files, summary);
     });
@@ -164,7 +164,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       conditions.push(...fractions(site, { fractions: fractionSteps, order: "selectivity", ranking: selectivity(rec.classMeans.data, rec.units, rec.emptyClasses, { fractionActive: rec.fractionActive, n: recording.n }) }));
       conditions.push(...fractions(site, { fractions: fractionSteps, order: "impact", ranking: singlesSummary.conditions.filter((c) => c.site === name).map((c) => 0 - c.delta) }));
     }
-    const result = await ablate(model, data, { ...common, conditions, loss: false, checkpoint: join(out.dir, "checkpoint.jsonl") });
+    const result = await ablate(model, data, { ...common, conditions, loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE) });
     const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: false, confusion: false, provenance: provenance(model, data, seed) });
     out.write(files, summary);
   });

@@ -84,7 +84,7 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
     for (let r = 0; r < repeats; r++) orders.push(shuffle(range(site.units), seeded((options.seed ?? 0) * 1000003 + r)));
   } else {
     const ranking = options.ranking;
-    if (!ranking || ranking.length !== site.units) fail("bad-option", `order '${order}' needs a score for each of the ${site.units} units of ${site.name}`, { order });
+    if (!ranking || ranking.length !== site.units) fail("bad-option", `order '${order}' needs a score for each of the ${site.units} units of ${site.name}`, { options: ["ranking"], value: order });
     const score = (u: number) => ranking[u] ?? -Infinity;
     orders.push(range(site.units).sort((a, b) => (score(a) === score(b) ? a - b : score(b) - score(a))));
   }

@@ -121,17 +121,17 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
     options.onWarning?.(message);
   };
   const { donorChain, recipientChain, donorSite, donorLayer, donorLinears, depth, recipientSite, recipientLinears } = transplantSites(donor, recipient, [data, options.test], options);
-  if (options.class !== undefined && !(Number.isInteger(options.class) && options.class >= 0 && options.class < recipient.numClasses)) fail("bad-option", `class must be 0..${recipient.numClasses - 1}, got ${options.class}`);
-  if (options.class === undefined && options.units === undefined) fail("bad-option", "transplant needs a class (to choose the population) or units");
+  if (options.class !== undefined && !(Number.isInteger(options.class) && options.class >= 0 && options.class < recipient.numClasses)) fail("bad-option", `\`class\` must be 0..${recipient.numClasses - 1}, got ${options.class}`, { options: ["class"], value: options.class });
+  if (options.class === undefined && options.units === undefined) fail("bad-option", "transplant needs a `class` (to choose the population) or `units`", { options: ["class", "units"] });
   if (options.units !== undefined) {
     checkUnits(donorSite, options.units);
-    if (options.units.length === 0) fail("bad-units", "transplant needs at least one unit");
+    if (options.units.length === 0) fail("bad-units", "transplant needs at least one unit", { site: donorSite.name, units: options.units });
   }
   const seed = options.seed ?? 0;
   const repeats = options.repeats ?? 1;
   const optimizer = options.optimizer ?? "adam";
   const settings = { epochs: options.budgetEpochs ?? 30, batchSize: options.batchSize ?? 10, lr: options.lr ?? (optimizer === "adam" ? 0.01 : 0.05) };
-  for (const [key, value] of Object.entries({ ...settings, repeats })) if (!(Number.isFinite(value) && value > 0)) fail("bad-option", `${key} must be a number > 0, got ${value}`);
+  for (const [key, value] of Object.entries({ ...settings, repeats })) if (!(Number.isFinite(value) && value > 0)) fail("bad-option", `\`${key}\` must be a number > 0, got ${value}`, { options: [key === "epochs" ? "budgetEpochs" : key], value });
 
   const budget = options.budgetSamples === undefined ? data : subset(data, options.budgetSamples, seed);
   const donorInputs = networkInputs(budget, donor.preprocessing).inputs;
@@ -306,7 +306,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
 
 /** `count` samples of `data` drawn without replacement, seeded, in their original order. */
 function subset(data: Dataset, count: number, seed: number): Dataset {
-  if (!(Number.isInteger(count) && count >= 1 && count <= data.n)) fail("bad-option", `budgetSamples must be 1..${data.n} (the samples of ${data.spec}), got ${count}`);
+  if (!(Number.isInteger(count) && count >= 1 && count <= data.n)) fail("bad-option", `\`budgetSamples\` must be 1..${data.n} (the samples of ${data.spec}), got ${count}`, { options: ["budgetSamples"], value: count });
   const picked = shuffle(Array.from({ length: data.n }, (_, i) => i), seeded(seed * 104729 + 7)).slice(0, count).sort((a, b) => a - b);
   const per = data.images.length / data.n;
   const images = new Float32Array(count * per);

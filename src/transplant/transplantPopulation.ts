@@ -8,7 +8,8 @@
  */
 import { fail } from "../errors.js";
 import type { Network } from "../onnx/network.js";
-import { argmax, crossEntropy } from "../study/metrics.js";
+import { crossEntropy } from "../engine/sweep/logits.js";
+import { argmax } from "../study/metrics.js";
 import { forward64 } from "./transplantNetwork.js";
 
 export interface PopulationChoice {
@@ -52,7 +53,7 @@ export function choosePopulation(donor: Donor, inputs: Float32Array, labels: Int
   const { activations, width } = siteActivations(donor, inputs, n);
   const dead = deadUnits(activations, width);
   const rows = Array.from(labels.keys()).filter((s) => labels[s] === target);
-  if (rows.length === 0) fail("bad-data", `the transplant data ${dataSpec} has no images of class ${target} to choose its population from`, { class: target });
+  if (rows.length === 0) fail("bad-data", `the transplant data ${dataSpec} has no images of class ${target} to choose its population from`, { source: dataSpec });
   const m = rows.length;
   const own = new Float64Array(m * width);
   rows.forEach((s, r) => own.set(activations.subarray(s * width, (s + 1) * width), r * width));
@@ -78,7 +79,7 @@ export function choosePopulation(donor: Donor, inputs: Float32Array, labels: Int
   const ranking = impact.map((v, u) => ({ v, u })).filter((e) => e.v > 0 && !deadSet.has(e.u)).sort((a, b) => b.v - a.v || a.u - b.u).map((e) => e.u);
   const prefixDrops = ranking.map((_, p) => base.accuracy - score(ranking.slice(0, p + 1)).accuracy);
   const largest = Math.max(0, ...prefixDrops);
-  if (largest <= 0) fail("bad-units", `no population of ${donor.name} site ${donor.site} holds class ${target}: ablating its units never lowers the class's accuracy on ${dataSpec}`, { site: donor.site, class: target });
+  if (largest <= 0) fail("bad-units", `no population of ${donor.name} site ${donor.site} holds class ${target}: ablating its units never lowers the class's accuracy on ${dataSpec}`, { site: donor.site });
   const size = prefixDrops.findIndex((d) => d >= largest / 2) + 1;
   return {
     units: ranking.slice(0, size),

@@ -1,7 +1,7 @@
 /**
  * The agreement check: ablate's intact predictions must equal a plain forward pass of the unmodified graph. It passes
  * on every ordinary run and fails the run with engine-disagreement when the engine's intact predictions are made wrong
- * (a crafted checkpoint whose stored intact network disagrees).
+ * (a crafted resume log whose stored intact network disagrees).
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -66,17 +66,17 @@ describe("agreement check", () => {
     await expectDisagreement(checkAgreement(mlp, flat, wrong), /disagree with a plain forward pass of the unmodified graph on 1 of 150 samples \(first: sample 17, engine class \d, plain class \d\)/);
   });
 
-  it("ablate resuming from a checkpoint whose intact predictions were tampered with fails with engine-disagreement and keeps the checkpoint", async () => {
+  it("ablate resuming from a resume log whose intact predictions were tampered with fails with engine-disagreement and keeps the resume log", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lesion-agreement-"));
-    const checkpoint = join(dir, "checkpoint.jsonl");
+    const resumeLog = join(dir, "resume-log.jsonl");
     const good = await ablate(mlp, flat, { conditions: singles(resolveSite(mlp, "fc1")), loss: false });
     const sha = createHash("sha256").update(new Uint8Array(flat.images.buffer)).update(new Uint8Array(flat.labels.buffer)).digest("hex");
-    // The checkpoint's header as ablate writes it, and an intact network that calls every sample class 0.
+    // The resume log's header as ablate writes it, and an intact network that calls every sample class 0.
     const header = JSON.stringify({ header: { model: mlp.sha256, data: flat.spec, n: flat.n, dataSha256: sha, loss: false } });
     const correct = [0, 1, 2].map((c) => flat.labels.filter((l, s) => l === c && good.predictions[s] === c).length);
     const intact = JSON.stringify({ id: "intact", predictions: new Array(flat.n).fill(0), correctPerClass: correct, lossSum: 0 });
-    writeFileSync(checkpoint, `${header}\n${intact}\n`);
-    await expectDisagreement(ablate(mlp, flat, { conditions: singles(resolveSite(mlp, "fc1")), loss: false, checkpoint }), /on \d+ of 150 samples/);
-    expect(existsSync(checkpoint)).toBe(true);
+    writeFileSync(resumeLog, `${header}\n${intact}\n`);
+    await expectDisagreement(ablate(mlp, flat, { conditions: singles(resolveSite(mlp, "fc1")), loss: false, resumeLog }), /on \d+ of 150 samples/);
+    expect(existsSync(resumeLog)).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Training with lesion's engine on MNIST: the accuracies the issue asks for, bit-for-bit repeatability for a seed,
- * resuming from an epoch checkpoint, and recovery with held units.
+ * resuming from a saved epoch state, and recovery with held units.
  */
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -66,18 +66,18 @@ describe("train", () => {
     expect(Buffer.from(a.model).equals(Buffer.from(c.model))).toBe(false);
   });
 
-  it("train with a checkpoint, stopped after an epoch and run again, ends with the same model as an uninterrupted run", async () => {
+  it("train with an epoch state, stopped after an epoch and run again, ends with the same model as an uninterrupted run", async () => {
     const subset = await loadDataset("mnist:train", { limit: 2000 });
-    const checkpoint = join(mkdtempSync(join(tmpdir(), "lesion-train-")), "run.checkpoint.json");
+    const epochState = join(mkdtempSync(join(tmpdir(), "lesion-train-")), "run.epoch-state.json");
     const options = { arch: "mlp:784-32-10", epochs: 3, seed: 2, optimizer: "adam" as const };
     const controller = new AbortController();
-    expect(await errorCode(() => train(subset, { ...options, checkpoint, signal: controller.signal, onEpoch: (e) => e.epoch === 2 && controller.abort() }))).toBe("aborted");
-    expect(existsSync(checkpoint)).toBe(true);
-    const resumed = await train(subset, { ...options, checkpoint });
+    expect(await errorCode(() => train(subset, { ...options, epochState, signal: controller.signal, onEpoch: (e) => e.epoch === 2 && controller.abort() }))).toBe("aborted");
+    expect(existsSync(epochState)).toBe(true);
+    const resumed = await train(subset, { ...options, epochState });
     const whole = await train(subset, options);
     expect(resumed.history.map((e) => e.epoch)).toEqual([1, 2, 3]);
     expect(Buffer.from(resumed.model).equals(Buffer.from(whole.model))).toBe(true);
-    expect(existsSync(checkpoint)).toBe(false);
+    expect(existsSync(epochState)).toBe(false);
     expect(await errorCode(() => train(subset, { ...options, arch: "mlp:784-10" }))).toBe("no error");
     expect(await errorCode(() => train(subset, { ...options, arch: "mlp:100-10" }))).toBe("bad-arch");
     expect(await errorCode(() => train(subset, { ...options, arch: "resnet" }))).toBe("bad-arch");

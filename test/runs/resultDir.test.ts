@@ -80,12 +80,12 @@ describe("selectivity", () => {
 
 describe("openResultDir", () => {
   const identity = (site: string, model = "a".repeat(64)): RunIdentity => ({ command: "ablate", model, data: { spec: "npy:x,y", n: 3, shape: [1, 2, 2], sha256: "b".repeat(64) }, options: { site, loss: true } });
-  const lesionError = (f: () => unknown): { code: string; message: string } => {
+  const lesionError = (f: () => unknown): { code: string; message: string; details: unknown } => {
     try {
       f();
     } catch (error) {
       expect(isLesionError(error)).toBe(true);
-      return error as { code: string; message: string };
+      return error as { code: string; message: string; details: unknown };
     }
     throw new Error("no error thrown");
   };
@@ -97,7 +97,8 @@ describe("openResultDir", () => {
     writeFileSync(join(dir, "notes.txt"), "the user's own file");
     const refused = lesionError(() => openResultDir(dir, identity("fc2", "c".repeat(64))));
     expect(refused.code).toBe("resume-mismatch");
-    expect(refused.message).toBe(`${dir} holds another run (model aaaaaaaa… there, cccccccc… now; options.site fc1 there, fc2 now); use --overwrite to replace it, or choose another output directory`);
+    expect(refused.message).toBe(`${dir} holds another run (model aaaaaaaa… there, cccccccc… now; options.site fc1 there, fc2 now); use \`overwrite\` to replace it, or choose another output directory`);
+    expect(refused.details).toEqual({ path: dir, options: ["overwrite"] });
     expect(existsSync(join(dir, "lesion.lock"))).toBe(false);
     const second = openResultDir(dir, identity("fc2"), { overwrite: true });
     // Cleared before the work: nothing of the old run looks complete.

@@ -78,26 +78,26 @@ describe("errors", () => {
     }
   });
 
-  it("ablate with a checkpoint from another run is resume-mismatch; an aborted run resumes to the same result", async () => {
+  it("ablate with a resume log from another run is resume-mismatch; an aborted run resumes to the same result", async () => {
     const model = await openModel(randomMlp([10, 12, 3], 3), { name: "mlp" });
     const dir = mkdtempSync(join(tmpdir(), "lesion-errors-"));
     try {
       const data = randomData(300, 10, 3, 4);
       const conditions = [...singles(resolveSite(model, "fc1")), ...pairs(resolveSite(model, "fc1"), "mean")];
-      const checkpoint = join(dir, "checkpoint.jsonl");
+      const resumeLog = join(dir, "resume-log.jsonl");
       const controller = new AbortController();
       const aborted = await errorOf(() =>
-        ablate(model, data, { conditions, checkpoint, signal: controller.signal, onProgress: (e) => e.done > 20 && controller.abort() }),
+        ablate(model, data, { conditions, resumeLog, signal: controller.signal, onProgress: (e) => e.done > 20 && controller.abort() }),
       );
       expect([aborted.code, aborted.message]).toEqual(["aborted", "run aborted"]);
-      const saved = readFileSync(checkpoint, "utf8").trim().split("\n").length;
+      const saved = readFileSync(resumeLog, "utf8").trim().split("\n").length;
       expect(saved).toBeGreaterThan(2);
-      const resumed = await ablate(model, data, { conditions, checkpoint });
+      const resumed = await ablate(model, data, { conditions, resumeLog });
       const fresh = await ablate(model, data, { conditions });
       expect(resumed.conditions).toEqual(fresh.conditions);
-      expect(existsSync(checkpoint)).toBe(false);
-      writeFileSync(checkpoint, `${JSON.stringify({ header: { model: "another" } })}\n`);
-      const mismatch = await errorOf(() => ablate(model, data, { conditions, checkpoint }));
+      expect(existsSync(resumeLog)).toBe(false);
+      writeFileSync(resumeLog, `${JSON.stringify({ header: { model: "another" } })}\n`);
+      const mismatch = await errorOf(() => ablate(model, data, { conditions, resumeLog }));
       expect(mismatch.code).toBe("resume-mismatch");
       expect(mismatch.message).toContain("belongs to a different run");
     } finally {

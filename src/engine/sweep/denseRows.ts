@@ -4,11 +4,11 @@
  * layer and the layer before it are evaluated here (z_u := 0, and the closed form of step 2), the other layers by
  * denseTail.ts.
  */
-import { fail } from "../../errors.js";
+import { throwIfAborted } from "../../errors.js";
 import { exactPrediction, forward64 } from "./forward64.js";
 import { unitLists } from "./layerBounds.js";
 import { crossEntropy, decide } from "./logits.js";
-import { transpose } from "./tailModel.js";
+import { transposeMatrix } from "../../onnx/float64/kernels.js";
 import type { DenseIntact, DenseSweepInput, LayerBounds, PairRows, SweepOutcome, SweepResult } from "./types.js";
 
 /**
@@ -210,7 +210,7 @@ export class DenseRows {
     const logits = this.intact.pre[input.chain.layers.length - 1];
     const row = new Float64Array(k);
     input.conditions.forEach((unitsOf, c) => {
-      checkAborted(input.signal);
+      throwIfAborted(input.signal);
       for (let s = 0; s < n; s++) {
         if (!unitsOf.some((u) => logits[s * k + u] !== 0)) continue;
         for (let j = 0; j < k; j++) row[j] = logits[s * k + j];
@@ -225,10 +225,10 @@ export class DenseRows {
   closedForm(): void {
     const { input, k, units, siteValues, rows } = this;
     const nextPre = this.intact.pre[input.siteLayer + 1];
-    const columns = transpose(input.chain.layers[input.siteLayer + 1].weight, k, units);
+    const columns = transposeMatrix(input.chain.layers[input.siteLayer + 1].weight, k, units);
     const row = new Float64Array(k);
     input.conditions.forEach((unitsOf, c) => {
-      checkAborted(input.signal);
+      throwIfAborted(input.signal);
       const count = this.rowsOf(unitsOf, c);
       for (let r = 0; r < count; r++) {
         const s = rows[r];
@@ -284,7 +284,3 @@ export function finish(intact: DenseIntact, outcomes: Accumulator[], stats: Omit
   };
 }
 
-/** Throws `aborted` once `signal` is aborted. */
-export function checkAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) fail("aborted", "run aborted");
-}

@@ -43,7 +43,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   const { model, chain, siteLayer, inputs, labels, conditions } = input;
   const last = chain.layers.length - 1;
   const site = chain.layers[siteLayer];
-  for (const units of conditions) for (const u of units) if (!(u >= 0 && u < site.out)) fail("unit-out-of-range", `unit ${u} is out of range for site ${site.name} (0..${site.out - 1})`, { site: site.name, unit: u });
+  for (const units of conditions) for (const u of units) if (!(u >= 0 && u < site.out)) fail("unit-out-of-range", `unit ${u} is out of range for site ${site.name} (0..${site.out - 1})`, { site: site.name, unit: u, units: site.out });
   const intact = input.intact ?? (await denseIntact(model, chain, inputs, labels));
   if (input.loss && siteLayer + 1 === last && !input.losses) return withClosedFormLoss(input, intact, started);
   const sweep = new DenseRows(input, intact);

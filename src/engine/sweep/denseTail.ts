@@ -3,10 +3,11 @@
  * cached pre-activation of layer l+1, subtracts the rank-k correction of its zeroed units and runs the remaining
  * layers (tailModel.ts); JS only lists (sample, units) per row and reads back two logits per row (all k near a tie).
  */
+import { throwIfAborted } from "../../errors.js";
 import { OUTPUT_NAME } from "../../onnx/build.js";
 import { getSession } from "../model.js";
 import { OrtTensor } from "../ort.js";
-import { checkAborted, type DenseRows } from "./denseRows.js";
+import type { DenseRows } from "./denseRows.js";
 import { TIE_MARGIN } from "./logits.js";
 import { activationInput, LABELS_INPUT, LOSS_OUTPUT, NEXT_INPUT, ROWS_INPUT, RUNNER_UP_OUTPUT, tailModel, TARGETS_INPUT, TOP_OUTPUT, weightsInput } from "./tailModel.js";
 
@@ -42,7 +43,7 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
   const flush = async () => {
     const filled = chunk.filled;
     if (filled === 0) return;
-    checkAborted(input.signal);
+    throwIfAborted(input.signal);
     const out = await session.run({
       ...cached,
       [ROWS_INPUT]: new OrtTensor("int32", chunk.samples.subarray(0, filled), [filled]),

@@ -72,7 +72,7 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
   const stack: StackItem[] = [];
   const memo = new Map<number, PyValue>();
   let at = offset;
-  const corrupt = (why: string): never => fail("bad-checkpoint", `${options.source}: truncated or corrupt checkpoint (${why})`, { source: options.source });
+  const corrupt = (why: string): never => fail("bad-checkpoint", `${options.source}: truncated or corrupt checkpoint (${why})`, { name: options.source });
   const need = (n: number) => {
     if (at + n > bytes.length) corrupt(`pickle ends at byte ${bytes.length} inside an opcode at ${at}`);
   };
@@ -110,7 +110,7 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
     if (!options.globals.has(full)) {
       // torch.save(model) pickles the module's class: name the usual fix.
       const whole = /^(__main__|torch\.nn\.modules|torchvision\.models)\./.test(full) ? " (a whole model saved with torch.save(model): save model.state_dict() instead)" : "";
-      fail("unsafe-pickle", `${options.source}: the pickle asks for ${full}; lesion loads only tensors, numpy data and plain containers and never runs code${whole}`, { global: full });
+      fail("unsafe-pickle", `${options.source}: the pickle asks for ${full}; lesion loads only tensors, numpy data and plain containers and never runs code${whole}`, { source: options.source, global: full });
     }
     return { kind: "global", name: full };
   };
@@ -376,7 +376,7 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
       case 0x82: // EXT1
       case 0x83: // EXT2
       case 0x84: // EXT4
-        fail("unsafe-pickle", `${options.source}: the pickle builds an arbitrary object (opcode 0x${op.toString(16)}); lesion loads only tensors, numpy data and plain containers and never runs code`, { opcode: op });
+        fail("unsafe-pickle", `${options.source}: the pickle builds an arbitrary object (opcode 0x${op.toString(16)}); lesion loads only tensors, numpy data and plain containers and never runs code`, { source: options.source, opcode: op });
       default:
         corrupt(`unknown pickle opcode 0x${op.toString(16)} at byte ${at - 1}`);
     }
