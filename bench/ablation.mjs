@@ -8,7 +8,8 @@
 // bench/results/ablation.{json,md}.
 // Then the command line as users run it, with its defaults (the loss on): whole processes (start, model and data
 // loading, the sweep, result files written), each command CLI_REPEATS times (default REPEATS) in fresh processes,
-// medians, compared with the naive loop's time for the same conditions from the library rows of the same run.
+// medians, compared with the naive loop's time for the same conditions from the library rows of the same run; with
+// CLI_ROWS=all also every layer's pairs with and without the loss.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -79,15 +80,20 @@ function commandLine() {
     return seconds;
   };
   lesion(["import", checkpoint, "--arch", "mlp", "--activation", "relu", "--mean", "0.5", "--std", "0.5", "-o", "mlp100x3.onnx"]);
+  const standard = ["ablate", "mlp100x3.onnx", "--data", "mnist:test", "--site", "h0,h1,h2", "--units", "all", "--pairs", "h2", "-o", "out"];
+  const layerPairs = process.env.CLI_ROWS === "all" ? ["h0", "h1"].flatMap((site) => [
+    { name: `${site} pairs`, args: ["ablate", "mlp100x3.onnx", "--data", "mnist:test", "--site", site, "--units", "pairs", "-o", "out"], naive: [[site, "pairs with loss"]] },
+    { name: `${site} pairs --no-loss`, args: ["ablate", "mlp100x3.onnx", "--data", "mnist:test", "--site", site, "--units", "pairs", "--no-loss", "-o", "out"], naive: [[site, "pairs"]] },
+  ]) : [];
   const commands = [
+    // Start-up alone: Node, the command-line module, no model.
+    { name: "start-up", args: ["--version"], naive: null },
     { name: "eval", args: ["eval", "mlp100x3.onnx", "--data", "mnist:test"], naive: null },
     { name: "h2 pairs", args: ["ablate", "mlp100x3.onnx", "--data", "mnist:test", "--site", "h2", "--units", "pairs", "-o", "out"], naive: [["h2", "pairs with loss"]] },
     { name: "h2 pairs --no-loss", args: ["ablate", "mlp100x3.onnx", "--data", "mnist:test", "--site", "h2", "--units", "pairs", "--no-loss", "-o", "out"], naive: [["h2", "pairs"]] },
-    {
-      name: "standard sweep",
-      args: ["ablate", "mlp100x3.onnx", "--data", "mnist:test", "--site", "h0,h1,h2", "--units", "all", "--pairs", "h2", "-o", "out"],
-      naive: [["h0", "singles"], ["h1", "singles"], ["h2", "singles"], ["h2", "pairs with loss"]],
-    },
+    ...layerPairs,
+    { name: "standard sweep", args: standard, naive: [["h0", "singles"], ["h1", "singles"], ["h2", "singles"], ["h2", "pairs with loss"]] },
+    { name: "standard sweep --no-loss", args: [...standard, "--no-loss"], naive: [["h0", "singles"], ["h1", "singles"], ["h2", "singles"], ["h2", "pairs"]] },
   ];
   const times = commands.map(() => []);
   for (let r = 0; r < CLI_REPEATS; r++) {
@@ -110,7 +116,7 @@ async function repetition() {
   const { maskInputName, offsetInputName, withMasks } = await import("../dist/onnx/surgery.js");
   const { ablate } = await import("../dist/study/ablate.js");
   const { pairs, singles } = await import("../dist/study/conditions.js");
-  const { importModel } = await import("../dist/study/importModel.js");
+  const { importModel } = await import("../dist/models/importModel.js");
 
   const imported = await importModel(checkpoint, { arch: "mlp", activation: "relu", mean: [0.5], std: [0.5] });
   const model = await openModel(imported.bytes, { name: "meyes2019-mlp100x3" });
@@ -240,9 +246,20 @@ function report(runs, cli, torch) {
     standardSweep: { conditions: runs[0].standardConditions, seconds: median(runs.map((run) => run.standardSeconds)), secondsRange: [Math.min(...runs.map((run) => run.standardSeconds)), Math.max(...runs.map((run) => run.standardSeconds))] },
     rows,
     peakRssMiB: Math.max(...runs.map((run) => run.peakRssMiB)),
+    // Per layer: pairs with loss ÷ pairs without, within each repetition (one process, same moment), then the median.
+    lossCost: ["h0", "h1", "h2"].flatMap((site) => {
+      const ratios = runs.flatMap((run) => {
+        const plain = run.rows.find((r) => r.site === site && r.kind === "pairs");
+        const loss = run.rows.find((r) => r.site === site && r.kind === "pairs with loss");
+        return plain && loss ? [loss.seconds / plain.seconds] : [];
+      });
+      return ratios.length > 0 ? [{ site, ratio: median(ratios), range: [Math.min(...ratios), Math.max(...ratios)] }] : [];
+    }),
     // The naive loop for a command's conditions: the sum of the matching rows' (median, extrapolated) naive times.
     commandLine: cli.map((c) => {
-      const naiveSeconds = c.naive === null ? null : c.naive.reduce((sum, [site, kind]) => sum + rows.find((r) => r.site === site && r.kind === kind).naiveSeconds, 0);
+      // null where a row it needs was not run (ROWS=standard).
+      const found = c.naive === null ? null : c.naive.map(([site, kind]) => rows.find((r) => r.site === site && r.kind === kind));
+      const naiveSeconds = found === null || found.some((r) => r === undefined) ? null : found.reduce((sum, r) => sum + r.naiveSeconds, 0);
       const torchSeconds = c.name === "standard sweep" && torch ? torch.seconds : null;
       return { ...c, naiveSeconds, speedup: naiveSeconds === null ? null : naiveSeconds / c.seconds, torchSeconds, torchSpeedup: torchSeconds === null ? null : torchSeconds / c.seconds };
     }),
@@ -266,6 +283,7 @@ function report(runs, cli, torch) {
     "",
     `Peak RSS (largest over repetitions): ${result.peakRssMiB.toFixed(0)} MiB.`,
     "",
+    ...(result.lossCost.length > 0 ? [`Cost of the loss (median time of a layer's pairs with loss ÷ without, per repetition then the median; target ≤ 1.5×): ${result.lossCost.map((c) => `${c.site} ${c.ratio.toFixed(1)}× (${range(c.range, 1, "×")})`).join(", ")}.`, ""] : []),
     `Command line with its defaults (the loss on unless --no-loss), whole process (start, model and data loading, sweep, result files), median of ${CLI_REPEATS} fresh processes; naive loop = the same conditions' naive time from the rows above (loss included where the command computes it):`,
     "",
     "| command | lesion (s, median) | range (s) | naive loop (s) | speed-up | naive PyTorch loop (s) | speed-up |",

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { loadDataset } from "../dist/data/loadDataset.js";
-import { train } from "../dist/study/train.js";
+import { train } from "../dist/models/train.js";
 
 const out = fileURLToPath(new URL("./results/", import.meta.url));
 const data = await loadDataset("mnist:train");

@@ -5,9 +5,9 @@
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { loadDataset } from "../dist/data/loadDataset.js";
-import { train } from "../dist/study/train.js";
+import { train } from "../dist/models/train.js";
 import { openModel, closeModel } from "../dist/engine/model.js";
-import { transplant } from "../dist/study/transplant.js";
+import { transplant } from "../dist/transplant/transplant.js";
 import { seeded, shuffle } from "../dist/random.js";
 
 const which = process.argv[2] ?? "all";

@@ -3,36 +3,96 @@
  * `formatError` is the one place a message is built, so the CLI prints one line and tests assert code and text.
  */
 
-export type LesionErrorCode =
-  | "missing-file"
-  | "bad-model"
-  | "bad-checkpoint"
-  | "unsafe-pickle"
-  | "bad-arch"
-  | "unknown-site"
-  | "unit-out-of-range"
-  | "bad-units"
-  | "bad-groups"
-  | "bad-fraction"
-  | "shape-mismatch"
-  | "bad-data-spec"
-  | "bad-data"
-  | "label-out-of-range"
-  | "checksum-mismatch"
-  | "download-failed"
-  | "bad-option"
-  | "resume-mismatch"
-  | "unwritable-path"
-  | "dir-locked"
-  | "engine-disagreement"
-  | "unsupported-op"
-  | "aborted";
+/**
+ * The details each code carries, as data beside the message (JSON-ready; a caller reads them instead of parsing
+ * text). A field named `options` lists the option names (library spelling, camelCase) that the message names in
+ * backticks, so that a front end can put its own spelling in their place (the CLI writes `--batch-size`).
+ */
+export interface LesionErrorDetails {
+  /** A file, folder or package that is not there (or not a file); `path` as given. */
+  "missing-file": { path: string };
+  /** A model file lesion cannot use; `name` as given to openModel. `checkpoint`: the bytes are a PyTorch file. */
+  "bad-model": { name: string; checkpoint?: "zip" | "torchscript" | "legacy" | "safetensors" | "pickle"; tensor?: string; site?: string; location?: string; options?: string[] };
+  /** A PyTorch file lesion cannot read; `name` as given. */
+  "bad-checkpoint": { name: string; tensor?: string };
+  /** A pickle that asks to build something other than tensors, numpy data and plain containers. */
+  "unsafe-pickle": { source: string; global?: string; opcode?: number };
+  /** An architecture that cannot be read or does not fit the weights or data; `arch` the text, `layer` the culprit. */
+  "bad-arch": { arch?: string; token?: string; layer?: string; tensor?: string };
+  /** A site name that is not a site of the model (or no site of the kind needed); `closest` the likeliest names. */
+  "unknown-site": { model: string; site: string | null; closest: string[] };
+  /** A unit index outside 0..units−1 of its site. */
+  "unit-out-of-range": { site: string; unit: number; units: number };
+  /** A unit list that is empty or cannot be read; `units` the text or list given. */
+  "bad-units": { site?: string; units?: string | number[] };
+  /** Groups of units that are empty or cannot be read; `path` the groups file, `group` the culprit. */
+  "bad-groups": { site?: string; path?: string; group?: string };
+  /** A fraction of a site's units outside (0, 1]. */
+  "bad-fraction": { fraction: number };
+  /** Two shapes (or sizes) that must agree and do not: `expected` what the receiver takes, `actual` what it got. */
+  "shape-mismatch": { expected: number[]; actual: number[] };
+  /** A data spec that cannot be read. */
+  "bad-data-spec": { spec: string; split?: string };
+  /** Data (a file, folder or data set) that cannot be used; `path` or `source` names it. */
+  "bad-data": { path?: string; source?: string; sample?: number; classNames?: string[] };
+  /** A label outside 0..numClasses−1: the first one, at `sample`, in `source`. */
+  "label-out-of-range": { label: number; sample: number; numClasses: number; source: string };
+  /** A download whose SHA-256 is not the expected one (the file was discarded). */
+  "checksum-mismatch": { url: string; path: string; expected: string; actual: string };
+  /** A download that failed. */
+  "download-failed": { url: string; path: string; reason: string };
+  /** An option whose value is not allowed; `options` the options at fault (named in backticks in the message). */
+  "bad-option": { options: string[]; value?: unknown };
+  /** A resume log or result directory that belongs to another run; `options` as for bad-option (overwrite). */
+  "resume-mismatch": { path: string; options?: string[] };
+  /** A path lesion cannot write; `errno` the system's code (EACCES, ENOSPC, …). */
+  "unwritable-path": { path: string; errno: string };
+  /** A result directory in use by another run (`pid` when known). */
+  "dir-locked": { dir: string; pid?: number };
+  /** The engine's intact predictions differ from a plain forward pass: a bug in lesion, never a user fault. */
+  "engine-disagreement": { samples: number; first: number; engine: number; plain: number };
+  /** A graph, layer or tensor type outside what lesion computes; `op` the operator, `site` or `tensor` where. */
+  "unsupported-op": { op?: string; site?: string; tensor?: string };
+  /** The run's AbortSignal fired; what was finished stays in the run's resume log. */
+  aborted: Record<string, never>;
+}
 
-export class LesionError extends Error {
-  readonly code: LesionErrorCode;
-  readonly details: Record<string, unknown>;
+/** The closed set of error codes. */
+export type LesionErrorCode = keyof LesionErrorDetails;
 
-  constructor(code: LesionErrorCode, message: string, details: Record<string, unknown> = {}) {
+/** Every code, in the order of {@link LesionErrorDetails}: for front ends and for the test that each one is tested. */
+export const LESION_ERROR_CODES = [
+  "missing-file",
+  "bad-model",
+  "bad-checkpoint",
+  "unsafe-pickle",
+  "bad-arch",
+  "unknown-site",
+  "unit-out-of-range",
+  "bad-units",
+  "bad-groups",
+  "bad-fraction",
+  "shape-mismatch",
+  "bad-data-spec",
+  "bad-data",
+  "label-out-of-range",
+  "checksum-mismatch",
+  "download-failed",
+  "bad-option",
+  "resume-mismatch",
+  "unwritable-path",
+  "dir-locked",
+  "engine-disagreement",
+  "unsupported-op",
+  "aborted",
+] as const satisfies readonly LesionErrorCode[];
+
+/** A user fault: `code` from the closed set, `details` typed by the code, `message` one line in library terms. */
+export class LesionError<C extends LesionErrorCode = LesionErrorCode> extends Error {
+  readonly code: C;
+  readonly details: LesionErrorDetails[C];
+
+  constructor(code: C, message: string, details: LesionErrorDetails[C]) {
     super(message);
     this.name = "LesionError";
     this.code = code;
@@ -40,12 +100,23 @@ export class LesionError extends Error {
   }
 }
 
+/** A LesionError whose `details` narrow with its `code` (`if (e.code === "unknown-site") e.details.closest`). */
+export type AnyLesionError = { [C in LesionErrorCode]: LesionError<C> }[LesionErrorCode];
+
+/** The details argument of {@link fail}: optional only for a code whose details are all optional. */
+type DetailsArgument<C extends LesionErrorCode> = {} extends LesionErrorDetails[C] ? [details?: LesionErrorDetails[C]] : [details: LesionErrorDetails[C]];
+
 /** Throws a LesionError; a shorthand so checks read as one line. */
-export function fail(code: LesionErrorCode, message: string, details: Record<string, unknown> = {}): never {
-  throw new LesionError(code, message, details);
+export function fail<C extends LesionErrorCode>(code: C, message: string, ...details: DetailsArgument<C>): never {
+  throw new LesionError<C>(code, message, (details[0] ?? {}) as LesionErrorDetails[C]);
 }
 
-export function isLesionError(error: unknown): error is LesionError {
+/** The same as {@link fail}("aborted") when `signal` has fired: the one abort check of every long run. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) fail("aborted", "run aborted");
+}
+
+export function isLesionError(error: unknown): error is AnyLesionError {
   return error instanceof LesionError;
 }
 

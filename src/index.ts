@@ -1,17 +1,21 @@
 /** lesion's library: the same verbs and options as the CLI (`lesion record` is `record(model, data, options)`). */
 
 // Errors: one class, one closed set of codes, one formatter.
-export { LesionError, formatError, isLesionError, type LesionErrorCode } from "./errors.js";
+export { LesionError, LESION_ERROR_CODES, formatError, isLesionError, type AnyLesionError, type LesionErrorCode, type LesionErrorDetails } from "./errors.js";
 
 // Models: open an ONNX file (sessions stay open until closeModel), find sites.
 export { openModel, closeModel, resolveSite, type LesionModel, type OpenModelOptions, type Site } from "./engine/model.js";
-export { importModel, type ImportOptions, type ImportResult } from "./study/importModel.js";
-export { readCheckpoint, readStateDict } from "./onnx/checkpoint/readCheckpoint.js";
-export { checkpointFormat, type CheckpointFormat } from "./onnx/checkpoint/checkpointFormat.js";
-export type { StateDict, StateDictSource, StateTensor } from "./onnx/checkpoint/types.js";
-export { parseArch, type Activation, type ArchToken } from "./onnx/arch.js";
+export { importModel, type ImportOptions, type ImportResult } from "./models/importModel.js";
+export { readCheckpoint, readStateDict } from "./models/torch/readCheckpoint.js";
+export { checkpointFormat, type CheckpointFormat } from "./onnx/checkpointFormat.js";
+export type { StateDict, StateDictSource, StateTensor } from "./models/torch/types.js";
+export { parseArch, type Activation, type ArchToken } from "./models/arch.js";
 export type { Preprocessing } from "./onnx/metadata.js";
 export type { Head, HeadKind } from "./onnx/head.js";
+
+// The sweep engine's one door: every condition's exact outcome at a site, on the path that fits it.
+export { sweep, planSweep, type SweepInput, type SweepPath, type SweepPlan } from "./engine/sweep/sweep.js";
+export type { SweepCondition, SweepOutcome, SweepResult } from "./engine/sweep/types.js";
 
 // Data: specs, loading, the in-memory form.
 export { loadDataset } from "./data/loadDataset.js";
@@ -20,7 +24,7 @@ export { parseDataSpec, formatDataSpec, type DataSpec } from "./data/parseDataSp
 export type { Dataset } from "./data/types.js";
 
 // Verbs.
-export { info, type InfoResult } from "./study/info.js";
+export { info, type InfoResult } from "./models/info.js";
 export { evaluate, type EvaluateOptions, type EvaluateResult } from "./study/evaluate.js";
 export { record, type RecordOptions, type RecordResult, type SiteRecording } from "./study/record.js";
 export { ablate, type AblateOptions, type AblateResult, type ConditionResult, type Redundancy } from "./study/ablate.js";
@@ -31,14 +35,14 @@ export { correlations, type CorrelationEntry, type CorrelationTable } from "./st
 export { populations, type Grouping, type Population, type PopulationAblation, type PopulationsOptions, type SitePopulations } from "./study/populations.js";
 export { stimulusMap, sampleOutcomes, OUTCOMES, type StimulusMap, type StimulusMapOptions } from "./study/stimulusMap.js";
 
-export { train, initialParameters, type TrainOptions, type TrainResult } from "./study/train.js";
-export { recover, type RecoverOptions, type RecoverResult, type RecoveryEpoch } from "./study/recover.js";
-export { transplant, type TransplantOptions, type TransplantResult, type TransplantCondition, type Outcome } from "./study/transplant.js";
-export type { Gains, Interval } from "./study/transplantStats.js";
-export { TRANSPLANT_KEY, type TransplantProvenance } from "./study/transplantModel.js";
-export { zooNetwork } from "./study/zoo.js";
-export { defaultModel, DEFAULT_ARCH } from "./study/defaultModel.js";
-export { study, type StudyOptions, type StudyResult } from "./study/study.js";
+export { train, initialParameters, type TrainOptions, type TrainResult } from "./models/train.js";
+export { recover, type RecoverOptions, type RecoverResult, type RecoveryEpoch } from "./models/recover.js";
+export { transplant, type TransplantOptions, type TransplantResult, type TransplantCondition, type Outcome } from "./transplant/transplant.js";
+export type { Gains, Interval } from "./transplant/transplantStats.js";
+export { TRANSPLANT_KEY, type TransplantProvenance } from "./transplant/transplantModel.js";
+export { zooNetwork } from "./models/zoo.js";
+export { defaultModel, DEFAULT_ARCH } from "./models/defaultModel.js";
+export { study, type StudyOptions, type StudyResult } from "./runs/study.js";
 export type { EpochResult } from "./engine/train.js";
 export type { Network, NetworkLayer } from "./onnx/network.js";
 
@@ -70,17 +74,17 @@ export {
   type ResultDir,
   type RunIdentity,
   type OpenResultDirOptions,
-} from "./study/resultDir.js";
-export { acquireLock, LOCK_FILE } from "./study/lock.js";
+} from "./runs/resultDir.js";
+export { acquireLock, LOCK_FILE } from "./runs/lock.js";
 // Provenance and the agreement check in every result.
-export { provenance, type Provenance } from "./study/provenance.js";
+export { provenance, type Provenance } from "./runs/provenance.js";
 export { dataIdentity, type DataIdentity } from "./data/dataIdentity.js";
-export { checkAgreement, type Agreement } from "./study/agreement.js";
-export { recordFiles, type RecordSummary } from "./study/recordFiles.js";
-export { ablateFiles, type AblateSummary } from "./study/ablateFiles.js";
+export { checkAgreement, type Agreement } from "./engine/agreement.js";
+export { recordFiles, type RecordSummary } from "./runs/recordFiles.js";
+export { ablateFiles, type AblateSummary } from "./runs/ablateFiles.js";
 export { deltaIntervals, type DeltaIntervals, type DeltaIntervalsOptions } from "./study/deltaIntervals.js";
-export { characterizeFiles, type CharacterizeSummary } from "./study/characterizeFiles.js";
-export { transplantFiles, type TransplantSummary } from "./study/transplantFiles.js";
-export { encodeNpy, writeNpy } from "./study/npy.js";
+export { characterizeFiles, type CharacterizeSummary } from "./runs/characterizeFiles.js";
+export { transplantFiles, type TransplantSummary } from "./runs/transplantFiles.js";
+export { encodeNpy, writeNpy } from "./runs/npy.js";
 export type { Matrix } from "./study/metrics.js";
-export type { Progress, StudyStep } from "./study/progress.js";
+export type { Progress, StudyStep } from "./progress.js";

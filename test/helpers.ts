@@ -1,7 +1,11 @@
 /** Tiny models built in code, and a seeded random source, for tests. */
+import { loadDataset } from "../src/data/loadDataset.js";
+import { LesionError } from "../src/errors.js";
+import type { Dataset } from "../src/data/types.js";
+import { train } from "../src/models/train.js";
 import { buildClassifier, type LayerSpec } from "../src/onnx/build.js";
 import { writeMetadata } from "../src/onnx/metadata.js";
-import { encodeModel } from "../src/onnx/proto.js";
+import { decodeModel, encodeModel } from "../src/onnx/proto.js";
 import { seeded as random } from "../src/random.js";
 
 /** The project's seeded generator, under the name the tests use. */
@@ -40,4 +44,68 @@ export function randomCnn(seed = 1, classes = 5): Uint8Array {
   const model = buildClassifier({ layers, inputShape: [1, 8, 8] });
   writeMetadata(model, { preprocessing: { layout: "nchw", mean: [0.5], std: [0.5], imageShape: [1, 8, 8] }, classNames: null });
   return encodeModel(model);
+}
+
+/** The rows `indices` of a data set, named `spec`. */
+export function subset(data: Dataset, indices: number[], spec: string): Dataset {
+  const per = data.images.length / data.n;
+  const images = new Float32Array(indices.length * per);
+  indices.forEach((s, r) => images.set(data.images.subarray(s * per, (s + 1) * per), r * per));
+  return { ...data, spec, n: indices.length, images, labels: Int32Array.from(indices, (s) => data.labels[s]) };
+}
+
+/** The canonical transplant experiment's networks and data (README, "Transplant"), scaled by the options. */
+export interface TransplantSetup {
+  donor: Uint8Array;
+  recipient: Uint8Array;
+  test: Dataset;
+  budget: Dataset;
+}
+
+/**
+ * A donor trained on the first `train` MNIST training images, a recipient on the same images without class 3, the
+ * first `test` test images, and a budget of `budget` training images neither saw (from index 6000 on), `threes` of them
+ * 3s and the rest spread over the other classes as evenly as the count allows (lower classes first).
+ */
+export async function transplantSetup(options: { train: number; test: number; budget: number; threes: number; arch: string; epochs: number }): Promise<TransplantSetup> {
+  const all = await loadDataset("mnist:train");
+  const test = subset(await loadDataset("mnist:test"), Array.from({ length: options.test }, (_, i) => i), `mnist:test[:${options.test}]`);
+  const trainSet = subset(all, Array.from({ length: options.train }, (_, i) => i), `mnist:train[:${options.train}]`);
+  const without3 = subset(trainSet, Array.from(trainSet.labels.keys()).filter((i) => trainSet.labels[i] !== 3), `mnist:train[:${options.train}] without 3`);
+  const others = options.budget - options.threes;
+  const quota = (k: number) => (k === 3 ? options.threes : Math.floor(others / 9) + (k - (k > 3 ? 1 : 0) < others % 9 ? 1 : 0));
+  const counts = new Array(10).fill(0);
+  const indices: number[] = [];
+  for (let i = 6000; i < all.n && indices.length < options.budget; i++) {
+    if (counts[all.labels[i]] < quota(all.labels[i])) {
+      counts[all.labels[i]]++;
+      indices.push(i);
+    }
+  }
+  const budget = subset(all, indices, "mnist:train budget");
+  const donor = await train(trainSet, { arch: options.arch, epochs: options.epochs, seed: 0 });
+  const recipient = await train(without3, { arch: options.arch, epochs: options.epochs, seed: 1 });
+  return { donor: donor.model, recipient: recipient.model, test, budget };
+}
+
+/** The data and networks of the deeper-population transplant: 60 random 8-pixel samples of 3 classes, a donor 8-6-5-3, a recipient 8-7-4-3 normalising pixels with `mean`/`std`. */
+export function deepTransplantSetup(mean: number, std: number): { data: Dataset; donor: Uint8Array; recipient: Uint8Array } {
+  const rand = random(11);
+  const n = 60;
+  const images = Float32Array.from({ length: n * 8 }, () => rand());
+  const data: Dataset = { spec: "random:deep", n, shape: [1, 1, 8], images, labels: Int32Array.from({ length: n }, (_, i) => i % 3), numClasses: 3, classNames: ["0", "1", "2"], source: "test" };
+  const recipient = decodeModel(randomMlp([8, 7, 4, 3], 2));
+  writeMetadata(recipient, { preprocessing: { layout: "flat", mean: [mean], std: [std], imageShape: [1, 1, 8] }, classNames: null });
+  return { data, donor: randomMlp([8, 6, 5, 3], 1), recipient: encodeModel(recipient) };
+}
+
+/** The LesionError `run` throws (sync or async); fails the test when it throws something else or nothing. */
+export async function errorOf(run: () => unknown): Promise<LesionError> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof LesionError) return error;
+    throw error;
+  }
+  throw new Error("no error");
 }

@@ -7,21 +7,22 @@ import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
 import { ablate, type AblateOptions } from "../study/ablate.js";
-import { ablateFiles } from "../study/ablateFiles.js";
+import { ablateFiles } from "../runs/ablateFiles.js";
+import { RESUME_LOG_FILE } from "../runs/resultDir.js";
 import { deltaIntervals } from "../study/deltaIntervals.js";
 import { condition, fractions, groups, pairs, singles, type AblationMode, type Condition, type FractionOrder } from "../study/conditions.js";
-import type { Progress } from "../study/progress.js";
-import { provenance } from "../study/provenance.js";
+import type { Progress } from "../progress.js";
+import { provenance } from "../runs/provenance.js";
 import { sha256 } from "../files.js";
 import { unitScores } from "../study/unitScores.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 
 const FLAGS: FlagTable<AblateOptions> = {
   conditions: null /* built from --site, --units, --fraction */,
   loss: "--no-loss",
   confusion: "--confusion",
-  checkpoint: null /* always <output>/checkpoint.jsonl */,
+  resumeLog: null /* always <output>/resume-log.jsonl */,
   batchSize: "--batch-size <n>",
   onProgress: null /* progress bar on a TTY */,
   signal: null /* Ctrl-C */,
@@ -69,12 +70,12 @@ export function registerAblate(program: Command): void {
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: AblateFlags) => {
-      if (!MODES.includes(flags.mode)) fail("bad-option", `--mode must be zero or mean, got '${flags.mode}'`);
-      if (!ORDERS.includes(flags.order)) fail("bad-option", `--order must be one of ${ORDERS.join(", ")}, got '${flags.order}'`);
-      if (flags.pairs !== undefined && flags.fraction !== undefined) fail("bad-option", "--pairs cannot be combined with --fraction (a fraction curve replaces the units)");
+      if (!MODES.includes(flags.mode)) fail("bad-option", `--mode must be zero or mean, got '${flags.mode}'`, { options: ["mode"], value: flags.mode });
+      if (!ORDERS.includes(flags.order)) fail("bad-option", `--order must be one of ${ORDERS.join(", ")}, got '${flags.order}'`, { options: ["order"], value: flags.order });
+      if (flags.pairs !== undefined && flags.fraction !== undefined) fail("bad-option", "--pairs cannot be combined with --fraction (a fraction curve replaces the units)", { options: ["pairs", "fraction"] });
       const batchSize = parseInteger(flags.batchSize, "--batch-size");
-      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
+      const loaded = await loadDataset(flags.data, modelData(model));
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;
@@ -85,7 +86,7 @@ export function registerAblate(program: Command): void {
         const units = flags.fraction === undefined ? { units: flags.units, groupsFile } : { fraction: flags.fraction, order: flags.order, repeats: flags.repeats, seed: flags.seed };
         output = claimOutput(flags.output, "ablate", model, data, { site: flags.site, pairs: flags.pairs ?? null, ...units, mode: flags.mode, loss: flags.loss, confusion: flags.confusion ?? false }, flags.overwrite);
         const conditions = await buildConditions(model, data, flags, { batchSize, onProgress: progress.onProgress, signal: interrupt.signal });
-        const options: AblateOptions = { conditions, loss: flags.loss, confusion: flags.confusion ?? false, batchSize, checkpoint: join(flags.output, "checkpoint.jsonl") };
+        const options: AblateOptions = { conditions, loss: flags.loss, confusion: flags.confusion ?? false, batchSize, resumeLog: join(flags.output, RESUME_LOG_FILE) };
         const result = await ablate(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
         const seed = flags.fraction !== undefined && flags.order === "random" ? parseInteger(flags.seed, "--seed", 0) : null;

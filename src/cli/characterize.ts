@@ -3,9 +3,9 @@ import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { characterize, type CharacterizeOptions } from "../study/characterize.js";
-import { characterizeFiles } from "../study/characterizeFiles.js";
-import { provenance } from "../study/provenance.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+import { characterizeFiles } from "../runs/characterizeFiles.js";
+import { provenance } from "../runs/provenance.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<CharacterizeOptions> = {
   sites: "--sites <names>",
@@ -60,8 +60,8 @@ export function registerCharacterize(program: Command): void {
         map: flags.map ? { samples: parseInteger(flags.mapSamples, "--map-samples", 10) } : (false as const),
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };
-      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
+      const loaded = await loadDataset(flags.data, modelData(model));
       let initial: LesionModel | undefined;
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();

@@ -6,28 +6,37 @@ import { parseDataSpec } from "../data/parseDataSpec.js";
 import type { Dataset } from "../data/types.js";
 import type { LesionModel } from "../engine/model.js";
 import { fail } from "../errors.js";
-import type { Progress } from "../study/progress.js";
-import { openResultDir, type ResultDir } from "../study/resultDir.js";
+import type { Progress } from "../progress.js";
+import { openResultDir, type ResultDir } from "../runs/resultDir.js";
+import { optionOf } from "./flagMessage.js";
 
 /** Flag tables are typed over a verb's options: every option has a flag, or null with the reason it has none. */
 export type FlagTable<Options> = { [K in keyof Required<Options>]: string | null };
 
 export function parseInteger(value: string, flag: string, min = 1): number {
   const number = Number(value);
-  if (!Number.isInteger(number) || number < min) fail("bad-option", `${flag} takes a whole number ≥ ${min}, got '${value}'`);
+  if (!Number.isInteger(number) || number < min) fail("bad-option", `${flag} takes a whole number ≥ ${min}, got '${value}'`, { options: [optionOf(flag)], value });
   return number;
 }
 
 export function parseNumberList(value: string, flag: string): number[] {
   const numbers = value.split(",").map((v) => Number(v.trim()));
-  if (numbers.length === 0 || numbers.some((n) => !Number.isFinite(n))) fail("bad-option", `${flag} takes comma-separated numbers, got '${value}'`);
+  if (numbers.length === 0 || numbers.some((n) => !Number.isFinite(n))) fail("bad-option", `${flag} takes comma-separated numbers, got '${value}'`, { options: [optionOf(flag)], value });
   return numbers;
 }
 
 export function parseShape(value: string, flag: string): [number, number, number] {
   const parts = value.split(/[x,]/).map(Number);
-  if (parts.length !== 3 || parts.some((p) => !Number.isInteger(p) || p < 1)) fail("bad-option", `${flag} takes CxHxW, e.g. 1x28x28; got '${value}'`);
+  if (parts.length !== 3 || parts.some((p) => !Number.isInteger(p) || p < 1)) fail("bad-option", `${flag} takes CxHxW, e.g. 1x28x28; got '${value}'`, { options: [optionOf(flag)], value });
   return parts as [number, number, number];
+}
+
+/**
+ * The model's own data options for `loadDataset`: its class names (an image folder is matched to them by name) and
+ * the resize and crop `lesion import` stored for image folders.
+ */
+export function modelData(model: LesionModel): { classNames: string[] | null; resize?: number; crop?: number } {
+  return { classNames: model.classNames, resize: model.preprocessing.resize, crop: model.preprocessing.crop };
 }
 
 /** A progress bar with ETA on a TTY; silent otherwise (logs stay clean). */
@@ -70,11 +79,11 @@ export function parseList(value: string): string[] {
 
 export function parseNumber(value: string, flag: string): number {
   const number = Number(value);
-  if (value.trim() === "" || !Number.isFinite(number)) fail("bad-option", `${flag} takes a number, got '${value}'`);
+  if (value.trim() === "" || !Number.isFinite(number)) fail("bad-option", `${flag} takes a number, got '${value}'`, { options: [optionOf(flag)], value });
   return number;
 }
 
-/** The first Ctrl-C aborts the run cleanly (checkpoints stay); a second one exits at once. */
+/** The first Ctrl-C aborts the run cleanly (resume logs stay); a second one exits at once. */
 export function abortOnInterrupt(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const onSignal = () => {
@@ -109,5 +118,5 @@ export const OVERWRITE_HELP = "replace the results of another run (other model, 
  * unless `overwrite`, one in use by a live process, and one that cannot be written.
  */
 export function claimOutput(dir: string, command: string, model: LesionModel, data: Dataset, options: Record<string, unknown>, overwrite: boolean | undefined): ResultDir {
-  return openResultDir(dir, { command, model: model.sha256, data: dataIdentity(data), options }, { overwrite: overwrite ?? false, overwriteFlag: OVERWRITE_FLAG });
+  return openResultDir(dir, { command, model: model.sha256, data: dataIdentity(data), options }, { overwrite: overwrite ?? false });
 }

@@ -3,8 +3,8 @@ import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { evaluate, type EvaluateOptions } from "../study/evaluate.js";
-import { provenance } from "../study/provenance.js";
-import { parseInteger, percent, printJson, progressReporter, type FlagTable } from "./common.js";
+import { provenance } from "../runs/provenance.js";
+import { parseInteger, percent, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<EvaluateOptions> = { batchSize: "--batch-size <n>", onProgress: null /* progress bar on a TTY */, signal: null /* Ctrl-C */ };
 
@@ -17,8 +17,8 @@ export function registerEval(program: Command): void {
     .option(FLAGS.batchSize!, "samples per run", "1024")
     .option("--json", "print the result as JSON")
     .action(async (path: string, flags: { data: string; batchSize: string; json?: boolean }) => {
-      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
+      const loaded = await loadDataset(flags.data, modelData(model));
       const progress = progressReporter();
       try {
         const data = matchClassNames(loaded, model.classNames);

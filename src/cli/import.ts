@@ -1,16 +1,18 @@
 import type { Command } from "commander";
 import { fail } from "../errors.js";
 import { writeFileAtomic } from "../files.js";
-import type { Activation } from "../onnx/arch.js";
+import type { Activation } from "../models/arch.js";
 import { closeModel, openModel } from "../engine/model.js";
-import { importModel, type ImportOptions } from "../study/importModel.js";
-import { parseNumberList, parseShape, type FlagTable } from "./common.js";
+import { importModel, type ImportOptions } from "../models/importModel.js";
+import { parseInteger, parseNumberList, parseShape, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<ImportOptions> = {
   arch: "--arch <spec>",
   activation: "--activation <name>",
   mean: "--mean <values>",
   std: "--std <values>",
+  resize: "--resize <N>",
+  crop: "--crop <M>",
   inputShape: "--input-shape <CxHxW>",
   classNames: "--class-names <names>",
 };
@@ -23,19 +25,23 @@ export function registerImport(program: Command): void {
     .description("turn a PyTorch checkpoint (.pt, .safetensors) or an ONNX file into a lesion model")
     .argument("<source>", "checkpoint or ONNX file")
     .requiredOption("-o, --output <file>", "ONNX file to write")
-    .option(FLAGS.arch!, "architecture: 'mlp' or a layer list such as conv(padding=1),relu,maxpool(2),flatten,linear")
+    .option(FLAGS.arch!, "architecture: 'mlp', mlp:784-100-10, cnn:small, vgg:small or a layer list such as conv(padding=1),bn,relu,maxpool(2),flatten,linear")
     .option(FLAGS.activation!, "activation between the layers of --arch mlp (relu, tanh, sigmoid, leakyrelu)", "relu")
     .option(FLAGS.mean!, "per-channel mean subtracted from [0,1] pixels, e.g. 0.5 or 0.485,0.456,0.406")
     .option(FLAGS.std!, "per-channel standard deviation, e.g. 0.5")
+    .option(FLAGS.resize!, "image folders: resize the shorter side to N pixels (bilinear, antialiased as PIL/torchvision), e.g. 256")
+    .option(FLAGS.crop!, "image folders: then center-crop M x M pixels, e.g. 224")
     .option(FLAGS.inputShape!, "image shape CxHxW (default for an MLP: from its input width)")
     .option(FLAGS.classNames!, "comma-separated class names in class order")
-    .action(async (source: string, flags: { output: string; arch?: string; activation: string; mean?: string; std?: string; inputShape?: string; classNames?: string }) => {
-      if (!ACTIVATIONS.includes(flags.activation)) fail("bad-option", `--activation must be one of ${ACTIVATIONS.join(", ")}, got '${flags.activation}'`);
+    .action(async (source: string, flags: { output: string; arch?: string; activation: string; mean?: string; std?: string; resize?: string; crop?: string; inputShape?: string; classNames?: string }) => {
+      if (!ACTIVATIONS.includes(flags.activation)) fail("bad-option", `--activation must be one of ${ACTIVATIONS.join(", ")}, got '${flags.activation}'`, { options: ["activation"], value: flags.activation });
       const result = await importModel(source, {
         arch: flags.arch,
         activation: flags.activation as Activation,
         mean: flags.mean ? parseNumberList(flags.mean, "--mean") : undefined,
         std: flags.std ? parseNumberList(flags.std, "--std") : undefined,
+        resize: flags.resize === undefined ? undefined : parseInteger(flags.resize, "--resize"),
+        crop: flags.crop === undefined ? undefined : parseInteger(flags.crop, "--crop"),
         inputShape: flags.inputShape ? parseShape(flags.inputShape, "--input-shape") : undefined,
         classNames: flags.classNames ? flags.classNames.split(",").map((s) => s.trim()) : undefined,
       });

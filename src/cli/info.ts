@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { closeModel, openModel } from "../engine/model.js";
-import { info, type InfoResult } from "../study/info.js";
+import { info, type InfoResult } from "../models/info.js";
 import { printJson } from "./common.js";
 
 const HEADS: Record<InfoResult["head"], string> = {
@@ -23,7 +23,7 @@ export function registerInfo(program: Command): void {
         if (flags.json) return printJson(result);
         const p = result.preprocessing;
         console.log(`${result.model}  sha256 ${result.sha256.slice(0, 16)}…`);
-        console.log(`input ${result.input.name} [N, ${result.input.shape.join(", ")}], layout ${p.layout}, (x − ${p.mean.join("/")}) / ${p.std.join("/")}${p.imageShape ? `, images ${p.imageShape.join("x")}` : ""}`);
+        console.log(`input ${result.input.name} [N, ${result.input.shape.join(", ")}], layout ${p.layout}, (x − ${p.mean.join("/")}) / ${p.std.join("/")}${p.imageShape ? `, images ${p.imageShape.join("x")}` : ""}${p.resize ? `, image folders resized to ${p.resize}` : ""}${p.crop ? `${p.resize ? " then" : ", image folders"} center-cropped to ${p.crop}x${p.crop}` : ""}`);
         console.log(`output ${HEADS[result.head]}`);
         console.log(`classes ${result.numClasses}${result.classNames ? `: ${result.classNames.join(", ")}` : ""}`);
         console.log("sites:");

@@ -2,7 +2,8 @@
 import type * as Commander from "commander";
 import { createRequire } from "node:module";
 import { basename } from "node:path";
-import { formatError, isLesionError } from "../errors.js";
+import { isLesionError } from "../errors.js";
+import { flagMessage } from "./flagMessage.js";
 
 /**
  * Each command's module, imported only when that command runs (or for help): the whole set pulls in the report's
@@ -70,5 +71,5 @@ function cliMessage(error: unknown, argv: string[]): string {
     const quoted = /^[\w./@:+-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`;
     return `${path} is a PyTorch checkpoint; make a model with \`lesion import ${quoted} --arch … -o model.onnx\``;
   }
-  return formatError(error);
+  return flagMessage(error);
 }

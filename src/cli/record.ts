@@ -3,9 +3,9 @@ import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { record, type RecordOptions } from "../study/record.js";
-import { recordFiles } from "../study/recordFiles.js";
-import { provenance } from "../study/provenance.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, printJson, progressReporter, type FlagTable } from "./common.js";
+import { recordFiles } from "../runs/recordFiles.js";
+import { provenance } from "../runs/provenance.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<RecordOptions> = {
   sites: "--sites <names>",
@@ -33,8 +33,8 @@ export function registerRecord(program: Command): void {
         samples: flags.samples ?? false,
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };
-      const loaded = await loadDataset(flags.data);
       const model = await openModel(path);
+      const loaded = await loadDataset(flags.data, modelData(model));
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;

@@ -5,10 +5,10 @@ import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
-import { recover, type RecoverOptions } from "../study/recover.js";
-import { provenance } from "../study/provenance.js";
-import { recoverFiles } from "../study/recoverFiles.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
+import { recover, type RecoverOptions } from "../models/recover.js";
+import { provenance } from "../runs/provenance.js";
+import { recoverFiles } from "../runs/recoverFiles.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, modelData, type FlagTable } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
 
 const FLAGS: FlagTable<RecoverOptions> = {
@@ -67,12 +67,12 @@ export function registerRecover(program: Command): void {
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: RecoverFlags) => {
-      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
+      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`, { options: ["optimizer"], value: flags.optimizer });
       const specs = trainingSpecs(flags.data, flags.test);
-      if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set");
-      const loaded = await loadDataset(specs.train);
-      const loadedTest = await loadDataset(specs.test);
+      if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set", { options: ["test"] });
       const model = await openModel(path);
+      const loaded = await loadDataset(specs.train, modelData(model));
+      const loadedTest = await loadDataset(specs.test, modelData(model));
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;

@@ -3,9 +3,9 @@ import { loadDataset } from "../data/loadDataset.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
-import { defaultModel } from "../study/defaultModel.js";
-import { study, type StudyOptions } from "../study/study.js";
-import { abortOnInterrupt, namedSet, parseList, percent, trainingSpecs, type FlagTable } from "./common.js";
+import { defaultModel } from "../models/defaultModel.js";
+import { study, type StudyOptions } from "../runs/study.js";
+import { abortOnInterrupt, namedSet, parseList, percent, trainingSpecs, modelData, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
@@ -47,7 +47,7 @@ export function registerStudy(program: Command): void {
     .option("--recover-data <spec>", "training data for --recover (default: the named set's train split)")
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
-      if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`);
+      if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`, { options: ["pairs"], value: flags.pairs });
       const progress = studyProgress();
       const interrupt = abortOnInterrupt();
       const opened: LesionModel[] = [];
@@ -64,7 +64,7 @@ export function registerStudy(program: Command): void {
         const dataSpec = flags.data ?? "mnist:test";
         const model = await openModel(modelPath);
         opened.push(model);
-        const data = await loadDataset(dataSpec, { classNames: model.classNames });
+        const data = await loadDataset(dataSpec, modelData(model));
         const initial = initialPath ? await openModel(initialPath) : undefined;
         if (initial) opened.push(initial);
         let recover: StudyOptions["recover"];
@@ -72,8 +72,8 @@ export function registerStudy(program: Command): void {
           // The named set of the studied data (mnist:test → mnist), whose train split the recovery trains on.
           const named = namedSet(dataSpec);
           const trainSpec = flags.recoverData ?? (named ? trainingSpecs(named, undefined).train : undefined);
-          if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set");
-          recover = { train: await loadDataset(trainSpec, { classNames: model.classNames }) };
+          if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set", { options: ["recoverData"] });
+          recover = { train: await loadDataset(trainSpec, modelData(model)) };
         }
         const result = await study(model, data, {
           dir: flags.output,

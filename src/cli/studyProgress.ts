@@ -6,7 +6,7 @@
  * stale stays on screen and the lines printed after it are intact. Without a TTY, only the permanent lines are
  * written (`lesion: step 5/8 characterize done in 12.3 s`), one per step: logs stay readable.
  */
-import type { Progress, StudyStep } from "../study/progress.js";
+import type { Progress, StudyStep } from "../progress.js";
 
 export interface StudyProgressOptions {
   /** Where to draw. Default process.stderr. */

@@ -3,7 +3,7 @@ import { loadDataset } from "../data/loadDataset.js";
 import { fail } from "../errors.js";
 import { dirname, resolve } from "node:path";
 import { checkWritableDir, writeFileAtomic } from "../files.js";
-import { train, type TrainOptions } from "../study/train.js";
+import { train, type TrainOptions } from "../models/train.js";
 import { abortOnInterrupt, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<TrainOptions> = {
@@ -18,7 +18,7 @@ const FLAGS: FlagTable<TrainOptions> = {
   seed: "--seed <n>",
   mean: "--mean <values>",
   std: "--std <values>",
-  checkpoint: null /* --checkpoint writes <output>.checkpoint.json */,
+  epochState: null /* --epoch-state writes <output>.epoch-state.json */,
   threads: null /* every core */,
   onProgress: null /* progress bar on a TTY */,
   onEpoch: null /* one line per epoch */,
@@ -38,7 +38,7 @@ interface TrainFlags {
   seed: string;
   mean: string;
   std: string;
-  checkpoint?: boolean;
+  epochState?: boolean;
   output: string;
   json?: boolean;
 }
@@ -47,7 +47,7 @@ export function registerTrain(program: Command): void {
   program
     .command("train")
     .description("train a network with lesion's own engine; saves the trained and the initial weights")
-    .requiredOption(FLAGS.arch!, "mlp:784-100-100-100-10 (layer widths) or cnn:small")
+    .requiredOption(FLAGS.arch!, "mlp:784-100-100-100-10 (layer widths), cnn:small, vgg:small (BatchNorm) or a layer list (README: Architectures)")
     .requiredOption("--data <spec>", "training data (a named set without a split means its train split)")
     .option(FLAGS.test!, "test data evaluated after every epoch (default: the named set's test split)")
     .option(FLAGS.epochs!, "epochs", "10")
@@ -59,11 +59,11 @@ export function registerTrain(program: Command): void {
     .option(FLAGS.seed!, "seed of initialisation and shuffling", "0")
     .option(FLAGS.mean!, "input mean stored in the model", "0.5")
     .option(FLAGS.std!, "input standard deviation stored in the model", "0.5")
-    .option("--checkpoint", "save <output>.checkpoint.json after every epoch; a rerun resumes from it")
+    .option("--epoch-state", "save the training state to <output>.epoch-state.json after every epoch; a rerun resumes from it")
     .requiredOption("-o, --output <file>", "ONNX file for the trained model (the initial one goes to <name>.initial.onnx)")
     .option("--json", "print the history as JSON")
     .action(async (flags: TrainFlags) => {
-      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
+      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`, { options: ["optimizer"], value: flags.optimizer });
       const specs = trainingSpecs(flags.data, flags.test);
       const data = await loadDataset(specs.train);
       const test = specs.test ? await loadDataset(specs.test) : undefined;
@@ -86,7 +86,7 @@ export function registerTrain(program: Command): void {
           seed: parseInteger(flags.seed, "--seed", 0),
           mean: parseNumberList(flags.mean, "--mean"),
           std: parseNumberList(flags.std, "--std"),
-          checkpoint: flags.checkpoint ? `${stem}.checkpoint.json` : undefined,
+          epochState: flags.epochState ? `${stem}.epoch-state.json` : undefined,
           onProgress: progress.onProgress,
           onEpoch: (e) => {
             if (flags.json) return;

@@ -10,9 +10,9 @@ import { decodeModel } from "../onnx/proto.js";
 import { REPORT_FILE } from "../report/buildReport.js";
 import { renderTransplantReport } from "../report/renderTransplantReport.js";
 import { transplantReportData } from "../report/transplantReportData.js";
-import { transplant, type TransplantOptions } from "../study/transplant.js";
-import { transplantFiles } from "../study/transplantFiles.js";
-import { provenance } from "../study/provenance.js";
+import { transplant, type TransplantOptions } from "../transplant/transplant.js";
+import { transplantFiles } from "../runs/transplantFiles.js";
+import { provenance } from "../runs/provenance.js";
 import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 
@@ -94,11 +94,11 @@ export function registerTransplant(program: Command): void {
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: TransplantFlags) => {
-      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`);
-      if (flags.class === undefined && flags.units === undefined) fail("bad-option", "transplant needs --class K (the population is chosen from the donor) or --site S --units LIST");
+      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`, { options: ["optimizer"], value: flags.optimizer });
+      if (flags.class === undefined && flags.units === undefined) fail("bad-option", "transplant needs --class K (the population is chosen from the donor) or --site S --units LIST", { options: ["class", "units"] });
       const units = flags.units === undefined ? undefined : transplantUnits(flags.units);
       const specs = trainingSpecs(flags.data, flags.test);
-      if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set");
+      if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set", { options: ["test"] });
       const options: Omit<TransplantOptions, "test"> = {
         class: flags.class === undefined ? undefined : parseInteger(flags.class, "--class", 0),
         site: flags.site,

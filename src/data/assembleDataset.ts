@@ -5,7 +5,7 @@ import type { Dataset } from "./types.js";
 /** Checks the `limit` option: undefined (all samples) or a positive integer. */
 export function checkLimit(limit: number | undefined): void {
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
-    fail("bad-option", `limit must be a positive integer (a number of samples), got ${limit}`, { option: "limit", value: limit });
+    fail("bad-option", `limit must be a positive integer (a number of samples), got ${limit}`, { options: ["limit"], value: limit });
   }
 }
 
@@ -16,7 +16,7 @@ export function keptCount(n: number, limit: number | undefined): number {
 
 export function checkCounts(images: number, imagesSource: string, labels: number, labelsSource: string): void {
   if (images !== labels) {
-    fail("bad-data", `${imagesSource} has ${images} images but ${labelsSource} has ${labels} labels`, { images, labels });
+    fail("bad-data", `${imagesSource} has ${images} images but ${labelsSource} has ${labels} labels`, { source: imagesSource });
   }
 }
 

@@ -1,8 +1,10 @@
 /**
  * A folder of class sub-folders of PNG/JPEG images (`digits/0/a.png`, `digits/1/b.jpg`, …), as torchvision's
- * ImageFolder reads them: classes are the sub-folder names in sorted order. Every image must have the same size.
- * Grayscale when every image is gray (R = G = B), else RGB; alpha is dropped. Scored against a model with class
- * names, sub-folders are matched to them by name (`matchClassNames`, which `loadDataset`'s `classNames` applies).
+ * ImageFolder reads them: classes are the sub-folder names in sorted order. Images of any size can be resized and
+ * center-cropped as torchvision's `Resize(N)`, `CenterCrop(M)` do (`resizeImage.ts`); after that every image must
+ * have the same size. Grayscale when every image is gray (R = G = B), else RGB; alpha is dropped. Scored against a
+ * model with class names, sub-folders are matched to them by name (`matchClassNames`, which `loadDataset`'s
+ * `classNames` applies).
  */
 import { readdirSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
@@ -11,11 +13,25 @@ import { PNG } from "pngjs";
 import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
 import { assembleDataset, keptCount } from "./assembleDataset.js";
+import { centerCrop, resizeShorter, type RgbaImage } from "./resizeImage.js";
 import type { Dataset } from "./types.js";
 
 const EXTENSIONS = new Set([".png", ".jpg", ".jpeg"]);
 
-export function loadImageFolder(root: string, spec: string, limit?: number): Dataset {
+/** How an image folder's images are brought to one size before use (torchvision's Resize and CenterCrop). */
+export interface ImageSizing {
+  /** Resize the shorter side to this many pixels (PIL's antialiased bilinear filter). Default: no resizing. */
+  resize?: number | null;
+  /** Cut out the central crop×crop square (after resizing). Default: no crop. */
+  crop?: number | null;
+}
+
+/**
+ * Loads `root` as [0,1] NCHW pixels, the first `limit` images (in class then file-name order) when given.
+ * @throws LesionError `missing-file` (no such folder), `bad-data` (no classes or images, an unreadable image, sizes
+ *   that differ after `sizing`, an image smaller than the crop).
+ */
+export function loadImageFolder(root: string, spec: string, limit?: number, sizing: ImageSizing = {}): Dataset {
   let entries: string[];
   try {
     if (!statSync(root).isDirectory()) fail("missing-file", `${root} is not a folder of class sub-folders`, { path: root });
@@ -34,11 +50,12 @@ export function loadImageFolder(root: string, spec: string, limit?: number): Dat
   });
   if (files.length === 0) fail("bad-data", `${root} has no PNG or JPEG images in its class sub-folders`, { path: root });
   const n = keptCount(files.length, limit);
-  const decoded = files.slice(0, n).map(({ path }) => decode(path));
+  const decoded = files.slice(0, n).map(({ path }) => sized(decode(path), sizing, path));
   const { width, height } = decoded[0];
+  const sizingText = sizing.resize || sizing.crop ? ` after ${[sizing.resize ? `resize ${sizing.resize}` : "", sizing.crop ? `crop ${sizing.crop}` : ""].filter(Boolean).join(", ")}` : "";
   decoded.forEach((image, i) => {
     if (image.width !== width || image.height !== height) {
-      fail("bad-data", `${files[i].path} is ${image.width}x${image.height} but ${files[0].path} is ${width}x${height}; every image must have the same size`, { path: files[i].path });
+      fail("bad-data", `${files[i].path} is ${image.width}x${image.height} but ${files[0].path} is ${width}x${height}${sizingText}; every image must have the same size (import the model with \`resize\` and \`crop\` to bring images of any size to one size)`, { path: files[i].path });
     }
   });
   const gray = decoded.every(({ rgba }) => {
@@ -54,7 +71,12 @@ export function loadImageFolder(root: string, spec: string, limit?: number): Dat
   return assembleDataset({ spec, shape: [channels, height, width], images, labels: Int32Array.from(files.slice(0, n), (f) => f.label), numClasses: classNames.length, classNames, source: root, folderClasses: [...classNames] });
 }
 
-function decode(path: string): { width: number; height: number; rgba: Uint8Array } {
+function sized(image: RgbaImage, sizing: ImageSizing, path: string): RgbaImage {
+  const resized = sizing.resize ? resizeShorter(image, sizing.resize) : image;
+  return sizing.crop ? centerCrop(resized, sizing.crop, path) : resized;
+}
+
+function decode(path: string): RgbaImage {
   const bytes = readFileChecked(path, "image");
   try {
     if (bytes[0] === 0x89 && bytes[1] === 0x50) {

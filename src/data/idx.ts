@@ -20,14 +20,14 @@ export function parseIdx(bytes: Uint8Array, rank: 1 | 3, path: string): IdxArray
   const magic = bytes.length >= 4 ? view.getUint32(0) : -1;
   if (magic !== 0x800 + rank) {
     const found = magic < 0 ? `only ${bytes.length} bytes` : `magic 0x${magic.toString(16).padStart(8, "0")}`;
-    fail("bad-data", `${path} is not an ${what}: ${found}`, { path, magic });
+    fail("bad-data", `${path} is not an ${what}: ${found}`, { path });
   }
   const header = 4 + 4 * rank;
   if (bytes.length < header) fail("bad-data", `${path} is truncated: ${bytes.length} bytes, shorter than its ${header}-byte header`, { path });
   const dims = Array.from({ length: rank }, (_, d) => view.getUint32(4 + 4 * d));
   const size = dims.reduce((a, b) => a * b, 1);
   if (bytes.length !== header + size) {
-    fail("bad-data", `${path} has ${bytes.length - header} data bytes but its header (${dims.join("x")}) needs ${size}`, { path, dims });
+    fail("bad-data", `${path} has ${bytes.length - header} data bytes but its header (${dims.join("x")}) needs ${size}`, { path });
   }
   return { dims, data: bytes.subarray(header) };
 }

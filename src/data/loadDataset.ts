@@ -29,6 +29,14 @@ export interface LoadDatasetOptions {
    * Default: none (sub-folders in sorted order are classes 0..K−1, as torchvision's ImageFolder).
    */
   classNames?: readonly string[] | null;
+  /**
+   * An image folder's images: shorter side resized to this many pixels first, with PIL's antialiased bilinear filter
+   * as torchvision's `Resize(N)` on the PIL images of its ImageFolder (src/data/resizeImage.ts). The model's
+   * `preprocessing.resize` (`lesion import --resize`). Other data is used as it is. Default: no resizing.
+   */
+  resize?: number | null;
+  /** An image folder's images: the central crop×crop square, after `resize` (torchvision's `CenterCrop(M)`). Default: none. */
+  crop?: number | null;
 }
 
 const ASSETS = fileURLToPath(new URL("../../assets/data/", import.meta.url));
@@ -62,7 +70,7 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
       return loadNpyPair(parsed.images, parsed.labels, text, options.limit);
     case "folder": {
       // Its PNG and JPEG decoders load only for a folder (~70 ms of start-up otherwise).
-      const folder = (await import("./folder.js")).loadImageFolder(parsed.path, text, options.limit);
+      const folder = (await import("./folder.js")).loadImageFolder(parsed.path, text, options.limit, { resize: options.resize, crop: options.crop });
       return options.classNames === undefined ? folder : matchClassNames(folder, options.classNames);
     }
   }

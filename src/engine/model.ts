@@ -5,14 +5,13 @@
  */
 import { basename, dirname } from "node:path";
 import { closest, fail } from "../errors.js";
-import { readFileChecked, sha256 } from "../files.js";
-import { makeBatchDynamic } from "../onnx/batch.js";
-import { checkHead, normalizeHead, type Head } from "../onnx/head.js";
+import { readFileChecked } from "../files.js";
+import { checkHead, type Head } from "../onnx/head.js";
 import { indexGraph } from "../onnx/graph.js";
 import { readMetadata, type Preprocessing } from "../onnx/metadata.js";
-import { normalizeModel, type Normalization } from "../onnx/normalize.js";
+import { prepareGraph, type Normalization } from "../onnx/normalize.js";
 import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto } from "../onnx/proto.js";
-import { locateSites, type SiteLocation } from "../onnx/sites.js";
+import type { SiteLocation } from "../onnx/sites.js";
 import { withOutputs } from "../onnx/surgery.js";
 import { createSession, defaultThreads, OrtTensor, type OrtSession } from "./ort.js";
 
@@ -66,21 +65,18 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
   const name = options.name ?? (typeof source === "string" ? basename(source) : "model");
   const proto = decodeModel(bytes, name);
   // Before any site search or cutting: weights inline, float32 throughout, weight nodes folded into initializers.
-  const normalization = normalizeModel(proto, { dir: typeof source === "string" ? dirname(source) : null, name });
-  // With external data the file alone does not identify the weights: hash the model with its tensors inline.
-  const digest = normalization.externalTensors > 0 ? sha256(encodeModel(proto)) : sha256(bytes);
-  makeBatchDynamic(proto);
-  const head = normalizeHead(proto);
+  const prepared = prepareGraph(proto, { dir: typeof source === "string" ? dirname(source) : null, name, bytes });
+  const { normalization, head } = prepared;
   const graph = proto.graph!;
   const index = indexGraph(graph);
   if (index.inputs.length !== 1) fail("bad-model", `${name} has ${index.inputs.length} inputs; lesion studies classifiers with one image input`, { name });
   const inputInfo = graph.input!.find((i) => i.name === index.inputs[0])!;
   const metadata = readMetadata(proto, name);
   const inputShape = sampleShape(valueInfoShape(inputInfo), metadata.preprocessing?.imageShape ?? null, metadata.preprocessing?.layout ?? null, name);
-  const preprocessing = metadata.preprocessing ?? inferPreprocessing(inputShape);
+  const preprocessing = metadata.preprocessing ?? inferPreprocessing(inputShape, name);
   const model: LesionModel = {
     name,
-    sha256: digest,
+    sha256: prepared.sha256!,
     proto,
     inputName: index.inputs[0],
     inputShape,
@@ -97,7 +93,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
     memo: new WeakMap(),
   };
   try {
-    await probe(model, locateSites(graph));
+    await probe(model, prepared.sites);
   } catch (error) {
     await closeModel(model);
     throw error;
@@ -135,6 +131,15 @@ export async function memoized<T>(model: LesionModel, data: object, key: string,
   return entries.get(key) as T;
 }
 
+/** Checks that every unit exists at the site. Throws `unit-out-of-range` naming the unit and the site's range. */
+export function checkUnits(site: Site, units: readonly number[]): void {
+  for (const unit of units) {
+    if (!Number.isInteger(unit) || unit < 0 || unit >= site.units) {
+      fail("unit-out-of-range", `unit ${unit} is out of range for site ${site.name} (0..${site.units - 1})`, { site: site.name, unit, units: site.units });
+    }
+  }
+}
+
 /** The only site lookup: a miss names the closest sites. */
 export function resolveSite(model: LesionModel, name: string): Site {
   requireSites(model);
@@ -142,7 +147,7 @@ export function resolveSite(model: LesionModel, name: string): Site {
   if (!site) {
     const names = model.sites.map((s) => s.name);
     const hint = closest(name, names).join(", ");
-    fail("unknown-site", `unknown site '${name}' in ${model.name}; closest: ${hint} (all: ${names.join(", ")})`, { site: name, sites: names });
+    fail("unknown-site", `unknown site '${name}' in ${model.name}; closest: ${hint} (all: ${names.join(", ")})`, { model: model.name, site: name, closest: closest(name, names) });
   }
   return site;
 }
@@ -164,11 +169,11 @@ function sampleShape(shape: Array<number | string> | null, imageShape: [number, 
     const [c, h, w] = imageShape;
     return layout === "flat" ? [c * h * w] : layout === "nhwc" ? [h, w, c] : [c, h, w];
   }
-  fail("bad-model", `${name} has an input whose sample shape is not fixed (${shape.join("x")}); give it with lesion import --input-shape`, { name });
+  fail("bad-model", `${name} has an input whose sample shape is not fixed (${shape.join("x")}); give it when importing the model (\`inputShape\`)`, { name, options: ["inputShape"] });
 }
 
 /** Without lesion metadata: raw [0,1] pixels, layout read from the input's rank and channel axis. */
-function inferPreprocessing(inputShape: number[]): Preprocessing {
+function inferPreprocessing(inputShape: number[], name: string): Preprocessing {
   if (inputShape.length === 1) return { layout: "flat", mean: [0], std: [1], imageShape: null };
   if (inputShape.length === 3) {
     const [a, , c] = inputShape;
@@ -177,7 +182,7 @@ function inferPreprocessing(inputShape: number[]): Preprocessing {
     return { layout: nhwc ? "nhwc" : "nchw", mean: [0], std: [1], imageShape };
   }
   if (inputShape.length === 2) return { layout: "nchw", mean: [0], std: [1], imageShape: [1, inputShape[0], inputShape[1]] };
-  fail("bad-model", `lesion cannot feed images to an input of sample shape ${inputShape.join("x")}`, { inputShape });
+  fail("bad-model", `lesion cannot feed images to an input of sample shape ${inputShape.join("x")} (${name})`, { name });
 }
 
 function weightWarnings(proto: ModelProto): string[] {

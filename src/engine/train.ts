@@ -1,12 +1,12 @@
 /**
  * The training loop: one onnxruntime session runs a whole training step (src/onnx/trainGraph.ts); parameters and
  * optimizer state go in and come out each step. Everything random is seeded per (seed, epoch, step), so a run is
- * the same bit for bit on a machine, and a run resumed from an epoch checkpoint continues exactly as it would have.
+ * the same bit for bit on a machine, and a run resumed from its saved epoch state continues exactly as it would have.
  */
-import { fail } from "../errors.js";
+import { fail, throwIfAborted } from "../errors.js";
 import { seeded, shuffle } from "../random.js";
 import { encodeModel } from "../onnx/proto.js";
-import { layerShapes, parameters, type Network } from "../onnx/network.js";
+import { buffers, layerShapes, parameters, type Network } from "../onnx/network.js";
 import { dropoutInput, forwardModel, LOGITS_OUTPUT, LOSS_OUTPUT, maskInput, stateNames, STEP_INPUTS, trainStepModel, updated, type StepOptions } from "../onnx/trainGraph.js";
 import { createSession, defaultThreads, OrtTensor, type OrtSession } from "./ort.js";
 
@@ -21,7 +21,7 @@ export interface TrainNetworkOptions extends StepOptions {
   batchSize: number;
   lr: number;
   seed: number;
-  /** Parameter values to start from, by name. */
+  /** Parameter values to start from, by name, and the buffers (BatchNorm running statistics) when the network has any. */
   parameters: Map<string, Float32Array>;
   /** Optimizer state to continue from (a resumed run); default zeros. */
   state?: Map<string, Float32Array>;
@@ -32,7 +32,7 @@ export interface TrainNetworkOptions extends StepOptions {
   test?: TrainingData;
   classes: number;
   threads?: number;
-  /** Called after every epoch with its figures and the live parameters and state (for checkpoints). */
+  /** Called after every epoch with its figures and the live parameters and state (for the saved epoch state). */
   onEpoch?: (epoch: EpochResult, parameters: Map<string, Float32Array>, state: Map<string, Float32Array>) => void;
   onStep?: (done: number, total: number) => void;
   signal?: AbortSignal;
@@ -48,6 +48,7 @@ export interface EpochResult {
 }
 
 export interface TrainedNetwork {
+  /** Trained parameters and updated buffers (BatchNorm running statistics), by name. */
   parameters: Map<string, Float32Array>;
   state: Map<string, Float32Array>;
   history: EpochResult[];
@@ -59,7 +60,7 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
   const shapes = layerShapes(network);
   const size = network.inputShape.reduce((a, b) => a * b, 1);
   const n = options.train.labels.length;
-  if (options.train.inputs.length !== n * size) fail("shape-mismatch", `training inputs hold ${options.train.inputs.length / n} values per sample; the network takes ${size}`);
+  if (options.train.inputs.length !== n * size) fail("shape-mismatch", `training inputs hold ${options.train.inputs.length / n} values per sample; the network takes ${size}`, { expected: [size], actual: [options.train.inputs.length / n] });
   const step = await createSession(encodeModel(trainStepModel(network, options)), threads);
   const evaluator = options.test ? await createSession(encodeModel(forwardModel(network, options.masks)), threads) : null;
   try {
@@ -76,7 +77,7 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
       const order = permutation(n, seeded(options.seed * 1000003 + epoch));
       let lossSum = 0;
       for (let b = 0; b < batches; b++) {
-        if (options.signal?.aborted) fail("aborted", "run aborted");
+        throwIfAborted(options.signal);
         const count = Math.min(options.batchSize, n - b * options.batchSize);
         for (let r = 0; r < count; r++) {
           const s = order[b * options.batchSize + r];
@@ -94,7 +95,7 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
           feeds[STEP_INPUTS.c1] = new OrtTensor("float32", new Float32Array([1 / (1 - options.betas[0] ** t)]), []);
           feeds[STEP_INPUTS.c2] = new OrtTensor("float32", new Float32Array([1 / (1 - options.betas[1] ** t)]), []);
         }
-        for (const p of params) feeds[p.name] = new OrtTensor("float32", values.get(p.name)!, p.shape);
+        Object.assign(feeds, valueFeeds(network, values));
         for (const p of params) for (const s of stateNames(options.optimizer, p.name)) feeds[s] = new OrtTensor("float32", state.get(s)!, p.shape);
         network.layers.forEach((layer, i) => {
           if (layer.op !== "dropout") return;
@@ -106,6 +107,7 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
         });
         const out = await step.run(feeds);
         lossSum += (out[LOSS_OUTPUT].data as Float32Array)[0];
+        for (const b of buffers(network)) values.set(b.name, out[updated(b.name)].data as Float32Array);
         for (const p of params) {
           values.set(p.name, out[updated(p.name)].data as Float32Array);
           for (const s of stateNames(options.optimizer, p.name)) state.set(s, out[updated(s)].data as Float32Array);
@@ -142,8 +144,7 @@ async function accuracy(session: OrtSession, network: Network, values: Map<strin
   const batch = 2048;
   for (let start = 0; start < n; start += batch) {
     const count = Math.min(batch, n - start);
-    const feeds: Record<string, OrtTensor> = { [STEP_INPUTS.x]: new OrtTensor("float32", data.inputs.subarray(start * size, (start + count) * size), [count, ...network.inputShape]), ...masks };
-    for (const p of parameters(network)) feeds[p.name] = new OrtTensor("float32", values.get(p.name)!, p.shape);
+    const feeds: Record<string, OrtTensor> = { [STEP_INPUTS.x]: new OrtTensor("float32", data.inputs.subarray(start * size, (start + count) * size), [count, ...network.inputShape]), ...masks, ...valueFeeds(network, values) };
     const logits = (await session.run(feeds))[LOGITS_OUTPUT].data as Float32Array;
     for (let r = 0; r < count; r++) {
       let best = 0;
@@ -154,6 +155,17 @@ async function accuracy(session: OrtSession, network: Network, values: Map<strin
     }
   }
   return { accuracy: correct.reduce((a, b) => a + b, 0) / n, perClass: correct.map((c, k) => (counts[k] === 0 ? null : c / counts[k])) };
+}
+
+/** Parameters and buffers as graph feeds; a missing value is a caller's bug. */
+function valueFeeds(network: Network, values: Map<string, Float32Array>): Record<string, OrtTensor> {
+  const feeds: Record<string, OrtTensor> = {};
+  for (const p of [...parameters(network), ...buffers(network)]) {
+    const value = values.get(p.name);
+    if (!value) throw new Error(`no value for ${p.name}`);
+    feeds[p.name] = new OrtTensor("float32", value, p.shape);
+  }
+  return feeds;
 }
 
 function maskFeeds(shapes: number[][], masks: Record<number, number[]>): Record<string, OrtTensor> {

@@ -25,7 +25,7 @@ import { classNames as classNamesOf } from "../study/evaluate.js";
 import { indicators } from "../study/indicators.js";
 import { populations } from "../study/populations.js";
 import { stimulusMap, type StimulusMapOptions } from "../study/stimulusMap.js";
-import type { Progress } from "../study/progress.js";
+import type { Progress } from "../progress.js";
 import { explorerGraphs } from "./explorerGraphs.js";
 import { renderExplorer, type ExplorerBlobs, type ExplorerMeta } from "./renderExplorer.js";
 
@@ -89,11 +89,11 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
   checkData(model, data);
   requireSites(model);
   const names = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
-  if (names.length === 0) fail("unknown-site", `${model.name} has no hidden sites to explore`);
+  if (names.length === 0) fail("unknown-site", `${model.name} has no hidden sites to explore`, { model: model.name, site: null, closest: [] });
   const chosen = new Set(names.map((name) => resolveSite(model, name).name));
   const sites = model.sites.filter((s) => chosen.has(s.name));
   if (options.samples !== undefined && (!Number.isInteger(options.samples) || options.samples < 1 || options.samples > data.n)) {
-    fail("bad-option", `samples must be a whole number from 1 to ${data.n} (the data set's size), got ${options.samples}`, { samples: options.samples });
+    fail("bad-option", `\`samples\` must be a whole number from 1 to ${data.n} (the data set's size), got ${options.samples}`, { options: ["samples"], value: options.samples });
   }
   options.onProgress?.({ phase: "explore", done: 0, total: 3, detail: "graphs" });
   const graphs = await explorerGraphs(model, sites);

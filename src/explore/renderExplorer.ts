@@ -9,8 +9,10 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { fillInput } from "../engine/input.js";
+import { decide } from "../engine/sweep/logits.js";
 
-/** Everything the page script reads from the embedded JSON (see assets/explorer/page.js). */
+/** Everything the page script reads from the embedded JSON (see assets/explorer/page/). */
 export interface ExplorerMeta {
   model: string;
   modelPath: string;
@@ -63,6 +65,29 @@ export type ExplorerBlobs = Record<string, Uint8Array>;
 
 const ASSETS = fileURLToPath(new URL("../../assets/explorer/", import.meta.url));
 
+/**
+ * The page script's parts in assets/explorer/page/, in the order they are joined: declarations first (metadata and
+ * data, the computation, loading, the lesion's state, the two panels), then main.js, which starts the page. They share
+ * one module scope, so a part may use what a later part declares only inside a function called after start-up.
+ */
+export const PAGE_SCRIPTS = ["data.js", "engine.js", "load.js", "state.js", "units.js", "results.js", "main.js"] as const;
+
+/**
+ * The engine's own functions the page runs, as their (compiled, self-contained) source: `decide`, the arg max and
+ * near-tie rule of every sweep (src/engine/sweep/logits.ts; its TIE_MARGIN read from the page's metadata), and
+ * `fillInput`, the input normalisation (src/engine/input.ts, as `engineFillInput`). So the page predicts by the CLI's
+ * rules by construction, not by a copy.
+ */
+function engineFunctions(): string {
+  return `const TIE_MARGIN = meta.tieMargin;\n${decide.toString()}\nconst engineFillInput = ${fillInput.toString()};\n`;
+}
+
+/** The page script: the first part (the metadata), the engine's functions, then the other parts in PAGE_SCRIPTS order. */
+export function pageScript(): string {
+  const [first, ...rest] = PAGE_SCRIPTS.map((name) => readFileSync(join(ASSETS, "page", name), "utf8"));
+  return [first, engineFunctions(), ...rest].join("\n");
+}
+
 /** The onnxruntime-web wasm bundle as an inline module prefix (`const ort = {...}` instead of its export line), and the wasm binary. */
 function ortWeb(): { script: string; wasm: Uint8Array } {
   const require = createRequire(import.meta.url);
@@ -83,7 +108,7 @@ function blobElement(name: string, bytes: Uint8Array): string {
 /** The page for `meta` and its blobs (HTML text). */
 export function renderExplorer(meta: ExplorerMeta, blobs: ExplorerBlobs): string {
   const ort = ortWeb();
-  const page = readFileSync(join(ASSETS, "page.js"), "utf8");
+  const page = pageScript();
   const style = readFileSync(join(ASSETS, "page.css"), "utf8");
   const json = JSON.stringify({ ...meta, float64: blobs.float64 !== undefined }).replace(/</g, "\\u003c");
   const title = `lesion explorer: ${meta.model} on ${meta.data}`.replace(/[<&]/g, (c) => (c === "<" ? "&lt;" : "&amp;"));

@@ -32,7 +32,7 @@ export function inlineExternalData(graph: GraphProto, dir: string, modelName: st
     for (const tensor of allTensors(graph)) {
       if (!isExternal(tensor)) continue;
       const location = entry(tensor, "location");
-      if (!location) fail("bad-model", `${modelName}: tensor ${tensor.name} is stored externally but names no location`, { name: modelName, tensor: tensor.name });
+      if (!location) fail("bad-model", `${modelName}: tensor ${tensor.name} is stored externally but names no location`, { name: modelName, tensor: tensor.name ?? undefined });
       if (isAbsolute(location)) fail("bad-model", `${modelName}: tensor ${tensor.name} names an absolute external data path (${location}); ONNX locations are relative to the model file`, { name: modelName, location });
       const path = resolve(dir, location);
       let handle = handles.get(path);

@@ -1,4 +1,5 @@
 /** A layer's incoming weights per unit, read from the graph: what weight indicators and weight-change tests use. */
+import { transposeMatrix } from "./float64/kernels.js";
 import { indexGraph } from "./graph.js";
 import { attributeInt, DataType, tensorDims, tensorValues, type ModelProto } from "./proto.js";
 
@@ -27,19 +28,13 @@ export function layerWeights(model: ModelProto, layer: string): LayerWeights | n
     case "Gemm": {
       if (dims.length !== 2) return null;
       const transposed = attributeInt(node, "transB", 0) === 1;
-      return transposed ? { name, units: dims[0], fanIn: dims[1], weight: values } : { name, units: dims[1], fanIn: dims[0], weight: transpose(values, dims[0], dims[1]) };
+      return transposed ? { name, units: dims[0], fanIn: dims[1], weight: values } : { name, units: dims[1], fanIn: dims[0], weight: transposeMatrix(values, dims[0], dims[1]) };
     }
     case "MatMul":
-      return dims.length === 2 ? { name, units: dims[1], fanIn: dims[0], weight: transpose(values, dims[0], dims[1]) } : null;
+      return dims.length === 2 ? { name, units: dims[1], fanIn: dims[0], weight: transposeMatrix(values, dims[0], dims[1]) } : null;
     case "Conv":
       return dims.length >= 3 ? { name, units: dims[0], fanIn: values.length / dims[0], weight: values } : null;
     default:
       return null;
   }
-}
-
-function transpose(values: Float64Array, rows: number, cols: number): Float64Array {
-  const out = new Float64Array(values.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c];
-  return out;
 }

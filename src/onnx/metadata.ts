@@ -16,6 +16,13 @@ export interface Preprocessing {
   std: number[];
   /** One sample's image shape [C, H, W], when known. */
   imageShape: [number, number, number] | null;
+  /**
+   * Image folders only: the shorter side of each image resized to this many pixels before use (torchvision's
+   * `Resize(N)`, PIL's antialiased bilinear filter). Absent: images are used at their size.
+   */
+  resize?: number;
+  /** Image folders only: the central crop×crop square, after `resize` (torchvision's `CenterCrop(M)`). Absent: no crop. */
+  crop?: number;
 }
 
 export interface ModelMetadata {
@@ -54,5 +61,10 @@ function normalizePreprocessing(value: Partial<Preprocessing>): Preprocessing {
   const mean = value.mean ?? [0];
   const std = value.std ?? [1];
   if (!mean.every(Number.isFinite) || !std.every((s) => Number.isFinite(s) && s !== 0)) throw new Error("mean/std must be finite, std non-zero");
-  return { layout, mean, std, imageShape: value.imageShape ?? null };
+  for (const key of ["resize", "crop"] as const) {
+    const size = value[key];
+    if (size !== undefined && size !== null && !(Number.isInteger(size) && size > 0)) throw new Error(`${key} must be a positive integer, got ${JSON.stringify(size)}`);
+  }
+  // Written only when set, so the metadata (and the hash) of a model without them is what it always was.
+  return { layout, mean, std, imageShape: value.imageShape ?? null, ...(value.resize ? { resize: value.resize } : {}), ...(value.crop ? { crop: value.crop } : {}) };
 }

@@ -14,7 +14,14 @@ export type NetworkLayer =
   | { op: "relu" | "tanh" | "sigmoid" | "flatten" | "logsoftmax" }
   | { op: "leakyrelu"; alpha: number }
   | { op: "maxpool" | "avgpool"; kernel: number; stride: number }
-  | { op: "dropout"; p: number };
+  | { op: "dropout"; p: number }
+  /**
+   * BatchNorm over the channels of its input ([C] or [C, H, W]; PyTorch's BatchNorm1d/2d): trainable `name.weight`
+   * (γ) and `name.bias` (β), buffers `name.running_mean` and `name.running_var`. Training normalises with the batch's
+   * statistics and updates the running ones with `momentum` (PyTorch's convention: new = (1 − m)·old + m·batch, the
+   * unbiased batch variance); evaluation uses the running ones.
+   */
+  | { op: "batchnorm"; name: string; channels: number; eps: number; momentum: number };
 
 export interface Network {
   /** One sample's input: [C, H, W] for images, [D] for flat inputs. */
@@ -34,6 +41,7 @@ export interface Parameter {
 /** Parameters in layer order, weight before bias. */
 export function parameters(network: Network): Parameter[] {
   return network.layers.flatMap((layer, i): Parameter[] => {
+    if (layer.op === "batchnorm") return ["weight", "bias"].map((key) => ({ name: `${layer.name}.${key}`, shape: [layer.channels], layer: i, fanIn: 1 }));
     if (layer.op === "linear") {
       const weight = { name: `${layer.name}.weight`, shape: [layer.out, layer.in], layer: i, fanIn: layer.in };
       return layer.bias ? [weight, { name: `${layer.name}.bias`, shape: [layer.out], layer: i, fanIn: layer.in }] : [weight];
@@ -45,6 +53,14 @@ export function parameters(network: Network): Parameter[] {
     }
     return [];
   });
+}
+
+/**
+ * Buffers in layer order: the running statistics of BatchNorm layers (`bn1.running_mean`, `bn1.running_var`), state
+ * that training updates without gradients and evaluation reads.
+ */
+export function buffers(network: Network): Array<{ name: string; shape: number[]; layer: number }> {
+  return network.layers.flatMap((layer, i) => (layer.op === "batchnorm" ? ["running_mean", "running_var"].map((key) => ({ name: `${layer.name}.${key}`, shape: [layer.channels], layer: i })) : []));
 }
 
 /** Per layer, one sample's output shape; checks that the layers fit together. */
@@ -72,6 +88,9 @@ export function layerShapes(network: Network): number[][] {
       case "flatten":
         shape = [shape.reduce((a, b) => a * b, 1)];
         break;
+      case "batchnorm":
+        if ((shape.length !== 1 && shape.length !== 3) || shape[0] !== layer.channels) fail("bad-arch", `batch norm ${layer.name} has ${layer.channels} channels but gets [${shape.join(", ")}]`);
+        break;
       default:
         break;
     }
@@ -88,6 +107,10 @@ export function classifierLayers(network: Network, values: ReadonlyMap<string, F
         return { op: "linear", name: layer.name, weight: values.get(`${layer.name}.weight`)!, shape: [layer.out, layer.in], bias: layer.bias ? values.get(`${layer.name}.bias`)! : null };
       case "conv":
         return { op: "conv", name: layer.name, weight: values.get(`${layer.name}.weight`)!, shape: [layer.out, layer.in, layer.kernel, layer.kernel], bias: layer.bias ? values.get(`${layer.name}.bias`)! : null, stride: layer.stride, padding: layer.padding };
+      case "batchnorm": {
+        const get = (key: string) => values.get(`${layer.name}.${key}`)!;
+        return { op: "batchnorm", name: layer.name, scale: get("weight"), bias: get("bias"), mean: get("running_mean"), variance: get("running_var"), epsilon: layer.eps };
+      }
       case "dropout":
         return { op: "dropout" };
       default:
@@ -103,8 +126,10 @@ export function classifierLayers(network: Network, values: ReadonlyMap<string, F
 export function siteLayerIndex(network: Network, name: string): number {
   const index = network.layers.findIndex((l) => (l.op === "linear" || l.op === "conv") && l.name === name);
   if (index < 0) return -1;
-  const next = network.layers[index + 1];
-  return next && ["relu", "tanh", "sigmoid", "leakyrelu"].includes(next.op) ? index + 1 : index;
+  // A BatchNorm right after the layer belongs to it (as in src/onnx/sites.ts): the site is after BN and activation.
+  const last = network.layers[index + 1]?.op === "batchnorm" ? index + 1 : index;
+  const next = network.layers[last + 1];
+  return next && ["relu", "tanh", "sigmoid", "leakyrelu"].includes(next.op) ? last + 1 : last;
 }
 
 /**
@@ -149,6 +174,16 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
         layers.push({ op: "conv", name, in: weight.dims[1], out: weight.dims[0], kernel: weight.dims[2], stride: strides[0], padding: pads[0], bias: bias !== null });
         values.set(`${name}.weight`, weight.values);
         if (bias) values.set(`${name}.bias`, bias.values);
+        break;
+      }
+      case "BatchNormalization": {
+        const tensors = [1, 2, 3, 4].map((k) => floatsOf(node.input?.[k]));
+        const channels = (layers.length > 0 ? layerShapes({ inputShape: shape, layers }).at(-1)! : shape)[0];
+        if (tensors.some((t) => !t || t.values.length !== channels) || attributeInt(node, "training_mode", 0) !== 0) return null;
+        // Trained with PyTorch's momentum 0.1 whatever the exporter wrote (ONNX's momentum is 1 − PyTorch's).
+        // ε is a float32 attribute: read back as the shortest decimal that rounds to it (1e-5, not 9.99999975e-6).
+        layers.push({ op: "batchnorm", name, channels, eps: Number(attributeFloat(node, "epsilon", 1e-5).toPrecision(7)), momentum: 0.1 });
+        ["weight", "bias", "running_mean", "running_var"].forEach((key, k) => values.set(`${name}.${key}`, tensors[k]!.values));
         break;
       }
       case "Relu":

@@ -4,11 +4,13 @@
  * search, batching, masks, suffix graphs, the dense engine) then sees one plain float32 graph with inline weights.
  */
 import { fail } from "../errors.js";
+import { sha256 } from "../files.js";
+import { makeBatchDynamic } from "./batch.js";
 import { externalDataFiles, inlineExternalData } from "./externalData.js";
 import { float16ToFloat32 } from "./float16.js";
 import { foldConstants } from "./fold.js";
-import { normalizeHead } from "./head.js";
-import type { ModelProto } from "./proto.js";
+import { normalizeHead, type Head } from "./head.js";
+import { encodeModel, type ModelProto } from "./proto.js";
 import { locateSites, type SiteLocation } from "./sites.js";
 
 /** What `normalizeModel` changed, for `info` and provenance. */
@@ -59,13 +61,26 @@ export function describeNormalization(n: Normalization): string[] {
   return lines;
 }
 
+/** A graph as `prepareGraph` leaves it: what normalising changed, its identity, its head and its sites. */
+export interface PreparedGraph {
+  normalization: Normalization;
+  /** SHA-256 of the model file (with its external tensors inline when it had any); null when no bytes were given. */
+  sha256: string | null;
+  head: Head;
+  sites: SiteLocation[];
+}
+
 /**
- * The sites of a model file as `openModel` names them, for readers of result files that do not open a session (the
- * reports): the graph is normalised and its probability head read back in place first, since folding constants and
- * removing a Sigmoid head change positional names. Throws as `normalizeModel` does.
+ * Everything opening a model does to its graph, in this order, in place: normalised (`normalizeModel`), hashed (the
+ * file alone does not identify weights kept in external data, so such a model is hashed with its tensors inline),
+ * batch dimension made dynamic, probability head read back to logits (folding constants and removing a Sigmoid head
+ * change positional names), sites located. `openModel` and the readers of result files that open no session (the
+ * reports) both call it, so they name sites alike. Throws as `normalizeModel` does and `bad-model` for an unusable head.
  */
-export function openedSites(model: ModelProto, options: NormalizeOptions): SiteLocation[] {
-  normalizeModel(model, options);
-  normalizeHead(model);
-  return locateSites(model.graph!);
+export function prepareGraph(model: ModelProto, options: NormalizeOptions & { bytes?: Uint8Array }): PreparedGraph {
+  const normalization = normalizeModel(model, options);
+  const digest = options.bytes ? sha256(normalization.externalTensors > 0 ? encodeModel(model) : options.bytes) : null;
+  makeBatchDynamic(model);
+  const head = normalizeHead(model);
+  return { normalization, sha256: digest, head, sites: locateSites(model.graph!) };
 }

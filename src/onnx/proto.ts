@@ -5,7 +5,7 @@
 import { createRequire } from "node:module";
 import type OnnxProto from "onnx-proto";
 import { fail } from "../errors.js";
-import { checkpointFormat } from "./checkpoint/checkpointFormat.js";
+import { checkpointFormat } from "./checkpointFormat.js";
 
 // require, not import: Node's ESM loader would first scan this 330 KB CommonJS module (and protobufjs) for named
 // exports with cjs-module-lexer, ~20-40 ms of every command's start-up for nothing (the same module object either way).
@@ -99,8 +99,7 @@ export function tensorValues(tensor: TensorProto): NumericArray {
       return raw ? new Int8Array(copy(1)) : Int8Array.from(tensor.int32Data ?? []);
     default:
       fail("unsupported-op", `tensor ${tensor.name} has ONNX data type ${type}, which lesion does not read`, {
-        name: tensor.name,
-        type,
+        tensor: tensor.name ?? undefined,
       });
   }
 }

@@ -33,7 +33,7 @@ export function withMasks(model: ModelProto, targets: readonly MaskTarget[]): Mo
   const index = indexGraph(graph);
   for (const target of targets) {
     const producer = index.producer.get(target.tensor);
-    if (!producer) fail("bad-model", `site ${target.name} has no producing node`, { site: target.name });
+    if (!producer) fail("bad-model", `site ${target.name} has no producing node`, { name: graph.name ?? "model", site: target.name });
     const raw = `${target.tensor}::raw`;
     producer.output = producer.output!.map((o) => (o === target.tensor ? raw : o));
     insertAfter(graph.node!, producer, maskNodes(target, raw, target.tensor));
@@ -151,7 +151,7 @@ export function suffixModel(model: ModelProto, target: MaskTarget, shapes: Reado
   const produced = new Set(downstream.flatMap((n) => n.output ?? []));
   const name = output ?? index.outputs[0];
   const outputs = (graph.output ?? []).filter((o) => o.name === name);
-  if (outputs.length === 0 || !produced.has(name)) fail("unknown-site", `site ${target.name} does not feed the classifier output ${name}; ablating it cannot change a prediction`, { site: target.name });
+  if (outputs.length === 0 || !produced.has(name)) fail("unknown-site", `site ${target.name} does not feed the classifier output ${name}; ablating it cannot change a prediction`, { model: graph.name ?? "model", site: target.name, closest: [] });
   const { inputs: cut, shapeSources } = cutTensors(model, target.tensor);
   if ([...cut, ...shapeSources].some((tensor) => !shapes.has(tensor))) return null;
   const inputName = `${target.tensor}::in`;

@@ -7,6 +7,8 @@
  *   dx = ConvTranspose(dy, W) with the output padding that restores x's size; db = Σ over batch and space.
  * - MaxPool: dy scattered (summed) to the arg-max positions from MaxPool's own indices; AvgPool: a depthwise
  *   ConvTranspose with weights 1/k².
+ * - BatchNorm (src/onnx/trainBatchNorm.ts): batch statistics in training, their gradient included; the running
+ *   statistics (buffers, fed in and updated out like optimizer state) in evaluation.
  * - ReLU, LeakyReLU, Tanh, Sigmoid, Dropout (a mask fed per step), Flatten: elementwise / reshape.
  * - Loss: mean softmax cross-entropy of the logits (a final LogSoftmax is NLL of log-probabilities: the same loss
  *   and gradient, so it is folded in): dz = (softmax(z) − onehot(y)) / batch.
@@ -15,7 +17,8 @@
  * Optimizers follow PyTorch's torch.optim: SGD (momentum, no dampening) and Adam, weight decay added to the gradient.
  */
 import { DataType, makeNode, makeTensor, makeValueInfo, onnx, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
-import { layerShapes, parameters, type Network } from "./network.js";
+import { buffers, layerShapes, parameters, type Network } from "./network.js";
+import { batchNormBackward, batchNormForward, type BatchNormSaved } from "./trainBatchNorm.js";
 
 export interface StepOptions {
   optimizer: "sgd" | "adam";
@@ -66,7 +69,7 @@ export function forwardModel(network: Network, masks: Record<number, number[]> =
   const g = new GraphBuilder();
   const { logits } = forward(g, network, masks, false);
   g.nodes.push(makeNode("Identity", [logits], [LOGITS_OUTPUT], "logits/Identity"));
-  return model(g, [makeValueInfo(STEP_INPUTS.x, DataType.FLOAT, ["batch", ...network.inputShape]), ...parameterInputs(network), ...maskInputs(network, masks)], [makeValueInfo(LOGITS_OUTPUT, DataType.FLOAT, ["batch", "classes"])]);
+  return model(g, [makeValueInfo(STEP_INPUTS.x, DataType.FLOAT, ["batch", ...network.inputShape]), ...parameterInputs(network), ...bufferInputs(network), ...maskInputs(network, masks)], [makeValueInfo(LOGITS_OUTPUT, DataType.FLOAT, ["batch", "classes"])]);
 }
 
 export function trainStepModel(network: Network, options: StepOptions): ModelProto {
@@ -77,7 +80,7 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
   g.constant("axis0", [1], BigInt64Array.from([0n]));
   g.constant("axes023", [3], BigInt64Array.from([0n, 2n, 3n]));
   g.constant("flat", [1], BigInt64Array.from([-1n]));
-  const { logits, inputs: layerInputs, raw } = forward(g, network, options.masks, true);
+  const { logits, inputs: layerInputs, raw, saved } = forward(g, network, options.masks, true);
 
   // Loss and its gradient with respect to the logits.
   const [loss] = g.node("SoftmaxCrossEntropyLoss", [logits, STEP_INPUTS.y], { reduction: "mean" });
@@ -117,6 +120,9 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
         }
         break;
       }
+      case "batchnorm":
+        grad = batchNormBackward(g, grad, layer.name, i, saved.get(i)!, grads, needInput) ?? grad;
+        break;
       case "relu":
         grad = g.one("Mul", [grad, g.one("Cast", [g.one("Greater", [input, "zero"])], { to: DataType.FLOAT })]);
         break;
@@ -157,7 +163,7 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
   }
 
   // Optimizer update, parameter by parameter.
-  const outputs = [makeValueInfo(LOSS_OUTPUT, DataType.FLOAT, [])];
+  const outputs = [makeValueInfo(LOSS_OUTPUT, DataType.FLOAT, []), ...buffers(network).map((b) => makeValueInfo(updated(b.name), DataType.FLOAT, b.shape))];
   const scalar = (name: string, value: number) => g.constant(name, [], new Float32Array([value]));
   for (const param of params) {
     let gradient = grads.get(param.name)!;
@@ -188,6 +194,7 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
     makeValueInfo(STEP_INPUTS.lr, DataType.FLOAT, []),
     ...(options.optimizer === "adam" ? [makeValueInfo(STEP_INPUTS.c1, DataType.FLOAT, []), makeValueInfo(STEP_INPUTS.c2, DataType.FLOAT, [])] : []),
     ...parameterInputs(network),
+    ...bufferInputs(network),
     ...params.flatMap((p) => stateNames(options.optimizer, p.name).map((s) => makeValueInfo(s, DataType.FLOAT, p.shape))),
     ...maskInputs(network, options.masks),
     ...network.layers.flatMap((l, i) => (l.op === "dropout" ? [makeValueInfo(dropoutInput(i), DataType.FLOAT, ["batch", ...shapes[i]])] : [])),
@@ -205,11 +212,18 @@ function parameterInputs(network: Network) {
   return parameters(network).map((p) => makeValueInfo(p.name, DataType.FLOAT, p.shape));
 }
 
+function bufferInputs(network: Network) {
+  return buffers(network).map((b) => makeValueInfo(b.name, DataType.FLOAT, b.shape));
+}
+
 /**
  * The forward nodes. Per layer: its input tensor, its output (after any mask) and its raw output (before the mask,
- * what activation gradients read). Masks apply always; dropout only when training.
+ * what activation gradients read). Masks apply always; dropout and batch statistics only when training (then the
+ * updated running statistics are graph outputs, and `saved` holds what each BatchNorm's backward pass reads).
  */
-function forward(g: GraphBuilder, network: Network, masks: Record<number, number[]>, training: boolean): { logits: string; inputs: string[]; outputs: string[]; raw: string[] } {
+function forward(g: GraphBuilder, network: Network, masks: Record<number, number[]>, training: boolean): { logits: string; inputs: string[]; outputs: string[]; raw: string[]; saved: Map<number, BatchNormSaved> } {
+  const shapes = layerShapes(network);
+  const saved = new Map<number, BatchNormSaved>();
   let current: string = STEP_INPUTS.x;
   const inputs: string[] = [];
   const outputs: string[] = [];
@@ -224,6 +238,14 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
       case "conv": {
         const p = layer.padding;
         out = g.one("Conv", layer.bias ? [current, `${layer.name}.weight`, `${layer.name}.bias`] : [current, `${layer.name}.weight`], { kernel_shape: [layer.kernel, layer.kernel], pads: [p, p, p, p], strides: [layer.stride, layer.stride] });
+        break;
+      }
+      case "batchnorm": {
+        const rank = (i === 0 ? network.inputShape : shapes[i - 1]).length;
+        const targets = training ? { mean: updated(`${layer.name}.running_mean`), variance: updated(`${layer.name}.running_var`) } : false;
+        const bn = batchNormForward(g, current, layer, i, rank, targets);
+        if (bn.saved) saved.set(i, bn.saved);
+        out = bn.output;
         break;
       }
       case "relu":
@@ -264,7 +286,7 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
   });
   // The loss takes the logits before a final LogSoftmax (cross-entropy of logits = NLL of log-probabilities).
   const last = network.layers[network.layers.length - 1];
-  return { logits: last.op === "logsoftmax" ? inputs[inputs.length - 1] : current, inputs, outputs, raw };
+  return { logits: last.op === "logsoftmax" ? inputs[inputs.length - 1] : current, inputs, outputs, raw, saved };
 }
 
 function model(g: GraphBuilder, inputs: ReturnType<typeof makeValueInfo>[], outputs: ReturnType<typeof makeValueInfo>[]): ModelProto {

@@ -2,8 +2,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../files.js";
-import { SUMMARY_FILE } from "../study/resultDir.js";
-import { STUDY_FILE } from "../study/study.js";
+import { SUMMARY_FILE } from "../runs/resultDir.js";
+import { STUDY_FILE } from "../runs/study.js";
 import { reportData } from "./reportData.js";
 import { renderReport } from "./renderReport.js";
 import { renderTransplantReport } from "./renderTransplantReport.js";

@@ -1,7 +1,8 @@
 /**
- * Browser-side helpers of the report, as source text inlined before the figures' code: export of every figure (SVG,
- * PNG, and its data as CSV, all made in the page, no server), a colour domain one outlier cannot wash out, and unit
- * tick thinning for the unit axes.
+ * Browser-side helpers of both reports (the study's and the transplant's), as source text inlined before the figures'
+ * code: sections, figures and text tables, export of every figure (SVG, PNG, and its data as CSV, all made in the
+ * page, no server), weight tiles, a colour domain one outlier cannot wash out, and unit tick thinning for the unit
+ * axes.
  *
  * Robust colour scales: a heatmap's colour domain ends at the 99th percentile of |value| (at least the largest value
  * below it), cells beyond are drawn in the end colour and marked with a dot; the legend says so. One unit whose
@@ -32,6 +33,33 @@ function figure(parent, node, caption, name, rows) {
   if (name) exportable(f, name, rows);
   parent.append(f);
   return f;
+}
+/** A table of text cells: a header row, then one row per entry of rows. */
+function table(rows, header) {
+  const t = document.createElement("table");
+  const cell = (tag, v) => { const e = document.createElement(tag); e.textContent = String(v); return e; };
+  const head = document.createElement("tr");
+  header.forEach((h) => head.append(cell("th", h)));
+  t.append(head);
+  for (const r of rows) { const tr = document.createElement("tr"); r.forEach((v) => tr.append(cell("td", v))); t.append(tr); }
+  return t;
+}
+/**
+ * One unit's incoming weights (width·height values, row by row) as a canvas of that size: blue positive, red
+ * negative, white 0, scaled by the unit's largest |weight|.
+ */
+function weightTile(values, width, height) {
+  const max = Math.max(1e-9, ...values.map(Math.abs));
+  const canvas = document.createElement("canvas");
+  canvas.width = width; canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(width, height);
+  values.forEach((v, p) => {
+    const t = v / max;
+    image.data.set(t >= 0 ? [255 * (1 - t), 255 * (1 - t), 255, 255] : [255, 255 * (1 + t), 255 * (1 + t), 255], 4 * p);
+  });
+  ctx.putImageData(image, 0, 0);
+  return canvas;
 }
 function download(name, blob) {
   const a = document.createElement("a");

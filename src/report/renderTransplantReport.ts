@@ -5,40 +5,28 @@
  * transplant minus each control); the ablation check; the transplanted units' incoming weights.
  */
 import { CLIENT_TOOLS } from "./clientTools.js";
-import { escapeHtml, pageScripts } from "./renderReport.js";
+import { escapeHtml, reportPage } from "./reportPage.js";
 import type { TransplantReportData } from "./transplantReportData.js";
+
+/** The transplant's rules besides the shared ones: table spacing and labelled weight tiles. */
+const STYLE = `  table { margin: .5rem 0 1rem; }
+  .weights { display: grid; grid-template-columns: repeat(auto-fill, 96px); gap: 6px; }
+  .weights div { font-size: 11px; text-align: center; color: #444; }
+  .weights canvas { width: 84px; height: 84px; image-rendering: pixelated; border: 1px solid #ddd; display: block; margin: 0 auto; }
+`;
 
 /** The page for `data` (from `transplantReportData`), as HTML text; throws nothing a user can cause. */
 export function renderTransplantReport(data: TransplantReportData): string {
   const target = data.class === null ? "" : ` for class ${escapeHtml(data.classNames[data.class] ?? String(data.class))}`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>lesion transplant: ${escapeHtml(data.donor)} into ${escapeHtml(data.recipient)}${target}</title>
-<style>
-  body { font: 15px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 1rem 2rem 4rem; color: #222; }
-  h1 { font-size: 1.6rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
-  figure { margin: 1rem 0 2rem; } figcaption { color: #555; font-size: .9rem; max-width: 860px; }
-  table { border-collapse: collapse; font-size: .85rem; margin: .5rem 0 1rem; } td, th { padding: .15rem .6rem; border-bottom: 1px solid #eee; text-align: right; }
-  th:first-child, td:first-child { text-align: left; }
-  .weights { display: grid; grid-template-columns: repeat(auto-fill, 96px); gap: 6px; }
-  .weights div { font-size: 11px; text-align: center; color: #444; }
-  .weights canvas { width: 84px; height: 84px; image-rendering: pixelated; border: 1px solid #ddd; display: block; margin: 0 auto; }
-  .drawing { display: inline-block; max-width: 100%; } .drawing > .weights { width: 1050px; max-width: 100%; }
-  .exports { margin: .2rem 0; } .exports button { font: 12px system-ui, sans-serif; margin-right: .3rem; padding: .1rem .5rem; }
-  p.caption { color: #555; font-size: .9rem; max-width: 860px; }
-</style>
-</head>
-<body>
-<h1>Transplant${target}: <code>${escapeHtml(data.donor)}</code> into <code>${escapeHtml(data.recipient)}</code></h1>
+  return reportPage({
+    title: `lesion transplant: ${escapeHtml(data.donor)} into ${escapeHtml(data.recipient)}${target}`,
+    style: STYLE,
+    body: `<h1>Transplant${target}: <code>${escapeHtml(data.donor)}</code> into <code>${escapeHtml(data.recipient)}</code></h1>
 <p id="setup"></p>
-<main id="report"></main>
-${pageScripts(data, CLIENT)}
-</body>
-</html>
-`;
+<main id="report"></main>`,
+    data,
+    client: CLIENT,
+  });
 }
 
 /** The browser side: builds every section from the embedded data. */
@@ -54,16 +42,6 @@ const level = Math.round(100 * data.level);
 const conditions = data.outcomes.map((o) => o.name);
 const colours = { before: "#9c9c9c", transplant: "#e45756", "random-units": "#4c78a8", "fresh-units": "#72b7b2", finetune: "#f2a541", "transplanted units ablated": "#555" };
 const unitList = (units) => units.length > 12 ? units.slice(0, 12).join(",") + ",… (" + units.length + ")" : units.join(",");
-
-function table(rows, header) {
-  const t = document.createElement("table");
-  const cell = (tag, v) => { const e = document.createElement(tag); e.textContent = String(v); return e; };
-  const head = document.createElement("tr");
-  header.forEach((h) => head.append(cell("th", h)));
-  t.append(head);
-  for (const r of rows) { const tr = document.createElement("tr"); r.forEach((v) => tr.append(cell("td", v))); t.append(tr); }
-  return t;
-}
 
 // What was moved where, on what budget.
 {
@@ -144,19 +122,10 @@ function table(rows, header) {
     const grid = document.createElement("div");
     grid.className = "weights";
     w.values.forEach((values, i) => {
-      const max = Math.max(1e-9, ...values.map(Math.abs));
       const tile = document.createElement("div");
-      const canvas = document.createElement("canvas");
-      canvas.width = width; canvas.height = height;
+      const canvas = weightTile(values, width, height);
       canvas.title = label(i);
       canvas.dataset.unit = String(data.transplanted.units[i]);
-      const ctx = canvas.getContext("2d");
-      const image = ctx.createImageData(width, height);
-      values.forEach((v, p) => {
-        const t = v / max;
-        image.data.set(t >= 0 ? [255 * (1 - t), 255 * (1 - t), 255, 255] : [255, 255 * (1 + t), 255 * (1 + t), 255], 4 * p);
-      });
-      ctx.putImageData(image, 0, 0);
       tile.append(canvas, w.site + ":" + data.transplanted.units[i]);
       tile.title = label(i);
       grid.append(tile);

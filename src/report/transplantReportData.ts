@@ -10,10 +10,10 @@ import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
 import { layerWeights } from "../onnx/layerWeights.js";
 import { readMetadata } from "../onnx/metadata.js";
-import { openedSites } from "../onnx/normalize.js";
+import { prepareGraph } from "../onnx/normalize.js";
 import { decodeModel, type ModelProto } from "../onnx/proto.js";
-import { SUMMARY_FILE } from "../study/resultDir.js";
-import type { TransplantSummary } from "../study/transplantFiles.js";
+import { SUMMARY_FILE } from "../runs/resultDir.js";
+import type { TransplantSummary } from "../runs/transplantFiles.js";
 
 /** The merged model's file in a transplant directory. */
 export const TRANSPLANT_MODEL_FILE = "model.onnx";
@@ -81,7 +81,7 @@ export function readTransplantReportData(dir: string): TransplantReportData {
   }
   if (!isTransplantSummary(summary)) fail("bad-data", `${summaryPath} is not a transplant's summary (command is not 'transplant')`, { path: summaryPath });
   const missing = ["before", "after", "controls", "gains", "versusControls", "ablationCheck", "transplanted", "population", "budget"].filter((key) => !(key in summary));
-  if (missing.length > 0) fail("bad-data", `${summaryPath} lacks ${missing.join(", ")}: not a complete transplant summary; rerun lesion transplant`, { path: summaryPath, missing });
+  if (missing.length > 0) fail("bad-data", `${summaryPath} lacks ${missing.join(", ")}: not a complete transplant summary; rerun lesion transplant`, { path: summaryPath });
   const modelPath = join(dir, TRANSPLANT_MODEL_FILE);
   return transplantReportData(summary, decodeModel(readFileChecked(modelPath, "merged model"), modelPath));
 }
@@ -124,7 +124,7 @@ export function transplantReportData(summary: Omit<TransplantSummary, "lesion" |
 
 /** The incoming weights of the transplanted units, read from the merged model's layer at the transplanted site. */
 function transplantedWeights(model: ModelProto, transplanted: TransplantSummary["transplanted"]): TransplantReportData["weights"] {
-  const location = openedSites(model, { dir: null, name: TRANSPLANT_MODEL_FILE }).find((s) => s.name === transplanted.site);
+  const location = prepareGraph(model, { dir: null, name: TRANSPLANT_MODEL_FILE }).sites.find((s) => s.name === transplanted.site);
   const layer = location?.layer ? layerWeights(model, location.layer) : null;
   if (!layer || transplanted.units.some((u) => u >= layer.units)) return null;
   const row = (u: number, columns: number[] | null) =>

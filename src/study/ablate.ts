@@ -14,21 +14,21 @@
  *   samples, overall as those fractions weighted by class frequency.
  * - Every prediction equals a float64 forward pass (ties toward the lower class); see src/engine/sweep/sweep.ts and the
  *   paths it picks. The intact predictions are checked against a plain forward pass of the
- *   unmodified graph (src/study/agreement.ts); a disagreement beyond a float32 near tie fails the run.
+ *   unmodified graph (src/engine/agreement.ts); a disagreement beyond a float32 near tie fails the run.
  */
 import type { Dataset } from "../data/types.js";
-import { fail } from "../errors.js";
+import { fail, throwIfAborted } from "../errors.js";
 import { checkData } from "../engine/forward.js";
-import { resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { planSweep, sweep, type SweepPath } from "../engine/sweep/sweep.js";
 import type { SweepOutcome } from "../engine/sweep/types.js";
 import { dataIdentity } from "../data/dataIdentity.js";
-import { checkAgreement, type Agreement } from "./agreement.js";
-import { openCheckpoint } from "./checkpoint.js";
-import { checkUnits, condition as makeCondition, type Condition } from "./conditions.js";
+import { checkAgreement, type Agreement } from "../engine/agreement.js";
+import { openResumeLog } from "../resumeLog.js";
+import { condition as makeCondition, type Condition } from "./conditions.js";
 import { classNames } from "./evaluate.js";
 import { classCounts, type Matrix } from "./metrics.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 import { record } from "./record.js";
 
 export interface AblateOptions {
@@ -38,8 +38,8 @@ export interface AblateOptions {
   loss?: boolean;
   /** Include each condition's confusion matrix. Default false. */
   confusion?: boolean;
-  /** Path of a checkpoint file: finished conditions are saved there and a rerun resumes from it. Default: none. */
-  checkpoint?: string;
+  /** Path of the resume log: finished conditions are appended there and a rerun resumes from it. Default: none. */
+  resumeLog?: string;
   /** Samples per onnxruntime run where the whole graph runs. Default 1024. */
   batchSize?: number;
   onProgress?: (event: Progress) => void;
@@ -142,8 +142,8 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
       if (!needed.has(single.id)) needed.set(single.id, single);
     }
   }
-  const store = options.checkpoint
-    ? openCheckpoint<StoredOutcome | StoredIntact>(options.checkpoint, { model: model.sha256, data: data.spec, n: data.n, dataSha256: dataIdentity(data).sha256, loss })
+  const store = options.resumeLog
+    ? openResumeLog<StoredOutcome | StoredIntact>(options.resumeLog, { model: model.sha256, data: data.spec, n: data.n, dataSha256: dataIdentity(data).sha256, loss })
     : null;
   const outcomes = new Map<string, StoredOutcome>();
   let intact = (store?.done.get(INTACT_ID) as StoredIntact | undefined) ?? null;
@@ -161,7 +161,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     const means = todo.some((c) => c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
     // Blocks are the unit of resuming: each finished block is appended to the resume log.
     for (const block of plan.blocks) {
-      if (options.signal?.aborted) fail("aborted", "run aborted");
+      throwIfAborted(options.signal);
       const part = block.map((i) => todo[i]);
       const result = await sweep({
         model,
@@ -189,9 +189,9 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
       options.onProgress?.({ phase: "ablate", done, total, detail: siteName });
     }
   }
-  if (!intact) fail("resume-mismatch", "the checkpoint has conditions but no intact network; remove it and run again");
+  if (!intact) fail("resume-mismatch", `the resume log ${options.resumeLog} has conditions but no intact network; remove it and run again`, { path: options.resumeLog ?? "" });
   const result = assemble(model, data, conditions, outcomes, intact, loss, options.confusion ?? false);
-  // Before the checkpoint goes: a disagreement leaves the run where it was.
+  // Before the resume log goes: a disagreement leaves the run where it was.
   const agreement = await checkAgreement(model, data, result.predictions, options);
   store?.remove();
   return { ...result, agreement, unresolvedTies, engine, warnings: [...model.warnings], elapsedSeconds: (performance.now() - started) / 1000 };

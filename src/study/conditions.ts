@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { fail } from "../errors.js";
-import type { Site } from "../engine/model.js";
+import { checkUnits, type Site } from "../engine/model.js";
 import { seeded, shuffle } from "../random.js";
 
 export type AblationMode = "zero" | "mean";
@@ -29,13 +29,6 @@ export function condition(site: Site, units: readonly number[], mode: AblationMo
   return { id: `${site.name}/${mode}/${key}${label === null ? "" : `@${label}`}`, site: site.name, units: sorted, mode, label };
 }
 
-export function checkUnits(site: Site, units: readonly number[]): void {
-  for (const unit of units) {
-    if (!Number.isInteger(unit) || unit < 0 || unit >= site.units) {
-      fail("unit-out-of-range", `unit ${unit} is out of range for site ${site.name} (0..${site.units - 1})`, { site: site.name, unit, units: site.units });
-    }
-  }
-}
 
 /** Every unit of a site alone (or the given units). */
 export function singles(site: Site, mode: AblationMode = "zero", units?: readonly number[]): Condition[] {
@@ -91,7 +84,7 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
     for (let r = 0; r < repeats; r++) orders.push(shuffle(range(site.units), seeded((options.seed ?? 0) * 1000003 + r)));
   } else {
     const ranking = options.ranking;
-    if (!ranking || ranking.length !== site.units) fail("bad-option", `order '${order}' needs a score for each of the ${site.units} units of ${site.name}`, { order });
+    if (!ranking || ranking.length !== site.units) fail("bad-option", `order '${order}' needs a score for each of the ${site.units} units of ${site.name}`, { options: ["ranking"], value: order });
     const score = (u: number) => ranking[u] ?? -Infinity;
     orders.push(range(site.units).sort((a, b) => (score(a) === score(b) ? a - b : score(b) - score(a))));
   }

@@ -38,9 +38,9 @@ export interface DeltaIntervals {
  */
 export function deltaIntervals(result: Pick<AblateResult, "predictions" | "changes">, labels: ArrayLike<number>, options: DeltaIntervalsOptions = {}): DeltaIntervals {
   const level = options.level ?? 0.95;
-  if (!(level > 0 && level < 1)) fail("bad-option", `the confidence level must lie in (0, 1), got ${level}`);
+  if (!(level > 0 && level < 1)) fail("bad-option", `the confidence level must lie in (0, 1), got ${level}`, { options: ["level"], value: level });
   const n = labels.length;
-  if (result.predictions.length !== n) fail("shape-mismatch", `the ablation result has ${result.predictions.length} predictions but the data has ${n} labels`);
+  if (result.predictions.length !== n) fail("shape-mismatch", `the ablation result has ${result.predictions.length} predictions but the data has ${n} labels`, { expected: [n], actual: [result.predictions.length] });
   const cache = new Map<number, [number, number]>();
   const intervals = result.changes.map((c): [number, number] => {
     let lost = 0;

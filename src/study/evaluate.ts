@@ -2,8 +2,9 @@
 import type { Dataset } from "../data/types.js";
 import { checkData, forEachBatch } from "../engine/forward.js";
 import { getSession, type LesionModel } from "../engine/model.js";
-import type { Progress } from "./progress.js";
-import { classCounts, crossEntropy, type Matrix } from "./metrics.js";
+import type { Progress } from "../progress.js";
+import { crossEntropy } from "../engine/sweep/logits.js";
+import { classCounts, type Matrix } from "./metrics.js";
 
 export interface EvaluateOptions {
   /** Samples per onnxruntime run. Default 1024. */

@@ -18,7 +18,7 @@ import { layerWeights, type LayerWeights } from "../onnx/layerWeights.js";
 import { ablate } from "./ablate.js";
 import { singles } from "./conditions.js";
 import type { Matrix } from "./metrics.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 import { record } from "./record.js";
 import { mannWhitney } from "./stats.js";
 import { selectivity } from "./unitScores.js";
@@ -72,7 +72,7 @@ export type IndicatorName = (typeof INDICATOR_NAMES)[number];
 
 export async function indicators(model: LesionModel, data: Dataset, options: IndicatorsOptions = {}): Promise<IndicatorsResult> {
   const names = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
-  if (names.length === 0) fail("unknown-site", `${model.name} has no hidden sites to characterise`);
+  if (names.length === 0) fail("unknown-site", `${model.name} has no hidden sites to characterise`, { model: model.name, site: null, closest: [] });
   const sites = names.map((name) => resolveSite(model, name));
   const recording = await record(model, data, { sites: names, batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal });
   const conditions = sites.flatMap((site) => singles(site));
@@ -126,9 +126,9 @@ function perUnit(weights: LayerWeights, f: (w: number[], unit: number) => number
 function initialWeights(initial: LesionModel, trained: LayerWeights): LayerWeights {
   const site = initial.sites.find((s) => s.layer !== null && layerWeights(initial.proto, s.layer)?.name === trained.name);
   const weights = site ? layerWeights(initial.proto, site.layer!) : null;
-  if (!weights) fail("bad-model", `the initial model ${initial.name} has no layer with weight ${trained.name}`, { weight: trained.name });
+  if (!weights) fail("bad-model", `the initial model ${initial.name} has no layer with weight ${trained.name}`, { name: initial.name, tensor: trained.name });
   if (weights.units !== trained.units || weights.fanIn !== trained.fanIn) {
-    fail("bad-model", `weight ${trained.name} is ${weights.units}x${weights.fanIn} in the initial model ${initial.name} but ${trained.units}x${trained.fanIn} in the trained one`, { weight: trained.name });
+    fail("bad-model", `weight ${trained.name} is ${weights.units}x${weights.fanIn} in the initial model ${initial.name} but ${trained.units}x${trained.fanIn} in the trained one`, { name: initial.name, tensor: trained.name });
   }
   return weights;
 }

@@ -12,15 +12,6 @@ export function classCounts(labels: Int32Array, k: number): number[] {
   return counts;
 }
 
-/** −log softmax(row)[label], computed stably in float64. */
-export function crossEntropy(row: ArrayLike<number>, label: number): number {
-  let max = -Infinity;
-  for (let c = 0; c < row.length; c++) if (row[c] > max) max = row[c];
-  let sum = 0;
-  for (let c = 0; c < row.length; c++) sum += Math.exp(row[c] - max);
-  return Math.log(sum) + max - row[label];
-}
-
 export function argmax(row: ArrayLike<number>): number {
   let best = 0;
   for (let c = 1; c < row.length; c++) if (row[c] > row[best]) best = c;

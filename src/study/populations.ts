@@ -18,7 +18,7 @@ import { ablate } from "./ablate.js";
 import { condition, type Condition } from "./conditions.js";
 import type { IndicatorsResult, SiteIndicators } from "./indicators.js";
 import type { Matrix } from "./metrics.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 import { adjustedRandIndex, correlationDistances, normalizedMutualInformation, silhouette } from "./stats.js";
 
 

@@ -9,7 +9,7 @@ import { getSession, requireSites, resolveSite, type LesionModel, type Site } fr
 import { withOutputs } from "../onnx/surgery.js";
 import { classNames } from "./evaluate.js";
 import type { Matrix } from "./metrics.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 
 export interface RecordOptions {
   /** Sites to record. Default: every site. */

@@ -16,7 +16,7 @@ import type { Dataset } from "../data/types.js";
 import { resolveSite, type LesionModel } from "../engine/model.js";
 import { ablate } from "./ablate.js";
 import { singles, type AblationMode } from "./conditions.js";
-import type { Progress } from "./progress.js";
+import type { Progress } from "../progress.js";
 import { record } from "./record.js";
 
 export interface UnitScoresOptions {

@@ -1,11 +1,11 @@
-/** A killed sweep resumes from its checkpoint and ends with byte-identical result files. */
+/** A killed sweep resumes from its resume log and ends with byte-identical result files. */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { encodeNpy } from "../../src/study/npy.js";
+import { encodeNpy } from "../../src/runs/npy.js";
 import { random, randomMlp } from "../helpers.js";
 
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
@@ -32,7 +32,7 @@ describe("lesion ablate resume", () => {
   it("lesion ablate --units pairs, killed mid-run and run again, writes the same files as an uninterrupted run", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lesion-resume-"));
     // Sized to finish in a third of the test's limit on a loaded 2-core machine: 300 conditions of 500 images is five
-    // checkpoint blocks, so a kill after the first block leaves work for the resumed run.
+    // resume-log blocks, so a kill after the first block leaves work for the resumed run.
     writeFileSync(join(dir, "m.onnx"), randomMlp([36, 24, 16, 10], 8, [1, 6, 6]));
     const n = 500;
     // 24·23/2 pairs and the 24 singles their redundancy needs.
@@ -40,7 +40,7 @@ describe("lesion ablate resume", () => {
     const rand = random(2);
     writeFileSync(join(dir, "x.npy"), encodeNpy(Float32Array.from({ length: n * 36 }, () => rand()), [n, 1, 6, 6]));
     writeFileSync(join(dir, "y.npy"), encodeNpy(Int32Array.from({ length: n }, () => Math.floor(rand() * 10)), [n]));
-    // Mean ablation goes through the general engine, which checkpoints every 64 conditions: slow enough to kill.
+    // Mean ablation goes through the general engine, which logs every 64 conditions: slow enough to kill.
     const args = [BIN, "ablate", "m.onnx", "--data", "npy:x.npy,y.npy", "--site", "fc1", "--units", "pairs", "--mode", "mean"];
 
     const whole = spawnSync(process.execPath, [...args, "-o", "whole"], { cwd: dir, encoding: "utf8" });
@@ -48,24 +48,24 @@ describe("lesion ablate resume", () => {
     expect(whole.status).toBe(0);
 
     const child = spawn(process.execPath, [...args, "-o", "killed"], { cwd: dir, stdio: "ignore" });
-    const checkpoint = join(dir, "killed", "checkpoint.jsonl");
+    const resumeLog = join(dir, "killed", "resume-log.jsonl");
     const started = Date.now();
     // Kill once a block of conditions is on disk (header + intact + ≥ 1 block).
     while (Date.now() - started < 30_000) {
-      if (existsSync(checkpoint) && readFileSync(checkpoint, "utf8").split("\n").length > 2 + 64) break;
+      if (existsSync(resumeLog) && readFileSync(resumeLog, "utf8").split("\n").length > 2 + 64) break;
       await sleep(5);
     }
     child.kill("SIGKILL");
     await new Promise((resolve) => child.once("exit", resolve));
     expect(existsSync(join(dir, "killed", "summary.json"))).toBe(false);
-    const saved = readFileSync(checkpoint, "utf8").split("\n").length;
+    const saved = readFileSync(resumeLog, "utf8").split("\n").length;
     expect(saved).toBeGreaterThan(2 + 64);
     expect(saved).toBeLessThan(2 + conditions);
 
     const resumed = spawnSync(process.execPath, [...args, "-o", "killed"], { cwd: dir, encoding: "utf8" });
     expect(resumed.stderr).toBe("");
     expect(resumed.status).toBe(0);
-    expect(existsSync(checkpoint)).toBe(false);
+    expect(existsSync(resumeLog)).toBe(false);
     expect(resultFiles(join(dir, "killed"))).toEqual(resultFiles(join(dir, "whole")));
   });
 });

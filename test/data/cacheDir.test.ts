@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { checkCacheDir } from "../../src/data/cacheDir.js";
 import { fashionMnistFiles } from "../../src/data/fashionMnist.js";
 import { isLesionError } from "../../src/errors.js";
-import { defaultModel } from "../../src/study/defaultModel.js";
+import { defaultModel } from "../../src/models/defaultModel.js";
 import { checkStimulusMapCache } from "../../src/study/stimulusMap.js";
 
 let file = "";

@@ -12,7 +12,7 @@ import { download } from "../../src/data/download.js";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import { parseDataSpec } from "../../src/data/parseDataSpec.js";
 import { LesionError } from "../../src/errors.js";
-import { encodeNpy } from "../../src/study/npy.js";
+import { encodeNpy } from "../../src/runs/npy.js";
 
 async function codeOf(run: () => unknown): Promise<string | undefined> {
   try {

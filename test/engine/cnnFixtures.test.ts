@@ -13,7 +13,7 @@ import { loadDataset } from "../../src/data/loadDataset.js";
 import type { Dataset } from "../../src/data/types.js";
 import { maskedSweep } from "../../src/engine/sweep/maskedSweep.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
-import { importModel } from "../../src/study/importModel.js";
+import { importModel } from "../../src/models/importModel.js";
 
 interface Row {
   unit: number | null;

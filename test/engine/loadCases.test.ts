@@ -14,9 +14,9 @@ import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/
 import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
 import { evaluate } from "../../src/study/evaluate.js";
-import { info } from "../../src/study/info.js";
+import { info } from "../../src/models/info.js";
 import { record } from "../../src/study/record.js";
-import { importModel } from "../../src/study/importModel.js";
+import { importModel } from "../../src/models/importModel.js";
 import { DataType, decodeModel, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 
 export const casePath = (name: string) => new URL(`../fixtures/cases/${name}`, import.meta.url).pathname;

@@ -17,7 +17,7 @@ import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/
 import { explore, stratifiedSample, type ExploreResult } from "../../src/explore/explore.js";
 import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
-import { train } from "../../src/study/train.js";
+import { train } from "../../src/models/train.js";
 import { fillInput } from "../../src/engine/input.js";
 import { denseChain } from "../../src/onnx/chain.js";
 import { random, randomArray, randomCnn } from "../helpers.js";
@@ -158,7 +158,7 @@ describe("explore", () => {
   }, 120_000);
 
   it("explore(m, d, {samples}) refuses more samples than the data set has (bad-option)", async () => {
-    await expect(explore(model, test, { samples: 10001 })).rejects.toMatchObject({ code: "bad-option", message: "samples must be a whole number from 1 to 10000 (the data set's size), got 10001" });
+    await expect(explore(model, test, { samples: 10001 })).rejects.toMatchObject({ code: "bad-option", message: "`samples` must be a whole number from 1 to 10000 (the data set's size), got 10001", details: { options: ["samples"], value: 10001 } });
   });
 
   it("lesion explore with an unknown site: one stderr line, exit 1, no page written", () => {

@@ -20,7 +20,7 @@ import { maskInputName, offsetInputName, withMasks } from "../../src/onnx/surger
 import { ablate } from "../../src/study/ablate.js";
 import { condition, singles } from "../../src/study/conditions.js";
 import { evaluate } from "../../src/study/evaluate.js";
-import { info } from "../../src/study/info.js";
+import { info } from "../../src/models/info.js";
 import { random, randomArray } from "../helpers.js";
 
 const CASE = (name: string) => fileURLToPath(new URL(`../fixtures/cases/softmax-output-loss/${name}`, import.meta.url));

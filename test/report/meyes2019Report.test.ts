@@ -12,8 +12,8 @@ import { loadDataset } from "../../src/data/loadDataset.js";
 import { closeModel, openModel } from "../../src/engine/model.js";
 import { buildReport } from "../../src/report/buildReport.js";
 import { reportData, type ReportData } from "../../src/report/reportData.js";
-import { importModel } from "../../src/study/importModel.js";
-import { study } from "../../src/study/study.js";
+import { importModel } from "../../src/models/importModel.js";
+import { study } from "../../src/runs/study.js";
 
 const reference = JSON.parse(readFileSync(new URL("../fixtures/torch/meyes2019.reference.json", import.meta.url), "utf8"))["meyes2019-mlp20"];
 const checkpoint = (file: string) => fileURLToPath(new URL(`../fixtures/meyes2019/meyes2019-mlp20/${file}`, import.meta.url));

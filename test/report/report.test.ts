@@ -13,8 +13,8 @@ import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel } from "../../src/engine/model.js";
 import { buildReport } from "../../src/report/buildReport.js";
 import { seeded } from "../../src/random.js";
-import { study } from "../../src/study/study.js";
-import { train } from "../../src/study/train.js";
+import { study } from "../../src/runs/study.js";
+import { train } from "../../src/models/train.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTEFACTS = fileURLToPath(new URL("../../test-output/report/", import.meta.url));

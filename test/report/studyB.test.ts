@@ -16,8 +16,8 @@ import { decodeModel, tensorDims, tensorValues } from "../../src/onnx/proto.js";
 import { buildReport } from "../../src/report/buildReport.js";
 import { reportData } from "../../src/report/reportData.js";
 import { seeded } from "../../src/random.js";
-import { study } from "../../src/study/study.js";
-import { train } from "../../src/study/train.js";
+import { study } from "../../src/runs/study.js";
+import { train } from "../../src/models/train.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTEFACTS = fileURLToPath(new URL("../../test-output/report-studyb/", import.meta.url));

@@ -1,6 +1,6 @@
 /**
  * buildReport(DIR) on a transplant result directory: the canonical MNIST transplant of issue 15 at a smaller size than
- * test/study/transplant.test.ts (784-16-10 networks on 3,000 images, one epoch; 60 budget images of which 20 are 3s),
+ * test/transplant/transplant.test.ts (784-16-10 networks on 3,000 images, one epoch; 60 budget images of which 20 are 3s),
  * and a deeper (fc2) transplant of random MLPs. The report is checked against independent values: the recipient's
  * and the merged model's accuracies from evaluate(), the donor's weights read from the donor's own file; then opened
  * in Debian's Chromium (playwright-core): no console errors, no request leaving the file, every figure drawn.
@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadDataset } from "../../src/data/loadDataset.js";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, type LesionModel } from "../../src/engine/model.js";
 import { LesionError } from "../../src/errors.js";
@@ -21,22 +20,14 @@ import { decodeModel, encodeModel, tensorDims, tensorValues } from "../../src/on
 import { buildReport } from "../../src/report/buildReport.js";
 import type { TransplantReportData } from "../../src/report/transplantReportData.js";
 import { evaluate } from "../../src/study/evaluate.js";
-import { writeResultDir } from "../../src/study/resultDir.js";
-import { train } from "../../src/study/train.js";
-import { transplant, type TransplantResult } from "../../src/study/transplant.js";
-import { transplantFiles } from "../../src/study/transplantFiles.js";
-import { random, randomMlp } from "../helpers.js";
+import { writeResultDir } from "../../src/runs/resultDir.js";
+import { transplant, type TransplantResult } from "../../src/transplant/transplant.js";
+import { transplantFiles } from "../../src/runs/transplantFiles.js";
+import { random, randomMlp, transplantSetup, deepTransplantSetup } from "../helpers.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const ARTEFACTS = fileURLToPath(new URL("../../test-output/transplant-report/", import.meta.url));
-
-function pick(data: Dataset, indices: number[], spec: string): Dataset {
-  const per = data.images.length / data.n;
-  const images = new Float32Array(indices.length * per);
-  indices.forEach((s, r) => images.set(data.images.subarray(s * per, (s + 1) * per), r * per));
-  return { ...data, spec, n: indices.length, images, labels: Int32Array.from(indices, (s) => data.labels[s]) };
-}
 
 /** The rows [out][in] of a weight initializer, read straight from the model file (lesion writes Gemm transB=1). */
 function weightRows(bytes: Uint8Array, name: string): number[][] {
@@ -96,24 +87,13 @@ describe("buildReport(transplant directory): MNIST, class 3, first layer", () =>
   let dir = "";
 
   beforeAll(async () => {
-    const all = await loadDataset("mnist:train");
-    test = pick(await loadDataset("mnist:test"), Array.from({ length: 1000 }, (_, i) => i), "mnist:test[:1000]");
-    const trainSet = pick(all, Array.from({ length: 3000 }, (_, i) => i), "mnist:train[:3000]");
-    const without3 = pick(trainSet, Array.from(trainSet.labels.keys()).filter((i) => trainSet.labels[i] !== 3), "mnist:train[:3000] without 3");
-    const counts = new Array(10).fill(0);
-    const quota = (k: number) => (k === 3 ? 20 : k <= 4 ? 5 : 4);
-    const budgetIndices: number[] = [];
-    for (let i = 6000; i < all.n && budgetIndices.length < 60; i++) if (counts[all.labels[i]] < quota(all.labels[i])) {
-      counts[all.labels[i]]++;
-      budgetIndices.push(i);
-    }
-    const budget = pick(all, budgetIndices, "mnist:train budget");
-    const donorRun = await train(trainSet, { arch: "mlp:784-16-10", epochs: 1, seed: 0 });
-    const recipientRun = await train(without3, { arch: "mlp:784-16-10", epochs: 1, seed: 1 });
-    donorBytes = donorRun.model;
-    recipientBytes = recipientRun.model;
-    donor = await openModel(donorRun.model, { name: "donor" });
-    recipient = await openModel(recipientRun.model, { name: "recipient" });
+    const setup = await transplantSetup({ train: 3000, test: 1000, budget: 60, threes: 20, arch: "mlp:784-16-10", epochs: 1 });
+    test = setup.test;
+    donorBytes = setup.donor;
+    recipientBytes = setup.recipient;
+    donor = await openModel(setup.donor, { name: "donor" });
+    recipient = await openModel(setup.recipient, { name: "recipient" });
+    const budget = setup.budget;
     result = await transplant(donor, recipient, budget, { test, class: 3, budgetEpochs: 5, resamples: 100 });
     dir = writeDir(result);
   }, 60_000);
@@ -247,15 +227,9 @@ describe("buildReport: bad input", () => {
 
 describe("buildReport(transplant directory): a deeper population", () => {
   it("a fc2 transplant's report shows each unit's incoming weights from its branch: the donor's fc2 rows, drawn in Chromium", async () => {
-    const rand = random(11);
-    const n = 60;
-    const images = Float32Array.from({ length: n * 8 }, () => rand());
-    const d: Dataset = { spec: "random:deep", n, shape: [1, 1, 8], images, labels: Int32Array.from({ length: n }, (_, i) => i % 3), numClasses: 3, classNames: ["0", "1", "2"], source: "test" };
-    const donorBytes = randomMlp([8, 6, 5, 3], 1);
-    const recipientProto = decodeModel(randomMlp([8, 7, 4, 3], 2));
-    writeMetadata(recipientProto, { preprocessing: { layout: "flat", mean: [0.5], std: [0.5], imageShape: [1, 1, 8] }, classNames: null });
+    const { data: d, donor: donorBytes, recipient: recipientBytes } = deepTransplantSetup(0.5, 0.5);
     const donor = await openModel(donorBytes, { name: "donor" });
-    const recipient = await openModel(encodeModel(recipientProto), { name: "recipient" });
+    const recipient = await openModel(recipientBytes, { name: "recipient" });
     let dir = "";
     try {
       const result = await transplant(donor, recipient, d, { test: d, site: "fc2", units: [0, 3], class: 1, budgetEpochs: 2, resamples: 50 });

@@ -11,7 +11,7 @@ import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/
 import { ablate } from "../../src/study/ablate.js";
 import { characterize, type CharacterizeResult } from "../../src/study/characterize.js";
 import { condition } from "../../src/study/conditions.js";
-import { importModel } from "../../src/study/importModel.js";
+import { importModel } from "../../src/models/importModel.js";
 
 const reference = JSON.parse(readFileSync(new URL("../fixtures/torch/meyes2019.reference.json", import.meta.url), "utf8"))["meyes2019-mlp20"];
 const checkpoint = (file: string) => fileURLToPath(new URL(`../fixtures/meyes2019/meyes2019-mlp20/${file}`, import.meta.url));

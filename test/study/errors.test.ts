@@ -7,14 +7,14 @@ import { describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
 import { LesionError } from "../../src/errors.js";
-import { parseArch } from "../../src/onnx/arch.js";
+import { parseArch } from "../../src/models/arch.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
 import { fractions, groups, pairs, singles } from "../../src/study/conditions.js";
-import { importModel } from "../../src/study/importModel.js";
-import { info } from "../../src/study/info.js";
+import { importModel } from "../../src/models/importModel.js";
+import { info } from "../../src/models/info.js";
 import { random, randomArray, randomMlp } from "../helpers.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/checkpoints/${name}`, import.meta.url));
@@ -78,26 +78,26 @@ describe("errors", () => {
     }
   });
 
-  it("ablate with a checkpoint from another run is resume-mismatch; an aborted run resumes to the same result", async () => {
+  it("ablate with a resume log from another run is resume-mismatch; an aborted run resumes to the same result", async () => {
     const model = await openModel(randomMlp([10, 12, 3], 3), { name: "mlp" });
     const dir = mkdtempSync(join(tmpdir(), "lesion-errors-"));
     try {
       const data = randomData(300, 10, 3, 4);
       const conditions = [...singles(resolveSite(model, "fc1")), ...pairs(resolveSite(model, "fc1"), "mean")];
-      const checkpoint = join(dir, "checkpoint.jsonl");
+      const resumeLog = join(dir, "resume-log.jsonl");
       const controller = new AbortController();
       const aborted = await errorOf(() =>
-        ablate(model, data, { conditions, checkpoint, signal: controller.signal, onProgress: (e) => e.done > 20 && controller.abort() }),
+        ablate(model, data, { conditions, resumeLog, signal: controller.signal, onProgress: (e) => e.done > 20 && controller.abort() }),
       );
       expect([aborted.code, aborted.message]).toEqual(["aborted", "run aborted"]);
-      const saved = readFileSync(checkpoint, "utf8").trim().split("\n").length;
+      const saved = readFileSync(resumeLog, "utf8").trim().split("\n").length;
       expect(saved).toBeGreaterThan(2);
-      const resumed = await ablate(model, data, { conditions, checkpoint });
+      const resumed = await ablate(model, data, { conditions, resumeLog });
       const fresh = await ablate(model, data, { conditions });
       expect(resumed.conditions).toEqual(fresh.conditions);
-      expect(existsSync(checkpoint)).toBe(false);
-      writeFileSync(checkpoint, `${JSON.stringify({ header: { model: "another" } })}\n`);
-      const mismatch = await errorOf(() => ablate(model, data, { conditions, checkpoint }));
+      expect(existsSync(resumeLog)).toBe(false);
+      writeFileSync(resumeLog, `${JSON.stringify({ header: { model: "another" } })}\n`);
+      const mismatch = await errorOf(() => ablate(model, data, { conditions, resumeLog }));
       expect(mismatch.code).toBe("resume-mismatch");
       expect(mismatch.message).toContain("belongs to a different run");
     } finally {

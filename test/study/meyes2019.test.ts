@@ -14,7 +14,7 @@ import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/
 import { ablate } from "../../src/study/ablate.js";
 import { condition, pairs, singles } from "../../src/study/conditions.js";
 import { evaluate } from "../../src/study/evaluate.js";
-import { importModel } from "../../src/study/importModel.js";
+import { importModel } from "../../src/models/importModel.js";
 import { record } from "../../src/study/record.js";
 
 interface Reference {

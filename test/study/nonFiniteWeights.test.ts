@@ -17,8 +17,8 @@ import { encodeModel } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
 import { groups, pairs, singles } from "../../src/study/conditions.js";
 import { evaluate } from "../../src/study/evaluate.js";
-import { encodeNpy } from "../../src/study/npy.js";
-import { recover } from "../../src/study/recover.js";
+import { encodeNpy } from "../../src/runs/npy.js";
+import { recover } from "../../src/models/recover.js";
 import { random, randomArray } from "../helpers.js";
 
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));

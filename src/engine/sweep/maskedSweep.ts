@@ -6,7 +6,7 @@
  * (src/onnx/float64). Only a graph with an op neither can compute in float64 leaves them counted as unresolved ties
  * instead of being guessed.
  */
-import { fail } from "../../errors.js";
+import { fail, throwIfAborted } from "../../errors.js";
 import type { Dataset } from "../../data/types.js";
 import { compileFloat64, type Float64Graph } from "../../onnx/float64/evaluate64.js";
 import { cutTensors, maskInputName, maskShape, offsetInputName, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget, type SuffixModel } from "../../onnx/surgery.js";
@@ -148,7 +148,7 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
     for (let local = 0; local < count; local++) await addRow(local, -1);
     await flush();
     for (let c = 0; c < conditions.length; c++) {
-      if (input.signal?.aborted) fail("aborted", "run aborted");
+      throwIfAborted(input.signal);
       const spec = conditions[c];
       const site0 = cache[0];
       for (let local = 0; local < count; local++) {

@@ -5,6 +5,7 @@
  */
 import { buildClassifier, INPUT_NAME, OUTPUT_NAME, type LayerSpec } from "../../onnx/build.js";
 import type { DenseChain } from "../../onnx/chain.js";
+import { transposeMatrix } from "../../onnx/float64/kernels.js";
 import { DataType, makeNode, makeTensor, makeValueInfo, type ModelProto } from "../../onnx/proto.js";
 
 export const NEXT_INPUT = "next";
@@ -35,7 +36,7 @@ export function tailModel(chain: DenseChain, siteLayer: number, slots: number, l
   const graph = model.graph!;
   // W_{l+1}ᵀ with one zero row appended for padding slots.
   const columns = new Float32Array((site.out + 1) * next.out);
-  columns.set(transpose(next.weight, next.out, site.out));
+  columns.set(transposeMatrix(next.weight, next.out, site.out));
   graph.initializer!.push(makeTensor("lesion.columns", [site.out + 1, next.out], columns));
   // Per slot i: −h_i (the row's site activation, negated, given) times that unit's weight column, added to the
   // cached pre-activation. One [rows, width] product per slot ran faster than a [rows, slots, width] one.
@@ -80,11 +81,4 @@ export function tailModel(chain: DenseChain, siteLayer: number, slots: number, l
     ...Array.from({ length: slots }, (_, i) => makeValueInfo(weightsInput(i), DataType.INT32, ["rows"])),
   ];
   return model;
-}
-
-/** [rows × cols] → [cols × rows], so a unit's outgoing weights are contiguous. */
-export function transpose(matrix: Float64Array, rows: number, cols: number): Float64Array {
-  const out = new Float64Array(matrix.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = matrix[r * cols + c];
-  return out;
 }

@@ -3,6 +3,8 @@
  * outcomes against the intact network), and the dense path's intact-pass caches. One file so the engine's modules
  * import types from here and never from each other in a circle.
  */
+import type { DenseChain } from "../../onnx/chain.js";
+import type { LesionModel } from "../model.js";
 
 /** One condition as the engine sees it: units of one site and how they are ablated. */
 export interface SweepCondition {
@@ -97,4 +99,27 @@ export interface PairLossCache {
   singles: Float64Array | null;
   /** [units × units], i < j: Σ ΔL_ij over samples where both are active, less the singles' share. */
   pairs: Float64Array | null;
+}
+
+/** One dense sweep (denseSweep.ts): conditions of zeroed units at one layer of a dense chain. */
+export interface DenseSweepInput {
+  model: LesionModel;
+  chain: DenseChain;
+  /** Index into chain.layers of the layer whose output units are ablated. */
+  siteLayer: number;
+  /** n × chain.layers[0].in network inputs, already preprocessed. */
+  inputs: Float32Array;
+  labels: Int32Array;
+  /** Unit sets to zero at the site layer's output, one per condition. */
+  conditions: number[][];
+  /** Compute each condition's loss (every active row is then evaluated). */
+  loss: boolean;
+  /** The intact pass from `denseIntact`, to share it between calls on the same inputs. */
+  intact?: DenseIntact;
+  /** Single-unit conditions only: where to store each evaluated row's gaps (LayerBounds.singleGaps). */
+  gaps?: Float32Array;
+  /** Single-unit conditions only, with loss: where to store each evaluated row's loss (LayerBounds.singleLosses). */
+  losses?: Float64Array;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
 }

@@ -177,7 +177,7 @@ export function compileFloat64(model: ModelProto, outputs: readonly string[]): {
   const constants = new Map<string, Tensor64>();
   for (const tensor of graph.initializer ?? []) {
     const c = readConst(tensor);
-    if (!c) fail("unsupported-op", `initializer ${tensor.name} has a type the float64 interpreter cannot read`, { name: tensor.name });
+    if (!c) fail("unsupported-op", `initializer ${tensor.name} has a type the float64 interpreter cannot read`, { tensor: tensor.name ?? undefined });
     constants.set(tensor.name!, { dims: c.dims, data: c.values, integer: !isFloatType(c.type) });
   }
   return {
@@ -191,14 +191,14 @@ export function compileFloat64(model: ModelProto, outputs: readonly string[]): {
         nodes.forEach((n, i) => (n.input ?? []).forEach((t) => lastUse.set(t, i)));
         const keep = new Set([...outputs, ...constants.keys()]);
         nodes.forEach((node, i) => {
-          const inputs = (node.input ?? []).map((t) => (t === "" ? undefined : values.get(t) ?? fail("bad-model", `tensor ${t} is read before it is computed`, { tensor: t })));
+          const inputs = (node.input ?? []).map((t) => (t === "" ? undefined : values.get(t) ?? fail("bad-model", `tensor ${t} is read before it is computed`, { name: graph.name ?? "model", tensor: t })));
           const result = KERNELS[node.opType!](node, inputs, opset);
           (node.output ?? []).forEach((name, j) => {
             if (name && result[j]) values.set(name, result[j]);
           });
           for (const t of node.input ?? []) if (lastUse.get(t) === i && !keep.has(t)) values.delete(t);
         });
-        return Object.fromEntries(outputs.map((name) => [name, values.get(name) ?? fail("bad-model", `graph output ${name} is not computed`, { tensor: name })]));
+        return Object.fromEntries(outputs.map((name) => [name, values.get(name) ?? fail("bad-model", `graph output ${name} is not computed`, { name: graph.name ?? "model", tensor: name })]));
       },
     },
   };

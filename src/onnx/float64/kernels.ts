@@ -124,6 +124,12 @@ export function gemm(a: Tensor64, b: Tensor64, c: Tensor64 | undefined, alpha: n
   return y;
 }
 
+/** A row-major [rows × cols] matrix as [cols × rows] (a unit's outgoing weights made contiguous). */
+export function transposeMatrix(values: Float64Array, rows: number, cols: number): Float64Array {
+  return transpose({ dims: [rows, cols], data: values }, [1, 0]).data;
+}
+
+/** ONNX Transpose: axes permuted by `perm` (reversed when empty). */
 export function transpose(x: Tensor64, perm: number[]): Tensor64 {
   const rank = x.dims.length;
   const p = perm.length ? perm : x.dims.map((_, i) => rank - 1 - i);

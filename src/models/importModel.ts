@@ -1,0 +1,122 @@
+/**
+ * `lesion import`: a PyTorch state_dict (.pt legacy or zip, .safetensors) plus an architecture spec becomes an ONNX
+ * model with lesion's metadata; an ONNX file gets the metadata stamped in, and tensors it keeps in external data
+ * (read from beside it) inline, so the model written is one self-contained file. Loading a checkpoint never runs code.
+ */
+import { dirname, extname } from "node:path";
+import { fail } from "../errors.js";
+import { readFileChecked } from "../files.js";
+import { buildArch, parseArch, type Activation } from "./arch.js";
+import { makeBatchDynamic } from "../onnx/batch.js";
+import { buildClassifier } from "../onnx/build.js";
+import { checkpointFormat } from "../onnx/checkpointFormat.js";
+import { readStateDict } from "./torch/readCheckpoint.js";
+import { inlineExternalData } from "../onnx/externalData.js";
+import { readMetadata, writeMetadata, type Preprocessing } from "../onnx/metadata.js";
+import { decodeModel, encodeModel, type ModelProto } from "../onnx/proto.js";
+
+export interface ImportOptions {
+  /** Architecture spec for a checkpoint: `mlp` or a layer list (see README). Required for checkpoints. */
+  arch?: string;
+  /** Activation between the Linear layers of `--arch mlp`. Default "relu". */
+  activation?: Activation;
+  /** Per-channel mean subtracted from [0,1] pixels. Default [0] (for ONNX input: kept from the file's metadata). */
+  mean?: number[];
+  /** Per-channel std dividing after the mean. Default [1]. */
+  std?: number[];
+  /**
+   * Image folders scored with the model get their shorter side resized to this many pixels (torchvision's
+   * `Resize(N)`, PIL's antialiased bilinear filter). Default: none (for ONNX input: kept from the file's metadata).
+   */
+  resize?: number;
+  /** Image folders scored with the model are then center-cropped to crop×crop (`CenterCrop(M)`). Default: none (ONNX: kept). */
+  crop?: number;
+  /**
+   * One image's [C, H, W]. Default: from the first layer, an MLP's input width (784 → 1x28x28, 3072 → 3x32x32) or a
+   * CNN's input channels (1 → 1x28x28, 3 → 3x32x32).
+   */
+  inputShape?: [number, number, number];
+  /** Class names in class order. Default: none stored (the data's names are used). */
+  classNames?: string[];
+}
+
+export interface ImportResult {
+  /** The ONNX model, ready to write. */
+  bytes: Uint8Array;
+  /** Which reader loaded the source. */
+  format: "onnx" | "checkpoint";
+  preprocessing: Preprocessing;
+  /**
+   * What was read from a checkpoint, in one line: which dict held the weights and how many tensors it had, and a
+   * wrapper prefix removed from the keys ("took checkpoint['state_dict']: 4 tensors, without the prefix 'module.'
+   * every key had"). null for ONNX input.
+   */
+  note: string | null;
+}
+
+export async function importModel(path: string, options: ImportOptions = {}): Promise<ImportResult> {
+  const bytes = readFileChecked(path, "model");
+  // A checkpoint is read as one whatever its name (`weights.onnx` that torch.save wrote).
+  const isOnnx = extname(path).toLowerCase() === ".onnx" && checkpointFormat(bytes) === null;
+  if (options.mean && options.std && options.mean.length !== options.std.length && options.mean.length !== 1 && options.std.length !== 1) {
+    fail("bad-option", `\`mean\` has ${options.mean.length} values and \`std\` ${options.std.length}; give one value or one per channel for each`, { options: ["mean", "std"] });
+  }
+  if ((options.std ?? []).some((s) => s === 0)) fail("bad-option", "`std` must not contain 0", { options: ["std"], value: options.std });
+  for (const [name, size] of [["resize", options.resize], ["crop", options.crop]] as const) {
+    if (size !== undefined && !(Number.isInteger(size) && size > 0)) fail("bad-option", `\`${name}\` must be a positive whole number of pixels, got ${size}`, { options: [name], value: size });
+  }
+  if (options.resize !== undefined && options.crop !== undefined && options.crop > options.resize) {
+    fail("bad-option", `\`crop\` ${options.crop} is larger than \`resize\` ${options.resize}: the crop is cut from the resized image`, { options: ["crop", "resize"] });
+  }
+  let model: ModelProto;
+  let preprocessing: Preprocessing;
+  let note: string | null = null;
+  if (isOnnx) {
+    model = decodeModel(bytes, path);
+    inlineExternalData(model.graph!, dirname(path), path);
+    makeBatchDynamic(model);
+    const existing = readMetadata(model, path).preprocessing;
+    const layout = existing?.layout ?? guessLayout(model);
+    preprocessing = {
+      layout,
+      mean: options.mean ?? existing?.mean ?? [0],
+      std: options.std ?? existing?.std ?? [1],
+      imageShape: options.inputShape ?? existing?.imageShape ?? null,
+      ...sizing(options.resize ?? existing?.resize, options.crop ?? existing?.crop),
+    };
+  } else {
+    if (!options.arch) fail("bad-option", `${path} is a checkpoint (weights without architecture): give an architecture (\`arch\`: mlp or a layer list)`, { options: ["arch"] });
+    const source = readStateDict(bytes, path);
+    const state = source.tensors;
+    note = source.note;
+    const spec = parseArch(options.arch);
+    const firstWeight = state.find((t) => t.name.endsWith(".weight"));
+    const rank = firstWeight?.shape.length ?? 0;
+    // A first conv's input channels say as much as a first linear's width: 1 → MNIST's 1x28x28, 3 → CIFAR's 3x32x32.
+    const width = spec === null || rank === 2 ? (firstWeight?.shape[1] ?? 0) : rank === 4 ? ({ 1: 784, 3: 3072 }[firstWeight!.shape[1]] ?? 0) : 0;
+    const imageShape = options.inputShape ?? defaultImageShape(width, path);
+    const built = buildArch(spec, state, imageShape, options.activation ?? "relu");
+    model = buildClassifier(built);
+    preprocessing = { layout: built.inputShape.length === 1 ? "flat" : "nchw", mean: options.mean ?? [0], std: options.std ?? [1], imageShape, ...sizing(options.resize, options.crop) };
+  }
+  writeMetadata(model, { preprocessing, classNames: options.classNames ?? null });
+  return { bytes: encodeModel(model), format: isOnnx ? "onnx" : "checkpoint", preprocessing, note };
+}
+
+/** The resize and crop entries of the metadata, only those set (a model without them keeps its old metadata). */
+function sizing(resize: number | undefined, crop: number | undefined): Pick<Preprocessing, "resize" | "crop"> {
+  return { ...(resize ? { resize } : {}), ...(crop ? { crop } : {}) };
+}
+
+function defaultImageShape(inputWidth: number, path: string): [number, number, number] {
+  if (inputWidth === 784) return [1, 28, 28];
+  if (inputWidth === 3072) return [3, 32, 32];
+  fail("bad-option", `cannot tell the image shape of ${path} from its input width ${inputWidth || "(unknown)"}; give \`inputShape\` (CxHxW)`, { options: ["inputShape"] });
+}
+
+function guessLayout(model: ModelProto): Preprocessing["layout"] {
+  const dims = model.graph?.input?.[0]?.type?.tensorType?.shape?.dim ?? [];
+  if (dims.length === 2) return "flat";
+  const last = dims[3]?.dimValue;
+  return dims.length === 4 && last !== undefined && last !== null && Number(last) <= 4 && Number(dims[1]?.dimValue ?? 0) > 4 ? "nhwc" : "nchw";
+}

@@ -1,0 +1,167 @@
+/**
+ * Recovery (Meyes et al. 2019): ablate units, retrain the damaged network, and watch how much of the loss comes back,
+ * class by class. Held (default): the ablated units are masked to zero during training and pass no gradient, and in
+ * the saved model their incoming weights and bias are zero (for ReLU and Tanh units that is an output of exactly
+ * zero). A network with BatchNorm trains in PyTorch's training mode (batch statistics, running statistics updated,
+ * γ and β learnt) and is evaluated with the running statistics; the mask sits on the site's output (after BatchNorm
+ * and activation), and the saved model also zeroes the held units' γ and β, so they output exactly zero. Free (`free: true`): the units start from zeroed incoming weights and bias but may learn again.
+ * Recovered fraction per class = (accuracy after − accuracy ablated) / (accuracy intact − accuracy ablated), null for a
+ * class the ablation did not hurt.
+ * Control (`control: true`): the intact network retrained with the same budget (epochs, optimizer, seed, batches), so
+ * a recovery can be read against what the extra training alone gives (a "recovered 112 %" may be mostly that).
+ */
+import type { Dataset } from "../data/types.js";
+import { fail } from "../errors.js";
+import { checkData } from "../engine/forward.js";
+import { checkUnits, resolveSite, type LesionModel } from "../engine/model.js";
+import { evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
+import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
+import type { Progress } from "../progress.js";
+import { classifierBytes, networkInputs } from "./train.js";
+
+export interface RecoverOptions {
+  site: string;
+  units: number[];
+  /** Data the network is evaluated on after every epoch (its test set). */
+  test: Dataset;
+  /** Default 3. */
+  epochs?: number;
+  /** Let the ablated units learn again. Default false (held at zero). */
+  free?: boolean;
+  /** Also retrain the intact network with the same budget, as the control. Default false. */
+  control?: boolean;
+  /** Default "sgd". */
+  optimizer?: "sgd" | "adam";
+  /** Default 0.01 for SGD, 0.001 for Adam. */
+  lr?: number;
+  /** Default 0.9. */
+  momentum?: number;
+  /** Default 128. */
+  batchSize?: number;
+  /** Default 0. */
+  seed?: number;
+  threads?: number;
+  onProgress?: (event: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface RecoveryEpoch extends EpochResult {
+  accuracy: number;
+  perClass: Array<number | null>;
+  /** Fraction of the accuracy lost to the ablation that is back, overall and per class. */
+  recovered: number | null;
+  recoveredPerClass: Array<number | null>;
+}
+
+export interface RecoverResult {
+  model: string;
+  site: string;
+  units: number[];
+  mode: "held" | "free";
+  intact: { accuracy: number; perClass: Array<number | null> };
+  ablated: { accuracy: number; perClass: Array<number | null> };
+  epochs: RecoveryEpoch[];
+  /** With `control`: the intact network retrained with the same budget, its test accuracy per epoch; else null. */
+  control: Array<{ epoch: number; accuracy: number; perClass: Array<number | null> }> | null;
+  /** The retrained network (ONNX with lesion's metadata). */
+  recovered: Uint8Array;
+  /** Problems in the model worth a user's attention that do not stop the run (non-finite weights), as `evaluate`'s. */
+  warnings: string[];
+}
+
+export async function recover(model: LesionModel, data: Dataset, options: RecoverOptions): Promise<RecoverResult> {
+  checkData(model, data);
+  checkData(model, options.test);
+  const site = resolveSite(model, options.site);
+  checkUnits(site, options.units);
+  if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
+  const found = networkOf(model.proto, model.inputShape);
+  if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains chains of Linear, Conv, BatchNorm, pooling and activations)`);
+  const { network, values } = found;
+  const layer = siteLayerIndex(network, site.name);
+  if (layer < 0) fail("unknown-site", `site ${site.name} is not the output of a trainable layer of ${model.name}`, { model: model.name, site: site.name, closest: [] });
+  const free = options.free ?? false;
+  const masks = { [layer]: options.units };
+  const optimizer = options.optimizer ?? "sgd";
+  const train = networkInputs(data, model.preprocessing);
+  const test = networkInputs(options.test, model.preprocessing);
+  const k = model.numClasses;
+  const intact = await evaluateNetwork(network, values, {}, test, k, options.threads);
+  // Held units start with zero incoming weights too: their output is masked and they get no gradient, so this changes
+  // nothing for finite weights, and a NaN or infinite weight cannot reach the network through mask·NaN.
+  const start = zeroIncoming(network, values, layer, options.units, !free);
+  const ablated = await evaluateNetwork(network, start, masks, test, k, options.threads);
+  const batches = Math.ceil(data.n / (options.batchSize ?? 128));
+  const epochs = options.epochs ?? 3;
+  const control = options.control ?? false;
+  const run = (parameters: Map<string, Float32Array>, held: Record<number, number[]>, offset: number) => trainNetwork(network, {
+    optimizer,
+    momentum: options.momentum ?? 0.9,
+    weightDecay: 0,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    masks: held,
+    epochs,
+    batchSize: options.batchSize ?? 128,
+    lr: options.lr ?? (optimizer === "sgd" ? 0.01 : 0.001),
+    seed: options.seed ?? 0,
+    parameters,
+    train,
+    test,
+    classes: k,
+    threads: options.threads,
+    signal: options.signal,
+    onStep: (done) => options.onProgress?.({ phase: "recover", done: offset + done, total: (control ? 2 : 1) * epochs * batches }),
+  });
+  const trained = await run(start, free ? {} : masks, 0);
+  const controlRun = control ? await run(values, {}, epochs * batches) : null;
+  const fraction = (after: number | null, before: number | null, full: number | null) =>
+    after === null || before === null || full === null || full - before <= 0 ? null : (after - before) / (full - before);
+  const final = free ? trained.parameters : zeroIncoming(network, trained.parameters, layer, options.units);
+  return {
+    model: model.name,
+    site: site.name,
+    units: [...options.units].sort((a, b) => a - b),
+    mode: free ? "free" : "held",
+    intact,
+    ablated,
+    epochs: trained.history.map((e) => ({
+      ...e,
+      accuracy: e.testAccuracy!,
+      perClass: e.testPerClass!,
+      recovered: fraction(e.testAccuracy, ablated.accuracy, intact.accuracy),
+      recoveredPerClass: e.testPerClass!.map((p, c) => fraction(p, ablated.perClass[c], intact.perClass[c])),
+    })),
+    control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
+    recovered: classifierBytes(network, final, model.preprocessing, model.classNames ?? Array.from({ length: k }, (_, i) => String(i))),
+    warnings: [...model.warnings],
+  };
+}
+
+/**
+ * A copy of the parameters with the units' incoming weights and bias zeroed (the layer feeding site `layer`). With a
+ * BatchNorm between that layer and the site, its β is zeroed too, and for held units (`scale`) its γ: the unit's
+ * output is then exactly zero whatever the running statistics (γ·x̂ + β = 0). A free unit keeps γ, or it could never
+ * learn again (dγ = Σ dy·x̂ and x̂ = 0 for a zero filter, so a zero γ would stay zero).
+ */
+function zeroIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[], scale = true): Map<string, Float32Array> {
+  let owner = layer;
+  while (owner >= 0 && network.layers[owner].op !== "linear" && network.layers[owner].op !== "conv") owner--;
+  const l = network.layers[owner];
+  if (l.op !== "linear" && l.op !== "conv") return values;
+  const copy = new Map(values);
+  const zero = (name: string, per: number) => {
+    const array = copy.get(name);
+    if (!array) return;
+    const next = Float32Array.from(array);
+    for (const u of units) next.fill(0, u * per, (u + 1) * per);
+    copy.set(name, next);
+  };
+  for (const suffix of ["weight", "bias"]) zero(`${l.name}.${suffix}`, (copy.get(`${l.name}.${suffix}`)?.length ?? 0) / l.out);
+  const bn = network.layers[owner + 1];
+  if (bn?.op === "batchnorm" && owner + 1 <= layer) {
+    zero(`${bn.name}.bias`, 1);
+    if (scale) zero(`${bn.name}.weight`, 1);
+  }
+  return copy;
+}

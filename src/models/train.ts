@@ -1,0 +1,184 @@
+/**
+ * Training networks with lesion's own engine (src/engine/train.ts): the default network of a study, the papers'
+ * networks, and the starting point of recovery. Initialisation is PyTorch's default for Linear and Conv
+ * (uniform in ±1/√fan-in for weights and biases), drawn from a seeded generator; data are shuffled per epoch with a
+ * seed derived from (seed, epoch). The initial weights are returned too (Meyes et al. compare trained with initial
+ * weights). With `epochState`, the state after every epoch is saved there and a rerun resumes from it.
+ */
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import type { Dataset } from "../data/types.js";
+import { fail } from "../errors.js";
+import { fillInput } from "../engine/input.js";
+import { trainNetwork, type EpochResult, type TrainingData } from "../engine/train.js";
+import { writeFileAtomic } from "../files.js";
+import { buildClassifier } from "../onnx/build.js";
+import { writeMetadata, type Preprocessing } from "../onnx/metadata.js";
+import { buffers, classifierLayers, parameters, type Network } from "../onnx/network.js";
+import { encodeModel } from "../onnx/proto.js";
+import { seeded } from "../random.js";
+import type { Progress } from "../progress.js";
+import { zooNetwork } from "./zoo.js";
+
+export interface TrainOptions {
+  /** An architecture in the grammar of src/models/arch.ts: `mlp:784-100-100-100-10`, `cnn:small`, `vgg:small` (BatchNorm), or a layer list whose conv and linear layers give `out`. */
+  arch: string;
+  /** Evaluated after every epoch. Default: none. */
+  test?: Dataset;
+  /** Default 10. */
+  epochs?: number;
+  /** Default 128. */
+  batchSize?: number;
+  /** Default "sgd". */
+  optimizer?: "sgd" | "adam";
+  /** Default 0.02 for SGD, 0.001 for Adam. */
+  lr?: number;
+  /** SGD momentum. Default 0.9. */
+  momentum?: number;
+  /** Default 0. */
+  weightDecay?: number;
+  /** Default 0. */
+  seed?: number;
+  /** Input normalisation stored in the model. Default mean 0.5, std 0.5 (pixels to [−1, 1], as Meyes et al.). */
+  mean?: number[];
+  std?: number[];
+  /** Path of the epoch state to write after every epoch, and to resume from when it exists. Default: none. */
+  epochState?: string;
+  threads?: number;
+  onProgress?: (event: Progress) => void;
+  onEpoch?: (epoch: EpochResult) => void;
+  signal?: AbortSignal;
+}
+
+export interface TrainResult {
+  arch: string;
+  data: string;
+  /** The trained model: ONNX with lesion's metadata. */
+  model: Uint8Array;
+  /** The same network with its initial weights. */
+  initial: Uint8Array;
+  history: EpochResult[];
+  options: { epochs: number; batchSize: number; optimizer: "sgd" | "adam"; lr: number; momentum: number; weightDecay: number; seed: number };
+}
+
+interface EpochState {
+  /** What a resumed run must share (more epochs may be asked for). */
+  header: { arch: string; data: string; n: number; options: Omit<TrainResult["options"], "epochs"> };
+  epoch: number;
+  history: EpochResult[];
+  parameters: Record<string, string>;
+  state: Record<string, string>;
+  initial: Record<string, string>;
+}
+
+export async function train(data: Dataset, options: TrainOptions): Promise<TrainResult> {
+  const network = zooNetwork(options.arch, data.shape, data.numClasses);
+  const optimizer = options.optimizer ?? "sgd";
+  const settings = {
+    epochs: options.epochs ?? 10,
+    batchSize: options.batchSize ?? 128,
+    optimizer,
+    lr: options.lr ?? (optimizer === "sgd" ? 0.02 : 0.001),
+    momentum: options.momentum ?? 0.9,
+    weightDecay: options.weightDecay ?? 0,
+    seed: options.seed ?? 0,
+  };
+  for (const [key, value] of Object.entries(settings)) {
+    if (typeof value === "number" && !(Number.isFinite(value) && value >= 0)) fail("bad-option", `\`${key}\` must be a number ≥ 0, got ${value}`, { options: [key], value });
+  }
+  if (!(settings.epochs >= 1 && settings.batchSize >= 1)) fail("bad-option", "`epochs` and `batchSize` must be at least 1", { options: ["epochs", "batchSize"] });
+  const preprocessing: Preprocessing = { layout: "nchw", mean: options.mean ?? [0.5], std: options.std ?? [0.5], imageShape: data.shape };
+  const initial = initialParameters(network, settings.seed);
+  const { epochs: _epochs, ...shared } = settings;
+  const header: EpochState["header"] = { arch: options.arch, data: data.spec, n: data.n, options: shared };
+  const resumed = options.epochState ? readEpochState(options.epochState, header) : null;
+  const started = resumed?.epoch ?? 0;
+  const history: EpochResult[] = resumed?.history ?? [];
+  const batches = Math.ceil(data.n / settings.batchSize);
+  const trained = await trainNetwork(network, {
+    ...settings,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    masks: {},
+    parameters: resumed ? decode(resumed.parameters) : initial,
+    state: resumed ? decode(resumed.state) : undefined,
+    startEpoch: started,
+    train: networkInputs(data, preprocessing),
+    test: options.test ? networkInputs(options.test, preprocessing) : undefined,
+    classes: data.numClasses,
+    threads: options.threads,
+    signal: options.signal,
+    onStep: (done, total) => options.onProgress?.({ phase: "train", done: started * batches + done, total: started * batches + total }),
+    onEpoch: (epoch, values, state) => {
+      history.push(epoch);
+      options.onEpoch?.(epoch);
+      if (options.epochState) {
+        const saved: EpochState = { header, epoch: epoch.epoch, history, parameters: encode(values), state: encode(state), initial: encode(initial) };
+        writeFileAtomic(options.epochState, JSON.stringify(saved));
+      }
+    },
+  });
+  const result: TrainResult = {
+    arch: options.arch,
+    data: data.spec,
+    model: classifierBytes(network, trained.parameters, preprocessing, data.classNames),
+    initial: classifierBytes(network, resumed ? decode(resumed.initial) : initial, preprocessing, data.classNames),
+    history,
+    options: settings,
+  };
+  if (options.epochState) rmSync(options.epochState, { force: true });
+  return result;
+}
+
+/**
+ * PyTorch's default initialisation: U(−1/√fanIn, 1/√fanIn) for the weights and biases of Linear and Conv (drawn in
+ * layer order from one seeded generator); BatchNorm γ = 1, β = 0, running mean 0 and running variance 1.
+ * @returns parameters and buffers by name (`conv1.weight`, `bn1.running_var`, …).
+ */
+export function initialParameters(network: Network, seed: number): Map<string, Float32Array> {
+  const rand = seeded(seed * 7919 + 17);
+  const values = new Map<string, Float32Array>();
+  for (const p of parameters(network)) {
+    const size = p.shape.reduce((a, b) => a * b, 1);
+    if (network.layers[p.layer].op === "batchnorm") values.set(p.name, new Float32Array(size).fill(p.name.endsWith(".weight") ? 1 : 0));
+    else values.set(p.name, Float32Array.from({ length: size }, () => (rand() * 2 - 1) * (1 / Math.sqrt(p.fanIn))));
+  }
+  for (const b of buffers(network)) values.set(b.name, new Float32Array(b.shape[0]).fill(b.name.endsWith(".running_var") ? 1 : 0));
+  return values;
+}
+
+export function networkInputs(data: Dataset, preprocessing: Preprocessing): TrainingData {
+  const inputs = new Float32Array(data.images.length);
+  fillInput(inputs, data.images, 0, data.n, data.shape, preprocessing);
+  return { inputs, labels: data.labels };
+}
+
+export function classifierBytes(network: Network, values: Map<string, Float32Array>, preprocessing: Preprocessing, classNames: string[]): Uint8Array {
+  const model = buildClassifier({ layers: classifierLayers(network, values), inputShape: network.inputShape });
+  writeMetadata(model, { preprocessing, classNames });
+  return encodeModel(model);
+}
+
+function readEpochState(path: string, header: EpochState["header"]): EpochState | null {
+  if (!existsSync(path)) return null;
+  let state: EpochState;
+  try {
+    state = JSON.parse(readFileSync(path, "utf8")) as EpochState;
+  } catch {
+    fail("resume-mismatch", `${path} is not a readable epoch state of a training run; remove it to start over`, { path });
+  }
+  if (JSON.stringify(state.header) !== JSON.stringify(header)) {
+    fail("resume-mismatch", `${path} belongs to a different training run (architecture, data or options changed); remove it or choose another path`, { path });
+  }
+  return state;
+}
+
+function encode(values: Map<string, Float32Array>): Record<string, string> {
+  return Object.fromEntries([...values].map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64")]));
+}
+
+function decode(values: Record<string, string>): Map<string, Float32Array> {
+  return new Map(Object.entries(values).map(([k, v]) => {
+    const bytes = Buffer.from(v, "base64");
+    return [k, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))];
+  }));
+}

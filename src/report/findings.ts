@@ -1,0 +1,56 @@
+/**
+ * The report's findings for one site, in numbers a reader can check in the figures: dead units, the most
+ * class-selective units (selectivity as Morcos et al. 2018, defined above the minimum activity), units whose ablation
+ * hits many classes, the most damaging single units, the most redundant pairs (Meyes et al. 2019), and which
+ * indicator predicts the single-unit accuracy drop (Meyes et al. 2020).
+ */
+import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
+import { round } from "./round.js";
+
+/** The paper's findings for one site, in numbers a reader can check in the figures. */
+export interface Findings {
+  dead: number[];
+  /** Most class-selective units with defined selectivity (above the minimum activity): selectivity, the class they prefer, and that class's drop when ablated. */
+  selective: Array<{ unit: number; selectivity: number; preferred: string; drop: number }>;
+  /** Units whose ablation costs at least 0.5 percentage points in the most classes. */
+  broad: Array<{ unit: number; classes: number; drop: number }>;
+  /** The most damaging single units. */
+  important: Array<{ unit: number; drop: number; worstClass: string; worstDrop: number }>;
+  /** The most redundant pairs (null without a pair sweep). */
+  redundant: Array<{ units: [number, number]; redundancy: number; delta: number }> | null;
+  /** Spearman correlation of an indicator with the single-unit accuracy drop, for weight change and the others. */
+  predictors: Array<{ indicator: string; spearman: number | null; p: number | null }>;
+}
+
+/**
+ * The findings of one site from its indicators (`ind`), its [unit][class] accuracy drops (`impact`, fractions), the
+ * pair sweep's [i, j, accuracy change, redundancy] rows (null without one) and its indicator correlations.
+ */
+export function findings(
+  ind: CharacterizeSummary["indicators"]["sites"][number],
+  impact: number[][],
+  classNames: string[],
+  pairs: Array<[number, number, number, number]> | null,
+  correlations: CharacterizeSummary["correlations"][number]["entries"],
+): Findings {
+  const k = classNames.length;
+  const live = Array.from({ length: ind.units }, (_, u) => u).filter((u) => !ind.dead.includes(u));
+  const preferred = (u: number) => {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (Number(ind.classMeans.data[c * ind.units + u]) > Number(ind.classMeans.data[best * ind.units + u])) best = c;
+    return best;
+  };
+  const top = <T>(items: T[], score: (t: T) => number, n = 3) => [...items].sort((a, b) => score(b) - score(a)).slice(0, n);
+  return {
+    dead: ind.dead,
+    selective: top(live.filter((u) => ind.selectivity[u] !== null), (u) => ind.selectivity[u]!).map((u) => ({ unit: u, selectivity: round(ind.selectivity[u])!, preferred: classNames[preferred(u)], drop: round(impact[u][preferred(u)])! })),
+    broad: top(live, (u) => impact[u].filter((d) => d >= 0.005).length * 10 + ind.impact[u])
+      .map((u) => ({ unit: u, classes: impact[u].filter((d) => d >= 0.005).length, drop: round(ind.impact[u])! })),
+    important: top(live, (u) => ind.impact[u]).map((u) => {
+      const worst = impact[u].indexOf(Math.max(...impact[u]));
+      return { unit: u, drop: round(ind.impact[u])!, worstClass: classNames[worst], worstDrop: impact[u][worst] };
+    }),
+    redundant: pairs ? top(pairs, (p) => p[3]).map(([a, b, delta, redundancy]) => ({ units: [a, b], redundancy, delta })) : null,
+    predictors: correlations.filter((e) => e.b === "impact").map((e) => ({ indicator: e.a, spearman: round(e.spearman.r), p: round(e.spearman.p) })),
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * The study report's per-site sections, as browser source text (the part of STUDY_CLIENT that `drawSite(site)` draws
+ * and redraws when the reader picks another site): findings in words, single-unit ablation class by class with its
+ * bootstrap intervals, class-conditional activation, the indicators against the accuracy drop, functional
+ * populations (Meyes et al. 2020), pair ablations and redundancy (Meyes et al. 2019), cumulative ablation curves and
+ * first-layer weights. It uses the page's shared names (`data`, `classes`, `main`, `clipped`, `range`) and the
+ * helpers of CLIENT_TOOLS.
+ */
+export const SITE_CLIENT = String.raw`
+// Per-site sections live in their own container, so switching sites keeps the page order.
+const siteRoot = document.createElement("div");
+main.append(siteRoot);
+function drawSite(site) {
+  siteRoot.replaceChildren();
+  const add = (id, title) => section(id, title, siteRoot);
+  const unitLabel = (u) => site.name + ":" + u;
+  const pp = (v) => (100 * v).toFixed(2) + " pp";
+  const file = (what) => site.name.replace(/[^A-Za-z0-9_.-]/g, "_") + "-" + what;
+  const below = site.minActive.below;
+  const belowText = below.length + " live unit" + (below.length === 1 ? " is" : "s are") + " active on fewer than " + site.minActive.samples + " images (selectivity undefined, left out)";
+  // Unit axes: every unit heatmap labels its columns with unit indices, in the display order.
+  const unitAxis = (label) => ({ label, domain: site.order, ticks: unitTicks(site.order), tickRotate: -90, tickSize: 2, fontSize: 8 });
+  const cellWidth = Math.max(7, Math.min(12, 900 / site.units));
+  // A unit × class heatmap of cells[key] (columns in the display order), its colours clipped (clipped()).
+  const unitClassMap = (cells, key, diverging, xLabel, colourLabel, channels) => {
+    const colour = clipped(cells, key, diverging);
+    return Plot.plot({
+      height: 300, marginLeft: 50, marginBottom: 45, width: Math.max(640, site.units * cellWidth + 80),
+      x: unitAxis(xLabel), y: { label: "class", domain: classes },
+      color: { ...colour.scale, legend: true, label: colourLabel + colour.note },
+      marks: [
+        Plot.cell(cells, { x: "unit", y: "class", fill: key, tip: true, channels: { unit: { value: (d) => unitLabel(d.unit), label: "unit" }, ...channels } }),
+        Plot.dot(colour.outliers, { x: "unit", y: "class", r: 1.5, fill: "white", stroke: "black", strokeWidth: 0.5 }),
+      ],
+    });
+  };
+
+  // Findings in words, each checkable in the figures below.
+  {
+    const s = add("findings", "Findings: " + site.name);
+    const f = site.findings;
+    const items = [
+      f.dead.length ? f.dead.length + " dead unit" + (f.dead.length > 1 ? "s" : "") + " (never active on this data, so ablating " + (f.dead.length > 1 ? "them" : "it") + " changes nothing): " + f.dead.map(unitLabel).join(", ") + "." : "No dead units: every unit is active on some images.",
+      "Most class-selective units (Morcos et al. 2018; a unit must be active on at least " + site.minActive.samples + " images for its selectivity to be defined): " + (f.selective.length ? f.selective.map((x) => unitLabel(x.unit) + " (selectivity " + x.selectivity + ", prefers class " + x.preferred + "; ablating it costs that class " + pp(x.drop) + ")").join("; ") : "none") + ". " + belowText + (below.length ? ": " + below.map(unitLabel).join(", ") : "") + ".",
+      "Units that hit many classes: " + f.broad.map((x) => unitLabel(x.unit) + " (" + x.classes + " classes lose ≥ 0.5 pp; " + pp(x.drop) + " overall)").join("; ") + ".",
+      "Most important single units: " + f.important.map((x) => unitLabel(x.unit) + " (" + pp(x.drop) + " overall, " + pp(x.worstDrop) + " on class " + x.worstClass + ")").join("; ") + ".",
+      f.redundant ? "Most redundant pairs: " + f.redundant.map((x) => unitLabel(x.units[0]) + " + " + unitLabel(x.units[1]) + " (redundancy " + (100 * x.redundancy).toFixed(2) + "%, accuracy change " + pp(x.delta) + ")").join("; ") + "." : "No pair sweep ran for this site.",
+      "What predicts a unit's accuracy drop (Spearman ρ, p): " + f.predictors.map((x) => x.indicator + " " + x.spearman + " (" + x.p + ")").join("; ") + ". No single indicator tells the whole story: compare the scatter plots below.",
+    ];
+    const list = document.createElement("ul");
+    list.id = "findings-list";
+    items.forEach((text, i) => { const li = document.createElement("li"); li.textContent = text; if (i === 1) li.dataset.selective = f.selective.map((x) => x.unit).join(","); list.append(li); });
+    s.append(list);
+  }
+
+  // Ablation heatmap: unit × class, sorted by activation population.
+  {
+    const s = add("ablation", "Single-unit ablation, class by class: " + site.name);
+    const cells = site.impact.flatMap((row, u) => row.map((v, c) => ({ unit: u, class: classes[c], drop: v, population: site.population[u] })));
+    figure(s, unitClassMap(cells, "drop", true, "unit (sorted by activation population)", "accuracy drop", { population: "population" }), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index; each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
+    if (site.ci) {
+      const ranked = range(site.units).sort((a, b) => site.indicators.impact[b] - site.indicators.impact[a] || a - b).slice(0, 25);
+      const rows = ranked.map((u) => ({ unit: unitLabel(u), drop: site.indicators.impact[u], low: -site.ci.intervals[u][1], high: -site.ci.intervals[u][0], lossChange: site.lossChange[u] }));
+      const pair = document.createElement("div");
+      pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem";
+      const x = { label: "unit (largest drop first)", domain: rows.map((r) => r.unit), tickRotate: -45 };
+      pair.append(Plot.plot({
+        width: 520, height: 260, marginLeft: 55, marginBottom: 60, x, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
+        marks: [Plot.ruleX(rows, { x: "unit", y1: "low", y2: "high", stroke: "#555" }), Plot.dot(rows, { x: "unit", y: "drop", fill: "#e45756", r: 3, tip: true, channels: { "CI low": "low", "CI high": "high" } }), Plot.ruleY([0])],
+      }));
+      if (rows.some((r) => r.lossChange !== null)) {
+        pair.append(Plot.plot({
+          width: 520, height: 260, marginLeft: 55, marginBottom: 60, x, y: { label: "loss change (mean cross-entropy)", grid: true },
+          marks: [Plot.barY(rows, { x: "unit", y: "lossChange", fill: "#f28e2c", tip: true }), Plot.ruleY([0])],
+        }));
+      }
+      figure(s, pair, "The " + rows.length + " most damaging units of " + site.name + ". Left: overall accuracy drop (dot) with its " + Math.round(100 * site.ci.level) + " % bootstrap confidence interval over the " + data.n + " images (percentile interval of the exact bootstrap distribution, no sampling error); an interval that includes 0 is an effect the data cannot tell from noise. Right: the change of the mean cross-entropy loss beside it (the loss also moves where no prediction flips).", file("drop-ci"), rows);
+    }
+  }
+
+  // Class-conditional activation heatmap.
+  {
+    const s = add("activation", "Class-conditional activation: " + site.name);
+    const cells = site.classMeans.flatMap((row, u) => row.map((v, c) => ({ unit: u, class: classes[c], activation: v })));
+    figure(s, unitClassMap(cells, "activation", false, "unit (same order as above)", "mean activation", {}), "Mean activation of each unit for the images of each class, in the same column order as the ablation heatmap. A bright cell alone in its column is a class-selective unit; dead units are dark columns.", file("activation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, activation: c.activation })));
+  }
+
+  // Indicators: one scatter per indicator, and the correlation table.
+  {
+    const s = add("indicators", "What predicts a unit's importance: " + site.name);
+    const keys = Object.keys(site.indicators).filter((k) => k !== "impact");
+    const rows = Array.from({ length: site.units }, (_, u) => Object.fromEntries([["unit", unitLabel(u)], ...Object.entries(site.indicators).map(([k, v]) => [k, v[u]])]));
+    const grid = document.createElement("div");
+    grid.className = "scatters";
+    for (const key of keys) {
+      const shown = rows.filter((r) => r[key] !== null);
+      const missing = site.units - shown.length;
+      figure(grid, Plot.plot({ width: 300, height: 230, marginLeft: 50, grid: true, x: { label: key }, y: { label: "accuracy drop" }, marks: [Plot.dot(shown, { x: key, y: "impact", r: 3, fill: "#4c78a8", tip: true, channels: { unit: "unit" } })] }),
+        key + " against the single-unit accuracy drop (" + shown.length + " units" + (missing ? "; " + missing + " without a value" + (key === "selectivity" ? ": dead or active on fewer than " + site.minActive.samples + " images" : "") : "") + ").", file("scatter-" + key), shown.map((r) => ({ unit: r.unit, [key]: r[key], impact: r.impact })));
+    }
+    s.append(grid);
+    const note = document.createElement("p");
+    note.className = "caption";
+    note.textContent = "Each dot is a unit: its overall accuracy drop when ablated alone (vertical) against one indicator (horizontal). If an indicator predicted importance, the dots would line up. The table gives Pearson and Spearman correlations with two-sided p-values for every pair of indicators, over the units where both are defined (n); " + belowText + ".";
+    s.append(note);
+    s.append(table(site.correlations.map((e) => [e.a + " ~ " + e.b, e.n ?? site.units, e.pearson ?? "n/a", e.pearsonP ?? "n/a", e.spearman ?? "n/a", e.spearmanP ?? "n/a"]), ["indicators", "n", "Pearson r", "p", "Spearman ρ", "p"]));
+  }
+
+  // Populations: embedding and group ablation effects.
+  {
+    const s = add("populations", "Functional populations: " + site.name);
+    const points = site.embedding.points.map(([x, y], u) => ({ x, y, unit: unitLabel(u), population: site.population[u] < 0 ? "dead" : "P" + site.population[u], impact: site.indicators.impact[u] }));
+    figure(s, Plot.plot({
+      height: 360, grid: true, color: { legend: true, label: "activation population" }, x: { label: site.embedding.method + " 1" }, y: { label: site.embedding.method + " 2" },
+      marks: [Plot.dot(points, { x: "x", y: "y", fill: "population", r: (d) => 3 + 40 * Math.max(0, d.impact ?? 0), tip: true, channels: { unit: "unit", impact: "impact" } })],
+    }), "Units placed by the similarity of their class-conditional activation profiles (" + site.embedding.method + "), coloured by activation population (average-linkage clustering on correlation distance, number chosen by silhouette), sized by their single-unit accuracy drop. Agreement with the populations found from ablation profiles: ARI " + site.agreement.ari + ", NMI " + site.agreement.nmi + ".", file("embedding"), points);
+    const grouping = site.groupings.find((g) => g.by === "activation" && g.method === "hierarchical");
+    const bars = grouping.populations.flatMap((p) => classes.map((c, i) => ({ population: "P" + p.id + " (" + p.units.length + " units)", class: c, change: p.deltaPerClass[i], interaction: p.interaction[i] })));
+    const colour = clipped(bars, "change", true);
+    figure(s, Plot.plot({
+      height: 60 + 36 * grouping.populations.length, marginLeft: 130, x: { label: "class", domain: classes }, y: { label: null },
+      color: { ...colour.scale, reverse: false, legend: true, label: "accuracy change" + colour.note },
+      marks: [Plot.cell(bars, { x: "class", y: "population", fill: "change", tip: true, channels: { interaction: "interaction" } }), Plot.dot(colour.outliers, { x: "class", y: "population", r: 2, fill: "white", stroke: "black", strokeWidth: 0.5 })],
+    }), "Each population ablated as a group: the accuracy change per class (red: loss). Hover for the interaction: group change minus the sum of its members' single-unit changes; negative means the members cover for each other (redundancy), so the group's loss exceeds what single ablations suggest.", file("populations"), bars);
+  }
+
+  // Pairs.
+  if (site.pairs) {
+    const s = add("pairs", "Pair ablations and redundancy: " + site.name);
+    const drop = (u) => site.indicators.impact[u];
+    const cells = site.pairs.flatMap(([i, j, delta, redundancy]) => [{ a: i, b: j, delta, redundancy }, { a: j, b: i, delta, redundancy }]);
+    const colour = clipped(cells, "redundancy", false);
+    const axis = (label) => ({ label, domain: range(site.units), ticks: unitTicks(range(site.units), 25) });
+    figure(s, Plot.plot({
+      width: 600, height: 560, marginLeft: 45, marginBottom: 40, x: axis("unit"), y: axis("unit"),
+      color: { ...colour.scale, scheme: "oranges", legend: true, label: "redundancy" + colour.note },
+      marks: [
+        Plot.cell(cells, { x: "a", y: "b", fill: "redundancy", tip: true, channels: {
+          pair: { value: (d) => unitLabel(d.a) + " + " + unitLabel(d.b), label: "pair" },
+          first: { value: (d) => unitLabel(d.a) + " alone: " + pp(drop(d.a)) + " drop", label: "unit a" },
+          second: { value: (d) => unitLabel(d.b) + " alone: " + pp(drop(d.b)) + " drop", label: "unit b" },
+          joint: { value: (d) => pp(-d.delta) + " drop", label: "both" },
+        } }),
+        Plot.dot(colour.outliers, { x: "a", y: "b", r: 1.5, fill: "white", stroke: "black", strokeWidth: 0.5 }),
+      ],
+    }), "Every pair of units of " + site.name + " ablated together; axes give unit indices. Colour: redundancy, the fraction of correctly classified images lost only when both units are ablated and kept when either is ablated alone (class-weighted). Dark cells are pairs that back each other up. Hover a cell for both units' drops alone and together.", file("pairs"),
+      site.pairs.map(([i, j, delta, redundancy]) => ({ a: i, b: j, dropA: drop(i), dropB: drop(j), dropJoint: -delta, redundancy })));
+    if (site.pairSplit && site.pairSplit.length > 0) {
+      const { pick, holder } = picker(s, "Pair: ", "pair-split");
+      site.pairSplit.forEach((p, i) => pick.append(new Option(unitLabel(p.units[0]) + " + " + unitLabel(p.units[1]), String(i))));
+      const drawSplit = () => {
+        const p = site.pairSplit[Number(pick.value)];
+        const name = unitLabel(p.units[0]) + " + " + unitLabel(p.units[1]);
+        const rows = classes.flatMap((c, j) => p.drop[j] === null ? [] : [
+          { class: c, part: "lost only jointly (redundant)", drop: p.redundant[j] ?? 0 },
+          { class: c, part: "caused by either unit alone (and the rest)", drop: p.drop[j] - (p.redundant[j] ?? 0) },
+        ]);
+        holder.replaceChildren(figure(document.createElement("div"), Plot.plot({
+          height: 280, marginLeft: 55, x: { label: "class", domain: classes }, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
+          color: { legend: true, domain: ["caused by either unit alone (and the rest)", "lost only jointly (redundant)"], range: ["#4c78a8", "#e45756"] },
+          marks: [Plot.barY(rows, { x: "class", y: "drop", fill: "part", tip: true }), Plot.ruleY([0])],
+        }), "Pair " + name + " ablated, class by class (Meyes et al. 2019): each bar is the class's accuracy drop under the pair, split into the part lost only jointly (red: images either unit alone keeps, the pair's redundancy) and the rest (blue: what the units cause on their own). Pairs listed by overall redundancy.", file("pair-split"), rows.map((r) => ({ pair: name, ...r }))));
+      };
+      pick.addEventListener("change", drawSplit);
+      drawSplit();
+    }
+  }
+
+  // Cumulative curves.
+  if (site.curves.length > 0) {
+    const s = add("curves", "Cumulative ablation: " + site.name);
+    const lines = site.curves.flatMap((c) => c.points.map(([fraction, accuracy]) => ({ fraction, accuracy, order: c.order, series: c.order + " " + c.repeat })));
+    figure(s, Plot.plot({
+      height: 300, grid: true, color: { legend: true }, x: { label: "fraction of units ablated", domain: [0, 1] }, y: { label: "accuracy", domain: [0, 1] },
+      marks: [Plot.line(lines, { x: "fraction", y: "accuracy", z: "series", stroke: "order", tip: true }), Plot.dot(lines, { x: "fraction", y: "accuracy", fill: "order", r: 2 })],
+    }), "Accuracy as growing fractions of " + site.name + " are ablated: in random orders (several seeds), most selective units first, and most damaging units first. A network that relies on a few units drops fast in the impact order; a flat random curve shows redundancy. In the selectivity order, units without a defined selectivity (dead, or active on fewer than " + site.minActive.samples + " images: " + (below.length + site.dead.length) + " here) come last.", file("curves"), lines);
+    if (site.classCurves.length > 0) {
+      const rows = site.classCurves.flatMap((c) => c.perClass.flatMap((points, j) => points.map(([fraction, accuracy]) => ({ class: classes[j], col: j % 5, row: Math.floor(j / 5), fraction, accuracy, order: c.order, series: c.order + " " + c.repeat }))));
+      figure(s, Plot.plot({
+        width: 1000, height: 150 * Math.ceil(classes.length / 5) + 40, grid: true, color: { legend: true }, fx: { axis: null }, fy: { axis: null },
+        x: { label: "fraction of units ablated", domain: [0, 1], ticks: 5 }, y: { label: "class accuracy", domain: [0, 1], ticks: 4 },
+        marks: [
+          Plot.frame({ stroke: "#ddd" }),
+          Plot.line(rows, { fx: "col", fy: "row", x: "fraction", y: "accuracy", z: "series", stroke: "order", strokeWidth: 1.2, tip: true, channels: { class: "class" } }),
+          Plot.text(classes.map((c, j) => ({ c, col: j % 5, row: Math.floor(j / 5) })), { fx: "col", fy: "row", frameAnchor: "top-right", dx: -4, dy: 4, text: (d) => "class " + d.c }),
+        ],
+      }), "The same cumulative ablation, class by class: one panel per class with its accuracy under each order. Classes that hold up while others collapse are served by units the orders reach last.", file("class-curves"), rows.map(({ col, row, ...r }) => r));
+    }
+  }
+
+  // First-layer weights.
+  if (site.weights) {
+    const s = add("weights", "Incoming weights of " + site.name + " as images");
+    const grid = document.createElement("div");
+    grid.className = "weights";
+    for (const u of site.order) {
+      const canvas = weightTile(site.weights.values[u], site.weights.width, site.weights.height);
+      canvas.title = unitLabel(u);
+      grid.append(canvas);
+    }
+    figure(s, grid, "Each tile is one unit's incoming weights arranged as the input image (blue positive, red negative, scaled per unit), in the population order above: the pixel patterns each unit looks for.", file("weights"),
+      () => site.order.flatMap((u) => site.weights.values[u].map((w, p) => ({ unit: u, pixel: p, weight: w }))));
+  }
+  if (typeof drawMap === "function") drawMap(site);
+}
+`;

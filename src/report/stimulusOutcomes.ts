@@ -1,0 +1,71 @@
+/** The stimulus map of a study directory with what each listed ablation did to each mapped image. */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseNpy } from "../data/npy.js";
+import { readFileChecked } from "../files.js";
+import type { AblateSummary } from "../runs/ablateFiles.js";
+import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
+import { SUMMARY_FILE } from "../runs/resultDir.js";
+import { round } from "./round.js";
+
+/** Mapped images (x, y, label) and, per condition, each image's outcome code as one digit of `codes`. */
+export interface StimulusOutcomes {
+  points: Array<[number, number, number]>;
+  conditions: Array<{ id: string; site: string; delta: number; codes: string }>;
+}
+
+/**
+ * The stimulus map with, for the most damaging single units and the most redundant pairs of each site, each mapped
+ * image's outcome: 0 kept, 1 lost, 2 gained, 3 lost only jointly (pairs), 4 wrong both times (codes of sampleOutcomes).
+ */
+export function stimulusOutcomes(dir: string, characterized: CharacterizeSummary, singles: AblateSummary, sites: string[]): StimulusOutcomes | null {
+  const map = characterized.stimulusMap;
+  if (!map) return null;
+  const index = new Map(map.samples.map((s, i) => [s, i]));
+  const step = (name: string) => ({ predictions: readNpy(join(dir, name, "predictions.npy")), changes: readNpy(join(dir, name, "changes.npy")) });
+  const singlesFiles = step("singles");
+  // Predictions of the mapped images under condition i of a step.
+  const after = (files: { predictions: Int32Array; changes: Int32Array }, i: number) => {
+    const now = map.samples.map((s) => files.predictions[s]);
+    for (let r = 0; r < files.changes.length / 3; r++) {
+      if (files.changes[3 * r] !== i) continue;
+      const at = index.get(files.changes[3 * r + 1]);
+      if (at !== undefined) now[at] = files.changes[3 * r + 2];
+    }
+    return now;
+  };
+  const outcome = (now: number[], alone: number[][] | null) =>
+    map.samples.map((s, j): number => {
+      const label = map.labels[j];
+      const before = singlesFiles.predictions[s] === label;
+      if (before && now[j] === label) return 0;
+      if (before) return alone && alone.every((p) => p[j] === label) ? 3 : 1;
+      return now[j] === label ? 2 : 4;
+    });
+  const conditions: StimulusOutcomes["conditions"] = [];
+  for (const site of sites) {
+    const ofSite = singles.conditions.map((c, i) => ({ c, i })).filter(({ c }) => c.site === site);
+    // Every unit of the site, most damaging first.
+    for (const { c, i } of [...ofSite].sort((a, b) => a.c.delta - b.c.delta || a.c.units[0] - b.c.units[0])) {
+      conditions.push({ id: c.id, site, delta: round(c.delta)!, codes: outcome(after(singlesFiles, i), null).join("") });
+    }
+    if (!existsSync(join(dir, `pairs-${site}`, SUMMARY_FILE))) continue;
+    const pairs = JSON.parse(readFileSync(join(dir, `pairs-${site}`, SUMMARY_FILE), "utf8")) as AblateSummary;
+    const pairFiles = step(`pairs-${site}`);
+    // The 20 most redundant pairs and the 20 most damaging ones.
+    const all = pairs.conditions.map((c, i) => ({ c, i }));
+    const redundant = [...all].sort((a, b) => (b.c.redundancy?.overall ?? 0) - (a.c.redundancy?.overall ?? 0)).slice(0, 20);
+    const damaging = [...all].sort((a, b) => a.c.delta - b.c.delta).slice(0, 20);
+    for (const { c, i } of [...new Set([...redundant, ...damaging])]) {
+      const alone = c.units.map((u) => after(singlesFiles, ofSite.find((o) => o.c.units[0] === u)!.i));
+      conditions.push({ id: c.id, site, delta: round(c.delta)!, codes: outcome(after(pairFiles, i), alone).join("") });
+    }
+  }
+  return { points: map.samples.map((_, j) => [round(Number(map.coordinates.data[2 * j]))!, round(Number(map.coordinates.data[2 * j + 1]))!, map.labels[j]]), conditions };
+}
+
+function readNpy(path: string): Int32Array {
+  const array = parseNpy(readFileChecked(path, "result file"), path);
+  const copy = new Uint8Array(array.data);
+  return new Int32Array(copy.buffer);
+}

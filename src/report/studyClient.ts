@@ -1,0 +1,175 @@
+/**
+ * The browser side of the study report, as source text: builds every section from the embedded data (the network and
+ * the data, Study B's depth curves, the first conv layer's filters, the per-site sections of SITE_CLIENT under a site
+ * picker, the stimulus map, training and recovery); redraws the per-site sections on a site change. The parts run in
+ * page order, so the sections appear in the order they are written here.
+ */
+import { CLIENT_TOOLS } from "./clientTools.js";
+import { SITE_CLIENT } from "./siteClient.js";
+
+/** The page-wide names and the sections above the per-site ones. */
+const TOP = String.raw`
+const data = JSON.parse(document.getElementById("data").textContent);
+const main = document.getElementById("report");
+const select = document.getElementById("site");
+const classes = data.classNames;
+const pct = (v) => v === null ? "n/a" : (100 * v).toFixed(2) + "%";
+const range = (n) => Array.from({ length: n }, (_, i) => i);
+
+/** Under section s: a line "label <select id>", then the holder its figure is drawn into on each change. */
+function picker(s, label, id) {
+  const controls = document.createElement("div");
+  controls.className = "controls";
+  controls.append(label);
+  const pick = document.createElement("select");
+  pick.id = id;
+  controls.append(pick);
+  s.append(controls);
+  const holder = document.createElement("div");
+  s.append(holder);
+  return { pick, holder };
+}
+/** A heatmap colour scale clipped at the 99th percentile of |value|, and a mark for the clipped cells. */
+function clipped(cells, key, diverging) {
+  const { max, clipped: n } = robustMax(cells.map((c) => c[key]));
+  const scale = diverging ? { type: "diverging", scheme: "RdBu", reverse: true, domain: [-max, max], clamp: true } : { scheme: "viridis", domain: [0, max], clamp: true };
+  const note = n > 0 ? " (clipped at " + (diverging ? "±" : "") + max.toPrecision(3) + ", the 99th percentile of |value|; " + n + " cell" + (n > 1 ? "s" : "") + " beyond, marked •)" : "";
+  return { scale, note, outliers: cells.filter((c) => c[key] !== null && Math.abs(c[key]) > max) };
+}
+
+// The network and data: sites and baseline accuracy per class.
+{
+  const s = section("network", "The network and the data");
+  s.append(table(data.sites.map((site) => [site.name, site.kind, site.units, site.dead.length]), ["site", "kind", "units", "dead units"]));
+  const rows = classes.map((c, i) => ({ class: c, accuracy: data.baseline.perClass[i] }));
+  figure(s, Plot.plot({
+    height: 260, marginLeft: 50, y: { label: "accuracy", domain: [0, 1], grid: true }, x: { label: "class", domain: classes },
+    marks: [Plot.barY(rows, { x: "class", y: "accuracy", fill: "#4c78a8", tip: true }), Plot.ruleY([data.baseline.accuracy], { stroke: "#e45756", strokeDasharray: "4 3" })],
+  }), "Accuracy of the intact network per class (bars) and overall (" + pct(data.baseline.accuracy) + ", dashed line). Every effect below is a change from these numbers.", "baseline", rows);
+}
+
+// Study B (Meyes et al. 2019): cumulative ablation of every site, layer depth as a dimension.
+if (data.depth.length > 0) {
+  const s = section("depth", "Ablation by layer depth (Study B)");
+  const names = data.depth.map((d) => d.site + " (depth " + d.depth + ", " + d.kind + ")");
+  const colours = data.depth.map((_, i) => d3.interpolateViridis(data.depth.length === 1 ? 0 : 0.9 * i / (data.depth.length - 1)));
+  const { pick, holder } = picker(s, "Accuracy of: ", "depth-class");
+  pick.append(new Option("all classes (overall)", ""));
+  classes.forEach((c, j) => pick.append(new Option("class " + c, String(j))));
+  const repeats = data.depth[0].repeats;
+  const draw = () => {
+    const j = pick.value === "" ? null : Number(pick.value);
+    const rows = data.depth.flatMap((d, i) => (j === null ? d.points : d.perClass[j]).filter((p) => p[1] !== null).map(([fraction, accuracy]) => ({ site: names[i], depth: d.depth, fraction, accuracy })));
+    const f = figure(document.createElement("div"), Plot.plot({
+      height: 340, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: names, range: colours, label: "site (by depth)" },
+      x: { label: "fraction of the site's units ablated (random order)", domain: [0, 1] }, y: { label: j === null ? "accuracy" : "accuracy of class " + classes[j], domain: [0, 1] },
+      marks: [Plot.line(rows, { x: "fraction", y: "accuracy", z: "site", stroke: "site", strokeWidth: 1.8, tip: true }), Plot.dot(rows, { x: "fraction", y: "accuracy", fill: "site", r: 2 })],
+    }), "Study B of Meyes et al. 2019: for each site (one line, coloured from dark, nearest the input, to light, nearest the output) the " + (j === null ? "overall accuracy" : "accuracy on class " + classes[j]) + " as growing random fractions of its units (filters of a conv layer) are ablated, the mean of " + repeats + " random order" + (repeats > 1 ? "s" : "") + ". Lines that stay high to large fractions show layers with much redundancy; pick a class above to see which layers that class depends on.", "depth" + (j === null ? "" : "-class-" + classes[j]).replace(/[^A-Za-z0-9_.-]/g, "_"), rows);
+    f.id = "depth-figure";
+    f.dataset.sites = data.depth.map((d) => d.site).join(",");
+    holder.replaceChildren(f);
+  };
+  pick.addEventListener("change", draw);
+  draw();
+}
+
+// Filters of the first conv layer as RGB tiles (each channel scaled symmetrically around 0; see FilterTiles).
+if (data.filters) {
+  const t = data.filters;
+  const s = section("filters", "Filters of the first conv layer: " + t.site);
+  const grid = document.createElement("div");
+  grid.className = "weights";
+  grid.id = "filter-tiles";
+  t.pixels.forEach((bytes, f) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = t.width; canvas.height = t.height;
+    canvas.title = t.site + ":" + f;
+    canvas.dataset.unit = String(f);
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(t.width, t.height);
+    for (let p = 0; p < t.width * t.height; p++) image.data.set([bytes[3 * p], bytes[3 * p + 1], bytes[3 * p + 2], 255], 4 * p);
+    ctx.putImageData(image, 0, 0);
+    grid.append(canvas);
+  });
+  figure(s, grid, "Each tile is one filter of " + t.site + " (filter 0 first), its " + t.channels + "×" + t.height + "×" + t.width + " kernel drawn as a " + t.height + "×" + t.width + " image: " + (t.channels === 3 ? "red, green and blue are the weights on the input's three channels" : "grey is the weight on the one input channel") + ", each channel scaled on its own symmetrically around 0 (0 mid-grey 128, its largest |weight| 0 or 255). A tile of one hue is a colour detector; light and dark stripes are an edge detector.", "filters",
+    () => t.pixels.flatMap((bytes, f) => range(t.width * t.height).map((p) => ({ filter: f, y: Math.floor(p / t.width), x: p % t.width, r: bytes[3 * p], g: bytes[3 * p + 1], b: bytes[3 * p + 2] }))));
+}
+`;
+
+/** The sections below the per-site ones, and the site picker that draws those. */
+const BOTTOM = String.raw`
+// Stimulus map: coloured by class, or by an ablation's outcome for a condition of the chosen site.
+let drawMap = null;
+if (data.map) {
+  const s = section("stimuli", "Stimulus map");
+  const { pick, holder } = picker(s, "Colour: ", "condition");
+  const names = ["kept", "lost", "gained", "lost only jointly", "wrong both times"];
+  const draw = () => {
+    const condition = data.map.conditions.find((c) => c.id === pick.value);
+    const points = data.map.points.map(([x, y, label], i) => ({ x, y, class: classes[label], outcome: condition ? names[condition.codes[i]] : null }));
+    const byClass = !condition;
+    const plot = byClass
+      ? Plot.plot({ height: 460, color: { legend: true, type: "ordinal", domain: classes, label: "class" }, x: { axis: null }, y: { axis: null }, marks: [Plot.dot(points, { x: "x", y: "y", fill: "class", r: 2.5, tip: true })] })
+      : Plot.plot({
+        height: 460, color: { legend: true, domain: names, range: ["#d9d9d9", "#e45756", "#54a24b", "#b279a2", "#9d755d"] }, x: { axis: null }, y: { axis: null },
+        marks: [Plot.dot(points.filter((p) => p.outcome === "kept"), { x: "x", y: "y", fill: "outcome", r: 2 }), Plot.dot(points.filter((p) => p.outcome !== "kept"), { x: "x", y: "y", fill: "outcome", r: 3.5, tip: true, channels: { class: "class" } })],
+      });
+    holder.replaceChildren(figure(document.createElement("div"), plot, "A t-SNE map of " + data.map.points.length + " test images (after PCA to 30 dimensions): nearby images look alike to the pixel statistics, and the classes form islands. " + (byClass ? "Coloured by class (legend); choose a condition above to colour by what its ablation did to each image." : "Coloured: what " + condition.id + " did to each image (lost: it was right and is now wrong). Losses gathered on one island show a unit serving one class; scattered losses, a unit serving many."), "stimulus-map" + (condition ? "-" + condition.id.replace(/[^A-Za-z0-9_.-]/g, "_") : ""), points));
+  };
+  pick.addEventListener("change", draw);
+  drawMap = (site) => {
+    pick.replaceChildren(new Option("class (no ablation)", ""));
+    for (const c of data.map.conditions.filter((c) => c.site === site.name)) pick.append(new Option(c.id + " (" + (100 * c.delta).toFixed(2) + " pp)", c.id));
+    draw();
+  };
+}
+
+// The training curve of a network lesion trained (MODEL.history.json beside the model).
+if (data.training) {
+  const t = data.training;
+  const s = section("training", "Training of the network");
+  const rows = t.history.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, testAccuracy: e.testAccuracy }));
+  const pair = document.createElement("div");
+  pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem";
+  const x = { label: "epoch", ticks: rows.map((r) => r.epoch), tickFormat: "d" };
+  pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "training loss" }, marks: [Plot.line(rows, { x: "epoch", y: "trainLoss" }), Plot.dot(rows, { x: "epoch", y: "trainLoss", tip: true })] }));
+  if (rows.some((r) => r.testAccuracy !== null)) {
+    const tested = rows.filter((r) => r.testAccuracy !== null);
+    pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "test accuracy" }, marks: [Plot.line(tested, { x: "epoch", y: "testAccuracy", stroke: "#59a14f" }), Plot.dot(tested, { x: "epoch", y: "testAccuracy", fill: "#59a14f", tip: true })] }));
+  }
+  figure(s, pair, "How lesion trained " + t.arch + " on " + t.data + ": the mean training loss of each epoch and, where a test set was given, the test accuracy after it.", "training", rows);
+}
+
+// Recovery.
+if (data.recovery) {
+  const r = data.recovery;
+  const s = section("recovery", "Recovery after ablation");
+  const rows = [{ epoch: 0, series: "overall", accuracy: r.ablated.accuracy }, ...r.epochs.map((e) => ({ epoch: e.epoch, series: "overall", accuracy: e.accuracy }))];
+  const perClass = [r.ablated.perClass, ...r.epochs.map((e) => e.perClass)].flatMap((pc, epoch) => pc.map((a, c) => ({ epoch, series: "class " + classes[c], accuracy: a })));
+  const epochs = range(r.epochs.length + 1);
+  const domain = [...classes.map((c) => "class " + c), "overall", "intact"];
+  const control = r.control ?? null;
+  const controlRows = control ? [{ epoch: 0, series: "intact retrained (control)", accuracy: r.intact.accuracy }, ...control.map((e) => ({ epoch: e.epoch, series: "intact retrained (control)", accuracy: e.accuracy }))] : [];
+  const last = r.epochs[r.epochs.length - 1];
+  const summary = last ? " After " + last.epoch + " epoch" + (last.epoch > 1 ? "s" : "") + " the damaged network is at " + pct(last.accuracy) + " (from " + pct(r.ablated.accuracy) + "; intact " + pct(r.intact.accuracy) + "), " + (last.recovered === null ? "" : pct(last.recovered) + " of the lost accuracy back") + (control ? "; the intact network retrained with the same budget went from " + pct(r.intact.accuracy) + " to " + pct(control[control.length - 1].accuracy) + (last.recovered !== null && last.recovered > 1 ? ", so a recovery above 100 % is partly what extra training gives any network." : ": what extra training alone gives.") : ".") : "";
+  if (control) domain.push("intact retrained (control)");
+  const range10 = ["#4e79a7", "#f28e2c", "#e15759", "#76b7b2", "#59a14f", "#edc949", "#af7aa1", "#ff9da7", "#9c755f", "#bab0ab"];
+  const colours = [...classes.map((_, i) => range10[i % 10]), "black", "#777", "#1f77b4"];
+  figure(s, Plot.plot({
+    height: 340, grid: true, color: { legend: true, type: "ordinal", domain, range: colours }, x: { label: "epochs of retraining", ticks: epochs, tickFormat: "d" }, y: { label: "accuracy" },
+    marks: [
+      Plot.line(perClass, { x: "epoch", y: "accuracy", stroke: "series", strokeOpacity: 0.6, tip: true }),
+      Plot.line(rows, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 3 }),
+      Plot.line(controlRows, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 2, strokeDasharray: "1 3" }),
+      Plot.ruleY([{ accuracy: r.intact.accuracy, series: "intact" }], { y: "accuracy", stroke: "series", strokeDasharray: "4 3" }),
+    ],
+  }), "Units " + r.units.join(", ") + " of " + r.site + " ablated (" + r.mode + ") and the network retrained: accuracy per class (thin lines) and overall (thick black) by epoch; dashed grey: the intact network. Epoch 0 is the damaged network before retraining." + (control ? " Dotted blue: the intact network retrained with the same budget (the control)." : "") + summary, "recovery", [...rows, ...perClass, ...controlRows]);
+}
+
+for (const site of data.sites) select.append(new Option(site.name + " (" + site.units + " units)", site.name));
+select.addEventListener("change", () => drawSite(data.sites.find((s) => s.name === select.value)));
+drawSite(data.sites[0]);
+`;
+
+/** The study report's client code: CLIENT_TOOLS, then its sections in page order. */
+export const STUDY_CLIENT = CLIENT_TOOLS + TOP + SITE_CLIENT + BOTTOM;

@@ -1,0 +1,31 @@
+/** The files of a `recover` run: the retrained model, a CSV with one row per epoch, and the summary. */
+import type { RecoverResult } from "../models/recover.js";
+import type { Provenance } from "./provenance.js";
+import { LESION_VERSION, type ResultFile } from "./resultDir.js";
+
+export interface RecoverSummary extends Omit<RecoverResult, "recovered"> {
+  lesion: string;
+  command: "recover";
+  /** What computed the result and on what (versions, threads, model and data hashes, seed). */
+  provenance: Provenance;
+  files: string[];
+}
+
+export function recoverFiles(result: RecoverResult, provenance: Provenance): { files: ResultFile[]; summary: RecoverSummary } {
+  const k = result.intact.perClass.length;
+  const files: ResultFile[] = [
+    { name: "model.onnx", kind: "bytes", data: result.recovered },
+    {
+      name: "recovery.csv",
+      kind: "csv",
+      // With the control, its accuracy per epoch (the intact network retrained with the same budget) comes last.
+      header: ["epoch", "trainLoss", "accuracy", "recovered", ...Array.from({ length: k }, (_, c) => `accuracy_${c}`), ...Array.from({ length: k }, (_, c) => `recovered_${c}`), ...(result.control ? ["controlAccuracy"] : [])],
+      rows: [
+        [0, null, result.ablated.accuracy, 0, ...result.ablated.perClass, ...new Array<number | null>(k).fill(null), ...(result.control ? [result.intact.accuracy] : [])],
+        ...result.epochs.map((e, i) => [e.epoch, e.trainLoss, e.accuracy, e.recovered, ...e.perClass, ...e.recoveredPerClass, ...(result.control ? [result.control[i].accuracy] : [])]),
+      ],
+    },
+  ];
+  const { recovered: _model, ...rest } = result;
+  return { files, summary: { lesion: LESION_VERSION, command: "recover", ...rest, provenance, files: files.map((f) => f.name) } };
+}

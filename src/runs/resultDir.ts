@@ -1,0 +1,248 @@
+/**
+ * Result directories: one per run, every file written atomically, `summary.json` last, so its presence means the run
+ * is complete. Matrices go to `.npy` (numpy.load), tables to CSV (pandas.read_csv), everything else to the summary.
+ *
+ * A directory never mixes runs: `run.json` names what the run is (command, model SHA-256, data identity, options),
+ * written before any work; a run with anything different is refused (`resume-mismatch`, naming what differs) unless
+ * told to overwrite, and then the old run's files are removed. Writing removes files of the previous run that the new
+ * one does not write. While a run works in it, `lesion.lock` holds its pid: a second run is refused (`dir-locked`);
+ * the lock of a process that no longer exists is taken over.
+ */
+import { existsSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import type { DataIdentity } from "../data/dataIdentity.js";
+import { fail } from "../errors.js";
+import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
+import { acquireLock } from "./lock.js";
+import { encodeNpy } from "./npy.js";
+
+export const SUMMARY_FILE = "summary.json";
+export const RUN_FILE = "run.json";
+export const RESUME_LOG_FILE = "resume-log.jsonl";
+
+export type ResultFile =
+  | { name: string; kind: "npy"; data: Float32Array | Float64Array | Int32Array | Uint8Array; shape: number[] }
+  | { name: string; kind: "csv"; header: string[]; rows: Array<Array<string | number | null>> }
+  | { name: string; kind: "bytes"; data: Uint8Array };
+
+const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+
+/** The lesion version written into every summary. */
+export const LESION_VERSION = version;
+
+/**
+ * What a run in a result directory is: everything its results depend on. Two runs with equal identities (compared
+ * as JSON) may share a directory (a rerun, or a resume); any other pair may not.
+ */
+export interface RunIdentity {
+  /** The verb, or `study:<step>` for a study step. */
+  command: string;
+  /** SHA-256 of the model file. */
+  model: string;
+  data: DataIdentity;
+  /** Every option that changes a result (sites, units, mode, loss, seed, …), JSON-ready. */
+  options: Record<string, unknown>;
+}
+
+interface RunFile {
+  run: RunIdentity;
+  /** Files the run writes beside the summary; set once writing starts. */
+  files?: string[];
+}
+
+export interface ResultDir {
+  dir: string;
+  /** Writes the files, removes files of an earlier run not among them, then writes the summary; releases the lock. */
+  write(files: ResultFile[], summary: object): void;
+  /** Releases the lock (idempotent); call in `finally`. */
+  release(): void;
+}
+
+export interface OpenResultDirOptions {
+  /** Replace a run of another identity (its files are removed) instead of refusing. Default false. */
+  overwrite?: boolean;
+}
+
+/**
+ * Claims `dir` for a run before any work: creates it, takes its lock, and checks that it holds no other run.
+ * Throws `unwritable-path` (cannot create or write), `dir-locked` (another live process works there) or
+ * `resume-mismatch` (another run's results, naming what differs and how to override).
+ */
+export function openResultDir(dir: string, run: RunIdentity, options: OpenResultDirOptions = {}): ResultDir {
+  const created = !existsSync(dir);
+  ensureDir(dir);
+  const lock = acquireLock(dir);
+  const previous = readRun(dir);
+  let written = false;
+  // A run that fails before writing (bad input found by the verb) leaves nothing it made: not its run.json unless a
+  // resume log needs it, not a directory it created.
+  const release = () => {
+    if (!written && !previous && !existsSync(join(dir, RESUME_LOG_FILE))) rmSync(join(dir, RUN_FILE), { force: true });
+    lock.release();
+    if (!written && created) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Not empty: it holds a resume log or another process's files.
+      }
+    }
+  };
+  try {
+    if (previous && !sameRun(previous.run, run)) {
+      if (!options.overwrite) {
+        fail("resume-mismatch", `${dir} holds another run (${describeDifference(previous.run, run)}); use \`overwrite\` to replace it, or choose another output directory`, { path: dir, options: ["overwrite"] });
+      }
+      clearRun(dir);
+    } else if (!previous && existsSync(join(dir, SUMMARY_FILE)) && options.overwrite) {
+      clearRun(dir);
+    } else if (!previous && existsSync(join(dir, SUMMARY_FILE))) {
+      fail("resume-mismatch", `${dir} holds results of an unknown run (no ${RUN_FILE}); use \`overwrite\` to replace it, or choose another output directory`, { path: dir, options: ["overwrite"] });
+    }
+    writeFileAtomic(join(dir, RUN_FILE), toJson({ run, files: previous && sameRun(previous.run, run) ? previous.files : undefined }));
+  } catch (error) {
+    release();
+    throw error;
+  }
+  return {
+    dir,
+    write(files, summary) {
+      writeFiles(dir, files, summary, run);
+      written = true;
+      lock.release();
+    },
+    release,
+  };
+}
+
+/** The identity of the run a directory holds, or null. */
+export function readRun(dir: string): RunFile | null {
+  const path = join(dir, RUN_FILE);
+  if (!existsSync(path)) return null;
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as RunFile;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether two identities are the same run (JSON equality, key order aside). */
+export function sameRun(a: RunIdentity, b: RunIdentity): boolean {
+  return canonical(a) === canonical(b);
+}
+
+/** A complete run of exactly this identity is in `dir` (its summary written). */
+export function holdsRun(dir: string, run: RunIdentity): boolean {
+  const previous = readRun(dir);
+  return previous !== null && sameRun(previous.run, run) && existsSync(join(dir, SUMMARY_FILE));
+}
+
+/** The fields in which two identities differ, for a one-line message: "model 1a2b3c4d… vs 5e6f7a8b…, options.site fc1 vs fc2". */
+export function describeDifference(a: RunIdentity, b: RunIdentity): string {
+  const short = (v: unknown) => {
+    const text = typeof v === "string" ? v : JSON.stringify(v) ?? "none";
+    return /^[0-9a-f]{64}$/.test(text) ? `${text.slice(0, 8)}…` : text.length > 40 ? `${text.slice(0, 37)}…` : text;
+  };
+  const differences: string[] = [];
+  const compare = (x: unknown, y: unknown, path: string) => {
+    if (canonical(x) === canonical(y)) return;
+    if (x && y && typeof x === "object" && typeof y === "object" && !Array.isArray(x) && !Array.isArray(y)) {
+      const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort();
+      for (const key of keys) compare((x as Record<string, unknown>)[key], (y as Record<string, unknown>)[key], path ? `${path}.${key}` : key);
+      return;
+    }
+    differences.push(`${path} ${short(x)} there, ${short(y)} now`);
+  };
+  compare(a, b, "");
+  return differences.join("; ") || "no difference";
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v) =>
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]])) : v,
+  );
+}
+
+/** Removes the files of the run `dir` holds (those its run.json and summary list), its resume log and summary. */
+function clearRun(dir: string): void {
+  for (const name of [SUMMARY_FILE, ...listedFiles(dir), RESUME_LOG_FILE, RUN_FILE]) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
+}
+
+/** Files the previous run in `dir` wrote: listed in its run.json (from the moment writing began) and in its summary. */
+function listedFiles(dir: string): string[] {
+  const names = new Set(readRun(dir)?.files ?? []);
+  const summary = join(dir, SUMMARY_FILE);
+  if (existsSync(summary)) {
+    try {
+      const files = (JSON.parse(readFileSync(summary, "utf8")) as { files?: unknown }).files;
+      const list = Array.isArray(files) ? files : files && typeof files === "object" ? Object.values(files).flat() : [];
+      for (const f of list) if (typeof f === "string") names.add(f);
+    } catch {
+      // A summary that is no JSON lists nothing.
+    }
+  }
+  // Only plain names inside the directory, whatever a damaged file says.
+  return [...names].filter((n) => n && !n.includes("/") && !n.includes("\\") && n !== "." && n !== "..");
+}
+
+function writeFiles(dir: string, files: ResultFile[], summary: object, run: RunIdentity | null): void {
+  ensureDir(dir);
+  const stale = listedFiles(dir);
+  guardWrite(join(dir, SUMMARY_FILE), () => rmSync(join(dir, SUMMARY_FILE), { force: true }), "cannot remove");
+  const names = files.map((f) => f.name);
+  // The new list goes on record before the files, so a crash mid-way leaves nothing unaccounted for.
+  if (run) writeFileAtomic(join(dir, RUN_FILE), toJson({ run, files: [...new Set([...stale, ...names])] }));
+  for (const file of files) {
+    const bytes = file.kind === "npy" ? encodeNpy(file.data, file.shape) : file.kind === "csv" ? encodeCsv(file.header, file.rows) : file.data;
+    writeFileAtomic(join(dir, file.name), bytes);
+  }
+  for (const name of stale) if (!names.includes(name)) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
+  if (run) writeFileAtomic(join(dir, RUN_FILE), toJson({ run, files: names }));
+  writeFileAtomic(join(dir, SUMMARY_FILE), toJson(summary));
+}
+
+/** Writes the files, then the summary; removes a stale summary first so a crash mid-way never looks complete. */
+export function writeResultDir(dir: string, files: ResultFile[], summary: object): void {
+  writeFiles(dir, files, summary, null);
+}
+
+/**
+ * JSON with typed arrays as plain arrays and non-finite numbers as null. An object's keys go one per line, and an
+ * array of objects (conditions, sites) one element per line, each element compact: a summary of 5,250 conditions
+ * is then 2.6 MB written in ~40 ms instead of 6 MB indented throughout.
+ */
+export function toJson(value: unknown): string {
+  const replacer = (_key: string, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : typeof v === "number" && !Number.isFinite(v) ? null : v);
+  const compact = (v: unknown) => JSON.stringify(v, replacer) ?? "null";
+  const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v) && !ArrayBuffer.isView(v);
+  const lines = (v: unknown, indent: string, depth: number): string => {
+    if (depth < 2 && isRecord(v)) {
+      const entries = Object.entries(v).filter(([, x]) => x !== undefined && typeof x !== "function");
+      if (entries.length === 0) return "{}";
+      const inner = `${indent}  `;
+      return `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${lines(x, inner, depth + 1)}`).join(",\n")}\n${indent}}`;
+    }
+    if (Array.isArray(v) && v.length > 0 && v.every(isRecord)) {
+      const inner = `${indent}  `;
+      return `[\n${v.map((x) => `${inner}${compact(x)}`).join(",\n")}\n${indent}]`;
+    }
+    return compact(replacer("", v));
+  };
+  return `${lines(replacer("", value), "", 0)}\n`;
+}
+
+/** RFC 4180 CSV; null is an empty field (pandas reads NaN), numbers at full precision. */
+export function encodeCsv(header: string[], rows: Array<Array<string | number | null>>): string {
+  const field = (v: string | number | null) => {
+    if (v === null || (typeof v === "number" && !Number.isFinite(v))) return "";
+    if (typeof v === "number") return String(v);
+    const text = v;
+    return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return [header, ...rows].map((row) => row.map(field).join(",")).join("\n") + "\n";
+}
+
+/** A site or class name made safe as part of a file name (`layer3.0.relu` stays as it is). */
+export function fileStem(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, "_");
+}

@@ -1,0 +1,206 @@
+/**
+ * The whole study in one call (Meyes et al. 2019, 2020): evaluation, recording, every single unit of every site
+ * ablated, pairs where cheap (or asked for), indicators, populations and their group ablations, cumulative ablation
+ * curves (Morcos et al. 2018) and, on request, recovery training of the most damaging population. Each step writes its
+ * own result directory under `dir` (summary.json last). A step is reused only when everything it depends on is the
+ * same: its `run.json` names the model's SHA-256, the data's identity (spec and a SHA-256 of the loaded content),
+ * the sites and every option of the step; otherwise the step is recomputed and its old files replaced. So a rerun
+ * after a kill continues where it stopped (sweeps resume inside a step from their resume logs), and a study of
+ * another model, data set or sites in the same directory never shows the earlier one's numbers: step directories of
+ * another model or data set are removed before the first step runs.
+ */
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { dataIdentity } from "../data/dataIdentity.js";
+import type { Dataset } from "../data/types.js";
+import { resolveSite, type LesionModel } from "../engine/model.js";
+import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
+import { denseChain } from "../onnx/chain.js";
+import { ablate } from "../study/ablate.js";
+import { ablateFiles } from "./ablateFiles.js";
+import { characterize } from "../study/characterize.js";
+import { characterizeFiles } from "./characterizeFiles.js";
+import { deltaIntervals } from "../study/deltaIntervals.js";
+import { fractions, pairs, singles, type Condition } from "../study/conditions.js";
+import { evaluate } from "../study/evaluate.js";
+import type { Progress, StudyStep } from "../progress.js";
+import { record } from "../study/record.js";
+import { recordFiles } from "./recordFiles.js";
+import { recover } from "../models/recover.js";
+import { recoverFiles } from "./recoverFiles.js";
+import { provenance } from "./provenance.js";
+import { acquireLock } from "./lock.js";
+import { holdsRun, LESION_VERSION, openResultDir, readRun, RESUME_LOG_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
+import { selectivity } from "../study/unitScores.js";
+
+export interface StudyOptions {
+  /** The study directory: one result directory per step, reused on a rerun. Default "lesion-study". */
+  dir?: string;
+  /** Sites to study. Default: every hidden site. */
+  sites?: string[];
+  /** Pair sweeps: "cheap" (sites of ≤ 100 units the dense engine handles), "all" hidden sites, or "none". Default "cheap". */
+  pairs?: "cheap" | "all" | "none";
+  /** The network before training, for the weight-change indicators. */
+  initial?: LesionModel;
+  /** Training data for recovery; recovery runs only when given. */
+  recover?: { train: Dataset; epochs?: number };
+  /** Fractions of a site for the cumulative curves. Default 0.1, 0.2, …, 1. */
+  fractions?: number[];
+  /** Random orders for the cumulative curves. Default 3. */
+  repeats?: number;
+  seed?: number;
+  /** The source of the model, for the report. */
+  modelPath?: string;
+  batchSize?: number;
+  onProgress?: (event: Progress) => void;
+  /** Each step's start and end (or reuse), with its position among all steps, for a display of the whole study. */
+  onStep?: (event: StudyStep) => void;
+  signal?: AbortSignal;
+}
+
+export interface StudyResult {
+  dir: string;
+  model: string;
+  data: string;
+  sites: string[];
+  /** Step name → whether it ran now (false: reused from an earlier run of the same model, data, sites and options). */
+  steps: Record<string, boolean>;
+  baseline: number;
+}
+
+export const STUDY_FILE = "study.json";
+
+export async function study(model: LesionModel, data: Dataset, options: StudyOptions = {}): Promise<StudyResult> {
+  const dir = options.dir ?? "lesion-study";
+  const sites = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
+  sites.forEach((s) => resolveSite(model, s));
+  ensureDir(dir);
+  const lock = acquireLock(dir);
+  try {
+    return await studyLocked(model, data, options, dir, sites);
+  } finally {
+    lock.release();
+  }
+}
+
+async function studyLocked(model: LesionModel, data: Dataset, options: StudyOptions, dir: string, sites: string[]): Promise<StudyResult> {
+  const steps: Record<string, boolean> = {};
+  const common = { batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal };
+  const dataId = dataIdentity(data);
+  const seed = options.seed ?? 0;
+  const initial = options.initial?.sha256 ?? null;
+  const chain = denseChain(model.proto);
+  const pairSites = sites.filter((s) => {
+    if (options.pairs === "none") return false;
+    if (options.pairs === "all") return true;
+    const site = resolveSite(model, s);
+    return site.units <= 100 && chain !== null && chain.layers.some((l) => l.name === s);
+  });
+  const plan = ["eval", "record", "singles", ...pairSites.map((s) => `pairs-${s}`), "characterize", "fractions", ...(options.recover ? ["recover"] : [])];
+  /** Runs a step unless its directory holds a complete run of exactly this identity; replaces what it held. */
+  const step = async (name: string, stepOptions: Record<string, unknown>, run: (out: ResultDir) => Promise<void>) => {
+    const path = join(dir, name);
+    const identity: RunIdentity = { command: `study:${name}`, model: model.sha256, data: dataId, options: stepOptions };
+    const done = holdsRun(path, identity);
+    const position = { name, index: plan.indexOf(name) + 1, total: plan.length };
+    if (done) options.onStep?.({ ...position, state: "reused" });
+    else {
+      const started = performance.now();
+      options.onStep?.({ ...position, state: "start" });
+      const out = openResultDir(path, identity, { overwrite: true });
+      try {
+        await run(out);
+      } finally {
+        out.release();
+      }
+      options.onStep?.({ ...position, state: "done", seconds: (performance.now() - started) / 1000 });
+    }
+    steps[name] = !done;
+  };
+  // First, so that even a study stopped half-way never shows the earlier network's steps beside this one's.
+  removeForeignSteps(dir, model.sha256, dataId.sha256);
+  writeFileAtomic(
+    join(dir, STUDY_FILE),
+    toJson({ lesion: LESION_VERSION, model: model.name, modelPath: options.modelPath ?? null, modelSha256: model.sha256, data: data.spec, n: data.n, sites, initial: options.initial?.name ?? null }),
+  );
+
+  await step("eval", {}, async (out) => {
+    const result = await evaluate(model, data, common);
+    out.write([], { lesion: LESION_VERSION, command: "eval", ...result, provenance: provenance(model, data) });
+  });
+  await step("record", { sites }, async (out) => {
+    const result = await record(model, data, { ...common, sites });
+    const { files, summary } = recordFiles(result, model.sha256, { sites }, provenance(model, data));
+    out.write(files, summary);
+  });
+  await step("singles", { sites }, async (out) => {
+    const conditions = sites.flatMap((s) => singles(resolveSite(model, s)));
+    const result = await ablate(model, data, { ...common, conditions, loss: true, resumeLog: join(out.dir, RESUME_LOG_FILE) });
+    const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: true, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
+    out.write(files, summary);
+  });
+  for (const s of pairSites) {
+    await step(`pairs-${s}`, { site: s }, async (out) => {
+      const result = await ablate(model, data, { ...common, conditions: pairs(resolveSite(model, s)), loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE) });
+      const { files, summary } = ablateFiles(result, { site: s, mode: "zero", loss: false, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
+      out.write(files, summary);
+    });
+  }
+  await step("characterize", { sites, initial, seed }, async (out) => {
+    const result = await characterize(model, data, { ...common, sites, initial: options.initial, seed: options.seed });
+    const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: options.initial?.name ?? null, provenance: provenance(model, data, seed) });
+    out.write(files, summary);
+  });
+  const fractionSteps = options.fractions ?? [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+  // Reads the record and singles steps, whose identities are fixed by the same model, data and sites.
+  await step("fractions", { sites, fractions: fractionSteps, repeats: options.repeats ?? 3, seed }, async (out) => {
+    const recording = readSummary<{ n: number; sites: Array<{ site: string; units: number; classMeans: { data: number[] }; emptyClasses: number[]; fractionActive: number[] }> }>(join(dir, "record"));
+    const singlesSummary = readSummary<{ conditions: Array<{ site: string; delta: number }> }>(join(dir, "singles"));
+    const conditions: Condition[] = [];
+    for (const name of sites) {
+      const site = resolveSite(model, name);
+      const rec = recording.sites.find((r) => r.site === name)!;
+      conditions.push(...fractions(site, { fractions: fractionSteps, order: "random", repeats: options.repeats ?? 3, seed }));
+      conditions.push(...fractions(site, { fractions: fractionSteps, order: "selectivity", ranking: selectivity(rec.classMeans.data, rec.units, rec.emptyClasses, { fractionActive: rec.fractionActive, n: recording.n }) }));
+      conditions.push(...fractions(site, { fractions: fractionSteps, order: "impact", ranking: singlesSummary.conditions.filter((c) => c.site === name).map((c) => 0 - c.delta) }));
+    }
+    const result = await ablate(model, data, { ...common, conditions, loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE) });
+    const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: false, confusion: false, provenance: provenance(model, data, seed) });
+    out.write(files, summary);
+  });
+  if (options.recover) {
+    const recovery = options.recover;
+    // Trains on recovery.train; the population comes from the characterize step (sites, initial, seed).
+    await step("recover", { sites, initial, seed, train: dataIdentity(recovery.train), epochs: recovery.epochs ?? 3 }, async (out) => {
+      // The most damaging population of the first site (hierarchical, by impact profile).
+      const characterized = readSummary<{ populations: Array<{ site: string; groupings: Array<{ by: string; method: string; populations: Array<{ units: number[]; ablation: { delta: number } }> }> }> }>(join(dir, "characterize"));
+      const grouping = characterized.populations[0].groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
+      const worst = [...grouping.populations].sort((a, b) => a.ablation.delta - b.ablation.delta)[0];
+      const result = await recover(model, recovery.train, { site: characterized.populations[0].site, units: worst.units, test: data, epochs: recovery.epochs ?? 3, control: true, signal: options.signal, onProgress: options.onProgress });
+      const { files, summary } = recoverFiles(result, provenance(model, recovery.train, 0, { test: data }));
+      out.write(files, summary);
+    });
+  }
+  const baseline = readSummary<{ accuracy: number }>(join(dir, "eval")).accuracy;
+  return { dir, model: model.name, data: data.spec, sites, steps, baseline };
+}
+
+/**
+ * Removes step directories that hold another model's or data set's results, so neither the report nor a reader
+ * mixes two studies. Steps of this model and data (also those not run now: pairs of a site no longer asked for,
+ * recovery without --recover) are kept: they are still this network's results.
+ */
+function removeForeignSteps(dir: string, model: string, data: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const held = readRun(join(dir, entry.name));
+    if (!held || !held.run.command.startsWith("study:")) continue;
+    if (held.run.model === model && held.run.data?.sha256 === data) continue;
+    const path = join(dir, entry.name);
+    guardWrite(path, () => rmSync(path, { recursive: true, force: true }), "cannot remove");
+  }
+}
+
+export function readSummary<T>(dir: string): T {
+  return JSON.parse(readFileSync(join(dir, SUMMARY_FILE), "utf8")) as T;
+}

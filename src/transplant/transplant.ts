@@ -1,0 +1,315 @@
+/**
+ * Transplant (the future work Meyes et al. 2020, arXiv:2004.01254, name): move a functional population of a donor
+ * network into a recipient that lacks its knowledge, and measure against controls with the same budget whether the
+ * knowledge moved.
+ *
+ * Method (dense sites, MLPs; conv sites are out of scope and refused). The population's units are copied exactly:
+ * the recipient's layer at the same depth is widened by them with the donor's incoming weights and biases (first
+ * layer weights rewritten for the recipient's input normalisation). A deeper population brings its upstream circuit
+ * as a parallel branch (every donor unit of the earlier layers, block-diagonal, see src/transplant/transplantNetwork.ts),
+ * so its units compute exactly what they computed in the donor; we chose the branch over a least-squares stitch
+ * because it is exact and needs no data to fit, at the cost of a wider merged network. The new units' outgoing
+ * weights into the recipient's next layer start at zero and are the only weights trained (per-entry gradient masks),
+ * on a small budget of labelled images. Controls trained identically: (a) as many units drawn at random from the
+ * donor's same layer (non-dead ones), (b) as many fresh units (PyTorch's default initialisation of incoming weights
+ * and bias, outgoing from zero, incoming and outgoing trained), (c) the recipient fine-tuned whole. Accuracies are
+ * float64 forward passes; gains carry bootstrap intervals over test images and repeats (src/transplant/transplantStats.ts).
+ * The check that the knowledge moved with the units: the population ablated in the merged model.
+ */
+import type { Dataset } from "../data/types.js";
+import { fail } from "../errors.js";
+import { checkUnits, type LesionModel } from "../engine/model.js";
+import { trainNetwork } from "../engine/train.js";
+import { dense64Cache, densePredictions64, releaseDense64 } from "../engine/dense64.js";
+import { siteLayerIndex } from "../onnx/network.js";
+import { seeded, shuffle } from "../random.js";
+import type { Progress } from "../progress.js";
+import { networkInputs } from "../models/train.js";
+import { linearIndices, mergeNetworks, rebaseFirstLayer, type MergedNetwork } from "./transplantNetwork.js";
+import { choosePopulation, deadUnits, siteActivations, type PopulationChoice } from "./transplantPopulation.js";
+import { bootstrapGains, type Gains } from "./transplantStats.js";
+import { transplantModelBytes } from "./transplantModel.js";
+import { transplantSites, type Chain } from "./transplantSites.js";
+
+export interface TransplantOptions {
+  /** Test data: before, after and every control are measured on it. */
+  test: Dataset;
+  /** The class the transplant is for: its population is chosen from the donor when `units` is not given, and its gains are reported apart. */
+  class?: number;
+  /** Donor site (a dense site). Default: the donor's first hidden layer. */
+  site?: string;
+  /** Donor units to transplant. Default: the impact population of `class` (src/transplant/transplantPopulation.ts). */
+  units?: number[];
+  /** Recipient site widened by the units; must sit at the same depth. Default: the recipient's layer at that depth. */
+  recipientSite?: string;
+  /** Epochs over the budget images. Default 30. */
+  budgetEpochs?: number;
+  /** Labelled images drawn (seeded) from `data` for the budget. Default: all of `data`. */
+  budgetSamples?: number;
+  /** Default 10. */
+  batchSize?: number;
+  /** Default "adam". */
+  optimizer?: "sgd" | "adam";
+  /** Default 0.01 (Adam) or 0.05 (SGD). */
+  lr?: number;
+  /** Default 0. */
+  seed?: number;
+  /** Repeats with seeds seed, seed+1, …: random units, fresh units and shuffling change; intervals resample them. Default 1. */
+  repeats?: number;
+  /** Bootstrap resamples. Default 1000. */
+  resamples?: number;
+  /** Interval level. Default 0.95. */
+  level?: number;
+  threads?: number;
+  onProgress?: (event: Progress) => void;
+  onWarning?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Accuracy overall and per class (fractions; null for a class with no test images). */
+export interface Outcome {
+  accuracy: number;
+  perClass: Array<number | null>;
+}
+
+export type TransplantCondition = "transplant" | "random-units" | "fresh-units" | "finetune";
+
+export interface TransplantResult {
+  donor: string;
+  donorSha256: string;
+  recipient: string;
+  recipientSha256: string;
+  data: string;
+  test: string;
+  /** Budget images used for training (and for choosing the population). */
+  budget: { samples: number; perClass: number[]; epochs: number; batchSize: number; optimizer: "sgd" | "adam"; lr: number };
+  class: number | null;
+  /** The donor's population: site, units, how it was chosen. */
+  population: { site: string; units: number[]; dead: number[]; impact: number[] | null; prefixDrops: number[] | null; rule: string };
+  /** Where the population sits in the merged model (`DIR/model.onnx`), and its upstream branch. */
+  transplanted: { site: string; units: number[]; branch: Array<{ site: string; units: number[]; donorSite: string }> };
+  seeds: number[];
+  before: Outcome;
+  /** The transplant, mean over repeats. */
+  after: Outcome;
+  controls: Array<{ name: Exclude<TransplantCondition, "transplant">; after: Outcome; units: number[] | null }>;
+  /** Per condition (transplant first, then the controls), gains after − before with intervals. */
+  gains: Array<{ condition: TransplantCondition } & Gains>;
+  /** Transplant gain minus each control's gain, paired, with intervals. */
+  versusControls: Array<{ control: Exclude<TransplantCondition, "transplant"> } & Gains>;
+  /** The population ablated (zero) in the merged model; `removed`: fraction of the target class's gain it takes back. */
+  ablationCheck: { after: Outcome; removed: number | null; samePredictionsAsBefore: boolean };
+  /** Per condition, per repeat: accuracy and per-class accuracy. */
+  repeats: Array<{ condition: TransplantCondition; seed: number; after: Outcome }>;
+  level: number;
+  resamples: number;
+  warnings: string[];
+  /** The merged network of the first repeat: ONNX with lesion's metadata and `lesion.transplant`. */
+  model: Uint8Array;
+}
+
+/**
+ * Transplants a population of `donor` into `recipient`, trains on `data` (the budget), measures on `options.test`.
+ * Throws LesionError: `shape-mismatch` (input shapes or class counts differ), `unknown-site`, `unit-out-of-range`,
+ * `bad-units` (no units, all dead, or no population holds the class), `unsupported-op` (conv sites or layers
+ * other than dense chains), `bad-model` (different activations up to the site), `bad-option`, `bad-data`.
+ */
+export async function transplant(donor: LesionModel, recipient: LesionModel, data: Dataset, options: TransplantOptions): Promise<TransplantResult> {
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    options.onWarning?.(message);
+  };
+  const { donorChain, recipientChain, donorSite, donorLayer, donorLinears, depth, recipientSite, recipientLinears } = transplantSites(donor, recipient, [data, options.test], options);
+  if (options.class !== undefined && !(Number.isInteger(options.class) && options.class >= 0 && options.class < recipient.numClasses)) fail("bad-option", `\`class\` must be 0..${recipient.numClasses - 1}, got ${options.class}`, { options: ["class"], value: options.class });
+  if (options.class === undefined && options.units === undefined) fail("bad-option", "transplant needs a `class` (to choose the population) or `units`", { options: ["class", "units"] });
+  if (options.units !== undefined) {
+    checkUnits(donorSite, options.units);
+    if (options.units.length === 0) fail("bad-units", "transplant needs at least one unit", { site: donorSite.name, units: options.units });
+  }
+  const seed = options.seed ?? 0;
+  const repeats = options.repeats ?? 1;
+  const optimizer = options.optimizer ?? "adam";
+  const settings = { epochs: options.budgetEpochs ?? 30, batchSize: options.batchSize ?? 10, lr: options.lr ?? (optimizer === "adam" ? 0.01 : 0.05) };
+  for (const [key, value] of Object.entries({ ...settings, repeats })) if (!(Number.isFinite(value) && value > 0)) fail("bad-option", `\`${key}\` must be a number > 0, got ${value}`, { options: [key === "epochs" ? "budgetEpochs" : key], value });
+
+  const budget = options.budgetSamples === undefined ? data : subset(data, options.budgetSamples, seed);
+  const donorInputs = networkInputs(budget, donor.preprocessing).inputs;
+  const train = networkInputs(budget, recipient.preprocessing);
+  const test = networkInputs(options.test, recipient.preprocessing);
+  const donorView = { name: donor.name, network: donorChain.network, values: donorChain.values, siteLayer: donorLayer, site: donorSite.name };
+  let population: PopulationChoice;
+  if (options.units !== undefined) {
+    const { activations, width } = siteActivations(donorView, donorInputs, budget.n);
+    const dead = deadUnits(activations, width);
+    const deadGiven = options.units.filter((u) => dead.includes(u));
+    if (deadGiven.length === options.units.length) fail("bad-units", `units ${donorSite.name}:${deadGiven.join(",")} of ${donor.name} are dead on ${budget.spec} (never active): nothing to transplant`, { site: donorSite.name, units: deadGiven });
+    if (deadGiven.length > 0) warn(`units ${deadGiven.join(",")} of ${donorSite.name} are dead on ${budget.spec}; they are transplanted but carry nothing`);
+    population = { units: [...options.units], dead, impact: null, prefixDrops: null, rule: "units given" };
+  } else {
+    population = choosePopulation(donorView, donorInputs, budget.labels, options.class!, budget.spec);
+  }
+
+  // The donor rows (incoming weights and biases) of the chosen units, and the upstream branch.
+  const donorLinear = (j: number) => donorChain.network.layers[donorLinears[j]] as { name: string; in: number; out: number; bias: boolean };
+  const rowsOf = (j: number, units: number[]) => {
+    const layer = donorLinear(j);
+    const weight = donorChain.values.get(`${layer.name}.weight`)!;
+    const bias = layer.bias ? donorChain.values.get(`${layer.name}.bias`)! : null;
+    if (j === 0) return rebaseFirstLayer(weight, bias, units, layer.in, donor.preprocessing, recipient.preprocessing);
+    return { weight: Float32Array.from(units.flatMap((u) => Array.from(weight.subarray(u * layer.in, (u + 1) * layer.in)))), bias: Float32Array.from(units.map((u) => (bias ? bias[u] : 0))) };
+  };
+  const branch = Array.from({ length: depth }, (_, j) => ({ ...rowsOf(j, Array.from({ length: donorLinear(j).out }, (_, u) => u)), donorSite: donorLinear(j).name }));
+  const recipientBase = { network: recipientChain.network, values: recipientChain.values, preprocessing: recipient.preprocessing };
+  const m = population.units.length;
+  const alive = Array.from({ length: donorSite.units }, (_, u) => u).filter((u) => !population.dead.includes(u));
+  const build = (condition: TransplantCondition, s: number): { merged: MergedNetwork; units: number[] | null } => {
+    if (condition === "transplant") return { merged: mergeNetworks({ recipient: recipientBase, depth, population: rowsOf(depth, population.units), branch, train: "outgoing" }), units: null };
+    if (condition === "random-units") {
+      const units = shuffle([...alive], seeded(s * 7919 + 101)).slice(0, m);
+      return { merged: mergeNetworks({ recipient: recipientBase, depth, population: rowsOf(depth, units), branch, train: "outgoing" }), units };
+    }
+    if (condition === "fresh-units") {
+      const fanIn = (recipientChain.network.layers[recipientLinears[depth]] as { in: number }).in;
+      const rand = seeded(s * 7919 + 17);
+      const bound = 1 / Math.sqrt(fanIn);
+      const draw = (length: number) => Float32Array.from({ length }, () => (rand() * 2 - 1) * bound);
+      return { merged: mergeNetworks({ recipient: recipientBase, depth, population: { weight: draw(m * fanIn), bias: draw(m) }, branch: [], train: "new-units" }), units: null };
+    }
+    return { merged: mergeNetworks({ recipient: recipientBase, depth, population: { weight: new Float32Array(0), bias: new Float32Array(0) }, branch: [], train: "all" }), units: null };
+  };
+
+  const classes = recipient.numClasses;
+  const outcome = (predictions: Int32Array): { outcome: Outcome; correct: Uint8Array } => {
+    const correct = Uint8Array.from(predictions, (p, i) => (p === options.test.labels[i] ? 1 : 0));
+    const right = new Float64Array(classes);
+    const count = new Float64Array(classes);
+    options.test.labels.forEach((y, i) => {
+      count[y]++;
+      right[y] += correct[i];
+    });
+    const total = correct.reduce((a, b) => a + b, 0);
+    return { outcome: { accuracy: total / correct.length, perClass: Array.from(count, (c, k) => (c > 0 ? right[k] / c : null)) }, correct };
+  };
+  const cache = dense64Cache(options.threads);
+  try {
+    const predict = (chain: Chain, zeroed: { layer: number; units: number[]; width: number } | null = null) => densePredictions64(cache, chain.network, chain.values, test.inputs, options.test.n, zeroed);
+    const beforePredictions = await predict(recipientChain);
+    const before = outcome(beforePredictions);
+    const conditions: TransplantCondition[] = ["transplant", "random-units", "fresh-units", "finetune"];
+    const seeds = Array.from({ length: repeats }, (_, r) => seed + r);
+    const batches = Math.ceil(budget.n / settings.batchSize);
+    const totalSteps = conditions.length * repeats * settings.epochs * batches;
+    let stepsDone = 0;
+    const correct: Uint8Array[][] = conditions.map(() => []);
+    const perRepeat: TransplantResult["repeats"] = [];
+    const controlUnits: Array<number[] | null> = conditions.map(() => null);
+    let first: { merged: MergedNetwork; values: Map<string, Float32Array> } | null = null;
+    const checks: Outcome[] = [];
+    let sameAsBefore = true;
+    for (const s of seeds) {
+      for (const [c, condition] of conditions.entries()) {
+        const { merged, units } = build(condition, s);
+        if (s === seed) controlUnits[c] = units;
+        const trained = await trainNetwork(merged.network, {
+          optimizer,
+          momentum: 0.9,
+          weightDecay: 0,
+          betas: [0.9, 0.999],
+          eps: 1e-8,
+          masks: {},
+          gradientMasks: condition === "finetune" ? undefined : merged.gradientMasks,
+          ...settings,
+          seed: s,
+          parameters: merged.values,
+          train,
+          classes,
+          threads: options.threads,
+          signal: options.signal,
+          onStep: (done) => options.onProgress?.({ phase: "transplant", done: stepsDone + done, total: totalSteps, detail: condition }),
+        });
+        stepsDone += settings.epochs * batches;
+        const chain = { network: merged.network, values: trained.parameters };
+        const result = outcome(await predict(chain));
+        correct[c].push(result.correct);
+        perRepeat.push({ condition, seed: s, after: result.outcome });
+        if (condition === "transplant") {
+          if (!first) first = { merged, values: trained.parameters };
+          const mergedSite = siteLayerIndex(merged.network, recipientSite.name);
+          const width = (merged.network.layers[linearIndices(merged.network)[depth]] as { out: number }).out;
+          const ablated = await predict(chain, { layer: mergedSite, units: merged.units, width });
+          checks.push(outcome(ablated).outcome);
+          sameAsBefore &&= ablated.every((p, i) => p === beforePredictions[i]);
+        }
+      }
+    }
+    const mean = (outcomes: Outcome[]): Outcome => ({
+      accuracy: outcomes.reduce((a, o) => a + o.accuracy, 0) / outcomes.length,
+      perClass: outcomes[0].perClass.map((p, k) => (p === null ? null : outcomes.reduce((a, o) => a + o.perClass[k]!, 0) / outcomes.length)),
+    });
+    const afterOf = (condition: TransplantCondition) => mean(perRepeat.filter((r) => r.condition === condition).map((r) => r.after));
+    const target = options.class ?? null;
+    const { gains, differences } = bootstrapGains({
+      labels: options.test.labels,
+      target,
+      before: before.correct,
+      after: correct,
+      differences: [[0, 1], [0, 2], [0, 3]],
+      resamples: options.resamples ?? 1000,
+      level: options.level ?? 0.95,
+      seed,
+    });
+    const check = mean(checks);
+    const after = afterOf("transplant");
+    const gained = target === null ? null : (after.perClass[target] ?? 0) - (before.outcome.perClass[target] ?? 0);
+    const { merged } = first!;
+    const transplanted = { site: recipientSite.name, units: merged.units, branch: merged.branch };
+    return {
+      donor: donor.name,
+      donorSha256: donor.sha256,
+      recipient: recipient.name,
+      recipientSha256: recipient.sha256,
+      data: data.spec,
+      test: options.test.spec,
+      budget: { samples: budget.n, perClass: Array.from({ length: classes }, (_, k) => budget.labels.filter((y) => y === k).length), epochs: settings.epochs, batchSize: settings.batchSize, optimizer, lr: settings.lr },
+      class: target,
+      population: { site: donorSite.name, ...population },
+      transplanted,
+      seeds,
+      before: before.outcome,
+      after,
+      controls: conditions.slice(1).map((name, i) => ({ name: name as Exclude<TransplantCondition, "transplant">, after: afterOf(name), units: controlUnits[i + 1] })),
+      gains: conditions.map((condition, c) => ({ condition, ...gains[c] })),
+      versusControls: conditions.slice(1).map((control, i) => ({ control: control as Exclude<TransplantCondition, "transplant">, ...differences[i] })),
+      ablationCheck: { after: check, removed: gained === null || gained <= 0 ? null : ((after.perClass[target!] ?? 0) - (check.perClass[target!] ?? 0)) / gained, samePredictionsAsBefore: sameAsBefore },
+      repeats: perRepeat,
+      level: options.level ?? 0.95,
+      resamples: options.resamples ?? 1000,
+      warnings,
+      model: transplantModelBytes(first!.merged.network, first!.values, recipient, {
+        donor: donor.name,
+        donorSha256: donor.sha256,
+        recipient: recipient.name,
+        recipientSha256: recipient.sha256,
+        class: target,
+        site: transplanted.site,
+        units: transplanted.units,
+        donorSite: donorSite.name,
+        donorUnits: population.units,
+        branch: transplanted.branch,
+      }),
+    };
+  } finally {
+    await releaseDense64(cache);
+  }
+}
+
+/** `count` samples of `data` drawn without replacement, seeded, in their original order. */
+function subset(data: Dataset, count: number, seed: number): Dataset {
+  if (!(Number.isInteger(count) && count >= 1 && count <= data.n)) fail("bad-option", `\`budgetSamples\` must be 1..${data.n} (the samples of ${data.spec}), got ${count}`, { options: ["budgetSamples"], value: count });
+  const picked = shuffle(Array.from({ length: data.n }, (_, i) => i), seeded(seed * 104729 + 7)).slice(0, count).sort((a, b) => a - b);
+  const per = data.images.length / data.n;
+  const images = new Float32Array(count * per);
+  picked.forEach((s, r) => images.set(data.images.subarray(s * per, (s + 1) * per), r * per));
+  return { ...data, spec: `${data.spec} (${count} samples, seed ${seed})`, n: count, images, labels: Int32Array.from(picked, (s) => data.labels[s]) };
+}

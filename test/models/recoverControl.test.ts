@@ -1,0 +1,63 @@
+/**
+ * recover(…, {control: true}): the intact network retrained with the same budget. Hand-derived check: ablating a unit
+ * that is dead on every training image, free to learn again, changes nothing training can see (a dead ReLU unit passes
+ * no gradient, its output is 0 either way, and its incoming weights only matter through that output), so the
+ * recovery run and the control must give the same test accuracy at every epoch.
+ */
+import { describe, expect, it } from "vitest";
+import type { Dataset } from "../../src/data/types.js";
+import { closeModel, openModel } from "../../src/engine/model.js";
+import { buildClassifier } from "../../src/onnx/build.js";
+import { writeMetadata } from "../../src/onnx/metadata.js";
+import { encodeModel } from "../../src/onnx/proto.js";
+import { recover } from "../../src/models/recover.js";
+import { provenance } from "../../src/runs/provenance.js";
+import { recoverFiles } from "../../src/runs/recoverFiles.js";
+import { random, randomArray } from "../helpers.js";
+
+function blobs(n: number, seed: number): Dataset {
+  const rand = random(seed);
+  const images = new Float32Array(n * 4);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
+  for (let s = 0; s < n; s++) for (let p = 0; p < 4; p++) images[s * 4 + p] = Math.min(1, Math.max(0, 0.3 * rand() + (p === labels[s] ? 0.6 : 0)));
+  return { spec: `blobs:${seed}`, n, shape: [1, 1, 4], images, labels, numClasses: 3, classNames: ["0", "1", "2"], source: "test" } as Dataset;
+}
+
+describe("recover control", () => {
+  it("recover(m, d, {units: [a dead unit], free: true, control: true}) equals its control at every epoch", async () => {
+    const rand = random(5);
+    const w1 = randomArray(6 * 4, rand, 0.8);
+    const b1 = randomArray(6, rand, 0.1);
+    // fc1:5 is dead: zero weights, bias −1 (pixels are normalised to [−1, 1] with mean 0.5, std 0.5).
+    w1.fill(0, 5 * 4, 6 * 4);
+    b1[5] = -1;
+    const spec = buildClassifier({
+      layers: [
+        { op: "linear", name: "fc1", weight: w1, shape: [6, 4], bias: b1 },
+        { op: "relu" },
+        { op: "linear", name: "fc2", weight: randomArray(3 * 6, rand, 0.5), shape: [3, 6], bias: randomArray(3, rand, 0.1) },
+      ],
+      inputShape: [4],
+    });
+    writeMetadata(spec, { preprocessing: { layout: "flat", mean: [0.5], std: [0.5], imageShape: [1, 1, 4] }, classNames: null });
+    const model = await openModel(encodeModel(spec), { name: "dead-unit" });
+    try {
+      const result = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 3, free: true, control: true, lr: 0.05 });
+      expect(result.control).toHaveLength(3);
+      expect(result.ablated.accuracy).toBe(result.intact.accuracy);
+      // Training moves the network: the control is not simply the intact accuracy repeated.
+      expect(result.control!.some((e) => e.accuracy !== result.intact.accuracy)).toBe(true);
+      result.epochs.forEach((e, i) => {
+        expect(e.accuracy).toBe(result.control![i].accuracy);
+        expect(e.perClass).toEqual(result.control![i].perClass);
+      });
+      const csv = recoverFiles(result, provenance(model, blobs(300, 1))).files.find((f) => f.name === "recovery.csv")! as { header: string[]; rows: unknown[][] };
+      expect(csv.header.at(-1)).toBe("controlAccuracy");
+      expect(csv.rows.map((r) => r.at(-1))).toEqual([result.intact.accuracy, ...result.control!.map((e) => e.accuracy)]);
+      const without = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 1, free: true });
+      expect(without.control).toBeNull();
+    } finally {
+      await closeModel(model);
+    }
+  });
+});

@@ -1,0 +1,143 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { isLesionError } from "../../src/errors.js";
+import { guardWrite, writeFileAtomic } from "../../src/files.js";
+import { encodeCsv, openResultDir, toJson, writeResultDir, type RunIdentity } from "../../src/runs/resultDir.js";
+import { encodeNpy } from "../../src/runs/npy.js";
+import { selectivity } from "../../src/study/unitScores.js";
+
+describe("result files", () => {
+  it("encodeNpy writes a header numpy reads: magic, version 1.0, 64-byte aligned, descr and shape", () => {
+    const bytes = encodeNpy(new Float64Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+    expect(Array.from(bytes.slice(0, 8))).toEqual([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+    const headerLength = bytes[8] + 256 * bytes[9];
+    expect((10 + headerLength) % 64).toBe(0);
+    const header = new TextDecoder().decode(bytes.slice(10, 10 + headerLength));
+    expect(header).toContain("'descr': '<f8'");
+    expect(header).toContain("'shape': (2, 3)");
+    expect(Array.from(new Float64Array(bytes.slice(10 + headerLength).buffer))).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(new TextDecoder().decode(encodeNpy(new Int32Array(3), [3]).slice(10, 70))).toContain("'shape': (3,)");
+  });
+
+  it("encodeCsv quotes fields with commas and writes null as an empty field", () => {
+    expect(encodeCsv(["a", "b"], [["x,y", null], [1.5, 'say "hi"']])).toBe('a,b\n"x,y",\n1.5,"say ""hi"""\n');
+  });
+
+  it("toJson writes typed arrays as arrays and NaN as null", () => {
+    expect(JSON.parse(toJson({ a: new Float32Array([1, 2]), b: Number.NaN }))).toEqual({ a: [1, 2], b: null });
+  });
+
+  it("toJson writes one condition per line, compact, and reads back as the value (typed arrays, NaN and ±Infinity as null at any depth)", () => {
+    const value = {
+      site: "h2",
+      baseline: { accuracy: 0.5, perClass: [0.25, null], loss: Number.POSITIVE_INFINITY },
+      conditions: [
+        { id: "h2/zero/0", units: [0], perClass: new Float64Array([0.5, Number.NaN]), redundancy: null },
+        { id: "h2/zero/0+1", units: [0, 1], perClass: [1, 0], redundancy: { overall: 0.1, perClass: [Number.NEGATIVE_INFINITY, 0.2] } },
+      ],
+      empty: [],
+      nothing: {},
+    };
+    const text = toJson(value);
+    expect(JSON.parse(text)).toEqual({
+      site: "h2",
+      baseline: { accuracy: 0.5, perClass: [0.25, null], loss: null },
+      conditions: [
+        { id: "h2/zero/0", units: [0], perClass: [0.5, null], redundancy: null },
+        { id: "h2/zero/0+1", units: [0, 1], perClass: [1, 0], redundancy: { overall: 0.1, perClass: [null, 0.2] } },
+      ],
+      empty: [],
+      nothing: {},
+    });
+    const lines = text.split("\n");
+    expect(lines.filter((l) => l.trimStart().startsWith('{"id":')).length).toBe(2);
+    expect(text.endsWith("\n")).toBe(true);
+  });
+
+  it("writeResultDir writes every file and the summary last, leaving no temporary files", () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "lesion-results-")), "run");
+    writeResultDir(dir, [{ name: "m.npy", kind: "npy", data: new Int32Array([1]), shape: [1] }, { name: "t.csv", kind: "csv", header: ["x"], rows: [[1]] }], { ok: true });
+    expect(readdirSync(dir).sort()).toEqual(["m.npy", "summary.json", "t.csv"]);
+    expect(JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"))).toEqual({ ok: true });
+    expect(existsSync(join(dir, "t.csv"))).toBe(true);
+  });
+});
+
+describe("selectivity", () => {
+  it("selectivity(classMeans, units) is (max − mean of rest)/(max + mean of rest), 0 for a silent unit", () => {
+    // Two units, three classes: unit 0 answers class 1 only; unit 1 is silent.
+    const means = [0, 0, 3, 0, 0, 0];
+    const [a, b] = selectivity(means, 2);
+    expect(a).toBeCloseTo(1, 12);
+    expect(b).toBe(0);
+    const [c] = selectivity([1, 2, 3], 1);
+    expect(c).toBeCloseTo((3 - 1.5) / (3 + 1.5), 12);
+  });
+});
+
+describe("openResultDir", () => {
+  const identity = (site: string, model = "a".repeat(64)): RunIdentity => ({ command: "ablate", model, data: { spec: "npy:x,y", n: 3, shape: [1, 2, 2], sha256: "b".repeat(64) }, options: { site, loss: true } });
+  const lesionError = (f: () => unknown): { code: string; message: string; details: unknown } => {
+    try {
+      f();
+    } catch (error) {
+      expect(isLesionError(error)).toBe(true);
+      return error as { code: string; message: string; details: unknown };
+    }
+    throw new Error("no error thrown");
+  };
+
+  it("openResultDir(d, other run) refuses with resume-mismatch naming what differs; {overwrite: true} removes the old run's files", () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "lesion-open-")), "out");
+    const first = openResultDir(dir, identity("fc1"));
+    first.write([{ name: "fc1.csv", kind: "csv", header: ["x"], rows: [[1]] }], { files: ["fc1.csv"] });
+    writeFileSync(join(dir, "notes.txt"), "the user's own file");
+    const refused = lesionError(() => openResultDir(dir, identity("fc2", "c".repeat(64))));
+    expect(refused.code).toBe("resume-mismatch");
+    expect(refused.message).toBe(`${dir} holds another run (model aaaaaaaa… there, cccccccc… now; options.site fc1 there, fc2 now); use \`overwrite\` to replace it, or choose another output directory`);
+    expect(refused.details).toEqual({ path: dir, options: ["overwrite"] });
+    expect(existsSync(join(dir, "lesion.lock"))).toBe(false);
+    const second = openResultDir(dir, identity("fc2"), { overwrite: true });
+    // Cleared before the work: nothing of the old run looks complete.
+    expect(readdirSync(dir).sort()).toEqual(["lesion.lock", "notes.txt", "run.json"]);
+    second.write([{ name: "fc2.csv", kind: "csv", header: ["x"], rows: [[2]] }], { files: ["fc2.csv"] });
+    expect(readdirSync(dir).sort()).toEqual(["fc2.csv", "notes.txt", "run.json", "summary.json"]);
+  });
+
+  it("writing a rerun of the same run removes files of the earlier write that the new one does not write", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-rewrite-"));
+    openResultDir(dir, identity("fc1")).write([{ name: "a.npy", kind: "npy", data: new Int32Array([1]), shape: [1] }, { name: "b.npy", kind: "npy", data: new Int32Array([1]), shape: [1] }], { files: ["a.npy", "b.npy"] });
+    openResultDir(dir, identity("fc1")).write([{ name: "a.npy", kind: "npy", data: new Int32Array([2]), shape: [1] }], { files: ["a.npy"] });
+    expect(readdirSync(dir).sort()).toEqual(["a.npy", "run.json", "summary.json"]);
+  });
+
+  it("openResultDir on a directory locked by a live process refuses with dir-locked naming the pid; a dead pid's lock is taken over", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-lock-"));
+    const held = openResultDir(dir, identity("fc1"));
+    const refused = lesionError(() => openResultDir(dir, identity("fc1")));
+    expect(refused.code).toBe("dir-locked");
+    expect(refused.message).toBe(`${dir} is in use by another lesion run (pid ${process.pid}, ${join(dir, "lesion.lock")}); wait for it to finish or choose another output directory`);
+    held.release();
+    expect(existsSync(join(dir, "lesion.lock"))).toBe(false);
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
+    writeFileSync(join(dir, "lesion.lock"), `${dead}\n`);
+    const taken = openResultDir(dir, identity("fc1"));
+    expect(readFileSync(join(dir, "lesion.lock"), "utf8")).toBe(`${process.pid}\n`);
+    taken.release();
+  });
+
+  it("writeFileAtomic on a full disk (/dev/full) and under a file: unwritable-path naming the path, no temporary left", () => {
+    const full = lesionError(() => guardWrite("/dev/full", () => writeFileSync("/dev/full", "x")));
+    expect(full.code).toBe("unwritable-path");
+    expect(full.message).toBe("cannot write /dev/full: no space left on device (ENOSPC)");
+    const dir = mkdtempSync(join(tmpdir(), "lesion-under-"));
+    writeFileSync(join(dir, "file"), "x");
+    const under = lesionError(() => writeFileAtomic(join(dir, "file", "summary.json"), "{}"));
+    expect(under.code).toBe("unwritable-path");
+    expect(under.message).toBe(`cannot create directory ${join(dir, "file")}: it is a file, not a directory (EEXIST)`);
+    expect(readdirSync(dir)).toEqual(["file"]);
+  });
+});

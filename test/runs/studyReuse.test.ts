@@ -1,0 +1,85 @@
+/**
+ * study(model, data, {dir}) reuses a step only when everything it depends on is the same: two different networks
+ * studied into one directory each get their own numbers (checked against a plain evaluate), and more sites
+ * recompute what they change.
+ */
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Dataset } from "../../src/data/types.js";
+import { closeModel, openModel, type LesionModel } from "../../src/engine/model.js";
+import { evaluate } from "../../src/study/evaluate.js";
+import { study, type StudyOptions } from "../../src/runs/study.js";
+import { random, randomMlp } from "../helpers.js";
+
+let root = "";
+let a: LesionModel;
+let b: LesionModel;
+let data: Dataset;
+const summary = (dir: string, step: string) => JSON.parse(readFileSync(join(dir, step, "summary.json"), "utf8"));
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), "lesion-reuse-"));
+  // The stimulus map is cached: keep it out of the user's cache.
+  process.env.LESION_CACHE_DIR = join(root, "cache");
+  a = await openModel(randomMlp([16, 10, 8, 3], 5, [1, 4, 4]), { name: "a.onnx" });
+  b = await openModel(randomMlp([16, 10, 8, 3], 11, [1, 4, 4]), { name: "b.onnx" });
+  const rand = random(3);
+  const n = 90;
+  data = { spec: "test:reuse", n, shape: [1, 4, 4], images: Float32Array.from({ length: n * 16 }, () => rand()), labels: Int32Array.from({ length: n }, (_, i) => i % 3), numClasses: 3, classNames: ["0", "1", "2"], source: "test" };
+});
+
+afterAll(async () => {
+  await closeModel(a);
+  await closeModel(b);
+});
+
+describe("study reuse", () => {
+  it("study(a) then study(b) into one directory: b's steps all recompute, a's other steps are gone, every number is b's own; a rerun of b reuses every step", async () => {
+    const dir = join(root, "two-models");
+    const options: StudyOptions = { dir, sites: ["fc2"], fractions: [0.5, 1], repeats: 1 };
+    const [plainA, plainB] = [await evaluate(a, data), await evaluate(b, data)];
+    // The two networks must differ for the test to mean anything.
+    expect(plainA.accuracy).not.toBe(plainB.accuracy);
+
+    const first = await study(a, data, { ...options, sites: ["fc1"] });
+    expect(first.baseline).toBe(plainA.accuracy);
+    expect(existsSync(join(dir, "pairs-fc1", "summary.json"))).toBe(true);
+    const second = await study(b, data, options);
+    expect(Object.values(second.steps).every((ran) => ran)).toBe(true);
+    expect(second.baseline).toBe(plainB.accuracy);
+    expect(existsSync(join(dir, "pairs-fc1"))).toBe(false);
+    for (const step of ["eval", "record", "singles", "pairs-fc2", "characterize", "fractions"]) {
+      expect(summary(dir, step).provenance.model.sha256, step).toBe(b.sha256);
+    }
+    expect(summary(dir, "singles").baseline.accuracy).toBe(plainB.accuracy);
+    expect(summary(dir, "pairs-fc2").baseline.accuracy).toBe(plainB.accuracy);
+    expect(summary(dir, "characterize").indicators.baseline.accuracy).toBe(plainB.accuracy);
+    expect(JSON.parse(readFileSync(join(dir, "study.json"), "utf8")).modelSha256).toBe(b.sha256);
+
+    const again = await study(b, data, options);
+    expect(Object.values(again.steps).some((ran) => ran)).toBe(false);
+  });
+
+  it("study with more sites recomputes the steps that depend on the sites (eval is reused) and records every site", async () => {
+    const dir = join(root, "more-sites");
+    await study(a, data, { dir, sites: ["fc1"], pairs: "none", fractions: [0.5, 1], repeats: 1 });
+    const more = await study(a, data, { dir, sites: ["fc1", "fc2"], pairs: "none", fractions: [0.5, 1], repeats: 1 });
+    expect(more.steps).toEqual({ eval: false, record: true, singles: true, characterize: true, fractions: true });
+    expect(summary(dir, "record").sites.map((s: { site: string }) => s.site)).toEqual(["fc1", "fc2"]);
+    const sites = new Set(summary(dir, "singles").conditions.map((c: { site: string }) => c.site));
+    expect([...sites]).toEqual(["fc1", "fc2"]);
+    expect(summary(dir, "singles").conditions).toHaveLength(10 + 8);
+  });
+
+  it("study of another data set's content under the same spec recomputes (data identity is a hash of the loaded content)", async () => {
+    const dir = join(root, "data-content");
+    const options: StudyOptions = { dir, sites: ["fc2"], pairs: "none", fractions: [1], repeats: 1 };
+    await study(a, data, options);
+    const changed: Dataset = { ...data, labels: Int32Array.from(data.labels, (l) => (l + 1) % 3) };
+    const result = await study(a, changed, options);
+    expect(result.steps.eval).toBe(true);
+    expect(result.baseline).toBe((await evaluate(a, changed)).accuracy);
+  });
+});
