@@ -74,7 +74,7 @@ async function repetition() {
   const { tensorDims } = await import("../dist/onnx/proto.js");
   const { ablate } = await import("../dist/study/ablate.js");
   const { singles } = await import("../dist/study/conditions.js");
-  const { importModel } = await import("../dist/study/importModel.js");
+  const { importModel } = await import("../dist/models/importModel.js");
 
   const imported = await importModel(fixture, { mean: MEAN, std: STD });
   const model = await openModel(imported.bytes, { name: "vgg_bn" });

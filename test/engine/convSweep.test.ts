@@ -19,7 +19,7 @@ import type { SweepCondition, SweepResult } from "../../src/engine/sweep/types.j
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { encodeModel } from "../../src/onnx/proto.js";
-import { importModel } from "../../src/study/importModel.js";
+import { importModel } from "../../src/models/importModel.js";
 import { random, randomArray } from "../helpers.js";
 
 interface Unit {

@@ -12,7 +12,7 @@
  * Not done: margin bounds that skip rows which provably cannot flip (only inactive samples are skipped); the suffix
  * of an early site is most of the network, and no cheap bound crosses several convolutions.
  */
-import { fail } from "../../errors.js";
+import { fail, throwIfAborted } from "../../errors.js";
 import type { Dataset } from "../../data/types.js";
 import { withOutputs } from "../../onnx/surgery.js";
 import { fillInput } from "../input.js";
@@ -155,7 +155,7 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
       const xRows = new OrtTensor("float32", x.subarray(from * inSize, (from + rows) * inSize), [rows, ...inShape]);
       const contribution = (await deltaRun.run({ x: xRows }, ["delta"])).delta.data as Float32Array;
       for (let c = 0; c < conditions.length; c++) {
-        if (input.signal?.aborted) fail("aborted", "run aborted");
+        throwIfAborted(input.signal);
         const units = conditions[c].units;
         for (let r = 0; r < rows; r++) {
           const local = from + r;
