@@ -6,7 +6,7 @@
 // optimisation as lesion's conv path, timed on NAIVE_SAMPLE (default 4) conditions per site and extrapolated to the
 // site's filters; the sampled conditions' per-class counts and losses are compared (exactness in the same run).
 // Then the PyTorch forward-hook loop (bench/cnn_torch.py) where /usr/bin/python3 has torch and onnx, TORCH_SAMPLE
-// (default 3) conditions per site timed and extrapolated; skipped with a note otherwise. Each repetition (REPEATS,
+// (default 2) conditions per site timed and extrapolated, right after each repetition; skipped with a note otherwise. Each repetition (REPEATS,
 // default 3) is a fresh Node process; the report gives medians and ranges.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const NAIVE_SAMPLE = Number(process.env.NAIVE_SAMPLE ?? 4);
-const TORCH_SAMPLE = Number(process.env.TORCH_SAMPLE ?? 3);
+const TORCH_SAMPLE = Number(process.env.TORCH_SAMPLE ?? 2);
 const REPEATS = Number(process.env.REPEATS ?? 3);
 const fixture = fileURLToPath(new URL("../test/fixtures/cnn/vgg_bn.onnx", import.meta.url));
 const cifar = fileURLToPath(new URL("../assets/data/cifar10/test_batch_first1000.bin.gz", import.meta.url));
@@ -33,8 +33,24 @@ if (process.argv[2] === "--repetition") {
     const line = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--repetition"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 * 2 ** 20 });
     runs.push(JSON.parse(line.trim().split("\n").pop()));
     console.log(`repetition ${r + 1}/${REPEATS}: whole sweep ${runs[r].seconds.toFixed(1)} s (naive ${runs[r].naiveSeconds.toFixed(1)} s); ${runs[r].rows.map((row) => `${row.site} ${row.seconds.toFixed(2)} s`).join(", ")}`);
+    // Right after each repetition, so a shared machine's load drifts little between the two.
+    runs[r].torch = torchLoop(runs[r]);
   }
-  report(runs, torchLoop(runs[0]));
+  report(runs, runs.some((run) => !run.torch) ? null : torchSummary(runs));
+}
+
+/** Per site, the median over repetitions of the PyTorch loop's time and of its ratio to lesion's time in that repetition. */
+function torchSummary(runs) {
+  const rows = runs[0].torch.rows.map((row, i) => ({
+    site: row.site,
+    timed: row.timed,
+    seconds: median(runs.map((run) => run.torch.rows[i].seconds)),
+    speedup: median(runs.map((run) => run.torch.rows[i].seconds / run.rows[i].seconds)),
+    countDifferences: Math.max(...runs.map((run) => run.torch.rows[i].countDifferences)),
+  }));
+  const ratio = (pick) => median(runs.map((run) => pick(run.torch.rows) / pick(run.rows)));
+  const lastOf = (rows) => rows.filter((r) => LAST_STAGE.includes(r.site)).reduce((s, r) => s + r.seconds, 0);
+  return { rows, seconds: median(runs.map((run) => run.torch.seconds)), speedup: ratio((rows) => rows.reduce((s, r) => s + r.seconds, 0)), lastSeconds: median(runs.map((run) => lastOf(run.torch.rows))), lastSpeedup: ratio(lastOf) };
 }
 
 /** The PyTorch hook loop (bench/cnn_torch.py), or null with a line saying why. */
@@ -199,12 +215,13 @@ function report(runs, torch) {
     sampledLossDifference: Math.max(...runs.map((run) => run.rows[i].sampledLossDifference)),
     unresolvedTies: Math.max(...runs.map((run) => run.rows[i].unresolvedTies)),
     torchSeconds: torch ? torch.rows[i].seconds : null,
+    torchSpeedup: torch ? torch.rows[i].speedup : null,
     torchCountDifferences: torch ? torch.rows[i].countDifferences : null,
   }));
   const lastStage = (run) => ({ seconds: run.rows.filter((r) => LAST_STAGE.includes(r.site)).reduce((s, r) => s + r.seconds, 0), naiveSeconds: run.rows.filter((r) => LAST_STAGE.includes(r.site)).reduce((s, r) => s + r.naiveSeconds, 0) });
   const whole = summary((run) => run);
   const last = summary(lastStage);
-  const torchLast = torch ? torch.rows.filter((r) => LAST_STAGE.includes(r.site)).reduce((s, r) => s + r.seconds, 0) : null;
+  const torchLast = torch ? torch.lastSeconds : null;
   const result = {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
     model: "test/fixtures/cnn/vgg_bn.onnx",
@@ -212,12 +229,12 @@ function report(runs, torch) {
     repetitions: runs.length,
     optimization: first.optimization,
     forwardGflop: first.forwardGflop,
-    wholeSweep: { conditions: first.conditions, ...whole, torchSeconds: torch?.seconds ?? null, torchSpeedup: torch ? torch.seconds / whole.seconds : null },
-    lastConvStage: { sites: LAST_STAGE, ...last, torchSeconds: torchLast, torchSpeedup: torchLast === null ? null : torchLast / last.seconds },
+    wholeSweep: { conditions: first.conditions, ...whole, torchSeconds: torch?.seconds ?? null, torchSpeedup: torch?.speedup ?? null },
+    lastConvStage: { sites: LAST_STAGE, ...last, torchSeconds: torchLast, torchSpeedup: torch?.lastSpeedup ?? null },
     rows,
     peakRssMiB: Math.max(...runs.map((run) => run.peakRssMiB)),
     torch: torch ? { timedPerSite: torch.rows[0].timed, seconds: torch.seconds } : null,
-    note: "lesion = ablate() of every filter of the site (loss on), in a fresh Node process per repetition, after model import and data loading. naive = one full onnxruntime forward pass of the masked network per condition over the 1,000 images (same threads, same graph optimisation as lesion's conv path), timed on naiveSampled conditions per site and extrapolated. Speed-ups are medians of per-repetition ratios (naive / lesion, both timed in the same process). GFLOP/s: the naive loop's measured rate, and lesion's effective rate (the naive loop's FLOP for all conditions / lesion's time). Count differences are |lesion − naive| summed over classes on the sampled conditions (float32 naive may differ on near ties; lesion's are float64-exact). The PyTorch hook loop (bench/cnn_torch.py, float32, the same threads) is timed once, on its own sample per site, after the repetitions.",
+    note: "lesion = ablate() of every filter of the site (loss on), in a fresh Node process per repetition, after model import and data loading. naive = one full onnxruntime forward pass of the masked network per condition over the 1,000 images (same threads, same graph optimisation as lesion's conv path), timed on naiveSampled conditions per site and extrapolated. Speed-ups are medians of per-repetition ratios (naive / lesion, both timed in the same process). GFLOP/s: the naive loop's measured rate, and lesion's effective rate (the naive loop's FLOP for all conditions / lesion's time). Count differences are |lesion − naive| summed over classes on the sampled conditions (float32 naive may differ on near ties; lesion's are float64-exact). The PyTorch hook loop (bench/cnn_torch.py, float32, the same threads) runs right after each repetition, in its own process, timed on its own sample per site and extrapolated; its speed-ups are medians of per-repetition ratios too.",
   };
   mkdirSync(out, { recursive: true });
   writeFileSync(`${out}cnn.json`, `${JSON.stringify(result, null, 2)}\n`);
@@ -235,7 +252,7 @@ function report(runs, torch) {
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r) =>
-        `| ${r.site} | ${r.engine} | ${r.conditions} | ${r.seconds.toFixed(2)} | ${range(r.secondsRange, 2)} | ${r.naiveSeconds.toFixed(1)} (${r.naiveSampled} timed) | ${r.speedup.toFixed(1)}× | ${range(r.speedupRange, 1, "×")} | ${r.naiveGflops.toFixed(1)} | ${r.effectiveGflops.toFixed(1)} | ${r.sampledCountDifferences} | ${r.sampledLossDifference.toExponential(1)} | ${r.unresolvedTies} | ${r.torchSeconds === null ? "" : r.torchSeconds.toFixed(1)} | ${r.torchSeconds === null ? "" : x(r.torchSeconds / r.seconds)} | ${r.torchCountDifferences ?? ""} |`,
+        `| ${r.site} | ${r.engine} | ${r.conditions} | ${r.seconds.toFixed(2)} | ${range(r.secondsRange, 2)} | ${r.naiveSeconds.toFixed(1)} (${r.naiveSampled} timed) | ${r.speedup.toFixed(1)}× | ${range(r.speedupRange, 1, "×")} | ${r.naiveGflops.toFixed(1)} | ${r.effectiveGflops.toFixed(1)} | ${r.sampledCountDifferences} | ${r.sampledLossDifference.toExponential(1)} | ${r.unresolvedTies} | ${r.torchSeconds === null ? "" : r.torchSeconds.toFixed(1)} | ${r.torchSpeedup === null ? "" : x(r.torchSpeedup)} | ${r.torchCountDifferences ?? ""} |`,
     ),
     "",
     `Peak RSS of lesion's sweeps (largest over repetitions; measured before the naive loop runs): ${result.peakRssMiB.toFixed(0)} MiB.`,
