@@ -162,14 +162,18 @@ export function deltaCut(proto: ModelProto, delta: ConvDelta): { inputs: string[
 
 /** The suffix graph's input for the ablated channels' contribution, subtracted from the cached layer output. */
 export const DELTA_INPUT = "lesion.conv.delta";
+/** The fused suffix's inputs: the ablated channels of the layer's input, and their slice of its weight. */
+export const FUSED_X = "lesion.conv.x";
+export const FUSED_W = "lesion.conv.w";
 
 /**
  * The graph from the layer's output on to the classifier output, fed the cached layer output (`${output}::in`), the
  * ablated channels' contribution (DELTA_INPUT, same shape) and the cut's other tensors; it starts with their
  * difference. Null when `shapes` lacks a fed tensor (not float). suffixModel's form with its mask nodes replaced by
- * one Sub.
+ * one Sub. `fused` (a Conv layer): the contribution is computed inside, a Conv of FUSED_X ([rows, |U|, …], the
+ * ablated channels) with FUSED_W ([out, |U|, k…], weightSlice), one condition per run.
  */
-export function deltaSuffix(proto: ModelProto, delta: ConvDelta, shapes: ReadonlyMap<string, readonly number[]>, output: string): ModelProto | null {
+export function deltaSuffix(proto: ModelProto, delta: ConvDelta, shapes: ReadonlyMap<string, readonly number[]>, output: string, fused = false): ModelProto | null {
   const shape = shapes.get(delta.output);
   if (!shape) return null;
   const name = "lesion.conv.next";
@@ -181,6 +185,23 @@ export function deltaSuffix(proto: ModelProto, delta: ConvDelta, shapes: Readonl
   graph.node = graph.node!.filter((n) => !masking(n));
   graph.node.splice(at, 0, makeNode("Sub", [`${delta.output}::in`, DELTA_INPUT], [delta.output], "lesion/conv/sub"));
   graph.input = graph.input!.filter((i) => !(i.name ?? "").endsWith(`.${name}`));
-  graph.input.splice(1, 0, makeValueInfo(DELTA_INPUT, DataType.FLOAT, ["batch", ...shape]));
+  if (fused && delta.kind === "conv") {
+    const conv = makeNode("Conv", [FUSED_X, FUSED_W], [DELTA_INPUT], "lesion/conv/delta");
+    conv.attribute = (delta.node.attribute ?? []).filter((a) => a.name !== "group");
+    graph.node.splice(at, 0, conv);
+    const x = makeValueInfo(FUSED_X, DataType.FLOAT, ["batch", "units", ...shapes.get(delta.input)!.slice(1)]);
+    graph.input.splice(1, 0, x, makeValueInfo(FUSED_W, DataType.FLOAT, [delta.weightDims[0], "units", ...delta.weightDims.slice(2)]));
+  } else graph.input.splice(1, 0, makeValueInfo(DELTA_INPUT, DataType.FLOAT, ["batch", ...shape]));
   return suffix.model;
+}
+
+/** The slice of a Conv layer's weight that units U contribute through: [out, |U|, k…] (FUSED_W). */
+export function weightSlice(delta: ConvDelta, units: readonly number[]): Float32Array {
+  const [out, channels, ...kernel] = delta.weightDims;
+  const taps = kernel.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(out * units.length * taps);
+  for (let o = 0; o < out; o++) {
+    units.forEach((u, j) => data.set(delta.weight.subarray((o * channels + u) * taps, (o * channels + u + 1) * taps), (o * units.length + j) * taps));
+  }
+  return data;
 }

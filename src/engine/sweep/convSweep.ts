@@ -3,9 +3,10 @@
  * as a delta (convPlan.ts). Per chunk of samples one forward pass caches the layer's input x and output pre (and any
  * other tensor the rest of the graph reads, such as a residual branch) and the intact logits. Per condition U, only
  * samples on which a channel of U is non-zero in x can change; for those rows the layer's output becomes
- * pre − layer(x[U]; W[U]) (one onnxruntime run of a small delta graph: a |U|-channel convolution, or a |U|·P-wide
- * MatMul after Flatten), and the graph from that output on (the suffix) runs batched over many conditions' rows. When
- * the layer's output is the logits there is no suffix at all. Near ties (TIE_MARGIN) are settled by maskedSweep's
+ * pre − layer(x[U]; W[U]) and the graph from that output on (the suffix) runs from it. A Conv layer's contribution is
+ * computed inside the suffix graph (a |U|-channel convolution with W[:, U] fed as an input), one condition per run; a
+ * Gemm/MatMul after Flatten's for every channel at once by a small delta graph (x as [C, rows, P] times B), the
+ * suffix then batched over many conditions' rows. When the layer's output is the logits there is no suffix at all. Near ties (TIE_MARGIN) are settled by maskedSweep's
  * float64 code (settleTies), so outcomes are the float64 network's, as on the masked path; the loss is the float32
  * logits' cross-entropy, as there.
  *
@@ -18,7 +19,7 @@ import { withOutputs } from "../../onnx/surgery.js";
 import { fillInput } from "../input.js";
 import { getSession, type LesionModel, type Site } from "../model.js";
 import { OrtTensor } from "../ort.js";
-import { convDelta, DELTA_INPUT, deltaCut, deltaGraph, deltaSuffix, type ConvDelta } from "./convPlan.js";
+import { convDelta, DELTA_INPUT, deltaCut, deltaGraph, deltaSuffix, FUSED_W, FUSED_X, weightSlice, type ConvDelta } from "./convPlan.js";
 import { crossEntropy, decide } from "./logits.js";
 import { maskedSweep, maskTarget, settleTies, tensorShapes } from "./maskedSweep.js";
 import type { SweepCondition, SweepResult } from "./types.js";
@@ -58,7 +59,10 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
   const inShape = shapes.get(delta.input)!;
   const outShape = shapes.get(delta.output)!;
   const last = delta.output === model.outputName;
-  const suffixProto = last ? null : deltaSuffix(model.proto, delta, shapes, model.outputName);
+  // A Conv layer's contribution is computed inside the suffix graph, one condition per run (a |U|-channel Conv);
+  // computing every channel's at once and copying them in cost as much as the suffix itself at early sites.
+  const fused = delta.kind === "conv" && !last;
+  const suffixProto = last ? null : deltaSuffix(model.proto, delta, shapes, model.outputName, fused);
   if (!last && !suffixProto) {
     const tensor = [...cut.inputs, ...cut.shapeSources].find((t) => !shapes.has(t));
     fail("unsupported-op", `site ${site.name}: the graph after it reads ${tensor}, a non-float tensor computed from the data before the site; lesion cannot cache it`, { site: site.name, tensor });
@@ -77,7 +81,7 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
   const cached = [...new Set([delta.input, delta.output, ...extras, model.outputName])];
   // onnxruntime's full optimisation (NCHWc convolutions): float32 rounding differs from "basic", ties go to float64.
   const prefix = await getSession(model, `conv-prefix:${site.name}`, () => withOutputs(model.proto, cached), CONV_OPTIMIZATION);
-  const deltaRun = await getSession(model, `conv-delta:${site.name}`, () => deltaGraph(model.proto, delta, site.units, inShape, outShape), CONV_OPTIMIZATION);
+  const deltaRun = fused ? null : await getSession(model, `conv-delta:${site.name}`, () => deltaGraph(model.proto, delta, site.units, inShape, outShape), CONV_OPTIMIZATION);
   const suffix = suffixProto ? await getSession(model, `conv-suffix:${site.name}`, () => suffixProto, CONV_OPTIMIZATION) : null;
 
   const rowBytes = 4 * (inSize + outSize + extraSizes.reduce((a, b) => a + b, 0) + k);
@@ -95,7 +99,9 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
   const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
   const inputBuffer = new Float32Array(chunk * sampleSize);
   const batch = [outSize, ...extraSizes].map((s) => new Float32Array((suffix ? batchRows : 1) * s));
-  const contributions = new Float32Array((suffix ? batchRows : 1) * outSize);
+  const contributions = new Float32Array(suffix && !fused ? batchRows * outSize : outSize);
+  const xBatch = new Float32Array(fused ? batchRows * Math.max(...conditions.map((c) => c.units.length)) * plane : 0);
+  let xWidth = 0;
   const rowSample = new Int32Array(batchRows);
   const rowCondition = new Int32Array(batchRows);
   const steps = Math.ceil(data.n / chunk) * Math.ceil(chunk / deltaRows);
@@ -138,22 +144,45 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
     }
 
     let filled = 0;
+    let weights: OrtTensor | null = null;
     const flush = async () => {
       if (filled === 0 || !suffix) return;
       const feeds: Record<string, OrtTensor> = {};
       [delta.output, ...extras].forEach((tensor, i) => {
         feeds[i === 0 ? `${tensor}::in` : tensor] = new OrtTensor("float32", batch[i].subarray(0, filled * [outSize, ...extraSizes][i]), [filled, ...shapes.get(tensor)!]);
       });
-      feeds[DELTA_INPUT] = new OrtTensor("float32", contributions.subarray(0, filled * outSize), [filled, ...outShape]);
+      if (fused) {
+        feeds[FUSED_X] = new OrtTensor("float32", xBatch.subarray(0, filled * xWidth), [filled, xWidth / plane, ...inShape.slice(1)]);
+        feeds[FUSED_W] = weights!;
+      } else feeds[DELTA_INPUT] = new OrtTensor("float32", contributions.subarray(0, filled * outSize), [filled, ...outShape]);
       const logits = (await suffix.run(feeds, [model.outputName]))[model.outputName].data as Float32Array;
       for (let r = 0; r < filled; r++) decideRow(logits, r * k, rowSample[r], rowCondition[r]);
       filled = 0;
     };
 
-    for (let from = 0; from < count; from += deltaRows) {
+    for (let c = 0; fused && c < conditions.length; c++) {
+      throwIfAborted(input.signal);
+      const units = conditions[c].units;
+      weights = new OrtTensor("float32", weightSlice(delta, units), [delta.weightDims[0], units.length, ...delta.weightDims.slice(2)]);
+      xWidth = units.length * plane;
+      for (let local = 0; local < count; local++) {
+        if (!anyActive(x, local * inSize, units, plane)) continue;
+        batch[0].set(pre.subarray(local * outSize, (local + 1) * outSize), filled * outSize);
+        units.forEach((u, j) => xBatch.set(x.subarray(local * inSize + u * plane, local * inSize + (u + 1) * plane), filled * xWidth + j * plane));
+        extraCache.forEach((cache, i) => batch[i + 1].set(cache.subarray(local * extraSizes[i], (local + 1) * extraSizes[i]), filled * extraSizes[i]));
+        rowSample[filled] = start + local;
+        rowCondition[filled] = c;
+        filled++;
+        if (filled === batchRows) await flush();
+      }
+      // The next condition has other weights.
+      await flush();
+      input.onProgress?.(Math.floor(((start / chunk) * conditions.length + c + 1) / Math.ceil(data.n / chunk)), conditions.length);
+    }
+    for (let from = 0; !fused && from < count; from += deltaRows) {
       const rows = Math.min(deltaRows, count - from);
       const xRows = new OrtTensor("float32", x.subarray(from * inSize, (from + rows) * inSize), [rows, ...inShape]);
-      const contribution = (await deltaRun.run({ x: xRows }, ["delta"])).delta.data as Float32Array;
+      const contribution = (await deltaRun!.run({ x: xRows }, ["delta"])).delta.data as Float32Array;
       for (let c = 0; c < conditions.length; c++) {
         throwIfAborted(input.signal);
         const units = conditions[c].units;
