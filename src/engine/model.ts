@@ -106,12 +106,15 @@ export async function closeModel(model: LesionModel): Promise<void> {
   model.sessions.clear();
 }
 
-/** The session for a graph variant, built on first use and kept for the model's lifetime. */
-export async function getSession(model: LesionModel, key: string, build: () => ModelProto): Promise<OrtSession> {
+/**
+ * The session for a graph variant, built on first use and kept for the model's lifetime; `optimization` as
+ * createSession's (default: the pinned "basic"), fixed by the key's first use.
+ */
+export async function getSession(model: LesionModel, key: string, build: () => ModelProto, optimization?: "basic" | "all"): Promise<OrtSession> {
   let session = model.sessions.get(key);
   if (!session) {
     try {
-      session = await createSession(encodeModel(build()), model.threads);
+      session = await createSession(encodeModel(build()), model.threads, optimization);
     } catch (error) {
       fail("bad-model", `${model.name} cannot be run by onnxruntime: ${(error as Error).message.split("\n")[0]}`, { name: model.name });
     }

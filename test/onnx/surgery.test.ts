@@ -52,7 +52,10 @@ describe("issue #13 cases on the masked suffix", () => {
     for (const mode of ["zero", "mean"] as const) {
       const a = await ablate(model, subset, { conditions: singles(resolveSite(model, "conv1"), mode) });
       const b = await ablate(twin, subset, { conditions: singles(resolveSite(twin, "conv1"), mode) });
-      expect(a.conditions.map((c) => [c.accuracy, c.loss])).toEqual(b.conditions.map((c) => [c.accuracy, c.loss]));
+      // The twin's zero ablations take the conv path (a delta on the layer after the Flatten): same predictions, the
+      // loss to float32 precision.
+      expect(a.conditions.map((c) => c.accuracy)).toEqual(b.conditions.map((c) => c.accuracy));
+      a.conditions.forEach((c, i) => expect(c.loss!).toBeCloseTo(b.conditions[i].loss!, 6));
     }
   });
 

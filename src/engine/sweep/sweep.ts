@@ -3,6 +3,9 @@
  * samples change their float64-exact prediction and by how much the loss moves, and picks the path that computes it:
  * - "dense": the site is a layer of a dense chain (src/onnx/chain.ts) and the condition zeroes at most DENSE_UNITS
  *   units: cached pre-activations, rank-k corrections, margin bounds, closed-form loss (denseSweep.ts).
+ * - "conv": the site's next linear layer (a Conv, or a Gemm/MatMul after Flatten) is reached through channel-wise
+ *   zero-preserving ops only (convPlan.ts) and the condition zeroes at most CONV_UNITS units: cached layer input and
+ *   output, the ablated channels' contribution subtracted, the rest of the graph batched (convSweep.ts).
  * - "masked": any other graph or condition: the cached prefix and a masked suffix graph run on the rows a condition
  *   can change (maskedSweep.ts).
  * `planSweep` tells the caller which path each condition takes and how to cut the list into blocks (the unit of a
@@ -12,13 +15,14 @@ import type { Dataset } from "../../data/types.js";
 import { denseChain, type DenseChain } from "../../onnx/chain.js";
 import { fillInput } from "../input.js";
 import { memoized, type LesionModel, type Site } from "../model.js";
+import { convDelta, convSweep, type ConvDelta } from "./convSweep.js";
 import { denseIntact } from "./denseIntact.js";
 import { denseSweep } from "./denseSweep.js";
 import { maskedSweep } from "./maskedSweep.js";
 import type { SweepCondition, SweepResult } from "./types.js";
 
 /** Which engine computes a condition. */
-export type SweepPath = "dense" | "masked";
+export type SweepPath = "dense" | "conv" | "masked";
 
 /**
  * Largest group the dense engine takes: beyond, its rank-k correction (a pass per unit) lost to the general path's
@@ -26,11 +30,24 @@ export type SweepPath = "dense" | "masked";
  */
 const DENSE_UNITS = 6;
 
-/** Conditions per block: large on the dense path (a block takes well under a second), small on the masked one, so a kill loses little. */
-const BLOCK_SIZE: Record<SweepPath, number> = { dense: 2048, masked: 64 };
+/**
+ * Largest group the conv path takes: its delta is a |U|-channel convolution, a small part of the layer for a few
+ * channels; larger groups (fractions of a layer) run masked.
+ */
+const CONV_UNITS = 8;
+
+/**
+ * Conditions per block: large on the dense path (a block takes well under a second), small on the masked one, so a
+ * kill loses little; the conv path's block also pays one forward pass over the data, so it takes a site's filters in
+ * one or a few blocks.
+ */
+const BLOCK_SIZE: Record<SweepPath, number> = { dense: 2048, conv: 256, masked: 64 };
 
 export interface SweepPlan {
-  /** The site's engine: "dense" where it is a layer of a dense chain (its small zero ablations run there), else "masked". */
+  /**
+   * The site's engine: "dense" where it is a layer of a dense chain, "conv" where its next layer takes a delta (its
+   * small zero ablations run there), else "masked".
+   */
   engine: SweepPath;
   /** Indices into the planned conditions, grouped by path (dense first) and cut to the path's block size. */
   blocks: number[][];
@@ -54,10 +71,11 @@ export interface SweepInput {
 /** How `sweep` will compute `conditions` at `site`: the engine and resumable blocks. Throws nothing. */
 export async function planSweep(model: LesionModel, site: Site, conditions: readonly SweepCondition[]): Promise<SweepPlan> {
   const chain = await siteChain(model, site);
-  const engine: SweepPath = chain ? "dense" : "masked";
+  const delta = chain ? null : await siteDelta(model, site);
+  const engine: SweepPath = chain ? "dense" : delta ? "conv" : "masked";
   const blocks: number[][] = [];
-  for (const path of ["dense", "masked"] as const) {
-    const indices = conditions.flatMap((c, i) => (pathOf(chain !== null, c) === path ? [i] : []));
+  for (const path of ["dense", "conv", "masked"] as const) {
+    const indices = conditions.flatMap((c, i) => (pathOf(engine, c) === path ? [i] : []));
     for (let b = 0; b < indices.length; b += BLOCK_SIZE[path]) blocks.push(indices.slice(b, b + BLOCK_SIZE[path]));
   }
   return { engine, blocks };
@@ -72,8 +90,11 @@ export async function sweep(input: SweepInput): Promise<SweepResult> {
   const { model, site, data, conditions, loss } = input;
   const started = performance.now();
   const chain = await siteChain(model, site);
-  const dense = conditions.flatMap((c, i) => (pathOf(chain !== null, c) === "dense" ? [i] : []));
-  const masked = conditions.flatMap((c, i) => (pathOf(chain !== null, c) === "masked" ? [i] : []));
+  const delta = chain ? null : await siteDelta(model, site);
+  const engine: SweepPath = chain ? "dense" : delta ? "conv" : "masked";
+  const dense = conditions.flatMap((c, i) => (pathOf(engine, c) === "dense" ? [i] : []));
+  const conv = conditions.flatMap((c, i) => (pathOf(engine, c) === "conv" ? [i] : []));
+  const masked = conditions.flatMap((c, i) => (pathOf(engine, c) === "masked" ? [i] : []));
   const parts: Array<[number[], SweepResult]> = [];
   let done = 0;
   if (dense.length > 0) {
@@ -98,6 +119,19 @@ export async function sweep(input: SweepInput): Promise<SweepResult> {
     parts.push([dense, result]);
     done += dense.length;
   }
+  if (conv.length > 0) {
+    const result = await convSweep({
+      model,
+      site,
+      data,
+      conditions: conv.map((i) => conditions[i]),
+      delta: delta!,
+      signal: input.signal,
+      onProgress: (d, t) => input.onProgress?.(done + Math.floor((d / t) * conv.length)),
+    });
+    parts.push([conv, result]);
+    done += conv.length;
+  }
   if (masked.length > 0) {
     const result = await maskedSweep({
       model,
@@ -121,8 +155,15 @@ export async function sweep(input: SweepInput): Promise<SweepResult> {
   return { intact: parts[0][1].intact, conditions: outcomes, stats };
 }
 
-function pathOf(inChain: boolean, c: SweepCondition): SweepPath {
-  return inChain && c.mode === "zero" && c.units.length <= DENSE_UNITS ? "dense" : "masked";
+function pathOf(engine: SweepPath, c: SweepCondition): SweepPath {
+  if (engine === "dense" && c.mode === "zero" && c.units.length <= DENSE_UNITS) return "dense";
+  if (engine === "conv" && c.mode === "zero" && c.units.length <= CONV_UNITS) return "conv";
+  return "masked";
+}
+
+/** The site's delta layer when the conv path can take its zero ablations, else null (convPlan.ts). */
+async function siteDelta(model: LesionModel, site: Site): Promise<ConvDelta | null> {
+  return memoized(model, model.proto, `conv-delta:${site.name}`, async () => convDelta(model.proto, site));
 }
 
 /** The model's dense chain when `site` is one of its layers, else null. */

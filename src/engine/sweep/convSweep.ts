@@ -1,0 +1,226 @@
+/**
+ * The conv path (issue #14 item 3): zero ablations of a few channels of a site whose next linear layer can take them
+ * as a delta (convPlan.ts). Per chunk of samples one forward pass caches the layer's input x and output pre (and any
+ * other tensor the rest of the graph reads, such as a residual branch) and the intact logits. Per condition U, only
+ * samples on which a channel of U is non-zero in x can change; for those rows the layer's output becomes
+ * pre − layer(x[U]; W[U]) (one onnxruntime run of a small delta graph: a |U|-channel convolution, or a |U|·P-wide
+ * MatMul after Flatten), and the graph from that output on (the suffix) runs batched over many conditions' rows. When
+ * the layer's output is the logits there is no suffix at all. Near ties (TIE_MARGIN) are settled by maskedSweep's
+ * float64 code (settleTies), so outcomes are the float64 network's, as on the masked path; the loss is the float32
+ * logits' cross-entropy, as there.
+ *
+ * Not done: margin bounds that skip rows which provably cannot flip (only inactive samples are skipped); the suffix
+ * of an early site is most of the network, and no cheap bound crosses several convolutions.
+ */
+import { fail, throwIfAborted } from "../../errors.js";
+import type { Dataset } from "../../data/types.js";
+import { withOutputs } from "../../onnx/surgery.js";
+import { fillInput } from "../input.js";
+import { getSession, type LesionModel, type Site } from "../model.js";
+import { OrtTensor } from "../ort.js";
+import { convDelta, DELTA_INPUT, deltaCut, deltaGraph, deltaSuffix, type ConvDelta } from "./convPlan.js";
+import { crossEntropy, decide } from "./logits.js";
+import { maskedSweep, maskTarget, settleTies, tensorShapes } from "./maskedSweep.js";
+import type { SweepCondition, SweepResult } from "./types.js";
+
+export { convDelta, type ConvDelta };
+
+export interface ConvSweepInput {
+  model: LesionModel;
+  site: Site;
+  data: Dataset;
+  /** Zero ablations of channels of `site` (mode "zero"). */
+  conditions: SweepCondition[];
+  /** The site's delta layer, from convDelta (non-null). */
+  delta: ConvDelta;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** onnxruntime's graph optimisation for the conv path's sessions (see createSession). */
+export const CONV_OPTIMIZATION = "all";
+const CACHE_BYTES = 64 * 2 ** 20;
+const BATCH_BYTES = 16 * 2 ** 20;
+/** Per block of rows, every channel's contribution to the layer's output ([rows, C, …]) is at most this large. */
+const DELTA_BYTES = 64 * 2 ** 20;
+
+/**
+ * Every condition's outcome against the intact network, float64-exact like maskedSweep's (same changed samples,
+ * predictions and counts; lossSum equal to float32 precision). Throws `unsupported-op` (the graph after the layer
+ * reads a non-float tensor computed from the data), `aborted`.
+ */
+export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
+  const started = performance.now();
+  const { model, site, data, conditions, delta } = input;
+  const k = model.numClasses;
+  const cut = deltaCut(model.proto, delta);
+  const shapes = await tensorShapes(model, [delta.input, ...cut.inputs], cut.shapeSources);
+  const inShape = shapes.get(delta.input)!;
+  const outShape = shapes.get(delta.output)!;
+  const last = delta.output === model.outputName;
+  const suffixProto = last ? null : deltaSuffix(model.proto, delta, shapes, model.outputName);
+  if (!last && !suffixProto) {
+    const tensor = [...cut.inputs, ...cut.shapeSources].find((t) => !shapes.has(t));
+    fail("unsupported-op", `site ${site.name}: the graph after it reads ${tensor}, a non-float tensor computed from the data before the site; lesion cannot cache it`, { site: site.name, tensor });
+  }
+  const extras = cut.inputs.slice(1);
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const inSize = size(inShape);
+  const outSize = size(outShape);
+  const extraSizes = extras.map((t) => size(shapes.get(t)!));
+  const plane = inSize / site.units;
+  // The delta graph's layout [C, G, rows, S]: a row of the layer's output is [G, S].
+  const groups = delta.kind === "conv" ? outShape[0] : 1;
+  const span = outSize / groups;
+  // Every channel's contribution for one row: beyond DELTA_BYTES even for a single row, the masked path is cheaper.
+  if (4 * site.units * outSize > DELTA_BYTES) return maskedSweep({ model, site, data, conditions, onProgress: input.onProgress, signal: input.signal });
+  const cached = [...new Set([delta.input, delta.output, ...extras, model.outputName])];
+  // onnxruntime's full optimisation (NCHWc convolutions): float32 rounding differs from "basic", ties go to float64.
+  const prefix = await getSession(model, `conv-prefix:${site.name}`, () => withOutputs(model.proto, cached), CONV_OPTIMIZATION);
+  const deltaRun = await getSession(model, `conv-delta:${site.name}`, () => deltaGraph(model.proto, delta, site.units, inShape, outShape), CONV_OPTIMIZATION);
+  const suffix = suffixProto ? await getSession(model, `conv-suffix:${site.name}`, () => suffixProto, CONV_OPTIMIZATION) : null;
+
+  const rowBytes = 4 * (inSize + outSize + extraSizes.reduce((a, b) => a + b, 0) + k);
+  const chunk = Math.max(1, Math.min(data.n, Math.floor(CACHE_BYTES / rowBytes)));
+  const batchRows = Math.max(1, Math.min(16384, Math.floor(BATCH_BYTES / (4 * (outSize + extraSizes.reduce((a, b) => a + b, 0))))));
+  const deltaRows = Math.max(1, Math.min(chunk, Math.floor(DELTA_BYTES / (4 * site.units * outSize))));
+
+  const intactPredictions = new Int32Array(data.n);
+  const intactLoss = new Float64Array(data.n);
+  const intactTie = new Uint8Array(data.n);
+  const perCondition = conditions.map(() => ({ changed: new Map<number, number>(), lossDelta: 0, lossOwn: 0, ownRows: 0 }));
+  const ties: Array<{ condition: number; sample: number }> = [];
+  let rowsEvaluated = 0;
+
+  const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
+  const inputBuffer = new Float32Array(chunk * sampleSize);
+  const batch = [outSize, ...extraSizes].map((s) => new Float32Array((suffix ? batchRows : 1) * s));
+  const contributions = new Float32Array((suffix ? batchRows : 1) * outSize);
+  const rowSample = new Int32Array(batchRows);
+  const rowCondition = new Int32Array(batchRows);
+  const steps = Math.ceil(data.n / chunk) * Math.ceil(chunk / deltaRows);
+  let step = 0;
+
+  const decideRow = (logits: Float32Array, from: number, sample: number, c: number) => {
+    const decided = decide(logits, from, k);
+    const tied = decided < 0;
+    const best = tied ? -1 - decided : decided;
+    const loss = crossEntropy(logits, data.labels[sample], from, k);
+    const own = perCondition[c];
+    if (Number.isFinite(intactLoss[sample])) own.lossDelta += loss - intactLoss[sample];
+    else {
+      own.lossOwn += loss;
+      own.ownRows++;
+    }
+    if (best !== intactPredictions[sample]) own.changed.set(sample, best);
+    if (tied || intactTie[sample] === 1) ties.push({ condition: c, sample });
+    rowsEvaluated++;
+  };
+
+  for (let start = 0; start < data.n; start += chunk) {
+    const count = Math.min(chunk, data.n - start);
+    const modelInput = inputBuffer.subarray(0, count * sampleSize);
+    fillInput(modelInput, data.images, start, count, data.shape, model.preprocessing);
+    const outputs = await prefix.run({ [model.inputName]: new OrtTensor("float32", modelInput, [count, ...model.inputShape]) }, cached);
+    const x = outputs[delta.input].data as Float32Array;
+    const pre = outputs[delta.output].data as Float32Array;
+    const extraCache = extras.map((t) => outputs[t].data as Float32Array);
+    const intactLogits = outputs[model.outputName].data as Float32Array;
+    for (let local = 0; local < count; local++) {
+      const sample = start + local;
+      const decided = decide(intactLogits, local * k, k);
+      intactPredictions[sample] = decided < 0 ? -1 - decided : decided;
+      intactLoss[sample] = crossEntropy(intactLogits, data.labels[sample], local * k, k);
+      if (decided < 0) {
+        intactTie[sample] = 1;
+        ties.push({ condition: -1, sample });
+      }
+    }
+
+    let filled = 0;
+    const flush = async () => {
+      if (filled === 0 || !suffix) return;
+      const feeds: Record<string, OrtTensor> = {};
+      [delta.output, ...extras].forEach((tensor, i) => {
+        feeds[i === 0 ? `${tensor}::in` : tensor] = new OrtTensor("float32", batch[i].subarray(0, filled * [outSize, ...extraSizes][i]), [filled, ...shapes.get(tensor)!]);
+      });
+      feeds[DELTA_INPUT] = new OrtTensor("float32", contributions.subarray(0, filled * outSize), [filled, ...outShape]);
+      const logits = (await suffix.run(feeds, [model.outputName]))[model.outputName].data as Float32Array;
+      for (let r = 0; r < filled; r++) decideRow(logits, r * k, rowSample[r], rowCondition[r]);
+      filled = 0;
+    };
+
+    for (let from = 0; from < count; from += deltaRows) {
+      const rows = Math.min(deltaRows, count - from);
+      const xRows = new OrtTensor("float32", x.subarray(from * inSize, (from + rows) * inSize), [rows, ...inShape]);
+      const contribution = (await deltaRun.run({ x: xRows }, ["delta"])).delta.data as Float32Array;
+      for (let c = 0; c < conditions.length; c++) {
+        throwIfAborted(input.signal);
+        const units = conditions[c].units;
+        for (let r = 0; r < rows; r++) {
+          const local = from + r;
+          if (!anyActive(x, local * inSize, units, plane)) continue;
+          // The layer's output with U zeroed is the cached one less U's contributions: for the logits themselves
+          // computed here, else fed to the suffix graph, which starts with the difference (copies, not a JS loop).
+          const base = local * outSize;
+          // Plain loops: a subarray per (row, condition, group) cost more than the copying itself.
+          const sum = filled * outSize;
+          for (let g = 0; g < groups; g++) {
+            const to = sum + g * span;
+            let at = ((units[0] * groups + g) * rows + r) * span;
+            for (let i = 0; i < span; i++) contributions[to + i] = contribution[at + i];
+            for (let j = 1; j < units.length; j++) {
+              at = ((units[j] * groups + g) * rows + r) * span;
+              for (let i = 0; i < span; i++) contributions[to + i] += contribution[at + i];
+            }
+          }
+          if (!suffix) {
+            const target = batch[0];
+            for (let i = 0; i < outSize; i++) target[i] = pre[base + i] - contributions[i];
+            decideRow(target, 0, start + local, c);
+            continue;
+          }
+          batch[0].set(pre.subarray(base, base + outSize), filled * outSize);
+          extraCache.forEach((cache, i) => batch[i + 1].set(cache.subarray(local * extraSizes[i], (local + 1) * extraSizes[i]), filled * extraSizes[i]));
+          rowSample[filled] = start + local;
+          rowCondition[filled] = c;
+          filled++;
+          if (filled === batchRows) await flush();
+        }
+      }
+      input.onProgress?.(Math.floor((++step / steps) * conditions.length), conditions.length);
+    }
+    await flush();
+  }
+
+  const unresolvedTies = await settleTies({ model, site, data, conditions }, maskTarget(site), ties, intactPredictions, perCondition);
+  const correctPerClass = (predictionOf: (sample: number) => number) => {
+    const counts = new Array<number>(k).fill(0);
+    for (let s = 0; s < data.n; s++) if (predictionOf(s) === data.labels[s]) counts[data.labels[s]]++;
+    return counts;
+  };
+  const intactLossSum = intactLoss.reduce((a, b) => a + b, 0);
+  const finiteLossSum = intactLoss.reduce((a, b) => (Number.isFinite(b) ? a + b : a), 0);
+  const nonFinite = intactLoss.reduce((a, b) => (Number.isFinite(b) ? a : a + 1), 0);
+  return {
+    intact: { predictions: intactPredictions, correctPerClass: correctPerClass((s) => intactPredictions[s]), lossSum: intactLossSum },
+    conditions: perCondition.map(({ changed, lossDelta, lossOwn, ownRows }) => {
+      const samples = Int32Array.from([...changed.keys()].sort((a, b) => a - b));
+      return {
+        correctPerClass: correctPerClass((s) => changed.get(s) ?? intactPredictions[s]),
+        changed: samples,
+        changedPredictions: Int32Array.from(samples, (s) => changed.get(s)!),
+        lossSum: nonFinite === 0 ? intactLossSum + lossDelta : ownRows === nonFinite ? finiteLossSum + lossDelta + lossOwn : Number.NaN,
+      };
+    }),
+    stats: { rowsEvaluated, rowsFloat64: ties.length - unresolvedTies, unresolvedTies, seconds: (performance.now() - started) / 1000 },
+  };
+}
+
+function anyActive(x: Float32Array, offset: number, units: readonly number[], plane: number): boolean {
+  for (const unit of units) {
+    const from = offset + unit * plane;
+    for (let p = 0; p < plane; p++) if (x[from + p] !== 0) return true;
+  }
+  return false;
+}
