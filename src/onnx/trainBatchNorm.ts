@@ -69,7 +69,10 @@ export function batchNormForward(
   // Running statistics: M values per channel; the unbiased variance σ²·M/(M − 1) (PyTorch).
   const size = g.one("Cast", [g.one("Size", [input])], { to: DataType.FLOAT });
   const perChannel = g.one("Div", [size, g.constant(`bn.channels.${index}`, [], new Float32Array([channels]))]);
-  const unbias = g.one("Div", [perChannel, g.one("Sub", [perChannel, g.constant(`bn.one.${index}`, [], new Float32Array([1]))])]);
+  // M = 1 (a last batch of one sample into BatchNorm1d, which PyTorch refuses) would make the factor 1/0: there the
+  // denominator is held at 1, so the running variance decays instead of turning NaN.
+  const one = g.constant(`bn.one.${index}`, [], new Float32Array([1]));
+  const unbias = g.one("Div", [perChannel, g.one("Max", [g.one("Sub", [perChannel, one]), one])]);
   const flat = g.constant(`bn.flat.${index}`, [1], BigInt64Array.from([BigInt(channels)]));
   const keep = g.constant(`bn.keep.${index}`, [], new Float32Array([1 - momentum]));
   const m = g.constant(`bn.momentum.${index}`, [], new Float32Array([momentum]));
