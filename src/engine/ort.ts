@@ -24,14 +24,19 @@ export function defaultThreads(): number {
 /**
  * Graph optimisation is pinned to "basic" (constant folding, redundant nodes) so the fusions chosen never depend on
  * which graph variant runs; masks are inputs, so nothing about a condition is folded away.
+ * `memoryArena: false` (getSession's choice for models with conv sites) runs without onnxruntime's CPU memory arena:
+ * an arena keeps the peak memory of its session's largest run for the session's lifetime, and a study holds two
+ * sessions per site (prefix and masked suffix) open until the model closes, so on CNNs, whose activations are large,
+ * the arenas added up to gigabytes (the VGG fixture's study: 3.2 GiB peak RSS, bench/study-memory.mjs). Without, each
+ * run's buffers are freed when it ends. Default true (MLPs' small runs and training keep the arena).
  */
-export async function createSession(bytes: Uint8Array, threads: number): Promise<OrtSession> {
+export async function createSession(bytes: Uint8Array, threads: number, options: { memoryArena?: boolean } = {}): Promise<OrtSession> {
   return ort.InferenceSession.create(bytes, {
     graphOptimizationLevel: GRAPH_OPTIMIZATION_LEVEL,
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
-    enableCpuMemArena: true,
+    enableCpuMemArena: options.memoryArena ?? true,
     // Warnings (unused initializers of generated graphs) would reach users' terminals; errors still throw.
     logSeverityLevel: 3,
   });
