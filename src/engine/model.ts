@@ -1,7 +1,8 @@
 /**
  * The opened model: its graph (batch axis made symbolic), sites with their shapes, preprocessing, and the
  * onnxruntime sessions built from it. Sessions are created once per graph variant and kept until `closeModel`
- * (creating and releasing sessions leaks in Node, and their arenas never shrink).
+ * (creating and releasing sessions leaks in Node, and their arenas never shrink: a model with conv sites gets sessions
+ * without an arena, so that a study's many sessions of large activations do not add up, see createSession).
  */
 import { basename, dirname } from "node:path";
 import { closest, fail } from "../errors.js";
@@ -114,7 +115,7 @@ export async function getSession(model: LesionModel, key: string, build: () => M
   let session = model.sessions.get(key);
   if (!session) {
     try {
-      session = await createSession(encodeModel(build()), model.threads, optimization);
+      session = await createSession(encodeModel(build()), model.threads, { optimization, memoryArena: !model.sites.some((s) => s.kind === "conv") });
     } catch (error) {
       fail("bad-model", `${model.name} cannot be run by onnxruntime: ${(error as Error).message.split("\n")[0]}`, { name: model.name });
     }
