@@ -1,4 +1,5 @@
 /** Tiny models built in code, and a seeded random source, for tests. */
+import { LesionError } from "../src/errors.js";
 import { buildClassifier, type LayerSpec } from "../src/onnx/build.js";
 import { writeMetadata } from "../src/onnx/metadata.js";
 import { encodeModel } from "../src/onnx/proto.js";
@@ -6,6 +7,17 @@ import { seeded as random } from "../src/random.js";
 
 /** The project's seeded generator, under the name the tests use. */
 export { random };
+
+/** The LesionError `run` throws (sync or async); any other error is rethrown, and no error fails. */
+export async function errorOf(run: () => unknown): Promise<LesionError> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof LesionError) return error;
+    throw error;
+  }
+  throw new Error("no error");
+}
 
 export function randomArray(length: number, rand: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length }, () => (rand() * 2 - 1) * scale);

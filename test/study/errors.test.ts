@@ -6,7 +6,6 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
-import { LesionError } from "../../src/errors.js";
 import { parseArch } from "../../src/models/arch.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
@@ -16,19 +15,9 @@ import { evaluate } from "../../src/study/evaluate.js";
 import { fractions, groups, pairs, singles } from "../../src/study/conditions.js";
 import { importModel } from "../../src/models/importModel.js";
 import { info } from "../../src/models/info.js";
-import { random, randomArray, randomMlp } from "../helpers.js";
+import { errorOf, random, randomArray, randomMlp } from "../helpers.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/checkpoints/${name}`, import.meta.url));
-
-async function errorOf(run: () => unknown): Promise<LesionError> {
-  try {
-    await run();
-  } catch (error) {
-    if (error instanceof LesionError) return error;
-    throw error;
-  }
-  throw new Error("no error");
-}
 
 function randomData(n: number, size: number, classes: number, seed: number): Dataset {
   const rand = random(seed);

@@ -13,7 +13,6 @@ import { fileURLToPath } from "node:url";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
-import { LesionError } from "../../src/errors.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { encodeModel, metadataValue, decodeModel } from "../../src/onnx/proto.js";
@@ -29,7 +28,7 @@ import { TRANSPLANT_KEY } from "../../src/transplant/transplantModel.js";
 import { mergeNetworks } from "../../src/transplant/transplantNetwork.js";
 import { trainNetwork } from "../../src/engine/train.js";
 import type { Network } from "../../src/onnx/network.js";
-import { random, randomArray, randomCnn, randomMlp } from "../helpers.js";
+import { errorOf, random, randomArray, randomCnn, randomMlp } from "../helpers.js";
 
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 
@@ -38,16 +37,6 @@ function pick(data: Dataset, indices: number[], spec: string): Dataset {
   const images = new Float32Array(indices.length * per);
   indices.forEach((s, r) => images.set(data.images.subarray(s * per, (s + 1) * per), r * per));
   return { ...data, spec, n: indices.length, images, labels: Int32Array.from(indices, (s) => data.labels[s]) };
-}
-
-async function errorOf(run: () => unknown): Promise<LesionError> {
-  try {
-    await run();
-  } catch (error) {
-    if (error instanceof LesionError) return error;
-    throw error;
-  }
-  throw new Error("no error");
 }
 
 describe("transplant: the canonical MNIST experiment (class 3)", () => {
