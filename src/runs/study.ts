@@ -70,6 +70,15 @@ export interface StudyResult {
 
 export const STUDY_FILE = "study.json";
 
+/**
+ * The whole study of a model (Meyes et al. 2019 and 2020) in `dir`, one result directory per step (evaluate, record,
+ * singles, pairs, characterize, fraction curves, optional recovery): a step whose identity (model hash, data identity,
+ * options) matches a finished one is reused, a killed step resumes from its resume log. `baseline` is the intact
+ * accuracy (a fraction 0..1).
+ * @throws LesionError `unknown-site`; `dir-locked` (another run holds `dir`); `resume-mismatch`; `unwritable-path`;
+ * and those of the steps' verbs (`shape-mismatch`, `bad-data`, `label-out-of-range`, `unit-out-of-range`,
+ * `unsupported-op`, `bad-model`, `engine-disagreement`, `aborted`).
+ */
 export async function study(model: LesionModel, data: Dataset, options: StudyOptions = {}): Promise<StudyResult> {
   const dir = options.dir ?? "lesion-study";
   const sites = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);

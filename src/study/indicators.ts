@@ -76,6 +76,16 @@ export interface IndicatorsResult {
 export const INDICATOR_NAMES = ["magnitude", "selectivity", "fractionActive", "weightL1", "weightL2", "weightChange", "mannWhitneyP", "impact", "impactMaxClass"] as const;
 export type IndicatorName = (typeof INDICATOR_NAMES)[number];
 
+/**
+ * The per-unit indicators of the module comment (Meyes et al. 2020; selectivity after Morcos et al. 2018; weight change
+ * and its Mann–Whitney test after Meyes et al. 2019) for the hidden sites (default: every site but the output), one
+ * value per unit in `INDICATOR_NAMES` order; fractions 0..1, impacts as accuracy drops (fractions), null where a value
+ * is undefined (a dead unit's selectivity, weight change without an initial model).
+ * @throws LesionError `unknown-site` (a site not in the model, or a model without hidden sites); `bad-model` (the
+ * initial model lacks a layer's weight or has it in another shape, or no sites); `shape-mismatch` (images of another
+ * shape than the model takes), `bad-data` (an image folder not matched to the model's classes), `label-out-of-range` (a
+ * label beyond the model's classes); and as `ablate` (`unsupported-op`, `engine-disagreement`, `aborted`).
+ */
 export async function indicators(model: LesionModel, data: Dataset, options: IndicatorsOptions = {}): Promise<IndicatorsResult> {
   const names = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
   if (names.length === 0) fail("unknown-site", `${model.name} has no hidden sites to characterise`, { model: model.name, site: null, closest: [] });
