@@ -21,11 +21,7 @@ export type Activation = "relu" | "tanh" | "sigmoid" | "leakyrelu";
 
 const ARCH_HELP = "expected 'mlp' or a list like conv(padding=1),relu,maxpool(2),flatten,linear,relu,linear";
 
-/**
- * Parses an architecture spec for importModel; `mlp` needs the state_dict to know how many layers, so it is returned
- * as null here.
- * @throws LesionError `bad-arch` (an empty spec, an unknown layer, a non-numeric or non-whole argument).
- */
+/** Parses a spec; `mlp` needs the state_dict to know how many layers, so it is returned as null here. */
 export function parseArch(text: string): ArchToken[] | null {
   const spec = text.trim();
   if (spec === "mlp") return null;

@@ -8,10 +8,6 @@ import { layerShapes, type Network, type NetworkLayer } from "../onnx/network.js
 
 export const ZOO_HELP = "expected mlp:784-100-100-100-10 (layer widths, input first) or cnn:small";
 
-/**
- * The network `train` builds for `arch` on images of `imageShape` (CxHxW) and `classes` classes.
- * @throws LesionError `bad-arch` (an unknown architecture, or widths that do not fit the images or classes).
- */
 export function zooNetwork(arch: string, imageShape: [number, number, number], classes: number): Network {
   const [family, rest] = arch.split(":");
   const [c, h, w] = imageShape;
