@@ -34,7 +34,7 @@ export interface LesionErrorDetails {
   /** A data spec that cannot be read. */
   "bad-data-spec": { spec: string; split?: string };
   /** Data (a file, folder or data set) that cannot be used; `path` or `source` names it. */
-  "bad-data": { path?: string; source?: string; sample?: number; classNames?: string[] };
+  "bad-data": { path?: string; source?: string; sample?: number; classNames?: string[]; options?: string[] };
   /** A label outside 0..numClasses−1: the first one, at `sample`, in `source`. */
   "label-out-of-range": { label: number; sample: number; numClasses: number; source: string };
   /** A download whose SHA-256 is not the expected one (the file was discarded). */

@@ -11,6 +11,17 @@ import { seeded as random } from "../src/random.js";
 /** The project's seeded generator, under the name the tests use. */
 export { random };
 
+/** The LesionError `run` throws (sync or async); any other error is rethrown, and no error fails. */
+export async function errorOf(run: () => unknown): Promise<LesionError> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof LesionError) return error;
+    throw error;
+  }
+  throw new Error("no error");
+}
+
 export function randomArray(length: number, rand: () => number, scale = 1): Float32Array {
   return Float32Array.from({ length }, () => (rand() * 2 - 1) * scale);
 }
@@ -97,15 +108,4 @@ export function deepTransplantSetup(mean: number, std: number): { data: Dataset;
   const recipient = decodeModel(randomMlp([8, 7, 4, 3], 2));
   writeMetadata(recipient, { preprocessing: { layout: "flat", mean: [mean], std: [std], imageShape: [1, 1, 8] }, classNames: null });
   return { data, donor: randomMlp([8, 6, 5, 3], 1), recipient: encodeModel(recipient) };
-}
-
-/** The LesionError `run` throws (sync or async); fails the test when it throws something else or nothing. */
-export async function errorOf(run: () => unknown): Promise<LesionError> {
-  try {
-    await run();
-  } catch (error) {
-    if (error instanceof LesionError) return error;
-    throw error;
-  }
-  throw new Error("no error");
 }

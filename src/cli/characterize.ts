@@ -8,6 +8,7 @@ import { provenance } from "../runs/provenance.js";
 import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<CharacterizeOptions> = {
+  singles: null /* the study's singles step, passed in by `lesion study` */,
   sites: "--sites <names>",
   initial: "--initial <model>",
   k: "--k <n>",

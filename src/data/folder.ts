@@ -55,7 +55,7 @@ export function loadImageFolder(root: string, spec: string, limit?: number, sizi
   const sizingText = sizing.resize || sizing.crop ? ` after ${[sizing.resize ? `resize ${sizing.resize}` : "", sizing.crop ? `crop ${sizing.crop}` : ""].filter(Boolean).join(", ")}` : "";
   decoded.forEach((image, i) => {
     if (image.width !== width || image.height !== height) {
-      fail("bad-data", `${files[i].path} is ${image.width}x${image.height} but ${files[0].path} is ${width}x${height}${sizingText}; every image must have the same size (import the model with \`resize\` and \`crop\` to bring images of any size to one size)`, { path: files[i].path });
+      fail("bad-data", `${files[i].path} is ${image.width}x${image.height} but ${files[0].path} is ${width}x${height}${sizingText}; every image must have the same size (import the model with \`resize\` N \`crop\` M to bring images of any size to M x M)`, { path: files[i].path, options: ["resize", "crop"] });
     }
   });
   const gray = decoded.every(({ rgba }) => {

@@ -41,6 +41,13 @@ export interface LoadDatasetOptions {
 
 const ASSETS = fileURLToPath(new URL("../../assets/data/", import.meta.url));
 
+/**
+ * Loads the data set a spec names (`mnist:test`, `fashion-mnist:train`, `cifar10:test`, `idx:…`, `npy:IMAGES,LABELS`,
+ * a folder of class sub-folders): images [n, C, H, W] as float32 pixels in [0, 1], labels 0..K−1, class names.
+ * @throws LesionError `bad-data-spec`; `missing-file`; `bad-data` (unreadable or inconsistent files, a folder class
+ * that is not the model's); `label-out-of-range`; `download-failed`, `checksum-mismatch` (Fashion-MNIST downloads);
+ * `unwritable-path` (the cache directory); `bad-option` (`limit` not a positive integer).
+ */
 export async function loadDataset(spec: string, options: LoadDatasetOptions = {}): Promise<Dataset> {
   checkLimit(options.limit);
   const parsed = parseDataSpec(spec);

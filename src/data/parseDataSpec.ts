@@ -23,6 +23,7 @@ const EXPECTED =
  * Parses a data spec. Named data sets default to the test split (`mnist` is `mnist:test`).
  * A folder spec must look like a path (contain `/` or `\`, or be `.` or `..`), so a misspelt name such as
  * `minst` is an error rather than a missing folder: write `./digits` for a folder in the current directory.
+ * @throws LesionError `bad-data-spec` (an unknown name or split, an idx or npy spec without its files).
  */
 export function parseDataSpec(spec: string): DataSpec {
   const text = spec.trim();

@@ -6,6 +6,21 @@ import type { LesionModel } from "./model.js";
 import { OrtTensor, type OrtSession } from "./ort.js";
 
 export const DEFAULT_BATCH_SIZE = 1024;
+/**
+ * The activations of one batch (every site's tensor, the sum a recording of all sites fetches at once) are kept under
+ * this many bytes: a wide CNN (a full-width ResNet-18 holds ~3 MB of site activations per 32×32 image) runs in
+ * smaller batches instead of needing gigabytes; MLPs and small CNNs keep their batch size.
+ */
+export const BATCH_ACTIVATION_BYTES = 256 * 2 ** 20;
+
+/**
+ * The rows of one batch: `batchSize` (default 1024), fewer when the model's site activations of that many samples
+ * would pass BATCH_ACTIVATION_BYTES (never fewer than 1). Per-sample results do not depend on it.
+ */
+export function batchRows(model: LesionModel, batchSize = DEFAULT_BATCH_SIZE): number {
+  const perSample = model.sites.reduce((sum, site) => sum + site.shape.reduce((a, b) => a * b, 1) * 4, 0);
+  return Math.max(1, Math.min(batchSize, perSample > 0 ? Math.floor(BATCH_ACTIVATION_BYTES / perSample) : batchSize));
+}
 
 export interface BatchOutputs {
   start: number;
@@ -64,7 +79,7 @@ export async function forEachBatch(
   options: ForwardOptions,
   onBatch: (batch: BatchOutputs) => void,
 ): Promise<void> {
-  const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
+  const batchSize = batchRows(model, Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE));
   const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
   const buffer = new Float32Array(Math.min(batchSize, data.n) * sampleSize);
   const names = [model.outputName, ...(options.outputs ?? []).filter((o) => o !== model.outputName)];

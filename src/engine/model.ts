@@ -1,7 +1,8 @@
 /**
  * The opened model: its graph (batch axis made symbolic), sites with their shapes, preprocessing, and the
  * onnxruntime sessions built from it. Sessions are created once per graph variant and kept until `closeModel`
- * (creating and releasing sessions leaks in Node, and their arenas never shrink).
+ * (creating and releasing sessions leaks in Node, and their arenas never shrink: a model with conv sites gets sessions
+ * without an arena, so that a study's many sessions of large activations do not add up, see createSession).
  */
 import { basename, dirname } from "node:path";
 import { closest, fail } from "../errors.js";
@@ -60,6 +61,15 @@ export interface OpenModelOptions {
   name?: string;
 }
 
+/**
+ * Opens an ONNX classifier (a path, or bytes named by `options.name`): the graph normalised once (external data,
+ * constant folding, float16 to float32, a probability head read back to logits), its sites found and named, its input
+ * shape per sample and preprocessing read from lesion's metadata (or inferred), one long-lived onnxruntime session per
+ * graph variant. Close it with `closeModel` in `finally`.
+ * @throws LesionError `missing-file` (no such file, or external data not beside it); `bad-model` (not an ONNX model, a
+ * PyTorch checkpoint given as one with `details.checkpoint`, more than one input, no fixed sample shape, output not
+ * [batch, classes], a graph onnxruntime cannot run); `unsupported-op` (a tensor type lesion does not read).
+ */
 export async function openModel(source: string | Uint8Array, options: OpenModelOptions = {}): Promise<LesionModel> {
   const bytes = typeof source === "string" ? readFileChecked(source, "model") : source;
   const name = options.name ?? (typeof source === "string" ? basename(source) : "model");
@@ -114,7 +124,7 @@ export async function getSession(model: LesionModel, key: string, build: () => M
   let session = model.sessions.get(key);
   if (!session) {
     try {
-      session = await createSession(encodeModel(build()), model.threads, optimization);
+      session = await createSession(encodeModel(build()), model.threads, { optimization, memoryArena: !model.sites.some((s) => s.kind === "conv") });
     } catch (error) {
       fail("bad-model", `${model.name} cannot be run by onnxruntime: ${(error as Error).message.split("\n")[0]}`, { name: model.name });
     }
@@ -140,7 +150,10 @@ export function checkUnits(site: Site, units: readonly number[]): void {
   }
 }
 
-/** The only site lookup: a miss names the closest sites. */
+/**
+ * The only site lookup: the site named `name` (as `info` lists them).
+ * @throws LesionError `unknown-site` naming the closest sites (`details.closest`); `bad-model` (a model without sites).
+ */
 export function resolveSite(model: LesionModel, name: string): Site {
   requireSites(model);
   const site = model.sites.find((s) => s.name === name);

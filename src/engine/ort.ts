@@ -26,14 +26,19 @@ export function defaultThreads(): number {
  * which graph variant runs; masks are inputs, so nothing about a condition is folded away. The conv sweep path asks
  * for "all" (onnxruntime's NCHWc convolution kernels: ~3× faster on the VGG fixture, bench/cnn.mjs); its float32
  * results then differ from "basic" ones by rounding only, and near ties are settled in float64 either way.
+ * `memoryArena: false` (getSession's choice for models with conv sites) runs without onnxruntime's CPU memory arena:
+ * an arena keeps the peak memory of its session's largest run for the session's lifetime, and a study holds two
+ * sessions per site (prefix and masked suffix) open until the model closes, so on CNNs, whose activations are large,
+ * the arenas added up to gigabytes (the VGG fixture's study: 3.2 GiB peak RSS, bench/study-memory.mjs). Without, each
+ * run's buffers are freed when it ends. Default true (MLPs' small runs and training keep the arena).
  */
-export async function createSession(bytes: Uint8Array, threads: number, optimization: "basic" | "all" = GRAPH_OPTIMIZATION_LEVEL): Promise<OrtSession> {
+export async function createSession(bytes: Uint8Array, threads: number, options: { optimization?: "basic" | "all"; memoryArena?: boolean } = {}): Promise<OrtSession> {
   return ort.InferenceSession.create(bytes, {
-    graphOptimizationLevel: optimization,
+    graphOptimizationLevel: options.optimization ?? GRAPH_OPTIMIZATION_LEVEL,
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: "sequential",
-    enableCpuMemArena: true,
+    enableCpuMemArena: options.memoryArena ?? true,
     // Warnings (unused initializers of generated graphs) would reach users' terminals; errors still throw.
     logSeverityLevel: 3,
   });

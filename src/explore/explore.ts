@@ -81,9 +81,12 @@ export const PAGE_BYTES = 50 * 2 ** 20;
 const CACHE_BYTES = 64 * 2 ** 20;
 
 /**
- * Builds the explorer page for `model` on `data`. Throws `unknown-site` (a site not in the model; or no hidden site),
- * `bad-option` (samples out of range), `shape-mismatch` (data that do not fit the model), `unsupported-op` (a graph
- * after a site that lesion cannot cut), `bad-model` (no sites).
+ * Builds the explorer page for `model` on `data`: one offline HTML page that runs the network in onnxruntime-web on a
+ * stratified sample of images and ablates units on click (Meyes et al. 2019's single-unit ablations, live), showing
+ * accuracy and per-class accuracy (percentages) and the units' activations.
+ * @throws LesionError `unknown-site` (a site not in the model, or no hidden site); `bad-option` (samples out of range);
+ * `shape-mismatch`, `bad-data`, `label-out-of-range` (data that do not fit the model); `unsupported-op` (a graph after
+ * a site that lesion cannot cut); `bad-model` (no sites); `aborted` (options.signal).
  */
 export async function explore(model: LesionModel, data: Dataset, options: ExploreOptions = {}): Promise<ExploreResult> {
   checkData(model, data);

@@ -54,6 +54,16 @@ export interface ImportResult {
   note: string | null;
 }
 
+/**
+ * Makes a lesion model from a file: an ONNX model made self-contained (external data inlined), or a PyTorch state_dict
+ * (`.pt` zip or legacy pickle, `.safetensors`; read without running code) built into the architecture `arch` ("mlp" or
+ * a layer list, see README "Architectures"). Preprocessing (`mean`, `std` per channel on [0, 1] pixels, `inputShape`
+ * CxHxW) and class names go into the model's metadata.
+ * @throws LesionError `missing-file`; `bad-option` (mean and std of different lengths, a zero std, a checkpoint without
+ * `arch`, an image shape that cannot be told); `bad-checkpoint` (a file that is no readable PyTorch checkpoint);
+ * `unsafe-pickle` (a pickle that asks to run code); `bad-arch` (an architecture that does not fit the weights);
+ * `bad-model` (an ONNX file lesion cannot use); `unsupported-op` (a tensor type lesion does not read).
+ */
 export async function importModel(path: string, options: ImportOptions = {}): Promise<ImportResult> {
   const bytes = readFileChecked(path, "model");
   // A checkpoint is read as one whatever its name (`weights.onnx` that torch.save wrote).

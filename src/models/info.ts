@@ -33,6 +33,13 @@ export interface InfoResult {
   warnings: string[];
 }
 
+/**
+ * What an opened model holds: its input (shape per sample, without the batch axis), preprocessing, classes, head,
+ * every site (name, kind "dense" | "conv", units, tensor shape [batch, units, …]), how the file was normalised, and
+ * warnings (non-finite weights). Sites are named as in README "Concepts" (src/onnx/sites.ts).
+ * @throws nothing: every check ran when the model was opened (openModel throws `missing-file`, `bad-model`,
+ * `unsupported-op`).
+ */
 export function info(model: LesionModel): InfoResult {
   return {
     model: model.name,

@@ -69,6 +69,16 @@ export interface RecoverResult {
   warnings: string[];
 }
 
+/**
+ * Recovery after ablation (Meyes et al. 2019): the network retrained on `data` with `units` of `site` held at zero
+ * ("held") or released ("free"), measured on `options.test` after every epoch (accuracy and per-class accuracy,
+ * fractions 0..1), with the intact and ablated baselines and, with `control`, the intact network retrained with the
+ * same budget.
+ * @throws LesionError `unknown-site` (a site not in the model, or not the output of a trainable layer);
+ * `unit-out-of-range`; `bad-units` (no units); `unsupported-op` (layers lesion cannot train); `shape-mismatch` (images
+ * of another shape than the model takes), `bad-data` (an image folder not matched to the model's classes),
+ * `label-out-of-range` (a label beyond the model's classes); `aborted` (options.signal).
+ */
 export async function recover(model: LesionModel, data: Dataset, options: RecoverOptions): Promise<RecoverResult> {
   checkData(model, data);
   checkData(model, options.test);

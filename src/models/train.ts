@@ -70,6 +70,15 @@ interface EpochState {
   initial: Record<string, string>;
 }
 
+/**
+ * Trains a network of the zoo (`arch`: "mlp:784-100-10" widths or a named CNN) on `data` with lesion's engine (SGD
+ * with momentum or Adam, as torch.optim; PyTorch's default initialisation, seeded), and returns the trained and the
+ * initial model (ONNX bytes with lesion's metadata) and the history per epoch (train loss, test accuracy as a fraction
+ * 0..1). With `epochState`, the state after every epoch is saved there and a rerun resumes from it.
+ * @throws LesionError `bad-arch` (an architecture the zoo cannot read or that does not fit the data); `bad-option`
+ * (a negative or non-finite setting, epochs or batchSize below 1); `resume-mismatch` (an epoch state of another run,
+ * or unreadable); `unwritable-path` (the epoch state); `shape-mismatch`; `aborted` (options.signal).
+ */
 export async function train(data: Dataset, options: TrainOptions): Promise<TrainResult> {
   const network = zooNetwork(options.arch, data.shape, data.numClasses);
   const optimizer = options.optimizer ?? "sgd";

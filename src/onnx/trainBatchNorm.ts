@@ -69,7 +69,10 @@ export function batchNormForward(
   // Running statistics: M values per channel; the unbiased variance σ²·M/(M − 1) (PyTorch).
   const size = g.one("Cast", [g.one("Size", [input])], { to: DataType.FLOAT });
   const perChannel = g.one("Div", [size, g.constant(`bn.channels.${index}`, [], new Float32Array([channels]))]);
-  const unbias = g.one("Div", [perChannel, g.one("Sub", [perChannel, g.constant(`bn.one.${index}`, [], new Float32Array([1]))])]);
+  // M = 1 (a last batch of one sample into BatchNorm1d, which PyTorch refuses) would make the factor 1/0: there the
+  // denominator is held at 1, so the running variance decays instead of turning NaN.
+  const one = g.constant(`bn.one.${index}`, [], new Float32Array([1]));
+  const unbias = g.one("Div", [perChannel, g.one("Max", [g.one("Sub", [perChannel, one]), one])]);
   const flat = g.constant(`bn.flat.${index}`, [1], BigInt64Array.from([BigInt(channels)]));
   const keep = g.constant(`bn.keep.${index}`, [], new Float32Array([1 - momentum]));
   const m = g.constant(`bn.momentum.${index}`, [], new Float32Array([momentum]));
@@ -82,13 +85,16 @@ export function batchNormForward(
 
 /** Backward of a training-mode BatchNorm: sets the gradients of γ and β, returns dx (or null when not needed). */
 export function batchNormBackward(g: Builder, grad: string, name: string, index: number, saved: BatchNormSaved, grads: Map<string, string>, needInput: boolean): string | null {
-  const { list, input: axesInput } = axes(g, index, saved.rank);
-  const gradXhat = g.one("Mul", [grad, saved.xhat]);
-  grads.set(`${name}.bias`, g.one("ReduceSum", [grad, axesInput], { keepdims: 0 }));
-  grads.set(`${name}.weight`, g.one("ReduceSum", [gradXhat, axesInput], { keepdims: 0 }));
+  const { input: axesInput } = axes(g, index, saved.rank);
+  // Sums kept broadcastable; the means dx needs are these sums over M, so two reductions serve both.
+  const sumGrad = g.one("ReduceSum", [grad, axesInput], { keepdims: 1 });
+  const sumGradXhat = g.one("ReduceSum", [g.one("Mul", [grad, saved.xhat]), axesInput], { keepdims: 1 });
+  const flat = g.constant(`bn.gradshape.${index}`, [1], BigInt64Array.from([-1n]));
+  grads.set(`${name}.bias`, g.one("Reshape", [sumGrad, flat]));
+  grads.set(`${name}.weight`, g.one("Reshape", [sumGradXhat, flat]));
   if (!needInput) return null;
-  const meanGrad = g.one("ReduceMean", [grad], { axes: list, keepdims: 1 });
-  const meanGradXhat = g.one("ReduceMean", [gradXhat], { axes: list, keepdims: 1 });
-  const inner = g.one("Sub", [g.one("Sub", [grad, meanGrad]), g.one("Mul", [saved.xhat, meanGradXhat])]);
-  return g.one("Mul", [inner, g.one("Mul", [saved.scale, saved.invstd])]);
+  // dx = γ/√(σ² + ε) · (dy − Σdy/M − x̂·Σ(dy·x̂)/M), with 1/M folded into the per-channel factor.
+  const perChannel = g.one("Div", [g.one("Cast", [g.one("Size", [grad])], { to: DataType.FLOAT }), g.one("Cast", [g.one("Size", [sumGrad])], { to: DataType.FLOAT })]);
+  const inner = g.one("Sub", [g.one("Sub", [g.one("Mul", [grad, perChannel]), sumGrad]), g.one("Mul", [saved.xhat, sumGradXhat])]);
+  return g.one("Mul", [inner, g.one("Div", [g.one("Mul", [saved.scale, saved.invstd]), perChannel])]);
 }

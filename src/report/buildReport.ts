@@ -13,8 +13,10 @@ export const REPORT_FILE = "report.html";
 
 /**
  * Writes DIR/report.html (atomically) and returns its path. A directory without study.json whose summary.json is a
- * transplant's gets the transplant report (src/report/renderTransplantReport.ts); any other the study report.
- * Throws LesionError `missing-file` when DIR holds neither a study nor a transplant run.
+ * transplant's gets the transplant report (src/report/renderTransplantReport.ts); any other the study report (the
+ * figures of Meyes et al. 2019 and 2020 from the result files only; fractions shown as percentages, changes in pp).
+ * @throws LesionError `missing-file` (DIR holds neither a study nor a transplant run, or a study without its eval,
+ * singles or characterize step); `bad-data` (a transplant summary that is not JSON or lacks fields); `unwritable-path`.
  */
 export function buildReport(dir: string): string {
   const path = join(dir, REPORT_FILE);

@@ -201,7 +201,10 @@ function writeFiles(dir: string, files: ResultFile[], summary: object, run: RunI
   writeFileAtomic(join(dir, SUMMARY_FILE), toJson(summary));
 }
 
-/** Writes the files, then the summary; removes a stale summary first so a crash mid-way never looks complete. */
+/**
+ * Writes the files, then the summary; removes a stale summary first so a crash mid-way never looks complete.
+ * @throws LesionError `unwritable-path` (a file that cannot be written, naming it).
+ */
 export function writeResultDir(dir: string, files: ResultFile[], summary: object): void {
   writeFiles(dir, files, summary, null);
 }

@@ -16,7 +16,7 @@ import type { Dataset } from "../data/types.js";
 import { resolveSite, type LesionModel } from "../engine/model.js";
 import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
 import { denseChain } from "../onnx/chain.js";
-import { ablate } from "../study/ablate.js";
+import { ablate, type AblateResult } from "../study/ablate.js";
 import { ablateFiles } from "./ablateFiles.js";
 import { characterize } from "../study/characterize.js";
 import { characterizeFiles } from "./characterizeFiles.js";
@@ -70,6 +70,15 @@ export interface StudyResult {
 
 export const STUDY_FILE = "study.json";
 
+/**
+ * The whole study of a model (Meyes et al. 2019 and 2020) in `dir`, one result directory per step (evaluate, record,
+ * singles, pairs, characterize, fraction curves, optional recovery): a step whose identity (model hash, data identity,
+ * options) matches a finished one is reused, a killed step resumes from its resume log. `baseline` is the intact
+ * accuracy (a fraction 0..1).
+ * @throws LesionError `unknown-site`; `dir-locked` (another run holds `dir`); `resume-mismatch`; `unwritable-path`;
+ * and those of the steps' verbs (`shape-mismatch`, `bad-data`, `label-out-of-range`, `unit-out-of-range`,
+ * `unsupported-op`, `bad-model`, `engine-disagreement`, `aborted`).
+ */
 export async function study(model: LesionModel, data: Dataset, options: StudyOptions = {}): Promise<StudyResult> {
   const dir = options.dir ?? "lesion-study";
   const sites = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
@@ -133,9 +142,13 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     const { files, summary } = recordFiles(result, model.sha256, { sites }, provenance(model, data));
     out.write(files, summary);
   });
+  // The singles step's result, when it runs now, is also the characterize step's single-unit ablations (one sweep
+  // fewer: on a CNN the largest step). Only per-condition summaries are kept, never activations.
+  let singlesResult: AblateResult | undefined;
   await step("singles", { sites }, async (out) => {
     const conditions = sites.flatMap((s) => singles(resolveSite(model, s)));
     const result = await ablate(model, data, { ...common, conditions, loss: true, resumeLog: join(out.dir, RESUME_LOG_FILE) });
+    singlesResult = result;
     const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: true, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
     out.write(files, summary);
   });
@@ -147,7 +160,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     });
   }
   await step("characterize", { sites, initial, seed }, async (out) => {
-    const result = await characterize(model, data, { ...common, sites, initial: options.initial, seed: options.seed });
+    const result = await characterize(model, data, { ...common, sites, initial: options.initial, seed: options.seed, singles: singlesResult });
     const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: options.initial?.name ?? null, provenance: provenance(model, data, seed) });
     out.write(files, summary);
   });

@@ -122,6 +122,21 @@ interface StoredIntact {
 }
 
 const INTACT_ID = "intact";
+/**
+ * Ablates each condition (a site, units, mode "zero" | "mean") and measures what the network loses (Meyes et al. 2019;
+ * fractions of a layer as Morcos et al. 2018): per condition the accuracy and per-class accuracy (fractions 0..1),
+ * `delta` = ablated − intact accuracy (a fraction, negative when the ablation hurts; percentage points only in rendered
+ * text), the mean loss, the samples whose prediction changed, and for a pair its redundancy (samples lost only
+ * jointly). Conditions run through the sweep engine (`sweep`), every prediction equal to a float64 forward pass; the
+ * intact predictions are checked against a plain forward pass. With `resumeLog`, finished conditions are appended there
+ * and a rerun continues where a killed one stopped (the log is removed when the run completes).
+ * @throws LesionError `bad-units` (no conditions); `unknown-site`; `unit-out-of-range`; `shape-mismatch` (images of
+ * another shape than the model takes), `bad-data` (an image folder not matched to the model's classes),
+ * `label-out-of-range` (a label beyond the model's classes); `resume-mismatch` (a resume log of another run);
+ * `unwritable-path` (the resume log); `unsupported-op` (a graph after the site that cannot be cut and cached);
+ * `bad-model` (a graph onnxruntime cannot run); `engine-disagreement` (a bug: the intact predictions differ from a
+ * plain forward pass); `aborted` (options.signal; the resume log keeps what was finished).
+ */
 export async function ablate(model: LesionModel, data: Dataset, options: AblateOptions): Promise<AblateResult> {
   const started = performance.now();
   checkData(model, data);

@@ -22,6 +22,15 @@ export interface CharacterizeResult {
   stimulusMap: StimulusMap | null;
 }
 
+/**
+ * Characterises the units of the hidden sites (Meyes et al. 2020): `indicators` (magnitude, selectivity, activity,
+ * weights and their change from the initial model, ablation impact), their rank `correlations`, functional
+ * `populations` and their group ablations, and the `stimulusMap` (skipped with `map: false`). Units as in those verbs:
+ * fractions 0..1, impacts as accuracy drops (fractions).
+ * @throws LesionError as `indicators` and `populations` (`unknown-site`, `unit-out-of-range`, `bad-model`,
+ * `shape-mismatch`, `bad-data`, `label-out-of-range`, `unsupported-op`, `engine-disagreement`, `aborted`), and
+ * `unwritable-path` when the stimulus map's cache directory cannot be written (checked before any compute).
+ */
 export async function characterize(model: LesionModel, data: Dataset, options: CharacterizeOptions = {}): Promise<CharacterizeResult> {
   if (options.map !== false) checkStimulusMapCache(data, { seed: options.seed, ...options.map });
   const found = await indicators(model, data, options);

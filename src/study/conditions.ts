@@ -21,6 +21,11 @@ export interface Condition {
   label: string | null;
 }
 
+/**
+ * One condition: `units` of `site` (sorted, de-duplicated) ablated together in `mode` ("zero": outputs forced to 0, the
+ * papers' ablation; "mean": outputs replaced by their data mean), with its id `site/mode/u1+u2…`.
+ * @throws LesionError `bad-units` (no units); `unit-out-of-range`.
+ */
 export function condition(site: Site, units: readonly number[], mode: AblationMode = "zero", label: string | null = null): Condition {
   checkUnits(site, units);
   const sorted = [...new Set(units)].sort((a, b) => a - b);
@@ -30,12 +35,18 @@ export function condition(site: Site, units: readonly number[], mode: AblationMo
 }
 
 
-/** Every unit of a site alone (or the given units). */
+/**
+ * Every unit of a site alone (or the given units): Meyes et al. 2019's single-unit ablations.
+ * @throws LesionError `unit-out-of-range`.
+ */
 export function singles(site: Site, mode: AblationMode = "zero", units?: readonly number[]): Condition[] {
   return (units ?? range(site.units)).map((u) => condition(site, [u], mode));
 }
 
-/** Every unordered pair of the site's units (or of the given units), i < j. */
+/**
+ * Every unordered pair of the site's units (or of the given units), i < j: Meyes et al. 2019's pair ablations.
+ * @throws LesionError `unit-out-of-range`.
+ */
 export function pairs(site: Site, mode: AblationMode = "zero", units?: readonly number[]): Condition[] {
   const list = units ?? range(site.units);
   const result: Condition[] = [];
@@ -43,7 +54,10 @@ export function pairs(site: Site, mode: AblationMode = "zero", units?: readonly 
   return result;
 }
 
-/** Named groups of units, one condition each. */
+/**
+ * Named groups of units, one condition each (Meyes et al. 2020's population ablations).
+ * @throws LesionError `bad-groups` (no groups, or an empty group); `unit-out-of-range`.
+ */
 export function groups(site: Site, named: Record<string, readonly number[]>, mode: AblationMode = "zero"): Condition[] {
   const entries = Object.entries(named);
   if (entries.length === 0) fail("bad-groups", `no groups given for site ${site.name}`, { site: site.name });
@@ -72,7 +86,11 @@ export interface FractionsOptions {
   mode?: AblationMode;
 }
 
-/** Cumulative ablation: for each fraction f, the first round(f·units) units of an order. */
+/**
+ * Cumulative ablation (Morcos et al. 2018): for each fraction f (0 < f ≤ 1), the first round(f·units) units of an
+ * order (random per repeat, seeded, or by `ranking`, largest first).
+ * @throws LesionError `bad-fraction` (f outside (0, 1]); `bad-option` (an order without a score per unit).
+ */
 export function fractions(site: Site, options: FractionsOptions): Condition[] {
   const order = options.order ?? "random";
   for (const f of options.fractions) {

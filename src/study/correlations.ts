@@ -24,6 +24,11 @@ export interface CorrelationTable {
   entries: CorrelationEntry[];
 }
 
+/**
+ * Pearson and Spearman correlations (SciPy's conventions, two-sided p-values) between every two indicators, one table
+ * per site and one pooled over the sites (method in the module comment, after Meyes et al. 2020).
+ * @throws nothing.
+ */
 export function correlations(result: IndicatorsResult): CorrelationTable[] {
   const tables = result.sites.map((site) => table(site.site, [site]));
   if (result.sites.length > 1) tables.push(table("pooled", result.sites));

@@ -34,6 +34,14 @@ export interface EvaluateResult {
   warnings: string[];
 }
 
+/**
+ * The intact network on `data`: accuracy and per-class accuracy (fractions 0..1; null for a class without samples), the
+ * confusion matrix ([K, K] counts, rows true class, columns predicted) and the mean softmax cross-entropy (natural log,
+ * from the logits before any probability head). Predictions are argmax of the logits, ties toward the lower class.
+ * @throws LesionError `shape-mismatch` (images of another shape than the model takes), `bad-data` (an image folder not
+ * matched to the model's classes), `label-out-of-range` (a label beyond the model's classes); `bad-model` (onnxruntime
+ * cannot run the graph); `aborted` (options.signal).
+ */
 export async function evaluate(model: LesionModel, data: Dataset, options: EvaluateOptions = {}): Promise<EvaluateResult> {
   checkData(model, data);
   const k = model.numClasses;

@@ -15,7 +15,7 @@ import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { resolveSite, type LesionModel } from "../engine/model.js";
 import { layerWeights, type LayerWeights } from "../onnx/layerWeights.js";
-import { ablate } from "./ablate.js";
+import { ablate, type AblateResult } from "./ablate.js";
 import { singles } from "./conditions.js";
 import type { Matrix } from "./metrics.js";
 import type { Progress } from "../progress.js";
@@ -28,6 +28,12 @@ export interface IndicatorsOptions {
   sites?: string[];
   /** The same network before training, for weight change. Default: none (weight-change fields are null). */
   initial?: LesionModel;
+  /**
+   * Single-unit zero ablations already computed on the same model and data (the study's singles step): used instead
+   * of running them again when they hold every unit of every site characterised; otherwise ignored. The numbers are
+   * the same either way (the loss, on or off, never changes a prediction). Default: none (they are run).
+   */
+  singles?: AblateResult;
   batchSize?: number;
   onProgress?: (event: Progress) => void;
   signal?: AbortSignal;
@@ -70,13 +76,25 @@ export interface IndicatorsResult {
 export const INDICATOR_NAMES = ["magnitude", "selectivity", "fractionActive", "weightL1", "weightL2", "weightChange", "mannWhitneyP", "impact", "impactMaxClass"] as const;
 export type IndicatorName = (typeof INDICATOR_NAMES)[number];
 
+/**
+ * The per-unit indicators of the module comment (Meyes et al. 2020; selectivity after Morcos et al. 2018; weight change
+ * and its Mann–Whitney test after Meyes et al. 2019) for the hidden sites (default: every site but the output), one
+ * value per unit in `INDICATOR_NAMES` order; fractions 0..1, impacts as accuracy drops (fractions), null where a value
+ * is undefined (a dead unit's selectivity, weight change without an initial model).
+ * @throws LesionError `unknown-site` (a site not in the model, or a model without hidden sites); `bad-model` (the
+ * initial model lacks a layer's weight or has it in another shape, or no sites); `shape-mismatch` (images of another
+ * shape than the model takes), `bad-data` (an image folder not matched to the model's classes), `label-out-of-range` (a
+ * label beyond the model's classes); and as `ablate` (`unsupported-op`, `engine-disagreement`, `aborted`).
+ */
 export async function indicators(model: LesionModel, data: Dataset, options: IndicatorsOptions = {}): Promise<IndicatorsResult> {
   const names = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
   if (names.length === 0) fail("unknown-site", `${model.name} has no hidden sites to characterise`, { model: model.name, site: null, closest: [] });
   const sites = names.map((name) => resolveSite(model, name));
   const recording = await record(model, data, { sites: names, batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal });
   const conditions = sites.flatMap((site) => singles(site));
-  const ablation = await ablate(model, data, { conditions, loss: false, batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal });
+  const given = options.singles;
+  const reusable = given && given.modelSha256 === model.sha256 && given.data === data.spec && given.n === data.n && sites.every((site) => singleRows(given, site.name).length === site.units);
+  const ablation = reusable ? given : await ablate(model, data, { conditions, loss: false, batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal });
   const k = model.numClasses;
   return {
     model: model.name,
@@ -86,7 +104,7 @@ export async function indicators(model: LesionModel, data: Dataset, options: Ind
     baseline: { accuracy: ablation.baseline.accuracy, perClass: ablation.baseline.perClass },
     sites: sites.map((site, i) => {
       const rec = recording.sites[i];
-      const rows = ablation.conditions.filter((c) => c.site === site.name);
+      const rows = singleRows(ablation, site.name);
       const profile = new Float64Array(site.units * k);
       rows.forEach((c, u) => c.deltaPerClass.forEach((d, j) => (profile[u * k + j] = d === null ? 0 : 0 - d)));
       const weights = site.layer ? layerWeights(model.proto, site.layer) : null;
@@ -112,6 +130,11 @@ export async function indicators(model: LesionModel, data: Dataset, options: Ind
       };
     }),
   };
+}
+
+/** A site's single-unit zero ablations, in unit order (as `singles` lists them). */
+function singleRows(ablation: AblateResult, site: string): AblateResult["conditions"] {
+  return ablation.conditions.filter((c) => c.site === site && c.mode === "zero" && c.units.length === 1 && c.label === null).sort((a, b) => a.units[0] - b.units[0]);
 }
 
 function row(weights: LayerWeights, unit: number): Float64Array {

@@ -74,6 +74,14 @@ export interface SitePopulations {
   embeddings: { pca: Matrix; tsne: Matrix | null; umap: Matrix | null };
 }
 
+/**
+ * Functional populations of each site of `found` (Meyes et al. 2020; method in the module comment): groupings by
+ * activation and by impact profile, each population ablated as a group with its per-class effect (fractions 0..1)
+ * and its interaction with the sum of its members' single effects, the agreement of the groupings (ARI, NMI) and 2-D
+ * embeddings of the units ([units, 2]).
+ * @throws LesionError as `ablate` for the group ablations (`shape-mismatch`, `bad-data`, `label-out-of-range`,
+ * `unsupported-op`, `bad-model`, `engine-disagreement`, `aborted`).
+ */
 export async function populations(model: LesionModel, data: Dataset, found: IndicatorsResult, options: PopulationsOptions = {}): Promise<SitePopulations[]> {
   const results: SitePopulations[] = [];
   for (const site of found.sites) results.push(await sitePopulations(model, data, found, site, options));

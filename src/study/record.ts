@@ -52,6 +52,16 @@ export interface RecordResult {
   sites: SiteRecording[];
 }
 
+/**
+ * Records every unit of the chosen sites (default: all) on `data` (Meyes et al. 2020): per unit its mean, variance,
+ * mean absolute value and fraction of samples it is active on (output > 0, a fraction 0..1), the class-conditional
+ * means (`classMeans` [K, units], row-major; classes without samples listed in `emptyClasses`), and with `samples` the
+ * per-sample activations [n, units]. A conv unit is its channel averaged over space per sample.
+ * @throws LesionError `unknown-site` (a site not in the model, naming the closest); `bad-model` (no sites, or a graph
+ * onnxruntime cannot run); `shape-mismatch` (images of another shape than the model takes), `bad-data` (an image folder
+ * not matched to the model's classes), `label-out-of-range` (a label beyond the model's classes); `aborted`
+ * (options.signal).
+ */
 export async function record(model: LesionModel, data: Dataset, options: RecordOptions = {}): Promise<RecordResult> {
   checkData(model, data);
   requireSites(model);

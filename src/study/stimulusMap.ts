@@ -69,6 +69,12 @@ export function checkStimulusMapCache(data: Dataset, options: StimulusMapOptions
   if (!existsSync(path)) checkCacheDir(dirname(path));
 }
 
+/**
+ * The stimulus map of `data` (Meyes et al. 2020; method in the module comment): a seeded sample of images embedded in
+ * 2-D ([m, 2] coordinates with their sample indices), read from the cache when it holds one for the same data and
+ * options, else computed and cached.
+ * @throws LesionError `unwritable-path` (the cache directory cannot be written).
+ */
 export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {}): Promise<StimulusMap> {
   const { m, settings, path } = cachePath(data, options);
   if (existsSync(path)) {

@@ -30,7 +30,8 @@ export interface UnitScoresOptions {
 
 /**
  * One score per unit of `siteName`, largest = ablated first. Selectivity is null for a unit below the minimum activity
- * (see `minActiveSamples`); impact is never null. Throws LesionError `unknown-site`.
+ * (see `minActiveSamples`); impact is never null.
+ * @throws LesionError `unknown-site`; and as `record` (selectivity) or `ablate` (impact).
  */
 export async function unitScores(model: LesionModel, data: Dataset, siteName: string, options: UnitScoresOptions): Promise<Array<number | null>> {
   const site = resolveSite(model, siteName);

@@ -109,10 +109,14 @@ export interface TransplantResult {
 }
 
 /**
- * Transplants a population of `donor` into `recipient`, trains on `data` (the budget), measures on `options.test`.
- * Throws LesionError: `shape-mismatch` (input shapes or class counts differ), `unknown-site`, `unit-out-of-range`,
- * `bad-units` (no units, all dead, or no population holds the class), `unsupported-op` (conv sites or layers
- * other than dense chains), `bad-model` (different activations up to the site), `bad-option`, `bad-data`.
+ * Transplants a population of `donor` into `recipient` (the future work Meyes et al. 2020 name): the units chosen (the
+ * population whose ablation costs class `class` most, or `units`) are added to the recipient's layer at the same depth
+ * with their incoming and outgoing weights, the merged network is trained on `data` (the budget), and its accuracy on
+ * `options.test` (overall and per class, fractions 0..1) is compared before and after and with controls (random
+ * units, fresh units), gains with bootstrap intervals.
+ * @throws LesionError `shape-mismatch` (input shapes or class counts differ); `unknown-site`; `unit-out-of-range`;
+ * `bad-units` (no units, all dead, or no population holds the class); `unsupported-op` (conv sites or layers other
+ * than dense chains); `bad-model` (different activations up to the site); `bad-option`; `bad-data`; `aborted`.
  */
 export async function transplant(donor: LesionModel, recipient: LesionModel, data: Dataset, options: TransplantOptions): Promise<TransplantResult> {
   const warnings: string[] = [];

@@ -41,8 +41,8 @@ describe("loadDataset(folder, {resize, crop})", () => {
     }
   });
 
-  it("loadDataset(folder) of images of different sizes without resize/crop: bad-data naming both sizes and --resize", async () => {
-    await expect(loadDataset(FOLDER)).rejects.toThrow(/b\.png is 20x41 but .*a\.png is 37x23; every image must have the same size \(import the model with --resize N --crop M/);
+  it("loadDataset(folder) of images of different sizes without resize/crop: bad-data naming both sizes and `resize`", async () => {
+    await expect(loadDataset(FOLDER)).rejects.toThrow(/b\.png is 20x41 but .*a\.png is 37x23; every image must have the same size \(import the model with `resize` N `crop` M/);
   });
 
   it("loadDataset(folder, {resize: 12}) alone: the aspect ratios differ, so bad-data names the sizes after resizing", async () => {

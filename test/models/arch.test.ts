@@ -138,7 +138,7 @@ describe("import --arch vgg:small", () => {
     } finally {
       await session.release();
     }
-  }, 60_000);
+  });
 
   it("importModel with a spec whose widths contradict the checkpoint is bad-arch naming the layer", async () => {
     const error = await importModel(fixture("vgg_bn_state.pt"), { arch: "vgg:16-16-M-32-32-M-48-M-fc64" }).catch((e: unknown) => e);

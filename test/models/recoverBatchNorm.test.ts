@@ -90,5 +90,5 @@ describe("recover with BatchNorm", () => {
     } finally {
       await closeModel(model);
     }
-  }, 60_000);
+  });
 });

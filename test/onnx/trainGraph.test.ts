@@ -201,3 +201,26 @@ describe("trainStepModel with BatchNorm", () => {
     expect(gradient("1.weight")[0]).not.toBe(0);
   });
 });
+
+describe("trainStepModel with BatchNorm on a batch of one", () => {
+  it("a BatchNorm1d step on one sample leaves running_var = 0.9·old (batch variance 0, no 1/(M−1) blow-up) and a finite loss", async () => {
+    const net: Network = { inputShape: [4], layers: [{ op: "linear", name: "fc1", in: 4, out: 3, bias: true }, { op: "batchnorm", name: "bn1", channels: 3, eps: 1e-5, momentum: 0.1 }, { op: "relu" }, { op: "linear", name: "fc2", in: 3, out: 2, bias: true }] };
+    const c = { shape: [4], x: [0.1, 0.2, 0.3, 0.4], y: [1] } as unknown as Case;
+    const start = new Map<string, Float32Array>([
+      ["fc1.weight", Float32Array.from({ length: 12 }, (_, i) => (i - 6) / 10)],
+      ["fc1.bias", new Float32Array(3)],
+      ["bn1.weight", new Float32Array(3).fill(1)],
+      ["bn1.bias", new Float32Array(3)],
+      ["bn1.running_mean", new Float32Array(3)],
+      ["bn1.running_var", new Float32Array(3).fill(1)],
+      ["fc2.weight", Float32Array.from({ length: 6 }, (_, i) => i / 10)],
+      ["fc2.bias", new Float32Array(2)],
+    ]);
+    const { loss, parameters: after } = await runStep(net, SGD1, c, start, 0);
+    expect(Number.isFinite(loss)).toBe(true);
+    expect(Array.from(after.get("bn1.running_var")!)).toEqual(new Array(3).fill(Math.fround(0.9)));
+    // fc1's output is W·x: rows (−0.6, −0.5, −0.4, −0.3)·x = −0.5 etc.; the running mean moves a tenth of the way.
+    const z = [0, 1, 2].map((r) => [0, 1, 2, 3].reduce((s, k) => s + ((r * 4 + k - 6) / 10) * c.x[k], 0));
+    Array.from(after.get("bn1.running_mean")!).forEach((v, r) => expect(v).toBeCloseTo(0.1 * z[r], 6));
+  });
+});

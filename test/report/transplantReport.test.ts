@@ -6,7 +6,7 @@
  * in Debian's Chromium (playwright-core): no console errors, no request leaving the file, every figure drawn.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -167,19 +167,27 @@ describe("buildReport(transplant directory): MNIST, class 3, first layer", () =>
     expect(embedded(readFileSync(join(dir, "report.html"), "utf8")).outcomes).toHaveLength(5);
   });
 
-  it("lesion transplant … -o DIR writes report.html with the run, listed in summary.json, which is written last", () => {
+  it("lesion transplant … -o DIR writes report.html with the run, listed in summary.json, which is written last", async () => {
     const work = mkdtempSync(join(tmpdir(), "lesion-transplant-cli-"));
     try {
       writeFileSync(join(work, "donor.onnx"), donorBytes);
       writeFileSync(join(work, "recipient.onnx"), recipientBytes);
       const out = join(work, "out");
+      // Every name that appears in the run's directory, in the kernel's order (inotify keeps it; read after the run).
+      mkdirSync(out);
+      const events: string[] = [];
+      const watcher = watch(out, (_event, name) => name && !name.endsWith(".tmp") && name !== "lesion.lock" && events.push(name));
       const run = spawnSync(process.execPath, [BIN, "transplant", join(work, "donor.onnx"), "--into", join(work, "recipient.onnx"), "--data", "mnist:train", "--test", "mnist:test", "--class", "3", "--budget-samples", "60", "--budget-epochs", "2", "--resamples", "50", "-o", out], { encoding: "utf8" });
       expect(run.stderr).toBe("");
       expect(run.status).toBe(0);
       expect(run.stdout.trim().split("\n").at(-1)).toBe(`report: ${join(out, "report.html")}`);
       const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
       expect(summary.files).toContain("report.html");
-      expect(statSync(join(out, "summary.json")).mtimeMs).toBeGreaterThanOrEqual(statSync(join(out, "report.html")).mtimeMs);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      watcher.close();
+      expect(events.at(-1)).toBe("summary.json");
+      expect(events.indexOf("summary.json")).toBeGreaterThan(events.lastIndexOf("report.html"));
+      expect(events.lastIndexOf("report.html")).toBeGreaterThanOrEqual(0);
       const data = embedded(readFileSync(join(out, "report.html"), "utf8"));
       expect(data.outcomes.map((o) => o.perClass)).toEqual([summary.before.perClass, summary.after.perClass, ...summary.controls.map((c: { after: { perClass: number[] } }) => c.after.perClass)]);
       expect(data.weights!.values).toHaveLength(summary.transplanted.units.length);

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -57,12 +57,38 @@ describe("result files", () => {
     expect(text.endsWith("\n")).toBe(true);
   });
 
-  it("writeResultDir writes every file and the summary last, leaving no temporary files", () => {
+  it("writeResultDir writes every file and the summary last, leaving no temporary files", async () => {
     const dir = join(mkdtempSync(join(tmpdir(), "lesion-results-")), "run");
-    writeResultDir(dir, [{ name: "m.npy", kind: "npy", data: new Int32Array([1]), shape: [1] }, { name: "t.csv", kind: "csv", header: ["x"], rows: [[1]] }], { ok: true });
+    mkdirSync(dir);
+    // The order names appear in the directory, as the kernel reports them (inotify on Linux delivers events in order).
+    const seen: string[] = [];
+    const watcher = watch(dir, (_event, name) => name && !name.endsWith(".tmp") && existsSync(join(dir, name)) && !seen.includes(name) && seen.push(name));
+    try {
+      writeResultDir(dir, [{ name: "m.npy", kind: "npy", data: new Int32Array([1]), shape: [1] }, { name: "t.csv", kind: "csv", header: ["x"], rows: [[1]] }], { ok: true });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      watcher.close();
+    }
+    expect(seen).toEqual(["m.npy", "t.csv", "summary.json"]);
     expect(readdirSync(dir).sort()).toEqual(["m.npy", "summary.json", "t.csv"]);
     expect(JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"))).toEqual({ ok: true });
-    expect(existsSync(join(dir, "t.csv"))).toBe(true);
+    expect(readFileSync(join(dir, "t.csv"), "utf8")).toBe("x\n1\n");
+  });
+
+  it("writeResultDir interrupted by a file it cannot write leaves no summary.json (and removes a stale one first)", () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "lesion-results-")), "run");
+    mkdirSync(join(dir, "t.csv"), { recursive: true });
+    writeFileSync(join(dir, "t.csv", "keep"), "a directory where the CSV goes: the rename onto it fails");
+    writeFileSync(join(dir, "summary.json"), "{}");
+    let code = "";
+    try {
+      writeResultDir(dir, [{ name: "m.npy", kind: "npy", data: new Int32Array([1]), shape: [1] }, { name: "t.csv", kind: "csv", header: ["x"], rows: [[1]] }], { ok: true });
+    } catch (error) {
+      code = isLesionError(error) ? error.code : String(error);
+    }
+    expect(code).toBe("unwritable-path");
+    expect(existsSync(join(dir, "m.npy"))).toBe(true);
+    expect(existsSync(join(dir, "summary.json"))).toBe(false);
   });
 });
 

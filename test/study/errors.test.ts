@@ -6,28 +6,18 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
-import { LesionError } from "../../src/errors.js";
 import { parseArch } from "../../src/models/arch.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
+import { evaluate } from "../../src/study/evaluate.js";
 import { fractions, groups, pairs, singles } from "../../src/study/conditions.js";
 import { importModel } from "../../src/models/importModel.js";
 import { info } from "../../src/models/info.js";
-import { random, randomArray, randomMlp } from "../helpers.js";
+import { errorOf, random, randomArray, randomMlp } from "../helpers.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/checkpoints/${name}`, import.meta.url));
-
-async function errorOf(run: () => unknown): Promise<LesionError> {
-  try {
-    await run();
-  } catch (error) {
-    if (error instanceof LesionError) return error;
-    throw error;
-  }
-  throw new Error("no error");
-}
 
 function randomData(n: number, size: number, classes: number, seed: number): Dataset {
   const rand = random(seed);
@@ -144,6 +134,23 @@ describe("errors", () => {
       const error = await errorOf(() => ablate(model, randomData(20, 4, 3, 1), { conditions: singles(resolveSite(model, "fc1"), "mean") }));
       expect(error.code).toBe("unsupported-op");
       expect(error.message).toContain("site fc1");
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("resolveSite(m, 'fc3') is unknown-site naming the closest sites; evaluate() on data of another shape is shape-mismatch; a label beyond the classes is label-out-of-range", async () => {
+    const model = await openModel(randomMlp([4, 5, 2], 1), { name: "mlp" });
+    try {
+      // Both sites are one edit away from 'fc3'; ties go in name order.
+      const unknown = await errorOf(() => resolveSite(model, "fc3"));
+      expect([unknown.code, unknown.message, unknown.details]).toEqual(["unknown-site", "unknown site 'fc3' in mlp; closest: fc1, fc2 (all: fc1, fc2)", { model: "mlp", site: "fc3", closest: ["fc1", "fc2"] }]);
+      // randomMlp's metadata says 1x1x4 images; these are 1x1x5.
+      const mismatch = await errorOf(() => evaluate(model, randomData(6, 5, 2, 1)));
+      expect([mismatch.code, mismatch.message, mismatch.details]).toEqual(["shape-mismatch", "model mlp takes inputs of shape 4 (images 1x1x4) but data random:1 has 1x1x5 images", { expected: [1, 1, 4], actual: [1, 1, 5] }]);
+      const labelled = { ...randomData(4, 4, 2, 2), labels: Int32Array.of(0, 1, 2, 0) };
+      const label = await errorOf(() => evaluate(model, labelled));
+      expect([label.code, label.message, label.details]).toEqual(["label-out-of-range", "label 2 of sample 2 in random:2 is out of range for model mlp (0..1)", { label: 2, sample: 2, numClasses: 2, source: "random:2" }]);
     } finally {
       await closeModel(model);
     }

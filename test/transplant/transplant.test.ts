@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
-import { LesionError } from "../../src/errors.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { encodeModel, metadataValue, decodeModel } from "../../src/onnx/proto.js";

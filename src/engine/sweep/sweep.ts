@@ -82,9 +82,12 @@ export async function planSweep(model: LesionModel, site: Site, conditions: read
 }
 
 /**
- * Every condition's outcome against the intact network, float64-exact (near ties rechecked in float64; see
- * SweepResult.stats.unresolvedTies). Throws `unit-out-of-range` (a unit beyond the site), `unsupported-op` (a graph
- * whose suffix cannot be cached), `aborted`.
+ * Every condition's outcome against the intact network (Meyes et al. 2019's ablation, units' outputs forced to 0 or
+ * their mean), float64-exact (near ties rechecked in float64; see SweepResult.stats.unresolvedTies): per condition the
+ * samples whose prediction changes and, with `loss`, the summed cross-entropy (natural log). Picks the dense path for
+ * an MLP's layer, else the masked suffix path.
+ * @throws LesionError `unit-out-of-range` (a unit beyond the site); `unsupported-op` (a graph whose suffix cannot be
+ * cached); `bad-model` (a graph variant onnxruntime cannot run); `aborted` (input.signal).
  */
 export async function sweep(input: SweepInput): Promise<SweepResult> {
   const { model, site, data, conditions, loss } = input;

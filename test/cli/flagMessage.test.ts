@@ -1,0 +1,22 @@
+/** The CLI's spelling of library messages: options named in backticks and listed in details become flags. */
+import { describe, expect, it } from "vitest";
+import { LesionError } from "../../src/errors.js";
+import { flagMessage, flagOf, optionOf } from "../../src/cli/flagMessage.js";
+
+describe("flagMessage", () => {
+  it("flagMessage(bad-option naming `batchSize` and `epochs`) writes --batch-size and --epochs; options not listed keep their backticks", () => {
+    const error = new LesionError("bad-option", "`epochs` and `batchSize` must be at least 1 (`seed` is fine)", { options: ["epochs", "batchSize"] });
+    expect(flagMessage(error)).toBe("--epochs and --batch-size must be at least 1 (`seed` is fine)");
+    expect(error.message).toBe("`epochs` and `batchSize` must be at least 1 (`seed` is fine)");
+  });
+
+  it("flagMessage of a code without options, and of a non-LesionError, is formatError's line", () => {
+    expect(flagMessage(new LesionError("missing-file", "model not found: a.onnx", { path: "a.onnx" }))).toBe("model not found: a.onnx");
+    expect(flagMessage(new Error("boom\nat x"))).toBe("internal error: boom at x");
+  });
+
+  it("flagOf/optionOf convert between camelCase options and kebab-case flags", () => {
+    expect([flagOf("inputShape"), flagOf("lr"), flagOf("recoverData")]).toEqual(["--input-shape", "--lr", "--recover-data"]);
+    expect([optionOf("--input-shape"), optionOf("--lr"), optionOf("--budget-samples")]).toEqual(["inputShape", "lr", "budgetSamples"]);
+  });
+});
