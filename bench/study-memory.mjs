@@ -8,8 +8,9 @@
 //   resnet18 test/fixtures/cnn/resnet18.onnx (widths 8-16-32-64) on cifar10:test
 //   resnet18-full  only with RESNET18_FULL=path.onnx (made by bench/make_resnet18_full.py, 45 MB, not committed):
 //            the full-width network, sites RESNET18_FULL_SITES (default layer4.1: every site takes hours on 2 cores)
-// CASES=vgg,cnn picks cases (default vgg,cnn,resnet18, plus resnet18-full when RESNET18_FULL is set). The target is a
-// peak under 2 GiB. Writes bench/results/study-memory.{json,md}.
+// CASES=vgg,cnn picks cases (default vgg,cnn,resnet18, plus resnet18-full when RESNET18_FULL is set); STUDY_ARGS adds
+// flags to every study (e.g. "--sites classifier.1" for a quick check of the bench itself). The target is a peak under
+// 2 GiB. Writes bench/results/study-memory.{json,md}.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -53,7 +54,11 @@ const names = (process.env.CASES ?? ["vgg", "cnn", "resnet18", ...(process.env.R
 const rows = [];
 for (const name of names) {
   if (!cases[name]) throw new Error(`unknown case ${name}; known: ${Object.keys(cases).join(", ")}`);
-  const { model, args, shown } = cases[name]();
+  const extra = (process.env.STUDY_ARGS ?? "").split(" ").filter(Boolean);
+  const made = cases[name]();
+  const { model } = made;
+  const args = [...made.args, ...extra];
+  const shown = [made.shown, ...extra].join(" ");
   const dir = join(work, `${name}-study`);
   const load = loadavg()[0];
   const run = spawnSync(process.execPath, [CHILD, "study", model, ...args, "-o", dir], { encoding: "utf8", env: { ...process.env, LESION_CACHE_DIR: join(work, "cache") } });
