@@ -25,7 +25,9 @@ export function checkLabels(labels: Int32Array, numClasses: number, source: stri
   for (let i = 0; i < labels.length; i++) {
     const label = labels[i];
     if (label < 0 || label >= numClasses) {
-      fail("label-out-of-range", `label ${label} of sample ${i} in ${source} is out of range (0..${numClasses - 1})`, {
+      // A negative label is wrong whatever the classes; the range of data without a class list is its own (0..max).
+      const allowed = label < 0 ? "labels are class indices from 0" : `this data set's classes are 0..${numClasses - 1}`;
+      fail("label-out-of-range", `label ${label} of sample ${i} in ${source} is out of range: ${allowed}`, {
         label,
         sample: i,
         numClasses,

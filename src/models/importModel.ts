@@ -13,7 +13,7 @@ import { checkpointFormat } from "../onnx/checkpointFormat.js";
 import { readStateDict } from "./torch/readCheckpoint.js";
 import { inlineExternalData } from "../onnx/externalData.js";
 import { readMetadata, writeMetadata, type Preprocessing } from "../onnx/metadata.js";
-import { decodeModel, encodeModel, type ModelProto } from "../onnx/proto.js";
+import { decodeModel, encodeModel, valueInfoShape, type ModelProto } from "../onnx/proto.js";
 
 export interface ImportOptions {
   /** Architecture spec for a checkpoint: `mlp` or a layer list (see README). Required for checkpoints. */
@@ -59,7 +59,8 @@ export interface ImportResult {
  * (`.pt` zip or legacy pickle, `.safetensors`; read without running code) built into the architecture `arch` ("mlp" or
  * a layer list, see README "Architectures"). Preprocessing (`mean`, `std` per channel on [0, 1] pixels, `inputShape`
  * CxHxW) and class names go into the model's metadata.
- * @throws LesionError `missing-file`; `bad-option` (mean and std of different lengths, a zero std, a checkpoint without
+ * @throws LesionError `missing-file`; `bad-option` (mean and std of different lengths or of another count than the
+ * model's channels, a zero std, a checkpoint without
  * `arch`, an image shape that cannot be told); `bad-checkpoint` (a file that is no readable PyTorch checkpoint);
  * `unsafe-pickle` (a pickle that asks to run code); `bad-arch` (an architecture that does not fit the weights);
  * `bad-model` (an ONNX file lesion cannot use); `unsupported-op` (a tensor type lesion does not read).
@@ -109,8 +110,32 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     model = buildClassifier(built);
     preprocessing = { layout: built.inputShape.length === 1 ? "flat" : "nchw", mean: options.mean ?? [0], std: options.std ?? [1], imageShape, ...sizing(options.resize, options.crop) };
   }
+  checkChannels(preprocessing, channelsOf(model, preprocessing));
   writeMetadata(model, { preprocessing, classNames: options.classNames ?? null });
   return { bytes: encodeModel(model), format: isOnnx ? "onnx" : "checkpoint", preprocessing, note };
+}
+
+/** The channels of the model's images: from the image shape, else from an NCHW graph input; null when unknown. */
+function channelsOf(model: ModelProto, preprocessing: Preprocessing): number | null {
+  if (preprocessing.imageShape) return preprocessing.imageShape[0];
+  const graph = model.graph!;
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
+  const input = (graph.input ?? []).find((i) => !initializers.has(i.name ?? ""));
+  const shape = input ? valueInfoShape(input) : null;
+  if (shape?.length === 4 && typeof shape[1] === "number") return shape[1];
+  // A flat input: MNIST's and CIFAR's widths as everywhere else (defaultImageShape), others unknown.
+  return shape?.length === 2 && typeof shape[1] === "number" ? ({ 784: 1, 3072: 3 } as Record<number, number>)[shape[1]] ?? null : null;
+}
+
+/** Mean and std take one value for every channel or one per channel, never another count (it would be ignored or misread). */
+function checkChannels(preprocessing: Preprocessing, channels: number | null): void {
+  if (channels === null) return;
+  for (const name of ["mean", "std"] as const) {
+    const count = preprocessing[name].length;
+    if (count !== 1 && count !== channels) {
+      fail("bad-option", `\`${name}\` has ${count} values but the model's images have ${channels} channel${channels === 1 ? "" : "s"}; give one value or one per channel`, { options: [name], value: preprocessing[name] });
+    }
+  }
 }
 
 /** The resize and crop entries of the metadata, only those set (a model without them keeps its old metadata). */
