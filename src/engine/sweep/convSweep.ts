@@ -23,6 +23,7 @@ import { convDelta, DELTA_INPUT, deltaCut, deltaGraph, deltaSuffix, FUSED_W, FUS
 import { crossEntropy, decide } from "./logits.js";
 import { maskedSweep, maskTarget, settleTies, tensorShapes } from "./maskedSweep.js";
 import type { SweepCondition, SweepResult } from "./types.js";
+import { anyActive, tallies, tallyResult } from "./tally.js";
 
 export { convDelta, type ConvDelta };
 
@@ -92,7 +93,7 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
   const intactPredictions = new Int32Array(data.n);
   const intactLoss = new Float64Array(data.n);
   const intactTie = new Uint8Array(data.n);
-  const perCondition = conditions.map(() => ({ changed: new Map<number, number>(), lossDelta: 0, lossOwn: 0, ownRows: 0 }));
+  const perCondition = tallies(conditions.length);
   const ties: Array<{ condition: number; sample: number }> = [];
   let rowsEvaluated = 0;
 
@@ -223,33 +224,6 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
   }
 
   const unresolvedTies = await settleTies({ model, site, data, conditions }, maskTarget(site), ties, intactPredictions, perCondition);
-  const correctPerClass = (predictionOf: (sample: number) => number) => {
-    const counts = new Array<number>(k).fill(0);
-    for (let s = 0; s < data.n; s++) if (predictionOf(s) === data.labels[s]) counts[data.labels[s]]++;
-    return counts;
-  };
-  const intactLossSum = intactLoss.reduce((a, b) => a + b, 0);
-  const finiteLossSum = intactLoss.reduce((a, b) => (Number.isFinite(b) ? a + b : a), 0);
-  const nonFinite = intactLoss.reduce((a, b) => (Number.isFinite(b) ? a : a + 1), 0);
-  return {
-    intact: { predictions: intactPredictions, correctPerClass: correctPerClass((s) => intactPredictions[s]), lossSum: intactLossSum },
-    conditions: perCondition.map(({ changed, lossDelta, lossOwn, ownRows }) => {
-      const samples = Int32Array.from([...changed.keys()].sort((a, b) => a - b));
-      return {
-        correctPerClass: correctPerClass((s) => changed.get(s) ?? intactPredictions[s]),
-        changed: samples,
-        changedPredictions: Int32Array.from(samples, (s) => changed.get(s)!),
-        lossSum: nonFinite === 0 ? intactLossSum + lossDelta : ownRows === nonFinite ? finiteLossSum + lossDelta + lossOwn : Number.NaN,
-      };
-    }),
-    stats: { rowsEvaluated, rowsFloat64: ties.length - unresolvedTies, unresolvedTies, seconds: (performance.now() - started) / 1000 },
-  };
+  return tallyResult(k, data, intactPredictions, intactLoss, perCondition, { rowsEvaluated, ties: ties.length, unresolvedTies, started });
 }
 
-function anyActive(x: Float32Array, offset: number, units: readonly number[], plane: number): boolean {
-  for (const unit of units) {
-    const from = offset + unit * plane;
-    for (let p = 0; p < plane; p++) if (x[from + p] !== 0) return true;
-  }
-  return false;
-}

@@ -15,6 +15,7 @@ import { crossEntropy, decide, TIE_MARGIN } from "./logits.js";
 import { getSession, type LesionModel, type Site } from "../model.js";
 import { OrtTensor, type OrtSession } from "../ort.js";
 import type { SweepCondition, SweepResult } from "./types.js";
+import { anyActive, tallies, tallyResult } from "./tally.js";
 
 export interface MaskedSweepInput {
   model: LesionModel;
@@ -70,7 +71,7 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
   const intactTie = new Uint8Array(data.n);
   // lossDelta sums (row loss − intact loss) over evaluated rows whose intact loss is finite; rows whose intact loss is
   // not (non-finite weights: a NaN unit that the condition ablates) add their own loss to lossOwn instead.
-  const perCondition = conditions.map(() => ({ changed: new Map<number, number>(), lossDelta: 0, lossOwn: 0, ownRows: 0 }));
+  const perCondition = tallies(conditions.length);
   const ties: Array<{ condition: number; sample: number }> = [];
   let rowsEvaluated = 0;
 
@@ -161,37 +162,9 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
   }
 
   const unresolvedTies = await settleTies(input, target, ties, intactPredictions, perCondition);
-  const correctPerClass = (predictionOf: (sample: number) => number) => {
-    const counts = new Array<number>(k).fill(0);
-    for (let s = 0; s < data.n; s++) if (predictionOf(s) === data.labels[s]) counts[data.labels[s]]++;
-    return counts;
-  };
-  const intactLossSum = intactLoss.reduce((a, b) => a + b, 0);
-  const finiteLossSum = intactLoss.reduce((a, b) => (Number.isFinite(b) ? a + b : a), 0);
-  const nonFinite = intactLoss.reduce((a, b) => (Number.isFinite(b) ? a : a + 1), 0);
-  return {
-    intact: { predictions: intactPredictions, correctPerClass: correctPerClass((s) => intactPredictions[s]), lossSum: intactLossSum },
-    conditions: perCondition.map(({ changed, lossDelta, lossOwn, ownRows }) => {
-      const samples = Int32Array.from([...changed.keys()].sort((a, b) => a - b));
-      return {
-        correctPerClass: correctPerClass((s) => changed.get(s) ?? intactPredictions[s]),
-        changed: samples,
-        changedPredictions: Int32Array.from(samples, (s) => changed.get(s)!),
-        // A sample with a non-finite intact loss that the condition left unchanged keeps it.
-        lossSum: nonFinite === 0 ? intactLossSum + lossDelta : ownRows === nonFinite ? finiteLossSum + lossDelta + lossOwn : Number.NaN,
-      };
-    }),
-    stats: { rowsEvaluated, rowsFloat64: ties.length - unresolvedTies, unresolvedTies, seconds: (performance.now() - started) / 1000 },
-  };
+  return tallyResult(k, data, intactPredictions, intactLoss, perCondition, { rowsEvaluated, ties: ties.length, unresolvedTies, started });
 }
 
-function anyActive(site: Float32Array, offset: number, units: number[], plane: number): boolean {
-  for (const unit of units) {
-    const from = offset + unit * plane;
-    for (let p = 0; p < plane; p++) if (site[from + p] !== 0) return true;
-  }
-  return false;
-}
 
 /**
  * One sample's shape of each tensor, from a run on one zero sample: of the float `fed` tensors (a missing entry makes
