@@ -25,8 +25,8 @@ export type { Dataset } from "./data/types.js";
 
 // Verbs.
 export { info, type InfoResult } from "./models/info.js";
-export { evaluate, type EvaluateOptions, type EvaluateResult } from "./study/evaluate.js";
-export { record, type RecordOptions, type RecordResult, type SiteRecording } from "./study/record.js";
+export { evaluate, type EvaluateOptions, type EvaluateResult } from "./engine/evaluate.js";
+export { record, type RecordOptions, type RecordResult, type SiteRecording } from "./engine/record.js";
 export { ablate, type AblateOptions, type AblateResult, type ConditionResult, type Redundancy } from "./study/ablate.js";
 export { unitScores, selectivity, minActiveSamples, type UnitScoresOptions } from "./study/unitScores.js";
 export { characterize, type CharacterizeOptions, type CharacterizeResult } from "./study/characterize.js";
@@ -86,5 +86,5 @@ export { deltaIntervals, type DeltaIntervals, type DeltaIntervalsOptions } from 
 export { characterizeFiles, type CharacterizeSummary } from "./runs/characterizeFiles.js";
 export { transplantFiles, type TransplantSummary } from "./runs/transplantFiles.js";
 export { encodeNpy, writeNpy } from "./runs/npy.js";
-export type { Matrix } from "./study/metrics.js";
+export type { Matrix } from "./engine/metrics.js";
 export type { Progress, StudyStep } from "./progress.js";

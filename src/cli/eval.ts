@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
-import { evaluate, type EvaluateOptions } from "../study/evaluate.js";
+import { evaluate, type EvaluateOptions } from "../engine/evaluate.js";
 import { provenance } from "../runs/provenance.js";
 import { parseInteger, percent, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
 

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
-import { record, type RecordOptions } from "../study/record.js";
+import { record, type RecordOptions } from "../engine/record.js";
 import { recordFiles } from "../runs/recordFiles.js";
 import { provenance } from "../runs/provenance.js";
 import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, printJson, progressReporter, modelData, type FlagTable } from "./common.js";

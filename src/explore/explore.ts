@@ -21,7 +21,7 @@ import { createSession } from "../engine/ort.js";
 import { TIE_MARGIN } from "../engine/sweep/logits.js";
 import { layerWeights } from "../onnx/layerWeights.js";
 import { seeded, shuffle } from "../random.js";
-import { classNames as classNamesOf } from "../study/evaluate.js";
+import { classNames as classNamesOf } from "../engine/evaluate.js";
 import { indicators } from "../study/indicators.js";
 import { populations } from "../study/populations.js";
 import { stimulusMap, type StimulusMapOptions } from "../study/stimulusMap.js";

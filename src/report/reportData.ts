@@ -11,7 +11,7 @@ import { prepareGraph } from "../onnx/normalize.js";
 import { decodeModel } from "../onnx/proto.js";
 import type { AblateSummary } from "../runs/ablateFiles.js";
 import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
-import type { EvaluateResult } from "../study/evaluate.js";
+import type { EvaluateResult } from "../engine/evaluate.js";
 import type { RecoverSummary } from "../runs/recoverFiles.js";
 import { SUMMARY_FILE } from "../runs/resultDir.js";
 import { STUDY_FILE } from "../runs/study.js";

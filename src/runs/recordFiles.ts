@@ -1,5 +1,5 @@
 /** The files of a `record` run: per site a CSV (one row per unit) and the class-mean matrix, plus samples on request. */
-import type { RecordOptions, RecordResult } from "../study/record.js";
+import type { RecordOptions, RecordResult } from "../engine/record.js";
 import type { Provenance } from "./provenance.js";
 import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
 

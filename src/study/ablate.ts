@@ -26,10 +26,10 @@ import { dataIdentity } from "../data/dataIdentity.js";
 import { checkAgreement, type Agreement } from "../engine/agreement.js";
 import { openResumeLog } from "../resumeLog.js";
 import { condition as makeCondition, type Condition } from "./conditions.js";
-import { classNames } from "./evaluate.js";
-import { classCounts, type Matrix } from "./metrics.js";
+import { classNames } from "../engine/evaluate.js";
+import { classCounts, type Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
-import { record } from "./record.js";
+import { record } from "../engine/record.js";
 
 export interface AblateOptions {
   /** What to knock out: build with singles, pairs, groups or fractions. */

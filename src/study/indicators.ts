@@ -17,9 +17,9 @@ import { resolveSite, type LesionModel } from "../engine/model.js";
 import { layerWeights, type LayerWeights } from "../onnx/layerWeights.js";
 import { ablate, type AblateResult } from "./ablate.js";
 import { singles } from "./conditions.js";
-import type { Matrix } from "./metrics.js";
+import type { Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
-import { record } from "./record.js";
+import { record } from "../engine/record.js";
 import { mannWhitney } from "./stats.js";
 import { selectivity } from "./unitScores.js";
 

@@ -17,7 +17,7 @@ import { resolveSite, type LesionModel } from "../engine/model.js";
 import { ablate } from "./ablate.js";
 import { condition, type Condition } from "./conditions.js";
 import type { IndicatorsResult, SiteIndicators } from "./indicators.js";
-import type { Matrix } from "./metrics.js";
+import type { Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
 import { adjustedRandIndex, correlationDistances, normalizedMutualInformation, silhouette } from "./stats.js";
 

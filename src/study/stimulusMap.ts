@@ -14,7 +14,7 @@ import { checkCacheDir, defaultCacheDir } from "../data/cacheDir.js";
 import type { Dataset } from "../data/types.js";
 import { writeFileAtomic } from "../files.js";
 import type { AblateResult } from "./ablate.js";
-import type { Matrix } from "./metrics.js";
+import type { Matrix } from "../engine/metrics.js";
 import { seeded, shuffle } from "../random.js";
 
 export interface StimulusMapOptions {

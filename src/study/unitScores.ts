@@ -17,7 +17,7 @@ import { resolveSite, type LesionModel } from "../engine/model.js";
 import { ablate } from "./ablate.js";
 import { singles, type AblationMode } from "./conditions.js";
 import type { Progress } from "../progress.js";
-import { record } from "./record.js";
+import { record } from "../engine/record.js";
 
 export interface UnitScoresOptions {
   score: "selectivity" | "impact";

@@ -9,7 +9,7 @@
 import { fail } from "../errors.js";
 import type { Network } from "../onnx/network.js";
 import { crossEntropy } from "../engine/sweep/logits.js";
-import { argmax } from "../study/metrics.js";
+import { argmax } from "../engine/metrics.js";
 import { forward64 } from "./transplantNetwork.js";
 
 export interface PopulationChoice {

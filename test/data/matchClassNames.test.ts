@@ -13,7 +13,7 @@ import { LesionError } from "../../src/errors.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { encodeModel } from "../../src/onnx/proto.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const DIGITS = Array.from({ length: 10 }, (_, c) => String(c));

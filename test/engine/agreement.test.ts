@@ -14,7 +14,7 @@ import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/
 import { ablate } from "../../src/study/ablate.js";
 import { checkAgreement } from "../../src/engine/agreement.js";
 import { singles } from "../../src/study/conditions.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { random, randomCnn, randomMlp } from "../helpers.js";
 
 let mlp: LesionModel;

@@ -13,9 +13,9 @@ import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
 import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { info } from "../../src/models/info.js";
-import { record } from "../../src/study/record.js";
+import { record } from "../../src/engine/record.js";
 import { importModel } from "../../src/models/importModel.js";
 import { DataType, decodeModel, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 

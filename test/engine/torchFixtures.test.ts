@@ -10,7 +10,7 @@ import { forEachBatch } from "../../src/engine/forward.js";
 import { closeModel, getSession, openModel, resolveSite } from "../../src/engine/model.js";
 import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 
 interface References {
   inputs: number[];

@@ -9,7 +9,7 @@ import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel } from "../../src/engine/model.js";
 import { checkpointFormat } from "../../src/onnx/checkpointFormat.js";
 import { decodeModel } from "../../src/onnx/proto.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { importModel } from "../../src/models/importModel.js";
 import { randomMlp } from "../helpers.js";
 import { LesionError } from "../../src/errors.js";

@@ -13,7 +13,7 @@ import { recover } from "../../src/models/recover.js";
 import { classifierBytes, initialParameters, networkInputs } from "../../src/models/train.js";
 import { networkOf, type Network } from "../../src/onnx/network.js";
 import { decodeModel } from "../../src/onnx/proto.js";
-import { record } from "../../src/study/record.js";
+import { record } from "../../src/engine/record.js";
 import { random } from "../helpers.js";
 
 /** 8×8 grey images (0.5 ± noise); class 2q + d has a 3×3 blob in corner q (of 2), bright for d = 0, dark for d = 1. */

@@ -12,8 +12,8 @@ import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
 import { LesionError } from "../../src/errors.js";
 import { ablate } from "../../src/study/ablate.js";
 import { singles } from "../../src/study/conditions.js";
-import { evaluate } from "../../src/study/evaluate.js";
-import { record } from "../../src/study/record.js";
+import { evaluate } from "../../src/engine/evaluate.js";
+import { record } from "../../src/engine/record.js";
 import { recover } from "../../src/models/recover.js";
 import { train, type TrainResult } from "../../src/models/train.js";
 

@@ -19,7 +19,7 @@ import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, type ModelP
 import { maskInputName, offsetInputName, withMasks } from "../../src/onnx/surgery.js";
 import { ablate } from "../../src/study/ablate.js";
 import { condition, singles } from "../../src/study/conditions.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { info } from "../../src/models/info.js";
 import { random, randomArray } from "../helpers.js";
 

@@ -19,7 +19,7 @@ import { writeMetadata } from "../../src/onnx/metadata.js";
 import { decodeModel, encodeModel, tensorDims, tensorValues } from "../../src/onnx/proto.js";
 import { buildReport } from "../../src/report/buildReport.js";
 import type { TransplantReportData } from "../../src/report/transplantReportData.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { writeResultDir } from "../../src/runs/resultDir.js";
 import { transplant, type TransplantResult } from "../../src/transplant/transplant.js";
 import { transplantFiles } from "../../src/runs/transplantFiles.js";

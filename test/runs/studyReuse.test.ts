@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, type LesionModel } from "../../src/engine/model.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { study, type StudyOptions } from "../../src/runs/study.js";
 import { random, randomMlp } from "../helpers.js";
 

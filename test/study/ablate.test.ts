@@ -12,7 +12,7 @@ import { decodeModel, encodeModel, makeTensor, tensorDims, tensorValues } from "
 import { ablate } from "../../src/study/ablate.js";
 import { condition, fractions, groups, pairs, singles, type Condition } from "../../src/study/conditions.js";
 import { unitScores } from "../../src/study/unitScores.js";
-import { record } from "../../src/study/record.js";
+import { record } from "../../src/engine/record.js";
 import { random, randomCnn, randomMlp } from "../helpers.js";
 
 function randomData(n: number, shape: [number, number, number], classes: number, seed: number): Dataset {

@@ -11,7 +11,7 @@ import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { fractions, groups, pairs, singles } from "../../src/study/conditions.js";
 import { importModel } from "../../src/models/importModel.js";
 import { info } from "../../src/models/info.js";

@@ -13,9 +13,9 @@ import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
 import { ablate } from "../../src/study/ablate.js";
 import { condition, pairs, singles } from "../../src/study/conditions.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { importModel } from "../../src/models/importModel.js";
-import { record } from "../../src/study/record.js";
+import { record } from "../../src/engine/record.js";
 
 interface Reference {
   layers: Array<[string, number[]]>;

@@ -16,7 +16,7 @@ import { writeMetadata } from "../../src/onnx/metadata.js";
 import { encodeModel } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
 import { groups, pairs, singles } from "../../src/study/conditions.js";
-import { evaluate } from "../../src/study/evaluate.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { recover } from "../../src/models/recover.js";
 import { random, randomArray } from "../helpers.js";

@@ -1,9 +1,9 @@
 /** Evaluation of an intact model: accuracy overall and per class, confusion matrix, mean cross-entropy loss. */
 import type { Dataset } from "../data/types.js";
-import { checkData, forEachBatch } from "../engine/forward.js";
-import { getSession, type LesionModel } from "../engine/model.js";
+import { checkData, forEachBatch } from "./forward.js";
+import { getSession, type LesionModel } from "./model.js";
 import type { Progress } from "../progress.js";
-import { crossEntropy } from "../engine/sweep/logits.js";
+import { crossEntropy } from "./sweep/logits.js";
 import { classCounts, type Matrix } from "./metrics.js";
 
 export interface EvaluateOptions {

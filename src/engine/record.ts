@@ -4,8 +4,8 @@
  * 2018); the statistics below are then over samples. Sums run in float64 (Welford for the variance).
  */
 import type { Dataset } from "../data/types.js";
-import { checkData, forEachBatch } from "../engine/forward.js";
-import { getSession, requireSites, resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import { checkData, forEachBatch } from "./forward.js";
+import { getSession, requireSites, resolveSite, type LesionModel, type Site } from "./model.js";
 import { withOutputs } from "../onnx/surgery.js";
 import { classNames } from "./evaluate.js";
 import type { Matrix } from "./metrics.js";
