@@ -77,6 +77,12 @@ export function parseList(value: string): string[] {
   return value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
+/** `--optimizer`: sgd (with momentum) or adam; anything else is `bad-option`. */
+export function parseOptimizer(value: string): "sgd" | "adam" {
+  if (value !== "sgd" && value !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${value}'`, { options: ["optimizer"], value });
+  return value;
+}
+
 export function parseNumber(value: string, flag: string): number {
   const number = Number(value);
   if (value.trim() === "" || !Number.isFinite(number)) fail("bad-option", `${flag} takes a number, got '${value}'`, { options: [optionOf(flag)], value });

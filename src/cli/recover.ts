@@ -8,7 +8,7 @@ import { closeModel, openModel } from "../engine/model.js";
 import { recover, type RecoverOptions } from "../models/recover.js";
 import { provenance } from "../runs/provenance.js";
 import { recoverFiles } from "../runs/recoverFiles.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, modelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, modelData, type FlagTable, parseOptimizer } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
 
 const FLAGS: FlagTable<RecoverOptions> = {
@@ -67,7 +67,7 @@ export function registerRecover(program: Command): void {
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: RecoverFlags) => {
-      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`, { options: ["optimizer"], value: flags.optimizer });
+      const optimizer = parseOptimizer(flags.optimizer);
       const specs = trainingSpecs(flags.data, flags.test);
       if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set", { options: ["test"] });
       const model = await openModel(path);
@@ -85,7 +85,7 @@ export function registerRecover(program: Command): void {
           epochs: parseInteger(flags.epochs, "--epochs"),
           free: flags.free ?? false,
           control: flags.control ?? false,
-          optimizer: flags.optimizer as "sgd" | "adam",
+          optimizer,
           lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
           momentum: parseNumber(flags.momentum, "--momentum"),
           batchSize: parseInteger(flags.batchSize, "--batch-size"),

@@ -1,10 +1,9 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
-import { fail } from "../errors.js";
 import { dirname, resolve } from "node:path";
 import { checkWritableDir, writeFileAtomic } from "../files.js";
 import { train, type TrainOptions } from "../models/train.js";
-import { abortOnInterrupt, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
+import { abortOnInterrupt, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
 
 const FLAGS: FlagTable<TrainOptions> = {
   arch: "--arch <name>",
@@ -63,7 +62,7 @@ export function registerTrain(program: Command): void {
     .requiredOption("-o, --output <file>", "ONNX file for the trained model (the initial one goes to <name>.initial.onnx)")
     .option("--json", "print the history as JSON")
     .action(async (flags: TrainFlags) => {
-      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`, { options: ["optimizer"], value: flags.optimizer });
+      const optimizer = parseOptimizer(flags.optimizer);
       const specs = trainingSpecs(flags.data, flags.test);
       const data = await loadDataset(specs.train);
       const test = specs.test ? await loadDataset(specs.test) : undefined;
@@ -79,7 +78,7 @@ export function registerTrain(program: Command): void {
           test,
           epochs: parseInteger(flags.epochs, "--epochs"),
           batchSize: parseInteger(flags.batchSize, "--batch-size"),
-          optimizer: flags.optimizer,
+          optimizer,
           lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
           momentum: parseNumber(flags.momentum, "--momentum"),
           weightDecay: parseNumber(flags.weightDecay, "--weight-decay"),

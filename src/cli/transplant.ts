@@ -13,7 +13,7 @@ import { transplantReportData } from "../report/transplantReportData.js";
 import { transplant, type TransplantOptions } from "../transplant/transplant.js";
 import { transplantFiles } from "../runs/transplantFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 
 const FLAGS: FlagTable<TransplantOptions> = {
@@ -94,7 +94,7 @@ export function registerTransplant(program: Command): void {
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: TransplantFlags) => {
-      if (flags.optimizer !== "sgd" && flags.optimizer !== "adam") fail("bad-option", `--optimizer must be sgd or adam, got '${flags.optimizer}'`, { options: ["optimizer"], value: flags.optimizer });
+      const optimizer = parseOptimizer(flags.optimizer);
       if (flags.class === undefined && flags.units === undefined) fail("bad-option", "transplant needs --class K (the population is chosen from the donor) or --site S --units LIST", { options: ["class", "units"] });
       const units = flags.units === undefined ? undefined : transplantUnits(flags.units);
       const specs = trainingSpecs(flags.data, flags.test);
@@ -107,7 +107,7 @@ export function registerTransplant(program: Command): void {
         budgetEpochs: parseInteger(flags.budgetEpochs, "--budget-epochs"),
         budgetSamples: flags.budgetSamples === undefined ? undefined : parseInteger(flags.budgetSamples, "--budget-samples"),
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
-        optimizer: flags.optimizer,
+        optimizer,
         lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
         seed: parseInteger(flags.seed, "--seed", 0),
         repeats: parseInteger(flags.repeats, "--repeats"),
