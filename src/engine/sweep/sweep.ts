@@ -70,12 +70,10 @@ export interface SweepInput {
 
 /** How `sweep` will compute `conditions` at `site`: the engine and resumable blocks. Throws nothing. */
 export async function planSweep(model: LesionModel, site: Site, conditions: readonly SweepCondition[]): Promise<SweepPlan> {
-  const chain = await siteChain(model, site);
-  const delta = chain ? null : await siteDelta(model, site);
-  const engine: SweepPath = chain ? "dense" : delta ? "conv" : "masked";
+  const { engine } = await siteEngine(model, site);
   const blocks: number[][] = [];
   for (const path of ["dense", "conv", "masked"] as const) {
-    const indices = conditions.flatMap((c, i) => (pathOf(engine, c) === path ? [i] : []));
+    const indices = takenBy(path, engine, conditions);
     for (let b = 0; b < indices.length; b += BLOCK_SIZE[path]) blocks.push(indices.slice(b, b + BLOCK_SIZE[path]));
   }
   return { engine, blocks };
@@ -85,19 +83,15 @@ export async function planSweep(model: LesionModel, site: Site, conditions: read
  * Every condition's outcome against the intact network (Meyes et al. 2019's ablation, units' outputs forced to 0 or
  * their mean), float64-exact (near ties rechecked in float64; see SweepResult.stats.unresolvedTies): per condition the
  * samples whose prediction changes and, with `loss`, the summed cross-entropy (natural log). Picks the dense path for
- * an MLP's layer, else the masked suffix path.
+ * an MLP's layer, the conv path for a conv site it can take, else the masked suffix path (see the module comment).
  * @throws LesionError `unit-out-of-range` (a unit beyond the site); `unsupported-op` (a graph whose suffix cannot be
  * cached); `bad-model` (a graph variant onnxruntime cannot run); `aborted` (input.signal).
  */
 export async function sweep(input: SweepInput): Promise<SweepResult> {
   const { model, site, data, conditions, loss } = input;
   const started = performance.now();
-  const chain = await siteChain(model, site);
-  const delta = chain ? null : await siteDelta(model, site);
-  const engine: SweepPath = chain ? "dense" : delta ? "conv" : "masked";
-  const dense = conditions.flatMap((c, i) => (pathOf(engine, c) === "dense" ? [i] : []));
-  const conv = conditions.flatMap((c, i) => (pathOf(engine, c) === "conv" ? [i] : []));
-  const masked = conditions.flatMap((c, i) => (pathOf(engine, c) === "masked" ? [i] : []));
+  const { engine, chain, delta } = await siteEngine(model, site);
+  const [dense, conv, masked] = (["dense", "conv", "masked"] as const).map((path) => takenBy(path, engine, conditions));
   const parts: Array<[number[], SweepResult]> = [];
   let done = 0;
   if (dense.length > 0) {
@@ -156,6 +150,18 @@ export async function sweep(input: SweepInput): Promise<SweepResult> {
     stats.unresolvedTies += result.stats.unresolvedTies;
   }
   return { intact: parts[0][1].intact, conditions: outcomes, stats };
+}
+
+/** The site's engine, with the dense chain or conv delta layer it runs on (null where it is not that engine's). */
+async function siteEngine(model: LesionModel, site: Site): Promise<{ engine: SweepPath; chain: DenseChain | null; delta: ConvDelta | null }> {
+  const chain = await siteChain(model, site);
+  const delta = chain ? null : await siteDelta(model, site);
+  return { engine: chain ? "dense" : delta ? "conv" : "masked", chain, delta };
+}
+
+/** Indices of the conditions that `path` computes at a site whose engine is `engine`. */
+function takenBy(path: SweepPath, engine: SweepPath, conditions: readonly SweepCondition[]): number[] {
+  return conditions.flatMap((c, i) => (pathOf(engine, c) === path ? [i] : []));
 }
 
 function pathOf(engine: SweepPath, c: SweepCondition): SweepPath {
