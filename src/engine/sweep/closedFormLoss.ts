@@ -82,7 +82,7 @@ function softmaxOf(logits: Float32Array, n: number, k: number): Float64Array {
 /**
  * Pair and single conditions (indices into input.conditions), sample by sample; returns the rows computed. The
  * factors q (per pair row) and G (per single row) are multiplied up per condition in float64 and their logarithm
- * taken only when the product leaves [1e-100, 1e100]: a logarithm per ~50 rows instead of one per row.
+ * taken only when the product could leave float64's range: a logarithm per many rows instead of one per row.
  */
 function pairLosses(input: ClosedFormLossInput, p: Float64Array, which: number[], deltas: Float64Array): number {
   const { conditions, units } = input;
@@ -136,74 +136,144 @@ function lossSums(input: ClosedFormLossInput, p: Float64Array, used: Uint8Array,
   const logs = new Float64Array(units * units);
   const singleProducts = new Float64Array(units).fill(1);
   const singleSums = new Float64Array(units);
-  // Per active unit of the current sample: a_u,c = f_u,c / G_u and b_u,c = p_c·a_u,c, so q_ij = Σ_c b_i,c·a_j,c.
+  // A sweep wants every pair of its units: the pair loop then tests nothing per row.
+  let complete = wanted !== null;
+  for (let i = 0; complete && i < units; i++) for (let j = i + 1; j < units; j++) if (used[i] === 1 && used[j] === 1 && wanted![i * units + j] === 0) complete = false;
+  // Per active unit of the current sample, in the order of `active`: a_x,c = f_u,c / G_u and b_x,c = p_c·a_x,c, so
+  // q_ij = Σ_c b_i,c·a_j,c.
   const a = new Float64Array(units * k);
   const b = new Float64Array(units * k);
   const active = new Int32Array(units);
+  // Every pair product lies in [low, high]: q_ij = Σ_c a_i,c·(p_c·a_j,c) is an average of a_i,c with weights
+  // p_c·a_j,c that sum to 1 (Σ_c p_c·f_j,c = G_j), so it lies between the smallest and largest a_i,c. The products
+  // are folded into their logarithms only when a sample could push them past [1e-250, 1e250], not tested row by row.
+  let low = 1;
+  let high = 1;
   let rows = 0;
   for (let s = 0; s < n; s++) {
     const at = s * units;
     const pAt = s * k;
     const label = labels[s];
     let count = 0;
+    let sampleLow = Infinity;
+    let sampleHigh = 0;
     for (let u = 0; u < units; u++) {
       const h = values[at + u];
       if (!(h > 0) || used[u] === 0) continue;
-      active[count++] = u;
       const col = u * k;
+      const x = count * k;
+      active[count++] = u;
       let sum = 0;
       for (let c = 0; c < k; c++) {
         const f = Math.exp(-h * columns[col + c]);
-        a[col + c] = f;
-        sum += b[col + c] = p[pAt + c] * f;
+        a[x + c] = f;
+        sum += b[x + c] = p[pAt + c] * f;
       }
       const inverse = 1 / sum;
       for (let c = 0; c < k; c++) {
-        a[col + c] *= inverse;
-        b[col + c] *= inverse;
+        const ac = (a[x + c] *= inverse);
+        b[x + c] *= inverse;
+        if (ac < sampleLow) sampleLow = ac;
+        if (ac > sampleHigh) sampleHigh = ac;
       }
       singleSums[u] += h * columns[col + label];
-      const x = singleProducts[u] * sum;
-      if (x > 1e-100 && x < 1e100) singleProducts[u] = x;
+      const product = singleProducts[u] * sum;
+      if (product > 1e-100 && product < 1e100) singleProducts[u] = product;
       else {
         singleSums[u] += Math.log(singleProducts[u]) + Math.log(sum);
         singleProducts[u] = 1;
       }
     }
     rows += count;
-    if (!wanted) continue;
-    for (let x = 0; x < count; x++) {
-      const i = active[x];
-      const bi = i * k;
-      const row = i * units;
-      for (let y = x + 1; y < count; y++) {
-        const j = active[y];
-        const pair = row + j;
-        if (wanted[pair] === 0) continue;
-        const aj = j * k;
-        // Two accumulators: the multiply-adds of a row overlap.
-        let q = 0;
-        let q2 = 0;
-        let c = 0;
-        for (; c + 1 < k; c += 2) {
-          q += b[bi + c] * a[aj + c];
-          q2 += b[bi + c + 1] * a[aj + c + 1];
-        }
-        if (c < k) q += b[bi + c] * a[aj + c];
-        q += q2;
-        const product = products[pair] * q;
-        if (product > 1e-100 && product < 1e100) products[pair] = product;
-        else {
-          logs[pair] += Math.log(products[pair]) + Math.log(q);
-          products[pair] = 1;
-        }
-        rows++;
+    if (!wanted || count < 2) continue;
+    rows += (count * (count - 1)) / 2;
+    // NaN or extreme factors (a logit moved by hundreds) take the loop that checks each product.
+    const bounded = sampleLow > 1e-200 && sampleHigh < 1e200;
+    if (bounded && (low * sampleLow < 1e-250 || high * sampleHigh > 1e250)) {
+      for (let pair = 0; pair < units * units; pair++) {
+        if (products[pair] === 1) continue;
+        logs[pair] += Math.log(products[pair]);
+        products[pair] = 1;
       }
+      low = high = 1;
     }
+    if (complete && bounded) {
+      low *= sampleLow;
+      high *= sampleHigh;
+      if (k === 10) pairRowsTen(a, b, active, count, units, products);
+      else pairRows(a, b, active, count, units, k, products);
+    } else rows -= checkedPairRows(a, b, active, count, units, k, wanted, products, logs);
   }
   for (let u = 0; u < units; u++) singleSums[u] += Math.log(singleProducts[u]);
   for (let pair = 0; pair < units * units; pair++) logs[pair] += Math.log(products[pair]);
   return { singles: singleSums, pairs: logs, rows };
+}
+
+/**
+ * One sample's pair rows for k = 10 (MNIST, CIFAR-10), the sweep's hot loop: b_i held in locals and the ten
+ * multiply-adds summed as a tree, so no row waits on a chain of ten additions (3× the plain loop here).
+ */
+function pairRowsTen(a: Float64Array, b: Float64Array, active: Int32Array, count: number, units: number, products: Float64Array): void {
+  for (let x = 0; x < count - 1; x++) {
+    const i = x * 10;
+    const b0 = b[i], b1 = b[i + 1], b2 = b[i + 2], b3 = b[i + 3], b4 = b[i + 4];
+    const b5 = b[i + 5], b6 = b[i + 6], b7 = b[i + 7], b8 = b[i + 8], b9 = b[i + 9];
+    const row = active[x] * units;
+    for (let y = x + 1, j = i + 10; y < count; y++, j += 10) {
+      products[row + active[y]] *= b0 * a[j] + b1 * a[j + 1] + (b2 * a[j + 2] + b3 * a[j + 3]) + (b4 * a[j + 4] + b5 * a[j + 5] + (b6 * a[j + 6] + b7 * a[j + 7])) + (b8 * a[j + 8] + b9 * a[j + 9]);
+    }
+  }
+}
+
+/** One sample's pair rows for any k: four accumulators. */
+function pairRows(a: Float64Array, b: Float64Array, active: Int32Array, count: number, units: number, k: number, products: Float64Array): void {
+  for (let x = 0; x < count - 1; x++) {
+    const i = x * k;
+    const row = active[x] * units;
+    for (let y = x + 1, j = i + k; y < count; y++, j += k) {
+      let q0 = 0;
+      let q1 = 0;
+      let q2 = 0;
+      let q3 = 0;
+      let c = 0;
+      for (; c + 3 < k; c += 4) {
+        q0 += b[i + c] * a[j + c];
+        q1 += b[i + c + 1] * a[j + c + 1];
+        q2 += b[i + c + 2] * a[j + c + 2];
+        q3 += b[i + c + 3] * a[j + c + 3];
+      }
+      for (; c < k; c++) q0 += b[i + c] * a[j + c];
+      products[row + active[y]] *= q0 + q1 + (q2 + q3);
+    }
+  }
+}
+
+/**
+ * One sample's pair rows where not every pair is wanted or a factor is extreme: each row's product is checked and
+ * folded into its logarithm when it leaves [1e-100, 1e100]. Returns how many rows it skipped (pairs not wanted).
+ */
+function checkedPairRows(a: Float64Array, b: Float64Array, active: Int32Array, count: number, units: number, k: number, wanted: Uint8Array, products: Float64Array, logs: Float64Array): number {
+  let skipped = 0;
+  for (let x = 0; x < count - 1; x++) {
+    const i = x * k;
+    const row = active[x] * units;
+    for (let y = x + 1, j = i + k; y < count; y++, j += k) {
+      const pair = row + active[y];
+      if (wanted[pair] === 0) {
+        skipped++;
+        continue;
+      }
+      let q = 0;
+      for (let c = 0; c < k; c++) q += b[i + c] * a[j + c];
+      const product = products[pair] * q;
+      if (product > 1e-100 && product < 1e100) products[pair] = product;
+      else {
+        logs[pair] += Math.log(products[pair]) + Math.log(q);
+        products[pair] = 1;
+      }
+    }
+  }
+  return skipped;
 }
 
 /** Any other conditions (singles, groups), condition by condition over the samples where a unit is active. */
@@ -238,9 +308,12 @@ function groupLosses(input: ClosedFormLossInput, p: Float64Array, which: number[
           const h = values[s * units + u];
           if (h > 0) for (let j = 0; j < k; j++) d[j] += h * weight[j * units + u];
         }
+        // Shifted by the largest −d_c: a logit moved by hundreds would overflow exp(−d_c).
+        let shift = -Infinity;
+        for (let j = 0; j < k; j++) if (p[s * k + j] > 0 && -d[j] > shift) shift = -d[j];
         let r = 0;
-        for (let j = 0; j < k; j++) r += p[s * k + j] * Math.exp(-d[j]);
-        delta += Math.log(r) + d[labels[s]];
+        for (let j = 0; j < k; j++) r += p[s * k + j] * Math.exp(-d[j] - shift);
+        delta += Math.log(r) + shift + d[labels[s]];
         rows++;
       }
     }

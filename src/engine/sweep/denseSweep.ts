@@ -24,7 +24,7 @@
  * bench/ablation.mjs.
  */
 import { fail } from "../../errors.js";
-import { closedFormLoss } from "./closedFormLoss.js";
+import { closedFormLossBeside } from "./closedFormLossThread.js";
 import { denseIntact } from "./denseIntact.js";
 import { DenseRows, finish } from "./denseRows.js";
 import { denseTail } from "./denseTail.js";
@@ -81,14 +81,15 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
 /**
  * Where the site feeds the output layer, the loss is a closed form of the cached logits and activations
  * (closedFormLoss.ts): computed on every row where a unit is active, while the predictions come from the pruned
- * sweep without loss. rowsEvaluated counts the loss rows (the decided rows are among them).
+ * sweep without loss; a pairs sweep's loss runs in a worker thread beside it (closedFormLossThread.ts).
+ * rowsEvaluated counts the loss rows (the decided rows are among them).
  */
 async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, started: number): Promise<SweepResult> {
   const { chain, siteLayer } = input;
   const out = chain.layers[siteLayer + 1];
   let cache = intact.lossSums.get(siteLayer);
   if (!cache) intact.lossSums.set(siteLayer, (cache = { units: null, singles: null, pairs: null }));
-  const { deltas, rows } = closedFormLoss({
+  const pending = closedFormLossBeside({
     cache,
     logits: intact.pre[siteLayer + 1],
     values: intact.pre[siteLayer],
@@ -98,7 +99,14 @@ async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, s
     k: out.out,
     units: out.in,
   });
-  const decided = await denseSweep({ ...input, intact, loss: false });
+  let decided: SweepResult;
+  try {
+    decided = await denseSweep({ ...input, intact, loss: false });
+  } catch (error) {
+    pending.cancel();
+    throw error;
+  }
+  const { deltas, rows } = await pending.result;
   return {
     ...decided,
     conditions: decided.conditions.map((c, i) => ({ ...c, lossSum: intact.lossSum + deltas[i] })),
