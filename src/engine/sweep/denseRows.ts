@@ -6,7 +6,7 @@
  */
 import { throwIfAborted } from "../../errors.js";
 import { exactPrediction, forward64 } from "./forward64.js";
-import { unitLists } from "./layerBounds.js";
+import { ACTIVE, unitLists } from "./layerBounds.js";
 import { crossEntropy, decide } from "./logits.js";
 import { transposeMatrix } from "../../onnx/float64/kernels.js";
 import type { DenseIntact, DenseSweepInput, LayerBounds, PairRows, SweepOutcome, SweepResult } from "./types.js";
@@ -144,7 +144,7 @@ export class DenseRows {
       return pairRows.offsets[pair + 1] - pairRows.offsets[pair];
     }
     // Recording single gaps evaluates every active row: the exact gaps prune far more pairs than bounds would.
-    const threshold = input.loss || input.gaps ? 1e-30 : 1 / unitsOf.length;
+    const threshold = input.loss || input.gaps ? ACTIVE : 1 / unitsOf.length;
     const lists = unitLists(bounds, units, this.n, threshold);
     if (input.loss && this.reuse && unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) {
       // Pairs with loss: only samples where both units are active are evaluated. Where one is, the single's outcome;
@@ -172,7 +172,8 @@ export class DenseRows {
       this.outcomes[c].lossDelta += delta;
       return count;
     }
-    const { ratio } = bounds;
+    // With loss the ratios are never computed (every active row is evaluated).
+    const ratio = input.loss ? null : bounds.ratio;
     let count = 0;
     for (const u of unitsOf) {
       const list = lists[u];
@@ -181,22 +182,20 @@ export class DenseRows {
         if (stamp[s] === c + 1) continue;
         stamp[s] = c + 1;
         if (unitsOf.length > 1) {
-          // ratio is 0 exactly where a unit is inactive.
-          let sum = 0;
           let active = 0;
           let only = -1;
-          for (const v of unitsOf) {
-            const r = ratio[s * units + v];
-            sum += r;
-            if (r > 0) (active++, (only = v));
-          }
+          for (const v of unitsOf) if (siteValues[s * units + v] > 0) (active++, (only = v));
           if (this.reuse && active === 1) {
             const single = bounds.singles.get(only)!.get(s);
             if (single !== undefined) this.record(c, s, single);
             if (input.loss) this.outcomes[c].lossDelta += bounds.singleLosses![s * units + only] - this.intact.loss[s];
             continue;
           }
-          if (!input.loss && (sum < 1 || !this.canFlip(unitsOf, s))) continue;
+          if (ratio) {
+            let sum = 0;
+            for (const v of unitsOf) sum += ratio[s * units + v];
+            if (sum < 1 || !this.canFlip(unitsOf, s)) continue;
+          }
         }
         rows[count++] = s;
       }

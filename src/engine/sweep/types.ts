@@ -51,16 +51,18 @@ export interface DenseIntact {
 }
 
 export interface LayerBounds {
+  /** [n × units]: the site layer's pre-activations (a unit is active where > 0). */
+  values: Float32Array;
   /** gapGains of the layer as [k × units × k] (t, u, c): a unit's classes side by side. */
-  byUnit: Float64Array;
+  readonly byUnit: Float64Array;
   /**
    * [n × units]: an upper bound on max over classes of h_u·gain / room, how much of the room zeroing the unit takes;
    * a set of units can flip the sample only if its ratios sum to ≥ 1. 0 exactly where the unit is inactive (nothing
    * changes), Infinity where the margin leaves no room.
    */
-  ratio: Float32Array;
+  readonly ratio: Float32Array;
   /** [n × units]: h_u·max over classes of gain (rounded up): no gap falls further when u is zeroed. */
-  reach: Float32Array;
+  readonly reach: Float32Array;
   /** Per threshold, per unit: ascending samples whose ratio is ≥ the threshold. */
   lists: Map<number, Int32Array[]>;
   /** Per unit ablated alone: its changed samples → new prediction (exact), for multi-unit conditions to reuse. */
