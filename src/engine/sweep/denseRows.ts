@@ -222,25 +222,32 @@ export class DenseRows {
 
   /** The site feeds the output layer: the new logits are the cached ones minus Σ_u h_u·W_out[:,u]. */
   closedForm(): void {
-    const { input, k, units, siteValues, rows } = this;
+    const { input, k, units } = this;
     const nextPre = this.intact.pre[input.siteLayer + 1];
     const columns = transposeMatrix(input.chain.layers[input.siteLayer + 1].weight, k, units);
     const row = new Float64Array(k);
-    input.conditions.forEach((unitsOf, c) => {
+    for (let c = 0; c < input.conditions.length; c++) {
       throwIfAborted(input.signal);
-      const count = this.rowsOf(unitsOf, c);
-      for (let r = 0; r < count; r++) {
-        const s = rows[r];
-        for (let j = 0; j < k; j++) row[j] = nextPre[s * k + j];
-        for (const u of unitsOf) {
-          const h = siteValues[s * units + u];
-          const column = u * k;
-          if (h > 0) for (let j = 0; j < k; j++) row[j] -= h * columns[column + j];
-        }
-        this.settle(c, s, row);
-      }
+      this.closedFormRows(c, this.rowsOf(input.conditions[c], c), nextPre, columns, row);
       input.onProgress?.(c + 1, input.conditions.length);
-    });
+    }
+  }
+
+  /** Settles condition c's first `count` rows from the closed form (a method: compiled once, see the class). */
+  private closedFormRows(c: number, count: number, nextPre: Float32Array, columns: Float64Array, row: Float64Array): void {
+    const { k, units, siteValues, rows } = this;
+    const unitsOf = this.input.conditions[c];
+    for (let r = 0; r < count; r++) {
+      const s = rows[r];
+      for (let j = 0; j < k; j++) row[j] = nextPre[s * k + j];
+      for (let x = 0; x < unitsOf.length; x++) {
+        const u = unitsOf[x];
+        const h = siteValues[s * units + u];
+        const column = u * k;
+        if (h > 0) for (let j = 0; j < k; j++) row[j] -= h * columns[column + j];
+      }
+      this.settle(c, s, row);
+    }
   }
 }
 
