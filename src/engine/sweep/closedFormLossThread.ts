@@ -10,6 +10,9 @@ import { closedFormLoss, type ClosedFormLoss, type ClosedFormLossInput } from ".
 /** Fewer pairs than this are computed in place: a worker's start (~30 ms) would not pay for itself. */
 const THREAD_PAIRS = 64;
 
+/** The worker gets a copy of the site's values: beyond this size (a wide layer on a large data set), not worth it. */
+const THREAD_BYTES = 256 * 2 ** 20;
+
 /** A loss being computed: `result` settles with closedFormLoss's answer; `cancel` stops the worker. */
 export interface PendingLoss {
   result: Promise<ClosedFormLoss>;
@@ -55,8 +58,9 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
   };
 }
 
-/** Whether the call computes pair sums (a pairs sweep the cache does not hold yet). */
+/** Whether the call computes pair sums (a pairs sweep the cache does not hold yet) on data small enough to copy. */
 function worthAThread(input: ClosedFormLossInput): boolean {
+  if (input.values.byteLength + input.logits.byteLength > THREAD_BYTES) return false;
   const pairs = input.conditions.filter((c) => c.length === 2 && c[0] !== c[1]);
   if (pairs.length < THREAD_PAIRS) return false;
   const cache = input.cache;
