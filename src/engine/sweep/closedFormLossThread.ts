@@ -13,7 +13,10 @@ const THREAD_PAIRS = 64;
 /** The worker gets a copy of the site's values: beyond this size (a wide layer on a large data set), not worth it. */
 const THREAD_BYTES = 256 * 2 ** 20;
 
-/** A loss being computed: `result` settles with closedFormLoss's answer; `cancel` stops the worker. */
+/**
+ * A loss being computed: `result` settles with closedFormLoss's answer; `cancel` stops the worker (for a caller that
+ * gives up on the result: it then never settles).
+ */
 export interface PendingLoss {
   result: Promise<ClosedFormLoss>;
   /** Whether a worker thread computes it (else it was computed in this thread). */
@@ -33,7 +36,12 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
   const data: ClosedFormLossInput = { ...input, logits: input.logits.slice(), values: input.values.slice(), weight: input.weight.slice(), labels: input.labels.slice() };
   let worker: Worker | null = null;
   const result = new Promise<ClosedFormLoss>((resolve) => {
-    const here = () => resolve(closedFormLoss(input));
+    let settled = false;
+    const here = () => {
+      if (settled) return;
+      settled = true;
+      resolve(closedFormLoss(input));
+    };
     try {
       worker = new Worker(script, { workerData: data, transferList: [data.logits.buffer, data.values.buffer, data.weight.buffer, data.labels.buffer] as ArrayBuffer[] });
     } catch {
@@ -41,6 +49,7 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
       return;
     }
     worker.once("message", (answer: ClosedFormLoss & { cache: ClosedFormLossInput["cache"] }) => {
+      settled = true;
       if (input.cache && answer.cache) Object.assign(input.cache, answer.cache);
       resolve({ deltas: answer.deltas, rows: answer.rows });
     });
