@@ -22,6 +22,9 @@ export interface PendingLoss {
   /** Whether a worker thread computes it (else it was computed in this thread). */
   thread: boolean;
   cancel(): void;
+  /** Lets the worker keep the process alive (the default); `unref` lets the process end without waiting for it. */
+  ref(): void;
+  unref(): void;
 }
 
 /**
@@ -31,7 +34,7 @@ export interface PendingLoss {
  */
 export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
   const script = new URL("./closedFormLossWorker.js", import.meta.url);
-  if (!import.meta.url.endsWith(".js") || !worthAThread(input)) return { result: Promise.resolve(closedFormLoss(input)), thread: false, cancel() {} };
+  if (!import.meta.url.endsWith(".js") || !worthAThread(input)) return { result: Promise.resolve(closedFormLoss(input)), thread: false, cancel() {}, ref() {}, unref() {} };
   // Copies of the views: a view's whole underlying buffer would be cloned otherwise.
   const data: ClosedFormLossInput = { ...input, logits: input.logits.slice(), values: input.values.slice(), weight: input.weight.slice(), labels: input.labels.slice() };
   let worker: Worker | null = null;
@@ -64,11 +67,17 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
       worker?.removeAllListeners();
       void worker?.terminate();
     },
+    ref() {
+      worker?.ref();
+    },
+    unref() {
+      worker?.unref();
+    },
   };
 }
 
 /** Whether the call computes pair sums (a pairs sweep the cache does not hold yet) on data small enough to copy. */
-function worthAThread(input: ClosedFormLossInput): boolean {
+export function worthAThread(input: ClosedFormLossInput): boolean {
   if (input.values.byteLength + input.logits.byteLength > THREAD_BYTES) return false;
   const pairs = input.conditions.filter((c) => c.length === 2 && c[0] !== c[1]);
   if (pairs.length < THREAD_PAIRS) return false;
