@@ -5,7 +5,7 @@
  * denseTail.ts.
  */
 import { throwIfAborted } from "../../errors.js";
-import { exactPrediction, forward64 } from "./forward64.js";
+import { exactActivations, exactPrediction, forward64 } from "./forward64.js";
 import { ACTIVE, unitLists } from "./layerBounds.js";
 import { crossEntropy, decide } from "./logits.js";
 import { transposeMatrix } from "../../onnx/float64/kernels.js";
@@ -30,6 +30,8 @@ export class DenseRows {
   private singleGaps: Float32Array | null = null;
   private pairRows: PairRows | null = null;
   private stamp: Int32Array;
+  /** (condition, sample) rows whose float32 logits nearly tie, flattened: decided by settleTies. */
+  private ties: number[] = [];
 
   constructor(
     readonly input: DenseSweepInput,
@@ -59,15 +61,30 @@ export class DenseRows {
    * from the tail graph, or NaN to compute it here.
    */
   settle(condition: number, sample: number, logits: Float64Array, rowLoss = NaN): void {
-    const { input, intact, k } = this;
+    const { input, k } = this;
     this.evaluated++;
-    let best = decide(logits, 0, k);
-    if (best < 0) {
-      best = exactPrediction(forward64(input.chain, input.inputs, sample, input.siteLayer, input.conditions[condition], intact.exact));
-      this.rowsFloat64++;
-    }
     if (input.loss) this.addLoss(condition, sample, rowLoss === rowLoss ? rowLoss : crossEntropy(logits, input.labels[sample], 0, k));
-    this.record(condition, sample, best);
+    const best = decide(logits, 0, k);
+    // A near tie waits for settleTies: the float64 pass runs once for all of them.
+    if (best < 0) this.ties.push(condition, sample);
+    else this.record(condition, sample, best);
+  }
+
+  /**
+   * Decides the rows settle left as near ties in float64: the intact float64 activations of their samples in one
+   * batch (exactActivations), then the layers after the site per row. Call once, after every row is settled.
+   */
+  async settleTies(): Promise<void> {
+    const { input, intact, ties } = this;
+    if (ties.length === 0) return;
+    const samples = ties.filter((_, i) => i % 2 === 1);
+    await exactActivations(input.model, input.chain, input.inputs, samples, intact.exact);
+    for (let i = 0; i < ties.length; i += 2) {
+      const [condition, sample] = [ties[i], ties[i + 1]];
+      this.record(condition, sample, exactPrediction(forward64(input.chain, input.inputs, sample, input.siteLayer, input.conditions[condition], intact.exact)));
+    }
+    this.rowsFloat64 += ties.length / 2;
+    ties.length = 0;
   }
 
   /** A row's change of the summed loss; a single's row also stores its loss in input.losses. */

@@ -75,6 +75,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     if (siteLayer + 1 === last && !input.loss) sweep.closedForm();
     else await denseTail(sweep);
   }
+  await sweep.settleTies();
   return finish(intact, sweep.outcomes, { rowsEvaluated: sweep.evaluated, rowsFloat64: sweep.rowsFloat64, unresolvedTies: 0 }, input.loss, started);
 }
 
