@@ -151,7 +151,8 @@ export function suffixModel(model: ModelProto, target: MaskTarget, shapes: Reado
   const produced = new Set(downstream.flatMap((n) => n.output ?? []));
   const name = output ?? index.outputs[0];
   const outputs = (graph.output ?? []).filter((o) => o.name === name);
-  if (outputs.length === 0 || !produced.has(name)) fail("unknown-site", `site ${target.name} does not feed the classifier output ${name}; ablating it cannot change a prediction`, { model: graph.name ?? "model", site: target.name, closest: [] });
+  // A site that is the output itself (the logits) is a suffix of its mask alone.
+  if (outputs.length === 0 || !(produced.has(name) || name === target.tensor)) fail("unknown-site", `site ${target.name} does not feed the classifier output ${name}; ablating it cannot change a prediction`, { model: graph.name ?? "model", site: target.name, closest: [] });
   const { inputs: cut, shapeSources } = cutTensors(model, target.tensor);
   if ([...cut, ...shapeSources].some((tensor) => !shapes.has(tensor))) return null;
   const inputName = `${target.tensor}::in`;

@@ -110,14 +110,17 @@ describe("ablate", () => {
     }
   });
 
-  it("ablate(cnn, d, {conditions: every channel and pairs of conv1, conv2}) equals forward passes of weight-zeroed copies", async () => {
+  it("ablate(cnn, d, {conditions: every channel and pairs of conv1, conv2; every logit of fc, the output}) equals forward passes of weight-zeroed copies", async () => {
     const bytes = randomCnn(4, 5);
     const model = await openModel(bytes, { name: "cnn" });
     try {
       const data = randomData(300, [1, 8, 8], 5, 11);
-      const conditions = [...singles(resolveSite(model, "conv1")), ...pairs(resolveSite(model, "conv2"))];
+      // fc is the logits themselves: zeroing one is the masked suffix of its mask alone.
+      const fc = resolveSite(model, "fc");
+      const conditions = [...singles(resolveSite(model, "conv1")), ...pairs(resolveSite(model, "conv2")), ...singles(fc), condition(fc, [0, 2])];
       const result = await expectMatchesZeroedCopies(bytes, model, data, conditions, (s) => s);
-      expect(result.engine).toEqual({ conv1: "conv", conv2: "conv" });
+      expect(result.engine).toEqual({ conv1: "conv", conv2: "conv", fc: "masked" });
+      expect(result.conditions.filter((c) => c.site === "fc").some((c) => c.delta !== 0)).toBe(true);
     } finally {
       await closeModel(model);
     }
