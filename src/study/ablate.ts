@@ -247,7 +247,8 @@ function assemble(
   const k = model.numClasses;
   const counts = classCounts(data.labels, k);
   const fractionOf = (correct: number[]) => correct.map((c, i) => (counts[i] === 0 ? null : c / counts[i]));
-  const accuracyOf = (correct: number[]) => correct.reduce((a, b) => a + b, 0) / data.n;
+  const total = (correct: number[]) => correct.reduce((a, b) => a + b, 0);
+  const accuracyOf = (correct: number[]) => total(correct) / data.n;
   const baselinePerClass = fractionOf(intact.correctPerClass);
   const baselineAccuracy = accuracyOf(intact.correctPerClass);
   const labels = data.labels;
@@ -298,11 +299,13 @@ function assemble(
       label: c.label,
       accuracy,
       perClass,
-      delta: accuracy - baselineAccuracy,
-      deltaPerClass: perClass.map((p, i) => (p === null || baselinePerClass[i] === null ? null : p - baselinePerClass[i]!)),
+      // Differences of counts over the count (−9/10000 is −0.0009, not 0.9713 − 0.9722 = −0.0009000000000000119).
+      delta: (total(o.correctPerClass) - total(intact.correctPerClass)) / data.n,
+      deltaPerClass: o.correctPerClass.map((c, i) => (counts[i] === 0 ? null : (c - intact.correctPerClass[i]) / counts[i])),
       lost,
       gained,
-      loss: loss && o.lossSum !== null ? o.lossSum / data.n : null,
+      // The stored sum has 9 significant digits (resumeLog): so has its mean.
+      loss: loss && o.lossSum !== null ? Number((o.lossSum / data.n).toPrecision(9)) : null,
       redundancy,
       confusion,
     };
