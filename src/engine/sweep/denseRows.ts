@@ -7,7 +7,7 @@
 import { throwIfAborted } from "../../errors.js";
 import { exactPrediction, forward64 } from "./forward64.js";
 import { unitLists } from "./layerBounds.js";
-import { crossEntropy, decide } from "./logits.js";
+import { crossEntropy, decide, TIE_MARGIN } from "./logits.js";
 import { transposeMatrix } from "../../onnx/float64/kernels.js";
 import type { DenseIntact, DenseSweepInput, LayerBounds, PairRows, SweepOutcome, SweepResult } from "./types.js";
 
@@ -30,6 +30,10 @@ export class DenseRows {
   private singleGaps: Float32Array | null = null;
   private pairRows: PairRows | null = null;
   private stamp: Int32Array;
+  /** One row's logits in float64, for settle. */
+  private row: Float64Array;
+  private active: Float32Array | null = null;
+  private lossDeltas: Float64Array | null = null;
 
   constructor(
     readonly input: DenseSweepInput,
@@ -44,6 +48,7 @@ export class DenseRows {
     this.rowsFloat64 = intact.rowsFloat64;
     this.rows = new Int32Array(intact.n);
     this.stamp = new Int32Array(intact.n);
+    this.row = new Float64Array(this.k);
   }
 
   prune(bounds: LayerBounds, reuse: boolean, pairRows: PairRows | null): void {
@@ -68,6 +73,49 @@ export class DenseRows {
     }
     if (input.loss) this.addLoss(condition, sample, rowLoss === rowLoss ? rowLoss : crossEntropy(logits, input.labels[sample], 0, k));
     this.record(condition, sample, best);
+  }
+
+  /**
+   * Reads one tail run's rows (denseTail.ts): logits [rows, k] and, with loss, each row's float32 cross-entropy. A
+   * clear decision for the intact class (the test of decide; an equal runner-up is not clear, as the lower class wins
+   * a tie) changes no prediction: only its loss is recorded; other rows are settled.
+   */
+  read(samples: Int32Array, conditions: Int32Array, filled: number, logits: Float32Array, losses: Float32Array | null): void {
+    const { k, row, outcomes } = this;
+    const gaps = this.input.gaps;
+    const predictions = this.intact.predictions;
+    const intactLoss = this.intact.loss;
+    // A chunk's rows come in runs of one condition: the loss changes of a run's clear rows are summed before they
+    // enter its outcome (not when a single's row stores its loss).
+    const sum = losses !== null && !this.input.losses;
+    let c = -1;
+    let delta = 0;
+    let clear = 0;
+    for (let r = 0, from = 0; r < filled; r++, from += k) {
+      if (conditions[r] !== c) {
+        if (c >= 0) outcomes[c].lossDelta += delta;
+        c = conditions[r];
+        delta = 0;
+      }
+      const sample = samples[r];
+      if (gaps) this.noteGaps(c, sample, logits, from);
+      const t = predictions[sample];
+      const top = logits[from + t];
+      // The largest other logit; Math.max propagates NaN (which fails the test below).
+      let runnerUp = -3.4e38;
+      for (let j = from; j < from + t; j++) runnerUp = Math.max(runnerUp, logits[j]);
+      for (let j = from + t + 1; j < from + k; j++) runnerUp = Math.max(runnerUp, logits[j]);
+      if (top - runnerUp > TIE_MARGIN * Math.max(Math.abs(top), Math.abs(runnerUp), 1)) {
+        clear++;
+        if (sum) delta += losses[r] - intactLoss[sample];
+        else if (losses) this.addLoss(c, sample, losses[r]);
+        continue;
+      }
+      for (let j = 0; j < k; j++) row[j] = logits[from + j];
+      this.settle(c, sample, row, losses ? losses[r] : NaN);
+    }
+    if (c >= 0) outcomes[c].lossDelta += delta;
+    this.evaluated += clear;
   }
 
   /** A row's change of the summed loss; a single's row also stores its loss in input.losses. */
@@ -148,28 +196,22 @@ export class DenseRows {
     const lists = unitLists(bounds, units, this.n, threshold);
     if (input.loss && this.reuse && unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) {
       // Pairs with loss: only samples where both units are active are evaluated. Where one is, the single's outcome;
-      // its loss enters through the single's sum over its active samples, less the samples where both are.
+      // its loss enters through the single's sum over its active samples, less the samples where both are. One pass
+      // over both units' rows of the unit-major copies, without branches on the data.
       const [i, j] = unitsOf;
-      const [a, b] = [lists[i], lists[j]];
+      const { n } = this;
+      const active = this.activeByUnit();
+      const deltas = this.singleLossDeltas();
       let count = 0;
-      for (let x = 0, y = 0; x < a.length && y < b.length; ) {
-        if (a[x] < b[y]) x++;
-        else if (a[x] > b[y]) y++;
-        else {
-          rows[count++] = a[x];
-          x++;
-          y++;
-        }
+      let both = 0;
+      for (let s = 0, a = i * n, b = j * n; s < n; s++, a++, b++) {
+        rows[count] = s;
+        const m = (active[a] > 0 ? 1 : 0) & (active[b] > 0 ? 1 : 0);
+        count += m;
+        both += m * (deltas[a] + deltas[b]);
       }
       for (const [p, q] of [[i, j], [j, i]]) for (const [s, best] of bounds.singles.get(p)!) if (!(siteValues[s * units + q] > 0)) this.record(c, s, best);
-      const losses = bounds.singleLosses!;
-      const intactLoss = this.intact.loss;
-      let delta = bounds.singleLossSums![i] + bounds.singleLossSums![j];
-      for (let r = 0; r < count; r++) {
-        const s = rows[r];
-        delta -= losses[s * units + i] - intactLoss[s] + (losses[s * units + j] - intactLoss[s]);
-      }
-      this.outcomes[c].lossDelta += delta;
+      this.outcomes[c].lossDelta += bounds.singleLossSums![i] + bounds.singleLossSums![j] - both;
       return count;
     }
     const { ratio } = bounds;
@@ -219,6 +261,30 @@ export class DenseRows {
       }
       input.onProgress?.(c + 1, input.conditions.length);
     });
+  }
+
+  /** The site's activations (ReLU applied), unit-major [units, n]: a unit's samples lie side by side. */
+  activeByUnit(): Float32Array {
+    if (this.active) return this.active;
+    const { n, units, siteValues } = this;
+    const active = (this.active = new Float32Array(units * n));
+    for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) active[u * n + s] = Math.max(0, siteValues[s * units + u]);
+    return active;
+  }
+
+  /**
+   * Each single's change of a sample's loss (LayerBounds.singleLosses less the intact loss), unit-major [units, n]; 0
+   * where the unit is inactive.
+   */
+  private singleLossDeltas(): Float64Array {
+    if (this.lossDeltas) return this.lossDeltas;
+    const { n, units } = this;
+    const losses = this.bounds!.singleLosses!;
+    const intactLoss = this.intact.loss;
+    const active = this.activeByUnit();
+    const deltas = (this.lossDeltas = new Float64Array(units * n));
+    for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) if (active[u * n + s] > 0) deltas[u * n + s] = losses[s * units + u] - intactLoss[s];
+    return deltas;
   }
 
   /** The site feeds the output layer: the new logits are the cached ones minus Σ_u h_u·W_out[:,u]. */
