@@ -8,7 +8,7 @@ import { OUTPUT_NAME } from "../../onnx/build.js";
 import { getSession } from "../model.js";
 import { OrtTensor } from "../ort.js";
 import type { DenseRows } from "./denseRows.js";
-import { ACTIVATIONS_INPUT, LABELS_INPUT, LOSS_OUTPUT, NEXT_INPUT, ROWS_INPUT, tailModel, UNITS_INPUT } from "./tailModel.js";
+import { ACTIVATIONS_INPUT, CLASSES_INPUT, LOG_PROBABILITIES_OUTPUT, NEXT_INPUT, ROWS_INPUT, tailModel, UNITS_INPUT } from "./tailModel.js";
 
 /** Rows per onnxruntime run of the layers after the site: 8-16k ran fastest (shared note). */
 const CHUNK_ROWS = 12288;
@@ -41,15 +41,22 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
     slotOf: new Int32Array(units + 1).fill(-1),
     used: 0,
     conditions: new Int32Array(chunkRows),
-    labels: input.loss ? new Int32Array(chunkRows) : null,
     filled: 0,
   };
-  const cached = { [NEXT_INPUT]: new OrtTensor("float32", sweep.intact.pre[siteLayer + 1], [n, width]) };
+  const cached: Record<string, OrtTensor> = { [NEXT_INPUT]: new OrtTensor("float32", sweep.intact.pre[siteLayer + 1], [n, width]) };
+  if (input.loss) {
+    const classes = new Int32Array(2 * n);
+    for (let s = 0; s < n; s++) {
+      classes[2 * s] = input.labels[s];
+      classes[2 * s + 1] = sweep.intact.predictions[s];
+    }
+    cached[CLASSES_INPUT] = new OrtTensor("int32", classes, [n, 2]);
+  }
   const unitsTensor = new OrtTensor("int32", chunk.units, [slots]);
   // Outputs written into buffers kept for the whole sweep: onnxruntime would allocate a new [rows, k] one per run.
   const k = sweep.k;
   const logits = new Float32Array(chunkRows * k);
-  const losses = input.loss ? new Float32Array(chunkRows) : null;
+  const probabilities = input.loss ? new Float32Array(2 * chunkRows) : null;
   let queued = 0;
   const flush = async () => {
     const filled = chunk.filled;
@@ -60,12 +67,11 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
       [ROWS_INPUT]: new OrtTensor("int32", chunk.samples.subarray(0, filled), [filled]),
       [ACTIVATIONS_INPUT]: new OrtTensor("float32", chunk.activations.subarray(0, filled * slots), [filled, slots]),
       [UNITS_INPUT]: unitsTensor,
-      ...(chunk.labels ? { [LABELS_INPUT]: new OrtTensor("int32", chunk.labels.subarray(0, filled), [filled, 1]) } : {}),
     }, {
       [OUTPUT_NAME]: new OrtTensor("float32", logits.subarray(0, filled * k), [filled, k]),
-      ...(losses ? { [LOSS_OUTPUT]: new OrtTensor("float32", losses.subarray(0, filled), [filled, 1]) } : {}),
+      ...(probabilities ? { [LOG_PROBABILITIES_OUTPUT]: new OrtTensor("float32", probabilities.subarray(0, 2 * filled), [filled, 2]) } : {}),
     });
-    sweep.read(chunk.samples, chunk.conditions, filled, logits, losses);
+    sweep.read(chunk.samples, chunk.conditions, filled, logits, probabilities);
     chunk.activations.fill(0, 0, filled * slots);
     for (let i = 0; i < chunk.used; i++) chunk.slotOf[chunk.units[i]] = -1;
     chunk.units.fill(units);
@@ -106,11 +112,6 @@ function queue(sweep: DenseRows, chunk: Chunk, c: number, from: number, count: n
   const at = chunk.filled;
   chunk.samples.set(rows.subarray(from, from + take), at);
   chunk.conditions.fill(c, at, at + take);
-  const { labels } = chunk;
-  if (labels) {
-    const sampleLabels = sweep.input.labels;
-    for (let r = 0; r < take; r++) labels[at + r] = sampleLabels[rows[from + r]];
-  }
   const { activations, slotOf } = chunk;
   for (const u of unitsOf) {
     let slot = slotOf[u];
@@ -137,7 +138,5 @@ interface Chunk {
   slotOf: Int32Array;
   used: number;
   conditions: Int32Array;
-  /** With loss: each row's label. */
-  labels: Int32Array | null;
   filled: number;
 }

@@ -10,8 +10,8 @@ import { DataType, makeNode, makeTensor, makeValueInfo, type ModelProto } from "
 
 export const NEXT_INPUT = "next";
 export const ROWS_INPUT = "rows";
-export const LABELS_INPUT = "labels";
-export const LOSS_OUTPUT = "loss";
+export const CLASSES_INPUT = "classes";
+export const LOG_PROBABILITIES_OUTPUT = "log_probabilities";
 export const ACTIVATIONS_INPUT = "activations";
 export const UNITS_INPUT = "units";
 
@@ -20,8 +20,10 @@ export const UNITS_INPUT = "units";
  * conditions: all rows of a condition share its units). Inputs: NEXT_INPUT [samples, width] the cached
  * pre-activations of layer l+1, ROWS_INPUT [rows] each row's sample, UNITS_INPUT [slots] the chunk's units (the site's
  * width for an unused slot: a zero weight row), ACTIVATIONS_INPUT [rows, slots] each row's −h_u in its units' slots and
- * 0 elsewhere, with loss LABELS_INPUT [rows, 1]. Per row: next[sample] + activations·W_{l+1}[:, units]ᵀ, then ReLU
- * and the remaining layers; out come the logits [rows, k] and, with loss, LOSS_OUTPUT [rows, 1] the cross-entropy.
+ * 0 elsewhere, with loss CLASSES_INPUT [samples, 2] each sample's label and intact prediction. Per row:
+ * next[sample] + activations·W_{l+1}[:, units]ᵀ, then ReLU and the remaining layers; out come the logits [rows, k]
+ * and, with loss, LOG_PROBABILITIES_OUTPUT [rows, 2] the log-softmax at the row's label (−cross-entropy) and at its
+ * intact prediction.
  */
 export function tailModel(chain: DenseChain, siteLayer: number, slots: number, loss: boolean): ModelProto {
   const from = siteLayer + 1;
@@ -50,17 +52,18 @@ export function tailModel(chain: DenseChain, siteLayer: number, slots: number, l
     makeNode("Add", ["lesion.next_rows", "lesion.correction"], [layers.length > 0 ? INPUT_NAME : OUTPUT_NAME], "lesion/add/correction"),
   );
   if (loss) {
-    // Cross-entropy per row (float32, from the same logits), so JS does not take k exponentials per row. A
-    // ReduceLogSumExp less the label's logit ran slower than LogSoftmax.
+    // Cross-entropy per row (float32, from the same logits), so JS does not take k exponentials per row; and the log
+    // probability of the intact prediction, which shows most rows' decision clear without reading their k logits
+    // (denseRows.ts, read). A ReduceLogSumExp less the label's logit ran slower than LogSoftmax.
     graph.node!.push(
-      makeNode("LogSoftmax", [OUTPUT_NAME], ["lesion.log_probabilities"], "lesion/logsoftmax", { axis: 1 }),
-      makeNode("GatherElements", ["lesion.log_probabilities", LABELS_INPUT], ["lesion.log_likelihood"], "lesion/gather/label", { axis: 1 }),
-      makeNode("Neg", ["lesion.log_likelihood"], [LOSS_OUTPUT], "lesion/neg/loss"),
+      makeNode("Gather", [CLASSES_INPUT, ROWS_INPUT], ["lesion.row_classes"], "lesion/gather/classes", { axis: 0 }),
+      makeNode("LogSoftmax", [OUTPUT_NAME], ["lesion.log_softmax"], "lesion/logsoftmax", { axis: 1 }),
+      makeNode("GatherElements", ["lesion.log_softmax", "lesion.row_classes"], [LOG_PROBABILITIES_OUTPUT], "lesion/gather/log_probabilities", { axis: 1 }),
     );
-    graph.output!.push(makeValueInfo(LOSS_OUTPUT, DataType.FLOAT, ["rows", 1]));
+    graph.output!.push(makeValueInfo(LOG_PROBABILITIES_OUTPUT, DataType.FLOAT, ["rows", 2]));
   }
   graph.input = [
-    ...(loss ? [makeValueInfo(LABELS_INPUT, DataType.INT32, ["rows", 1])] : []),
+    ...(loss ? [makeValueInfo(CLASSES_INPUT, DataType.INT32, ["samples", 2])] : []),
     makeValueInfo(NEXT_INPUT, DataType.FLOAT, ["samples", next.out]),
     makeValueInfo(ROWS_INPUT, DataType.INT32, ["rows"]),
     makeValueInfo(ACTIVATIONS_INPUT, DataType.FLOAT, ["rows", slots]),
