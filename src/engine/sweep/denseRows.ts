@@ -45,6 +45,7 @@ export class DenseRows {
   private row: Float64Array;
   private active: Float32Array | null = null;
   private lossDeltas: Float64Array | null = null;
+  private flips: (Int32Array | undefined)[] = [];
 
   constructor(
     readonly input: DenseSweepInput,
@@ -215,20 +216,23 @@ export class DenseRows {
     if (input.loss && this.reuse && unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) {
       // Pairs with loss: only samples where both units are active are evaluated. Where one is, the single's outcome;
       // its loss enters through the single's sum over its active samples, less the samples where both are. One pass
-      // over both units' rows of the unit-major copies, without branches on the data.
+      // over the first unit's active samples, reading unit-major copies, without branches on the data.
       const [i, j] = unitsOf;
       const { n } = this;
       const active = this.activeByUnit();
       const deltas = this.singleLossDeltas();
+      const list = lists[i];
       let count = 0;
       let both = 0;
-      for (let s = 0, a = i * n, b = j * n; s < n; s++, a++, b++) {
+      for (let x = 0, a = i * n, b = j * n; x < list.length; x++) {
+        const s = list[x];
         rows[count] = s;
-        const m = (active[a] > 0 ? 1 : 0) & (active[b] > 0 ? 1 : 0);
+        const m = active[b + s] > 0 ? 1 : 0;
         count += m;
-        both += m * (deltas[a] + deltas[b]);
+        both += m * (deltas[a + s] + deltas[b + s]);
       }
-      for (const [p, q] of [[i, j], [j, i]]) for (const [s, best] of bounds.singles.get(p)!) if (!(siteValues[s * units + q] > 0)) this.record(c, s, best);
+      this.recordAlone(c, i, j);
+      this.recordAlone(c, j, i);
       this.outcomes[c].lossDelta += bounds.singleLossSums![i] + bounds.singleLossSums![j] - both;
       return count;
     }
@@ -279,6 +283,21 @@ export class DenseRows {
       }
       input.onProgress?.(c + 1, input.conditions.length);
     });
+  }
+
+  /** Records the single p's changed predictions where q is inactive (condition c's outcome there). */
+  private recordAlone(c: number, p: number, q: number): void {
+    let flips = this.flips[p];
+    if (!flips) {
+      // The single's Map flattened once: a pairs sweep walks it for each of the unit's pairs.
+      const changed = this.bounds!.singles.get(p)!;
+      flips = this.flips[p] = new Int32Array(2 * changed.size);
+      let x = 0;
+      for (const [s, best] of changed) (flips[x++] = s), (flips[x++] = best);
+    }
+    const active = this.activeByUnit();
+    const base = q * this.n;
+    for (let x = 0; x < flips.length; x += 2) if (!(active[base + flips[x]] > 0)) this.record(c, flips[x], flips[x + 1]);
   }
 
   /** The site's activations (ReLU applied), unit-major [units, n]: a unit's samples lie side by side. */
