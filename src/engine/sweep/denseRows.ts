@@ -7,20 +7,9 @@
 import { throwIfAborted } from "../../errors.js";
 import { exactPrediction, forward64 } from "./forward64.js";
 import { unitLists } from "./layerBounds.js";
-import { crossEntropy, decide, TIE_MARGIN } from "./logits.js";
+import { crossEntropy, decide } from "./logits.js";
 import { transposeMatrix } from "../../onnx/float64/kernels.js";
 import type { DenseIntact, DenseSweepInput, LayerBounds, PairRows, SweepOutcome, SweepResult } from "./types.js";
-
-/**
- * A row's decision for its intact prediction t is clear (top − runner-up > TIE_MARGIN·max(|top|, |runner-up|, 1), as
- * in decide) where log p_t > CLEAR_LOG_PROBABILITY + CLEAR_SLOPE·max(|top|, 1). Why: if every gap z_t − z_c exceeds
- * δ := TIE_MARGIN·max(|top|, 1)/(1 − TIE_MARGIN) the decision is clear (|runner-up| ≤ max(|top|, 1) + gap), and
- * log p_t > −log(1 + e^−δ) implies it, since one gap ≤ δ puts e^−δ into the sum of e^−gap; −log(1 + e^−δ) ≤ −log 2 + δ/2.
- * Both terms carry 1e-4 for the float32 log-softmax's error (~1e-5: z_t − max is exactly 0 where t leads, and the sum
- * of exponentials lies in [1, k]); rows that miss it read their k logits.
- */
-const CLEAR_LOG_PROBABILITY = -Math.LN2 + 1e-4;
-const CLEAR_SLOPE = TIE_MARGIN / (1 - TIE_MARGIN) / 2 + 1e-4;
 
 /**
  * One denseSweep call's state: which rows each condition evaluates (rowsOf) and what they change (settle, record).
@@ -41,8 +30,6 @@ export class DenseRows {
   private singleGaps: Float32Array | null = null;
   private pairRows: PairRows | null = null;
   private stamp: Int32Array;
-  /** One row's logits in float64, for settle. */
-  private row: Float64Array;
   private active: Float32Array | null = null;
   private lossDeltas: Float64Array | null = null;
   private flips: (Int32Array | undefined)[] = [];
@@ -60,7 +47,6 @@ export class DenseRows {
     this.rowsFloat64 = intact.rowsFloat64;
     this.rows = new Int32Array(intact.n);
     this.stamp = new Int32Array(intact.n);
-    this.row = new Float64Array(this.k);
   }
 
   prune(bounds: LayerBounds, reuse: boolean, pairRows: PairRows | null): void {
@@ -85,56 +71,6 @@ export class DenseRows {
     }
     if (input.loss) this.addLoss(condition, sample, rowLoss === rowLoss ? rowLoss : crossEntropy(logits, input.labels[sample], 0, k));
     this.record(condition, sample, best);
-  }
-
-  /**
-   * Reads one tail run's rows (denseTail.ts): logits [rows, k] and, with loss, per row the float32 log-softmax at its
-   * label (−cross-entropy) and at its intact prediction t. A clear decision for t (the test of decide; an equal
-   * runner-up is not clear, as the lower class wins a tie) changes no prediction: only its loss is recorded; other
-   * rows are settled. With loss, most rows show their decision clear by log p_t alone (CLEAR_LOG_PROBABILITY), the
-   * others by their k logits.
-   */
-  read(samples: Int32Array, conditions: Int32Array, filled: number, logits: Float32Array, probabilities: Float32Array | null): void {
-    const { k, row, outcomes } = this;
-    const gaps = this.input.gaps;
-    const predictions = this.intact.predictions;
-    const intactLoss = this.intact.loss;
-    // A chunk's rows come in runs of one condition: the loss changes of a run's clear rows are summed before they
-    // enter its outcome (not when a single's row stores its loss).
-    const sum = probabilities !== null && !this.input.losses;
-    let c = -1;
-    let delta = 0;
-    let clear = 0;
-    for (let r = 0, from = 0; r < filled; r++, from += k) {
-      if (conditions[r] !== c) {
-        if (c >= 0) outcomes[c].lossDelta += delta;
-        c = conditions[r];
-        delta = 0;
-      }
-      const sample = samples[r];
-      if (gaps) this.noteGaps(c, sample, logits, from);
-      const t = predictions[sample];
-      const top = logits[from + t];
-      let isClear = probabilities !== null && probabilities[2 * r + 1] > CLEAR_LOG_PROBABILITY + CLEAR_SLOPE * Math.max(Math.abs(top), 1);
-      if (!isClear) {
-        // The largest other logit; Math.max propagates NaN (which fails the test).
-        let runnerUp = -3.4e38;
-        for (let j = from; j < from + t; j++) runnerUp = Math.max(runnerUp, logits[j]);
-        for (let j = from + t + 1; j < from + k; j++) runnerUp = Math.max(runnerUp, logits[j]);
-        isClear = top - runnerUp > TIE_MARGIN * Math.max(Math.abs(top), Math.abs(runnerUp), 1);
-      }
-      const loss = probabilities !== null ? -probabilities[2 * r] : NaN;
-      if (isClear) {
-        clear++;
-        if (sum) delta += loss - intactLoss[sample];
-        else if (probabilities !== null) this.addLoss(c, sample, loss);
-        continue;
-      }
-      for (let j = 0; j < k; j++) row[j] = logits[from + j];
-      this.settle(c, sample, row, loss);
-    }
-    if (c >= 0) outcomes[c].lossDelta += delta;
-    this.evaluated += clear;
   }
 
   /** A row's change of the summed loss; a single's row also stores its loss in input.losses. */

@@ -1,14 +1,16 @@
 /**
  * The dense sweep's general case (src/engine/sweep/denseSweep.ts, step 2): onnxruntime gathers each evaluated row's
  * cached pre-activation of layer l+1, adds the correction of its zeroed units and runs the remaining layers
- * (tailModel.ts); JS lists (sample, −h per unit) per row and reads back each row's logits (and loss).
+ * (tailModel.ts); JS lists (sample, −h per unit) per row and reads back each row's logits, or with loss two numbers
+ * per row and the logits of the few rows they leave unclear.
  */
 import { throwIfAborted } from "../../errors.js";
 import { OUTPUT_NAME } from "../../onnx/build.js";
 import { getSession } from "../model.js";
 import { OrtTensor } from "../ort.js";
 import type { DenseRows } from "./denseRows.js";
-import { ACTIVATIONS_INPUT, CLASSES_INPUT, LOG_PROBABILITIES_OUTPUT, NEXT_INPUT, ROWS_INPUT, tailModel, UNITS_INPUT } from "./tailModel.js";
+import { TIE_MARGIN } from "./logits.js";
+import { ACTIVATIONS_INPUT, CLASS_LOGITS_OUTPUT, CLASSES_INPUT, LOG_PROBABILITIES_OUTPUT, NEXT_INPUT, ROWS_INPUT, tailModel, UNITS_INPUT } from "./tailModel.js";
 
 /** Rows per onnxruntime run of the layers after the site: 8-16k ran fastest (shared note). */
 const CHUNK_ROWS = 12288;
@@ -23,9 +25,21 @@ const CHUNK_BYTES = 64 * 2 ** 20;
 const CHUNK_UNITS = 8;
 
 /**
- * Evaluates the rows `sweep.rowsOf` lists for each of its conditions, in chunks of up to CHUNK_ROWS rows (fewer for conditions of many units) whose
- * conditions zero at most CHUNK_UNITS distinct units (or the longest condition's count) between them, and settles each
- * in `sweep`. One graph (one session per site and mode) serves every chunk. Throws `aborted`.
+ * A row's decision for its intact prediction t is clear (top − runner-up > TIE_MARGIN·max(|top|, |runner-up|, 1), as
+ * in decide) where log p_t > CLEAR_LOG_PROBABILITY + CLEAR_SLOPE·max(|top|, 1). Why: if every gap z_t − z_c exceeds
+ * δ := TIE_MARGIN·max(|top|, 1)/(1 − TIE_MARGIN) the decision is clear (|runner-up| ≤ max(|top|, 1) + gap), and
+ * log p_t > −log(1 + e^−δ) implies it, since one gap ≤ δ puts e^−δ into the sum of e^−gap; −log(1 + e^−δ) ≤ −log 2 + δ/2.
+ * Both terms carry 1e-4 for the float32 log-softmax's error (~1e-5: z_t − max is exactly 0 where t leads, and the sum
+ * of exponentials lies in [1, k]); rows that miss it read their k logits.
+ */
+const CLEAR_LOG_PROBABILITY = -Math.LN2 + 1e-4;
+const CLEAR_SLOPE = TIE_MARGIN / (1 - TIE_MARGIN) / 2 + 1e-4;
+
+/**
+ * Evaluates the rows `sweep.rowsOf` lists for each of its conditions, in chunks of up to CHUNK_ROWS rows (fewer for
+ * conditions of many units) whose conditions zero at most CHUNK_UNITS distinct units (or the longest condition's
+ * count) between them, and settles each in `sweep`. One graph (one session per site and mode) serves every chunk.
+ * Throws `aborted`.
  */
 export async function denseTail(sweep: DenseRows): Promise<void> {
   const { input, n, units } = sweep;
@@ -53,25 +67,53 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
     cached[CLASSES_INPUT] = new OrtTensor("int32", classes, [n, 2]);
   }
   const unitsTensor = new OrtTensor("int32", chunk.units, [slots]);
-  // Outputs written into buffers kept for the whole sweep: onnxruntime would allocate a new [rows, k] one per run.
+  // Outputs written into buffers kept for the whole sweep, not a new [rows, k] one per run. With loss, a chunk's run
+  // returns two numbers per row, and its rows whose decision they leave unclear (~0.5% on mlp100x3) run again for
+  // their k logits: with the same graph and inputs, so each row's loss and logits come from one evaluation.
   const k = sweep.k;
   const logits = new Float32Array(chunkRows * k);
-  const probabilities = input.loss ? new Float32Array(2 * chunkRows) : null;
+  const again: Chunk | null = input.loss ? { ...chunk, samples: new Int32Array(chunkRows), activations: new Float32Array(chunkRows * slots), conditions: new Int32Array(chunkRows) } : null;
+  const probabilities = new Float32Array(2 * chunkRows);
+  const classLogits = new Float32Array(2 * chunkRows);
+  const unclear = new Int32Array(chunkRows);
+  const row = new Float64Array(k);
+  const run = (rows: Chunk, filled: number, outputs: string[]) =>
+    session.run(
+      {
+        ...cached,
+        [ROWS_INPUT]: new OrtTensor("int32", rows.samples.subarray(0, filled), [filled]),
+        [ACTIVATIONS_INPUT]: new OrtTensor("float32", rows.activations.subarray(0, filled * slots), [filled, slots]),
+        [UNITS_INPUT]: unitsTensor,
+      },
+      Object.fromEntries(
+        outputs.map((name) => {
+          const [buffer, width] = name === OUTPUT_NAME ? [logits, k] : name === LOG_PROBABILITIES_OUTPUT ? [probabilities, 2] : [classLogits, 2];
+          return [name, new OrtTensor("float32", buffer.subarray(0, filled * width), [filled, width])];
+        }),
+      ),
+    );
   let queued = 0;
   const flush = async () => {
     const filled = chunk.filled;
     if (filled === 0) return;
     throwIfAborted(input.signal);
-    await session.run({
-      ...cached,
-      [ROWS_INPUT]: new OrtTensor("int32", chunk.samples.subarray(0, filled), [filled]),
-      [ACTIVATIONS_INPUT]: new OrtTensor("float32", chunk.activations.subarray(0, filled * slots), [filled, slots]),
-      [UNITS_INPUT]: unitsTensor,
-    }, {
-      [OUTPUT_NAME]: new OrtTensor("float32", logits.subarray(0, filled * k), [filled, k]),
-      ...(probabilities ? { [LOG_PROBABILITIES_OUTPUT]: new OrtTensor("float32", probabilities.subarray(0, 2 * filled), [filled, 2]) } : {}),
-    });
-    sweep.read(chunk.samples, chunk.conditions, filled, logits, probabilities);
+    if (again) {
+      await run(chunk, filled, [LOG_PROBABILITIES_OUTPUT, CLASS_LOGITS_OUTPUT]);
+      const count = readClear(sweep, chunk.samples, chunk.conditions, filled, probabilities, classLogits, unclear);
+      if (count > 0) {
+        for (let x = 0; x < count; x++) {
+          const r = unclear[x];
+          again.samples[x] = chunk.samples[r];
+          again.conditions[x] = chunk.conditions[r];
+          again.activations.set(chunk.activations.subarray(r * slots, (r + 1) * slots), x * slots);
+        }
+        await run(again, count, [OUTPUT_NAME, LOG_PROBABILITIES_OUTPUT]);
+        read(sweep, row, again.samples, again.conditions, count, logits, probabilities);
+      }
+    } else {
+      await run(chunk, filled, [OUTPUT_NAME]);
+      read(sweep, row, chunk.samples, chunk.conditions, filled, logits, null);
+    }
     chunk.activations.fill(0, 0, filled * slots);
     for (let i = 0; i < chunk.used; i++) chunk.slotOf[chunk.units[i]] = -1;
     chunk.units.fill(units);
@@ -93,6 +135,89 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
     queued = c + 1;
   }
   await flush();
+}
+
+/**
+ * Reads one tail run's rows with loss from their log-probabilities and logits at (label, intact prediction t), both
+ * [rows, 2] (denseTail.ts): where log p_t shows the decision for t clear (CLEAR_LOG_PROBABILITY), records the loss;
+ * lists the other rows in `unclear` (row indices) and returns their count, for a run that returns their k logits.
+ */
+function readClear(sweep: DenseRows, samples: Int32Array, conditions: Int32Array, filled: number, probabilities: Float32Array, classLogits: Float32Array, unclear: Int32Array): number {
+  const { outcomes } = sweep;
+  const intactLoss = sweep.intact.loss;
+  // A chunk's rows come in runs of one condition: the loss changes of a run's clear rows are summed before they
+  // enter its outcome (not when a single's row stores its loss).
+  const sum = !sweep.input.losses;
+  let c = -1;
+  let delta = 0;
+  let count = 0;
+  for (let r = 0; r < filled; r++) {
+    if (conditions[r] !== c) {
+      if (c >= 0) outcomes[c].lossDelta += delta;
+      c = conditions[r];
+      delta = 0;
+    }
+    if (!(probabilities[2 * r + 1] > CLEAR_LOG_PROBABILITY + CLEAR_SLOPE * Math.max(Math.abs(classLogits[2 * r + 1]), 1))) {
+      unclear[count++] = r;
+      continue;
+    }
+    const loss = -probabilities[2 * r];
+    if (sum) delta += loss - intactLoss[samples[r]];
+    else sweep.addLoss(c, samples[r], loss);
+  }
+  if (c >= 0) outcomes[c].lossDelta += delta;
+  sweep.evaluated += filled - count;
+  return count;
+}
+
+/**
+ * Reads one tail run's rows (denseTail.ts): logits [rows, k] and, with loss, per row the float32 log-softmax at its
+ * label (−cross-entropy) and at its intact prediction t. A clear decision for t (the test of decide; an equal
+ * runner-up is not clear, as the lower class wins a tie) changes no prediction: only its loss is recorded; other
+ * rows are settled. With loss, most rows show their decision clear by log p_t alone (CLEAR_LOG_PROBABILITY), the
+ * others by their k logits.
+ */
+function read(sweep: DenseRows, row: Float64Array, samples: Int32Array, conditions: Int32Array, filled: number, logits: Float32Array, probabilities: Float32Array | null): void {
+  const { k, outcomes } = sweep;
+  const gaps = sweep.input.gaps;
+  const predictions = sweep.intact.predictions;
+  const intactLoss = sweep.intact.loss;
+  // A chunk's rows come in runs of one condition: the loss changes of a run's clear rows are summed before they
+  // enter its outcome (not when a single's row stores its loss).
+  const sum = probabilities !== null && !sweep.input.losses;
+  let c = -1;
+  let delta = 0;
+  let clear = 0;
+  for (let r = 0, from = 0; r < filled; r++, from += k) {
+    if (conditions[r] !== c) {
+      if (c >= 0) outcomes[c].lossDelta += delta;
+      c = conditions[r];
+      delta = 0;
+    }
+    const sample = samples[r];
+    if (gaps) sweep.noteGaps(c, sample, logits, from);
+    const t = predictions[sample];
+    const top = logits[from + t];
+    let isClear = probabilities !== null && probabilities[2 * r + 1] > CLEAR_LOG_PROBABILITY + CLEAR_SLOPE * Math.max(Math.abs(top), 1);
+    if (!isClear) {
+      // The largest other logit; Math.max propagates NaN (which fails the test).
+      let runnerUp = -3.4e38;
+      for (let j = from; j < from + t; j++) runnerUp = Math.max(runnerUp, logits[j]);
+      for (let j = from + t + 1; j < from + k; j++) runnerUp = Math.max(runnerUp, logits[j]);
+      isClear = top - runnerUp > TIE_MARGIN * Math.max(Math.abs(top), Math.abs(runnerUp), 1);
+    }
+    const loss = probabilities !== null ? -probabilities[2 * r] : NaN;
+    if (isClear) {
+      clear++;
+      if (sum) delta += loss - intactLoss[sample];
+      else if (probabilities !== null) sweep.addLoss(c, sample, loss);
+      continue;
+    }
+    for (let j = 0; j < k; j++) row[j] = logits[from + j];
+    sweep.settle(c, sample, row, loss);
+  }
+  if (c >= 0) outcomes[c].lossDelta += delta;
+  sweep.evaluated += clear;
 }
 
 /** How many of a condition's units the chunk has no slot for yet. */

@@ -12,6 +12,7 @@ export const NEXT_INPUT = "next";
 export const ROWS_INPUT = "rows";
 export const CLASSES_INPUT = "classes";
 export const LOG_PROBABILITIES_OUTPUT = "log_probabilities";
+export const CLASS_LOGITS_OUTPUT = "class_logits";
 export const ACTIVATIONS_INPUT = "activations";
 export const UNITS_INPUT = "units";
 
@@ -23,7 +24,7 @@ export const UNITS_INPUT = "units";
  * 0 elsewhere, with loss CLASSES_INPUT [samples, 2] each sample's label and intact prediction. Per row:
  * next[sample] + activations·W_{l+1}[:, units]ᵀ, then ReLU and the remaining layers; out come the logits [rows, k]
  * and, with loss, LOG_PROBABILITIES_OUTPUT [rows, 2] the log-softmax at the row's label (−cross-entropy) and at its
- * intact prediction.
+ * intact prediction, and CLASS_LOGITS_OUTPUT [rows, 2] the logits there (a run may fetch these two alone).
  */
 export function tailModel(chain: DenseChain, siteLayer: number, slots: number, loss: boolean): ModelProto {
   const from = siteLayer + 1;
@@ -59,8 +60,9 @@ export function tailModel(chain: DenseChain, siteLayer: number, slots: number, l
       makeNode("Gather", [CLASSES_INPUT, ROWS_INPUT], ["lesion.row_classes"], "lesion/gather/classes", { axis: 0 }),
       makeNode("LogSoftmax", [OUTPUT_NAME], ["lesion.log_softmax"], "lesion/logsoftmax", { axis: 1 }),
       makeNode("GatherElements", ["lesion.log_softmax", "lesion.row_classes"], [LOG_PROBABILITIES_OUTPUT], "lesion/gather/log_probabilities", { axis: 1 }),
+      makeNode("GatherElements", [OUTPUT_NAME, "lesion.row_classes"], [CLASS_LOGITS_OUTPUT], "lesion/gather/class_logits", { axis: 1 }),
     );
-    graph.output!.push(makeValueInfo(LOG_PROBABILITIES_OUTPUT, DataType.FLOAT, ["rows", 2]));
+    graph.output!.push(makeValueInfo(LOG_PROBABILITIES_OUTPUT, DataType.FLOAT, ["rows", 2]), makeValueInfo(CLASS_LOGITS_OUTPUT, DataType.FLOAT, ["rows", 2]));
   }
   graph.input = [
     ...(loss ? [makeValueInfo(CLASSES_INPUT, DataType.INT32, ["samples", 2])] : []),
