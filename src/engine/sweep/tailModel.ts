@@ -1,7 +1,7 @@
 /**
  * The graph the dense sweep runs per chunk of rows (src/engine/sweep/denseSweep.ts): each row starts from the cached
  * pre-activation of the layer after the site, adds the correction of its zeroed units and runs the rest of the chain;
- * out come the logits and, with loss, the cross-entropy.
+ * out come the logits and, with loss, the log-probabilities and logits at each row's label and intact prediction.
  */
 import { buildClassifier, INPUT_NAME, OUTPUT_NAME, type LayerSpec } from "../../onnx/build.js";
 import type { DenseChain } from "../../onnx/chain.js";
@@ -43,8 +43,9 @@ export function tailModel(chain: DenseChain, siteLayer: number, slots: number, l
   columns.set(transposeMatrix(next.weight, next.out, site.out));
   graph.initializer!.push(makeTensor("lesion.columns", [site.out + 1, next.out], columns));
   // The correction as one [rows, slots] × [slots, width] product added to the gathered rows: three passes over a
-  // [rows, width] tensor where a Gather, Mul and Add per unit took seven for two units (issue 19: h1's pairs with loss
-  // 2.0× faster); a Gemm with the gathered rows as C ran slower than MatMul and Add.
+  // [rows, width] tensor where a Gather, Mul and Add per unit took seven for two units. On one 12,288-row run of
+  // mlp100x3's h1 graph with loss (and the runner-up ops moved to JS), 1,019 → 523 ns per row (min of 5, loaded
+  // machine); a Gemm with the gathered rows as C ran slower than MatMul and Add.
   graph.node!.unshift(
     makeNode("Gather", [NEXT_INPUT, ROWS_INPUT], ["lesion.next_rows"], "lesion/gather/next", { axis: 0 }),
     makeNode("Gather", ["lesion.columns", UNITS_INPUT], ["lesion.columns_of_units"], "lesion/gather/columns", { axis: 0 }),
@@ -55,7 +56,7 @@ export function tailModel(chain: DenseChain, siteLayer: number, slots: number, l
   if (loss) {
     // Cross-entropy per row (float32, from the same logits), so JS does not take k exponentials per row; and the log
     // probability of the intact prediction, which shows most rows' decision clear without reading their k logits
-    // (denseRows.ts, read). A ReduceLogSumExp less the label's logit ran slower than LogSoftmax.
+    // (denseTail.ts, readClear). A ReduceLogSumExp less the label's logit ran slower than LogSoftmax.
     graph.node!.push(
       makeNode("Gather", [CLASSES_INPUT, ROWS_INPUT], ["lesion.row_classes"], "lesion/gather/classes", { axis: 0 }),
       makeNode("LogSoftmax", [OUTPUT_NAME], ["lesion.log_softmax"], "lesion/logsoftmax", { axis: 1 }),
