@@ -117,6 +117,24 @@ async function repetition() {
   const { ablate } = await import("../dist/study/ablate.js");
   const { pairs, singles } = await import("../dist/study/conditions.js");
   const { importModel } = await import("../dist/models/importModel.js");
+  const { deltaIntervals } = await import("../dist/study/deltaIntervals.js");
+  const { ablateFiles } = await import("../dist/runs/ablateFiles.js");
+  const { writeResultDir } = await import("../dist/runs/resultDir.js");
+  const { provenance } = await import("../dist/runs/provenance.js");
+
+  /** What `lesion ablate` does after the sweep, timed: the bootstrap intervals, then building and writing the files. */
+  function afterSweep(name, result, sweepSeconds, site, loss) {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-bench-files-"));
+    let started = performance.now();
+    const intervals = deltaIntervals(result, data.labels);
+    const intervalSeconds = (performance.now() - started) / 1000;
+    started = performance.now();
+    const { files, summary } = ablateFiles(result, { site, mode: "zero", loss, confusion: false, provenance: provenance(model, data) }, intervals);
+    writeResultDir(dir, files, summary);
+    const writeSeconds = (performance.now() - started) / 1000;
+    rmSync(dir, { recursive: true, force: true });
+    return { name, sweepSeconds, intervalSeconds, writeSeconds };
+  }
 
   const imported = await importModel(checkpoint, { arch: "mlp", activation: "relu", mean: [0.5], std: [0.5] });
   const model = await openModel(imported.bytes, { name: "meyes2019-mlp100x3" });
@@ -169,8 +187,9 @@ async function repetition() {
   // The standard sweep of the shared note, as one run: singles of h0, h1, h2 and pairs of h2 (5,250 conditions).
   const standard = [...singles(resolveSite(model, "h0")), ...singles(resolveSite(model, "h1")), ...singles(resolveSite(model, "h2")), ...pairs(resolveSite(model, "h2"))];
   let started = performance.now();
-  await ablate(model, data, { conditions: standard, loss: false });
+  const standardResult = await ablate(model, data, { conditions: standard, loss: false });
   const standardSeconds = (performance.now() - started) / 1000;
+  const files = [afterSweep("standard sweep", standardResult, standardSeconds, "h0,h1,h2", false)];
 
   const rows = [];
   // Pairs with the loss (the command line's default) last: every row where both units are active is evaluated.
@@ -185,6 +204,7 @@ async function repetition() {
     started = performance.now();
     const fast = await ablate(model, data, { conditions, loss: withLoss });
     const seconds = (performance.now() - started) / 1000;
+    if (site === "h2" && kind === "pairs with loss") files.push(afterSweep("h2 pairs with loss", fast, seconds, site, true));
     const picked = sample(conditions, NAIVE_SAMPLE);
     const reference = await naive(site, picked, withLoss);
     const index = new Map(fast.conditions.map((c, i) => [c.id, i]));
@@ -209,7 +229,7 @@ async function repetition() {
       sampledLossDifference: withLoss ? lossDifference : null,
     });
   }
-  return { standardConditions: standard.length, standardSeconds, rows, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { standardConditions: standard.length, standardSeconds, rows, files, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
 }
 
 function median(values) {
@@ -246,6 +266,12 @@ function report(runs, cli, torch) {
     standardSweep: { conditions: runs[0].standardConditions, seconds: median(runs.map((run) => run.standardSeconds)), secondsRange: [Math.min(...runs.map((run) => run.standardSeconds)), Math.max(...runs.map((run) => run.standardSeconds))] },
     rows,
     peakRssMiB: Math.max(...runs.map((run) => run.peakRssMiB)),
+    // What `lesion ablate` does after a sweep (bootstrap intervals; building and writing the result files), medians.
+    afterSweep: runs[0].files.map((first, i) => {
+      const all = runs.map((run) => run.files[i]);
+      const m = (key) => median(all.map((f) => f[key]));
+      return { name: first.name, sweepSeconds: m("sweepSeconds"), intervalSeconds: m("intervalSeconds"), writeSeconds: m("writeSeconds"), writeFraction: median(all.map((f) => f.writeSeconds / f.sweepSeconds)) };
+    }),
     // Per layer: pairs with loss ÷ pairs without, within each repetition (one process, same moment), then the median.
     lossCost: ["h0", "h1", "h2"].flatMap((site) => {
       const ratios = runs.flatMap((run) => {
@@ -282,6 +308,8 @@ function report(runs, cli, torch) {
     ...rows.map((r) => `| ${r.site} ${r.kind} | ${r.conditions} | ${r.seconds.toFixed(3)} | ${range(r.secondsRange, 3)} | ${r.naiveSeconds.toFixed(1)} (${r.naiveSampled} timed) | ${r.speedup.toFixed(0)}× | ${range(r.speedupRange, 0, "×")} | ${r.naiveGflops.toFixed(0)} | ${r.effectiveGflops.toFixed(0)} | ${r.sampledCountDifferences} | ${r.sampledLossDifference === null ? "" : r.sampledLossDifference.toExponential(1)} |`),
     "",
     `Peak RSS (largest over repetitions): ${result.peakRssMiB.toFixed(0)} MiB.`,
+    "",
+    `After the sweep (what \`lesion ablate\` adds, in process, medians): ${result.afterSweep.map((f) => `${f.name} (sweep ${f.sweepSeconds.toFixed(3)} s): bootstrap intervals ${f.intervalSeconds.toFixed(3)} s, building and writing the result files ${f.writeSeconds.toFixed(3)} s = ${(100 * f.writeFraction).toFixed(0)} % of the sweep`).join("; ")}.`,
     "",
     ...(result.lossCost.length > 0 ? [`Cost of the loss (median time of a layer's pairs with loss ÷ without, per repetition then the median; target ≤ 1.5×): ${result.lossCost.map((c) => `${c.site} ${c.ratio.toFixed(1)}× (${range(c.range, 1, "×")})`).join(", ")}.`, ""] : []),
     `Command line with its defaults (the loss on unless --no-loss), whole process (start, model and data loading, sweep, result files), median of ${CLI_REPEATS} fresh processes; naive loop = the same conditions' naive time from the rows above (loss included where the command computes it):`,

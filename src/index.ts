@@ -14,7 +14,7 @@ export type { Preprocessing } from "./onnx/metadata.js";
 export type { Head, HeadKind } from "./onnx/head.js";
 
 // The sweep engine's one door: every condition's exact outcome at a site, on the path that fits it.
-export { sweep, planSweep, type SweepInput, type SweepPath, type SweepPlan } from "./engine/sweep/sweep.js";
+export { sweep, sweepAhead, planSweep, type SweepInput, type SweepPath, type SweepPlan } from "./engine/sweep/sweep.js";
 export type { SweepCondition, SweepOutcome, SweepResult } from "./engine/sweep/types.js";
 
 // Data: specs, loading, the in-memory form.

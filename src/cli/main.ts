@@ -40,7 +40,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     // Usage errors in lesion's one-line form too ("lesion: required option …"), exit code 2.
     .configureOutput({ writeErr: (text) => process.stderr.write(text), outputError: (text, write) => write(text.replace(/^error: /, "lesion: ")) });
   const first = argv[0] !== undefined && Object.hasOwn(ALIASES, argv[0]) ? ALIASES[argv[0]] : argv[0];
-  const named = first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
+  // --version needs no command; help, typos and no command at all list them all.
+  const named = first === "--version" || first === "-V" ? [] : first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
   for (const register of await Promise.all(named.map((name) => COMMANDS[name]()))) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;

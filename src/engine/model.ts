@@ -14,7 +14,7 @@ import { prepareGraph, type Normalization } from "../onnx/normalize.js";
 import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto } from "../onnx/proto.js";
 import type { SiteLocation } from "../onnx/sites.js";
 import { withOutputs } from "../onnx/surgery.js";
-import { createSession, defaultThreads, OrtTensor, type OrtSession } from "./ort.js";
+import { createSession, defaultThreads, OrtTensor, type OrtSession, type SessionOptions } from "./ort.js";
 
 export interface Site extends SiteLocation {
   /** "dense": units on the last axis of [N, D]; "conv": units are the channels of [N, C, …]. */
@@ -117,14 +117,14 @@ export async function closeModel(model: LesionModel): Promise<void> {
 }
 
 /**
- * The session for a graph variant, built on first use and kept for the model's lifetime; `optimization` as
- * createSession's (default: the pinned "basic"), fixed by the key's first use.
+ * The session for a graph variant, built on first use and kept for the model's lifetime; `optimization` and
+ * `spinning` as createSession's (defaults: the pinned "basic", spinning), fixed by the key's first use.
  */
-export async function getSession(model: LesionModel, key: string, build: () => ModelProto, optimization?: "basic" | "all"): Promise<OrtSession> {
+export async function getSession(model: LesionModel, key: string, build: () => ModelProto, options: Pick<SessionOptions, "optimization" | "spinning"> = {}): Promise<OrtSession> {
   let session = model.sessions.get(key);
   if (!session) {
     try {
-      session = await createSession(encodeModel(build()), model.threads, { optimization, memoryArena: !model.sites.some((s) => s.kind === "conv") });
+      session = await createSession(encodeModel(build()), model.threads, { ...options, memoryArena: !model.sites.some((s) => s.kind === "conv") });
     } catch (error) {
       fail("bad-model", `${model.name} cannot be run by onnxruntime: ${(error as Error).message.split("\n")[0]}`, { name: model.name });
     }

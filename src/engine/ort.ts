@@ -32,7 +32,7 @@ export function defaultThreads(): number {
  * the arenas added up to gigabytes (the VGG fixture's study: 3.2 GiB peak RSS, bench/study-memory.mjs). Without, each
  * run's buffers are freed when it ends. Default true (MLPs' small runs and training keep the arena).
  */
-export async function createSession(bytes: Uint8Array, threads: number, options: { optimization?: "basic" | "all"; memoryArena?: boolean } = {}): Promise<OrtSession> {
+export async function createSession(bytes: Uint8Array, threads: number, options: SessionOptions = {}): Promise<OrtSession> {
   return ort.InferenceSession.create(bytes, {
     graphOptimizationLevel: options.optimization ?? GRAPH_OPTIMIZATION_LEVEL,
     intraOpNumThreads: threads,
@@ -41,5 +41,17 @@ export async function createSession(bytes: Uint8Array, threads: number, options:
     enableCpuMemArena: options.memoryArena ?? true,
     // Warnings (unused initializers of generated graphs) would reach users' terminals; errors still throw.
     logSeverityLevel: 3,
+    ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } } } : {}),
   });
+}
+
+/**
+ * `spinning: false` makes onnxruntime's pool threads sleep when a run ends instead of spinning for the next one. The
+ * dense sweep's runs alternate with JS work (listing and settling rows) and run beside a worker thread computing the
+ * closed-form loss: spinning threads would take that core. Default true (back-to-back runs start sooner).
+ */
+export interface SessionOptions {
+  optimization?: "basic" | "all";
+  memoryArena?: boolean;
+  spinning?: boolean;
 }

@@ -216,7 +216,8 @@ export function writeResultDir(dir: string, files: ResultFile[], summary: object
  */
 export function toJson(value: unknown): string {
   const replacer = (_key: string, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : typeof v === "number" && !Number.isFinite(v) ? null : v);
-  const compact = (v: unknown) => JSON.stringify(v, replacer) ?? "null";
+  // JSON.stringify writes non-finite numbers as null itself; the replacer (2–3× slower) is needed only for typed arrays.
+  const compact = (v: unknown) => (hasView(v) ? JSON.stringify(v, replacer) : JSON.stringify(v)) ?? "null";
   const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v) && !ArrayBuffer.isView(v);
   const lines = (v: unknown, indent: string, depth: number): string => {
     if (depth < 2 && isRecord(v)) {
@@ -232,6 +233,21 @@ export function toJson(value: unknown): string {
     return compact(replacer("", v));
   };
   return `${lines(replacer("", value), "", 0)}\n`;
+}
+
+/** Whether a typed array occurs anywhere in v. */
+function hasView(v: unknown): boolean {
+  if (v === null || typeof v !== "object") return false;
+  if (ArrayBuffer.isView(v)) return true;
+  if (Array.isArray(v)) {
+    for (const x of v) if (x !== null && typeof x === "object" && hasView(x)) return true;
+    return false;
+  }
+  for (const key in v) {
+    const x = (v as Record<string, unknown>)[key];
+    if (x !== null && typeof x === "object" && hasView(x)) return true;
+  }
+  return false;
 }
 
 /** RFC 4180 CSV; null is an empty field (pandas reads NaN), numbers at full precision. */

@@ -20,7 +20,7 @@ import type { Dataset } from "../data/types.js";
 import { fail, throwIfAborted } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
-import { planSweep, sweep, type SweepPath } from "../engine/sweep/sweep.js";
+import { planSweep, sweep, sweepAhead, type SweepPath } from "../engine/sweep/sweep.js";
 import type { SweepOutcome } from "../engine/sweep/types.js";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { checkAgreement, type Agreement } from "../engine/agreement.js";
@@ -169,8 +169,14 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   const total = needed.size;
   let done = [...needed.keys()].filter((id) => outcomes.has(id)).length;
 
+  const todoAt = (siteName: string) => [...needed.values()].filter((c) => c.site === siteName && !outcomes.has(c.id));
+  // What a later site can compute in the background (a dense site's closed-form pair losses) starts before the first.
   for (const [siteName, site] of sites) {
-    const todo = [...needed.values()].filter((c) => c.site === siteName && !outcomes.has(c.id));
+    const todo = todoAt(siteName);
+    if (todo.length > 0) await sweepAhead({ model, site, data, conditions: todo.map((c) => ({ units: c.units, mode: c.mode })), loss, signal: options.signal });
+  }
+  for (const [siteName, site] of sites) {
+    const todo = todoAt(siteName);
     const plan = await planSweep(model, site, todo);
     engine[siteName] = plan.engine;
     if (todo.length === 0) continue;

@@ -85,15 +85,20 @@ function exactInterval(n: number, lost: number, gained: number, level: number): 
   const pmf = new Float64Array(lowest + gStart + window.length + 1); // index = C_G − C_L + lowest
   for (let i = 0; i < byLost.values.length; i++) {
     const a = byLost.start + i;
-    if (i > 0 && q > 0 && q < 1) {
-      const m = n - a + 1; // step the window from Bin(m, q) to Bin(m − 1, q)
-      for (let j = 0; j < window.length; j++) {
-        const k = gStart + j;
-        window[j] = k >= m ? 0 : (window[j] * (m - k)) / (m * (1 - q));
-      }
-    }
     const w = byLost.values[i];
-    for (let j = 0; j < window.length; j++) pmf[gStart + j - a + lowest] += w * window[j];
+    const at = gStart - a + lowest;
+    if (i > 0 && q > 0 && q < 1) {
+      const m = n - a + 1; // step the window from Bin(m, q) to Bin(m − 1, q), adding it to the pmf in the same pass
+      const step = 1 / (m * (1 - q));
+      // One division per step, not per value; k ≥ m has probability 0 under Bin(m − 1, q).
+      const below = Math.max(0, Math.min(window.length, m - gStart));
+      for (let j = 0; j < below; j++) {
+        const v = window[j] * (m - gStart - j) * step;
+        window[j] = v;
+        pmf[at + j] += w * v;
+      }
+      window.fill(0, below);
+    } else for (let j = 0; j < window.length; j++) pmf[at + j] += w * window[j];
   }
   const quantile = (p: number) => {
     let sum = 0;

@@ -1,5 +1,6 @@
 /** The command table: a run imports only the module of the command it names; help and typos see every command. */
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/cli/main.js";
@@ -13,6 +14,16 @@ describe("buildProgram", () => {
     expect(await names(["report", "dir"])).toEqual(["study", "report"]);
     const all = ["info", "eval", "import", "record", "ablate", "characterize", "train", "recover", "transplant", "study", "report", "explore"];
     for (const argv of [[], ["help"], ["--help"], ["evl"]]) expect(await names(argv)).toEqual(all);
+    expect(await names(["--version"])).toEqual([]);
+  });
+
+  it("lesion --version and -V print package.json's version and exit 0", () => {
+    const bin = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
+    const { version } = JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) {
+      const run = spawnSync(process.execPath, [bin, flag], { encoding: "utf8" });
+      expect([run.status, run.stdout, run.stderr]).toEqual([0, `${version}\n`, ""]);
+    }
   });
 
   it("lesion with a usage error prints one line 'lesion: …' and exits 2", () => {

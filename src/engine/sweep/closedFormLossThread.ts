@@ -10,12 +10,21 @@ import { closedFormLoss, type ClosedFormLoss, type ClosedFormLossInput } from ".
 /** Fewer pairs than this are computed in place: a worker's start (~30 ms) would not pay for itself. */
 const THREAD_PAIRS = 64;
 
-/** A loss being computed: `result` settles with closedFormLoss's answer; `cancel` stops the worker. */
+/** The worker gets a copy of the site's values: beyond this size (a wide layer on a large data set), not worth it. */
+const THREAD_BYTES = 256 * 2 ** 20;
+
+/**
+ * A loss being computed: `result` settles with closedFormLoss's answer; `cancel` stops the worker (for a caller that
+ * gives up on the result: it then never settles).
+ */
 export interface PendingLoss {
   result: Promise<ClosedFormLoss>;
   /** Whether a worker thread computes it (else it was computed in this thread). */
   thread: boolean;
   cancel(): void;
+  /** Lets the worker keep the process alive (the default); `unref` lets the process end without waiting for it. */
+  ref(): void;
+  unref(): void;
 }
 
 /**
@@ -25,12 +34,17 @@ export interface PendingLoss {
  */
 export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
   const script = new URL("./closedFormLossWorker.js", import.meta.url);
-  if (!import.meta.url.endsWith(".js") || !worthAThread(input)) return { result: Promise.resolve(closedFormLoss(input)), thread: false, cancel() {} };
+  if (!import.meta.url.endsWith(".js") || !worthAThread(input)) return { result: Promise.resolve(closedFormLoss(input)), thread: false, cancel() {}, ref() {}, unref() {} };
   // Copies of the views: a view's whole underlying buffer would be cloned otherwise.
   const data: ClosedFormLossInput = { ...input, logits: input.logits.slice(), values: input.values.slice(), weight: input.weight.slice(), labels: input.labels.slice() };
   let worker: Worker | null = null;
   const result = new Promise<ClosedFormLoss>((resolve) => {
-    const here = () => resolve(closedFormLoss(input));
+    let settled = false;
+    const here = () => {
+      if (settled) return;
+      settled = true;
+      resolve(closedFormLoss(input));
+    };
     try {
       worker = new Worker(script, { workerData: data, transferList: [data.logits.buffer, data.values.buffer, data.weight.buffer, data.labels.buffer] as ArrayBuffer[] });
     } catch {
@@ -38,6 +52,7 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
       return;
     }
     worker.once("message", (answer: ClosedFormLoss & { cache: ClosedFormLossInput["cache"] }) => {
+      settled = true;
       if (input.cache && answer.cache) Object.assign(input.cache, answer.cache);
       resolve({ deltas: answer.deltas, rows: answer.rows });
     });
@@ -52,11 +67,18 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
       worker?.removeAllListeners();
       void worker?.terminate();
     },
+    ref() {
+      worker?.ref();
+    },
+    unref() {
+      worker?.unref();
+    },
   };
 }
 
-/** Whether the call computes pair sums (a pairs sweep the cache does not hold yet). */
-function worthAThread(input: ClosedFormLossInput): boolean {
+/** Whether the call computes pair sums (a pairs sweep the cache does not hold yet) on data small enough to copy. */
+export function worthAThread(input: ClosedFormLossInput): boolean {
+  if (input.values.byteLength + input.logits.byteLength > THREAD_BYTES) return false;
   const pairs = input.conditions.filter((c) => c.length === 2 && c[0] !== c[1]);
   if (pairs.length < THREAD_PAIRS) return false;
   const cache = input.cache;

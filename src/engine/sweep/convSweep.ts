@@ -81,9 +81,9 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
   if (4 * site.units * outSize > DELTA_BYTES) return maskedSweep({ model, site, data, conditions, onProgress: input.onProgress, signal: input.signal });
   const cached = [...new Set([delta.input, delta.output, ...extras, model.outputName])];
   // onnxruntime's full optimisation (NCHWc convolutions): float32 rounding differs from "basic", ties go to float64.
-  const prefix = await getSession(model, `conv-prefix:${site.name}`, () => withOutputs(model.proto, cached), CONV_OPTIMIZATION);
-  const deltaRun = fused ? null : await getSession(model, `conv-delta:${site.name}`, () => deltaGraph(model.proto, delta, site.units, inShape, outShape), CONV_OPTIMIZATION);
-  const suffix = suffixProto ? await getSession(model, `conv-suffix:${site.name}`, () => suffixProto, CONV_OPTIMIZATION) : null;
+  const prefix = await getSession(model, `conv-prefix:${site.name}`, () => withOutputs(model.proto, cached), { optimization: CONV_OPTIMIZATION });
+  const deltaRun = fused ? null : await getSession(model, `conv-delta:${site.name}`, () => deltaGraph(model.proto, delta, site.units, inShape, outShape), { optimization: CONV_OPTIMIZATION });
+  const suffix = suffixProto ? await getSession(model, `conv-suffix:${site.name}`, () => suffixProto, { optimization: CONV_OPTIMIZATION }) : null;
 
   const rowBytes = 4 * (inSize + outSize + extraSizes.reduce((a, b) => a + b, 0) + k);
   const chunk = Math.max(1, Math.min(data.n, Math.floor(CACHE_BYTES / rowBytes)));

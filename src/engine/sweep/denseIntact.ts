@@ -6,7 +6,7 @@ import type { DenseChain } from "../../onnx/chain.js";
 import { withOutputs } from "../../onnx/surgery.js";
 import { getSession, type LesionModel } from "../model.js";
 import { OrtTensor } from "../ort.js";
-import { exactPrediction, forward64 } from "./forward64.js";
+import { DENSE_SESSION, exactActivations, exactPrediction, forward64 } from "./forward64.js";
 import type { DenseIntact } from "./types.js";
 import { crossEntropy, decide } from "./logits.js";
 
@@ -18,7 +18,7 @@ export async function denseIntact(model: LesionModel, chain: DenseChain, inputs:
   const n = inputs.length / width;
   const k = layers[layers.length - 1].out;
   const tensors = layers.map((l) => l.preActivation);
-  const session = await getSession(model, "dense:intact", () => withOutputs(model.proto, tensors));
+  const session = await getSession(model, "dense:intact", () => withOutputs(model.proto, tensors), DENSE_SESSION);
   const pre = layers.map((l) => new Float32Array(n * l.out));
   for (let start = 0; start < n; start += INTACT_BATCH) {
     const count = Math.min(INTACT_BATCH, n - start);
@@ -33,6 +33,10 @@ export async function denseIntact(model: LesionModel, chain: DenseChain, inputs:
   let lossSum = 0;
   let rowsFloat64 = 0;
   const exact = new Map<number, Float64Array[]>();
+  // Near ties first, in one float64 batch.
+  const ties: number[] = [];
+  for (let s = 0; s < n; s++) if (decide(logits, s * k, k) < 0) ties.push(s);
+  await exactActivations(model, chain, inputs, ties, exact);
   for (let s = 0; s < n; s++) {
     let best = decide(logits, s * k, k);
     if (best < 0) {

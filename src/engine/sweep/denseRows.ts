@@ -5,8 +5,8 @@
  * denseTail.ts.
  */
 import { throwIfAborted } from "../../errors.js";
-import { exactPrediction, forward64 } from "./forward64.js";
-import { unitLists } from "./layerBounds.js";
+import { exactActivations, exactPrediction, forward64 } from "./forward64.js";
+import { ACTIVE, unitLists } from "./layerBounds.js";
 import { crossEntropy, decide } from "./logits.js";
 import { transposeMatrix } from "../../onnx/float64/kernels.js";
 import type { DenseIntact, DenseSweepInput, LayerBounds, PairRows, SweepOutcome, SweepResult } from "./types.js";
@@ -30,6 +30,8 @@ export class DenseRows {
   private singleGaps: Float32Array | null = null;
   private pairRows: PairRows | null = null;
   private stamp: Int32Array;
+  /** (condition, sample) rows whose float32 logits nearly tie, flattened: decided by settleTies. */
+  private ties: number[] = [];
   private active: Float32Array | null = null;
   private lossDeltas: Float64Array | null = null;
   private flips: (Int32Array | undefined)[] = [];
@@ -62,15 +64,30 @@ export class DenseRows {
    * from the tail graph, or NaN to compute it here.
    */
   settle(condition: number, sample: number, logits: Float64Array, rowLoss = NaN): void {
-    const { input, intact, k } = this;
+    const { input, k } = this;
     this.evaluated++;
-    let best = decide(logits, 0, k);
-    if (best < 0) {
-      best = exactPrediction(forward64(input.chain, input.inputs, sample, input.siteLayer, input.conditions[condition], intact.exact));
-      this.rowsFloat64++;
-    }
     if (input.loss) this.addLoss(condition, sample, rowLoss === rowLoss ? rowLoss : crossEntropy(logits, input.labels[sample], 0, k));
-    this.record(condition, sample, best);
+    const best = decide(logits, 0, k);
+    // A near tie waits for settleTies: the float64 pass runs once for all of them.
+    if (best < 0) this.ties.push(condition, sample);
+    else this.record(condition, sample, best);
+  }
+
+  /**
+   * Decides the rows settle left as near ties in float64: the intact float64 activations of their samples in one
+   * batch (exactActivations), then the layers after the site per row. Call once, after every row is settled.
+   */
+  async settleTies(): Promise<void> {
+    const { input, intact, ties } = this;
+    if (ties.length === 0) return;
+    const samples = ties.filter((_, i) => i % 2 === 1);
+    await exactActivations(input.model, input.chain, input.inputs, samples, intact.exact);
+    for (let i = 0; i < ties.length; i += 2) {
+      const [condition, sample] = [ties[i], ties[i + 1]];
+      this.record(condition, sample, exactPrediction(forward64(input.chain, input.inputs, sample, input.siteLayer, input.conditions[condition], intact.exact)));
+    }
+    this.rowsFloat64 += ties.length / 2;
+    ties.length = 0;
   }
 
   /** A row's change of the summed loss; a single's row also stores its loss in input.losses. */
@@ -147,7 +164,7 @@ export class DenseRows {
       return pairRows.offsets[pair + 1] - pairRows.offsets[pair];
     }
     // Recording single gaps evaluates every active row: the exact gaps prune far more pairs than bounds would.
-    const threshold = input.loss || input.gaps ? 1e-30 : 1 / unitsOf.length;
+    const threshold = input.loss || input.gaps ? ACTIVE : 1 / unitsOf.length;
     const lists = unitLists(bounds, units, this.n, threshold);
     if (input.loss && this.reuse && unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) {
       // Pairs with loss: only samples where both units are active are evaluated. Where one is, the single's outcome;
@@ -172,7 +189,8 @@ export class DenseRows {
       this.outcomes[c].lossDelta += bounds.singleLossSums![i] + bounds.singleLossSums![j] - both;
       return count;
     }
-    const { ratio } = bounds;
+    // With loss the ratios are never computed (every active row is evaluated).
+    const ratio = input.loss ? null : bounds.ratio;
     let count = 0;
     for (const u of unitsOf) {
       const list = lists[u];
@@ -181,22 +199,20 @@ export class DenseRows {
         if (stamp[s] === c + 1) continue;
         stamp[s] = c + 1;
         if (unitsOf.length > 1) {
-          // ratio is 0 exactly where a unit is inactive.
-          let sum = 0;
           let active = 0;
           let only = -1;
-          for (const v of unitsOf) {
-            const r = ratio[s * units + v];
-            sum += r;
-            if (r > 0) (active++, (only = v));
-          }
+          for (const v of unitsOf) if (siteValues[s * units + v] > 0) (active++, (only = v));
           if (this.reuse && active === 1) {
             const single = bounds.singles.get(only)!.get(s);
             if (single !== undefined) this.record(c, s, single);
             if (input.loss) this.outcomes[c].lossDelta += bounds.singleLosses![s * units + only] - this.intact.loss[s];
             continue;
           }
-          if (!input.loss && (sum < 1 || !this.canFlip(unitsOf, s))) continue;
+          if (ratio) {
+            let sum = 0;
+            for (const v of unitsOf) sum += ratio[s * units + v];
+            if (sum < 1 || !this.canFlip(unitsOf, s)) continue;
+          }
         }
         rows[count++] = s;
       }
@@ -262,25 +278,32 @@ export class DenseRows {
 
   /** The site feeds the output layer: the new logits are the cached ones minus Σ_u h_u·W_out[:,u]. */
   closedForm(): void {
-    const { input, k, units, siteValues, rows } = this;
+    const { input, k, units } = this;
     const nextPre = this.intact.pre[input.siteLayer + 1];
     const columns = transposeMatrix(input.chain.layers[input.siteLayer + 1].weight, k, units);
     const row = new Float64Array(k);
-    input.conditions.forEach((unitsOf, c) => {
+    for (let c = 0; c < input.conditions.length; c++) {
       throwIfAborted(input.signal);
-      const count = this.rowsOf(unitsOf, c);
-      for (let r = 0; r < count; r++) {
-        const s = rows[r];
-        for (let j = 0; j < k; j++) row[j] = nextPre[s * k + j];
-        for (const u of unitsOf) {
-          const h = siteValues[s * units + u];
-          const column = u * k;
-          if (h > 0) for (let j = 0; j < k; j++) row[j] -= h * columns[column + j];
-        }
-        this.settle(c, s, row);
-      }
+      this.closedFormRows(c, this.rowsOf(input.conditions[c], c), nextPre, columns, row);
       input.onProgress?.(c + 1, input.conditions.length);
-    });
+    }
+  }
+
+  /** Settles condition c's first `count` rows from the closed form (a method: compiled once, see the class). */
+  private closedFormRows(c: number, count: number, nextPre: Float32Array, columns: Float64Array, row: Float64Array): void {
+    const { k, units, siteValues, rows } = this;
+    const unitsOf = this.input.conditions[c];
+    for (let r = 0; r < count; r++) {
+      const s = rows[r];
+      for (let j = 0; j < k; j++) row[j] = nextPre[s * k + j];
+      for (let x = 0; x < unitsOf.length; x++) {
+        const u = unitsOf[x];
+        const h = siteValues[s * units + u];
+        const column = u * k;
+        if (h > 0) for (let j = 0; j < k; j++) row[j] -= h * columns[column + j];
+      }
+      this.settle(c, s, row);
+    }
   }
 }
 

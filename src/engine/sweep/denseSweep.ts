@@ -24,12 +24,13 @@
  * bench/ablation.mjs.
  */
 import { fail } from "../../errors.js";
-import { closedFormLossBeside } from "./closedFormLossThread.js";
+import type { ClosedFormLossInput } from "./closedFormLoss.js";
+import { closedFormLossBeside, worthAThread } from "./closedFormLossThread.js";
 import { denseIntact } from "./denseIntact.js";
 import { DenseRows, finish } from "./denseRows.js";
 import { denseTail } from "./denseTail.js";
 import { candidatePairs, layerBounds, marginsOf, PAIR_BYTES } from "./layerBounds.js";
-import type { DenseIntact, DenseSweepInput, LayerBounds, SweepResult } from "./types.js";
+import type { DenseIntact, DenseSweepInput, LayerBounds, PairLossCache, SweepResult } from "./types.js";
 
 export type { DenseSweepInput } from "./types.js";
 
@@ -74,6 +75,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     if (siteLayer + 1 === last && !input.loss) sweep.closedForm();
     else await denseTail(sweep);
   }
+  await sweep.settleTies();
   return finish(intact, sweep.outcomes, { rowsEvaluated: sweep.evaluated, rowsFloat64: sweep.rowsFloat64, unresolvedTies: 0 }, input.loss, started);
 }
 
@@ -85,33 +87,68 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
  * rowsEvaluated counts the loss rows (the decided rows are among them).
  */
 async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, started: number): Promise<SweepResult> {
-  const { chain, siteLayer } = input;
-  const out = chain.layers[siteLayer + 1];
-  let cache = intact.lossSums.get(siteLayer);
-  if (!cache) intact.lossSums.set(siteLayer, (cache = { units: null, singles: null, pairs: null }));
-  const pending = closedFormLossBeside({
-    cache,
-    logits: intact.pre[siteLayer + 1],
-    values: intact.pre[siteLayer],
-    weight: out.weight,
-    labels: input.labels,
-    conditions: input.conditions,
-    k: out.out,
-    units: out.in,
-  });
+  const cache = lossCache(intact, input.siteLayer);
+  // Sums started ahead (denseLossAhead) are waited for after the predictions; then they are read from the cache.
+  const ahead = cache.ahead;
+  ahead?.ref();
+  const pending = ahead ? null : closedFormLossBeside(lossInput(input, intact, cache));
   let decided: SweepResult;
   try {
     decided = await denseSweep({ ...input, intact, loss: false });
   } catch (error) {
-    pending.cancel();
+    pending?.cancel();
     throw error;
   }
-  const { deltas, rows } = await pending.result;
+  const aheadRows = ahead ? (await ahead.result).rows : 0;
+  const { deltas, rows } = await (pending ?? closedFormLossBeside(lossInput(input, intact, cache))).result;
   return {
     ...decided,
     conditions: decided.conditions.map((c, i) => ({ ...c, lossSum: intact.lossSum + deltas[i] })),
-    stats: { ...decided.stats, rowsEvaluated: rows, seconds: (performance.now() - started) / 1000 },
+    stats: { ...decided.stats, rowsEvaluated: rows + aheadRows, seconds: (performance.now() - started) / 1000 },
   };
+}
+
+/**
+ * Starts the closed-form loss of a pairs sweep at a site that feeds the output layer in a worker thread now, so that
+ * it runs beside the caller's work on other sites; the sweep of these conditions later waits for it instead of
+ * starting it (withClosedFormLoss). Does nothing elsewhere, without loss, or where a worker would not pay. The worker
+ * does not keep the process alive until a sweep waits for it; `input.signal` stops it.
+ */
+export function denseLossAhead(input: DenseSweepInput & { intact: DenseIntact }): void {
+  const { chain, siteLayer, intact } = input;
+  if (!input.loss || siteLayer + 2 !== chain.layers.length) return;
+  const cache = lossCache(intact, siteLayer);
+  const loss = lossInput(input, intact, cache);
+  if (cache.ahead || !worthAThread(loss)) return;
+  const pending = closedFormLossBeside(loss);
+  // Computed here after all (no worker can start): the cache holds the sums already.
+  if (!pending.thread) return;
+  pending.unref();
+  const ahead = (cache.ahead = pending);
+  const done = () => {
+    if (cache.ahead === ahead) cache.ahead = null;
+  };
+  void pending.result.then(done);
+  input.signal?.addEventListener(
+    "abort",
+    () => {
+      pending.cancel();
+      done();
+    },
+    { once: true },
+  );
+}
+
+function lossCache(intact: DenseIntact, siteLayer: number): PairLossCache {
+  let cache = intact.lossSums.get(siteLayer);
+  if (!cache) intact.lossSums.set(siteLayer, (cache = { units: null, singles: null, pairs: null }));
+  return cache;
+}
+
+function lossInput(input: DenseSweepInput, intact: DenseIntact, cache: PairLossCache): ClosedFormLossInput {
+  const { chain, siteLayer } = input;
+  const out = chain.layers[siteLayer + 1];
+  return { cache, logits: intact.pre[siteLayer + 1], values: intact.pre[siteLayer], weight: out.weight, labels: input.labels, conditions: input.conditions, k: out.out, units: out.in };
 }
 
 /**

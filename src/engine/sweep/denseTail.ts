@@ -9,6 +9,7 @@ import { OUTPUT_NAME } from "../../onnx/build.js";
 import { getSession } from "../model.js";
 import { OrtTensor } from "../ort.js";
 import type { DenseRows } from "./denseRows.js";
+import { DENSE_SESSION } from "./forward64.js";
 import { TIE_MARGIN } from "./logits.js";
 import { ACTIVATIONS_INPUT, CLASS_LOGITS_OUTPUT, CLASSES_INPUT, LOG_PROBABILITIES_OUTPUT, NEXT_INPUT, ROWS_INPUT, tailModel, UNITS_INPUT } from "./tailModel.js";
 
@@ -45,7 +46,7 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
   const { input, n, units } = sweep;
   const { model, chain, siteLayer, conditions } = input;
   const slots = conditions.reduce((max, c) => Math.max(max, c.length), CHUNK_UNITS);
-  const session = await getSession(model, `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}`, () => tailModel(chain, siteLayer, slots, input.loss));
+  const session = await getSession(model, `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}`, () => tailModel(chain, siteLayer, slots, input.loss), DENSE_SESSION);
   const width = chain.layers[siteLayer + 1].out;
   const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots))));
   const chunk: Chunk = {

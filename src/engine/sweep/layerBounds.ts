@@ -12,18 +12,34 @@ import type { DenseIntact, LayerBounds, PairRows } from "./types.js";
  */
 export const PAIR_BYTES = 512 * 2 ** 20;
 
-/** The bounds of a site layer, computed once per intact pass. */
+/**
+ * The bounds of a site layer, computed once per intact pass. The gains and ratios are computed on first use: a sweep
+ * with loss evaluates every active row and needs only which units are active (ACTIVE lists, from the values).
+ */
 export function layerBounds(chain: DenseChain, siteLayer: number, intact: DenseIntact): LayerBounds {
   const cached = intact.bounds.get(siteLayer);
   if (cached) return cached;
   const k = chain.layers[chain.layers.length - 1].out;
   const units = chain.layers[siteLayer].out;
-  const gain = gapGains(chain, siteLayer);
-  const byUnit = new Float64Array(gain.length);
-  for (let t = 0; t < k; t++) for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) byUnit[(t * units + u) * k + c] = gain[(t * k + c) * units + u];
+  let measured: Pick<LayerBounds, "byUnit" | "ratio" | "reach"> | null = null;
+  const measure = () => {
+    if (measured) return measured;
+    const gain = gapGains(chain, siteLayer);
+    const byUnit = new Float64Array(gain.length);
+    for (let t = 0; t < k; t++) for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) byUnit[(t * units + u) * k + c] = gain[(t * k + c) * units + u];
+    return (measured = { byUnit, ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units) });
+  };
   const bounds: LayerBounds = {
-    byUnit,
-    ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units),
+    get byUnit() {
+      return measure().byUnit;
+    },
+    get ratio() {
+      return measure().ratio;
+    },
+    get reach() {
+      return measure().reach;
+    },
+    values: intact.pre[siteLayer],
     lists: new Map(),
     singles: new Map(),
     singleLosses: null,
@@ -239,16 +255,27 @@ function ratiosOf(byUnit: Float64Array, values: Float32Array, intact: DenseIntac
   return { ratio, reach };
 }
 
-/** Per unit, the ascending samples whose bound ratio is ≥ threshold (cached per threshold). */
+/**
+ * The threshold of unitLists that lists the samples where each unit is active: every active unit's ratio is at least
+ * 1e-30 (ratiosOf), every inactive one's 0.
+ */
+export const ACTIVE = 1e-30;
+
+/**
+ * Per unit, the ascending samples whose bound ratio is ≥ threshold (cached per threshold); at ACTIVE, where the unit is
+ * active, read from the values without computing the ratios.
+ */
 export function unitLists(bounds: LayerBounds, units: number, n: number, threshold: number): Int32Array[] {
   const cached = bounds.lists.get(threshold);
   if (cached) return cached;
-  const { ratio } = bounds;
+  const keep = threshold <= ACTIVE ? bounds.values : bounds.ratio;
+  const at = threshold <= ACTIVE ? 0 : threshold;
+  const passes = (x: number) => (at === 0 ? x > 0 : x >= at);
   const counts = new Int32Array(units);
-  for (let i = 0; i < n * units; i++) if (ratio[i] >= threshold) counts[i % units]++;
+  for (let i = 0; i < n * units; i++) if (passes(keep[i])) counts[i % units]++;
   const lists = Array.from(counts, (c) => new Int32Array(c));
   const fill = new Int32Array(units);
-  for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) if (ratio[s * units + u] >= threshold) lists[u][fill[u]++] = s;
+  for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) if (passes(keep[s * units + u])) lists[u][fill[u]++] = s;
   bounds.lists.set(threshold, lists);
   return lists;
 }

@@ -17,9 +17,9 @@ import { fillInput } from "../input.js";
 import { memoized, type LesionModel, type Site } from "../model.js";
 import { convDelta, convSweep, type ConvDelta } from "./convSweep.js";
 import { denseIntact } from "./denseIntact.js";
-import { denseSweep } from "./denseSweep.js";
+import { denseLossAhead, denseSweep } from "./denseSweep.js";
 import { maskedSweep } from "./maskedSweep.js";
-import type { SweepCondition, SweepResult } from "./types.js";
+import type { DenseIntact, SweepCondition, SweepResult } from "./types.js";
 
 /** Which engine computes a condition. */
 export type SweepPath = "dense" | "conv" | "masked";
@@ -96,11 +96,7 @@ export async function sweep(input: SweepInput): Promise<SweepResult> {
   let done = 0;
   if (dense.length > 0) {
     const siteLayer = chain!.layers.findIndex((l) => l.name === site.name);
-    // The intact pass depends only on the data: one for all sites, blocks and calls while the model is open.
-    const intact = await memoized(model, data, "dense-intact", async () => {
-      const inputs = networkInputs(model, data, chain!);
-      return { inputs, dense: await denseIntact(model, chain!, inputs, data.labels) };
-    });
+    const intact = await intactOf(model, data, chain!);
     const result = await denseSweep({
       model,
       chain: chain!,
@@ -150,6 +146,34 @@ export async function sweep(input: SweepInput): Promise<SweepResult> {
     stats.unresolvedTies += result.stats.unresolvedTies;
   }
   return { intact: parts[0][1].intact, conditions: outcomes, stats };
+}
+
+/**
+ * Starts now, beside the caller's later work, what a `sweep` of the same input can compute in the background; that
+ * sweep then waits for it. Today: the closed-form loss of a dense site's pairs, in a worker thread (denseLossAhead). A
+ * caller with several sites calls it for each before the first `sweep`. Does nothing for other inputs.
+ * @throws LesionError `bad-model` (a graph onnxruntime cannot run, in the intact pass it needs).
+ */
+export async function sweepAhead(input: SweepInput): Promise<void> {
+  const { model, site, data, conditions, loss } = input;
+  if (!loss) return;
+  const { engine, chain } = await siteEngine(model, site);
+  const dense = takenBy("dense", engine, conditions);
+  if (dense.length === 0) return;
+  const siteLayer = chain!.layers.findIndex((l) => l.name === site.name);
+  // Only where the site feeds the output layer: before building the intact pass for nothing.
+  if (siteLayer + 2 !== chain!.layers.length) return;
+  const intact = await intactOf(model, data, chain!);
+  const units = dense.map((i) => conditions[i].units);
+  denseLossAhead({ model, chain: chain!, siteLayer, inputs: intact.inputs, labels: data.labels, conditions: units, loss, intact: intact.dense, signal: input.signal });
+}
+
+/** The dense intact pass depends only on the data: one for all sites, blocks and calls while the model is open. */
+async function intactOf(model: LesionModel, data: Dataset, chain: DenseChain): Promise<{ inputs: Float32Array; dense: DenseIntact }> {
+  return memoized(model, data, "dense-intact", async () => {
+    const inputs = networkInputs(model, data, chain);
+    return { inputs, dense: await denseIntact(model, chain, inputs, data.labels) };
+  });
 }
 
 /** The site's engine, with the dense chain or conv delta layer it runs on (null where it is not that engine's). */

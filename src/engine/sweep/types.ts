@@ -51,16 +51,18 @@ export interface DenseIntact {
 }
 
 export interface LayerBounds {
+  /** [n × units]: the site layer's pre-activations (a unit is active where > 0). */
+  values: Float32Array;
   /** gapGains of the layer as [k × units × k] (t, u, c): a unit's classes side by side. */
-  byUnit: Float64Array;
+  readonly byUnit: Float64Array;
   /**
    * [n × units]: an upper bound on max over classes of h_u·gain / room, how much of the room zeroing the unit takes;
    * a set of units can flip the sample only if its ratios sum to ≥ 1. 0 exactly where the unit is inactive (nothing
    * changes), Infinity where the margin leaves no room.
    */
-  ratio: Float32Array;
+  readonly ratio: Float32Array;
   /** [n × units]: h_u·max over classes of gain (rounded up): no gap falls further when u is zeroed. */
-  reach: Float32Array;
+  readonly reach: Float32Array;
   /** Per threshold, per unit: ascending samples whose ratio is ≥ the threshold. */
   lists: Map<number, Int32Array[]>;
   /** Per unit ablated alone: its changed samples → new prediction (exact), for multi-unit conditions to reuse. */
@@ -95,6 +97,11 @@ export interface PairRows {
 
 /** closedFormLoss's sums for the units in `units` (1 = covered): singles, and all their pairs where `pairs` is set. */
 export interface PairLossCache {
+  /**
+   * These sums being computed ahead in a worker thread (denseLossAhead), until it answers: a sweep that needs them
+   * waits for it (`ref` lets it keep the process alive while waited for).
+   */
+  ahead?: { result: Promise<{ rows: number }>; ref(): void } | null;
   units: Uint8Array | null;
   singles: Float64Array | null;
   /** [units × units], i < j: Σ ΔL_ij over samples where both are active, less the singles' share. */
