@@ -184,6 +184,38 @@ describe("denseSweep", () => {
     }
   });
 
+  it("denseSweep(a condition with more rows than one tail run, one with more units than a run's slots, a unit named twice) equals a float64 forward pass", async () => {
+    const sizes = [24, 16, 12, 8, 4];
+    const model = await openModel(randomMlp(sizes, 7, [1, 1, 24]), { name: "mlp" });
+    try {
+      const chain = denseChain(model.proto)!;
+      const rand = random(13);
+      const n = 30000;
+      const inputs = Float32Array.from({ length: n * sizes[0] }, () => rand() * 2 - 1);
+      const labels = Int32Array.from({ length: n }, () => Math.floor(rand() * 4));
+      const intact = reference(chain, inputs, labels, -1, []);
+      // Unit 0's active samples outnumber a tail run's 12,288 rows (denseTail.ts, CHUNK_ROWS): with loss each is a
+      // row, so its rows span two runs; ten units exceed a run's eight slots (CHUNK_UNITS).
+      const first = chain.layers[0];
+      let active = 0;
+      for (let s = 0; s < n; s++) {
+        let sum = first.bias ? first.bias[0] : 0;
+        for (let i = 0; i < first.in; i++) sum += first.weight[i] * inputs[s * first.in + i];
+        if (sum > 0) active++;
+      }
+      expect(active).toBeGreaterThan(12288);
+      const conditions = [[0], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [3, 3], [1, 2], [15]];
+      const expected = conditions.map((units) => reference(chain, inputs, labels, 0, units));
+      for (const loss of [true, false]) {
+        const sweep = await denseSweep({ model, chain, siteLayer: 0, inputs, labels, conditions, loss });
+        conditions.forEach((units, i) => expectOutcome(sweep.conditions[i], expected[i], intact.predictions, loss, `units ${units} loss ${loss}`));
+        if (loss) expect(sweep.stats.rowsEvaluated).toBeGreaterThan(active);
+      }
+    } finally {
+      await closeModel(model);
+    }
+  });
+
   it("denseSweep without loss evaluates fewer rows than with it, and agrees with maskedSweep", async () => {
     const model = await openModel(randomMlp([16, 20, 6], 4, [1, 4, 4]), { name: "mlp" });
     try {

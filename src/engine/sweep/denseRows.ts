@@ -32,6 +32,9 @@ export class DenseRows {
   private stamp: Int32Array;
   /** (condition, sample) rows whose float32 logits nearly tie, flattened: decided by settleTies. */
   private ties: number[] = [];
+  private active: Float32Array | null = null;
+  private lossDeltas: Float64Array | null = null;
+  private flips: (Int32Array | undefined)[] = [];
 
   constructor(
     readonly input: DenseSweepInput,
@@ -165,28 +168,25 @@ export class DenseRows {
     const lists = unitLists(bounds, units, this.n, threshold);
     if (input.loss && this.reuse && unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) {
       // Pairs with loss: only samples where both units are active are evaluated. Where one is, the single's outcome;
-      // its loss enters through the single's sum over its active samples, less the samples where both are.
+      // its loss enters through the single's sum over its active samples, less the samples where both are. One pass
+      // over the first unit's active samples, reading unit-major copies, without branches on the data.
       const [i, j] = unitsOf;
-      const [a, b] = [lists[i], lists[j]];
+      const { n } = this;
+      const active = this.activeByUnit();
+      const deltas = this.singleLossDeltas();
+      const list = lists[i];
       let count = 0;
-      for (let x = 0, y = 0; x < a.length && y < b.length; ) {
-        if (a[x] < b[y]) x++;
-        else if (a[x] > b[y]) y++;
-        else {
-          rows[count++] = a[x];
-          x++;
-          y++;
-        }
+      let both = 0;
+      for (let x = 0, a = i * n, b = j * n; x < list.length; x++) {
+        const s = list[x];
+        rows[count] = s;
+        const m = active[b + s] > 0 ? 1 : 0;
+        count += m;
+        both += m * (deltas[a + s] + deltas[b + s]);
       }
-      for (const [p, q] of [[i, j], [j, i]]) for (const [s, best] of bounds.singles.get(p)!) if (!(siteValues[s * units + q] > 0)) this.record(c, s, best);
-      const losses = bounds.singleLosses!;
-      const intactLoss = this.intact.loss;
-      let delta = bounds.singleLossSums![i] + bounds.singleLossSums![j];
-      for (let r = 0; r < count; r++) {
-        const s = rows[r];
-        delta -= losses[s * units + i] - intactLoss[s] + (losses[s * units + j] - intactLoss[s]);
-      }
-      this.outcomes[c].lossDelta += delta;
+      this.recordAlone(c, i, j);
+      this.recordAlone(c, j, i);
+      this.outcomes[c].lossDelta += bounds.singleLossSums![i] + bounds.singleLossSums![j] - both;
       return count;
     }
     // With loss the ratios are never computed (every active row is evaluated).
@@ -235,6 +235,45 @@ export class DenseRows {
       }
       input.onProgress?.(c + 1, input.conditions.length);
     });
+  }
+
+  /** Records the single p's changed predictions where q is inactive (condition c's outcome there). */
+  private recordAlone(c: number, p: number, q: number): void {
+    let flips = this.flips[p];
+    if (!flips) {
+      // The single's Map flattened once: a pairs sweep walks it for each of the unit's pairs.
+      const changed = this.bounds!.singles.get(p)!;
+      flips = this.flips[p] = new Int32Array(2 * changed.size);
+      let x = 0;
+      for (const [s, best] of changed) (flips[x++] = s), (flips[x++] = best);
+    }
+    const active = this.activeByUnit();
+    const base = q * this.n;
+    for (let x = 0; x < flips.length; x += 2) if (!(active[base + flips[x]] > 0)) this.record(c, flips[x], flips[x + 1]);
+  }
+
+  /** The site's activations (ReLU applied), unit-major [units, n]: a unit's samples lie side by side. */
+  activeByUnit(): Float32Array {
+    if (this.active) return this.active;
+    const { n, units, siteValues } = this;
+    const active = (this.active = new Float32Array(units * n));
+    for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) active[u * n + s] = Math.max(0, siteValues[s * units + u]);
+    return active;
+  }
+
+  /**
+   * Each single's change of a sample's loss (LayerBounds.singleLosses less the intact loss), unit-major [units, n]; 0
+   * where the unit is inactive.
+   */
+  private singleLossDeltas(): Float64Array {
+    if (this.lossDeltas) return this.lossDeltas;
+    const { n, units } = this;
+    const losses = this.bounds!.singleLosses!;
+    const intactLoss = this.intact.loss;
+    const active = this.activeByUnit();
+    const deltas = (this.lossDeltas = new Float64Array(units * n));
+    for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) if (active[u * n + s] > 0) deltas[u * n + s] = losses[s * units + u] - intactLoss[s];
+    return deltas;
   }
 
   /** The site feeds the output layer: the new logits are the cached ones minus Σ_u h_u·W_out[:,u]. */

@@ -1,7 +1,8 @@
 /**
  * The dense sweep's general case (src/engine/sweep/denseSweep.ts, step 2): onnxruntime gathers each evaluated row's
- * cached pre-activation of layer l+1, subtracts the rank-k correction of its zeroed units and runs the remaining
- * layers (tailModel.ts); JS only lists (sample, units) per row and reads back two logits per row (all k near a tie).
+ * cached pre-activation of layer l+1, adds the correction of its zeroed units and runs the remaining layers
+ * (tailModel.ts); JS lists (sample, −h per unit) per row and reads back each row's logits, or with loss two numbers
+ * per row and the logits of the few rows they leave unclear.
  */
 import { throwIfAborted } from "../../errors.js";
 import { OUTPUT_NAME } from "../../onnx/build.js";
@@ -10,57 +11,126 @@ import { OrtTensor } from "../ort.js";
 import type { DenseRows } from "./denseRows.js";
 import { DENSE_SESSION } from "./forward64.js";
 import { TIE_MARGIN } from "./logits.js";
-import { activationInput, LABELS_INPUT, LOSS_OUTPUT, NEXT_INPUT, ROWS_INPUT, RUNNER_UP_OUTPUT, tailModel, TARGETS_INPUT, TOP_OUTPUT, weightsInput } from "./tailModel.js";
+import { ACTIVATIONS_INPUT, CLASS_LOGITS_OUTPUT, CLASSES_INPUT, LOG_PROBABILITIES_OUTPUT, NEXT_INPUT, ROWS_INPUT, tailModel, UNITS_INPUT } from "./tailModel.js";
 
 /** Rows per onnxruntime run of the layers after the site: 8-16k ran fastest (shared note). */
 const CHUNK_ROWS = 12288;
 
-/** Bound on the gathered weight rows of one run (rows × units per condition × width × 4 bytes). */
+/** Bound on one run's activations input (rows × slots × 4 bytes), for conditions of many units. */
 const CHUNK_BYTES = 64 * 2 ** 20;
 
 /**
- * Evaluates the rows `sweep.rowsOf` lists for each of its conditions, in chunks of up to CHUNK_ROWS rows, and settles
- * each in `sweep`. Conditions of up to `slots` units share a graph (shorter ones padded with a zero weight row).
+ * Distinct units one chunk's rows may zero between them (the width of its correction product): a few pairs, which in
+ * a sweep of all pairs share their first unit. A longer condition widens it to its own length.
+ */
+const CHUNK_UNITS = 8;
+
+/**
+ * A row's decision for its intact prediction t is clear (top − runner-up > TIE_MARGIN·max(|top|, |runner-up|, 1), as
+ * in decide) where log p_t > CLEAR_LOG_PROBABILITY + CLEAR_SLOPE·max(|top|, 1). Why: if every gap z_t − z_c exceeds
+ * δ := TIE_MARGIN·max(|top|, 1)/(1 − TIE_MARGIN) the decision is clear (|runner-up| ≤ max(|top|, 1) + gap), and
+ * log p_t > −log(1 + e^−δ) implies it, since one gap ≤ δ puts e^−δ into the sum of e^−gap; −log(1 + e^−δ) ≤ −log 2 + δ/2.
+ * Both terms carry 1e-4 for the float32 log-softmax's error (~1e-5: z_t − max is exactly 0 where t leads, and the sum
+ * of exponentials lies in [1, k]); rows that miss it read their k logits.
+ */
+const CLEAR_LOG_PROBABILITY = -Math.LN2 + 1e-4;
+const CLEAR_SLOPE = TIE_MARGIN / (1 - TIE_MARGIN) / 2 + 1e-4;
+
+/**
+ * Evaluates the rows `sweep.rowsOf` lists for each of its conditions, in chunks of up to CHUNK_ROWS rows (fewer for
+ * conditions of many units) whose conditions zero at most CHUNK_UNITS distinct units (or the longest condition's
+ * count) between them, and settles each in `sweep`. One graph (one session per site and mode) serves every chunk.
  * Throws `aborted`.
  */
 export async function denseTail(sweep: DenseRows): Promise<void> {
-  const { input, n } = sweep;
+  const { input, n, units } = sweep;
   const { model, chain, siteLayer, conditions } = input;
-  const slots = conditions.reduce((max, c) => Math.max(max, c.length), 1);
+  const slots = conditions.reduce((max, c) => Math.max(max, c.length), CHUNK_UNITS);
   const session = await getSession(model, `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}`, () => tailModel(chain, siteLayer, slots, input.loss), DENSE_SESSION);
   const width = chain.layers[siteLayer + 1].out;
-  const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots * width))));
+  const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots))));
   const chunk: Chunk = {
     samples: new Int32Array(chunkRows),
-    activations: Array.from({ length: slots }, () => new Float32Array(chunkRows)),
-    weights: Array.from({ length: slots }, () => new Int32Array(chunkRows)),
+    activations: new Float32Array(chunkRows * slots),
+    units: new Int32Array(slots).fill(units),
+    slotOf: new Int32Array(units + 1).fill(-1),
+    used: 0,
     conditions: new Int32Array(chunkRows),
-    targets: new Int32Array(chunkRows),
-    labels: input.loss ? new Int32Array(chunkRows) : null,
     filled: 0,
   };
-  const cached = { [NEXT_INPUT]: new OrtTensor("float32", sweep.intact.pre[siteLayer + 1], [n, width]) };
+  const cached: Record<string, OrtTensor> = { [NEXT_INPUT]: new OrtTensor("float32", sweep.intact.pre[siteLayer + 1], [n, width]) };
+  if (input.loss) {
+    const classes = new Int32Array(2 * n);
+    for (let s = 0; s < n; s++) {
+      classes[2 * s] = input.labels[s];
+      classes[2 * s + 1] = sweep.intact.predictions[s];
+    }
+    cached[CLASSES_INPUT] = new OrtTensor("int32", classes, [n, 2]);
+  }
+  const unitsTensor = new OrtTensor("int32", chunk.units, [slots]);
+  // Outputs written into buffers kept for the whole sweep, not a new [rows, k] one per run. With loss, a chunk's run
+  // returns two numbers per row, and its rows whose decision they leave unclear (~0.5% on mlp100x3) run again for
+  // their k logits: with the same graph and inputs, so each row's loss and logits come from one evaluation.
+  const k = sweep.k;
+  const logits = new Float32Array(chunkRows * k);
+  const again: Chunk | null = input.loss ? { ...chunk, samples: new Int32Array(chunkRows), activations: new Float32Array(chunkRows * slots), conditions: new Int32Array(chunkRows) } : null;
+  const probabilities = new Float32Array(2 * chunkRows);
+  const classLogits = new Float32Array(2 * chunkRows);
+  const unclear = new Int32Array(chunkRows);
+  const row = new Float64Array(k);
+  const run = (rows: Chunk, filled: number, outputs: string[]) =>
+    session.run(
+      {
+        ...cached,
+        [ROWS_INPUT]: new OrtTensor("int32", rows.samples.subarray(0, filled), [filled]),
+        [ACTIVATIONS_INPUT]: new OrtTensor("float32", rows.activations.subarray(0, filled * slots), [filled, slots]),
+        [UNITS_INPUT]: unitsTensor,
+      },
+      Object.fromEntries(
+        outputs.map((name) => {
+          const [buffer, width] = name === OUTPUT_NAME ? [logits, k] : name === LOG_PROBABILITIES_OUTPUT ? [probabilities, 2] : [classLogits, 2];
+          return [name, new OrtTensor("float32", buffer.subarray(0, filled * width), [filled, width])];
+        }),
+      ),
+    );
   let queued = 0;
   const flush = async () => {
     const filled = chunk.filled;
     if (filled === 0) return;
     throwIfAborted(input.signal);
-    const out = await session.run({
-      ...cached,
-      [ROWS_INPUT]: new OrtTensor("int32", chunk.samples.subarray(0, filled), [filled]),
-      [TARGETS_INPUT]: new OrtTensor("int32", chunk.targets.subarray(0, filled), [filled, 1]),
-      ...(chunk.labels ? { [LABELS_INPUT]: new OrtTensor("int32", chunk.labels.subarray(0, filled), [filled, 1]) } : {}),
-      ...Object.fromEntries(chunk.activations.map((values, i) => [activationInput(i), new OrtTensor("float32", values.subarray(0, filled), [filled, 1])])),
-      ...Object.fromEntries(chunk.weights.map((index, i) => [weightsInput(i), new OrtTensor("int32", index.subarray(0, filled), [filled])])),
-    });
-    read(sweep, chunk, out[OUTPUT_NAME].data as Float32Array, out[TOP_OUTPUT].data as Float32Array, out[RUNNER_UP_OUTPUT].data as Float32Array, chunk.labels ? (out[LOSS_OUTPUT].data as Float32Array) : null);
+    if (again) {
+      await run(chunk, filled, [LOG_PROBABILITIES_OUTPUT, CLASS_LOGITS_OUTPUT]);
+      const count = readClear(sweep, chunk.samples, chunk.conditions, filled, probabilities, classLogits, unclear);
+      if (count > 0) {
+        for (let x = 0; x < count; x++) {
+          const r = unclear[x];
+          again.samples[x] = chunk.samples[r];
+          again.conditions[x] = chunk.conditions[r];
+          again.activations.set(chunk.activations.subarray(r * slots, (r + 1) * slots), x * slots);
+        }
+        await run(again, count, [OUTPUT_NAME, LOG_PROBABILITIES_OUTPUT]);
+        read(sweep, row, again.samples, again.conditions, count, logits, probabilities);
+      }
+    } else {
+      await run(chunk, filled, [OUTPUT_NAME]);
+      read(sweep, row, chunk.samples, chunk.conditions, filled, logits, null);
+    }
+    chunk.activations.fill(0, 0, filled * slots);
+    for (let i = 0; i < chunk.used; i++) chunk.slotOf[chunk.units[i]] = -1;
+    chunk.units.fill(units);
+    chunk.used = 0;
     chunk.filled = 0;
     input.onProgress?.(queued, conditions.length);
   };
   for (let c = 0; c < conditions.length; c++) {
     const count = sweep.rowsOf(conditions[c], c);
+    if (count === 0) {
+      queued = c + 1;
+      continue;
+    }
+    if (newUnits(chunk, conditions[c]) > slots - chunk.used) await flush();
     for (let r = 0; r < count; ) {
-      r = queue(sweep, chunk, c, r, count, chunkRows);
+      r = queue(sweep, chunk, c, r, count);
       if (chunk.filled === chunkRows) await flush();
     }
     queued = c + 1;
@@ -68,65 +138,131 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
   await flush();
 }
 
+/**
+ * Reads one tail run's rows with loss from their log-probabilities and logits at (label, intact prediction t), both
+ * [rows, 2] (denseTail.ts): where log p_t shows the decision for t clear (CLEAR_LOG_PROBABILITY), records the loss;
+ * lists the other rows in `unclear` (row indices) and returns their count, for a run that returns their k logits.
+ */
+function readClear(sweep: DenseRows, samples: Int32Array, conditions: Int32Array, filled: number, probabilities: Float32Array, classLogits: Float32Array, unclear: Int32Array): number {
+  const { outcomes } = sweep;
+  const intactLoss = sweep.intact.loss;
+  // A chunk's rows come in runs of one condition: the loss changes of a run's clear rows are summed before they
+  // enter its outcome (not when a single's row stores its loss).
+  const sum = !sweep.input.losses;
+  let c = -1;
+  let delta = 0;
+  let count = 0;
+  for (let r = 0; r < filled; r++) {
+    if (conditions[r] !== c) {
+      if (c >= 0) outcomes[c].lossDelta += delta;
+      c = conditions[r];
+      delta = 0;
+    }
+    if (!(probabilities[2 * r + 1] > CLEAR_LOG_PROBABILITY + CLEAR_SLOPE * Math.max(Math.abs(classLogits[2 * r + 1]), 1))) {
+      unclear[count++] = r;
+      continue;
+    }
+    const loss = -probabilities[2 * r];
+    if (sum) delta += loss - intactLoss[samples[r]];
+    else sweep.addLoss(c, samples[r], loss);
+  }
+  if (c >= 0) outcomes[c].lossDelta += delta;
+  sweep.evaluated += filled - count;
+  return count;
+}
+
+/**
+ * Reads one tail run's rows (denseTail.ts): logits [rows, k] and, with loss, per row the float32 log-softmax at its
+ * label (−cross-entropy) and at its intact prediction t. A clear decision for t (the test of decide; an equal
+ * runner-up is not clear, as the lower class wins a tie) changes no prediction: only its loss is recorded; other
+ * rows are settled. With loss, most rows show their decision clear by log p_t alone (CLEAR_LOG_PROBABILITY), the
+ * others by their k logits.
+ */
+function read(sweep: DenseRows, row: Float64Array, samples: Int32Array, conditions: Int32Array, filled: number, logits: Float32Array, probabilities: Float32Array | null): void {
+  const { k, outcomes } = sweep;
+  const gaps = sweep.input.gaps;
+  const predictions = sweep.intact.predictions;
+  const intactLoss = sweep.intact.loss;
+  // A chunk's rows come in runs of one condition: the loss changes of a run's clear rows are summed before they
+  // enter its outcome (not when a single's row stores its loss).
+  const sum = probabilities !== null && !sweep.input.losses;
+  let c = -1;
+  let delta = 0;
+  let clear = 0;
+  for (let r = 0, from = 0; r < filled; r++, from += k) {
+    if (conditions[r] !== c) {
+      if (c >= 0) outcomes[c].lossDelta += delta;
+      c = conditions[r];
+      delta = 0;
+    }
+    const sample = samples[r];
+    if (gaps) sweep.noteGaps(c, sample, logits, from);
+    const t = predictions[sample];
+    const top = logits[from + t];
+    let isClear = probabilities !== null && probabilities[2 * r + 1] > CLEAR_LOG_PROBABILITY + CLEAR_SLOPE * Math.max(Math.abs(top), 1);
+    if (!isClear) {
+      // The largest other logit; Math.max propagates NaN (which fails the test).
+      let runnerUp = -3.4e38;
+      for (let j = from; j < from + t; j++) runnerUp = Math.max(runnerUp, logits[j]);
+      for (let j = from + t + 1; j < from + k; j++) runnerUp = Math.max(runnerUp, logits[j]);
+      isClear = top - runnerUp > TIE_MARGIN * Math.max(Math.abs(top), Math.abs(runnerUp), 1);
+    }
+    const loss = probabilities !== null ? -probabilities[2 * r] : NaN;
+    if (isClear) {
+      clear++;
+      if (sum) delta += loss - intactLoss[sample];
+      else if (probabilities !== null) sweep.addLoss(c, sample, loss);
+      continue;
+    }
+    for (let j = 0; j < k; j++) row[j] = logits[from + j];
+    sweep.settle(c, sample, row, loss);
+  }
+  if (c >= 0) outcomes[c].lossDelta += delta;
+  sweep.evaluated += clear;
+}
+
+/** How many of a condition's units the chunk has no slot for yet. */
+function newUnits(chunk: Chunk, unitsOf: number[]): number {
+  let count = 0;
+  for (let i = 0; i < unitsOf.length; i++) if (chunk.slotOf[unitsOf[i]] < 0 && unitsOf.indexOf(unitsOf[i]) === i) count++;
+  return count;
+}
+
 /** Queues sweep.rows[from..count) of condition c until the chunk is full; returns where it stopped. */
-function queue(sweep: DenseRows, chunk: Chunk, c: number, from: number, count: number, chunkRows: number): number {
-  const { rows, units, siteValues } = sweep;
+function queue(sweep: DenseRows, chunk: Chunk, c: number, from: number, count: number): number {
+  const { rows, n } = sweep;
+  const active = sweep.activeByUnit();
   const unitsOf = sweep.input.conditions[c];
-  const slots = chunk.activations.length;
-  const take = Math.min(count - from, chunkRows - chunk.filled);
+  const slots = chunk.units.length;
+  const take = Math.min(count - from, chunk.samples.length - chunk.filled);
   const at = chunk.filled;
   chunk.samples.set(rows.subarray(from, from + take), at);
   chunk.conditions.fill(c, at, at + take);
-  const predictions = sweep.intact.predictions;
-  for (let r = 0; r < take; r++) chunk.targets[at + r] = predictions[rows[from + r]];
-  if (chunk.labels) for (let r = 0; r < take; r++) chunk.labels[at + r] = sweep.input.labels[rows[from + r]];
-  for (let i = 0; i < slots; i++) {
-    const activations = chunk.activations[i];
-    if (i < unitsOf.length) {
-      const u = unitsOf[i];
-      chunk.weights[i].fill(u, at, at + take);
-      // −h: siteValues are pre-activations, the ReLU is applied here.
-      for (let r = 0; r < take; r++) activations[at + r] = -Math.max(0, siteValues[rows[from + r] * units + u]);
-    } else {
-      // Padding: 0 against the zero weight row `units` adds nothing.
-      chunk.weights[i].fill(units, at, at + take);
-      activations.fill(0, at, at + take);
+  const { activations, slotOf } = chunk;
+  for (const u of unitsOf) {
+    let slot = slotOf[u];
+    if (slot < 0) {
+      slot = slotOf[u] = chunk.used++;
+      chunk.units[slot] = u;
     }
+    // −h. Set, not added: a unit named twice is zeroed once.
+    const base = u * n;
+    for (let r = 0, to = at * slots + slot; r < take; r++, to += slots) activations[to] = -active[base + rows[from + r]];
   }
   chunk.filled += take;
   return from + take;
 }
 
-/** Reads a chunk's logits: without loss, a clear decision for the intact class changes nothing to record. */
-function read(sweep: DenseRows, chunk: Chunk, logits: Float32Array, top: Float32Array, runnerUp: Float32Array, losses: Float32Array | null): void {
-  const { k } = sweep;
-  const { gaps } = sweep.input;
-  const { samples, conditions, filled } = chunk;
-  const row = new Float64Array(k);
-  for (let r = 0; r < filled; r++) {
-    const from = r * k;
-    const sample = samples[r];
-    if (gaps) sweep.noteGaps(conditions[r], sample, logits, from);
-    // A clear decision for the intact class (the test of decide; an equal runner-up is not clear, as the lower
-    // class wins a tie) changes no prediction: only the loss is recorded.
-    if (top[r] - runnerUp[r] > TIE_MARGIN * Math.max(Math.abs(top[r]), Math.abs(runnerUp[r]), 1)) {
-      sweep.evaluated++;
-      if (losses) sweep.addLoss(conditions[r], sample, losses[r]);
-      continue;
-    }
-    for (let j = 0; j < k; j++) row[j] = logits[from + j];
-    sweep.settle(conditions[r], sample, row, losses ? losses[r] : NaN);
-  }
-}
-
-/** One onnxruntime run's rows: sample, per slot the unit's activation and weight row, condition, intact prediction. */
+/** One onnxruntime run's rows: sample, condition, per slot −h (0 where the row's condition does not zero the unit). */
 interface Chunk {
   samples: Int32Array;
-  targets: Int32Array;
-  /** With loss: each row's label. */
-  labels: Int32Array | null;
-  activations: Float32Array[];
-  weights: Int32Array[];
+  /** [rows, slots] row-major. */
+  activations: Float32Array;
+  /** Slot → unit (the site's width where unused: the zero weight row). */
+  units: Int32Array;
+  /** Unit → slot, −1 where none. */
+  slotOf: Int32Array;
+  used: number;
   conditions: Int32Array;
   filled: number;
 }
