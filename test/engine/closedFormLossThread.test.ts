@@ -1,8 +1,9 @@
 /**
- * The closed-form loss of a pairs sweep computed in a worker thread (closedFormLossThread.ts) gives the row-by-row
+ * The closed-form loss of a pairs sweep computed in worker threads, the samples split between them (closedFormLossThread.ts), gives the row-by-row
  * cross-entropy and fills the caller's cache. The worker exists only in the compiled build: this test loads dist/
  * (built by `npm test`), as the command line does.
  */
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import type * as Thread from "../../src/engine/sweep/closedFormLossThread.js";
 import type { PairLossCache } from "../../src/engine/sweep/types.js";
@@ -16,9 +17,9 @@ function crossEntropy(z: number[], label: number): number {
 }
 
 describe("closedFormLossBeside", () => {
-  it("computes every pair's loss of a 12-unit site in a worker thread, equal to the row-by-row cross-entropy, and fills the cache", async () => {
+  it("computes every pair's loss of a 12-unit site in worker threads (a share of the samples each), equal to the row-by-row cross-entropy, and fills the cache", async () => {
     const rand = random(5);
-    const [n, k, width] = [200, 10, 12];
+    const [n, k, width] = [600, 10, 12];
     const values = Float32Array.from({ length: n * width }, () => rand() * 2 - 1);
     const weight = Float64Array.from({ length: k * width }, () => (rand() * 2 - 1) * 3);
     const logits = Float32Array.from({ length: n * k }, () => (rand() * 2 - 1) * 4);
@@ -27,7 +28,8 @@ describe("closedFormLossBeside", () => {
     for (let i = 0; i < width; i++) for (let j = i + 1; j < width; j++) conditions.push([i, j]);
     const cache: PairLossCache = { units: null, singles: null, pairs: null };
     const pending = closedFormLossBeside({ logits, values, weight, labels, conditions, k, units: width, cache });
-    expect(pending.thread).toBe(true);
+    // Up to 4 workers, one per core, 256 samples or more each.
+    expect(pending.threads).toBe(Math.max(1, Math.min(4, availableParallelism(), 2)));
     const { deltas } = await pending.result;
     conditions.forEach(([i, j], c) => {
       let expected = 0;
@@ -41,7 +43,7 @@ describe("closedFormLossBeside", () => {
     // The worker's sums came back: the next block of the sweep computes nothing, here.
     expect(cache.pairs).not.toBeNull();
     const again = closedFormLossBeside({ logits, values, weight, labels, conditions: conditions.slice(0, 70), k, units: width, cache });
-    expect(again.thread).toBe(false);
+    expect(again.threads).toBe(0);
     expect((await again.result).rows).toBe(0);
   });
 });

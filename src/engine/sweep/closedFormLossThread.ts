@@ -1,17 +1,22 @@
 /**
- * closedFormLoss (closedFormLoss.ts) on the machine's other core. A sweep of pairs at a site that feeds the output
+ * closedFormLoss (closedFormLoss.ts) on the machine's other cores. A sweep of pairs at a site that feeds the output
  * layer computes its loss in JS from cached values while the main thread decides the same conditions' predictions:
- * the loss runs in a worker thread beside it, so the loss costs little more wall time than the predictions alone.
+ * the loss runs in worker threads beside it, so the loss costs little more wall time than the predictions alone.
  * The worker imports closedFormLoss.js and nothing else: no onnxruntime (not safe in worker threads) is loaded there.
  */
+import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { closedFormLoss, type ClosedFormLoss, type ClosedFormLossInput } from "./closedFormLoss.js";
+import type { PairLossCache } from "./types.js";
 
 /** Fewer pairs than this are computed in place: a worker's start (~30 ms) would not pay for itself. */
 const THREAD_PAIRS = 64;
 
-/** The worker gets a copy of the site's values: beyond this size (a wide layer on a large data set), not worth it. */
+/** The workers get a copy of the site's values: beyond this size (a wide layer on a large data set), not worth it. */
 const THREAD_BYTES = 256 * 2 ** 20;
+
+/** Workers at most: each takes a share of the samples. */
+const THREADS = 4;
 
 /**
  * A loss being computed: `result` settles with closedFormLoss's answer; `cancel` stops the worker (for a caller that
@@ -19,8 +24,8 @@ const THREAD_BYTES = 256 * 2 ** 20;
  */
 export interface PendingLoss {
   result: Promise<ClosedFormLoss>;
-  /** Whether a worker thread computes it (else it was computed in this thread). */
-  thread: boolean;
+  /** How many worker threads compute it, each a share of the samples (0: it was computed in this thread). */
+  threads: number;
   cancel(): void;
   /** Lets the worker keep the process alive (the default); `unref` lets the process end without waiting for it. */
   ref(): void;
@@ -28,52 +33,101 @@ export interface PendingLoss {
 }
 
 /**
- * Starts closedFormLoss(input) in a worker thread when the call computes the sums of many pairs, else computes it
- * here; `input.cache` is updated either way. Run from the TypeScript sources (the tests), where no compiled worker
- * exists, or where a worker cannot start, it computes here: the same function, the same numbers.
+ * Starts closedFormLoss(input) in worker threads when the call computes the sums of many pairs, else computes it
+ * here; `input.cache` is updated either way. Every sum it computes runs over the samples, so the samples are split
+ * between up to THREADS workers and their sums added. Run from the TypeScript sources (the tests), where no compiled
+ * worker exists, it computes here; a part whose worker fails is computed here: the same function, the same numbers.
  */
 export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
-  const script = new URL("./closedFormLossWorker.js", import.meta.url);
-  if (!import.meta.url.endsWith(".js") || !worthAThread(input)) return { result: Promise.resolve(closedFormLoss(input)), thread: false, cancel() {}, ref() {}, unref() {} };
-  // Copies of the views: a view's whole underlying buffer would be cloned otherwise.
-  const data: ClosedFormLossInput = { ...input, logits: input.logits.slice(), values: input.values.slice(), weight: input.weight.slice(), labels: input.labels.slice() };
-  let worker: Worker | null = null;
-  const result = new Promise<ClosedFormLoss>((resolve) => {
+  if (!import.meta.url.endsWith(".js") || !worthAThread(input)) return { result: Promise.resolve(closedFormLoss(input)), threads: 0, cancel() {}, ref() {}, unref() {} };
+  const n = input.labels.length;
+  const count = Math.max(1, Math.min(THREADS, availableParallelism(), Math.floor(n / 256)));
+  const workers: Worker[] = [];
+  const parts = Array.from({ length: count }, (_, i) => {
+    const [from, to] = [Math.floor((i * n) / count), Math.floor(((i + 1) * n) / count)];
+    return inWorker(() => part(input, from, to), workers);
+  });
+  const result = Promise.all(parts).then((answers) => {
+    const deltas = new Float64Array(input.conditions.length);
+    let rows = 0;
+    for (const answer of answers) {
+      rows += answer.rows;
+      for (let c = 0; c < deltas.length; c++) deltas[c] += answer.deltas[c];
+    }
+    const caches = answers.map((a) => a.cache!);
+    // The parts' caches hold the same units; their sums add up (a part left it empty where the call keeps none).
+    if (input.cache && caches[0].units) {
+      const add = (pick: (c: PairLossCache) => Float64Array | null) => {
+        const first = pick(caches[0]);
+        if (!first) return null;
+        const sum = new Float64Array(first.length);
+        for (const c of caches) pick(c)!.forEach((v, i) => (sum[i] += v));
+        return sum;
+      };
+      Object.assign(input.cache, { units: caches[0].units, singles: add((c) => c.singles), pairs: add((c) => c.pairs) });
+    }
+    return { deltas, rows };
+  });
+  return {
+    result,
+    threads: count,
+    cancel() {
+      for (const worker of workers) {
+        worker.removeAllListeners();
+        void worker.terminate();
+      }
+    },
+    ref() {
+      for (const worker of workers) worker.ref();
+    },
+    unref() {
+      for (const worker of workers) worker.unref();
+    },
+  };
+}
+
+/** The input restricted to samples [from, to), copied (a view's whole buffer would be cloned), with a cache of its own. */
+function part(input: ClosedFormLossInput, from: number, to: number): ClosedFormLossInput {
+  const { k, units } = input;
+  return {
+    ...input,
+    logits: input.logits.slice(from * k, to * k),
+    values: input.values.slice(from * units, to * units),
+    weight: input.weight.slice(),
+    labels: input.labels.slice(from, to),
+    cache: { units: null, singles: null, pairs: null },
+  };
+}
+
+/** closedFormLoss of a part in a new worker (added to `workers`); computed here, from a new copy, if the worker fails. */
+function inWorker(part: () => ClosedFormLossInput, workers: Worker[]): Promise<ClosedFormLoss & { cache: PairLossCache }> {
+  return new Promise((resolve) => {
     let settled = false;
     const here = () => {
       if (settled) return;
       settled = true;
-      resolve(closedFormLoss(input));
+      const data = part();
+      const { deltas, rows } = closedFormLoss(data);
+      resolve({ deltas, rows, cache: data.cache! });
     };
+    let worker: Worker;
     try {
-      worker = new Worker(script, { workerData: data, transferList: [data.logits.buffer, data.values.buffer, data.weight.buffer, data.labels.buffer] as ArrayBuffer[] });
+      const data = part();
+      // Transferred, not cloned: the part's copies are the worker's alone.
+      worker = new Worker(new URL("./closedFormLossWorker.js", import.meta.url), { workerData: data, transferList: [data.logits.buffer, data.values.buffer, data.weight.buffer, data.labels.buffer] as ArrayBuffer[] });
     } catch {
       here();
       return;
     }
-    worker.once("message", (answer: ClosedFormLoss & { cache: ClosedFormLossInput["cache"] }) => {
+    workers.push(worker);
+    worker.once("message", (answer: ClosedFormLoss & { cache: PairLossCache }) => {
       settled = true;
-      if (input.cache && answer.cache) Object.assign(input.cache, answer.cache);
-      resolve({ deltas: answer.deltas, rows: answer.rows });
+      resolve(answer);
     });
-    // A worker that fails (it should not) leaves the work to this thread.
+    // A worker that fails (it should not) leaves its part to this thread.
     worker.once("error", here);
     worker.once("exit", (code) => code !== 0 && here());
   });
-  return {
-    result,
-    thread: true,
-    cancel() {
-      worker?.removeAllListeners();
-      void worker?.terminate();
-    },
-    ref() {
-      worker?.ref();
-    },
-    unref() {
-      worker?.unref();
-    },
-  };
 }
 
 /** Whether the call computes pair sums (a pairs sweep the cache does not hold yet) on data small enough to copy. */

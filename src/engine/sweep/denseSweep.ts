@@ -122,7 +122,7 @@ export function denseLossAhead(input: DenseSweepInput & { intact: DenseIntact })
   if (cache.ahead || !worthAThread(loss)) return;
   const pending = closedFormLossBeside(loss);
   // Computed here after all (no worker can start): the cache holds the sums already.
-  if (!pending.thread) return;
+  if (pending.threads === 0) return;
   pending.unref();
   const ahead = (cache.ahead = pending);
   const done = () => {
