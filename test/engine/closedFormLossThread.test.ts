@@ -1,7 +1,7 @@
 /**
- * The closed-form loss of a pairs sweep computed in worker threads, the samples split between them (closedFormLossThread.ts), gives the row-by-row
- * cross-entropy and fills the caller's cache. The worker exists only in the compiled build: this test loads dist/
- * (built by `npm test`), as the command line does.
+ * The closed-form loss of a pairs sweep computed in worker threads, the samples split between them
+ * (closedFormLossThread.ts), gives the row-by-row cross-entropy and fills the caller's cache. The workers exist only in
+ * the compiled build: this test loads dist/ (built by `npm test`), as the command line does.
  */
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
