@@ -19,15 +19,15 @@ const THREAD_BYTES = 256 * 2 ** 20;
 const THREADS = 4;
 
 /**
- * A loss being computed: `result` settles with closedFormLoss's answer; `cancel` stops the worker (for a caller that
- * gives up on the result: it then never settles).
+ * A loss being computed: `wait` computes this thread's share (if it has one) and settles with closedFormLoss's answer;
+ * `cancel` stops the workers (for a caller that gives up on the result: `wait` then never settles).
  */
 export interface PendingLoss {
-  result: Promise<ClosedFormLoss>;
+  wait(): Promise<ClosedFormLoss>;
   /** How many worker threads compute it, each a share of the samples (0: it was computed in this thread). */
   threads: number;
   cancel(): void;
-  /** Lets the worker keep the process alive (the default); `unref` lets the process end without waiting for it. */
+  /** Lets the workers keep the process alive (the default); `unref` lets the process end without waiting for them. */
   ref(): void;
   unref(): void;
 }
@@ -35,42 +35,39 @@ export interface PendingLoss {
 /**
  * Starts closedFormLoss(input) in worker threads when the call computes the sums of many pairs, else computes it
  * here; `input.cache` is updated either way. Every sum it computes runs over the samples, so the samples are split
- * between up to THREADS workers and their sums added. Run from the TypeScript sources (the tests), where no compiled
- * worker exists, it computes here; a part whose worker fails is computed here: the same function, the same numbers.
+ * into shares whose sums add up: one per worker (up to THREADS, one per core) and, with `share`, one this thread
+ * computes when the caller waits (a caller that waits right after its own work would otherwise idle while a core's
+ * worker finishes). Run from the TypeScript sources (the tests), where no compiled worker exists, it computes here;
+ * a share whose worker fails is computed here: the same function, the same numbers.
  */
-export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
-  if (!import.meta.url.endsWith(".js") || !worthAThread(input)) return { result: Promise.resolve(closedFormLoss(input)), threads: 0, cancel() {}, ref() {}, unref() {} };
+export function closedFormLossBeside(input: ClosedFormLossInput, options: { share?: boolean } = {}): PendingLoss {
+  if (!import.meta.url.endsWith(".js") || !worthAThread(input)) {
+    const answer = closedFormLoss(input);
+    return { wait: async () => answer, threads: 0, cancel() {}, ref() {}, unref() {} };
+  }
   const n = input.labels.length;
-  const count = Math.max(1, Math.min(THREADS, availableParallelism(), Math.floor(n / 256)));
+  const cores = Math.min(THREADS + (options.share ? 1 : 0), availableParallelism(), Math.floor(n / 256));
+  const count = Math.max(options.share ? 2 : 1, cores);
   const workers: Worker[] = [];
-  const parts = Array.from({ length: count }, (_, i) => {
-    const [from, to] = [Math.floor((i * n) / count), Math.floor(((i + 1) * n) / count)];
+  const bounds = (i: number) => [Math.floor((i * n) / count), Math.floor(((i + 1) * n) / count)];
+  const shares = Array.from({ length: options.share ? count - 1 : count }, (_, i) => {
+    const [from, to] = bounds(i);
     return inWorker(() => part(input, from, to), workers);
   });
-  const result = Promise.all(parts).then((answers) => {
-    const deltas = new Float64Array(input.conditions.length);
-    let rows = 0;
-    for (const answer of answers) {
-      rows += answer.rows;
-      for (let c = 0; c < deltas.length; c++) deltas[c] += answer.deltas[c];
-    }
-    const caches = answers.map((a) => a.cache!);
-    // The parts' caches hold the same units; their sums add up (a part left it empty where the call keeps none).
-    if (input.cache && caches[0].units) {
-      const add = (pick: (c: PairLossCache) => Float64Array | null) => {
-        const first = pick(caches[0]);
-        if (!first) return null;
-        const sum = new Float64Array(first.length);
-        for (const c of caches) pick(c)!.forEach((v, i) => (sum[i] += v));
-        return sum;
-      };
-      Object.assign(input.cache, { units: caches[0].units, singles: add((c) => c.singles), pairs: add((c) => c.pairs) });
-    }
-    return { deltas, rows };
-  });
+  let answer: Promise<ClosedFormLoss> | null = null;
+  const wait = () =>
+    (answer ??= (async () => {
+      const own = [];
+      if (options.share) {
+        const [from, to] = bounds(count - 1);
+        const data = part(input, from, to);
+        own.push({ ...closedFormLoss(data), cache: data.cache! });
+      }
+      return merged(input, [...(await Promise.all(shares)), ...own]);
+    })());
   return {
-    result,
-    threads: count,
+    wait,
+    threads: shares.length,
     cancel() {
       for (const worker of workers) {
         worker.removeAllListeners();
@@ -84,6 +81,29 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
       for (const worker of workers) worker.unref();
     },
   };
+}
+
+/** The shares' answers added up; their caches (the same units) added into input.cache. */
+function merged(input: ClosedFormLossInput, answers: Array<ClosedFormLoss & { cache: PairLossCache }>): ClosedFormLoss {
+  const deltas = new Float64Array(input.conditions.length);
+  let rows = 0;
+  for (const answer of answers) {
+    rows += answer.rows;
+    for (let c = 0; c < deltas.length; c++) deltas[c] += answer.deltas[c];
+  }
+  const caches = answers.map((a) => a.cache);
+  // A share leaves its cache empty where the call keeps none.
+  if (input.cache && caches[0].units) {
+    const add = (pick: (c: PairLossCache) => Float64Array | null) => {
+      const first = pick(caches[0]);
+      if (!first) return null;
+      const sum = new Float64Array(first.length);
+      for (const c of caches) pick(c)!.forEach((v, i) => (sum[i] += v));
+      return sum;
+    };
+    Object.assign(input.cache, { units: caches[0].units, singles: add((c) => c.singles), pairs: add((c) => c.pairs) });
+  }
+  return { deltas, rows };
 }
 
 /** The input restricted to samples [from, to), copied (a view's whole buffer would be cloned), with a cache of its own. */

@@ -91,7 +91,7 @@ async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, s
   // Sums started ahead (denseLossAhead) are waited for after the predictions; then they are read from the cache.
   const ahead = cache.ahead;
   ahead?.ref();
-  const pending = ahead ? null : closedFormLossBeside(lossInput(input, intact, cache));
+  const pending = ahead ? null : closedFormLossBeside(lossInput(input, intact, cache), { share: true });
   let decided: SweepResult;
   try {
     decided = await denseSweep({ ...input, intact, loss: false });
@@ -99,8 +99,8 @@ async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, s
     pending?.cancel();
     throw error;
   }
-  const aheadRows = ahead ? (await ahead.result).rows : 0;
-  const { deltas, rows } = await (pending ?? closedFormLossBeside(lossInput(input, intact, cache))).result;
+  const aheadRows = ahead ? (await ahead.wait()).rows : 0;
+  const { deltas, rows } = await (pending ?? closedFormLossBeside(lossInput(input, intact, cache))).wait();
   return {
     ...decided,
     conditions: decided.conditions.map((c, i) => ({ ...c, lossSum: intact.lossSum + deltas[i] })),
@@ -128,7 +128,7 @@ export function denseLossAhead(input: DenseSweepInput & { intact: DenseIntact })
   const done = () => {
     if (cache.ahead === ahead) cache.ahead = null;
   };
-  void pending.result.then(done);
+  void pending.wait().then(done);
   input.signal?.addEventListener(
     "abort",
     () => {

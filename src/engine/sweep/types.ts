@@ -101,7 +101,7 @@ export interface PairLossCache {
    * These sums being computed ahead in a worker thread (denseLossAhead), until it answers: a sweep that needs them
    * waits for it (`ref` lets it keep the process alive while waited for).
    */
-  ahead?: { result: Promise<{ rows: number }>; ref(): void } | null;
+  ahead?: { wait(): Promise<{ rows: number }>; ref(): void } | null;
   units: Uint8Array | null;
   singles: Float64Array | null;
   /** [units × units], i < j: Σ ΔL_ij over samples where both are active, less the singles' share. */
