@@ -4,12 +4,44 @@ import { LesionError } from "../src/errors.js";
 import type { Dataset } from "../src/data/types.js";
 import { train } from "../src/models/train.js";
 import { buildClassifier, type LayerSpec } from "../src/onnx/build.js";
+import type { DenseChain } from "../src/onnx/chain.js";
 import { writeMetadata } from "../src/onnx/metadata.js";
 import { decodeModel, encodeModel } from "../src/onnx/proto.js";
 import { seeded as random } from "../src/random.js";
 
 /** The project's seeded generator, under the name the tests use. */
 export { random };
+
+/**
+ * A dense chain's predictions and summed cross-entropy over `inputs` (the network's input, n × in), in float64 written
+ * out loop by loop, with `units` of layer `layer` zeroed after it: the reference the dense sweep is tested against.
+ */
+export function denseReference(chain: DenseChain, inputs: ArrayLike<number>, labels: Int32Array, layer: number, units: number[]): { predictions: Int32Array; lossSum: number } {
+  const width = chain.layers[0].in;
+  const n = labels.length;
+  const k = chain.layers[chain.layers.length - 1].out;
+  const predictions = new Int32Array(n);
+  let lossSum = 0;
+  for (let s = 0; s < n; s++) {
+    let x = Array.from({ length: width }, (_, i) => inputs[s * width + i]);
+    chain.layers.forEach((l, j) => {
+      const y = new Array<number>(l.out).fill(0);
+      for (let o = 0; o < l.out; o++) {
+        let sum = l.bias ? l.bias[o] : 0;
+        for (let i = 0; i < l.in; i++) sum += l.weight[o * l.in + i] * x[i];
+        y[o] = l.activation === "relu" ? Math.max(0, sum) : sum;
+      }
+      if (j === layer) for (const u of units) y[u] = 0;
+      x = y;
+    });
+    let best = 0;
+    for (let c = 1; c < k; c++) if (x[c] > x[best]) best = c;
+    predictions[s] = best;
+    const max = Math.max(...x);
+    lossSum += Math.log(x.reduce((a, v) => a + Math.exp(v - max), 0)) + max - x[labels[s]];
+  }
+  return { predictions, lossSum };
+}
 
 /** The LesionError `run` throws (sync or async); any other error is rethrown, and no error fails. */
 export async function errorOf(run: () => unknown): Promise<LesionError> {

@@ -9,34 +9,9 @@ import type { SweepOutcome } from "../../src/engine/sweep/types.js";
 import { denseSweep } from "../../src/engine/sweep/denseSweep.js";
 import { gapGains } from "../../src/engine/sweep/layerBounds.js";
 import { denseChain, type DenseChain } from "../../src/onnx/chain.js";
-import { random, randomCnn, randomMlp } from "../helpers.js";
+import { denseReference, random, randomCnn, randomMlp } from "../helpers.js";
 
-function reference(chain: DenseChain, inputs: Float32Array, labels: Int32Array, layer: number, units: number[]) {
-  const width = chain.layers[0].in;
-  const n = inputs.length / width;
-  const k = chain.layers[chain.layers.length - 1].out;
-  const predictions = new Int32Array(n);
-  let lossSum = 0;
-  for (let s = 0; s < n; s++) {
-    let x = Array.from(inputs.subarray(s * width, (s + 1) * width));
-    chain.layers.forEach((l, j) => {
-      const y = new Array<number>(l.out).fill(0);
-      for (let o = 0; o < l.out; o++) {
-        let sum = l.bias ? l.bias[o] : 0;
-        for (let i = 0; i < l.in; i++) sum += l.weight[o * l.in + i] * x[i];
-        y[o] = l.activation === "relu" ? Math.max(0, sum) : sum;
-      }
-      if (j === layer) for (const u of units) y[u] = 0;
-      x = y;
-    });
-    let best = 0;
-    for (let c = 1; c < k; c++) if (x[c] > x[best]) best = c;
-    predictions[s] = best;
-    const max = Math.max(...x);
-    lossSum += Math.log(x.reduce((a, v) => a + Math.exp(v - max), 0)) + max - x[labels[s]];
-  }
-  return { predictions, lossSum };
-}
+const reference = denseReference;
 
 /** The condition's predictions (intact ones with its changes applied) and loss equal the float64 reference. */
 function expectOutcome(outcome: SweepOutcome, expected: ReturnType<typeof reference>, intactPredictions: Int32Array, loss: boolean, label: string) {

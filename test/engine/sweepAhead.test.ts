@@ -9,40 +9,12 @@ import type { Dataset } from "../../src/data/types.js";
 import type * as ModelModule from "../../src/engine/model.js";
 import type * as SweepModule from "../../src/engine/sweep/sweep.js";
 import type { DenseIntact, SweepOutcome } from "../../src/engine/sweep/types.js";
-import { denseChain, type DenseChain } from "../../src/onnx/chain.js";
-import { random, randomMlp } from "../helpers.js";
+import { denseChain } from "../../src/onnx/chain.js";
+import { denseReference as reference, random, randomMlp } from "../helpers.js";
 
 const dist = async <T>(path: string) => (await import(new URL(`../../dist/${path}`, import.meta.url).href)) as T;
 const { openModel, closeModel, resolveSite, memoized } = await dist<typeof ModelModule>("engine/model.js");
 const { sweep, sweepAhead } = await dist<typeof SweepModule>("engine/sweep/sweep.js");
-
-/** Predictions and summed cross-entropy of the chain in float64 with `units` of layer `layer` zeroed. */
-function reference(chain: DenseChain, inputs: Float64Array, labels: Int32Array, layer: number, units: number[]) {
-  const width = chain.layers[0].in;
-  const n = labels.length;
-  const k = chain.layers[chain.layers.length - 1].out;
-  const predictions = new Int32Array(n);
-  let lossSum = 0;
-  for (let s = 0; s < n; s++) {
-    let x = Array.from(inputs.subarray(s * width, (s + 1) * width));
-    chain.layers.forEach((l, j) => {
-      const y = new Array<number>(l.out).fill(0);
-      for (let o = 0; o < l.out; o++) {
-        let sum = l.bias ? l.bias[o] : 0;
-        for (let i = 0; i < l.in; i++) sum += l.weight[o * l.in + i] * x[i];
-        y[o] = l.activation === "relu" ? Math.max(0, sum) : sum;
-      }
-      if (j === layer) for (const u of units) y[u] = 0;
-      x = y;
-    });
-    let best = 0;
-    for (let c = 1; c < k; c++) if (x[c] > x[best]) best = c;
-    predictions[s] = best;
-    const max = Math.max(...x);
-    lossSum += Math.log(x.reduce((a, v) => a + Math.exp(v - max), 0)) + max - x[labels[s]];
-  }
-  return { predictions, lossSum };
-}
 
 describe("sweepAhead", () => {
   it("starts fc2's pair losses of an MLP 24-16-14-4 in a worker; the sweeps of fc1 and then fc2 equal a float64 forward pass", async () => {
