@@ -8,7 +8,7 @@ import { maskedSweep } from "../../src/engine/sweep/maskedSweep.js";
 import type { SweepOutcome } from "../../src/engine/sweep/types.js";
 import { denseSweep } from "../../src/engine/sweep/denseSweep.js";
 import { gapGains } from "../../src/engine/sweep/layerBounds.js";
-import { denseChain, type DenseChain } from "../../src/onnx/chain.js";
+import { denseChain } from "../../src/onnx/chain.js";
 import { denseReference, random, randomCnn, randomMlp } from "../helpers.js";
 
 const reference = denseReference;
