@@ -222,11 +222,18 @@ function stored(id: string, outcome: SweepOutcome, loss: boolean): StoredOutcome
   return {
     id,
     correctPerClass: outcome.correctPerClass,
-    changed: Array.from(outcome.changed),
-    changedPredictions: Array.from(outcome.changedPredictions),
+    changed: toArray(outcome.changed),
+    changedPredictions: toArray(outcome.changedPredictions),
     // Rounded to float32-level precision, so a resumed run (other batch boundaries) writes the same bytes.
     lossSum: loss && outcome.lossSum !== null ? Number(outcome.lossSum.toPrecision(9)) : null,
   };
+}
+
+/** A plain array of the values (for the resume log's JSON), by index: Array.from's iterator allocates per element. */
+function toArray(values: Int32Array): number[] {
+  const array = new Array<number>(values.length);
+  for (let i = 0; i < values.length; i++) array[i] = values[i];
+  return array;
 }
 
 async function siteMeans(model: LesionModel, data: Dataset, site: string, options: AblateOptions): Promise<Float64Array> {
@@ -275,7 +282,10 @@ function assemble(
     if (c.units.length === 2 && c.label === null) {
       const [a, b] = c.units.map((u) => lostAlone(makeConditionId(c, u)));
       const joint = new Array<number>(k).fill(0);
-      for (const s of o.changed) if (intactPredictions[s] === labels[s] && !a.has(s) && !b.has(s)) joint[labels[s]]++;
+      for (let x = 0; x < o.changed.length; x++) {
+        const s = o.changed[x];
+        if (intactPredictions[s] === labels[s] && !a.has(s) && !b.has(s)) joint[labels[s]]++;
+      }
       const perClassRedundancy = joint.map((j, cls) => (intact.correctPerClass[cls] === 0 ? null : j / intact.correctPerClass[cls]));
       const overall = perClassRedundancy.reduce<number>((sum, f, cls) => sum + (f ?? 0) * (counts[cls] / data.n), 0);
       redundancy = { overall, perClass: perClassRedundancy };

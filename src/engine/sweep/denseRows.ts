@@ -158,7 +158,8 @@ export class DenseRows {
       // Pairs, the long sweeps: candidates listed once per layer (where both units are active); where only one is
       // active, the single's outcome.
       const [i, j] = unitsOf[0] < unitsOf[1] ? unitsOf : [unitsOf[1], unitsOf[0]];
-      for (const [a, b] of [[i, j], [j, i]]) for (const [s, p] of bounds.singles.get(a)!) if (!(siteValues[s * units + b] > 0)) this.record(c, s, p);
+      this.recordAlone(c, i, j);
+      this.recordAlone(c, j, i);
       const pair = i * units + j;
       rows.set(pairRows.samples.subarray(pairRows.offsets[pair], pairRows.offsets[pair + 1]));
       return pairRows.offsets[pair + 1] - pairRows.offsets[pair];
@@ -247,9 +248,9 @@ export class DenseRows {
       let x = 0;
       for (const [s, best] of changed) (flips[x++] = s), (flips[x++] = best);
     }
-    const active = this.activeByUnit();
-    const base = q * this.n;
-    for (let x = 0; x < flips.length; x += 2) if (!(active[base + flips[x]] > 0)) this.record(c, flips[x], flips[x + 1]);
+    const { siteValues, units } = this;
+    // siteValues are pre-activations: q is inactive at ≤ 0.
+    for (let x = 0; x < flips.length; x += 2) if (!(siteValues[flips[x] * units + q] > 0)) this.record(c, flips[x], flips[x + 1]);
   }
 
   /** The site's activations (ReLU applied), unit-major [units, n]: a unit's samples lie side by side. */
