@@ -12,9 +12,24 @@ import { seeded as random } from "../src/random.js";
 /** The project's seeded generator, under the name the tests use. */
 export { random };
 
+/** Every layer's output of a dense chain for one input, in float64 loop by loop, `units` of layer `layer` zeroed. */
+export function denseForward(chain: DenseChain, input: number[], layer: number, units: number[]): number[][] {
+  let x = input;
+  return chain.layers.map((l, j) => {
+    const y = new Array<number>(l.out).fill(0);
+    for (let o = 0; o < l.out; o++) {
+      let sum = l.bias ? l.bias[o] : 0;
+      for (let i = 0; i < l.in; i++) sum += l.weight[o * l.in + i] * x[i];
+      y[o] = l.activation === "relu" ? Math.max(0, sum) : sum;
+    }
+    if (j === layer) for (const u of units) y[u] = 0;
+    return (x = y);
+  });
+}
+
 /**
- * A dense chain's predictions and summed cross-entropy over `inputs` (the network's input, n × in), in float64 written
- * out loop by loop, with `units` of layer `layer` zeroed after it: the reference the dense sweep is tested against.
+ * A dense chain's predictions and summed cross-entropy over `inputs` (the network's input, n × in), in float64
+ * (denseForward), with `units` of layer `layer` zeroed after it: the reference the dense sweep is tested against.
  */
 export function denseReference(chain: DenseChain, inputs: ArrayLike<number>, labels: Int32Array, layer: number, units: number[]): { predictions: Int32Array; lossSum: number } {
   const width = chain.layers[0].in;
@@ -23,17 +38,7 @@ export function denseReference(chain: DenseChain, inputs: ArrayLike<number>, lab
   const predictions = new Int32Array(n);
   let lossSum = 0;
   for (let s = 0; s < n; s++) {
-    let x = Array.from({ length: width }, (_, i) => inputs[s * width + i]);
-    chain.layers.forEach((l, j) => {
-      const y = new Array<number>(l.out).fill(0);
-      for (let o = 0; o < l.out; o++) {
-        let sum = l.bias ? l.bias[o] : 0;
-        for (let i = 0; i < l.in; i++) sum += l.weight[o * l.in + i] * x[i];
-        y[o] = l.activation === "relu" ? Math.max(0, sum) : sum;
-      }
-      if (j === layer) for (const u of units) y[u] = 0;
-      x = y;
-    });
+    const x = denseForward(chain, Array.from({ length: width }, (_, i) => inputs[s * width + i]), layer, units).at(-1)!;
     let best = 0;
     for (let c = 1; c < k; c++) if (x[c] > x[best]) best = c;
     predictions[s] = best;

@@ -9,7 +9,7 @@ import type { SweepOutcome } from "../../src/engine/sweep/types.js";
 import { denseSweep } from "../../src/engine/sweep/denseSweep.js";
 import { gapGains } from "../../src/engine/sweep/layerBounds.js";
 import { denseChain } from "../../src/onnx/chain.js";
-import { denseReference, random, randomCnn, randomMlp } from "../helpers.js";
+import { denseForward, denseReference, random, randomCnn, randomMlp } from "../helpers.js";
 
 const reference = denseReference;
 
@@ -80,17 +80,7 @@ describe("denseSweep", () => {
       const chain = denseChain(model.proto)!;
       const rand = random(5);
       const k = 4;
-      const forward = (x: number[], layer: number, units: number[]) =>
-        chain.layers.map((l, j) => {
-          const y = new Array<number>(l.out).fill(0);
-          for (let o = 0; o < l.out; o++) {
-            let sum = l.bias ? l.bias[o] : 0;
-            for (let i = 0; i < l.in; i++) sum += l.weight[o * l.in + i] * x[i];
-            y[o] = l.activation === "relu" ? Math.max(0, sum) : sum;
-          }
-          if (j === layer) for (const u of units) y[u] = 0;
-          return (x = y);
-        });
+      const forward = (x: number[], layer: number, units: number[]) => denseForward(chain, x, layer, units);
       let checked = 0;
       let tightest = Infinity;
       for (let layer = 0; layer < chain.layers.length - 1; layer++) {
