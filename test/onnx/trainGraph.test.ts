@@ -86,6 +86,29 @@ async function runStep(net: Network, options: StepOptions, c: Case, values: Map<
   }
 }
 
+/**
+ * One SGD step's gradients (its new velocities, momentum 0) at the first, middle and last entry of every parameter
+ * equal central finite differences of the step's loss with step h, to 2e-3 + 2 % of the difference. Returns the step.
+ */
+async function expectFiniteDifferences(net: Network, options: StepOptions, c: Case, start: Map<string, Float32Array>, extra: Record<string, OrtTensor>, h: number) {
+  const step = await runStep(net, options, c, start, 1, extra);
+  for (const p of parameters(net)) {
+    const analytic = step.outputs[updated(stateNames("sgd", p.name)[0])].data as Float32Array;
+    for (const i of [0, Math.floor(analytic.length / 2), analytic.length - 1]) {
+      const shifted = async (d: number) => {
+        const v = new Map(start);
+        const copy = Float32Array.from(v.get(p.name)!);
+        copy[i] += d;
+        v.set(p.name, copy);
+        return (await runStep(net, options, c, v, 0, extra)).loss;
+      };
+      const numeric = ((await shifted(h)) - (await shifted(-h))) / (2 * h);
+      expect(Math.abs(analytic[i] - numeric), `${p.name}[${i}]: ${analytic[i]} vs ${numeric}`).toBeLessThan(2e-3 + 2e-2 * Math.abs(numeric));
+    }
+  }
+  return step;
+}
+
 function values(c: Case): Map<string, Float32Array> {
   return new Map(Object.entries(c.parameters).map(([k, v]) => [k, Float32Array.from(v.values)]));
 }
@@ -144,23 +167,8 @@ describe("trainStepModel", () => {
     };
     const options = { ...SGD1, masks: { 1: [1] } };
     const start = values(c);
-    const { outputs } = await runStep(net, options, c, start, 1, extra);
     // Small enough that few ReLU/max-pool kinks are crossed, large enough for float32 losses.
-    const h = 2e-3;
-    for (const p of parameters(net)) {
-      const analytic = outputs[updated(stateNames("sgd", p.name)[0])].data as Float32Array;
-      for (const i of [0, Math.floor(analytic.length / 2), analytic.length - 1]) {
-        const shifted = (d: number) => {
-          const v = new Map(start);
-          const copy = Float32Array.from(v.get(p.name)!);
-          copy[i] += d;
-          v.set(p.name, copy);
-          return runStep(net, options, c, v, 0, extra).then((r) => r.loss);
-        };
-        const numeric = ((await shifted(h)) - (await shifted(-h))) / (2 * h);
-        expect(Math.abs(analytic[i] - numeric), `${p.name}[${i}]: ${analytic[i]} vs ${numeric}`).toBeLessThan(2e-3 + 2e-2 * Math.abs(numeric));
-      }
-    }
+    const { outputs } = await expectFiniteDifferences(net, options, c, start, extra, 2e-3);
     // The held channel passes no gradient to its filter.
     const held = outputs[updated(stateNames("sgd", "0.weight")[0])].data as Float32Array;
     expect(Array.from(held.subarray(9, 18))).toEqual(new Array(9).fill(0));
@@ -178,22 +186,7 @@ describe("trainStepModel with BatchNorm", () => {
     const extra = { [maskInput(2)]: new OrtTensor("float32", Float32Array.from([1, 0, 1]), [1, 3, 1, 1]) };
     const options = { ...SGD1, masks: { 2: [1] } };
     const start = values(c);
-    const { outputs } = await runStep(net, options, c, start, 1, extra);
-    const h = 2e-3;
-    for (const p of parameters(net)) {
-      const analytic = outputs[updated(stateNames("sgd", p.name)[0])].data as Float32Array;
-      for (const i of [0, Math.floor(analytic.length / 2), analytic.length - 1]) {
-        const shifted = async (d: number) => {
-          const v = new Map(start);
-          const copy = Float32Array.from(v.get(p.name)!);
-          copy[i] += d;
-          v.set(p.name, copy);
-          return (await runStep(net, options, c, v, 0, extra)).loss;
-        };
-        const numeric = ((await shifted(h)) - (await shifted(-h))) / (2 * h);
-        expect(Math.abs(analytic[i] - numeric), `${p.name}[${i}]: ${analytic[i]} vs ${numeric}`).toBeLessThan(2e-3 + 2e-2 * Math.abs(numeric));
-      }
-    }
+    const { outputs } = await expectFiniteDifferences(net, options, c, start, extra, 2e-3);
     const gradient = (name: string) => Array.from(outputs[updated(stateNames("sgd", name)[0])].data as Float32Array);
     expect(gradient("0.weight").slice(18, 36)).toEqual(new Array(18).fill(0));
     expect(gradient("1.weight")[1]).toBe(0);
