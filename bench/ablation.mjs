@@ -16,6 +16,7 @@ import { createRequire } from "node:module";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { naiveScore } from "./naiveScore.mjs";
 
 const NAIVE_SAMPLE = Number(process.env.NAIVE_SAMPLE ?? 40);
 const REPEATS = Number(process.env.REPEATS ?? 5);
@@ -160,21 +161,9 @@ async function repetition() {
       for (const u of c.units) mask[u] = 0;
       const result = await session.run({ [model.inputName]: feedInput, [maskInputName(site.name)]: new OrtTensor("float32", mask, [1, site.units]), [offsetInputName(site.name)]: offset });
       const logits = result[model.outputName].data;
-      const correct = new Array(k).fill(0);
-      let lossSum = 0;
-      for (let s = 0; s < data.n; s++) {
-        let best = 0;
-        for (let j = 1; j < k; j++) if (logits[s * k + j] > logits[s * k + best]) best = j;
-        if (best === data.labels[s]) correct[best]++;
-        if (withLoss) {
-          // Cross-entropy in float64 from the float32 logits.
-          let sum = 0;
-          for (let j = 0; j < k; j++) sum += Math.exp(logits[s * k + j] - logits[s * k + best]);
-          lossSum += Math.log(sum) + logits[s * k + best] - logits[s * k + data.labels[s]];
-        }
-      }
+      const { correct, loss } = naiveScore(logits, data.labels, data.n, k, withLoss);
       counts.push(correct);
-      losses.push(lossSum / data.n);
+      losses.push(loss);
     }
     return { seconds: (performance.now() - started) / 1000, counts, losses };
   }

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { naiveScore } from "./naiveScore.mjs";
 
 const NAIVE_SAMPLE = Number(process.env.NAIVE_SAMPLE ?? 4);
 const TORCH_SAMPLE = Number(process.env.TORCH_SAMPLE ?? 2);
@@ -118,7 +119,7 @@ async function repetition() {
 
   async function naive(site, units) {
     const target = { name: site.name, tensor: site.tensor, rank: site.shape.length + 1, units: site.units };
-    const session = await getSession(model, `bench:naive:${site.name}`, () => withMasks(model.proto, [target]), CONV_OPTIMIZATION);
+    const session = await getSession(model, `bench:naive:${site.name}`, () => withMasks(model.proto, [target]), { optimization: CONV_OPTIMIZATION });
     const dims = maskShape(target, 1);
     const offset = new OrtTensor("float32", new Float32Array(site.units), dims);
     const counts = [];
@@ -129,23 +130,14 @@ async function repetition() {
       mask[unit] = 0;
       const result = await session.run({ [model.inputName]: feedInput, [maskInputName(site.name)]: new OrtTensor("float32", mask, dims), [offsetInputName(site.name)]: offset });
       const logits = result[model.outputName].data;
-      const correct = new Array(k).fill(0);
-      let lossSum = 0;
-      for (let s = 0; s < data.n; s++) {
-        let best = 0;
-        for (let j = 1; j < k; j++) if (logits[s * k + j] > logits[s * k + best]) best = j;
-        if (best === data.labels[s]) correct[best]++;
-        let sum = 0;
-        for (let j = 0; j < k; j++) sum += Math.exp(logits[s * k + j] - logits[s * k + best]);
-        lossSum += Math.log(sum) + logits[s * k + best] - logits[s * k + data.labels[s]];
-      }
+      const { correct, loss } = naiveScore(logits, data.labels, data.n, k, true);
       counts.push(correct);
-      losses.push(lossSum / data.n);
+      losses.push(loss);
     }
     return { seconds: (performance.now() - started) / 1000, counts, losses };
   }
 
-  // Every site but the logits themselves (ablating an output unit is refused: it feeds no later layer).
+  // Every site but the logits themselves: zeroing a logit runs on the masked path, not the conv path timed here.
   const sites = model.sites.filter((s) => s.tensor !== model.outputName);
   // lesion's sweeps first, so the peak RSS is theirs (the naive loop's sessions come after).
   const sweeps = [];
