@@ -32,7 +32,6 @@ export class DenseRows {
   private stamp: Int32Array;
   /** (condition, sample) rows whose float32 logits nearly tie, flattened: decided by settleTies. */
   private ties: number[] = [];
-  private active: Float32Array | null = null;
   private lossDeltas: Float64Array | null = null;
   private flips: (Int32Array | undefined)[] = [];
 
@@ -253,13 +252,9 @@ export class DenseRows {
     for (let x = 0; x < flips.length; x += 2) if (!(siteValues[flips[x] * units + q] > 0)) this.record(c, flips[x], flips[x + 1]);
   }
 
-  /** The site's activations (ReLU applied), unit-major [units, n]: a unit's samples lie side by side. */
+  /** The site's activations (ReLU applied), unit-major [units, n], kept with the layer's bounds for every call. */
   activeByUnit(): Float32Array {
-    if (this.active) return this.active;
-    const { n, units, siteValues } = this;
-    const active = (this.active = new Float32Array(units * n));
-    for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) active[u * n + s] = Math.max(0, siteValues[s * units + u]);
-    return active;
+    return this.bounds!.activeByUnit;
   }
 
   /**

@@ -29,7 +29,16 @@ export function layerBounds(chain: DenseChain, siteLayer: number, intact: DenseI
     for (let t = 0; t < k; t++) for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) byUnit[(t * units + u) * k + c] = gain[(t * k + c) * units + u];
     return (measured = { byUnit, ...ratiosOf(byUnit, intact.pre[siteLayer], intact, k, units) });
   };
+  const values = intact.pre[siteLayer];
+  let unitMajor: Float32Array | null = null;
   const bounds: LayerBounds = {
+    get activeByUnit() {
+      if (unitMajor) return unitMajor;
+      const n = intact.n;
+      unitMajor = new Float32Array(units * n);
+      for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) unitMajor[u * n + s] = Math.max(0, values[s * units + u]);
+      return unitMajor;
+    },
     get byUnit() {
       return measure().byUnit;
     },
@@ -39,7 +48,7 @@ export function layerBounds(chain: DenseChain, siteLayer: number, intact: DenseI
     get reach() {
       return measure().reach;
     },
-    values: intact.pre[siteLayer],
+    values,
     lists: new Map(),
     singles: new Map(),
     singleLosses: null,

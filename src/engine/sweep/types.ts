@@ -53,6 +53,8 @@ export interface DenseIntact {
 export interface LayerBounds {
   /** [n × units]: the site layer's pre-activations (a unit is active where > 0). */
   values: Float32Array;
+  /** [units × n]: the site's activations (ReLU applied), unit-major: a unit's samples side by side (made on first use). */
+  readonly activeByUnit: Float32Array;
   /** gapGains of the layer as [k × units × k] (t, u, c): a unit's classes side by side. */
   readonly byUnit: Float64Array;
   /**
