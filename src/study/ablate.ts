@@ -169,13 +169,14 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   const total = needed.size;
   let done = [...needed.keys()].filter((id) => outcomes.has(id)).length;
 
-  const todoAt = (siteName: string) => [...needed.values()].filter((c) => c.site === siteName && !outcomes.has(c.id));
+  // Per site, the conditions the resume log does not hold yet.
+  const todos = new Map([...sites.keys()].map((siteName) => [siteName, [...needed.values()].filter((c) => c.site === siteName && !outcomes.has(c.id))]));
   // What a later site can compute in the background (a dense site's closed-form pair losses) starts before the first
   // site's sweep (the first site's own starts with its sweep, sharing this thread when it waits).
-  const later = [...sites].filter(([siteName]) => todoAt(siteName).length > 0).slice(1);
-  for (const [siteName, site] of later) await sweepAhead({ model, site, data, conditions: todoAt(siteName).map((c) => ({ units: c.units, mode: c.mode })), loss, signal: options.signal });
+  const later = [...sites].filter(([siteName]) => todos.get(siteName)!.length > 0).slice(1);
+  for (const [siteName, site] of later) await sweepAhead({ model, site, data, conditions: todos.get(siteName)!.map((c) => ({ units: c.units, mode: c.mode })), loss, signal: options.signal });
   for (const [siteName, site] of sites) {
-    const todo = todoAt(siteName);
+    const todo = todos.get(siteName)!;
     const plan = await planSweep(model, site, todo);
     engine[siteName] = plan.engine;
     if (todo.length === 0) continue;
