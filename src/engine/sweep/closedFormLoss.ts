@@ -12,6 +12,7 @@
  * pair's summed ΔL is its singles' sums (over every sample where each is active) plus Σ log q_ij over the samples
  * where both are. (A batched onnxruntime graph for q, float32 or float64, ran slower than this loop here.)
  */
+import { pairRowsKernel } from "./pairRowsKernel.js";
 import type { PairLossCache } from "./types.js";
 
 export interface ClosedFormLossInput {
@@ -129,21 +130,37 @@ function pairLosses(input: ClosedFormLossInput, p: Float64Array, which: number[]
 function lossSums(input: ClosedFormLossInput, p: Float64Array, used: Uint8Array, wanted: Uint8Array | null): { singles: Float64Array; pairs: Float64Array; rows: number } {
   const { values, weight, labels, k, units } = input;
   const n = values.length / units;
+  // k = 10 (MNIST, CIFAR-10): the factors and the pair rows run in WebAssembly SIMD (pairRowsKernel.ts), on arrays in
+  // its memory; other k (and where WebAssembly SIMD is missing) in JS, the same arithmetic.
+  const kernel = k === 10 ? pairRowsKernel(units) : null;
   // W_outᵀ: a unit's k weights side by side.
-  const columns = new Float64Array(units * k);
+  const columns = kernel?.columns ?? new Float64Array(units * k);
   for (let c = 0; c < k; c++) for (let u = 0; u < units; u++) columns[u * k + c] = weight[c * units + u];
-  const products = new Float64Array(units * units).fill(1);
+  const products = kernel?.products ?? new Float64Array(units * units).fill(1);
   const logs = new Float64Array(units * units);
   const singleProducts = new Float64Array(units).fill(1);
   const singleSums = new Float64Array(units);
   // A sweep wants every pair of its units: the pair loop then tests nothing per row.
   let complete = wanted !== null;
   for (let i = 0; complete && i < units; i++) for (let j = i + 1; j < units; j++) if (used[i] === 1 && used[j] === 1 && wanted![i * units + j] === 0) complete = false;
-  // Per active unit of the current sample, in the order of `active`: a_x,c = f_u,c / G_u and b_x,c = p_c·a_x,c, so
-  // q_ij = Σ_c b_i,c·a_j,c.
-  const a = new Float64Array(units * k);
-  const b = new Float64Array(units * k);
-  const active = new Int32Array(units);
+  // Per active unit of the current sample, in the order of `active`: its activation, a_x,c = f_u,c / G_u,
+  // b_x,c = p_c·a_x,c (so q_ij = Σ_c b_i,c·a_j,c) and G_u; `bounds` the sample's smallest and largest a_x,c.
+  const active = kernel?.active ?? new Int32Array(units);
+  const activations = kernel?.activations ?? new Float64Array(units);
+  const a = kernel?.a ?? new Float64Array(units * k);
+  const b = kernel?.b ?? new Float64Array(units * k);
+  const sums = kernel?.sums ?? new Float64Array(units);
+  const bounds = kernel?.bounds ?? new Float64Array(2);
+  const state = { active, activations, columns, p, pAt: 0, k, a, b, sums, bounds };
+  const factors = kernel
+    ? (count: number, pAt: number) => {
+        kernel.probabilities.set(p.subarray(pAt, pAt + k));
+        kernel.factors(count);
+      }
+    : (count: number, pAt: number) => {
+        state.pAt = pAt;
+        unitFactors(state, count);
+      };
   // Every pair product lies in [low, high]: q_ij = Σ_c a_i,c·(p_c·a_j,c) is an average of a_i,c with weights
   // p_c·a_j,c that sum to 1 (Σ_c p_c·f_j,c = G_j), so it lies between the smallest and largest a_i,c. The products
   // are folded into their logarithms only when a sample could push them past [1e-250, 1e250], not tested row by row.
@@ -152,31 +169,20 @@ function lossSums(input: ClosedFormLossInput, p: Float64Array, used: Uint8Array,
   let rows = 0;
   for (let s = 0; s < n; s++) {
     const at = s * units;
-    const pAt = s * k;
     const label = labels[s];
     let count = 0;
-    let sampleLow = Infinity;
-    let sampleHigh = 0;
     for (let u = 0; u < units; u++) {
       const h = values[at + u];
       if (!(h > 0) || used[u] === 0) continue;
-      const col = u * k;
-      const x = count * k;
-      active[count++] = u;
-      let sum = 0;
-      for (let c = 0; c < k; c++) {
-        const f = Math.exp(-h * columns[col + c]);
-        a[x + c] = f;
-        sum += b[x + c] = p[pAt + c] * f;
-      }
-      const inverse = 1 / sum;
-      for (let c = 0; c < k; c++) {
-        const ac = (a[x + c] *= inverse);
-        b[x + c] *= inverse;
-        if (ac < sampleLow) sampleLow = ac;
-        if (ac > sampleHigh) sampleHigh = ac;
-      }
-      singleSums[u] += h * columns[col + label];
+      active[count] = u;
+      activations[count++] = h;
+    }
+    if (count === 0) continue;
+    factors(count, s * k);
+    for (let x = 0; x < count; x++) {
+      const u = active[x];
+      const sum = sums[x];
+      singleSums[u] += activations[x] * columns[u * k + label];
       const product = singleProducts[u] * sum;
       if (product > 1e-100 && product < 1e100) singleProducts[u] = product;
       else {
@@ -184,6 +190,8 @@ function lossSums(input: ClosedFormLossInput, p: Float64Array, used: Uint8Array,
         singleProducts[u] = 1;
       }
     }
+    const sampleLow = bounds[0];
+    const sampleHigh = bounds[1];
     rows += count;
     if (!wanted || count < 2) continue;
     rows += (count * (count - 1)) / 2;
@@ -200,7 +208,7 @@ function lossSums(input: ClosedFormLossInput, p: Float64Array, used: Uint8Array,
     if (complete && bounded) {
       low *= sampleLow;
       high *= sampleHigh;
-      if (k === 10) pairRowsTen(a, b, active, count, units, products);
+      if (kernel) kernel.run(count);
       else pairRows(a, b, active, count, units, k, products);
     } else rows -= checkedPairRows(a, b, active, count, units, k, wanted, products, logs);
   }
@@ -210,22 +218,41 @@ function lossSums(input: ClosedFormLossInput, p: Float64Array, used: Uint8Array,
 }
 
 /**
- * One sample's pair rows for k = 10 (MNIST, CIFAR-10), the sweep's hot loop: b_i held in locals and the ten
- * multiply-adds summed as a tree, so no row waits on a chain of ten additions (3× the plain loop here).
+ * One sample's factors in JS (what pairRowsKernel's `factors` computes for k = 10): per active unit x (unit active[x],
+ * activation activations[x]) f_c = exp(−h·W_out[c,u]), G = Σ_c p_c·f_c, a = f/G, b = p·f/G, sums[x] = G; bounds[0..1]
+ * the smallest and largest a (NaN if any is NaN).
  */
-function pairRowsTen(a: Float64Array, b: Float64Array, active: Int32Array, count: number, units: number, products: Float64Array): void {
-  for (let x = 0; x < count - 1; x++) {
-    const i = x * 10;
-    const b0 = b[i], b1 = b[i + 1], b2 = b[i + 2], b3 = b[i + 3], b4 = b[i + 4];
-    const b5 = b[i + 5], b6 = b[i + 6], b7 = b[i + 7], b8 = b[i + 8], b9 = b[i + 9];
-    const row = active[x] * units;
-    for (let y = x + 1, j = i + 10; y < count; y++, j += 10) {
-      products[row + active[y]] *= b0 * a[j] + b1 * a[j + 1] + (b2 * a[j + 2] + b3 * a[j + 3]) + (b4 * a[j + 4] + b5 * a[j + 5] + (b6 * a[j + 6] + b7 * a[j + 7])) + (b8 * a[j + 8] + b9 * a[j + 9]);
+function unitFactors(
+  f: { active: Int32Array; activations: Float64Array; columns: Float64Array; p: Float64Array; pAt: number; k: number; a: Float64Array; b: Float64Array; sums: Float64Array; bounds: Float64Array },
+  count: number,
+): void {
+  const { active, activations, columns, p, pAt, k, a, b, sums } = f;
+  let low = Infinity;
+  let high = 0;
+  for (let x = 0; x < count; x++) {
+    const h = activations[x];
+    const col = active[x] * k;
+    const at = x * k;
+    let sum = 0;
+    for (let c = 0; c < k; c++) {
+      const e = Math.exp(-h * columns[col + c]);
+      a[at + c] = e;
+      sum += b[at + c] = p[pAt + c] * e;
+    }
+    sums[x] = sum;
+    const inverse = 1 / sum;
+    for (let c = 0; c < k; c++) {
+      const ac = (a[at + c] *= inverse);
+      b[at + c] *= inverse;
+      low = ac < low || ac !== ac ? ac : low;
+      high = ac > high || ac !== ac ? ac : high;
     }
   }
+  f.bounds[0] = low;
+  f.bounds[1] = high;
 }
 
-/** One sample's pair rows for any k: four accumulators. */
+/** One sample's pair rows for any k (where the WebAssembly kernel does not run): four accumulators. */
 function pairRows(a: Float64Array, b: Float64Array, active: Int32Array, count: number, units: number, k: number, products: Float64Array): void {
   for (let x = 0; x < count - 1; x++) {
     const i = x * k;
