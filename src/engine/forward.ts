@@ -2,7 +2,7 @@
 import { fail, throwIfAborted } from "../errors.js";
 import type { Dataset } from "../data/types.js";
 import { fillInput } from "./input.js";
-import type { LesionModel } from "./model.js";
+import { memoized, memoizedValue, type LesionModel } from "./model.js";
 import { OrtTensor, type OrtSession } from "./ort.js";
 
 export const DEFAULT_BATCH_SIZE = 1024;
@@ -72,6 +72,21 @@ export function checkData(model: LesionModel, data: Dataset): void {
   }
 }
 
+const INPUTS_KEY = "inputs";
+
+/**
+ * Every sample of `data` as the model's input ([n × C·H·W] float32, normalised by fillInput), made once while the model
+ * is open: for a caller that needs all of them at once (the dense engine's intact pass). forEachBatch then reads its
+ * batches from it instead of normalising the images again.
+ */
+export function allInputs(model: LesionModel, data: Dataset): Promise<Float32Array> {
+  return memoized(model, data, INPUTS_KEY, async () => {
+    const inputs = new Float32Array(data.n * data.shape[0] * data.shape[1] * data.shape[2]);
+    fillInput(inputs, data.images, 0, data.n, data.shape, model.preprocessing);
+    return inputs;
+  });
+}
+
 export async function forEachBatch(
   model: LesionModel,
   session: OrtSession,
@@ -81,13 +96,19 @@ export async function forEachBatch(
 ): Promise<void> {
   const batchSize = batchRows(model, Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE));
   const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
-  const buffer = new Float32Array(Math.min(batchSize, data.n) * sampleSize);
+  // The inputs normalised once for every sample (allInputs), where a caller made them; else batch by batch.
+  const all = memoizedValue<Float32Array>(model, data, INPUTS_KEY);
+  const buffer = all ? null : new Float32Array(Math.min(batchSize, data.n) * sampleSize);
   const names = [model.outputName, ...(options.outputs ?? []).filter((o) => o !== model.outputName)];
   for (let start = 0; start < data.n; start += batchSize) {
     throwIfAborted(options.signal);
     const count = Math.min(batchSize, data.n - start);
-    const input = buffer.subarray(0, count * sampleSize);
-    fillInput(input, data.images, start, count, data.shape, model.preprocessing);
+    let input: Float32Array;
+    if (all) input = all.subarray(start * sampleSize, (start + count) * sampleSize);
+    else {
+      input = buffer!.subarray(0, count * sampleSize);
+      fillInput(input, data.images, start, count, data.shape, model.preprocessing);
+    }
     const feeds: Record<string, OrtTensor> = { [model.inputName]: new OrtTensor("float32", input, [count, ...model.inputShape]), ...options.feeds?.(start, count) };
     const result = await session.run(feeds, names);
     const values: Record<string, Float32Array> = {};

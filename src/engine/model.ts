@@ -141,6 +141,11 @@ export async function memoized<T>(model: LesionModel, data: object, key: string,
   return entries.get(key) as T;
 }
 
+/** What `memoized` holds for (model, data, key), without computing it: undefined when nothing is held yet. */
+export function memoizedValue<T>(model: LesionModel, data: object, key: string): T | undefined {
+  return model.memo.get(data)?.get(key) as T | undefined;
+}
+
 /** Checks that every unit exists at the site. Throws `unit-out-of-range` naming the unit and the site's range. */
 export function checkUnits(site: Site, units: readonly number[]): void {
   for (const unit of units) {

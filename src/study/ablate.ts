@@ -260,12 +260,15 @@ function assemble(
   const baselineAccuracy = accuracyOf(intact.correctPerClass);
   const labels = data.labels;
   const intactPredictions = Int32Array.from(intact.predictions);
-  // A unit's single is in thousands of pairs: its lost set is built once.
-  const singleLost = new Map<string, Set<number>>();
+  // A unit's single is in thousands of pairs: its lost samples are built once, as a bit set over the samples.
+  const singleLost = new Map<string, Uint32Array>();
   const lostAlone = (id: string) => {
-    let set = singleLost.get(id);
-    if (!set) singleLost.set(id, (set = new Set(outcomes.get(id)!.changed.filter((s) => intactPredictions[s] === labels[s]))));
-    return set;
+    let bits = singleLost.get(id);
+    if (!bits) {
+      singleLost.set(id, (bits = new Uint32Array(Math.ceil(data.n / 32))));
+      for (const s of outcomes.get(id)!.changed) if (intactPredictions[s] === labels[s]) bits[s >>> 5] |= 1 << (s & 31);
+    }
+    return bits;
   };
   const intactConfusion = new Float64Array(k * k);
   for (let s = 0; s < data.n; s++) intactConfusion[labels[s] * k + intactPredictions[s]]++;
@@ -274,10 +277,11 @@ function assemble(
     const o = outcomes.get(c.id)!;
     let lost = 0;
     let gained = 0;
-    o.changed.forEach((s, i) => {
+    for (let i = 0; i < o.changed.length; i++) {
+      const s = o.changed[i];
       if (intactPredictions[s] === labels[s]) lost++;
       else if (o.changedPredictions[i] === labels[s]) gained++;
-    });
+    }
     const perClass = fractionOf(o.correctPerClass);
     let redundancy: Redundancy | null = null;
     if (c.units.length === 2 && c.label === null) {
@@ -285,7 +289,7 @@ function assemble(
       const joint = new Array<number>(k).fill(0);
       for (let x = 0; x < o.changed.length; x++) {
         const s = o.changed[x];
-        if (intactPredictions[s] === labels[s] && !a.has(s) && !b.has(s)) joint[labels[s]]++;
+        if (intactPredictions[s] === labels[s] && ((a[s >>> 5] | b[s >>> 5]) & (1 << (s & 31))) === 0) joint[labels[s]]++;
       }
       const perClassRedundancy = joint.map((j, cls) => (intact.correctPerClass[cls] === 0 ? null : j / intact.correctPerClass[cls]));
       const overall = perClassRedundancy.reduce<number>((sum, f, cls) => sum + (f ?? 0) * (counts[cls] / data.n), 0);

@@ -36,7 +36,14 @@ export function layerBounds(chain: DenseChain, siteLayer: number, intact: DenseI
       if (unitMajor) return unitMajor;
       const n = intact.n;
       unitMajor = new Float32Array(units * n);
-      for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) unitMajor[u * n + s] = Math.max(0, values[s * units + u]);
+      // In tiles of 64 samples: their rows stay in cache while each unit's 64 values are written side by side.
+      for (let s0 = 0; s0 < n; s0 += 64) {
+        const end = Math.min(n, s0 + 64);
+        for (let u = 0; u < units; u++) {
+          const to = u * n;
+          for (let s = s0; s < end; s++) unitMajor[to + s] = Math.max(0, values[s * units + u]);
+        }
+      }
       return unitMajor;
     },
     get byUnit() {
@@ -277,14 +284,21 @@ export const ACTIVE = 1e-30;
 export function unitLists(bounds: LayerBounds, units: number, n: number, threshold: number): Int32Array[] {
   const cached = bounds.lists.get(threshold);
   if (cached) return cached;
-  const keep = threshold <= ACTIVE ? bounds.values : bounds.ratio;
-  const at = threshold <= ACTIVE ? 0 : threshold;
-  const passes = (x: number) => (at === 0 ? x > 0 : x >= at);
+  const active = threshold <= ACTIVE;
+  // x > 0 on the values (NaN fails), x ≥ threshold on the ratios: as one test, x ≥ the smallest float above 0.
+  const keep = active ? bounds.values : bounds.ratio;
+  const at = active ? Number.MIN_VALUE : threshold;
   const counts = new Int32Array(units);
-  for (let i = 0; i < n * units; i++) if (passes(keep[i])) counts[i % units]++;
+  for (let s = 0; s < n; s++) {
+    const row = s * units;
+    for (let u = 0; u < units; u++) if (keep[row + u] >= at) counts[u]++;
+  }
   const lists = Array.from(counts, (c) => new Int32Array(c));
   const fill = new Int32Array(units);
-  for (let s = 0; s < n; s++) for (let u = 0; u < units; u++) if (passes(keep[s * units + u])) lists[u][fill[u]++] = s;
+  for (let s = 0; s < n; s++) {
+    const row = s * units;
+    for (let u = 0; u < units; u++) if (keep[row + u] >= at) lists[u][fill[u]++] = s;
+  }
   bounds.lists.set(threshold, lists);
   return lists;
 }

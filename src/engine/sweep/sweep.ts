@@ -13,7 +13,7 @@
  */
 import type { Dataset } from "../../data/types.js";
 import { denseChain, type DenseChain } from "../../onnx/chain.js";
-import { fillInput } from "../input.js";
+import { allInputs } from "../forward.js";
 import { memoized, type LesionModel, type Site } from "../model.js";
 import { convDelta, convSweep, type ConvDelta } from "./convSweep.js";
 import { denseIntact } from "./denseIntact.js";
@@ -171,7 +171,7 @@ export async function sweepAhead(input: SweepInput): Promise<void> {
 /** The dense intact pass depends only on the data: one for all sites, blocks and calls while the model is open. */
 async function intactOf(model: LesionModel, data: Dataset, chain: DenseChain): Promise<{ inputs: Float32Array; dense: DenseIntact }> {
   return memoized(model, data, "dense-intact", async () => {
-    const inputs = networkInputs(model, data, chain);
+    const inputs = await allInputs(model, data);
     return { inputs, dense: await denseIntact(model, chain, inputs, data.labels) };
   });
 }
@@ -205,9 +205,3 @@ async function siteChain(model: LesionModel, site: Site): Promise<DenseChain | n
   return chain && chain.layers.some((l) => l.name === site.name) ? chain : null;
 }
 
-function networkInputs(model: LesionModel, data: Dataset, chain: DenseChain): Float32Array {
-  const width = chain.layers[0].in;
-  const inputs = new Float32Array(data.n * width);
-  fillInput(inputs, data.images, 0, data.n, data.shape, model.preprocessing);
-  return inputs;
-}
