@@ -48,7 +48,7 @@
     (local $x i32) (local $v i32) (local $col i32) (local $out i32)
     (local $negh v128) (local $e v128) (local $kf v128) (local $hi v128) (local $lo v128) (local $r v128) (local $t v128)
     (local $c v128) (local $ki v128) (local $k1 v128) (local $f v128) (local $pf v128) (local $s v128) (local $inv v128)
-    (local $low v128) (local $high v128) (local $g f64)
+    (local $low v128) (local $high v128) (local $nan v128) (local $g f64)
     (local.set $low (v128.const f64x2 inf inf))
     (local.set $high (v128.const f64x2 0 0))
     (local.set $x (i32.const 0))
@@ -63,10 +63,15 @@
         (local.set $v (i32.const 0))
         (loop $classes
           ;; e = exp(−h·w) for two classes
-          (local.set $e (f64x2.min (f64x2.max
+          ;; pmin/pmax (one instruction each) keep a NaN x as it is: it is the first operand.
+          (local.set $e (f64x2.pmax (f64x2.pmin
             (f64x2.mul (local.get $negh) (v128.load (i32.add (local.get $col) (local.get $v))))
-            (v128.const f64x2 -746 -746)) (v128.const f64x2 710 710)))
-          (local.set $kf (f64x2.nearest (f64x2.mul (local.get $e) (v128.const f64x2 1.44269504088896338700e+00 1.44269504088896338700e+00))))
+            (v128.const f64x2 710 710)) (v128.const f64x2 -746 -746)))
+          ;; k = round(x/ln 2): adding 1.5·2^52 rounds to an integer (to nearest, ties to even) held in the low bits
+          (local.set $kf (f64x2.add (f64x2.mul (local.get $e) (v128.const f64x2 1.44269504088896338700e+00 1.44269504088896338700e+00))
+            (v128.const f64x2 0x1.8p52 0x1.8p52)))
+          (local.set $ki (i64x2.sub (local.get $kf) (v128.const i64x2 0x4338000000000000 0x4338000000000000)))
+          (local.set $kf (f64x2.sub (local.get $kf) (v128.const f64x2 0x1.8p52 0x1.8p52)))
           (local.set $hi (f64x2.sub (local.get $e) (f64x2.mul (local.get $kf) (v128.const f64x2 6.93147180369123816490e-01 6.93147180369123816490e-01))))
           (local.set $lo (f64x2.mul (local.get $kf) (v128.const f64x2 1.90821492927058770002e-10 1.90821492927058770002e-10)))
           (local.set $r (f64x2.sub (local.get $hi) (local.get $lo)))
@@ -81,12 +86,11 @@
           (local.set $f (f64x2.sub (v128.const f64x2 1 1) (f64x2.sub
             (f64x2.sub (local.get $lo) (f64x2.div (f64x2.mul (local.get $r) (local.get $c)) (f64x2.sub (v128.const f64x2 2 2) (local.get $c))))
             (local.get $hi))))
-          ;; × 2^k as 2^k1 · 2^(k − k1), k1 = k >> 1: both factors normal for k in [−1076, 1024]
-          (local.set $ki (i32x4.trunc_sat_f64x2_s_zero (local.get $kf)))
-          (local.set $k1 (i32x4.shr_s (local.get $ki) (i32.const 1)))
+          ;; × 2^k as 2^k1 · 2^(k − k1), k1 = k >> 1: both factors normal for k in [−1077, 1025]
+          (local.set $k1 (i64x2.shr_s (local.get $ki) (i32.const 1)))
           (local.set $f (f64x2.mul (f64x2.mul (local.get $f)
-            (i64x2.shl (i64x2.add (i64x2.extend_low_i32x4_s (local.get $k1)) (v128.const i64x2 1023 1023)) (i32.const 52)))
-            (i64x2.shl (i64x2.add (i64x2.extend_low_i32x4_s (i32x4.sub (local.get $ki) (local.get $k1))) (v128.const i64x2 1023 1023)) (i32.const 52))))
+            (i64x2.shl (i64x2.add (local.get $k1) (v128.const i64x2 1023 1023)) (i32.const 52)))
+            (i64x2.shl (i64x2.add (i64x2.sub (local.get $ki) (local.get $k1)) (v128.const i64x2 1023 1023)) (i32.const 52))))
           (v128.store (i32.add (local.get $a) (i32.add (local.get $out) (local.get $v))) (local.get $f))
           (local.set $pf (f64x2.mul (v128.load (i32.add (local.get $p) (local.get $v))) (local.get $f)))
           (v128.store (i32.add (local.get $b) (i32.add (local.get $out) (local.get $v))) (local.get $pf))
@@ -100,8 +104,9 @@
         (loop $scale
           (local.set $f (f64x2.mul (v128.load (i32.add (local.get $a) (i32.add (local.get $out) (local.get $v)))) (local.get $inv)))
           (v128.store (i32.add (local.get $a) (i32.add (local.get $out) (local.get $v))) (local.get $f))
-          (local.set $low (f64x2.min (local.get $low) (local.get $f)))
-          (local.set $high (f64x2.max (local.get $high) (local.get $f)))
+          (local.set $low (f64x2.pmin (local.get $low) (local.get $f)))
+          (local.set $high (f64x2.pmax (local.get $high) (local.get $f)))
+          (local.set $nan (v128.or (local.get $nan) (f64x2.ne (local.get $f) (local.get $f))))
           (v128.store (i32.add (local.get $b) (i32.add (local.get $out) (local.get $v)))
             (f64x2.mul (v128.load (i32.add (local.get $b) (i32.add (local.get $out) (local.get $v)))) (local.get $inv)))
           (local.set $v (i32.add (local.get $v) (i32.const 16)))
@@ -109,4 +114,9 @@
         (local.set $x (i32.add (local.get $x) (i32.const 1)))
         (br $units)))
     (f64.store (local.get $bounds) (f64.min (f64x2.extract_lane 0 (local.get $low)) (f64x2.extract_lane 1 (local.get $low))))
-    (f64.store offset=8 (local.get $bounds) (f64.max (f64x2.extract_lane 0 (local.get $high)) (f64x2.extract_lane 1 (local.get $high))))))
+    (f64.store offset=8 (local.get $bounds) (f64.max (f64x2.extract_lane 0 (local.get $high)) (f64x2.extract_lane 1 (local.get $high))))
+    ;; pmin/pmax skip NaN: a NaN factor makes both bounds NaN
+    (if (v128.any_true (local.get $nan))
+      (then
+        (f64.store (local.get $bounds) (f64.const nan))
+        (f64.store offset=8 (local.get $bounds) (f64.const nan))))))
