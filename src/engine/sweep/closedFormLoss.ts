@@ -48,7 +48,9 @@ export interface ClosedFormLoss {
 export function closedFormLoss(input: ClosedFormLossInput): ClosedFormLoss {
   const { conditions, units } = input;
   const deltas = new Float64Array(conditions.length);
-  const probabilities = softmaxOf(input.logits, input.values.length / units, input.k);
+  // The intact softmax, made only where a sum is computed (not for blocks whose sums the cache holds).
+  let softmax: Float64Array | null = null;
+  const probabilities = () => (softmax ??= softmaxOf(input.logits, input.values.length / units, input.k));
   const pairs: number[] = [];
   const others: number[] = [];
   const isPair = (c: number[]) => c.length === 2 && c[0] !== c[1];
@@ -85,7 +87,7 @@ function softmaxOf(logits: Float32Array, n: number, k: number): Float64Array {
  * factors q (per pair row) and G (per single row) are multiplied up per condition in float64 and their logarithm
  * taken only when the product could leave float64's range: a logarithm per many rows instead of one per row.
  */
-function pairLosses(input: ClosedFormLossInput, p: Float64Array, which: number[], deltas: Float64Array): number {
+function pairLosses(input: ClosedFormLossInput, probabilities: () => Float64Array, which: number[], deltas: Float64Array): number {
   const { conditions, units } = input;
   const cache = input.cache;
   const covered = (u: number) => cache?.units?.[u] === 1;
@@ -108,7 +110,7 @@ function pairLosses(input: ClosedFormLossInput, p: Float64Array, which: number[]
     const unitCount = used.reduce((sum, x) => sum + x, 0);
     const all = pairCount >= unitCount;
     if (all) for (let i = 0; i < units; i++) for (let j = i + 1; j < units; j++) wanted[i * units + j] = used[i] & used[j];
-    const sums = lossSums(input, p, used, pairCount > 0 ? wanted : null);
+    const sums = lossSums(input, probabilities(), used, pairCount > 0 ? wanted : null);
     rows = sums.rows;
     singleSums = sums.singles;
     pairSums = sums.pairs;
@@ -304,7 +306,8 @@ function checkedPairRows(a: Float64Array, b: Float64Array, active: Int32Array, c
 }
 
 /** Any other conditions (singles, groups), condition by condition over the samples where a unit is active. */
-function groupLosses(input: ClosedFormLossInput, p: Float64Array, which: number[], deltas: Float64Array): number {
+function groupLosses(input: ClosedFormLossInput, probabilities: () => Float64Array, which: number[], deltas: Float64Array): number {
+  const p = probabilities();
   const { values, weight, labels, conditions, k, units } = input;
   const n = values.length / units;
   const lists = new Map<number, Int32Array>();

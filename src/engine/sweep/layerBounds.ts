@@ -36,12 +36,16 @@ export function layerBounds(chain: DenseChain, siteLayer: number, intact: DenseI
       if (unitMajor) return unitMajor;
       const n = intact.n;
       unitMajor = new Float32Array(units * n);
-      // In tiles of 64 samples: their rows stay in cache while each unit's 64 values are written side by side.
-      for (let s0 = 0; s0 < n; s0 += 64) {
-        const end = Math.min(n, s0 + 64);
+      // In tiles of 16 samples: their rows stay in cache while each unit's 16 values are written side by side.
+      for (let s0 = 0; s0 < n; s0 += 16) {
+        const end = Math.min(n, s0 + 16);
         for (let u = 0; u < units; u++) {
           const to = u * n;
-          for (let s = s0; s < end; s++) unitMajor[to + s] = Math.max(0, values[s * units + u]);
+          for (let s = s0; s < end; s++) {
+            const v = values[s * units + u];
+            // max(0, v), NaN kept (Math.max's answer) without its call.
+            unitMajor[to + s] = v > 0 || v !== v ? v : 0;
+          }
         }
       }
       return unitMajor;
