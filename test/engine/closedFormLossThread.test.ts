@@ -29,9 +29,10 @@ describe("closedFormLossBeside", () => {
       for (let i = 0; i < width; i++) for (let j = i + 1; j < width; j++) conditions.push([i, j]);
       const cache: PairLossCache = { units: null, singles: null, pairs: null };
       const pending = closedFormLossBeside({ logits, values, weight, labels, conditions, k, units: width, cache }, { share });
-      // One share per core (up to 4 workers), 256 samples or more each; with `share`, one of them here (at least two).
-      const cores = Math.min(share ? 5 : 4, availableParallelism(), 2);
-      expect(pending.threads).toBe(share ? Math.max(2, cores) - 1 : Math.max(1, cores));
+      // 256 samples or more each. With `share`, one per core (up to 5), one of them here (at least two); without, one
+      // per core but the caller's (up to 4, at least one).
+      const threads = share ? Math.max(2, Math.min(5, availableParallelism(), 2)) - 1 : Math.min(4, Math.max(1, availableParallelism() - 1), 2);
+      expect(pending.threads).toBe(threads);
       const { deltas } = await pending.wait();
       conditions.forEach(([i, j], c) => {
         let expected = 0;

@@ -35,9 +35,9 @@ export interface PendingLoss {
 /**
  * Starts closedFormLoss(input) in worker threads when the call computes the sums of many pairs, else computes it
  * here; `input.cache` is updated either way. Every sum it computes runs over the samples, so the samples are split
- * into shares whose sums add up: one per worker (up to THREADS, one per core) and, with `share`, one this thread
- * computes when the caller waits (a caller that waits right after its own work would otherwise idle while a core's
- * worker finishes). Run from the TypeScript sources (the tests), where no compiled worker exists, it computes here;
+ * into shares whose sums add up: one per worker (up to THREADS; one per core but the caller's, which keeps working
+ * beside them) and, with `share`, one this thread computes when the caller waits (for a caller that would otherwise
+ * idle while the workers finish; with it the workers take every core). Run from the TypeScript sources (the tests), where no compiled worker exists, it computes here;
  * a share whose worker fails is computed here: the same function, the same numbers.
  */
 export function closedFormLossBeside(input: ClosedFormLossInput, options: { share?: boolean } = {}): PendingLoss {
@@ -46,7 +46,8 @@ export function closedFormLossBeside(input: ClosedFormLossInput, options: { shar
     return { wait: async () => answer, threads: 0, cancel() {}, ref() {}, unref() {} };
   }
   const n = input.labels.length;
-  const cores = Math.min(THREADS + (options.share ? 1 : 0), availableParallelism(), Math.floor(n / 256));
+  // Without a share here, one core stays with the caller's own work beside the workers (the sweep's predictions).
+  const cores = Math.min(options.share ? THREADS + 1 : THREADS, options.share ? availableParallelism() : Math.max(1, availableParallelism() - 1), Math.floor(n / 256));
   const count = Math.max(options.share ? 2 : 1, cores);
   const workers: Worker[] = [];
   const bounds = (i: number) => [Math.floor((i * n) / count), Math.floor(((i + 1) * n) / count)];
