@@ -19,7 +19,11 @@ export interface DeltaScratch {
   /** The outer pmf and its running sum, of the key being computed (cached by the binomial: keys share L or G). */
   outer: Float64Array;
   outerCum: Float64Array;
-  outers: Map<number, { start: number; values: Float64Array; cumulative: Float64Array }>;
+  outers: Map<number, { start: number; values: Float64Array; cumulative: Float64Array; first: number; last: number; skipped: number }>;
+  /** The indices a first walk covers, and the outer mass outside them (≤ 2·SKIP): the bound on that walk's error. */
+  first: number;
+  last: number;
+  skipped: number;
   /** The inner window from its mode outward (relative to P(mode) = 1): values and running sums below and above it. */
   down: Float64Array;
   downSum: Float64Array;
@@ -53,7 +57,7 @@ export function newDeltaScratch(n: number, level: number): DeltaScratch {
   for (let j = 1; j < recip.length; j++) recip[j] = 1 / j;
   const buffer = () => new Float64Array(n + 2);
   return {
-    n, recip, outer: new Float64Array(0), outerCum: new Float64Array(0), outers: new Map(), down: buffer(), downSum: buffer(), up: buffer(), upSum: buffer(), mode: 0, belowMode: NaN, winTotal: NaN,
+    n, recip, outer: new Float64Array(0), outerCum: new Float64Array(0), outers: new Map(), first: 0, last: 0, skipped: NaN, down: buffer(), downSum: buffer(), up: buffer(), upSum: buffer(), mode: 0, belowMode: NaN, winTotal: NaN,
     zLow: normalQuantile((1 - level) / 2), zHigh: normalQuantile((1 + level) / 2),
     // Doubles start as doubles (NaN): a field that changed from small integer to double would deoptimise the code using it.
     x0: 0, size: 0, r: NaN, lostOuter: true, xs: 0, kStart: 0, kEnd: -1, h: NaN, hBelow: NaN,
@@ -66,6 +70,9 @@ export function newDeltaScratch(n: number, level: number): DeltaScratch {
  * found by evaluating the CDF at a few d around a normal (Cornish–Fisher) guess. A CDF value is a walk over the
  * outer variable's support (`walk`), so a key costs O(outer support) per evaluation instead of the whole pmf.
  */
+/** The outer mass a first walk may leave out at each end (its CDF is then exact to within twice this). */
+const SKIP = 1e-9;
+
 export function exactDeltaInterval(n: number, lost: number, gained: number, level: number, s: DeltaScratch): [number, number] {
   if (lost === 0 && gained === 0) return [0, 0];
   const low = (1 - level) / 2 - 1e-12;
@@ -81,8 +88,16 @@ export function exactDeltaInterval(n: number, lost: number, gained: number, leve
     const cumulative = new Float64Array(size);
     let sum = 0;
     for (let i = 0; i < size; i++) cumulative[i] = sum += values[i];
-    s.outers.set(outerKey, (outer = { start, values, cumulative }));
+    let first = 0;
+    while (first < size - 1 && cumulative[first] <= SKIP) first++;
+    let last = size - 1;
+    while (last > first && sum - cumulative[last - 1] <= SKIP) last--;
+    const skipped = (first > 0 ? cumulative[first - 1] : 0) + (sum - cumulative[last]);
+    s.outers.set(outerKey, (outer = { start, values, cumulative, first, last, skipped }));
   }
+  s.first = outer.first;
+  s.last = outer.last;
+  s.skipped = outer.skipped;
   s.outer = outer.values;
   s.outerCum = outer.cumulative;
   s.x0 = outer.start;
@@ -110,17 +125,17 @@ function quantile(s: DeltaScratch, target: number, guess: number): number {
   let above = n;
   let d = Math.min(n, Math.max(-n, guess | 0));
   while (above - below > 1) {
-    let cdfBelow: number;
-    let cdf: number;
-    if (s.lostOuter) {
-      walk(s, d);
-      cdfBelow = s.hBelow;
-      cdf = s.h;
-    } else {
-      // D = X − Y: CDF(d) = 1 − H(−d − 1), CDF(d − 1) = 1 − H(−d).
-      walk(s, -d);
-      cdfBelow = 1 - s.h;
-      cdf = 1 - s.hBelow;
+    // First over the outer values that carry all but `skipped` of the mass: the CDF is then known to within it, and
+    // where that leaves the comparison open, over all of them.
+    let cdfBelow = 0;
+    let cdf = 0;
+    for (let full = false; ; full = true) {
+      walk(s, s.lostOuter ? d : -d, full);
+      // D = Y − X: CDF(d) = H(d); D = X − Y: CDF(d) = 1 − H(−d − 1), CDF(d − 1) = 1 − H(−d).
+      cdfBelow = s.lostOuter ? s.hBelow : 1 - s.h;
+      cdf = s.lostOuter ? s.h : 1 - s.hBelow;
+      const margin = s.skipped + 1e-13;
+      if (full || (Math.abs(cdfBelow - target) > margin && Math.abs(cdf - target) > margin)) break;
     }
     if (cdfBelow >= target) {
       above = d - 1;
@@ -142,7 +157,7 @@ function quantile(s: DeltaScratch, target: number, guess: number): number {
  * goes outward both ways; P along the walk is log-concave in x, so once it falls below 1e-30 and keeps falling the
  * remaining F are constant to that order and are added at once with the remaining outer weight.
  */
-function walk(s: DeltaScratch, e: number): void {
+function walk(s: DeltaScratch, e: number, full: boolean): void {
   if (!(e + s.xs >= s.kStart && e + s.xs <= s.kEnd)) startWindow(s, e);
   const { n, r, x0, size, xs, outer, outerCum, recip } = s;
   const odds = r / (1 - r);
@@ -167,7 +182,8 @@ function walk(s: DeltaScratch, e: number): void {
   let k = k0;
   let i = i0 + 1;
   let frozen = p === 0;
-  for (; i < size && !frozen; i++) {
+  const end = full ? size : s.last + 1;
+  for (; i < end && !frozen; i++) {
     const t = p * (m - k) * recip[m] * scale; // P_{m−1}(k)
     const next = t * (m - 1 - k) * recip[k + 1] * odds; // P_{m−1}(k+1)
     f += r * t + next;
@@ -190,7 +206,8 @@ function walk(s: DeltaScratch, e: number): void {
   k = k0;
   i = i0 - 1;
   frozen = p === 0;
-  for (; i >= 0 && !frozen; i--) {
+  const start = full ? 0 : s.first;
+  for (; i >= start && !frozen; i--) {
     const u = p * k * inverseOdds * recip[m - k + 1]; // P_m(k−1)
     const next = u * (m + 1) * (1 - r) * recip[m - k + 2]; // P_{m+1}(k−1)
     f -= p + r * u;

@@ -72,6 +72,31 @@ describe("deltaIntervals equals the previous exact pmf sum", () => {
     expect(found).toEqual([]);
   });
 
+  it("deltaIntervals equals the pmf sum where a bound's probability is a value of the CDF (ties at the 1e-12 slack)", () => {
+    // The distribution of D = C_G − C_L is summed here in full (no cut tails): each CDF value c in (1e-9, 0.5) gives
+    // the level 1 − 2c, whose lower bound's probability is c itself (and, for L = G, the upper bound's 1 − c): the
+    // comparison is then decided by the slack. At n = 100 the new code's first walk leaves out up to 2e-9 of the
+    // outer mass, so these ties also take its second, full walk.
+    const binomial = (m: number, p: number) => {
+      const values = [(1 - p) ** m];
+      for (let k = 0; k < m; k++) values.push((values[k] * (m - k) * p) / ((k + 1) * (1 - p)));
+      return values;
+    };
+    const found = [];
+    const keys: Array<[number, Key[]]> = [[2, allKeys(2)], [3, allKeys(3)], [4, allKeys(4)], [5, allKeys(5)], [6, allKeys(6)], [100, [[30, 20], [50, 10], [10, 40], [45, 45], [5, 3]]]];
+    for (const [n, group] of keys) {
+      for (const [lost, gained] of group) {
+        if (lost === 0 || gained === 0) continue;
+        const pmf = new Map<number, number>();
+        binomial(n, lost / n).forEach((weight, cl) => binomial(n - cl, gained / (n - lost)).forEach((p, cg) => pmf.set(cg - cl, (pmf.get(cg - cl) ?? 0) + weight * p)));
+        let cdf = 0;
+        const levels = [...pmf.keys()].sort((a, b) => a - b).flatMap((d) => ((cdf += pmf.get(d)!) > 1e-9 && cdf < 0.5 ? [1 - 2 * cdf] : []));
+        for (const level of levels) found.push(...differences(n, [[lost, gained]], level));
+      }
+    }
+    expect(found).toEqual([]);
+  });
+
   it("deltaIntervals equals the pmf sum on n = 1000: edges, a grid and 1,500 random keys", () => {
     const n = 1000;
     const edges: Key[] = [[0, 1], [1, 0], [1, 1], [0, 999], [999, 0], [1000, 0], [0, 1000], [1, 998], [998, 1], [500, 498], [2, 996], [0, 500], [500, 0], [300, 300], [10, 600]];
