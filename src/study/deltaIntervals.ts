@@ -21,7 +21,7 @@
  */
 import { fail } from "../errors.js";
 import type { AblateResult } from "./ablate.js";
-import { exactDeltaInterval, newDeltaScratch } from "./exactDeltaInterval.js";
+import { DeltaScratch, exactDeltaInterval } from "./exactDeltaInterval.js";
 
 export interface DeltaIntervalsOptions {
   /** Coverage of the interval, in (0, 1). Default 0.95. */
@@ -48,7 +48,7 @@ export function deltaIntervals(result: Pick<AblateResult, "predictions" | "chang
   if (result.predictions.length !== n) fail("shape-mismatch", `the ablation result has ${result.predictions.length} predictions but the data has ${n} labels`, { expected: [n], actual: [result.predictions.length] });
   const counts = countChanges(result, labels);
   const cache = new Map<number, [number, number]>();
-  const scratch = newDeltaScratch(n, level);
+  const scratch = new DeltaScratch(n, level);
   const intervals = new Array<[number, number]>(result.changes.length);
   for (let c = 0; c < intervals.length; c++) {
     const lost = counts[2 * c];
@@ -64,13 +64,15 @@ export function deltaIntervals(result: Pick<AblateResult, "predictions" | "chang
 /** Per condition, the images it lost (right intact, wrong after) and gained: [lost, gained] at 2c, 2c + 1. */
 function countChanges(result: Pick<AblateResult, "predictions" | "changes">, labels: ArrayLike<number>): Int32Array {
   const counts = new Int32Array(2 * result.changes.length);
+  const intact = result.predictions;
   for (let c = 0; c < result.changes.length; c++) {
     const { samples, predictions } = result.changes[c];
     let lost = 0;
     let gained = 0;
     for (let j = 0; j < samples.length; j++) {
       const s = samples[j];
-      const diff = (predictions[j] === labels[s] ? 1 : 0) - (result.predictions[s] === labels[s] ? 1 : 0);
+      const label = labels[s];
+      const diff = (predictions[j] === label ? 1 : 0) - (intact[s] === label ? 1 : 0);
       if (diff < 0) lost++;
       else if (diff > 0) gained++;
     }

@@ -12,56 +12,70 @@
 /**
  * Buffers and constants shared by every key of one call: the reciprocals 1/j (j ≤ n + 2) so the walks multiply
  * instead of dividing, the outer pmf and its running sum, the inner window (pmf and CDF), and the walk's state.
+ * A class, not an object literal: V8 builds a literal differently on its first and later runs, with field types that
+ * differ, and the compiled walk reading them was thrown away at each `deltaIntervals` call after the first. Doubles
+ * start as doubles (NaN): a field that changed from small integer to double would do the same.
  */
-export interface DeltaScratch {
-  n: number;
+export class DeltaScratch {
+  n: number = 0;
   recip: Float64Array;
   /** The outer pmf and its running sum, of the key being computed (cached by the binomial: keys share L or G). */
-  outer: Float64Array;
-  outerCum: Float64Array;
-  outers: Map<number, { start: number; values: Float64Array; cumulative: Float64Array; first: number; last: number; skipped: number }>;
+  outer: Float64Array = new Float64Array(0);
+  outerCum: Float64Array = new Float64Array(0);
+  outers: Map<number, { start: number; values: Float64Array; cumulative: Float64Array; first: number; last: number; skipped: number }> = new Map();
   /** The indices a first walk covers, and the outer mass outside them (≤ 2·SKIP): the bound on that walk's error. */
-  first: number;
-  last: number;
-  skipped: number;
+  first: number = 0;
+  last: number = 0;
+  skipped: number = NaN;
   /** The inner window from its mode outward (relative to P(mode) = 1): values and running sums below and above it. */
   down: Float64Array;
   downSum: Float64Array;
   up: Float64Array;
   upSum: Float64Array;
-  mode: number;
-  belowMode: number;
+  mode: number = 0;
+  belowMode: number = NaN;
   /** Standard normal quantiles of the two bounds, for the first guess. */
   zLow: number;
   zHigh: number;
   // The key being computed: C_L or C_G as the outer variable X over [x0, x0 + size), Y | X ~ Bin(n − X, r).
-  x0: number;
-  size: number;
-  r: number;
+  x0: number = 0;
+  size: number = 0;
+  r: number = NaN;
   /** Whether D = C_G − C_L is Y − X (X = C_L) or X − Y (X = C_G). */
-  lostOuter: boolean;
+  lostOuter: boolean = true;
   // The inner window: Bin(n − xs, r) over [kStart, kEnd]; kEnd < kStart when none is built for this key.
-  xs: number;
-  kStart: number;
-  kEnd: number;
+  xs: number = 0;
+  kStart: number = 0;
+  kEnd: number = -1;
   /** The window's total relative to its mode: P = value / winTotal. */
-  winTotal: number;
+  winTotal: number = NaN;
   // The last walk's sums: H(e) and H(e − 1), H(e) = P(Y − X ≤ e).
-  h: number;
-  hBelow: number;
+  h: number = NaN;
+  hBelow: number = NaN;
+
+  /** The scratch of one `deltaIntervals` call over n images at the given level. */
+  constructor(n: number, level: number) {
+    this.n = n;
+    this.recip = reciprocals(n + 3);
+    this.down = new Float64Array(n + 2);
+    this.downSum = new Float64Array(n + 2);
+    this.up = new Float64Array(n + 2);
+    this.upSum = new Float64Array(n + 2);
+    this.zLow = normalQuantile((1 - level) / 2);
+    this.zHigh = normalQuantile((1 + level) / 2);
+  }
 }
 
-/** The scratch of one `deltaIntervals` call over n images at the given level. */
-export function newDeltaScratch(n: number, level: number): DeltaScratch {
-  const recip = new Float64Array(n + 3);
-  for (let j = 1; j < recip.length; j++) recip[j] = 1 / j;
-  const buffer = () => new Float64Array(n + 2);
-  return {
-    n, recip, outer: new Float64Array(0), outerCum: new Float64Array(0), outers: new Map(), first: 0, last: 0, skipped: NaN, down: buffer(), downSum: buffer(), up: buffer(), upSum: buffer(), mode: 0, belowMode: NaN, winTotal: NaN,
-    zLow: normalQuantile((1 - level) / 2), zHigh: normalQuantile((1 + level) / 2),
-    // Doubles start as doubles (NaN): a field that changed from small integer to double would deoptimise the code using it.
-    x0: 0, size: 0, r: NaN, lostOuter: true, xs: 0, kStart: 0, kEnd: -1, h: NaN, hBelow: NaN,
-  };
+
+/**
+ * 1/j for j in 1 … length − 1. Its own function: a loop that V8 compiles while it runs (on-stack replacement) would
+ * build the scratch object in compiled code in the first call and in the interpreter in the next, with field types
+ * that differ, and code reading them would be thrown away at the second call.
+ */
+function reciprocals(length: number): Float64Array {
+  const recip = new Float64Array(length);
+  for (let j = 1; j < length; j++) recip[j] = 1 / j;
+  return recip;
 }
 
 /**
