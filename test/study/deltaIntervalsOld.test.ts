@@ -75,7 +75,7 @@ describe("deltaIntervals equals the previous exact pmf sum", () => {
   it("deltaIntervals equals the pmf sum where a bound's probability is a value of the CDF (ties at the 1e-12 slack)", () => {
     // The distribution of D = C_G − C_L is summed here in full (no cut tails): each CDF value c in (1e-9, 0.5) gives
     // the level 1 − 2c, whose lower bound's probability is c itself (and, for L = G, the upper bound's 1 − c): the
-    // comparison is then decided by the slack. At n = 100 the new code's first walk leaves out up to 2e-9 of the
+    // comparison is then decided by the slack. At n = 100 the new code's first walk leaves out up to 2e-7 of the
     // outer mass, so these ties also take its second, full walk.
     const binomial = (m: number, p: number) => {
       const values = [(1 - p) ** m];
