@@ -12,9 +12,9 @@
  * 1e-12, as scipy's `ppf`), found from a few exact CDF evaluations (exactDeltaInterval.ts): O(√min(L, G)) steps each
  * after a start window of O(√max(L, G)), per distinct (L, G), rather than O(replicates · n) per run (1,000 sampled
  * replicates took 8 s on a 4,950-pair sweep of MNIST here). The standard sweep of mlp100x3 (5,250 conditions,
- * 1,954 distinct keys, n = 10,000) takes a median 45 ms in a fresh process on a loaded 2-core machine, 5× less than
- * the whole pmf summed before (239 ms in the same runs), and about 8 ms once compiled
- * (`node bench/delta-intervals.mjs --keys`).
+ * 1,954 distinct keys, n = 10,000) takes a median 43 ms as the first call in a fresh process on a 2-core machine at
+ * load 3.7, 5.2× less than the whole pmf summed before (226 ms in the same runs), and 14 ms once compiled (161 ms)
+ * (`node bench/delta-intervals.mjs --keys --runs 9`).
  *
  * Kept apart from `ablate` on purpose: it needs only the result's intact and changed predictions plus the labels,
  * so it adds CI columns to any ablation result (ablate's CSV and summary, the study's steps).
