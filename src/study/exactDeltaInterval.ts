@@ -181,7 +181,8 @@ function walk(s: DeltaScratch, e: number, full: boolean): void {
   const { n, r, x0, size, xs, outer, outerCum, recip } = s;
   const odds = r / (1 - r);
   const inverseOdds = (1 - r) / r;
-  const scale = 1 / (1 - r);
+  const complement = 1 - r;
+  const scale = 1 / complement;
   const k0 = e + xs;
   let p0 = 0;
   let f0 = k0 > s.kEnd ? 1 : 0;
@@ -192,8 +193,9 @@ function walk(s: DeltaScratch, e: number, full: boolean): void {
     f0 = (i === 0 ? s.belowMode + 1 : i < 0 ? s.belowMode - (i < -1 ? s.downSum[-2 - i] : 0) : s.belowMode + 1 + s.upSum[i - 1]) / s.winTotal;
   }
   const i0 = xs - x0;
+  // H(e) = Σ w·F, and H(e − 1) = Σ w·(F − P) = H(e) − Σ w·P.
   let h = outer[i0] * f0;
-  let hBelow = outer[i0] * (f0 - p0);
+  let hP = outer[i0] * p0;
   // Up: x = xs + 1 … x1.
   let p = p0;
   let f = f0;
@@ -208,15 +210,16 @@ function walk(s: DeltaScratch, e: number, full: boolean): void {
     f += r * t + next;
     m--;
     k++;
-    h += outer[i] * f;
-    hBelow += outer[i] * (f - next);
+    const w = outer[i];
+    h += w * f;
+    hP += w * next;
     frozen = next < 1e-30 && next <= p;
     p = next;
   }
   if (i < size) {
     const rest = outerCum[size - 1] - outerCum[i - 1];
     h += rest * f;
-    hBelow += rest * (f - p);
+    hP += rest * p;
   }
   // Down: x = xs − 1 … x0.
   p = p0;
@@ -228,22 +231,23 @@ function walk(s: DeltaScratch, e: number, full: boolean): void {
   const start = full ? 0 : s.first;
   for (; i >= start && !frozen; i--) {
     const u = p * k * inverseOdds * recip[m - k + 1]; // P_m(k−1)
-    const next = u * (m + 1) * (1 - r) * recip[m - k + 2]; // P_{m+1}(k−1)
+    const next = u * (m + 1) * complement * recip[m - k + 2]; // P_{m+1}(k−1)
     f -= p + r * u;
     m++;
     k--;
-    h += outer[i] * f;
-    hBelow += outer[i] * (f - next);
+    const w = outer[i];
+    h += w * f;
+    hP += w * next;
     frozen = next < 1e-30 && next <= p;
     p = next;
   }
   if (i >= 0) {
     const rest = outerCum[i];
     h += rest * f;
-    hBelow += rest * (f - p);
+    hP += rest * p;
   }
   s.h = h;
-  s.hBelow = hBelow;
+  s.hBelow = h - hP;
 }
 
 /**
