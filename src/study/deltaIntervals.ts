@@ -12,8 +12,8 @@
  * 1e-12, as scipy's `ppf`), found from a few exact CDF evaluations (exactDeltaInterval.ts): O(√min(L, G)) steps each
  * after a start window of O(√max(L, G)), per distinct (L, G), rather than O(replicates · n) per run (1,000 sampled
  * replicates took 8 s on a 4,950-pair sweep of MNIST here). The standard sweep of mlp100x3 (5,250 conditions,
- * 1,954 distinct keys, n = 10,000) takes a median 43 ms as the first call in a fresh process on a 2-core machine at
- * load 3.7, 5.2× less than the whole pmf summed before (226 ms in the same runs), and 14 ms once compiled (161 ms)
+ * 1,954 distinct keys, n = 10,000) takes a median 41 ms as the first call in a fresh process on a 2-core machine at
+ * load 3.3, 4.9× less than the whole pmf summed before (202 ms in the same runs), and 14 ms once compiled (147 ms)
  * (`node bench/delta-intervals.mjs --keys --runs 9`).
  *
  * Kept apart from `ablate` on purpose: it needs only the result's intact and changed predictions plus the labels,
