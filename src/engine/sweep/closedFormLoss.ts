@@ -10,7 +10,8 @@
  * G_u = Σ_c p_c·f_u,c give the single's ΔL_u = log G_u + h_u·W_out[label,u]; a pair (i, j) active on the sample
  * adds ΔL_ij − ΔL_i − ΔL_j = log q_ij, q_ij = Σ_c p_c·f_i,c·f_j,c / (G_i·G_j): k multiply-adds per pair row. A
  * pair's summed ΔL is its singles' sums (over every sample where each is active) plus Σ log q_ij over the samples
- * where both are. (A batched onnxruntime graph for q, float32 or float64, ran slower than this loop here.)
+ * where both are. (A batched onnxruntime graph for q, float32 or float64, ran slower than this loop here.) For
+ * k = 10 the factors and the pair rows run in WebAssembly SIMD (pairRowsKernel.ts); other k in the JS loops below.
  */
 import { pairRowsKernel } from "./pairRowsKernel.js";
 import type { PairLossCache } from "./types.js";
