@@ -43,6 +43,14 @@ const CONV_UNITS = 8;
  */
 const BLOCK_SIZE: Record<SweepPath, number> = { dense: 2048, conv: 256, masked: 64 };
 
+/**
+ * Conditions per block where the dense site feeds the output layer: there a condition's predictions are a closed
+ * form (~65 µs each on mlp100x3's h2), and its loss is computed for the whole sweep at once in a worker thread beside
+ * them (denseSweep.ts): with the sweep in one block the loss runs beside all of its predictions, not the first
+ * block's only, and a kill still loses under a second.
+ */
+const CLOSED_FORM_BLOCK = 8192;
+
 export interface SweepPlan {
   /**
    * The site's engine: "dense" where it is a layer of a dense chain, "conv" where its next layer takes a delta (its
@@ -70,11 +78,13 @@ export interface SweepInput {
 
 /** How `sweep` will compute `conditions` at `site`: the engine and resumable blocks. Throws nothing. */
 export async function planSweep(model: LesionModel, site: Site, conditions: readonly SweepCondition[]): Promise<SweepPlan> {
-  const { engine } = await siteEngine(model, site);
+  const { engine, chain } = await siteEngine(model, site);
+  const feedsOutput = chain !== null && chain.layers.findIndex((l) => l.name === site.name) + 2 === chain.layers.length;
   const blocks: number[][] = [];
   for (const path of ["dense", "conv", "masked"] as const) {
     const indices = takenBy(path, engine, conditions);
-    for (let b = 0; b < indices.length; b += BLOCK_SIZE[path]) blocks.push(indices.slice(b, b + BLOCK_SIZE[path]));
+    const size = path === "dense" && feedsOutput ? CLOSED_FORM_BLOCK : BLOCK_SIZE[path];
+    for (let b = 0; b < indices.length; b += size) blocks.push(indices.slice(b, b + size));
   }
   return { engine, blocks };
 }
