@@ -13,6 +13,7 @@
  * where both are. (A batched onnxruntime graph for q, float32 or float64, ran slower than this loop here.) For
  * k = 10 the factors and the pair rows run in WebAssembly SIMD (pairRowsKernel.ts); other k in the JS loops below.
  */
+import { dot } from "./dot.js";
 import { pairRowsKernel } from "./pairRowsKernel.js";
 import type { PairLossCache } from "./types.js";
 
@@ -255,26 +256,12 @@ function unitFactors(
   f.bounds[1] = high;
 }
 
-/** One sample's pair rows for any k (where the WebAssembly kernel does not run): four accumulators. */
+/** One sample's pair rows for any k (where the WebAssembly kernel does not run). */
 function pairRows(a: Float64Array, b: Float64Array, active: Int32Array, count: number, units: number, k: number, products: Float64Array): void {
   for (let x = 0; x < count - 1; x++) {
     const i = x * k;
     const row = active[x] * units;
-    for (let y = x + 1, j = i + k; y < count; y++, j += k) {
-      let q0 = 0;
-      let q1 = 0;
-      let q2 = 0;
-      let q3 = 0;
-      let c = 0;
-      for (; c + 3 < k; c += 4) {
-        q0 += b[i + c] * a[j + c];
-        q1 += b[i + c + 1] * a[j + c + 1];
-        q2 += b[i + c + 2] * a[j + c + 2];
-        q3 += b[i + c + 3] * a[j + c + 3];
-      }
-      for (; c < k; c++) q0 += b[i + c] * a[j + c];
-      products[row + active[y]] *= q0 + q1 + (q2 + q3);
-    }
+    for (let y = x + 1, j = i + k; y < count; y++, j += k) products[row + active[y]] *= dot(b, i, a, j, k);
   }
 }
 
