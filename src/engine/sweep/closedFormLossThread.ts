@@ -19,7 +19,7 @@ const THREAD_BYTES = 256 * 2 ** 20;
 const THREADS = 4;
 
 /**
- * A loss being computed: `wait` computes this thread's share (if it has one) and settles with closedFormLoss's answer;
+ * A loss being computed: `wait` settles with closedFormLoss's answer once the workers' shares are in;
  * `cancel` stops the workers (for a caller that gives up on the result: `wait` then never settles).
  */
 export interface PendingLoss {
@@ -35,37 +35,24 @@ export interface PendingLoss {
 /**
  * Starts closedFormLoss(input) in worker threads when the call computes the sums of many pairs, else computes it
  * here; `input.cache` is updated either way. Every sum it computes runs over the samples, so the samples are split
- * into shares whose sums add up: one per worker (up to THREADS; one per core but the caller's, which keeps working
- * beside them) and, with `share`, one this thread computes when the caller waits (for a caller that would otherwise
- * idle while the workers finish; with it the workers take every core). Run from the TypeScript sources (the tests), where no compiled worker exists, it computes here;
- * a share whose worker fails is computed here: the same function, the same numbers.
+ * into shares whose sums add up, one per worker: up to THREADS, one per core but the caller's, which keeps working
+ * beside them (the sweep's predictions). Run from the TypeScript sources (the tests), where no compiled worker exists,
+ * it computes here; a share whose worker fails is computed here: the same function, the same numbers.
  */
-export function closedFormLossBeside(input: ClosedFormLossInput, options: { share?: boolean } = {}): PendingLoss {
+export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
   if (!import.meta.url.endsWith(".js") || !worthAThread(input)) {
     const answer = closedFormLoss(input);
     return { wait: async () => answer, threads: 0, cancel() {}, ref() {}, unref() {} };
   }
   const n = input.labels.length;
-  // Without a share here, one core stays with the caller's own work beside the workers (the sweep's predictions).
-  const cores = Math.min(options.share ? THREADS + 1 : THREADS, options.share ? availableParallelism() : Math.max(1, availableParallelism() - 1), Math.floor(n / 256));
-  const count = Math.max(options.share ? 2 : 1, cores);
+  const count = Math.min(THREADS, Math.max(1, availableParallelism() - 1), Math.floor(n / 256));
   const workers: Worker[] = [];
-  const bounds = (i: number) => [Math.floor((i * n) / count), Math.floor(((i + 1) * n) / count)];
-  const shares = Array.from({ length: options.share ? count - 1 : count }, (_, i) => {
-    const [from, to] = bounds(i);
+  const shares = Array.from({ length: count }, (_, i) => {
+    const [from, to] = [Math.floor((i * n) / count), Math.floor(((i + 1) * n) / count)];
     return inWorker(() => part(input, from, to), workers);
   });
   let answer: Promise<ClosedFormLoss> | null = null;
-  const wait = () =>
-    (answer ??= (async () => {
-      const own = [];
-      if (options.share) {
-        const [from, to] = bounds(count - 1);
-        const data = part(input, from, to);
-        own.push({ ...closedFormLoss(data), cache: data.cache! });
-      }
-      return merged(input, [...(await Promise.all(shares)), ...own]);
-    })());
+  const wait = () => (answer ??= Promise.all(shares).then((answers) => merged(input, answers)));
   return {
     wait,
     threads: shares.length,

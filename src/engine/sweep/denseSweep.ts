@@ -91,7 +91,7 @@ async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, s
   // Sums started ahead (denseLossAhead) are waited for after the predictions; then they are read from the cache.
   const ahead = cache.ahead;
   ahead?.ref();
-  const pending = ahead ? null : closedFormLossBeside(lossInput(input, intact, cache), { share: false });
+  const pending = ahead ? null : closedFormLossBeside(lossInput(input, intact, cache));
   let decided: SweepResult;
   try {
     decided = await denseSweep({ ...input, intact, loss: false });
