@@ -82,10 +82,37 @@ describe("errors", () => {
       expect([aborted.code, aborted.message]).toEqual(["aborted", "run aborted"]);
       const saved = readFileSync(resumeLog, "utf8").trim().split("\n").length;
       expect(saved).toBeGreaterThan(2);
+      const lines = readFileSync(resumeLog, "utf8");
       const resumed = await ablate(model, data, { conditions, resumeLog });
       const fresh = await ablate(model, data, { conditions });
       expect(resumed.conditions).toEqual(fresh.conditions);
+      expect(resumed.changes).toEqual(fresh.changes);
       expect(existsSync(resumeLog)).toBe(false);
+      // A log an earlier version wrote holds the changed samples and predictions as JSON arrays, not base64: read too.
+      // One logged loss is raised by 1 per sample, to show that the resumed run took the logged outcomes.
+      let converted = 0;
+      let marked = "";
+      const earlier = lines
+        .trim()
+        .split("\n")
+        .map((line) => {
+          const record = JSON.parse(line) as { id: string; changed?: unknown; changedPredictions?: unknown; lossSum: number };
+          if (typeof record.changed !== "string") return line;
+          const numbers = (text: string) => Array.from(new Int32Array(Uint8Array.from(Buffer.from(text, "base64")).buffer));
+          converted++;
+          if (!marked && conditions.some((c) => c.id === record.id)) {
+            marked = record.id;
+            record.lossSum += data.n;
+          }
+          return JSON.stringify({ ...record, changed: numbers(record.changed), changedPredictions: numbers(record.changedPredictions as string) });
+        });
+      expect(converted).toBeGreaterThan(0);
+      writeFileSync(resumeLog, earlier.join("\n") + "\n");
+      const fromEarlier = await ablate(model, data, { conditions, resumeLog });
+      const at = conditions.findIndex((c) => c.id === marked);
+      expect(fromEarlier.conditions[at].loss! - fresh.conditions[at].loss!).toBeCloseTo(1, 6);
+      expect(fromEarlier.conditions.filter((_, i) => i !== at)).toEqual(fresh.conditions.filter((_, i) => i !== at));
+      expect(fromEarlier.changes).toEqual(fresh.changes);
       writeFileSync(resumeLog, `${JSON.stringify({ header: { model: "another" } })}\n`);
       const mismatch = await errorOf(() => ablate(model, data, { conditions, resumeLog }));
       expect(mismatch.code).toBe("resume-mismatch");
