@@ -21,7 +21,6 @@ import { fail, throwIfAborted } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { planSweep, sweep, sweepAhead, type SweepPath } from "../engine/sweep/sweep.js";
-import type { SweepOutcome } from "../engine/sweep/types.js";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { checkAgreement, type Agreement } from "../engine/agreement.js";
 import { openResumeLog } from "../resumeLog.js";
@@ -30,6 +29,7 @@ import { classNames } from "../engine/evaluate.js";
 import { classCounts, type Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
 import { record } from "../engine/record.js";
+import { fromLog, stored, toLog, type LoggedOutcome, type StoredIntact, type StoredOutcome } from "./storedOutcome.js";
 
 export interface AblateOptions {
   /** What to knock out: build with singles, pairs, groups or fractions. */
@@ -104,35 +104,6 @@ export interface AblateResult {
    */
   warnings: string[];
   elapsedSeconds: number;
-}
-
-/** A finished condition, as the run keeps it. */
-interface StoredOutcome {
-  id: string;
-  correctPerClass: number[];
-  changed: Int32Array;
-  changedPredictions: Int32Array;
-  lossSum: number | null;
-}
-
-/**
- * A finished condition as the resume log holds it: the changed samples and predictions as base64 of their int32
- * bytes (little-endian, as every platform Node runs on), ~10× faster to write and read back than JSON arrays of
- * numbers; a log that an earlier version wrote (plain arrays) is read too.
- */
-interface LoggedOutcome {
-  id: string;
-  correctPerClass: number[];
-  changed: string | number[];
-  changedPredictions: string | number[];
-  lossSum: number | null;
-}
-
-interface StoredIntact {
-  id: string;
-  predictions: number[];
-  correctPerClass: number[];
-  lossSum: number;
 }
 
 const INTACT_ID = "intact";
@@ -231,38 +202,6 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   const agreement = await checkAgreement(model, data, result.predictions, options);
   store?.remove();
   return { ...result, agreement, unresolvedTies, engine, warnings: [...model.warnings], elapsedSeconds: (performance.now() - started) / 1000 };
-}
-
-function stored(id: string, outcome: SweepOutcome, loss: boolean): StoredOutcome {
-  return {
-    id,
-    correctPerClass: outcome.correctPerClass,
-    changed: outcome.changed,
-    changedPredictions: outcome.changedPredictions,
-    // Rounded to float32-level precision, so a resumed run (other batch boundaries) writes the same bytes.
-    lossSum: loss && outcome.lossSum !== null ? Number(outcome.lossSum.toPrecision(9)) : null,
-  };
-}
-
-function toLog(outcome: StoredOutcome): LoggedOutcome {
-  return { ...outcome, changed: base64Of(outcome.changed), changedPredictions: base64Of(outcome.changedPredictions) };
-}
-
-function fromLog(record: LoggedOutcome): StoredOutcome {
-  return { ...record, changed: int32sOf(record.changed), changedPredictions: int32sOf(record.changedPredictions) };
-}
-
-function base64Of(values: Int32Array): string {
-  return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString("base64");
-}
-
-function int32sOf(logged: string | number[]): Int32Array {
-  if (Array.isArray(logged)) return Int32Array.from(logged);
-  const bytes = Buffer.from(logged, "base64");
-  // Copied into an array of its own: a Buffer may sit in a shared pool at an offset that is no multiple of 4.
-  const values = new Int32Array(bytes.length / 4);
-  new Uint8Array(values.buffer).set(bytes);
-  return values;
 }
 
 async function siteMeans(model: LesionModel, data: Dataset, site: string, options: AblateOptions): Promise<Float64Array> {
