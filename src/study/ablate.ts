@@ -24,7 +24,7 @@ import { planSweep, sweep, sweepAhead, type SweepPath } from "../engine/sweep/sw
 import { dataIdentity } from "../data/dataIdentity.js";
 import { checkAgreement, type Agreement } from "../engine/agreement.js";
 import { openResumeLog } from "../resumeLog.js";
-import { condition as makeCondition, type Condition } from "./conditions.js";
+import { condition as makeCondition, conditionId, type Condition } from "./conditions.js";
 import { classNames } from "../engine/evaluate.js";
 import { classCounts, type Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
@@ -230,7 +230,7 @@ function assemble(
   // A unit's single is in thousands of pairs: its lost samples are built once, as a bit set over the samples.
   const singleLost = new Map<string, Uint32Array>();
   const lostAlone = (pair: Condition, unit: number) => {
-    const id = makeConditionId(pair, unit);
+    const id = conditionId(pair.site, [unit], pair.mode);
     let bits = singleLost.get(id);
     if (!bits) {
       singleLost.set(id, (bits = new Uint32Array(Math.ceil(n / 32))));
@@ -355,8 +355,4 @@ function sum(values: number[]): number {
   let total = 0;
   for (let i = 0; i < values.length; i++) total += values[i];
   return total;
-}
-
-function makeConditionId(pair: Condition, unit: number): string {
-  return `${pair.site}/${pair.mode}/${unit}`;
 }

@@ -30,8 +30,13 @@ export function condition(site: Site, units: readonly number[], mode: AblationMo
   checkUnits(site, units);
   const sorted = [...new Set(units)].sort((a, b) => a - b);
   if (sorted.length === 0) fail("bad-units", `a condition at site ${site.name} needs at least one unit`, { site: site.name });
-  const key = sorted.length <= 4 ? sorted.join("+") : `${sorted.length}u-${createHash("sha256").update(sorted.join(",")).digest("hex").slice(0, 12)}`;
-  return { id: `${site.name}/${mode}/${key}${label === null ? "" : `@${label}`}`, site: site.name, units: sorted, mode, label };
+  return { id: conditionId(site.name, sorted, mode, label), site: site.name, units: sorted, mode, label };
+}
+
+/** The id of the condition ablating `units` (sorted, distinct) of `site` in `mode`: `site/mode/u1+u2…[@label]`. */
+export function conditionId(site: string, units: readonly number[], mode: AblationMode, label: string | null = null): string {
+  const key = units.length <= 4 ? units.join("+") : `${units.length}u-${createHash("sha256").update(units.join(",")).digest("hex").slice(0, 12)}`;
+  return `${site}/${mode}/${key}${label === null ? "" : `@${label}`}`;
 }
 
 
