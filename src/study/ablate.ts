@@ -29,7 +29,7 @@ import { classNames } from "../engine/evaluate.js";
 import { classCounts, type Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
 import { record } from "../engine/record.js";
-import { fromLog, stored, toLog, type LoggedOutcome, type StoredIntact, type StoredOutcome } from "./storedOutcome.js";
+import { fromLog, intactFromLog, stored, toLog, type LoggedOutcome, type StoredIntact, type StoredOutcome } from "./storedOutcome.js";
 
 export interface AblateOptions {
   /** What to knock out: build with singles, pairs, groups or fractions. */
@@ -147,8 +147,18 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     ? openResumeLog<LoggedOutcome | StoredIntact>(options.resumeLog, { model: model.sha256, data: data.spec, n: data.n, dataSha256: dataIdentity(data).sha256, loss })
     : null;
   const outcomes = new Map<string, StoredOutcome>();
-  let intact = (store?.done.get(INTACT_ID) as StoredIntact | undefined) ?? null;
-  for (const [id, record] of store?.done ?? []) if (id !== INTACT_ID) outcomes.set(id, fromLog(record as LoggedOutcome));
+  // A damaged record is computed again (its new record, appended later, is the one a later resume reads); a damaged
+  // intact network takes every condition with it, as they are checked against it.
+  const k = model.numClasses;
+  let intact = store ? intactFromLog(store.done.get(INTACT_ID) as StoredIntact | undefined, data.n, k) : null;
+  if (store && intact) {
+    const check = { labels: data.labels, k, loss, intactPredictions: Int32Array.from(intact.predictions), intactCorrect: intact.correctPerClass };
+    for (const [id, record] of store.done) {
+      if (id === INTACT_ID) continue;
+      const outcome = fromLog(record as LoggedOutcome, check);
+      if (outcome) outcomes.set(id, outcome);
+    }
+  }
   const engine: Record<string, SweepPath> = {};
   let unresolvedTies = 0;
   const total = needed.size;
@@ -196,8 +206,8 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
       options.onProgress?.({ phase: "ablate", done, total, detail: siteName });
     }
   }
-  if (!intact) fail("resume-mismatch", `the resume log ${options.resumeLog} has conditions but no intact network; remove it and run again`, { path: options.resumeLog ?? "" });
-  const result = assemble(model, data, conditions, outcomes, intact, loss, options.confusion ?? false);
+  // Set by the first block where the log held none: without it no condition was taken from the log.
+  const result = assemble(model, data, conditions, outcomes, intact!, loss, options.confusion ?? false);
   // Before the resume log goes: a disagreement leaves the run where it was.
   const agreement = await checkAgreement(model, data, result.predictions, options);
   store?.remove();

@@ -68,7 +68,7 @@ describe("errors", () => {
     }
   });
 
-  it("ablate with a resume log from another run is resume-mismatch; an aborted run resumes to the same result", async () => {
+  it("ablate with a resume log from another run is resume-mismatch; an aborted run resumes to the same result, from an earlier version's log too, and recomputes damaged records", async () => {
     const model = await openModel(randomMlp([10, 12, 3], 3), { name: "mlp" });
     const dir = mkdtempSync(join(tmpdir(), "lesion-errors-"));
     try {
@@ -113,6 +113,38 @@ describe("errors", () => {
       expect(fromEarlier.conditions[at].loss! - fresh.conditions[at].loss!).toBeCloseTo(1, 6);
       expect(fromEarlier.conditions.filter((_, i) => i !== at)).toEqual(fresh.conditions.filter((_, i) => i !== at));
       expect(fromEarlier.changes).toEqual(fresh.changes);
+      // Damaged records are computed again, not taken: arrays of two lengths, text that is no base64, per-class counts
+      // that are not the intact ones moved by the changes. Each also has its loss raised by 1 per sample, which would
+      // show in the result were it taken; a damaged intact network takes every record with it.
+      const base64 = (values: number[]) => Buffer.from(Int32Array.from(values).buffer).toString("base64");
+      const numbersOf = (text: string) => Array.from(new Int32Array(Uint8Array.from(Buffer.from(text, "base64")).buffer));
+      const damages = [
+        (r: { changedPredictions: string }) => (r.changedPredictions = base64(numbersOf(r.changedPredictions).slice(1))),
+        (r: { changed: string }) => (r.changed = `!!!!${r.changed.slice(4)}`),
+        (r: { correctPerClass: number[] }) => r.correctPerClass[0]++,
+      ];
+      let damaged = 0;
+      const withDamage = (intactToo: boolean) =>
+        lines
+          .trim()
+          .split("\n")
+          .map((line) => {
+            const record = JSON.parse(line) as { id: string; changed: string; changedPredictions: string; correctPerClass: number[]; lossSum: number; predictions?: number[] };
+            if (record.id === "intact" && intactToo) record.predictions = record.predictions!.slice(1);
+            if (typeof record.changed !== "string" || numbersOf(record.changed).length < 2 || damaged === damages.length) return line;
+            damages[damaged++](record as never);
+            record.lossSum += data.n;
+            return JSON.stringify(record);
+          })
+          .join("\n") + "\n";
+      for (const intactToo of [false, true]) {
+        damaged = 0;
+        writeFileSync(resumeLog, withDamage(intactToo));
+        expect(damaged).toBe(damages.length);
+        const repaired = await ablate(model, data, { conditions, resumeLog });
+        expect(repaired.conditions).toEqual(fresh.conditions);
+        expect(repaired.changes).toEqual(fresh.changes);
+      }
       writeFileSync(resumeLog, `${JSON.stringify({ header: { model: "another" } })}\n`);
       const mismatch = await errorOf(() => ablate(model, data, { conditions, resumeLog }));
       expect(mismatch.code).toBe("resume-mismatch");
