@@ -1,7 +1,7 @@
 /**
  * The lock of a result or study directory: `lesion.lock`, created exclusively, holding the owner's pid. Two runs never
  * work in one directory at once; the lock of a process that no longer exists (a killed run) is taken over. A few lines
- * of our own rather than a library: one process per lock, local file systems, and the pid check is the whole policy.
+ * of our own rather than a library: one process per lock, local file systems, and the pid check (a zombie counts as gone) is the whole policy.
  */
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -65,12 +65,29 @@ function mtime(path: string): number {
   }
 }
 
+/**
+ * Whether process `pid` still runs. A zombie (exited, not yet reaped by its parent: after `kill -9`, under an init that
+ * reaps slowly) answers signal 0 like a live process but holds nothing: on Linux its /proc state (Z, or X while it is
+ * removed) says it is gone. Elsewhere, or where /proc cannot be read, signal 0 decides.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+  return !exited(pid);
+}
+
+/** The state field of /proc/<pid>/stat, after the command name in parentheses (which may itself hold ") "). */
+function exited(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return false;
+  }
+  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  return state === "Z" || state === "X";
 }
 

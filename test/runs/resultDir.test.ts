@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -153,6 +153,29 @@ describe("openResultDir", () => {
     const taken = openResultDir(dir, identity("fc1"));
     expect(readFileSync(join(dir, "lesion.lock"), "utf8")).toBe(`${process.pid}\n`);
     taken.release();
+  });
+
+  // A killed run's process can linger as a zombie until its parent reaps it (kill -9 under a slow init): signal 0
+  // still reaches it, but it holds nothing. Linux only (/proc).
+  it.runIf(existsSync("/proc/self/stat"))("openResultDir takes over the lock of a zombie process; a live one's still refuses", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-lock-zombie-"));
+    // bash forks `sleep 0.1`, prints its pid, then becomes `sleep 30`, which never reaps it: a zombie after 0.1 s.
+    const parent = spawn("bash", ["-c", "sleep 0.1 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+    try {
+      const zombie = Number((await new Promise<string>((resolve) => parent.stdout.once("data", (chunk: Buffer) => resolve(chunk.toString())))).trim());
+      const state = () => readFileSync(`/proc/${zombie}/stat`, "utf8").split(") ")[1][0];
+      for (let wait = 0; state() !== "Z" && wait < 100; wait++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(state()).toBe("Z");
+      expect(() => process.kill(zombie, 0)).not.toThrow();
+      writeFileSync(join(dir, "lesion.lock"), `${parent.pid}\n`);
+      expect(lesionError(() => openResultDir(dir, identity("fc1"))).code).toBe("dir-locked");
+      writeFileSync(join(dir, "lesion.lock"), `${zombie}\n`);
+      const taken = openResultDir(dir, identity("fc1"));
+      expect(readFileSync(join(dir, "lesion.lock"), "utf8")).toBe(`${process.pid}\n`);
+      taken.release();
+    } finally {
+      parent.kill("SIGKILL");
+    }
   });
 
   it("writeFileAtomic on a full disk (/dev/full) and under a file: unwritable-path naming the path, no temporary left", () => {
