@@ -1,6 +1,6 @@
 /** File access with the project's error codes, and atomic writes (temp name, then rename). */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fail, isLesionError } from "./errors.js";
 
@@ -48,7 +48,8 @@ function guarded<T>(path: string, label: string, write: () => T): T {
     if (isLesionError(error)) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) throw error;
-    fail("unwritable-path", `${label}: ${WRITE_FAULTS[code] ?? code.toLowerCase()} (${code})`, { path, errno: code });
+    const reason = (error as { reason?: string }).reason ?? WRITE_FAULTS[code] ?? code.toLowerCase();
+    fail("unwritable-path", `${label}: ${reason} (${code})`, { path, errno: code });
   }
 }
 
@@ -80,8 +81,11 @@ function makeDirs(path: string): void {
     try {
       mkdirSync(dir);
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // ENOENT with the parent there: a file system that makes no directories (/proc, /sys), not a missing one.
+      if (code === "ENOENT" && existsSync(dirname(dir))) throw Object.assign(error as Error, { reason: `${dirname(dir)} does not allow new directories` });
       // Another process made it in between: fine if it is a directory.
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || !statSync(dir).isDirectory()) throw error;
+      if (code !== "EEXIST" || !statSync(dir).isDirectory()) throw error;
     }
   }
 }
