@@ -14,6 +14,7 @@
  * k = 10 the factors and the pair rows run in WebAssembly SIMD (pairRowsKernel.ts); other k in the JS loops below.
  */
 import { dot } from "./dot.js";
+import { hiddenLossSums, type HiddenLayer } from "./hiddenLoss.js";
 import { pairRowsKernel } from "./pairRowsKernel.js";
 import type { PairLossCache } from "./types.js";
 
@@ -22,8 +23,13 @@ export interface ClosedFormLossInput {
   logits: Float32Array;
   /** [n × units] the site's pre-activations (a unit is active where > 0; its activation is then this value). */
   values: Float32Array;
-  /** [k × units] the output layer's weight. */
+  /** [k × units] the output layer's weight; [k × hidden.width] where `hidden` is given. */
   weight: Float64Array;
+  /**
+   * The hidden ReLU layer between the site and the output layer, where the site does not feed the output layer
+   * directly (hiddenLoss.ts): then only singles and a sweep of pairs may be asked for (hiddenLossFits).
+   */
+  hidden?: HiddenLayer;
   labels: Int32Array;
   /** Unit sets zeroed at the site, one per condition. */
   conditions: number[][];
@@ -64,6 +70,7 @@ export function closedFormLoss(input: ClosedFormLossInput): ClosedFormLoss {
   const cache = input.cache;
   const kept = (c: number[]) => cache?.pairs != null && c.every((u) => cache.units![u] === 1);
   conditions.forEach((c, i) => (c.length === 1 || (isPair(c) && (sweep || kept(c))) ? pairs : others).push(i));
+  if (input.hidden && others.length > 0) throw new Error("closedFormLoss: a hidden layer's loss takes singles and a sweep of pairs only");
   let rows = 0;
   if (pairs.length > 0) rows += pairLosses(input, probabilities, pairs, deltas);
   if (others.length > 0) rows += groupLosses(input, probabilities, others, deltas);
@@ -112,7 +119,9 @@ function pairLosses(input: ClosedFormLossInput, probabilities: () => Float64Arra
     const unitCount = used.reduce((sum, x) => sum + x, 0);
     const all = pairCount >= unitCount;
     if (all) for (let i = 0; i < units; i++) for (let j = i + 1; j < units; j++) wanted[i * units + j] = used[i] & used[j];
-    const sums = lossSums(input, probabilities(), used, pairCount > 0 ? wanted : null);
+    const sums = input.hidden
+      ? hiddenLossSums({ ...input, hidden: input.hidden }, probabilities(), used, pairCount > 0)
+      : lossSums(input, probabilities(), used, pairCount > 0 ? wanted : null);
     rows = sums.rows;
     singleSums = sums.singles;
     pairSums = sums.pairs;

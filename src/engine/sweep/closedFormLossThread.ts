@@ -2,7 +2,8 @@
  * closedFormLoss (closedFormLoss.ts) on the machine's other cores. A sweep of pairs at a site that feeds the output
  * layer computes its loss in JS from cached values while the main thread decides the same conditions' predictions:
  * the loss runs in worker threads beside it, so the loss costs little more wall time than the predictions alone.
- * The worker imports closedFormLoss.js and nothing else: no onnxruntime (not safe in worker threads) is loaded there.
+ * The worker imports closedFormLoss.js (and its kernels) and nothing else: no onnxruntime (not safe in worker threads) is
+ * loaded there.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -45,7 +46,10 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
     return { wait: async () => answer, threads: 0, cancel() {}, ref() {}, unref() {} };
   }
   const n = input.labels.length;
-  const count = Math.min(THREADS, Math.max(1, availableParallelism() - 1), Math.floor(n / 256));
+  // The hidden layer's loss (hiddenLoss.ts) costs more than the predictions beside it: it takes every core, the
+  // caller's too, whose predictions finish first.
+  const cores = input.hidden ? availableParallelism() : availableParallelism() - 1;
+  const count = Math.min(THREADS, Math.max(1, cores), Math.floor(n / 256));
   const workers: Worker[] = [];
   const shares = Array.from({ length: count }, (_, i) => {
     const [from, to] = [Math.floor((i * n) / count), Math.floor(((i + 1) * n) / count)];
@@ -103,6 +107,7 @@ function part(input: ClosedFormLossInput, from: number, to: number): ClosedFormL
     values: input.values.slice(from * units, to * units),
     weight: input.weight.slice(),
     labels: input.labels.slice(from, to),
+    hidden: input.hidden && { ...input.hidden, next: input.hidden.next.slice(from * input.hidden.width, to * input.hidden.width), weight: input.hidden.weight.slice() },
     cache: { units: null, singles: null, pairs: null },
   };
 }
@@ -122,7 +127,8 @@ function inWorker(part: () => ClosedFormLossInput, workers: Worker[]): Promise<C
     try {
       const data = part();
       // Transferred, not cloned: the part's copies are the worker's alone.
-      worker = new Worker(new URL("./closedFormLossWorker.js", import.meta.url), { workerData: data, transferList: [data.logits.buffer, data.values.buffer, data.weight.buffer, data.labels.buffer] as ArrayBuffer[] });
+      const hidden = data.hidden ? [data.hidden.next.buffer, data.hidden.weight.buffer] : [];
+      worker = new Worker(new URL("./closedFormLossWorker.js", import.meta.url), { workerData: data, transferList: [data.logits.buffer, data.values.buffer, data.weight.buffer, data.labels.buffer, ...hidden] as ArrayBuffer[] });
     } catch {
       here();
       return;

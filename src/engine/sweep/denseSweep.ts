@@ -15,8 +15,8 @@
  * 4. A multi-unit condition on a sample where only one of its units is active equals that unit's single ablation
  *    there; the single's exact outcome (and loss) is reused.
  * With loss, where the site feeds the output layer the loss is a closed form of cached values (closedFormLoss.ts) and
- * the predictions take the pruned path; before, every row where an ablated unit is active is evaluated (elsewhere
- * the loss is the intact one).
+ * the predictions take the pruned path; so is a sweep of pairs one ReLU layer before it (hiddenLoss.ts). Elsewhere
+ * every row where an ablated unit is active is evaluated (elsewhere the loss is the intact one).
  * 5. float32 decides unless its top two logits nearly tie (logits.ts); those rows, and the intact network's own near
  *    ties, are recomputed in float64 from the input (forward64.ts).
  * This file runs the steps in order; denseRows.ts lists and settles the rows, denseTail.ts runs the general case
@@ -29,6 +29,7 @@ import { closedFormLossBeside, worthAThread } from "./closedFormLossThread.js";
 import { denseIntact } from "./denseIntact.js";
 import { DenseRows, finish } from "./denseRows.js";
 import { denseTail } from "./denseTail.js";
+import { hiddenLossAvailable } from "./hiddenLoss.js";
 import { candidatePairs, layerBounds, marginsOf, PAIR_BYTES } from "./layerBounds.js";
 import type { DenseIntact, DenseSweepInput, LayerBounds, PairLossCache, SweepResult } from "./types.js";
 
@@ -46,7 +47,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   const site = chain.layers[siteLayer];
   for (const units of conditions) for (const u of units) if (!(u >= 0 && u < site.out)) fail("unit-out-of-range", `unit ${u} is out of range for site ${site.name} (0..${site.out - 1})`, { site: site.name, unit: u, units: site.out });
   const intact = input.intact ?? (await denseIntact(model, chain, inputs, labels));
-  if (input.loss && siteLayer + 1 === last && !input.losses) return withClosedFormLoss(input, intact, started);
+  if (input.loss && !input.losses && (siteLayer + 1 === last || hiddenLossFits(input))) return withClosedFormLoss(input, intact, started);
   const sweep = new DenseRows(input, intact);
   if (siteLayer === last) {
     sweep.logits();
@@ -81,9 +82,10 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
 
 
 /**
- * Where the site feeds the output layer, the loss is a closed form of the cached logits and activations
- * (closedFormLoss.ts): computed on every row where a unit is active, while the predictions come from the pruned
- * sweep without loss; a pairs sweep's loss runs in a worker thread beside it (closedFormLossThread.ts).
+ * Where the site feeds the output layer (or, for a sweep of pairs, the hidden layer before it: hiddenLossFits), the
+ * loss is a closed form of the cached logits and activations (closedFormLoss.ts): computed on every row where a unit
+ * is active, while the predictions come from the pruned sweep without loss; a pairs sweep's loss runs in worker
+ * threads beside it (closedFormLossThread.ts).
  * rowsEvaluated counts the loss rows (the decided rows are among them).
  */
 async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, started: number): Promise<SweepResult> {
@@ -116,7 +118,7 @@ async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, s
  */
 export function denseLossAhead(input: DenseSweepInput & { intact: DenseIntact }): void {
   const { chain, siteLayer, intact } = input;
-  if (!input.loss || siteLayer + 2 !== chain.layers.length) return;
+  if (!input.loss || !(siteLayer + 2 === chain.layers.length || hiddenLossFits(input))) return;
   const cache = lossCache(intact, siteLayer);
   const loss = lossInput(input, intact, cache);
   if (cache.ahead || !worthAThread(loss)) return;
@@ -147,8 +149,33 @@ function lossCache(intact: DenseIntact, siteLayer: number): PairLossCache {
 
 function lossInput(input: DenseSweepInput, intact: DenseIntact, cache: PairLossCache): ClosedFormLossInput {
   const { chain, siteLayer } = input;
-  const out = chain.layers[siteLayer + 1];
-  return { cache, logits: intact.pre[siteLayer + 1], values: intact.pre[siteLayer], weight: out.weight, labels: input.labels, conditions: input.conditions, k: out.out, units: out.in };
+  const last = chain.layers.length - 1;
+  const out = chain.layers[last];
+  const next = chain.layers[siteLayer + 1];
+  const hidden = siteLayer + 1 < last ? { next: intact.pre[siteLayer + 1], weight: next.weight, width: next.out } : undefined;
+  return { cache, logits: intact.pre[last], values: intact.pre[siteLayer], weight: out.weight, hidden, labels: input.labels, conditions: input.conditions, k: out.out, units: chain.layers[siteLayer].out };
+}
+
+/**
+ * Whether a sweep's loss is computed from cached values although its site does not feed the output layer
+ * (hiddenLoss.ts): the site and the one hidden layer after it are ReLU layers, the output layer has 10 classes
+ * (where the WebAssembly kernel runs), and the conditions are singles and a sweep of pairs (more pairs than units
+ * among them). Elsewhere every row where a unit is active runs through onnxruntime (denseTail.ts).
+ */
+function hiddenLossFits(input: DenseSweepInput): boolean {
+  const { chain, siteLayer, conditions } = input;
+  const last = chain.layers.length - 1;
+  if (siteLayer + 2 !== last || chain.layers[siteLayer].activation !== "relu" || chain.layers[siteLayer + 1].activation !== "relu") return false;
+  if (!hiddenLossAvailable(chain.layers[last].out)) return false;
+  const used = new Set<number>();
+  let pairs = 0;
+  for (const c of conditions) {
+    if (c.length === 2 && c[0] !== c[1]) {
+      pairs++;
+      used.add(c[0]).add(c[1]);
+    } else if (c.length !== 1) return false;
+  }
+  return pairs > 0 && pairs >= used.size;
 }
 
 /**

@@ -1,0 +1,159 @@
+/**
+ * The loss of zero ablations at a site one hidden ReLU layer before the output layer (mlp100x3's h1), for k = 10
+ * classes, from cached values: no pass through onnxruntime. Zeroing units U of the site moves the hidden layer's
+ * pre-activations p by −Σ_{u∈U} v_u (v_u = h_u·W_next[:,u]) and the logits by W_out·(relu(p') − relu(p)). Split
+ * that as a linear part and corrections: were no hidden unit to change sign, the logits would drop by
+ * lin_U = Σ_u lin_u, lin_u = W_out·(v_u ⊙ [p > 0]); each hidden unit m whose sign U flips adds a correction along
+ * W_out[:,m] (t = p_m − Σ_u v_u,m: +t·W_out[:,m] to the drop where p_m > 0 ≥ t, −t·W_out[:,m] where t > 0 ≥ p_m).
+ * Only units where one of U's contributions is at least half of |p_m| with the sign that moves it toward 0 can
+ * flip for a pair, so a pair's flips are found among its two units' candidate lists (~4 of mlp100x3's 100 hidden
+ * units each), each candidate tested against every partner at once (hiddenRows.wat).
+ *
+ * As in the closed form at the last hidden layer (closedFormLoss.ts): a pair's summed loss change is its singles'
+ * sums (each over the samples where that unit is active) plus, over the samples where both are, log q_ij + the label
+ * terms, q_ij = S_ij / (S_i·S_j), S = Σ_c p_c·exp(−drop_c) with the intact softmax p, so that per pair row only the
+ * exponentials of the corrections are taken (S_ij = Σ_c p_c·exp(−lin_i,c)·exp(−lin_j,c)·exp(−e_c)), in float64 from
+ * the intact float32 pre-activations. The rows run in WebAssembly SIMD (hiddenRows.wat), with fdlibm's exp as
+ * pairRowsKernel.ts. The dense sweep takes this path for a sweep of pairs with loss (denseSweep.ts, hiddenLossFits);
+ * where WebAssembly SIMD is missing or k ≠ 10 (hiddenLossAvailable), and for other conditions, every row where a unit
+ * is active runs through onnxruntime instead (denseTail.ts). On mlp100x3's h1: ~120 ns per pair row on one core of
+ * this project's 2-core machine, against ~250 through onnxruntime (bench/hidden-loss-check.mjs).
+ */
+import { HIDDEN_ROWS_WASM } from "./hiddenRowsWasm.js";
+
+/** The hidden layer between the site and the output layer, for closedFormLoss's input. */
+export interface HiddenLayer {
+  /** [n × width] the hidden layer's intact pre-activations. */
+  next: Float32Array;
+  /** [width × units] W_next: the site's units into the hidden layer. */
+  weight: Float64Array;
+  width: number;
+}
+
+/** What hiddenLossSums needs of closedFormLoss's input: `weight` is W_out [k × width]. */
+export interface HiddenLossInput {
+  values: Float32Array;
+  weight: Float64Array;
+  labels: Int32Array;
+  k: number;
+  units: number;
+  hidden: HiddenLayer;
+}
+
+const PAGE = 65536;
+let compiled: WebAssembly.Module | null | undefined;
+
+/** Whether hiddenLossSums can run here for k classes (WebAssembly SIMD, k = 10). */
+export function hiddenLossAvailable(k: number): boolean {
+  return k === 10 && moduleOf() !== null;
+}
+
+function moduleOf(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(Buffer.from(HIDDEN_ROWS_WASM, "base64"));
+      // Instantiating checks that the runtime takes the SIMD instructions too.
+      new WebAssembly.Instance(compiled, { js: { log: Math.log } });
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+/**
+ * Per unit of `used`, its single's summed loss change over the samples where it is active; per pair i < j of used
+ * units (all of them where `pairs`; every pair of the sample's active used units is computed), Σ over the samples
+ * where both are active of the pair's change less its singles'. `p` is the intact softmax [n × k]. Returns
+ * { singles [units], pairs [units × units] (row i, column j > i), rows }. Throws an Error where
+ * hiddenLossAvailable(k) is false (the caller checks).
+ */
+export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Uint8Array, pairs: boolean): { singles: Float64Array; pairs: Float64Array; rows: number } {
+  const { values, labels, units, k } = input;
+  const { next, width } = input.hidden;
+  const compiledModule = moduleOf();
+  if (k !== 10 || compiledModule === null) throw new Error("hiddenLossSums needs WebAssembly SIMD and k = 10");
+  const n = labels.length;
+  const even = width + (width % 2);
+  // Rows of the hidden-unit-major copies: one lane per active unit, rounded up to whole pairs of lanes.
+  const stride = units + (units % 2);
+  let end = 0;
+  const place = (bytes: number) => {
+    const at = end;
+    end = Math.ceil((end + bytes) / 16) * 16;
+    return at;
+  };
+  const at = {
+    columns: place(units * even * 8),
+    rows: place(even * 80),
+    p: place(even * 8),
+    pi: place(80),
+    active: place(units * 4),
+    h: place(units * 8),
+    v: place(units * even * 8),
+    candidates: place(units * even * 4),
+    counts: place(units * 4),
+    a: place(units * 80),
+    b: place(units * 80),
+    sums: place(units * 8),
+    dLabel: place(units * 8),
+    linLabel: place(units * 8),
+    products: place(units * units * 8),
+    logs: place(units * units * 8),
+    scratch: place(80),
+    vt: place(even * stride * 8),
+    cmask: place(even * stride * 8),
+    acc: place(((units * (units - 1)) / 2) * 80),
+    ex: place(((units * (units - 1)) / 2) * 80),
+    list: place((stride + 2) * 4),
+    starts: place(units * 4),
+  };
+  if (end > 2 ** 31) throw new Error("hiddenLossSums: the layers are too wide for 32-bit addresses");
+  const instance = new WebAssembly.Instance(compiledModule, { js: { log: Math.log } });
+  const memory = instance.exports.memory as WebAssembly.Memory;
+  const pages = Math.ceil(end / PAGE) - memory.buffer.byteLength / PAGE;
+  if (pages > 0) memory.grow(pages);
+  const { buffer } = memory;
+  const exports = instance.exports as unknown as {
+    unitsTen(...args: number[]): void;
+    pairsTen(...args: number[]): void;
+  };
+  const f64 = (offset: number, length: number) => new Float64Array(buffer, offset, length);
+  const columns = f64(at.columns, units * even);
+  const nextWeight = input.hidden.weight;
+  for (let u = 0; u < units; u++) for (let m = 0; m < width; m++) columns[u * even + m] = nextWeight[m * units + u];
+  const rowsOut = f64(at.rows, even * 10);
+  for (let m = 0; m < width; m++) for (let c = 0; c < 10; c++) rowsOut[m * 10 + c] = input.weight[c * width + m];
+  const hiddenP = f64(at.p, even);
+  const pi = f64(at.pi, 10);
+  const active = new Int32Array(buffer, at.active, units);
+  const h = f64(at.h, units);
+  const sums = f64(at.sums, units);
+  const dLabel = f64(at.dLabel, units);
+  const products = f64(at.products, units * units).fill(1);
+  const logs = f64(at.logs, units * units);
+  const singles = new Float64Array(units);
+  let rows = 0;
+  for (let s = 0; s < n; s++) {
+    let count = 0;
+    for (let u = 0; u < units; u++) {
+      const value = values[s * units + u];
+      if (!(value > 0) || used[u] === 0) continue;
+      active[count] = u;
+      h[count++] = value;
+    }
+    if (count === 0) continue;
+    for (let m = 0; m < width; m++) hiddenP[m] = next[s * width + m];
+    pi.set(p.subarray(s * 10, s * 10 + 10));
+    const label = labels[s];
+    exports.unitsTen(count, even, label, at.columns, at.rows, at.p, at.pi, at.active, at.h, at.v, at.candidates, at.counts, at.a, at.b, at.sums, at.dLabel, at.linLabel, at.scratch, at.vt, at.cmask, stride);
+    for (let x = 0; x < count; x++) singles[active[x]] += Math.log(sums[x]) + dLabel[x];
+    rows += count;
+    if (!pairs || count < 2) continue;
+    exports.pairsTen(count, even, label, units, at.rows, at.p, at.active, at.v, at.candidates, at.counts, at.a, at.b, at.sums, at.dLabel, at.linLabel, at.products, at.logs, at.vt, at.cmask, stride, at.acc, at.ex, at.list, at.starts);
+    rows += (count * (count - 1)) / 2;
+  }
+  const pairSums = new Float64Array(units * units);
+  for (let cell = 0; cell < units * units; cell++) pairSums[cell] = logs[cell] + Math.log(products[cell]);
+  return { singles, pairs: pairSums, rows };
+}
