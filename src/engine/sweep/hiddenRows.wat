@@ -37,23 +37,7 @@
       (i64x2.shl (i64x2.add (local.get $k1) (v128.const i64x2 1023 1023)) (i32.const 52)))
       (i64x2.shl (i64x2.add (i64x2.sub (local.get $ki) (local.get $k1)) (v128.const i64x2 1023 1023)) (i32.const 52))))
 
-;; exp on two float64 lanes without a division: k = round(x/ln 2), r = x − k·ln 2 in two parts (|r| ≤ ln 2 / 2), the
-  ;; Taylor polynomial of degree 12 (truncation < 2e-16 relative there), then 2^k as two factors as in $exp.
-  (func $expPoly (param $x v128) (result v128)
-    (local $e v128) (local $kf v128) (local $ki v128) (local $r v128) (local $k1 v128)
-    (local.set $e (f64x2.pmax (f64x2.pmin (local.get $x) (v128.const f64x2 710 710)) (v128.const f64x2 -746 -746)))
-    (local.set $kf (f64x2.add (f64x2.mul (local.get $e) (v128.const f64x2 1.44269504088896338700e+00 1.44269504088896338700e+00))
-      (v128.const f64x2 0x1.8p52 0x1.8p52)))
-    (local.set $ki (i64x2.sub (local.get $kf) (v128.const i64x2 0x4338000000000000 0x4338000000000000)))
-    (local.set $kf (f64x2.sub (local.get $kf) (v128.const f64x2 0x1.8p52 0x1.8p52)))
-    (local.set $r (f64x2.sub (f64x2.sub (local.get $e) (f64x2.mul (local.get $kf) (v128.const f64x2 6.93147180369123816490e-01 6.93147180369123816490e-01)))
-      (f64x2.mul (local.get $kf) (v128.const f64x2 1.90821492927058770002e-10 1.90821492927058770002e-10))))
-    (local.set $k1 (i64x2.shr_s (local.get $ki) (i32.const 1)))
-    (f64x2.mul (f64x2.mul (f64x2.add (v128.const f64x2 1.0 1.0) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 1.0 1.0) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 0.5 0.5) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 0.16666666666666666 0.16666666666666666) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 0.041666666666666664 0.041666666666666664) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 0.008333333333333333 0.008333333333333333) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 0.001388888888888889 0.001388888888888889) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 0.0001984126984126984 0.0001984126984126984) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 2.48015873015873e-05 2.48015873015873e-05) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 2.7557319223985893e-06 2.7557319223985893e-06) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 2.755731922398589e-07 2.755731922398589e-07) (f64x2.mul (local.get $r) (f64x2.add (v128.const f64x2 2.505210838544172e-08 2.505210838544172e-08) (f64x2.mul (local.get $r) (v128.const f64x2 2.08767569878681e-09 2.08767569878681e-09)))))))))))))))))))))))))
-      (i64x2.shl (i64x2.add (local.get $k1) (v128.const i64x2 1023 1023)) (i32.const 52)))
-      (i64x2.shl (i64x2.add (i64x2.sub (local.get $ki) (local.get $k1)) (v128.const i64x2 1023 1023)) (i32.const 52))))
-
-    ;; Per active unit x of one sample (site unit u = active[x], activation h[x]), with the hidden layer's intact
+  ;; Per active unit x of one sample (site unit u = active[x], activation h[x]), with the hidden layer's intact
   ;; pre-activations p [width] and softmax pi [10]:
   ;;   v[x·width + m] = h·columns[u·width + m] (the unit's contribution to hidden unit m, columns = W_nextᵀ);
   ;;   lin = Σ over active m (p_m > 0) of v_m·rows[m] (rows = W_outᵀ, 80 bytes per m): the logit change if no hidden
