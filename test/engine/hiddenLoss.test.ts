@@ -83,7 +83,7 @@ describe("hiddenLoss", () => {
   // time). W_out scaled 40 moves the pair products past 1e±100 (folded into their logarithms).
   for (const [units, scale] of [[9, 1], [12, 1], [12, 40]]) {
     it(`closedFormLoss with a hidden layer (${units} units, W_out scaled ${scale}): singles and every pair equal the row-by-row cross-entropy`, () => {
-      expect(hiddenLossAvailable(10)).toBe(true);
+      expect(hiddenLossAvailable(10, units, 11)).toBe(true);
       const data = problem(units, scale);
       const conditions: number[][] = [];
       for (let u = 0; u < units; u++) conditions.push([u]);

@@ -166,7 +166,7 @@ function hiddenLossFits(input: DenseSweepInput): boolean {
   const { chain, siteLayer, conditions } = input;
   const last = chain.layers.length - 1;
   if (siteLayer + 2 !== last || chain.layers[siteLayer].activation !== "relu" || chain.layers[siteLayer + 1].activation !== "relu") return false;
-  if (!hiddenLossAvailable(chain.layers[last].out)) return false;
+  if (!hiddenLossAvailable(chain.layers[last].out, chain.layers[siteLayer].out, chain.layers[siteLayer + 1].out)) return false;
   const used = new Set<number>();
   let pairs = 0;
   for (const c of conditions) {

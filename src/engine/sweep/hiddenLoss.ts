@@ -43,9 +43,20 @@ export interface HiddenLossInput {
 const PAGE = 65536;
 let compiled: WebAssembly.Module | null | undefined;
 
-/** Whether hiddenLossSums can run here for k classes (WebAssembly SIMD, k = 10). */
-export function hiddenLossAvailable(k: number): boolean {
-  return k === 10 && moduleOf() !== null;
+/** The kernel's memory at most: ~1,300 units at the site (its pair rows take 160 bytes each, its pair cells 16). */
+const KERNEL_BYTES = 160 * 2 ** 20;
+
+/**
+ * Whether hiddenLossSums can run here for k classes, a site of `units` units and a hidden layer `width` wide
+ * (WebAssembly SIMD, k = 10, its memory within KERNEL_BYTES).
+ */
+export function hiddenLossAvailable(k: number, units: number, width: number): boolean {
+  return k === 10 && kernelBytes(units, width) <= KERNEL_BYTES && moduleOf() !== null;
+}
+
+/** The kernel's memory (hiddenLossSums' layout) but for its few fixed arrays. */
+function kernelBytes(units: number, width: number): number {
+  return 36 * (units + 2) * (width + 2) + 96 * units * units;
 }
 
 function moduleOf(): WebAssembly.Module | null {
@@ -66,7 +77,7 @@ function moduleOf(): WebAssembly.Module | null {
  * units (all of them where `pairs`; every pair of the sample's active used units is computed), Σ over the samples
  * where both are active of the pair's change less its singles'. `p` is the intact softmax [n × k]. Returns
  * { singles [units], pairs [units × units] (row i, column j > i), rows }. Throws an Error where
- * hiddenLossAvailable(k) is false (the caller checks).
+ * hiddenLossAvailable is false (the caller checks).
  */
 export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Uint8Array, pairs: boolean): { singles: Float64Array; pairs: Float64Array; rows: number } {
   const { values, labels, units, k } = input;
