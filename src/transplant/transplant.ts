@@ -55,7 +55,7 @@ export interface TransplantOptions {
   /**
    * Default "sgd" (momentum 0.9): a step proportional to the gradient. Adam moves every weight with a gradient by
    * about `lr` from its first steps, whatever the gradient's size: on first-layer weights (784 inputs, most of them a
-   * constant background) that shifts a unit's input by several times its spread per step, and the units that
+   * constant background) that shifted a unit's input by ten times its spread per step on MNIST, and the units that
    * fresh-units and finetune train die (no longer active on any budget image; no gradient reaches them again).
    */
   optimizer?: "sgd" | "adam";
