@@ -5,13 +5,15 @@
  * on 60 images whose 90 background pixels are constant (as on MNIST). Under Adam (lr 0.01) both new units die
  * (active on no budget image) and the control computes exactly what the recipient did, the fault a new-user trial
  * found on MNIST; under the default (SGD, momentum 0.9, lr 0.01) both stay active and the test accuracy moves.
+ * Then the trial's own run, networks trained here exactly as its `lesion train` commands trained them.
  */
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { readFileSync } from "node:fs";
 import type { Dataset } from "../../src/data/types.js";
+import { loadDataset } from "../../src/data/loadDataset.js";
 import { closeModel, openModel, type LesionModel } from "../../src/engine/model.js";
 import { trainNetwork } from "../../src/engine/train.js";
-import { networkInputs } from "../../src/models/train.js";
+import { networkInputs, train } from "../../src/models/train.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { networkOf } from "../../src/onnx/network.js";
@@ -158,4 +160,42 @@ describe("transplant's fresh-units control against NumPy (test/fixtures/freshUni
     expect(Math.abs(fresh(result).after.accuracy - result.before.accuracy)).toBeGreaterThan(0.1);
     expect(result.warnings.filter((w) => w.startsWith("fresh-units"))).toEqual([]);
   });
+});
+
+describe("the new-user trial's run: lesion transplant donor.onnx --into recipient.onnx --data mnist --class 3 --budget-samples 100", () => {
+  let donor: LesionModel;
+  let recipient: LesionModel;
+  let data: Dataset;
+  let test: Dataset;
+
+  beforeAll(async () => {
+    // lesion train --arch mlp:784-100-10 --data mnist --epochs 1 --seed 0 (donor) and --seed 1 (recipient).
+    data = await loadDataset("mnist:train");
+    test = await loadDataset("mnist:test");
+    donor = await openModel((await train(data, { arch: "mlp:784-100-10", epochs: 1, seed: 0 })).model, { name: "donor" });
+    recipient = await openModel((await train(data, { arch: "mlp:784-100-10", epochs: 1, seed: 1 })).model, { name: "recipient" });
+  }, 60_000);
+  afterAll(async () => {
+    for (const m of [donor, recipient]) if (m) await closeModel(m);
+  });
+
+  it("transplant(…, {optimizer: 'adam', lr: 0.01}) is the trial's symptom, now counted and warned about: every fresh unit dead, accuracy exactly as before", async () => {
+    const result = await transplant(donor, recipient, data, { test, class: 3, budgetSamples: 100, optimizer: "adam", lr: 0.01, resamples: 50 });
+    const fresh = result.repeats.find((r) => r.condition === "fresh-units")!;
+    expect(fresh.siteActive!.after).toBe(0);
+    expect(fresh.siteActive!.before).toBeGreaterThan(0);
+    expect(fresh.after.perClass).toEqual(result.before.perClass);
+    expect(result.warnings.some((w) => w.startsWith("fresh-units (seed 0):") && w.includes("so this control computes what the recipient computed"))).toBe(true);
+  }, 60_000);
+
+  it("transplant(…) with the defaults: the fresh units stay active and fresh-units' accuracy differs from before", async () => {
+    const result = await transplant(donor, recipient, data, { test, class: 3, budgetSamples: 100, resamples: 50 });
+    const fresh = result.repeats.find((r) => r.condition === "fresh-units")!;
+    expect(fresh.siteActive!.after).toBe(fresh.siteActive!.before);
+    expect(fresh.after.accuracy).not.toBe(result.before.accuracy);
+    expect(fresh.after.perClass[3]).not.toBe(result.before.perClass[3]);
+    const finetune = result.repeats.find((r) => r.condition === "finetune")!;
+    expect(finetune.siteActive!.after).toBeGreaterThan(finetune.siteActive!.before / 2);
+    expect(result.warnings).toEqual([]);
+  }, 60_000);
 });
