@@ -73,6 +73,12 @@ function table(r) {
     "| --- | --- | --- | --- |",
     ...r.versusControls.map((d) => `| ${d.control} | ${ci(d.target)} | ${ci(d.others)} | ${ci(d.overall)} |`),
     "",
+    `Site units active on the budget images before → after training, over the ${r.seeds.length} repeats: ${["fresh-units", "finetune"].map((c) => {
+      const rows = r.repeats.filter((x) => x.condition === c && x.siteActive);
+      const sum = (key) => rows.reduce((a, x) => a + x.siteActive[key], 0);
+      return `${c} ${sum("before")} → ${sum("after")} (of ${sum("units")})`;
+    }).join("; ")}.`,
+    "",
     `Ablating the transplanted units in the merged model: class ${r.held} ${pct(r.ablationCheck.after.perClass[r.held])} %, ${r.ablationCheck.removed === null ? "no gain to remove" : `${pct(r.ablationCheck.removed)} % of the gain removed`}, predictions identical to the recipient's: ${r.ablationCheck.samePredictionsAsBefore}.`,
     "",
   ];

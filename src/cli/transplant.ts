@@ -15,6 +15,7 @@ import { transplantFiles } from "../runs/transplantFiles.js";
 import { provenance } from "../runs/provenance.js";
 import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
+import { flagOf } from "./flagMessage.js";
 
 const FLAGS: FlagTable<TransplantOptions> = {
   test: "--test <spec>",
@@ -85,8 +86,8 @@ export function registerTransplant(program: Command): void {
     .option(FLAGS.budgetEpochs!, "epochs over the budget images", "30")
     .option(FLAGS.budgetSamples!, "images drawn (seeded) from --data (default: all)")
     .option(FLAGS.batchSize!, "samples per step", "10")
-    .option(FLAGS.optimizer!, "sgd (with momentum) or adam", "adam")
-    .option(FLAGS.lr!, "learning rate (default 0.01 for adam, 0.05 for sgd)")
+    .option(FLAGS.optimizer!, "sgd (with momentum 0.9) or adam", "sgd")
+    .option(FLAGS.lr!, "learning rate (default 0.01)")
     .option(FLAGS.seed!, "seed of shuffling, random units and fresh units", "0")
     .option(FLAGS.repeats!, "repeats with seeds seed, seed+1, …", "1")
     .option(FLAGS.resamples!, "bootstrap resamples for the intervals", "1000")
@@ -131,7 +132,7 @@ export function registerTransplant(program: Command): void {
           ...options,
           test,
           onProgress: progress.onProgress,
-          onWarning: (message) => process.stderr.write(`lesion: warning: ${message}\n`),
+          onWarning: (message) => process.stderr.write(`lesion: warning: ${message.replace(/`(\w+)`/g, (_, option: string) => flagOf(option))}\n`),
           signal: interrupt.signal,
         });
         progress.stop();

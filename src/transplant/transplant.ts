@@ -12,8 +12,12 @@
  * weights into the recipient's next layer start at zero and are the only weights trained (per-entry gradient masks),
  * on a small budget of labelled images. Controls trained identically: (a) as many units drawn at random from the
  * donor's same layer (non-dead ones), (b) as many fresh units (PyTorch's default initialisation of incoming weights
- * and bias, outgoing from zero, incoming and outgoing trained), (c) the recipient fine-tuned whole. Accuracies are
- * float64 forward passes; gains carry bootstrap intervals over test images and repeats (src/transplant/transplantStats.ts).
+ * and bias, outgoing from zero, incoming and outgoing trained), (c) the recipient fine-tuned whole. Training is SGD
+ * with momentum by default: under Adam (lr 0.01) the units whose incoming weights train (fresh units, the recipient's
+ * own under fine-tuning) died within a few steps on MNIST (never active again on the budget), so fresh-units could
+ * end exactly where it started; the units active before and after training are counted per condition (`siteActive`)
+ * and a condition that loses half of them is warned about. Accuracies are float64 forward passes; gains carry
+ * bootstrap intervals over test images and repeats (src/transplant/transplantStats.ts).
  * The check that the knowledge moved with the units: the population ablated in the merged model.
  */
 import type { Dataset } from "../data/types.js";
@@ -25,8 +29,8 @@ import { siteLayerIndex } from "../onnx/network.js";
 import { seeded, shuffle } from "../random.js";
 import type { Progress } from "../progress.js";
 import { networkInputs } from "../models/train.js";
-import { linearIndices, mergeNetworks, rebaseFirstLayer, type MergedNetwork } from "./transplantNetwork.js";
-import { choosePopulation, deadUnits, siteActivations, type PopulationChoice } from "./transplantPopulation.js";
+import { freshUnits, linearIndices, mergeNetworks, rebaseFirstLayer, type MergedNetwork } from "./transplantNetwork.js";
+import { activeUnits, choosePopulation, deadUnits, siteActivations, type PopulationChoice } from "./transplantPopulation.js";
 import { bootstrapGains, type Gains } from "./transplantStats.js";
 import { transplantModelBytes } from "./transplantModel.js";
 import { transplantSites, type Chain } from "./transplantSites.js";
@@ -48,9 +52,14 @@ export interface TransplantOptions {
   budgetSamples?: number;
   /** Default 10. */
   batchSize?: number;
-  /** Default "adam". */
+  /**
+   * Default "sgd" (momentum 0.9): a step proportional to the gradient. Adam moves every weight with a gradient by
+   * about `lr` from its first steps, whatever the gradient's size: on first-layer weights (784 inputs, most of them a
+   * constant background) that shifted a unit's input by ten times its spread per step on MNIST, and the units that
+   * fresh-units and finetune train die (no longer active on any budget image; no gradient reaches them again).
+   */
   optimizer?: "sgd" | "adam";
-  /** Default 0.01 (Adam) or 0.05 (SGD). */
+  /** Default 0.01. */
   lr?: number;
   /** Default 0. */
   seed?: number;
@@ -73,6 +82,18 @@ export interface Outcome {
 }
 
 export type TransplantCondition = "transplant" | "random-units" | "fresh-units" | "finetune";
+
+/**
+ * Units at the recipient site whose incoming weights a condition trains (fresh-units: the new units; finetune: the
+ * recipient's own), counted as active when positive on at least one budget image, before and after training. A unit
+ * active on none gets no gradient and stays dead (ReLU): a condition whose units all died computes what the
+ * recipient computed. null for transplant and random-units (incoming weights frozen: activity cannot change).
+ */
+export interface SiteActive {
+  units: number;
+  before: number;
+  after: number;
+}
 
 export interface TransplantResult {
   donor: string;
@@ -99,8 +120,8 @@ export interface TransplantResult {
   versusControls: Array<{ control: Exclude<TransplantCondition, "transplant"> } & Gains>;
   /** The population ablated (zero) in the merged model; `removed`: fraction of the target class's gain it takes back. */
   ablationCheck: { after: Outcome; removed: number | null; samePredictionsAsBefore: boolean };
-  /** Per condition, per repeat: accuracy and per-class accuracy. */
-  repeats: Array<{ condition: TransplantCondition; seed: number; after: Outcome }>;
+  /** Per condition, per repeat: accuracy and per-class accuracy, and (fresh-units, finetune) the site's units active before and after training. */
+  repeats: Array<{ condition: TransplantCondition; seed: number; after: Outcome; siteActive: SiteActive | null }>;
   level: number;
   resamples: number;
   warnings: string[];
@@ -133,8 +154,8 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
   }
   const seed = options.seed ?? 0;
   const repeats = options.repeats ?? 1;
-  const optimizer = options.optimizer ?? "adam";
-  const settings = { epochs: options.budgetEpochs ?? 30, batchSize: options.batchSize ?? 10, lr: options.lr ?? (optimizer === "adam" ? 0.01 : 0.05) };
+  const optimizer = options.optimizer ?? "sgd";
+  const settings = { epochs: options.budgetEpochs ?? 30, batchSize: options.batchSize ?? 10, lr: options.lr ?? 0.01 };
   for (const [key, value] of Object.entries({ ...settings, repeats })) if (!(Number.isFinite(value) && value > 0)) fail("bad-option", `\`${key}\` must be a number > 0, got ${value}`, { options: [key === "epochs" ? "budgetEpochs" : key], value });
 
   const budget = options.budgetSamples === undefined ? data : subset(data, options.budgetSamples, seed);
@@ -175,12 +196,19 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
     }
     if (condition === "fresh-units") {
       const fanIn = (recipientChain.network.layers[recipientLinears[depth]] as { in: number }).in;
-      const rand = seeded(s * 7919 + 17);
-      const bound = 1 / Math.sqrt(fanIn);
-      const draw = (length: number) => Float32Array.from({ length }, () => (rand() * 2 - 1) * bound);
-      return { merged: mergeNetworks({ recipient: recipientBase, depth, population: { weight: draw(m * fanIn), bias: draw(m) }, branch: [], train: "new-units" }), units: null };
+      return { merged: mergeNetworks({ recipient: recipientBase, depth, population: freshUnits(m, fanIn, s), branch: [], train: "new-units" }), units: null };
     }
     return { merged: mergeNetworks({ recipient: recipientBase, depth, population: { weight: new Float32Array(0), bias: new Float32Array(0) }, branch: [], train: "all" }), units: null };
+  };
+
+  // Fresh units and fine-tuning train incoming weights at the site, so their units can die (never active on the
+  // budget images: no gradient reaches them again); counted before and after training, and warned about.
+  const trainsSite = (condition: TransplantCondition) => condition === "fresh-units" || condition === "finetune";
+  const activity = (merged: MergedNetwork, values: Map<string, Float32Array>): SiteActive => {
+    const siteLayer = siteLayerIndex(merged.network, recipientSite.name);
+    const units = merged.units.length > 0 ? merged.units : Array.from({ length: recipientSite.units }, (_, u) => u);
+    const count = (v: Map<string, Float32Array>) => activeUnits(merged.network, v, train.inputs, budget.n, siteLayer, units);
+    return { units: units.length, before: count(merged.values), after: count(values) };
   };
 
   const classes = recipient.numClasses;
@@ -236,7 +264,12 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
         const chain = { network: merged.network, values: trained.parameters };
         const result = outcome(await predict(chain));
         correct[c].push(result.correct);
-        perRepeat.push({ condition, seed: s, after: result.outcome });
+        const siteActive = trainsSite(condition) ? activity(merged, trained.parameters) : null;
+        if (siteActive && siteActive.after < siteActive.before / 2) {
+          const which = condition === "fresh-units" ? "new units" : "units";
+          warn(`${condition} (seed ${s}): ${siteActive.before - siteActive.after} of the ${siteActive.before} active ${which} at ${recipientSite.name} died in training (${siteActive.after} of ${siteActive.units} still active on the ${budget.n} budget images)${siteActive.after === 0 && condition === "fresh-units" ? ", so this control computes what the recipient computed" : ""}; ${optimizer === "adam" ? "Adam's first steps move every incoming weight by about the learning rate, whatever its gradient: " : ""}try a smaller \`lr\``);
+        }
+        perRepeat.push({ condition, seed: s, after: result.outcome, siteActive });
         if (condition === "transplant") {
           if (!first) first = { merged, values: trained.parameters };
           const mergedSite = siteLayerIndex(merged.network, recipientSite.name);

@@ -13,6 +13,7 @@
 import { fail } from "../errors.js";
 import type { Preprocessing } from "../onnx/metadata.js";
 import type { Network, NetworkLayer } from "../onnx/network.js";
+import { seeded } from "../random.js";
 
 type Linear = Extract<NetworkLayer, { op: "linear" }>;
 
@@ -59,6 +60,19 @@ export function rebaseFirstLayer(weight: Float32Array, bias: Float32Array | null
     outBias[r] = shift;
   });
   return { weight: out, bias: outBias };
+}
+
+/**
+ * The incoming weights [m, fanIn] and biases [m] of m fresh units (the fresh-units control): PyTorch's default for
+ * nn.Linear, weights kaiming_uniform(a = √5) and biases alike, both U(±1/√fanIn), drawn from Mulberry32 seeded
+ * 7919·seed + 17, the weights row by row, then the biases.
+ */
+export function freshUnits(m: number, fanIn: number, seed: number): { weight: Float32Array; bias: Float32Array } {
+  const rand = seeded(seed * 7919 + 17);
+  const bound = 1 / Math.sqrt(fanIn);
+  const draw = (length: number) => Float32Array.from({ length }, () => (rand() * 2 - 1) * bound);
+  const weight = draw(m * fanIn);
+  return { weight, bias: draw(m) };
 }
 
 export interface MergeOptions {

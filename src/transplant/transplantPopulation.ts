@@ -47,6 +47,13 @@ export function deadUnits(activations: Float64Array, width: number): number[] {
   return Array.from(alive.keys()).filter((u) => alive[u] === 0);
 }
 
+/** How many of `units` are active (positive) on at least one of the n samples at the output of layer `siteLayer`. */
+export function activeUnits(network: Network, values: Map<string, Float32Array>, inputs: Float32Array, n: number, siteLayer: number, units: number[]): number {
+  const { output, width } = forward64(network, values, inputs, n, {}, 0, siteLayer);
+  const dead = new Set(deadUnits(output, width));
+  return units.filter((u) => !dead.has(u)).length;
+}
+
 /** The population of class `target` at the donor's site, chosen as the module comment says. */
 export function choosePopulation(donor: Donor, inputs: Float32Array, labels: Int32Array, target: number, dataSpec: string): PopulationChoice {
   const n = labels.length;
