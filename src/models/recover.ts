@@ -14,6 +14,7 @@ import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { checkUnits, resolveSite, type LesionModel } from "../engine/model.js";
+import { classNames } from "../engine/evaluate.js";
 import { evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
 import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
 import type { Progress } from "../progress.js";
@@ -58,6 +59,8 @@ export interface RecoverResult {
   site: string;
   units: number[];
   mode: "held" | "free";
+  /** The model's class names (else the data's, else "0".."k−1"): the order of every perClass array. */
+  classNames: string[];
   intact: { accuracy: number; perClass: Array<number | null> };
   ablated: { accuracy: number; perClass: Array<number | null> };
   epochs: RecoveryEpoch[];
@@ -133,6 +136,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     site: site.name,
     units: [...options.units].sort((a, b) => a - b),
     mode: free ? "free" : "held",
+    classNames: classNames(model, data),
     intact,
     ablated,
     epochs: trained.history.map((e) => ({

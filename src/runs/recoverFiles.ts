@@ -19,7 +19,8 @@ export function recoverFiles(result: RecoverResult, provenance: Provenance): { f
       name: "recovery.csv",
       kind: "csv",
       // With the control, its accuracy per epoch (the intact network retrained with the same budget) comes last.
-      header: ["epoch", "trainLoss", "accuracy", "recovered", ...Array.from({ length: k }, (_, c) => `accuracy_${c}`), ...Array.from({ length: k }, (_, c) => `recovered_${c}`), ...(result.control ? ["controlAccuracy"] : [])],
+      // Per-class columns named by class, as ablate's (`accuracy_<class>`).
+      header: ["epoch", "trainLoss", "accuracy", "recovered", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `recovered_${c}`), ...(result.control ? ["controlAccuracy"] : [])],
       rows: [
         [0, null, result.ablated.accuracy, 0, ...result.ablated.perClass, ...new Array<number | null>(k).fill(null), ...(result.control ? [result.intact.accuracy] : [])],
         ...result.epochs.map((e, i) => [e.epoch, e.trainLoss, e.accuracy, e.recovered, ...e.perClass, ...e.recoveredPerClass, ...(result.control ? [result.control[i].accuracy] : [])]),

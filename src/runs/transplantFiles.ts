@@ -14,8 +14,8 @@ export interface TransplantSummary extends Omit<TransplantResult, "model"> {
 }
 
 export function transplantFiles(result: TransplantResult): { files: ResultFile[]; summary: TransplantSummary } {
-  const k = result.before.perClass.length;
-  const perClass = Array.from({ length: k }, (_, c) => `accuracy_${c}`);
+  // Per-class columns named by class, as ablate's (`accuracy_<class>`).
+  const perClass = result.classNames.map((c) => `accuracy_${c}`);
   const conditions = ["transplant", ...result.controls.map((c) => c.name)];
   const gainRow = (name: string, kind: string, g: Gains) => [
     name,

@@ -22,6 +22,7 @@
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
+import { classNames } from "../engine/evaluate.js";
 import { checkUnits, type LesionModel } from "../engine/model.js";
 import { trainNetwork } from "../engine/train.js";
 import { dense64Cache, densePredictions64, releaseDense64 } from "../engine/dense64.js";
@@ -102,6 +103,8 @@ export interface TransplantResult {
   recipientSha256: string;
   data: string;
   test: string;
+  /** The recipient's class names (else the test data's, else "0".."k−1"): the order of every perClass array. */
+  classNames: string[];
   /** Budget images used for training (and for choosing the population). */
   budget: { samples: number; perClass: number[]; epochs: number; batchSize: number; optimizer: "sgd" | "adam"; lr: number };
   class: number | null;
@@ -308,6 +311,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
       recipientSha256: recipient.sha256,
       data: data.spec,
       test: options.test.spec,
+      classNames: classNames(recipient, options.test),
       budget: { samples: budget.n, perClass: Array.from({ length: classes }, (_, k) => budget.labels.filter((y) => y === k).length), epochs: settings.epochs, batchSize: settings.batchSize, optimizer, lr: settings.lr },
       class: target,
       population: { site: donorSite.name, ...population },

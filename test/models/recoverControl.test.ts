@@ -20,7 +20,7 @@ function blobs(n: number, seed: number): Dataset {
   const images = new Float32Array(n * 4);
   const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
   for (let s = 0; s < n; s++) for (let p = 0; p < 4; p++) images[s * 4 + p] = Math.min(1, Math.max(0, 0.3 * rand() + (p === labels[s] ? 0.6 : 0)));
-  return { spec: `blobs:${seed}`, n, shape: [1, 1, 4], images, labels, numClasses: 3, classNames: ["0", "1", "2"], source: "test" } as Dataset;
+  return { spec: `blobs:${seed}`, n, shape: [1, 1, 4], images, labels, numClasses: 3, classNames: ["circle", "square", "star"], source: "test" } as Dataset;
 }
 
 describe("recover control", () => {
@@ -52,7 +52,9 @@ describe("recover control", () => {
         expect(e.perClass).toEqual(result.control![i].perClass);
       });
       const csv = recoverFiles(result, provenance(model, blobs(300, 1))).files.find((f) => f.name === "recovery.csv")! as { header: string[]; rows: unknown[][] };
-      expect(csv.header.at(-1)).toBe("controlAccuracy");
+      // Per-class columns carry the class names (the model has none: the data's), as ablate's CSV does.
+      expect(result.classNames).toEqual(["circle", "square", "star"]);
+      expect(csv.header).toEqual(["epoch", "trainLoss", "accuracy", "recovered", "accuracy_circle", "accuracy_square", "accuracy_star", "recovered_circle", "recovered_square", "recovered_star", "controlAccuracy"]);
       expect(csv.rows.map((r) => r.at(-1))).toEqual([result.intact.accuracy, ...result.control!.map((e) => e.accuracy)]);
       const without = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 1, free: true });
       expect(without.control).toBeNull();

@@ -106,6 +106,9 @@ describe("transplant: the canonical MNIST experiment (class 3)", () => {
     const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
     expect(summary.ablationCheck.removed).toBe(1);
     for (const name of ["transplant.csv", "random-units.csv", "fresh-units.csv", "finetune.csv", "gains.csv"]) expect(existsSync(join(dir, name))).toBe(true);
+    // Per-class columns by class name, as ablate's.
+    expect(summary.classNames).toEqual(test.classNames);
+    expect(readFileSync(join(dir, "transplant.csv"), "utf8").split("\n")[0]).toBe(["condition", "seed", "accuracy", ...test.classNames.map((c) => `accuracy_${c}`)].join(","));
   });
 });
 
