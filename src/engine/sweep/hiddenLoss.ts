@@ -56,7 +56,7 @@ export function hiddenLossAvailable(k: number, units: number, width: number): bo
 
 /** The kernel's memory (hiddenLossSums' layout) but for its few fixed arrays. */
 function kernelBytes(units: number, width: number): number {
-  return 36 * (units + 2) * (width + 2) + 96 * units * units;
+  return 36 * (units + 2) * (width + 2) + 98 * units * units;
 }
 
 function moduleOf(): WebAssembly.Module | null {
@@ -118,6 +118,7 @@ export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Ui
     ex: place(((units * (units - 1)) / 2) * 80),
     list: place((stride + 2) * 4),
     starts: place(units * 4),
+    flags: place(((units * (units - 1)) / 2) * 4),
   };
   if (end > 2 ** 31) throw new Error("hiddenLossSums: the layers are too wide for 32-bit addresses");
   const instance = new WebAssembly.Instance(compiledModule, { js: { log: Math.log } });
@@ -161,7 +162,7 @@ export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Ui
     for (let x = 0; x < count; x++) singles[active[x]] += Math.log(sums[x]) + dLabel[x];
     rows += count;
     if (!pairs || count < 2) continue;
-    exports.pairsTen(count, even, label, units, at.rows, at.p, at.active, at.v, at.candidates, at.counts, at.a, at.b, at.sums, at.dLabel, at.linLabel, at.products, at.logs, at.vt, at.cmask, stride, at.acc, at.ex, at.list, at.starts);
+    exports.pairsTen(count, even, label, units, at.rows, at.p, at.active, at.v, at.candidates, at.counts, at.a, at.b, at.sums, at.dLabel, at.linLabel, at.products, at.logs, at.vt, at.cmask, stride, at.acc, at.ex, at.list, at.starts, at.flags);
     rows += (count * (count - 1)) / 2;
   }
   const pairSums = new Float64Array(units * units);

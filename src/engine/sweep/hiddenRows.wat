@@ -190,15 +190,16 @@
   ;;    the hidden-unit-major copies vt (v_y,m) and cmask (m among y's candidates). A pair flips m only if m is a
   ;;    candidate of x or y; x takes it where m is not y's candidate or x < y, so each (pair, m) is taken once. The
   ;;    partners that flip m are listed (`list`, [count] i32), then each adds its correction to the pair row's e in
-  ;;    `acc` ([rows, 10] f64, zero on entry and left zero). Pair rows are numbered x < y in order:
+  ;;    `acc` ([rows, 10] f64, zero on entry and left zero) and sets its `flags` entry ([rows] i32, zero on entry and
+  ;;    left zero). Pair rows are numbered x < y in order:
   ;;    row(x, y) = starts[x] + y (`starts` [count] i32).
-  ;; 2. exp(−e) of every row into `ex` ([rows, 10] f64; 1 where nothing flipped).
+  ;; 2. exp(−e) of every flagged row into `ex` ([rows, 10] f64; 1 where nothing flipped).
   ;; 3. The rows: S, q and the cells.
   (func (export "pairsTen") (param $count i32) (param $width i32) (param $label i32) (param $units i32)
     (param $rows i32) (param $p i32) (param $active i32) (param $v i32) (param $candidates i32) (param $counts i32)
     (param $a i32) (param $b i32) (param $sums i32) (param $dLabel i32) (param $linLabel i32)
     (param $products i32) (param $logs i32) (param $vt i32) (param $cmask i32) (param $stride i32)
-    (param $acc i32) (param $ex i32) (param $list i32) (param $starts i32)
+    (param $acc i32) (param $ex i32) (param $list i32) (param $starts i32) (param $flags i32)
     (local $x i32) (local $y i32) (local $q i32) (local $nx i32) (local $m i32) (local $w i32) (local $row i32)
     (local $vx i32) (local $cx i32) (local $vtRow i32) (local $cmRow i32) (local $bits i32) (local $i i32) (local $j i32)
     (local $ax i32) (local $by i32) (local $at i32) (local $other i32) (local $cell i32) (local $n i32) (local $end i32)
@@ -265,7 +266,9 @@
                   (f64.sub (local.get $theta) (f64.load (i32.add (local.get $vtRow) (i32.shl (local.get $j) (i32.const 3))))))))
                 (local.set $i (select (local.get $x) (local.get $j) (i32.lt_s (local.get $x) (local.get $j))))
                 (local.set $j (select (local.get $j) (local.get $x) (i32.lt_s (local.get $x) (local.get $j))))
-                (local.set $at (i32.add (local.get $acc) (i32.mul (i32.add (i32.load (i32.add (local.get $starts) (i32.shl (local.get $i) (i32.const 2)))) (local.get $j)) (i32.const 80))))
+                (local.set $row (i32.add (i32.load (i32.add (local.get $starts) (i32.shl (local.get $i) (i32.const 2)))) (local.get $j)))
+                (i32.store (i32.add (local.get $flags) (i32.shl (local.get $row) (i32.const 2))) (i32.const 1))
+                (local.set $at (i32.add (local.get $acc) (i32.mul (local.get $row) (i32.const 80))))
                 (v128.store offset=0 (local.get $at) (f64x2.add (v128.load offset=0 (local.get $at)) (f64x2.mul (local.get $f) (v128.load offset=0 (local.get $w)))))
                 (v128.store offset=16 (local.get $at) (f64x2.add (v128.load offset=16 (local.get $at)) (f64x2.mul (local.get $f) (v128.load offset=16 (local.get $w)))))
                 (v128.store offset=32 (local.get $at) (f64x2.add (v128.load offset=32 (local.get $at)) (f64x2.mul (local.get $f) (v128.load offset=32 (local.get $w)))))
@@ -277,14 +280,31 @@
             (br $candidate)))
         (local.set $x (i32.add (local.get $x) (i32.const 1)))
         (br $owners)))
-    ;; 2. exp(−e) of every row
-    (local.set $cell (i32.const 0))
-    (local.set $end (i32.mul (i32.shr_u (i32.mul (local.get $count) (i32.sub (local.get $count) (i32.const 1))) (i32.const 1)) (i32.const 80)))
+    ;; 2. exp(−e) of every row that flipped a unit (its flag, cleared here); 1 elsewhere
+    (local.set $row (i32.const 0))
+    (local.set $n (i32.shr_u (i32.mul (local.get $count) (i32.sub (local.get $count) (i32.const 1))) (i32.const 1)))
     (block $expDone
       (loop $exps
-        (br_if $expDone (i32.ge_u (local.get $cell) (local.get $end)))
-        (v128.store (i32.add (local.get $ex) (local.get $cell)) (call $exp (f64x2.neg (v128.load (i32.add (local.get $acc) (local.get $cell))))))
-        (local.set $cell (i32.add (local.get $cell) (i32.const 16)))
+        (br_if $expDone (i32.ge_u (local.get $row) (local.get $n)))
+        (local.set $cell (i32.mul (local.get $row) (i32.const 80)))
+        (local.set $w (i32.add (local.get $ex) (local.get $cell)))
+        (local.set $at (i32.add (local.get $acc) (local.get $cell)))
+        (local.set $i (i32.add (local.get $flags) (i32.shl (local.get $row) (i32.const 2))))
+        (if (i32.load (local.get $i))
+          (then
+            (i32.store (local.get $i) (i32.const 0))
+            (v128.store offset=0 (local.get $w) (call $exp (f64x2.neg (v128.load offset=0 (local.get $at)))))
+            (v128.store offset=16 (local.get $w) (call $exp (f64x2.neg (v128.load offset=16 (local.get $at)))))
+            (v128.store offset=32 (local.get $w) (call $exp (f64x2.neg (v128.load offset=32 (local.get $at)))))
+            (v128.store offset=48 (local.get $w) (call $exp (f64x2.neg (v128.load offset=48 (local.get $at)))))
+            (v128.store offset=64 (local.get $w) (call $exp (f64x2.neg (v128.load offset=64 (local.get $at))))))
+          (else
+            (v128.store offset=0 (local.get $w) (v128.const f64x2 1 1))
+            (v128.store offset=16 (local.get $w) (v128.const f64x2 1 1))
+            (v128.store offset=32 (local.get $w) (v128.const f64x2 1 1))
+            (v128.store offset=48 (local.get $w) (v128.const f64x2 1 1))
+            (v128.store offset=64 (local.get $w) (v128.const f64x2 1 1))))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
         (br $exps)))
     ;; 3. the rows
     (local.set $row (i32.const 0))
