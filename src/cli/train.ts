@@ -66,6 +66,8 @@ export function registerTrain(program: Command): void {
       const specs = trainingSpecs(flags.data, flags.test);
       const data = await loadDataset(specs.train);
       const test = specs.test ? await loadDataset(specs.test) : undefined;
+      // `--data cifar10:test` with the default test set trains and tests on the same images: say so, once.
+      if (specs.test === specs.train) console.error(`lesion: warning: the test data is the training data (${specs.test}): its test accuracy is a training accuracy; give --test another set`);
       const output = flags.output;
       const stem = output.replace(/\.onnx$/i, "");
       // Training takes minutes: an output that cannot be written is found before it starts.

@@ -180,6 +180,8 @@ describe("lesion (bin)", () => {
   it("lesion train then lesion recover: a model, its initial weights and history; a recovery table per epoch", () => {
     const trained = lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--test", data, "--epochs", "2", "-o", "small.onnx");
     expect(trained.status).toBe(0);
+    // The same data given as --test: its "test accuracy" is a training accuracy, said once.
+    expect(trained.stderr.split("\n").filter((line) => line.startsWith("lesion: warning:"))).toEqual([`lesion: warning: the test data is the training data (${data}): its test accuracy is a training accuracy; give --test another set`]);
     expect(["small.onnx", "small.initial.onnx", "small.history.json"].every((f) => existsSync(join(dir, f)))).toBe(true);
     expect(JSON.parse(readFileSync(join(dir, "small.history.json"), "utf8")).history).toHaveLength(2);
     const out = join(dir, "recovery");
