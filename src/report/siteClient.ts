@@ -21,11 +21,13 @@ function drawSite(site) {
   // Unit axes: every unit heatmap labels its columns with unit indices, in the display order.
   const unitAxis = (label) => ({ label, domain: site.order, ticks: unitTicks(site.order), tickRotate: -90, tickSize: 2, fontSize: 8 });
   const cellWidth = Math.max(7, Math.min(12, 900 / site.units));
+  // Room for the longest class name on a class axis (CIFAR-10's "automobile" was cut at 50 px): ~6.5 px a character.
+  const classMargin = Math.max(50, 16 + 6.5 * Math.max(...classes.map((c) => String(c).length)));
   // A unit × class heatmap of cells[key] (columns in the display order), its colours clipped (clipped()).
-  const unitClassMap = (cells, key, diverging, xLabel, colourLabel, channels) => {
-    const colour = clipped(cells, key, diverging);
+  const unitClassMap = (cells, key, diverging, xLabel, colourLabel, channels, percentPoints = false) => {
+    const colour = clipped(cells, key, diverging, percentPoints);
     return Plot.plot({
-      height: 300, marginLeft: 50, marginBottom: 45, width: Math.max(640, site.units * cellWidth + 80),
+      height: 300, marginLeft: classMargin, marginBottom: 45, width: Math.max(640, site.units * cellWidth + 30 + classMargin),
       x: unitAxis(xLabel), y: { label: "class", domain: classes },
       color: { ...colour.scale, legend: true, label: colourLabel + colour.note },
       marks: [
@@ -57,7 +59,7 @@ function drawSite(site) {
   {
     const s = add("ablation", "Single-unit ablation, class by class: " + site.name);
     const cells = site.impact.flatMap((row, u) => row.map((v, c) => ({ unit: u, class: classes[c], drop: v, population: site.population[u] })));
-    figure(s, unitClassMap(cells, "drop", true, "unit (sorted by activation population)", "accuracy drop", { population: "population" }), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index; each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
+    figure(s, unitClassMap(cells, "drop", true, "unit (sorted by activation population)", "accuracy drop", { population: "population" }, true), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index; each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
     if (site.ci) {
       const ranked = range(site.units).sort((a, b) => site.indicators.impact[b] - site.indicators.impact[a] || a - b).slice(0, 25);
       const rows = ranked.map((u) => ({ unit: unitLabel(u), drop: site.indicators.impact[u], low: -site.ci.intervals[u][1], high: -site.ci.intervals[u][0], lossChange: site.lossChange[u] }));
@@ -116,7 +118,7 @@ function drawSite(site) {
     }), "Units placed by the similarity of their class-conditional activation profiles (" + site.embedding.method + "), coloured by activation population (average-linkage clustering on correlation distance, number chosen by silhouette), sized by their single-unit accuracy drop. Agreement with the populations found from ablation profiles: ARI " + site.agreement.ari + ", NMI " + site.agreement.nmi + ".", file("embedding"), points);
     const grouping = site.groupings.find((g) => g.by === "activation" && g.method === "hierarchical");
     const bars = grouping.populations.flatMap((p) => classes.map((c, i) => ({ population: "P" + p.id + " (" + p.units.length + " units)", class: c, change: p.deltaPerClass[i], interaction: p.interaction[i] })));
-    const colour = clipped(bars, "change", true);
+    const colour = clipped(bars, "change", true, true);
     figure(s, Plot.plot({
       height: 60 + 36 * grouping.populations.length, marginLeft: 130, x: { label: "class", domain: classes }, y: { label: null },
       color: { ...colour.scale, reverse: false, legend: true, label: "accuracy change" + colour.note },

@@ -29,11 +29,16 @@ function picker(s, label, id) {
   s.append(holder);
   return { pick, holder };
 }
-/** A heatmap colour scale clipped at the 99th percentile of |value|, and a mark for the clipped cells. */
-function clipped(cells, key, diverging) {
+/**
+ * A heatmap colour scale clipped at the 99th percentile of |value|, and a mark for the clipped cells. percentPoints:
+ * the values are accuracy fractions, shown in percentage points on the legend and in the note, as on the rest of the page.
+ */
+function clipped(cells, key, diverging, percentPoints = false) {
   const { max, clipped: n } = robustMax(cells.map((c) => c[key]));
   const scale = diverging ? { type: "diverging", scheme: "RdBu", reverse: true, domain: [-max, max], clamp: true } : { scheme: "viridis", domain: [0, max], clamp: true };
-  const note = n > 0 ? " (clipped at " + (diverging ? "±" : "") + max.toPrecision(3) + ", the 99th percentile of |value|; " + n + " cell" + (n > 1 ? "s" : "") + " beyond, marked •)" : "";
+  if (percentPoints) scale.tickFormat = (v) => (100 * v).toFixed(1);
+  const at = percentPoints ? (100 * max).toPrecision(3) + " pp" : max.toPrecision(3);
+  const note = (percentPoints ? " (pp)" : "") + (n > 0 ? " (clipped at " + (diverging ? "±" : "") + at + ", the 99th percentile of |value|; " + n + " cell" + (n > 1 ? "s" : "") + " beyond, marked •)" : "");
   return { scale, note, outliers: cells.filter((c) => c[key] !== null && Math.abs(c[key]) > max) };
 }
 

@@ -93,6 +93,9 @@ describe("study and report", () => {
         expect(ticks.length, id).toBeGreaterThanOrEqual(8);
         expect(ticks.every((t) => /^\d+$/.test(t)), id).toBe(true);
       }
+      // The ablation heatmap's colours are accuracy drops in percentage points, as the rest of the page reads.
+      const legend = await page.$eval("#ablation figure:first-of-type", (f) => f.textContent ?? "");
+      expect(legend).toMatch(/accuracy drop \(pp\)/);
       // One scatter per indicator, weightL1 among them.
       const scatters = await page.$$eval("#indicators figure figcaption", (c) => c.map((x) => (x.textContent ?? "").split(" ")[0]));
       expect(scatters).toEqual(["magnitude", "selectivity", "fractionActive", "weightL1", "weightL2", "weightChange", "mannWhitneyP", "impactMaxClass"]);
