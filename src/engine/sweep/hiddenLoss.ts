@@ -20,6 +20,7 @@
  * this project's 2-core machine, against ~250 through onnxruntime (bench/hidden-loss-check.mjs).
  */
 import { HIDDEN_ROWS_WASM } from "./hiddenRowsWasm.js";
+import { instanceWithMemory, placeArrays } from "./wasmMemory.js";
 
 /** The hidden layer between the site and the output layer, for closedFormLoss's input. */
 export interface HiddenLayer {
@@ -40,7 +41,6 @@ export interface HiddenLossInput {
   hidden: HiddenLayer;
 }
 
-const PAGE = 65536;
 let compiled: WebAssembly.Module | null | undefined;
 
 /** The kernel's memory at most: ~1,300 units at the site (its pair rows take 160 bytes each, its pair cells 16). */
@@ -88,45 +88,35 @@ export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Ui
   const even = width + (width % 2);
   // Rows of the hidden-unit-major copies: one lane per active unit, rounded up to whole pairs of lanes.
   const stride = units + (units % 2);
-  let end = 0;
-  const place = (bytes: number) => {
-    const at = end;
-    end = Math.ceil((end + bytes) / 16) * 16;
-    return at;
-  };
-  const at = {
-    columns: place(units * even * 8),
-    rows: place(even * 80),
-    p: place(even * 8),
-    pi: place(80),
-    active: place(units * 4),
-    h: place(units * 8),
-    v: place(units * even * 8),
-    candidates: place(units * even * 4),
-    counts: place(units * 4),
-    a: place(units * 80),
-    b: place(units * 80),
-    sums: place(units * 8),
-    dLabel: place(units * 8),
-    linLabel: place(units * 8),
-    products: place(units * units * 8),
-    logs: place(units * units * 8),
-    scratch: place(80),
-    vt: place(even * stride * 8),
-    cmask: place(even * stride * 8),
-    acc: place(((units * (units - 1)) / 2) * 80),
-    ex: place(((units * (units - 1)) / 2) * 80),
-    list: place((stride + 2) * 4),
-    starts: place(units * 4),
-    flags: place(((units * (units - 1)) / 2) * 4),
-  };
+  const { at, end } = placeArrays({
+    columns: units * even * 8,
+    rows: even * 80,
+    p: even * 8,
+    pi: 80,
+    active: units * 4,
+    h: units * 8,
+    v: units * even * 8,
+    candidates: units * even * 4,
+    counts: units * 4,
+    a: units * 80,
+    b: units * 80,
+    sums: units * 8,
+    dLabel: units * 8,
+    linLabel: units * 8,
+    products: units * units * 8,
+    logs: units * units * 8,
+    scratch: 80,
+    vt: even * stride * 8,
+    cmask: even * stride * 8,
+    acc: ((units * (units - 1)) / 2) * 80,
+    ex: ((units * (units - 1)) / 2) * 80,
+    list: (stride + 2) * 4,
+    starts: units * 4,
+    flags: ((units * (units - 1)) / 2) * 4,
+  });
   if (end > 2 ** 31) throw new Error("hiddenLossSums: the layers are too wide for 32-bit addresses");
-  const instance = new WebAssembly.Instance(compiledModule, { js: { log: Math.log } });
-  const memory = instance.exports.memory as WebAssembly.Memory;
-  const pages = Math.ceil(end / PAGE) - memory.buffer.byteLength / PAGE;
-  if (pages > 0) memory.grow(pages);
-  const { buffer } = memory;
-  const exports = instance.exports as unknown as {
+  const { exports: raw, buffer } = instanceWithMemory(compiledModule, { js: { log: Math.log } }, end);
+  const exports = raw as unknown as {
     unitsTen(...args: number[]): void;
     pairsTen(...args: number[]): void;
   };

@@ -8,6 +8,7 @@
  * order of additions differs (two lanes of five, then the lanes).
  */
 import { PAIR_ROWS_WASM } from "./pairRowsWasm.js";
+import { instanceWithMemory, placeArrays } from "./wasmMemory.js";
 
 /** One kernel's working memory, views into its WebAssembly memory: the caller fills a sample's inputs, then calls. */
 export interface PairRowsKernel {
@@ -33,7 +34,6 @@ export interface PairRowsKernel {
   run(count: number): void;
 }
 
-const PAGE = 65536;
 let compiled: WebAssembly.Module | null | undefined;
 
 /**
@@ -49,32 +49,21 @@ export function pairRowsKernel(units: number): PairRowsKernel | null {
     }
   }
   if (compiled === null) return null;
-  // Byte offsets, every array 16-byte aligned (a and b rows are 80 bytes: five f64x2 loads each).
-  let end = 0;
-  const place = (bytes: number) => {
-    const at = end;
-    end = Math.ceil((end + bytes) / 16) * 16;
-    return at;
-  };
-  const at = {
-    columns: place(units * 80),
-    probabilities: place(80),
-    active: place(units * 4),
-    activations: place(units * 8),
-    a: place(units * 80),
-    b: place(units * 80),
-    sums: place(units * 8),
-    bounds: place(16),
-    products: place(units * units * 8),
-  };
+  // Every array 16-byte aligned (a and b rows are 80 bytes: five f64x2 loads each).
+  const { at, end } = placeArrays({
+    columns: units * 80,
+    probabilities: 80,
+    active: units * 4,
+    activations: units * 8,
+    a: units * 80,
+    b: units * 80,
+    sums: units * 8,
+    bounds: 16,
+    products: units * units * 8,
+  });
   if (end > 2 ** 31) return null;
-  const instance = new WebAssembly.Instance(compiled, {});
-  const memory = instance.exports.memory as WebAssembly.Memory;
-  const pages = Math.ceil(end / PAGE) - memory.buffer.byteLength / PAGE;
-  if (pages > 0) memory.grow(pages);
-  // Views made after growing: growing detaches the buffer of views made before.
-  const { buffer } = memory;
-  const exports = instance.exports as {
+  const { exports: raw, buffer } = instanceWithMemory(compiled, {}, end);
+  const exports = raw as unknown as {
     factorsTen(columns: number, active: number, activations: number, probabilities: number, count: number, a: number, b: number, sums: number, bounds: number): void;
     pairRowsTen(a: number, b: number, active: number, count: number, units: number, products: number): void;
   };
