@@ -89,15 +89,39 @@ export function parseNumber(value: string, flag: string): number {
   return number;
 }
 
-/** The first Ctrl-C aborts the run cleanly (resume logs stay); a second one exits at once. */
+/** How long after a Ctrl-C another one counts as a second (quit at once) rather than the same one delivered twice. */
+const SECOND_INTERRUPT_MS = 500;
+
+/**
+ * The first Ctrl-C aborts the run cleanly (resume logs stay); a second one (SECOND_INTERRUPT_MS later), or one after
+ * `dispose`, exits at once with 130.
+ */
 export function abortOnInterrupt(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
+  let first = 0;
+  let disposed = false;
+  // One Ctrl-C can arrive twice within milliseconds (`timeout -s INT` signals the command and its process group):
+  // only a second one a moment later quits at once, without the lock's release or the resume log's last line. After
+  // an abort the process stays (listening) until that moment has passed: a late copy arriving while Node shuts down
+  // would kill it by the signal, its exit status 130 instead of the abort's 1.
   const onSignal = () => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) {
+      if (performance.now() - first > SECOND_INTERRUPT_MS) process.exit(130);
+      return;
+    }
+    if (disposed) process.exit(130);
+    first = performance.now();
     controller.abort();
   };
   process.on("SIGINT", onSignal);
-  return { signal: controller.signal, dispose: () => process.off("SIGINT", onSignal) };
+  const dispose = () => {
+    if (disposed) return;
+    disposed = true;
+    const wait = controller.signal.aborted ? SECOND_INTERRUPT_MS - (performance.now() - first) : 0;
+    if (wait > 0) setTimeout(() => process.off("SIGINT", onSignal), wait);
+    else process.off("SIGINT", onSignal);
+  };
+  return { signal: controller.signal, dispose };
 }
 
 /**

@@ -67,5 +67,23 @@ describe("lesion ablate resume", () => {
     expect(resumed.status).toBe(0);
     expect(existsSync(resumeLog)).toBe(false);
     expect(resultFiles(join(dir, "killed"))).toEqual(resultFiles(join(dir, "whole")));
+
+    // One Ctrl-C delivered twice within milliseconds (as `timeout -s INT` does: the command and its process group)
+    // aborts cleanly: one line, exit 1, the lock released, the resume log kept. Before, the second copy exited 130
+    // at once, silently, leaving lesion.lock behind.
+    const interrupted = spawn(process.execPath, [...args, "-o", "interrupted"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    interrupted.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const interruptedLog = join(dir, "interrupted", "resume-log.jsonl");
+    const begun = Date.now();
+    while (Date.now() - begun < 30_000 && !(existsSync(interruptedLog) && readFileSync(interruptedLog, "utf8").split("\n").length > 2)) await sleep(5);
+    interrupted.kill("SIGINT");
+    await sleep(30);
+    interrupted.kill("SIGINT");
+    const code = await new Promise((resolve) => interrupted.once("exit", resolve));
+    expect(stderr).toBe("lesion: run aborted\n");
+    expect(code).toBe(1);
+    expect(existsSync(join(dir, "interrupted", "lesion.lock"))).toBe(false);
+    expect(existsSync(interruptedLog)).toBe(true);
   });
 });
