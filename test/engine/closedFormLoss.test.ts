@@ -69,6 +69,23 @@ describe("closedFormLoss", () => {
     });
   }
 
+  it("closedFormLoss: a later block whose pairs the cache holds computes only the singles it lacks (a resumed sweep)", () => {
+    const { width, values, weight, logits, labels, k } = problem(1, 10);
+    const cache: PairLossCache = { units: null, singles: null, pairs: null };
+    const first: number[][] = [];
+    for (let i = 3; i < width; i++) for (let j = i + 1; j < width; j++) first.push([i, j]);
+    closedFormLoss({ logits, values, weight, labels, conditions: first, k, units: width, cache });
+    const next = [[3, 4], [8, 5], ...Array.from({ length: width }, (_, u) => [u])];
+    const { deltas, rows } = closedFormLoss({ logits, values, weight, labels, conditions: next, k, units: width, cache });
+    next.forEach((units, c) => {
+      const expected = referenceDelta(logits, values, weight, labels, units, k, width);
+      expect(Math.abs(deltas[c] - expected), `units ${units}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(expected)));
+    });
+    let active = 0;
+    for (let s = 0; s < labels.length; s++) for (let u = 0; u < 3; u++) if (values[s * width + u] > 0) active++;
+    expect(rows).toBe(active);
+  });
+
   it("closedFormLoss of a unit that is never active is 0", () => {
     const { k, width, weight, logits, labels, n } = problem(1);
     const values = new Float32Array(n * width).fill(-1);

@@ -109,6 +109,26 @@ describe("hiddenLoss", () => {
     });
   }
 
+  it("closedFormLoss with a hidden layer: a later block whose pairs the cache holds computes only the singles it lacks (a resumed sweep)", () => {
+    const units = 12;
+    const data = problem(units, 1);
+    const { values, weight, logits, labels, k } = data;
+    const hidden = { next: data.next, weight: data.nextWeight, width: data.width };
+    const cache: PairLossCache = { units: null, singles: null, pairs: null };
+    // The first block: every pair of units 3..11 (the pairs a resumed sweep has left).
+    const first: number[][] = [];
+    for (let i = 3; i < units; i++) for (let j = i + 1; j < units; j++) first.push([i, j]);
+    closedFormLoss({ logits, values, weight, hidden, labels, conditions: first, k, units, cache });
+    // The next: two of those pairs and every single, units 0..2 among them.
+    const next = [[3, 4], [9, 5], ...Array.from({ length: units }, (_, u) => [u])];
+    const { deltas, rows } = closedFormLoss({ logits, values, weight, hidden, labels, conditions: next, k, units, cache });
+    next.forEach((zeroed, c) => expect(Math.abs(deltas[c] - referenceDelta(data, zeroed)), `units ${zeroed}`).toBeLessThanOrEqual(1e-10 * Math.max(1, Math.abs(referenceDelta(data, zeroed)))));
+    // Only the rows of units 0..2's singles: no pair row again.
+    let active = 0;
+    for (let s = 0; s < data.n; s++) for (let u = 0; u < 3; u++) if (values[s * units + u] > 0) active++;
+    expect(rows).toBe(active);
+  });
+
   it("denseSweep of every pair at a site before the last hidden layer (k = 10) with loss equals a float64 forward pass, predictions and loss", async () => {
     const sizes = [16, 13, 12, 10];
     const model = await openModel(randomMlp(sizes, 3, [1, 1, sizes[0]]), { name: "mlp" });

@@ -104,7 +104,18 @@ function pairLosses(input: ClosedFormLossInput, probabilities: () => Float64Arra
   let rows = 0;
   let singleSums = cache?.singles ?? null;
   let pairSums = cache?.pairs ?? null;
-  if (!hit) {
+  // The cache holds every pair asked for but not every single: a later block of a sweep resumed after its first
+  // pairs (its first block covered only the units of the pairs left), whose singles are computed here alone, not
+  // every pair again (on mlp100x3's h1 that recomputation had made a resumed run slower than a fresh one).
+  const pairsKept = !hit && cache?.pairs != null && which.every((c) => conditions[c].length === 1 || conditions[c].every(covered));
+  if (pairsKept) {
+    const used = new Uint8Array(units);
+    for (const c of which) if (conditions[c].length === 1 && !covered(conditions[c][0])) used[conditions[c][0]] = 1;
+    const sums = input.hidden ? hiddenLossSums({ ...input, hidden: input.hidden }, probabilities(), used, false) : lossSums(input, probabilities(), used, null);
+    rows = sums.rows;
+    singleSums = Float64Array.from(cache.singles!);
+    for (let u = 0; u < units; u++) if (used[u] === 1) singleSums[u] = sums.singles[u];
+  } else if (!hit) {
     const used = new Uint8Array(units);
     const wanted = new Uint8Array(units * units);
     let pairCount = 0;
