@@ -48,7 +48,9 @@ function guarded<T>(path: string, label: string, write: () => T): T {
     if (isLesionError(error)) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) throw error;
-    const reason = (error as { reason?: string }).reason ?? WRITE_FAULTS[code] ?? code.toLowerCase();
+    // ENOENT although the directory is there: a file system that makes no files there (/proc), not a missing directory.
+    const refused = code === "ENOENT" && existsSync(dirname(path)) ? `${dirname(path)} does not allow new files` : undefined;
+    const reason = (error as { reason?: string }).reason ?? refused ?? WRITE_FAULTS[code] ?? code.toLowerCase();
     fail("unwritable-path", `${label}: ${reason} (${code})`, { path, errno: code });
   }
 }

@@ -112,6 +112,7 @@ describe("lesion result directories (bin)", () => {
     expectOneLineError(lesion(["train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "50", "-o", join(dir, "plain-file", "m.onnx")]), new RegExp(`output directory ${join(dir, "plain-file")} is not writable: .*\\(EEXIST\\)`));
     // Node's recursive mkdir never returns under /proc; lesion must answer, and not call /proc missing.
     expectOneLineError(lesion(["record", "a.onnx", "--data", data, "-o", "/proc/lesion-test/out"]), /^lesion: cannot create directory \/proc\/lesion-test\/out: \/proc does not allow new directories \(ENOENT\)$/);
+    expectOneLineError(lesion(["record", "a.onnx", "--data", data, "-o", "/proc"]), /^lesion: cannot write \/proc\/lesion.lock: \/proc does not allow new files \(ENOENT\)$/);
   });
 
   it("an unwritable cache directory is found before the work starts: lesion study trains nothing and says how to choose another", () => {
