@@ -1,7 +1,8 @@
 /**
  * The lock of a result or study directory: `lesion.lock`, created exclusively, holding the owner's pid. Two runs never
  * work in one directory at once; the lock of a process that no longer exists (a killed run) is taken over. A few lines
- * of our own rather than a library: one process per lock, local file systems, and the pid check (a zombie counts as gone) is the whole policy.
+ * of our own rather than a library: one process per lock, local file systems, and the pid check (a zombie counts as
+ * gone) is the whole policy.
  */
 import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -79,7 +80,10 @@ function alive(pid: number): boolean {
   return !exited(pid);
 }
 
-/** The state field of /proc/<pid>/stat, after the command name in parentheses (which may itself hold ") "). */
+/**
+ * Whether /proc/<pid>/stat shows the process exited (state Z or X). The state follows the command name in
+ * parentheses, which may itself hold ") "; false where the file cannot be read.
+ */
 function exited(pid: number): boolean {
   let stat: string;
   try {
