@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
 import { dirname, resolve } from "node:path";
 import { checkWritableDir, writeFileAtomic } from "../files.js";
-import { train, type TrainOptions } from "../models/train.js";
+import { train, trainingHistory, type TrainOptions } from "../models/train.js";
 import { abortOnInterrupt, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
 
 const FLAGS: FlagTable<TrainOptions> = {
@@ -98,9 +98,10 @@ export function registerTrain(program: Command): void {
         });
         progress.stop();
         writeFileAtomic(`${stem}.initial.onnx`, result.initial);
-        writeFileAtomic(`${stem}.history.json`, `${JSON.stringify({ arch: result.arch, data: result.data, options: result.options, history: result.history }, null, 2)}\n`);
+        const history = trainingHistory(result);
+        writeFileAtomic(`${stem}.history.json`, `${JSON.stringify(history, null, 2)}\n`);
         writeFileAtomic(output, result.model);
-        if (flags.json) return printJson({ arch: result.arch, data: result.data, options: result.options, history: result.history });
+        if (flags.json) return printJson(history);
         console.log(`wrote ${output} (and ${stem}.initial.onnx, ${stem}.history.json)`);
       } finally {
         interrupt.dispose();

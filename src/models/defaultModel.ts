@@ -9,7 +9,7 @@ import { checkCacheDir, defaultCacheDir } from "../data/cacheDir.js";
 import { loadDataset } from "../data/loadDataset.js";
 import { writeFileAtomic } from "../files.js";
 import type { Progress } from "../progress.js";
-import { train } from "./train.js";
+import { train, trainingHistory } from "./train.js";
 
 export const DEFAULT_ARCH = "mlp:784-100-100-100-10";
 
@@ -30,7 +30,7 @@ export async function defaultModel(options: DefaultModelOptions = {}): Promise<{
   // The test set only measures each epoch (the report's training curve); it does not change the weights.
   const result = await train(await loadDataset("mnist:train"), { arch: DEFAULT_ARCH, test: await loadDataset("mnist:test"), epochs: 10, seed: 0, onProgress: options.onProgress, signal: options.signal });
   writeFileAtomic(initial, result.initial);
-  writeFileAtomic(model.replace(/\.onnx$/, ".history.json"), `${JSON.stringify({ arch: result.arch, data: result.data, options: result.options, history: result.history }, null, 2)}\n`);
+  writeFileAtomic(model.replace(/\.onnx$/, ".history.json"), `${JSON.stringify(trainingHistory(result), null, 2)}\n`);
   writeFileAtomic(model, result.model);
   return { model, initial, trained: true };
 }

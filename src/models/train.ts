@@ -52,6 +52,8 @@ export interface TrainOptions {
 export interface TrainResult {
   arch: string;
   data: string;
+  /** The spec of the data each epoch's test accuracy is measured on; null without test data. */
+  test: string | null;
   /** The trained model: ONNX with lesion's metadata. */
   model: Uint8Array;
   /** The same network with its initial weights. */
@@ -68,6 +70,14 @@ interface EpochState {
   parameters: Record<string, string>;
   state: Record<string, string>;
   initial: Record<string, string>;
+}
+
+/**
+ * The content of MODEL.history.json beside a trained model: architecture, training and test data specs, options and
+ * the per-epoch history (what the report's training curve reads).
+ */
+export function trainingHistory(result: TrainResult): { arch: string; data: string; test: string | null; options: TrainResult["options"]; history: EpochResult[] } {
+  return { arch: result.arch, data: result.data, test: result.test, options: result.options, history: result.history };
 }
 
 /**
@@ -129,6 +139,7 @@ export async function train(data: Dataset, options: TrainOptions): Promise<Train
   const result: TrainResult = {
     arch: options.arch,
     data: data.spec,
+    test: options.test?.spec ?? null,
     model: classifierBytes(network, trained.parameters, preprocessing, data.classNames),
     initial: classifierBytes(network, resumed ? decode(resumed.initial) : initial, preprocessing, data.classNames),
     history,

@@ -183,7 +183,10 @@ describe("lesion (bin)", () => {
     // The same data given as --test: its "test accuracy" is a training accuracy, said once.
     expect(trained.stderr.split("\n").filter((line) => line.startsWith("lesion: warning:"))).toEqual([`lesion: warning: the test data is the training data (${data}): its test accuracy is a training accuracy; give --test another set`]);
     expect(["small.onnx", "small.initial.onnx", "small.history.json"].every((f) => existsSync(join(dir, f)))).toBe(true);
-    expect(JSON.parse(readFileSync(join(dir, "small.history.json"), "utf8")).history).toHaveLength(2);
+    const history = JSON.parse(readFileSync(join(dir, "small.history.json"), "utf8"));
+    expect(history.history).toHaveLength(2);
+    // Which data the test accuracy is measured on, in the file too.
+    expect([history.data, history.test]).toEqual([data, data]);
     const out = join(dir, "recovery");
     const recovered = lesion("recover", "small.onnx", "--data", data, "--test", data, "--site", "fc1", "--units", "0,1", "--epochs", "2", "-o", out);
     expect(recovered.status).toBe(0);
