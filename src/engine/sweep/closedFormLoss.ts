@@ -61,11 +61,9 @@ export function closedFormLoss(input: ClosedFormLossInput): ClosedFormLoss {
   const probabilities = () => (softmax ??= softmaxOf(input.logits, input.values.length / units, input.k));
   const pairs: number[] = [];
   const others: number[] = [];
-  const isPair = (c: number[]) => c.length === 2 && c[0] !== c[1];
   // Pairs go sample by sample only as a sweep (more pairs than units among them): its loop visits every active pair
   // of a sample, which a few pairs of a wide layer would not repay. Singles always do (no pair loop without pairs).
-  const pairUnits = new Set(conditions.filter(isPair).flat()).size;
-  const sweep = conditions.filter(isPair).length >= pairUnits;
+  const sweep = isPairSweep(conditions);
   // Pairs whose sums an earlier call kept (the later blocks of a sweep) are read from them.
   const cache = input.cache;
   const kept = (c: number[]) => cache?.pairs != null && c.every((u) => cache.units![u] === 1);
@@ -75,6 +73,17 @@ export function closedFormLoss(input: ClosedFormLossInput): ClosedFormLoss {
   if (pairs.length > 0) rows += pairLosses(input, probabilities, pairs, deltas);
   if (others.length > 0) rows += groupLosses(input, probabilities, others, deltas);
   return { deltas, rows };
+}
+
+/** A condition of two distinct units. */
+export function isPair(units: number[]): boolean {
+  return units.length === 2 && units[0] !== units[1];
+}
+
+/** Whether the pairs among `conditions` are a sweep: at least as many pairs as units among them. */
+export function isPairSweep(conditions: number[][]): boolean {
+  const pairs = conditions.filter(isPair);
+  return pairs.length >= new Set(pairs.flat()).size;
 }
 
 /** [n × k] intact softmax in float64. */
@@ -108,10 +117,13 @@ function pairLosses(input: ClosedFormLossInput, probabilities: () => Float64Arra
   // pairs (its first block covered only the units of the pairs left), whose singles are computed here alone, not
   // every pair again (on mlp100x3's h1 that recomputation had made a resumed run slower than a fresh one).
   const pairsKept = !hit && cache?.pairs != null && which.every((c) => conditions[c].length === 1 || conditions[c].every(covered));
+  // Singles of `used` and, with `wanted`, its pairs (a hidden layer's kernel takes every pair of the used units).
+  const sumsOf = (used: Uint8Array, wanted: Uint8Array | null) =>
+    input.hidden ? hiddenLossSums({ ...input, hidden: input.hidden }, probabilities(), used, wanted !== null) : lossSums(input, probabilities(), used, wanted);
   if (pairsKept) {
     const used = new Uint8Array(units);
     for (const c of which) if (conditions[c].length === 1 && !covered(conditions[c][0])) used[conditions[c][0]] = 1;
-    const sums = input.hidden ? hiddenLossSums({ ...input, hidden: input.hidden }, probabilities(), used, false) : lossSums(input, probabilities(), used, null);
+    const sums = sumsOf(used, null);
     rows = sums.rows;
     singleSums = Float64Array.from(cache.singles!);
     for (let u = 0; u < units; u++) if (used[u] === 1) singleSums[u] = sums.singles[u];
@@ -130,9 +142,7 @@ function pairLosses(input: ClosedFormLossInput, probabilities: () => Float64Arra
     const unitCount = used.reduce((sum, x) => sum + x, 0);
     const all = pairCount >= unitCount;
     if (all) for (let i = 0; i < units; i++) for (let j = i + 1; j < units; j++) wanted[i * units + j] = used[i] & used[j];
-    const sums = input.hidden
-      ? hiddenLossSums({ ...input, hidden: input.hidden }, probabilities(), used, pairCount > 0)
-      : lossSums(input, probabilities(), used, pairCount > 0 ? wanted : null);
+    const sums = sumsOf(used, pairCount > 0 ? wanted : null);
     rows = sums.rows;
     singleSums = sums.singles;
     pairSums = sums.pairs;

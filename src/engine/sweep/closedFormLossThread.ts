@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { closedFormLoss, type ClosedFormLoss, type ClosedFormLossInput } from "./closedFormLoss.js";
+import { closedFormLoss, isPair, type ClosedFormLoss, type ClosedFormLossInput } from "./closedFormLoss.js";
 import type { PairLossCache } from "./types.js";
 
 /** Fewer pairs than this are computed in place: a worker's start (~30 ms) would not pay for itself. */
@@ -147,7 +147,7 @@ function inWorker(part: () => ClosedFormLossInput, workers: Worker[]): Promise<C
 /** Whether the call computes pair sums (a pairs sweep the cache does not hold yet) on data small enough to copy. */
 export function worthAThread(input: ClosedFormLossInput): boolean {
   if (input.values.byteLength + input.logits.byteLength > THREAD_BYTES) return false;
-  const pairs = input.conditions.filter((c) => c.length === 2 && c[0] !== c[1]);
+  const pairs = input.conditions.filter(isPair);
   if (pairs.length < THREAD_PAIRS) return false;
   const cache = input.cache;
   return !(cache?.pairs && pairs.every((c) => c.every((u) => cache.units![u] === 1)));

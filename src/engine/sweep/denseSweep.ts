@@ -24,7 +24,7 @@
  * bench/ablation.mjs.
  */
 import { fail } from "../../errors.js";
-import type { ClosedFormLossInput } from "./closedFormLoss.js";
+import { isPair, isPairSweep, type ClosedFormLossInput } from "./closedFormLoss.js";
 import { closedFormLossBeside, worthAThread } from "./closedFormLossThread.js";
 import { denseIntact } from "./denseIntact.js";
 import { DenseRows, finish } from "./denseRows.js";
@@ -167,15 +167,7 @@ function hiddenLossFits(input: DenseSweepInput): boolean {
   const last = chain.layers.length - 1;
   if (siteLayer + 2 !== last || chain.layers[siteLayer].activation !== "relu" || chain.layers[siteLayer + 1].activation !== "relu") return false;
   if (!hiddenLossAvailable(chain.layers[last].out, chain.layers[siteLayer].out, chain.layers[siteLayer + 1].out)) return false;
-  const used = new Set<number>();
-  let pairs = 0;
-  for (const c of conditions) {
-    if (c.length === 2 && c[0] !== c[1]) {
-      pairs++;
-      used.add(c[0]).add(c[1]);
-    } else if (c.length !== 1) return false;
-  }
-  return pairs > 0 && pairs >= used.size;
+  return conditions.every((c) => c.length === 1 || isPair(c)) && conditions.some(isPair) && isPairSweep(conditions);
 }
 
 /**

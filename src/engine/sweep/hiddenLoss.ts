@@ -43,7 +43,7 @@ export interface HiddenLossInput {
 
 let compiled: WebAssembly.Module | null | undefined;
 
-/** The kernel's memory at most: ~1,300 units at the site (its pair rows take 160 bytes each, its pair cells 16). */
+/** The kernel's memory at most: ~1,300 units at the site (its pair rows take 164 bytes each, its pair cells 16). */
 const KERNEL_BYTES = 160 * 2 ** 20;
 
 /**
@@ -51,12 +51,44 @@ const KERNEL_BYTES = 160 * 2 ** 20;
  * (WebAssembly SIMD, k = 10, its memory within KERNEL_BYTES).
  */
 export function hiddenLossAvailable(k: number, units: number, width: number): boolean {
-  return k === 10 && kernelBytes(units, width) <= KERNEL_BYTES && moduleOf() !== null;
+  return k === 10 && placeArrays(kernelArrays(units, width)).end <= KERNEL_BYTES && moduleOf() !== null;
 }
 
-/** The kernel's memory (hiddenLossSums' layout) but for its few fixed arrays. */
-function kernelBytes(units: number, width: number): number {
-  return 36 * (units + 2) * (width + 2) + 98 * units * units;
+/**
+ * The kernel's arrays and their sizes in bytes, for a site of `units` units and a hidden layer `width` wide. `even` is
+ * the width rounded up to even, `stride` the units rounded up to even: the rows of the hidden-unit-major copies, one
+ * lane per active unit in whole pairs of lanes. Pair rows (acc, ex, flags) are numbered x < y.
+ */
+function kernelArrays(units: number, width: number) {
+  const even = width + (width % 2);
+  const stride = units + (units % 2);
+  const pairRows = (units * (units - 1)) / 2;
+  return {
+    columns: units * even * 8,
+    rows: even * 80,
+    p: even * 8,
+    pi: 80,
+    active: units * 4,
+    h: units * 8,
+    v: units * even * 8,
+    candidates: units * even * 4,
+    counts: units * 4,
+    a: units * 80,
+    b: units * 80,
+    sums: units * 8,
+    dLabel: units * 8,
+    linLabel: units * 8,
+    products: units * units * 8,
+    logs: units * units * 8,
+    scratch: 80,
+    vt: even * stride * 8,
+    cmask: even * stride * 8,
+    acc: pairRows * 80,
+    ex: pairRows * 80,
+    list: (stride + 2) * 4,
+    starts: units * 4,
+    flags: pairRows * 4,
+  };
 }
 
 function moduleOf(): WebAssembly.Module | null {
@@ -86,34 +118,8 @@ export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Ui
   if (k !== 10 || compiledModule === null) throw new Error("hiddenLossSums needs WebAssembly SIMD and k = 10");
   const n = labels.length;
   const even = width + (width % 2);
-  // Rows of the hidden-unit-major copies: one lane per active unit, rounded up to whole pairs of lanes.
   const stride = units + (units % 2);
-  const { at, end } = placeArrays({
-    columns: units * even * 8,
-    rows: even * 80,
-    p: even * 8,
-    pi: 80,
-    active: units * 4,
-    h: units * 8,
-    v: units * even * 8,
-    candidates: units * even * 4,
-    counts: units * 4,
-    a: units * 80,
-    b: units * 80,
-    sums: units * 8,
-    dLabel: units * 8,
-    linLabel: units * 8,
-    products: units * units * 8,
-    logs: units * units * 8,
-    scratch: 80,
-    vt: even * stride * 8,
-    cmask: even * stride * 8,
-    acc: ((units * (units - 1)) / 2) * 80,
-    ex: ((units * (units - 1)) / 2) * 80,
-    list: (stride + 2) * 4,
-    starts: units * 4,
-    flags: ((units * (units - 1)) / 2) * 4,
-  });
+  const { at, end } = placeArrays(kernelArrays(units, width));
   if (end > 2 ** 31) throw new Error("hiddenLossSums: the layers are too wide for 32-bit addresses");
   const { exports: raw, buffer } = instanceWithMemory(compiledModule, { js: { log: Math.log } }, end);
   const exports = raw as unknown as {
