@@ -194,17 +194,45 @@ export function forward64(network: Network, values: Map<string, Float32Array>, i
   return { output: current, width };
 }
 
-/** x [n, inputs] · wᵀ + b, w [out, inputs] in float64 (each row of w copied to float64 once). */
+/**
+ * x [n, inputs] · wᵀ + b, w [out, inputs] in float64 (copied to float64 once). Sample by sample: a sample's row stays
+ * in cache while every output reads it, four outputs at a time. Output by output, all of x was streamed from memory
+ * once per output: 16.7 s for the 60,000 images of mnist:train at 100 units (a transplant's budget, whose site
+ * activity is counted per condition). Each sum adds the same products in the same order either way: the same bits.
+ */
 function dense(x: Float64Array, n: number, inputs: number, w: Float32Array, b: Float32Array | null, out: number): Float64Array {
   const y = new Float64Array(n * out);
-  const row = new Float64Array(inputs);
-  for (let o = 0; o < out; o++) {
-    for (let k = 0; k < inputs; k++) row[k] = w[o * inputs + k];
-    const bias = b ? b[o] : 0;
-    for (let s = 0; s < n; s++) {
-      const at = s * inputs;
-      let sum = bias;
-      for (let k = 0; k < inputs; k++) sum += row[k] * x[at + k];
+  const w64 = Float64Array.from(w);
+  const bias = (o: number) => (b ? b[o] : 0);
+  for (let s = 0; s < n; s++) {
+    const at = s * inputs;
+    let o = 0;
+    // Four outputs at once: four independent sums, each in its own order, instead of one chain of additions.
+    for (; o + 4 <= out; o += 4) {
+      const r0 = o * inputs;
+      const r1 = r0 + inputs;
+      const r2 = r1 + inputs;
+      const r3 = r2 + inputs;
+      let s0 = bias(o);
+      let s1 = bias(o + 1);
+      let s2 = bias(o + 2);
+      let s3 = bias(o + 3);
+      for (let k = 0; k < inputs; k++) {
+        const v = x[at + k];
+        s0 += w64[r0 + k] * v;
+        s1 += w64[r1 + k] * v;
+        s2 += w64[r2 + k] * v;
+        s3 += w64[r3 + k] * v;
+      }
+      y[s * out + o] = s0;
+      y[s * out + o + 1] = s1;
+      y[s * out + o + 2] = s2;
+      y[s * out + o + 3] = s3;
+    }
+    for (; o < out; o++) {
+      const row = o * inputs;
+      let sum = bias(o);
+      for (let k = 0; k < inputs; k++) sum += w64[row + k] * x[at + k];
       y[s * out + o] = sum;
     }
   }
