@@ -51,7 +51,7 @@
     (param $columns i32) (param $rows i32) (param $p i32) (param $pi i32) (param $active i32) (param $h i32)
     (param $v i32) (param $candidates i32) (param $counts i32) (param $a i32) (param $b i32) (param $sums i32)
     (param $dLabel i32) (param $linLabel i32) (param $scratch i32) (param $vt i32) (param $cmask i32) (param $stride i32)
-    (local $cell i32) (local $x i32) (local $m i32) (local $q i32) (local $n i32) (local $vrow i32) (local $wrow i32) (local $crow i32)
+    (local $cell i32) (local $candidate i32) (local $x i32) (local $m i32) (local $q i32) (local $n i32) (local $vrow i32) (local $wrow i32) (local $crow i32)
     (local $w i32) (local $out i32) (local $pm f64) (local $vm f64) (local $t f64) (local $hx v128) (local $s v128)
     (local $l0 v128) (local $l1 v128) (local $l2 v128) (local $l3 v128) (local $l4 v128)
     (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $d4 v128) (local $f v128)
@@ -82,13 +82,16 @@
         (loop $hidden
           (local.set $pm (f64.load (i32.add (local.get $p) (i32.shl (local.get $m) (i32.const 3)))))
           (local.set $vm (f64.load (i32.add (local.get $vrow) (i32.shl (local.get $m) (i32.const 3)))))
-          ;; the hidden-unit-major copies pairsTen scans: v, and whether m is among the unit's candidates
+          ;; whether m is a candidate (p_m > 0 and 2·v_m ≥ p_m, or p_m ≤ 0 and 2·v_m < p_m): listed, and with v in the
+          ;; hidden-unit-major copies pairsTen scans
+          (local.set $candidate (select (f64.ge (f64.add (local.get $vm) (local.get $vm)) (local.get $pm)) (f64.lt (f64.add (local.get $vm) (local.get $vm)) (local.get $pm))
+            (f64.gt (local.get $pm) (f64.const 0))))
           (local.set $cell (i32.shl (i32.add (i32.mul (local.get $m) (local.get $stride)) (local.get $x)) (i32.const 3)))
           (f64.store (i32.add (local.get $vt) (local.get $cell)) (local.get $vm))
-          (i64.store (i32.add (local.get $cmask) (local.get $cell))
-            (select (i64.const -1) (i64.const 0)
-              (select (f64.ge (f64.add (local.get $vm) (local.get $vm)) (local.get $pm)) (f64.lt (f64.add (local.get $vm) (local.get $vm)) (local.get $pm))
-                (f64.gt (local.get $pm) (f64.const 0)))))
+          (i64.store (i32.add (local.get $cmask) (local.get $cell)) (i64.extend_i32_s (i32.sub (i32.const 0) (local.get $candidate))))
+          ;; written always, counted where listed
+          (i32.store (i32.add (local.get $crow) (i32.shl (local.get $n) (i32.const 2))) (local.get $m))
+          (local.set $n (i32.add (local.get $n) (local.get $candidate)))
           (if (f64.gt (local.get $pm) (f64.const 0))
             (then
               (local.set $w (i32.add (local.get $rows) (i32.mul (local.get $m) (i32.const 80))))
@@ -97,16 +100,7 @@
               (local.set $l1 (f64x2.add (local.get $l1) (f64x2.mul (local.get $f) (v128.load offset=16 (local.get $w)))))
               (local.set $l2 (f64x2.add (local.get $l2) (f64x2.mul (local.get $f) (v128.load offset=32 (local.get $w)))))
               (local.set $l3 (f64x2.add (local.get $l3) (f64x2.mul (local.get $f) (v128.load offset=48 (local.get $w)))))
-              (local.set $l4 (f64x2.add (local.get $l4) (f64x2.mul (local.get $f) (v128.load offset=64 (local.get $w)))))
-              (if (f64.ge (f64.add (local.get $vm) (local.get $vm)) (local.get $pm))
-                (then
-                  (i32.store (i32.add (local.get $crow) (i32.shl (local.get $n) (i32.const 2))) (local.get $m))
-                  (local.set $n (i32.add (local.get $n) (i32.const 1))))))
-            (else
-              (if (f64.lt (f64.add (local.get $vm) (local.get $vm)) (local.get $pm))
-                (then
-                  (i32.store (i32.add (local.get $crow) (i32.shl (local.get $n) (i32.const 2))) (local.get $m))
-                  (local.set $n (i32.add (local.get $n) (i32.const 1)))))))
+              (local.set $l4 (f64x2.add (local.get $l4) (f64x2.mul (local.get $f) (v128.load offset=64 (local.get $w)))))))
           (local.set $m (i32.add (local.get $m) (i32.const 1)))
           (br_if $hidden (i32.lt_s (local.get $m) (local.get $width))))
         (i32.store (i32.add (local.get $counts) (i32.shl (local.get $x) (i32.const 2))) (local.get $n))
