@@ -292,17 +292,26 @@ export function unitLists(bounds: LayerBounds, units: number, n: number, thresho
   // x > 0 on the values (NaN fails), x ≥ threshold on the ratios: as one test, x ≥ the smallest float above 0.
   const keep = active ? bounds.values : bounds.ratio;
   const at = active ? Number.MIN_VALUE : threshold;
+  // Without branches on the data (whether a unit is active is close to a coin flip: branches mispredicted half the
+  // time, 2.3× slower; V8 compiles Number(a >= b) without one, not a ternary): counted, then each sample written always and its list's end moved where it is kept,
+  // into one buffer with a spare slot after each list for the writes that are not kept.
   const counts = new Int32Array(units);
   for (let s = 0; s < n; s++) {
     const row = s * units;
-    for (let u = 0; u < units; u++) if (keep[row + u] >= at) counts[u]++;
+    for (let u = 0; u < units; u++) counts[u] += Number(keep[row + u] >= at);
   }
-  const lists = Array.from(counts, (c) => new Int32Array(c));
-  const fill = new Int32Array(units);
+  const starts = new Int32Array(units + 1);
+  for (let u = 0; u < units; u++) starts[u + 1] = starts[u] + counts[u] + 1;
+  const buffer = new Int32Array(starts[units]);
+  const ends = starts.slice(0, units);
   for (let s = 0; s < n; s++) {
     const row = s * units;
-    for (let u = 0; u < units; u++) if (keep[row + u] >= at) lists[u][fill[u]++] = s;
+    for (let u = 0; u < units; u++) {
+      buffer[ends[u]] = s;
+      ends[u] += Number(keep[row + u] >= at);
+    }
   }
+  const lists = Array.from(counts, (c, u) => buffer.subarray(starts[u], starts[u] + c));
   bounds.lists.set(threshold, lists);
   return lists;
 }
