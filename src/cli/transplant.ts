@@ -79,7 +79,7 @@ export function registerTransplant(program: Command): void {
     .requiredOption("--into <recipient>", "ONNX model the units go into (an MLP with the same inputs and classes)")
     .requiredOption("--data <spec>", "labelled budget images (a named set without a split means its train split)")
     .option(FLAGS.test!, "test data (default: the named set's test split)")
-    .option(FLAGS.class!, "class whose impact population is transplanted and whose gains are reported")
+    .option(FLAGS.class!, "class (index or name) whose impact population is transplanted and whose gains are reported")
     .option(FLAGS.site!, "donor site (default: the first hidden layer)")
     .option(FLAGS.units!, "donor units instead of the class's population: 3,7,12 or @groups.json with one group")
     .option(FLAGS.recipientSite!, "recipient site widened (default: the recipient's layer at the same depth)")
@@ -101,7 +101,8 @@ export function registerTransplant(program: Command): void {
       const specs = trainingSpecs(flags.data, flags.test);
       if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set", { options: ["test"] });
       const options: Omit<TransplantOptions, "test"> = {
-        class: flags.class === undefined ? undefined : parseInteger(flags.class, "--class", 0),
+        // A class name (--class cat) is resolved once the recipient's names are known.
+        class: undefined,
         site: flags.site,
         units,
         recipientSite: flags.recipientSite,
@@ -127,6 +128,7 @@ export function registerTransplant(program: Command): void {
         // Image folders are scored by the recipient's class names (donor and recipient must share them).
         const data = matchClassNames(loaded, recipient.classNames);
         const test = matchClassNames(loadedTest, recipient.classNames);
+        if (flags.class !== undefined) options.class = classOf(flags.class, recipient);
         output = claimOutput(flags.output, "transplant", recipient, data, { ...options, units: options.units ?? null, donor: donor.sha256, test: dataIdentity(test) }, flags.overwrite);
         const result = await transplant(donor, recipient, data, {
           ...options,
@@ -143,13 +145,15 @@ export function registerTransplant(program: Command): void {
         output.write([...files, { name: REPORT_FILE, kind: "bytes", data: new TextEncoder().encode(report) }], summary);
         if (flags.json) return printJson(summary);
         const k = result.class;
-        const cls = (o: { perClass: Array<number | null> }) => (k === null ? "" : `, class ${k} ${percent(o.perClass[k])}`);
+        // Named as the report and the CSV columns name it ("cat", not 3).
+        const name = k === null ? "" : (result.classNames[k] ?? String(k));
+        const cls = (o: { perClass: Array<number | null> }) => (k === null ? "" : `, class ${name} ${percent(o.perClass[k])}`);
         const gain = (g: { estimate: number; low: number; high: number } | null) => (g === null ? "n/a" : `${percent(g.estimate)} [${percent(g.low)}, ${percent(g.high)}]`);
         console.log(`${result.population.site} units ${result.population.units.join(",")} of ${result.donor} → ${result.transplanted.site} units ${result.transplanted.units.join(",")} → ${join(flags.output, "model.onnx")}`);
         console.log(`  before        ${percent(result.before.accuracy)}${cls(result.before)}`);
         for (const [i, g] of result.gains.entries()) {
           const after = i === 0 ? result.after : result.controls[i - 1].after;
-          console.log(`  ${g.condition.padEnd(14)}${percent(after.accuracy)}${cls(after)}  gain ${k === null ? `overall ${gain(g.overall)}` : `class ${k} ${gain(g.target)}, others ${gain(g.others)}`}`);
+          console.log(`  ${g.condition.padEnd(14)}${percent(after.accuracy)}${cls(after)}  gain ${k === null ? `overall ${gain(g.overall)}` : `class ${name} ${gain(g.target)}, others ${gain(g.others)}`}`);
         }
         console.log(`  transplanted units ablated: ${percent(result.ablationCheck.after.accuracy)}${cls(result.ablationCheck.after)}${result.ablationCheck.samePredictionsAsBefore ? " (the recipient's predictions exactly)" : ""}`);
         console.log(`report: ${join(flags.output, REPORT_FILE)}`);
@@ -161,4 +165,16 @@ export function registerTransplant(program: Command): void {
         if (recipient) await closeModel(recipient);
       }
     });
+}
+
+/**
+ * --class as the recipient's class index, from an index or one of its class names ("cat"). Throws `bad-option` for
+ * a name it does not have.
+ */
+function classOf(text: string, recipient: LesionModel): number {
+  if (/^\d+$/.test(text.trim())) return parseInteger(text, "--class", 0);
+  const names = recipient.classNames ?? [];
+  const index = names.indexOf(text);
+  if (index < 0) fail("bad-option", `--class ${text}: the recipient has no class of that name (${names.length > 0 ? `its classes: ${names.join(", ")}` : "it names no classes: give an index"})`, { options: ["class"], value: text });
+  return index;
 }

@@ -219,6 +219,26 @@ describe("transplant: bad input, one clear line each", () => {
     expect([error.code, error.message]).toEqual(["unsupported-op", "cnn.onnx has conv layers; transplant handles MLPs (dense sites) only, conv networks are out of scope"]);
   });
 
+  it("lesion transplant --class by the recipient's class name: resolved to its index (the console names it); a name it lacks is one line, exit 1, nothing written", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-transplant-class-"));
+    const names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+    for (const [file, seed] of [["a.onnx", 1], ["b.onnx", 2]] as const) {
+      const model = decodeModel(randomMlp([784, 8, 10], seed, [1, 28, 28]));
+      writeMetadata(model, { preprocessing: { layout: "flat", mean: [0.5], std: [0.5], imageShape: [1, 28, 28] }, classNames: names });
+      writeFileSync(join(dir, file), encodeModel(model));
+    }
+    const run = (klass: string, out: string) =>
+      spawnSync(process.execPath, [BIN, "transplant", "a.onnx", "--into", "b.onnx", "--data", "mnist:test", "--test", "mnist:test", "--class", klass, "--site", "fc1", "--units", "0,1", "--budget-samples", "100", "--budget-epochs", "1", "--repeats", "1", "--resamples", "10", "-o", out], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
+    const byName = run("three", "named");
+    expect(byName.status, byName.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, "named", "summary.json"), "utf8")).class).toBe(3);
+    expect(byName.stdout).toMatch(/^ {2}before .*, class three /m);
+    const missing = run("cat", "missing");
+    expect(missing.status).toBe(1);
+    expect(missing.stderr.trimEnd().split("\n")).toEqual(["lesion: --class cat: the recipient has no class of that name (its classes: zero, one, two, three, four, five, six, seven, eight, nine)"]);
+    expect(existsSync(join(dir, "missing"))).toBe(false);
+  }, 60_000);
+
   it("lesion transplant with a missing site: one stderr line, exit 1, nothing written", () => {
     const dir = mkdtempSync(join(tmpdir(), "lesion-transplant-bin-"));
     writeFileSync(join(dir, "a.onnx"), randomMlp([16, 6, 3], 1, [1, 4, 4]));
