@@ -1,3 +1,4 @@
+import { fail } from "../errors.js";
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
 import { dirname, resolve } from "node:path";
@@ -18,6 +19,7 @@ const FLAGS: FlagTable<TrainOptions> = {
   mean: "--mean <values>",
   std: "--std <values>",
   epochState: null /* --epoch-state writes <output>.epoch-state.json */,
+  excludeClasses: "--exclude-classes <classes>",
   threads: null /* every core */,
   onProgress: null /* progress bar on a TTY */,
   onEpoch: null /* one line per epoch */,
@@ -38,6 +40,7 @@ interface TrainFlags {
   mean: string;
   std: string;
   epochState?: boolean;
+  excludeClasses?: string;
   output: string;
   json?: boolean;
 }
@@ -58,6 +61,7 @@ export function registerTrain(program: Command): void {
     .option(FLAGS.seed!, "seed of initialisation and shuffling", "0")
     .option(FLAGS.mean!, "input mean stored in the model", "0.5")
     .option(FLAGS.std!, "input standard deviation stored in the model", "0.5")
+    .option(FLAGS.excludeClasses!, "leave these classes (indices or class names, comma-separated) out of the training data: a transplant's recipient")
     .option("--epoch-state", "save the training state to <output>.epoch-state.json after every epoch; a rerun resumes from it")
     .requiredOption("-o, --output <file>", "ONNX file for the trained model (the initial one goes to <name>.initial.onnx)")
     .option("--json", "print the history as JSON")
@@ -88,6 +92,7 @@ export function registerTrain(program: Command): void {
           mean: parseNumberList(flags.mean, "--mean"),
           std: parseNumberList(flags.std, "--std"),
           epochState: flags.epochState ? `${stem}.epoch-state.json` : undefined,
+          excludeClasses: flags.excludeClasses === undefined ? undefined : classList(flags.excludeClasses, data.classNames),
           onProgress: progress.onProgress,
           onEpoch: (e) => {
             if (flags.json) return;
@@ -108,4 +113,15 @@ export function registerTrain(program: Command): void {
         progress.stop();
       }
     });
+}
+
+/** --exclude-classes as class indices: each an index or one of the data's class names. Throws `bad-option`. */
+function classList(text: string, names: readonly string[]): number[] {
+  return text.split(",").map((part) => {
+    const item = part.trim();
+    if (/^\d+$/.test(item)) return Number(item);
+    const index = names.indexOf(item);
+    if (index < 0) fail("bad-option", `--exclude-classes ${item}: no class of that name (classes: ${names.join(", ")})`, { options: ["excludeClasses"], value: item });
+    return index;
+  });
 }

@@ -6,6 +6,7 @@
  * weights). With `epochState`, the state after every epoch is saved there and a rerun resumes from it.
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
+import { withoutClasses } from "../data/pickSamples.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { fillInput } from "../engine/input.js";
@@ -43,6 +44,11 @@ export interface TrainOptions {
   std?: number[];
   /** Path of the epoch state to write after every epoch, and to resume from when it exists. Default: none. */
   epochState?: string;
+  /**
+   * Classes (indices) whose samples are left out of the training data; the network keeps an output for each class.
+   * A transplant's recipient that never saw a class (README: Transplant). Default: none.
+   */
+  excludeClasses?: number[];
   threads?: number;
   onProgress?: (event: Progress) => void;
   onEpoch?: (epoch: EpochResult) => void;
@@ -86,10 +92,11 @@ export function trainingHistory(result: TrainResult): { arch: string; data: stri
  * initial model (ONNX bytes with lesion's metadata) and the history per epoch (train loss, test accuracy as a fraction
  * 0..1). With `epochState`, the state after every epoch is saved there and a rerun resumes from it.
  * @throws LesionError `bad-arch` (an architecture the zoo cannot read or that does not fit the data); `bad-option`
- * (a negative or non-finite setting, epochs or batchSize below 1); `resume-mismatch` (an epoch state of another run,
+ * (a negative or non-finite setting, epochs or batchSize below 1, an excluded class out of range or that leaves no sample); `resume-mismatch` (an epoch state of another run,
  * or unreadable); `unwritable-path` (the epoch state); `shape-mismatch`; `aborted` (options.signal).
  */
-export async function train(data: Dataset, options: TrainOptions): Promise<TrainResult> {
+export async function train(all: Dataset, options: TrainOptions): Promise<TrainResult> {
+  const data = options.excludeClasses && options.excludeClasses.length > 0 ? withoutClasses(all, options.excludeClasses) : all;
   const network = zooNetwork(options.arch, data.shape, data.numClasses);
   const optimizer = options.optimizer ?? "sgd";
   const settings = {

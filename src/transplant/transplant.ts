@@ -23,6 +23,7 @@
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { classNames } from "../engine/evaluate.js";
+import { pickSamples } from "../data/pickSamples.js";
 import { checkUnits, type LesionModel } from "../engine/model.js";
 import { trainNetwork } from "../engine/train.js";
 import { dense64Cache, densePredictions64, releaseDense64 } from "../engine/dense64.js";
@@ -349,8 +350,5 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
 function subset(data: Dataset, count: number, seed: number): Dataset {
   if (!(Number.isInteger(count) && count >= 1 && count <= data.n)) fail("bad-option", `\`budgetSamples\` must be 1..${data.n} (the samples of ${data.spec}), got ${count}`, { options: ["budgetSamples"], value: count });
   const picked = shuffle(Array.from({ length: data.n }, (_, i) => i), seeded(seed * 104729 + 7)).slice(0, count).sort((a, b) => a - b);
-  const per = data.images.length / data.n;
-  const images = new Float32Array(count * per);
-  picked.forEach((s, r) => images.set(data.images.subarray(s * per, (s + 1) * per), r * per));
-  return { ...data, spec: `${data.spec} (${count} samples, seed ${seed})`, n: count, images, labels: Int32Array.from(picked, (s) => data.labels[s]) };
+  return pickSamples(data, picked, `${data.spec} (${count} samples, seed ${seed})`);
 }

@@ -66,6 +66,27 @@ describe("train", () => {
     expect(Buffer.from(a.model).equals(Buffer.from(c.model))).toBe(false);
   });
 
+  it("train({excludeClasses: [3, 7]}) trains on the other classes' samples alone: the same model bit for bit as training on a data set built without them; the network keeps all ten outputs; a class out of range is bad-option", async () => {
+    const subset = await loadDataset("mnist:train", { limit: 2000 });
+    const kept = Array.from(subset.labels.keys()).filter((s) => subset.labels[s] !== 3 && subset.labels[s] !== 7);
+    const per = subset.images.length / subset.n;
+    const images = new Float32Array(kept.length * per);
+    kept.forEach((s, r) => images.set(subset.images.subarray(s * per, (s + 1) * per), r * per));
+    const by = { ...subset, n: kept.length, images, labels: Int32Array.from(kept, (s) => subset.labels[s]) };
+    const options = { arch: "mlp:784-16-10", epochs: 1, seed: 2 };
+    const [excluded, reference] = [await train(subset, { ...options, excludeClasses: [7, 3] }), await train(by, options)];
+    expect(Buffer.from(excluded.model).equals(Buffer.from(reference.model))).toBe(true);
+    expect(kept.length).toBeLessThan(subset.n - 300);
+    expect(excluded.data).toBe("mnist:train without classes 3, 7");
+    const model = await openModel(excluded.model, { name: "excluded" });
+    try {
+      expect(model.numClasses).toBe(10);
+    } finally {
+      await closeModel(model);
+    }
+    expect(await errorCode(() => train(subset, { ...options, excludeClasses: [10] }))).toBe("bad-option");
+  });
+
   it("train with an epoch state, stopped after an epoch and run again, ends with the same model as an uninterrupted run", async () => {
     const subset = await loadDataset("mnist:train", { limit: 2000 });
     const epochState = join(mkdtempSync(join(tmpdir(), "lesion-train-")), "run.epoch-state.json");
