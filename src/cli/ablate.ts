@@ -97,7 +97,6 @@ export function registerAblate(program: Command): void {
         console.log(`${result.conditions.length} condition(s) on ${result.model}, ${result.data} (${result.n} samples), baseline ${percent(result.baseline.accuracy)} → ${flags.output}`);
         const worst = [...result.conditions].sort((a, b) => a.delta - b.delta).slice(0, 5);
         for (const c of worst) console.log(`  ${c.id.padEnd(28)} ${percent(c.accuracy)}  (${(c.delta * 100).toFixed(2)} pp)`);
-        if (result.unresolvedTies > 0) console.error(`lesion: warning: ${result.unresolvedTies} near tie(s) could not be settled in float64 (the graph has ops neither onnxruntime nor lesion's float64 interpreter computes in float64)`);
       } finally {
         output?.release();
         interrupt.dispose();

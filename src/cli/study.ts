@@ -89,6 +89,7 @@ export function registerStudy(program: Command): void {
         progress.stop();
         const report = buildReport(flags.output);
         const reused = Object.entries(result.steps).filter(([, ran]) => !ran).map(([name]) => name);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         console.log(`studied ${result.model} on ${result.data}: baseline ${percent(result.baseline)}, sites ${result.sites.join(", ")}${reused.length ? ` (reused: ${reused.join(", ")})` : ""}`);
         console.log(`report: ${report}`);
       } finally {

@@ -12,6 +12,7 @@ const STYLE = `  h3 { margin-bottom: .3rem; }
   .controls { margin: .5rem 0; } select { font: inherit; }
   .weights { display: grid; grid-template-columns: repeat(auto-fill, 64px); gap: 4px; }
   .weights canvas { width: 64px; height: 64px; image-rendering: pixelated; border: 1px solid #ddd; }
+  .warning { background: #fff4e5; border-left: 3px solid #e8a33d; padding: .3rem .6rem; }
   .scatters { display: flex; flex-wrap: wrap; gap: 0 1.5rem; } .scatters figure { width: 300px; margin: .5rem 0; }
 `;
 
@@ -25,6 +26,7 @@ export function renderReport(data: ReportData): string {
     style: STYLE,
     body: `<h1>Lesion study of <code>${escapeHtml(data.model)}</code></h1>
 <p>Data: <code>${escapeHtml(data.data)}</code> (${data.n} samples). Made by lesion from the result files in this folder; rebuild it with <code>lesion report DIR</code>.${explorer}</p>
+${data.warnings.map((w) => `<p class="warning"><strong>Warning:</strong> ${escapeHtml(w)}</p>`).join("\n")}
 <div class="controls">Site: <select id="site"></select></div>
 <main id="report"></main>`,
     data,

@@ -14,7 +14,7 @@ import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
 import type { EvaluateResult } from "../engine/evaluate.js";
 import type { RecoverSummary } from "../runs/recoverFiles.js";
 import { SUMMARY_FILE } from "../runs/resultDir.js";
-import { STUDY_FILE } from "../runs/study.js";
+import { STUDY_FILE, studyWarnings } from "../runs/study.js";
 import { minActiveSamples } from "../study/unitScores.js";
 import { classCurveSeries, curveSeries, depthCurves, type ClassCurveSeries, type CurveSeries, type DepthCurve } from "./depthCurves.js";
 import { findings, type Findings } from "./findings.js";
@@ -93,6 +93,8 @@ export interface ReportData {
   filters: FilterTiles | null;
   /** `explorer.html` when `lesion explore … -o DIR/explorer.html` wrote one beside the report (linked from the page). */
   explorer: string | null;
+  /** The steps' warnings (studyWarnings), shown at the top of the page. */
+  warnings: string[];
 }
 
 /** The live explorer's file name in a study directory. */
@@ -198,6 +200,7 @@ export function reportData(dir: string): ReportData {
     recovery: summary<RecoverSummary>("recover"),
     training: trainingHistory(meta.modelPath),
     explorer: existsSync(join(dir, EXPLORER_FILE)) ? EXPLORER_FILE : null,
+    warnings: studyWarnings(dir),
     depth: depthCurves(curves, meta.sites, siteLocations.map((l) => l.name), sites, k),
     filters: firstConvFilters(proto, siteLocations, sites),
   };

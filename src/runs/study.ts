@@ -9,7 +9,7 @@
  * another model, data set or sites in the same directory never shows the earlier one's numbers: step directories of
  * another model or data set are removed before the first step runs.
  */
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import type { Dataset } from "../data/types.js";
@@ -66,6 +66,8 @@ export interface StudyResult {
   /** Step name → whether it ran now (false: reused from an earlier run of the same model, data, sites and options). */
   steps: Record<string, boolean>;
   baseline: number;
+  /** The steps' warnings (studyWarnings): near ties left unsettled, the model's own warnings. */
+  warnings: string[];
 }
 
 export const STUDY_FILE = "study.json";
@@ -195,7 +197,30 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     });
   }
   const baseline = readSummary<{ accuracy: number }>(join(dir, "eval")).accuracy;
-  return { dir, model: model.name, data: data.spec, sites, steps, baseline };
+  return { dir, model: model.name, data: data.spec, sites, steps, baseline, warnings: studyWarnings(dir) };
+}
+
+/**
+ * The warnings in the summaries of study directory `dir`'s steps (run now or reused), each once, followed by the steps
+ * that gave it ("… (fractions, singles)").
+ */
+export function studyWarnings(dir: string): string[] {
+  const steps = new Map<string, string[]>();
+  const names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(dir, e.name, SUMMARY_FILE))).map((e) => e.name).sort();
+  for (const name of names) {
+    let summary: { warnings?: unknown; unresolvedTies?: unknown };
+    try {
+      summary = readSummary(join(dir, name));
+    } catch {
+      continue;
+    }
+    const warnings = Array.isArray(summary.warnings) ? summary.warnings.filter((w): w is string => typeof w === "string") : [];
+    // A step written before ablate named its unresolved ties among its warnings.
+    const ties = typeof summary.unresolvedTies === "number" ? summary.unresolvedTies : 0;
+    if (ties > 0 && !warnings.some((w) => w.includes("near tie"))) warnings.push(`${ties} near tie(s) could not be settled in float64: they keep their float32 prediction`);
+    for (const w of warnings) steps.set(w, [...(steps.get(w) ?? []), name]);
+  }
+  return [...steps].map(([w, of]) => `${w} (${of.join(", ")})`);
 }
 
 /**

@@ -29,6 +29,7 @@ import { classNames } from "../engine/evaluate.js";
 import { classCounts, type Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
 import { record } from "../engine/record.js";
+import { float64MissingOps } from "../onnx/float64/evaluate64.js";
 import { fromLog, intactFromLog, stored, toLog, type LoggedOutcome, type StoredIntact, type StoredOutcome } from "./storedOutcome.js";
 
 export interface AblateOptions {
@@ -211,7 +212,8 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   // Before the resume log goes: a disagreement leaves the run where it was.
   const agreement = await checkAgreement(model, data, result.predictions, options);
   store?.remove();
-  return { ...result, agreement, unresolvedTies, engine, warnings: [...model.warnings], elapsedSeconds: (performance.now() - started) / 1000 };
+  const warnings = [...model.warnings, ...(unresolvedTies > 0 ? [unresolvedTiesWarning(model, unresolvedTies)] : [])];
+  return { ...result, agreement, unresolvedTies, engine, warnings, elapsedSeconds: (performance.now() - started) / 1000 };
 }
 
 async function siteMeans(model: LesionModel, data: Dataset, site: string, options: AblateOptions): Promise<Float64Array> {
@@ -365,4 +367,11 @@ function sum(values: number[]): number {
   let total = 0;
   for (let i = 0; i < values.length; i++) total += values[i];
   return total;
+}
+
+/** Why `count` near ties kept their float32 prediction: the ops neither onnxruntime nor lesion computes in float64. */
+function unresolvedTiesWarning(model: LesionModel, count: number): string {
+  const missing = float64MissingOps(model.proto, [model.outputName]);
+  const why = missing.length > 0 ? `lesion's float64 interpreter has no ${missing.join(", ")}, and onnxruntime no float64 kernel for some op of the graph` : "the graph has an input or attribute lesion's float64 interpreter does not cover, and onnxruntime no float64 kernel for some of its ops";
+  return `${count} near tie(s) could not be settled in float64 (${why}): they keep their float32 prediction`;
 }

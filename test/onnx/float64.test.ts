@@ -13,6 +13,8 @@ interface Case {
   /** Integer constants (shapes), name → values. */
   ints?: Record<string, number[]>;
   positive?: boolean;
+  /** The default domain's opset (default 13). */
+  opset?: number;
 }
 
 function model(c: Case, rand: () => number): { proto: ModelProto; feeds: Record<string, Float32Array> } {
@@ -33,7 +35,7 @@ function model(c: Case, rand: () => number): { proto: ModelProto; feeds: Record<
     output: [makeValueInfo("y", DataType.FLOAT, null)],
     initializer,
   });
-  const proto = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph });
+  const proto = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: c.opset ?? 13 }], graph });
   return { proto, feeds };
 }
 
@@ -59,6 +61,12 @@ const CASES: Case[] = [
   { name: "Concat axis 1", nodes: [makeNode("Concat", ["x", "z"], ["y"], "c", { axis: 1 })], inputs: { x: [2, 3, 4], z: [2, 2, 4] } },
   { name: "Softmax", nodes: [makeNode("Softmax", ["x"], ["y"], "s", { axis: -1 })], inputs: { x: [3, 10] } },
   { name: "LogSoftmax axis 1", nodes: [makeNode("LogSoftmax", ["x"], ["y"], "s", { axis: 1 })], inputs: { x: [2, 4, 3] } },
+  // x.mean((2, 3)) as PyTorch exports it (a CNN's global average pool), and the other reductions.
+  { name: "ReduceMean axes 2,3 keepdims 0 (opset 13: an attribute)", nodes: [makeNode("ReduceMean", ["x"], ["y"], "r", { axes: [2, 3], keepdims: 0 })], inputs: { x: [2, 3, 5, 4] } },
+  { name: "ReduceMean axes input (opset 18), keepdims", nodes: [makeNode("ReduceMean", ["x", "axes"], ["y"], "r")], inputs: { x: [2, 3, 5, 4] }, ints: { axes: [-1, 1] }, opset: 18 },
+  { name: "ReduceSum axes input, no axes: every axis", nodes: [makeNode("ReduceSum", ["x"], ["y"], "r", { keepdims: 0 })], inputs: { x: [2, 3, 4] } },
+  { name: "ReduceSum axes input 1", nodes: [makeNode("ReduceSum", ["x", "axes"], ["y"], "r")], inputs: { x: [2, 3, 4] }, ints: { axes: [1] } },
+  ...["ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare"].map((op) => ({ name: `${op} axis 1`, nodes: [makeNode(op, ["x"], ["y"], op, { axes: [1] })], inputs: { x: [2, 3, 4] } })),
   { name: "Transpose", nodes: [makeNode("Transpose", ["x"], ["y"], "t", { perm: [0, 2, 3, 1] })], inputs: { x: [2, 3, 4, 5] } },
   {
     name: "Shape/Gather/Unsqueeze/Concat/Reshape (PyTorch's dynamic flatten)",

@@ -13,7 +13,7 @@
 import { fail } from "../../errors.js";
 import { attribute, attributeFloat, attributeInt, attributeInts, DataType, toInt, type ModelProto, type NodeProto } from "../proto.js";
 import { isFloatType, readConst } from "../tensorData.js";
-import { batchNorm, binary, concat, gather, where, gemm, matmul, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
+import { batchNorm, binary, concat, gather, where, gemm, matmul, reduce, REDUCTIONS, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
 import { conv, globalAveragePool, pool, type WindowAttributes } from "./window.js";
 import { normAxis, sizeOf, type Tensor64 } from "./tensor64.js";
 
@@ -70,6 +70,19 @@ const identity: Kernel = (_n, [x]) => [need(x, "Identity")];
 const KERNELS: Record<string, Kernel> = {
   ...Object.fromEntries(Object.entries(arith).map(([op, f]) => [op, ((_n, [a, b]) => [binary(need(a, op), need(b, op), f, op)]) as Kernel])),
   ...Object.fromEntries(Object.entries(activations).map(([op, f]) => [op, ((n, [x]) => [unary(need(x, op), f(n))]) as Kernel])),
+  // Axes: an attribute until opset 13 (ReduceSum) or 18 (the others), then an optional input; none reduces every axis
+  // unless noop_with_empty_axes asks for the input unchanged.
+  ...Object.fromEntries(
+    Object.entries(REDUCTIONS).map(([op, reduction]) => [
+      op,
+      ((n, [x, axesInput], opset) => {
+        const t = need(x, op);
+        const axes = opset >= (op === "ReduceSum" ? 13 : 18) ? ints(axesInput) : attributeInts(n, "axes", []);
+        if (axes.length === 0 && attributeInt(n, "noop_with_empty_axes", 0) === 1) return [t];
+        return [reduce(t, axes, attributeInt(n, "keepdims", 1) === 1, reduction, op)];
+      }) as Kernel,
+    ]),
+  ),
   Where: (_n, [c, x, y]) => [where(need(c, "Where"), need(x, "Where"), need(y, "Where"))],
   Identity: identity,
   Dropout: identity,
@@ -172,7 +185,7 @@ export function compileFloat64(model: ModelProto, outputs: readonly string[]): {
   const graph = model.graph!;
   const opset = toInt((model.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx")?.version ?? 13);
   const nodes = neededNodes(graph.node ?? [], outputs);
-  const missing = [...new Set(nodes.filter((n) => (n.domain && n.domain !== "ai.onnx") || !KERNELS[n.opType ?? ""]).map((n) => `${n.domain ? `${n.domain}.` : ""}${n.opType}`))].sort();
+  const missing = missingOps(nodes);
   if (missing.length > 0) return { graph: null, missing };
   const constants = new Map<string, Tensor64>();
   for (const tensor of graph.initializer ?? []) {
@@ -202,6 +215,18 @@ export function compileFloat64(model: ModelProto, outputs: readonly string[]): {
       },
     },
   };
+}
+
+/**
+ * The op types among the nodes `outputs` depend on that this interpreter has no kernel for (sorted, de-duplicated;
+ * a non-default domain's as "domain.Op"), without reading the initializers: what a warning about unresolved ties names.
+ */
+export function float64MissingOps(model: ModelProto, outputs: readonly string[]): string[] {
+  return missingOps(neededNodes(model.graph?.node ?? [], outputs));
+}
+
+function missingOps(nodes: readonly NodeProto[]): string[] {
+  return [...new Set(nodes.filter((n) => (n.domain && n.domain !== "ai.onnx") || !KERNELS[n.opType ?? ""]).map((n) => `${n.domain ? `${n.domain}.` : ""}${n.opType}`))].sort();
 }
 
 /** The nodes `outputs` depend on, in graph order. */

@@ -1,7 +1,7 @@
 /**
  * float64 kernels of the ONNX operators CNN and MLP classifiers use, written from the ONNX operator specification
  * (https://onnx.ai/onnx/operators/): Gemm, MatMul (Conv and pooling are in window.ts),
- * element-wise arithmetic with NumPy broadcasting, activations, BatchNormalization (inference), shape ops. Each
+ * element-wise arithmetic with NumPy broadcasting, activations, BatchNormalization (inference), Reduce ops, shape ops. Each
  * takes the node's inputs and attributes and returns its outputs; an input or attribute outside what is written
  * here throws `unsupported-op`, so a caller never gets a guessed value.
  */
@@ -257,4 +257,53 @@ export function slice(x: Tensor64, starts: number[], ends: number[], axes: numbe
     out[i] = x.data[from];
   }
   return { dims, data: out, integer: x.integer };
+}
+
+/** How a Reduce op folds the values of one output cell: start value, step, and the last step (count = cell size). */
+interface Reduction {
+  start: number;
+  step: (acc: number, v: number) => number;
+  end: (acc: number, count: number) => number;
+}
+
+/** The ONNX Reduce ops (ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceSumSquare). */
+export const REDUCTIONS: Record<string, Reduction> = {
+  ReduceSum: { start: 0, step: (a, v) => a + v, end: (a) => a },
+  ReduceMean: { start: 0, step: (a, v) => a + v, end: (a, count) => a / count },
+  ReduceMax: { start: -Infinity, step: (a, v) => (v > a || Number.isNaN(v) ? v : a), end: (a) => a },
+  ReduceMin: { start: Infinity, step: (a, v) => (v < a || Number.isNaN(v) ? v : a), end: (a) => a },
+  ReduceProd: { start: 1, step: (a, v) => a * v, end: (a) => a },
+  ReduceL1: { start: 0, step: (a, v) => a + Math.abs(v), end: (a) => a },
+  ReduceL2: { start: 0, step: (a, v) => a + v * v, end: (a) => Math.sqrt(a) },
+  ReduceSumSquare: { start: 0, step: (a, v) => a + v * v, end: (a) => a },
+};
+
+/**
+ * x reduced over `axes` (every axis where empty), keeping them as size 1 where `keepdims`: each output cell folds
+ * its values in row-major order (PyTorch's x.mean((2, 3)) exports as ReduceMean over axes 2, 3).
+ */
+export function reduce(x: Tensor64, axes: number[], keepdims: boolean, reduction: Reduction, op: string): Tensor64 {
+  const rank = x.dims.length;
+  const reduced = new Set((axes.length ? axes : x.dims.map((_, i) => i)).map((a) => normAxis(a, rank)));
+  for (const a of reduced) if (!(a >= 0 && a < rank)) unsupported(op, `axis ${a} of a rank-${rank} input`);
+  const kept = x.dims.map((d, i) => (reduced.has(i) ? 1 : d));
+  const size = sizeOf(kept);
+  // Strides of the output read from each input axis (0 along a reduced one).
+  const outStrides = stridesOf(kept).map((s, i) => (reduced.has(i) ? 0 : s));
+  const acc = new Float64Array(size).fill(reduction.start);
+  const index = new Array<number>(rank).fill(0);
+  let to = 0;
+  for (let i = 0; i < x.data.length; i++) {
+    acc[to] = reduction.step(acc[to], x.data[i]);
+    for (let d = rank - 1; d >= 0; d--) {
+      index[d]++;
+      to += outStrides[d];
+      if (index[d] < x.dims[d]) break;
+      to -= outStrides[d] * x.dims[d];
+      index[d] = 0;
+    }
+  }
+  const count = x.data.length / Math.max(size, 1);
+  const data = acc.map((a) => reduction.end(a, count));
+  return { dims: keepdims ? kept : x.dims.filter((_, i) => !reduced.has(i)), data };
 }
