@@ -120,6 +120,10 @@ describe("study and report", () => {
       expect(check.listed.length).toBeGreaterThan(0);
       for (const a of check.active) expect(a).toBeGreaterThanOrEqual(check.min);
       expect(check.text).toContain(`active on fewer than ${check.min} images`);
+      // A gain is said as one, never as a negative cost.
+      expect(check.text).not.toMatch(/costs that class [-−]/);
+      // This MLP's ties all settle in float64: no warning on the page.
+      expect(await page.$$eval("p.warning", (w) => w.length)).toBe(0);
 
       // Every figure has SVG, PNG and CSV downloads that produce the real files.
       expect(await page.$$eval("figure.figure", (f) => f.every((x) => x.querySelectorAll(":scope > .exports button").length === 3))).toBe(true);

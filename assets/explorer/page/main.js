@@ -4,7 +4,10 @@ function setUp() {
   const samples = meta.sampled
     ? `a stratified sample of ${N.toLocaleString("en")} of ${meta.total.toLocaleString("en")} samples (seed ${meta.seed}; ${why}; --samples sets it)`
     : `all ${N.toLocaleString("en")} samples`;
-  const about = `${meta.model} on ${meta.data}: ${samples}. Silencing is zero ablation; accuracy equals \`lesion ablate\` for the same units${meta.sampled ? " on these samples" : ""}.`;
+  // The CLI line below runs on the whole set: on a sample, its numbers are the whole set's, not this page's.
+  const about = meta.sampled
+    ? `${meta.model} on ${meta.data}: ${samples}. Silencing is zero ablation, as \`lesion ablate\` for the same units (the line below) computes it on all ${meta.total.toLocaleString("en")} samples; the accuracies here are this sample's.`
+    : `${meta.model} on ${meta.data}: ${samples}. Silencing is zero ablation; accuracy equals \`lesion ablate\` for the same units (the line below).`;
   $("about").textContent = about;
   for (const [value, text] of INDICATORS) $("indicator").append(new Option(text, value));
   meta.classNames.forEach((name, k) => $("klass").append(new Option(name, String(k))));
