@@ -16,7 +16,7 @@
 import { dot } from "./dot.js";
 import { hiddenLossSums, type HiddenLayer } from "./hiddenLoss.js";
 import { pairRowsKernel } from "./pairRowsKernel.js";
-import type { PairLossCache } from "./types.js";
+import type { PairCandidates, PairLossCache } from "./types.js";
 
 export interface ClosedFormLossInput {
   /** [n × k] intact logits. */
@@ -31,6 +31,11 @@ export interface ClosedFormLossInput {
    */
   hidden?: HiddenLayer;
   labels: Int32Array;
+  /**
+   * The intact predictions, for a hidden layer's sweep of pairs (`hidden`): its kernel then also lists the pair rows
+   * whose prediction may differ from these (ClosedFormLoss.candidates), so that the predictions evaluate those alone.
+   */
+  predictions?: Int32Array;
   /** Unit sets zeroed at the site, one per condition. */
   conditions: number[][];
   k: number;
@@ -47,6 +52,8 @@ export interface ClosedFormLoss {
   deltas: Float64Array;
   /** (condition, sample) rows whose loss was computed. */
   rows: number;
+  /** With `predictions` (a hidden layer's sweep of pairs): every pair row of the used units that may change its prediction. */
+  candidates?: PairCandidates | null;
 }
 
 /**
@@ -70,9 +77,10 @@ export function closedFormLoss(input: ClosedFormLossInput): ClosedFormLoss {
   conditions.forEach((c, i) => (c.length === 1 || (isPair(c) && (sweep || kept(c))) ? pairs : others).push(i));
   if (input.hidden && others.length > 0) throw new Error("closedFormLoss: a hidden layer's loss takes singles and a sweep of pairs only");
   let rows = 0;
-  if (pairs.length > 0) rows += pairLosses(input, probabilities, pairs, deltas);
+  let candidates: PairCandidates | null = null;
+  if (pairs.length > 0) ({ rows, candidates } = pairLosses(input, probabilities, pairs, deltas));
   if (others.length > 0) rows += groupLosses(input, probabilities, others, deltas);
-  return { deltas, rows };
+  return { deltas, rows, candidates };
 }
 
 /** A condition of two distinct units. */
@@ -105,7 +113,7 @@ function softmaxOf(logits: Float32Array, n: number, k: number): Float64Array {
  * factors q (per pair row) and G (per single row) are multiplied up per condition in float64 and their logarithm
  * taken only when the product could leave float64's range: a logarithm per many rows instead of one per row.
  */
-function pairLosses(input: ClosedFormLossInput, probabilities: () => Float64Array, which: number[], deltas: Float64Array): number {
+function pairLosses(input: ClosedFormLossInput, probabilities: () => Float64Array, which: number[], deltas: Float64Array): { rows: number; candidates: PairCandidates | null } {
   const { conditions, units } = input;
   const cache = input.cache;
   const covered = (u: number) => cache?.units?.[u] === 1;
@@ -113,12 +121,13 @@ function pairLosses(input: ClosedFormLossInput, probabilities: () => Float64Arra
   let rows = 0;
   let singleSums = cache?.singles ?? null;
   let pairSums = cache?.pairs ?? null;
+  let candidates = cache?.candidates ?? null;
   // The cache holds every pair asked for but not every single: a later block of a sweep resumed after its first
   // pairs (its first block covered only the units of the pairs left), whose singles are computed here alone, not
   // every pair again (on mlp100x3's h1 that recomputation had made a resumed run slower than a fresh one).
   const pairsKept = !hit && cache?.pairs != null && which.every((c) => conditions[c].length === 1 || conditions[c].every(covered));
   // Singles of `used` and, with `wanted`, its pairs (a hidden layer's kernel takes every pair of the used units).
-  const sumsOf = (used: Uint8Array, wanted: Uint8Array | null) =>
+  const sumsOf = (used: Uint8Array, wanted: Uint8Array | null): { singles: Float64Array; pairs: Float64Array; rows: number; candidates?: PairCandidates | null } =>
     input.hidden ? hiddenLossSums({ ...input, hidden: input.hidden }, probabilities(), used, wanted !== null) : lossSums(input, probabilities(), used, wanted);
   if (pairsKept) {
     const used = new Uint8Array(units);
@@ -146,10 +155,12 @@ function pairLosses(input: ClosedFormLossInput, probabilities: () => Float64Arra
     rows = sums.rows;
     singleSums = sums.singles;
     pairSums = sums.pairs;
+    candidates = sums.candidates ?? null;
     if (cache && (all || pairCount === 0)) {
       cache.units = used;
       cache.singles = sums.singles;
       cache.pairs = pairCount > 0 ? sums.pairs : null;
+      cache.candidates = candidates;
     }
   }
   for (const c of which) {
@@ -157,7 +168,7 @@ function pairLosses(input: ClosedFormLossInput, probabilities: () => Float64Arra
     if (j === undefined) deltas[c] = singleSums![i];
     else deltas[c] = singleSums![i] + singleSums![j] + pairSums![i < j ? i * units + j : j * units + i];
   }
-  return rows;
+  return { rows, candidates };
 }
 
 /** Per unit of `used`, its single's summed ΔL; per pair of `wanted` (i < j), Σ log q_ij over the samples where both are active. */

@@ -8,7 +8,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { closedFormLoss, isPair, type ClosedFormLoss, type ClosedFormLossInput } from "./closedFormLoss.js";
-import type { PairLossCache } from "./types.js";
+import type { PairCandidates, PairLossCache } from "./types.js";
 
 /** Fewer pairs than this are computed in place: a worker's start (~30 ms) would not pay for itself. */
 const THREAD_PAIRS = 64;
@@ -51,12 +51,10 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
   const cores = input.hidden ? availableParallelism() : availableParallelism() - 1;
   const count = Math.min(THREADS, Math.max(1, cores), Math.floor(n / 256));
   const workers: Worker[] = [];
-  const shares = Array.from({ length: count }, (_, i) => {
-    const [from, to] = [Math.floor((i * n) / count), Math.floor(((i + 1) * n) / count)];
-    return inWorker(() => part(input, from, to), workers);
-  });
+  const starts = Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
+  const shares = starts.map((from, i) => inWorker(() => part(input, from, i + 1 < count ? starts[i + 1] : n), workers));
   let answer: Promise<ClosedFormLoss> | null = null;
-  const wait = () => (answer ??= Promise.all(shares).then((answers) => merged(input, answers)));
+  const wait = () => (answer ??= Promise.all(shares).then((answers) => merged(input, answers, starts)));
   return {
     wait,
     threads: shares.length,
@@ -75,13 +73,29 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
   };
 }
 
-/** The shares' answers added up; their caches (the same units) added into input.cache. */
-function merged(input: ClosedFormLossInput, answers: Array<ClosedFormLoss & { cache: PairLossCache }>): ClosedFormLoss {
+/**
+ * The shares' answers added up (share i's samples start at starts[i]); their caches (the same units) added into
+ * input.cache; their pair candidates one after the other, in sample order.
+ */
+function merged(input: ClosedFormLossInput, answers: Array<ClosedFormLoss & { cache: PairLossCache }>, starts: number[]): ClosedFormLoss {
   const deltas = new Float64Array(input.conditions.length);
   let rows = 0;
   for (const answer of answers) {
     rows += answer.rows;
     for (let c = 0; c < deltas.length; c++) deltas[c] += answer.deltas[c];
+  }
+  const lists = answers.map((a) => a.candidates ?? null);
+  let candidates: PairCandidates | null = null;
+  if (lists.every((l) => l !== null)) {
+    const size = lists.reduce((sum, l) => sum + l!.cells.length, 0);
+    candidates = { cells: new Int32Array(size), samples: new Int32Array(size), classes: new Int32Array(size) };
+    let at = 0;
+    lists.forEach((l, i) => {
+      candidates!.cells.set(l!.cells, at);
+      candidates!.classes.set(l!.classes, at);
+      for (let r = 0; r < l!.samples.length; r++) candidates!.samples[at + r] = l!.samples[r] + starts[i];
+      at += l!.cells.length;
+    });
   }
   const caches = answers.map((a) => a.cache);
   // A share leaves its cache empty where the call keeps none.
@@ -94,8 +108,10 @@ function merged(input: ClosedFormLossInput, answers: Array<ClosedFormLoss & { ca
       return sum;
     };
     Object.assign(input.cache, { units: caches[0].units, singles: add((c) => c.singles), pairs: add((c) => c.pairs) });
+    // The shares' candidates (the workers send them beside their caches, not in them).
+    input.cache.candidates = input.cache.pairs ? candidates : null;
   }
-  return { deltas, rows };
+  return { deltas, rows, candidates };
 }
 
 /** The input restricted to samples [from, to), copied (a view's whole buffer would be cloned), with a cache of its own. */
@@ -107,8 +123,9 @@ function part(input: ClosedFormLossInput, from: number, to: number): ClosedFormL
     values: input.values.slice(from * units, to * units),
     weight: input.weight.slice(),
     labels: input.labels.slice(from, to),
+    predictions: input.predictions?.slice(from, to),
     hidden: input.hidden && { ...input.hidden, next: input.hidden.next.slice(from * input.hidden.width, to * input.hidden.width), weight: input.hidden.weight.slice() },
-    cache: { units: null, singles: null, pairs: null },
+    cache: { units: null, singles: null, pairs: null, candidates: null },
   };
 }
 
@@ -120,14 +137,15 @@ function inWorker(part: () => ClosedFormLossInput, workers: Worker[]): Promise<C
       if (settled) return;
       settled = true;
       const data = part();
-      const { deltas, rows } = closedFormLoss(data);
-      resolve({ deltas, rows, cache: data.cache! });
+      const { deltas, rows, candidates } = closedFormLoss(data);
+      resolve({ deltas, rows, candidates, cache: data.cache! });
     };
     let worker: Worker;
     try {
       const data = part();
       // Transferred, not cloned: the part's copies are the worker's alone.
       const hidden = data.hidden ? [data.hidden.next.buffer, data.hidden.weight.buffer] : [];
+      if (data.predictions) hidden.push(data.predictions.buffer);
       worker = new Worker(new URL("./closedFormLossWorker.js", import.meta.url), { workerData: data, transferList: [data.logits.buffer, data.values.buffer, data.weight.buffer, data.labels.buffer, ...hidden] as ArrayBuffer[] });
     } catch {
       here();

@@ -153,15 +153,29 @@ export class DenseRows {
   rowsOf(unitsOf: number[], c: number): number {
     const { input, units, siteValues, rows, stamp, pairRows } = this;
     const bounds = this.bounds!;
-    if (pairRows && unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) {
+    const single = unitsOf.length === 1 && pairRows?.classes !== undefined;
+    if (pairRows && ((unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) || single)) {
       // Pairs, the long sweeps: candidates listed once per layer (where both units are active); where only one is
-      // active, the single's outcome.
-      const [i, j] = unitsOf[0] < unitsOf[1] ? unitsOf : [unitsOf[1], unitsOf[0]];
-      this.recordAlone(c, i, j);
-      this.recordAlone(c, j, i);
+      // active, the single's outcome. Singles where a loss kernel listed them too (cell u·units + u).
+      const [i, j] = single ? [unitsOf[0], unitsOf[0]] : unitsOf[0] < unitsOf[1] ? unitsOf : [unitsOf[1], unitsOf[0]];
+      if (!single) {
+        this.recordAlone(c, i, j);
+        this.recordAlone(c, j, i);
+      }
       const pair = i * units + j;
-      rows.set(pairRows.samples.subarray(pairRows.offsets[pair], pairRows.offsets[pair + 1]));
-      return pairRows.offsets[pair + 1] - pairRows.offsets[pair];
+      const [from, to] = [pairRows.offsets[pair], pairRows.offsets[pair + 1]];
+      const classes = pairRows.classes;
+      if (!classes) {
+        rows.set(pairRows.samples.subarray(from, to));
+        return to - from;
+      }
+      // A row whose new prediction the loss kernel found clear is recorded; the others are evaluated.
+      let count = 0;
+      for (let r = from; r < to; r++) {
+        if (classes[r] >= 0) this.record(c, pairRows.samples[r], classes[r]);
+        else rows[count++] = pairRows.samples[r];
+      }
+      return count;
     }
     // Recording single gaps evaluates every active row: the exact gaps prune far more pairs than bounds would.
     const threshold = input.loss || input.gaps ? ACTIVE : 1 / unitsOf.length;

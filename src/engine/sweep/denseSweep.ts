@@ -15,8 +15,9 @@
  * 4. A multi-unit condition on a sample where only one of its units is active equals that unit's single ablation
  *    there; the single's exact outcome (and loss) is reused.
  * With loss, where the site feeds the output layer the loss is a closed form of cached values (closedFormLoss.ts) and
- * the predictions take the pruned path; so is a sweep of pairs one ReLU layer before it (hiddenLoss.ts). Elsewhere
- * every row where an ablated unit is active is evaluated (elsewhere the loss is the intact one).
+ * the predictions take the pruned path; so is a sweep of pairs one ReLU layer before it (hiddenLoss.ts), whose kernel
+ * also decides the rows whose new prediction it finds clear and lists the others for evaluation. Elsewhere every row
+ * where an ablated unit is active is evaluated (elsewhere the loss is the intact one).
  * 5. float32 decides unless its top two logits nearly tie (logits.ts); those rows, and the intact network's own near
  *    ties, are recomputed in float64 from the input (forward64.ts).
  * This file runs the steps in order; denseRows.ts lists and settles the rows, denseTail.ts runs the general case
@@ -31,7 +32,7 @@ import { DenseRows, finish } from "./denseRows.js";
 import { denseTail } from "./denseTail.js";
 import { hiddenLossAvailable } from "./hiddenLoss.js";
 import { candidatePairs, layerBounds, marginsOf, PAIR_BYTES } from "./layerBounds.js";
-import type { DenseIntact, DenseSweepInput, LayerBounds, PairLossCache, SweepResult } from "./types.js";
+import type { DenseIntact, DenseSweepInput, LayerBounds, PairCandidates, PairLossCache, PairRows, SweepResult } from "./types.js";
 
 export type { DenseSweepInput } from "./types.js";
 
@@ -70,7 +71,9 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     if (listPairs && !(listed && wanted.every((w, u) => w === 0 || listed.units[u] === 1))) {
       bounds.pairs = { units: wanted, rows: candidatePairs(bounds, intact, intact.pre[siteLayer], sweep.k, site.out, wanted) };
     }
-    sweep.prune(bounds, reuse, listPairs ? bounds.pairs!.rows : null);
+    // Rows a hidden layer's loss kernel listed (withHiddenLoss) serve its singles as well as its pairs.
+    const kernelListed = !input.loss && !input.gaps && !input.losses && listed?.rows?.classes !== undefined && conditions.every((c) => c.length <= 2 && c.every((u) => listed.units[u] === 1));
+    sweep.prune(bounds, reuse, listPairs || kernelListed ? bounds.pairs!.rows : null);
     // With loss here (a single's rows stored for pairs to reuse) every active row is evaluated: onnxruntime then runs
     // even the closed form faster than JS.
     if (siteLayer + 1 === last && !input.loss) sweep.closedForm();
@@ -93,6 +96,7 @@ async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, s
   // Sums started ahead (denseLossAhead) are waited for after the predictions; then they are read from the cache.
   const ahead = cache.ahead;
   ahead?.ref();
+  if (input.siteLayer + 2 < input.chain.layers.length && input.conditions.some(isPair)) return withHiddenLoss(input, intact, cache, started);
   const pending = ahead ? null : closedFormLossBeside(lossInput(input, intact, cache));
   let decided: SweepResult;
   try {
@@ -108,6 +112,50 @@ async function withClosedFormLoss(input: DenseSweepInput, intact: DenseIntact, s
     conditions: decided.conditions.map((c, i) => ({ ...c, lossSum: intact.lossSum + deltas[i] })),
     stats: { ...decided.stats, rowsEvaluated: rows + aheadRows, seconds: (performance.now() - started) / 1000 },
   };
+}
+
+/**
+ * A sweep of pairs one hidden layer before the output layer (hiddenLoss.ts): its kernel, on every core, computes the
+ * losses and lists the pair rows whose prediction may change, from the same cached values in float64 (the rest are
+ * clearly the intact prediction), with the new prediction where it is clear; then the predictions take those rows in
+ * place of the pair candidates the layer's bounds would list, and evaluate only the unclear ones.
+ */
+async function withHiddenLoss(input: DenseSweepInput, intact: DenseIntact, cache: PairLossCache, started: number): Promise<SweepResult> {
+  const aheadRows = cache.ahead ? (await cache.ahead.wait()).rows : 0;
+  const { deltas, rows } = await closedFormLossBeside(lossInput(input, intact, cache)).wait();
+  if (cache.candidates && cache.units) {
+    const bounds = layerBounds(input.chain, input.siteLayer, intact);
+    const candidates = cache.candidates;
+    // Built once per candidate list, for the blocks of one sweep.
+    let rows = listedRows.get(candidates);
+    if (!rows) listedRows.set(candidates, (rows = pairRowsOf(candidates, input.chain.layers[input.siteLayer].out)));
+    bounds.pairs = { units: cache.units, rows };
+  }
+  const decided = await denseSweep({ ...input, intact, loss: false });
+  return {
+    ...decided,
+    conditions: decided.conditions.map((c, i) => ({ ...c, lossSum: intact.lossSum + deltas[i] })),
+    stats: { ...decided.stats, rowsEvaluated: rows + aheadRows + decided.stats.rowsEvaluated, seconds: (performance.now() - started) / 1000 },
+  };
+}
+
+const listedRows = new WeakMap<PairCandidates, PairRows>();
+
+/** Candidate rows (in sample order) as PairRows: per pair cell i·units + j, its samples, ascending, and their classes. */
+function pairRowsOf(candidates: PairCandidates, units: number): PairRows {
+  const { cells, samples } = candidates;
+  const offsets = new Int32Array(units * units + 1);
+  for (let r = 0; r < cells.length; r++) offsets[cells[r] + 1]++;
+  for (let cell = 0; cell < units * units; cell++) offsets[cell + 1] += offsets[cell];
+  const fill = offsets.slice(0, units * units);
+  const sorted = new Int32Array(cells.length);
+  const classes = new Int32Array(cells.length);
+  for (let r = 0; r < cells.length; r++) {
+    const at = fill[cells[r]]++;
+    sorted[at] = samples[r];
+    classes[at] = candidates.classes[r];
+  }
+  return { offsets, samples: sorted, classes };
 }
 
 /**
@@ -143,7 +191,7 @@ export function denseLossAhead(input: DenseSweepInput & { intact: DenseIntact })
 
 function lossCache(intact: DenseIntact, siteLayer: number): PairLossCache {
   let cache = intact.lossSums.get(siteLayer);
-  if (!cache) intact.lossSums.set(siteLayer, (cache = { units: null, singles: null, pairs: null }));
+  if (!cache) intact.lossSums.set(siteLayer, (cache = { units: null, singles: null, pairs: null, candidates: null }));
   return cache;
 }
 
@@ -153,7 +201,7 @@ function lossInput(input: DenseSweepInput, intact: DenseIntact, cache: PairLossC
   const out = chain.layers[last];
   const next = chain.layers[siteLayer + 1];
   const hidden = siteLayer + 1 < last ? { next: intact.pre[siteLayer + 1], weight: next.weight, width: next.out } : undefined;
-  return { cache, logits: intact.pre[last], values: intact.pre[siteLayer], weight: out.weight, hidden, labels: input.labels, conditions: input.conditions, k: out.out, units: chain.layers[siteLayer].out };
+  return { cache, logits: intact.pre[last], values: intact.pre[siteLayer], weight: out.weight, hidden, labels: input.labels, predictions: hidden ? intact.predictions : undefined, conditions: input.conditions, k: out.out, units: chain.layers[siteLayer].out };
 }
 
 /**
@@ -182,7 +230,10 @@ async function prepareSingles(input: DenseSweepInput, intact: DenseIntact, bound
   const k = chain.layers[last].out;
   const units = chain.layers[siteLayer].out;
   const n = intact.n;
-  const record = input.loss ? (n * units * 8 <= PAIR_BYTES ? "losses" : null) : siteLayer + 1 < last && n * units * k * 4 <= PAIR_BYTES ? "gaps" : "outcomes";
+  // Pairs listed already (by a hidden layer's loss kernel: withHiddenLoss) need no single gaps to list them.
+  const listed = bounds.pairs;
+  const pairsListed = listed?.rows != null && conditions.every((c) => c.length !== 2 || c.every((u) => listed.units[u] === 1));
+  const record = input.loss ? (n * units * 8 <= PAIR_BYTES ? "losses" : null) : siteLayer + 1 < last && n * units * k * 4 <= PAIR_BYTES && !pairsListed ? "gaps" : "outcomes";
   if (record === null) return false;
   const done = record === "losses" ? bounds.lossUnits : record === "gaps" ? bounds.gapUnits : bounds.singles;
   const missing = [...new Set(conditions.flat())].filter((u) => !done.has(u));

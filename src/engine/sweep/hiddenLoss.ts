@@ -14,12 +14,16 @@
  * terms, q_ij = S_ij / (S_i·S_j), S = Σ_c p_c·exp(−drop_c) with the intact softmax p, so that per pair row only the
  * exponentials of the corrections are taken (S_ij = Σ_c p_c·exp(−lin_i,c)·exp(−lin_j,c)·exp(−e_c)), in float64 from
  * the intact float32 pre-activations. The rows run in WebAssembly SIMD (hiddenRows.wat), with fdlibm's exp as
- * pairRowsKernel.ts. The dense sweep takes this path for a sweep of pairs with loss (denseSweep.ts, hiddenLossFits);
+ * pairRowsKernel.ts. The same cached values give every row's new logits in float64 (z − drop): given the intact
+ * predictions, the kernel also lists the single and pair rows whose prediction is not clearly the intact one, with the
+ * new prediction where that is clear (DECISION_MARGIN), so that the sweep's predictions evaluate only the unclear rows
+ * (withHiddenLoss in denseSweep.ts). The dense sweep takes this path for a sweep of pairs with loss (hiddenLossFits);
  * where WebAssembly SIMD is missing or k ≠ 10 (hiddenLossAvailable), and for other conditions, every row where a unit
  * is active runs through onnxruntime instead (denseTail.ts). On mlp100x3's h1: ~120 ns per pair row on one core of
  * this project's 2-core machine, against ~250 through onnxruntime (bench/hidden-loss-check.mjs).
  */
 import { HIDDEN_ROWS_WASM } from "./hiddenRowsWasm.js";
+import type { PairCandidates } from "./types.js";
 import { instanceWithMemory, placeArrays } from "./wasmMemory.js";
 
 /** The hidden layer between the site and the output layer, for closedFormLoss's input. */
@@ -39,7 +43,20 @@ export interface HiddenLossInput {
   k: number;
   units: number;
   hidden: HiddenLayer;
+  /** [n × k] the intact logits (with `predictions`: each pair row's new logits are these less its drop). */
+  logits: Float32Array;
+  /** The intact predictions: where given, the pair rows whose prediction may differ from them are listed (`candidates`). */
+  predictions?: Int32Array;
 }
+
+/**
+ * A pair row's prediction is clearly its top class t (z' its new logits from cached values) where
+ * z'_t − z'_c > DECISION_MARGIN·(|z'_t| + |z'_c| + 1) for every other class c. Ten times the near-tie margin (logits.ts, TIE_MARGIN: a
+ * top-2 margin below 1e-4·max(|top|, |runner-up|, 1) is re-decided in float64), so that what separates these float64
+ * logits of float32 cached values from the float32 tail's logits and from the float64 network's (float32 rounding,
+ * ~1e-6 of the terms) can never make the sweep decide such a row otherwise, or see a near tie in it.
+ */
+const DECISION_MARGIN = 1e-3;
 
 let compiled: WebAssembly.Module | null | undefined;
 
@@ -85,6 +102,12 @@ function kernelArrays(units: number, width: number) {
     cmask: even * stride * 8,
     acc: pairRows * 80,
     ex: pairRows * 80,
+    lin: units * 80,
+    z: 80,
+    pick: pairRows * 4,
+    classes: pairRows * 4,
+    upick: units * 4,
+    uclasses: units * 4,
     list: (stride + 2) * 4,
     starts: units * 4,
     flags: pairRows * 4,
@@ -111,7 +134,7 @@ function moduleOf(): WebAssembly.Module | null {
  * { singles [units], pairs [units × units] (row i, column j > i), rows }. Throws an Error where
  * hiddenLossAvailable is false (the caller checks).
  */
-export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Uint8Array, pairs: boolean): { singles: Float64Array; pairs: Float64Array; rows: number } {
+export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Uint8Array, pairs: boolean): { singles: Float64Array; pairs: Float64Array; rows: number; candidates: PairCandidates | null } {
   const { values, labels, units, k } = input;
   const { next, width } = input.hidden;
   const compiledModule = moduleOf();
@@ -123,8 +146,8 @@ export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Ui
   if (end > 2 ** 31) throw new Error("hiddenLossSums: the layers are too wide for 32-bit addresses");
   const { exports: raw, buffer } = instanceWithMemory(compiledModule, { js: { log: Math.log } }, end);
   const exports = raw as unknown as {
-    unitsTen(...args: number[]): void;
-    pairsTen(...args: number[]): void;
+    unitsTen(...args: number[]): number;
+    pairsTen(...args: number[]): number;
   };
   const f64 = (offset: number, length: number) => new Float64Array(buffer, offset, length);
   const columns = f64(at.columns, units * even);
@@ -141,6 +164,23 @@ export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Ui
   const products = f64(at.products, units * units).fill(1);
   const logs = f64(at.logs, units * units);
   const singles = new Float64Array(units);
+  const z = f64(at.z, 10);
+  const pick = new Int32Array(buffer, at.pick, (units * (units - 1)) / 2);
+  const pickClasses = new Int32Array(buffer, at.classes, (units * (units - 1)) / 2);
+  const upick = new Int32Array(buffer, at.upick, units);
+  const uclasses = new Int32Array(buffer, at.uclasses, units);
+  const predictions = pairs ? input.predictions : undefined;
+  let cells: Int32Array<ArrayBuffer> = new Int32Array(predictions ? 1 << 16 : 0);
+  let samples: Int32Array<ArrayBuffer> = new Int32Array(cells.length);
+  let classes: Int32Array<ArrayBuffer> = new Int32Array(cells.length);
+  let picked = 0;
+  const ensure = (more: number) => {
+    if (picked + more <= cells.length) return;
+    const size = Math.max(2 * cells.length, picked + more);
+    cells = grown(cells, size);
+    samples = grown(samples, size);
+    classes = grown(classes, size);
+  };
   let rows = 0;
   for (let s = 0; s < n; s++) {
     let count = 0;
@@ -154,14 +194,38 @@ export function hiddenLossSums(input: HiddenLossInput, p: Float64Array, used: Ui
     for (let m = 0; m < width; m++) hiddenP[m] = next[s * width + m];
     pi.set(p.subarray(s * 10, s * 10 + 10));
     const label = labels[s];
-    exports.unitsTen(count, even, label, at.columns, at.rows, at.p, at.pi, at.active, at.h, at.v, at.candidates, at.counts, at.a, at.b, at.sums, at.dLabel, at.linLabel, at.scratch, at.vt, at.cmask, stride);
+    if (predictions) for (let c = 0; c < 10; c++) z[c] = input.logits[s * 10 + c];
+    const top = predictions ? predictions[s] : -1;
+    const alone = exports.unitsTen(count, even, label, at.columns, at.rows, at.p, at.pi, at.active, at.h, at.v, at.candidates, at.counts, at.a, at.b, at.sums, at.dLabel, at.linLabel, at.scratch, at.vt, at.cmask, stride, at.lin, at.z, top, DECISION_MARGIN, at.upick, at.uclasses);
     for (let x = 0; x < count; x++) singles[active[x]] += Math.log(sums[x]) + dLabel[x];
     rows += count;
+    // The singles' picks first (cell u·units + u), then the pairs': the lists stay in sample order.
+    if (alone > 0) {
+      ensure(alone);
+      for (let r = 0; r < alone; r++) {
+        const u = active[upick[r]];
+        cells[picked] = u * units + u;
+        samples[picked] = s;
+        classes[picked++] = uclasses[r];
+      }
+    }
     if (!pairs || count < 2) continue;
-    exports.pairsTen(count, even, label, units, at.rows, at.p, at.active, at.v, at.candidates, at.counts, at.a, at.b, at.sums, at.dLabel, at.linLabel, at.products, at.logs, at.vt, at.cmask, stride, at.acc, at.ex, at.list, at.starts, at.flags);
+    const found = exports.pairsTen(count, even, label, units, at.rows, at.p, at.active, at.v, at.candidates, at.counts, at.a, at.b, at.sums, at.dLabel, at.linLabel, at.products, at.logs, at.vt, at.cmask, stride, at.acc, at.ex, at.list, at.starts, at.flags, at.lin, at.z, top, DECISION_MARGIN, at.pick, at.classes);
     rows += (count * (count - 1)) / 2;
+    if (found === 0) continue;
+    ensure(found);
+    cells.set(pick.subarray(0, found), picked);
+    classes.set(pickClasses.subarray(0, found), picked);
+    samples.fill(s, picked, picked + found);
+    picked += found;
   }
   const pairSums = new Float64Array(units * units);
   for (let cell = 0; cell < units * units; cell++) pairSums[cell] = logs[cell] + Math.log(products[cell]);
-  return { singles, pairs: pairSums, rows };
+  return { singles, pairs: pairSums, rows, candidates: predictions ? { cells: cells.slice(0, picked), samples: samples.slice(0, picked), classes: classes.slice(0, picked) } : null };
+}
+
+function grown(array: Int32Array<ArrayBuffer>, size: number): Int32Array<ArrayBuffer> {
+  const next = new Int32Array(size);
+  next.set(array);
+  return next;
 }

@@ -37,6 +37,31 @@
       (i64x2.shl (i64x2.add (local.get $k1) (v128.const i64x2 1023 1023)) (i32.const 52)))
       (i64x2.shl (i64x2.add (i64x2.sub (local.get $ki) (local.get $k1)) (v128.const i64x2 1023 1023)) (i32.const 52))))
 
+  ;; The prediction of new logits z' (ten classes, five f64x2): its top class c (the lowest of equal tops) where c is
+  ;; clear, every other class d having z'_c − z'_d > κ·(|z'_c| + |z'_d| + 1); −1 where it is not (NaN never is).
+  (func $decide (param $z0 v128) (param $z1 v128) (param $z2 v128) (param $z3 v128) (param $z4 v128) (param $kappa f64) (result i32)
+    (local $zt f64) (local $ztv v128) (local $k1 v128) (local $kv v128) (local $best i32) (local $bits i32)
+    (local.set $ztv (f64x2.max (f64x2.max (f64x2.max (local.get $z0) (local.get $z1)) (f64x2.max (local.get $z2) (local.get $z3))) (local.get $z4)))
+    (local.set $zt (f64.max (f64x2.extract_lane 0 (local.get $ztv)) (f64x2.extract_lane 1 (local.get $ztv))))
+    (local.set $ztv (f64x2.splat (local.get $zt)))
+    (local.set $best (i32.ctz (i32.or (i32.or (i32.or (i32.or
+      (i64x2.bitmask (f64x2.eq (local.get $z0) (local.get $ztv)))
+      (i32.shl (i64x2.bitmask (f64x2.eq (local.get $z1) (local.get $ztv))) (i32.const 2)))
+      (i32.shl (i64x2.bitmask (f64x2.eq (local.get $z2) (local.get $ztv))) (i32.const 4)))
+      (i32.shl (i64x2.bitmask (f64x2.eq (local.get $z3) (local.get $ztv))) (i32.const 6)))
+      (i32.shl (i64x2.bitmask (f64x2.eq (local.get $z4) (local.get $ztv))) (i32.const 8)))))
+    (local.set $k1 (f64x2.splat (f64.mul (local.get $kappa) (f64.add (f64.abs (local.get $zt)) (f64.const 1)))))
+    (local.set $kv (f64x2.splat (local.get $kappa)))
+    (local.set $bits (i32.popcnt (i32.or (i32.or (i32.or (i32.or
+      (i64x2.bitmask (f64x2.gt (f64x2.sub (local.get $ztv) (local.get $z0)) (f64x2.add (local.get $k1) (f64x2.mul (local.get $kv) (f64x2.abs (local.get $z0))))))
+      (i32.shl (i64x2.bitmask (f64x2.gt (f64x2.sub (local.get $ztv) (local.get $z1)) (f64x2.add (local.get $k1) (f64x2.mul (local.get $kv) (f64x2.abs (local.get $z1)))))) (i32.const 2)))
+      (i32.shl (i64x2.bitmask (f64x2.gt (f64x2.sub (local.get $ztv) (local.get $z2)) (f64x2.add (local.get $k1) (f64x2.mul (local.get $kv) (f64x2.abs (local.get $z2)))))) (i32.const 4)))
+      (i32.shl (i64x2.bitmask (f64x2.gt (f64x2.sub (local.get $ztv) (local.get $z3)) (f64x2.add (local.get $k1) (f64x2.mul (local.get $kv) (f64x2.abs (local.get $z3)))))) (i32.const 6)))
+      (i32.shl (i64x2.bitmask (f64x2.gt (f64x2.sub (local.get $ztv) (local.get $z4)) (f64x2.add (local.get $k1) (f64x2.mul (local.get $kv) (f64x2.abs (local.get $z4)))))) (i32.const 8)))))
+    ;; clear: nine classes below the top by the margin (the top itself is 0 below)
+    (local.set $best (select (local.get $best) (i32.const -1) (i32.eq (local.get $bits) (i32.const 9))))
+    (local.get $best))
+
   ;; Per active unit x of one sample (site unit u = active[x], activation h[x]), with the hidden layer's intact
   ;; pre-activations p [width] and softmax pi [10]:
   ;;   v[x·width + m] = h·columns[u·width + m] (the unit's contribution to hidden unit m, columns = W_nextᵀ);
@@ -51,6 +76,8 @@
     (param $columns i32) (param $rows i32) (param $p i32) (param $pi i32) (param $active i32) (param $h i32)
     (param $v i32) (param $candidates i32) (param $counts i32) (param $a i32) (param $b i32) (param $sums i32)
     (param $dLabel i32) (param $linLabel i32) (param $scratch i32) (param $vt i32) (param $cmask i32) (param $stride i32)
+    (param $lin i32) (param $z i32) (param $top i32) (param $kappa f64) (param $upick i32) (param $uclasses i32) (result i32)
+    (local $picked i32) (local $best i32)
     (local $cell i32) (local $candidate i32) (local $x i32) (local $m i32) (local $q i32) (local $n i32) (local $vrow i32) (local $wrow i32) (local $crow i32)
     (local $w i32) (local $out i32) (local $pm f64) (local $vm f64) (local $t f64) (local $hx v128) (local $s v128)
     (local $l0 v128) (local $l1 v128) (local $l2 v128) (local $l3 v128) (local $l4 v128)
@@ -128,8 +155,24 @@
                 (local.set $d4 (f64x2.add (local.get $d4) (f64x2.mul (local.get $f) (v128.load offset=64 (local.get $w)))))))
             (local.set $q (i32.add (local.get $q) (i32.const 1)))
             (br $flips)))
-        ;; b = exp(−lin), a = pi·b; sums = Σ pi·exp(−d)
+        ;; where decisions are asked for (top ≥ 0, the intact prediction): the single's new logits z − d; a row not
+        ;; clearly top is picked (x into upick, its clear class or −1 into uclasses)
+        (if (i32.ge_s (local.get $top) (i32.const 0))
+          (then
+            (local.set $best (call $decide
+              (f64x2.sub (v128.load offset=0 (local.get $z)) (local.get $d0)) (f64x2.sub (v128.load offset=16 (local.get $z)) (local.get $d1))
+              (f64x2.sub (v128.load offset=32 (local.get $z)) (local.get $d2)) (f64x2.sub (v128.load offset=48 (local.get $z)) (local.get $d3))
+              (f64x2.sub (v128.load offset=64 (local.get $z)) (local.get $d4)) (local.get $kappa)))
+            (i32.store (i32.add (local.get $upick) (i32.shl (local.get $picked) (i32.const 2))) (local.get $x))
+            (i32.store (i32.add (local.get $uclasses) (i32.shl (local.get $picked) (i32.const 2))) (local.get $best))
+            (local.set $picked (i32.add (local.get $picked) (i32.ne (local.get $best) (local.get $top))))))
+        ;; b = exp(−lin), a = pi·b; sums = Σ pi·exp(−d); lin itself (pairsTen's decisions)
         (local.set $out (i32.mul (local.get $x) (i32.const 80)))
+        (v128.store offset=0 (i32.add (local.get $lin) (local.get $out)) (local.get $l0))
+        (v128.store offset=16 (i32.add (local.get $lin) (local.get $out)) (local.get $l1))
+        (v128.store offset=32 (i32.add (local.get $lin) (local.get $out)) (local.get $l2))
+        (v128.store offset=48 (i32.add (local.get $lin) (local.get $out)) (local.get $l3))
+        (v128.store offset=64 (i32.add (local.get $lin) (local.get $out)) (local.get $l4))
         (local.set $f (call $exp (f64x2.neg (local.get $l0))))
         (v128.store offset=0 (i32.add (local.get $b) (local.get $out)) (local.get $f))
         (v128.store offset=0 (i32.add (local.get $a) (local.get $out)) (f64x2.mul (local.get $f) (v128.load offset=0 (local.get $pi))))
@@ -170,7 +213,8 @@
         (f64.store (i32.add (local.get $linLabel) (i32.shl (local.get $x) (i32.const 3)))
           (f64.load (i32.add (local.get $scratch) (i32.shl (local.get $label) (i32.const 3)))))
         (local.set $x (i32.add (local.get $x) (i32.const 1)))
-        (br $units))))
+        (br $units)))
+    (local.get $picked))
 
   ;; Every pair x < y of the sample's active units (after unitsTen): the pair's drop d = lin_x + lin_y + e, e the
   ;; correction of every hidden unit m the pair flips (t = p_m − v_x,m − v_y,m: +t·rows[m] where p_m > 0 ≥ t,
@@ -194,6 +238,10 @@
     (param $a i32) (param $b i32) (param $sums i32) (param $dLabel i32) (param $linLabel i32)
     (param $products i32) (param $logs i32) (param $vt i32) (param $cmask i32) (param $stride i32)
     (param $acc i32) (param $ex i32) (param $list i32) (param $starts i32) (param $flags i32)
+    (param $lin i32) (param $z i32) (param $top i32) (param $kappa f64) (param $pick i32) (param $classes i32) (result i32)
+    (local $picked i32) (local $best i32) (local $ly i32)
+    (local $zx0 v128) (local $zx1 v128) (local $zx2 v128) (local $zx3 v128) (local $zx4 v128)
+    (local $z0 v128) (local $z1 v128) (local $z2 v128) (local $z3 v128) (local $z4 v128)
     (local $x i32) (local $y i32) (local $q i32) (local $nx i32) (local $m i32) (local $w i32) (local $row i32)
     (local $vx i32) (local $cx i32) (local $vtRow i32) (local $cmRow i32) (local $bits i32) (local $i i32) (local $j i32)
     (local $ax i32) (local $by i32) (local $at i32) (local $other i32) (local $cell i32) (local $n i32) (local $end i32)
@@ -312,12 +360,39 @@
         (local.set $dx (f64.load (i32.add (local.get $dLabel) (i32.shl (local.get $x) (i32.const 3)))))
         (local.set $at (i32.add (local.get $products)
           (i32.shl (i32.mul (i32.load (i32.add (local.get $active) (i32.shl (local.get $x) (i32.const 2)))) (local.get $units)) (i32.const 3))))
+        ;; where decisions are asked for (top ≥ 0, the intact prediction): zx = z − lin_x
+        (if (i32.ge_s (local.get $top) (i32.const 0))
+          (then
+            (local.set $w (i32.add (local.get $lin) (i32.mul (local.get $x) (i32.const 80))))
+            (local.set $zx0 (f64x2.sub (v128.load offset=0 (local.get $z)) (v128.load offset=0 (local.get $w))))
+            (local.set $zx1 (f64x2.sub (v128.load offset=16 (local.get $z)) (v128.load offset=16 (local.get $w))))
+            (local.set $zx2 (f64x2.sub (v128.load offset=32 (local.get $z)) (v128.load offset=32 (local.get $w))))
+            (local.set $zx3 (f64x2.sub (v128.load offset=48 (local.get $z)) (v128.load offset=48 (local.get $w))))
+            (local.set $zx4 (f64x2.sub (v128.load offset=64 (local.get $z)) (v128.load offset=64 (local.get $w))))))
         (local.set $y (i32.add (local.get $x) (i32.const 1)))
         (loop $inner
           (local.set $by (i32.add (local.get $b) (i32.mul (local.get $y) (i32.const 80))))
           (local.set $w (i32.add (local.get $acc) (i32.mul (local.get $row) (i32.const 80))))
           (local.set $cell (i32.add (local.get $ex) (i32.mul (local.get $row) (i32.const 80))))
           (local.set $extra (f64.load (i32.add (local.get $w) (i32.shl (local.get $label) (i32.const 3)))))
+          ;; the decision: z' = zx − lin_y − e, its top class c (the lowest of equal tops) and whether c is clear: every
+          ;; other class d has z'_c − z'_d > κ·(|z'_c| + |z'_d| + 1) (NaN never is). A row that is not clearly the intact
+          ;; prediction t is picked: its cell (active[x]·units + active[y]) into `pick`, and into `classes` c where
+          ;; clear, −1 where not.
+          (if (i32.ge_s (local.get $top) (i32.const 0))
+            (then
+              (local.set $ly (i32.add (local.get $lin) (i32.mul (local.get $y) (i32.const 80))))
+              (local.set $z0 (f64x2.sub (f64x2.sub (local.get $zx0) (v128.load offset=0 (local.get $ly))) (v128.load offset=0 (local.get $w))))
+              (local.set $z1 (f64x2.sub (f64x2.sub (local.get $zx1) (v128.load offset=16 (local.get $ly))) (v128.load offset=16 (local.get $w))))
+              (local.set $z2 (f64x2.sub (f64x2.sub (local.get $zx2) (v128.load offset=32 (local.get $ly))) (v128.load offset=32 (local.get $w))))
+              (local.set $z3 (f64x2.sub (f64x2.sub (local.get $zx3) (v128.load offset=48 (local.get $ly))) (v128.load offset=48 (local.get $w))))
+              (local.set $z4 (f64x2.sub (f64x2.sub (local.get $zx4) (v128.load offset=64 (local.get $ly))) (v128.load offset=64 (local.get $w))))
+              (local.set $best (call $decide (local.get $z0) (local.get $z1) (local.get $z2) (local.get $z3) (local.get $z4) (local.get $kappa)))
+              (i32.store (i32.add (local.get $pick) (i32.shl (local.get $picked) (i32.const 2)))
+                (i32.add (i32.mul (i32.load (i32.add (local.get $active) (i32.shl (local.get $x) (i32.const 2)))) (local.get $units))
+                  (i32.load (i32.add (local.get $active) (i32.shl (local.get $y) (i32.const 2))))))
+              (i32.store (i32.add (local.get $classes) (i32.shl (local.get $picked) (i32.const 2))) (local.get $best))
+              (local.set $picked (i32.add (local.get $picked) (i32.ne (local.get $best) (local.get $top))))))
           (v128.store offset=0 (local.get $w) (v128.const i64x2 0 0))
           (v128.store offset=16 (local.get $w) (v128.const i64x2 0 0))
           (v128.store offset=32 (local.get $w) (v128.const i64x2 0 0))
@@ -351,4 +426,5 @@
           (local.set $y (i32.add (local.get $y) (i32.const 1)))
           (br_if $inner (i32.lt_s (local.get $y) (local.get $count))))
         (local.set $x (i32.add (local.get $x) (i32.const 1)))
-        (br $outer)))))
+        (br $outer)))
+    (local.get $picked)))

@@ -92,9 +92,24 @@ export interface LayerBounds {
   pairs?: { units: Uint8Array; rows: PairRows | null };
 }
 
+/**
+ * The pair rows (sample, pair) whose prediction may differ from the intact one, as a hidden layer's loss kernel finds
+ * them (hiddenLoss.ts): both units active, and the pair's new logits from cached values (float64) not clearly the
+ * intact prediction's. `cells[r]` = i·units + j (i < j) of row r, `samples[r]` its sample (in sample order),
+ * `classes[r]` its new prediction where those logits make it clear, −1 where the row must be evaluated.
+ */
+export interface PairCandidates {
+  cells: Int32Array;
+  samples: Int32Array;
+  classes: Int32Array;
+}
+
+/** Per pair cell i·units + j (i < j), the samples to evaluate: samples[offsets[cell] .. offsets[cell + 1]), ascending. */
 export interface PairRows {
   offsets: Int32Array;
   samples: Int32Array;
+  /** Beside samples, where known without evaluation: the row's new prediction (−1: evaluate it). */
+  classes?: Int32Array;
 }
 
 /** closedFormLoss's sums for the units in `units` (1 = covered): singles, and all their pairs where `pairs` is set. */
@@ -108,6 +123,8 @@ export interface PairLossCache {
   singles: Float64Array | null;
   /** [units × units], i < j: Σ ΔL_ij over samples where both are active, less the singles' share. */
   pairs: Float64Array | null;
+  /** With the pairs of a hidden layer's kernel: the pair rows that may change their prediction (hiddenLoss.ts). */
+  candidates?: PairCandidates | null;
 }
 
 /** One dense sweep (denseSweep.ts): conditions of zeroed units at one layer of a dense chain. */
