@@ -146,6 +146,34 @@ export class DenseRows {
   }
 
   /**
+   * rowsOf for a pair, or a single, whose rows are listed (PairRows): where only one unit of a pair is active, the
+   * single's outcome; where both are, the listed samples, of which those whose new prediction a loss kernel found
+   * clear are recorded and the others returned for evaluation. (A method of its own: rowsOf's hot loops stay small.)
+   */
+  private listedRows(unitsOf: number[], c: number, pairRows: PairRows): number {
+    const { units, rows } = this;
+    const single = unitsOf.length === 1;
+    const [i, j] = single ? [unitsOf[0], unitsOf[0]] : unitsOf[0] < unitsOf[1] ? unitsOf : [unitsOf[1], unitsOf[0]];
+    if (!single) {
+      this.recordAlone(c, i, j);
+      this.recordAlone(c, j, i);
+    }
+    const pair = i * units + j;
+    const [from, to] = [pairRows.offsets[pair], pairRows.offsets[pair + 1]];
+    const classes = pairRows.classes;
+    if (!classes) {
+      rows.set(pairRows.samples.subarray(from, to));
+      return to - from;
+    }
+    let count = 0;
+    for (let r = from; r < to; r++) {
+      if (classes[r] >= 0) this.record(c, pairRows.samples[r], classes[r]);
+      else rows[count++] = pairRows.samples[r];
+    }
+    return count;
+  }
+
+  /**
    * Lists in `rows` the samples a condition must evaluate and returns their count: any active unit (with loss), else
    * those whose bound reaches the margin. A set of k units reaches it only if one of them has a ratio ≥ 1/k: the
    * per-unit lists at that threshold seed it.
@@ -153,30 +181,8 @@ export class DenseRows {
   rowsOf(unitsOf: number[], c: number): number {
     const { input, units, siteValues, rows, stamp, pairRows } = this;
     const bounds = this.bounds!;
-    const single = unitsOf.length === 1 && pairRows?.classes !== undefined;
-    if (pairRows && ((unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) || single)) {
-      // Pairs, the long sweeps: candidates listed once per layer (where both units are active); where only one is
-      // active, the single's outcome. Singles where a loss kernel listed them too (cell u·units + u).
-      const [i, j] = single ? [unitsOf[0], unitsOf[0]] : unitsOf[0] < unitsOf[1] ? unitsOf : [unitsOf[1], unitsOf[0]];
-      if (!single) {
-        this.recordAlone(c, i, j);
-        this.recordAlone(c, j, i);
-      }
-      const pair = i * units + j;
-      const [from, to] = [pairRows.offsets[pair], pairRows.offsets[pair + 1]];
-      const classes = pairRows.classes;
-      if (!classes) {
-        rows.set(pairRows.samples.subarray(from, to));
-        return to - from;
-      }
-      // A row whose new prediction the loss kernel found clear is recorded; the others are evaluated.
-      let count = 0;
-      for (let r = from; r < to; r++) {
-        if (classes[r] >= 0) this.record(c, pairRows.samples[r], classes[r]);
-        else rows[count++] = pairRows.samples[r];
-      }
-      return count;
-    }
+    // Pairs, the long sweeps: candidates listed once per layer; singles too where a loss kernel listed them.
+    if (pairRows && ((unitsOf.length === 2 && unitsOf[0] !== unitsOf[1]) || (unitsOf.length === 1 && pairRows.classes !== undefined))) return this.listedRows(unitsOf, c, pairRows);
     // Recording single gaps evaluates every active row: the exact gaps prune far more pairs than bounds would.
     const threshold = input.loss || input.gaps ? ACTIVE : 1 / unitsOf.length;
     const lists = unitLists(bounds, units, this.n, threshold);
