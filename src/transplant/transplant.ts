@@ -208,11 +208,15 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
   // Fresh units and fine-tuning train incoming weights at the site, so their units can die (never active on the
   // budget images: no gradient reaches them again); counted before and after training, and warned about.
   const trainsSite = (condition: TransplantCondition) => condition === "fresh-units" || condition === "finetune";
-  const activity = (merged: MergedNetwork, values: Map<string, Float32Array>): SiteActive => {
+  // Fine-tuning starts every repeat from the same recipient: its count before training is taken once (a JS float64
+  // pass over the budget: ~5 s at a full MNIST budget).
+  let finetuneBefore: number | null = null;
+  const activity = (merged: MergedNetwork, values: Map<string, Float32Array>, condition: TransplantCondition): SiteActive => {
     const siteLayer = siteLayerIndex(merged.network, recipientSite.name);
     const units = merged.units.length > 0 ? merged.units : Array.from({ length: recipientSite.units }, (_, u) => u);
     const count = (v: Map<string, Float32Array>) => activeUnits(merged.network, v, train.inputs, budget.n, siteLayer, units);
-    return { units: units.length, before: count(merged.values), after: count(values) };
+    const before = condition === "finetune" ? (finetuneBefore ??= count(merged.values)) : count(merged.values);
+    return { units: units.length, before, after: count(values) };
   };
 
   const classes = recipient.numClasses;
@@ -268,7 +272,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
         const chain = { network: merged.network, values: trained.parameters };
         const result = outcome(await predict(chain));
         correct[c].push(result.correct);
-        const siteActive = trainsSite(condition) ? activity(merged, trained.parameters) : null;
+        const siteActive = trainsSite(condition) ? activity(merged, trained.parameters, condition) : null;
         if (siteActive && siteActive.after < siteActive.before / 2) {
           const which = condition === "fresh-units" ? "new units" : "units";
           warn(`${condition} (seed ${s}): ${siteActive.before - siteActive.after} of the ${siteActive.before} active ${which} at ${recipientSite.name} died in training (${siteActive.after} of ${siteActive.units} still active on the ${budget.n} budget images)${siteActive.after === 0 && condition === "fresh-units" ? ", so this control computes what the recipient computed" : ""}; ${optimizer === "adam" ? "Adam's first steps move every incoming weight by about the learning rate, whatever its gradient: " : ""}try a smaller \`lr\``);
