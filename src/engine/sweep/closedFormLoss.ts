@@ -33,7 +33,8 @@ export interface ClosedFormLossInput {
   labels: Int32Array;
   /**
    * The intact predictions, for a hidden layer's sweep of pairs (`hidden`): its kernel then also lists the pair rows
-   * whose prediction may differ from these (ClosedFormLoss.candidates), so that the predictions evaluate those alone.
+   * and single rows whose prediction may differ from these (ClosedFormLoss.candidates), so that the predictions evaluate
+   * only those.
    */
   predictions?: Int32Array;
   /** Unit sets zeroed at the site, one per condition. */
@@ -52,7 +53,7 @@ export interface ClosedFormLoss {
   deltas: Float64Array;
   /** (condition, sample) rows whose loss was computed. */
   rows: number;
-  /** With `predictions` (a hidden layer's sweep of pairs): every pair row of the used units that may change its prediction. */
+  /** With `predictions` (a hidden layer's sweep of pairs): every single and pair row of the used units that may change its prediction. */
   candidates?: PairCandidates | null;
 }
 

@@ -71,7 +71,9 @@
   ;;   d = lin corrected for the m the unit alone flips (t = p_m − v_m: +t·rows[m] where p_m > 0 ≥ t, −t·rows[m]
   ;;   where t > 0 ≥ p_m), the exact drop of every logit when u alone is zeroed;
   ;;   b[x] = exp(−lin), a[x] = pi·b[x], sums[x] = Σ pi·exp(−d) (the single's loss change is log sums[x] + d[label]),
-  ;;   dLabel[x] = d[label], linLabel[x] = lin[label].
+  ;;   dLabel[x] = d[label], linLabel[x] = lin[label], lin[x] = lin (for pairsTen's decisions).
+  ;; With top ≥ 0 (the sample's intact prediction) the single's new logits z − d are decided ($decide): where not
+  ;; clearly top, x goes into upick and its clear class (or −1) into uclasses. Returns how many were picked.
   (func (export "unitsTen") (param $count i32) (param $width i32) (param $label i32)
     (param $columns i32) (param $rows i32) (param $p i32) (param $pi i32) (param $active i32) (param $h i32)
     (param $v i32) (param $candidates i32) (param $counts i32) (param $a i32) (param $b i32) (param $sums i32)
@@ -221,7 +223,9 @@
   ;; −t·rows[m] where t > 0 ≥ p_m); S = Σ a_x·b_y·exp(−e) and q = S / (sums[x]·sums[y]), so that the pair's loss
   ;; change less its singles' is log q + e[label] + linLabel[x] + linLabel[y] − dLabel[x] − dLabel[y].
   ;; products[i·units + j] (i = active[x] < j = active[y]) is multiplied by q, folded into logs[i·units + j] by the
-  ;; imported log when it leaves [1e-100, 1e100]; logs gets the other terms.
+  ;; imported log when it leaves [1e-100, 1e100]; logs gets the other terms. With top ≥ 0 (the intact prediction),
+  ;; each row's new logits z − lin_x − lin_y − e are decided ($decide): a row not clearly top is picked (its cell
+  ;; active[x]·units + active[y] into pick, its clear class or −1 into classes); returns how many were picked.
   ;;
   ;; Three passes, without branches on the data in their inner loops:
   ;; 1. The flips, unit by unit: for each candidate m of unit x, every partner y at once, two per instruction, from
