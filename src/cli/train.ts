@@ -119,7 +119,9 @@ export function registerTrain(program: Command): void {
 function classList(text: string, names: readonly string[]): number[] {
   return text.split(",").map((part) => {
     const item = part.trim();
-    if (/^\d+$/.test(item)) return Number(item);
+    // Anything that looks like a number is an index ("-1" is refused by train as out of range, not looked up as a name).
+    if (/^[-+]?(\d+\.?\d*|\.\d+)$/.test(item)) return Number(item);
+    if (item === "") fail("bad-option", `--exclude-classes takes class indices or names, comma-separated, got '${text}'`, { options: ["excludeClasses"], value: text });
     const index = names.indexOf(item);
     if (index < 0) fail("bad-option", `--exclude-classes ${item}: no class of that name (classes: ${names.join(", ")})`, { options: ["excludeClasses"], value: item });
     return index;

@@ -172,7 +172,9 @@ export function registerTransplant(program: Command): void {
  * a name it does not have.
  */
 function classOf(text: string, recipient: LesionModel): number {
-  if (/^\d+$/.test(text.trim())) return parseInteger(text, "--class", 0);
+  // Anything that looks like a number is an index ("-1" and "3.5" are refused as indices, not looked up as names).
+  if (/^\s*[-+]?(\d+\.?\d*|\.\d+)\s*$/.test(text)) return parseInteger(text.trim(), "--class", 0);
+  if (text.trim() === "") fail("bad-option", "--class takes a class index or one of the recipient's class names, got ''", { options: ["class"], value: text });
   const names = recipient.classNames ?? [];
   const index = names.indexOf(text);
   if (index < 0) fail("bad-option", `--class ${text}: the recipient has no class of that name (${names.length > 0 ? `its classes: ${names.join(", ")}` : "it names no classes: give an index"})`, { options: ["class"], value: text });

@@ -20,6 +20,10 @@ export interface CharacterizeResult {
   correlations: CorrelationTable[];
   populations: SitePopulations[];
   stimulusMap: StimulusMap | null;
+  /** Near ties of its ablations (singles run here, group ablations) that no float64 path could settle. */
+  unresolvedTies: number;
+  /** Its ablations' warnings, each once. */
+  warnings: string[];
 }
 
 /**
@@ -38,5 +42,7 @@ export async function characterize(model: LesionModel, data: Dataset, options: C
   // The stimulus map has no measure of progress: total 0 tells a display to show that it is working, without a bar.
   if (options.map !== false) options.onProgress?.({ phase: "stimulus map", done: 0, total: 0 });
   const map = options.map === false ? null : await stimulusMap(data, { seed: options.seed, ...options.map });
-  return { indicators: found, correlations: correlations(found), populations: groups, stimulusMap: map };
+  const unresolvedTies = found.unresolvedTies + groups.reduce((sum, g) => sum + g.unresolvedTies, 0);
+  const warnings = [...new Set([...found.warnings, ...groups.flatMap((g) => g.warnings)])];
+  return { indicators: found, correlations: correlations(found), populations: groups, stimulusMap: map, unresolvedTies, warnings };
 }

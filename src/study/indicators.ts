@@ -70,6 +70,10 @@ export interface IndicatorsResult {
   classNames: string[];
   baseline: { accuracy: number; perClass: Array<number | null> };
   sites: SiteIndicators[];
+  /** Near ties of the single-unit ablations run here that no float64 path could settle (0 where `singles` were reused). */
+  unresolvedTies: number;
+  /** Those ablations' warnings (ablate's `warnings`; none where `singles` were reused, which carry their own). */
+  warnings: string[];
 }
 
 /** The names of the per-unit numeric indicators, in table order. */
@@ -102,6 +106,8 @@ export async function indicators(model: LesionModel, data: Dataset, options: Ind
     n: data.n,
     classNames: ablation.classNames,
     baseline: { accuracy: ablation.baseline.accuracy, perClass: ablation.baseline.perClass },
+    unresolvedTies: reusable ? 0 : ablation.unresolvedTies,
+    warnings: reusable ? [] : ablation.warnings,
     sites: sites.map((site, i) => {
       const rec = recording.sites[i];
       const rows = singleRows(ablation, site.name);

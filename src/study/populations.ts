@@ -72,6 +72,9 @@ export interface SitePopulations {
   agreement: { ari: number; nmi: number };
   /** 2-D coordinates of every unit from its activation profile ([units, 2]); t-SNE/UMAP null below 6 units. */
   embeddings: { pca: Matrix; tsne: Matrix | null; umap: Matrix | null };
+  /** Near ties of the group ablations that no float64 path could settle, and the group ablations' warnings (ablate's). */
+  unresolvedTies: number;
+  warnings: string[];
 }
 
 /**
@@ -146,6 +149,8 @@ async function sitePopulations(model: LesionModel, data: Dataset, found: Indicat
       nmi: normalizedMutualInformation(included.map((u) => hierarchical("activation").labels[u]), included.map((u) => hierarchical("impact").labels[u])),
     },
     embeddings: embed(activation, seed),
+    unresolvedTies: ablation?.unresolvedTies ?? 0,
+    warnings: ablation?.warnings ?? [],
   };
 }
 

@@ -8,6 +8,7 @@ import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { decodeModel, encodeModel, makeNode } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
+import { characterize } from "../../src/study/characterize.js";
 import { singles } from "../../src/study/conditions.js";
 import { random, randomArray } from "../helpers.js";
 
@@ -108,6 +109,12 @@ describe("near ties no float64 path can settle", () => {
       // Every row is a near tie (the intact rows and both conditions' rows), none settled.
       expect(result.unresolvedTies).toBeGreaterThanOrEqual(n);
       expect(result.warnings).toEqual([`${result.unresolvedTies} near tie(s) could not be settled in float64 (lesion's float64 interpreter has no Softsign, and onnxruntime no float64 kernel for some op of the graph): they keep their float32 prediction`]);
+      // characterize's own ablations (its singles and group ablations) count and say theirs too.
+      const found = await characterize(model, data, { sites: ["conv1"], map: false });
+      expect(found.unresolvedTies).toBeGreaterThanOrEqual(n);
+      expect(found.unresolvedTies).toBe(found.indicators.unresolvedTies + found.populations[0].unresolvedTies);
+      expect(found.warnings.length).toBeGreaterThan(0);
+      for (const w of found.warnings) expect(w).toMatch(/near tie\(s\) could not be settled in float64 \(lesion's float64 interpreter has no Softsign/);
     } finally {
       await closeModel(model);
     }
