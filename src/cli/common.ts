@@ -40,8 +40,11 @@ export function modelData(model: LesionModel): { classNames: string[] | null; re
 }
 
 /** A progress bar with ETA on a TTY; silent otherwise (logs stay clean). */
-export function progressReporter(enabled = process.stderr.isTTY === true): { onProgress: (event: Progress) => void; stop: () => void } {
-  if (!enabled) return { onProgress: () => {}, stop: () => {} };
+/** Seconds between progress lines where stderr is no terminal (a pipe, a log, CI); a run shorter than this prints none. */
+const LINE_SECONDS = 30;
+
+export function progressReporter(enabled = process.stderr.isTTY === true, lineSeconds = LINE_SECONDS): { onProgress: (event: Progress) => void; stop: () => void } {
+  if (!enabled) return progressLines(lineSeconds);
   // Loaded only for a TTY: pipes and CI never pay its start-up.
   const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof import("cli-progress");
   const bar: SingleBar = new cliProgress.SingleBar(
@@ -62,6 +65,26 @@ export function progressReporter(enabled = process.stderr.isTTY === true): { onP
     stop() {
       if (phase) bar.stop();
     },
+  };
+}
+
+/**
+ * Progress where stderr is no terminal: every `lineSeconds`, one line `lesion: PHASE DONE/TOTAL (P %), S s`, so that a
+ * long run in a log (a transplant over a full data set, a CNN study) shows that it moves; phases without a measure
+ * (total 0) print none.
+ */
+function progressLines(lineSeconds: number): { onProgress: (event: Progress) => void; stop: () => void } {
+  const started = performance.now();
+  let next = started + lineSeconds * 1000;
+  return {
+    onProgress(event) {
+      const now = performance.now();
+      if (now < next || !(event.total > 0)) return;
+      next = now + lineSeconds * 1000;
+      const label = event.detail ? `${event.phase} ${event.detail}` : event.phase;
+      process.stderr.write(`lesion: ${label} ${event.done}/${event.total} (${Math.floor((100 * event.done) / event.total)} %), ${Math.round((now - started) / 1000)} s\n`);
+    },
+    stop() {},
   };
 }
 
