@@ -19,6 +19,20 @@ export function parseInteger(value: string, flag: string, min = 1): number {
   return number;
 }
 
+/**
+ * One class named on the command line (`--class`, `--exclude-classes`): an index, or one of `names` (the class names
+ * of `owner`, "the recipient"). Anything that looks like a number is an index ("-1" and "3.5" are refused as such, not
+ * looked up as names). Throws `bad-option` (empty, not a whole number ≥ 0, or a name `owner` does not have).
+ */
+export function parseClass(item: string, names: readonly string[] | null, flag: string, owner: string): number {
+  const text = item.trim();
+  if (text === "") fail("bad-option", `${flag} takes a class index or one of ${owner}'s class names, got ''`, { options: [optionOf(flag)], value: item });
+  if (/^[-+]?(\d+\.?\d*|\.\d+)$/.test(text)) return parseInteger(text, flag, 0);
+  const index = names ? names.indexOf(text) : -1;
+  if (index < 0) fail("bad-option", `${flag} ${text}: ${owner} has no class of that name (${names && names.length > 0 ? `its classes: ${names.join(", ")}` : "it names no classes: give an index"})`, { options: [optionOf(flag)], value: text });
+  return index;
+}
+
 export function parseNumberList(value: string, flag: string): number[] {
   const numbers = value.split(",").map((v) => Number(v.trim()));
   if (numbers.length === 0 || numbers.some((n) => !Number.isFinite(n))) fail("bad-option", `${flag} takes comma-separated numbers, got '${value}'`, { options: [optionOf(flag)], value });
@@ -39,10 +53,10 @@ export function modelData(model: LesionModel): { classNames: string[] | null; re
   return { classNames: model.classNames, resize: model.preprocessing.resize, crop: model.preprocessing.crop };
 }
 
-/** A progress bar with ETA on a TTY; silent otherwise (logs stay clean). */
 /** Seconds between progress lines where stderr is no terminal (a pipe, a log, CI); a run shorter than this prints none. */
 const LINE_SECONDS = 30;
 
+/** A progress bar with ETA on a TTY; elsewhere a line every `lineSeconds` (progressLines). */
 export function progressReporter(enabled = process.stderr.isTTY === true, lineSeconds = LINE_SECONDS): { onProgress: (event: Progress) => void; stop: () => void } {
   if (!enabled) return progressLines(lineSeconds);
   // Loaded only for a TTY: pipes and CI never pay its start-up.

@@ -1,10 +1,9 @@
-import { fail } from "../errors.js";
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
 import { dirname, resolve } from "node:path";
 import { checkWritableDir, writeFileAtomic } from "../files.js";
 import { train, trainingHistory, type TrainOptions } from "../models/train.js";
-import { abortOnInterrupt, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
+import { abortOnInterrupt, parseClass, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
 
 const FLAGS: FlagTable<TrainOptions> = {
   arch: "--arch <name>",
@@ -92,7 +91,7 @@ export function registerTrain(program: Command): void {
           mean: parseNumberList(flags.mean, "--mean"),
           std: parseNumberList(flags.std, "--std"),
           epochState: flags.epochState ? `${stem}.epoch-state.json` : undefined,
-          excludeClasses: flags.excludeClasses === undefined ? undefined : classList(flags.excludeClasses, data.classNames),
+          excludeClasses: flags.excludeClasses === undefined ? undefined : flags.excludeClasses.split(",").map((item) => parseClass(item, data.classNames, "--exclude-classes", "the training data")),
           onProgress: progress.onProgress,
           onEpoch: (e) => {
             if (flags.json) return;
@@ -115,15 +114,3 @@ export function registerTrain(program: Command): void {
     });
 }
 
-/** --exclude-classes as class indices: each an index or one of the data's class names. Throws `bad-option`. */
-function classList(text: string, names: readonly string[]): number[] {
-  return text.split(",").map((part) => {
-    const item = part.trim();
-    // Anything that looks like a number is an index ("-1" is refused by train as out of range, not looked up as a name).
-    if (/^[-+]?(\d+\.?\d*|\.\d+)$/.test(item)) return Number(item);
-    if (item === "") fail("bad-option", `--exclude-classes takes class indices or names, comma-separated, got '${text}'`, { options: ["excludeClasses"], value: text });
-    const index = names.indexOf(item);
-    if (index < 0) fail("bad-option", `--exclude-classes ${item}: no class of that name (classes: ${names.join(", ")})`, { options: ["excludeClasses"], value: item });
-    return index;
-  });
-}

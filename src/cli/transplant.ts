@@ -13,7 +13,7 @@ import { transplantReportData } from "../report/transplantReportData.js";
 import { transplant, type TransplantOptions } from "../transplant/transplant.js";
 import { transplantFiles } from "../runs/transplantFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseClass, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 import { flagOf } from "./flagMessage.js";
 
@@ -128,7 +128,7 @@ export function registerTransplant(program: Command): void {
         // Image folders are scored by the recipient's class names (donor and recipient must share them).
         const data = matchClassNames(loaded, recipient.classNames);
         const test = matchClassNames(loadedTest, recipient.classNames);
-        if (flags.class !== undefined) options.class = classOf(flags.class, recipient);
+        if (flags.class !== undefined) options.class = parseClass(flags.class, recipient.classNames, "--class", "the recipient");
         output = claimOutput(flags.output, "transplant", recipient, data, { ...options, units: options.units ?? null, donor: donor.sha256, test: dataIdentity(test) }, flags.overwrite);
         const result = await transplant(donor, recipient, data, {
           ...options,
@@ -167,16 +167,3 @@ export function registerTransplant(program: Command): void {
     });
 }
 
-/**
- * --class as the recipient's class index, from an index or one of its class names ("cat"). Throws `bad-option` for
- * a name it does not have.
- */
-function classOf(text: string, recipient: LesionModel): number {
-  // Anything that looks like a number is an index ("-1" and "3.5" are refused as indices, not looked up as names).
-  if (/^\s*[-+]?(\d+\.?\d*|\.\d+)\s*$/.test(text)) return parseInteger(text.trim(), "--class", 0);
-  if (text.trim() === "") fail("bad-option", "--class takes a class index or one of the recipient's class names, got ''", { options: ["class"], value: text });
-  const names = recipient.classNames ?? [];
-  const index = names.indexOf(text);
-  if (index < 0) fail("bad-option", `--class ${text}: the recipient has no class of that name (${names.length > 0 ? `its classes: ${names.join(", ")}` : "it names no classes: give an index"})`, { options: ["class"], value: text });
-  return index;
-}

@@ -92,8 +92,9 @@ export function trainingHistory(result: TrainResult): { arch: string; data: stri
  * initial model (ONNX bytes with lesion's metadata) and the history per epoch (train loss, test accuracy as a fraction
  * 0..1). With `epochState`, the state after every epoch is saved there and a rerun resumes from it.
  * @throws LesionError `bad-arch` (an architecture the zoo cannot read or that does not fit the data); `bad-option`
- * (a negative or non-finite setting, epochs or batchSize below 1, an excluded class out of range or that leaves no sample); `resume-mismatch` (an epoch state of another run,
- * or unreadable); `unwritable-path` (the epoch state); `shape-mismatch`; `aborted` (options.signal).
+ * (a negative or non-finite setting, epochs or batchSize below 1, an excluded class out of range or one that leaves no
+ * sample); `resume-mismatch` (an epoch state of another run, or unreadable); `unwritable-path` (the epoch state);
+ * `shape-mismatch`; `aborted` (options.signal).
  */
 export async function train(all: Dataset, options: TrainOptions): Promise<TrainResult> {
   const data = options.excludeClasses && options.excludeClasses.length > 0 ? withoutClasses(all, options.excludeClasses) : all;

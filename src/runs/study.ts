@@ -16,7 +16,7 @@ import type { Dataset } from "../data/types.js";
 import { resolveSite, type LesionModel } from "../engine/model.js";
 import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
 import { denseChain } from "../onnx/chain.js";
-import { ablate, type AblateResult } from "../study/ablate.js";
+import { ablate, unresolvedTiesWarning, type AblateResult } from "../study/ablate.js";
 import { ablateFiles } from "./ablateFiles.js";
 import { characterize } from "../study/characterize.js";
 import { characterizeFiles } from "./characterizeFiles.js";
@@ -215,9 +215,9 @@ export function studyWarnings(dir: string): string[] {
       continue;
     }
     const warnings = Array.isArray(summary.warnings) ? summary.warnings.filter((w): w is string => typeof w === "string") : [];
-    // A step written before ablate named its unresolved ties among its warnings.
+    // A step written before ablate named its unresolved ties among its warnings (unresolvedTiesWarning's words).
     const ties = typeof summary.unresolvedTies === "number" ? summary.unresolvedTies : 0;
-    if (ties > 0 && !warnings.some((w) => w.includes("near tie"))) warnings.push(`${ties} near tie(s) could not be settled in float64: they keep their float32 prediction`);
+    if (ties > 0 && !warnings.some((w) => w.includes("near tie(s) could not be settled"))) warnings.push(unresolvedTiesWarning(ties, null));
     for (const w of warnings) steps.set(w, [...(steps.get(w) ?? []), name]);
   }
   return [...steps].map(([w, of]) => `${w} (${of.join(", ")})`);

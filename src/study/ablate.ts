@@ -212,7 +212,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   // Before the resume log goes: a disagreement leaves the run where it was.
   const agreement = await checkAgreement(model, data, result.predictions, options);
   store?.remove();
-  const warnings = [...model.warnings, ...(unresolvedTies > 0 ? [unresolvedTiesWarning(model, unresolvedTies)] : [])];
+  const warnings = [...model.warnings, ...(unresolvedTies > 0 ? [unresolvedTiesWarning(unresolvedTies, float64MissingOps(model.proto, [model.outputName]))] : [])];
   return { ...result, agreement, unresolvedTies, engine, warnings, elapsedSeconds: (performance.now() - started) / 1000 };
 }
 
@@ -369,9 +369,17 @@ function sum(values: number[]): number {
   return total;
 }
 
-/** Why `count` near ties kept their float32 prediction: the ops neither onnxruntime nor lesion computes in float64. */
-function unresolvedTiesWarning(model: LesionModel, count: number): string {
-  const missing = float64MissingOps(model.proto, [model.outputName]);
-  const why = missing.length > 0 ? `lesion's float64 interpreter has no ${missing.join(", ")}, and onnxruntime no float64 kernel for some op of the graph` : "the graph has an input or attribute lesion's float64 interpreter does not cover, and onnxruntime no float64 kernel for some of its ops";
-  return `${count} near tie(s) could not be settled in float64 (${why}): they keep their float32 prediction`;
+/**
+ * The warning for `count` near ties no float64 path settled, naming why: `missing`, the graph's ops lesion's float64
+ * interpreter has no kernel for (float64MissingOps); null where that is not known (a summary of an earlier version,
+ * which counted its ties without naming them: studyWarnings).
+ */
+export function unresolvedTiesWarning(count: number, missing: readonly string[] | null): string {
+  const why =
+    missing === null
+      ? ""
+      : missing.length > 0
+        ? ` (lesion's float64 interpreter has no ${missing.join(", ")}, and onnxruntime no float64 kernel for some op of the graph)`
+        : " (the graph has an input or attribute lesion's float64 interpreter does not cover, and onnxruntime no float64 kernel for some of its ops)";
+  return `${count} near tie(s) could not be settled in float64${why}: they keep their float32 prediction`;
 }

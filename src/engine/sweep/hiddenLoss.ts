@@ -43,24 +43,25 @@ export interface HiddenLossInput {
   k: number;
   units: number;
   hidden: HiddenLayer;
-  /** [n × k] the intact logits (with `predictions`: each pair row's new logits are these less its drop). */
+  /** [n × k] the intact logits (with `predictions`: each row's new logits are these less its drop). */
   logits: Float32Array;
-  /** The intact predictions: where given, the pair rows whose prediction may differ from them are listed (`candidates`). */
+  /** The intact predictions: where given, the single and pair rows whose prediction may differ from them are listed (`candidates`). */
   predictions?: Int32Array;
 }
 
 /**
- * A pair row's prediction is clearly its top class t (z' its new logits from cached values) where
- * z'_t − z'_c > DECISION_MARGIN·(|z'_t| + |z'_c| + 1) for every other class c. Ten times the near-tie margin (logits.ts, TIE_MARGIN: a
- * top-2 margin below 1e-4·max(|top|, |runner-up|, 1) is re-decided in float64), so that what separates these float64
- * logits of float32 cached values from the float32 tail's logits and from the float64 network's (float32 rounding,
- * ~1e-6 of the terms) can never make the sweep decide such a row otherwise, or see a near tie in it.
+ * A single or pair row's prediction is clearly its top class t (z' its new logits from cached values) where
+ * z'_t − z'_c > DECISION_MARGIN·(|z'_t| + |z'_c| + 1) for every other class c. Ten times the near-tie margin
+ * (logits.ts, TIE_MARGIN: a top-2 margin below 1e-4·max(|top|, |runner-up|, 1) is re-decided in float64), so that what
+ * separates these float64 logits of float32 cached values from the float32 tail's logits and from the float64
+ * network's (float32 rounding, ~1e-6 of the terms) can never make the sweep decide such a row otherwise, or see a near
+ * tie in it.
  */
 const DECISION_MARGIN = 1e-3;
 
 let compiled: WebAssembly.Module | null | undefined;
 
-/** The kernel's memory at most: ~1,300 units at the site (its pair rows take 164 bytes each, its pair cells 16). */
+/** The kernel's memory at most: ~1,300 units at the site (its pair rows take 172 bytes each, its pair cells 16). */
 const KERNEL_BYTES = 160 * 2 ** 20;
 
 /**

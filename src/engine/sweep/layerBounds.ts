@@ -293,8 +293,9 @@ export function unitLists(bounds: LayerBounds, units: number, n: number, thresho
   const keep = active ? bounds.values : bounds.ratio;
   const at = active ? Number.MIN_VALUE : threshold;
   // Without branches on the data (whether a unit is active is close to a coin flip: branches mispredicted half the
-  // time, 2.3× slower; V8 compiles Number(a >= b) without one, not a ternary): counted, then each sample written always and its list's end moved where it is kept,
-  // into one buffer with a spare slot after each list for the writes that are not kept.
+  // time, 2.3× slower; V8 compiles Number(a >= b) without one, not a ternary): counted, then each sample written
+  // always and its list's end moved where it is kept, into one buffer with a spare slot after each list for the
+  // writes that are not kept.
   const counts = new Int32Array(units);
   for (let s = 0; s < n; s++) {
     const row = s * units;

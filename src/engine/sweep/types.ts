@@ -93,10 +93,10 @@ export interface LayerBounds {
 }
 
 /**
- * The pair rows (sample, pair) whose prediction may differ from the intact one, as a hidden layer's loss kernel finds
- * them (hiddenLoss.ts): both units active, and the pair's new logits from cached values (float64) not clearly the
- * intact prediction's. `cells[r]` = i·units + j (i < j) of row r, `samples[r]` its sample (in sample order),
- * `classes[r]` its new prediction where those logits make it clear, −1 where the row must be evaluated.
+ * The single and pair rows whose prediction may differ from the intact one, as a hidden layer's loss kernel finds them
+ * (hiddenLoss.ts): the units active, and the row's new logits from cached values (float64) not clearly the intact
+ * prediction's. `cells[r]` = i·units + j of row r (i < j for a pair, i = j for a single), `samples[r]` its sample (in
+ * sample order), `classes[r]` its new prediction where those logits make it clear, −1 where the row must be evaluated.
  */
 export interface PairCandidates {
   cells: Int32Array;
@@ -104,7 +104,10 @@ export interface PairCandidates {
   classes: Int32Array;
 }
 
-/** Per pair cell i·units + j (i < j), the samples to evaluate: samples[offsets[cell] .. offsets[cell + 1]), ascending. */
+/**
+ * Per pair cell i·units + j (i < j; i = j for a single, where a loss kernel listed singles), the samples to evaluate:
+ * samples[offsets[cell] .. offsets[cell + 1]), ascending.
+ */
 export interface PairRows {
   offsets: Int32Array;
   samples: Int32Array;
@@ -123,7 +126,7 @@ export interface PairLossCache {
   singles: Float64Array | null;
   /** [units × units], i < j: Σ ΔL_ij over samples where both are active, less the singles' share. */
   pairs: Float64Array | null;
-  /** With the pairs of a hidden layer's kernel: the pair rows that may change their prediction (hiddenLoss.ts). */
+  /** With the pairs of a hidden layer's kernel: the single and pair rows that may change their prediction (hiddenLoss.ts). */
   candidates?: PairCandidates | null;
 }
 
