@@ -12,7 +12,8 @@ export interface LesionErrorDetails {
   /** A file, folder or package that is not there (or not a file); `path` as given. */
   "missing-file": { path: string };
   /** A model file lesion cannot use; `name` as given to openModel. `checkpoint`: the bytes are a PyTorch file. */
-  "bad-model": { name: string; checkpoint?: "zip" | "torchscript" | "legacy" | "safetensors" | "pickle"; tensor?: string; site?: string; location?: string; options?: string[] };
+  /** `classes` and `outputs`: where the model's class names (`classes` of them) do not match its `outputs`. */
+  "bad-model": { name: string; checkpoint?: "zip" | "torchscript" | "legacy" | "safetensors" | "pickle"; tensor?: string; site?: string; location?: string; options?: string[]; classes?: number; outputs?: number };
   /** A PyTorch file lesion cannot read; `name` as given. */
   "bad-checkpoint": { name: string; tensor?: string };
   /** A pickle that asks to build something other than tensors, numpy data and plain containers. */

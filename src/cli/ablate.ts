@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { join } from "node:path";
-import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
@@ -15,7 +14,7 @@ import type { Progress } from "../progress.js";
 import { provenance } from "../runs/provenance.js";
 import { sha256 } from "../files.js";
 import { unitScores } from "../study/unitScores.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 
 const FLAGS: FlagTable<AblateOptions> = {
@@ -75,7 +74,7 @@ export function registerAblate(program: Command): void {
       if (flags.pairs !== undefined && flags.fraction !== undefined) fail("bad-option", "--pairs cannot be combined with --fraction (a fraction curve replaces the units)", { options: ["pairs", "fraction"] });
       const batchSize = parseInteger(flags.batchSize, "--batch-size");
       const model = await openModel(path);
-      const loaded = await loadDataset(flags.data, modelData(model));
+      const loaded = await loadModelData(flags.data, model);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;

@@ -1,11 +1,10 @@
 import type { Command } from "commander";
-import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { characterize, type CharacterizeOptions } from "../study/characterize.js";
 import { characterizeFiles } from "../runs/characterizeFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<CharacterizeOptions> = {
   singles: null /* the study's singles step, passed in by `lesion study` */,
@@ -62,7 +61,7 @@ export function registerCharacterize(program: Command): void {
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };
       const model = await openModel(path);
-      const loaded = await loadDataset(flags.data, modelData(model));
+      const loaded = await loadModelData(flags.data, model);
       let initial: LesionModel | undefined;
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();

@@ -1,10 +1,9 @@
 import type { Command } from "commander";
-import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { evaluate, type EvaluateOptions } from "../engine/evaluate.js";
 import { provenance } from "../runs/provenance.js";
-import { parseInteger, percent, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
+import { parseInteger, percent, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<EvaluateOptions> = { batchSize: "--batch-size <n>", onProgress: null /* progress bar on a TTY */, signal: null /* Ctrl-C */ };
 
@@ -18,7 +17,7 @@ export function registerEval(program: Command): void {
     .option("--json", "print the result as JSON")
     .action(async (path: string, flags: { data: string; batchSize: string; json?: boolean }) => {
       const model = await openModel(path);
-      const loaded = await loadDataset(flags.data, modelData(model));
+      const loaded = await loadModelData(flags.data, model);
       const progress = progressReporter();
       try {
         const data = matchClassNames(loaded, model.classNames);

@@ -1,11 +1,10 @@
 import type { Command } from "commander";
-import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { record, type RecordOptions } from "../engine/record.js";
 import { recordFiles } from "../runs/recordFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, printJson, progressReporter, modelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<RecordOptions> = {
   sites: "--sites <names>",
@@ -34,7 +33,7 @@ export function registerRecord(program: Command): void {
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };
       const model = await openModel(path);
-      const loaded = await loadDataset(flags.data, modelData(model));
+      const loaded = await loadModelData(flags.data, model);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;

@@ -1,14 +1,13 @@
 import type { Command } from "commander";
 import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
-import { loadDataset } from "../data/loadDataset.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { recover, type RecoverOptions } from "../models/recover.js";
 import { provenance } from "../runs/provenance.js";
 import { recoverFiles } from "../runs/recoverFiles.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, modelData, type FlagTable, parseOptimizer } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, loadModelData, type FlagTable, parseOptimizer } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
 
 const FLAGS: FlagTable<RecoverOptions> = {
@@ -71,8 +70,8 @@ export function registerRecover(program: Command): void {
       const specs = trainingSpecs(flags.data, flags.test);
       if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set", { options: ["test"] });
       const model = await openModel(path);
-      const loaded = await loadDataset(specs.train, modelData(model));
-      const loadedTest = await loadDataset(specs.test, modelData(model));
+      const loaded = await loadModelData(specs.train, model);
+      const loadedTest = await loadModelData(specs.test, model);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;

@@ -1,11 +1,10 @@
 import type { Command } from "commander";
-import { loadDataset } from "../data/loadDataset.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../models/defaultModel.js";
 import { study, type StudyOptions } from "../runs/study.js";
-import { abortOnInterrupt, namedSet, parseList, percent, trainingSpecs, modelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, namedSet, parseList, percent, trainingSpecs, loadModelData, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
@@ -42,7 +41,7 @@ export function registerStudy(program: Command): void {
     .option("--data <spec>", "data to study on (default mnist:test)")
     .option(FLAGS.initial!, "the network before training, for the weight-change indicators")
     .option(FLAGS.sites!, "comma-separated sites (default: every hidden site)")
-    .option(FLAGS.pairs!, "pair sweeps: cheap (sites of ≤ 100 units of an MLP), all, none", "cheap")
+    .option(FLAGS.pairs!, "pair sweeps: cheap (dense sites of ≤ 100 units on a fast engine), all, none", "cheap")
     .option(FLAGS.recover!, "retrain after ablating the most damaging population (needs training data)")
     .option("--recover-data <spec>", "training data for --recover (default: the named set's train split)")
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
@@ -64,7 +63,7 @@ export function registerStudy(program: Command): void {
         const dataSpec = flags.data ?? "mnist:test";
         const model = await openModel(modelPath);
         opened.push(model);
-        const data = await loadDataset(dataSpec, modelData(model));
+        const data = await loadModelData(dataSpec, model);
         const initial = initialPath ? await openModel(initialPath) : undefined;
         if (initial) opened.push(initial);
         let recover: StudyOptions["recover"];
@@ -73,7 +72,7 @@ export function registerStudy(program: Command): void {
           const named = namedSet(dataSpec);
           const trainSpec = flags.recoverData ?? (named ? trainingSpecs(named, undefined).train : undefined);
           if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set", { options: ["recoverData"] });
-          recover = { train: await loadDataset(trainSpec, modelData(model)) };
+          recover = { train: await loadModelData(trainSpec, model) };
         }
         const result = await study(model, data, {
           dir: flags.output,
@@ -91,6 +90,8 @@ export function registerStudy(program: Command): void {
         const reused = Object.entries(result.steps).filter(([, ran]) => !ran).map(([name]) => name);
         for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         console.log(`studied ${result.model} on ${result.data}: baseline ${percent(result.baseline)}, sites ${result.sites.join(", ")}${reused.length ? ` (reused: ${reused.join(", ")})` : ""}`);
+        // Said, not left to a missing step: a user expects pairs by default (--pairs cheap found none).
+        console.log(`pairs: ${result.pairSites.length > 0 ? result.pairSites.join(", ") : `none (${flags.pairs === "none" ? "--pairs none" : "no dense site of ≤ 100 units on a fast engine; --pairs all sweeps every hidden site"})`}`);
         console.log(`report: ${report}`);
       } finally {
         interrupt.dispose();

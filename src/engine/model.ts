@@ -233,7 +233,7 @@ async function probe(model: LesionModel, locations: SiteLocation[]): Promise<voi
   model.numClasses = Number(logits.dims[1]);
   if (model.head.logits !== null) checkHead(model.head, outputs[model.head.logits].dims.map(Number), model.numClasses, model.name);
   if (model.classNames && model.classNames.length !== model.numClasses) {
-    fail("bad-model", `${model.name} names ${model.classNames.length} classes but outputs ${model.numClasses}`, { name: model.name });
+    fail("bad-model", `${model.name} names ${model.classNames.length} classes but outputs ${model.numClasses}`, { name: model.name, classes: model.classNames.length, outputs: model.numClasses });
   }
   for (const location of locations) {
     const value = outputs[location.tensor];

@@ -92,7 +92,8 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
       layout,
       mean: options.mean ?? existing?.mean ?? [0],
       std: options.std ?? existing?.std ?? [1],
-      imageShape: options.inputShape ?? existing?.imageShape ?? null,
+      // Read from the graph's input where it is fixed, as `lesion info` shows it for the file before import.
+      imageShape: options.inputShape ?? existing?.imageShape ?? guessImageShape(model, layout),
       ...sizing(options.resize ?? existing?.resize, options.crop ?? existing?.crop),
     };
   } else {
@@ -147,6 +148,15 @@ function defaultImageShape(inputWidth: number, path: string): [number, number, n
   if (inputWidth === 784) return [1, 28, 28];
   if (inputWidth === 3072) return [3, 32, 32];
   fail("bad-option", `cannot tell the image shape of ${path} from its input width ${inputWidth || "(unknown)"}; give \`inputShape\` (CxHxW)`, { options: ["inputShape"] });
+}
+
+/** The image shape [C, H, W] of an image input whose sample shape is fixed ([N, C, H, W], [N, H, W, C], [N, H, W]); else null. */
+function guessImageShape(model: ModelProto, layout: Preprocessing["layout"]): [number, number, number] | null {
+  const dims = (model.graph?.input?.[0]?.type?.tensorType?.shape?.dim ?? []).slice(1).map((d) => Number(d.dimValue ?? 0));
+  if (!dims.every((d) => Number.isInteger(d) && d > 0)) return null;
+  if (dims.length === 3) return layout === "nhwc" ? [dims[2], dims[0], dims[1]] : [dims[0], dims[1], dims[2]];
+  if (dims.length === 2 && layout !== "flat") return [1, dims[0], dims[1]];
+  return null;
 }
 
 function guessLayout(model: ModelProto): Preprocessing["layout"] {

@@ -7,6 +7,11 @@
  * name (PyTorch's module path `/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`, Keras's `sequential/dense_1/MatMul` →
  * `dense_1`; see `scopeName`), and last the op type and position (`gemm3`). An activation after a residual join is
  * named after the block whose forward adds the two branches (`layer2.1`, see `residualBlockName`).
+ *
+ * An activation that an exporter writes as several elementwise nodes (torch.onnx before opset 20 writes GELU as
+ * x·0.5·(1 + erf(x/√2)): Div, Erf, Add, Mul, Mul; SiLU as x·sigmoid(x)) is one site too: the output of its last node
+ * (`compositeActivations`). Its inner nodes are not sites, and the layer before it is not a site of its own: without
+ * this, the site was the layer's pre-activation output and mean ablation and recording described the wrong tensor.
  */
 import { indexGraph, type GraphIndex } from "./graph.js";
 import type { GraphProto, NodeProto } from "./proto.js";
@@ -34,12 +39,21 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
   const index = indexGraph(graph);
   const nodes = graph.node ?? [];
   const found: Array<Omit<SiteLocation, "name"> & { base: string }> = [];
+  const composites = compositeActivations(graph, index);
+  const inner = new Set<NodeProto>();
+  const byLast = new Map<NodeProto, CompositeActivation>();
+  for (const composite of composites.values()) {
+    for (const node of composite.nodes) inner.add(node);
+    byLast.set(composite.last, composite);
+  }
   nodes.forEach((node, position) => {
-    const op = node.opType ?? "";
-    if (ACTIVATION_OPS.has(op)) {
-      const layer = layerBehind(node.input?.[0] ?? "", index);
+    const composite = byLast.get(node);
+    const op = composite?.op ?? node.opType ?? "";
+    if (composite || (ACTIVATION_OPS.has(op) && !inner.has(node))) {
+      const input = composite?.input ?? node.input?.[0] ?? "";
+      const layer = layerBehind(input, index);
       found.push({
-        base: (layer ? null : residualBlockName(node.input?.[0] ?? "", index)) ?? moduleName(layer ?? node, index, position),
+        base: (layer ? null : residualBlockName(input, index)) ?? moduleName(layer ?? node, index, position),
         tensor: node.output![0],
         node: node.name ?? "",
         layer: layer?.name ?? null,
@@ -48,7 +62,7 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
     } else if (isLayer(node, index)) {
       const end = layerEnd(node, index);
       const next = index.consumers.get(end) ?? [];
-      if (next.some((n) => ACTIVATION_OPS.has(n.opType ?? ""))) return;
+      if (composites.has(end) || next.some((n) => ACTIVATION_OPS.has(n.opType ?? ""))) return;
       found.push({ base: moduleName(node, index, position), tensor: end, node: index.producer.get(end)?.name ?? "", layer: node.name ?? null, op });
     }
   });
@@ -58,6 +72,77 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
     seen.set(base, count + 1);
     return { name: count === 0 ? base : `${base}_${count}`, ...rest };
   });
+}
+
+/** Elementwise ops an activation written as several nodes is made of. */
+const ELEMENTWISE_OPS = new Set(["Add", "Sub", "Mul", "Div", "Pow", "Neg", "Abs", "Sqrt", "Reciprocal", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Softplus", "HardSigmoid", "Relu", "Min", "Max", "Clip", "Identity", "Cast"]);
+/** Its nonlinear ops: at least one must be among its nodes. */
+const NONLINEAR_OPS = new Set(["Erf", "Tanh", "Sigmoid", "Softplus", "Exp", "Log", "HardSigmoid", "Relu", "Min", "Max", "Clip", "Abs"]);
+
+/** An activation written as several elementwise nodes of one tensor (compositeActivations). */
+export interface CompositeActivation {
+  /** The tensor it is a function of (the layer's output). */
+  input: string;
+  /** Its nodes, in graph order; `last` produces the activation. */
+  nodes: NodeProto[];
+  last: NodeProto;
+  /** What it computes, as the op would be named: Gelu (erf or tanh form), Silu, Mish, HardSwish, else Activation. */
+  op: string;
+}
+
+/**
+ * Activations written as several elementwise nodes, by their input tensor. One is found where a tensor x feeds two or
+ * more distinct nodes, all elementwise, and the nodes computed from x and constants alone (closed under that rule)
+ * have one output used outside them (y = f(x) elementwise, f nonlinear): x·0.5·(1 + erf(x/√2)) (GELU), x·sigmoid(x)
+ * (SiLU), x·tanh(softplus(x)) (Mish), GELU's tanh form. A single activation node (Relu, Gelu, …) is not one: it is a
+ * site as it is. A tensor that also feeds other nodes (a residual branch) has none.
+ */
+export function compositeActivations(graph: GraphProto, index: GraphIndex = indexGraph(graph)): Map<string, CompositeActivation> {
+  const found = new Map<string, CompositeActivation>();
+  const order = new Map((graph.node ?? []).map((node, position) => [node, position]));
+  const candidates = new Set<string>();
+  for (const node of graph.node ?? []) for (const input of node.input ?? []) if (input && !index.initializers.has(input)) candidates.add(input);
+  for (const x of candidates) {
+    const first = [...new Set(index.consumers.get(x) ?? [])];
+    if (first.length < 2 || !first.every((n) => ELEMENTWISE_OPS.has(n.opType ?? ""))) continue;
+    const members = new Set<NodeProto>();
+    const made = new Set<string>([x]);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const tensor of [...made]) {
+        for (const node of index.consumers.get(tensor) ?? []) {
+          if (members.has(node) || !ELEMENTWISE_OPS.has(node.opType ?? "")) continue;
+          if (!(node.input ?? []).every((i) => i === "" || made.has(i) || index.initializers.has(i))) continue;
+          members.add(node);
+          for (const o of node.output ?? []) made.add(o);
+          grew = true;
+        }
+      }
+    }
+    if (!first.every((n) => members.has(n))) continue;
+    const outputs = [...made].filter((t) => t !== x && ((index.consumers.get(t) ?? []).some((n) => !members.has(n)) || index.outputs.includes(t)));
+    if (outputs.length !== 1) continue;
+    const nodes = [...members].sort((a, b) => order.get(a)! - order.get(b)!);
+    const ops = new Set(nodes.map((n) => n.opType ?? ""));
+    if (![...ops].some((op) => NONLINEAR_OPS.has(op))) continue;
+    const last = index.producer.get(outputs[0])!;
+    // GELU's tanh form takes x³ (x·x·x, or Pow(x, 3)).
+    const cubic = nodes.some((n) => (n.opType === "Pow" && n.input?.[0] === x) || (n.opType === "Mul" && n.input?.[0] === x && n.input?.[1] === x));
+    found.set(x, { input: x, nodes, last, op: compositeName(ops, cubic) });
+  }
+  // One inside another (a tensor within GELU's tanh form that feeds two of its nodes) is part of the outer one.
+  const inner = new Set([...found.values()].flatMap((c) => c.nodes.filter((n) => n !== c.last)));
+  for (const x of [...found.keys()]) if (inner.has(index.producer.get(x)!)) found.delete(x);
+  return found;
+}
+
+function compositeName(ops: Set<string>, cubic: boolean): string {
+  if (ops.has("Erf")) return "Gelu";
+  if (ops.has("Tanh") && (ops.has("Softplus") || (ops.has("Exp") && ops.has("Log")))) return "Mish";
+  if (ops.has("Tanh") && cubic) return "Gelu";
+  if (ops.has("Sigmoid")) return "Silu";
+  if (ops.has("HardSigmoid")) return "HardSwish";
+  return "Activation";
 }
 
 function isLayer(node: NodeProto, index: GraphIndex): boolean {

@@ -84,7 +84,11 @@ function drawSite(site) {
   {
     const s = add("activation", "Class-conditional activation: " + site.name);
     const cells = site.classMeans.flatMap((row, u) => row.map((v, c) => ({ unit: u, class: classes[c], activation: v })));
-    figure(s, unitClassMap(cells, "activation", false, "unit (same order as above)", "mean activation", {}), "Mean activation of each unit for the images of each class, in the same column order as the ablation heatmap. A bright cell alone in its column is a class-selective unit; dead units are dark columns.", file("activation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, activation: c.activation })));
+    // A signed activation (Tanh, GELU, a layer without one) gets a scale centred on 0: on 0..max its negative means
+    // had looked like a dead unit's.
+    const signed = cells.some((c) => c.activation < 0);
+    const reading = signed ? " The activation takes negative values here: red cells are above 0, blue below, pale near 0; a unit pale in every row is silent on this data." : " A bright cell alone in its column is a class-selective unit; dead units are dark columns.";
+    figure(s, unitClassMap(cells, "activation", signed, "unit (same order as above)", "mean activation", {}), "Mean activation of each unit for the images of each class, in the same column order as the ablation heatmap." + reading, file("activation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, activation: c.activation })));
   }
 
   // Indicators: one scatter per indicator, and the correlation table.

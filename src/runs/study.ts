@@ -15,7 +15,6 @@ import { dataIdentity } from "../data/dataIdentity.js";
 import type { Dataset } from "../data/types.js";
 import { resolveSite, type LesionModel } from "../engine/model.js";
 import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
-import { denseChain } from "../onnx/chain.js";
 import { ablate, unresolvedTiesWarning, type AblateResult } from "../study/ablate.js";
 import { ablateFiles } from "./ablateFiles.js";
 import { characterize } from "../study/characterize.js";
@@ -23,6 +22,7 @@ import { characterizeFiles } from "./characterizeFiles.js";
 import { deltaIntervals } from "../study/deltaIntervals.js";
 import { fractions, pairs, singles, type Condition } from "../study/conditions.js";
 import { evaluate } from "../engine/evaluate.js";
+import { planSweep } from "../engine/sweep/sweep.js";
 import type { Progress, StudyStep } from "../progress.js";
 import { record } from "../engine/record.js";
 import { recordFiles } from "./recordFiles.js";
@@ -38,7 +38,10 @@ export interface StudyOptions {
   dir?: string;
   /** Sites to study. Default: every hidden site. */
   sites?: string[];
-  /** Pair sweeps: "cheap" (sites of ≤ 100 units the dense engine handles), "all" hidden sites, or "none". Default "cheap". */
+  /**
+   * Pair sweeps: "cheap" (dense sites of ≤ 100 units whose zero ablations take a fast engine: the dense one, or the
+   * delta path where the site feeds a linear layer; README: The engine), "all" hidden sites, or "none". Default "cheap".
+   */
   pairs?: "cheap" | "all" | "none";
   /** The network before training, for the weight-change indicators. */
   initial?: LesionModel;
@@ -63,6 +66,8 @@ export interface StudyResult {
   model: string;
   data: string;
   sites: string[];
+  /** The sites whose every pair of units was ablated (StudyOptions.pairs). */
+  pairSites: string[];
   /** Step name → whether it ran now (false: reused from an earlier run of the same model, data, sites and options). */
   steps: Record<string, boolean>;
   baseline: number;
@@ -100,13 +105,13 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   const dataId = dataIdentity(data);
   const seed = options.seed ?? 0;
   const initial = options.initial?.sha256 ?? null;
-  const chain = denseChain(model.proto);
-  const pairSites = sites.filter((s) => {
-    if (options.pairs === "none") return false;
-    if (options.pairs === "all") return true;
-    const site = resolveSite(model, s);
-    return site.units <= 100 && chain !== null && chain.layers.some((l) => l.name === s);
-  });
+  const pairSites: string[] = [];
+  for (const name of sites) {
+    if (options.pairs === "none") continue;
+    const site = resolveSite(model, name);
+    // A CNN's channels are not cheap on the delta path (a convolution per condition); a dense site's are.
+    if (options.pairs === "all" || (site.units <= 100 && site.kind === "dense" && (await planSweep(model, site, [])).engine !== "masked")) pairSites.push(name);
+  }
   const plan = ["eval", "record", "singles", ...pairSites.map((s) => `pairs-${s}`), "characterize", "fractions", ...(options.recover ? ["recover"] : [])];
   /** Runs a step unless its directory holds a complete run of exactly this identity; replaces what it held. */
   const step = async (name: string, stepOptions: Record<string, unknown>, run: (out: ResultDir) => Promise<void>) => {
@@ -197,7 +202,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     });
   }
   const baseline = readSummary<{ accuracy: number }>(join(dir, "eval")).accuracy;
-  return { dir, model: model.name, data: data.spec, sites, steps, baseline, warnings: studyWarnings(dir) };
+  return { dir, model: model.name, data: data.spec, sites, pairSites, steps, baseline, warnings: studyWarnings(dir) };
 }
 
 /**

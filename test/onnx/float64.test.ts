@@ -13,6 +13,8 @@ interface Case {
   /** Integer constants (shapes), name → values. */
   ints?: Record<string, number[]>;
   positive?: boolean;
+  /** Float scalar constants, name → value. */
+  scalars?: Record<string, number>;
   /** The default domain's opset (default 13). */
   opset?: number;
 }
@@ -26,6 +28,7 @@ function model(c: Case, rand: () => number): { proto: ModelProto; feeds: Record<
       if (name.startsWith("var")) for (let i = 0; i < values.length; i++) values[i] = Math.abs(values[i]) + 0.1;
       return makeTensor(name, dims, values);
     }),
+    ...Object.entries(c.scalars ?? {}).map(([name, value]) => makeTensor(name, [], Float32Array.of(value))),
     ...Object.entries(c.ints ?? {}).map(([name, values]) => makeTensor(name, [values.length], BigInt64Array.from(values.map(BigInt)))),
   ];
   const graph = onnx.GraphProto.create({
@@ -50,6 +53,13 @@ const CASES: Case[] = [
   { name: "Div broadcast", nodes: [makeNode("Div", ["c", "x"], ["y"], "d")], inputs: { x: [2, 3, 1, 5] }, constants: { c: [4, 1] }, positive: true },
   ...["Relu", "Sigmoid", "Tanh"].map((op) => ({ name: op, nodes: [makeNode(op, ["x"], ["y"], op)], inputs: { x: [2, 3, 4] } })),
   { name: "LeakyRelu", nodes: [makeNode("LeakyRelu", ["x"], ["y"], "l", { alpha: 0.2 })], inputs: { x: [2, 3, 4] } },
+  // The activations PyTorch writes as Erf, Gelu (opset 20), HardSwish, Mish (opset 18) and Selu.
+  { name: "Erf", nodes: [makeNode("Erf", ["x"], ["y"], "e")], inputs: { x: [4, 25] } },
+  { name: "GELU as torch.onnx writes it before opset 20 (Div, Erf, Add, Mul, Mul)", nodes: [makeNode("Div", ["x", "root2"], ["d"], "d"), makeNode("Erf", ["d"], ["e"], "e"), makeNode("Add", ["e", "one"], ["a"], "a"), makeNode("Mul", ["x", "a"], ["m"], "m"), makeNode("Mul", ["m", "half"], ["y"], "h")], inputs: { x: [4, 25] }, scalars: { root2: Math.SQRT2, one: 1, half: 0.5 } },
+  ...["none", "tanh"].map((approximate) => ({ name: `Gelu approximate=${approximate}`, nodes: [makeNode("Gelu", ["x"], ["y"], "g", { approximate })], inputs: { x: [4, 25] }, opset: 20 })),
+  { name: "HardSwish", nodes: [makeNode("HardSwish", ["x"], ["y"], "h")], inputs: { x: [4, 25] }, opset: 14 },
+  { name: "Mish", nodes: [makeNode("Mish", ["x"], ["y"], "m")], inputs: { x: [4, 25] }, opset: 18 },
+  { name: "Selu", nodes: [makeNode("Selu", ["x"], ["y"], "s")], inputs: { x: [4, 25] } },
   { name: "MaxPool pads ceil", nodes: [makeNode("MaxPool", ["x"], ["y"], "p", { ...window, strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 })], inputs: { x: [2, 3, 8, 7] } },
   { name: "MaxPool 2x2", nodes: [makeNode("MaxPool", ["x"], ["y"], "p", { kernel_shape: [2, 2], strides: [2, 2] })], inputs: { x: [2, 3, 8, 8] } },
   { name: "AveragePool count_include_pad", nodes: [makeNode("AveragePool", ["x"], ["y"], "p", { ...window, strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 })], inputs: { x: [1, 2, 7, 7] } },
@@ -152,12 +162,12 @@ describe("compileFloat64 by hand", () => {
 
   it("names the ops it has no kernel for instead of a graph (and ignores nodes the outputs do not need)", () => {
     const graph = onnx.GraphProto.create({
-      node: [makeNode("Erf", ["x"], ["e"], "e"), makeNode("Relu", ["x"], ["y"], "r"), makeNode("Gelu", ["x"], ["z"], "g")],
+      node: [makeNode("Softsign", ["x"], ["e"], "e"), makeNode("Relu", ["x"], ["y"], "r"), makeNode("Resize", ["x"], ["z"], "g")],
       input: [makeValueInfo("x", DataType.FLOAT, [1, 2])],
       output: [makeValueInfo("y", DataType.FLOAT, null), makeValueInfo("e", DataType.FLOAT, null)],
     });
     const proto = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph });
-    expect(compileFloat64(proto, ["y", "e"])).toEqual({ graph: null, missing: ["Erf"] });
+    expect(compileFloat64(proto, ["y", "e"])).toEqual({ graph: null, missing: ["Softsign"] });
     expect(compileFloat64(proto, ["y"]).missing).toEqual([]);
     expect(FLOAT64_OPS).toContain("Conv");
   });

@@ -14,6 +14,7 @@ import { fail } from "../../errors.js";
 import { attribute, attributeFloat, attributeInt, attributeInts, DataType, toInt, type ModelProto, type NodeProto } from "../proto.js";
 import { isFloatType, readConst } from "../tensorData.js";
 import { batchNorm, binary, concat, gather, where, gemm, matmul, reduce, REDUCTIONS, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
+import { erf } from "./erf.js";
 import { conv, globalAveragePool, pool, type WindowAttributes } from "./window.js";
 import { normAxis, sizeOf, type Tensor64 } from "./tensor64.js";
 
@@ -49,6 +50,20 @@ const activations: Record<string, (node: NodeProto) => (v: number) => number> = 
   Elu: (node) => { const a = attributeFloat(node, "alpha", 1); return (v) => (v >= 0 ? v : a * (Math.exp(v) - 1)); },
   Softplus: () => (v) => (v > 30 ? v : Math.log1p(Math.exp(v))),
   HardSigmoid: (node) => { const a = attributeFloat(node, "alpha", 0.2); const b = attributeFloat(node, "beta", 0.5); return (v) => Math.max(0, Math.min(1, a * v + b)); },
+  HardSwish: () => (v) => v * Math.max(0, Math.min(1, v / 6 + 0.5)),
+  Erf: () => erf,
+  // Opset 20's Gelu: the erf form, or with approximate = "tanh" the tanh form (as PyTorch's GELU(approximate=...)).
+  Gelu: (node) => {
+    const approximate = attribute(node, "approximate")?.s;
+    if (approximate && new TextDecoder().decode(approximate) === "tanh") return (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+    return (v) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+  },
+  Mish: () => (v) => v * Math.tanh(v > 30 ? v : Math.log1p(Math.exp(v))),
+  Selu: (node) => {
+    const a = attributeFloat(node, "alpha", 1.67326319217681884765625);
+    const g = attributeFloat(node, "gamma", 1.05070102214813232421875);
+    return (v) => (v > 0 ? g * v : g * a * (Math.exp(v) - 1));
+  },
 };
 
 function window(node: NodeProto, kernel: number[]): WindowAttributes {
