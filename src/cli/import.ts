@@ -17,7 +17,7 @@ const FLAGS: FlagTable<ImportOptions> = {
   classNames: "--class-names <names>",
 };
 
-const ACTIVATIONS = ["relu", "tanh", "sigmoid", "leakyrelu"];
+const ACTIVATIONS = ["relu", "tanh", "sigmoid", "leakyrelu", "gelu", "silu"];
 
 export function registerImport(program: Command): void {
   program

@@ -9,7 +9,8 @@
  *   + ReLU after the flatten, then the Linear to the classes; layers named as PyTorch's `features.i`/`classifier.i`.
  *   `vgg:small` = `vgg:16-16-M-32-32-M-64-M-fc64` (the VGG-BN fixture of test/fixtures/cnn);
  * - a comma-separated layer list: `conv[(out=,kernel=,stride=,padding=)]` (positional: stride, padding), `bn`,
- *   `linear[(out=,in=)]`, `relu`, `leakyrelu[(alpha)]`, `tanh`, `sigmoid`, `dropout[(p)]`, `maxpool(K[,stride=S])`,
+ *   `linear[(out=,in=)]`, `relu`, `leakyrelu[(alpha)]`, `tanh`, `sigmoid`, `gelu` (nn.GELU(), the erf form), `silu`,
+ *   `dropout[(p)]`, `maxpool(K[,stride=S])`,
  *   `avgpool(K[,stride=S])`, `flatten`, e.g. `conv(padding=1),bn,relu,maxpool(2),flatten,linear,relu,linear`.
  * For import, conv, bn and linear take the next parameter group of the state_dict in key order (`conv1.weight`,
  * `conv1.bias`, …) and shapes come from the weights (an `out`, `in` or `kernel` given is checked against them); for
@@ -23,16 +24,16 @@ export type ArchToken =
   | { op: "conv"; stride: number; padding: number; out?: number; kernel?: number; name?: string }
   | { op: "linear"; out?: number; in?: number; name?: string }
   | { op: "bn"; name?: string }
-  | { op: "relu" | "tanh" | "sigmoid" | "flatten" }
+  | { op: "relu" | "tanh" | "sigmoid" | "gelu" | "silu" | "flatten" }
   | { op: "dropout"; p: number }
   | { op: "leakyrelu"; alpha: number }
   | { op: "maxpool" | "avgpool"; kernel: number; stride: number };
 
-export type Activation = "relu" | "tanh" | "sigmoid" | "leakyrelu";
+export type Activation = "relu" | "tanh" | "sigmoid" | "leakyrelu" | "gelu" | "silu";
 
 export const ARCH_HELP = "expected 'mlp', mlp:784-100-10 (layer widths), cnn:small, vgg:small or vgg:16-M-32-M-fc64, or a layer list like conv(padding=1),bn,relu,maxpool(2),flatten,linear,relu,linear";
 
-const LAYERS = ["conv", "bn", "linear", "relu", "leakyrelu", "tanh", "sigmoid", "dropout", "maxpool", "avgpool", "flatten"];
+const LAYERS = ["conv", "bn", "linear", "relu", "leakyrelu", "tanh", "sigmoid", "gelu", "silu", "dropout", "maxpool", "avgpool", "flatten"];
 
 const NAMED: Record<string, string> = {
   "cnn:small": "conv(out=16,padding=1),relu,maxpool(2),conv(out=32,padding=1),relu,maxpool(2),flatten,linear(out=128),relu,linear",
@@ -139,6 +140,8 @@ function parseToken(token: string, spec: string): ArchToken {
     case "relu":
     case "tanh":
     case "sigmoid":
+    case "gelu":
+    case "silu":
     case "flatten":
       return { op };
     default:

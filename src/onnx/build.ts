@@ -9,6 +9,8 @@ export type LayerSpec =
   | { op: "conv"; name: string; weight: Float32Array; shape: [number, number, number, number]; bias: Float32Array | null; stride: number; padding: number }
   | { op: "batchnorm"; name: string; scale: Float32Array; bias: Float32Array; mean: Float32Array; variance: Float32Array; epsilon: number }
   | { op: "relu" | "tanh" | "sigmoid" | "flatten" | "dropout" | "logsoftmax" }
+  /** Written as torch.onnx (opset 17) writes nn.GELU() and nn.SiLU(): x·0.5·(1 + erf(x/√2)) and x·sigmoid(x). */
+  | { op: "gelu" | "silu" }
   | { op: "leakyrelu"; alpha: number }
   | { op: "maxpool" | "avgpool"; kernel: number; stride: number };
 
@@ -78,6 +80,34 @@ export function buildClassifier(spec: ClassifierSpec): ModelProto {
         const name = `${layer.op}${counter++}`;
         output = next(name, op);
         nodes.push(makeNode(op, [current], [output], `/${name}/${op}`, { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride] }));
+        break;
+      }
+      case "gelu": {
+        const name = `gelu${counter++}`;
+        const constant = (suffix: string, value: number) => {
+          const tensor = `/${name}/Constant${suffix}_output_0`;
+          initializers.push(makeTensor(tensor, [], Float32Array.of(value)));
+          return tensor;
+        };
+        const scaled = next(name, "Div");
+        const erf = next(name, "Erf");
+        const shifted = next(name, "Add");
+        const product = next(name, "Mul");
+        output = next(name, "Mul_1");
+        nodes.push(
+          makeNode("Div", [current, constant("", Math.SQRT2)], [scaled], `/${name}/Div`),
+          makeNode("Erf", [scaled], [erf], `/${name}/Erf`),
+          makeNode("Add", [erf, constant("_1", 1)], [shifted], `/${name}/Add`),
+          makeNode("Mul", [current, shifted], [product], `/${name}/Mul`),
+          makeNode("Mul", [product, constant("_2", 0.5)], [output], `/${name}/Mul_1`),
+        );
+        break;
+      }
+      case "silu": {
+        const name = `silu${counter++}`;
+        const gate = next(name, "Sigmoid");
+        output = next(name, "Mul");
+        nodes.push(makeNode("Sigmoid", [current], [gate], `/${name}/Sigmoid`), makeNode("Mul", [current, gate], [output], `/${name}/Mul`));
         break;
       }
       default: {

@@ -5,13 +5,17 @@
  */
 import { fail } from "../errors.js";
 import type { LayerSpec } from "./build.js";
+import { erf } from "./float64/erf.js";
+import { compileFloat64 } from "./float64/evaluate64.js";
 import { indexGraph } from "./graph.js";
-import { attributeFloat, attributeInt, attributeInts, DataType, tensorDims, tensorValues, type ModelProto } from "./proto.js";
+import { attribute, attributeFloat, attributeInt, attributeInts, DataType, makeValueInfo, onnx, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
+import { compositeActivations, type CompositeActivation } from "./sites.js";
 
 export type NetworkLayer =
   | { op: "linear"; name: string; in: number; out: number; bias: boolean }
   | { op: "conv"; name: string; in: number; out: number; kernel: number; stride: number; padding: number; bias: boolean }
-  | { op: "relu" | "tanh" | "sigmoid" | "flatten" | "logsoftmax" }
+  /** gelu: PyTorch's nn.GELU() (the erf form), x·Φ(x); silu: nn.SiLU(), x·sigmoid(x). */
+  | { op: "relu" | "tanh" | "sigmoid" | "gelu" | "silu" | "flatten" | "logsoftmax" }
   | { op: "leakyrelu"; alpha: number }
   | { op: "maxpool" | "avgpool"; kernel: number; stride: number }
   | { op: "dropout"; p: number }
@@ -22,6 +26,9 @@ export type NetworkLayer =
    * unbiased batch variance); evaluation uses the running ones.
    */
   | { op: "batchnorm"; name: string; channels: number; eps: number; momentum: number };
+
+/** The elementwise activations a network's layers may be (a site after a layer is its activation's output). */
+export const ACTIVATION_LAYERS: readonly string[] = ["relu", "leakyrelu", "tanh", "sigmoid", "gelu", "silu"];
 
 export interface Network {
   /** One sample's input: [C, H, W] for images, [D] for flat inputs. */
@@ -129,7 +136,7 @@ export function siteLayerIndex(network: Network, name: string): number {
   // A BatchNorm right after the layer belongs to it (as in src/onnx/sites.ts): the site is after BN and activation.
   const last = network.layers[index + 1]?.op === "batchnorm" ? index + 1 : index;
   const next = network.layers[last + 1];
-  return next && ["relu", "tanh", "sigmoid", "leakyrelu"].includes(next.op) ? last + 1 : last;
+  return next && ACTIVATION_LAYERS.includes(next.op) ? last + 1 : last;
 }
 
 /**
@@ -148,8 +155,20 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
     const t = name ? constants.get(name) : undefined;
     return t && t.dataType === DataType.FLOAT ? { values: tensorValues(t) as Float32Array, dims: tensorDims(t) } : null;
   };
+  // GELU and SiLU as torch.onnx writes them before opset 20 (several nodes, src/onnx/sites.ts): one layer each.
+  const composites = compositeActivations(graph, index);
+  const inside = new Set<NodeProto>();
   for (const node of graph.node ?? []) {
-    if (node.opType === "Constant") continue;
+    if (node.opType === "Constant" || inside.has(node)) continue;
+    const composite = composites.get(current);
+    if (composite?.nodes.includes(node)) {
+      const op = compositeLayer(composite, graph);
+      if (!op) return null;
+      layers.push({ op });
+      for (const member of composite.nodes) inside.add(member);
+      current = composite.last.output![0];
+      continue;
+    }
     if (node.input?.[0] !== current) return null;
     const name = layerName(node.name ?? "", node.input?.[1] ?? "", layers.length);
     switch (node.opType) {
@@ -194,6 +213,13 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
       case "LeakyRelu":
         layers.push({ op: "leakyrelu", alpha: attributeFloat(node, "alpha", 0.01) });
         break;
+      case "Gelu": {
+        // Opset 20's Gelu; its tanh form is not one lesion trains.
+        const approximate = attribute(node, "approximate")?.s;
+        if (approximate && new TextDecoder().decode(approximate) !== "none") return null;
+        layers.push({ op: "gelu" });
+        break;
+      }
       case "LogSoftmax":
         layers.push({ op: "logsoftmax" });
         break;
@@ -221,6 +247,39 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
   const network: Network = { inputShape: shape, layers };
   shape = layerShapes(network)[layers.length - 1];
   return { network, values };
+}
+
+/**
+ * The layer an activation written as several nodes computes, where it is one lesion trains: "gelu" (x·Φ(x), the erf
+ * form) or "silu" (x·sigmoid(x)), told apart by value, not by node pattern: its nodes, run in float64 on eight points
+ * of [−4, 4], match one of the two to 1e-6 (its constants are float32); else null.
+ */
+function compositeLayer(composite: CompositeActivation, graph: GraphProto): "gelu" | "silu" | null {
+  const output = composite.last.output![0];
+  const used = new Set(composite.nodes.flatMap((n) => n.input ?? []));
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: onnx.GraphProto.create({
+      node: [...(graph.node ?? []).filter((n) => n.opType === "Constant" && (n.output ?? []).some((o) => used.has(o))), ...composite.nodes],
+      initializer: (graph.initializer ?? []).filter((t) => used.has(t.name ?? "")),
+      input: [makeValueInfo(composite.input, DataType.FLOAT, [8])],
+      output: [makeValueInfo(output, DataType.FLOAT, null)],
+    }),
+  });
+  const compiled = compileFloat64(model, [output]);
+  if (!compiled.graph) return null;
+  const x = Float64Array.of(-4, -1.5, -0.5, -0.1, 0.2, 0.7, 1.9, 4);
+  let y: Float64Array;
+  try {
+    y = compiled.graph.run({ [composite.input]: { dims: [8], data: x } })[output].data;
+  } catch {
+    return null;
+  }
+  const matches = (f: (v: number) => number) => Array.from(x).every((v, i) => Math.abs(y[i] - f(v)) <= 1e-6 * Math.max(1, Math.abs(f(v))));
+  if (matches((v) => 0.5 * v * (1 + erf(v / Math.SQRT2)))) return "gelu";
+  if (matches((v) => v / (1 + Math.exp(-v)))) return "silu";
+  return null;
 }
 
 /** `fc1` from `/fc1/Gemm` or `fc1.weight`, else the op's position. */

@@ -135,6 +135,20 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
       case "sigmoid":
         grad = g.one("Mul", [grad, g.one("Mul", [raw[i], g.one("Sub", [g.constant(`one.${i}`, [], new Float32Array([1])), raw[i]])])]);
         break;
+      case "gelu": {
+        // d/dx x·Φ(x) = Φ(x) + x·φ(x): Φ(x) = 0.5·(1 + erf(x/√2)), φ(x) = exp(−x²/2)/√(2π).
+        const cdf = g.one("Mul", [g.one("Add", [g.one("Erf", [g.one("Div", [input, `gelu.root2.${i}`])]), `gelu.one.${i}`]), `gelu.half.${i}`]);
+        const density = g.one("Mul", [g.one("Exp", [g.one("Mul", [g.one("Mul", [input, input]), g.constant(`gelu.minushalf.${i}`, [], Float32Array.of(-0.5))])]), g.constant(`gelu.norm.${i}`, [], Float32Array.of(1 / Math.sqrt(2 * Math.PI)))]);
+        grad = g.one("Mul", [grad, g.one("Add", [cdf, g.one("Mul", [input, density])])]);
+        break;
+      }
+      case "silu": {
+        // d/dx x·s(x) = s·(1 + x·(1 − s)), s = sigmoid(x).
+        const gate = g.one("Sigmoid", [input]);
+        const one = g.constant(`silu.one.${i}`, [], Float32Array.of(1));
+        grad = g.one("Mul", [grad, g.one("Mul", [gate, g.one("Add", [one, g.one("Mul", [input, g.one("Sub", [one, gate])])])])]);
+        break;
+      }
       case "dropout":
         grad = g.one("Mul", [grad, dropoutInput(i)]);
         break;
@@ -259,6 +273,13 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
         break;
       case "sigmoid":
         out = g.one("Sigmoid", [current]);
+        break;
+      case "gelu":
+        // As torch.onnx writes nn.GELU() (build.ts): x·0.5·(1 + erf(x/√2)).
+        out = g.one("Mul", [g.one("Mul", [current, g.one("Add", [g.one("Erf", [g.one("Div", [current, g.constant(`gelu.root2.${i}`, [], Float32Array.of(Math.SQRT2))])]), g.constant(`gelu.one.${i}`, [], Float32Array.of(1))])]), g.constant(`gelu.half.${i}`, [], Float32Array.of(0.5))]);
+        break;
+      case "silu":
+        out = g.one("Mul", [current, g.one("Sigmoid", [current])]);
         break;
       case "flatten":
         out = g.one("Flatten", [current], { axis: 1 });

@@ -1,9 +1,9 @@
 /**
  * Training-step graphs against PyTorch (test/fixtures/torch/make_training_references.py): gradients of every rule
- * (Linear, Conv with stride/padding, MaxPool, AvgPool, ReLU, LeakyReLU, Tanh, Sigmoid, Flatten, cross-entropy,
+ * (Linear, Conv with stride/padding, MaxPool, AvgPool, ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SiLU, Flatten, cross-entropy,
  * LogSoftmax + NLL), SGD with momentum and Adam with weight decay over three steps; and central finite differences.
  * BatchNorm (test/fixtures/torch/make_bn_training_references.py): training-mode gradients, steps, the running
- * statistics the steps leave, and eval-mode logits with them.
+ * statistics the steps leave, and eval-mode logits with them. GELU and SiLU: make_activation_training_references.py.
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -27,7 +27,7 @@ interface Case {
 }
 
 const read = (file: string) => JSON.parse(readFileSync(new URL(`../fixtures/torch/${file}`, import.meta.url), "utf8")) as Record<string, Case>;
-const cases = { ...read("training.reference.json"), ...read("bn_training.reference.json") };
+const cases = { ...read("training.reference.json"), ...read("bn_training.reference.json"), ...read("activation_training.reference.json") };
 
 function network(c: Case): Network {
   const layers = c.layers.map(([op, ...a]): NetworkLayer => {

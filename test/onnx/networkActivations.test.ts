@@ -1,0 +1,62 @@
+/**
+ * GELU and SiLU as lesion writes them (build.ts, torch.onnx's opset-17 form) are sites and trainable layers: a
+ * built classifier computes them (against a JS float64 forward pass), and networkOf reads them back as the layers
+ * they were, telling them apart by value. An activation of several nodes that is neither (x·tanh(x)) is not trained.
+ */
+import { describe, expect, it } from "vitest";
+import { closeModel, getSession, openModel } from "../../src/engine/model.js";
+import { OrtTensor } from "../../src/engine/ort.js";
+import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
+import { erf } from "../../src/onnx/float64/erf.js";
+import { networkOf } from "../../src/onnx/network.js";
+import { encodeModel, makeNode } from "../../src/onnx/proto.js";
+import { random, randomArray } from "../helpers.js";
+
+const rand = random(12);
+const w1 = randomArray(6 * 5, rand, 0.8);
+const w2 = randomArray(4 * 6, rand, 0.8);
+const w3 = randomArray(3 * 4, rand, 0.8);
+const layers: LayerSpec[] = [
+  { op: "linear", name: "fc1", weight: w1, shape: [6, 5], bias: null },
+  { op: "gelu" },
+  { op: "linear", name: "fc2", weight: w2, shape: [4, 6], bias: null },
+  { op: "silu" },
+  { op: "linear", name: "fc3", weight: w3, shape: [3, 4], bias: null },
+];
+
+function dense(x: number[], w: Float32Array, out: number): number[] {
+  return Array.from({ length: out }, (_, o) => x.reduce((sum, v, i) => sum + v * w[o * x.length + i], 0));
+}
+
+describe("GELU and SiLU layers", () => {
+  it("buildClassifier(linear, gelu, linear, silu, linear): sites fc1 (Gelu) and fc2 (Silu); logits = a float64 JS forward pass", async () => {
+    const model = await openModel(encodeModel(buildClassifier({ layers, inputShape: [5] })), { name: "gelu.onnx" });
+    try {
+      expect(model.sites.map((s) => [s.name, s.op])).toEqual([["fc1", "Gelu"], ["fc2", "Silu"], ["fc3", "Gemm"]]);
+      const x = randomArray(4 * 5, rand, 2);
+      const session = await getSession(model, "plain", () => model.proto);
+      const logits = (await session.run({ [model.inputName]: new OrtTensor("float32", x, [4, 5]) }))[model.outputName].data as Float32Array;
+      for (let s = 0; s < 4; s++) {
+        const h1 = dense(Array.from(x.subarray(s * 5, s * 5 + 5)), w1, 6).map((v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
+        const h2 = dense(h1, w2, 4).map((v) => v / (1 + Math.exp(-v)));
+        dense(h2, w3, 3).forEach((want, c) => expect(Math.abs(logits[s * 3 + c] - want)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want))));
+      }
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("networkOf(the built classifier) reads the layers back: linear, gelu, linear, silu, linear", () => {
+    const found = networkOf(buildClassifier({ layers, inputShape: [5] }), [5]);
+    expect(found?.network.layers.map((l) => l.op)).toEqual(["linear", "gelu", "linear", "silu", "linear"]);
+  });
+
+  it("networkOf(a graph whose activation is x·tanh(x), written as Tanh and Mul): null, not a layer lesion trains", () => {
+    const proto = buildClassifier({ layers, inputShape: [5] });
+    const graph = proto.graph!;
+    // Replace the SiLU's Sigmoid by Tanh: still a composite activation (x feeds Tanh and Mul), but neither GELU nor SiLU.
+    const sigmoid = graph.node!.find((n) => n.opType === "Sigmoid")!;
+    Object.assign(sigmoid, makeNode("Tanh", sigmoid.input!, sigmoid.output!, sigmoid.name!));
+    expect(networkOf(proto, [5])).toBeNull();
+  });
+});
