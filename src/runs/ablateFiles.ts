@@ -9,7 +9,7 @@ import type { Provenance } from "./provenance.js";
 import type { DeltaIntervals } from "../study/deltaIntervals.js";
 import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
-export interface AblateSummary extends Omit<AblateResult, "changes" | "predictions" | "conditions"> {
+export interface AblateSummary extends Omit<AblateResult, "changes" | "predictions" | "labels" | "conditions"> {
   lesion: string;
   command: "ablate";
   /** The site(s) and mode asked for, as given. */
@@ -43,13 +43,15 @@ export function ablateFiles(
     if (!indices) bySite.set(c.site, (indices = []));
     indices.push(i);
   });
+  // A cumulative ablation's steps get their fraction, order and repeat as columns of their own (the label has them as text).
+  const cumulative = result.conditions.some((c) => c.cumulative !== undefined);
   for (const [site, indices] of bySite) {
     const rows = new Array<Array<string | number | null>>(indices.length);
-    for (let r = 0; r < indices.length; r++) rows[r] = csvRow(result.conditions[indices[r]], intervals?.intervals[indices[r]] ?? null, k);
+    for (let r = 0; r < indices.length; r++) rows[r] = csvRow(result.conditions[indices[r]], intervals?.intervals[indices[r]] ?? null, k, cumulative);
     files.push({
       name: `${fileStem(site)}.csv`,
       kind: "csv",
-      header: ["id", "site", "units", "mode", "label", "accuracy", "delta", ...(intervals ? ["delta_ci_low", "delta_ci_high"] : []), "lost", "gained", "loss", "redundancy", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `delta_${c}`)],
+      header: ["id", "site", "units", "mode", "label", ...(cumulative ? ["fraction", "order", "repeat"] : []), "accuracy", "delta", ...(intervals ? ["delta_ci_low", "delta_ci_high"] : []), "lost", "gained", "loss", "redundancy", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `delta_${c}`)],
       rows,
     });
   }
@@ -57,6 +59,7 @@ export function ablateFiles(
   result.conditions.forEach((c, i) => c.perClass.forEach((p, j) => (perClass[i * k + j] = p ?? Number.NaN)));
   files.push({ name: "per_class.npy", kind: "npy", data: perClass, shape: [result.conditions.length, k] });
   files.push({ name: "predictions.npy", kind: "npy", data: result.predictions, shape: [result.n] });
+  files.push({ name: "labels.npy", kind: "npy", data: result.labels, shape: [result.n] });
   const total = result.changes.reduce((sum, c) => sum + c.samples.length, 0);
   const changes = new Int32Array(total * 3);
   let at = 0;
@@ -73,7 +76,7 @@ export function ablateFiles(
     result.conditions.forEach((c, i) => confusion.set(c.confusion!.data, i * k * k));
     files.push({ name: "confusion.npy", kind: "npy", data: confusion, shape: [result.conditions.length, k, k] });
   }
-  const { changes: _changes, predictions: _predictions, ...rest } = result;
+  const { changes: _changes, predictions: _predictions, labels: _labels, ...rest } = result;
   const summary: AblateSummary = {
     lesion: LESION_VERSION,
     command: "ablate",
@@ -91,8 +94,10 @@ export function ablateFiles(
 }
 
 /** A condition's CSV row, in the header's order. */
-function csvRow(c: ConditionResult, interval: [number, number] | null, k: number): Array<string | number | null> {
-  const row: Array<string | number | null> = [c.id, c.site, c.units.join(" "), c.mode, c.label, c.accuracy, c.delta];
+function csvRow(c: ConditionResult, interval: [number, number] | null, k: number, cumulative: boolean): Array<string | number | null> {
+  const row: Array<string | number | null> = [c.id, c.site, c.units.join(" "), c.mode, c.label];
+  if (cumulative) row.push(c.cumulative?.fraction ?? null, c.cumulative?.order ?? null, c.cumulative?.repeat ?? null);
+  row.push(c.accuracy, c.delta);
   if (interval) row.push(interval[0], interval[1]);
   row.push(c.lost, c.gained, c.loss, c.redundancy?.overall ?? null);
   for (let j = 0; j < k; j++) row.push(c.perClass[j]);
@@ -108,6 +113,7 @@ function summaryCondition(c: ConditionResult, interval: [number, number] | null)
     units: c.units,
     mode: c.mode,
     label: c.label,
+    ...(c.cumulative ? { cumulative: c.cumulative } : {}),
     accuracy: c.accuracy,
     perClass: c.perClass,
     delta: c.delta,

@@ -24,7 +24,7 @@ import { planSweep, sweep, sweepAhead, type SweepPath } from "../engine/sweep/sw
 import { dataIdentity } from "../data/dataIdentity.js";
 import { checkAgreement, type Agreement } from "../engine/agreement.js";
 import { openResumeLog } from "../resumeLog.js";
-import { condition as makeCondition, conditionId, type Condition } from "./conditions.js";
+import { condition as makeCondition, conditionId, type Condition, type CumulativeStep } from "./conditions.js";
 import { classNames } from "../engine/evaluate.js";
 import { classCounts, type Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
@@ -60,6 +60,8 @@ export interface ConditionResult {
   units: number[];
   mode: "zero" | "mean";
   label: string | null;
+  /** A step of a cumulative ablation (fractions): its fraction, order, repeat and units in the order added. */
+  cumulative?: CumulativeStep;
   accuracy: number;
   perClass: Array<number | null>;
   /** Signed change from the intact network: negative is a loss, positive a gain. */
@@ -88,6 +90,13 @@ export interface AblateResult {
   changes: Array<{ samples: Int32Array; predictions: Int32Array }>;
   /** Intact predictions, float64-exact. */
   predictions: Int32Array;
+  /** The data's labels [n], in sample order (the order of `predictions` and of the changed samples). */
+  labels: Int32Array;
+  /**
+   * Per site with `mean` conditions, the values its units were set to: each unit's mean activation over the data
+   * [units] (a conv unit's over samples and positions).
+   */
+  means?: Record<string, number[]>;
   /** The intact predictions checked against a plain forward pass of the unmodified graph (see agreement.ts). */
   agreement: Agreement;
   /** Near ties that could not be settled in float64 (an op without a float64 kernel in onnxruntime or lesion); 0 means every prediction is exact. */
@@ -161,6 +170,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     }
   }
   const engine: Record<string, SweepPath> = {};
+  const meansBySite: Record<string, number[]> = {};
   let unresolvedTies = 0;
   const total = needed.size;
   let done = [...needed.keys()].filter((id) => outcomes.has(id)).length;
@@ -175,8 +185,10 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     const todo = todos.get(siteName)!;
     const plan = await planSweep(model, site, todo);
     engine[siteName] = plan.engine;
+    // Taken also where every mean condition came from the resume log: the result states the values used.
+    const means = [...needed.values()].some((c) => c.site === siteName && c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
+    if (means) meansBySite[siteName] = Array.from(means);
     if (todo.length === 0) continue;
-    const means = todo.some((c) => c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
     // Blocks are the unit of resuming: each finished block is appended to the resume log.
     for (const block of plan.blocks) {
       throwIfAborted(options.signal);
@@ -213,7 +225,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   const agreement = await checkAgreement(model, data, result.predictions, options);
   store?.remove();
   const warnings = [...model.warnings, ...(unresolvedTies > 0 ? [unresolvedTiesWarning(unresolvedTies, float64MissingOps(model.proto, [model.outputName]))] : [])];
-  return { ...result, agreement, unresolvedTies, engine, warnings, elapsedSeconds: (performance.now() - started) / 1000 };
+  return { ...result, ...(Object.keys(meansBySite).length > 0 ? { means: meansBySite } : {}), agreement, unresolvedTies, engine, warnings, elapsedSeconds: (performance.now() - started) / 1000 };
 }
 
 async function siteMeans(model: LesionModel, data: Dataset, site: string, options: AblateOptions): Promise<Float64Array> {
@@ -308,6 +320,7 @@ function assemble(
       units: c.units,
       mode: c.mode,
       label: c.label,
+      ...(c.cumulative ? { cumulative: c.cumulative } : {}),
       accuracy: total / n,
       perClass,
       delta: (total - intactTotal) / n,
@@ -331,6 +344,7 @@ function assemble(
     conditions: results,
     changes,
     predictions: intactPredictions,
+    labels,
   };
 }
 

@@ -19,6 +19,19 @@ export interface Condition {
   mode: AblationMode;
   /** A name for a group or a fraction step (`population 2`, `0.3 random #1`); null for singles and pairs. */
   label: string | null;
+  /** For a step of a cumulative ablation (`fractions`): the step as numbers. Absent for other conditions. */
+  cumulative?: CumulativeStep;
+}
+
+/** One step of a cumulative ablation (Morcos et al. 2018; `fractions`). */
+export interface CumulativeStep {
+  /** The fraction of the site's units asked for (0 < f ≤ 1); round(f·units) units (at least 1) are ablated. */
+  fraction: number;
+  order: FractionOrder;
+  /** 1-based repeat of a random order; 1 for the other orders. */
+  repeat: number;
+  /** The step's units in the order they were added (`units` holds them sorted). */
+  sequence: number[];
 }
 
 /**
@@ -115,7 +128,9 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
   orders.forEach((unitOrder, r) => {
     for (const f of options.fractions) {
       const count = Math.max(1, Math.round(f * site.units));
-      result.push(condition(site, unitOrder.slice(0, count), options.mode ?? "zero", `${f} ${order}${order === "random" ? ` #${r + 1}` : ""}`));
+      const sequence = unitOrder.slice(0, count);
+      const step = condition(site, sequence, options.mode ?? "zero", `${f} ${order}${order === "random" ? ` #${r + 1}` : ""}`);
+      result.push({ ...step, cumulative: { fraction: f, order, repeat: r + 1, sequence } });
     }
   });
   return result;

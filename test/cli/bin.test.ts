@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { parseNpy } from "../../src/data/npy.js";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { random, randomMlp } from "../helpers.js";
 
@@ -81,12 +82,28 @@ describe("lesion (bin)", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it("lesion ablate --fraction: the CSV has the steps' fraction, order and repeat as columns, the summary each step's sequence", () => {
+    const out = join(dir, "fraction");
+    const run = lesion("ablate", model, "--data", data, "--site", "fc1", "--fraction", "0.5,1", "--repeats", "2", "-o", out);
+    expect(run.status, run.stderr).toBe(0);
+    const [header, ...rows] = readFileSync(join(out, "fc1.csv"), "utf8").trim().split("\n").map((line) => line.split(","));
+    expect(header.slice(0, 9)).toEqual(["id", "site", "units", "mode", "label", "fraction", "order", "repeat", "accuracy"]);
+    expect(rows.map((r) => r.slice(5, 8))).toEqual([["0.5", "random", "1"], ["1", "random", "1"], ["0.5", "random", "2"], ["1", "random", "2"]]);
+    const steps = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")).conditions.map((c: { cumulative: { sequence: number[] } }) => c.cumulative.sequence);
+    expect(steps.map((s: number[]) => s.length)).toEqual([6, 12, 6, 12]);
+    expect(steps[1].slice(0, 6)).toEqual(steps[0]);
+  });
+
   it("lesion ablate --units pairs writes summary.json, a CSV per site and .npy files; --json prints the summary", () => {
     const out = join(dir, "pairs");
     const run = lesion("ablate", model, "--data", data, "--site", "fc2", "--units", "pairs", "-o", out, "--json");
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc2.csv", "per_class.npy", "predictions.npy", "run.json", "summary.json"]);
+    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc2.csv", "labels.npy", "per_class.npy", "predictions.npy", "run.json", "summary.json"]);
+    // The data's labels beside the predictions: writeData's i mod 3.
+    const labels = parseNpy(readFileSync(join(out, "labels.npy")), "labels.npy");
+    expect([labels.descr, labels.shape]).toEqual(["<i4", [300]]);
+    expect(Array.from(new Int32Array(Uint8Array.from(labels.data).buffer))).toEqual(Array.from({ length: 300 }, (_, i) => i % 3));
     const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
     expect(JSON.parse(run.stdout)).toEqual(summary);
     expect(summary.site).toBe("fc2");

@@ -135,6 +135,8 @@ describe("ablate", () => {
       const conditions = [...singles(resolveSite(model, "fc1"), "mean"), condition(resolveSite(model, "fc1"), [1, 4, 6], "mean")];
       // A ReLU unit with weights 0 and bias m ≥ 0 outputs m.
       await expectMatchesZeroedCopies(bytes, model, data, conditions, (s) => s, { fc1: (u) => means[u] });
+      // The result states those values: the ones the copies above equal.
+      expect((await ablate(model, data, { conditions: conditions.slice(0, 2) })).means).toEqual({ fc1: means });
     } finally {
       await closeModel(model);
     }
@@ -182,6 +184,11 @@ describe("ablate", () => {
       expect(conditions.map((c) => [c.units.length, c.label])).toEqual([[3, "0.25 random #1"], [6, "0.5 random #1"], [12, "1 random #1"], [3, "0.25 random #2"], [6, "0.5 random #2"], [12, "1 random #2"]]);
       for (const r of [0, 3]) for (const u of conditions[r].units) expect(conditions[r + 1].units).toContain(u);
       expect(conditions[0].units).not.toEqual(conditions[3].units);
+      // Each step as numbers: its fraction, order and repeat, and its units in the order they were added, each step's
+      // sequence a prefix of the next one's.
+      expect(conditions.map((c) => [c.cumulative!.fraction, c.cumulative!.order, c.cumulative!.repeat])).toEqual([[0.25, "random", 1], [0.5, "random", 1], [1, "random", 1], [0.25, "random", 2], [0.5, "random", 2], [1, "random", 2]]);
+      for (const c of conditions) expect([...c.cumulative!.sequence].sort((a, b) => a - b)).toEqual(c.units);
+      for (const r of [0, 1, 3, 4]) expect(conditions[r + 1].cumulative!.sequence.slice(0, conditions[r].units.length)).toEqual(conditions[r].cumulative!.sequence);
       const result = await ablate(model, data, { conditions });
       // fc1 entirely silenced: the logits are fc2's bias for every sample, so one class is predicted everywhere.
       const bias = Array.from(tensorValues(decodeModel(bytes).graph!.initializer!.find((t) => t.name === "fc2.bias")!) as Float32Array);
