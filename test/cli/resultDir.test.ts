@@ -63,11 +63,11 @@ describe("lesion result directories (bin)", () => {
     expectOneLineError(lesion(["ablate", "a.onnx", "--data", data, "--site", "fc2", "-o", out]), /options\.site fc1 there, fc2 now/);
     // Refused runs left the first run as it was.
     expect(summaryOf(out)).toEqual(first);
-    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc1.csv", "per_class.npy", "predictions.npy", "run.json", "summary.json"]);
+    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc1.csv", "labels.npy", "per_class.npy", "predictions.npy", "run.json", "summary.json"]);
 
     // Another site with --overwrite: no stale fc1.csv beside the new summary.
     expect(lesion(["ablate", "b.onnx", "--data", data, "--site", "fc2", "-o", out, "--overwrite"]).status).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc2.csv", "per_class.npy", "predictions.npy", "run.json", "summary.json"]);
+    expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc2.csv", "labels.npy", "per_class.npy", "predictions.npy", "run.json", "summary.json"]);
     const second = summaryOf(out);
     expect(second.provenance.model.sha256).toBe(sha256(readFileSync(join(dir, "b.onnx"))));
     expect(second.conditions.every((c: { site: string }) => c.site === "fc2")).toBe(true);
