@@ -22,7 +22,11 @@ export interface Site extends SiteLocation {
   units: number;
   /** One sample's shape, batch axis excluded ([D] or [C, H, W]). */
   shape: number[];
-  /** Axis of the units in the batched tensor (always 1). */
+  /**
+   * Axis of the units in the batched tensor: 1 (the features of [N, D], the channels of NCHW), or the last axis where
+   * the site is a Linear layer's output (a MatMul) on a tensor of rank 3 or more, or its activation: a channels-last
+   * block (ConvNeXt's pointwise Linear after a permute, a transformer's [N, T, D]) has its units there.
+   */
   unitAxis: number;
 }
 
@@ -240,6 +244,9 @@ async function probe(model: LesionModel, locations: SiteLocation[]): Promise<voi
     if (!value || value.type !== "float32") continue;
     const dims = value.dims.map(Number);
     if (dims.length < 2 || dims.length > 5) continue;
-    model.sites.push({ ...location, kind: dims.length === 2 ? "dense" : "conv", units: dims[1], shape: dims.slice(1), unitAxis: 1 });
+    // A MatMul acts on the last axis: where it made the site (or the layer behind its activation), the units are there.
+    const layerOp = location.layer === null ? location.op : model.proto.graph!.node!.find((n) => n.name === location.layer)?.opType;
+    const unitAxis = dims.length > 2 && layerOp === "MatMul" ? dims.length - 1 : 1;
+    model.sites.push({ ...location, kind: dims.length === 2 ? "dense" : "conv", units: dims[unitAxis], shape: dims.slice(1), unitAxis });
   }
 }

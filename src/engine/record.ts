@@ -38,7 +38,7 @@ export interface SiteRecording {
   max: number[];
   /** Fraction of samples on which the unit is active (> 0). */
   fractionActive: number[];
-  /** Units never active on this data. */
+  /** Units exactly 0 on every sample of this data (zeroing them changes nothing); for ReLU units, those never active. */
   dead: number[];
   /** Per-sample activations [n, units] when asked for. */
   samples: Matrix | null;
@@ -75,15 +75,17 @@ export async function record(model: LesionModel, data: Dataset, options: RecordO
   await forEachBatch(model, session, data, { batchSize: options.batchSize, outputs: tensors, signal: options.signal }, ({ start, count, values }) => {
     sites.forEach((site, i) => {
       const tensor = values[site.tensor];
-      const plane = site.shape.slice(1).reduce((a, b) => a * b, 1);
-      const size = site.units * plane;
+      const size = site.shape.reduce((a, b) => a * b, 1);
+      const plane = size / site.units;
+      // A unit's values within a sample: `plane` in a row ([units, plane], NCHW), or every units-th ([plane, units], channels last).
+      const [unitStride, step] = site.unitAxis === 1 ? [plane, 1] : [1, site.units];
       const acc = accumulators[i];
       const unitValues = perSample[i];
       for (let r = 0; r < count; r++) {
         const base = r * size;
         for (let u = 0; u < site.units; u++) {
           let sum = 0;
-          for (let p = 0; p < plane; p++) sum += tensor[base + u * plane + p];
+          for (let p = 0, at = base + u * unitStride; p < plane; p++, at += step) sum += tensor[at];
           unitValues[u] = sum / plane;
         }
         add(acc, unitValues, data.labels[start + r], start + r);
@@ -168,7 +170,9 @@ function finish(site: Site, acc: Accumulator, k: number, n: number): SiteRecordi
     std: Array.from(acc.m2, (m2) => Math.sqrt(m2 / n)),
     max: Array.from(acc.max),
     fractionActive,
-    dead: fractionActive.flatMap((f, u) => (f === 0 ? [u] : [])),
+    // Exactly 0 on every sample, so zeroing it changes nothing: for a ReLU unit, never active; a signed unit that is
+    // never above 0 (a conv without activation, GELU) is not dead.
+    dead: Array.from(acc.absSum).flatMap((a, u) => (a === 0 ? [u] : [])),
     samples: acc.samples ? { data: acc.samples, shape: [n, site.units] } : null,
   };
 }

@@ -156,7 +156,7 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
     numClasses: model.numClasses,
     preprocessing: { layout: model.preprocessing.layout, mean: model.preprocessing.mean, std: model.preprocessing.std },
     tieMargin: TIE_MARGIN,
-    sites: sites.map((s) => ({ name: s.name, tensor: s.tensor, kind: s.kind, units: s.units, shape: s.shape })),
+    sites: sites.map((s) => ({ name: s.name, tensor: s.tensor, kind: s.kind, units: s.units, shape: s.shape, unitAxis: s.unitAxis })),
     tensors: graphs.tensors,
     prefixOutputs: graphs.prefix.outputs,
     suffixes: graphs.suffixes.map((s, i) => ({ site: s.site, blob: `suffix${i}`, feeds: s.feeds, masked: s.masked })),

@@ -33,7 +33,8 @@ export interface ExplorerMeta {
   numClasses: number;
   preprocessing: { layout: string; mean: number[]; std: number[] };
   tieMargin: number;
-  sites: Array<{ name: string; tensor: string; kind: "dense" | "conv"; units: number; shape: number[] }>;
+  /** unitAxis: the units' axis in the batched tensor (1, or the last axis of a channels-last site). */
+  sites: Array<{ name: string; tensor: string; kind: "dense" | "conv"; units: number; shape: number[]; unitAxis: number }>;
   tensors: Array<{ tensor: string; shape: number[] }>;
   prefixOutputs: string[];
   suffixes: Array<{ site: string; blob: string; feeds: Array<{ name: string; tensor: string; shape: number[] }>; masked: string[] }>;

@@ -10,6 +10,8 @@ export interface SiteInfo {
   units: number;
   /** One sample's shape at the site. */
   shape: number[];
+  /** The units' axis in the batched tensor: 1, or the last axis of a channels-last site (Site.unitAxis). */
+  unitAxis: number;
   /** The op producing the site tensor, and the node name in the graph. */
   op: string;
   node: string;
@@ -49,7 +51,7 @@ export function info(model: LesionModel): InfoResult {
     numClasses: model.numClasses,
     head: model.head.kind,
     classNames: model.classNames,
-    sites: model.sites.map((s) => ({ name: s.name, kind: s.kind, units: s.units, shape: s.shape, op: s.op, node: s.node })),
+    sites: model.sites.map((s) => ({ name: s.name, kind: s.kind, units: s.units, shape: s.shape, unitAxis: s.unitAxis, op: s.op, node: s.node })),
     notes: describeNormalization(model.normalization),
     warnings: model.warnings,
   };

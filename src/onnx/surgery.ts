@@ -14,8 +14,10 @@ export interface MaskTarget {
   tensor: string;
   /** Rank of the site tensor, batch axis included. */
   rank: number;
-  /** Units on the unit axis (axis 1: the last axis of [N, D], the channel axis of NCHW). */
+  /** Units on the unit axis. */
   units: number;
+  /** The unit axis, batch axis included: 1 (the last axis of [N, D], the channel axis of NCHW) unless given (a channels-last site's last axis). */
+  unitAxis?: number;
 }
 
 export const maskInputName = (site: string) => `lesion.mask.${site}`;
@@ -23,7 +25,9 @@ export const offsetInputName = (site: string) => `lesion.offset.${site}`;
 
 /** The shape of a site's mask and offset: one row per batch row, units on axis 1, ones elsewhere. */
 export function maskShape(target: MaskTarget, rows: number | string = "batch"): Array<number | string> {
-  return [rows, target.units, ...Array(Math.max(0, target.rank - 2)).fill(1)];
+  const shape: Array<number | string> = [rows, ...Array(Math.max(0, target.rank - 1)).fill(1)];
+  shape[target.unitAxis ?? 1] = target.units;
+  return shape;
 }
 
 /** Adds `x·mask + offset` right after each target tensor; consumers and graph outputs see the masked value. */

@@ -42,7 +42,7 @@ function drawSite(site) {
     const s = add("findings", "Findings: " + site.name);
     const f = site.findings;
     const items = [
-      f.dead.length ? f.dead.length + " dead unit" + (f.dead.length > 1 ? "s" : "") + " (never active on this data, so ablating " + (f.dead.length > 1 ? "them" : "it") + " changes nothing): " + f.dead.map(unitLabel).join(", ") + "." : "No dead units: every unit is active on some images.",
+      f.dead.length ? f.dead.length + " dead unit" + (f.dead.length > 1 ? "s" : "") + " (exactly 0 on every image of this data, so ablating " + (f.dead.length > 1 ? "them" : "it") + " changes nothing): " + f.dead.map(unitLabel).join(", ") + "." : "No dead units: every unit is active on some images.",
       "Most class-selective units (Morcos et al. 2018; a unit must be active on at least " + site.minActive.samples + " images for its selectivity to be defined): " + (f.selective.length ? f.selective.map((x) => unitLabel(x.unit) + " (selectivity " + x.selectivity + ", prefers class " + x.preferred + "; ablating it " + (x.drop >= 0 ? "costs that class " + pp(x.drop) : "raises that class's accuracy by " + pp(-x.drop)) + ")").join("; ") : "none") + ". " + belowText + (below.length ? ": " + below.map(unitLabel).join(", ") : "") + ".",
       "Units that hit many classes: " + f.broad.map((x) => unitLabel(x.unit) + " (" + x.classes + " classes lose ≥ 0.5 pp; " + pp(x.drop) + " overall)").join("; ") + ".",
       "Most important single units: " + f.important.map((x) => unitLabel(x.unit) + " (" + pp(x.drop) + " overall, " + pp(x.worstDrop) + " on class " + x.worstClass + ")").join("; ") + ".",

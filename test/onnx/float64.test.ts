@@ -60,6 +60,8 @@ const CASES: Case[] = [
   { name: "HardSwish", nodes: [makeNode("HardSwish", ["x"], ["y"], "h")], inputs: { x: [4, 25] }, opset: 14 },
   { name: "Mish", nodes: [makeNode("Mish", ["x"], ["y"], "m")], inputs: { x: [4, 25] }, opset: 18 },
   { name: "Selu", nodes: [makeNode("Selu", ["x"], ["y"], "s")], inputs: { x: [4, 25] } },
+  { name: "LayerNormalization over the last axis (ConvNeXt's channels-last norm)", nodes: [makeNode("LayerNormalization", ["x", "scale", "bias"], ["y"], "ln", { axis: -1, epsilon: 1e-6 })], inputs: { x: [2, 3, 4, 6] }, constants: { scale: [6], bias: [6] }, opset: 17 },
+  { name: "LayerNormalization over the last two axes, no bias", nodes: [makeNode("LayerNormalization", ["x", "scale"], ["y"], "ln", { axis: 2 })], inputs: { x: [2, 3, 4, 5] }, constants: { scale: [4, 5] }, opset: 17 },
   { name: "MaxPool pads ceil", nodes: [makeNode("MaxPool", ["x"], ["y"], "p", { ...window, strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 })], inputs: { x: [2, 3, 8, 7] } },
   { name: "MaxPool 2x2", nodes: [makeNode("MaxPool", ["x"], ["y"], "p", { kernel_shape: [2, 2], strides: [2, 2] })], inputs: { x: [2, 3, 8, 8] } },
   { name: "AveragePool count_include_pad", nodes: [makeNode("AveragePool", ["x"], ["y"], "p", { ...window, strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 })], inputs: { x: [1, 2, 7, 7] } },

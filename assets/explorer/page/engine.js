@@ -9,7 +9,12 @@ let intactTie = null;
 let intact = null;
 let unresolved = 0;
 
-const maskDims = (site, rows) => [rows, site.units, ...new Array(Math.max(0, site.shape.length - 1)).fill(1)];
+// One mask entry per unit on the site's unit axis (1, or the last axis of a channels-last site), ones elsewhere.
+const maskDims = (site, rows) => {
+  const dims = [rows, ...new Array(site.shape.length).fill(1)];
+  dims[site.unitAxis ?? 1] = site.units;
+  return dims;
+};
 const CHUNK = 8192;
 
 /** Runs `suffix` on `rows` (null: every sample) with the lesion's units zeroed; returns decide() per row. */
@@ -111,14 +116,17 @@ async function evaluate(lesion) {
   const checks = active.map(([name, units]) => {
     const site = siteByName.get(name);
     const size = prod(site.shape);
-    return { values: cache.get(site.tensor), size, plane: size / site.units, units };
+    const plane = size / site.units;
+    // A unit's values within a sample: `plane` in a row, or every units-th on a channels-last site.
+    const last = (site.unitAxis ?? 1) !== 1;
+    return { values: cache.get(site.tensor), size, plane, unitStride: last ? 1 : plane, step: last ? site.units : 1, units };
   });
   for (let s = 0; s < N; s++) {
     let on = false;
-    for (const { values, size, plane, units } of checks) {
+    for (const { values, size, plane, unitStride, step, units } of checks) {
       for (const u of units) {
-        const from = s * size + u * plane;
-        for (let p = 0; p < plane && !on; p++) if (values[from + p] !== 0) on = true;
+        const from = s * size + u * unitStride;
+        for (let p = 0; p < plane && !on; p++) if (values[from + p * step] !== 0) on = true;
         if (on) break;
       }
       if (on) break;

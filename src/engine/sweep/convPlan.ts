@@ -51,6 +51,8 @@ export interface ConvDelta {
  * allow the delta (see the module comment). Reads the graph only; throws nothing.
  */
 export function convDelta(proto: ModelProto, site: Site): ConvDelta | null {
+  // Channels last (units on the last axis): the deltas below take the channel axis to be 1.
+  if (site.unitAxis !== 1) return null;
   const graph = proto.graph!;
   // A delta cannot remove a NaN or infinite contribution; the masked graph forces ablated channels to exactly 0.
   if ((graph.initializer ?? []).some((t) => t.dataType === DataType.FLOAT && !(tensorValues(t) as Float32Array).every(Number.isFinite))) return null;

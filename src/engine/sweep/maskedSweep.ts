@@ -34,7 +34,7 @@ const BATCH_BYTES = 64 * 2 ** 20;
 
 /** The mask target of a site: one mask entry per unit, on the unit axis of its [N, …] tensor. */
 export function maskTarget(site: Site): MaskTarget {
-  return { name: site.name, tensor: site.tensor, rank: site.shape.length + 1, units: site.units };
+  return { name: site.name, tensor: site.tensor, rank: site.shape.length + 1, units: site.units, unitAxis: site.unitAxis };
 }
 
 /**
@@ -63,6 +63,8 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
   const sizes = cut.map((t) => shapes.get(t)!.reduce((a, b) => a * b, 1));
   const rowSize = sizes.reduce((a, b) => a + b, 0);
   const plane = sizes[0] / site.units;
+  // Units on the last axis (a channels-last site): a sample's values are [plane, units], not [units, plane].
+  const unitsLast = site.unitAxis !== 1 && site.shape.length > 1;
   const chunk = Math.max(1, Math.min(data.n, Math.floor(CACHE_BYTES / (rowSize * 4))));
   const batchRows = Math.max(1, Math.min(16384, Math.floor(BATCH_BYTES / (rowSize * 4))));
 
@@ -153,7 +155,7 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
       const spec = conditions[c];
       const site0 = cache[0];
       for (let local = 0; local < count; local++) {
-        if (spec.mode === "zero" && !anyActive(site0, local * sizes[0], spec.units, plane)) continue;
+        if (spec.mode === "zero" && !anyActive(site0, local * sizes[0], spec.units, plane, unitsLast ? site.units : 0)) continue;
         await addRow(local, c);
       }
       await flush();

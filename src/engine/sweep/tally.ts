@@ -22,9 +22,17 @@ export function tallies(count: number): ConditionTally[] {
   return Array.from({ length: count }, () => ({ changed: new Map<number, number>(), lossDelta: 0, lossOwn: 0, ownRows: 0 }));
 }
 
-/** Whether any of `units`' planes (each `plane` values from `offset + unit·plane`) of one sample is non-zero. */
-export function anyActive(values: Float32Array, offset: number, units: readonly number[], plane: number): boolean {
+/**
+ * Whether any of `units`' planes of one sample is non-zero: each `plane` values from `offset + unit·plane`, or with
+ * `unitsLast` (the site's unit count, for units on the last axis) every `unitsLast`-th value from `offset + unit`.
+ */
+export function anyActive(values: Float32Array, offset: number, units: readonly number[], plane: number, unitsLast = 0): boolean {
   for (const unit of units) {
+    if (unitsLast > 0) {
+      // [plane, units]: the unit's values every `unitsLast` entries.
+      for (let p = 0, at = offset + unit; p < plane; p++, at += unitsLast) if (values[at] !== 0) return true;
+      continue;
+    }
     const from = offset + unit * plane;
     for (let p = 0; p < plane; p++) if (values[from + p] !== 0) return true;
   }

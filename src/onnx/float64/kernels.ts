@@ -168,6 +168,26 @@ export function batchNorm(x: Tensor64, scale: Tensor64, bias: Tensor64, mean: Te
   return { dims: x.dims, data: out };
 }
 
+/**
+ * LayerNormalization (opset 17): each row of the dims from `axis` on, less its mean, over √(variance + ε) (the
+ * population variance), times `scale` plus `bias`, both of those dims' shape (ConvNeXt, transformers).
+ */
+export function layerNorm(x: Tensor64, scale: Tensor64, bias: Tensor64 | undefined, axis: number, epsilon: number): Tensor64 {
+  const a = normAxis(axis, x.dims.length);
+  const inner = sizeOf(x.dims.slice(a));
+  const out = new Float64Array(x.data.length);
+  for (let at = 0; at < x.data.length; at += inner) {
+    let mean = 0;
+    for (let i = 0; i < inner; i++) mean += x.data[at + i];
+    mean /= inner;
+    let variance = 0;
+    for (let i = 0; i < inner; i++) variance += (x.data[at + i] - mean) ** 2;
+    const factor = 1 / Math.sqrt(variance / inner + epsilon);
+    for (let i = 0; i < inner; i++) out[at + i] = (x.data[at + i] - mean) * factor * scale.data[i % scale.data.length] + (bias ? bias.data[i % bias.data.length] : 0);
+  }
+  return { dims: x.dims, data: out };
+}
+
 /** Softmax or LogSoftmax over `axis` (opset ≥ 13), or over the flattened dims from `axis` on (opset < 13). */
 export function softmax(x: Tensor64, axis: number, coerce: boolean, log: boolean): Tensor64 {
   const a = normAxis(axis, x.dims.length);
