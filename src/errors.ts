@@ -130,8 +130,10 @@ export function formatError(error: unknown): string {
 
 /** Names the closest candidates to a misspelled name, for "did you mean" hints. */
 export function closest(name: string, candidates: readonly string[], count = 3): string[] {
-  const scored = candidates.map((candidate) => ({ candidate, distance: editDistance(name, candidate) }));
-  scored.sort((a, b) => a.distance - b.distance || a.candidate.localeCompare(b.candidate));
+  // A candidate the name begins (a module path's children: `stage1` → `stage1.0.dwconv`) comes before any by edit
+  // distance, which favours short unrelated names (`stem.0`).
+  const scored = candidates.map((candidate) => ({ candidate, prefix: candidate.startsWith(name) ? 0 : 1, distance: editDistance(name, candidate) }));
+  scored.sort((a, b) => a.prefix - b.prefix || a.distance - b.distance || a.candidate.localeCompare(b.candidate));
   return scored.slice(0, count).map((s) => s.candidate);
 }
 

@@ -95,7 +95,9 @@ export function registerAblate(program: Command): void {
         if (flags.json) return printJson(summary);
         console.log(`${result.conditions.length} condition(s) on ${result.model}, ${result.data} (${result.n} samples), baseline ${percent(result.baseline.accuracy)} → ${flags.output}`);
         const worst = [...result.conditions].sort((a, b) => a.delta - b.delta).slice(0, 5);
-        for (const c of worst) console.log(`  ${c.id.padEnd(28)} ${percent(c.accuracy)}  (${(c.delta * 100).toFixed(2)} pp)`);
+        // One column for the longest id shown (a CNN's `features.1.block.2.fc1/zero/11` outgrew a fixed 28).
+        const width = Math.max(28, ...worst.map((c) => c.id.length + 1));
+        for (const c of worst) console.log(`  ${c.id.padEnd(width)} ${percent(c.accuracy)}  (${(c.delta * 100).toFixed(2)} pp)`);
       } finally {
         output?.release();
         interrupt.dispose();

@@ -12,7 +12,7 @@ import { indexGraph } from "../onnx/graph.js";
 import { readMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { prepareGraph, type Normalization } from "../onnx/normalize.js";
 import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto } from "../onnx/proto.js";
-import type { SiteLocation } from "../onnx/sites.js";
+import { unitsOnLastAxis, type SiteLocation } from "../onnx/sites.js";
 import { withOutputs } from "../onnx/surgery.js";
 import { createSession, defaultThreads, OrtTensor, type OrtSession, type SessionOptions } from "./ort.js";
 
@@ -239,14 +239,14 @@ async function probe(model: LesionModel, locations: SiteLocation[]): Promise<voi
   if (model.classNames && model.classNames.length !== model.numClasses) {
     fail("bad-model", `${model.name} names ${model.classNames.length} classes but outputs ${model.numClasses}`, { name: model.name, classes: model.classNames.length, outputs: model.numClasses });
   }
+  const index = indexGraph(model.proto.graph!);
   for (const location of locations) {
     const value = outputs[location.tensor];
     if (!value || value.type !== "float32") continue;
     const dims = value.dims.map(Number);
     if (dims.length < 2 || dims.length > 5) continue;
-    // A MatMul acts on the last axis: where it made the site (or the layer behind its activation), the units are there.
-    const layerOp = location.layer === null ? location.op : model.proto.graph!.node!.find((n) => n.name === location.layer)?.opType;
-    const unitAxis = dims.length > 2 && layerOp === "MatMul" ? dims.length - 1 : 1;
+    // A MatMul acts on the last axis: where one made the site (through its activation, norm or residual Add), the units are there.
+    const unitAxis = dims.length > 2 && unitsOnLastAxis(location.tensor, index) ? dims.length - 1 : 1;
     model.sites.push({ ...location, kind: dims.length === 2 ? "dense" : "conv", units: dims[unitAxis], shape: dims.slice(1), unitAxis });
   }
 }

@@ -59,6 +59,13 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
         layer: layer?.name ?? null,
         op,
       });
+    } else if (isResidualJoin(node, index) && !inner.has(node)) {
+      // A block's output where no activation follows its residual Add (MobileNetV2's inverted residual, ConvNeXt): the
+      // block is a site of its own, as a ResNet block's ReLU after its Add is.
+      const output = node.output![0];
+      const next = index.consumers.get(output) ?? [];
+      if (composites.has(output) || next.some((n) => ACTIVATION_OPS.has(n.opType ?? ""))) return;
+      found.push({ base: residualBlockName(output, index) ?? scopeName(node.name ?? "", "Add") ?? `add${position}`, tensor: output, node: node.name ?? "", layer: null, op });
     } else if (isLayer(node, index)) {
       const end = layerEnd(node, index);
       const next = index.consumers.get(end) ?? [];
@@ -143,6 +150,42 @@ function compositeName(ops: Set<string>, cubic: boolean): string {
   if (ops.has("Sigmoid")) return "Silu";
   if (ops.has("HardSigmoid")) return "HardSwish";
   return "Activation";
+}
+
+/** An Add of two computed tensors (no constant input): a residual join, not a bias. */
+function isResidualJoin(node: NodeProto, index: GraphIndex): boolean {
+  const inputs = node.input ?? [];
+  return node.opType === "Add" && inputs.length === 2 && inputs.every((i) => i && !index.initializers.has(i) && index.producer.has(i));
+}
+
+/** Ops that keep each value where it is (elementwise, or normalising per position), walked through by unitsOnLastAxis. */
+const POSITIONAL_OPS = new Set([...ELEMENTWISE_OPS, ...ACTIVATION_OPS, "BatchNormalization", "LayerNormalization", "Dropout"]);
+
+/**
+ * Whether a site tensor of rank 3 or more has its units on the last axis: the first layer it comes from, walking back
+ * through elementwise and normalising ops (and both sides of a residual Add), is a MatMul (a Linear acts on the last
+ * axis: ConvNeXt's pointwise layers after a permute, a transformer's [N, T, D]) rather than a Conv (channels on axis 1).
+ * False where no layer is found that way (a Transpose or Reshape first): axis 1, NCHW's channels.
+ */
+export function unitsOnLastAxis(tensor: string, index: GraphIndex): boolean {
+  const seen = new Set<string>();
+  const walk = (t: string, depth: number): boolean | null => {
+    if (depth > 64 || seen.has(t)) return null;
+    seen.add(t);
+    const node = index.producer.get(t);
+    if (!node) return null;
+    const op = node.opType ?? "";
+    if (op === "MatMul") return true;
+    if (op === "Conv" || op === "ConvTranspose" || op === "Gemm") return false;
+    if (!POSITIONAL_OPS.has(op)) return null;
+    for (const input of node.input ?? []) {
+      if (!input || index.initializers.has(input)) continue;
+      const found = walk(input, depth + 1);
+      if (found !== null) return found;
+    }
+    return null;
+  };
+  return walk(tensor, 0) === true;
 }
 
 function isLayer(node: NodeProto, index: GraphIndex): boolean {

@@ -225,7 +225,23 @@ export function studyWarnings(dir: string): string[] {
     if (ties > 0 && !warnings.some((w) => w.includes("near tie(s) could not be settled"))) warnings.push(unresolvedTiesWarning(ties, null));
     for (const w of warnings) steps.set(w, [...(steps.get(w) ?? []), name]);
   }
-  return [...steps].map(([w, of]) => `${w} (${of.join(", ")})`);
+  // Unsettled near ties differ by their count only: one line for all steps, counts summed (a trial's report had shown
+  // four lines for one cause).
+  const ties = new Map<string, { count: number; of: string[] }>();
+  const lines: string[] = [];
+  for (const [w, of] of steps) {
+    const tie = /^(\d+) (near tie\(s\) could not be settled.*)$/.exec(w);
+    if (!tie) {
+      lines.push(`${w} (${of.join(", ")})`);
+      continue;
+    }
+    const entry = ties.get(tie[2]) ?? { count: 0, of: [] };
+    entry.count += Number(tie[1]) * of.length;
+    entry.of.push(...of);
+    ties.set(tie[2], entry);
+  }
+  for (const [rest, { count, of }] of ties) lines.push(`${count} ${rest} (${[...new Set(of)].sort().join(", ")})`);
+  return lines;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { closest } from "../../src/errors.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
 import { randomCnn, randomMlp } from "../helpers.js";
 
@@ -38,6 +39,10 @@ describe("openModel", () => {
     } finally {
       await closeModel(model);
     }
+  });
+
+  it("closest('stage1', a ConvNeXt's sites) puts the sites under stage1 first, not the short names nearest by edit distance", () => {
+    expect(closest("stage1", ["stem.0", "down.1", "head", "stage1.0.dwconv", "stage1.1.dwconv", "stage2.0.dwconv"])).toEqual(["stage1.0.dwconv", "stage1.1.dwconv", "stem.0"]);
   });
 
   it("openModel(non-ONNX bytes) is a bad-model error", async () => {
