@@ -38,7 +38,8 @@ export interface SiteLocation {
 export function locateSites(graph: GraphProto): SiteLocation[] {
   const index = indexGraph(graph);
   const nodes = graph.node ?? [];
-  const found: Array<Omit<SiteLocation, "name"> & { base: string }> = [];
+  // `join`: named after the block whose residual Add it follows or is (residualBlockName).
+  const found: Array<Omit<SiteLocation, "name"> & { base: string; join?: boolean }> = [];
   const composites = compositeActivations(graph, index);
   const inner = new Set<NodeProto>();
   const byLast = new Map<NodeProto, CompositeActivation>();
@@ -53,7 +54,7 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
       const input = composite?.input ?? node.input?.[0] ?? "";
       const layer = layerBehind(input, index);
       found.push({
-        base: (layer ? null : residualBlockName(input, index)) ?? moduleName(layer ?? node, index, position),
+        ...blockOr(layer ? null : residualBlockName(input, index), () => moduleName(layer ?? node, index, position)),
         tensor: node.output![0],
         node: node.name ?? "",
         layer: layer?.name ?? null,
@@ -65,7 +66,7 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
       const output = node.output![0];
       const next = index.consumers.get(output) ?? [];
       if (composites.has(output) || next.some((n) => ACTIVATION_OPS.has(n.opType ?? ""))) return;
-      found.push({ base: residualBlockName(output, index) ?? scopeName(node.name ?? "", "Add") ?? `add${position}`, tensor: output, node: node.name ?? "", layer: null, op });
+      found.push({ ...blockOr(residualBlockName(output, index), () => scopeName(node.name ?? "", "Add") ?? `add${position}`), tensor: output, node: node.name ?? "", layer: null, op });
     } else if (isLayer(node, index)) {
       const end = layerEnd(node, index);
       const next = index.consumers.get(end) ?? [];
@@ -73,8 +74,16 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
       found.push({ base: moduleName(node, index, position), tensor: end, node: index.producer.get(end)?.name ?? "", layer: node.name ?? null, op });
     }
   });
+  // A block with two residual Adds (a transformer block: after attention, after the MLP) names its output, the last of
+  // them, after the block (`blocks.0`); an earlier one takes its node's name within the block (`blocks.0.add`), not
+  // the block's name with the output as `blocks.0_1`.
+  const lastOfBlock = new Map<string, number>();
+  found.forEach((f, i) => f.join && lastOfBlock.set(f.base, i));
+  found.forEach((f, i) => {
+    if (f.join && lastOfBlock.get(f.base) !== i) f.base = `${f.base}.${(f.node.split("/").pop() ?? f.op).toLowerCase()}`;
+  });
   const seen = new Map<string, number>();
-  return found.map(({ base, ...rest }) => {
+  return found.map(({ base, join: _join, ...rest }) => {
     const count = seen.get(base) ?? 0;
     seen.set(base, count + 1);
     return { name: count === 0 ? base : `${base}_${count}`, ...rest };
@@ -186,6 +195,11 @@ export function unitsOnLastAxis(tensor: string, index: GraphIndex): boolean {
     return null;
   };
   return walk(tensor, 0) === true;
+}
+
+/** A site's base name: the block's (residualBlockName) marked as such, else the fallback's. */
+function blockOr(block: string | null, fallback: () => string): { base: string; join?: boolean } {
+  return block !== null ? { base: block, join: true } : { base: fallback() };
 }
 
 function isLayer(node: NodeProto, index: GraphIndex): boolean {

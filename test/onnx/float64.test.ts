@@ -60,6 +60,22 @@ const CASES: Case[] = [
   { name: "HardSwish", nodes: [makeNode("HardSwish", ["x"], ["y"], "h")], inputs: { x: [4, 25] }, opset: 14 },
   { name: "Mish", nodes: [makeNode("Mish", ["x"], ["y"], "m")], inputs: { x: [4, 25] }, opset: 18 },
   { name: "Selu", nodes: [makeNode("Selu", ["x"], ["y"], "s")], inputs: { x: [4, 25] } },
+  // A ViT's class token broadcast to the batch: cls [1, 1, D] expanded to [N, 1, D] by a shape built from Shape(x).
+  {
+    name: "Expand of a class token to the batch, the shape from ConstantOfShape and Shape",
+    nodes: [
+      makeNode("Shape", ["x"], ["shape"], "s", { end: 1 }),
+      // value: an int64 1 (ConstantOfShape's default is a float 0).
+      Object.assign(makeNode("ConstantOfShape", ["two"], ["ones"], "c"), { attribute: [onnx.AttributeProto.create({ name: "value", type: onnx.AttributeProto.AttributeType.TENSOR, t: makeTensor("one64", [1], BigInt64Array.of(1n)) })] }),
+      makeNode("Concat", ["shape", "ones"], ["target"], "t", { axis: 0 }),
+      makeNode("Expand", ["cls", "target"], ["expanded"], "e"),
+      makeNode("Concat", ["expanded", "x"], ["y"], "j", { axis: 1 }),
+    ],
+    inputs: { x: [3, 4, 5] },
+    constants: { cls: [1, 1, 5] },
+    ints: { two: [2] },
+    opset: 15,
+  },
   { name: "LayerNormalization over the last axis (ConvNeXt's channels-last norm)", nodes: [makeNode("LayerNormalization", ["x", "scale", "bias"], ["y"], "ln", { axis: -1, epsilon: 1e-6 })], inputs: { x: [2, 3, 4, 6] }, constants: { scale: [6], bias: [6] }, opset: 17 },
   { name: "LayerNormalization over the last two axes, no bias", nodes: [makeNode("LayerNormalization", ["x", "scale"], ["y"], "ln", { axis: 2 })], inputs: { x: [2, 3, 4, 5] }, constants: { scale: [4, 5] }, opset: 17 },
   { name: "MaxPool pads ceil", nodes: [makeNode("MaxPool", ["x"], ["y"], "p", { ...window, strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 })], inputs: { x: [2, 3, 8, 7] } },

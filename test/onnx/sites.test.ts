@@ -95,6 +95,29 @@ describe("locateSites names sites after the framework's layers", () => {
     expect(locateSites(keras).map((s) => s.name)).toEqual(["conv2d", "re_lu"]);
   });
 
+  it("locateSites(a transformer block as torch.onnx writes it: two residual Adds, no activation after either) names the block output blocks.0 and the first Add blocks.0.add", () => {
+    const g = graph(
+      [
+        makeNode("MatMul", ["input", "onnx::MatMul_0"], ["x"], "/embed/MatMul"),
+        makeNode("MatMul", ["x", "onnx::MatMul_1"], ["p"], "/blocks/blocks.0/attn/proj/MatMul"),
+        makeNode("Add", ["x", "p"], ["h"], "/blocks/blocks.0/Add"),
+        makeNode("MatMul", ["h", "onnx::MatMul_2"], ["f"], "/blocks/blocks.0/mlp/fc/MatMul"),
+        makeNode("Add", ["h", "f"], ["o"], "/blocks/blocks.0/Add_1"),
+        makeNode("MatMul", ["o", "onnx::MatMul_3"], ["logits"], "/head/MatMul"),
+      ],
+      [weight("onnx::MatMul_0", [4, 4]), weight("onnx::MatMul_1", [4, 4]), weight("onnx::MatMul_2", [4, 4]), weight("onnx::MatMul_3", [4, 3])],
+    );
+    g.input = [{ name: "input" }];
+    expect(locateSites(g).map((s) => [s.name, s.op, s.node])).toEqual([
+      ["embed", "MatMul", "/embed/MatMul"],
+      ["blocks.0.attn.proj", "MatMul", "/blocks/blocks.0/attn/proj/MatMul"],
+      ["blocks.0.add", "Add", "/blocks/blocks.0/Add"],
+      ["blocks.0.mlp.fc", "MatMul", "/blocks/blocks.0/mlp/fc/MatMul"],
+      ["blocks.0", "Add", "/blocks/blocks.0/Add_1"],
+      ["head", "MatMul", "/head/MatMul"],
+    ]);
+  });
+
   it("scopeName(name, op) reads module paths and Keras layers; op-type names carry none", () => {
     expect(scopeName("/fc1/Gemm", "Gemm")).toBe("fc1");
     expect(scopeName("/features/features.0/Conv", "Conv")).toBe("features.0");

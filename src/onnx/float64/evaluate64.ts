@@ -140,6 +140,19 @@ const KERNELS: Record<string, Kernel> = {
     return [{ dims: [part.length], data: Float64Array.from(part), integer: true }];
   },
   Gather: (n, [x, indices]) => [gather(need(x, "Gather"), need(indices, "Gather"), attributeInt(n, "axis", 0))],
+  // A ViT's class token: `cls.expand(batch, -1, -1)` exports as ConstantOfShape/Expand on the batch size.
+  Expand: (_n, [x, shape]) => {
+    const t = need(x, "Expand");
+    const target = ints(need(shape, "Expand"));
+    return [{ ...binary(t, { dims: target, data: new Float64Array(target.reduce((a, b) => a * b, 1)) }, (v) => v, "Expand"), integer: t.integer }];
+  },
+  ConstantOfShape: (n, [shape]) => {
+    const dims = ints(need(shape, "ConstantOfShape"));
+    const value = attribute(n, "value")?.t;
+    const c = value ? readConst(value) : null;
+    if (value && !c) unsupported("ConstantOfShape", "a value lesion cannot read");
+    return [{ dims, data: new Float64Array(dims.reduce((a, b) => a * b, 1)).fill(c ? c.values[0] : 0), integer: c ? !isFloatType(c.type) : false }];
+  },
   Slice: (n, [x, starts, ends, axes, steps], opset) =>
     opset >= 10
       ? [slice(need(x, "Slice"), ints(starts), ints(ends), ints(axes), ints(steps))]
