@@ -5,7 +5,7 @@
  * unit, a pair and a group equals the library's `ablate` exactly. Screenshots go to test-output/explore/.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -236,6 +236,41 @@ describe("explore on a CNN", () => {
       }
     } finally {
       await closeModel(cnn);
+    }
+  }, 120_000);
+});
+
+describe("explore on a channels-last block", () => {
+  it("explore(channels_last.onnx): lesionExplorer.ablate equals ablate() for units on the last axis (block.pwconv1, block.pwconv2) and on axis 1 (block)", async () => {
+    const fixture = (name: string) => new URL(`../fixtures/torch/${name}`, import.meta.url);
+    const reference = JSON.parse(readFileSync(fixture("channels_last.reference.json"), "utf8")) as { inputs: number[]; shape: number[]; labels: number[] };
+    const dir = mkdtempSync(join(tmpdir(), "lesion-explore-last-"));
+    const model = await openModel(readFileSync(fixture("channels_last.onnx")), { name: "channels_last.onnx" });
+    const n = reference.labels.length;
+    const data: Dataset = { spec: "channels-last", n, shape: [1, 6, 6], images: Float32Array.from(reference.inputs), labels: Int32Array.from(reference.labels), numClasses: 4, classNames: ["a", "b", "c", "d"], source: "test" };
+    try {
+      const result = await explore(model, data, { sites: ["block.pwconv1", "block.pwconv2", "block"] });
+      writeFileSync(join(dir, "explorer.html"), result.html);
+      const lesions: Array<[string, number[]]> = [["block.pwconv1", [2]], ["block.pwconv2", [1, 4]], ["block", [0, 5]]];
+      const expected = await ablate(model, data, { conditions: lesions.map(([site, units]) => condition(resolveSite(model, site), units)), loss: false });
+      expect(expected.unresolvedTies).toBe(0);
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+      try {
+        const tab = await browser.newPage();
+        const errors: string[] = [];
+        tab.on("pageerror", (e) => errors.push(String(e)));
+        await tab.goto(`file://${join(dir, "explorer.html")}`);
+        await tab.evaluate("window.lesionExplorer.ready");
+        for (const [i, [site, units]] of lesions.entries()) {
+          const got = (await tab.evaluate(([s, u]) => (window as unknown as { lesionExplorer: { ablate: (s: string, u: number[]) => Promise<unknown> } }).lesionExplorer.ablate(s, u), [site, units] as const)) as { accuracy: number; perClass: number[] };
+          expect([got.accuracy, got.perClass], `${site} ${units}`).toEqual([expected.conditions[i].accuracy, expected.conditions[i].perClass]);
+        }
+        expect(errors).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      await closeModel(model);
     }
   }, 120_000);
 });
