@@ -148,7 +148,9 @@ export function registerTransplant(program: Command): void {
         // Named as the report and the CSV columns name it ("cat", not 3).
         const name = k === null ? "" : (result.classNames[k] ?? String(k));
         const cls = (o: { perClass: Array<number | null> }) => (k === null ? "" : `, class ${name} ${percent(o.perClass[k])}`);
-        const gain = (g: { estimate: number; low: number; high: number } | null) => (g === null ? "n/a" : `${percent(g.estimate)} [${percent(g.low)}, ${percent(g.high)}]`);
+        // A gain is a difference of accuracies: percentage points, signed.
+        const points = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(100 * v).toFixed(2)} pp`;
+        const gain = (g: { estimate: number; low: number; high: number } | null) => (g === null ? "n/a" : `${points(g.estimate)} [${points(g.low)}, ${points(g.high)}]`);
         console.log(`${result.population.site} units ${result.population.units.join(",")} of ${result.donor} → ${result.transplanted.site} units ${result.transplanted.units.join(",")} → ${join(flags.output, "model.onnx")}`);
         console.log(`  before        ${percent(result.before.accuracy)}${cls(result.before)}`);
         for (const [i, g] of result.gains.entries()) {

@@ -17,7 +17,7 @@ function drawSite(site) {
   const pp = (v) => (100 * v).toFixed(2) + " pp";
   const file = (what) => site.name.replace(/[^A-Za-z0-9_.-]/g, "_") + "-" + what;
   const below = site.minActive.below;
-  const belowText = below.length + " live unit" + (below.length === 1 ? " is" : "s are") + " active on fewer than " + site.minActive.samples + " images (selectivity undefined, left out)";
+  const belowText = below.length === 0 ? "every live unit is active on at least " + site.minActive.samples + " images" : below.length + " live unit" + (below.length === 1 ? " is" : "s are") + " active on fewer than " + site.minActive.samples + " images (selectivity undefined, left out)";
   // Unit axes: every unit heatmap labels its columns with unit indices, in the display order.
   const unitAxis = (label) => ({ label, domain: site.order, ticks: unitTicks(site.order), tickRotate: -90, tickSize: 2, fontSize: 8 });
   const cellWidth = Math.max(7, Math.min(12, 900 / site.units));
@@ -43,10 +43,10 @@ function drawSite(site) {
     const f = site.findings;
     const items = [
       f.dead.length ? f.dead.length + " dead unit" + (f.dead.length > 1 ? "s" : "") + " (exactly 0 on every image of this data, so ablating " + (f.dead.length > 1 ? "them" : "it") + " changes nothing): " + f.dead.map(unitLabel).join(", ") + "." : "No dead units: every unit is active on some images.",
-      "Most class-selective units (Morcos et al. 2018; a unit must be active on at least " + site.minActive.samples + " images for its selectivity to be defined): " + (f.selective.length ? f.selective.map((x) => unitLabel(x.unit) + " (selectivity " + x.selectivity + ", prefers class " + x.preferred + "; ablating it " + (x.drop >= 0 ? "costs that class " + pp(x.drop) : "raises that class's accuracy by " + pp(-x.drop)) + ")").join("; ") : "none") + ". " + belowText + (below.length ? ": " + below.map(unitLabel).join(", ") : "") + ".",
+      "Most class-selective units (Morcos et al. 2018; a unit must be active on at least " + site.minActive.samples + " images for its selectivity to be defined): " + (f.selective.length ? f.selective.map((x) => unitLabel(x.unit) + " (selectivity " + x.selectivity + ", prefers class " + x.preferred + "; ablating it " + (x.drop >= 0 ? "costs that class " + pp(x.drop) : "raises that class's accuracy by " + pp(-x.drop)) + ")").join("; ") : "none") + ". " + belowText[0].toUpperCase() + belowText.slice(1) + (below.length ? ": " + below.map(unitLabel).join(", ") : "") + ".",
       "Units that hit many classes: " + f.broad.map((x) => unitLabel(x.unit) + " (" + x.classes + " classes lose ≥ 0.5 pp; " + pp(x.drop) + " overall)").join("; ") + ".",
       "Most important single units: " + f.important.map((x) => unitLabel(x.unit) + " (" + pp(x.drop) + " overall, " + pp(x.worstDrop) + " on class " + x.worstClass + ")").join("; ") + ".",
-      f.redundant ? "Most redundant pairs: " + f.redundant.map((x) => unitLabel(x.units[0]) + " + " + unitLabel(x.units[1]) + " (redundancy " + (100 * x.redundancy).toFixed(2) + "%, accuracy change " + pp(x.delta) + ")").join("; ") + "." : "No pair sweep ran for this site.",
+      f.redundant ? "Most redundant pairs: " + f.redundant.map((x) => unitLabel(x.units[0]) + " + " + unitLabel(x.units[1]) + " (redundancy " + (100 * x.redundancy).toFixed(2) + " % of the images it gets right lost only jointly; ablating both " + (x.delta <= 0 ? "costs " + pp(-x.delta) : "raises accuracy by " + pp(x.delta)) + " overall)").join("; ") + "." : "No pair sweep ran for this site.",
       "What predicts a unit's accuracy drop (Spearman ρ, p): " + f.predictors.map((x) => x.indicator + " " + x.spearman + " (" + x.p + ")").join("; ") + ". No single indicator tells the whole story: compare the scatter plots below.",
     ];
     const list = document.createElement("ul");
@@ -59,7 +59,7 @@ function drawSite(site) {
   {
     const s = add("ablation", "Single-unit ablation, class by class: " + site.name);
     const cells = site.impact.flatMap((row, u) => row.map((v, c) => ({ unit: u, class: classes[c], drop: v, population: site.population[u] })));
-    figure(s, unitClassMap(cells, "drop", true, "unit (sorted by activation population)", "accuracy drop", { population: "population" }, true), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index; each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
+    figure(s, unitClassMap(cells, "drop", true, "unit (sorted by activation population)", "accuracy drop", { population: "population" }, true), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index (every other one where the columns are narrow; hover a cell for its unit); each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
     if (site.ci) {
       const ranked = range(site.units).sort((a, b) => site.indicators.impact[b] - site.indicators.impact[a] || a - b).slice(0, 25);
       const rows = ranked.map((u) => ({ unit: unitLabel(u), drop: site.indicators.impact[u], low: -site.ci.intervals[u][1], high: -site.ci.intervals[u][0], lossChange: site.lossChange[u] }));
@@ -101,7 +101,7 @@ function drawSite(site) {
     for (const key of keys) {
       const shown = rows.filter((r) => r[key] !== null);
       const missing = site.units - shown.length;
-      figure(grid, Plot.plot({ width: 300, height: 230, marginLeft: 50, grid: true, x: { label: key }, y: { label: "accuracy drop" }, marks: [Plot.dot(shown, { x: key, y: "impact", r: 3, fill: "#4c78a8", tip: true, channels: { unit: "unit" } })] }),
+      figure(grid, Plot.plot({ width: 300, height: 230, marginLeft: 50, grid: true, x: { label: key }, y: { label: "accuracy drop (pp)", tickFormat: (v) => (100 * v).toFixed(1) }, marks: [Plot.dot(shown, { x: key, y: "impact", r: 3, fill: "#4c78a8", tip: true, channels: { unit: "unit" } })] }),
         key + " against the single-unit accuracy drop (" + shown.length + " units" + (missing ? "; " + missing + " without a value" + (key === "selectivity" ? ": dead or active on fewer than " + site.minActive.samples + " images" : "") : "") + ").", file("scatter-" + key), shown.map((r) => ({ unit: r.unit, [key]: r[key], impact: r.impact })));
     }
     s.append(grid);
@@ -135,7 +135,7 @@ function drawSite(site) {
     const s = add("pairs", "Pair ablations and redundancy: " + site.name);
     const drop = (u) => site.indicators.impact[u];
     const cells = site.pairs.flatMap(([i, j, delta, redundancy]) => [{ a: i, b: j, delta, redundancy }, { a: j, b: i, delta, redundancy }]);
-    const colour = clipped(cells, "redundancy", false);
+    const colour = clipped(cells, "redundancy", false, "%");
     const axis = (label) => ({ label, domain: range(site.units), ticks: unitTicks(range(site.units), 25) });
     figure(s, Plot.plot({
       width: 600, height: 560, marginLeft: 45, marginBottom: 40, x: axis("unit"), y: axis("unit"),
@@ -149,7 +149,7 @@ function drawSite(site) {
         } }),
         Plot.dot(colour.outliers, { x: "a", y: "b", r: 1.5, fill: "white", stroke: "black", strokeWidth: 0.5 }),
       ],
-    }), "Every pair of units of " + site.name + " ablated together; axes give unit indices. Colour: redundancy, the fraction of correctly classified images lost only when both units are ablated and kept when either is ablated alone (class-weighted). Dark cells are pairs that back each other up. Hover a cell for both units' drops alone and together.", file("pairs"),
+    }), "Every pair of units of " + site.name + " ablated together; axes give unit indices. Colour: redundancy, the share (%) of correctly classified images lost only when both units are ablated and kept when either is ablated alone (class-weighted). Dark cells are pairs that back each other up. Hover a cell for both units' drops alone and together.", file("pairs"),
       site.pairs.map(([i, j, delta, redundancy]) => ({ a: i, b: j, dropA: drop(i), dropB: drop(j), dropJoint: -delta, redundancy })));
     if (site.pairSplit && site.pairSplit.length > 0) {
       const { pick, holder } = picker(s, "Pair: ", "pair-split");

@@ -36,9 +36,11 @@ function picker(s, label, id) {
 function clipped(cells, key, diverging, percentPoints = false) {
   const { max, clipped: n } = robustMax(cells.map((c) => c[key]));
   const scale = diverging ? { type: "diverging", scheme: "RdBu", reverse: true, domain: [-max, max], clamp: true } : { scheme: "viridis", domain: [0, max], clamp: true };
-  if (percentPoints) scale.tickFormat = (v) => (100 * v).toFixed(1);
-  const at = percentPoints ? (100 * max).toPrecision(3) + " pp" : max.toPrecision(3);
-  const note = (percentPoints ? " (pp)" : "") + (n > 0 ? " (clipped at " + (diverging ? "±" : "") + at + ", the 99th percentile of |value|; " + n + " cell" + (n > 1 ? "s" : "") + " beyond, marked •)" : "");
+  // percentPoints: "pp" for a change of accuracy, "%" for a share of images (redundancy); true means "pp".
+  const unit = percentPoints === true ? "pp" : percentPoints || null;
+  if (unit) scale.tickFormat = (v) => (100 * v).toFixed(1);
+  const at = unit ? (100 * max).toPrecision(3) + " " + unit : max.toPrecision(3);
+  const note = (unit ? " (" + unit + ")" : "") + (n > 0 ? " (clipped at " + (diverging ? "±" : "") + at + ", the 99th percentile of |value|; " + n + " cell" + (n > 1 ? "s" : "") + " beyond, marked •)" : "");
   return { scale, note, outliers: cells.filter((c) => c[key] !== null && Math.abs(c[key]) > max) };
 }
 

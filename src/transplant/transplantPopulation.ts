@@ -93,6 +93,6 @@ export function choosePopulation(donor: Donor, inputs: Float32Array, labels: Int
     dead,
     impact,
     prefixDrops,
-    rule: `shortest prefix of the units ranked by single-unit impact on class ${target} whose group ablation costs it at least half of the largest prefix drop (${largest.toFixed(3)})`,
+    rule: `shortest prefix of the units ranked by single-unit impact on class ${target} whose group ablation costs it at least half of the largest prefix drop (${(100 * largest).toFixed(1)} pp)`,
   };
 }
