@@ -22,6 +22,7 @@ const FLAGS: FlagTable<AblateOptions> = {
   loss: "--no-loss",
   confusion: "--confusion",
   resumeLog: null /* always <output>/resume-log.jsonl */,
+  keepResumeLog: null /* always: the result directory removes the log once the summary is written */,
   batchSize: "--batch-size <n>",
   onProgress: null /* progress bar on a TTY */,
   signal: null /* Ctrl-C */,
@@ -85,7 +86,7 @@ export function registerAblate(program: Command): void {
         const units = flags.fraction === undefined ? { units: flags.units, groupsFile } : { fraction: flags.fraction, order: flags.order, repeats: flags.repeats, seed: flags.seed };
         output = claimOutput(flags.output, "ablate", model, data, { site: flags.site, pairs: flags.pairs ?? null, ...units, mode: flags.mode, loss: flags.loss, confusion: flags.confusion ?? false }, flags.overwrite);
         const conditions = await buildConditions(model, data, flags, { batchSize, onProgress: progress.onProgress, signal: interrupt.signal });
-        const options: AblateOptions = { conditions, loss: flags.loss, confusion: flags.confusion ?? false, batchSize, resumeLog: join(flags.output, RESUME_LOG_FILE) };
+        const options: AblateOptions = { conditions, loss: flags.loss, confusion: flags.confusion ?? false, batchSize, resumeLog: join(flags.output, RESUME_LOG_FILE), keepResumeLog: true };
         const result = await ablate(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
         const seed = flags.fraction !== undefined && flags.order === "random" ? parseInteger(flags.seed, "--seed", 0) : null;

@@ -3,6 +3,7 @@
  * Parsing is pure (no file access); `loadDataset` resolves the paths.
  */
 import { basename } from "node:path";
+import { existsSync } from "node:fs";
 import { fail } from "../errors.js";
 import type { Split } from "./types.js";
 
@@ -50,6 +51,8 @@ export function parseDataSpec(spec: string): DataSpec {
     }
     return { kind: "npy", images, labels };
   }
+  // `npz:a.npy,b.npy` is a misspelt kind, not a folder (a Windows drive `C:` is one letter).
+  if (/^[a-z][a-z0-9-]+:/i.test(text) && !existsSync(text)) fail("bad-data-spec", `unknown data spec kind '${head}' in '${spec}'; ${EXPECTED}`, { spec });
   if (looksLikePath(text)) return { kind: "folder", path: text.replace(/(.)[\\/]+$/, "$1") };
   fail("bad-data-spec", `unknown data spec '${spec}'; ${EXPECTED}`, { spec });
 }

@@ -104,6 +104,10 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     const spec = parseArch(options.arch);
     const firstWeight = state.find((t) => t.name.endsWith(".weight"));
     const rank = firstWeight?.shape.length ?? 0;
+    // `mlp` reads linear layers: a conv checkpoint would otherwise be asked for an image shape from its channel count.
+    if (spec === null && firstWeight && rank !== 2) {
+      fail("bad-arch", `\`arch\` mlp builds linear layers, but ${path}'s first weight ${firstWeight.name} has shape ${firstWeight.shape.join("x")} (not a linear layer's); give a layer list, e.g. conv(padding=1),relu,maxpool(2),flatten,linear`, { arch: options.arch });
+    }
     // A first conv's input channels say as much as a first linear's width: 1 → MNIST's 1x28x28, 3 → CIFAR's 3x32x32.
     const width = spec === null || rank === 2 ? (firstWeight?.shape[1] ?? 0) : rank === 4 ? ({ 1: 784, 3: 3072 }[firstWeight!.shape[1]] ?? 0) : 0;
     const imageShape = options.inputShape ?? defaultImageShape(width, path);

@@ -8,7 +8,7 @@
  * one does not write. While a run works in it, `lesion.lock` holds its pid: a second run is refused (`dir-locked`);
  * the lock of a process that no longer exists is taken over.
  */
-import { existsSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { DataIdentity } from "../data/dataIdentity.js";
@@ -100,6 +100,7 @@ export function openResultDir(dir: string, run: RunIdentity, options: OpenResult
       fail("resume-mismatch", `${dir} holds results of an unknown run (no ${RUN_FILE}); use \`overwrite\` to replace it, or choose another output directory`, { path: dir, options: ["overwrite"] });
     }
     writeFileAtomic(join(dir, RUN_FILE), toJson({ run, files: previous && sameRun(previous.run, run) ? previous.files : undefined }));
+    removeTemporaries(dir);
   } catch (error) {
     release();
     throw error;
@@ -163,6 +164,14 @@ function canonical(value: unknown): string {
   );
 }
 
+/**
+ * Removes the temporary files a killed run left (`name.<pid>.tmp`, writeFileAtomic's and the resume log's, half
+ * written): the lock is held, so no live writer owns one.
+ */
+function removeTemporaries(dir: string): void {
+  for (const name of readdirSync(dir)) if (/\.\d+\.tmp$/.test(name)) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
+}
+
 /** Removes the files of the run `dir` holds (those its run.json and summary list), its resume log and summary. */
 function clearRun(dir: string): void {
   for (const name of [SUMMARY_FILE, ...listedFiles(dir), RESUME_LOG_FILE, RUN_FILE]) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
@@ -199,6 +208,8 @@ function writeFiles(dir: string, files: ResultFile[], summary: object, run: RunI
   for (const name of stale) if (!names.includes(name)) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
   if (run) writeFileAtomic(join(dir, RUN_FILE), toJson({ run, files: names }));
   writeFileAtomic(join(dir, SUMMARY_FILE), toJson(summary));
+  // Only now: a kill before the summary resumes from the log (the verb keeps it: keepResumeLog).
+  guardWrite(join(dir, RESUME_LOG_FILE), () => rmSync(join(dir, RESUME_LOG_FILE), { force: true }), "cannot remove");
 }
 
 /**

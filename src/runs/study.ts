@@ -22,6 +22,7 @@ import { characterizeFiles } from "./characterizeFiles.js";
 import { deltaIntervals } from "../study/deltaIntervals.js";
 import { fractions, pairs, singles, type Condition } from "../study/conditions.js";
 import { evaluate } from "../engine/evaluate.js";
+import { checkData } from "../engine/forward.js";
 import { planSweep } from "../engine/sweep/sweep.js";
 import type { Progress, StudyStep } from "../progress.js";
 import { record } from "../engine/record.js";
@@ -90,6 +91,10 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   const dir = options.dir ?? "lesion-study";
   const sites = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
   sites.forEach((s) => resolveSite(model, s));
+  // Before anything is written or removed: data the model cannot take fails here, not after study.json (and the
+  // removal of another model's steps) went ahead.
+  checkData(model, data);
+  if (options.recover) checkData(model, options.recover.train);
   ensureDir(dir);
   const lock = acquireLock(dir);
   try {
@@ -154,14 +159,14 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   let singlesResult: AblateResult | undefined;
   await step("singles", { sites }, async (out) => {
     const conditions = sites.flatMap((s) => singles(resolveSite(model, s)));
-    const result = await ablate(model, data, { ...common, conditions, loss: true, resumeLog: join(out.dir, RESUME_LOG_FILE) });
+    const result = await ablate(model, data, { ...common, conditions, loss: true, resumeLog: join(out.dir, RESUME_LOG_FILE), keepResumeLog: true });
     singlesResult = result;
     const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: true, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
     out.write(files, summary);
   });
   for (const s of pairSites) {
     await step(`pairs-${s}`, { site: s }, async (out) => {
-      const result = await ablate(model, data, { ...common, conditions: pairs(resolveSite(model, s)), loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE) });
+      const result = await ablate(model, data, { ...common, conditions: pairs(resolveSite(model, s)), loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE), keepResumeLog: true });
       const { files, summary } = ablateFiles(result, { site: s, mode: "zero", loss: false, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
       out.write(files, summary);
     });
@@ -184,7 +189,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       conditions.push(...fractions(site, { fractions: fractionSteps, order: "selectivity", ranking: selectivity(rec.classMeans.data, rec.units, rec.emptyClasses, { fractionActive: rec.fractionActive, n: recording.n }) }));
       conditions.push(...fractions(site, { fractions: fractionSteps, order: "impact", ranking: singlesSummary.conditions.filter((c) => c.site === name).map((c) => 0 - c.delta) }));
     }
-    const result = await ablate(model, data, { ...common, conditions, loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE) });
+    const result = await ablate(model, data, { ...common, conditions, loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE), keepResumeLog: true });
     const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: false, confusion: false, provenance: provenance(model, data, seed) });
     out.write(files, summary);
   });

@@ -41,6 +41,11 @@ export interface AblateOptions {
   confusion?: boolean;
   /** Path of the resume log: finished conditions are appended there and a rerun resumes from it. Default: none. */
   resumeLog?: string;
+  /**
+   * Leave the resume log in place when the run completes, for a caller that removes it once the results are written
+   * (a result directory's `write` does): a kill between the two then resumes instead of starting over. Default false.
+   */
+  keepResumeLog?: boolean;
   /** Samples per onnxruntime run where the whole graph runs. Default 1024. */
   batchSize?: number;
   onProgress?: (event: Progress) => void;
@@ -223,7 +228,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   const result = assemble(model, data, conditions, outcomes, intact!, loss, options.confusion ?? false);
   // Before the resume log goes: a disagreement leaves the run where it was.
   const agreement = await checkAgreement(model, data, result.predictions, options);
-  store?.remove();
+  if (!options.keepResumeLog) store?.remove();
   const warnings = [...model.warnings, ...(unresolvedTies > 0 ? [unresolvedTiesWarning(unresolvedTies, float64MissingOps(model.proto, [model.outputName]))] : [])];
   return { ...result, ...(Object.keys(meansBySite).length > 0 ? { means: meansBySite } : {}), agreement, unresolvedTies, engine, warnings, elapsedSeconds: (performance.now() - started) / 1000 };
 }

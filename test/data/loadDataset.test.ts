@@ -41,6 +41,8 @@ const dir = mkdtempSync(join(tmpdir(), "lesion-data-"));
 describe("parseDataSpec", () => {
   it("parseDataSpec reads named sets, splits, idx, npy and folders", () => {
     expect(parseDataSpec("mnist")).toEqual({ kind: "mnist", split: "test" });
+    // A misspelt kind is not a folder (helper trial 'newuser13' got "data folder not found: npz:…").
+    expect(() => parseDataSpec("npz:a.npy,b.npy")).toThrow(/unknown data spec kind 'npz' in 'npz:a.npy,b.npy'; expected mnist/);
     expect(parseDataSpec("fashion-mnist:train")).toEqual({ kind: "fashion-mnist", split: "train" });
     expect(parseDataSpec("idx:a/t10k-images-idx3-ubyte.gz")).toEqual({ kind: "idx", images: "a/t10k-images-idx3-ubyte.gz", labels: "a/t10k-labels-idx1-ubyte.gz" });
     expect(parseDataSpec("npy:x.npy,y.npy")).toEqual({ kind: "npy", images: "x.npy", labels: "y.npy" });

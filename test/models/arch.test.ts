@@ -117,6 +117,11 @@ describe("zooNetwork", () => {
 });
 
 describe("import --arch vgg:small", () => {
+  it("importModel(vgg_bn_state.pt, {arch: 'mlp'}): bad-arch naming the conv weight, not a question about the image shape (helper trial 'newuser13')", async () => {
+    const path = fileURLToPath(new URL("../fixtures/cnn/vgg_bn_state.pt", import.meta.url));
+    await expect(importModel(path, { arch: "mlp" })).rejects.toMatchObject({ code: "bad-arch", message: expect.stringMatching(/`arch` mlp builds linear layers, but .*vgg_bn_state\.pt's first weight features\.0\.weight has shape 16x3x3x3/) });
+  });
+
   it("importModel(vgg_bn_state.pt, {arch: 'vgg:small'}) keeps BatchNorm and predicts as PyTorch on cifar10:test", async () => {
     const reference = JSON.parse(readFileSync(fixture("vgg_bn_state.reference.json"), "utf8")) as { mean: number[]; std: number[]; predictions: number[]; logits: number[] };
     const imported = await importModel(fixture("vgg_bn_state.pt"), { arch: "vgg:small", mean: reference.mean, std: reference.std });

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, watch, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -89,6 +89,39 @@ describe("result files", () => {
     expect(code).toBe("unwritable-path");
     expect(existsSync(join(dir, "m.npy"))).toBe(true);
     expect(existsSync(join(dir, "summary.json"))).toBe(false);
+  });
+});
+
+describe("a killed run's leftovers (helper trial 'newuser13')", () => {
+  const run: RunIdentity = { command: "ablate", model: "a".repeat(64), data: { spec: "d", n: 3, shape: [1, 1, 3], sha256: "b".repeat(64) }, options: { site: "fc1" } };
+
+  it("openResultDir removes the half-written temporaries a kill left (name.<pid>.tmp), and only those", () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "lesion-tmp-")), "out");
+    openResultDir(dir, run).release();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "resume-log.jsonl"), "{}\n");
+    writeFileSync(join(dir, "changes.npy.7733.tmp"), "half");
+    writeFileSync(join(dir, "resume-log.jsonl.16622.tmp"), "half");
+    writeFileSync(join(dir, "notes.tmp"), "a user's file");
+    const claimed = openResultDir(dir, run);
+    expect(readdirSync(dir).sort()).toEqual(["lesion.lock", "notes.tmp", "resume-log.jsonl", "run.json"]);
+    claimed.release();
+  });
+
+  it("write removes the resume log only after summary.json is written (a kill between resumes instead of starting over)", () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "lesion-log-")), "out");
+    const claimed = openResultDir(dir, run);
+    writeFileSync(join(dir, "resume-log.jsonl"), "{}\n");
+    // A file the writer cannot write (a directory holds its name) stops it before the summary: the log must still be there.
+    mkdirSync(join(dir, "x.csv", "in-the-way"), { recursive: true });
+    expect(() => claimed.write([{ name: "x.csv", kind: "csv", header: ["a"], rows: [[1]] }], { ok: true })).toThrow();
+    expect(existsSync(join(dir, "resume-log.jsonl"))).toBe(true);
+    expect(existsSync(join(dir, "summary.json"))).toBe(false);
+    claimed.release();
+    rmSync(join(dir, "x.csv"), { recursive: true });
+    const again = openResultDir(dir, run);
+    again.write([{ name: "x.csv", kind: "csv", header: ["a"], rows: [[1]] }], { ok: true });
+    expect(readdirSync(dir).sort()).toEqual(["run.json", "summary.json", "x.csv"]);
   });
 });
 

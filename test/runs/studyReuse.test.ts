@@ -36,6 +36,19 @@ afterAll(async () => {
 });
 
 describe("study reuse", () => {
+  it("study(a, data whose labels a cannot take) fails before writing or removing anything: no directory made, an earlier study of another network left whole (helper trial 'newuser13')", async () => {
+    const fresh = join(root, "bad-labels");
+    const bad = { ...data, labels: Int32Array.from(data.labels, (l, i) => (i === 7 ? 12 : l)) };
+    await expect(study(a, bad, { dir: fresh, sites: ["fc2"], fractions: [1], repeats: 1 })).rejects.toMatchObject({ code: "label-out-of-range" });
+    expect(existsSync(fresh)).toBe(false);
+    const kept = join(root, "kept");
+    await study(b, data, { dir: kept, sites: ["fc2"], fractions: [1], repeats: 1 });
+    const before = readFileSync(join(kept, "study.json"), "utf8");
+    await expect(study(a, bad, { dir: kept, sites: ["fc2"], fractions: [1], repeats: 1 })).rejects.toMatchObject({ code: "label-out-of-range" });
+    expect(readFileSync(join(kept, "study.json"), "utf8")).toBe(before);
+    expect(existsSync(join(kept, "singles", "summary.json"))).toBe(true);
+  });
+
   it("study(a) then study(b) into one directory: b's steps all recompute, a's other steps are gone, every number is b's own; a rerun of b reuses every step", async () => {
     const dir = join(root, "two-models");
     const options: StudyOptions = { dir, sites: ["fc2"], fractions: [0.5, 1], repeats: 1 };
