@@ -12,7 +12,7 @@ import { buildClassifier } from "../onnx/build.js";
 import { checkpointFormat } from "../onnx/checkpointFormat.js";
 import { readStateDict } from "./torch/readCheckpoint.js";
 import { inlineExternalData } from "../onnx/externalData.js";
-import { readMetadata, writeMetadata, type Preprocessing } from "../onnx/metadata.js";
+import { checkChannels, checkMeanStd, readMetadata, writeMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { decodeModel, encodeModel, valueInfoShape, type ModelProto } from "../onnx/proto.js";
 
 export interface ImportOptions {
@@ -69,10 +69,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
   const bytes = readFileChecked(path, "model");
   // A checkpoint is read as one whatever its name (`weights.onnx` that torch.save wrote).
   const isOnnx = extname(path).toLowerCase() === ".onnx" && checkpointFormat(bytes) === null;
-  if (options.mean && options.std && options.mean.length !== options.std.length && options.mean.length !== 1 && options.std.length !== 1) {
-    fail("bad-option", `\`mean\` has ${options.mean.length} values and \`std\` ${options.std.length}; give one value or one per channel for each`, { options: ["mean", "std"] });
-  }
-  if ((options.std ?? []).some((s) => s === 0)) fail("bad-option", "`std` must not contain 0", { options: ["std"], value: options.std });
+  checkMeanStd(options.mean, options.std);
   for (const [name, size] of [["resize", options.resize], ["crop", options.crop]] as const) {
     if (size !== undefined && !(Number.isInteger(size) && size > 0)) fail("bad-option", `\`${name}\` must be a positive whole number of pixels, got ${size}`, { options: [name], value: size });
   }
@@ -132,16 +129,6 @@ function channelsOf(model: ModelProto, preprocessing: Preprocessing): number | n
   return shape?.length === 2 && typeof shape[1] === "number" ? ({ 784: 1, 3072: 3 } as Record<number, number>)[shape[1]] ?? null : null;
 }
 
-/** Mean and std take one value for every channel or one per channel, never another count (it would be ignored or misread). */
-function checkChannels(preprocessing: Preprocessing, channels: number | null): void {
-  if (channels === null) return;
-  for (const name of ["mean", "std"] as const) {
-    const count = preprocessing[name].length;
-    if (count !== 1 && count !== channels) {
-      fail("bad-option", `\`${name}\` has ${count} values but the model's images have ${channels} channel${channels === 1 ? "" : "s"}; give one value or one per channel`, { options: [name], value: preprocessing[name] });
-    }
-  }
-}
 
 /** The resize and crop entries of the metadata, only those set (a model without them keeps its old metadata). */
 function sizing(resize: number | undefined, crop: number | undefined): Pick<Preprocessing, "resize" | "crop"> {

@@ -13,7 +13,7 @@ import { fillInput } from "../engine/input.js";
 import { trainNetwork, type EpochResult, type TrainingData } from "../engine/train.js";
 import { writeFileAtomic } from "../files.js";
 import { buildClassifier } from "../onnx/build.js";
-import { writeMetadata, type Preprocessing } from "../onnx/metadata.js";
+import { checkChannels, checkMeanStd, writeMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { buffers, classifierLayers, parameters, type Network } from "../onnx/network.js";
 import { encodeModel } from "../onnx/proto.js";
 import { seeded } from "../random.js";
@@ -113,7 +113,10 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
     if (typeof value === "number" && !(Number.isFinite(value) && value >= 0)) fail("bad-option", `\`${key}\` must be a number ≥ 0, got ${value}`, { options: [key], value });
   }
   if (!(settings.epochs >= 1 && settings.batchSize >= 1)) fail("bad-option", "`epochs` and `batchSize` must be at least 1", { options: ["epochs", "batchSize"] });
+  // As import checks them: a count that fits neither one value nor one per channel would be misread at evaluation.
+  checkMeanStd(options.mean, options.std);
   const preprocessing: Preprocessing = { layout: "nchw", mean: options.mean ?? [0.5], std: options.std ?? [0.5], imageShape: data.shape };
+  checkChannels(preprocessing, data.shape[0]);
   const initial = initialParameters(network, settings.seed);
   const { epochs: _epochs, ...shared } = settings;
   const header: EpochState["header"] = { arch: options.arch, data: data.spec, n: data.n, options: shared };

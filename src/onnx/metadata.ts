@@ -68,3 +68,25 @@ function normalizePreprocessing(value: Partial<Preprocessing>): Preprocessing {
   // Written only when set, so the metadata (and the hash) of a model without them is what it always was.
   return { layout, mean, std, imageShape: value.imageShape ?? null, ...(value.resize ? { resize: value.resize } : {}), ...(value.crop ? { crop: value.crop } : {}) };
 }
+
+/**
+ * Mean and std given together: one value or one per channel each, their counts compatible, no std of 0 (import's and
+ * train's options alike). Throws `bad-option`.
+ */
+export function checkMeanStd(mean: readonly number[] | undefined, std: readonly number[] | undefined): void {
+  if (mean && std && mean.length !== std.length && mean.length !== 1 && std.length !== 1) {
+    fail("bad-option", `\`mean\` has ${mean.length} values and \`std\` ${std.length}; give one value or one per channel for each`, { options: ["mean", "std"] });
+  }
+  if ((std ?? []).some((s) => s === 0)) fail("bad-option", "`std` must not contain 0", { options: ["std"], value: std });
+}
+
+/** Mean and std take one value for every channel or one per channel, never another count (it would be ignored or misread). */
+export function checkChannels(preprocessing: Preprocessing, channels: number | null): void {
+  if (channels === null) return;
+  for (const name of ["mean", "std"] as const) {
+    const count = preprocessing[name].length;
+    if (count !== 1 && count !== channels) {
+      fail("bad-option", `\`${name}\` has ${count} values but the model's images have ${channels} channel${channels === 1 ? "" : "s"}; give one value or one per channel`, { options: [name], value: preprocessing[name] });
+    }
+  }
+}

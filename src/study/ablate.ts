@@ -41,10 +41,7 @@ export interface AblateOptions {
   confusion?: boolean;
   /** Path of the resume log: finished conditions are appended there and a rerun resumes from it. Default: none. */
   resumeLog?: string;
-  /**
-   * Leave the resume log in place when the run completes, for a caller that removes it once the results are written
-   * (a result directory's `write` does): a kill between the two then resumes instead of starting over. Default false.
-   */
+  /** Keep the resume log at the end, for a caller that removes it once results are written (ResultDir.write). Default false. */
   keepResumeLog?: boolean;
   /** Samples per onnxruntime run where the whole graph runs. Default 1024. */
   batchSize?: number;
@@ -97,10 +94,7 @@ export interface AblateResult {
   predictions: Int32Array;
   /** The data's labels [n], in sample order (the order of `predictions` and of the changed samples). */
   labels: Int32Array;
-  /**
-   * Per site with `mean` conditions, the values its units were set to: each unit's mean activation over the data
-   * [units] (a conv unit's over samples and positions).
-   */
+  /** Per site with `mean` conditions, the value each unit was set to: its mean over the data (and positions) [units]. */
   means?: Record<string, number[]>;
   /** The intact predictions checked against a plain forward pass of the unmodified graph (see agreement.ts). */
   agreement: Agreement;

@@ -85,6 +85,9 @@ describe("train", () => {
       await closeModel(model);
     }
     expect(await errorCode(() => train(subset, { ...options, excludeClasses: [10] }))).toBe("bad-option");
+    // Mean and std as import checks them (helper trial 'newuser14' saved a 1-channel model with 3 means and 2 stds).
+    await expect(train(subset, { ...options, mean: [0.1, 0.2, 0.3], std: [0.1, 0.2] })).rejects.toMatchObject({ code: "bad-option", message: "`mean` has 3 values and `std` 2; give one value or one per channel for each" });
+    await expect(train(subset, { ...options, mean: [0.1, 0.2, 0.3], std: [0.1, 0.2, 0.3] })).rejects.toMatchObject({ code: "bad-option", message: expect.stringMatching(/`mean` has 3 values but the model's images have 1 channel/) });
   });
 
   it("train with an epoch state, stopped after an epoch and run again, ends with the same model as an uninterrupted run", async () => {
