@@ -27,9 +27,12 @@ export function registerInfo(program: Command): void {
         console.log(`output ${HEADS[result.head]}`);
         console.log(`classes ${result.numClasses}${result.classNames ? `: ${result.classNames.join(", ")}` : ""}`);
         console.log("sites:");
-        // A channels-last site says where its units are: its shape alone ([8, 8, 128]) does not.
+        // A channels-last site says where its units are: its shape alone ([8, 8, 128]) does not. Columns as wide as
+        // their longest entry, so the op column stays in line.
         const width = Math.max(20, ...result.sites.map((s) => s.name.length + 1));
-        for (const s of result.sites) console.log(`  ${s.name.padEnd(width)} ${s.kind.padEnd(5)} ${String(s.units).padStart(5)} units  [${s.shape.join(", ")}]${s.unitAxis !== 1 ? " (units on the last axis)" : ""}  ${s.op} ${s.node}`);
+        const shapes = result.sites.map((s) => `[${s.shape.join(", ")}]${s.unitAxis !== 1 ? " (units on the last axis)" : ""}`);
+        const shapeWidth = Math.max(...shapes.map((t) => t.length));
+        result.sites.forEach((s, i) => console.log(`  ${s.name.padEnd(width)} ${s.kind.padEnd(5)} ${String(s.units).padStart(5)} units  ${shapes[i].padEnd(shapeWidth)}  ${s.op} ${s.node}`));
         for (const n of result.notes) console.log(`note: ${n}`);
         for (const w of result.warnings) console.log(`warning: ${w}`);
       } finally {
