@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { fail, LesionError } from "../errors.js";
+import { fail, isLesionError } from "../errors.js";
 import { writeFileAtomic } from "../files.js";
 import type { Activation } from "../models/arch.js";
 import { closeModel, openModel } from "../engine/model.js";
@@ -48,7 +48,7 @@ export function registerImport(program: Command): void {
       // Open the result before writing: a model onnxruntime cannot run is never written.
       const model = await openModel(result.bytes, { name: flags.output }).catch((error: unknown) => {
         // The names came from the flag, not from the file the message would name (which is not written).
-        if (error instanceof LesionError && error.code === "bad-model" && flags.classNames && error.details.outputs !== undefined) {
+        if (isLesionError(error) && error.code === "bad-model" && flags.classNames && error.details.outputs !== undefined) {
           fail("bad-option", `--class-names gives ${error.details.classes} names but ${source} outputs ${error.details.outputs} classes`, { options: ["classNames"], value: flags.classNames });
         }
         throw error;

@@ -8,7 +8,7 @@ import { basename, dirname } from "node:path";
 import { closest, fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
 import { checkHead, type Head } from "../onnx/head.js";
-import { indexGraph } from "../onnx/graph.js";
+import { indexGraph, type GraphIndex } from "../onnx/graph.js";
 import { readMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { prepareGraph, type Normalization } from "../onnx/normalize.js";
 import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto } from "../onnx/proto.js";
@@ -107,7 +107,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
     memo: new WeakMap(),
   };
   try {
-    await probe(model, prepared.sites);
+    await probe(model, prepared.sites, index);
   } catch (error) {
     await closeModel(model);
     throw error;
@@ -148,6 +148,21 @@ export async function memoized<T>(model: LesionModel, data: object, key: string,
 /** What `memoized` holds for (model, data, key), without computing it: undefined when nothing is held yet. */
 export function memoizedValue<T>(model: LesionModel, data: object, key: string): T | undefined {
   return model.memo.get(data)?.get(key) as T | undefined;
+}
+
+/**
+ * Where one sample's values of a unit lie in its site's tensor: `plane` values (its positions; 1 for a dense site), the
+ * first at unit·`unitStride`, `step` apart: [units, plane] where the units are on axis 1, [plane, units] on the last.
+ */
+export interface UnitLayout {
+  plane: number;
+  unitStride: number;
+  step: number;
+}
+
+export function unitLayout(site: Site): UnitLayout {
+  const plane = site.shape.reduce((a, b) => a * b, 1) / site.units;
+  return site.unitAxis === 1 ? { plane, unitStride: plane, step: 1 } : { plane, unitStride: 1, step: site.units };
 }
 
 /** Checks that every unit exists at the site. Throws `unit-out-of-range` naming the unit and the site's range. */
@@ -219,8 +234,11 @@ function weightWarnings(proto: ModelProto): string[] {
   return warnings;
 }
 
-/** Runs one zero sample through the graph with every site as an output, to learn site shapes and class count. */
-async function probe(model: LesionModel, locations: SiteLocation[]): Promise<void> {
+/**
+ * Runs one zero sample through the graph with every site as an output, to learn site shapes and class count; `index`
+ * (the opened graph's) gives each site's unit axis.
+ */
+async function probe(model: LesionModel, locations: SiteLocation[], index: GraphIndex): Promise<void> {
   const headInput = model.head.logits !== null && model.head.logits !== model.outputName ? [model.head.logits] : [];
   const tensors = [...locations.map((l) => l.tensor), ...headInput];
   const session = await getSession(model, "probe", () => withOutputs(model.proto, tensors));
@@ -239,7 +257,6 @@ async function probe(model: LesionModel, locations: SiteLocation[]): Promise<voi
   if (model.classNames && model.classNames.length !== model.numClasses) {
     fail("bad-model", `${model.name} names ${model.classNames.length} classes but outputs ${model.numClasses}`, { name: model.name, classes: model.classNames.length, outputs: model.numClasses });
   }
-  const index = indexGraph(model.proto.graph!);
   for (const location of locations) {
     const value = outputs[location.tensor];
     if (!value || value.type !== "float32") continue;

@@ -5,7 +5,7 @@
  */
 import type { Dataset } from "../data/types.js";
 import { checkData, forEachBatch } from "./forward.js";
-import { getSession, requireSites, resolveSite, type LesionModel, type Site } from "./model.js";
+import { getSession, requireSites, resolveSite, unitLayout, type LesionModel, type Site } from "./model.js";
 import { withOutputs } from "../onnx/surgery.js";
 import { classNames } from "./evaluate.js";
 import type { Matrix } from "./metrics.js";
@@ -75,10 +75,8 @@ export async function record(model: LesionModel, data: Dataset, options: RecordO
   await forEachBatch(model, session, data, { batchSize: options.batchSize, outputs: tensors, signal: options.signal }, ({ start, count, values }) => {
     sites.forEach((site, i) => {
       const tensor = values[site.tensor];
-      const size = site.shape.reduce((a, b) => a * b, 1);
-      const plane = size / site.units;
-      // A unit's values within a sample: `plane` in a row ([units, plane], NCHW), or every units-th ([plane, units], channels last).
-      const [unitStride, step] = site.unitAxis === 1 ? [plane, 1] : [1, site.units];
+      const { plane, unitStride, step } = unitLayout(site);
+      const size = plane * site.units;
       const acc = accumulators[i];
       const unitValues = perSample[i];
       for (let r = 0; r < count; r++) {

@@ -5,10 +5,10 @@
  */
 import { fail } from "../errors.js";
 import type { LayerSpec } from "./build.js";
-import { erf } from "./float64/erf.js";
+import { gelu } from "./float64/erf.js";
 import { compileFloat64 } from "./float64/evaluate64.js";
 import { indexGraph } from "./graph.js";
-import { attribute, attributeFloat, attributeInt, attributeInts, DataType, makeValueInfo, onnx, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
+import { attributeFloat, attributeInt, attributeInts, attributeString, DataType, makeValueInfo, onnx, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
 import { compositeActivations, type CompositeActivation } from "./sites.js";
 
 export type NetworkLayer =
@@ -213,13 +213,11 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
       case "LeakyRelu":
         layers.push({ op: "leakyrelu", alpha: attributeFloat(node, "alpha", 0.01) });
         break;
-      case "Gelu": {
+      case "Gelu":
         // Opset 20's Gelu; its tanh form is not one lesion trains.
-        const approximate = attribute(node, "approximate")?.s;
-        if (approximate && new TextDecoder().decode(approximate) !== "none") return null;
+        if (attributeString(node, "approximate", "none") !== "none") return null;
         layers.push({ op: "gelu" });
         break;
-      }
       case "LogSoftmax":
         layers.push({ op: "logsoftmax" });
         break;
@@ -277,7 +275,7 @@ function compositeLayer(composite: CompositeActivation, graph: GraphProto): "gel
     return null;
   }
   const matches = (f: (v: number) => number) => Array.from(x).every((v, i) => Math.abs(y[i] - f(v)) <= 1e-6 * Math.max(1, Math.abs(f(v))));
-  if (matches((v) => 0.5 * v * (1 + erf(v / Math.SQRT2)))) return "gelu";
+  if (matches((v) => gelu(v))) return "gelu";
   if (matches((v) => v / (1 + Math.exp(-v)))) return "silu";
   return null;
 }

@@ -178,6 +178,12 @@ export function attributeInt(node: NodeProto, name: string, fallback: number): n
   return found && found.i !== undefined && found.i !== null ? toInt(found.i) : fallback;
 }
 
+/** A string attribute (bytes in the proto) as text. */
+export function attributeString(node: NodeProto, name: string, fallback: string): string {
+  const found = attribute(node, name);
+  return found?.s && found.s.length > 0 ? new TextDecoder().decode(found.s) : fallback;
+}
+
 export function attributeFloat(node: NodeProto, name: string, fallback: number): number {
   const found = attribute(node, name);
   return found && typeof found.f === "number" ? found.f : fallback;

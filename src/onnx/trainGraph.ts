@@ -80,7 +80,7 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
   g.constant("axis0", [1], BigInt64Array.from([0n]));
   g.constant("axes023", [3], BigInt64Array.from([0n, 2n, 3n]));
   g.constant("flat", [1], BigInt64Array.from([-1n]));
-  const { logits, inputs: layerInputs, raw, saved } = forward(g, network, options.masks, true);
+  const { logits, inputs: layerInputs, raw, saved, gates } = forward(g, network, options.masks, true);
 
   // Loss and its gradient with respect to the logits.
   const [loss] = g.node("SoftmaxCrossEntropyLoss", [logits, STEP_INPUTS.y], { reduction: "mean" });
@@ -136,15 +136,15 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
         grad = g.one("Mul", [grad, g.one("Mul", [raw[i], g.one("Sub", [g.constant(`one.${i}`, [], new Float32Array([1])), raw[i]])])]);
         break;
       case "gelu": {
-        // d/dx x·Φ(x) = Φ(x) + x·φ(x): Φ(x) = 0.5·(1 + erf(x/√2)), φ(x) = exp(−x²/2)/√(2π).
-        const cdf = g.one("Mul", [g.one("Add", [g.one("Erf", [g.one("Div", [input, `gelu.root2.${i}`])]), `gelu.one.${i}`]), `gelu.half.${i}`]);
+        // d/dx x·Φ(x) = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π); Φ(x) from the forward pass.
+        const cdf = gates.get(i)!;
         const density = g.one("Mul", [g.one("Exp", [g.one("Mul", [g.one("Mul", [input, input]), g.constant(`gelu.minushalf.${i}`, [], Float32Array.of(-0.5))])]), g.constant(`gelu.norm.${i}`, [], Float32Array.of(1 / Math.sqrt(2 * Math.PI)))]);
         grad = g.one("Mul", [grad, g.one("Add", [cdf, g.one("Mul", [input, density])])]);
         break;
       }
       case "silu": {
-        // d/dx x·s(x) = s·(1 + x·(1 − s)), s = sigmoid(x).
-        const gate = g.one("Sigmoid", [input]);
+        // d/dx x·s(x) = s·(1 + x·(1 − s)), s = sigmoid(x) from the forward pass.
+        const gate = gates.get(i)!;
         const one = g.constant(`silu.one.${i}`, [], Float32Array.of(1));
         grad = g.one("Mul", [grad, g.one("Mul", [gate, g.one("Add", [one, g.one("Mul", [input, g.one("Sub", [one, gate])])])])]);
         break;
@@ -233,11 +233,13 @@ function bufferInputs(network: Network) {
 /**
  * The forward nodes. Per layer: its input tensor, its output (after any mask) and its raw output (before the mask,
  * what activation gradients read). Masks apply always; dropout and batch statistics only when training (then the
- * updated running statistics are graph outputs, and `saved` holds what each BatchNorm's backward pass reads).
+ * updated running statistics are graph outputs, and `saved` holds what each BatchNorm's backward pass reads). `gates`
+ * holds GELU's Φ(x) and SiLU's sigmoid(x) per layer, which their derivatives reuse.
  */
-function forward(g: GraphBuilder, network: Network, masks: Record<number, number[]>, training: boolean): { logits: string; inputs: string[]; outputs: string[]; raw: string[]; saved: Map<number, BatchNormSaved> } {
+function forward(g: GraphBuilder, network: Network, masks: Record<number, number[]>, training: boolean): { logits: string; inputs: string[]; outputs: string[]; raw: string[]; saved: Map<number, BatchNormSaved>; gates: Map<number, string> } {
   const shapes = layerShapes(network);
   const saved = new Map<number, BatchNormSaved>();
+  const gates = new Map<number, string>();
   let current: string = STEP_INPUTS.x;
   const inputs: string[] = [];
   const outputs: string[] = [];
@@ -274,13 +276,20 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
       case "sigmoid":
         out = g.one("Sigmoid", [current]);
         break;
-      case "gelu":
-        // As torch.onnx writes nn.GELU() (build.ts): x·0.5·(1 + erf(x/√2)).
-        out = g.one("Mul", [g.one("Mul", [current, g.one("Add", [g.one("Erf", [g.one("Div", [current, g.constant(`gelu.root2.${i}`, [], Float32Array.of(Math.SQRT2))])]), g.constant(`gelu.one.${i}`, [], Float32Array.of(1))])]), g.constant(`gelu.half.${i}`, [], Float32Array.of(0.5))]);
+      case "gelu": {
+        // x·Φ(x), Φ(x) = 0.5·(1 + erf(x/√2)); equal bit for bit to torch.onnx's x·(1 + erf(x/√2))·0.5 (build.ts), a
+        // product by 0.5 being exact. Φ is kept for the backward pass (gates).
+        const cdf = g.one("Mul", [g.one("Add", [g.one("Erf", [g.one("Div", [current, g.constant(`gelu.root2.${i}`, [], Float32Array.of(Math.SQRT2))])]), g.constant(`gelu.one.${i}`, [], Float32Array.of(1))]), g.constant(`gelu.half.${i}`, [], Float32Array.of(0.5))]);
+        gates.set(i, cdf);
+        out = g.one("Mul", [current, cdf]);
         break;
-      case "silu":
-        out = g.one("Mul", [current, g.one("Sigmoid", [current])]);
+      }
+      case "silu": {
+        const gate = g.one("Sigmoid", [current]);
+        gates.set(i, gate);
+        out = g.one("Mul", [current, gate]);
         break;
+      }
       case "flatten":
         out = g.one("Flatten", [current], { axis: 1 });
         break;
@@ -307,7 +316,7 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
   });
   // The loss takes the logits before a final LogSoftmax (cross-entropy of logits = NLL of log-probabilities).
   const last = network.layers[network.layers.length - 1];
-  return { logits: last.op === "logsoftmax" ? inputs[inputs.length - 1] : current, inputs, outputs, raw, saved };
+  return { logits: last.op === "logsoftmax" ? inputs[inputs.length - 1] : current, inputs, outputs, raw, saved, gates };
 }
 
 function model(g: GraphBuilder, inputs: ReturnType<typeof makeValueInfo>[], outputs: ReturnType<typeof makeValueInfo>[]): ModelProto {

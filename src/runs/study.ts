@@ -15,7 +15,8 @@ import { dataIdentity } from "../data/dataIdentity.js";
 import type { Dataset } from "../data/types.js";
 import { resolveSite, type LesionModel } from "../engine/model.js";
 import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
-import { ablate, unresolvedTiesWarning, type AblateResult } from "../study/ablate.js";
+import { ablate, type AblateResult } from "../study/ablate.js";
+import { readTiesWarning, unresolvedTiesWarning } from "../study/tiesWarning.js";
 import { ablateFiles } from "./ablateFiles.js";
 import { characterize } from "../study/characterize.js";
 import { characterizeFiles } from "./characterizeFiles.js";
@@ -227,7 +228,7 @@ export function studyWarnings(dir: string): string[] {
     const warnings = Array.isArray(summary.warnings) ? summary.warnings.filter((w): w is string => typeof w === "string") : [];
     // A step written before ablate named its unresolved ties among its warnings (unresolvedTiesWarning's words).
     const ties = typeof summary.unresolvedTies === "number" ? summary.unresolvedTies : 0;
-    if (ties > 0 && !warnings.some((w) => w.includes("near tie(s) could not be settled"))) warnings.push(unresolvedTiesWarning(ties, null));
+    if (ties > 0 && !warnings.some((w) => readTiesWarning(w) !== null)) warnings.push(unresolvedTiesWarning(ties, null));
     for (const w of warnings) steps.set(w, [...(steps.get(w) ?? []), name]);
   }
   // Unsettled near ties differ by their count only: one line for all steps, counts summed (a trial's report had shown
@@ -235,15 +236,15 @@ export function studyWarnings(dir: string): string[] {
   const ties = new Map<string, { count: number; of: string[] }>();
   const lines: string[] = [];
   for (const [w, of] of steps) {
-    const tie = /^(\d+) (near tie\(s\) could not be settled.*)$/.exec(w);
+    const tie = readTiesWarning(w);
     if (!tie) {
       lines.push(`${w} (${of.join(", ")})`);
       continue;
     }
-    const entry = ties.get(tie[2]) ?? { count: 0, of: [] };
-    entry.count += Number(tie[1]) * of.length;
+    const entry = ties.get(tie.rest) ?? { count: 0, of: [] };
+    entry.count += tie.count * of.length;
     entry.of.push(...of);
-    ties.set(tie[2], entry);
+    ties.set(tie.rest, entry);
   }
   for (const [rest, { count, of }] of ties) lines.push(`${count} ${rest} (${[...new Set(of)].sort().join(", ")})`);
   return lines;

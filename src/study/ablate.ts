@@ -30,6 +30,7 @@ import { classCounts, type Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
 import { record } from "../engine/record.js";
 import { float64MissingOps } from "../onnx/float64/evaluate64.js";
+import { unresolvedTiesWarning } from "./tiesWarning.js";
 import { fromLog, intactFromLog, stored, toLog, type LoggedOutcome, type StoredIntact, type StoredOutcome } from "./storedOutcome.js";
 
 export interface AblateOptions {
@@ -380,19 +381,4 @@ function sum(values: number[]): number {
   let total = 0;
   for (let i = 0; i < values.length; i++) total += values[i];
   return total;
-}
-
-/**
- * The warning for `count` near ties no float64 path settled, naming why: `missing`, the graph's ops lesion's float64
- * interpreter has no kernel for (float64MissingOps); null where that is not known (a summary of an earlier version,
- * which counted its ties without naming them: studyWarnings).
- */
-export function unresolvedTiesWarning(count: number, missing: readonly string[] | null): string {
-  const why =
-    missing === null
-      ? ""
-      : missing.length > 0
-        ? ` (lesion's float64 interpreter has no ${missing.join(", ")}, and onnxruntime no float64 kernel for some op of the graph)`
-        : " (the graph has an input or attribute lesion's float64 interpreter does not cover, and onnxruntime no float64 kernel for some of its ops)";
-  return `${count} near tie(s) could not be settled in float64${why}: they keep their float32 prediction`;
 }

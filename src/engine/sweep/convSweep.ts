@@ -74,6 +74,8 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
   const outSize = size(outShape);
   const extraSizes = extras.map((t) => size(shapes.get(t)!));
   const plane = inSize / site.units;
+  // The delta layer's input is NCHW: a channel's positions in a row.
+  const channelLayout = { plane, unitStride: plane, step: 1 };
   // The delta graph's layout [C, G, rows, S]: a row of the layer's output is [G, S].
   const groups = delta.kind === "conv" ? outShape[0] : 1;
   const span = outSize / groups;
@@ -167,7 +169,7 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
       weights = new OrtTensor("float32", weightSlice(delta, units), [delta.weightDims[0], units.length, ...delta.weightDims.slice(2)]);
       xWidth = units.length * plane;
       for (let local = 0; local < count; local++) {
-        if (!anyActive(x, local * inSize, units, plane)) continue;
+        if (!anyActive(x, local * inSize, units, channelLayout)) continue;
         batch[0].set(pre.subarray(local * outSize, (local + 1) * outSize), filled * outSize);
         units.forEach((u, j) => xBatch.set(x.subarray(local * inSize + u * plane, local * inSize + (u + 1) * plane), filled * xWidth + j * plane));
         extraCache.forEach((cache, i) => batch[i + 1].set(cache.subarray(local * extraSizes[i], (local + 1) * extraSizes[i]), filled * extraSizes[i]));
@@ -189,7 +191,7 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
         const units = conditions[c].units;
         for (let r = 0; r < rows; r++) {
           const local = from + r;
-          if (!anyActive(x, local * inSize, units, plane)) continue;
+          if (!anyActive(x, local * inSize, units, channelLayout)) continue;
           // The layer's output with U zeroed is the cached one less U's contributions: for the logits themselves
           // computed here, else fed to the suffix graph, which starts with the difference (copies, not a JS loop).
           const base = local * outSize;

@@ -12,7 +12,7 @@ import { compileFloat64, type Float64Graph } from "../../onnx/float64/evaluate64
 import { cutTensors, maskInputName, maskShape, offsetInputName, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget, type SuffixModel } from "../../onnx/surgery.js";
 import { fillInput } from "../input.js";
 import { crossEntropy, decide, TIE_MARGIN } from "./logits.js";
-import { getSession, type LesionModel, type Site } from "../model.js";
+import { getSession, unitLayout, type LesionModel, type Site } from "../model.js";
 import { OrtTensor, type OrtSession } from "../ort.js";
 import type { SweepCondition, SweepResult } from "./types.js";
 import { anyActive, tallies, tallyResult } from "./tally.js";
@@ -62,9 +62,7 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
   const run = await getSession(model, `suffix:${site.name}`, () => suffix.model);
   const sizes = cut.map((t) => shapes.get(t)!.reduce((a, b) => a * b, 1));
   const rowSize = sizes.reduce((a, b) => a + b, 0);
-  const plane = sizes[0] / site.units;
-  // Units on the last axis (a channels-last site): a sample's values are [plane, units], not [units, plane].
-  const unitsLast = site.unitAxis !== 1 && site.shape.length > 1;
+  const layout = unitLayout(site);
   const chunk = Math.max(1, Math.min(data.n, Math.floor(CACHE_BYTES / (rowSize * 4))));
   const batchRows = Math.max(1, Math.min(16384, Math.floor(BATCH_BYTES / (rowSize * 4))));
 
@@ -155,7 +153,7 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
       const spec = conditions[c];
       const site0 = cache[0];
       for (let local = 0; local < count; local++) {
-        if (spec.mode === "zero" && !anyActive(site0, local * sizes[0], spec.units, plane, unitsLast ? site.units : 0)) continue;
+        if (spec.mode === "zero" && !anyActive(site0, local * sizes[0], spec.units, layout)) continue;
         await addRow(local, c);
       }
       await flush();

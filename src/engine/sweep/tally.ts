@@ -2,6 +2,7 @@
  * What the row-sampling paths (maskedSweep, convSweep) keep per condition while they evaluate the rows a condition can
  * change, and the SweepResult they make of it: every other sample keeps its intact prediction and loss.
  */
+import type { UnitLayout } from "../model.js";
 import type { Dataset } from "../../data/types.js";
 import type { SweepResult } from "./types.js";
 
@@ -22,19 +23,11 @@ export function tallies(count: number): ConditionTally[] {
   return Array.from({ length: count }, () => ({ changed: new Map<number, number>(), lossDelta: 0, lossOwn: 0, ownRows: 0 }));
 }
 
-/**
- * Whether any of `units`' planes of one sample is non-zero: each `plane` values from `offset + unit·plane`, or with
- * `unitsLast` (the site's unit count, for units on the last axis) every `unitsLast`-th value from `offset + unit`.
- */
-export function anyActive(values: Float32Array, offset: number, units: readonly number[], plane: number, unitsLast = 0): boolean {
+/** Whether any of `units`' values in one sample (from `offset`, laid out as `layout` says) is non-zero. */
+export function anyActive(values: Float32Array, offset: number, units: readonly number[], layout: UnitLayout): boolean {
+  const { plane, unitStride, step } = layout;
   for (const unit of units) {
-    if (unitsLast > 0) {
-      // [plane, units]: the unit's values every `unitsLast` entries.
-      for (let p = 0, at = offset + unit; p < plane; p++, at += unitsLast) if (values[at] !== 0) return true;
-      continue;
-    }
-    const from = offset + unit * plane;
-    for (let p = 0; p < plane; p++) if (values[from + p] !== 0) return true;
+    for (let p = 0, at = offset + unit * unitStride; p < plane; p++, at += step) if (values[at] !== 0) return true;
   }
   return false;
 }

@@ -27,5 +27,10 @@ export function erf(x: number): number {
   return Math.sign(x) * (1 - Math.exp(-a * a) / SQRT_PI / fraction);
 }
 
+/** GELU, PyTorch's nn.GELU(): x·Φ(x) = 0.5·x·(1 + erf(x/√2)); with `tanh`, its tanh form (approximate="tanh"). */
+export function gelu(x: number, tanh = false): number {
+  return tanh ? 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))) : 0.5 * x * (1 + erf(x / Math.SQRT2));
+}
+
 const SQRT_PI = Math.sqrt(Math.PI);
 const TWO_OVER_SQRT_PI = 2 / SQRT_PI;

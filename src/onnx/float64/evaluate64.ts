@@ -11,10 +11,10 @@
  * unresolved, never guess.
  */
 import { fail } from "../../errors.js";
-import { attribute, attributeFloat, attributeInt, attributeInts, DataType, toInt, type ModelProto, type NodeProto } from "../proto.js";
+import { attribute, attributeFloat, attributeInt, attributeInts, attributeString, DataType, toInt, type ModelProto, type NodeProto } from "../proto.js";
 import { isFloatType, readConst } from "../tensorData.js";
 import { batchNorm, binary, layerNorm, concat, gather, where, gemm, matmul, reduce, REDUCTIONS, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
-import { erf } from "./erf.js";
+import { erf, gelu } from "./erf.js";
 import { conv, globalAveragePool, pool, type WindowAttributes } from "./window.js";
 import { normAxis, sizeOf, type Tensor64 } from "./tensor64.js";
 
@@ -54,9 +54,8 @@ const activations: Record<string, (node: NodeProto) => (v: number) => number> = 
   Erf: () => erf,
   // Opset 20's Gelu: the erf form, or with approximate = "tanh" the tanh form (as PyTorch's GELU(approximate=...)).
   Gelu: (node) => {
-    const approximate = attribute(node, "approximate")?.s;
-    if (approximate && new TextDecoder().decode(approximate) === "tanh") return (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
-    return (v) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+    const tanh = attributeString(node, "approximate", "none") === "tanh";
+    return (v) => gelu(v, tanh);
   },
   Mish: () => (v) => v * Math.tanh(v > 30 ? v : Math.log1p(Math.exp(v))),
   Selu: (node) => {
@@ -67,13 +66,12 @@ const activations: Record<string, (node: NodeProto) => (v: number) => number> = 
 };
 
 function window(node: NodeProto, kernel: number[]): WindowAttributes {
-  const auto = attribute(node, "auto_pad");
   return {
     kernel,
     strides: attributeInts(node, "strides", []),
     pads: attributeInts(node, "pads", []),
     dilations: attributeInts(node, "dilations", []),
-    autoPad: auto?.s ? new TextDecoder().decode(auto.s) : "NOTSET",
+    autoPad: attributeString(node, "auto_pad", "NOTSET"),
     ceilMode: attributeInt(node, "ceil_mode", 0) === 1,
   };
 }
@@ -144,14 +142,14 @@ const KERNELS: Record<string, Kernel> = {
   Expand: (_n, [x, shape]) => {
     const t = need(x, "Expand");
     const target = ints(need(shape, "Expand"));
-    return [{ ...binary(t, { dims: target, data: new Float64Array(target.reduce((a, b) => a * b, 1)) }, (v) => v, "Expand"), integer: t.integer }];
+    return [{ ...binary(t, { dims: target, data: new Float64Array(sizeOf(target)) }, (v) => v, "Expand"), integer: t.integer }];
   },
   ConstantOfShape: (n, [shape]) => {
     const dims = ints(need(shape, "ConstantOfShape"));
     const value = attribute(n, "value")?.t;
     const c = value ? readConst(value) : null;
     if (value && !c) unsupported("ConstantOfShape", "a value lesion cannot read");
-    return [{ dims, data: new Float64Array(dims.reduce((a, b) => a * b, 1)).fill(c ? c.values[0] : 0), integer: c ? !isFloatType(c.type) : false }];
+    return [{ dims, data: new Float64Array(sizeOf(dims)).fill(c ? c.values[0] : 0), integer: c ? !isFloatType(c.type) : false }];
   },
   Slice: (n, [x, starts, ends, axes, steps], opset) =>
     opset >= 10
