@@ -1,5 +1,7 @@
 import type { Command } from "commander";
+import { resolve } from "node:path";
 import { loadDataset } from "../data/loadDataset.js";
+import { absoluteDataSpec } from "../data/parseDataSpec.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { explore, type ExploreOptions } from "../explore/explore.js";
 import { writeFileAtomic } from "../files.js";
@@ -35,9 +37,10 @@ export function registerExplore(program: Command): void {
         seed: parseInteger(flags.seed, "--seed", 0),
         populations: flags.populations ?? false,
         map: flags.map ?? false,
-        modelPath: path,
+        // The page's `lesion ablate` line works from any directory.
+        modelPath: resolve(path),
       };
-      const data = await loadDataset(flags.data);
+      const data = await loadDataset(absoluteDataSpec(flags.data));
       const model = await openModel(path);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
@@ -47,7 +50,7 @@ export function registerExplore(program: Command): void {
         writeFileAtomic(flags.output, result.html);
         const size = `${(result.bytes / 2 ** 20).toFixed(1)} MB`;
         const samples = result.sampled ? `a stratified sample of ${result.n} of ${result.total}` : `all ${result.n}`;
-        console.log(`explorer for ${model.name} on ${data.spec} (${samples} samples, sites ${result.sites.join(", ")}, intact ${percent(result.baseline.accuracy)}) → ${flags.output} (${size})`);
+        console.log(`explorer for ${model.name} on ${data.spec} (${samples} samples, sites ${result.sites.join(", ")}, intact ${percent(result.baseline.accuracy)}${result.wholeBaseline ? ` on the sample, ${percent(result.wholeBaseline.accuracy)} on all` : ""}) → ${flags.output} (${size})`);
       } finally {
         interrupt.dispose();
         progress.stop();

@@ -1,7 +1,7 @@
 /**
- * The `--units` flag: `all` (every unit alone), `pairs` (every pair), `0,3,7` or `2-5` (those units alone, or as
- * one group with `--together`), `@groups.json` (named groups: {"name": [units…]}). Parsing is pure; the groups file
- * is read by the command.
+ * The `--units` flag: `all` (every unit alone), `pairs` (every pair), `0,3,7` or `2-5` (those units ablated together,
+ * one condition), `@groups.json` (named groups: {"name": [units…]}). Parsing is pure; the groups file is read by the
+ * command.
  */
 import { fail } from "../errors.js";
 

@@ -95,7 +95,7 @@ export function registerRecover(program: Command): void {
         progress.stop();
         const { files, summary } = recoverFiles(result, provenance(model, data, options.seed, { test }));
         output.write(files, summary);
-        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`test`").join("--test")}`);
         if (flags.json) return printJson(summary);
         console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
         for (const [i, e] of result.epochs.entries()) {

@@ -3,7 +3,9 @@ import { loadDataset } from "../data/loadDataset.js";
 import { dirname, resolve } from "node:path";
 import { checkWritableDir, writeFileAtomic } from "../files.js";
 import { train, trainingHistory, type TrainOptions } from "../models/train.js";
-import { abortOnInterrupt, parseClass, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
+import { existsSync } from "node:fs";
+import { fail } from "../errors.js";
+import { abortOnInterrupt, OVERWRITE_FLAG, parseClass, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
 
 const FLAGS: FlagTable<TrainOptions> = {
   arch: "--arch <name>",
@@ -41,6 +43,7 @@ interface TrainFlags {
   epochState?: boolean;
   excludeClasses?: string;
   output: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -63,15 +66,22 @@ export function registerTrain(program: Command): void {
     .option(FLAGS.excludeClasses!, "leave these classes (indices or class names, comma-separated) out of the training data: a transplant's recipient")
     .option("--epoch-state", "save the training state to <output>.epoch-state.json after every epoch; a rerun resumes from it")
     .requiredOption("-o, --output <file>", "ONNX file for the trained model (the initial one goes to <name>.initial.onnx)")
+    .option(OVERWRITE_FLAG, "replace an existing model (and its .initial.onnx and .history.json) at the output path")
     .option("--json", "print the history as JSON")
     .action(async (flags: TrainFlags) => {
       const optimizer = parseOptimizer(flags.optimizer);
+      // A trained model is hours of work: another run's is replaced only when asked, and found before training starts.
+      const existing = [flags.output, ...companions(flags.output)].filter((path) => existsSync(path));
+      if (existing.length > 0 && !flags.overwrite) {
+        fail("resume-mismatch", `${existing.join(", ")} ${existing.length === 1 ? "exists" : "exist"}; use --overwrite to replace ${existing.length === 1 ? "it" : "them"}, or choose another output`, { path: existing[0], options: ["overwrite"] });
+      }
       const specs = trainingSpecs(flags.data, flags.test);
       const data = await loadDataset(specs.train);
       const test = specs.test ? await loadDataset(specs.test) : undefined;
       // `--data cifar10:test` with the default test set trains and tests on the same images: say so, once.
       if (specs.test === specs.train) console.error(`lesion: warning: the test data is the training data (${specs.test}): its test accuracy is a training accuracy; give --test another set`);
       const output = flags.output;
+      const [initialPath, historyPath] = companions(output);
       const stem = output.replace(/\.onnx$/i, "");
       // Training takes minutes: an output that cannot be written is found before it starts.
       checkWritableDir(dirname(resolve(output)), "output directory");
@@ -101,12 +111,12 @@ export function registerTrain(program: Command): void {
           signal: interrupt.signal,
         });
         progress.stop();
-        writeFileAtomic(`${stem}.initial.onnx`, result.initial);
+        writeFileAtomic(initialPath, result.initial);
         const history = trainingHistory(result);
-        writeFileAtomic(`${stem}.history.json`, `${JSON.stringify(history, null, 2)}\n`);
+        writeFileAtomic(historyPath, `${JSON.stringify(history, null, 2)}\n`);
         writeFileAtomic(output, result.model);
         if (flags.json) return printJson(history);
-        console.log(`wrote ${output} (and ${stem}.initial.onnx, ${stem}.history.json)`);
+        console.log(`wrote ${output} (and ${initialPath}, ${historyPath})`);
       } finally {
         interrupt.dispose();
         progress.stop();
@@ -114,3 +124,8 @@ export function registerTrain(program: Command): void {
     });
 }
 
+/** The files written beside the model: its initial weights and its history. */
+function companions(output: string): [string, string] {
+  const stem = output.replace(/\.onnx$/i, "");
+  return [`${stem}.initial.onnx`, `${stem}.history.json`];
+}

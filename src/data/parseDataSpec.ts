@@ -2,7 +2,7 @@
  * Data specs: the one string that names a data set in the API, the CLI and result files.
  * Parsing is pure (no file access); `loadDataset` resolves the paths.
  */
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { existsSync } from "node:fs";
 import { fail } from "../errors.js";
 import type { Split } from "./types.js";
@@ -69,6 +69,24 @@ export function formatDataSpec(spec: DataSpec): string {
       return `${spec.kind}:${spec.images},${spec.labels}`;
     case "folder":
       return spec.path;
+  }
+}
+
+/**
+ * The spec with its files and folders as absolute paths (resolved against the working directory), so a command line
+ * written from it works from any directory: `npy:x.npy,y.npy` → `npy:/home/me/x.npy,/home/me/y.npy`; named sets stay.
+ * @throws LesionError `bad-data-spec` (as parseDataSpec).
+ */
+export function absoluteDataSpec(spec: string): string {
+  const parsed = parseDataSpec(spec);
+  switch (parsed.kind) {
+    case "idx":
+    case "npy":
+      return formatDataSpec({ ...parsed, images: resolve(parsed.images), labels: resolve(parsed.labels) });
+    case "folder":
+      return formatDataSpec({ ...parsed, path: resolve(parsed.path) });
+    default:
+      return formatDataSpec(parsed);
   }
 }
 

@@ -21,7 +21,7 @@ import { createSession } from "../engine/ort.js";
 import { TIE_MARGIN } from "../engine/sweep/logits.js";
 import { layerWeights } from "../onnx/layerWeights.js";
 import { seeded, shuffle } from "../random.js";
-import { classNames as classNamesOf } from "../engine/evaluate.js";
+import { classNames as classNamesOf, evaluate } from "../engine/evaluate.js";
 import { indicators } from "../study/indicators.js";
 import { populations } from "../study/populations.js";
 import { stimulusMap, type StimulusMapOptions } from "../study/stimulusMap.js";
@@ -67,9 +67,13 @@ export interface ExploreResult {
   total: number;
   /** True when the page holds a stratified sample rather than the whole data set. */
   sampled: boolean;
+  /** The page's samples as indices into `data`, ascending; null when it holds them all. */
+  samples: Int32Array | null;
   sites: string[];
   /** The intact accuracy on the page's samples (float64-exact), which the page recomputes on opening. */
   baseline: { accuracy: number; perClass: Array<number | null> };
+  /** On a sampled page, the intact accuracy on the whole data set (`evaluate`'s); null when the page holds it all. */
+  wholeBaseline: { accuracy: number; perClass: Array<number | null> } | null;
 }
 
 /** Largest page the default sample size allows. */
@@ -113,6 +117,8 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
 
   options.onProgress?.({ phase: "explore", done: 1, total: 3, detail: "indicators" });
   const found = await indicators(model, subset, { sites: sites.map((s) => s.name), onProgress: options.onProgress, signal: options.signal });
+  // On a sample, the page's accuracies are the sample's; the whole set's intact accuracy (`lesion eval`'s) goes beside them.
+  const whole = indices ? await evaluate(model, data, { signal: options.signal }) : null;
   const map = options.map ? await stimulusMap(subset, { seed: options.seed ?? 0, ...(options.map === true ? {} : options.map) }) : null;
   const groups = options.populations ? await populations(model, subset, found, { seed: options.seed ?? 0, signal: options.signal }) : [];
   options.onProgress?.({ phase: "explore", done: 2, total: 3, detail: "page" });
@@ -131,8 +137,10 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
     const layer = site.layer ? layerWeights(model.proto, site.layer) : null;
     // The first layer's incoming weights are images: the unit's receptive field (a dense row, or a conv filter).
     if (!layer) continue;
+    // Only a layer that reads the image: a dense layer after convs may have as many inputs as the image has pixels.
+    if (!readsImage(model, site.layer!)) continue;
     const side = Math.sqrt(layer.fanIn / c);
-    const image = layer.fanIn === pixels ? [h, w] : site.kind === "conv" && Number.isInteger(side) && firstLayer(model, site.layer!) ? [side, side] : null;
+    const image = layer.fanIn === pixels ? [h, w] : site.kind === "conv" && Number.isInteger(side) ? [side, side] : null;
     if (!image) continue;
     blobs[`weights:${site.name}`] = new Uint8Array(Float32Array.from(layer.weight).buffer);
     weights[site.name] = { blob: `weights:${site.name}`, fanIn: layer.fanIn, channels: c, height: image[0], width: image[1] };
@@ -145,6 +153,7 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
     n,
     total: data.n,
     sampled: indices !== null,
+    samples: indices && Array.from(indices),
     sampleReason: indices === null ? null : options.samples !== undefined ? "asked" : Math.floor((PAGE_BYTES - base) / perSample) < data.n ? "page" : "memory",
     seed: options.seed ?? 0,
     classNames: classNamesOf(model, subset),
@@ -174,6 +183,7 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
       p.groupings.filter((g) => g.method === "hierarchical").map((g) => ({ site: p.site, by: g.by, populations: g.populations.map((q) => ({ id: q.id, units: q.units })) })),
     ),
     baseline: found.baseline,
+    wholeBaseline: whole && { accuracy: whole.accuracy, perClass: whole.perClass },
     map: map && {
       samples: map.samples,
       x: Array.from({ length: map.samples.length }, (_, i) => Number(map.coordinates.data[2 * i])),
@@ -182,7 +192,7 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
   };
   const html = renderExplorer(meta, blobs);
   options.onProgress?.({ phase: "explore", done: 3, total: 3, detail: "page" });
-  return { html, bytes: Buffer.byteLength(html), n, total: data.n, sampled: indices !== null, sites: sites.map((s) => s.name), baseline: found.baseline };
+  return { html, bytes: Buffer.byteLength(html), n, total: data.n, sampled: indices !== null, samples: indices, sites: sites.map((s) => s.name), baseline: found.baseline, wholeBaseline: meta.wholeBaseline };
 }
 
 async function runsInFloat64(graph: Uint8Array): Promise<boolean> {
@@ -200,8 +210,30 @@ function isBytes(images: Float32Array): boolean {
   return true;
 }
 
-function firstLayer(model: LesionModel, layer: string): boolean {
-  return (model.proto.graph!.node ?? []).find((n) => n.name === layer)?.input?.[0] === model.inputName;
+/** Ops between the input and a first layer that keep each pixel where it is (flattening, normalising by constants). */
+const PIXEL_PRESERVING = new Set(["Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Cast", "Sub", "Div", "Mul", "Add"]);
+
+/**
+ * Whether `layer` (a MatMul, Gemm or Conv node's name) reads the model's input image: its data input traces back to
+ * the graph input through PIXEL_PRESERVING ops whose other inputs are constants.
+ */
+function readsImage(model: LesionModel, layer: string): boolean {
+  const graph = model.proto.graph!;
+  const nodes = graph.node ?? [];
+  const producer = new Map<string, (typeof nodes)[number]>();
+  for (const n of nodes) for (const o of n.output ?? []) producer.set(o, n);
+  const constants = new Set((graph.initializer ?? []).map((t) => t.name!));
+  for (const n of nodes) if (n.opType === "Constant") for (const o of n.output ?? []) constants.add(o);
+  let tensor = nodes.find((n) => n.name === layer)?.input?.[0];
+  for (let steps = 0; tensor !== undefined && steps < 16; steps++) {
+    if (tensor === model.inputName) return true;
+    const node = producer.get(tensor);
+    if (!node || !PIXEL_PRESERVING.has(node.opType!)) return false;
+    const data = (node.input ?? []).filter((i) => i && !constants.has(i));
+    // Reshape's shape may be computed (Shape → Gather → Concat): only its first input carries the pixels.
+    tensor = node.opType === "Reshape" ? node.input![0] : data.length === 1 ? data[0] : undefined;
+  }
+  return false;
 }
 
 /**

@@ -21,6 +21,8 @@ export interface ExplorerMeta {
   n: number;
   total: number;
   sampled: boolean;
+  /** The page's samples as indices into the data set, ascending (a stratified sample); null when it holds them all. */
+  samples: number[] | null;
   /** Why a sample: asked for (--samples), the page would pass 50 MB, or its activation cache 64 MB. */
   sampleReason: "asked" | "page" | "memory" | null;
   seed: number;
@@ -57,6 +59,8 @@ export interface ExplorerMeta {
   map: { samples: number[]; x: number[]; y: number[] } | null;
   /** Intact accuracy computed by lesion (float64-exact); the page shows whether its own equals it. */
   baseline: { accuracy: number; perClass: Array<number | null> };
+  /** On a sampled page, the intact accuracy on the whole data set (as `lesion eval` gives it); null when not sampled. */
+  wholeBaseline: { accuracy: number; perClass: Array<number | null> } | null;
   /** Set by renderExplorer: whether a float64 graph is embedded. */
   float64?: boolean;
 }
@@ -119,7 +123,8 @@ export function renderExplorer(meta: ExplorerMeta, blobs: ExplorerBlobs): string
     '<header><h1>lesion explorer</h1><p id="about"></p><p id="status">loading the network…</p></header>\n',
     '<div id="controls"><label>colour <select id="indicator"></select></label> <label id="class-label">class <select id="klass"></select></label>',
     ' <label id="population-label" hidden>population <select id="population"></select></label> <button id="undo" disabled>undo</button> <button id="reset" disabled>reset</button>',
-    ' <span class="hint">click: silence only this unit (again: restore) · shift-click: add to / remove from the group</span></div>\n',
+    ' <span class="hint">click: silence only this unit (again: restore) · shift-click: add to / remove from the group</span>',
+    '<div id="legend">unit colour, each site on its own scale: its lowest value<span class="ramp"></span>its highest · grey: undefined (selectivity of a unit too rarely active) · black, red border: silenced</div></div>\n',
     '<div id="cli"><label>the current lesion in the CLI <input id="units" readonly></label> <button id="copy">copy</button></div>\n',
     '<main><div id="left"><section id="network"></section><div id="tip" hidden></div></div><section id="results"><p id="overall"></p><svg id="bars"></svg>',
     '<h2>confusion matrix <span class="hint">(rows: true class, columns: predicted; outlined: changed by the lesion)</span></h2><div id="confusion"></div>',

@@ -10,6 +10,7 @@
  * Control (`control: true`): the intact network retrained with the same budget (epochs, optimizer, seed, batches), so
  * a recovery can be read against what the extra training alone gives (a "recovered 112 %" may be mostly that).
  */
+import { dataIdentity } from "../data/dataIdentity.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
@@ -148,8 +149,14 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     })),
     control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
     recovered: classifierBytes(network, final, model.preprocessing, model.classNames ?? Array.from({ length: k }, (_, i) => String(i))),
-    warnings: [...model.warnings],
+    warnings: [...model.warnings, ...sameDataWarning(data, options.test)],
   };
+}
+
+/** A recovery measured on the images it retrains on (`--data cifar10:test` with the default test set) says so. */
+function sameDataWarning(data: Dataset, test: Dataset): string[] {
+  const same = data === test || (data.n === test.n && dataIdentity(data).sha256 === dataIdentity(test).sha256);
+  return same ? [`the test data is the training data (${test.spec}): recovery is measured on the images the network retrains on; give \`test\` another set`] : [];
 }
 
 /**

@@ -81,7 +81,8 @@ export interface ReportData {
   map: StimulusOutcomes | null;
   recovery: RecoverSummary | null;
   /** The per-epoch history lesion's training wrote beside the model (`MODEL.history.json`), when there is one. */
-  training: { arch: string; data: string; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> } | null;
+  /** `test`: the data the test accuracy is measured on (the history's; null when none or not recorded). */
+  training: { arch: string; data: string; test: string | null; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> } | null;
   /**
    * Study B of Meyes et al. 2019 (their VGG study): every studied site in depth order (graph order, 1 = nearest the
    * input), with its cumulative ablation curve in random order, the mean over the fractions step's repeats (no new
@@ -211,9 +212,9 @@ function trainingHistory(modelPath: string | null): ReportData["training"] {
   const path = modelPath?.replace(/\.onnx$/, ".history.json");
   if (!path || path === modelPath || !existsSync(path)) return null;
   try {
-    const file = JSON.parse(readFileSync(path, "utf8")) as { arch: string; data: string; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> };
+    const file = JSON.parse(readFileSync(path, "utf8")) as { arch: string; data: string; test?: string | null; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> };
     if (!Array.isArray(file.history)) return null;
-    return { arch: file.arch, data: file.data, history: file.history.map((e) => ({ epoch: e.epoch, trainLoss: round(e.trainLoss)!, testAccuracy: round(e.testAccuracy) })) };
+    return { arch: file.arch, data: file.data, test: file.test ?? null, history: file.history.map((e) => ({ epoch: e.epoch, trainLoss: round(e.trainLoss)!, testAccuracy: round(e.testAccuracy) })) };
   } catch {
     // A history file that is not lesion's is not the report's business.
     return null;

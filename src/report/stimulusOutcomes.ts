@@ -11,6 +11,8 @@ import { round } from "./round.js";
 /** Mapped images (x, y, label) and, per condition, each image's outcome code as one digit of `codes`. */
 export interface StimulusOutcomes {
   points: Array<[number, number, number]>;
+  /** How well the map separates the classes: `classAgreement`'s share and what chance gives. */
+  neighbours: { same: number; chance: number };
   conditions: Array<{ id: string; site: string; delta: number; codes: string }>;
 }
 
@@ -61,7 +63,37 @@ export function stimulusOutcomes(dir: string, characterized: CharacterizeSummary
       conditions.push({ id: c.id, site, delta: round(c.delta)!, codes: outcome(after(pairFiles, i), alone).join("") });
     }
   }
-  return { points: map.samples.map((_, j) => [round(Number(map.coordinates.data[2 * j]))!, round(Number(map.coordinates.data[2 * j + 1]))!, map.labels[j]]), conditions };
+  const points = map.samples.map((_, j): [number, number, number] => [round(Number(map.coordinates.data[2 * j]))!, round(Number(map.coordinates.data[2 * j + 1]))!, map.labels[j]]);
+  return { points, neighbours: classAgreement(points), conditions };
+}
+
+/**
+ * The share of points whose nearest other point (Euclidean, in the map's two dimensions; the first on a tie) has
+ * their class, and the share chance gives: the probability that another point drawn at random has it,
+ * Σ_c n_c (n_c − 1) / (n (n − 1)). A map whose classes form islands scores far above chance; one of mixed classes
+ * near it. Both fractions 0..1; `same` is 0 for fewer than two points.
+ */
+export function classAgreement(points: ReadonlyArray<readonly [number, number, number]>): { same: number; chance: number } {
+  const n = points.length;
+  if (n < 2) return { same: 0, chance: 0 };
+  let same = 0;
+  for (let i = 0; i < n; i++) {
+    let best = Infinity;
+    let nearest = -1;
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      const dx = points[i][0] - points[j][0];
+      const dy = points[i][1] - points[j][1];
+      const d = dx * dx + dy * dy;
+      if (d < best) [best, nearest] = [d, j];
+    }
+    if (points[nearest][2] === points[i][2]) same++;
+  }
+  const counts = new Map<number, number>();
+  for (const p of points) counts.set(p[2], (counts.get(p[2]) ?? 0) + 1);
+  let pairs = 0;
+  for (const c of counts.values()) pairs += c * (c - 1);
+  return { same: same / n, chance: pairs / (n * (n - 1)) };
 }
 
 function readNpy(path: string): Int32Array {

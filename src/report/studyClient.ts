@@ -121,7 +121,11 @@ if (data.map) {
         height: 460, color: { legend: true, domain: names, range: ["#d9d9d9", "#e45756", "#54a24b", "#b279a2", "#9d755d"] }, x: { axis: null }, y: { axis: null },
         marks: [Plot.dot(points.filter((p) => p.outcome === "kept"), { x: "x", y: "y", fill: "outcome", r: 2 }), Plot.dot(points.filter((p) => p.outcome !== "kept"), { x: "x", y: "y", fill: "outcome", r: 3.5, tip: true, channels: { class: "class" } })],
       });
-    holder.replaceChildren(figure(document.createElement("div"), plot, "A t-SNE map of " + data.map.points.length + " test images (after PCA to 30 dimensions): nearby images look alike to the pixel statistics, and the classes form islands. " + (byClass ? "Coloured by class (legend); choose a condition above to colour by what its ablation did to each image." : "Coloured: what " + condition.id + " did to each image (lost: it was right and is now wrong). Losses gathered on one island show a unit serving one class; scattered losses, a unit serving many."), "stimulus-map" + (condition ? "-" + condition.id.replace(/[^A-Za-z0-9_.-]/g, "_") : ""), points));
+    // Whether the classes form islands is measured (nearest neighbours of one class), not assumed: on CIFAR-10's pixels they do not.
+    const nb = data.map.neighbours;
+    const islands = nb.same >= 0.5 && nb.same >= 2 * nb.chance;
+    const separation = (100 * nb.same).toFixed(0) + " % of the images have their nearest neighbour on the map in their own class (" + (100 * nb.chance).toFixed(0) + " % by chance): " + (islands ? "the classes form islands." : "the classes mix; pixel statistics do not separate them.");
+    holder.replaceChildren(figure(document.createElement("div"), plot, "A t-SNE map of " + data.map.points.length + " test images (after PCA to 30 dimensions): nearby images look alike to the pixel statistics. " + separation + " " + (byClass ? "Coloured by class (legend); choose a condition above to colour by what its ablation did to each image." : "Coloured: what " + condition.id + " did to each image (lost: it was right and is now wrong)." + (islands ? " Losses gathered on one island show a unit serving one class; scattered losses, a unit serving many." : "")), "stimulus-map" + (condition ? "-" + condition.id.replace(/[^A-Za-z0-9_.-]/g, "_") : ""), points));
   };
   pick.addEventListener("change", draw);
   drawMap = (site) => {
@@ -144,7 +148,8 @@ if (data.training) {
     const tested = rows.filter((r) => r.testAccuracy !== null);
     pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "test accuracy" }, marks: [Plot.line(tested, { x: "epoch", y: "testAccuracy", stroke: "#59a14f" }), Plot.dot(tested, { x: "epoch", y: "testAccuracy", fill: "#59a14f", tip: true })] }));
   }
-  figure(s, pair, "How lesion trained " + t.arch + " on " + t.data + ": the mean training loss of each epoch and, where a test set was given, the test accuracy after it.", "training", rows);
+  const tested = t.test === null ? "" : t.test === t.data ? " and the accuracy on " + t.test + " after it: the training data itself, so a training accuracy, not a test accuracy" : " and the accuracy on the test set " + t.test + " after it";
+  figure(s, pair, "How lesion trained " + t.arch + " on " + t.data + ": the mean training loss of each epoch" + tested + ".", "training", rows);
 }
 
 // Recovery.

@@ -204,9 +204,18 @@ describe("lesion (bin)", () => {
     expect(history.history).toHaveLength(2);
     // Which data the test accuracy is measured on, in the file too.
     expect([history.data, history.test]).toEqual([data, data]);
+    // A model at the output path is replaced only with --overwrite; the refusal comes before training, nothing changes.
+    const before = readFileSync(join(dir, "small.onnx"));
+    expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "1", "--seed", "5", "-o", "small.onnx"), /^lesion: small\.onnx, small\.initial\.onnx, small\.history\.json exist; use --overwrite to replace them, or choose another output$/);
+    expect(readFileSync(join(dir, "small.onnx")).equals(before)).toBe(true);
+    const again = lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "1", "--seed", "5", "-o", "small.onnx", "--overwrite");
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(join(dir, "small.onnx")).equals(before)).toBe(false);
     const out = join(dir, "recovery");
     const recovered = lesion("recover", "small.onnx", "--data", data, "--test", data, "--site", "fc1", "--units", "0,1", "--epochs", "2", "-o", out);
     expect(recovered.status).toBe(0);
+    // Retrained and tested on the same images: said, as train says it.
+    expect(recovered.stderr).toContain(`lesion: warning: the test data is the training data (${data}): recovery is measured on the images the network retrains on`);
     expect(readdirSync(out).sort()).toEqual(["model.onnx", "recovery.csv", "run.json", "summary.json"]);
     expect(readFileSync(join(out, "recovery.csv"), "utf8").trimEnd().split("\n")).toHaveLength(4);
   });

@@ -10,7 +10,7 @@ import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { download } from "../../src/data/download.js";
 import { loadDataset } from "../../src/data/loadDataset.js";
-import { parseDataSpec } from "../../src/data/parseDataSpec.js";
+import { absoluteDataSpec, parseDataSpec } from "../../src/data/parseDataSpec.js";
 import { LesionError } from "../../src/errors.js";
 import { encodeNpy } from "../../src/runs/npy.js";
 
@@ -47,6 +47,14 @@ describe("parseDataSpec", () => {
     expect(parseDataSpec("idx:a/t10k-images-idx3-ubyte.gz")).toEqual({ kind: "idx", images: "a/t10k-images-idx3-ubyte.gz", labels: "a/t10k-labels-idx1-ubyte.gz" });
     expect(parseDataSpec("npy:x.npy,y.npy")).toEqual({ kind: "npy", images: "x.npy", labels: "y.npy" });
     expect(parseDataSpec("./digits/")).toEqual({ kind: "folder", path: "./digits" });
+  });
+
+  it("absoluteDataSpec resolves the files and folder of a spec against the working directory; named sets stay", () => {
+    const here = process.cwd();
+    expect(absoluteDataSpec("npy:x.npy, sub/y.npy")).toBe(`npy:${here}/x.npy,${here}/sub/y.npy`);
+    expect(absoluteDataSpec("idx:/abs/images.idx3")).toBe("idx:/abs/images.idx3,/abs/labels.idx1");
+    expect(absoluteDataSpec("./digits/")).toBe(`${here}/digits`);
+    expect(absoluteDataSpec("cifar10")).toBe("cifar10:test");
   });
 
   it("parseDataSpec rejects a misspelt name, a bad split and an incomplete npy spec with bad-data-spec", async () => {

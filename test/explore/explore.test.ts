@@ -20,7 +20,10 @@ import { condition } from "../../src/study/conditions.js";
 import { train } from "../../src/models/train.js";
 import { fillInput } from "../../src/engine/input.js";
 import { denseChain } from "../../src/onnx/chain.js";
-import { random, randomArray, randomCnn } from "../helpers.js";
+import { random, randomArray, randomCnn, subset } from "../helpers.js";
+import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
+import { writeMetadata } from "../../src/onnx/metadata.js";
+import { encodeModel } from "../../src/onnx/proto.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTEFACTS = fileURLToPath(new URL("../../test-output/explore/", import.meta.url));
@@ -36,6 +39,14 @@ const LESIONS: Array<[string, number[]]> = [
   ["fc2", [3, 7]],
   ["fc1", [0, 5, 11, 17, 23, 42, 64, 99]],
   ["fc3", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]],
+];
+
+/** The page's `lesion ablate` line for each of LESIONS. */
+const LINES = [
+  "lesion ablate mlp.onnx --data mnist:test --site fc1 --units 3 -o out/fc1_3",
+  "lesion ablate mlp.onnx --data mnist:test --site fc2 --units 3,7 -o out/fc2_3_7",
+  "lesion ablate mlp.onnx --data mnist:test --site fc1 --units 0,5,11,17,23,42,64,99 -o out/fc1_0_5_11_17_23_42_64_99",
+  "lesion ablate mlp.onnx --data mnist:test --site fc3 --units 1-12 -o out/fc3_1-12",
 ];
 
 beforeAll(async () => {
@@ -92,15 +103,15 @@ describe("explore", () => {
       await tab.click('.unit[data-site="fc1"][data-unit="3"]');
       await tab.waitForFunction("window.lesionExplorer.timings.length === 1");
       expect(await bars()).not.toEqual(before);
-      expect(await tab.inputValue("#units")).toBe("lesion ablate mlp.onnx --data mnist:test --site fc1 --units 3 -o out/fc1");
+      expect(await tab.inputValue("#units")).toBe("lesion ablate mlp.onnx --data mnist:test --site fc1 --units 3 -o out/fc1_3");
       // Shift-click adds to the group.
       await tab.click('.unit[data-site="fc1"][data-unit="5"]', { modifiers: ["Shift"] });
       await tab.waitForFunction("window.lesionExplorer.timings.length === 2");
-      expect(await tab.inputValue("#units")).toContain("--site fc1 --units 3,5 ");
+      expect(await tab.inputValue("#units")).toContain("--site fc1 --units 3,5 -o out/fc1_3_5");
       await tab.hover('.unit[data-site="fc1"][data-unit="5"]');
       await tab.screenshot({ path: join(ARTEFACTS, "fc1-3-5.png") });
       await tab.click("#undo");
-      await tab.waitForFunction(() => (document.getElementById("units") as HTMLInputElement).value.endsWith("--units 3 -o out/fc1"));
+      await tab.waitForFunction(() => (document.getElementById("units") as HTMLInputElement).value.endsWith("--units 3 -o out/fc1_3"));
       await tab.click("#reset");
       await tab.waitForFunction(() => (document.getElementById("units") as HTMLInputElement).value === "");
       expect(await bars()).toEqual(before);
@@ -114,6 +125,8 @@ describe("explore", () => {
           gained: number;
         };
         const want = expected.conditions[i];
+        // The line names the units as the CLI reads them (runs as ranges) and a result directory of their own.
+        expect(await tab.inputValue("#units"), `${site} ${units}`).toBe(LINES[i]);
         expect(got.accuracy, `${site} ${units}`).toBe(want.accuracy);
         expect(got.perClass, `${site} ${units}`).toEqual(want.perClass);
         expect([got.lost, got.gained], `${site} ${units}`).toEqual([want.lost, want.gained]);
@@ -126,8 +139,15 @@ describe("explore", () => {
       await tab.selectOption("#population", "1:0");
       await tab.waitForFunction((n) => (window as unknown as { lesionExplorer: { timings: number[] } }).lesionExplorer.timings.length === n, changes);
       expect(await tab.evaluate("window.lesionExplorer.lesion()")).toEqual({ fc1: [...members].sort((a, b) => a - b) });
+      // The picker shows the population while it is the lesion, and its prompt after any other change.
+      expect(await tab.inputValue("#population")).toBe("1:0");
       const group = await ablate(model, test, { conditions: [condition(resolveSite(model, "fc1"), members)], loss: false });
       expect(await tab.evaluate("window.lesionExplorer.result().accuracy")).toBe(group.conditions[0].accuracy);
+      // A long group's result directory is named by its size and a hash of its units.
+      const scattered = Array.from({ length: 30 }, (_, i) => 3 * i);
+      await tab.evaluate((u) => (window as unknown as { lesionExplorer: { ablate: (s: string, u: number[]) => Promise<unknown> } }).lesionExplorer.ablate("fc1", u), scattered);
+      expect(await tab.inputValue("#units")).toMatch(new RegExp(`--units ${scattered.join(",")} -o out/fc1_30units_[0-9a-f]{8}$`));
+      expect(await tab.inputValue("#population")).toBe("");
 
       // A lesion across two sites (no CLI twin): equals a float64 forward pass with both sites masked.
       const across = { fc1: [3, 8, 50], fc2: [7, 9] };
@@ -159,6 +179,15 @@ describe("explore", () => {
 
   it("explore(m, d, {samples}) refuses more samples than the data set has (bad-option)", async () => {
     await expect(explore(model, test, { samples: 10001 })).rejects.toMatchObject({ code: "bad-option", message: "`samples` must be a whole number from 1 to 10000 (the data set's size), got 10001", details: { options: ["samples"], value: 10001 } });
+  });
+
+  it("lesion explore from another directory: the page's lesion ablate line names the model by its absolute path", () => {
+    const run = spawnSync(process.execPath, [BIN, "explore", "mlp.onnx", "--data", "mnist:test", "--sites", "fc3", "--samples", "100", "-o", "page.html"], { cwd: dir, encoding: "utf8" });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/a stratified sample of 100 of 10000 samples, sites fc3, intact [\d.]+% on the sample, [\d.]+% on all\)/);
+    const html = readFileSync(join(dir, "page.html"), "utf8");
+    const meta = JSON.parse(/<script type="application\/json" id="lesion-meta">(.*?)<\/script>/s.exec(html)![1]) as { modelPath: string; data: string };
+    expect([meta.modelPath, meta.data]).toEqual([join(dir, "mlp.onnx"), "mnist:test"]);
   });
 
   it("lesion explore with an unknown site: one stderr line, exit 1, no page written", () => {
@@ -230,6 +259,69 @@ describe("explore on a CNN", () => {
         }
         mkdirSync(ARTEFACTS, { recursive: true });
         await tab.screenshot({ path: join(ARTEFACTS, "cnn.png") });
+        expect(errors).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      await closeModel(cnn);
+    }
+  }, 120_000);
+});
+
+describe("explore on a sample", () => {
+  it("a sampled page holds stratifiedSample's images, names them (samples), states both intact accuracies, and draws no weights for a dense layer after convs with as many inputs as the image has pixels", async () => {
+    const cnnDir = mkdtempSync(join(tmpdir(), "lesion-explore-sample-"));
+    const rand = random(11);
+    // 1×8×8 input (64 pixels); after pooling, 4 channels of 4×4: fc1 also has 64 inputs, but they are not pixels.
+    const layers: LayerSpec[] = [
+      { op: "conv", name: "conv1", weight: randomArray(4 * 9, rand, 0.6), shape: [4, 1, 3, 3], bias: randomArray(4, rand, 0.1), stride: 1, padding: 1 },
+      { op: "relu" },
+      { op: "maxpool", kernel: 2, stride: 2 },
+      { op: "flatten" },
+      { op: "linear", name: "fc1", weight: randomArray(8 * 64, rand, 0.3), shape: [8, 64], bias: randomArray(8, rand, 0.1) },
+      { op: "relu" },
+      { op: "linear", name: "fc2", weight: randomArray(5 * 8, rand, 0.3), shape: [5, 8], bias: randomArray(5, rand, 0.1) },
+    ];
+    const proto = buildClassifier({ layers, inputShape: [1, 8, 8] });
+    writeMetadata(proto, { preprocessing: { layout: "nchw", mean: [0.5], std: [0.5], imageShape: [1, 8, 8] }, classNames: null });
+    writeFileSync(join(cnnDir, "cnn.onnx"), encodeModel(proto));
+    const cnn = await openModel(join(cnnDir, "cnn.onnx"));
+    const n = 300;
+    const data: Dataset = { spec: "random:8x8", n, shape: [1, 8, 8], images: randomArray(n * 64, random(12), 4).map(Math.abs), labels: Int32Array.from({ length: n }, (_, i) => (i * 7) % 5), numClasses: 5, classNames: ["a", "b", "c", "d", "automobile"], source: "test" };
+    try {
+      const result = await explore(cnn, data, { samples: 120, seed: 4 });
+      const indices = stratifiedSample(data, 120, 4);
+      expect(result.samples).toEqual(indices);
+      const meta = JSON.parse(/<script type="application\/json" id="lesion-meta">(.*?)<\/script>/s.exec(result.html)![1]) as { samples: number[]; weights: Record<string, unknown> };
+      expect(meta.samples).toEqual(Array.from(indices));
+      // conv1 reads the image (3×3 filters drawn); fc1 reads pooled channels, though 64 of them.
+      expect(Object.keys(meta.weights)).toEqual(["conv1"]);
+      // The page's accuracies are those of its samples: ablate() on those images; the whole set's beside them.
+      const sample = subset(data, Array.from(indices), "sample");
+      const onSample = await ablate(cnn, sample, { conditions: [condition(resolveSite(cnn, "fc1"), [2])], loss: false });
+      const onAll = await ablate(cnn, data, { conditions: [condition(resolveSite(cnn, "fc1"), [2])], loss: false });
+      expect(result.baseline.accuracy).toBe(onSample.baseline.accuracy);
+      expect(result.wholeBaseline!.accuracy).toBe(onAll.baseline.accuracy);
+      writeFileSync(join(cnnDir, "explorer.html"), result.html);
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+      try {
+        const tab = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+        const errors: string[] = [];
+        tab.on("pageerror", (e) => errors.push(String(e)));
+        await tab.goto(`file://${join(cnnDir, "explorer.html")}`);
+        await tab.evaluate("window.lesionExplorer.ready");
+        const percent = (f: number) => `${(100 * f).toFixed(2)}%`;
+        expect(await tab.textContent("#status")).toContain(`intact accuracy ${percent(onSample.baseline.accuracy)} on these 120 samples (equals lesion's on these 120 samples); ${percent(onAll.baseline.accuracy)} on all 300`);
+        expect(await tab.evaluate("window.lesionExplorer.samples()")).toEqual(Array.from(indices));
+        const got = (await tab.evaluate(() => (window as unknown as { lesionExplorer: { ablate: (s: string, u: number[]) => Promise<unknown> } }).lesionExplorer.ablate("fc1", [2]))) as { accuracy: number };
+        expect(got.accuracy).toBe(onSample.conditions[0].accuracy);
+        // The longest class name fits left of its bar.
+        const box = await tab.$eval("#bars", (svg) => {
+          const label = [...svg.querySelectorAll("text")].find((t) => t.textContent === "automobile")!;
+          return label.getBBox().x;
+        });
+        expect(box).toBeGreaterThanOrEqual(0);
         expect(errors).toEqual([]);
       } finally {
         await browser.close();

@@ -58,6 +58,10 @@ describe("recover control", () => {
       expect(csv.rows.map((r) => r.at(-1))).toEqual([result.intact.accuracy, ...result.control!.map((e) => e.accuracy)]);
       const without = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 1, free: true });
       expect(without.control).toBeNull();
+      // Retrained and measured on the same images (the same content loaded twice): said, as train says it.
+      expect(result.warnings).toEqual([]);
+      const same = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(300, 1), epochs: 1 });
+      expect(same.warnings).toEqual(["the test data is the training data (blobs:1): recovery is measured on the images the network retrains on; give `test` another set"]);
     } finally {
       await closeModel(model);
     }

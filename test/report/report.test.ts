@@ -12,9 +12,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel } from "../../src/engine/model.js";
 import { buildReport } from "../../src/report/buildReport.js";
+import { classAgreement } from "../../src/report/stimulusOutcomes.js";
 import { seeded } from "../../src/random.js";
 import { study } from "../../src/runs/study.js";
-import { train } from "../../src/models/train.js";
+import { train, trainingHistory } from "../../src/models/train.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTEFACTS = fileURLToPath(new URL("../../test-output/report/", import.meta.url));
@@ -45,7 +46,7 @@ beforeAll(async () => {
     writeFileSync(path, bytes);
   }
   // As lesion train writes it: the report draws the training curve from it.
-  writeFileSync(join(dir, "..", "model.history.json"), JSON.stringify({ arch: trained.arch, data: trained.data, options: trained.options, history: trained.history }));
+  writeFileSync(join(dir, "..", "model.history.json"), JSON.stringify(trainingHistory(trained)));
   const model = await openModel(modelPath);
   const initial = await openModel(initialPath);
   try {
@@ -156,9 +157,13 @@ describe("study and report", () => {
       // The stimulus map is coloured by class by default, and its conditions follow the site selector.
       expect(await page.$eval("#condition", (s) => (s as HTMLSelectElement).value)).toBe("");
       expect(await page.$$eval("#stimuli figure [class$='-swatch']", (t) => t.map((x) => (x.textContent ?? "").trim()))).toEqual(["0", "1", "2", "3"]);
+      // Islands or not is measured: the caption gives the nearest-neighbour agreement and chance's.
+      expect(await page.$eval("#stimuli figure", (f) => f.textContent ?? "")).toMatch(/\d+ % of the images have their nearest neighbour on the map in their own class \(\d+ % by chance\): the classes (form islands|mix)/);
       const fc1Options = await page.$$eval("#condition option", (o) => o.map((x) => (x as HTMLOptionElement).value).filter((v) => v !== ""));
       expect(fc1Options.length).toBeGreaterThanOrEqual(12);
       expect(fc1Options.every((v) => v.startsWith("fc1/"))).toBe(true);
+      // The training curve names its test set (a test set other than the training data here).
+      expect(await page.$eval("#training figure", (f) => f.textContent ?? "")).toContain("the mean training loss of each epoch and the accuracy on the test set bars:2 after it.");
       // Recovery: integer epoch ticks and a legend naming the overall and intact lines.
       const epochTicks = await page.$$eval('#recovery svg g[aria-label="x-axis tick label"] text', (t) => t.map((x) => x.textContent));
       expect(epochTicks).toEqual(["0", "1", "2"]);
@@ -200,5 +205,16 @@ describe("study and report", () => {
       rmSync(join(dir, "explorer.html"));
       buildReport(dir);
     }
+  });
+});
+
+describe("classAgreement", () => {
+  it("classAgreement(points): two clusters agree fully, an alternating line not at all; chance is Σ n_c(n_c − 1) / n(n − 1)", () => {
+    expect(classAgreement([[0, 0, 0], [0, 1, 0], [10, 0, 1], [10, 1, 1]])).toEqual({ same: 1, chance: 4 / 12 });
+    // Each point's nearest neighbours (ties to the first) are of the other class.
+    expect(classAgreement([[0, 0, 0], [1, 0, 1], [2, 0, 0], [3, 0, 1]])).toEqual({ same: 0, chance: 4 / 12 });
+    // Three of class 0 together, one of class 1 beside them: the three agree, the one does not; chance (3·2 + 0) / (4·3).
+    expect(classAgreement([[0, 0, 0], [0, 1, 0], [0, 2, 0], [0, 3.5, 1]])).toEqual({ same: 0.75, chance: 0.5 });
+    expect(classAgreement([[0, 0, 0]])).toEqual({ same: 0, chance: 0 });
   });
 });

@@ -1,6 +1,6 @@
 // The explorer page, start-up: the controls, loading, and the page's API for tests and scripts (window.lesionExplorer).
 function setUp() {
-  const why = { asked: "as asked", page: "the whole set would pass 50 MB of page", memory: "the whole set's cached activations would pass 64 MB and a change would take seconds" }[meta.sampleReason];
+  const why = { asked: "as asked", page: "the whole set would pass 50 MB of page", memory: "the whole set's cached activations would pass the page's 64 MB bound, which keeps a change under a second" }[meta.sampleReason];
   const samples = meta.sampled
     ? `a stratified sample of ${N.toLocaleString("en")} of ${meta.total.toLocaleString("en")} samples (seed ${meta.seed}; ${why}; --samples sets it)`
     : `all ${N.toLocaleString("en")} samples`;
@@ -36,11 +36,19 @@ function setUp() {
       if (!value) return;
       const [i, j] = value.split(":").map(Number);
       const g = meta.populations[i];
+      // The picker keeps showing the population while it is the lesion (render() clears it after any other change).
       enqueue(() => apply(new Map([[g.site, g.populations[j].units]]))).catch(() => {});
-      $("population").value = "";
     });
   }
-  $("copy").addEventListener("click", () => navigator.clipboard?.writeText($("units").value).catch(() => {}));
+  $("copy").addEventListener("click", () =>
+    navigator.clipboard?.writeText($("units").value).then(
+      () => {
+        $("copy").textContent = "copied";
+        setTimeout(() => ($("copy").textContent = "copy"), 1500);
+      },
+      () => {},
+    ),
+  );
   buildNetwork();
   $("map-box").hidden = !meta.map;
 }
@@ -56,7 +64,9 @@ const ready = (async () => {
   current = intact;
   render();
   const agrees = intact.accuracy === meta.baseline.accuracy;
-  $("status").textContent = `ready in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s · intact accuracy ${pct(intact.accuracy)}${agrees ? " (equals lesion's)" : ` (lesion computed ${pct(meta.baseline.accuracy)})`}`;
+  const on = meta.sampled ? ` on these ${N.toLocaleString("en")} samples` : "";
+  const whole = meta.wholeBaseline ? `; ${pct(meta.wholeBaseline.accuracy)} on all ${meta.total.toLocaleString("en")}, as \`lesion eval\` gives it` : "";
+  $("status").textContent = `ready in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s · intact accuracy ${pct(intact.accuracy)}${on}${agrees ? ` (equals lesion's${on})` : ` (lesion computed ${pct(meta.baseline.accuracy)})`}${whole}`;
   return { accuracy: intact.accuracy, perClass: intact.perClass };
 })();
 ready.catch((error) => {
@@ -83,6 +93,8 @@ window.lesionExplorer = {
   },
   /** The shown result: {accuracy, perClass, lost, gained}. */
   result: () => current && { accuracy: current.accuracy, perClass: current.perClass, lost: current.lost, gained: current.gained },
+  /** The page's samples as indices into the data set (ascending), or null when it holds the whole set. */
+  samples: () => meta.samples,
   /** The current lesion as {site: units}. */
   lesion: () => Object.fromEntries(lesion),
   /** Milliseconds from a change to its drawn result, one per change. */

@@ -11,7 +11,8 @@ function renderBars() {
   const root = $("bars");
   root.textContent = "";
   const rowH = 22;
-  const left = 70;
+  // Room for the longest class name at 12 px (~7 px a character): "automobile" was cut at 70.
+  const left = Math.max(70, 12 + 7 * Math.max(...meta.classNames.map((name) => name.length)));
   const width = 300;
   root.setAttribute("width", String(left + width + 130));
   root.setAttribute("height", String(K * rowH + 24));
@@ -63,7 +64,7 @@ function renderConfusion() {
   $("confusion").append(table);
 }
 
-const OUTCOME_COLOURS = { kept: "#b9c6d8", wrong: "#e8d3a8", lost: "#d0453a", gained: "#2e9a48" };
+const OUTCOME_COLOURS = { kept: "#b9c6d8", wrong: "#b8874a", lost: "#d0453a", gained: "#2e9a48" };
 function renderMap() {
   if (!meta.map) return;
   const canvas = $("map");
@@ -93,6 +94,23 @@ function renderMap() {
     .join(" · ");
 }
 
+/** The population picker shows the population that is the current lesion, else its prompt. */
+function syncPopulation() {
+  if (meta.populations.length === 0) return;
+  const active = [...lesion].filter(([, u]) => u.length > 0);
+  let value = "";
+  if (active.length === 1) {
+    const [site, units] = active[0];
+    const key = units.join(",");
+    meta.populations.forEach((g, i) =>
+      g.populations.forEach((p, j) => {
+        if (!value && g.site === site && [...p.units].sort((a, b) => a - b).join(",") === key) value = `${i}:${j}`;
+      }),
+    );
+  }
+  $("population").value = value;
+}
+
 function render() {
   renderMap();
   colourUnits();
@@ -101,6 +119,7 @@ function render() {
   const d = current.accuracy - intact.accuracy;
   $("overall").textContent = `accuracy ${pct(current.accuracy)}${lesionSize(lesion) ? ` (${pp(d)} pp from intact ${pct(intact.accuracy)}) · lost ${current.lost} · gained ${current.gained}` : ""}`;
   $("units").value = cliLine();
+  syncPopulation();
   $("undo").disabled = history.length === 0;
   $("reset").disabled = lesionSize(lesion) === 0;
 }

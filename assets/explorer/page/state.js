@@ -32,7 +32,8 @@ async function refresh() {
   render();
   const ms = performance.now() - started;
   if (lesionSize(lesion) > 0) timings.push(ms);
-  $("status").textContent = `${lesionSize(lesion) === 0 ? "intact network" : `${lesionSize(lesion)} unit${lesionSize(lesion) === 1 ? "" : "s"} silenced`} · computed and drawn in ${ms.toFixed(0)} ms${current.unresolvedTies > 0 ? ` · ${current.unresolvedTies} near ties not settled in float64` : ""}`;
+  const ties = current.unresolvedTies;
+  $("status").textContent = `${lesionSize(lesion) === 0 ? "intact network" : `${lesionSize(lesion)} unit${lesionSize(lesion) === 1 ? "" : "s"} silenced`} · computed and drawn in ${ms.toFixed(0)} ms${ties > 0 ? ` · ${ties} near tie${ties === 1 ? "" : "s"} decided in float32 (this page has no float64 path for a graph with Conv; \`lesion ablate\` settles them)` : ""}`;
   return current;
 }
 
@@ -44,5 +45,29 @@ function cliLine() {
   if (active.length === 0) return "";
   const quote = (s) => (/^[\w./@:+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
   const across = active.length > 1 ? "# across sites: the CLI ablates one site per condition: " : "";
-  return across + active.map(([site, units]) => `lesion ablate ${quote(meta.modelPath)} --data ${quote(meta.data)} --site ${quote(site)} --units ${units.join(",")} -o out/${site}`).join(" ; ");
+  return across + active.map(([site, units]) => `lesion ablate ${quote(meta.modelPath)} --data ${quote(meta.data)} --site ${quote(site)} --units ${unitRanges(units)} -o ${quote(outputDir(site, units))}`).join(" ; ");
+}
+
+/** Sorted units as the CLI's unit list, runs as ranges: [0, 1, 2, 3, 7] → "0-3,7". */
+function unitRanges(units) {
+  const parts = [];
+  for (let i = 0; i < units.length; i++) {
+    let j = i;
+    while (j + 1 < units.length && units[j + 1] === units[j] + 1) j++;
+    parts.push(j > i + 1 ? `${units[i]}-${units[j]}` : j === i + 1 ? `${units[i]},${units[j]}` : `${units[i]}`);
+    i = j;
+  }
+  return parts.join(",");
+}
+
+/**
+ * A result directory of the lesion's own (`out/fc1_3_7`), so two copied lines never meet in one directory (the CLI
+ * refuses another run's results there); a long group is named by its size and a hash of its units.
+ */
+function outputDir(site, units) {
+  const name = `${site}_${unitRanges(units).replace(/,/g, "_")}`.replace(/[^A-Za-z0-9._-]+/g, "_");
+  if (name.length <= 60) return `out/${name}`;
+  let hash = 2166136261;
+  for (const c of units.join(",")) hash = Math.imul(hash ^ c.charCodeAt(0), 16777619) >>> 0;
+  return `out/${site.replace(/[^A-Za-z0-9._-]+/g, "_")}_${units.length}units_${hash.toString(16).padStart(8, "0")}`;
 }

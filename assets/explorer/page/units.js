@@ -117,7 +117,7 @@ function showTip(cell) {
     profile.append(svg("text", { x: 14 + k * 24, y: 62, "text-anchor": "middle" }, meta.classNames[k].slice(0, 3)));
   });
   const label = document.createElement("div");
-  label.textContent = "class profile (mean activation per class)";
+  label.textContent = values.some((v) => v < 0) ? "class profile (mean activation per class; bar height |mean|, red: negative)" : "class profile (mean activation per class)";
   tip.append(label, profile);
   const w = meta.weights[site.name];
   if (w && weightsCache.has(site.name)) {
