@@ -12,7 +12,7 @@ import { indexGraph, type GraphIndex } from "../onnx/graph.js";
 import { readMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { prepareGraph, type Normalization } from "../onnx/normalize.js";
 import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto } from "../onnx/proto.js";
-import { unitsOnLastAxis, type SiteLocation } from "../onnx/sites.js";
+import { scopeName, unitsOnLastAxis, type SiteLocation } from "../onnx/sites.js";
 import { withOutputs } from "../onnx/surgery.js";
 import { createSession, defaultThreads, OrtTensor, type OrtSession, type SessionOptions } from "./ort.js";
 
@@ -180,13 +180,26 @@ export function checkUnits(site: Site, units: readonly number[]): void {
  */
 export function resolveSite(model: LesionModel, name: string): Site {
   requireSites(model);
-  const site = model.sites.find((s) => s.name === name);
+  const site = model.sites.find((s) => s.name === name) ?? siteByAlias(model.sites, name);
   if (!site) {
     const names = model.sites.map((s) => s.name);
     const hint = closest(name, names).join(", ");
     fail("unknown-site", `unknown site '${name}' in ${model.name}; closest: ${hint} (all: ${names.join(", ")})`, { model: model.name, site: name, closest: closest(name, names) });
   }
   return site;
+}
+
+/**
+ * The one site that `name` names other than by its site name: its activation node's name (`/act2/PRelu`,
+ * `sequential/dense_1/Relu`), its tensor, or the module path in that node's name (`act2`, the activation module a
+ * PyTorch user hooks), unless that module runs more than once (`relu`, `relu_1`, …: a reused nn.ReLU). Undefined when
+ * none or several match.
+ */
+function siteByAlias(sites: readonly Site[], name: string): Site | undefined {
+  const scopes = sites.map((s) => scopeName(s.node, s.op));
+  const reused = scopes.some((scope) => scope === `${name}_1`);
+  const matches = sites.filter((s, i) => s.node === name || s.tensor === name || (!reused && scopes[i] === name));
+  return matches.length === 1 ? matches[0] : undefined;
 }
 
 /**

@@ -5,12 +5,12 @@
  */
 import { fail } from "../errors.js";
 import { sha256 } from "../files.js";
-import { makeBatchDynamic } from "./batch.js";
+import { fixedBatchSize, makeBatchDynamic } from "./batch.js";
 import { externalDataFiles, inlineExternalData } from "./externalData.js";
 import { float16ToFloat32 } from "./float16.js";
 import { foldConstants } from "./fold.js";
 import { normalizeHead, type Head } from "./head.js";
-import { encodeModel, type ModelProto } from "./proto.js";
+import { attributeInt, encodeModel, tensorValues, type GraphProto, type ModelProto } from "./proto.js";
 import { locateSites, type SiteLocation } from "./sites.js";
 
 /** What `normalizeModel` changed, for `info` and provenance. */
@@ -23,6 +23,10 @@ export interface Normalization {
   float16: boolean;
   /** Nodes of constant-only subgraphs replaced by initializers. */
   foldedNodes: number;
+  /** Dropout and BatchNormalization nodes exported in training mode, made to compute as in evaluation (`inferenceMode`). */
+  trainingModeNodes: number;
+  /** The batch size the graph was exported with, made symbolic (null when it already was). */
+  fixedBatch: number | null;
 }
 
 export interface NormalizeOptions {
@@ -49,7 +53,35 @@ export function normalizeModel(model: ModelProto, options: NormalizeOptions): No
   // Folding first keeps a constant's float16 rounding where the graph casts it to float16 (mixed-precision output).
   const foldedNodes = foldConstants(graph);
   const float16 = float16ToFloat32(graph);
-  return { externalTensors, externalFiles, float16, foldedNodes };
+  const trainingModeNodes = inferenceMode(graph);
+  return { externalTensors, externalFiles, float16, foldedNodes, trainingModeNodes, fixedBatch: null };
+}
+
+/**
+ * Makes nodes exported in training mode (`torch.onnx.export(…, training=TrainingMode.TRAINING)`) compute as in
+ * evaluation, which is what a lesion study measures: a Dropout whose `training_mode` input is a constant true drops
+ * that input (identity, where onnxruntime would drop units at random), and a BatchNormalization with
+ * `training_mode=1` whose running-statistics outputs nothing reads uses its running statistics (batch statistics
+ * would make every result depend on how the samples are batched). Returns how many nodes changed.
+ */
+export function inferenceMode(graph: GraphProto): number {
+  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  const read = new Set<string>([...(graph.node ?? []).flatMap((n) => n.input ?? []), ...(graph.output ?? []).map((o) => o.name ?? "")]);
+  let changed = 0;
+  for (const node of graph.node ?? []) {
+    if (node.opType === "Dropout" && node.input && node.input.length >= 3 && node.input[2]) {
+      const mode = initializers.get(node.input[2]);
+      if (!mode || !Array.from(tensorValues(mode) as ArrayLike<number | bigint>).some((v) => Number(v) !== 0)) continue;
+      node.input = node.input.slice(0, 2);
+      changed++;
+    } else if (node.opType === "BatchNormalization" && attributeInt(node, "training_mode", 0) === 1) {
+      if ((node.output ?? []).slice(1).some((o) => o && read.has(o))) continue;
+      node.attribute = (node.attribute ?? []).filter((a) => a.name !== "training_mode");
+      node.output = node.output!.slice(0, 1);
+      changed++;
+    }
+  }
+  return changed;
 }
 
 /** One line per change, for `lesion info`. */
@@ -58,6 +90,8 @@ export function describeNormalization(n: Normalization): string[] {
   if (n.externalTensors > 0) lines.push(`${n.externalTensors} tensor${n.externalTensors === 1 ? "" : "s"} read from external data ${n.externalFiles.join(", ")} beside the model`);
   if (n.float16) lines.push("stored as float16; lesion computes it in float32 (weights, inputs and activations)");
   if (n.foldedNodes > 0) lines.push(`${n.foldedNodes} constant-only node${n.foldedNodes === 1 ? "" : "s"} (weight Reshape/Transpose/Cast/…) folded into initializers`);
+  if (n.trainingModeNodes > 0) lines.push(`${n.trainingModeNodes} Dropout/BatchNormalization node${n.trainingModeNodes === 1 ? "" : "s"} exported in training mode computed as in evaluation (no dropout, running statistics)`);
+  if (n.fixedBatch !== null) lines.push(`exported for a fixed batch of ${n.fixedBatch}; the batch axis made free (input, output and Reshape shapes), so any number of samples runs`);
   return lines;
 }
 
@@ -80,7 +114,8 @@ export interface PreparedGraph {
 export function prepareGraph(model: ModelProto, options: NormalizeOptions & { bytes?: Uint8Array }): PreparedGraph {
   const normalization = normalizeModel(model, options);
   const digest = options.bytes ? sha256(normalization.externalTensors > 0 ? encodeModel(model) : options.bytes) : null;
-  makeBatchDynamic(model);
+  const batch = fixedBatchSize(model);
+  if (makeBatchDynamic(model)) normalization.fixedBatch = batch;
   const head = normalizeHead(model);
   return { normalization, sha256: digest, head, sites: locateSites(model.graph!) };
 }

@@ -16,7 +16,7 @@
 import { indexGraph, type GraphIndex } from "./graph.js";
 import type { GraphProto, NodeProto } from "./proto.js";
 
-export const ACTIVATION_OPS = new Set(["Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Gelu", "Elu", "Selu", "Clip", "HardSigmoid", "HardSwish", "Softplus", "Mish"]);
+export const ACTIVATION_OPS = new Set(["Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Gelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "Clip", "HardSigmoid", "HardSwish", "Softplus", "Mish"]);
 export const LAYER_OPS = new Set(["Gemm", "MatMul", "Conv", "ConvTranspose"]);
 /** Ops between a layer and its activation that still belong to the layer. */
 const LAYER_TAIL_OPS = new Set(["Add", "BatchNormalization", "Identity"]);

@@ -91,3 +91,22 @@ describe("torch.onnx.export fixtures", () => {
     });
   }
 });
+
+describe("resolveSite by another name", () => {
+  it("resolveSite takes a site's activation node, its tensor, or the activation module a PyTorch hook names; not a module called twice", async () => {
+    const gelu = await openModel(fixture("mlp_gelu.onnx").pathname);
+    const reused = await openModel(fixture("mlp_reused_relu.onnx").pathname);
+    try {
+      // mlp_gelu: Linear fc2 then the module act2 (SiLU, its last node /act2/Mul); fc3's GELU ends in /act3/Mul_5.
+      expect(resolveSite(gelu, "act2").name).toBe("fc2");
+      expect(resolveSite(gelu, "/act3/Mul_5").name).toBe("fc3");
+      expect(resolveSite(gelu, resolveSite(gelu, "fc1").tensor).name).toBe("fc1");
+      // mlp_reused_relu: one nn.ReLU `act` applied after fc1 and after fc2 (/act/Relu, /act_1/Relu): `act` names no one site.
+      expect(resolveSite(reused, "/act_1/Relu").name).toBe("fc2");
+      expect(() => resolveSite(reused, "act")).toThrow(/unknown site 'act' in mlp_reused_relu\.onnx/);
+    } finally {
+      await closeModel(gelu);
+      await closeModel(reused);
+    }
+  });
+});

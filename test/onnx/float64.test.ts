@@ -60,6 +60,19 @@ const CASES: Case[] = [
   { name: "HardSwish", nodes: [makeNode("HardSwish", ["x"], ["y"], "h")], inputs: { x: [4, 25] }, opset: 14 },
   { name: "Mish", nodes: [makeNode("Mish", ["x"], ["y"], "m")], inputs: { x: [4, 25] }, opset: 18 },
   { name: "Selu", nodes: [makeNode("Selu", ["x"], ["y"], "s")], inputs: { x: [4, 25] } },
+  // nn.PReLU exported: a slope per channel ([C, 1, 1] beside a conv output) or one slope ([1]).
+  { name: "PRelu per channel", nodes: [makeNode("PRelu", ["x", "slope"], ["y"], "p")], inputs: { x: [2, 3, 4, 5] }, constants: { slope: [3, 1, 1] } },
+  { name: "PRelu one slope", nodes: [makeNode("PRelu", ["x", "slope"], ["y"], "p")], inputs: { x: [4, 25] }, constants: { slope: [1] } },
+  { name: "Celu alpha 2", nodes: [makeNode("Celu", ["x"], ["y"], "c", { alpha: 2 })], inputs: { x: [4, 25] }, opset: 12 },
+  { name: "ThresholdedRelu alpha 0.3", nodes: [makeNode("ThresholdedRelu", ["x"], ["y"], "t", { alpha: 0.3 })], inputs: { x: [4, 25] } },
+  ...["Floor", "Ceil", "Sign"].map((op) => ({ name: op, nodes: [makeNode(op, ["x"], ["y"], op)], inputs: { x: [4, 25] } })),
+  { name: "Reciprocal", nodes: [makeNode("Reciprocal", ["x"], ["y"], "r")], inputs: { x: [4, 25] }, positive: true },
+  { name: "Sum of three, broadcast", nodes: [makeNode("Sum", ["x", "c", "z"], ["y"], "s")], inputs: { x: [2, 3, 4], z: [2, 1, 4] }, constants: { c: [4] } },
+  { name: "Mean of two", nodes: [makeNode("Mean", ["x", "z"], ["y"], "m")], inputs: { x: [2, 3, 4], z: [2, 3, 4] } },
+  { name: "GlobalMaxPool", nodes: [makeNode("GlobalMaxPool", ["x"], ["y"], "p")], inputs: { x: [2, 3, 5, 4] } },
+  { name: "Pad constant 0.5 (opset 13: pads and value as inputs), a crop on one side", nodes: [makeNode("Pad", ["x", "pads", "value"], ["y"], "p")], inputs: { x: [2, 3, 4, 5] }, ints: { pads: [0, 0, 1, 2, 0, 1, -1, 3] }, scalars: { value: 0.5 } },
+  ...["reflect", "edge"].map((mode) => ({ name: `Pad ${mode}`, nodes: [makeNode("Pad", ["x", "pads"], ["y"], "p", { mode })], inputs: { x: [1, 2, 4, 5] }, ints: { pads: [0, 0, 2, 3, 0, 0, 3, 1] } })),
+  { name: "Pad (opset 10: pads and value as attributes)", nodes: [makeNode("Pad", ["x"], ["y"], "p", { pads: [0, 0, 1, 1, 0, 0, 2, 0], value: -1.5 })], inputs: { x: [1, 2, 3, 3] }, opset: 10 },
   // A ViT's class token broadcast to the batch: cls [1, 1, D] expanded to [N, 1, D] by a shape built from Shape(x).
   {
     name: "Expand of a class token to the batch, the shape from ConstantOfShape and Shape",

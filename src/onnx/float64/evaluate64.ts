@@ -13,9 +13,9 @@
 import { fail } from "../../errors.js";
 import { attribute, attributeFloat, attributeInt, attributeInts, attributeString, DataType, toInt, type ModelProto, type NodeProto } from "../proto.js";
 import { isFloatType, readConst } from "../tensorData.js";
-import { batchNorm, binary, layerNorm, concat, gather, where, gemm, matmul, reduce, REDUCTIONS, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
+import { batchNorm, binary, layerNorm, concat, gather, where, gemm, matmul, pad, reduce, REDUCTIONS, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
 import { erf, gelu } from "./erf.js";
-import { conv, globalAveragePool, pool, type WindowAttributes } from "./window.js";
+import { conv, globalAveragePool, globalMaxPool, pool, type WindowAttributes } from "./window.js";
 import { normAxis, sizeOf, type Tensor64 } from "./tensor64.js";
 
 export type { Tensor64 } from "./tensor64.js";
@@ -58,6 +58,12 @@ const activations: Record<string, (node: NodeProto) => (v: number) => number> = 
     return (v) => gelu(v, tanh);
   },
   Mish: () => (v) => v * Math.tanh(v > 30 ? v : Math.log1p(Math.exp(v))),
+  Celu: (node) => { const a = attributeFloat(node, "alpha", 1); return (v) => Math.max(0, v) + Math.min(0, a * (Math.exp(v / a) - 1)); },
+  ThresholdedRelu: (node) => { const a = attributeFloat(node, "alpha", 1); return (v) => (v > a ? v : 0); },
+  Reciprocal: () => (v) => 1 / v,
+  Floor: () => Math.floor,
+  Ceil: () => Math.ceil,
+  Sign: () => (v) => (v > 0 ? 1 : v < 0 ? -1 : v),
   Selu: (node) => {
     const a = attributeFloat(node, "alpha", 1.67326319217681884765625);
     const g = attributeFloat(node, "gamma", 1.05070102214813232421875);
@@ -97,6 +103,23 @@ const KERNELS: Record<string, Kernel> = {
     ]),
   ),
   Where: (_n, [c, x, y]) => [where(need(c, "Where"), need(x, "Where"), need(y, "Where"))],
+  // PyTorch's nn.PReLU: a learnt slope per channel (or one), broadcast to x as ONNX's unidirectional broadcast.
+  PRelu: (_n, [x, slope]) => [binary(need(x, "PRelu"), need(slope, "PRelu"), (v, a) => (v < 0 ? a * v : v), "PRelu")],
+  // Variadic elementwise ops, left to right (Sum of three: (a + b) + c, as onnxruntime adds them).
+  Sum: (_n, xs) => [xs.map((x) => need(x, "Sum")).reduce((a, b) => binary(a, b, arith.Add, "Sum"))],
+  Mean: (_n, xs) => {
+    const terms = xs.map((x) => need(x, "Mean"));
+    const sum = terms.reduce((a, b) => binary(a, b, arith.Add, "Mean"));
+    return [unary(sum, (v) => v / terms.length)];
+  },
+  GlobalMaxPool: (_n, [x]) => [globalMaxPool(need(x, "GlobalMaxPool"))],
+  Pad: (n, [x, padsInput, valueInput], opset) => {
+    const pads = opset >= 11 ? ints(need(padsInput, "Pad")) : attributeInts(n, "pads", []);
+    const value = opset >= 11 ? (valueInput && valueInput.data.length > 0 ? valueInput.data[0] : 0) : attributeFloat(n, "value", 0);
+    const mode = attributeString(n, "mode", "constant");
+    if (mode !== "constant" && mode !== "reflect" && mode !== "edge") unsupported("Pad", `mode ${mode}`);
+    return [pad(need(x, "Pad"), pads, mode, value)];
+  },
   Identity: identity,
   Dropout: identity,
   Clip: (n, [x, lo, hi], opset) => {

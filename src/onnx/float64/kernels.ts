@@ -327,3 +327,42 @@ export function reduce(x: Tensor64, axes: number[], keepdims: boolean, reduction
   const data = acc.map((a) => reduction.end(a, count));
   return { dims: keepdims ? kept : x.dims.filter((_, i) => !reduced.has(i)), data };
 }
+
+/**
+ * ONNX Pad: `pads` [begin_0 … begin_{r−1}, end_0 … end_{r−1}] (negative entries crop), filled with `value`
+ * (constant), the mirror image without the edge (reflect), or the edge repeated (edge).
+ */
+export function pad(x: Tensor64, pads: number[], mode: "constant" | "reflect" | "edge", value: number): Tensor64 {
+  const rank = x.dims.length;
+  if (pads.length !== 2 * rank) unsupported("Pad", `${pads.length} pads for a rank-${rank} tensor`);
+  const dims = x.dims.map((d, i) => d + pads[i] + pads[i + rank]);
+  if (dims.some((d) => d < 0)) unsupported("Pad", "pads that crop past the tensor");
+  const inStrides = stridesOf(x.dims);
+  const out = new Float64Array(sizeOf(dims));
+  const index = new Array<number>(rank).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let at = 0;
+    let outside = false;
+    for (let i = 0; i < rank; i++) {
+      let j = index[i] - pads[i];
+      const d = x.dims[i];
+      if (j < 0 || j >= d) {
+        if (mode === "constant" || d === 0) outside = true;
+        else if (mode === "edge") j = j < 0 ? 0 : d - 1;
+        else {
+          // Reflect about the first and last element (not repeating them); a period of 2(d − 1).
+          const period = 2 * (d - 1);
+          j = period === 0 ? 0 : ((j % period) + period) % period;
+          if (j >= d) j = period - j;
+        }
+      }
+      at += j * inStrides[i];
+    }
+    out[o] = outside ? value : x.data[at];
+    for (let i = rank - 1; i >= 0; i--) {
+      if (++index[i] < dims[i]) break;
+      index[i] = 0;
+    }
+  }
+  return { dims, data: out };
+}

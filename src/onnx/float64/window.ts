@@ -150,3 +150,17 @@ export function globalAveragePool(x: Tensor64): Tensor64 {
   return { dims: [n, c, ...x.dims.slice(2).map(() => 1)], data: out };
 }
 
+export function globalMaxPool(x: Tensor64): Tensor64 {
+  const [n, c] = x.dims;
+  const plane = sizeOf(x.dims.slice(2));
+  const out = new Float64Array(n * c);
+  for (let p = 0; p < n * c; p++) {
+    let max = -Infinity;
+    for (let i = 0; i < plane; i++) {
+      const v = x.data[p * plane + i];
+      if (v > max || Number.isNaN(v)) max = v;
+    }
+    out[p] = max;
+  }
+  return { dims: [n, c, ...x.dims.slice(2).map(() => 1)], data: out };
+}
