@@ -66,6 +66,11 @@ export function normalizeModel(model: ModelProto, options: NormalizeOptions): No
  */
 export function inferenceMode(graph: GraphProto): number {
   const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  // torch.onnx writes training_mode as a Constant node's output, which folding leaves in place.
+  for (const node of graph.node ?? []) {
+    const value = node.opType === "Constant" ? node.attribute?.find((a) => a.name === "value")?.t : undefined;
+    if (value && node.output?.[0]) initializers.set(node.output[0], value);
+  }
   const read = new Set<string>([...(graph.node ?? []).flatMap((n) => n.input ?? []), ...(graph.output ?? []).map((o) => o.name ?? "")]);
   let changed = 0;
   for (const node of graph.node ?? []) {

@@ -22,8 +22,12 @@ const VAR = randomArray(6, rand, 0.3).map((v) => Math.abs(v) + 0.5);
 const W2 = randomArray(3 * 6, rand, 0.8);
 const B2 = randomArray(3, rand, 0.1);
 
-/** x [batch, 4] → Gemm → BatchNormalization (training_mode=1) → Relu → Dropout (ratio 0.5, training_mode true) → Gemm. */
-function trainingModeModel(batch: number | string): Uint8Array {
+/**
+ * x [batch, 4] → Gemm → BatchNormalization (training_mode=1) → Relu → Dropout (ratio 0.5, training_mode true) → Gemm;
+ * training_mode an initializer, or (as torch.onnx writes it) a Constant node's output.
+ */
+function trainingModeModel(batch: number | string, constantNode: boolean): Uint8Array {
+  const training = onnx.TensorProto.create({ name: "training", dims: [], dataType: DataType.BOOL, int32Data: [1] });
   const bn = makeNode("BatchNormalization", ["h", "scale", "shift", "mean", "var"], ["hb", "running_mean", "running_var"], "bn", { epsilon: 1e-5, training_mode: 1 });
   const graph = onnx.GraphProto.create({
     name: "train-mode",
@@ -31,6 +35,7 @@ function trainingModeModel(batch: number | string): Uint8Array {
       makeNode("Gemm", ["x", "W1", "B1"], ["h"], "fc1", { transB: 1 }),
       bn,
       makeNode("Relu", ["hb"], ["r"], "relu"),
+      ...(constantNode ? [Object.assign(makeNode("Constant", [], ["training"], "mode"), { attribute: [onnx.AttributeProto.create({ name: "value", type: onnx.AttributeProto.AttributeType.TENSOR, t: training })] })] : []),
       makeNode("Dropout", ["r", "ratio", "training"], ["d", "mask"], "drop"),
       makeNode("Gemm", ["d", "W2", "B2"], ["logits"], "fc2", { transB: 1 }),
     ],
@@ -42,7 +47,7 @@ function trainingModeModel(batch: number | string): Uint8Array {
       makeTensor("mean", [6], MEAN),
       makeTensor("var", [6], VAR),
       makeTensor("ratio", [], Float32Array.of(0.5)),
-      onnx.TensorProto.create({ name: "training", dims: [], dataType: DataType.BOOL, int32Data: [1] }),
+      ...(constantNode ? [] : [training]),
       makeTensor("W2", [3, 6], W2),
       makeTensor("B2", [3], B2),
     ],
@@ -70,7 +75,7 @@ const data: Dataset = { spec: "random:4", n, shape: [1, 1, 4], images: randomArr
 describe("training-mode and fixed-batch exports", () => {
   for (const batch of ["batch", 32] as const) {
     it(`a Dropout and a BatchNormalization exported in training mode compute as in evaluation, input batch ${batch}; the normalisation says so`, async () => {
-      const model = await openModel(trainingModeModel(batch), { name: "train-mode.onnx" });
+      const model = await openModel(trainingModeModel(batch, batch === 32), { name: "train-mode.onnx" });
       try {
         expect(model.normalization.trainingModeNodes).toBe(2);
         expect(model.normalization.fixedBatch).toBe(batch === 32 ? 32 : null);
