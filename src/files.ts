@@ -107,10 +107,28 @@ export function checkWritableDir(dir: string, what: string, hint = ""): void {
 }
 
 /**
+ * Checks that `path` can be an output file: absent, or a regular file. The atomic rename would put a file in place of
+ * a device (`-o /dev/null` replaced the system's device), and a directory in the way is found before any work.
+ * Throws `unwritable-path`.
+ */
+export function checkOutputFile(path: string): void {
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch {
+    return;
+  }
+  if (stats.isFile()) return;
+  const what = stats.isDirectory() ? "is a directory" : stats.isCharacterDevice() || stats.isBlockDevice() ? "is a device, not a file (lesion writes whole files atomically, by renaming over the path)" : "is not a regular file";
+  fail("unwritable-path", `cannot write ${path}: it ${what}`, { path, errno: stats.isDirectory() ? "EISDIR" : "EINVAL" });
+}
+
+/**
  * Writes through a temporary sibling and renames it, so a reader never sees a half-written file. A file-system fault
  * (read-only, disk full, a file in the way) is `unwritable-path` naming `path`, and leaves no temporary file.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  checkOutputFile(path);
   ensureDir(dirname(path));
   const temporary = `${path}.${process.pid}.tmp`;
   try {

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { loadDataset } from "../data/loadDataset.js";
 import { absoluteDataSpec } from "../data/parseDataSpec.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { explore, type ExploreOptions } from "../explore/explore.js";
-import { writeFileAtomic } from "../files.js";
+import { checkOutputFile, checkWritableDir, writeFileAtomic } from "../files.js";
 import { abortOnInterrupt, parseInteger, parseList, percent, progressReporter, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<ExploreOptions> = {
@@ -40,6 +40,9 @@ export function registerExplore(program: Command): void {
         // The page's `lesion ablate` line works from any directory.
         modelPath: resolve(path),
       };
+      // The page's path is checked before the page is built (seconds to minutes).
+      checkOutputFile(flags.output);
+      checkWritableDir(dirname(resolve(flags.output)), "output directory");
       const data = await loadDataset(absoluteDataSpec(flags.data));
       const model = await openModel(path);
       const progress = progressReporter();

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadDataset } from "../data/loadDataset.js";
 import { dirname, resolve } from "node:path";
-import { checkWritableDir, writeFileAtomic } from "../files.js";
+import { checkOutputFile, checkWritableDir, writeFileAtomic } from "../files.js";
 import { train, trainingHistory, type TrainOptions } from "../models/train.js";
 import { existsSync } from "node:fs";
 import { fail } from "../errors.js";
@@ -71,6 +71,8 @@ export function registerTrain(program: Command): void {
     .action(async (flags: TrainFlags) => {
       const optimizer = parseOptimizer(flags.optimizer);
       // A trained model is hours of work: another run's is replaced only when asked, and found before training starts.
+      // A directory or device in the way is found now, not after the epochs (with --overwrite too).
+      for (const path of [flags.output, ...companions(flags.output)]) checkOutputFile(path);
       const existing = [flags.output, ...companions(flags.output)].filter((path) => existsSync(path));
       if (existing.length > 0 && !flags.overwrite) {
         fail("resume-mismatch", `${existing.join(", ")} ${existing.length === 1 ? "exists" : "exist"}; use --overwrite to replace ${existing.length === 1 ? "it" : "them"}, or choose another output`, { path: existing[0], options: ["overwrite"] });

@@ -59,7 +59,30 @@ export function decodeModel(bytes: Uint8Array, name = "model"): ModelProto {
   if (!graph || !graph.node || graph.node.length === 0 || !graph.output || graph.output.length === 0) {
     fail("bad-model", `${name} is not an ONNX model (no graph with nodes and outputs)`, { name });
   }
+  for (const tensor of graph.initializer ?? []) checkTensorSize(tensor, name);
   return model;
+}
+
+/** Bytes per element of the types lesion reads (others are not checked here). */
+const ELEMENT_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
+
+/**
+ * A tensor whose dims claim more values than it holds is a damaged file: found here, in one line, before anything
+ * allocates the claimed size (a bias claiming 10^12 values was an out-of-memory "internal error"). Tensors in external
+ * data are checked when read.
+ */
+function checkTensorSize(tensor: TensorProto, name: string): void {
+  const bytes = ELEMENT_BYTES[tensor.dataType ?? 0];
+  if (!bytes || tensor.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) return;
+  const dims = (tensor.dims ?? []).map(toInt);
+  const count = dims.reduce((a, d) => a * d, 1);
+  const raw = tensor.rawData && tensor.rawData.length > 0 ? tensor.rawData.length / bytes : null;
+  const type = tensor.dataType;
+  const field = type === DataType.FLOAT ? tensor.floatData : type === DataType.DOUBLE ? tensor.doubleData : type === DataType.INT64 ? tensor.int64Data : type === 12 || type === 13 ? tensor.uint64Data : tensor.int32Data;
+  const held = raw ?? field?.length ?? 0;
+  if (dims.some((d) => !(d >= 0)) || count > held) {
+    fail("bad-model", `${name} is damaged: tensor ${tensor.name} claims dims [${dims.join(", ")}] (${count} values) but holds ${held}`, { name, tensor: tensor.name ?? undefined });
+  }
 }
 
 export function encodeModel(model: OnnxProto.onnx.IModelProto): Uint8Array {

@@ -1,6 +1,6 @@
 /** The `lesion` bin as a user runs it: one stderr line and exit code 1 on bad input, nothing written; results on disk. */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,6 +8,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parseNpy } from "../../src/data/npy.js";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { random, randomMlp } from "../helpers.js";
+import { loadDataset } from "../../src/data/loadDataset.js";
+import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
+import { decodeModel, encodeModel } from "../../src/onnx/proto.js";
+import { ablate } from "../../src/study/ablate.js";
+import { pairs } from "../../src/study/conditions.js";
 
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 let dir = "";
@@ -80,6 +85,48 @@ describe("lesion (bin)", () => {
     expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc1", "--units", "@empty.json", "-o", out), /has no groups/);
     expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc1", "--fraction", "0.5,1.5", "-o", out), /fraction 1\.5 is outside \(0, 1\]/);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it("lesion ablate --units pairs at the last hidden layer on 200 samples: the loss's worker path (compiled) equals the library's in-place one", async () => {
+    // 14 units at fc2 (91 pairs, enough for worker threads) on fewer samples than one worker's share: this crashed.
+    writeFileSync(join(dir, "wide.onnx"), randomMlp([16, 8, 14, 3], 4, [1, 4, 4]));
+    const small = writeData("small", 200, 3);
+    const out = join(dir, "small-pairs");
+    const run = lesion("ablate", "wide.onnx", "--data", small, "--site", "fc2", "--units", "pairs", "-o", out);
+    expect(run.status, run.stderr).toBe(0);
+    const got = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")).conditions as Array<{ id: string; accuracy: number; loss: number }>;
+    const model = await openModel(join(dir, "wide.onnx"));
+    try {
+      const dataset = await loadDataset(`npy:${join(dir, "small.images.npy")},${join(dir, "small.labels.npy")}`);
+      const want = await ablate(model, dataset, { conditions: pairs(resolveSite(model, "fc2"), "zero"), loss: true });
+      expect(got.map((c) => c.id)).toEqual(want.conditions.map((c) => c.id));
+      got.forEach((c, i) => {
+        expect(c.accuracy).toBe(want.conditions[i].accuracy);
+        expect(Math.abs(c.loss - want.conditions[i].loss!)).toBeLessThanOrEqual(1e-9 * Math.abs(want.conditions[i].loss!));
+      });
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("an output path that is a directory or a device is refused before any work: the device stays a device", () => {
+    mkdirSync(join(dir, "a-dir"), { recursive: true });
+    expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "50", "-o", "a-dir", "--overwrite"), "lesion: cannot write a-dir: it is a directory");
+    expect(existsSync(join(dir, "a-dir.initial.onnx"))).toBe(false);
+    // A device node of our own (as /dev/null is): the atomic rename would have replaced it with a regular file.
+    const device = join(dir, "null-device");
+    if (spawnSync("mknod", [device, "c", "1", "3"]).status === 0) {
+      expectOneLineError(lesion("import", model, "-o", device), /^lesion: cannot write .*null-device: it is a device, not a file/);
+      expect(statSync(device).isCharacterDevice()).toBe(true);
+    }
+  });
+
+  it("a model whose tensor claims more values than it holds: one line naming the tensor, exit 1", () => {
+    const proto = decodeModel(readFileSync(join(dir, model)));
+    const bias = proto.graph!.initializer!.find((t) => t.name === "fc1.bias")!;
+    bias.dims = [1e12];
+    writeFileSync(join(dir, "huge.onnx"), encodeModel(proto));
+    expectOneLineError(lesion("info", "huge.onnx"), "lesion: huge.onnx is damaged: tensor fc1.bias claims dims [1000000000000] (1000000000000 values) but holds 12");
   });
 
   it("lesion ablate --fraction: the CSV has the steps' fraction, order and repeat as columns, the summary each step's sequence", () => {

@@ -19,6 +19,9 @@ const THREAD_BYTES = 256 * 2 ** 20;
 /** Workers at most: each takes a share of the samples. */
 const THREADS = 4;
 
+/** Samples a worker's share holds at least. */
+const SHARE_SAMPLES = 256;
+
 /**
  * A loss being computed: `wait` settles with closedFormLoss's answer once the workers' shares are in;
  * `cancel` stops the workers (for a caller that gives up on the result: `wait` then never settles).
@@ -49,7 +52,7 @@ export function closedFormLossBeside(input: ClosedFormLossInput): PendingLoss {
   // The hidden layer's loss (hiddenLoss.ts) costs more than the predictions beside it: it takes every core, the
   // caller's too, whose predictions finish first.
   const cores = input.hidden ? availableParallelism() : availableParallelism() - 1;
-  const count = Math.min(THREADS, Math.max(1, cores), Math.floor(n / 256));
+  const count = Math.max(1, Math.min(THREADS, cores, Math.floor(n / SHARE_SAMPLES)));
   const workers: Worker[] = [];
   const starts = Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
   const shares = starts.map((from, i) => inWorker(() => part(input, from, i + 1 < count ? starts[i + 1] : n), workers));
@@ -165,6 +168,8 @@ function inWorker(part: () => ClosedFormLossInput, workers: Worker[]): Promise<C
 /** Whether the call computes pair sums (a pairs sweep the cache does not hold yet) on data small enough to copy. */
 export function worthAThread(input: ClosedFormLossInput): boolean {
   if (input.values.byteLength + input.logits.byteLength > THREAD_BYTES) return false;
+  // A share is at least SHARE_SAMPLES samples: a smaller data set is computed here (200 samples made no share at all).
+  if (input.labels.length < SHARE_SAMPLES) return false;
   const pairs = input.conditions.filter(isPair);
   if (pairs.length < THREAD_PAIRS) return false;
   const cache = input.cache;
