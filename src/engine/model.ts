@@ -49,6 +49,8 @@ export interface LesionModel {
   normalization: Normalization;
   /** Problems worth a user's attention that do not stop a run (NaN weights, …). */
   warnings: string[];
+  /** Weights (initializer names) holding NaN or infinite values: `requireFiniteWeights` refuses such a model where activations must be finite. */
+  nonFiniteWeights: string[];
   threads: number;
   sessions: Map<string, OrtSession>;
   /**
@@ -101,7 +103,8 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
     classNames: metadata.classNames,
     sites: [],
     normalization,
-    warnings: weightWarnings(proto),
+    warnings: weightWarnings(proto).map((w) => w.text),
+    nonFiniteWeights: weightWarnings(proto).map((w) => w.tensor),
     threads: options.threads ?? defaultThreads(),
     sessions: new Map(),
     memo: new WeakMap(),
@@ -235,16 +238,33 @@ function inferPreprocessing(inputShape: number[], name: string): Preprocessing {
   fail("bad-model", `lesion cannot feed images to an input of sample shape ${inputShape.join("x")} (${name})`, { name });
 }
 
-function weightWarnings(proto: ModelProto): string[] {
-  const warnings: string[] = [];
+const weightChecks = new WeakMap<ModelProto, Array<{ tensor: string; text: string }>>();
+
+/** The weights holding NaN or infinite values, each with its warning (computed once per graph). */
+function weightWarnings(proto: ModelProto): Array<{ tensor: string; text: string }> {
+  const known = weightChecks.get(proto);
+  if (known) return known;
+  const warnings: Array<{ tensor: string; text: string }> = [];
   for (const tensor of proto.graph!.initializer ?? []) {
     if (tensor.dataType !== DataType.FLOAT && tensor.dataType !== DataType.DOUBLE) continue;
     const values = tensorValues(tensor) as Float32Array | Float64Array;
     let bad = 0;
     for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
-    if (bad > 0) warnings.push(`weight ${tensor.name} has ${bad} non-finite value${bad === 1 ? "" : "s"} (NaN or infinity)`);
+    if (bad > 0) warnings.push({ tensor: tensor.name ?? "", text: `weight ${tensor.name} has ${bad} non-finite value${bad === 1 ? "" : "s"} (NaN or infinity)` });
   }
+  weightChecks.set(proto, warnings);
   return warnings;
+}
+
+/**
+ * Refuses a model with NaN or infinite weights for work whose every step needs finite activations (clustering units
+ * into populations, a study that does): `bad-model` naming the weights. Evaluation and ablation take such a model, with
+ * a warning.
+ */
+export function requireFiniteWeights(model: LesionModel, purpose: string): void {
+  if (model.nonFiniteWeights.length === 0) return;
+  const named = model.nonFiniteWeights.slice(0, 3).join(", ") + (model.nonFiniteWeights.length > 3 ? ", …" : "");
+  fail("bad-model", `${model.name} has NaN or infinite weights (${named}): ${purpose} needs finite activations`, { name: model.name, tensor: model.nonFiniteWeights[0] });
 }
 
 /**

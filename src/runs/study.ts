@@ -13,7 +13,8 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import type { Dataset } from "../data/types.js";
-import { resolveSite, type LesionModel } from "../engine/model.js";
+import { requireFiniteWeights, resolveSite, type LesionModel } from "../engine/model.js";
+import { checkInitial } from "../study/indicators.js";
 import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
 import { ablate, type AblateResult } from "../study/ablate.js";
 import { readTiesWarning, unresolvedTiesWarning } from "../study/tiesWarning.js";
@@ -96,6 +97,9 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   // removal of another model's steps) went ahead.
   checkData(model, data);
   if (options.recover) checkData(model, options.recover.train);
+  // Characterize clusters units and compares them with the initial model: both found unusable now, not after three steps.
+  requireFiniteWeights(model, "a study (its populations)");
+  if (options.initial) checkInitial(model, options.initial, sites);
   ensureDir(dir);
   const lock = acquireLock(dir);
   try {

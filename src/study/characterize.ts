@@ -4,7 +4,7 @@
  * the methods and the choices made.
  */
 import type { Dataset } from "../data/types.js";
-import type { LesionModel } from "../engine/model.js";
+import { requireFiniteWeights, type LesionModel } from "../engine/model.js";
 import { correlations, type CorrelationTable } from "./correlations.js";
 import { indicators, type IndicatorsOptions, type IndicatorsResult } from "./indicators.js";
 import { populations, type PopulationsOptions, type SitePopulations } from "./populations.js";
@@ -37,6 +37,7 @@ export interface CharacterizeResult {
  */
 export async function characterize(model: LesionModel, data: Dataset, options: CharacterizeOptions = {}): Promise<CharacterizeResult> {
   if (options.map !== false) checkStimulusMapCache(data, { seed: options.seed, ...options.map });
+  requireFiniteWeights(model, "clustering units into populations");
   const found = await indicators(model, data, options);
   const groups = await populations(model, data, found, options);
   // The stimulus map has no measure of progress: total 0 tells a display to show that it is working, without a bar.

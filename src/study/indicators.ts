@@ -94,6 +94,7 @@ export async function indicators(model: LesionModel, data: Dataset, options: Ind
   const names = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
   if (names.length === 0) fail("unknown-site", `${model.name} has no hidden sites to characterise`, { model: model.name, site: null, closest: [] });
   const sites = names.map((name) => resolveSite(model, name));
+  if (options.initial) checkInitial(model, options.initial, names);
   const recording = await record(model, data, { sites: names, batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal });
   const conditions = sites.flatMap((site) => singles(site));
   const given = options.singles;
@@ -149,6 +150,18 @@ function row(weights: LayerWeights, unit: number): Float64Array {
 
 function perUnit(weights: LayerWeights, f: (w: number[], unit: number) => number): number[] {
   return Array.from({ length: weights.units }, (_, u) => f(Array.from(row(weights, u)), u));
+}
+
+/**
+ * Refuses, before any work, an initial model that lacks a layer of `sites` or has it in another shape.
+ * @throws LesionError `bad-model` naming the weight.
+ */
+export function checkInitial(model: LesionModel, initial: LesionModel, sites: readonly string[]): void {
+  for (const name of sites) {
+    const site = resolveSite(model, name);
+    const weights = site.layer ? layerWeights(model.proto, site.layer) : null;
+    if (weights) initialWeights(initial, weights);
+  }
 }
 
 /** The initial model's weights of the same layer, found by weight name, of the same shape. */

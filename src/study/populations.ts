@@ -13,7 +13,7 @@ import { agnes } from "ml-hclust";
 import { kmeans } from "ml-kmeans";
 import { PCA } from "ml-pca";
 import type { Dataset } from "../data/types.js";
-import { resolveSite, type LesionModel } from "../engine/model.js";
+import { requireFiniteWeights, resolveSite, type LesionModel } from "../engine/model.js";
 import { ablate } from "./ablate.js";
 import { condition, type Condition } from "./conditions.js";
 import type { IndicatorsResult, SiteIndicators } from "./indicators.js";
@@ -86,6 +86,7 @@ export interface SitePopulations {
  * `unsupported-op`, `bad-model`, `engine-disagreement`, `aborted`).
  */
 export async function populations(model: LesionModel, data: Dataset, found: IndicatorsResult, options: PopulationsOptions = {}): Promise<SitePopulations[]> {
+  requireFiniteWeights(model, "clustering units into populations");
   const results: SitePopulations[] = [];
   for (const site of found.sites) results.push(await sitePopulations(model, data, found, site, options));
   return results;

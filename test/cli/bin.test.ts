@@ -129,6 +129,28 @@ describe("lesion (bin)", () => {
     expectOneLineError(lesion("info", "huge.onnx"), "lesion: huge.onnx is damaged: tensor fc1.bias claims dims [1000000000000] (1000000000000 values) but holds 12");
   });
 
+  it("NaN weights: characterize and study refuse in one line before writing anything; ablate warns and runs", () => {
+    const proto = decodeModel(readFileSync(join(dir, model)));
+    const weight = proto.graph!.initializer!.find((t) => t.name === "fc1.weight")!;
+    const values = new Float32Array(new Uint8Array(weight.rawData!).slice().buffer);
+    values[5] = Number.NaN;
+    weight.rawData = new Uint8Array(values.buffer);
+    writeFileSync(join(dir, "nan.onnx"), encodeModel(proto));
+    const refusal = "lesion: nan.onnx has NaN or infinite weights (fc1.weight): ";
+    expectOneLineError(lesion("characterize", "nan.onnx", "--data", data, "--no-map", "-o", "nan-characterize"), `${refusal}clustering units into populations needs finite activations`);
+    expectOneLineError(lesion("study", "nan.onnx", "--data", data, "-o", "nan-study"), `${refusal}a study (its populations) needs finite activations`);
+    expect(existsSync(join(dir, "nan-characterize")) || existsSync(join(dir, "nan-study"))).toBe(false);
+    const ablated = lesion("ablate", "nan.onnx", "--data", data, "--site", "fc2", "--units", "0", "-o", "nan-ablate");
+    expect(ablated.status).toBe(0);
+    expect(ablated.stderr).toContain("weight fc1.weight has 1 non-finite value");
+  });
+
+  it("lesion study with an initial model of other shapes: refused before any step runs", () => {
+    writeFileSync(join(dir, "other-initial.onnx"), randomMlp([16, 10, 8, 3], 9, [1, 4, 4]));
+    expectOneLineError(lesion("study", model, "--data", data, "--initial", "other-initial.onnx", "-o", "mismatch-study"), "lesion: weight fc1.weight is 10x16 in the initial model other-initial.onnx but 12x16 in the trained one");
+    expect(existsSync(join(dir, "mismatch-study"))).toBe(false);
+  });
+
   it("lesion ablate --fraction: the CSV has the steps' fraction, order and repeat as columns, the summary each step's sequence", () => {
     const out = join(dir, "fraction");
     const run = lesion("ablate", model, "--data", data, "--site", "fc1", "--fraction", "0.5,1", "--repeats", "2", "-o", out);
