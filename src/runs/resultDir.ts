@@ -20,6 +20,8 @@ import { encodeNpy } from "./npy.js";
 export const SUMMARY_FILE = "summary.json";
 export const RUN_FILE = "run.json";
 export const RESUME_LOG_FILE = "resume-log.jsonl";
+/** The file that marks a study's directory (runs/study.ts writes it). */
+const STUDY_MARKER = "study.json";
 
 export type ResultFile =
   | { name: string; kind: "npy"; data: Float32Array | Float64Array | Int32Array | Uint8Array; shape: number[] }
@@ -70,6 +72,8 @@ export interface OpenResultDirOptions {
  * `resume-mismatch` (another run's results, naming what differs and how to override).
  */
 export function openResultDir(dir: string, run: RunIdentity, options: OpenResultDirOptions = {}): ResultDir {
+  // A study's directory (study.json, a directory per step) is not replaced by one command's files, even when asked.
+  if (existsSync(join(dir, STUDY_MARKER))) fail("resume-mismatch", `${dir} holds a lesion study; choose another output directory`, { path: dir });
   const created = !existsSync(dir);
   ensureDir(dir);
   const lock = acquireLock(dir);

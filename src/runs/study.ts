@@ -9,6 +9,7 @@
  * another model, data set or sites in the same directory never shows the earlier one's numbers: step directories of
  * another model or data set are removed before the first step runs.
  */
+import { fail } from "../errors.js";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
@@ -100,6 +101,9 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   // Characterize clusters units and compares them with the initial model: both found unusable now, not after three steps.
   requireFiniteWeights(model, "a study (its populations)");
   if (options.initial) checkInitial(model, options.initial, sites);
+  // A directory never mixes runs: one command's results (its run.json) are not a study's.
+  const other = readRun(dir);
+  if (other) fail("resume-mismatch", `${dir} holds the results of \`lesion ${other.run.command}\`, not a study; choose another output directory`, { path: dir });
   ensureDir(dir);
   const lock = acquireLock(dir);
   try {

@@ -151,6 +151,19 @@ describe("lesion (bin)", () => {
     expect(existsSync(join(dir, "mismatch-study"))).toBe(false);
   });
 
+  it("a study's directory and one command's never mix: ablate (even with --overwrite) refuses a study's, study an ablation's", () => {
+    mkdirSync(join(dir, "a-study"), { recursive: true });
+    writeFileSync(join(dir, "a-study", "study.json"), "{}");
+    for (const extra of [[], ["--overwrite"]]) {
+      expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc1", "--units", "0", "-o", "a-study", ...extra), "lesion: a-study holds a lesion study; choose another output directory");
+    }
+    expect(readdirSync(join(dir, "a-study"))).toEqual(["study.json"]);
+    expect(lesion("ablate", model, "--data", data, "--site", "fc1", "--units", "0", "-o", "an-ablation").status).toBe(0);
+    const before = readdirSync(join(dir, "an-ablation")).sort();
+    expectOneLineError(lesion("study", model, "--data", data, "-o", "an-ablation"), "lesion: an-ablation holds the results of `lesion ablate`, not a study; choose another output directory");
+    expect(readdirSync(join(dir, "an-ablation")).sort()).toEqual(before);
+  });
+
   it("lesion ablate --fraction: the CSV has the steps' fraction, order and repeat as columns, the summary each step's sequence", () => {
     const out = join(dir, "fraction");
     const run = lesion("ablate", model, "--data", data, "--site", "fc1", "--fraction", "0.5,1", "--repeats", "2", "-o", out);
