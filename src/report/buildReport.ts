@@ -1,5 +1,6 @@
 /** Writes DIR/report.html from the result files of a study directory, or of a `lesion transplant` directory. */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { fail, isLesionError } from "../errors.js";
 import { join } from "node:path";
 import { writeFileAtomic } from "../files.js";
 import { SUMMARY_FILE } from "../runs/resultDir.js";
@@ -20,8 +21,37 @@ export const REPORT_FILE = "report.html";
  */
 export function buildReport(dir: string): string {
   const path = join(dir, REPORT_FILE);
-  writeFileAtomic(path, isTransplantDir(dir) ? renderTransplantReport(readTransplantReportData(dir)) : renderReport(reportData(dir)));
+  writeFileAtomic(path, isTransplantDir(dir) ? renderTransplantReport(readTransplantReportData(dir)) : renderReport(readable(dir, () => reportData(dir))));
   return path;
+}
+
+/**
+ * The study's data, or one line when its files are damaged (a truncated study.json, a step's summary that is no JSON
+ * or not lesion's): `bad-data` naming the file where JSON failed, else the directory, instead of an internal error.
+ */
+function readable<T>(dir: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (isLesionError(error)) throw error;
+    const message = (error as Error).message ?? String(error);
+    const file = error instanceof SyntaxError ? damagedJson(dir) : null;
+    fail("bad-data", file ? `${file} is not valid JSON (${message}): the study's files are damaged; rerun \`lesion study\` into a new directory` : `${dir} holds study files lesion cannot read (${message}): damaged, or not written by this version of lesion; rerun \`lesion study\` into a new directory`, { path: file ?? dir });
+  }
+}
+
+/** The first JSON file of a study directory (study.json, then each step's summary.json) that does not parse. */
+function damagedJson(dir: string): string | null {
+  const files = [join(dir, STUDY_FILE), ...readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name, SUMMARY_FILE))];
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    try {
+      JSON.parse(readFileSync(file, "utf8"));
+    } catch {
+      return file;
+    }
+  }
+  return null;
 }
 
 function isTransplantDir(dir: string): boolean {

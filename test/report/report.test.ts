@@ -3,7 +3,7 @@
  * opened from file://, no console errors, no request leaving the file, every figure drawn, a screenshot of each
  * section written to test-output/report/ as an artefact.
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -205,6 +205,23 @@ describe("study and report", () => {
       rmSync(join(dir, "explorer.html"));
       buildReport(dir);
     }
+  });
+});
+
+describe("buildReport on damaged files", () => {
+  it("a truncated study.json, a step summary that is no JSON, or a study.json of another shape: bad-data in one line, naming the file", () => {
+    const damaged = (name: string, file: string, text: string) => {
+      const copy = join(dir, "..", name);
+      cpSync(dir, copy, { recursive: true });
+      writeFileSync(join(copy, file), text);
+      return copy;
+    };
+    const truncated = damaged("truncated", "study.json", readFileSync(join(dir, "study.json"), "utf8").slice(0, 40));
+    expect(() => buildReport(truncated)).toThrow(expect.objectContaining({ code: "bad-data", details: { path: join(truncated, "study.json") } }));
+    const garbage = damaged("garbage", join("singles", "summary.json"), "garbage ");
+    expect(() => buildReport(garbage)).toThrow(new RegExp(`^${join(garbage, "singles", "summary.json").replace(/[.]/g, "\\.")} is not valid JSON`));
+    const shape = damaged("shape", "study.json", "[]");
+    expect(() => buildReport(shape)).toThrow(expect.objectContaining({ code: "bad-data", details: { path: shape } }));
   });
 });
 
