@@ -117,7 +117,7 @@ async function buildConditions(
   const mode = flags.mode as AblationMode;
   // Per site, then concatenated: a wide layer has more pairs (130,816 for 512 units) than push(...list) takes.
   const perSite: Condition[][] = [];
-  for (const name of parseList(flags.site)) {
+  for (const name of parseList(flags.site, "--site")) {
     const site = resolveSite(model, name);
     if (flags.fraction !== undefined) {
       const order = flags.order as FractionOrder;

@@ -53,7 +53,7 @@ export function registerCharacterize(program: Command): void {
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: CharacterizeFlags) => {
       const options = {
-        sites: flags.sites ? parseList(flags.sites) : undefined,
+        sites: flags.sites !== undefined ? parseList(flags.sites, "--sites") : undefined,
         k: flags.k ? parseInteger(flags.k, "--k", 1) : undefined,
         maxK: parseInteger(flags.maxK, "--max-k", 2),
         seed: parseInteger(flags.seed, "--seed", 0),

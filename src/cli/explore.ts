@@ -32,7 +32,7 @@ export function registerExplore(program: Command): void {
     .option("-o, --output <file>", "the page", "explorer.html")
     .action(async (path: string, flags: { data: string; sites?: string; samples?: string; seed: string; populations?: boolean; map?: boolean; output: string }) => {
       const options: ExploreOptions = {
-        sites: flags.sites ? parseList(flags.sites) : undefined,
+        sites: flags.sites !== undefined ? parseList(flags.sites, "--sites") : undefined,
         samples: flags.samples ? parseInteger(flags.samples, "--samples") : undefined,
         seed: parseInteger(flags.seed, "--seed", 0),
         populations: flags.populations ?? false,

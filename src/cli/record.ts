@@ -28,7 +28,7 @@ export function registerRecord(program: Command): void {
     .option("--json", "print summary.json to stdout")
     .action(async (path: string, flags: { data: string; sites?: string; samples?: boolean; batchSize: string; output: string; overwrite?: boolean; json?: boolean }) => {
       const options: RecordOptions = {
-        sites: flags.sites ? parseList(flags.sites) : undefined,
+        sites: flags.sites !== undefined ? parseList(flags.sites, "--sites") : undefined,
         samples: flags.samples ?? false,
         batchSize: parseInteger(flags.batchSize, "--batch-size"),
       };

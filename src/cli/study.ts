@@ -76,7 +76,7 @@ export function registerStudy(program: Command): void {
         }
         const result = await study(model, data, {
           dir: flags.output,
-          sites: flags.sites ? parseList(flags.sites) : undefined,
+          sites: flags.sites !== undefined ? parseList(flags.sites, "--sites") : undefined,
           pairs: flags.pairs as StudyOptions["pairs"],
           initial,
           recover,

@@ -3,6 +3,7 @@
  * class of stimulus. A conv unit (channel) is first averaged over space, per sample, as is the norm (Morcos et al.
  * 2018); the statistics below are then over samples. Sums run in float64 (Welford for the variance).
  */
+import { fail } from "../errors.js";
 import type { Dataset } from "../data/types.js";
 import { checkData, forEachBatch } from "./forward.js";
 import { getSession, requireSites, resolveSite, unitLayout, type LesionModel, type Site } from "./model.js";
@@ -57,14 +58,15 @@ export interface RecordResult {
  * mean absolute value and fraction of samples it is active on (output > 0, a fraction 0..1), the class-conditional
  * means (`classMeans` [K, units], row-major; classes without samples listed in `emptyClasses`), and with `samples` the
  * per-sample activations [n, units]. A conv unit is its channel averaged over space per sample.
- * @throws LesionError `unknown-site` (a site not in the model, naming the closest); `bad-model` (no sites, or a graph
- * onnxruntime cannot run); `shape-mismatch` (images of another shape than the model takes), `bad-data` (an image folder
+ * @throws LesionError `unknown-site` (a site not in the model, naming the closest); `bad-option` (an empty `sites`);
+ * `bad-model` (no sites, or a graph onnxruntime cannot run); `shape-mismatch` (images of another shape than the model takes), `bad-data` (an image folder
  * not matched to the model's classes), `label-out-of-range` (a label beyond the model's classes); `aborted`
  * (options.signal).
  */
 export async function record(model: LesionModel, data: Dataset, options: RecordOptions = {}): Promise<RecordResult> {
   checkData(model, data);
   requireSites(model);
+  if (options.sites && options.sites.length === 0) fail("bad-option", "`sites` is empty: name at least one site, or leave it out for every site", { options: ["sites"] });
   const sites = (options.sites ?? model.sites.map((s) => s.name)).map((name) => resolveSite(model, name));
   const tensors = sites.map((s) => s.tensor);
   const session = await getSession(model, `record:${tensors.join(",")}`, () => withOutputs(model.proto, tensors));

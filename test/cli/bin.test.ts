@@ -302,6 +302,11 @@ describe("lesion (bin)", () => {
     expect(readFileSync(join(out, "recovery.csv"), "utf8").trimEnd().split("\n")).toHaveLength(4);
   });
 
+  it("lesion record --sites , (no name): one line, exit 1, nothing written", () => {
+    expectOneLineError(lesion("record", model, "--data", data, "--sites", ",", "-o", "no-sites"), "lesion: --sites lists no name: ','");
+    expect(existsSync(join(dir, "no-sites"))).toBe(false);
+  });
+
   it("lesion record writes class means per site that numpy can load", () => {
     const out = join(dir, "rec");
     const run = lesion("record", model, "--data", data, "--sites", "fc1", "-o", out);
