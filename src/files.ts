@@ -32,6 +32,11 @@ const WRITE_FAULTS: Record<string, string> = {
   EIO: "input/output error",
 };
 
+/** A file-system error code in words ("no space left on device"), or the code itself. */
+export function describeWriteFault(code: string): string {
+  return WRITE_FAULTS[code] ?? code.toLowerCase();
+}
+
 /**
  * Runs a write and turns a file-system fault (read-only mount, permission, a file in the way, disk full) into an
  * `unwritable-path` LesionError naming `path`; other errors pass through unchanged.

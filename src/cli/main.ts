@@ -3,6 +3,7 @@ import type * as Commander from "commander";
 import { createRequire } from "node:module";
 import { basename } from "node:path";
 import { isLesionError } from "../errors.js";
+import { describeWriteFault } from "../files.js";
 import { flagMessage } from "./flagMessage.js";
 
 /**
@@ -49,9 +50,21 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
 
 /** Runs the CLI; returns the exit code: 0 ok, 1 user error, 2 usage error, 70 internal error. */
 export async function main(argv: string[]): Promise<number> {
+  // Output that cannot be written (stdout on a full disk, a closed terminal) is one line and exit 1, not Node's stack
+  // of an unhandled 'error' event, nor success with the output lost. A reader that stopped early (`| head`) is no fault.
+  let stdoutError: NodeJS.ErrnoException | null = null;
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => void (stdoutError ??= error));
+  const unwritten = async (): Promise<number | null> => {
+    // The stream reports a failed write on a later tick.
+    await new Promise((resolve) => setImmediate(resolve));
+    const error = stdoutError as NodeJS.ErrnoException | null;
+    if (!error || error.code === "EPIPE") return null;
+    process.stderr.write(`lesion: cannot write to standard output: ${describeWriteFault(error.code ?? "")} (${error.code})\n`);
+    return 1;
+  };
   try {
     await (await buildProgram(argv)).parseAsync(argv, { from: "user" });
-    return 0;
+    return (await unwritten()) ?? 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     process.stderr.write(`lesion: ${cliMessage(error, argv)}\n`);

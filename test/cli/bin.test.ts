@@ -1,6 +1,6 @@
 /** The `lesion` bin as a user runs it: one stderr line and exit code 1 on bad input, nothing written; results on disk. */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -300,6 +300,15 @@ describe("lesion (bin)", () => {
     expect(recovered.stderr).toContain(`lesion: warning: the test data is the training data (${data}): recovery is measured on the images the network retrains on`);
     expect(readdirSync(out).sort()).toEqual(["model.onnx", "recovery.csv", "run.json", "summary.json"]);
     expect(readFileSync(join(out, "recovery.csv"), "utf8").trimEnd().split("\n")).toHaveLength(4);
+  });
+
+  it("standard output that cannot be written (a full device): one line on stderr, exit 1, plain and --json", () => {
+    for (const extra of [[], ["--json"]]) {
+      const full = openSync("/dev/full", "w");
+      const run = spawnSync(process.execPath, [BIN, "info", model, ...extra], { cwd: dir, encoding: "utf8", stdio: ["ignore", full, "pipe"] });
+      closeSync(full);
+      expect([run.status, run.stderr]).toEqual([1, "lesion: cannot write to standard output: no space left on device (ENOSPC)\n"]);
+    }
   });
 
   it("lesion record --sites , (no name): one line, exit 1, nothing written", () => {
