@@ -64,16 +64,28 @@ function appendSafely(path: string, text: string, truncate: boolean): void {
 function append(path: string, text: string, truncate: boolean): void {
   if (truncate) {
     const temporary = `${path}.${process.pid}.tmp`;
-    const fd = openSync(temporary, "w");
-    appendFileSync(fd, text);
-    fsyncSync(fd);
-    closeSync(fd);
-    // rename is atomic: a kill leaves the old file or the new one.
-    renameSync(temporary, path);
+    try {
+      const fd = openSync(temporary, "w");
+      try {
+        appendFileSync(fd, text);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      // rename is atomic: a kill leaves the old file or the new one.
+      renameSync(temporary, path);
+    } catch (error) {
+      // A full disk leaves no empty temporary behind.
+      rmSync(temporary, { force: true });
+      throw error;
+    }
     return;
   }
   const fd = openSync(path, "a");
-  appendFileSync(fd, text);
-  fsyncSync(fd);
-  closeSync(fd);
+  try {
+    appendFileSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -205,13 +205,22 @@ function writeFiles(dir: string, files: ResultFile[], summary: object, run: RunI
   const names = files.map((f) => f.name);
   // The new list goes on record before the files, so a crash mid-way leaves nothing unaccounted for.
   if (run) writeFileAtomic(join(dir, RUN_FILE), toJson({ run, files: [...new Set([...stale, ...names])] }));
-  for (const file of files) {
-    const bytes = file.kind === "npy" ? encodeNpy(file.data, file.shape) : file.kind === "csv" ? encodeCsv(file.header, file.rows) : file.data;
-    writeFileAtomic(join(dir, file.name), bytes);
+  const written: string[] = [];
+  try {
+    for (const file of files) {
+      const bytes = file.kind === "npy" ? encodeNpy(file.data, file.shape) : file.kind === "csv" ? encodeCsv(file.header, file.rows) : file.data;
+      writeFileAtomic(join(dir, file.name), bytes);
+      written.push(file.name);
+    }
+    for (const name of stale) if (!names.includes(name)) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
+    if (run) writeFileAtomic(join(dir, RUN_FILE), toJson({ run, files: names }));
+    writeFileAtomic(join(dir, SUMMARY_FILE), toJson(summary));
+  } catch (error) {
+    // A write that fails part way (a full disk) leaves none of the run's files: without its summary they would be
+    // half a result. What a rerun needs stays: run.json and, for a sweep, its resume log.
+    for (const name of written) rmSync(join(dir, name), { force: true });
+    throw error;
   }
-  for (const name of stale) if (!names.includes(name)) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
-  if (run) writeFileAtomic(join(dir, RUN_FILE), toJson({ run, files: names }));
-  writeFileAtomic(join(dir, SUMMARY_FILE), toJson(summary));
   // Only now: a kill before the summary resumes from the log (the verb keeps it: keepResumeLog).
   guardWrite(join(dir, RESUME_LOG_FILE), () => rmSync(join(dir, RESUME_LOG_FILE), { force: true }), "cannot remove");
 }

@@ -75,7 +75,7 @@ describe("result files", () => {
     expect(readFileSync(join(dir, "t.csv"), "utf8")).toBe("x\n1\n");
   });
 
-  it("writeResultDir interrupted by a file it cannot write leaves no summary.json (and removes a stale one first)", () => {
+  it("writeResultDir interrupted by a file it cannot write leaves no summary.json (and removes a stale one first), nor the files it wrote before (a full disk left half a result)", () => {
     const dir = join(mkdtempSync(join(tmpdir(), "lesion-results-")), "run");
     mkdirSync(join(dir, "t.csv"), { recursive: true });
     writeFileSync(join(dir, "t.csv", "keep"), "a directory where the CSV goes: the rename onto it fails");
@@ -87,8 +87,9 @@ describe("result files", () => {
       code = isLesionError(error) ? error.code : String(error);
     }
     expect(code).toBe("unwritable-path");
-    expect(existsSync(join(dir, "m.npy"))).toBe(true);
+    expect(existsSync(join(dir, "m.npy"))).toBe(false);
     expect(existsSync(join(dir, "summary.json"))).toBe(false);
+    expect(readdirSync(dir)).toEqual(["t.csv"]);
   });
 });
 
