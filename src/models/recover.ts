@@ -4,7 +4,9 @@
  * the saved model their incoming weights and bias are zero (for ReLU and Tanh units that is an output of exactly
  * zero). A network with BatchNorm trains in PyTorch's training mode (batch statistics, running statistics updated,
  * γ and β learnt) and is evaluated with the running statistics; the mask sits on the site's output (after BatchNorm
- * and activation), and the saved model also zeroes the held units' γ and β, so they output exactly zero. Free (`free: true`): the units start from zeroed incoming weights and bias but may learn again.
+ * and activation), and the saved model also zeroes the held units' γ and β, so they output exactly zero. Free (`free: true`): the units
+ * start from fresh incoming weights and bias (PyTorch's initialisation, seeded by `seed`; a BatchNorm's γ = 1, β = 0)
+ * and learn again; at zero a ReLU unit would get no gradient and stay silent.
  * Recovered fraction per class = (accuracy after − accuracy ablated) / (accuracy intact − accuracy ablated), null for a
  * class the ablation did not hurt.
  * Control (`control: true`): the intact network retrained with the same budget (epochs, optimizer, seed, batches), so
@@ -19,6 +21,8 @@ import { classNames } from "../engine/evaluate.js";
 import { evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
 import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
 import type { Progress } from "../progress.js";
+import { seeded } from "../random.js";
+import { decodeModel, encodeModel, setMetadataValue } from "../onnx/proto.js";
 import { classifierBytes, networkInputs } from "./train.js";
 
 export interface RecoverOptions {
@@ -28,7 +32,7 @@ export interface RecoverOptions {
   test: Dataset;
   /** Default 3. */
   epochs?: number;
-  /** Let the ablated units learn again. Default false (held at zero). */
+  /** Let the ablated units learn again, from fresh weights (PyTorch's initialisation, seeded by `seed`). Default false (held at zero). */
   free?: boolean;
   /** Also retrain the intact network with the same budget, as the control. Default false. */
   control?: boolean;
@@ -103,7 +107,9 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const intact = await evaluateNetwork(network, values, {}, test, k, options.threads);
   // Held units start with zero incoming weights too: their output is masked and they get no gradient, so this changes
   // nothing for finite weights, and a NaN or infinite weight cannot reach the network through mask·NaN.
-  const start = zeroIncoming(network, values, layer, options.units, !free);
+  // Free units start from fresh weights: at zero a ReLU unit's gradient is 0 and it could never learn again, so
+  // "free" gave the held result (a new-user trial found free and held models bit-identical).
+  const start = free ? reinitIncoming(network, values, layer, options.units, options.seed ?? 0) : zeroIncoming(network, values, layer, options.units);
   const ablated = await evaluateNetwork(network, start, masks, test, k, options.threads);
   const batches = Math.ceil(data.n / (options.batchSize ?? 128));
   const epochs = options.epochs ?? 3;
@@ -148,7 +154,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
       recoveredPerClass: e.testPerClass!.map((p, c) => fraction(p, ablated.perClass[c], intact.perClass[c])),
     })),
     control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
-    recovered: classifierBytes(network, final, model.preprocessing, model.classNames ?? Array.from({ length: k }, (_, i) => String(i))),
+    recovered: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames ?? Array.from({ length: k }, (_, i) => String(i))), { site: site.name, units: [...options.units].sort((a, b) => a - b), mode: free ? "free" : "held", from: model.sha256 }),
     warnings: [...model.warnings, ...sameDataWarning(data, options.test)],
   };
 }
@@ -160,12 +166,48 @@ function sameDataWarning(data: Dataset, test: Dataset): string[] {
 }
 
 /**
- * A copy of the parameters with the units' incoming weights and bias zeroed (the layer feeding site `layer`). With a
- * BatchNorm between that layer and the site, its β is zeroed too, and for held units (`scale`) its γ: the unit's
- * output is then exactly zero whatever the running statistics (γ·x̂ + β = 0). A free unit keeps γ, or it could never
- * learn again (dγ = Σ dy·x̂ and x̂ = 0 for a zero filter, so a zero γ would stay zero).
+ * A copy of `values` in which `units` of the Linear/Conv layer behind `layer` have fresh incoming weights and bias,
+ * drawn as PyTorch initialises them (U(−1/√fanIn, 1/√fanIn), seeded), and a BatchNorm after it has γ = 1, β = 0 for
+ * them: the units of a free recovery, which then learn again.
  */
-function zeroIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[], scale = true): Map<string, Float32Array> {
+function reinitIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[], seed: number): Map<string, Float32Array> {
+  let owner = layer;
+  while (owner >= 0 && network.layers[owner].op !== "linear" && network.layers[owner].op !== "conv") owner--;
+  const l = network.layers[owner];
+  if (l.op !== "linear" && l.op !== "conv") return values;
+  const rand = seeded(seed * 7919 + 23);
+  const copy = new Map(values);
+  const weight = copy.get(`${l.name}.weight`)!;
+  const fanIn = weight.length / l.out;
+  const bound = 1 / Math.sqrt(fanIn);
+  const draw = (name: string, per: number) => {
+    const array = copy.get(name);
+    if (!array) return;
+    const next = Float32Array.from(array);
+    for (const u of [...units].sort((a, b) => a - b)) for (let i = u * per; i < (u + 1) * per; i++) next[i] = (rand() * 2 - 1) * bound;
+    copy.set(name, next);
+  };
+  draw(`${l.name}.weight`, fanIn);
+  draw(`${l.name}.bias`, 1);
+  const bn = network.layers[owner + 1];
+  if (bn?.op === "batchnorm" && owner + 1 <= layer) {
+    for (const [suffix, value] of [["weight", 1], ["bias", 0]] as const) {
+      const array = copy.get(`${bn.name}.${suffix}`);
+      if (!array) continue;
+      const next = Float32Array.from(array);
+      for (const u of units) next[u] = value;
+      copy.set(`${bn.name}.${suffix}`, next);
+    }
+  }
+  return copy;
+}
+
+/**
+ * A copy of the parameters with the held units' incoming weights and bias zeroed (the layer feeding site `layer`).
+ * With a BatchNorm between that layer and the site, its γ and β are zeroed too: the unit's output is then exactly zero
+ * whatever the running statistics (γ·x̂ + β = 0).
+ */
+function zeroIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[]): Map<string, Float32Array> {
   let owner = layer;
   while (owner >= 0 && network.layers[owner].op !== "linear" && network.layers[owner].op !== "conv") owner--;
   const l = network.layers[owner];
@@ -182,7 +224,17 @@ function zeroIncoming(network: Network, values: Map<string, Float32Array>, layer
   const bn = network.layers[owner + 1];
   if (bn?.op === "batchnorm" && owner + 1 <= layer) {
     zero(`${bn.name}.bias`, 1);
-    if (scale) zero(`${bn.name}.weight`, 1);
+    zero(`${bn.name}.weight`, 1);
   }
   return copy;
+}
+
+/** The metadata key of a retrained model's record: which units of which site were held or freed, from which model. */
+export const RECOVER_KEY = "lesion.recover";
+
+/** The model bytes with what the recovery did recorded in their metadata (`lesion.recover`, JSON). */
+function withRecoveryRecord(bytes: Uint8Array, record: { site: string; units: number[]; mode: "held" | "free"; from: string }): Uint8Array {
+  const proto = decodeModel(bytes);
+  setMetadataValue(proto, RECOVER_KEY, JSON.stringify(record));
+  return encodeModel(proto);
 }

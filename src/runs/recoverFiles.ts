@@ -22,11 +22,17 @@ export function recoverFiles(result: RecoverResult, provenance: Provenance): { f
       // Per-class columns named by class, as ablate's (`accuracy_<class>`).
       header: ["epoch", "trainLoss", "accuracy", "recovered", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `recovered_${c}`), ...(result.control ? ["controlAccuracy"] : [])],
       rows: [
-        [0, null, result.ablated.accuracy, 0, ...result.ablated.perClass, ...new Array<number | null>(k).fill(null), ...(result.control ? [result.intact.accuracy] : [])],
+        // Before retraining nothing is recovered (0), where the ablation cost something: else, as in the epochs' rows, undefined.
+        [0, null, result.ablated.accuracy, atStart(result.ablated.accuracy, result.intact.accuracy), ...result.ablated.perClass, ...result.ablated.perClass.map((a, c) => atStart(a, result.intact.perClass[c])), ...(result.control ? [result.intact.accuracy] : [])],
         ...result.epochs.map((e, i) => [e.epoch, e.trainLoss, e.accuracy, e.recovered, ...e.perClass, ...e.recoveredPerClass, ...(result.control ? [result.control[i].accuracy] : [])]),
       ],
     },
   ];
   const { recovered: _model, ...rest } = result;
   return { files, summary: { lesion: LESION_VERSION, command: "recover", ...rest, provenance, files: files.map((f) => f.name) } };
+}
+
+/** The recovered fraction before retraining: 0 where the ablation lowered the accuracy, else undefined (null). */
+function atStart(ablated: number | null, intact: number | null): number | null {
+  return ablated === null || intact === null || intact - ablated <= 0 ? null : 0;
 }

@@ -1,15 +1,16 @@
 /**
- * recover(…, {control: true}): the intact network retrained with the same budget. Hand-derived check: ablating a unit
- * that is dead on every training image, free to learn again, changes nothing training can see (a dead ReLU unit passes
- * no gradient, its output is 0 either way, and its incoming weights only matter through that output), so the
- * recovery run and the control must give the same test accuracy at every epoch.
+ * recover(…, {control: true}): the intact network retrained with the same budget. Hand-derived check: holding a unit
+ * that is dead on every training image at zero changes nothing training can see (a dead ReLU unit passes no gradient,
+ * its output is 0 either way, and its incoming weights only matter through that output), so the recovery run and the
+ * control must give the same test accuracy at every epoch. And `free`: fresh weights, so a ReLU unit can learn again.
  */
 import { describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel } from "../../src/engine/model.js";
+import { record } from "../../src/engine/record.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
-import { encodeModel } from "../../src/onnx/proto.js";
+import { decodeModel, encodeModel, metadataValue } from "../../src/onnx/proto.js";
 import { recover } from "../../src/models/recover.js";
 import { provenance } from "../../src/runs/provenance.js";
 import { recoverFiles } from "../../src/runs/recoverFiles.js";
@@ -24,7 +25,7 @@ function blobs(n: number, seed: number): Dataset {
 }
 
 describe("recover control", () => {
-  it("recover(m, d, {units: [a dead unit], free: true, control: true}) equals its control at every epoch", async () => {
+  it("recover(m, d, {units: [a dead unit], control: true}) equals its control at every epoch", async () => {
     const rand = random(5);
     const w1 = randomArray(6 * 4, rand, 0.8);
     const b1 = randomArray(6, rand, 0.1);
@@ -42,7 +43,7 @@ describe("recover control", () => {
     writeMetadata(spec, { preprocessing: { layout: "flat", mean: [0.5], std: [0.5], imageShape: [1, 1, 4] }, classNames: null });
     const model = await openModel(encodeModel(spec), { name: "dead-unit" });
     try {
-      const result = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 3, free: true, control: true, lr: 0.05 });
+      const result = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 3, control: true, lr: 0.05 });
       expect(result.control).toHaveLength(3);
       expect(result.ablated.accuracy).toBe(result.intact.accuracy);
       // Training moves the network: the control is not simply the intact accuracy repeated.
@@ -56,8 +57,26 @@ describe("recover control", () => {
       expect(result.classNames).toEqual(["circle", "square", "star"]);
       expect(csv.header).toEqual(["epoch", "trainLoss", "accuracy", "recovered", "accuracy_circle", "accuracy_square", "accuracy_star", "recovered_circle", "recovered_square", "recovered_star", "controlAccuracy"]);
       expect(csv.rows.map((r) => r.at(-1))).toEqual([result.intact.accuracy, ...result.control!.map((e) => e.accuracy)]);
+      // A dead unit's ablation costs nothing: nothing to recover, undefined at row 0 as at every epoch.
+      expect(csv.rows.map((r) => r[3])).toEqual([null, null, null, null]);
       const without = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 1, free: true });
       expect(without.control).toBeNull();
+      // Free ReLU units start from fresh weights and learn: they fire again in the saved model (at zero weights they
+      // got no gradient, and free equalled held bit for bit).
+      const free = await recover(model, blobs(300, 1), { site: "fc1", units: [0, 1], test: blobs(150, 2), epochs: 2, free: true, lr: 0.05 });
+      const held = await recover(model, blobs(300, 1), { site: "fc1", units: [0, 1], test: blobs(150, 2), epochs: 2, lr: 0.05 });
+      expect(JSON.parse(metadataValue(decodeModel(free.recovered), "lesion.recover")!)).toEqual({ site: "fc1", units: [0, 1], mode: "free", from: model.sha256 });
+      const freeModel = await openModel(free.recovered, { name: "free" });
+      const heldModel = await openModel(held.recovered, { name: "held" });
+      try {
+        const data = blobs(150, 2);
+        const [freeActivity, heldActivity] = await Promise.all([record(freeModel, data, { sites: ["fc1"] }), record(heldModel, data, { sites: ["fc1"] })]);
+        expect([heldActivity.sites[0].max[0], heldActivity.sites[0].max[1]]).toEqual([0, 0]);
+        expect(Math.max(freeActivity.sites[0].max[0], freeActivity.sites[0].max[1])).toBeGreaterThan(0);
+      } finally {
+        await closeModel(freeModel);
+        await closeModel(heldModel);
+      }
       // Retrained and measured on the same images (the same content loaded twice): said, as train says it.
       expect(result.warnings).toEqual([]);
       const same = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(300, 1), epochs: 1 });
