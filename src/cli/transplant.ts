@@ -151,11 +151,22 @@ export function registerTransplant(program: Command): void {
         // A gain is a difference of accuracies: percentage points, signed.
         const points = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(100 * v).toFixed(2)} pp`;
         const gain = (g: { estimate: number; low: number; high: number } | null) => (g === null ? "n/a" : `${points(g.estimate)} [${points(g.low)}, ${points(g.high)}]`);
+        // "others" pools the other classes' images: one class's large loss can hide in it, so the worst is named.
+        const worstOther = (after: { perClass: Array<number | null> }) => {
+          let worst: { c: number; d: number } | null = null;
+          after.perClass.forEach((a, c) => {
+            const b = result.before.perClass[c];
+            if (c === k || a === null || b === null) return;
+            if (!worst || a - b < worst.d) worst = { c, d: a - b };
+          });
+          const found = worst as { c: number; d: number } | null;
+          return found && found.d < 0 ? ` (worst: class ${result.classNames[found.c] ?? found.c} ${points(found.d)})` : "";
+        };
         console.log(`${result.population.site} units ${result.population.units.join(",")} of ${result.donor} → ${result.transplanted.site} units ${result.transplanted.units.join(",")} → ${join(flags.output, "model.onnx")}`);
         console.log(`  before        ${percent(result.before.accuracy)}${cls(result.before)}`);
         for (const [i, g] of result.gains.entries()) {
           const after = i === 0 ? result.after : result.controls[i - 1].after;
-          console.log(`  ${g.condition.padEnd(14)}${percent(after.accuracy)}${cls(after)}  gain ${k === null ? `overall ${gain(g.overall)}` : `class ${name} ${gain(g.target)}, others ${gain(g.others)}`}`);
+          console.log(`  ${g.condition.padEnd(14)}${percent(after.accuracy)}${cls(after)}  gain ${k === null ? `overall ${gain(g.overall)}` : `class ${name} ${gain(g.target)}, others ${gain(g.others)}${worstOther(after)}`}`);
         }
         console.log(`  transplanted units ablated: ${percent(result.ablationCheck.after.accuracy)}${cls(result.ablationCheck.after)}${result.ablationCheck.samePredictionsAsBefore ? " (the recipient's predictions exactly)" : ""}`);
         console.log(`report: ${join(flags.output, REPORT_FILE)}`);

@@ -7,11 +7,15 @@ import type { TransplantResult } from "../transplant/transplant.js";
 import type { Gains } from "../transplant/transplantStats.js";
 import { LESION_VERSION, type ResultFile } from "./resultDir.js";
 
-export interface TransplantSummary extends Omit<TransplantResult, "model"> {
+export interface TransplantSummary extends Omit<TransplantResult, "model" | "budget"> {
   lesion: string;
   command: "transplant";
+  /** As the result's, the drawn samples' indices in `budget_samples.npy` (named by `indicesFile`) instead of inline. */
+  budget: Omit<TransplantResult["budget"], "indices"> & { indicesFile: string | null };
   files: string[];
 }
+
+export const BUDGET_FILE = "budget_samples.npy";
 
 export function transplantFiles(result: TransplantResult): { files: ResultFile[]; summary: TransplantSummary } {
   // Per-class columns named by class, as ablate's (`accuracy_<class>`).
@@ -40,6 +44,9 @@ export function transplantFiles(result: TransplantResult): { files: ResultFile[]
       rows: [...result.gains.map((g) => gainRow(g.condition, "gain", g)), ...result.versusControls.map((d) => gainRow(`transplant-${d.control}`, "difference", d))],
     },
   ];
-  const { model: _model, ...rest } = result;
-  return { files, summary: { lesion: LESION_VERSION, command: "transplant", ...rest, files: files.map((f) => f.name) } };
+  // Which images a drawn budget holds (indices into --data, ascending, int32), so the population can be recomputed.
+  const { indices, ...budget } = result.budget;
+  if (indices) files.push({ name: BUDGET_FILE, kind: "npy", data: Int32Array.from(indices), shape: [indices.length] });
+  const { model: _model, budget: _budget, ...rest } = result;
+  return { files, summary: { lesion: LESION_VERSION, command: "transplant", ...rest, budget: { ...budget, indicesFile: indices ? BUDGET_FILE : null }, files: files.map((f) => f.name) } };
 }

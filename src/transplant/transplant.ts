@@ -106,8 +106,11 @@ export interface TransplantResult {
   test: string;
   /** The recipient's class names (else the test data's, else "0".."k−1"): the order of every perClass array. */
   classNames: string[];
-  /** Budget images used for training (and for choosing the population). */
-  budget: { samples: number; perClass: number[]; epochs: number; batchSize: number; optimizer: "sgd" | "adam"; lr: number };
+  /**
+   * Budget images used for training (and for choosing the population); `indices`: which samples of `data` (ascending),
+   * null when the budget is all of it.
+   */
+  budget: { samples: number; indices: number[] | null; perClass: number[]; epochs: number; batchSize: number; optimizer: "sgd" | "adam"; lr: number };
   class: number | null;
   /** The donor's population: site, units, how it was chosen. */
   population: { site: string; units: number[]; dead: number[]; impact: number[] | null; prefixDrops: number[] | null; rule: string };
@@ -162,7 +165,8 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
   const settings = { epochs: options.budgetEpochs ?? 30, batchSize: options.batchSize ?? 10, lr: options.lr ?? 0.01 };
   for (const [key, value] of Object.entries({ ...settings, repeats })) if (!(Number.isFinite(value) && value > 0)) fail("bad-option", `\`${key}\` must be a number > 0, got ${value}`, { options: [key === "epochs" ? "budgetEpochs" : key], value });
 
-  const budget = options.budgetSamples === undefined ? data : subset(data, options.budgetSamples, seed);
+  const drawn = options.budgetSamples === undefined ? null : budgetSample(data, options.budgetSamples, seed);
+  const budget = drawn ? pickSamples(data, drawn, `${data.spec} (${drawn.length} samples, seed ${seed})`) : data;
   const donorInputs = networkInputs(budget, donor.preprocessing).inputs;
   const train = networkInputs(budget, recipient.preprocessing);
   const test = networkInputs(options.test, recipient.preprocessing);
@@ -317,7 +321,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
       data: data.spec,
       test: options.test.spec,
       classNames: classNames(recipient, options.test),
-      budget: { samples: budget.n, perClass: Array.from({ length: classes }, (_, k) => budget.labels.filter((y) => y === k).length), epochs: settings.epochs, batchSize: settings.batchSize, optimizer, lr: settings.lr },
+      budget: { samples: budget.n, indices: drawn, perClass: Array.from({ length: classes }, (_, k) => budget.labels.filter((y) => y === k).length), epochs: settings.epochs, batchSize: settings.batchSize, optimizer, lr: settings.lr },
       class: target,
       population: { site: donorSite.name, ...population },
       transplanted,
@@ -350,9 +354,8 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
   }
 }
 
-/** `count` samples of `data` drawn without replacement, seeded, in their original order. */
-function subset(data: Dataset, count: number, seed: number): Dataset {
+/** The indices of `count` samples of `data` drawn without replacement, seeded, ascending. */
+function budgetSample(data: Dataset, count: number, seed: number): number[] {
   if (!(Number.isInteger(count) && count >= 1 && count <= data.n)) fail("bad-option", `\`budgetSamples\` must be 1..${data.n} (the samples of ${data.spec}), got ${count}`, { options: ["budgetSamples"], value: count });
-  const picked = shuffle(Array.from({ length: data.n }, (_, i) => i), seeded(seed * 104729 + 7)).slice(0, count).sort((a, b) => a - b);
-  return pickSamples(data, picked, `${data.spec} (${count} samples, seed ${seed})`);
+  return shuffle(Array.from({ length: data.n }, (_, i) => i), seeded(seed * 104729 + 7)).slice(0, count).sort((a, b) => a - b);
 }

@@ -10,6 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { loadDataset } from "../../src/data/loadDataset.js";
+import { parseNpy } from "../../src/data/npy.js";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
@@ -219,7 +221,7 @@ describe("transplant: bad input, one clear line each", () => {
     expect([error.code, error.message]).toEqual(["unsupported-op", "cnn.onnx has conv layers; transplant handles MLPs (dense sites) only, conv networks are out of scope"]);
   });
 
-  it("lesion transplant --class by the recipient's class name: resolved to its index (the console names it); a name it lacks is one line, exit 1, nothing written", () => {
+  it("lesion transplant --class by the recipient's class name: resolved to its index (the console names it); a name it lacks is one line, exit 1, nothing written; the drawn budget's indices are written", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lesion-transplant-class-"));
     const names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
     for (const [file, seed] of [["a.onnx", 1], ["b.onnx", 2]] as const) {
@@ -231,7 +233,15 @@ describe("transplant: bad input, one clear line each", () => {
       spawnSync(process.execPath, [BIN, "transplant", "a.onnx", "--into", "b.onnx", "--data", "mnist:test", "--test", "mnist:test", "--class", klass, "--site", "fc1", "--units", "0,1", "--budget-samples", "100", "--budget-epochs", "1", "--repeats", "1", "--resamples", "10", "-o", out], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
     const byName = run("three", "named");
     expect(byName.status, byName.stderr).toBe(0);
-    expect(JSON.parse(readFileSync(join(dir, "named", "summary.json"), "utf8")).class).toBe(3);
+    const summary = JSON.parse(readFileSync(join(dir, "named", "summary.json"), "utf8"));
+    expect(summary.class).toBe(3);
+    // The drawn budget's images, by index into --data: their labels give the summary's per-class counts.
+    expect(summary.budget.indicesFile).toBe("budget_samples.npy");
+    const indices = Array.from(new Int32Array(new Uint8Array(parseNpy(readFileSync(join(dir, "named", "budget_samples.npy")), "budget").data).buffer));
+    expect(indices).toHaveLength(100);
+    expect(indices).toEqual([...new Set(indices)].sort((a, b) => a - b));
+    const labels = (await loadDataset("mnist:test")).labels;
+    expect(Array.from({ length: 10 }, (_, c) => indices.filter((i) => labels[i] === c).length)).toEqual(summary.budget.perClass);
     expect(byName.stdout).toMatch(/^ {2}before .*, class three /m);
     const missing = run("cat", "missing");
     expect(missing.status).toBe(1);
