@@ -69,7 +69,9 @@ export function registerAblate(program: Command): void {
     .option("-o, --output <dir>", "result directory (a rerun resumes an interrupted run there)", "out/ablate")
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
-    .action(async (path: string, flags: AblateFlags) => {
+    .action(async (path: string, flags: AblateFlags, command: Command) => {
+      // --units has a default: only one the user typed conflicts with the curve that replaces it.
+      if (flags.fraction !== undefined && command.getOptionValueSource("units") === "cli") fail("bad-option", "--units cannot be combined with --fraction (a fraction curve replaces the units)", { options: ["units", "fraction"] });
       if (!MODES.includes(flags.mode)) fail("bad-option", `--mode must be zero or mean, got '${flags.mode}'`, { options: ["mode"], value: flags.mode });
       if (!ORDERS.includes(flags.order)) fail("bad-option", `--order must be one of ${ORDERS.join(", ")}, got '${flags.order}'`, { options: ["order"], value: flags.order });
       if (flags.pairs !== undefined && flags.fraction !== undefined) fail("bad-option", "--pairs cannot be combined with --fraction (a fraction curve replaces the units)", { options: ["pairs", "fraction"] });

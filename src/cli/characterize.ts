@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { fail } from "../errors.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { characterize, type CharacterizeOptions } from "../study/characterize.js";
@@ -51,7 +52,8 @@ export function registerCharacterize(program: Command): void {
     .option("-o, --output <dir>", "result directory", "out/characterize")
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
-    .action(async (path: string, flags: CharacterizeFlags) => {
+    .action(async (path: string, flags: CharacterizeFlags, command: Command) => {
+      if (!flags.map && command.getOptionValueSource("mapSamples") === "cli") fail("bad-option", "--map-samples sizes the stimulus map, which --no-map leaves out", { options: ["mapSamples", "map"] });
       const options = {
         sites: flags.sites !== undefined ? parseList(flags.sites, "--sites") : undefined,
         k: flags.k ? parseInteger(flags.k, "--k", 1) : undefined,

@@ -11,20 +11,23 @@ export type UnitsSpec =
   | { kind: "list"; units: number[] }
   | { kind: "groups"; path: string };
 
+/** What ablate's --units takes (recover's and transplant's take a list only). */
+const UNITS_EXPECTED = "all, pairs, pairs:LIST, a list such as 0,3,7 or 2-5, or @groups.json";
+
 export function parseUnits(text: string): UnitsSpec {
   const value = text.trim();
   if (value === "all") return { kind: "all" };
   if (value === "pairs") return { kind: "pairs", units: null };
-  if (value.startsWith("pairs:")) return { kind: "pairs", units: parseUnitList(value.slice(6), text) };
+  if (value.startsWith("pairs:")) return { kind: "pairs", units: parseUnitList(value.slice(6), text, UNITS_EXPECTED) };
   if (value.startsWith("@")) {
     if (value.length === 1) fail("bad-units", "--units @FILE needs a file name after @");
     return { kind: "groups", path: value.slice(1) };
   }
-  return { kind: "list", units: parseUnitList(value, text) };
+  return { kind: "list", units: parseUnitList(value, text, UNITS_EXPECTED) };
 }
 
 /** `0,3,7`, `2-5`, `0,4-6`: whole numbers ≥ 0 and ascending ranges; duplicates removed, order kept. */
-export function parseUnitList(value: string, original = value): number[] {
+export function parseUnitList(value: string, original = value, expected = "a list such as 0,3,7 or 2-5"): number[] {
   const units: number[] = [];
   for (const part of value.split(",")) {
     const item = part.trim();
@@ -36,7 +39,7 @@ export function parseUnitList(value: string, original = value): number[] {
     } else if (/^\d+$/.test(item)) {
       units.push(Number(item));
     } else {
-      fail("bad-units", `--units '${original}' is not understood at '${item}'; expected all, pairs, pairs:LIST, a list such as 0,3,7 or 2-5, or @groups.json`, { units: original });
+      fail("bad-units", `--units '${original}' is not understood at '${item}'; expected ${expected}`, { units: original });
     }
   }
   return [...new Set(units)];

@@ -46,6 +46,7 @@ export function registerStudy(program: Command): void {
     .option("--recover-data <spec>", "training data for --recover (default: the named set's train split)")
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
+      if (flags.recoverData !== undefined && !flags.recover) fail("bad-option", "--recover-data is the training data of --recover, which is not given", { options: ["recoverData", "recover"] });
       if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`, { options: ["pairs"], value: flags.pairs });
       const progress = studyProgress();
       const interrupt = abortOnInterrupt();

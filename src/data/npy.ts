@@ -31,6 +31,8 @@ export function parseNpy(bytes: Uint8Array, path: string): NpyArray {
   if (fortran === "True") fail("bad-data", `${path} is stored in Fortran order; save it with numpy.ascontiguousarray`, { path });
   const shape = shapeText.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
   const data = bytes.subarray(start + headerLength);
+  // Python objects (an array of arrays of different lengths, strings) have no fixed item size to read.
+  if (descr.endsWith("O")) fail("bad-data", `${path} holds Python objects (${descr}), not numbers; save a numeric array (numpy.stack, .astype)`, { path });
   const itemSize = Number(/\d+$/.exec(descr)?.[0] ?? NaN);
   const count = shape.reduce((a, b) => a * b, 1);
   if (!(itemSize > 0) || data.length < count * itemSize) fail("bad-data", `${path} is truncated: shape (${shape.join(", ")}) of ${descr} needs ${count * itemSize} bytes, has ${data.length}`, { path });
@@ -75,6 +77,8 @@ export function loadNpyPair(imagesPath: string, labelsPath: string, spec: string
   const labels = parseNpy(readFileChecked(labelsPath, "labels .npy file"), labelsPath);
   if (labels.shape.length !== 1) fail("bad-data", `${labelsPath} must be a 1-D array of labels, has shape (${labels.shape.join(", ")})`, { path: labelsPath });
   if (labels.descr.includes("f")) fail("bad-data", `${labelsPath} holds floats (${labels.descr}); labels must be integers`, { path: labelsPath });
+  // A 1-D images array has no sample axis to count along: its shape is the problem, not a count mismatch.
+  if (images.shape.length < 2) imageShape(images.shape, imagesPath);
   checkCounts(images.shape[0], imagesPath, labels.shape[0], labelsPath);
   const { shape, channelsLast } = imageShape(images.shape, imagesPath);
   const n = keptCount(images.shape[0], limit);

@@ -114,6 +114,11 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
         }
         options.onStep?.((epoch - 1 - (options.startEpoch ?? 0)) * batches + b + 1, (options.epochs - (options.startEpoch ?? 0)) * batches);
       }
+      // A loss that is no longer finite is a diverged run (or NaN in the network): its weights are garbage, and a
+      // model written from them would "succeed" (a trial's --lr 1e30 wrote a NaN model with exit 0).
+      if (!Number.isFinite(lossSum)) {
+        fail("bad-option", `the training loss of epoch ${epoch} is ${lossSum} (not finite): training diverged; lower \`lr\` (${options.lr} now), or check the network and data for NaN`, { options: ["lr"], value: options.lr });
+      }
       const tested = evaluator && options.test ? await accuracy(evaluator, network, values, masks, options.test, options.classes) : null;
       const result: EpochResult = { epoch, trainLoss: lossSum / batches, testAccuracy: tested?.accuracy ?? null, testPerClass: tested?.perClass ?? null, seconds: (performance.now() - started) / 1000 };
       history.push(result);

@@ -276,6 +276,11 @@ describe("lesion (bin)", () => {
     expect(existsSync(join(dir, "never.onnx")) || existsSync(join(dir, "never"))).toBe(false);
   });
 
+  it("lesion train whose loss diverges (--lr 1e30): one line naming the epoch and the learning rate, exit 1, no model written", () => {
+    expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "2", "--lr", "1e30", "-o", "diverged.onnx"), /^lesion: the training loss of epoch 1 is (NaN|Infinity) \(not finite\): training diverged; lower --lr \(1e\+30 now\)/);
+    expect(readdirSync(dir).filter((f) => f.startsWith("diverged"))).toEqual([]);
+  });
+
   it("lesion train then lesion recover: a model, its initial weights and history; a recovery table per epoch", () => {
     const trained = lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--test", data, "--epochs", "2", "-o", "small.onnx");
     expect(trained.status).toBe(0);
@@ -309,6 +314,13 @@ describe("lesion (bin)", () => {
       closeSync(full);
       expect([run.status, run.stderr]).toEqual([1, "lesion: cannot write to standard output: no space left on device (ENOSPC)\n"]);
     }
+  });
+
+  it("flags that contradict each other: one line, exit 1 (--fraction with --units, --map-samples with --no-map, --recover-data without --recover)", () => {
+    expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc1", "--units", "3", "--fraction", "0.5", "-o", "contradiction"), "lesion: --units cannot be combined with --fraction (a fraction curve replaces the units)");
+    expectOneLineError(lesion("characterize", model, "--data", data, "--no-map", "--map-samples", "100", "-o", "contradiction"), "lesion: --map-samples sizes the stimulus map, which --no-map leaves out");
+    expectOneLineError(lesion("study", model, "--data", data, "--recover-data", data, "-o", "contradiction"), "lesion: --recover-data is the training data of --recover, which is not given");
+    expect(existsSync(join(dir, "contradiction"))).toBe(false);
   });
 
   it("lesion record --sites , (no name): one line, exit 1, nothing written", () => {

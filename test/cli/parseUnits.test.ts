@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseGroups, parseUnits } from "../../src/cli/parseUnits.js";
+import { parseGroups, parseUnitList, parseUnits } from "../../src/cli/parseUnits.js";
 import { LesionError } from "../../src/errors.js";
 
 function codeOf(run: () => unknown): string | undefined {
@@ -29,7 +29,9 @@ describe("parseUnits", () => {
 
   it("parseUnits rejects text it does not understand with bad-units", () => {
     for (const bad of ["", "x", "1,,2", "-1", "5-2", "1.5", "@"]) expect(codeOf(() => parseUnits(bad)), bad).toBe("bad-units");
-    expect(() => parseUnits("3,foo")).toThrow("--units '3,foo' is not understood at 'foo'");
+    expect(() => parseUnits("3,foo")).toThrow("--units '3,foo' is not understood at 'foo'; expected all, pairs, pairs:LIST, a list such as 0,3,7 or 2-5, or @groups.json");
+    // recover's --units takes a list only: its message offers no `all` it would refuse.
+    expect(() => parseUnitList("all")).toThrow("--units 'all' is not understood at 'all'; expected a list such as 0,3,7 or 2-5");
   });
 });
 

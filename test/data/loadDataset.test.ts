@@ -124,6 +124,21 @@ describe("loadDataset", () => {
     expect(await codeOf(() => loadDataset(`idx:${join(dir, "nope-images-idx3-ubyte")}`))).toBe("missing-file");
   });
 
+  it("loadDataset('npy:…') names what is wrong with images of Python objects or of one dimension", async () => {
+    // numpy.save of an object array: descr '|O', pickled data lesion cannot read as numbers.
+    const header = "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }";
+    const padded = header + " ".repeat(64 - ((10 + header.length + 1) % 64)) + "\n";
+    const bytes = new Uint8Array(10 + padded.length + 8);
+    bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+    new DataView(bytes.buffer).setUint16(8, padded.length, true);
+    bytes.set(new TextEncoder().encode(padded), 10);
+    writeFileSync(join(dir, "objects.npy"), bytes);
+    writeFileSync(join(dir, "two.npy"), encodeNpy(Int32Array.from([1, 0]), [2]));
+    await expect(loadDataset(`npy:${join(dir, "objects.npy")},${join(dir, "two.npy")}`)).rejects.toThrow(/objects\.npy holds Python objects \(\|O\), not numbers/);
+    writeFileSync(join(dir, "flat.npy"), encodeNpy(new Float32Array(2 * 16), [32]));
+    await expect(loadDataset(`npy:${join(dir, "flat.npy")},${join(dir, "two.npy")}`)).rejects.toThrow(/flat\.npy has shape \(32\); expected \[N,H,W\]/);
+  });
+
   it("loadDataset('npy:…') reads uint8 NHWC and float NCHW images; pixels outside [0,1] are bad-data", async () => {
     const nhwc = Uint8Array.from({ length: 2 * 2 * 2 * 3 }, (_, i) => i);
     writeFileSync(join(dir, "rgb.npy"), encodeNpy(nhwc, [2, 2, 2, 3]));
