@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { fail, isLesionError } from "../errors.js";
-import { writeFileAtomic } from "../files.js";
+import { readFileChecked, writeFileAtomic } from "../files.js";
 import type { Activation } from "../models/arch.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { importModel, type ImportOptions } from "../models/importModel.js";
@@ -32,7 +32,7 @@ export function registerImport(program: Command): void {
     .option(FLAGS.resize!, "image folders: resize the shorter side to N pixels (bilinear, antialiased as PIL/torchvision), e.g. 256")
     .option(FLAGS.crop!, "image folders: then center-crop M x M pixels, e.g. 224")
     .option(FLAGS.inputShape!, "image shape CxHxW (default for an MLP: from its input width)")
-    .option(FLAGS.classNames!, "comma-separated class names in class order")
+    .option(FLAGS.classNames!, "class names in class order: comma-separated, or @FILE (a JSON array of names, or one name per line) for names with commas")
     .action(async (source: string, flags: { output: string; arch?: string; activation: string; mean?: string; std?: string; resize?: string; crop?: string; inputShape?: string; classNames?: string }) => {
       if (!ACTIVATIONS.includes(flags.activation)) fail("bad-option", `--activation must be one of ${ACTIVATIONS.join(", ")}, got '${flags.activation}'`, { options: ["activation"], value: flags.activation });
       const result = await importModel(source, {
@@ -43,7 +43,7 @@ export function registerImport(program: Command): void {
         resize: flags.resize === undefined ? undefined : parseInteger(flags.resize, "--resize"),
         crop: flags.crop === undefined ? undefined : parseInteger(flags.crop, "--crop"),
         inputShape: flags.inputShape ? parseShape(flags.inputShape, "--input-shape") : undefined,
-        classNames: flags.classNames ? flags.classNames.split(",").map((s) => s.trim()) : undefined,
+        classNames: flags.classNames ? parseClassNames(flags.classNames) : undefined,
       });
       // Open the result before writing: a model onnxruntime cannot run is never written.
       const model = await openModel(result.bytes, { name: flags.output }).catch((error: unknown) => {
@@ -62,4 +62,25 @@ export function registerImport(program: Command): void {
         await closeModel(model);
       }
     });
+}
+
+/**
+ * `--class-names`: `a,b,c`, or `@FILE` holding a JSON array of strings or one name per line, for names a comma list
+ * cannot carry ("cat, black"). Throws `bad-option` (a file that is neither), `missing-file`.
+ */
+export function parseClassNames(value: string): string[] {
+  if (!value.startsWith("@")) return value.split(",").map((s) => s.trim());
+  const path = value.slice(1);
+  const text = readFileChecked(path, "class names file").toString("utf8");
+  if (text.trimStart().startsWith("[")) {
+    let names: unknown;
+    try {
+      names = JSON.parse(text);
+    } catch (error) {
+      fail("bad-option", `--class-names ${value}: not valid JSON (${(error as Error).message})`, { options: ["classNames"], value });
+    }
+    if (!Array.isArray(names) || !names.every((n) => typeof n === "string")) fail("bad-option", `--class-names ${value}: expected a JSON array of strings`, { options: ["classNames"], value });
+    return names as string[];
+  }
+  return text.split(/\r?\n/).filter((line) => line.length > 0);
 }

@@ -25,7 +25,9 @@ export function registerInfo(program: Command): void {
         console.log(`${result.model}  sha256 ${result.sha256.slice(0, 16)}…`);
         console.log(`input ${result.input.name} [N, ${result.input.shape.join(", ")}], layout ${p.layout}, (x − ${p.mean.join("/")}) / ${p.std.join("/")}${p.imageShape ? `, images ${p.imageShape.join("x")}` : ""}${p.resize ? `, image folders resized to ${p.resize}` : ""}${p.crop ? `${p.resize ? " then" : ", image folders"} center-cropped to ${p.crop}x${p.crop}` : ""}`);
         console.log(`output ${HEADS[result.head]}`);
-        console.log(`classes ${result.numClasses}${result.classNames ? `: ${result.classNames.join(", ")}` : ""}`);
+        // A name with a comma, a quote or edge spaces is quoted, so "cat, black" reads as one class.
+        const shown = (name: string) => (/[,"]|^\s|\s$|^$/.test(name) ? JSON.stringify(name) : name);
+        console.log(`classes ${result.numClasses}${result.classNames ? `: ${result.classNames.map(shown).join(", ")}` : ""}`);
         console.log("sites:");
         // A channels-last site says where its units are: its shape alone ([8, 8, 128]) does not. Columns as wide as
         // their longest entry, so the op column stays in line.
