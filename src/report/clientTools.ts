@@ -9,6 +9,11 @@
  * ablation costs 40 pp would otherwise leave every other cell of a 100-unit map near white.
  */
 export const CLIENT_TOOLS = String.raw`
+/** A class name as an axis tick: long ones shortened with an ellipsis (a 60-character name ran over its neighbours); tooltips keep it whole. */
+function classTick(name) {
+  const text = String(name);
+  return text.length > 12 ? text.slice(0, 11) + "…" : text;
+}
 /** A section of the page (under the page's own main element unless another parent is given). */
 function section(id, title, parent = main) {
   const s = document.createElement("section");
