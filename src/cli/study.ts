@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { resolve } from "node:path";
 import { fail } from "../errors.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
@@ -17,6 +18,7 @@ const FLAGS: FlagTable<StudyOptions> = {
   repeats: null /* 3 */,
   seed: null /* 0 */,
   modelPath: null /* the MODEL argument */,
+  initialPath: null /* the --initial argument */,
   batchSize: null /* 1024 */,
   onProgress: null /* the study's progress display */,
   onStep: null /* the study's progress display */,
@@ -81,7 +83,9 @@ export function registerStudy(program: Command): void {
           pairs: flags.pairs as StudyOptions["pairs"],
           initial,
           recover,
-          modelPath,
+          // As given, made absolute: the report and a reader of study.json find both models from anywhere.
+          modelPath: resolve(modelPath),
+          initialPath: initialPath ? resolve(initialPath) : undefined,
           onProgress: progress.onProgress,
           onStep: progress.onStep,
           signal: interrupt.signal,

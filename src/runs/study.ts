@@ -58,6 +58,8 @@ export interface StudyOptions {
   seed?: number;
   /** The source of the model, for the report. */
   modelPath?: string;
+  /** The source of the initial model, recorded in study.json as `initial` (default: the initial model's name). */
+  initialPath?: string;
   batchSize?: number;
   onProgress?: (event: Progress) => void;
   /** Each step's start and end (or reuse), with its position among all steps, for a display of the whole study. */
@@ -151,7 +153,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   removeForeignSteps(dir, model.sha256, dataId.sha256);
   writeFileAtomic(
     join(dir, STUDY_FILE),
-    toJson({ lesion: LESION_VERSION, model: model.name, modelPath: options.modelPath ?? null, modelSha256: model.sha256, data: data.spec, n: data.n, sites, initial: options.initial?.name ?? null }),
+    toJson({ lesion: LESION_VERSION, model: model.name, modelPath: options.modelPath ?? null, modelSha256: model.sha256, data: data.spec, n: data.n, sites, initial: options.initial ? (options.initialPath ?? options.initial.name) : null }),
   );
 
   await step("eval", {}, async (out) => {
