@@ -10,7 +10,7 @@ import { readdirSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
-import { fail } from "../errors.js";
+import { fail, isLesionError } from "../errors.js";
 import { readFileChecked } from "../files.js";
 import { assembleDataset, keptCount } from "./assembleDataset.js";
 import { centerCrop, resizeShorter, type RgbaImage } from "./resizeImage.js";
@@ -81,11 +81,14 @@ function decode(path: string): RgbaImage {
   try {
     if (bytes[0] === 0x89 && bytes[1] === 0x50) {
       const png = PNG.sync.read(bytes);
+      // pngjs rounds 16-bit samples to 8 bits: say so rather than compute on pixels the file does not hold.
+      if (png.depth === 16) fail("bad-data", `${path} is a 16-bit PNG; lesion reads 8-bit PNG and JPEG folders (give 16-bit images as a float32 npy in [0,1])`, { path });
       return { width: png.width, height: png.height, rgba: png.data };
     }
     const image = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true });
     return { width: image.width, height: image.height, rgba: image.data };
   } catch (error) {
+    if (isLesionError(error)) throw error;
     fail("bad-data", `${path} is not a readable PNG or JPEG image (${(error as Error).message.split("\n")[0]})`, { path });
   }
 }

@@ -168,6 +168,11 @@ describe("loadDataset", () => {
     const odd = new PNG({ width: 5, height: 5 });
     writeFileSync(join(root, "dog", "c.png"), PNG.sync.write(odd));
     await expect(loadDataset(root)).rejects.toThrow(/c\.png is 5x5 but .* is 3x2/);
+    // A 16-bit PNG would be rounded to 8 bits by the decoder: refused in one line instead.
+    const deep = new PNG({ width: 3, height: 2, bitDepth: 16, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+    deep.data = Buffer.from(new Uint16Array([0, 65535, 32768, 1000, 7, 9]).buffer);
+    writeFileSync(join(root, "dog", "c.png"), PNG.sync.write(deep, { bitDepth: 16, colorType: 0, inputColorType: 0, inputHasAlpha: false }));
+    await expect(loadDataset(root)).rejects.toThrow(/c\.png is a 16-bit PNG; lesion reads 8-bit PNG and JPEG folders/);
   });
 });
 
