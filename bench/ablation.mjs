@@ -130,7 +130,7 @@ async function repetition() {
     const intervals = deltaIntervals(result, data.labels);
     const intervalSeconds = (performance.now() - started) / 1000;
     started = performance.now();
-    const { files, summary } = ablateFiles(result, { site, mode: "zero", loss, confusion: false, provenance: provenance(model, data) }, intervals);
+    const { files, summary } = ablateFiles(result, { site, loss, confusion: false, provenance: provenance(model, data) }, intervals);
     writeResultDir(dir, files, summary);
     const writeSeconds = (performance.now() - started) / 1000;
     rmSync(dir, { recursive: true, force: true });

@@ -35,7 +35,7 @@ export { correlations, type CorrelationEntry, type CorrelationTable } from "./st
 export { populations, type Grouping, type Population, type PopulationAblation, type PopulationsOptions, type SitePopulations } from "./study/populations.js";
 export { stimulusMap, sampleOutcomes, OUTCOMES, type StimulusMap, type StimulusMapOptions } from "./study/stimulusMap.js";
 
-export { train, initialParameters, type TrainOptions, type TrainResult } from "./models/train.js";
+export { train, initialParameters, trainingHistory, type TrainOptions, type TrainResult } from "./models/train.js";
 export { recover, type RecoverOptions, type RecoverResult, type RecoveryEpoch } from "./models/recover.js";
 export { transplant, type TransplantOptions, type TransplantResult, type TransplantCondition, type Outcome } from "./transplant/transplant.js";
 export type { Gains, Interval } from "./transplant/transplantStats.js";

@@ -92,7 +92,7 @@ export function registerAblate(program: Command): void {
         const result = await ablate(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
         const seed = flags.fraction !== undefined && flags.order === "random" ? parseInteger(flags.seed, "--seed", 0) : null;
-        const { files, summary } = ablateFiles(result, { site: [...new Set([...parseList(flags.site), ...parseList(flags.pairs ?? "")])].join(","), mode: flags.mode as AblationMode, loss: flags.loss, confusion: flags.confusion ?? false, provenance: provenance(model, data, seed) }, deltaIntervals(result, data.labels));
+        const { files, summary } = ablateFiles(result, { site: [...new Set([...parseList(flags.site), ...parseList(flags.pairs ?? "")])].join(","), loss: flags.loss, confusion: flags.confusion ?? false, provenance: provenance(model, data, seed) }, deltaIntervals(result, data.labels));
         output.write(files, summary);
         for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         if (flags.json) return printJson(summary);

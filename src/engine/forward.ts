@@ -17,6 +17,15 @@ export const BATCH_ACTIVATION_BYTES = 256 * 2 ** 20;
  * The rows of one batch: `batchSize` (default 1024), fewer when the model's site activations of that many samples
  * would pass BATCH_ACTIVATION_BYTES (never fewer than 1). Per-sample results do not depend on it.
  */
+/**
+ * A `batchSize` option: undefined (the default), or a whole number ≥ 1 (0 and −5 ran as 1, silently).
+ * @throws LesionError `bad-option`.
+ */
+export function checkBatchSize(batchSize: number | undefined): number | undefined {
+  if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize >= 1)) fail("bad-option", `\`batchSize\` must be a whole number ≥ 1, got ${batchSize}`, { options: ["batchSize"], value: batchSize });
+  return batchSize;
+}
+
 export function batchRows(model: LesionModel, batchSize = DEFAULT_BATCH_SIZE): number {
   const perSample = model.sites.reduce((sum, site) => sum + site.shape.reduce((a, b) => a * b, 1) * 4, 0);
   return Math.max(1, Math.min(batchSize, perSample > 0 ? Math.floor(BATCH_ACTIVATION_BYTES / perSample) : batchSize));
@@ -47,6 +56,13 @@ export interface ForwardOptions {
  */
 export function checkData(model: LesionModel, data: Dataset): void {
   const [c, h, w] = data.shape;
+  // A Dataset built by hand must hold what it says: a short images buffer was read past its end as zeros, silently.
+  if (!(Number.isInteger(data.n) && data.n >= 0) || data.images.length !== data.n * c * h * w || data.labels.length !== data.n) {
+    fail("shape-mismatch", `data ${data.spec} says n = ${data.n} samples of ${c}x${h}x${w} but holds ${data.images.length} pixel values (${data.n * c * h * w} expected) and ${data.labels.length} labels`, {
+      expected: [data.n * c * h * w, data.n],
+      actual: [data.images.length, data.labels.length],
+    });
+  }
   const expected = model.inputShape.reduce((a, b) => a * b, 1);
   const image = model.preprocessing.imageShape;
   const fits = image ? image[0] === c && image[1] === h && image[2] === w : expected === c * h * w;
@@ -94,7 +110,7 @@ export async function forEachBatch(
   options: ForwardOptions,
   onBatch: (batch: BatchOutputs) => void,
 ): Promise<void> {
-  const batchSize = batchRows(model, Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE));
+  const batchSize = batchRows(model, checkBatchSize(options.batchSize) ?? DEFAULT_BATCH_SIZE);
   const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
   // The inputs normalised once for every sample (allInputs), where a caller made them; else batch by batch.
   const all = memoizedValue<Float32Array>(model, data, INPUTS_KEY);

@@ -168,10 +168,12 @@ export function unitLayout(site: Site): UnitLayout {
   return site.unitAxis === 1 ? { plane, unitStride: plane, step: 1 } : { plane, unitStride: 1, step: site.units };
 }
 
-/** Checks that every unit exists at the site. Throws `unit-out-of-range` naming the unit and the site's range. */
+/** Checks that every unit exists at the site. Throws `bad-units` (a unit that is not a whole number) or `unit-out-of-range` naming the unit and the site's range. */
 export function checkUnits(site: Site, units: readonly number[]): void {
   for (const unit of units) {
-    if (!Number.isInteger(unit) || unit < 0 || unit >= site.units) {
+    // 1.5 is no unit at all, not one out of range.
+    if (!Number.isInteger(unit)) fail("bad-units", `unit ${unit} of site ${site.name} is not a whole number`, { site: site.name, units: [...units] });
+    if (unit < 0 || unit >= site.units) {
       fail("unit-out-of-range", `unit ${unit} is out of range for site ${site.name} (0..${site.units - 1})`, { site: site.name, unit, units: site.units });
     }
   }

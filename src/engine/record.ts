@@ -54,7 +54,7 @@ export interface RecordResult {
 }
 
 /**
- * Records every unit of the chosen sites (default: all) on `data` (Meyes et al. 2020): per unit its mean, variance,
+ * Records every unit of the chosen sites (default: all) on `data` (Meyes et al. 2020): per unit its mean, standard deviation (`std`, population: over n),
  * mean absolute value and fraction of samples it is active on (output > 0, a fraction 0..1), the class-conditional
  * means (`classMeans` [K, units], row-major; classes without samples listed in `emptyClasses`), and with `samples` the
  * per-sample activations [n, units]. A conv unit is its channel averaged over space per sample.

@@ -12,9 +12,10 @@ import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
 export interface AblateSummary extends Omit<AblateResult, "changes" | "predictions" | "labels" | "conditions"> {
   lesion: string;
   command: "ablate";
-  /** The site(s) and mode asked for, as given. */
+  /** The site(s) asked for, as given. */
   site: string;
-  mode: AblationMode;
+  /** The conditions' ablation mode, or "mixed" where they use both (one run of zero and mean conditions). */
+  mode: AblationMode | "mixed";
   options: { loss: boolean; confusion: boolean };
   /** What computed the result and on what (versions, threads, model and data hashes, seed). */
   provenance: Provenance;
@@ -30,7 +31,7 @@ export interface AblateSummary extends Omit<AblateResult, "changes" | "predictio
  */
 export function ablateFiles(
   result: AblateResult,
-  options: { site: string; mode: AblationMode; loss: boolean; confusion: boolean; provenance: Provenance },
+  options: { site: string; loss: boolean; confusion: boolean; provenance: Provenance },
   intervals?: DeltaIntervals,
 ): { files: ResultFile[]; summary: AblateSummary } {
   const k = result.classNames.length;
@@ -81,7 +82,7 @@ export function ablateFiles(
     lesion: LESION_VERSION,
     command: "ablate",
     site: options.site,
-    mode: options.mode,
+    mode: modeOf(result.conditions),
     ...rest,
     options: { loss: options.loss, confusion: options.confusion },
     provenance: options.provenance,
@@ -125,4 +126,10 @@ function summaryCondition(c: ConditionResult, interval: [number, number] | null)
   };
   if (interval) entry.deltaCi = interval;
   return entry;
+}
+
+/** The one mode of the conditions, or "mixed". */
+function modeOf(conditions: readonly ConditionResult[]): AblationMode | "mixed" {
+  const modes = new Set(conditions.map((c) => c.mode));
+  return modes.size === 1 ? [...modes][0] : "mixed";
 }

@@ -172,13 +172,13 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     const conditions = sites.flatMap((s) => singles(resolveSite(model, s)));
     const result = await ablate(model, data, { ...common, conditions, loss: true, resumeLog: join(out.dir, RESUME_LOG_FILE), keepResumeLog: true });
     singlesResult = result;
-    const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: true, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
+    const { files, summary } = ablateFiles(result, { site: sites.join(","), loss: true, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
     out.write(files, summary);
   });
   for (const s of pairSites) {
     await step(`pairs-${s}`, { site: s }, async (out) => {
       const result = await ablate(model, data, { ...common, conditions: pairs(resolveSite(model, s)), loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE), keepResumeLog: true });
-      const { files, summary } = ablateFiles(result, { site: s, mode: "zero", loss: false, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
+      const { files, summary } = ablateFiles(result, { site: s, loss: false, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
       out.write(files, summary);
     });
   }
@@ -201,7 +201,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       conditions.push(...fractions(site, { fractions: fractionSteps, order: "impact", ranking: singlesSummary.conditions.filter((c) => c.site === name).map((c) => 0 - c.delta) }));
     }
     const result = await ablate(model, data, { ...common, conditions, loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE), keepResumeLog: true });
-    const { files, summary } = ablateFiles(result, { site: sites.join(","), mode: "zero", loss: false, confusion: false, provenance: provenance(model, data, seed) });
+    const { files, summary } = ablateFiles(result, { site: sites.join(","), loss: false, confusion: false, provenance: provenance(model, data, seed) });
     out.write(files, summary);
   });
   if (options.recover) {

@@ -18,7 +18,7 @@
  */
 import type { Dataset } from "../data/types.js";
 import { fail, throwIfAborted } from "../errors.js";
-import { checkData } from "../engine/forward.js";
+import { checkBatchSize, checkData } from "../engine/forward.js";
 import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { planSweep, sweep, sweepAhead, type SweepPath } from "../engine/sweep/sweep.js";
 import { dataIdentity } from "../data/dataIdentity.js";
@@ -40,7 +40,11 @@ export interface AblateOptions {
   loss?: boolean;
   /** Include each condition's confusion matrix. Default false. */
   confusion?: boolean;
-  /** Path of the resume log: finished conditions are appended there and a rerun resumes from it. Default: none. */
+  /**
+   * Path of the resume log: conditions are appended there as the engine finishes them and a rerun resumes from it.
+   * The engine finishes them in blocks (its unit of work: on a dense site often all of the site's conditions at
+   * once), so an abort inside a site's first block leaves nothing of that site to resume. Default: none.
+   */
   resumeLog?: string;
   /** Keep the resume log at the end, for a caller that removes it once results are written (ResultDir.write). Default false. */
   keepResumeLog?: boolean;
@@ -130,11 +134,12 @@ const INTACT_ID = "intact";
  * `label-out-of-range` (a label beyond the model's classes); `resume-mismatch` (a resume log of another run);
  * `unwritable-path` (the resume log); `unsupported-op` (a graph after the site that cannot be cut and cached);
  * `bad-model` (a graph onnxruntime cannot run); `engine-disagreement` (a bug: the intact predictions differ from a
- * plain forward pass); `aborted` (options.signal; the resume log keeps what was finished).
+ * plain forward pass); `aborted` (options.signal; the resume log keeps the blocks of conditions that were finished).
  */
 export async function ablate(model: LesionModel, data: Dataset, options: AblateOptions): Promise<AblateResult> {
   const started = performance.now();
   checkData(model, data);
+  checkBatchSize(options.batchSize);
   const conditions = options.conditions;
   if (conditions.length === 0) fail("bad-units", "no conditions to ablate");
   const sites = new Map<string, Site>();
@@ -174,6 +179,13 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   let unresolvedTies = 0;
   const total = needed.size;
   let done = [...needed.keys()].filter((id) => outcomes.has(id)).length;
+  // Each count once: the sweep's last event and the block's end name the same count.
+  let reported = -1;
+  const progress = (count: number, siteName: string) => {
+    if (count === reported) return;
+    reported = count;
+    options.onProgress?.({ phase: "ablate", done: count, total, detail: siteName });
+  };
 
   // Per site, the conditions the resume log does not hold yet.
   const todos = new Map([...sites.keys()].map((siteName) => [siteName, [...needed.values()].filter((c) => c.site === siteName && !outcomes.has(c.id))]));
@@ -201,7 +213,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
         loss,
         means,
         signal: options.signal,
-        onProgress: (d) => options.onProgress?.({ phase: "ablate", done: done + d, total, detail: siteName }),
+        onProgress: (d) => progress(done + d, siteName),
       });
       unresolvedTies += result.stats.unresolvedTies;
       const records: Array<LoggedOutcome | StoredIntact> = [];
@@ -216,7 +228,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
       });
       store?.append(records);
       done += part.length;
-      options.onProgress?.({ phase: "ablate", done, total, detail: siteName });
+      progress(done, siteName);
     }
   }
   // Set by the first block where the log held none: without it no condition was taken from the log.

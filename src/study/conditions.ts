@@ -115,6 +115,7 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
     if (!(f > 0 && f <= 1)) fail("bad-fraction", `fraction ${f} is outside (0, 1]`, { fraction: f });
   }
   const repeats = order === "random" ? (options.repeats ?? 1) : 1;
+  if (!(Number.isInteger(repeats) && repeats >= 1)) fail("bad-option", `\`repeats\` must be a whole number ≥ 1, got ${repeats}`, { options: ["repeats"], value: repeats });
   const orders: number[][] = [];
   if (order === "random") {
     for (let r = 0; r < repeats; r++) orders.push(shuffle(range(site.units), seeded((options.seed ?? 0) * 1000003 + r)));

@@ -15,6 +15,8 @@ import { evaluate } from "../../src/engine/evaluate.js";
 import { fractions, groups, pairs, singles } from "../../src/study/conditions.js";
 import { importModel } from "../../src/models/importModel.js";
 import { info } from "../../src/models/info.js";
+import { ablateFiles } from "../../src/runs/ablateFiles.js";
+import { provenance } from "../../src/runs/provenance.js";
 import { errorOf, random, randomArray, randomMlp } from "../helpers.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/checkpoints/${name}`, import.meta.url));
@@ -210,6 +212,42 @@ describe("errors", () => {
       const labelled = { ...randomData(4, 4, 2, 2), labels: Int32Array.of(0, 1, 2, 0) };
       const label = await errorOf(() => evaluate(model, labelled));
       expect([label.code, label.message, label.details]).toEqual(["label-out-of-range", "label 2 of sample 2 in random:2 is out of range for model mlp (0..1)", { label: 2, sample: 2, numClasses: 2, source: "random:2" }]);
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("a Dataset that does not hold what it says, a fractional unit, zero repeats, a batch size of 0: one error each, not a silently wrong result (trial 'newuser22')", async () => {
+    const model = await openModel(randomMlp([6, 5, 3], 4, [1, 1, 6]), { name: "m.onnx" });
+    try {
+      const data = randomData(40, 6, 3, 5);
+      // 10 samples' pixels for n = 40: the rest was read as zeros, 13.25 % for 88.7 %.
+      const short = await errorOf(() => evaluate(model, { ...data, images: data.images.subarray(0, 10 * 6) }));
+      expect([short.code, short.message]).toEqual(["shape-mismatch", "data random:5 says n = 40 samples of 1x1x6 but holds 60 pixel values (240 expected) and 40 labels"]);
+      expect((await errorOf(() => evaluate(model, { ...data, n: 20 }))).code).toBe("shape-mismatch");
+      const site = resolveSite(model, "fc1");
+      const fractional = await errorOf(() => ablate(model, data, { conditions: [{ site: "fc1", units: [1.5], mode: "zero", id: "fc1/zero/1.5", label: null }] }));
+      expect([fractional.code, fractional.message]).toEqual(["bad-units", "unit 1.5 of site fc1 is not a whole number"]);
+      expect((await errorOf(() => fractions(site, { fractions: [0.5], repeats: 0 }))).code).toBe("bad-option");
+      const zero = await errorOf(() => evaluate(model, data, { batchSize: 0 }));
+      expect([zero.code, zero.message]).toEqual(["bad-option", "`batchSize` must be a whole number ≥ 1, got 0"]);
+      const negative = await errorOf(() => ablate(model, data, { conditions: singles(site), batchSize: -5 }));
+      expect([negative.code, negative.message]).toEqual(["bad-option", "`batchSize` must be a whole number ≥ 1, got -5"]);
+    } finally {
+      await closeModel(model);
+    }
+  });
+});
+
+describe("ablateFiles", () => {
+  it("ablateFiles names the conditions' mode, or 'mixed' for zero and mean conditions in one run", async () => {
+    const model = await openModel(randomMlp([6, 5, 3], 4, [1, 1, 6]), { name: "m.onnx" });
+    try {
+      const data = randomData(40, 6, 3, 5);
+      const site = resolveSite(model, "fc1");
+      const summaryOf = async (conditions: ReturnType<typeof singles>) => ablateFiles(await ablate(model, data, { conditions, loss: false }), { site: "fc1", loss: false, confusion: false, provenance: provenance(model, data) }).summary;
+      expect((await summaryOf(singles(site, "mean"))).mode).toBe("mean");
+      expect((await summaryOf([...singles(site, "zero").slice(0, 2), ...singles(site, "mean").slice(0, 2)])).mode).toBe("mixed");
     } finally {
       await closeModel(model);
     }
