@@ -62,26 +62,22 @@ function appendSafely(path: string, text: string, truncate: boolean): void {
 }
 
 function append(path: string, text: string, truncate: boolean): void {
-  if (truncate) {
-    const temporary = `${path}.${process.pid}.tmp`;
-    try {
-      const fd = openSync(temporary, "w");
-      try {
-        appendFileSync(fd, text);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      // rename is atomic: a kill leaves the old file or the new one.
-      renameSync(temporary, path);
-    } catch (error) {
-      // A full disk leaves no empty temporary behind.
-      rmSync(temporary, { force: true });
-      throw error;
-    }
-    return;
+  if (!truncate) return writeSynced(path, "a", text);
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    writeSynced(temporary, "w", text);
+    // rename is atomic: a kill leaves the old file or the new one.
+    renameSync(temporary, path);
+  } catch (error) {
+    // A full disk leaves no empty temporary behind.
+    rmSync(temporary, { force: true });
+    throw error;
   }
-  const fd = openSync(path, "a");
+}
+
+/** Writes (`w`) or appends (`a`) `text` and waits until it is on disk; the file is closed whatever happens. */
+function writeSynced(path: string, flags: "w" | "a", text: string): void {
+  const fd = openSync(path, flags);
   try {
     appendFileSync(fd, text);
     fsyncSync(fd);
