@@ -16,7 +16,7 @@ export type FlagTable<Options> = { [K in keyof Required<Options>]: string | null
 
 export function parseInteger(value: string, flag: string, min = 1): number {
   const number = Number(value);
-  if (!Number.isInteger(number) || number < min) fail("bad-option", `${flag} takes a whole number ≥ ${min}, got '${value}'`, { options: [flag.replace(/^--/, "")], value });
+  if (!Number.isInteger(number) || number < min) fail("bad-option", `${flag} takes a whole number ≥ ${min}, got '${value}'`, { options: [optionOf(flag)], value });
   return number;
 }
 
@@ -36,13 +36,13 @@ export function parseClass(item: string, names: readonly string[] | null, flag: 
 
 export function parseNumberList(value: string, flag: string): number[] {
   const numbers = value.split(",").map((v) => Number(v.trim()));
-  if (numbers.length === 0 || numbers.some((n) => !Number.isFinite(n))) fail("bad-option", `${flag} takes comma-separated numbers, got '${value}'`, { options: [flag.replace(/^--/, "")], value });
+  if (numbers.length === 0 || numbers.some((n) => !Number.isFinite(n))) fail("bad-option", `${flag} takes comma-separated numbers, got '${value}'`, { options: [optionOf(flag)], value });
   return numbers;
 }
 
 export function parseShape(value: string, flag: string): [number, number, number] {
   const parts = value.split(/[x,]/).map(Number);
-  if (parts.length !== 3 || parts.some((p) => !Number.isInteger(p) || p < 1)) fail("bad-option", `${flag} takes CxHxW, e.g. 1x28x28; got '${value}'`, { options: [flag.replace(/^--/, "")], value });
+  if (parts.length !== 3 || parts.some((p) => !Number.isInteger(p) || p < 1)) fail("bad-option", `${flag} takes CxHxW, e.g. 1x28x28; got '${value}'`, { options: [optionOf(flag)], value });
   return parts as [number, number, number];
 }
 
@@ -129,7 +129,7 @@ export function percent(fraction: number | null): string {
 export function parseList(value: string, flag?: string): string[] {
   const items = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   // `--sites ,` named nothing and recorded "0 sites" with success.
-  if (flag && items.length === 0) fail("bad-option", `${flag} lists no name: '${value}'`, { options: [flag.replace(/^--/, "")], value });
+  if (flag && items.length === 0) fail("bad-option", `${flag} lists no name: '${value}'`, { options: [optionOf(flag)], value });
   return items;
 }
 
@@ -141,7 +141,7 @@ export function parseOptimizer(value: string): "sgd" | "adam" {
 
 export function parseNumber(value: string, flag: string): number {
   const number = Number(value);
-  if (value.trim() === "" || !Number.isFinite(number)) fail("bad-option", `${flag} takes a number, got '${value}'`, { options: [flag.replace(/^--/, "")], value });
+  if (value.trim() === "" || !Number.isFinite(number)) fail("bad-option", `${flag} takes a number, got '${value}'`, { options: [optionOf(flag)], value });
   return number;
 }
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { LesionError } from "../../src/errors.js";
 import { flagMessage, flagOf, optionOf } from "../../src/cli/flagMessage.js";
+import { parseInteger, parseList, parseNumberList } from "../../src/cli/common.js";
 
 describe("flagMessage", () => {
   it("flagMessage(bad-option naming `batchSize` and `epochs`) writes --batch-size and --epochs; options not listed keep their backticks", () => {
@@ -18,5 +19,19 @@ describe("flagMessage", () => {
   it("flagOf/optionOf convert between camelCase options and kebab-case flags", () => {
     expect([flagOf("inputShape"), flagOf("lr"), flagOf("recoverData")]).toEqual(["--input-shape", "--lr", "--recover-data"]);
     expect([optionOf("--input-shape"), optionOf("--lr"), optionOf("--budget-samples")]).toEqual(["inputShape", "lr", "budgetSamples"]);
+  });
+
+  it("the CLI's value parsers name the library's option in details.options (batchSize for --batch-size), as a library error does", async () => {
+    const optionsOf = (run: () => unknown) => {
+      try {
+        run();
+      } catch (error) {
+        return (error as LesionError).details;
+      }
+      return null;
+    };
+    expect(optionsOf(() => parseInteger("x", "--batch-size"))).toEqual({ options: ["batchSize"], value: "x" });
+    expect(optionsOf(() => parseNumberList("1,a", "--mean"))).toEqual({ options: ["mean"], value: "1,a" });
+    expect(optionsOf(() => parseList(",", "--sites"))).toEqual({ options: ["sites"], value: "," });
   });
 });
