@@ -1,6 +1,7 @@
 /**
  * What opening a model does to its graph before anything else looks at it: external data read in from beside the
- * model file, constant-only subgraphs folded into initializers, float16 converted to float32. Every later step (site
+ * model file, constant-only subgraphs folded into initializers, float16 converted to float32, Dropout and
+ * BatchNormalization exported in training mode set to compute as in evaluation. Every later step (site
  * search, batching, masks, suffix graphs, the dense engine) then sees one plain float32 graph with inline weights.
  */
 import { fail } from "../errors.js";
