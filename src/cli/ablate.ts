@@ -97,6 +97,17 @@ export function registerAblate(program: Command): void {
         for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         if (flags.json) return printJson(summary);
         console.log(`${result.conditions.length} condition(s) on ${result.model}, ${result.data} (${result.n} samples), baseline ${percent(result.baseline.accuracy)} → ${flags.output}`);
+        if (result.conditions.every((c) => c.cumulative)) {
+          // A fraction curve reads as a curve: one line per site, order and repeat, the accuracy at each fraction.
+          const curves = new Map<string, string[]>();
+          for (const c of result.conditions) {
+            const key = `${c.site} ${c.cumulative!.order}${c.cumulative!.order === "random" ? ` #${c.cumulative!.repeat}` : ""}`;
+            curves.set(key, [...(curves.get(key) ?? []), `${c.cumulative!.fraction} ${percent(c.accuracy)}`]);
+          }
+          const width = Math.max(...[...curves.keys()].map((k) => k.length + 1));
+          for (const [key, points] of curves) console.log(`  ${key.padEnd(width)} ${points.join(", ")}`);
+          return;
+        }
         const worst = [...result.conditions].sort((a, b) => a.delta - b.delta).slice(0, 5);
         // One column for the longest id shown (a CNN's `features.1.block.2.fc1/zero/11` outgrew a fixed 28).
         const width = Math.max(28, ...worst.map((c) => c.id.length + 1));

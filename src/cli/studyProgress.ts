@@ -3,8 +3,9 @@
  * `[5/8] characterize · ablate fc1 [████░░░░] 45% 123/270 ETA 3s`; a phase without a measure of progress (total 0,
  * the stimulus map) shows a spinner and its elapsed time instead of a bar. Each finished step leaves one permanent
  * line (`✓ [5/8] characterize 12.3 s`, or `· [2/8] record reused`), and `stop` clears the status line, so nothing
- * stale stays on screen and the lines printed after it are intact. Without a TTY, only the permanent lines are
- * written (`lesion: step 5/8 characterize done in 12.3 s`), one per step: logs stay readable.
+ * stale stays on screen and the lines printed after it are intact. Without a TTY, the permanent lines
+ * (`lesion: step 5/8 characterize done in 12.3 s`), one per step, and inside a long step a line every 30 s
+ * (`lesion: step 3/8 singles: ablate conv2 120/256 (46 %)`): logs stay readable and show that the run moves.
  */
 import type { Progress, StudyStep } from "../progress.js";
 
@@ -15,6 +16,8 @@ export interface StudyProgressOptions {
   now?: () => number;
   /** Redraw period of the spinner in ms; 0 disables the timer (tests). Default 100. */
   tick?: number;
+  /** Without a TTY, the period of the progress lines written inside a step, in ms. Default 30,000. */
+  lineEvery?: number;
 }
 
 export interface StudyProgress {
@@ -37,6 +40,8 @@ export function studyProgress(options: StudyProgressOptions = {}): StudyProgress
   let shown = false;
   let timer: ReturnType<typeof setInterval> | null = null;
   let drawn = -Infinity;
+  const lineEvery = options.lineEvery ?? 30_000;
+  let lineAt: number | null = null;
 
   const seconds = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : ms < 3_600_000 ? `${Math.round(ms / 1000)}s` : `${Math.floor(ms / 3_600_000)}h${Math.round((ms % 3_600_000) / 60_000)}m`);
   const clear = () => {
@@ -90,9 +95,20 @@ export function studyProgress(options: StudyProgressOptions = {}): StudyProgress
       // Redraw at most every 100 ms (a training step can report a thousand times a second), always on a new phase and at its end.
       const t = now();
       if (fresh || event.done >= event.total || t - drawn >= 100) (drawn = t), draw();
+      // Without a TTY a long step writes a line every lineEvery ms, as one command does: a CNN's 3.6-minute singles step
+      // was silent in a log and looked hung.
+      if (!tty && phase!.total > 0) {
+        if (lineAt === null) lineAt = t + lineEvery;
+        else if (t >= lineAt) {
+          lineAt = t + lineEvery;
+          const where = step ? `step ${step.index}/${step.total} ${step.name}: ` : "";
+          stream.write(`lesion: ${where}${phase!.label} ${phase!.done}/${phase!.total} (${Math.floor((100 * phase!.done) / phase!.total)} %)\n`);
+        }
+      }
     },
     onStep(event) {
       step = event.state === "start" ? event : null;
+      lineAt = null;
       phase = null;
       stopTimer();
       const where = `[${event.index}/${event.total}] ${event.name}`;

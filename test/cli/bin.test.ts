@@ -168,6 +168,8 @@ describe("lesion (bin)", () => {
     const out = join(dir, "fraction");
     const run = lesion("ablate", model, "--data", data, "--site", "fc1", "--fraction", "0.5,1", "--repeats", "2", "-o", out);
     expect(run.status, run.stderr).toBe(0);
+    // The console shows each curve: its accuracy at each fraction, one line per order and repeat.
+    expect(run.stdout.trimEnd().split("\n").slice(1).map((line) => line.replace(/\d+\.\d\d%/g, "P"))).toEqual(["  fc1 random #1  0.5 P, 1 P", "  fc1 random #2  0.5 P, 1 P"]);
     const [header, ...rows] = readFileSync(join(out, "fc1.csv"), "utf8").trim().split("\n").map((line) => line.split(","));
     expect(header.slice(0, 9)).toEqual(["id", "site", "units", "mode", "label", "fraction", "order", "repeat", "accuracy"]);
     expect(rows.map((r) => r.slice(5, 8))).toEqual([["0.5", "random", "1"], ["1", "random", "1"], ["0.5", "random", "2"], ["1", "random", "2"]]);

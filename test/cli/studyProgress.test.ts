@@ -61,4 +61,18 @@ describe("studyProgress", () => {
     p.stop();
     expect(writes.join("")).toBe("lesion: step 1/2 eval done in 1.3 s\nlesion: step 2/2 record reused\n");
   });
+
+  it("studyProgress without a TTY writes a progress line inside a long step every lineEvery ms (a silent 3.6-minute step looked hung)", () => {
+    const { writes, stream } = fakeStream(false);
+    let t = 0;
+    const p = studyProgress({ stream, now: () => t, tick: 0, lineEvery: 30_000 });
+    p.onStep({ name: "singles", index: 3, total: 8, state: "start" });
+    for (const [at, done] of [[0, 0], [10_000, 40], [31_000, 120], [45_000, 160], [62_000, 250]]) {
+      t = at;
+      p.onProgress({ phase: "ablate", detail: "conv2", done, total: 256 });
+    }
+    p.onStep({ name: "singles", index: 3, total: 8, state: "done", seconds: 62 });
+    p.stop();
+    expect(writes.join("")).toBe("lesion: step 3/8 singles: ablate conv2 120/256 (46 %)\nlesion: step 3/8 singles: ablate conv2 250/256 (97 %)\nlesion: step 3/8 singles done in 62.0 s\n");
+  });
 });
