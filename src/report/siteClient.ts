@@ -61,22 +61,27 @@ function drawSite(site) {
     const cells = site.impact.flatMap((row, u) => row.map((v, c) => ({ unit: u, class: classes[c], drop: v, population: site.population[u] })));
     figure(s, unitClassMap(cells, "drop", true, "unit (sorted by activation population)", "accuracy drop", { population: "population" }, true), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index (every other one where the columns are narrow; hover a cell for its unit); each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
     if (site.ci) {
-      const ranked = range(site.units).sort((a, b) => site.indicators.impact[b] - site.indicators.impact[a] || a - b).slice(0, 25);
+      // Units whose ablation costs accuracy, most first (not padded with units that cost nothing).
+      const ordered = range(site.units).sort((a, b) => site.indicators.impact[b] - site.indicators.impact[a] || a - b);
+      const costly = ordered.filter((u) => site.indicators.impact[u] > 0);
+      const ranked = (costly.length > 0 ? costly : ordered).slice(0, 25);
       const rows = ranked.map((u) => ({ unit: unitLabel(u), drop: site.indicators.impact[u], low: -site.ci.intervals[u][1], high: -site.ci.intervals[u][0], lossChange: site.lossChange[u] }));
       const pair = document.createElement("div");
       pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem";
       const x = { label: "unit (largest drop first)", domain: rows.map((r) => r.unit), tickRotate: -45 };
+      // Room for the rotated labels ("features.25:43") above the axis title.
+      const marginBottom = 30 + Math.ceil(4.5 * Math.max(...rows.map((r) => String(r.unit).length)));
       pair.append(Plot.plot({
-        width: 520, height: 260, marginLeft: 55, marginBottom: 60, x, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
+        width: 520, height: 200 + marginBottom, marginLeft: 55, marginBottom, x, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
         marks: [Plot.ruleX(rows, { x: "unit", y1: "low", y2: "high", stroke: "#555" }), Plot.dot(rows, { x: "unit", y: "drop", fill: "#e45756", r: 3, tip: true, channels: { "CI low": "low", "CI high": "high" } }), Plot.ruleY([0])],
       }));
       if (rows.some((r) => r.lossChange !== null)) {
         pair.append(Plot.plot({
-          width: 520, height: 260, marginLeft: 55, marginBottom: 60, x, y: { label: "loss change (mean cross-entropy)", grid: true },
+          width: 520, height: 200 + marginBottom, marginLeft: 55, marginBottom, x, y: { label: "loss change (mean cross-entropy)", grid: true },
           marks: [Plot.barY(rows, { x: "unit", y: "lossChange", fill: "#f28e2c", tip: true }), Plot.ruleY([0])],
         }));
       }
-      figure(s, pair, "The " + rows.length + " most damaging units of " + site.name + ". Left: overall accuracy drop (dot) with its " + Math.round(100 * site.ci.level) + " % bootstrap confidence interval over the " + data.n + " images (percentile interval of the exact bootstrap distribution, no sampling error); an interval that includes 0 is an effect the data cannot tell from noise. Right: the change of the mean cross-entropy loss beside it (the loss also moves where no prediction flips).", file("drop-ci"), rows);
+      figure(s, pair, "The " + rows.length + " most damaging units of " + site.name + (costly.length > 0 && costly.length < 25 ? " (every unit whose ablation lowers accuracy)" : "") + ". Left: overall accuracy drop (dot) with its " + Math.round(100 * site.ci.level) + " % bootstrap confidence interval over the " + data.n + " images (percentile interval of the exact bootstrap distribution, no sampling error); an interval that includes 0 is an effect the data cannot tell from noise. Right: the change of the mean cross-entropy loss beside it (the loss also moves where no prediction flips).", file("drop-ci"), rows);
     }
   }
 
