@@ -48,7 +48,7 @@ interface RecoverFlags {
 export function registerRecover(program: Command): void {
   program
     .command("recover")
-    .description("ablate units, retrain the damaged network and report how much of the loss comes back, per class")
+    .description("ablate units, retrain the damaged network and report how much of the lost accuracy comes back, per class")
     .argument("<model>", "ONNX model file (a chain of Linear/Conv, pooling and activation layers)")
     .requiredOption("--data <spec>", "training data (a named set without a split means its train split)")
     .requiredOption(FLAGS.site!, "site whose units are ablated")
@@ -100,7 +100,7 @@ export function registerRecover(program: Command): void {
         console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
         for (const [i, e] of result.epochs.entries()) {
           const control = result.control ? `; control (intact retrained) ${percent(result.control[i].accuracy)}` : "";
-          console.log(`  epoch ${e.epoch}: ${percent(e.accuracy)}, recovered ${e.recovered === null ? "n/a" : percent(e.recovered)} of the loss${control}`);
+          console.log(`  epoch ${e.epoch}: ${percent(e.accuracy)}, recovered ${e.recovered === null ? "n/a" : percent(e.recovered)} of the lost accuracy${control}`);
         }
       } finally {
         output?.release();

@@ -74,6 +74,11 @@ export interface OpenResultDirOptions {
 export function openResultDir(dir: string, run: RunIdentity, options: OpenResultDirOptions = {}): ResultDir {
   // A study's directory (study.json, a directory per step) is not replaced by one command's files, even when asked.
   if (existsSync(join(dir, STUDY_MARKER))) fail("resume-mismatch", `${dir} holds a lesion study; choose another output directory`, { path: dir });
+  // Nor are its files put loose beside other runs' directories (`-o out` where out/fc1-pairs, out/sweep are).
+  const others = runsInside(dir);
+  if (others.length > 0 && !readRun(dir)) {
+    fail("resume-mismatch", `${dir} holds the directories of other lesion runs (${others.slice(0, 3).join(", ")}${others.length > 3 ? ", …" : ""}); give this run a directory of its own (e.g. ${join(dir, run.command)})`, { path: dir });
+  }
   const created = !existsSync(dir);
   ensureDir(dir);
   const lock = acquireLock(dir);
@@ -118,6 +123,19 @@ export function openResultDir(dir: string, run: RunIdentity, options: OpenResult
     },
     release,
   };
+}
+
+/** The sub-directories of `dir` that hold a lesion run (run.json) or study (study.json), by name. */
+function runsInside(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && (existsSync(join(dir, e.name, RUN_FILE)) || existsSync(join(dir, e.name, STUDY_MARKER))))
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
+  }
 }
 
 /** The identity of the run a directory holds, or null. */

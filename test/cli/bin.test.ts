@@ -162,6 +162,10 @@ describe("lesion (bin)", () => {
     const before = readdirSync(join(dir, "an-ablation")).sort();
     expectOneLineError(lesion("study", model, "--data", data, "-o", "an-ablation"), "lesion: an-ablation holds the results of `lesion ablate`, not a study; choose another output directory");
     expect(readdirSync(join(dir, "an-ablation")).sort()).toEqual(before);
+    // Nor are one run's files put loose beside other runs' directories (`-o out` after `-o out/fc1-pairs`).
+    expect(lesion("ablate", model, "--data", data, "--site", "fc1", "--units", "1", "-o", join("runs", "fc1-1")).status).toBe(0);
+    expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc1", "--units", "2", "-o", "runs"), "lesion: runs holds the directories of other lesion runs (fc1-1); give this run a directory of its own (e.g. runs/ablate)");
+    expect(readdirSync(join(dir, "runs"))).toEqual(["fc1-1"]);
   });
 
   it("lesion ablate --fraction: the CSV has the steps' fraction, order and repeat as columns, the summary each step's sequence", () => {
