@@ -14,7 +14,7 @@ import type { Progress } from "../progress.js";
 import { provenance } from "../runs/provenance.js";
 import { sha256 } from "../files.js";
 import { unitScores } from "../study/unitScores.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, points, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 
 const FLAGS: FlagTable<AblateOptions> = {
@@ -111,7 +111,7 @@ export function registerAblate(program: Command): void {
         const worst = [...result.conditions].sort((a, b) => a.delta - b.delta).slice(0, 5);
         // One column for the longest id shown (a CNN's `features.1.block.2.fc1/zero/11` outgrew a fixed 28).
         const width = Math.max(28, ...worst.map((c) => c.id.length + 1));
-        for (const c of worst) console.log(`  ${c.id.padEnd(width)} ${percent(c.accuracy)}  (${(c.delta * 100).toFixed(2)} pp)`);
+        for (const c of worst) console.log(`  ${c.id.padEnd(width)} ${percent(c.accuracy)}  (${points(c.delta)})`);
       } finally {
         output?.release();
         interrupt.dispose();

@@ -126,6 +126,11 @@ export function percent(fraction: number | null): string {
   return fraction === null ? "  n/a" : `${(fraction * 100).toFixed(2)}%`;
 }
 
+/** A change of accuracy (a fraction) in signed percentage points, as the explorer and the report write it: "−4.21 pp". */
+export function points(change: number): string {
+  return `${change >= 0 ? "+" : "−"}${Math.abs(100 * change).toFixed(2)} pp`;
+}
+
 export function parseList(value: string, flag?: string): string[] {
   const items = value.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
   // `--sites ,` named nothing and recorded "0 sites" with success.

@@ -13,7 +13,7 @@ import { transplantReportData } from "../report/transplantReportData.js";
 import { transplant, type TransplantOptions } from "../transplant/transplant.js";
 import { transplantFiles } from "../runs/transplantFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseClass, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
+import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseClass, parseInteger, parseNumber, percent, points, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 import { flagOf } from "./flagMessage.js";
 
@@ -149,7 +149,6 @@ export function registerTransplant(program: Command): void {
         const name = k === null ? "" : (result.classNames[k] ?? String(k));
         const cls = (o: { perClass: Array<number | null> }) => (k === null ? "" : `, class ${name} ${percent(o.perClass[k])}`);
         // A gain is a difference of accuracies: percentage points, signed.
-        const points = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(100 * v).toFixed(2)} pp`;
         const gain = (g: { estimate: number; low: number; high: number } | null) => (g === null ? "n/a" : `${points(g.estimate)} [${points(g.low)}, ${points(g.high)}]`);
         // "others" pools the other classes' images: one class's large loss can hide in it, so the worst is named.
         const worstOther = (after: { perClass: Array<number | null> }) => {
