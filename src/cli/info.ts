@@ -8,6 +8,7 @@ const HEADS: Record<InfoResult["head"], string> = {
   softmax: "softmax probabilities (loss from the logits before the Softmax)",
   "log-softmax": "log-softmax log-probabilities",
   sigmoid: "sigmoid probability of class 1 (two classes; loss is the binary cross-entropy)",
+  "one-logit": "one logit z, P(class 1) = sigmoid(z) (two classes, as BCEWithLogitsLoss; loss is the binary cross-entropy)",
 };
 
 export function registerInfo(program: Command): void {

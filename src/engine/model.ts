@@ -11,7 +11,7 @@ import { checkHead, type Head } from "../onnx/head.js";
 import { indexGraph, type GraphIndex } from "../onnx/graph.js";
 import { readMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { prepareGraph, type Normalization } from "../onnx/normalize.js";
-import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto } from "../onnx/proto.js";
+import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto, type NodeProto } from "../onnx/proto.js";
 import { scopeName, unitsOnLastAxis, type SiteLocation } from "../onnx/sites.js";
 import { withOutputs } from "../onnx/surgery.js";
 import { createSession, defaultThreads, OrtTensor, type OrtSession, type SessionOptions } from "./ort.js";
@@ -205,6 +205,36 @@ function siteByAlias(sites: readonly Site[], name: string): Site | undefined {
   const reused = scopes.some((scope) => scope === `${name}_1`);
   const matches = sites.filter((s, i) => s.node === name || s.tensor === name || (!reused && scopes[i] === name));
   return matches.length === 1 ? matches[0] : undefined;
+}
+
+/** Ops between a classifier's last layer and its output: pass-through, and the two-logit head lesion writes ([0, z]). */
+const HEAD_OPS = new Set(["Identity", "Reshape", "Flatten", "Squeeze", "Cast", "Concat", "Sub"]);
+
+/**
+ * The sites that are the classifier's output: the output tensor, and what reaches it only through HEAD_OPS (a one-logit
+ * or sigmoid model's score). Studies, characterisations and the explorer leave them out by default: a 1-unit output
+ * site has no population to find (it crashed the clustering).
+ */
+export function isOutputSite(model: LesionModel, site: Site): boolean {
+  const graph = model.proto.graph!;
+  const producer = new Map<string, NodeProto>();
+  for (const node of graph.node ?? []) for (const o of node.output ?? []) producer.set(o, node);
+  const constants = new Set((graph.initializer ?? []).map((t) => t.name));
+  const seen = new Set<string>();
+  const stack = [model.outputName];
+  while (stack.length > 0) {
+    const tensor = stack.pop()!;
+    if (seen.has(tensor)) continue;
+    seen.add(tensor);
+    const node = producer.get(tensor);
+    if (node && HEAD_OPS.has(node.opType ?? "")) for (const input of node.input ?? []) if (input && !constants.has(input)) stack.push(input);
+  }
+  return seen.has(site.tensor);
+}
+
+/** The sites a study looks at by default: every site but the output's (`isOutputSite`). */
+export function hiddenSites(model: LesionModel): Site[] {
+  return model.sites.filter((s) => !isOutputSite(model, s));
 }
 
 /**

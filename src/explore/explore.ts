@@ -16,7 +16,7 @@
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
-import { requireSites, resolveSite, type LesionModel } from "../engine/model.js";
+import { hiddenSites, requireSites, resolveSite, type LesionModel } from "../engine/model.js";
 import { createSession } from "../engine/ort.js";
 import { TIE_MARGIN } from "../engine/sweep/logits.js";
 import { layerWeights } from "../onnx/layerWeights.js";
@@ -95,7 +95,7 @@ const CACHE_BYTES = 64 * 2 ** 20;
 export async function explore(model: LesionModel, data: Dataset, options: ExploreOptions = {}): Promise<ExploreResult> {
   checkData(model, data);
   requireSites(model);
-  const names = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
+  const names = options.sites ?? hiddenSites(model).map((s) => s.name);
   if (names.length === 0) fail("unknown-site", `${model.name} has no hidden sites to explore`, { model: model.name, site: null, closest: [] });
   const chosen = new Set(names.map((name) => resolveSite(model, name).name));
   const sites = model.sites.filter((s) => chosen.has(s.name));

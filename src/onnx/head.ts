@@ -12,6 +12,8 @@
  * - sigmoid (output [N] or [N, 1], p = σ(z) = P(class 1)): the Sigmoid becomes an Identity and the output the two
  *   logits [0, z] (softmax([0, z]) = [1 − σ(z), σ(z)]), so the loss is the binary cross-entropy −log p or −log(1 − p)
  *   and the prediction is class 1 exactly when p > 0.5.
+ * - one-logit (output [N] or [N, 1] with no Sigmoid: `BCEWithLogitsLoss`'s model): read as the sigmoid head's two
+ *   logits [0, z] likewise (`readOneLogit`).
  * A Sigmoid head over several outputs (multi-label) is not a probability distribution over classes and is left as
  * the output ("logits").
  */
@@ -20,7 +22,7 @@ import { indexGraph } from "./graph.js";
 import { attributeInt, DataType, makeNode, toInt, valueInfoShape, type ModelProto, type NodeProto } from "./proto.js";
 
 /** What the classifier output of a graph is, as found at opening. */
-export type HeadKind = "logits" | "softmax" | "log-softmax" | "sigmoid";
+export type HeadKind = "logits" | "softmax" | "log-softmax" | "sigmoid" | "one-logit";
 
 export interface Head {
   kind: HeadKind;
@@ -75,22 +77,43 @@ export function normalizeHead(model: ModelProto): Head {
   }
   if (op === "Sigmoid" && oneOutput(valueInfoShape(graph.output![0]))) {
     toIdentity(node);
-    const scores = `${output}::score`;
-    const producer = index.producer.get(output)!;
-    producer.output = producer.output!.map((o) => (o === output ? scores : o));
-    graph.node!.push(
-      makeNode("Flatten", [scores], [`${output}::z`], "lesion/head/Flatten", { axis: 1 }),
-      makeNode("Sub", [`${output}::z`, `${output}::z`], [`${output}::zero`], "lesion/head/Sub"),
-      makeNode("Concat", [`${output}::zero`, `${output}::z`], [output], "lesion/head/Concat", { axis: 1 }),
-    );
-    const dims = graph.output![0].type?.tensorType?.shape?.dim;
-    if (dims) {
-      const batch = dims[0];
-      graph.output![0].type!.tensorType!.shape!.dim = [batch, { dimValue: 2 }];
-    }
+    twoLogits(model, output);
     return { kind: "sigmoid", node: node.name ?? "", logits: null, axis: 0, opset };
   }
   return plain;
+}
+
+/**
+ * One output logit with no Sigmoid after it (PyTorch's `BCEWithLogitsLoss` setup): z with P(class 1) = σ(z), read as
+ * the sigmoid head's two logits [0, z], so the loss is the binary cross-entropy and class 1 is predicted where z > 0.
+ * A graph whose one output is a Sigmoid (`normalizeHead`'s sigmoid) or is read by another node is left alone.
+ */
+export function readOneLogit(model: ModelProto, head: Head): Head {
+  const graph = model.graph!;
+  const index = indexGraph(graph);
+  const output = index.outputs[0];
+  if (head.kind !== "logits" || (index.consumers.get(output) ?? []).length > 0 || !oneOutput(valueInfoShape(graph.output![0]))) return head;
+  twoLogits(model, output);
+  return { ...head, kind: "one-logit" };
+}
+
+/** Rewrites the graph's output `output` (one score per sample) into the two logits [0, score]. */
+function twoLogits(model: ModelProto, output: string): void {
+  const graph = model.graph!;
+  const index = indexGraph(graph);
+  const scores = `${output}::score`;
+  const producer = index.producer.get(output)!;
+  producer.output = producer.output!.map((o) => (o === output ? scores : o));
+  graph.node!.push(
+    makeNode("Flatten", [scores], [`${output}::z`], "lesion/head/Flatten", { axis: 1 }),
+    makeNode("Sub", [`${output}::z`, `${output}::z`], [`${output}::zero`], "lesion/head/Sub"),
+    makeNode("Concat", [`${output}::zero`, `${output}::z`], [output], "lesion/head/Concat", { axis: 1 }),
+  );
+  const dims = graph.output![0].type?.tensorType?.shape?.dim;
+  if (dims) {
+    const batch = dims[0];
+    graph.output![0].type!.tensorType!.shape!.dim = [batch, { dimValue: 2 }];
+  }
 }
 
 /**

@@ -10,7 +10,7 @@ import { fixedBatchSize, makeBatchDynamic } from "./batch.js";
 import { externalDataFiles, inlineExternalData } from "./externalData.js";
 import { float16ToFloat32 } from "./float16.js";
 import { foldConstants } from "./fold.js";
-import { normalizeHead, type Head } from "./head.js";
+import { normalizeHead, readOneLogit, type Head } from "./head.js";
 import { attributeInt, encodeModel, tensorValues, type GraphProto, type ModelProto } from "./proto.js";
 import { locateSites, type SiteLocation } from "./sites.js";
 
@@ -122,6 +122,6 @@ export function prepareGraph(model: ModelProto, options: NormalizeOptions & { by
   const digest = options.bytes ? sha256(normalization.externalTensors > 0 ? encodeModel(model) : options.bytes) : null;
   const batch = fixedBatchSize(model);
   if (makeBatchDynamic(model)) normalization.fixedBatch = batch;
-  const head = normalizeHead(model);
+  const head = readOneLogit(model, normalizeHead(model));
   return { normalization, sha256: digest, head, sites: locateSites(model.graph!) };
 }

@@ -14,7 +14,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import type { Dataset } from "../data/types.js";
-import { requireFiniteWeights, resolveSite, type LesionModel } from "../engine/model.js";
+import { hiddenSites, requireFiniteWeights, resolveSite, type LesionModel } from "../engine/model.js";
 import { checkInitial } from "../study/indicators.js";
 import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
 import { ablate, type AblateResult } from "../study/ablate.js";
@@ -94,7 +94,7 @@ export const STUDY_FILE = "study.json";
  */
 export async function study(model: LesionModel, data: Dataset, options: StudyOptions = {}): Promise<StudyResult> {
   const dir = options.dir ?? "lesion-study";
-  const sites = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
+  const sites = options.sites ?? hiddenSites(model).map((s) => s.name);
   sites.forEach((s) => resolveSite(model, s));
   // Before anything is written or removed: data the model cannot take fails here, not after study.json (and the
   // removal of another model's steps) went ahead.

@@ -13,7 +13,7 @@
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
-import { resolveSite, type LesionModel } from "../engine/model.js";
+import { hiddenSites, resolveSite, type LesionModel } from "../engine/model.js";
 import { layerWeights, type LayerWeights } from "../onnx/layerWeights.js";
 import { ablate, type AblateResult } from "./ablate.js";
 import { singles } from "./conditions.js";
@@ -91,7 +91,7 @@ export type IndicatorName = (typeof INDICATOR_NAMES)[number];
  * label beyond the model's classes); and as `ablate` (`unsupported-op`, `engine-disagreement`, `aborted`).
  */
 export async function indicators(model: LesionModel, data: Dataset, options: IndicatorsOptions = {}): Promise<IndicatorsResult> {
-  const names = options.sites ?? model.sites.filter((s) => s.tensor !== model.outputName).map((s) => s.name);
+  const names = options.sites ?? hiddenSites(model).map((s) => s.name);
   if (names.length === 0) fail("unknown-site", `${model.name} has no hidden sites to characterise`, { model: model.name, site: null, closest: [] });
   const sites = names.map((name) => resolveSite(model, name));
   if (options.initial) checkInitial(model, options.initial, names);

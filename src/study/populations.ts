@@ -8,6 +8,7 @@
  * members cover for each other (redundancy), positive when they hurt less together than apart.
  * Units are also embedded in 2-D from their activation profiles: PCA (ml-pca), t-SNE and UMAP (druidjs, seeded).
  */
+import { fail } from "../errors.js";
 import { TSNE, UMAP } from "@saehrimnir/druidjs";
 import { agnes } from "ml-hclust";
 import { kmeans } from "ml-kmeans";
@@ -92,10 +93,15 @@ export async function populations(model: LesionModel, data: Dataset, found: Indi
   return results;
 }
 
+/** Active units a site needs for its units to be grouped into populations. */
+const MIN_UNITS = 3;
+
 async function sitePopulations(model: LesionModel, data: Dataset, found: IndicatorsResult, site: SiteIndicators, options: PopulationsOptions): Promise<SitePopulations> {
   const k = found.classNames.length;
   const dead = new Set(site.dead);
   const included = Array.from({ length: site.units }, (_, u) => u).filter((u) => !dead.has(u));
+  // Clustering needs a few units to group: a sigmoid model's 1-unit output site crashed it with an internal error.
+  if (included.length < MIN_UNITS) fail("bad-option", `\`sites\`: ${site.site} has ${included.length} active unit${included.length === 1 ? "" : "s"}; functional populations need at least ${MIN_UNITS} (leave it out of \`sites\`)`, { options: ["sites"], value: site.site });
   const activation = Array.from({ length: site.units }, (_, u) => Array.from({ length: k }, (_, c) => Number(site.classMeans.data[c * site.units + u])));
   const impact = Array.from({ length: site.units }, (_, u) => Array.from(site.impactProfile.data.slice(u * k, (u + 1) * k), Number));
   const seed = options.seed ?? 0;

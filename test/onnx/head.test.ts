@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import type { Dataset } from "../../src/data/types.js";
-import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
+import { characterize } from "../../src/study/characterize.js";
+import { closeModel, hiddenSites, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
 import { createSession, OrtTensor } from "../../src/engine/ort.js";
 import { LesionError } from "../../src/errors.js";
 import { buildClassifier, OUTPUT_NAME, type LayerSpec } from "../../src/onnx/build.js";
@@ -246,6 +247,8 @@ describe("probability heads built in code", () => {
       try {
         expect([info(model).head, model.numClasses]).toEqual(["sigmoid", 2]);
         expect(model.sites.map((s) => s.name)).toEqual(["fc1", "fc2"]);
+        // fc2, the one score behind the Sigmoid, is the output: studies leave it out by default (it crashed their clustering).
+        expect(hiddenSites(model).map((s) => s.name)).toEqual(["fc1"]);
         const [intact, ...units] = await direct(bytes, data, [[], [0], [1], [2], [3], [4]]);
         const evaluated = await evaluate(model, data);
         expect(evaluated.accuracy).toBe(intact.accuracy);
@@ -260,6 +263,31 @@ describe("probability heads built in code", () => {
       } finally {
         await closeModel(model);
       }
+    }
+  });
+
+  it("a one-output graph without a Sigmoid (BCEWithLogitsLoss's model) is two classes, as its Sigmoid twin: class 1 where z > 0, loss the binary cross-entropy; its output site is no hidden site", async () => {
+    const logit = mlp(1, append([makeNode("Identity", [OUTPUT_NAME], ["y"], "/id/Identity")], ["batch", 1]), 5);
+    const twin = mlp(1, append([makeNode("Sigmoid", [OUTPUT_NAME], ["y"], "/sigmoid/Sigmoid")], ["batch", 1]), 5);
+    const data = dataset(300, 2, 13);
+    const model = await openModel(logit, { name: "one-logit" });
+    try {
+      expect([info(model).head, model.numClasses]).toEqual(["one-logit", 2]);
+      // fc2 is the output layer (its one logit): not a hidden site.
+      expect([model.sites.map((s) => s.name), hiddenSites(model).map((s) => s.name)]).toEqual([["fc1", "fc2"], ["fc1"]]);
+      const [intact, ...units] = await direct(twin, data, [[], [0], [1]]);
+      const evaluated = await evaluate(model, data);
+      expect(evaluated.accuracy).toBe(intact.accuracy);
+      expect(evaluated.loss).toBeCloseTo(intact.loss, 6);
+      const result = await ablate(model, data, { conditions: singles(resolveSite(model, "fc1")).slice(0, 2) });
+      result.conditions.forEach((c, u) => {
+        expect(c.accuracy).toBe(units[u].accuracy);
+        expect(c.loss!).toBeCloseTo(units[u].loss, 6);
+      });
+      // Asked for by name, a 1-unit site is refused in one line: there is nothing to group into populations.
+      await expect(characterize(model, data, { sites: ["fc2"], map: false })).rejects.toMatchObject({ code: "bad-option", message: "`sites`: fc2 has 1 active unit; functional populations need at least 3 (leave it out of `sites`)" });
+    } finally {
+      await closeModel(model);
     }
   });
 
