@@ -14,6 +14,12 @@ function classTick(name) {
   const text = String(name);
   return text.length > 12 ? text.slice(0, 11) + "…" : text;
 }
+/** The classes labelled on a class axis: all up to 30, else about 25 evenly spaced (100 labels overlapped into a smear). */
+function classTicks(classes) {
+  if (classes.length <= 30) return classes;
+  const step = Math.ceil(classes.length / 25);
+  return classes.filter((_, i) => i % step === 0);
+}
 /** A section of the page (under the page's own main element unless another parent is given). */
 function section(id, title, parent = main) {
   const s = document.createElement("section");

@@ -60,7 +60,7 @@ const unitList = (units) => units.length > 12 ? units.slice(0, 12).join(",") + "
   const whiskers = target === null || before === null ? [] : conditions.slice(1).map((name) => ({ class: classes[target], condition: name, low: before + gainOf(name).target.low, high: before + gainOf(name).target.high }));
   const plot = Plot.plot({
     width: Math.max(700, classes.length * 95), height: 320, marginLeft: 50, marginBottom: 40,
-    fx: { label: "class", domain: classes, padding: 0.15, tickFormat: classTick }, x: { axis: null, domain: conditions }, y: { label: "accuracy", domain: [0, 1], grid: true, tickFormat: (v) => Math.round(100 * v) + "%" },
+    fx: { label: "class", domain: classes, padding: 0.15, ticks: classTicks(classes), tickFormat: classTick }, x: { axis: null, domain: conditions }, y: { label: "accuracy", domain: [0, 1], grid: true, tickFormat: (v) => Math.round(100 * v) + "%" },
     color: { legend: true, domain: conditions, range: conditions.map((c) => colours[c] ?? "#999") },
     marks: [
       Plot.barY(rows, { fx: "class", x: "condition", y: "accuracy", fill: "condition", tip: true, title: (d) => d.condition + ", class " + d.class + ": " + pct(d.accuracy) }),
@@ -106,7 +106,7 @@ const unitList = (units) => units.length > 12 ? units.slice(0, 12).join(",") + "
   const rows = shown.flatMap((o) => classes.map((cl, k) => ({ class: cl, condition: o.name, accuracy: o.perClass[k] }))).filter((r) => r.accuracy !== null);
   figure(s, Plot.plot({
     width: Math.max(700, classes.length * 80), height: 280, marginLeft: 50, marginBottom: 40,
-    fx: { label: "class", domain: classes, padding: 0.15, tickFormat: classTick }, x: { axis: null, domain }, y: { label: "accuracy", domain: [0, 1], grid: true, tickFormat: (v) => Math.round(100 * v) + "%" },
+    fx: { label: "class", domain: classes, padding: 0.15, ticks: classTicks(classes), tickFormat: classTick }, x: { axis: null, domain }, y: { label: "accuracy", domain: [0, 1], grid: true, tickFormat: (v) => Math.round(100 * v) + "%" },
     color: { legend: true, domain, range: domain.map((n) => colours[n]) },
     marks: [Plot.barY(rows, { fx: "class", x: "condition", y: "accuracy", fill: "condition", tip: true }), Plot.ruleY([0])],
   }), "The transplanted units " + data.transplanted.site + ":" + unitList(data.transplanted.units) + " ablated (outputs forced to 0) in the trained merged model: overall " + pct(c.after.accuracy) + " against " + pct(data.outcomes[1].accuracy) + " after the transplant and " + pct(data.outcomes[0].accuracy) + " before. " + (c.removed === null ? "" : "The ablation takes back " + (100 * c.removed).toFixed(0) + " % of the gain on class " + classes[target] + ". ") + (c.samePredictionsAsBefore ? "Every test prediction is the recipient's own again: the gain lives entirely in the transplanted units." : "Some test predictions differ from the recipient's.") + (data.seeds.length > 1 ? " Means over " + data.seeds.length + " seeds." : ""), "transplant-ablation-check", rows);

@@ -28,7 +28,7 @@ function drawSite(site) {
     const colour = clipped(cells, key, diverging, percentPoints);
     return Plot.plot({
       height: 300, marginLeft: classMargin, marginBottom: 45, width: Math.max(640, site.units * cellWidth + 30 + classMargin),
-      x: unitAxis(xLabel), y: { label: "class", domain: classes, tickFormat: classTick },
+      x: unitAxis(xLabel), y: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick },
       color: { ...colour.scale, legend: true, label: colourLabel + colour.note },
       marks: [
         Plot.cell(cells, { x: "unit", y: "class", fill: key, tip: true, channels: { unit: { value: (d) => unitLabel(d.unit), label: "unit" }, ...channels } }),
@@ -129,7 +129,7 @@ function drawSite(site) {
     const bars = grouping.populations.flatMap((p) => classes.map((c, i) => ({ population: "P" + p.id + " (" + p.units.length + " units)", class: c, change: p.deltaPerClass[i], interaction: p.interaction[i] })));
     const colour = clipped(bars, "change", true, true);
     figure(s, Plot.plot({
-      height: 60 + 36 * grouping.populations.length, marginLeft: 130, x: { label: "class", domain: classes, tickFormat: classTick }, y: { label: null },
+      height: 60 + 36 * grouping.populations.length, marginLeft: 130, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick }, y: { label: null },
       color: { ...colour.scale, reverse: false, legend: true, label: "accuracy change" + colour.note },
       marks: [Plot.cell(bars, { x: "class", y: "population", fill: "change", tip: true, channels: { interaction: "interaction" } }), Plot.dot(colour.outliers, { x: "class", y: "population", r: 2, fill: "white", stroke: "black", strokeWidth: 0.5 })],
     }), "Each population ablated as a group: the accuracy change per class (red: loss). Hover for the interaction: group change minus the sum of its members' single-unit changes; negative means the members cover for each other (redundancy), so the group's loss exceeds what single ablations suggest.", file("populations"), bars);
@@ -167,7 +167,7 @@ function drawSite(site) {
           { class: c, part: "caused by either unit alone (and the rest)", drop: p.drop[j] - (p.redundant[j] ?? 0) },
         ]);
         holder.replaceChildren(figure(document.createElement("div"), Plot.plot({
-          height: 280, marginLeft: 55, x: { label: "class", domain: classes, tickFormat: classTick }, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
+          height: 280, marginLeft: 55, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick }, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
           color: { legend: true, domain: ["caused by either unit alone (and the rest)", "lost only jointly (redundant)"], range: ["#4c78a8", "#e45756"] },
           marks: [Plot.barY(rows, { x: "class", y: "drop", fill: "part", tip: true }), Plot.ruleY([0])],
         }), "Pair " + name + " ablated, class by class (Meyes et al. 2019): each bar is the class's accuracy drop under the pair, split into the part lost only jointly (red: images either unit alone keeps, the pair's redundancy) and the rest (blue: what the units cause on their own). Pairs listed by overall redundancy.", file("pair-split"), rows.map((r) => ({ pair: name, ...r }))));

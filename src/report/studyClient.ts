@@ -50,7 +50,7 @@ function clipped(cells, key, diverging, percentPoints = false) {
   s.append(table(data.sites.map((site) => [site.name, site.kind, site.units, site.dead.length]), ["site", "kind", "units", "dead units"]));
   const rows = classes.map((c, i) => ({ class: c, accuracy: data.baseline.perClass[i] }));
   figure(s, Plot.plot({
-    height: 260, marginLeft: 50, y: { label: "accuracy", domain: [0, 1], grid: true }, x: { label: "class", domain: classes, tickFormat: classTick },
+    height: 260, marginLeft: 50, y: { label: "accuracy", domain: [0, 1], grid: true }, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick },
     marks: [Plot.barY(rows, { x: "class", y: "accuracy", fill: "#4c78a8", tip: true }), Plot.ruleY([data.baseline.accuracy], { stroke: "#e45756", strokeDasharray: "4 3" })],
   }), "Accuracy of the intact network per class (bars) and overall (" + pct(data.baseline.accuracy) + ", dashed line). Every effect below is a change from these numbers.", "baseline", rows);
 }
