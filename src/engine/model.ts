@@ -11,7 +11,7 @@ import { checkHead, type Head } from "../onnx/head.js";
 import { indexGraph, type GraphIndex } from "../onnx/graph.js";
 import { readMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { prepareGraph, type Normalization } from "../onnx/normalize.js";
-import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto, type NodeProto } from "../onnx/proto.js";
+import { DataType, decodeModel, encodeModel, tensorValues, valueInfoShape, type ModelProto } from "../onnx/proto.js";
 import { scopeName, unitsOnLastAxis, type SiteLocation } from "../onnx/sites.js";
 import { withOutputs } from "../onnx/surgery.js";
 import { createSession, defaultThreads, OrtTensor, type OrtSession, type SessionOptions } from "./ort.js";
@@ -90,6 +90,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
   const metadata = readMetadata(proto, name);
   const inputShape = sampleShape(valueInfoShape(inputInfo), metadata.preprocessing?.imageShape ?? null, metadata.preprocessing?.layout ?? null, name);
   const preprocessing = metadata.preprocessing ?? inferPreprocessing(inputShape, name);
+  const nonFinite = weightWarnings(proto);
   const model: LesionModel = {
     name,
     sha256: prepared.sha256!,
@@ -103,8 +104,8 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
     classNames: metadata.classNames,
     sites: [],
     normalization,
-    warnings: weightWarnings(proto).map((w) => w.text),
-    nonFiniteWeights: weightWarnings(proto).map((w) => w.tensor),
+    warnings: nonFinite.map((w) => w.text),
+    nonFiniteWeights: nonFinite.map((w) => w.tensor),
     threads: options.threads ?? defaultThreads(),
     sessions: new Map(),
     memo: new WeakMap(),
@@ -211,30 +212,22 @@ function siteByAlias(sites: readonly Site[], name: string): Site | undefined {
 const HEAD_OPS = new Set(["Identity", "Reshape", "Flatten", "Squeeze", "Cast", "Concat", "Sub"]);
 
 /**
- * The sites that are the classifier's output: the output tensor, and what reaches it only through HEAD_OPS (a one-logit
- * or sigmoid model's score). Studies, characterisations and the explorer leave them out by default: a 1-unit output
- * site has no population to find (it crashed the clustering).
+ * The sites a study looks at by default: every site but the classifier's output, that is the output tensor and what
+ * reaches it only through HEAD_OPS (a one-logit or sigmoid model's score). A 1-unit output site has no population to
+ * find (it crashed the clustering).
  */
-export function isOutputSite(model: LesionModel, site: Site): boolean {
-  const graph = model.proto.graph!;
-  const producer = new Map<string, NodeProto>();
-  for (const node of graph.node ?? []) for (const o of node.output ?? []) producer.set(o, node);
-  const constants = new Set((graph.initializer ?? []).map((t) => t.name));
-  const seen = new Set<string>();
+export function hiddenSites(model: LesionModel): Site[] {
+  const index = indexGraph(model.proto.graph!);
+  const output = new Set<string>();
   const stack = [model.outputName];
   while (stack.length > 0) {
     const tensor = stack.pop()!;
-    if (seen.has(tensor)) continue;
-    seen.add(tensor);
-    const node = producer.get(tensor);
-    if (node && HEAD_OPS.has(node.opType ?? "")) for (const input of node.input ?? []) if (input && !constants.has(input)) stack.push(input);
+    if (output.has(tensor)) continue;
+    output.add(tensor);
+    const node = index.producer.get(tensor);
+    if (node && HEAD_OPS.has(node.opType ?? "")) for (const input of node.input ?? []) if (input && !index.initializers.has(input)) stack.push(input);
   }
-  return seen.has(site.tensor);
-}
-
-/** The sites a study looks at by default: every site but the output's (`isOutputSite`). */
-export function hiddenSites(model: LesionModel): Site[] {
-  return model.sites.filter((s) => !isOutputSite(model, s));
+  return model.sites.filter((s) => !output.has(s.tensor));
 }
 
 /**
@@ -270,12 +263,8 @@ function inferPreprocessing(inputShape: number[], name: string): Preprocessing {
   fail("bad-model", `lesion cannot feed images to an input of sample shape ${inputShape.join("x")} (${name})`, { name });
 }
 
-const weightChecks = new WeakMap<ModelProto, Array<{ tensor: string; text: string }>>();
-
-/** The weights holding NaN or infinite values, each with its warning (computed once per graph). */
+/** The weights holding NaN or infinite values, each with its warning. */
 function weightWarnings(proto: ModelProto): Array<{ tensor: string; text: string }> {
-  const known = weightChecks.get(proto);
-  if (known) return known;
   const warnings: Array<{ tensor: string; text: string }> = [];
   for (const tensor of proto.graph!.initializer ?? []) {
     if (tensor.dataType !== DataType.FLOAT && tensor.dataType !== DataType.DOUBLE) continue;
@@ -284,7 +273,6 @@ function weightWarnings(proto: ModelProto): Array<{ tensor: string; text: string
     for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) bad++;
     if (bad > 0) warnings.push({ tensor: tensor.name ?? "", text: `weight ${tensor.name} has ${bad} non-finite value${bad === 1 ? "" : "s"} (NaN or infinity)` });
   }
-  weightChecks.set(proto, warnings);
   return warnings;
 }
 

@@ -19,6 +19,7 @@ import { checkData } from "../engine/forward.js";
 import { hiddenSites, requireSites, resolveSite, type LesionModel } from "../engine/model.js";
 import { createSession } from "../engine/ort.js";
 import { TIE_MARGIN } from "../engine/sweep/logits.js";
+import { indexGraph, type GraphIndex } from "../onnx/graph.js";
 import { layerWeights } from "../onnx/layerWeights.js";
 import { seeded, shuffle } from "../random.js";
 import { classNames as classNamesOf, evaluate } from "../engine/evaluate.js";
@@ -133,12 +134,13 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
   graphs.suffixes.forEach((s, i) => (blobs[`suffix${i}`] = s.graph));
   // onnxruntime has no float64 Conv: where the CLI cannot settle ties in float64, the page does not try either.
   if (await runsInFloat64(graphs.float64)) blobs.float64 = graphs.float64;
+  const graphIndex = indexGraph(model.proto.graph!);
   for (const site of sites) {
     const layer = site.layer ? layerWeights(model.proto, site.layer) : null;
     // The first layer's incoming weights are images: the unit's receptive field (a dense row, or a conv filter).
     if (!layer) continue;
     // Only a layer that reads the image: a dense layer after convs may have as many inputs as the image has pixels.
-    if (!readsImage(model, site.layer!)) continue;
+    if (!readsImage(model, site.layer!, graphIndex)) continue;
     const side = Math.sqrt(layer.fanIn / c);
     const image = layer.fanIn === pixels ? [h, w] : site.kind === "conv" && Number.isInteger(side) ? [side, side] : null;
     if (!image) continue;
@@ -217,19 +219,13 @@ const PIXEL_PRESERVING = new Set(["Flatten", "Reshape", "Identity", "Squeeze", "
  * Whether `layer` (a MatMul, Gemm or Conv node's name) reads the model's input image: its data input traces back to
  * the graph input through PIXEL_PRESERVING ops whose other inputs are constants.
  */
-function readsImage(model: LesionModel, layer: string): boolean {
-  const graph = model.proto.graph!;
-  const nodes = graph.node ?? [];
-  const producer = new Map<string, (typeof nodes)[number]>();
-  for (const n of nodes) for (const o of n.output ?? []) producer.set(o, n);
-  const constants = new Set((graph.initializer ?? []).map((t) => t.name!));
-  for (const n of nodes) if (n.opType === "Constant") for (const o of n.output ?? []) constants.add(o);
-  let tensor = nodes.find((n) => n.name === layer)?.input?.[0];
+function readsImage(model: LesionModel, layer: string, index: GraphIndex): boolean {
+  let tensor = (model.proto.graph!.node ?? []).find((n) => n.name === layer)?.input?.[0];
   for (let steps = 0; tensor !== undefined && steps < 16; steps++) {
     if (tensor === model.inputName) return true;
-    const node = producer.get(tensor);
+    const node = index.producer.get(tensor);
     if (!node || !PIXEL_PRESERVING.has(node.opType!)) return false;
-    const data = (node.input ?? []).filter((i) => i && !constants.has(i));
+    const data = (node.input ?? []).filter((i) => i && !index.initializers.has(i));
     // Reshape's shape may be computed (Shape → Gather → Concat): only its first input carries the pixels.
     tensor = node.opType === "Reshape" ? node.input![0] : data.length === 1 ? data[0] : undefined;
   }

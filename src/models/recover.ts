@@ -171,35 +171,11 @@ function sameDataWarning(data: Dataset, test: Dataset): string[] {
  * them: the units of a free recovery, which then learn again.
  */
 function reinitIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[], seed: number): Map<string, Float32Array> {
-  let owner = layer;
-  while (owner >= 0 && network.layers[owner].op !== "linear" && network.layers[owner].op !== "conv") owner--;
-  const l = network.layers[owner];
-  if (l.op !== "linear" && l.op !== "conv") return values;
   const rand = seeded(seed * 7919 + 23);
-  const copy = new Map(values);
-  const weight = copy.get(`${l.name}.weight`)!;
-  const fanIn = weight.length / l.out;
-  const bound = 1 / Math.sqrt(fanIn);
-  const draw = (name: string, per: number) => {
-    const array = copy.get(name);
-    if (!array) return;
-    const next = Float32Array.from(array);
-    for (const u of [...units].sort((a, b) => a - b)) for (let i = u * per; i < (u + 1) * per; i++) next[i] = (rand() * 2 - 1) * bound;
-    copy.set(name, next);
-  };
-  draw(`${l.name}.weight`, fanIn);
-  draw(`${l.name}.bias`, 1);
-  const bn = network.layers[owner + 1];
-  if (bn?.op === "batchnorm" && owner + 1 <= layer) {
-    for (const [suffix, value] of [["weight", 1], ["bias", 0]] as const) {
-      const array = copy.get(`${bn.name}.${suffix}`);
-      if (!array) continue;
-      const next = Float32Array.from(array);
-      for (const u of units) next[u] = value;
-      copy.set(`${bn.name}.${suffix}`, next);
-    }
-  }
-  return copy;
+  return replaceIncoming(network, values, layer, units, (fanIn) => {
+    const bound = 1 / Math.sqrt(fanIn);
+    return () => (rand() * 2 - 1) * bound;
+  }, { weight: 1, bias: 0 });
 }
 
 /**
@@ -208,23 +184,35 @@ function reinitIncoming(network: Network, values: Map<string, Float32Array>, lay
  * whatever the running statistics (γ·x̂ + β = 0).
  */
 function zeroIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[]): Map<string, Float32Array> {
+  return replaceIncoming(network, values, layer, units, () => () => 0, { weight: 0, bias: 0 });
+}
+
+/**
+ * A copy of `values` in which `units` (in ascending order) of the Linear/Conv layer behind site `layer` get incoming
+ * weights, then biases, from `draw(fanIn)`, and a BatchNorm between that layer and the site the γ and β of `norm`.
+ */
+function replaceIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[], draw: (fanIn: number) => () => number, norm: { weight: number; bias: number }): Map<string, Float32Array> {
   let owner = layer;
   while (owner >= 0 && network.layers[owner].op !== "linear" && network.layers[owner].op !== "conv") owner--;
   const l = network.layers[owner];
   if (l.op !== "linear" && l.op !== "conv") return values;
   const copy = new Map(values);
-  const zero = (name: string, per: number) => {
+  const sorted = [...units].sort((a, b) => a - b);
+  const set = (name: string, per: number, value: () => number) => {
     const array = copy.get(name);
     if (!array) return;
     const next = Float32Array.from(array);
-    for (const u of units) next.fill(0, u * per, (u + 1) * per);
+    for (const u of sorted) for (let i = u * per; i < (u + 1) * per; i++) next[i] = value();
     copy.set(name, next);
   };
-  for (const suffix of ["weight", "bias"]) zero(`${l.name}.${suffix}`, (copy.get(`${l.name}.${suffix}`)?.length ?? 0) / l.out);
+  const fanIn = copy.get(`${l.name}.weight`)!.length / l.out;
+  const value = draw(fanIn);
+  set(`${l.name}.weight`, fanIn, value);
+  set(`${l.name}.bias`, 1, value);
   const bn = network.layers[owner + 1];
   if (bn?.op === "batchnorm" && owner + 1 <= layer) {
-    zero(`${bn.name}.bias`, 1);
-    zero(`${bn.name}.weight`, 1);
+    set(`${bn.name}.weight`, 1, () => norm.weight);
+    set(`${bn.name}.bias`, 1, () => norm.bias);
   }
   return copy;
 }

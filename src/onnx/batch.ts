@@ -6,8 +6,8 @@
  * other entry is -1, else allowzero is turned off (the target then has no literal zero: ONNX forbids 0 beside -1
  * under allowzero=1).
  */
-import { indexGraph } from "./graph.js";
-import { attributeInt, DataType, makeTensor, tensorDims, tensorValues, toInt, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from "./proto.js";
+import { constantTensors, indexGraph } from "./graph.js";
+import { attributeInt, DataType, makeTensor, tensorDims, tensorValues, toInt, type ModelProto, type ValueInfoProto } from "./proto.js";
 
 /** Returns the fixed batch size of the graph's first real input, or null when it is already symbolic. */
 export function fixedBatchSize(model: ModelProto): number | null {
@@ -36,11 +36,11 @@ export function makeBatchDynamic(model: ModelProto): boolean {
   for (const info of graph.output ?? []) symbolic(info);
   // Intermediate shapes recorded by the exporter would contradict the new batch size; onnxruntime re-infers them.
   graph.valueInfo = [];
-  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  const constants = constantTensors(graph);
   for (const node of graph.node ?? []) {
     if (node.opType !== "Reshape") continue;
     const shapeName = node.input?.[1] ?? "";
-    const shape = initializers.get(shapeName) ?? constantValue(graph.node ?? [], shapeName);
+    const shape = constants.get(shapeName);
     if (!shape || shape.dataType !== DataType.INT64) continue;
     const values = tensorValues(shape) as BigInt64Array;
     if (values.length === 0 || Number(values[0]) !== fixed) continue;
@@ -61,7 +61,3 @@ export function makeBatchDynamic(model: ModelProto): boolean {
   return true;
 }
 
-function constantValue(nodes: NodeProto[], tensor: string): TensorProto | undefined {
-  const node = nodes.find((n) => n.opType === "Constant" && n.output?.[0] === tensor);
-  return node?.attribute?.find((a) => a.name === "value")?.t ?? undefined;
-}

@@ -4,7 +4,7 @@
  * (src/engine/sweep/denseSweep.ts) applies; any other graph, or one with a non-finite weight or bias, returns null and
  * takes the general path.
  */
-import { indexGraph } from "./graph.js";
+import { constantTensors, indexGraph } from "./graph.js";
 import { attributeFloat, attributeInt, DataType, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
 import { locateSites } from "./sites.js";
 
@@ -120,11 +120,6 @@ function constantValues(graph: GraphProto): Map<string, Float64Array & { dims?: 
     array.dims = tensorDims(tensor);
     values.set(name, array);
   };
-  for (const t of graph.initializer ?? []) add(t.name ?? "", t);
-  for (const node of graph.node ?? []) {
-    if (node.opType !== "Constant") continue;
-    const value = (node.attribute ?? []).find((a) => a.name === "value")?.t;
-    if (value) add(node.output![0], value);
-  }
+  for (const [name, tensor] of constantTensors(graph)) add(name, tensor);
   return values;
 }

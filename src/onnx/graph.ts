@@ -1,5 +1,5 @@
 /** Read-only views of a graph's wiring: who produces and who consumes each tensor, and its real inputs. */
-import type { GraphProto, NodeProto } from "./proto.js";
+import type { GraphProto, NodeProto, TensorProto } from "./proto.js";
 
 export interface GraphIndex {
   producer: Map<string, NodeProto>;
@@ -28,6 +28,16 @@ export function indexGraph(graph: GraphProto): GraphIndex {
   const inputs = (graph.input ?? []).map((i) => i.name ?? "").filter((name) => !initializers.has(name));
   const outputs = (graph.output ?? []).map((o) => o.name ?? "");
   return { producer, consumers, initializers, inputs, outputs };
+}
+
+/** Every constant of the graph by tensor name: its initializers and the values of its Constant nodes. */
+export function constantTensors(graph: GraphProto): Map<string, TensorProto> {
+  const constants = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  for (const node of graph.node ?? []) {
+    const value = node.opType === "Constant" ? node.attribute?.find((a) => a.name === "value")?.t : undefined;
+    if (value && node.output?.[0]) constants.set(node.output[0], value);
+  }
+  return constants;
 }
 
 /** Nodes that depend, directly or not, on any of `tensors`, in graph (topological) order. */

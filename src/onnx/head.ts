@@ -18,7 +18,7 @@
  * the output ("logits").
  */
 import { fail } from "../errors.js";
-import { indexGraph } from "./graph.js";
+import { indexGraph, type GraphIndex } from "./graph.js";
 import { attributeInt, DataType, makeNode, toInt, valueInfoShape, type ModelProto, type NodeProto } from "./proto.js";
 
 /** What the classifier output of a graph is, as found at opening. */
@@ -77,7 +77,7 @@ export function normalizeHead(model: ModelProto): Head {
   }
   if (op === "Sigmoid" && oneOutput(valueInfoShape(graph.output![0]))) {
     toIdentity(node);
-    twoLogits(model, output);
+    twoLogits(model, index, output);
     return { kind: "sigmoid", node: node.name ?? "", logits: null, axis: 0, opset };
   }
   return plain;
@@ -93,14 +93,13 @@ export function readOneLogit(model: ModelProto, head: Head): Head {
   const index = indexGraph(graph);
   const output = index.outputs[0];
   if (head.kind !== "logits" || (index.consumers.get(output) ?? []).length > 0 || !oneOutput(valueInfoShape(graph.output![0]))) return head;
-  twoLogits(model, output);
+  twoLogits(model, index, output);
   return { ...head, kind: "one-logit" };
 }
 
 /** Rewrites the graph's output `output` (one score per sample) into the two logits [0, score]. */
-function twoLogits(model: ModelProto, output: string): void {
+function twoLogits(model: ModelProto, index: GraphIndex, output: string): void {
   const graph = model.graph!;
-  const index = indexGraph(graph);
   const scores = `${output}::score`;
   const producer = index.producer.get(output)!;
   producer.output = producer.output!.map((o) => (o === output ? scores : o));

@@ -7,6 +7,7 @@
 import { fail } from "../errors.js";
 import { sha256 } from "../files.js";
 import { fixedBatchSize, makeBatchDynamic } from "./batch.js";
+import { constantTensors } from "./graph.js";
 import { externalDataFiles, inlineExternalData } from "./externalData.js";
 import { float16ToFloat32 } from "./float16.js";
 import { foldConstants } from "./fold.js";
@@ -66,17 +67,13 @@ export function normalizeModel(model: ModelProto, options: NormalizeOptions): No
  * would make every result depend on how the samples are batched). Returns how many nodes changed.
  */
 export function inferenceMode(graph: GraphProto): number {
-  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
   // torch.onnx writes training_mode as a Constant node's output, which folding leaves in place.
-  for (const node of graph.node ?? []) {
-    const value = node.opType === "Constant" ? node.attribute?.find((a) => a.name === "value")?.t : undefined;
-    if (value && node.output?.[0]) initializers.set(node.output[0], value);
-  }
+  const constants = constantTensors(graph);
   const read = new Set<string>([...(graph.node ?? []).flatMap((n) => n.input ?? []), ...(graph.output ?? []).map((o) => o.name ?? "")]);
   let changed = 0;
   for (const node of graph.node ?? []) {
     if (node.opType === "Dropout" && node.input && node.input.length >= 3 && node.input[2]) {
-      const mode = initializers.get(node.input[2]);
+      const mode = constants.get(node.input[2]);
       if (!mode || !Array.from(tensorValues(mode) as ArrayLike<number | bigint>).some((v) => Number(v) !== 0)) continue;
       node.input = node.input.slice(0, 2);
       changed++;

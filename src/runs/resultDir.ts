@@ -20,8 +20,8 @@ import { encodeNpy } from "./npy.js";
 export const SUMMARY_FILE = "summary.json";
 export const RUN_FILE = "run.json";
 export const RESUME_LOG_FILE = "resume-log.jsonl";
-/** The file that marks a study's directory (runs/study.ts writes it). */
-const STUDY_MARKER = "study.json";
+/** A study's file (runs/study.ts writes it first): it marks a study's directory, which no single run shares. */
+export const STUDY_FILE = "study.json";
 
 export type ResultFile =
   | { name: string; kind: "npy"; data: Float32Array | Float64Array | Int32Array | Uint8Array; shape: number[] }
@@ -73,7 +73,7 @@ export interface OpenResultDirOptions {
  */
 export function openResultDir(dir: string, run: RunIdentity, options: OpenResultDirOptions = {}): ResultDir {
   // A study's directory (study.json, a directory per step) is not replaced by one command's files, even when asked.
-  if (existsSync(join(dir, STUDY_MARKER))) fail("resume-mismatch", `${dir} holds a lesion study; choose another output directory`, { path: dir });
+  if (existsSync(join(dir, STUDY_FILE))) fail("resume-mismatch", `${dir} holds a lesion study; choose another output directory`, { path: dir });
   // Nor are its files put loose beside other runs' directories (`-o out` where out/fc1-pairs, out/sweep are).
   const others = runsInside(dir);
   if (others.length > 0 && !readRun(dir)) {
@@ -130,7 +130,7 @@ function runsInside(dir: string): string[] {
   if (!existsSync(dir)) return [];
   try {
     return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && (existsSync(join(dir, e.name, RUN_FILE)) || existsSync(join(dir, e.name, STUDY_MARKER))))
+      .filter((e) => e.isDirectory() && (existsSync(join(dir, e.name, RUN_FILE)) || existsSync(join(dir, e.name, STUDY_FILE))))
       .map((e) => e.name)
       .sort();
   } catch {

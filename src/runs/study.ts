@@ -34,7 +34,7 @@ import { recover } from "../models/recover.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
 import { acquireLock } from "./lock.js";
-import { holdsRun, LESION_VERSION, openResultDir, readRun, RESUME_LOG_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
+import { holdsRun, LESION_VERSION, openResultDir, readRun, RESUME_LOG_FILE, STUDY_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
 import { selectivity } from "../study/unitScores.js";
 
 export interface StudyOptions {
@@ -81,7 +81,7 @@ export interface StudyResult {
   warnings: string[];
 }
 
-export const STUDY_FILE = "study.json";
+export { STUDY_FILE };
 
 /**
  * The whole study of a model (Meyes et al. 2019 and 2020) in `dir`, one result directory per step (evaluate, record,
