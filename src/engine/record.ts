@@ -27,7 +27,7 @@ export interface SiteRecording {
   site: string;
   kind: "dense" | "conv";
   units: number;
-  /** Mean activation per class and unit, shape [K, units]; a class with no samples gets a row of zeros and is listed in `emptyClasses`. */
+  /** Mean activation per class and unit, shape [K, units]; a class with no samples gets a row of NaN (numpy's mean of nothing; null in JSON, empty in CSV) and is listed in `emptyClasses`. */
   classMeans: Matrix;
   emptyClasses: number[];
   /** Over all samples, per unit. */
@@ -56,7 +56,7 @@ export interface RecordResult {
 /**
  * Records every unit of the chosen sites (default: all) on `data` (Meyes et al. 2020): per unit its mean, standard deviation (`std`, population: over n),
  * mean absolute value and fraction of samples it is active on (output > 0, a fraction 0..1), the class-conditional
- * means (`classMeans` [K, units], row-major; classes without samples listed in `emptyClasses`), and with `samples` the
+ * means (`classMeans` [K, units], row-major; NaN for the classes without samples, listed in `emptyClasses`), and with `samples` the
  * per-sample activations [n, units]. A conv unit is its channel averaged over space per sample.
  * @throws LesionError `unknown-site` (a site not in the model, naming the closest); `bad-option` (an empty `sites`);
  * `bad-model` (no sites, or a graph onnxruntime cannot run); `shape-mismatch` (images of another shape than the model takes), `bad-data` (an image folder
@@ -149,7 +149,9 @@ function add(acc: Accumulator, values: Float64Array, label: number, sample: numb
 }
 
 function finish(site: Site, acc: Accumulator, k: number, n: number): SiteRecording {
-  const classMeans = new Array<number>(k * site.units).fill(0);
+  // NaN, not 0, for a class without samples: 0 is a real mean (a dead unit's), and the ablation files give such a
+  // class no accuracy either.
+  const classMeans = new Array<number>(k * site.units).fill(Number.NaN);
   const emptyClasses: number[] = [];
   for (let c = 0; c < k; c++) {
     if (acc.classCount[c] === 0) {

@@ -28,7 +28,7 @@ export interface Findings {
  */
 export function findings(
   ind: CharacterizeSummary["indicators"]["sites"][number],
-  impact: number[][],
+  impact: Array<Array<number | null>>,
   classNames: string[],
   pairs: Array<[number, number, number, number]> | null,
   correlations: CharacterizeSummary["correlations"][number]["entries"],
@@ -36,19 +36,22 @@ export function findings(
   const k = classNames.length;
   const live = Array.from({ length: ind.units }, (_, u) => u).filter((u) => !ind.dead.includes(u));
   const preferred = (u: number) => {
+    // A class without samples has no mean (null in the summary): never preferred.
+    const mean = (c: number) => ind.classMeans.data[c * ind.units + u] ?? -Infinity;
     let best = 0;
-    for (let c = 1; c < k; c++) if (Number(ind.classMeans.data[c * ind.units + u]) > Number(ind.classMeans.data[best * ind.units + u])) best = c;
+    for (let c = 1; c < k; c++) if (Number(mean(c)) > Number(mean(best))) best = c;
     return best;
   };
   const top = <T>(items: T[], score: (t: T) => number, n = 3) => [...items].sort((a, b) => score(b) - score(a)).slice(0, n);
   return {
     dead: ind.dead,
     selective: top(live.filter((u) => ind.selectivity[u] !== null), (u) => ind.selectivity[u]!).map((u) => ({ unit: u, selectivity: round(ind.selectivity[u])!, preferred: classNames[preferred(u)], drop: round(impact[u][preferred(u)])! })),
-    broad: top(live, (u) => impact[u].filter((d) => d >= 0.005).length * 10 + ind.impact[u])
-      .map((u) => ({ unit: u, classes: impact[u].filter((d) => d >= 0.005).length, drop: round(ind.impact[u])! })),
+    broad: top(live, (u) => impact[u].filter((d) => d !== null && d >= 0.005).length * 10 + ind.impact[u])
+      .map((u) => ({ unit: u, classes: impact[u].filter((d) => d !== null && d >= 0.005).length, drop: round(ind.impact[u])! })),
     important: top(live, (u) => ind.impact[u]).map((u) => {
-      const worst = impact[u].indexOf(Math.max(...impact[u]));
-      return { unit: u, drop: round(ind.impact[u])!, worstClass: classNames[worst], worstDrop: impact[u][worst] };
+      const drops = impact[u].map((d) => d ?? -Infinity);
+      const worst = drops.indexOf(Math.max(...drops));
+      return { unit: u, drop: round(ind.impact[u])!, worstClass: classNames[worst], worstDrop: drops[worst] };
     }),
     redundant: pairs ? top(pairs, (p) => p[3]).map(([a, b, delta, redundancy]) => ({ units: [a, b], redundancy, delta })) : null,
     predictors: correlations.filter((e) => e.b === "impact").map((e) => ({ indicator: e.a, spearman: round(e.spearman.r), p: round(e.spearman.p) })),

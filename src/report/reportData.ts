@@ -35,16 +35,17 @@ export interface ReportSite {
   order: number[];
   population: number[];
   impactPopulation: number[];
-  /** [unit][class] accuracy drop when the unit alone is zeroed. */
-  impact: number[][];
-  /** [unit][class] class-conditional mean activation. */
-  classMeans: number[][];
+  /** [unit][class] accuracy drop when the unit alone is zeroed; null for a class without samples. */
+  impact: Array<Array<number | null>>;
+  /** [unit][class] class-conditional mean activation; null for a class without samples. */
+  classMeans: Array<Array<number | null>>;
   indicators: Record<string, Array<number | null>>;
   /** Selectivity's minimum activity: samples a unit must be active on (`minActiveSamples`), and the units below it. */
   minActive: { samples: number; below: number[] };
   correlations: Array<{ a: string; b: string; n: number | null; pearson: number | null; pearsonP: number | null; spearman: number | null; spearmanP: number | null }>;
   /** Unit coordinates (t-SNE when there is one, else PCA) with the method's name. */
-  embedding: { method: string; points: Array<[number, number]> };
+  /** [unit] its 2-D place; null for a unit t-SNE does not place (a flat activation profile: a dead unit). */
+  embedding: { method: string; points: Array<[number | null, number | null]> };
   groupings: Array<{ by: string; method: string; k: number; silhouette: number; populations: Array<{ id: number; units: number[]; delta: number; deltaPerClass: Array<number | null>; interaction: number[] }> }>;
   agreement: { ari: number; nmi: number };
   /** Pair sweep: [i, j, accuracy change, redundancy]. */
@@ -126,7 +127,7 @@ export function reportData(dir: string): ReportData {
     const groups = characterized.populations.find((p) => p.site === name)!;
     const byActivation = groups.groupings.find((g) => g.by === "activation" && g.method === "hierarchical")!;
     const byImpact = groups.groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
-    const impact = Array.from({ length: ind.units }, (_, u) => Array.from({ length: k }, (_, c) => round(Number(ind.impactProfile.data[u * k + c]))!));
+    const impact = Array.from({ length: ind.units }, (_, u) => Array.from({ length: k }, (_, c) => round(ind.impactProfile.data[u * k + c])));
     const order = Array.from({ length: ind.units }, (_, u) => u).sort((a, b) => byActivation.labels[a] - byActivation.labels[b] || ind.impact[b] - ind.impact[a] || a - b);
     const pairsSummary = summary<AblateSummary>(`pairs-${name}`);
     const embedding = groups.embeddings.tsne ?? groups.embeddings.pca;
@@ -158,7 +159,7 @@ export function reportData(dir: string): ReportData {
       population: byActivation.labels,
       impactPopulation: byImpact.labels,
       impact,
-      classMeans: Array.from({ length: ind.units }, (_, u) => Array.from({ length: k }, (_, c) => round(Number(ind.classMeans.data[c * ind.units + u]))!)),
+      classMeans: Array.from({ length: ind.units }, (_, u) => Array.from({ length: k }, (_, c) => round(ind.classMeans.data[c * ind.units + u]))),
       indicators: Object.fromEntries(
         (["magnitude", "selectivity", "fractionActive", "weightL1", "weightL2", "weightChange", "mannWhitneyP", "impact", "impactMaxClass"] as const)
           .filter((key) => ind[key] !== null)
@@ -166,7 +167,7 @@ export function reportData(dir: string): ReportData {
       ),
       minActive: { samples: minActiveSamples(characterized.indicators.n), below: ind.selectivity.flatMap((v, u) => (v === null && !ind.dead.includes(u) ? [u] : [])) },
       correlations: (characterized.correlations.find((t) => t.scope === name)?.entries ?? []).map((e) => ({ a: e.a, b: e.b, n: e.n ?? null, pearson: round(e.pearson.r), pearsonP: round(e.pearson.p), spearman: round(e.spearman.r), spearmanP: round(e.spearman.p) })),
-      embedding: { method: groups.embeddings.tsne ? "t-SNE" : "PCA", points: Array.from({ length: ind.units }, (_, u) => [round(Number(embedding.data[2 * u]))!, round(Number(embedding.data[2 * u + 1]))!]) },
+      embedding: { method: groups.embeddings.tsne ? "t-SNE" : "PCA", points: Array.from({ length: ind.units }, (_, u) => [round(embedding.data[2 * u]), round(embedding.data[2 * u + 1])]) },
       groupings: groups.groupings.map((g) => ({
         by: g.by,
         method: g.method,

@@ -121,10 +121,11 @@ function drawSite(site) {
   {
     const s = add("populations", "Functional populations: " + site.name);
     const points = site.embedding.points.map(([x, y], u) => ({ x, y, unit: unitLabel(u), population: site.population[u] < 0 ? "dead" : "P" + site.population[u], impact: site.indicators.impact[u] }));
+    const unplaced = points.filter((p) => p.x === null).length;
     figure(s, Plot.plot({
       height: 360, grid: true, color: { legend: true, label: "activation population" }, x: { label: site.embedding.method + " 1" }, y: { label: site.embedding.method + " 2" },
       marks: [Plot.dot(points, { x: "x", y: "y", fill: "population", r: (d) => 3 + 40 * Math.max(0, d.impact ?? 0), tip: true, channels: { unit: "unit", impact: "impact" } })],
-    }), "Units placed by the similarity of their class-conditional activation profiles (" + site.embedding.method + "), coloured by activation population (average-linkage clustering on correlation distance, number chosen by silhouette), sized by their single-unit accuracy drop. Agreement with the populations found from ablation profiles: ARI " + site.agreement.ari + ", NMI " + site.agreement.nmi + ".", file("embedding"), points);
+    }), "Units placed by the similarity of their class-conditional activation profiles (" + site.embedding.method + "), coloured by activation population (average-linkage clustering on correlation distance, number chosen by silhouette), sized by their single-unit accuracy drop. Agreement with the populations found from ablation profiles: ARI " + site.agreement.ari + ", NMI " + site.agreement.nmi + "." + (unplaced ? " Not shown: " + unplaced + " unit" + (unplaced === 1 ? "" : "s") + " with the same mean activation for every class (dead on this data), which t-SNE cannot place." : ""), file("embedding"), points);
     const grouping = site.groupings.find((g) => g.by === "activation" && g.method === "hierarchical");
     const bars = grouping.populations.flatMap((p) => classes.map((c, i) => ({ population: "P" + p.id + " (" + p.units.length + " units)", class: c, change: p.deltaPerClass[i], interaction: p.interaction[i] })));
     const colour = clipped(bars, "change", true, true);

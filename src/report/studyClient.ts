@@ -49,10 +49,16 @@ function clipped(cells, key, diverging, percentPoints = false) {
   const s = section("network", "The network and the data");
   s.append(table(data.sites.map((site) => [site.name, site.kind, site.units, site.dead.length]), ["site", "kind", "units", "dead units"]));
   const rows = classes.map((c, i) => ({ class: c, accuracy: data.baseline.perClass[i] }));
+  const absent = rows.filter((r) => r.accuracy === null).map((r) => r.class);
   figure(s, Plot.plot({
     height: 260, marginLeft: 50, y: { label: "accuracy", domain: [0, 1], grid: true }, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick },
-    marks: [Plot.barY(rows, { x: "class", y: "accuracy", fill: "#4c78a8", tip: true }), Plot.ruleY([data.baseline.accuracy], { stroke: "#e45756", strokeDasharray: "4 3" })],
-  }), "Accuracy of the intact network per class (bars) and overall (" + pct(data.baseline.accuracy) + ", dashed line). Every effect below is a change from these numbers.", "baseline", rows);
+    marks: [
+      Plot.barY(rows, { x: "class", y: "accuracy", fill: "#4c78a8", tip: true }),
+      Plot.ruleY([data.baseline.accuracy], { stroke: "#e45756", strokeDasharray: "4 3" }),
+      // A class the data has no images of has no accuracy: say so where its bar would be.
+      Plot.text(rows.filter((r) => r.accuracy === null), { x: "class", y: 0, text: () => "no samples", rotate: -90, textAnchor: "start", dx: -3, fill: "#666" }),
+    ],
+  }), "Accuracy of the intact network per class (bars) and overall (" + pct(data.baseline.accuracy) + ", dashed line). Every effect below is a change from these numbers." + (absent.length ? " " + (absent.length === 1 ? "Class " + absent[0] + " has" : "Classes " + absent.slice(0, -1).join(", ") + " and " + absent[absent.length - 1] + " have") + " no images in the data: no accuracy, and empty cells in every per-class figure below." : ""), "baseline", rows);
 }
 
 // Study B (Meyes et al. 2019): cumulative ablation of every site, layer depth as a dimension.

@@ -55,11 +55,11 @@ export interface SiteIndicators {
   mannWhitneyP: number[] | null;
   /** Overall accuracy drop when the unit alone is zeroed. */
   impact: number[];
-  /** The largest per-class accuracy drop. */
+  /** The largest per-class accuracy drop (over the classes with samples). */
   impactMaxClass: number[];
-  /** [units, classes]: per-class accuracy drop (0 for a class with no samples). */
+  /** [units, classes]: per-class accuracy drop (NaN for a class with no samples, as in `classMeans`). */
   impactProfile: Matrix;
-  /** [classes, units]: class-conditional mean activation. */
+  /** [classes, units]: class-conditional mean activation (NaN for a class with no samples). */
   classMeans: Matrix;
 }
 
@@ -113,7 +113,7 @@ export async function indicators(model: LesionModel, data: Dataset, options: Ind
       const rec = recording.sites[i];
       const rows = singleRows(ablation, site.name);
       const profile = new Float64Array(site.units * k);
-      rows.forEach((c, u) => c.deltaPerClass.forEach((d, j) => (profile[u * k + j] = d === null ? 0 : 0 - d)));
+      rows.forEach((c, u) => c.deltaPerClass.forEach((d, j) => (profile[u * k + j] = d === null ? Number.NaN : 0 - d)));
       const weights = site.layer ? layerWeights(model.proto, site.layer) : null;
       const initial = weights && options.initial ? initialWeights(options.initial, weights) : null;
       const tests = weights && initial ? Array.from({ length: site.units }, (_, u) => mannWhitney(row(weights, u), row(initial, u))) : null;
@@ -131,7 +131,7 @@ export async function indicators(model: LesionModel, data: Dataset, options: Ind
         mannWhitneyU: tests ? tests.map((t) => t.u) : null,
         mannWhitneyP: tests ? tests.map((t) => t.p) : null,
         impact: rows.map((c) => 0 - c.delta),
-        impactMaxClass: rows.map((_, u) => Math.max(...Array.from(profile.subarray(u * k, (u + 1) * k)))),
+        impactMaxClass: rows.map((_, u) => Math.max(...Array.from(profile.subarray(u * k, (u + 1) * k)).filter((d) => !Number.isNaN(d)))),
         impactProfile: { data: Array.from(profile), shape: [site.units, k] },
         classMeans: rec.classMeans,
       };

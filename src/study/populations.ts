@@ -71,7 +71,11 @@ export interface SitePopulations {
   groupings: Grouping[];
   /** Agreement of the activation and impact groupings (hierarchical), on the included units. */
   agreement: { ari: number; nmi: number };
-  /** 2-D coordinates of every unit from its activation profile ([units, 2]); t-SNE/UMAP null below 6 units. */
+  /**
+   * 2-D coordinates of every unit from its activation profile ([units, 2]). t-SNE and UMAP place only the units whose
+   * profile varies over the classes (NaN for the others: a dead unit's flat profile is equally far from every other
+   * unit, where t-SNE's neighbourhood search fails); null when fewer than 6 units vary. PCA places every unit.
+   */
   embeddings: { pca: Matrix; tsne: Matrix | null; umap: Matrix | null };
   /** Near ties of the group ablations that no float64 path could settle, and the group ablations' warnings (ablate's). */
   unresolvedTies: number;
@@ -103,11 +107,15 @@ async function sitePopulations(model: LesionModel, data: Dataset, found: Indicat
   // Clustering needs a few units to group: a sigmoid model's 1-unit output site crashed it with an internal error.
   if (included.length < MIN_UNITS) fail("bad-option", `\`sites\`: ${site.site} has ${included.length} active unit${included.length === 1 ? "" : "s"}; functional populations need at least ${MIN_UNITS} (leave it out of \`sites\`)`, { options: ["sites"], value: site.site });
   const activation = Array.from({ length: site.units }, (_, u) => Array.from({ length: k }, (_, c) => Number(site.classMeans.data[c * site.units + u])));
-  const impact = Array.from({ length: site.units }, (_, u) => Array.from(site.impactProfile.data.slice(u * k, (u + 1) * k), Number));
+  const impact = Array.from({ length: site.units }, (_, u) => Array.from({ length: k }, (_, c) => Number(site.impactProfile.data[u * k + c])));
+  // Units are clustered and embedded by their profiles over the classes the data has: a class without samples has
+  // no mean and no accuracy (NaN), which k-means and the distances cannot take.
+  const present = Array.from({ length: k }, (_, c) => c).filter((c) => found.baseline.perClass[c] !== null);
+  const over = (profile: number[]) => (present.length === k ? profile : present.map((c) => profile[c]));
   const seed = options.seed ?? 0;
   const groupings: Array<Omit<Grouping, "populations"> & { members: number[][] }> = [];
   for (const by of ["activation", "impact"] as const) {
-    const profiles = included.map((u) => (by === "activation" ? activation[u] : impact[u]));
+    const profiles = included.map((u) => over(by === "activation" ? activation[u] : impact[u]));
     for (const method of ["hierarchical", "kmeans"] as const) {
       const { labels, k: chosen, silhouette: score } = cluster(profiles, method, options.k, options.maxK ?? 8, seed);
       const full = new Array<number>(site.units).fill(-1);
@@ -155,7 +163,7 @@ async function sitePopulations(model: LesionModel, data: Dataset, found: Indicat
       ari: adjustedRandIndex(included.map((u) => hierarchical("activation").labels[u]), included.map((u) => hierarchical("impact").labels[u])),
       nmi: normalizedMutualInformation(included.map((u) => hierarchical("activation").labels[u]), included.map((u) => hierarchical("impact").labels[u])),
     },
-    embeddings: embed(activation, seed),
+    embeddings: embed(activation.map(over), seed),
     unresolvedTies: ablation?.unresolvedTies ?? 0,
     warnings: ablation?.warnings ?? [],
   };
@@ -194,10 +202,21 @@ function embed(profiles: number[][], seed: number): SitePopulations["embeddings"
   const z = profiles.map(standardize);
   const pca = new PCA(z, { center: true, scale: false }).predict(z, { nComponents: Math.min(2, z[0].length) }).to2DArray();
   const flat = (rows: number[][]): Matrix => ({ data: rows.flatMap((r) => [r[0] ?? 0, r[1] ?? 0]), shape: [m, 2] });
-  if (m < 6) return { pca: flat(pca), tsne: null, umap: null };
-  const tsne = new TSNE(z, { perplexity: Math.max(2, Math.min(30, Math.floor((m - 1) / 3))), d: 2, seed }).transform(500) as number[][];
-  const umap = new UMAP(z, { n_neighbors: Math.max(2, Math.min(15, m - 1)), d: 2, seed }).transform(200) as number[][];
-  return { pca: flat(pca), tsne: flat(tsne), umap: flat(umap) };
+  // A flat profile standardises to zeros, exactly as far from every unit as every other (the square root of the
+  // number of classes): t-SNE's perplexity search then doubles its precision without end and returned NaN for every
+  // unit (a unit active only on a class the data lacks).
+  const varying = z.flatMap((row, u) => (row.some((v) => v !== 0) ? [u] : []));
+  const v = varying.length;
+  if (v < 6) return { pca: flat(pca), tsne: null, umap: null };
+  const place = (rows: number[][]): Matrix => {
+    const data = new Array<number>(2 * m).fill(Number.NaN);
+    varying.forEach((u, i) => ((data[2 * u] = rows[i][0]), (data[2 * u + 1] = rows[i][1])));
+    return { data, shape: [m, 2] };
+  };
+  const input = varying.map((u) => z[u]);
+  const tsne = new TSNE(input, { perplexity: Math.max(2, Math.min(30, Math.floor((v - 1) / 3))), d: 2, seed }).transform(500) as number[][];
+  const umap = new UMAP(input, { n_neighbors: Math.max(2, Math.min(15, v - 1)), d: 2, seed }).transform(200) as number[][];
+  return { pca: flat(pca), tsne: place(tsne), umap: place(umap) };
 }
 
 /** (x − mean)/std per row; a constant row becomes zeros. */
