@@ -20,6 +20,7 @@ import { hiddenSites, requireSites, resolveSite, type LesionModel } from "../eng
 import { createSession } from "../engine/ort.js";
 import { TIE_MARGIN } from "../engine/sweep/logits.js";
 import { indexGraph, type GraphIndex } from "../onnx/graph.js";
+import type { NodeProto } from "../onnx/proto.js";
 import { layerWeights } from "../onnx/layerWeights.js";
 import { seeded, shuffle } from "../random.js";
 import { classNames as classNamesOf, evaluate } from "../engine/evaluate.js";
@@ -216,20 +217,34 @@ function isBytes(images: Float32Array): boolean {
 const PIXEL_PRESERVING = new Set(["Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Cast", "Sub", "Div", "Mul", "Add"]);
 
 /**
- * Whether `layer` (a MatMul, Gemm or Conv node's name) reads the model's input image: its data input traces back to
- * the graph input through PIXEL_PRESERVING ops whose other inputs are constants.
+ * Whether `layer` (a MatMul, Gemm or Conv node's name) reads the model's input image in channel-first order, as the
+ * page draws it: its data input traces back to the graph input through PIXEL_PRESERVING ops whose other inputs are
+ * constants, and a channels-last input (Keras, tf2onnx) through its Transpose to channels first.
  */
 function readsImage(model: LesionModel, layer: string, index: GraphIndex): boolean {
   let tensor = (model.proto.graph!.node ?? []).find((n) => n.name === layer)?.input?.[0];
+  let channelsFirst = model.preprocessing.layout !== "nhwc";
   for (let steps = 0; tensor !== undefined && steps < 16; steps++) {
-    if (tensor === model.inputName) return true;
+    // A channels-last image flattened as it is has its weights in [H, W, C] order: not a picture of [C, H, W].
+    if (tensor === model.inputName) return channelsFirst || model.inputShape[model.inputShape.length - 1] === 1;
     const node = index.producer.get(tensor);
+    if (node?.opType === "Transpose" && isToChannelsFirst(node)) {
+      channelsFirst = true;
+      tensor = node.input![0];
+      continue;
+    }
     if (!node || !PIXEL_PRESERVING.has(node.opType!)) return false;
     const data = (node.input ?? []).filter((i) => i && !index.initializers.has(i));
     // Reshape's shape may be computed (Shape → Gather → Concat): only its first input carries the pixels.
     tensor = node.opType === "Reshape" ? node.input![0] : data.length === 1 ? data[0] : undefined;
   }
   return false;
+}
+
+/** A Transpose from NHWC to NCHW (perm [0, 3, 1, 2]). */
+function isToChannelsFirst(node: NodeProto): boolean {
+  const perm = node.attribute?.find((a) => a.name === "perm")?.ints?.map(Number);
+  return perm !== undefined && perm.join(",") === "0,3,1,2";
 }
 
 /**

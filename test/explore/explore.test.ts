@@ -23,7 +23,7 @@ import { denseChain } from "../../src/onnx/chain.js";
 import { random, randomArray, randomCnn, subset } from "../helpers.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
-import { encodeModel } from "../../src/onnx/proto.js";
+import { encodeModel, makeNode } from "../../src/onnx/proto.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTEFACTS = fileURLToPath(new URL("../../test-output/explore/", import.meta.url));
@@ -329,6 +329,48 @@ describe("explore on a sample", () => {
     } finally {
       await closeModel(cnn);
     }
+  }, 120_000);
+});
+
+describe("explore on a channels-last image input (Keras, tf2onnx)", () => {
+  /** A 3×6×6 image given as [N, 6, 6, 3]: `transpose` inserts tf2onnx's Transpose to channels first before the layers. */
+  async function channelsLast(layers: LayerSpec[], transpose: boolean): Promise<Record<string, { channels: number; height: number; width: number }>> {
+    const proto = buildClassifier({ layers, inputShape: transpose ? [3, 6, 6] : [6, 6, 3] });
+    const graph = proto.graph!;
+    if (transpose) {
+      graph.input![0].name = "image_nhwc";
+      graph.input![0].type!.tensorType!.shape!.dim = ["batch", 6, 6, 3].map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d }));
+      graph.node!.unshift(makeNode("Transpose", ["image_nhwc"], ["input"], "sequential/conv/Transpose", { perm: [0, 3, 1, 2] }));
+    }
+    writeMetadata(proto, { preprocessing: { layout: "nhwc", mean: [0.5], std: [0.5], imageShape: [3, 6, 6] }, classNames: null });
+    const model = await openModel(encodeModel(proto), { name: "nhwc.onnx" });
+    const n = 60;
+    const data: Dataset = { spec: "random:3x6x6", n, shape: [3, 6, 6], images: randomArray(n * 108, random(5)).map(Math.abs), labels: Int32Array.from({ length: n }, (_, i) => i % 4), numClasses: 4, classNames: ["a", "b", "c", "d"], source: "test" };
+    try {
+      const result = await explore(model, data, { map: false });
+      return (JSON.parse(/<script type="application\/json" id="lesion-meta">(.*?)<\/script>/s.exec(result.html)![1]) as { weights: Record<string, { channels: number; height: number; width: number }> }).weights;
+    } finally {
+      await closeModel(model);
+    }
+  }
+
+  it("draws the first conv's filters through the Transpose to channels first, and no picture for a dense layer over the image flattened channels-last ([H, W, C] order, not [C, H, W])", async () => {
+    const rand = random(21);
+    const conv = await channelsLast([
+      { op: "conv", name: "conv1", weight: randomArray(4 * 27, rand, 0.4), shape: [4, 3, 3, 3], bias: null, stride: 1, padding: 1 },
+      { op: "relu" },
+      { op: "flatten" },
+      { op: "linear", name: "fc", weight: randomArray(4 * 144, rand, 0.1), shape: [4, 144], bias: null },
+    ], true);
+    expect(Object.keys(conv)).toEqual(["conv1"]);
+    expect([conv.conv1.channels, conv.conv1.height, conv.conv1.width]).toEqual([3, 3, 3]);
+    const dense = await channelsLast([
+      { op: "flatten" },
+      { op: "linear", name: "fc1", weight: randomArray(8 * 108, rand, 0.1), shape: [8, 108], bias: null },
+      { op: "relu" },
+      { op: "linear", name: "fc2", weight: randomArray(4 * 8, rand, 0.3), shape: [4, 8], bias: null },
+    ], false);
+    expect(dense).toEqual({});
   }, 120_000);
 });
 

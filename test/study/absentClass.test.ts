@@ -20,6 +20,7 @@ import { provenance } from "../../src/runs/provenance.js";
 import { recordFiles } from "../../src/runs/recordFiles.js";
 import { writeResultDir } from "../../src/runs/resultDir.js";
 import { characterize } from "../../src/study/characterize.js";
+import { subset } from "../helpers.js";
 
 const checkpoint = fileURLToPath(new URL("../fixtures/meyes2019/meyes2019-mlp20/trained.pt", import.meta.url));
 const ABSENT = 7;
@@ -31,10 +32,7 @@ let data: Dataset;
 function without(source: Dataset, absent: number, limit: number): Dataset {
   const keep: number[] = [];
   for (let i = 0; i < source.n && keep.length < limit; i++) if (source.labels[i] !== absent) keep.push(i);
-  const size = source.shape[0] * source.shape[1] * source.shape[2];
-  const images = new Float32Array(keep.length * size);
-  keep.forEach((i, j) => images.set(source.images.subarray(i * size, (i + 1) * size), j * size));
-  return { ...source, spec: `${source.spec} without ${absent}`, n: keep.length, images, labels: Int32Array.from(keep, (i) => source.labels[i]) };
+  return subset(source, keep, `${source.spec} without ${absent}`);
 }
 
 beforeAll(async () => {
