@@ -45,9 +45,9 @@ export function parseDataSpec(spec: string): DataSpec {
     return { kind: "idx", images, labels: labels ?? idxLabelsPath(images, spec) };
   }
   if (head === "npy" && rest !== null) {
-    const [images, labels, ...extra] = rest.split(",").map((p) => p.trim());
+    const [images, labels, ...extra] = npyPaths(rest);
     if (!images || !labels || extra.length > 0) {
-      fail("bad-data-spec", `data spec '${spec}' should be npy:IMAGES,LABELS (two .npy files)`, { spec });
+      fail("bad-data-spec", `data spec '${spec}' should be npy:IMAGES,LABELS (two .npy files; a path with a comma must end in .npy)`, { spec });
     }
     return { kind: "npy", images, labels };
   }
@@ -88,6 +88,18 @@ export function absoluteDataSpec(spec: string): string {
     default:
       return formatDataSpec(parsed);
   }
+}
+
+/**
+ * `IMAGES,LABELS` split at the comma between the two files. A path may hold a comma itself (`run 1,2/x.npy`): the
+ * split is then after the `.npy` that ends the images path, when exactly one comma follows a `.npy`.
+ */
+function npyPaths(rest: string): string[] {
+  const parts = rest.split(",");
+  if (parts.length <= 2) return parts.map((p) => p.trim());
+  const after = parts.slice(0, -1).flatMap((p, i) => (/\.npy\s*$/i.test(p) ? [i] : []));
+  if (after.length !== 1) return parts.map((p) => p.trim());
+  return [parts.slice(0, after[0] + 1).join(","), parts.slice(after[0] + 1).join(",")].map((p) => p.trim());
 }
 
 function looksLikePath(text: string): boolean {

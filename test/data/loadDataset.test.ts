@@ -49,6 +49,14 @@ describe("parseDataSpec", () => {
     expect(parseDataSpec("./digits/")).toEqual({ kind: "folder", path: "./digits" });
   });
 
+  it("parseDataSpec splits an npy spec whose paths hold commas after the .npy that ends the images path (such a path was refused)", () => {
+    expect(parseDataSpec("npy:runs 1,2/x.npy,runs 1,2/y.npy")).toEqual({ kind: "npy", images: "runs 1,2/x.npy", labels: "runs 1,2/y.npy" });
+    expect(parseDataSpec("npy:a,b.npy,labels")).toEqual({ kind: "npy", images: "a,b.npy", labels: "labels" });
+    expect(parseDataSpec(absoluteDataSpec("npy:a,b/x.npy,a,b/y.npy"))).toEqual({ kind: "npy", images: `${process.cwd()}/a,b/x.npy`, labels: `${process.cwd()}/a,b/y.npy` });
+    // Two places to split: refused, naming the rule.
+    expect(() => parseDataSpec("npy:a.npy,b.npy,c.npy")).toThrow("should be npy:IMAGES,LABELS (two .npy files; a path with a comma must end in .npy)");
+  });
+
   it("absoluteDataSpec resolves the files and folder of a spec against the working directory; named sets stay", () => {
     const here = process.cwd();
     expect(absoluteDataSpec("npy:x.npy, sub/y.npy")).toBe(`npy:${here}/x.npy,${here}/sub/y.npy`);
