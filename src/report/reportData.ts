@@ -14,7 +14,7 @@ import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
 import type { EvaluateResult } from "../engine/evaluate.js";
 import type { RecoverSummary } from "../runs/recoverFiles.js";
 import { SUMMARY_FILE } from "../runs/resultDir.js";
-import { STUDY_FILE, studyWarnings } from "../runs/study.js";
+import { STUDY_FILE, studySteps, studyWarnings } from "../runs/study.js";
 import { minActiveSamples } from "../study/unitScores.js";
 import { classCurveSeries, curveSeries, depthCurves, type ClassCurveSeries, type CurveSeries, type DepthCurve } from "./depthCurves.js";
 import { findings, type Findings } from "./findings.js";
@@ -111,7 +111,9 @@ export const EXPLORER_FILE = "explorer.html";
 export function reportData(dir: string): ReportData {
   if (!existsSync(join(dir, STUDY_FILE))) fail("missing-file", `${dir} is neither a study directory (no ${STUDY_FILE}) nor a transplant's (no summary.json of lesion transplant); run lesion study or lesion transplant first`, { path: dir });
   const meta = JSON.parse(readFileSync(join(dir, STUDY_FILE), "utf8")) as { model: string; modelPath: string | null; data: string; n: number; sites: string[]; initial: string | null };
-  const summary = <T>(step: string): T | null => (existsSync(join(dir, step, SUMMARY_FILE)) ? (JSON.parse(readFileSync(join(dir, step, SUMMARY_FILE), "utf8")) as T) : null);
+  // Only this study's steps: the directory may also hold pairs or a recovery of the same network from an earlier study.
+  const planned = studySteps(dir);
+  const summary = <T>(step: string): T | null => ((planned === null || planned.includes(step)) && existsSync(join(dir, step, SUMMARY_FILE)) ? (JSON.parse(readFileSync(join(dir, step, SUMMARY_FILE), "utf8")) as T) : null);
   const evaluation = summary<EvaluateResult>("eval");
   const singles = summary<AblateSummary>("singles");
   const characterized = summary<CharacterizeSummary>("characterize");

@@ -153,7 +153,9 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   removeForeignSteps(dir, model.sha256, dataId.sha256);
   writeFileAtomic(
     join(dir, STUDY_FILE),
-    toJson({ lesion: LESION_VERSION, model: model.name, modelPath: options.modelPath ?? null, modelSha256: model.sha256, data: data.spec, n: data.n, sites, initial: options.initial ? (options.initialPath ?? options.initial.name) : null }),
+    // `steps`: this study's step directories. Others of the same network (pairs of a site no longer asked for, a
+    // recovery without --recover) stay for a later study to reuse, but the report and the warnings leave them out.
+    toJson({ lesion: LESION_VERSION, model: model.name, modelPath: options.modelPath ?? null, modelSha256: model.sha256, data: data.spec, n: data.n, sites, initial: options.initial ? (options.initialPath ?? options.initial.name) : null, steps: plan }),
   );
 
   await step("eval", {}, async (out) => {
@@ -227,7 +229,8 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
  */
 export function studyWarnings(dir: string): string[] {
   const steps = new Map<string, string[]>();
-  const names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(dir, e.name, SUMMARY_FILE))).map((e) => e.name).sort();
+  const planned = studySteps(dir);
+  const names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(dir, e.name, SUMMARY_FILE)) && (planned === null || planned.includes(e.name))).map((e) => e.name).sort();
   for (const name of names) {
     let summary: { warnings?: unknown; unresolvedTies?: unknown };
     try {
@@ -273,6 +276,19 @@ function removeForeignSteps(dir: string, model: string, data: string): void {
     if (held.run.model === model && held.run.data?.sha256 === data) continue;
     const path = join(dir, entry.name);
     guardWrite(path, () => rmSync(path, { recursive: true, force: true }), "cannot remove");
+  }
+}
+
+/**
+ * The step directories of the study in `dir`, as its study.json lists them; null for a study.json written before it
+ * listed them (every step directory counts) or none.
+ */
+export function studySteps(dir: string): string[] | null {
+  try {
+    const steps = (JSON.parse(readFileSync(join(dir, STUDY_FILE), "utf8")) as { steps?: unknown }).steps;
+    return Array.isArray(steps) ? steps.filter((s): s is string => typeof s === "string") : null;
+  } catch {
+    return null;
   }
 }
 

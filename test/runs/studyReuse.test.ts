@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, type LesionModel } from "../../src/engine/model.js";
 import { evaluate } from "../../src/engine/evaluate.js";
-import { study, type StudyOptions } from "../../src/runs/study.js";
+import { study, studyWarnings, type StudyOptions } from "../../src/runs/study.js";
+import { reportData } from "../../src/report/reportData.js";
 import { random, randomMlp } from "../helpers.js";
 
 let root = "";
@@ -84,6 +85,24 @@ describe("study reuse", () => {
     const sites = new Set(summary(dir, "singles").conditions.map((c: { site: string }) => c.site));
     expect([...sites]).toEqual(["fc1", "fc2"]);
     expect(summary(dir, "singles").conditions).toHaveLength(10 + 8);
+  });
+
+  it("a rerun that asks for less (--pairs none after pairs) keeps the earlier pairs on disk but reports only its own steps: its report data equal a fresh study's of the same options (helper trial 'newuser26')", async () => {
+    const dir = join(root, "fewer-steps");
+    const fresh = join(root, "fewer-steps-fresh");
+    const options: StudyOptions = { sites: ["fc1", "fc2"], fractions: [1], repeats: 1 };
+    await study(a, data, { ...options, dir });
+    expect(reportData(dir).sites.map((s) => s.pairs !== null)).toEqual([true, true]);
+    await study(a, data, { ...options, dir, pairs: "none" });
+    await study(a, data, { ...options, dir: fresh, pairs: "none" });
+    expect(existsSync(join(dir, "pairs-fc1", "summary.json"))).toBe(true);
+    const [rerun, clean] = [reportData(dir), reportData(fresh)];
+    expect(rerun.sites.map((s) => s.pairs)).toEqual([null, null]);
+    expect(JSON.stringify(rerun.sites)).toBe(JSON.stringify(clean.sites));
+    expect(studyWarnings(dir)).toEqual(studyWarnings(fresh));
+    // Asked for again, the kept pairs are reused.
+    const again = await study(a, data, { ...options, dir });
+    expect(again.steps["pairs-fc1"]).toBe(false);
   });
 
   it("study of another data set's content under the same spec recomputes (data identity is a hash of the loaded content)", async () => {
