@@ -74,7 +74,19 @@ const LINE_SECONDS = 30;
 
 /** A progress bar with ETA on a TTY; elsewhere a line every `lineSeconds` (progressLines). */
 export function progressReporter(enabled = process.stderr.isTTY === true, lineSeconds = LINE_SECONDS): { onProgress: (event: Progress) => void; stop: () => void } {
-  if (!enabled) return progressLines(lineSeconds);
+  const shown = enabled ? progressBar() : progressLines(lineSeconds);
+  return {
+    onProgress(event) {
+      // A resumed run says so, with or without a terminal (a trial's rerun without one looked like a fresh run).
+      if (event.phase === "resume") process.stderr.write(`lesion: resuming: ${event.done} of ${event.total} conditions done before, from ${event.detail}\n`);
+      else shown.onProgress(event);
+    },
+    stop: shown.stop,
+  };
+}
+
+/** A progress bar on a terminal (stderr). */
+function progressBar(): { onProgress: (event: Progress) => void; stop: () => void } {
   // Loaded only for a TTY: pipes and CI never pay its start-up.
   const cliProgress = createRequire(import.meta.url)("cli-progress") as typeof import("cli-progress");
   const bar: SingleBar = new cliProgress.SingleBar(
@@ -154,8 +166,8 @@ export function parseNumber(value: string, flag: string): number {
 const SECOND_INTERRUPT_MS = 500;
 
 /**
- * The first Ctrl-C aborts the run cleanly (resume logs stay); a second one (SECOND_INTERRUPT_MS later), or one after
- * `dispose`, exits at once with 130.
+ * The first Ctrl-C (or SIGTERM, SIGHUP) aborts the run cleanly (resume logs stay); a second one (SECOND_INTERRUPT_MS
+ * later), or one after `dispose`, exits at once with 130.
  */
 export function abortOnInterrupt(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
@@ -174,13 +186,19 @@ export function abortOnInterrupt(): { signal: AbortSignal; dispose: () => void }
     first = performance.now();
     controller.abort();
   };
-  process.on("SIGINT", onSignal);
+  // SIGTERM (kill, a job scheduler, `timeout`) and SIGHUP (a closed terminal) stop a run as Ctrl-C does: a trial's
+  // SIGTERM had exited at once, silently, leaving the lock behind.
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const name of signals) process.on(name, onSignal);
+  const off = () => {
+    for (const name of signals) process.off(name, onSignal);
+  };
   const dispose = () => {
     if (disposed) return;
     disposed = true;
     const wait = controller.signal.aborted ? SECOND_INTERRUPT_MS - (performance.now() - first) : 0;
-    if (wait > 0) setTimeout(() => process.off("SIGINT", onSignal), wait);
-    else process.off("SIGINT", onSignal);
+    if (wait > 0) setTimeout(off, wait);
+    else off();
   };
   return { signal: controller.signal, dispose };
 }

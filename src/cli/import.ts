@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { fail, isLesionError } from "../errors.js";
-import { readFileChecked, writeFileAtomic } from "../files.js";
+import { existsSync, readFileSync } from "node:fs";
+import { checkOutputFile, readFileChecked, writeFileAtomic } from "../files.js";
 import type { Activation } from "../models/arch.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { importModel, type ImportOptions } from "../models/importModel.js";
-import { parseInteger, parseNumberList, parseShape, type FlagTable } from "./common.js";
+import { OVERWRITE_FLAG, parseInteger, parseNumberList, parseShape, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<ImportOptions> = {
   arch: "--arch <spec>",
@@ -33,8 +34,10 @@ export function registerImport(program: Command): void {
     .option(FLAGS.crop!, "image folders: then center-crop M x M pixels, e.g. 224")
     .option(FLAGS.inputShape!, "image shape CxHxW (default for an MLP: from its input width)")
     .option(FLAGS.classNames!, "class names in class order: comma-separated, or @FILE (a JSON array of names, or one name per line) for names with commas")
-    .action(async (source: string, flags: { output: string; arch?: string; activation: string; mean?: string; std?: string; resize?: string; crop?: string; inputShape?: string; classNames?: string }) => {
+    .option(OVERWRITE_FLAG, "replace an existing, different file at the output path")
+    .action(async (source: string, flags: { output: string; arch?: string; activation: string; mean?: string; std?: string; resize?: string; crop?: string; inputShape?: string; classNames?: string; overwrite?: boolean }) => {
       if (!ACTIVATIONS.includes(flags.activation)) fail("bad-option", `--activation must be one of ${ACTIVATIONS.join(", ")}, got '${flags.activation}'`, { options: ["activation"], value: flags.activation });
+      checkOutputFile(flags.output);
       const result = await importModel(source, {
         arch: flags.arch,
         activation: flags.activation as Activation,
@@ -54,8 +57,18 @@ export function registerImport(program: Command): void {
         throw error;
       });
       try {
+        // Another model at the output path is replaced only when asked, as train does; the same bytes again (a rerun
+        // of the same import) are no loss.
+        if (existsSync(flags.output) && !flags.overwrite && !Buffer.from(result.bytes).equals(readFileSync(flags.output))) {
+          fail("resume-mismatch", `${flags.output} exists and holds another model; use --overwrite to replace it, or choose another output`, { path: flags.output, options: ["overwrite"] });
+        }
         writeFileAtomic(flags.output, result.bytes);
         if (result.note) console.log(`read ${source}: ${result.note}`);
+        // A checkpoint's normalisation is not in it: without the flags the network gets raw [0, 1] pixels, which a
+        // trial's MNIST model (trained on normalised pixels) scored 88.98 % for 92.99 %, without a word.
+        if (result.format === "checkpoint" && flags.mean === undefined && flags.std === undefined) {
+          console.error("lesion: note: no --mean/--std: the model gets pixels in [0, 1] as they are; give the normalisation it was trained with (e.g. --mean 0.1307 --std 0.3081 for torchvision's MNIST)");
+        }
         console.log(`wrote ${flags.output}: sites ${model.sites.map((s) => `${s.name} (${s.units})`).join(", ")}; ${model.numClasses} classes`);
         for (const w of model.warnings) console.error(`lesion: warning: ${w}`);
       } finally {

@@ -86,6 +86,12 @@ export function studyProgress(options: StudyProgressOptions = {}): StudyProgress
 
   return {
     onProgress(event) {
+      // A step picking up a killed run's conditions says so once (its step line shows no resume otherwise).
+      if (event.phase === "resume") {
+        const where = step ? `step ${step.index}/${step.total} ${step.name}: ` : "";
+        line(tty ? `  ${where}resuming: ${event.done} of ${event.total} conditions done before` : `lesion: ${where}resuming: ${event.done} of ${event.total} conditions done before`);
+        return;
+      }
       const label = event.detail ? `${event.phase} ${event.detail}` : event.phase;
       const fresh = !phase || phase.label !== label || event.done < phase.done;
       if (fresh) phase = { label, started: now(), done: event.done, total: event.total };

@@ -88,6 +88,8 @@ export function registerTrain(program: Command): void {
       // Training takes minutes: an output that cannot be written is found before it starts.
       checkWritableDir(dirname(resolve(output)), "output directory");
       const progress = progressReporter();
+      // The library resumes silently: say it here, before the epochs (a mismatched state is refused by train itself).
+      if (flags.epochState && existsSync(`${stem}.epoch-state.json`)) console.error(`lesion: resuming from ${stem}.epoch-state.json`);
       const interrupt = abortOnInterrupt();
       try {
         const result = await train(data, {

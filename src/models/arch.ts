@@ -168,6 +168,29 @@ export function parameterGroups(state: StateDict): ParameterGroup[] {
   return [...groups.values()].filter((g) => g.tensors.has("weight"));
 }
 
+/**
+ * Refuses a state_dict a chain of layers cannot hold, before any shape is guessed from it: tensors of a module that
+ * is no linear, conv or batch-norm layer (an LSTM's `weight_ih_l0`, an embedding without `weight` …), which the
+ * chain would drop, and a residual network's blocks (torchvision's `layer1.0.conv1`, `downsample`/`shortcut`
+ * modules), which a chain would import as a different network.
+ * @throws LesionError `bad-arch`, naming the tensors.
+ */
+export function checkChain(state: StateDict, path: string): void {
+  const groups = new Set(parameterGroups(state).map((g) => g.name));
+  const foreign = state.filter((t) => {
+    const dot = t.name.lastIndexOf(".");
+    return !(dot > 0 && groups.has(t.name.slice(0, dot))) && !t.name.endsWith("num_batches_tracked");
+  });
+  const list = (names: string[]) => names.slice(0, 4).join(", ") + (names.length > 4 ? `, … (${names.length})` : "");
+  if (foreign.length > 0) {
+    fail("bad-arch", `${path} has tensors no linear, conv or batch-norm layer takes: ${list(foreign.map((t) => t.name))}; a layer list cannot build that module (a recurrent layer, an embedding, …): export the model to ONNX (torch.onnx.export) instead`, { tensor: foreign[0].name });
+  }
+  const residual = state.filter((t) => /(^|\.)(downsample|shortcut)\./.test(t.name) || /^layer\d+\.\d+\.(conv|bn)\d/.test(t.name));
+  if (residual.length > 0) {
+    fail("bad-arch", `${path} holds a residual network's blocks (${list(residual.map((t) => t.name))}): a layer list builds a chain and cannot express their skip connections; export the model to ONNX (torch.onnx.export) instead`, { tensor: residual[0].name });
+  }
+}
+
 export interface ArchResult {
   layers: LayerSpec[];
   /** One sample's input shape: [D] for an MLP, [C, H, W] for a CNN. */

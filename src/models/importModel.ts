@@ -6,7 +6,7 @@
 import { dirname, extname } from "node:path";
 import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
-import { buildArch, parseArch, type Activation } from "./arch.js";
+import { buildArch, checkChain, parseArch, type Activation } from "./arch.js";
 import { makeBatchDynamic } from "../onnx/batch.js";
 import { buildClassifier } from "../onnx/build.js";
 import { checkpointFormat } from "../onnx/checkpointFormat.js";
@@ -99,6 +99,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     const state = source.tensors;
     note = source.note;
     const spec = parseArch(options.arch);
+    checkChain(state, path);
     const firstWeight = state.find((t) => t.name.endsWith(".weight"));
     const rank = firstWeight?.shape.length ?? 0;
     // `mlp` reads linear layers: a conv checkpoint would otherwise be asked for an image shape from its channel count.

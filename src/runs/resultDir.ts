@@ -8,7 +8,7 @@
  * one does not write. While a run works in it, `lesion.lock` holds its pid: a second run is refused (`dir-locked`);
  * the lock of a process that no longer exists is taken over.
  */
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { DataIdentity } from "../data/dataIdentity.js";
@@ -84,10 +84,16 @@ export function openResultDir(dir: string, run: RunIdentity, options: OpenResult
   const lock = acquireLock(dir);
   const previous = readRun(dir);
   let written = false;
+  // A resume log already there without a run.json is not known to be this run's: the verb refuses it unless its
+  // identity matches, and then appends to it.
+  const logPath = join(dir, RESUME_LOG_FILE);
+  const logSize = () => (existsSync(logPath) ? statSync(logPath).size : -1);
+  const logAtOpen = previous ? null : logSize();
   // A run that fails before writing (bad input found by the verb) leaves nothing it made: not its run.json unless a
-  // resume log needs it, not a directory it created.
+  // resume log needs it (one this run started or added to; a trial's refused run had left its run.json beside another
+  // run's log, and the next run's message named the wrong model), not a directory it created.
   const release = () => {
-    if (!written && !previous && !existsSync(join(dir, RESUME_LOG_FILE))) rmSync(join(dir, RUN_FILE), { force: true });
+    if (!written && !previous && logSize() === logAtOpen) rmSync(join(dir, RUN_FILE), { force: true });
     lock.release();
     if (!written && created) {
       try {

@@ -187,6 +187,8 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     options.onProgress?.({ phase: "ablate", done: count, total, detail: siteName });
   };
 
+  // Said once, before any work: a rerun that picks up a killed run's conditions (the CLI prints it as a line).
+  if (done > 0) options.onProgress?.({ phase: "resume", done, total, detail: options.resumeLog });
   // Per site, the conditions the resume log does not hold yet.
   const todos = new Map([...sites.keys()].map((siteName) => [siteName, [...needed.values()].filter((c) => c.site === siteName && !outcomes.has(c.id))]));
   // What a later site can compute in the background (a dense site's closed-form pair losses) starts before the first

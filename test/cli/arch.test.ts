@@ -53,8 +53,8 @@ describe("lesion --arch", () => {
     expect(lesion("import", fixture("vgg_bn_state.pt"), "--arch", "vgg:small", ...norm, "-o", "named.onnx").status).toBe(0);
     const block = (out: number) => `conv(out=${out},kernel=3,padding=1),bn,relu`;
     const list = [block(16), block(16), "maxpool(2)", block(32), block(32), "maxpool(2)", block(64), "maxpool(2)", "flatten", "linear(out=64)", "relu", "linear(out=10)"].join(",");
-    expect(lesion("import", fixture("vgg_bn_state.pt"), "--arch", list, "--input-shape", "3x32x32", ...norm, "-o", "list.onnx").status).toBe(0);
-    expect(Buffer.compare(readFileSync(join(dir, "named.onnx")), readFileSync(join(dir, "list.onnx")))).toBe(0);
+    expect(lesion("import", fixture("vgg_bn_state.pt"), "--arch", list, "--input-shape", "3x32x32", ...norm, "-o", "imported-list.onnx").status).toBe(0);
+    expect(Buffer.compare(readFileSync(join(dir, "named.onnx")), readFileSync(join(dir, "imported-list.onnx")))).toBe(0);
     const evaluated = lesion("eval", "named.onnx", "--data", "cifar10:test", "--json");
     expect(evaluated.status).toBe(0);
     const reference = JSON.parse(readFileSync(fixture("vgg_bn_state.reference.json"), "utf8")) as { accuracy: number };

@@ -63,7 +63,8 @@ describe("lesion ablate resume", () => {
     expect(saved).toBeLessThan(2 + conditions);
 
     const resumed = spawnSync(process.execPath, [...args, "-o", "killed"], { cwd: dir, encoding: "utf8" });
-    expect(resumed.stderr).toBe("");
+    // Said without a terminal too (a trial's resumed run looked like a fresh one): the conditions on disk before it.
+    expect(resumed.stderr).toBe(`lesion: resuming: ${saved - 3} of ${conditions} conditions done before, from killed/resume-log.jsonl\n`);
     expect(resumed.status).toBe(0);
     expect(existsSync(resumeLog)).toBe(false);
     expect(resultFiles(join(dir, "killed"))).toEqual(resultFiles(join(dir, "whole")));
@@ -85,5 +86,18 @@ describe("lesion ablate resume", () => {
     expect(code).toBe(1);
     expect(existsSync(join(dir, "interrupted", "lesion.lock"))).toBe(false);
     expect(existsSync(interruptedLog)).toBe(true);
+
+    // SIGTERM stops it the same way (it had exited at once, silently, leaving lesion.lock behind).
+    const terminated = spawn(process.execPath, [...args, "-o", "terminated"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    let terminatedErr = "";
+    terminated.stderr!.on("data", (chunk: Buffer) => (terminatedErr += chunk.toString()));
+    const terminatedLog = join(dir, "terminated", "resume-log.jsonl");
+    const since = Date.now();
+    while (Date.now() - since < 30_000 && !(existsSync(terminatedLog) && readFileSync(terminatedLog, "utf8").split("\n").length > 2)) await sleep(5);
+    terminated.kill("SIGTERM");
+    expect(await new Promise((resolve) => terminated.once("exit", resolve))).toBe(1);
+    expect(terminatedErr).toBe("lesion: run aborted\n");
+    expect(existsSync(join(dir, "terminated", "lesion.lock"))).toBe(false);
+    expect(existsSync(terminatedLog)).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,7 +11,7 @@ import { checkpointFormat } from "../../src/onnx/checkpointFormat.js";
 import { decodeModel } from "../../src/onnx/proto.js";
 import { evaluate } from "../../src/engine/evaluate.js";
 import { importModel } from "../../src/models/importModel.js";
-import { randomMlp } from "../helpers.js";
+import { errorOf as rejectionOf, randomMlp } from "../helpers.js";
 import { LesionError } from "../../src/errors.js";
 import { type NumpyArray, type NumpyDtype } from "../../src/models/torch/numpy.js";
 import { isKind, unpickle, type PyDict, type PyObject, type PyTuple, type PyValue } from "../../src/models/torch/pickle.js";
@@ -134,6 +134,15 @@ describe("readStateDict: training scripts' layouts", () => {
     );
   });
 
+  it("a whole model whose class lives in the user's own module (models.NamedMLP) is named with the same advice (helper trial 'newuser27')", () => {
+    // protocol 2: GLOBAL models.NamedMLP, STOP.
+    const pickle = Uint8Array.from([0x80, 2, ...Buffer.from("cmodels\nNamedMLP\n."), 0x2e]);
+    const error = errorOf(() => unpickle(pickle, 0, options));
+    expect(error.message).toBe("x.pkl: the pickle asks for models.NamedMLP; lesion loads only tensors, numpy data and plain containers and never runs code (a whole model saved with torch.save(model)? then save model.state_dict() instead)");
+    // A function is no model: no advice.
+    expect(errorOf(() => unpickle(Uint8Array.from([0x80, 2, ...Buffer.from("cos\nsystem\n.")]), 0, options)).message).not.toMatch(/state_dict/);
+  });
+
   const options = { source: "x.pkl", globals: allowedGlobals(), persistentLoad: () => null, build: buildObject };
   for (const file of Object.keys(layouts.pickles)) {
     it(`unpickle(${file}) decodes ${file.startsWith("numpy") ? "numpy scalars, dtypes and arrays" : "namespaces, paths, sets, devices and dtypes"} to the values Python reads`, () => {
@@ -250,3 +259,49 @@ describe("issue #13 cases: checkpoints as training scripts write them", () => {
     );
   });
 });
+
+/** A .safetensors file of float32 tensors, as the format's spec lays it out (8-byte header length, JSON, data). */
+function safetensors(tensors: Record<string, number[]>): Uint8Array {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, shape] of Object.entries(tensors)) {
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const text = Buffer.from(JSON.stringify(header));
+  const out = new Uint8Array(8 + text.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(text.length), true);
+  out.set(text, 8);
+  return out;
+}
+
+describe("a state_dict that is no chain of layers (helper trial 'newuser27')", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lesion-chain-"));
+  const write = (name: string, tensors: Record<string, number[]>) => {
+    const path = join(dir, name);
+    writeFileSync(path, safetensors(tensors));
+    return path;
+  };
+
+  it("an LSTM's tensors are refused by name, also with --input-shape (the chain had been built from the linear head alone)", async () => {
+    const path = write("lstm.safetensors", { "lstm.weight_ih_l0": [128, 28], "lstm.weight_hh_l0": [128, 32], "lstm.bias_ih_l0": [128], "lstm.bias_hh_l0": [128], "fc.weight": [10, 32], "fc.bias": [10] });
+    for (const inputShape of [undefined, [1, 1, 32] as [number, number, number]]) {
+      const error = await rejectionOf(() => importModel(path, { arch: "mlp", inputShape }));
+      expect(error.code).toBe("bad-arch");
+      expect(error.message).toBe(`${path} has tensors no linear, conv or batch-norm layer takes: lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0; a layer list cannot build that module (a recurrent layer, an embedding, …): export the model to ONNX (torch.onnx.export) instead`);
+    }
+  });
+
+  it("a residual network's blocks (torchvision's layerN.M names, a downsample or shortcut module) are refused: a chain would be another network", async () => {
+    const resnet = write("resnet.safetensors", { "conv1.weight": [8, 1, 3, 3], "layer1.0.conv1.weight": [8, 8, 3, 3], "layer1.0.conv2.weight": [8, 8, 3, 3], "fc.weight": [10, 8], "fc.bias": [10] });
+    const shortcut = write("shortcut.safetensors", { "conv1.weight": [8, 1, 3, 3], "block.conv.weight": [16, 8, 3, 3], "block.shortcut.0.weight": [16, 8, 1, 1], "fc.weight": [10, 16], "fc.bias": [10] });
+    for (const [path, first] of [[resnet, "layer1.0.conv1.weight"], [shortcut, "block.shortcut.0.weight"]]) {
+      const error = await rejectionOf(() => importModel(path, { arch: "conv,relu,conv,relu,conv,flatten,linear" }));
+      expect(error.code).toBe("bad-arch");
+      expect(error.message).toContain(`holds a residual network's blocks (${first}`);
+      expect(error.message).toContain("export the model to ONNX");
+    }
+  });
+});
+

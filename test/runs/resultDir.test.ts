@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, watch, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -165,6 +165,19 @@ describe("openResultDir", () => {
     expect(readdirSync(dir).sort()).toEqual(["lesion.lock", "notes.txt", "run.json"]);
     second.write([{ name: "fc2.csv", kind: "csv", header: ["x"], rows: [[2]] }], { files: ["fc2.csv"] });
     expect(readdirSync(dir).sort()).toEqual(["fc2.csv", "notes.txt", "run.json", "summary.json"]);
+  });
+
+  it("a run that stops without writing beside a resume log it did not start or add to removes its run.json (a trial's refused run left its run.json beside another model's log, and the next refusal named the wrong model)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-orphan-log-"));
+    writeFileSync(join(dir, "resume-log.jsonl"), '{"header":"model A"}\n');
+    // Refused by the verb: the log is untouched.
+    openResultDir(dir, identity("fc1")).release();
+    expect(readdirSync(dir).sort()).toEqual(["resume-log.jsonl"]);
+    // Matched and added to, then stopped: the run.json stays for the rerun to resume.
+    const resumed = openResultDir(dir, identity("fc1"));
+    appendFileSync(join(dir, "resume-log.jsonl"), '{"id":"fc1/zero/0"}\n');
+    resumed.release();
+    expect(readdirSync(dir).sort()).toEqual(["resume-log.jsonl", "run.json"]);
   });
 
   it("writing a rerun of the same run removes files of the earlier write that the new one does not write", () => {

@@ -109,7 +109,8 @@ export function unpickle(bytes: Uint8Array, offset: number, options: UnpickleOpt
     const full = `${module}.${name}`;
     if (!options.globals.has(full)) {
       // torch.save(model) pickles the module's class: name the usual fix.
-      const whole = /^(__main__|torch\.nn\.modules|torchvision\.models)\./.test(full) ? " (a whole model saved with torch.save(model): save model.state_dict() instead)" : "";
+      // The model's own class may live in any module of the user's (`models.NamedMLP`): a class name is capitalised.
+      const whole = /^(__main__|torch\.nn\.modules|torchvision\.models)\./.test(full) ? " (a whole model saved with torch.save(model): save model.state_dict() instead)" : /^[A-Z]/.test(name) ? " (a whole model saved with torch.save(model)? then save model.state_dict() instead)" : "";
       fail("unsafe-pickle", `${options.source}: the pickle asks for ${full}; lesion loads only tensors, numpy data and plain containers and never runs code${whole}`, { source: options.source, global: full });
     }
     return { kind: "global", name: full };
