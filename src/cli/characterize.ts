@@ -78,7 +78,7 @@ export function registerCharacterize(program: Command): void {
         progress.stop();
         const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: initial?.name ?? null, provenance: provenance(model, data, options.seed) });
         output.write(files, summary);
-        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`maxK`").join("--max-k")}`);
         if (flags.json) return printJson(summary);
         console.log(`characterised ${result.indicators.sites.length} site(s) of ${model.name} on ${data.spec} (baseline ${percent(result.indicators.baseline.accuracy)}) → ${flags.output}`);
         for (const s of result.indicators.sites) {

@@ -5,7 +5,7 @@ import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../models/defaultModel.js";
 import { study, type StudyOptions } from "../runs/study.js";
-import { abortOnInterrupt, namedSet, parseList, percent, trainingSpecs, loadModelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, namedSet, parseInteger, parseList, percent, trainingSpecs, loadModelData, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
@@ -17,6 +17,7 @@ const FLAGS: FlagTable<StudyOptions> = {
   fractions: null /* 0.1 … 1 */,
   repeats: null /* 3 */,
   seed: null /* 0 */,
+  maxK: "--max-k <n>",
   modelPath: null /* the MODEL argument */,
   initialPath: null /* the --initial argument */,
   batchSize: null /* 1024 */,
@@ -32,6 +33,7 @@ interface StudyFlags {
   pairs: string;
   recover?: boolean;
   recoverData?: string;
+  maxK?: string;
   output: string;
 }
 
@@ -46,6 +48,7 @@ export function registerStudy(program: Command): void {
     .option(FLAGS.pairs!, "pair sweeps: cheap (dense sites of ≤ 100 units on a fast engine), all, none", "cheap")
     .option(FLAGS.recover!, "retrain after ablating the most damaging population (needs training data)")
     .option("--recover-data <spec>", "training data for --recover (default: the named set's train split)")
+    .option(FLAGS.maxK!, "largest number of populations characterize tries per grouping (default 8)")
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
       if (flags.recoverData !== undefined && !flags.recover) fail("bad-option", "--recover-data is the training data of --recover, which is not given", { options: ["recoverData", "recover"] });
@@ -81,6 +84,7 @@ export function registerStudy(program: Command): void {
           dir: flags.output,
           sites: flags.sites !== undefined ? parseList(flags.sites, "--sites") : undefined,
           pairs: flags.pairs as StudyOptions["pairs"],
+          maxK: flags.maxK === undefined ? undefined : parseInteger(flags.maxK, "--max-k", 2),
           initial,
           recover,
           // As given, made absolute: the report and a reader of study.json find both models from anywhere.
@@ -93,7 +97,7 @@ export function registerStudy(program: Command): void {
         progress.stop();
         const report = buildReport(flags.output);
         const reused = Object.entries(result.steps).filter(([, ran]) => !ran).map(([name]) => name);
-        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`maxK`").join("--max-k")}`);
         console.log(`studied ${result.model} on ${result.data}: baseline ${percent(result.baseline)}, sites ${result.sites.join(", ")}${reused.length ? ` (reused: ${reused.join(", ")})` : ""}`);
         // Said, not left to a missing step: a user expects pairs by default (--pairs cheap found none).
         console.log(`pairs: ${result.pairSites.length > 0 ? result.pairSites.join(", ") : `none (${flags.pairs === "none" ? "--pairs none" : "no dense site of ≤ 100 units on a fast engine; --pairs all sweeps every hidden site"})`}`);

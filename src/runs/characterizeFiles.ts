@@ -54,7 +54,7 @@ export function characterizeFiles(result: CharacterizeResult, meta: { modelSha25
     name: "correlations.csv",
     kind: "csv",
     header: ["scope", "a", "b", "n", "pearson", "pearsonP", "spearman", "spearmanP"],
-    rows: result.correlations.flatMap((t) => t.entries.map((e) => [t.scope, e.a, e.b, t.units, e.pearson.r, e.pearson.p, e.spearman.r, e.spearman.p])),
+    rows: result.correlations.flatMap((t) => t.entries.map((e) => [t.scope, e.a, e.b, e.n, e.pearson.r, e.pearson.p, e.spearman.r, e.spearman.p])),
   });
   if (result.stimulusMap) {
     const map = result.stimulusMap;

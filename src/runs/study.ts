@@ -56,6 +56,8 @@ export interface StudyOptions {
   /** Random orders for the cumulative curves. Default 3. */
   repeats?: number;
   seed?: number;
+  /** Largest number of populations the characterize step tries per grouping (`characterize`'s `maxK`). Default 8. */
+  maxK?: number;
   /** The source of the model, for the report. */
   modelPath?: string;
   /** The source of the initial model, recorded in study.json as `initial` (default: the initial model's name). */
@@ -184,8 +186,9 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       out.write(files, summary);
     });
   }
-  await step("characterize", { sites, initial, seed }, async (out) => {
-    const result = await characterize(model, data, { ...common, sites, initial: options.initial, seed: options.seed, singles: singlesResult });
+  // maxK joins the identity only when given, so that studies written before it are reused.
+  await step("characterize", { sites, initial, seed, ...(options.maxK === undefined ? {} : { maxK: options.maxK }) }, async (out) => {
+    const result = await characterize(model, data, { ...common, sites, initial: options.initial, seed: options.seed, maxK: options.maxK, singles: singlesResult });
     const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: options.initial?.name ?? null, provenance: provenance(model, data, seed) });
     out.write(files, summary);
   });
@@ -203,7 +206,8 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       conditions.push(...fractions(site, { fractions: fractionSteps, order: "impact", ranking: singlesSummary.conditions.filter((c) => c.site === name).map((c) => 0 - c.delta) }));
     }
     const result = await ablate(model, data, { ...common, conditions, loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE), keepResumeLog: true });
-    const { files, summary } = ablateFiles(result, { site: sites.join(","), loss: false, confusion: false, provenance: provenance(model, data, seed) });
+    // With intervals like every other ablation step (the README lists deltaCi for every ablation summary).
+    const { files, summary } = ablateFiles(result, { site: sites.join(","), loss: false, confusion: false, provenance: provenance(model, data, seed) }, deltaIntervals(result, data.labels));
     out.write(files, summary);
   });
   if (options.recover) {

@@ -113,11 +113,15 @@ async function sitePopulations(model: LesionModel, data: Dataset, found: Indicat
   const present = Array.from({ length: k }, (_, c) => c).filter((c) => found.baseline.perClass[c] !== null);
   const over = (profile: number[]) => (present.length === k ? profile : present.map((c) => profile[c]));
   const seed = options.seed ?? 0;
+  const maxK = options.maxK ?? 8;
+  const capped: string[] = [];
   const groupings: Array<Omit<Grouping, "populations"> & { members: number[][] }> = [];
   for (const by of ["activation", "impact"] as const) {
     const profiles = included.map((u) => over(by === "activation" ? activation[u] : impact[u]));
     for (const method of ["hierarchical", "kmeans"] as const) {
-      const { labels, k: chosen, silhouette: score } = cluster(profiles, method, options.k, options.maxK ?? 8, seed);
+      const { labels, k: chosen, silhouette: score } = cluster(profiles, method, options.k, maxK, seed);
+      // The best silhouette at the largest k tried may be a cap, not a peak (a trial's fc1 impact grouping).
+      if (options.k === undefined && chosen === maxK && maxK < included.length - 1) capped.push(`${by} (${method})`);
       const full = new Array<number>(site.units).fill(-1);
       included.forEach((u, i) => (full[u] = labels[i]));
       const members = Array.from({ length: chosen }, (_, id) => included.filter((_, i) => labels[i] === id));
@@ -165,7 +169,10 @@ async function sitePopulations(model: LesionModel, data: Dataset, found: Indicat
     },
     embeddings: embed(activation.map(over), seed),
     unresolvedTies: ablation?.unresolvedTies ?? 0,
-    warnings: ablation?.warnings ?? [],
+    warnings: [
+      ...(ablation?.warnings ?? []),
+      ...(capped.length ? [`${site.site}: the ${capped.join(", ")} grouping${capped.length === 1 ? "" : "s"} chose ${maxK} populations, the most tried (\`maxK\`): the silhouette may still rise with more; try a larger \`maxK\``] : []),
+    ],
   };
 }
 

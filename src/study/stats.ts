@@ -156,13 +156,18 @@ export function silhouette(distance: ArrayLike<number>, labels: ArrayLike<number
   return total / n;
 }
 
-/** 1 − Pearson correlation between rows (SciPy's "correlation" distance); a constant row is at distance 1 from all. */
+/**
+ * 1 − Pearson correlation between rows (SciPy's "correlation" distance). Where it is undefined, a constant row is at
+ * distance 1 from every row that varies and at 0 from another constant row: two units whose ablation changes nothing
+ * (an impact profile of zeros) have the same profile, and had been put in two populations of their own.
+ */
 export function correlationDistances(rows: ArrayLike<number>[]): Float64Array {
   const n = rows.length;
   const distances = new Float64Array(n * n);
+  const flat = rows.map((row) => Array.prototype.every.call(row, (v: number) => v === row[0]));
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
-      const r = pearson(rows[i], rows[j]).r;
+      const r = flat[i] && flat[j] ? 1 : pearson(rows[i], rows[j]).r;
       distances[i * n + j] = distances[j * n + i] = r === null ? 1 : 1 - r;
     }
   }

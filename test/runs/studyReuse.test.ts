@@ -93,6 +93,10 @@ describe("study reuse", () => {
     const options: StudyOptions = { sites: ["fc1", "fc2"], fractions: [1], repeats: 1 };
     await study(a, data, { ...options, dir });
     expect(reportData(dir).sites.map((s) => s.pairs !== null)).toEqual([true, true]);
+    // The fraction steps have their intervals too (they had none; helper trial 'newuser30').
+    const steps = summary(dir, "fractions").conditions as Array<{ delta: number; deltaCi: [number, number] | null }>;
+    expect(steps.length).toBeGreaterThan(0);
+    for (const c of steps) expect(c.deltaCi![0] <= c.delta && c.delta <= c.deltaCi![1]).toBe(true);
     await study(a, data, { ...options, dir, pairs: "none" });
     await study(a, data, { ...options, dir: fresh, pairs: "none" });
     expect(existsSync(join(dir, "pairs-fc1", "summary.json"))).toBe(true);

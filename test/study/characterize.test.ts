@@ -12,6 +12,8 @@ import { ablate } from "../../src/study/ablate.js";
 import { characterize, type CharacterizeResult } from "../../src/study/characterize.js";
 import { condition } from "../../src/study/conditions.js";
 import { importModel } from "../../src/models/importModel.js";
+import { characterizeFiles } from "../../src/runs/characterizeFiles.js";
+import { provenance } from "../../src/runs/provenance.js";
 
 const reference = JSON.parse(readFileSync(new URL("../fixtures/torch/meyes2019.reference.json", import.meta.url), "utf8"))["meyes2019-mlp20"];
 const checkpoint = (file: string) => fileURLToPath(new URL(`../fixtures/meyes2019/meyes2019-mlp20/${file}`, import.meta.url));
@@ -67,6 +69,27 @@ describe("characterize(mlp20, mnist:test, {initial})", () => {
     expect(entry.spearman.r).toBeCloseTo(reference.weightChange.fc1.spearman[0], 10);
     expect(entry.spearman.p! / reference.weightChange.fc1.spearman[1]).toBeCloseTo(1, 6);
     expect(result.correlations.map((t) => t.scope)).toEqual(["fc1", "fc2", "pooled"]);
+  });
+
+  it("correlations.csv's n counts the units where both indicators are defined: 18 of fc1's 20 for selectivity (dead fc1:5 and fc1:10, active on 4 images, have none), as the summary says (the CSV had written every row with 20; helper trial 'newuser30')", () => {
+    const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: "mlp20-initial", provenance: provenance(model, data) });
+    const table = files.find((f) => f.name === "correlations.csv")!;
+    if (table.kind !== "csv") throw new Error("correlations.csv is no CSV");
+    const row = table.rows.find((r) => r[0] === "fc1" && r[1] === "magnitude" && r[2] === "selectivity")!;
+    expect(row[3]).toBe(18);
+    const entries = summary.correlations.flatMap((t) => t.entries.map((e) => [t.scope, e.a, e.b, e.n]));
+    expect(table.rows.map((r) => r.slice(0, 4))).toEqual(entries);
+  });
+
+  it("puts units whose ablation changes nothing (flat impact profiles) in one impact population, not one each (helper trial 'newuser30')", () => {
+    const fc1 = result.indicators.sites.find((s) => s.site === "fc1")!;
+    const flat = Array.from({ length: fc1.units }, (_, u) => u).filter((u) => !fc1.dead.includes(u) && Array.from(fc1.impactProfile.data.slice(u * 10, u * 10 + 10)).every((d) => d === 0));
+    expect(flat).toEqual([10, 17]);
+    const grouping = result.populations.find((p) => p.site === "fc1")!.groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
+    expect(grouping.labels[10]).toBe(grouping.labels[17]);
+    // That grouping's best silhouette is at k = 8, the most tried: a cap, said as a warning.
+    expect(grouping.k).toBe(8);
+    expect(result.warnings.find((w) => w.startsWith("fc1: the impact (hierarchical)"))).toMatch(/chose 8 populations, the most tried \(`maxK`\): the silhouette may still rise with more; try a larger `maxK`$/);
   });
 
   it("finds the dead unit (fc1 unit 5, never active) and leaves it out of every population", () => {
