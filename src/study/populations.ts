@@ -210,8 +210,8 @@ function embed(profiles: number[][], seed: number): SitePopulations["embeddings"
   const pca = new PCA(z, { center: true, scale: false }).predict(z, { nComponents: Math.min(2, z[0].length) }).to2DArray();
   const flat = (rows: number[][]): Matrix => ({ data: rows.flatMap((r) => [r[0] ?? 0, r[1] ?? 0]), shape: [m, 2] });
   // A flat profile standardises to zeros, exactly as far from every unit as every other (the square root of the
-  // number of classes): t-SNE's perplexity search then doubles its precision without end and returned NaN for every
-  // unit (a unit active only on a class the data lacks).
+  // number of classes): t-SNE's perplexity search can then double its precision without end, and returned NaN for
+  // every unit (mlp20's dead fc1:5 on MNIST's test images without the 7s).
   const varying = z.flatMap((row, u) => (row.some((v) => v !== 0) ? [u] : []));
   const v = varying.length;
   if (v < 6) return { pca: flat(pca), tsne: null, umap: null };
