@@ -69,35 +69,27 @@ describe("lesion ablate resume", () => {
     expect(existsSync(resumeLog)).toBe(false);
     expect(resultFiles(join(dir, "killed"))).toEqual(resultFiles(join(dir, "whole")));
 
+    /** Starts a run into `out`, sends `signals` (30 ms apart) once its resume log holds a condition; exit code and stderr. */
+    const stopped = async (out: string, signals: NodeJS.Signals[]) => {
+      const run = spawn(process.execPath, [...args, "-o", out], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      run.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      const log = join(dir, out, "resume-log.jsonl");
+      const begun = Date.now();
+      while (Date.now() - begun < 30_000 && !(existsSync(log) && readFileSync(log, "utf8").split("\n").length > 2)) await sleep(5);
+      for (const [i, signal] of signals.entries()) {
+        if (i > 0) await sleep(30);
+        run.kill(signal);
+      }
+      const code = await new Promise((resolve) => run.once("exit", resolve));
+      return { code, stderr, lock: existsSync(join(dir, out, "lesion.lock")), log: existsSync(log) };
+    };
     // One Ctrl-C delivered twice within milliseconds (as `timeout -s INT` does: the command and its process group)
     // aborts cleanly: one line, exit 1, the lock released, the resume log kept. Before, the second copy exited 130
     // at once, silently, leaving lesion.lock behind.
-    const interrupted = spawn(process.execPath, [...args, "-o", "interrupted"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    interrupted.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const interruptedLog = join(dir, "interrupted", "resume-log.jsonl");
-    const begun = Date.now();
-    while (Date.now() - begun < 30_000 && !(existsSync(interruptedLog) && readFileSync(interruptedLog, "utf8").split("\n").length > 2)) await sleep(5);
-    interrupted.kill("SIGINT");
-    await sleep(30);
-    interrupted.kill("SIGINT");
-    const code = await new Promise((resolve) => interrupted.once("exit", resolve));
-    expect(stderr).toBe("lesion: run aborted\n");
-    expect(code).toBe(1);
-    expect(existsSync(join(dir, "interrupted", "lesion.lock"))).toBe(false);
-    expect(existsSync(interruptedLog)).toBe(true);
-
+    const aborted = { code: 1, stderr: "lesion: run aborted\n", lock: false, log: true };
+    expect(await stopped("interrupted", ["SIGINT", "SIGINT"])).toEqual(aborted);
     // SIGTERM stops it the same way (it had exited at once, silently, leaving lesion.lock behind).
-    const terminated = spawn(process.execPath, [...args, "-o", "terminated"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-    let terminatedErr = "";
-    terminated.stderr!.on("data", (chunk: Buffer) => (terminatedErr += chunk.toString()));
-    const terminatedLog = join(dir, "terminated", "resume-log.jsonl");
-    const since = Date.now();
-    while (Date.now() - since < 30_000 && !(existsSync(terminatedLog) && readFileSync(terminatedLog, "utf8").split("\n").length > 2)) await sleep(5);
-    terminated.kill("SIGTERM");
-    expect(await new Promise((resolve) => terminated.once("exit", resolve))).toBe(1);
-    expect(terminatedErr).toBe("lesion: run aborted\n");
-    expect(existsSync(join(dir, "terminated", "lesion.lock"))).toBe(false);
-    expect(existsSync(terminatedLog)).toBe(true);
+    expect(await stopped("terminated", ["SIGTERM"])).toEqual(aborted);
   });
 });
