@@ -20,6 +20,13 @@ function classTicks(classes) {
   const step = Math.ceil(classes.length / 25);
   return classes.filter((_, i) => i % step === 0);
 }
+/**
+ * A fraction as a percentage-point axis tick, with as many decimals as the tick needs: 0.0005 is "0.05", not "0.1"
+ * (a 1000-unit site's drop axis read "0.1 pp" on every tick).
+ */
+function pointsTick(v) {
+  return String(+(100 * v).toFixed(3));
+}
 /** A section of the page (under the page's own main element unless another parent is given). */
 function section(id, title, parent = main) {
   const s = document.createElement("section");

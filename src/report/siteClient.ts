@@ -27,7 +27,8 @@ function drawSite(site) {
   const unitClassMap = (cells, key, diverging, xLabel, colourLabel, channels, percentPoints = false) => {
     const colour = clipped(cells, key, diverging, percentPoints);
     return Plot.plot({
-      height: 300, marginLeft: classMargin, marginBottom: 45, width: Math.max(640, site.units * cellWidth + 30 + classMargin),
+      // At most 1,400 px of columns: a 1000-unit site at 7 px a column was 7,000 px wide, shrunk to a 30 px strip.
+      height: 300, marginLeft: classMargin, marginBottom: 45, width: Math.max(640, Math.min(1400, site.units * cellWidth) + 30 + classMargin),
       x: unitAxis(xLabel), y: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick },
       color: { ...colour.scale, legend: true, label: colourLabel + colour.note },
       marks: [
@@ -44,10 +45,12 @@ function drawSite(site) {
     const items = [
       f.dead.length ? f.dead.length + " dead unit" + (f.dead.length > 1 ? "s" : "") + " (exactly 0 on every image of this data, so ablating " + (f.dead.length > 1 ? "them" : "it") + " changes nothing): " + f.dead.map(unitLabel).join(", ") + "." : "No dead units: every unit is active on some images.",
       "Most class-selective units (Morcos et al. 2018; a unit must be active on at least " + site.minActive.samples + " images for its selectivity to be defined): " + (f.selective.length ? f.selective.map((x) => unitLabel(x.unit) + " (selectivity " + x.selectivity + ", prefers class " + x.preferred + "; ablating it " + (x.drop >= 0 ? "costs that class " + pp(x.drop) : "raises that class's accuracy by " + pp(-x.drop)) + ")").join("; ") : "none") + ". " + belowText[0].toUpperCase() + belowText.slice(1) + (below.length ? ": " + below.map(unitLabel).join(", ") : "") + ".",
-      "Units that hit many classes: " + f.broad.map((x) => unitLabel(x.unit) + " (" + x.classes + " classes lose ≥ 0.5 pp; " + pp(x.drop) + " overall)").join("; ") + ".",
+      "Units that hit many classes: " + f.broad.map((x) => unitLabel(x.unit) + " (" + x.classes + (x.classes === 1 ? " class loses" : " classes lose") + " ≥ 0.5 pp; " + pp(x.drop) + " overall)").join("; ") + ".",
       "Most important single units: " + f.important.map((x) => unitLabel(x.unit) + " (" + pp(x.drop) + " overall, " + pp(x.worstDrop) + " on class " + x.worstClass + ")").join("; ") + ".",
       f.redundant ? "Most redundant pairs: " + f.redundant.map((x) => unitLabel(x.units[0]) + " + " + unitLabel(x.units[1]) + " (redundancy " + (100 * x.redundancy).toFixed(2) + " %: of the images it gets right, the share lost only jointly, averaged over classes by their size; ablating both " + (x.delta <= 0 ? "costs " + pp(-x.delta) : "raises accuracy by " + pp(x.delta)) + " overall)").join("; ") + "." : "No pair sweep ran for this site.",
-      "What predicts a unit's accuracy drop (Spearman ρ, p): " + f.predictors.map((x) => x.indicator + " " + x.spearman + " (" + x.p + ")").join("; ") + ". No single indicator tells the whole story: compare the scatter plots below.",
+      // An indicator that is the same for every unit (a conv site's fraction active: every channel is > 0 somewhere on
+      // every image) has no correlation: named as such, not as "null (null)".
+      "What predicts a unit's accuracy drop (Spearman ρ, p): " + f.predictors.map((x) => x.indicator + " " + (x.spearman === null ? "n/a (the same for every unit)" : x.spearman + " (" + x.p + ")")).join("; ") + ". No single indicator tells the whole story: compare the scatter plots below.",
     ];
     const list = document.createElement("ul");
     list.id = "findings-list";
@@ -59,7 +62,7 @@ function drawSite(site) {
   {
     const s = add("ablation", "Single-unit ablation, class by class: " + site.name);
     const cells = site.impact.flatMap((row, u) => row.map((v, c) => ({ unit: u, class: classes[c], drop: v, population: site.population[u] })));
-    figure(s, unitClassMap(cells, "drop", true, "unit (sorted by activation population)", "accuracy drop", { population: "population" }, true), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index (every other one where the columns are narrow; hover a cell for its unit); each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
+    figure(s, unitClassMap(cells, "drop", true, "unit (sorted by activation population)", "accuracy drop", { population: "population" }, true), "Each column is one unit of " + site.name + " ablated alone (output forced to 0), labelled with its index (only some where the columns are narrow; hover a cell for its unit); each row a class. Red: that class loses accuracy, blue: it gains. Columns are grouped by the unit's population (similar class-conditional activation), so a block of red shows a population that one class depends on; a column red in many rows is a unit that hits many classes.", file("ablation"), cells.map((c) => ({ site: site.name, unit: c.unit, class: c.class, drop: c.drop })));
     if (site.ci) {
       // Units whose ablation costs accuracy, most first (not padded with units that cost nothing).
       const ordered = range(site.units).sort((a, b) => site.indicators.impact[b] - site.indicators.impact[a] || a - b);
@@ -72,7 +75,7 @@ function drawSite(site) {
       // Room for the rotated labels ("features.25:43") above the axis title.
       const marginBottom = 30 + Math.ceil(4.5 * Math.max(...rows.map((r) => String(r.unit).length)));
       pair.append(Plot.plot({
-        width: 520, height: 200 + marginBottom, marginLeft: 55, marginBottom, x, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
+        width: 520, height: 200 + marginBottom, marginLeft: 55, marginBottom, x, y: { label: "accuracy drop", grid: true, tickFormat: (v) => pointsTick(v) + " pp" },
         marks: [Plot.ruleX(rows, { x: "unit", y1: "low", y2: "high", stroke: "#555" }), Plot.dot(rows, { x: "unit", y: "drop", fill: "#e45756", r: 3, tip: true, channels: { "CI low": "low", "CI high": "high" } }), Plot.ruleY([0])],
       }));
       if (rows.some((r) => r.lossChange !== null)) {
@@ -106,7 +109,7 @@ function drawSite(site) {
     for (const key of keys) {
       const shown = rows.filter((r) => r[key] !== null);
       const missing = site.units - shown.length;
-      figure(grid, Plot.plot({ width: 300, height: 230, marginLeft: 50, grid: true, x: { label: key }, y: { label: "accuracy drop (pp)", tickFormat: (v) => (100 * v).toFixed(1) }, marks: [Plot.dot(shown, { x: key, y: "impact", r: 3, fill: "#4c78a8", tip: true, channels: { unit: "unit" } })] }),
+      figure(grid, Plot.plot({ width: 300, height: 230, marginLeft: 50, grid: true, x: key === "impactMaxClass" ? { label: "largest class drop (pp)", tickFormat: pointsTick } : { label: key }, y: { label: "accuracy drop (pp)", tickFormat: pointsTick }, marks: [Plot.dot(shown, { x: key, y: "impact", r: 3, fill: "#4c78a8", tip: true, channels: { unit: "unit" } })] }),
         key + " against the single-unit accuracy drop (" + shown.length + " units" + (missing ? "; " + missing + " without a value" + (key === "selectivity" ? ": dead or active on fewer than " + site.minActive.samples + " images" : "") : "") + ").", file("scatter-" + key), shown.map((r) => ({ unit: r.unit, [key]: r[key], impact: r.impact })));
     }
     s.append(grid);
@@ -168,7 +171,7 @@ function drawSite(site) {
           { class: c, part: "caused by either unit alone (and the rest)", drop: p.drop[j] - (p.redundant[j] ?? 0) },
         ]);
         holder.replaceChildren(figure(document.createElement("div"), Plot.plot({
-          height: 280, marginLeft: 55, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick }, y: { label: "accuracy drop", grid: true, tickFormat: (v) => (100 * v).toFixed(1) + " pp" },
+          height: 280, marginLeft: 55, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick }, y: { label: "accuracy drop", grid: true, tickFormat: (v) => pointsTick(v) + " pp" },
           color: { legend: true, domain: ["caused by either unit alone (and the rest)", "lost only jointly (redundant)"], range: ["#4c78a8", "#e45756"] },
           marks: [Plot.barY(rows, { x: "class", y: "drop", fill: "part", tip: true }), Plot.ruleY([0])],
         }), "Pair " + name + " ablated, class by class (Meyes et al. 2019): each bar is the class's accuracy drop under the pair, split into the part lost only jointly (red: images either unit alone keeps, the pair's redundancy) and the rest (blue: what the units cause on their own). Pairs listed by overall redundancy.", file("pair-split"), rows.map((r) => ({ pair: name, ...r }))));
@@ -190,7 +193,7 @@ function drawSite(site) {
       const rows = site.classCurves.flatMap((c) => c.perClass.flatMap((points, j) => points.map(([fraction, accuracy]) => ({ class: classes[j], col: j % 5, row: Math.floor(j / 5), fraction, accuracy, order: c.order, series: c.order + " " + c.repeat }))));
       figure(s, Plot.plot({
         width: 1000, height: 150 * Math.ceil(classes.length / 5) + 40, grid: true, color: { legend: true }, fx: { axis: null }, fy: { axis: null },
-        x: { label: "fraction of units ablated", domain: [0, 1], ticks: 5 }, y: { label: "class accuracy", domain: [0, 1], ticks: 4 },
+        x: { label: "fraction of units ablated", domain: [0, 1], ticks: [0.25, 0.5, 0.75] }, y: { label: "class accuracy", domain: [0, 1], ticks: 4 },
         marks: [
           Plot.frame({ stroke: "#ddd" }),
           Plot.line(rows, { fx: "col", fy: "row", x: "fraction", y: "accuracy", z: "series", stroke: "order", strokeWidth: 1.2, tip: true, channels: { class: "class" } }),

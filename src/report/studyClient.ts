@@ -38,7 +38,7 @@ function clipped(cells, key, diverging, percentPoints = false) {
   const scale = diverging ? { type: "diverging", scheme: "RdBu", reverse: true, domain: [-max, max], clamp: true } : { scheme: "viridis", domain: [0, max], clamp: true };
   // percentPoints: "pp" for a change of accuracy, "%" for a share of images (redundancy); true means "pp".
   const unit = percentPoints === true ? "pp" : percentPoints || null;
-  if (unit) scale.tickFormat = (v) => (100 * v).toFixed(1);
+  if (unit) scale.tickFormat = pointsTick;
   const at = unit ? (100 * max).toPrecision(3) + " " + unit : max.toPrecision(3);
   const note = (unit ? " (" + unit + ")" : "") + (n > 0 ? " (clipped at " + (diverging ? "±" : "") + at + ", the 99th percentile of |value|; " + n + " cell" + (n > 1 ? "s" : "") + " beyond, marked •)" : "");
   return { scale, note, outliers: cells.filter((c) => c[key] !== null && Math.abs(c[key]) > max) };
@@ -77,7 +77,7 @@ if (data.depth.length > 0) {
       height: 340, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: names, range: colours, label: "site (by depth)" },
       x: { label: "fraction of the site's units ablated (random order)", domain: [0, 1] }, y: { label: j === null ? "accuracy" : "accuracy of class " + classes[j], domain: [0, 1] },
       marks: [Plot.line(rows, { x: "fraction", y: "accuracy", z: "site", stroke: "site", strokeWidth: 1.8, tip: true }), Plot.dot(rows, { x: "fraction", y: "accuracy", fill: "site", r: 2 })],
-    }), "Study B of Meyes et al. 2019: for each site (one line, coloured from dark, nearest the input, to light, nearest the output) the " + (j === null ? "overall accuracy" : "accuracy on class " + classes[j]) + " as growing random fractions of its units (filters of a conv layer) are ablated, the mean of " + repeats + " random order" + (repeats > 1 ? "s" : "") + ". Lines that stay high to large fractions show layers with much redundancy; pick a class above to see which layers that class depends on.", "depth" + (j === null ? "" : "-class-" + classes[j]).replace(/[^A-Za-z0-9_.-]/g, "_"), rows);
+    }), "Study B of Meyes et al. 2019: for each site (one line, coloured from dark, nearest the input, to light, nearest the output) the " + (j === null ? "overall accuracy" : "accuracy on class " + classes[j]) + " as growing random fractions of its units (channels of a conv site) are ablated, the mean of " + repeats + " random order" + (repeats > 1 ? "s" : "") + ". Lines that stay high to large fractions show layers with much redundancy; pick a class above to see which layers that class depends on.", "depth" + (j === null ? "" : "-class-" + classes[j]).replace(/[^A-Za-z0-9_.-]/g, "_"), rows);
     f.id = "depth-figure";
     f.dataset.sites = data.depth.map((d) => d.site).join(",");
     holder.replaceChildren(f);
@@ -117,14 +117,18 @@ if (data.map) {
   const s = section("stimuli", "Stimulus map");
   const { pick, holder } = picker(s, "Colour: ", "condition");
   const names = ["kept", "lost", "gained", "lost only jointly", "wrong both times"];
+  const colours = ["#d9d9d9", "#e45756", "#54a24b", "#b279a2", "#9d755d"];
+  const outcomeColours = (joint) => ({ domain: names.filter((_, i) => joint || i !== 3), range: colours.filter((_, i) => joint || i !== 3) });
   const draw = () => {
     const condition = data.map.conditions.find((c) => c.id === pick.value);
     const points = data.map.points.map(([x, y, label], i) => ({ x, y, class: classes[label], outcome: condition ? names[condition.codes[i]] : null }));
     const byClass = !condition;
     const plot = byClass
-      ? Plot.plot({ height: 460, color: { legend: true, type: "ordinal", domain: classes, label: "class" }, x: { axis: null }, y: { axis: null }, marks: [Plot.dot(points, { x: "x", y: "y", fill: "class", r: 2.5, tip: true })] })
+      // Ten distinct colours up to ten classes (the default ramp made classes 8 and 9 two dark reds).
+      ? Plot.plot({ height: 460, color: { legend: true, type: "ordinal", domain: classes, label: "class", scheme: classes.length <= 10 ? "tableau10" : "turbo" }, x: { axis: null }, y: { axis: null }, marks: [Plot.dot(points, { x: "x", y: "y", fill: "class", r: 2.5, tip: true })] })
       : Plot.plot({
-        height: 460, color: { legend: true, domain: names, range: ["#d9d9d9", "#e45756", "#54a24b", "#b279a2", "#9d755d"] }, x: { axis: null }, y: { axis: null },
+        // "lost only jointly" is a pair's outcome: not in the legend of a single unit's condition.
+        height: 460, color: { legend: true, ...outcomeColours(condition.codes.includes(3)) }, x: { axis: null }, y: { axis: null },
         marks: [Plot.dot(points.filter((p) => p.outcome === "kept"), { x: "x", y: "y", fill: "outcome", r: 2 }), Plot.dot(points.filter((p) => p.outcome !== "kept"), { x: "x", y: "y", fill: "outcome", r: 3.5, tip: true, channels: { class: "class" } })],
       });
     // Whether the classes form islands is measured (nearest neighbours of one class), not assumed: on CIFAR-10's pixels they do not.

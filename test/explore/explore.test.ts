@@ -252,7 +252,7 @@ describe("explore on a CNN", () => {
         await tab.goto(`file://${join(cnnDir, "explorer.html")}`);
         const intact = (await tab.evaluate("window.lesionExplorer.ready")) as { accuracy: number };
         expect(intact.accuracy).toBe(expected.baseline.accuracy);
-        expect(await tab.textContent(".site .sub")).toBe("4 filters");
+        expect(await tab.textContent(".site .sub")).toBe("4 channels");
         for (const [i, [site, units]] of lesions.entries()) {
           const got = (await tab.evaluate(([s, u]) => (window as unknown as { lesionExplorer: { ablate: (s: string, u: number[]) => Promise<unknown> } }).lesionExplorer.ablate(s, u), [site, units] as const)) as { accuracy: number; perClass: number[] };
           expect([got.accuracy, got.perClass], `${site} ${units}`).toEqual([expected.conditions[i].accuracy, expected.conditions[i].perClass]);
@@ -328,6 +328,40 @@ describe("explore on a sample", () => {
       }
     } finally {
       await closeModel(cnn);
+    }
+  }, 120_000);
+});
+
+describe("explore on a network of many sites (ResNet-18's 37)", () => {
+  it("every unit cell can be clicked at 1,280 px: the network scrolls in its own box instead of running under the results panel (helper trials 'newuser29', 'newuser31')", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-explore-wide-"));
+    const model = await openModel(readFileSync(new URL("../fixtures/cnn/resnet18.onnx", import.meta.url)), { name: "resnet18.onnx" });
+    const n = 40;
+    const data: Dataset = { spec: "random:3x32x32", n, shape: [3, 32, 32], images: randomArray(n * 3072, random(9)).map(Math.abs), labels: Int32Array.from({ length: n }, (_, i) => i % 10), numClasses: 10, classNames: Array.from({ length: 10 }, (_, i) => String(i)), source: "test" };
+    try {
+      const result = await explore(model, data, { map: false });
+      writeFileSync(join(dir, "explorer.html"), result.html);
+    } finally {
+      await closeModel(model);
+    }
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await tab.goto(`file://${join(dir, "explorer.html")}`);
+      await tab.evaluate("window.lesionExplorer.ready");
+      const covered = await tab.evaluate(() => {
+        const cells = [...document.querySelectorAll<HTMLElement>(".unit")];
+        const hidden = cells.filter((cell) => {
+          cell.scrollIntoView({ block: "center", inline: "center" });
+          const box = cell.getBoundingClientRect();
+          return document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2) !== cell;
+        });
+        return { cells: cells.length, hidden: hidden.length };
+      });
+      expect(covered.cells).toBeGreaterThan(500);
+      expect(covered.hidden).toBe(0);
+    } finally {
+      await browser.close();
     }
   }, 120_000);
 });

@@ -38,7 +38,7 @@ function buildNetwork() {
     title.textContent = `${site.name}`;
     const sub = document.createElement("div");
     sub.className = "sub";
-    sub.textContent = `${site.units} ${site.kind === "conv" ? "filters" : "units"}`;
+    sub.textContent = `${site.units} ${site.kind === "conv" ? "channels" : "units"}`;
     const grid = document.createElement("div");
     grid.className = "units";
     const columns = Math.max(1, Math.ceil(site.units / 25));
