@@ -93,8 +93,9 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const site = resolveSite(model, options.site);
   checkUnits(site, options.units);
   if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
-  const found = networkOf(model.proto, model.inputShape);
-  if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains chains of Linear, Conv, BatchNorm, pooling and activations)`);
+  let why = "";
+  const found = networkOf(model.proto, model.inputShape, (reason) => (why = reason));
+  if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains chains of Linear, Conv, BatchNorm, pooling and activations): ${why}`);
   const { network, values } = found;
   const layer = siteLayerIndex(network, site.name);
   if (layer < 0) fail("unknown-site", `site ${site.name} is not the output of a trainable layer of ${model.name}`, { model: model.name, site: site.name, closest: [] });

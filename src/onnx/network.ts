@@ -141,9 +141,10 @@ export function siteLayerIndex(network: Network, name: string): number {
 
 /**
  * The trainable network behind an ONNX classifier made of the supported layers in a chain (the graphs lesion builds
- * and imports, and plain exported MLPs/CNNs), with its parameter values; null when the graph has anything else.
+ * and imports, and plain exported MLPs/CNNs), with its parameter values; null when the graph has anything else, and
+ * then `why` is told what: the first node off the chain, in one phrase ("Add node /layer1/Add does not read …").
  */
-export function networkOf(model: ModelProto, inputShape: number[]): { network: Network; values: Map<string, Float32Array> } | null {
+export function networkOf(model: ModelProto, inputShape: number[], why?: (reason: string) => void): { network: Network; values: Map<string, Float32Array> } | null {
   const graph = model.graph!;
   const index = indexGraph(graph);
   const constants = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
@@ -158,25 +159,30 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
   // GELU and SiLU as torch.onnx writes them before opset 20 (several nodes, src/onnx/sites.ts): one layer each.
   const composites = compositeActivations(graph, index);
   const inside = new Set<NodeProto>();
+  // Why the graph is no chain lesion trains, for the caller's message (recover on a ResNet had named no node).
+  const stop = (node: NodeProto, what: string) => {
+    why?.(`${node.opType} node ${node.name || node.output?.[0] || "(unnamed)"} ${what}`);
+    return null;
+  };
   for (const node of graph.node ?? []) {
     if (node.opType === "Constant" || inside.has(node)) continue;
     const composite = composites.get(current);
     if (composite?.nodes.includes(node)) {
       const op = compositeLayer(composite, graph);
-      if (!op) return null;
+      if (!op) return stop(composite.last, "ends an activation lesion does not train");
       layers.push({ op });
       for (const member of composite.nodes) inside.add(member);
       current = composite.last.output![0];
       continue;
     }
-    if (node.input?.[0] !== current) return null;
+    if (node.input?.[0] !== current) return stop(node, "does not read the previous layer's output: the graph branches or joins (a residual Add, a concatenation)");
     const name = layerName(node.name ?? "", node.input?.[1] ?? "", layers.length);
     switch (node.opType) {
       case "Gemm": {
         const weight = floatsOf(node.input[1]);
-        if (!weight || attributeInt(node, "transB", 0) !== 1 || attributeInt(node, "transA", 0) !== 0 || attributeFloat(node, "alpha", 1) !== 1 || attributeFloat(node, "beta", 1) !== 1) return null;
+        if (!weight || attributeInt(node, "transB", 0) !== 1 || attributeInt(node, "transA", 0) !== 0 || attributeFloat(node, "alpha", 1) !== 1 || attributeFloat(node, "beta", 1) !== 1) return stop(node, "is no Linear layer (computed weights, or transA/transB/alpha/beta other than PyTorch's)");
         const bias = floatsOf(node.input[2]);
-        if (node.input[2] && !bias) return null;
+        if (node.input[2] && !bias) return stop(node, "has a computed bias");
         const [out, inputs] = weight.dims;
         layers.push({ op: "linear", name, in: inputs, out, bias: bias !== null });
         values.set(`${name}.weight`, weight.values);
@@ -185,10 +191,10 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
       }
       case "Conv": {
         const weight = floatsOf(node.input[1]);
-        if (!weight || weight.dims.length !== 4 || weight.dims[2] !== weight.dims[3] || attributeInt(node, "group", 1) !== 1) return null;
+        if (!weight || weight.dims.length !== 4 || weight.dims[2] !== weight.dims[3] || attributeInt(node, "group", 1) !== 1) return stop(node, "is no plain 2-D convolution lesion trains (computed weights, a non-square kernel, or groups)");
         const pads = attributeInts(node, "pads", [0, 0, 0, 0]);
         const strides = attributeInts(node, "strides", [1, 1]);
-        if (new Set(pads).size > 1 || strides[0] !== strides[1] || attributeInts(node, "dilations", [1, 1]).some((d) => d !== 1)) return null;
+        if (new Set(pads).size > 1 || strides[0] !== strides[1] || attributeInts(node, "dilations", [1, 1]).some((d) => d !== 1)) return stop(node, "has uneven padding or strides, or dilation");
         const bias = floatsOf(node.input[2]);
         layers.push({ op: "conv", name, in: weight.dims[1], out: weight.dims[0], kernel: weight.dims[2], stride: strides[0], padding: pads[0], bias: bias !== null });
         values.set(`${name}.weight`, weight.values);
@@ -198,7 +204,7 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
       case "BatchNormalization": {
         const tensors = [1, 2, 3, 4].map((k) => floatsOf(node.input?.[k]));
         const channels = (layers.length > 0 ? layerShapes({ inputShape: shape, layers }).at(-1)! : shape)[0];
-        if (tensors.some((t) => !t || t.values.length !== channels) || attributeInt(node, "training_mode", 0) !== 0) return null;
+        if (tensors.some((t) => !t || t.values.length !== channels) || attributeInt(node, "training_mode", 0) !== 0) return stop(node, "is no BatchNorm of the previous layer's channels");
         // Trained with PyTorch's momentum 0.1 whatever the exporter wrote (ONNX's momentum is 1 − PyTorch's).
         // ε is a float32 attribute: read back as the shortest decimal that rounds to it (1e-5, not 9.99999975e-6).
         layers.push({ op: "batchnorm", name, channels, eps: Number(attributeFloat(node, "epsilon", 1e-5).toPrecision(7)), momentum: 0.1 });
@@ -215,21 +221,21 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
         break;
       case "Gelu":
         // Opset 20's Gelu; its tanh form is not one lesion trains.
-        if (attributeString(node, "approximate", "none") !== "none") return null;
+        if (attributeString(node, "approximate", "none") !== "none") return stop(node, "is GELU's tanh form");
         layers.push({ op: "gelu" });
         break;
       case "LogSoftmax":
         layers.push({ op: "logsoftmax" });
         break;
       case "Flatten":
-        if (attributeInt(node, "axis", 1) !== 1) return null;
+        if (attributeInt(node, "axis", 1) !== 1) return stop(node, "flattens from another axis than 1");
         layers.push({ op: "flatten" });
         break;
       case "MaxPool":
       case "AveragePool": {
         const kernel = attributeInts(node, "kernel_shape", []);
         const strides = attributeInts(node, "strides", kernel);
-        if (kernel.length !== 2 || kernel[0] !== kernel[1] || strides[0] !== strides[1] || attributeInts(node, "pads", [0, 0, 0, 0]).some((p) => p !== 0)) return null;
+        if (kernel.length !== 2 || kernel[0] !== kernel[1] || strides[0] !== strides[1] || attributeInts(node, "pads", [0, 0, 0, 0]).some((p) => p !== 0)) return stop(node, "pools with padding or an uneven window");
         layers.push({ op: node.opType === "MaxPool" ? "maxpool" : "avgpool", kernel: kernel[0], stride: strides[0] });
         break;
       }
@@ -237,11 +243,15 @@ export function networkOf(model: ModelProto, inputShape: number[]): { network: N
       case "Dropout":
         break;
       default:
-        return null;
+        // Two computed inputs: a join (a ResNet's residual Add, a concatenation), which a chain has not.
+        return stop(node, (node.input ?? []).filter((i) => i && !constants.has(i)).length > 1 ? "joins two branches (a residual connection or a concatenation), which a chain of layers has not" : "is no layer lesion trains");
     }
     current = node.output![0];
   }
-  if (!index.outputs.includes(current) || layers.length === 0) return null;
+  if (!index.outputs.includes(current) || layers.length === 0) {
+    why?.(layers.length === 0 ? "no layer lesion trains" : `the chain ends in ${current}, not the model's output`);
+    return null;
+  }
   const network: Network = { inputShape: shape, layers };
   shape = layerShapes(network)[layers.length - 1];
   return { network, values };

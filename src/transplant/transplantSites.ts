@@ -62,8 +62,9 @@ export function transplantSites(donor: LesionModel, recipient: LesionModel, data
 }
 
 function denseChain(model: LesionModel): Chain {
-  const found = networkOf(model.proto, model.inputShape);
-  if (!found) fail("unsupported-op", `${model.name} is not a chain of layers lesion can train; transplant handles MLPs (dense layers with activations)`, {});
+  let why = "";
+  const found = networkOf(model.proto, model.inputShape, (reason) => (why = reason));
+  if (!found) fail("unsupported-op", `${model.name} is not a chain of layers lesion can train (${why}); transplant handles MLPs (dense layers with activations)`, {});
   const other = found.network.layers.find((l) => !["linear", "relu", "tanh", "sigmoid", "leakyrelu", "flatten", "dropout", "logsoftmax"].includes(l.op));
   // Its float64 passes run in onnxruntime, which has no double Erf (GELU); SiLU is left out with it.
   if (other && (other.op === "gelu" || other.op === "silu")) fail("unsupported-op", `${model.name} has ${other.op} layers; transplant handles MLPs with ReLU, LeakyReLU, Tanh or Sigmoid activations`, { op: other.op });

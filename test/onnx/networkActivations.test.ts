@@ -3,11 +3,13 @@
  * built classifier computes them (against a JS float64 forward pass), and networkOf reads them back as the layers
  * they were, telling them apart by value. An activation of several nodes that is neither (x·tanh(x)) is not trained.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { closeModel, getSession, openModel } from "../../src/engine/model.js";
 import { OrtTensor } from "../../src/engine/ort.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { erf } from "../../src/onnx/float64/erf.js";
+import { decodeModel } from "../../src/onnx/proto.js";
 import { networkOf } from "../../src/onnx/network.js";
 import { encodeModel, makeNode } from "../../src/onnx/proto.js";
 import { random, randomArray } from "../helpers.js";
@@ -58,5 +60,13 @@ describe("GELU and SiLU layers", () => {
     const sigmoid = graph.node!.find((n) => n.opType === "Sigmoid")!;
     Object.assign(sigmoid, makeNode("Tanh", sigmoid.input!, sigmoid.output!, sigmoid.name!));
     expect(networkOf(proto, [5])).toBeNull();
+  });
+
+  it("networkOf says why a graph is no chain: ResNet-18's first residual Add joins two branches (recover on a ResNet had named no node; helper trial 'newuser31')", () => {
+    const resnet = decodeModel(readFileSync(new URL("../fixtures/cnn/resnet18.onnx", import.meta.url)));
+    const reasons: string[] = [];
+    expect(networkOf(resnet, [3, 32, 32], (reason) => reasons.push(reason))).toBeNull();
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatch(/^Add node \S+ joins two branches \(a residual connection or a concatenation\), which a chain of layers has not$/);
   });
 });
