@@ -118,15 +118,30 @@ function progressBar(): { onProgress: (event: Progress) => void; stop: () => voi
 function progressLines(lineSeconds: number): { onProgress: (event: Progress) => void; stop: () => void } {
   const started = performance.now();
   let next = started + lineSeconds * 1000;
+  let last: Progress | null = null;
+  const write = (event: Progress, now: number) => {
+    next = now + lineSeconds * 1000;
+    const label = event.detail ? `${event.phase} ${event.detail}` : event.phase;
+    const amount = event.total > 0 ? `${event.done}/${event.total} (${Math.floor((100 * event.done) / event.total)} %)` : "(working…)";
+    process.stderr.write(`lesion: ${label} ${amount}, ${Math.round((now - started) / 1000)} s\n`);
+  };
+  // Work between events (a wide layer's pair losses in worker threads: a trial's log was silent for 407 s) still gets
+  // its line every lineSeconds, with the last count, whenever this thread is free to write it.
+  const heartbeat = setInterval(() => {
+    const now = performance.now();
+    if (last && now >= next) write(last, now);
+  }, 1000);
+  heartbeat.unref();
   return {
     onProgress(event) {
+      last = event;
       const now = performance.now();
       if (now < next || !(event.total > 0)) return;
-      next = now + lineSeconds * 1000;
-      const label = event.detail ? `${event.phase} ${event.detail}` : event.phase;
-      process.stderr.write(`lesion: ${label} ${event.done}/${event.total} (${Math.floor((100 * event.done) / event.total)} %), ${Math.round((now - started) / 1000)} s\n`);
+      write(event, now);
     },
-    stop() {},
+    stop() {
+      clearInterval(heartbeat);
+    },
   };
 }
 

@@ -203,6 +203,8 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     const means = [...needed.values()].some((c) => c.site === siteName && c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
     if (means) meansBySite[siteName] = Array.from(means);
     if (todo.length === 0) continue;
+    // Said before the first block: its first count can be minutes away (a wide layer's pair losses).
+    progress(done, siteName);
     // Blocks are the unit of resuming: each finished block is appended to the resume log.
     for (const block of plan.blocks) {
       throwIfAborted(options.signal);
