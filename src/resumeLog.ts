@@ -25,7 +25,7 @@ export function openResumeLog<Record extends { id: string }>(path: string, heade
   if (existsSync(path)) {
     const lines = readFileSync(path, "utf8").split("\n");
     if (lines[0] !== headerLine) {
-      fail("resume-mismatch", `${path} belongs to a different run (model, data or options changed); remove it or choose another output directory`, { path });
+      fail("resume-mismatch", `${path} belongs to a different run (model, data or options changed); remove it, or give this run another resume log (the command line: another output directory)`, { path });
     }
     for (const line of lines.slice(1)) {
       if (!line) continue;

@@ -78,13 +78,14 @@ export function registerCharacterize(program: Command): void {
         progress.stop();
         const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: initial?.name ?? null, provenance: provenance(model, data, options.seed) });
         output.write(files, summary);
-        for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`maxK`").join("--max-k")}`);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         if (flags.json) return printJson(summary);
         console.log(`characterised ${result.indicators.sites.length} site(s) of ${model.name} on ${data.spec} (baseline ${percent(result.indicators.baseline.accuracy)}) → ${flags.output}`);
         for (const s of result.indicators.sites) {
           const groups = result.populations.find((p) => p.site === s.site)!;
           const [activation, impact] = ["activation", "impact"].map((by) => groups.groupings.find((g) => g.by === by && g.method === "hierarchical")!.k);
-          console.log(`  ${s.site.padEnd(16)} ${String(s.units).padStart(5)} units, ${s.dead.length} dead, ${activation} activation / ${impact} impact populations (ARI ${groups.agreement.ari.toFixed(2)})`);
+          const capped = groups.groupings.filter((g) => g.capped).map((g) => `${g.by} (${g.method})`);
+          console.log(`  ${s.site.padEnd(16)} ${String(s.units).padStart(5)} units, ${s.dead.length} dead, ${activation} activation / ${impact} impact populations (ARI ${groups.agreement.ari.toFixed(2)})${capped.length ? `; ${capped.join(", ")} at --max-k ${flags.maxK}: more might score higher` : ""}`);
         }
       } finally {
         output?.release();

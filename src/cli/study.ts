@@ -97,7 +97,7 @@ export function registerStudy(program: Command): void {
         progress.stop();
         const report = buildReport(flags.output);
         const reused = Object.entries(result.steps).filter(([, ran]) => !ran).map(([name]) => name);
-        for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`maxK`").join("--max-k")}`);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
         console.log(`studied ${result.model} on ${result.data}: baseline ${percent(result.baseline)}, sites ${result.sites.join(", ")}${reused.length ? ` (reused: ${reused.join(", ")})` : ""}`);
         // Said, not left to a missing step: a user expects pairs by default (--pairs cheap found none).
         console.log(`pairs: ${result.pairSites.length > 0 ? result.pairSites.join(", ") : `none (${flags.pairs === "none" ? "--pairs none" : "no dense site of ≤ 100 units on a fast engine; --pairs all sweeps every hidden site"})`}`);

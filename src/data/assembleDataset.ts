@@ -5,7 +5,7 @@ import type { Dataset } from "./types.js";
 /** Checks the `limit` option: undefined (all samples) or a positive integer. */
 export function checkLimit(limit: number | undefined): void {
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
-    fail("bad-option", `limit must be a positive integer (a number of samples), got ${limit}`, { options: ["limit"], value: limit });
+    fail("bad-option", `\`limit\` must be a positive integer (a number of samples), got ${limit}`, { options: ["limit"], value: limit });
   }
 }
 

@@ -39,8 +39,8 @@ export interface EvaluateResult {
  * confusion matrix ([K, K] counts, rows true class, columns predicted) and the mean softmax cross-entropy (natural log,
  * from the logits before any probability head). Predictions are argmax of the logits, ties toward the lower class.
  * @throws LesionError `shape-mismatch` (images of another shape than the model takes), `bad-data` (an image folder not
- * matched to the model's classes), `label-out-of-range` (a label beyond the model's classes); `bad-model` (onnxruntime
- * cannot run the graph); `aborted` (options.signal).
+ * matched to the model's classes), `label-out-of-range` (a label beyond the model's classes); `bad-option` (a
+ * `batchSize` below 1); `bad-model` (onnxruntime cannot run the graph); `aborted` (options.signal).
  */
 export async function evaluate(model: LesionModel, data: Dataset, options: EvaluateOptions = {}): Promise<EvaluateResult> {
   checkData(model, data);

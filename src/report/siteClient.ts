@@ -136,7 +136,7 @@ function drawSite(site) {
       height: 60 + 36 * grouping.populations.length, marginLeft: 130, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick }, y: { label: null },
       color: { ...colour.scale, reverse: false, legend: true, label: "accuracy change" + colour.note },
       marks: [Plot.cell(bars, { x: "class", y: "population", fill: "change", tip: true, channels: { interaction: "interaction" } }), Plot.dot(colour.outliers, { x: "class", y: "population", r: 2, fill: "white", stroke: "black", strokeWidth: 0.5 })],
-    }), "Each population ablated as a group: the accuracy change per class (red: loss). Hover for the interaction: group change minus the sum of its members' single-unit changes; negative means the members cover for each other (redundancy), so the group's loss exceeds what single ablations suggest.", file("populations"), bars);
+    }), "Each population ablated as a group: the accuracy change per class (red: loss). Hover for the interaction: group change minus the sum of its members' single-unit changes; negative means the members cover for each other (redundancy), so the group's loss exceeds what single ablations suggest." + (grouping.capped ? " " + grouping.k + " populations is the most tried (--max-k): more might score a higher silhouette." : ""), file("populations"), bars);
   }
 
   // Pairs.

@@ -250,7 +250,8 @@ function writeFiles(dir: string, files: ResultFile[], summary: object, run: RunI
 }
 
 /**
- * Writes the files, then the summary; removes a stale summary first so a crash mid-way never looks complete.
+ * Writes the files, then the summary; removes a stale summary first so a crash mid-way never looks complete. Writes
+ * no run.json (the run's identity, which a rerun is checked against): `openResultDir` does, for a run it claims.
  * @throws LesionError `unwritable-path` (a file that cannot be written, naming it).
  */
 export function writeResultDir(dir: string, files: ResultFile[], summary: object): void {

@@ -77,7 +77,10 @@ export interface ConditionResult {
   /** Samples the intact network gets right and this condition gets wrong, and the reverse. */
   lost: number;
   gained: number;
-  /** Mean cross-entropy, or null when loss was not asked for. */
+  /**
+   * Mean cross-entropy, or null when loss was not asked for; rounded to 9 significant digits, as the resume log keeps
+   * it, so that a resumed run and an uninterrupted one give the same number (`baseline.loss` is not rounded).
+   */
   loss: number | null;
   /** For pairs: samples lost only jointly. Null for other conditions. */
   redundancy: Redundancy | null;
@@ -129,7 +132,8 @@ const INTACT_ID = "intact";
  * jointly). Conditions run through the sweep engine (`sweep`), every prediction equal to a float64 forward pass; the
  * intact predictions are checked against a plain forward pass. With `resumeLog`, finished conditions are appended there
  * and a rerun continues where a killed one stopped (the log is removed when the run completes).
- * @throws LesionError `bad-units` (no conditions); `unknown-site`; `unit-out-of-range`; `shape-mismatch` (images of
+ * @throws LesionError `bad-units` (no conditions); `bad-option` (a `batchSize` below 1); `unknown-site`;
+ * `unit-out-of-range`; `shape-mismatch` (images of
  * another shape than the model takes), `bad-data` (an image folder not matched to the model's classes),
  * `label-out-of-range` (a label beyond the model's classes); `resume-mismatch` (a resume log of another run);
  * `unwritable-path` (the resume log); `unsupported-op` (a graph after the site that cannot be cut and cached);

@@ -107,7 +107,8 @@ export interface FractionsOptions {
 /**
  * Cumulative ablation (Morcos et al. 2018): for each fraction f (0 < f ≤ 1), the first round(f·units) units of an
  * order (random per repeat, seeded, or by `ranking`, largest first).
- * @throws LesionError `bad-fraction` (f outside (0, 1]); `bad-option` (an order without a score per unit).
+ * @throws LesionError `bad-fraction` (f outside (0, 1]); `bad-option` (an order without a score per unit, `repeats`
+ * below 1).
  */
 export function fractions(site: Site, options: FractionsOptions): Condition[] {
   const order = options.order ?? "random";
@@ -121,7 +122,7 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
     for (let r = 0; r < repeats; r++) orders.push(shuffle(range(site.units), seeded((options.seed ?? 0) * 1000003 + r)));
   } else {
     const ranking = options.ranking;
-    if (!ranking || ranking.length !== site.units) fail("bad-option", `order '${order}' needs a score for each of the ${site.units} units of ${site.name}`, { options: ["ranking"], value: order });
+    if (!ranking || ranking.length !== site.units) fail("bad-option", `order '${order}' needs \`ranking\`: a score for each of the ${site.units} units of ${site.name}`, { options: ["ranking"], value: order });
     const score = (u: number) => ranking[u] ?? -Infinity;
     orders.push(range(site.units).sort((a, b) => (score(a) === score(b) ? a - b : score(b) - score(a))));
   }

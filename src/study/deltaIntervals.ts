@@ -43,7 +43,7 @@ export interface DeltaIntervals {
  */
 export function deltaIntervals(result: Pick<AblateResult, "predictions" | "changes">, labels: ArrayLike<number>, options: DeltaIntervalsOptions = {}): DeltaIntervals {
   const level = options.level ?? 0.95;
-  if (!(level > 0 && level < 1)) fail("bad-option", `the confidence level must lie in (0, 1), got ${level}`, { options: ["level"], value: level });
+  if (!(level > 0 && level < 1)) fail("bad-option", `\`level\` (the confidence level) must lie in (0, 1), got ${level}`, { options: ["level"], value: level });
   const n = labels.length;
   if (result.predictions.length !== n) fail("shape-mismatch", `the ablation result has ${result.predictions.length} predictions but the data has ${n} labels`, { expected: [n], actual: [result.predictions.length] });
   const counts = countChanges(result, labels);

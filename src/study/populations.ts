@@ -39,16 +39,16 @@ export interface PopulationAblation {
   accuracy: number;
   delta: number;
   deltaPerClass: Array<number | null>;
-  /** Per class: the sum of the members' single-unit accuracy changes. */
-  sumOfSingles: number[];
-  /** Per class: group change − sum of single changes. */
-  interaction: number[];
+  /** Per class: the sum of the members' single-unit accuracy changes (null for a class without samples). */
+  sumOfSingles: Array<number | null>;
+  /** Per class: group change − sum of single changes (null for a class without samples). */
+  interaction: Array<number | null>;
 }
 
 export interface Population {
   id: number;
   units: number[];
-  /** Mean class-conditional activation of the members, per class. */
+  /** Mean class-conditional activation of the members, per class (NaN for a class without samples, as `classMeans`). */
   classProfile: number[];
   ablation: PopulationAblation;
 }
@@ -58,6 +58,11 @@ export interface Grouping {
   method: "hierarchical" | "kmeans";
   k: number;
   silhouette: number;
+  /**
+   * Whether k is the largest tried (`maxK`, k not fixed): the best silhouette may be a cap rather than a peak, and
+   * more populations might score higher (a note in the console and the report, not a warning: it is common).
+   */
+  capped: boolean;
   /** Per unit: its population id, or −1 for a dead unit. */
   labels: number[];
   populations: Population[];
@@ -114,18 +119,17 @@ async function sitePopulations(model: LesionModel, data: Dataset, found: Indicat
   const over = (profile: number[]) => (present.length === k ? profile : present.map((c) => profile[c]));
   const seed = options.seed ?? 0;
   const maxK = options.maxK ?? 8;
-  const capped: string[] = [];
   const groupings: Array<Omit<Grouping, "populations"> & { members: number[][] }> = [];
   for (const by of ["activation", "impact"] as const) {
     const profiles = included.map((u) => over(by === "activation" ? activation[u] : impact[u]));
     for (const method of ["hierarchical", "kmeans"] as const) {
       const { labels, k: chosen, silhouette: score } = cluster(profiles, method, options.k, maxK, seed);
       // The best silhouette at the largest k tried may be a cap, not a peak (a trial's fc1 impact grouping).
-      if (options.k === undefined && chosen === maxK && maxK < included.length - 1) capped.push(`${by} (${method})`);
+      const capped = options.k === undefined && chosen === maxK && maxK < included.length - 1;
       const full = new Array<number>(site.units).fill(-1);
       included.forEach((u, i) => (full[u] = labels[i]));
       const members = Array.from({ length: chosen }, (_, id) => included.filter((_, i) => labels[i] === id));
-      groupings.push({ by, method, k: chosen, silhouette: score, labels: full, members });
+      groupings.push({ by, method, k: chosen, silhouette: score, capped, labels: full, members });
     }
   }
   // Every population of every grouping ablated as a group, in one run.
@@ -148,7 +152,8 @@ async function sitePopulations(model: LesionModel, data: Dataset, found: Indicat
       ...g,
       populations: members.map((units, id) => {
         const result = ablation!.conditions[seen.get(condition(resolved, units, "zero", `population ${units.join(" ")}`).id)!];
-        const sumOfSingles = Array.from({ length: k }, (_, c) => -units.reduce((s, u) => s + impact[u][c], 0));
+        // A class without samples has no change (null, as deltaPerClass), not NaN.
+        const sumOfSingles = Array.from({ length: k }, (_, c) => (present.includes(c) ? -units.reduce((s, u) => s + impact[u][c], 0) : null));
         return {
           id,
           units,
@@ -158,7 +163,7 @@ async function sitePopulations(model: LesionModel, data: Dataset, found: Indicat
             delta: result.delta,
             deltaPerClass: result.deltaPerClass,
             sumOfSingles,
-            interaction: result.deltaPerClass.map((d, c) => (d ?? 0) - sumOfSingles[c]),
+            interaction: result.deltaPerClass.map((d, c) => (d === null || sumOfSingles[c] === null ? null : d - sumOfSingles[c]!)),
           },
         };
       }),
@@ -169,10 +174,7 @@ async function sitePopulations(model: LesionModel, data: Dataset, found: Indicat
     },
     embeddings: embed(activation.map(over), seed),
     unresolvedTies: ablation?.unresolvedTies ?? 0,
-    warnings: [
-      ...(ablation?.warnings ?? []),
-      ...(capped.length ? [`${site.site}: the ${capped.join(", ")} grouping${capped.length === 1 ? "" : "s"} chose ${maxK} populations, the most tried (\`maxK\`): the silhouette may still rise with more; try a larger \`maxK\``] : []),
-    ],
+    warnings: ablation?.warnings ?? [],
   };
 }
 

@@ -102,7 +102,11 @@ describe("a class without samples", () => {
     for (const g of site.groupings) {
       expect(g.k).toBeGreaterThanOrEqual(2);
       expect(Number.isFinite(g.silhouette)).toBe(true);
-      for (const p of g.populations) expect(p.classProfile[ABSENT]).toBeNaN();
+      for (const p of g.populations) {
+        expect(p.classProfile[ABSENT]).toBeNaN();
+        // No change for a class without samples: null, as deltaPerClass (it had been NaN).
+        expect([p.ablation.deltaPerClass[ABSENT], p.ablation.sumOfSingles[ABSENT], p.ablation.interaction[ABSENT]]).toEqual([null, null, null]);
+      }
     }
     expect(site.embeddings.pca.data.every(Number.isFinite)).toBe(true);
     // t-SNE had returned NaN for every unit: a dead unit's flat profile is equally far from all the others.

@@ -87,9 +87,11 @@ describe("characterize(mlp20, mnist:test, {initial})", () => {
     expect(flat).toEqual([10, 17]);
     const grouping = result.populations.find((p) => p.site === "fc1")!.groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
     expect(grouping.labels[10]).toBe(grouping.labels[17]);
-    // That grouping's best silhouette is at k = 8, the most tried: a cap, said as a warning.
-    expect(grouping.k).toBe(8);
-    expect(result.warnings.find((w) => w.startsWith("fc1: the impact (hierarchical)"))).toMatch(/chose 8 populations, the most tried \(`maxK`\): the silhouette may still rise with more; try a larger `maxK`$/);
+    // That grouping's best silhouette is at k = 8, the most tried: a cap, flagged (a note, not a warning: common).
+    expect([grouping.k, grouping.capped]).toEqual([8, true]);
+    const activation = result.populations.find((p) => p.site === "fc1")!.groupings.find((g) => g.by === "activation" && g.method === "hierarchical")!;
+    expect([activation.k, activation.capped]).toEqual([3, false]);
+    expect(result.warnings.some((w) => /populations/.test(w))).toBe(false);
   });
 
   it("finds the dead unit (fc1 unit 5, never active) and leaves it out of every population", () => {

@@ -56,7 +56,7 @@ describe("deltaIntervals", () => {
     const predictions = new Int32Array(n);
     const labels = new Int32Array(n);
     expect(() => deltaIntervals({ predictions, changes: [] }, labels, { level: 1 })).toThrow(LesionError);
-    expect(() => deltaIntervals({ predictions, changes: [] }, labels, { level: 1 })).toThrow("the confidence level must lie in (0, 1), got 1");
+    expect(() => deltaIntervals({ predictions, changes: [] }, labels, { level: 1 })).toThrow("`level` (the confidence level) must lie in (0, 1), got 1");
     try {
       deltaIntervals({ predictions, changes: [] }, new Int32Array(3));
       expect.unreachable();
