@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { fail, isLesionError } from "../errors.js";
 import { existsSync, readFileSync } from "node:fs";
+import { fail, isLesionError } from "../errors.js";
 import { checkOutputFile, readFileChecked, writeFileAtomic } from "../files.js";
 import type { Activation } from "../models/arch.js";
 import { closeModel, openModel } from "../engine/model.js";
