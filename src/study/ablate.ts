@@ -77,10 +77,7 @@ export interface ConditionResult {
   /** Samples the intact network gets right and this condition gets wrong, and the reverse. */
   lost: number;
   gained: number;
-  /**
-   * Mean cross-entropy, or null when loss was not asked for; rounded to 9 significant digits, as the resume log keeps
-   * it, so that a resumed run and an uninterrupted one give the same number (`baseline.loss` is not rounded).
-   */
+  /** Mean cross-entropy (null without loss), to 9 significant digits as the resume log keeps it (`baseline.loss`: full). */
   loss: number | null;
   /** For pairs: samples lost only jointly. Null for other conditions. */
   redundancy: Redundancy | null;
@@ -207,8 +204,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     const means = [...needed.values()].some((c) => c.site === siteName && c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
     if (means) meansBySite[siteName] = Array.from(means);
     if (todo.length === 0) continue;
-    // Said before the first block: its first count can be minutes away (a wide layer's pair losses).
-    progress(done, siteName);
+    progress(done, siteName); // before the first block: its count can be minutes away (a wide layer's pair losses)
     // Blocks are the unit of resuming: each finished block is appended to the resume log.
     for (const block of plan.blocks) {
       throwIfAborted(options.signal);
