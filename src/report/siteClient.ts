@@ -193,7 +193,7 @@ function drawSite(site) {
       const rows = site.classCurves.flatMap((c) => c.perClass.flatMap((points, j) => points.map(([fraction, accuracy]) => ({ class: classes[j], col: j % 5, row: Math.floor(j / 5), fraction, accuracy, order: c.order, series: c.order + " " + c.repeat }))));
       figure(s, Plot.plot({
         width: 1000, height: 150 * Math.ceil(classes.length / 5) + 40, grid: true, color: { legend: true }, fx: { axis: null }, fy: { axis: null },
-        x: { label: "fraction of units ablated", domain: [0, 1], ticks: [0.25, 0.5, 0.75] }, y: { label: "class accuracy", domain: [0, 1], ticks: 4 },
+        x: { label: "fraction of units ablated", domain: [0, 1], ticks: [0.2, 0.5, 0.8] }, y: { label: "class accuracy", domain: [0, 1], ticks: 4 },
         marks: [
           Plot.frame({ stroke: "#ddd" }),
           Plot.line(rows, { fx: "col", fy: "row", x: "fraction", y: "accuracy", z: "series", stroke: "order", strokeWidth: 1.2, tip: true, channels: { class: "class" } }),

@@ -35,7 +35,8 @@ function picker(s, label, id) {
  */
 function clipped(cells, key, diverging, percentPoints = false) {
   const { max, clipped: n } = robustMax(cells.map((c) => c[key]));
-  const scale = diverging ? { type: "diverging", scheme: "RdBu", reverse: true, domain: [-max, max], clamp: true } : { scheme: "viridis", domain: [0, max], clamp: true };
+  // marginLeft: room for the legend's first tick label ("0.0" was cut to ".0").
+  const scale = diverging ? { type: "diverging", scheme: "RdBu", reverse: true, domain: [-max, max], clamp: true, marginLeft: 12 } : { scheme: "viridis", domain: [0, max], clamp: true, marginLeft: 12 };
   // percentPoints: "pp" for a change of accuracy, "%" for a share of images (redundancy); true means "pp".
   const unit = percentPoints === true ? "pp" : percentPoints || null;
   if (unit) scale.tickFormat = pointsTick;
@@ -104,7 +105,7 @@ if (data.filters) {
     ctx.putImageData(image, 0, 0);
     grid.append(canvas);
   });
-  figure(s, grid, "Each tile is one filter of " + t.site + " (filter 0 first), its " + t.channels + "×" + t.height + "×" + t.width + " kernel drawn as a " + t.height + "×" + t.width + " image: " + (t.channels === 3 ? "red, green and blue are the weights on the input's three channels" : "grey is the weight on the one input channel") + ", each channel scaled on its own symmetrically around 0 (0 mid-grey 128, its largest |weight| 0 or 255). A tile of one hue is a colour detector; light and dark stripes are an edge detector.", "filters",
+  figure(s, grid, "Each tile is one filter of " + t.site + " (filter 0 first), its " + t.channels + "×" + t.height + "×" + t.width + " kernel drawn as a " + t.height + "×" + t.width + " image: " + (t.channels === 3 ? "red, green and blue are the weights on the input's three channels" : "grey is the weight on the one input channel") + ", each channel scaled on its own symmetrically around 0 (0 mid-grey 128, its largest |weight| 0 or 255)." + (t.channels === 3 ? " A tile of one hue is a colour detector; light and dark stripes are an edge detector." : " Light and dark stripes are an edge detector, a light or dark spot a blob detector."), "filters",
     () => t.pixels.flatMap((bytes, f) => range(t.width * t.height).map((p) => ({ filter: f, y: Math.floor(p / t.width), x: p % t.width, r: bytes[3 * p], g: bytes[3 * p + 1], b: bytes[3 * p + 2] }))));
 }
 `;

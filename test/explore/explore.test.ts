@@ -43,10 +43,10 @@ const LESIONS: Array<[string, number[]]> = [
 
 /** The page's `lesion ablate` line for each of LESIONS. */
 const LINES = [
-  "lesion ablate mlp.onnx --data mnist:test --site fc1 --units 3 -o out/fc1_3",
-  "lesion ablate mlp.onnx --data mnist:test --site fc2 --units 3,7 -o out/fc2_3_7",
-  "lesion ablate mlp.onnx --data mnist:test --site fc1 --units 0,5,11,17,23,42,64,99 -o out/fc1_0_5_11_17_23_42_64_99",
-  "lesion ablate mlp.onnx --data mnist:test --site fc3 --units 1-12 -o out/fc3_1-12",
+  "npx lesion ablate mlp.onnx --data mnist:test --site fc1 --units 3 -o out/fc1_3",
+  "npx lesion ablate mlp.onnx --data mnist:test --site fc2 --units 3,7 -o out/fc2_3_7",
+  "npx lesion ablate mlp.onnx --data mnist:test --site fc1 --units 0,5,11,17,23,42,64,99 -o out/fc1_0_5_11_17_23_42_64_99",
+  "npx lesion ablate mlp.onnx --data mnist:test --site fc3 --units 1-12 -o out/fc3_1-12",
 ];
 
 beforeAll(async () => {
@@ -103,7 +103,7 @@ describe("explore", () => {
       await tab.click('.unit[data-site="fc1"][data-unit="3"]');
       await tab.waitForFunction("window.lesionExplorer.timings.length === 1");
       expect(await bars()).not.toEqual(before);
-      expect(await tab.inputValue("#units")).toBe("lesion ablate mlp.onnx --data mnist:test --site fc1 --units 3 -o out/fc1_3");
+      expect(await tab.inputValue("#units")).toBe("npx lesion ablate mlp.onnx --data mnist:test --site fc1 --units 3 -o out/fc1_3");
       // Shift-click adds to the group.
       await tab.click('.unit[data-site="fc1"][data-unit="5"]', { modifiers: ["Shift"] });
       await tab.waitForFunction("window.lesionExplorer.timings.length === 2");
@@ -154,7 +154,8 @@ describe("explore", () => {
       const reference = float64Masked(model, test, across);
       const got = (await tab.evaluate((l) => (window as unknown as { lesionExplorer: { silence: (l: Record<string, number[]>) => Promise<unknown> } }).lesionExplorer.silence(l), across)) as { accuracy: number; perClass: number[] };
       expect([got.accuracy, got.perClass]).toEqual([reference.accuracy, reference.perClass]);
-      expect(await tab.inputValue("#units")).toMatch(/^# across sites/);
+      // Two commands that run as pasted, the note after them (a leading "#" had commented out the whole line).
+      expect(await tab.inputValue("#units")).toMatch(/^npx lesion ablate mlp\.onnx --data mnist:test --site fc1 --units 3,8,50 -o \S+ ; npx lesion ablate mlp\.onnx --data mnist:test --site fc2 --units 7,9 -o \S+ {2}# across sites: the CLI ablates one site per condition$/);
       await tab.screenshot({ path: join(ARTEFACTS, "fc3-group.png") });
       // The stimulus map counts, for its images, what the last single-site lesion did: as the library's changes say.
       const last = LESIONS.length - 1;

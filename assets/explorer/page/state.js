@@ -44,8 +44,10 @@ function cliLine() {
   const active = [...lesion].filter(([, u]) => u.length > 0);
   if (active.length === 0) return "";
   const quote = (s) => (/^[\w./@:+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
-  const across = active.length > 1 ? "# across sites: the CLI ablates one site per condition: " : "";
-  return across + active.map(([site, units]) => `lesion ablate ${quote(meta.modelPath)} --data ${quote(meta.data)} --site ${quote(site)} --units ${unitRanges(units)} -o ${quote(outputDir(site, units))}`).join(" ; ");
+  // `npx lesion`, as the README runs it (in a clone or a project that depends on lesion). Across sites, one command per
+  // site, the note last: a leading `#` had made the whole pasted line a shell comment that ran nothing.
+  const across = active.length > 1 ? "  # across sites: the CLI ablates one site per condition" : "";
+  return active.map(([site, units]) => `npx lesion ablate ${quote(meta.modelPath)} --data ${quote(meta.data)} --site ${quote(site)} --units ${unitRanges(units)} -o ${quote(outputDir(site, units))}`).join(" ; ") + across;
 }
 
 /** Sorted units as the CLI's unit list, runs as ranges: [0, 1, 2, 3, 7] → "0-3,7". */
