@@ -59,6 +59,9 @@ export function parseGroups(json: string, path: string): Record<string, number[]
     if (!Array.isArray(units) || units.length === 0 || units.some((u) => !Number.isInteger(u) || (u as number) < 0)) {
       fail("bad-groups", `group '${name}' in ${path} must be a non-empty list of unit indices`, { path, group: name });
     }
+    // A unit named twice is a slip (the group would silently be smaller than written).
+    const twice = (units as number[]).find((u, i) => (units as number[]).indexOf(u) !== i);
+    if (twice !== undefined) fail("bad-groups", `group '${name}' in ${path} names unit ${twice} twice`, { path, group: name });
     groups[name] = units as number[];
   }
   if (Object.keys(groups).length === 0) fail("bad-groups", `${path} has no groups`, { path });

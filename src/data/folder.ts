@@ -38,9 +38,16 @@ export function loadImageFolder(root: string, spec: string, limit?: number, sizi
     entries = readdirSync(root);
   } catch (error) {
     if ((error as { code?: string }).code === "ENOENT") fail("missing-file", `data folder not found: ${root}`, { path: root });
-    throw error;
+    unreadable(error, root);
   }
-  const classNames = entries.filter((name) => statSync(join(root, name)).isDirectory()).sort();
+  const isFolder = (path: string) => {
+    try {
+      return statSync(path).isDirectory();
+    } catch (error) {
+      return unreadable(error, path);
+    }
+  };
+  const classNames = entries.filter((name) => isFolder(join(root, name))).sort();
   if (classNames.length === 0) fail("bad-data", `${root} has no class sub-folders (expected ${root}/<class>/<image>.png)`, { path: root });
   const files: Array<{ path: string; label: number }> = [];
   classNames.forEach((name, label) => {
@@ -91,4 +98,15 @@ function decode(path: string): RgbaImage {
     if (isLesionError(error)) throw error;
     fail("bad-data", `${path} is not a readable PNG or JPEG image (${(error as Error).message.split("\n")[0]})`, { path });
   }
+}
+
+/**
+ * A file-system fault reading the data (a symlink loop, permission) as one `missing-file` line naming the path (a
+ * trial's loop of two symlinks had been an internal error); anything else passes through.
+ */
+function unreadable(error: unknown, path: string): never {
+  const code = (error as { code?: string }).code;
+  if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) throw error;
+  const reason = code === "ELOOP" ? "a loop of symbolic links" : code === "EACCES" ? "permission denied" : code.toLowerCase();
+  fail("missing-file", `cannot read ${path}: ${reason} (${code})`, { path });
 }

@@ -68,19 +68,21 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
     const state = options.state ? new Map(options.state) : new Map(params.flatMap((p) => stateNames(options.optimizer, p.name).map((s) => [s, new Float32Array(values.get(p.name)!.length)] as const)));
     const masks = maskFeeds(shapes, options.masks);
     const history: EpochResult[] = [];
-    const batches = Math.ceil(n / options.batchSize);
+    // A batch larger than the data is the whole data (`--batch-size 1e9` had tried to allocate 1e9 samples).
+    const batchSize = Math.min(options.batchSize, n);
+    const batches = Math.ceil(n / batchSize);
     let t = (options.startEpoch ?? 0) * batches;
-    const x = new Float32Array(options.batchSize * size);
-    const y = new Int32Array(options.batchSize);
+    const x = new Float32Array(batchSize * size);
+    const y = new Int32Array(batchSize);
     for (let epoch = (options.startEpoch ?? 0) + 1; epoch <= options.epochs; epoch++) {
       const started = performance.now();
       const order = permutation(n, seeded(options.seed * 1000003 + epoch));
       let lossSum = 0;
       for (let b = 0; b < batches; b++) {
         throwIfAborted(options.signal);
-        const count = Math.min(options.batchSize, n - b * options.batchSize);
+        const count = Math.min(batchSize, n - b * batchSize);
         for (let r = 0; r < count; r++) {
-          const s = order[b * options.batchSize + r];
+          const s = order[b * batchSize + r];
           x.set(options.train.inputs.subarray(s * size, (s + 1) * size), r * size);
           y[r] = options.train.labels[s];
         }

@@ -59,7 +59,7 @@ export interface ImportResult {
  * (`.pt` zip or legacy pickle, `.safetensors`; read without running code) built into the architecture `arch` ("mlp" or
  * a layer list, see README "Architectures"). Preprocessing (`mean`, `std` per channel on [0, 1] pixels, `inputShape`
  * CxHxW) and class names go into the model's metadata.
- * @throws LesionError `missing-file`; `bad-option` (mean and std of different lengths or of another count than the
+ * @throws LesionError `missing-file`; `bad-option` (an empty or repeated class name, mean and std of different lengths or of another count than the
  * model's channels, a zero std, a checkpoint without
  * `arch`, an image shape that cannot be told); `bad-checkpoint` (a file that is no readable PyTorch checkpoint);
  * `unsafe-pickle` (a pickle that asks to run code); `bad-arch` (an architecture that does not fit the weights);
@@ -70,6 +70,13 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
   // A checkpoint is read as one whatever its name (`weights.onnx` that torch.save wrote).
   const isOnnx = extname(path).toLowerCase() === ".onnx" && checkpointFormat(bytes) === null;
   checkMeanStd(options.mean, options.std);
+  // Names become CSV columns (accuracy_<name>) and match image folders: an empty or repeated one would make two
+  // columns one (a trial's "a,,c" gave a column "accuracy_").
+  const names = options.classNames ?? [];
+  const empty = names.findIndex((name) => name.trim() === "");
+  if (empty >= 0) fail("bad-option", `\`classNames\`: name ${empty + 1} of ${names.length} is empty`, { options: ["classNames"], value: names.join(",") });
+  const repeated = names.find((name, i) => names.indexOf(name) !== i);
+  if (repeated !== undefined) fail("bad-option", `\`classNames\`: '${repeated}' is given twice`, { options: ["classNames"], value: names.join(",") });
   for (const [name, size] of [["resize", options.resize], ["crop", options.crop]] as const) {
     if (size !== undefined && !(Number.isInteger(size) && size > 0)) fail("bad-option", `\`${name}\` must be a positive whole number of pixels, got ${size}`, { options: [name], value: size });
   }

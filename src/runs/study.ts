@@ -96,8 +96,8 @@ export { STUDY_FILE };
  */
 export async function study(model: LesionModel, data: Dataset, options: StudyOptions = {}): Promise<StudyResult> {
   const dir = options.dir ?? "lesion-study";
-  const sites = options.sites ?? hiddenSites(model).map((s) => s.name);
-  sites.forEach((s) => resolveSite(model, s));
+  // Each site once, by its own name (an alias or a repeat had reached the fraction step and failed there, 4 steps in).
+  const sites = [...new Set((options.sites ?? hiddenSites(model).map((s) => s.name)).map((s) => resolveSite(model, s).name))];
   // Before anything is written or removed: data the model cannot take fails here, not after study.json (and the
   // removal of another model's steps) went ahead.
   checkData(model, data);

@@ -87,6 +87,9 @@ export function groups(site: Site, named: Record<string, readonly number[]>, mod
 
 export type FractionOrder = "random" | "selectivity" | "impact";
 
+/** Random orders one fraction curve takes at most (each a whole set of conditions). */
+export const MAX_REPEATS = 10_000;
+
 export interface FractionsOptions {
   /** Fractions of the site's units to ablate, each in (0, 1]. */
   fractions: number[];
@@ -108,7 +111,7 @@ export interface FractionsOptions {
  * Cumulative ablation (Morcos et al. 2018): for each fraction f (0 < f ≤ 1), the first round(f·units) units of an
  * order (random per repeat, seeded, or by `ranking`, largest first).
  * @throws LesionError `bad-fraction` (f outside (0, 1]); `bad-option` (an order without a score per unit, `repeats`
- * below 1).
+ * outside 1..MAX_REPEATS).
  */
 export function fractions(site: Site, options: FractionsOptions): Condition[] {
   const order = options.order ?? "random";
@@ -116,7 +119,8 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
     if (!(f > 0 && f <= 1)) fail("bad-fraction", `fraction ${f} is outside (0, 1]`, { fraction: f });
   }
   const repeats = order === "random" ? (options.repeats ?? 1) : 1;
-  if (!(Number.isInteger(repeats) && repeats >= 1)) fail("bad-option", `\`repeats\` must be a whole number ≥ 1, got ${repeats}`, { options: ["repeats"], value: repeats });
+  // At most MAX_REPEATS random orders: 1e9 had filled the heap building conditions (an out-of-memory crash).
+  if (!(Number.isInteger(repeats) && repeats >= 1 && repeats <= MAX_REPEATS)) fail("bad-option", `\`repeats\` must be a whole number from 1 to ${MAX_REPEATS}, got ${repeats}`, { options: ["repeats"], value: repeats });
   const orders: number[][] = [];
   if (order === "random") {
     for (let r = 0; r < repeats; r++) orders.push(shuffle(range(site.units), seeded((options.seed ?? 0) * 1000003 + r)));
