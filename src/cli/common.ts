@@ -1,6 +1,7 @@
 /** Pieces every command shares: opening inputs, number parsing, progress rendering, printing. */
 import type { SingleBar } from "cli-progress";
 import { createRequire } from "node:module";
+import { resolve, sep } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { loadDataset } from "../data/loadDataset.js";
 import { parseDataSpec } from "../data/parseDataSpec.js";
@@ -242,5 +243,17 @@ export const OVERWRITE_HELP = "replace the results of another run (other model, 
  * unless `overwrite`, one in use by a live process, and one that cannot be written.
  */
 export function claimOutput(dir: string, command: string, model: LesionModel, data: Dataset, options: Record<string, unknown>, overwrite: boolean | undefined): ResultDir {
+  checkOutsideData(dir, data);
   return openResultDir(dir, { command, model: model.sha256, data: dataIdentity(data), options }, { overwrite: overwrite ?? false });
+}
+
+/**
+ * Refuses an output directory inside the image folder given as data: its directory would become a class of that folder
+ * on the next run (a trial's `--data ./ab -o ab/out` made `out` class 2 of ./ab).
+ */
+export function checkOutsideData(dir: string, data: Dataset): void {
+  if (!data.folderClasses) return;
+  const root = resolve(parseDataSpec(data.spec).kind === "folder" ? data.spec : ".");
+  const out = resolve(dir);
+  if (out === root || out.startsWith(root + sep)) fail("bad-option", `-o ${dir} is inside the data folder ${data.spec}: its directory would become a class of it; write the results elsewhere`, { options: ["output"], value: dir });
 }

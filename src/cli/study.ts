@@ -5,7 +5,7 @@ import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../models/defaultModel.js";
 import { study, type StudyOptions } from "../runs/study.js";
-import { abortOnInterrupt, namedSet, parseInteger, parseList, percent, trainingSpecs, loadModelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, percent, trainingSpecs, loadModelData, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
@@ -70,6 +70,7 @@ export function registerStudy(program: Command): void {
         const model = await openModel(modelPath);
         opened.push(model);
         const data = await loadModelData(dataSpec, model);
+        checkOutsideData(flags.output, data);
         const initial = initialPath ? await openModel(initialPath) : undefined;
         if (initial) opened.push(initial);
         let recover: StudyOptions["recover"];

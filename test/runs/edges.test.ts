@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkOutsideData } from "../../src/cli/common.js";
 import { parseGroups } from "../../src/cli/parseUnits.js";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import type { Dataset } from "../../src/data/types.js";
@@ -76,6 +77,14 @@ describe("values at their edges", () => {
     expect([empty.code, empty.message]).toEqual(["bad-option", "`classNames`: name 2 of 10 is empty"]);
     const repeated = await errorOf(() => importModel(CHECKPOINT, { ...options, classNames: ["a", "b", "c", "d", "e", "f", "g", "h", "i", "a"] }));
     expect([repeated.code, repeated.message]).toEqual(["bad-option", "`classNames`: 'a' is given twice"]);
+  });
+
+  it("an output directory inside the image folder given as data is bad-option (it became a class of the folder)", async () => {
+    const folder: Dataset = { ...data, spec: "./ab", folderClasses: ["3", "7"] };
+    const error = await errorOf(() => checkOutsideData("ab/out", folder));
+    expect([error.code, error.message]).toEqual(["bad-option", "-o ab/out is inside the data folder ./ab: its directory would become a class of it; write the results elsewhere"]);
+    expect(() => checkOutsideData("abc/out", folder)).not.toThrow();
+    expect(() => checkOutsideData("ab/out", data)).not.toThrow();
   });
 
   it("a groups file naming a unit twice in a group is bad-groups (it had run as the smaller group)", async () => {
