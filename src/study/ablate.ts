@@ -180,11 +180,11 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   let unresolvedTies = 0;
   const total = needed.size;
   let done = [...needed.keys()].filter((id) => outcomes.has(id)).length;
-  // Each count once: the sweep's last event and the block's end name the same count.
-  let reported = -1;
+  // Each count once per site (the sweep's last event and the block's end name the same count; the next site starts at it).
+  let reported = "";
   const progress = (count: number, siteName: string) => {
-    if (count === reported) return;
-    reported = count;
+    if (`${siteName} ${count}` === reported) return;
+    reported = `${siteName} ${count}`;
     options.onProgress?.({ phase: "ablate", done: count, total, detail: siteName });
   };
 
