@@ -16,7 +16,7 @@ export function readFileChecked(path: string, what = "file"): Buffer {
   return readFileSync(path);
 }
 
-/** What a file-system error code means for a write, in words; codes not listed are reported by their name. */
+/** What a file-system error code means (for a write, or a path read), in words; codes not listed are reported by their name. */
 const WRITE_FAULTS: Record<string, string> = {
   EACCES: "permission denied",
   EPERM: "operation not permitted",
@@ -30,6 +30,7 @@ const WRITE_FAULTS: Record<string, string> = {
   ENAMETOOLONG: "name too long",
   ENOENT: "no such directory",
   EIO: "input/output error",
+  ELOOP: "a loop of symbolic links",
 };
 
 /** A file-system error code in words ("no space left on device"), or the code itself. */

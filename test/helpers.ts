@@ -94,6 +94,13 @@ export function randomCnn(seed = 1, classes = 5): Uint8Array {
   return encodeModel(model);
 }
 
+/** `n` images of `shape` with seeded uniform [0, 1) pixels, labelled i mod `classes` (named "0", "1", …), named `spec`. */
+export function randomDataset(spec: string, n: number, shape: [number, number, number], classes: number, seed: number): Dataset {
+  const rand = random(seed);
+  const size = shape[0] * shape[1] * shape[2];
+  return { spec, n, shape, images: Float32Array.from({ length: n * size }, () => rand()), labels: Int32Array.from({ length: n }, (_, i) => i % classes), numClasses: classes, classNames: Array.from({ length: classes }, (_, c) => String(c)), source: "test" };
+}
+
 /** The rows `indices` of a data set, named `spec`. */
 export function subset(data: Dataset, indices: number[], spec: string): Dataset {
   const per = data.images.length / data.n;

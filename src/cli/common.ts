@@ -253,7 +253,9 @@ export function claimOutput(dir: string, command: string, model: LesionModel, da
  */
 export function checkOutsideData(dir: string, data: Dataset): void {
   if (!data.folderClasses) return;
-  const root = resolve(parseDataSpec(data.spec).kind === "folder" ? data.spec : ".");
+  const spec = parseDataSpec(data.spec);
+  if (spec.kind !== "folder") return;
+  const root = resolve(spec.path);
   const out = resolve(dir);
   if (out === root || out.startsWith(root + sep)) fail("bad-option", `-o ${dir} is inside the data folder ${data.spec}: its directory would become a class of it; write the results elsewhere`, { options: ["output"], value: dir });
 }

@@ -11,7 +11,7 @@ import { extname, join } from "node:path";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { fail, isLesionError } from "../errors.js";
-import { readFileChecked } from "../files.js";
+import { describeWriteFault, readFileChecked } from "../files.js";
 import { assembleDataset, keptCount } from "./assembleDataset.js";
 import { centerCrop, resizeShorter, type RgbaImage } from "./resizeImage.js";
 import type { Dataset } from "./types.js";
@@ -107,6 +107,5 @@ function decode(path: string): RgbaImage {
 function unreadable(error: unknown, path: string): never {
   const code = (error as { code?: string }).code;
   if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) throw error;
-  const reason = code === "ELOOP" ? "a loop of symbolic links" : code === "EACCES" ? "permission denied" : code.toLowerCase();
-  fail("missing-file", `cannot read ${path}: ${reason} (${code})`, { path });
+  fail("missing-file", `cannot read ${path}: ${describeWriteFault(code)} (${code})`, { path });
 }

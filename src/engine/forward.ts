@@ -14,10 +14,6 @@ export const DEFAULT_BATCH_SIZE = 1024;
 export const BATCH_ACTIVATION_BYTES = 256 * 2 ** 20;
 
 /**
- * The rows of one batch: `batchSize` (default 1024), fewer when the model's site activations of that many samples
- * would pass BATCH_ACTIVATION_BYTES (never fewer than 1). Per-sample results do not depend on it.
- */
-/**
  * A `batchSize` option: undefined (the default), or a whole number ≥ 1 (0 and −5 ran as 1, silently).
  * @throws LesionError `bad-option`.
  */
@@ -26,6 +22,10 @@ export function checkBatchSize(batchSize: number | undefined): number | undefine
   return batchSize;
 }
 
+/**
+ * The rows of one batch: `batchSize` (default 1024), fewer when the model's site activations of that many samples
+ * would pass BATCH_ACTIVATION_BYTES (never fewer than 1). Per-sample results do not depend on it.
+ */
 export function batchRows(model: LesionModel, batchSize = DEFAULT_BATCH_SIZE): number {
   const perSample = model.sites.reduce((sum, site) => sum + site.shape.reduce((a, b) => a * b, 1) * 4, 0);
   return Math.max(1, Math.min(batchSize, perSample > 0 ? Math.floor(BATCH_ACTIVATION_BYTES / perSample) : batchSize));

@@ -7,7 +7,7 @@ import { fail } from "../errors.js";
 import type { LayerSpec } from "./build.js";
 import { gelu } from "./float64/erf.js";
 import { compileFloat64 } from "./float64/evaluate64.js";
-import { indexGraph } from "./graph.js";
+import { constantTensors, indexGraph } from "./graph.js";
 import { attributeFloat, attributeInt, attributeInts, attributeString, DataType, makeValueInfo, onnx, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
 import { compositeActivations, type CompositeActivation } from "./sites.js";
 
@@ -242,9 +242,13 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
       case "Identity":
       case "Dropout":
         break;
-      default:
-        // Two computed inputs: a join (a ResNet's residual Add, a concatenation), which a chain has not.
-        return stop(node, (node.input ?? []).filter((i) => i && !constants.has(i)).length > 1 ? "joins two branches (a residual connection or a concatenation), which a chain of layers has not" : "is no layer lesion trains");
+      default: {
+        // Two computed inputs (not initializers or Constant nodes' outputs): a join, as a ResNet's residual Add or a
+        // concatenation, which a chain has not.
+        const fixed = constantTensors(graph);
+        const computed = (node.input ?? []).filter((i) => i && !fixed.has(i));
+        return stop(node, computed.length > 1 ? "joins two branches (a residual connection or a concatenation), which a chain of layers has not" : "is no layer lesion trains");
+      }
     }
     current = node.output![0];
   }

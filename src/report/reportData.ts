@@ -46,7 +46,7 @@ export interface ReportSite {
   /** Unit coordinates (t-SNE when there is one, else PCA) with the method's name. */
   /** [unit] its 2-D place; null for a unit t-SNE does not place (a flat activation profile: a dead unit). */
   embedding: { method: string; points: Array<[number | null, number | null]> };
-  groupings: Array<{ by: string; method: string; k: number; silhouette: number; capped: boolean; populations: Array<{ id: number; units: number[]; delta: number; deltaPerClass: Array<number | null>; interaction: number[] }> }>;
+  groupings: Array<{ by: string; method: string; k: number; silhouette: number; capped: boolean; populations: Array<{ id: number; units: number[]; delta: number; deltaPerClass: Array<number | null>; interaction: Array<number | null> }> }>;
   agreement: { ari: number; nmi: number };
   /** Pair sweep: [i, j, accuracy change, redundancy]. */
   pairs: Array<[number, number, number, number]> | null;
@@ -177,7 +177,7 @@ export function reportData(dir: string): ReportData {
         silhouette: round(g.silhouette)!,
         // Written by characterize before the flag existed: not known to be capped.
         capped: g.capped ?? false,
-        populations: g.populations.map((p) => ({ id: p.id, units: p.units, delta: round(p.ablation.delta)!, deltaPerClass: p.ablation.deltaPerClass.map(round), interaction: p.ablation.interaction.map((v) => round(v)!) })),
+        populations: g.populations.map((p) => ({ id: p.id, units: p.units, delta: round(p.ablation.delta)!, deltaPerClass: p.ablation.deltaPerClass.map(round), interaction: p.ablation.interaction.map(round) })),
       })),
       agreement: { ari: round(groups.agreement.ari)!, nmi: round(groups.agreement.nmi)! },
       pairs: pairList,

@@ -16,8 +16,9 @@ import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/
 import { importModel } from "../../src/models/importModel.js";
 import { train } from "../../src/models/train.js";
 import { study } from "../../src/runs/study.js";
-import { fractions, MAX_REPEATS } from "../../src/study/conditions.js";
-import { errorOf, random, randomMlp } from "../helpers.js";
+import { ablate } from "../../src/study/ablate.js";
+import { fractions, MAX_REPEATS, singles } from "../../src/study/conditions.js";
+import { errorOf, randomDataset, randomMlp } from "../helpers.js";
 
 const CHECKPOINT = fileURLToPath(new URL("../fixtures/meyes2019/meyes2019-mlp20/trained.pt", import.meta.url));
 let root = "";
@@ -28,9 +29,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "lesion-edges-"));
   process.env.LESION_CACHE_DIR = join(root, "cache");
   model = await openModel(randomMlp([16, 10, 8, 3], 5, [1, 4, 4]), { name: "m.onnx" });
-  const rand = random(3);
-  const n = 60;
-  data = { spec: "test:edges", n, shape: [1, 4, 4], images: Float32Array.from({ length: n * 16 }, () => rand()), labels: Int32Array.from({ length: n }, (_, i) => i % 3), numClasses: 3, classNames: ["0", "1", "2"], source: "test" };
+  data = randomDataset("test:edges", 60, [1, 4, 4], 3, 3);
 });
 
 afterAll(async () => {
@@ -77,6 +76,16 @@ describe("values at their edges", () => {
     expect([empty.code, empty.message]).toEqual(["bad-option", "`classNames`: name 2 of 10 is empty"]);
     const repeated = await errorOf(() => importModel(CHECKPOINT, { ...options, classNames: ["a", "b", "c", "d", "e", "f", "g", "h", "i", "a"] }));
     expect([repeated.code, repeated.message]).toEqual(["bad-option", "`classNames`: 'a' is given twice"]);
+  });
+
+  it("ablate's progress gives each site its first count, though it equals the last site's last (the first count of a site was dropped), and no count twice", async () => {
+    const events: Array<[string | undefined, number]> = [];
+    const conditions = [...singles(resolveSite(model, "fc1")), ...singles(resolveSite(model, "fc2"))];
+    await ablate(model, data, { conditions, loss: false, onProgress: (e) => events.push([e.detail, e.done]) });
+    const fc2 = events.filter(([site]) => site === "fc2");
+    expect(fc2[0]).toEqual(["fc2", 10]);
+    expect(fc2.at(-1)).toEqual(["fc2", 18]);
+    expect(events.every(([site, done], i) => i === 0 || site !== events[i - 1][0] || done !== events[i - 1][1])).toBe(true);
   });
 
   it("an output directory inside the image folder given as data is bad-option (it became a class of the folder)", async () => {

@@ -12,7 +12,7 @@ import { closeModel, openModel, type LesionModel } from "../../src/engine/model.
 import { evaluate } from "../../src/engine/evaluate.js";
 import { study, studyWarnings, type StudyOptions } from "../../src/runs/study.js";
 import { reportData } from "../../src/report/reportData.js";
-import { random, randomMlp } from "../helpers.js";
+import { randomDataset, randomMlp } from "../helpers.js";
 
 let root = "";
 let a: LesionModel;
@@ -26,9 +26,7 @@ beforeAll(async () => {
   process.env.LESION_CACHE_DIR = join(root, "cache");
   a = await openModel(randomMlp([16, 10, 8, 3], 5, [1, 4, 4]), { name: "a.onnx" });
   b = await openModel(randomMlp([16, 10, 8, 3], 11, [1, 4, 4]), { name: "b.onnx" });
-  const rand = random(3);
-  const n = 90;
-  data = { spec: "test:reuse", n, shape: [1, 4, 4], images: Float32Array.from({ length: n * 16 }, () => rand()), labels: Int32Array.from({ length: n }, (_, i) => i % 3), numClasses: 3, classNames: ["0", "1", "2"], source: "test" };
+  data = randomDataset("test:reuse", 90, [1, 4, 4], 3, 3);
 });
 
 afterAll(async () => {
