@@ -26,7 +26,7 @@ export function registerImport(program: Command): void {
     .description("turn a PyTorch checkpoint (.pt, .safetensors) or an ONNX file into a lesion model")
     .argument("<source>", "checkpoint or ONNX file")
     .requiredOption("-o, --output <file>", "ONNX file to write")
-    .option(FLAGS.arch!, "architecture: 'mlp', mlp:784-100-10, cnn:small, vgg:small or a layer list such as conv(padding=1),bn,relu,maxpool(2),flatten,linear")
+    .option(FLAGS.arch!, "architecture: 'mlp', mlp:784-100-10, cnn:small, vgg:small, resnet (torchvision's and the common CIFAR ResNets, read from the keys) or a layer list such as conv(padding=1),bn,relu,maxpool(2),flatten,linear")
     .option(FLAGS.activation!, "activation between the layers of --arch mlp (relu, tanh, sigmoid, leakyrelu)", "relu")
     .option(FLAGS.mean!, "per-channel mean subtracted from [0,1] pixels, e.g. 0.5 or 0.485,0.456,0.406")
     .option(FLAGS.std!, "per-channel standard deviation, e.g. 0.5")
@@ -67,7 +67,8 @@ export function registerImport(program: Command): void {
         // A checkpoint's normalisation is not in it: without the flags the network gets raw [0, 1] pixels, which a
         // trial's MNIST model (trained on normalised pixels) scored 88.98 % for 92.99 %, without a word.
         if (result.format === "checkpoint" && flags.mean === undefined && flags.std === undefined) {
-          console.error("lesion: note: no --mean/--std: the model gets pixels in [0, 1] as they are; give the normalisation it was trained with (e.g. --mean 0.1307 --std 0.3081 for torchvision's MNIST)");
+          const example = result.preprocessing.imageShape?.[0] === 3 ? "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 for torchvision's ImageNet models" : "--mean 0.1307 --std 0.3081 for torchvision's MNIST";
+          console.error(`lesion: note: no --mean/--std: the model gets pixels in [0, 1] as they are; give the normalisation it was trained with (e.g. ${example})`);
         }
         console.log(`wrote ${flags.output}: sites ${model.sites.map((s) => `${s.name} (${s.units})`).join(", ")}; ${model.numClasses} classes`);
         for (const w of model.warnings) console.error(`lesion: warning: ${w}`);

@@ -7,6 +7,7 @@ import { dirname, extname } from "node:path";
 import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
 import { buildArch, checkChain, parseArch, type Activation } from "./arch.js";
+import { resnetModel } from "./resnet.js";
 import { makeBatchDynamic } from "../onnx/batch.js";
 import { buildClassifier } from "../onnx/build.js";
 import { checkpointFormat } from "../onnx/checkpointFormat.js";
@@ -16,7 +17,10 @@ import { checkChannels, checkMeanStd, readMetadata, writeMetadata, type Preproce
 import { decodeModel, encodeModel, valueInfoShape, type ModelProto } from "../onnx/proto.js";
 
 export interface ImportOptions {
-  /** Architecture spec for a checkpoint: `mlp` or a layer list (see README). Required for checkpoints. */
+  /**
+   * Architecture spec for a checkpoint: `mlp`, `resnet` (torchvision's ResNets and the common CIFAR ones, read from the
+   * keys: src/models/resnet.ts) or a layer list (see README). Required for checkpoints.
+   */
   arch?: string;
   /** Activation between the Linear layers of `--arch mlp`. Default "relu". */
   activation?: Activation;
@@ -101,12 +105,13 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
       ...sizing(options.resize ?? existing?.resize, options.crop ?? existing?.crop),
     };
   } else {
-    if (!options.arch) fail("bad-option", `${path} is a checkpoint (weights without architecture): give an architecture (\`arch\`: mlp or a layer list)`, { options: ["arch"] });
+    if (!options.arch) fail("bad-option", `${path} is a checkpoint (weights without architecture): give an architecture (\`arch\`: mlp, resnet or a layer list)`, { options: ["arch"] });
     const source = readStateDict(bytes, path);
     const state = source.tensors;
     note = source.note;
-    const spec = parseArch(options.arch);
-    checkChain(state, path);
+    const resnet = options.arch.trim() === "resnet";
+    const spec = resnet ? [] : parseArch(options.arch);
+    if (!resnet) checkChain(state, path);
     const firstWeight = state.find((t) => t.name.endsWith(".weight"));
     const rank = firstWeight?.shape.length ?? 0;
     // `mlp` reads linear layers: a conv checkpoint would otherwise be asked for an image shape from its channel count.
@@ -116,9 +121,9 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     // A first conv's input channels say as much as a first linear's width: 1 → MNIST's 1x28x28, 3 → CIFAR's 3x32x32.
     const width = spec === null || rank === 2 ? (firstWeight?.shape[1] ?? 0) : rank === 4 ? ({ 1: 784, 3: 3072 }[firstWeight!.shape[1]] ?? 0) : 0;
     const imageShape = options.inputShape ?? defaultImageShape(width, path);
-    const built = buildArch(spec, state, imageShape, options.activation ?? "relu");
-    model = buildClassifier(built);
-    preprocessing = { layout: built.inputShape.length === 1 ? "flat" : "nchw", mean: options.mean ?? [0], std: options.std ?? [1], imageShape, ...sizing(options.resize, options.crop) };
+    const built = resnet ? null : buildArch(spec, state, imageShape, options.activation ?? "relu");
+    model = built ? buildClassifier(built) : resnetModel(state, imageShape, path);
+    preprocessing = { layout: built?.inputShape.length === 1 ? "flat" : "nchw", mean: options.mean ?? [0], std: options.std ?? [1], imageShape, ...sizing(options.resize, options.crop) };
   }
   checkChannels(preprocessing, channelsOf(model, preprocessing));
   writeMetadata(model, { preprocessing, classNames: options.classNames ?? null });

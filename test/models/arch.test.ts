@@ -57,7 +57,7 @@ describe("parseArch", () => {
   });
 
   it("parseArch refuses what it cannot read with bad-arch naming it", () => {
-    expect(codeOf(() => parseArch("resnet"))).toMatch(/^bad-arch: unknown architecture 'resnet'/);
+    expect(codeOf(() => parseArch("resnet"))).toMatch(/^bad-arch: `resnet` is read by import only/);
     expect(codeOf(() => parseArch("conv,pool(2)"))).toMatch(/^bad-arch: unknown layer 'pool'/);
     expect(codeOf(() => parseArch("vgg:16-X"))).toMatch(/^bad-arch: cannot read 'X' in 'vgg:16-X'/);
     expect(codeOf(() => parseArch("vgg:fc8-M"))).toMatch(/^bad-arch: cannot read 'M'/);

@@ -1,0 +1,116 @@
+/**
+ * `import --arch resnet` (src/models/resnet.ts) against PyTorch: four ResNet state_dicts written by
+ * test/fixtures/resnet/make_resnet_states.py with torchvision's own blocks and the two common CIFAR layouts (a
+ * `shortcut` module; akamaster's option A shortcuts without weights), their float64 logits, the node names
+ * torch.onnx.export writes for the same modules, and for the CIFAR ones a channel's ablation on cifar10:test.
+ */
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { loadDataset } from "../../src/data/loadDataset.js";
+import type { Dataset } from "../../src/data/types.js";
+import { closeModel, openModel } from "../../src/engine/model.js";
+import { createSession, OrtTensor } from "../../src/engine/ort.js";
+import { parseArch } from "../../src/models/arch.js";
+import { importModel } from "../../src/models/importModel.js";
+import { resnetModel } from "../../src/models/resnet.js";
+import { readStateDict } from "../../src/models/torch/readCheckpoint.js";
+import type { StateDict } from "../../src/models/torch/types.js";
+import { decodeModel } from "../../src/onnx/proto.js";
+import { ablate } from "../../src/study/ablate.js";
+import { condition } from "../../src/study/conditions.js";
+import { resolveSite } from "../../src/engine/model.js";
+
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/resnet/${name}`, import.meta.url));
+
+interface Reference {
+  inputShape: [number, number, number];
+  classes: number;
+  logits: number[];
+  export: { convs: string[]; relus: number; adds: number };
+  ablation?: { mean: number[]; std: number[]; site: string; unit: number; intact: number[]; ablated: number[] };
+}
+const reference = JSON.parse(readFileSync(fixture("resnet.reference.json"), "utf8")) as { models: Record<string, Reference> };
+
+/** make_resnet_states.py's images: uniform pixels from a 32-bit LCG, exact in float32. */
+function images(n: number, size: number): Float32Array {
+  let state = 12345;
+  const values = new Float32Array(n * 3 * size * size);
+  for (let i = 0; i < values.length; i++) {
+    state = (Math.imul(1664525, state) + 1013904223) >>> 0;
+    values[i] = (state >>> 8) / 2 ** 24;
+  }
+  return values;
+}
+
+function stateOf(name: string): StateDict {
+  return readStateDict(readFileSync(fixture(`${name}.pt`)), name).tensors;
+}
+
+describe("import --arch resnet", () => {
+  for (const [name, ref] of Object.entries(reference.models)) {
+    it(`${name}: the graph torch.onnx.export writes (its Conv and Gemm nodes by name, ReLU and Add counts), and PyTorch's float64 logits`, async () => {
+      const imported = await importModel(fixture(`${name}.pt`), { arch: "resnet", inputShape: ref.inputShape });
+      const nodes = decodeModel(imported.bytes).graph!.node!;
+      expect(nodes.filter((n) => n.opType === "Conv" || n.opType === "Gemm").map((n) => n.name)).toEqual(ref.export.convs);
+      expect(nodes.filter((n) => n.opType === "Relu").length).toBe(ref.export.relus);
+      expect(nodes.filter((n) => n.opType === "Add").length).toBe(ref.export.adds);
+      const session = await createSession(imported.bytes, 1);
+      try {
+        const size = ref.inputShape[1];
+        const logits = (await session.run({ input: new OrtTensor("float32", images(8, size), [8, 3, size, size]) })).logits.data as Float32Array;
+        expect(logits.length).toBe(ref.logits.length);
+        ref.logits.forEach((v, i) => expect(Math.abs(logits[i] - v), `logit ${i}: ${logits[i]} vs ${v}`).toBeLessThan(1e-4 * Math.max(1, Math.abs(v))));
+      } finally {
+        await session.release();
+      }
+    });
+  }
+
+  for (const name of ["cifar_shortcut", "cifar_resnet20a"]) {
+    it(`${name}: a channel of layer1.0 zeroed on cifar10:test loses per class what PyTorch's float64 forward hook loses`, async () => {
+      const ref = reference.models[name];
+      const ablation = ref.ablation!;
+      const imported = await importModel(fixture(`${name}.pt`), { arch: "resnet", mean: ablation.mean, std: ablation.std });
+      const model = await openModel(imported.bytes, { name: `${name}.onnx` });
+      try {
+        const data: Dataset = await loadDataset("cifar10:test");
+        const counts = Array.from({ length: 10 }, (_, c) => data.labels.filter((l) => l === c).length);
+        const result = await ablate(model, data, { conditions: [condition(resolveSite(model, ablation.site), [ablation.unit])], loss: false });
+        expect(result.baseline.perClass.map((p, c) => Math.round(p! * counts[c]))).toEqual(ablation.intact);
+        expect(result.conditions[0].perClass.map((p, c) => Math.round(p! * counts[c]))).toEqual(ablation.ablated);
+        expect(result.unresolvedTies).toBe(0);
+      } finally {
+        await closeModel(model);
+      }
+    });
+  }
+
+  it("site names are the export's: the stem conv1, a block's inner ReLU after its conv, its output after the residual Add, the shortcut conv, the head", async () => {
+    const imported = await importModel(fixture("torchvision_basic.pt"), { arch: "resnet", inputShape: [3, 64, 64] });
+    const model = await openModel(imported.bytes, { name: "torchvision_basic.onnx" });
+    try {
+      const names = model.sites.map((s) => s.name);
+      expect(names.slice(0, 8)).toEqual(["conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.0", "layer1.1.conv1", "layer1.1.conv2", "layer1.1", "layer2.0.conv1"]);
+      expect(names).toContain("layer2.0.downsample.0");
+      expect(names[names.length - 1]).toBe("fc");
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("refuses what it cannot build, naming it: an extra module, another stem, a grouped conv, a missing shortcut; train does not take resnet", () => {
+    const state = stateOf("torchvision_basic");
+    const shape: [number, number, number] = [3, 64, 64];
+    const build = (s: StateDict) => () => resnetModel(s, shape, "net.pt");
+    const se = { name: "layer1.0.se.fc1.weight", dtype: "float32" as const, shape: [2, 8], data: new Float32Array(16) };
+    expect(build([...state, se])).toThrow("net.pt has tensors no part of a ResNet takes: layer1.0.se.fc1.weight; export the model to ONNX (torch.onnx.export) instead");
+    const stem5 = state.map((t) => (t.name === "conv1.weight" ? { ...t, shape: [8, 3, 5, 5], data: new Float32Array(8 * 3 * 25) } : t));
+    expect(build(stem5)).toThrow("net.pt's stem conv1 is 5x5");
+    const grouped = state.map((t) => (t.name === "layer1.0.conv2.weight" ? { ...t, shape: [8, 2, 3, 3], data: new Float32Array(8 * 2 * 9) } : t));
+    expect(build(grouped)).toThrow("layer1.0.conv2 takes 2 channels but gets 8 (a grouped conv, as ResNeXt's: export the model to ONNX instead)");
+    const noShortcut = state.filter((t) => !t.name.startsWith("layer2.0.downsample."));
+    expect(build(noShortcut)).toThrow("layer2.0 goes from 8x16x16 to 16x8x8 but net.pt has no layer2.0.downsample or layer2.0.shortcut weights for its identity branch");
+    expect(() => parseArch("resnet")).toThrow("`resnet` is read by import only");
+  });
+});
