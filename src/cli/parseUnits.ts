@@ -54,6 +54,9 @@ export function parseGroups(json: string, path: string): Record<string, number[]
     fail("bad-groups", `${path} is not JSON; expected {"name": [unit, …], …}`, { path });
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) fail("bad-groups", `${path} must hold an object {"name": [unit, …], …}`, { path });
+  // JSON.parse keeps the last of two groups of one name: the first would vanish without a word.
+  const repeated = repeatedKey(json);
+  if (repeated !== null) fail("bad-groups", `group '${repeated}' is given twice in ${path}`, { path, group: repeated });
   const groups: Record<string, number[]> = {};
   for (const [name, units] of Object.entries(value as Record<string, unknown>)) {
     if (!Array.isArray(units) || units.length === 0 || units.some((u) => !Number.isInteger(u) || (u as number) < 0)) {
@@ -66,4 +69,29 @@ export function parseGroups(json: string, path: string): Record<string, number[]
   }
   if (Object.keys(groups).length === 0) fail("bad-groups", `${path} has no groups`, { path });
   return groups;
+}
+
+/** The first key the top-level object of a valid JSON text has twice, or null. */
+function repeatedKey(json: string): string | null {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+    else if (c === '"') {
+      let end = i + 1;
+      while (json[end] !== '"') end += json[end] === "\\" ? 2 : 1;
+      // A string at depth 1 followed by a colon is a key of the top-level object.
+      let next = end + 1;
+      while (/\s/.test(json[next] ?? "")) next++;
+      if (depth === 1 && json[next] === ":") {
+        const key = JSON.parse(json.slice(i, end + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+      }
+      i = end;
+    }
+  }
+  return null;
 }

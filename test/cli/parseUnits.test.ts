@@ -45,4 +45,10 @@ describe("parseGroups", () => {
       expect(codeOf(() => parseGroups(bad, "g.json")), bad).toBe("bad-groups");
     }
   });
+
+  it("parseGroups refuses a group name given twice (JSON.parse kept the last, the first group vanished); names inside groups' values, escapes and nested keys are no repeat", () => {
+    expect(() => parseGroups('{"a": [1, 2],\n  "b": [0],\n  "a"\n : [3]}', "g.json")).toThrow("group 'a' is given twice in g.json");
+    expect(() => parseGroups('{"x\\"y": [1], "x\\u0022y": [2]}', "g.json")).toThrow(`group 'x"y' is given twice in g.json`);
+    expect(parseGroups('{"a": [1], "a ": [2], "b\\\\": [3]}', "g.json")).toEqual({ a: [1], "a ": [2], "b\\": [3] });
+  });
 });
