@@ -15,6 +15,8 @@ export interface EvaluateOptions {
 
 export interface EvaluateResult {
   model: string;
+  /** SHA-256 of the model file (hex), as `AblateResult.modelSha256`: which bytes computed the result. */
+  modelSha256: string;
   data: string;
   n: number;
   /** Fraction of samples classified correctly, 0..1. */
@@ -67,6 +69,7 @@ export async function evaluate(model: LesionModel, data: Dataset, options: Evalu
   for (let c = 0; c < k; c++) correct += confusion[c * k + c];
   return {
     model: model.name,
+    modelSha256: model.sha256,
     data: data.spec,
     n: data.n,
     accuracy: correct / data.n,

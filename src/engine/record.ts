@@ -47,6 +47,8 @@ export interface SiteRecording {
 
 export interface RecordResult {
   model: string;
+  /** SHA-256 of the model file (hex), as `AblateResult.modelSha256`: which bytes computed the result. */
+  modelSha256: string;
   data: string;
   n: number;
   classNames: string[];
@@ -96,6 +98,7 @@ export async function record(model: LesionModel, data: Dataset, options: RecordO
   });
   return {
     model: model.name,
+    modelSha256: model.sha256,
     data: data.spec,
     n: data.n,
     classNames: classNames(model, data),
