@@ -19,7 +19,7 @@ import { checkData } from "../engine/forward.js";
 import { checkUnits, resolveSite, type LesionModel } from "../engine/model.js";
 import { classNames } from "../engine/evaluate.js";
 import { evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
-import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
+import { inputOf, networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
 import type { Progress } from "../progress.js";
 import { seeded } from "../random.js";
 import { decodeModel, encodeModel, setMetadataValue } from "../onnx/proto.js";
@@ -93,12 +93,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const site = resolveSite(model, options.site);
   checkUnits(site, options.units);
   if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
-  let why = "";
-  const found = networkOf(model.proto, model.inputShape, (reason) => (why = reason));
-  if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains chains of Linear, Conv, BatchNorm, pooling and activations): ${why}`);
-  const { network, values } = found;
-  const layer = siteLayerIndex(network, site.name);
-  if (layer < 0) fail("unknown-site", `site ${site.name} is not the output of a trainable layer of ${model.name}`, { model: model.name, site: site.name, closest: [] });
+  const { network, values, layer } = recoverableSite(model, site.name);
   const free = options.free ?? false;
   const masks = { [layer]: options.units };
   const optimizer = options.optimizer ?? "sgd";
@@ -160,6 +155,27 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   };
 }
 
+/**
+ * The trainable network of `model`, its parameter values, and the index of the layer whose output is `siteName`: what
+ * `recover` retrains. A study with recovery asks before its first step.
+ * @throws LesionError `unsupported-op` (layers lesion cannot train, naming the first; a residual block's output);
+ * `unknown-site` (a site no trainable layer computes).
+ */
+export function recoverableSite(model: LesionModel, siteName: string): { network: Network; values: Map<string, Float32Array>; layer: number } {
+  let why = "";
+  const found = networkOf(model.proto, model.inputShape, (reason) => (why = reason));
+  if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains Linear, Conv, BatchNorm, pooling and activations, in chains or residual blocks): ${why}`);
+  const { network, values } = found;
+  const layer = siteLayerIndex(network, siteName);
+  if (layer < 0) fail("unknown-site", `site ${siteName} is not the output of a trainable layer of ${model.name}`, { model: model.name, site: siteName, closest: [] });
+  // A residual block's output is the sum of its branches: no one layer's weights hold its units at zero, so the
+  // retrained model could not keep them ablated (the mask that holds them in training is not part of a model).
+  if (network.layers[ownerOf(network, layer)]?.op === "add") {
+    fail("unsupported-op", `site ${siteName} is a residual block's output (the sum of its branches): its units cannot be held at zero by one layer's weights, so the retrained model could not keep them ablated; recover a site inside the block (a conv's output: \`lesion info\` lists them)`, { site: siteName, op: "Add" });
+  }
+  return { network, values, layer };
+}
+
 /** A recovery measured on the images it retrains on (`--data cifar10:test` with the default test set) says so. */
 function sameDataWarning(data: Dataset, test: Dataset): string[] {
   const same = data === test || (data.n === test.n && dataIdentity(data).sha256 === dataIdentity(test).sha256);
@@ -193,8 +209,7 @@ function zeroIncoming(network: Network, values: Map<string, Float32Array>, layer
  * weights, then biases, from `draw(fanIn)`, and a BatchNorm between that layer and the site the γ and β of `norm`.
  */
 function replaceIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[], draw: (fanIn: number) => () => number, norm: { weight: number; bias: number }): Map<string, Float32Array> {
-  let owner = layer;
-  while (owner >= 0 && network.layers[owner].op !== "linear" && network.layers[owner].op !== "conv") owner--;
+  const owner = ownerOf(network, layer);
   const l = network.layers[owner];
   if (l.op !== "linear" && l.op !== "conv") return values;
   const copy = new Map(values);
@@ -211,11 +226,18 @@ function replaceIncoming(network: Network, values: Map<string, Float32Array>, la
   set(`${l.name}.weight`, fanIn, value);
   set(`${l.name}.bias`, 1, value);
   const bn = network.layers[owner + 1];
-  if (bn?.op === "batchnorm" && owner + 1 <= layer) {
+  if (bn?.op === "batchnorm" && inputOf(network, owner + 1) === owner && owner + 1 <= layer) {
     set(`${bn.name}.weight`, 1, () => norm.weight);
     set(`${bn.name}.bias`, 1, () => norm.bias);
   }
   return copy;
+}
+
+/** The layer that computes site `layer`'s units: following inputs back to a Linear, Conv or residual Add (−1: none). */
+function ownerOf(network: Network, layer: number): number {
+  let owner = layer;
+  while (owner >= 0 && !["linear", "conv", "add"].includes(network.layers[owner].op)) owner = inputOf(network, owner);
+  return owner;
 }
 
 /** The metadata key of a retrained model's record: which units of which site were held or freed, from which model. */

@@ -12,10 +12,14 @@ export type LayerSpec =
   /** Written as torch.onnx (opset 17) writes nn.GELU() and nn.SiLU(): x·0.5·(1 + erf(x/√2)) and x·sigmoid(x). */
   | { op: "gelu" | "silu" }
   | { op: "leakyrelu"; alpha: number }
-  | { op: "maxpool" | "avgpool"; kernel: number; stride: number };
+  | { op: "maxpool" | "avgpool"; kernel: number; stride: number }
+  /** The sum of the output it reads and layer `from`'s (a residual connection); named as the block (`layer1.0`). */
+  | { op: "add"; name: string; from: number }
+  | { op: "globalavgpool" };
 
 export interface ClassifierSpec {
-  layers: LayerSpec[];
+  /** In order; a layer with `input` reads that earlier layer's output (−1: the graph's input), else the one before it. */
+  layers: Array<LayerSpec & { input?: number }>;
   /** One sample's input shape: [D] for a flat input, [C, H, W] for images. */
   inputShape: number[];
 }
@@ -32,8 +36,10 @@ export function buildClassifier(spec: ClassifierSpec): ModelProto {
     const output = `/${layer}/${op}_output_0`;
     return output;
   };
+  const outputs: string[] = [];
   spec.layers.forEach((layer, position) => {
     const last = position === spec.layers.length - 1;
+    if (layer.input !== undefined) current = layer.input < 0 ? INPUT_NAME : outputs[layer.input];
     let output: string;
     switch (layer.op) {
       case "linear": {
@@ -82,6 +88,18 @@ export function buildClassifier(spec: ClassifierSpec): ModelProto {
         nodes.push(makeNode(op, [current], [output], `/${name}/${op}`, { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride] }));
         break;
       }
+      case "add": {
+        const from = layer.from < 0 ? INPUT_NAME : outputs[layer.from];
+        output = next(layer.name, "Add");
+        nodes.push(makeNode("Add", [current, from], [output], `/${layer.name}/Add`));
+        break;
+      }
+      case "globalavgpool": {
+        const name = `avgpool${counter++}`;
+        output = next(name, "GlobalAveragePool");
+        nodes.push(makeNode("GlobalAveragePool", [current], [output], `/${name}/GlobalAveragePool`));
+        break;
+      }
       case "gelu": {
         const name = `gelu${counter++}`;
         const constant = (suffix: string, value: number) => {
@@ -121,6 +139,7 @@ export function buildClassifier(spec: ClassifierSpec): ModelProto {
     }
     if (last) nodes[nodes.length - 1].output = [OUTPUT_NAME];
     current = last ? OUTPUT_NAME : output;
+    outputs.push(current);
   });
   const graph = onnx.GraphProto.create({
     name: "lesion",

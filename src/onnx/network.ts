@@ -9,7 +9,7 @@ import { gelu } from "./float64/erf.js";
 import { compileFloat64 } from "./float64/evaluate64.js";
 import { constantTensors, indexGraph } from "./graph.js";
 import { attributeFloat, attributeInt, attributeInts, attributeString, DataType, makeValueInfo, onnx, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
-import { compositeActivations, type CompositeActivation } from "./sites.js";
+import { compositeActivations, scopeName, type CompositeActivation } from "./sites.js";
 
 export type NetworkLayer =
   | { op: "linear"; name: string; in: number; out: number; bias: boolean }
@@ -25,7 +25,17 @@ export type NetworkLayer =
    * statistics and updates the running ones with `momentum` (PyTorch's convention: new = (1 − m)·old + m·batch, the
    * unbiased batch variance); evaluation uses the running ones.
    */
-  | { op: "batchnorm"; name: string; channels: number; eps: number; momentum: number };
+  | { op: "batchnorm"; name: string; channels: number; eps: number; momentum: number }
+  /** A residual connection: the sum of the output it reads and the output of layer `from` (−1: the network's input). */
+  | { op: "add"; name: string; from: number }
+  /** The mean over all positions of each channel ([C, H, W] → [C, 1, 1]; PyTorch's AdaptiveAvgPool2d(1)). */
+  | { op: "globalavgpool" };
+
+/**
+ * Where a layer reads its input: the output of layer `input` (−1: the network's input). Absent, the layer before it:
+ * a chain. A residual network's branches read back (a block's shortcut conv reads the block's input).
+ */
+export type Wired<T> = T & { input?: number };
 
 /** The elementwise activations a network's layers may be (a site after a layer is its activation's output). */
 export const ACTIVATION_LAYERS: readonly string[] = ["relu", "leakyrelu", "tanh", "sigmoid", "gelu", "silu"];
@@ -33,7 +43,18 @@ export const ACTIVATION_LAYERS: readonly string[] = ["relu", "leakyrelu", "tanh"
 export interface Network {
   /** One sample's input: [C, H, W] for images, [D] for flat inputs. */
   inputShape: number[];
-  layers: NetworkLayer[];
+  /** In order; each reads the layer before it unless it names its `input` (an earlier layer, −1 the input). */
+  layers: Array<Wired<NetworkLayer>>;
+}
+
+/** The index of the layer whose output layer `i` reads (−1: the network's input). */
+export function inputOf(network: Network, i: number): number {
+  return network.layers[i].input ?? i - 1;
+}
+
+/** Whether every layer reads the one before it and none adds a branch: what `transplant` takes. */
+export function isChain(network: Network): boolean {
+  return network.layers.every((l, i) => (l.input ?? i - 1) === i - 1 && l.op !== "add");
 }
 
 export interface Parameter {
@@ -72,8 +93,10 @@ export function buffers(network: Network): Array<{ name: string; shape: number[]
 
 /** Per layer, one sample's output shape; checks that the layers fit together. */
 export function layerShapes(network: Network): number[][] {
-  let shape = network.inputShape;
-  return network.layers.map((layer) => {
+  const shapes: number[][] = [];
+  const shapeOf = (i: number) => (i < 0 ? network.inputShape : shapes[i]);
+  network.layers.forEach((layer, i) => {
+    let shape = shapeOf(inputOf(network, i));
     switch (layer.op) {
       case "linear":
         if (shape.length !== 1 || shape[0] !== layer.in) fail("bad-arch", `layer ${layer.name} takes ${layer.in} inputs but gets [${shape.join(", ")}]${shape.length > 1 ? "; add flatten before it" : ""}`);
@@ -98,32 +121,42 @@ export function layerShapes(network: Network): number[][] {
       case "batchnorm":
         if ((shape.length !== 1 && shape.length !== 3) || shape[0] !== layer.channels) fail("bad-arch", `batch norm ${layer.name} has ${layer.channels} channels but gets [${shape.join(", ")}]`);
         break;
+      case "add":
+        if (shapeOf(layer.from).join() !== shape.join()) fail("bad-arch", `${layer.name} adds [${shapeOf(layer.from).join(", ")}] to [${shape.join(", ")}]`);
+        break;
+      case "globalavgpool":
+        if (shape.length !== 3) fail("bad-arch", `global average pooling needs an image-shaped input, got [${shape.join(", ")}]`);
+        shape = [shape[0], 1, 1];
+        break;
       default:
         break;
     }
     if (shape.some((d) => d < 1)) fail("bad-arch", `the input [${network.inputShape.join(", ")}] is too small for the layers`);
-    return shape;
+    shapes.push(shape);
   });
+  return shapes;
 }
 
 /** The plain classifier of a network with the given parameter values (dropout becomes identity). */
 export function classifierLayers(network: Network, values: ReadonlyMap<string, Float32Array>): LayerSpec[] {
-  return network.layers.map((layer): LayerSpec => {
-    switch (layer.op) {
-      case "linear":
-        return { op: "linear", name: layer.name, weight: values.get(`${layer.name}.weight`)!, shape: [layer.out, layer.in], bias: layer.bias ? values.get(`${layer.name}.bias`)! : null };
-      case "conv":
-        return { op: "conv", name: layer.name, weight: values.get(`${layer.name}.weight`)!, shape: [layer.out, layer.in, layer.kernel, layer.kernel], bias: layer.bias ? values.get(`${layer.name}.bias`)! : null, stride: layer.stride, padding: layer.padding };
-      case "batchnorm": {
-        const get = (key: string) => values.get(`${layer.name}.${key}`)!;
-        return { op: "batchnorm", name: layer.name, scale: get("weight"), bias: get("bias"), mean: get("running_mean"), variance: get("running_var"), epsilon: layer.eps };
-      }
-      case "dropout":
-        return { op: "dropout" };
-      default:
-        return layer;
+  return network.layers.map((layer) => ({ ...classifierLayer(layer, values), ...(layer.input === undefined ? {} : { input: layer.input }) }));
+}
+
+function classifierLayer(layer: NetworkLayer, values: ReadonlyMap<string, Float32Array>): LayerSpec {
+  switch (layer.op) {
+    case "linear":
+      return { op: "linear", name: layer.name, weight: values.get(`${layer.name}.weight`)!, shape: [layer.out, layer.in], bias: layer.bias ? values.get(`${layer.name}.bias`)! : null };
+    case "conv":
+      return { op: "conv", name: layer.name, weight: values.get(`${layer.name}.weight`)!, shape: [layer.out, layer.in, layer.kernel, layer.kernel], bias: layer.bias ? values.get(`${layer.name}.bias`)! : null, stride: layer.stride, padding: layer.padding };
+    case "batchnorm": {
+      const get = (key: string) => values.get(`${layer.name}.${key}`)!;
+      return { op: "batchnorm", name: layer.name, scale: get("weight"), bias: get("bias"), mean: get("running_mean"), variance: get("running_var"), epsilon: layer.eps };
     }
-  });
+    case "dropout":
+      return { op: "dropout" };
+    default:
+      return layer;
+  }
 }
 
 /**
@@ -131,52 +164,64 @@ export function classifierLayers(network: Network, values: ReadonlyMap<string, F
  * (that is where lesion names the site), else the layer itself.
  */
 export function siteLayerIndex(network: Network, name: string): number {
-  const index = network.layers.findIndex((l) => (l.op === "linear" || l.op === "conv") && l.name === name);
+  const index = network.layers.findIndex((l) => (l.op === "linear" || l.op === "conv" || l.op === "add") && l.name === name);
   if (index < 0) return -1;
+  // Layer j comes right after layer i: the next one, reading it (a residual block's shortcut conv reads back instead).
+  const follows = (j: number, i: number) => j < network.layers.length && inputOf(network, j) === i;
   // A BatchNorm right after the layer belongs to it (as in src/onnx/sites.ts): the site is after BN and activation.
-  const last = network.layers[index + 1]?.op === "batchnorm" ? index + 1 : index;
-  const next = network.layers[last + 1];
-  return next && ACTIVATION_LAYERS.includes(next.op) ? last + 1 : last;
+  const last = follows(index + 1, index) && network.layers[index + 1].op === "batchnorm" ? index + 1 : index;
+  return follows(last + 1, last) && ACTIVATION_LAYERS.includes(network.layers[last + 1].op) ? last + 1 : last;
 }
 
 /**
- * The trainable network behind an ONNX classifier made of the supported layers in a chain (the graphs lesion builds
- * and imports, and plain exported MLPs/CNNs), with its parameter values; null when the graph has anything else, and
- * then `why` is told what: the first node off the chain, in one phrase ("Add node /layer1/Add does not read …").
+ * The trainable network behind an ONNX classifier made of the supported layers (the graphs lesion builds and imports,
+ * plain exported MLPs/CNNs, and residual networks whose branches join in an Add: an exported ResNet), with its
+ * parameter values; null when the graph has anything else, and then `why` is told what: the first node lesion cannot
+ * train, in one phrase ("Concat node /Concat joins two branches …").
  */
 export function networkOf(model: ModelProto, inputShape: number[], why?: (reason: string) => void): { network: Network; values: Map<string, Float32Array> } | null {
   const graph = model.graph!;
   const index = indexGraph(graph);
   const constants = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
-  const layers: NetworkLayer[] = [];
+  const layers: Array<Wired<NetworkLayer>> = [];
   const values = new Map<string, Float32Array>();
-  let current = index.inputs[0];
-  let shape = inputShape;
+  // Which layer computes a tensor (−1: the network's input); an Identity or Dropout passes its input's on.
+  const layerOf = new Map<string, number>([[index.inputs[0], -1]]);
+  const shapeOf = (i: number) => (i < 0 ? inputShape : layerShapes({ inputShape, layers: layers.slice(0, i + 1) })[i]);
   const floatsOf = (name: string | undefined) => {
     const t = name ? constants.get(name) : undefined;
     return t && t.dataType === DataType.FLOAT ? { values: tensorValues(t) as Float32Array, dims: tensorDims(t) } : null;
   };
   // GELU and SiLU as torch.onnx writes them before opset 20 (several nodes, src/onnx/sites.ts): one layer each.
   const composites = compositeActivations(graph, index);
+  const compositeOf = new Map([...composites.values()].flatMap((c) => c.nodes.map((n) => [n, c] as const)));
   const inside = new Set<NodeProto>();
   // Why the graph is no chain lesion trains, for the caller's message (recover on a ResNet had named no node).
   const stop = (node: NodeProto, what: string) => {
     why?.(`${node.opType} node ${node.name || node.output?.[0] || "(unnamed)"} ${what}`);
     return null;
   };
+  // A layer that reads another than the one before it names its input.
+  const wired = (source: number) => (source === layers.length - 1 ? {} : { input: source });
   for (const node of graph.node ?? []) {
     if (node.opType === "Constant" || inside.has(node)) continue;
-    const composite = composites.get(current);
-    if (composite?.nodes.includes(node)) {
+    const composite = compositeOf.get(node);
+    if (composite) {
+      const source = layerOf.get(composite.input);
+      if (source === undefined) return stop(node, "reads a tensor no layer lesion trains computes");
       const op = compositeLayer(composite, graph);
       if (!op) return stop(composite.last, "ends an activation lesion does not train");
-      layers.push({ op });
+      layers.push({ op, ...wired(source) });
       for (const member of composite.nodes) inside.add(member);
-      current = composite.last.output![0];
+      layerOf.set(composite.last.output![0], layers.length - 1);
       continue;
     }
-    if (node.input?.[0] !== current) return stop(node, "does not read the previous layer's output: the graph branches or joins (a residual Add, a concatenation)");
-    const name = layerName(node.name ?? "", node.input?.[1] ?? "", layers.length);
+    const source = layerOf.get(node.input?.[0] ?? "");
+    if (source === undefined || !node.input) return stop(node, "reads a tensor no layer lesion trains computes");
+    const shape = shapeOf(source);
+    const name = layerName(node.name ?? "", node.input?.[1] ?? "", layers.length, node.opType ?? "");
+    const count = layers.length;
+    const wiring = wired(source);
     switch (node.opType) {
       case "Gemm": {
         const weight = floatsOf(node.input[1]);
@@ -203,7 +248,7 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
       }
       case "BatchNormalization": {
         const tensors = [1, 2, 3, 4].map((k) => floatsOf(node.input?.[k]));
-        const channels = (layers.length > 0 ? layerShapes({ inputShape: shape, layers }).at(-1)! : shape)[0];
+        const channels = shape[0];
         if (tensors.some((t) => !t || t.values.length !== channels) || attributeInt(node, "training_mode", 0) !== 0) return stop(node, "is no BatchNorm of the previous layer's channels");
         // Trained with PyTorch's momentum 0.1 whatever the exporter wrote (ONNX's momentum is 1 − PyTorch's).
         // ε is a float32 attribute: read back as the shortest decimal that rounds to it (1e-5, not 9.99999975e-6).
@@ -241,24 +286,36 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
       }
       case "Identity":
       case "Dropout":
+        layerOf.set(node.output![0], source);
+        continue;
+      case "GlobalAveragePool":
+        if (shape.length !== 3) return stop(node, "pools a tensor that is no image");
+        layers.push({ op: "globalavgpool" });
         break;
+      case "Add": {
+        // A residual connection: both inputs computed by layers of the network, of one shape.
+        const other = layerOf.get(node.input?.[1] ?? "");
+        if (other === undefined || shapeOf(other).join() !== shape.join()) return stop(node, "adds what is no layer's output of the same shape (a bias, a broadcast)");
+        layers.push({ op: "add", name, from: other });
+        break;
+      }
       default: {
         // Two computed inputs (not initializers or Constant nodes' outputs): a join, as a ResNet's residual Add or a
         // concatenation, which a chain has not.
         const fixed = constantTensors(graph);
         const computed = (node.input ?? []).filter((i) => i && !fixed.has(i));
-        return stop(node, computed.length > 1 ? "joins two branches (a residual connection or a concatenation), which a chain of layers has not" : "is no layer lesion trains");
+        return stop(node, computed.length > 1 ? "joins two branches in a way lesion does not train (a concatenation, a product; a residual Add it trains)" : "is no layer lesion trains");
       }
     }
-    current = node.output![0];
+    if (layers.length > count) Object.assign(layers[layers.length - 1], wiring);
+    layerOf.set(node.output![0], layers.length - 1);
   }
-  if (!index.outputs.includes(current) || layers.length === 0) {
-    why?.(layers.length === 0 ? "no layer lesion trains" : `the chain ends in ${current}, not the model's output`);
+  const output = index.outputs[0];
+  if (layers.length === 0 || layerOf.get(output) !== layers.length - 1) {
+    why?.(layers.length === 0 ? "no layer lesion trains" : `the model's output ${output} is not its last layer's`);
     return null;
   }
-  const network: Network = { inputShape: shape, layers };
-  shape = layerShapes(network)[layers.length - 1];
-  return { network, values };
+  return { network: { inputShape, layers }, values };
 }
 
 /**
@@ -295,9 +352,15 @@ function compositeLayer(composite: CompositeActivation, graph: GraphProto): "gel
 }
 
 /** `fc1` from `/fc1/Gemm` or `fc1.weight`, else the op's position. */
-function layerName(node: string, weight: string, position: number): string {
+function layerName(node: string, weight: string, position: number, opType: string): string {
   const fromWeight = /^(.+)\.weight$/.exec(weight)?.[1];
   if (fromWeight) return fromWeight;
+  // The module path, as sites are named (`/layer1/layer1.0/conv1/Conv` → layer1.0.conv1): an exported ResNet's
+  // folded convs have no named weights, and the last scope alone (`conv1`) is the same in every block.
+  if (node.startsWith("/")) {
+    const scope = scopeName(node, opType);
+    if (scope) return scope;
+  }
   const segments = node.split("/").filter(Boolean);
   return segments.length >= 2 ? segments[segments.length - 2] : `layer${position}`;
 }

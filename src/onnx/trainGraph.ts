@@ -10,6 +10,9 @@
  * - BatchNorm (src/onnx/trainBatchNorm.ts): batch statistics in training, their gradient included; the running
  *   statistics (buffers, fed in and updated out like optimizer state) in evaluation.
  * - ReLU, LeakyReLU, Tanh, Sigmoid, Dropout (a mask fed per step), Flatten: elementwise / reshape.
+ * - Add (a residual connection): the gradient passes to both inputs; an output several layers read (a residual
+ *   block's input, read by its first conv and its shortcut) gets the sum of their gradients.
+ * - GlobalAveragePool: dy/(H·W) at every position.
  * - Loss: mean softmax cross-entropy of the logits (a final LogSoftmax is NLL of log-probabilities: the same loss
  *   and gradient, so it is folded in): dz = (softmax(z) − onehot(y)) / batch.
  * - Masks: a unit mask after a layer multiplies its output forward and its gradient backward, so held units stay
@@ -17,7 +20,7 @@
  * Optimizers follow PyTorch's torch.optim: SGD (momentum, no dampening) and Adam, weight decay added to the gradient.
  */
 import { DataType, makeNode, makeTensor, makeValueInfo, onnx, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
-import { buffers, layerShapes, parameters, type Network } from "./network.js";
+import { buffers, inputOf, layerShapes, parameters, type Network } from "./network.js";
 import { batchNormBackward, batchNormForward, type BatchNormSaved } from "./trainBatchNorm.js";
 
 export interface StepOptions {
@@ -88,15 +91,27 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
   const classes = shapes[shapes.length - 1][0];
   const onehot = g.one("OneHot", [STEP_INPUTS.y, g.constant("depth", [], new Float32Array([classes])), g.constant("onoff", [2], new Float32Array([0, 1]))], { axis: -1 });
   const batch = g.one("Cast", [g.one("Gather", [g.one("Shape", [logits]), g.constant("index0", [], BigInt64Array.from([0n]))], { axis: 0 })], { to: DataType.FLOAT });
-  let grad = g.one("Div", [g.one("Sub", [g.one("Softmax", [logits], { axis: 1 }), onehot]), batch]);
-
   const grads = new Map<string, string>();
   const last = network.layers[network.layers.length - 1].op === "logsoftmax" ? network.layers.length - 2 : network.layers.length - 1;
+  // Per layer, the gradient of the loss with respect to its output: summed over the layers that read it (a residual
+  // block's input feeds its first conv and its shortcut).
+  const gradOf = new Map<number, string>();
+  const accumulate = (j: number, gradient: string) => {
+    if (j < 0) return;
+    const had = gradOf.get(j);
+    gradOf.set(j, had ? g.one("Add", [had, gradient]) : gradient);
+  };
+  gradOf.set(last, g.one("Div", [g.one("Sub", [g.one("Softmax", [logits], { axis: 1 }), onehot]), batch]));
   for (let i = last; i >= 0; i--) {
     const layer = network.layers[i];
     const input = layerInputs[i];
+    let grad = gradOf.get(i);
+    // An output nothing reads (none in the networks lesion builds or reads) passes no gradient.
+    if (grad === undefined) continue;
     if (options.masks[i]) grad = g.one("Mul", [grad, maskInput(i)]);
-    const needInput = i > 0;
+    const from = inputOf(network, i);
+    const needInput = from >= 0;
+    const inShape = from < 0 ? network.inputShape : shapes[from];
     switch (layer.op) {
       case "linear": {
         grads.set(`${layer.name}.weight`, g.one("Gemm", [grad, input], { transA: 1 }));
@@ -105,7 +120,6 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
         break;
       }
       case "conv": {
-        const inShape = i === 0 ? network.inputShape : shapes[i - 1];
         const outShape = shapes[i];
         const { kernel: k, stride: s, padding: p } = layer;
         const xT = g.one("Transpose", [input], { perm: [1, 0, 2, 3] });
@@ -163,7 +177,6 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
         break;
       }
       case "avgpool": {
-        const inShape = i === 0 ? network.inputShape : shapes[i - 1];
         const channels = inShape[0];
         const k = layer.kernel;
         const weights = g.constant(`avgpool.kernel.${i}`, [channels, 1, k, k], new Float32Array(channels * k * k).fill(1 / (k * k)));
@@ -171,9 +184,17 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
         grad = g.one("ConvTranspose", [grad, weights], { strides: [layer.stride, layer.stride], group: channels, output_padding: [pad(1), pad(2)], kernel_shape: [k, k] });
         break;
       }
+      case "add":
+        // A sum passes its gradient to both of its inputs unchanged.
+        accumulate(layer.from, grad);
+        break;
+      case "globalavgpool":
+        grad = g.one("Mul", [g.one("Expand", [grad, g.one("Shape", [input])]), g.constant(`globalavgpool.scale.${i}`, [], Float32Array.of(1 / (inShape[1] * inShape[2])))]);
+        break;
       case "logsoftmax":
         break;
     }
+    accumulate(from, grad);
   }
 
   // Optimizer update, parameter by parameter.
@@ -245,6 +266,8 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
   const outputs: string[] = [];
   const raw: string[] = [];
   network.layers.forEach((layer, i) => {
+    const from = inputOf(network, i);
+    current = from < 0 ? STEP_INPUTS.x : outputs[from];
     inputs.push(current);
     let out: string;
     switch (layer.op) {
@@ -257,7 +280,7 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
         break;
       }
       case "batchnorm": {
-        const rank = (i === 0 ? network.inputShape : shapes[i - 1]).length;
+        const rank = (from < 0 ? network.inputShape : shapes[from]).length;
         const targets = training ? { mean: updated(`${layer.name}.running_mean`), variance: updated(`${layer.name}.running_var`) } : false;
         const bn = batchNormForward(g, current, layer, i, rank, targets);
         if (bn.saved) saved.set(i, bn.saved);
@@ -307,6 +330,12 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
         break;
       case "logsoftmax":
         out = g.one("LogSoftmax", [current], { axis: 1 });
+        break;
+      case "add":
+        out = g.one("Add", [current, layer.from < 0 ? STEP_INPUTS.x : outputs[layer.from]]);
+        break;
+      case "globalavgpool":
+        out = g.one("GlobalAveragePool", [current]);
         break;
     }
     raw.push(out);

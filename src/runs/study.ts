@@ -30,7 +30,7 @@ import { planSweep } from "../engine/sweep/sweep.js";
 import type { Progress, StudyStep } from "../progress.js";
 import { record } from "../engine/record.js";
 import { recordFiles } from "./recordFiles.js";
-import { recover } from "../models/recover.js";
+import { recover, recoverableSite } from "../models/recover.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
 import { acquireLock } from "./lock.js";
@@ -102,6 +102,8 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   // removal of another model's steps) went ahead.
   checkData(model, data);
   if (options.recover) checkData(model, options.recover.train);
+  // The recovery (the last step) retrains the first site's population: a network or site it cannot retrain fails here.
+  if (options.recover) recoverableSite(model, sites[0]);
   // Characterize clusters units and compares them with the initial model: both found unusable now, not after three steps.
   requireFiniteWeights(model, "a study (its populations)");
   if (options.initial) checkInitial(model, options.initial, sites);

@@ -276,7 +276,8 @@ describe("lesion (bin)", () => {
   });
 
   it("lesion train and lesion recover on bad input: one line each, exit 1, nothing written", () => {
-    expectOneLineError(lesion("train", "--arch", "resnet", "--data", data, "-o", "never.onnx"), /unknown architecture 'resnet'/);
+    expectOneLineError(lesion("train", "--arch", "densenet", "--data", data, "-o", "never.onnx"), /unknown architecture 'densenet'/);
+    expectOneLineError(lesion("train", "--arch", "resnet", "--data", data, "-o", "never.onnx"), /`resnet` is read by import only/);
     expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--optimizer", "rmsprop", "-o", "never.onnx"), /--optimizer must be sgd or adam/);
     expectOneLineError(lesion("recover", model, "--data", data, "--test", data, "--site", "fc7", "--units", "1", "-o", "never"), /unknown site 'fc7'/);
     expect(existsSync(join(dir, "never.onnx")) || existsSync(join(dir, "never"))).toBe(false);

@@ -2,6 +2,8 @@
  * Training-step graphs against PyTorch (test/fixtures/torch/make_training_references.py): gradients of every rule
  * (Linear, Conv with stride/padding, MaxPool, AvgPool, ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SiLU, Flatten, cross-entropy,
  * LogSoftmax + NLL), SGD with momentum and Adam with weight decay over three steps; and central finite differences.
+ * A residual network (make_residual_training_references.py: two blocks wired as torchvision's BasicBlock, a strided
+ * shortcut conv reading back, global average pooling) the same way.
  * BatchNorm (test/fixtures/torch/make_bn_training_references.py): training-mode gradients, steps, the running
  * statistics the steps leave, and eval-mode logits with them. GELU and SiLU: make_activation_training_references.py.
  */
@@ -24,30 +26,36 @@ interface Case {
   steps: Record<"sgd" | "adam", Record<string, number[]>>;
   /** BatchNorm case: eval-mode logits (running statistics) after the three steps. */
   evalLogits?: Record<"sgd" | "adam", number[]>;
+  /** Layers that read another layer than the one before them: index → the index they read. */
+  inputs?: Record<string, number>;
 }
 
 const read = (file: string) => JSON.parse(readFileSync(new URL(`../fixtures/torch/${file}`, import.meta.url), "utf8")) as Record<string, Case>;
-const cases = { ...read("training.reference.json"), ...read("bn_training.reference.json"), ...read("activation_training.reference.json") };
+const cases = { ...read("training.reference.json"), ...read("bn_training.reference.json"), ...read("activation_training.reference.json"), ...read("residual_training.reference.json") };
 
 function network(c: Case): Network {
-  const layers = c.layers.map(([op, ...a]): NetworkLayer => {
-    switch (op) {
-      case "linear":
-        return { op, name: String(a[0]), in: Number(a[1]), out: Number(a[2]), bias: a[3] !== false };
-      case "conv":
-        return { op, name: String(a[0]), in: Number(a[1]), out: Number(a[2]), kernel: Number(a[3]), stride: Number(a[4]), padding: Number(a[5]), bias: a[6] !== false };
-      case "maxpool":
-      case "avgpool":
-        return { op, kernel: Number(a[0]), stride: Number(a[1]) };
-      case "leakyrelu":
-        return { op, alpha: Number(a[0]) };
-      case "batchnorm":
-        return { op, name: String(a[0]), channels: Number(a[1]), eps: 1e-5, momentum: 0.1 };
-      default:
-        return { op: op as "relu" };
-    }
-  });
+  const layers = c.layers.map(([op, ...a], i): NetworkLayer & { input?: number } => ({ ...layer(op, a), ...(c.inputs?.[i] === undefined ? {} : { input: c.inputs[i] }) }));
   return { inputShape: c.shape, layers };
+}
+
+function layer(op: string, a: Array<string | number | boolean>): NetworkLayer {
+  switch (op) {
+    case "linear":
+      return { op, name: String(a[0]), in: Number(a[1]), out: Number(a[2]), bias: a[3] !== false };
+    case "conv":
+      return { op, name: String(a[0]), in: Number(a[1]), out: Number(a[2]), kernel: Number(a[3]), stride: Number(a[4]), padding: Number(a[5]), bias: a[6] !== false };
+    case "maxpool":
+    case "avgpool":
+      return { op, kernel: Number(a[0]), stride: Number(a[1]) };
+    case "leakyrelu":
+      return { op, alpha: Number(a[0]) };
+    case "batchnorm":
+      return { op, name: String(a[0]), channels: Number(a[1]), eps: 1e-5, momentum: 0.1 };
+    case "add":
+      return { op, name: String(a[0]), from: Number(a[1]) };
+    default:
+      return { op: op as "relu" };
+  }
 }
 
 const SGD1: StepOptions = { optimizer: "sgd", momentum: 0, weightDecay: 0, betas: [0.9, 0.999], eps: 1e-8, masks: {} };
@@ -172,6 +180,23 @@ describe("trainStepModel", () => {
     // The held channel passes no gradient to its filter.
     const held = outputs[updated(stateNames("sgd", "0.weight")[0])].data as Float32Array;
     expect(Array.from(held.subarray(9, 18))).toEqual(new Array(9).fill(0));
+  });
+});
+
+describe("trainStepModel with residual connections", () => {
+  it("gradients agree with central finite differences (Tanh for ReLU), a held channel of a block's output included: it passes no gradient back through either branch", async () => {
+    const c = cases.residual;
+    const base = network(c);
+    const net: Network = { inputShape: base.inputShape, layers: base.layers.map((l) => (l.op === "relu" ? { ...l, op: "tanh" } : l)) };
+    // Hold channel 1 of the first block's output (layer 6, after its Add): the stem's channel 1 then gets gradient only
+    // through the block's conv branch, and b1c2's filter 1 none at all.
+    const extra = { [maskInput(6)]: new OrtTensor("float32", Float32Array.from([1, 0, 1]), [1, 3, 1, 1]) };
+    const options = { ...SGD1, masks: { 6: [1] } };
+    const { outputs } = await expectFiniteDifferences(net, options, c, values(c), extra, 2e-3);
+    const gradient = (name: string) => Array.from(outputs[updated(stateNames("sgd", name)[0])].data as Float32Array);
+    expect(gradient("b1c2.weight").slice(27, 54)).toEqual(new Array(27).fill(0));
+    expect(gradient("b1c2.bias")[1]).toBe(0);
+    expect(gradient("b1c2.bias")[0]).not.toBe(0);
   });
 });
 
