@@ -12,7 +12,7 @@ export type LayerSpec =
   /** Written as torch.onnx (opset 17) writes nn.GELU() and nn.SiLU(): x·0.5·(1 + erf(x/√2)) and x·sigmoid(x). */
   | { op: "gelu" | "silu" }
   | { op: "leakyrelu"; alpha: number }
-  | { op: "maxpool" | "avgpool"; kernel: number; stride: number }
+  | { op: "maxpool" | "avgpool"; kernel: number; stride: number; padding?: number }
   /** The sum of the output it reads and layer `from`'s (a residual connection); named as the block (`layer1.0`). */
   | { op: "add"; name: string; from: number }
   | { op: "globalavgpool" };
@@ -85,7 +85,8 @@ export function buildClassifier(spec: ClassifierSpec): ModelProto {
         const op = layer.op === "maxpool" ? "MaxPool" : "AveragePool";
         const name = `${layer.op}${counter++}`;
         output = next(name, op);
-        nodes.push(makeNode(op, [current], [output], `/${name}/${op}`, { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride] }));
+        const p = layer.padding ?? 0;
+        nodes.push(makeNode(op, [current], [output], `/${name}/${op}`, { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride], ...(p > 0 ? { pads: [p, p, p, p] } : {}) }));
         break;
       }
       case "add": {

@@ -17,7 +17,8 @@ export type NetworkLayer =
   /** gelu: PyTorch's nn.GELU() (the erf form), x·Φ(x); silu: nn.SiLU(), x·sigmoid(x). */
   | { op: "relu" | "tanh" | "sigmoid" | "gelu" | "silu" | "flatten" | "logsoftmax" }
   | { op: "leakyrelu"; alpha: number }
-  | { op: "maxpool" | "avgpool"; kernel: number; stride: number }
+  /** `padding` (max pool only, PyTorch's MaxPool2d(padding=p): padded positions never win): 0 when absent. */
+  | { op: "maxpool" | "avgpool"; kernel: number; stride: number; padding?: number }
   | { op: "dropout"; p: number }
   /**
    * BatchNorm over the channels of its input ([C] or [C, H, W]; PyTorch's BatchNorm1d/2d): trainable `name.weight`
@@ -111,7 +112,7 @@ export function layerShapes(network: Network): number[][] {
       case "maxpool":
       case "avgpool": {
         if (shape.length !== 3) fail("bad-arch", `${layer.op} needs an image-shaped input, got [${shape.join(", ")}]`);
-        const size = (s: number) => Math.floor((s - layer.kernel) / layer.stride) + 1;
+        const size = (s: number) => Math.floor((s + 2 * (layer.padding ?? 0) - layer.kernel) / layer.stride) + 1;
         shape = [shape[0], size(shape[1]), size(shape[2])];
         break;
       }
@@ -280,8 +281,11 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
       case "AveragePool": {
         const kernel = attributeInts(node, "kernel_shape", []);
         const strides = attributeInts(node, "strides", kernel);
-        if (kernel.length !== 2 || kernel[0] !== kernel[1] || strides[0] !== strides[1] || attributeInts(node, "pads", [0, 0, 0, 0]).some((p) => p !== 0)) return stop(node, "pools with padding or an uneven window");
-        layers.push({ op: node.opType === "MaxPool" ? "maxpool" : "avgpool", kernel: kernel[0], stride: strides[0] });
+        const pads = attributeInts(node, "pads", [0, 0, 0, 0]);
+        // A max pool's padding (torchvision's ResNet stem) trains; an average pool's would count its zeros.
+        const padded = node.opType === "MaxPool" && new Set(pads).size === 1 && pads[0] < kernel[0];
+        if (kernel.length !== 2 || kernel[0] !== kernel[1] || strides[0] !== strides[1] || (pads.some((p) => p !== 0) && !padded) || attributeInt(node, "ceil_mode", 0) !== 0) return stop(node, "pools with uneven padding, an average pool's padding, ceil mode or an uneven window");
+        layers.push({ op: node.opType === "MaxPool" ? "maxpool" : "avgpool", kernel: kernel[0], stride: strides[0], ...(pads[0] > 0 ? { padding: pads[0] } : {}) });
         break;
       }
       case "Identity":

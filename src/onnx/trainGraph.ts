@@ -5,7 +5,8 @@
  * - Linear y = x·Wᵀ + b: dx = dy·W, dW = dyᵀ·x, db = Σ_batch dy.
  * - Conv (stride s, padding p): dW = Conv(xᵀ, dyᵀ) with dilation s (batch as channels), cropped to the kernel;
  *   dx = ConvTranspose(dy, W) with the output padding that restores x's size; db = Σ over batch and space.
- * - MaxPool: dy scattered (summed) to the arg-max positions from MaxPool's own indices; AvgPool: a depthwise
+ * - MaxPool (padded too: its indices point into the unpadded input): dy scattered (summed) to the arg-max positions
+ *   from MaxPool's own indices; AvgPool: a depthwise
  *   ConvTranspose with weights 1/k².
  * - BatchNorm (src/onnx/trainBatchNorm.ts): batch statistics in training, their gradient included; the running
  *   statistics (buffers, fed in and updated out like optimizer state) in evaluation.
@@ -320,7 +321,8 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
         out = training ? g.one("Mul", [current, dropoutInput(i)]) : current;
         break;
       case "maxpool": {
-        const [pooled, indices] = g.node("MaxPool", [current], { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride] }, training ? 2 : 1);
+        const p = layer.padding ?? 0;
+        const [pooled, indices] = g.node("MaxPool", [current], { kernel_shape: [layer.kernel, layer.kernel], strides: [layer.stride, layer.stride], ...(p > 0 ? { pads: [p, p, p, p] } : {}) }, training ? 2 : 1);
         if (indices) g.nodes.push(makeNode("Identity", [indices], [`${pooled}::indices`], `${pooled}/indices`));
         out = pooled;
         break;

@@ -16,7 +16,9 @@ import { importModel } from "../../src/models/importModel.js";
 import { resnetModel } from "../../src/models/resnet.js";
 import { readStateDict } from "../../src/models/torch/readCheckpoint.js";
 import type { StateDict } from "../../src/models/torch/types.js";
-import { decodeModel } from "../../src/onnx/proto.js";
+import { buildClassifier } from "../../src/onnx/build.js";
+import { classifierLayers, networkOf } from "../../src/onnx/network.js";
+import { decodeModel, encodeModel } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
 import { resolveSite } from "../../src/engine/model.js";
@@ -96,6 +98,24 @@ describe("import --arch resnet", () => {
       expect(names[names.length - 1]).toBe("fc");
     } finally {
       await closeModel(model);
+    }
+  });
+
+  it("torchvision_basic imported is a network recover trains: networkOf reads its padded stem max pool and Adds; built back it gives the same logits", async () => {
+    const ref = reference.models.torchvision_basic;
+    const imported = await importModel(fixture("torchvision_basic.pt"), { arch: "resnet", inputShape: ref.inputShape });
+    const found = networkOf(decodeModel(imported.bytes), ref.inputShape)!;
+    expect(found.network.layers[2]).toEqual({ op: "maxpool", kernel: 3, stride: 2, padding: 1 });
+    expect(found.network.layers.filter((l) => l.op === "add")).toHaveLength(5);
+    const rebuilt = encodeModel(buildClassifier({ layers: classifierLayers(found.network, found.values), inputShape: ref.inputShape }));
+    for (const bytes of [imported.bytes, rebuilt]) {
+      const session = await createSession(bytes, 1);
+      try {
+        const logits = (await session.run({ input: new OrtTensor("float32", images(8, 64), [8, 3, 64, 64]) })).logits.data as Float32Array;
+        ref.logits.forEach((v, i) => expect(Math.abs(logits[i] - v), `logit ${i}`).toBeLessThan(1e-4 * Math.max(1, Math.abs(v))));
+      } finally {
+        await session.release();
+      }
     }
   });
 

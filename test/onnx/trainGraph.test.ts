@@ -2,8 +2,8 @@
  * Training-step graphs against PyTorch (test/fixtures/torch/make_training_references.py): gradients of every rule
  * (Linear, Conv with stride/padding, MaxPool, AvgPool, ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SiLU, Flatten, cross-entropy,
  * LogSoftmax + NLL), SGD with momentum and Adam with weight decay over three steps; and central finite differences.
- * A residual network (make_residual_training_references.py: two blocks wired as torchvision's BasicBlock, a strided
- * shortcut conv reading back, global average pooling) the same way.
+ * A residual network (make_residual_training_references.py: torchvision's padded stem max pool, two blocks wired as
+ * torchvision's BasicBlock, a strided shortcut conv reading back, global average pooling) the same way.
  * BatchNorm (test/fixtures/torch/make_bn_training_references.py): training-mode gradients, steps, the running
  * statistics the steps leave, and eval-mode logits with them. GELU and SiLU: make_activation_training_references.py.
  */
@@ -46,7 +46,7 @@ function layer(op: string, a: Array<string | number | boolean>): NetworkLayer {
       return { op, name: String(a[0]), in: Number(a[1]), out: Number(a[2]), kernel: Number(a[3]), stride: Number(a[4]), padding: Number(a[5]), bias: a[6] !== false };
     case "maxpool":
     case "avgpool":
-      return { op, kernel: Number(a[0]), stride: Number(a[1]) };
+      return { op, kernel: Number(a[0]), stride: Number(a[1]), ...(a[2] ? { padding: Number(a[2]) } : {}) };
     case "leakyrelu":
       return { op, alpha: Number(a[0]) };
     case "batchnorm":
@@ -188,10 +188,10 @@ describe("trainStepModel with residual connections", () => {
     const c = cases.residual;
     const base = network(c);
     const net: Network = { inputShape: base.inputShape, layers: base.layers.map((l) => (l.op === "relu" ? { ...l, op: "tanh" } : l)) };
-    // Hold channel 1 of the first block's output (layer 6, after its Add): the stem's channel 1 then gets gradient only
+    // Hold channel 1 of the first block's output (layer 7, after its Add): the stem's channel 1 then gets gradient only
     // through the block's conv branch, and b1c2's filter 1 none at all.
-    const extra = { [maskInput(6)]: new OrtTensor("float32", Float32Array.from([1, 0, 1]), [1, 3, 1, 1]) };
-    const options = { ...SGD1, masks: { 6: [1] } };
+    const extra = { [maskInput(7)]: new OrtTensor("float32", Float32Array.from([1, 0, 1]), [1, 3, 1, 1]) };
+    const options = { ...SGD1, masks: { 7: [1] } };
     const { outputs } = await expectFiniteDifferences(net, options, c, values(c), extra, 2e-3);
     const gradient = (name: string) => Array.from(outputs[updated(stateNames("sgd", name)[0])].data as Float32Array);
     expect(gradient("b1c2.weight").slice(27, 54)).toEqual(new Array(27).fill(0));
