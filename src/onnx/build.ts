@@ -15,7 +15,9 @@ export type LayerSpec =
   | { op: "maxpool" | "avgpool"; kernel: number; stride: number; padding?: number }
   /** The sum of the output it reads and layer `from`'s (a residual connection); named as the block (`layer1.0`). */
   | { op: "add"; name: string; from: number }
-  | { op: "globalavgpool" };
+  | { op: "globalavgpool" }
+  | { op: "subsample"; axes: number[]; stride: number }
+  | { op: "padchannels"; before: number; after: number };
 
 export interface ClassifierSpec {
   /** In order; a layer with `input` reads that earlier layer's output (−1: the graph's input), else the one before it. */
@@ -99,6 +101,25 @@ export function buildClassifier(spec: ClassifierSpec): ModelProto {
         const name = `avgpool${counter++}`;
         output = next(name, "GlobalAveragePool");
         nodes.push(makeNode("GlobalAveragePool", [current], [output], `/${name}/GlobalAveragePool`));
+        break;
+      }
+      case "subsample": {
+        const name = `subsample${counter++}`;
+        const int64 = (suffix: string, values: number[]) => {
+          initializers.push(makeTensor(`/${name}/${suffix}`, [values.length], BigInt64Array.from(values, BigInt)));
+          return `/${name}/${suffix}`;
+        };
+        output = next(name, "Slice");
+        const axes = layer.axes;
+        nodes.push(makeNode("Slice", [current, int64("starts", axes.map(() => 0)), int64("ends", axes.map(() => Number.MAX_SAFE_INTEGER)), int64("axes", axes), int64("steps", axes.map(() => layer.stride))], [output], `/${name}/Slice`));
+        break;
+      }
+      case "padchannels": {
+        const name = `padchannels${counter++}`;
+        const pads = `/${name}/pads`;
+        initializers.push(makeTensor(pads, [8], BigInt64Array.from([0, layer.before, 0, 0, 0, layer.after, 0, 0], BigInt)));
+        output = next(name, "Pad");
+        nodes.push(makeNode("Pad", [current, pads], [output], `/${name}/Pad`, { mode: "constant" }));
         break;
       }
       case "gelu": {

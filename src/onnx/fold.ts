@@ -95,6 +95,49 @@ const FOLDS: Record<string, Fold> = {
     }
     return { type: inputs[0].type, dims, values };
   },
+  // torch.onnx computes F.pad's pads from constants with these two (the CIFAR ResNets' option A shortcut).
+  ConstantOfShape: ([shape], node) => {
+    const value = attribute(node, "value")?.t;
+    const fill = value ? readConst(value) : null;
+    const dims = Array.from(shape.values);
+    if (dims.some((d) => !Number.isInteger(d) || d < 0) || size(dims) > MAX_ELEMENTS) return null;
+    return { type: fill?.type ?? 1, dims, values: new Float64Array(size(dims)).fill(fill?.values[0] ?? 0) };
+  },
+  Slice: ([x, starts, ends, axesGiven, stepsGiven]) => {
+    if (!starts || !ends) return null;
+    const rank = x.dims.length;
+    const begin = x.dims.map(() => 0);
+    const step = x.dims.map(() => 1);
+    const dims = [...x.dims];
+    Array.from(starts.values).forEach((start, j) => {
+      const axis = normAxis(axesGiven ? axesGiven.values[j] : j, rank);
+      const d = x.dims[axis];
+      const s = stepsGiven ? stepsGiven.values[j] : 1;
+      if (s === 0) throw new Error("Slice step 0");
+      const at = (v: number) => (v < 0 ? v + d : v);
+      const clamp = (v: number, low: number, high: number) => Math.min(Math.max(v, low), high);
+      // ONNX's clamping: [0, d] for a positive step, [0, d − 1] and [−1, d − 1] (start, end) for a negative one.
+      const b = s > 0 ? clamp(at(start), 0, d) : clamp(at(start), 0, d - 1);
+      const e = s > 0 ? clamp(at(ends.values[j]), 0, d) : clamp(at(ends.values[j]), -1, d - 1);
+      begin[axis] = b;
+      step[axis] = s;
+      dims[axis] = Math.max(0, Math.ceil((e - b) / s));
+    });
+    const inStrides = strides(x.dims);
+    const outStrides = strides(dims);
+    const values = new Float64Array(size(dims));
+    for (let o = 0; o < values.length; o++) {
+      let rest = o;
+      let from = 0;
+      for (let a = 0; a < rank; a++) {
+        const i = Math.floor(rest / outStrides[a]);
+        rest -= i * outStrides[a];
+        from += (begin[a] + i * step[a]) * inStrides[a];
+      }
+      values[o] = x.values[from];
+    }
+    return { type: x.type, dims, values };
+  },
   Neg: ([x]) => ({ type: x.type, dims: x.dims, values: x.values.map((v) => -v) }),
   Add: (inputs) => elementwise(inputs, (a, b) => a + b),
   Sub: (inputs) => elementwise(inputs, (a, b) => a - b),
@@ -169,18 +212,21 @@ export function foldConstants(graph: GraphProto): number {
   const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
   const graphInputs = new Set((graph.input ?? []).map((i) => i.name ?? ""));
   const known = new Map<string, ConstTensor | null>();
-  const constant = (name: string): ConstTensor | null => {
-    if (known.has(name)) return known.get(name)!;
+  // `saturate`: a Slice's starts and ends, whose INT64_MAX "to the end" readConst otherwise refuses as inexact.
+  const constant = (name: string, saturate = false): ConstTensor | null => {
+    const key = saturate ? `${name}\u0000saturated` : name;
+    if (known.has(key)) return known.get(key)!;
     let value: ConstTensor | null = null;
     const tensor = initializers.get(name);
     // An initializer that is also a graph input may be overridden by the caller: not a constant.
-    if (tensor && !graphInputs.has(name)) value = readConst(tensor);
+    if (tensor && !graphInputs.has(name)) value = readConst(tensor, saturate);
     else if (!tensor) {
       const producer = index.producer.get(name);
       const t = producer?.opType === "Constant" ? attribute(producer, "value")?.t : undefined;
-      if (t) value = readConst(t);
+      if (t) value = readConst(t, saturate);
+      else if (saturate) value = constant(name);
     }
-    known.set(name, value);
+    known.set(key, value);
     return value;
   };
   const folded = new Set<NodeProto>();
@@ -193,7 +239,7 @@ export function foldConstants(graph: GraphProto): number {
     if (outputs.has(output)) continue;
     const names = (node.input ?? []).map((n) => n ?? "");
     if (names.length === 0 || names[0] === "") continue;
-    const inputs = names.map((n) => (n === "" ? null : constant(n)));
+    const inputs = names.map((n, k) => (n === "" ? null : constant(n, op === "Slice" && (k === 1 || k === 2))));
     if (inputs.some((v, i) => v === null && names[i] !== "")) continue;
     let result: ConstTensor | null;
     try {

@@ -9,7 +9,8 @@ import { gelu } from "./float64/erf.js";
 import { compileFloat64 } from "./float64/evaluate64.js";
 import { constantTensors, indexGraph } from "./graph.js";
 import { attributeFloat, attributeInt, attributeInts, attributeString, DataType, makeValueInfo, onnx, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
-import { compositeActivations, scopeName, type CompositeActivation } from "./sites.js";
+import { computesShape, constantInts, flattens, layerName, padChannelsOf, subsampleOf } from "./networkNodes.js";
+import { compositeActivations, type CompositeActivation } from "./sites.js";
 
 export type NetworkLayer =
   | { op: "linear"; name: string; in: number; out: number; bias: boolean }
@@ -30,7 +31,14 @@ export type NetworkLayer =
   /** A residual connection: the sum of the output it reads and the output of layer `from` (−1: the network's input). */
   | { op: "add"; name: string; from: number }
   /** The mean over all positions of each channel ([C, H, W] → [C, 1, 1]; PyTorch's AdaptiveAvgPool2d(1)). */
-  | { op: "globalavgpool" };
+  | { op: "globalavgpool" }
+  /**
+   * Every `stride`-th row (axis 2) and/or column (axis 3) from the first, `x[:, :, ::s, ::s]`: with `padchannels`, the
+   * option A shortcut of the CIFAR ResNets (He et al. 2016; akamaster/pytorch_resnet_cifar10).
+   */
+  | { op: "subsample"; axes: number[]; stride: number }
+  /** `before` and `after` zero channels around the input's (F.pad on the channel axis). */
+  | { op: "padchannels"; before: number; after: number };
 
 /**
  * Where a layer reads its input: the output of layer `input` (−1: the network's input). Absent, the layer before it:
@@ -129,6 +137,13 @@ export function layerShapes(network: Network): number[][] {
         if (shape.length !== 3) fail("bad-arch", `global average pooling needs an image-shaped input, got [${shape.join(", ")}]`);
         shape = [shape[0], 1, 1];
         break;
+      case "subsample":
+        if (shape.length !== 3) fail("bad-arch", `subsampling needs an image-shaped input, got [${shape.join(", ")}]`);
+        shape = shape.map((d, axis) => (layer.axes.includes(axis + 1) ? Math.ceil(d / layer.stride) : d));
+        break;
+      case "padchannels":
+        shape = [shape[0] + layer.before + layer.after, ...shape.slice(1)];
+        break;
       default:
         break;
     }
@@ -195,6 +210,8 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
   };
   // GELU and SiLU as torch.onnx writes them before opset 20 (several nodes, src/onnx/sites.ts): one layer each.
   const composites = compositeActivations(graph, index);
+  const ints = constantInts(graph);
+  const shapes = new Set<string>();
   const compositeOf = new Map([...composites.values()].flatMap((c) => c.nodes.map((n) => [n, c] as const)));
   const inside = new Set<NodeProto>();
   // Why the graph is no chain lesion trains, for the caller's message (recover on a ResNet had named no node).
@@ -215,6 +232,11 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
       layers.push({ op, ...wired(source) });
       for (const member of composite.nodes) inside.add(member);
       layerOf.set(composite.last.output![0], layers.length - 1);
+      continue;
+    }
+    // Shape arithmetic (`x.size(0)` for a view) is no layer: its outputs only say how a Reshape flattens.
+    if (computesShape(node, (name) => shapes.has(name), ints)) {
+      for (const output of node.output ?? []) shapes.add(output);
       continue;
     }
     const source = layerOf.get(node.input?.[0] ?? "");
@@ -277,6 +299,10 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
         if (attributeInt(node, "axis", 1) !== 1) return stop(node, "flattens from another axis than 1");
         layers.push({ op: "flatten" });
         break;
+      case "Reshape":
+        if (!flattens(node, shape, (name) => shapes.has(name), ints)) return stop(node, "reshapes to other than [batch, features]");
+        layers.push({ op: "flatten" });
+        break;
       case "MaxPool":
       case "AveragePool": {
         const kernel = attributeInts(node, "kernel_shape", []);
@@ -296,6 +322,19 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
         if (shape.length !== 3) return stop(node, "pools a tensor that is no image");
         layers.push({ op: "globalavgpool" });
         break;
+      case "Slice":
+      case "Pad": {
+        // A CIFAR ResNet's option A shortcut: every second row and column, zero channels around.
+        const layer = node.opType === "Slice" ? subsampleOf(node, shape, ints) : padChannelsOf(node, ints);
+        if (!layer) return stop(node, node.opType === "Slice" ? "slices other than every s-th row or column" : "pads other than zero channels");
+        // A Pad of nothing (torch.onnx writes one before an average pool) or a Slice of every row passes its input on.
+        if ((layer.op === "padchannels" && layer.before + layer.after === 0) || (layer.op === "subsample" && layer.stride === 1)) {
+          layerOf.set(node.output![0], source);
+          continue;
+        }
+        layers.push(layer);
+        break;
+      }
       case "Add": {
         // A residual connection: both inputs computed by layers of the network, of one shape.
         const other = layerOf.get(node.input?.[1] ?? "");
@@ -353,18 +392,4 @@ function compositeLayer(composite: CompositeActivation, graph: GraphProto): "gel
   if (matches((v) => gelu(v))) return "gelu";
   if (matches((v) => v / (1 + Math.exp(-v)))) return "silu";
   return null;
-}
-
-/** `fc1` from `/fc1/Gemm` or `fc1.weight`, else the op's position. */
-function layerName(node: string, weight: string, position: number, opType: string): string {
-  const fromWeight = /^(.+)\.weight$/.exec(weight)?.[1];
-  if (fromWeight) return fromWeight;
-  // The module path, as sites are named (`/layer1/layer1.0/conv1/Conv` → layer1.0.conv1): an exported ResNet's
-  // folded convs have no named weights, and the last scope alone (`conv1`) is the same in every block.
-  if (node.startsWith("/")) {
-    const scope = scopeName(node, opType);
-    if (scope) return scope;
-  }
-  const segments = node.split("/").filter(Boolean);
-  return segments.length >= 2 ? segments[segments.length - 2] : `layer${position}`;
 }

@@ -106,8 +106,13 @@ export function roundTo(type: number, value: number): number {
   }
 }
 
-/** Reads a tensor (raw_data or the typed fields) as a ConstTensor; null for types or values lesion cannot hold exactly. */
-export function readConst(tensor: TensorProto): ConstTensor | null {
+/**
+ * Reads a tensor (raw_data or the typed fields) as a ConstTensor; null for types or values lesion cannot hold exactly.
+ * With `saturate`, a 64-bit integer beyond ±2^53 reads as ±(2^53 − 1) instead: for a Slice's starts and ends, where
+ * exporters write INT64_MAX for "to the end" and any value past the axis means the same.
+ */
+export function readConst(tensor: TensorProto, saturate = false): ConstTensor | null {
+  const huge = (negative: boolean) => (negative ? -Number.MAX_SAFE_INTEGER : Number.MAX_SAFE_INTEGER);
   const type = tensor.dataType ?? 0;
   const size = BYTES[type];
   if (size === undefined || tensor.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) return null;
@@ -132,8 +137,8 @@ export function readConst(tensor: TensorProto): ConstTensor | null {
         case DataType.UINT16: v = view.getUint16(at, true); break;
         case DataType.INT32: v = view.getInt32(at, true); break;
         case DataType.UINT32: v = view.getUint32(at, true); break;
-        case DataType.INT64: { const b = view.getBigInt64(at, true); v = Number(b); if (BigInt(v) !== b) return null; break; }
-        default: { const b = view.getBigUint64(at, true); v = Number(b); if (BigInt(v) !== b) return null; }
+        case DataType.INT64: { const b = view.getBigInt64(at, true); v = Number(b); if (BigInt(v) !== b) { if (!saturate) return null; v = huge(b < 0n); } break; }
+        default: { const b = view.getBigUint64(at, true); v = Number(b); if (BigInt(v) !== b) { if (!saturate) return null; v = huge(false); } }
       }
       values[i] = v;
     }
@@ -153,7 +158,11 @@ export function readConst(tensor: TensorProto): ConstTensor | null {
     values[i] = type === DataType.FLOAT16 ? halfToFloat(v) : type === DataType.BFLOAT16 ? bfloat16ToFloat(v) : type === DataType.FLOAT || type === DataType.DOUBLE ? Number(source[i]) : v;
   }
   if (type === DataType.INT64 || type === DataType.UINT64) {
-    for (let i = 0; i < count; i++) if (!Number.isSafeInteger(values[i])) return null;
+    for (let i = 0; i < count; i++) {
+      if (Number.isSafeInteger(values[i])) continue;
+      if (!saturate || Number.isNaN(values[i])) return null;
+      values[i] = huge(values[i] < 0);
+    }
   }
   return { type, dims, values };
 }

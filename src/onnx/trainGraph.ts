@@ -14,6 +14,9 @@
  * - Add (a residual connection): the gradient passes to both inputs; an output several layers read (a residual
  *   block's input, read by its first conv and its shortcut) gets the sum of their gradients.
  * - GlobalAveragePool: dy/(H·W) at every position.
+ * - Subsampling x[:, :, ::s, ::s] (Slice with steps): dy put back at the rows and columns taken, zero elsewhere (a
+ *   depthwise ConvTranspose of stride s with a 1×1 kernel of ones); zero channels padded around (Pad): dy's middle
+ *   channels (Slice).
  * - Loss: mean softmax cross-entropy of the logits (a final LogSoftmax is NLL of log-probabilities: the same loss
  *   and gradient, so it is folded in): dz = (softmax(z) − onehot(y)) / batch.
  * - Masks: a unit mask after a layer multiplies its output forward and its gradient backward, so held units stay
@@ -192,6 +195,16 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
       case "globalavgpool":
         grad = g.one("Mul", [g.one("Expand", [grad, g.one("Shape", [input])]), g.constant(`globalavgpool.scale.${i}`, [], Float32Array.of(1 / (inShape[1] * inShape[2])))]);
         break;
+      case "subsample": {
+        const channels = inShape[0];
+        const strides = [2, 3].map((axis) => (layer.axes.includes(axis) ? layer.stride : 1));
+        const pad = (d: number) => inShape[d] - ((shapes[i][d] - 1) * strides[d - 1] + 1);
+        grad = g.one("ConvTranspose", [grad, g.constant(`subsample.ones.${i}`, [channels, 1, 1, 1], new Float32Array(channels).fill(1))], { strides, group: channels, output_padding: [pad(1), pad(2)], kernel_shape: [1, 1] });
+        break;
+      }
+      case "padchannels":
+        grad = g.one("Slice", [grad, g.constant(`padchannels.start.${i}`, [1], BigInt64Array.of(BigInt(layer.before))), g.constant(`padchannels.end.${i}`, [1], BigInt64Array.of(BigInt(layer.before + inShape[0]))), g.constant(`padchannels.axis.${i}`, [1], BigInt64Array.of(1n))]);
+        break;
       case "logsoftmax":
         break;
     }
@@ -338,6 +351,15 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
         break;
       case "globalavgpool":
         out = g.one("GlobalAveragePool", [current]);
+        break;
+      case "subsample": {
+        const axes = layer.axes;
+        const int64 = (what: string, values: number[]) => g.constant(`subsample.${what}.${i}`, [values.length], BigInt64Array.from(values, BigInt));
+        out = g.one("Slice", [current, int64("starts", axes.map(() => 0)), int64("ends", axes.map(() => Number.MAX_SAFE_INTEGER)), int64("axes", axes), int64("steps", axes.map(() => layer.stride))]);
+        break;
+      }
+      case "padchannels":
+        out = g.one("Pad", [current, g.constant(`padchannels.pads.${i}`, [8], BigInt64Array.from([0, layer.before, 0, 0, 0, layer.after, 0, 0], BigInt))], { mode: "constant" });
         break;
     }
     raw.push(out);

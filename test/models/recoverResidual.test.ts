@@ -3,7 +3,8 @@
  * block's inner ReLU. Checked against independent paths: the ablated accuracy equals `ablate` of the original model
  * (the sweep engine, not the training graphs); the retrained model keeps the held channels at exactly zero (`record`),
  * has the original's sites, and evaluates to the last epoch's accuracy; a block's output (the sum of its branches) is
- * refused by name. The training steps themselves are PyTorch's (test/onnx/trainGraph.test.ts, residual case).
+ * refused by name. The training steps themselves are PyTorch's (test/onnx/trainGraph.test.ts, residual cases). The
+ * CIFAR ResNets: kuangliu's (conv shortcuts), akamaster's ResNet-20 (option A) as exported and as imported.
  */
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,15 +12,18 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import { evaluate } from "../../src/engine/evaluate.js";
-import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
+import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
 import { record } from "../../src/engine/record.js";
 import { importModel } from "../../src/models/importModel.js";
+import { classifierBytes } from "../../src/models/train.js";
+import { networkOf } from "../../src/onnx/network.js";
 import { recover } from "../../src/models/recover.js";
 import { study } from "../../src/runs/study.js";
 import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
 import { subset } from "../helpers.js";
 
+const fixture = (name: string) => new URL(`../fixtures/resnet/${name}`, import.meta.url).pathname;
 const CIFAR = { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
 
 describe("recover on a ResNet", () => {
@@ -62,22 +66,47 @@ describe("recover on a ResNet", () => {
     }
   });
 
-  it("the imported kuangliu ResNet (conv shortcuts) trains too; akamaster's option A shortcut (Slice, Pad) is named as what lesion does not train", async () => {
-    const fixture = (name: string) => new URL(`../fixtures/resnet/${name}.pt`, import.meta.url).pathname;
+  it("the imported kuangliu ResNet (conv shortcuts) trains too", async () => {
     const data = await loadDataset("cifar10:test");
     const train = subset(data, Array.from({ length: 64 }, (_, i) => i), "cifar10:test[0:64]");
-    const shortcut = await openModel((await importModel(fixture("cifar_shortcut"), { arch: "resnet", ...CIFAR })).bytes, { name: "shortcut.onnx" });
+    const shortcut = await openModel((await importModel(fixture("cifar_shortcut.pt"), { arch: "resnet", ...CIFAR })).bytes, { name: "shortcut.onnx" });
     try {
       const result = await recover(shortcut, train, { site: "layer3.0.conv1", units: [1], test: train, epochs: 1, lr: 0.001, batchSize: 32, threads: 1 });
       expect(result.epochs[0].accuracy).toBeGreaterThan(0);
     } finally {
       await closeModel(shortcut);
     }
-    const optionA = await openModel((await importModel(fixture("cifar_resnet20a"), { arch: "resnet", ...CIFAR })).bytes, { name: "resnet20.onnx" });
+  });
+
+  it("akamaster's ResNet-20 as torch.onnx exports it (option A: two strided Slices and a Pad of computed pads; x.view(x.size(0), -1)) and as imported from its .pt: networkOf reads both, built back each predicts as before; recover holds a channel at 0", { timeout: 120_000 }, async () => {
+    const data = await loadDataset("cifar10:test");
+    const test = subset(data, Array.from({ length: 200 }, (_, i) => i), "cifar10:test[0:200]");
+    const exported = await openModel((await importModel(fixture("cifar_resnet20a.onnx"), CIFAR)).bytes, { name: "resnet20.onnx" });
+    const imported = await openModel((await importModel(fixture("cifar_resnet20a.pt"), { arch: "resnet", ...CIFAR })).bytes, { name: "resnet20-pt.onnx" });
     try {
-      await expect(recover(optionA, train, { site: "layer1.0.conv1", units: [1], test: train, epochs: 1 })).rejects.toMatchObject({ code: "unsupported-op", message: expect.stringContaining("Slice node /layer2/layer2.0/shortcut/Slice is no layer lesion trains") });
+      const predictions = async (model: LesionModel) => (await ablate(model, test, { conditions: [condition(resolveSite(model, "layer1.0"), [0])], loss: false })).predictions;
+      const reference = await predictions(exported);
+      expect(await predictions(imported)).toEqual(reference);
+      for (const model of [exported, imported]) {
+        const found = networkOf(model.proto, model.inputShape)!;
+        expect(found.network.layers.filter((l) => l.op === "subsample" || l.op === "padchannels").map((l) => l.op)).toEqual(model === exported ? ["subsample", "subsample", "padchannels", "subsample", "subsample", "padchannels"] : ["subsample", "padchannels", "subsample", "padchannels"]);
+        const rebuilt = await openModel(classifierBytes(found.network, found.values, model.preprocessing, model.classNames ?? data.classNames), { name: "rebuilt.onnx" });
+        try {
+          expect(await predictions(rebuilt)).toEqual(reference);
+        } finally {
+          await closeModel(rebuilt);
+        }
+      }
+      const result = await recover(exported, test, { site: "layer2.0.conv1", units: [4], test, epochs: 1, lr: 0.001, batchSize: 50, threads: 1 });
+      const recovered = await openModel(result.recovered, { name: "recovered.onnx" });
+      try {
+        expect((await record(recovered, test, { sites: ["layer2.0.conv1"] })).sites[0].fractionActive[4]).toBe(0);
+      } finally {
+        await closeModel(recovered);
+      }
     } finally {
-      await closeModel(optionA);
+      await closeModel(exported);
+      await closeModel(imported);
     }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * foldConstants against onnxruntime's own kernels: a graph of constant-only expressions (one per op family), each
  * multiplied by a graph input s = 1 so it reaches an output, runs through onnxruntime unfolded and folded; the
- * outputs must agree bit for bit. A few values are also checked by hand (float16 rounding, int8 dequantization).
+ * outputs must agree bit for bit. A few values are also checked by hand (float16 rounding, int8 dequantization), and
+ * the pads torch.onnx computes for F.pad (ConstantOfShape, a Slice with step −1 to INT64_MIN + 1) fold to its own.
  */
 import { describe, expect, it } from "vitest";
 import { createSession, OrtTensor } from "../../src/engine/ort.js";
@@ -13,6 +14,12 @@ import { floatToHalf, halfToFloat, readConst, writeConst } from "../../src/onnx/
 const f32 = (name: string, dims: number[], values: number[]) => makeTensor(name, dims, Float32Array.from(values));
 const i64 = (name: string, values: number[]) => makeTensor(name, [values.length], BigInt64Array.from(values.map(BigInt)));
 const typed = (name: string, type: number, dims: number[], values: number[]) => writeConst(name, { type, dims, values: Float64Array.from(values) });
+
+/** A ConstantOfShape node with its `value` attribute (makeNode writes numbers and strings only). */
+function withValue(node: NodeProto, value: TensorProto): NodeProto {
+  node.attribute!.push(onnx.AttributeProto.create({ name: "value", type: onnx.AttributeProto.AttributeType.TENSOR, t: value }));
+  return node;
+}
 
 function constantModel(): { model: ModelProto; outputs: string[] } {
   const w = Array.from({ length: 24 }, (_, i) => (i - 11.3) / 7);
@@ -33,6 +40,19 @@ function constantModel(): { model: ModelProto; outputs: string[] } {
     f32("col", [2, 1], [3, -0.25]),
     f32("negatives", [4], [-2.7, -0.5, 2.7, 1e9]),
     f32("zeros", [2], [0, 1]),
+    // A Slice's "to the end" as exporters write it: INT64_MIN + 1 and INT64_MAX, which no float64 holds exactly.
+    makeTensor("sliceStarts", [2], BigInt64Array.of(-1n, 1n)),
+    makeTensor("sliceEnds", [2], BigInt64Array.of(-9223372036854775807n, 9223372036854775807n)),
+    i64("sliceAxes", [0, 2]),
+    i64("sliceSteps", [-1, 2]),
+    i64("dims23", [2, 3]),
+    i64("four", [4]),
+    i64("channelPads", [0, 8]),
+    i64("pairs", [-1, 2]),
+    i64("flat", [-1]),
+    i64("zero1", [0]),
+    makeTensor("reverseEnd", [1], BigInt64Array.of(-9223372036854775807n)),
+    i64("minusOne", [-1]),
   ];
   const expressions: Array<[NodeProto[], string]> = [
     [[makeNode("Reshape", ["W", "shape"], ["e1"], "r")], "e1"],
@@ -56,6 +76,21 @@ function constantModel(): { model: ModelProto; outputs: string[] } {
     [[makeNode("Cast", ["negatives"], ["int"], "ci", { to: DataType.INT32 }), makeNode("Cast", ["int"], ["e10"], "cf", { to: DataType.FLOAT })], "e10"],
     [[makeNode("Identity", ["col"], ["id"], "id"), makeNode("Mul", ["id", "B"], ["e11"], "mul")], "e11"],
     [[makeNode("Div", ["zeros", "zeros"], ["e12"], "div0")], "e12"],
+    [[makeNode("Slice", ["W", "sliceStarts", "sliceEnds", "sliceAxes", "sliceSteps"], ["e13"], "slice")], "e13"],
+    [[withValue(makeNode("ConstantOfShape", ["dims23"], ["e14"], "cos"), f32("v", [1], [1.5]))], "e14"],
+    [
+      // torch.onnx's F.pad(x, (0, 0, 0, 0, 8, 8)) pads, computed from constants: the CIFAR ResNets' option A.
+      [
+        withValue(makeNode("ConstantOfShape", ["four"], ["padZeros"], "padZeros"), makeTensor("v64", [1], BigInt64Array.of(0n))),
+        makeNode("Concat", ["channelPads", "padZeros"], ["padCat"], "padCat", { axis: 0 }),
+        makeNode("Reshape", ["padCat", "pairs"], ["padPairs"], "padPairs"),
+        makeNode("Slice", ["padPairs", "minusOne", "reverseEnd", "zero1", "minusOne"], ["padReversed"], "padReversed"),
+        makeNode("Transpose", ["padReversed"], ["padT"], "padT", { perm: [1, 0] }),
+        makeNode("Reshape", ["padT", "flat"], ["padFlat"], "padFlat"),
+        makeNode("Cast", ["padFlat"], ["e15"], "padCast", { to: DataType.FLOAT }),
+      ],
+      "e15",
+    ],
   ];
   const nodes = expressions.flatMap(([n, out]) => [...n, makeNode("Mul", [out, "s"], [`y_${out}`], `out_${out}`)]);
   const outputs = expressions.map(([, out]) => `y_${out}`);
@@ -84,10 +119,10 @@ describe("foldConstants", () => {
     const { model, outputs } = constantModel();
     const folded = cloneModel(model);
     const count = foldConstants(folded.graph!);
-    expect(count).toBe(20);
+    expect(count).toBe(29);
     expect(folded.graph!.node!.map((n) => n.opType)).toEqual(outputs.map(() => "Mul"));
     // Inputs read only by folded nodes are gone; the folded values are initializers.
-    expect(folded.graph!.initializer!.map((t) => t.name)).toEqual(["e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9", "e10", "e11", "e12"]);
+    expect(folded.graph!.initializer!.map((t) => t.name)).toEqual(["e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9", "e10", "e11", "e12", "e13", "e14", "e15"]);
     const expected = await run(model, outputs);
     const got = await run(folded, outputs);
     got.forEach((values, i) => expect(Array.from(values), outputs[i]).toEqual(Array.from(expected[i])));

@@ -3,7 +3,8 @@
  * (Linear, Conv with stride/padding, MaxPool, AvgPool, ReLU, LeakyReLU, Tanh, Sigmoid, GELU, SiLU, Flatten, cross-entropy,
  * LogSoftmax + NLL), SGD with momentum and Adam with weight decay over three steps; and central finite differences.
  * A residual network (make_residual_training_references.py: torchvision's padded stem max pool, two blocks wired as
- * torchvision's BasicBlock, a strided shortcut conv reading back, global average pooling) the same way.
+ * torchvision's BasicBlock, a strided shortcut conv reading back, global average pooling; a block with the CIFAR
+ * ResNets' option A shortcut, a strided Slice and a Pad of zero channels) the same way.
  * BatchNorm (test/fixtures/torch/make_bn_training_references.py): training-mode gradients, steps, the running
  * statistics the steps leave, and eval-mode logits with them. GELU and SiLU: make_activation_training_references.py.
  */
@@ -53,6 +54,10 @@ function layer(op: string, a: Array<string | number | boolean>): NetworkLayer {
       return { op, name: String(a[0]), channels: Number(a[1]), eps: 1e-5, momentum: 0.1 };
     case "add":
       return { op, name: String(a[0]), from: Number(a[1]) };
+    case "subsample":
+      return { op, stride: Number(a[0]), axes: a.slice(1).map(Number) };
+    case "padchannels":
+      return { op, before: Number(a[0]), after: Number(a[1]) };
     default:
       return { op: op as "relu" };
   }
