@@ -9,7 +9,7 @@ import { gelu } from "./float64/erf.js";
 import { compileFloat64 } from "./float64/evaluate64.js";
 import { constantTensors, indexGraph } from "./graph.js";
 import { attributeFloat, attributeInt, attributeInts, attributeString, DataType, makeValueInfo, onnx, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
-import { computesShape, constantInts, flattens, layerName, padChannelsOf, subsampleOf } from "./networkNodes.js";
+import { computesShape, constantInts, flattens, layerName, padChannelsOf, subsampleOf, type PadChannelsLayer, type SubsampleLayer } from "./networkNodes.js";
 import { compositeActivations, type CompositeActivation } from "./sites.js";
 
 export type NetworkLayer =
@@ -32,13 +32,9 @@ export type NetworkLayer =
   | { op: "add"; name: string; from: number }
   /** The mean over all positions of each channel ([C, H, W] → [C, 1, 1]; PyTorch's AdaptiveAvgPool2d(1)). */
   | { op: "globalavgpool" }
-  /**
-   * Every `stride`-th row (axis 2) and/or column (axis 3) from the first, `x[:, :, ::s, ::s]`: with `padchannels`, the
-   * option A shortcut of the CIFAR ResNets (He et al. 2016; akamaster/pytorch_resnet_cifar10).
-   */
-  | { op: "subsample"; axes: number[]; stride: number }
-  /** `before` and `after` zero channels around the input's (F.pad on the channel axis). */
-  | { op: "padchannels"; before: number; after: number };
+  /** The CIFAR ResNets' option A shortcut (He et al. 2016; akamaster/pytorch_resnet_cifar10), networkNodes.ts. */
+  | SubsampleLayer
+  | PadChannelsLayer;
 
 /**
  * Where a layer reads its input: the output of layer `input` (−1: the network's input). Absent, the layer before it:

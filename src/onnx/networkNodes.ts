@@ -9,7 +9,14 @@
  */
 import { attribute, attributeInts, attributeString, tensorValues, type GraphProto, type NodeProto, type TensorProto } from "./proto.js";
 import { scopeName } from "./sites.js";
-import type { NetworkLayer } from "./network.js";
+
+/**
+ * Every `stride`-th row (axis 2) and/or column (axis 3) from the first, `x[:, :, ::s, ::s]`: with `padchannels`, the
+ * option A shortcut of the CIFAR ResNets.
+ */
+export type SubsampleLayer = { op: "subsample"; axes: number[]; stride: number };
+/** `before` and `after` zero channels around the input's (F.pad on the channel axis). */
+export type PadChannelsLayer = { op: "padchannels"; before: number; after: number };
 
 /** A reader of a constant integer tensor by name (an initializer or a Constant node's value), null for others. */
 export function constantInts(graph: GraphProto): (name: string | undefined) => number[] | null {
@@ -25,7 +32,7 @@ export function constantInts(graph: GraphProto): (name: string | undefined) => n
 }
 
 /** A Slice that keeps every s-th row and/or column from the first (`x[:, :, ::s, ::s]`) of an image [C, H, W]; else null. */
-export function subsampleOf(node: NodeProto, shape: number[], ints: (name: string | undefined) => number[] | null): NetworkLayer | null {
+export function subsampleOf(node: NodeProto, shape: number[], ints: (name: string | undefined) => number[] | null): SubsampleLayer | null {
   const [starts, ends, axesGiven, steps] = [1, 2, 3, 4].map((k) => ints(node.input?.[k]));
   if (shape.length !== 3 || !starts || !ends || !steps) return null;
   const axes = (axesGiven ?? starts.map((_, j) => j)).map((a) => (a < 0 ? a + 4 : a));
@@ -35,7 +42,7 @@ export function subsampleOf(node: NodeProto, shape: number[], ints: (name: strin
 }
 
 /** A constant Pad of zeros on the channel axis alone ([0, b, 0, 0, 0, a, 0, 0]); else null. */
-export function padChannelsOf(node: NodeProto, ints: (name: string | undefined) => number[] | null): NetworkLayer | null {
+export function padChannelsOf(node: NodeProto, ints: (name: string | undefined) => number[] | null): PadChannelsLayer | null {
   // Opset 11 on: pads (and the value) are inputs; before: attributes.
   const pads = node.input?.[1] ? ints(node.input[1]) : attributeInts(node, "pads", []);
   const value = node.input?.[2] ? ints(node.input[2]) : [0];
