@@ -5,7 +5,7 @@ import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../models/defaultModel.js";
 import { study, type StudyOptions } from "../runs/study.js";
-import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, percent, trainingSpecs, loadModelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, parseNumber, percent, trainingSpecs, loadModelData, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
@@ -33,6 +33,7 @@ interface StudyFlags {
   pairs: string;
   recover?: boolean;
   recoverData?: string;
+  recoverLr?: string;
   maxK?: string;
   output: string;
 }
@@ -48,10 +49,12 @@ export function registerStudy(program: Command): void {
     .option(FLAGS.pairs!, "pair sweeps: cheap (dense sites of ≤ 100 units on a fast engine), all, none", "cheap")
     .option(FLAGS.recover!, "retrain after ablating the most damaging population (needs training data)")
     .option("--recover-data <spec>", "training data for --recover (default: the named set's train split)")
+    .option("--recover-lr <rate>", "learning rate of --recover's SGD (default 0.01; a ResNet exported with its BatchNorm folded needs 0.001)")
     .option(FLAGS.maxK!, "largest number of populations characterize tries per grouping (default 8)")
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
       if (flags.recoverData !== undefined && !flags.recover) fail("bad-option", "--recover-data is the training data of --recover, which is not given", { options: ["recoverData", "recover"] });
+      if (flags.recoverLr !== undefined && !flags.recover) fail("bad-option", "--recover-lr is the learning rate of --recover, which is not given", { options: ["recoverLr", "recover"] });
       if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`, { options: ["pairs"], value: flags.pairs });
       const progress = studyProgress();
       const interrupt = abortOnInterrupt();
@@ -79,7 +82,9 @@ export function registerStudy(program: Command): void {
           const named = namedSet(dataSpec);
           const trainSpec = flags.recoverData ?? (named ? trainingSpecs(named, undefined).train : undefined);
           if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set", { options: ["recoverData"] });
-          recover = { train: await loadModelData(trainSpec, model) };
+          const lr = flags.recoverLr === undefined ? undefined : parseNumber(flags.recoverLr, "--recover-lr");
+          if (lr !== undefined && !(lr > 0)) fail("bad-option", `--recover-lr must be a positive number, got ${flags.recoverLr}`, { options: ["recoverLr"], value: lr });
+          recover = { train: await loadModelData(trainSpec, model), ...(lr === undefined ? {} : { lr }) };
         }
         const result = await study(model, data, {
           dir: flags.output,

@@ -54,7 +54,16 @@ export interface TrainedNetwork {
   history: EpochResult[];
 }
 
+/**
+ * Throws LesionError `bad-option` for a learning rate that is not a positive number (a negative one climbs the loss
+ * and had been reported as a divergence: "lower --lr (-1 now)").
+ */
+export function checkLearningRate(lr: number | undefined): void {
+  if (lr !== undefined && !(Number.isFinite(lr) && lr > 0)) fail("bad-option", `\`lr\` (the learning rate) must be a positive number, got ${lr}`, { options: ["lr"], value: lr });
+}
+
 export async function trainNetwork(network: Network, options: TrainNetworkOptions): Promise<TrainedNetwork> {
+  checkLearningRate(options.lr);
   const threads = options.threads ?? defaultThreads();
   const params = parameters(network);
   const shapes = layerShapes(network);

@@ -18,7 +18,7 @@ import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { checkUnits, resolveSite, type LesionModel } from "../engine/model.js";
 import { classNames } from "../engine/evaluate.js";
-import { evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
+import { checkLearningRate, evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
 import { inputOf, networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
 import type { Progress } from "../progress.js";
 import { seeded } from "../random.js";
@@ -92,6 +92,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   checkData(model, options.test);
   const site = resolveSite(model, options.site);
   checkUnits(site, options.units);
+  checkLearningRate(options.lr);
   if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
   const { network, values, layer } = recoverableSite(model, site.name);
   const free = options.free ?? false;
@@ -151,8 +152,24 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     })),
     control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
     recovered: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames ?? Array.from({ length: k }, (_, i) => String(i))), { site: site.name, units: [...options.units].sort((a, b) => a - b), mode: free ? "free" : "held", from: model.sha256 }),
-    warnings: [...model.warnings, ...sameDataWarning(data, options.test)],
+    warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy)],
   };
+}
+
+/**
+ * Retraining that ends more than 5 pp below where it started (the ablated network; the control, the intact one) took
+ * steps too large for the network: a ResNet whose BatchNorm the exporter folded into its convs collapsed to 10–18 % at
+ * the default SGD lr 0.01 in lesion and in PyTorch alike, and retrained at 0.001.
+ */
+function worseWarning(history: Array<{ testAccuracy: number | null }>, ablated: number, control: Array<{ testAccuracy: number | null }> | null, intact: number): string[] {
+  const last = (h: Array<{ testAccuracy: number | null }>) => h[h.length - 1]?.testAccuracy ?? null;
+  const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+  const worse = (after: number | null, before: number) => after !== null && after < before - 0.05;
+  const parts = [
+    ...(worse(last(history), ablated) ? [`the retrained network ends at ${pct(last(history)!)} against ${pct(ablated)} ablated`] : []),
+    ...(control && worse(last(control), intact) ? [`the control at ${pct(last(control)!)} against ${pct(intact)} intact`] : []),
+  ];
+  return parts.length === 0 ? [] : [`retraining made the network worse (${parts.join("; ")}): the steps are likely too large for it; give a smaller \`lr\` (a ResNet whose BatchNorm was folded into its convs, as exports are, retrains at 0.001 where the default 0.01 diverges)`];
 }
 
 /**

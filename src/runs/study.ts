@@ -30,6 +30,7 @@ import { planSweep } from "../engine/sweep/sweep.js";
 import type { Progress, StudyStep } from "../progress.js";
 import { record } from "../engine/record.js";
 import { recordFiles } from "./recordFiles.js";
+import { checkLearningRate } from "../engine/train.js";
 import { recover, recoverableSite } from "../models/recover.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
@@ -50,7 +51,7 @@ export interface StudyOptions {
   /** The network before training, for the weight-change indicators. */
   initial?: LesionModel;
   /** Training data for recovery; recovery runs only when given. */
-  recover?: { train: Dataset; epochs?: number };
+  recover?: { train: Dataset; epochs?: number; lr?: number };
   /** Fractions of a site for the cumulative curves. Default 0.1, 0.2, …, 1. */
   fractions?: number[];
   /** Random orders for the cumulative curves. Default 3. */
@@ -103,7 +104,10 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   checkData(model, data);
   if (options.recover) checkData(model, options.recover.train);
   // The recovery (the last step) retrains the first site's population: a network or site it cannot retrain fails here.
-  if (options.recover) recoverableSite(model, sites[0]);
+  if (options.recover) {
+    recoverableSite(model, sites[0]);
+    checkLearningRate(options.recover.lr);
+  }
   // Characterize clusters units and compares them with the initial model: both found unusable now, not after three steps.
   requireFiniteWeights(model, "a study (its populations)");
   if (options.initial) checkInitial(model, options.initial, sites);
@@ -215,12 +219,13 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   if (options.recover) {
     const recovery = options.recover;
     // Trains on recovery.train; the population comes from the characterize step (sites, initial, seed).
-    await step("recover", { sites, initial, seed, train: dataIdentity(recovery.train), epochs: recovery.epochs ?? 3 }, async (out) => {
+    // The learning rate joins the step's identity only where given, so that recoveries of earlier runs stay reused.
+    await step("recover", { sites, initial, seed, train: dataIdentity(recovery.train), epochs: recovery.epochs ?? 3, ...(recovery.lr === undefined ? {} : { lr: recovery.lr }) }, async (out) => {
       // The most damaging population of the first site (hierarchical, by impact profile).
       const characterized = readSummary<{ populations: Array<{ site: string; groupings: Array<{ by: string; method: string; populations: Array<{ units: number[]; ablation: { delta: number } }> }> }> }>(join(dir, "characterize"));
       const grouping = characterized.populations[0].groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
       const worst = [...grouping.populations].sort((a, b) => a.ablation.delta - b.ablation.delta)[0];
-      const result = await recover(model, recovery.train, { site: characterized.populations[0].site, units: worst.units, test: data, epochs: recovery.epochs ?? 3, control: true, signal: options.signal, onProgress: options.onProgress });
+      const result = await recover(model, recovery.train, { site: characterized.populations[0].site, units: worst.units, test: data, epochs: recovery.epochs ?? 3, lr: recovery.lr, control: true, signal: options.signal, onProgress: options.onProgress });
       const { files, summary } = recoverFiles(result, provenance(model, recovery.train, 0, { test: data }));
       out.write(files, summary);
     });

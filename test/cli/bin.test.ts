@@ -280,6 +280,10 @@ describe("lesion (bin)", () => {
     expectOneLineError(lesion("train", "--arch", "resnet", "--data", data, "-o", "never.onnx"), /`resnet` is read by import only/);
     expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--optimizer", "rmsprop", "-o", "never.onnx"), /--optimizer must be sgd or adam/);
     expectOneLineError(lesion("recover", model, "--data", data, "--test", data, "--site", "fc7", "--units", "1", "-o", "never"), /unknown site 'fc7'/);
+    // A learning rate of 0 or below: refused before any training (a negative one had been reported as a divergence).
+    expectOneLineError(lesion("recover", model, "--data", data, "--test", data, "--site", "fc1", "--units", "1", "--lr", "-1", "-o", "never"), /^lesion: --lr \(the learning rate\) must be a positive number, got -1$/);
+    expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--lr", "0", "-o", "never.onnx"), /^lesion: --lr \(the learning rate\) must be a positive number, got 0$/);
+    expectOneLineError(lesion("study", model, "--data", data, "--recover", "--recover-data", data, "--recover-lr", "0", "-o", "never"), /^lesion: --recover-lr must be a positive number, got 0$/);
     expect(existsSync(join(dir, "never.onnx")) || existsSync(join(dir, "never"))).toBe(false);
   });
 
