@@ -64,19 +64,7 @@ const FOLDS: Record<string, Fold> = {
     const perm = attributeInts(node, "perm", Array.from({ length: rank }, (_, i) => rank - 1 - i));
     const dims = perm.map((p) => x.dims[p]);
     const inStrides = strides(x.dims);
-    const outStrides = strides(dims);
-    const values = new Float64Array(x.values.length);
-    for (let o = 0; o < values.length; o++) {
-      let rest = o;
-      let from = 0;
-      for (let a = 0; a < rank; a++) {
-        const i = Math.floor(rest / outStrides[a]);
-        rest -= i * outStrides[a];
-        from += i * inStrides[perm[a]];
-      }
-      values[o] = x.values[from];
-    }
-    return { type: x.type, dims, values };
+    return { type: x.type, dims, values: gather(x, dims, 0, perm.map((p) => inStrides[p])) };
   },
   Concat: (inputs, node) => {
     const rank = inputs[0].dims.length;
@@ -124,19 +112,8 @@ const FOLDS: Record<string, Fold> = {
       dims[axis] = Math.max(0, Math.ceil((e - b) / s));
     });
     const inStrides = strides(x.dims);
-    const outStrides = strides(dims);
-    const values = new Float64Array(size(dims));
-    for (let o = 0; o < values.length; o++) {
-      let rest = o;
-      let from = 0;
-      for (let a = 0; a < rank; a++) {
-        const i = Math.floor(rest / outStrides[a]);
-        rest -= i * outStrides[a];
-        from += (begin[a] + i * step[a]) * inStrides[a];
-      }
-      values[o] = x.values[from];
-    }
-    return { type: x.type, dims, values };
+    const offset = begin.reduce((sum, b, a) => sum + b * inStrides[a], 0);
+    return { type: x.type, dims, values: gather(x, dims, offset, step.map((st, a) => st * inStrides[a])) };
   },
   Neg: ([x]) => ({ type: x.type, dims: x.dims, values: x.values.map((v) => -v) }),
   Add: (inputs) => elementwise(inputs, (a, b) => a + b),
@@ -168,6 +145,23 @@ function strides(dims: readonly number[]): number[] {
     s *= dims[i];
   }
   return result;
+}
+
+/** An output of shape `dims` (row-major) whose element at index (i_0, i_1, …) is x's at offset + Σ_a i_a·step[a]. */
+function gather(x: ConstTensor, dims: readonly number[], offset: number, step: readonly number[]): Float64Array {
+  const outStrides = strides(dims);
+  const values = new Float64Array(size(dims));
+  for (let o = 0; o < values.length; o++) {
+    let rest = o;
+    let from = offset;
+    for (let a = 0; a < dims.length; a++) {
+      const i = Math.floor(rest / outStrides[a]);
+      rest -= i * outStrides[a];
+      from += i * step[a];
+    }
+    values[o] = x.values[from];
+  }
+  return values;
 }
 
 /** numpy broadcasting of two tensors, the result rounded to the first input's type (ONNX requires equal types). */
