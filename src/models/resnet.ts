@@ -22,11 +22,6 @@ import type { StateDict, StateTensor } from "./torch/types.js";
 /** PyTorch's BatchNorm2d default; a state_dict does not store it. */
 const BN_EPSILON = 1e-5;
 
-/** Whether a state_dict holds a residual network's stages (`layer1.0.conv1.weight`). */
-export function isResNet(state: StateDict): boolean {
-  return state.some((t) => /^layer\d+\.\d+\.conv1\.weight$/.test(t.name));
-}
-
 /**
  * The ONNX classifier of a ResNet state_dict (see the file comment for what is read and assumed), taking images of
  * `imageShape` [C, H, W].

@@ -57,11 +57,6 @@ export function inputOf(network: Network, i: number): number {
   return network.layers[i].input ?? i - 1;
 }
 
-/** Whether every layer reads the one before it and none adds a branch: what `transplant` takes. */
-export function isChain(network: Network): boolean {
-  return network.layers.every((l, i) => (l.input ?? i - 1) === i - 1 && l.op !== "add");
-}
-
 export interface Parameter {
   name: string;
   shape: number[];
