@@ -19,7 +19,7 @@ export interface LesionErrorDetails {
   /** A pickle that asks to build something other than tensors, numpy data and plain containers. */
   "unsafe-pickle": { source: string; global?: string; opcode?: number };
   /** An architecture that cannot be read or does not fit the weights or data; `arch` the text, `layer` the culprit. */
-  "bad-arch": { arch?: string; token?: string; layer?: string; tensor?: string };
+  "bad-arch": { arch?: string; token?: string; layer?: string; tensor?: string; /** The options whose backticked names the message uses (`arch`), which the CLI writes as its flags. */ options?: string[] };
   /** A site name that is not a site of the model (or no site of the kind needed); `closest` the likeliest names. */
   "unknown-site": { model: string; site: string | null; closest: string[] };
   /** A unit index outside 0..units−1 of its site. */

@@ -27,7 +27,7 @@ export function registerImport(program: Command): void {
     .argument("<source>", "checkpoint or ONNX file")
     .requiredOption("-o, --output <file>", "ONNX file to write")
     .option(FLAGS.arch!, "architecture: 'mlp', mlp:784-100-10, cnn:small, vgg:small, resnet (torchvision's and the common CIFAR ResNets, read from the keys) or a layer list such as conv(padding=1),bn,relu,maxpool(2),flatten,linear")
-    .option(FLAGS.activation!, "activation between the layers of --arch mlp (relu, tanh, sigmoid, leakyrelu)", "relu")
+    .option(FLAGS.activation!, "activation between the layers of --arch mlp (relu, tanh, sigmoid, leakyrelu, gelu, silu)", "relu")
     .option(FLAGS.mean!, "per-channel mean subtracted from [0,1] pixels, e.g. 0.5 or 0.485,0.456,0.406")
     .option(FLAGS.std!, "per-channel standard deviation, e.g. 0.5")
     .option(FLAGS.resize!, "image folders: resize the shorter side to N pixels (bilinear, antialiased as PIL/torchvision), e.g. 256")
@@ -70,6 +70,7 @@ export function registerImport(program: Command): void {
           const example = result.preprocessing.imageShape?.[0] === 3 ? "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 for torchvision's ImageNet models" : "--mean 0.1307 --std 0.3081 for torchvision's MNIST";
           console.error(`lesion: note: no --mean/--std: the model gets pixels in [0, 1] as they are; give the normalisation it was trained with (e.g. ${example})`);
         }
+        for (const w of result.warnings) console.error(`lesion: warning: ${w.replace(/`(mean|std)`/g, "--$1")}`);
         console.log(`wrote ${flags.output}: sites ${model.sites.map((s) => `${s.name} (${s.units})`).join(", ")}; ${model.numClasses} classes`);
         for (const w of model.warnings) console.error(`lesion: warning: ${w}`);
       } finally {

@@ -49,7 +49,7 @@ export function registerRecover(program: Command): void {
   program
     .command("recover")
     .description("ablate units, retrain the damaged network and report how much of the lost accuracy comes back, per class")
-    .argument("<model>", "ONNX model file (a chain of Linear/Conv, pooling and activation layers)")
+    .argument("<model>", "ONNX model file (Linear/Conv, BatchNorm, pooling and activation layers, in a chain or residual blocks)")
     .requiredOption("--data <spec>", "training data (a named set without a split means its train split)")
     .requiredOption(FLAGS.site!, "site whose units are ablated")
     .requiredOption(FLAGS.units!, "units to ablate, e.g. 3,7,12 or 0-4")
@@ -61,7 +61,7 @@ export function registerRecover(program: Command): void {
     .option(FLAGS.lr!, "learning rate (default 0.01 for sgd, 0.001 for adam)")
     .option(FLAGS.momentum!, "SGD momentum", "0.9")
     .option(FLAGS.batchSize!, "samples per step", "128")
-    .option(FLAGS.seed!, "seed of shuffling", "0")
+    .option(FLAGS.seed!, "seed of the shuffling (and of --free units' fresh weights)", "0")
     .option("-o, --output <dir>", "result directory", "out/recover")
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import { fail } from "../errors.js";
+import { fail, isLesionError } from "../errors.js";
+import { checkData } from "../engine/forward.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../models/defaultModel.js";
@@ -73,6 +74,15 @@ export function registerStudy(program: Command): void {
         const model = await openModel(modelPath);
         opened.push(model);
         const data = await loadModelData(dataSpec, model);
+        // The default data fits the default network: another model gets told where the mnist:test came from.
+        if (flags.data === undefined) {
+          try {
+            checkData(model, data);
+          } catch (error) {
+            if (isLesionError(error) && error.code === "shape-mismatch") fail("shape-mismatch", `${error.message}; --data defaults to mnist:test: give the data ${model.name} takes (e.g. --data cifar10:test)`, error.details);
+            throw error;
+          }
+        }
         checkOutsideData(flags.output, data);
         const initial = initialPath ? await openModel(initialPath) : undefined;
         if (initial) opened.push(initial);
@@ -84,7 +94,12 @@ export function registerStudy(program: Command): void {
           if (!trainSpec) fail("bad-option", "--recover needs --recover-data when --data is not a named data set", { options: ["recoverData"] });
           const lr = flags.recoverLr === undefined ? undefined : parseNumber(flags.recoverLr, "--recover-lr");
           if (lr !== undefined && !(lr > 0)) fail("bad-option", `--recover-lr must be a positive number, got ${flags.recoverLr}`, { options: ["recoverLr"], value: lr });
-          recover = { train: await loadModelData(trainSpec, model), ...(lr === undefined ? {} : { lr }) };
+          // The train split a named set implies may not be on disk (only CIFAR-10's test subset is bundled): say which flag helps.
+          const train = await loadModelData(trainSpec, model).catch((error: unknown) => {
+            if (flags.recoverData === undefined && isLesionError(error) && error.code === "missing-file") fail("missing-file", `${error.message}; or give --recover-data (e.g. --recover-data ${dataSpec} retrains on the studied images, with a warning)`, error.details);
+            throw error;
+          });
+          recover = { train, ...(lr === undefined ? {} : { lr }) };
         }
         const result = await study(model, data, {
           dir: flags.output,

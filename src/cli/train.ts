@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { parseArch } from "../models/arch.js";
 import { loadDataset } from "../data/loadDataset.js";
 import { dirname, resolve } from "node:path";
 import { checkOutputFile, checkWritableDir, writeFileAtomic } from "../files.js";
@@ -70,6 +71,8 @@ export function registerTrain(program: Command): void {
     .option("--json", "print the history as JSON")
     .action(async (flags: TrainFlags) => {
       const optimizer = parseOptimizer(flags.optimizer);
+      // An architecture train cannot build is refused before the data (and its warnings) are loaded.
+      parseArch(flags.arch);
       // A trained model is hours of work: another run's is replaced only when asked, and found before training starts.
       // A directory or device in the way is found now, not after the epochs (with --overwrite too).
       for (const path of [flags.output, ...companions(flags.output)]) checkOutputFile(path);

@@ -190,7 +190,10 @@ export function resolveSite(model: LesionModel, name: string): Site {
   if (!site) {
     const names = model.sites.map((s) => s.name);
     const hint = closest(name, names).join(", ");
-    fail("unknown-site", `unknown site '${name}' in ${model.name}; closest: ${hint} (all: ${names.join(", ")})`, { model: model.name, site: name, closest: closest(name, names) });
+    // A BatchNorm folded into the conv before it (an export's, `import --arch resnet`): its output is the conv's site.
+    const conv = /^(.*?)bn(\d+)$/.exec(name);
+    const folded = conv && names.includes(`${conv[1]}conv${conv[2]}`) ? `; a BatchNorm folded into the conv before it has that conv's site: ${conv[1]}conv${conv[2]}` : "";
+    fail("unknown-site", `unknown site '${name}' in ${model.name}${folded}; closest: ${hint} (all: ${names.join(", ")})`, { model: model.name, site: name, closest: closest(name, names) });
   }
   return site;
 }

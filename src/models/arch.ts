@@ -31,7 +31,7 @@ export type ArchToken =
 
 export type Activation = "relu" | "tanh" | "sigmoid" | "leakyrelu" | "gelu" | "silu";
 
-export const ARCH_HELP = "expected 'mlp', mlp:784-100-10 (layer widths), cnn:small, vgg:small or vgg:16-M-32-M-fc64, or a layer list like conv(padding=1),bn,relu,maxpool(2),flatten,linear,relu,linear";
+export const ARCH_HELP = "expected 'mlp', mlp:784-100-10 (layer widths), cnn:small, vgg:small or vgg:16-M-32-M-fc64, resnet (import: a ResNet's state_dict), or a layer list like conv(padding=1),bn,relu,maxpool(2),flatten,linear,relu,linear";
 
 const LAYERS = ["conv", "bn", "linear", "relu", "leakyrelu", "tanh", "sigmoid", "gelu", "silu", "dropout", "maxpool", "avgpool", "flatten"];
 
@@ -48,7 +48,7 @@ const NAMED: Record<string, string> = {
 export function parseArch(text: string): ArchToken[] | null {
   const spec = NAMED[text.trim()] ?? text.trim();
   if (spec === "mlp") return null;
-  if (spec === "resnet") fail("bad-arch", "`resnet` is read by import only (it builds a state_dict's ResNet); lesion trains chains of layers: give a layer list, mlp:…, cnn:small or vgg:…", { arch: text });
+  if (/^resnet(:|$)/.test(spec)) fail("bad-arch", "`resnet` is read by import only (it builds a state_dict's ResNet); lesion trains chains of layers: give a layer list, mlp:…, cnn:small or vgg:…", { arch: text });
   if (spec === "") fail("bad-arch", `empty architecture; ${ARCH_HELP}`);
   const family = /^(mlp|cnn|vgg):(.*)$/.exec(spec);
   if (family?.[1] === "mlp") return mlpWidths(text, family[2]);
@@ -188,7 +188,7 @@ export function checkChain(state: StateDict, path: string): void {
   }
   const residual = state.filter((t) => /(^|\.)(downsample|shortcut)\./.test(t.name) || /^layer\d+\.\d+\.(conv|bn)\d/.test(t.name));
   if (residual.length > 0) {
-    fail("bad-arch", `${path} holds a residual network's blocks (${list(residual.map((t) => t.name))}): a layer list builds a chain and cannot express their skip connections; give \`arch\` resnet (torchvision's and the common CIFAR ResNets), or export the model to ONNX (torch.onnx.export)`, { tensor: residual[0].name });
+    fail("bad-arch", `${path} holds a residual network's blocks (${list(residual.map((t) => t.name))}): a layer list builds a chain and cannot express their skip connections; give \`arch\` resnet (torchvision's and the common CIFAR ResNets), or export the model to ONNX (torch.onnx.export)`, { tensor: residual[0].name, options: ["arch"] });
   }
 }
 

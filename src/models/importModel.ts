@@ -56,6 +56,11 @@ export interface ImportResult {
    * every key had"). null for ONNX input.
    */
   note: string | null;
+  /**
+   * What looks like a mistake but is not refused: a mean above 1, as on 0–255 pixels (lesion's pixels are in [0, 1]; a
+   * trial's CIFAR model scored 10.70 % for 99.80 % with the 0–255 values).
+   */
+  warnings: string[];
 }
 
 /**
@@ -109,25 +114,36 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     const source = readStateDict(bytes, path);
     const state = source.tensors;
     note = source.note;
-    const resnet = options.arch.trim() === "resnet";
+    const resnet = resnetStemPool(options.arch) !== null;
     const spec = resnet ? [] : parseArch(options.arch);
     if (!resnet) checkChain(state, path);
     const firstWeight = state.find((t) => t.name.endsWith(".weight"));
     const rank = firstWeight?.shape.length ?? 0;
     // `mlp` reads linear layers: a conv checkpoint would otherwise be asked for an image shape from its channel count.
     if (spec === null && firstWeight && rank !== 2) {
-      fail("bad-arch", `\`arch\` mlp builds linear layers, but ${path}'s first weight ${firstWeight.name} has shape ${firstWeight.shape.join("x")} (not a linear layer's); give a layer list, e.g. conv(padding=1),relu,maxpool(2),flatten,linear`, { arch: options.arch });
+      fail("bad-arch", `\`arch\` mlp builds linear layers, but ${path}'s first weight ${firstWeight.name} has shape ${firstWeight.shape.join("x")} (not a linear layer's); give a layer list, e.g. conv(padding=1),relu,maxpool(2),flatten,linear`, { arch: options.arch, options: ["arch"] });
     }
     // A first conv's input channels say as much as a first linear's width: 1 → MNIST's 1x28x28, 3 → CIFAR's 3x32x32.
     const width = spec === null || rank === 2 ? (firstWeight?.shape[1] ?? 0) : rank === 4 ? ({ 1: 784, 3: 3072 }[firstWeight!.shape[1]] ?? 0) : 0;
-    const imageShape = options.inputShape ?? defaultImageShape(width, path);
+    // A crop says the image size (a trial's --crop 224 on a ResNet had kept the default 3x32x32, unusable).
+    const cropped = options.crop !== undefined && rank === 4 ? ([firstWeight!.shape[1], options.crop, options.crop] as [number, number, number]) : null;
+    const imageShape = options.inputShape ?? cropped ?? defaultImageShape(width, path);
     const built = resnet ? null : buildArch(spec, state, imageShape, options.activation ?? "relu");
-    model = built ? buildClassifier(built) : resnetModel(state, imageShape, path);
+    const residual = built ? null : resnetModel(state, imageShape, path, { stemPool: resnetStemPool(options.arch) ?? undefined });
+    model = built ? buildClassifier(built) : residual!.model;
+    if (residual) note = `${note}; built a ResNet, stem: ${residual.stem} (arch resnet:maxpool or resnet:nomaxpool to choose the pool)`;
     preprocessing = { layout: built?.inputShape.length === 1 ? "flat" : "nchw", mean: options.mean ?? [0], std: options.std ?? [1], imageShape, ...sizing(options.resize, options.crop) };
   }
   checkChannels(preprocessing, channelsOf(model, preprocessing));
+  const shape = preprocessing.imageShape;
+  if (preprocessing.crop !== undefined && shape && (shape[1] !== preprocessing.crop || shape[2] !== preprocessing.crop)) {
+    fail("bad-option", `\`crop\` ${preprocessing.crop} cuts ${preprocessing.crop}x${preprocessing.crop} images but the model takes ${shape.join("x")}; give \`inputShape\` ${shape[0]}x${preprocessing.crop}x${preprocessing.crop} (a network that takes any size) or the crop it was trained with`, { options: ["crop", "inputShape"] });
+  }
   writeMetadata(model, { preprocessing, classNames: options.classNames ?? null });
-  return { bytes: encodeModel(model), format: isOnnx ? "onnx" : "checkpoint", preprocessing, note };
+  const warnings = preprocessing.mean.some((m) => m > 1)
+    ? [`\`mean\` ${preprocessing.mean.join(",")} is above 1, but lesion's pixels are in [0, 1]: a model trained on 0–255 pixels takes the mean and std divided by 255 (\`mean\` ${preprocessing.mean.map((m) => Number((m / 255).toPrecision(4))).join(",")} \`std\` ${preprocessing.std.map((v) => Number((v / 255).toPrecision(4))).join(",")})`]
+    : [];
+  return { bytes: encodeModel(model), format: isOnnx ? "onnx" : "checkpoint", preprocessing, note, warnings };
 }
 
 /** The channels of the model's images: from the image shape, else from an NCHW graph input; null when unknown. */
@@ -168,4 +184,14 @@ function guessLayout(model: ModelProto): Preprocessing["layout"] {
   if (dims.length === 2) return "flat";
   const last = dims[3]?.dimValue;
   return dims.length === 4 && last !== undefined && last !== null && Number(last) <= 4 && Number(dims[1]?.dimValue ?? 0) > 4 ? "nhwc" : "nchw";
+}
+
+/**
+ * For `arch` resnet, resnet:maxpool or resnet:nomaxpool, whether the stem pools (undefined: from conv1's size); null
+ * for any other spec. A depth (resnet18, resnet20) is refused: the keys tell it.
+ */
+function resnetStemPool(arch: string): boolean | undefined | null {
+  const spec = arch.trim();
+  if (/^(wide_)?resnet(\d+|_.*)$/.test(spec)) fail("bad-arch", `\`arch\` ${spec}: give resnet (lesion reads the depth, widths and blocks from the state_dict's keys)`, { arch: spec, options: ["arch"] });
+  return spec === "resnet" ? undefined : spec === "resnet:maxpool" ? true : spec === "resnet:nomaxpool" ? false : null;
 }

@@ -70,7 +70,7 @@ export interface RecoverResult {
   ablated: { accuracy: number; perClass: Array<number | null> };
   epochs: RecoveryEpoch[];
   /** With `control`: the intact network retrained with the same budget, its test accuracy per epoch; else null. */
-  control: Array<{ epoch: number; accuracy: number; perClass: Array<number | null> }> | null;
+  control: Array<{ epoch: number; trainLoss: number; accuracy: number; perClass: Array<number | null> }> | null;
   /** The retrained network (ONNX with lesion's metadata). */
   recovered: Uint8Array;
   /** Problems in the model worth a user's attention that do not stop the run (non-finite weights), as `evaluate`'s. */
@@ -150,8 +150,8 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
       recovered: fraction(e.testAccuracy, ablated.accuracy, intact.accuracy),
       recoveredPerClass: e.testPerClass!.map((p, c) => fraction(p, ablated.perClass[c], intact.perClass[c])),
     })),
-    control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
-    recovered: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames ?? Array.from({ length: k }, (_, i) => String(i))), { site: site.name, units: [...options.units].sort((a, b) => a - b), mode: free ? "free" : "held", from: model.sha256 }),
+    control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
+    recovered: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units: [...options.units].sort((a, b) => a - b), mode: free ? "free" : "held", from: model.sha256 }),
     warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy)],
   };
 }
@@ -188,7 +188,8 @@ export function recoverableSite(model: LesionModel, siteName: string): { network
   // A residual block's output is the sum of its branches: no one layer's weights hold its units at zero, so the
   // retrained model could not keep them ablated (the mask that holds them in training is not part of a model).
   if (network.layers[ownerOf(network, layer)]?.op === "add") {
-    fail("unsupported-op", `site ${siteName} is a residual block's output (the sum of its branches): its units cannot be held at zero by one layer's weights, so the retrained model could not keep them ablated; recover a site inside the block (a conv's output: \`lesion info\` lists them)`, { site: siteName, op: "Add" });
+    const inside = model.sites.filter((s) => s.name.startsWith(`${siteName}.`)).map((s) => s.name);
+    fail("unsupported-op", `site ${siteName} is a residual block's output (the sum of its branches): its units cannot be held at zero by one layer's weights, so the retrained model could not keep them ablated; recover a site inside the block${inside.length > 0 ? ` (${inside.join(", ")})` : " (a conv's output: `lesion info` lists them)"}`, { site: siteName, op: "Add" });
   }
   return { network, values, layer };
 }

@@ -22,13 +22,22 @@ import type { StateDict, StateTensor } from "./torch/types.js";
 /** PyTorch's BatchNorm2d default; a state_dict does not store it. */
 const BN_EPSILON = 1e-5;
 
+/** What a state_dict cannot say about a ResNet. */
+export interface ResnetOptions {
+  /**
+   * Whether a 3×3 max pool (stride 2, padding 1) follows the stem's ReLU. Default: where conv1 is 7×7 (torchvision's
+   * stem), not where it is 3×3 (the CIFAR stem). A torchvision ResNet given a 3×3 conv1 keeps its pool: true.
+   */
+  stemPool?: boolean;
+}
+
 /**
  * The ONNX classifier of a ResNet state_dict (see the file comment for what is read and assumed), taking images of
- * `imageShape` [C, H, W].
+ * `imageShape` [C, H, W], and its stem in words ("3x3 conv1, stride 1, no max pool"), which the keys cannot tell.
  * @throws LesionError `bad-arch` naming what does not fit: no stem conv, an unknown stem, a grouped conv, channels
  * that do not chain, a shortcut that cannot be told, tensors no part of a ResNet takes.
  */
-export function resnetModel(state: StateDict, imageShape: [number, number, number], path: string): ModelProto {
+export function resnetModel(state: StateDict, imageShape: [number, number, number], path: string, options: ResnetOptions = {}): { model: ModelProto; stem: string } {
   const byName = new Map(state.map((t) => [t.name, t]));
   const used = new Set<string>();
   const nodes: NodeProto[] = [];
@@ -84,12 +93,21 @@ export function resnetModel(state: StateDict, imageShape: [number, number, numbe
     return output;
   };
   // The stem.
-  if (!has("conv1")) fail("bad-arch", `${path} has no stem conv1.weight; \`arch\` resnet reads torchvision's and the common CIFAR ResNets' keys`, { arch: "resnet" });
-  const stemKernel = byName.get("conv1.weight")!.shape[2];
-  if (stemKernel !== 7 && stemKernel !== 3) fail("bad-arch", `${path}'s stem conv1 is ${stemKernel}x${stemKernel}; \`arch\` resnet knows torchvision's 7x7 stem and the CIFAR 3x3 one: export the model to ONNX instead`, { layer: "conv1" });
-  ({ output: current, shape } = conv(current, shape, "conv1", "bn1", "/conv1", stemKernel === 7 ? 2 : 1));
+  if (!has("conv1")) fail("bad-arch", `${path} has no stem conv1.weight; \`arch\` resnet reads torchvision's and the common CIFAR ResNets' keys`, { options: ["arch"] });
+  // A pre-activation ResNet (He et al. 2016b; kuangliu's PreActResNet) normalises before each conv: no bn1 after its stem.
+  if (!has("bn1") && has("layer1.0.bn1")) fail("bad-arch", `${path} has no bn1 after its stem conv1, as a pre-activation ResNet has (its BatchNorms come before their convs): \`arch\` resnet builds post-activation ResNets; export the model to ONNX (torch.onnx.export) instead`, { options: ["arch"] });
+  const stemWeight = byName.get("conv1.weight")!;
+  const stemKernel = stemWeight.shape[2];
+  if (stemKernel !== 7 && stemKernel !== 3) fail("bad-arch", `${path}'s stem conv1 is ${stemKernel}x${stemKernel}; \`arch\` resnet knows torchvision's 7x7 stem and the CIFAR 3x3 one: export the model to ONNX instead`, { options: ["arch"] });
+  // [H, W, C] given for [C, H, W] (a trial's 32x32x3): said so, not "conv1 takes 3 channels but gets 32".
+  if (stemWeight.shape[1] !== imageShape[0] && stemWeight.shape[1] === imageShape[2]) {
+    fail("bad-option", `the image shape ${imageShape.join("x")} looks like HxWxC; \`inputShape\` is CxHxW (${[imageShape[2], imageShape[0], imageShape[1]].join("x")})`, { options: ["inputShape"] });
+  }
+  const stemStride = stemKernel === 7 ? 2 : 1;
+  const stemPool = options.stemPool ?? stemKernel === 7;
+  ({ output: current, shape } = conv(current, shape, "conv1", "bn1", "/conv1", stemStride));
   current = relu(current, "/relu");
-  if (stemKernel === 7) {
+  if (stemPool) {
     const output = "/maxpool/MaxPool_output_0";
     nodes.push(makeNode("MaxPool", [current], [output], "/maxpool/MaxPool", { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [2, 2], ceil_mode: 0 }));
     current = output;
@@ -119,7 +137,7 @@ export function resnetModel(state: StateDict, imageShape: [number, number, numbe
       shape = out.shape;
     }
   }
-  if (!has("layer1.0.conv1")) fail("bad-arch", `${path} has no stage layer1 (layer1.0.conv1.weight); \`arch\` resnet reads torchvision's and the common CIFAR ResNets' keys`, { arch: "resnet" });
+  if (!has("layer1.0.conv1")) fail("bad-arch", `${path} has no stage layer1 (layer1.0.conv1.weight); \`arch\` resnet reads torchvision's and the common CIFAR ResNets' keys`, { options: ["arch"] });
 
   /** The block's identity branch: a 1×1 conv + BatchNorm where the checkpoint has one, else identity or option A. */
   function shortcut(block: string, scope: string, input: string, inShape: number[], outShape: number[], stride: number): string {
@@ -153,7 +171,11 @@ export function resnetModel(state: StateDict, imageShape: [number, number, numbe
 
   // The head: average over positions, flatten, the linear layer.
   const head = ["fc", "linear"].find((name) => has(name));
-  if (!head) fail("bad-arch", `${path} has no head (fc.weight or linear.weight) after its stages`, { arch: "resnet" });
+  if (!head) {
+    // A fine-tuning head in a Sequential (fc = nn.Sequential(nn.Dropout(…), nn.Linear(…)): fc.1.weight).
+    const nested = state.find((t) => /^(fc|linear)\.\d+\.weight$/.test(t.name));
+    fail("bad-arch", `${path} has no head (fc.weight or linear.weight) after its stages${nested ? `; its head is a Sequential (${nested.name}): rename those keys to ${nested.name.replace(/\.\d+\.weight$/, ".weight")} and .bias if it is one Linear, else export the model to ONNX (torch.onnx.export)` : ""}`, { options: ["arch"] });
+  }
   const weight = tensor(`${head}.weight`);
   if (weight.shape.length !== 2 || weight.shape[1] !== shape[0]) fail("bad-arch", `${head} takes ${weight.shape[1]} inputs but the last stage gives ${shape[0]} channels`, { layer: head });
   nodes.push(
@@ -180,7 +202,8 @@ export function resnetModel(state: StateDict, imageShape: [number, number, numbe
     input: [makeValueInfo(INPUT_NAME, DataType.FLOAT, ["batch", ...imageShape])],
     output: [makeValueInfo(OUTPUT_NAME, DataType.FLOAT, ["batch", "classes"])],
   });
-  return onnx.ModelProto.create({ irVersion: 8, producerName: "lesion", opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })], graph });
+  const stem = `${stemKernel}x${stemKernel} conv1, stride ${stemStride}, ${stemPool ? "then a 3x3 max pool, stride 2" : "no max pool"}`;
+  return { model: onnx.ModelProto.create({ irVersion: 8, producerName: "lesion", opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })], graph }), stem };
 }
 
 function outSize(size: number, kernel: number, stride: number, padding: number): number {

@@ -183,7 +183,8 @@ export function networkInputs(data: Dataset, preprocessing: Preprocessing): Trai
   return { inputs, labels: data.labels };
 }
 
-export function classifierBytes(network: Network, values: Map<string, Float32Array>, preprocessing: Preprocessing, classNames: string[]): Uint8Array {
+/** The plain classifier of `network` with `values` as ONNX bytes, with lesion's metadata (class names: none where null). */
+export function classifierBytes(network: Network, values: Map<string, Float32Array>, preprocessing: Preprocessing, classNames: string[] | null): Uint8Array {
   const model = buildClassifier({ layers: classifierLayers(network, values), inputShape: network.inputShape });
   writeMetadata(model, { preprocessing, classNames });
   return encodeModel(model);

@@ -9,7 +9,7 @@ import { gelu } from "./float64/erf.js";
 import { compileFloat64 } from "./float64/evaluate64.js";
 import { constantTensors, indexGraph } from "./graph.js";
 import { attributeFloat, attributeInt, attributeInts, attributeString, DataType, makeValueInfo, onnx, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto } from "./proto.js";
-import { computesShape, constantInts, flattens, layerName, padChannelsOf, subsampleOf, type PadChannelsLayer, type SubsampleLayer } from "./networkNodes.js";
+import { computesShape, constantInts, flattens, layerName, padChannelsOf, spatialMeanOf, subsampleOf, type PadChannelsLayer, type SubsampleLayer } from "./networkNodes.js";
 import { compositeActivations, type CompositeActivation } from "./sites.js";
 
 export type NetworkLayer =
@@ -313,6 +313,12 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
         if (shape.length !== 3) return stop(node, "pools a tensor that is no image");
         layers.push({ op: "globalavgpool" });
         break;
+      case "ReduceMean": {
+        const mean = spatialMeanOf(node, shape, ints);
+        if (!mean) return stop(node, "averages over other axes than an image's positions (x.mean((2, 3)))");
+        layers.push({ op: "globalavgpool" }, ...(mean.keepdims ? [] : [{ op: "flatten" as const }]));
+        break;
+      }
       case "Slice":
       case "Pad": {
         // A CIFAR ResNet's option A shortcut: every second row and column, zero channels around.
@@ -341,7 +347,7 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
         return stop(node, computed.length > 1 ? "joins two branches in a way lesion does not train (a concatenation, a product; a residual Add it trains)" : "is no layer lesion trains");
       }
     }
-    if (layers.length > count) Object.assign(layers[layers.length - 1], wiring);
+    if (layers.length > count) Object.assign(layers[count], wiring);
     layerOf.set(node.output![0], layers.length - 1);
   }
   const output = index.outputs[0];

@@ -5,9 +5,10 @@
  *   per axis) and a Pad of zero channels, their values from initializers or Constant nodes (opening a model folds the
  *   Pad's computed pads into one);
  * - `x.view(x.size(0), -1)`: a Reshape to a shape computed from the data's own (Shape, Gather, Unsqueeze, Concat),
- *   or to a constant [-1 or 0, C·H·W]: a flatten.
+ *   or to a constant [-1 or 0, C·H·W]: a flatten;
+ * - `x.mean((2, 3))`: a ReduceMean over the positions, global average pooling (a flatten too where it drops the axes).
  */
-import { attribute, attributeInts, attributeString, tensorValues, type GraphProto, type NodeProto, type TensorProto } from "./proto.js";
+import { attribute, attributeInt, attributeInts, attributeString, tensorValues, type GraphProto, type NodeProto, type TensorProto } from "./proto.js";
 import { scopeName } from "./sites.js";
 
 /**
@@ -87,4 +88,15 @@ export function layerName(node: string, weight: string, position: number, opType
   }
   const segments = node.split("/").filter(Boolean);
   return segments.length >= 2 ? segments[segments.length - 2] : `layer${position}`;
+}
+
+/**
+ * A ReduceMean over both spatial axes of an image [C, H, W] (`x.mean((2, 3))`): whether it keeps them (then it is a
+ * global average pool) or drops them (a pool and a flatten); null for any other reduction.
+ */
+export function spatialMeanOf(node: NodeProto, shape: number[], ints: (name: string | undefined) => number[] | null): { keepdims: boolean } | null {
+  // Opset 18 on: the axes are an input; before: an attribute.
+  const axes = (node.input?.[1] ? ints(node.input[1]) : attributeInts(node, "axes", [])) ?? [];
+  const normal = axes.map((a) => (a < 0 ? a + 4 : a)).sort();
+  return shape.length === 3 && normal.length === 2 && normal[0] === 2 && normal[1] === 3 ? { keepdims: attributeInt(node, "keepdims", 1) === 1 } : null;
 }

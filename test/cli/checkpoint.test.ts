@@ -72,7 +72,7 @@ describe("lesion (bin) with a PyTorch checkpoint as the model", () => {
     const run = lesion("import", "resnet20.pt", "--arch", "resnet", "-o", "resnet20.onnx");
     expect(run.status).toBe(0);
     expect(run.stdout).toBe(
-      "read resnet20.pt: took checkpoint['state_dict']: 44 tensors, without the prefix 'module.' every key had\n" +
+      "read resnet20.pt: took checkpoint['state_dict']: 44 tensors, without the prefix 'module.' every key had; built a ResNet, stem: 3x3 conv1, stride 1, no max pool (arch resnet:maxpool or resnet:nomaxpool to choose the pool)\n" +
         "wrote resnet20.onnx: sites conv1 (16), layer1.0.conv1 (16), layer1.0.conv2 (16), layer1.0 (16), layer2.0.conv1 (32), layer2.0.conv2 (32), layer2.0 (32), layer3.0.conv1 (64), layer3.0.conv2 (64), layer3.0 (64), linear (10); 10 classes\n",
     );
     expect(run.stderr).toBe("lesion: note: no --mean/--std: the model gets pixels in [0, 1] as they are; give the normalisation it was trained with (e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 for torchvision's ImageNet models)\n");

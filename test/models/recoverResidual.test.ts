@@ -54,7 +54,7 @@ describe("recover on a ResNet", () => {
       }
       const refusal = {
         code: "unsupported-op",
-        message: "site layer2.1 is a residual block's output (the sum of its branches): its units cannot be held at zero by one layer's weights, so the retrained model could not keep them ablated; recover a site inside the block (a conv's output: `lesion info` lists them)",
+        message: "site layer2.1 is a residual block's output (the sum of its branches): its units cannot be held at zero by one layer's weights, so the retrained model could not keep them ablated; recover a site inside the block (layer2.1.conv1, layer2.1.conv2)",
       };
       await expect(recover(model, train, { site: "layer2.1", units: [3], test, epochs: 1 })).rejects.toMatchObject(refusal);
       // A study that would recover there says so before its first step, not after the others.

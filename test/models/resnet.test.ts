@@ -132,5 +132,29 @@ describe("import --arch resnet", () => {
     const noShortcut = state.filter((t) => !t.name.startsWith("layer2.0.downsample."));
     expect(build(noShortcut)).toThrow("layer2.0 goes from 8x16x16 to 16x8x8 but net.pt has no layer2.0.downsample or layer2.0.shortcut weights for its identity branch");
     expect(() => parseArch("resnet")).toThrow("`resnet` is read by import only");
+    // A pre-activation ResNet (no bn1 after the stem, a bn1 in each block) and a fine-tuning head in a Sequential.
+    expect(build(state.filter((t) => !t.name.startsWith("bn1.")))).toThrow("net.pt has no bn1 after its stem conv1, as a pre-activation ResNet has (its BatchNorms come before their convs): `arch` resnet builds post-activation ResNets; export the model to ONNX (torch.onnx.export) instead");
+    expect(build(state.map((t) => (t.name.startsWith("fc.") ? { ...t, name: t.name.replace("fc.", "fc.1.") } : t)))).toThrow("net.pt has no head (fc.weight or linear.weight) after its stages; its head is a Sequential (fc.1.weight): rename those keys to fc.weight and .bias if it is one Linear, else export the model to ONNX (torch.onnx.export)");
+    // [H, W, C] for [C, H, W].
+    expect(() => resnetModel(state, [64, 64, 3], "net.pt")).toThrow("the image shape 64x64x3 looks like HxWxC; `inputShape` is CxHxW (3x64x64)");
+  });
+
+  it("what the keys cannot say is said, and chosen: the stem (resnet:maxpool, resnet:nomaxpool), the image size from a crop; a depth as the arch, 0–255 normalisation", async () => {
+    const path = fixture("cifar_resnet20a.pt");
+    const plain = await importModel(path, { arch: "resnet" });
+    expect(plain.note).toBe("took checkpoint['state_dict']: 44 tensors, without the prefix 'module.' every key had; built a ResNet, stem: 3x3 conv1, stride 1, no max pool (arch resnet:maxpool or resnet:nomaxpool to choose the pool)");
+    const pooled = await importModel(path, { arch: "resnet:maxpool" });
+    expect(pooled.note).toContain("stem: 3x3 conv1, stride 1, then a 3x3 max pool, stride 2");
+    const pool = decodeModel(pooled.bytes).graph!.node!.find((n) => n.opType === "MaxPool")!;
+    expect([pool.name, pool.input![0]]).toEqual(["/maxpool/MaxPool", "/relu/Relu_output_0"]);
+    const unpooled = await importModel(fixture("torchvision_basic.pt"), { arch: "resnet:nomaxpool", inputShape: [3, 64, 64] });
+    expect(decodeModel(unpooled.bytes).graph!.node!.some((n) => n.opType === "MaxPool")).toBe(false);
+    // A crop is the image size (a trial's --crop 224 had kept 3x32x32); a crop against the given shape is refused.
+    expect((await importModel(fixture("torchvision_basic.pt"), { arch: "resnet", resize: 256, crop: 224 })).preprocessing.imageShape).toEqual([3, 224, 224]);
+    await expect(importModel(fixture("torchvision_basic.pt"), { arch: "resnet", inputShape: [3, 32, 32], crop: 224 })).rejects.toThrow("`crop` 224 cuts 224x224 images but the model takes 3x32x32; give `inputShape` 3x224x224 (a network that takes any size) or the crop it was trained with");
+    await expect(importModel(path, { arch: "resnet20" })).rejects.toThrow("`arch` resnet20: give resnet (lesion reads the depth, widths and blocks from the state_dict's keys)");
+    const raw = await importModel(path, { arch: "resnet", mean: [125.3, 123, 113.9], std: [63, 62.1, 66.7] });
+    expect(raw.warnings).toEqual(["`mean` 125.3,123,113.9 is above 1, but lesion's pixels are in [0, 1]: a model trained on 0–255 pixels takes the mean and std divided by 255 (`mean` 0.4914,0.4824,0.4467 `std` 0.2471,0.2435,0.2616)"]);
+    expect(plain.warnings).toEqual([]);
   });
 });

@@ -89,6 +89,28 @@ describe("GELU and SiLU layers", () => {
     original.forEach((v, i) => expect(Math.abs(built[i] - v), `logit ${i}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(v))));
   });
 
+  it("networkOf reads a head written x.mean((2, 3)) (ReduceMean over the positions, axes dropped) as global average pooling and a flatten (a trial's ResNet had been refused)", async () => {
+    const resnet = decodeModel(readFileSync(new URL("../fixtures/cnn/resnet18.onnx", import.meta.url)));
+    const graph = resnet.graph!;
+    const pool = graph.node!.findIndex((n) => n.opType === "GlobalAveragePool");
+    const flatten = graph.node![pool + 1];
+    graph.node!.splice(pool, 2, makeNode("ReduceMean", [graph.node![pool].input![0]], [flatten.output![0]], "/ReduceMean", { axes: [2, 3], keepdims: 0 }));
+    const found = networkOf(resnet, [3, 32, 32])!;
+    expect(found.network.layers.slice(-3).map((l) => l.op)).toEqual(["globalavgpool", "flatten", "linear"]);
+    const x = randomArray(2 * 3 * 32 * 32, random(9), 1);
+    const logits = async (bytes: Uint8Array) => {
+      const opened = await openModel(bytes);
+      try {
+        const session = await getSession(opened, "plain", () => opened.proto);
+        return (await session.run({ [opened.inputName]: new OrtTensor("float32", x, [2, 3, 32, 32]) }))[opened.outputName].data as Float32Array;
+      } finally {
+        await closeModel(opened);
+      }
+    };
+    const [reduced, built] = [await logits(encodeModel(resnet)), await logits(encodeModel(buildClassifier({ layers: classifierLayers(found.network, found.values), inputShape: [3, 32, 32] })))];
+    reduced.forEach((v, i) => expect(Math.abs(built[i] - v), `logit ${i}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(v))));
+  });
+
   it("networkOf says why a graph joins branches another way: a Concat (recover had named no node; helper trial 'newuser31')", () => {
     const resnet = decodeModel(readFileSync(new URL("../fixtures/cnn/resnet18.onnx", import.meta.url)));
     const add = resnet.graph!.node!.find((n) => n.opType === "Add")!;
