@@ -77,4 +77,17 @@ describe("lesion (bin) with a PyTorch checkpoint as the model", () => {
     );
     expect(run.stderr).toBe("lesion: note: no --mean/--std: the model gets pixels in [0, 1] as they are; give the normalisation it was trained with (e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 for torchvision's ImageNet models)\n");
   });
+
+  it("a ResNet user's slips, one line each (helper trials 'newuser37', 'newuser38'): study without --data, a BatchNorm as the site, train --arch resnet, study --recover without training files", () => {
+    const oneLine = (run: { status: number | null; stdout: string; stderr: string }) => {
+      expect(run.status).toBe(1);
+      expect(run.stderr.trimEnd().split("\n")).toHaveLength(1);
+      return run.stderr.trimEnd();
+    };
+    expect(oneLine(lesion("study", "resnet20.onnx", "-o", "study-default"))).toBe("lesion: model resnet20.onnx takes inputs of shape 3x32x32 (images 3x32x32) but data mnist:test has 1x28x28 images; --data defaults to mnist:test: give the data resnet20.onnx takes (e.g. --data cifar10:test)");
+    expect(oneLine(lesion("ablate", "resnet20.onnx", "--data", "cifar10:test", "--site", "layer1.0.bn1", "-o", "ablate-bn"))).toMatch(/^lesion: unknown site 'layer1\.0\.bn1' in resnet20\.onnx; a BatchNorm folded into the conv before it has that conv's site: layer1\.0\.conv1; closest: /);
+    expect(oneLine(lesion("train", "--arch", "resnet", "--data", "cifar10:test", "-o", "never.onnx"))).toMatch(/^lesion: `resnet` is read by import only/);
+    expect(oneLine(lesion("study", "resnet20.onnx", "--data", "cifar10:test", "--recover", "-o", "study-recover"))).toMatch(/; or give --recover-data \(e\.g\. --recover-data cifar10:test retrains on the studied images, with a warning\)$/);
+    for (const out of ["study-default", "ablate-bn", "never.onnx", "study-recover"]) expect(existsSync(join(dir, out))).toBe(false);
+  });
 });

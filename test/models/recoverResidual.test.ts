@@ -44,6 +44,8 @@ describe("recover on a ResNet", () => {
       const recovered = await openModel(result.recovered, { name: "recovered.onnx" });
       try {
         expect(recovered.sites.map((s) => s.name)).toEqual(model.sites.map((s) => s.name));
+        // The original names no classes, nor does the retrained model (it had been named 0..9 and refused folder data).
+        expect([model.classNames, recovered.classNames]).toEqual([null, null]);
         const recording = await record(recovered, test, { sites: ["layer2.1.conv1"] });
         const active = recording.sites[0].fractionActive;
         expect([active[0], active[7]]).toEqual([0, 0]);
