@@ -232,7 +232,13 @@ export function networkOf(model: ModelProto, inputShape: number[], why?: (reason
     }
     const source = layerOf.get(node.input?.[0] ?? "");
     if (source === undefined || !node.input) return stop(node, "reads a tensor no layer lesion trains computes");
-    const shape = shapeOf(source);
+    let shape: number[];
+    try {
+      shape = shapeOf(source);
+    } catch (error) {
+      // The layers read so far do not fit (a Reshape taken for a flatten before a linear of another width).
+      return stop(node, `follows layers that do not fit: ${(error as Error).message}`);
+    }
     const name = layerName(node.name ?? "", node.input?.[1] ?? "", layers.length, node.opType ?? "");
     const count = layers.length;
     const wiring = wired(source);
