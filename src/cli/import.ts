@@ -70,7 +70,6 @@ export function registerImport(program: Command): void {
           const example = result.preprocessing.imageShape?.[0] === 3 ? "--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 for torchvision's ImageNet models" : "--mean 0.1307 --std 0.3081 for torchvision's MNIST";
           console.error(`lesion: note: no --mean/--std: the model gets pixels in [0, 1] as they are; give the normalisation it was trained with (e.g. ${example})`);
         }
-        for (const w of result.warnings) console.error(`lesion: warning: ${w.replace(/`(mean|std)`/g, "--$1")}`);
         console.log(`wrote ${flags.output}: sites ${model.sites.map((s) => `${s.name} (${s.units})`).join(", ")}; ${model.numClasses} classes`);
         for (const w of model.warnings) console.error(`lesion: warning: ${w}`);
       } finally {

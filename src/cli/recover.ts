@@ -58,7 +58,7 @@ export function registerRecover(program: Command): void {
     .option(FLAGS.free!, "let the ablated units learn again (default: held at zero)")
     .option(FLAGS.control!, "also retrain the intact network with the same budget (the control for recovery)")
     .option(FLAGS.optimizer!, "sgd (with momentum) or adam", "sgd")
-    .option(FLAGS.lr!, "learning rate (default 0.01 for sgd, 0.001 for adam)")
+    .option(FLAGS.lr!, "learning rate (default 0.01 for sgd, 0.001 for adam; a tenth of that for a residual network without BatchNorm)")
     .option(FLAGS.momentum!, "SGD momentum", "0.9")
     .option(FLAGS.batchSize!, "samples per step", "128")
     .option(FLAGS.seed!, "seed of the shuffling (and of --free units' fresh weights)", "0")
@@ -95,7 +95,7 @@ export function registerRecover(program: Command): void {
         progress.stop();
         const { files, summary } = recoverFiles(result, provenance(model, data, options.seed, { test }));
         output.write(files, summary);
-        for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`test`").join("--test")}`);
+        for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`test`").join("--test").split("`lr`").join("--lr")}`);
         if (flags.json) return printJson(summary);
         console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
         for (const [i, e] of result.epochs.entries()) {

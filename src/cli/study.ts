@@ -50,7 +50,7 @@ export function registerStudy(program: Command): void {
     .option(FLAGS.pairs!, "pair sweeps: cheap (dense sites of ≤ 100 units on a fast engine), all, none", "cheap")
     .option(FLAGS.recover!, "retrain after ablating the most damaging population (needs training data)")
     .option("--recover-data <spec>", "training data for --recover (default: the named set's train split)")
-    .option("--recover-lr <rate>", "learning rate of --recover's SGD (default 0.01; a ResNet exported with its BatchNorm folded needs 0.001)")
+    .option("--recover-lr <rate>", "learning rate of --recover's SGD (default 0.01; 0.001 for a residual network without BatchNorm, as an exported ResNet)")
     .option(FLAGS.maxK!, "largest number of populations characterize tries per grouping (default 8)")
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
@@ -118,7 +118,8 @@ export function registerStudy(program: Command): void {
         progress.stop();
         const report = buildReport(flags.output);
         const reused = Object.entries(result.steps).filter(([, ran]) => !ran).map(([name]) => name);
-        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
+        // Library option names in the steps' warnings as this command's flags (`recoverLr` → --recover-lr).
+        for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`recoverLr`").join("--recover-lr")}`);
         console.log(`studied ${result.model} on ${result.data}: baseline ${percent(result.baseline)}, sites ${result.sites.join(", ")}${reused.length ? ` (reused: ${reused.join(", ")})` : ""}`);
         // Said, not left to a missing step: a user expects pairs by default (--pairs cheap found none).
         console.log(`pairs: ${result.pairSites.length > 0 ? result.pairSites.join(", ") : `none (${flags.pairs === "none" ? "--pairs none" : "no dense site of ≤ 100 units on a fast engine; --pairs all sweeps every hidden site"})`}`);

@@ -38,7 +38,10 @@ export interface RecoverOptions {
   control?: boolean;
   /** Default "sgd". */
   optimizer?: "sgd" | "adam";
-  /** Default 0.01 for SGD, 0.001 for Adam. */
+  /**
+   * Default 0.01 for SGD, 0.001 for Adam; a tenth of that for a residual network without BatchNorm (an exported or
+   * imported ResNet, whose BatchNorm is folded into its convs: at 0.01 one diverged in lesion and in PyTorch alike).
+   */
   lr?: number;
   /** Default 0.9. */
   momentum?: number;
@@ -73,6 +76,8 @@ export interface RecoverResult {
   control: Array<{ epoch: number; trainLoss: number; accuracy: number; perClass: Array<number | null> }> | null;
   /** The retrained network (ONNX with lesion's metadata). */
   recovered: Uint8Array;
+  /** How it retrained (the defaults filled in), to replay it: README "Recovery". */
+  settings: { optimizer: "sgd" | "adam"; lr: number; momentum: number; batchSize: number; epochs: number; seed: number };
   /** Problems in the model worth a user's attention that do not stop the run (non-finite weights), as `evaluate`'s. */
   warnings: string[];
 }
@@ -98,6 +103,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const free = options.free ?? false;
   const masks = { [layer]: options.units };
   const optimizer = options.optimizer ?? "sgd";
+  const lr = options.lr ?? defaultLearningRate(network, optimizer);
   const train = networkInputs(data, model.preprocessing);
   const test = networkInputs(options.test, model.preprocessing);
   const k = model.numClasses;
@@ -120,7 +126,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     masks: held,
     epochs,
     batchSize: options.batchSize ?? 128,
-    lr: options.lr ?? (optimizer === "sgd" ? 0.01 : 0.001),
+    lr,
     seed: options.seed ?? 0,
     parameters,
     train,
@@ -151,17 +157,18 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
       recoveredPerClass: e.testPerClass!.map((p, c) => fraction(p, ablated.perClass[c], intact.perClass[c])),
     })),
     control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
+    settings: { optimizer, lr, momentum: options.momentum ?? 0.9, batchSize: options.batchSize ?? 128, epochs, seed: options.seed ?? 0 },
     recovered: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units: [...options.units].sort((a, b) => a - b), mode: free ? "free" : "held", from: model.sha256 }),
-    warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy)],
+    warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy, lr)],
   };
 }
 
 /**
  * Retraining that ends more than 5 pp below where it started (the ablated network; the control, the intact one) took
  * steps too large for the network: a ResNet whose BatchNorm the exporter folded into its convs collapsed to 10–18 % at
- * the default SGD lr 0.01 in lesion and in PyTorch alike, and retrained at 0.001.
+ * SGD lr 0.01 in lesion and in PyTorch alike, and retrained at 0.001 (now its default: defaultLearningRate).
  */
-function worseWarning(history: Array<{ testAccuracy: number | null }>, ablated: number, control: Array<{ testAccuracy: number | null }> | null, intact: number): string[] {
+function worseWarning(history: Array<{ testAccuracy: number | null }>, ablated: number, control: Array<{ testAccuracy: number | null }> | null, intact: number, lr: number): string[] {
   const last = (h: Array<{ testAccuracy: number | null }>) => h[h.length - 1]?.testAccuracy ?? null;
   const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
   const worse = (after: number | null, before: number) => after !== null && after < before - 0.05;
@@ -169,7 +176,13 @@ function worseWarning(history: Array<{ testAccuracy: number | null }>, ablated: 
     ...(worse(last(history), ablated) ? [`the retrained network ends at ${pct(last(history)!)} against ${pct(ablated)} ablated`] : []),
     ...(control && worse(last(control), intact) ? [`the control at ${pct(last(control)!)} against ${pct(intact)} intact`] : []),
   ];
-  return parts.length === 0 ? [] : [`retraining made the network worse (${parts.join("; ")}): the steps are likely too large for it; give a smaller \`lr\` (a ResNet whose BatchNorm was folded into its convs, as exports are, retrains at 0.001 where the default 0.01 diverges)`];
+  return parts.length === 0 ? [] : [`retraining made the network worse (${parts.join("; ")}): the steps are likely too large for it; give a smaller \`lr\` (${lr} now)`];
+}
+
+/** PyTorch's usual step (0.01 SGD, 0.001 Adam), a tenth of it for a residual network without BatchNorm. */
+export function defaultLearningRate(network: Network, optimizer: "sgd" | "adam"): number {
+  const folded = network.layers.some((l) => l.op === "add") && !network.layers.some((l) => l.op === "batchnorm");
+  return (optimizer === "sgd" ? 0.01 : 0.001) * (folded ? 0.1 : 1);
 }
 
 /**

@@ -186,7 +186,15 @@ if (data.recovery) {
       Plot.line(controlRows, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 2, strokeDasharray: "1 3" }),
       Plot.ruleY([{ accuracy: r.intact.accuracy, series: "intact" }], { y: "accuracy", stroke: "series", strokeDasharray: "4 3" }),
     ],
-  }), "Units " + r.units.join(", ") + " of " + r.site + " ablated (" + r.mode + ") and the network retrained: accuracy per class (thin lines) and overall (thick black) by epoch; dashed grey: the intact network. Epoch 0 is the damaged network before retraining." + (control ? " Dotted blue: the intact network retrained with the same budget (the control)." : "") + summary, "recovery", [...rows, ...perClass, ...controlRows]);
+  }), recoveredUnits(r) + " ablated (" + r.mode + ") and the network retrained" + (r.settings ? " (" + r.settings.epochs + " epoch" + (r.settings.epochs === 1 ? "" : "s") + " of " + r.settings.optimizer.toUpperCase() + ", lr " + r.settings.lr + ", batches of " + r.settings.batchSize + ")" : "") + ": accuracy per class (thin lines) and overall (thick black) by epoch; dashed grey: the intact network. Epoch 0 is the damaged network before retraining." + (control ? " Dotted blue: the intact network retrained with the same budget (the control)." : "") + summary, "recovery", [...rows, ...perClass, ...controlRows]);
+}
+
+// Which units: the study retrains its first site's most damaging population (runs/study.ts), its size said, its units
+// listed up to 12 (a trial's was 30 of 32 channels, listed without saying so).
+function recoveredUnits(r) {
+  const site = data.sites.find((x) => x.name === r.site);
+  const listed = r.units.length > 12 ? r.units.slice(0, 12).join(", ") + ", …" : r.units.join(", ");
+  return "The most damaging population of " + r.site + " (its hierarchical grouping by impact: " + r.units.length + (site ? " of " + site.units : "") + " units: " + listed + ")";
 }
 
 for (const site of data.sites) select.append(new Option(site.name + " (" + site.units + " units)", site.name));

@@ -9,7 +9,7 @@
  * another model, data set or sites in the same directory never shows the earlier one's numbers: step directories of
  * another model or data set are removed before the first step runs.
  */
-import { fail } from "../errors.js";
+import { fail, isLesionError } from "../errors.js";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
@@ -225,9 +225,9 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       const characterized = readSummary<{ populations: Array<{ site: string; groupings: Array<{ by: string; method: string; populations: Array<{ units: number[]; ablation: { delta: number } }> }> }> }>(join(dir, "characterize"));
       const grouping = characterized.populations[0].groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
       const worst = [...grouping.populations].sort((a, b) => a.ablation.delta - b.ablation.delta)[0];
-      const result = await recover(model, recovery.train, { site: characterized.populations[0].site, units: worst.units, test: data, epochs: recovery.epochs ?? 3, lr: recovery.lr, control: true, signal: options.signal, onProgress: options.onProgress });
+      const result = await recoverInStudy(dir, () => recover(model, recovery.train, { site: characterized.populations[0].site, units: worst.units, test: data, epochs: recovery.epochs ?? 3, lr: recovery.lr, control: true, signal: options.signal, onProgress: options.onProgress }));
       // Said in the study's terms: it has no `test`, it measures the recovery on the studied data.
-      const warnings = result.warnings.map((w) => w.replace("give `test` another set", "give the recovery other training data than the studied data"));
+      const warnings = result.warnings.map((w) => w.replace("give `test` another set", "give the recovery other training data than the studied data").replace("give a smaller `lr`", "give a smaller `recoverLr`"));
       const { files, summary } = recoverFiles({ ...result, warnings }, provenance(model, recovery.train, 0, { test: data }));
       out.write(files, summary);
     });
@@ -307,4 +307,19 @@ export function studySteps(dir: string): string[] | null {
 
 export function readSummary<T>(dir: string): T {
   return JSON.parse(readFileSync(join(dir, SUMMARY_FILE), "utf8")) as T;
+}
+
+/**
+ * A study's recovery, its divergence said in the study's terms: its learning rate is `recoverLr` (the CLI's
+ * --recover-lr; the recover verb's `lr`), and the steps before it are kept for `lesion report`.
+ */
+async function recoverInStudy<T>(dir: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (isLesionError(error) && error.code === "bad-option" && error.details.options?.includes("lr")) {
+      fail("bad-option", `the recovery step: ${error.message.split("`lr`").join("`recoverLr`")}; the steps before it are kept (\`lesion report ${dir}\` reports them)`, { ...error.details, options: ["recoverLr"] });
+    }
+    throw error;
+  }
 }

@@ -292,6 +292,15 @@ describe("lesion (bin)", () => {
     expect(readdirSync(dir).filter((f) => f.startsWith("diverged"))).toEqual([]);
   });
 
+  it("lesion study whose recovery diverges (--recover-lr 1e30): one line naming --recover-lr (not recover's --lr) and keeping the finished steps for lesion report (helper trial 'newuser39')", () => {
+    const run = lesion("study", model, "--data", data, "--recover", "--recover-data", data, "--recover-lr", "1e30", "-o", "diverged-study");
+    expect(run.status).toBe(1);
+    // After the steps' progress lines, the error's one line.
+    expect(run.stderr.trimEnd().split("\n").at(-1)).toMatch(/^lesion: the recovery step: the training loss of epoch 1 is (NaN|Infinity) \(not finite\): training diverged; lower --recover-lr \(1e\+30 now\), or check the network and data for NaN; the steps before it are kept \(`lesion report diverged-study` reports them\)$/);
+    expect(existsSync(join(dir, "diverged-study", "characterize", "summary.json"))).toBe(true);
+    expect(lesion("report", "diverged-study").status).toBe(0);
+  });
+
   it("lesion train then lesion recover: a model, its initial weights and history; a recovery table per epoch", () => {
     const trained = lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--test", data, "--epochs", "2", "-o", "small.onnx");
     expect(trained.status).toBe(0);
