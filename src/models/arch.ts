@@ -284,7 +284,8 @@ function mlpTokens(groups: ParameterGroup[], activation: Activation): ArchToken[
   return groups.flatMap((_, i) => (i < groups.length - 1 ? [{ op: "linear" as const }, act] : [{ op: "linear" as const }]));
 }
 
-function convSize(size: number, kernel: number, stride: number, padding: number): number {
+/** A conv's or pool's output size along one axis (PyTorch's floor formula). */
+export function convSize(size: number, kernel: number, stride: number, padding: number): number {
   return Math.floor((size + 2 * padding - kernel) / stride) + 1;
 }
 

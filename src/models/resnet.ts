@@ -15,8 +15,9 @@
  * is refused by name: export such a model to ONNX instead.
  */
 import { fail } from "../errors.js";
-import { INPUT_NAME, OUTPUT_NAME } from "../onnx/build.js";
-import { DataType, makeNode, makeTensor, makeValueInfo, onnx, type ModelProto, type NodeProto, type TensorProto } from "../onnx/proto.js";
+import { classifierModel, INPUT_NAME, OUTPUT_NAME, padChannelsNode, subsampleNode } from "../onnx/build.js";
+import { makeNode, makeTensor, type ModelProto, type NodeProto, type TensorProto } from "../onnx/proto.js";
+import { convSize } from "./arch.js";
 import type { StateDict, StateTensor } from "./torch/types.js";
 
 /** PyTorch's BatchNorm2d default; a state_dict does not store it. */
@@ -85,7 +86,7 @@ export function resnetModel(state: StateDict, imageShape: [number, number, numbe
     initializers.push(makeTensor(`${convName}.weight`, [out, inp, kh, kw], folded), makeTensor(`${convName}.bias`, [out], shift));
     const output = `${nodeScope}/Conv_output_0`;
     nodes.push(makeNode("Conv", [input, `${convName}.weight`, `${convName}.bias`], [output], `${nodeScope}/Conv`, { kernel_shape: [kh, kw], pads: [padding, padding, padding, padding], strides: [stride, stride], dilations: [1, 1], group: 1 }));
-    return { output, shape: [out, outSize(inShape[1], kh, stride, padding), outSize(inShape[2], kh, stride, padding)] };
+    return { output, shape: [out, convSize(inShape[1], kh, stride, padding), convSize(inShape[2], kh, stride, padding)] };
   };
   const relu = (input: string, nodeScope: string): string => {
     const output = `${nodeScope}/Relu_output_0`;
@@ -111,7 +112,7 @@ export function resnetModel(state: StateDict, imageShape: [number, number, numbe
     const output = "/maxpool/MaxPool_output_0";
     nodes.push(makeNode("MaxPool", [current], [output], "/maxpool/MaxPool", { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [2, 2], ceil_mode: 0 }));
     current = output;
-    shape = [shape[0], outSize(shape[1], 3, 2, 1), outSize(shape[2], 3, 2, 1)];
+    shape = [shape[0], convSize(shape[1], 3, 2, 1), convSize(shape[2], 3, 2, 1)];
   }
 
   // The stages.
@@ -152,19 +153,12 @@ export function resnetModel(state: StateDict, imageShape: [number, number, numbe
     const side = Math.floor(outChannels / 4);
     // akamaster's option A: x[:, :, ::2, ::2] with planes // 4 zero channels on each side; only in a network none of
     // whose blocks has shortcut weights (where others have them, this block's are missing from the file).
-    if (!weightedShortcuts && stride === 2 && outChannels - inChannels === 2 * side && outSize(inShape[1], 1, 2, 0) === outShape[1]) {
-      const int64 = (name: string, values: number[]) => {
-        initializers.push(makeTensor(name, [values.length], BigInt64Array.from(values.map(BigInt))));
-        return name;
-      };
-      const sliced = `${scope}/shortcut/Slice_output_0`;
-      const padded = `${scope}/shortcut/Pad_output_0`;
-      const max = Number.MAX_SAFE_INTEGER;
-      nodes.push(
-        makeNode("Slice", [input, int64(`${scope}/shortcut/starts`, [0, 0]), int64(`${scope}/shortcut/ends`, [max, max]), int64(`${scope}/shortcut/axes`, [2, 3]), int64(`${scope}/shortcut/steps`, [2, 2])], [sliced], `${scope}/shortcut/Slice`),
-        makeNode("Pad", [sliced, int64(`${scope}/shortcut/pads`, [0, side, 0, 0, 0, side, 0, 0])], [padded], `${scope}/shortcut/Pad`, { mode: "constant" }),
-      );
-      return padded;
+    if (!weightedShortcuts && stride === 2 && outChannels - inChannels === 2 * side && convSize(inShape[1], 1, 2, 0) === outShape[1]) {
+      const sliced = subsampleNode(`${scope}/shortcut`, input, `${scope}/shortcut/Slice_output_0`, { op: "subsample", axes: [2, 3], stride: 2 });
+      const padded = padChannelsNode(`${scope}/shortcut`, sliced.node.output![0], `${scope}/shortcut/Pad_output_0`, { op: "padchannels", before: side, after: side });
+      nodes.push(sliced.node, padded.node);
+      initializers.push(...sliced.initializers, ...padded.initializers);
+      return padded.node.output![0];
     }
     fail("bad-arch", `${block} goes from ${inShape.join("x")} to ${outShape.join("x")} but ${path} has no ${block}.downsample or ${block}.shortcut weights for its identity branch`, { layer: block });
   }
@@ -195,17 +189,6 @@ export function resnetModel(state: StateDict, imageShape: [number, number, numbe
     const names = unused.map((t) => t.name);
     fail("bad-arch", `${path} has tensors no part of a ResNet takes: ${names.slice(0, 4).join(", ")}${names.length > 4 ? `, … (${names.length})` : ""}; export the model to ONNX (torch.onnx.export) instead`, { tensor: names[0] });
   }
-  const graph = onnx.GraphProto.create({
-    name: "lesion",
-    node: nodes,
-    initializer: initializers,
-    input: [makeValueInfo(INPUT_NAME, DataType.FLOAT, ["batch", ...imageShape])],
-    output: [makeValueInfo(OUTPUT_NAME, DataType.FLOAT, ["batch", "classes"])],
-  });
   const stem = `${stemKernel}x${stemKernel} conv1, stride ${stemStride}, ${stemPool ? "then a 3x3 max pool, stride 2" : "no max pool"}`;
-  return { model: onnx.ModelProto.create({ irVersion: 8, producerName: "lesion", opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })], graph }), stem };
-}
-
-function outSize(size: number, kernel: number, stride: number, padding: number): number {
-  return Math.floor((size + 2 * padding - kernel) / stride) + 1;
+  return { model: classifierModel(nodes, initializers, imageShape), stem };
 }

@@ -2,6 +2,7 @@
  * Builds a classifier graph from a list of layers with their weights. Node and initializer names follow PyTorch's
  * exporter (`fc1.weight`, `/fc1/Gemm`), so sites get the same names as in an exported PyTorch model.
  */
+import type { PadChannelsLayer, SubsampleLayer } from "./networkNodes.js";
 import { DataType, makeNode, makeTensor, makeValueInfo, onnx, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
 
 export type LayerSpec =
@@ -16,8 +17,8 @@ export type LayerSpec =
   /** The sum of the output it reads and layer `from`'s (a residual connection); named as the block (`layer1.0`). */
   | { op: "add"; name: string; from: number }
   | { op: "globalavgpool" }
-  | { op: "subsample"; axes: number[]; stride: number }
-  | { op: "padchannels"; before: number; after: number };
+  | SubsampleLayer
+  | PadChannelsLayer;
 
 export interface ClassifierSpec {
   /** In order; a layer with `input` reads that earlier layer's output (−1: the graph's input), else the one before it. */
@@ -103,23 +104,13 @@ export function buildClassifier(spec: ClassifierSpec): ModelProto {
         nodes.push(makeNode("GlobalAveragePool", [current], [output], `/${name}/GlobalAveragePool`));
         break;
       }
-      case "subsample": {
-        const name = `subsample${counter++}`;
-        const int64 = (suffix: string, values: number[]) => {
-          initializers.push(makeTensor(`/${name}/${suffix}`, [values.length], BigInt64Array.from(values, BigInt)));
-          return `/${name}/${suffix}`;
-        };
-        output = next(name, "Slice");
-        const axes = layer.axes;
-        nodes.push(makeNode("Slice", [current, int64("starts", axes.map(() => 0)), int64("ends", axes.map(() => Number.MAX_SAFE_INTEGER)), int64("axes", axes), int64("steps", axes.map(() => layer.stride))], [output], `/${name}/Slice`));
-        break;
-      }
+      case "subsample":
       case "padchannels": {
-        const name = `padchannels${counter++}`;
-        const pads = `/${name}/pads`;
-        initializers.push(makeTensor(pads, [8], BigInt64Array.from([0, layer.before, 0, 0, 0, layer.after, 0, 0], BigInt)));
-        output = next(name, "Pad");
-        nodes.push(makeNode("Pad", [current, pads], [output], `/${name}/Pad`, { mode: "constant" }));
+        const name = `${layer.op}${counter++}`;
+        output = next(name, layer.op === "subsample" ? "Slice" : "Pad");
+        const built = layer.op === "subsample" ? subsampleNode(`/${name}`, current, output, layer) : padChannelsNode(`/${name}`, current, output, layer);
+        nodes.push(built.node);
+        initializers.push(...built.initializers);
         break;
       }
       case "gelu": {
@@ -163,11 +154,19 @@ export function buildClassifier(spec: ClassifierSpec): ModelProto {
     current = last ? OUTPUT_NAME : output;
     outputs.push(current);
   });
+  return classifierModel(nodes, initializers, spec.inputShape);
+}
+
+/**
+ * The model of a classifier's nodes and initializers: one float input INPUT_NAME [batch, …inputShape], one output
+ * OUTPUT_NAME [batch, classes], opset 17.
+ */
+export function classifierModel(nodes: NodeProto[], initializers: TensorProto[], inputShape: readonly number[]): ModelProto {
   const graph = onnx.GraphProto.create({
     name: "lesion",
     node: nodes,
     initializer: initializers,
-    input: [makeValueInfo(INPUT_NAME, DataType.FLOAT, ["batch", ...spec.inputShape])],
+    input: [makeValueInfo(INPUT_NAME, DataType.FLOAT, ["batch", ...inputShape])],
     output: [makeValueInfo(OUTPUT_NAME, DataType.FLOAT, ["batch", "classes"])],
   });
   return onnx.ModelProto.create({
@@ -176,4 +175,25 @@ export function buildClassifier(spec: ClassifierSpec): ModelProto {
     opsetImport: [onnx.OperatorSetIdProto.create({ domain: "", version: 17 })],
     graph,
   });
+}
+
+/** A constant int64 vector, as the Slice and Pad inputs below take them. */
+function int64Tensor(name: string, values: readonly number[]): TensorProto {
+  return makeTensor(name, [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+}
+
+/**
+ * `x[:, :, ::s, ::s]` on `axes` (2, 3) as torch.onnx writes it: a Slice whose starts, ends, axes and steps are constant
+ * tensors named under `scope`, returned beside the node.
+ */
+export function subsampleNode(scope: string, input: string, output: string, layer: SubsampleLayer): { node: NodeProto; initializers: TensorProto[] } {
+  const { axes, stride } = layer;
+  const initializers = [int64Tensor(`${scope}/starts`, axes.map(() => 0)), int64Tensor(`${scope}/ends`, axes.map(() => Number.MAX_SAFE_INTEGER)), int64Tensor(`${scope}/axes`, axes), int64Tensor(`${scope}/steps`, axes.map(() => stride))];
+  return { node: makeNode("Slice", [input, ...initializers.map((t) => t.name!)], [output], `${scope}/Slice`), initializers };
+}
+
+/** `before` and `after` zero channels around the input's: a constant Pad, its pads a tensor named under `scope`. */
+export function padChannelsNode(scope: string, input: string, output: string, layer: PadChannelsLayer): { node: NodeProto; initializers: TensorProto[] } {
+  const pads = int64Tensor(`${scope}/pads`, [0, layer.before, 0, 0, 0, layer.after, 0, 0]);
+  return { node: makeNode("Pad", [input, pads.name!], [output], `${scope}/Pad`, { mode: "constant" }), initializers: [pads] };
 }

@@ -8,7 +8,8 @@
  *   or to a constant [-1 or 0, C·H·W]: a flatten;
  * - `x.mean((2, 3))`: a ReduceMean over the positions, global average pooling (a flatten too where it drops the axes).
  */
-import { attribute, attributeInt, attributeInts, attributeString, tensorValues, type GraphProto, type NodeProto, type TensorProto } from "./proto.js";
+import { constantTensors } from "./graph.js";
+import { attributeInt, attributeInts, attributeString, tensorValues, type GraphProto, type NodeProto } from "./proto.js";
 import { scopeName } from "./sites.js";
 
 /**
@@ -21,11 +22,7 @@ export type PadChannelsLayer = { op: "padchannels"; before: number; after: numbe
 
 /** A reader of a constant integer tensor by name (an initializer or a Constant node's value), null for others. */
 export function constantInts(graph: GraphProto): (name: string | undefined) => number[] | null {
-  const tensors = new Map<string, TensorProto>((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
-  for (const node of graph.node ?? []) {
-    const value = node.opType === "Constant" ? attribute(node, "value")?.t : undefined;
-    if (value) tensors.set(node.output![0], value);
-  }
+  const tensors = constantTensors(graph);
   return (name) => {
     const tensor = name ? tensors.get(name) : undefined;
     return tensor ? Array.from(tensorValues(tensor) as ArrayLike<number | bigint>, Number) : null;

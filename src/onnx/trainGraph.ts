@@ -24,6 +24,7 @@
  * Optimizers follow PyTorch's torch.optim: SGD (momentum, no dampening) and Adam, weight decay added to the gradient.
  */
 import { DataType, makeNode, makeTensor, makeValueInfo, onnx, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
+import { padChannelsNode, subsampleNode } from "./build.js";
 import { buffers, inputOf, layerShapes, parameters, type Network } from "./network.js";
 import { batchNormBackward, batchNormForward, type BatchNormSaved } from "./trainBatchNorm.js";
 
@@ -352,15 +353,14 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
       case "globalavgpool":
         out = g.one("GlobalAveragePool", [current]);
         break;
-      case "subsample": {
-        const axes = layer.axes;
-        const int64 = (what: string, values: number[]) => g.constant(`subsample.${what}.${i}`, [values.length], BigInt64Array.from(values, BigInt));
-        out = g.one("Slice", [current, int64("starts", axes.map(() => 0)), int64("ends", axes.map(() => Number.MAX_SAFE_INTEGER)), int64("axes", axes), int64("steps", axes.map(() => layer.stride))]);
+      case "subsample":
+      case "padchannels": {
+        out = `${layer.op}.${i}/output`;
+        const built = layer.op === "subsample" ? subsampleNode(`${layer.op}.${i}`, current, out, layer) : padChannelsNode(`${layer.op}.${i}`, current, out, layer);
+        g.nodes.push(built.node);
+        g.initializers.push(...built.initializers);
         break;
       }
-      case "padchannels":
-        out = g.one("Pad", [current, g.constant(`padchannels.pads.${i}`, [8], BigInt64Array.from([0, layer.before, 0, 0, 0, layer.after, 0, 0], BigInt))], { mode: "constant" });
-        break;
     }
     raw.push(out);
     if (masks[i]) out = g.one("Mul", [out, maskInput(i)]);
