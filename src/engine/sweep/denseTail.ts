@@ -9,6 +9,8 @@ import { OUTPUT_NAME } from "../../onnx/build.js";
 import { getSession } from "../model.js";
 import { OrtTensor } from "../ort.js";
 import type { DenseRows } from "./denseRows.js";
+import { isPairSweep } from "./closedFormLoss.js";
+import { lossThreadsRunning } from "./closedFormLossThread.js";
 import { DENSE_SESSION } from "./forward64.js";
 import { TIE_MARGIN } from "./logits.js";
 import { ACTIVATIONS_INPUT, CLASS_LOGITS_OUTPUT, CLASSES_INPUT, LOG_PROBABILITIES_OUTPUT, NEXT_INPUT, ROWS_INPUT, tailModel, UNITS_INPUT } from "./tailModel.js";
@@ -46,18 +48,18 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
   const { input, n, units } = sweep;
   const { model, chain, siteLayer, conditions } = input;
   const slots = conditions.reduce((max, c) => Math.max(max, c.length), CHUNK_UNITS);
-  const session = await getSession(model, `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}`, () => tailModel(chain, siteLayer, slots, input.loss), DENSE_SESSION);
+  // A sweep of pairs with loss (and its singles, whose losses it reuses: input.losses) runs every row where its units
+  // are active here, chunk after chunk with little JS between them: onnxruntime's threads then spin between runs
+  // rather than sleep (mlp100x3's h0 pairs with loss, median of 9: 3.71 → 3.32 s), unless a closed-form loss's workers
+  // are running on the other cores. Not for other sweeps, whose runs alternate with longer JS work (listing
+  // candidates, reading logits): threads spinning on past a sweep's last run slowed the JS after it (the standard
+  // sweep with loss from the command line, 1.01 → 1.04 s, when its h1 singles spun).
+  const spinning = input.loss && (isPairSweep(conditions) || input.losses !== undefined) && lossThreadsRunning() === 0;
+  const key = `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}${spinning ? ":spinning" : ""}`;
+  const session = await getSession(model, key, () => tailModel(chain, siteLayer, slots, input.loss), { ...DENSE_SESSION, spinning });
   const width = chain.layers[siteLayer + 1].out;
   const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots))));
-  const chunk: Chunk = {
-    samples: new Int32Array(chunkRows),
-    activations: new Float32Array(chunkRows * slots),
-    units: new Int32Array(slots).fill(units),
-    slotOf: new Int32Array(units + 1).fill(-1),
-    used: 0,
-    conditions: new Int32Array(chunkRows),
-    filled: 0,
-  };
+  const chunk = newChunk(chunkRows, slots, units);
   const cached: Record<string, OrtTensor> = { [NEXT_INPUT]: new OrtTensor("float32", sweep.intact.pre[siteLayer + 1], [n, width]) };
   if (input.loss) {
     const classes = new Int32Array(2 * n);
@@ -67,59 +69,58 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
     }
     cached[CLASSES_INPUT] = new OrtTensor("int32", classes, [n, 2]);
   }
-  const unitsTensor = new OrtTensor("int32", chunk.units, [slots]);
   // Outputs written into buffers kept for the whole sweep, not a new [rows, k] one per run. With loss, a chunk's run
-  // returns two numbers per row, and its rows whose decision they leave unclear (~0.5% on mlp100x3) run again for
-  // their k logits: with the same graph and inputs, so each row's loss and logits come from one evaluation.
+  // returns two numbers per row, and the rows whose decision they leave unclear (3.5% of mlp100x3's h0 pairs) wait in
+  // `again` until it is full, then run together for their k logits and their loss: each row's loss and logits from
+  // one evaluation. (Fetching every row's logits in the chunk's own run cost as much as a run of its own: ~0.25 ms per
+  // 12,288 rows; one run of the unclear rows per chunk had cost ~0.15 ms each, 8% of h0's pairs with loss.)
   const k = sweep.k;
   const logits = new Float32Array(chunkRows * k);
-  const again: Chunk | null = input.loss ? { ...chunk, samples: new Int32Array(chunkRows), activations: new Float32Array(chunkRows * slots), conditions: new Int32Array(chunkRows) } : null;
+  const again = input.loss ? newChunk(chunkRows, slots, units) : null;
   const probabilities = new Float32Array(2 * chunkRows);
   const classLogits = new Float32Array(2 * chunkRows);
   const unclear = new Int32Array(chunkRows);
   const row = new Float64Array(k);
-  const run = (rows: Chunk, filled: number, outputs: string[]) =>
+  const run = (rows: Chunk, outputs: string[]) =>
     session.run(
       {
         ...cached,
-        [ROWS_INPUT]: new OrtTensor("int32", rows.samples.subarray(0, filled), [filled]),
-        [ACTIVATIONS_INPUT]: new OrtTensor("float32", rows.activations.subarray(0, filled * slots), [filled, slots]),
-        [UNITS_INPUT]: unitsTensor,
+        [ROWS_INPUT]: new OrtTensor("int32", rows.samples.subarray(0, rows.filled), [rows.filled]),
+        [ACTIVATIONS_INPUT]: new OrtTensor("float32", rows.activations.subarray(0, rows.filled * slots), [rows.filled, slots]),
+        [UNITS_INPUT]: new OrtTensor("int32", rows.units, [slots]),
       },
       Object.fromEntries(
         outputs.map((name) => {
           const [buffer, width] = name === OUTPUT_NAME ? [logits, k] : name === LOG_PROBABILITIES_OUTPUT ? [probabilities, 2] : [classLogits, 2];
-          return [name, new OrtTensor("float32", buffer.subarray(0, filled * width), [filled, width])];
+          return [name, new OrtTensor("float32", buffer.subarray(0, rows.filled * width), [rows.filled, width])];
         }),
       ),
     );
+  const runAgain = async () => {
+    if (!again || again.filled === 0) return;
+    await run(again, [OUTPUT_NAME, LOG_PROBABILITIES_OUTPUT]);
+    read(sweep, row, again.samples, again.conditions, again.filled, logits, probabilities);
+    emptied(again, units);
+  };
   let queued = 0;
   const flush = async () => {
     const filled = chunk.filled;
     if (filled === 0) return;
     throwIfAborted(input.signal);
     if (again) {
-      await run(chunk, filled, [LOG_PROBABILITIES_OUTPUT, CLASS_LOGITS_OUTPUT]);
+      await run(chunk, [LOG_PROBABILITIES_OUTPUT, CLASS_LOGITS_OUTPUT]);
       const count = readClear(sweep, chunk.samples, chunk.conditions, filled, probabilities, classLogits, unclear);
-      if (count > 0) {
-        for (let x = 0; x < count; x++) {
-          const r = unclear[x];
-          again.samples[x] = chunk.samples[r];
-          again.conditions[x] = chunk.conditions[r];
-          again.activations.set(chunk.activations.subarray(r * slots, (r + 1) * slots), x * slots);
-        }
-        await run(again, count, [OUTPUT_NAME, LOG_PROBABILITIES_OUTPUT]);
-        read(sweep, row, again.samples, again.conditions, count, logits, probabilities);
+      for (let x = 0; x < count; x++) {
+        const r = unclear[x];
+        const unitsOf = conditions[chunk.conditions[r]];
+        if (again.filled === chunkRows || newUnits(again, unitsOf) > slots - again.used) await runAgain();
+        moveRow(chunk, r, again, unitsOf);
       }
     } else {
-      await run(chunk, filled, [OUTPUT_NAME]);
+      await run(chunk, [OUTPUT_NAME]);
       read(sweep, row, chunk.samples, chunk.conditions, filled, logits, null);
     }
-    chunk.activations.fill(0, 0, filled * slots);
-    for (let i = 0; i < chunk.used; i++) chunk.slotOf[chunk.units[i]] = -1;
-    chunk.units.fill(units);
-    chunk.used = 0;
-    chunk.filled = 0;
+    emptied(chunk, units);
     input.onProgress?.(queued, conditions.length);
   };
   for (let c = 0; c < conditions.length; c++) {
@@ -136,6 +137,7 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
     queued = c + 1;
   }
   await flush();
+  await runAgain();
 }
 
 /**
@@ -219,6 +221,44 @@ function read(sweep: DenseRows, row: Float64Array, samples: Int32Array, conditio
   }
   if (c >= 0) outcomes[c].lossDelta += delta;
   sweep.evaluated += clear;
+}
+
+/** An empty chunk of `rows` rows and `slots` slots, for a site of `units` units. */
+function newChunk(rows: number, slots: number, units: number): Chunk {
+  return {
+    samples: new Int32Array(rows),
+    activations: new Float32Array(rows * slots),
+    units: new Int32Array(slots).fill(units),
+    slotOf: new Int32Array(units + 1).fill(-1),
+    used: 0,
+    conditions: new Int32Array(rows),
+    filled: 0,
+  };
+}
+
+/** Empties a chunk after its run: no rows, no units (the site's width in every slot: the zero weight row). */
+function emptied(chunk: Chunk, units: number): void {
+  chunk.activations.fill(0, 0, chunk.filled * chunk.units.length);
+  for (let i = 0; i < chunk.used; i++) chunk.slotOf[chunk.units[i]] = -1;
+  chunk.units.fill(units);
+  chunk.used = 0;
+  chunk.filled = 0;
+}
+
+/** Appends row r of `from` (condition `unitsOf`) to `to`, its −h moved into `to`'s slots for the same units (the caller made room). */
+function moveRow(from: Chunk, r: number, to: Chunk, unitsOf: number[]): void {
+  const slots = from.units.length;
+  const x = to.filled++;
+  to.samples[x] = from.samples[r];
+  to.conditions[x] = from.conditions[r];
+  for (const u of unitsOf) {
+    let slot = to.slotOf[u];
+    if (slot < 0) {
+      slot = to.slotOf[u] = to.used++;
+      to.units[slot] = u;
+    }
+    to.activations[x * slots + slot] = from.activations[r * slots + from.slotOf[u]];
+  }
 }
 
 /** How many of a condition's units the chunk has no slot for yet. */
