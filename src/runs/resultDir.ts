@@ -265,8 +265,14 @@ export function writeResultDir(dir: string, files: ResultFile[], summary: object
  */
 export function toJson(value: unknown): string {
   const replacer = (_key: string, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : typeof v === "number" && !Number.isFinite(v) ? null : v);
-  // JSON.stringify writes non-finite numbers as null itself; the replacer (2–3× slower) is needed only for typed arrays.
-  const compact = (v: unknown) => (hasView(v) ? JSON.stringify(v, replacer) : JSON.stringify(v)) ?? "null";
+  // JSON.stringify writes non-finite numbers as null itself; the replacer (2–3× slower) is needed only for typed
+  // arrays, which it writes as objects: `{"0":…}`, or `{}` when empty. Text without either had none; text with one
+  // (or with such an object of its own) is written again with the replacer. A search of the text is cheaper than
+  // walking the value for typed arrays first (a summary of 5,250 conditions: 36 → 24 ms).
+  const compact = (v: unknown) => {
+    const text = JSON.stringify(v) ?? "null";
+    return text.includes('{"0":') || text.includes("{}") ? (JSON.stringify(v, replacer) ?? "null") : text;
+  };
   const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v) && !ArrayBuffer.isView(v);
   const lines = (v: unknown, indent: string, depth: number): string => {
     if (depth < 2 && isRecord(v)) {
@@ -284,28 +290,19 @@ export function toJson(value: unknown): string {
   return `${lines(replacer("", value), "", 0)}\n`;
 }
 
-/** Whether a typed array occurs anywhere in v. */
-function hasView(v: unknown): boolean {
-  if (v === null || typeof v !== "object") return false;
-  if (ArrayBuffer.isView(v)) return true;
-  if (Array.isArray(v)) {
-    for (const x of v) if (x !== null && typeof x === "object" && hasView(x)) return true;
-    return false;
-  }
-  for (const key in v) {
-    const x = (v as Record<string, unknown>)[key];
-    if (x !== null && typeof x === "object" && hasView(x)) return true;
-  }
-  return false;
-}
-
 /** RFC 4180 CSV; null is an empty field (pandas reads NaN), numbers at full precision. */
 export function encodeCsv(header: string[], rows: Array<Array<string | number | null>>): string {
+  // Each distinct number is formatted once: a sweep's per-class accuracies and deltas repeat (each is a count over its
+  // class's size), and formatting is most of the cost.
+  const texts = new Map<number, string>();
   const field = (v: string | number | null) => {
-    if (v === null || (typeof v === "number" && !Number.isFinite(v))) return "";
-    if (typeof v === "number") return String(v);
-    const text = v;
-    return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+    if (v === null) return "";
+    if (typeof v === "number") {
+      let text = texts.get(v);
+      if (text === undefined) texts.set(v, (text = Number.isFinite(v) ? String(v) : ""));
+      return text;
+    }
+    return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
   };
   return [header, ...rows].map((row) => row.map(field).join(",")).join("\n") + "\n";
 }

@@ -26,8 +26,17 @@ describe("result files", () => {
     expect(encodeCsv(["a", "b"], [["x,y", null], [1.5, 'say "hi"']])).toBe('a,b\n"x,y",\n1.5,"say ""hi"""\n');
   });
 
+  it("encodeCsv writes a number repeated across rows the same each time; non-finite ones and null empty", () => {
+    expect(encodeCsv(["a", "b", "c"], [[0.1, 1 / 3, -0], [1 / 3, Number.NaN, 0.1], [Number.POSITIVE_INFINITY, 0.1, 0]])).toBe("a,b,c\n0.1,0.3333333333333333,0\n0.3333333333333333,,0.1\n,0.1,0\n");
+  });
+
   it("toJson writes typed arrays as arrays and NaN as null", () => {
     expect(JSON.parse(toJson({ a: new Float32Array([1, 2]), b: Number.NaN }))).toEqual({ a: [1, 2], b: null });
+  });
+
+  it("toJson writes typed arrays inside a line's elements as arrays: empty ones, nested ones, beside objects of numbered keys", () => {
+    const value = { conditions: [{ id: "a", v: new Int32Array(0) }, { id: "b", w: { x: new Float32Array([3, 4]) } }, { id: "c", o: { "0": 1 }, e: {} }] };
+    expect(JSON.parse(toJson(value))).toEqual({ conditions: [{ id: "a", v: [] }, { id: "b", w: { x: [3, 4] } }, { id: "c", o: { "0": 1 }, e: {} }] });
   });
 
   it("toJson writes one condition per line, compact, and reads back as the value (typed arrays, NaN and ±Infinity as null at any depth)", () => {
