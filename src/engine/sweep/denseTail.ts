@@ -9,7 +9,7 @@ import { OUTPUT_NAME } from "../../onnx/build.js";
 import { getSession } from "../model.js";
 import { OrtTensor } from "../ort.js";
 import type { DenseRows } from "./denseRows.js";
-import { isPairSweep } from "./closedFormLoss.js";
+import { isPair, isPairSweep } from "./closedFormLoss.js";
 import { lossThreadsRunning } from "./closedFormLossThread.js";
 import { DENSE_SESSION } from "./forward64.js";
 import { TIE_MARGIN } from "./logits.js";
@@ -54,7 +54,7 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
   // are running on the other cores. Not for other sweeps, whose runs alternate with longer JS work (listing
   // candidates, reading logits): threads spinning on past a sweep's last run slowed the JS after it (the standard
   // sweep with loss from the command line, 1.01 → 1.04 s, when its h1 singles spun).
-  const spinning = input.loss && (isPairSweep(conditions) || input.losses !== undefined) && lossThreadsRunning() === 0;
+  const spinning = input.loss && ((conditions.some(isPair) && isPairSweep(conditions)) || input.losses !== undefined) && lossThreadsRunning() === 0;
   const key = `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}${spinning ? ":spinning" : ""}`;
   const session = await getSession(model, key, () => tailModel(chain, siteLayer, slots, input.loss), { ...DENSE_SESSION, spinning });
   const width = chain.layers[siteLayer + 1].out;
