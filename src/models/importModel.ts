@@ -109,7 +109,8 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     const source = readStateDict(bytes, path);
     const state = source.tensors;
     note = source.note;
-    const resnet = resnetStemPool(options.arch) !== null;
+    const stemPool = resnetStemPool(options.arch);
+    const resnet = stemPool !== null;
     const spec = resnet ? [] : parseArch(options.arch);
     if (!resnet) checkChain(state, path);
     const firstWeight = state.find((t) => t.name.endsWith(".weight"));
@@ -124,7 +125,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
     const cropped = options.crop !== undefined && rank === 4 ? ([firstWeight!.shape[1], options.crop, options.crop] as [number, number, number]) : null;
     const imageShape = options.inputShape ?? cropped ?? defaultImageShape(width, path);
     const built = resnet ? null : buildArch(spec, state, imageShape, options.activation ?? "relu");
-    const residual = built ? null : resnetModel(state, imageShape, path, { stemPool: resnetStemPool(options.arch) ?? undefined });
+    const residual = built ? null : resnetModel(state, imageShape, path, { stemPool: stemPool ?? undefined });
     model = built ? buildClassifier(built) : residual!.model;
     if (residual) note = `${note}; built a ResNet, stem: ${residual.stem} (arch resnet:maxpool or resnet:nomaxpool to choose the pool)`;
     preprocessing = { layout: built?.inputShape.length === 1 ? "flat" : "nchw", mean: options.mean ?? [0], std: options.std ?? [1], imageShape, ...sizing(options.resize, options.crop) };

@@ -89,10 +89,10 @@ export function isPair(units: number[]): boolean {
   return units.length === 2 && units[0] !== units[1];
 }
 
-/** Whether the pairs among `conditions` are a sweep: at least as many pairs as units among them. */
+/** Whether the pairs among `conditions` are a sweep: some pairs, at least as many as the units among them. */
 export function isPairSweep(conditions: number[][]): boolean {
   const pairs = conditions.filter(isPair);
-  return pairs.length >= new Set(pairs.flat()).size;
+  return pairs.length > 0 && pairs.length >= new Set(pairs.flat()).size;
 }
 
 /** [n × k] intact softmax in float64. */

@@ -215,7 +215,7 @@ function hiddenLossFits(input: DenseSweepInput): boolean {
   const last = chain.layers.length - 1;
   if (siteLayer + 2 !== last || chain.layers[siteLayer].activation !== "relu" || chain.layers[siteLayer + 1].activation !== "relu") return false;
   if (!hiddenLossAvailable(chain.layers[last].out, chain.layers[siteLayer].out, chain.layers[siteLayer + 1].out)) return false;
-  return conditions.every((c) => c.length === 1 || isPair(c)) && conditions.some(isPair) && isPairSweep(conditions);
+  return conditions.every((c) => c.length === 1 || isPair(c)) && isPairSweep(conditions);
 }
 
 /**

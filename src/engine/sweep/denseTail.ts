@@ -9,7 +9,7 @@ import { OUTPUT_NAME } from "../../onnx/build.js";
 import { getSession } from "../model.js";
 import { OrtTensor } from "../ort.js";
 import type { DenseRows } from "./denseRows.js";
-import { isPair, isPairSweep } from "./closedFormLoss.js";
+import { isPairSweep } from "./closedFormLoss.js";
 import { lossThreadsRunning } from "./closedFormLossThread.js";
 import { DENSE_SESSION } from "./forward64.js";
 import { TIE_MARGIN } from "./logits.js";
@@ -54,7 +54,7 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
   // are running on the other cores. Not for other sweeps, whose runs alternate with longer JS work (listing
   // candidates, reading logits): threads spinning on past a sweep's last run slowed the JS after it (the standard
   // sweep with loss from the command line, 1.01 → 1.04 s, when its h1 singles spun).
-  const spinning = input.loss && ((conditions.some(isPair) && isPairSweep(conditions)) || input.losses !== undefined) && lossThreadsRunning() === 0;
+  const spinning = input.loss && (isPairSweep(conditions) || input.losses !== undefined) && lossThreadsRunning() === 0;
   const key = `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}${spinning ? ":spinning" : ""}`;
   const session = await getSession(model, key, () => tailModel(chain, siteLayer, slots, input.loss), { ...DENSE_SESSION, spinning });
   const width = chain.layers[siteLayer + 1].out;
@@ -251,14 +251,17 @@ function moveRow(from: Chunk, r: number, to: Chunk, unitsOf: number[]): void {
   const x = to.filled++;
   to.samples[x] = from.samples[r];
   to.conditions[x] = from.conditions[r];
-  for (const u of unitsOf) {
-    let slot = to.slotOf[u];
-    if (slot < 0) {
-      slot = to.slotOf[u] = to.used++;
-      to.units[slot] = u;
-    }
-    to.activations[x * slots + slot] = from.activations[r * slots + from.slotOf[u]];
+  for (const u of unitsOf) to.activations[x * slots + slotFor(to, u)] = from.activations[r * slots + from.slotOf[u]];
+}
+
+/** Unit u's slot in the chunk, given the next free one where it has none yet (the caller made room). */
+function slotFor(chunk: Chunk, u: number): number {
+  let slot = chunk.slotOf[u];
+  if (slot < 0) {
+    slot = chunk.slotOf[u] = chunk.used++;
+    chunk.units[slot] = u;
   }
+  return slot;
 }
 
 /** How many of a condition's units the chunk has no slot for yet. */
@@ -278,13 +281,9 @@ function queue(sweep: DenseRows, chunk: Chunk, c: number, from: number, count: n
   const at = chunk.filled;
   chunk.samples.set(rows.subarray(from, from + take), at);
   chunk.conditions.fill(c, at, at + take);
-  const { activations, slotOf } = chunk;
+  const { activations } = chunk;
   for (const u of unitsOf) {
-    let slot = slotOf[u];
-    if (slot < 0) {
-      slot = slotOf[u] = chunk.used++;
-      chunk.units[slot] = u;
-    }
+    const slot = slotFor(chunk, u);
     // −h. Set, not added: a unit named twice is zeroed once.
     const base = u * n;
     for (let r = 0, to = at * slots + slot; r < take; r++, to += slots) activations[to] = -active[base + rows[from + r]];
