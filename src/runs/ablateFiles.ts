@@ -57,20 +57,14 @@ export function ablateFiles(
     });
   }
   const perClass = new Float64Array(result.conditions.length * k);
-  result.conditions.forEach((c, i) => c.perClass.forEach((p, j) => (perClass[i * k + j] = p ?? Number.NaN)));
+  for (let i = 0; i < result.conditions.length; i++) copyPerClass(perClass, i * k, result.conditions[i].perClass, k);
   files.push({ name: "per_class.npy", kind: "npy", data: perClass, shape: [result.conditions.length, k] });
   files.push({ name: "predictions.npy", kind: "npy", data: result.predictions, shape: [result.n] });
   files.push({ name: "labels.npy", kind: "npy", data: result.labels, shape: [result.n] });
-  const total = result.changes.reduce((sum, c) => sum + c.samples.length, 0);
+  let total = 0;
+  for (let i = 0; i < result.changes.length; i++) total += result.changes[i].samples.length;
   const changes = new Int32Array(total * 3);
-  let at = 0;
-  result.changes.forEach((c, i) => {
-    for (let j = 0; j < c.samples.length; j++, at += 3) {
-      changes[at] = i;
-      changes[at + 1] = c.samples[j];
-      changes[at + 2] = c.predictions[j];
-    }
-  });
+  for (let i = 0, at = 0; i < result.changes.length; i++) at = copyChanges(changes, at, i, result.changes[i]);
   files.push({ name: "changes.npy", kind: "npy", data: changes, shape: [total, 3] });
   if (options.confusion) {
     const confusion = new Float64Array(result.conditions.length * k * k);
@@ -92,6 +86,25 @@ export function ablateFiles(
     files: files.map((f) => f.name),
   };
   return { files, summary };
+}
+
+// The loops over each condition in small functions of their own: called thousands of times, they are optimised
+// early, where one closure over all conditions ran unoptimised (the standard sweep's 390,000 changes: ~13 → ~3 ms).
+
+/** A condition's per-class accuracies into `out` from `at`, NaN for a class without samples. */
+function copyPerClass(out: Float64Array, at: number, perClass: Array<number | null>, k: number): void {
+  for (let j = 0; j < k; j++) out[at + j] = perClass[j] ?? Number.NaN;
+}
+
+/** Condition i's changed predictions as (condition, sample, prediction) rows into `out` from `at`; returns where it stopped. */
+function copyChanges(out: Int32Array, at: number, i: number, change: { samples: Int32Array; predictions: Int32Array }): number {
+  const { samples, predictions } = change;
+  for (let j = 0; j < samples.length; j++, at += 3) {
+    out[at] = i;
+    out[at + 1] = samples[j];
+    out[at + 2] = predictions[j];
+  }
+  return at;
 }
 
 /** A condition's CSV row, in the header's order. */

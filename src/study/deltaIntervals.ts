@@ -38,15 +38,21 @@ export interface DeltaIntervals {
 
 /**
  * Bootstrap percentile intervals of each condition's `delta` over the `labels.length` images (conditions with the
- * same lost and gained counts share one computation). Throws LesionError `bad-option` for a level outside (0, 1),
+ * same lost and gained counts share one computation). The counts are the conditions' own `lost` and `gained` where the
+ * result has one condition per changes entry (an AblateResult), else counted from its changes and `labels`. Throws LesionError `bad-option` for a level outside (0, 1),
  * `shape-mismatch` when `labels` and the result's predictions differ in length.
  */
-export function deltaIntervals(result: Pick<AblateResult, "predictions" | "changes">, labels: ArrayLike<number>, options: DeltaIntervalsOptions = {}): DeltaIntervals {
+export function deltaIntervals(
+  result: Pick<AblateResult, "predictions" | "changes"> & { conditions?: ReadonlyArray<{ lost: number; gained: number }> },
+  labels: ArrayLike<number>,
+  options: DeltaIntervalsOptions = {},
+): DeltaIntervals {
   const level = options.level ?? 0.95;
   if (!(level > 0 && level < 1)) fail("bad-option", `\`level\` (the confidence level) must lie in (0, 1), got ${level}`, { options: ["level"], value: level });
   const n = labels.length;
   if (result.predictions.length !== n) fail("shape-mismatch", `the ablation result has ${result.predictions.length} predictions but the data has ${n} labels`, { expected: [n], actual: [result.predictions.length] });
-  const counts = countChanges(result, labels);
+  // An AblateResult's conditions carry their counts (the same definition); other results' are counted here.
+  const counts = result.conditions?.length === result.changes.length ? countsOf(result.conditions) : countChanges(result, labels);
   const cache = new Map<number, [number, number]>();
   const scratch = new DeltaScratch(n, level);
   const intervals = new Array<[number, number]>(result.changes.length);
@@ -59,6 +65,16 @@ export function deltaIntervals(result: Pick<AblateResult, "predictions" | "chang
     intervals[c] = [interval[0], interval[1]];
   }
   return { method: "bootstrap-exact", level, intervals };
+}
+
+/** The conditions' own [lost, gained] at 2c, 2c + 1. */
+function countsOf(conditions: ReadonlyArray<{ lost: number; gained: number }>): Int32Array {
+  const counts = new Int32Array(2 * conditions.length);
+  for (let c = 0; c < conditions.length; c++) {
+    counts[2 * c] = conditions[c].lost;
+    counts[2 * c + 1] = conditions[c].gained;
+  }
+  return counts;
 }
 
 /** Per condition, the images it lost (right intact, wrong after) and gained: [lost, gained] at 2c, 2c + 1. */

@@ -37,6 +37,9 @@ describe("deltaIntervals", () => {
       expect(low).toBeLessThanOrEqual((gained - lost) / n + 1e-12);
       expect(high).toBeGreaterThanOrEqual((gained - lost) / n - 1e-12);
     });
+    // An AblateResult's conditions carry the counts: the same intervals from them (and SciPy's, from counts alone).
+    const fromCounts = deltaIntervals({ predictions, changes, conditions: reference.cases.map(({ lost, gained }) => ({ lost, gained })) }, labels);
+    expect(fromCounts.intervals).toEqual(result.intervals);
   });
 
   it("deltaIntervals on MNIST-sized data: a wider level gives a wider interval; 10,000 images and 300 lost", () => {
