@@ -120,7 +120,7 @@ export function registerStudy(program: Command): void {
         const reused = Object.entries(result.steps).filter(([, ran]) => !ran).map(([name]) => name);
         // Library option names in the steps' warnings as this command's flags (`recoverLr` → --recover-lr).
         for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`recoverLr`").join("--recover-lr")}`);
-        console.log(`studied ${result.model} on ${result.data}: baseline ${percent(result.baseline)}, sites ${result.sites.join(", ")}${reused.length ? ` (reused: ${reused.join(", ")})` : ""}`);
+        console.log(`studied ${result.model} on ${result.data}: baseline ${percent(result.baseline.accuracy)}, sites ${result.sites.join(", ")}${reused.length ? ` (reused: ${reused.join(", ")})` : ""}`);
         // Said, not left to a missing step: a user expects pairs by default (--pairs cheap found none).
         console.log(`pairs: ${result.pairSites.length > 0 ? result.pairSites.join(", ") : `none (${flags.pairs === "none" ? "--pairs none" : "no dense site of ≤ 100 units on a fast engine; --pairs all sweeps every hidden site"})`}`);
         console.log(`report: ${report}`);

@@ -79,7 +79,11 @@ export interface StudyResult {
   pairSites: string[];
   /** Step name → whether it ran now (false: reused from an earlier run of the same model, data, sites and options). */
   steps: Record<string, boolean>;
-  baseline: number;
+  /**
+   * The intact network on the data, as `AblateResult.baseline`: accuracy and per-class accuracy (fractions 0..1, null
+   * for a class without samples) and the mean cross-entropy.
+   */
+  baseline: { accuracy: number; perClass: Array<number | null>; loss: number };
   /** The steps' warnings (studyWarnings): near ties left unsettled, the model's own warnings. */
   warnings: string[];
 }
@@ -89,8 +93,7 @@ export { STUDY_FILE };
 /**
  * The whole study of a model (Meyes et al. 2019 and 2020) in `dir`, one result directory per step (evaluate, record,
  * singles, pairs, characterize, fraction curves, optional recovery): a step whose identity (model hash, data identity,
- * options) matches a finished one is reused, a killed step resumes from its resume log. `baseline` is the intact
- * accuracy (a fraction 0..1).
+ * options) matches a finished one is reused, a killed step resumes from its resume log.
  * @throws LesionError `unknown-site`; `dir-locked` (another run holds `dir`); `resume-mismatch`; `unwritable-path`;
  * and those of the steps' verbs (`shape-mismatch`, `bad-data`, `label-out-of-range`, `unit-out-of-range`,
  * `unsupported-op`, `bad-model`, `engine-disagreement`, `aborted`).
@@ -232,7 +235,8 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       out.write(files, summary);
     });
   }
-  const baseline = readSummary<{ accuracy: number }>(join(dir, "eval")).accuracy;
+  const { accuracy, perClass, loss } = readSummary<StudyResult["baseline"]>(join(dir, "eval"));
+  const baseline = { accuracy, perClass, loss };
   return { dir, model: model.name, data: data.spec, sites, pairSites, steps, baseline, warnings: studyWarnings(dir) };
 }
 

@@ -56,11 +56,11 @@ describe("study reuse", () => {
     expect(plainA.accuracy).not.toBe(plainB.accuracy);
 
     const first = await study(a, data, { ...options, sites: ["fc1"] });
-    expect(first.baseline).toBe(plainA.accuracy);
+    expect(first.baseline).toEqual({ accuracy: plainA.accuracy, perClass: plainA.perClass, loss: plainA.loss });
     expect(existsSync(join(dir, "pairs-fc1", "summary.json"))).toBe(true);
     const second = await study(b, data, options);
     expect(Object.values(second.steps).every((ran) => ran)).toBe(true);
-    expect(second.baseline).toBe(plainB.accuracy);
+    expect(second.baseline.accuracy).toBe(plainB.accuracy);
     expect(existsSync(join(dir, "pairs-fc1"))).toBe(false);
     for (const step of ["eval", "record", "singles", "pairs-fc2", "characterize", "fractions"]) {
       expect(summary(dir, step).provenance.model.sha256, step).toBe(b.sha256);
@@ -114,6 +114,6 @@ describe("study reuse", () => {
     const changed: Dataset = { ...data, labels: Int32Array.from(data.labels, (l) => (l + 1) % 3) };
     const result = await study(a, changed, options);
     expect(result.steps.eval).toBe(true);
-    expect(result.baseline).toBe((await evaluate(a, changed)).accuracy);
+    expect(result.baseline.accuracy).toBe((await evaluate(a, changed)).accuracy);
   });
 });
