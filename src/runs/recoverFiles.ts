@@ -18,13 +18,13 @@ export function recoverFiles(result: RecoverResult, provenance: Provenance): { f
     {
       name: "recovery.csv",
       kind: "csv",
-      // With the control, its accuracy per epoch (the intact network retrained with the same budget), overall and per class, comes last.
+      // With the control (the intact network retrained with the same budget), its training loss and accuracy per epoch, overall and per class, come last.
       // Per-class columns named by class, as ablate's (`accuracy_<class>`).
-      header: ["epoch", "trainLoss", "accuracy", "recovered", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `recovered_${c}`), ...(result.control ? ["controlAccuracy", ...result.classNames.map((c) => `control_accuracy_${c}`)] : [])],
+      header: ["epoch", "trainLoss", "accuracy", "recovered", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `recovered_${c}`), ...(result.control ? ["controlTrainLoss", "controlAccuracy", ...result.classNames.map((c) => `control_accuracy_${c}`)] : [])],
       rows: [
         // Before retraining nothing is recovered (0), where the ablation cost something: else, as in the epochs' rows, undefined.
-        [0, null, result.ablated.accuracy, atStart(result.ablated.accuracy, result.intact.accuracy), ...result.ablated.perClass, ...result.ablated.perClass.map((a, c) => atStart(a, result.intact.perClass[c])), ...(result.control ? [result.intact.accuracy, ...result.intact.perClass] : [])],
-        ...result.epochs.map((e, i) => [e.epoch, e.trainLoss, e.accuracy, e.recovered, ...e.perClass, ...e.recoveredPerClass, ...(result.control ? [result.control[i].accuracy, ...result.control[i].perClass] : [])]),
+        [0, null, result.ablated.accuracy, atStart(result.ablated.accuracy, result.intact.accuracy), ...result.ablated.perClass, ...result.ablated.perClass.map((a, c) => atStart(a, result.intact.perClass[c])), ...(result.control ? [null, result.intact.accuracy, ...result.intact.perClass] : [])],
+        ...result.epochs.map((e, i) => [e.epoch, e.trainLoss, e.accuracy, e.recovered, ...e.perClass, ...e.recoveredPerClass, ...(result.control ? [result.control[i].trainLoss, result.control[i].accuracy, ...result.control[i].perClass] : [])]),
       ],
     },
   ];

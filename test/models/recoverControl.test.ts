@@ -55,9 +55,11 @@ describe("recover control", () => {
       const csv = recoverFiles(result, provenance(model, blobs(300, 1))).files.find((f) => f.name === "recovery.csv")! as { header: string[]; rows: unknown[][] };
       // Per-class columns carry the class names (the model has none: the data's), as ablate's CSV does.
       expect(result.classNames).toEqual(["circle", "square", "star"]);
-      expect(csv.header).toEqual(["epoch", "trainLoss", "accuracy", "recovered", "accuracy_circle", "accuracy_square", "accuracy_star", "recovered_circle", "recovered_square", "recovered_star", "controlAccuracy", "control_accuracy_circle", "control_accuracy_square", "control_accuracy_star"]);
-      expect(csv.rows.map((r) => r[10])).toEqual([result.intact.accuracy, ...result.control!.map((e) => e.accuracy)]);
-      expect(csv.rows.map((r) => r.slice(11))).toEqual([result.intact.perClass, ...result.control!.map((e) => e.perClass)]);
+      expect(csv.header).toEqual(["epoch", "trainLoss", "accuracy", "recovered", "accuracy_circle", "accuracy_square", "accuracy_star", "recovered_circle", "recovered_square", "recovered_star", "controlTrainLoss", "controlAccuracy", "control_accuracy_circle", "control_accuracy_square", "control_accuracy_star"]);
+      // A dead unit held at zero gets no gradient either way: the control trains as the ablated network does, loss for loss.
+      expect(csv.rows.map((r) => r[10])).toEqual([null, ...result.epochs.map((e) => e.trainLoss)]);
+      expect(csv.rows.map((r) => r[11])).toEqual([result.intact.accuracy, ...result.control!.map((e) => e.accuracy)]);
+      expect(csv.rows.map((r) => r.slice(12))).toEqual([result.intact.perClass, ...result.control!.map((e) => e.perClass)]);
       // A dead unit's ablation costs nothing: nothing to recover, undefined at row 0 as at every epoch.
       expect(csv.rows.map((r) => r[3])).toEqual([null, null, null, null]);
       const without = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 1, free: true });
