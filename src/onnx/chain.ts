@@ -5,7 +5,7 @@
  * takes the general path.
  */
 import { constantTensors, indexGraph } from "./graph.js";
-import { attributeFloat, attributeInt, DataType, tensorDims, tensorValues, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
+import { attributeFloat, attributeInt, DataType, tensorDims, tensorValues, toInt, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
 import { locateSites } from "./sites.js";
 
 export interface DenseLayer {
@@ -40,15 +40,26 @@ export function denseChain(model: ModelProto): DenseChain | null {
     const consumers = index.consumers.get(tensor) ?? [];
     return consumers.length === 1 && !index.outputs.includes(tensor) ? consumers[0] : null;
   };
+  // Shape nodes read a tensor's dims, not its values: `x.view(x.size(0), -1)` exports as Shape → Gather → Unsqueeze →
+  // Concat feeding a Reshape of x, and x's values still flow only into the Reshape.
+  const reader = (tensor: string): NodeProto | null => {
+    const consumers = (index.consumers.get(tensor) ?? []).filter((n) => n.opType !== "Shape");
+    return consumers.length === 1 && !index.outputs.includes(tensor) ? consumers[0] : null;
+  };
+  const shapes = constantTensors(graph);
   const layers: DenseLayer[] = [];
   let tensor = index.inputs[0];
-  let node = only(tensor);
+  let node = reader(tensor);
+  let computedShape = false;
   // Reshapes only at the front: they flatten the image.
   while (node && PASS_THROUGH.has(node.opType ?? "") && layers.length === 0) {
     if (node.opType === "Flatten" && attributeInt(node, "axis", 1) !== 1) return null;
+    if (node.opType === "Reshape" && !shapes.has(node.input![1] ?? "")) computedShape = true;
     tensor = node.output![0];
-    node = only(tensor);
+    node = reader(tensor);
   }
+  // A Reshape to a computed shape is a flatten where a Gemm (rank 2) of the input's size per sample reads it.
+  if (computedShape && !(node?.opType === "Gemm" && isFlattenedSize(graph, index.inputs[0], node, constants))) return null;
   for (;;) {
     if (!node) return null;
     const layer = linear(node, tensor, constants);
@@ -83,6 +94,16 @@ export function denseChain(model: ModelProto): DenseChain | null {
   // one; with non-finite weights the general path's masked graph forces ablated units to exactly 0 instead.
   if (!layers.every((l) => l.weight.every(Number.isFinite) && (l.bias?.every(Number.isFinite) ?? true))) return null;
   return { layers };
+}
+
+/** Whether the Gemm's input width is the graph input's size per sample (its dims after the first, all known). */
+function isFlattenedSize(graph: GraphProto, input: string, gemm: NodeProto, constants: Map<string, Float64Array & { dims?: number[] }>): boolean {
+  const dims = graph.input?.find((i) => i.name === input)?.type?.tensorType?.shape?.dim?.slice(1) ?? [];
+  const sizes = dims.map((d) => (d.dimParam || d.dimValue === null || d.dimValue === undefined ? 0 : toInt(d.dimValue)));
+  const weight = constants.get(gemm.input![1] ?? "");
+  if (!weight?.dims || sizes.length === 0 || !sizes.every((d) => d > 0)) return false;
+  const width = attributeInt(gemm, "transB", 0) ? weight.dims[1] : weight.dims[0];
+  return width === sizes.reduce((a, b) => a * b, 1);
 }
 
 /** A Gemm/MatMul of `input` by a constant: weight as [out, in] and the Gemm's own bias (scaled by beta). */
