@@ -128,26 +128,31 @@ async function buildConditions(
   run: { batchSize: number; onProgress: (event: Progress) => void; signal: AbortSignal },
 ): Promise<Condition[]> {
   const mode = flags.mode as AblationMode;
-  // Per site, then concatenated: a wide layer has more pairs (130,816 for 512 units) than push(...list) takes.
-  const perSite: Condition[][] = [];
+  // Per site, then concatenated: a wide layer has more pairs (130,816 for 512 units) than push(...list) takes. A
+  // site's --pairs follow its --units, so each site's conditions stay together (its CSV is that slice of summary.json).
+  const perSite = new Map<string, Condition[][]>();
+  const add = (site: string, list: Condition[]) => perSite.set(site, [...(perSite.get(site) ?? []), list]);
   for (const name of parseList(flags.site, "--site")) {
     const site = resolveSite(model, name);
     if (flags.fraction !== undefined) {
       const order = flags.order as FractionOrder;
       const ranking = order === "random" ? undefined : await unitScores(model, data, site.name, { score: order, mode, ...run });
-      perSite.push(fractions(site, { fractions: parseNumberList(flags.fraction, "--fraction"), order, ranking, repeats: parseInteger(flags.repeats, "--repeats"), seed: parseInteger(flags.seed, "--seed", 0), mode }));
+      add(site.name, fractions(site, { fractions: parseNumberList(flags.fraction, "--fraction"), order, ranking, repeats: parseInteger(flags.repeats, "--repeats"), seed: parseInteger(flags.seed, "--seed", 0), mode }));
       continue;
     }
     const units = parseUnits(flags.units);
-    if (units.kind === "all") perSite.push(singles(site, mode));
-    else if (units.kind === "pairs") perSite.push(pairs(site, mode, units.units ?? undefined));
-    else if (units.kind === "list") perSite.push([condition(site, units.units, mode)]);
-    else perSite.push(groups(site, parseGroups(readFileChecked(units.path, "groups file").toString("utf8"), units.path), mode));
+    if (units.kind === "all") add(site.name, singles(site, mode));
+    else if (units.kind === "pairs") add(site.name, pairs(site, mode, units.units ?? undefined));
+    else if (units.kind === "list") add(site.name, [condition(site, units.units, mode)]);
+    else add(site.name, groups(site, parseGroups(readFileChecked(units.path, "groups file").toString("utf8"), units.path), mode));
   }
   // --pairs: every pair of these sites as well, each condition once (a pair already asked for by --units stays once).
-  for (const name of parseList(flags.pairs ?? "")) perSite.push(pairs(resolveSite(model, name), mode));
+  for (const name of parseList(flags.pairs ?? "")) {
+    const site = resolveSite(model, name);
+    add(site.name, pairs(site, mode));
+  }
   const seen = new Set<string>();
   const conditions: Condition[] = [];
-  for (const list of perSite) for (const c of list) if (!seen.has(c.id)) (seen.add(c.id), conditions.push(c));
+  for (const lists of perSite.values()) for (const list of lists) for (const c of list) if (!seen.has(c.id)) (seen.add(c.id), conditions.push(c));
   return conditions;
 }

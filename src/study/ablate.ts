@@ -55,7 +55,7 @@ export interface AblateOptions {
 }
 
 export interface Redundancy {
-  /** Class-frequency-weighted mean of the per-class fractions. */
+  /** Σ_c perClass[c] · n_c / n over the classes where perClass is defined (a class with none adds 0); 0..1. */
   overall: number;
   /** Per class: fraction of the class's intact-correct samples lost only jointly; null for a class with none. */
   perClass: Array<number | null>;

@@ -226,6 +226,12 @@ describe("lesion (bin)", () => {
     expect(together.conditions).toEqual(apart.flatMap((s) => s.conditions));
     expect(together.conditions).toHaveLength(12 + 8 + 28);
     expect(readdirSync(join(dir, "standard")).filter((f) => f.endsWith(".csv")).sort()).toEqual(["fc1.csv", "fc2.csv"]);
+    // A site's pairs follow its singles, so the per-site CSVs concatenated in site order are summary.json's rows.
+    const first = run("first", "--site", "fc1,fc2", "--units", "all", "--pairs", "fc1");
+    const fc1Pairs = run("fc1-pairs", "--site", "fc1", "--units", "pairs");
+    expect(first.conditions).toEqual([...apart[0].conditions, ...fc1Pairs.conditions, ...apart[1].conditions]);
+    const csvIds = ["fc1", "fc2"].flatMap((s) => readFileSync(join(dir, "first", `${s}.csv`), "utf8").trim().split("\n").slice(1).map((line) => line.split(",")[0]));
+    expect(csvIds).toEqual(first.conditions.map((c) => c.id));
     // A pair asked for twice (by --units pairs and --pairs) is one condition.
     expect(run("twice", "--site", "fc2", "--units", "pairs", "--pairs", "fc2").conditions).toHaveLength(28);
     expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc2", "--fraction", "0.5", "--pairs", "fc2", "-o", join(dir, "refused")), /--pairs cannot be combined with --fraction/);
