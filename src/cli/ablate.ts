@@ -14,7 +14,7 @@ import type { Progress } from "../progress.js";
 import { provenance } from "../runs/provenance.js";
 import { sha256 } from "../files.js";
 import { unitScores } from "../study/unitScores.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, points, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, points, printJson, progressReporter, reuseFinished } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 
 const FLAGS: FlagTable<AblateOptions> = {
@@ -87,6 +87,7 @@ export function registerAblate(program: Command): void {
         const groupsFile = flags.units.startsWith("@") && flags.fraction === undefined ? sha256(readFileChecked(flags.units.slice(1), "groups file")) : null;
         const units = flags.fraction === undefined ? { units: flags.units, groupsFile } : { fraction: flags.fraction, order: flags.order, repeats: flags.repeats, seed: flags.seed };
         output = claimOutput(flags.output, "ablate", model, data, { site: flags.site, pairs: flags.pairs ?? null, ...units, mode: flags.mode, loss: flags.loss, confusion: flags.confusion ?? false }, flags.overwrite);
+        if (reuseFinished(output, flags)) return;
         const conditions = await buildConditions(model, data, flags, { batchSize, onProgress: progress.onProgress, signal: interrupt.signal });
         const options: AblateOptions = { conditions, loss: flags.loss, confusion: flags.confusion ?? false, batchSize, resumeLog: join(flags.output, RESUME_LOG_FILE), keepResumeLog: true };
         const result = await ablate(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });

@@ -5,7 +5,7 @@ import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { characterize, type CharacterizeOptions } from "../study/characterize.js";
 import { characterizeFiles } from "../runs/characterizeFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, reuseFinished } from "./common.js";
 
 const FLAGS: FlagTable<CharacterizeOptions> = {
   singles: null /* the study's singles step, passed in by `lesion study` */,
@@ -74,6 +74,7 @@ export function registerCharacterize(program: Command): void {
         // Everything but the batch size, which changes no result.
         const { batchSize: _batchSize, ...identity } = options;
         output = claimOutput(flags.output, "characterize", model, data, { ...identity, k: identity.k ?? null, initial: initial?.sha256 ?? null }, flags.overwrite);
+        if (reuseFinished(output, flags)) return;
         const result = await characterize(model, data, { ...options, initial, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
         const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: initial?.name ?? null, provenance: provenance(model, data, options.seed) });

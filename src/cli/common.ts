@@ -1,7 +1,8 @@
 /** Pieces every command shares: opening inputs, number parsing, progress rendering, printing. */
 import type { SingleBar } from "cli-progress";
 import { createRequire } from "node:module";
-import { resolve, sep } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, resolve, sep } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { loadDataset } from "../data/loadDataset.js";
 import { parseDataSpec } from "../data/parseDataSpec.js";
@@ -9,7 +10,7 @@ import type { Dataset } from "../data/types.js";
 import type { LesionModel } from "../engine/model.js";
 import { fail } from "../errors.js";
 import type { Progress } from "../progress.js";
-import { openResultDir, type ResultDir } from "../runs/resultDir.js";
+import { openResultDir, SUMMARY_FILE, type ResultDir } from "../runs/resultDir.js";
 import { optionOf } from "./flagMessage.js";
 
 /** Flag tables are typed over a verb's options: every option has a flag, or null with the reason it has none. */
@@ -236,7 +237,7 @@ export function namedSet(data: string): "mnist" | "fashion-mnist" | "cifar10" | 
 
 /** The flag of every command with a result directory that lets a run replace another run's results there. */
 export const OVERWRITE_FLAG = "--overwrite";
-export const OVERWRITE_HELP = "replace the results of another run (other model, data or options) in the output directory";
+export const OVERWRITE_HELP = "replace the results in the output directory: another run's (other model, data or options), or compute this run's finished ones again";
 
 /**
  * Claims a command's output directory before any work (see openResultDir): refuses a directory holding another run
@@ -258,4 +259,15 @@ export function checkOutsideData(dir: string, data: Dataset): void {
   const root = resolve(spec.path);
   const out = resolve(dir);
   if (out === root || out.startsWith(root + sep)) fail("bad-option", `-o ${dir} is inside the data folder ${data.spec}: its directory would become a class of it; write the results elsewhere`, { options: ["output"], value: dir });
+}
+
+/**
+ * A rerun of a finished run (same model, data and options; every file there) computes nothing unless `overwrite`:
+ * says so, or with `json` prints the stored summary.json. Returns whether the caller is done.
+ */
+export function reuseFinished(output: ResultDir, flags: { overwrite?: boolean; json?: boolean }): boolean {
+  if (!output.finished || flags.overwrite) return false;
+  if (flags.json) process.stdout.write(readFileSync(join(output.dir, SUMMARY_FILE), "utf8").trimEnd() + "\n");
+  else console.log(`${output.dir} already holds this run's results (same model, data and options): nothing computed; --overwrite computes them again`);
+  return true;
 }

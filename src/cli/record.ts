@@ -4,7 +4,7 @@ import { closeModel, openModel } from "../engine/model.js";
 import { record, type RecordOptions } from "../engine/record.js";
 import { recordFiles } from "../runs/recordFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, printJson, progressReporter, reuseFinished } from "./common.js";
 
 const FLAGS: FlagTable<RecordOptions> = {
   sites: "--sites <names>",
@@ -40,6 +40,7 @@ export function registerRecord(program: Command): void {
       try {
         const data = matchClassNames(loaded, model.classNames);
         output = claimOutput(flags.output, "record", model, data, { sites: options.sites ?? null, samples: options.samples }, flags.overwrite);
+        if (reuseFinished(output, flags)) return;
         const result = await record(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
         const { files, summary } = recordFiles(result, model.sha256, options, provenance(model, data));

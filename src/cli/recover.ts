@@ -7,7 +7,7 @@ import { closeModel, openModel } from "../engine/model.js";
 import { recover, type RecoverOptions } from "../models/recover.js";
 import { provenance } from "../runs/provenance.js";
 import { recoverFiles } from "../runs/recoverFiles.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, percent, printJson, progressReporter, trainingSpecs, loadModelData, type FlagTable, parseOptimizer } from "./common.js";
+import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, parseOptimizer, percent, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
 
 const FLAGS: FlagTable<RecoverOptions> = {
@@ -91,6 +91,7 @@ export function registerRecover(program: Command): void {
           seed: parseInteger(flags.seed, "--seed", 0),
         };
         output = claimOutput(flags.output, "recover", model, data, { ...options, lr: options.lr ?? null, test: dataIdentity(test) }, flags.overwrite);
+        if (reuseFinished(output, flags)) return;
         const result = await recover(model, data, { ...options, test, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
         const { files, summary } = recoverFiles(result, provenance(model, data, options.seed, { test }));

@@ -13,7 +13,7 @@ import { transplantReportData } from "../report/transplantReportData.js";
 import { transplant, type TransplantOptions } from "../transplant/transplant.js";
 import { transplantFiles } from "../runs/transplantFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, OVERWRITE_FLAG, OVERWRITE_HELP, parseClass, parseInteger, parseNumber, percent, points, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
+import { abortOnInterrupt, claimOutput, type FlagTable, OVERWRITE_FLAG, OVERWRITE_HELP, parseClass, parseInteger, parseNumber, parseOptimizer, percent, points, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 import { flagOf } from "./flagMessage.js";
 
@@ -130,6 +130,7 @@ export function registerTransplant(program: Command): void {
         const test = matchClassNames(loadedTest, recipient.classNames);
         if (flags.class !== undefined) options.class = parseClass(flags.class, recipient.classNames, "--class", "the recipient");
         output = claimOutput(flags.output, "transplant", recipient, data, { ...options, units: options.units ?? null, donor: donor.sha256, test: dataIdentity(test) }, flags.overwrite);
+        if (reuseFinished(output, flags)) return;
         const result = await transplant(donor, recipient, data, {
           ...options,
           test,

@@ -55,6 +55,8 @@ interface RunFile {
 
 export interface ResultDir {
   dir: string;
+  /** At open, the directory held a complete run of exactly this identity (see holdsRun): a rerun may reuse it. */
+  finished: boolean;
   /** Writes the files, removes files of an earlier run not among them, then writes the summary; releases the lock. */
   write(files: ResultFile[], summary: object): void;
   /** Releases the lock (idempotent); call in `finally`. */
@@ -83,6 +85,7 @@ export function openResultDir(dir: string, run: RunIdentity, options: OpenResult
   ensureDir(dir);
   const lock = acquireLock(dir);
   const previous = readRun(dir);
+  const finished = holdsRun(dir, run);
   let written = false;
   // A resume log already there without a run.json is not known to be this run's: the verb refuses it unless its
   // identity matches, and then appends to it.
@@ -122,6 +125,7 @@ export function openResultDir(dir: string, run: RunIdentity, options: OpenResult
   }
   return {
     dir,
+    finished,
     write(files, summary) {
       writeFiles(dir, files, summary, run);
       written = true;
@@ -160,10 +164,10 @@ export function sameRun(a: RunIdentity, b: RunIdentity): boolean {
   return canonical(a) === canonical(b);
 }
 
-/** A complete run of exactly this identity is in `dir` (its summary written). */
+/** A complete run of exactly this identity is in `dir`: its summary and every file its run.json lists. */
 export function holdsRun(dir: string, run: RunIdentity): boolean {
   const previous = readRun(dir);
-  return previous !== null && sameRun(previous.run, run) && existsSync(join(dir, SUMMARY_FILE));
+  return previous !== null && sameRun(previous.run, run) && existsSync(join(dir, SUMMARY_FILE)) && (previous.files ?? []).every((f) => existsSync(join(dir, f)));
 }
 
 /** The fields in which two identities differ, for a one-line message: "model 1a2b3c4d… vs 5e6f7a8b…, options.site fc1 vs fc2". */

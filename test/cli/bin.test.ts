@@ -1,6 +1,6 @@
 /** The `lesion` bin as a user runs it: one stderr line and exit code 1 on bad input, nothing written; results on disk. */
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -237,6 +237,35 @@ describe("lesion (bin)", () => {
     expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc2", "--fraction", "0.5", "--pairs", "fc2", "-o", join(dir, "refused")), /--pairs cannot be combined with --fraction/);
     expect(existsSync(join(dir, "refused"))).toBe(false);
     expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc2", "--pairs", "fc9", "-o", join(dir, "refused")), "lesion: unknown site 'fc9' in mlp.onnx; closest: fc1, fc2, fc3 (all: fc1, fc2, fc3)");
+  });
+
+  it("a rerun of a finished run computes nothing (a file gone or --overwrite: computed again); --json prints its summary.json", () => {
+    const out = join(dir, "again");
+    const args = ["ablate", model, "--data", data, "--site", "fc2", "--units", "all", "-o", out];
+    expect(lesion(...args).status).toBe(0);
+    // A mark in summary.json stays while nothing is computed, and goes when the run writes its files again.
+    const summaryPath = join(out, "summary.json");
+    const mark = () => writeFileSync(summaryPath, JSON.stringify({ ...JSON.parse(readFileSync(summaryPath, "utf8")), marked: true }));
+    const marked = () => JSON.parse(readFileSync(summaryPath, "utf8")).marked === true;
+    mark();
+    const rerun = lesion(...args);
+    expect(rerun.status).toBe(0);
+    expect(rerun.stdout.trim()).toBe(`${out} already holds this run's results (same model, data and options): nothing computed; --overwrite computes them again`);
+    expect(marked()).toBe(true);
+    const json = lesion(...args, "--json");
+    expect(json.stderr).toBe("");
+    expect(JSON.parse(json.stdout)).toEqual(JSON.parse(readFileSync(summaryPath, "utf8")));
+    expect(lesion(...args, "--overwrite").stdout).not.toContain("already holds");
+    expect(marked()).toBe(false);
+    mark();
+    rmSync(join(out, "per_class.npy"));
+    expect(lesion(...args).stdout).not.toContain("already holds");
+    expect(existsSync(join(out, "per_class.npy"))).toBe(true);
+    expect(marked()).toBe(false);
+    // A record run too.
+    const recordArgs = ["record", model, "--data", data, "-o", join(dir, "record-again")];
+    expect(lesion(...recordArgs).status).toBe(0);
+    expect(lesion(...recordArgs).stdout).toContain("already holds this run's results");
   });
 
   it("lesion import of a truncated .pt or a pickle that names a function: one line, exit 1, no model written", () => {

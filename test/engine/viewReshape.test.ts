@@ -22,7 +22,7 @@ function viewMlp(halves = false): ModelProto {
   const SIZES = [halves ? 12 : 24, 10, 6, 4];
   const rand = random(3);
   const layers = SIZES.slice(1).flatMap((out, i) => [
-    { op: "linear" as const, name: `fc${i + 1}`, weight: randomArray(out * SIZES[i], rand, 0.5), shape: [out, SIZES[i]], bias: randomArray(out, rand, 0.2) },
+    { op: "linear" as const, name: `fc${i + 1}`, weight: randomArray(out * SIZES[i], rand, 0.5), shape: [out, SIZES[i]] as [number, number], bias: randomArray(out, rand, 0.2) },
     ...(i < SIZES.length - 2 ? [{ op: "relu" as const }] : []),
   ]);
   const model = buildClassifier({ layers: [{ op: "flatten" }, ...layers], inputShape: IMAGE });
