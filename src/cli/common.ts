@@ -10,7 +10,7 @@ import type { Dataset } from "../data/types.js";
 import type { LesionModel } from "../engine/model.js";
 import { fail } from "../errors.js";
 import type { Progress } from "../progress.js";
-import { openResultDir, SUMMARY_FILE, type ResultDir } from "../runs/resultDir.js";
+import { LESION_VERSION, openResultDir, SUMMARY_FILE, type ResultDir } from "../runs/resultDir.js";
 import { optionOf } from "./flagMessage.js";
 
 /** Flag tables are typed over a verb's options: every option has a flag, or null with the reason it has none. */
@@ -262,12 +262,16 @@ export function checkOutsideData(dir: string, data: Dataset): void {
 }
 
 /**
- * A rerun of a finished run (same model, data and options; every file there) computes nothing unless `overwrite`:
- * says so, or with `json` prints the stored summary.json. Returns whether the caller is done.
+ * A rerun of a finished run (same model, data and options; every file there; written by this version of lesion)
+ * computes nothing unless `overwrite`: says so, or with `json` prints the stored summary.json. Returns whether the
+ * caller is done.
  */
 export function reuseFinished(output: ResultDir, flags: { overwrite?: boolean; json?: boolean }): boolean {
   if (!output.finished || flags.overwrite) return false;
-  if (flags.json) process.stdout.write(readFileSync(join(output.dir, SUMMARY_FILE), "utf8").trimEnd() + "\n");
+  const text = readFileSync(join(output.dir, SUMMARY_FILE), "utf8");
+  // Another version may compute other numbers (a fixed engine): its results are computed again.
+  if ((JSON.parse(text) as { provenance?: { lesion?: string } }).provenance?.lesion !== LESION_VERSION) return false;
+  if (flags.json) process.stdout.write(text.trimEnd() + "\n");
   else console.log(`${output.dir} already holds this run's results (same model, data and options): nothing computed; --overwrite computes them again`);
   return true;
 }

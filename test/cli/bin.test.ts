@@ -262,6 +262,11 @@ describe("lesion (bin)", () => {
     expect(lesion(...args).stdout).not.toContain("already holds");
     expect(existsSync(join(out, "per_class.npy"))).toBe(true);
     expect(marked()).toBe(false);
+    // Results another version of lesion wrote are computed again.
+    const summary = JSON.parse(readFileSync(summaryPath, "utf8"));
+    writeFileSync(summaryPath, JSON.stringify({ ...summary, marked: true, provenance: { ...summary.provenance, lesion: "0.0.1-older" } }));
+    expect(lesion(...args).stdout).not.toContain("already holds");
+    expect(marked()).toBe(false);
     // A record run too.
     const recordArgs = ["record", model, "--data", data, "-o", join(dir, "record-again")];
     expect(lesion(...recordArgs).status).toBe(0);
