@@ -16,6 +16,7 @@ import { sha256 } from "../files.js";
 import { unitScores } from "../study/unitScores.js";
 import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, points, printJson, progressReporter, reuseFinished } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
+import { warningLine } from "./flagMessage.js";
 
 const FLAGS: FlagTable<AblateOptions> = {
   conditions: null /* built from --site, --units, --fraction */,
@@ -95,7 +96,7 @@ export function registerAblate(program: Command): void {
         const seed = flags.fraction !== undefined && flags.order === "random" ? parseInteger(flags.seed, "--seed", 0) : null;
         const { files, summary } = ablateFiles(result, { site: [...new Set([...parseList(flags.site), ...parseList(flags.pairs ?? "")])].join(","), loss: flags.loss, confusion: flags.confusion ?? false, provenance: provenance(model, data, seed) }, deltaIntervals(result, data.labels));
         output.write(files, summary);
-        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
+        for (const w of result.warnings) console.error(warningLine(w));
         if (flags.json) return printJson(summary);
         console.log(`${result.conditions.length} condition(s) on ${result.model}, ${result.data} (${result.n} samples), baseline ${percent(result.baseline.accuracy)} → ${flags.output}`);
         if (result.conditions.every((c) => c.cumulative)) {

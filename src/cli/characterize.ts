@@ -6,6 +6,7 @@ import { characterize, type CharacterizeOptions } from "../study/characterize.js
 import { characterizeFiles } from "../runs/characterizeFiles.js";
 import { provenance } from "../runs/provenance.js";
 import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, reuseFinished } from "./common.js";
+import { warningLine } from "./flagMessage.js";
 
 const FLAGS: FlagTable<CharacterizeOptions> = {
   singles: null /* the study's singles step, passed in by `lesion study` */,
@@ -79,7 +80,7 @@ export function registerCharacterize(program: Command): void {
         progress.stop();
         const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: initial?.name ?? null, provenance: provenance(model, data, options.seed) });
         output.write(files, summary);
-        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
+        for (const w of result.warnings) console.error(warningLine(w));
         if (flags.json) return printJson(summary);
         console.log(`characterised ${result.indicators.sites.length} site(s) of ${model.name} on ${data.spec} (baseline ${percent(result.indicators.baseline.accuracy)}) → ${flags.output}`);
         for (const s of result.indicators.sites) {

@@ -4,6 +4,7 @@ import { closeModel, openModel } from "../engine/model.js";
 import { evaluate, type EvaluateOptions } from "../engine/evaluate.js";
 import { provenance } from "../runs/provenance.js";
 import { parseInteger, percent, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
+import { warningLine } from "./flagMessage.js";
 
 const FLAGS: FlagTable<EvaluateOptions> = { batchSize: "--batch-size <n>", onProgress: null /* progress bar on a TTY */, signal: null /* Ctrl-C */ };
 
@@ -26,7 +27,7 @@ export function registerEval(program: Command): void {
         if (flags.json) return printJson({ ...result, provenance: provenance(model, data) });
         console.log(`${result.model} on ${result.data} (${result.n} samples): accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
         result.classNames.forEach((name, c) => console.log(`  ${name.padEnd(12)} ${percent(result.perClass[c])}  (${result.classCounts[c]})`));
-        for (const w of result.warnings) console.error(`lesion: warning: ${w}`);
+        for (const w of result.warnings) console.error(warningLine(w));
       } finally {
         progress.stop();
         await closeModel(model);

@@ -1,6 +1,7 @@
 /**
  * Library messages name options as the library spells them, in backticks (`batchSize`), and list them in the error's
- * `details.options`; the CLI puts its flags in their place (`--batch-size`). Flags are the kebab-case of option names.
+ * `details.options`, and warnings name them the same way; the CLI puts its flags in their place (`--batch-size`). Flags
+ * are the kebab-case of option names.
  */
 import { formatError, isLesionError } from "../errors.js";
 
@@ -20,4 +21,9 @@ export function flagMessage(error: unknown): string {
   if (!isLesionError(error)) return message;
   const options = "options" in error.details ? error.details.options : undefined;
   return (options ?? []).reduce((text, option) => text.split(`\`${option}\``).join(flagOf(option)), message);
+}
+
+/** A library warning as the CLI prints it: `lesion: warning: …`, each option named in backticks as its flag. */
+export function warningLine(message: string): string {
+  return `lesion: warning: ${message.replace(/`(\w+)`/g, (_, option: string) => flagOf(option))}`;
 }

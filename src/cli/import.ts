@@ -6,6 +6,7 @@ import type { Activation } from "../models/arch.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { importModel, type ImportOptions } from "../models/importModel.js";
 import { OVERWRITE_FLAG, parseInteger, parseNumberList, parseShape, type FlagTable } from "./common.js";
+import { warningLine } from "./flagMessage.js";
 
 const FLAGS: FlagTable<ImportOptions> = {
   arch: "--arch <spec>",
@@ -71,7 +72,7 @@ export function registerImport(program: Command): void {
           console.error(`lesion: note: no --mean/--std: the model gets pixels in [0, 1] as they are; give the normalisation it was trained with (e.g. ${example})`);
         }
         console.log(`wrote ${flags.output}: sites ${model.sites.map((s) => `${s.name} (${s.units})`).join(", ")}; ${model.numClasses} classes`);
-        for (const w of model.warnings) console.error(`lesion: warning: ${w}`);
+        for (const w of model.warnings) console.error(warningLine(w));
       } finally {
         await closeModel(model);
       }

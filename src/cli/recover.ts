@@ -9,6 +9,7 @@ import { provenance } from "../runs/provenance.js";
 import { recoverFiles } from "../runs/recoverFiles.js";
 import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, parseOptimizer, percent, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
+import { warningLine } from "./flagMessage.js";
 
 const FLAGS: FlagTable<RecoverOptions> = {
   site: "--site <name>",
@@ -96,7 +97,7 @@ export function registerRecover(program: Command): void {
         progress.stop();
         const { files, summary } = recoverFiles(result, provenance(model, data, options.seed, { test }));
         output.write(files, summary);
-        for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`test`").join("--test").split("`lr`").join("--lr")}`);
+        for (const w of result.warnings) console.error(warningLine(w));
         if (flags.json) return printJson(summary);
         console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
         for (const [i, e] of result.epochs.entries()) {

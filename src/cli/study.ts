@@ -8,6 +8,7 @@ import { defaultModel } from "../models/defaultModel.js";
 import { study, type StudyOptions } from "../runs/study.js";
 import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, parseNumber, percent, trainingSpecs, loadModelData, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
+import { warningLine } from "./flagMessage.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
   dir: "-o, --output <dir>",
@@ -119,7 +120,7 @@ export function registerStudy(program: Command): void {
         const report = buildReport(flags.output);
         const reused = Object.entries(result.steps).filter(([, ran]) => !ran).map(([name]) => name);
         // Library option names in the steps' warnings as this command's flags (`recoverLr` → --recover-lr).
-        for (const w of result.warnings) console.error(`lesion: warning: ${w.split("`recoverLr`").join("--recover-lr")}`);
+        for (const w of result.warnings) console.error(warningLine(w));
         console.log(`studied ${result.model} on ${result.data}: baseline ${percent(result.baseline.accuracy)}, sites ${result.sites.join(", ")}${reused.length ? ` (reused: ${reused.join(", ")})` : ""}`);
         // Said, not left to a missing step: a user expects pairs by default (--pairs cheap found none).
         console.log(`pairs: ${result.pairSites.length > 0 ? result.pairSites.join(", ") : `none (${flags.pairs === "none" ? "--pairs none" : "no dense site of ≤ 100 units on a fast engine; --pairs all sweeps every hidden site"})`}`);

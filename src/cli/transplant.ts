@@ -15,7 +15,7 @@ import { transplantFiles } from "../runs/transplantFiles.js";
 import { provenance } from "../runs/provenance.js";
 import { abortOnInterrupt, claimOutput, type FlagTable, OVERWRITE_FLAG, OVERWRITE_HELP, parseClass, parseInteger, parseNumber, parseOptimizer, percent, points, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
-import { flagOf } from "./flagMessage.js";
+import { warningLine } from "./flagMessage.js";
 
 const FLAGS: FlagTable<TransplantOptions> = {
   test: "--test <spec>",
@@ -135,7 +135,7 @@ export function registerTransplant(program: Command): void {
           ...options,
           test,
           onProgress: progress.onProgress,
-          onWarning: (message) => process.stderr.write(`lesion: warning: ${message.replace(/`(\w+)`/g, (_, option: string) => flagOf(option))}\n`),
+          onWarning: (message) => console.error(warningLine(message)),
           signal: interrupt.signal,
         });
         progress.stop();

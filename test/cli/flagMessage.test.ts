@@ -1,7 +1,7 @@
 /** The CLI's spelling of library messages: options named in backticks and listed in details become flags. */
 import { describe, expect, it } from "vitest";
 import { LesionError } from "../../src/errors.js";
-import { flagMessage, flagOf, optionOf } from "../../src/cli/flagMessage.js";
+import { flagMessage, flagOf, optionOf, warningLine } from "../../src/cli/flagMessage.js";
 import { parseInteger, parseList, parseNumberList } from "../../src/cli/common.js";
 
 describe("flagMessage", () => {
@@ -14,6 +14,12 @@ describe("flagMessage", () => {
   it("flagMessage of a code without options, and of a non-LesionError, is formatError's line", () => {
     expect(flagMessage(new LesionError("missing-file", "model not found: a.onnx", { path: "a.onnx" }))).toBe("model not found: a.onnx");
     expect(flagMessage(new Error("boom\nat x"))).toBe("internal error: boom at x");
+  });
+
+  it("warningLine writes every option a warning names in backticks as its flag, and leaves other quoted text", () => {
+    expect(warningLine("retraining made the network worse: give a smaller `recoverLr` (0.1 now); give `test` another set; `lesion report out`")).toBe(
+      "lesion: warning: retraining made the network worse: give a smaller --recover-lr (0.1 now); give --test another set; `lesion report out`",
+    );
   });
 
   it("flagOf/optionOf convert between camelCase options and kebab-case flags", () => {
