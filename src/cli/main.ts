@@ -38,14 +38,40 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .description("lesion studies of trained neural networks: record, ablate, characterise, recover, transplant")
     .version(version)
     .exitOverride()
-    // Usage errors in lesion's one-line form too ("lesion: required option …"), exit code 2.
-    .configureOutput({ writeErr: (text) => process.stderr.write(text), outputError: (text, write) => write(text.replace(/^error: /, "lesion: ")) });
+    // Usage errors in lesion's one-line form too ("lesion: required option …"), exit code 2; commander's suggestion
+    // ("(Did you mean --units?)" on a line of its own) joins the line.
+    .configureOutput({ writeErr: (text) => process.stderr.write(text), outputError: (text, write) => write(usageLine(text)) });
   const first = argv[0] !== undefined && Object.hasOwn(ALIASES, argv[0]) ? ALIASES[argv[0]] : argv[0];
   // --version needs no command; help, typos and no command at all list them all.
   const named = first === "--version" || first === "-V" ? [] : first !== undefined && Object.hasOwn(COMMANDS, first) ? [first] : Object.keys(COMMANDS);
   for (const register of await Promise.all(named.map((name) => COMMANDS[name]()))) register(program);
-  for (const command of program.commands) command.exitOverride();
+  for (const command of program.commands) {
+    command.exitOverride();
+    unknownBeforeMissing(command);
+  }
   return program;
+}
+
+/** Commander's error text as one `lesion: …` line. */
+function usageLine(text: string): string {
+  const [first, ...rest] = text.trim().replace(/^error: /, "").split("\n");
+  const hint = rest.join(" ").trim().replace(/^\(Did you mean/, "(did you mean");
+  return `lesion: ${first}${hint ? ` ${hint}` : ""}\n`;
+}
+
+/**
+ * A misspelt flag is named before the required option it failed to give: commander checks required options first, so
+ * `ablate … --sites h0` said "required option '--site <names>' not specified" and never that `--sites` is unknown
+ * (nor "did you mean --site?"). The check moves to just before the action, after commander's check for unknown options.
+ */
+function unknownBeforeMissing(command: Command): void {
+  const required = command.options.filter((option) => option.mandatory);
+  for (const option of required) option.mandatory = false;
+  command.hook("preAction", () => {
+    for (const option of required) {
+      if (command.getOptionValue(option.attributeName()) === undefined) command.error(`required option '${option.flags}' not specified`, { code: "commander.missingMandatoryOptionValue", exitCode: 2 });
+    }
+  });
 }
 
 /** Runs the CLI; returns the exit code: 0 ok, 1 user error, 2 usage error, 70 internal error. */

@@ -32,5 +32,14 @@ describe("buildProgram", () => {
     expect([missing.status, missing.stdout, missing.stderr]).toEqual([2, "", "lesion: required option '--data <spec>' not specified\n"]);
     const unknown = spawnSync(process.execPath, [bin, "eval", "m.onnx", "--data", "mnist:test", "--bogus"], { encoding: "utf8" });
     expect([unknown.status, unknown.stderr]).toEqual([2, "lesion: unknown option '--bogus'\n"]);
+    // A misspelt required flag is named as unknown, with commander's suggestion on the same line (helper trial
+    // 'newuser44': `--sites`, study's spelling, had said "required option '--site <names>' not specified").
+    const misspelt = spawnSync(process.execPath, [bin, "ablate", "m.onnx", "--data", "mnist:test", "--sites", "h0"], { encoding: "utf8" });
+    expect([misspelt.status, misspelt.stdout, misspelt.stderr]).toEqual([2, "", "lesion: unknown option '--sites' (did you mean --site?)\n"]);
+    const typo = spawnSync(process.execPath, [bin, "ablte"], { encoding: "utf8" });
+    expect([typo.status, typo.stderr]).toEqual([2, "lesion: unknown command 'ablte' (did you mean ablate?)\n"]);
+    // Help still needs no required option.
+    const help = spawnSync(process.execPath, [bin, "ablate", "--help"], { encoding: "utf8" });
+    expect([help.status, help.stderr, help.stdout.includes("--site <names>")]).toEqual([0, "", true]);
   });
 });
