@@ -43,6 +43,11 @@ export interface LesionModel {
   head: Head;
   numClasses: number;
   preprocessing: Preprocessing;
+  /**
+   * Whether `preprocessing` was read from lesion's metadata (written by `importModel` and `train`); false where the
+   * graph recorded none and the pixels go in as they are ([0,1], mean 0, std 1).
+   */
+  preprocessingRecorded: boolean;
   classNames: string[] | null;
   sites: Site[];
   /** What opening changed in the graph: external data read in, float16 computed in float32, constants folded. */
@@ -101,6 +106,7 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
     head,
     numClasses: 0,
     preprocessing,
+    preprocessingRecorded: metadata.preprocessing !== null,
     classNames: metadata.classNames,
     sites: [],
     normalization,
@@ -193,6 +199,10 @@ export function resolveSite(model: LesionModel, name: string): Site {
     // A BatchNorm folded into the conv before it (an export's, `import --arch resnet`): its output is the conv's site.
     const conv = /^(.*?)bn(\d+)$/.exec(name);
     const folded = conv && names.includes(`${conv[1]}conv${conv[2]}`) ? `; a BatchNorm folded into the conv before it has that conv's site: ${conv[1]}conv${conv[2]}` : "";
+    // One activation module applied more than once (torchvision's BasicBlock calls its `relu` twice): the name a
+    // PyTorch hook would take is each use's, and each use is a site of its own.
+    const uses = reusedModuleSites(model.sites, name);
+    if (uses.length > 1) fail("unknown-site", `unknown site '${name}' in ${model.name}: one activation module applied ${uses.length} times, each use a site of its own: ${uses.map((s) => s.name).join(", ")}`, { model: model.name, site: name, closest: uses.map((s) => s.name) });
     fail("unknown-site", `unknown site '${name}' in ${model.name}${folded}; closest: ${hint} (all: ${names.join(", ")})`, { model: model.name, site: name, closest: closest(name, names) });
   }
   return site;
@@ -209,6 +219,14 @@ function siteByAlias(sites: readonly Site[], name: string): Site | undefined {
   const reused = scopes.some((scope) => scope === `${name}_1`);
   const matches = sites.filter((s, i) => s.node === name || s.tensor === name || (!reused && scopes[i] === name));
   return matches.length === 1 ? matches[0] : undefined;
+}
+
+/** The sites of module `name`'s uses, in graph order, where it runs more than once (`relu`, `relu_1`, …). */
+function reusedModuleSites(sites: readonly Site[], name: string): Site[] {
+  return sites.filter((s) => {
+    const scope = scopeName(s.node, s.op);
+    return scope !== null && (scope === name || (scope.startsWith(`${name}_`) && /^\d+$/.test(scope.slice(name.length + 1))));
+  });
 }
 
 /** Ops between a classifier's last layer and its output: pass-through, and the two-logit head lesion writes ([0, z]). */

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { closest } from "../../src/errors.js";
+import { loadDataset } from "../../src/data/loadDataset.js";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
+import { importModel } from "../../src/models/importModel.js";
 import { randomCnn, randomMlp } from "../helpers.js";
+
+const RESNET18 = new URL("../fixtures/cnn/resnet18.onnx", import.meta.url).pathname;
 
 describe("openModel", () => {
   it("openModel(mlp) lists the ReLU outputs named after their layers, and the logits layer", async () => {
@@ -38,6 +43,33 @@ describe("openModel", () => {
       expect(() => resolveSite(model, "fc")).toThrow(/unknown site 'fc' in mlp; closest: fc1, fc2, fc3/);
     } finally {
       await closeModel(model);
+    }
+  });
+
+  it("resolveSite(resnet18, 'layer2.1.relu'): torchvision's BasicBlock applies its one ReLU module twice; the error names both uses' sites (helper trial 'newuser45')", async () => {
+    const model = await openModel(RESNET18);
+    try {
+      expect(() => resolveSite(model, "layer2.1.relu")).toThrow("unknown site 'layer2.1.relu' in resnet18.onnx: one activation module applied 2 times, each use a site of its own: layer2.1.conv1, layer2.1");
+      // The network's stem calls its own `relu` once: the module's name is that site's.
+      expect(resolveSite(model, "relu").name).toBe("conv1");
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("evaluate(an export that records no normalisation) warns that the pixels go in as they are; imported with its mean and std it does not, and scores PyTorch's 70.7 % (helper trial 'newuser45': 18.4 % without a word)", { timeout: 60_000 }, async () => {
+    const data = await loadDataset("cifar10:test");
+    const raw = await openModel(RESNET18);
+    const imported = await openModel((await importModel(RESNET18, { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] })).bytes, { name: "imported.onnx" });
+    try {
+      expect(raw.preprocessingRecorded).toBe(false);
+      const warned = await evaluate(raw, data);
+      expect(warned.warnings).toEqual([expect.stringMatching(/^resnet18\.onnx records no input normalisation, so it is given the pixels in \[0,1\] as they are: .*lesion import resnet18\.onnx `mean` … `std` … -o OUT\.onnx/)]);
+      const result = await evaluate(imported, data);
+      expect([imported.preprocessingRecorded, result.warnings, result.accuracy]).toEqual([true, [], 0.707]);
+    } finally {
+      await closeModel(raw);
+      await closeModel(imported);
     }
   });
 
