@@ -35,7 +35,9 @@ export function linearIndices(network: Network): number[] {
 
 /** The ops of a chain up to layer `end` (inclusive), widths left out: what donor and recipient must share. */
 export function opSignature(network: Network, end: number): string[] {
-  return network.layers.slice(0, end + 1).filter((l) => l.op !== "dropout").map((l) => (l.op === "leakyrelu" ? `leakyrelu(${l.alpha})` : l.op));
+  // Dropout computes nothing at inference, and a Flatten of the image is the flat input (the same pixel order: one
+  // layout is checked for both): `lesion import --arch mlp` takes [N, 784], `lesion train` [N, 1, 28, 28] flattened.
+  return network.layers.slice(0, end + 1).filter((l) => l.op !== "dropout" && l.op !== "flatten").map((l) => (l.op === "leakyrelu" ? `leakyrelu(${l.alpha})` : l.op));
 }
 
 /**

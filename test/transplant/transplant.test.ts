@@ -143,6 +143,43 @@ describe("transplant: a deeper population brings its upstream branch", () => {
   });
 });
 
+describe("transplant between a flat-input MLP and one that flattens its image", () => {
+  /** A recipient as `lesion train` writes one: image input [1, 1, 8], a Flatten, then fc1 (7), fc2 (4), fc3 (3). */
+  const flatteningRecipient = (): Uint8Array => {
+    const rand = random(5);
+    const linear = (name: string, out: number, inp: number): LayerSpec => ({ op: "linear", name, weight: randomArray(out * inp, rand, 0.6), shape: [out, inp], bias: randomArray(out, rand, 0.2) });
+    const model = buildClassifier({ layers: [{ op: "flatten" }, linear("fc1", 7, 8), { op: "relu" }, linear("fc2", 4, 7), { op: "relu" }, linear("fc3", 3, 4)], inputShape: [1, 1, 8] });
+    writeMetadata(model, { preprocessing: { layout: "nchw", mean: [0.5], std: [0.5], imageShape: [1, 1, 8] }, classNames: null });
+    return encodeModel(model);
+  };
+
+  it("transplant(an imported flat MLP, a trained one that flattens): the Flatten is no other activation; the units compute the donor's exactly both ways (helper trial 'newuser46': refused as 'flatten,linear,relu' against 'linear,relu')", async () => {
+    const { data: d, donor: flatBytes } = deepTransplantSetup(0.5, 0.5);
+    const flat = await openModel(flatBytes, { name: "flat" });
+    const flattening = await openModel(flatteningRecipient(), { name: "flattening" });
+    try {
+      for (const [donor, recipient, first] of [[flat, flattening, 7], [flattening, flat, 6]] as const) {
+        const result = await transplant(donor, recipient, d, { test: d, site: "fc1", units: [0, 2], class: 1, budgetEpochs: 1, resamples: 20 });
+        expect(result.transplanted.units).toEqual([first, first + 1]);
+        const merged = await openModel(result.model, { name: "merged" });
+        try {
+          const mine = (await record(merged, d, { sites: ["fc1"], samples: true })).sites[0].samples!;
+          const theirs = (await record(donor, d, { sites: ["fc1"], samples: true })).sites[0].samples!;
+          for (let s = 0; s < d.n; s++) {
+            expect(mine.data[s * mine.shape[1] + first]).toBeCloseTo(theirs.data[s * theirs.shape[1]], 5);
+            expect(mine.data[s * mine.shape[1] + first + 1]).toBeCloseTo(theirs.data[s * theirs.shape[1] + 2], 5);
+          }
+        } finally {
+          await closeModel(merged);
+        }
+      }
+    } finally {
+      await closeModel(flat);
+      await closeModel(flattening);
+    }
+  });
+});
+
 describe("mergeNetworks + trainNetwork({gradientMasks})", () => {
   it("trains only the new outgoing columns: every other entry stays bit-identical, the recipient's output before training is unchanged", async () => {
     const rand = random(5);
