@@ -70,7 +70,7 @@ export interface ImportResult {
  * `bad-model` (an ONNX file lesion cannot use); `unsupported-op` (a tensor type lesion does not read).
  */
 export async function importModel(path: string, options: ImportOptions = {}): Promise<ImportResult> {
-  const bytes = readFileChecked(path, "model");
+  const bytes = readFileChecked(path, "model or checkpoint");
   // A checkpoint is read as one whatever its name (`weights.onnx` that torch.save wrote).
   const isOnnx = extname(path).toLowerCase() === ".onnx" && checkpointFormat(bytes) === null;
   checkMeanStd(options.mean, options.std);

@@ -53,7 +53,9 @@ export function decodeModel(bytes: Uint8Array, name = "model"): ModelProto {
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (error) {
-    fail("bad-model", `${name} is not an ONNX model (${(error as Error).message})`, { name });
+    // A name a checkpoint would have (`notes.pt`, a text file renamed) is neither: its checks above found no checkpoint.
+    const what = /\.(pt|pth|pth\.tar|ckpt|bin|safetensors)$/i.test(name) ? "neither an ONNX model nor a PyTorch checkpoint" : "not an ONNX model";
+    fail("bad-model", `${name} is ${what} (${(error as Error).message})`, { name });
   }
   const graph = model.graph;
   if (!graph || !graph.node || graph.node.length === 0 || !graph.output || graph.output.length === 0) {

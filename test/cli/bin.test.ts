@@ -63,6 +63,11 @@ describe("lesion (bin)", () => {
     expectOneLineError(lesion("info", "nope.onnx"), /not found: nope\.onnx/);
     writeFileSync(join(dir, "junk.onnx"), "this is not a model");
     expectOneLineError(lesion("info", "junk.onnx"), /^lesion: junk\.onnx is not an ONNX model \(/);
+    // Named as a checkpoint would be, it is neither (helper trial 'newuser46': a text file renamed .pt).
+    writeFileSync(join(dir, "notes.pt"), "this is not a model");
+    expectOneLineError(lesion("eval", "notes.pt", "--data", "mnist:test"), /^lesion: notes\.pt is neither an ONNX model nor a PyTorch checkpoint \(/);
+    // A missing input of `import` may be either.
+    expectOneLineError(lesion("import", "nope.pt", "--arch", "mlp", "-o", "x.onnx"), /^lesion: model or checkpoint not found: nope\.pt$/);
   });
 
   it("lesion eval with an unknown data spec or data of the wrong shape: one line, exit 1", () => {

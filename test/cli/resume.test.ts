@@ -46,6 +46,9 @@ describe("lesion ablate resume", () => {
     const whole = spawnSync(process.execPath, [...args, "-o", "whole"], { cwd: dir, encoding: "utf8" });
     expect(whole.stderr).toBe("");
     expect(whole.status).toBe(0);
+    // The count a resume states (300) is the one the run's line accounts for (helper trial 'newuser46': "4950
+    // condition(s)" on stdout, "… of 5050 conditions" when resuming).
+    expect(whole.stdout.split("\n")[0]).toMatch(/^276 condition\(s\) \(and 24 single unit\(s\) the pairs' redundancy needs, not reported\) on m\.onnx, npy:/);
 
     const child = spawn(process.execPath, [...args, "-o", "killed"], { cwd: dir, stdio: "ignore" });
     const resumeLog = join(dir, "killed", "resume-log.jsonl");
