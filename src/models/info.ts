@@ -22,6 +22,8 @@ export interface InfoResult {
   sha256: string;
   input: { name: string; shape: number[] };
   preprocessing: Preprocessing;
+  /** False where the graph records no normalisation (an export as it is): the pixels go in as they are, in [0,1]. */
+  preprocessingRecorded: boolean;
   numClasses: number;
   /**
    * What the classifier output is: "logits", or the probability head found at its end ("softmax", "log-softmax",
@@ -48,6 +50,7 @@ export function info(model: LesionModel): InfoResult {
     sha256: model.sha256,
     input: { name: model.inputName, shape: model.inputShape },
     preprocessing: model.preprocessing,
+    preprocessingRecorded: model.preprocessingRecorded,
     numClasses: model.numClasses,
     head: model.head.kind,
     classNames: model.classNames,

@@ -1,5 +1,8 @@
 /** `lesion info` names the head it found at the end of the graph (issue #13, case softmax-output-loss). */
 import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -19,5 +22,16 @@ describe("lesion info", () => {
       (path) => JSON.parse(lesion("info", CASE(path), "--json").stdout).head,
     );
     expect(heads).toEqual(["softmax", "log-softmax", "logits"]);
+  });
+
+  it("lesion info of an export that records no normalisation says so on its input line; an imported model's line gives its formula alone (helper trial 'newuser45')", () => {
+    const raw = fileURLToPath(new URL("../fixtures/cnn/resnet18.onnx", import.meta.url));
+    const input = (run: ReturnType<typeof lesion>) => run.stdout.split("\n").find((line) => line.startsWith("input "));
+    expect(input(lesion("info", raw))).toBe("input input [N, 3, 32, 32], layout nchw, (x − 0) / 1 (none recorded: the pixels as they are; lesion import records a mean and std), images 3x32x32");
+    expect(JSON.parse(lesion("info", raw, "--json").stdout).preprocessingRecorded).toBe(false);
+    const imported = fileURLToPath(new URL("../fixtures/meyes2019/meyes2019-mlp20/trained.pt", import.meta.url));
+    const out = join(mkdtempSync(join(tmpdir(), "lesion-info-")), "mlp20.onnx");
+    expect(lesion("import", imported, "--arch", "mlp", "--activation", "relu", "--mean", "0.5", "--std", "0.5", "-o", out).status).toBe(0);
+    expect(input(lesion("info", out))).toBe("input input [N, 784], layout flat, (x − 0.5) / 0.5, images 1x28x28");
   });
 });
