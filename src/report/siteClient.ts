@@ -125,18 +125,26 @@ function drawSite(site) {
     const s = add("populations", "Functional populations: " + site.name);
     const points = site.embedding.points.map(([x, y], u) => ({ x, y, unit: unitLabel(u), population: site.population[u] < 0 ? "dead" : "P" + site.population[u], impact: site.indicators.impact[u] }));
     const unplaced = points.filter((p) => p.x === null).length;
+    // Only the placed units: the legend names no population the map does not show (the dead, which t-SNE cannot place).
+    const placed = points.filter((p) => p.x !== null).map((p) => ({ ...p, drop: Math.max(0, p.impact ?? 0) }));
+    const largest = placed.reduce((a, b) => (b.drop > a.drop ? b : a), placed[0] ?? { drop: 0, unit: "" });
     figure(s, Plot.plot({
-      height: 360, grid: true, color: { legend: true, label: "activation population" }, x: { label: site.embedding.method + " 1" }, y: { label: site.embedding.method + " 2" },
-      marks: [Plot.dot(points, { x: "x", y: "y", fill: "population", r: (d) => 3 + 40 * Math.max(0, d.impact ?? 0), tip: true, channels: { unit: "unit", impact: "impact" } })],
-    }), "Units placed by the similarity of their class-conditional activation profiles (" + site.embedding.method + "), coloured by activation population (average-linkage clustering on correlation distance, number chosen by silhouette), sized by their single-unit accuracy drop. Agreement with the populations found from ablation profiles: ARI " + site.agreement.ari + ", NMI " + site.agreement.nmi + "." + (unplaced ? " Not shown: " + unplaced + " unit" + (unplaced === 1 ? "" : "s") + " with the same mean activation for every class (dead on this data), which t-SNE cannot place." : ""), file("embedding"), points);
+      height: 360, grid: true, inset: 12, color: { legend: true, label: "activation population", domain: [...new Set(placed.map((p) => p.population))].sort((a, b) => a.localeCompare(b, undefined, { numeric: true })) },
+      r: { type: "sqrt", domain: [0, Math.max(largest.drop, 1e-9)], range: [2, 9] },
+      x: { label: site.embedding.method + " 1" }, y: { label: site.embedding.method + " 2" },
+      marks: [Plot.dot(placed, { x: "x", y: "y", fill: "population", r: "drop", tip: true, channels: { unit: "unit", drop: { value: (d) => pp(d.drop), label: "accuracy drop" } } })],
+    }), "Units placed by the similarity of their class-conditional activation profiles (" + site.embedding.method + "), coloured by activation population (average-linkage clustering on correlation distance, number chosen by silhouette), sized by their single-unit accuracy drop (area; the largest dot " + largest.unit + ", " + pp(largest.drop) + "). Agreement with the populations found from ablation profiles: ARI " + site.agreement.ari + ", NMI " + site.agreement.nmi + " (adjusted Rand index and normalised mutual information: 1 for the same grouping, about 0 for groupings no more alike than chance)." + (unplaced ? " Not shown: " + unplaced + " unit" + (unplaced === 1 ? "" : "s") + " with the same mean activation for every class (dead on this data), which t-SNE cannot place." : ""), file("embedding"), points);
     const grouping = site.groupings.find((g) => g.by === "activation" && g.method === "hierarchical");
-    const bars = grouping.populations.flatMap((p) => classes.map((c, i) => ({ population: "P" + p.id + " (" + p.units.length + " units)", class: c, change: p.deltaPerClass[i], interaction: p.interaction[i] })));
-    const colour = clipped(bars, "change", true, true);
+    // Drops, as the single-unit heatmap shows them (red: a loss, the same sign and colours there and here); a class
+    // without images stays null, not −0.
+    const negated = (v) => (v === null ? null : -v);
+    const bars = grouping.populations.flatMap((p) => classes.map((c, i) => ({ population: "P" + p.id + " (" + p.units.length + " units)", class: c, drop: negated(p.deltaPerClass[i]), beyondSingles: negated(p.interaction[i]) })));
+    const colour = clipped(bars, "drop", true, true);
     figure(s, Plot.plot({
       height: 60 + 36 * grouping.populations.length, marginLeft: 130, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick }, y: { label: null },
-      color: { ...colour.scale, reverse: false, legend: true, label: "accuracy change" + colour.note },
-      marks: [Plot.cell(bars, { x: "class", y: "population", fill: "change", tip: true, channels: { interaction: "interaction" } }), Plot.dot(colour.outliers, { x: "class", y: "population", r: 2, fill: "white", stroke: "black", strokeWidth: 0.5 })],
-    }), "Each population ablated as a group: the accuracy change per class (red: loss). Hover for the interaction: group change minus the sum of its members' single-unit changes; negative means the members cover for each other (redundancy), so the group's loss exceeds what single ablations suggest." + (grouping.capped ? " " + grouping.k + " populations is the most tried (--max-k): more might score a higher silhouette." : ""), file("populations"), bars);
+      color: { ...colour.scale, legend: true, label: "accuracy drop" + colour.note },
+      marks: [Plot.cell(bars, { x: "class", y: "population", fill: "drop", tip: true, channels: { beyondSingles: { value: "beyondSingles", label: "drop beyond the singles' sum" } } }), Plot.dot(colour.outliers, { x: "class", y: "population", r: 2, fill: "white", stroke: "black", strokeWidth: 0.5 })],
+    }), "Each population ablated as a group: the accuracy drop per class (red: loss, as in the single-unit heatmap). Hover for the drop beyond the sum of its members' single-unit drops: positive means the members cover for each other (redundancy), so the group's loss exceeds what single ablations suggest." + (grouping.capped ? " " + grouping.k + " populations is the most tried (--max-k): more might score a higher silhouette." : ""), file("populations"), bars);
   }
 
   // Pairs.
@@ -188,8 +196,10 @@ function drawSite(site) {
     figure(s, Plot.plot({
       height: 300, grid: true, color: { legend: true }, x: { label: "fraction of units ablated", domain: [0, 1] }, y: { label: "accuracy", domain: [0, 1] },
       marks: [Plot.line(lines, { x: "fraction", y: "accuracy", z: "series", stroke: "order", tip: true }), Plot.dot(lines, { x: "fraction", y: "accuracy", fill: "order", r: 2 })],
-    }), "Accuracy as growing fractions of " + site.name + " are ablated: in random orders (several seeds), most selective units first, and most damaging units first. A network that relies on a few units drops fast in the impact order; a flat random curve shows redundancy. In the selectivity order, units without a defined selectivity (dead, or active on fewer than " + site.minActive.samples + " images: " + (below.length + site.dead.length) + " here) come last.", file("curves"), lines);
+    }), "Accuracy as growing fractions of " + site.name + " are ablated: in random orders (random: " + site.curves.filter((c) => c.order === "random").length + " orders, one line each), most selective units first (selectivity), and most damaging units first (impact). A network that relies on a few units drops fast in the impact order; a flat random curve shows redundancy. In the selectivity order, units without a defined selectivity (dead, or active on fewer than " + site.minActive.samples + " images: " + (below.length + site.dead.length) + " here) come last.", file("curves"), lines);
     if (site.classCurves.length > 0) {
+      // The classes the whole layer's ablation leaves right on (nearly) every image: the constant output's class.
+      const whole = [...new Set(site.classCurves.flatMap((c) => c.perClass.flatMap((points, j) => points.some(([f, a]) => f === 1 && a !== null && a >= 0.99) ? ["class " + classes[j]] : [])))];
       const rows = site.classCurves.flatMap((c) => c.perClass.flatMap((points, j) => points.map(([fraction, accuracy]) => ({ class: classes[j], col: j % 5, row: Math.floor(j / 5), fraction, accuracy, order: c.order, series: c.order + " " + c.repeat }))));
       figure(s, Plot.plot({
         width: 1000, height: 150 * Math.ceil(classes.length / 5) + 40, grid: true, color: { legend: true }, fx: { axis: null }, fy: { axis: null },
@@ -199,7 +209,7 @@ function drawSite(site) {
           Plot.line(rows, { fx: "col", fy: "row", x: "fraction", y: "accuracy", z: "series", stroke: "order", strokeWidth: 1.2, tip: true, channels: { class: "class" } }),
           Plot.text(classes.map((c, j) => ({ c, col: j % 5, row: Math.floor(j / 5) })), { fx: "col", fy: "row", frameAnchor: "top-right", dx: -4, dy: 4, text: (d) => "class " + d.c }),
         ],
-      }), "The same cumulative ablation, class by class: one panel per class with its accuracy under each order. Classes that hold up while others collapse are served by units the orders reach last.", file("class-curves"), rows.map(({ col, row, ...r }) => r));
+      }), "The same cumulative ablation, class by class: one panel per class with its accuracy under each order. Classes that hold up while others collapse are served by units the orders reach last." + (whole.length ? " With every unit ablated the layer's output is the same for every image, so the network gives every image one class: " + whole.join(", ") + ", whose panel climbs back to 1 at the end." : ""), file("class-curves"), rows.map(({ col, row, ...r }) => r));
     }
   }
 

@@ -29,6 +29,14 @@ function picker(s, label, id) {
   s.append(holder);
   return { pick, holder };
 }
+/** A stimulus-map condition's units as the findings name them: "fc1:3", "fc1:3 + fc1:15" (its id ends in the units). */
+function conditionUnits(c) {
+  return c.id.slice(c.id.lastIndexOf("/") + 1).split("+").map((u) => c.site + ":" + u).join(" + ");
+}
+/** The picker's entry: the units and what ablating them costs overall ("0.34 pp drop"), or gains. */
+function conditionLabel(c) {
+  return conditionUnits(c) + " (" + (c.delta <= 0 ? (-100 * c.delta).toFixed(2) + " pp drop" : (100 * c.delta).toFixed(2) + " pp gain") + ")";
+}
 /**
  * A heatmap colour scale clipped at the 99th percentile of |value|, and a mark for the clipped cells. percentPoints:
  * the values are accuracy fractions, shown in percentage points on the legend and in the note, as on the rest of the page.
@@ -136,12 +144,13 @@ if (data.map) {
     const nb = data.map.neighbours;
     const islands = nb.same >= 0.5 && nb.same >= 2 * nb.chance;
     const separation = (100 * nb.same).toFixed(0) + " % of the images have their nearest neighbour on the map in their own class (" + (100 * nb.chance).toFixed(0) + " % by chance): " + (islands ? "the classes form islands." : "the classes mix; pixel statistics do not separate them.");
-    holder.replaceChildren(figure(document.createElement("div"), plot, "A t-SNE map of " + data.map.points.length + " test images (after PCA to 30 dimensions): nearby images look alike to the pixel statistics. " + separation + " " + (byClass ? "Coloured by class (legend); choose a condition above to colour by what its ablation did to each image." : "Coloured: what " + condition.id + " did to each image (lost: it was right and is now wrong)." + (islands ? " Losses gathered on one island show a unit serving one class; scattered losses, a unit serving many." : "")), "stimulus-map" + (condition ? "-" + condition.id.replace(/[^A-Za-z0-9_.-]/g, "_") : ""), points));
+    holder.replaceChildren(figure(document.createElement("div"), plot, "A t-SNE map of " + data.map.points.length + " test images (after PCA to 30 dimensions): nearby images look alike to the pixel statistics. " + separation + " " + (byClass ? "Coloured by class (legend); choose a condition above to colour by what its ablation did to each image." : "Coloured: what ablating " + conditionUnits(condition) + " did to each image (lost: it was right and is now wrong)." + (islands ? " Losses gathered on one island show a unit serving one class; scattered losses, a unit serving many." : "")), "stimulus-map" + (condition ? "-" + condition.id.replace(/[^A-Za-z0-9_.-]/g, "_") : ""), points));
   };
   pick.addEventListener("change", draw);
   drawMap = (site) => {
     pick.replaceChildren(new Option("class (no ablation)", ""));
-    for (const c of data.map.conditions.filter((c) => c.site === site.name)) pick.append(new Option(c.id + " (" + (100 * c.delta).toFixed(2) + " pp)", c.id));
+    // Named as the findings name units (fc1:3, fc1:3 + fc1:15) with the drop they cost, not by condition id and signed change.
+    for (const c of data.map.conditions.filter((c) => c.site === site.name)) pick.append(new Option(conditionLabel(c), c.id));
     draw();
   };
 }

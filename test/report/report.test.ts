@@ -162,6 +162,26 @@ describe("study and report", () => {
       const fc1Options = await page.$$eval("#condition option", (o) => o.map((x) => (x as HTMLOptionElement).value).filter((v) => v !== ""));
       expect(fc1Options.length).toBeGreaterThanOrEqual(12);
       expect(fc1Options.every((v) => v.startsWith("fc1/"))).toBe(true);
+      // Its entries name units as the findings do, with what they cost, never a condition id with a signed change
+      // (a report review: "fc3/zero/19 (−0.34 pp)" beside the findings' "fc3:19 (0.34 pp overall)").
+      const fc1Labels = await page.$$eval("#condition option", (o) => o.filter((x) => (x as HTMLOptionElement).value !== "").map((x) => x.textContent ?? ""));
+      for (const label of fc1Labels) expect(label).toMatch(/^fc1:\d+( \+ fc1:\d+)? \(\d+\.\d\d pp (drop|gain)\)$/);
+      const single = await page.evaluate(() => {
+        const data = JSON.parse(document.getElementById("data")!.textContent!);
+        return data.map.conditions.find((c: { id: string }) => c.id === "fc1/zero/0");
+      });
+      expect(fc1Labels).toContain(`fc1:0 (${single.delta <= 0 ? `${(-100 * single.delta).toFixed(2)} pp drop` : `${(100 * single.delta).toFixed(2)} pp gain`})`);
+      // The populations ablated as groups are drops, as the single-unit heatmap's (red: a loss on both).
+      const populations = await page.$eval("#populations", (f) => f.textContent ?? "");
+      expect(populations).toContain("accuracy drop");
+      expect(populations).not.toMatch(/accuracy change/);
+      // The map's population legend names only populations it draws.
+      const populationLegend = await page.$$eval("#populations figure:first-of-type [class$='-swatch']", (t) => t.map((x) => (x.textContent ?? "").trim()));
+      const drawn = await page.evaluate(() => {
+        const site = JSON.parse(document.getElementById("data")!.textContent!).sites[0];
+        return [...new Set(site.embedding.points.flatMap(([x]: [number | null], u: number) => (x === null ? [] : [site.population[u] < 0 ? "dead" : "P" + site.population[u]])))].sort();
+      });
+      expect([...populationLegend].sort()).toEqual(drawn);
       // The training curve names its test set (a test set other than the training data here).
       expect(await page.$eval("#training figure", (f) => f.textContent ?? "")).toContain("the mean training loss of each epoch and the accuracy on the test set bars:2 after it.");
       // Recovery: integer epoch ticks and a legend naming the overall and intact lines.
