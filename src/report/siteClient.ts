@@ -7,6 +7,17 @@
  * helpers of CLIENT_TOOLS.
  */
 export const SITE_CLIENT = String.raw`
+// The indicators' scatter axes in words (README: Characterisation); the captions and files keep the field names.
+const INDICATOR_LABELS = {
+  magnitude: "magnitude: mean |activation|",
+  selectivity: "class selectivity (Morcos et al.)",
+  fractionActive: "fraction of images where active",
+  weightL1: "incoming weights' L1 norm",
+  weightL2: "incoming weights' L2 norm",
+  weightChange: "incoming weights' change from initial (L2)",
+  mannWhitneyU: "Mann–Whitney U, trained vs initial weights",
+  mannWhitneyP: "Mann–Whitney p, trained vs initial weights",
+};
 // Per-site sections live in their own container, so switching sites keeps the page order.
 const siteRoot = document.createElement("div");
 main.append(siteRoot);
@@ -109,7 +120,7 @@ function drawSite(site) {
     for (const key of keys) {
       const shown = rows.filter((r) => r[key] !== null);
       const missing = site.units - shown.length;
-      figure(grid, Plot.plot({ width: 300, height: 230, marginLeft: 50, grid: true, x: key === "impactMaxClass" ? { label: "largest class drop (pp)", tickFormat: pointsTick } : { label: key }, y: { label: "accuracy drop (pp)", tickFormat: pointsTick }, marks: [Plot.dot(shown, { x: key, y: "impact", r: 3, fill: "#4c78a8", tip: true, channels: { unit: "unit" } })] }),
+      figure(grid, Plot.plot({ width: 300, height: 230, marginLeft: 50, grid: true, x: key === "impactMaxClass" ? { label: "largest class drop (pp)", tickFormat: pointsTick } : { label: INDICATOR_LABELS[key] ?? key, ticks: 4 }, y: { label: "accuracy drop (pp)", tickFormat: pointsTick }, marks: [Plot.dot(shown, { x: key, y: "impact", r: 3, fill: "#4c78a8", tip: true, channels: { unit: "unit" } })] }),
         key + " against the single-unit accuracy drop (" + shown.length + " units" + (missing ? "; " + missing + " without a value" + (key === "selectivity" ? ": dead or active on fewer than " + site.minActive.samples + " images" : "") : "") + ").", file("scatter-" + key), shown.map((r) => ({ unit: r.unit, [key]: r[key], impact: r.impact })));
     }
     s.append(grid);
@@ -117,7 +128,9 @@ function drawSite(site) {
     note.className = "caption";
     note.textContent = "Each dot is a unit: its overall accuracy drop when ablated alone (vertical) against one indicator (horizontal). If an indicator predicted importance, the dots would line up. The table gives Pearson and Spearman correlations with two-sided p-values for every pair of indicators, over the units where both are defined (n); " + belowText + ".";
     s.append(note);
-    s.append(table(site.correlations.map((e) => [e.a + " ~ " + e.b, e.n ?? site.units, e.pearson ?? "n/a", e.pearsonP ?? "n/a", e.spearman ?? "n/a", e.spearmanP ?? "n/a"]), ["indicators", "n", "Pearson r", "p", "Spearman ρ", "p"]));
+    // The rows that answer the section's question (what goes with the drop) first, then the indicators among themselves.
+    const withImpact = (e) => e.a === "impact" || e.b === "impact";
+    s.append(table([...site.correlations.filter(withImpact), ...site.correlations.filter((e) => !withImpact(e))].map((e) => [e.a + " ~ " + e.b, e.n ?? site.units, e.pearson ?? "n/a", e.pearsonP ?? "n/a", e.spearman ?? "n/a", e.spearmanP ?? "n/a"]), ["indicators", "n", "Pearson r", "p", "Spearman ρ", "p"]));
   }
 
   // Populations: embedding and group ablation effects.
@@ -152,11 +165,14 @@ function drawSite(site) {
     const s = add("pairs", "Pair ablations and redundancy: " + site.name);
     const drop = (u) => site.indicators.impact[u];
     const cells = site.pairs.flatMap(([i, j, delta, redundancy]) => [{ a: i, b: j, delta, redundancy }, { a: j, b: i, delta, redundancy }]);
-    const colour = clipped(cells, "redundancy", false, "%");
-    const axis = (label) => ({ label, domain: range(site.units), ticks: unitTicks(range(site.units), 25) });
+    // The whole range on a square-root scale, not clipped at the 99th percentile: redundancy is heavy-tailed, and
+    // clipping at ~1 % of 9,900 cells painted the top pairs as ~100 others (a report review).
+    const most = Math.max(1e-9, ...cells.map((c) => c.redundancy ?? 0));
+    // In the display order of the heatmaps above (populations together), so a block of redundant pairs reads as one.
+    const axis = (label) => ({ label: label + " (same order as above)", domain: site.order, ticks: unitTicks(site.order, 25), tickRotate: label === "unit a" ? -90 : 0, tickSize: 2, fontSize: 8 });
     figure(s, Plot.plot({
-      width: 600, height: 560, marginLeft: 45, marginBottom: 40, x: axis("unit"), y: axis("unit"),
-      color: { ...colour.scale, scheme: "oranges", legend: true, label: "redundancy" + colour.note },
+      width: 600, height: 560, marginLeft: 45, marginBottom: 45, x: axis("unit a"), y: axis("unit b"),
+      color: { type: "sqrt", scheme: "oranges", domain: [0, most], legend: true, label: "redundancy (%, square-root scale)", tickFormat: pointsTick, marginLeft: 12 },
       marks: [
         Plot.cell(cells, { x: "a", y: "b", fill: "redundancy", tip: true, channels: {
           pair: { value: (d) => unitLabel(d.a) + " + " + unitLabel(d.b), label: "pair" },
@@ -164,9 +180,8 @@ function drawSite(site) {
           second: { value: (d) => unitLabel(d.b) + " alone: " + pp(drop(d.b)) + " drop", label: "unit b" },
           joint: { value: (d) => pp(-d.delta) + " drop", label: "both" },
         } }),
-        Plot.dot(colour.outliers, { x: "a", y: "b", r: 1.5, fill: "white", stroke: "black", strokeWidth: 0.5 }),
       ],
-    }), "Every pair of units of " + site.name + " ablated together; axes give unit indices. Colour: redundancy, the share (%) of correctly classified images lost only when both units are ablated and kept when either is ablated alone (class-weighted). Dark cells are pairs that back each other up. Hover a cell for both units' drops alone and together.", file("pairs"),
+    }), "Every pair of units of " + site.name + " ablated together; axes give unit indices, in the heatmaps' order. Colour: redundancy, the share (%) of correctly classified images lost only when both units are ablated and kept when either is ablated alone (class-weighted). Dark cells are pairs that back each other up. Hover a cell for both units' drops alone and together.", file("pairs"),
       site.pairs.map(([i, j, delta, redundancy]) => ({ a: i, b: j, dropA: drop(i), dropB: drop(j), dropJoint: -delta, redundancy })));
     if (site.pairSplit && site.pairSplit.length > 0) {
       const { pick, holder } = picker(s, "Pair: ", "pair-split");

@@ -111,6 +111,17 @@ describe("study and report", () => {
       expect(tipText).toMatch(/alone: -?\d+\.\d\d pp drop/);
       expect(tipText).toMatch(/both.*-?\d+\.\d\d pp drop/);
 
+      // The pair matrix: units in the heatmaps' order, its colours over the whole range (the top pairs stand out; a
+      // report review found 98 cells clipped together with them), and the table's rows about the drop first.
+      const pairAxis = await page.$$eval('#pairs figure:first-of-type g[aria-label="x-axis tick label"] text', (t) => t.map((x) => x.textContent));
+      const order = await page.evaluate(() => JSON.parse(document.getElementById("data")!.textContent!).sites[0].order as number[]);
+      expect(pairAxis[0]).toBe(String(order[0]));
+      expect(await page.$eval("#pairs figure:first-of-type", (f) => f.textContent ?? "")).not.toContain("clipped");
+      const tableRows = await page.$$eval("#indicators table tr", (r) => r.slice(1).map((x) => x.querySelector("td")?.textContent ?? ""));
+      const firstOther = tableRows.findIndex((r) => !r.includes("impact ") && !r.endsWith("impact"));
+      expect(firstOther).toBeGreaterThan(0);
+      expect(tableRows.slice(firstOther).some((r) => r.endsWith("~ impact") || r.startsWith("impact ~"))).toBe(false);
+
       // The selectivity list names no unit below the minimum activity (or dead).
       const check = await page.evaluate(() => {
         const data = JSON.parse(document.getElementById("data")!.textContent!);
