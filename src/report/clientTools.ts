@@ -63,8 +63,8 @@ function table(rows, header) {
   return t;
 }
 /**
- * One unit's incoming weights (width·height values, row by row) as a canvas of that size: blue positive, red
- * negative, white 0, scaled by the unit's largest |weight|.
+ * One unit's incoming weights (width·height values, row by row) as a canvas of that size: red positive, blue
+ * negative, white 0, scaled by the unit's largest |weight| (red above 0, as the page's signed heatmaps draw it).
  */
 function weightTile(values, width, height) {
   const max = Math.max(1e-9, ...values.map(Math.abs));
@@ -74,7 +74,7 @@ function weightTile(values, width, height) {
   const image = ctx.createImageData(width, height);
   values.forEach((v, p) => {
     const t = v / max;
-    image.data.set(t >= 0 ? [255 * (1 - t), 255 * (1 - t), 255, 255] : [255, 255 * (1 + t), 255 * (1 + t), 255], 4 * p);
+    image.data.set(t >= 0 ? [255, 255 * (1 - t), 255 * (1 - t), 255] : [255 * (1 + t), 255 * (1 + t), 255, 255], 4 * p);
   });
   ctx.putImageData(image, 0, 0);
   return canvas;

@@ -238,7 +238,7 @@ function drawSite(site) {
       canvas.title = unitLabel(u);
       grid.append(canvas);
     }
-    figure(s, grid, "Each tile is one unit's incoming weights arranged as the input image (blue positive, red negative, scaled per unit), in the population order above: the pixel patterns each unit looks for.", file("weights"),
+    figure(s, grid, "Each tile is one unit's incoming weights arranged as the input image (red positive, blue negative, scaled per unit), in the population order above: the pixel patterns each unit looks for.", file("weights"),
       () => site.order.flatMap((u) => site.weights.values[u].map((w, p) => ({ unit: u, pixel: p, weight: w }))));
   }
   if (typeof drawMap === "function") drawMap(site);

@@ -204,6 +204,20 @@ describe("study and report", () => {
       // Canvas figures (first-layer weights) export too: the SVG embeds the tiles as an image.
       const weights = await fetchDownload('#weights button[data-export="svg"]');
       expect(weights.bytes.toString("utf8")).toMatch(/<image [^>]*href="data:image\/png;base64,/);
+      // A weight tile is red where the weight is positive and blue where negative, as the signed heatmaps draw values
+      // above and below 0 (a report review found them the other way round).
+      const tile = await page.evaluate(() => {
+        const site = JSON.parse(document.getElementById("data")!.textContent!).sites[0];
+        const values: number[] = site.weights.values[site.order[0]];
+        const canvas = document.querySelector("#weights canvas") as HTMLCanvasElement;
+        const pixels = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
+        const rgb = (p: number) => [pixels[4 * p], pixels[4 * p + 1], pixels[4 * p + 2]];
+        return { top: rgb(values.indexOf(Math.max(...values))), bottom: rgb(values.indexOf(Math.min(...values))), signs: [Math.max(...values) > 0, Math.min(...values) < 0] };
+      });
+      expect(tile.signs).toEqual([true, true]);
+      expect(tile.top).toEqual([255, 0, 0]);
+      expect(tile.bottom[2]).toBe(255);
+      expect(tile.bottom[0]).toBeLessThan(255);
       const weightsPng = await fetchDownload('#weights button[data-export="png"]');
       expect(Array.from(weightsPng.bytes.subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
 
