@@ -209,7 +209,7 @@ function drawSite(site) {
     const s = add("curves", "Cumulative ablation: " + site.name);
     const lines = site.curves.flatMap((c) => c.points.map(([fraction, accuracy]) => ({ fraction, accuracy, order: c.order, series: c.order + " " + c.repeat })));
     figure(s, Plot.plot({
-      height: 300, grid: true, color: { legend: true }, x: { label: "fraction of units ablated", domain: [0, 1] }, y: { label: "accuracy", domain: [0, 1] },
+      height: 300, grid: true, color: { legend: true }, x: { label: "fraction of units ablated", domain: [0, 1] }, y: { label: "accuracy (%)", domain: [0, 1], tickFormat: pointsTick },
       marks: [Plot.line(lines, { x: "fraction", y: "accuracy", z: "series", stroke: "order", tip: true }), Plot.dot(lines, { x: "fraction", y: "accuracy", fill: "order", r: 2 })],
     }), "Accuracy as growing fractions of " + site.name + " are ablated: in random orders (random: " + site.curves.filter((c) => c.order === "random").length + " orders, one line each), most selective units first (selectivity), and most damaging units first (impact). A network that relies on a few units drops fast in the impact order; a flat random curve shows redundancy. In the selectivity order, units without a defined selectivity (dead, or active on fewer than " + site.minActive.samples + " images: " + (below.length + site.dead.length) + " here) come last.", file("curves"), lines);
     if (site.classCurves.length > 0) {
@@ -218,7 +218,7 @@ function drawSite(site) {
       const rows = site.classCurves.flatMap((c) => c.perClass.flatMap((points, j) => points.map(([fraction, accuracy]) => ({ class: classes[j], col: j % 5, row: Math.floor(j / 5), fraction, accuracy, order: c.order, series: c.order + " " + c.repeat }))));
       figure(s, Plot.plot({
         width: 1000, height: 150 * Math.ceil(classes.length / 5) + 40, grid: true, color: { legend: true }, fx: { axis: null }, fy: { axis: null },
-        x: { label: "fraction of units ablated", domain: [0, 1], ticks: [0.2, 0.5, 0.8] }, y: { label: "class accuracy", domain: [0, 1], ticks: 4 },
+        x: { label: "fraction of units ablated", domain: [0, 1], ticks: [0.2, 0.5, 0.8] }, y: { label: "class accuracy (%)", domain: [0, 1], ticks: 4, tickFormat: pointsTick },
         marks: [
           Plot.frame({ stroke: "#ddd" }),
           Plot.line(rows, { fx: "col", fy: "row", x: "fraction", y: "accuracy", z: "series", stroke: "order", strokeWidth: 1.2, tip: true, channels: { class: "class" } }),

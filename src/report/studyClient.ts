@@ -60,7 +60,7 @@ function clipped(cells, key, diverging, percentPoints = false) {
   const rows = classes.map((c, i) => ({ class: c, accuracy: data.baseline.perClass[i] }));
   const absent = rows.filter((r) => r.accuracy === null).map((r) => r.class);
   figure(s, Plot.plot({
-    height: 260, marginLeft: 50, y: { label: "accuracy", domain: [0, 1], grid: true }, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick },
+    height: 260, marginLeft: 50, y: { label: "accuracy (%)", domain: [0, 1], grid: true, tickFormat: pointsTick }, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick },
     marks: [
       Plot.barY(rows, { x: "class", y: "accuracy", fill: "#4c78a8", tip: true }),
       Plot.ruleY([data.baseline.accuracy], { stroke: "#e45756", strokeDasharray: "4 3" }),
@@ -84,7 +84,7 @@ if (data.depth.length > 0) {
     const rows = data.depth.flatMap((d, i) => (j === null ? d.points : d.perClass[j]).filter((p) => p[1] !== null).map(([fraction, accuracy]) => ({ site: names[i], depth: d.depth, fraction, accuracy })));
     const f = figure(document.createElement("div"), Plot.plot({
       height: 340, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: names, range: colours, label: "site (by depth)" },
-      x: { label: "fraction of the site's units ablated (random order)", domain: [0, 1] }, y: { label: j === null ? "accuracy" : "accuracy of class " + classes[j], domain: [0, 1] },
+      x: { label: "fraction of the site's units ablated (random order)", domain: [0, 1] }, y: { label: (j === null ? "accuracy" : "accuracy of class " + classes[j]) + " (%)", domain: [0, 1], tickFormat: pointsTick },
       marks: [Plot.line(rows, { x: "fraction", y: "accuracy", z: "site", stroke: "site", strokeWidth: 1.8, tip: true }), Plot.dot(rows, { x: "fraction", y: "accuracy", fill: "site", r: 2 })],
     }), "Study B of Meyes et al. 2019: for each site (one line, coloured from dark, nearest the input, to light, nearest the output) the " + (j === null ? "overall accuracy" : "accuracy on class " + classes[j]) + " as growing random fractions of its units (channels of a conv site) are ablated, the mean of " + repeats + " random order" + (repeats > 1 ? "s" : "") + ". Lines that stay high to large fractions show layers with much redundancy; pick a class above to see which layers that class depends on.", "depth" + (j === null ? "" : "-class-" + classes[j]).replace(/[^A-Za-z0-9_.-]/g, "_"), rows);
     f.id = "depth-figure";
@@ -166,7 +166,7 @@ if (data.training) {
   pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "training loss" }, marks: [Plot.line(rows, { x: "epoch", y: "trainLoss" }), Plot.dot(rows, { x: "epoch", y: "trainLoss", tip: true })] }));
   if (rows.some((r) => r.testAccuracy !== null)) {
     const tested = rows.filter((r) => r.testAccuracy !== null);
-    pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "test accuracy" }, marks: [Plot.line(tested, { x: "epoch", y: "testAccuracy", stroke: "#59a14f" }), Plot.dot(tested, { x: "epoch", y: "testAccuracy", fill: "#59a14f", tip: true })] }));
+    pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "test accuracy (%)", tickFormat: pointsTick }, marks: [Plot.line(tested, { x: "epoch", y: "testAccuracy", stroke: "#59a14f" }), Plot.dot(tested, { x: "epoch", y: "testAccuracy", fill: "#59a14f", tip: true })] }));
   }
   const tested = t.test === null ? "" : t.test === t.data ? " and the accuracy on " + t.test + " after it: the training data itself, so a training accuracy, not a test accuracy" : " and the accuracy on the test set " + t.test + " after it";
   figure(s, pair, "How lesion trained " + t.arch + " on " + t.data + ": the mean training loss of each epoch" + tested + ".", "training", rows);
@@ -188,7 +188,7 @@ if (data.recovery) {
   const range10 = ["#4e79a7", "#f28e2c", "#e15759", "#76b7b2", "#59a14f", "#edc949", "#af7aa1", "#ff9da7", "#9c755f", "#bab0ab"];
   const colours = [...classes.map((_, i) => range10[i % 10]), "black", "#777", "#1f77b4"];
   figure(s, Plot.plot({
-    height: 340, grid: true, color: { legend: true, type: "ordinal", domain, range: colours }, x: { label: "epochs of retraining", ticks: epochs, tickFormat: "d" }, y: { label: "accuracy" },
+    height: 340, grid: true, color: { legend: true, type: "ordinal", domain, range: colours }, x: { label: "epochs of retraining", ticks: epochs, tickFormat: "d" }, y: { label: "accuracy (%)", tickFormat: pointsTick },
     marks: [
       Plot.line(perClass, { x: "epoch", y: "accuracy", stroke: "series", strokeOpacity: 0.6, tip: true }),
       Plot.line(rows, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 3 }),

@@ -111,6 +111,11 @@ describe("study and report", () => {
       expect(tipText).toMatch(/alone: -?\d+\.\d\d pp drop/);
       expect(tipText).toMatch(/both.*-?\d+\.\d\d pp drop/);
 
+      // Accuracy axes in % as the text gives accuracies (a report review: 0–1 on the axes, "97.50%" in the text).
+      const networkAxis = await page.$$eval('#network svg g[aria-label="y-axis tick label"] text', (t) => t.map((x) => x.textContent));
+      expect(networkAxis.at(-1)).toBe("100");
+      expect(await page.$eval('#network svg g[aria-label="y-axis label"]', (g) => g.textContent)).toContain("accuracy (%)");
+
       // The pair matrix: units in the heatmaps' order, its colours over the whole range (the top pairs stand out; a
       // report review found 98 cells clipped together with them), and the table's rows about the drop first.
       const pairAxis = await page.$$eval('#pairs figure:first-of-type g[aria-label="x-axis tick label"] text', (t) => t.map((x) => x.textContent));
