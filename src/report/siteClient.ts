@@ -35,16 +35,24 @@ function drawSite(site) {
   // Room for the longest class name on a class axis (CIFAR-10's "automobile" was cut at 50 px): ~6.5 px a character.
   const classMargin = Math.max(50, 16 + 6.5 * Math.max(...classes.map((c) => String(c).length)));
   // A unit × class heatmap of cells[key] (columns in the display order), its colours clipped (clipped()).
+  // Where each activation population starts in the display order, named above its first column (the columns are
+  // grouped by population; a report review found nothing on the heatmap said where one ended).
+  const populationStarts = site.order.flatMap((u, i) => (i === 0 || site.population[u] !== site.population[site.order[i - 1]] ? [{ unit: u, label: site.population[u] < 0 ? "dead" : "P" + site.population[u] }] : []));
+  const mapWidth = Math.max(640, Math.min(1400, site.units * cellWidth) + 30 + classMargin);
+  // A column's width: the population ticks sit on the boundary, half a column left of the first unit's centre.
+  const columnWidth = (mapWidth - classMargin - 20) / site.units;
   const unitClassMap = (cells, key, diverging, xLabel, colourLabel, channels, percentPoints = false) => {
     const colour = clipped(cells, key, diverging, percentPoints);
     return Plot.plot({
       // At most 1,400 px of columns: a 1000-unit site at 7 px a column was 7,000 px wide, shrunk to a 30 px strip.
-      height: 300, marginLeft: classMargin, marginBottom: 45, width: Math.max(640, Math.min(1400, site.units * cellWidth) + 30 + classMargin),
+      height: 310, marginTop: 30, marginLeft: classMargin, marginRight: 20, marginBottom: 45, width: mapWidth,
       x: unitAxis(xLabel), y: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick },
       color: { ...colour.scale, legend: true, label: colourLabel + colour.note },
       marks: [
         Plot.cell(cells, { x: "unit", y: "class", fill: key, tip: true, channels: { unit: { value: (d) => unitLabel(d.unit), label: "unit" }, ...channels } }),
         Plot.dot(colour.outliers, { x: "unit", y: "class", r: 1.5, fill: "white", stroke: "black", strokeWidth: 0.5 }),
+        Plot.tickX(populationStarts, { x: "unit", y: null, stroke: "#333", strokeWidth: 1, dx: -columnWidth / 2, insetTop: -8, insetBottom: 0 }),
+        Plot.text(populationStarts, { x: "unit", frameAnchor: "top", dy: -12, textAnchor: "start", dx: 2 - columnWidth / 2, text: "label", fontSize: 9 }),
       ],
     });
   };

@@ -111,6 +111,17 @@ describe("study and report", () => {
       expect(tipText).toMatch(/alone: -?\d+\.\d\d pp drop/);
       expect(tipText).toMatch(/both.*-?\d+\.\d\d pp drop/);
 
+      // The ablation heatmap names each population above its first column, in the display order (a report review:
+      // nothing marked where one population ended).
+      const starts = await page.evaluate(() => {
+        const site = JSON.parse(document.getElementById("data")!.textContent!).sites[0];
+        const order: number[] = site.order;
+        return order.flatMap((u, i) => (i === 0 || site.population[u] !== site.population[order[i - 1]] ? [site.population[u] < 0 ? "dead" : "P" + site.population[u]] : []));
+      });
+      const labels = await page.$$eval('#ablation figure:first-of-type g[aria-label="text"] text', (t) => t.map((x) => x.textContent));
+      expect(labels).toEqual(starts);
+      expect(starts.length).toBeGreaterThan(1);
+
       // Accuracy axes in % as the text gives accuracies (a report review: 0–1 on the axes, "97.50%" in the text).
       const networkAxis = await page.$$eval('#network svg g[aria-label="y-axis tick label"] text', (t) => t.map((x) => x.textContent));
       expect(networkAxis.at(-1)).toBe("100");
