@@ -104,6 +104,13 @@ describe("explore", () => {
       await tab.waitForFunction("window.lesionExplorer.timings.length === 1");
       expect(await bars()).not.toEqual(before);
       expect(await tab.inputValue("#units")).toBe("npx lesion ablate mlp.onnx --data mnist:test --site fc1 --units 3 -o out/fc1_3");
+      expect(await tab.$eval("#cli-note", (p) => (p as HTMLElement).hidden)).toBe(true);
+      // A class's change is in pp, as the overall line's; a changed confusion cell names its intact count.
+      const changedBars = (await bars()).filter((t) => t!.includes("("));
+      expect(changedBars.length).toBeGreaterThan(0);
+      for (const t of changedBars) expect(t).toMatch(/^\d+\.\d\d% \([+−]\d+\.\d\d pp\)$/);
+      const cellTitle = await tab.$eval("#confusion td[title]", (td) => td.getAttribute("title"));
+      expect(cellTitle).toMatch(/^[+-]?\d+ from intact \(\d+\)$/);
       // Shift-click adds to the group.
       await tab.click('.unit[data-site="fc1"][data-unit="5"]', { modifiers: ["Shift"] });
       await tab.waitForFunction("window.lesionExplorer.timings.length === 2");
@@ -156,6 +163,8 @@ describe("explore", () => {
       expect([got.accuracy, got.perClass]).toEqual([reference.accuracy, reference.perClass]);
       // Two commands that run as pasted, the note after them (a leading "#" had commented out the whole line).
       expect(await tab.inputValue("#units")).toMatch(/^npx lesion ablate mlp\.onnx --data mnist:test --site fc1 --units 3,8,50 -o \S+ ; npx lesion ablate mlp\.onnx --data mnist:test --site fc2 --units 7,9 -o \S+ {2}# across sites: the CLI ablates one site per condition$/);
+      // Said beside the line, where it can be read (a trial missed it at the end of the line's box).
+      expect(await tab.$eval("#cli-note", (p) => [(p as HTMLElement).hidden, p.textContent])).toEqual([false, "Units of 2 sites are silenced together: the accuracy this page shows is that joint lesion, computed here; `lesion ablate` ablates one site per condition, so the line runs each site's lesion on its own, with other numbers."]);
       await tab.screenshot({ path: join(ARTEFACTS, "fc3-group.png") });
       // The stimulus map counts, for its images, what the last single-site lesion did: as the library's changes say.
       const last = LESIONS.length - 1;

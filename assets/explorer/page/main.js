@@ -7,7 +7,7 @@ function setUp() {
   // The CLI line below runs on the whole set: on a sample, its numbers are the whole set's, not this page's.
   const about = meta.sampled
     ? `${meta.model} on ${meta.data}: ${samples}. Silencing is zero ablation, as \`lesion ablate\` for the same units (the line below) computes it on all ${meta.total.toLocaleString("en")} samples; the accuracies here are this sample's.`
-    : `${meta.model} on ${meta.data}: ${samples}. Silencing is zero ablation; accuracy equals \`lesion ablate\` for the same units (the line below).`;
+    : `${meta.model} on ${meta.data}: ${samples}. Silencing is zero ablation; for units of one site, accuracy equals \`lesion ablate\` for the same units (the line below).`;
   $("about").textContent = about;
   for (const [value, text] of INDICATORS) $("indicator").append(new Option(text, value));
   meta.classNames.forEach((name, k) => $("klass").append(new Option(name, String(k))));

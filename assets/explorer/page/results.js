@@ -24,7 +24,7 @@ function renderBars() {
     root.append(svg("text", { x: left - 6, y: y + 14, "text-anchor": "end" }, name));
     if (now !== null) root.append(svg("rect", { x: left, y: y + 3, width: width * now, height: rowH - 8, class: now < before - 1e-12 ? "bar lost" : now > before + 1e-12 ? "bar gained" : "bar" }));
     if (before !== null) root.append(svg("rect", { x: left, y: y + 1, width: width * before, height: rowH - 4, class: "intact" }));
-    const delta = now === null || before === null ? "" : now === before ? "" : ` (${pp(now - before)})`;
+    const delta = now === null || before === null ? "" : now === before ? "" : ` (${pp(now - before)} pp)`;
     root.append(svg("text", { x: left + width + 6, y: y + 14, class: "value" }, `${pct(now)}${delta}`));
   });
 }
@@ -54,7 +54,7 @@ function renderConfusion() {
       td.style.background = y === p ? `rgba(70,120,180,${0.15 + 0.75 * t})` : `rgba(200,60,60,${Math.min(0.9, 4 * t)})`;
       if (change !== 0) {
         td.classList.add(y === p ? (change < 0 ? "worse" : "better") : change > 0 ? "worse" : "better");
-        td.title = `${change > 0 ? "+" : ""}${change} from intact`;
+        td.title = `${change > 0 ? "+" : ""}${change} from intact (${intact.confusion[y * K + p]})`;
       }
       tr.append(td);
     }
@@ -119,6 +119,11 @@ function render() {
   const d = current.accuracy - intact.accuracy;
   $("overall").textContent = `accuracy ${pct(current.accuracy)}${lesionSize(lesion) ? ` (${pp(d)} pp from intact ${pct(intact.accuracy)}) · lost ${current.lost} · gained ${current.gained}` : ""}`;
   $("units").value = cliLine();
+  // Said where it can be read, not only at the end of the line's box (a trial did not see it there): a lesion of several
+  // sites at once has no one CLI command, and the lines give each site's lesion alone, other numbers than these.
+  const sites = [...lesion].filter(([, u]) => u.length > 0).length;
+  $("cli-note").hidden = sites < 2;
+  $("cli-note").textContent = sites < 2 ? "" : `Units of ${sites} sites are silenced together: the accuracy this page shows is that joint lesion, computed here; \`lesion ablate\` ablates one site per condition, so the line runs each site's lesion on its own, with other numbers.`;
   syncPopulation();
   $("undo").disabled = history.length === 0;
   $("reset").disabled = lesionSize(lesion) === 0;
