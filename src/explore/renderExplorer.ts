@@ -123,7 +123,7 @@ export function renderExplorer(meta: ExplorerMeta, blobs: ExplorerBlobs): string
     '<header><h1>lesion explorer</h1><p id="about"></p><p id="status">loading the network…</p></header>\n',
     '<div id="controls"><label>colour <select id="indicator"></select></label> <label id="class-label">class <select id="klass"></select></label>',
     ' <label id="population-label" hidden>population <select id="population"></select></label> <button id="undo" disabled>undo</button> <button id="reset" disabled>reset</button>',
-    ' <span class="hint">click: silence only this unit (again: restore) · shift-click: add to / remove from the group</span>',
+    ' <span class="hint">click: silence only this unit (again: restore) · shift- or ctrl-click: add to / remove from the group · Tab and Enter work too</span>',
     '<div id="legend">unit colour, each site on its own scale: its lowest value<span class="ramp"></span>its highest · grey: undefined (selectivity of a unit too rarely active) · black, red border: silenced</div></div>\n',
     '<div id="cli"><label>the current lesion in the CLI <input id="units" readonly></label> <button id="copy">copy</button><p id="cli-note" class="hint" hidden></p></div>\n',
     '<main><div id="left"><section id="network"></section><div id="tip" hidden></div></div><section id="results"><p id="overall"></p><svg id="bars"></svg>',

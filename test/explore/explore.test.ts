@@ -117,6 +117,18 @@ describe("explore", () => {
       expect(await tab.inputValue("#units")).toContain("--site fc1 --units 3,5 -o out/fc1_3_5");
       await tab.hover('.unit[data-site="fc1"][data-unit="5"]');
       await tab.screenshot({ path: join(ARTEFACTS, "fc1-3-5.png") });
+      // Ctrl-click toggles in the group as shift-click does, and a focused unit takes Enter (a trial: ctrl-click had
+      // replaced the group; the units could not be reached by keyboard).
+      await tab.click('.unit[data-site="fc1"][data-unit="9"]', { modifiers: ["Control"] });
+      await tab.waitForFunction("window.lesionExplorer.timings.length === 3");
+      expect(await tab.inputValue("#units")).toContain("--site fc1 --units 3,5,9 ");
+      await tab.focus('.unit[data-site="fc1"][data-unit="9"]');
+      await tab.keyboard.press("Shift+Enter");
+      await tab.waitForFunction("window.lesionExplorer.timings.length === 4");
+      expect(await tab.inputValue("#units")).toContain("--site fc1 --units 3,5 ");
+      expect(await tab.getAttribute('.unit[data-site="fc1"][data-unit="9"]', "aria-label")).toBe("fc1:9");
+      await tab.click("#undo");
+      await tab.click("#undo");
       await tab.click("#undo");
       await tab.waitForFunction(() => (document.getElementById("units") as HTMLInputElement).value.endsWith("--units 3 -o out/fc1_3"));
       await tab.click("#reset");

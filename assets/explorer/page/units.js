@@ -48,24 +48,35 @@ function buildNetwork() {
       cell.className = "unit";
       cell.dataset.site = site.name;
       cell.dataset.unit = String(u);
+      // Reachable by keyboard (Tab, then Enter or Space; Shift as with a click), and named for a screen reader.
+      cell.tabIndex = 0;
+      cell.setAttribute("role", "button");
+      cell.setAttribute("aria-label", `${site.name}:${u}`);
       grid.append(cell);
     }
     column.append(title, sub, grid);
     root.append(column);
   }
-  root.addEventListener("click", (event) => {
+  /** A click or key on a unit: alone it silences only that unit; with Shift (or Ctrl/Cmd, as a list selects) it toggles it in the group. */
+  const toggle = (event) => {
     const cell = event.target.closest(".unit");
     if (!cell) return;
     const site = cell.dataset.site;
     const unit = Number(cell.dataset.unit);
     const silenced = (lesion.get(site) ?? []).includes(unit);
     let next;
-    if (event.shiftKey) {
+    if (event.shiftKey || event.ctrlKey || event.metaKey) {
       next = copyLesion(lesion);
       const units = next.get(site) ?? [];
       next.set(site, silenced ? units.filter((u) => u !== unit) : [...units, unit]);
     } else next = silenced && lesionSize(lesion) === 1 ? new Map() : new Map([[site, [unit]]]);
     enqueue(() => apply(next)).catch(() => {});
+  };
+  root.addEventListener("click", toggle);
+  root.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault();
+    toggle(event);
   });
   root.addEventListener("mousemove", (event) => {
     const cell = event.target.closest(".unit");
