@@ -124,7 +124,7 @@ export function renderExplorer(meta: ExplorerMeta, blobs: ExplorerBlobs): string
     '<div id="controls"><label>colour <select id="indicator"></select></label> <label id="class-label">class <select id="klass"></select></label>',
     ' <label id="population-label" hidden>population <select id="population"></select></label> <button id="undo" disabled>undo</button> <button id="reset" disabled>reset</button>',
     ' <span class="hint">click: silence only this unit (again: restore) · shift- or ctrl-click: add to / remove from the group · Tab and Enter work too</span>',
-    '<div id="legend">unit colour, each site on its own scale: its lowest value<span class="ramp"></span>its highest · grey: undefined (selectivity of a unit too rarely active) · black, red border: silenced</div></div>\n',
+    '<div id="legend">unit colour, each site on its own scale (its ends under the site\'s name): its lowest value<span class="ramp"></span>its highest · grey: undefined (selectivity of a unit too rarely active) · black, red border: silenced</div></div>\n',
     '<div id="cli"><label>the current lesion in the CLI <input id="units" readonly></label> <button id="copy">copy</button><p id="cli-note" class="hint" hidden></p></div>\n',
     '<main><div id="left"><section id="network"></section><div id="tip" hidden></div></div><section id="results"><p id="overall"></p><svg id="bars"></svg>',
     '<h2>confusion matrix <span class="hint">(rows: true class, columns: predicted; outlined where the lesion changed the count: red worse, fewer right or more wrong, green better; hover a cell for its intact count)</span></h2><div id="confusion"></div>',

@@ -96,6 +96,16 @@ describe("explore", () => {
       mkdirSync(ARTEFACTS, { recursive: true });
       await tab.screenshot({ path: join(ARTEFACTS, "intact.png") });
 
+      // Each site's colour scale states its ends under the site's name, in the indicator's units (a trial: the legend
+      // gave no numbers).
+      const range = () => tab.$eval('.range[data-site="fc1"]', (d) => d.textContent);
+      expect(await range()).toMatch(/^-?\d+\.\d{3} … -?\d+\.\d{3}$/);
+      await tab.selectOption("#indicator", "impact");
+      expect(await range()).toMatch(/^-?\d+\.\d\d pp … -?\d+\.\d\d pp$/);
+      await tab.selectOption("#indicator", "fractionActive");
+      expect(await range()).toMatch(/^\d+\.\d% … \d+\.\d%$/);
+      await tab.selectOption("#indicator", "classMean");
+
       // A click on a unit silences it: the status, the CLI line and at least one bar change.
       const bars = () => tab.$$eval("#bars text.value", (nodes) => nodes.map((n) => n.textContent));
       const before = await bars();

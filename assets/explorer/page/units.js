@@ -39,6 +39,10 @@ function buildNetwork() {
     const sub = document.createElement("div");
     sub.className = "sub";
     sub.textContent = `${site.units} ${site.kind === "conv" ? "channels" : "units"}`;
+    // The colour scale's ends for this site, rewritten on each recolouring (a trial: the legend gave no numbers).
+    const range = document.createElement("div");
+    range.className = "sub range";
+    range.dataset.site = site.name;
     const grid = document.createElement("div");
     grid.className = "units";
     const columns = Math.max(1, Math.ceil(site.units / 25));
@@ -54,7 +58,7 @@ function buildNetwork() {
       cell.setAttribute("aria-label", `${site.name}:${u}`);
       grid.append(cell);
     }
-    column.append(title, sub, grid);
+    column.append(title, sub, range, grid);
     root.append(column);
   }
   /** A click or key on a unit: alone it silences only that unit; with Shift (or Ctrl/Cmd, as a list selects) it toggles it in the group. */
@@ -96,6 +100,10 @@ function colourUnits() {
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
+    const which = $("indicator").value;
+    const shown = (v) => (which === "impact" ? `${(100 * v).toFixed(2)} pp` : which === "fractionActive" ? `${(100 * v).toFixed(1)}%` : v.toFixed(3));
+    const range = document.querySelector(`.range[data-site="${CSS.escape(site.name)}"]`);
+    if (range) range.textContent = lo <= hi ? `${shown(lo)} … ${shown(hi)}` : "no values";
     const off = new Set(lesion.get(site.name) ?? []);
     for (const cell of document.querySelectorAll(`.unit[data-site="${CSS.escape(site.name)}"]`)) {
       const u = Number(cell.dataset.unit);
@@ -103,6 +111,12 @@ function colourUnits() {
       cell.classList.toggle("off", off.has(u));
     }
   }
+}
+
+/** How often a unit is active, never rounded to a misleading "0%": a unit active on a few images says so. */
+function activeText(fraction) {
+  if (fraction === 0) return "never active on these samples (dead)";
+  return `active ${fraction < 0.01 ? (100 * fraction).toFixed(2) : (100 * fraction).toFixed(0)}%`;
 }
 
 let weightsCache = new Map();
@@ -116,7 +130,7 @@ function showTip(cell) {
   title.className = "tip-title";
   title.textContent = `${site.name}:${u}${(lesion.get(site.name) ?? []).includes(u) ? " (silenced)" : ""}`;
   const facts = document.createElement("div");
-  facts.textContent = `selectivity ${ind.selectivity[u] === null ? "undefined (too few active samples)" : ind.selectivity[u].toFixed(3)} · ablated alone ${pp(-ind.impact[u])} pp · mean |act| ${ind.magnitude[u].toFixed(3)} · active ${(100 * ind.fractionActive[u]).toFixed(0)}%`;
+  facts.textContent = `selectivity ${ind.selectivity[u] === null ? "undefined (too few active samples)" : ind.selectivity[u].toFixed(3)} · ablated alone ${pp(-ind.impact[u])} pp · mean |act| ${ind.magnitude[u].toFixed(3)} · ${activeText(ind.fractionActive[u])}`;
   tip.append(title, facts);
   // Class profile: the unit's mean activation per class.
   const profile = svg("svg", { width: 24 * K + 10, height: 70 });
