@@ -91,7 +91,7 @@ function renderMap() {
   outcome.forEach((o) => tally[o]++);
   $("map-legend").innerHTML = Object.entries(tally)
     .map(([o, n]) => `<span style="color:${OUTCOME_COLOURS[o]}">■</span> ${o === "wrong" ? "wrong in both" : o === "kept" ? "right in both" : o} ${n}`)
-    .join(" · ");
+    .join(" · ") + (outcome.length < N ? ` (counts over the map's ${outcome.length.toLocaleString("en")} images, not the ${N.toLocaleString("en")} the page scores)` : "");
 }
 
 /** The population picker shows the population that is the current lesion, else its prompt. */
