@@ -199,13 +199,13 @@ function drawSite(site) {
         const name = unitLabel(p.units[0]) + " + " + unitLabel(p.units[1]);
         const rows = classes.flatMap((c, j) => p.drop[j] === null ? [] : [
           { class: c, part: "lost only jointly (redundant)", drop: p.redundant[j] ?? 0 },
-          { class: c, part: "caused by either unit alone (and the rest)", drop: p.drop[j] - (p.redundant[j] ?? 0) },
+          { class: c, part: "lost also to either unit alone, less images gained", drop: p.drop[j] - (p.redundant[j] ?? 0) },
         ]);
         holder.replaceChildren(figure(document.createElement("div"), Plot.plot({
           height: 280, marginLeft: 55, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick }, y: { label: "accuracy drop", grid: true, tickFormat: (v) => pointsTick(v) + " pp" },
-          color: { legend: true, domain: ["caused by either unit alone (and the rest)", "lost only jointly (redundant)"], range: ["#4c78a8", "#e45756"] },
+          color: { legend: true, domain: ["lost also to either unit alone, less images gained", "lost only jointly (redundant)"], range: ["#4c78a8", "#e45756"] },
           marks: [Plot.barY(rows, { x: "class", y: "drop", fill: "part", tip: true }), Plot.ruleY([0])],
-        }), "Pair " + name + " ablated, class by class (Meyes et al. 2019): each bar is the class's accuracy drop under the pair, split into the part lost only jointly (red: images either unit alone keeps, the pair's redundancy) and the rest (blue: what the units cause on their own). Pairs listed by overall redundancy.", file("pair-split"), rows.map((r) => ({ pair: name, ...r }))));
+        }), "Pair " + name + " ablated, class by class (Meyes et al. 2019): each bar is the class's accuracy drop under the pair, split into the part lost only jointly (red: images either unit alone keeps, the pair's redundancy) and the rest (blue: images that either unit alone also loses, less the images the pair gets right that the intact network got wrong). Pairs listed by overall redundancy.", file("pair-split"), rows.map((r) => ({ pair: name, ...r }))));
       };
       pick.addEventListener("change", drawSplit);
       drawSplit();

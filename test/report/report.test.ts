@@ -138,6 +138,9 @@ describe("study and report", () => {
       expect(firstOther).toBeGreaterThan(0);
       expect(tableRows.slice(firstOther).some((r) => r.endsWith("~ impact") || r.startsWith("impact ~"))).toBe(false);
 
+      // The pair split's legend says what its blue part is (a report review: "(and the rest)" explained nothing).
+      expect(await page.$$eval("#pairs [class$='-swatch']", (t) => t.map((x) => (x.textContent ?? "").trim()))).toEqual(["lost also to either unit alone, less images gained", "lost only jointly (redundant)"]);
+
       // The selectivity list names no unit below the minimum activity (or dead).
       const check = await page.evaluate(() => {
         const data = JSON.parse(document.getElementById("data")!.textContent!);
