@@ -138,7 +138,9 @@ function drawSite(site) {
     s.append(note);
     // The rows that answer the section's question (what goes with the drop) first, then the indicators among themselves.
     const withImpact = (e) => e.a === "impact" || e.b === "impact";
-    s.append(table([...site.correlations.filter(withImpact), ...site.correlations.filter((e) => !withImpact(e))].map((e) => [e.a + " ~ " + e.b, e.n ?? site.units, e.pearson ?? "n/a", e.pearsonP ?? "n/a", e.spearman ?? "n/a", e.spearmanP ?? "n/a"]), ["indicators", "n", "Pearson r", "p", "Spearman ρ", "p"]));
+    // One format for every p-value, two significant digits (a review found 1.32e-10 beside 0.0003288 and 0.000002398).
+    const pValue = (p) => (p === null || p === undefined ? "n/a" : p < 1e-3 ? p.toExponential(1) : p.toPrecision(2));
+    s.append(table([...site.correlations.filter(withImpact), ...site.correlations.filter((e) => !withImpact(e))].map((e) => [e.a + " ~ " + e.b, e.n ?? site.units, e.pearson ?? "n/a", pValue(e.pearsonP), e.spearman ?? "n/a", pValue(e.spearmanP)]), ["indicators", "n", "Pearson r", "p", "Spearman ρ", "p"]));
   }
 
   // Populations: embedding and group ablation effects.

@@ -137,6 +137,10 @@ describe("study and report", () => {
       const firstOther = tableRows.findIndex((r) => !r.includes("impact ") && !r.endsWith("impact"));
       expect(firstOther).toBeGreaterThan(0);
       expect(tableRows.slice(firstOther).some((r) => r.endsWith("~ impact") || r.startsWith("impact ~"))).toBe(false);
+      // Its p-values in one format: two significant digits, below 0.001 as 1.2e-5.
+      const pCells = await page.$$eval("#indicators table tr", (r) => r.slice(1).flatMap((x) => [3, 5].map((i) => x.querySelectorAll("td")[i]?.textContent ?? "")));
+      expect(pCells.length).toBeGreaterThan(0);
+      for (const p of pCells) expect(p).toMatch(/^(n\/a|0\.\d*[1-9]\d?|1\.0|\d\.\de-\d+)$/);
 
       // The pair split's legend says what its blue part is (a report review: "(and the rest)" explained nothing).
       expect(await page.$$eval("#pairs [class$='-swatch']", (t) => t.map((x) => (x.textContent ?? "").trim()))).toEqual(["lost also to either unit alone, less images gained", "lost only jointly (redundant)"]);
