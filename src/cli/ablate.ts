@@ -9,7 +9,7 @@ import { ablate, type AblateOptions } from "../study/ablate.js";
 import { ablateFiles } from "../runs/ablateFiles.js";
 import { RESUME_LOG_FILE } from "../runs/resultDir.js";
 import { deltaIntervals } from "../study/deltaIntervals.js";
-import { condition, conditionId, fractions, groups, pairs, singles, type AblationMode, type Condition, type FractionOrder } from "../study/conditions.js";
+import { condition, fractions, groups, pairs, redundancySingles, singles, type AblationMode, type Condition, type FractionOrder } from "../study/conditions.js";
 import type { Progress } from "../progress.js";
 import { provenance } from "../runs/provenance.js";
 import { sha256 } from "../files.js";
@@ -99,7 +99,7 @@ export function registerAblate(program: Command): void {
         for (const w of result.warnings) console.error(warningLine(w));
         if (flags.json) return printJson(summary);
         // The progress and a resume count these singles too (5,050 for h2's 4,950 pairs): the line says where they went.
-        const extra = unreportedSingles(result.conditions);
+        const extra = redundancySingles(result.conditions).length;
         console.log(`${result.conditions.length} condition(s)${extra > 0 ? ` (and ${extra} single unit(s) the pairs' redundancy needs, not reported)` : ""} on ${result.model}, ${result.data} (${result.n} samples), baseline ${percent(result.baseline.accuracy)} → ${flags.output}`);
         if (result.conditions.every((c) => c.cumulative)) {
           // A fraction curve reads as a curve: one line per site, order and repeat, the accuracy at each fraction.
@@ -159,18 +159,4 @@ async function buildConditions(
   const conditions: Condition[] = [];
   for (const lists of perSite.values()) for (const list of lists) for (const c of list) if (!seen.has(c.id)) (seen.add(c.id), conditions.push(c));
   return conditions;
-}
-
-/** The single-unit conditions `ablate` ran for its pairs' redundancy beyond those asked for (it reports only those). */
-function unreportedSingles(conditions: ReadonlyArray<{ site: string; units: readonly number[]; mode: AblationMode; label: string | null }>): number {
-  const asked = new Set(conditions.map((c) => conditionId(c.site, c.units, c.mode, c.label)));
-  const extra = new Set<string>();
-  for (const c of conditions) {
-    if (c.units.length !== 2 || c.label !== null) continue;
-    for (const u of c.units) {
-      const id = conditionId(c.site, [u], c.mode);
-      if (!asked.has(id)) extra.add(id);
-    }
-  }
-  return extra.size;
 }

@@ -24,7 +24,7 @@ import { planSweep, sweep, sweepAhead, type SweepPath } from "../engine/sweep/sw
 import { dataIdentity } from "../data/dataIdentity.js";
 import { checkAgreement, type Agreement } from "../engine/agreement.js";
 import { openResumeLog } from "../resumeLog.js";
-import { condition as makeCondition, conditionId, type Condition, type CumulativeStep } from "./conditions.js";
+import { conditionId, redundancySingles, type Condition, type CumulativeStep } from "./conditions.js";
 import { classNames } from "../engine/evaluate.js";
 import { classCounts, type Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
@@ -152,13 +152,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   const loss = options.loss ?? true;
   // Redundancy needs both singles of every pair; run the missing ones too, without reporting them.
   const needed = new Map(conditions.map((c) => [c.id, c]));
-  for (const c of conditions) {
-    if (c.units.length !== 2 || c.label !== null) continue;
-    for (const u of c.units) {
-      const single = makeCondition(sites.get(c.site)!, [u], c.mode);
-      if (!needed.has(single.id)) needed.set(single.id, single);
-    }
-  }
+  for (const single of redundancySingles(conditions)) needed.set(single.id, single);
   const store = options.resumeLog
     ? openResumeLog<LoggedOutcome | StoredIntact>(options.resumeLog, { model: model.sha256, data: data.spec, n: data.n, dataSha256: dataIdentity(data).sha256, loss })
     : null;

@@ -46,6 +46,24 @@ export function condition(site: Site, units: readonly number[], mode: AblationMo
   return { id: conditionId(site.name, sorted, mode, label), site: site.name, units: sorted, mode, label };
 }
 
+/**
+ * The single-unit conditions the redundancy of `conditions`' pairs needs and `conditions` does not hold: both units of
+ * every unlabelled two-unit condition alone, in its mode, each once, in the order the pairs name them. `ablate` runs
+ * them without reporting them (the pairs' units were checked when the pairs were made).
+ */
+export function redundancySingles(conditions: ReadonlyArray<Pick<Condition, "id" | "site" | "units" | "mode" | "label">>): Condition[] {
+  const held = new Set(conditions.map((c) => c.id));
+  const singles = new Map<string, Condition>();
+  for (const c of conditions) {
+    if (c.units.length !== 2 || c.label !== null) continue;
+    for (const u of c.units) {
+      const id = conditionId(c.site, [u], c.mode);
+      if (!held.has(id) && !singles.has(id)) singles.set(id, { id, site: c.site, units: [u], mode: c.mode, label: null });
+    }
+  }
+  return [...singles.values()];
+}
+
 /** The id of the condition ablating `units` (sorted, distinct) of `site` in `mode`: `site/mode/u1+u2…[@label]`. */
 export function conditionId(site: string, units: readonly number[], mode: AblationMode, label: string | null = null): string {
   const key = units.length <= 4 ? units.join("+") : `${units.length}u-${createHash("sha256").update(units.join(",")).digest("hex").slice(0, 12)}`;
