@@ -200,9 +200,10 @@ export function resolveSite(model: LesionModel, name: string): Site {
     const conv = /^(.*?)bn(\d+)$/.exec(name);
     const folded = conv && names.includes(`${conv[1]}conv${conv[2]}`) ? `; a BatchNorm folded into the conv before it has that conv's site: ${conv[1]}conv${conv[2]}` : "";
     // One activation module applied more than once (torchvision's BasicBlock calls its `relu` twice): the name a
-    // PyTorch hook would take is each use's, and each use is a site of its own.
+    // PyTorch hook would take is each use's, and each use is a site of its own. Only torch.onnx's scoped node names
+    // (`/layer2/layer2.1/relu_1/Relu`) say so: Keras names two layers `re_lu` and `re_lu_1`.
     const uses = reusedModuleSites(model.sites, name);
-    if (uses.length > 1) fail("unknown-site", `unknown site '${name}' in ${model.name}: one activation module applied ${uses.length} times, each use a site of its own: ${uses.map((s) => s.name).join(", ")}`, { model: model.name, site: name, closest: uses.map((s) => s.name) });
+    if (uses.length > 1 && uses.every((s) => s.node.startsWith("/"))) fail("unknown-site", `unknown site '${name}' in ${model.name}: one activation module applied ${uses.length} times, each use a site of its own: ${uses.map((s) => s.name).join(", ")}`, { model: model.name, site: name, closest: uses.map((s) => s.name) });
     fail("unknown-site", `unknown site '${name}' in ${model.name}${folded}; closest: ${hint} (all: ${names.join(", ")})`, { model: model.name, site: name, closest: closest(name, names) });
   }
   return site;
@@ -216,12 +217,12 @@ export function resolveSite(model: LesionModel, name: string): Site {
  */
 function siteByAlias(sites: readonly Site[], name: string): Site | undefined {
   const scopes = sites.map((s) => scopeName(s.node, s.op));
-  const reused = scopes.some((scope) => scope === `${name}_1`);
+  const reused = reusedModuleSites(sites, name).length > 1;
   const matches = sites.filter((s, i) => s.node === name || s.tensor === name || (!reused && scopes[i] === name));
   return matches.length === 1 ? matches[0] : undefined;
 }
 
-/** The sites of module `name`'s uses, in graph order, where it runs more than once (`relu`, `relu_1`, …). */
+/** The sites of module `name`'s uses (`relu`, `relu_1`, …: more than one where the module runs more than once), in graph order. */
 function reusedModuleSites(sites: readonly Site[], name: string): Site[] {
   return sites.filter((s) => {
     const scope = scopeName(s.node, s.op);
