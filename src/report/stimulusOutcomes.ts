@@ -13,7 +13,7 @@ export interface StimulusOutcomes {
   points: Array<[number, number, number]>;
   /** How well the map separates the classes: `classAgreement`'s share and what chance gives. */
   neighbours: { same: number; chance: number };
-  conditions: Array<{ id: string; site: string; delta: number; codes: string }>;
+  conditions: Array<{ id: string; site: string; units: number[]; delta: number; codes: string }>;
 }
 
 /**
@@ -49,7 +49,7 @@ export function stimulusOutcomes(dir: string, characterized: CharacterizeSummary
     const ofSite = singles.conditions.map((c, i) => ({ c, i })).filter(({ c }) => c.site === site);
     // Every unit of the site, most damaging first.
     for (const { c, i } of [...ofSite].sort((a, b) => a.c.delta - b.c.delta || a.c.units[0] - b.c.units[0])) {
-      conditions.push({ id: c.id, site, delta: round(c.delta)!, codes: outcome(after(singlesFiles, i), null).join("") });
+      conditions.push({ id: c.id, site, units: c.units, delta: round(c.delta)!, codes: outcome(after(singlesFiles, i), null).join("") });
     }
     if (!existsSync(join(dir, `pairs-${site}`, SUMMARY_FILE))) continue;
     const pairs = JSON.parse(readFileSync(join(dir, `pairs-${site}`, SUMMARY_FILE), "utf8")) as AblateSummary;
@@ -60,7 +60,7 @@ export function stimulusOutcomes(dir: string, characterized: CharacterizeSummary
     const damaging = [...all].sort((a, b) => a.c.delta - b.c.delta).slice(0, 20);
     for (const { c, i } of [...new Set([...redundant, ...damaging])]) {
       const alone = c.units.map((u) => after(singlesFiles, ofSite.find((o) => o.c.units[0] === u)!.i));
-      conditions.push({ id: c.id, site, delta: round(c.delta)!, codes: outcome(after(pairFiles, i), alone).join("") });
+      conditions.push({ id: c.id, site, units: c.units, delta: round(c.delta)!, codes: outcome(after(pairFiles, i), alone).join("") });
     }
   }
   const points = map.samples.map((_, j): [number, number, number] => [round(Number(map.coordinates.data[2 * j]))!, round(Number(map.coordinates.data[2 * j + 1]))!, map.labels[j]]);

@@ -29,9 +29,9 @@ function picker(s, label, id) {
   s.append(holder);
   return { pick, holder };
 }
-/** A stimulus-map condition's units as the findings name them: "fc1:3", "fc1:3 + fc1:15" (its id ends in the units). */
+/** A stimulus-map condition's units as the findings name them: "fc1:3", "fc1:3 + fc1:15". */
 function conditionUnits(c) {
-  return c.id.slice(c.id.lastIndexOf("/") + 1).split("+").map((u) => c.site + ":" + u).join(" + ");
+  return c.units.map((u) => c.site + ":" + u).join(" + ");
 }
 /** The picker's entry: the units and what ablating them costs overall ("0.34 pp drop"), or gains. */
 function conditionLabel(c) {
