@@ -14,7 +14,7 @@ import type { Progress } from "../progress.js";
 import { provenance } from "../runs/provenance.js";
 import { sha256 } from "../files.js";
 import { unitScores } from "../study/unitScores.js";
-import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, parseNumberList, percent, points, printJson, progressReporter, reuseFinished } from "./common.js";
+import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseOptionalInteger, parseList, parseNumberList, percent, points, printJson, progressReporter, reuseFinished } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 import { warningLine } from "./flagMessage.js";
 
@@ -44,7 +44,7 @@ interface AblateFlags {
   seed: string;
   loss: boolean;
   confusion?: boolean;
-  batchSize: string;
+  batchSize?: string;
   output: string;
   overwrite?: boolean;
   json?: boolean;
@@ -66,7 +66,7 @@ export function registerAblate(program: Command): void {
     .option("--seed <n>", "seed of the random orders", "0")
     .option(FLAGS.loss!, "skip the per-condition loss (pair sweeps run faster)")
     .option(FLAGS.confusion!, "write each condition's confusion matrix (confusion.npy)")
-    .option(FLAGS.batchSize!, "samples per run", "1024")
+    .option(FLAGS.batchSize!, "samples per run (default 1024; a network with conv sites: as many as keep its largest activation under 4 MiB a run)")
     .option("-o, --output <dir>", "result directory (a rerun resumes an interrupted run there)", "out/ablate")
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
@@ -76,7 +76,7 @@ export function registerAblate(program: Command): void {
       if (!MODES.includes(flags.mode)) fail("bad-option", `--mode must be zero or mean, got '${flags.mode}'`, { options: ["mode"], value: flags.mode });
       if (!ORDERS.includes(flags.order)) fail("bad-option", `--order must be one of ${ORDERS.join(", ")}, got '${flags.order}'`, { options: ["order"], value: flags.order });
       if (flags.pairs !== undefined && flags.fraction !== undefined) fail("bad-option", "--pairs cannot be combined with --fraction (a fraction curve replaces the units)", { options: ["pairs", "fraction"] });
-      const batchSize = parseInteger(flags.batchSize, "--batch-size");
+      const batchSize = parseOptionalInteger(flags.batchSize, "--batch-size");
       const model = await openModel(path);
       const loaded = await loadModelData(flags.data, model);
       const progress = progressReporter();
@@ -129,7 +129,7 @@ async function buildConditions(
   model: LesionModel,
   data: Dataset,
   flags: AblateFlags,
-  run: { batchSize: number; onProgress: (event: Progress) => void; signal: AbortSignal },
+  run: { batchSize: number | undefined; onProgress: (event: Progress) => void; signal: AbortSignal },
 ): Promise<Condition[]> {
   const mode = flags.mode as AblationMode;
   // Per site, then concatenated: a wide layer has more pairs (130,816 for 512 units) than push(...list) takes. A

@@ -5,7 +5,7 @@ import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { characterize, type CharacterizeOptions } from "../study/characterize.js";
 import { characterizeFiles } from "../runs/characterizeFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, percent, printJson, progressReporter, reuseFinished } from "./common.js";
+import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseOptionalInteger, parseList, percent, printJson, progressReporter, reuseFinished } from "./common.js";
 import { warningLine } from "./flagMessage.js";
 
 const FLAGS: FlagTable<CharacterizeOptions> = {
@@ -30,7 +30,7 @@ interface CharacterizeFlags {
   seed: string;
   map: boolean;
   mapSamples: string;
-  batchSize: string;
+  batchSize?: string;
   output: string;
   overwrite?: boolean;
   json?: boolean;
@@ -49,7 +49,7 @@ export function registerCharacterize(program: Command): void {
     .option(FLAGS.seed!, "seed of k-means, t-SNE and UMAP", "0")
     .option(FLAGS.map!, "skip the stimulus map (PCA + t-SNE of the images, cached per data set)")
     .option("--map-samples <n>", "images on the stimulus map", "2000")
-    .option(FLAGS.batchSize!, "samples per run", "1024")
+    .option(FLAGS.batchSize!, "samples per run (default 1024; a network with conv sites: as many as keep its largest activation under 4 MiB a run)")
     .option("-o, --output <dir>", "result directory", "out/characterize")
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
@@ -61,7 +61,7 @@ export function registerCharacterize(program: Command): void {
         maxK: parseInteger(flags.maxK, "--max-k", 2),
         seed: parseInteger(flags.seed, "--seed", 0),
         map: flags.map ? { samples: parseInteger(flags.mapSamples, "--map-samples", 10) } : (false as const),
-        batchSize: parseInteger(flags.batchSize, "--batch-size"),
+        batchSize: parseOptionalInteger(flags.batchSize, "--batch-size"),
       };
       const model = await openModel(path);
       const loaded = await loadModelData(flags.data, model);

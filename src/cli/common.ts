@@ -22,6 +22,11 @@ export function parseInteger(value: string, flag: string, min = 1): number {
   return number;
 }
 
+/** parseInteger of a flag without a default: undefined where it was not given (the library's default then applies). */
+export function parseOptionalInteger(value: string | undefined, flag: string, min = 1): number | undefined {
+  return value === undefined ? undefined : parseInteger(value, flag, min);
+}
+
 /**
  * One class named on the command line (`--class`, `--exclude-classes`): an index, or one of `names` (the class names
  * of `owner`, "the recipient"). Anything that looks like a number is an index ("-1" and "3.5" are refused as such, not

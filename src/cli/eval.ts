@@ -3,7 +3,7 @@ import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { evaluate, type EvaluateOptions } from "../engine/evaluate.js";
 import { provenance } from "../runs/provenance.js";
-import { parseInteger, percent, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
+import { parseOptionalInteger, percent, printJson, progressReporter, loadModelData, type FlagTable } from "./common.js";
 import { warningLine } from "./flagMessage.js";
 
 const FLAGS: FlagTable<EvaluateOptions> = { batchSize: "--batch-size <n>", onProgress: null /* progress bar on a TTY */, signal: null /* Ctrl-C */ };
@@ -14,15 +14,15 @@ export function registerEval(program: Command): void {
     .description("accuracy overall and per class, confusion matrix and loss of a model on a data set")
     .argument("<model>", "ONNX model file")
     .requiredOption("--data <spec>", "data set: mnist[:train|test], fashion-mnist, cifar10, idx:…, npy:…, or a folder")
-    .option(FLAGS.batchSize!, "samples per run", "1024")
+    .option(FLAGS.batchSize!, "samples per run (default 1024; a network with conv sites: as many as keep its largest activation under 4 MiB a run)")
     .option("--json", "print the result as JSON")
-    .action(async (path: string, flags: { data: string; batchSize: string; json?: boolean }) => {
+    .action(async (path: string, flags: { data: string; batchSize?: string; json?: boolean }) => {
       const model = await openModel(path);
       const loaded = await loadModelData(flags.data, model);
       const progress = progressReporter();
       try {
         const data = matchClassNames(loaded, model.classNames);
-        const result = await evaluate(model, data, { batchSize: parseInteger(flags.batchSize, "--batch-size"), onProgress: progress.onProgress });
+        const result = await evaluate(model, data, { batchSize: parseOptionalInteger(flags.batchSize, "--batch-size"), onProgress: progress.onProgress });
         progress.stop();
         if (flags.json) return printJson({ ...result, provenance: provenance(model, data) });
         console.log(`${result.model} on ${result.data} (${result.n} samples): accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);

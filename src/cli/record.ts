@@ -4,7 +4,7 @@ import { closeModel, openModel } from "../engine/model.js";
 import { record, type RecordOptions } from "../engine/record.js";
 import { recordFiles } from "../runs/recordFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseList, printJson, progressReporter, reuseFinished } from "./common.js";
+import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseOptionalInteger, parseList, printJson, progressReporter, reuseFinished } from "./common.js";
 
 const FLAGS: FlagTable<RecordOptions> = {
   sites: "--sites <names>",
@@ -22,15 +22,15 @@ export function registerRecord(program: Command): void {
     .requiredOption("--data <spec>", "data set: mnist[:train|test], fashion-mnist, cifar10, idx:…, npy:…, or a folder")
     .option(FLAGS.sites!, "comma-separated sites (default: all)")
     .option(FLAGS.samples!, "also write every sample's activations (<site>.samples.npy)")
-    .option(FLAGS.batchSize!, "samples per run", "1024")
+    .option(FLAGS.batchSize!, "samples per run (default 1024; a network with conv sites: as many as keep its largest activation under 4 MiB a run)")
     .option("-o, --output <dir>", "result directory", "out/record")
     .option(OVERWRITE_FLAG, OVERWRITE_HELP)
     .option("--json", "print summary.json to stdout")
-    .action(async (path: string, flags: { data: string; sites?: string; samples?: boolean; batchSize: string; output: string; overwrite?: boolean; json?: boolean }) => {
+    .action(async (path: string, flags: { data: string; sites?: string; samples?: boolean; batchSize?: string; output: string; overwrite?: boolean; json?: boolean }) => {
       const options: RecordOptions = {
         sites: flags.sites !== undefined ? parseList(flags.sites, "--sites") : undefined,
         samples: flags.samples ?? false,
-        batchSize: parseInteger(flags.batchSize, "--batch-size"),
+        batchSize: parseOptionalInteger(flags.batchSize, "--batch-size"),
       };
       const model = await openModel(path);
       const loaded = await loadModelData(flags.data, model);

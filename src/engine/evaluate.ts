@@ -7,7 +7,7 @@ import { crossEntropy } from "./sweep/logits.js";
 import { classCounts, type Matrix } from "./metrics.js";
 
 export interface EvaluateOptions {
-  /** Samples per onnxruntime run. Default 1024. */
+  /** Samples per onnxruntime run. Default 1024; for a network with conv sites, as many as keep its largest site tensor under 4 MiB a run (batchRows). */
   batchSize?: number;
   onProgress?: (event: Progress) => void;
   signal?: AbortSignal;

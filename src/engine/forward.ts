@@ -23,12 +23,26 @@ export function checkBatchSize(batchSize: number | undefined): number | undefine
 }
 
 /**
- * The rows of one batch: `batchSize` (default 1024), fewer when the model's site activations of that many samples
- * would pass BATCH_ACTIVATION_BYTES (never fewer than 1). Per-sample results do not depend on it.
+ * Without a batch size given, a network with conv sites runs in batches whose largest site tensor stays under this
+ * many bytes. Its sessions run without onnxruntime's memory arena (createSession), so each run allocates its tensors
+ * anew, and a tensor beyond glibc's mmap threshold (32 MiB at most) is mapped fresh and faulted in page by page on
+ * every run: `lesion eval` of cnn:small on mnist:test (16×28×28 floats per image at conv1, 51 MB a batch of 1,024)
+ * took 4.9 s at 1,024 rows and 1.7 s at 64 (187,000 against 26,000 page faults; `/usr/bin/time -f "%e s %R"`).
+ * Smaller batches also keep a run's tensors in cache.
  */
-export function batchRows(model: LesionModel, batchSize = DEFAULT_BATCH_SIZE): number {
-  const perSample = model.sites.reduce((sum, site) => sum + site.shape.reduce((a, b) => a * b, 1) * 4, 0);
-  return Math.max(1, Math.min(batchSize, perSample > 0 ? Math.floor(BATCH_ACTIVATION_BYTES / perSample) : batchSize));
+export const CONV_BATCH_BYTES = 4 * 2 ** 20;
+
+/**
+ * The rows of one batch: `batchSize`, fewer when the model's site activations of that many samples would pass
+ * BATCH_ACTIVATION_BYTES (never fewer than 1). Without `batchSize`: 1,024 rows, or for a network with conv sites as
+ * many as keep its largest site tensor under CONV_BATCH_BYTES. Per-sample results do not depend on it.
+ */
+export function batchRows(model: LesionModel, batchSize?: number): number {
+  const sizes = model.sites.map((site) => site.shape.reduce((a, b) => a * b, 1) * 4);
+  const perSample = sizes.reduce((a, b) => a + b, 0);
+  const largest = Math.max(0, ...sizes);
+  const rows = batchSize ?? (model.sites.some((s) => s.kind === "conv") && largest > 0 ? Math.min(DEFAULT_BATCH_SIZE, Math.floor(CONV_BATCH_BYTES / largest)) : DEFAULT_BATCH_SIZE);
+  return Math.max(1, Math.min(rows, perSample > 0 ? Math.floor(BATCH_ACTIVATION_BYTES / perSample) : rows));
 }
 
 export interface BatchOutputs {
@@ -110,7 +124,7 @@ export async function forEachBatch(
   options: ForwardOptions,
   onBatch: (batch: BatchOutputs) => void,
 ): Promise<void> {
-  const batchSize = batchRows(model, checkBatchSize(options.batchSize) ?? DEFAULT_BATCH_SIZE);
+  const batchSize = batchRows(model, checkBatchSize(options.batchSize));
   const sampleSize = data.shape[0] * data.shape[1] * data.shape[2];
   // The inputs normalised once for every sample (allInputs), where a caller made them; else batch by batch.
   const all = memoizedValue<Float32Array>(model, data, INPUTS_KEY);

@@ -17,7 +17,7 @@ export interface RecordOptions {
   sites?: string[];
   /** Keep every sample's activation (n × units per site). Default false. */
   samples?: boolean;
-  /** Samples per onnxruntime run. Default 1024. */
+  /** Samples per onnxruntime run. Default 1024; for a network with conv sites, as many as keep its largest site tensor under 4 MiB a run (batchRows). */
   batchSize?: number;
   onProgress?: (event: Progress) => void;
   signal?: AbortSignal;

@@ -48,7 +48,7 @@ export interface AblateOptions {
   resumeLog?: string;
   /** Keep the resume log at the end, for a caller that removes it once results are written (ResultDir.write). Default false. */
   keepResumeLog?: boolean;
-  /** Samples per onnxruntime run where the whole graph runs. Default 1024. */
+  /** Samples per onnxruntime run where the whole graph runs. Default 1024; for a network with conv sites, as many as keep its largest site tensor under 4 MiB a run (batchRows). */
   batchSize?: number;
   onProgress?: (event: Progress) => void;
   signal?: AbortSignal;

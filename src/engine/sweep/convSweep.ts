@@ -41,7 +41,13 @@ export interface ConvSweepInput {
 
 /** onnxruntime's graph optimisation for the conv path's sessions (see createSession). */
 export const CONV_OPTIMIZATION = "all";
-const CACHE_BYTES = 64 * 2 ** 20;
+/**
+ * A chunk's cached tensors (layer input and output, extras, logits), in bytes. Kept well under glibc's mmap threshold
+ * (32 MiB at most): the sessions run without onnxruntime's arena, and a larger chunk's tensors were mapped and faulted
+ * in anew on every prefix run (cnn:small's conv1 on mnist:test, 16 filters: 444,000 page faults and 3.5 s of system
+ * time at 64 MiB, 171,000 and 1.3 s at 8 MiB; see maskedSweep.ts).
+ */
+const CACHE_BYTES = 8 * 2 ** 20;
 const BATCH_BYTES = 16 * 2 ** 20;
 /** Per block of rows, every channel's contribution to the layer's output ([rows, C, …]) is at most this large. */
 const DELTA_BYTES = 64 * 2 ** 20;
