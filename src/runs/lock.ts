@@ -1,6 +1,7 @@
 /**
  * The lock of a result or study directory: `lesion.lock`, created exclusively, holding the owner's pid. Two runs never
- * work in one directory at once; the lock of a process that no longer exists (a killed run) is taken over. A few lines
+ * work in one directory at once; the lock of a process that no longer exists (a killed run) is taken over, by one run
+ * only (under `lesion.lock.takeover`, also created exclusively). A few lines
  * of our own rather than a library: one process per lock, local file systems, and the pid check (a zombie counts as
  * gone) is the whole policy.
  */
@@ -22,7 +23,7 @@ export function acquireLock(dir: string): { release: () => void } {
     try {
       fd = openSync(path, "wx");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 2) guardWrite(path, () => { throw error; });
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt > TAKEOVER_ATTEMPTS) guardWrite(path, () => { throw error; });
       const text = readLock(path);
       const owner = Number.parseInt(text, 10);
       // An empty lock a moment old is being written by its owner: held, pid not yet known.
@@ -30,14 +31,11 @@ export function acquireLock(dir: string): { release: () => void } {
       if (Number.isInteger(owner) && owner > 0 && alive(owner)) {
         fail("dir-locked", `${dir} is in use by another lesion run (pid ${owner}, ${path}); wait for it to finish or choose another output directory`, { dir, pid: owner });
       }
-      // Stale (its process is gone, or the file is empty or damaged): remove and try again.
-      rmSync(path, { force: true });
+      // Stale (its process is gone, or the file is empty or damaged): taken over, or by now another run's.
+      if (takeOver(path, text)) break;
       continue;
     }
-    guardWrite(path, () => {
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-    });
+    writePid(path, fd);
     break;
   }
   let held = true;
@@ -48,6 +46,58 @@ export function acquireLock(dir: string): { release: () => void } {
       if (readLock(path).trim() === String(process.pid)) rmSync(path, { force: true });
     },
   };
+}
+
+/** Attempts at a stale lock before giving up (another run's takeover is waited for a moment each time). */
+const TAKEOVER_ATTEMPTS = 50;
+
+/**
+ * Replaces the stale lock `path` (whose text was `seen`) by ours; false where another run is taking it over or has.
+ * Two runs that both read the stale pid must not both take over (a trial ran six at once on a dead pid's lock: two
+ * held it in 8 of 15 tries, the second having removed the first's new lock), so the takeover runs under a guard file
+ * created exclusively, and under it the lock is read again and replaced only if it is still the one seen stale.
+ */
+function takeOver(path: string, seen: string): boolean {
+  const guard = `${path}.takeover`;
+  let fd: number;
+  try {
+    fd = openSync(guard, "wx");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") guardWrite(guard, () => { throw error; });
+    // Another run is taking it over. A guard left by a run killed mid-takeover (its pid gone) is removed.
+    const owner = Number.parseInt(readLock(guard), 10);
+    if (!(Number.isInteger(owner) && owner > 0 && alive(owner)) && Date.now() - mtime(guard) > 1000) rmSync(guard, { force: true });
+    else pause(20);
+    return false;
+  }
+  try {
+    writePid(guard, fd);
+    if (readLock(path) !== seen) return false;
+    rmSync(path, { force: true });
+    try {
+      fd = openSync(path, "wx");
+    } catch (error) {
+      // Created meanwhile by a run that never saw the stale lock: the next attempt finds it.
+      if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+      return guardWrite(path, () => { throw error; });
+    }
+    writePid(path, fd);
+    return true;
+  } finally {
+    rmSync(guard, { force: true });
+  }
+}
+
+function writePid(path: string, fd: number): void {
+  guardWrite(path, () => {
+    writeSync(fd, `${process.pid}\n`);
+    closeSync(fd);
+  });
+}
+
+/** Blocks this thread for `ms` milliseconds (a lock is taken synchronously). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function readLock(path: string): string {

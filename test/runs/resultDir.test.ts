@@ -211,6 +211,33 @@ describe("openResultDir", () => {
     taken.release();
   });
 
+  // Runs started together on a killed run's directory all read the dead pid: only one may take the lock over (a trial's
+  // six processes released at once had two owners in 8 of 15 tries, the second removing the first's new lock).
+  it("a dead pid's lock taken over by six processes at once has exactly one owner; the others are refused", async () => {
+    const lock = join(process.cwd(), "dist/runs/lock.js");
+    const child = `import { acquireLock } from ${JSON.stringify(lock)};
+      const [dir, at] = [process.argv[1], Number(process.argv[2])];
+      while (Date.now() < at) {}
+      try { const held = acquireLock(dir); const t = Date.now(); while (Date.now() - t < 300) {} console.log("got"); held.release(); }
+      catch (error) { console.log(error.code); }`;
+    for (let round = 0; round < 4; round++) {
+      const dir = mkdtempSync(join(tmpdir(), "lesion-lock-race-"));
+      writeFileSync(join(dir, "lesion.lock"), `${spawnSync(process.execPath, ["-e", ""]).pid}\n`);
+      const at = Date.now() + 1500;
+      const outputs = await Promise.all(
+        Array.from({ length: 6 }, () => new Promise<string>((resolve) => {
+          const run = spawn(process.execPath, ["--input-type=module", "-e", child, dir, String(at)], { stdio: ["ignore", "pipe", "inherit"] });
+          let text = "";
+          run.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          run.on("close", () => resolve(text.trim()));
+        })),
+      );
+      expect(outputs.filter((o) => o === "got")).toHaveLength(1);
+      expect(outputs.filter((o) => o === "dir-locked")).toHaveLength(5);
+      expect(existsSync(join(dir, "lesion.lock.takeover"))).toBe(false);
+    }
+  }, 60_000);
+
   // A killed run's process can linger as a zombie until its parent reaps it (kill -9 under a slow init): signal 0
   // still reaches it, but it holds nothing. Linux only (/proc).
   it.runIf(existsSync("/proc/self/stat"))("openResultDir takes over the lock of a zombie process; a live one's still refuses", async () => {
