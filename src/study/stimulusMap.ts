@@ -65,8 +65,35 @@ function cachePath(data: Dataset, options: StimulusMapOptions) {
  * directory must be writable (`unwritable-path`, see checkCacheDir), so the t-SNE is never computed and then lost.
  */
 export function checkStimulusMapCache(data: Dataset, options: StimulusMapOptions = {}): void {
-  const { path } = cachePath(data, options);
-  if (!existsSync(path)) checkCacheDir(dirname(path));
+  const { m, path } = cachePath(data, options);
+  if (!readCached(path, m, data.n)) checkCacheDir(dirname(path));
+}
+
+/**
+ * The map cached at `path`, or null where there is none or it is not a whole map of m samples of n (a file cut short or
+ * edited: a trial's damaged cache file failed every later run that needed the map with an internal error, until
+ * deleted by hand). Such a file is a miss: the map is computed again and the file replaced.
+ */
+function readCached(path: string, m: number, n: number): StimulusMap | null {
+  if (!existsSync(path)) return null;
+  let cached: StimulusMap;
+  try {
+    cached = JSON.parse(readFileSync(path, "utf8")) as StimulusMap;
+  } catch {
+    return null;
+  }
+  const whole = (values: unknown, length: number, ok: (v: unknown) => boolean) => Array.isArray(values) && values.length === length && values.every(ok);
+  const sample = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < n;
+  const finite = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+  const good =
+    cached !== null &&
+    typeof cached === "object" &&
+    whole(cached.samples, m, sample) &&
+    whole(cached.labels, m, (v) => Number.isInteger(v)) &&
+    whole(cached.coordinates?.data, 2 * m, finite) &&
+    cached.coordinates.shape?.[0] === m &&
+    cached.coordinates.shape?.[1] === 2;
+  return good ? cached : null;
 }
 
 /**
@@ -77,10 +104,8 @@ export function checkStimulusMapCache(data: Dataset, options: StimulusMapOptions
  */
 export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {}): Promise<StimulusMap> {
   const { m, settings, path } = cachePath(data, options);
-  if (existsSync(path)) {
-    const cached = JSON.parse(readFileSync(path, "utf8")) as StimulusMap;
-    return { ...cached, data: data.spec };
-  }
+  const cached = readCached(path, m, data.n);
+  if (cached) return { ...cached, data: data.spec };
   checkCacheDir(dirname(path));
   const samples = shuffle(Array.from({ length: data.n }, (_, i) => i), seeded(settings.seed)).slice(0, m).sort((a, b) => a - b);
   const reduced = principalComponents(data, samples, settings.components);
