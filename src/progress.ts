@@ -2,7 +2,8 @@
  * Progress events of long runs, keyed by phase; the library never prints, the CLI renders them. A phase with
  * `total` 0 has no measure of progress (the stimulus map's t-SNE): a display shows that it is working, without a bar.
  * Phase `resume`, sent once before any work: `done` of `total` conditions were read from the resume log `detail`
- * (`total` counts the conditions asked for and the single units a pair sweep needs, as the `ablate` phase does).
+ * (`total` counts the conditions asked for and the single units a pair sweep needs, as the `ablate` phase does); from
+ * `train`, `done` of `total` epochs were read from the epoch state `detail`.
  */
 export interface Progress {
   phase: string;

@@ -91,8 +91,6 @@ export function registerTrain(program: Command): void {
       // Training takes minutes: an output that cannot be written is found before it starts.
       checkWritableDir(dirname(resolve(output)), "output directory");
       const progress = progressReporter();
-      // The library resumes silently: say it here, before the epochs (a mismatched state is refused by train itself).
-      if (flags.epochState && existsSync(`${stem}.epoch-state.json`)) console.error(`lesion: resuming from ${stem}.epoch-state.json`);
       const interrupt = abortOnInterrupt();
       try {
         const result = await train(data, {
@@ -109,7 +107,8 @@ export function registerTrain(program: Command): void {
           std: parseNumberList(flags.std, "--std"),
           epochState: flags.epochState ? `${stem}.epoch-state.json` : undefined,
           excludeClasses: flags.excludeClasses === undefined ? undefined : flags.excludeClasses.split(",").map((item) => parseClass(item, data.classNames, "--exclude-classes", "the training data")),
-          onProgress: progress.onProgress,
+          // Said once train has accepted the state (a state of another run is refused in one line, without it).
+          onProgress: (event) => (event.phase === "resume" ? console.error(`lesion: resuming from ${event.detail}: ${event.done} of ${event.total} epochs done`) : progress.onProgress(event)),
           onEpoch: (e) => {
             if (flags.json) return;
             progress.stop();

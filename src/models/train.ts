@@ -3,12 +3,13 @@
  * networks, and the starting point of recovery. Initialisation is PyTorch's default for Linear and Conv
  * (uniform in ±1/√fan-in for weights and biases), drawn from a seeded generator; data are shuffled per epoch with a
  * seed derived from (seed, epoch). The initial weights are returned too (Meyes et al. compare trained with initial
- * weights). With `epochState`, the state after every epoch is saved there and a rerun resumes from it.
+ * weights). With `epochState`, the state after every epoch is saved there and a rerun resumes from it (a `resume` progress event says so: `done` of `total` epochs, `detail` the path).
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { withoutClasses } from "../data/pickSamples.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
+import { dataIdentity, type DataIdentity } from "../data/dataIdentity.js";
 import { fillInput } from "../engine/input.js";
 import { trainNetwork, type EpochResult, type TrainingData } from "../engine/train.js";
 import { writeFileAtomic } from "../files.js";
@@ -69,8 +70,11 @@ export interface TrainResult {
 }
 
 interface EpochState {
-  /** What a resumed run must share (more epochs may be asked for). */
-  header: { arch: string; data: string; n: number; options: Omit<TrainResult["options"], "epochs"> };
+  /**
+   * What a resumed run must share (more epochs may be asked for): the architecture, the training data's and test data's
+   * identity (spec, size, SHA-256 of the loaded content), the input normalisation and the optimisation settings.
+   */
+  header: { arch: string; data: DataIdentity; test: DataIdentity | null; mean: number[]; std: number[]; options: Omit<TrainResult["options"], "epochs"> };
   epoch: number;
   history: EpochResult[];
   parameters: Record<string, string>;
@@ -90,10 +94,10 @@ export function trainingHistory(result: TrainResult): { arch: string; data: stri
  * Trains a network of the zoo (`arch`: "mlp:784-100-10" widths or a named CNN) on `data` with lesion's engine (SGD
  * with momentum or Adam, as torch.optim; PyTorch's default initialisation, seeded), and returns the trained and the
  * initial model (ONNX bytes with lesion's metadata) and the history per epoch (train loss, test accuracy as a fraction
- * 0..1). With `epochState`, the state after every epoch is saved there and a rerun resumes from it.
+ * 0..1). With `epochState`, the state after every epoch is saved there and a rerun resumes from it (a `resume` progress event says so: `done` of `total` epochs, `detail` the path).
  * @throws LesionError `bad-arch` (an architecture the zoo cannot read or that does not fit the data); `bad-option`
  * (a negative or non-finite setting, epochs or batchSize below 1, an excluded class out of range or one that leaves no
- * sample); `resume-mismatch` (an epoch state of another run, or unreadable); `unwritable-path` (the epoch state);
+ * sample); `resume-mismatch` (an epoch state of another run, naming what differs; unreadable; or holding more epochs than asked for); `unwritable-path` (the epoch state);
  * `shape-mismatch`; `aborted` (options.signal).
  */
 export async function train(all: Dataset, options: TrainOptions): Promise<TrainResult> {
@@ -119,8 +123,12 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
   checkChannels(preprocessing, data.shape[0]);
   const initial = initialParameters(network, settings.seed);
   const { epochs: _epochs, ...shared } = settings;
-  const header: EpochState["header"] = { arch: options.arch, data: data.spec, n: data.n, options: shared };
-  const resumed = options.epochState ? readEpochState(options.epochState, header) : null;
+  // The data's identities hash their content: computed only for a run that saves its state.
+  const header: EpochState["header"] | null = options.epochState
+    ? { arch: options.arch, data: dataIdentity(data), test: options.test ? dataIdentity(options.test) : null, mean: preprocessing.mean, std: preprocessing.std, options: shared }
+    : null;
+  const resumed = options.epochState ? readEpochState(options.epochState, header!, settings.epochs) : null;
+  if (resumed) options.onProgress?.({ phase: "resume", done: resumed.epoch, total: settings.epochs, detail: options.epochState });
   const started = resumed?.epoch ?? 0;
   const history: EpochResult[] = resumed?.history ?? [];
   const batches = Math.ceil(data.n / settings.batchSize);
@@ -142,7 +150,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
       history.push(epoch);
       options.onEpoch?.(epoch);
       if (options.epochState) {
-        const saved: EpochState = { header, epoch: epoch.epoch, history, parameters: encode(values), state: encode(state), initial: encode(initial) };
+        const saved: EpochState = { header: header!, epoch: epoch.epoch, history, parameters: encode(values), state: encode(state), initial: encode(initial) };
         writeFileAtomic(options.epochState, JSON.stringify(saved));
       }
     },
@@ -190,7 +198,12 @@ export function classifierBytes(network: Network, values: Map<string, Float32Arr
   return encodeModel(model);
 }
 
-function readEpochState(path: string, header: EpochState["header"]): EpochState | null {
+/**
+ * The epoch state at `path` if it belongs to this run (same header) and holds no more than `epochs` epochs; null where
+ * there is none. A trial resumed states saved under another --mean, --std, --test or a larger --epochs: models and
+ * histories that mixed two runs. `resume-mismatch` names what differs.
+ */
+function readEpochState(path: string, header: EpochState["header"], epochs: number): EpochState | null {
   if (!existsSync(path)) return null;
   let state: EpochState;
   try {
@@ -198,8 +211,21 @@ function readEpochState(path: string, header: EpochState["header"]): EpochState 
   } catch {
     fail("resume-mismatch", `${path} is not a readable epoch state of a training run; remove it to start over`, { path });
   }
-  if (JSON.stringify(state.header) !== JSON.stringify(header)) {
-    fail("resume-mismatch", `${path} belongs to a different training run (architecture, data or options changed); remove it or choose another path`, { path });
+  const saved = (state?.header ?? {}) as Partial<EpochState["header"]>;
+  const describe = (value: unknown) => (value === undefined || value === null ? "none" : typeof value === "object" && value !== null && "spec" in value ? `${(value as DataIdentity).spec} (${(value as DataIdentity).sha256.slice(0, 12)}…)` : JSON.stringify(value));
+  const differences: string[] = [];
+  for (const key of ["arch", "data", "test", "mean", "std"] as const) {
+    if (JSON.stringify(saved[key]) !== JSON.stringify(header[key])) differences.push(`${key} ${describe(saved[key])} there, ${describe(header[key])} now`);
+  }
+  for (const [key, value] of Object.entries(header.options)) {
+    const there = (saved.options as Record<string, unknown> | undefined)?.[key];
+    if (JSON.stringify(there) !== JSON.stringify(value)) differences.push(`${key} ${describe(there)} there, ${describe(value)} now`);
+  }
+  if (differences.length > 0) {
+    fail("resume-mismatch", `${path} belongs to a different training run (${differences.join("; ")}); remove it or choose another path`, { path });
+  }
+  if (state.epoch > epochs) {
+    fail("resume-mismatch", `${path} holds ${state.epoch} epochs of this training run, more than the ${epochs} asked for; ask for at least ${state.epoch}, or remove it to start over`, { path, options: ["epochs"] });
   }
   return state;
 }

@@ -16,6 +16,7 @@ import { evaluate } from "../../src/engine/evaluate.js";
 import { record } from "../../src/engine/record.js";
 import { recover } from "../../src/models/recover.js";
 import { train, type TrainResult } from "../../src/models/train.js";
+import type { Progress } from "../../src/progress.js";
 
 let trainSet: Dataset;
 let testSet: Dataset;
@@ -102,6 +103,19 @@ describe("train", () => {
     expect(resumed.history.map((e) => e.epoch)).toEqual([1, 2, 3]);
     expect(Buffer.from(resumed.model).equals(Buffer.from(whole.model))).toBe(true);
     expect(existsSync(epochState)).toBe(false);
+    // A state of the same run under another normalisation, test set or a smaller epoch count is refused, naming what
+    // differs (a trial's resumed runs mixed two trainings: epoch 1 on (x − 0.5)/0.5, the rest on (x − 0.1)/0.5).
+    const events: Progress[] = [];
+    const stop = new AbortController();
+    expect(await errorCode(() => train(subset, { ...options, epochs: 4, epochState, signal: stop.signal, onEpoch: (e) => e.epoch === 2 && stop.abort() }))).toBe("aborted");
+    await expect(train(subset, { ...options, epochs: 4, epochState, mean: [0.1] })).rejects.toMatchObject({ code: "resume-mismatch", message: `${epochState} belongs to a different training run (mean [0.5] there, [0.1] now); remove it or choose another path` });
+    await expect(train(subset, { ...options, epochs: 4, epochState, std: [0.3], lr: 0.01 })).rejects.toMatchObject({ code: "resume-mismatch", message: `${epochState} belongs to a different training run (std [0.5] there, [0.3] now; lr 0.001 there, 0.01 now); remove it or choose another path` });
+    const test = await loadDataset("mnist:test", { limit: 100 });
+    await expect(train(subset, { ...options, epochs: 4, epochState, test })).rejects.toMatchObject({ code: "resume-mismatch", message: expect.stringMatching(/belongs to a different training run \(test none there, mnist:test\S* \([0-9a-f]{12}…\) now\)/) });
+    await expect(train(subset, { ...options, epochs: 1, epochState })).rejects.toMatchObject({ code: "resume-mismatch", message: `${epochState} holds 2 epochs of this training run, more than the 1 asked for; ask for at least 2, or remove it to start over` });
+    const four = await train(subset, { ...options, epochs: 4, epochState, onProgress: (e) => e.phase === "resume" && events.push(e) });
+    expect(events).toEqual([{ phase: "resume", done: 2, total: 4, detail: epochState }]);
+    expect(Buffer.from(four.model).equals(Buffer.from((await train(subset, { ...options, epochs: 4 })).model))).toBe(true);
     expect(await errorCode(() => train(subset, { ...options, arch: "mlp:784-10" }))).toBe("no error");
     expect(await errorCode(() => train(subset, { ...options, arch: "mlp:100-10" }))).toBe("bad-arch");
     expect(await errorCode(() => train(subset, { ...options, arch: "resnet" }))).toBe("bad-arch");
