@@ -4,7 +4,7 @@ import { matchClassNames } from "../data/matchClassNames.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
-import { closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
+import { checkUnits, closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
 import { ablate, type AblateOptions } from "../study/ablate.js";
 import { ablateFiles } from "../runs/ablateFiles.js";
 import { RESUME_LOG_FILE } from "../runs/resultDir.js";
@@ -87,9 +87,15 @@ export function registerAblate(program: Command): void {
         // Everything the conditions and results depend on; a groups file by its content.
         const groupsFile = flags.units.startsWith("@") && flags.fraction === undefined ? sha256(readFileChecked(flags.units.slice(1), "groups file")) : null;
         const units = flags.fraction === undefined ? { units: flags.units, groupsFile } : { fraction: flags.fraction, order: flags.order, repeats: flags.repeats, seed: flags.seed };
+        // Every site, unit and value checked before the directory is claimed: with --overwrite, claiming removes its
+        // previous run (a trial's `--units 25 --overwrite` lost a finished run to a unit out of range). A fraction
+        // curve's ranking (a sweep) is left for after.
+        const planned = await buildConditions(model, data, flags, null);
+        for (const c of planned) checkUnits(resolveSite(model, c.site), c.units);
         output = claimOutput(flags.output, "ablate", model, data, { site: flags.site, pairs: flags.pairs ?? null, ...units, mode: flags.mode, loss: flags.loss, confusion: flags.confusion ?? false }, flags.overwrite);
         if (reuseFinished(output, flags)) return;
-        const conditions = await buildConditions(model, data, flags, { batchSize, onProgress: progress.onProgress, signal: interrupt.signal });
+        const ranked = flags.fraction !== undefined && flags.order !== "random";
+        const conditions = ranked ? await buildConditions(model, data, flags, { batchSize, onProgress: progress.onProgress, signal: interrupt.signal }) : planned;
         const options: AblateOptions = { conditions, loss: flags.loss, confusion: flags.confusion ?? false, batchSize, resumeLog: join(flags.output, RESUME_LOG_FILE), keepResumeLog: true };
         const result = await ablate(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
@@ -129,7 +135,7 @@ async function buildConditions(
   model: LesionModel,
   data: Dataset,
   flags: AblateFlags,
-  run: { batchSize: number | undefined; onProgress: (event: Progress) => void; signal: AbortSignal },
+  run: { batchSize: number | undefined; onProgress: (event: Progress) => void; signal: AbortSignal } | null,
 ): Promise<Condition[]> {
   const mode = flags.mode as AblationMode;
   // Per site, then concatenated: a wide layer has more pairs (130,816 for 512 units) than push(...list) takes. A
@@ -139,8 +145,9 @@ async function buildConditions(
   for (const name of parseList(flags.site, "--site")) {
     const site = resolveSite(model, name);
     if (flags.fraction !== undefined) {
-      const order = flags.order as FractionOrder;
-      const ranking = order === "random" ? undefined : await unitScores(model, data, site.name, { score: order, mode, ...run });
+      // Without `run` (the check before any work), a ranked curve is built in random order: the same units and values.
+      const order = run ? (flags.order as FractionOrder) : "random";
+      const ranking = order === "random" ? undefined : await unitScores(model, data, site.name, { score: order, mode, ...run! });
       add(site.name, fractions(site, { fractions: parseNumberList(flags.fraction, "--fraction"), order, ranking, repeats: parseInteger(flags.repeats, "--repeats"), seed: parseInteger(flags.seed, "--seed", 0), mode }));
       continue;
     }

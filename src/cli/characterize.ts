@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { fail } from "../errors.js";
 import { matchClassNames } from "../data/matchClassNames.js";
-import { closeModel, openModel, type LesionModel } from "../engine/model.js";
+import { closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
 import { characterize, type CharacterizeOptions } from "../study/characterize.js";
 import { characterizeFiles } from "../runs/characterizeFiles.js";
 import { provenance } from "../runs/provenance.js";
@@ -74,6 +74,8 @@ export function registerCharacterize(program: Command): void {
         initial = flags.initial ? await openModel(flags.initial) : undefined;
         // Everything but the batch size, which changes no result.
         const { batchSize: _batchSize, ...identity } = options;
+        // Checked before the directory is claimed: with --overwrite, claiming removes its previous run.
+        for (const site of options.sites ?? []) resolveSite(model, site);
         output = claimOutput(flags.output, "characterize", model, data, { ...identity, k: identity.k ?? null, initial: initial?.sha256 ?? null }, flags.overwrite);
         if (reuseFinished(output, flags)) return;
         const result = await characterize(model, data, { ...options, initial, onProgress: progress.onProgress, signal: interrupt.signal });

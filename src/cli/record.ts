@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { matchClassNames } from "../data/matchClassNames.js";
-import { closeModel, openModel } from "../engine/model.js";
+import { closeModel, openModel, resolveSite } from "../engine/model.js";
 import { record, type RecordOptions } from "../engine/record.js";
 import { recordFiles } from "../runs/recordFiles.js";
 import { provenance } from "../runs/provenance.js";
@@ -39,6 +39,8 @@ export function registerRecord(program: Command): void {
       let output: ReturnType<typeof claimOutput> | undefined;
       try {
         const data = matchClassNames(loaded, model.classNames);
+        // Checked before the directory is claimed: with --overwrite, claiming removes its previous run.
+        for (const site of options.sites ?? []) resolveSite(model, site);
         output = claimOutput(flags.output, "record", model, data, { sites: options.sites ?? null, samples: options.samples }, flags.overwrite);
         if (reuseFinished(output, flags)) return;
         const result = await record(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });

@@ -4,7 +4,7 @@ import { dataIdentity } from "../data/dataIdentity.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
-import { recover, type RecoverOptions } from "../models/recover.js";
+import { checkRecover, recover, type RecoverOptions } from "../models/recover.js";
 import { provenance } from "../runs/provenance.js";
 import { recoverFiles } from "../runs/recoverFiles.js";
 import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, parseOptimizer, percent, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
@@ -91,6 +91,8 @@ export function registerRecover(program: Command): void {
           batchSize: parseInteger(flags.batchSize, "--batch-size"),
           seed: parseInteger(flags.seed, "--seed", 0),
         };
+        // Checked before the directory is claimed: with --overwrite, claiming removes its previous run.
+        checkRecover(model, data, { ...options, test });
         output = claimOutput(flags.output, "recover", model, data, { ...options, lr: options.lr ?? null, test: dataIdentity(test) }, flags.overwrite);
         if (reuseFinished(output, flags)) return;
         const result = await recover(model, data, { ...options, test, onProgress: progress.onProgress, signal: interrupt.signal });

@@ -4,8 +4,8 @@ import { loadDataset } from "../data/loadDataset.js";
 import { dirname, resolve } from "node:path";
 import { checkOutputFile, checkWritableDir, writeFileAtomic } from "../files.js";
 import { train, trainingHistory, type TrainOptions } from "../models/train.js";
-import { existsSync } from "node:fs";
-import { fail } from "../errors.js";
+import { existsSync, rmSync } from "node:fs";
+import { fail, isLesionError } from "../errors.js";
 import { abortOnInterrupt, OVERWRITE_FLAG, parseClass, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
 
 const FLAGS: FlagTable<TrainOptions> = {
@@ -93,7 +93,7 @@ export function registerTrain(program: Command): void {
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       try {
-        const result = await train(data, {
+        const options: TrainOptions = {
           arch: flags.arch,
           test,
           epochs: parseInteger(flags.epochs, "--epochs"),
@@ -115,6 +115,14 @@ export function registerTrain(program: Command): void {
             console.error(`epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)}${e.testAccuracy === null ? "" : `, test accuracy ${percent(e.testAccuracy)}`} (${e.seconds.toFixed(1)} s)`);
           },
           signal: interrupt.signal,
+        };
+        const result = await train(data, options).catch(async (error) => {
+          // With --overwrite, an epoch state of another run (refused before any work) is discarded and training starts
+          // over, as --overwrite replaces the model; a state of this run is still resumed.
+          if (!(flags.overwrite && options.epochState && isLesionError(error) && error.code === "resume-mismatch")) throw error;
+          rmSync(options.epochState, { force: true });
+          console.error(`lesion: --overwrite: removed ${options.epochState}, which does not resume this run; training from the start`);
+          return train(data, options);
         });
         progress.stop();
         writeFileAtomic(initialPath, result.initial);

@@ -16,7 +16,7 @@ import { dataIdentity } from "../data/dataIdentity.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
-import { checkUnits, resolveSite, type LesionModel } from "../engine/model.js";
+import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { classNames } from "../engine/evaluate.js";
 import { checkLearningRate, evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
 import { inputOf, networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
@@ -83,6 +83,23 @@ export interface RecoverResult {
 }
 
 /**
+ * What `recover` checks before any work, for a caller that must know before it starts (the command line, before it
+ * claims an output directory whose previous run `--overwrite` would remove). Returns the site.
+ * @throws LesionError as `recover` does before training: `unknown-site`, `unit-out-of-range`, `bad-units`, `bad-option`
+ * (a learning rate ≤ 0), `unsupported-op`, `shape-mismatch`, `bad-data`, `label-out-of-range`.
+ */
+export function checkRecover(model: LesionModel, data: Dataset, options: Pick<RecoverOptions, "site" | "units" | "lr" | "test">): Site {
+  checkData(model, data);
+  checkData(model, options.test);
+  const site = resolveSite(model, options.site);
+  checkUnits(site, options.units);
+  checkLearningRate(options.lr);
+  if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
+  recoverableSite(model, site.name);
+  return site;
+}
+
+/**
  * Recovery after ablation (Meyes et al. 2019): the network retrained on `data` with `units` of `site` held at zero
  * ("held") or released ("free"), measured on `options.test` after every epoch (accuracy and per-class accuracy,
  * fractions 0..1), with the intact and ablated baselines and, with `control`, the intact network retrained with the
@@ -93,12 +110,7 @@ export interface RecoverResult {
  * `label-out-of-range` (a label beyond the model's classes); `aborted` (options.signal).
  */
 export async function recover(model: LesionModel, data: Dataset, options: RecoverOptions): Promise<RecoverResult> {
-  checkData(model, data);
-  checkData(model, options.test);
-  const site = resolveSite(model, options.site);
-  checkUnits(site, options.units);
-  checkLearningRate(options.lr);
-  if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
+  const site = checkRecover(model, data, options);
   const { network, values, layer } = recoverableSite(model, site.name);
   const free = options.free ?? false;
   const masks = { [layer]: options.units };

@@ -80,6 +80,44 @@ describe("lesion result directories (bin)", () => {
     expect({ ...summaryOf(out), elapsedSeconds: 0 }).toEqual({ ...second, elapsedSeconds: 0 });
   });
 
+  // A trial's `ablate … --units 25 --overwrite` on a finished run: one line, exit 1, but the run's files were gone and a
+  // run.json of the refused run left, which then refused the original command.
+  it("--overwrite with a bad site, unit or value refuses before the directory is touched: the finished run stays as it was", () => {
+    const bad: Record<string, { run: string[]; variants: Array<[string[], RegExp]> }> = {
+      ablate: {
+        run: ["ablate", "a.onnx", "--data", data, "--site", "fc1"],
+        variants: [
+          [["--units", "25"], /^lesion: unit 25 is out of range for site fc1 \(0\.\.11\)$/],
+          [["--fraction", "1.5"], /fraction 1\.5 is outside \(0, 1\]/],
+          [["--units", "a"], /--units 'a' is not understood/],
+          [["--pairs", "fc9"], /unknown site 'fc9'/],
+          [["--units", "@x.npy"], /x\.npy/],
+        ],
+      },
+      record: { run: ["record", "a.onnx", "--data", data], variants: [[["--sites", "fc9"], /unknown site 'fc9'/]] },
+      characterize: { run: ["characterize", "a.onnx", "--data", data, "--no-map"], variants: [[["--sites", "fc1,fc9"], /unknown site 'fc9'/]] },
+      recover: {
+        run: ["recover", "a.onnx", "--data", data, "--test", data, "--site", "fc1", "--units", "0", "--epochs", "1"],
+        variants: [
+          [["--units", "3,700"], /unit 700 is out of range for site fc1/],
+          [["--lr", "-1"], /--lr \(the learning rate\) must be a positive number, got -1/],
+        ],
+      },
+    };
+    for (const [command, { run, variants }] of Object.entries(bad)) {
+      const out = join(dir, `keep-${command}`);
+      expect(lesion([...run, "-o", out]).status).toBe(0);
+      const snapshot = () => Object.fromEntries(readdirSync(out).sort().map((name) => [name, sha256(readFileSync(join(out, name)))]));
+      const before = snapshot();
+      for (const [extra, message] of variants) {
+        expectOneLineError(lesion([...run, ...extra, "--overwrite", "-o", out]), message);
+        expect(snapshot(), `${command} ${extra.join(" ")}`).toEqual(before);
+      }
+      // The original command is still a rerun of the finished run.
+      expect(lesion([...run, "-o", out]).stdout).toMatch(/already holds this run's results/);
+    }
+  });
+
   it("a second run on a directory in use is refused naming the owner's pid; a lock of a dead process is taken over", async () => {
     const out = join(dir, "d2");
     mkdirSync(out);
