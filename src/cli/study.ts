@@ -5,7 +5,7 @@ import { checkData } from "../engine/forward.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { defaultModel } from "../models/defaultModel.js";
-import { study, type StudyOptions } from "../runs/study.js";
+import { study, unfinishedSteps, type StudyOptions } from "../runs/study.js";
 import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, parseNumber, percent, trainingSpecs, loadModelData, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 import { warningLine } from "./flagMessage.js";
@@ -138,5 +138,8 @@ export function registerStudy(program: Command): void {
     .argument("<dir>", "study directory, or a lesion transplant result directory")
     .action((dir: string) => {
       console.log(`report: ${buildReport(dir)}`);
+      // A study stopped part way reports what finished: say what it leaves out (the page alone looked complete).
+      const unfinished = unfinishedSteps(dir);
+      if (unfinished.length > 0) console.error(`lesion: warning: the study's step${unfinished.length === 1 ? "" : "s"} ${unfinished.join(", ")} did not finish and ${unfinished.length === 1 ? "is" : "are"} left out of the report; run the same lesion study again to finish ${unfinished.length === 1 ? "it" : "them"}`);
     });
 }

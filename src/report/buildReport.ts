@@ -3,14 +3,14 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fail, isLesionError } from "../errors.js";
 import { join } from "node:path";
 import { writeFileAtomic } from "../files.js";
-import { SUMMARY_FILE } from "../runs/resultDir.js";
+import { REPORT_FILE, SUMMARY_FILE } from "../runs/resultDir.js";
 import { STUDY_FILE } from "../runs/study.js";
 import { reportData } from "./reportData.js";
 import { renderReport } from "./renderReport.js";
 import { renderTransplantReport } from "./renderTransplantReport.js";
 import { isTransplantSummary, readTransplantReportData } from "./transplantReportData.js";
 
-export const REPORT_FILE = "report.html";
+export { REPORT_FILE };
 
 /**
  * Writes DIR/report.html (atomically) and returns its path. A directory without study.json whose summary.json is a

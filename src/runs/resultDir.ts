@@ -22,6 +22,8 @@ export const RUN_FILE = "run.json";
 export const RESUME_LOG_FILE = "resume-log.jsonl";
 /** A study's file (runs/study.ts writes it first): it marks a study's directory, which no single run shares. */
 export const STUDY_FILE = "study.json";
+/** The HTML report of a study or transplant directory. */
+export const REPORT_FILE = "report.html";
 
 export type ResultFile =
   | { name: string; kind: "npy"; data: Float32Array | Float64Array | Int32Array | Uint8Array; shape: number[] }

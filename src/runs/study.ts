@@ -35,7 +35,7 @@ import { recover, recoverableSite } from "../models/recover.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
 import { acquireLock } from "./lock.js";
-import { holdsRun, LESION_VERSION, openResultDir, readRun, RESUME_LOG_FILE, STUDY_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
+import { holdsRun, LESION_VERSION, openResultDir, readRun, REPORT_FILE, RESUME_LOG_FILE, STUDY_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
 import { selectivity } from "../study/unitScores.js";
 
 export interface StudyOptions {
@@ -162,12 +162,14 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   };
   // First, so that even a study stopped half-way never shows the earlier network's steps beside this one's.
   removeForeignSteps(dir, model.sha256, dataId.sha256);
-  writeFileAtomic(
-    join(dir, STUDY_FILE),
-    // `steps`: this study's step directories. Others of the same network (pairs of a site no longer asked for, a
-    // recovery without --recover) stay for a later study to reuse, but the report and the warnings leave them out.
-    toJson({ lesion: LESION_VERSION, model: model.name, modelPath: options.modelPath ?? null, modelSha256: model.sha256, data: data.spec, n: data.n, sites, initial: options.initial ? (options.initialPath ?? options.initial.name) : null, steps: plan }),
-  );
+  // `steps`: this study's step directories. Others of the same network (pairs of a site no longer asked for, a
+  // recovery without --recover) stay for a later study to reuse, but the report and the warnings leave them out.
+  const studyText = toJson({ lesion: LESION_VERSION, model: model.name, modelPath: options.modelPath ?? null, modelSha256: model.sha256, data: data.spec, n: data.n, sites, initial: options.initial ? (options.initialPath ?? options.initial.name) : null, steps: plan });
+  // The report of another study (another network, data, sites or plan) goes with it: a trial's study killed after
+  // switching the directory to another network left the earlier network's report.html beside the new steps.
+  const report = join(dir, REPORT_FILE);
+  if (existsSync(report) && readText(join(dir, STUDY_FILE)) !== studyText) guardWrite(report, () => rmSync(report, { force: true }), "cannot remove");
+  writeFileAtomic(join(dir, STUDY_FILE), studyText);
 
   await step("eval", {}, async (out) => {
     const result = await evaluate(model, data, common);
@@ -309,6 +311,14 @@ export function studySteps(dir: string): string[] | null {
   }
 }
 
+/**
+ * The steps study.json lists whose directory holds no summary.json (a study stopped before it finished them): the
+ * report leaves them out. Empty for a directory without a study or whose study.json lists no steps.
+ */
+export function unfinishedSteps(dir: string): string[] {
+  return (studySteps(dir) ?? []).filter((step) => !existsSync(join(dir, step, SUMMARY_FILE)));
+}
+
 export function readSummary<T>(dir: string): T {
   return JSON.parse(readFileSync(join(dir, SUMMARY_FILE), "utf8")) as T;
 }
@@ -325,5 +335,14 @@ async function recoverInStudy<T>(dir: string, run: () => Promise<T>): Promise<T>
       fail("bad-option", `the recovery step: ${error.message.split("`lr`").join("`recoverLr`")}; the steps before it are kept (\`lesion report ${dir}\` reports them)`, { ...error.details, options: ["recoverLr"] });
     }
     throw error;
+  }
+}
+
+/** A file's text, or null where it cannot be read. */
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
   }
 }

@@ -3,14 +3,14 @@
  * studied into one directory each get their own numbers (checked against a plain evaluate), and more sites
  * recompute what they change.
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, type LesionModel } from "../../src/engine/model.js";
 import { evaluate } from "../../src/engine/evaluate.js";
-import { study, studyWarnings, type StudyOptions } from "../../src/runs/study.js";
+import { study, studyWarnings, unfinishedSteps, type StudyOptions } from "../../src/runs/study.js";
 import { reportData } from "../../src/report/reportData.js";
 import { randomDataset, randomMlp } from "../helpers.js";
 
@@ -72,6 +72,26 @@ describe("study reuse", () => {
 
     const again = await study(b, data, options);
     expect(Object.values(again.steps).some((ran) => ran)).toBe(false);
+  });
+
+  // A trial killed a study of another network into a finished study's directory: the earlier network's report.html
+  // stayed beside the new steps; and `lesion report` of a study stopped part way left a step out without a word.
+  it("a study of another network removes the earlier study's report.html before its first step; unfinishedSteps lists what a stopped study did not finish", async () => {
+    const dir = join(root, "report-switch");
+    const options: StudyOptions = { dir, sites: ["fc2"], fractions: [1], repeats: 1 };
+    await study(a, data, options);
+    writeFileSync(join(dir, "report.html"), "a's report");
+    expect(unfinishedSteps(dir)).toEqual([]);
+    // The same study again keeps its report (nothing of the study changed).
+    await study(a, data, options);
+    expect(readFileSync(join(dir, "report.html"), "utf8")).toBe("a's report");
+    // b's study stopped at its first step: a's report is already gone, and every step of b is unfinished.
+    const stop = new AbortController();
+    stop.abort();
+    await expect(study(b, data, { ...options, signal: stop.signal })).rejects.toMatchObject({ code: "aborted" });
+    expect(existsSync(join(dir, "report.html"))).toBe(false);
+    expect(unfinishedSteps(dir)).toEqual(JSON.parse(readFileSync(join(dir, "study.json"), "utf8")).steps);
+    expect(unfinishedSteps(dir)).toContain("fractions");
   });
 
   it("study with more sites recomputes the steps that depend on the sites (eval is reused) and records every site", async () => {
