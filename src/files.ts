@@ -105,7 +105,8 @@ function makeDirs(path: string): void {
 export function checkWritableDir(dir: string, what: string, hint = ""): void {
   const label = `${what} ${dir} is not writable${hint ? ` (${hint})` : ""}`;
   const probe = join(dir, `.lesion-probe.${process.pid}.tmp`);
-  guarded(dir, label, () => {
+  // The probe's path, so that a directory that makes no files (/proc) is the one named.
+  guarded(probe, label, () => {
     makeDirs(resolve(dir));
     writeFileSync(probe, "probe");
   });

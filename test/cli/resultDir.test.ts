@@ -151,6 +151,8 @@ describe("lesion result directories (bin)", () => {
     // Node's recursive mkdir never returns under /proc; lesion must answer, and not call /proc missing.
     expectOneLineError(lesion(["record", "a.onnx", "--data", data, "-o", "/proc/lesion-test/out"]), /^lesion: cannot create directory \/proc\/lesion-test\/out: \/proc does not allow new directories \(ENOENT\)$/);
     expectOneLineError(lesion(["record", "a.onnx", "--data", data, "-o", "/proc"]), /^lesion: cannot write \/proc\/lesion.lock: \/proc does not allow new files \(ENOENT\)$/);
+    // The directory that makes no files is the one named (a trial's `explore -o /proc/ex.html` named "/").
+    expectOneLineError(lesion(["explore", "a.onnx", "--data", data, "-o", "/proc/ex.html"]), /^lesion: output directory \/proc is not writable: \/proc does not allow new files \(ENOENT\)$/);
   });
 
   it("an unwritable cache directory is found before the work starts: lesion study trains nothing and says how to choose another", () => {
