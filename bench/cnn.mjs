@@ -83,12 +83,12 @@ function torchLoop(run) {
 async function repetition() {
   const { loadDataset } = await import("../dist/data/loadDataset.js");
   const { getSession, openModel, resolveSite } = await import("../dist/engine/model.js");
-  const { OrtTensor } = await import("../dist/engine/ort.js");
+  const { createSession, OrtTensor } = await import("../dist/engine/ort.js");
   const { fillInput } = await import("../dist/engine/input.js");
   const { CONV_OPTIMIZATION } = await import("../dist/engine/sweep/convSweep.js");
   const { planSweep } = await import("../dist/engine/sweep/sweep.js");
   const { maskInputName, maskShape, offsetInputName, withMasks, withOutputs } = await import("../dist/onnx/surgery.js");
-  const { tensorDims } = await import("../dist/onnx/proto.js");
+  const { encodeModel, tensorDims } = await import("../dist/onnx/proto.js");
   const { ablate } = await import("../dist/study/ablate.js");
   const { singles } = await import("../dist/study/conditions.js");
   const { importModel } = await import("../dist/models/importModel.js");
@@ -119,7 +119,9 @@ async function repetition() {
 
   async function naive(site, units) {
     const target = { name: site.name, tensor: site.tensor, rank: site.shape.length + 1, units: site.units };
-    const session = await getSession(model, `bench:naive:${site.name}`, () => withMasks(model.proto, [target]), { optimization: CONV_OPTIMIZATION });
+    // As a user's own loop would make it: onnxruntime's defaults (its memory arena on), not lesion's CNN sessions,
+    // which run without the arena (each run's tensors allocated anew) so that a study's many sessions hold no memory.
+    const session = await createSession(encodeModel(withMasks(model.proto, [target])), model.threads, { optimization: CONV_OPTIMIZATION });
     const dims = maskShape(target, 1);
     const offset = new OrtTensor("float32", new Float32Array(site.units), dims);
     const counts = [];
@@ -134,7 +136,9 @@ async function repetition() {
       counts.push(correct);
       losses.push(loss);
     }
-    return { seconds: (performance.now() - started) / 1000, counts, losses };
+    const seconds = (performance.now() - started) / 1000;
+    await session.release();
+    return { seconds, counts, losses };
   }
 
   // Every site but the logits themselves: zeroing a logit runs on the masked path, not the conv path timed here.
@@ -226,7 +230,7 @@ function report(runs, torch) {
     rows,
     peakRssMiB: Math.max(...runs.map((run) => run.peakRssMiB)),
     torch: torch ? { timedPerSite: torch.rows[0].timed, seconds: torch.seconds } : null,
-    note: "lesion = ablate() of every filter of the site (loss on), in a fresh Node process per repetition, after model import and data loading. naive = one full onnxruntime forward pass of the masked network per condition over the 1,000 images (same threads, same graph optimisation as lesion's conv path), timed on naiveSampled conditions per site and extrapolated. Speed-ups are medians of per-repetition ratios (naive / lesion, both timed in the same process). GFLOP/s: the naive loop's measured rate, and lesion's effective rate (the naive loop's FLOP for all conditions / lesion's time). Count differences are |lesion − naive| summed over classes on the sampled conditions (float32 naive may differ on near ties; lesion's are float64-exact). The PyTorch hook loop (bench/cnn_torch.py, float32, the same threads) runs right after each repetition, in its own process, timed on its own sample per site and extrapolated; its speed-ups are medians of per-repetition ratios too.",
+    note: "lesion = ablate() of every filter of the site (loss on), in a fresh Node process per repetition, after model import and data loading. naive = one full onnxruntime forward pass of the masked network per condition over the 1,000 images (same threads, same graph optimisation as lesion's conv path, onnxruntime's memory arena on as by default), timed on naiveSampled conditions per site and extrapolated. Speed-ups are medians of per-repetition ratios (naive / lesion, both timed in the same process). GFLOP/s: the naive loop's measured rate, and lesion's effective rate (the naive loop's FLOP for all conditions / lesion's time). Count differences are |lesion − naive| summed over classes on the sampled conditions (float32 naive may differ on near ties; lesion's are float64-exact). The PyTorch hook loop (bench/cnn_torch.py, float32, the same threads) runs right after each repetition, in its own process, timed on its own sample per site and extrapolated; its speed-ups are medians of per-repetition ratios too.",
   };
   mkdirSync(out, { recursive: true });
   writeFileSync(`${out}cnn.json`, `${JSON.stringify(result, null, 2)}\n`);
