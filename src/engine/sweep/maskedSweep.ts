@@ -32,12 +32,14 @@ export { TIE_MARGIN };
 /**
  * A chunk's cached cut tensors, and a suffix run's rows, in bytes. On a CNN the sessions run without onnxruntime's
  * memory arena (createSession), so a run's tensors are allocated anew each time, and those beyond glibc's mmap
- * threshold (32 MiB at most) are mapped and faulted in page by page on every run: with 256 and 64 MiB, mean ablations
- * of cnn:small's conv1 on mnist:test (16 conditions) took 119 s and 6.4 million page faults, with 32 and 8 MiB 26 s and
- * 0.21 million (`/usr/bin/time -f "%e s %R" lesion ablate cnn.onnx --data mnist:test --site conv1 --mode mean`). An
- * MLP's rows are small: its chunks and runs stay whole (data.n, 16,384 rows).
+ * threshold (32 MiB at most) are mapped and faulted in page by page on every run: with a 64 MiB run, mean ablations
+ * of cnn:small's conv1 on mnist:test (16 conditions) took 119 s and 6.4 million page faults, with 8 MiB 12.7 s and 0.44
+ * million (`/usr/bin/time -f "%e s %M KB %R" lesion ablate cnn.onnx --data mnist:test --site conv1 --mode mean`). The
+ * chunk stays at 64 MiB: at 32 MiB glibc kept the prefix runs' tensors, and the ResNet-18 fixture's characterize on
+ * cifar10:test peaked at 1,901 MiB (1,323 MiB at 64 MiB; 1,226 MiB with the earlier 256 MiB chunks and 64 MiB runs). An MLP's rows are
+ * small: its chunks and runs stay whole (data.n, 16,384 rows).
  */
-const CACHE_BYTES = 32 * 2 ** 20;
+const CACHE_BYTES = 64 * 2 ** 20;
 const BATCH_BYTES = 8 * 2 ** 20;
 
 /** The mask target of a site: one mask entry per unit, on the unit axis of its [N, …] tensor. */
