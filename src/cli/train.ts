@@ -119,8 +119,11 @@ export function registerTrain(program: Command): void {
         const result = await train(data, options).catch(async (error) => {
           // With --overwrite, an epoch state of another run (refused before any work) is discarded and training starts
           // over, as --overwrite replaces the model; a state of this run is still resumed.
-          if (!(flags.overwrite && options.epochState && isLesionError(error) && error.code === "resume-mismatch")) throw error;
-          rmSync(options.epochState, { force: true });
+          const state = options.epochState;
+          if (state === undefined || !isLesionError(error) || error.code !== "resume-mismatch") throw error;
+          // The library's refusal, with the way out the command line adds.
+          if (!flags.overwrite) fail("resume-mismatch", `${error.message} (--overwrite starts over)`, { path: state });
+          rmSync(state, { force: true });
           console.error(`lesion: --overwrite: removed ${options.epochState}, which does not resume this run; training from the start`);
           return train(data, options);
         });

@@ -96,3 +96,40 @@ describe("lesion ablate resume", () => {
     expect(await stopped("terminated", ["SIGTERM"])).toEqual(aborted);
   });
 });
+
+describe("lesion train --epoch-state", () => {
+  // A trial: a state of another run was refused without saying how to start over, after "resuming" had been printed,
+  // and --overwrite did not discard it.
+  it("a state of another run is refused in one line that names the difference and --overwrite; with --overwrite it is removed and training starts over", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-train-state-"));
+    const rand = random(5);
+    const n = 200;
+    writeFileSync(join(dir, "x.npy"), encodeNpy(Float32Array.from({ length: n * 16 }, () => rand()), [n, 1, 4, 4]));
+    writeFileSync(join(dir, "y.npy"), encodeNpy(Int32Array.from({ length: n }, (_, i) => i % 3), [n]));
+    const spec = `npy:${join(dir, "x.npy")},${join(dir, "y.npy")}`;
+    const { loadDataset } = await import("../../src/data/loadDataset.js");
+    const { train } = await import("../../src/models/train.js");
+    const stop = new AbortController();
+    const state = join(dir, "m.epoch-state.json");
+    const options = { arch: "mlp:16-8-3", epochs: 3, epochState: state, signal: stop.signal, onEpoch: () => stop.abort() };
+    await expect(train(await loadDataset(spec), options)).rejects.toMatchObject({ code: "aborted" });
+    expect(existsSync(state)).toBe(true);
+    // Another set as test data (the same as the training data would add a warning line).
+    writeFileSync(join(dir, "xt.npy"), readFileSync(join(dir, "x.npy")));
+    const test = `npy:${join(dir, "xt.npy")},${join(dir, "y.npy")}`;
+    const args = ["train", "--arch", "mlp:16-8-3", "--data", spec, "--test", test, "--epochs", "3", "--epoch-state", "-o", join(dir, "m.onnx")];
+    // The test set is part of the run: the state above was saved without one.
+    const refused = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
+    expect(refused.status).toBe(1);
+    const lines = refused.stderr.trimEnd().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0].startsWith(`lesion: ${state} belongs to a different training run (test none there, ${test} (`)).toBe(true);
+    expect(lines[0]).toMatch(/ \([0-9a-f]{12}…\) now\); remove it or choose another path \(--overwrite starts over\)$/);
+    const replaced = spawnSync(process.execPath, [BIN, ...args, "--overwrite"], { encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
+    expect(replaced.status).toBe(0);
+    expect(replaced.stderr).toMatch(new RegExp(`^lesion: --overwrite: removed ${state.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}, which does not resume this run; training from the start\n`));
+    expect(replaced.stderr).toMatch(/epoch 3: /);
+    expect(existsSync(state)).toBe(false);
+    expect(existsSync(join(dir, "m.onnx"))).toBe(true);
+  }, 60_000);
+});
