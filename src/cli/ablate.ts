@@ -4,8 +4,8 @@ import { matchClassNames } from "../data/matchClassNames.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
-import { checkUnits, closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
-import { ablate, type AblateOptions } from "../study/ablate.js";
+import { closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
+import { ablate, checkConditions, type AblateOptions } from "../study/ablate.js";
 import { ablateFiles } from "../runs/ablateFiles.js";
 import { RESUME_LOG_FILE } from "../runs/resultDir.js";
 import { deltaIntervals } from "../study/deltaIntervals.js";
@@ -91,7 +91,7 @@ export function registerAblate(program: Command): void {
         // previous run (a trial's `--units 25 --overwrite` lost a finished run to a unit out of range). A fraction
         // curve's ranking (a sweep) is left for after.
         const planned = await buildConditions(model, data, flags, null);
-        for (const c of planned) checkUnits(resolveSite(model, c.site), c.units);
+        checkConditions(model, planned);
         output = claimOutput(flags.output, "ablate", model, data, { site: flags.site, pairs: flags.pairs ?? null, ...units, mode: flags.mode, loss: flags.loss, confusion: flags.confusion ?? false }, flags.overwrite);
         if (reuseFinished(output, flags)) return;
         const ranked = flags.fraction !== undefined && flags.order !== "random";

@@ -124,7 +124,7 @@ export function registerTrain(program: Command): void {
           // The library's refusal, with the way out the command line adds.
           if (!flags.overwrite) fail("resume-mismatch", `${error.message} (--overwrite starts over)`, { path: state });
           rmSync(state, { force: true });
-          console.error(`lesion: --overwrite: removed ${options.epochState}, which does not resume this run; training from the start`);
+          console.error(`lesion: --overwrite: removed ${state}, which does not resume this run; training from the start`);
           return train(data, options);
         });
         progress.stop();

@@ -212,7 +212,7 @@ function readEpochState(path: string, header: EpochState["header"], epochs: numb
     fail("resume-mismatch", `${path} is not a readable epoch state of a training run; remove it to start over`, { path });
   }
   const saved = (state?.header ?? {}) as Partial<EpochState["header"]>;
-  const describe = (value: unknown) => (value === undefined || value === null ? "none" : typeof value === "object" && value !== null && "spec" in value ? `${(value as DataIdentity).spec} (${(value as DataIdentity).sha256.slice(0, 12)}…)` : JSON.stringify(value));
+  const describe = (value: unknown) => (value === undefined || value === null ? "none" : typeof value === "object" && "spec" in value ? `${(value as DataIdentity).spec} (${(value as DataIdentity).sha256.slice(0, 12)}…)` : JSON.stringify(value));
   const differences: string[] = [];
   for (const key of ["arch", "data", "test", "mean", "std"] as const) {
     if (JSON.stringify(saved[key]) !== JSON.stringify(header[key])) differences.push(`${key} ${describe(saved[key])} there, ${describe(header[key])} now`);

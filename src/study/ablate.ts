@@ -122,6 +122,23 @@ export interface AblateResult {
 
 const INTACT_ID = "intact";
 /**
+ * What `ablate` checks of its conditions before any work, for a caller that must know before it starts (the command
+ * line, before it claims an output directory whose previous run `--overwrite` would remove): some conditions, each
+ * site in the model and each unit in its site. Returns the sites by the names the conditions give.
+ * @throws LesionError `bad-units` (no conditions); `unknown-site`; `unit-out-of-range`.
+ */
+export function checkConditions(model: LesionModel, conditions: readonly Condition[]): Map<string, Site> {
+  if (conditions.length === 0) fail("bad-units", "no conditions to ablate");
+  const sites = new Map<string, Site>();
+  for (const c of conditions) {
+    const site = sites.get(c.site) ?? resolveSite(model, c.site);
+    checkUnits(site, c.units);
+    sites.set(c.site, site);
+  }
+  return sites;
+}
+
+/**
  * Ablates each condition (a site, units, mode "zero" | "mean") and measures what the network loses (Meyes et al. 2019;
  * fractions of a layer as Morcos et al. 2018): per condition the accuracy and per-class accuracy (fractions 0..1),
  * `delta` = ablated − intact accuracy (a fraction, negative when the ablation hurts; percentage points only in rendered
@@ -142,13 +159,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   checkData(model, data);
   checkBatchSize(options.batchSize);
   const conditions = options.conditions;
-  if (conditions.length === 0) fail("bad-units", "no conditions to ablate");
-  const sites = new Map<string, Site>();
-  for (const c of conditions) {
-    const site = sites.get(c.site) ?? resolveSite(model, c.site);
-    checkUnits(site, c.units);
-    sites.set(c.site, site);
-  }
+  const sites = checkConditions(model, conditions);
   const loss = options.loss ?? true;
   // Redundancy needs both singles of every pair; run the missing ones too, without reporting them.
   const needed = new Map(conditions.map((c) => [c.id, c]));
