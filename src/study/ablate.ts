@@ -19,12 +19,12 @@
 import type { Dataset } from "../data/types.js";
 import { fail, throwIfAborted } from "../errors.js";
 import { checkBatchSize, checkData } from "../engine/forward.js";
-import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import type { LesionModel } from "../engine/model.js";
 import { planSweep, sweep, sweepAhead, type SweepPath } from "../engine/sweep/sweep.js";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { checkAgreement, type Agreement } from "../engine/agreement.js";
 import { openResumeLog } from "../resumeLog.js";
-import { conditionId, redundancySingles, type Condition, type CumulativeStep } from "./conditions.js";
+import { checkConditions, conditionId, redundancySingles, type Condition, type CumulativeStep } from "./conditions.js";
 import { classNames } from "../engine/evaluate.js";
 import { classCounts, type Matrix } from "../engine/metrics.js";
 import type { Progress } from "../progress.js";
@@ -121,23 +121,6 @@ export interface AblateResult {
 }
 
 const INTACT_ID = "intact";
-/**
- * What `ablate` checks of its conditions before any work, for a caller that must know before it starts (the command
- * line, before it claims an output directory whose previous run `--overwrite` would remove): some conditions, each
- * site in the model and each unit in its site. Returns the sites by the names the conditions give.
- * @throws LesionError `bad-units` (no conditions); `unknown-site`; `unit-out-of-range`.
- */
-export function checkConditions(model: LesionModel, conditions: readonly Condition[]): Map<string, Site> {
-  if (conditions.length === 0) fail("bad-units", "no conditions to ablate");
-  const sites = new Map<string, Site>();
-  for (const c of conditions) {
-    const site = sites.get(c.site) ?? resolveSite(model, c.site);
-    checkUnits(site, c.units);
-    sites.set(c.site, site);
-  }
-  return sites;
-}
-
 /**
  * Ablates each condition (a site, units, mode "zero" | "mean") and measures what the network loses (Meyes et al. 2019;
  * fractions of a layer as Morcos et al. 2018): per condition the accuracy and per-class accuracy (fractions 0..1),

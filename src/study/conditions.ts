@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { fail } from "../errors.js";
-import { checkUnits, type Site } from "../engine/model.js";
+import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { seeded, shuffle } from "../random.js";
 
 export type AblationMode = "zero" | "mean";
@@ -162,4 +162,21 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
 
 export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
+}
+
+/**
+ * What `ablate` checks of its conditions before any work, for a caller that must know before it starts (the command
+ * line, before it claims an output directory whose previous run `--overwrite` would remove): some conditions, each
+ * site in the model and each unit in its site. Returns the sites by the names the conditions give.
+ * @throws LesionError `bad-units` (no conditions); `unknown-site`; `unit-out-of-range`.
+ */
+export function checkConditions(model: LesionModel, conditions: readonly Condition[]): Map<string, Site> {
+  if (conditions.length === 0) fail("bad-units", "no conditions to ablate");
+  const sites = new Map<string, Site>();
+  for (const c of conditions) {
+    const site = sites.get(c.site) ?? resolveSite(model, c.site);
+    checkUnits(site, c.units);
+    sites.set(c.site, site);
+  }
+  return sites;
 }
