@@ -93,7 +93,9 @@ export function registerRecover(program: Command): void {
         };
         // Checked before the directory is claimed: with --overwrite, claiming removes its previous run.
         checkRecover(model, data, { ...options, test });
-        output = claimOutput(flags.output, "recover", model, data, { ...options, lr: options.lr ?? null, test: dataIdentity(test) }, flags.overwrite);
+        // The units as a set (recovery holds them all at once, in no order): `--units 44,7,3` reruns `--units 3,7,44`.
+        const units = [...new Set(options.units)].sort((a, b) => a - b);
+        output = claimOutput(flags.output, "recover", model, data, { ...options, units, lr: options.lr ?? null, test: dataIdentity(test) }, flags.overwrite);
         if (reuseFinished(output, flags)) return;
         const result = await recover(model, data, { ...options, test, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();

@@ -118,6 +118,16 @@ describe("lesion result directories (bin)", () => {
     }
   });
 
+  // A trial's `recover … --units 44,7,3` after `--units 3,7,44` was refused as another run: the same units, held at once.
+  it("lesion recover with the same units in another order is a rerun of the finished run, not another run", () => {
+    const out = join(dir, "units-order");
+    const run = ["recover", "a.onnx", "--data", data, "--test", data, "--site", "fc1", "--epochs", "1", "-o", out];
+    expect(lesion([...run, "--units", "5,0,3"]).status).toBe(0);
+    expect(lesion([...run, "--units", "0,3,5"]).stdout).toMatch(/already holds this run's results/);
+    expect(lesion([...run, "--units", "3,5,0,5"]).stdout).toMatch(/already holds this run's results/);
+    expectOneLineError(lesion([...run, "--units", "0,3"]), /options\.units \[0,3,5\] there, \[0,3\] now/);
+  });
+
   it("a second run on a directory in use is refused naming the owner's pid; a lock of a dead process is taken over", async () => {
     const out = join(dir, "d2");
     mkdirSync(out);
