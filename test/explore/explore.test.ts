@@ -105,6 +105,18 @@ describe("explore", () => {
       await tab.selectOption("#indicator", "fractionActive");
       expect(await range()).toMatch(/^\d+\.\d% … \d+\.\d%$/);
       await tab.selectOption("#indicator", "classMean");
+      // Every fifth row of units is labelled with its first unit's index, level with that unit (a trial: a unit could be
+      // found only by hovering).
+      const rows = await tab.$$eval('.unit[data-site="fc1"]', (cells) => {
+        const grid = cells[0].parentElement!;
+        const labels = [...grid.querySelectorAll(".row-label")].filter((l) => l.textContent !== "");
+        return labels.map((l) => {
+          const unit = grid.querySelector(`.unit[data-unit="${l.textContent}"]`)!;
+          return { label: l.textContent, top: Math.round(l.getBoundingClientRect().top), unitTop: Math.round(unit.getBoundingClientRect().top), left: l.getBoundingClientRect().right <= unit.getBoundingClientRect().left };
+        });
+      });
+      expect(rows.length).toBeGreaterThan(1);
+      for (const r of rows) expect(r, `label ${r.label}`).toEqual({ ...r, top: r.unitTop, left: true });
 
       // A click on a unit silences it: the status, the CLI line and at least one bar change.
       const bars = () => tab.$$eval("#bars text.value", (nodes) => nodes.map((n) => n.textContent));

@@ -46,8 +46,16 @@ function buildNetwork() {
     const grid = document.createElement("div");
     grid.className = "units";
     const columns = Math.max(1, Math.ceil(site.units / 25));
-    grid.style.gridTemplateColumns = `repeat(${columns}, 14px)`;
+    // A first column names the first unit of every fifth row, so a unit is found by its index without hovering (a trial).
+    grid.style.gridTemplateColumns = `auto repeat(${columns}, 14px)`;
     for (let u = 0; u < site.units; u++) {
+      if (u % columns === 0) {
+        const label = document.createElement("div");
+        label.className = "row-label";
+        label.setAttribute("aria-hidden", "true");
+        if ((u / columns) % 5 === 0) label.textContent = String(u);
+        grid.append(label);
+      }
       const cell = document.createElement("div");
       cell.className = "unit";
       cell.dataset.site = site.name;
