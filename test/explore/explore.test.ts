@@ -105,6 +105,9 @@ describe("explore", () => {
       await tab.selectOption("#indicator", "fractionActive");
       expect(await range()).toMatch(/^\d+\.\d% … \d+\.\d%$/);
       await tab.selectOption("#indicator", "classMean");
+      // The results sit beside the network, not below it (a long hint had made the results panel 1,150 px wide).
+      const top = (id: string) => tab.$eval(id, (e) => Math.round(e.getBoundingClientRect().top));
+      expect(await top("#results")).toBe(await top("#left"));
       // Every fifth row of units is labelled with its first unit's index, level with that unit (a trial: a unit could be
       // found only by hovering).
       const rows = await tab.$$eval('.unit[data-site="fc1"]', (cells) => {
