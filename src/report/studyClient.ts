@@ -132,19 +132,22 @@ if (data.map) {
     const condition = data.map.conditions.find((c) => c.id === pick.value);
     const points = data.map.points.map(([x, y, label], i) => ({ x, y, class: classes[label], outcome: condition ? names[condition.codes[i]] : null }));
     const byClass = !condition;
+    // Whether the classes form islands is measured (nearest neighbours of one class), not assumed: on CIFAR-10's pixels they do not.
+    const nb = data.map.neighbours;
+    const islands = nb.same >= 0.5 && nb.same >= 2 * nb.chance;
+    // Coloured by outcome, the class colours are gone: islands keep their class's name at its median point (a trial).
+    const median = (values) => { const v = [...values].sort((a, b) => a - b); return v[Math.floor(v.length / 2)]; };
+    const centres = islands && !byClass ? classes.map((name) => { const own = points.filter((p) => p.class === name); return own.length === 0 ? null : { x: median(own.map((p) => p.x)), y: median(own.map((p) => p.y)), name }; }).filter((c) => c) : [];
     const plot = byClass
       // Ten distinct colours up to ten classes (the default ramp made classes 8 and 9 two dark reds).
       ? Plot.plot({ height: 460, color: { legend: true, type: "ordinal", domain: classes, label: "class", scheme: classes.length <= 10 ? "tableau10" : "turbo" }, x: { axis: null }, y: { axis: null }, marks: [Plot.dot(points, { x: "x", y: "y", fill: "class", r: 2.5, tip: true })] })
       : Plot.plot({
         // "lost only jointly" is a pair's outcome: not in the legend of a single unit's condition.
         height: 460, color: { legend: true, ...outcomeColours(condition.codes.includes(3)) }, x: { axis: null }, y: { axis: null },
-        marks: [Plot.dot(points.filter((p) => p.outcome === "kept"), { x: "x", y: "y", fill: "outcome", r: 2 }), Plot.dot(points.filter((p) => p.outcome !== "kept"), { x: "x", y: "y", fill: "outcome", r: 3.5, tip: true, channels: { class: "class" } })],
+        marks: [Plot.dot(points.filter((p) => p.outcome === "kept"), { x: "x", y: "y", fill: "outcome", r: 2 }), Plot.dot(points.filter((p) => p.outcome !== "kept"), { x: "x", y: "y", fill: "outcome", r: 3.5, tip: true, channels: { class: "class" } }), Plot.text(centres, { x: "x", y: "y", text: "name", fontSize: 13, fontWeight: "bold", fill: "#333", stroke: "white", strokeWidth: 3, className: "class-name" })],
       });
-    // Whether the classes form islands is measured (nearest neighbours of one class), not assumed: on CIFAR-10's pixels they do not.
-    const nb = data.map.neighbours;
-    const islands = nb.same >= 0.5 && nb.same >= 2 * nb.chance;
     const separation = (100 * nb.same).toFixed(0) + " % of the images have their nearest neighbour on the map in their own class (" + (100 * nb.chance).toFixed(0) + " % by chance): " + (islands ? "the classes form islands." : "the classes mix; pixel statistics do not separate them.");
-    holder.replaceChildren(figure(document.createElement("div"), plot, "A t-SNE map of " + data.map.points.length + " test images (after PCA to 30 dimensions): nearby images look alike to the pixel statistics. " + separation + " " + (byClass ? "Coloured by class (legend); choose a condition above to colour by what its ablation did to each image." : "Coloured: what ablating " + conditionUnits(condition) + " did to each image (lost: it was right and is now wrong)." + (islands ? " Losses gathered on one island show a unit serving one class; scattered losses, a unit serving many." : "")), "stimulus-map" + (condition ? "-" + condition.id.replace(/[^A-Za-z0-9_.-]/g, "_") : ""), points));
+    holder.replaceChildren(figure(document.createElement("div"), plot, "A t-SNE map of " + data.map.points.length + " test images (after PCA to 30 dimensions): nearby images look alike to the pixel statistics. " + separation + " " + (byClass ? "Coloured by class (legend); choose a condition above to colour by what its ablation did to each image." : "Coloured: what ablating " + conditionUnits(condition) + " did to each image (lost: it was right and is now wrong)." + (islands ? " Each class's name sits at its island's median point. Losses gathered on one island show a unit serving one class; scattered losses, a unit serving many." : "")), "stimulus-map" + (condition ? "-" + condition.id.replace(/[^A-Za-z0-9_.-]/g, "_") : ""), points));
   };
   pick.addEventListener("change", draw);
   drawMap = (site) => {

@@ -249,6 +249,12 @@ describe("study and report", () => {
       const fc2Options = await page.$$eval("#condition option", (o) => o.map((x) => (x as HTMLOptionElement).value).filter((v) => v !== ""));
       expect(fc2Options.every((v) => v.startsWith("fc2/"))).toBe(true);
       await page.selectOption("#condition", { index: 1 });
+      // Coloured by a condition's outcome, the classes' colours are gone: where the classes form islands each keeps its
+      // name, at its island's median point (a trial: no class could be told apart).
+      const mapCaption = await page.$eval("#stimuli figure", (f) => f.textContent ?? "");
+      const names = await page.$$eval("#stimuli g.class-name text", (t) => t.map((x) => x.textContent));
+      expect(names).toEqual(mapCaption.includes("the classes form islands") ? ["0", "1", "2", "3"] : []);
+      expect(mapCaption.includes("the classes form islands")).toBe(true);
       expect(errors).toEqual([]);
       expect(await page.$$eval("svg text", (t) => t.filter((x) => x.textContent === "⚠").length)).toBe(0);
       expect(requests.filter((u) => !u.startsWith("file://") && !u.startsWith("blob:") && !u.startsWith("data:"))).toEqual([]);
