@@ -2,6 +2,9 @@
  * The ONNX protobuf messages (onnx-proto's generated protobufjs code) and the few conversions lesion needs:
  * decode/encode a ModelProto, read an initializer as a typed array, make tensors, nodes and value infos.
  */
+// onnx-proto's declarations name a global `Long` (@types/long, which its protobufjs brings): kept in this file's
+// declarations, so a project that limits `types`, or TypeScript 7, type-checks lesion's without skipLibCheck.
+/// <reference types="long" preserve="true" />
 import { createRequire } from "node:module";
 import type OnnxProto from "onnx-proto";
 import { fail } from "../errors.js";
