@@ -13,7 +13,7 @@ import type { AblateSummary } from "../runs/ablateFiles.js";
 import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
 import type { EvaluateResult } from "../engine/evaluate.js";
 import type { RecoverSummary } from "../runs/recoverFiles.js";
-import { SUMMARY_FILE } from "../runs/resultDir.js";
+import { pairsStep, SUMMARY_FILE } from "../runs/resultDir.js";
 import { STUDY_FILE, studySteps, studyWarnings } from "../runs/study.js";
 import { minActiveSamples } from "../study/unitScores.js";
 import { classCurveSeries, curveSeries, depthCurves, type ClassCurveSeries, type CurveSeries, type DepthCurve } from "./depthCurves.js";
@@ -131,7 +131,7 @@ export function reportData(dir: string): ReportData {
     const byImpact = groups.groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
     const impact = Array.from({ length: ind.units }, (_, u) => Array.from({ length: k }, (_, c) => round(ind.impactProfile.data[u * k + c])));
     const order = Array.from({ length: ind.units }, (_, u) => u).sort((a, b) => byActivation.labels[a] - byActivation.labels[b] || ind.impact[b] - ind.impact[a] || a - b);
-    const pairsSummary = summary<AblateSummary>(`pairs-${name}`);
+    const pairsSummary = summary<AblateSummary>(pairsStep(name, meta.sites));
     const embedding = groups.embeddings.tsne ?? groups.embeddings.pca;
     const location = siteLocations.find((s) => s.name === name);
     const weights = proto && location?.layer ? layerWeights(proto, location.layer) : null;

@@ -5,7 +5,7 @@ import { parseNpy } from "../data/npy.js";
 import { readFileChecked } from "../files.js";
 import type { AblateSummary } from "../runs/ablateFiles.js";
 import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
-import { SUMMARY_FILE } from "../runs/resultDir.js";
+import { pairsStep, SUMMARY_FILE } from "../runs/resultDir.js";
 import { round } from "./round.js";
 
 /** Mapped images (x, y, label) and, per condition, each image's outcome code as one digit of `codes`. */
@@ -51,9 +51,10 @@ export function stimulusOutcomes(dir: string, characterized: CharacterizeSummary
     for (const { c, i } of [...ofSite].sort((a, b) => a.c.delta - b.c.delta || a.c.units[0] - b.c.units[0])) {
       conditions.push({ id: c.id, site, units: c.units, delta: round(c.delta)!, codes: outcome(after(singlesFiles, i), null).join("") });
     }
-    if (!existsSync(join(dir, `pairs-${site}`, SUMMARY_FILE))) continue;
-    const pairs = JSON.parse(readFileSync(join(dir, `pairs-${site}`, SUMMARY_FILE), "utf8")) as AblateSummary;
-    const pairFiles = step(`pairs-${site}`);
+    const pairsDir = pairsStep(site, sites);
+    if (!existsSync(join(dir, pairsDir, SUMMARY_FILE))) continue;
+    const pairs = JSON.parse(readFileSync(join(dir, pairsDir, SUMMARY_FILE), "utf8")) as AblateSummary;
+    const pairFiles = step(pairsDir);
     // The 20 most redundant pairs and the 20 most damaging ones.
     const all = pairs.conditions.map((c, i) => ({ c, i }));
     const redundant = [...all].sort((a, b) => (b.c.redundancy?.overall ?? 0) - (a.c.redundancy?.overall ?? 0)).slice(0, 20);

@@ -7,7 +7,7 @@ import type { AblateResult, ConditionResult } from "../study/ablate.js";
 import type { AblationMode } from "../study/conditions.js";
 import type { Provenance } from "./provenance.js";
 import type { DeltaIntervals } from "../study/deltaIntervals.js";
-import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
+import { fileStems, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
 export interface AblateSummary extends Omit<AblateResult, "changes" | "predictions" | "labels" | "conditions"> {
   lesion: string;
@@ -46,11 +46,12 @@ export function ablateFiles(
   });
   // A cumulative ablation's steps get their fraction, order and repeat as columns of their own (the label has them as text).
   const cumulative = result.conditions.some((c) => c.cumulative !== undefined);
+  const stems = fileStems([...bySite.keys()]);
   for (const [site, indices] of bySite) {
     const rows = new Array<Array<string | number | null>>(indices.length);
     for (let r = 0; r < indices.length; r++) rows[r] = csvRow(result.conditions[indices[r]], intervals?.intervals[indices[r]] ?? null, k, cumulative);
     files.push({
-      name: `${fileStem(site)}.csv`,
+      name: `${stems.get(site)}.csv`,
       kind: "csv",
       header: ["id", "site", "units", "mode", "label", ...(cumulative ? ["fraction", "order", "repeat"] : []), "accuracy", "delta", ...(intervals ? ["delta_ci_low", "delta_ci_high"] : []), "lost", "gained", "loss", "redundancy", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `delta_${c}`)],
       rows,

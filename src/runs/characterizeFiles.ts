@@ -1,7 +1,7 @@
 /** The files of a `characterize` run: per site an indicator table (one row per unit) and matrices, a correlation table. */
 import type { CharacterizeResult } from "../study/characterize.js";
 import type { Provenance } from "./provenance.js";
-import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
+import { fileStems, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
 export interface CharacterizeSummary extends CharacterizeResult {
   lesion: string;
@@ -17,8 +17,9 @@ export function characterizeFiles(result: CharacterizeResult, meta: { modelSha25
   const { classNames } = result.indicators;
   const k = classNames.length;
   const files: ResultFile[] = [];
+  const stems = fileStems(result.indicators.sites.map((s) => s.site));
   for (const site of result.indicators.sites) {
-    const stem = fileStem(site.site);
+    const stem = stems.get(site.site)!;
     const groups = result.populations.find((p) => p.site === site.site)!;
     const label = (by: string, method: string) => groups.groupings.find((g) => g.by === by && g.method === method)!.labels;
     const dead = new Set(site.dead);

@@ -1,7 +1,7 @@
 /** The files of a `record` run: per site a CSV (one row per unit) and the class-mean matrix, plus samples on request. */
 import type { RecordOptions, RecordResult } from "../engine/record.js";
 import type { Provenance } from "./provenance.js";
-import { fileStem, LESION_VERSION, type ResultFile } from "./resultDir.js";
+import { fileStems, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
 export interface RecordSummary extends RecordResult {
   lesion: string;
@@ -17,8 +17,9 @@ export interface RecordSummary extends RecordResult {
 export function recordFiles(result: RecordResult, modelSha256: string, options: RecordOptions, provenance: Provenance): { files: ResultFile[]; summary: RecordSummary } {
   const files: ResultFile[] = [];
   const listed: Record<string, string[]> = {};
+  const stems = fileStems(result.sites.map((s) => s.site));
   for (const site of result.sites) {
-    const stem = fileStem(site.site);
+    const stem = stems.get(site.site)!;
     const dead = new Set(site.dead);
     const k = result.classNames.length;
     const means = site.classMeans.data;

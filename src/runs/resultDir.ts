@@ -9,6 +9,7 @@
  * the lock of a process that no longer exists is taken over.
  */
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { DataIdentity } from "../data/dataIdentity.js";
@@ -313,7 +314,32 @@ export function encodeCsv(header: string[], rows: Array<Array<string | number | 
   return [header, ...rows].map((row) => row.map(field).join(",")).join("\n") + "\n";
 }
 
-/** A site or class name made safe as part of a file name (`layer3.0.relu` stays as it is). */
+/**
+ * A site or class name made safe as part of a file name (`layer3.0.relu` stays as it is): runs of other characters
+ * become `_`, and so does a leading dot (`..\\x` would have been a hidden `.._x.csv`, which `ls` and `glob` skip).
+ */
 export function fileStem(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, "_");
+  return name.replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^\./, "_");
+}
+
+/**
+ * The file stems of the sites of one run, by name: `fileStem` of each, and where two names would meet in one stem
+ * (`a/b` and `a_b`: one's files had overwritten the other's), each of them gets the first 8 hex digits of its name's
+ * SHA-256 appended (`a_b-1c2d3e4f`). The summary's `files` say which is which.
+ */
+export function fileStems(names: readonly string[]): Map<string, string> {
+  const byStem = new Map<string, Set<string>>();
+  for (const name of names) {
+    const stem = fileStem(name);
+    if (!byStem.has(stem)) byStem.set(stem, new Set());
+    byStem.get(stem)!.add(name);
+  }
+  const stems = new Map<string, string>();
+  for (const [stem, owners] of byStem) for (const name of owners) stems.set(name, owners.size === 1 ? stem : `${stem}-${createHash("sha256").update(name).digest("hex").slice(0, 8)}`);
+  return stems;
+}
+
+/** The study step that ablates every pair of `site`'s units: `pairs-<stem>`, stems over the study's `sites` (fileStems). */
+export function pairsStep(site: string, sites: readonly string[]): string {
+  return `pairs-${fileStems(sites).get(site) ?? fileStem(site)}`;
 }

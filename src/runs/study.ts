@@ -35,7 +35,7 @@ import { recover, recoverableSite } from "../models/recover.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
 import { acquireLock } from "./lock.js";
-import { holdsRun, LESION_VERSION, openResultDir, readRun, REPORT_FILE, RESUME_LOG_FILE, STUDY_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
+import { holdsRun, LESION_VERSION, openResultDir, pairsStep, readRun, REPORT_FILE, RESUME_LOG_FILE, STUDY_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
 import { selectivity } from "../study/unitScores.js";
 
 export interface StudyOptions {
@@ -139,7 +139,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     // A CNN's channels are not cheap on the delta path (a convolution per condition); a dense site's are.
     if (options.pairs === "all" || (site.units <= 100 && site.kind === "dense" && (await planSweep(model, site, [])).engine !== "masked")) pairSites.push(name);
   }
-  const plan = ["eval", "record", "singles", ...pairSites.map((s) => `pairs-${s}`), "characterize", "fractions", ...(options.recover ? ["recover"] : [])];
+  const plan = ["eval", "record", "singles", ...pairSites.map((s) => pairsStep(s, sites)), "characterize", "fractions", ...(options.recover ? ["recover"] : [])];
   /** Runs a step unless its directory holds a complete run of exactly this identity; replaces what it held. */
   const step = async (name: string, stepOptions: Record<string, unknown>, run: (out: ResultDir) => Promise<void>) => {
     const path = join(dir, name);
@@ -191,7 +191,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     out.write(files, summary);
   });
   for (const s of pairSites) {
-    await step(`pairs-${s}`, { site: s }, async (out) => {
+    await step(pairsStep(s, sites), { site: s }, async (out) => {
       const result = await ablate(model, data, { ...common, conditions: pairs(resolveSite(model, s)), loss: false, resumeLog: join(out.dir, RESUME_LOG_FILE), keepResumeLog: true });
       const { files, summary } = ablateFiles(result, { site: s, loss: false, confusion: false, provenance: provenance(model, data) }, deltaIntervals(result, data.labels));
       out.write(files, summary);
