@@ -18,13 +18,13 @@ export { sweep, sweepAhead, planSweep, type SweepInput, type SweepPath, type Swe
 export type { SweepCondition, SweepOutcome, SweepResult } from "./engine/sweep/types.js";
 
 // Data: specs, loading, the in-memory form.
-export { loadDataset } from "./data/loadDataset.js";
+export { loadDataset, type LoadDatasetOptions } from "./data/loadDataset.js";
 export { matchClassNames } from "./data/matchClassNames.js";
 export { parseDataSpec, formatDataSpec, type DataSpec } from "./data/parseDataSpec.js";
 export type { Dataset } from "./data/types.js";
 
 // Verbs.
-export { info, type InfoResult } from "./models/info.js";
+export { info, type InfoResult, type SiteInfo } from "./models/info.js";
 export { evaluate, type EvaluateOptions, type EvaluateResult } from "./engine/evaluate.js";
 export { record, type RecordOptions, type RecordResult, type SiteRecording } from "./engine/record.js";
 export { ablate, type AblateOptions, type AblateResult, type ConditionResult, type Redundancy } from "./study/ablate.js";
@@ -59,7 +59,7 @@ export { renderTransplantReport } from "./report/renderTransplantReport.js";
 export { pearson, spearman, rank, mannWhitney, adjustedRandIndex, normalizedMutualInformation, silhouette, correlationDistances, type Correlation, type MannWhitney } from "./study/stats.js";
 
 // Conditions: what an ablation knocks out.
-export { condition, singles, pairs, groups, fractions, range, type Condition, type AblationMode, type FractionOrder, type FractionsOptions } from "./study/conditions.js";
+export { condition, singles, pairs, groups, fractions, range, type Condition, type AblationMode, type FractionOrder, type FractionsOptions, type CumulativeStep } from "./study/conditions.js";
 
 // Result files.
 export {

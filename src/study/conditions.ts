@@ -37,7 +37,7 @@ export interface CumulativeStep {
 /**
  * One condition: `units` of `site` (sorted, de-duplicated) ablated together in `mode` ("zero": outputs forced to 0, the
  * papers' ablation; "mean": outputs replaced by their data mean), with its id `site/mode/u1+u2…`.
- * @throws LesionError `bad-units` (no units); `unit-out-of-range`.
+ * @throws LesionError `bad-units` (no units, or a unit that is not a whole number); `unit-out-of-range`.
  */
 export function condition(site: Site, units: readonly number[], mode: AblationMode = "zero", label: string | null = null): Condition {
   checkUnits(site, units);
@@ -91,15 +91,19 @@ export function pairs(site: Site, mode: AblationMode = "zero", units?: readonly 
 }
 
 /**
- * Named groups of units, one condition each (Meyes et al. 2020's population ablations).
- * @throws LesionError `bad-groups` (no groups, or an empty group); `unit-out-of-range`.
+ * Named groups of units, one condition each (Meyes et al. 2020's population ablations). A group named by its own
+ * units (`"3+17": [3, 17]`, `"3": [3]`; sorted, joined by `+`) is that plain condition, unlabelled: the same id as
+ * `condition(site, units)`, and a pair named so gets its redundancy (a trial's `{"7": [7], "8": [8], "7+8": [7, 8]}`
+ * had given `fc1/zero/7+8@7+8`, with none).
+ * @throws LesionError `bad-groups` (no groups, or an empty group); `unit-out-of-range`; `bad-units`.
  */
 export function groups(site: Site, named: Record<string, readonly number[]>, mode: AblationMode = "zero"): Condition[] {
   const entries = Object.entries(named);
   if (entries.length === 0) fail("bad-groups", `no groups given for site ${site.name}`, { site: site.name });
   return entries.map(([name, units]) => {
     if (!Array.isArray(units) || units.length === 0) fail("bad-groups", `group '${name}' for site ${site.name} has no units`, { site: site.name, group: name });
-    return condition(site, units, mode, name);
+    const plain = [...new Set(units)].sort((a, b) => a - b).join("+");
+    return condition(site, units, mode, name === plain ? null : name);
   });
 }
 

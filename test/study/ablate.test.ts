@@ -174,6 +174,25 @@ describe("ablate", () => {
     }
   });
 
+  // A trial's groups file {"7": [7], "8": [8], "7+8": [7, 8]}, as the README suggests for pairs of one's choice, gave
+  // `fc1/zero/7+8@7+8` with no redundancy, which no `--units 7,8` or pairs run could be joined to.
+  it("groups named by their own units are the plain conditions: the ids and redundancy of singles and pairs; other names stay labels", async () => {
+    const model = await openModel(randomMlp([20, 8, 3], 21, [1, 4, 5]), { name: "mlp" });
+    try {
+      const data = randomData(500, [1, 4, 5], 3, 17);
+      const site = resolveSite(model, "fc1");
+      const named = await ablate(model, data, { conditions: groups(site, { "7": [7], "3": [3], "3+7": [7, 3], "7+3": [3, 7], both: [3, 7] }) });
+      // Integer-like keys come first, ascending, in any JavaScript object (and a parsed groups file).
+      const plain = await ablate(model, data, { conditions: [condition(site, [3]), condition(site, [7]), condition(site, [3, 7])] });
+      expect(named.conditions.map((c) => c.id)).toEqual(["fc1/zero/3", "fc1/zero/7", "fc1/zero/3+7", "fc1/zero/3+7@7+3", "fc1/zero/3+7@both"]);
+      expect(named.conditions.slice(0, 3)).toEqual(plain.conditions);
+      expect(named.conditions[2].redundancy).not.toBeNull();
+      for (const c of named.conditions.slice(3)) expect(c.redundancy).toBeNull();
+    } finally {
+      await closeModel(model);
+    }
+  });
+
   it("ablate(mlp, d, {conditions: fractions}) is cumulative, and the whole layer ablated leaves only the output bias", async () => {
     const bytes = randomMlp([20, 12, 4], 31, [1, 4, 5]);
     const model = await openModel(bytes, { name: "mlp" });
