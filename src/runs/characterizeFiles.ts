@@ -47,6 +47,10 @@ export function characterizeFiles(result: CharacterizeResult, meta: { modelSha25
       ]),
     });
     files.push({ name: `${stem}.impact_profile.npy`, kind: "npy", data: Float64Array.from(site.impactProfile.data), shape: site.impactProfile.shape });
+    // Every population by name, as `ablate --units @FILE` takes groups (a trial built this from summary.json by hand).
+    const named: Record<string, number[]> = {};
+    for (const g of groups.groupings) for (const p of g.populations) named[`${g.by} ${g.method} ${p.id}`] = p.units;
+    files.push({ name: `${stem}.populations.json`, kind: "bytes", data: new TextEncoder().encode(`${JSON.stringify(named)}\n`) });
     for (const [method, matrix] of Object.entries(groups.embeddings)) {
       if (matrix) files.push({ name: `${stem}.embedding_${method}.npy`, kind: "npy", data: Float64Array.from(matrix.data), shape: matrix.shape });
     }

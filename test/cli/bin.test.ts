@@ -305,7 +305,7 @@ describe("lesion (bin)", () => {
     expect(run.status).toBe(0);
     expect(readdirSync(out).sort()).toEqual([
       "correlations.csv",
-      ...["fc1", "fc2"].flatMap((s) => [`${s}.embedding_pca.npy`, `${s}.embedding_tsne.npy`, `${s}.embedding_umap.npy`, `${s}.impact_profile.npy`, `${s}.indicators.csv`]),
+      ...["fc1", "fc2"].flatMap((s) => [`${s}.embedding_pca.npy`, `${s}.embedding_tsne.npy`, `${s}.embedding_umap.npy`, `${s}.impact_profile.npy`, `${s}.indicators.csv`, `${s}.populations.json`]),
       "run.json",
       "stimulus_map.npy",
       "stimulus_samples.npy",
@@ -316,6 +316,16 @@ describe("lesion (bin)", () => {
     expect(summary.stimulusMap.coordinates.shape).toEqual([300, 2]);
     expect(readdirSync(join(dir, "cache", "stimulus-maps"))).toHaveLength(1);
     expect(readFileSync(join(out, "fc1.indicators.csv"), "utf8").trimEnd().split("\n")).toHaveLength(13);
+    // Every population by name in a groups file `ablate --units @` takes (a trial had to build one from the summary):
+    // ablated again from it, each one's change equals the population ablation characterize reported.
+    const populations = JSON.parse(readFileSync(join(out, "fc1.populations.json"), "utf8")) as Record<string, number[]>;
+    const fc1 = summary.populations.find((p: { site: string }) => p.site === "fc1");
+    const expected = fc1.groupings.flatMap((g: { by: string; method: string; populations: Array<{ id: number; units: number[]; ablation: { delta: number } }> }) => g.populations.map((p) => [`${g.by} ${g.method} ${p.id}`, p.units, p.ablation.delta]));
+    expect(Object.entries(populations)).toEqual(expected.map(([name, units]: [string, number[]]) => [name, units]));
+    const again = lesion("ablate", model, "--data", data, "--site", "fc1", "--units", `@${join(out, "fc1.populations.json")}`, "--no-loss", "-o", join(dir, "char-again"), "--json");
+    expect(again.status, again.stderr).toBe(0);
+    const deltas = Object.fromEntries(JSON.parse(again.stdout).conditions.map((c: { label: string; delta: number }) => [c.label, c.delta]));
+    for (const [name, , delta] of expected) expect(deltas[name], name).toBe(delta);
     expectOneLineError(lesion("characterize", model, "--data", data, "--initial", "nope.onnx", "-o", join(dir, "never2")), /not found: nope\.onnx/);
     expect(existsSync(join(dir, "never2"))).toBe(false);
   });
