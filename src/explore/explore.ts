@@ -121,7 +121,7 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
   const found = await indicators(model, subset, { sites: sites.map((s) => s.name), onProgress: options.onProgress, signal: options.signal });
   // On a sample, the page's accuracies are the sample's; the whole set's intact accuracy (`lesion eval`'s) goes beside them.
   const whole = indices ? await evaluate(model, data, { signal: options.signal }) : null;
-  const map = options.map ? await stimulusMap(subset, { seed: options.seed ?? 0, ...(options.map === true ? {} : options.map) }) : null;
+  const map = options.map ? await stimulusMap(subset, { seed: options.seed ?? 0, ...(options.map === true ? {} : options.map) }, { onProgress: options.onProgress, signal: options.signal }) : null;
   const groups = options.populations ? await populations(model, subset, found, { seed: options.seed ?? 0, signal: options.signal }) : [];
   options.onProgress?.({ phase: "explore", done: 2, total: 3, detail: "page" });
 

@@ -40,9 +40,7 @@ export async function characterize(model: LesionModel, data: Dataset, options: C
   requireFiniteWeights(model, "clustering units into populations");
   const found = await indicators(model, data, options);
   const groups = await populations(model, data, found, options);
-  // The stimulus map has no measure of progress: total 0 tells a display to show that it is working, without a bar.
-  if (options.map !== false) options.onProgress?.({ phase: "stimulus map", done: 0, total: 0 });
-  const map = options.map === false ? null : await stimulusMap(data, { seed: options.seed, ...options.map });
+  const map = options.map === false ? null : await stimulusMap(data, { seed: options.seed, ...options.map }, { onProgress: options.onProgress, signal: options.signal });
   const unresolvedTies = found.unresolvedTies + groups.reduce((sum, g) => sum + g.unresolvedTies, 0);
   const warnings = [...new Set([...found.warnings, ...groups.flatMap((g) => g.warnings)])];
   return { indicators: found, correlations: correlations(found), populations: groups, stimulusMap: map, unresolvedTies, warnings };

@@ -11,6 +11,8 @@ import { dirname, join } from "node:path";
 import { TSNE } from "@saehrimnir/druidjs";
 import { EVD, Matrix as DenseMatrix } from "ml-matrix";
 import { checkCacheDir, defaultCacheDir } from "../data/cacheDir.js";
+import { throwIfAborted } from "../errors.js";
+import type { Progress } from "../progress.js";
 import type { Dataset } from "../data/types.js";
 import { writeFileAtomic } from "../files.js";
 import type { AblateResult } from "./ablate.js";
@@ -96,20 +98,29 @@ function readCached(path: string, m: number, n: number): StimulusMap | null {
   return good ? cached : null;
 }
 
+/** How a computed map reports and stops (not part of the map's settings or its cache key). */
+export interface StimulusMapRun {
+  /** `{phase: "stimulus map", done, total}` in t-SNE iterations: 0 first, then every 10; none for a cached map. */
+  onProgress?: (event: Progress) => void;
+  signal?: AbortSignal;
+}
+
 /**
  * The stimulus map of `data` (Meyes et al. 2020; method in the module comment): a seeded sample of images embedded in
  * 2-D ([m, 2] coordinates with their sample indices), read from the cache when it holds one for the same data and
  * options, else computed and cached.
- * @throws LesionError `unwritable-path` (the cache directory cannot be written).
+ * @throws LesionError `unwritable-path` (the cache directory cannot be written); `aborted` (run.signal).
  */
-export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {}): Promise<StimulusMap> {
+export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {}, run: StimulusMapRun = {}): Promise<StimulusMap> {
   const { m, settings, path } = cachePath(data, options);
   const cached = readCached(path, m, data.n);
   if (cached) return { ...cached, data: data.spec };
   checkCacheDir(dirname(path));
   const samples = shuffle(Array.from({ length: data.n }, (_, i) => i), seeded(settings.seed)).slice(0, m).sort((a, b) => a - b);
+  // The PCA and the t-SNE's affinities (seconds, before its first iteration) show as the phase at 0.
+  run.onProgress?.({ phase: "stimulus map", done: 0, total: settings.iterations });
   const reduced = principalComponents(data, samples, settings.components);
-  const embedded = new TSNE(reduced, { perplexity: settings.perplexity, d: 2, seed: settings.seed }).transform(settings.iterations) as number[][];
+  const embedded = await embed(reduced, settings, run);
   const map: StimulusMap = {
     data: data.spec,
     samples,
@@ -119,6 +130,28 @@ export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {
   };
   writeFileAtomic(path, JSON.stringify(map));
   return map;
+}
+
+/**
+ * The t-SNE, iteration by iteration: every 10 (~0.5 s for 2,000 images here) it reports and yields to the event loop,
+ * so an interrupt (Ctrl-C sets the signal from a handler that needs the loop) stops it there. The 24 s of a first
+ * map had shown no progress and could not be stopped (a trial).
+ */
+async function embed(reduced: number[][], settings: { perplexity: number; seed: number; iterations: number }, run: StimulusMapRun): Promise<number[][]> {
+  const steps = new TSNE(reduced, { perplexity: settings.perplexity, d: 2, seed: settings.seed }).generator(settings.iterations);
+  let projection: number[][] = [];
+  let done = 0;
+  // for…of returns the generator when the body throws (an abort), which releases the t-SNE's buffers.
+  for (const current of steps) {
+    projection = current as number[][];
+    done++;
+    if (done % 10 === 0 || done === settings.iterations) {
+      run.onProgress?.({ phase: "stimulus map", done, total: settings.iterations });
+      await new Promise((resolve) => setImmediate(resolve));
+      throwIfAborted(run.signal);
+    }
+  }
+  return projection;
 }
 
 /**

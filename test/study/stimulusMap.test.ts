@@ -45,6 +45,25 @@ describe("stimulusMap", () => {
     expect(other.samples).not.toEqual(map.samples);
   });
 
+  // A trial's first map took 24 s with one progress event (done 0, total 0) and could not be stopped.
+  it("a computed map reports its t-SNE iterations (0 first, then every 10) and stops on its signal; a cached one reports nothing", async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), "lesion-map-progress-"));
+    const data = blobs(120);
+    const events: Array<{ phase: string; done: number; total: number }> = [];
+    const map = await stimulusMap(data, { samples: 60, cacheDir, seed: 2, iterations: 45 }, { onProgress: (e) => events.push(e) });
+    expect(events).toEqual([0, 10, 20, 30, 40, 45].map((done) => ({ phase: "stimulus map", done, total: 45 })));
+    // The same map as one computed without listening (another cache directory).
+    expect(await stimulusMap(data, { samples: 60, cacheDir: mkdtempSync(join(tmpdir(), "lesion-map-quiet-")), seed: 2, iterations: 45 })).toEqual(map);
+    events.length = 0;
+    expect(await stimulusMap(data, { samples: 60, cacheDir, seed: 2, iterations: 45 }, { onProgress: (e) => events.push(e) })).toEqual(map);
+    expect(events).toEqual([]);
+    const stop = new AbortController();
+    const stopped = mkdtempSync(join(tmpdir(), "lesion-map-stopped-"));
+    const run = stimulusMap(data, { samples: 60, cacheDir: stopped, seed: 2, iterations: 400 }, { signal: stop.signal, onProgress: (e) => e.done === 20 && stop.abort() });
+    await expect(run).rejects.toMatchObject({ code: "aborted" });
+    expect(readdirSync(stopped)).toEqual([]);
+  });
+
   // A trial cut the cached file short: every later characterize, study and explore --map of that data set failed with
   // an internal error until the file was found and deleted by hand.
   it("a damaged cache file (cut short, another shape, empty, a sample out of range) is a miss: the map is computed again and the file replaced", async () => {
