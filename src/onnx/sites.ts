@@ -82,12 +82,40 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
   found.forEach((f, i) => {
     if (f.join && lastOfBlock.get(f.base) !== i) f.base = `${f.base}.${(f.node.split("/").pop() ?? f.op).toLowerCase()}`;
   });
+  qualifyNestedScopes(found);
   const seen = new Map<string, number>();
   return found.map(({ base, join: _join, ...rest }) => {
     const count = seen.get(base) ?? 0;
     seen.set(base, count + 1);
     return { name: count === 0 ? base : `${base}_${count}`, ...rest };
   });
+}
+
+/**
+ * Sites whose names meet and whose layers are named by tf2onnx scopes (`model/encoder/fc/MatMul`,
+ * `model/decoder/fc/MatMul`: Keras layers of one name in nested models) take as many enclosing scopes as make them
+ * distinct (`encoder/fc`, `decoder/fc`), where they had been numbered `fc`, `fc_1`, names no layer of the model has.
+ */
+function qualifyNestedScopes(found: Array<{ base: string; node: string; layer: string | null }>): void {
+  const byBase = new Map<string, typeof found>();
+  for (const f of found) byBase.set(f.base, [...(byBase.get(f.base) ?? []), f]);
+  for (const [base, group] of byBase) {
+    if (group.length < 2) continue;
+    const scopes = group.map((f) => {
+      const name = f.layer ?? f.node;
+      const segments = name.split("/").filter((x) => x.length > 0).slice(0, -1);
+      return !name.startsWith("/") && segments[segments.length - 1] === base ? segments : null;
+    });
+    if (scopes.some((x) => x === null)) continue;
+    // Each the fewest scopes no other site of the group ends in (names of different lengths cannot meet).
+    const suffix = (i: number, depth: number) => scopes[i]!.slice(-depth).join("/");
+    group.forEach((f, i) => {
+      for (let depth = 2; depth <= scopes[i]!.length; depth++) {
+        const name = suffix(i, depth);
+        if (group.every((_, j) => j === i || suffix(j, depth) !== name)) return void (f.base = name);
+      }
+    });
+  }
 }
 
 /** Elementwise ops an activation written as several nodes is made of. */

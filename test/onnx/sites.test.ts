@@ -42,6 +42,22 @@ describe("locateSites names sites after the framework's layers", () => {
     ]);
   });
 
+  // A trial's Keras model of nested models (encoder, decoder, head), each with a layer `fc`: the sites were numbered
+  // fc, fc_1, fc_2, names no layer has, and `--site decoder/fc` was unknown.
+  it("locateSites(tf2onnx, Keras layers of one name in nested models) names them by as many scopes as tell them apart", () => {
+    const layer = (scope: string, input: string, output: string, relu: boolean) => [
+      makeNode("MatMul", [input, `${scope}/MatMul/ReadVariableOp:0`], [`${output}m`], `${scope}/MatMul`),
+      makeNode("Add", [`${output}m`, `${scope}/BiasAdd/ReadVariableOp:0`], [relu ? `${output}a` : output], `${scope}/BiasAdd`),
+      ...(relu ? [makeNode("Relu", [`${output}a`], [output], `${scope}/Relu`)] : []),
+    ];
+    const scopes = ["model/encoder/fc", "model/decoder/fc", "model/head/block/fc", "model/tail/block/fc", "model/out"];
+    const g = graph(
+      [...layer(scopes[0], "x", "h0", true), ...layer(scopes[1], "h0", "h1", true), ...layer(scopes[2], "h1", "h2", true), ...layer(scopes[3], "h2", "h3", true), ...layer(scopes[4], "h3", "logits", false)],
+      scopes.flatMap((scope) => [weight(`${scope}/MatMul/ReadVariableOp:0`, [4, 4]), weight(`${scope}/BiasAdd/ReadVariableOp:0`, [4])]),
+    );
+    expect(locateSites(g).map((s) => s.name)).toEqual(["encoder/fc", "decoder/fc", "head/block/fc", "tail/block/fc", "out"]);
+  });
+
   it("locateSites(keras2onnx nodes named after the layer) keeps dense_1", () => {
     const g = graph(
       [makeNode("MatMul", ["x", "W"], ["m"], "dense_1"), makeNode("Relu", ["m"], ["r"], "dense_1_relu"), makeNode("MatMul", ["r", "W2"], ["logits"], "dense_2")],
