@@ -92,6 +92,13 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
   const index = indexGraph(graph);
   if (index.inputs.length !== 1) fail("bad-model", `${name} has ${index.inputs.length} inputs; lesion studies classifiers with one image input`, { name });
   const inputInfo = graph.input!.find((i) => i.name === index.inputs[0])!;
+  // Float16 inputs were made float32 above; an integer input would fail at the first run in onnxruntime's words
+  // ("Unexpected input data type", a trial's uint8 Keras export).
+  const elemType = inputInfo.type?.tensorType?.elemType ?? DataType.FLOAT;
+  if (elemType !== DataType.FLOAT) {
+    const typeName = (DataType[elemType] ?? `type ${elemType}`).toLowerCase();
+    fail("bad-model", `${name} takes ${typeName} input (${inputInfo.name}); lesion feeds float32 images: export the model with a float input (for a uint8 graph that rescales itself, a float input of 0..255 pixels, then lesion import --mean 0 --std 0.00392156862745098)`, { name });
+  }
   const metadata = readMetadata(proto, name);
   const inputShape = sampleShape(valueInfoShape(inputInfo), metadata.preprocessing?.imageShape ?? null, metadata.preprocessing?.layout ?? null, name);
   const preprocessing = metadata.preprocessing ?? inferPreprocessing(inputShape, name);

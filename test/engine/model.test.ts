@@ -4,6 +4,7 @@ import { loadDataset } from "../../src/data/loadDataset.js";
 import { evaluate } from "../../src/engine/evaluate.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
 import { importModel } from "../../src/models/importModel.js";
+import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 import { randomCnn, randomMlp } from "../helpers.js";
 
 const RESNET18 = new URL("../fixtures/cnn/resnet18.onnx", import.meta.url).pathname;
@@ -64,7 +65,7 @@ describe("openModel", () => {
     try {
       expect(raw.preprocessingRecorded).toBe(false);
       const warned = await evaluate(raw, data);
-      expect(warned.warnings).toEqual([expect.stringMatching(/^resnet18\.onnx records no input normalisation, so it is given the pixels in \[0,1\] as they are: .*lesion import resnet18\.onnx `mean` … `std` … -o OUT\.onnx/)]);
+      expect(warned.warnings).toEqual([expect.stringMatching(/^resnet18\.onnx records no input normalisation, so it is given the pixels in \[0,1\] as they are: .*lesion import resnet18\.onnx --mean … --std … -o OUT\.onnx; a model that rescales in its graph \(Keras Rescaling\(1\/255\)\) takes pixels in 0\.\.255: --mean 0 --std 0\.00392156862745098/)]);
       const result = await evaluate(imported, data);
       expect([imported.preprocessingRecorded, result.warnings, result.accuracy]).toEqual([true, [], 0.707]);
     } finally {
@@ -79,5 +80,21 @@ describe("openModel", () => {
 
   it("openModel(non-ONNX bytes) is a bad-model error", async () => {
     await expect(openModel(new TextEncoder().encode("hello, not a model"), { name: "x.onnx" })).rejects.toMatchObject({ code: "bad-model" });
+  });
+
+  // A trial's Keras export taking uint8 pixels (Cast, then Rescaling in the graph) failed in onnxruntime's words:
+  // "Unexpected input data type. Actual: (tensor(float)), expected: (tensor(uint8))".
+  it("openModel(a graph with a uint8 input) is one bad-model line naming the type and what to do", async () => {
+    const graph = onnx.GraphProto.create({
+      name: "g",
+      node: [makeNode("Cast", ["x"], ["f"], "cast", { to: DataType.FLOAT }), makeNode("Mul", ["f", "scale"], ["s"], "rescale"), makeNode("MatMul", ["s", "w"], ["logits"], "dense")],
+      initializer: [makeTensor("scale", [], Float32Array.of(1 / 255)), makeTensor("w", [4, 3], new Float32Array(12).fill(0.1))],
+      input: [makeValueInfo("x", DataType.UINT8, ["N", 4])],
+      output: [makeValueInfo("logits", DataType.FLOAT, ["N", 3])],
+    });
+    const bytes = encodeModel(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph }));
+    const refused = openModel(bytes, { name: "u8.onnx" });
+    await expect(refused).rejects.toMatchObject({ code: "bad-model" });
+    await expect(refused).rejects.toThrow(/^u8\.onnx takes uint8 input \(x\); lesion feeds float32 images: export the model with a float input .*--mean 0 --std 0\.00392156862745098\)$/);
   });
 });
