@@ -301,14 +301,14 @@ function moduleName(node: NodeProto, index: GraphIndex, position: number): strin
  *   `layer1.0.downsample.0`.
  * - tf2onnx/keras2onnx: `sequential/dense_1/MatMul` is scopes then the op; the Keras layer is the last scope, `dense_1`.
  *   A bare `dense_1` (keras2onnx) is the layer itself.
- * - Op-type names (`Gemm_5`, torch.onnx 1.x; `MatMul`) carry no layer name.
+ * - Op-type names (`Gemm_5`, torch.onnx 1.x; `MatMul__10`, tf2onnx's own nodes; `MatMul`) carry no layer name.
  */
 export function scopeName(name: string, opType: string): string | null {
   const segments = name.split("/").filter((s) => s.length > 0);
   if (segments.length === 0) return null;
   if (segments.length === 1) {
     const only = segments[0];
-    return only === opType || /^[A-Z][A-Za-z0-9]*_\d+$/.test(only) ? null : only;
+    return only === opType || /^[A-Z][A-Za-z0-9]*_+\d+$/.test(only) ? null : only;
   }
   if (!name.startsWith("/")) return segments[segments.length - 2];
   const parts: string[] = [];

@@ -58,6 +58,15 @@ describe("locateSites names sites after the framework's layers", () => {
     expect(locateSites(g).map((s) => s.name)).toEqual(["encoder/fc", "decoder/fc", "head/block/fc", "tail/block/fc", "out"]);
   });
 
+  // A trial's tf2onnx graph whose nodes carry tf2onnx's generic names: sites MatMul__0 and MatMul__10.
+  it("locateSites(tf2onnx's generic node names MatMul__0) falls back to op and position, as for unnamed nodes", () => {
+    const g = graph(
+      [makeNode("MatMul", ["x", "W"], ["m"], "MatMul__0"), makeNode("Relu", ["m"], ["r"], "Relu__3"), makeNode("MatMul", ["r", "W2"], ["logits"], "MatMul__10")],
+      [weight("W", [4, 5]), weight("W2", [5, 3])],
+    );
+    expect(locateSites(g).map((s) => s.name)).toEqual(["matmul1", "matmul2"]);
+  });
+
   it("locateSites(keras2onnx nodes named after the layer) keeps dense_1", () => {
     const g = graph(
       [makeNode("MatMul", ["x", "W"], ["m"], "dense_1"), makeNode("Relu", ["m"], ["r"], "dense_1_relu"), makeNode("MatMul", ["r", "W2"], ["logits"], "dense_2")],
