@@ -61,7 +61,7 @@ export function registerImport(program: Command): void {
         // Another model at the output path is replaced only when asked, as train does; the same bytes again (a rerun
         // of the same import) are no loss.
         if (existsSync(flags.output) && !flags.overwrite && !Buffer.from(result.bytes).equals(readFileSync(flags.output))) {
-          fail("resume-mismatch", `${flags.output} exists and holds another model; use --overwrite to replace it, or choose another output`, { path: flags.output, options: ["overwrite"] });
+          fail("resume-mismatch", `${flags.output} exists and holds another model; use --overwrite to replace it, or choose another -o path`, { path: flags.output, options: ["overwrite"] });
         }
         writeFileAtomic(flags.output, result.bytes);
         if (result.note) console.log(`read ${source}: ${result.note}`);

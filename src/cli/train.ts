@@ -78,7 +78,7 @@ export function registerTrain(program: Command): void {
       for (const path of [flags.output, ...companions(flags.output)]) checkOutputFile(path);
       const existing = [flags.output, ...companions(flags.output)].filter((path) => existsSync(path));
       if (existing.length > 0 && !flags.overwrite) {
-        fail("resume-mismatch", `${existing.join(", ")} ${existing.length === 1 ? "exists" : "exist"}; use --overwrite to replace ${existing.length === 1 ? "it" : "them"}, or choose another output`, { path: existing[0], options: ["overwrite"] });
+        fail("resume-mismatch", `${existing.join(", ")} ${existing.length === 1 ? "exists" : "exist"}; use --overwrite to replace ${existing.length === 1 ? "it" : "them"}, or choose another -o path`, { path: existing[0], options: ["overwrite"] });
       }
       const specs = trainingSpecs(flags.data, flags.test);
       const data = await loadDataset(specs.train);

@@ -368,7 +368,7 @@ describe("lesion (bin)", () => {
     expect([history.data, history.test]).toEqual([data, data]);
     // A model at the output path is replaced only with --overwrite; the refusal comes before training, nothing changes.
     const before = readFileSync(join(dir, "small.onnx"));
-    expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "1", "--seed", "5", "-o", "small.onnx"), /^lesion: small\.onnx, small\.initial\.onnx, small\.history\.json exist; use --overwrite to replace them, or choose another output$/);
+    expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "1", "--seed", "5", "-o", "small.onnx"), /^lesion: small\.onnx, small\.initial\.onnx, small\.history\.json exist; use --overwrite to replace them, or choose another -o path$/);
     expect(readFileSync(join(dir, "small.onnx")).equals(before)).toBe(true);
     const again = lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "1", "--seed", "5", "-o", "small.onnx", "--overwrite");
     expect(again.status, again.stderr).toBe(0);
