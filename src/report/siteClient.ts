@@ -234,7 +234,7 @@ function drawSite(site) {
           Plot.line(rows, { fx: "col", fy: "row", x: "fraction", y: "accuracy", z: "series", stroke: "order", strokeWidth: 1.2, tip: true, channels: { class: "class" } }),
           Plot.text(classes.map((c, j) => ({ c, col: j % 5, row: Math.floor(j / 5) })), { fx: "col", fy: "row", frameAnchor: "top-right", dx: -4, dy: 4, text: (d) => "class " + d.c }),
         ],
-      }), "The same cumulative ablation, class by class: one panel per class with its accuracy under each order. Classes that hold up while others collapse are served by units the orders reach last." + (whole.length ? " With every unit ablated the layer's output is the same for every image, so the network gives every image one class: " + whole.join(", ") + ", whose panel climbs back to 1 at the end." : ""), file("class-curves"), rows.map(({ col, row, ...r }) => r));
+      }), "The same cumulative ablation, class by class: one panel per class with its accuracy under each order. Classes that hold up while others collapse are served by units the orders reach last." + (whole.length ? " With every unit ablated the layer's output is the same for every image, so the network gives every image one class: " + whole.join(", ") + ", whose panel climbs back to 100 % at the end." : ""), file("class-curves"), rows.map(({ col, row, ...r }) => r));
     }
   }
 
