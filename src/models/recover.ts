@@ -4,7 +4,10 @@
  * the saved model their incoming weights and bias are zero (for ReLU and Tanh units that is an output of exactly
  * zero). A network with BatchNorm trains in PyTorch's training mode (batch statistics, running statistics updated,
  * γ and β learnt) and is evaluated with the running statistics; the mask sits on the site's output (after BatchNorm
- * and activation), and the saved model also zeroes the held units' γ and β, so they output exactly zero. Free (`free: true`): the units
+ * and activation), and the saved model also zeroes the held units' γ and β, so they output exactly zero. At a residual
+ * block's output (ReLU after the join) no layer's weights alone zero a unit (the shortcut adds its input): the saved
+ * model pins the unit's channel of the join's BatchNorm (γ = 0, β = −1e30), or Linear/Conv (weights 0, bias −1e30),
+ * so the join is below −1e30 + its other input and the ReLU gives exactly zero. Free (`free: true`): the units
  * start from fresh incoming weights and bias (PyTorch's initialisation, seeded by `seed`; a BatchNorm's γ = 1, β = 0)
  * and learn again; at zero a ReLU unit would get no gradient and stay silent.
  * Recovered fraction per class = (accuracy after − accuracy ablated) / (accuracy intact − accuracy ablated), null for a
@@ -88,14 +91,14 @@ export interface RecoverResult {
  * @throws LesionError as `recover` does before training: `unknown-site`, `unit-out-of-range`, `bad-units`, `bad-option`
  * (a learning rate ≤ 0), `unsupported-op`, `shape-mismatch`, `bad-data`, `label-out-of-range`.
  */
-export function checkRecover(model: LesionModel, data: Dataset, options: Pick<RecoverOptions, "site" | "units" | "lr" | "test">): Site {
+export function checkRecover(model: LesionModel, data: Dataset, options: Pick<RecoverOptions, "site" | "units" | "lr" | "test" | "free">): Site {
   checkData(model, data);
   checkData(model, options.test);
   const site = resolveSite(model, options.site);
   checkUnits(site, options.units);
   checkLearningRate(options.lr);
   if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
-  recoverableSite(model, site.name);
+  recoverableSite(model, site.name, options.free ?? false);
   return site;
 }
 
@@ -111,7 +114,7 @@ export function checkRecover(model: LesionModel, data: Dataset, options: Pick<Re
  */
 export async function recover(model: LesionModel, data: Dataset, options: RecoverOptions): Promise<RecoverResult> {
   const site = checkRecover(model, data, options);
-  const { network, values, layer } = recoverableSite(model, site.name);
+  const { network, values, layer } = recoverableSite(model, site.name, options.free ?? false);
   const free = options.free ?? false;
   const masks = { [layer]: options.units };
   const optimizer = options.optimizer ?? "sgd";
@@ -152,7 +155,8 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const controlRun = control ? await run(values, {}, epochs * batches) : null;
   const fraction = (after: number | null, before: number | null, full: number | null) =>
     after === null || before === null || full === null || full - before <= 0 ? null : (after - before) / (full - before);
-  const final = free ? trained.parameters : zeroIncoming(network, trained.parameters, layer, options.units);
+  const joined = network.layers[ownerOf(network, layer)].op === "add";
+  const final = free ? trained.parameters : joined ? pinBlockOutput(network, trained.parameters, layer, options.units) : zeroIncoming(network, trained.parameters, layer, options.units);
   return {
     model: model.name,
     site: site.name,
@@ -203,18 +207,24 @@ export function defaultLearningRate(network: Network, optimizer: "sgd" | "adam")
  * @throws LesionError `unsupported-op` (layers lesion cannot train, naming the first; a residual block's output);
  * `unknown-site` (a site no trainable layer computes).
  */
-export function recoverableSite(model: LesionModel, siteName: string): { network: Network; values: Map<string, Float32Array>; layer: number } {
+export function recoverableSite(model: LesionModel, siteName: string, free = false): { network: Network; values: Map<string, Float32Array>; layer: number } {
   let why = "";
   const found = networkOf(model.proto, model.inputShape, (reason) => (why = reason));
   if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains Linear, Conv, BatchNorm, pooling and activations, in chains or residual blocks): ${why}`);
   const { network, values } = found;
   const layer = siteLayerIndex(network, siteName);
   if (layer < 0) fail("unknown-site", `site ${siteName} is not the output of a trainable layer of ${model.name}`, { model: model.name, site: siteName, closest: [] });
-  // A residual block's output is the sum of its branches: no one layer's weights hold its units at zero, so the
-  // retrained model could not keep them ablated (the mask that holds them in training is not part of a model).
-  if (network.layers[ownerOf(network, layer)]?.op === "add") {
+  // A residual block's output is the sum of its branches: held units are pinned below zero in one branch before a
+  // ReLU (pinBlockOutput). Without a ReLU right after the join, or a branch layer to pin, the retrained model could
+  // not keep them ablated (the mask that holds them in training is not part of a model).
+  const owner = ownerOf(network, layer);
+  if (network.layers[owner]?.op === "add") {
     const inside = model.sites.filter((s) => s.name.startsWith(`${siteName}.`)).map((s) => s.name);
-    fail("unsupported-op", `site ${siteName} is a residual block's output (the sum of its branches): its units cannot be held at zero by one layer's weights, so the retrained model could not keep them ablated; recover a site inside the block${inside.length > 0 ? ` (${inside.join(", ")})` : " (a conv's output: `lesion info` lists them)"}`, { site: siteName, op: "Add" });
+    const elsewhere = `recover a site inside the block${inside.length > 0 ? ` (${inside.join(", ")})` : " (a conv's output: `lesion info` lists them)"}`;
+    if (free) fail("unsupported-op", `site ${siteName} is a residual block's output: its units have no incoming weights of their own to learn again from fresh ones (free); hold them (without free), or ${elsewhere}`, { site: siteName, op: "Add" });
+    if (!(network.layers[layer].op === "relu" && inputOf(network, layer) === owner && pinnableInput(network, owner, values) >= 0)) {
+      fail("unsupported-op", `site ${siteName} is a residual block's output (the sum of its branches) with no ReLU right after the join or no BatchNorm, Linear or Conv with a bias feeding it: its units cannot be held at zero in the retrained model; ${elsewhere}`, { site: siteName, op: "Add" });
+    }
   }
   return { network, values, layer };
 }
@@ -273,6 +283,42 @@ function replaceIncoming(network: Network, values: Map<string, Float32Array>, la
     set(`${bn.name}.weight`, 1, () => norm.weight);
     set(`${bn.name}.bias`, 1, () => norm.bias);
   }
+  return copy;
+}
+
+/** What a pinned unit's branch outputs: below any other finite branch's value, so the ReLU after the join gives 0. */
+const PINNED = -1e30;
+
+/**
+ * The input of residual join `add` whose channels can be pinned: a BatchNorm, or a Linear/Conv with a bias, read by
+ * the join directly (the block's own branch first, then the shortcut's); −1 if neither.
+ */
+function pinnableInput(network: Network, add: number, values: Map<string, Float32Array>): number {
+  const join = network.layers[add] as { from: number };
+  for (const i of [inputOf(network, add), join.from]) {
+    const l = network.layers[i];
+    if ((l?.op === "batchnorm" || l?.op === "linear" || l?.op === "conv") && values.has(`${l.name}.weight`) && values.has(`${l.name}.bias`)) return i;
+  }
+  return -1;
+}
+
+/**
+ * A copy of the parameters in which `units` of the residual block output at site `layer` (a ReLU after the join) are
+ * exactly zero: the pinnable branch's channels output −1e30 (BatchNorm: γ = 0, β = −1e30; Linear/Conv: weights 0,
+ * bias −1e30), so the join stays below zero for any other branch's value under 1e30.
+ */
+function pinBlockOutput(network: Network, values: Map<string, Float32Array>, layer: number, units: number[]): Map<string, Float32Array> {
+  const pinned = network.layers[pinnableInput(network, ownerOf(network, layer), values)] as { name: string; op: string };
+  const copy = new Map(values);
+  const channels = copy.get(`${pinned.name}.bias`)!.length;
+  const set = (name: string, value: number) => {
+    const array = Float32Array.from(copy.get(name)!);
+    const per = array.length / channels;
+    for (const u of units) array.fill(value, u * per, (u + 1) * per);
+    copy.set(name, array);
+  };
+  set(`${pinned.name}.weight`, 0);
+  set(`${pinned.name}.bias`, PINNED);
   return copy;
 }
 

@@ -2,8 +2,8 @@
  * recover() of a residual network: the ResNet-18 fixture exported by torch.onnx (BatchNorm folded), held mode at a
  * block's inner ReLU. Checked against independent paths: the ablated accuracy equals `ablate` of the original model
  * (the sweep engine, not the training graphs); the retrained model keeps the held channels at exactly zero (`record`),
- * has the original's sites, and evaluates to the last epoch's accuracy; a block's output (the sum of its branches) is
- * refused by name. The training steps themselves are PyTorch's (test/onnx/trainGraph.test.ts, residual cases). The
+ * has the original's sites, and evaluates to the last epoch's accuracy; at a block's output (the sum of its branches)
+ * too, held (free is refused by name). The training steps themselves are PyTorch's (test/onnx/trainGraph.test.ts, residual cases). The
  * CIFAR ResNets: kuangliu's (conv shortcuts), akamaster's ResNet-20 (option A) as exported and as imported.
  */
 import { existsSync, mkdtempSync } from "node:fs";
@@ -54,15 +54,38 @@ describe("recover on a ResNet", () => {
       } finally {
         await closeModel(recovered);
       }
-      const refusal = {
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  // A block's output had been refused (no one layer's weights hold a unit of a sum at zero). Held there, the saved model
+  // pins the channel of the join's input below zero (this export folds BatchNorm: its conv, weights 0 and bias −1e30).
+  it("recover(resnet18, {site: layer2.1, a block's output}): held channels are exactly 0 in the retrained model, which evaluates to the last epoch's accuracy; free is refused in one line", { timeout: 120_000 }, async () => {
+    const path = new URL("../fixtures/cnn/resnet18.onnx", import.meta.url).pathname;
+    const model = await openModel((await importModel(path, CIFAR)).bytes, { name: "resnet18.onnx" });
+    const data = await loadDataset("cifar10:test");
+    const train = subset(data, Array.from({ length: 300 }, (_, i) => i), "cifar10:test[0:300]");
+    const test = subset(data, Array.from({ length: 300 }, (_, i) => 700 + i), "cifar10:test[700:1000]");
+    try {
+      const units = [3, 9];
+      const result = await recover(model, train, { site: "layer2.1", units, test, epochs: 1, lr: 0.001, batchSize: 50, threads: 1 });
+      const swept = await ablate(model, test, { conditions: [condition(resolveSite(model, "layer2.1"), units)], loss: false });
+      expect(result.ablated.accuracy).toBeCloseTo(swept.conditions[0].accuracy, 12);
+      const recovered = await openModel(result.recovered, { name: "recovered.onnx" });
+      try {
+        expect(recovered.sites.map((s) => s.name)).toEqual(model.sites.map((s) => s.name));
+        const site = (await record(recovered, test, { sites: ["layer2.1"] })).sites[0];
+        expect(units.map((u) => [site.fractionActive[u], site.max[u]])).toEqual([[0, 0], [0, 0]]);
+        expect(site.fractionActive.filter((f) => f > 0).length).toBe(site.units - units.length);
+        expect((await evaluate(recovered, test)).accuracy).toBeCloseTo(result.epochs[0].accuracy, 12);
+      } finally {
+        await closeModel(recovered);
+      }
+      await expect(recover(model, train, { site: "layer2.1", units, test, epochs: 1, free: true })).rejects.toMatchObject({
         code: "unsupported-op",
-        message: "site layer2.1 is a residual block's output (the sum of its branches): its units cannot be held at zero by one layer's weights, so the retrained model could not keep them ablated; recover a site inside the block (layer2.1.conv1, layer2.1.conv2)",
-      };
-      await expect(recover(model, train, { site: "layer2.1", units: [3], test, epochs: 1 })).rejects.toMatchObject(refusal);
-      // A study that would recover there says so before its first step, not after the others.
-      const dir = join(mkdtempSync(join(tmpdir(), "lesion-resnet-study-")), "study");
-      await expect(study(model, test, { dir, sites: ["layer2.1", "layer3.0"], recover: { train } })).rejects.toMatchObject(refusal);
-      expect(existsSync(join(dir, "eval"))).toBe(false);
+        message: "site layer2.1 is a residual block's output: its units have no incoming weights of their own to learn again from fresh ones (free); hold them (without free), or recover a site inside the block (layer2.1.conv1, layer2.1.conv2)",
+      });
     } finally {
       await closeModel(model);
     }
@@ -93,6 +116,16 @@ describe("recover on a ResNet", () => {
     try {
       const result = await recover(shortcut, train, { site: "layer3.0.conv1", units: [1], test: train, epochs: 1, lr: 0.001, batchSize: 32, threads: 1 });
       expect(result.epochs[0].accuracy).toBeGreaterThan(0);
+      // A block's output held where the join reads a BatchNorm (this import keeps them): pinned by γ = 0, β = −1e30.
+      const held = await recover(shortcut, train, { site: "layer3.0", units: [2, 5], test: train, epochs: 1, lr: 0.001, batchSize: 32, threads: 1 });
+      const recovered = await openModel(held.recovered, { name: "recovered.onnx" });
+      try {
+        const site = (await record(recovered, train, { sites: ["layer3.0"] })).sites[0];
+        expect([site.max[2], site.max[5]]).toEqual([0, 0]);
+        expect((await evaluate(recovered, train)).accuracy).toBeCloseTo(held.epochs[0].accuracy, 12);
+      } finally {
+        await closeModel(recovered);
+      }
     } finally {
       await closeModel(shortcut);
     }
