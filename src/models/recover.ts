@@ -108,7 +108,8 @@ export function checkRecover(model: LesionModel, data: Dataset, options: Pick<Re
  * fractions 0..1), with the intact and ablated baselines and, with `control`, the intact network retrained with the
  * same budget.
  * @throws LesionError `unknown-site` (a site not in the model, or not the output of a trainable layer);
- * `unit-out-of-range`; `bad-units` (no units); `unsupported-op` (layers lesion cannot train); `shape-mismatch` (images
+ * `unit-out-of-range`; `bad-units` (no units); `unsupported-op` (layers lesion cannot train; a residual block's output
+ * it cannot hold, see recoverableSite); `bad-option` (a learning rate ≤ 0; `free` at a residual block's output); `shape-mismatch` (images
  * of another shape than the model takes), `bad-data` (an image folder not matched to the model's classes),
  * `label-out-of-range` (a label beyond the model's classes); `aborted` (options.signal).
  */
@@ -204,7 +205,8 @@ export function defaultLearningRate(network: Network, optimizer: "sgd" | "adam")
 /**
  * The trainable network of `model`, its parameter values, and the index of the layer whose output is `siteName`: what
  * `recover` retrains. A study with recovery asks before its first step.
- * @throws LesionError `unsupported-op` (layers lesion cannot train, naming the first; a residual block's output);
+ * @throws LesionError `unsupported-op` (layers lesion cannot train, naming the first; a residual block's output with no
+ * ReLU after its Add or no branch layer to pin); `bad-option` (`free` at a residual block's output);
  * `unknown-site` (a site no trainable layer computes).
  */
 export function recoverableSite(model: LesionModel, siteName: string, free = false): { network: Network; values: Map<string, Float32Array>; layer: number } {
@@ -221,7 +223,7 @@ export function recoverableSite(model: LesionModel, siteName: string, free = fal
   if (network.layers[owner]?.op === "add") {
     const inside = model.sites.filter((s) => s.name.startsWith(`${siteName}.`)).map((s) => s.name);
     const elsewhere = `recover a site inside the block${inside.length > 0 ? ` (${inside.join(", ")})` : " (a conv's output: `lesion info` lists them)"}`;
-    if (free) fail("unsupported-op", `site ${siteName} is a residual block's output: its units have no incoming weights of their own to learn again from fresh ones (free); hold them (without free), or ${elsewhere}`, { site: siteName, op: "Add" });
+    if (free) fail("bad-option", `site ${siteName} is a residual block's output: its units have no incoming weights of their own to learn again from fresh ones (\`free\`); hold them (without \`free\`), or ${elsewhere}`, { options: ["free"], value: true });
     if (!(network.layers[layer].op === "relu" && inputOf(network, layer) === owner && pinnableInput(network, owner, values) >= 0)) {
       fail("unsupported-op", `site ${siteName} is a residual block's output (the sum of its branches) with no ReLU right after the join or no BatchNorm, Linear or Conv with a bias feeding it: its units cannot be held at zero in the retrained model; ${elsewhere}`, { site: siteName, op: "Add" });
     }

@@ -83,8 +83,8 @@ describe("recover on a ResNet", () => {
         await closeModel(recovered);
       }
       await expect(recover(model, train, { site: "layer2.1", units, test, epochs: 1, free: true })).rejects.toMatchObject({
-        code: "unsupported-op",
-        message: "site layer2.1 is a residual block's output: its units have no incoming weights of their own to learn again from fresh ones (free); hold them (without free), or recover a site inside the block (layer2.1.conv1, layer2.1.conv2)",
+        code: "bad-option",
+        message: "site layer2.1 is a residual block's output: its units have no incoming weights of their own to learn again from fresh ones (`free`); hold them (without `free`), or recover a site inside the block (layer2.1.conv1, layer2.1.conv2)",
       });
     } finally {
       await closeModel(model);
