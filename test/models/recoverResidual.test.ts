@@ -6,9 +6,6 @@
  * too, held (free is refused by name). The training steps themselves are PyTorch's (test/onnx/trainGraph.test.ts, residual cases). The
  * CIFAR ResNets: kuangliu's (conv shortcuts), akamaster's ResNet-20 (option A) as exported and as imported.
  */
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import { evaluate } from "../../src/engine/evaluate.js";
@@ -18,7 +15,6 @@ import { importModel } from "../../src/models/importModel.js";
 import { classifierBytes } from "../../src/models/train.js";
 import { networkOf } from "../../src/onnx/network.js";
 import { recover } from "../../src/models/recover.js";
-import { study } from "../../src/runs/study.js";
 import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
 import { subset } from "../helpers.js";
@@ -26,14 +22,19 @@ import { subset } from "../helpers.js";
 const fixture = (name: string) => new URL(`../fixtures/resnet/${name}`, import.meta.url).pathname;
 const CIFAR = { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
 
+/** The ResNet-18 fixture imported with CIFAR-10's normalisation; the first `n` bundled images to train, the last 300 to test. */
+async function resnet18(n: number) {
+  const path = new URL("../fixtures/cnn/resnet18.onnx", import.meta.url).pathname;
+  const model = await openModel((await importModel(path, CIFAR)).bytes, { name: "resnet18.onnx" });
+  const data = await loadDataset("cifar10:test");
+  const train = subset(data, Array.from({ length: n }, (_, i) => i), `cifar10:test[0:${n}]`);
+  const test = subset(data, Array.from({ length: 300 }, (_, i) => 700 + i), "cifar10:test[700:1000]");
+  return { model, train, test };
+}
+
 describe("recover on a ResNet", () => {
   it("recover(resnet18, {site: layer2.1.conv1, units: [0, 7]}): ablated = ablate's accuracy, the channels stay exactly 0 in the retrained model, which has the same sites and the last epoch's accuracy", { timeout: 120_000 }, async () => {
-    const path = new URL("../fixtures/cnn/resnet18.onnx", import.meta.url).pathname;
-    const imported = await importModel(path, CIFAR);
-    const model = await openModel(imported.bytes, { name: "resnet18.onnx" });
-    const data = await loadDataset("cifar10:test");
-    const train = subset(data, Array.from({ length: 400 }, (_, i) => i), "cifar10:test[0:400]");
-    const test = subset(data, Array.from({ length: 300 }, (_, i) => 700 + i), "cifar10:test[700:1000]");
+    const { model, train, test } = await resnet18(400);
     try {
       const units = [0, 7];
       const result = await recover(model, train, { site: "layer2.1.conv1", units, test, epochs: 2, lr: 0.001, batchSize: 50, threads: 1 });
@@ -62,11 +63,7 @@ describe("recover on a ResNet", () => {
   // A block's output had been refused (no one layer's weights hold a unit of a sum at zero). Held there, the saved model
   // pins the channel of the join's input below zero (this export folds BatchNorm: its conv, weights 0 and bias −1e30).
   it("recover(resnet18, {site: layer2.1, a block's output}): held channels are exactly 0 in the retrained model, which evaluates to the last epoch's accuracy; free is refused in one line", { timeout: 120_000 }, async () => {
-    const path = new URL("../fixtures/cnn/resnet18.onnx", import.meta.url).pathname;
-    const model = await openModel((await importModel(path, CIFAR)).bytes, { name: "resnet18.onnx" });
-    const data = await loadDataset("cifar10:test");
-    const train = subset(data, Array.from({ length: 300 }, (_, i) => i), "cifar10:test[0:300]");
-    const test = subset(data, Array.from({ length: 300 }, (_, i) => 700 + i), "cifar10:test[700:1000]");
+    const { model, train, test } = await resnet18(300);
     try {
       const units = [3, 9];
       const result = await recover(model, train, { site: "layer2.1", units, test, epochs: 1, lr: 0.001, batchSize: 50, threads: 1 });
