@@ -102,6 +102,11 @@ export function registerRecover(program: Command): void {
         const { files, summary } = recoverFiles(result, provenance(model, data, options.seed, { test }));
         output.write(files, summary);
         for (const w of result.warnings) console.error(warningLine(w));
+        // The default step of a residual network without BatchNorm (one whose export folded it) is a tenth of the
+        // usual: said, since nothing on the command line chose it (a trial found it only in summary.json).
+        if (flags.lr === undefined && result.settings.lr !== (optimizer === "sgd" ? 0.01 : 0.001)) {
+          console.error(`lesion: --lr ${result.settings.lr} (the default for a residual network without BatchNorm, as an export that folded it; give --lr to choose)`);
+        }
         if (flags.json) return printJson(summary);
         console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
         for (const [i, e] of result.epochs.entries()) {
