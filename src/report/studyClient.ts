@@ -191,7 +191,7 @@ if (data.recovery) {
   const range10 = ["#4e79a7", "#f28e2c", "#e15759", "#76b7b2", "#59a14f", "#edc949", "#af7aa1", "#ff9da7", "#9c755f", "#bab0ab"];
   const colours = [...classes.map((_, i) => range10[i % 10]), "black", "#777", "#1f77b4"];
   figure(s, Plot.plot({
-    height: 340, grid: true, color: { legend: true, type: "ordinal", domain, range: colours }, x: { label: "epochs of retraining", ticks: epochs, tickFormat: "d" }, y: { label: "accuracy (%)", tickFormat: pointsTick },
+    height: 340, grid: true, color: { legend: true, type: "ordinal", domain, range: colours }, x: { label: "epochs of retraining", ticks: epochs, tickFormat: "d" }, y: { label: "accuracy (%)", tickFormat: pointsTick, nice: true },
     marks: [
       Plot.line(perClass, { x: "epoch", y: "accuracy", stroke: "series", strokeOpacity: 0.6, tip: true }),
       Plot.line(rows, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 3 }),
