@@ -86,6 +86,10 @@ describe("site names that make the same file name", () => {
       expect(existsSync(join(step, "summary.json")), site).toBe(true);
       expect(JSON.parse(readFileSync(join(step, "summary.json"), "utf8")).site).toBe(site);
     }
-    expect(existsSync(join(dir, "st", "report.html"))).toBe(true);
+    // The report finds each site's pairs step by the same stems.
+    const html = readFileSync(join(dir, "st", "report.html"), "utf8");
+    const page = JSON.parse(/<script type="application\/json" id="data">([\s\S]*?)<\/script>/.exec(html)![1]);
+    const pairsOf = (name: string) => page.sites.find((s: { name: string }) => s.name === name).pairs;
+    expect([pairsOf("a/b")?.length, pairsOf("a_b")?.length]).toEqual([15, 10]);
   });
 });
