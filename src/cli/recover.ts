@@ -4,7 +4,7 @@ import { dataIdentity } from "../data/dataIdentity.js";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
-import { checkRecover, recover, type RecoverOptions } from "../models/recover.js";
+import { checkRecover, recover, USUAL_LEARNING_RATE, type RecoverOptions } from "../models/recover.js";
 import { provenance } from "../runs/provenance.js";
 import { recoverFiles } from "../runs/recoverFiles.js";
 import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, parseOptimizer, percent, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
@@ -93,8 +93,8 @@ export function registerRecover(program: Command): void {
         };
         // Checked before the directory is claimed: with --overwrite, claiming removes its previous run.
         checkRecover(model, data, { ...options, test });
-        // The units as a set (recovery holds them all at once, in no order): `--units 44,7,3` reruns `--units 3,7,44`.
-        const units = [...new Set(options.units)].sort((a, b) => a - b);
+        // The units in order (recovery holds them all at once; parseUnitList drops repeats): `--units 44,7,3` reruns `--units 3,7,44`.
+        const units = [...options.units].sort((a, b) => a - b);
         output = claimOutput(flags.output, "recover", model, data, { ...options, units, lr: options.lr ?? null, test: dataIdentity(test) }, flags.overwrite);
         if (reuseFinished(output, flags)) return;
         const result = await recover(model, data, { ...options, test, onProgress: progress.onProgress, signal: interrupt.signal });
@@ -104,7 +104,7 @@ export function registerRecover(program: Command): void {
         for (const w of result.warnings) console.error(warningLine(w));
         // The default step of a residual network without BatchNorm (one whose export folded it) is a tenth of the
         // usual: said, since nothing on the command line chose it (a trial found it only in summary.json).
-        if (flags.lr === undefined && result.settings.lr !== (optimizer === "sgd" ? 0.01 : 0.001)) {
+        if (flags.lr === undefined && result.settings.lr !== USUAL_LEARNING_RATE[optimizer]) {
           console.error(`lesion: --lr ${result.settings.lr} (the default for a residual network without BatchNorm, as an export that folded it; give --lr to choose)`);
         }
         if (flags.json) return printJson(summary);

@@ -115,7 +115,7 @@ export function checkRecover(model: LesionModel, data: Dataset, options: Pick<Re
  */
 export async function recover(model: LesionModel, data: Dataset, options: RecoverOptions): Promise<RecoverResult> {
   const site = checkRecover(model, data, options);
-  const { network, values, layer } = recoverableSite(model, site.name, options.free ?? false);
+  const { network, values, layer, pin } = recoverableSite(model, site.name, options.free ?? false);
   const free = options.free ?? false;
   const masks = { [layer]: options.units };
   const optimizer = options.optimizer ?? "sgd";
@@ -156,8 +156,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const controlRun = control ? await run(values, {}, epochs * batches) : null;
   const fraction = (after: number | null, before: number | null, full: number | null) =>
     after === null || before === null || full === null || full - before <= 0 ? null : (after - before) / (full - before);
-  const joined = network.layers[ownerOf(network, layer)].op === "add";
-  const final = free ? trained.parameters : joined ? pinBlockOutput(network, trained.parameters, layer, options.units) : zeroIncoming(network, trained.parameters, layer, options.units);
+  const final = free ? trained.parameters : pin !== null ? pinChannels(network, trained.parameters, pin, options.units) : zeroIncoming(network, trained.parameters, layer, options.units);
   return {
     model: model.name,
     site: site.name,
@@ -196,20 +195,24 @@ function worseWarning(history: Array<{ testAccuracy: number | null }>, ablated: 
   return parts.length === 0 ? [] : [`retraining made the network worse (${parts.join("; ")}): the steps are likely too large for it; give a smaller \`lr\` (${lr} now)`];
 }
 
-/** PyTorch's usual step (0.01 SGD, 0.001 Adam), a tenth of it for a residual network without BatchNorm. */
+/** PyTorch's usual step per optimizer. */
+export const USUAL_LEARNING_RATE = { sgd: 0.01, adam: 0.001 } as const;
+
+/** PyTorch's usual step (USUAL_LEARNING_RATE), a tenth of it for a residual network without BatchNorm. */
 export function defaultLearningRate(network: Network, optimizer: "sgd" | "adam"): number {
   const folded = network.layers.some((l) => l.op === "add") && !network.layers.some((l) => l.op === "batchnorm");
-  return (optimizer === "sgd" ? 0.01 : 0.001) * (folded ? 0.1 : 1);
+  return USUAL_LEARNING_RATE[optimizer] * (folded ? 0.1 : 1);
 }
 
 /**
- * The trainable network of `model`, its parameter values, and the index of the layer whose output is `siteName`: what
+ * The trainable network of `model`, its parameter values, the index of the layer whose output is `siteName`, and at a
+ * residual block's output the layer whose channels hold its units (`pin`, see pinChannels; else null): what
  * `recover` retrains. A study with recovery asks before its first step.
  * @throws LesionError `unsupported-op` (layers lesion cannot train, naming the first; a residual block's output with no
  * ReLU after its Add or no branch layer to pin); `bad-option` (`free` at a residual block's output);
  * `unknown-site` (a site no trainable layer computes).
  */
-export function recoverableSite(model: LesionModel, siteName: string, free = false): { network: Network; values: Map<string, Float32Array>; layer: number } {
+export function recoverableSite(model: LesionModel, siteName: string, free = false): { network: Network; values: Map<string, Float32Array>; layer: number; pin: number | null } {
   let why = "";
   const found = networkOf(model.proto, model.inputShape, (reason) => (why = reason));
   if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains Linear, Conv, BatchNorm, pooling and activations, in chains or residual blocks): ${why}`);
@@ -217,18 +220,18 @@ export function recoverableSite(model: LesionModel, siteName: string, free = fal
   const layer = siteLayerIndex(network, siteName);
   if (layer < 0) fail("unknown-site", `site ${siteName} is not the output of a trainable layer of ${model.name}`, { model: model.name, site: siteName, closest: [] });
   // A residual block's output is the sum of its branches: held units are pinned below zero in one branch before a
-  // ReLU (pinBlockOutput). Without a ReLU right after the join, or a branch layer to pin, the retrained model could
+  // ReLU (pinChannels). Without a ReLU right after the join, or a branch layer to pin, the retrained model could
   // not keep them ablated (the mask that holds them in training is not part of a model).
   const owner = ownerOf(network, layer);
-  if (network.layers[owner]?.op === "add") {
-    const inside = model.sites.filter((s) => s.name.startsWith(`${siteName}.`)).map((s) => s.name);
-    const elsewhere = `recover a site inside the block${inside.length > 0 ? ` (${inside.join(", ")})` : " (a conv's output: `lesion info` lists them)"}`;
-    if (free) fail("bad-option", `site ${siteName} is a residual block's output: its units have no incoming weights of their own to learn again from fresh ones (\`free\`); hold them (without \`free\`), or ${elsewhere}`, { options: ["free"], value: true });
-    if (!(network.layers[layer].op === "relu" && inputOf(network, layer) === owner && pinnableInput(network, owner, values) >= 0)) {
-      fail("unsupported-op", `site ${siteName} is a residual block's output (the sum of its branches) with no ReLU right after the join or no BatchNorm, Linear or Conv with a bias feeding it: its units cannot be held at zero in the retrained model; ${elsewhere}`, { site: siteName, op: "Add" });
-    }
+  if (network.layers[owner]?.op !== "add") return { network, values, layer, pin: null };
+  const inside = model.sites.filter((s) => s.name.startsWith(`${siteName}.`)).map((s) => s.name);
+  const elsewhere = `recover a site inside the block${inside.length > 0 ? ` (${inside.join(", ")})` : " (a conv's output: `lesion info` lists them)"}`;
+  if (free) fail("bad-option", `site ${siteName} is a residual block's output: its units have no incoming weights of their own to learn again from fresh ones (\`free\`); hold them (without \`free\`), or ${elsewhere}`, { options: ["free"], value: true });
+  const pin = pinnableInput(network, owner, values);
+  if (!(network.layers[layer].op === "relu" && inputOf(network, layer) === owner && pin >= 0)) {
+    fail("unsupported-op", `site ${siteName} is a residual block's output (the sum of its branches) with no ReLU right after the join or no BatchNorm, Linear or Conv with a bias feeding it: its units cannot be held at zero in the retrained model; ${elsewhere}`, { site: siteName, op: "Add" });
   }
-  return { network, values, layer };
+  return { network, values, layer, pin };
 }
 
 /** A recovery measured on the images it retrains on (`--data cifar10:test` with the default test set) says so. */
@@ -269,23 +272,25 @@ function replaceIncoming(network: Network, values: Map<string, Float32Array>, la
   if (l.op !== "linear" && l.op !== "conv") return values;
   const copy = new Map(values);
   const sorted = [...units].sort((a, b) => a - b);
-  const set = (name: string, per: number, value: () => number) => {
-    const array = copy.get(name);
-    if (!array) return;
-    const next = Float32Array.from(array);
-    for (const u of sorted) for (let i = u * per; i < (u + 1) * per; i++) next[i] = value();
-    copy.set(name, next);
-  };
   const fanIn = copy.get(`${l.name}.weight`)!.length / l.out;
   const value = draw(fanIn);
-  set(`${l.name}.weight`, fanIn, value);
-  set(`${l.name}.bias`, 1, value);
+  setUnits(copy, `${l.name}.weight`, sorted, fanIn, value);
+  setUnits(copy, `${l.name}.bias`, sorted, 1, value);
   const bn = network.layers[owner + 1];
   if (bn?.op === "batchnorm" && inputOf(network, owner + 1) === owner && owner + 1 <= layer) {
-    set(`${bn.name}.weight`, 1, () => norm.weight);
-    set(`${bn.name}.bias`, 1, () => norm.bias);
+    setUnits(copy, `${bn.name}.weight`, sorted, 1, () => norm.weight);
+    setUnits(copy, `${bn.name}.bias`, sorted, 1, () => norm.bias);
   }
   return copy;
+}
+
+/** Replaces in `copy` the entries of parameter `name` that belong to `units` (`per` entries each, in order) by `value()`, on a copy of the array; a parameter the network lacks is left out. */
+function setUnits(copy: Map<string, Float32Array>, name: string, units: number[], per: number, value: () => number): void {
+  const array = copy.get(name);
+  if (!array) return;
+  const next = Float32Array.from(array);
+  for (const u of units) for (let i = u * per; i < (u + 1) * per; i++) next[i] = value();
+  copy.set(name, next);
 }
 
 /** What a pinned unit's branch outputs: below any other finite branch's value, so the ReLU after the join gives 0. */
@@ -305,22 +310,16 @@ function pinnableInput(network: Network, add: number, values: Map<string, Float3
 }
 
 /**
- * A copy of the parameters in which `units` of the residual block output at site `layer` (a ReLU after the join) are
- * exactly zero: the pinnable branch's channels output −1e30 (BatchNorm: γ = 0, β = −1e30; Linear/Conv: weights 0,
+ * A copy of the parameters in which `units` of a residual block's output (a ReLU after the join) are exactly zero:
+ * their channels of layer `pin` (pinnableInput) output −1e30 (BatchNorm: γ = 0, β = −1e30; Linear/Conv: weights 0,
  * bias −1e30), so the join stays below zero for any other branch's value under 1e30.
  */
-function pinBlockOutput(network: Network, values: Map<string, Float32Array>, layer: number, units: number[]): Map<string, Float32Array> {
-  const pinned = network.layers[pinnableInput(network, ownerOf(network, layer), values)] as { name: string; op: string };
+function pinChannels(network: Network, values: Map<string, Float32Array>, pin: number, units: number[]): Map<string, Float32Array> {
+  const { name } = network.layers[pin] as { name: string };
   const copy = new Map(values);
-  const channels = copy.get(`${pinned.name}.bias`)!.length;
-  const set = (name: string, value: number) => {
-    const array = Float32Array.from(copy.get(name)!);
-    const per = array.length / channels;
-    for (const u of units) array.fill(value, u * per, (u + 1) * per);
-    copy.set(name, array);
-  };
-  set(`${pinned.name}.weight`, 0);
-  set(`${pinned.name}.bias`, PINNED);
+  const channels = copy.get(`${name}.bias`)!.length;
+  setUnits(copy, `${name}.weight`, units, copy.get(`${name}.weight`)!.length / channels, () => 0);
+  setUnits(copy, `${name}.bias`, units, 1, () => PINNED);
   return copy;
 }
 

@@ -136,8 +136,7 @@ if (data.map) {
     const nb = data.map.neighbours;
     const islands = nb.same >= 0.5 && nb.same >= 2 * nb.chance;
     // Coloured by outcome, the class colours are gone: islands keep their class's name at its median point (a trial).
-    const median = (values) => { const v = [...values].sort((a, b) => a - b); return v[Math.floor(v.length / 2)]; };
-    const centres = islands && !byClass ? classes.map((name) => { const own = points.filter((p) => p.class === name); return own.length === 0 ? null : { x: median(own.map((p) => p.x)), y: median(own.map((p) => p.y)), name }; }).filter((c) => c) : [];
+    const centres = islands && !byClass ? classes.flatMap((name) => { const own = points.filter((p) => p.class === name); return own.length === 0 ? [] : [{ x: d3.median(own, (p) => p.x), y: d3.median(own, (p) => p.y), name }]; }) : [];
     const plot = byClass
       // Ten distinct colours up to ten classes (the default ramp made classes 8 and 9 two dark reds).
       ? Plot.plot({ height: 460, color: { legend: true, type: "ordinal", domain: classes, label: "class", scheme: classes.length <= 10 ? "tableau10" : "turbo" }, x: { axis: null }, y: { axis: null }, marks: [Plot.dot(points, { x: "x", y: "y", fill: "class", r: 2.5, tip: true })] })

@@ -102,8 +102,8 @@ export function groups(site: Site, named: Record<string, readonly number[]>, mod
   if (entries.length === 0) fail("bad-groups", `no groups given for site ${site.name}`, { site: site.name });
   return entries.map(([name, units]) => {
     if (!Array.isArray(units) || units.length === 0) fail("bad-groups", `group '${name}' for site ${site.name} has no units`, { site: site.name, group: name });
-    const plain = [...new Set(units)].sort((a, b) => a - b).join("+");
-    return condition(site, units, mode, name === plain ? null : name);
+    const plain = condition(site, units, mode);
+    return name === plain.units.join("+") ? plain : condition(site, plain.units, mode, name);
   });
 }
 
