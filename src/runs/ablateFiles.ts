@@ -50,12 +50,8 @@ export function ablateFiles(
   for (const [site, indices] of bySite) {
     const rows = new Array<Array<string | number | null>>(indices.length);
     for (let r = 0; r < indices.length; r++) rows[r] = csvRow(result.conditions[indices[r]], intervals?.intervals[indices[r]] ?? null, k, cumulative);
-    files.push({
-      name: `${stems.get(site)}.csv`,
-      kind: "csv",
-      header: ["id", "site", "units", "mode", "label", ...(cumulative ? ["fraction", "order", "repeat"] : []), "accuracy", "delta", ...(intervals ? ["delta_ci_low", "delta_ci_high"] : []), "lost", "gained", "loss", "redundancy", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `delta_${c}`)],
-      rows,
-    });
+    const header = ["id", "site", "units", "mode", "label", ...(cumulative ? ["fraction", "order", "repeat"] : []), "accuracy", "delta", ...(intervals ? ["delta_ci_low", "delta_ci_high"] : []), "lost", "gained", "loss", "redundancy", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `delta_${c}`)];
+    files.push({ name: `${stems.get(site)}.csv`, kind: "csv", header, rows, floats: header.filter((h) => !WHOLE_COLUMNS.includes(h)) });
   }
   const perClass = new Float64Array(result.conditions.length * k);
   for (let i = 0; i < result.conditions.length; i++) copyPerClass(perClass, i * k, result.conditions[i].perClass, k);
@@ -88,6 +84,9 @@ export function ablateFiles(
   };
   return { files, summary };
 }
+
+/** The CSV's columns of whole numbers: its other numbers are real (`encodeCsv`'s floats; text is written as it is). */
+const WHOLE_COLUMNS = ["repeat", "lost", "gained"];
 
 // The loops over each condition in small functions of their own: called thousands of times, they are optimised
 // early, where one closure over all conditions ran unoptimised (the standard sweep's 390,000 changes: ~13 → ~3 ms).

@@ -28,6 +28,7 @@ export function characterizeFiles(result: CharacterizeResult, meta: { modelSha25
       name: `${stem}.indicators.csv`,
       kind: "csv",
       header: ["unit", "magnitude", "selectivity", "fractionActive", "dead", "weightL1", "weightL2", "weightChange", "mannWhitneyU", "mannWhitneyP", "impact", "impactMaxClass", "populationActivation", "populationImpact", ...classNames.map((c) => `impact_${c}`)],
+      floats: ["magnitude", "selectivity", "fractionActive", "weightL1", "weightL2", "weightChange", "mannWhitneyU", "mannWhitneyP", "impact", ...classNames.map((c) => `impact_${c}`)],
       rows: Array.from({ length: site.units }, (_, u) => [
         u,
         site.magnitude[u],
@@ -59,6 +60,7 @@ export function characterizeFiles(result: CharacterizeResult, meta: { modelSha25
     name: "correlations.csv",
     kind: "csv",
     header: ["scope", "a", "b", "n", "pearson", "pearsonP", "spearman", "spearmanP"],
+    floats: ["pearson", "pearsonP", "spearman", "spearmanP"],
     rows: result.correlations.flatMap((t) => t.entries.map((e) => [t.scope, e.a, e.b, e.n, e.pearson.r, e.pearson.p, e.spearman.r, e.spearman.p])),
   });
   if (result.stimulusMap) {

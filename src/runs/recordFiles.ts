@@ -27,6 +27,7 @@ export function recordFiles(result: RecordResult, modelSha256: string, options: 
       name: `${stem}.csv`,
       kind: "csv",
       header: ["unit", "mean", "std", "max", "fractionActive", "dead", ...result.classNames.map((c) => `mean_${c}`)],
+      floats: ["mean", "std", "max", "fractionActive", ...result.classNames.map((c) => `mean_${c}`)],
       rows: site.mean.map((m, u) => [u, m, site.std[u], site.max[u], site.fractionActive[u], dead.has(u) ? 1 : 0, ...Array.from({ length: k }, (_, c) => (site.emptyClasses.includes(c) ? null : Number(means[c * site.units + u])))]),
     });
     files.push({ name: `${stem}.class_means.npy`, kind: "npy", data: Float64Array.from(means), shape: site.classMeans.shape });

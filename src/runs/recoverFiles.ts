@@ -13,6 +13,7 @@ export interface RecoverSummary extends Omit<RecoverResult, "recovered"> {
 
 export function recoverFiles(result: RecoverResult, provenance: Provenance): { files: ResultFile[]; summary: RecoverSummary } {
   const k = result.intact.perClass.length;
+  const header = ["epoch", "trainLoss", "accuracy", "recovered", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `recovered_${c}`), ...(result.control ? ["controlTrainLoss", "controlAccuracy", ...result.classNames.map((c) => `control_accuracy_${c}`)] : [])];
   const files: ResultFile[] = [
     { name: "model.onnx", kind: "bytes", data: result.recovered },
     {
@@ -20,7 +21,8 @@ export function recoverFiles(result: RecoverResult, provenance: Provenance): { f
       kind: "csv",
       // With the control (the intact network retrained with the same budget), its training loss and accuracy per epoch, overall and per class, come last.
       // Per-class columns named by class, as ablate's (`accuracy_<class>`).
-      header: ["epoch", "trainLoss", "accuracy", "recovered", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `recovered_${c}`), ...(result.control ? ["controlTrainLoss", "controlAccuracy", ...result.classNames.map((c) => `control_accuracy_${c}`)] : [])],
+      header,
+      floats: header.slice(1),
       rows: [
         // Before retraining nothing is recovered (0), where the ablation cost something: else, as in the epochs' rows, undefined.
         [0, null, result.ablated.accuracy, atStart(result.ablated.accuracy, result.intact.accuracy), ...result.ablated.perClass, ...result.ablated.perClass.map((a, c) => atStart(a, result.intact.perClass[c])), ...(result.control ? [null, result.intact.accuracy, ...result.intact.perClass] : [])],

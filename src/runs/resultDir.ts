@@ -28,7 +28,8 @@ export const REPORT_FILE = "report.html";
 
 export type ResultFile =
   | { name: string; kind: "npy"; data: Float32Array | Float64Array | Int32Array | Uint8Array; shape: number[] }
-  | { name: string; kind: "csv"; header: string[]; rows: Array<Array<string | number | null>> }
+  /** `floats`: the columns that hold real numbers (encodeCsv writes their whole numbers as `1.0`). */
+  | { name: string; kind: "csv"; header: string[]; rows: Array<Array<string | number | null>>; floats?: readonly string[] }
   | { name: string; kind: "bytes"; data: Uint8Array };
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -239,7 +240,7 @@ function writeFiles(dir: string, files: ResultFile[], summary: object, run: RunI
   const written: string[] = [];
   try {
     for (const file of files) {
-      const bytes = file.kind === "npy" ? encodeNpy(file.data, file.shape) : file.kind === "csv" ? encodeCsv(file.header, file.rows) : file.data;
+      const bytes = file.kind === "npy" ? encodeNpy(file.data, file.shape) : file.kind === "csv" ? encodeCsv(file.header, file.rows, file.floats) : file.data;
       writeFileAtomic(join(dir, file.name), bytes);
       written.push(file.name);
     }
@@ -297,16 +298,23 @@ export function toJson(value: unknown): string {
   return `${lines(replacer("", value), "", 0)}\n`;
 }
 
-/** RFC 4180 CSV; null is an empty field (pandas reads NaN), numbers at full precision. */
-export function encodeCsv(header: string[], rows: Array<Array<string | number | null>>): string {
+/**
+ * RFC 4180 CSV; null is an empty field (pandas reads NaN), numbers at full precision. The columns named in `floats`
+ * write a whole number as `1.0` (shortest round trip plus `.0`), so pandas reads such a column as float64 even where
+ * every row is whole (a class no condition changed read as int64, its deltas all `0`).
+ */
+export function encodeCsv(header: string[], rows: Array<Array<string | number | null>>, floats: readonly string[] = []): string {
   // Each distinct number is formatted once: a sweep's per-class accuracies and deltas repeat (each is a count over its
   // class's size), and formatting is most of the cost.
   const texts = new Map<number, string>();
-  const field = (v: string | number | null) => {
+  const realTexts = new Map<number, string>();
+  const real = header.map((name) => floats.includes(name));
+  const field = (v: string | number | null, column: number) => {
     if (v === null) return "";
     if (typeof v === "number") {
-      let text = texts.get(v);
-      if (text === undefined) texts.set(v, (text = Number.isFinite(v) ? String(v) : ""));
+      const cache = real[column] ? realTexts : texts;
+      let text = cache.get(v);
+      if (text === undefined) cache.set(v, (text = !Number.isFinite(v) ? "" : real[column] && Number.isInteger(v) && Math.abs(v) < 1e21 ? `${v}.0` : String(v)));
       return text;
     }
     return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;

@@ -32,6 +32,7 @@ export function transplantFiles(result: TransplantResult): { files: ResultFile[]
       name: `${name}.csv`,
       kind: "csv",
       header: ["condition", "seed", "accuracy", ...perClass],
+      floats: ["accuracy", ...perClass],
       rows: [
         ["before", null, result.before.accuracy, ...result.before.perClass],
         ...result.repeats.filter((r) => r.condition === name).map((r) => [r.condition, r.seed, r.after.accuracy, ...r.after.perClass]),
@@ -41,6 +42,7 @@ export function transplantFiles(result: TransplantResult): { files: ResultFile[]
       name: "gains.csv",
       kind: "csv",
       header: ["condition", "kind", "overall", "overall_low", "overall_high", "target", "target_low", "target_high", "others", "others_low", "others_high"],
+      floats: ["overall", "overall_low", "overall_high", "target", "target_low", "target_high", "others", "others_low", "others_high"],
       rows: [...result.gains.map((g) => gainRow(g.condition, "gain", g)), ...result.versusControls.map((d) => gainRow(`transplant-${d.control}`, "difference", d))],
     },
   ];

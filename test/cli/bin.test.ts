@@ -181,7 +181,7 @@ describe("lesion (bin)", () => {
     expect(run.stdout.trimEnd().split("\n").slice(1).map((line) => line.replace(/\d+\.\d\d%/g, "P"))).toEqual(["  fc1 random #1  0.5 P, 1 P", "  fc1 random #2  0.5 P, 1 P"]);
     const [header, ...rows] = readFileSync(join(out, "fc1.csv"), "utf8").trim().split("\n").map((line) => line.split(","));
     expect(header.slice(0, 9)).toEqual(["id", "site", "units", "mode", "label", "fraction", "order", "repeat", "accuracy"]);
-    expect(rows.map((r) => r.slice(5, 8))).toEqual([["0.5", "random", "1"], ["1", "random", "1"], ["0.5", "random", "2"], ["1", "random", "2"]]);
+    expect(rows.map((r) => r.slice(5, 8))).toEqual([["0.5", "random", "1"], ["1.0", "random", "1"], ["0.5", "random", "2"], ["1.0", "random", "2"]]);
     const steps = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")).conditions.map((c: { cumulative: { sequence: number[] } }) => c.cumulative.sequence);
     expect(steps.map((s: number[]) => s.length)).toEqual([6, 12, 6, 12]);
     expect(steps[1].slice(0, 6)).toEqual(steps[0]);

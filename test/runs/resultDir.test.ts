@@ -26,6 +26,12 @@ describe("result files", () => {
     expect(encodeCsv(["a", "b"], [["x,y", null], [1.5, 'say "hi"']])).toBe('a,b\n"x,y",\n1.5,"say ""hi"""\n');
   });
 
+  it("encodeCsv writes the whole numbers of float columns with a decimal point, so pandas reads them as float64", () => {
+    // pandas infers int64 for a column of "0"s (a class no condition changed); "0.0" is float64. Other columns unchanged.
+    expect(encodeCsv(["n", "x", "s"], [[0, 0, "0"], [3, -0, "a"], [1e21, 2.5, null], [Number.NaN, 1e-7, "b"]], ["x", "s"])).toBe("n,x,s\n0,0.0,0\n3,0.0,a\n1e+21,2.5,\n,1e-7,b\n");
+    expect(encodeCsv(["x", "y"], [[7, 7]], ["y"])).toBe("x,y\n7,7.0\n");
+  });
+
   it("encodeCsv writes a number repeated across rows the same each time; non-finite ones and null empty", () => {
     expect(encodeCsv(["a", "b", "c"], [[0.1, 1 / 3, -0], [1 / 3, Number.NaN, 0.1], [Number.POSITIVE_INFINITY, 0.1, 0]])).toBe("a,b,c\n0.1,0.3333333333333333,0\n0.3333333333333333,,0.1\n,0.1,0\n");
   });
