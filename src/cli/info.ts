@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { closeModel, openModel } from "../engine/model.js";
-import { info, type InfoResult } from "../models/info.js";
+import { info, type InfoResult, type SiteInfo } from "../models/info.js";
+import { LAYER_OPS } from "../onnx/sites.js";
 import { printJson } from "./common.js";
 
 const HEADS: Record<InfoResult["head"], string> = {
@@ -35,7 +36,10 @@ export function registerInfo(program: Command): void {
         const width = Math.max(20, ...result.sites.map((s) => s.name.length + 1));
         const shapes = result.sites.map((s) => `[${s.shape.join(", ")}]${s.unitAxis !== 1 ? " (units on the last axis)" : ""}`);
         const shapeWidth = Math.max(...shapes.map((t) => t.length));
-        result.sites.forEach((s, i) => console.log(`  ${s.name.padEnd(width)} ${s.kind.padEnd(5)} ${String(s.units).padStart(5)} units  ${shapes[i].padEnd(shapeWidth)}  ${s.op} ${s.node}`));
+        // A layer's output names its layer's node, and the node its tensor comes out of where that is another
+        // (`MatMul fc2/MatMul → fc2/Add`): the op beside an Identity's name had read as a MatMul called out/Identity.
+        const node = (s: SiteInfo) => (LAYER_OPS.has(s.op) && s.layer && s.layer !== s.node ? `${s.layer} → ${s.node}` : s.node);
+        result.sites.forEach((s, i) => console.log(`  ${s.name.padEnd(width)} ${s.kind.padEnd(5)} ${String(s.units).padStart(5)} units  ${shapes[i].padEnd(shapeWidth)}  ${s.op} ${node(s)}`));
         for (const n of result.notes) console.log(`note: ${n}`);
         for (const w of result.warnings) console.log(`warning: ${w}`);
       } finally {

@@ -12,9 +12,15 @@ export interface SiteInfo {
   shape: number[];
   /** The units' axis in the batched tensor: 1, or the last axis of a channels-last site (Site.unitAxis). */
   unitAxis: number;
-  /** The op producing the site tensor, and the node name in the graph. */
+  /**
+   * The site's op: its activation's (Relu, Gelu, …), its layer's (Gemm, MatMul, Conv) where the site is a layer's
+   * output, Add for a block's output.
+   */
   op: string;
+  /** The graph node whose output the site's tensor is (for a layer's output, the last of its bias Add, BatchNormalization, Identity). */
   node: string;
+  /** The layer node (Gemm, MatMul, Conv) whose output or activation the site is; null for a block's output. */
+  layer: string | null;
 }
 
 export interface InfoResult {
@@ -54,7 +60,7 @@ export function info(model: LesionModel): InfoResult {
     numClasses: model.numClasses,
     head: model.head.kind,
     classNames: model.classNames,
-    sites: model.sites.map((s) => ({ name: s.name, kind: s.kind, units: s.units, shape: s.shape, unitAxis: s.unitAxis, op: s.op, node: s.node })),
+    sites: model.sites.map((s) => ({ name: s.name, kind: s.kind, units: s.units, shape: s.shape, unitAxis: s.unitAxis, op: s.op, node: s.node, layer: s.layer })),
     notes: describeNormalization(model.normalization),
     warnings: model.warnings,
   };

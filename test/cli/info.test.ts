@@ -1,10 +1,11 @@
 /** `lesion info` names the head it found at the end of the graph (issue #13, case softmax-output-loss). */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 
 const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const CASE = (name: string) => fileURLToPath(new URL(`../fixtures/cases/${name}`, import.meta.url));
@@ -22,6 +23,32 @@ describe("lesion info", () => {
       (path) => JSON.parse(lesion("info", CASE(path), "--json").stdout).head,
     );
     expect(heads).toEqual(["softmax", "log-softmax", "logits"]);
+  });
+
+  it("lesion info names a layer site's layer node, and the node its tensor comes out of where an Identity follows (it had printed 'MatMul out/Identity')", () => {
+    // x[N,4] → fc1 (MatMul, Add) → Relu → fc2 (MatMul, Add) → Identity → logits: the site fc2 is the Identity's output.
+    const graph = onnx.GraphProto.create({
+      name: "g",
+      node: [
+        makeNode("MatMul", ["x", "W1"], ["m1"], "fc1/MatMul"),
+        makeNode("Add", ["m1", "b1"], ["a1"], "fc1/Add"),
+        makeNode("Relu", ["a1"], ["r1"], "relu1"),
+        makeNode("MatMul", ["r1", "W2"], ["m2"], "fc2/MatMul"),
+        makeNode("Add", ["m2", "b2"], ["y"], "fc2/Add"),
+        makeNode("Identity", ["y"], ["logits"], "out/Identity"),
+      ],
+      initializer: [makeTensor("W1", [4, 6], new Float32Array(24).fill(0.1)), makeTensor("b1", [6], new Float32Array(6)), makeTensor("W2", [6, 3], new Float32Array(18).fill(0.2)), makeTensor("b2", [3], new Float32Array(3))],
+      input: [makeValueInfo("x", DataType.FLOAT, ["N", 4])],
+      output: [makeValueInfo("logits", DataType.FLOAT, ["N", 3])],
+    });
+    const path = join(mkdtempSync(join(tmpdir(), "lesion-info-")), "identity.onnx");
+    writeFileSync(path, encodeModel(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph })));
+    const run = lesion("info", path);
+    expect(run.status).toBe(0);
+    const sites = run.stdout.split("\n").filter((line) => line.startsWith("  "));
+    expect(sites.map((line) => line.replace(/\s+/g, " ").trim())).toEqual(["fc1 dense 6 units [6] Relu relu1", "fc2 dense 3 units [3] MatMul fc2/MatMul → out/Identity"]);
+    const json = JSON.parse(lesion("info", path, "--json").stdout);
+    expect(json.sites.map((s: { op: string; node: string; layer: string | null }) => [s.op, s.node, s.layer])).toEqual([["Relu", "relu1", "fc1/MatMul"], ["MatMul", "out/Identity", "fc2/MatMul"]]);
   });
 
   it("lesion info of an export that records no normalisation says so on its input line; an imported model's line gives its formula alone (helper trial 'newuser45')", () => {
