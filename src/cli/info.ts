@@ -25,7 +25,10 @@ export function registerInfo(program: Command): void {
         if (flags.json) return printJson(result);
         const p = result.preprocessing;
         console.log(`${result.model}  sha256 ${result.sha256.slice(0, 16)}…`);
-        console.log(`input ${result.input.name} [N, ${result.input.shape.join(", ")}], layout ${p.layout}, (x − ${p.mean.join("/")}) / ${p.std.join("/")}${result.preprocessingRecorded ? "" : " (none recorded: the pixels as they are; lesion import records a mean and std)"}${p.imageShape ? `, images ${p.imageShape.join("x")}` : ""}${p.resize ? `, image folders resized to ${p.resize}` : ""}${p.crop ? `${p.resize ? " then" : ", image folders"} center-cropped to ${p.crop}x${p.crop}` : ""}`);
+        // An [N, H, W] input (a grayscale export without a channel axis) takes the images' one channel as it is: "nchw"
+        // named an axis it does not have.
+        const layout = p.layout === "nchw" && result.input.shape.length === 2 ? "hw (one channel, no channel axis)" : p.layout;
+        console.log(`input ${result.input.name} [N, ${result.input.shape.join(", ")}], layout ${layout}, (x − ${p.mean.join("/")}) / ${p.std.join("/")}${result.preprocessingRecorded ? "" : " (none recorded: the pixels as they are; lesion import records a mean and std)"}${p.imageShape ? `, images ${p.imageShape.join("x")}` : ""}${p.resize ? `, image folders resized to ${p.resize}` : ""}${p.crop ? `${p.resize ? " then" : ", image folders"} center-cropped to ${p.crop}x${p.crop}` : ""}`);
         console.log(`output ${HEADS[result.head]}`);
         // A name with a comma, a quote or edge spaces is quoted, so "cat, black" reads as one class.
         const shown = (name: string) => (/[,"]|^\s|\s$|^$/.test(name) ? JSON.stringify(name) : name);

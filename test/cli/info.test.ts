@@ -47,8 +47,24 @@ describe("lesion info", () => {
     expect(run.status).toBe(0);
     const sites = run.stdout.split("\n").filter((line) => line.startsWith("  "));
     expect(sites.map((line) => line.replace(/\s+/g, " ").trim())).toEqual(["fc1 dense 6 units [6] Relu relu1", "fc2 dense 3 units [3] MatMul fc2/MatMul → out/Identity"]);
+    expect(run.stdout).toContain("input x [N, 4], layout flat,");
     const json = JSON.parse(lesion("info", path, "--json").stdout);
     expect(json.sites.map((s: { op: string; node: string; layer: string | null }) => [s.op, s.node, s.layer])).toEqual([["Relu", "relu1", "fc1/MatMul"], ["MatMul", "out/Identity", "fc2/MatMul"]]);
+  });
+
+  it("lesion info of an [N, 28, 28] input (a grayscale export without a channel axis) says its layout is hw, not nchw", () => {
+    const graph = onnx.GraphProto.create({
+      name: "g",
+      node: [makeNode("Flatten", ["x"], ["flat"], "/f/Flatten", { axis: 1 }), makeNode("Gemm", ["flat", "W", "b"], ["logits"], "/fc/Gemm", { transB: 1 })],
+      initializer: [makeTensor("W", [3, 784], new Float32Array(3 * 784).fill(0.01)), makeTensor("b", [3], new Float32Array(3))],
+      input: [makeValueInfo("x", DataType.FLOAT, ["N", 28, 28])],
+      output: [makeValueInfo("logits", DataType.FLOAT, ["N", 3])],
+    });
+    const path = join(mkdtempSync(join(tmpdir(), "lesion-info-")), "hw.onnx");
+    writeFileSync(path, encodeModel(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph })));
+    const run = lesion("info", path);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain("input x [N, 28, 28], layout hw (one channel, no channel axis),");
   });
 
   it("lesion info of an export that records no normalisation says so on its input line; an imported model's line gives its formula alone (helper trial 'newuser45')", () => {
