@@ -3,7 +3,7 @@
 // per-channel mean/std; data: cifar10:test, the bundled 1,000 images. For every site, every filter zeroed alone, with
 // lesion's ablate() (the command line's default: loss on), against in the same process the naive loop: one full
 // onnxruntime forward pass of the masked network per condition over all images, same threads and the same graph
-// optimisation as lesion's conv path, timed on NAIVE_SAMPLE (default 4) conditions per site and extrapolated to the
+// optimisation as lesion's delta path, timed on NAIVE_SAMPLE (default 4) conditions per site and extrapolated to the
 // site's filters; the sampled conditions' per-class counts and losses are compared (exactness in the same run).
 // Then the PyTorch forward-hook loop (bench/cnn_torch.py) where /usr/bin/python3 has torch and onnx, TORCH_SAMPLE
 // (default 2) conditions per site timed and extrapolated, right after each repetition; skipped with a note otherwise. Each repetition (REPEATS,
@@ -141,7 +141,7 @@ async function repetition() {
     return { seconds, counts, losses };
   }
 
-  // Every site but the logits themselves: zeroing a logit runs on the masked path, not the conv path timed here.
+  // Every site but the logits themselves: zeroing a logit runs on the masked path, not the delta path timed here.
   const sites = model.sites.filter((s) => s.tensor !== model.outputName);
   // lesion's sweeps first, so the peak RSS is theirs (the naive loop's sessions come after).
   const sweeps = [];
@@ -230,7 +230,7 @@ function report(runs, torch) {
     rows,
     peakRssMiB: Math.max(...runs.map((run) => run.peakRssMiB)),
     torch: torch ? { timedPerSite: torch.rows[0].timed, seconds: torch.seconds } : null,
-    note: "lesion = ablate() of every filter of the site (loss on), in a fresh Node process per repetition, after model import and data loading. naive = one full onnxruntime forward pass of the masked network per condition over the 1,000 images (same threads, same graph optimisation as lesion's conv path, onnxruntime's memory arena on as by default), timed on naiveSampled conditions per site and extrapolated. Speed-ups are medians of per-repetition ratios (naive / lesion, both timed in the same process). GFLOP/s: the naive loop's measured rate, and lesion's effective rate (the naive loop's FLOP for all conditions / lesion's time). Count differences are |lesion − naive| summed over classes on the sampled conditions (float32 naive may differ on near ties; lesion's are float64-exact). The PyTorch hook loop (bench/cnn_torch.py, float32, the same threads) runs right after each repetition, in its own process, timed on its own sample per site and extrapolated; its speed-ups are medians of per-repetition ratios too.",
+    note: "lesion = ablate() of every filter of the site (loss on), in a fresh Node process per repetition, after model import and data loading. naive = one full onnxruntime forward pass of the masked network per condition over the 1,000 images (same threads, same graph optimisation as lesion's delta path, onnxruntime's memory arena on as by default), timed on naiveSampled conditions per site and extrapolated. Speed-ups are medians of per-repetition ratios (naive / lesion, both timed in the same process). GFLOP/s: the naive loop's measured rate, and lesion's effective rate (the naive loop's FLOP for all conditions / lesion's time). Count differences are |lesion − naive| summed over classes on the sampled conditions (float32 naive may differ on near ties; lesion's are float64-exact). The PyTorch hook loop (bench/cnn_torch.py, float32, the same threads) runs right after each repetition, in its own process, timed on its own sample per site and extrapolated; its speed-ups are medians of per-repetition ratios too.",
   };
   mkdirSync(out, { recursive: true });
   writeFileSync(`${out}cnn.json`, `${JSON.stringify(result, null, 2)}\n`);

@@ -107,7 +107,7 @@ export interface AblateResult {
   unresolvedTies: number;
   /**
    * Per site: "dense" where the site is a layer of a dense chain (its zero ablations of up to DENSE_UNITS units run
-   * on the dense engine; others on the general one), "conv" where its next Conv or Gemm takes a zero ablation of up to
+   * on the dense engine; others on the general one), "delta" where its next Conv or Gemm takes a zero ablation of up to
    * 8 channels as a delta (src/engine/sweep/convSweep.ts; others on the general one), "masked" otherwise.
    */
   engine: Record<string, SweepPath>;

@@ -1,5 +1,5 @@
 /**
- * The conv path (src/engine/sweep/convSweep.ts): zeroing channels as a delta on the next layer. On the committed CNN
+ * The delta path (src/engine/sweep/convSweep.ts): zeroing channels as a delta on the next layer. On the committed CNN
  * fixtures every filter of the sites it takes equals a float64 PyTorch reading of the same ONNX graph
  * (test/fixtures/cnn/make_conv_reference.py → conv.reference.json), and its outcomes equal maskedSweep's; on a tiny
  * CNN built here, each site's outcomes equal plain float32 runs of the network with the filter's incoming weights and
@@ -69,7 +69,7 @@ const checked = (site: string, units: number): number[] => Array.from({ length: 
 
 describe("convSweep on the CNN fixtures exported by PyTorch", () => {
   for (const name of ["vgg_bn", "resnet18"] as const) {
-    it(`sweep(${name}, the filters of ${Object.keys(reference[name].sites).join(", ")}) takes the conv path and equals float64 PyTorch class by class, unresolvedTies 0`, { timeout: 400_000 }, async () => {
+    it(`sweep(${name}, the filters of ${Object.keys(reference[name].sites).join(", ")}) takes the delta path and equals float64 PyTorch class by class, unresolvedTies 0`, { timeout: 400_000 }, async () => {
       const model = await fixture(name);
       try {
         for (const [siteName, expected] of Object.entries(reference[name].sites)) {
@@ -77,7 +77,7 @@ describe("convSweep on the CNN fixtures exported by PyTorch", () => {
           expect(site.units).toBe(expected.units.length);
           const units = checked(siteName, site.units);
           const conditions = units.map((u) => ({ units: [u], mode: "zero" as const }));
-          expect((await planSweep(model, site, conditions)).engine, siteName).toBe("conv");
+          expect((await planSweep(model, site, conditions)).engine, siteName).toBe("delta");
           const result = await sweep({ model, site, data: await data(), conditions, loss: true });
           expect(result.stats.unresolvedTies).toBe(0);
           expect(result.intact.correctPerClass).toEqual(reference[name].intact.correctPerClass);
@@ -106,7 +106,7 @@ describe("convSweep on the CNN fixtures exported by PyTorch", () => {
       try {
         for (const [, siteName, conditions] of cases.filter(([m]) => m === name)) {
           const site = resolveSite(model, siteName);
-          expect((await planSweep(model, site, conditions)).engine).toBe("conv");
+          expect((await planSweep(model, site, conditions)).engine).toBe("delta");
           const fast = await sweep({ model, site, data: await data(), conditions, loss: true });
           const masked = await maskedSweep({ model, site, data: await data(), conditions });
           expect(fast.stats.unresolvedTies).toBe(0);
@@ -209,7 +209,7 @@ describe("convSweep on a tiny CNN built in code", () => {
       for (const [layer, unitSets] of cases) {
         const site = resolveSite(model, layer);
         const conditions = unitSets.map((units) => ({ units, mode: "zero" as const }));
-        expect((await planSweep(model, site, conditions)).engine, layer).toBe("conv");
+        expect((await planSweep(model, site, conditions)).engine, layer).toBe("delta");
         const result = await sweep({ model, site, data: tiny, conditions, loss: true });
         expect(result.stats.unresolvedTies).toBe(0);
         expect(Array.from(result.intact.predictions)).toEqual(intact.predictions);
@@ -235,8 +235,8 @@ describe("convSweep on a tiny CNN built in code", () => {
       expect((await planSweep(withBn, resolveSite(withBn, "conv1"), singles(2))).engine).toBe("masked");
       const site = resolveSite(model, "conv2");
       const plan = await planSweep(model, site, [{ units: [0], mode: "mean" }, { units: [0, 1, 2, 3, 4, 5], mode: "zero" }, { units: [1], mode: "zero" }]);
-      expect(plan.engine).toBe("conv");
-      // The mean ablation runs masked; the zero ablations (a group of 6 ≤ CONV_UNITS included) on the conv path.
+      expect(plan.engine).toBe("delta");
+      // The mean ablation runs masked; the zero ablations (a group of 6 ≤ CONV_UNITS included) on the delta path.
       expect(plan.blocks).toEqual([[1, 2], [0]]);
     } finally {
       await closeModel(withBn);

@@ -75,11 +75,11 @@ describe("torch.onnx.export fixtures", () => {
         expect(ablations.length).toBeGreaterThan(0);
         const result = await ablate(model, data, { conditions: ablations.map((a) => condition(resolveSite(model, a.site), a.units)) });
         expect(result.unresolvedTies).toBe(0);
-        // Plain exported MLPs take the dense engine; a graph that normalises its input, or a CNN, the conv path where a
+        // Plain exported MLPs take the dense engine; a graph that normalises its input, or a CNN, the delta path where a
         // site reaches its next Conv or Gemm through ReLU, pooling or Flatten only (a Tanh between: the masked one).
         const dense = name === "mlp" || name === "mlp_reused_relu";
         for (const e of Object.values(result.engine)) expect(dense ? e === "dense" : e !== "dense").toBe(true);
-        if (!dense) expect(Object.values(result.engine)).toContain("conv");
+        if (!dense) expect(Object.values(result.engine)).toContain("delta");
         ablations.forEach((a, i) => {
           const predictions = Array.from(result.predictions);
           result.changes[i].samples.forEach((s, j) => (predictions[s] = result.changes[i].predictions[j]));

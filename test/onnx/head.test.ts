@@ -254,8 +254,8 @@ describe("probability heads built in code", () => {
         expect(evaluated.accuracy).toBe(intact.accuracy);
         expect(evaluated.loss).toBeCloseTo(intact.loss, 6);
         const result = await ablate(model, data, { conditions: singles(resolveSite(model, "fc1")) });
-        // Not a dense chain (the head is rewritten), but fc1 feeds a Gemm: the conv path's delta.
-        expect(result.engine.fc1).toBe("conv");
+        // Not a dense chain (the head is rewritten), but fc1 feeds a Gemm: the delta path's delta.
+        expect(result.engine.fc1).toBe("delta");
         result.conditions.forEach((c, u) => {
           expect(c.accuracy).toBe(units[u].accuracy);
           expect(c.loss!).toBeCloseTo(units[u].loss, 6);

@@ -52,7 +52,7 @@ describe("issue #13 cases on the masked suffix", () => {
     for (const mode of ["zero", "mean"] as const) {
       const a = await ablate(model, subset, { conditions: singles(resolveSite(model, "conv1"), mode) });
       const b = await ablate(twin, subset, { conditions: singles(resolveSite(twin, "conv1"), mode) });
-      // The twin's zero ablations take the conv path (a delta on the layer after the Flatten): same predictions, the
+      // The twin's zero ablations take the delta path (a delta on the layer after the Flatten): same predictions, the
       // loss to float32 precision.
       expect(a.conditions.map((c) => c.accuracy)).toEqual(b.conditions.map((c) => c.accuracy));
       a.conditions.forEach((c, i) => expect(c.loss!).toBeCloseTo(b.conditions[i].loss!, 6));

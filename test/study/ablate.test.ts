@@ -119,7 +119,7 @@ describe("ablate", () => {
       const fc = resolveSite(model, "fc");
       const conditions = [...singles(resolveSite(model, "conv1")), ...pairs(resolveSite(model, "conv2")), ...singles(fc), condition(fc, [0, 2])];
       const result = await expectMatchesZeroedCopies(bytes, model, data, conditions, (s) => s);
-      expect(result.engine).toEqual({ conv1: "conv", conv2: "conv", fc: "masked" });
+      expect(result.engine).toEqual({ conv1: "delta", conv2: "delta", fc: "masked" });
       expect(result.conditions.filter((c) => c.site === "fc").some((c) => c.delta !== 0)).toBe(true);
     } finally {
       await closeModel(model);

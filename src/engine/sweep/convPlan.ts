@@ -1,5 +1,5 @@
 /**
- * The conv path's reading of the graph around a site (issue #14 item 3): where zeroing a few channels of the site is a
+ * The delta path's reading of the graph around a site (issue #14 item 3): where zeroing a few channels of the site is a
  * delta on the first layer after it. Between the site and that layer only ops that act on each channel alone and map
  * a zero channel to a zero channel may stand (Relu, LeakyRelu, MaxPool, AveragePool, their Global forms, Identity,
  * Dropout, and Flatten before a Gemm/MatMul, which keeps a channel's values contiguous); each tensor on the way has

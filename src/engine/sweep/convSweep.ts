@@ -1,5 +1,5 @@
 /**
- * The conv path (issue #14 item 3): zero ablations of a few channels of a site whose next linear layer can take them
+ * The delta path (issue #14 item 3): zero ablations of a few channels of a site whose next linear layer can take them
  * as a delta (convPlan.ts). Per chunk of samples one forward pass caches the layer's input x and output pre (and any
  * other tensor the rest of the graph reads, such as a residual branch) and the intact logits. Per condition U, only
  * samples on which a channel of U is non-zero in x can change; for those rows the layer's output becomes
@@ -39,7 +39,7 @@ export interface ConvSweepInput {
   signal?: AbortSignal;
 }
 
-/** onnxruntime's graph optimisation for the conv path's sessions (see createSession). */
+/** onnxruntime's graph optimisation for the delta path's sessions (see createSession). */
 export const CONV_OPTIMIZATION = "all";
 /**
  * A chunk's cached tensors (layer input and output, extras, logits), in bytes. Kept well under glibc's mmap threshold

@@ -194,7 +194,7 @@ export async function tensorShapes(model: LesionModel, fed: string[], shapeSourc
 /**
  * Re-decides near-tied rows with the whole graph in float64 (from the float32 network input, widened). Intact rows
  * first, since a condition's "changed" is relative to the intact prediction. Returns how many stayed unresolved.
- * Also settles the conv path's ties (convSweep.ts).
+ * Also settles the delta path's ties (convSweep.ts).
  */
 export async function settleTies(
   input: MaskedSweepInput,

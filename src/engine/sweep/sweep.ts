@@ -3,7 +3,7 @@
  * samples change their float64-exact prediction and by how much the loss moves, and picks the path that computes it:
  * - "dense": the site is a layer of a dense chain (src/onnx/chain.ts) and the condition zeroes at most DENSE_UNITS
  *   units: cached pre-activations, rank-k corrections, margin bounds, closed-form loss (denseSweep.ts).
- * - "conv": the site's next linear layer (a Conv, or a Gemm/MatMul after Flatten) is reached through channel-wise
+ * - "delta": the site's next linear layer (a Conv, or a Gemm/MatMul after Flatten) is reached through channel-wise
  *   zero-preserving ops only (convPlan.ts) and the condition zeroes at most CONV_UNITS units: cached layer input and
  *   output, the ablated channels' contribution subtracted, the rest of the graph batched (convSweep.ts).
  * - "masked": any other graph or condition: the cached prefix and a masked suffix graph run on the rows a condition
@@ -22,7 +22,7 @@ import { maskedSweep } from "./maskedSweep.js";
 import type { DenseIntact, SweepCondition, SweepResult } from "./types.js";
 
 /** Which engine computes a condition. */
-export type SweepPath = "dense" | "conv" | "masked";
+export type SweepPath = "dense" | "delta" | "masked";
 
 /**
  * Largest group the dense engine takes: beyond, its rank-k correction (a pass per unit) lost to the general path's
@@ -31,17 +31,17 @@ export type SweepPath = "dense" | "conv" | "masked";
 const DENSE_UNITS = 6;
 
 /**
- * Largest group the conv path takes: its delta is a |U|-channel convolution, a small part of the layer for a few
+ * Largest group the delta path takes: its delta is a |U|-channel convolution, a small part of the layer for a few
  * channels; larger groups (fractions of a layer) run masked.
  */
 const CONV_UNITS = 8;
 
 /**
  * Conditions per block: large on the dense path (a block takes well under a second), small on the masked one, so a
- * kill loses little; the conv path's block also pays one forward pass over the data, so it takes a site's filters in
+ * kill loses little; the delta path's block also pays one forward pass over the data, so it takes a site's filters in
  * one or a few blocks.
  */
-const BLOCK_SIZE: Record<SweepPath, number> = { dense: 2048, conv: 256, masked: 64 };
+const BLOCK_SIZE: Record<SweepPath, number> = { dense: 2048, delta: 256, masked: 64 };
 
 /**
  * Conditions per block where the dense site feeds the output layer: there a condition's predictions are a closed
@@ -53,7 +53,7 @@ const CLOSED_FORM_BLOCK = 8192;
 
 export interface SweepPlan {
   /**
-   * The site's engine: "dense" where it is a layer of a dense chain, "conv" where its next layer takes a delta (its
+   * The site's engine: "dense" where it is a layer of a dense chain, "delta" where its next layer takes a delta (its
    * small zero ablations run there), else "masked".
    */
   engine: SweepPath;
@@ -81,7 +81,7 @@ export async function planSweep(model: LesionModel, site: Site, conditions: read
   const { engine, chain } = await siteEngine(model, site);
   const feedsOutput = chain !== null && chain.layers.findIndex((l) => l.name === site.name) + 2 === chain.layers.length;
   const blocks: number[][] = [];
-  for (const path of ["dense", "conv", "masked"] as const) {
+  for (const path of ["dense", "delta", "masked"] as const) {
     const indices = takenBy(path, engine, conditions);
     const size = path === "dense" && feedsOutput ? CLOSED_FORM_BLOCK : BLOCK_SIZE[path];
     for (let b = 0; b < indices.length; b += size) blocks.push(indices.slice(b, b + size));
@@ -93,7 +93,7 @@ export async function planSweep(model: LesionModel, site: Site, conditions: read
  * Every condition's outcome against the intact network (Meyes et al. 2019's ablation, units' outputs forced to 0 or
  * their mean), float64-exact (near ties rechecked in float64; see SweepResult.stats.unresolvedTies): per condition the
  * samples whose prediction changes and, with `loss`, the summed cross-entropy (natural log). Picks the dense path for
- * an MLP's layer, the conv path for a conv site it can take, else the masked suffix path (see the module comment).
+ * an MLP's layer, the delta path for a conv site it can take, else the masked suffix path (see the module comment).
  * @throws LesionError `unit-out-of-range` (a unit beyond the site); `unsupported-op` (a graph whose suffix cannot be
  * cached); `bad-model` (a graph variant onnxruntime cannot run); `aborted` (input.signal).
  */
@@ -101,7 +101,7 @@ export async function sweep(input: SweepInput): Promise<SweepResult> {
   const { model, site, data, conditions, loss } = input;
   const started = performance.now();
   const { engine, chain, delta } = await siteEngine(model, site);
-  const [dense, conv, masked] = (["dense", "conv", "masked"] as const).map((path) => takenBy(path, engine, conditions));
+  const [dense, conv, masked] = (["dense", "delta", "masked"] as const).map((path) => takenBy(path, engine, conditions));
   const parts: Array<[number[], SweepResult]> = [];
   let done = 0;
   if (dense.length > 0) {
@@ -190,7 +190,7 @@ async function intactOf(model: LesionModel, data: Dataset, chain: DenseChain): P
 async function siteEngine(model: LesionModel, site: Site): Promise<{ engine: SweepPath; chain: DenseChain | null; delta: ConvDelta | null }> {
   const chain = await siteChain(model, site);
   const delta = chain ? null : await siteDelta(model, site);
-  return { engine: chain ? "dense" : delta ? "conv" : "masked", chain, delta };
+  return { engine: chain ? "dense" : delta ? "delta" : "masked", chain, delta };
 }
 
 /** Indices of the conditions that `path` computes at a site whose engine is `engine`. */
@@ -200,11 +200,11 @@ function takenBy(path: SweepPath, engine: SweepPath, conditions: readonly SweepC
 
 function pathOf(engine: SweepPath, c: SweepCondition): SweepPath {
   if (engine === "dense" && c.mode === "zero" && c.units.length <= DENSE_UNITS) return "dense";
-  if (engine === "conv" && c.mode === "zero" && c.units.length <= CONV_UNITS) return "conv";
+  if (engine === "delta" && c.mode === "zero" && c.units.length <= CONV_UNITS) return "delta";
   return "masked";
 }
 
-/** The site's delta layer when the conv path can take its zero ablations, else null (convPlan.ts). */
+/** The site's delta layer when the delta path can take its zero ablations, else null (convPlan.ts). */
 async function siteDelta(model: LesionModel, site: Site): Promise<ConvDelta | null> {
   return memoized(model, model.proto, `conv-delta:${site.name}`, async () => convDelta(model.proto, site));
 }
