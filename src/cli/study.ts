@@ -36,6 +36,7 @@ interface StudyFlags {
   recover?: boolean;
   recoverData?: string;
   recoverLr?: string;
+  recoverSite?: string;
   maxK?: string;
   output: string;
 }
@@ -51,11 +52,13 @@ export function registerStudy(program: Command): void {
     .option(FLAGS.pairs!, "pair sweeps: cheap (dense sites of ≤ 100 units on a fast engine), all, none", "cheap")
     .option(FLAGS.recover!, "retrain after ablating the most damaging population (needs training data)")
     .option("--recover-data <spec>", "training data for --recover (default: the named set's train split)")
+    .option("--recover-site <name>", "the studied site whose most damaging population --recover retrains (default: the first studied site)")
     .option("--recover-lr <rate>", "learning rate of --recover's SGD (default 0.01; 0.001 for a residual network without BatchNorm, as an exported ResNet)")
     .option(FLAGS.maxK!, "largest number of populations characterize tries per grouping (default 8)")
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
       if (flags.recoverData !== undefined && !flags.recover) fail("bad-option", "--recover-data is the training data of --recover, which is not given", { options: ["recoverData", "recover"] });
+      if (flags.recoverSite !== undefined && !flags.recover) fail("bad-option", "--recover-site is the site of --recover, which is not given", { options: ["recoverSite", "recover"] });
       if (flags.recoverLr !== undefined && !flags.recover) fail("bad-option", "--recover-lr is the learning rate of --recover, which is not given", { options: ["recoverLr", "recover"] });
       if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`, { options: ["pairs"], value: flags.pairs });
       const progress = studyProgress();
@@ -100,7 +103,7 @@ export function registerStudy(program: Command): void {
             if (flags.recoverData === undefined && isLesionError(error) && error.code === "missing-file") fail("missing-file", `${error.message}; or give --recover-data (e.g. --recover-data ${dataSpec} retrains on the studied images, with a warning)`, error.details);
             throw error;
           });
-          recover = { train, ...(lr === undefined ? {} : { lr }) };
+          recover = { train, ...(lr === undefined ? {} : { lr }), ...(flags.recoverSite === undefined ? {} : { site: flags.recoverSite }) };
         }
         const result = await study(model, data, {
           dir: flags.output,

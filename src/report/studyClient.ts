@@ -200,7 +200,7 @@ if (data.recovery) {
   }), recoveredUnits(r) + " ablated (" + r.mode + ") and the network retrained" + (r.settings ? " (" + r.settings.epochs + " epoch" + (r.settings.epochs === 1 ? "" : "s") + " of " + r.settings.optimizer.toUpperCase() + ", lr " + r.settings.lr + ", batches of " + r.settings.batchSize + ")" : "") + ": accuracy per class (thin lines) and overall (thick black) by epoch; dashed grey: the intact network. Epoch 0 is the damaged network before retraining." + (control ? " Dotted blue: the intact network retrained with the same budget (the control)." : "") + summary, "recovery", [...rows, ...perClass, ...controlRows]);
 }
 
-// Which units: the study retrains its first site's most damaging population (runs/study.ts), its size said, its units
+// Which units: the study retrains a site's most damaging population (the first studied, or its recover.site) (runs/study.ts), its size said, its units
 // listed up to 12 (a trial's was 30 of 32 channels, listed without saying so).
 function recoveredUnits(r) {
   const site = data.sites.find((x) => x.name === r.site);

@@ -50,8 +50,13 @@ export interface StudyOptions {
   pairs?: "cheap" | "all" | "none";
   /** The network before training, for the weight-change indicators. */
   initial?: LesionModel;
-  /** Training data for recovery; recovery runs only when given. */
-  recover?: { train: Dataset; epochs?: number; lr?: number };
+  /**
+   * Recovery (runs only when given): `train` its training data; `site` the studied site whose most damaging population
+   * (hierarchical grouping by impact) is retrained held at zero, default the first of `sites` (a ResNet's first is its
+   * stem: name a later block); `epochs` (default 3) and `lr` as `recover`'s. Throws `unknown-site` for a site the
+   * model lacks, `bad-option` for one not studied.
+   */
+  recover?: { train: Dataset; site?: string; epochs?: number; lr?: number };
   /** Fractions of a site for the cumulative curves. Default 0.1, 0.2, …, 1. */
   fractions?: number[];
   /** Random orders for the cumulative curves. Default 3. */
@@ -106,9 +111,11 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   // removal of another model's steps) went ahead.
   checkData(model, data);
   if (options.recover) checkData(model, options.recover.train);
-  // The recovery (the last step) retrains the first site's population: a network or site it cannot retrain fails here.
+  // The recovery (the last step) retrains a studied site's population: a network or site it cannot retrain fails here.
+  const recoverSite = options.recover?.site === undefined ? sites[0] : resolveSite(model, options.recover.site).name;
   if (options.recover) {
-    recoverableSite(model, sites[0]);
+    if (!sites.includes(recoverSite)) fail("bad-option", `the recovery's site ${recoverSite} is not among the studied sites (${sites.join(", ")}): its populations come from the characterize step`, { options: ["recover"], value: recoverSite });
+    recoverableSite(model, recoverSite);
     checkLearningRate(options.recover.lr);
   }
   // Characterize clusters units and compares them with the initial model: both found unusable now, not after three steps.
@@ -120,13 +127,13 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   ensureDir(dir);
   const lock = acquireLock(dir);
   try {
-    return await studyLocked(model, data, options, dir, sites);
+    return await studyLocked(model, data, options, dir, sites, recoverSite);
   } finally {
     lock.release();
   }
 }
 
-async function studyLocked(model: LesionModel, data: Dataset, options: StudyOptions, dir: string, sites: string[]): Promise<StudyResult> {
+async function studyLocked(model: LesionModel, data: Dataset, options: StudyOptions, dir: string, sites: string[], recoverSite: string): Promise<StudyResult> {
   const steps: Record<string, boolean> = {};
   const common = { batchSize: options.batchSize, onProgress: options.onProgress, signal: options.signal };
   const dataId = dataIdentity(data);
@@ -224,13 +231,15 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   if (options.recover) {
     const recovery = options.recover;
     // Trains on recovery.train; the population comes from the characterize step (sites, initial, seed).
-    // The learning rate joins the step's identity only where given, so that recoveries of earlier runs stay reused.
-    await step("recover", { sites, initial, seed, train: dataIdentity(recovery.train), epochs: recovery.epochs ?? 3, ...(recovery.lr === undefined ? {} : { lr: recovery.lr }) }, async (out) => {
-      // The most damaging population of the first site (hierarchical, by impact profile).
+    // The learning rate, and a site other than the first, join the step's identity only there, so that recoveries of
+    // earlier runs stay reused.
+    await step("recover", { sites, initial, seed, train: dataIdentity(recovery.train), epochs: recovery.epochs ?? 3, ...(recovery.lr === undefined ? {} : { lr: recovery.lr }), ...(recoverSite === sites[0] ? {} : { site: recoverSite }) }, async (out) => {
+      // The most damaging population of the site (hierarchical, by impact profile).
       const characterized = readSummary<{ populations: Array<{ site: string; groupings: Array<{ by: string; method: string; populations: Array<{ units: number[]; ablation: { delta: number } }> }> }> }>(join(dir, "characterize"));
-      const grouping = characterized.populations[0].groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
+      const populations = characterized.populations.find((p) => p.site === recoverSite)!;
+      const grouping = populations.groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
       const worst = [...grouping.populations].sort((a, b) => a.ablation.delta - b.ablation.delta)[0];
-      const result = await recoverInStudy(dir, () => recover(model, recovery.train, { site: characterized.populations[0].site, units: worst.units, test: data, epochs: recovery.epochs ?? 3, lr: recovery.lr, control: true, signal: options.signal, onProgress: options.onProgress }));
+      const result = await recoverInStudy(dir, () => recover(model, recovery.train, { site: recoverSite, units: worst.units, test: data, epochs: recovery.epochs ?? 3, lr: recovery.lr, control: true, signal: options.signal, onProgress: options.onProgress }));
       // Said in the study's terms: it has no `test`, it measures the recovery on the studied data.
       const warnings = result.warnings.map((w) => w.replace("give `test` another set", "give the recovery other training data than the studied data").replace("give a smaller `lr`", "give a smaller `recoverLr`"));
       const { files, summary } = recoverFiles({ ...result, warnings }, provenance(model, recovery.train, 0, { test: data }));

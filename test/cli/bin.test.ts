@@ -356,6 +356,20 @@ describe("lesion (bin)", () => {
     expect(lesion("report", "diverged-study").status).toBe(0);
   });
 
+  it("lesion study --recover-site retrains that site's most damaging population (by impact, hierarchical); a site not studied or without --recover: one line, exit 1", () => {
+    expectOneLineError(lesion("study", model, "--data", data, "--recover-site", "fc2", "-o", "never"), /^lesion: --recover-site is the site of --recover, which is not given$/);
+    expectOneLineError(lesion("study", model, "--data", data, "--sites", "fc1", "--recover", "--recover-data", data, "--recover-site", "fc2", "-o", "never"), /^lesion: the recovery's site fc2 is not among the studied sites \(fc1\): its populations come from the characterize step$/);
+    expectOneLineError(lesion("study", model, "--data", data, "--recover", "--recover-data", data, "--recover-site", "fc9", "-o", "never"), /unknown site 'fc9'/);
+    expect(existsSync(join(dir, "never"))).toBe(false);
+    const run = lesion("study", model, "--data", data, "--pairs", "none", "--recover", "--recover-data", data, "--recover-site", "fc2", "-o", "recover-site-study");
+    expect(run.status, run.stderr).toBe(0);
+    const populations = JSON.parse(readFileSync(join(dir, "recover-site-study", "characterize", "summary.json"), "utf8")).populations;
+    const grouping = populations.find((p: { site: string }) => p.site === "fc2").groupings.find((g: { by: string; method: string }) => g.by === "impact" && g.method === "hierarchical");
+    const worst = [...grouping.populations].sort((a: { ablation: { delta: number } }, b: { ablation: { delta: number } }) => a.ablation.delta - b.ablation.delta)[0];
+    const recovered = JSON.parse(readFileSync(join(dir, "recover-site-study", "recover", "summary.json"), "utf8"));
+    expect([recovered.site, recovered.units]).toEqual(["fc2", worst.units]);
+  });
+
   it("lesion train then lesion recover: a model, its initial weights and history; a recovery table per epoch", () => {
     const trained = lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--test", data, "--epochs", "2", "-o", "small.onnx");
     expect(trained.status).toBe(0);
