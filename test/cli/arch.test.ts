@@ -4,7 +4,6 @@
  * `vgg:small` (no --input-shape: 3 input channels → 3x32x32) and with the same network written as a layer list, to the
  * same model, whose accuracy on cifar10:test is PyTorch's (test/fixtures/cnn/vgg_bn_state.reference.json).
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,16 +11,13 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { random } from "../helpers.js";
+import { runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/cnn/${name}`, import.meta.url));
 let dir = "";
 let data = "";
 
-function lesion(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "", LESION_CACHE_DIR: join(dir, "cache") } });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const lesion = (...args: string[]) => runLesion(args, { cwd: dir, cache: join(dir, "cache") });
 
 const sites = (model: string) => JSON.parse(lesion("info", model, "--json").stdout).sites.map((s: { name: string }) => s.name);
 

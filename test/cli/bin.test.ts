@@ -13,16 +13,13 @@ import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
 import { decodeModel, encodeModel } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
 import { pairs } from "../../src/study/conditions.js";
+import { BIN, runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 let dir = "";
 let model = "";
 let data = "";
 
-function lesion(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "", LESION_CACHE_DIR: join(dir, "cache") } });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const lesion = (...args: string[]) => runLesion(args, { cwd: dir, cache: join(dir, "cache") });
 
 /** n samples of [1,4,4] pixels in [0,1] and labels 0..classes−1, as two .npy files; returns the data spec. */
 function writeData(name: string, n: number, classes: number, shape = [1, 4, 4], labelShift = 0): string {

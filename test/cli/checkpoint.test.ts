@@ -3,21 +3,17 @@
  * the `lesion import` command, exit 1, nothing written; the import it names gives a model that evaluates to the
  * case's 10.44 % on mnist:test.
  */
-import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const WEIGHTS = fileURLToPath(new URL("../fixtures/cases/checkpoint-passed-as-model/weights.pth", import.meta.url));
 let dir = "";
 
-function lesion(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "", LESION_CACHE_DIR: join(dir, "cache") } });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const lesion = (...args: string[]) => runLesion(args, { cwd: dir, cache: join(dir, "cache") });
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "lesion-ckpt-"));

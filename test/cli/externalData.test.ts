@@ -3,20 +3,16 @@
  * working directory, and `lesion import` run in the model's folder writes one file that evaluates anywhere.
  * Right value: 9.61 % on mnist:test (the same network in one file, single.onnx; NumPy in make_references.py).
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const CASE = fileURLToPath(new URL("../fixtures/cases/external-data-cwd", import.meta.url));
 
-function lesion(cwd: string, ...args: string[]) {
-  const run = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const lesion = (cwd: string, ...args: string[]) => runLesion(args, { cwd });
 
 describe("lesion eval/import with external data", () => {
   it("lesion eval ext/model.onnx and ext2/model.onnx from another directory give 9.61 %", () => {

@@ -3,15 +3,14 @@
  * that loads an image folder for that model applies it (issue #14). The pixels it must give are Pillow's
  * (test/fixtures/resize/reference.json, from make_resize_fixtures.py).
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { encodeNpy } from "../../src/runs/npy.js";
+import { runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const VGG = fileURLToPath(new URL("../fixtures/cnn/vgg_bn.onnx", import.meta.url));
 const FOLDER = fileURLToPath(new URL("../fixtures/resize/images", import.meta.url));
 const REFERENCE = JSON.parse(readFileSync(new URL("../fixtures/resize/reference.json", import.meta.url), "utf8")) as {
@@ -19,9 +18,7 @@ const REFERENCE = JSON.parse(readFileSync(new URL("../fixtures/resize/reference.
 };
 const CIFAR = ["--mean", "0.4914,0.4822,0.4465", "--std", "0.2470,0.2435,0.2616"];
 
-function lesion(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
-}
+const lesion = (...args: string[]) => runLesion(args);
 
 describe("lesion import --resize N --crop M", () => {
   it("lesion import vgg_bn.onnx --resize 36 --crop 32: info shows them; eval of a folder of mixed sizes equals eval of Pillow's pixels", () => {

@@ -1,17 +1,14 @@
 /** `lesion import --mean R,G,B --std R,G,B` stores per-channel normalisation for an RGB model (issue #14). */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const VGG = fileURLToPath(new URL("../fixtures/cnn/vgg_bn.onnx", import.meta.url));
 
-function lesion(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
-}
+const lesion = (...args: string[]) => runLesion(args);
 
 describe("lesion import --mean R,G,B --std R,G,B", () => {
   it("lesion import vgg_bn.onnx --mean 0.4914,0.4822,0.4465 --std 0.2470,0.2435,0.2616: info --json has those per-channel values", () => {

@@ -1,18 +1,15 @@
 /** `lesion info` names the head it found at the end of the graph (issue #13, case softmax-output-loss). */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
+import { runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const CASE = (name: string) => fileURLToPath(new URL(`../fixtures/cases/${name}`, import.meta.url));
 
-function lesion(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
-}
+const lesion = (...args: string[]) => runLesion(args);
 
 describe("lesion info", () => {
   it("lesion info softmax_mlp.onnx says the output is softmax probabilities; --json has head 'softmax', and 'log-softmax' / 'logits' for the others", () => {

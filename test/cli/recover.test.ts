@@ -2,21 +2,17 @@
  * `lesion recover` on an exported ResNet (BatchNorm folded): the default learning rate is a tenth of SGD's usual, and
  * the command line says so, since nothing on it chose that (a trial found it only in summary.json).
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const FIXTURE = fileURLToPath(new URL("../fixtures/cnn/resnet18.onnx", import.meta.url));
 let dir = "";
 
-function lesion(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "", LESION_CACHE_DIR: join(dir, "cache") } });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const lesion = (...args: string[]) => runLesion(args, { cwd: dir, cache: join(dir, "cache") });
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "lesion-recover-cli-"));

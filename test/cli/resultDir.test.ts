@@ -3,7 +3,7 @@
  * at once, file-system faults and an unwritable cache are one line and exit 1 before any work, and every summary
  * carries its provenance.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,16 +12,13 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { random, randomMlp } from "../helpers.js";
+import { runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 let dir = "";
 let data = "";
 let imagesSha = "";
 
-function lesion(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "", LESION_CACHE_DIR: join(dir, "cache"), ...env } });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const lesion = (args: string[], env: Record<string, string> = {}) => runLesion(args, { cwd: dir, cache: join(dir, "cache"), env });
 
 function expectOneLineError(run: ReturnType<typeof lesion>, text: string | RegExp): void {
   expect(run.stdout).toBe("");

@@ -3,12 +3,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { random, randomMlp } from "../helpers.js";
+import { BIN } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 
 function resultFiles(dir: string): Record<string, string> {
   const files: Record<string, string> = {};

@@ -3,12 +3,10 @@
  * written as a_b.csv (and a_b.class_means.npy), one overwriting the other, with nothing said; a site `..\x` was
  * written as the hidden `.._x.csv`.
  */
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseNpy } from "../../src/data/npy.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
@@ -17,16 +15,13 @@ import { encodeModel } from "../../src/onnx/proto.js";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { fileStems } from "../../src/runs/resultDir.js";
 import { random, randomArray } from "../helpers.js";
+import { runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 let dir = "";
 const data = "npy:x.npy,y.npy";
 const hash8 = (name: string) => createHash("sha256").update(name).digest("hex").slice(0, 8);
 
-function lesion(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_DEBUG: "", LESION_CACHE_DIR: join(dir, "cache") } });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+const lesion = (...args: string[]) => runLesion(args, { cwd: dir, cache: join(dir, "cache") });
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "lesion-stems-"));

@@ -3,21 +3,18 @@
  * export, the one line a wrong `--class-names` gets, and the note that says how an image folder's sub-folders become
  * the classes of a model that names none.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { runLesion } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const GELU = fileURLToPath(new URL("../fixtures/torch/mlp_gelu.onnx", import.meta.url));
 const VGG = fileURLToPath(new URL("../fixtures/cnn/vgg_bn.onnx", import.meta.url));
 const FOLDER = fileURLToPath(new URL("../fixtures/resize/images", import.meta.url));
 
-function lesion(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, LESION_DEBUG: "" } });
-}
+const lesion = (...args: string[]) => runLesion(args);
 
 describe("a user's own model and data", () => {
   it("lesion import of an ONNX export with a fixed image input keeps its image shape (1x8x8), as info shows it before import", () => {

@@ -3,7 +3,6 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { PNG } from "pngjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadDataset } from "../../src/data/loadDataset.js";
@@ -14,8 +13,8 @@ import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { encodeModel } from "../../src/onnx/proto.js";
 import { evaluate } from "../../src/engine/evaluate.js";
+import { BIN } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const DIGITS = Array.from({ length: 10 }, (_, c) => String(c));
 
 /** One gray 2x2 PNG per entry, `value` in 0..255, under root/<folder>/. */

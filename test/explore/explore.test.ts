@@ -24,10 +24,10 @@ import { random, randomArray, randomCnn, subset } from "../helpers.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { encodeModel, makeNode } from "../../src/onnx/proto.js";
+import { BIN } from "../lesionCli.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTEFACTS = fileURLToPath(new URL("../../test-output/explore/", import.meta.url));
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 let dir = "";
 let model: LesionModel;
 let test: Dataset;

@@ -24,9 +24,9 @@ import { writeResultDir } from "../../src/runs/resultDir.js";
 import { transplant, type TransplantResult } from "../../src/transplant/transplant.js";
 import { transplantFiles } from "../../src/runs/transplantFiles.js";
 import { random, randomMlp, transplantSetup, deepTransplantSetup } from "../helpers.js";
+import { BIN } from "../lesionCli.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const ARTEFACTS = fileURLToPath(new URL("../../test-output/transplant-report/", import.meta.url));
 
 /** The rows [out][in] of a weight initializer, read straight from the model file (lesion writes Gemm transB=1). */

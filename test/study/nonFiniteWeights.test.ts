@@ -7,7 +7,6 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
@@ -20,8 +19,8 @@ import { evaluate } from "../../src/engine/evaluate.js";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { recover } from "../../src/models/recover.js";
 import { random, randomArray } from "../helpers.js";
+import { BIN } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 const [D, H, K] = [16, 8, 4];
 const NAN_UNIT = 2;
 

@@ -9,7 +9,6 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import { parseNpy } from "../../src/data/npy.js";
 import type { Dataset } from "../../src/data/types.js";
@@ -30,8 +29,8 @@ import { mergeNetworks } from "../../src/transplant/transplantNetwork.js";
 import { trainNetwork } from "../../src/engine/train.js";
 import type { Network } from "../../src/onnx/network.js";
 import { random, randomArray, randomCnn, randomMlp, transplantSetup, deepTransplantSetup, errorOf } from "../helpers.js";
+import { BIN } from "../lesionCli.js";
 
-const BIN = fileURLToPath(new URL("../../bin/lesion.js", import.meta.url));
 
 describe("transplant: the canonical MNIST experiment (class 3)", () => {
   let donor: LesionModel;
