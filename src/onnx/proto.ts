@@ -2,9 +2,11 @@
  * The ONNX protobuf messages (onnx-proto's generated protobufjs code) and the few conversions lesion needs:
  * decode/encode a ModelProto, read an initializer as a typed array, make tensors, nodes and value infos.
  */
-// onnx-proto's declarations name a global `Long` (@types/long, which its protobufjs brings): kept in this file's
-// declarations, so a project that limits `types`, or TypeScript 7, type-checks lesion's without skipLibCheck.
-/// <reference types="long" preserve="true" />
+// onnx-proto's declarations name a global `Long` (@types/long 4, a dependency): kept in this file's declarations, so a
+// project that limits `types`, or TypeScript 7, type-checks lesion's without skipLibCheck. By its package name, not
+// "long": from lesion installed from a directory (its own node_modules), "long" found long 5 first, which declares no
+// global.
+/// <reference types="@types/long" preserve="true" />
 import { createRequire } from "node:module";
 import type OnnxProto from "onnx-proto";
 import { fail } from "../errors.js";
