@@ -406,6 +406,8 @@ describe("lesion (bin)", () => {
     expectOneLineError(lesion("ablate", model, "--data", data, "--site", "fc1", "--units", "3", "--fraction", "0.5", "-o", "contradiction"), "lesion: --units cannot be combined with --fraction (a fraction curve replaces the units)");
     expectOneLineError(lesion("characterize", model, "--data", data, "--no-map", "--map-samples", "100", "-o", "contradiction"), "lesion: --map-samples sizes the stimulus map, which --no-map leaves out");
     expectOneLineError(lesion("study", model, "--data", data, "--recover-data", data, "-o", "contradiction"), "lesion: --recover-data is the training data of --recover, which is not given");
+    // The default network (MNIST) on another named set of MNIST's shape: refused before it is trained (a trial's 5.50 %).
+    expectOneLineError(lesion("study", "--data", "fashion-mnist:test", "-o", "contradiction"), "lesion: the default network is trained on MNIST, not fashion-mnist: study a network trained on it (lesion train --arch mlp:784-100-100-100-10 --data fashion-mnist -o fashion-mnist.onnx, then lesion study fashion-mnist.onnx --data fashion-mnist:test)");
     expect(existsSync(join(dir, "contradiction"))).toBe(false);
   });
 
