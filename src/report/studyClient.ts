@@ -181,23 +181,48 @@ if (data.recovery) {
   const rows = [{ epoch: 0, series: "overall", accuracy: r.ablated.accuracy }, ...r.epochs.map((e) => ({ epoch: e.epoch, series: "overall", accuracy: e.accuracy }))];
   const perClass = [r.ablated.perClass, ...r.epochs.map((e) => e.perClass)].flatMap((pc, epoch) => pc.map((a, c) => ({ epoch, series: "class " + classes[c], accuracy: a })));
   const epochs = range(r.epochs.length + 1);
-  const domain = [...classes.map((c) => "class " + c), "overall", "intact"];
   const control = r.control ?? null;
   const controlRows = control ? [{ epoch: 0, series: "intact retrained (control)", accuracy: r.intact.accuracy }, ...control.map((e) => ({ epoch: e.epoch, series: "intact retrained (control)", accuracy: e.accuracy }))] : [];
   const last = r.epochs[r.epochs.length - 1];
   const summary = last ? " After " + last.epoch + " epoch" + (last.epoch > 1 ? "s" : "") + " the damaged network is at " + pct(last.accuracy) + " (from " + pct(r.ablated.accuracy) + "; intact " + pct(r.intact.accuracy) + "), " + (last.recovered === null ? "" : pct(last.recovered) + " of the lost accuracy back") + (control ? "; the intact network retrained with the same budget went from " + pct(r.intact.accuracy) + " to " + pct(control[control.length - 1].accuracy) + (last.recovered !== null && last.recovered > 1 ? ", so a recovery above 100 % is partly what extra training gives any network." : ": what extra training alone gives.") : ".") : "";
-  if (control) domain.push("intact retrained (control)");
-  const range10 = ["#4e79a7", "#f28e2c", "#e15759", "#76b7b2", "#59a14f", "#edc949", "#af7aa1", "#ff9da7", "#9c755f", "#bab0ab"];
-  const colours = [...classes.map((_, i) => range10[i % 10]), "black", "#777", "#1f77b4"];
-  figure(s, Plot.plot({
-    height: 340, grid: true, color: { legend: true, type: "ordinal", domain, range: colours }, x: { label: "epochs of retraining", ticks: epochs, tickFormat: "d" }, y: { label: "accuracy (%)", tickFormat: pointsTick, nice: true },
+  // Two panels: the overall lines on an axis of their own (under ten class lines near 100 % they could not be told
+  // apart, a trial found), with a legend that shows each line's style; the classes beside them.
+  const styles = [
+    { series: "overall", label: "ablated, then retrained", stroke: "black", width: 3, dash: null },
+    { series: "intact", label: "intact network", stroke: "#777", width: 1.5, dash: "4 3" },
+    ...(control ? [{ series: "intact retrained (control)", label: "intact retrained (control)", stroke: "#d95f02", width: 2, dash: "1 3" }] : []),
+  ];
+  const overallValues = [...rows, ...controlRows].map((d) => d.accuracy).concat([r.intact.accuracy]);
+  const low = Math.min(...overallValues), high = Math.max(...overallValues), pad = Math.max(0.005, (high - low) * 0.08);
+  const x = { label: "epochs of retraining", ticks: epochs, tickFormat: "d" };
+  const overall = Plot.plot({
+    width: 420, height: 300, grid: true, marginLeft: 50, x, y: { label: "overall accuracy (%)", tickFormat: pointsTick, domain: [Math.max(0, low - pad), Math.min(1, high + pad)] },
     marks: [
-      Plot.line(perClass, { x: "epoch", y: "accuracy", stroke: "series", strokeOpacity: 0.6, tip: true }),
-      Plot.line(rows, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 3 }),
-      Plot.line(controlRows, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 2, strokeDasharray: "1 3" }),
-      Plot.ruleY([{ accuracy: r.intact.accuracy, series: "intact" }], { y: "accuracy", stroke: "series", strokeDasharray: "4 3" }),
+      Plot.ruleY([r.intact.accuracy], { stroke: styles[1].stroke, strokeWidth: styles[1].width, strokeDasharray: styles[1].dash }),
+      ...(control ? [Plot.line(controlRows, { x: "epoch", y: "accuracy", stroke: styles[2].stroke, strokeWidth: styles[2].width, strokeDasharray: styles[2].dash, tip: true })] : []),
+      Plot.line(rows, { x: "epoch", y: "accuracy", stroke: "black", strokeWidth: 3 }),
+      Plot.dot(rows, { x: "epoch", y: "accuracy", fill: "black", r: 3, tip: true }),
     ],
-  }), recoveredUnits(r) + " ablated (" + r.mode + ") and the network retrained" + (r.settings ? " (" + r.settings.epochs + " epoch" + (r.settings.epochs === 1 ? "" : "s") + " of " + r.settings.optimizer.toUpperCase() + ", lr " + r.settings.lr + ", batches of " + r.settings.batchSize + ")" : "") + ": accuracy per class (thin lines) and overall (thick black) by epoch; dashed grey: the intact network. Epoch 0 is the damaged network before retraining." + (control ? " Dotted blue: the intact network retrained with the same budget (the control)." : "") + summary, "recovery", [...rows, ...perClass, ...controlRows]);
+  });
+  const legend = document.createElement("div");
+  legend.className = "line-legend";
+  legend.style.display = "flex"; legend.style.gap = "1rem"; legend.style.font = "12px sans-serif"; legend.style.margin = "0 0 4px 50px";
+  for (const st of styles) {
+    const item = document.createElement("span");
+    item.innerHTML = '<svg width="28" height="10" style="vertical-align:middle;margin-right:4px"><line x1="0" y1="5" x2="28" y2="5" stroke="' + st.stroke + '" stroke-width="' + st.width + '"' + (st.dash ? ' stroke-dasharray="' + st.dash + '"' : "") + "/></svg>";
+    item.append(st.label);
+    legend.append(item);
+  }
+  const left = document.createElement("div");
+  left.append(legend, overall);
+  const byClass = Plot.plot({
+    width: 480, height: 322, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: classes.map((c) => "class " + c), range: classes.map((_, i) => range10[i % 10]) }, x, y: { label: "accuracy per class (%)", tickFormat: pointsTick, nice: true },
+    marks: [Plot.line(perClass, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 1.5, tip: true })],
+  });
+  const pair = document.createElement("div");
+  pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem"; pair.style.alignItems = "flex-end";
+  pair.append(left, byClass);
+  figure(s, pair, recoveredUnits(r) + " ablated (" + r.mode + ") and the network retrained" + (r.settings ? " (" + r.settings.epochs + " epoch" + (r.settings.epochs === 1 ? "" : "s") + " of " + r.settings.optimizer.toUpperCase() + ", lr " + r.settings.lr + ", batches of " + r.settings.batchSize + ")" : "") + ". Left, overall accuracy by epoch: the damaged network (thick black), the intact network (dashed grey)" + (control ? " and the intact network retrained with the same budget (dotted orange, the control)" : "") + "; right, the damaged network's accuracy per class. Epoch 0 is the damaged network before retraining." + summary, "recovery", [...rows, ...perClass, ...controlRows]);
 }
 
 // Which units: the study retrains a site's most damaging population (the first studied, or its recover.site) (runs/study.ts), its size said, its units

@@ -10,7 +10,7 @@ import { closeModel, openModel } from "../../src/engine/model.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { describeNormalization } from "../../src/onnx/normalize.js";
 import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
-import { random, randomArray } from "../helpers.js";
+import { errorOf, random, randomArray } from "../helpers.js";
 
 const rand = random(21);
 const W1 = randomArray(6 * 4, rand, 0.8);
@@ -26,9 +26,12 @@ const B2 = randomArray(3, rand, 0.1);
  * x [batch, 4] → Gemm → BatchNormalization (training_mode=1) → Relu → Dropout (ratio 0.5, training_mode true) → Gemm;
  * training_mode an initializer, or (as torch.onnx writes it) a Constant node's output.
  */
-function trainingModeModel(batch: number | string, constantNode: boolean): Uint8Array {
+function trainingModeModel(batch: number | string, constantNode: boolean, opset = 15, readStatistics = false): Uint8Array {
   const training = onnx.TensorProto.create({ name: "training", dims: [], dataType: DataType.BOOL, int32Data: [1] });
-  const bn = makeNode("BatchNormalization", ["h", "scale", "shift", "mean", "var"], ["hb", "running_mean", "running_var"], "bn", { epsilon: 1e-5, training_mode: 1 });
+  // Before opset 14 there is no training_mode: torch.onnx marks it by the node's five outputs.
+  const bn = opset < 14
+    ? makeNode("BatchNormalization", ["h", "scale", "shift", "mean", "var"], ["hb", "running_mean", "running_var", "saved_mean", "saved_var"], "bn", { epsilon: 1e-5 })
+    : makeNode("BatchNormalization", ["h", "scale", "shift", "mean", "var"], ["hb", "running_mean", "running_var"], "bn", { epsilon: 1e-5, training_mode: 1 });
   const graph = onnx.GraphProto.create({
     name: "train-mode",
     node: [
@@ -52,9 +55,9 @@ function trainingModeModel(batch: number | string, constantNode: boolean): Uint8
       makeTensor("B2", [3], B2),
     ],
     input: [makeValueInfo("x", DataType.FLOAT, [batch, 4])],
-    output: [makeValueInfo("logits", DataType.FLOAT, [batch, 3])],
+    output: [makeValueInfo("logits", DataType.FLOAT, [batch, 3]), ...(readStatistics ? [makeValueInfo("running_mean", DataType.FLOAT, [6])] : [])],
   });
-  const model = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 15 }], graph });
+  const model = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: opset }], graph });
   writeMetadata(model, { preprocessing: { layout: "flat", mean: [0], std: [1], imageShape: [1, 1, 4] }, classNames: null });
   return encodeModel(model);
 }
@@ -73,9 +76,10 @@ const n = 200;
 const data: Dataset = { spec: "random:4", n, shape: [1, 1, 4], images: randomArray(n * 4, random(22), 1).map(Math.abs), labels: Int32Array.from({ length: n }, (_, i) => i % 3), numClasses: 3, classNames: ["a", "b", "c"], source: "test" };
 
 describe("training-mode and fixed-batch exports", () => {
-  for (const batch of ["batch", 32] as const) {
-    it(`a Dropout and a BatchNormalization exported in training mode compute as in evaluation, input batch ${batch}; the normalisation says so`, async () => {
-      const model = await openModel(trainingModeModel(batch, batch === 32), { name: "train-mode.onnx" });
+  for (const [batch, opset] of [["batch", 15], [32, 15], ["batch", 13]] as const) {
+    it(`a Dropout and a BatchNormalization exported in training mode compute as in evaluation, input batch ${batch}, opset ${opset}; the normalisation says so`, async () => {
+      // Opset 13: BatchNormalization in training mode by its five outputs (a trial's opset-13 export scored by batch statistics).
+      const model = await openModel(trainingModeModel(batch, batch === 32, opset), { name: "train-mode.onnx" });
       try {
         expect(model.normalization.trainingModeNodes).toBe(2);
         expect(model.normalization.fixedBatch).toBe(batch === 32 ? 32 : null);
@@ -99,4 +103,9 @@ describe("training-mode and fixed-batch exports", () => {
       }
     });
   }
+
+  it("a BatchNormalization in training mode whose running statistics the graph outputs: refused in one line (unsupported-op)", async () => {
+    const error = await errorOf(() => openModel(trainingModeModel("batch", false, 13, true), { name: "train-mode.onnx" }));
+    expect([error.code, error.message]).toEqual(["unsupported-op", "BatchNormalization bn is exported in training mode and the graph reads its batch statistics; export the network in evaluation mode (model.eval(), torch.onnx.export's default)"]);
+  });
 });
