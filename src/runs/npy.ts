@@ -1,9 +1,17 @@
 /** NumPy .npy (format 1.0) writing, so every matrix loads with numpy.load as it is. */
+import { fail } from "../errors.js";
 import { writeFileAtomic } from "../files.js";
 
 type NpyValues = Float32Array | Float64Array | Int32Array | Uint8Array;
 
+/**
+ * `data` as the bytes of a .npy file of `shape` (C order; dtype from the array: <f4, <f8, <i4 or |u1).
+ * @throws LesionError `bad-option` where `shape` is not whole numbers ≥ 0 whose product is `data.length` (numpy
+ * could not load the file).
+ */
 export function encodeNpy(data: NpyValues, shape: readonly number[]): Uint8Array {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || size !== data.length) fail("bad-option", `an array of ${data.length} values cannot have shape [${shape.join(", ")}]${shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? ` (${size} values)` : ""}`, { options: ["shape"], value: [...shape] });
   const descr = data instanceof Float32Array ? "<f4" : data instanceof Float64Array ? "<f8" : data instanceof Int32Array ? "<i4" : "|u1";
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
@@ -18,6 +26,10 @@ export function encodeNpy(data: NpyValues, shape: readonly number[]): Uint8Array
   return out;
 }
 
+/**
+ * Writes `data` as a .npy file of `shape` at `path`, atomically (encodeNpy).
+ * @throws LesionError `bad-option` (data and shape disagree); `unwritable-path`.
+ */
 export function writeNpy(path: string, data: NpyValues, shape: readonly number[]): void {
   writeFileAtomic(path, encodeNpy(data, shape));
 }

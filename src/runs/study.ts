@@ -143,8 +143,9 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   for (const name of sites) {
     if (options.pairs === "none") continue;
     const site = resolveSite(model, name);
-    // A CNN's channels are not cheap on the delta path (a convolution per condition); a dense site's are.
-    if (options.pairs === "all" || (site.units <= 100 && site.kind === "dense" && (await planSweep(model, site, [])).engine !== "masked")) pairSites.push(name);
+    // A CNN's channels are not cheap on the delta path (a convolution per condition); a dense site's are. A site of
+    // one unit has no pair.
+    if (site.units >= 2 && (options.pairs === "all" || (site.units <= 100 && site.kind === "dense" && (await planSweep(model, site, [])).engine !== "masked"))) pairSites.push(name);
   }
   const plan = ["eval", "record", "singles", ...pairSites.map((s) => pairsStep(s, sites)), "characterize", "fractions", ...(options.recover ? ["recover"] : [])];
   /** Runs a step unless its directory holds a complete run of exactly this identity; replaces what it held. */

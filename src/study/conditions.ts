@@ -81,10 +81,11 @@ export function singles(site: Site, mode: AblationMode = "zero", units?: readonl
 
 /**
  * Every unordered pair of the site's units (or of the given units), i < j: Meyes et al. 2019's pair ablations.
- * @throws LesionError `unit-out-of-range`.
+ * @throws LesionError `bad-units` (fewer than two units: no pair); `unit-out-of-range`.
  */
 export function pairs(site: Site, mode: AblationMode = "zero", units?: readonly number[]): Condition[] {
   const list = units ?? range(site.units);
+  if (new Set(list).size < 2) fail("bad-units", `pairs at site ${site.name} need at least two units, got ${list.length === 0 ? "none" : list.join(", ")}`, { site: site.name, units: [...list] });
   const result: Condition[] = [];
   for (let a = 0; a < list.length; a++) for (let b = a + 1; b < list.length; b++) result.push(condition(site, [list[a], list[b]], mode));
   return result;
@@ -132,11 +133,14 @@ export interface FractionsOptions {
 /**
  * Cumulative ablation (Morcos et al. 2018): for each fraction f (0 < f ≤ 1), the first round(f·units) units of an
  * order (random per repeat, seeded, or by `ranking`, largest first).
- * @throws LesionError `bad-fraction` (f outside (0, 1]); `bad-option` (an order without a score per unit, `repeats`
- * outside 1..MAX_REPEATS).
+ * @throws LesionError `bad-fraction` (no fractions, or f outside (0, 1]); `bad-option` (an order without a score per
+ * unit, `repeats` outside 1..MAX_REPEATS, a `seed` that is not a whole number).
  */
 export function fractions(site: Site, options: FractionsOptions): Condition[] {
   const order = options.order ?? "random";
+  if (options.fractions.length === 0) fail("bad-fraction", "no fractions given: a cumulative ablation needs at least one fraction in (0, 1]", { fraction: Number.NaN });
+  const seed = options.seed ?? 0;
+  if (!Number.isSafeInteger(seed)) fail("bad-option", `\`seed\` must be a whole number, got ${seed}`, { options: ["seed"], value: seed });
   for (const f of options.fractions) {
     if (!(f > 0 && f <= 1)) fail("bad-fraction", `fraction ${f} is outside (0, 1]`, { fraction: f });
   }
@@ -145,7 +149,7 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
   if (!(Number.isInteger(repeats) && repeats >= 1 && repeats <= MAX_REPEATS)) fail("bad-option", `\`repeats\` must be a whole number from 1 to ${MAX_REPEATS}, got ${repeats}`, { options: ["repeats"], value: repeats });
   const orders: number[][] = [];
   if (order === "random") {
-    for (let r = 0; r < repeats; r++) orders.push(shuffle(range(site.units), seeded((options.seed ?? 0) * 1000003 + r)));
+    for (let r = 0; r < repeats; r++) orders.push(shuffle(range(site.units), seeded(seed * 1000003 + r)));
   } else {
     const ranking = options.ranking;
     if (!ranking || ranking.length !== site.units) fail("bad-option", `order '${order}' needs \`ranking\`: a score for each of the ${site.units} units of ${site.name}`, { options: ["ranking"], value: order });
@@ -171,8 +175,11 @@ export function range(n: number): number[] {
 /**
  * What `ablate` checks of its conditions before any work, for a caller that must know before it starts (the command
  * line, before it claims an output directory whose previous run `--overwrite` would remove): some conditions, each
- * site in the model and each unit in its site. Returns the sites by the names the conditions give.
- * @throws LesionError `bad-units` (no conditions); `unknown-site`; `unit-out-of-range`.
+ * site in the model, each unit in its site, a mode of "zero" or "mean", and each condition what its site, units, mode
+ * and label make (its id is the resume log's and the CSV's key: a hand-written `{id: "fc1/zero/2", units: [1]}` had
+ * ablated unit 1 reported as unit 2). Returns the sites by the names the conditions give.
+ * @throws LesionError `bad-units` (no conditions; units not distinct and ascending; an id its content does not make);
+ * `bad-option` (another mode: "max" had run as "zero"); `unknown-site`; `unit-out-of-range`.
  */
 export function checkConditions(model: LesionModel, conditions: readonly Condition[]): Map<string, Site> {
   if (conditions.length === 0) fail("bad-units", "no conditions to ablate");
@@ -181,6 +188,16 @@ export function checkConditions(model: LesionModel, conditions: readonly Conditi
     const site = sites.get(c.site) ?? resolveSite(model, c.site);
     checkUnits(site, c.units);
     sites.set(c.site, site);
+    checkCondition(c, site.name);
   }
   return sites;
+}
+
+function checkCondition(c: Condition, site: string): void {
+  if (c.mode !== "zero" && c.mode !== "mean") fail("bad-option", `condition ${c.id}: \`mode\` must be "zero" or "mean", got '${String(c.mode)}'`, { options: ["mode"], value: c.mode });
+  for (let i = 1; i < c.units.length; i++) {
+    if (!(c.units[i] > c.units[i - 1])) fail("bad-units", `condition ${c.id}: its units must be distinct and ascending, got ${c.units.join(", ")} (condition() sorts them)`, { site });
+  }
+  const id = conditionId(site, c.units, c.mode, c.label);
+  if (c.id !== id) fail("bad-units", `condition ${c.id} is not what its site, units, mode and label make (${id}): build conditions with condition(), singles(), pairs(), groups() or fractions()`, { site });
 }

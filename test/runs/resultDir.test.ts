@@ -8,6 +8,7 @@ import { guardWrite, writeFileAtomic } from "../../src/files.js";
 import { encodeCsv, openResultDir, toJson, writeResultDir, type RunIdentity } from "../../src/runs/resultDir.js";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { selectivity } from "../../src/study/unitScores.js";
+import { errorOf } from "../helpers.js";
 
 describe("result files", () => {
   it("encodeNpy writes a header numpy reads: magic, version 1.0, 64-byte aligned, descr and shape", () => {
@@ -20,6 +21,12 @@ describe("result files", () => {
     expect(header).toContain("'shape': (2, 3)");
     expect(Array.from(new Float64Array(bytes.slice(10 + headerLength).buffer))).toEqual([1, 2, 3, 4, 5, 6]);
     expect(new TextDecoder().decode(encodeNpy(new Int32Array(3), [3]).slice(10, 70))).toContain("'shape': (3,)");
+  });
+
+  it("encodeNpy refuses a shape that does not hold the data (numpy could not load the file)", async () => {
+    expect(await errorOf(() => encodeNpy(new Float32Array(4), [5]))).toMatchObject({ code: "bad-option", message: "an array of 4 values cannot have shape [5] (5 values)" });
+    expect(await errorOf(() => encodeNpy(new Float32Array(4), [2, -2]))).toMatchObject({ code: "bad-option", message: "an array of 4 values cannot have shape [2, -2]" });
+    expect(encodeNpy(new Int32Array(6), [2, 3]).length).toBe(128 + 24);
   });
 
   it("encodeCsv quotes fields with commas and writes null as an empty field", () => {

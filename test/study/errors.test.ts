@@ -168,6 +168,24 @@ describe("errors", () => {
     }
   });
 
+  it("conditions that are not what their content makes, a mode other than zero or mean, pairs of one unit and curves without fractions or with a fractional seed are refused (helper trial 'newuser58')", async () => {
+    const model = await openModel(randomMlp([4, 5, 2], 1), { name: "mlp" });
+    try {
+      const site = resolveSite(model, "fc1");
+      const data = randomData(20, 4, 2, 3);
+      const run = (c: { id: string; site: string; units: number[]; mode: string; label: string | null }) => errorOf(() => ablate(model, data, { conditions: [c as Parameters<typeof ablate>[2]["conditions"][number]], loss: false }));
+      // "max" had run as "zero"; an id naming unit 2 had reported unit 1's ablation as unit 2's.
+      expect(await run({ id: "fc1/max/3+4", site: "fc1", units: [3, 4], mode: "max", label: null })).toMatchObject({ code: "bad-option", message: `condition fc1/max/3+4: \`mode\` must be "zero" or "mean", got 'max'` });
+      expect(await run({ id: "fc1/zero/2", site: "fc1", units: [1], mode: "zero", label: null })).toMatchObject({ code: "bad-units", message: "condition fc1/zero/2 is not what its site, units, mode and label make (fc1/zero/1): build conditions with condition(), singles(), pairs(), groups() or fractions()" });
+      expect(await run({ id: "fc1/zero/3+1", site: "fc1", units: [3, 1], mode: "zero", label: null })).toMatchObject({ code: "bad-units", message: "condition fc1/zero/3+1: its units must be distinct and ascending, got 3, 1 (condition() sorts them)" });
+      expect(await errorOf(() => pairs(site, "zero", [3]))).toMatchObject({ code: "bad-units", message: "pairs at site fc1 need at least two units, got 3" });
+      expect(await errorOf(() => fractions(site, { fractions: [] }))).toMatchObject({ code: "bad-fraction" });
+      expect(await errorOf(() => fractions(site, { fractions: [0.5], seed: 1.5 }))).toMatchObject({ code: "bad-option", message: "`seed` must be a whole number, got 1.5" });
+    } finally {
+      await closeModel(model);
+    }
+  });
+
   it("ablate at a site whose downstream reads an integer tensor computed from upstream values (not only shapes) is unsupported-op", async () => {
     // input → fc1 → ReLU (site) → Reshape(to a shape computed from the input's values, not only its shape) → fc2.
     const rand = random(3);
