@@ -68,7 +68,7 @@ export interface RecordResult {
 export async function record(model: LesionModel, data: Dataset, options: RecordOptions = {}): Promise<RecordResult> {
   checkData(model, data);
   requireSites(model);
-  if (options.sites && options.sites.length === 0) fail("bad-option", "`sites` is empty: name at least one site, or leave it out for every site", { options: ["sites"] });
+  if (options.sites && options.sites.length === 0) fail("bad-option", "`sites` is empty: name at least one site, or leave it out for every site", { options: ["sites"], value: [] });
   const sites = (options.sites ?? model.sites.map((s) => s.name)).map((name) => resolveSite(model, name));
   const tensors = sites.map((s) => s.tensor);
   const session = await getSession(model, `record:${tensors.join(",")}`, () => withOutputs(model.proto, tensors));

@@ -116,7 +116,9 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
   for (const [key, value] of Object.entries(settings)) {
     if (typeof value === "number" && !(Number.isFinite(value) && value >= 0)) fail("bad-option", `\`${key}\` must be a number ≥ 0, got ${value}`, { options: [key], value });
   }
-  if (!(settings.epochs >= 1 && settings.batchSize >= 1)) fail("bad-option", "`epochs` and `batchSize` must be at least 1", { options: ["epochs", "batchSize"] });
+  for (const key of ["epochs", "batchSize"] as const) {
+    if (!(Number.isInteger(settings[key]) && settings[key] >= 1)) fail("bad-option", `\`${key}\` must be a whole number ≥ 1, got ${settings[key]}`, { options: [key], value: settings[key] });
+  }
   // As import checks them: a count that fits neither one value nor one per channel would be misread at evaluation.
   checkMeanStd(options.mean, options.std);
   const preprocessing: Preprocessing = { layout: "nchw", mean: options.mean ?? [0.5], std: options.std ?? [0.5], imageShape: data.shape };

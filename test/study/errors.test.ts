@@ -14,6 +14,7 @@ import { ablate } from "../../src/study/ablate.js";
 import { evaluate } from "../../src/engine/evaluate.js";
 import { fractions, groups, pairs, singles } from "../../src/study/conditions.js";
 import { importModel } from "../../src/models/importModel.js";
+import { train } from "../../src/models/train.js";
 import { info } from "../../src/models/info.js";
 import { ablateFiles } from "../../src/runs/ablateFiles.js";
 import { provenance } from "../../src/runs/provenance.js";
@@ -181,6 +182,8 @@ describe("errors", () => {
       expect(await errorOf(() => pairs(site, "zero", [3]))).toMatchObject({ code: "bad-units", message: "pairs at site fc1 need at least two units, got 3" });
       expect(await errorOf(() => fractions(site, { fractions: [] }))).toMatchObject({ code: "bad-fraction" });
       expect(await errorOf(() => fractions(site, { fractions: [0.5], seed: 1.5 }))).toMatchObject({ code: "bad-option", message: "`seed` must be a whole number, got 1.5" });
+      // Each option at fault alone, with its value (epochs 0 had blamed batchSize too).
+      expect(await errorOf(() => train(data, { arch: "mlp:4-3-2", epochs: 0 }))).toMatchObject({ code: "bad-option", message: "`epochs` must be a whole number ≥ 1, got 0", details: { options: ["epochs"], value: 0 } });
     } finally {
       await closeModel(model);
     }
