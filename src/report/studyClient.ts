@@ -215,6 +215,7 @@ if (data.recovery) {
   }
   const left = document.createElement("div");
   left.append(legend, overall);
+  const range10 = ["#4e79a7", "#f28e2c", "#e15759", "#76b7b2", "#59a14f", "#edc949", "#af7aa1", "#ff9da7", "#9c755f", "#bab0ab"];
   const byClass = Plot.plot({
     width: 480, height: 322, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: classes.map((c) => "class " + c), range: classes.map((_, i) => range10[i % 10]) }, x, y: { label: "accuracy per class (%)", tickFormat: pointsTick, nice: true },
     marks: [Plot.line(perClass, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 1.5, tip: true })],
@@ -222,7 +223,13 @@ if (data.recovery) {
   const pair = document.createElement("div");
   pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem"; pair.style.alignItems = "flex-end";
   pair.append(left, byClass);
-  figure(s, pair, recoveredUnits(r) + " ablated (" + r.mode + ") and the network retrained" + (r.settings ? " (" + r.settings.epochs + " epoch" + (r.settings.epochs === 1 ? "" : "s") + " of " + r.settings.optimizer.toUpperCase() + ", lr " + r.settings.lr + ", batches of " + r.settings.batchSize + ")" : "") + ". Left, overall accuracy by epoch: the damaged network (thick black), the intact network (dashed grey)" + (control ? " and the intact network retrained with the same budget (dotted orange, the control)" : "") + "; right, the damaged network's accuracy per class. Epoch 0 is the damaged network before retraining." + summary, "recovery", [...rows, ...perClass, ...controlRows]);
+  figure(s, pair, recoveredUnits(r) + " ablated (" + r.mode + ") and the network retrained" + (r.settings ? " (" + r.settings.epochs + " epoch" + (r.settings.epochs === 1 ? "" : "s") + " of " + r.settings.optimizer.toUpperCase() + ", lr " + r.settings.lr + ", batches of " + r.settings.batchSize + ")" : "") + ". First, overall accuracy by epoch: the damaged network (thick black), the intact network (dashed grey)" + (control ? " and the intact network retrained with the same budget (dotted orange, the control)" : "") + "; then the damaged network's accuracy per class. Epoch 0 is the damaged network before retraining." + summary, "recovery", [...rows, ...perClass, ...controlRows]);
+} else {
+  // Said, so a reader of the papers does not look for it in vain (a trial's default study had none, without a word).
+  const s = section("recovery", "Recovery after ablation");
+  const note = document.createElement("p");
+  note.textContent = "Not run in this study: lesion study --recover ablates the most damaging population of a site (--recover-site, default the first studied), retrains the network with those units held at zero, and compares it with the intact network retrained alike (a control).";
+  s.append(note);
 }
 
 // Which units: the study retrains a site's most damaging population (the first studied, or its recover.site) (runs/study.ts), its size said, its units

@@ -112,6 +112,8 @@ describe("Study B in the report", () => {
       const [filters, channels, k] = weight.dims;
       expect([filters, channels, k]).toEqual([16, 3, 3]);
       expect(await page.$eval("#filters h2", (h) => h.textContent)).toContain("conv1");
+      // A study without --recover says how to add the recovery (a trial's report had none, without a word).
+      expect(await page.$eval("#recovery p", (p) => p.textContent)).toMatch(/^Not run in this study: lesion study --recover /);
       const tiles = await page.$$eval("#filter-tiles canvas", (all) =>
         all.map((c) => ({ unit: Number((c as HTMLCanvasElement).dataset.unit), size: [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height], rgba: [...(c as HTMLCanvasElement).getContext("2d")!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data] })),
       );
