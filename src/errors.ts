@@ -11,8 +11,10 @@
 export interface LesionErrorDetails {
   /** A file, folder or package that is not there (or not a file); `path` as given. */
   "missing-file": { path: string };
-  /** A model file lesion cannot use; `name` as given to openModel. `checkpoint`: the bytes are a PyTorch file. */
-  /** `classes` and `outputs`: where the model's class names (`classes` of them) do not match its `outputs`. */
+  /**
+   * A model file lesion cannot use; `name` as given to openModel. `checkpoint`: the bytes are a PyTorch file.
+   * `classes` and `outputs`: where the model's class names (`classes` of them) do not match its `outputs`.
+   */
   "bad-model": { name: string; checkpoint?: "zip" | "torchscript" | "legacy" | "safetensors" | "pickle"; tensor?: string; site?: string; location?: string; options?: string[]; classes?: number; outputs?: number };
   /** A PyTorch file lesion cannot read; `name` as given. */
   "bad-checkpoint": { name: string; tensor?: string };
@@ -117,11 +119,16 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) fail("aborted", "run aborted");
 }
 
+/**
+ * Whether `error` is a LesionError (a user fault with a `code` from {@link LESION_ERROR_CODES}), narrowed to
+ * {@link AnyLesionError} so that `details` narrows with `code`. Anything else is what formatError calls an internal
+ * error. Throws nothing.
+ */
 export function isLesionError(error: unknown): error is AnyLesionError {
   return error instanceof LesionError;
 }
 
-/** The one-line message for any error: a LesionError's own text, else "internal error: …". */
+/** The one-line message for any error: a LesionError's own text, else "internal error: …" (line breaks become spaces). Throws nothing. */
 export function formatError(error: unknown): string {
   if (isLesionError(error)) return error.message.replace(/\s*\n\s*/g, " ");
   const message = error instanceof Error ? error.message : String(error);

@@ -6,8 +6,11 @@
  * `train`, `done` of `total` epochs were read from the epoch state `detail`.
  */
 export interface Progress {
+  /** What is running: "evaluate", "record", "ablate", "resume", "train", "recover", "transplant", "stimulus map" or "explore". */
   phase: string;
+  /** Units of work finished so far (samples, conditions, steps or iterations, as the phase counts them). */
   done: number;
+  /** Units of work in the phase; 0 where progress has no measure. */
   total: number;
   /** What is being worked on, e.g. a site name. */
   detail?: string;
@@ -19,7 +22,9 @@ export interface StudyStep {
   name: string;
   /** 1-based position among `total` steps. */
   index: number;
+  /** Number of steps in the study. */
   total: number;
+  /** "start" as it begins; "done" when it finished; "reused" when a complete result of the same inputs was on disk. */
   state: "start" | "done" | "reused";
   /** Wall-clock seconds the step took (state "done"). */
   seconds?: number;

@@ -12,6 +12,7 @@ import { forEachBatch } from "./forward.js";
 import { getSession, memoized, type LesionModel } from "./model.js";
 import { decide } from "./sweep/logits.js";
 
+/** The outcome of the agreement check (see the module comment), in every ablation result. */
 export interface Agreement {
   /** Samples compared. */
   samples: number;

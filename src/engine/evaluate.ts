@@ -6,18 +6,25 @@ import type { Progress } from "../progress.js";
 import { crossEntropy } from "./sweep/logits.js";
 import { classCounts, type Matrix } from "./metrics.js";
 
+/** Options of `evaluate`. */
 export interface EvaluateOptions {
   /** Samples per onnxruntime run. Default 1024; for a network with conv sites, as many as keep its largest site tensor under 4 MiB a run (batchRows). */
   batchSize?: number;
+  /** Progress events, phase "evaluate": `done` of `total` samples. */
   onProgress?: (event: Progress) => void;
+  /** Aborts the run with LesionError `aborted`. */
   signal?: AbortSignal;
 }
 
+/** What `evaluate` measured: the intact network on one data set (`lesion eval --json`). */
 export interface EvaluateResult {
+  /** The model's name. */
   model: string;
   /** SHA-256 of the model file (hex), as `AblateResult.modelSha256`: which bytes computed the result. */
   modelSha256: string;
+  /** The data's normalised spec. */
   data: string;
+  /** Number of samples. */
   n: number;
   /** Fraction of samples classified correctly, 0..1. */
   accuracy: number;
@@ -25,6 +32,7 @@ export interface EvaluateResult {
   perClass: Array<number | null>;
   /** Samples per class in the data. */
   classCounts: number[];
+  /** One name per class: the model's, else the data's when it has K classes, else "0".."K−1". */
   classNames: string[];
   /** confusion[true][predicted] counts, shape [K, K]. */
   confusion: Matrix;
@@ -33,6 +41,7 @@ export interface EvaluateResult {
    * from the logits before the head, so it is the network's own −log p of the true class (src/onnx/head.ts).
    */
   loss: number;
+  /** Problems that do not stop the run: non-finite weights, and a model that records no input normalisation. */
   warnings: string[];
 }
 

@@ -2,7 +2,9 @@
 
 /** A matrix as plain JSON-ready data: row-major values and their shape. */
 export interface Matrix {
+  /** The values, row-major (C order): entry [i, j] of a [rows, cols] matrix at i·cols + j. */
   data: number[] | Float32Array | Float64Array | Int32Array;
+  /** The dimensions ([rows, cols] for a matrix); their product is `data.length`. */
   shape: number[];
 }
 

@@ -16,9 +16,11 @@ import { scopeName, unitsOnLastAxis, type SiteLocation } from "../onnx/sites.js"
 import { withOutputs } from "../onnx/surgery.js";
 import { createSession, defaultThreads, OrtTensor, type OrtSession, type SessionOptions } from "./ort.js";
 
+/** A site: a tensor of the graph that carries units (an activation's or a Gemm/MatMul/Conv output), named once for API, CLI, files and report. */
 export interface Site extends SiteLocation {
   /** "dense": units on the last axis of [N, D]; "conv": units are the channels of [N, C, …]. */
   kind: "dense" | "conv";
+  /** Number of units (features or channels, the size of axis `unitAxis`); a unit is 0..units−1. */
   units: number;
   /** One sample's shape, batch axis excluded ([D] or [C, H, W]). */
   shape: number[];
@@ -30,10 +32,15 @@ export interface Site extends SiteLocation {
   unitAxis: number;
 }
 
+/** An opened model (`openModel`): its prepared graph, sites, metadata and onnxruntime sessions, open until `closeModel`. */
 export interface LesionModel {
+  /** `options.name`, else the file's base name ("model" for bytes): the name in messages and results. */
   name: string;
+  /** SHA-256 (hex) of the model file's bytes, with its external tensors inline when it had any. */
   sha256: string;
+  /** The graph as opening prepared it (normalised, batch axis symbolic, probability head read back to logits). */
   proto: ModelProto;
+  /** Name of the graph's one input. */
   inputName: string;
   /** One sample's input shape as the graph takes it ([784] or [1, 28, 28]). */
   inputShape: number[];
@@ -41,14 +48,18 @@ export interface LesionModel {
   outputName: string;
   /** What the graph's classifier output was: logits, or the probability head lesion read back (src/onnx/head.ts). */
   head: Head;
+  /** Number of classes K: the size of the logits' last axis, read by running one sample. */
   numClasses: number;
+  /** How [0,1] pixels become the graph's input: lesion's metadata, or inferred from the input shape (raw pixels). */
   preprocessing: Preprocessing;
   /**
    * Whether `preprocessing` was read from lesion's metadata (written by `importModel` and `train`); false where the
    * graph recorded none and the pixels go in as they are ([0,1], mean 0, std 1).
    */
   preprocessingRecorded: boolean;
+  /** One name per class in class order, from lesion's metadata; null when the model records none. */
   classNames: string[] | null;
+  /** Every site found, in graph order. */
   sites: Site[];
   /** What opening changed in the graph: external data read in, float16 computed in float32, constants folded. */
   normalization: Normalization;
@@ -56,7 +67,9 @@ export interface LesionModel {
   warnings: string[];
   /** Weights (initializer names) holding NaN or infinite values: `requireFiniteWeights` refuses such a model where activations must be finite. */
   nonFiniteWeights: string[];
+  /** onnxruntime intra-op threads per session (`options.threads`, default every core). */
   threads: number;
+  /** The open sessions, one per graph variant (by key), built on first use; `closeModel` releases and clears them. */
   sessions: Map<string, OrtSession>;
   /**
    * Per data set (by object identity), results computed once and reused while the model is open: the dense engine's
@@ -65,6 +78,7 @@ export interface LesionModel {
   memo: WeakMap<object, Map<string, unknown>>;
 }
 
+/** Options of `openModel`. */
 export interface OpenModelOptions {
   /** Threads per onnxruntime session. Default: every core. */
   threads?: number;
@@ -132,6 +146,11 @@ export async function openModel(source: string | Uint8Array, options: OpenModelO
   return model;
 }
 
+/**
+ * Releases the model's onnxruntime sessions (their memory) and empties `model.sessions`; call it in `finally`.
+ * A second call does nothing. The model stays usable: a later verb builds the sessions it needs again, which then
+ * need another `closeModel`. Throws nothing of lesion's own.
+ */
 export async function closeModel(model: LesionModel): Promise<void> {
   for (const session of model.sessions.values()) await session.release();
   model.sessions.clear();

@@ -12,6 +12,7 @@ import { classNames } from "./evaluate.js";
 import type { Matrix } from "./metrics.js";
 import type { Progress } from "../progress.js";
 
+/** Options of `record`. */
 export interface RecordOptions {
   /** Sites to record. Default: every site. */
   sites?: string[];
@@ -19,25 +20,33 @@ export interface RecordOptions {
   samples?: boolean;
   /** Samples per onnxruntime run. Default 1024; for a network with conv sites, as many as keep its largest site tensor under 4 MiB a run (batchRows). */
   batchSize?: number;
+  /** Progress events, phase "record": `done` of `total` samples. */
   onProgress?: (event: Progress) => void;
+  /** Aborts the run with LesionError `aborted`. */
   signal?: AbortSignal;
 }
 
+/** One site's recording. Every per-unit array is [units]; a conv unit's value per sample is its channel's spatial mean. */
 export interface SiteRecording {
+  /** The site's name. */
   site: string;
+  /** The site's kind (see `Site.kind`). */
   kind: "dense" | "conv";
+  /** Number of units at the site. */
   units: number;
   /** Mean activation per class and unit, shape [K, units]; a class with no samples gets a row of NaN (numpy's mean of nothing; null in JSON, empty in CSV) and is listed in `emptyClasses`. */
   classMeans: Matrix;
+  /** The classes without samples in the data (their `classMeans` rows are NaN), ascending. */
   emptyClasses: number[];
-  /** Over all samples, per unit. */
+  /** Mean activation over all samples, per unit. */
   mean: number[];
   /** Mean absolute activation per unit (equals `mean` for ReLU units). */
   magnitude: number[];
   /** Population standard deviation (ddof 0), per unit. */
   std: number[];
+  /** Largest activation over the samples, per unit. */
   max: number[];
-  /** Fraction of samples on which the unit is active (> 0). */
+  /** Fraction (0..1) of samples on which the unit is active: its value (a conv unit's spatial mean) > 0. */
   fractionActive: number[];
   /** Units exactly 0 on every sample of this data (zeroing them changes nothing); for ReLU units, those never active. */
   dead: number[];
@@ -45,13 +54,19 @@ export interface SiteRecording {
   samples: Matrix | null;
 }
 
+/** What `record` measured on one data set (`lesion record`'s summary.json holds it with provenance). */
 export interface RecordResult {
+  /** The model's name. */
   model: string;
   /** SHA-256 of the model file (hex), as `AblateResult.modelSha256`: which bytes computed the result. */
   modelSha256: string;
+  /** The data's normalised spec. */
   data: string;
+  /** Number of samples. */
   n: number;
+  /** One name per class, in class order (the model's, else the data's, else "0".."K−1"). */
   classNames: string[];
+  /** One recording per site asked for, in the order asked (default: every site, in graph order). */
   sites: SiteRecording[];
 }
 
@@ -60,7 +75,8 @@ export interface RecordResult {
  * mean absolute value and fraction of samples it is active on (output > 0, a fraction 0..1), the class-conditional
  * means (`classMeans` [K, units], row-major; NaN for the classes without samples, listed in `emptyClasses`), and with `samples` the
  * per-sample activations [n, units]. A conv unit is its channel averaged over space per sample.
- * @throws LesionError `unknown-site` (a site not in the model, naming the closest); `bad-option` (an empty `sites`);
+ * @throws LesionError `unknown-site` (a site not in the model, naming the closest); `bad-option` (an empty `sites`, a
+ * `batchSize` below 1);
  * `bad-model` (no sites, or a graph onnxruntime cannot run); `shape-mismatch` (images of another shape than the model takes), `bad-data` (an image folder
  * not matched to the model's classes), `label-out-of-range` (a label beyond the model's classes); `aborted`
  * (options.signal).

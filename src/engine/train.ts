@@ -38,12 +38,17 @@ export interface TrainNetworkOptions extends StepOptions {
   signal?: AbortSignal;
 }
 
+/** One training epoch's figures (`TrainResult.history`, MODEL.history.json, the report's training curve). */
 export interface EpochResult {
+  /** 1-based epoch number. */
   epoch: number;
   /** Mean training loss over the epoch's steps. */
   trainLoss: number;
+  /** Accuracy on the test data after the epoch, a fraction 0..1; null without test data. */
   testAccuracy: number | null;
+  /** Per-class test accuracy [classes], fractions 0..1 (null for a class without test samples); null without test data. */
   testPerClass: Array<number | null> | null;
+  /** Wall-clock seconds of the epoch, its test evaluation included. */
   seconds: number;
 }
 

@@ -51,6 +51,7 @@ const BLOCK_SIZE: Record<SweepPath, number> = { dense: 2048, delta: 256, masked:
  */
 const CLOSED_FORM_BLOCK = 8192;
 
+/** What `planSweep` found: the site's engine and the blocks a resumable run computes one at a time. */
 export interface SweepPlan {
   /**
    * The site's engine: "dense" where it is a layer of a dense chain, "delta" where its next layer takes a delta (its
@@ -61,9 +62,13 @@ export interface SweepPlan {
   blocks: number[][];
 }
 
+/** What `sweep` and `sweepAhead` are asked: conditions at one site of an open model, on one data set. */
 export interface SweepInput {
+  /** The open model (its sessions and per-data caches are reused). */
   model: LesionModel;
+  /** The site every condition ablates units of (`resolveSite`). */
   site: Site;
+  /** The samples and labels every outcome is counted on. */
   data: Dataset;
   /** Conditions at `site`, in any mix of paths; outcomes come back in the same order. */
   conditions: SweepCondition[];
@@ -73,6 +78,7 @@ export interface SweepInput {
   means?: Float64Array;
   /** Conditions finished so far in this call. */
   onProgress?: (done: number) => void;
+  /** Aborts the sweep with LesionError `aborted`. */
   signal?: AbortSignal;
 }
 

@@ -8,23 +8,37 @@ import type { LesionModel } from "../model.js";
 
 /** One condition as the engine sees it: units of one site and how they are ablated. */
 export interface SweepCondition {
+  /** The ablated units (0-based, within the site). */
   units: number[];
+  /** "zero": outputs forced to 0; "mean": to their mean over the data (`SweepInput.means`). */
   mode: "zero" | "mean";
 }
 
 /** What one condition changed: counts per class, the samples whose prediction moved, and the summed loss. */
 export interface SweepOutcome {
+  /** Per class [classes]: samples of the class predicted right with the condition (counts, not fractions). */
   correctPerClass: number[];
   /** Ascending indices of samples whose prediction differs from the intact network's. */
   changed: Int32Array;
+  /** Beside `changed`: each changed sample's new prediction (a class). */
   changedPredictions: Int32Array;
+  /**
+   * Cross-entropy (nats) summed over all samples with the condition; null where not computed (`loss` false on the
+   * dense path); NaN where the intact loss of a sample is not finite and cannot be carried over.
+   */
   lossSum: number | null;
 }
 
 /** A sweep's answer: the intact network, one outcome per condition (in order), and what it cost. */
 export interface SweepResult {
+  /** The intact network: predictions [n] (float64-exact), right answers per class [classes], summed loss (nats). */
   intact: { predictions: Int32Array; correctPerClass: number[]; lossSum: number };
+  /** One outcome per condition, in the order asked. */
   conditions: SweepOutcome[];
+  /**
+   * Cost: rows (sample × condition) evaluated, near ties rechecked in float64, ties left unresolved (0: every
+   * prediction exact), wall-clock seconds.
+   */
   stats: { rowsEvaluated: number; rowsFloat64: number; unresolvedTies: number; seconds: number };
 }
 
