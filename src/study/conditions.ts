@@ -8,14 +8,18 @@ import { fail } from "../errors.js";
 import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { seeded, shuffle } from "../random.js";
 
+/** How a condition ablates its units: "zero" forces their outputs to 0 (the papers' ablation); "mean" replaces them by their mean over the data set. */
 export type AblationMode = "zero" | "mean";
 
+/** One ablation: units of one site knocked out together in a mode. Build with `condition`, `singles`, `pairs`, `groups` or `fractions`. */
 export interface Condition {
   /** Content-derived key: `fc1/zero/3` for one unit, `fc1/zero/3+7` for a pair, a hash for larger sets, `@label` after a label. */
   id: string;
+  /** The site's name. */
   site: string;
   /** Distinct unit indices, ascending. */
   units: number[];
+  /** "zero" or "mean" (see AblationMode). */
   mode: AblationMode;
   /** A name for a group or a fraction step (`population 2`, `0.3 random #1`); null for singles and pairs. */
   label: string | null;
@@ -27,6 +31,7 @@ export interface Condition {
 export interface CumulativeStep {
   /** The fraction of the site's units asked for (0 < f ≤ 1); round(f·units) units (at least 1) are ablated. */
   fraction: number;
+  /** Which units went first (see FractionOrder). */
   order: FractionOrder;
   /** 1-based repeat of a random order; 1 for the other orders. */
   repeat: number;
@@ -73,7 +78,7 @@ export function conditionId(site: string, units: readonly number[], mode: Ablati
 
 /**
  * Every unit of a site alone (or the given units): Meyes et al. 2019's single-unit ablations.
- * @throws LesionError `unit-out-of-range`.
+ * @throws LesionError `unit-out-of-range`; `bad-units` (a unit that is not a whole number).
  */
 export function singles(site: Site, mode: AblationMode = "zero", units?: readonly number[]): Condition[] {
   return (units ?? range(site.units)).map((u) => condition(site, [u], mode));
@@ -81,7 +86,8 @@ export function singles(site: Site, mode: AblationMode = "zero", units?: readonl
 
 /**
  * Every unordered pair of the site's units (or of the given units), i < j: Meyes et al. 2019's pair ablations.
- * @throws LesionError `bad-units` (fewer than two units: no pair); `unit-out-of-range`.
+ * @throws LesionError `bad-units` (fewer than two distinct units: no pair; a unit that is not a whole number);
+ * `unit-out-of-range`.
  */
 export function pairs(site: Site, mode: AblationMode = "zero", units?: readonly number[]): Condition[] {
   const list = units ?? range(site.units);
@@ -108,11 +114,17 @@ export function groups(site: Site, named: Record<string, readonly number[]>, mod
   });
 }
 
+/**
+ * The order in which a cumulative ablation (`fractions`) adds units: "random" (a seeded shuffle per repeat), or the
+ * caller's per-unit `ranking`, largest first: "selectivity" (`study` ranks by class selectivity) or "impact" (by the
+ * accuracy drop of the unit's single ablation). The name also labels the conditions.
+ */
 export type FractionOrder = "random" | "selectivity" | "impact";
 
 /** Random orders one fraction curve takes at most (each a whole set of conditions). */
 export const MAX_REPEATS = 10_000;
 
+/** Options of `fractions`. */
 export interface FractionsOptions {
   /** Fractions of the site's units to ablate, each in (0, 1]. */
   fractions: number[];
@@ -127,6 +139,7 @@ export interface FractionsOptions {
   repeats?: number;
   /** Seed of the random orders. Default 0. */
   seed?: number;
+  /** How the units are ablated. Default "zero". */
   mode?: AblationMode;
 }
 
@@ -168,6 +181,7 @@ export function fractions(site: Site, options: FractionsOptions): Condition[] {
   return result;
 }
 
+/** The units 0..n−1 ascending (`range(site.units)`: every unit of a site); [] for n ≤ 0, a fractional n truncated. Throws nothing. */
 export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }

@@ -8,19 +8,27 @@
 import { INDICATOR_NAMES, type IndicatorName, type IndicatorsResult, type SiteIndicators } from "./indicators.js";
 import { pearson, spearman, type Correlation } from "./stats.js";
 
+/** The correlation of two indicators over the units of a table's scope. */
 export interface CorrelationEntry {
+  /** The first indicator (earlier in INDICATOR_NAMES order). */
   a: IndicatorName;
+  /** The second indicator. */
   b: IndicatorName;
+  /** Pearson's r and two-sided p (`pearson`); null where undefined (fewer than 3 units, a constant indicator). */
   pearson: Correlation;
+  /** Spearman's rank correlation and two-sided p (`spearman`); null as `pearson`. */
   spearman: Correlation;
   /** Units with both values defined, over which the coefficients are computed. */
   n: number;
 }
 
+/** One site's (or the pooled sites') correlations between every two indicators. */
 export interface CorrelationTable {
   /** A site name, or "pooled". */
   scope: string;
+  /** Units in the scope (dead units included); an entry's `n` may be fewer. */
   units: number;
+  /** One entry per pair of the indicators every site of the scope has, in INDICATOR_NAMES order (a before b). */
   entries: CorrelationEntry[];
 }
 

@@ -23,14 +23,17 @@ import { fail } from "../errors.js";
 import type { AblateResult } from "./ablate.js";
 import { DeltaScratch, exactDeltaInterval } from "./exactDeltaInterval.js";
 
+/** Options of `deltaIntervals`. */
 export interface DeltaIntervalsOptions {
   /** Coverage of the interval, in (0, 1). Default 0.95. */
   level?: number;
 }
 
+/** Each condition's bootstrap interval of its accuracy change (`deltaIntervals`). */
 export interface DeltaIntervals {
   /** How the intervals were computed: the percentile interval of the exact bootstrap distribution over images. */
   method: "bootstrap-exact";
+  /** The intervals' coverage, in (0, 1). */
   level: number;
   /** Per condition (result order): [low, high] of the accuracy change (fractions; negative = loss). */
   intervals: Array<[number, number]>;

@@ -23,6 +23,7 @@ import { record } from "../engine/record.js";
 import { mannWhitney } from "./stats.js";
 import { selectivity } from "./unitScores.js";
 
+/** Options of `indicators`. */
 export interface IndicatorsOptions {
   /** Sites to characterise. Default: every site but the output layer. */
   sites?: string[];
@@ -34,26 +35,41 @@ export interface IndicatorsOptions {
    * the same either way (the loss, on or off, never changes a prediction). Default: none (they are run).
    */
   singles?: AblateResult;
+  /** Samples per onnxruntime run, as `record`'s and `ablate`'s. */
   batchSize?: number;
+  /** Progress events of the recording ("record") and the single-unit ablations ("ablate"). */
   onProgress?: (event: Progress) => void;
+  /** Aborts the run with LesionError `aborted`. */
   signal?: AbortSignal;
 }
 
+/** One site's indicators; every per-unit array is [units], in unit order. */
 export interface SiteIndicators {
+  /** The site's name. */
   site: string;
+  /** The site's kind (see `Site.kind`). */
   kind: "dense" | "conv";
+  /** Number of units. */
   units: number;
+  /** Mean absolute activation over the data (a conv unit's spatial mean per sample). */
   magnitude: number[];
   /** Morcos et al. 2018; null where the unit is below the minimum activity (`minActiveSamples`). */
   selectivity: Array<number | null>;
+  /** Fraction (0..1) of samples on which the unit is active (> 0), as `SiteRecording.fractionActive`. */
   fractionActive: number[];
+  /** The dead units (exactly 0 on every sample), ascending. */
   dead: number[];
+  /** L1 norm of the unit's incoming weights (its Linear row or Conv filter; bias excluded); null for a site without a constant incoming weight. */
   weightL1: number[] | null;
+  /** L2 norm of the unit's incoming weights; null as `weightL1`. */
   weightL2: number[] | null;
+  /** ‖w − w₀‖₂ of the incoming weights against the initial model's (Meyes et al. 2019); null without `initial` or weights. */
   weightChange: number[] | null;
+  /** Mann–Whitney U of the trained against the initial incoming weights (two-sided; `mannWhitney`); null as `weightChange`. */
   mannWhitneyU: number[] | null;
+  /** The p-value of that test (normal approximation, tie-corrected): small where training moved the weights; null as `weightChange`. */
   mannWhitneyP: number[] | null;
-  /** Overall accuracy drop when the unit alone is zeroed. */
+  /** Overall accuracy drop when the unit alone is zeroed (intact − ablated, a fraction; negative for a gain). */
   impact: number[];
   /** The largest per-class accuracy drop (over the classes with samples). */
   impactMaxClass: number[];
@@ -63,12 +79,19 @@ export interface SiteIndicators {
   classMeans: Matrix;
 }
 
+/** What `indicators` found: per site, one value per unit for each indicator. */
 export interface IndicatorsResult {
+  /** The model's name. */
   model: string;
+  /** The data's normalised spec. */
   data: string;
+  /** Number of samples. */
   n: number;
+  /** One name per class, in class order. */
   classNames: string[];
+  /** The intact network's accuracy and per-class accuracy (fractions 0..1; null for a class without samples). */
   baseline: { accuracy: number; perClass: Array<number | null> };
+  /** One entry per site characterised, in the order asked (default: hidden sites in graph order). */
   sites: SiteIndicators[];
   /** Near ties of the single-unit ablations run here that no float64 path could settle (0 where `singles` were reused). */
   unresolvedTies: number;
@@ -78,6 +101,7 @@ export interface IndicatorsResult {
 
 /** The names of the per-unit numeric indicators, in table order. */
 export const INDICATOR_NAMES = ["magnitude", "selectivity", "fractionActive", "weightL1", "weightL2", "weightChange", "mannWhitneyP", "impact", "impactMaxClass"] as const;
+/** One of INDICATOR_NAMES: a per-unit numeric field of SiteIndicators. */
 export type IndicatorName = (typeof INDICATOR_NAMES)[number];
 
 /**

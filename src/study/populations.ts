@@ -23,6 +23,7 @@ import type { Progress } from "../progress.js";
 import { adjustedRandIndex, correlationDistances, normalizedMutualInformation, silhouette } from "./stats.js";
 
 
+/** Options of `populations`. */
 export interface PopulationsOptions {
   /** Number of populations per grouping. Default: best silhouette in 2..maxK. */
   k?: number;
@@ -30,14 +31,21 @@ export interface PopulationsOptions {
   maxK?: number;
   /** Seed of k-means, t-SNE and UMAP. Default 0. */
   seed?: number;
+  /** Samples per onnxruntime run of the group ablations, as `ablate`'s. */
   batchSize?: number;
+  /** Progress events of the group ablations (phase "ablate"). */
   onProgress?: (event: Progress) => void;
+  /** Aborts the run with LesionError `aborted`. */
   signal?: AbortSignal;
 }
 
+/** A population ablated as a group (zero mode), against the sum of its members' single-unit ablations. Per-class arrays are [classes]. */
 export interface PopulationAblation {
+  /** Accuracy with the population ablated, a fraction 0..1. */
   accuracy: number;
+  /** Ablated − intact accuracy, a signed fraction (negative: a loss). */
   delta: number;
+  /** Per class: ablated − intact accuracy, a signed fraction; null for a class without samples. */
   deltaPerClass: Array<number | null>;
   /** Per class: the sum of the members' single-unit accuracy changes (null for a class without samples). */
   sumOfSingles: Array<number | null>;
@@ -45,18 +53,27 @@ export interface PopulationAblation {
   interaction: Array<number | null>;
 }
 
+/** One population of a grouping: units of a site clustered together (Meyes et al. 2020). */
 export interface Population {
+  /** 0..k−1 within its grouping, numbered in order of first appearance over the units (the unit with the lowest index is in population 0). */
   id: number;
+  /** Its units, ascending. */
   units: number[];
   /** Mean class-conditional activation of the members, per class (NaN for a class without samples, as `classMeans`). */
   classProfile: number[];
+  /** The population ablated as a group. */
   ablation: PopulationAblation;
 }
 
+/** One clustering of a site's active units into populations. */
 export interface Grouping {
+  /** The profiles clustered: class-conditional mean activations, or per-class accuracy drops of single-unit ablation. */
   by: "activation" | "impact";
+  /** Average-linkage hierarchical clustering on correlation distance, or seeded k-means on z-scored profiles. */
   method: "hierarchical" | "kmeans";
+  /** Number of populations: `options.k` (at most the active units), else the best silhouette in 2..maxK. */
   k: number;
+  /** Mean silhouette of the grouping, −1..1 (under the method's distance). */
   silhouette: number;
   /**
    * Whether k is the largest tried (`maxK`, k not fixed): the best silhouette may be a cap rather than a peak, and
@@ -65,14 +82,19 @@ export interface Grouping {
   capped: boolean;
   /** Per unit: its population id, or −1 for a dead unit. */
   labels: number[];
+  /** The populations, by id (0..k−1). */
   populations: Population[];
 }
 
+/** One site's populations: four groupings (activation and impact, each hierarchical and k-means), their agreement and unit embeddings. */
 export interface SitePopulations {
+  /** The site's name. */
   site: string;
+  /** Number of units at the site (dead ones included). */
   units: number;
-  /** Units left out of the groupings (never active). */
+  /** Units left out of the groupings: the dead ones (exactly 0 on every sample). */
   excluded: number[];
+  /** In this order: activation/hierarchical, activation/kmeans, impact/hierarchical, impact/kmeans. */
   groupings: Grouping[];
   /** Agreement of the activation and impact groupings (hierarchical), on the included units. */
   agreement: { ari: number; nmi: number };
@@ -84,6 +106,7 @@ export interface SitePopulations {
   embeddings: { pca: Matrix; tsne: Matrix | null; umap: Matrix | null };
   /** Near ties of the group ablations that no float64 path could settle, and the group ablations' warnings (ablate's). */
   unresolvedTies: number;
+  /** The group ablations' warnings (ablate's `warnings`). */
   warnings: string[];
 }
 
@@ -92,8 +115,9 @@ export interface SitePopulations {
  * activation and by impact profile, each population ablated as a group with its per-class effect (fractions 0..1)
  * and its interaction with the sum of its members' single effects, the agreement of the groupings (ARI, NMI) and 2-D
  * embeddings of the units ([units, 2]).
- * @throws LesionError as `ablate` for the group ablations (`shape-mismatch`, `bad-data`, `label-out-of-range`,
- * `unsupported-op`, `bad-model`, `engine-disagreement`, `aborted`).
+ * @throws LesionError `bad-option` (a site with fewer than 3 active units); `bad-model` (NaN or infinite weights); as
+ * `ablate` for the group ablations (`shape-mismatch`, `bad-data`, `label-out-of-range`, `unsupported-op`, `bad-model`,
+ * `engine-disagreement`, `aborted`).
  */
 export async function populations(model: LesionModel, data: Dataset, found: IndicatorsResult, options: PopulationsOptions = {}): Promise<SitePopulations[]> {
   requireFiniteWeights(model, "clustering units into populations");

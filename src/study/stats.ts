@@ -8,15 +8,17 @@
 import normalCdf from "@stdlib/stats-base-dists-normal-cdf";
 import tCdf from "@stdlib/stats-base-dists-t-cdf";
 
+/** A correlation coefficient with its two-sided p-value (`pearson`, `spearman`). */
 export interface Correlation {
   /** The coefficient, or null when a variable is constant (no correlation is defined). */
   r: number | null;
   /** Two-sided p-value; null with r. */
   p: number | null;
+  /** Number of (x, y) pairs: the length of `x`. */
   n: number;
 }
 
-/** Ranks 1..n with ties given their average rank. */
+/** Ranks 1..n with ties given their average rank (scipy.stats.rankdata's "average"), in the input's order. Throws nothing. */
 export function rank(values: ArrayLike<number>): Float64Array {
   const order = Array.from({ length: values.length }, (_, i) => i).sort((a, b) => values[a] - values[b]);
   const ranks = new Float64Array(values.length);
@@ -30,6 +32,11 @@ export function rank(values: ArrayLike<number>): Float64Array {
   return ranks;
 }
 
+/**
+ * Pearson's r of `x` and `y` (paired by index; `y` as long as `x`), with the two-sided p-value of the t test on n − 2
+ * degrees of freedom, as scipy.stats.pearsonr. r and p are null where r is undefined: fewer than 3 pairs (SciPy: p 1
+ * for 2), or a constant variable. Sums in float64. Throws nothing (a NaN value makes r and p NaN).
+ */
 export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): Correlation {
   const n = x.length;
   let mx = 0;
@@ -52,6 +59,10 @@ export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): Correlation
   return { r, p: correlationP(r, n), n };
 }
 
+/**
+ * Spearman's rank correlation: Pearson's r of the average ranks (`rank`), p from the same t test, as
+ * scipy.stats.spearmanr; null as `pearson` (fewer than 3 pairs, or a constant variable). Throws nothing.
+ */
 export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): Correlation {
   return pearson(rank(x), rank(y));
 }
@@ -63,6 +74,7 @@ function correlationP(r: number, n: number): number {
   return Math.min(1, 2 * tCdf(-Math.abs(t), df));
 }
 
+/** A Mann–Whitney U test's statistic and two-sided p-value (`mannWhitney`). */
 export interface MannWhitney {
   /** U of the first sample. */
   u: number;
@@ -70,6 +82,11 @@ export interface MannWhitney {
   p: number;
 }
 
+/**
+ * The Mann–Whitney U test of two independent samples, two-sided, by the normal approximation with tie and continuity
+ * correction (scipy.stats.mannwhitneyu(a, b, method="asymptotic")): `u` is U of `a`, `p` in 0..1 (1 where every value
+ * ties). Used on a unit's trained against its initial incoming weights (Meyes et al. 2019). Throws nothing.
+ */
 export function mannWhitney(a: ArrayLike<number>, b: ArrayLike<number>): MannWhitney {
   const n1 = a.length;
   const n2 = b.length;
@@ -109,6 +126,11 @@ function contingency(a: ArrayLike<number>, b: ArrayLike<number>): { table: numbe
 
 const pairsOf = (m: number) => (m * (m - 1)) / 2;
 
+/**
+ * Adjusted Rand index (Hubert & Arabie 1985) of two groupings of the same items (`a[i]`, `b[i]` item i's cluster
+ * labels, any numbers): 1 for identical partitions, about 0 for chance agreement, negative below it; 1 where both are
+ * trivial (one cluster, or all singletons). As sklearn.metrics.adjusted_rand_score. Throws nothing.
+ */
 export function adjustedRandIndex(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const { table, rows, cols } = contingency(a, b);
   const index = table.flat().reduce((s, v) => s + pairsOf(v), 0);
@@ -120,6 +142,11 @@ export function adjustedRandIndex(a: ArrayLike<number>, b: ArrayLike<number>): n
   return max === expected ? 1 : (index - expected) / (max - expected);
 }
 
+/**
+ * Normalised mutual information of two groupings of the same items: I(a; b) over the arithmetic mean of their
+ * entropies, 0..1 (as sklearn.metrics.normalized_mutual_info_score's default); 1 where both are one cluster, 0 where
+ * they share no information. Throws nothing.
+ */
 export function normalizedMutualInformation(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const { table, rows, cols } = contingency(a, b);
   const n = a.length;
@@ -131,7 +158,10 @@ export function normalizedMutualInformation(a: ArrayLike<number>, b: ArrayLike<n
   return mi <= 0 ? 0 : mi / ((entropy(rows) + entropy(cols)) / 2);
 }
 
-/** Mean silhouette of a grouping under a distance matrix (0 for a point alone in its cluster, as scikit-learn). */
+/**
+ * Mean silhouette of a grouping under a distance matrix (`distance` [n, n] row-major, `labels` [n]): −1..1, 0 for a
+ * point alone in its cluster, as scikit-learn; 0 for fewer than 2 clusters. Throws nothing.
+ */
 export function silhouette(distance: ArrayLike<number>, labels: ArrayLike<number>): number {
   const n = labels.length;
   const clusters = [...new Set(Array.from(labels))];
@@ -159,7 +189,8 @@ export function silhouette(distance: ArrayLike<number>, labels: ArrayLike<number
 /**
  * 1 − Pearson correlation between rows (SciPy's "correlation" distance). Where it is undefined, a constant row is at
  * distance 1 from every row that varies and at 0 from another constant row: two units whose ablation changes nothing
- * (an impact profile of zeros) have the same profile, and had been put in two populations of their own.
+ * (an impact profile of zeros) have the same profile, and had been put in two populations of their own. Returns the
+ * [n, n] matrix row-major (0..2, symmetric, 0 on the diagonal). Throws nothing.
  */
 export function correlationDistances(rows: ArrayLike<number>[]): Float64Array {
   const n = rows.length;

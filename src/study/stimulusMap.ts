@@ -19,6 +19,7 @@ import type { AblateResult } from "./ablate.js";
 import type { Matrix } from "../engine/metrics.js";
 import { seeded, shuffle } from "../random.js";
 
+/** Options of `stimulusMap`: they and the data's content key its cache. */
 export interface StimulusMapOptions {
   /** Images on the map. Default 2000 (all when the data set has fewer). */
   samples?: number;
@@ -28,18 +29,23 @@ export interface StimulusMapOptions {
   perplexity?: number;
   /** t-SNE iterations. Default 500. */
   iterations?: number;
+  /** Seed of the sample drawn and of the t-SNE. Default 0. */
   seed?: number;
   /** Where maps are cached. Default: the user cache directory (see loadDataset). */
   cacheDir?: string;
 }
 
+/** A 2-D map of a sample of the data set's images (t-SNE of their top principal components). */
 export interface StimulusMap {
+  /** The data's normalised spec. */
   data: string;
   /** Indices into the data set of the mapped images, ascending. */
   samples: number[];
   /** [samples, 2]. */
   coordinates: Matrix;
+  /** The mapped images' labels, beside `samples`. */
   labels: number[];
+  /** The settings used, after clamping (samples ≤ n, components ≤ pixels and samples, perplexity in 2..(samples − 1)/3). */
   options: Required<Omit<StimulusMapOptions, "cacheDir">>;
 }
 
@@ -214,12 +220,14 @@ function gramScores(centred: Float64Array, m: number, d: number, components: num
   return Array.from({ length: m }, (_, r) => top.map((col) => (col >= 0 ? vectors.get(r, col) * Math.sqrt(Math.max(values[col], 0)) : 0)));
 }
 
-/** What an ablation did to each image: 0 kept right, 1 lost, 2 gained, 3 lost only jointly (pairs), 4 wrong both times. */
+/** What an ablation did to each image: 0 kept right, 1 lost, 2 gained, 3 lost only jointly (pairs), 4 wrong both times; `OUTCOMES[code]` names a code. */
 export const OUTCOMES = ["kept", "lost", "gained", "lostJointly", "wrong"] as const;
 
 /**
  * Per sample of the data set, the outcome code of condition `index` of an ablate result. "Lost only jointly" needs
- * the condition to be a pair whose two singles are in the same result.
+ * the condition to be a pair whose two singles are in the same result; without them such a sample is 1 (lost).
+ * `labels` are the data's ([n], as `result.labels`); `index` must be a condition of `result`. Returns [n] codes of OUTCOMES.
+ * Throws no LesionError.
  */
 export function sampleOutcomes(result: AblateResult, labels: Int32Array, index: number): Int8Array {
   const codes = new Int8Array(result.n);

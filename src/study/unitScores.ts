@@ -19,12 +19,17 @@ import { singles, type AblationMode } from "./conditions.js";
 import type { Progress } from "../progress.js";
 import { record } from "../engine/record.js";
 
+/** Options of `unitScores`. */
 export interface UnitScoresOptions {
+  /** "selectivity": class selectivity from a recording; "impact": accuracy drop of each unit's single ablation (a fraction). */
   score: "selectivity" | "impact";
   /** Ablation mode for "impact". Default "zero". */
   mode?: AblationMode;
+  /** Samples per onnxruntime run, as `record`'s and `ablate`'s. */
   batchSize?: number;
+  /** Progress events of the recording ("record") or the ablations ("ablate"). */
   onProgress?: (event: Progress) => void;
+  /** Aborts the run with LesionError `aborted`. */
   signal?: AbortSignal;
 }
 
@@ -45,7 +50,7 @@ export async function unitScores(model: LesionModel, data: Dataset, siteName: st
   return selectivity(rec.classMeans.data, rec.units, rec.emptyClasses, { fractionActive: rec.fractionActive, n: recording.n });
 }
 
-/** The fewest samples a unit must be active on (output > 0) for its selectivity to be defined: max(10, ⌈0.1 % of n⌉). */
+/** The fewest samples a unit must be active on (output > 0) for its selectivity to be defined: max(10, ⌈0.1 % of n⌉). Throws nothing. */
 export function minActiveSamples(n: number): number {
   return Math.max(10, Math.ceil(0.001 * n));
 }
@@ -54,7 +59,8 @@ export function minActiveSamples(n: number): number {
  * Class selectivity per unit (Morcos et al. 2018) from class-conditional means `classMeans` ([classes, units],
  * row-major), skipping `emptyClasses`. With `activity` (each unit's fraction of the `n` samples it is active on), a unit
  * active on fewer than `minActiveSamples(n)` samples gets null: its selectivity is undefined. Without it, no unit is
- * null (for class means of unknown provenance).
+ * null (for class means of unknown provenance). Returns [units], each in 0..1 (absolute class means), 0 with fewer
+ * than 2 classes. Throws nothing.
  */
 export function selectivity(
   classMeans: ArrayLike<number>,

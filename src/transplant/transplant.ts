@@ -37,6 +37,7 @@ import { bootstrapGains, type Gains } from "./transplantStats.js";
 import { transplantModelBytes } from "./transplantModel.js";
 import { transplantSites, type Chain } from "./transplantSites.js";
 
+/** Options of `transplant` (`lesion transplant`'s flags). */
 export interface TransplantOptions {
   /** Test data: before, after and every control are measured on it. */
   test: Dataset;
@@ -71,18 +72,25 @@ export interface TransplantOptions {
   resamples?: number;
   /** Interval level. Default 0.95. */
   level?: number;
+  /** onnxruntime intra-op threads of the training and float64 evaluation sessions. Default: every core. */
   threads?: number;
+  /** Progress events, phase "transplant": `done` of `total` training steps of every condition and repeat, `detail` the condition. */
   onProgress?: (event: Progress) => void;
+  /** Called with each warning as it arises (the same text goes into `TransplantResult.warnings`). */
   onWarning?: (message: string) => void;
+  /** Aborts the run with LesionError `aborted`. */
   signal?: AbortSignal;
 }
 
 /** Accuracy overall and per class (fractions; null for a class with no test images). */
 export interface Outcome {
+  /** Accuracy on the test data, a fraction 0..1. */
   accuracy: number;
+  /** Per class [classes], in class order: fractions 0..1; null for a class with no test images. */
   perClass: Array<number | null>;
 }
 
+/** A transplant condition: the transplant itself, or one of its controls (random donor units, fresh units, the recipient fine-tuned). */
 export type TransplantCondition = "transplant" | "random-units" | "fresh-units" | "finetune";
 
 /**
@@ -97,12 +105,19 @@ export interface SiteActive {
   after: number;
 }
 
+/** What `transplant` measured, and the merged model (`lesion transplant` writes it as files). */
 export interface TransplantResult {
+  /** The donor model's name. */
   donor: string;
+  /** SHA-256 (hex) of the donor model file. */
   donorSha256: string;
+  /** The recipient model's name. */
   recipient: string;
+  /** SHA-256 (hex) of the recipient model file. */
   recipientSha256: string;
+  /** The spec of the data the budget is drawn from. */
   data: string;
+  /** The test data's spec. */
   test: string;
   /** The recipient's class names (else the test data's, else "0".."k−1"): the order of every perClass array. */
   classNames: string[];
@@ -111,15 +126,24 @@ export interface TransplantResult {
    * null when the budget is all of it.
    */
   budget: { samples: number; indices: number[] | null; perClass: number[]; epochs: number; batchSize: number; optimizer: "sgd" | "adam"; lr: number };
+  /** The target class (`options.class`); null when only `units` were given. */
   class: number | null;
-  /** The donor's population: site, units, how it was chosen. */
+  /**
+   * The donor's population: `site`; `units` largest single-unit impact on the class first (ties by unit index), or as
+   * given in `options.units`; `dead` the site's units never active on the budget; `impact` per unit of the site the
+   * drop in the class's mean log-probability (nats) and `prefixDrops` the class accuracy drop of each prefix of the
+   * ranking (fractions; both null for units given); `rule` how it was sized.
+   */
   population: { site: string; units: number[]; dead: number[]; impact: number[] | null; prefixDrops: number[] | null; rule: string };
   /** Where the population sits in the merged model (`DIR/model.onnx`), and its upstream branch. */
   transplanted: { site: string; units: number[]; branch: Array<{ site: string; units: number[]; donorSite: string }> };
+  /** The seeds of the repeats: seed, seed+1, …. */
   seeds: number[];
+  /** The recipient before any training, on the test data. */
   before: Outcome;
   /** The transplant, mean over repeats. */
   after: Outcome;
+  /** Per control (random-units, fresh-units, finetune): its outcome, mean over repeats; `units` the donor units drawn for random-units (first repeat), else null. */
   controls: Array<{ name: Exclude<TransplantCondition, "transplant">; after: Outcome; units: number[] | null }>;
   /** Per condition (transplant first, then the controls), gains after − before with intervals. */
   gains: Array<{ condition: TransplantCondition } & Gains>;
@@ -129,8 +153,11 @@ export interface TransplantResult {
   ablationCheck: { after: Outcome; removed: number | null; samePredictionsAsBefore: boolean };
   /** Per condition, per repeat: accuracy and per-class accuracy, and (fresh-units, finetune) the site's units active before and after training. */
   repeats: Array<{ condition: TransplantCondition; seed: number; after: Outcome; siteActive: SiteActive | null }>;
+  /** The intervals' level (0.95 by default). */
   level: number;
+  /** Bootstrap resamples behind every interval. */
   resamples: number;
+  /** Problems that do not stop the run: dead units given, units that died in training. */
   warnings: string[];
   /** The merged network of the first repeat: ONNX with lesion's metadata and `lesion.transplant`. */
   model: Uint8Array;

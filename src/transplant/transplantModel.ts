@@ -13,15 +13,25 @@ export const TRANSPLANT_KEY = "lesion.transplant";
 
 /** What `lesion.transplant` records: the donor units at `site`/`units` of the merged model, and their upstream branch. */
 export interface TransplantProvenance {
+  /** The donor model's name. */
   donor: string;
+  /** SHA-256 (hex) of the donor model file. */
   donorSha256: string;
+  /** The recipient model's name. */
   recipient: string;
+  /** SHA-256 (hex) of the recipient model file. */
   recipientSha256: string;
+  /** The target class; null when the units were given. */
   class: number | null;
+  /** The merged model's site that holds the transplanted units (the recipient's site at the population's depth). */
   site: string;
+  /** The transplanted units' indices at `site`: after the recipient's own units, in the order of `donorUnits`. */
   units: number[];
+  /** The donor's site the population came from. */
   donorSite: string;
+  /** The donor units, in the order they were added (`TransplantResult.population.units`). */
   donorUnits: number[];
+  /** Per earlier layer: the merged model's site, its units that carry the donor's upstream branch, and the donor layer they copy. */
   branch: Array<{ site: string; units: number[]; donorSite: string }>;
 }
 

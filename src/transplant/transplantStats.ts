@@ -9,15 +9,21 @@ import { seeded } from "../random.js";
 
 /** An estimate with its 95 % (default) bootstrap percentile interval; fractions 0..1. */
 export interface Interval {
+  /** The point estimate on all test images and repeats (a signed fraction for a gain: +0.05 is 5 pp). */
   estimate: number;
+  /** The interval's lower end: the (1 − level)/2 quantile of the bootstrap estimates (linear interpolation, as numpy's percentile). */
   low: number;
+  /** The interval's upper end: the (1 + level)/2 quantile of the bootstrap estimates. */
   high: number;
 }
 
 /** Gains in accuracy of one condition: overall, on the target class and on every other class pooled. */
 export interface Gains {
+  /** Accuracy after − before over all test images. */
   overall: Interval;
+  /** Accuracy after − before on the target class's test images; null without a target class. */
   target: Interval | null;
+  /** Accuracy after − before on the test images of every other class, pooled; null without a target class. */
   others: Interval | null;
 }
 
