@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import type { Dataset } from "./types.js";
 
+/** What identifies a loaded data set (`dataIdentity`): in every provenance and run identity. */
 export interface DataIdentity {
   /** The normalised spec it was loaded from. */
   spec: string;
@@ -16,7 +17,7 @@ export interface DataIdentity {
 // Hashing MNIST's 10,000 test images takes ~50 ms: once per loaded data set, weakly held.
 const computed = new WeakMap<Dataset, DataIdentity>();
 
-/** The data set's identity: spec, size and a SHA-256 of its loaded content. */
+/** The data set's identity: spec, size and a SHA-256 of its loaded content (computed once per Dataset object). Throws nothing. */
 export function dataIdentity(data: Dataset): DataIdentity {
   let identity = computed.get(data);
   if (!identity) {

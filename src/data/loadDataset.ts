@@ -11,6 +11,7 @@ import { matchClassNames } from "./matchClassNames.js";
 import { formatDataSpec, parseDataSpec } from "./parseDataSpec.js";
 import type { Dataset } from "./types.js";
 
+/** Options of `loadDataset`. */
 export interface LoadDatasetOptions {
   /** Keep only the first `limit` samples. Default: all. */
   limit?: number;

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { fail } from "../errors.js";
 import type { Split } from "./types.js";
 
+/** A parsed data spec: a named set and its split, an IDX or .npy image/label file pair (paths as written), or an image folder. */
 export type DataSpec =
   | { kind: "mnist"; split: Split }
   | { kind: "fashion-mnist"; split: Split }
@@ -57,7 +58,7 @@ export function parseDataSpec(spec: string): DataSpec {
   fail("bad-data-spec", `unknown data spec '${spec}'; ${EXPECTED}`, { spec });
 }
 
-/** The normalised text of a spec: `parseDataSpec(formatDataSpec(s))` equals `s`. */
+/** The normalised text of a spec: `parseDataSpec(formatDataSpec(s))` equals `s`. Pure; throws nothing. */
 export function formatDataSpec(spec: DataSpec): string {
   switch (spec.kind) {
     case "mnist":

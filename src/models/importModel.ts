@@ -16,6 +16,7 @@ import { inlineExternalData } from "../onnx/externalData.js";
 import { checkChannels, checkMeanStd, readMetadata, writeMetadata, type Preprocessing } from "../onnx/metadata.js";
 import { decodeModel, encodeModel, valueInfoShape, type ModelProto } from "../onnx/proto.js";
 
+/** Options of `importModel` (`lesion import`'s flags). */
 export interface ImportOptions {
   /**
    * Architecture spec for a checkpoint: `mlp`, `resnet` (torchvision's ResNets and the common CIFAR ones, read from the
@@ -44,11 +45,13 @@ export interface ImportOptions {
   classNames?: string[];
 }
 
+/** What `importModel` made: the model's bytes and what went into its metadata. */
 export interface ImportResult {
   /** The ONNX model, ready to write. */
   bytes: Uint8Array;
   /** Which reader loaded the source. */
   format: "onnx" | "checkpoint";
+  /** The preprocessing written into the model's metadata (`lesion.preprocessing`). */
   preprocessing: Preprocessing;
   /**
    * What was read from a checkpoint, in one line: which dict held the weights and how many tensors it had, and a

@@ -4,9 +4,13 @@ import type { HeadKind } from "../onnx/head.js";
 import type { Preprocessing } from "../onnx/metadata.js";
 import { describeNormalization } from "../onnx/normalize.js";
 
+/** One site as `info` lists it (the fields of `Site` a user reads). */
 export interface SiteInfo {
+  /** The site's name, the one `resolveSite`, the CLI and result files use. */
   name: string;
+  /** "dense": units on the last axis of [N, D]; "conv": units are channels of [N, C, …] (or channels-last). */
   kind: "dense" | "conv";
+  /** Number of units; a unit is 0..units−1. */
   units: number;
   /** One sample's shape at the site. */
   shape: number[];
@@ -23,23 +27,32 @@ export interface SiteInfo {
   layer: string | null;
 }
 
+/** What `info` returns (`lesion info --json`). */
 export interface InfoResult {
+  /** The model's name (its file's base name). */
   model: string;
+  /** SHA-256 (hex) of the model file. */
   sha256: string;
+  /** The graph's input: its name, and one sample's shape without the batch axis ([784], [1, 28, 28], …). */
   input: { name: string; shape: number[] };
+  /** How [0,1] pixels are normalised and laid out for the input (recorded, or inferred: mean 0, std 1). */
   preprocessing: Preprocessing;
   /** False where the graph records no normalisation (an export as it is): the pixels go in as they are, in [0,1]. */
   preprocessingRecorded: boolean;
+  /** Number of classes K (the logits' width). */
   numClasses: number;
   /**
    * What the classifier output is: "logits", or the probability head found at its end ("softmax", "log-softmax",
    * "sigmoid" for a one-output binary model). Losses are computed from the logits before a head (src/onnx/head.ts).
    */
   head: HeadKind;
+  /** Class names in class order from lesion's metadata; null when the model records none. */
   classNames: string[] | null;
+  /** Every site, in graph order. */
   sites: SiteInfo[];
   /** How lesion reads the file, one line each: external data read from beside it, float16 computed in float32, folded nodes. */
   notes: string[];
+  /** Problems that do not stop a run: weights holding NaN or infinite values. */
   warnings: string[];
 }
 

@@ -28,8 +28,11 @@ import { seeded } from "../random.js";
 import { decodeModel, encodeModel, setMetadataValue } from "../onnx/proto.js";
 import { classifierBytes, networkInputs } from "./train.js";
 
+/** Options of `recover` (`lesion recover`'s flags). */
 export interface RecoverOptions {
+  /** The site whose units are ablated: the output of a trainable layer (or a residual block's output, held only). */
   site: string;
+  /** The ablated units (at least one). */
   units: number[];
   /** Data the network is evaluated on after every epoch (its test set). */
   test: Dataset;
@@ -52,28 +55,46 @@ export interface RecoverOptions {
   batchSize?: number;
   /** Default 0. */
   seed?: number;
+  /** onnxruntime intra-op threads of the training and evaluation sessions. Default: every core. */
   threads?: number;
+  /** Progress events, phase "recover": `done` of `total` optimisation steps (the control's included). */
   onProgress?: (event: Progress) => void;
+  /** Aborts the run with LesionError `aborted`. */
   signal?: AbortSignal;
 }
 
+/** One retraining epoch: the training figures, and the test accuracy against the intact and ablated baselines. */
 export interface RecoveryEpoch extends EpochResult {
+  /** Test accuracy after the epoch, a fraction 0..1 (`testAccuracy`). */
   accuracy: number;
+  /** Per-class test accuracy [classes], fractions 0..1; null for a class without test samples. */
   perClass: Array<number | null>;
   /** Fraction of the accuracy lost to the ablation that is back, overall and per class. */
   recovered: number | null;
+  /**
+   * Per class: (after − ablated) / (intact − ablated) accuracy; null where the ablation did not hurt the class (or it
+   * has no test samples). 1 is full recovery; it can exceed 1 or fall below 0.
+   */
   recoveredPerClass: Array<number | null>;
 }
 
+/** What `recover` measured, and the retrained model (Meyes et al. 2019's recovery). */
 export interface RecoverResult {
+  /** The model's name. */
   model: string;
+  /** The site's name. */
   site: string;
+  /** The ablated units, ascending. */
   units: number[];
+  /** "held": the units stayed at zero while the rest retrained; "free": they learnt again from fresh weights. */
   mode: "held" | "free";
   /** The model's class names (else the data's, else "0".."k−1"): the order of every perClass array. */
   classNames: string[];
+  /** The intact network on the test data: accuracy and per-class accuracy (fractions 0..1; null for an empty class). */
   intact: { accuracy: number; perClass: Array<number | null> };
+  /** The ablated network before retraining, on the test data, likewise. */
   ablated: { accuracy: number; perClass: Array<number | null> };
+  /** One entry per retraining epoch, in order. */
   epochs: RecoveryEpoch[];
   /** With `control`: the intact network retrained with the same budget, its test accuracy per epoch; else null. */
   control: Array<{ epoch: number; trainLoss: number; accuracy: number; perClass: Array<number | null> }> | null;
@@ -111,7 +132,8 @@ export function checkRecover(model: LesionModel, data: Dataset, options: Pick<Re
  * `unit-out-of-range`; `bad-units` (no units); `unsupported-op` (layers lesion cannot train; a residual block's output
  * it cannot hold, see recoverableSite); `bad-option` (a learning rate ≤ 0; `free` at a residual block's output); `shape-mismatch` (images
  * of another shape than the model takes), `bad-data` (an image folder not matched to the model's classes),
- * `label-out-of-range` (a label beyond the model's classes); `aborted` (options.signal).
+ * `label-out-of-range` (a label beyond the model's classes); `bad-option` (training diverged: a non-finite loss);
+ * `aborted` (options.signal).
  */
 export async function recover(model: LesionModel, data: Dataset, options: RecoverOptions): Promise<RecoverResult> {
   const site = checkRecover(model, data, options);

@@ -21,6 +21,7 @@ import { seeded } from "../random.js";
 import type { Progress } from "../progress.js";
 import { zooNetwork } from "./zoo.js";
 
+/** Options of `train` (`lesion train`'s flags). */
 export interface TrainOptions {
   /** An architecture in the grammar of src/models/arch.ts: `mlp:784-100-100-100-10`, `cnn:small`, `vgg:small` (BatchNorm), or a layer list whose conv and linear layers give `out`. */
   arch: string;
@@ -42,6 +43,7 @@ export interface TrainOptions {
   seed?: number;
   /** Input normalisation stored in the model. Default mean 0.5, std 0.5 (pixels to [−1, 1], as Meyes et al.). */
   mean?: number[];
+  /** Per-channel divisor after the mean, stored in the model. Default [0.5]. */
   std?: number[];
   /** Path of the epoch state to write after every epoch, and to resume from when it exists. Default: none. */
   epochState?: string;
@@ -50,14 +52,21 @@ export interface TrainOptions {
    * A transplant's recipient that never saw a class (README: Transplant). Default: none.
    */
   excludeClasses?: number[];
+  /** onnxruntime intra-op threads of the training session. Default: every core. */
   threads?: number;
+  /** Progress events: phase "train" (`done` of `total` optimisation steps), once "resume" when an epoch state was read. */
   onProgress?: (event: Progress) => void;
+  /** Called after each epoch with its figures. */
   onEpoch?: (epoch: EpochResult) => void;
+  /** Aborts training with LesionError `aborted` (the epoch state keeps the finished epochs). */
   signal?: AbortSignal;
 }
 
+/** What `train` made: the trained and initial models and the history per epoch. */
 export interface TrainResult {
+  /** The architecture spec, as given. */
   arch: string;
+  /** The training data's spec; with `excludeClasses`, "SPEC without class 3" (or "classes 3, 5"). */
   data: string;
   /** The spec of the data each epoch's test accuracy is measured on; null without test data. */
   test: string | null;
@@ -65,7 +74,9 @@ export interface TrainResult {
   model: Uint8Array;
   /** The same network with its initial weights. */
   initial: Uint8Array;
+  /** One entry per epoch, in order (a resumed run's earlier epochs included). */
   history: EpochResult[];
+  /** The settings used, defaults filled in. */
   options: { epochs: number; batchSize: number; optimizer: "sgd" | "adam"; lr: number; momentum: number; weightDecay: number; seed: number };
 }
 
@@ -84,7 +95,7 @@ interface EpochState {
 
 /**
  * The content of MODEL.history.json beside a trained model: architecture, training and test data specs, options and
- * the per-epoch history (what the report's training curve reads).
+ * the per-epoch history (what the report's training curve reads). Throws nothing.
  */
 export function trainingHistory(result: TrainResult): { arch: string; data: string; test: string | null; options: TrainResult["options"]; history: EpochResult[] } {
   return { arch: result.arch, data: result.data, test: result.test, options: result.options, history: result.history };
@@ -172,7 +183,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
 
 /**
  * PyTorch's default initialisation: U(−1/√fanIn, 1/√fanIn) for the weights and biases of Linear and Conv (drawn in
- * layer order from one seeded generator); BatchNorm γ = 1, β = 0, running mean 0 and running variance 1.
+ * layer order from one seeded generator); BatchNorm γ = 1, β = 0, running mean 0 and running variance 1. Throws nothing.
  * @returns parameters and buffers by name (`conv1.weight`, `bn1.running_var`, …).
  */
 export function initialParameters(network: Network, seed: number): Map<string, Float32Array> {

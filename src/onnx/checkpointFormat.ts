@@ -17,7 +17,7 @@ export type CheckpointFormat = "zip" | "torchscript" | "legacy" | "safetensors" 
 /** PROTO 2, LONG1 of 10 bytes: torch's magic number, little-endian. */
 const LEGACY_START = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
-/** The format of a checkpoint, or null for bytes that are none of these (an ONNX model among them). */
+/** The format of a checkpoint, or null for bytes that are none of these (an ONNX model among them). Reads the first bytes (a zip's entry names) only; throws nothing. */
 export function checkpointFormat(bytes: Uint8Array): CheckpointFormat | null {
   if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return torchZip(bytes);
   if (LEGACY_START.every((b, i) => bytes[i] === b)) return "legacy";

@@ -24,13 +24,17 @@ import { attributeInt, DataType, makeNode, toInt, valueInfoShape, type ModelProt
 /** What the classifier output of a graph is, as found at opening. */
 export type HeadKind = "logits" | "softmax" | "log-softmax" | "sigmoid" | "one-logit";
 
+/** The classifier output a graph had, as found (and rewritten to logits) at opening; see this module's comment. */
 export interface Head {
+  /** What the output was: logits, or the probability head read back to them. */
   kind: HeadKind;
   /** The Softmax/LogSoftmax/Sigmoid node's name ("" for logits). */
   node: string;
   /** For softmax: the tensor the Softmax read (the logits), with the axis and opset its check at opening needs. */
   logits: string | null;
+  /** The Softmax's `axis` attribute (0 for other heads). */
   axis: number;
+  /** The graph's ai.onnx opset (13 when it names none): before 13 a Softmax normalises over the axes from `axis` on. */
   opset: number;
 }
 

@@ -7,6 +7,7 @@ import { metadataValue, setMetadataValue, type ModelProto } from "./proto.js";
 
 export type InputLayout = "flat" | "nchw" | "nhwc";
 
+/** How [0,1] pixels become a model's input, as lesion's metadata (`lesion.preprocessing`) records it: (x − mean) / std per channel, laid out as `layout`. */
 export interface Preprocessing {
   /** How one [C,H,W] image is laid out in the graph input: "flat" = [N, C·H·W] in C,H,W order. */
   layout: InputLayout;

@@ -12,6 +12,7 @@ import { attributeFloat, attributeInt, attributeInts, attributeString, DataType,
 import { computesShape, constantInts, flattens, layerName, padChannelsOf, spatialMeanOf, subsampleOf, type PadChannelsLayer, type SubsampleLayer } from "./networkNodes.js";
 import { compositeActivations, type CompositeActivation } from "./sites.js";
 
+/** One layer of a trainable network: linear, conv and batchnorm carry parameters named `name.weight`, `name.bias` (PyTorch's); the others none. */
 export type NetworkLayer =
   | { op: "linear"; name: string; in: number; out: number; bias: boolean }
   | { op: "conv"; name: string; in: number; out: number; kernel: number; stride: number; padding: number; bias: boolean }
@@ -45,6 +46,7 @@ export type Wired<T> = T & { input?: number };
 /** The elementwise activations a network's layers may be (a site after a layer is its activation's output). */
 export const ACTIVATION_LAYERS: readonly string[] = ["relu", "leakyrelu", "tanh", "sigmoid", "gelu", "silu"];
 
+/** A network lesion can train (`train`, `recover`, `transplant`): one sample's input shape and its layers. */
 export interface Network {
   /** One sample's input: [C, H, W] for images, [D] for flat inputs. */
   inputShape: number[];

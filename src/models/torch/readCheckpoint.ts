@@ -50,6 +50,8 @@ const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 /**
  * Reads the weights of a PyTorch checkpoint: a `torch.save` zip archive, a legacy `torch.save` file or a `.safetensors`
  * file. Shorthand for `readStateDict(bytes, name).tensors`; see there.
+ * @throws LesionError `bad-checkpoint` (not a checkpoint, truncated, no dict of tensors, an unreadable dtype);
+ * `unsafe-pickle` (a pickle that names a function or class beyond tensors, plain containers and numpy data).
  */
 export function readCheckpoint(bytes: Uint8Array, name: string): StateDict {
   return readStateDict(bytes, name).tensors;

@@ -2,11 +2,13 @@
 
 export type TensorDtype = "float32" | "float64" | "float16" | "bfloat16" | "int64" | "int32" | "int16" | "int8" | "uint8" | "bool";
 
+/** One tensor of a state_dict, its values in `data`. */
 export interface StateTensor {
   /** The state_dict key, e.g. `fc1.weight`. */
   name: string;
   /** The dtype in the checkpoint; float16/bfloat16 values are widened to float32 in `data`, int64 to float64. */
   dtype: TensorDtype;
+  /** The tensor's shape (PyTorch's `size()`); [] for a scalar. */
   shape: number[];
   /** Values in row-major order (contiguous whatever the strides in the file). */
   data: Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
@@ -17,6 +19,7 @@ export type StateDict = StateTensor[];
 
 /** A checkpoint's state_dict and where it was found (`readStateDict`). */
 export interface StateDictSource {
+  /** The tensors of the dict taken, keys without `strippedPrefix`, in key order. */
   tensors: StateDict;
   /** Keys leading to the dict taken: [] for the top level (a bare state_dict, a .safetensors file), ["state_dict"], … */
   path: string[];
