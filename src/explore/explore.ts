@@ -31,6 +31,7 @@ import type { Progress } from "../progress.js";
 import { explorerGraphs } from "./explorerGraphs.js";
 import { renderExplorer, type ExplorerBlobs, type ExplorerMeta } from "./renderExplorer.js";
 
+/** Options of `explore` (`lesion explore`'s flags). */
 export interface ExploreOptions {
   /** Hidden sites shown as columns, in graph order. Default: every site but the classifier output. */
   sites?: string[];
@@ -55,10 +56,13 @@ export interface ExploreOptions {
   map?: boolean | StimulusMapOptions;
   /** Path of the model as the user gave it, for the `lesion ablate` line the page shows. Default: the model's name. */
   modelPath?: string;
+  /** Progress events: phase "explore" (`done` of 3 stages, `detail` the stage), and the phases of the verbs it runs. */
   onProgress?: (event: Progress) => void;
+  /** Aborts the run with LesionError `aborted`. */
   signal?: AbortSignal;
 }
 
+/** The explorer page and what it holds. */
 export interface ExploreResult {
   /** The page: one self-contained HTML file. */
   html: string;
@@ -66,11 +70,13 @@ export interface ExploreResult {
   bytes: number;
   /** Samples in the page, and in the data set. */
   n: number;
+  /** Samples in the data set (`data.n`). */
   total: number;
   /** True when the page holds a stratified sample rather than the whole data set. */
   sampled: boolean;
   /** The page's samples as indices into `data`, ascending; null when it holds them all. */
   samples: Int32Array | null;
+  /** The sites shown, in graph order. */
   sites: string[];
   /** The intact accuracy on the page's samples (float64-exact), which the page recomputes on opening. */
   baseline: { accuracy: number; perClass: Array<number | null> };
@@ -92,7 +98,9 @@ const CACHE_BYTES = 64 * 2 ** 20;
  * accuracy and per-class accuracy (percentages) and the units' activations.
  * @throws LesionError `unknown-site` (a site not in the model, or no hidden site); `bad-option` (samples out of range);
  * `shape-mismatch`, `bad-data`, `label-out-of-range` (data that do not fit the model); `unsupported-op` (a graph after
- * a site that lesion cannot cut); `bad-model` (no sites); `aborted` (options.signal).
+ * a site that lesion cannot cut); `bad-model` (no sites; with `populations`, NaN or infinite weights); `bad-option`
+ * (with `populations`, a site with fewer than 3 active units); `unwritable-path` (with `map`, the map's cache);
+ * `aborted` (options.signal).
  */
 export async function explore(model: LesionModel, data: Dataset, options: ExploreOptions = {}): Promise<ExploreResult> {
   checkData(model, data);
@@ -249,7 +257,7 @@ function isToChannelsFirst(node: NodeProto): boolean {
 
 /**
  * A seeded stratified sample of `n` indices, ascending: each class keeps its share (largest remainders get the
- * leftover places), samples within a class drawn by a seeded shuffle.
+ * leftover places), samples within a class drawn by a seeded shuffle. `n` is at most `data.n`. Throws nothing.
  */
 export function stratifiedSample(data: Dataset, n: number, seed: number): Int32Array {
   const byClass: number[][] = Array.from({ length: data.numClasses }, () => []);

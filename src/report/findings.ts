@@ -9,6 +9,7 @@ import { round } from "./round.js";
 
 /** The paper's findings for one site, in numbers a reader can check in the figures. */
 export interface Findings {
+  /** The dead units (exactly 0 on every sample), ascending. */
   dead: number[];
   /** Most class-selective units with defined selectivity (above the minimum activity): selectivity, the class they prefer, and that class's drop when ablated. */
   selective: Array<{ unit: number; selectivity: number; preferred: string; drop: number }>;

@@ -27,26 +27,38 @@ export type { Findings } from "./findings.js";
 
 /** One studied site's part of the study report: its units' scores, groupings, pairs, curves and findings. */
 export interface ReportSite {
+  /** The site's name. */
   name: string;
+  /** Number of units. */
   units: number;
+  /** The site's kind (see `Site.kind`). */
   kind: "dense" | "conv";
+  /** The dead units (exactly 0 on every sample), ascending. */
   dead: number[];
   /** Units in display order: by activation population, then by impact. */
   order: number[];
+  /** [unit] its population id in the hierarchical grouping by activation profile; −1 for a dead unit. */
   population: number[];
+  /** [unit] its population id in the hierarchical grouping by impact profile; −1 for a dead unit. */
   impactPopulation: number[];
   /** [unit][class] accuracy drop when the unit alone is zeroed; null for a class without samples. */
   impact: Array<Array<number | null>>;
   /** [unit][class] class-conditional mean activation; null for a class without samples. */
   classMeans: Array<Array<number | null>>;
+  /** Per indicator name (INDICATOR_NAMES, those the site has), [unit] its value; null where undefined. */
   indicators: Record<string, Array<number | null>>;
   /** Selectivity's minimum activity: samples a unit must be active on (`minActiveSamples`), and the units below it. */
   minActive: { samples: number; below: number[] };
+  /** The site's indicator correlations (`CorrelationTable` entries): r and two-sided p, Pearson and Spearman. */
   correlations: Array<{ a: string; b: string; n: number | null; pearson: number | null; pearsonP: number | null; spearman: number | null; spearmanP: number | null }>;
-  /** Unit coordinates (t-SNE when there is one, else PCA) with the method's name. */
-  /** [unit] its 2-D place; null for a unit t-SNE does not place (a flat activation profile: a dead unit). */
+  /**
+   * Unit coordinates (t-SNE when there is one, else PCA) with the method's name: [unit] its 2-D place; null for a unit
+   * t-SNE does not place (a flat activation profile: a dead unit).
+   */
   embedding: { method: string; points: Array<[number | null, number | null]> };
+  /** The four groupings (`Grouping`), each population with its group ablation's delta, deltaPerClass and interaction (signed fractions). */
   groupings: Array<{ by: string; method: string; k: number; silhouette: number; capped: boolean; populations: Array<{ id: number; units: number[]; delta: number; deltaPerClass: Array<number | null>; interaction: Array<number | null> }> }>;
+  /** Agreement of the activation and impact groupings (hierarchical): adjusted Rand index and NMI. */
   agreement: { ari: number; nmi: number };
   /** Pair sweep: [i, j, accuracy change, redundancy]. */
   pairs: Array<[number, number, number, number]> | null;
@@ -65,24 +77,35 @@ export interface ReportSite {
   curves: CurveSeries;
   /** First-layer incoming weights as images ([units][pixels]), when the site's layer reads the image. */
   weights: { width: number; height: number; values: number[][] } | null;
+  /** The site's findings in numbers (dead, selective, broad, important units, redundant pairs, predictors). */
   findings: Findings;
 }
 
 
 /** Everything the study report shows, JSON-ready (numbers cut to 4 digits), from `reportData(dir)`. */
 export interface ReportData {
+  /** The model's name (study.json). */
   model: string;
+  /** The data's normalised spec. */
   data: string;
+  /** Number of samples. */
   n: number;
+  /** One name per class, in class order. */
   classNames: string[];
+  /** The intact network (the eval step): accuracy and per-class accuracy (fractions 0..1), mean cross-entropy (nats). */
   baseline: { accuracy: number; perClass: Array<number | null>; loss: number };
+  /** The initial model's name, or null when the study had none. */
   initial: string | null;
+  /** One entry per studied site, in the study's order. */
   sites: ReportSite[];
   /** Mapped images (x, y, label) and, per condition, each image's outcome code as one digit of `codes`. */
   map: StimulusOutcomes | null;
+  /** The recover step's summary; null without a recovery. */
   recovery: RecoverSummary | null;
-  /** The per-epoch history lesion's training wrote beside the model (`MODEL.history.json`), when there is one. */
-  /** `test`: the data the test accuracy is measured on (the history's; null when none or not recorded). */
+  /**
+   * The per-epoch history lesion's training wrote beside the model (`MODEL.history.json`), when there is one. `test`:
+   * the data the test accuracy is measured on (the history's; null when none or not recorded).
+   */
   training: { arch: string; data: string; test: string | null; history: Array<{ epoch: number; trainLoss: number; testAccuracy: number | null }> } | null;
   /**
    * Study B of Meyes et al. 2019 (their VGG study): every studied site in depth order (graph order, 1 = nearest the

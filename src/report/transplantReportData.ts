@@ -20,34 +20,53 @@ export const TRANSPLANT_MODEL_FILE = "model.onnx";
 
 /** One condition's accuracy: overall and per class (fractions 0..1; null for a class without test images). */
 export interface TransplantReportOutcome {
+  /** "before", "transplant", or a control's name. */
   name: string;
+  /** Accuracy on the test data, a fraction 0..1 (mean over repeats after training). */
   accuracy: number;
+  /** Per class [classes], fractions 0..1; null for a class without test images. */
   perClass: Array<number | null>;
 }
 
+/** Everything the transplant report shows, JSON-ready, from a transplant's summary and merged model. */
 export interface TransplantReportData {
+  /** The donor model's name. */
   donor: string;
+  /** The recipient model's name. */
   recipient: string;
+  /** The spec of the data the budget was drawn from. */
   data: string;
+  /** The test data's spec. */
   test: string;
+  /** One name per class, from the merged model's metadata (else "0".."K−1"). */
   classNames: string[];
   /** The class the transplant is for, or null when units were given without one. */
   class: number | null;
+  /** The training budget (`TransplantResult.budget`, indices in a file). */
   budget: TransplantSummary["budget"];
+  /** The donor's population (`TransplantResult.population`). */
   population: TransplantSummary["population"];
+  /** Where the population sits in the merged model (`TransplantResult.transplanted`). */
   transplanted: TransplantSummary["transplanted"];
+  /** The repeats' seeds. */
   seeds: number[];
+  /** The intervals' level. */
   level: number;
+  /** Bootstrap resamples behind every interval. */
   resamples: number;
   /** `before`, `transplant`, then each control, in that order. */
   outcomes: TransplantReportOutcome[];
   /** Units of each control that came from the donor (random-units), by control name. */
   controlUnits: Record<string, number[] | null>;
+  /** Per condition, gains after − before with intervals (`TransplantResult.gains`). */
   gains: TransplantSummary["gains"];
+  /** Transplant gain minus each control's, paired, with intervals. */
   versusControls: TransplantSummary["versusControls"];
+  /** The population ablated in the merged model (`TransplantResult.ablationCheck`). */
   ablationCheck: TransplantSummary["ablationCheck"];
   /** Per condition and repeat (seed), the accuracies behind the means. */
   repeats: TransplantSummary["repeats"];
+  /** The run's warnings. */
   warnings: string[];
   /**
    * The transplanted units' incoming weights in the merged model, one row per unit of `transplanted.units` (same
@@ -89,6 +108,7 @@ export function readTransplantReportData(dir: string): TransplantReportData {
 /**
  * The report's data from a transplant summary and its merged model (decoded ONNX; modified in place by the graph
  * normalisation every lesion reader applies). Pure: the CLI calls it on the run's results before they are written.
+ * Throws only where lesion cannot read the merged model (`bad-model`, `unsupported-op`, as opening it would).
  */
 export function transplantReportData(summary: Omit<TransplantSummary, "lesion" | "files"> & { lesion?: string; files?: string[] }, model: ModelProto): TransplantReportData {
   const k = summary.before.perClass.length;

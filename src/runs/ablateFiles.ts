@@ -9,25 +9,36 @@ import type { Provenance } from "./provenance.js";
 import type { DeltaIntervals } from "../study/deltaIntervals.js";
 import { fileStems, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
+/** `lesion ablate`'s summary.json: the result without its per-sample arrays (those are .npy files), with options and provenance. */
 export interface AblateSummary extends Omit<AblateResult, "changes" | "predictions" | "labels" | "conditions"> {
+  /** The lesion version that wrote it. */
   lesion: string;
+  /** The verb that wrote the directory. */
   command: "ablate";
   /** The site(s) asked for, as given. */
   site: string;
   /** The conditions' ablation mode, or "mixed" where they use both (one run of zero and mean conditions). */
   mode: AblationMode | "mixed";
+  /** Whether each condition's loss was computed and its confusion matrix kept (`confusion.npy`). */
   options: { loss: boolean; confusion: boolean };
   /** What computed the result and on what (versions, threads, model and data hashes, seed). */
   provenance: Provenance;
+  /** One entry per condition, as the result's without `confusion`; `deltaCi` [low, high] its delta's interval (fractions) when computed. */
   conditions: Array<Omit<AblateResult["conditions"][number], "confusion"> & { deltaCi?: [number, number] }>;
   /** How the conditions' `deltaCi` were computed (bootstrap over images, `deltaIntervals`); absent without them. */
   deltaCi?: { method: "bootstrap-exact"; level: number };
+  /** The files written beside the summary. */
   files: string[];
 }
 
 /**
  * The result files of an ablation. With `intervals` (from `deltaIntervals`, one per condition), each condition's
  * summary entry gets `deltaCi: [low, high]` and its CSV row the columns `delta_ci_low`, `delta_ci_high`.
+ * Files: `<site>.csv` per site (one row per condition), `per_class.npy` ([conditions, classes] float64, NaN for a class
+ * without samples), `predictions.npy` and `labels.npy` ([n] int32), `changes.npy` ([changes, 3] int32 rows of
+ * condition, sample, new prediction) and, with `options.confusion`, `confusion.npy` ([conditions, classes, classes]).
+ * Built in memory, written by ResultDir.write; throws no LesionError (`options.confusion` needs a result computed
+ * with `confusion`).
  */
 export function ablateFiles(
   result: AblateResult,

@@ -3,16 +3,29 @@ import type { CharacterizeResult } from "../study/characterize.js";
 import type { Provenance } from "./provenance.js";
 import { fileStems, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
+/** `lesion characterize`'s summary.json: the result, with the model's hash, the initial model and provenance. */
 export interface CharacterizeSummary extends CharacterizeResult {
+  /** The lesion version that wrote it. */
   lesion: string;
+  /** The verb that wrote the directory. */
   command: "characterize";
+  /** SHA-256 (hex) of the model file. */
   modelSha256: string;
+  /** The initial model's name (weight-change indicators), or null without one. */
   initial: string | null;
   /** What computed the result and on what (versions, threads, model and data hashes, seed). */
   provenance: Provenance;
+  /** The files written beside the summary. */
   files: string[];
 }
 
+/**
+ * The result files of a `characterize` run, built in memory (written by ResultDir.write): per site
+ * `<site>.indicators.csv` (one row per unit, with its hierarchical population ids), `<site>.impact_profile.npy`
+ * ([units, classes] accuracy drops), `<site>.populations.json` (every population's units by name, as `groups` takes
+ * them) and `<site>.embedding_<pca|tsne|umap>.npy` ([units, 2]); `correlations.csv`; and with a map
+ * `stimulus_map.npy` ([samples, 2]) and `stimulus_samples.npy`. Writes nothing; throws no LesionError.
+ */
 export function characterizeFiles(result: CharacterizeResult, meta: { modelSha256: string; initial: string | null; provenance: Provenance }): { files: ResultFile[]; summary: CharacterizeSummary } {
   const { classNames } = result.indicators;
   const k = classNames.length;

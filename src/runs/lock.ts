@@ -10,11 +10,15 @@ import { join } from "node:path";
 import { fail } from "../errors.js";
 import { guardWrite } from "../files.js";
 
+/** The lock file's name inside a result or study directory. */
 export const LOCK_FILE = "lesion.lock";
 
 /**
  * Takes `dir/lesion.lock` for this process: created exclusively with our pid. A lock whose pid is alive refuses
- * (`dir-locked`); one whose process is gone (killed run) is taken over.
+ * (`dir-locked`); one whose process is gone (killed run) is taken over. `dir` must exist. `release()` removes the lock
+ * if it is still ours; a second call does nothing.
+ * @throws LesionError `dir-locked` (a live process holds it, this one included); `unwritable-path` (the lock cannot be
+ * created: no such directory, permission, read-only).
  */
 export function acquireLock(dir: string): { release: () => void } {
   const path = join(dir, LOCK_FILE);

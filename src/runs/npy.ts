@@ -5,7 +5,8 @@ import { writeFileAtomic } from "../files.js";
 type NpyValues = Float32Array | Float64Array | Int32Array | Uint8Array;
 
 /**
- * `data` as the bytes of a .npy file of `shape` (C order; dtype from the array: <f4, <f8, <i4 or |u1).
+ * The bytes of a .npy file (format 1.0, C order) holding `data` with `shape`: dtype `<f4`, `<f8`, `<i4` or `|u1` from
+ * the typed array, values as they are in memory (little-endian on every platform Node runs lesion on).
  * @throws LesionError `bad-option` where `shape` is not whole numbers ≥ 0 whose product is `data.length` (numpy
  * could not load the file).
  */
@@ -27,8 +28,10 @@ export function encodeNpy(data: NpyValues, shape: readonly number[]): Uint8Array
 }
 
 /**
- * Writes `data` as a .npy file of `shape` at `path`, atomically (encodeNpy).
- * @throws LesionError `bad-option` (data and shape disagree); `unwritable-path`.
+ * Writes `encodeNpy(data, shape)` to `path` atomically (a temporary sibling, then a rename), creating missing
+ * directories.
+ * @throws LesionError `bad-option` (data and shape disagree); `unwritable-path` (a directory or device at `path`, or a
+ * file-system fault: permission, read-only, disk full, a file where a directory should be).
  */
 export function writeNpy(path: string, data: NpyValues, shape: readonly number[]): void {
   writeFileAtomic(path, encodeNpy(data, shape));

@@ -9,15 +9,21 @@ import type { LesionModel } from "../engine/model.js";
 import { GRAPH_OPTIMIZATION_LEVEL, ORT_VERSION } from "../engine/ort.js";
 import { LESION_VERSION } from "./resultDir.js";
 
+/** What computed a result and on what (see the module comment): every summary.json's `provenance`. */
 export interface Provenance {
+  /** lesion's version (package.json). */
   lesion: string;
+  /** onnxruntime-node's version. */
   onnxruntime: string;
+  /** Node.js's version (`process.versions.node`). */
   node: string;
   /** onnxruntime intra-op threads of the model's sessions. */
   threads: number;
   /** onnxruntime graph optimisation level of every session. */
   graphOptimizationLevel: string;
+  /** The model's name and SHA-256 (hex) of its file. */
   model: { name: string; sha256: string };
+  /** The data's identity: spec, size, shape and SHA-256 of its loaded content. */
   data: DataIdentity;
   /** Further data sets the run read (recover's test set), by role. */
   otherData?: Record<string, DataIdentity>;
@@ -25,7 +31,7 @@ export interface Provenance {
   seed: number | null;
 }
 
-/** The provenance of a run of `model` on `data`. */
+/** The provenance of a run of `model` on `data` (`otherData`: further data sets by role). Throws nothing. */
 export function provenance(model: LesionModel, data: Dataset, seed: number | null = null, otherData: Record<string, Dataset> = {}): Provenance {
   const others = Object.entries(otherData);
   return {

@@ -3,10 +3,14 @@ import type { RecordOptions, RecordResult } from "../engine/record.js";
 import type { Provenance } from "./provenance.js";
 import { fileStems, LESION_VERSION, type ResultFile } from "./resultDir.js";
 
+/** `lesion record`'s summary.json: the result (per-sample matrices left to their .npy files), options and provenance. */
 export interface RecordSummary extends RecordResult {
+  /** The lesion version that wrote it. */
   lesion: string;
+  /** The verb that wrote the directory. */
   command: "record";
   modelSha256: string;
+  /** The sites recorded, and whether per-sample activations were kept. */
   options: { sites: string[]; samples: boolean };
   /** What computed the result and on what (versions, threads, model and data hashes, seed). */
   provenance: Provenance;
@@ -14,6 +18,12 @@ export interface RecordSummary extends RecordResult {
   files: Record<string, string[]>;
 }
 
+/**
+ * The result files of a `record` run, built in memory (write them with ResultDir.write or writeResultDir): per site
+ * `<site>.csv` (one row per unit: mean, std, max, fractionActive, dead, mean per class; empty for a class without
+ * samples), `<site>.class_means.npy` ([classes, units] float64) and, with `options.samples`, `<site>.samples.npy`
+ * ([n, units] float32). Writes nothing; throws nothing.
+ */
 export function recordFiles(result: RecordResult, modelSha256: string, options: RecordOptions, provenance: Provenance): { files: ResultFile[]; summary: RecordSummary } {
   const files: ResultFile[] = [];
   const listed: Record<string, string[]> = {};

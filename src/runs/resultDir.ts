@@ -18,7 +18,9 @@ import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
 import { acquireLock } from "./lock.js";
 import { encodeNpy } from "./npy.js";
 
+/** The run's result (with provenance), written last: its presence means the run is complete. */
 export const SUMMARY_FILE = "summary.json";
+/** The run's identity (RunIdentity) and the files it writes, written before any work. */
 export const RUN_FILE = "run.json";
 export const RESUME_LOG_FILE = "resume-log.jsonl";
 /** A study's file (runs/study.ts writes it first): it marks a study's directory, which no single run shares. */
@@ -26,6 +28,7 @@ export const STUDY_FILE = "study.json";
 /** The HTML report of a study or transplant directory. */
 export const REPORT_FILE = "report.html";
 
+/** A file of a run, built in memory (`recordFiles`, `ablateFiles`, …) and written by ResultDir.write or writeResultDir. */
 export type ResultFile =
   | { name: string; kind: "npy"; data: Float32Array | Float64Array | Int32Array | Uint8Array; shape: number[] }
   /** `floats`: the columns that hold real numbers (encodeCsv writes their whole numbers as `1.0`). */
@@ -46,6 +49,7 @@ export interface RunIdentity {
   command: string;
   /** SHA-256 of the model file. */
   model: string;
+  /** The data's identity (spec, size, SHA-256 of the loaded content). */
   data: DataIdentity;
   /** Every option that changes a result (sites, units, mode, loss, seed, …), JSON-ready. */
   options: Record<string, unknown>;
@@ -57,7 +61,9 @@ interface RunFile {
   files?: string[];
 }
 
+/** A claimed result directory (`openResultDir`): holds its lock until `write` or `release`. */
 export interface ResultDir {
+  /** The directory, as given. */
   dir: string;
   /** At open, the directory held a complete run of exactly this identity (see holdsRun): a rerun may reuse it. */
   finished: boolean;
@@ -67,6 +73,7 @@ export interface ResultDir {
   release(): void;
 }
 
+/** Options of `openResultDir`. */
 export interface OpenResultDirOptions {
   /** Replace a run of another identity (its files are removed) instead of refusing. Default false. */
   overwrite?: boolean;
@@ -168,7 +175,7 @@ export function sameRun(a: RunIdentity, b: RunIdentity): boolean {
   return canonical(a) === canonical(b);
 }
 
-/** A complete run of exactly this identity is in `dir`: its summary and every file its run.json lists. */
+/** A complete run of exactly this identity is in `dir`: its summary and every file its run.json lists. Reads only; throws nothing. */
 export function holdsRun(dir: string, run: RunIdentity): boolean {
   const previous = readRun(dir);
   return previous !== null && sameRun(previous.run, run) && existsSync(join(dir, SUMMARY_FILE)) && (previous.files ?? []).every((f) => existsSync(join(dir, f)));
@@ -269,7 +276,7 @@ export function writeResultDir(dir: string, files: ResultFile[], summary: object
 /**
  * JSON with typed arrays as plain arrays and non-finite numbers as null. An object's keys go one per line, and an
  * array of objects (conditions, sites) one element per line, each element compact: a summary of 5,250 conditions
- * is then 2.6 MB written in ~40 ms instead of 6 MB indented throughout.
+ * is then 2.6 MB written in ~40 ms instead of 6 MB indented throughout. Ends in a newline. Throws nothing of lesion's own.
  */
 export function toJson(value: unknown): string {
   const replacer = (_key: string, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as unknown as ArrayLike<number>) : typeof v === "number" && !Number.isFinite(v) ? null : v);
@@ -299,9 +306,10 @@ export function toJson(value: unknown): string {
 }
 
 /**
- * RFC 4180 CSV; null is an empty field (pandas reads NaN), numbers at full precision. The columns named in `floats`
+ * RFC 4180 CSV, one line per row after the header, ending in a newline; null (and a NaN or infinite number) is an empty
+ * field (pandas reads NaN), numbers at full precision. The columns named in `floats`
  * write a whole number as `1.0` (shortest round trip plus `.0`), so pandas reads such a column as float64 even where
- * every row is whole (a class no condition changed read as int64, its deltas all `0`).
+ * every row is whole (a class no condition changed read as int64, its deltas all `0`). Throws nothing.
  */
 export function encodeCsv(header: string[], rows: Array<Array<string | number | null>>, floats: readonly string[] = []): string {
   // Each distinct number is formatted once: a sweep's per-class accuracies and deltas repeat (each is a count over its

@@ -38,6 +38,7 @@ import { acquireLock } from "./lock.js";
 import { holdsRun, LESION_VERSION, openResultDir, pairsStep, readRun, REPORT_FILE, RESUME_LOG_FILE, STUDY_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
 import { selectivity } from "../study/unitScores.js";
 
+/** Options of `study` (`lesion study`'s flags). */
 export interface StudyOptions {
   /** The study directory: one result directory per step, reused on a rerun. Default "lesion-study". */
   dir?: string;
@@ -61,6 +62,7 @@ export interface StudyOptions {
   fractions?: number[];
   /** Random orders for the cumulative curves. Default 3. */
   repeats?: number;
+  /** Seed of the random fraction orders, the populations' k-means, t-SNE and UMAP, and the stimulus map (not of the recovery's training, seed 0). Default 0. */
   seed?: number;
   /** Largest number of populations the characterize step tries per grouping (`characterize`'s `maxK`). Default 8. */
   maxK?: number;
@@ -68,17 +70,25 @@ export interface StudyOptions {
   modelPath?: string;
   /** The source of the initial model, recorded in study.json as `initial` (default: the initial model's name). */
   initialPath?: string;
+  /** Samples per onnxruntime run of the evaluation, recording and ablation steps, as `ablate`'s. */
   batchSize?: number;
+  /** Progress events of the steps' verbs (their phases). */
   onProgress?: (event: Progress) => void;
   /** Each step's start and end (or reuse), with its position among all steps, for a display of the whole study. */
   onStep?: (event: StudyStep) => void;
+  /** Aborts the study with LesionError `aborted`; finished steps and resume logs stay for a rerun. */
   signal?: AbortSignal;
 }
 
+/** What `study` did: where its steps' results are, which ran now, and the intact baseline. */
 export interface StudyResult {
+  /** The study directory. */
   dir: string;
+  /** The model's name. */
   model: string;
+  /** The data's normalised spec. */
   data: string;
+  /** The studied sites, each once, in the order given (default: hidden sites in graph order). */
   sites: string[];
   /** The sites whose every pair of units was ablated (StudyOptions.pairs). */
   pairSites: string[];
@@ -99,7 +109,9 @@ export { STUDY_FILE };
  * The whole study of a model (Meyes et al. 2019 and 2020) in `dir`, one result directory per step (evaluate, record,
  * singles, pairs, characterize, fraction curves, optional recovery): a step whose identity (model hash, data identity,
  * options) matches a finished one is reused, a killed step resumes from its resume log.
- * @throws LesionError `unknown-site`; `dir-locked` (another run holds `dir`); `resume-mismatch`; `unwritable-path`;
+ * @throws LesionError `unknown-site`; `bad-option` (a recovery site not studied, a learning rate ≤ 0); `bad-model`
+ * (NaN or infinite weights; an initial model that does not match); `dir-locked` (another run holds `dir`);
+ * `resume-mismatch` (`dir` holds another command's results); `unwritable-path`;
  * and those of the steps' verbs (`shape-mismatch`, `bad-data`, `label-out-of-range`, `unit-out-of-range`,
  * `unsupported-op`, `bad-model`, `engine-disagreement`, `aborted`).
  */

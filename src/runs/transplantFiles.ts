@@ -7,16 +7,26 @@ import type { TransplantResult } from "../transplant/transplant.js";
 import type { Gains } from "../transplant/transplantStats.js";
 import { LESION_VERSION, type ResultFile } from "./resultDir.js";
 
+/** `lesion transplant`'s summary.json: the result without the model's bytes (`model.onnx`) and the budget's indices. */
 export interface TransplantSummary extends Omit<TransplantResult, "model" | "budget"> {
+  /** The lesion version that wrote it. */
   lesion: string;
+  /** The verb that wrote the directory. */
   command: "transplant";
   /** As the result's, the drawn samples' indices in `budget_samples.npy` (named by `indicesFile`) instead of inline. */
   budget: Omit<TransplantResult["budget"], "indices"> & { indicesFile: string | null };
+  /** The files written beside the summary. */
   files: string[];
 }
 
 export const BUDGET_FILE = "budget_samples.npy";
 
+/**
+ * The result files of a `transplant` run, built in memory (written by ResultDir.write): `model.onnx` (the merged
+ * network), `<condition>.csv` per condition (a "before" row, then one row per repeat: accuracy and per-class accuracy,
+ * fractions), `gains.csv` (gains and transplant-minus-control differences with their interval bounds) and, for a drawn
+ * budget, `budget_samples.npy` (int32 indices into the data). Writes nothing; throws nothing.
+ */
 export function transplantFiles(result: TransplantResult): { files: ResultFile[]; summary: TransplantSummary } {
   // Per-class columns named by class, as ablate's (`accuracy_<class>`).
   const perClass = result.classNames.map((c) => `accuracy_${c}`);
