@@ -182,7 +182,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   return {
     model: model.name,
     site: site.name,
-    units: [...options.units].sort((a, b) => a - b),
+    units: [...new Set(options.units)].sort((a, b) => a - b),
     mode: free ? "free" : "held",
     classNames: classNames(model, data),
     intact,
@@ -196,7 +196,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     })),
     control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
     settings: { optimizer, lr, momentum: options.momentum ?? 0.9, batchSize: options.batchSize ?? 128, epochs, seed: options.seed ?? 0 },
-    recovered: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units: [...options.units].sort((a, b) => a - b), mode: free ? "free" : "held", from: model.sha256 }),
+    recovered: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units: [...new Set(options.units)].sort((a, b) => a - b), mode: free ? "free" : "held", from: model.sha256 }),
     warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy, lr)],
   };
 }

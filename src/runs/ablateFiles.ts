@@ -3,6 +3,7 @@
  * predictions as `.npy`, and every changed prediction as (condition, sample, prediction) rows, so any per-sample
  * question can be answered in numpy without rerunning.
  */
+import { fail } from "../errors.js";
 import type { AblateResult, ConditionResult } from "../study/ablate.js";
 import type { AblationMode } from "../study/conditions.js";
 import type { Provenance } from "./provenance.js";
@@ -37,8 +38,8 @@ export interface AblateSummary extends Omit<AblateResult, "changes" | "predictio
  * Files: `<site>.csv` per site (one row per condition), `per_class.npy` ([conditions, classes] float64, NaN for a class
  * without samples), `predictions.npy` and `labels.npy` ([n] int32), `changes.npy` ([changes, 3] int32 rows of
  * condition, sample, new prediction) and, with `options.confusion`, `confusion.npy` ([conditions, classes, classes]).
- * Built in memory, written by ResultDir.write; throws no LesionError (`options.confusion` needs a result computed
- * with `confusion`).
+ * Built in memory, written by ResultDir.write.
+ * @throws LesionError `bad-option` (`options.confusion` for a result computed without `confusion`).
  */
 export function ablateFiles(
   result: AblateResult,
@@ -75,6 +76,7 @@ export function ablateFiles(
   for (let i = 0, at = 0; i < result.changes.length; i++) at = copyChanges(changes, at, i, result.changes[i]);
   files.push({ name: "changes.npy", kind: "npy", data: changes, shape: [total, 3] });
   if (options.confusion) {
+    if (result.conditions.some((c) => !c.confusion)) fail("bad-option", "`confusion` files need a result computed with `confusion` (ablate's option)", { options: ["confusion"] });
     const confusion = new Float64Array(result.conditions.length * k * k);
     result.conditions.forEach((c, i) => confusion.set(c.confusion!.data, i * k * k));
     files.push({ name: "confusion.npy", kind: "npy", data: confusion, shape: [result.conditions.length, k, k] });

@@ -90,8 +90,9 @@ export function singles(site: Site, mode: AblationMode = "zero", units?: readonl
  * `unit-out-of-range`.
  */
 export function pairs(site: Site, mode: AblationMode = "zero", units?: readonly number[]): Condition[] {
-  const list = units ?? range(site.units);
-  if (new Set(list).size < 2) fail("bad-units", `pairs at site ${site.name} need at least two units, got ${list.length === 0 ? "none" : list.join(", ")}`, { site: site.name, units: [...list] });
+  // Each unit once: a repeated unit had made a pair of itself (a single) and repeated pairs.
+  const list = [...new Set(units ?? range(site.units))];
+  if (list.length < 2) fail("bad-units", `pairs at site ${site.name} need at least two units, got ${list.length === 0 ? "none" : list.join(", ")}`, { site: site.name, units: [...list] });
   const result: Condition[] = [];
   for (let a = 0; a < list.length; a++) for (let b = a + 1; b < list.length; b++) result.push(condition(site, [list[a], list[b]], mode));
   return result;

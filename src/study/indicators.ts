@@ -150,8 +150,8 @@ export async function indicators(model: LesionModel, data: Dataset, options: Ind
         fractionActive: rec.fractionActive,
         dead: rec.dead,
         weightL1: weights && weights.units === site.units ? perUnit(weights, (w) => w.reduce((s, v) => s + Math.abs(v), 0)) : null,
-        weightL2: weights && weights.units === site.units ? perUnit(weights, (w) => Math.hypot(...w)) : null,
-        weightChange: weights && initial ? perUnit(weights, (w, u) => Math.hypot(...w.map((v, i) => v - initial.weight[u * initial.fanIn + i]))) : null,
+        weightL2: weights && weights.units === site.units ? perUnit(weights, (w) => norm(w)) : null,
+        weightChange: weights && initial ? perUnit(weights, (w, u) => norm(w.map((v, i) => v - initial.weight[u * initial.fanIn + i]))) : null,
         mannWhitneyU: tests ? tests.map((t) => t.u) : null,
         mannWhitneyP: tests ? tests.map((t) => t.p) : null,
         impact: rows.map((c) => 0 - c.delta),
@@ -197,4 +197,11 @@ function initialWeights(initial: LesionModel, trained: LayerWeights): LayerWeigh
     fail("bad-model", `weight ${trained.name} is ${weights.units}x${weights.fanIn} in the initial model ${initial.name} but ${trained.units}x${trained.fanIn} in the trained one`, { name: initial.name, tensor: trained.name });
   }
   return weights;
+}
+
+/** The Euclidean norm, in a loop: Math.hypot(...w) spreads w into arguments, which overflows the stack near 200k. */
+function norm(w: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < w.length; i++) sum += w[i] * w[i];
+  return Math.sqrt(sum);
 }

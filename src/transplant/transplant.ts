@@ -191,6 +191,9 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
   const optimizer = options.optimizer ?? "sgd";
   const settings = { epochs: options.budgetEpochs ?? 30, batchSize: options.batchSize ?? 10, lr: options.lr ?? 0.01 };
   for (const [key, value] of Object.entries({ ...settings, repeats })) if (!(Number.isFinite(value) && value > 0)) fail("bad-option", `\`${key}\` must be a number > 0, got ${value}`, { options: [key === "epochs" ? "budgetEpochs" : key], value });
+  // The intervals' bootstrap: no resample gave NaN ends, a level outside (0, 1) quantiles of nothing.
+  if (options.resamples !== undefined && !(Number.isInteger(options.resamples) && options.resamples >= 1)) fail("bad-option", `\`resamples\` must be a whole number ≥ 1, got ${options.resamples}`, { options: ["resamples"], value: options.resamples });
+  if (options.level !== undefined && !(options.level > 0 && options.level < 1)) fail("bad-option", `\`level\` must be in (0, 1), got ${options.level}`, { options: ["level"], value: options.level });
 
   const drawn = options.budgetSamples === undefined ? null : budgetSample(data, options.budgetSamples, seed);
   const budget = drawn ? pickSamples(data, drawn, `${data.spec} (${drawn.length} samples, seed ${seed})`) : data;

@@ -15,6 +15,8 @@ import { evaluate } from "../../src/engine/evaluate.js";
 import { fractions, groups, pairs, singles } from "../../src/study/conditions.js";
 import { importModel } from "../../src/models/importModel.js";
 import { train } from "../../src/models/train.js";
+import { sweep } from "../../src/engine/sweep/sweep.js";
+import { transplant } from "../../src/transplant/transplant.js";
 import { info } from "../../src/models/info.js";
 import { ablateFiles } from "../../src/runs/ablateFiles.js";
 import { provenance } from "../../src/runs/provenance.js";
@@ -182,6 +184,15 @@ describe("errors", () => {
       expect(await errorOf(() => pairs(site, "zero", [3]))).toMatchObject({ code: "bad-units", message: "pairs at site fc1 need at least two units, got 3" });
       expect(await errorOf(() => fractions(site, { fractions: [] }))).toMatchObject({ code: "bad-fraction" });
       expect(await errorOf(() => fractions(site, { fractions: [0.5], seed: 1.5 }))).toMatchObject({ code: "bad-option", message: "`seed` must be a whole number, got 1.5" });
+      // A repeated unit had made a pair of itself and repeated pairs.
+      expect(pairs(site, "zero", [1, 2, 2]).map((c) => c.id)).toEqual(["fc1/zero/1+2"]);
+      // No conditions had ended sweep in a TypeError; confusion files of a result without them, in another.
+      expect(await errorOf(() => sweep({ model, site, data, conditions: [], loss: false }))).toMatchObject({ code: "bad-units", message: "no conditions to sweep at site fc1" });
+      const result = await ablate(model, data, { conditions: singles(site).slice(0, 2), loss: false });
+      expect(await errorOf(() => ablateFiles(result, { site: "fc1", loss: false, confusion: true, provenance: provenance(model, data) }))).toMatchObject({ code: "bad-option", details: { options: ["confusion"] } });
+      // The transplant's bootstrap: no resample gave NaN interval ends.
+      expect(await errorOf(() => transplant(model, model, data, { test: data, site: "fc1", units: [1], resamples: 0 }))).toMatchObject({ code: "bad-option", message: "`resamples` must be a whole number ≥ 1, got 0" });
+      expect(await errorOf(() => transplant(model, model, data, { test: data, site: "fc1", units: [1], level: 95 }))).toMatchObject({ code: "bad-option", message: "`level` must be in (0, 1), got 95" });
       // Each option at fault alone, with its value (epochs 0 had blamed batchSize too).
       expect(await errorOf(() => train(data, { arch: "mlp:4-3-2", epochs: 0 }))).toMatchObject({ code: "bad-option", message: "`epochs` must be a whole number ≥ 1, got 0", details: { options: ["epochs"], value: 0 } });
     } finally {

@@ -12,6 +12,7 @@
  * resumable run), so a verb never imports a path itself.
  */
 import type { Dataset } from "../../data/types.js";
+import { fail } from "../../errors.js";
 import { denseChain, type DenseChain } from "../../onnx/chain.js";
 import { allInputs } from "../forward.js";
 import { memoized, type LesionModel, type Site } from "../model.js";
@@ -100,12 +101,14 @@ export async function planSweep(model: LesionModel, site: Site, conditions: read
  * their mean), float64-exact (near ties rechecked in float64; see SweepResult.stats.unresolvedTies): per condition the
  * samples whose prediction changes and, with `loss`, the summed cross-entropy (natural log). Picks the dense path for
  * an MLP's layer, the delta path for a conv site it can take, else the masked suffix path (see the module comment).
- * @throws LesionError `unit-out-of-range` (a unit beyond the site); `unsupported-op` (a graph whose suffix cannot be
- * cached); `bad-model` (a graph variant onnxruntime cannot run); `aborted` (input.signal).
+ * @throws LesionError `bad-units` (no conditions); `unit-out-of-range` (a unit beyond the site); `unsupported-op` (a
+ * graph whose suffix cannot be cached); `bad-model` (a graph variant onnxruntime cannot run); `aborted` (input.signal).
  */
 export async function sweep(input: SweepInput): Promise<SweepResult> {
   const { model, site, data, conditions, loss } = input;
   const started = performance.now();
+  // Nothing to sweep has no intact pass to report either (a library call with no conditions had ended in a TypeError).
+  if (conditions.length === 0) fail("bad-units", `no conditions to sweep at site ${site.name}`, { site: site.name });
   const { engine, chain, delta } = await siteEngine(model, site);
   const [dense, conv, masked] = (["dense", "delta", "masked"] as const).map((path) => takenBy(path, engine, conditions));
   const parts: Array<[number[], SweepResult]> = [];
