@@ -62,7 +62,7 @@ export interface StudyOptions {
   fractions?: number[];
   /** Random orders for the cumulative curves. Default 3. */
   repeats?: number;
-  /** Seed of the random fraction orders, the populations' k-means, t-SNE and UMAP, and the stimulus map (not of the recovery's training, seed 0). Default 0. */
+  /** Seed of the random fraction orders, the populations' k-means, t-SNE and UMAP, the stimulus map and the recovery's training. Default 0. */
   seed?: number;
   /** Largest number of populations the characterize step tries per grouping (`characterize`'s `maxK`). Default 8. */
   maxK?: number;
@@ -252,10 +252,10 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       const populations = characterized.populations.find((p) => p.site === recoverSite)!;
       const grouping = populations.groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
       const worst = [...grouping.populations].sort((a, b) => a.ablation.delta - b.ablation.delta)[0];
-      const result = await recoverInStudy(dir, () => recover(model, recovery.train, { site: recoverSite, units: worst.units, test: data, epochs: recovery.epochs ?? 3, lr: recovery.lr, control: true, signal: options.signal, onProgress: options.onProgress }));
+      const result = await recoverInStudy(dir, () => recover(model, recovery.train, { site: recoverSite, units: worst.units, test: data, epochs: recovery.epochs ?? 3, lr: recovery.lr, seed, control: true, signal: options.signal, onProgress: options.onProgress }));
       // Said in the study's terms: it has no `test`, it measures the recovery on the studied data.
       const warnings = result.warnings.map((w) => w.replace("give `test` another set", "give the recovery other training data than the studied data").replace("give a smaller `lr`", "give a smaller `recoverLr`"));
-      const { files, summary } = recoverFiles({ ...result, warnings }, provenance(model, recovery.train, 0, { test: data }));
+      const { files, summary } = recoverFiles({ ...result, warnings }, provenance(model, recovery.train, seed, { test: data }));
       out.write(files, summary);
     });
   }
