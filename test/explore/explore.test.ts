@@ -384,7 +384,7 @@ describe("explore on a sample", () => {
 });
 
 describe("explore on a network of many sites (ResNet-18's 37)", () => {
-  it("every unit cell can be clicked at 1,280 px: the network scrolls in its own box instead of running under the results panel (helper trials 'newuser29', 'newuser31')", async () => {
+  it("every unit cell can be clicked at 1,280 px: the network stays in its own box instead of running under the results panel, its sites wrapped into rows (helper trials 'newuser29', 'newuser31')", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lesion-explore-wide-"));
     const model = await openModel(readFileSync(new URL("../fixtures/cnn/resnet18.onnx", import.meta.url)), { name: "resnet18.onnx" });
     const n = 40;
@@ -411,6 +411,9 @@ describe("explore on a network of many sites (ResNet-18's 37)", () => {
       });
       expect(covered.cells).toBeGreaterThan(500);
       expect(covered.hidden).toBe(0);
+      // The sites wrap into rows: no sideways scrolling (28 sites had made one row 3,259 px wide in a 536 px box).
+      const left = await tab.$eval("#left", (e) => ({ scroll: e.scrollWidth, client: e.clientWidth }));
+      expect(left.scroll).toBeLessThanOrEqual(left.client);
     } finally {
       await browser.close();
     }
