@@ -6,6 +6,9 @@ import { closeModel, openModel, resolveSite } from "../../src/engine/model.js";
 import { importModel } from "../../src/models/importModel.js";
 import { DataType, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 import { randomCnn, randomMlp } from "../helpers.js";
+import type { Dataset } from "../../src/data/types.js";
+import { buildClassifier } from "../../src/onnx/build.js";
+import { writeMetadata } from "../../src/onnx/metadata.js";
 
 const RESNET18 = new URL("../fixtures/cnn/resnet18.onnx", import.meta.url).pathname;
 
@@ -71,6 +74,24 @@ describe("openModel", () => {
     } finally {
       await closeModel(raw);
       await closeModel(imported);
+    }
+  });
+
+  it("evaluate warns where the network is no better than always answering the data's most frequent class, from 100 samples of two classes on (a trial's MNIST network on Fashion-MNIST studied at 5.50 % without a word)", async () => {
+    // Weights 0, bias favouring class 0: every image is called class 0, so the accuracy is class 0's share.
+    const proto = buildClassifier({ layers: [{ op: "linear", name: "fc", weight: new Float32Array(12), shape: [3, 4], bias: Float32Array.of(1, 0, 0) }], inputShape: [4] });
+    writeMetadata(proto, { preprocessing: { layout: "flat", mean: [0], std: [1], imageShape: [1, 1, 4] }, classNames: null });
+    const model = await openModel(encodeModel(proto), { name: "constant.onnx" });
+    const data = (labels: number[]): Dataset => ({ spec: "constant:test", n: labels.length, shape: [1, 1, 4], images: new Float32Array(labels.length * 4), labels: Int32Array.from(labels), numClasses: 3, classNames: ["a", "b", "c"], source: "test" });
+    const labels = (zeros: number, ones: number) => [...new Array<number>(zeros).fill(0), ...new Array<number>(ones).fill(1)];
+    try {
+      expect((await evaluate(model, data(labels(80, 120)))).warnings).toEqual(["constant.onnx scores 40.00% on constant:test, no better than always answering its most frequent class (60.00%): check that this is the data it was trained for, given as it was trained (lesion info shows the input normalisation it records)"]);
+      expect((await evaluate(model, data(labels(120, 80)))).warnings).toHaveLength(1);
+      // Fewer than 100 samples, or one class alone: no chance level worth the word.
+      expect((await evaluate(model, data(labels(30, 60)))).warnings).toEqual([]);
+      expect((await evaluate(model, data(labels(0, 200)))).warnings).toEqual([]);
+    } finally {
+      await closeModel(model);
     }
   });
 
