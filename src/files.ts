@@ -1,7 +1,7 @@
 /** File access with the project's error codes, and atomic writes (temp name, then rename). */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fail, isLesionError } from "./errors.js";
 
 /** Reads a whole file; a missing or unreadable path is a `missing-file` error naming what it was for. */
@@ -137,15 +137,34 @@ export function checkOutputFile(path: string): void {
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   checkOutputFile(path);
   ensureDir(dirname(path));
-  const temporary = `${path}.${process.pid}.tmp`;
+  const temporary = temporaryPath(path);
   try {
     guardWrite(path, () => {
       writeFileSync(temporary, data);
       renameSync(temporary, path);
     });
   } catch (error) {
-    rmSync(temporary, { force: true });
+    removeQuietly(temporary);
     throw error;
+  }
+}
+
+/**
+ * The temporary sibling a write goes through before its rename: `name.<pid>.tmp`, or `.lesion.<pid>.tmp` where that
+ * name would pass the file system's 255-byte limit (a name of 245–255 bytes could never be written, and a longer one
+ * ended in "internal error: ENAMETOOLONG"). Both end in `.<pid>.tmp`, which a rerun removes as a killed run's.
+ */
+export function temporaryPath(path: string): string {
+  const suffix = `.${process.pid}.tmp`;
+  return Buffer.byteLength(basename(path)) + suffix.length <= 255 ? `${path}${suffix}` : join(dirname(path), `.lesion${suffix}`);
+}
+
+/** Removes a temporary file if it is there; a fault doing so (its name too long, a read-only mount) is not the error to report. */
+export function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // The write's own error says what went wrong.
   }
 }
 

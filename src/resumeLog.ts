@@ -6,7 +6,7 @@
 import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { fail } from "./errors.js";
-import { ensureDir, guardWrite } from "./files.js";
+import { ensureDir, guardWrite, removeQuietly, temporaryPath } from "./files.js";
 
 /** An open resume log: the records already done (by id), appending more, removing the log when the run is complete. */
 export interface ResumeLog<Record extends { id: string }> {
@@ -63,14 +63,14 @@ function appendSafely(path: string, text: string, truncate: boolean): void {
 
 function append(path: string, text: string, truncate: boolean): void {
   if (!truncate) return writeSynced(path, "a", text);
-  const temporary = `${path}.${process.pid}.tmp`;
+  const temporary = temporaryPath(path);
   try {
     writeSynced(temporary, "w", text);
     // rename is atomic: a kill leaves the old file or the new one.
     renameSync(temporary, path);
   } catch (error) {
     // A full disk leaves no empty temporary behind.
-    rmSync(temporary, { force: true });
+    removeQuietly(temporary);
     throw error;
   }
 }

@@ -49,8 +49,9 @@ export function registerImport(program: Command): void {
         inputShape: flags.inputShape ? parseShape(flags.inputShape, "--input-shape") : undefined,
         classNames: flags.classNames ? parseClassNames(flags.classNames) : undefined,
       });
-      // Open the result before writing: a model onnxruntime cannot run is never written.
-      const model = await openModel(result.bytes, { name: flags.output }).catch((error: unknown) => {
+      // Open the result before writing: a model onnxruntime cannot run is never written. Its faults are the source's
+      // (a trial's two-input export was said to be the unwritten output's: "imp/2in.onnx has 2 inputs").
+      const model = await openModel(result.bytes, { name: source }).catch((error: unknown) => {
         // The names came from the flag, not from the file the message would name (which is not written).
         if (isLesionError(error) && error.code === "bad-model" && flags.classNames && error.details.outputs !== undefined) {
           fail("bad-option", `--class-names gives ${error.details.classes} names but ${source} outputs ${error.details.outputs} classes`, { options: ["classNames"], value: flags.classNames });

@@ -6,7 +6,7 @@
  * model with class names, sub-folders are matched to them by name (`matchClassNames`, which `loadDataset`'s
  * `classNames` applies).
  */
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, realpathSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
@@ -51,9 +51,7 @@ export function loadImageFolder(root: string, spec: string, limit?: number, sizi
   if (classNames.length === 0) fail("bad-data", `${root} has no class sub-folders (expected ${root}/<class>/<image>.png)`, { path: root });
   const files: Array<{ path: string; label: number }> = [];
   classNames.forEach((name, label) => {
-    for (const file of readdirSync(join(root, name)).sort()) {
-      if (EXTENSIONS.has(extname(file).toLowerCase())) files.push({ path: join(root, name, file), label });
-    }
+    for (const path of imagesUnder(join(root, name))) files.push({ path, label });
   });
   if (files.length === 0) fail("bad-data", `${root} has no PNG or JPEG images in its class sub-folders`, { path: root });
   const n = keptCount(files.length, limit);
@@ -108,4 +106,35 @@ function unreadable(error: unknown, path: string): never {
   const code = (error as { code?: string }).code;
   if (typeof code !== "string" || !/^E[A-Z]+$/.test(code)) throw error;
   fail("missing-file", `cannot read ${path}: ${describeWriteFault(code)} (${code})`, { path });
+}
+
+/**
+ * The images under a class folder, its sub-folders too, in torchvision's ImageFolder order (`sorted(os.walk(…))`:
+ * folders by path, files by name within each): a trial's image in `7/sub/` had been left out without a word.
+ */
+function imagesUnder(dir: string): string[] {
+  const folders: Array<{ path: string; files: string[] }> = [];
+  const seen = new Set<string>();
+  const walk = (path: string) => {
+    // A link back up the tree would walk forever (os.walk follows links too).
+    const real = realpathSync(path);
+    if (seen.has(real)) return;
+    seen.add(real);
+    const files: string[] = [];
+    for (const entry of readdirSync(path)) {
+      const child = join(path, entry);
+      // A link to nothing is a file here, as os.walk has it: its decoding then names it.
+      let folder = false;
+      try {
+        folder = statSync(child).isDirectory();
+      } catch {
+        folder = false;
+      }
+      if (folder) walk(child);
+      else if (EXTENSIONS.has(extname(entry).toLowerCase())) files.push(entry);
+    }
+    folders.push({ path, files: files.sort() });
+  };
+  walk(dir);
+  return folders.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).flatMap((f) => f.files.map((file) => join(f.path, file)));
 }

@@ -6,6 +6,9 @@ import type Ort from "onnxruntime-node";
 // require, not import: onnxruntime-node is CommonJS only, so this is the same module object, without the ESM loader's
 // scan of its (and onnxruntime-common's) source for named exports at every start.
 const ort = createRequire(import.meta.url)("onnxruntime-node") as typeof Ort;
+// The environment's own warnings reach users' terminals as a coloured line beside lesion's one-line errors (a
+// $HOME it cannot write: "Failed to persist telemetry device ID"); set before the first session creates it.
+ort.env.logLevel = "error";
 
 export type OrtSession = Ort.InferenceSession;
 export const OrtTensor = ort.Tensor;

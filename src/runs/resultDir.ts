@@ -341,8 +341,13 @@ export function fileStem(name: string): string {
 /**
  * The file stems of the sites of one run, by name: `fileStem` of each, and where two names would meet in one stem
  * (`a/b` and `a_b`: one's files had overwritten the other's), each of them gets the first 8 hex digits of its name's
- * SHA-256 appended (`a_b-1c2d3e4f`). The summary's `files` say which is which.
+ * SHA-256 appended (`a_b-1c2d3e4f`). A stem over MAX_STEM characters is cut there and gets them too: with its longest
+ * suffix (`.embedding_umap.npy`) it stays under the file system's 255 bytes (a 300-character site name had failed
+ * the run at its last write). The summary's `files` say which is which.
  */
+/** The longest file stem a site keeps whole (fileStems). */
+const MAX_STEM = 150;
+
 export function fileStems(names: readonly string[]): Map<string, string> {
   const byStem = new Map<string, Set<string>>();
   for (const name of names) {
@@ -351,7 +356,8 @@ export function fileStems(names: readonly string[]): Map<string, string> {
     byStem.get(stem)!.add(name);
   }
   const stems = new Map<string, string>();
-  for (const [stem, owners] of byStem) for (const name of owners) stems.set(name, owners.size === 1 ? stem : `${stem}-${createHash("sha256").update(name).digest("hex").slice(0, 8)}`);
+  const hashed = (stem: string, name: string) => `${stem.slice(0, MAX_STEM)}-${createHash("sha256").update(name).digest("hex").slice(0, 8)}`;
+  for (const [stem, owners] of byStem) for (const name of owners) stems.set(name, owners.size === 1 && stem.length <= MAX_STEM ? stem : hashed(stem, name));
   return stems;
 }
 

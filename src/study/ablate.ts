@@ -45,7 +45,8 @@ const INTACT_ID = "intact";
  * jointly). Conditions run through the sweep engine (`sweep`), every prediction equal to a float64 forward pass; the
  * intact predictions are checked against a plain forward pass. With `resumeLog`, finished conditions are appended there
  * and a rerun continues where a killed one stopped (the log is removed when the run completes).
- * @throws LesionError `bad-units` (no conditions); `bad-option` (a `batchSize` below 1); `unknown-site`;
+ * @throws LesionError `bad-units` (no conditions, or malformed ones: see checkConditions); `bad-option` (a `batchSize`
+ * below 1, a mode other than zero or mean, a mean ablation of units whose data mean is not finite); `unknown-site`;
  * `unit-out-of-range`; `shape-mismatch` (images of another shape than the model takes), `bad-data` (an image folder not
  * matched to the model's classes), `label-out-of-range` (a label beyond the model's classes); `resume-mismatch` (a
  * resume log of another run); `unwritable-path` (the resume log); `unsupported-op` (a graph after the site that cannot
@@ -106,7 +107,14 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
     engine[siteName] = plan.engine;
     // Taken also where every mean condition came from the resume log: the result states the values used.
     const means = [...needed.values()].some((c) => c.site === siteName && c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
-    if (means) meansBySite[siteName] = Array.from(means);
+    if (means) {
+      // A mean that is not finite (non-finite weights upstream) would replace the unit by NaN: a condition then equal
+      // to the intact network, without a word.
+      const unitsAtMean = [...needed.values()].filter((c) => c.site === siteName && c.mode === "mean").flatMap((c) => c.units);
+      const bad = [...new Set(unitsAtMean)].filter((u) => !Number.isFinite(means[u])).sort((a, b) => a - b);
+      if (bad.length > 0) fail("bad-option", `mean ablation of ${siteName}:${bad.join(",")} needs their mean over the data, which is not finite (the model's non-finite weights reach them); ablate them with mode zero`, { options: ["mode"], value: "mean" });
+      meansBySite[siteName] = Array.from(means);
+    }
     if (todo.length === 0) continue;
     progress(done, siteName); // before the first block: its count can be minutes away (a wide layer's pair losses)
     // Blocks are the unit of resuming: each finished block is appended to the resume log.

@@ -64,6 +64,19 @@ describe("lesion info", () => {
     expect(run.stdout).toContain("input x [N, 28, 28], layout hw (one channel, no channel axis),");
   });
 
+  it("lesion import of an ONNX lesion cannot study names that file, not the output it never writes (helper trial 'newuser62')", () => {
+    const graph = onnx.GraphProto.create({
+      name: "g",
+      node: [makeNode("Add", ["a", "b"], ["y"], "add")],
+      input: [makeValueInfo("a", DataType.FLOAT, ["N", 4]), makeValueInfo("b", DataType.FLOAT, ["N", 4])],
+      output: [makeValueInfo("y", DataType.FLOAT, ["N", 4])],
+    });
+    const dir = mkdtempSync(join(tmpdir(), "lesion-import-"));
+    writeFileSync(join(dir, "two_inputs.onnx"), encodeModel(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph })));
+    const run = runLesion(["import", "two_inputs.onnx", "-o", "out/2in.onnx"], { cwd: dir });
+    expect([run.status, run.stderr]).toEqual([1, "lesion: two_inputs.onnx has 2 inputs; lesion studies classifiers with one image input\n"]);
+  });
+
   it("lesion info of an export that records no normalisation says so on its input line; an imported model's line gives its formula alone (helper trial 'newuser45')", () => {
     const raw = fileURLToPath(new URL("../fixtures/cnn/resnet18.onnx", import.meta.url));
     const input = (run: ReturnType<typeof lesion>) => run.stdout.split("\n").find((line) => line.startsWith("input "));

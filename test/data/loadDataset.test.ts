@@ -182,6 +182,26 @@ describe("loadDataset", () => {
     writeFileSync(join(root, "dog", "c.png"), PNG.sync.write(deep, { bitDepth: 16, colorType: 0, inputColorType: 0, inputHasAlpha: false }));
     await expect(loadDataset(root)).rejects.toThrow(/c\.png is a 16-bit PNG; lesion reads 8-bit PNG and JPEG folders/);
   });
+
+  it("loadDataset('./folder') reads the images in a class's sub-folders too, in torchvision ImageFolder's order (helper trial 'newuser62': left out)", async () => {
+    // ImageFolder: sorted(os.walk(class folder)), files sorted within each folder; so a/z.png, then a/sub/y.png, then
+    // a2 (whose path sorts after a/sub: "/" < "2"). Each image's grey level says which it is.
+    const root = join(dir, "nested");
+    const write = (path: string, value: number) => {
+      mkdirSync(join(root, path, ".."), { recursive: true });
+      const png = new PNG({ width: 2, height: 2 });
+      png.data.fill(value);
+      for (let p = 3; p < png.data.length; p += 4) png.data[p] = 255;
+      writeFileSync(join(root, path), PNG.sync.write(png));
+    };
+    write("a/z.png", 10);
+    write("a/sub/y.png", 20);
+    write("a/sub/deeper/x.png", 30);
+    write("a2/w.png", 40);
+    const data = await loadDataset(root);
+    expect([data.n, data.classNames, Array.from(data.labels)]).toEqual([4, ["a", "a2"], [0, 0, 0, 1]]);
+    expect([0, 1, 2, 3].map((i) => Math.round(data.images[i * 4] * 255))).toEqual([10, 20, 30, 40]);
+  });
 });
 
 describe("download", () => {

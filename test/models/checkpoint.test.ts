@@ -276,6 +276,20 @@ function safetensors(tensors: Record<string, number[]>): Uint8Array {
   return out;
 }
 
+describe("malformed .safetensors (helper trial 'newuser62')", () => {
+  it("tensors whose bytes overlap are refused (they had loaded as wrong weights); a file of no tensors says so (not 'Invalid string length')", () => {
+    const file = safetensors({ "fc.weight": [2, 3], "fc.bias": [2] });
+    const header = JSON.parse(Buffer.from(file.subarray(8, 8 + Number(new DataView(file.buffer).getBigUint64(0, true)))).toString());
+    expect(header["fc.bias"].data_offsets).toEqual([24, 32]);
+    // fc.bias moved inside fc.weight's bytes; the header keeps its length (both offsets two digits).
+    const overlapping = Buffer.from(file);
+    overlapping.write(JSON.stringify({ ...header, "fc.bias": { ...header["fc.bias"], data_offsets: [16, 24] } }), 8);
+    expect(errorOf(() => readStateDict(overlapping, "overlap.safetensors"))).toMatchObject({ code: "bad-checkpoint", message: "overlap.safetensors: truncated or corrupt checkpoint (tensors fc.weight and fc.bias overlap in the data)" });
+    const empty = safetensors({});
+    expect(errorOf(() => readStateDict(empty, "empty.safetensors"))).toMatchObject({ code: "bad-checkpoint", message: "empty.safetensors is a safetensors file that holds no tensors" });
+  });
+});
+
 describe("a state_dict that is no chain of layers (helper trial 'newuser27')", () => {
   const dir = mkdtempSync(join(tmpdir(), "lesion-chain-"));
   const write = (name: string, tensors: Record<string, number[]>) => {

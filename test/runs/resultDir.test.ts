@@ -1,11 +1,12 @@
 import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, watch, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isLesionError } from "../../src/errors.js";
 import { guardWrite, writeFileAtomic } from "../../src/files.js";
-import { encodeCsv, openResultDir, toJson, writeResultDir, type RunIdentity } from "../../src/runs/resultDir.js";
+import { encodeCsv, fileStems, openResultDir, toJson, writeResultDir, type RunIdentity } from "../../src/runs/resultDir.js";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { selectivity } from "../../src/study/unitScores.js";
 import { errorOf } from "../helpers.js";
@@ -21,6 +22,18 @@ describe("result files", () => {
     expect(header).toContain("'shape': (2, 3)");
     expect(Array.from(new Float64Array(bytes.slice(10 + headerLength).buffer))).toEqual([1, 2, 3, 4, 5, 6]);
     expect(new TextDecoder().decode(encodeNpy(new Int32Array(3), [3]).slice(10, 70))).toContain("'shape': (3,)");
+  });
+
+  it("writeFileAtomic writes a name of up to 255 bytes (its temporary is then .lesion.<pid>.tmp) and refuses a longer one in one line; fileStems cuts a stem over 150 characters (helper trial 'newuser62': internal error ENAMETOOLONG)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-long-"));
+    const long = join(dir, `${"n".repeat(250)}.onnx`);
+    writeFileAtomic(long, "x");
+    expect([readFileSync(long, "utf8"), readdirSync(dir).length]).toEqual(["x", 1]);
+    const tooLong = join(dir, `${"n".repeat(260)}.onnx`);
+    expect(await errorOf(() => writeFileAtomic(tooLong, "x"))).toMatchObject({ code: "unwritable-path", message: `cannot write ${tooLong}: name too long (ENAMETOOLONG)`, details: { errno: "ENAMETOOLONG" } });
+    expect(readdirSync(dir).length).toBe(1);
+    const site = "x".repeat(300);
+    expect(fileStems([site, "fc1"])).toEqual(new Map([[site, `${"x".repeat(150)}-${createHash("sha256").update(site).digest("hex").slice(0, 8)}`], ["fc1", "fc1"]]));
   });
 
   it("encodeNpy refuses a shape that does not hold the data (numpy could not load the file)", async () => {

@@ -18,7 +18,7 @@ import { groups, pairs, singles } from "../../src/study/conditions.js";
 import { evaluate } from "../../src/engine/evaluate.js";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { recover } from "../../src/models/recover.js";
-import { random, randomArray } from "../helpers.js";
+import { errorOf, random, randomArray } from "../helpers.js";
 import { BIN } from "../lesionCli.js";
 
 const [D, H, K] = [16, 8, 4];
@@ -99,9 +99,13 @@ describe("zero ablation with non-finite weights", () => {
       // The ablated conditions are not the intact (NaN) network's numbers.
       const single = result.conditions.find((c) => c.id === `fc1/zero/${NAN_UNIT}`)!;
       const intact = await evaluate(model, data);
-      expect(intact.warnings.length).toBe(2);
+      // Its NaN weights, and (every logit NaN, so every image class 0) the warning that it is at chance.
+      expect(intact.warnings.length).toBe(3);
+      expect(intact.warnings[2]).toMatch(/^nan\.onnx scores \d+\.\d\d% on .*, no better than always answering its most frequent class/);
       expect(Number.isFinite(single.loss)).toBe(true);
       expect(Number.isFinite(intact.loss)).toBe(false);
+      // Its mean over the data is NaN: a mean ablation would have replaced it by NaN, the intact network again.
+      expect(await errorOf(() => ablate(model, data, { conditions: singles(site, "mean", [NAN_UNIT, 5]) }))).toMatchObject({ code: "bad-option", message: `mean ablation of fc1:${NAN_UNIT} needs their mean over the data, which is not finite (the model's non-finite weights reach them); ablate them with mode zero` });
     } finally {
       await closeModel(model);
     }

@@ -187,6 +187,7 @@ function readSafetensors(bytes: Uint8Array, name: string): StateDictSource {
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   const base = 8 + headerLength;
   const tensors: StateDict = [];
+  const ranges: Array<[number, number, string]> = [];
   for (const [key, entry] of Object.entries(header)) {
     if (key === "__metadata__") continue;
     const dtype = SAFETENSORS_DTYPES[entry.dtype];
@@ -198,7 +199,12 @@ function readSafetensors(bytes: Uint8Array, name: string): StateDictSource {
     if ((to - from) !== numel * DTYPE_SIZE[dtype]) throw new Error(`tensor ${key} has ${to - from} bytes for ${numel} ${dtype} values`);
     const storage: Storage = { dtype, key, bytes: bytes.subarray(base + from, base + to), numel };
     tensors.push(materialise(key, { storage, offset: 0, shape, stride: contiguousStride(shape) }, name));
+    ranges.push([from, to, key]);
   }
+  // The format's tensors do not overlap: one lying inside another's bytes had loaded as wrong weights, silently.
+  ranges.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < ranges.length; i++) if (ranges[i][0] < ranges[i - 1][1]) throw new Error(`tensors ${ranges[i - 1][2]} and ${ranges[i][2]} overlap in the data`);
+  if (tensors.length === 0) fail("bad-checkpoint", `${name} is a safetensors file that holds no tensors`, { name });
   return withoutWrapperPrefix(tensors, []);
 }
 
