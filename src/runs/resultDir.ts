@@ -184,7 +184,8 @@ export function holdsRun(dir: string, run: RunIdentity): boolean {
 /** The fields in which two identities differ, for a one-line message: "model 1a2b3c4d… vs 5e6f7a8b…, options.site fc1 vs fc2". */
 export function describeDifference(a: RunIdentity, b: RunIdentity): string {
   const short = (v: unknown) => {
-    const text = typeof v === "string" ? v : JSON.stringify(v) ?? "none";
+    // Unset is "none" whether the identity holds null or leaves the key out (recover said "null", transplant "none").
+    const text = typeof v === "string" ? v : v === null ? "none" : JSON.stringify(v) ?? "none";
     return /^[0-9a-f]{64}$/.test(text) ? `${text.slice(0, 8)}…` : text.length > 40 ? `${text.slice(0, 37)}…` : text;
   };
   const differences: string[] = [];

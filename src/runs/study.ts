@@ -160,6 +160,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     if (site.units >= 2 && (options.pairs === "all" || (site.units <= 100 && site.kind === "dense" && (await planSweep(model, site, [])).engine !== "masked"))) pairSites.push(name);
   }
   const plan = ["eval", "record", "singles", ...pairSites.map((s) => pairsStep(s, sites)), "characterize", "fractions", ...(options.recover ? ["recover"] : [])];
+  const report = join(dir, REPORT_FILE);
   /** Runs a step unless its directory holds a complete run of exactly this identity; replaces what it held. */
   const step = async (name: string, stepOptions: Record<string, unknown>, run: (out: ResultDir) => Promise<void>) => {
     const path = join(dir, name);
@@ -170,6 +171,9 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     else {
       const started = performance.now();
       options.onStep?.({ ...position, state: "start" });
+      // The report described the step's earlier results: a study stopped while recomputing it (another
+      // --recover-site) had left a report of a recovery no longer on disk. The command line builds it anew at the end.
+      guardWrite(report, () => rmSync(report, { force: true }), "cannot remove");
       const out = openResultDir(path, identity, { overwrite: true });
       try {
         await run(out);
@@ -187,7 +191,6 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
   const studyText = toJson({ lesion: LESION_VERSION, model: model.name, modelPath: options.modelPath ?? null, modelSha256: model.sha256, data: data.spec, n: data.n, sites, initial: options.initial ? (options.initialPath ?? options.initial.name) : null, steps: plan });
   // The report of another study (another network, data, sites or plan) goes with it: a trial's study killed after
   // switching the directory to another network left the earlier network's report.html beside the new steps.
-  const report = join(dir, REPORT_FILE);
   if (existsSync(report) && readText(join(dir, STUDY_FILE)) !== studyText) guardWrite(report, () => rmSync(report, { force: true }), "cannot remove");
   writeFileAtomic(join(dir, STUDY_FILE), studyText);
 

@@ -94,6 +94,19 @@ describe("study reuse", () => {
     expect(unfinishedSteps(dir)).toContain("fractions");
   });
 
+  it("a rerun that recomputes a step removes report.html first: stopped there, no report of the step's earlier results stays (helper trial 'newuser61': --recover-site fc2, then fc1 killed)", async () => {
+    const dir = join(root, "report-step");
+    const options: StudyOptions = { dir, sites: ["fc2"], pairs: "none", fractions: [1], repeats: 1 };
+    await study(a, data, options);
+    writeFileSync(join(dir, "report.html"), "the report of fractions [1]");
+    // Other fractions: the same study.json (steps, sites), but the fractions step recomputes; stopped as it starts.
+    const stop = new AbortController();
+    const onStep = (event: { name: string; state: string }) => event.name === "fractions" && event.state === "start" && stop.abort();
+    await expect(study(a, data, { ...options, fractions: [0.5, 1], signal: stop.signal, onStep })).rejects.toMatchObject({ code: "aborted" });
+    expect(existsSync(join(dir, "report.html"))).toBe(false);
+    expect(unfinishedSteps(dir)).toEqual(["fractions"]);
+  });
+
   it("study with more sites recomputes the steps that depend on the sites (eval is reused) and records every site", async () => {
     const dir = join(root, "more-sites");
     await study(a, data, { dir, sites: ["fc1"], pairs: "none", fractions: [0.5, 1], repeats: 1 });

@@ -15,6 +15,7 @@ import { evaluate } from "../../src/engine/evaluate.js";
 import { fractions, groups, pairs, singles } from "../../src/study/conditions.js";
 import { importModel } from "../../src/models/importModel.js";
 import { train } from "../../src/models/train.js";
+import { recover } from "../../src/models/recover.js";
 import { sweep } from "../../src/engine/sweep/sweep.js";
 import { transplant } from "../../src/transplant/transplant.js";
 import { info } from "../../src/models/info.js";
@@ -193,6 +194,10 @@ describe("errors", () => {
       // The transplant's bootstrap: no resample gave NaN interval ends.
       expect(await errorOf(() => transplant(model, model, data, { test: data, site: "fc1", units: [1], resamples: 0 }))).toMatchObject({ code: "bad-option", message: "`resamples` must be a whole number ≥ 1, got 0" });
       expect(await errorOf(() => transplant(model, model, data, { test: data, site: "fc1", units: [1], level: 95 }))).toMatchObject({ code: "bad-option", message: "`level` must be in (0, 1), got 95" });
+      // Every unit of a site held: said (a trial's "recovered 1.86 %" of a site whose output was constant).
+      const held = await recover(model, data, { site: "fc1", units: [0, 1, 2, 3, 4], test: data, epochs: 1 });
+      expect(held.warnings).toContain("every unit of fc1 (5) is held at zero: nothing passes the site, so retraining can only fit the layers after it to a constant input");
+      expect((await recover(model, data, { site: "fc1", units: [0, 1, 2, 3], test: data, epochs: 1 })).warnings.filter((w) => w.startsWith("every unit"))).toEqual([]);
       // Each option at fault alone, with its value (epochs 0 had blamed batchSize too).
       expect(await errorOf(() => train(data, { arch: "mlp:4-3-2", epochs: 0 }))).toMatchObject({ code: "bad-option", message: "`epochs` must be a whole number ≥ 1, got 0", details: { options: ["epochs"], value: 0 } });
     } finally {
