@@ -349,7 +349,11 @@ async function probe(model: LesionModel, locations: SiteLocation[], index: Graph
   try {
     outputs = await session.run(feeds);
   } catch (error) {
-    fail("bad-model", `${model.name} fails on a sample of shape ${model.inputShape.join("x")}: ${(error as Error).message.split("\n")[0]}`, { name: model.name });
+    // A graph exported for a fixed batch can compute that size where lesion cannot free it (a constant of the batch's
+    // size: ViT's class token expanded to x.shape[0], an LSTM's initial state).
+    const fixed = model.normalization.fixedBatch;
+    const hint = fixed === null ? "" : `; it was exported for a fixed batch of ${fixed}, which its graph computes with: export it with a free batch axis (torch.onnx.export's dynamic_axes)`;
+    fail("bad-model", `${model.name} fails on a sample of shape ${model.inputShape.join("x")}: ${(error as Error).message.split("\n")[0]}${hint}`, { name: model.name });
   }
   const logits = outputs[model.outputName];
   if (!logits || logits.dims.length !== 2) fail("bad-model", `${model.name} does not output [batch, classes] logits (output ${model.outputName} has shape ${logits?.dims.join("x")})`, { name: model.name });
@@ -358,11 +362,23 @@ async function probe(model: LesionModel, locations: SiteLocation[], index: Graph
   if (model.classNames && model.classNames.length !== model.numClasses) {
     fail("bad-model", `${model.name} names ${model.classNames.length} classes but outputs ${model.numClasses}`, { name: model.name, classes: model.classNames.length, outputs: model.numClasses });
   }
+  // Two samples: a tensor whose first axis is not the batch (attention in [tokens, batch, features]) is no site.
+  let pair;
+  try {
+    pair = await session.run({ [model.inputName]: new OrtTensor("float32", new Float32Array(2 * size), [2, ...model.inputShape]) });
+  } catch (error) {
+    fail("bad-model", `${model.name} runs on one sample but not on two: its graph fixes the batch size (${(error as Error).message.split("\n")[0]}); export it with a free batch axis (torch.onnx.export's dynamic_axes)`, { name: model.name });
+  }
   for (const location of locations) {
     const value = outputs[location.tensor];
     if (!value || value.type !== "float32") continue;
     const dims = value.dims.map(Number);
     if (dims.length < 2 || dims.length > 5) continue;
+    const twice = pair[location.tensor]?.dims.map(Number) ?? [];
+    if (dims[0] !== 1 || twice[0] !== 2 || twice.length !== dims.length || twice.some((d, i) => i > 0 && d !== dims[i])) {
+      model.normalization.leftOutSites.push(location.name);
+      continue;
+    }
     // A MatMul acts on the last axis: where one made the site (through its activation, norm or residual Add), the units are there.
     const unitAxis = dims.length > 2 && unitsOnLastAxis(location.tensor, index) ? dims.length - 1 : 1;
     model.sites.push({ ...location, kind: dims.length === 2 ? "dense" : "conv", units: dims[unitAxis], shape: dims.slice(1), unitAxis });

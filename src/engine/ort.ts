@@ -6,9 +6,10 @@ import type Ort from "onnxruntime-node";
 // require, not import: onnxruntime-node is CommonJS only, so this is the same module object, without the ESM loader's
 // scan of its (and onnxruntime-common's) source for named exports at every start.
 const ort = createRequire(import.meta.url)("onnxruntime-node") as typeof Ort;
-// The environment's own warnings reach users' terminals as a coloured line beside lesion's one-line errors (a
-// $HOME it cannot write: "Failed to persist telemetry device ID"); set before the first session creates it.
-ort.env.logLevel = "error";
+// onnxruntime's own log lines reach users' terminals in colour beside lesion's one-line errors (a $HOME it cannot
+// write: "Failed to persist telemetry device ID"; a failed run's error, which the exception carries anyway); set
+// before the first session creates the environment.
+ort.env.logLevel = "fatal";
 
 export type OrtSession = Ort.InferenceSession;
 export const OrtTensor = ort.Tensor;
@@ -42,8 +43,8 @@ export async function createSession(bytes: Uint8Array, threads: number, options:
     interOpNumThreads: 1,
     executionMode: "sequential",
     enableCpuMemArena: options.memoryArena ?? true,
-    // Warnings (unused initializers of generated graphs) would reach users' terminals; errors still throw.
-    logSeverityLevel: 3,
+    // Warnings (unused initializers of generated graphs) and errors would reach users' terminals; errors still throw.
+    logSeverityLevel: 4,
     ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } } } : {}),
   });
 }

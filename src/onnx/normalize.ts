@@ -29,6 +29,12 @@ export interface Normalization {
   trainingModeNodes: number;
   /** The batch size the graph was exported with, made symbolic (null when it already was). */
   fixedBatch: number | null;
+  /**
+   * Activations left out of the sites because the batch is not their first axis (torch 1.13's nn.MultiheadAttention
+   * works in [tokens, batch, features], its out_proj on [tokens·batch, features]): a unit there is no per-sample unit.
+   * Filled by openModel's probe.
+   */
+  leftOutSites: string[];
 }
 
 export interface NormalizeOptions {
@@ -58,7 +64,7 @@ export function normalizeModel(model: ModelProto, options: NormalizeOptions): No
   const float16 = float16ToFloat32(graph);
   const opset = Number((model.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx")?.version ?? 0);
   const trainingModeNodes = inferenceMode(graph, opset);
-  return { externalTensors, externalFiles, float16, foldedNodes, trainingModeNodes, fixedBatch: null };
+  return { externalTensors, externalFiles, float16, foldedNodes, trainingModeNodes, fixedBatch: null, leftOutSites: [] };
 }
 
 /**
@@ -102,6 +108,7 @@ export function describeNormalization(n: Normalization): string[] {
   if (n.float16) lines.push("stored as float16; lesion computes it in float32 (weights, inputs and activations)");
   if (n.foldedNodes > 0) lines.push(`${n.foldedNodes} constant-only node${n.foldedNodes === 1 ? "" : "s"} (weight Reshape/Transpose/Cast/…) folded into initializers`);
   if (n.trainingModeNodes > 0) lines.push(`${n.trainingModeNodes} Dropout/BatchNormalization node${n.trainingModeNodes === 1 ? "" : "s"} exported in training mode computed as in evaluation (no dropout, running statistics)`);
+  if (n.leftOutSites.length > 0) lines.push(`not sites, their batch not the first axis (attention in [tokens, batch, features] layout): ${n.leftOutSites.join(", ")}`);
   if (n.fixedBatch !== null) lines.push(`exported for a fixed batch of ${n.fixedBatch}; the batch axis made free (input, output and Reshape shapes), so any number of samples runs`);
   return lines;
 }

@@ -14,7 +14,7 @@
  * this, the site was the layer's pre-activation output and mean ablation and recording described the wrong tensor.
  */
 import { indexGraph, type GraphIndex } from "./graph.js";
-import type { GraphProto, NodeProto } from "./proto.js";
+import { attributeInts, type GraphProto, type NodeProto } from "./proto.js";
 
 export const ACTIVATION_OPS = new Set(["Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Gelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "Clip", "HardSigmoid", "HardSwish", "Softplus", "Mish"]);
 export const LAYER_OPS = new Set(["Gemm", "MatMul", "Conv", "ConvTranspose"]);
@@ -202,19 +202,25 @@ const POSITIONAL_OPS = new Set([...ELEMENTWISE_OPS, ...ACTIVATION_OPS, "BatchNor
  * Whether a site tensor of rank 3 or more has its units on the last axis: the first layer it comes from, walking back
  * through elementwise and normalising ops (and both sides of a residual Add), is a MatMul (a Linear acts on the last
  * axis: ConvNeXt's pointwise layers after a permute, a transformer's [N, T, D]) rather than a Conv (channels on axis 1).
- * False where no layer is found that way (a Transpose or Reshape first): axis 1, NCHW's channels.
+ * A Transpose on the way moves the units with its permutation, a Concat keeps them, a Reshape keeps a Conv's channels
+ * on axis 1 (a ViT's patch embedding, Conv then flatten(2) and transpose(1, 2), makes [N, T, D] tokens with the
+ * channels last: its first block's residual Add had been given the tokens as units). False where no layer is found
+ * that way: axis 1, NCHW's channels.
  */
 export function unitsOnLastAxis(tensor: string, index: GraphIndex): boolean {
   const seen = new Set<string>();
-  const walk = (t: string, depth: number): boolean | null => {
+  type Axis = "first" | "last" | null;
+  const walk = (t: string, depth: number): Axis => {
     if (depth > 64 || seen.has(t)) return null;
     seen.add(t);
     const node = index.producer.get(t);
     if (!node) return null;
     const op = node.opType ?? "";
-    if (op === "MatMul") return true;
-    if (op === "Conv" || op === "ConvTranspose" || op === "Gemm") return false;
-    if (!POSITIONAL_OPS.has(op)) return null;
+    if (op === "MatMul") return "last";
+    if (op === "Conv" || op === "ConvTranspose" || op === "Gemm") return "first";
+    if (op === "Transpose") return transposed(walk(node.input?.[0] ?? "", depth + 1), attributeInts(node, "perm", []));
+    if (op === "Reshape" || op === "Flatten") return walk(node.input?.[0] ?? "", depth + 1) === "first" ? "first" : null;
+    if (!POSITIONAL_OPS.has(op) && op !== "Concat") return null;
     for (const input of node.input ?? []) {
       if (!input || index.initializers.has(input)) continue;
       const found = walk(input, depth + 1);
@@ -222,7 +228,15 @@ export function unitsOnLastAxis(tensor: string, index: GraphIndex): boolean {
     }
     return null;
   };
-  return walk(tensor, 0) === true;
+  return walk(tensor, 0) === "last";
+}
+
+/** Where a Transpose of permutation `perm` puts units that were on `axis` of its input: axis 1 or the last, else unknown. */
+function transposed(axis: "first" | "last" | null, perm: number[]): "first" | "last" | null {
+  if (axis === null || perm.length < 3) return null;
+  const from = axis === "first" ? 1 : perm.length - 1;
+  const to = perm.indexOf(from);
+  return to === 1 ? "first" : to === perm.length - 1 ? "last" : null;
 }
 
 /** A site's base name: the block's (residualBlockName) marked as such, else the fallback's. */

@@ -9,6 +9,7 @@ import { randomCnn, randomMlp } from "../helpers.js";
 import type { Dataset } from "../../src/data/types.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
+import { describeNormalization } from "../../src/onnx/normalize.js";
 
 const RESNET18 = new URL("../fixtures/cnn/resnet18.onnx", import.meta.url).pathname;
 
@@ -90,6 +91,42 @@ describe("openModel", () => {
       // Fewer than 100 samples, or one class alone: no chance level worth the word.
       expect((await evaluate(model, data(labels(30, 60)))).warnings).toEqual([]);
       expect((await evaluate(model, data(labels(0, 200)))).warnings).toEqual([]);
+    } finally {
+      await closeModel(model);
+    }
+  });
+
+  it("a ViT-style token tensor (Conv, flatten, transpose(1, 2)) has its units on the last axis; attention's [tokens, batch, features] tensors are left out, said (helper trial 'newuser60')", async () => {
+    // x[N,1,4,4] → Conv 3 channels 2x2 stride 2 → [N,3,2,2] → Reshape [N,3,4] → Transpose(0,2,1) → [N,4,3] → Relu (site
+    // "tokens": 3 channels on the last axis, 4 tokens) → Transpose(1,0,2) → [4,N,3] → Relu (batch second: no site)
+    // → Transpose(1,0,2) → Reshape [N,12] → Gemm → logits [N,2].
+    const graph = onnx.GraphProto.create({
+      name: "g",
+      node: [
+        makeNode("Conv", ["x", "Wc"], ["c"], "/patch/Conv", { kernel_shape: [2, 2], strides: [2, 2] }),
+        makeNode("Reshape", ["c", "s3"], ["flat"], "/Reshape"),
+        makeNode("Transpose", ["flat"], ["tok"], "/Transpose", { perm: [0, 2, 1] }),
+        makeNode("Relu", ["tok"], ["tokens"], "/tokens/Relu"),
+        makeNode("Transpose", ["tokens"], ["tbf"], "/attn/Transpose", { perm: [1, 0, 2] }),
+        makeNode("Relu", ["tbf"], ["inner"], "/attn/Relu"),
+        makeNode("Transpose", ["inner"], ["back"], "/attn/Transpose_1", { perm: [1, 0, 2] }),
+        makeNode("Reshape", ["back", "s2"], ["vec"], "/Reshape_1"),
+        makeNode("Gemm", ["vec", "Wf"], ["logits"], "/head/Gemm", { transB: 1 }),
+      ],
+      initializer: [
+        makeTensor("Wc", [3, 1, 2, 2], Float32Array.from({ length: 12 }, (_, i) => (i % 5) - 2)),
+        makeTensor("s3", [3], BigInt64Array.of(0n, 3n, 4n)),
+        makeTensor("s2", [2], BigInt64Array.of(0n, 12n)),
+        makeTensor("Wf", [2, 12], Float32Array.from({ length: 24 }, (_, i) => (i % 3) - 1)),
+      ],
+      input: [makeValueInfo("x", DataType.FLOAT, ["N", 1, 4, 4])],
+      output: [makeValueInfo("logits", DataType.FLOAT, ["N", 2])],
+    });
+    const model = await openModel(encodeModel(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph })), { name: "tokens.onnx" });
+    try {
+      expect(model.sites.map((s) => [s.name, s.units, s.shape, s.unitAxis])).toEqual([["patch", 3, [3, 2, 2], 1], ["tokens", 3, [4, 3], 2], ["head", 2, [2], 1]]);
+      expect(model.normalization.leftOutSites).toEqual(["attn"]);
+      expect(describeNormalization(model.normalization)).toContain("not sites, their batch not the first axis (attention in [tokens, batch, features] layout): attn");
     } finally {
       await closeModel(model);
     }
