@@ -153,7 +153,7 @@ describe("normalizeModel", () => {
       output: [makeValueInfo("y", DataType.FLOAT16, ["batch", 3])],
     });
     const model = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph });
-    expect(normalizeModel(model, { dir: null, name: "mixed.onnx" })).toEqual({ externalTensors: 0, externalFiles: [], float16: true, foldedNodes: 1, trainingModeNodes: 0, fixedBatch: null });
+    expect(normalizeModel(model, { dir: null, name: "mixed.onnx" })).toEqual({ externalTensors: 0, externalFiles: [], float16: true, foldedNodes: 1, trainingModeNodes: 0, fixedBatch: null, leftOutSites: [] });
     const w = model.graph!.initializer!.find((t) => t.name === "W16")!;
     expect([w.dataType, Array.from(readConst(w)!.values)]).toEqual([DataType.FLOAT, [1, 0.0999755859375, 3]]);
     expect([model.graph!.input![0], model.graph!.output![0]].map((v) => v.type!.tensorType!.elemType)).toEqual([DataType.FLOAT, DataType.FLOAT]);
