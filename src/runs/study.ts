@@ -119,6 +119,8 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   const dir = options.dir ?? "lesion-study";
   // Each site once, by its own name (an alias or a repeat had reached the fraction step and failed there, 4 steps in).
   const sites = [...new Set((options.sites ?? hiddenSites(model).map((s) => s.name)).map((s) => resolveSite(model, s).name))];
+  // As characterize says it (a trial's LSTM, whose only site is its output layer, got "--sites is empty").
+  if (sites.length === 0) fail("unknown-site", `${model.name} has no hidden sites to study`, { model: model.name, site: null, closest: [] });
   // Before anything is written or removed: data the model cannot take fails here, not after study.json (and the
   // removal of another model's steps) went ahead.
   checkData(model, data);

@@ -6,7 +6,7 @@ import { closeModel, getSession, openModel, resolveSite } from "../../src/engine
 import { OrtTensor } from "../../src/engine/ort.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
-import { decodeModel, encodeModel, makeNode } from "../../src/onnx/proto.js";
+import { DataType, decodeModel, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
 import { characterize } from "../../src/study/characterize.js";
 import { singles } from "../../src/study/conditions.js";
@@ -119,5 +119,47 @@ describe("near ties no float64 path can settle", () => {
       await closeModel(model);
     }
   });
-});
 
+  it("ablate(an LSTM whose logits tie, which onnxruntime accepts in float64 but cannot run): the ties stay unresolved and a warning names LSTM, no internal error (helper trial 'newuser60')", async () => {
+    // x[N,1,4,4] → Reshape [N,4,4] (rows as a sequence) → Transpose [4,N,4] → LSTM (3 hidden) → Y_h [1,N,3] → Reshape
+    // [N,3] → Gemm: class 1's logit is class 0's times (1 + 2^-20), others −1000, so every row is a near tie.
+    const rand = random(3);
+    const row = Float32Array.of(0.5, -0.25, 0.75);
+    const fc = new Float32Array(15);
+    fc.set(row, 0);
+    fc.set(row.map((v) => v * (1 + 2 ** -20)), 3);
+    const graph = onnx.GraphProto.create({
+      name: "lstm",
+      node: [
+        makeNode("Reshape", ["x", "seq"], ["rows"], "/Reshape"),
+        makeNode("Transpose", ["rows"], ["steps"], "/Transpose", { perm: [1, 0, 2] }),
+        makeNode("LSTM", ["steps", "W", "R", "B"], ["", "h"], "/lstm/LSTM", { hidden_size: 3 }),
+        makeNode("Reshape", ["h", "flat"], ["hidden"], "/Reshape_1"),
+        makeNode("Gemm", ["hidden", "Wf", "bf"], ["logits"], "/fc/Gemm", { transB: 1 }),
+      ],
+      initializer: [
+        makeTensor("seq", [3], BigInt64Array.of(0n, 4n, 4n)),
+        makeTensor("W", [1, 12, 4], randomArray(48, rand, 0.8)),
+        makeTensor("R", [1, 12, 3], randomArray(36, rand, 0.8)),
+        makeTensor("B", [1, 24], randomArray(24, rand, 0.2)),
+        makeTensor("flat", [2], BigInt64Array.of(-1n, 3n)),
+        makeTensor("Wf", [5, 3], fc),
+        makeTensor("bf", [5], Float32Array.of(0, 0, -1000, -1000, -1000)),
+      ],
+      input: [makeValueInfo("x", DataType.FLOAT, ["N", 1, 4, 4])],
+      output: [makeValueInfo("logits", DataType.FLOAT, ["N", 5])],
+    });
+    const proto = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph });
+    writeMetadata(proto, { preprocessing: { layout: "nchw", mean: [0.5], std: [0.5], imageShape: [1, 4, 4] }, classNames: null });
+    const n = 10;
+    const data: Dataset = { spec: "tied-lstm", n, shape: [1, 4, 4], images: Float32Array.from({ length: n * 16 }, () => rand()), labels: Int32Array.from({ length: n }, (_, i) => i % 2), numClasses: 5, classNames: ["0", "1", "2", "3", "4"], source: "test" };
+    const model = await openModel(encodeModel(proto), { name: "lstm" });
+    try {
+      const result = await ablate(model, data, { conditions: singles(resolveSite(model, "fc"), "zero", [2]), loss: false });
+      expect(result.unresolvedTies).toBeGreaterThanOrEqual(n);
+      expect(result.warnings).toEqual([expect.stringMatching(/^\d+ near tie\(s\) could not be settled in float64 \(lesion's float64 interpreter has no LSTM/)]);
+    } finally {
+      await closeModel(model);
+    }
+  });
+});

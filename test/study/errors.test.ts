@@ -16,6 +16,7 @@ import { fractions, groups, pairs, singles } from "../../src/study/conditions.js
 import { importModel } from "../../src/models/importModel.js";
 import { train } from "../../src/models/train.js";
 import { recover } from "../../src/models/recover.js";
+import { study } from "../../src/runs/study.js";
 import { sweep } from "../../src/engine/sweep/sweep.js";
 import { transplant } from "../../src/transplant/transplant.js";
 import { info } from "../../src/models/info.js";
@@ -198,6 +199,13 @@ describe("errors", () => {
       const held = await recover(model, data, { site: "fc1", units: [0, 1, 2, 3, 4], test: data, epochs: 1 });
       expect(held.warnings).toContain("every unit of fc1 (5) is held at zero: nothing passes the site, so retraining can only fit the layers after it to a constant input");
       expect((await recover(model, data, { site: "fc1", units: [0, 1, 2, 3], test: data, epochs: 1 })).warnings.filter((w) => w.startsWith("every unit"))).toEqual([]);
+      // A network whose only site is its output layer (a trial's LSTM): study says so, not "--sites is empty".
+      const flat = await openModel(randomMlp([4, 2], 2), { name: "flat.onnx" });
+      try {
+        expect(await errorOf(() => study(flat, data, { dir: mkdtempSync(join(tmpdir(), "lesion-flat-")) }))).toMatchObject({ code: "unknown-site", message: "flat.onnx has no hidden sites to study" });
+      } finally {
+        await closeModel(flat);
+      }
       // Each option at fault alone, with its value (epochs 0 had blamed batchSize too).
       expect(await errorOf(() => train(data, { arch: "mlp:4-3-2", epochs: 0 }))).toMatchObject({ code: "bad-option", message: "`epochs` must be a whole number ≥ 1, got 0", details: { options: ["epochs"], value: 0 } });
     } finally {

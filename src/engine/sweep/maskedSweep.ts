@@ -238,15 +238,25 @@ export async function settleTies(
     const dims = maskShape(target, part.length) as number[];
     let logits: Float64Array;
     if (session) {
-      const outputs = await session.run(
-        {
-          [model.inputName]: new OrtTensor("float64", inputs, [part.length, ...model.inputShape]),
-          [maskInputName(site.name)]: new OrtTensor("float64", masks, dims),
-          [offsetInputName(site.name)]: new OrtTensor("float64", offsets, dims),
-        },
-        [model.outputName],
-      );
-      logits = outputs[model.outputName].data as Float64Array;
+      try {
+        const outputs = await session.run(
+          {
+            [model.inputName]: new OrtTensor("float64", inputs, [part.length, ...model.inputShape]),
+            [maskInputName(site.name)]: new OrtTensor("float64", masks, dims),
+            [offsetInputName(site.name)]: new OrtTensor("float64", offsets, dims),
+          },
+          [model.outputName],
+        );
+        logits = outputs[model.outputName].data as Float64Array;
+      } catch {
+        // A float64 graph onnxruntime accepts but cannot run (its LSTM "does not support double yet": a trial's
+        // ablation ended in an internal error): this part and the rest through lesion's interpreter, if it can.
+        session = null;
+        interpreter = compileFloat64(withMasks(model.proto, [target]), [model.outputName]).graph;
+        if (!interpreter) return unresolved + ordered.length - i;
+        i -= BATCH;
+        continue;
+      }
     } else {
       try {
         const outputs = interpreter!.run({
