@@ -74,7 +74,14 @@ export function info(model: LesionModel): InfoResult {
     head: model.head.kind,
     classNames: model.classNames,
     sites: model.sites.map((s) => ({ name: s.name, kind: s.kind, units: s.units, shape: s.shape, unitAxis: s.unitAxis, op: s.op, node: s.node, layer: s.layer })),
-    notes: describeNormalization(model.normalization),
+    notes: [...describeNormalization(model.normalization), ...recurrentNote(model)],
     warnings: model.warnings,
   };
+}
+
+/** Recurrent layers' states are no sites (a trial's `--site lstm` was unknown without a word on why). */
+function recurrentNote(model: LesionModel): string[] {
+  const recurrent = (model.proto.graph?.node ?? []).filter((n) => ["LSTM", "GRU", "RNN"].includes(n.opType ?? ""));
+  if (recurrent.length === 0) return [];
+  return [`not sites: the hidden states of ${recurrent.map((n) => `${n.opType} ${n.name || n.output?.[0]}`).join(", ")} (lesion's sites are the activations of feed-forward layers; recurrent layers are not studied)`];
 }

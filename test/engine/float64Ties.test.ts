@@ -8,6 +8,7 @@ import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { DataType, decodeModel, encodeModel, makeNode, makeTensor, makeValueInfo, onnx } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
+import { info } from "../../src/models/info.js";
 import { characterize } from "../../src/study/characterize.js";
 import { singles } from "../../src/study/conditions.js";
 import { random, randomArray } from "../helpers.js";
@@ -155,6 +156,8 @@ describe("near ties no float64 path can settle", () => {
     const data: Dataset = { spec: "tied-lstm", n, shape: [1, 4, 4], images: Float32Array.from({ length: n * 16 }, () => rand()), labels: Int32Array.from({ length: n }, (_, i) => i % 2), numClasses: 5, classNames: ["0", "1", "2", "3", "4"], source: "test" };
     const model = await openModel(encodeModel(proto), { name: "lstm" });
     try {
+      // info says why the LSTM is no site.
+      expect(info(model).notes).toEqual(["not sites: the hidden states of LSTM /lstm/LSTM (lesion's sites are the activations of feed-forward layers; recurrent layers are not studied)"]);
       const result = await ablate(model, data, { conditions: singles(resolveSite(model, "fc"), "zero", [2]), loss: false });
       expect(result.unresolvedTies).toBeGreaterThanOrEqual(n);
       expect(result.warnings).toEqual([expect.stringMatching(/^\d+ near tie\(s\) could not be settled in float64 \(lesion's float64 interpreter has no LSTM/)]);
