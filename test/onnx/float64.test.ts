@@ -44,6 +44,10 @@ function model(c: Case, rand: () => number): { proto: ModelProto; feeds: Record<
 
 const window = { kernel_shape: [3, 3] };
 const CASES: Case[] = [
+  // Split's three forms (sizes as an input, as an attribute, opset 18's num_outputs), the parts recombined unequally.
+  { name: "Split sizes input (opset 13)", nodes: [makeNode("Split", ["x", "s"], ["a", "b", "c"], "s", { axis: 1 }), makeNode("Mul", ["a", "c"], ["m"], "m"), makeNode("Add", ["m", "b"], ["y"], "y")], inputs: { x: [2, 7] }, ints: { s: [3, 1, 3] } },
+  { name: "Split sizes attribute (opset 11)", nodes: [makeNode("Split", ["x"], ["a", "b", "c"], "s", { axis: -1, split: [3, 1, 3] }), makeNode("Mul", ["a", "c"], ["m"], "m"), makeNode("Sub", ["m", "b"], ["y"], "y")], inputs: { x: [2, 7] }, opset: 11 },
+  { name: "Split num_outputs (opset 18)", nodes: [makeNode("Split", ["x"], ["a", "b", "c"], "s", { axis: 0, num_outputs: 3 }), makeNode("Mul", ["a", "b"], ["m"], "m"), makeNode("Sub", ["m", "c"], ["y"], "y")], inputs: { x: [6, 4] }, opset: 18 },
   { name: "Conv groups strides pads dilations", nodes: [makeNode("Conv", ["x", "w", "b"], ["y"], "c", { group: 2, strides: [2, 1], pads: [1, 0, 1, 2], dilations: [1, 2] })], inputs: { x: [2, 4, 7, 6] }, constants: { w: [6, 2, 3, 3], b: [6] } },
   { name: "Conv SAME_UPPER stride 2, no bias", nodes: [makeNode("Conv", ["x", "w"], ["y"], "c", { auto_pad: "SAME_UPPER", strides: [2, 2] })], inputs: { x: [1, 3, 8, 7] }, constants: { w: [4, 3, 3, 3] } },
   { name: "Conv depthwise 1x1", nodes: [makeNode("Conv", ["x", "w", "b"], ["y"], "c", { group: 3 })], inputs: { x: [2, 3, 5, 5] }, constants: { w: [3, 1, 1, 1], b: [3] } },

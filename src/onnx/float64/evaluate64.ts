@@ -178,6 +178,20 @@ const KERNELS: Record<string, Kernel> = {
     opset >= 10
       ? [slice(need(x, "Slice"), ints(starts), ints(ends), ints(axes), ints(steps))]
       : [slice(need(x, "Slice"), attributeInts(n, "starts", []), attributeInts(n, "ends", []), attributeInts(n, "axes", []), [])],
+  // A transformer's qkv.split / chunk (a trial's Mixer left 225 ties unsettled for want of it): the sizes as an input
+  // from opset 13, an attribute before; without them, equal parts (opset 18's num_outputs: the last one smaller).
+  Split: (n, [x, splitInput], opset) => {
+    const t = need(x, "Split");
+    const axis = normAxis(attributeInt(n, "axis", 0), t.dims.length);
+    const count = (n.output ?? []).length;
+    let sizes = opset >= 13 ? (splitInput ? ints(splitInput) : []) : attributeInts(n, "split", []);
+    if (sizes.length === 0) {
+      const part = Math.ceil(t.dims[axis] / count);
+      sizes = Array.from({ length: count }, (_, i) => Math.max(0, Math.min(part, t.dims[axis] - i * part)));
+    }
+    let from = 0;
+    return sizes.map((size) => slice(t, [from], [(from += size)], [axis], [1]));
+  },
   Unsqueeze: (n, [x, axesInput], opset) => {
     const t = need(x, "Unsqueeze");
     const axes = opset >= 13 ? ints(axesInput) : attributeInts(n, "axes", []);
