@@ -93,6 +93,7 @@ const CASES: Case[] = [
     ints: { two: [2] },
     opset: 15,
   },
+  { name: "InstanceNormalization (GroupNorm's and InstanceNorm's export)", nodes: [makeNode("InstanceNormalization", ["x", "scale", "bias"], ["y"], "in", { epsilon: 1e-5 })], inputs: { x: [2, 3, 4, 5] }, constants: { scale: [3], bias: [3] } },
   { name: "LayerNormalization over the last axis (ConvNeXt's channels-last norm)", nodes: [makeNode("LayerNormalization", ["x", "scale", "bias"], ["y"], "ln", { axis: -1, epsilon: 1e-6 })], inputs: { x: [2, 3, 4, 6] }, constants: { scale: [6], bias: [6] }, opset: 17 },
   { name: "LayerNormalization over the last two axes, no bias", nodes: [makeNode("LayerNormalization", ["x", "scale"], ["y"], "ln", { axis: 2 })], inputs: { x: [2, 3, 4, 5] }, constants: { scale: [4, 5] }, opset: 17 },
   { name: "MaxPool pads ceil", nodes: [makeNode("MaxPool", ["x"], ["y"], "p", { ...window, strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 })], inputs: { x: [2, 3, 8, 7] } },

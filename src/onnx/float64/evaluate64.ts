@@ -13,7 +13,7 @@
 import { fail } from "../../errors.js";
 import { attribute, attributeFloat, attributeInt, attributeInts, attributeString, DataType, toInt, type ModelProto, type NodeProto } from "../proto.js";
 import { isFloatType, readConst } from "../tensorData.js";
-import { batchNorm, binary, layerNorm, concat, gather, where, gemm, matmul, pad, reduce, REDUCTIONS, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
+import { batchNorm, binary, instanceNorm, layerNorm, concat, gather, where, gemm, matmul, pad, reduce, REDUCTIONS, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
 import { erf, gelu } from "./erf.js";
 import { conv, globalAveragePool, globalMaxPool, pool, type WindowAttributes } from "./window.js";
 import { normAxis, sizeOf, type Tensor64 } from "./tensor64.js";
@@ -140,6 +140,8 @@ const KERNELS: Record<string, Kernel> = {
     if (attributeInt(n, "training_mode", 0) === 1) unsupported("BatchNormalization", "training_mode=1");
     return [batchNorm(need(x, "BatchNormalization"), need(scale, "BatchNormalization"), need(bias, "BatchNormalization"), need(mean, "BatchNormalization"), need(variance, "BatchNormalization"), attributeFloat(n, "epsilon", 1e-5))];
   },
+  // GroupNorm and InstanceNorm export as it (a trial's model left 21 near ties unsettled for want of it).
+  InstanceNormalization: (n, [x, scale, bias]) => [instanceNorm(need(x, "InstanceNormalization"), need(scale, "InstanceNormalization"), need(bias, "InstanceNormalization"), attributeFloat(n, "epsilon", 1e-5))],
   LayerNormalization: (n, [x, scale, bias]) => [layerNorm(need(x, "LayerNormalization"), need(scale, "LayerNormalization"), bias, attributeInt(n, "axis", -1), attributeFloat(n, "epsilon", 1e-5))],
   Softmax: (n, [x], opset) => [softmax(need(x, "Softmax"), attributeInt(n, "axis", opset >= 13 ? -1 : 1), opset < 13, false)],
   LogSoftmax: (n, [x], opset) => [softmax(need(x, "LogSoftmax"), attributeInt(n, "axis", opset >= 13 ? -1 : 1), opset < 13, true)],

@@ -188,6 +188,24 @@ export function layerNorm(x: Tensor64, scale: Tensor64, bias: Tensor64 | undefin
   return { dims: x.dims, data: out };
 }
 
+/** InstanceNormalization ([N, C, …]): each sample's channel normalised over its positions, then scale[c]·x + bias[c]. */
+export function instanceNorm(x: Tensor64, scale: Tensor64, bias: Tensor64, epsilon: number): Tensor64 {
+  const channels = x.dims[1];
+  const inner = sizeOf(x.dims.slice(2));
+  const out = new Float64Array(x.data.length);
+  for (let at = 0, block = 0; at < x.data.length; at += inner, block++) {
+    const c = block % channels;
+    let mean = 0;
+    for (let i = 0; i < inner; i++) mean += x.data[at + i];
+    mean /= inner;
+    let variance = 0;
+    for (let i = 0; i < inner; i++) variance += (x.data[at + i] - mean) ** 2;
+    const factor = scale.data[c] / Math.sqrt(variance / inner + epsilon);
+    for (let i = 0; i < inner; i++) out[at + i] = (x.data[at + i] - mean) * factor + bias.data[c];
+  }
+  return { dims: x.dims, data: out };
+}
+
 /** Softmax or LogSoftmax over `axis` (opset ≥ 13), or over the flattened dims from `axis` on (opset < 13). */
 export function softmax(x: Tensor64, axis: number, coerce: boolean, log: boolean): Tensor64 {
   const a = normAxis(axis, x.dims.length);
