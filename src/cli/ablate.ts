@@ -9,7 +9,7 @@ import { ablate, type AblateOptions } from "../study/ablate.js";
 import { ablateFiles } from "../runs/ablateFiles.js";
 import { RESUME_LOG_FILE } from "../runs/resultDir.js";
 import { deltaIntervals } from "../study/deltaIntervals.js";
-import { checkConditions, condition, fractions, groups, pairs, redundancySingles, singles, type AblationMode, type Condition, type FractionOrder } from "../study/conditions.js";
+import { ABLATION_MODES, checkConditions, condition, fractions, groups, pairs, redundancySingles, singles, type AblationMode, type Condition, type FractionOrder } from "../study/conditions.js";
 import type { Progress } from "../progress.js";
 import { provenance } from "../runs/provenance.js";
 import { sha256 } from "../files.js";
@@ -29,7 +29,6 @@ const FLAGS: FlagTable<AblateOptions> = {
   signal: null /* Ctrl-C */,
 };
 
-const MODES = ["zero", "mean"];
 const ORDERS = ["random", "selectivity", "impact"];
 
 interface AblateFlags {
@@ -73,7 +72,7 @@ export function registerAblate(program: Command): void {
     .action(async (path: string, flags: AblateFlags, command: Command) => {
       // --units has a default: only one the user typed conflicts with the curve that replaces it.
       if (flags.fraction !== undefined && command.getOptionValueSource("units") === "cli") fail("bad-option", "--units cannot be combined with --fraction (a fraction curve replaces the units)", { options: ["units", "fraction"] });
-      if (!MODES.includes(flags.mode)) fail("bad-option", `--mode must be zero or mean, got '${flags.mode}'`, { options: ["mode"], value: flags.mode });
+      if (!(ABLATION_MODES as readonly string[]).includes(flags.mode)) fail("bad-option", `--mode must be zero or mean, got '${flags.mode}'`, { options: ["mode"], value: flags.mode });
       if (!ORDERS.includes(flags.order)) fail("bad-option", `--order must be one of ${ORDERS.join(", ")}, got '${flags.order}'`, { options: ["order"], value: flags.order });
       if (flags.pairs !== undefined && flags.fraction !== undefined) fail("bad-option", "--pairs cannot be combined with --fraction (a fraction curve replaces the units)", { options: ["pairs", "fraction"] });
       const batchSize = parseOptionalInteger(flags.batchSize, "--batch-size");

@@ -128,7 +128,7 @@ function imagesUnder(dir: string): string[] {
       try {
         folder = statSync(child).isDirectory();
       } catch {
-        folder = false;
+        // Left a file.
       }
       if (folder) walk(child);
       else if (EXTENSIONS.has(extname(entry).toLowerCase())) files.push(entry);

@@ -76,18 +76,19 @@ export async function evaluate(model: LesionModel, data: Dataset, options: Evalu
   const counts = classCounts(data.labels, k);
   let correct = 0;
   for (let c = 0; c < k; c++) correct += confusion[c * k + c];
+  const accuracy = correct / data.n;
   return {
     model: model.name,
     modelSha256: model.sha256,
     data: data.spec,
     n: data.n,
-    accuracy: correct / data.n,
+    accuracy,
     perClass: counts.map((total, c) => (total === 0 ? null : confusion[c * k + c] / total)),
     classCounts: counts,
     classNames: classNames(model, data),
     confusion: { data: Array.from(confusion), shape: [k, k] },
     loss: lossSum / data.n,
-    warnings: [...model.warnings, ...(model.preprocessingRecorded ? [] : [unrecordedNormalisationWarning(model)]), ...chanceWarning(model, data, correct / data.n, counts)],
+    warnings: [...model.warnings, ...(model.preprocessingRecorded ? [] : [unrecordedNormalisationWarning(model)]), ...chanceWarning(model, data, accuracy, counts)],
   };
 }
 

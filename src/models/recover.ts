@@ -139,6 +139,8 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const site = checkRecover(model, data, options);
   const { network, values, layer, pin } = recoverableSite(model, site.name, options.free ?? false);
   const free = options.free ?? false;
+  // What the result and the saved model's record name: each unit once, ascending.
+  const units = [...new Set(options.units)].sort((a, b) => a - b);
   const masks = { [layer]: options.units };
   const optimizer = options.optimizer ?? "sgd";
   const lr = options.lr ?? defaultLearningRate(network, optimizer);
@@ -182,7 +184,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   return {
     model: model.name,
     site: site.name,
-    units: [...new Set(options.units)].sort((a, b) => a - b),
+    units,
     mode: free ? "free" : "held",
     classNames: classNames(model, data),
     intact,
@@ -196,8 +198,8 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     })),
     control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
     settings: { optimizer, lr, momentum: options.momentum ?? 0.9, batchSize: options.batchSize ?? 128, epochs, seed: options.seed ?? 0 },
-    recovered: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units: [...new Set(options.units)].sort((a, b) => a - b), mode: free ? "free" : "held", from: model.sha256 }),
-    warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy, lr), ...wholeSiteWarning(site, options.units, free)],
+    recovered: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units, mode: free ? "free" : "held", from: model.sha256 }),
+    warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy, lr), ...wholeSiteWarning(site, units, free)],
   };
 }
 
@@ -363,11 +365,11 @@ function withRecoveryRecord(bytes: Uint8Array, record: { site: string; units: nu
 }
 
 /**
- * Every unit of the site held at zero: the site's output is constant, so no information passes it and what the
+ * Every unit of the site (`units`: distinct) held at zero: the site's output is constant, so no information passes it and what the
  * retraining brings back is only what the layers after it learn to guess (a trial's "recovered 1.86 %" of fc1's 100
  * units, without a word).
  */
 function wholeSiteWarning(site: { name: string; units: number }, units: readonly number[], free: boolean): string[] {
-  if (free || new Set(units).size < site.units) return [];
+  if (free || units.length < site.units) return [];
   return [`every unit of ${site.name} (${site.units}) is held at zero: nothing passes the site, so retraining can only fit the layers after it to a constant input`];
 }

@@ -19,7 +19,7 @@
  */
 import { fail } from "../errors.js";
 import { indexGraph, type GraphIndex } from "./graph.js";
-import { attributeInt, DataType, makeNode, toInt, valueInfoShape, type ModelProto, type NodeProto } from "./proto.js";
+import { attributeInt, DataType, defaultOpset, makeNode, valueInfoShape, type ModelProto, type NodeProto } from "./proto.js";
 
 /** What the classifier output of a graph is, as found at opening. */
 export type HeadKind = "logits" | "softmax" | "log-softmax" | "sigmoid" | "one-logit";
@@ -54,7 +54,7 @@ export function normalizeHead(model: ModelProto): Head {
   const graph = model.graph!;
   const index = indexGraph(graph);
   const output = index.outputs[0];
-  const opset = toInt((model.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx")?.version ?? 13);
+  const opset = defaultOpset(model);
   const plain: Head = { kind: "logits", node: "", logits: null, axis: 0, opset };
   // Each tensor rewritten must feed the chain alone: nothing else may see logits where it saw probabilities.
   const sole = (tensor: string) => (index.consumers.get(tensor) ?? []).length === 1 && !index.outputs.includes(tensor);

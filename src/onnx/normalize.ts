@@ -12,7 +12,7 @@ import { externalDataFiles, inlineExternalData } from "./externalData.js";
 import { float16ToFloat32 } from "./float16.js";
 import { foldConstants } from "./fold.js";
 import { normalizeHead, readOneLogit, type Head } from "./head.js";
-import { attributeInt, encodeModel, tensorValues, type GraphProto, type ModelProto } from "./proto.js";
+import { attributeInt, defaultOpset, encodeModel, tensorValues, type GraphProto, type ModelProto } from "./proto.js";
 import { locateSites, type SiteLocation } from "./sites.js";
 
 /** What `normalizeModel` changed, for `info` and provenance. */
@@ -62,8 +62,7 @@ export function normalizeModel(model: ModelProto, options: NormalizeOptions): No
   // Folding first keeps a constant's float16 rounding where the graph casts it to float16 (mixed-precision output).
   const foldedNodes = foldConstants(graph);
   const float16 = float16ToFloat32(graph);
-  const opset = Number((model.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx")?.version ?? 0);
-  const trainingModeNodes = inferenceMode(graph, opset);
+  const trainingModeNodes = inferenceMode(graph, defaultOpset(model));
   return { externalTensors, externalFiles, float16, foldedNodes, trainingModeNodes, fixedBatch: null, leftOutSites: [] };
 }
 

@@ -36,6 +36,11 @@ export function toInt(value: unknown): number {
   return Number(value);
 }
 
+/** The graph's default-domain (ai.onnx) opset, 13 where it imports none. */
+export function defaultOpset(model: OnnxProto.onnx.IModelProto): number {
+  return toInt((model.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx")?.version ?? 13);
+}
+
 const CHECKPOINT_KINDS = { zip: "a torch.save zip archive", legacy: "a legacy torch.save file", safetensors: "a .safetensors file" };
 
 /**

@@ -209,7 +209,6 @@ const POSITIONAL_OPS = new Set([...ELEMENTWISE_OPS, ...ACTIVATION_OPS, "BatchNor
  */
 export function unitsOnLastAxis(tensor: string, index: GraphIndex): boolean {
   const seen = new Set<string>();
-  type Axis = "first" | "last" | null;
   const walk = (t: string, depth: number): Axis => {
     if (depth > 64 || seen.has(t)) return null;
     seen.add(t);
@@ -231,8 +230,11 @@ export function unitsOnLastAxis(tensor: string, index: GraphIndex): boolean {
   return walk(tensor, 0) === "last";
 }
 
+/** Where a tensor's units are, as unitsOnLastAxis walks back: axis 1, the last axis, or not known. */
+type Axis = "first" | "last" | null;
+
 /** Where a Transpose of permutation `perm` puts units that were on `axis` of its input: axis 1 or the last, else unknown. */
-function transposed(axis: "first" | "last" | null, perm: number[]): "first" | "last" | null {
+function transposed(axis: Axis, perm: number[]): Axis {
   if (axis === null || perm.length < 3) return null;
   const from = axis === "first" ? 1 : perm.length - 1;
   const to = perm.indexOf(from);

@@ -187,21 +187,20 @@ if (data.recovery) {
   const summary = last ? " After " + last.epoch + " epoch" + (last.epoch > 1 ? "s" : "") + " the damaged network is at " + pct(last.accuracy) + " (from " + pct(r.ablated.accuracy) + "; intact " + pct(r.intact.accuracy) + "), " + (last.recovered === null ? "" : pct(last.recovered) + " of the lost accuracy back") + (control ? "; the intact network retrained with the same budget went from " + pct(r.intact.accuracy) + " to " + pct(control[control.length - 1].accuracy) + (last.recovered !== null && last.recovered > 1 ? ", so a recovery above 100 % is partly what extra training gives any network." : ": what extra training alone gives.") : ".") : "";
   // Two panels: the overall lines on an axis of their own (under ten class lines near 100 % they could not be told
   // apart, a trial found), with a legend that shows each line's style; the classes beside them.
-  const styles = [
-    { series: "overall", label: "ablated, then retrained", stroke: "black", width: 3, dash: null },
-    { series: "intact", label: "intact network", stroke: "#777", width: 1.5, dash: "4 3" },
-    ...(control ? [{ series: "intact retrained (control)", label: "intact retrained (control)", stroke: "#d95f02", width: 2, dash: "1 3" }] : []),
-  ];
+  const damaged = { label: "ablated, then retrained", stroke: "black", width: 3, dash: null };
+  const intactLine = { label: "intact network", stroke: "#777", width: 1.5, dash: "4 3" };
+  const controlLine = { label: "intact retrained (control)", stroke: "#d95f02", width: 2, dash: "1 3" };
+  const styles = [damaged, intactLine, ...(control ? [controlLine] : [])];
   const overallValues = [...rows, ...controlRows].map((d) => d.accuracy).concat([r.intact.accuracy]);
   const low = Math.min(...overallValues), high = Math.max(...overallValues), pad = Math.max(0.005, (high - low) * 0.08);
   const x = { label: "epochs of retraining", ticks: epochs, tickFormat: "d" };
   const overall = Plot.plot({
     width: 420, height: 300, grid: true, marginLeft: 50, x, y: { label: "overall accuracy (%)", tickFormat: pointsTick, domain: [Math.max(0, low - pad), Math.min(1, high + pad)] },
     marks: [
-      Plot.ruleY([r.intact.accuracy], { stroke: styles[1].stroke, strokeWidth: styles[1].width, strokeDasharray: styles[1].dash }),
-      ...(control ? [Plot.line(controlRows, { x: "epoch", y: "accuracy", stroke: styles[2].stroke, strokeWidth: styles[2].width, strokeDasharray: styles[2].dash, tip: true })] : []),
-      Plot.line(rows, { x: "epoch", y: "accuracy", stroke: "black", strokeWidth: 3 }),
-      Plot.dot(rows, { x: "epoch", y: "accuracy", fill: "black", r: 3, tip: true }),
+      Plot.ruleY([r.intact.accuracy], { stroke: intactLine.stroke, strokeWidth: intactLine.width, strokeDasharray: intactLine.dash }),
+      ...(control ? [Plot.line(controlRows, { x: "epoch", y: "accuracy", stroke: controlLine.stroke, strokeWidth: controlLine.width, strokeDasharray: controlLine.dash, tip: true })] : []),
+      Plot.line(rows, { x: "epoch", y: "accuracy", stroke: damaged.stroke, strokeWidth: damaged.width }),
+      Plot.dot(rows, { x: "epoch", y: "accuracy", fill: damaged.stroke, r: 3, tip: true }),
     ],
   });
   const legend = document.createElement("div");
@@ -215,9 +214,8 @@ if (data.recovery) {
   }
   const left = document.createElement("div");
   left.append(legend, overall);
-  const range10 = ["#4e79a7", "#f28e2c", "#e15759", "#76b7b2", "#59a14f", "#edc949", "#af7aa1", "#ff9da7", "#9c755f", "#bab0ab"];
   const byClass = Plot.plot({
-    width: 480, height: 322, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: classes.map((c) => "class " + c), range: classes.map((_, i) => range10[i % 10]) }, x, y: { label: "accuracy per class (%)", tickFormat: pointsTick, nice: true },
+    width: 480, height: 322, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: classes.map((c) => "class " + c), range: classes.map((_, i) => d3.schemeTableau10[i % 10]) }, x, y: { label: "accuracy per class (%)", tickFormat: pointsTick, nice: true },
     marks: [Plot.line(perClass, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 1.5, tip: true })],
   });
   const pair = document.createElement("div");

@@ -11,8 +11,9 @@ type NpyValues = Float32Array | Float64Array | Int32Array | Uint8Array;
  * could not load the file).
  */
 export function encodeNpy(data: NpyValues, shape: readonly number[]): Uint8Array {
+  const counts = shape.every((d) => Number.isSafeInteger(d) && d >= 0);
   const size = shape.reduce((a, b) => a * b, 1);
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0) || size !== data.length) fail("bad-option", `an array of ${data.length} values cannot have shape [${shape.join(", ")}]${shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? ` (${size} values)` : ""}`, { options: ["shape"], value: [...shape] });
+  if (!counts || size !== data.length) fail("bad-option", `an array of ${data.length} values cannot have shape [${shape.join(", ")}]${counts ? ` (${size} values)` : ""}`, { options: ["shape"], value: [...shape] });
   const descr = data instanceof Float32Array ? "<f4" : data instanceof Float64Array ? "<f8" : data instanceof Int32Array ? "<i4" : "|u1";
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;

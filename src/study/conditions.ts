@@ -8,8 +8,11 @@ import { fail } from "../errors.js";
 import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { seeded, shuffle } from "../random.js";
 
+/** The ablation modes, as conditions and the command line's --mode name them. */
+export const ABLATION_MODES = ["zero", "mean"] as const;
+
 /** How a condition ablates its units: "zero" forces their outputs to 0 (the papers' ablation); "mean" replaces them by their mean over the data set. */
-export type AblationMode = "zero" | "mean";
+export type AblationMode = (typeof ABLATION_MODES)[number];
 
 /** One ablation: units of one site knocked out together in a mode. Build with `condition`, `singles`, `pairs`, `groups` or `fractions`. */
 export interface Condition {
@@ -92,7 +95,7 @@ export function singles(site: Site, mode: AblationMode = "zero", units?: readonl
 export function pairs(site: Site, mode: AblationMode = "zero", units?: readonly number[]): Condition[] {
   // Each unit once: a repeated unit had made a pair of itself (a single) and repeated pairs.
   const list = [...new Set(units ?? range(site.units))];
-  if (list.length < 2) fail("bad-units", `pairs at site ${site.name} need at least two units, got ${list.length === 0 ? "none" : list.join(", ")}`, { site: site.name, units: [...list] });
+  if (list.length < 2) fail("bad-units", `pairs at site ${site.name} need at least two units, got ${list.length === 0 ? "none" : list.join(", ")}`, { site: site.name, units: list });
   const result: Condition[] = [];
   for (let a = 0; a < list.length; a++) for (let b = a + 1; b < list.length; b++) result.push(condition(site, [list[a], list[b]], mode));
   return result;
@@ -209,7 +212,7 @@ export function checkConditions(model: LesionModel, conditions: readonly Conditi
 }
 
 function checkCondition(c: Condition, site: string): void {
-  if (c.mode !== "zero" && c.mode !== "mean") fail("bad-option", `condition ${c.id}: \`mode\` must be "zero" or "mean", got '${String(c.mode)}'`, { options: ["mode"], value: c.mode });
+  if (!ABLATION_MODES.includes(c.mode)) fail("bad-option", `condition ${c.id}: \`mode\` must be "zero" or "mean", got '${String(c.mode)}'`, { options: ["mode"], value: c.mode });
   for (let i = 1; i < c.units.length; i++) {
     if (!(c.units[i] > c.units[i - 1])) fail("bad-units", `condition ${c.id}: its units must be distinct and ascending, got ${c.units.join(", ")} (condition() sorts them)`, { site });
   }

@@ -11,7 +11,7 @@
  * unresolved, never guess.
  */
 import { fail } from "../../errors.js";
-import { attribute, attributeFloat, attributeInt, attributeInts, attributeString, DataType, toInt, type ModelProto, type NodeProto } from "../proto.js";
+import { attribute, attributeFloat, attributeInt, attributeInts, attributeString, DataType, defaultOpset, toInt, type ModelProto, type NodeProto } from "../proto.js";
 import { isFloatType, readConst } from "../tensorData.js";
 import { batchNorm, binary, instanceNorm, layerNorm, concat, gather, where, gemm, matmul, pad, reduce, REDUCTIONS, reshapeDims, slice, softmax, transpose, unary, unsupported } from "./kernels.js";
 import { erf, gelu } from "./erf.js";
@@ -249,7 +249,7 @@ export interface Float64Graph {
  */
 export function compileFloat64(model: ModelProto, outputs: readonly string[]): { graph: Float64Graph; missing: [] } | { graph: null; missing: string[] } {
   const graph = model.graph!;
-  const opset = toInt((model.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx")?.version ?? 13);
+  const opset = defaultOpset(model);
   const nodes = neededNodes(graph.node ?? [], outputs);
   const missing = missingOps(nodes);
   if (missing.length > 0) return { graph: null, missing };

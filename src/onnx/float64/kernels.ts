@@ -177,15 +177,20 @@ export function layerNorm(x: Tensor64, scale: Tensor64, bias: Tensor64 | undefin
   const inner = sizeOf(x.dims.slice(a));
   const out = new Float64Array(x.data.length);
   for (let at = 0; at < x.data.length; at += inner) {
-    let mean = 0;
-    for (let i = 0; i < inner; i++) mean += x.data[at + i];
-    mean /= inner;
-    let variance = 0;
-    for (let i = 0; i < inner; i++) variance += (x.data[at + i] - mean) ** 2;
-    const factor = 1 / Math.sqrt(variance / inner + epsilon);
+    const { mean, factor } = moments(x.data, at, inner, epsilon);
     for (let i = 0; i < inner; i++) out[at + i] = (x.data[at + i] - mean) * factor * scale.data[i % scale.data.length] + (bias ? bias.data[i % bias.data.length] : 0);
   }
   return { dims: x.dims, data: out };
+}
+
+/** The mean of `data[at, at + inner)` and 1/√(variance + ε), its (biased) variance: what LayerNorm and InstanceNorm divide by. */
+function moments(data: Float64Array, at: number, inner: number, epsilon: number): { mean: number; factor: number } {
+  let mean = 0;
+  for (let i = 0; i < inner; i++) mean += data[at + i];
+  mean /= inner;
+  let variance = 0;
+  for (let i = 0; i < inner; i++) variance += (data[at + i] - mean) ** 2;
+  return { mean, factor: 1 / Math.sqrt(variance / inner + epsilon) };
 }
 
 /** InstanceNormalization ([N, C, …]): each sample's channel normalised over its positions, then scale[c]·x + bias[c]. */
@@ -195,13 +200,8 @@ export function instanceNorm(x: Tensor64, scale: Tensor64, bias: Tensor64, epsil
   const out = new Float64Array(x.data.length);
   for (let at = 0, block = 0; at < x.data.length; at += inner, block++) {
     const c = block % channels;
-    let mean = 0;
-    for (let i = 0; i < inner; i++) mean += x.data[at + i];
-    mean /= inner;
-    let variance = 0;
-    for (let i = 0; i < inner; i++) variance += (x.data[at + i] - mean) ** 2;
-    const factor = scale.data[c] / Math.sqrt(variance / inner + epsilon);
-    for (let i = 0; i < inner; i++) out[at + i] = (x.data[at + i] - mean) * factor + bias.data[c];
+    const { mean, factor } = moments(x.data, at, inner, epsilon);
+    for (let i = 0; i < inner; i++) out[at + i] = (x.data[at + i] - mean) * factor * scale.data[c] + bias.data[c];
   }
   return { dims: x.dims, data: out };
 }
