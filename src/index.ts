@@ -81,7 +81,7 @@ export { provenance, type Provenance } from "./runs/provenance.js";
 export { dataIdentity, type DataIdentity } from "./data/dataIdentity.js";
 export { checkAgreement, type Agreement } from "./engine/agreement.js";
 export { recordFiles, type RecordSummary } from "./runs/recordFiles.js";
-export { ablateFiles, type AblateSummary } from "./runs/ablateFiles.js";
+export { ablateFiles, readAblateFiles, type AblateFilesRead, type AblateSummary, type AblateSummaryCondition } from "./runs/ablateFiles.js";
 export { deltaIntervals, type DeltaIntervals, type DeltaIntervalsOptions } from "./study/deltaIntervals.js";
 export { characterizeFiles, type CharacterizeSummary } from "./runs/characterizeFiles.js";
 export { transplantFiles, type TransplantSummary } from "./runs/transplantFiles.js";

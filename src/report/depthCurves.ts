@@ -4,7 +4,7 @@
  * network; and Study B of Meyes et al. 2019 (their VGG study), every site's random-order curve averaged over repeats,
  * in depth order.
  */
-import type { AblateSummary } from "../runs/ablateFiles.js";
+import type { AblateFilesRead } from "../runs/ablateFiles.js";
 import { round } from "./round.js";
 
 /** Per order and repeat, (fraction, accuracy) points. */
@@ -28,31 +28,32 @@ export interface DepthCurve {
 }
 
 /** The curves of `site` in `curves` (none without a fractions step). */
-export function curveSeries(curves: AblateSummary | null, site: string): CurveSeries {
+export function curveSeries(curves: AblateFilesRead | null, site: string): CurveSeries {
   if (!curves) return [];
   const series = new Map<string, { order: string; repeat: number; points: Array<[number, number]> }>();
-  for (const c of curves.conditions) {
+  for (const c of curves.summary.conditions) {
     if (c.site !== site || !c.label) continue;
     // Labels read "<fraction> <order>[ #<repeat>]".
     const [fraction, order, repeat] = c.label.split(" ");
     const key = `${order} ${repeat ?? ""}`;
-    if (!series.has(key)) series.set(key, { order, repeat: repeat ? Number(repeat.slice(1)) : 1, points: [[0, curves.baseline.accuracy]] });
+    if (!series.has(key)) series.set(key, { order, repeat: repeat ? Number(repeat.slice(1)) : 1, points: [[0, curves.summary.baseline.accuracy]] });
     series.get(key)!.points.push([Number(fraction), round(c.accuracy)!]);
   }
   return [...series.values()];
 }
 
 /** The per-class curves of `site` in `curves`, for k classes (none without a fractions step). */
-export function classCurveSeries(curves: AblateSummary | null, site: string, k: number): ClassCurveSeries {
+export function classCurveSeries(curves: AblateFilesRead | null, site: string, k: number): ClassCurveSeries {
   if (!curves) return [];
   const series = new Map<string, ClassCurveSeries[number]>();
-  for (const c of curves.conditions) {
-    if (c.site !== site || !c.label) continue;
+  curves.summary.conditions.forEach((c, i) => {
+    if (c.site !== site || !c.label) return;
     const [fraction, order, repeat] = c.label.split(" ");
     const key = `${order} ${repeat ?? ""}`;
-    if (!series.has(key)) series.set(key, { order, repeat: repeat ? Number(repeat.slice(1)) : 1, perClass: Array.from({ length: k }, (_, j) => [[0, curves.baseline.perClass[j]]]) });
-    series.get(key)!.perClass.forEach((points, j) => points.push([Number(fraction), round(c.perClass[j])]));
-  }
+    if (!series.has(key)) series.set(key, { order, repeat: repeat ? Number(repeat.slice(1)) : 1, perClass: Array.from({ length: k }, (_, j) => [[0, curves.summary.baseline.perClass[j]]]) });
+    const perClass = curves.perClass(i);
+    series.get(key)!.perClass.forEach((points, j) => points.push([Number(fraction), round(perClass[j])]));
+  });
   return [...series.values()];
 }
 
@@ -60,7 +61,7 @@ export function classCurveSeries(curves: AblateSummary | null, site: string, k: 
  * Study B's rows: the random-order curves of every site, averaged over repeats, sites sorted by their position in the
  * graph (the order `locateSites` finds them in; the study's own order where the model file is gone).
  */
-export function depthCurves(curves: AblateSummary | null, studied: string[], graphOrder: string[], sites: Array<{ name: string; kind: "dense" | "conv"; units: number }>, k: number): DepthCurve[] {
+export function depthCurves(curves: AblateFilesRead | null, studied: string[], graphOrder: string[], sites: Array<{ name: string; kind: "dense" | "conv"; units: number }>, k: number): DepthCurve[] {
   if (!curves) return [];
   const position = (name: string) => (graphOrder.includes(name) ? graphOrder.indexOf(name) : graphOrder.length + studied.indexOf(name));
   const ordered = [...studied].sort((a, b) => position(a) - position(b));

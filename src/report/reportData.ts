@@ -9,7 +9,7 @@ import { fail } from "../errors.js";
 import { layerWeights } from "../onnx/layerWeights.js";
 import { prepareGraph } from "../onnx/normalize.js";
 import { decodeModel } from "../onnx/proto.js";
-import type { AblateSummary } from "../runs/ablateFiles.js";
+import { readAblateFiles, type AblateFilesRead } from "../runs/ablateFiles.js";
 import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
 import type { EvaluateResult } from "../engine/evaluate.js";
 import type { RecoverSummary } from "../runs/recoverFiles.js";
@@ -136,11 +136,14 @@ export function reportData(dir: string): ReportData {
   const meta = JSON.parse(readFileSync(join(dir, STUDY_FILE), "utf8")) as { model: string; modelPath: string | null; data: string; n: number; sites: string[]; initial: string | null };
   // Only this study's steps: the directory may also hold pairs or a recovery of the same network from an earlier study.
   const planned = studySteps(dir);
-  const summary = <T>(step: string): T | null => ((planned === null || planned.includes(step)) && existsSync(join(dir, step, SUMMARY_FILE)) ? (JSON.parse(readFileSync(join(dir, step, SUMMARY_FILE), "utf8")) as T) : null);
+  const finished = (step: string) => (planned === null || planned.includes(step)) && existsSync(join(dir, step, SUMMARY_FILE));
+  const summary = <T>(step: string): T | null => (finished(step) ? (JSON.parse(readFileSync(join(dir, step, SUMMARY_FILE), "utf8")) as T) : null);
+  // An ablate step with its per-class numbers, which its files hold rather than its summary.
+  const ablateStep = (step: string): AblateFilesRead | null => (finished(step) ? readAblateFiles(join(dir, step)) : null);
   const evaluation = summary<EvaluateResult>("eval");
-  const singles = summary<AblateSummary>("singles");
+  const singles = ablateStep("singles")?.summary;
   const characterized = summary<CharacterizeSummary>("characterize");
-  const curves = summary<AblateSummary>("fractions");
+  const curves = ablateStep("fractions");
   if (!evaluation || !singles || !characterized) fail("missing-file", `${dir} has no finished eval, singles or characterize step; rerun lesion study on it`, { path: dir });
   const k = evaluation.classNames.length;
   const proto = meta.modelPath && existsSync(meta.modelPath) ? decodeModel(readFileChecked(meta.modelPath, "model"), meta.modelPath) : null;
@@ -154,7 +157,7 @@ export function reportData(dir: string): ReportData {
     const byImpact = groups.groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
     const impact = Array.from({ length: ind.units }, (_, u) => Array.from({ length: k }, (_, c) => round(ind.impactProfile.data[u * k + c])));
     const order = Array.from({ length: ind.units }, (_, u) => u).sort((a, b) => byActivation.labels[a] - byActivation.labels[b] || ind.impact[b] - ind.impact[a] || a - b);
-    const pairsSummary = summary<AblateSummary>(pairsStep(name, meta.sites));
+    const pairsRun = ablateStep(pairsStep(name, meta.sites));
     const embedding = groups.embeddings.tsne ?? groups.embeddings.pca;
     const location = siteLocations.find((s) => s.name === name);
     const weights = proto && location?.layer ? layerWeights(proto, location.layer) : null;
@@ -163,17 +166,18 @@ export function reportData(dir: string): ReportData {
     const isImage = weights !== null && ind.kind === "dense" && Number.isInteger(side) && side > 1 && name === meta.sites[0];
     const ofSite = singles.conditions.filter((c) => c.site === name);
     const byUnit = new Map(ofSite.map((c) => [c.units[0], c]));
-    const pairSplit = pairsSummary
-      ? [...pairsSummary.conditions]
-          .sort((a, b) => (b.redundancy?.overall ?? 0) - (a.redundancy?.overall ?? 0))
+    const pairSplit = pairsRun
+      ? pairsRun.summary.conditions
+          .map((c, i) => ({ c, i }))
+          .sort((a, b) => (b.c.redundancy ?? 0) - (a.c.redundancy ?? 0))
           .slice(0, 10)
-          .map((c) => ({
+          .map(({ c, i }) => ({
             units: [c.units[0], c.units[1]] as [number, number],
-            drop: c.deltaPerClass.map((d) => (d === null ? null : round(0 - d))),
-            redundant: (c.redundancy?.perClass ?? []).map((r, j) => (r === null || evaluation.perClass[j] === null ? null : round(r * evaluation.perClass[j]!))),
+            drop: pairsRun.deltaPerClass(i).map((d) => (d === null ? null : round(0 - d))),
+            redundant: (pairsRun.redundancy(i) ?? []).map((r, j) => (r === null || evaluation.perClass[j] === null ? null : round(r * evaluation.perClass[j]!))),
           }))
       : null;
-    const pairList = pairsSummary ? pairsSummary.conditions.map((c) => [c.units[0], c.units[1], round(c.delta)!, round(c.redundancy?.overall ?? 0)!] as [number, number, number, number]) : null;
+    const pairList = pairsRun ? pairsRun.summary.conditions.map((c) => [c.units[0], c.units[1], round(c.delta)!, round(c.redundancy ?? 0)!] as [number, number, number, number]) : null;
     return {
       findings: findings(ind, impact, evaluation.classNames, pairList, characterized.correlations.find((t) => t.scope === name)?.entries ?? []),
       name,

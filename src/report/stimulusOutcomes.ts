@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseNpy } from "../data/npy.js";
 import { readFileChecked } from "../files.js";
-import type { AblateSummary } from "../runs/ablateFiles.js";
+import { readAblateFiles, type AblateSummary } from "../runs/ablateFiles.js";
 import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
 import { pairsStep, SUMMARY_FILE } from "../runs/resultDir.js";
 import { round } from "./round.js";
@@ -53,11 +53,11 @@ export function stimulusOutcomes(dir: string, characterized: CharacterizeSummary
     }
     const pairsDir = pairsStep(site, sites);
     if (!existsSync(join(dir, pairsDir, SUMMARY_FILE))) continue;
-    const pairs = JSON.parse(readFileSync(join(dir, pairsDir, SUMMARY_FILE), "utf8")) as AblateSummary;
+    const pairs = readAblateFiles(join(dir, pairsDir)).summary;
     const pairFiles = step(pairsDir);
     // The 20 most redundant pairs and the 20 most damaging ones.
     const all = pairs.conditions.map((c, i) => ({ c, i }));
-    const redundant = [...all].sort((a, b) => (b.c.redundancy?.overall ?? 0) - (a.c.redundancy?.overall ?? 0)).slice(0, 20);
+    const redundant = [...all].sort((a, b) => (b.c.redundancy ?? 0) - (a.c.redundancy ?? 0)).slice(0, 20);
     const damaging = [...all].sort((a, b) => a.c.delta - b.c.delta).slice(0, 20);
     for (const { c, i } of [...new Set([...redundant, ...damaging])]) {
       const alone = c.units.map((u) => after(singlesFiles, ofSite.find((o) => o.c.units[0] === u)!.i));

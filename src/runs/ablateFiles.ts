@@ -3,12 +3,15 @@
  * predictions as `.npy`, and every changed prediction as (condition, sample, prediction) rows, so any per-sample
  * question can be answered in numpy without rerunning.
  */
+import { join } from "node:path";
+import { parseNpy } from "../data/npy.js";
 import { fail } from "../errors.js";
+import { readFileChecked } from "../files.js";
 import type { AblateResult, ConditionResult } from "../study/ablate.js";
 import type { AblationMode } from "../study/conditions.js";
 import type { Provenance } from "./provenance.js";
 import type { DeltaIntervals } from "../study/deltaIntervals.js";
-import { fileStems, LESION_VERSION, type ResultFile } from "./resultDir.js";
+import { fileStems, LESION_VERSION, SUMMARY_FILE, type ResultFile } from "./resultDir.js";
 
 /** `lesion ablate`'s summary.json: the result without its per-sample arrays (those are .npy files), with options and provenance. */
 export interface AblateSummary extends Omit<AblateResult, "changes" | "predictions" | "labels" | "conditions"> {
@@ -24,20 +27,29 @@ export interface AblateSummary extends Omit<AblateResult, "changes" | "predictio
   options: { loss: boolean; confusion: boolean };
   /** What computed the result and on what (versions, threads, model and data hashes, seed). */
   provenance: Provenance;
-  /** One entry per condition, as the result's without `confusion`; `deltaCi` [low, high] its delta's interval (fractions) when computed. */
-  conditions: Array<Omit<AblateResult["conditions"][number], "confusion"> & { deltaCi?: [number, number] }>;
+  /**
+   * One entry per condition: its scalars, as its CSV row has them. `redundancy` is the overall one (null but for
+   * pairs), `deltaCi` [low, high] its delta's interval (fractions) when computed. The per-class numbers are in the
+   * files, row i for condition i: `per_class.npy` (accuracy), `redundancy.npy`, and the CSV (accuracy and delta).
+   */
+  conditions: AblateSummaryCondition[];
   /** How the conditions' `deltaCi` were computed (bootstrap over images, `deltaIntervals`); absent without them. */
   deltaCi?: { method: "bootstrap-exact"; level: number };
   /** The files written beside the summary. */
   files: string[];
 }
 
+/** A condition of `AblateSummary`: `ConditionResult` without its per-class arrays, `redundancy` its overall value. */
+export type AblateSummaryCondition = Omit<ConditionResult, "confusion" | "perClass" | "deltaPerClass" | "redundancy"> & { redundancy: number | null; deltaCi?: [number, number] };
+
 /**
  * The result files of an ablation. With `intervals` (from `deltaIntervals`, one per condition), each condition's
  * summary entry gets `deltaCi: [low, high]` and its CSV row the columns `delta_ci_low`, `delta_ci_high`.
  * Files: `<site>.csv` per site (one row per condition), `per_class.npy` ([conditions, classes] float64, NaN for a class
- * without samples), `predictions.npy` and `labels.npy` ([n] int32), `changes.npy` ([changes, 3] int32 rows of
- * condition, sample, new prediction) and, with `options.confusion`, `confusion.npy` ([conditions, classes, classes]).
+ * without samples), `redundancy.npy` where any condition is a pair ([conditions, classes] float64, the share of the
+ * class's intact correct samples lost only jointly; NaN for other conditions and classes without samples),
+ * `predictions.npy` and `labels.npy` ([n] int32), `changes.npy` ([changes, 3] int32 rows of condition, sample, new
+ * prediction) and, with `options.confusion`, `confusion.npy` ([conditions, classes, classes]).
  * Built in memory, written by ResultDir.write.
  * @throws LesionError `bad-option` (`options.confusion` for a result computed without `confusion`).
  */
@@ -68,6 +80,11 @@ export function ablateFiles(
   const perClass = new Float64Array(result.conditions.length * k);
   for (let i = 0; i < result.conditions.length; i++) copyPerClass(perClass, i * k, result.conditions[i].perClass, k);
   files.push({ name: "per_class.npy", kind: "npy", data: perClass, shape: [result.conditions.length, k] });
+  if (result.conditions.some((c) => c.redundancy !== null)) {
+    const redundancy = new Float64Array(result.conditions.length * k).fill(Number.NaN);
+    for (let i = 0; i < result.conditions.length; i++) if (result.conditions[i].redundancy) copyPerClass(redundancy, i * k, result.conditions[i].redundancy!.perClass, k);
+    files.push({ name: "redundancy.npy", kind: "npy", data: redundancy, shape: [result.conditions.length, k] });
+  }
   files.push({ name: "predictions.npy", kind: "npy", data: result.predictions, shape: [result.n] });
   files.push({ name: "labels.npy", kind: "npy", data: result.labels, shape: [result.n] });
   let total = 0;
@@ -122,34 +139,55 @@ function copyChanges(out: Int32Array, at: number, i: number, change: { samples: 
 
 /** A condition's CSV row, in the header's order. */
 function csvRow(c: ConditionResult, interval: [number, number] | null, k: number, cumulative: boolean): Array<string | number | null> {
-  const row: Array<string | number | null> = [c.id, c.site, c.units.join(" "), c.mode, c.label];
-  if (cumulative) row.push(c.cumulative?.fraction ?? null, c.cumulative?.order ?? null, c.cumulative?.repeat ?? null);
-  row.push(c.accuracy, c.delta);
-  if (interval) row.push(interval[0], interval[1]);
-  row.push(c.lost, c.gained, c.loss, c.redundancy?.overall ?? null);
-  for (let j = 0; j < k; j++) row.push(c.perClass[j]);
-  for (let j = 0; j < k; j++) row.push(c.deltaPerClass[j]);
+  // Written by index into an array of its final length (pushes grew it field by field).
+  const row = new Array<string | number | null>(11 + (cumulative ? 3 : 0) + (interval ? 2 : 0) + 2 * k);
+  let at = 0;
+  row[at++] = c.id;
+  row[at++] = c.site;
+  row[at++] = c.units.join(" ");
+  row[at++] = c.mode;
+  row[at++] = c.label;
+  if (cumulative) {
+    row[at++] = c.cumulative?.fraction ?? null;
+    row[at++] = c.cumulative?.order ?? null;
+    row[at++] = c.cumulative?.repeat ?? null;
+  }
+  row[at++] = c.accuracy;
+  row[at++] = c.delta;
+  if (interval) {
+    row[at++] = interval[0];
+    row[at++] = interval[1];
+  }
+  row[at++] = c.lost;
+  row[at++] = c.gained;
+  row[at++] = c.loss;
+  row[at++] = c.redundancy === null ? null : c.redundancy.overall;
+  for (let j = 0; j < k; j++) row[at++] = c.perClass[j];
+  for (let j = 0; j < k; j++) row[at++] = c.deltaPerClass[j];
   return row;
 }
 
-/** A condition's summary entry: its fields but the confusion matrix (confusion.npy holds those), with its interval. */
-function summaryCondition(c: ConditionResult, interval: [number, number] | null): AblateSummary["conditions"][number] {
-  const entry: AblateSummary["conditions"][number] = {
+/**
+ * A condition's summary entry: its scalars, with its interval. Its per-class arrays are in the files (per_class.npy,
+ * redundancy.npy, the CSV): the summary of the standard sweep had repeated them, 3.6 MB where 1.1 MB says the rest,
+ * and writing it had taken longer than the sweep of the last layer's pairs.
+ */
+function summaryCondition(c: ConditionResult, interval: [number, number] | null): AblateSummaryCondition {
+  // One literal, the optional fields added after: a spread in the literal made each entry ~3 µs (cold), 17 ms a sweep.
+  const entry: AblateSummaryCondition = {
     id: c.id,
     site: c.site,
     units: c.units,
     mode: c.mode,
     label: c.label,
-    ...(c.cumulative ? { cumulative: c.cumulative } : {}),
     accuracy: c.accuracy,
-    perClass: c.perClass,
     delta: c.delta,
-    deltaPerClass: c.deltaPerClass,
     lost: c.lost,
     gained: c.gained,
     loss: c.loss,
-    redundancy: c.redundancy,
+    redundancy: c.redundancy === null ? null : c.redundancy.overall,
   };
+  if (c.cumulative) entry.cumulative = c.cumulative;
   if (interval) entry.deltaCi = interval;
   return entry;
 }
@@ -158,4 +196,55 @@ function summaryCondition(c: ConditionResult, interval: [number, number] | null)
 function modeOf(conditions: readonly ConditionResult[]): AblationMode | "mixed" {
   const modes = new Set(conditions.map((c) => c.mode));
   return modes.size === 1 ? [...modes][0] : "mixed";
+}
+
+/** A finished `ablate` directory read back: its summary, and condition i's per-class numbers from its files. */
+export interface AblateFilesRead {
+  summary: AblateSummary;
+  /** Condition i's per-class accuracy (fractions 0..1, null for a class without samples), from per_class.npy. */
+  perClass(i: number): Array<number | null>;
+  /** Condition i's per-class change from the intact network (signed fractions), from its counts as ablate computes it. */
+  deltaPerClass(i: number): Array<number | null>;
+  /** Condition i's per-class redundancy (fractions 0..1), from redundancy.npy; null for a condition that is not a pair. */
+  redundancy(i: number): Array<number | null> | null;
+}
+
+/**
+ * Reads what `ablateFiles` wrote to `dir` (summary.json, per_class.npy, redundancy.npy), or a directory an earlier
+ * release wrote, whose summary held the per-class arrays itself.
+ * @throws LesionError `missing-file`, `bad-data` (a file that is not what ablate writes).
+ */
+export function readAblateFiles(dir: string): AblateFilesRead {
+  const summary = JSON.parse(readFileChecked(join(dir, SUMMARY_FILE), "result file").toString("utf8")) as AblateSummary;
+  const k = summary.classNames.length;
+  const old = summary.conditions as unknown as Array<{ perClass?: Array<number | null>; redundancy: number | { overall: number; perClass: Array<number | null> } | null }>;
+  const earlier = old.length > 0 && Array.isArray(old[0].perClass);
+  const matrix = (name: string): Float64Array | null => {
+    if (earlier || !summary.files.includes(name)) return null;
+    const path = join(dir, name);
+    const array = parseNpy(readFileChecked(path, "result file"), path);
+    if (array.descr !== "<f8" || array.shape.join() !== `${summary.conditions.length},${k}`) fail("bad-data", `${path} is not the [${summary.conditions.length}, ${k}] float64 array ablate writes`, { path });
+    return new Float64Array(Uint8Array.from(array.data).buffer);
+  };
+  const row = (values: Float64Array, i: number) => Array.from(values.subarray(i * k, (i + 1) * k), (v) => (Number.isNaN(v) ? null : v));
+  const accuracies = matrix("per_class.npy");
+  const redundancies = matrix("redundancy.npy");
+  if (earlier) summary.conditions = summary.conditions.map((c, i) => ({ ...c, redundancy: typeof old[i].redundancy === "object" && old[i].redundancy !== null ? old[i].redundancy.overall : null }));
+  const perClass = (i: number) => (earlier ? old[i].perClass! : row(accuracies!, i));
+  return {
+    summary,
+    perClass,
+    deltaPerClass(i) {
+      // As ablate: (correct − intact correct) / class size, the counts recovered from the fractions.
+      const now = perClass(i);
+      return summary.classCounts.map((n, j) => (now[j] === null || summary.baseline.perClass[j] === null ? null : (Math.round(now[j]! * n) - Math.round(summary.baseline.perClass[j]! * n)) / n));
+    },
+    redundancy(i) {
+      if (earlier) {
+        const r = old[i].redundancy;
+        return typeof r === "object" && r !== null ? r.perClass : null;
+      }
+      return redundancies && summary.conditions[i].redundancy !== null ? row(redundancies, i) : null;
+    },
+  };
 }
