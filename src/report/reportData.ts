@@ -67,8 +67,8 @@ export interface ReportSite {
    * part of it lost only jointly (redundancy × the class's intact accuracy); the rest is what either unit causes alone.
    */
   pairSplit: Array<{ units: [number, number]; drop: Array<number | null>; redundant: Array<number | null> }> | null;
-  /** Bootstrap CIs of each unit's single-ablation accuracy change (`deltaIntervals`), by unit; null without them. */
-  ci: { level: number; method: string; intervals: Array<[number, number]> } | null;
+  /** Bootstrap CIs of each unit's single-ablation accuracy change (`deltaIntervals`), by unit (null for a unit the singles step lacks); null without them. */
+  ci: { level: number; method: string; intervals: Array<[number, number] | null> } | null;
   /** Per unit, the change of the mean cross-entropy when it alone is ablated (null where the loss was not computed). */
   lossChange: Array<number | null>;
   /** Cumulative curves per class: per order and repeat, per class (fraction, accuracy) points. */
@@ -210,7 +210,11 @@ export function reportData(dir: string): ReportData {
       pairs: pairList,
       pairSplit,
       ci: singles.deltaCi
-        ? { ...singles.deltaCi, intervals: Array.from({ length: ind.units }, (_, u) => (byUnit.get(u)?.deltaCi ?? [0, 0]).map((v) => round(v)!) as [number, number]) }
+        ? { ...singles.deltaCi, intervals: Array.from({ length: ind.units }, (_, u) => {
+              const ci = byUnit.get(u)?.deltaCi;
+              return ci ? [round(ci[0])!, round(ci[1])!] : null;
+            }),
+          }
         : null,
       lossChange: Array.from({ length: ind.units }, (_, u) => {
         const loss = byUnit.get(u)?.loss;

@@ -88,7 +88,8 @@ function drawSite(site) {
       const ordered = range(site.units).sort((a, b) => site.indicators.impact[b] - site.indicators.impact[a] || a - b);
       const costly = ordered.filter((u) => site.indicators.impact[u] > 0);
       const ranked = (costly.length > 0 ? costly : ordered).slice(0, 25);
-      const rows = ranked.map((u) => ({ unit: unitLabel(u), drop: site.indicators.impact[u], low: -site.ci.intervals[u][1], high: -site.ci.intervals[u][0], lossChange: site.lossChange[u] }));
+      // A unit without an interval has no rule (its dot stays).
+      const rows = ranked.map((u) => { const ci = site.ci.intervals[u]; return { unit: unitLabel(u), drop: site.indicators.impact[u], low: ci ? -ci[1] : null, high: ci ? -ci[0] : null, lossChange: site.lossChange[u] }; });
       const pair = document.createElement("div");
       pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem";
       const x = { label: "unit (largest drop first)", domain: rows.map((r) => r.unit), tickRotate: -45 };

@@ -7,6 +7,12 @@
  */
 import normalCdf from "@stdlib/stats-base-dists-normal-cdf";
 import tCdf from "@stdlib/stats-base-dists-t-cdf";
+import { fail } from "../errors.js";
+
+/** Refuses two arrays paired by index that differ in length (a shorter second array had read as NaN, a longer one was cut). */
+function checkPaired(what: string, a: ArrayLike<number>, b: ArrayLike<number>): void {
+  if (b.length !== a.length) fail("shape-mismatch", `${what} needs two arrays of one length, got ${a.length} and ${b.length} values`, { expected: [a.length], actual: [b.length] });
+}
 
 /** A correlation coefficient with its two-sided p-value (`pearson`, `spearman`). */
 export interface Correlation {
@@ -35,9 +41,11 @@ export function rank(values: ArrayLike<number>): Float64Array {
 /**
  * Pearson's r of `x` and `y` (paired by index; `y` as long as `x`), with the two-sided p-value of the t test on n − 2
  * degrees of freedom, as scipy.stats.pearsonr. r and p are null where r is undefined: fewer than 3 pairs (SciPy: p 1
- * for 2), or a constant variable. Sums in float64. Throws nothing (a NaN value makes r and p NaN).
+ * for 2), or a constant variable. Sums in float64. A NaN value makes r and p NaN.
+ * @throws LesionError `shape-mismatch` where `y`'s length is not `x`'s.
  */
 export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): Correlation {
+  checkPaired("pearson", x, y);
   const n = x.length;
   let mx = 0;
   let my = 0;
@@ -61,9 +69,11 @@ export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): Correlation
 
 /**
  * Spearman's rank correlation: Pearson's r of the average ranks (`rank`), p from the same t test, as
- * scipy.stats.spearmanr; null as `pearson` (fewer than 3 pairs, or a constant variable). Throws nothing.
+ * scipy.stats.spearmanr; null as `pearson` (fewer than 3 pairs, or a constant variable).
+ * @throws LesionError `shape-mismatch` where `y`'s length is not `x`'s.
  */
 export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): Correlation {
+  checkPaired("spearman", x, y);
   return pearson(rank(x), rank(y));
 }
 
@@ -116,7 +126,8 @@ export function mannWhitney(a: ArrayLike<number>, b: ArrayLike<number>): MannWhi
 }
 
 /** Counts of each (label in a, label in b) pair, with the distinct labels of each. */
-function contingency(a: ArrayLike<number>, b: ArrayLike<number>): { table: number[][]; rows: number[]; cols: number[] } {
+function contingency(what: string, a: ArrayLike<number>, b: ArrayLike<number>): { table: number[][]; rows: number[]; cols: number[] } {
+  checkPaired(what, a, b);
   const as = [...new Set(Array.from(a))];
   const bs = [...new Set(Array.from(b))];
   const table = as.map(() => new Array<number>(bs.length).fill(0));
@@ -129,10 +140,11 @@ const pairsOf = (m: number) => (m * (m - 1)) / 2;
 /**
  * Adjusted Rand index (Hubert & Arabie 1985) of two groupings of the same items (`a[i]`, `b[i]` item i's cluster
  * labels, any numbers): 1 for identical partitions, about 0 for chance agreement, negative below it; 1 where both are
- * trivial (one cluster, or all singletons). As sklearn.metrics.adjusted_rand_score. Throws nothing.
+ * trivial (one cluster, or all singletons). As sklearn.metrics.adjusted_rand_score.
+ * @throws LesionError `shape-mismatch` where `b`'s length is not `a`'s.
  */
 export function adjustedRandIndex(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const { table, rows, cols } = contingency(a, b);
+  const { table, rows, cols } = contingency("adjustedRandIndex", a, b);
   const index = table.flat().reduce((s, v) => s + pairsOf(v), 0);
   const sumRows = rows.reduce((s, v) => s + pairsOf(v), 0);
   const sumCols = cols.reduce((s, v) => s + pairsOf(v), 0);
@@ -145,10 +157,11 @@ export function adjustedRandIndex(a: ArrayLike<number>, b: ArrayLike<number>): n
 /**
  * Normalised mutual information of two groupings of the same items: I(a; b) over the arithmetic mean of their
  * entropies, 0..1 (as sklearn.metrics.normalized_mutual_info_score's default); 1 where both are one cluster, 0 where
- * they share no information. Throws nothing.
+ * they share no information.
+ * @throws LesionError `shape-mismatch` where `b`'s length is not `a`'s.
  */
 export function normalizedMutualInformation(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const { table, rows, cols } = contingency(a, b);
+  const { table, rows, cols } = contingency("normalizedMutualInformation", a, b);
   const n = a.length;
   let mi = 0;
   table.forEach((row, i) => row.forEach((v, j) => v > 0 && (mi += (v / n) * Math.log((v * n) / (rows[i] * cols[j])))));
@@ -160,9 +173,11 @@ export function normalizedMutualInformation(a: ArrayLike<number>, b: ArrayLike<n
 
 /**
  * Mean silhouette of a grouping under a distance matrix (`distance` [n, n] row-major, `labels` [n]): −1..1, 0 for a
- * point alone in its cluster, as scikit-learn; 0 for fewer than 2 clusters. Throws nothing.
+ * point alone in its cluster, as scikit-learn; 0 for fewer than 2 clusters.
+ * @throws LesionError `shape-mismatch` where `distance` does not hold n × n values for the n labels.
  */
 export function silhouette(distance: ArrayLike<number>, labels: ArrayLike<number>): number {
+  if (distance.length !== labels.length * labels.length) fail("shape-mismatch", `silhouette needs an n × n distance matrix for n = ${labels.length} labels (${labels.length * labels.length} values), got ${distance.length}`, { expected: [labels.length, labels.length], actual: [distance.length] });
   const n = labels.length;
   const clusters = [...new Set(Array.from(labels))];
   if (clusters.length < 2) return 0;

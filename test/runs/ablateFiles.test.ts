@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseNpy } from "../../src/data/npy.js";
 import { ablateFiles, readAblateFiles } from "../../src/runs/ablateFiles.js";
+import type { Provenance } from "../../src/runs/provenance.js";
 import { writeResultDir } from "../../src/runs/resultDir.js";
 import type { AblateResult, ConditionResult } from "../../src/study/ablate.js";
 
@@ -39,7 +40,7 @@ const result = {
   elapsedSeconds: 0.1,
 } as unknown as AblateResult;
 
-const provenance = { lesion: "0", onnxruntime: "0", node: "0", threads: 1, graphOptimizationLevel: "basic", model: { name: "m.onnx", sha256: "0" }, data: { spec: "npy:x", n: 5, shape: [1], sha256: "0" }, seed: null };
+const provenance: Provenance = { lesion: "0", onnxruntime: "0", node: "0", threads: 1, graphOptimizationLevel: "basic", model: { name: "m.onnx", sha256: "0" }, data: { spec: "npy:x", n: 5, shape: [1, 1, 1], sha256: "0" }, seed: null };
 
 function written(): string {
   const dir = mkdtempSync(join(tmpdir(), "lesion-ablate-files-"));

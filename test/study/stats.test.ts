@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { agnes } from "ml-hclust";
 import { describe, expect, it } from "vitest";
+import { errorOf } from "../helpers.js";
 import { adjustedRandIndex, correlationDistances, mannWhitney, normalizedMutualInformation, pearson, rank, silhouette, spearman } from "../../src/study/stats.js";
 
 const reference = JSON.parse(readFileSync(new URL("../fixtures/scipy/stats.json", import.meta.url), "utf8"));
@@ -47,5 +48,13 @@ describe("stats (against SciPy, test/fixtures/scipy/make_stats.py)", () => {
       expect(adjustedRandIndex(labels, cuts[k])).toBe(1);
       expect(silhouette(distances, labels)).toBeCloseTo(expected[k], 12);
     }
+  });
+
+  it("refuses arrays paired by index whose lengths differ, in one line (a shorter y had given r NaN; a longer one was cut)", async () => {
+    expect(await errorOf(() => pearson([1, 2, 3], [1, 2]))).toMatchObject({ code: "shape-mismatch", message: "pearson needs two arrays of one length, got 3 and 2 values" });
+    expect(await errorOf(() => spearman([1, 2, 3], [1, 2, 3, 4]))).toMatchObject({ code: "shape-mismatch", message: "spearman needs two arrays of one length, got 3 and 4 values" });
+    expect(await errorOf(() => adjustedRandIndex([0, 1], [0]))).toMatchObject({ code: "shape-mismatch" });
+    expect(await errorOf(() => normalizedMutualInformation([0], [0, 1]))).toMatchObject({ code: "shape-mismatch" });
+    expect(await errorOf(() => silhouette([0, 1, 1], [0, 1]))).toMatchObject({ code: "shape-mismatch", message: "silhouette needs an n × n distance matrix for n = 2 labels (4 values), got 3" });
   });
 });
