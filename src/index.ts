@@ -19,7 +19,7 @@ export type { SweepCondition, SweepOutcome, SweepResult } from "./engine/sweep/t
 
 // Data: specs, loading, the in-memory form.
 export { loadDataset, type LoadDatasetOptions } from "./data/loadDataset.js";
-export { matchClassNames } from "./data/matchClassNames.js";
+export { imageFolderClassNames, matchClassNames } from "./data/matchClassNames.js";
 export { parseDataSpec, formatDataSpec, type DataSpec } from "./data/parseDataSpec.js";
 export type { Dataset } from "./data/types.js";
 

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { join } from "node:path";
-import { matchClassNames } from "../data/matchClassNames.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { readFileChecked } from "../files.js";
@@ -77,12 +76,11 @@ export function registerAblate(program: Command): void {
       if (flags.pairs !== undefined && flags.fraction !== undefined) fail("bad-option", "--pairs cannot be combined with --fraction (a fraction curve replaces the units)", { options: ["pairs", "fraction"] });
       const batchSize = parseOptionalInteger(flags.batchSize, "--batch-size");
       const model = await openModel(path);
-      const loaded = await loadModelData(flags.data, model);
+      const data = await loadModelData(flags.data, model);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;
       try {
-        const data = matchClassNames(loaded, model.classNames);
         // Everything the conditions and results depend on; a groups file by its content.
         const groupsFile = flags.units.startsWith("@") && flags.fraction === undefined ? sha256(readFileChecked(flags.units.slice(1), "groups file")) : null;
         const units = flags.fraction === undefined ? { units: flags.units, groupsFile } : { fraction: flags.fraction, order: flags.order, repeats: flags.repeats, seed: flags.seed };

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { fail } from "../errors.js";
-import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
 import { characterize, type CharacterizeOptions } from "../study/characterize.js";
 import { characterizeFiles } from "../runs/characterizeFiles.js";
@@ -64,13 +63,12 @@ export function registerCharacterize(program: Command): void {
         batchSize: parseOptionalInteger(flags.batchSize, "--batch-size"),
       };
       const model = await openModel(path);
-      const loaded = await loadModelData(flags.data, model);
+      const data = await loadModelData(flags.data, model);
       let initial: LesionModel | undefined;
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;
       try {
-        const data = matchClassNames(loaded, model.classNames);
         initial = flags.initial ? await openModel(flags.initial) : undefined;
         // Everything but the batch size, which changes no result.
         const { batchSize: _batchSize, ...identity } = options;

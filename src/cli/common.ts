@@ -4,7 +4,7 @@ import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
-import { loadDataset } from "../data/loadDataset.js";
+import { loadDataset, type LoadDatasetOptions } from "../data/loadDataset.js";
 import { parseDataSpec } from "../data/parseDataSpec.js";
 import type { Dataset } from "../data/types.js";
 import type { LesionModel } from "../engine/model.js";
@@ -54,24 +54,36 @@ export function parseShape(value: string, flag: string): [number, number, number
 }
 
 /**
- * The model's own data options for `loadDataset`: its class names (an image folder is matched to them by name) and
- * the resize and crop `lesion import` stored for image folders.
+ * The model's own data options for `loadDataset`: its class names (an image folder is matched to them by name, or
+ * by ImageFolder's numbering of its K classes), its channels (a folder's images are converted to them), and the resize
+ * and crop `lesion import` stored for image folders.
  */
-function modelData(model: LesionModel): { classNames: string[] | null; resize?: number; crop?: number } {
-  return { classNames: model.classNames, resize: model.preprocessing.resize, crop: model.preprocessing.crop };
+function modelData(model: LesionModel): LoadDatasetOptions {
+  const channels = model.preprocessing.imageShape?.[0];
+  return {
+    classNames: model.classNames,
+    numClasses: model.numClasses,
+    channels: channels === 1 || channels === 3 ? channels : null,
+    resize: model.preprocessing.resize,
+    crop: model.preprocessing.crop,
+  };
 }
 
 /**
- * loadDataset for `model` (its class names, resize and crop). Where the data is an image folder whose sub-folders are
- * not class indices and the model names no classes, says on stderr which class each sub-folder becomes (its sorted
- * position, as torchvision's ImageFolder): a trial's 4-class folder scored 1.90 % that way, without a word.
+ * loadDataset for `model` (its class names, classes, channels, resize and crop). Where the data is an image folder
+ * and the model names no classes, says on stderr which class each sub-folder becomes unless a folder `n/` is class n:
+ * a trial's 4-class folder scored 1.90 % without a word, and folders 0..11 of a 12-class model are ImageFolder's
+ * classes ("10" is class 2), which a reader would not guess.
  */
 export async function loadModelData(spec: string, model: LesionModel): Promise<Dataset> {
   const data = await loadDataset(spec, modelData(model));
   const folders = data.folderClasses;
-  if (folders && !model.classNames && !folders.every((name) => /^\d+$/.test(name))) {
-    const shown = folders.slice(0, 10).map((name, c) => `${name} = ${c}`).join(", ") + (folders.length > 10 ? ", …" : "");
-    console.error(`lesion: note: ${model.name} names no classes, so the sub-folders of ${spec} are its classes in sorted order (${shown}); \`lesion import --class-names\` names the model's classes`);
+  if (folders && !model.classNames) {
+    const classOf = (name: string) => data.classNames.indexOf(name);
+    if (!folders.every((name) => String(classOf(name)) === name)) {
+      const shown = folders.slice(0, 12).map((name) => `${name} = ${classOf(name)}`).join(", ") + (folders.length > 12 ? ", …" : "");
+      console.error(`lesion: note: ${model.name} names no classes, so the sub-folders of ${spec} are numbered as torchvision's ImageFolder numbers its classes (${shown}); \`lesion import --class-names\` names the model's classes`);
+    }
   }
   return data;
 }

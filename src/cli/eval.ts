@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { evaluate, type EvaluateOptions } from "../engine/evaluate.js";
 import { provenance } from "../runs/provenance.js";
@@ -18,10 +17,9 @@ export function registerEval(program: Command): void {
     .option("--json", "print the result as JSON")
     .action(async (path: string, flags: { data: string; batchSize?: string; json?: boolean }) => {
       const model = await openModel(path);
-      const loaded = await loadModelData(flags.data, model);
+      const data = await loadModelData(flags.data, model);
       const progress = progressReporter();
       try {
-        const data = matchClassNames(loaded, model.classNames);
         const result = await evaluate(model, data, { batchSize: parseOptionalInteger(flags.batchSize, "--batch-size"), onProgress: progress.onProgress });
         progress.stop();
         if (flags.json) return printJson({ ...result, provenance: provenance(model, data) });

@@ -1,11 +1,10 @@
 import type { Command } from "commander";
 import { dirname, resolve } from "node:path";
-import { loadDataset } from "../data/loadDataset.js";
 import { absoluteDataSpec } from "../data/parseDataSpec.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { explore, type ExploreOptions } from "../explore/explore.js";
 import { checkOutputFile, checkWritableDir, writeFileAtomic } from "../files.js";
-import { abortOnInterrupt, parseInteger, parseList, percent, progressReporter, type FlagTable } from "./common.js";
+import { abortOnInterrupt, loadModelData, parseInteger, parseList, percent, progressReporter, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<ExploreOptions> = {
   sites: "--sites <names>",
@@ -43,8 +42,8 @@ export function registerExplore(program: Command): void {
       // The page's path is checked before the page is built (seconds to minutes).
       checkOutputFile(flags.output);
       checkWritableDir(dirname(resolve(flags.output)), "output directory");
-      const data = await loadDataset(absoluteDataSpec(flags.data));
       const model = await openModel(path);
+      const data = await loadModelData(absoluteDataSpec(flags.data), model);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       try {

@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { matchClassNames } from "../data/matchClassNames.js";
 import { closeModel, openModel, resolveSite } from "../engine/model.js";
 import { record, type RecordOptions } from "../engine/record.js";
 import { recordFiles } from "../runs/recordFiles.js";
@@ -33,12 +32,11 @@ export function registerRecord(program: Command): void {
         batchSize: parseOptionalInteger(flags.batchSize, "--batch-size"),
       };
       const model = await openModel(path);
-      const loaded = await loadModelData(flags.data, model);
+      const data = await loadModelData(flags.data, model);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;
       try {
-        const data = matchClassNames(loaded, model.classNames);
         // Checked before the directory is claimed: with --overwrite, claiming removes its previous run.
         for (const site of options.sites ?? []) resolveSite(model, site);
         output = claimOutput(flags.output, "record", model, data, { sites: options.sites ?? null, samples: options.samples }, flags.overwrite);

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
-import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
 import { checkRecover, recover, USUAL_LEARNING_RATE, type RecoverOptions } from "../models/recover.js";
@@ -71,14 +70,12 @@ export function registerRecover(program: Command): void {
       const specs = trainingSpecs(flags.data, flags.test);
       if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set", { options: ["test"] });
       const model = await openModel(path);
-      const loaded = await loadModelData(specs.train, model);
-      const loadedTest = await loadModelData(specs.test, model);
+      const data = await loadModelData(specs.train, model);
+      const test = await loadModelData(specs.test, model);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;
       try {
-        const data = matchClassNames(loaded, model.classNames);
-        const test = matchClassNames(loadedTest, model.classNames);
         const options = {
           site: flags.site,
           units: parseUnitList(flags.units),

@@ -1,8 +1,6 @@
 import type { Command } from "commander";
 import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
-import { loadDataset } from "../data/loadDataset.js";
-import { matchClassNames } from "../data/matchClassNames.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { readFileChecked } from "../files.js";
@@ -13,7 +11,7 @@ import { transplantReportData } from "../report/transplantReportData.js";
 import { transplant, type TransplantOptions } from "../transplant/transplant.js";
 import { transplantFiles } from "../runs/transplantFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, type FlagTable, OVERWRITE_FLAG, OVERWRITE_HELP, parseClass, parseInteger, parseNumber, parseOptimizer, percent, points, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
+import { abortOnInterrupt, claimOutput, loadModelData, type FlagTable, OVERWRITE_FLAG, OVERWRITE_HELP, parseClass, parseInteger, parseNumber, parseOptimizer, percent, points, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 import { warningLine } from "./flagMessage.js";
 
@@ -115,8 +113,6 @@ export function registerTransplant(program: Command): void {
         repeats: parseInteger(flags.repeats, "--repeats"),
         resamples: parseInteger(flags.resamples, "--resamples"),
       };
-      const loaded = await loadDataset(specs.train);
-      const loadedTest = await loadDataset(specs.test);
       let donor: LesionModel | null = null;
       let recipient: LesionModel | null = null;
       const progress = progressReporter();
@@ -125,9 +121,9 @@ export function registerTransplant(program: Command): void {
       try {
         donor = await openModel(path);
         recipient = await openModel(flags.into);
-        // Image folders are scored by the recipient's class names (donor and recipient must share them).
-        const data = matchClassNames(loaded, recipient.classNames);
-        const test = matchClassNames(loadedTest, recipient.classNames);
+        // Image folders are read for the recipient: its class names, classes and channels (the donor must share them).
+        const data = await loadModelData(specs.train, recipient);
+        const test = await loadModelData(specs.test, recipient);
         if (flags.class !== undefined) options.class = parseClass(flags.class, recipient.classNames, "--class", "the recipient");
         output = claimOutput(flags.output, "transplant", recipient, data, { ...options, units: options.units ?? null, donor: donor.sha256, test: dataIdentity(test) }, flags.overwrite);
         if (reuseFinished(output, flags)) return;

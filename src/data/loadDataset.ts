@@ -31,6 +31,17 @@ export interface LoadDatasetOptions {
    */
   classNames?: readonly string[] | null;
   /**
+   * The number of classes of the model the data will be scored with (`model.numClasses`), for a model without class
+   * names: an image folder whose sub-folders are whole numbers 0..K−1 (all or some) is matched to the classes
+   * torchvision's ImageFolder makes of 0..K−1 (`imageFolderClassNames`). Default: the largest folder number + 1.
+   */
+  numClasses?: number;
+  /**
+   * Channels the model takes (1 or 3: `model.preprocessing.imageShape[0]`): an image folder's images are converted to
+   * them as PIL does (`ImageSizing.channels`). Default: 1 when every image is gray, else 3.
+   */
+  channels?: number | null;
+  /**
    * An image folder's images: shorter side resized to this many pixels first, with PIL's antialiased bilinear filter
    * as torchvision's `Resize(N)` on the PIL images of its ImageFolder (src/data/resizeImage.ts). The model's
    * `preprocessing.resize` (`lesion import --resize`). Other data is used as it is. Default: no resizing.
@@ -78,8 +89,8 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
       return loadNpyPair(parsed.images, parsed.labels, text, options.limit);
     case "folder": {
       // Its PNG and JPEG decoders load only for a folder (~70 ms of start-up otherwise).
-      const folder = (await import("./folder.js")).loadImageFolder(parsed.path, text, options.limit, { resize: options.resize, crop: options.crop });
-      return options.classNames === undefined ? folder : matchClassNames(folder, options.classNames);
+      const folder = await (await import("./folder.js")).loadImageFolder(parsed.path, text, options.limit, { resize: options.resize, crop: options.crop, channels: options.channels });
+      return options.classNames === undefined ? folder : matchClassNames(folder, options.classNames, options.numClasses);
     }
   }
 }

@@ -10,20 +10,24 @@ import type { Dataset } from "./types.js";
  * An image folder's data relabelled by class name: each sub-folder becomes the class of that name in `classNames`
  * (the model's class names, in class order), and the result has the model's classes (`classNames`, `numClasses`);
  * classes without a sub-folder simply have no samples. Data that is not an image folder (its labels are class indices
- * already) is returned as is. With `classNames` null (a model without class names, whose classes are 0..K−1),
- * sub-folders named by integers are those classes; other names keep their sorted order (torchvision's ImageFolder).
+ * already) is returned as is.
+ *
+ * With `classNames` null (a model without class names, `numClasses` K classes): sub-folders named by whole numbers
+ * 0..K−1, all or some, are the classes an ImageFolder of the folders 0..K−1 trained (`imageFolderClassNames(K)`: for
+ * K ≤ 10 folder `3/` is class 3; for K = 12 it is class 5, after "0", "1", "10", "11", "2"); any other names keep the
+ * folder's own sorted order (ImageFolder on this folder). K defaults to the largest folder number + 1.
  *
  * Throws `bad-data` naming the first sub-folder that is no class of the model, with the classes allowed.
  */
-export function matchClassNames(data: Dataset, classNames: readonly string[] | null): Dataset {
+export function matchClassNames(data: Dataset, classNames: readonly string[] | null, numClasses?: number): Dataset {
   const folders = data.folderClasses;
   if (!folders) return data;
   if (!classNames) {
-    // A model without class names has classes 0..K−1: sub-folders named by those integers (MNIST's `3/`, `7/`) are
-    // those classes, as a model with the names "0".."9" would take them.
+    // MNIST's `3/` and `7/` alone are classes 3 and 7, not 0 and 1: as the model's own ImageFolder numbered them.
     if (!folders.every((name) => /^(0|[1-9]\d{0,5})$/.test(name))) return data;
-    const size = Math.max(...folders.map(Number)) + 1;
-    return matchClassNames(data, Array.from({ length: Math.max(size, data.numClasses) }, (_, c) => String(c)));
+    const size = numClasses ?? Math.max(...folders.map(Number)) + 1;
+    if (folders.some((name) => Number(name) >= size)) return data;
+    return matchClassNames(data, imageFolderClassNames(size));
   }
   if (sameNames(data.classNames, classNames)) return data;
   const index = new Map(classNames.map((name, c) => [name, c] as const));
@@ -42,6 +46,14 @@ export function matchClassNames(data: Dataset, classNames: readonly string[] | n
   });
   const labels = Int32Array.from(data.labels, (label) => from[label]);
   return { ...data, labels, numClasses: classNames.length, classNames: [...classNames] };
+}
+
+/**
+ * The classes torchvision's ImageFolder makes of sub-folders named 0..K−1: the names in sorted (text) order, so class
+ * c is the c-th of "0", "1", "10", "11", "2", … — the numbers' own order only for K ≤ 10.
+ */
+export function imageFolderClassNames(numClasses: number): string[] {
+  return Array.from({ length: numClasses }, (_, c) => String(c)).sort();
 }
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {

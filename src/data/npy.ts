@@ -92,7 +92,11 @@ export function loadNpyPair(imagesPath: string, labelsPath: string, spec: string
       // NCHW target index i = ch·h·w + y·w + x; channels-last source is (y·w + x)·c + ch.
       const source = channelsLast ? (i % (h * w)) * c + Math.floor(i / (h * w)) : i;
       const v = values[s * size + source] * scale;
-      if (!(v >= 0 && v <= 1)) fail("bad-data", `${imagesPath}: pixel values must lie in [0,1] (or be uint8); sample ${s} has ${values[s * size + source]}`, { path: imagesPath, sample: s });
+      if (!(v >= 0 && v <= 1)) {
+        // Pixels 0..255 in a wider integer type (numpy's default int64) are only a dtype away from being read.
+        const hint = /^[<|=]?[iu]\d$/.test(images.descr) ? ` (${images.descr} pixels are read as fractions: save 0..255 pixels as uint8, numpy: images.astype(np.uint8))` : "";
+        fail("bad-data", `${imagesPath}: pixel values must lie in [0,1] (or be uint8); sample ${s} has ${values[s * size + source]}${hint}`, { path: imagesPath, sample: s });
+      }
       pixels[s * size + i] = v;
     }
   }

@@ -3,7 +3,7 @@
  * Parsing is pure (no file access); `loadDataset` resolves the paths.
  */
 import { basename, resolve } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { fail } from "../errors.js";
 import type { Split } from "./types.js";
 
@@ -54,6 +54,11 @@ export function parseDataSpec(spec: string): DataSpec {
   }
   // `npz:a.npy,b.npy` is a misspelt kind, not a folder (a Windows drive `C:` is one letter).
   if (/^[a-z][a-z0-9-]+:/i.test(text) && !existsSync(text)) fail("bad-data-spec", `unknown data spec kind '${head}' in '${spec}'; ${EXPECTED}`, { spec });
+  // Files given without their kind would be read as a folder ("… is not a folder of class sub-folders").
+  if (!isFolder(text)) {
+    if (/\.npy(,|$)/i.test(text)) fail("bad-data-spec", `data spec '${spec}' names .npy files: write it npy:IMAGES,LABELS`, { spec });
+    if (/(-ubyte|\.idx\d?)(\.gz)?(,|$)/i.test(text)) fail("bad-data-spec", `data spec '${spec}' names IDX files: write it idx:IMAGES[,LABELS]`, { spec });
+  }
   if (looksLikePath(text)) return { kind: "folder", path: text.replace(/(.)[\\/]+$/, "$1") };
   fail("bad-data-spec", `unknown data spec '${spec}'; ${EXPECTED}`, { spec });
 }
@@ -115,4 +120,12 @@ function idxLabelsPath(images: string, spec: string): string {
     fail("bad-data-spec", `cannot derive a labels path from '${images}' (its name has no 'images-idx3'); write idx:IMAGES,LABELS`, { spec });
   }
   return images.slice(0, images.length - name.length) + labels;
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

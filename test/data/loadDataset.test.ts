@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { download } from "../../src/data/download.js";
@@ -47,6 +46,9 @@ describe("parseDataSpec", () => {
     expect(parseDataSpec("idx:a/t10k-images-idx3-ubyte.gz")).toEqual({ kind: "idx", images: "a/t10k-images-idx3-ubyte.gz", labels: "a/t10k-labels-idx1-ubyte.gz" });
     expect(parseDataSpec("npy:x.npy,y.npy")).toEqual({ kind: "npy", images: "x.npy", labels: "y.npy" });
     expect(parseDataSpec("./digits/")).toEqual({ kind: "folder", path: "./digits" });
+    // Files without their kind had been read as a folder ("… is not a folder of class sub-folders").
+    expect(() => parseDataSpec("x.npy,y.npy")).toThrow("data spec 'x.npy,y.npy' names .npy files: write it npy:IMAGES,LABELS");
+    expect(() => parseDataSpec("data/t10k-images-idx3-ubyte.gz")).toThrow("names IDX files: write it idx:IMAGES[,LABELS]");
   });
 
   it("parseDataSpec splits an npy spec whose paths hold commas after the .npy that ends the images path (such a path was refused)", () => {
@@ -157,6 +159,9 @@ describe("loadDataset", () => {
     expect(data.images[1 * 4 + 1]).toBeCloseTo(4 / 255, 7);
     writeFileSync(join(dir, "big.npy"), encodeNpy(Float32Array.from([0.5, 2]), [2, 1]));
     expect(await codeOf(() => loadDataset(`npy:${join(dir, "big.npy")},${join(dir, "l2.npy")}`))).toBe("bad-data");
+    // 0..255 pixels as int32 (numpy's default integers): refused with the dtype that reads them.
+    writeFileSync(join(dir, "int.npy"), encodeNpy(Int32Array.from([37, 255]), [2, 1]));
+    await expect(loadDataset(`npy:${join(dir, "int.npy")},${join(dir, "l2.npy")}`)).rejects.toThrow(/sample 0 has 37 \(<i4 pixels are read as fractions: save 0\.\.255 pixels as uint8, numpy: images\.astype\(np\.uint8\)\)$/);
   });
 
   it("loadDataset('./folder') reads class sub-folders of PNG and JPEG images, sorted", async () => {
@@ -168,11 +173,11 @@ describe("loadDataset", () => {
       for (let p = 3; p < png.data.length; p += 4) png.data[p] = 255;
       writeFileSync(join(root, cls, "a.png"), PNG.sync.write(png));
     }
-    const rgba = Buffer.alloc(3 * 2 * 4, 128);
-    writeFileSync(join(root, "dog", "b.jpg"), jpeg.encode({ data: rgba, width: 3, height: 2 }, 100).data);
+    // A 3x2 grayscale JPEG of level 128 (PIL, test/fixtures/imagefolder/make_imagefolder_fixtures.py).
+    copyFileSync(new URL("../fixtures/imagefolder/gray128.jpg", import.meta.url), join(root, "dog", "b.jpg"));
     const data = await loadDataset(root);
     expect([data.n, data.shape, data.classNames, Array.from(data.labels)]).toEqual([3, [1, 2, 3], ["cat", "dog"], [0, 1, 1]]);
-    expect(data.images[0]).toBeCloseTo(40 / 255, 7);
+    expect([data.images[0], data.images[6 * 2]]).toEqual([Math.fround(40 / 255), Math.fround(128 / 255)]);
     const odd = new PNG({ width: 5, height: 5 });
     writeFileSync(join(root, "dog", "c.png"), PNG.sync.write(odd));
     await expect(loadDataset(root)).rejects.toThrow(/c\.png is 5x5 but .* is 3x2/);

@@ -1,0 +1,140 @@
+/**
+ * Image folders read as torchvision's ImageFolder reads them: pixels, classes and labels equal to what it gives for
+ * the same files (test/fixtures/imagefolder/reference.json, made by make_imagefolder_fixtures.py with torchvision
+ * 0.14 and PIL on libjpeg-turbo). A trial found colour JPEGs 47 levels off PIL, a folder 0..11 numbered 0..11 where
+ * ImageFolder has "10" as class 2, and a grayscale folder read with one channel for an RGB model.
+ */
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { loadDataset } from "../../src/data/loadDataset.js";
+import { imageFolderClassNames, matchClassNames } from "../../src/data/matchClassNames.js";
+import { LesionError } from "../../src/errors.js";
+import { buildClassifier } from "../../src/onnx/build.js";
+import { encodeModel } from "../../src/onnx/proto.js";
+import { runLesion } from "../lesionCli.js";
+
+const FIXTURES = fileURLToPath(new URL("../fixtures/imagefolder/", import.meta.url));
+interface Read {
+  classes: string[];
+  targets: number[];
+  pixels: number[][];
+}
+const REFERENCE = JSON.parse(readFileSync(join(FIXTURES, "reference.json"), "utf8")) as { colour: { rgb: Read; gray: Read }; numbered: Read; from1: Read };
+const dir = mkdtempSync(join(tmpdir(), "lesion-folder-"));
+
+/** The dataset's pixels as ImageFolder's uint8 tensors (one flat CHW list per sample). */
+function bytes(data: { n: number; images: Float32Array }): number[][] {
+  const size = data.images.length / data.n;
+  return Array.from({ length: data.n }, (_, s) => Array.from(data.images.subarray(s * size, (s + 1) * size), (v) => Math.round(v * 255)));
+}
+
+async function failure(run: () => Promise<unknown>): Promise<LesionError> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof LesionError) return error;
+    throw error;
+  }
+  throw new Error("no error");
+}
+
+/**
+ * A 12-class RGB model without class names, trained (by hand) as ImageFolder numbers the folders 0..11: class c is
+ * the folder k = imageFolderClassNames(12)[c], whose images have gray level 10k. With x the mean pixel and m_c = 10k/255,
+ * logit c = 2·m_c·x − m_c² = x² − (x − m_c)²: the largest is the nearest level, so every image is its folder's class.
+ */
+function numberedModel(): Uint8Array {
+  const levels = REFERENCE.numbered.classes.map((k) => (10 * Number(k)) / 255);
+  const weight = new Float32Array(12 * 12);
+  levels.forEach((m, c) => weight.fill((2 * m) / 12, c * 12, (c + 1) * 12));
+  return encodeModel(
+    buildClassifier({
+      inputShape: [3, 2, 2],
+      layers: [
+        { op: "flatten" },
+        { op: "linear", name: "fc", weight, shape: [12, 12], bias: Float32Array.from(levels, (m) => -m * m) },
+      ],
+    }),
+  );
+}
+
+describe("image folders as ImageFolder reads them", () => {
+  it("colour JPEGs (4:2:0, 4:2:2, 4:4:4, progressive), a gray JPEG and RGBA/palette PNGs equal PIL's pixels, in RGB and converted to L", async () => {
+    const rgb = await loadDataset(join(FIXTURES, "colour"));
+    expect([rgb.classNames, Array.from(rgb.labels), rgb.shape]).toEqual([REFERENCE.colour.rgb.classes, REFERENCE.colour.rgb.targets, [3, 11, 13]]);
+    expect(bytes(rgb)).toEqual(REFERENCE.colour.rgb.pixels);
+    const gray = await loadDataset(join(FIXTURES, "colour"), { channels: 1 });
+    expect(gray.shape).toEqual([1, 11, 13]);
+    expect(bytes(gray)).toEqual(REFERENCE.colour.gray.pixels);
+  });
+
+  it("a grayscale folder read for a 3-channel model repeats the gray as ImageFolder's RGB loader does", async () => {
+    expect((await loadDataset(join(FIXTURES, "numbered"))).shape).toEqual([1, 2, 2]);
+    const data = await loadDataset(join(FIXTURES, "numbered"), { channels: 3 });
+    expect(bytes(data)).toEqual(REFERENCE.numbered.pixels);
+    expect((await failure(() => loadDataset(join(FIXTURES, "numbered"), { channels: 2 }))).code).toBe("bad-option");
+  });
+
+  it("sub-folders 0..11 of a 12-class model without names are ImageFolder's classes ('10' is class 2); 1..10 of a 10-class model keep their sorted order", async () => {
+    expect(imageFolderClassNames(12)).toEqual(REFERENCE.numbered.classes);
+    const numbered = await loadDataset(join(FIXTURES, "numbered"), { classNames: null, numClasses: 12 });
+    expect(Array.from(numbered.labels)).toEqual(REFERENCE.numbered.targets);
+    // Each sample's gray level (10 × its folder's number) against its label: folder "10" is class 2.
+    expect(Array.from(numbered.labels, (label, s) => [label, Math.round(numbered.images[s * 4] * 255)])[2]).toEqual([2, 100]);
+    const from1 = await loadDataset(join(FIXTURES, "from1"), { classNames: null, numClasses: 10 });
+    expect([from1.classNames, Array.from(from1.labels)]).toEqual([REFERENCE.from1.classes, REFERENCE.from1.targets]);
+  });
+
+  it("a folder with only some of 0..11 gets the classes the full folder had in ImageFolder (3 → 5, 11 → 3)", async () => {
+    const root = join(dir, "some");
+    for (const k of ["3", "11"]) cpSync(join(FIXTURES, "numbered", k), join(root, k), { recursive: true });
+    const loaded = await loadDataset(root);
+    const data = matchClassNames(loaded, null, 12);
+    expect([data.numClasses, Array.from(data.labels)]).toEqual([12, ["11", "3"].map((name) => REFERENCE.numbered.classes.indexOf(name))]);
+    // A 10-class model (MNIST's 3/ and 7/): the numbers are the classes.
+    const mnist = join(dir, "mnist");
+    for (const k of ["3", "7"]) cpSync(join(FIXTURES, "numbered", k), join(mnist, k), { recursive: true });
+    expect(Array.from((await loadDataset(mnist, { classNames: null, numClasses: 10 })).labels)).toEqual([3, 7]);
+  });
+
+  it("a class sub-folder without images (_unused/, .ipynb_checkpoints/) and an image type ImageFolder counts but lesion cannot read are bad-data", async () => {
+    const root = join(dir, "extra");
+    cpSync(join(FIXTURES, "from1"), root, { recursive: true });
+    mkdirSync(join(root, ".ipynb_checkpoints"));
+    writeFileSync(join(root, ".ipynb_checkpoints", "notes-checkpoint.ipynb"), "{}");
+    const empty = await failure(() => loadDataset(root));
+    expect([empty.code, empty.message]).toEqual(["bad-data", expect.stringMatching(/class sub-folder without images: \.ipynb_checkpoints; every sub-folder is a class/)]);
+    const bmp = join(dir, "bmp");
+    cpSync(join(FIXTURES, "from1"), bmp, { recursive: true });
+    writeFileSync(join(bmp, "2", "y.bmp"), "BM");
+    expect((await failure(() => loadDataset(bmp))).message).toMatch(/y\.bmp is a BMP image; lesion reads PNG and JPEG/);
+  });
+
+  it("a truncated JPEG, a corrupt PNG and a file that is neither are one bad-data line each, naming the file", async () => {
+    const root = join(dir, "broken");
+    mkdirSync(join(root, "a"), { recursive: true });
+    const jpeg = readFileSync(join(FIXTURES, "colour", "a", "c420.jpg"));
+    // Cut in its scan data (libjpeg warns and fills gray, PIL refuses) and before it (libjpeg fails).
+    for (const cut of [10, 200]) {
+      writeFileSync(join(root, "a", "t.jpg"), jpeg.subarray(0, jpeg.length - cut));
+      const truncated = await failure(() => loadDataset(root));
+      expect([truncated.code, truncated.message]).toEqual(["bad-data", expect.stringMatching(/t\.jpg is not a readable JPEG image \(Premature end of JPEG file\)$/)]);
+    }
+    writeFileSync(join(root, "a", "t.jpg"), Buffer.from("not an image"));
+    expect((await failure(() => loadDataset(root))).message).toMatch(/t\.jpg is not a PNG or JPEG image/);
+    copyFileSync(join(FIXTURES, "numbered", "3", "x.png"), join(root, "a", "t.jpg"));
+    const png = readFileSync(join(root, "a", "t.jpg"));
+    writeFileSync(join(root, "a", "t.jpg"), png.subarray(0, 40));
+    expect((await failure(() => loadDataset(root))).message).toMatch(/t\.jpg is not a readable PNG image \(corrupt or truncated data\)$/);
+  });
+
+  it("lesion eval of an RGB 12-class model on the gray folder 0..11 scores 100 % as in PyTorch, and says how the folders are numbered", () => {
+    writeFileSync(join(dir, "numbered.onnx"), numberedModel());
+    const run = runLesion(["eval", join(dir, "numbered.onnx"), "--data", join(FIXTURES, "numbered"), "--json"]);
+    expect([run.status, JSON.parse(run.stdout).accuracy]).toEqual([0, 1]);
+    expect(run.stderr).toMatch(/^lesion: note: numbered\.onnx names no classes, so the sub-folders of .* are numbered as torchvision's ImageFolder numbers its classes \(0 = 0, 1 = 1, 10 = 2, 11 = 3, 2 = 4,/);
+  });
+});
