@@ -11,9 +11,9 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { loadDataset } from "../../src/data/loadDataset.js";
 import { imageFolderClassNames, matchClassNames } from "../../src/data/matchClassNames.js";
-import { LesionError } from "../../src/errors.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { encodeModel } from "../../src/onnx/proto.js";
+import { errorOf } from "../helpers.js";
 import { runLesion } from "../lesionCli.js";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/imagefolder/", import.meta.url));
@@ -29,16 +29,6 @@ const dir = mkdtempSync(join(tmpdir(), "lesion-folder-"));
 function bytes(data: { n: number; images: Float32Array }): number[][] {
   const size = data.images.length / data.n;
   return Array.from({ length: data.n }, (_, s) => Array.from(data.images.subarray(s * size, (s + 1) * size), (v) => Math.round(v * 255)));
-}
-
-async function failure(run: () => Promise<unknown>): Promise<LesionError> {
-  try {
-    await run();
-  } catch (error) {
-    if (error instanceof LesionError) return error;
-    throw error;
-  }
-  throw new Error("no error");
 }
 
 /**
@@ -75,7 +65,7 @@ describe("image folders as ImageFolder reads them", () => {
     expect((await loadDataset(join(FIXTURES, "numbered"))).shape).toEqual([1, 2, 2]);
     const data = await loadDataset(join(FIXTURES, "numbered"), { channels: 3 });
     expect(bytes(data)).toEqual(REFERENCE.numbered.pixels);
-    expect((await failure(() => loadDataset(join(FIXTURES, "numbered"), { channels: 2 }))).code).toBe("bad-option");
+    expect((await errorOf(() => loadDataset(join(FIXTURES, "numbered"), { channels: 2 }))).code).toBe("bad-option");
   });
 
   it("sub-folders 0..11 of a 12-class model without names are ImageFolder's classes ('10' is class 2); 1..10 of a 10-class model keep their sorted order", async () => {
@@ -105,12 +95,12 @@ describe("image folders as ImageFolder reads them", () => {
     cpSync(join(FIXTURES, "from1"), root, { recursive: true });
     mkdirSync(join(root, ".ipynb_checkpoints"));
     writeFileSync(join(root, ".ipynb_checkpoints", "notes-checkpoint.ipynb"), "{}");
-    const empty = await failure(() => loadDataset(root));
+    const empty = await errorOf(() => loadDataset(root));
     expect([empty.code, empty.message]).toEqual(["bad-data", expect.stringMatching(/class sub-folder without images: \.ipynb_checkpoints; every sub-folder is a class/)]);
     const bmp = join(dir, "bmp");
     cpSync(join(FIXTURES, "from1"), bmp, { recursive: true });
     writeFileSync(join(bmp, "2", "y.bmp"), "BM");
-    expect((await failure(() => loadDataset(bmp))).message).toMatch(/y\.bmp is a BMP image; lesion reads PNG and JPEG/);
+    expect((await errorOf(() => loadDataset(bmp))).message).toMatch(/y\.bmp is a BMP image; lesion reads PNG and JPEG/);
   });
 
   it("a truncated JPEG, a corrupt PNG and a file that is neither are one bad-data line each, naming the file", async () => {
@@ -120,15 +110,15 @@ describe("image folders as ImageFolder reads them", () => {
     // Cut in its scan data (libjpeg warns and fills gray, PIL refuses) and before it (libjpeg fails).
     for (const cut of [10, 200]) {
       writeFileSync(join(root, "a", "t.jpg"), jpeg.subarray(0, jpeg.length - cut));
-      const truncated = await failure(() => loadDataset(root));
+      const truncated = await errorOf(() => loadDataset(root));
       expect([truncated.code, truncated.message]).toEqual(["bad-data", expect.stringMatching(/t\.jpg is not a readable JPEG image \(Premature end of JPEG file\)$/)]);
     }
     writeFileSync(join(root, "a", "t.jpg"), Buffer.from("not an image"));
-    expect((await failure(() => loadDataset(root))).message).toMatch(/t\.jpg is not a PNG or JPEG image/);
+    expect((await errorOf(() => loadDataset(root))).message).toMatch(/t\.jpg is not a PNG or JPEG image/);
     copyFileSync(join(FIXTURES, "numbered", "3", "x.png"), join(root, "a", "t.jpg"));
     const png = readFileSync(join(root, "a", "t.jpg"));
     writeFileSync(join(root, "a", "t.jpg"), png.subarray(0, 40));
-    expect((await failure(() => loadDataset(root))).message).toMatch(/t\.jpg is not a readable PNG image \(corrupt or truncated data\)$/);
+    expect((await errorOf(() => loadDataset(root))).message).toMatch(/t\.jpg is not a readable PNG image \(corrupt or truncated data\)$/);
   });
 
   it("lesion eval of an RGB 12-class model on the gray folder 0..11 scores 100 % as in PyTorch, and says how the folders are numbered", () => {
