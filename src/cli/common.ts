@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { loadDataset, type LoadDatasetOptions } from "../data/loadDataset.js";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { parseDataSpec } from "../data/parseDataSpec.js";
 import type { Dataset } from "../data/types.js";
 import type { LesionModel } from "../engine/model.js";
@@ -86,6 +87,17 @@ export async function loadModelData(spec: string, model: LesionModel): Promise<D
     }
   }
   return data;
+}
+
+/**
+ * Training and test data for `model` (recover, transplant): each as loadModelData reads it, and where the model names
+ * no classes and both are image folders, the test folder matched to the training folder's classes by name (a test
+ * folder without one of them would number the others differently).
+ */
+export async function loadTrainingData(specs: { train: string; test: string }, model: LesionModel): Promise<{ data: Dataset; test: Dataset }> {
+  const data = await loadModelData(specs.train, model);
+  const test = await loadModelData(specs.test, model);
+  return { data, test: !model.classNames && data.folderClasses && test.folderClasses ? matchClassNames(test, data.classNames) : test };
 }
 
 /** Seconds between progress lines where stderr is no terminal (a pipe, a log, CI); a run shorter than this prints none. */

@@ -6,7 +6,7 @@ import { closeModel, openModel } from "../engine/model.js";
 import { checkRecover, recover, USUAL_LEARNING_RATE, type RecoverOptions } from "../models/recover.js";
 import { provenance } from "../runs/provenance.js";
 import { recoverFiles } from "../runs/recoverFiles.js";
-import { abortOnInterrupt, claimOutput, type FlagTable, loadModelData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, parseOptimizer, percent, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
+import { abortOnInterrupt, claimOutput, type FlagTable, loadTrainingData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, parseOptimizer, percent, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
 import { warningLine } from "./flagMessage.js";
 
@@ -70,8 +70,7 @@ export function registerRecover(program: Command): void {
       const specs = trainingSpecs(flags.data, flags.test);
       if (!specs.test) fail("bad-option", "--test is needed when --data is not a named data set", { options: ["test"] });
       const model = await openModel(path);
-      const data = await loadModelData(specs.train, model);
-      const test = await loadModelData(specs.test, model);
+      const { data, test } = await loadTrainingData({ train: specs.train, test: specs.test }, model);
       const progress = progressReporter();
       const interrupt = abortOnInterrupt();
       let output: ReturnType<typeof claimOutput> | undefined;

@@ -82,7 +82,8 @@ export function registerTrain(program: Command): void {
       }
       const specs = trainingSpecs(flags.data, flags.test);
       const data = await loadDataset(specs.train);
-      const test = specs.test ? await loadDataset(specs.test) : undefined;
+      // A test folder is read as the training data: its channels (train() matches its classes by name).
+      const test = specs.test ? await loadDataset(specs.test, { channels: data.shape[0] === 1 || data.shape[0] === 3 ? data.shape[0] : null }) : undefined;
       // `--data cifar10:test` with the default test set trains and tests on the same images: say so, once.
       if (specs.test === specs.train) console.error(`lesion: warning: the test data is the training data (${specs.test}): its test accuracy is a training accuracy; give --test another set`);
       const output = flags.output;

@@ -11,7 +11,7 @@ import { transplantReportData } from "../report/transplantReportData.js";
 import { transplant, type TransplantOptions } from "../transplant/transplant.js";
 import { transplantFiles } from "../runs/transplantFiles.js";
 import { provenance } from "../runs/provenance.js";
-import { abortOnInterrupt, claimOutput, loadModelData, type FlagTable, OVERWRITE_FLAG, OVERWRITE_HELP, parseClass, parseInteger, parseNumber, parseOptimizer, percent, points, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
+import { abortOnInterrupt, claimOutput, loadTrainingData, type FlagTable, OVERWRITE_FLAG, OVERWRITE_HELP, parseClass, parseInteger, parseNumber, parseOptimizer, percent, points, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
 import { parseGroups, parseUnits } from "./parseUnits.js";
 import { warningLine } from "./flagMessage.js";
 
@@ -122,8 +122,7 @@ export function registerTransplant(program: Command): void {
         donor = await openModel(path);
         recipient = await openModel(flags.into);
         // Image folders are read for the recipient: its class names, classes and channels (the donor must share them).
-        const data = await loadModelData(specs.train, recipient);
-        const test = await loadModelData(specs.test, recipient);
+        const { data, test } = await loadTrainingData({ train: specs.train, test: specs.test }, recipient);
         if (flags.class !== undefined) options.class = parseClass(flags.class, recipient.classNames, "--class", "the recipient");
         output = claimOutput(flags.output, "transplant", recipient, data, { ...options, units: options.units ?? null, donor: donor.sha256, test: dataIdentity(test) }, flags.overwrite);
         if (reuseFinished(output, flags)) return;

@@ -6,6 +6,7 @@
  * weights). With `epochState`, the state after every epoch is saved there and a rerun resumes from it (a `resume` progress event says so: `done` of `total` epochs, `detail` the path).
  */
 import { existsSync, readFileSync, rmSync } from "node:fs";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { withoutClasses } from "../data/pickSamples.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
@@ -109,10 +110,12 @@ export function trainingHistory(result: TrainResult): { arch: string; data: stri
  * @throws LesionError `bad-arch` (an architecture the zoo cannot read or that does not fit the data); `bad-option`
  * (a negative or non-finite setting, epochs or batchSize below 1, an excluded class out of range or one that leaves no
  * sample); `resume-mismatch` (an epoch state of another run, naming what differs; unreadable; or holding more epochs than asked for); `unwritable-path` (the epoch state);
- * `shape-mismatch`; `aborted` (options.signal).
+ * `shape-mismatch` (test images of another shape); `label-out-of-range` (a test label that is no class of the training
+ * data); `bad-data` (a test image folder's sub-folder that is no class of the training data); `aborted` (options.signal).
  */
 export async function train(all: Dataset, options: TrainOptions): Promise<TrainResult> {
   const data = options.excludeClasses && options.excludeClasses.length > 0 ? withoutClasses(all, options.excludeClasses) : all;
+  const test = options.test ? testDataFor(options.test, all) : undefined;
   const network = zooNetwork(options.arch, data.shape, data.numClasses);
   const optimizer = options.optimizer ?? "sgd";
   const settings = {
@@ -138,7 +141,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
   const { epochs: _epochs, ...shared } = settings;
   // The data's identities hash their content: computed only for a run that saves its state.
   const header: EpochState["header"] | null = options.epochState
-    ? { arch: options.arch, data: dataIdentity(data), test: options.test ? dataIdentity(options.test) : null, mean: preprocessing.mean, std: preprocessing.std, options: shared }
+    ? { arch: options.arch, data: dataIdentity(data), test: test ? dataIdentity(test) : null, mean: preprocessing.mean, std: preprocessing.std, options: shared }
     : null;
   const resumed = options.epochState ? readEpochState(options.epochState, header!, settings.epochs) : null;
   if (resumed) options.onProgress?.({ phase: "resume", done: resumed.epoch, total: settings.epochs, detail: options.epochState });
@@ -154,7 +157,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
     state: resumed ? decode(resumed.state) : undefined,
     startEpoch: started,
     train: networkInputs(data, preprocessing),
-    test: options.test ? networkInputs(options.test, preprocessing) : undefined,
+    test: test ? networkInputs(test, preprocessing) : undefined,
     classes: data.numClasses,
     threads: options.threads,
     signal: options.signal,
@@ -196,6 +199,19 @@ export function initialParameters(network: Network, seed: number): Map<string, F
   }
   for (const b of buffers(network)) values.set(b.name, new Float32Array(b.shape[0]).fill(b.name.endsWith(".running_var") ? 1 : 0));
   return values;
+}
+
+/**
+ * The test data labelled as the training data labels its classes: an image folder matched to its class names by name
+ * (a test folder without one of the classes numbers the others differently: a `frog/` would be scored as `dog`), images
+ * of its shape, labels among its classes.
+ */
+function testDataFor(test: Dataset, data: Dataset): Dataset {
+  const matched = test.folderClasses ? matchClassNames(test, data.classNames) : test;
+  if (matched.shape.join("x") !== data.shape.join("x")) fail("shape-mismatch", `test data ${test.spec} has ${test.shape.join("x")} images but training data ${data.spec} has ${data.shape.join("x")}`, { expected: [...data.shape], actual: [...test.shape] });
+  const bad = matched.labels.findIndex((label) => !(label >= 0 && label < data.numClasses));
+  if (bad >= 0) fail("label-out-of-range", `label ${matched.labels[bad]} of sample ${bad} in test data ${test.spec} is no class of training data ${data.spec} (0..${data.numClasses - 1})`, { label: matched.labels[bad], sample: bad, numClasses: data.numClasses, source: test.spec });
+  return matched;
 }
 
 export function networkInputs(data: Dataset, preprocessing: Preprocessing): TrainingData {
