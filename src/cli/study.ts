@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
+import { matchClassNames } from "../data/matchClassNames.js";
 import { fail, isLesionError } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
@@ -103,10 +104,12 @@ export function registerStudy(program: Command): void {
           const lr = flags.recoverLr === undefined ? undefined : parseNumber(flags.recoverLr, "--recover-lr");
           if (lr !== undefined && !(lr > 0)) fail("bad-option", `--recover-lr must be a positive number, got ${flags.recoverLr}`, { options: ["recoverLr"], value: lr });
           // The train split a named set implies may not be on disk (only CIFAR-10's test subset is bundled): say which flag helps.
-          const train = await loadModelData(trainSpec, model).catch((error: unknown) => {
+          const loaded = await loadModelData(trainSpec, model).catch((error: unknown) => {
             if (flags.recoverData === undefined && isLesionError(error) && error.code === "missing-file") fail("missing-file", `${error.message}; or give --recover-data (e.g. --recover-data ${dataSpec} retrains on the studied images, with a warning)`, error.details);
             throw error;
           });
+          // For a model without class names, a folder of some of the classes is numbered as the studied folder is.
+          const train = !model.classNames && data.folderClasses && loaded.folderClasses ? matchClassNames(loaded, data.classNames) : loaded;
           recover = { train, ...(lr === undefined ? {} : { lr }), ...(flags.recoverSite === undefined ? {} : { site: flags.recoverSite }) };
         }
         const result = await study(model, data, {
