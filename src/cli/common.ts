@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { loadDataset, type LoadDatasetOptions } from "../data/loadDataset.js";
-import { matchClassNames } from "../data/matchClassNames.js";
+import { imageFolderClassNames, matchClassNames } from "../data/matchClassNames.js";
 import { parseDataSpec } from "../data/parseDataSpec.js";
 import type { Dataset } from "../data/types.js";
 import type { LesionModel } from "../engine/model.js";
@@ -72,21 +72,28 @@ function modelData(model: LesionModel): LoadDatasetOptions {
 
 /**
  * loadDataset for `model` (its class names, classes, channels, resize and crop). Where the data is an image folder
- * and the model names no classes, says on stderr which class each sub-folder becomes unless a folder `n/` is class n:
- * a trial's 4-class folder scored 1.90 % without a word, and folders 0..11 of a 12-class model are ImageFolder's
- * classes ("10" is class 2), which a reader would not guess.
+ * and the model names no classes, says on stderr which class each sub-folder becomes unless the folder is exactly
+ * 0..K−1 read as those classes: a trial's 4-class folder scored 1.90 % without a word, folders 0..11 of a 12-class
+ * model are ImageFolder's classes ("10" is class 2), and a folder with some of 1..10 is numbered on a guess.
  */
 export async function loadModelData(spec: string, model: LesionModel): Promise<Dataset> {
   const data = await loadDataset(spec, modelData(model));
   const folders = data.folderClasses;
   if (folders && !model.classNames) {
     const classOf = (name: string) => data.classNames.indexOf(name);
-    if (!folders.every((name) => String(classOf(name)) === name)) {
+    const exact = folders.length === model.numClasses && folders.every((name) => String(classOf(name)) === name);
+    if (!exact) {
       const shown = folders.slice(0, 12).map((name) => `${name} = ${classOf(name)}`).join(", ") + (folders.length > 12 ? ", …" : "");
-      console.error(`lesion: note: ${model.name} names no classes, so the sub-folders of ${spec} are numbered as torchvision's ImageFolder numbers its classes (${shown}); \`lesion import --class-names\` names the model's classes`);
+      const first = [0, 1].find((f) => sameList(data.classNames, imageFolderClassNames(data.numClasses, f)));
+      const how = first === undefined ? "as torchvision's ImageFolder numbers its classes" : `as torchvision's ImageFolder numbers folders ${first}..${first + data.numClasses - 1}, taken to be those the model was trained on`;
+      console.error(`lesion: note: ${model.name} names no classes, so the sub-folders of ${spec} are numbered ${how} (${shown}); \`lesion import --class-names\` names the model's classes`);
     }
   }
   return data;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**

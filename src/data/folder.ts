@@ -11,6 +11,7 @@ import { extname, join } from "node:path";
 import { fail } from "../errors.js";
 import { describeWriteFault } from "../files.js";
 import { assembleDataset, keptCount } from "./assembleDataset.js";
+import { byCodePoint } from "./byCodePoint.js";
 import { imageDecoder } from "./decodeImage.js";
 import { centerCrop, resizeShorter, type RgbaImage } from "./resizeImage.js";
 import type { Dataset } from "./types.js";
@@ -57,7 +58,7 @@ export async function loadImageFolder(root: string, spec: string, limit?: number
       return unreadable(error, path);
     }
   };
-  const classNames = entries.filter((name) => isFolder(join(root, name))).sort();
+  const classNames = entries.filter((name) => isFolder(join(root, name))).sort(byCodePoint);
   if (classNames.length === 0) fail("bad-data", `${root} has no class sub-folders (expected ${root}/<class>/<image>.png)`, { path: root });
   const files: Array<{ path: string; label: number }> = [];
   const empty: string[] = [];
@@ -141,8 +142,8 @@ function imagesUnder(dir: string): string[] {
       else if (EXTENSIONS.has(extension)) files.push(entry);
       else if (OTHER_IMAGES.has(extension)) fail("bad-data", `${child} is a ${extension.slice(1).toUpperCase()} image; lesion reads PNG and JPEG image folders (convert it, or move it out: ImageFolder would count it)`, { path: child });
     }
-    folders.push({ path, files: files.sort() });
+    folders.push({ path, files: files.sort(byCodePoint) });
   };
   walk(dir);
-  return folders.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).flatMap((f) => f.files.map((file) => join(f.path, file)));
+  return folders.sort((a, b) => byCodePoint(a.path, b.path)).flatMap((f) => f.files.map((file) => join(f.path, file)));
 }

@@ -4,6 +4,7 @@
  * the model names them. A folder with only `3/` and `7/` would otherwise be scored as classes 0 and 1.
  */
 import { fail } from "../errors.js";
+import { byCodePoint } from "./byCodePoint.js";
 import type { Dataset } from "./types.js";
 
 /**
@@ -12,10 +13,13 @@ import type { Dataset } from "./types.js";
  * classes without a sub-folder simply have no samples. Data that is not an image folder (its labels are class indices
  * already) is returned as is.
  *
- * With `classNames` null (a model without class names, `numClasses` K classes): sub-folders named by whole numbers
- * 0..K−1, all or some, are the classes an ImageFolder of the folders 0..K−1 trained (`imageFolderClassNames(K)`: for
- * K ≤ 10 folder `3/` is class 3; for K = 12 it is class 5, after "0", "1", "10", "11", "2"); any other names keep the
- * folder's own sorted order (ImageFolder on this folder). K defaults to the largest folder number + 1.
+ * With `classNames` null (a model without class names, `numClasses` K classes), sub-folders named by whole numbers
+ * are taken for folders of those names the model was trained on with ImageFolder, and get the classes it numbered
+ * them (`imageFolderClassNames`): within 0..K−1 (all or some) the training folders are taken to be 0..K−1 (for K ≤ 10
+ * folder `3/` is class 3; for K = 12 it is class 5, after "0", "1", "10", "11", "2"), else within 1..K, 1..K (folder
+ * `1/` class 0, `10/` class 1, `2/` class 2, …). Any other names keep the folder's own sorted order (ImageFolder on
+ * this folder). K defaults to the largest folder number + 1. Which it was cannot be told from a folder with only some
+ * of the classes: the CLI prints the numbering it used.
  *
  * Throws `bad-data` naming the first sub-folder that is no class of the model, with the classes allowed.
  */
@@ -25,9 +29,10 @@ export function matchClassNames(data: Dataset, classNames: readonly string[] | n
   if (!classNames) {
     // MNIST's `3/` and `7/` alone are classes 3 and 7, not 0 and 1: as the model's own ImageFolder numbered them.
     if (!folders.every((name) => /^(0|[1-9]\d{0,5})$/.test(name))) return data;
-    const size = numClasses ?? Math.max(...folders.map(Number)) + 1;
-    if (folders.some((name) => Number(name) >= size)) return data;
-    return matchClassNames(data, imageFolderClassNames(size));
+    const numbers = folders.map(Number);
+    const size = numClasses ?? Math.max(...numbers) + 1;
+    const first = numbers.every((k) => k < size) ? 0 : numbers.every((k) => k >= 1 && k <= size) ? 1 : null;
+    return first === null ? data : matchClassNames(data, imageFolderClassNames(size, first));
   }
   if (sameNames(data.classNames, classNames)) return data;
   const index = new Map(classNames.map((name, c) => [name, c] as const));
@@ -49,11 +54,12 @@ export function matchClassNames(data: Dataset, classNames: readonly string[] | n
 }
 
 /**
- * The classes torchvision's ImageFolder makes of sub-folders named 0..K−1: the names in sorted (text) order, so class
- * c is the c-th of "0", "1", "10", "11", "2", … — the numbers' own order only for K ≤ 10.
+ * The classes torchvision's ImageFolder makes of sub-folders named first..first+K−1 (`first` 0 or 1): the names in
+ * sorted (text) order, so class c is the c-th of "0", "1", "10", "11", "2", … — the numbers' own order only for
+ * 0..9.
  */
-export function imageFolderClassNames(numClasses: number): string[] {
-  return Array.from({ length: numClasses }, (_, c) => String(c)).sort();
+export function imageFolderClassNames(numClasses: number, first = 0): string[] {
+  return Array.from({ length: numClasses }, (_, c) => String(c + first)).sort(byCodePoint);
 }
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {

@@ -23,8 +23,8 @@ const EXPECTED =
 
 /**
  * Parses a data spec. Named data sets default to the test split (`mnist` is `mnist:test`).
- * A folder spec must look like a path (contain `/` or `\`, or be `.` or `..`), so a misspelt name such as
- * `minst` is an error rather than a missing folder: write `./digits` for a folder in the current directory.
+ * A folder spec must look like a path (contain `/` or `\`, or be `.` or `..`) or name an existing folder, so a
+ * misspelt name such as `minst` is an error rather than a missing folder.
  * @throws LesionError `bad-data-spec` (an unknown name or split, an idx or npy spec without its files).
  */
 export function parseDataSpec(spec: string): DataSpec {
@@ -59,7 +59,8 @@ export function parseDataSpec(spec: string): DataSpec {
     if (/\.npy(,|$)/i.test(text)) fail("bad-data-spec", `data spec '${spec}' names .npy files: write it npy:IMAGES,LABELS`, { spec });
     if (/(-ubyte|\.idx\d?)(\.gz)?(,|$)/i.test(text)) fail("bad-data-spec", `data spec '${spec}' names IDX files: write it idx:IMAGES[,LABELS]`, { spec });
   }
-  if (looksLikePath(text)) return { kind: "folder", path: text.replace(/(.)[\\/]+$/, "$1") };
+  // A bare name of an existing folder is one too (`ImageFolder("digits")`): named sets were matched above.
+  if (looksLikePath(text) || isFolder(text)) return { kind: "folder", path: text.replace(/(.)[\\/]+$/, "$1") };
   fail("bad-data-spec", `unknown data spec '${spec}'; ${EXPECTED}`, { spec });
 }
 

@@ -81,7 +81,9 @@ export function checkData(model: LesionModel, data: Dataset): void {
   const image = model.preprocessing.imageShape;
   const fits = image ? image[0] === c && image[1] === h && image[2] === w : expected === c * h * w;
   if (!fits) {
-    fail("shape-mismatch", `model ${model.name} takes inputs of shape ${model.inputShape.join("x")}${image ? ` (images ${image.join("x")})` : ""} but data ${data.spec} has ${c}x${h}x${w} images`, {
+    // A folder's images of another size are brought to the model's by its resize and crop (ImageNet-style models).
+    const sizing = data.folderClasses && image && (image[1] !== h || image[2] !== w) ? `; \`lesion import --resize N --crop ${image[1] === image[2] ? image[1] : "M"}\` resizes and crops a folder's images to the model's size` : "";
+    fail("shape-mismatch", `model ${model.name} takes inputs of shape ${model.inputShape.join("x")}${image ? ` (images ${image.join("x")})` : ""} but data ${data.spec} has ${c}x${h}x${w} images${sizing}`, {
       expected: image ?? model.inputShape,
       actual: [...data.shape],
     });
@@ -97,6 +99,11 @@ export function checkData(model: LesionModel, data: Dataset): void {
   for (let i = 0; i < data.n; i++) {
     const label = data.labels[i];
     if (label < 0 || label >= model.numClasses) {
+      // A folder's labels are its sub-folders' positions: more sub-folders than classes is the fault to name.
+      if (data.folderClasses && data.folderClasses.length > model.numClasses) {
+        const shown = data.folderClasses.length > 14 ? `${data.folderClasses.slice(0, 14).join(", ")}, …` : data.folderClasses.join(", ");
+        fail("label-out-of-range", `image folder ${data.spec} has ${data.folderClasses.length} class sub-folders (${shown}) but model ${model.name} has ${model.numClasses} classes; every sub-folder is a class, hidden ones too`, { label, sample: i, numClasses: model.numClasses, source: data.spec });
+      }
       fail("label-out-of-range", `label ${label} of sample ${i} in ${data.spec} is out of range for model ${model.name} (0..${model.numClasses - 1})`, { label, sample: i, numClasses: model.numClasses, source: data.spec });
     }
   }

@@ -104,7 +104,7 @@ export async function importModel(path: string, options: ImportOptions = {}): Pr
       mean: options.mean ?? existing?.mean ?? [0],
       std: options.std ?? existing?.std ?? [1],
       // Read from the graph's input where it is fixed, as `lesion info` shows it for the file before import.
-      imageShape: options.inputShape ?? existing?.imageShape ?? guessImageShape(model, layout),
+      imageShape: options.inputShape ?? existing?.imageShape ?? guessImageShape(model, layout, options.crop),
       ...sizing(options.resize ?? existing?.resize, options.crop ?? existing?.crop),
     };
   } else {
@@ -173,8 +173,11 @@ function defaultImageShape(inputWidth: number, path: string): [number, number, n
 }
 
 /** The image shape [C, H, W] of an image input whose sample shape is fixed ([N, C, H, W], [N, H, W, C], [N, H, W]); else null. */
-function guessImageShape(model: ModelProto, layout: Preprocessing["layout"]): [number, number, number] | null {
+function guessImageShape(model: ModelProto, layout: Preprocessing["layout"], crop?: number): [number, number, number] | null {
   const dims = (model.graph?.input?.[0]?.type?.tensorType?.shape?.dim ?? []).slice(1).map((d) => Number(d.dimValue ?? 0));
+  // A network that takes any height and width (dynamic axes) takes the crop's size: its channels are fixed.
+  const channels = layout === "nhwc" ? dims[2] : dims[0];
+  if (crop !== undefined && dims.length === 3 && Number.isInteger(channels) && channels > 0 && !dims.every((d) => Number.isInteger(d) && d > 0)) return [channels, crop, crop];
   if (!dims.every((d) => Number.isInteger(d) && d > 0)) return null;
   if (dims.length === 3) return layout === "nhwc" ? [dims[2], dims[0], dims[1]] : [dims[0], dims[1], dims[2]];
   if (dims.length === 2 && layout !== "flat") return [1, dims[0], dims[1]];

@@ -90,6 +90,24 @@ describe("image folders as ImageFolder reads them", () => {
     expect(Array.from((await loadDataset(mnist, { classNames: null, numClasses: 10 })).labels)).toEqual([3, 7]);
   });
 
+  it("folders and files are in Python's order, code point by code point (JavaScript's sort put 😀 before ｆ)", async () => {
+    // sorted(["apple", "ｆull", "😀smile"]) in Python: U+0061 < U+FF46 < U+1F600. UTF-16 has 😀 as D83D DE00 < FF46.
+    const root = join(dir, "unicode");
+    for (const name of ["😀smile", "apple", "ｆull"]) cpSync(join(FIXTURES, "numbered", "3"), join(root, name), { recursive: true });
+    for (const name of ["𠮷.png", "ｆ.png"]) cpSync(join(FIXTURES, "numbered", "5", "x.png"), join(root, "apple", name));
+    const data = await loadDataset(root);
+    expect(data.classNames).toEqual(["apple", "ｆull", "😀smile"]);
+    // apple/ holds x.png (level 30), then ｆ.png and 𠮷.png (level 50): "x" < "ｆ" < "𠮷".
+    expect(Array.from(data.labels)).toEqual([0, 0, 0, 1, 2]);
+  });
+
+  it("some of the folders 1..10 of a 10-class model without names get the classes ImageFolder gave 1..10 (10 → 1, 5 → 5)", async () => {
+    const root = join(dir, "some-from1");
+    for (const k of ["1", "10", "5"]) cpSync(join(FIXTURES, "from1", k), join(root, k), { recursive: true });
+    const data = await loadDataset(root, { classNames: null, numClasses: 10 });
+    expect(Array.from(data.labels)).toEqual(["1", "10", "5"].map((name) => REFERENCE.from1.classes.indexOf(name)));
+  });
+
   it("a class sub-folder without images (_unused/, .ipynb_checkpoints/) and an image type ImageFolder counts but lesion cannot read are bad-data", async () => {
     const root = join(dir, "extra");
     cpSync(join(FIXTURES, "from1"), root, { recursive: true });
@@ -125,6 +143,15 @@ describe("image folders as ImageFolder reads them", () => {
     writeFileSync(join(dir, "numbered.onnx"), numberedModel());
     const run = runLesion(["eval", join(dir, "numbered.onnx"), "--data", join(FIXTURES, "numbered"), "--json"]);
     expect([run.status, JSON.parse(run.stdout).accuracy]).toEqual([0, 1]);
-    expect(run.stderr).toMatch(/^lesion: note: numbered\.onnx names no classes, so the sub-folders of .* are numbered as torchvision's ImageFolder numbers its classes \(0 = 0, 1 = 1, 10 = 2, 11 = 3, 2 = 4,/);
+    expect(run.stderr).toMatch(/^lesion: note: numbered\.onnx names no classes, so the sub-folders of .* are numbered as torchvision's ImageFolder numbers folders 0\.\.11, taken to be those the model was trained on \(0 = 0, 1 = 1, 10 = 2, 11 = 3, 2 = 4,/);
+    // A hidden sub-folder with an image is a 13th class, as in ImageFolder: said as such, not as "label 12 out of range".
+    const hidden = join(dir, "hidden");
+    cpSync(join(FIXTURES, "numbered"), hidden, { recursive: true });
+    cpSync(join(FIXTURES, "numbered", "3"), join(hidden, ".ipynb_checkpoints"), { recursive: true });
+    const extra = runLesion(["eval", join(dir, "numbered.onnx"), "--data", hidden]);
+    expect([extra.status, extra.stderr.split("\n").at(-2)]).toEqual([1, expect.stringMatching(/^lesion: image folder .*hidden has 13 class sub-folders \(\.ipynb_checkpoints, 0, 1, 10, .*\) but model numbered\.onnx has 12 classes; every sub-folder is a class, hidden ones too$/)]);
+    // Named without ./, an existing folder is a folder.
+    const bare = runLesion(["eval", join(dir, "numbered.onnx"), "--data", "numbered", "--json"], { cwd: FIXTURES });
+    expect([bare.status, JSON.parse(bare.stdout).accuracy]).toEqual([0, 1]);
   });
 });

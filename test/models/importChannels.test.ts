@@ -1,8 +1,13 @@
 /** Preprocessing that does not fit the model's images is refused at import, not silently ignored or misread. */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { assembleDataset } from "../../src/data/assembleDataset.js";
+import { openModel } from "../../src/engine/model.js";
 import { importModel } from "../../src/models/importModel.js";
+import { decodeModel, encodeModel } from "../../src/onnx/proto.js";
 import { errorOf } from "../helpers.js";
 
 const MLP20 = fileURLToPath(new URL("../fixtures/meyes2019/meyes2019-mlp20/trained.pt", import.meta.url));
@@ -19,6 +24,23 @@ describe("importModel: mean and std per channel", () => {
     expect([error.code, error.message]).toEqual(["bad-option", "`mean` has 2 values but the model's images have 3 channels; give one value or one per channel"]);
     expect((await importModel(VGG, { mean: [0.5], std: [0.25] })).preprocessing.mean).toEqual([0.5]);
     expect((await importModel(VGG, { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] })).preprocessing.std).toEqual([0.247, 0.2435, 0.2616]);
+  });
+});
+
+describe("importModel: a network that takes any image size", () => {
+  it("importModel(an ONNX CNN with dynamic height and width, {resize: 36, crop: 32}) takes 3x32x32 images from the crop (it had asked for --input-shape)", async () => {
+    const model = decodeModel(readFileSync(VGG));
+    const dims = model.graph!.input![0].type!.tensorType!.shape!.dim!;
+    dims[2] = { dimParam: "H" };
+    dims[3] = { dimParam: "W" };
+    const path = join(mkdtempSync(join(tmpdir(), "lesion-dynamic-")), "dyn.onnx");
+    writeFileSync(path, encodeModel(model));
+    const imported = await importModel(path, { resize: 36, crop: 32 });
+    expect([imported.preprocessing.imageShape, imported.preprocessing.crop]).toEqual([[3, 32, 32], 32]);
+    // Without a crop nothing says the size: opened, it is one line naming inputShape.
+    writeFileSync(path, (await importModel(path)).bytes);
+    const error = await errorOf(() => openModel(path));
+    expect([error.code, error.message]).toEqual(["bad-model", expect.stringMatching(/input whose sample shape is not fixed .*`inputShape`/)]);
   });
 });
 
