@@ -22,10 +22,11 @@ export function registerEval(program: Command): void {
       try {
         const result = await evaluate(model, data, { batchSize: parseOptionalInteger(flags.batchSize, "--batch-size"), onProgress: progress.onProgress });
         progress.stop();
+        // Before the numbers they may explain (a trial missed the missing-normalisation warning under the classes).
+        for (const w of result.warnings) console.error(warningLine(w));
         if (flags.json) return printJson({ ...result, provenance: provenance(model, data) });
         console.log(`${result.model} on ${result.data} (${result.n} samples): accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
         result.classNames.forEach((name, c) => console.log(`  ${name.padEnd(12)} ${percent(result.perClass[c])}  (${result.classCounts[c]})`));
-        for (const w of result.warnings) console.error(warningLine(w));
       } finally {
         progress.stop();
         await closeModel(model);

@@ -229,8 +229,11 @@ export function resolveSite(model: LesionModel, name: string): Site {
     // PyTorch hook would take is each use's, and each use is a site of its own. Only torch.onnx's scoped node names
     // (`/layer2/layer2.1/relu_1/Relu`) say so: Keras names two layers `re_lu` and `re_lu_1`.
     const uses = reusedModuleSites(model.sites, name);
-    if (uses.length > 1 && uses.every((s) => s.node.startsWith("/"))) fail("unknown-site", `unknown site '${name}' in ${model.name}: one activation module applied ${uses.length} times, each use a site of its own: ${uses.map((s) => s.name).join(", ")}`, { model: model.name, site: name, closest: uses.map((s) => s.name) });
-    fail("unknown-site", `unknown site '${name}' in ${model.name}${folded}; closest: ${hint} (all: ${names.join(", ")})`, { model: model.name, site: name, closest: closest(name, names) });
+    if (uses.length > 1 && uses.every((s) => s.node.startsWith("/"))) fail("unknown-site", `site '${name}' is ambiguous in ${model.name}: one activation module applied ${uses.length} times, each use a site of its own: ${uses.map((s) => s.name).join(", ")}`, { model: model.name, site: name, closest: uses.map((s) => s.name) });
+    // A module of the graph that is no site (pooling, dropout, flatten): say what it is rather than suggest at random.
+    const layer = folded ? undefined : model.proto.graph!.node!.find((n) => scopeName(n.name ?? "", n.opType ?? "") === name);
+    const kind = layer ? `; '${name}' is a ${layer.opType} layer, not a site (sites are the outputs of activations and of Linear and Conv layers)` : "";
+    fail("unknown-site", `unknown site '${name}' in ${model.name}${folded}${kind}; closest: ${hint} (all: ${names.join(", ")})`, { model: model.name, site: name, closest: closest(name, names) });
   }
   return site;
 }

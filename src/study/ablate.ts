@@ -20,7 +20,7 @@ import type { Dataset } from "../data/types.js";
 import { fail, throwIfAborted } from "../errors.js";
 import { checkBatchSize, checkData } from "../engine/forward.js";
 import type { LesionModel } from "../engine/model.js";
-import { planSweep, sweep, sweepAhead, type SweepPath } from "../engine/sweep/sweep.js";
+import { pathOf, planSweep, sweep, sweepAhead, type SweepPath } from "../engine/sweep/sweep.js";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { checkAgreement } from "../engine/agreement.js";
 import { openResumeLog } from "../resumeLog.js";
@@ -104,7 +104,8 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   for (const [siteName, site] of sites) {
     const todo = todos.get(siteName)!;
     const plan = await planSweep(model, site, todo);
-    engine[siteName] = plan.engine;
+    // The engine its conditions ran on: a site whose every condition ran masked (mean ablations) says so.
+    engine[siteName] = [...needed.values()].some((c) => c.site === siteName && pathOf(plan.engine, c) === plan.engine) ? plan.engine : "masked";
     // Taken also where every mean condition came from the resume log: the result states the values used.
     const means = [...needed.values()].some((c) => c.site === siteName && c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
     if (means) {

@@ -131,7 +131,8 @@ export interface AblateResult {
   /**
    * Per site: "dense" where the site is a layer of a dense chain (its zero ablations of up to DENSE_UNITS units run on
    * the dense engine; others on the general one), "delta" where its next Conv or Gemm takes a zero ablation of up to 8
-   * channels as a delta (src/engine/sweep/convSweep.ts; others on the general one), "masked" otherwise.
+   * channels as a delta (src/engine/sweep/convSweep.ts; others on the general one), "masked" otherwise, and where no
+   * condition of the site took its dense or delta path (mean ablations, larger groups).
    */
   engine: Record<string, SweepPath>;
   /**

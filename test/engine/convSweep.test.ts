@@ -20,6 +20,8 @@ import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { encodeModel } from "../../src/onnx/proto.js";
 import { importModel } from "../../src/models/importModel.js";
+import { ablate } from "../../src/study/ablate.js";
+import { condition } from "../../src/study/conditions.js";
 import { random, randomArray } from "../helpers.js";
 
 interface Unit {
@@ -238,6 +240,9 @@ describe("convSweep on a tiny CNN built in code", () => {
       expect(plan.engine).toBe("delta");
       // The mean ablation runs masked; the zero ablations (a group of 6 ≤ CONV_UNITS included) on the delta path.
       expect(plan.blocks).toEqual([[1, 2], [0]]);
+      // A run of mean ablations only took no delta path: its result says masked (helper trial 'newuser66': "delta").
+      const sites = (modes: Array<"zero" | "mean">) => ablate(model, tiny, { conditions: modes.map((mode) => condition(site, [0], mode)) }).then((r) => r.engine.conv2);
+      expect([await sites(["mean"]), await sites(["mean", "zero"])]).toEqual(["masked", "delta"]);
     } finally {
       await closeModel(withBn);
       await closeModel(model);

@@ -54,7 +54,9 @@ describe("openModel", () => {
   it("resolveSite(resnet18, 'layer2.1.relu'): torchvision's BasicBlock applies its one ReLU module twice; the error names both uses' sites (helper trial 'newuser45')", async () => {
     const model = await openModel(RESNET18);
     try {
-      expect(() => resolveSite(model, "layer2.1.relu")).toThrow("unknown site 'layer2.1.relu' in resnet18.onnx: one activation module applied 2 times, each use a site of its own: layer2.1.conv1, layer2.1");
+      expect(() => resolveSite(model, "layer2.1.relu")).toThrow("site 'layer2.1.relu' is ambiguous in resnet18.onnx: one activation module applied 2 times, each use a site of its own: layer2.1.conv1, layer2.1");
+      // A module that is no site is named for what it is (helper trial 'newuser66': arbitrary "closest" names alone).
+      expect(() => resolveSite(model, "avgpool")).toThrow(/^unknown site 'avgpool' in resnet18\.onnx; 'avgpool' is a GlobalAveragePool layer, not a site \(sites are the outputs of activations and of Linear and Conv layers\); closest: /);
       // The network's stem calls its own `relu` once: the module's name is that site's.
       expect(resolveSite(model, "relu").name).toBe("conv1");
     } finally {

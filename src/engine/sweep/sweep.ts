@@ -207,7 +207,11 @@ function takenBy(path: SweepPath, engine: SweepPath, conditions: readonly SweepC
   return conditions.flatMap((c, i) => (pathOf(engine, c) === path ? [i] : []));
 }
 
-function pathOf(engine: SweepPath, c: SweepCondition): SweepPath {
+/**
+ * The path a condition takes at a site whose engine is `engine`: the dense or delta path for zero ablations of few
+ * enough units, else masked (mean ablations, larger groups).
+ */
+export function pathOf(engine: SweepPath, c: Pick<SweepCondition, "mode" | "units">): SweepPath {
   if (engine === "dense" && c.mode === "zero" && c.units.length <= DENSE_UNITS) return "dense";
   if (engine === "delta" && c.mode === "zero" && c.units.length <= CONV_UNITS) return "delta";
   return "masked";
