@@ -229,7 +229,7 @@ export function abortOnInterrupt(): { signal: AbortSignal; dispose: () => void }
   // One Ctrl-C can arrive twice within milliseconds (`timeout -s INT` signals the command and its process group):
   // only a second one a moment later quits at once, without the lock's release or the resume log's last line. After
   // an abort the process stays (listening) until that moment has passed: a late copy arriving while Node shuts down
-  // would kill it by the signal, its exit status 130 instead of the abort's 1.
+  // would kill it by the signal before the lock is released.
   const onSignal = () => {
     if (controller.signal.aborted) {
       if (performance.now() - first > SECOND_INTERRUPT_MS) process.exit(130);

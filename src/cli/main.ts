@@ -95,7 +95,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     process.stderr.write(`lesion: ${cliMessage(error, argv)}\n`);
     if (!isLesionError(error) && process.env.LESION_DEBUG === "1") process.stderr.write(`${(error as Error).stack}\n`);
-    return isLesionError(error) ? 1 : 70;
+    // An interrupted run exits as a shell's interrupted command does (128 + SIGINT), so a script can tell it from a fault.
+    return isLesionError(error) ? (error.code === "aborted" ? 130 : 1) : 70;
   }
 }
 
@@ -111,5 +112,7 @@ function cliMessage(error: unknown, argv: string[]): string {
     const quoted = /^[\w./@:+-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`;
     return `${path} is a PyTorch checkpoint; make a model with \`lesion import ${quoted} --arch … -o model.onnx\``;
   }
+  // The commands that keep finished work say how to get it back.
+  if (isLesionError(error) && error.code === "aborted" && ["ablate", "study"].includes(argv[0])) return `${error.message}; what finished is kept: the same command resumes it`;
   return flagMessage(error);
 }

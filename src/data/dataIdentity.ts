@@ -1,10 +1,14 @@
 /** What identifies a data set's content, so results and reused study steps are tied to the bytes, not the spec. */
 import { createHash } from "node:crypto";
+import { absoluteDataSpec } from "./parseDataSpec.js";
 import type { Dataset } from "./types.js";
 
 /** What identifies a loaded data set (`dataIdentity`): in every provenance and run identity. */
 export interface DataIdentity {
-  /** The normalised spec it was loaded from. */
+  /**
+   * The spec it was loaded from, its paths absolute (`absoluteDataSpec`): `npy:./x.npy,y.npy` from one directory and
+   * `npy:/data/x.npy,/data/y.npy` from another are one data set (a trial's rerun with `./` had recomputed every step).
+   */
   spec: string;
   /** Samples. */
   n: number;
@@ -25,8 +29,17 @@ export function dataIdentity(data: Dataset): DataIdentity {
       .update(new Uint8Array(data.images.buffer, data.images.byteOffset, data.images.byteLength))
       .update(new Uint8Array(data.labels.buffer, data.labels.byteOffset, data.labels.byteLength))
       .digest("hex");
-    identity = { spec: data.spec, n: data.n, shape: [...data.shape], sha256 };
+    identity = { spec: canonicalSpec(data.spec), n: data.n, shape: [...data.shape], sha256 };
     computed.set(data, identity);
   }
   return identity;
+}
+
+/** The spec with absolute paths; a spec that names no files (a data set built in code, "tiny") as it is. */
+function canonicalSpec(spec: string): string {
+  try {
+    return absoluteDataSpec(spec);
+  } catch {
+    return spec;
+  }
 }

@@ -65,7 +65,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   const needed = new Map(conditions.map((c) => [c.id, c]));
   for (const single of redundancySingles(conditions)) needed.set(single.id, single);
   const store = options.resumeLog
-    ? openResumeLog<LoggedOutcome | StoredIntact>(options.resumeLog, { model: model.sha256, data: data.spec, n: data.n, dataSha256: dataIdentity(data).sha256, loss })
+    ? openResumeLog<LoggedOutcome | StoredIntact>(options.resumeLog, { model: model.sha256, data: dataIdentity(data).spec, n: data.n, dataSha256: dataIdentity(data).sha256, loss })
     : null;
   const outcomes = new Map<string, StoredOutcome>();
   // A damaged record is computed again (its new record, appended later, is the one a later resume reads); a damaged

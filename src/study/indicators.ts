@@ -139,7 +139,7 @@ export async function indicators(model: LesionModel, data: Dataset, options: Ind
       const profile = new Float64Array(site.units * k);
       rows.forEach((c, u) => c.deltaPerClass.forEach((d, j) => (profile[u * k + j] = d === null ? Number.NaN : 0 - d)));
       const weights = site.layer ? layerWeights(model.proto, site.layer) : null;
-      const initial = weights && options.initial ? initialWeights(options.initial, weights) : null;
+      const initial = weights && options.initial ? initialWeights(options.initial, weights, site.name) : null;
       const tests = weights && initial ? Array.from({ length: site.units }, (_, u) => mannWhitney(row(weights, u), row(initial, u))) : null;
       return {
         site: site.name,
@@ -184,15 +184,17 @@ export function checkInitial(model: LesionModel, initial: LesionModel, sites: re
   for (const name of sites) {
     const site = resolveSite(model, name);
     const weights = site.layer ? layerWeights(model.proto, site.layer) : null;
-    if (weights) initialWeights(initial, weights);
+    if (weights) initialWeights(initial, weights, site.name);
   }
 }
 
 /** The initial model's weights of the same layer, found by weight name, of the same shape. */
-function initialWeights(initial: LesionModel, trained: LayerWeights): LayerWeights {
+function initialWeights(initial: LesionModel, trained: LayerWeights, siteName: string): LayerWeights {
   const site = initial.sites.find((s) => s.layer !== null && layerWeights(initial.proto, s.layer)?.name === trained.name);
   const weights = site ? layerWeights(initial.proto, site.layer!) : null;
-  if (!weights) fail("bad-model", `the initial model ${initial.name} has no layer with weight ${trained.name}`, { name: initial.name, tensor: trained.name });
+  // Matched by weight name, the one name a layer keeps across trainings: an export that folded BatchNorm names the
+  // folded weight anew (onnx::Conv_28), and its values are not the conv's own, so the two files must be made alike.
+  if (!weights) fail("bad-model", `the initial model ${initial.name} has no layer with weight ${trained.name} (site ${siteName}'s): make both files the same way (torch.onnx.export of both in eval mode, which folds BatchNorm into the conv and renames its weight; or lesion import of both state_dicts with one --arch)`, { name: initial.name, tensor: trained.name });
   if (weights.units !== trained.units || weights.fanIn !== trained.fanIn) {
     fail("bad-model", `weight ${trained.name} is ${weights.units}x${weights.fanIn} in the initial model ${initial.name} but ${trained.units}x${trained.fanIn} in the trained one`, { name: initial.name, tensor: trained.name });
   }

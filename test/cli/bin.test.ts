@@ -151,6 +151,12 @@ describe("lesion (bin)", () => {
     writeFileSync(join(dir, "other-initial.onnx"), randomMlp([16, 10, 8, 3], 9, [1, 4, 4]));
     expectOneLineError(lesion("study", model, "--data", data, "--initial", "other-initial.onnx", "-o", "mismatch-study"), "lesion: weight fc1.weight is 10x16 in the initial model other-initial.onnx but 12x16 in the trained one");
     expect(existsSync(join(dir, "mismatch-study"))).toBe(false);
+    // An initial model whose weight has another name (an export that folded BatchNorm renames it): the fix is said.
+    const renamed = decodeModel(readFileSync(join(dir, model)));
+    for (const tensor of renamed.graph!.initializer!) if (tensor.name === "fc1.weight") tensor.name = "onnx::Gemm_7";
+    for (const node of renamed.graph!.node!) node.input = node.input!.map((name) => (name === "fc1.weight" ? "onnx::Gemm_7" : name));
+    writeFileSync(join(dir, "renamed-initial.onnx"), encodeModel(renamed));
+    expectOneLineError(lesion("study", model, "--data", data, "--initial", "renamed-initial.onnx", "-o", "mismatch-study"), /^lesion: the initial model renamed-initial\.onnx has no layer with weight fc1\.weight \(site fc1's\): make both files the same way \(torch\.onnx\.export of both in eval mode/);
   });
 
   it("a study's directory and one command's never mix: ablate (even with --overwrite) refuses a study's, study an ablation's", () => {

@@ -58,6 +58,12 @@ describe("lesion result directories (bin)", () => {
 
     expectOneLineError(lesion(["ablate", "b.onnx", "--data", data, "--site", "fc1", "-o", out]), /holds another run \(model [0-9a-f]{8}… there, [0-9a-f]{8}… now\); use --overwrite to replace it, or choose another output directory/);
     expectOneLineError(lesion(["ablate", "a.onnx", "--data", data, "--site", "fc2", "-o", out]), /options\.site fc1 there, fc2 now/);
+    // The same files spelt another way (`./`, an absolute path) are the same run: reused, not "another run".
+    for (const spelt of ["npy:./x.npy,./y.npy", `npy:${join(dir, "x.npy")},${join(dir, "y.npy")}`]) {
+      const again = lesion(["ablate", "a.onnx", "--data", spelt, "--site", "fc1", "-o", out]);
+      expect([again.status, again.stderr]).toEqual([0, ""]);
+      expect(summaryOf(out).elapsedSeconds).toBe(first.elapsedSeconds);
+    }
     // Refused runs left the first run as it was.
     expect(summaryOf(out)).toEqual(first);
     expect(readdirSync(out).sort()).toEqual(["changes.npy", "fc1.csv", "labels.npy", "per_class.npy", "predictions.npy", "run.json", "summary.json"]);
@@ -200,7 +206,8 @@ describe("lesion result directories (bin)", () => {
         node: process.versions.node,
         graphOptimizationLevel: "basic",
         model: { name: "a.onnx", sha256: modelSha },
-        data: { spec: data, n: 120, shape: [1, 4, 4], sha256: imagesSha },
+        // The spec with its paths absolute: the same files named from another directory are the same data.
+        data: { spec: `npy:${join(dir, "x.npy")},${join(dir, "y.npy")}`, n: 120, shape: [1, 4, 4], sha256: imagesSha },
         seed: seeds[command],
       });
       expect(p.threads as number, command).toBeGreaterThanOrEqual(1);

@@ -87,9 +87,9 @@ describe("lesion ablate resume", () => {
       return { code, stderr, lock: existsSync(join(dir, out, "lesion.lock")), log: existsSync(log) };
     };
     // One Ctrl-C delivered twice within milliseconds (as `timeout -s INT` does: the command and its process group)
-    // aborts cleanly: one line, exit 1, the lock released, the resume log kept. Before, the second copy exited 130
+    // aborts cleanly: one line, exit 130, the lock released, the resume log kept. Before, the second copy exited 130
     // at once, silently, leaving lesion.lock behind.
-    const aborted = { code: 1, stderr: "lesion: run aborted\n", lock: false, log: true };
+    const aborted = { code: 130, stderr: "lesion: run aborted; what finished is kept: the same command resumes it\n", lock: false, log: true };
     expect(await stopped("interrupted", ["SIGINT", "SIGINT"])).toEqual(aborted);
     // SIGTERM stops it the same way (it had exited at once, silently, leaving lesion.lock behind).
     expect(await stopped("terminated", ["SIGTERM"])).toEqual(aborted);
