@@ -175,6 +175,12 @@ if (data.training) {
 }
 
 // Recovery.
+// Which images it retrained on and was measured on (a trial could not tell from the caption).
+const trainedOn = (r) => {
+  const train = r.provenance && r.provenance.data;
+  const test = r.provenance && r.provenance.otherData && r.provenance.otherData.test;
+  return train ? " on " + train.spec + " (" + train.n + " images)" + (test ? ", accuracies measured on " + test.spec + " (" + test.n + " images)" : "") : "";
+};
 if (data.recovery) {
   const r = data.recovery;
   const s = section("recovery", "Recovery after ablation");
@@ -221,7 +227,7 @@ if (data.recovery) {
   const pair = document.createElement("div");
   pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem"; pair.style.alignItems = "flex-end";
   pair.append(left, byClass);
-  figure(s, pair, recoveredUnits(r) + " ablated (" + r.mode + ") and the network retrained" + (r.settings ? " (" + r.settings.epochs + " epoch" + (r.settings.epochs === 1 ? "" : "s") + " of " + r.settings.optimizer.toUpperCase() + ", lr " + r.settings.lr + ", batches of " + r.settings.batchSize + ")" : "") + ". First, overall accuracy by epoch: the damaged network (thick black), the intact network (dashed grey)" + (control ? " and the intact network retrained with the same budget (dotted orange, the control)" : "") + "; then the damaged network's accuracy per class. Epoch 0 is the damaged network before retraining." + summary, "recovery", [...rows, ...perClass, ...controlRows]);
+  figure(s, pair, recoveredUnits(r) + " ablated (" + r.mode + ") and the network retrained" + (r.settings ? " (" + r.settings.epochs + " epoch" + (r.settings.epochs === 1 ? "" : "s") + " of " + r.settings.optimizer.toUpperCase() + ", lr " + r.settings.lr + ", batches of " + r.settings.batchSize + ")" : "") + trainedOn(r) + ". First, overall accuracy by epoch: the damaged network (thick black), the intact network (dashed grey)" + (control ? " and the intact network retrained with the same budget (dotted orange, the control)" : "") + "; then the damaged network's accuracy per class. Epoch 0 is the damaged network before retraining." + summary, "recovery", [...rows, ...perClass, ...controlRows]);
 } else {
   // Said, so a reader of the papers does not look for it in vain (a trial's default study had none, without a word).
   const s = section("recovery", "Recovery after ablation");

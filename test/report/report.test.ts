@@ -228,6 +228,8 @@ describe("study and report", () => {
       expect(lineLegend).toEqual([["ablated, then retrained", "black", null], ["intact network", "#777", "4 3"], ["intact retrained (control)", "#d95f02", "1 3"]]);
       const recovery = await page.$eval("#recovery figure", (f) => f.textContent ?? "");
       expect(recovery).toMatch(/the intact network retrained with the same budget went from \d+\.\d\d% to \d+\.\d\d%/);
+      // Which images it retrained on and was measured on (helper trial 'newuser67' could not tell).
+      expect(recovery).toMatch(/ on \S+ \(\d+ images\), accuracies measured on \S+ \(\d+ images\)\. First, overall accuracy/);
       // Canvas figures (first-layer weights) export too: the SVG embeds the tiles as an image.
       const weights = await fetchDownload('#weights button[data-export="svg"]');
       expect(weights.bytes.toString("utf8")).toMatch(/<image [^>]*href="data:image\/png;base64,/);
