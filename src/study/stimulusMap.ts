@@ -126,6 +126,9 @@ export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {
   // The PCA and the t-SNE's affinities (seconds, before its first iteration) show as the phase at 0.
   run.onProgress?.({ phase: "stimulus map", done: 0, total: settings.iterations });
   const reduced = principalComponents(data, samples, settings.components);
+  // Between the PCA and the t-SNE's affinities (each seconds without a pause): an interrupt in the first stops here.
+  await new Promise((resolve) => setImmediate(resolve));
+  throwIfAborted(run.signal);
   const embedded = await embed(reduced, settings, run);
   const map: StimulusMap = {
     data: data.spec,
