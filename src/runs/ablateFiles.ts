@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { parseNpy } from "../data/npy.js";
-import { fail } from "../errors.js";
+import { fail, isLesionError } from "../errors.js";
 import { readFileChecked } from "../files.js";
 import type { AblateResult, ConditionResult } from "../study/ablate.js";
 import type { AblationMode } from "../study/conditions.js";
@@ -211,12 +211,30 @@ export interface AblateFilesRead {
 
 /**
  * Reads what `ablateFiles` wrote to `dir` (summary.json, per_class.npy, redundancy.npy), or a directory an earlier
- * release wrote, whose summary held the per-class arrays itself.
- * @throws LesionError `missing-file`, `bad-data` (a file that is not what ablate writes).
+ * release wrote, whose summary held the per-class arrays itself. The accessors take a condition's index in
+ * `summary.conditions` (0..conditions−1).
+ * @throws LesionError `missing-file`; `bad-data` (a summary that is not an ablate run's: another command's result, a
+ *   study's directory; a file that is not what ablate writes); `bad-option` (from an accessor: an index that is no
+ *   condition's).
  */
 export function readAblateFiles(dir: string): AblateFilesRead {
-  const summary = JSON.parse(readFileChecked(join(dir, SUMMARY_FILE), "result file").toString("utf8")) as AblateSummary;
+  const path = join(dir, SUMMARY_FILE);
+  let summary: AblateSummary;
+  try {
+    summary = JSON.parse(readFileChecked(path, "result file").toString("utf8")) as AblateSummary;
+  } catch (error) {
+    if (isLesionError(error)) throw error;
+    fail("bad-data", `${path} is not valid JSON (${(error as Error).message}): a damaged result; rerun the command into a new directory`, { path });
+  }
+  // A record or characterize result (a study's folders hold all three) has other fields: said, not a TypeError.
+  const command = (summary as { command?: unknown }).command;
+  if (command !== "ablate" || !Array.isArray(summary.conditions) || !Array.isArray(summary.classNames)) {
+    fail("bad-data", `${dir} holds ${typeof command === "string" ? `a ${command} result` : "no ablate result"}, not an ablate run's (readAblateFiles reads \`lesion ablate\` directories)`, { path });
+  }
   const k = summary.classNames.length;
+  const check = (i: number) => {
+    if (!(Number.isInteger(i) && i >= 0 && i < summary.conditions.length)) fail("bad-option", `condition index ${i} is not one of ${dir}'s conditions (0..${summary.conditions.length - 1})`, { options: ["index"], value: i });
+  };
   const old = summary.conditions as unknown as Array<{ perClass?: Array<number | null>; redundancy: number | { overall: number; perClass: Array<number | null> } | null }>;
   const earlier = old.length > 0 && Array.isArray(old[0].perClass);
   const matrix = (name: string): Float64Array | null => {
@@ -230,7 +248,10 @@ export function readAblateFiles(dir: string): AblateFilesRead {
   const accuracies = matrix("per_class.npy");
   const redundancies = matrix("redundancy.npy");
   if (earlier) summary.conditions = summary.conditions.map((c, i) => ({ ...c, redundancy: typeof old[i].redundancy === "object" && old[i].redundancy !== null ? old[i].redundancy.overall : null }));
-  const perClass = (i: number) => (earlier ? old[i].perClass! : row(accuracies!, i));
+  const perClass = (i: number) => {
+    check(i);
+    return earlier ? old[i].perClass! : row(accuracies!, i);
+  };
   return {
     summary,
     perClass,
@@ -240,6 +261,7 @@ export function readAblateFiles(dir: string): AblateFilesRead {
       return summary.classCounts.map((n, j) => (now[j] === null || summary.baseline.perClass[j] === null ? null : (Math.round(now[j]! * n) - Math.round(summary.baseline.perClass[j]! * n)) / n));
     },
     redundancy(i) {
+      check(i);
       if (earlier) {
         const r = old[i].redundancy;
         return typeof r === "object" && r !== null ? r.perClass : null;

@@ -7,6 +7,7 @@ import { ablateFiles, readAblateFiles } from "../../src/runs/ablateFiles.js";
 import type { Provenance } from "../../src/runs/provenance.js";
 import { writeResultDir } from "../../src/runs/resultDir.js";
 import type { AblateResult, ConditionResult } from "../../src/study/ablate.js";
+import { errorOf } from "../helpers.js";
 
 // Hand-made: 5 samples, classes a (3 samples) and b (2), class c with none. The intact network gets 2 of a and 1 of b
 // right; unit 0 alone loses one sample of a, unit 1 alone nothing, both together one of a and the one of b.
@@ -73,6 +74,20 @@ describe("ablate's result files", () => {
     expect(read.redundancy(2)).toEqual([0, 1, null]);
     expect(read.redundancy(0)).toBeNull();
     expect(read.summary.conditions.map((c) => c.redundancy)).toEqual([null, null, 0.2]);
+  });
+
+  it("readAblateFiles refuses another command's result and a condition index that is none (helper trial 'newuser68': a TypeError, and perClass(1.5) half of two rows)", async () => {
+    const read = readAblateFiles(written());
+    for (const i of [1.5, -1, 3]) {
+      const error = await errorOf(() => read.perClass(i));
+      expect([error.code, error.message]).toEqual(["bad-option", expect.stringMatching(new RegExp(`^condition index ${String(i).replace(".", "\\.")} is not one of .*'s conditions \\(0\\.\\.2\\)$`))]);
+      expect((await errorOf(() => read.redundancy(i))).code).toBe("bad-option");
+      expect((await errorOf(() => read.deltaPerClass(i))).code).toBe("bad-option");
+    }
+    const record = mkdtempSync(join(tmpdir(), "lesion-record-"));
+    writeFileSync(join(record, "summary.json"), JSON.stringify({ command: "record", sites: [] }));
+    const other = await errorOf(() => readAblateFiles(record));
+    expect([other.code, other.message]).toEqual(["bad-data", `${record} holds a record result, not an ablate run's (readAblateFiles reads \`lesion ablate\` directories)`]);
   });
 
   it("reads a directory an earlier release wrote, whose summary held the per-class arrays (a study's steps are reused across releases)", () => {
