@@ -71,7 +71,7 @@ describe("openModel", () => {
     try {
       expect(raw.preprocessingRecorded).toBe(false);
       const warned = await evaluate(raw, data);
-      expect(warned.warnings).toEqual([expect.stringMatching(/^resnet18\.onnx records no input normalisation, so it is given the pixels in \[0,1\] as they are: .*lesion import resnet18\.onnx --mean … --std … -o OUT\.onnx; a model that rescales in its graph \(Keras Rescaling\(1\/255\)\) takes pixels in 0\.\.255: --mean 0 --std 0\.00392156862745098/)]);
+      expect(warned.warnings).toEqual([expect.stringMatching(/^resnet18\.onnx records no input normalisation, so it is given the pixels in \[0,1\] as they are: .*lesion import resnet18\.onnx --mean … --std … -o OUT\.onnx; in the library importModel\(path, \{ mean, std \}\)\); a model that rescales in its graph \(Keras Rescaling\(1\/255\)\) takes pixels in 0\.\.255: mean 0, std 0\.00392156862745098/)]);
       const result = await evaluate(imported, data);
       expect([imported.preprocessingRecorded, result.warnings, result.accuracy]).toEqual([true, [], 0.707]);
     } finally {
