@@ -119,6 +119,23 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) fail("aborted", "run aborted");
 }
 
+/** When the event loop last had a turn from `yieldThenCheck`. */
+let lastTurn = 0;
+
+/**
+ * `throwIfAborted`, after letting the event loop take a turn if it has not had one for 100 ms. onnxruntime's run()
+ * blocks the loop and its promise resolves as a microtask, so a loop of runs never lets a Ctrl-C handler (which
+ * aborts the signal) run: a trial's 70 s CNN sweep went on to its end after two Ctrl-Cs. For async loops.
+ */
+export async function yieldThenCheck(signal: AbortSignal | undefined): Promise<void> {
+  const now = performance.now();
+  if (now - lastTurn >= 100) {
+    lastTurn = now;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throwIfAborted(signal);
+}
+
 /**
  * Whether `error` is a LesionError (a user fault with a `code` from {@link LESION_ERROR_CODES}), narrowed to
  * {@link AnyLesionError} so that `details` narrows with `code`. Anything else is what formatError calls an internal

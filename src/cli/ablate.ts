@@ -89,7 +89,7 @@ export function registerAblate(program: Command): void {
         // curve's ranking (a sweep) is left for after.
         const planned = await buildConditions(model, data, flags, null);
         checkConditions(model, planned);
-        output = claimOutput(flags.output, "ablate", model, data, { site: flags.site, pairs: flags.pairs ?? null, ...units, mode: flags.mode, loss: flags.loss, confusion: flags.confusion ?? false }, flags.overwrite);
+        output = claimOutput(flags.output, "ablate", model, data, { site: siteNames(model, flags.site), pairs: flags.pairs === undefined ? null : siteNames(model, flags.pairs), ...units, mode: flags.mode, loss: flags.loss, confusion: flags.confusion ?? false }, flags.overwrite);
         if (reuseFinished(output, flags)) return;
         const ranked = flags.fraction !== undefined && flags.order !== "random";
         const conditions = ranked ? await buildConditions(model, data, flags, { batchSize, onProgress: progress.onProgress, signal: interrupt.signal }) : planned;
@@ -163,4 +163,9 @@ async function buildConditions(
   const conditions: Condition[] = [];
   for (const lists of perSite.values()) for (const list of lists) for (const c of list) if (!seen.has(c.id)) (seen.add(c.id), conditions.push(c));
   return conditions;
+}
+
+/** Sites as the model names them: `--site 2` (a module's name) and `--site 1` (its site's) are one run. */
+function siteNames(model: LesionModel, list: string): string {
+  return parseList(list).map((name) => resolveSite(model, name).name).join(",");
 }

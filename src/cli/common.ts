@@ -83,10 +83,10 @@ export async function loadModelData(spec: string, model: LesionModel): Promise<D
     const classOf = (name: string) => data.classNames.indexOf(name);
     const exact = folders.length === model.numClasses && folders.every((name) => String(classOf(name)) === name);
     if (!exact) {
-      const shown = folders.slice(0, 12).map((name) => `${name} = ${classOf(name)}`).join(", ") + (folders.length > 12 ? ", …" : "");
+      const shown = folders.slice(0, 12).map((name) => `${name}/ → ${classOf(name)}`).join(", ") + (folders.length > 12 ? ", …" : "");
       const first = [0, 1].find((f) => sameList(data.classNames, imageFolderClassNames(data.numClasses, f)));
       const how = first === undefined ? "as torchvision's ImageFolder numbers its classes" : `as torchvision's ImageFolder numbers folders ${first}..${first + data.numClasses - 1}, taken to be those the model was trained on`;
-      console.error(`lesion: note: ${model.name} names no classes, so the sub-folders of ${spec} are numbered ${how} (${shown}); \`lesion import --class-names\` names the model's classes`);
+      console.error(`lesion: note: ${model.name} names no classes, so the sub-folders of ${spec} are numbered ${how} (folder → class: ${shown}); \`lesion import --class-names\` names the model's classes`);
     }
   }
   return data;

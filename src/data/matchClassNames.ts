@@ -40,7 +40,7 @@ export function matchClassNames(data: Dataset, classNames: readonly string[] | n
     const c = index.get(name);
     if (c === undefined) {
       const shown = classNames.length > 12 ? `${classNames.slice(0, 12).join(", ")}, …` : classNames.join(", ");
-      fail("bad-data", `sub-folder '${name}' of ${data.source} is not a class of the model (classes: ${shown})`, { source: data.source, classNames: [...classNames] });
+      fail("bad-data", `sub-folder '${name}' of ${data.source} is not one of the classes it is scored against (${shown})`, { source: data.source, classNames: [...classNames] });
     }
     return c;
   });

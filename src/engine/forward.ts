@@ -1,5 +1,5 @@
 /** Batched forward passes over a dataset: bounded memory (one batch of inputs and outputs at a time). */
-import { fail, throwIfAborted } from "../errors.js";
+import { fail, yieldThenCheck } from "../errors.js";
 import type { Dataset } from "../data/types.js";
 import { fillInput } from "./input.js";
 import { memoized, memoizedValue, type LesionModel } from "./model.js";
@@ -138,7 +138,7 @@ export async function forEachBatch(
   const buffer = all ? null : new Float32Array(Math.min(batchSize, data.n) * sampleSize);
   const names = [model.outputName, ...(options.outputs ?? []).filter((o) => o !== model.outputName)];
   for (let start = 0; start < data.n; start += batchSize) {
-    throwIfAborted(options.signal);
+    await yieldThenCheck(options.signal);
     const count = Math.min(batchSize, data.n - start);
     let input: Float32Array;
     if (all) input = all.subarray(start * sampleSize, (start + count) * sampleSize);

@@ -3,7 +3,7 @@
  * optimizer state go in and come out each step. Everything random is seeded per (seed, epoch, step), so a run is
  * the same bit for bit on a machine, and a run resumed from its saved epoch state continues exactly as it would have.
  */
-import { fail, throwIfAborted } from "../errors.js";
+import { fail, yieldThenCheck } from "../errors.js";
 import { seeded, shuffle } from "../random.js";
 import { encodeModel } from "../onnx/proto.js";
 import { buffers, layerShapes, parameters, type Network } from "../onnx/network.js";
@@ -93,7 +93,7 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
       const order = permutation(n, seeded(options.seed * 1000003 + epoch));
       let lossSum = 0;
       for (let b = 0; b < batches; b++) {
-        throwIfAborted(options.signal);
+        await yieldThenCheck(options.signal);
         const count = Math.min(batchSize, n - b * batchSize);
         for (let r = 0; r < count; r++) {
           const s = order[b * batchSize + r];

@@ -42,6 +42,6 @@ describe("a user's own model and data", () => {
     expect(lesion("import", VGG, "--resize", "36", "--crop", "32", "-o", model).status).toBe(0);
     const run = lesion("eval", model, "--data", FOLDER);
     expect(run.status, run.stderr).toBe(0);
-    expect(run.stderr).toContain(`lesion: note: vgg.onnx names no classes, so the sub-folders of ${FOLDER} are numbered as torchvision's ImageFolder numbers its classes (cat = 0, dog = 1)`);
+    expect(run.stderr).toContain(`lesion: note: vgg.onnx names no classes, so the sub-folders of ${FOLDER} are numbered as torchvision's ImageFolder numbers its classes (folder → class: cat/ → 0, dog/ → 1)`);
   });
 });

@@ -143,7 +143,7 @@ describe("image folders as ImageFolder reads them", () => {
     writeFileSync(join(dir, "numbered.onnx"), numberedModel());
     const run = runLesion(["eval", join(dir, "numbered.onnx"), "--data", join(FIXTURES, "numbered"), "--json"]);
     expect([run.status, JSON.parse(run.stdout).accuracy]).toEqual([0, 1]);
-    expect(run.stderr).toMatch(/^lesion: note: numbered\.onnx names no classes, so the sub-folders of .* are numbered as torchvision's ImageFolder numbers folders 0\.\.11, taken to be those the model was trained on \(0 = 0, 1 = 1, 10 = 2, 11 = 3, 2 = 4,/);
+    expect(run.stderr).toMatch(/^lesion: note: numbered\.onnx names no classes, so the sub-folders of .* are numbered as torchvision's ImageFolder numbers folders 0\.\.11, taken to be those the model was trained on \(folder → class: 0\/ → 0, 1\/ → 1, 10\/ → 2, 11\/ → 3, 2\/ → 4,/);
     // A hidden sub-folder with an image is a 13th class, as in ImageFolder: said as such, not as "label 12 out of range".
     const hidden = join(dir, "hidden");
     cpSync(join(FIXTURES, "numbered"), hidden, { recursive: true });

@@ -86,7 +86,7 @@ describe("matchClassNames", () => {
     }
     expect(error).toBeInstanceOf(LesionError);
     expect((error as LesionError).code).toBe("bad-data");
-    expect((error as LesionError).message).toBe(`sub-folder 'seven' of ${join(dir, "odd")} is not a class of the model (classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)`);
+    expect((error as LesionError).message).toBe(`sub-folder 'seven' of ${join(dir, "odd")} is not one of the classes it is scored against (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)`);
     await expect(loadDataset(join(dir, "odd"), { classNames: DIGITS })).rejects.toThrow(/sub-folder 'seven'/);
   });
 
@@ -113,6 +113,6 @@ describe("matchClassNames", () => {
     const bad = spawnSync(process.execPath, [BIN, "eval", "m.onnx", "--data", "./odd"], { cwd: dir, encoding: "utf8" });
     expect(bad.status).toBe(1);
     expect(bad.stdout).toBe("");
-    expect(bad.stderr).toBe("lesion: sub-folder 'seven' of ./odd is not a class of the model (classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)\n");
+    expect(bad.stderr).toBe("lesion: sub-folder 'seven' of ./odd is not one of the classes it is scored against (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)\n");
   });
 });

@@ -13,7 +13,7 @@
  * Not done: margin bounds that skip rows which provably cannot flip (only inactive samples are skipped); the suffix
  * of an early site is most of the network, and no cheap bound crosses several convolutions.
  */
-import { fail, throwIfAborted } from "../../errors.js";
+import { fail, yieldThenCheck } from "../../errors.js";
 import type { Dataset } from "../../data/types.js";
 import { withOutputs } from "../../onnx/surgery.js";
 import { fillInput } from "../input.js";
@@ -170,7 +170,7 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
     };
 
     for (let c = 0; fused && c < conditions.length; c++) {
-      throwIfAborted(input.signal);
+      await yieldThenCheck(input.signal);
       const units = conditions[c].units;
       weights = new OrtTensor("float32", weightSlice(delta, units), [delta.weightDims[0], units.length, ...delta.weightDims.slice(2)]);
       xWidth = units.length * plane;
@@ -193,7 +193,7 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
       const xRows = new OrtTensor("float32", x.subarray(from * inSize, (from + rows) * inSize), [rows, ...inShape]);
       const contribution = (await deltaRun!.run({ x: xRows }, ["delta"])).delta.data as Float32Array;
       for (let c = 0; c < conditions.length; c++) {
-        throwIfAborted(input.signal);
+        await yieldThenCheck(input.signal);
         const units = conditions[c].units;
         for (let r = 0; r < rows; r++) {
           const local = from + r;
@@ -231,7 +231,7 @@ export async function convSweep(input: ConvSweepInput): Promise<SweepResult> {
     await flush();
   }
 
-  const unresolvedTies = await settleTies({ model, site, data, conditions }, maskTarget(site), ties, intactPredictions, perCondition);
+  const unresolvedTies = await settleTies({ model, site, data, conditions, signal: input.signal }, maskTarget(site), ties, intactPredictions, perCondition);
   return tallyResult(k, data, intactPredictions, intactLoss, perCondition, { rowsEvaluated, ties: ties.length, unresolvedTies, started });
 }
 

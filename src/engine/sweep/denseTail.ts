@@ -4,7 +4,7 @@
  * (tailModel.ts); JS lists (sample, −h per unit) per row and reads back each row's logits, or with loss two numbers
  * per row and the logits of the few rows they leave unclear.
  */
-import { throwIfAborted } from "../../errors.js";
+import { yieldThenCheck } from "../../errors.js";
 import { OUTPUT_NAME } from "../../onnx/build.js";
 import { getSession } from "../model.js";
 import { OrtTensor } from "../ort.js";
@@ -106,7 +106,7 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
   const flush = async () => {
     const filled = chunk.filled;
     if (filled === 0) return;
-    throwIfAborted(input.signal);
+    await yieldThenCheck(input.signal);
     if (again) {
       await run(chunk, [LOG_PROBABILITIES_OUTPUT, CLASS_LOGITS_OUTPUT]);
       const count = readClear(sweep, chunk.samples, chunk.conditions, filled, probabilities, classLogits, unclear);

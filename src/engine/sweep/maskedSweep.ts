@@ -6,7 +6,7 @@
  * (src/onnx/float64). Only a graph with an op neither can compute in float64 leaves them counted as unresolved ties
  * instead of being guessed.
  */
-import { fail, throwIfAborted } from "../../errors.js";
+import { fail, yieldThenCheck } from "../../errors.js";
 import type { Dataset } from "../../data/types.js";
 import { compileFloat64, type Float64Graph } from "../../onnx/float64/evaluate64.js";
 import { cutTensors, maskInputName, maskShape, offsetInputName, suffixModel, toFloat64, withMasks, withOutputs, type MaskTarget, type SuffixModel } from "../../onnx/surgery.js";
@@ -159,7 +159,7 @@ export async function maskedSweep(input: MaskedSweepInput): Promise<SweepResult>
     for (let local = 0; local < count; local++) await addRow(local, -1);
     await flush();
     for (let c = 0; c < conditions.length; c++) {
-      throwIfAborted(input.signal);
+      await yieldThenCheck(input.signal);
       const spec = conditions[c];
       const site0 = cache[0];
       for (let local = 0; local < count; local++) {
@@ -221,6 +221,9 @@ export async function settleTies(
   const k = model.numClasses;
   const BATCH = session ? 256 : 32;
   for (let i = 0; i < ordered.length; i += BATCH) {
+    // The interpreter's float64 convolutions are plain JS: a sweep of many near ties (an untrained network) spends
+    // a minute here, which a Ctrl-C must be able to stop.
+    await yieldThenCheck(input.signal);
     const part = ordered.slice(i, i + BATCH);
     const inputs = new Float64Array(part.length * sampleSize);
     const masks = new Float64Array(part.length * site.units).fill(1);
