@@ -123,9 +123,9 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 let lastTurn = 0;
 
 /**
- * `throwIfAborted`, after letting the event loop take a turn if it has not had one for 100 ms. onnxruntime's run()
- * blocks the loop and its promise resolves as a microtask, so a loop of runs never lets a Ctrl-C handler (which
- * aborts the signal) run: a trial's 70 s CNN sweep went on to its end after two Ctrl-Cs. For async loops.
+ * `throwIfAborted`, after letting the event loop take a turn if it has not had one for 100 ms. An async loop whose
+ * awaits all resolve as microtasks (plain-JS work such as lesion's float64 interpreter) never lets a Ctrl-C handler
+ * (which aborts the signal) run: a trial's CNN sweep of many near ties went on 61 s past two Ctrl-Cs. For async loops.
  */
 export async function yieldThenCheck(signal: AbortSignal | undefined): Promise<void> {
   const now = performance.now();

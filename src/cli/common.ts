@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { loadDataset, type LoadDatasetOptions } from "../data/loadDataset.js";
-import { imageFolderClassNames, matchClassNames } from "../data/matchClassNames.js";
+import { imageFolderClassNames, matchClassNames, sameNames } from "../data/matchClassNames.js";
 import { parseDataSpec } from "../data/parseDataSpec.js";
 import type { Dataset } from "../data/types.js";
 import type { LesionModel } from "../engine/model.js";
@@ -84,16 +84,12 @@ export async function loadModelData(spec: string, model: LesionModel): Promise<D
     const exact = folders.length === model.numClasses && folders.every((name) => String(classOf(name)) === name);
     if (!exact) {
       const shown = folders.slice(0, 12).map((name) => `${name}/ → ${classOf(name)}`).join(", ") + (folders.length > 12 ? ", …" : "");
-      const first = [0, 1].find((f) => sameList(data.classNames, imageFolderClassNames(data.numClasses, f)));
+      const first = [0, 1].find((f) => sameNames(data.classNames, imageFolderClassNames(data.numClasses, f)));
       const how = first === undefined ? "as torchvision's ImageFolder numbers its classes" : `as torchvision's ImageFolder numbers folders ${first}..${first + data.numClasses - 1}, taken to be those the model was trained on`;
       console.error(`lesion: note: ${model.name} names no classes, so the sub-folders of ${spec} are numbered ${how} (folder → class: ${shown}); \`lesion import --class-names\` names the model's classes`);
     }
   }
   return data;
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**
@@ -103,8 +99,15 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
  */
 export async function loadTrainingData(specs: { train: string; test: string }, model: LesionModel): Promise<{ data: Dataset; test: Dataset }> {
   const data = await loadModelData(specs.train, model);
-  const test = await loadModelData(specs.test, model);
-  return { data, test: !model.classNames && data.folderClasses && test.folderClasses ? matchClassNames(test, data.classNames) : test };
+  return { data, test: numberedAs(await loadModelData(specs.test, model), data, model) };
+}
+
+/**
+ * `other` (a test or recovery folder) numbered as `data` numbers its classes, where `model` names none and both are
+ * image folders; else as it is (with class names, loadModelData matched both to them already).
+ */
+export function numberedAs(other: Dataset, data: Dataset, model: LesionModel): Dataset {
+  return !model.classNames && data.folderClasses && other.folderClasses ? matchClassNames(other, data.classNames) : other;
 }
 
 /** Seconds between progress lines where stderr is no terminal (a pipe, a log, CI); a run shorter than this prints none. */

@@ -1,13 +1,12 @@
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import { matchClassNames } from "../data/matchClassNames.js";
 import { fail, isLesionError } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { DEFAULT_ARCH, defaultModel } from "../models/defaultModel.js";
 import { study, unfinishedSteps, type StudyOptions } from "../runs/study.js";
-import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, parseNumber, percent, trainingSpecs, loadModelData, type FlagTable } from "./common.js";
+import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, parseNumber, percent, trainingSpecs, loadModelData, numberedAs, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 import { warningLine } from "./flagMessage.js";
 
@@ -109,7 +108,7 @@ export function registerStudy(program: Command): void {
             throw error;
           });
           // For a model without class names, a folder of some of the classes is numbered as the studied folder is.
-          const train = !model.classNames && data.folderClasses && loaded.folderClasses ? matchClassNames(loaded, data.classNames) : loaded;
+          const train = numberedAs(loaded, data, model);
           recover = { train, ...(lr === undefined ? {} : { lr }), ...(flags.recoverSite === undefined ? {} : { site: flags.recoverSite }) };
         }
         const result = await study(model, data, {

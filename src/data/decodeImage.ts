@@ -20,8 +20,9 @@ interface JpegModule {
 }
 
 /**
- * The decoder, ready to use: the JPEG codec's WebAssembly is compiled once (about 10 ms), so callers that read no
- * JPEG pay nothing. libjpeg's messages ("Premature end of JPEG file") are kept to name a file's fault.
+ * The decoder, ready to use: the JPEG codec's WebAssembly is compiled once per call (about 10 ms; `loadDataset`
+ * imports this module only for a folder). libjpeg's messages ("Premature end of JPEG file") are kept to name a file's
+ * fault.
  */
 export async function imageDecoder(): Promise<ImageDecoder> {
   const messages: string[] = [];
@@ -38,6 +39,8 @@ export async function imageDecoder(): Promise<ImageDecoder> {
     print: (text: string) => messages.push(text),
     printErr: (text: string) => messages.push(text),
   });
+  // libjpeg only warns at a truncated file (and fills the rest with gray, or fails later): the warning names the fault.
+  const truncation = () => messages.find((text) => /premature end/i.test(text));
   return (path) => {
     const bytes = readFileChecked(path, "image");
     messages.length = 0;
@@ -46,14 +49,14 @@ export async function imageDecoder(): Promise<ImageDecoder> {
       if (bytes[0] !== 0xff || bytes[1] !== 0xd8) fail("bad-data", `${path} is not a PNG or JPEG image (its first bytes are neither's signature)`, { path });
       // EXIF orientation is not applied: PIL's Image.open, and so ImageFolder, leave the pixels as stored.
       const image = jpeg.decode(bytes, false);
-      // libjpeg only warns at a truncated file and fills the rest with gray; PIL refuses it ("image file is truncated").
-      const truncated = messages.find((text) => /premature end/i.test(text));
+      // PIL refuses a truncated file ("image file is truncated"), which libjpeg decodes.
+      const truncated = truncation();
       if (!image || truncated) fail("bad-data", `${path} is not a readable JPEG image (${truncated ?? messages.at(-1) ?? "decoding failed"})`, { path });
       return { width: image.width, height: image.height, rgba: new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.length) };
     } catch (error) {
       if (isLesionError(error)) throw error;
       // libjpeg's fatal errors end its "program" (the codec stays usable); say what it printed, not "exit(1)".
-      const said = messages.find((text) => /premature end/i.test(text)) ?? messages.at(-1);
+      const said = truncation() ?? messages.at(-1);
       if (said && /unsupported color conversion/i.test(said)) fail("bad-data", `${path} is a CMYK JPEG; lesion reads RGB and grayscale JPEG (convert it to RGB)`, { path });
       fail("bad-data", `${path} is not a readable ${bytes[0] === 0x89 ? "PNG" : "JPEG"} image (${said ?? (error as Error).message.split("\n")[0]})`, { path });
     }

@@ -32,8 +32,9 @@ export interface LoadDatasetOptions {
   classNames?: readonly string[] | null;
   /**
    * The number of classes of the model the data will be scored with (`model.numClasses`), for a model without class
-   * names: an image folder whose sub-folders are whole numbers 0..K−1 (all or some) is matched to the classes
-   * torchvision's ImageFolder makes of 0..K−1 (`imageFolderClassNames`). Default: the largest folder number + 1.
+   * names: an image folder whose sub-folders are whole numbers 0..K−1 (all or some), else 1..K, is matched to the
+   * classes torchvision's ImageFolder makes of those folders (`imageFolderClassNames`, `matchClassNames`). Default:
+   * the largest folder number + 1.
    */
   numClasses?: number;
   /**

@@ -62,6 +62,7 @@ export function imageFolderClassNames(numClasses: number, first = 0): string[] {
   return Array.from({ length: numClasses }, (_, c) => String(c + first)).sort(byCodePoint);
 }
 
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
+/** Whether two lists of class names are the same names in the same order. */
+export function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((name, i) => name === b[i]);
 }

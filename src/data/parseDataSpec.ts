@@ -55,12 +55,13 @@ export function parseDataSpec(spec: string): DataSpec {
   // `npz:a.npy,b.npy` is a misspelt kind, not a folder (a Windows drive `C:` is one letter).
   if (/^[a-z][a-z0-9-]+:/i.test(text) && !existsSync(text)) fail("bad-data-spec", `unknown data spec kind '${head}' in '${spec}'; ${EXPECTED}`, { spec });
   // Files given without their kind would be read as a folder ("… is not a folder of class sub-folders").
-  if (!isFolder(text)) {
+  const folder = isFolder(text);
+  if (!folder) {
     if (/\.npy(,|$)/i.test(text)) fail("bad-data-spec", `data spec '${spec}' names .npy files: write it npy:IMAGES,LABELS`, { spec });
     if (/(-ubyte|\.idx\d?)(\.gz)?(,|$)/i.test(text)) fail("bad-data-spec", `data spec '${spec}' names IDX files: write it idx:IMAGES[,LABELS]`, { spec });
   }
   // A bare name of an existing folder is one too (`ImageFolder("digits")`): named sets were matched above.
-  if (looksLikePath(text) || isFolder(text)) return { kind: "folder", path: text.replace(/(.)[\\/]+$/, "$1") };
+  if (looksLikePath(text) || folder) return { kind: "folder", path: text.replace(/(.)[\\/]+$/, "$1") };
   fail("bad-data-spec", `unknown data spec '${spec}'; ${EXPECTED}`, { spec });
 }
 

@@ -1,5 +1,6 @@
 /** Batched forward passes over a dataset: bounded memory (one batch of inputs and outputs at a time). */
 import { fail, yieldThenCheck } from "../errors.js";
+import { sameNames } from "../data/matchClassNames.js";
 import type { Dataset } from "../data/types.js";
 import { fillInput } from "./input.js";
 import { memoized, memoizedValue, type LesionModel } from "./model.js";
@@ -89,7 +90,7 @@ export function checkData(model: LesionModel, data: Dataset): void {
     });
   }
   const names = model.classNames;
-  if (data.folderClasses && names && !(data.classNames.length === names.length && data.classNames.every((name, c) => name === names[c]))) {
+  if (data.folderClasses && names && !sameNames(data.classNames, names)) {
     fail(
       "bad-data",
       `image folder ${data.spec} (classes ${data.classNames.join(", ")}) is not matched to the classes of model ${model.name}; load it with loadDataset(spec, { classNames: model.classNames }) or matchClassNames(data, model.classNames)`,
