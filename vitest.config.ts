@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // onnxruntime-node is not safe in worker_threads: run test files in child processes.
     pool: "forks",
+    globalSetup: ["test/tmpdir.setup.ts"],
   },
 });

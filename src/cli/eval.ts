@@ -26,10 +26,28 @@ export function registerEval(program: Command): void {
         for (const w of result.warnings) console.error(warningLine(w));
         if (flags.json) return printJson({ ...result, provenance: provenance(model, data) });
         console.log(`${result.model} on ${result.data} (${result.n} samples): accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
-        result.classNames.forEach((name, c) => console.log(`  ${name.padEnd(12)} ${percent(result.perClass[c])}  (${result.classCounts[c]})`));
+        for (const line of perClassLines(result.classNames, result.perClass, result.classCounts)) console.log(line);
       } finally {
         progress.stop();
         await closeModel(model);
       }
     });
+}
+
+/**
+ * The per-class table: one line per class with samples. Where every class name is an integer that is not its output
+ * index (ImageFolder's text order numbers a nameless model's folder 10/ as class 2), the line names both, so that the
+ * row "10" is not read as output 10; classes without samples are counted in one line, not listed as n/a.
+ */
+export function perClassLines(names: string[], perClass: (number | null)[], counts: number[]): string[] {
+  const renumbered = names.every((name) => /^\d+$/.test(name)) && names.some((name, c) => Number(name) !== c);
+  const lines: string[] = [];
+  names.forEach((name, c) => {
+    if (counts[c] === 0) return;
+    const label = renumbered ? `${name} (output ${c})` : name;
+    lines.push(`  ${label.padEnd(12)} ${percent(perClass[c])}  (${counts[c]})`);
+  });
+  const empty = counts.filter((count) => count === 0).length;
+  if (empty > 0) lines.push(`  (${empty} of ${names.length} classes have no samples here: not listed)`);
+  return lines;
 }

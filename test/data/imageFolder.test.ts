@@ -150,6 +150,12 @@ describe("image folders as ImageFolder reads them", () => {
     cpSync(join(FIXTURES, "numbered", "3"), join(hidden, ".ipynb_checkpoints"), { recursive: true });
     const extra = runLesion(["eval", join(dir, "numbered.onnx"), "--data", hidden]);
     expect([extra.status, extra.stderr.split("\n").at(-2)]).toEqual([1, expect.stringMatching(/^lesion: image folder .*hidden has 13 class sub-folders \(\.ipynb_checkpoints, 0, 1, 10, .*\) but model numbered\.onnx has 12 classes; every sub-folder is a class, hidden ones too$/)]);
+    // The table of a folder of two of the classes: rows named by folder and output (10/ is output 2), the empty
+    // classes counted, not listed.
+    const two = join(dir, "two");
+    for (const folder of ["10", "3"]) cpSync(join(FIXTURES, "numbered", folder), join(two, folder), { recursive: true });
+    const table = runLesion(["eval", join(dir, "numbered.onnx"), "--data", two]);
+    expect([table.status, table.stdout.split("\n").slice(1)]).toEqual([0, [expect.stringMatching(/^ {2}10 \(output 2\) +100\.00% {2}\(\d+\)$/), expect.stringMatching(/^ {2}3 \(output 5\) +100\.00% {2}\(\d+\)$/), "  (10 of 12 classes have no samples here: not listed)", ""]]);
     // Named without ./, an existing folder is a folder.
     const bare = runLesion(["eval", join(dir, "numbered.onnx"), "--data", "numbered", "--json"], { cwd: FIXTURES });
     expect([bare.status, JSON.parse(bare.stdout).accuracy]).toEqual([0, 1]);

@@ -4,7 +4,7 @@
  * layer and the layer before it are evaluated here (z_u := 0, and the closed form of step 2), the other layers by
  * denseTail.ts.
  */
-import { throwIfAborted } from "../../errors.js";
+import { yieldThenCheck } from "../../errors.js";
 import { exactActivations, exactPrediction, forward64 } from "./forward64.js";
 import { ACTIVE, unitLists } from "./layerBounds.js";
 import { crossEntropy, decide } from "./logits.js";
@@ -82,6 +82,8 @@ export class DenseRows {
     const samples = ties.filter((_, i) => i % 2 === 1);
     await exactActivations(input.model, input.chain, input.inputs, samples, intact.exact);
     for (let i = 0; i < ties.length; i += 2) {
+      // Plain-JS float64 layers: an untrained network's many ties must not keep Ctrl-C waiting.
+      await yieldThenCheck(input.signal);
       const [condition, sample] = [ties[i], ties[i + 1]];
       this.record(condition, sample, exactPrediction(forward64(input.chain, input.inputs, sample, input.siteLayer, input.conditions[condition], intact.exact)));
     }
@@ -241,12 +243,13 @@ export class DenseRows {
   }
 
   /** The site is the output layer: z_u := 0. Every row may change; the work per row is |U| + K. */
-  logits(): void {
+  async logits(): Promise<void> {
     const { input, k, n } = this;
     const logits = this.intact.pre[input.chain.layers.length - 1];
     const row = new Float64Array(k);
-    input.conditions.forEach((unitsOf, c) => {
-      throwIfAborted(input.signal);
+    for (let c = 0; c < input.conditions.length; c++) {
+      await yieldThenCheck(input.signal);
+      const unitsOf = input.conditions[c];
       for (let s = 0; s < n; s++) {
         if (!unitsOf.some((u) => logits[s * k + u] !== 0)) continue;
         for (let j = 0; j < k; j++) row[j] = logits[s * k + j];
@@ -254,7 +257,7 @@ export class DenseRows {
         this.settle(c, s, row);
       }
       input.onProgress?.(c + 1, input.conditions.length);
-    });
+    }
   }
 
   /** Records the single p's changed predictions where q is inactive (condition c's outcome there). */
@@ -293,13 +296,13 @@ export class DenseRows {
   }
 
   /** The site feeds the output layer: the new logits are the cached ones minus Σ_u h_u·W_out[:,u]. */
-  closedForm(): void {
+  async closedForm(): Promise<void> {
     const { input, k, units } = this;
     const nextPre = this.intact.pre[input.siteLayer + 1];
     const columns = transposeMatrix(input.chain.layers[input.siteLayer + 1].weight, k, units);
     const row = new Float64Array(k);
     for (let c = 0; c < input.conditions.length; c++) {
-      throwIfAborted(input.signal);
+      await yieldThenCheck(input.signal);
       this.closedFormRows(c, this.rowsOf(input.conditions[c], c), nextPre, columns, row);
       input.onProgress?.(c + 1, input.conditions.length);
     }

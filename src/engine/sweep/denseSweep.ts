@@ -51,7 +51,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
   if (input.loss && !input.losses && (siteLayer + 1 === last || hiddenLossFits(input))) return withClosedFormLoss(input, intact, started);
   const sweep = new DenseRows(input, intact);
   if (siteLayer === last) {
-    sweep.logits();
+    await sweep.logits();
   } else {
     const bounds = layerBounds(chain, siteLayer, intact);
     // A multi-unit condition on a sample where only one of its units is active is that unit's single ablation there
@@ -76,7 +76,7 @@ export async function denseSweep(input: DenseSweepInput): Promise<SweepResult> {
     sweep.prune(bounds, reuse, listPairs || kernelListed ? bounds.pairs!.rows : null);
     // With loss here (a single's rows stored for pairs to reuse) every active row is evaluated: onnxruntime then runs
     // even the closed form faster than JS.
-    if (siteLayer + 1 === last && !input.loss) sweep.closedForm();
+    if (siteLayer + 1 === last && !input.loss) await sweep.closedForm();
     else await denseTail(sweep);
   }
   await sweep.settleTies();
