@@ -70,7 +70,7 @@ function drawSite(site) {
       f.redundant ? "Most redundant pairs (redundancy: of the images the network gets right, the share lost only when both units are ablated, not when either is alone, averaged over classes by their size): " + f.redundant.map((x) => unitLabel(x.units[0]) + " + " + unitLabel(x.units[1]) + " (" + (100 * x.redundancy).toFixed(2) + " %; ablating both " + (x.delta <= 0 ? "costs " + pp(-x.delta) : "raises accuracy by " + pp(x.delta)) + " overall)").join("; ") + "." : "No pair sweep ran for this site.",
       // An indicator that is the same for every unit (a conv site's fraction active: every channel is > 0 somewhere on
       // every image) has no correlation: named as such, not as "null (null)".
-      "What predicts a unit's accuracy drop (Spearman ρ, p): " + f.predictors.map((x) => x.indicator + " " + (x.spearman === null ? "n/a (the same for every unit)" : x.spearman + " (" + x.p + ")")).join("; ") + ". No single indicator tells the whole story: compare the scatter plots below.",
+      "What predicts a unit's accuracy drop (Spearman ρ, p): " + f.predictors.map((x) => x.indicator + " " + (x.spearman === null ? "n/a (the same for every unit)" : x.spearman + " (" + x.p + ")") + (x.live ? ", live units " + (x.live.spearman === null ? "n/a" : x.live.spearman + " (" + x.live.p + ")") : "")).join("; ") + "." + (f.dead.length > 0 ? " Over all units, the " + f.dead.length + " dead ones included (no drop, at the floor of most indicators), which can make a correlation of their own; \"live units\" leaves them out." : "") + " No single indicator tells the whole story: compare the scatter plots below.",
     ];
     const list = document.createElement("ul");
     list.id = "findings-list";
