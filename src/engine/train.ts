@@ -69,6 +69,9 @@ export function checkLearningRate(lr: number | undefined): void {
 
 export async function trainNetwork(network: Network, options: TrainNetworkOptions): Promise<TrainedNetwork> {
   checkLearningRate(options.lr);
+  // SGD's velocity grows without bound at momentum ≥ 1 (a trial's 1.5 diverged and the warning blamed the rate).
+  const momentum = options.momentum;
+  if (options.optimizer === "sgd" && !(momentum >= 0 && momentum < 1)) fail("bad-option", `\`momentum\` must be at least 0 and below 1, got ${momentum}`, { options: ["momentum"], value: momentum });
   const threads = options.threads ?? defaultThreads();
   const params = parameters(network);
   const shapes = layerShapes(network);

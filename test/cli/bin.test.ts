@@ -342,6 +342,8 @@ describe("lesion (bin)", () => {
     // A learning rate of 0 or below: refused before any training (a negative one had been reported as a divergence).
     expectOneLineError(lesion("recover", model, "--data", data, "--test", data, "--site", "fc1", "--units", "1", "--lr", "-1", "-o", "never"), /^lesion: --lr \(the learning rate\) must be a positive number, got -1$/);
     expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--lr", "0", "-o", "never.onnx"), /^lesion: --lr \(the learning rate\) must be a positive number, got 0$/);
+    // SGD momentum of 1 or more: refused (a trial's 1.5 diverged, and the warning blamed the learning rate).
+    expectOneLineError(lesion("recover", model, "--data", data, "--test", data, "--site", "fc1", "--units", "1", "--momentum", "1.5", "-o", "never"), /^lesion: --momentum must be at least 0 and below 1, got 1\.5$/);
     expectOneLineError(lesion("study", model, "--data", data, "--recover", "--recover-data", data, "--recover-lr", "0", "-o", "never"), /^lesion: --recover-lr must be a positive number, got 0$/);
     expect(existsSync(join(dir, "never.onnx")) || existsSync(join(dir, "never"))).toBe(false);
   });
