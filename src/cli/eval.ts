@@ -39,7 +39,7 @@ export function registerEval(program: Command): void {
  * index (ImageFolder's text order numbers a nameless model's folder 10/ as class 2), the line names both, so that the
  * row "10" is not read as output 10; classes without samples are counted in one line, not listed as n/a.
  */
-export function perClassLines(names: string[], perClass: (number | null)[], counts: number[]): string[] {
+function perClassLines(names: string[], perClass: (number | null)[], counts: number[]): string[] {
   const renumbered = names.every((name) => /^\d+$/.test(name)) && names.some((name, c) => Number(name) !== c);
   const lines: string[] = [];
   names.forEach((name, c) => {

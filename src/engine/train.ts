@@ -67,11 +67,17 @@ export function checkLearningRate(lr: number | undefined): void {
   if (lr !== undefined && !(Number.isFinite(lr) && lr > 0)) fail("bad-option", `\`lr\` (the learning rate) must be a positive number, got ${lr}`, { options: ["lr"], value: lr });
 }
 
+/**
+ * Throws LesionError `bad-option` for an SGD momentum outside [0, 1): from 1 up the velocity grows without bound (a
+ * trial's 1.5 diverged, and the divergence warning blamed the learning rate). Adam has none (`optimizer` "adam").
+ */
+export function checkMomentum(optimizer: "sgd" | "adam" | undefined, momentum: number | undefined): void {
+  if ((optimizer ?? "sgd") === "sgd" && momentum !== undefined && !(momentum >= 0 && momentum < 1)) fail("bad-option", `\`momentum\` must be at least 0 and below 1, got ${momentum}`, { options: ["momentum"], value: momentum });
+}
+
 export async function trainNetwork(network: Network, options: TrainNetworkOptions): Promise<TrainedNetwork> {
   checkLearningRate(options.lr);
-  // SGD's velocity grows without bound at momentum ≥ 1 (a trial's 1.5 diverged and the warning blamed the rate).
-  const momentum = options.momentum;
-  if (options.optimizer === "sgd" && !(momentum >= 0 && momentum < 1)) fail("bad-option", `\`momentum\` must be at least 0 and below 1, got ${momentum}`, { options: ["momentum"], value: momentum });
+  checkMomentum(options.optimizer, options.momentum);
   const threads = options.threads ?? defaultThreads();
   const params = parameters(network);
   const shapes = layerShapes(network);

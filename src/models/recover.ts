@@ -21,7 +21,7 @@ import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { classNames } from "../engine/evaluate.js";
-import { checkLearningRate, evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
+import { checkLearningRate, checkMomentum, evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
 import { inputOf, networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
 import type { Progress } from "../progress.js";
 import { seeded } from "../random.js";
@@ -110,14 +110,15 @@ export interface RecoverResult {
  * What `recover` checks before any work, for a caller that must know before it starts (the command line, before it
  * claims an output directory whose previous run `--overwrite` would remove). Returns the site.
  * @throws LesionError as `recover` does before training: `unknown-site`, `unit-out-of-range`, `bad-units`, `bad-option`
- * (a learning rate ≤ 0), `unsupported-op`, `shape-mismatch`, `bad-data`, `label-out-of-range`.
+ * (a learning rate ≤ 0, an SGD momentum outside [0, 1)), `unsupported-op`, `shape-mismatch`, `bad-data`, `label-out-of-range`.
  */
-export function checkRecover(model: LesionModel, data: Dataset, options: Pick<RecoverOptions, "site" | "units" | "lr" | "test" | "free">): Site {
+export function checkRecover(model: LesionModel, data: Dataset, options: Pick<RecoverOptions, "site" | "units" | "lr" | "momentum" | "optimizer" | "test" | "free">): Site {
   checkData(model, data);
   checkData(model, options.test);
   const site = resolveSite(model, options.site);
   checkUnits(site, options.units);
   checkLearningRate(options.lr);
+  checkMomentum(options.optimizer, options.momentum);
   if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
   recoverableSite(model, site.name, options.free ?? false);
   return site;

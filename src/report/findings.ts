@@ -5,6 +5,7 @@
  * indicator predicts the single-unit accuracy drop (Meyes et al. 2020).
  */
 import type { CharacterizeSummary } from "../runs/characterizeFiles.js";
+import type { IndicatorName } from "../study/indicators.js";
 import { spearman } from "../study/stats.js";
 import { round } from "./round.js";
 
@@ -66,8 +67,8 @@ export function findings(
 }
 
 /** Spearman's ρ of an indicator with the overall drop over the live units (those where the indicator is defined). */
-function liveSpearman(ind: CharacterizeSummary["indicators"]["sites"][number], indicator: string, live: number[]): { spearman: number | null; p: number | null; n: number } {
-  const values = (ind as unknown as Record<string, Array<number | null> | null>)[indicator];
+function liveSpearman(ind: CharacterizeSummary["indicators"]["sites"][number], indicator: IndicatorName, live: number[]): { spearman: number | null; p: number | null; n: number } {
+  const values = ind[indicator] as Array<number | null> | null;
   const units = values ? live.filter((u) => values[u] !== null) : [];
   const { r, p } = spearman(units.map((u) => values![u]!), units.map((u) => ind.impact[u]));
   return { spearman: round(r), p: round(p), n: units.length };

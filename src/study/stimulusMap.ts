@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { TSNE } from "@saehrimnir/druidjs";
 import { EVD, Matrix as DenseMatrix } from "ml-matrix";
 import { checkCacheDir, defaultCacheDir } from "../data/cacheDir.js";
-import { throwIfAborted } from "../errors.js";
+import { yieldThenCheck } from "../errors.js";
 import type { Progress } from "../progress.js";
 import type { Dataset } from "../data/types.js";
 import { writeFileAtomic } from "../files.js";
@@ -127,8 +127,7 @@ export async function stimulusMap(data: Dataset, options: StimulusMapOptions = {
   run.onProgress?.({ phase: "stimulus map", done: 0, total: settings.iterations });
   const reduced = principalComponents(data, samples, settings.components);
   // Between the PCA and the t-SNE's affinities (each seconds without a pause): an interrupt in the first stops here.
-  await new Promise((resolve) => setImmediate(resolve));
-  throwIfAborted(run.signal);
+  await yieldThenCheck(run.signal);
   const embedded = await embed(reduced, settings, run);
   const map: StimulusMap = {
     data: data.spec,
@@ -156,8 +155,7 @@ async function embed(reduced: number[][], settings: { perplexity: number; seed: 
     done++;
     if (done % 10 === 0 || done === settings.iterations) {
       run.onProgress?.({ phase: "stimulus map", done, total: settings.iterations });
-      await new Promise((resolve) => setImmediate(resolve));
-      throwIfAborted(run.signal);
+      await yieldThenCheck(run.signal);
     }
   }
   return projection;
