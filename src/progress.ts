@@ -3,7 +3,7 @@
  * `total` 0 has no measure of progress (the stimulus map's t-SNE): a display shows that it is working, without a bar.
  * Phase `resume`, sent once before any work: `done` of `total` conditions were read from the resume log `detail`
  * (`total` counts the conditions asked for and the single units a pair sweep needs, as the `ablate` phase does); from
- * `train`, `done` of `total` epochs were read from the epoch state `detail`.
+ * `train` and `recover`, `done` of `total` epochs (recover's counting the control's) were read from the epoch state `detail`.
  */
 export interface Progress {
   /** What is running: "evaluate", "record", "ablate", "resume", "train", "recover", "transplant", "stimulus map" or "explore". */

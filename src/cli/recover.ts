@@ -6,6 +6,7 @@ import { closeModel, openModel } from "../engine/model.js";
 import { checkRecover, recover, USUAL_LEARNING_RATE, type RecoverOptions } from "../models/recover.js";
 import { provenance } from "../runs/provenance.js";
 import { recoverFiles } from "../runs/recoverFiles.js";
+import { RESUME_STATE_FILE } from "../runs/resultDir.js";
 import { abortOnInterrupt, claimOutput, type FlagTable, loadTrainingData, OVERWRITE_FLAG, OVERWRITE_HELP, parseInteger, parseNumber, parseOptimizer, percent, printJson, progressReporter, reuseFinished, trainingSpecs } from "./common.js";
 import { parseUnitList } from "./parseUnits.js";
 import { warningLine } from "./flagMessage.js";
@@ -23,6 +24,9 @@ const FLAGS: FlagTable<RecoverOptions> = {
   batchSize: "--batch-size <n>",
   seed: "--seed <n>",
   threads: null /* every core */,
+  epochState: null /* always <output>/resume-state.json */,
+  keepEpochState: null /* always: the result directory removes the state once the summary is written */,
+  onEpoch: null /* a line on stderr per epoch */,
   onProgress: null /* progress bar on a TTY */,
   signal: null /* Ctrl-C */,
 };
@@ -93,7 +97,20 @@ export function registerRecover(program: Command): void {
         const units = [...options.units].sort((a, b) => a - b);
         output = claimOutput(flags.output, "recover", model, data, { ...options, units, lr: options.lr ?? null, test: dataIdentity(test) }, flags.overwrite);
         if (reuseFinished(output, flags)) return;
-        const result = await recover(model, data, { ...options, test, onProgress: progress.onProgress, signal: interrupt.signal });
+        const result = await recover(model, data, {
+          ...options,
+          test,
+          epochState: join(flags.output, RESUME_STATE_FILE),
+          keepEpochState: true,
+          onProgress: (event) => (event.phase === "resume" ? console.error(`lesion: resuming from ${event.detail}: ${event.done} of ${event.total} epochs done`) : progress.onProgress(event)),
+          // As each epoch ends (a CNN's take minutes); the table with the recovered fractions follows at the end.
+          onEpoch: (run, e) => {
+            if (flags.json) return;
+            progress.stop();
+            console.error(`${run === "control" ? "control" : "recovery"} epoch ${e.epoch}/${options.epochs}: train loss ${e.trainLoss.toFixed(4)}, test accuracy ${percent(e.testAccuracy!)} (${e.seconds.toFixed(1)} s)`);
+          },
+          signal: interrupt.signal,
+        });
         progress.stop();
         const { files, summary } = recoverFiles(result, provenance(model, data, options.seed, { test }));
         output.write(files, summary);

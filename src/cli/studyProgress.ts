@@ -89,7 +89,8 @@ export function studyProgress(options: StudyProgressOptions = {}): StudyProgress
       // A step picking up a killed run's conditions says so once (its step line shows no resume otherwise).
       if (event.phase === "resume") {
         const where = step ? `step ${step.index}/${step.total} ${step.name}: ` : "";
-        line(tty ? `  ${where}resuming: ${event.done} of ${event.total} conditions done before` : `lesion: ${where}resuming: ${event.done} of ${event.total} conditions done before`);
+        const what = `${event.done} of ${event.total} ${step?.name === "recover" ? "epochs" : "conditions"} done before`;
+        line(tty ? `  ${where}resuming: ${what}` : `lesion: ${where}resuming: ${what}`);
         return;
       }
       const label = event.detail ? `${event.phase} ${event.detail}` : event.phase;

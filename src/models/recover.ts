@@ -15,17 +15,20 @@
  * Control (`control: true`): the intact network retrained with the same budget (epochs, optimizer, seed, batches), so
  * a recovery can be read against what the extra training alone gives (a "recovered 112 %" may be mostly that).
  */
-import { dataIdentity } from "../data/dataIdentity.js";
+import { rmSync } from "node:fs";
+import { dataIdentity, type DataIdentity } from "../data/dataIdentity.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { classNames } from "../engine/evaluate.js";
 import { checkLearningRate, checkMomentum, evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
-import { inputOf, networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
+import type { Network } from "../onnx/network.js";
 import type { Progress } from "../progress.js";
-import { seeded } from "../random.js";
 import { decodeModel, encodeModel, setMetadataValue } from "../onnx/proto.js";
+import { writeFileAtomic } from "../files.js";
+import { decodeValues, encodeValues, readEpochState } from "./epochState.js";
+import { pinChannels, recoverableSite, reinitIncoming, zeroIncoming } from "./recoverSite.js";
 import { classifierBytes, networkInputs } from "./train.js";
 
 /** Options of `recover` (`lesion recover`'s flags). */
@@ -57,7 +60,18 @@ export interface RecoverOptions {
   seed?: number;
   /** onnxruntime intra-op threads of the training and evaluation sessions. Default: every core. */
   threads?: number;
-  /** Progress events, phase "recover": `done` of `total` optimisation steps (the control's included). */
+  /**
+   * A file where the state after every epoch is saved (the recovery's and the control's parameters, optimizer state and
+   * history); a rerun with the same model, data, site, units and settings resumes from it (a `resume` progress event
+   * says so: `done` of `total` epochs, the control's included, `detail` the path), and any other run is refused with
+   * `resume-mismatch`. Removed once the run ends, unless `keepEpochState`. Default: none (nothing saved).
+   */
+  epochState?: string;
+  /** Leave the epoch state in place at the end (a result directory removes it once its summary is written). Default false. */
+  keepEpochState?: boolean;
+  /** Called after every epoch of the recovery, then of the control, with its figures (`trainLoss`, `testAccuracy`, fractions 0..1). */
+  onEpoch?: (run: "recovery" | "control", epoch: EpochResult) => void;
+  /** Progress events, phase "recover": `done` of `total` optimisation steps (the control's included); phase "resume" (see `epochState`). */
   onProgress?: (event: Progress) => void;
   /** Aborts the run with LesionError `aborted`. */
   signal?: AbortSignal;
@@ -99,7 +113,7 @@ export interface RecoverResult {
   /** With `control`: the intact network retrained with the same budget, its test accuracy per epoch; else null. */
   control: Array<{ epoch: number; trainLoss: number; accuracy: number; perClass: Array<number | null> }> | null;
   /** The retrained network (ONNX with lesion's metadata). */
-  recovered: Uint8Array;
+  retrained: Uint8Array;
   /** How it retrained (the defaults filled in), to replay it: README "Recovery". */
   settings: { optimizer: "sgd" | "adam"; lr: number; momentum: number; batchSize: number; epochs: number; seed: number };
   /** Problems in the model worth a user's attention that do not stop the run (non-finite weights), as `evaluate`'s. */
@@ -134,7 +148,8 @@ export function checkRecover(model: LesionModel, data: Dataset, options: Pick<Re
  * it cannot hold, see recoverableSite); `bad-option` (a learning rate ≤ 0; `free` at a residual block's output); `shape-mismatch` (images
  * of another shape than the model takes), `bad-data` (an image folder not matched to the model's classes),
  * `label-out-of-range` (a label beyond the model's classes); `bad-option` (training diverged: a non-finite loss);
- * `aborted` (options.signal).
+ * `resume-mismatch` (an epoch state of another run, naming what differs; unreadable; or holding more epochs than asked
+ * for); `unwritable-path` (the epoch state); `aborted` (options.signal).
  */
 export async function recover(model: LesionModel, data: Dataset, options: RecoverOptions): Promise<RecoverResult> {
   const site = checkRecover(model, data, options);
@@ -158,27 +173,48 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const batches = Math.ceil(data.n / (options.batchSize ?? 128));
   const epochs = options.epochs ?? 3;
   const control = options.control ?? false;
-  const run = (parameters: Map<string, Float32Array>, held: Record<number, number[]>, offset: number) => trainNetwork(network, {
-    optimizer,
-    momentum: options.momentum ?? 0.9,
-    weightDecay: 0,
-    betas: [0.9, 0.999],
-    eps: 1e-8,
-    masks: held,
-    epochs,
-    batchSize: options.batchSize ?? 128,
-    lr,
-    seed: options.seed ?? 0,
-    parameters,
-    train,
-    test,
-    classes: k,
-    threads: options.threads,
-    signal: options.signal,
-    onStep: (done) => options.onProgress?.({ phase: "recover", done: offset + done, total: (control ? 2 : 1) * epochs * batches }),
-  });
-  const trained = await run(start, free ? {} : masks, 0);
-  const controlRun = control ? await run(values, {}, epochs * batches) : null;
+  const settings = { optimizer, lr, momentum: options.momentum ?? 0.9, batchSize: options.batchSize ?? 128, epochs, seed: options.seed ?? 0 };
+  const { epochs: _epochs, ...shared } = settings;
+  // The data's identities hash their content: computed only for a run that saves its state.
+  const header: RecoveryState["header"] | null = options.epochState
+    ? { model: model.sha256, site: site.name, units, mode: free ? "free" : "held", control, data: dataIdentity(data), test: dataIdentity(options.test), options: shared }
+    : null;
+  const saved: RecoveryState = (options.epochState ? readRecoveryState(options.epochState, header!, epochs) : null) ?? { header: header!, recovery: null, control: null };
+  const done = (saved.recovery?.epoch ?? 0) + (saved.control?.epoch ?? 0);
+  if (done > 0) options.onProgress?.({ phase: "resume", done, total: (control ? 2 : 1) * epochs, detail: options.epochState });
+  const run = async (which: "recovery" | "control", parameters: Map<string, Float32Array>, held: Record<number, number[]>) => {
+    const resumed = saved[which];
+    const offset = ((which === "control" ? epochs : 0) + (resumed?.epoch ?? 0)) * batches;
+    const history = resumed?.history ?? [];
+    const trained = await trainNetwork(network, {
+      ...settings,
+      weightDecay: 0,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      masks: held,
+      parameters: resumed ? decodeValues(resumed.parameters) : parameters,
+      state: resumed ? decodeValues(resumed.state) : undefined,
+      startEpoch: resumed?.epoch ?? 0,
+      train,
+      test,
+      classes: k,
+      threads: options.threads,
+      signal: options.signal,
+      onStep: (step) => options.onProgress?.({ phase: "recover", done: offset + step, total: (control ? 2 : 1) * epochs * batches }),
+      onEpoch: (epoch, values, state) => {
+        history.push(epoch);
+        if (options.epochState) {
+          saved[which] = { epoch: epoch.epoch, history, parameters: encodeValues(values), state: encodeValues(state) };
+          writeFileAtomic(options.epochState, JSON.stringify(saved));
+        }
+        options.onEpoch?.(which, epoch);
+      },
+    });
+    return { parameters: trained.parameters, history };
+  };
+  const trained = await run("recovery", start, free ? {} : masks);
+  const controlRun = control ? await run("control", values, {}) : null;
+  if (options.epochState && !options.keepEpochState) rmSync(options.epochState, { force: true });
   const fraction = (after: number | null, before: number | null, full: number | null) =>
     after === null || before === null || full === null || full - before <= 0 ? null : (after - before) / (full - before);
   const final = free ? trained.parameters : pin !== null ? pinChannels(network, trained.parameters, pin, options.units) : zeroIncoming(network, trained.parameters, layer, options.units);
@@ -198,10 +234,37 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
       recoveredPerClass: e.testPerClass!.map((p, c) => fraction(p, ablated.perClass[c], intact.perClass[c])),
     })),
     control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
-    settings: { optimizer, lr, momentum: options.momentum ?? 0.9, batchSize: options.batchSize ?? 128, epochs, seed: options.seed ?? 0 },
-    recovered: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units, mode: free ? "free" : "held", from: model.sha256 }),
+    settings,
+    retrained: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units, mode: free ? "free" : "held", from: model.sha256 }),
     warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy, lr), ...wholeSiteWarning(site, units, free)],
   };
+}
+
+/** One retraining run's state after its last finished epoch (recover's epoch state). */
+interface SavedRun {
+  epoch: number;
+  history: EpochResult[];
+  parameters: Record<string, string>;
+  state: Record<string, string>;
+}
+
+/** What `recover` saves after every epoch (`epochState`): the recovery's and the control's runs so far. */
+interface RecoveryState {
+  /**
+   * What a resumed run must share (more epochs may be asked for): the model's SHA-256, site, units, mode, whether a
+   * control runs, the training and test data's identities, and the optimisation settings.
+   */
+  header: { model: string; site: string; units: number[]; mode: "held" | "free"; control: boolean; data: DataIdentity; test: DataIdentity; options: Omit<RecoverResult["settings"], "epochs"> };
+  recovery: SavedRun | null;
+  control: SavedRun | null;
+}
+
+/** The epoch state at `path` if it is this recovery's (same header) and holds no more epochs than asked for; else null where there is none. */
+function readRecoveryState(path: string, header: RecoveryState["header"], epochs: number): RecoveryState | null {
+  const state = readEpochState<RecoveryState>(path, header, "a recovery");
+  const most = Math.max(state?.recovery?.epoch ?? 0, state?.control?.epoch ?? 0);
+  if (most > epochs) fail("resume-mismatch", `${path} holds ${most} epochs of this recovery, more than the ${epochs} asked for; ask for at least ${most}, or remove it to start over`, { path, options: ["epochs"] });
+  return state;
 }
 
 /**
@@ -229,130 +292,10 @@ export function defaultLearningRate(network: Network, optimizer: "sgd" | "adam")
   return USUAL_LEARNING_RATE[optimizer] * (folded ? 0.1 : 1);
 }
 
-/**
- * The trainable network of `model`, its parameter values, the index of the layer whose output is `siteName`, and at a
- * residual block's output the layer whose channels hold its units (`pin`, see pinChannels; else null): what
- * `recover` retrains. A study with recovery asks before its first step.
- * @throws LesionError `unsupported-op` (layers lesion cannot train, naming the first; a residual block's output with no
- * ReLU after its Add or no branch layer to pin); `bad-option` (`free` at a residual block's output);
- * `unknown-site` (a site no trainable layer computes).
- */
-export function recoverableSite(model: LesionModel, siteName: string, free = false): { network: Network; values: Map<string, Float32Array>; layer: number; pin: number | null } {
-  let why = "";
-  const found = networkOf(model.proto, model.inputShape, (reason) => (why = reason));
-  if (!found) fail("unsupported-op", `${model.name} has layers lesion cannot train (it trains Linear, Conv, BatchNorm, pooling and activations, in chains or residual blocks): ${why}`);
-  const { network, values } = found;
-  const layer = siteLayerIndex(network, siteName);
-  if (layer < 0) fail("unknown-site", `site ${siteName} is not the output of a trainable layer of ${model.name}`, { model: model.name, site: siteName, closest: [] });
-  // A residual block's output is the sum of its branches: held units are pinned below zero in one branch before a
-  // ReLU (pinChannels). Without a ReLU right after the join, or a branch layer to pin, the retrained model could
-  // not keep them ablated (the mask that holds them in training is not part of a model).
-  const owner = ownerOf(network, layer);
-  if (network.layers[owner]?.op !== "add") return { network, values, layer, pin: null };
-  const inside = model.sites.filter((s) => s.name.startsWith(`${siteName}.`)).map((s) => s.name);
-  const elsewhere = `recover a site inside the block${inside.length > 0 ? ` (${inside.join(", ")})` : " (a conv's output: `lesion info` lists them)"}`;
-  if (free) fail("bad-option", `site ${siteName} is a residual block's output: its units have no incoming weights of their own to learn again from fresh ones (\`free\`); hold them (without \`free\`), or ${elsewhere}`, { options: ["free"], value: true });
-  const pin = pinnableInput(network, owner, values);
-  if (!(network.layers[layer].op === "relu" && inputOf(network, layer) === owner && pin >= 0)) {
-    fail("unsupported-op", `site ${siteName} is a residual block's output (the sum of its branches) with no ReLU right after the join or no BatchNorm, Linear or Conv with a bias feeding it: its units cannot be held at zero in the retrained model; ${elsewhere}`, { site: siteName, op: "Add" });
-  }
-  return { network, values, layer, pin };
-}
-
 /** A recovery measured on the images it retrains on (`--data cifar10:test` with the default test set) says so. */
 function sameDataWarning(data: Dataset, test: Dataset): string[] {
   const same = data === test || (data.n === test.n && dataIdentity(data).sha256 === dataIdentity(test).sha256);
   return same ? [`the test data is the training data (${test.spec}): recovery is measured on the images the network retrains on; give \`test\` another set`] : [];
-}
-
-/**
- * A copy of `values` in which `units` of the Linear/Conv layer behind `layer` have fresh incoming weights and bias,
- * drawn as PyTorch initialises them (U(−1/√fanIn, 1/√fanIn), seeded), and a BatchNorm after it has γ = 1, β = 0 for
- * them: the units of a free recovery, which then learn again.
- */
-function reinitIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[], seed: number): Map<string, Float32Array> {
-  const rand = seeded(seed * 7919 + 23);
-  return replaceIncoming(network, values, layer, units, (fanIn) => {
-    const bound = 1 / Math.sqrt(fanIn);
-    return () => (rand() * 2 - 1) * bound;
-  }, { weight: 1, bias: 0 });
-}
-
-/**
- * A copy of the parameters with the held units' incoming weights and bias zeroed (the layer feeding site `layer`).
- * With a BatchNorm between that layer and the site, its γ and β are zeroed too: the unit's output is then exactly zero
- * whatever the running statistics (γ·x̂ + β = 0).
- */
-function zeroIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[]): Map<string, Float32Array> {
-  return replaceIncoming(network, values, layer, units, () => () => 0, { weight: 0, bias: 0 });
-}
-
-/**
- * A copy of `values` in which `units` (in ascending order) of the Linear/Conv layer behind site `layer` get incoming
- * weights, then biases, from `draw(fanIn)`, and a BatchNorm between that layer and the site the γ and β of `norm`.
- */
-function replaceIncoming(network: Network, values: Map<string, Float32Array>, layer: number, units: number[], draw: (fanIn: number) => () => number, norm: { weight: number; bias: number }): Map<string, Float32Array> {
-  const owner = ownerOf(network, layer);
-  const l = network.layers[owner];
-  if (l.op !== "linear" && l.op !== "conv") return values;
-  const copy = new Map(values);
-  const sorted = [...units].sort((a, b) => a - b);
-  const fanIn = copy.get(`${l.name}.weight`)!.length / l.out;
-  const value = draw(fanIn);
-  setUnits(copy, `${l.name}.weight`, sorted, fanIn, value);
-  setUnits(copy, `${l.name}.bias`, sorted, 1, value);
-  const bn = network.layers[owner + 1];
-  if (bn?.op === "batchnorm" && inputOf(network, owner + 1) === owner && owner + 1 <= layer) {
-    setUnits(copy, `${bn.name}.weight`, sorted, 1, () => norm.weight);
-    setUnits(copy, `${bn.name}.bias`, sorted, 1, () => norm.bias);
-  }
-  return copy;
-}
-
-/** Replaces in `copy` the entries of parameter `name` that belong to `units` (`per` entries each, in order) by `value()`, on a copy of the array; a parameter the network lacks is left out. */
-function setUnits(copy: Map<string, Float32Array>, name: string, units: number[], per: number, value: () => number): void {
-  const array = copy.get(name);
-  if (!array) return;
-  const next = Float32Array.from(array);
-  for (const u of units) for (let i = u * per; i < (u + 1) * per; i++) next[i] = value();
-  copy.set(name, next);
-}
-
-/** What a pinned unit's branch outputs: below any other finite branch's value, so the ReLU after the join gives 0. */
-const PINNED = -1e30;
-
-/**
- * The input of residual join `add` whose channels can be pinned: a BatchNorm, or a Linear/Conv with a bias, read by
- * the join directly (the block's own branch first, then the shortcut's); −1 if neither.
- */
-function pinnableInput(network: Network, add: number, values: Map<string, Float32Array>): number {
-  const join = network.layers[add] as { from: number };
-  for (const i of [inputOf(network, add), join.from]) {
-    const l = network.layers[i];
-    if ((l?.op === "batchnorm" || l?.op === "linear" || l?.op === "conv") && values.has(`${l.name}.weight`) && values.has(`${l.name}.bias`)) return i;
-  }
-  return -1;
-}
-
-/**
- * A copy of the parameters in which `units` of a residual block's output (a ReLU after the join) are exactly zero:
- * their channels of layer `pin` (pinnableInput) output −1e30 (BatchNorm: γ = 0, β = −1e30; Linear/Conv: weights 0,
- * bias −1e30), so the join stays below zero for any other branch's value under 1e30.
- */
-function pinChannels(network: Network, values: Map<string, Float32Array>, pin: number, units: number[]): Map<string, Float32Array> {
-  const { name } = network.layers[pin] as { name: string };
-  const copy = new Map(values);
-  const channels = copy.get(`${name}.bias`)!.length;
-  setUnits(copy, `${name}.weight`, units, copy.get(`${name}.weight`)!.length / channels, () => 0);
-  setUnits(copy, `${name}.bias`, units, 1, () => PINNED);
-  return copy;
-}
-
-/** The layer that computes site `layer`'s units: following inputs back to a Linear, Conv or residual Add (−1: none). */
-function ownerOf(network: Network, layer: number): number {
-  let owner = layer;
-  while (owner >= 0 && !["linear", "conv", "add"].includes(network.layers[owner].op)) owner = inputOf(network, owner);
-  return owner;
 }
 
 /** The metadata key of a retrained model's record: which units of which site were held or freed, from which model. */

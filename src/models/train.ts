@@ -5,7 +5,7 @@
  * seed derived from (seed, epoch). The initial weights are returned too (Meyes et al. compare trained with initial
  * weights). With `epochState`, the state after every epoch is saved there and a rerun resumes from it (a `resume` progress event says so: `done` of `total` epochs, `detail` the path).
  */
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { matchClassNames } from "../data/matchClassNames.js";
 import { withoutClasses } from "../data/pickSamples.js";
 import type { Dataset } from "../data/types.js";
@@ -20,6 +20,7 @@ import { buffers, classifierLayers, parameters, type Network } from "../onnx/net
 import { encodeModel } from "../onnx/proto.js";
 import { seeded } from "../random.js";
 import type { Progress } from "../progress.js";
+import { decodeValues, encodeValues, readEpochState } from "./epochState.js";
 import { zooNetwork } from "./zoo.js";
 
 /** Options of `train` (`lesion train`'s flags). */
@@ -143,7 +144,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
   const header: EpochState["header"] | null = options.epochState
     ? { arch: options.arch, data: dataIdentity(data), test: test ? dataIdentity(test) : null, mean: preprocessing.mean, std: preprocessing.std, options: shared }
     : null;
-  const resumed = options.epochState ? readEpochState(options.epochState, header!, settings.epochs) : null;
+  const resumed = options.epochState ? readTrainingState(options.epochState, header!, settings.epochs) : null;
   if (resumed) options.onProgress?.({ phase: "resume", done: resumed.epoch, total: settings.epochs, detail: options.epochState });
   const started = resumed?.epoch ?? 0;
   const history: EpochResult[] = resumed?.history ?? [];
@@ -153,8 +154,8 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
     betas: [0.9, 0.999],
     eps: 1e-8,
     masks: {},
-    parameters: resumed ? decode(resumed.parameters) : initial,
-    state: resumed ? decode(resumed.state) : undefined,
+    parameters: resumed ? decodeValues(resumed.parameters) : initial,
+    state: resumed ? decodeValues(resumed.state) : undefined,
     startEpoch: started,
     train: networkInputs(data, preprocessing),
     test: test ? networkInputs(test, preprocessing) : undefined,
@@ -166,7 +167,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
       history.push(epoch);
       options.onEpoch?.(epoch);
       if (options.epochState) {
-        const saved: EpochState = { header: header!, epoch: epoch.epoch, history, parameters: encode(values), state: encode(state), initial: encode(initial) };
+        const saved: EpochState = { header: header!, epoch: epoch.epoch, history, parameters: encodeValues(values), state: encodeValues(state), initial: encodeValues(initial) };
         writeFileAtomic(options.epochState, JSON.stringify(saved));
       }
     },
@@ -176,7 +177,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
     data: data.spec,
     test: options.test?.spec ?? null,
     model: classifierBytes(network, trained.parameters, preprocessing, data.classNames),
-    initial: classifierBytes(network, resumed ? decode(resumed.initial) : initial, preprocessing, data.classNames),
+    initial: classifierBytes(network, resumed ? decodeValues(resumed.initial) : initial, preprocessing, data.classNames),
     history,
     options: settings,
   };
@@ -232,40 +233,10 @@ export function classifierBytes(network: Network, values: Map<string, Float32Arr
  * there is none. A trial resumed states saved under another --mean, --std, --test or a larger --epochs: models and
  * histories that mixed two runs. `resume-mismatch` names what differs.
  */
-function readEpochState(path: string, header: EpochState["header"], epochs: number): EpochState | null {
-  if (!existsSync(path)) return null;
-  let state: EpochState;
-  try {
-    state = JSON.parse(readFileSync(path, "utf8")) as EpochState;
-  } catch {
-    fail("resume-mismatch", `${path} is not a readable epoch state of a training run; remove it to start over`, { path });
-  }
-  const saved = (state?.header ?? {}) as Partial<EpochState["header"]>;
-  const describe = (value: unknown) => (value === undefined || value === null ? "none" : typeof value === "object" && "spec" in value ? `${(value as DataIdentity).spec} (${(value as DataIdentity).sha256.slice(0, 12)}…)` : JSON.stringify(value));
-  const differences: string[] = [];
-  for (const key of ["arch", "data", "test", "mean", "std"] as const) {
-    if (JSON.stringify(saved[key]) !== JSON.stringify(header[key])) differences.push(`${key} ${describe(saved[key])} there, ${describe(header[key])} now`);
-  }
-  for (const [key, value] of Object.entries(header.options)) {
-    const there = (saved.options as Record<string, unknown> | undefined)?.[key];
-    if (JSON.stringify(there) !== JSON.stringify(value)) differences.push(`${key} ${describe(there)} there, ${describe(value)} now`);
-  }
-  if (differences.length > 0) {
-    fail("resume-mismatch", `${path} belongs to a different training run (${differences.join("; ")}); remove it or choose another path`, { path });
-  }
-  if (state.epoch > epochs) {
+function readTrainingState(path: string, header: EpochState["header"], epochs: number): EpochState | null {
+  const state = readEpochState<EpochState>(path, header, "a training run");
+  if (state && state.epoch > epochs) {
     fail("resume-mismatch", `${path} holds ${state.epoch} epochs of this training run, more than the ${epochs} asked for; ask for at least ${state.epoch}, or remove it to start over`, { path, options: ["epochs"] });
   }
   return state;
-}
-
-function encode(values: Map<string, Float32Array>): Record<string, string> {
-  return Object.fromEntries([...values].map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64")]));
-}
-
-function decode(values: Record<string, string>): Map<string, Float32Array> {
-  return new Map(Object.entries(values).map(([k, v]) => {
-    const bytes = Buffer.from(v, "base64");
-    return [k, new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))];
-  }));
 }

@@ -3,7 +3,7 @@ import type { RecoverResult } from "../models/recover.js";
 import type { Provenance } from "./provenance.js";
 import { LESION_VERSION, type ResultFile } from "./resultDir.js";
 
-export interface RecoverSummary extends Omit<RecoverResult, "recovered"> {
+export interface RecoverSummary extends Omit<RecoverResult, "retrained"> {
   lesion: string;
   command: "recover";
   /** What computed the result and on what (versions, threads, model and data hashes, seed). */
@@ -15,7 +15,7 @@ export function recoverFiles(result: RecoverResult, provenance: Provenance): { f
   const k = result.intact.perClass.length;
   const header = ["epoch", "trainLoss", "accuracy", "recovered", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `recovered_${c}`), ...(result.control ? ["controlTrainLoss", "controlAccuracy", ...result.classNames.map((c) => `control_accuracy_${c}`)] : [])];
   const files: ResultFile[] = [
-    { name: "model.onnx", kind: "bytes", data: result.recovered },
+    { name: "model.onnx", kind: "bytes", data: result.retrained },
     {
       name: "recovery.csv",
       kind: "csv",
@@ -30,7 +30,7 @@ export function recoverFiles(result: RecoverResult, provenance: Provenance): { f
       ],
     },
   ];
-  const { recovered: _model, ...rest } = result;
+  const { retrained: _model, ...rest } = result;
   return { files, summary: { lesion: LESION_VERSION, command: "recover", ...rest, provenance, files: files.map((f) => f.name) } };
 }
 

@@ -22,7 +22,12 @@ import { encodeNpy } from "./npy.js";
 export const SUMMARY_FILE = "summary.json";
 /** The run's identity (RunIdentity) and the files it writes, written before any work. */
 export const RUN_FILE = "run.json";
+/** A sweep's finished conditions so far (src/resumeLog.ts), from which a killed run resumes. */
 export const RESUME_LOG_FILE = "resume-log.jsonl";
+/** A training run's state after its last finished epoch (`recover`'s `epochState`), from which a killed run resumes. */
+export const RESUME_STATE_FILE = "resume-state.json";
+/** What a killed run resumes from: kept with the run's identity, removed with its results or once its summary is written. */
+const RESUME_FILES = [RESUME_LOG_FILE, RESUME_STATE_FILE];
 /** A study's file (runs/study.ts writes it first): it marks a study's directory, which no single run shares. */
 export const STUDY_FILE = "study.json";
 /** The HTML report of a study or transplant directory. */
@@ -98,16 +103,16 @@ export function openResultDir(dir: string, run: RunIdentity, options: OpenResult
   const previous = readRun(dir);
   const finished = holdsRun(dir, run);
   let written = false;
-  // A resume log already there without a run.json is not known to be this run's: the verb refuses it unless its
-  // identity matches, and then appends to it.
-  const logPath = join(dir, RESUME_LOG_FILE);
-  const logSize = () => (existsSync(logPath) ? statSync(logPath).size : -1);
-  const logAtOpen = previous ? null : logSize();
+  // A resume log or epoch state already there without a run.json is not known to be this run's: the verb refuses it
+  // unless its identity matches, and then adds to it. Each is compared by size and time of change (an epoch state is
+  // rewritten whole, at the same size).
+  const resumeFiles = () => RESUME_FILES.map((name) => join(dir, name)).map((path) => (existsSync(path) ? `${statSync(path).size}:${statSync(path).mtimeMs}` : "-")).join(",");
+  const resumeAtOpen = previous ? null : resumeFiles();
   // A run that fails before writing (bad input found by the verb) leaves nothing it made: not its run.json unless a
   // resume log needs it (one this run started or added to; a trial's refused run had left its run.json beside another
   // run's log, and the next run's message named the wrong model), not a directory it created.
   const release = () => {
-    if (!written && !previous && logSize() === logAtOpen) rmSync(join(dir, RUN_FILE), { force: true });
+    if (!written && !previous && resumeFiles() === resumeAtOpen) rmSync(join(dir, RUN_FILE), { force: true });
     lock.release();
     if (!written && created) {
       try {
@@ -216,9 +221,9 @@ function removeTemporaries(dir: string): void {
   for (const name of readdirSync(dir)) if (/\.\d+\.tmp$/.test(name)) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
 }
 
-/** Removes the files of the run `dir` holds (those its run.json and summary list), its resume log and summary. */
+/** Removes the files of the run `dir` holds (those its run.json and summary list), its resume log or epoch state, and summary. */
 function clearRun(dir: string): void {
-  for (const name of [SUMMARY_FILE, ...listedFiles(dir), RESUME_LOG_FILE, RUN_FILE]) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
+  for (const name of [SUMMARY_FILE, ...listedFiles(dir), ...RESUME_FILES, RUN_FILE]) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
 }
 
 /** Files the previous run in `dir` wrote: listed in its run.json (from the moment writing began) and in its summary. */
@@ -257,12 +262,12 @@ function writeFiles(dir: string, files: ResultFile[], summary: object, run: RunI
     writeFileAtomic(join(dir, SUMMARY_FILE), toJson(summary));
   } catch (error) {
     // A write that fails part way (a full disk) leaves none of the run's files: without its summary they would be
-    // half a result. What a rerun needs stays: run.json and, for a sweep, its resume log.
+    // half a result. What a rerun needs stays: run.json and its resume log or epoch state.
     for (const name of written) rmSync(join(dir, name), { force: true });
     throw error;
   }
   // Only now: a kill before the summary resumes from the log (the verb keeps it: keepResumeLog).
-  guardWrite(join(dir, RESUME_LOG_FILE), () => rmSync(join(dir, RESUME_LOG_FILE), { force: true }), "cannot remove");
+  for (const name of RESUME_FILES) guardWrite(join(dir, name), () => rmSync(join(dir, name), { force: true }), "cannot remove");
 }
 
 /**

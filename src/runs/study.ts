@@ -31,11 +31,12 @@ import type { Progress, StudyStep } from "../progress.js";
 import { record } from "../engine/record.js";
 import { recordFiles } from "./recordFiles.js";
 import { checkLearningRate } from "../engine/train.js";
-import { recover, recoverableSite } from "../models/recover.js";
+import { recover } from "../models/recover.js";
+import { recoverableSite } from "../models/recoverSite.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
 import { acquireLock } from "./lock.js";
-import { holdsRun, LESION_VERSION, openResultDir, pairsStep, readRun, REPORT_FILE, RESUME_LOG_FILE, STUDY_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
+import { holdsRun, LESION_VERSION, openResultDir, pairsStep, readRun, REPORT_FILE, RESUME_LOG_FILE, RESUME_STATE_FILE, STUDY_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
 import { selectivity } from "../study/unitScores.js";
 
 /** Options of `study` (`lesion study`'s flags). */
@@ -257,7 +258,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
       const populations = characterized.populations.find((p) => p.site === recoverSite)!;
       const grouping = populations.groupings.find((g) => g.by === "impact" && g.method === "hierarchical")!;
       const worst = [...grouping.populations].sort((a, b) => a.ablation.delta - b.ablation.delta)[0];
-      const result = await recoverInStudy(dir, () => recover(model, recovery.train, { site: recoverSite, units: worst.units, test: data, epochs: recovery.epochs ?? 3, lr: recovery.lr, seed, control: true, signal: options.signal, onProgress: options.onProgress }));
+      const result = await recoverInStudy(dir, () => recover(model, recovery.train, { site: recoverSite, units: worst.units, test: data, epochs: recovery.epochs ?? 3, lr: recovery.lr, seed, control: true, epochState: join(out.dir, RESUME_STATE_FILE), keepEpochState: true, signal: options.signal, onProgress: options.onProgress }));
       // Said in the study's terms: it has no `test`, it measures the recovery on the studied data.
       const warnings = result.warnings.map((w) => w.replace("give `test` another set", "give the recovery other training data than the studied data").replace("give a smaller `lr`", "give a smaller `recoverLr`"));
       const { files, summary } = recoverFiles({ ...result, warnings }, provenance(model, recovery.train, seed, { test: data }));

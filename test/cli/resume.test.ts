@@ -132,3 +132,46 @@ describe("lesion train --epoch-state", () => {
     expect(existsSync(join(dir, "m.onnx"))).toBe(true);
   }, 60_000);
 });
+
+describe("lesion recover resume", () => {
+  it("lesion recover --control, killed after an epoch and run again, resumes and writes the same files as an uninterrupted run", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lesion-recover-resume-"));
+    writeFileSync(join(dir, "m.onnx"), randomMlp([16, 12, 3], 3, [1, 4, 4]));
+    const rand = random(4);
+    // Sized so that an epoch (750 steps of 4 images) takes long enough to kill the run between two of its four.
+    const n = 3000;
+    writeFileSync(join(dir, "x.npy"), encodeNpy(Float32Array.from({ length: n * 16 }, () => rand()), [n, 1, 4, 4]));
+    writeFileSync(join(dir, "y.npy"), encodeNpy(Int32Array.from({ length: n }, (_, i) => i % 3), [n]));
+    writeFileSync(join(dir, "xt.npy"), encodeNpy(Float32Array.from({ length: 300 * 16 }, () => rand()), [300, 1, 4, 4]));
+    writeFileSync(join(dir, "yt.npy"), encodeNpy(Int32Array.from({ length: 300 }, (_, i) => i % 3), [300]));
+    const args = [BIN, "recover", "m.onnx", "--data", "npy:x.npy,y.npy", "--test", "npy:xt.npy,yt.npy", "--site", "fc1", "--units", "1,2", "--epochs", "2", "--control", "--batch-size", "4"];
+    const whole = spawnSync(process.execPath, [...args, "-o", "whole"], { cwd: dir, encoding: "utf8" });
+    expect(whole.status).toBe(0);
+    // One line per epoch as it ends, the recovery's, then the control's.
+    expect(whole.stderr.split("\n").filter(Boolean).map((l) => l.replace(/: train loss .*/, ""))).toEqual(["recovery epoch 1/2", "recovery epoch 2/2", "control epoch 1/2", "control epoch 2/2"]);
+
+    const child = spawn(process.execPath, [...args, "-o", "killed"], { cwd: dir, stdio: "ignore" });
+    const state = join(dir, "killed", "resume-state.json");
+    const started = Date.now();
+    while (Date.now() - started < 60_000 && !existsSync(state)) await sleep(2);
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.on("exit", resolve));
+    expect(existsSync(join(dir, "killed", "summary.json"))).toBe(false);
+    const saved = JSON.parse(readFileSync(state, "utf8")) as { recovery: { epoch: number } | null; control: { epoch: number } | null };
+    const done = (saved.recovery?.epoch ?? 0) + (saved.control?.epoch ?? 0);
+    expect(done).toBeGreaterThanOrEqual(1);
+    expect(done).toBeLessThan(4);
+    const resumed = spawnSync(process.execPath, [...args, "-o", "killed"], { cwd: dir, encoding: "utf8" });
+    expect(resumed.status).toBe(0);
+    expect(resumed.stderr.split("\n")[0]).toBe(`lesion: resuming from ${join("killed", "resume-state.json")}: ${done} of 4 epochs done`);
+    expect(existsSync(state)).toBe(false);
+    // Everything but each epoch's seconds in summary.json.
+    const files = (d: string) => {
+      const all = resultFiles(join(dir, d));
+      const summary = JSON.parse(all["summary.json"]);
+      for (const e of [...summary.epochs, ...summary.control]) delete e.seconds;
+      return { ...all, "summary.json": JSON.stringify(summary) };
+    };
+    expect(files("killed")).toEqual(files("whole"));
+  }, 120_000);
+});

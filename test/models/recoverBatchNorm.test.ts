@@ -64,7 +64,7 @@ describe("recover with BatchNorm", () => {
       expect(last.recovered!).toBeGreaterThan(0.3);
 
       // The saved network keeps its BatchNorm (not folded), with zero γ, β and filters for the held channels.
-      const saved = networkOf(decodeModel(result.recovered), [1, 8, 8])!;
+      const saved = networkOf(decodeModel(result.retrained), [1, 8, 8])!;
       expect(saved.network.layers.map((l) => l.op)).toEqual(network.layers.map((l) => l.op));
       for (const u of held) {
         expect(saved.values.get("bn1.weight")![u]).toBe(0);
@@ -75,7 +75,7 @@ describe("recover with BatchNorm", () => {
       expect(Array.from(saved.values.get("bn1.running_mean")!.subarray(5))).not.toEqual(Array.from(trained.parameters.get("bn1.running_mean")!.subarray(5)));
 
       // On every test image, the held channels of site conv1 output exactly 0; the others do not.
-      const recovered = await openModel(result.recovered, { name: "recovered" });
+      const recovered = await openModel(result.retrained, { name: "recovered" });
       try {
         const recording = (await record(recovered, test, { sites: ["conv1"] })).sites[0];
         expect(recording.site).toBe("conv1");

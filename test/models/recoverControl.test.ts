@@ -68,9 +68,9 @@ describe("recover control", () => {
       // got no gradient, and free equalled held bit for bit).
       const free = await recover(model, blobs(300, 1), { site: "fc1", units: [0, 1], test: blobs(150, 2), epochs: 2, free: true, lr: 0.05 });
       const held = await recover(model, blobs(300, 1), { site: "fc1", units: [0, 1], test: blobs(150, 2), epochs: 2, lr: 0.05 });
-      expect(JSON.parse(metadataValue(decodeModel(free.recovered), "lesion.recover")!)).toEqual({ site: "fc1", units: [0, 1], mode: "free", from: model.sha256 });
-      const freeModel = await openModel(free.recovered, { name: "free" });
-      const heldModel = await openModel(held.recovered, { name: "held" });
+      expect(JSON.parse(metadataValue(decodeModel(free.retrained), "lesion.recover")!)).toEqual({ site: "fc1", units: [0, 1], mode: "free", from: model.sha256 });
+      const freeModel = await openModel(free.retrained, { name: "free" });
+      const heldModel = await openModel(held.retrained, { name: "held" });
       try {
         const data = blobs(150, 2);
         const [freeActivity, heldActivity] = await Promise.all([record(freeModel, data, { sites: ["fc1"] }), record(heldModel, data, { sites: ["fc1"] })]);

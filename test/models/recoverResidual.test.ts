@@ -42,7 +42,7 @@ describe("recover on a ResNet", () => {
       expect(result.intact.accuracy).toBe(swept.baseline.accuracy);
       expect(result.ablated.accuracy).toBeCloseTo(swept.conditions[0].accuracy, 12);
       expect(result.epochs).toHaveLength(2);
-      const recovered = await openModel(result.recovered, { name: "recovered.onnx" });
+      const recovered = await openModel(result.retrained, { name: "recovered.onnx" });
       try {
         expect(recovered.sites.map((s) => s.name)).toEqual(model.sites.map((s) => s.name));
         // The original names no classes, nor does the retrained model (it had been named 0..9 and refused folder data).
@@ -69,7 +69,7 @@ describe("recover on a ResNet", () => {
       const result = await recover(model, train, { site: "layer2.1", units, test, epochs: 1, lr: 0.001, batchSize: 50, threads: 1 });
       const swept = await ablate(model, test, { conditions: [condition(resolveSite(model, "layer2.1"), units)], loss: false });
       expect(result.ablated.accuracy).toBeCloseTo(swept.conditions[0].accuracy, 12);
-      const recovered = await openModel(result.recovered, { name: "recovered.onnx" });
+      const recovered = await openModel(result.retrained, { name: "recovered.onnx" });
       try {
         expect(recovered.sites.map((s) => s.name)).toEqual(model.sites.map((s) => s.name));
         const site = (await record(recovered, test, { sites: ["layer2.1"] })).sites[0];
@@ -115,7 +115,7 @@ describe("recover on a ResNet", () => {
       expect(result.epochs[0].accuracy).toBeGreaterThan(0);
       // A block's output held where the join reads a BatchNorm (this import keeps them): pinned by γ = 0, β = −1e30.
       const held = await recover(shortcut, train, { site: "layer3.0", units: [2, 5], test: train, epochs: 1, lr: 0.001, batchSize: 32, threads: 1 });
-      const recovered = await openModel(held.recovered, { name: "recovered.onnx" });
+      const recovered = await openModel(held.retrained, { name: "recovered.onnx" });
       try {
         const site = (await record(recovered, train, { sites: ["layer3.0"] })).sites[0];
         expect([site.max[2], site.max[5]]).toEqual([0, 0]);
@@ -148,7 +148,7 @@ describe("recover on a ResNet", () => {
         }
       }
       const result = await recover(exported, test, { site: "layer2.0.conv1", units: [4], test, epochs: 1, lr: 0.001, batchSize: 50, threads: 1 });
-      const recovered = await openModel(result.recovered, { name: "recovered.onnx" });
+      const recovered = await openModel(result.retrained, { name: "recovered.onnx" });
       try {
         expect((await record(recovered, test, { sites: ["layer2.0.conv1"] })).sites[0].fractionActive[4]).toBe(0);
       } finally {

@@ -138,7 +138,7 @@ describe("recover", () => {
       expect(last.accuracy).toBeGreaterThan(result.ablated.accuracy);
       expect(last.recovered).toBeCloseTo((last.accuracy - result.ablated.accuracy) / (result.intact.accuracy - result.ablated.accuracy), 12);
       expect(last.recoveredPerClass).toHaveLength(10);
-      const recovered = await openModel(result.recovered, { name: "recovered" });
+      const recovered = await openModel(result.retrained, { name: "recovered" });
       try {
         const activity = await record(recovered, testSet, { sites: ["fc1"] });
         for (const u of worst) expect(activity.sites[0].max[u]).toBe(0);
