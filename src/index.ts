@@ -36,14 +36,14 @@ export { populations, type Grouping, type Population, type PopulationAblation, t
 export { stimulusMap, sampleOutcomes, OUTCOMES, type StimulusMap, type StimulusMapOptions } from "./study/stimulusMap.js";
 
 export { train, initialParameters, trainingHistory, type TrainOptions, type TrainResult } from "./models/train.js";
-export { recover, type RecoverOptions, type RecoverResult, type RecoveryEpoch } from "./models/recover.js";
+export { recover, type ControlEpoch, type RecoverOptions, type RecoverResult, type RecoveryEpoch } from "./models/recover.js";
 export { transplant, type TransplantOptions, type TransplantResult, type TransplantCondition, type Outcome } from "./transplant/transplant.js";
 export type { Gains, Interval } from "./transplant/transplantStats.js";
 export { TRANSPLANT_KEY, type TransplantProvenance } from "./transplant/transplantModel.js";
 export { zooNetwork } from "./models/zoo.js";
 export { defaultModel, DEFAULT_ARCH } from "./models/defaultModel.js";
 export { study, type StudyOptions, type StudyResult } from "./runs/study.js";
-export type { EpochResult } from "./engine/train.js";
+export type { EpochResult, NetworkScore } from "./engine/train.js";
 export type { Network, NetworkLayer } from "./onnx/network.js";
 
 // The live explorer: one offline page that runs the network (onnxruntime-web) and ablates units on click.

@@ -107,7 +107,7 @@ export function registerRecover(program: Command): void {
           onEpoch: (run, e) => {
             if (flags.json) return;
             progress.stop();
-            console.error(`${run === "control" ? "control" : "recovery"} epoch ${e.epoch}/${options.epochs}: train loss ${e.trainLoss.toFixed(4)}, test accuracy ${percent(e.testAccuracy!)} (${e.seconds.toFixed(1)} s)`);
+            console.error(`${run === "control" ? "control" : "recovery"} epoch ${e.epoch}/${options.epochs}: train loss ${e.trainLoss.toFixed(4)}, test accuracy ${percent(e.testAccuracy!)}, test loss ${e.testLoss!.toFixed(4)} (${e.seconds.toFixed(1)} s)`);
           },
           signal: interrupt.signal,
         });

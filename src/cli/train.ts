@@ -7,6 +7,7 @@ import { train, trainingHistory, type TrainOptions } from "../models/train.js";
 import { existsSync, rmSync } from "node:fs";
 import { fail, isLesionError } from "../errors.js";
 import { abortOnInterrupt, OVERWRITE_FLAG, parseClass, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
+import { warningLine } from "./flagMessage.js";
 
 const FLAGS: FlagTable<TrainOptions> = {
   arch: "--arch <name>",
@@ -113,7 +114,7 @@ export function registerTrain(program: Command): void {
           onEpoch: (e) => {
             if (flags.json) return;
             progress.stop();
-            console.error(`epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)}${e.testAccuracy === null ? "" : `, test accuracy ${percent(e.testAccuracy)}`} (${e.seconds.toFixed(1)} s)`);
+            console.error(`epoch ${e.epoch}: train loss ${e.trainLoss.toFixed(4)}${e.testAccuracy === null ? "" : `, test accuracy ${percent(e.testAccuracy)}, test loss ${e.testLoss!.toFixed(4)}`} (${e.seconds.toFixed(1)} s)`);
           },
           signal: interrupt.signal,
         };
@@ -129,6 +130,7 @@ export function registerTrain(program: Command): void {
           return train(data, options);
         });
         progress.stop();
+        for (const w of result.warnings) console.error(warningLine(w));
         writeFileAtomic(initialPath, result.initial);
         const history = trainingHistory(result);
         writeFileAtomic(historyPath, `${JSON.stringify(history, null, 2)}\n`);

@@ -46,6 +46,8 @@ export interface EpochResult {
   trainLoss: number;
   /** Accuracy on the test data after the epoch, a fraction 0..1; null without test data. */
   testAccuracy: number | null;
+  /** Mean cross-entropy on the test data after the epoch (nats; float32 logits, float64 softmax); null without test data. */
+  testLoss: number | null;
   /** Per-class test accuracy [classes], fractions 0..1 (null for a class without test samples); null without test data. */
   testPerClass: Array<number | null> | null;
   /** Wall-clock seconds of the epoch, its test evaluation included. */
@@ -144,8 +146,8 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
       if (!Number.isFinite(lossSum)) {
         fail("bad-option", `the training loss of epoch ${epoch} is ${lossSum} (not finite): training diverged; lower \`lr\` (${options.lr} now), or check the network and data for NaN`, { options: ["lr"], value: options.lr });
       }
-      const tested = evaluator && options.test ? await accuracy(evaluator, network, values, masks, options.test, options.classes) : null;
-      const result: EpochResult = { epoch, trainLoss: lossSum / batches, testAccuracy: tested?.accuracy ?? null, testPerClass: tested?.perClass ?? null, seconds: (performance.now() - started) / 1000 };
+      const tested = evaluator && options.test ? await score(evaluator, network, values, masks, options.test, options.classes) : null;
+      const result: EpochResult = { epoch, trainLoss: lossSum / batches, testAccuracy: tested?.accuracy ?? null, testLoss: tested?.loss ?? null, testPerClass: tested?.perClass ?? null, seconds: (performance.now() - started) / 1000 };
       history.push(result);
       options.onEpoch?.(result, values, state);
     }
@@ -156,21 +158,29 @@ export async function trainNetwork(network: Network, options: TrainNetworkOption
   }
 }
 
-/** Accuracy overall and per class of the network with the given parameters (masks applied). */
-export async function evaluateNetwork(network: Network, values: Map<string, Float32Array>, masks: Record<number, number[]>, data: TrainingData, classes: number, threads = defaultThreads()): Promise<{ accuracy: number; perClass: Array<number | null> }> {
+/** What evaluateNetwork measures: accuracy overall and per class (fractions 0..1; null for a class without samples) and the mean cross-entropy (nats). */
+export interface NetworkScore {
+  accuracy: number;
+  perClass: Array<number | null>;
+  loss: number;
+}
+
+/** Accuracy overall and per class, and the mean cross-entropy, of the network with the given parameters (masks applied). */
+export async function evaluateNetwork(network: Network, values: Map<string, Float32Array>, masks: Record<number, number[]>, data: TrainingData, classes: number, threads = defaultThreads()): Promise<NetworkScore> {
   const session = await createSession(encodeModel(forwardModel(network, masks)), threads);
   try {
-    return await accuracy(session, network, values, maskFeeds(layerShapes(network), masks), data, classes);
+    return await score(session, network, values, maskFeeds(layerShapes(network), masks), data, classes);
   } finally {
     await session.release();
   }
 }
 
-async function accuracy(session: OrtSession, network: Network, values: Map<string, Float32Array>, masks: Record<string, OrtTensor>, data: TrainingData, classes: number): Promise<{ accuracy: number; perClass: Array<number | null> }> {
+async function score(session: OrtSession, network: Network, values: Map<string, Float32Array>, masks: Record<string, OrtTensor>, data: TrainingData, classes: number): Promise<NetworkScore> {
   const size = network.inputShape.reduce((a, b) => a * b, 1);
   const n = data.labels.length;
   const correct = new Array<number>(classes).fill(0);
   const counts = new Array<number>(classes).fill(0);
+  let loss = 0;
   const batch = 2048;
   for (let start = 0; start < n; start += batch) {
     const count = Math.min(batch, n - start);
@@ -180,11 +190,15 @@ async function accuracy(session: OrtSession, network: Network, values: Map<strin
       let best = 0;
       for (let c = 1; c < classes; c++) if (logits[r * classes + c] > logits[r * classes + best]) best = c;
       const label = data.labels[start + r];
+      // −log softmax at the label, in float64: log Σ exp(z_c − z_top) − (z_label − z_top).
+      let sum = 0;
+      for (let c = 0; c < classes; c++) sum += Math.exp(logits[r * classes + c] - logits[r * classes + best]);
+      loss += Math.log(sum) - (logits[r * classes + label] - logits[r * classes + best]);
       counts[label]++;
       if (best === label) correct[label]++;
     }
   }
-  return { accuracy: correct.reduce((a, b) => a + b, 0) / n, perClass: correct.map((c, k) => (counts[k] === 0 ? null : c / counts[k])) };
+  return { accuracy: correct.reduce((a, b) => a + b, 0) / n, perClass: correct.map((c, k) => (counts[k] === 0 ? null : c / counts[k])), loss: loss / n };
 }
 
 /** Parameters and buffers as graph feeds; a missing value is a caller's bug. */

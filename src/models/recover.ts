@@ -22,7 +22,7 @@ import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { checkUnits, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { classNames } from "../engine/evaluate.js";
-import { checkLearningRate, checkMomentum, evaluateNetwork, trainNetwork, type EpochResult } from "../engine/train.js";
+import { checkLearningRate, checkMomentum, evaluateNetwork, trainNetwork, type EpochResult, type NetworkScore } from "../engine/train.js";
 import type { Network } from "../onnx/network.js";
 import type { Progress } from "../progress.js";
 import { decodeModel, encodeModel, setMetadataValue } from "../onnx/proto.js";
@@ -77,12 +77,24 @@ export interface RecoverOptions {
   signal?: AbortSignal;
 }
 
-/** One retraining epoch: the training figures, and the test accuracy against the intact and ablated baselines. */
-export interface RecoveryEpoch extends EpochResult {
-  /** Test accuracy after the epoch, a fraction 0..1 (`testAccuracy`). */
+/** One epoch of the control (the intact network retrained): its figures on the test data, as RecoveryEpoch's. */
+export interface ControlEpoch {
+  /** 1-based epoch number. */
+  epoch: number;
+  /** Mean training loss over the epoch's steps (nats). */
+  trainLoss: number;
+  /** Test accuracy after the epoch, a fraction 0..1. */
   accuracy: number;
   /** Per-class test accuracy [classes], fractions 0..1; null for a class without test samples. */
   perClass: Array<number | null>;
+  /** Mean cross-entropy on the test data after the epoch (nats). */
+  loss: number;
+  /** Wall-clock seconds of the epoch, its test evaluation included. */
+  seconds: number;
+}
+
+/** One retraining epoch: the training figures, and the test accuracy against the intact and ablated baselines. */
+export interface RecoveryEpoch extends ControlEpoch {
   /** Fraction of the accuracy lost to the ablation that is back, overall and per class. */
   recovered: number | null;
   /**
@@ -104,14 +116,14 @@ export interface RecoverResult {
   mode: "held" | "free";
   /** The model's class names (else the data's, else "0".."k−1"): the order of every perClass array. */
   classNames: string[];
-  /** The intact network on the test data: accuracy and per-class accuracy (fractions 0..1; null for an empty class). */
-  intact: { accuracy: number; perClass: Array<number | null> };
+  /** The intact network on the test data: accuracy and per-class accuracy (fractions 0..1; null for an empty class), mean cross-entropy (nats). */
+  intact: NetworkScore;
   /** The ablated network before retraining, on the test data, likewise. */
-  ablated: { accuracy: number; perClass: Array<number | null> };
+  ablated: NetworkScore;
   /** One entry per retraining epoch, in order. */
   epochs: RecoveryEpoch[];
   /** With `control`: the intact network retrained with the same budget, its test accuracy per epoch; else null. */
-  control: Array<{ epoch: number; trainLoss: number; accuracy: number; perClass: Array<number | null> }> | null;
+  control: ControlEpoch[] | null;
   /** The retrained network (ONNX with lesion's metadata). */
   retrained: Uint8Array;
   /** How it retrained (the defaults filled in), to replay it: README "Recovery". */
@@ -227,17 +239,20 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     intact,
     ablated,
     epochs: trained.history.map((e) => ({
-      ...e,
-      accuracy: e.testAccuracy!,
-      perClass: e.testPerClass!,
+      ...tested(e),
       recovered: fraction(e.testAccuracy, ablated.accuracy, intact.accuracy),
       recoveredPerClass: e.testPerClass!.map((p, c) => fraction(p, ablated.perClass[c], intact.perClass[c])),
     })),
-    control: controlRun ? controlRun.history.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, accuracy: e.testAccuracy!, perClass: e.testPerClass! })) : null,
+    control: controlRun ? controlRun.history.map(tested) : null,
     settings,
     retrained: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units, mode: free ? "free" : "held", from: model.sha256 }),
     warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy, lr), ...wholeSiteWarning(site, units, free)],
   };
+}
+
+/** A training epoch's figures in recover's terms (every epoch here is tested). */
+function tested(e: EpochResult): ControlEpoch {
+  return { epoch: e.epoch, trainLoss: e.trainLoss, accuracy: e.testAccuracy!, perClass: e.testPerClass!, loss: e.testLoss!, seconds: e.seconds };
 }
 
 /** One retraining run's state after its last finished epoch (recover's epoch state). */

@@ -13,7 +13,7 @@ export interface RecoverSummary extends Omit<RecoverResult, "retrained"> {
 
 export function recoverFiles(result: RecoverResult, provenance: Provenance): { files: ResultFile[]; summary: RecoverSummary } {
   const k = result.intact.perClass.length;
-  const header = ["epoch", "trainLoss", "accuracy", "recovered", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `recovered_${c}`), ...(result.control ? ["controlTrainLoss", "controlAccuracy", ...result.classNames.map((c) => `control_accuracy_${c}`)] : [])];
+  const header = ["epoch", "trainLoss", "accuracy", "loss", "recovered", ...result.classNames.map((c) => `accuracy_${c}`), ...result.classNames.map((c) => `recovered_${c}`), ...(result.control ? ["controlTrainLoss", "controlAccuracy", "controlLoss", ...result.classNames.map((c) => `control_accuracy_${c}`)] : [])];
   const files: ResultFile[] = [
     { name: "model.onnx", kind: "bytes", data: result.retrained },
     {
@@ -25,8 +25,8 @@ export function recoverFiles(result: RecoverResult, provenance: Provenance): { f
       floats: header.slice(1),
       rows: [
         // Before retraining nothing is recovered (0), where the ablation cost something: else, as in the epochs' rows, undefined.
-        [0, null, result.ablated.accuracy, atStart(result.ablated.accuracy, result.intact.accuracy), ...result.ablated.perClass, ...result.ablated.perClass.map((a, c) => atStart(a, result.intact.perClass[c])), ...(result.control ? [null, result.intact.accuracy, ...result.intact.perClass] : [])],
-        ...result.epochs.map((e, i) => [e.epoch, e.trainLoss, e.accuracy, e.recovered, ...e.perClass, ...e.recoveredPerClass, ...(result.control ? [result.control[i].trainLoss, result.control[i].accuracy, ...result.control[i].perClass] : [])]),
+        [0, null, result.ablated.accuracy, result.ablated.loss, atStart(result.ablated.accuracy, result.intact.accuracy), ...result.ablated.perClass, ...result.ablated.perClass.map((a, c) => atStart(a, result.intact.perClass[c])), ...(result.control ? [null, result.intact.accuracy, result.intact.loss, ...result.intact.perClass] : [])],
+        ...result.epochs.map((e, i) => [e.epoch, e.trainLoss, e.accuracy, e.loss, e.recovered, ...e.perClass, ...e.recoveredPerClass, ...(result.control ? [result.control[i].trainLoss, result.control[i].accuracy, result.control[i].loss, ...result.control[i].perClass] : [])]),
       ],
     },
   ];

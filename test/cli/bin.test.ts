@@ -379,8 +379,15 @@ describe("lesion (bin)", () => {
   it("lesion train then lesion recover: a model, its initial weights and history; a recovery table per epoch", () => {
     const trained = lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--test", data, "--epochs", "2", "-o", "small.onnx");
     expect(trained.status).toBe(0);
-    // The same data given as --test: its "test accuracy" is a training accuracy, said once.
-    expect(trained.stderr.split("\n").filter((line) => line.startsWith("lesion: warning:"))).toEqual([`lesion: warning: the test data is the training data (${data}): its test accuracy is a training accuracy; give --test another set`]);
+    // The same data given as --test: its "test accuracy" is a training accuracy, said once. These labels do not follow
+    // the (random) images: the mean training loss stays above ln 3, a uniform guess's, and that is said too.
+    const warnings = trained.stderr.split("\n").filter((line) => line.startsWith("lesion: warning:"));
+    expect(warnings[0]).toBe(`lesion: warning: the test data is the training data (${data}): its test accuracy is a training accuracy; give --test another set`);
+    expect(warnings.slice(1)).toEqual([expect.stringMatching(/^lesion: warning: the network did not learn: the last epoch's mean training loss, 1\.\d+, is above ln 3 = 1\.0986, a uniform guess's \(labels that do not follow the images, too few epochs, or an --lr too small or too large: 0\.02 now\)$/)]);
+    // A step far too large (a trial's --lr 100 wrote its model without a word): the loss climbs far above ln 3.
+    const diverged = lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--test", data, "--epochs", "2", "--lr", "100", "-o", "diverged.onnx");
+    expect(diverged.status, diverged.stderr).toBe(0);
+    expect(diverged.stderr).toMatch(/\nlesion: warning: training diverged: the last epoch's mean training loss, \S+, is far above ln 3 = 1\.0986, a uniform guess's; give a smaller --lr \(100 now\)\n/);
     expect(["small.onnx", "small.initial.onnx", "small.history.json"].every((f) => existsSync(join(dir, f)))).toBe(true);
     const history = JSON.parse(readFileSync(join(dir, "small.history.json"), "utf8"));
     expect(history.history).toHaveLength(2);

@@ -32,16 +32,29 @@ describe("recover control", () => {
     // fc1:5 is dead: zero weights, bias −1 (pixels are normalised to [−1, 1] with mean 0.5, std 0.5).
     w1.fill(0, 5 * 4, 6 * 4);
     b1[5] = -1;
+    const w2 = randomArray(3 * 6, rand, 0.5);
+    const b2 = randomArray(3, rand, 0.1);
     const spec = buildClassifier({
       layers: [
         { op: "linear", name: "fc1", weight: w1, shape: [6, 4], bias: b1 },
         { op: "relu" },
-        { op: "linear", name: "fc2", weight: randomArray(3 * 6, rand, 0.5), shape: [3, 6], bias: randomArray(3, rand, 0.1) },
+        { op: "linear", name: "fc2", weight: w2, shape: [3, 6], bias: b2 },
       ],
       inputShape: [4],
     });
     writeMetadata(spec, { preprocessing: { layout: "flat", mean: [0.5], std: [0.5], imageShape: [1, 1, 4] }, classNames: null });
     const model = await openModel(encodeModel(spec), { name: "dead-unit" });
+    // The intact network's mean cross-entropy on the test set, in float64 here (the weights as stored: float32).
+    const test = blobs(150, 2);
+    let intactLoss = 0;
+    for (let s = 0; s < test.n; s++) {
+      const x = Array.from({ length: 4 }, (_, p) => (test.images[s * 4 + p] - 0.5) / 0.5);
+      const h = Array.from({ length: 6 }, (_, u) => Math.max(0, b1[u] + x.reduce((a, xp, p) => a + w1[u * 4 + p] * xp, 0)));
+      const z = Array.from({ length: 3 }, (_, c) => b2[c] + h.reduce((a, hu, u) => a + w2[c * 6 + u] * hu, 0));
+      const top = Math.max(...z);
+      intactLoss += Math.log(z.reduce((a, zc) => a + Math.exp(zc - top), 0)) + top - z[test.labels[s]];
+    }
+    intactLoss /= test.n;
     try {
       const result = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 3, control: true, lr: 0.05 });
       expect(result.control).toHaveLength(3);
@@ -55,13 +68,22 @@ describe("recover control", () => {
       const csv = recoverFiles(result, provenance(model, blobs(300, 1))).files.find((f) => f.name === "recovery.csv")! as { header: string[]; rows: unknown[][] };
       // Per-class columns carry the class names (the model has none: the data's), as ablate's CSV does.
       expect(result.classNames).toEqual(["circle", "square", "star"]);
-      expect(csv.header).toEqual(["epoch", "trainLoss", "accuracy", "recovered", "accuracy_circle", "accuracy_square", "accuracy_star", "recovered_circle", "recovered_square", "recovered_star", "controlTrainLoss", "controlAccuracy", "control_accuracy_circle", "control_accuracy_square", "control_accuracy_star"]);
+      expect(csv.header).toEqual(["epoch", "trainLoss", "accuracy", "loss", "recovered", "accuracy_circle", "accuracy_square", "accuracy_star", "recovered_circle", "recovered_square", "recovered_star", "controlTrainLoss", "controlAccuracy", "controlLoss", "control_accuracy_circle", "control_accuracy_square", "control_accuracy_star"]);
       // A dead unit held at zero gets no gradient either way: the control trains as the ablated network does, loss for loss.
-      expect(csv.rows.map((r) => r[10])).toEqual([null, ...result.epochs.map((e) => e.trainLoss)]);
-      expect(csv.rows.map((r) => r[11])).toEqual([result.intact.accuracy, ...result.control!.map((e) => e.accuracy)]);
-      expect(csv.rows.map((r) => r.slice(12))).toEqual([result.intact.perClass, ...result.control!.map((e) => e.perClass)]);
+      expect(csv.rows.map((r) => r[11])).toEqual([null, ...result.epochs.map((e) => e.trainLoss)]);
+      expect(csv.rows.map((r) => r[12])).toEqual([result.intact.accuracy, ...result.control!.map((e) => e.accuracy)]);
+      expect(csv.rows.map((r) => r.slice(14))).toEqual([result.intact.perClass, ...result.control!.map((e) => e.perClass)]);
+      // The test loss: the intact network's as computed above (float32 logits against float64 here), the ablated
+      // network's the same (the unit is dead), and the control's equal to the recovery's, epoch for epoch.
+      expect(result.intact.loss).toBeCloseTo(intactLoss, 6);
+      expect(result.ablated.loss).toBe(result.intact.loss);
+      expect(csv.rows.map((r) => r[3])).toEqual([result.ablated.loss, ...result.epochs.map((e) => e.loss)]);
+      expect(csv.rows.map((r) => r[13])).toEqual([result.intact.loss, ...result.control!.map((e) => e.loss)]);
+      expect(result.epochs.map((e) => e.loss)).toEqual(result.control!.map((e) => e.loss));
+      // Training lowers the test loss of these separable blobs.
+      expect(result.epochs[2].loss).toBeLessThan(result.intact.loss);
       // A dead unit's ablation costs nothing: nothing to recover, undefined at row 0 as at every epoch.
-      expect(csv.rows.map((r) => r[3])).toEqual([null, null, null, null]);
+      expect(csv.rows.map((r) => r[4])).toEqual([null, null, null, null]);
       const without = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 1, free: true });
       expect(without.control).toBeNull();
       // Free ReLU units start from fresh weights and learn: they fire again in the saved model (at zero weights they

@@ -46,7 +46,10 @@ describe("train", () => {
     const initial = await openModel(mlp.initial, { name: "initial" });
     try {
       expect(model.sites.map((s) => s.name)).toEqual(["fc1", "fc2", "fc3", "fc4"]);
-      expect((await evaluate(model, testSet)).accuracy).toBe(last.testAccuracy);
+      const evaluated = await evaluate(model, testSet);
+      expect(evaluated.accuracy).toBe(last.testAccuracy);
+      // The history's test loss is the saved model's, as evaluate measures it (checked against PyTorch elsewhere).
+      expect(last.testLoss).toBeCloseTo(evaluated.loss, 6);
       expect((await evaluate(initial, testSet)).accuracy).toBeLessThan(0.3);
     } finally {
       await closeModel(model);
