@@ -101,6 +101,18 @@ export function randomDataset(spec: string, n: number, shape: [number, number, n
   return { spec, n, shape, images: Float32Array.from({ length: n * size }, () => rand()), labels: Int32Array.from({ length: n }, (_, i) => i % classes), numClasses: classes, classNames: Array.from({ length: classes }, (_, c) => String(c)), source: "test" };
 }
 
+/**
+ * `n` 1×1×4 images of three classes ("circle", "square", "star", labelled i mod 3), named `blobs:<seed>`: pixel p is
+ * 0.3·noise, plus 0.6 where p is the label, clamped to [0, 1]. Separable, so a small network learns them in a few steps.
+ */
+export function fourPixelBlobs(n: number, seed: number): Dataset {
+  const rand = random(seed);
+  const images = new Float32Array(n * 4);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
+  for (let s = 0; s < n; s++) for (let p = 0; p < 4; p++) images[s * 4 + p] = Math.min(1, Math.max(0, 0.3 * rand() + (p === labels[s] ? 0.6 : 0)));
+  return { spec: `blobs:${seed}`, n, shape: [1, 1, 4], images, labels, numClasses: 3, classNames: ["circle", "square", "star"], source: "test" };
+}
+
 /** The rows `indices` of a data set, named `spec`. */
 export function subset(data: Dataset, indices: number[], spec: string): Dataset {
   const per = data.images.length / data.n;

@@ -5,7 +5,6 @@
  * control must give the same test accuracy at every epoch. And `free`: fresh weights, so a ReLU unit can learn again.
  */
 import { describe, expect, it } from "vitest";
-import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel } from "../../src/engine/model.js";
 import { record } from "../../src/engine/record.js";
 import { buildClassifier } from "../../src/onnx/build.js";
@@ -14,15 +13,7 @@ import { decodeModel, encodeModel, metadataValue } from "../../src/onnx/proto.js
 import { recover } from "../../src/models/recover.js";
 import { provenance } from "../../src/runs/provenance.js";
 import { recoverFiles } from "../../src/runs/recoverFiles.js";
-import { random, randomArray } from "../helpers.js";
-
-function blobs(n: number, seed: number): Dataset {
-  const rand = random(seed);
-  const images = new Float32Array(n * 4);
-  const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
-  for (let s = 0; s < n; s++) for (let p = 0; p < 4; p++) images[s * 4 + p] = Math.min(1, Math.max(0, 0.3 * rand() + (p === labels[s] ? 0.6 : 0)));
-  return { spec: `blobs:${seed}`, n, shape: [1, 1, 4], images, labels, numClasses: 3, classNames: ["circle", "square", "star"], source: "test" } as Dataset;
-}
+import { fourPixelBlobs, random, randomArray } from "../helpers.js";
 
 describe("recover control", () => {
   it("recover(m, d, {units: [a dead unit], control: true}) equals its control at every epoch", async () => {
@@ -45,7 +36,7 @@ describe("recover control", () => {
     writeMetadata(spec, { preprocessing: { layout: "flat", mean: [0.5], std: [0.5], imageShape: [1, 1, 4] }, classNames: null });
     const model = await openModel(encodeModel(spec), { name: "dead-unit" });
     // The intact network's mean cross-entropy on the test set, in float64 here (the weights as stored: float32).
-    const test = blobs(150, 2);
+    const test = fourPixelBlobs(150, 2);
     let intactLoss = 0;
     for (let s = 0; s < test.n; s++) {
       const x = Array.from({ length: 4 }, (_, p) => (test.images[s * 4 + p] - 0.5) / 0.5);
@@ -56,7 +47,7 @@ describe("recover control", () => {
     }
     intactLoss /= test.n;
     try {
-      const result = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 3, control: true, lr: 0.05 });
+      const result = await recover(model, fourPixelBlobs(300, 1), { site: "fc1", units: [5], test: fourPixelBlobs(150, 2), epochs: 3, control: true, lr: 0.05 });
       expect(result.control).toHaveLength(3);
       expect(result.ablated.accuracy).toBe(result.intact.accuracy);
       // Training moves the network: the control is not simply the intact accuracy repeated.
@@ -65,7 +56,7 @@ describe("recover control", () => {
         expect(e.accuracy).toBe(result.control![i].accuracy);
         expect(e.perClass).toEqual(result.control![i].perClass);
       });
-      const csv = recoverFiles(result, provenance(model, blobs(300, 1))).files.find((f) => f.name === "recovery.csv")! as { header: string[]; rows: unknown[][] };
+      const csv = recoverFiles(result, provenance(model, fourPixelBlobs(300, 1))).files.find((f) => f.name === "recovery.csv")! as { header: string[]; rows: unknown[][] };
       // Per-class columns carry the class names (the model has none: the data's), as ablate's CSV does.
       expect(result.classNames).toEqual(["circle", "square", "star"]);
       expect(csv.header).toEqual(["epoch", "trainLoss", "accuracy", "loss", "recovered", "accuracy_circle", "accuracy_square", "accuracy_star", "recovered_circle", "recovered_square", "recovered_star", "controlTrainLoss", "controlAccuracy", "controlLoss", "control_accuracy_circle", "control_accuracy_square", "control_accuracy_star"]);
@@ -84,17 +75,17 @@ describe("recover control", () => {
       expect(result.epochs[2].loss).toBeLessThan(result.intact.loss);
       // A dead unit's ablation costs nothing: nothing to recover, undefined at row 0 as at every epoch.
       expect(csv.rows.map((r) => r[4])).toEqual([null, null, null, null]);
-      const without = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(150, 2), epochs: 1, free: true });
+      const without = await recover(model, fourPixelBlobs(300, 1), { site: "fc1", units: [5], test: fourPixelBlobs(150, 2), epochs: 1, free: true });
       expect(without.control).toBeNull();
       // Free ReLU units start from fresh weights and learn: they fire again in the saved model (at zero weights they
       // got no gradient, and free equalled held bit for bit).
-      const free = await recover(model, blobs(300, 1), { site: "fc1", units: [0, 1], test: blobs(150, 2), epochs: 2, free: true, lr: 0.05 });
-      const held = await recover(model, blobs(300, 1), { site: "fc1", units: [0, 1], test: blobs(150, 2), epochs: 2, lr: 0.05 });
+      const free = await recover(model, fourPixelBlobs(300, 1), { site: "fc1", units: [0, 1], test: fourPixelBlobs(150, 2), epochs: 2, free: true, lr: 0.05 });
+      const held = await recover(model, fourPixelBlobs(300, 1), { site: "fc1", units: [0, 1], test: fourPixelBlobs(150, 2), epochs: 2, lr: 0.05 });
       expect(JSON.parse(metadataValue(decodeModel(free.retrained), "lesion.recover")!)).toEqual({ site: "fc1", units: [0, 1], mode: "free", from: model.sha256 });
       const freeModel = await openModel(free.retrained, { name: "free" });
       const heldModel = await openModel(held.retrained, { name: "held" });
       try {
-        const data = blobs(150, 2);
+        const data = fourPixelBlobs(150, 2);
         const [freeActivity, heldActivity] = await Promise.all([record(freeModel, data, { sites: ["fc1"] }), record(heldModel, data, { sites: ["fc1"] })]);
         expect([heldActivity.sites[0].max[0], heldActivity.sites[0].max[1]]).toEqual([0, 0]);
         expect(Math.max(freeActivity.sites[0].max[0], freeActivity.sites[0].max[1])).toBeGreaterThan(0);
@@ -104,7 +95,7 @@ describe("recover control", () => {
       }
       // Retrained and measured on the same images (the same content loaded twice): said, as train says it.
       expect(result.warnings).toEqual([]);
-      const same = await recover(model, blobs(300, 1), { site: "fc1", units: [5], test: blobs(300, 1), epochs: 1 });
+      const same = await recover(model, fourPixelBlobs(300, 1), { site: "fc1", units: [5], test: fourPixelBlobs(300, 1), epochs: 1 });
       expect(same.warnings).toEqual(["the test data is the training data (blobs:1): recovery is measured on the images the network retrains on; give `test` another set"]);
     } finally {
       await closeModel(model);

@@ -7,22 +7,13 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel } from "../../src/engine/model.js";
 import { buildClassifier } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { encodeModel } from "../../src/onnx/proto.js";
 import { recover, type RecoverOptions } from "../../src/models/recover.js";
 import type { Progress } from "../../src/progress.js";
-import { random, randomArray } from "../helpers.js";
-
-function blobs(n: number, seed: number): Dataset {
-  const rand = random(seed);
-  const images = new Float32Array(n * 4);
-  const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
-  for (let s = 0; s < n; s++) for (let p = 0; p < 4; p++) images[s * 4 + p] = Math.min(1, Math.max(0, 0.3 * rand() + (p === labels[s] ? 0.6 : 0)));
-  return { spec: `blobs:${seed}`, n, shape: [1, 1, 4], images, labels, numClasses: 3, classNames: ["circle", "square", "star"], source: "test" } as Dataset;
-}
+import { fourPixelBlobs, random, randomArray } from "../helpers.js";
 
 function classifier(): Uint8Array {
   const rand = random(11);
@@ -42,19 +33,19 @@ describe("recover epoch state", () => {
   it("a recovery stopped after each epoch of the recovery and of the control resumes to the uninterrupted result", async () => {
     const model = await openModel(classifier(), { name: "m" });
     const dir = mkdtempSync(join(tmpdir(), "lesion-recover-state-"));
-    const base = { site: "fc1", units: [1, 4], test: blobs(150, 2), epochs: 2, control: true, lr: 0.05, batchSize: 16 } satisfies RecoverOptions;
+    const base = { site: "fc1", units: [1, 4], test: fourPixelBlobs(150, 2), epochs: 2, control: true, lr: 0.05, batchSize: 16 } satisfies RecoverOptions;
     try {
-      const whole = await recover(model, blobs(300, 1), base);
+      const whole = await recover(model, fourPixelBlobs(300, 1), base);
       // Stop after the 1st, 2nd (the recovery's last) and 3rd (the control's first) epoch, then run to the end.
       for (const stopAfter of [1, 2, 3]) {
         const epochState = join(dir, `state-${stopAfter}.json`);
         const stop = new AbortController();
         let seen = 0;
-        await expect(recover(model, blobs(300, 1), { ...base, epochState, signal: stop.signal, onEpoch: () => ++seen === stopAfter && stop.abort() })).rejects.toMatchObject({ code: "aborted" });
+        await expect(recover(model, fourPixelBlobs(300, 1), { ...base, epochState, signal: stop.signal, onEpoch: () => ++seen === stopAfter && stop.abort() })).rejects.toMatchObject({ code: "aborted" });
         expect(existsSync(epochState)).toBe(true);
         const events: Progress[] = [];
         const runs: string[] = [];
-        const resumed = await recover(model, blobs(300, 1), { ...base, epochState, onProgress: (e) => e.phase === "resume" && events.push(e), onEpoch: (run, e) => runs.push(`${run} ${e.epoch}`) });
+        const resumed = await recover(model, fourPixelBlobs(300, 1), { ...base, epochState, onProgress: (e) => e.phase === "resume" && events.push(e), onEpoch: (run, e) => runs.push(`${run} ${e.epoch}`) });
         expect(events).toEqual([{ phase: "resume", done: stopAfter, total: 4, detail: epochState }]);
         expect(runs).toEqual(["recovery 1", "recovery 2", "control 1", "control 2"].slice(stopAfter));
         expect(Buffer.from(resumed.retrained).equals(Buffer.from(whole.retrained))).toBe(true);
@@ -66,18 +57,18 @@ describe("recover epoch state", () => {
       // A state of another recovery (other units; another learning rate) is refused, naming what differs.
       const epochState = join(dir, "other.json");
       const stop = new AbortController();
-      await expect(recover(model, blobs(300, 1), { ...base, epochState, signal: stop.signal, onEpoch: () => stop.abort() })).rejects.toMatchObject({ code: "aborted" });
-      await expect(recover(model, blobs(300, 1), { ...base, units: [1], lr: 0.01, epochState })).rejects.toMatchObject({
+      await expect(recover(model, fourPixelBlobs(300, 1), { ...base, epochState, signal: stop.signal, onEpoch: () => stop.abort() })).rejects.toMatchObject({ code: "aborted" });
+      await expect(recover(model, fourPixelBlobs(300, 1), { ...base, units: [1], lr: 0.01, epochState })).rejects.toMatchObject({
         code: "resume-mismatch",
         message: `${epochState} belongs to a different recovery (units [1,4] there, [1] now; lr 0.05 there, 0.01 now); remove it or choose another path`,
       });
-      await expect(recover(model, blobs(300, 1), { ...base, epochs: 1, epochState })).resolves.toBeDefined();
+      await expect(recover(model, fourPixelBlobs(300, 1), { ...base, epochs: 1, epochState })).resolves.toBeDefined();
       // Two epochs asked for after one of the control was saved, then one: more saved than asked is refused.
       const longer = join(dir, "longer.json");
       const halt = new AbortController();
       let seen = 0;
-      await expect(recover(model, blobs(300, 1), { ...base, epochState: longer, signal: halt.signal, onEpoch: () => ++seen === 2 && halt.abort() })).rejects.toMatchObject({ code: "aborted" });
-      await expect(recover(model, blobs(300, 1), { ...base, epochs: 1, epochState: longer })).rejects.toMatchObject({ code: "resume-mismatch", message: expect.stringContaining("holds 2 epochs of this recovery, more than the 1 asked for") });
+      await expect(recover(model, fourPixelBlobs(300, 1), { ...base, epochState: longer, signal: halt.signal, onEpoch: () => ++seen === 2 && halt.abort() })).rejects.toMatchObject({ code: "aborted" });
+      await expect(recover(model, fourPixelBlobs(300, 1), { ...base, epochs: 1, epochState: longer })).rejects.toMatchObject({ code: "resume-mismatch", message: expect.stringContaining("holds 2 epochs of this recovery, more than the 1 asked for") });
     } finally {
       await closeModel(model);
     }
