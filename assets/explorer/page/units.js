@@ -138,7 +138,7 @@ function showTip(cell) {
   title.className = "tip-title";
   title.textContent = `${site.name}:${u}${(lesion.get(site.name) ?? []).includes(u) ? " (silenced)" : ""}`;
   const facts = document.createElement("div");
-  facts.textContent = `selectivity ${ind.selectivity[u] === null ? "undefined (too few active samples)" : ind.selectivity[u].toFixed(3)} · ablated alone ${pp(-ind.impact[u])} pp · mean |act| ${ind.magnitude[u].toFixed(3)} · ${activeText(ind.fractionActive[u])}`;
+  facts.textContent = `selectivity ${ind.selectivity[u] === null ? "undefined (too few active samples)" : ind.selectivity[u].toFixed(3)} · accuracy drop alone ${(100 * ind.impact[u]).toFixed(2)} pp · mean |act| ${ind.magnitude[u].toFixed(3)} · ${activeText(ind.fractionActive[u])}`;
   tip.append(title, facts);
   // Class profile: the unit's mean activation per class.
   const profile = svg("svg", { width: 24 * K + 10, height: 70 });
