@@ -113,6 +113,7 @@ function cliMessage(error: unknown, argv: string[]): string {
     return `${path} is a PyTorch checkpoint; make a model with \`lesion import ${quoted} --arch … -o model.onnx\``;
   }
   // The commands that keep finished work say how to get it back.
-  if (isLesionError(error) && error.code === "aborted" && ["ablate", "study", "recover"].includes(argv[0])) return `${error.message}; what finished is kept: the same command resumes it`;
+  const keeps = ["ablate", "study", "recover"].includes(argv[0]) || (argv[0] === "train" && argv.includes("--epoch-state"));
+  if (isLesionError(error) && error.code === "aborted" && keeps) return `${error.message}; what finished is kept: the same command resumes it`;
   return flagMessage(error);
 }

@@ -22,6 +22,7 @@ const FLAGS: FlagTable<TrainOptions> = {
   mean: "--mean <values>",
   std: "--std <values>",
   epochState: null /* --epoch-state writes <output>.epoch-state.json */,
+  keepEpochState: null /* always: removed once the model is written */,
   excludeClasses: "--exclude-classes <classes>",
   threads: null /* every core */,
   onProgress: null /* progress bar on a TTY */,
@@ -108,6 +109,8 @@ export function registerTrain(program: Command): void {
           mean: parseNumberList(flags.mean, "--mean"),
           std: parseNumberList(flags.std, "--std"),
           epochState: flags.epochState ? `${stem}.epoch-state.json` : undefined,
+          // Removed once the model is written: a kill between the two would otherwise lose every epoch.
+          keepEpochState: true,
           excludeClasses: flags.excludeClasses === undefined ? undefined : flags.excludeClasses.split(",").map((item) => parseClass(item, data.classNames, "--exclude-classes", "the training data")),
           // Said once train has accepted the state (a state of another run is refused in one line, without it).
           onProgress: (event) => (event.phase === "resume" ? console.error(`lesion: resuming from ${event.detail}: ${event.done} of ${event.total} epochs done`) : progress.onProgress(event)),
@@ -135,6 +138,7 @@ export function registerTrain(program: Command): void {
         const history = trainingHistory(result);
         writeFileAtomic(historyPath, `${JSON.stringify(history, null, 2)}\n`);
         writeFileAtomic(output, result.model);
+        if (options.epochState) rmSync(options.epochState, { force: true });
         if (flags.json) return printJson(history);
         console.log(`wrote ${output} (and ${initialPath}, ${historyPath})`);
       } finally {

@@ -127,7 +127,7 @@ export interface RecoverResult {
   /** The retrained network (ONNX with lesion's metadata). */
   retrained: Uint8Array;
   /** How it retrained (the defaults filled in), to replay it: README "Recovery". */
-  settings: { optimizer: "sgd" | "adam"; lr: number; momentum: number; batchSize: number; epochs: number; seed: number };
+  settings: { optimizer: "sgd" | "adam"; lr: number; momentum: number | null; batchSize: number; epochs: number; seed: number };
   /** Problems in the model worth a user's attention that do not stop the run (non-finite weights), as `evaluate`'s. */
   warnings: string[];
 }
@@ -185,7 +185,8 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const batches = Math.ceil(data.n / (options.batchSize ?? 128));
   const epochs = options.epochs ?? 3;
   const control = options.control ?? false;
-  const settings = { optimizer, lr, momentum: options.momentum ?? 0.9, batchSize: options.batchSize ?? 128, epochs, seed: options.seed ?? 0 };
+  // Adam has no momentum: recorded as null, not a 0.9 it never used.
+  const settings = { optimizer, lr, momentum: optimizer === "sgd" ? options.momentum ?? 0.9 : null, batchSize: options.batchSize ?? 128, epochs, seed: options.seed ?? 0 };
   const { epochs: _epochs, ...shared } = settings;
   // The data's identities hash their content: computed only for a run that saves its state.
   const header: RecoveryState["header"] | null = options.epochState
@@ -200,6 +201,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     const history = resumed?.history ?? [];
     const trained = await trainNetwork(network, {
       ...settings,
+      momentum: settings.momentum ?? 0,
       weightDecay: 0,
       betas: [0.9, 0.999],
       eps: 1e-8,

@@ -37,7 +37,7 @@ export interface TrainOptions {
   optimizer?: "sgd" | "adam";
   /** Default 0.02 for SGD, 0.001 for Adam. */
   lr?: number;
-  /** SGD momentum. Default 0.9. */
+  /** SGD momentum, in [0, 1). Default 0.9; unused by Adam (the result's `options.momentum` is then null). */
   momentum?: number;
   /** Default 0. */
   weightDecay?: number;
@@ -47,8 +47,10 @@ export interface TrainOptions {
   mean?: number[];
   /** Per-channel divisor after the mean, stored in the model. Default [0.5]. */
   std?: number[];
-  /** Path of the epoch state to write after every epoch, and to resume from when it exists. Default: none. */
+  /** Path of the epoch state to write after every epoch, and to resume from when it exists; removed at the end unless `keepEpochState`. Default: none. */
   epochState?: string;
+  /** Leave the epoch state in place at the end (the command line removes it once the model is written). Default false. */
+  keepEpochState?: boolean;
   /**
    * Classes (indices) whose samples are left out of the training data; the network keeps an output for each class.
    * A transplant's recipient that never saw a class (README: Transplant). Default: none.
@@ -79,7 +81,7 @@ export interface TrainResult {
   /** One entry per epoch, in order (a resumed run's earlier epochs included). */
   history: EpochResult[];
   /** The settings used, defaults filled in. */
-  options: { epochs: number; batchSize: number; optimizer: "sgd" | "adam"; lr: number; momentum: number; weightDecay: number; seed: number };
+  options: { epochs: number; batchSize: number; optimizer: "sgd" | "adam"; lr: number; momentum: number | null; weightDecay: number; seed: number };
   /** Problems worth a user's attention that did not stop training (a network that did not learn: notLearntWarning). */
   warnings: string[];
 }
@@ -126,7 +128,8 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
     batchSize: options.batchSize ?? 128,
     optimizer,
     lr: options.lr ?? (optimizer === "sgd" ? 0.02 : 0.001),
-    momentum: options.momentum ?? 0.9,
+    // Adam has none: recorded as null, not a 0.9 it never used.
+    momentum: optimizer === "sgd" ? options.momentum ?? 0.9 : null,
     weightDecay: options.weightDecay ?? 0,
     seed: options.seed ?? 0,
   };
@@ -153,6 +156,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
   const batches = Math.ceil(data.n / settings.batchSize);
   const trained = await trainNetwork(network, {
     ...settings,
+    momentum: settings.momentum ?? 0,
     betas: [0.9, 0.999],
     eps: 1e-8,
     masks: {},
@@ -184,7 +188,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
     options: settings,
     warnings: notLearntWarning(history, data.numClasses, settings.lr),
   };
-  if (options.epochState) rmSync(options.epochState, { force: true });
+  if (options.epochState && !options.keepEpochState) rmSync(options.epochState, { force: true });
   return result;
 }
 

@@ -173,5 +173,8 @@ describe("lesion recover resume", () => {
       return { ...all, "summary.json": JSON.stringify(summary) };
     };
     expect(files("killed")).toEqual(files("whole"));
+    // The default step given by hand is the same run (a trial's `--lr 0.01` rerun had been refused as another).
+    const same = spawnSync(process.execPath, [...args, "--lr", "0.01", "-o", "killed"], { cwd: dir, encoding: "utf8" });
+    expect([same.status, same.stdout]).toEqual([0, "killed already holds this run's results (same model, data and options): nothing computed; --overwrite computes them again\n"]);
   }, 120_000);
 });

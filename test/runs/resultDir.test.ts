@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isLesionError } from "../../src/errors.js";
 import { guardWrite, writeFileAtomic } from "../../src/files.js";
-import { encodeCsv, fileStems, openResultDir, toJson, writeResultDir, type RunIdentity } from "../../src/runs/resultDir.js";
+import { describeDifference, encodeCsv, fileStems, openResultDir, toJson, writeResultDir, type RunIdentity } from "../../src/runs/resultDir.js";
 import { encodeNpy } from "../../src/runs/npy.js";
 import { selectivity } from "../../src/study/unitScores.js";
 import { errorOf } from "../helpers.js";
@@ -40,6 +40,14 @@ describe("result files", () => {
     expect(await errorOf(() => encodeNpy(new Float32Array(4), [5]))).toMatchObject({ code: "bad-option", message: "an array of 4 values cannot have shape [5] (5 values)" });
     expect(await errorOf(() => encodeNpy(new Float32Array(4), [2, -2]))).toMatchObject({ code: "bad-option", message: "an array of 4 values cannot have shape [2, -2]" });
     expect(encodeNpy(new Int32Array(6), [2, 3]).length).toBe(128 + 24);
+  });
+
+  it("describeDifference names up to four differences, else the first three and how many more (a trial's line of 848 characters)", () => {
+    const data = { spec: "mnist:test", n: 10, shape: [1, 28, 28], sha256: "0".repeat(64) };
+    const run = (options: Record<string, unknown>): RunIdentity => ({ command: "recover", model: "a".repeat(64), data, options });
+    expect(describeDifference(run({ a: 1, b: 2 }), run({ a: 1, b: 3 }))).toBe("options.b 2 there, 3 now");
+    expect(describeDifference(run({ a: 1, b: 2, c: 3, d: 4 }), run({ a: 5, b: 6, c: 7, d: 8 }))).toBe("options.a 1 there, 5 now; options.b 2 there, 6 now; options.c 3 there, 7 now; options.d 4 there, 8 now");
+    expect(describeDifference({ ...run({ a: 1, b: 2, c: 3, d: 4 }), command: "ablate" }, run({ a: 5, b: 6, c: 7, d: 8 }))).toBe("command ablate there, recover now; options.a 1 there, 5 now; options.b 2 there, 6 now; 2 more");
   });
 
   it("encodeCsv quotes fields with commas and writes null as an empty field", () => {
