@@ -1,5 +1,7 @@
 import type { Command } from "commander";
-import { resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { SUMMARY_FILE } from "../runs/resultDir.js";
 import { fail, isLesionError } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
@@ -9,6 +11,8 @@ import { study, unfinishedSteps, type StudyOptions } from "../runs/study.js";
 import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, parseNumber, percent, trainingSpecs, loadModelData, numberedAs, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 import { warningLine } from "./flagMessage.js";
+import type { RecoverSummary } from "../runs/recoverFiles.js";
+import { USUAL_LEARNING_RATE } from "../models/recover.js";
 
 const FLAGS: FlagTable<StudyOptions> = {
   dir: "-o, --output <dir>",
@@ -133,6 +137,7 @@ export function registerStudy(program: Command): void {
         console.log(`studied ${result.model} on ${result.data}: baseline ${percent(result.baseline.accuracy)}, sites ${result.sites.join(", ")}${reused.length ? ` (reused: ${reused.join(", ")})` : ""}`);
         // Said, not left to a missing step: a user expects pairs by default (--pairs cheap found none).
         console.log(`pairs: ${result.pairSites.length > 0 ? result.pairSites.join(", ") : `none (${flags.pairs === "none" ? "--pairs none" : "no dense site of ≤ 100 units on a fast engine; --pairs all sweeps every hidden site"})`}`);
+        if (recover) console.log(recoveryLine(flags.output, flags.recoverLr === undefined));
         console.log(`report: ${report}`);
       } finally {
         interrupt.dispose();
@@ -151,4 +156,17 @@ export function registerStudy(program: Command): void {
       const unfinished = unfinishedSteps(dir);
       if (unfinished.length > 0) console.error(`lesion: warning: the study's step${unfinished.length === 1 ? "" : "s"} ${unfinished.join(", ")} did not finish and ${unfinished.length === 1 ? "is" : "are"} left out of the report; run the same lesion study again to finish ${unfinished.length === 1 ? "it" : "them"}`);
     });
+}
+
+/**
+ * The recovery step in one line: what was held, the accuracies it went through, the control, and the step it took,
+ * with why where the default is not the usual (a trial's exported ResNet, its BatchNorm folded, retrained at 0.001
+ * without a word).
+ */
+function recoveryLine(dir: string, defaultLr: boolean): string {
+  const r = JSON.parse(readFileSync(join(dir, "recover", SUMMARY_FILE), "utf8")) as RecoverSummary;
+  const last = r.epochs[r.epochs.length - 1];
+  const control = r.control ? `; control (intact retrained) ${percent(r.control[r.control.length - 1].accuracy)}` : "";
+  const why = defaultLr && r.settings.lr !== USUAL_LEARNING_RATE[r.settings.optimizer] ? ", the default for a residual network without BatchNorm; --recover-lr to choose" : "";
+  return `recovery: ${r.site} units ${r.units.join(",")} held, intact ${percent(r.intact.accuracy)}, ablated ${percent(r.ablated.accuracy)}, after ${last.epoch} epochs ${percent(last.accuracy)}${control} (lr ${r.settings.lr}${why})`;
 }

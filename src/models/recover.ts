@@ -114,7 +114,7 @@ export interface RecoverResult {
   units: number[];
   /** "held": the units stayed at zero while the rest retrained; "free": they learnt again from fresh weights. */
   mode: "held" | "free";
-  /** The model's class names (else the data's, else "0".."k−1"): the order of every perClass array. */
+  /** The model's class names, else the test data's or else the training data's where they have names, else "0".."k−1": the order of every perClass array. */
   classNames: string[];
   /** The intact network on the test data: accuracy and per-class accuracy (fractions 0..1; null for an empty class), mean cross-entropy (nats). */
   intact: NetworkScore;
@@ -237,7 +237,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     site: site.name,
     units,
     mode: free ? "free" : "held",
-    classNames: classNames(model, data),
+    classNames: recoveryClassNames(model, data, options.test),
     intact,
     ablated,
     epochs: trained.history.map((e) => ({
@@ -250,6 +250,16 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     retrained: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units, mode: free ? "free" : "held", from: model.sha256 }),
     warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy, lr), ...wholeSiteWarning(site, units, free)],
   };
+}
+
+/**
+ * The names of the per-class figures: the model's, else those of the data that carries names of its own (the test data
+ * first, whose classes they are; numbered `.npy` training images beside a named test set had made a study's recovery
+ * columns `accuracy_0` where its other steps said `accuracy_airplane`), else numbers.
+ */
+function recoveryClassNames(model: LesionModel, data: Dataset, test: Dataset): string[] {
+  const named = (d: Dataset) => d.classNames.length === model.numClasses && d.classNames.some((c, i) => c !== String(i));
+  return named(test) ? classNames(model, test) : classNames(model, data);
 }
 
 /** A training epoch's figures in recover's terms (every epoch here is tested). */

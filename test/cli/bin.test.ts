@@ -374,6 +374,8 @@ describe("lesion (bin)", () => {
     const worst = [...grouping.populations].sort((a: { ablation: { delta: number } }, b: { ablation: { delta: number } }) => a.ablation.delta - b.ablation.delta)[0];
     const recovered = JSON.parse(readFileSync(join(dir, "recover-site-study", "recover", "summary.json"), "utf8"));
     expect([recovered.site, recovered.units]).toEqual(["fc2", worst.units]);
+    // Said on the console too, with the step it took.
+    expect(run.stdout).toContain(`\nrecovery: fc2 units ${worst.units.join(",")} held, intact ${(100 * recovered.intact.accuracy).toFixed(2)}%, ablated ${(100 * recovered.ablated.accuracy).toFixed(2)}%, after 3 epochs ${(100 * recovered.epochs[2].accuracy).toFixed(2)}%; control (intact retrained) ${(100 * recovered.control[2].accuracy).toFixed(2)}% (lr 0.01)\n`);
   });
 
   it("lesion train then lesion recover: a model, its initial weights and history; a recovery table per epoch", () => {

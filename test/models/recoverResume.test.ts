@@ -69,6 +69,9 @@ describe("recover epoch state", () => {
       let seen = 0;
       await expect(recover(model, fourPixelBlobs(300, 1), { ...base, epochState: longer, signal: halt.signal, onEpoch: () => ++seen === 2 && halt.abort() })).rejects.toMatchObject({ code: "aborted" });
       await expect(recover(model, fourPixelBlobs(300, 1), { ...base, epochs: 1, epochState: longer })).rejects.toMatchObject({ code: "resume-mismatch", message: expect.stringContaining("holds 2 epochs of this recovery, more than the 1 asked for") });
+      // Per-class figures are named by the test data, whose classes they are, where the training data's are numbers.
+      const numbered = { ...fourPixelBlobs(300, 1), classNames: ["0", "1", "2"] };
+      expect((await recover(model, numbered, { ...base, epochs: 1, control: false })).classNames).toEqual(["circle", "square", "star"]);
       // Adam has no momentum: none is recorded (a trial found 0.9 in an Adam run's settings).
       expect((await recover(model, fourPixelBlobs(300, 1), { ...base, epochs: 1, control: false, optimizer: "adam" })).settings).toEqual({ optimizer: "adam", lr: 0.05, momentum: null, batchSize: 16, epochs: 1, seed: 0 });
     } finally {

@@ -43,7 +43,7 @@ describe("result files", () => {
   });
 
   it("describeDifference names up to four differences, else the first three and how many more (a trial's line of 848 characters)", () => {
-    const data = { spec: "mnist:test", n: 10, shape: [1, 28, 28], sha256: "0".repeat(64) };
+    const data: RunIdentity["data"] = { spec: "mnist:test", n: 10, shape: [1, 28, 28], sha256: "0".repeat(64) };
     const run = (options: Record<string, unknown>): RunIdentity => ({ command: "recover", model: "a".repeat(64), data, options });
     expect(describeDifference(run({ a: 1, b: 2 }), run({ a: 1, b: 3 }))).toBe("options.b 2 there, 3 now");
     expect(describeDifference(run({ a: 1, b: 2, c: 3, d: 4 }), run({ a: 5, b: 6, c: 7, d: 8 }))).toBe("options.a 1 there, 5 now; options.b 2 there, 6 now; options.c 3 there, 7 now; options.d 4 there, 8 now");
