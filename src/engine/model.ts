@@ -157,10 +157,10 @@ export async function closeModel(model: LesionModel): Promise<void> {
 }
 
 /**
- * The session for a graph variant, built on first use and kept for the model's lifetime; `optimization` and
- * `spinning` as createSession's (defaults: the pinned "basic", spinning), fixed by the key's first use.
+ * The session for a graph variant, built on first use and kept for the model's lifetime; `optimization` as
+ * createSession's (default: the pinned "basic"), fixed by the key's first use.
  */
-export async function getSession(model: LesionModel, key: string, build: () => ModelProto, options: Pick<SessionOptions, "optimization" | "spinning"> = {}): Promise<OrtSession> {
+export async function getSession(model: LesionModel, key: string, build: () => ModelProto, options: Pick<SessionOptions, "optimization"> = {}): Promise<OrtSession> {
   let session = model.sessions.get(key);
   if (!session) {
     try {

@@ -45,17 +45,16 @@ export async function createSession(bytes: Uint8Array, threads: number, options:
     enableCpuMemArena: options.memoryArena ?? true,
     // Warnings (unused initializers of generated graphs) and errors would reach users' terminals; errors still throw.
     logSeverityLevel: 4,
-    ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } } } : {}),
+    // Pool threads sleep when a run ends rather than spin for the next one. Spinning took cores from everything else:
+    // on this project's 2-core machine, with one other busy process, mlp100x3's h0 pairs with loss took 30–41 s
+    // spinning and 13–16 s not; idle, not spinning cost them ~6–11 % and made training and the standard sweep
+    // ~7–10 % faster (farm-bench, paired).
+    extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
   });
 }
 
-/**
- * `spinning: false` makes onnxruntime's pool threads sleep when a run ends instead of spinning for the next one. The
- * dense sweep's runs alternate with JS work (listing and settling rows) and run beside a worker thread computing the
- * closed-form loss: spinning threads would take that core. Default true (back-to-back runs start sooner).
- */
+/** createSession's choices: graph optimisation ("basic" default) and onnxruntime's CPU memory arena (default on). */
 export interface SessionOptions {
   optimization?: "basic" | "all";
   memoryArena?: boolean;
-  spinning?: boolean;
 }

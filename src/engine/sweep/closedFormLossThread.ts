@@ -133,14 +133,6 @@ function part(input: ClosedFormLossInput, from: number, to: number): ClosedFormL
 }
 
 /** closedFormLoss of a part in a new worker (added to `workers`); computed here, from a new copy, if the worker fails. */
-/** Worker threads of this module that have not exited. */
-let running = 0;
-
-/** How many closed-form loss workers are running now (onnxruntime's threads should not spin beside them: denseTail.ts). */
-export function lossThreadsRunning(): number {
-  return running;
-}
-
 function inWorker(part: () => ClosedFormLossInput, workers: Worker[]): Promise<ClosedFormLoss & { cache: PairLossCache }> {
   return new Promise((resolve) => {
     let settled = false;
@@ -163,8 +155,6 @@ function inWorker(part: () => ClosedFormLossInput, workers: Worker[]): Promise<C
       return;
     }
     workers.push(worker);
-    running++;
-    worker.once("exit", () => running--);
     worker.once("message", (answer: ClosedFormLoss & { cache: PairLossCache }) => {
       settled = true;
       resolve(answer);

@@ -6,7 +6,7 @@ import type { DenseChain } from "../../onnx/chain.js";
 import { withOutputs } from "../../onnx/surgery.js";
 import { getSession, type LesionModel } from "../model.js";
 import { OrtTensor } from "../ort.js";
-import { DENSE_SESSION, exactActivations, exactPrediction, forward64 } from "./forward64.js";
+import { exactActivations, exactPrediction, forward64 } from "./forward64.js";
 import type { DenseIntact } from "./types.js";
 import { crossEntropy, decide } from "./logits.js";
 
@@ -18,7 +18,7 @@ export async function denseIntact(model: LesionModel, chain: DenseChain, inputs:
   const n = inputs.length / width;
   const k = layers[layers.length - 1].out;
   const tensors = layers.map((l) => l.preActivation);
-  const session = await getSession(model, "dense:intact", () => withOutputs(model.proto, tensors), DENSE_SESSION);
+  const session = await getSession(model, "dense:intact", () => withOutputs(model.proto, tensors));
   const pre = layers.map((l) => new Float32Array(n * l.out));
   for (let start = 0; start < n; start += INTACT_BATCH) {
     const count = Math.min(INTACT_BATCH, n - start);

@@ -9,9 +9,6 @@ import { OUTPUT_NAME } from "../../onnx/build.js";
 import { getSession } from "../model.js";
 import { OrtTensor } from "../ort.js";
 import type { DenseRows } from "./denseRows.js";
-import { isPairSweep } from "./closedFormLoss.js";
-import { lossThreadsRunning } from "./closedFormLossThread.js";
-import { DENSE_SESSION } from "./forward64.js";
 import { TIE_MARGIN } from "./logits.js";
 import { ACTIVATIONS_INPUT, CLASS_LOGITS_OUTPUT, CLASSES_INPUT, LOG_PROBABILITIES_OUTPUT, NEXT_INPUT, ROWS_INPUT, tailModel, UNITS_INPUT } from "./tailModel.js";
 
@@ -48,15 +45,8 @@ export async function denseTail(sweep: DenseRows): Promise<void> {
   const { input, n, units } = sweep;
   const { model, chain, siteLayer, conditions } = input;
   const slots = conditions.reduce((max, c) => Math.max(max, c.length), CHUNK_UNITS);
-  // A sweep of pairs with loss (and its singles, whose losses it reuses: input.losses) runs every row where its units
-  // are active here, chunk after chunk with little JS between them: onnxruntime's threads then spin between runs
-  // rather than sleep (mlp100x3's h0 pairs with loss, median of 9: 3.71 → 3.32 s), unless a closed-form loss's workers
-  // are running on the other cores. Not for other sweeps, whose runs alternate with longer JS work (listing
-  // candidates, reading logits): threads spinning on past a sweep's last run slowed the JS after it (the standard
-  // sweep with loss from the command line, 1.01 → 1.04 s, when its h1 singles spun).
-  const spinning = input.loss && (isPairSweep(conditions) || input.losses !== undefined) && lossThreadsRunning() === 0;
-  const key = `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}${spinning ? ":spinning" : ""}`;
-  const session = await getSession(model, key, () => tailModel(chain, siteLayer, slots, input.loss), { ...DENSE_SESSION, spinning });
+  const key = `dense:tail:${siteLayer}:${slots}:${input.loss ? "loss" : "plain"}`;
+  const session = await getSession(model, key, () => tailModel(chain, siteLayer, slots, input.loss));
   const width = chain.layers[siteLayer + 1].out;
   const chunkRows = Math.max(256, Math.min(CHUNK_ROWS, Math.floor(CHUNK_BYTES / (4 * slots))));
   const chunk = newChunk(chunkRows, slots, units);

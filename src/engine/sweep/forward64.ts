@@ -8,12 +8,6 @@ import { dot } from "./dot.js";
 import { decide } from "./logits.js";
 
 /**
- * The dense path's sessions (intact pass, tail, float64 ties): their runs alternate with JS work, beside the
- * closed-form loss's worker thread, so onnxruntime's threads sleep between runs rather than spin (createSession).
- */
-export const DENSE_SESSION = { spinning: false } as const;
-
-/**
  * Fills `cache` (as forward64 keeps it: every layer's float64 activations per sample) for the `samples` it lacks, in
  * one onnxruntime run of the chain in float64 (MatMul, Add and Relu on doubles) instead of a JS loop per sample: a
  * sweep's near ties are settled in a batch, ~50× faster on a 784-wide first layer.
@@ -24,7 +18,7 @@ export async function exactActivations(model: LesionModel, chain: DenseChain, in
   const width = chain.layers[0].in;
   const x = new Float64Array(missing.length * width);
   missing.forEach((s, r) => x.set(inputs.subarray(s * width, (s + 1) * width), r * width));
-  const session = await getSession(model, "dense:float64", () => chainGraph64(chain), DENSE_SESSION);
+  const session = await getSession(model, "dense:float64", () => chainGraph64(chain));
   const out = await session.run({ x: new OrtTensor("float64", x, [missing.length, width]) });
   missing.forEach((s, r) =>
     cache.set(
