@@ -27,6 +27,16 @@ function classTicks(classes) {
 function pointsTick(v) {
   return String(+(100 * v).toFixed(3));
 }
+/**
+ * A fraction 0..1 in a tooltip as the axis beside it reads: percent (accuracies) or percentage points (drops and other
+ * differences). A trial found tooltips giving 0.91 beside an axis in pp for a drop of 91 pp.
+ */
+function percentText(v) {
+  return v === null || v === undefined || Number.isNaN(v) ? "n/a" : (100 * v).toFixed(2) + " %";
+}
+function pointsText(v) {
+  return v === null || v === undefined || Number.isNaN(v) ? "n/a" : (100 * v).toFixed(2) + " pp";
+}
 /** A section of the page (under the page's own main element unless another parent is given). */
 function section(id, title, parent = main) {
   const s = document.createElement("section");

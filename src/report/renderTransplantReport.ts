@@ -85,7 +85,7 @@ const unitList = (units) => units.length > 12 ? units.slice(0, 12).join(",") + "
     marks: [
       Plot.ruleX([0], { stroke: "#888" }),
       Plot.ruleY(rows, { fy: "scope", y: "condition", x1: "low", x2: "high", stroke: "condition", strokeWidth: 2 }),
-      Plot.dot(rows, { fy: "scope", y: "condition", x: "gain", fill: "condition", r: 4, tip: true, channels: { low: "low", high: "high" } }),
+      Plot.dot(rows, { fy: "scope", y: "condition", x: "gain", fill: "condition", r: 4, tip: { format: { x: pointsText, low: pointsText, high: pointsText } }, channels: { low: "low", high: "high" } }),
     ],
   }), "Accuracy after minus accuracy before on the same test images, " + (target === null ? "overall" : "on class " + classes[target] + ", on the other classes pooled, and overall") + ": the dot is the estimate, the line its " + level + " % percentile interval (" + data.resamples + " bootstrap resamples). An interval that crosses 0 is a gain the test images cannot tell from none.", "transplant-gains", rows);
   const header = ["condition", ...kinds.map((k) => kindLabel(k) + " (pp)")];
@@ -108,7 +108,7 @@ const unitList = (units) => units.length > 12 ? units.slice(0, 12).join(",") + "
     width: Math.max(700, classes.length * 80), height: 280, marginLeft: 50, marginBottom: 40,
     fx: { label: "class", domain: classes, padding: 0.15, ticks: classTicks(classes), tickFormat: classTick }, x: { axis: null, domain }, y: { label: "accuracy", domain: [0, 1], grid: true, tickFormat: (v) => Math.round(100 * v) + "%" },
     color: { legend: true, domain, range: domain.map((n) => colours[n]) },
-    marks: [Plot.barY(rows, { fx: "class", x: "condition", y: "accuracy", fill: "condition", tip: true }), Plot.ruleY([0])],
+    marks: [Plot.barY(rows, { fx: "class", x: "condition", y: "accuracy", fill: "condition", tip: { format: { y: percentText } } }), Plot.ruleY([0])],
   }), "The transplanted units " + data.transplanted.site + ":" + unitList(data.transplanted.units) + " ablated (outputs forced to 0) in the trained merged model: overall " + pct(c.after.accuracy) + " against " + pct(data.outcomes[1].accuracy) + " after the transplant and " + pct(data.outcomes[0].accuracy) + " before. " + (c.removed === null ? "" : "The ablation takes back " + (100 * c.removed).toFixed(0) + " % of the gain on class " + classes[target] + ". ") + (c.samePredictionsAsBefore ? "Every test prediction is the recipient's own again: the gain lives entirely in the transplanted units." : "Some test predictions differ from the recipient's.") + (data.seeds.length > 1 ? " Means over " + data.seeds.length + " seeds." : ""), "transplant-ablation-check", rows);
 }
 

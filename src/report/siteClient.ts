@@ -26,6 +26,8 @@ function drawSite(site) {
   const add = (id, title) => section(id, title, siteRoot);
   const unitLabel = (u) => site.name + ":" + u;
   const pp = (v) => (100 * v).toFixed(2) + " pp";
+  // One notation for p-values: 0.00002755 had stood beside 3.248e-11 (JavaScript's own switch at 1e-6).
+  const pText = (p) => (p === null ? "n/a" : p < 1e-3 ? p.toExponential(1) : String(+p.toPrecision(2)));
   const file = (what) => site.name.replace(/[^A-Za-z0-9_.-]/g, "_") + "-" + what;
   const below = site.minActive.below;
   const belowText = below.length === 0 ? "every live unit is active on at least " + site.minActive.samples + " images" : below.length + " live unit" + (below.length === 1 ? " is" : "s are") + " active on fewer than " + site.minActive.samples + " images (selectivity undefined, left out)";
@@ -49,7 +51,9 @@ function drawSite(site) {
       x: unitAxis(xLabel), y: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick },
       color: { ...colour.scale, legend: true, label: colourLabel + colour.note },
       marks: [
-        Plot.cell(cells, { x: "unit", y: "class", fill: key, tip: true, channels: { unit: { value: (d) => unitLabel(d.unit), label: "unit" }, ...channels } }),
+        // The value in the tip under its own label and unit: the colour's label with its clipping note had cut the
+        // line (and the value) short, and a drop read 0.33 for 33 pp.
+        Plot.cell(cells, { x: "unit", y: "class", fill: key, tip: { format: { fill: false } }, channels: { unit: { value: (d) => unitLabel(d.unit), label: "unit" }, shown: { value: (d) => (percentPoints ? pointsText(d[key]) : d[key] === null ? "n/a" : (+d[key]).toFixed(3)), label: colourLabel }, ...channels } }),
         Plot.dot(colour.outliers, { x: "unit", y: "class", r: 1.5, fill: "white", stroke: "black", strokeWidth: 0.5 }),
         Plot.tickX(populationStarts, { x: "unit", y: null, stroke: "#333", strokeWidth: 1, dx: -columnWidth / 2, insetTop: -8, insetBottom: 0 }),
         Plot.text(populationStarts, { x: "unit", frameAnchor: "top", dy: -12, textAnchor: "start", dx: 2 - columnWidth / 2, text: "label", fontSize: 9 }),
@@ -70,7 +74,7 @@ function drawSite(site) {
       f.redundant ? "Most redundant pairs (redundancy: of the images the network gets right, the share lost only when both units are ablated, not when either is alone, averaged over classes by their size): " + f.redundant.map((x) => unitLabel(x.units[0]) + " + " + unitLabel(x.units[1]) + " (" + (100 * x.redundancy).toFixed(2) + " %; ablating both " + (x.delta <= 0 ? "costs " + pp(-x.delta) : "raises accuracy by " + pp(x.delta)) + " overall)").join("; ") + "." : "No pair sweep ran for this site.",
       // An indicator that is the same for every unit (a conv site's fraction active: every channel is > 0 somewhere on
       // every image) has no correlation: named as such, not as "null (null)".
-      "What predicts a unit's accuracy drop (Spearman ρ, p): " + f.predictors.map((x) => x.indicator + " " + (x.spearman === null ? "n/a (the same for every unit)" : x.spearman + " (" + x.p + ")") + (x.live ? ", live units " + (x.live.spearman === null ? "n/a" : x.live.spearman + " (" + x.live.p + ")") : "")).join("; ") + "." + (f.dead.length > 0 ? " Over all units, the " + f.dead.length + " dead ones included (no drop, at the floor of most indicators), which can make a correlation of their own; \"live units\" leaves them out." : "") + " No single indicator tells the whole story: compare the scatter plots below.",
+      "What predicts a unit's accuracy drop (Spearman ρ, p): " + f.predictors.map((x) => x.indicator + " " + (x.spearman === null ? "n/a (the same for every unit)" : x.spearman + " (" + pText(x.p) + ")") + (x.live ? ", live units " + (x.live.spearman === null ? "n/a" : x.live.spearman + " (" + pText(x.live.p) + ")") : "")).join("; ") + "." + (f.dead.length > 0 ? " Over all units, the " + f.dead.length + " dead ones included (no drop, at the floor of most indicators), which can make a correlation of their own; \"live units\" leaves them out." : "") + " No single indicator tells the whole story: compare the scatter plots below.",
     ];
     const list = document.createElement("ul");
     list.id = "findings-list";
@@ -97,7 +101,7 @@ function drawSite(site) {
       const marginBottom = 30 + Math.ceil(4.5 * Math.max(...rows.map((r) => String(r.unit).length)));
       pair.append(Plot.plot({
         width: 520, height: 200 + marginBottom, marginLeft: 55, marginBottom, x, y: { label: "accuracy drop", grid: true, tickFormat: (v) => pointsTick(v) + " pp" },
-        marks: [Plot.ruleX(rows, { x: "unit", y1: "low", y2: "high", stroke: "#555" }), Plot.dot(rows, { x: "unit", y: "drop", fill: "#e45756", r: 3, tip: true, channels: { "CI low": "low", "CI high": "high" } }), Plot.ruleY([0])],
+        marks: [Plot.ruleX(rows, { x: "unit", y1: "low", y2: "high", stroke: "#555" }), Plot.dot(rows, { x: "unit", y: "drop", fill: "#e45756", r: 3, tip: { format: { y: pointsText, "CI low": pointsText, "CI high": pointsText } }, channels: { "CI low": "low", "CI high": "high" } }), Plot.ruleY([0])],
       }));
       if (rows.some((r) => r.lossChange !== null)) {
         pair.append(Plot.plot({
@@ -130,7 +134,7 @@ function drawSite(site) {
     for (const key of keys) {
       const shown = rows.filter((r) => r[key] !== null);
       const missing = site.units - shown.length;
-      figure(grid, Plot.plot({ width: 300, height: 230, marginLeft: 50, grid: true, x: key === "impactMaxClass" ? { label: "largest class drop (pp)", tickFormat: pointsTick } : { label: INDICATOR_LABELS[key] ?? key, ticks: 4 }, y: { label: "accuracy drop (pp)", tickFormat: pointsTick }, marks: [Plot.dot(shown, { x: key, y: "impact", r: 3, fill: "#4c78a8", tip: true, channels: { unit: "unit" } })] }),
+      figure(grid, Plot.plot({ width: 300, height: 230, marginLeft: 50, grid: true, x: key === "impactMaxClass" ? { label: "largest class drop (pp)", tickFormat: pointsTick } : { label: INDICATOR_LABELS[key] ?? key, ticks: 4 }, y: { label: "accuracy drop (pp)", tickFormat: pointsTick }, marks: [Plot.dot(shown, { x: key, y: "impact", r: 3, fill: "#4c78a8", tip: { format: { y: pointsText, ...(key === "impactMaxClass" ? { x: pointsText } : {}) } }, channels: { unit: "unit" } })] }),
         key + " against the single-unit accuracy drop (" + shown.length + " units" + (missing ? "; " + missing + " without a value" + (key === "selectivity" ? ": dead or active on fewer than " + site.minActive.samples + " images" : "") : "") + ").", file("scatter-" + key), shown.map((r) => ({ unit: r.unit, [key]: r[key], impact: r.impact })));
     }
     s.append(grid);
@@ -157,7 +161,7 @@ function drawSite(site) {
       height: 360, grid: true, inset: 12, color: { legend: true, label: "activation population", domain: [...new Set(placed.map((p) => p.population))].sort((a, b) => a.localeCompare(b, undefined, { numeric: true })) },
       r: { type: "sqrt", domain: [0, Math.max(largest.drop, 1e-9)], range: [2, 9] },
       x: { label: site.embedding.method + " 1" }, y: { label: site.embedding.method + " 2" },
-      marks: [Plot.dot(placed, { x: "x", y: "y", fill: "population", r: "drop", tip: true, channels: { unit: "unit", drop: { value: (d) => pp(d.drop), label: "accuracy drop" } } })],
+      marks: [Plot.dot(placed, { x: "x", y: "y", fill: "population", r: "drop", tip: { format: { r: false } }, channels: { unit: "unit", shown: { value: (d) => pp(d.drop), label: "accuracy drop" } } })],
     }), "Units placed by the similarity of their class-conditional activation profiles (" + site.embedding.method + "), coloured by activation population (average-linkage clustering on correlation distance, number chosen by silhouette), sized by their single-unit accuracy drop (area; the largest dot " + largest.unit + ", " + pp(largest.drop) + "). Agreement with the populations found from ablation profiles: ARI " + site.agreement.ari + ", NMI " + site.agreement.nmi + " (adjusted Rand index and normalised mutual information: 1 for the same grouping, about 0 for groupings no more alike than chance)." + (unplaced ? " Not shown: " + unplaced + " unit" + (unplaced === 1 ? "" : "s") + " with the same mean activation for every class (dead on this data), which t-SNE cannot place." : ""), file("embedding"), points);
     const grouping = site.groupings.find((g) => g.by === "activation" && g.method === "hierarchical");
     // Drops, as the single-unit heatmap shows them (red: a loss, the same sign and colours there and here); a class
@@ -168,7 +172,7 @@ function drawSite(site) {
     figure(s, Plot.plot({
       height: 60 + 36 * grouping.populations.length, marginLeft: 130, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick }, y: { label: null },
       color: { ...colour.scale, legend: true, label: "accuracy drop" + colour.note },
-      marks: [Plot.cell(bars, { x: "class", y: "population", fill: "drop", tip: true, channels: { beyondSingles: { value: "beyondSingles", label: "drop beyond the singles' sum" } } }), Plot.dot(colour.outliers, { x: "class", y: "population", r: 2, fill: "white", stroke: "black", strokeWidth: 0.5 })],
+      marks: [Plot.cell(bars, { x: "class", y: "population", fill: "drop", tip: { format: { shown: true, fill: false, beyondSingles: pointsText } }, channels: { shown: { value: (d) => pointsText(d.drop), label: "accuracy drop" }, beyondSingles: { value: "beyondSingles", label: "drop beyond the singles' sum" } } }), Plot.dot(colour.outliers, { x: "class", y: "population", r: 2, fill: "white", stroke: "black", strokeWidth: 0.5 })],
     }), "Each population ablated as a group: the accuracy drop per class (red: loss, as in the single-unit heatmap). Hover for the drop beyond the sum of its members' single-unit drops: positive means the members cover for each other (redundancy), so the group's loss exceeds what single ablations suggest." + (grouping.capped ? " " + grouping.k + " populations is the most tried (--max-k): more might score a higher silhouette." : ""), file("populations"), bars);
   }
 
@@ -186,7 +190,7 @@ function drawSite(site) {
       width: 600, height: 560, marginLeft: 45, marginBottom: 45, x: axis("unit a"), y: axis("unit b"),
       color: { type: "sqrt", scheme: "oranges", domain: [0, most], legend: true, label: "redundancy (%, square-root scale)", tickFormat: pointsTick, marginLeft: 12 },
       marks: [
-        Plot.cell(cells, { x: "a", y: "b", fill: "redundancy", tip: true, channels: {
+        Plot.cell(cells, { x: "a", y: "b", fill: "redundancy", tip: { format: { fill: percentText } }, channels: {
           pair: { value: (d) => unitLabel(d.a) + " + " + unitLabel(d.b), label: "pair" },
           first: { value: (d) => unitLabel(d.a) + " alone: " + pp(drop(d.a)) + " drop", label: "unit a" },
           second: { value: (d) => unitLabel(d.b) + " alone: " + pp(drop(d.b)) + " drop", label: "unit b" },
@@ -208,7 +212,7 @@ function drawSite(site) {
         holder.replaceChildren(figure(document.createElement("div"), Plot.plot({
           height: 280, marginLeft: 55, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick }, y: { label: "accuracy drop", grid: true, tickFormat: (v) => pointsTick(v) + " pp" },
           color: { legend: true, domain: ["lost also to either unit alone, less images gained", "lost only jointly (redundant)"], range: ["#4c78a8", "#e45756"] },
-          marks: [Plot.barY(rows, { x: "class", y: "drop", fill: "part", tip: true }), Plot.ruleY([0])],
+          marks: [Plot.barY(rows, { x: "class", y: "drop", fill: "part", tip: { format: { y: pointsText } } }), Plot.ruleY([0])],
         }), "Pair " + name + " ablated, class by class (Meyes et al. 2019): each bar is the class's accuracy drop under the pair, split into the part lost only jointly (red: images either unit alone keeps, the pair's redundancy) and the rest (blue: images that either unit alone also loses, less the images the pair gets right that the intact network got wrong). Pairs listed by overall redundancy.", file("pair-split"), rows.map((r) => ({ pair: name, ...r }))));
       };
       pick.addEventListener("change", drawSplit);
@@ -222,7 +226,7 @@ function drawSite(site) {
     const lines = site.curves.flatMap((c) => c.points.map(([fraction, accuracy]) => ({ fraction, accuracy, order: c.order, series: c.order + " " + c.repeat })));
     figure(s, Plot.plot({
       height: 300, grid: true, color: { legend: true }, x: { label: "fraction of units ablated", domain: [0, 1] }, y: { label: "accuracy (%)", domain: [0, 1], tickFormat: pointsTick },
-      marks: [Plot.line(lines, { x: "fraction", y: "accuracy", z: "series", stroke: "order", tip: true }), Plot.dot(lines, { x: "fraction", y: "accuracy", fill: "order", r: 2 })],
+      marks: [Plot.line(lines, { x: "fraction", y: "accuracy", z: "series", stroke: "order", tip: { format: { y: percentText } } }), Plot.dot(lines, { x: "fraction", y: "accuracy", fill: "order", r: 2 })],
     }), "Accuracy as growing fractions of " + site.name + " are ablated: in random orders (random: " + site.curves.filter((c) => c.order === "random").length + " orders, one line each), most selective units first (selectivity), and most damaging units first (impact). A network that relies on a few units drops fast in the impact order; a flat random curve shows redundancy. In the selectivity order, units without a defined selectivity (dead, or active on fewer than " + site.minActive.samples + " images: " + (below.length + site.dead.length) + " here) come last.", file("curves"), lines);
     if (site.classCurves.length > 0) {
       // The classes the whole layer's ablation leaves right on (nearly) every image: the constant output's class.
@@ -233,7 +237,7 @@ function drawSite(site) {
         x: { label: "fraction of units ablated", domain: [0, 1], ticks: [0.2, 0.5, 0.8] }, y: { label: "class accuracy (%)", domain: [0, 1], ticks: 4, tickFormat: pointsTick },
         marks: [
           Plot.frame({ stroke: "#ddd" }),
-          Plot.line(rows, { fx: "col", fy: "row", x: "fraction", y: "accuracy", z: "series", stroke: "order", strokeWidth: 1.2, tip: true, channels: { class: "class" } }),
+          Plot.line(rows, { fx: "col", fy: "row", x: "fraction", y: "accuracy", z: "series", stroke: "order", strokeWidth: 1.2, tip: { format: { y: percentText, fx: false, fy: false } }, channels: { class: "class" } }),
           Plot.text(classes.map((c, j) => ({ c, col: j % 5, row: Math.floor(j / 5) })), { fx: "col", fy: "row", frameAnchor: "top-right", dx: -4, dy: 4, text: (d) => "class " + d.c }),
         ],
       }), "The same cumulative ablation, class by class: one panel per class with its accuracy under each order. Classes that hold up while others collapse are served by units the orders reach last." + (whole.length ? " With every unit ablated the layer's output is the same for every image, so the network gives every image one class: " + whole.join(", ") + ", whose panel climbs back to 100 % at the end." : ""), file("class-curves"), rows.map(({ col, row, ...r }) => r));

@@ -62,7 +62,7 @@ function clipped(cells, key, diverging, percentPoints = false) {
   figure(s, Plot.plot({
     height: 260, marginLeft: 50, y: { label: "accuracy (%)", domain: [0, 1], grid: true, tickFormat: pointsTick }, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick },
     marks: [
-      Plot.barY(rows, { x: "class", y: "accuracy", fill: "#4c78a8", tip: true }),
+      Plot.barY(rows, { x: "class", y: "accuracy", fill: "#4c78a8", tip: { format: { y: percentText } } }),
       Plot.ruleY([data.baseline.accuracy], { stroke: "#e45756", strokeDasharray: "4 3" }),
       // A class the data has no images of has no accuracy: say so where its bar would be.
       Plot.text(rows.filter((r) => r.accuracy === null), { x: "class", y: 0, text: () => "no samples", rotate: -90, textAnchor: "start", dx: -3, fill: "#666" }),
@@ -85,7 +85,7 @@ if (data.depth.length > 0) {
     const f = figure(document.createElement("div"), Plot.plot({
       height: 340, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: names, range: colours, label: "site (by depth)" },
       x: { label: "fraction of the site's units ablated (random order)", domain: [0, 1] }, y: { label: (j === null ? "accuracy" : "accuracy of class " + classes[j]) + " (%)", domain: [0, 1], tickFormat: pointsTick },
-      marks: [Plot.line(rows, { x: "fraction", y: "accuracy", z: "site", stroke: "site", strokeWidth: 1.8, tip: true }), Plot.dot(rows, { x: "fraction", y: "accuracy", fill: "site", r: 2 })],
+      marks: [Plot.line(rows, { x: "fraction", y: "accuracy", z: "site", stroke: "site", strokeWidth: 1.8, tip: { format: { y: percentText } } }), Plot.dot(rows, { x: "fraction", y: "accuracy", fill: "site", r: 2 })],
     }), "Study B of Meyes et al. 2019: for each site (one line, coloured from dark, nearest the input, to light, nearest the output) the " + (j === null ? "overall accuracy" : "accuracy on class " + classes[j]) + " as growing random fractions of its units (channels of a conv site) are ablated, the mean of " + repeats + " random order" + (repeats > 1 ? "s" : "") + ". Lines that stay high to large fractions show layers with much redundancy; pick a class above to see which layers that class depends on.", "depth" + (j === null ? "" : "-class-" + classes[j]).replace(/[^A-Za-z0-9_.-]/g, "_"), rows);
     f.id = "depth-figure";
     f.dataset.sites = data.depth.map((d) => d.site).join(",");
@@ -168,7 +168,7 @@ if (data.training) {
   pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "training loss" }, marks: [Plot.line(rows, { x: "epoch", y: "trainLoss" }), Plot.dot(rows, { x: "epoch", y: "trainLoss", tip: true })] }));
   if (rows.some((r) => r.testAccuracy !== null)) {
     const tested = rows.filter((r) => r.testAccuracy !== null);
-    pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "test accuracy (%)", tickFormat: pointsTick }, marks: [Plot.line(tested, { x: "epoch", y: "testAccuracy", stroke: "#59a14f" }), Plot.dot(tested, { x: "epoch", y: "testAccuracy", fill: "#59a14f", tip: true })] }));
+    pair.append(Plot.plot({ width: 480, height: 240, grid: true, marginLeft: 50, x, y: { label: "test accuracy (%)", tickFormat: pointsTick }, marks: [Plot.line(tested, { x: "epoch", y: "testAccuracy", stroke: "#59a14f" }), Plot.dot(tested, { x: "epoch", y: "testAccuracy", fill: "#59a14f", tip: { format: { y: percentText } } })] }));
   }
   const tested = t.test === null ? "" : t.test === t.data ? " and the accuracy on " + t.test + " after it: the training data itself, so a training accuracy, not a test accuracy" : " and the accuracy on the test set " + t.test + " after it";
   figure(s, pair, "How lesion trained " + t.arch + " on " + t.data + ": the mean training loss of each epoch" + tested + ".", "training", rows);
@@ -204,9 +204,9 @@ if (data.recovery) {
     width: 420, height: 300, grid: true, marginLeft: 50, x, y: { label: "overall accuracy (%)", tickFormat: pointsTick, domain: [Math.max(0, low - pad), Math.min(1, high + pad)] },
     marks: [
       Plot.ruleY([r.intact.accuracy], { stroke: intactLine.stroke, strokeWidth: intactLine.width, strokeDasharray: intactLine.dash }),
-      ...(control ? [Plot.line(controlRows, { x: "epoch", y: "accuracy", stroke: controlLine.stroke, strokeWidth: controlLine.width, strokeDasharray: controlLine.dash, tip: true })] : []),
+      ...(control ? [Plot.line(controlRows, { x: "epoch", y: "accuracy", stroke: controlLine.stroke, strokeWidth: controlLine.width, strokeDasharray: controlLine.dash, tip: { format: { y: percentText } } })] : []),
       Plot.line(rows, { x: "epoch", y: "accuracy", stroke: damaged.stroke, strokeWidth: damaged.width }),
-      Plot.dot(rows, { x: "epoch", y: "accuracy", fill: damaged.stroke, r: 3, tip: true }),
+      Plot.dot(rows, { x: "epoch", y: "accuracy", fill: damaged.stroke, r: 3, tip: { format: { y: percentText } } }),
     ],
   });
   const legend = document.createElement("div");
@@ -222,7 +222,7 @@ if (data.recovery) {
   left.append(legend, overall);
   const byClass = Plot.plot({
     width: 480, height: 322, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: classes.map((c) => "class " + c), range: classes.map((_, i) => d3.schemeTableau10[i % 10]) }, x, y: { label: "accuracy per class (%)", tickFormat: pointsTick, nice: true },
-    marks: [Plot.line(perClass, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 1.5, tip: true })],
+    marks: [Plot.line(perClass, { x: "epoch", y: "accuracy", stroke: "series", strokeWidth: 1.5, tip: { format: { y: percentText } } })],
   });
   const pair = document.createElement("div");
   pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem"; pair.style.alignItems = "flex-end";
@@ -241,7 +241,11 @@ if (data.recovery) {
 function recoveredUnits(r) {
   const site = data.sites.find((x) => x.name === r.site);
   const listed = r.units.length > 12 ? r.units.slice(0, 12).join(", ") + ", …" : r.units.join(", ");
-  return "The most damaging population of " + r.site + " (its hierarchical grouping by impact: " + r.units.length + (site ? " of " + site.units : "") + " units: " + listed + ")";
+  // That grouping is not drawn above (the populations' figures show the grouping by activation): its size and its cap
+  // are said here (a trial could not find the group, nor that k stopped at --max-k).
+  const grouping = site && site.groupings.find((g) => g.by === "impact" && g.method === "hierarchical");
+  const k = grouping ? "; " + grouping.k + " populations" + (grouping.capped ? ", the most tried (--max-k): more might score a higher silhouette" : "") : "";
+  return "The most damaging population of " + r.site + " (its hierarchical grouping by impact, not drawn above" + k + ": " + r.units.length + (site ? " of " + site.units : "") + " units: " + listed + "; the group's ablation is the most damaging, not necessarily each member's)";
 }
 
 for (const site of data.sites) select.append(new Option(site.name + " (" + site.units + " units)", site.name));

@@ -111,6 +111,36 @@ describe("study and report", () => {
       expect(tipText).toMatch(/alone: -?\d+\.\d\d pp drop/);
       expect(tipText).toMatch(/both.*-?\d+\.\d\d pp drop/);
 
+      // Tooltips give drops in pp, as the axes and legends do (a trial read 0.91 for a drop of 91 pp): a cell of the
+      // single-unit heatmap and of the population heatmap, each against the value in the page's data.
+      const site = await page.evaluate(() => JSON.parse(document.getElementById("data")!.textContent!).sites[0]);
+      // The cell at a fraction of the way through the figure's cells.
+      const tipOf = async (figure: string, at: number) => {
+        const cells = await page.$$(`${figure} g[aria-label="cell"] rect`);
+        await cells[Math.floor(at * (cells.length - 1))].hover();
+        return (await (await page.waitForSelector(`${figure} g[aria-label="tip"] text`)).textContent()) ?? "";
+      };
+      const shownDrops: string[] = [];
+      for (const at of [0.3, 0.5, 0.8]) {
+        const unitTip = await tipOf("#ablation figure:first-of-type", at);
+        const [, unit, unitClass] = unitTip.match(/unit fc1:(\d+).*class (\d+)/)!;
+        const drop = (100 * site.impact[Number(unit)][Number(unitClass)]).toFixed(2);
+        expect(unitTip).toContain(`accuracy drop ${drop} pp`);
+        shownDrops.push(drop);
+      }
+      const groups = site.groupings.find((g: { by: string; method: string }) => g.by === "activation" && g.method === "hierarchical").populations;
+      for (const at of [0, 0.4, 0.9]) {
+        const groupTip = await tipOf("#populations figure:nth-of-type(2)", at);
+        const [, groupClass, id] = groupTip.match(/class (\d+).*population P(\d+)/)!;
+        const population = groups.find((q: { id: number }) => q.id === Number(id));
+        const drop = (-100 * population.deltaPerClass[Number(groupClass)]).toFixed(2);
+        expect(groupTip).toContain(`accuracy drop ${drop} pp`);
+        expect(groupTip).toContain(`drop beyond the singles' sum ${(-100 * population.interaction[Number(groupClass)]).toFixed(2)} pp`);
+        shownDrops.push(drop);
+      }
+      // Not all zero: the check compares magnitudes, not only the unit.
+      expect(shownDrops.filter((d) => Math.abs(Number(d)) >= 0.5).length).toBeGreaterThan(0);
+
       // The ablation heatmap names each population above its first column, in the display order (a report review:
       // nothing marked where one population ended).
       const starts = await page.evaluate(() => {
