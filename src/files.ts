@@ -171,3 +171,8 @@ export function removeQuietly(path: string): void {
 export function sha256(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
+
+/** A path (or data spec) as one shell word, for a command a user copies: quoted where it holds anything beyond plain path characters. Throws nothing. */
+export function shellWord(text: string): string {
+  return /^[\w./@:,+-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}

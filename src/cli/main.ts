@@ -3,7 +3,7 @@ import type * as Commander from "commander";
 import { createRequire } from "node:module";
 import { basename } from "node:path";
 import { isLesionError } from "../errors.js";
-import { describeWriteFault } from "../files.js";
+import { describeWriteFault, shellWord } from "../files.js";
 import { flagMessage } from "./flagMessage.js";
 
 /**
@@ -109,7 +109,7 @@ function cliMessage(error: unknown, argv: string[]): string {
     const name = String(error.details.name);
     // Messages name a model by its file name; the command line needs the path the user typed.
     const path = argv.find((arg) => arg === name || basename(arg) === name) ?? name;
-    const quoted = /^[\w./@:+-]+$/.test(path) ? path : `'${path.replace(/'/g, "'\\''")}'`;
+    const quoted = shellWord(path);
     return `${path} is a PyTorch checkpoint; make a model with \`lesion import ${quoted} --arch … -o model.onnx\``;
   }
   // The commands that keep finished work say how to get it back.

@@ -20,7 +20,7 @@ const STYLE = `  h3 { margin-bottom: .3rem; }
 export function renderReport(data: ReportData): string {
   const explorer = data.explorer
     ? ` Ablate units yourself in the <a href="${escapeHtml(data.explorer)}">live explorer</a>.`
-    : ` For a live explorer of this network, <code>lesion explore MODEL --data ${escapeHtml(data.data)} -o DIR/explorer.html</code>, then <code>lesion report DIR</code>.`;
+    : ` For a live explorer of this network, <code>${escapeHtml(data.explorerCommand)}</code>, then <code>lesion report DIR</code>.`;
   return reportPage({
     title: `lesion study: ${escapeHtml(data.model)} on ${escapeHtml(data.data)}`,
     style: STYLE,

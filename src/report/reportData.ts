@@ -3,8 +3,8 @@
  * the report of a directory can be rebuilt at any time with `lesion report DIR`.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { readFileChecked } from "../files.js";
+import { dirname, join, resolve } from "node:path";
+import { readFileChecked, shellWord } from "../files.js";
 import { fail } from "../errors.js";
 import { layerWeights } from "../onnx/layerWeights.js";
 import { prepareGraph } from "../onnx/normalize.js";
@@ -118,6 +118,8 @@ export interface ReportData {
   filters: FilterTiles | null;
   /** `explorer.html` when `lesion explore … -o DIR/explorer.html` wrote one beside the report (linked from the page). */
   explorer: string | null;
+  /** The `lesion explore` command that writes the explorer beside this report: the studied model's path and the study directory, absolute (a trial had to find the cached default model in study.json). */
+  explorerCommand: string;
   /** The steps' warnings (studyWarnings), shown at the top of the page. */
   warnings: string[];
 }
@@ -237,6 +239,7 @@ export function reportData(dir: string): ReportData {
     recovery: summary<RecoverSummary>("recover"),
     training: trainingHistory(meta.modelPath),
     explorer: existsSync(join(dir, EXPLORER_FILE)) ? EXPLORER_FILE : null,
+    explorerCommand: `lesion explore ${shellWord(meta.modelPath ?? "MODEL")} --data ${shellWord(meta.data)} -o ${shellWord(join(resolve(dir), EXPLORER_FILE))}`,
     warnings: studyWarnings(dir),
     depth: depthCurves(curves, meta.sites, siteLocations.map((l) => l.name), sites, k),
     filters: firstConvFilters(proto, siteLocations, sites),
