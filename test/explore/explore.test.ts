@@ -192,6 +192,9 @@ describe("explore", () => {
       await tab.evaluate((u) => (window as unknown as { lesionExplorer: { ablate: (s: string, u: number[]) => Promise<unknown> } }).lesionExplorer.ablate("fc1", u), scattered);
       expect(await tab.inputValue("#units")).toMatch(new RegExp(`--units ${scattered.join(",")} -o out/fc1_30units_[0-9a-f]{8}$`));
       expect(await tab.inputValue("#population")).toBe("");
+      // A unit given as text is no index: said so (a trial's "3" was called out of range).
+      const refused = await tab.evaluate(() => (window as unknown as { lesionExplorer: { ablate: (s: string, u: unknown) => Promise<unknown> } }).lesionExplorer.ablate("fc1", ["3"]).then(() => "accepted", (e: Error) => e.message));
+      expect(refused).toBe('units are whole numbers (indices), got "3" for site fc1');
 
       // A lesion across two sites (no CLI twin): equals a float64 forward pass with both sites masked.
       const across = { fc1: [3, 8, 50], fc2: [7, 9] };

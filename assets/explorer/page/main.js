@@ -86,7 +86,10 @@ window.lesionExplorer = {
     for (const [site, list] of Object.entries(units)) {
       const known = siteByName.get(site);
       if (!known) throw new Error(`unknown site '${site}' (sites: ${meta.sites.map((s) => s.name).join(", ")})`);
-      for (const u of list) if (!Number.isInteger(u) || u < 0 || u >= known.units) throw new Error(`unit ${u} is out of range for site ${site} (0..${known.units - 1})`);
+      if (!Array.isArray(list)) throw new Error(`the units of site ${site} must be an array of unit indices, got ${JSON.stringify(list)}`);
+      // A string "3" had been called out of range; it is no index at all.
+      for (const u of list) if (!Number.isInteger(u)) throw new Error(`units are whole numbers (indices), got ${JSON.stringify(u)} for site ${site}`);
+      for (const u of list) if (u < 0 || u >= known.units) throw new Error(`unit ${u} is out of range for site ${site} (0..${known.units - 1})`);
     }
     const result = await enqueue(() => apply(new Map(Object.entries(units))));
     return { accuracy: result.accuracy, perClass: result.perClass, lost: result.lost, gained: result.gained, ms: result.ms };
