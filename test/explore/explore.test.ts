@@ -370,6 +370,8 @@ describe("explore on a sample", () => {
         expect(await tab.evaluate("window.lesionExplorer.samples()")).toEqual(Array.from(indices));
         const got = (await tab.evaluate(() => (window as unknown as { lesionExplorer: { ablate: (s: string, u: number[]) => Promise<unknown> } }).lesionExplorer.ablate("fc1", [2]))) as { accuracy: number };
         expect(got.accuracy).toBe(onSample.conditions[0].accuracy);
+        // The whole set's intact accuracy stays in view once a change replaces the status line (trial 76).
+        expect(await tab.textContent("#overall")).toContain(`from intact ${percent(onSample.baseline.accuracy)} on this sample; ${percent(onAll.baseline.accuracy)} on all 300)`);
         // The longest class name fits left of its bar.
         const box = await tab.$eval("#bars", (svg) => {
           const label = [...svg.querySelectorAll("text")].find((t) => t.textContent === "automobile")!;

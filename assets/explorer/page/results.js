@@ -117,7 +117,9 @@ function render() {
   renderBars();
   renderConfusion();
   const d = current.accuracy - intact.accuracy;
-  $("overall").textContent = `accuracy ${pct(current.accuracy)}${lesionSize(lesion) ? ` (${pp(d)} pp from intact ${pct(intact.accuracy)}) · lost ${current.lost} · gained ${current.gained}` : ""}`;
+  // On a sample, the whole set's intact accuracy stays in view (the status line that gave it is replaced by the first change).
+  const whole = meta.sampled && meta.wholeBaseline ? ` on this sample; ${pct(meta.wholeBaseline.accuracy)} on all ${meta.total.toLocaleString("en")}` : "";
+  $("overall").textContent = `accuracy ${pct(current.accuracy)}${lesionSize(lesion) ? ` (${pp(d)} pp from intact ${pct(intact.accuracy)}${whole}) · lost ${current.lost} · gained ${current.gained}` : ""}`;
   $("units").value = cliLine();
   // Said where it can be read, not only at the end of the line's box (a trial did not see it there): a lesion of several
   // sites at once has no one CLI command, and the lines give each site's lesion alone, other numbers than these.
