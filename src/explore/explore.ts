@@ -20,6 +20,7 @@ import { hiddenSites, requireSites, resolveSite, type LesionModel } from "../eng
 import { createSession } from "../engine/ort.js";
 import { TIE_MARGIN } from "../engine/sweep/logits.js";
 import { indexGraph, type GraphIndex } from "../onnx/graph.js";
+import { scopeName } from "../onnx/sites.js";
 import type { NodeProto } from "../onnx/proto.js";
 import { layerWeights } from "../onnx/layerWeights.js";
 import { seeded, shuffle } from "../random.js";
@@ -177,6 +178,7 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
     preprocessing: { layout: model.preprocessing.layout, mean: model.preprocessing.mean, std: model.preprocessing.std },
     tieMargin: TIE_MARGIN,
     sites: sites.map((s) => ({ name: s.name, tensor: s.tensor, kind: s.kind, units: s.units, shape: s.shape, unitAxis: s.unitAxis })),
+    aliases: siteAliases(model, sites.map((s) => s.name)),
     tensors: graphs.tensors,
     prefixOutputs: graphs.prefix.outputs,
     suffixes: graphs.suffixes.map((s, i) => ({ site: s.site, blob: `suffix${i}`, feeds: s.feeds, masked: s.masked })),
@@ -276,4 +278,24 @@ function subsetOf(data: Dataset, indices: Int32Array): Dataset {
   const images = new Float32Array(indices.length * size);
   indices.forEach((s, i) => images.set(data.images.subarray(s * size, (s + 1) * size), i * size));
   return { ...data, n: indices.length, images, labels: Int32Array.from(indices, (s) => data.labels[s]) };
+}
+
+/**
+ * The names other than its own by which the command line finds each of `names` (resolveSite: its activation node, its
+ * tensor, its module path), so that the page's `lesionExplorer.ablate("relu0", …)` takes what `lesion ablate --site
+ * relu0` does (a trial's page had refused it).
+ */
+function siteAliases(model: LesionModel, names: string[]): Record<string, string> {
+  const aliases: Record<string, string> = {};
+  for (const site of model.sites.filter((s) => names.includes(s.name))) {
+    for (const alias of [site.node, site.tensor, scopeName(site.node, site.op)]) {
+      if (!alias || alias === site.name || names.includes(alias)) continue;
+      try {
+        if (resolveSite(model, alias).name === site.name) aliases[alias] = site.name;
+      } catch {
+        // Not a name of this site alone (a module applied more than once).
+      }
+    }
+  }
+  return aliases;
 }

@@ -37,6 +37,8 @@ export interface ExplorerMeta {
   tieMargin: number;
   /** unitAxis: the units' axis in the batched tensor (1, or the last axis of a channels-last site). */
   sites: Array<{ name: string; tensor: string; kind: "dense" | "conv"; units: number; shape: number[]; unitAxis: number }>;
+  /** Other names of the page's sites that the command line takes too (activation node, tensor, module path: `relu0`), each to its site's name. */
+  aliases: Record<string, string>;
   tensors: Array<{ tensor: string; shape: number[] }>;
   prefixOutputs: string[];
   suffixes: Array<{ site: string; blob: string; feeds: Array<{ name: string; tensor: string; shape: number[] }>; masked: string[] }>;

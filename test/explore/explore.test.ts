@@ -370,6 +370,12 @@ describe("explore on a sample", () => {
         expect(await tab.evaluate("window.lesionExplorer.samples()")).toEqual(Array.from(indices));
         const got = (await tab.evaluate(() => (window as unknown as { lesionExplorer: { ablate: (s: string, u: number[]) => Promise<unknown> } }).lesionExplorer.ablate("fc1", [2]))) as { accuracy: number };
         expect(got.accuracy).toBe(onSample.conditions[0].accuracy);
+        // fc1 by another name the command line takes (its activation's node or tensor): the same lesion (trial 76).
+        const aliases = (await tab.evaluate(() => JSON.parse(document.getElementById("lesion-meta")!.textContent!).aliases)) as Record<string, string>;
+        const alias = Object.keys(aliases).find((name) => aliases[name] === "fc1")!;
+        expect(resolveSite(cnn, alias).name).toBe("fc1");
+        const byAlias = (await tab.evaluate((name) => (window as unknown as { lesionExplorer: { ablate: (s: string, u: number[]) => Promise<unknown> } }).lesionExplorer.ablate(name, [2]), alias)) as { accuracy: number };
+        expect(byAlias.accuracy).toBe(onSample.conditions[0].accuracy);
         // The whole set's intact accuracy stays in view once a change replaces the status line (trial 76).
         expect(await tab.textContent("#overall")).toContain(`from intact ${percent(onSample.baseline.accuracy)} on this sample; ${percent(onAll.baseline.accuracy)} on all 300)`);
         // The longest class name fits left of its bar.

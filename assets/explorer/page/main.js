@@ -81,8 +81,10 @@ window.lesionExplorer = {
     return window.lesionExplorer.silence({ [site]: Array.isArray(units) ? units : [units] });
   },
   /** Silences exactly the given units of several sites at once ({fc1: [3], fc2: [7, 9]}); resolves as `ablate`. */
-  async silence(units) {
+  async silence(given) {
     await ready;
+    // A site by any name the command line takes (`relu0` for the site of that activation), keyed by its own.
+    const units = Object.fromEntries(Object.entries(given).map(([site, list]) => [siteByName.has(site) ? site : (meta.aliases[site] ?? site), list]));
     for (const [site, list] of Object.entries(units)) {
       const known = siteByName.get(site);
       if (!known) throw new Error(`unknown site '${site}' (sites: ${meta.sites.map((s) => s.name).join(", ")})`);
