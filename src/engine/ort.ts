@@ -45,16 +45,20 @@ export async function createSession(bytes: Uint8Array, threads: number, options:
     enableCpuMemArena: options.memoryArena ?? true,
     // Warnings (unused initializers of generated graphs) and errors would reach users' terminals; errors still throw.
     logSeverityLevel: 4,
-    // Pool threads sleep when a run ends rather than spin for the next one. Spinning took cores from everything else:
-    // on this project's 2-core machine, with one other busy process, mlp100x3's h0 pairs with loss took 30–41 s
-    // spinning and 13–16 s not; idle, not spinning cost them ~6–11 % and made training and the standard sweep
-    // ~7–10 % faster (farm-bench, paired).
-    extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
+    // Pool threads sleep when a run ends rather than spin for the next one, unless asked (`spinning`). Spinning took
+    // cores from everything else: on this project's 2-core machine, with one other busy process, mlp100x3's h0 pairs
+    // with loss took 30–41 s spinning and 13–16 s not; idle, not spinning cost them ~6–11 % and made an MLP's training
+    // and the standard sweep ~7–10 % faster (farm-bench, paired).
+    ...(options.spinning ? {} : { extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } } }),
   });
 }
 
-/** createSession's choices: graph optimisation ("basic" default) and onnxruntime's CPU memory arena (default on). */
+/**
+ * createSession's choices: graph optimisation ("basic" default), onnxruntime's CPU memory arena (default on), and
+ * whether its pool threads spin between runs (default false: see createSession).
+ */
 export interface SessionOptions {
   optimization?: "basic" | "all";
   memoryArena?: boolean;
+  spinning?: boolean;
 }
