@@ -9,6 +9,7 @@ import { encodeModel } from "../onnx/proto.js";
 import { buffers, layerShapes, parameters, type Network } from "../onnx/network.js";
 import { dropoutInput, forwardModel, LOGITS_OUTPUT, LOSS_OUTPUT, maskInput, stateNames, STEP_INPUTS, trainStepModel, updated, type StepOptions } from "../onnx/trainGraph.js";
 import { createSession, defaultThreads, OrtTensor, type OrtSession } from "./ort.js";
+import { crossEntropy } from "./sweep/logits.js";
 
 export interface TrainingData {
   /** n × sample-size network inputs, preprocessed, in the network's input layout. */
@@ -192,10 +193,8 @@ async function score(session: OrtSession, network: Network, values: Map<string, 
       let best = 0;
       for (let c = 1; c < classes; c++) if (logits[r * classes + c] > logits[r * classes + best]) best = c;
       const label = data.labels[start + r];
-      // −log softmax at the label, in float64: log Σ exp(z_c − z_top) − (z_label − z_top).
-      let sum = 0;
-      for (let c = 0; c < classes; c++) sum += Math.exp(logits[r * classes + c] - logits[r * classes + best]);
-      loss += Math.log(sum) - (logits[r * classes + label] - logits[r * classes + best]);
+      // As evaluate's: float64 cross-entropy of the float32 logits.
+      loss += crossEntropy(logits, label, r * classes, classes);
       counts[label]++;
       if (best === label) correct[label]++;
     }
