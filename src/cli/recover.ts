@@ -3,8 +3,7 @@ import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { fail } from "../errors.js";
 import { closeModel, openModel } from "../engine/model.js";
-import { checkRecover, defaultLearningRate, recover, USUAL_LEARNING_RATE, type RecoverOptions } from "../models/recover.js";
-import { recoverableSite } from "../models/recoverSite.js";
+import { checkRecover, recover, USUAL_LEARNING_RATE, type RecoverOptions } from "../models/recover.js";
 import { provenance } from "../runs/provenance.js";
 import { recoverFiles } from "../runs/recoverFiles.js";
 import { RESUME_STATE_FILE } from "../runs/resultDir.js";
@@ -93,9 +92,8 @@ export function registerRecover(program: Command): void {
           seed: parseInteger(flags.seed, "--seed", 0),
         };
         // Checked before the directory is claimed: with --overwrite, claiming removes its previous run.
-        const site = checkRecover(model, data, { ...options, test });
         // The step the run takes, default or given, is its identity: `--lr 0.01` reruns (and resumes) the default run.
-        const lr = options.lr ?? defaultLearningRate(recoverableSite(model, site.name, options.free).network, optimizer);
+        const { lr } = checkRecover(model, data, { ...options, test });
         // The units in order (recovery holds them all at once; parseUnitList drops repeats): `--units 44,7,3` reruns `--units 3,7,44`.
         const units = [...options.units].sort((a, b) => a - b);
         output = claimOutput(flags.output, "recover", model, data, { ...options, units, lr, test: dataIdentity(test) }, flags.overwrite);

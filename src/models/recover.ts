@@ -134,11 +134,12 @@ export interface RecoverResult {
 
 /**
  * What `recover` checks before any work, for a caller that must know before it starts (the command line, before it
- * claims an output directory whose previous run `--overwrite` would remove). Returns the site.
+ * claims an output directory whose previous run `--overwrite` would remove). Returns the site and the learning rate the
+ * run takes (`lr`, else defaultLearningRate), which the command line's run identity holds.
  * @throws LesionError as `recover` does before training: `unknown-site`, `unit-out-of-range`, `bad-units`, `bad-option`
  * (a learning rate ≤ 0, an SGD momentum outside [0, 1)), `unsupported-op`, `shape-mismatch`, `bad-data`, `label-out-of-range`.
  */
-export function checkRecover(model: LesionModel, data: Dataset, options: Pick<RecoverOptions, "site" | "units" | "lr" | "momentum" | "optimizer" | "test" | "free">): Site {
+export function checkRecover(model: LesionModel, data: Dataset, options: Pick<RecoverOptions, "site" | "units" | "lr" | "momentum" | "optimizer" | "test" | "free">): { site: Site; lr: number } {
   checkData(model, data);
   checkData(model, options.test);
   const site = resolveSite(model, options.site);
@@ -146,8 +147,8 @@ export function checkRecover(model: LesionModel, data: Dataset, options: Pick<Re
   checkLearningRate(options.lr);
   checkMomentum(options.optimizer, options.momentum);
   if (options.units.length === 0) fail("bad-units", "recover needs at least one unit to ablate");
-  recoverableSite(model, site.name, options.free ?? false);
-  return site;
+  const { network } = recoverableSite(model, site.name, options.free ?? false);
+  return { site, lr: options.lr ?? defaultLearningRate(network, options.optimizer ?? "sgd") };
 }
 
 /**
@@ -164,14 +165,13 @@ export function checkRecover(model: LesionModel, data: Dataset, options: Pick<Re
  * for); `unwritable-path` (the epoch state); `aborted` (options.signal).
  */
 export async function recover(model: LesionModel, data: Dataset, options: RecoverOptions): Promise<RecoverResult> {
-  const site = checkRecover(model, data, options);
+  const { site, lr } = checkRecover(model, data, options);
   const { network, values, layer, pin } = recoverableSite(model, site.name, options.free ?? false);
   const free = options.free ?? false;
   // What the result and the saved model's record name: each unit once, ascending.
   const units = [...new Set(options.units)].sort((a, b) => a - b);
   const masks = { [layer]: options.units };
   const optimizer = options.optimizer ?? "sgd";
-  const lr = options.lr ?? defaultLearningRate(network, optimizer);
   const train = networkInputs(data, model.preprocessing);
   const test = networkInputs(options.test, model.preprocessing);
   const k = model.numClasses;
