@@ -25,7 +25,6 @@ function drawSite(site) {
   siteRoot.replaceChildren();
   const add = (id, title) => section(id, title, siteRoot);
   const unitLabel = (u) => site.name + ":" + u;
-  const pp = (v) => (100 * v).toFixed(2) + " pp";
   // One notation for p-values: 0.00002755 had stood beside 3.248e-11 (JavaScript's own switch at 1e-6).
   const pText = (p) => (p === null ? "n/a" : p < 1e-3 ? p.toExponential(1) : String(+p.toPrecision(2)));
   const file = (what) => site.name.replace(/[^A-Za-z0-9_.-]/g, "_") + "-" + what;
@@ -67,11 +66,11 @@ function drawSite(site) {
     const f = site.findings;
     const items = [
       f.dead.length ? f.dead.length + " dead unit" + (f.dead.length > 1 ? "s" : "") + " (exactly 0 on every image of this data, so ablating " + (f.dead.length > 1 ? "them" : "it") + " changes nothing): " + f.dead.map(unitLabel).join(", ") + "." : "No dead units: every unit is active on some images.",
-      "Most class-selective units (Morcos et al. 2018; a unit must be active on at least " + site.minActive.samples + " images for its selectivity to be defined): " + (f.selective.length ? f.selective.map((x) => unitLabel(x.unit) + " (selectivity " + x.selectivity + ", prefers class " + x.preferred + "; ablating it " + (x.drop >= 0 ? "costs that class " + pp(x.drop) : "raises that class's accuracy by " + pp(-x.drop)) + ")").join("; ") : "none") + ". " + belowText[0].toUpperCase() + belowText.slice(1) + (below.length ? ": " + below.map(unitLabel).join(", ") : "") + ".",
-      "Units that hit many classes: " + f.broad.map((x) => unitLabel(x.unit) + " (" + x.classes + (x.classes === 1 ? " class loses" : " classes lose") + " ≥ 0.5 pp; " + pp(x.drop) + " overall)").join("; ") + ".",
-      "Most important single units: " + f.important.map((x) => unitLabel(x.unit) + " (" + pp(x.drop) + " overall, " + pp(x.worstDrop) + " on class " + x.worstClass + ")").join("; ") + ".",
+      "Most class-selective units (Morcos et al. 2018; a unit must be active on at least " + site.minActive.samples + " images for its selectivity to be defined): " + (f.selective.length ? f.selective.map((x) => unitLabel(x.unit) + " (selectivity " + x.selectivity + ", prefers class " + x.preferred + "; ablating it " + (x.drop >= 0 ? "costs that class " + pointsText(x.drop) : "raises that class's accuracy by " + pointsText(-x.drop)) + ")").join("; ") : "none") + ". " + belowText[0].toUpperCase() + belowText.slice(1) + (below.length ? ": " + below.map(unitLabel).join(", ") : "") + ".",
+      "Units that hit many classes: " + f.broad.map((x) => unitLabel(x.unit) + " (" + x.classes + (x.classes === 1 ? " class loses" : " classes lose") + " ≥ 0.5 pp; " + pointsText(x.drop) + " overall)").join("; ") + ".",
+      "Most important single units: " + f.important.map((x) => unitLabel(x.unit) + " (" + pointsText(x.drop) + " overall, " + pointsText(x.worstDrop) + " on class " + x.worstClass + ")").join("; ") + ".",
       // The definition once, then each pair (it had been repeated after every pair, with an unclear "it").
-      f.redundant ? "Most redundant pairs (redundancy: of the images the network gets right, the share lost only when both units are ablated, not when either is alone, averaged over classes by their size): " + f.redundant.map((x) => unitLabel(x.units[0]) + " + " + unitLabel(x.units[1]) + " (" + (100 * x.redundancy).toFixed(2) + " %; ablating both " + (x.delta <= 0 ? "costs " + pp(-x.delta) : "raises accuracy by " + pp(x.delta)) + " overall)").join("; ") + "." : "No pair sweep ran for this site.",
+      f.redundant ? "Most redundant pairs (redundancy: of the images the network gets right, the share lost only when both units are ablated, not when either is alone, averaged over classes by their size): " + f.redundant.map((x) => unitLabel(x.units[0]) + " + " + unitLabel(x.units[1]) + " (" + (100 * x.redundancy).toFixed(2) + " %; ablating both " + (x.delta <= 0 ? "costs " + pointsText(-x.delta) : "raises accuracy by " + pointsText(x.delta)) + " overall)").join("; ") + "." : "No pair sweep ran for this site.",
       // An indicator that is the same for every unit (a conv site's fraction active: every channel is > 0 somewhere on
       // every image) has no correlation: named as such, not as "null (null)".
       "What predicts a unit's accuracy drop (Spearman ρ, p): " + f.predictors.map((x) => x.indicator + " " + (x.spearman === null ? "n/a (the same for every unit)" : x.spearman + " (" + pText(x.p) + ")") + (x.live ? ", live units " + (x.live.spearman === null ? "n/a" : x.live.spearman + " (" + pText(x.live.p) + ")") : "")).join("; ") + "." + (f.dead.length > 0 ? " Over all units, the " + f.dead.length + " dead ones included (no drop, at the floor of most indicators), which can make a correlation of their own; \"live units\" leaves them out." : "") + " No single indicator tells the whole story: compare the scatter plots below.",
@@ -161,8 +160,8 @@ function drawSite(site) {
       height: 360, grid: true, inset: 12, color: { legend: true, label: "activation population", domain: [...new Set(placed.map((p) => p.population))].sort((a, b) => a.localeCompare(b, undefined, { numeric: true })) },
       r: { type: "sqrt", domain: [0, Math.max(largest.drop, 1e-9)], range: [2, 9] },
       x: { label: site.embedding.method + " 1" }, y: { label: site.embedding.method + " 2" },
-      marks: [Plot.dot(placed, { x: "x", y: "y", fill: "population", r: "drop", tip: { format: { r: false } }, channels: { unit: "unit", shown: { value: (d) => pp(d.drop), label: "accuracy drop" } } })],
-    }), "Units placed by the similarity of their class-conditional activation profiles (" + site.embedding.method + "), coloured by activation population (average-linkage clustering on correlation distance, number chosen by silhouette), sized by their single-unit accuracy drop (area; the largest dot " + largest.unit + ", " + pp(largest.drop) + "). Agreement with the populations found from ablation profiles: ARI " + site.agreement.ari + ", NMI " + site.agreement.nmi + " (adjusted Rand index and normalised mutual information: 1 for the same grouping, about 0 for groupings no more alike than chance)." + (unplaced ? " Not shown: " + unplaced + " unit" + (unplaced === 1 ? "" : "s") + " with the same mean activation for every class (dead on this data), which t-SNE cannot place." : ""), file("embedding"), points);
+      marks: [Plot.dot(placed, { x: "x", y: "y", fill: "population", r: "drop", tip: { format: { r: false } }, channels: { unit: "unit", shown: { value: (d) => pointsText(d.drop), label: "accuracy drop" } } })],
+    }), "Units placed by the similarity of their class-conditional activation profiles (" + site.embedding.method + "), coloured by activation population (average-linkage clustering on correlation distance, number chosen by silhouette), sized by their single-unit accuracy drop (area; the largest dot " + largest.unit + ", " + pointsText(largest.drop) + "). Agreement with the populations found from ablation profiles: ARI " + site.agreement.ari + ", NMI " + site.agreement.nmi + " (adjusted Rand index and normalised mutual information: 1 for the same grouping, about 0 for groupings no more alike than chance)." + (unplaced ? " Not shown: " + unplaced + " unit" + (unplaced === 1 ? "" : "s") + " with the same mean activation for every class (dead on this data), which t-SNE cannot place." : ""), file("embedding"), points);
     const grouping = site.groupings.find((g) => g.by === "activation" && g.method === "hierarchical");
     // Drops, as the single-unit heatmap shows them (red: a loss, the same sign and colours there and here); a class
     // without images stays null, not −0.
@@ -192,9 +191,9 @@ function drawSite(site) {
       marks: [
         Plot.cell(cells, { x: "a", y: "b", fill: "redundancy", tip: { format: { fill: percentText } }, channels: {
           pair: { value: (d) => unitLabel(d.a) + " + " + unitLabel(d.b), label: "pair" },
-          first: { value: (d) => unitLabel(d.a) + " alone: " + pp(drop(d.a)) + " drop", label: "unit a" },
-          second: { value: (d) => unitLabel(d.b) + " alone: " + pp(drop(d.b)) + " drop", label: "unit b" },
-          joint: { value: (d) => pp(-d.delta) + " drop", label: "both" },
+          first: { value: (d) => unitLabel(d.a) + " alone: " + pointsText(drop(d.a)) + " drop", label: "unit a" },
+          second: { value: (d) => unitLabel(d.b) + " alone: " + pointsText(drop(d.b)) + " drop", label: "unit b" },
+          joint: { value: (d) => pointsText(-d.delta) + " drop", label: "both" },
         } }),
       ],
     }), "Every pair of units of " + site.name + " ablated together; axes give unit indices, in the heatmaps' order. Colour: redundancy, the share (%) of correctly classified images lost only when both units are ablated and kept when either is ablated alone (class-weighted). Dark cells are pairs that back each other up. Hover a cell for both units' drops alone and together.", file("pairs"),
