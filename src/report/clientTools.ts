@@ -32,7 +32,7 @@ function pointsTick(v) {
  * differences). A trial found tooltips giving 0.91 beside an axis in pp for a drop of 91 pp.
  */
 function percentText(v) {
-  return v === null || v === undefined || Number.isNaN(v) ? "n/a" : (100 * v).toFixed(2) + " %";
+  return v === null || v === undefined || Number.isNaN(v) ? "n/a" : (100 * v).toFixed(2) + "%";
 }
 function pointsText(v) {
   return v === null || v === undefined || Number.isNaN(v) ? "n/a" : (100 * v).toFixed(2) + " pp";

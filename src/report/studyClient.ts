@@ -13,7 +13,6 @@ const data = JSON.parse(document.getElementById("data").textContent);
 const main = document.getElementById("report");
 const select = document.getElementById("site");
 const classes = data.classNames;
-const pct = (v) => v === null ? "n/a" : (100 * v).toFixed(2) + "%";
 const range = (n) => Array.from({ length: n }, (_, i) => i);
 
 /** Under section s: a line "label <select id>", then the holder its figure is drawn into on each change. */
@@ -67,7 +66,7 @@ function clipped(cells, key, diverging, percentPoints = false) {
       // A class the data has no images of has no accuracy: say so where its bar would be.
       Plot.text(rows.filter((r) => r.accuracy === null), { x: "class", y: 0, text: () => "no samples", rotate: -90, textAnchor: "start", dx: -3, fill: "#666" }),
     ],
-  }), "Accuracy of the intact network per class (bars) and overall (" + pct(data.baseline.accuracy) + ", dashed line). Every effect below is a change from these numbers." + (absent.length ? " " + (absent.length === 1 ? "Class " + absent[0] + " has" : "Classes " + absent.slice(0, -1).join(", ") + " and " + absent[absent.length - 1] + " have") + " no images in the data: no accuracy, and empty cells in every per-class figure below." : ""), "baseline", rows);
+  }), "Accuracy of the intact network per class (bars) and overall (" + percentText(data.baseline.accuracy) + ", dashed line). Every effect below is a change from these numbers." + (absent.length ? " " + (absent.length === 1 ? "Class " + absent[0] + " has" : "Classes " + absent.slice(0, -1).join(", ") + " and " + absent[absent.length - 1] + " have") + " no images in the data: no accuracy, and empty cells in every per-class figure below." : ""), "baseline", rows);
 }
 
 // Study B (Meyes et al. 2019): cumulative ablation of every site, layer depth as a dimension.
@@ -190,7 +189,7 @@ if (data.recovery) {
   const control = r.control ?? null;
   const controlRows = control ? [{ epoch: 0, series: "intact retrained (control)", accuracy: r.intact.accuracy }, ...control.map((e) => ({ epoch: e.epoch, series: "intact retrained (control)", accuracy: e.accuracy }))] : [];
   const last = r.epochs[r.epochs.length - 1];
-  const summary = last ? " After " + last.epoch + " epoch" + (last.epoch > 1 ? "s" : "") + " the damaged network is at " + pct(last.accuracy) + " (from " + pct(r.ablated.accuracy) + "; intact " + pct(r.intact.accuracy) + "), " + (last.recovered === null ? "" : pct(last.recovered) + " of the lost accuracy back") + (control ? "; the intact network retrained with the same budget went from " + pct(r.intact.accuracy) + " to " + pct(control[control.length - 1].accuracy) + (last.recovered !== null && last.recovered > 1 ? ", so a recovery above 100 % is partly what extra training gives any network." : ": what extra training alone gives.") : ".") : "";
+  const summary = last ? " After " + last.epoch + " epoch" + (last.epoch > 1 ? "s" : "") + " the damaged network is at " + percentText(last.accuracy) + " (from " + percentText(r.ablated.accuracy) + "; intact " + percentText(r.intact.accuracy) + "), " + (last.recovered === null ? "" : percentText(last.recovered) + " of the lost accuracy back") + (control ? "; the intact network retrained with the same budget went from " + percentText(r.intact.accuracy) + " to " + percentText(control[control.length - 1].accuracy) + (last.recovered !== null && last.recovered > 1 ? ", so a recovery above 100 % is partly what extra training gives any network." : ": what extra training alone gives.") : ".") : "";
   // Two panels: the overall lines on an axis of their own (under ten class lines near 100 % they could not be told
   // apart, a trial found), with a legend that shows each line's style; the classes beside them.
   const damaged = { label: "ablated, then retrained", stroke: "black", width: 3, dash: null };
