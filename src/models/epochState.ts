@@ -8,12 +8,14 @@ import type { DataIdentity } from "../data/dataIdentity.js";
 import { fail } from "../errors.js";
 
 /**
- * The saved state at `path` if there is one and its header equals `header` (compared key by key, and inside an
- * `options` object option by option); null where there is none.
- * @throws LesionError `resume-mismatch` (unreadable, or the state of another run, naming what differs; `what` names
- * the kind of run: "a training run").
+ * The saved state at `path` if there is one, its header equals `header` (compared key by key, and inside an `options`
+ * object option by option) and it holds no more than `epochs` epochs (`done` counts them: more epochs may be asked for
+ * than were saved, not fewer); null where there is none.
+ * @throws LesionError `resume-mismatch` (unreadable, the state of another run, naming what differs, or holding more
+ * epochs than asked for; `what` names the kind of run: "a training run"). A trial had resumed states saved under
+ * another --mean, --std, --test or a larger --epochs: models and histories that mixed two runs.
  */
-export function readEpochState<T extends { header: object }>(path: string, header: T["header"], what: string): T | null {
+export function readEpochState<T extends { header: object }>(path: string, header: T["header"], what: string, epochs: number, done: (state: T) => number): T | null {
   if (!existsSync(path)) return null;
   let state: T;
   try {
@@ -32,7 +34,10 @@ export function readEpochState<T extends { header: object }>(path: string, heade
       }
     } else if (JSON.stringify(saved[key]) !== JSON.stringify(value)) differences.push(`${key} ${describe(saved[key])} there, ${describe(value)} now`);
   }
-  if (differences.length > 0) fail("resume-mismatch", `${path} belongs to a different ${what.replace(/^an? /, "")} (${differences.join("; ")}); remove it or choose another path`, { path });
+  const kind = what.replace(/^an? /, "");
+  if (differences.length > 0) fail("resume-mismatch", `${path} belongs to a different ${kind} (${differences.join("; ")}); remove it or choose another path`, { path });
+  const held = done(state);
+  if (held > epochs) fail("resume-mismatch", `${path} holds ${held} epochs of this ${kind}, more than the ${epochs} asked for; ask for at least ${held}, or remove it to start over`, { path, options: ["epochs"] });
   return state;
 }
 

@@ -192,7 +192,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
   const header: RecoveryState["header"] | null = options.epochState
     ? { model: model.sha256, site: site.name, units, mode: free ? "free" : "held", control, data: dataIdentity(data), test: dataIdentity(options.test), options: shared }
     : null;
-  const saved: RecoveryState = (options.epochState ? readRecoveryState(options.epochState, header!, epochs) : null) ?? { header: header!, recovery: null, control: null };
+  const saved: RecoveryState = (options.epochState ? readEpochState<RecoveryState>(options.epochState, header!, "a recovery", epochs, (s) => Math.max(s.recovery?.epoch ?? 0, s.control?.epoch ?? 0)) : null) ?? { header: header!, recovery: null, control: null };
   const done = (saved.recovery?.epoch ?? 0) + (saved.control?.epoch ?? 0);
   if (done > 0) options.onProgress?.({ phase: "resume", done, total: (control ? 2 : 1) * epochs, detail: options.epochState });
   const run = async (which: "recovery" | "control", parameters: Map<string, Float32Array>, held: Record<number, number[]>) => {
@@ -284,14 +284,6 @@ interface RecoveryState {
   header: { model: string; site: string; units: number[]; mode: "held" | "free"; control: boolean; data: DataIdentity; test: DataIdentity; options: Omit<RecoverResult["settings"], "epochs"> };
   recovery: SavedRun | null;
   control: SavedRun | null;
-}
-
-/** The epoch state at `path` if it is this recovery's (same header) and holds no more epochs than asked for; else null where there is none. */
-function readRecoveryState(path: string, header: RecoveryState["header"], epochs: number): RecoveryState | null {
-  const state = readEpochState<RecoveryState>(path, header, "a recovery");
-  const most = Math.max(state?.recovery?.epoch ?? 0, state?.control?.epoch ?? 0);
-  if (most > epochs) fail("resume-mismatch", `${path} holds ${most} epochs of this recovery, more than the ${epochs} asked for; ask for at least ${most}, or remove it to start over`, { path, options: ["epochs"] });
-  return state;
 }
 
 /**

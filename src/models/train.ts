@@ -149,7 +149,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
   const header: EpochState["header"] | null = options.epochState
     ? { arch: options.arch, data: dataIdentity(data), test: test ? dataIdentity(test) : null, mean: preprocessing.mean, std: preprocessing.std, options: shared }
     : null;
-  const resumed = options.epochState ? readTrainingState(options.epochState, header!, settings.epochs) : null;
+  const resumed = options.epochState ? readEpochState<EpochState>(options.epochState, header!, "a training run", settings.epochs, (s) => s.epoch) : null;
   if (resumed) options.onProgress?.({ phase: "resume", done: resumed.epoch, total: settings.epochs, detail: options.epochState });
   const started = resumed?.epoch ?? 0;
   const history: EpochResult[] = resumed?.history ?? [];
@@ -249,15 +249,3 @@ export function classifierBytes(network: Network, values: Map<string, Float32Arr
   return encodeModel(model);
 }
 
-/**
- * The epoch state at `path` if it belongs to this run (same header) and holds no more than `epochs` epochs; null where
- * there is none. A trial resumed states saved under another --mean, --std, --test or a larger --epochs: models and
- * histories that mixed two runs. `resume-mismatch` names what differs.
- */
-function readTrainingState(path: string, header: EpochState["header"], epochs: number): EpochState | null {
-  const state = readEpochState<EpochState>(path, header, "a training run");
-  if (state && state.epoch > epochs) {
-    fail("resume-mismatch", `${path} holds ${state.epoch} epochs of this training run, more than the ${epochs} asked for; ask for at least ${state.epoch}, or remove it to start over`, { path, options: ["epochs"] });
-  }
-  return state;
-}
