@@ -3,8 +3,9 @@ import { parseArch } from "../models/arch.js";
 import { loadDataset } from "../data/loadDataset.js";
 import { dirname, resolve } from "node:path";
 import { checkOutputFile, checkWritableDir, writeFileAtomic } from "../files.js";
-import { train, trainingHistory, type TrainOptions } from "../models/train.js";
-import { existsSync, rmSync } from "node:fs";
+import { train, type TrainOptions } from "../models/train.js";
+import { trainedBefore, trainHistoryFile, trainIdentity, trainPaths } from "../runs/trainFiles.js";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { fail, isLesionError } from "../errors.js";
 import { abortOnInterrupt, OVERWRITE_FLAG, parseClass, parseInteger, parseNumber, parseNumberList, percent, printJson, progressReporter, trainingSpecs, type FlagTable, parseOptimizer } from "./common.js";
 import { warningLine } from "./flagMessage.js";
@@ -75,21 +76,43 @@ export function registerTrain(program: Command): void {
       const optimizer = parseOptimizer(flags.optimizer);
       // An architecture train cannot build is refused before the data (and its warnings) are loaded.
       parseArch(flags.arch);
-      // A trained model is hours of work: another run's is replaced only when asked, and found before training starts.
+      const output = flags.output;
+      const paths = trainPaths(output);
       // A directory or device in the way is found now, not after the epochs (with --overwrite too).
-      for (const path of [flags.output, ...companions(flags.output)]) checkOutputFile(path);
-      const existing = [flags.output, ...companions(flags.output)].filter((path) => existsSync(path));
-      if (existing.length > 0 && !flags.overwrite) {
-        fail("resume-mismatch", `${existing.join(", ")} ${existing.length === 1 ? "exists" : "exist"}; use --overwrite to replace ${existing.length === 1 ? "it" : "them"}, or choose another -o path`, { path: existing[0], options: ["overwrite"] });
-      }
+      for (const path of [paths.model, paths.initial, paths.history]) checkOutputFile(path);
+      const existing = [paths.model, paths.initial, paths.history].filter((path) => existsSync(path));
       const specs = trainingSpecs(flags.data, flags.test);
       const data = await loadDataset(specs.train);
       // A test folder is read as the training data: its channels (train() matches its classes by name).
       const test = specs.test ? await loadDataset(specs.test, { channels: data.shape[0] === 1 || data.shape[0] === 3 ? data.shape[0] : null }) : undefined;
+      const settings = {
+        arch: flags.arch,
+        test,
+        epochs: parseInteger(flags.epochs, "--epochs"),
+        batchSize: parseInteger(flags.batchSize, "--batch-size"),
+        optimizer,
+        lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
+        momentum: parseNumber(flags.momentum, "--momentum"),
+        weightDecay: parseNumber(flags.weightDecay, "--weight-decay"),
+        seed: parseInteger(flags.seed, "--seed", 0),
+        mean: parseNumberList(flags.mean, "--mean"),
+        std: parseNumberList(flags.std, "--std"),
+        excludeClasses: flags.excludeClasses === undefined ? undefined : flags.excludeClasses.split(",").map((item) => parseClass(item, data.classNames, "--exclude-classes", "the training data")),
+      };
+      const identity = trainIdentity(data, settings);
+      // A trained model is hours of work: another run's is replaced only when asked, and found before training starts.
+      // The same command again (same architecture, data and options) finds its run finished, as recover's rerun does.
+      if (existing.length > 0 && !flags.overwrite) {
+        const before = trainedBefore(paths, identity);
+        if (before.finished) {
+          if (flags.json) return void process.stdout.write(readFileSync(paths.history, "utf8").trimEnd() + "\n");
+          return console.log(`${output} already holds this run's model (same architecture, data and options): nothing trained; its files are ${paths.model}, ${paths.initial} and ${paths.history}; --overwrite trains it again`);
+        }
+        const them = existing.length === 1 ? "it" : "them";
+        fail("resume-mismatch", `${existing.join(", ")} ${existing.length === 1 ? "exists" : "exist"}${before.reason ? ` (${before.reason})` : ""}; use --overwrite to replace ${them}, or choose another -o path`, { path: existing[0], options: ["overwrite"] });
+      }
       // `--data cifar10:test` with the default test set trains and tests on the same images: say so, once.
       if (specs.test === specs.train) console.error(`lesion: warning: the test data is the training data (${specs.test}): its test accuracy is a training accuracy; give --test another set`);
-      const output = flags.output;
-      const [initialPath, historyPath] = companions(output);
       const stem = output.replace(/\.onnx$/i, "");
       // Training takes minutes: an output that cannot be written is found before it starts.
       checkWritableDir(dirname(resolve(output)), "output directory");
@@ -97,21 +120,10 @@ export function registerTrain(program: Command): void {
       const interrupt = abortOnInterrupt();
       try {
         const options: TrainOptions = {
-          arch: flags.arch,
-          test,
-          epochs: parseInteger(flags.epochs, "--epochs"),
-          batchSize: parseInteger(flags.batchSize, "--batch-size"),
-          optimizer,
-          lr: flags.lr === undefined ? undefined : parseNumber(flags.lr, "--lr"),
-          momentum: parseNumber(flags.momentum, "--momentum"),
-          weightDecay: parseNumber(flags.weightDecay, "--weight-decay"),
-          seed: parseInteger(flags.seed, "--seed", 0),
-          mean: parseNumberList(flags.mean, "--mean"),
-          std: parseNumberList(flags.std, "--std"),
+          ...settings,
           epochState: flags.epochState ? `${stem}.epoch-state.json` : undefined,
           // Removed once the model is written: a kill between the two would otherwise lose every epoch.
           keepEpochState: true,
-          excludeClasses: flags.excludeClasses === undefined ? undefined : flags.excludeClasses.split(",").map((item) => parseClass(item, data.classNames, "--exclude-classes", "the training data")),
           // Said once train has accepted the state (a state of another run is refused in one line, without it).
           onProgress: (event) => (event.phase === "resume" ? console.error(`lesion: resuming from ${event.detail}: ${event.done} of ${event.total} epochs done`) : progress.onProgress(event)),
           onEpoch: (e) => {
@@ -134,22 +146,17 @@ export function registerTrain(program: Command): void {
         });
         progress.stop();
         for (const w of result.warnings) console.error(warningLine(w));
-        writeFileAtomic(initialPath, result.initial);
-        const history = trainingHistory(result);
-        writeFileAtomic(historyPath, `${JSON.stringify(history, null, 2)}\n`);
+        writeFileAtomic(paths.initial, result.initial);
+        // The history carries the run's identity and both models' hashes: the same command again trains nothing.
+        const history = trainHistoryFile(result, identity);
+        writeFileAtomic(paths.history, `${JSON.stringify(history, null, 2)}\n`);
         writeFileAtomic(output, result.model);
         if (options.epochState) rmSync(options.epochState, { force: true });
         if (flags.json) return printJson(history);
-        console.log(`wrote ${output} (and ${initialPath}, ${historyPath})`);
+        console.log(`wrote ${output} (and ${paths.initial}, ${paths.history})`);
       } finally {
         interrupt.dispose();
         progress.stop();
       }
     });
-}
-
-/** The files written beside the model: its initial weights and its history. */
-function companions(output: string): [string, string] {
-  const stem = output.replace(/\.onnx$/i, "");
-  return [`${stem}.initial.onnx`, `${stem}.history.json`];
 }

@@ -122,23 +122,7 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
   const data = options.excludeClasses && options.excludeClasses.length > 0 ? withoutClasses(all, options.excludeClasses) : all;
   const test = options.test ? testDataFor(options.test, all) : undefined;
   const network = zooNetwork(options.arch, data.shape, data.numClasses);
-  const optimizer = options.optimizer ?? "sgd";
-  const settings = {
-    epochs: options.epochs ?? 10,
-    batchSize: options.batchSize ?? 128,
-    optimizer,
-    lr: options.lr ?? (optimizer === "sgd" ? 0.02 : 0.001),
-    // Adam has none: recorded as null, not a 0.9 it never used.
-    momentum: optimizer === "sgd" ? options.momentum ?? 0.9 : null,
-    weightDecay: options.weightDecay ?? 0,
-    seed: options.seed ?? 0,
-  };
-  for (const [key, value] of Object.entries(settings)) {
-    if (typeof value === "number" && !(Number.isFinite(value) && value >= 0)) fail("bad-option", `\`${key}\` must be a number ≥ 0, got ${value}`, { options: [key], value });
-  }
-  for (const key of ["epochs", "batchSize"] as const) {
-    if (!(Number.isInteger(settings[key]) && settings[key] >= 1)) fail("bad-option", `\`${key}\` must be a whole number ≥ 1, got ${settings[key]}`, { options: [key], value: settings[key] });
-  }
+  const settings = trainSettings(options);
   // As import checks them: a count that fits neither one value nor one per channel would be misread at evaluation.
   checkMeanStd(options.mean, options.std);
   const preprocessing: Preprocessing = { layout: "nchw", mean: options.mean ?? [0.5], std: options.std ?? [0.5], imageShape: data.shape };
@@ -190,6 +174,32 @@ export async function train(all: Dataset, options: TrainOptions): Promise<TrainR
   };
   if (options.epochState && !options.keepEpochState) rmSync(options.epochState, { force: true });
   return result;
+}
+
+/**
+ * The optimisation settings `train` takes from `options`, defaults filled in (TrainResult.options): what a rerun of a
+ * training run is compared by, whether a default or the same value was given (`lr` 0.02 is SGD's default).
+ * @throws LesionError `bad-option` (a negative or non-finite setting; epochs or batchSize not a whole number ≥ 1).
+ */
+export function trainSettings(options: Omit<TrainOptions, "arch">): TrainResult["options"] {
+  const optimizer = options.optimizer ?? "sgd";
+  const settings = {
+    epochs: options.epochs ?? 10,
+    batchSize: options.batchSize ?? 128,
+    optimizer,
+    lr: options.lr ?? (optimizer === "sgd" ? 0.02 : 0.001),
+    // Adam has none: recorded as null, not a 0.9 it never used.
+    momentum: optimizer === "sgd" ? options.momentum ?? 0.9 : null,
+    weightDecay: options.weightDecay ?? 0,
+    seed: options.seed ?? 0,
+  };
+  for (const [key, value] of Object.entries(settings)) {
+    if (typeof value === "number" && !(Number.isFinite(value) && value >= 0)) fail("bad-option", `\`${key}\` must be a number ≥ 0, got ${value}`, { options: [key], value });
+  }
+  for (const key of ["epochs", "batchSize"] as const) {
+    if (!(Number.isInteger(settings[key]) && settings[key] >= 1)) fail("bad-option", `\`${key}\` must be a whole number ≥ 1, got ${settings[key]}`, { options: [key], value: settings[key] });
+  }
+  return settings;
 }
 
 /**

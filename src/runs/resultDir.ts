@@ -175,8 +175,8 @@ export function readRun(dir: string): RunFile | null {
   }
 }
 
-/** Whether two identities are the same run (JSON equality, key order aside). */
-export function sameRun(a: RunIdentity, b: RunIdentity): boolean {
+/** Whether two identities (a RunIdentity, or another command's, as train's) are the same run (JSON equality, key order aside). */
+export function sameRun<T extends object = RunIdentity>(a: T, b: T): boolean {
   return canonical(a) === canonical(b);
 }
 
@@ -187,8 +187,10 @@ export function holdsRun(dir: string, run: RunIdentity): boolean {
 }
 
 /** The fields in which two identities differ, for a one-line message: "model 1a2b3c4d… vs 5e6f7a8b…, options.site fc1 vs fc2". */
-export function describeDifference(a: RunIdentity, b: RunIdentity): string {
-  const short = (v: unknown) => {
+export function describeDifference<T extends object = RunIdentity>(a: T, b: T): string {
+  const short = (value: unknown) => {
+    // A data identity beside none (train's test data) by its spec: its JSON cut at 40 characters named only "spec".
+    const v = value && typeof value === "object" && "spec" in value && "sha256" in value ? (value as DataIdentity).spec : value;
     // Unset is "none" whether the identity holds null or leaves the key out (recover said "null", transplant "none").
     const text = typeof v === "string" ? v : v === null ? "none" : JSON.stringify(v) ?? "none";
     return /^[0-9a-f]{64}$/.test(text) ? `${text.slice(0, 8)}…` : text.length > 40 ? `${text.slice(0, 37)}…` : text;

@@ -395,9 +395,10 @@ describe("lesion (bin)", () => {
     expect(history.history).toHaveLength(2);
     // Which data the test accuracy is measured on, in the file too.
     expect([history.data, history.test]).toEqual([data, data]);
-    // A model at the output path is replaced only with --overwrite; the refusal comes before training, nothing changes.
+    // Another run's model at the output path is replaced only with --overwrite; the refusal, naming what differs, comes
+    // before training, nothing changes.
     const before = readFileSync(join(dir, "small.onnx"));
-    expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "1", "--seed", "5", "-o", "small.onnx"), /^lesion: small\.onnx, small\.initial\.onnx, small\.history\.json exist; use --overwrite to replace them, or choose another -o path$/);
+    expectOneLineError(lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "1", "--seed", "5", "-o", "small.onnx"), /^lesion: small\.onnx, small\.initial\.onnx, small\.history\.json exist \(another training run: options\.epochs 2 there, 1 now; options\.seed 0 there, 5 now; test npy:\S+ there, none now\); use --overwrite to replace them, or choose another -o path$/);
     expect(readFileSync(join(dir, "small.onnx")).equals(before)).toBe(true);
     const again = lesion("train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "1", "--seed", "5", "-o", "small.onnx", "--overwrite");
     expect(again.status, again.stderr).toBe(0);
