@@ -7,7 +7,7 @@ import { checkData } from "../engine/forward.js";
 import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { DEFAULT_ARCH, defaultModel } from "../models/defaultModel.js";
-import { study, unfinishedSteps, type StudyOptions } from "../runs/study.js";
+import { checkStudyDir, study, unfinishedSteps, type StudyOptions } from "../runs/study.js";
 import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, parseNumber, percent, trainingSpecs, loadModelData, numberedAs, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 import { warningLine } from "./flagMessage.js";
@@ -65,6 +65,8 @@ export function registerStudy(program: Command): void {
       if (flags.recoverSite !== undefined && !flags.recover) fail("bad-option", "--recover-site is the site of --recover, which is not given", { options: ["recoverSite", "recover"] });
       if (flags.recoverLr !== undefined && !flags.recover) fail("bad-option", "--recover-lr is the learning rate of --recover, which is not given", { options: ["recoverLr", "recover"] });
       if (!["cheap", "all", "none"].includes(flags.pairs)) fail("bad-option", `--pairs must be cheap, all or none, got '${flags.pairs}'`, { options: ["pairs"], value: flags.pairs });
+      // Before the default network is trained (a minute): a directory of other files or another command's results.
+      checkStudyDir(flags.output);
       const progress = studyProgress();
       const interrupt = abortOnInterrupt();
       const opened: LesionModel[] = [];

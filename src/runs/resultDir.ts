@@ -5,8 +5,9 @@
  * A directory never mixes runs: `run.json` names what the run is (command, model SHA-256, data identity, options),
  * written before any work; a run with anything different is refused (`resume-mismatch`, naming what differs) unless
  * told to overwrite, and then the old run's files are removed. Writing removes files of the previous run that the new
- * one does not write. While a run works in it, `lesion.lock` holds its pid: a second run is refused (`dir-locked`);
- * the lock of a process that no longer exists is taken over.
+ * one does not write. Nor does a run go among other files: a directory that is not empty must hold a lesion run
+ * (foreignDir.ts). While a run works in it, `lesion.lock` holds its pid: a second run is refused (`dir-locked`); the
+ * lock of a process that no longer exists is taken over.
  */
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
@@ -15,6 +16,7 @@ import { join } from "node:path";
 import type { DataIdentity } from "../data/dataIdentity.js";
 import { fail } from "../errors.js";
 import { ensureDir, guardWrite, writeFileAtomic } from "../files.js";
+import { refuseForeignDir } from "./foreignDir.js";
 import { acquireLock } from "./lock.js";
 import { encodeNpy } from "./npy.js";
 
@@ -87,7 +89,8 @@ export interface OpenResultDirOptions {
 /**
  * Claims `dir` for a run before any work: creates it, takes its lock, and checks that it holds no other run.
  * Throws `unwritable-path` (cannot create or write), `dir-locked` (another live process works there) or
- * `resume-mismatch` (another run's results, naming what differs and how to override).
+ * `resume-mismatch` (another run's results, naming what differs and how to override; a study; or, even with
+ * `overwrite`, a directory that is not empty and holds no lesion run: refuseForeignDir).
  */
 export function openResultDir(dir: string, run: RunIdentity, options: OpenResultDirOptions = {}): ResultDir {
   // A study's directory (study.json, a directory per step) is not replaced by one command's files, even when asked.
@@ -97,6 +100,8 @@ export function openResultDir(dir: string, run: RunIdentity, options: OpenResult
   if (others.length > 0 && !readRun(dir)) {
     fail("resume-mismatch", `${dir} holds the directories of other lesion runs (${others.slice(0, 3).join(", ")}${others.length > 3 ? ", …" : ""}); give this run a directory of its own (e.g. ${join(dir, run.command)})`, { path: dir });
   }
+  // Nor among a user's own files (`-o ~/Documents`): a directory that is not empty must hold a lesion run.
+  refuseForeignDir(dir, [RUN_FILE, SUMMARY_FILE, ...RESUME_FILES], "run");
   const created = !existsSync(dir);
   ensureDir(dir);
   const lock = acquireLock(dir);

@@ -35,6 +35,7 @@ import { recover } from "../models/recover.js";
 import { recoverableSite } from "../models/recoverSite.js";
 import { recoverFiles } from "./recoverFiles.js";
 import { provenance } from "./provenance.js";
+import { refuseForeignDir } from "./foreignDir.js";
 import { acquireLock } from "./lock.js";
 import { holdsRun, LESION_VERSION, openResultDir, pairsStep, readRun, REPORT_FILE, RESUME_LOG_FILE, RESUME_STATE_FILE, STUDY_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
 import { selectivity } from "../study/unitScores.js";
@@ -112,7 +113,7 @@ export { STUDY_FILE };
  * options) matches a finished one is reused, a killed step resumes from its resume log.
  * @throws LesionError `unknown-site`; `bad-option` (a recovery site not studied, a learning rate ≤ 0); `bad-model`
  * (NaN or infinite weights; an initial model that does not match); `dir-locked` (another run holds `dir`);
- * `resume-mismatch` (`dir` holds another command's results); `unwritable-path`;
+ * `resume-mismatch` (`dir` holds another command's results, or other files and no study: checkStudyDir); `unwritable-path`;
  * and those of the steps' verbs (`shape-mismatch`, `bad-data`, `label-out-of-range`, `unit-out-of-range`,
  * `unsupported-op`, `bad-model`, `engine-disagreement`, `aborted`).
  */
@@ -136,9 +137,7 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   // Characterize clusters units and compares them with the initial model: both found unusable now, not after three steps.
   requireFiniteWeights(model, "a study (its populations)");
   if (options.initial) checkInitial(model, options.initial, sites);
-  // A directory never mixes runs: one command's results (its run.json) are not a study's.
-  const other = readRun(dir);
-  if (other) fail("resume-mismatch", `${dir} holds the results of \`lesion ${other.run.command}\`, not a study; choose another output directory`, { path: dir });
+  checkStudyDir(dir);
   ensureDir(dir);
   const lock = acquireLock(dir);
   try {
@@ -146,6 +145,18 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
   } finally {
     lock.release();
   }
+}
+
+/**
+ * Refuses `dir` as a study directory before anything is written (`lesion study` checks it before training its default
+ * network too): a directory never mixes runs, so one command's results (its run.json) are not a study's, and a
+ * directory that is not empty must already hold a study (study.json), not a user's files or other runs' directories.
+ * @throws LesionError `resume-mismatch` naming the directory.
+ */
+export function checkStudyDir(dir: string): void {
+  const other = readRun(dir);
+  if (other) fail("resume-mismatch", `${dir} holds the results of \`lesion ${other.run.command}\`, not a study; choose another output directory`, { path: dir });
+  refuseForeignDir(dir, [STUDY_FILE], "study");
 }
 
 async function studyLocked(model: LesionModel, data: Dataset, options: StudyOptions, dir: string, sites: string[], recoverSite: string): Promise<StudyResult> {

@@ -163,9 +163,47 @@ describe("lesion result directories (bin)", () => {
     expectOneLineError(lesion(["train", "--arch", "mlp:16-8-3", "--data", data, "--epochs", "50", "-o", join(dir, "plain-file", "m.onnx")]), new RegExp(`output directory ${join(dir, "plain-file")} is not writable: .*\\(EEXIST\\)`));
     // Node's recursive mkdir never returns under /proc; lesion must answer, and not call /proc missing.
     expectOneLineError(lesion(["record", "a.onnx", "--data", data, "-o", "/proc/lesion-test/out"]), /^lesion: cannot create directory \/proc\/lesion-test\/out: \/proc does not allow new directories \(ENOENT\)$/);
-    expectOneLineError(lesion(["record", "a.onnx", "--data", data, "-o", "/proc"]), /^lesion: cannot write \/proc\/lesion.lock: \/proc does not allow new files \(ENOENT\)$/);
+    // /proc itself holds other files: refused before its lock is tried.
+    expectOneLineError(lesion(["record", "a.onnx", "--data", data, "-o", "/proc"]), /^lesion: \/proc holds other files \(\S+, \S+, \S+, … \d+ in all\) and no lesion run; choose a new or empty output directory$/);
     // The directory that makes no files is the one named (a trial's `explore -o /proc/ex.html` named "/").
     expectOneLineError(lesion(["explore", "a.onnx", "--data", data, "-o", "/proc/ex.html"]), /^lesion: output directory \/proc is not writable: \/proc does not allow new files \(ENOENT\)$/);
+  });
+
+  // A user's `ablate … -o ~/Documents` wrote summary.json, .npy files and a CSV among their own files.
+  it("-o DIR that holds other files and no lesion run: every command with a result directory refuses in one line naming it, exit 1, --overwrite too, nothing written; a file output may go there", () => {
+    const docs = join(dir, "docs");
+    mkdirSync(join(docs, "photos"), { recursive: true });
+    writeFileSync(join(docs, "notes.txt"), "the user's notes");
+    writeFileSync(join(docs, "thesis.pdf"), "%PDF");
+    const contents = () => readdirSync(docs, { recursive: true }).map(String).sort();
+    const before = contents();
+    expect(before).toEqual(["notes.txt", "photos", "thesis.pdf"]);
+    const runs: Record<string, string[]> = {
+      ablate: ["ablate", "a.onnx", "--data", data, "--site", "fc1", "--units", "all"],
+      record: ["record", "a.onnx", "--data", data],
+      characterize: ["characterize", "a.onnx", "--data", data, "--no-map"],
+      recover: ["recover", "a.onnx", "--data", data, "--test", data, "--site", "fc1", "--units", "0", "--epochs", "1"],
+      transplant: ["transplant", "b.onnx", "--into", "a.onnx", "--data", data, "--test", data, "--units", "1,2", "--budget-epochs", "1"],
+    };
+    for (const [command, args] of Object.entries(runs)) {
+      for (const extra of [[], ["--overwrite"]]) {
+        expectOneLineError(lesion([...args, ...extra, "-o", docs]), new RegExp(`^lesion: ${docs.replace(/[/.]/g, "\\$&")} holds other files \\(notes\\.txt, photos/, thesis\\.pdf\\) and no lesion run; choose a new or empty output directory$`));
+        expect(contents(), `${command} ${extra.join(" ")}`).toEqual(before);
+      }
+    }
+    // A study: refused before its default network would be trained (none is given here), as with another model.
+    for (const args of [["study", "-o", docs], ["study", "a.onnx", "--data", data, "-o", docs]]) {
+      expectOneLineError(lesion(args), `lesion: ${docs} holds other files (notes.txt, photos/, thesis.pdf) and no lesion study; choose a new or empty output directory`);
+    }
+    expect(contents()).toEqual(before);
+    // An output that is a file goes among other files, as before.
+    expect(lesion(["explore", "a.onnx", "--data", data, "-o", join(docs, "explorer.html")]).status).toBe(0);
+    expect(contents()).toEqual(["explorer.html", ...before]);
+    // A run's own directory that the user added a file to is still its own: the rerun of the finished run reuses it.
+    const own = join(dir, "own");
+    expect(lesion([...runs.record, "-o", own]).status).toBe(0);
+    writeFileSync(join(own, "notes.txt"), "the user's notes");
+    expect(lesion([...runs.record, "-o", own]).stdout).toMatch(/already holds this run's results/);
   });
 
   it("an unwritable cache directory is found before the work starts: lesion study trains nothing and says how to choose another", () => {
