@@ -72,13 +72,13 @@ function transplantUnits(text: string): number[] {
 export function registerTransplant(program: Command): void {
   program
     .command("transplant")
-    .description("transplant a population of a donor MLP's units into a recipient, train its outgoing weights on a small budget, and compare with controls")
-    .argument("<donor>", "ONNX model the units come from (an MLP)")
-    .requiredOption("--into <recipient>", "ONNX model the units go into (an MLP with the same inputs and classes)")
+    .description("transplant a population of a donor's units (an MLP's or a plain CNN's) into a recipient, train its outgoing weights on a small budget, and compare with controls")
+    .argument("<donor>", "ONNX model the units come from (an MLP or a CNN without batch norm)")
+    .requiredOption("--into <recipient>", "ONNX model the units go into (the same kind of network, inputs and classes)")
     .requiredOption("--data <spec>", "labelled budget images (a named set without a split means its train split)")
     .option(FLAGS.test!, "test data (default: the named set's test split)")
     .option(FLAGS.class!, "class (index or name) whose impact population is transplanted and whose gains are reported")
-    .option(FLAGS.site!, "donor site (default: the first hidden layer)")
+    .option(FLAGS.site!, "donor site (default: the last hidden layer, which feeds the output layer)")
     .option(FLAGS.units!, "donor units instead of the class's population: 3,7,12 or @groups.json with one group")
     .option(FLAGS.recipientSite!, "recipient site widened (default: the recipient's layer at the same depth)")
     .option(FLAGS.budgetEpochs!, "epochs over the budget images", "30")

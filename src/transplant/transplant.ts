@@ -3,9 +3,10 @@
  * network into a recipient that lacks its knowledge, and measure against controls with the same budget whether the
  * knowledge moved.
  *
- * Method (dense sites, MLPs; conv sites are out of scope and refused). The population's units are copied exactly:
- * the recipient's layer at the same depth is widened by them with the donor's incoming weights and biases (first
- * layer weights rewritten for the recipient's input normalisation). A deeper population brings its upstream circuit
+ * Method (chains of linear and conv layers: MLPs and plain CNNs, whose conv units are channels; batch norm and
+ * residual networks are refused). The population's units are copied exactly: the recipient's layer at the same depth
+ * is widened by them with the donor's incoming weights and biases (first layer weights rewritten for the recipient's
+ * input normalisation). A deeper population brings its upstream circuit
  * as a parallel branch (every donor unit of the earlier layers, block-diagonal, see src/transplant/transplantNetwork.ts),
  * so its units compute exactly what they computed in the donor; we chose the branch over a least-squares stitch
  * because it is exact and needs no data to fit, at the cost of a wider merged network. The new units' outgoing
@@ -17,7 +18,9 @@
  * own under fine-tuning) died within a few steps on MNIST (never active again on the budget), so fresh-units could
  * end exactly where it started; the units active before and after training are counted per condition (`siteActive`)
  * and a condition that loses half of them is warned about. Accuracies are float64 forward passes; gains carry
- * bootstrap intervals over test images and repeats (src/transplant/transplantStats.ts).
+ * bootstrap intervals over test images and repeats (src/transplant/transplantStats.ts); a conv network's in float32
+ * with near ties settled in float64 (src/transplant/chainPredictions.ts: onnxruntime has no double Conv), an MLP's in
+ * onnxruntime's double Gemm.
  * The check that the knowledge moved with the units: the population ablated in the merged model.
  */
 import type { Dataset } from "../data/types.js";
@@ -31,8 +34,9 @@ import { siteLayerIndex } from "../onnx/network.js";
 import { seeded, shuffle } from "../random.js";
 import type { Progress } from "../progress.js";
 import { networkInputs } from "../models/train.js";
-import { freshUnits, linearIndices, mergeNetworks, rebaseFirstLayer, type MergedNetwork } from "./transplantNetwork.js";
-import { activeUnits, choosePopulation, deadUnits, siteActivations, type PopulationChoice } from "./transplantPopulation.js";
+import { freshUnits, mergeNetworks, rebaseFirstLayer, weightedIndices, type MergedNetwork, type Weighted } from "./transplantNetwork.js";
+import { activeUnits, choosePopulation, deadUnits, type PopulationChoice } from "./transplantPopulation.js";
+import { chainPredictions } from "./chainPredictions.js";
 import { bootstrapGains, type Gains } from "./transplantStats.js";
 import { transplantModelBytes } from "./transplantModel.js";
 import { transplantSites, type Chain } from "./transplantSites.js";
@@ -43,7 +47,7 @@ export interface TransplantOptions {
   test: Dataset;
   /** The class the transplant is for: its population is chosen from the donor when `units` is not given, and its gains are reported apart. */
   class?: number;
-  /** Donor site (a dense site). Default: the donor's first hidden layer. */
+  /** Donor site (the output of a linear or conv layer; a conv site's units are channels). Default: the donor's last hidden layer. */
   site?: string;
   /** Donor units to transplant. Default: the impact population of `class` (src/transplant/transplantPopulation.ts). */
   units?: number[];
@@ -170,8 +174,9 @@ export interface TransplantResult {
  * `options.test` (overall and per class, fractions 0..1) is compared before and after and with controls (random
  * units, fresh units), gains with bootstrap intervals.
  * @throws LesionError `shape-mismatch` (input shapes or class counts differ); `unknown-site`; `unit-out-of-range`;
- * `bad-units` (no units, all dead, or no population holds the class); `unsupported-op` (conv sites or layers other
- * than dense chains); `bad-model` (different activations up to the site); `bad-option`; `bad-data`; `aborted`.
+ * `bad-units` (no units, all dead, or no population holds the class); `unsupported-op` (batch norm, residual or
+ * other layers than a chain of linear and conv layers, or a padded first conv under different input means);
+ * `bad-model` (different activations, or conv and pooling windows, up to the site); `bad-option`; `bad-data`; `aborted`.
  */
 export async function transplant(donor: LesionModel, recipient: LesionModel, data: Dataset, options: TransplantOptions): Promise<TransplantResult> {
   const warnings: string[] = [];
@@ -179,7 +184,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
     warnings.push(message);
     options.onWarning?.(message);
   };
-  const { donorChain, recipientChain, donorSite, donorLayer, donorLinears, depth, recipientSite, recipientLinears } = transplantSites(donor, recipient, [data, options.test], options);
+  const { donorChain, recipientChain, donorSite, donorLayer, donorWeighted, depth, recipientSite, recipientWeighted } = transplantSites(donor, recipient, [data, options.test], options);
   if (options.class !== undefined && !(Number.isInteger(options.class) && options.class >= 0 && options.class < recipient.numClasses)) fail("bad-option", `\`class\` must be 0..${recipient.numClasses - 1}, got ${options.class}`, { options: ["class"], value: options.class });
   if (options.class === undefined && options.units === undefined) fail("bad-option", "transplant needs a `class` (to choose the population) or `units`", { options: ["class", "units"] });
   if (options.units !== undefined) {
@@ -203,8 +208,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
   const donorView = { name: donor.name, network: donorChain.network, values: donorChain.values, siteLayer: donorLayer, site: donorSite.name };
   let population: PopulationChoice;
   if (options.units !== undefined) {
-    const { activations, width } = siteActivations(donorView, donorInputs, budget.n);
-    const dead = deadUnits(activations, width);
+    const dead = deadUnits(donorChain.network, donorChain.values, donorInputs, budget.n, donorLayer);
     const deadGiven = options.units.filter((u) => dead.includes(u));
     if (deadGiven.length === options.units.length) fail("bad-units", `units ${donorSite.name}:${deadGiven.join(",")} of ${donor.name} are dead on ${budget.spec} (never active): nothing to transplant`, { site: donorSite.name, units: deadGiven });
     if (deadGiven.length > 0) warn(`units ${deadGiven.join(",")} of ${donorSite.name} are dead on ${budget.spec}; they are transplanted but carry nothing`);
@@ -214,15 +218,18 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
   }
 
   // The donor rows (incoming weights and biases) of the chosen units, and the upstream branch.
-  const donorLinear = (j: number) => donorChain.network.layers[donorLinears[j]] as { name: string; in: number; out: number; bias: boolean };
+  const donorWeightedLayer = (j: number) => donorChain.network.layers[donorWeighted[j]] as Weighted;
+  // A unit's incoming weights: `in` of a linear layer, `in`·k² of a conv layer.
+  const rowSize = (layer: Weighted) => layer.in * (layer.op === "conv" ? layer.kernel * layer.kernel : 1);
   const rowsOf = (j: number, units: number[]) => {
-    const layer = donorLinear(j);
+    const layer = donorWeightedLayer(j);
     const weight = donorChain.values.get(`${layer.name}.weight`)!;
     const bias = layer.bias ? donorChain.values.get(`${layer.name}.bias`)! : null;
-    if (j === 0) return rebaseFirstLayer(weight, bias, units, layer.in, donor.preprocessing, recipient.preprocessing);
-    return { weight: Float32Array.from(units.flatMap((u) => Array.from(weight.subarray(u * layer.in, (u + 1) * layer.in)))), bias: Float32Array.from(units.map((u) => (bias ? bias[u] : 0))) };
+    if (j === 0) return rebaseFirstLayer(layer, weight, bias, units, donor.preprocessing, recipient.preprocessing);
+    const size = rowSize(layer);
+    return { weight: Float32Array.from(units.flatMap((u) => Array.from(weight.subarray(u * size, (u + 1) * size)))), bias: Float32Array.from(units.map((u) => (bias ? bias[u] : 0))) };
   };
-  const branch = Array.from({ length: depth }, (_, j) => ({ ...rowsOf(j, Array.from({ length: donorLinear(j).out }, (_, u) => u)), donorSite: donorLinear(j).name }));
+  const branch = Array.from({ length: depth }, (_, j) => ({ ...rowsOf(j, Array.from({ length: donorWeightedLayer(j).out }, (_, u) => u)), donorSite: donorWeightedLayer(j).name }));
   const recipientBase = { network: recipientChain.network, values: recipientChain.values, preprocessing: recipient.preprocessing };
   const m = population.units.length;
   const alive = Array.from({ length: donorSite.units }, (_, u) => u).filter((u) => !population.dead.includes(u));
@@ -233,7 +240,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
       return { merged: mergeNetworks({ recipient: recipientBase, depth, population: rowsOf(depth, units), branch, train: "outgoing" }), units };
     }
     if (condition === "fresh-units") {
-      const fanIn = (recipientChain.network.layers[recipientLinears[depth]] as { in: number }).in;
+      const fanIn = rowSize(recipientChain.network.layers[recipientWeighted[depth]] as Weighted);
       return { merged: mergeNetworks({ recipient: recipientBase, depth, population: freshUnits(m, fanIn, s), branch: [], train: "new-units" }), units: null };
     }
     return { merged: mergeNetworks({ recipient: recipientBase, depth, population: { weight: new Float32Array(0), bias: new Float32Array(0) }, branch: [], train: "all" }), units: null };
@@ -267,7 +274,9 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
   };
   const cache = dense64Cache(options.threads);
   try {
-    const predict = (chain: Chain, zeroed: { layer: number; units: number[]; width: number } | null = null) => densePredictions64(cache, chain.network, chain.values, test.inputs, options.test.n, zeroed);
+    const conv = recipientChain.network.layers.some((l) => l.op === "conv");
+    const predict = async (chain: Chain, zeroed: { layer: number; units: number[]; width: number } | null = null) =>
+      conv ? chainPredictions(chain.network, chain.values, test.inputs, options.test.n, cache.threads, zeroed) : densePredictions64(cache, chain.network, chain.values, test.inputs, options.test.n, zeroed);
     const beforePredictions = await predict(recipientChain);
     const before = outcome(beforePredictions);
     const conditions: TransplantCondition[] = ["transplant", "random-units", "fresh-units", "finetune"];
@@ -315,7 +324,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
         if (condition === "transplant") {
           if (!first) first = { merged, values: trained.parameters };
           const mergedSite = siteLayerIndex(merged.network, recipientSite.name);
-          const width = (merged.network.layers[linearIndices(merged.network)[depth]] as { out: number }).out;
+          const width = (merged.network.layers[weightedIndices(merged.network)[depth]] as Weighted).out;
           const ablated = await predict(chain, { layer: mergedSite, units: merged.units, width });
           checks.push(outcome(ablated).outcome);
           sameAsBefore &&= ablated.every((p, i) => p === beforePredictions[i]);

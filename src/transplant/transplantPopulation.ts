@@ -4,13 +4,14 @@
  * data and ranked by how much it lowers the mean log-probability of K on the images of K (a continuous form of the
  * class's accuracy drop, so that on a hundred images units that flip no image are still ordered by how far they
  * move K); the population is the shortest prefix of that ranking whose group ablation costs K at least half of the
- * largest accuracy drop any prefix causes. Dead units (never active on the data) are never chosen.
+ * largest accuracy drop any prefix causes. Dead units (never active on the data) are never chosen. A conv site's
+ * units are its channels: a channel is ablated at every position, and is dead when it is 0 at every position.
  */
 import { fail } from "../errors.js";
-import type { Network } from "../onnx/network.js";
+import { layerShapes, type Network } from "../onnx/network.js";
 import { crossEntropy } from "../engine/sweep/logits.js";
 import { argmax } from "../engine/metrics.js";
-import { forward64 } from "./transplantNetwork.js";
+import { chainForward64, forBatches64 } from "./chainForward64.js";
 
 export interface PopulationChoice {
   /** Donor units, largest impact first (as given when the caller named them). */
@@ -34,57 +35,64 @@ interface Donor {
   site: string;
 }
 
-/** Donor activations at the site for the given preprocessed inputs ([n, units], float64). */
-export function siteActivations(donor: Donor, inputs: Float32Array, n: number): { activations: Float64Array; width: number } {
-  const { output, width } = forward64(donor.network, donor.values, inputs, n, {}, 0, donor.siteLayer);
-  return { activations: output, width };
+/** Units (features, or channels at every position) of the output of layer `siteLayer` that are 0 on every one of the n samples. */
+export function deadUnits(network: Network, values: Map<string, Float32Array>, inputs: Float32Array, n: number, siteLayer: number): number[] {
+  let alive: Uint8Array | null = null;
+  forBatches64(network, values, inputs, n, siteLayer, (output, _start, count, shape) => {
+    const plane = shape.slice(1).reduce((a, b) => a * b, 1);
+    const found = (alive ??= new Uint8Array(shape[0]));
+    for (let k = 0; k < output.length; k++) if (output[k] !== 0) found[Math.floor(k / plane) % shape[0]] = 1;
+  });
+  const found = alive ?? new Uint8Array(0);
+  return Array.from(found.keys()).filter((u) => found[u] === 0);
 }
 
-/** Units whose output is 0 on every sample. */
-export function deadUnits(activations: Float64Array, width: number): number[] {
-  const alive = new Uint8Array(width);
-  for (let k = 0; k < activations.length; k++) if (activations[k] !== 0) alive[k % width] = 1;
-  return Array.from(alive.keys()).filter((u) => alive[u] === 0);
-}
-
-/** How many of `units` are active (positive) on at least one of the n samples at the output of layer `siteLayer`. */
+/** How many of `units` are active (nonzero) on at least one of the n samples at the output of layer `siteLayer`. */
 export function activeUnits(network: Network, values: Map<string, Float32Array>, inputs: Float32Array, n: number, siteLayer: number, units: number[]): number {
-  const { output, width } = forward64(network, values, inputs, n, {}, 0, siteLayer);
-  const dead = new Set(deadUnits(output, width));
+  const dead = new Set(deadUnits(network, values, inputs, n, siteLayer));
   return units.filter((u) => !dead.has(u)).length;
 }
 
 /** The population of class `target` at the donor's site, chosen as the module comment says. */
 export function choosePopulation(donor: Donor, inputs: Float32Array, labels: Int32Array, target: number, dataSpec: string): PopulationChoice {
   const n = labels.length;
-  const { activations, width } = siteActivations(donor, inputs, n);
-  const dead = deadUnits(activations, width);
   const rows = Array.from(labels.keys()).filter((s) => labels[s] === target);
   if (rows.length === 0) fail("bad-data", `the transplant data ${dataSpec} has no images of class ${target} to choose its population from`, { source: dataSpec });
+  const dead = deadUnits(donor.network, donor.values, inputs, n, donor.siteLayer);
   const m = rows.length;
-  const own = new Float64Array(m * width);
-  rows.forEach((s, r) => own.set(activations.subarray(s * width, (s + 1) * width), r * width));
-  const suffix = (zeroed: number[]) => {
-    const input = Float64Array.from(own);
-    for (const u of zeroed) for (let r = 0; r < m; r++) input[r * width + u] = 0;
-    return forward64(donor.network, donor.values, input, m, {}, donor.siteLayer + 1);
+  const sample = inputs.length / n;
+  const own = new Float32Array(m * sample);
+  rows.forEach((s, r) => own.set(inputs.subarray(s * sample, (s + 1) * sample), r * sample));
+  // Each zeroed set's mean log-probability of the class and its accuracy on the class's images, the site's
+  // activations computed once per batch for every set (one running sum per set, in sample order).
+  const scores = (sets: number[][]) => {
+    const logProbability = new Float64Array(sets.length);
+    const correct = new Float64Array(sets.length);
+    forBatches64(donor.network, donor.values, own, m, donor.siteLayer, (activations, _start, count, shape) => {
+      const plane = shape.slice(1).reduce((a, b) => a * b, 1);
+      const width = shape[0] * plane;
+      sets.forEach((zeroed, z) => {
+        const input = Float64Array.from(activations);
+        for (let r = 0; r < count; r++) for (const u of zeroed) input.fill(0, r * width + u * plane, r * width + (u + 1) * plane);
+        const { output } = chainForward64(donor.network, donor.values, input, count, {}, donor.siteLayer + 1);
+        const classes = output.length / count;
+        for (let r = 0; r < count; r++) {
+          const row = output.subarray(r * classes, (r + 1) * classes);
+          logProbability[z] -= crossEntropy(row, target);
+          if (argmax(row) === target) correct[z]++;
+        }
+      });
+    });
+    return sets.map((_, z) => ({ logProbability: logProbability[z] / m, accuracy: correct[z] / m }));
   };
-  const score = (zeroed: number[]) => {
-    const { output, width: classes } = suffix(zeroed);
-    let logProbability = 0;
-    let correct = 0;
-    for (let r = 0; r < m; r++) {
-      const row = output.subarray(r * classes, (r + 1) * classes);
-      logProbability -= crossEntropy(row, target);
-      if (argmax(row) === target) correct++;
-    }
-    return { logProbability: logProbability / m, accuracy: correct / m };
-  };
-  const base = score([]);
+  const width = layerShapes(donor.network)[donor.siteLayer][0];
   const deadSet = new Set(dead);
-  const impact = Array.from({ length: width }, (_, u) => (deadSet.has(u) ? 0 : base.logProbability - score([u]).logProbability));
+  const alive = Array.from({ length: width }, (_, u) => u).filter((u) => !deadSet.has(u));
+  const [base, ...singles] = scores([[], ...alive.map((u) => [u])]);
+  const impact = new Array<number>(width).fill(0);
+  alive.forEach((u, i) => (impact[u] = base.logProbability - singles[i].logProbability));
   const ranking = impact.map((v, u) => ({ v, u })).filter((e) => e.v > 0 && !deadSet.has(e.u)).sort((a, b) => b.v - a.v || a.u - b.u).map((e) => e.u);
-  const prefixDrops = ranking.map((_, p) => base.accuracy - score(ranking.slice(0, p + 1)).accuracy);
+  const prefixDrops = scores(ranking.map((_, p) => ranking.slice(0, p + 1))).map((s) => base.accuracy - s.accuracy);
   const largest = Math.max(0, ...prefixDrops);
   if (largest <= 0) fail("bad-units", `no population of ${donor.name} site ${donor.site} holds class ${target}: ablating its units never lowers the class's accuracy on ${dataSpec}`, { site: donor.site });
   const size = prefixDrops.findIndex((d) => d >= largest / 2) + 1;

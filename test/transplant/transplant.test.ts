@@ -250,11 +250,11 @@ describe("transplant: bad input, one clear line each", () => {
     expect([error.code, error.message]).toEqual(["bad-units", "units fc1:1,4 of a.onnx are dead on random:8 (never active): nothing to transplant"]);
   });
 
-  it("transplant(a CNN donor) is unsupported-op: conv networks are out of scope", async () => {
+  it("transplant(a CNN donor, an MLP recipient) is bad-model naming both networks' layers up to the site", async () => {
     const [a, b] = [await open(randomCnn(1, 5), "cnn.onnx"), await open(randomMlp([64, 6, 5], 2, [1, 8, 8]), "b.onnx")];
     const images = data(20, 64, 5);
-    const error = await errorOf(() => transplant(a, b, { ...images, shape: [1, 8, 8] }, { test: { ...images, shape: [1, 8, 8] }, class: 0 }));
-    expect([error.code, error.message]).toEqual(["unsupported-op", "cnn.onnx has conv layers; transplant handles MLPs (dense sites) only, conv networks are out of scope"]);
+    const error = await errorOf(() => transplant(a, b, { ...images, shape: [1, 8, 8] }, { test: { ...images, shape: [1, 8, 8] }, class: 0, site: "conv1" }));
+    expect([error.code, error.message]).toEqual(["bad-model", "donor layers up to conv1 (conv(kernel=3,stride=1,padding=1),relu) differ from the recipient's up to fc1 (linear,relu); the units need the same activations and windows"]);
   });
 
   it("lesion transplant --class by the recipient's class name: resolved to its index (the console names it); a name it lacks is one line, exit 1, nothing written; the drawn budget's indices are written", async () => {
