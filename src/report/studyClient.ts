@@ -190,6 +190,9 @@ if (data.recovery) {
   const controlRows = control ? [{ epoch: 0, series: "intact retrained (control)", accuracy: r.intact.accuracy }, ...control.map((e) => ({ epoch: e.epoch, series: "intact retrained (control)", accuracy: e.accuracy }))] : [];
   const last = r.epochs[r.epochs.length - 1];
   const summary = last ? " After " + last.epoch + " epoch" + (last.epoch > 1 ? "s" : "") + " the damaged network is at " + percentText(last.accuracy) + " (from " + percentText(r.ablated.accuracy) + "; intact " + percentText(r.intact.accuracy) + "), " + (last.recovered === null ? "" : percentText(last.recovered) + " of the lost accuracy back") + (control ? "; the intact network retrained with the same budget went from " + percentText(r.intact.accuracy) + " to " + percentText(control[control.length - 1].accuracy) + (last.recovered !== null && last.recovered > 1 ? ", so a recovery above 100 % is partly what extra training gives any network." : ": what extra training alone gives.") : ".") : "";
+  // A class retraining left below the damaged network (a negative recovery of it) is named: the overall line hides it.
+  const worse = last ? classes.flatMap((name, c) => (last.perClass[c] !== null && r.ablated.perClass[c] !== null && last.perClass[c] < r.ablated.perClass[c] ? ["class " + name + " (" + percentText(r.ablated.perClass[c]) + " → " + percentText(last.perClass[c]) + ")"] : [])) : [];
+  const worseText = worse.length ? " Retraining left " + worse.join(", ") + " below the damaged network: a negative recovery of " + (worse.length === 1 ? "that class." : "those classes.") : "";
   // Two panels: the overall lines on an axis of their own (under ten class lines near 100 % they could not be told
   // apart, a trial found), with a legend that shows each line's style; the classes beside them.
   const damaged = { label: "ablated, then retrained", stroke: "black", width: 3, dash: null };
@@ -226,7 +229,7 @@ if (data.recovery) {
   const pair = document.createElement("div");
   pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem"; pair.style.alignItems = "flex-end";
   pair.append(left, byClass);
-  figure(s, pair, recoveredUnits(r) + " ablated (" + r.mode + ") and the network retrained" + (r.settings ? " (" + r.settings.epochs + " epoch" + (r.settings.epochs === 1 ? "" : "s") + " of " + r.settings.optimizer.toUpperCase() + ", lr " + r.settings.lr + ", batches of " + r.settings.batchSize + ")" : "") + trainedOn(r) + ". First, overall accuracy by epoch: the damaged network (thick black), the intact network (dashed grey)" + (control ? " and the intact network retrained with the same budget (dotted orange, the control)" : "") + "; then the damaged network's accuracy per class. Epoch 0 is the damaged network before retraining." + summary, "recovery", [...rows, ...perClass, ...controlRows]);
+  figure(s, pair, recoveredUnits(r) + " ablated (" + r.mode + ") and the network retrained" + (r.settings ? " (" + r.settings.epochs + " epoch" + (r.settings.epochs === 1 ? "" : "s") + " of " + r.settings.optimizer.toUpperCase() + ", lr " + r.settings.lr + ", batches of " + r.settings.batchSize + ")" : "") + trainedOn(r) + ". First, overall accuracy by epoch: the damaged network (thick black), the intact network (dashed grey)" + (control ? " and the intact network retrained with the same budget (dotted orange, the control)" : "") + "; then the damaged network's accuracy per class. Epoch 0 is the damaged network before retraining." + summary + worseText, "recovery", [...rows, ...perClass, ...controlRows]);
 } else {
   // Said, so a reader of the papers does not look for it in vain (a trial's default study had none, without a word).
   const s = section("recovery", "Recovery after ablation");

@@ -260,6 +260,14 @@ describe("study and report", () => {
       expect(recovery).toMatch(/the intact network retrained with the same budget went from \d+\.\d\d% to \d+\.\d\d%/);
       // Which images it retrained on and was measured on (helper trial 'newuser67' could not tell).
       expect(recovery).toMatch(/ on \S+ \(\d+ images\), accuracies measured on \S+ \(\d+ images\)\. First, overall accuracy/);
+      // A class retraining left below the damaged network is named with both accuracies (the overall line hides it).
+      const worse = await page.evaluate(() => {
+        const r = JSON.parse(document.getElementById("data")!.textContent!).recovery;
+        const last = r.epochs[r.epochs.length - 1];
+        return r.ablated.perClass.flatMap((a: number | null, c: number) => (a !== null && last.perClass[c] !== null && last.perClass[c] < a ? [[c, (100 * a).toFixed(2), (100 * last.perClass[c]).toFixed(2)]] : []));
+      });
+      if (worse.length === 0) expect(recovery).not.toContain("negative recovery");
+      else expect(recovery).toContain("Retraining left " + worse.map(([c, a, b]: [number, string, string]) => `class ${c} (${a}% → ${b}%)`).join(", ") + " below the damaged network");
       // Canvas figures (first-layer weights) export too: the SVG embeds the tiles as an image.
       const weights = await fetchDownload('#weights button[data-export="svg"]');
       expect(weights.bytes.toString("utf8")).toMatch(/<image [^>]*href="data:image\/png;base64,/);
