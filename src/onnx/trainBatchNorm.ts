@@ -7,6 +7,9 @@
  * Backward (the batch statistics depend on x): dβ = Σ dy, dγ = Σ dy·x̂,
  *   dx = γ/√(σ² + ε) · (dy − mean dy − x̂·mean(dy·x̂)).
  * Evaluation: ONNX BatchNormalization with the running statistics.
+ * Frozen (training with the statistics held, as fine-tuning with a frozen batch norm; a transplant's merged network):
+ *   x̂ = (x − running_mean)/√(running_var + ε), y = γ·x̂ + β, the running statistics passed through unchanged;
+ *   dβ = Σ dy, dγ = Σ dy·x̂, dx = dy·γ/√(running_var + ε).
  * ONNX's own BatchNormalization training mode is not used: it updates the running variance with the biased one.
  */
 import { DataType, makeNode, type NodeProto } from "./proto.js";
@@ -26,6 +29,8 @@ export interface BatchNormSaved {
   scale: string;
   /** Rank of one sample's input: 3 for images, 1 for flat. */
   rank: number;
+  /** Normalised by the running statistics (held): x̂ does not depend on the batch. */
+  frozen?: boolean;
 }
 
 export const runningNames = (name: string) => ({ mean: `${name}.running_mean`, variance: `${name}.running_var` });
@@ -83,7 +88,22 @@ export function batchNormForward(
   return { output, saved: { xhat, invstd, scale, rank } };
 }
 
-/** Backward of a training-mode BatchNorm: sets the gradients of γ and β, returns dx (or null when not needed). */
+/**
+ * Forward of a frozen BatchNorm (layer `index`, see the module comment) in a training step: the running statistics
+ * normalise, and are written unchanged to `outputs.mean` / `outputs.variance`.
+ */
+export function frozenBatchNormForward(g: Builder, input: string, layer: { name: string; channels: number; eps: number }, index: number, rank: number, outputs: { mean: string; variance: string }): { output: string; saved: BatchNormSaved } {
+  const { name, channels, eps } = layer;
+  const running = runningNames(name);
+  const invstd = broadcast(g, index, g.one("Reciprocal", [g.one("Sqrt", [g.one("Add", [running.variance, g.constant(`bn.eps.${index}`, [], new Float32Array([eps]))])])]), channels, rank);
+  const xhat = g.one("Mul", [g.one("Sub", [input, broadcast(g, index, running.mean, channels, rank)]), invstd]);
+  const scale = broadcast(g, index, `${name}.weight`, channels, rank);
+  const output = g.one("Add", [g.one("Mul", [xhat, scale]), broadcast(g, index, `${name}.bias`, channels, rank)]);
+  g.nodes.push(makeNode("Identity", [running.mean], [outputs.mean], `${outputs.mean}/held`), makeNode("Identity", [running.variance], [outputs.variance], `${outputs.variance}/held`));
+  return { output, saved: { xhat, invstd, scale, rank, frozen: true } };
+}
+
+/** Backward of a training-mode (or frozen) BatchNorm: sets the gradients of γ and β, returns dx (or null when not needed). */
 export function batchNormBackward(g: Builder, grad: string, name: string, index: number, saved: BatchNormSaved, grads: Map<string, string>, needInput: boolean): string | null {
   const { input: axesInput } = axes(g, index, saved.rank);
   // Sums kept broadcastable; the means dx needs are these sums over M, so two reductions serve both.
@@ -93,6 +113,7 @@ export function batchNormBackward(g: Builder, grad: string, name: string, index:
   grads.set(`${name}.bias`, g.one("Reshape", [sumGrad, flat]));
   grads.set(`${name}.weight`, g.one("Reshape", [sumGradXhat, flat]));
   if (!needInput) return null;
+  if (saved.frozen) return g.one("Mul", [grad, g.one("Mul", [saved.scale, saved.invstd])]);
   // dx = γ/√(σ² + ε) · (dy − Σdy/M − x̂·Σ(dy·x̂)/M), with 1/M folded into the per-channel factor.
   const perChannel = g.one("Div", [g.one("Cast", [g.one("Size", [grad])], { to: DataType.FLOAT }), g.one("Cast", [g.one("Size", [sumGrad])], { to: DataType.FLOAT })]);
   const inner = g.one("Sub", [g.one("Sub", [g.one("Mul", [grad, perChannel]), sumGrad]), g.one("Mul", [saved.xhat, sumGradXhat])]);

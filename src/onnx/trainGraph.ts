@@ -26,7 +26,7 @@
 import { DataType, makeNode, makeTensor, makeValueInfo, onnx, type ModelProto, type NodeProto, type TensorProto } from "./proto.js";
 import { padChannelsNode, subsampleNode } from "./build.js";
 import { buffers, inputOf, layerShapes, parameters, type Network } from "./network.js";
-import { batchNormBackward, batchNormForward, type BatchNormSaved } from "./trainBatchNorm.js";
+import { batchNormBackward, batchNormForward, frozenBatchNormForward, type BatchNormSaved } from "./trainBatchNorm.js";
 
 export interface StepOptions {
   optimizer: "sgd" | "adam";
@@ -44,6 +44,12 @@ export interface StepOptions {
    * weights (transplant).
    */
   gradientMasks?: Record<string, Float32Array>;
+  /**
+   * Batch norm layers normalise with their running statistics, which stay as they are (as in evaluation; γ and β
+   * still train where their gradient masks let them): a network whose units must keep computing what they computed
+   * (a transplant's). Default false: batch statistics, running ones updated (PyTorch's train mode).
+   */
+  frozenBatchNorm?: boolean;
 }
 
 export const STEP_INPUTS = { x: "x", y: "y", lr: "lr", c1: "adam.c1", c2: "adam.c2" } as const;
@@ -88,7 +94,7 @@ export function trainStepModel(network: Network, options: StepOptions): ModelPro
   g.constant("axis0", [1], BigInt64Array.from([0n]));
   g.constant("axes023", [3], BigInt64Array.from([0n, 2n, 3n]));
   g.constant("flat", [1], BigInt64Array.from([-1n]));
-  const { logits, inputs: layerInputs, raw, saved, gates } = forward(g, network, options.masks, true);
+  const { logits, inputs: layerInputs, raw, saved, gates } = forward(g, network, options.masks, options.frozenBatchNorm ? "frozen" : true);
 
   // Loss and its gradient with respect to the logits.
   const [loss] = g.node("SoftmaxCrossEntropyLoss", [logits, STEP_INPUTS.y], { reduction: "mean" });
@@ -272,7 +278,7 @@ function bufferInputs(network: Network) {
  * updated running statistics are graph outputs, and `saved` holds what each BatchNorm's backward pass reads). `gates`
  * holds GELU's Φ(x) and SiLU's sigmoid(x) per layer, which their derivatives reuse.
  */
-function forward(g: GraphBuilder, network: Network, masks: Record<number, number[]>, training: boolean): { logits: string; inputs: string[]; outputs: string[]; raw: string[]; saved: Map<number, BatchNormSaved>; gates: Map<number, string> } {
+function forward(g: GraphBuilder, network: Network, masks: Record<number, number[]>, training: boolean | "frozen"): { logits: string; inputs: string[]; outputs: string[]; raw: string[]; saved: Map<number, BatchNormSaved>; gates: Map<number, string> } {
   const shapes = layerShapes(network);
   const saved = new Map<number, BatchNormSaved>();
   const gates = new Map<number, string>();
@@ -297,7 +303,7 @@ function forward(g: GraphBuilder, network: Network, masks: Record<number, number
       case "batchnorm": {
         const rank = (from < 0 ? network.inputShape : shapes[from]).length;
         const targets = training ? { mean: updated(`${layer.name}.running_mean`), variance: updated(`${layer.name}.running_var`) } : false;
-        const bn = batchNormForward(g, current, layer, i, rank, targets);
+        const bn = training === "frozen" && targets ? frozenBatchNormForward(g, current, layer, i, rank, targets) : batchNormForward(g, current, layer, i, rank, targets);
         if (bn.saved) saved.set(i, bn.saved);
         out = bn.output;
         break;

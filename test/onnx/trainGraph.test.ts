@@ -225,6 +225,21 @@ describe("trainStepModel with BatchNorm", () => {
   });
 });
 
+describe("trainStepModel with BatchNorm frozen (transplant)", () => {
+  it("trainStepModel({frozenBatchNorm}): gradients through the running statistics agree with central finite differences, and the statistics come out unchanged", async () => {
+    const c = cases.cnn_bn;
+    const base = network(c);
+    const net: Network = { inputShape: base.inputShape, layers: base.layers.map((l) => (l.op === "relu" ? { op: "tanh" } : l)) };
+    const start = values(c);
+    // Statistics unlike any batch's, so a graph that normalised by the batch would give other gradients.
+    const bn = net.layers.find((l) => l.op === "batchnorm") as { name: string; channels: number };
+    start.set(`${bn.name}.running_mean`, Float32Array.from({ length: bn.channels }, (_, i) => 0.3 - 0.2 * i));
+    start.set(`${bn.name}.running_var`, Float32Array.from({ length: bn.channels }, (_, i) => 0.5 + 0.7 * i));
+    const { outputs } = await expectFiniteDifferences(net, { ...SGD1, frozenBatchNorm: true }, c, start, {}, 2e-3);
+    for (const name of [`${bn.name}.running_mean`, `${bn.name}.running_var`]) expect(Array.from(outputs[updated(name)].data as Float32Array)).toEqual(Array.from(start.get(name)!));
+  });
+});
+
 describe("trainStepModel with BatchNorm on a batch of one", () => {
   it("a BatchNorm1d step on one sample leaves running_var = 0.9·old (batch variance 0, no 1/(M−1) blow-up) and a finite loss", async () => {
     const net: Network = { inputShape: [4], layers: [{ op: "linear", name: "fc1", in: 4, out: 3, bias: true }, { op: "batchnorm", name: "bn1", channels: 3, eps: 1e-5, momentum: 0.1 }, { op: "relu" }, { op: "linear", name: "fc2", in: 3, out: 2, bias: true }] };
