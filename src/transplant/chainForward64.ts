@@ -5,6 +5,7 @@
  * ONNX specification; linear layers are `dense` below.
  */
 import { fail } from "../errors.js";
+import { batchNorm } from "../onnx/float64/kernels.js";
 import { conv, globalAveragePool, pool, type WindowAttributes } from "../onnx/float64/window.js";
 import { layerShapes, type Network } from "../onnx/network.js";
 
@@ -14,9 +15,9 @@ const BATCH = 256;
 /**
  * Float64 forward pass of a chain, layers `from`..`to` (inclusive), over `input` ([n, ...], the input of layer
  * `from`); `zeroed` maps a layer index to units whose outputs are forced to 0 (a conv layer's unit is a channel: every
- * position of it). Returns the output of layer `to` and its shape per sample. Throws `unsupported-op` for a layer
- * other than linear, conv, the elementwise activations, max/average/global average pooling, flatten, dropout and
- * log-softmax.
+ * position of it). Returns the output of layer `to` and its shape per sample. Batch norm normalises with its running
+ * statistics. Throws `unsupported-op` for a layer other than linear, conv, batch norm, the elementwise activations,
+ * max/average/global average pooling, flatten, dropout and log-softmax.
  */
 export function chainForward64(network: Network, values: Map<string, Float32Array>, input: Float32Array | Float64Array, n: number, zeroed: Record<number, number[]> = {}, from = 0, to = network.layers.length - 1): { output: Float64Array; shape: number[] } {
   const shapes = layerShapes(network);
@@ -42,6 +43,12 @@ export function chainForward64(network: Network, values: Map<string, Float32Arra
       case "globalavgpool":
         current = globalAveragePool({ dims: [n, ...shape], data: current }).data;
         break;
+      case "batchnorm": {
+        // Evaluation: the running statistics (a transplant trains with them frozen).
+        const of = (key: string) => ({ dims: [layer.channels], data: Float64Array.from(values.get(`${layer.name}.${key}`)!) });
+        current = batchNorm({ dims: [n, ...shape], data: current }, of("weight"), of("bias"), of("running_mean"), of("running_var"), layer.eps).data;
+        break;
+      }
       case "relu":
         for (let k = 0; k < current.length; k++) if (current[k] < 0) current[k] = 0;
         break;

@@ -34,7 +34,7 @@ import { siteLayerIndex } from "../onnx/network.js";
 import { seeded, shuffle } from "../random.js";
 import type { Progress } from "../progress.js";
 import { networkInputs } from "../models/train.js";
-import { freshUnits, mergeNetworks, rebaseFirstLayer, weightedIndices, type MergedNetwork, type Weighted } from "./transplantNetwork.js";
+import { donorRows, freshUnits, mergeNetworks, rowSize, weightedIndices, type MergedNetwork, type Weighted } from "./transplantNetwork.js";
 import { activeUnits, choosePopulation, deadUnits, type PopulationChoice } from "./transplantPopulation.js";
 import { chainPredictions } from "./chainPredictions.js";
 import { bootstrapGains, type Gains } from "./transplantStats.js";
@@ -219,16 +219,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
 
   // The donor rows (incoming weights and biases) of the chosen units, and the upstream branch.
   const donorWeightedLayer = (j: number) => donorChain.network.layers[donorWeighted[j]] as Weighted;
-  // A unit's incoming weights: `in` of a linear layer, `in`·k² of a conv layer.
-  const rowSize = (layer: Weighted) => layer.in * (layer.op === "conv" ? layer.kernel * layer.kernel : 1);
-  const rowsOf = (j: number, units: number[]) => {
-    const layer = donorWeightedLayer(j);
-    const weight = donorChain.values.get(`${layer.name}.weight`)!;
-    const bias = layer.bias ? donorChain.values.get(`${layer.name}.bias`)! : null;
-    if (j === 0) return rebaseFirstLayer(layer, weight, bias, units, donor.preprocessing, recipient.preprocessing);
-    const size = rowSize(layer);
-    return { weight: Float32Array.from(units.flatMap((u) => Array.from(weight.subarray(u * size, (u + 1) * size)))), bias: Float32Array.from(units.map((u) => (bias ? bias[u] : 0))) };
-  };
+  const rowsOf = (j: number, units: number[]) => donorRows(donorChain, donorWeighted, j, units, donor.preprocessing, recipient.preprocessing);
   const branch = Array.from({ length: depth }, (_, j) => ({ ...rowsOf(j, Array.from({ length: donorWeightedLayer(j).out }, (_, u) => u)), donorSite: donorWeightedLayer(j).name }));
   const recipientBase = { network: recipientChain.network, values: recipientChain.values, preprocessing: recipient.preprocessing };
   const m = population.units.length;
@@ -274,7 +265,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
   };
   const cache = dense64Cache(options.threads);
   try {
-    const conv = recipientChain.network.layers.some((l) => l.op === "conv");
+    const conv = recipientChain.network.layers.some((l) => l.op === "conv" || l.op === "batchnorm");
     const predict = async (chain: Chain, zeroed: { layer: number; units: number[]; width: number } | null = null) =>
       conv ? chainPredictions(chain.network, chain.values, test.inputs, options.test.n, cache.threads, zeroed) : densePredictions64(cache, chain.network, chain.values, test.inputs, options.test.n, zeroed);
     const beforePredictions = await predict(recipientChain);
@@ -296,6 +287,7 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
         if (s === seed) controlUnits[c] = units;
         const trained = await trainNetwork(merged.network, {
           optimizer,
+          frozenBatchNorm: true,
           momentum: 0.9,
           weightDecay: 0,
           betas: [0.9, 0.999],

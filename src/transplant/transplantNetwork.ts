@@ -79,6 +79,25 @@ export function rebaseFirstLayer(layer: Weighted, weight: Float32Array, bias: Fl
   return { weight: out, bias: outBias };
 }
 
+/** A unit's incoming weights: `in` of a linear layer, `in`·k² of a conv layer. */
+export function rowSize(layer: Weighted): number {
+  return layer.in * (layer.op === "conv" ? layer.kernel * layer.kernel : 1);
+}
+
+/**
+ * The incoming weights [units, rowSize] and biases of `units` of the donor's weighted layer `j` (of `weighted`), the
+ * first layer's rewritten for the recipient's input normalisation, and their batch norm where the layer has one.
+ */
+export function donorRows(donor: { network: Network; values: Map<string, Float32Array> }, weighted: number[], j: number, units: number[], from: Preprocessing, to: Preprocessing): { weight: Float32Array; bias: Float32Array; norm?: UnitNorm } {
+  const layer = donor.network.layers[weighted[j]] as Weighted;
+  const weight = donor.values.get(`${layer.name}.weight`)!;
+  const bias = layer.bias ? donor.values.get(`${layer.name}.bias`)! : null;
+  const norm = unitNorm(donor, weighted, j, units);
+  if (j === 0) return { ...rebaseFirstLayer(layer, weight, bias, units, from, to), norm };
+  const size = rowSize(layer);
+  return { weight: Float32Array.from(units.flatMap((u) => Array.from(weight.subarray(u * size, (u + 1) * size)))), bias: Float32Array.from(units.map((u) => (bias ? bias[u] : 0))), norm };
+}
+
 /**
  * The incoming weights [m, fanIn] and biases [m] of m fresh units (the fresh-units control): PyTorch's default for
  * nn.Linear and nn.Conv2d (fanIn = in·k² for a conv layer), weights kaiming_uniform(a = √5) and biases alike, both U(±1/√fanIn), drawn from Mulberry32 seeded
@@ -92,6 +111,28 @@ export function freshUnits(m: number, fanIn: number, seed: number): { weight: Fl
   return { weight, bias: draw(m) };
 }
 
+/**
+ * A batch norm's parameters and running statistics for added units (the donor's for its units; a fresh unit's are
+ * PyTorch's initial γ = 1, β = 0, mean 0, variance 1), one entry per unit.
+ */
+export interface UnitNorm {
+  weight: Float32Array;
+  bias: Float32Array;
+  running_mean: Float32Array;
+  running_var: Float32Array;
+}
+
+const NORM_KEYS = ["weight", "bias", "running_mean", "running_var"] as const;
+
+/** The batch norm of `units` of weighted layer `j` (of `weighted`) where one follows it before the next weighted layer; else undefined. */
+export function unitNorm(chain: { network: Network; values: Map<string, Float32Array> }, weighted: number[], j: number, units: number[]): UnitNorm | undefined {
+  const end = weighted[j + 1] ?? chain.network.layers.length;
+  const norm = chain.network.layers.slice(weighted[j] + 1, end).find((l) => l.op === "batchnorm") as { name: string } | undefined;
+  if (!norm) return undefined;
+  const pick = (key: string) => Float32Array.from(units, (u) => chain.values.get(`${norm.name}.${key}`)![u]);
+  return { weight: pick("weight"), bias: pick("bias"), running_mean: pick("running_mean"), running_var: pick("running_var") };
+}
+
 export interface MergeOptions {
   recipient: { network: Network; values: Map<string, Float32Array>; preprocessing: Preprocessing };
   /** Index among the recipient's weighted (linear and conv) layers of the layer widened by the population. */
@@ -100,12 +141,13 @@ export interface MergeOptions {
    * New units at the site: incoming weights [m, in·k²] (in = the branch's previous width, else the recipient's; k the
    * kernel size of a conv layer, 1 for a linear one) and biases [m].
    */
-  population: { weight: Float32Array; bias: Float32Array };
+  population: { weight: Float32Array; bias: Float32Array; norm?: UnitNorm };
   /**
-   * Upstream branch per earlier weighted layer (depth of them), each [d_j, in_j·k²] weights and biases; empty when
-   * the new units read the recipient's previous layer (fresh units).
+   * Upstream branch per earlier weighted layer (depth of them), each [d_j, in_j·k²] weights and biases (and `norm`, the
+   * donor's batch norm of those units where the layer has one); empty when the new units read the recipient's
+   * previous layer (fresh units).
    */
-  branch: Array<{ weight: Float32Array; bias: Float32Array; donorSite: string }>;
+  branch: Array<{ weight: Float32Array; bias: Float32Array; donorSite: string; norm?: UnitNorm }>;
   /** Which parameters train: the new outgoing columns only (transplant), also the new units' incoming weights (fresh units), or everything (fine-tuning). */
   train: "outgoing" | "new-units" | "all";
 }
@@ -115,6 +157,8 @@ export interface MergeOptions {
  * A weight row is an output unit's incoming weights: `in` entries of a linear layer, `in`·k² of a conv layer (channel
  * by channel, each a k×k kernel), so the recipient's own inputs and the branch's are two contiguous blocks of it. A
  * conv branch that reaches a flatten becomes its channels' features (channel-major: appended after the recipient's).
+ * A batch norm after a widened layer is widened alike (the donor's statistics for donor units); every batch norm's
+ * γ and β are frozen but for fine-tuning, and fresh units' own (trained with them).
  */
 export function mergeNetworks(options: MergeOptions): MergedNetwork {
   const { network, values } = options.recipient;
@@ -128,6 +172,12 @@ export function mergeNetworks(options: MergeOptions): MergedNetwork {
   const branch: MergedNetwork["branch"] = [];
   let extraIn = 0; // branch units feeding the current layer, in its own input units (channels or features)
   let units: number[] = [];
+  const norms = network.layers.flatMap((l, i) => (l.op === "batchnorm" ? [i] : []));
+  for (const i of norms) {
+    const name = (network.layers[i] as { name: string }).name;
+    for (const key of NORM_KEYS) merged.set(`${name}.${key}`, values.get(`${name}.${key}`)!);
+    if (options.train !== "all") for (const key of ["weight", "bias"]) masks[`${name}.${key}`] = new Float32Array((network.layers[i] as { channels: number }).channels);
+  }
   weighted.forEach((index, j) => {
     const layer = network.layers[index] as Weighted;
     const e = layer.op === "conv" ? layer.kernel * layer.kernel : 1;
@@ -163,6 +213,25 @@ export function mergeNetworks(options: MergeOptions): MergedNetwork {
       }
       masks[`${layer.name}.weight`] = wm;
       masks[`${layer.name}.bias`] = bm;
+    }
+    for (const i of norms.filter((i) => i > index && i < (weighted[j + 1] ?? network.layers.length)).filter(() => added > 0)) {
+      const norm = layers[i] as Extract<NetworkLayer, { op: "batchnorm" }>;
+      const fresh: UnitNorm = { weight: new Float32Array(added).fill(1), bias: new Float32Array(added), running_mean: new Float32Array(added), running_var: new Float32Array(added).fill(1) };
+      const own = source?.norm ?? fresh;
+      for (const key of NORM_KEYS) {
+        const widened = new Float32Array(norm.channels + added);
+        widened.set(values.get(`${norm.name}.${key}`)!);
+        widened.set(own[key], norm.channels);
+        merged.set(`${norm.name}.${key}`, widened);
+      }
+      if (options.train !== "all") {
+        for (const key of ["weight", "bias"]) {
+          const mask = new Float32Array(norm.channels + added);
+          if (j === depth && options.train === "new-units") mask.fill(1, norm.channels);
+          masks[`${norm.name}.${key}`] = mask;
+        }
+      }
+      layers[i] = { ...norm, channels: norm.channels + added };
     }
     if (j < depth && added > 0) branch.push({ site: layer.name, units: range(layer.out, added), donorSite: options.branch[j].donorSite });
     if (j === depth) units = range(layer.out, added);

@@ -61,8 +61,11 @@ export function transplantSites(donor: LesionModel, recipient: LesionModel, data
   return { donorChain, recipientChain, donorSite, donorLayer, donorWeighted, depth, recipientSite, recipientWeighted };
 }
 
-/** Layers a transplant moves units through: each acts on a unit (feature or channel) alone, or is a weighted layer. */
-const CHAIN_OPS = ["linear", "conv", "relu", "tanh", "sigmoid", "leakyrelu", "flatten", "dropout", "logsoftmax", "maxpool", "avgpool", "globalavgpool"];
+/**
+ * Layers a transplant moves units through: each acts on a unit (feature or channel) alone, or is a weighted layer. Batch
+ * norm too: the transplant trains with its statistics frozen (trainNetwork's frozenBatchNorm).
+ */
+const CHAIN_OPS = ["linear", "conv", "batchnorm", "relu", "tanh", "sigmoid", "leakyrelu", "flatten", "dropout", "logsoftmax", "maxpool", "avgpool", "globalavgpool"];
 
 function transplantChain(model: LesionModel): Chain {
   let why = "";
@@ -71,9 +74,6 @@ function transplantChain(model: LesionModel): Chain {
   const other = found.network.layers.find((l) => !CHAIN_OPS.includes(l.op));
   // Its float64 passes run in onnxruntime, which has no double Erf (GELU); SiLU is left out with it.
   if (other && (other.op === "gelu" || other.op === "silu")) fail("unsupported-op", `${model.name} has ${other.op} layers; transplant handles networks with ReLU, LeakyReLU, Tanh or Sigmoid activations`, { op: other.op });
-  // Training normalises a batch norm's channels by each batch's statistics and moves its running ones: the frozen
-  // branch would no longer compute the donor's units.
-  if (other?.op === "batchnorm") fail("unsupported-op", `${model.name} has batchnorm layers; transplant handles chains of linear and conv layers without batch norm (training would renormalise the transplanted units)`, { op: other.op });
   if (other) fail("unsupported-op", `${model.name} has ${other.op} layers; transplant handles chains of linear and conv layers (MLPs and plain CNNs), not residual networks`, { op: other.op });
   return found;
 }

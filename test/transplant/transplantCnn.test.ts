@@ -10,7 +10,6 @@ import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/
 import { evaluate } from "../../src/engine/evaluate.js";
 import { record } from "../../src/engine/record.js";
 import { trainNetwork } from "../../src/engine/train.js";
-import { train } from "../../src/models/train.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import type { Network } from "../../src/onnx/network.js";
@@ -117,6 +116,41 @@ describe("transplant of a CNN: MNIST class 3 (donor on every class, recipient wi
   });
 });
 
+describe("transplant of a CNN with batch norm (after each conv and after fc1): trained with the statistics frozen", () => {
+  it("transplant({site: 'conv2'}) and ({site: 'fc1'}): the branch and the units compute the donor's (their batch norms moved with them), the recipient's own are untouched, evaluate and ablate agree with the summary", async () => {
+    const arch = "conv(out=4,padding=1),bn,relu,maxpool(2),conv(out=6,padding=1),bn,relu,maxpool(2),flatten,linear(out=16),bn,relu,linear";
+    const setup = await transplantSetup({ train: 3000, test: 500, budget: 100, threes: 30, arch, epochs: 1 });
+    const donor = await openModel(setup.donor, { name: "donor" });
+    const recipient = await openModel(setup.recipient, { name: "recipient" });
+    const result = await transplant(donor, recipient, setup.budget, { test: setup.test, class: 3, site: "conv2", units: [0, 2, 5], budgetEpochs: 3, resamples: 50 });
+    const merged = await openModel(result.model, { name: "merged" });
+    try {
+      expect(result.transplanted).toEqual({ site: "conv2", units: [6, 7, 8], branch: [{ site: "conv1", units: [4, 5, 6, 7], donorSite: "conv1" }] });
+      for (let u = 0; u < 4; u++) close(await column(merged, setup.test, "conv1", 4 + u), await column(donor, setup.test, "conv1", u));
+      for (const [i, u] of [0, 2, 5].entries()) close(await column(merged, setup.test, "conv2", 6 + i), await column(donor, setup.test, "conv2", u));
+      for (let u = 0; u < 6; u++) close(await column(merged, setup.test, "conv2", u), await column(recipient, setup.test, "conv2", u));
+      const after = await evaluate(merged, setup.test);
+      expect(after.perClass).toEqual(result.after.perClass);
+      expect((await evaluate(recipient, setup.test)).perClass).toEqual(result.before.perClass);
+      const site = resolveSite(merged, "conv2");
+      const ablated = await ablate(merged, setup.test, { conditions: [condition(site, [6, 7, 8], "zero")], loss: false });
+      expect(ablated.conditions[0].perClass).toEqual(result.before.perClass);
+      expect(result.ablationCheck.samePredictionsAsBefore).toBe(true);
+      // At fc1, behind its BatchNorm1d: the units come with their batch norm, both conv layers as the branch.
+      const dense = await transplant(donor, recipient, setup.budget, { test: setup.test, class: 3, site: "fc1", units: [1, 3], budgetEpochs: 2, resamples: 50 });
+      const denseMerged = await openModel(dense.model, { name: "merged-fc1" });
+      try {
+        for (const [i, u] of [1, 3].entries()) close(await column(denseMerged, setup.test, "fc1", 16 + i), await column(donor, setup.test, "fc1", u));
+        expect(dense.ablationCheck.samePredictionsAsBefore).toBe(true);
+      } finally {
+        await closeModel(denseMerged);
+      }
+    } finally {
+      for (const m of [donor, recipient, merged]) await closeModel(m);
+    }
+  }, 120_000);
+});
+
 describe("mergeNetworks of a CNN + trainNetwork({gradientMasks})", () => {
   it("trains only conv2's new input channels (2 channels × 3×3 per output): every other entry stays bit-identical", async () => {
     const rand = random(7);
@@ -161,13 +195,6 @@ describe("mergeNetworks of a CNN + trainNetwork({gradientMasks})", () => {
 
 describe("transplant of CNNs: what it refuses, one clear line each", () => {
   const images = randomDataset("random:8x8", 20, [1, 8, 8], 5, 1);
-
-  it("transplant(a CNN with batch norm) is unsupported-op: training would renormalise the transplanted units", async () => {
-    const trained = await train(images, { arch: "conv(out=4,padding=1),bn,relu,maxpool(2),flatten,linear", epochs: 1, seed: 0 });
-    const [a, b] = [await openModel(trained.model, { name: "bn.onnx" }), await openModel(randomCnn(2, 5), { name: "b.onnx" })];
-    const error = await errorOf(() => transplant(a, b, images, { test: images, class: 0 }));
-    expect([error.code, error.message]).toEqual(["unsupported-op", "bn.onnx has batchnorm layers; transplant handles chains of linear and conv layers without batch norm (training would renormalise the transplanted units)"]);
-  });
 
   it("transplant(first conv padded, donor mean 0.5, recipient mean 0) is unsupported-op naming both means", async () => {
     const recipient = decodeModel(randomCnn(2, 5));
