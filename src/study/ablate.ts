@@ -17,7 +17,7 @@
  *   (src/engine/agreement.ts); a disagreement beyond a float32 near tie fails the run.
  */
 import type { Dataset } from "../data/types.js";
-import { fail, throwIfAborted } from "../errors.js";
+import { fail, isLesionError, throwIfAborted } from "../errors.js";
 import { checkBatchSize, checkData } from "../engine/forward.js";
 import type { LesionModel } from "../engine/model.js";
 import { pathOf, planSweep, sweep, sweepAhead, type SweepPath } from "../engine/sweep/sweep.js";
@@ -101,52 +101,58 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
   // site's sweep (the first site's own starts with its sweep, sharing this thread when it waits).
   const later = [...sites].filter(([siteName]) => todos.get(siteName)!.length > 0).slice(1);
   for (const [siteName, site] of later) await sweepAhead({ model, site, data, conditions: todos.get(siteName)!.map((c) => ({ units: c.units, mode: c.mode })), loss, signal: options.signal });
-  for (const [siteName, site] of sites) {
-    const todo = todos.get(siteName)!;
-    const plan = await planSweep(model, site, todo);
-    // The engine its conditions ran on: a site whose every condition ran masked (mean ablations) says so.
-    engine[siteName] = [...needed.values()].some((c) => c.site === siteName && pathOf(plan.engine, c) === plan.engine) ? plan.engine : "masked";
-    // Taken also where every mean condition came from the resume log: the result states the values used.
-    const means = [...needed.values()].some((c) => c.site === siteName && c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
-    if (means) {
-      // A mean that is not finite (non-finite weights upstream) would replace the unit by NaN: a condition then equal
-      // to the intact network, without a word.
-      const unitsAtMean = [...needed.values()].filter((c) => c.site === siteName && c.mode === "mean").flatMap((c) => c.units);
-      const bad = [...new Set(unitsAtMean)].filter((u) => !Number.isFinite(means[u])).sort((a, b) => a - b);
-      if (bad.length > 0) fail("bad-option", `mean ablation of ${siteName}:${bad.join(",")} needs their mean over the data, which is not finite (the model's non-finite weights reach them); ablate them with mode zero`, { options: ["mode"], value: "mean" });
-      meansBySite[siteName] = Array.from(means);
-    }
-    if (todo.length === 0) continue;
-    progress(done, siteName); // before the first block: its count can be minutes away (a wide layer's pair losses)
-    // Blocks are the unit of resuming: each finished block is appended to the resume log.
-    for (const block of plan.blocks) {
-      throwIfAborted(options.signal);
-      const part = block.map((i) => todo[i]);
-      const result = await sweep({
-        model,
-        site,
-        data,
-        conditions: part.map((c) => ({ units: c.units, mode: c.mode })),
-        loss,
-        means,
-        signal: options.signal,
-        onProgress: (d) => progress(done + d, siteName),
-      });
-      unresolvedTies += result.stats.unresolvedTies;
-      const records: Array<LoggedOutcome | StoredIntact> = [];
-      if (!intact) {
-        intact = { id: INTACT_ID, predictions: Array.from(result.intact.predictions), correctPerClass: result.intact.correctPerClass, lossSum: result.intact.lossSum };
-        records.push(intact);
+  // An abort says how much the resume log kept: a block of conditions is kept only once it finished.
+  try {
+    for (const [siteName, site] of sites) {
+      const todo = todos.get(siteName)!;
+      const plan = await planSweep(model, site, todo);
+      // The engine its conditions ran on: a site whose every condition ran masked (mean ablations) says so.
+      engine[siteName] = [...needed.values()].some((c) => c.site === siteName && pathOf(plan.engine, c) === plan.engine) ? plan.engine : "masked";
+      // Taken also where every mean condition came from the resume log: the result states the values used.
+      const means = [...needed.values()].some((c) => c.site === siteName && c.mode === "mean") ? await siteMeans(model, data, siteName, options) : undefined;
+      if (means) {
+        // A mean that is not finite (non-finite weights upstream) would replace the unit by NaN: a condition then equal
+        // to the intact network, without a word.
+        const unitsAtMean = [...needed.values()].filter((c) => c.site === siteName && c.mode === "mean").flatMap((c) => c.units);
+        const bad = [...new Set(unitsAtMean)].filter((u) => !Number.isFinite(means[u])).sort((a, b) => a - b);
+        if (bad.length > 0) fail("bad-option", `mean ablation of ${siteName}:${bad.join(",")} needs their mean over the data, which is not finite (the model's non-finite weights reach them); ablate them with mode zero`, { options: ["mode"], value: "mean" });
+        meansBySite[siteName] = Array.from(means);
       }
-      part.forEach((c, i) => {
-        const outcome = stored(c.id, result.conditions[i], loss);
-        outcomes.set(c.id, outcome);
-        if (store) records.push(toLog(outcome));
-      });
-      store?.append(records);
-      done += part.length;
-      progress(done, siteName);
+      if (todo.length === 0) continue;
+      progress(done, siteName); // before the first block: its count can be minutes away (a wide layer's pair losses)
+      // Blocks are the unit of resuming: each finished block is appended to the resume log.
+      for (const block of plan.blocks) {
+        throwIfAborted(options.signal);
+        const part = block.map((i) => todo[i]);
+        const result = await sweep({
+          model,
+          site,
+          data,
+          conditions: part.map((c) => ({ units: c.units, mode: c.mode })),
+          loss,
+          means,
+          signal: options.signal,
+          onProgress: (d) => progress(done + d, siteName),
+        });
+        unresolvedTies += result.stats.unresolvedTies;
+        const records: Array<LoggedOutcome | StoredIntact> = [];
+        if (!intact) {
+          intact = { id: INTACT_ID, predictions: Array.from(result.intact.predictions), correctPerClass: result.intact.correctPerClass, lossSum: result.intact.lossSum };
+          records.push(intact);
+        }
+        part.forEach((c, i) => {
+          const outcome = stored(c.id, result.conditions[i], loss);
+          outcomes.set(c.id, outcome);
+          if (store) records.push(toLog(outcome));
+        });
+        store?.append(records);
+        done += part.length;
+        progress(done, siteName);
+      }
     }
+  } catch (error) {
+    if (store && isLesionError(error) && error.code === "aborted") fail("aborted", "run aborted", { kept: done, of: total });
+    throw error;
   }
   // Set by the first block where the log held none: without it no condition was taken from the log.
   const result = assemble(model, data, conditions, outcomes, intact!, loss, options.confusion ?? false);

@@ -75,6 +75,20 @@ describe("errors", () => {
     }
   });
 
+  it("ablate aborted before its first block finished keeps nothing and says so: details {kept: 0, of}", async () => {
+    const model = await openModel(randomMlp([10, 12, 3], 3), { name: "mlp" });
+    const dir = mkdtempSync(join(tmpdir(), "lesion-errors-"));
+    try {
+      const controller = new AbortController();
+      controller.abort();
+      const conditions = singles(resolveSite(model, "fc1"));
+      const aborted = await errorOf(() => ablate(model, randomData(50, 10, 3, 4), { conditions, resumeLog: join(dir, "log.jsonl"), signal: controller.signal }));
+      expect([aborted.code, aborted.details]).toEqual(["aborted", { kept: 0, of: 12 }]);
+    } finally {
+      await closeModel(model);
+    }
+  });
+
   it("ablate with a resume log from another run is resume-mismatch; an aborted run resumes to the same result, from an earlier version's log too, and recomputes damaged records", async () => {
     const model = await openModel(randomMlp([10, 12, 3], 3), { name: "mlp" });
     const dir = mkdtempSync(join(tmpdir(), "lesion-errors-"));
@@ -89,6 +103,9 @@ describe("errors", () => {
       expect([aborted.code, aborted.message]).toEqual(["aborted", "run aborted"]);
       const saved = readFileSync(resumeLog, "utf8").trim().split("\n").length;
       expect(saved).toBeGreaterThan(2);
+      // The error counts the conditions the log kept (its lines less the header and the intact record), of all the run
+      // computes: the 78 asked for and the 12 mean singles the mean pairs' redundancy needs.
+      expect(aborted.details).toEqual({ kept: saved - 2, of: conditions.length + 12 });
       const lines = readFileSync(resumeLog, "utf8");
       const resumed = await ablate(model, data, { conditions, resumeLog });
       const fresh = await ablate(model, data, { conditions });
