@@ -4,7 +4,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { basename, dirname, join, resolve } from "node:path";
 import { fail, isLesionError } from "./errors.js";
 
-/** Reads a whole file; a missing or unreadable path is a `missing-file` error naming what it was for. */
+/**
+ * Reads a whole file, or a pipe (a shell's process substitution, `--units @<(…)`: a trial's was refused); a missing or
+ * unreadable path, or a directory or device, is a `missing-file` error naming what it was for.
+ */
 export function readFileChecked(path: string, what = "file"): Buffer {
   let stats;
   try {
@@ -12,7 +15,7 @@ export function readFileChecked(path: string, what = "file"): Buffer {
   } catch {
     fail("missing-file", `${what} not found: ${path}`, { path });
   }
-  if (!stats.isFile()) fail("missing-file", `${what} is not a file: ${path}`, { path });
+  if (!stats.isFile() && !stats.isFIFO()) fail("missing-file", `${what} is not a file: ${path}`, { path });
   return readFileSync(path);
 }
 

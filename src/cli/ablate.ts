@@ -82,17 +82,19 @@ export function registerAblate(program: Command): void {
       let output: ReturnType<typeof claimOutput> | undefined;
       try {
         // Everything the conditions and results depend on; a groups file by its content.
-        const groupsFile = flags.units.startsWith("@") && flags.fraction === undefined ? sha256(readFileChecked(flags.units.slice(1), "groups file")) : null;
+        // Read once: a pipe (`--units @<(…)`) gives its bytes to one read only.
+        const groupsText = flags.units.startsWith("@") && flags.fraction === undefined ? readFileChecked(flags.units.slice(1), "groups file") : null;
+        const groupsFile = groupsText ? sha256(groupsText) : null;
         const units = flags.fraction === undefined ? { units: flags.units, groupsFile } : { fraction: flags.fraction, order: flags.order, repeats: flags.repeats, seed: flags.seed };
         // Every site, unit and value checked before the directory is claimed: with --overwrite, claiming removes its
         // previous run (a trial's `--units 25 --overwrite` lost a finished run to a unit out of range). A fraction
         // curve's ranking (a sweep) is left for after.
-        const planned = await buildConditions(model, data, flags, null);
+        const planned = await buildConditions(model, data, flags, null, groupsText);
         checkConditions(model, planned);
         output = claimOutput(flags.output, "ablate", model, data, { site: siteNames(model, flags.site), pairs: flags.pairs === undefined ? null : siteNames(model, flags.pairs), ...units, mode: flags.mode, loss: flags.loss, confusion: flags.confusion ?? false }, flags.overwrite);
         if (reuseFinished(output, flags)) return;
         const ranked = flags.fraction !== undefined && flags.order !== "random";
-        const conditions = ranked ? await buildConditions(model, data, flags, { batchSize, onProgress: progress.onProgress, signal: interrupt.signal }) : planned;
+        const conditions = ranked ? await buildConditions(model, data, flags, { batchSize, onProgress: progress.onProgress, signal: interrupt.signal }, groupsText) : planned;
         const options: AblateOptions = { conditions, loss: flags.loss, confusion: flags.confusion ?? false, batchSize, resumeLog: join(flags.output, RESUME_LOG_FILE), keepResumeLog: true };
         const result = await ablate(model, data, { ...options, onProgress: progress.onProgress, signal: interrupt.signal });
         progress.stop();
@@ -133,6 +135,7 @@ async function buildConditions(
   data: Dataset,
   flags: AblateFlags,
   run: { batchSize: number | undefined; onProgress: (event: Progress) => void; signal: AbortSignal } | null,
+  groupsText: Buffer | null,
 ): Promise<Condition[]> {
   const mode = flags.mode as AblationMode;
   // Per site, then concatenated: a wide layer has more pairs (130,816 for 512 units) than push(...list) takes. A
@@ -152,7 +155,7 @@ async function buildConditions(
     if (units.kind === "all") add(site.name, singles(site, mode));
     else if (units.kind === "pairs") add(site.name, pairs(site, mode, units.units ?? undefined));
     else if (units.kind === "list") add(site.name, [condition(site, units.units, mode)]);
-    else add(site.name, groups(site, parseGroups(readFileChecked(units.path, "groups file").toString("utf8"), units.path), mode));
+    else add(site.name, groups(site, parseGroups((groupsText ?? readFileChecked(units.path, "groups file")).toString("utf8"), units.path), mode));
   }
   // --pairs: every pair of these sites as well, each condition once (a pair already asked for by --units stays once).
   for (const name of parseList(flags.pairs ?? "")) {

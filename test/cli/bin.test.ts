@@ -89,6 +89,17 @@ describe("lesion (bin)", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it("lesion ablate --units @<(…) reads its groups from a pipe (a trial's was refused as 'not a file'), as from the same file", () => {
+    writeFileSync(join(dir, "two.json"), '{"a":[3,4]}');
+    const piped = spawnSync("bash", ["-c", `"${process.execPath}" "${BIN}" ablate ${model} --data ${data} --site fc1 --units @<(cat two.json) --json -o piped`], { cwd: dir, encoding: "utf8", env: { ...process.env, LESION_CACHE_DIR: join(dir, "cache") } });
+    expect(piped.status, piped.stderr).toBe(0);
+    const fromFile = lesion("ablate", model, "--data", data, "--site", "fc1", "--units", "@two.json", "--json", "-o", "filed");
+    expect(fromFile.status, fromFile.stderr).toBe(0);
+    const conditions = (dir: string) => JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")).conditions.map((c: { id: string; accuracy: number }) => [c.id, c.accuracy]);
+    expect(conditions(join(dir, "piped"))).toEqual(conditions(join(dir, "filed")));
+    expect(conditions(join(dir, "piped"))[0][0]).toBe("fc1/zero/3+4@a");
+  });
+
   it("lesion ablate --units pairs at the last hidden layer on 200 samples: the loss's worker path (compiled) equals the library's in-place one", async () => {
     // 14 units at fc2 (91 pairs, enough for worker threads) on fewer samples than one worker's share: this crashed.
     writeFileSync(join(dir, "wide.onnx"), randomMlp([16, 8, 14, 3], 4, [1, 4, 4]));
