@@ -8,7 +8,9 @@ import { DIGITS, loadIdxPair } from "./idx.js";
 import { mnistFiles } from "./mnist.js";
 import { loadNpyPair } from "./npy.js";
 import { matchClassNames } from "./matchClassNames.js";
-import { formatDataSpec, parseDataSpec } from "./parseDataSpec.js";
+import { formatDataSpec, parseDataSpec, type DataSpec } from "./parseDataSpec.js";
+import { pickSamples } from "./pickSamples.js";
+import { fail } from "../errors.js";
 import type { Dataset } from "./types.js";
 
 /** Options of `loadDataset`. */
@@ -55,8 +57,8 @@ export interface LoadDatasetOptions {
 const ASSETS = fileURLToPath(new URL("../../assets/data/", import.meta.url));
 
 /**
- * Loads the data set a spec names (`mnist:test`, `fashion-mnist:train`, `cifar10:test`, `idx:…`, `npy:IMAGES,LABELS`,
- * a folder of class sub-folders): images [n, C, H, W] as float32 pixels in [0, 1], labels 0..K−1, class names.
+ * Loads the data set a spec names (`mnist:test`, `fashion-mnist:train`, `cifar10:test`, a slice of one such as
+ * `mnist:test[:2000]`, `idx:…`, `npy:IMAGES,LABELS`, a folder of class sub-folders): images [n, C, H, W] as float32 pixels in [0, 1], labels 0..K−1, class names.
  * @throws LesionError `bad-data-spec`; `missing-file`; `bad-data` (unreadable or inconsistent files, a folder class
  * that is not the model's); `label-out-of-range`; `download-failed`, `checksum-mismatch` (Fashion-MNIST downloads);
  * `unwritable-path` (the cache directory); `bad-option` (`limit` not a positive integer).
@@ -64,6 +66,18 @@ const ASSETS = fileURLToPath(new URL("../../assets/data/", import.meta.url));
 export async function loadDataset(spec: string, options: LoadDatasetOptions = {}): Promise<Dataset> {
   checkLimit(options.limit);
   const parsed = parseDataSpec(spec);
+  const range = "range" in parsed ? parsed.range : undefined;
+  if (!range) return loadWhole(parsed, options);
+  // A slice: its split up to the slice's end, less the samples before its start, then `limit` of those.
+  const text = formatDataSpec(parsed);
+  const whole = await loadWhole({ ...parsed, range: undefined } as DataSpec, { ...options, limit: range.end ?? undefined });
+  if ((range.end ?? whole.n) > whole.n || range.start >= whole.n) fail("bad-data-spec", `data spec '${spec}' slices past the ${whole.n} samples of ${whole.spec}`, { spec });
+  const end = Math.min(range.end ?? whole.n, range.start + (options.limit ?? Infinity));
+  return pickSamples(whole, Array.from({ length: end - range.start }, (_, i) => range.start + i), text);
+}
+
+/** A spec's whole data set (its range, if any, left out), `options.limit` applied. */
+async function loadWhole(parsed: DataSpec, options: LoadDatasetOptions): Promise<Dataset> {
   const text = formatDataSpec(parsed);
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   switch (parsed.kind) {

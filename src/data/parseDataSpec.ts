@@ -7,11 +7,23 @@ import { existsSync, statSync } from "node:fs";
 import { fail } from "../errors.js";
 import type { Split } from "./types.js";
 
-/** A parsed data spec: a named set and its split, an IDX or .npy image/label file pair (paths as written), or an image folder. */
+/**
+ * Samples `start` up to (not including) `end` of a named set's split, as Python slices them (`mnist:test[:2000]`,
+ * `fashion-mnist:train[1000:3000]`); `end` null: to the last.
+ */
+export interface SampleRange {
+  start: number;
+  end: number | null;
+}
+
+/**
+ * A parsed data spec: a named set, its split and, where sliced, its range of samples; an IDX or .npy image/label file
+ * pair (paths as written); or an image folder.
+ */
 export type DataSpec =
-  | { kind: "mnist"; split: Split }
-  | { kind: "fashion-mnist"; split: Split }
-  | { kind: "cifar10"; split: Split }
+  | { kind: "mnist"; split: Split; range?: SampleRange }
+  | { kind: "fashion-mnist"; split: Split; range?: SampleRange }
+  | { kind: "cifar10"; split: Split; range?: SampleRange }
   | { kind: "idx"; images: string; labels: string }
   | { kind: "npy"; images: string; labels: string }
   | { kind: "folder"; path: string };
@@ -19,16 +31,27 @@ export type DataSpec =
 const NAMED = ["mnist", "fashion-mnist", "cifar10"] as const;
 
 const EXPECTED =
-  "expected mnist[:train|test], fashion-mnist[:train|test], cifar10[:train|test], idx:IMAGES[,LABELS], npy:IMAGES,LABELS or a folder of class sub-folders";
+  "expected mnist[:train|test], fashion-mnist[:train|test], cifar10[:train|test] (a slice of a split: mnist:test[:2000]), idx:IMAGES[,LABELS], npy:IMAGES,LABELS or a folder of class sub-folders";
 
 /**
- * Parses a data spec. Named data sets default to the test split (`mnist` is `mnist:test`).
+ * Parses a data spec. Named data sets default to the test split (`mnist` is `mnist:test`); a split may be sliced
+ * (`mnist:test[:2000]`, `cifar10:train[500:1000]`: samples 500..999), the split named.
  * A folder spec must look like a path (contain `/` or `\`, or be `.` or `..`) or name an existing folder, so a
  * misspelt name such as `minst` is an error rather than a missing folder.
- * @throws LesionError `bad-data-spec` (an unknown name or split, an idx or npy spec without its files).
+ * @throws LesionError `bad-data-spec` (an unknown name or split, an idx or npy spec without its files, an empty slice or
+ * one without its split).
  */
 export function parseDataSpec(spec: string): DataSpec {
   const text = spec.trim();
+  const sliced = /^([a-z0-9-]+)(?::([a-z]*))?\[(\d*):(\d*)\]$/.exec(text);
+  const slicedName = sliced ? NAMED.find((name) => name === sliced[1]) : undefined;
+  if (sliced && slicedName) {
+    const [, , split, from, to] = sliced;
+    if (split !== "train" && split !== "test") fail("bad-data-spec", `data spec '${spec}' slices no split; write ${slicedName}:test[${from}:${to}] or ${slicedName}:train[${from}:${to}]`, { spec, split: split ?? "" });
+    const range = { start: from === "" ? 0 : Number(from), end: to === "" ? null : Number(to) };
+    if (range.end !== null && range.end <= range.start) fail("bad-data-spec", `data spec '${spec}' slices no sample (${range.start} to ${range.end})`, { spec });
+    return { kind: slicedName, split, range };
+  }
   const colon = text.indexOf(":");
   const head = colon < 0 ? text : text.slice(0, colon);
   const rest = colon < 0 ? null : text.slice(colon + 1);
@@ -71,7 +94,7 @@ export function formatDataSpec(spec: DataSpec): string {
     case "mnist":
     case "fashion-mnist":
     case "cifar10":
-      return `${spec.kind}:${spec.split}`;
+      return `${spec.kind}:${spec.split}${spec.range ? `[${spec.range.start || ""}:${spec.range.end ?? ""}]` : ""}`;
     case "idx":
     case "npy":
       return `${spec.kind}:${spec.images},${spec.labels}`;

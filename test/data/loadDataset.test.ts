@@ -67,6 +67,15 @@ describe("parseDataSpec", () => {
     expect(absoluteDataSpec("cifar10")).toBe("cifar10:test");
   });
 
+  it("parseDataSpec reads a slice of a named split as Python slices it, and formats it back in its shortest form (a trial wrote .npy files to run on 2,000 images)", () => {
+    expect(parseDataSpec("mnist:test[:2000]")).toEqual({ kind: "mnist", split: "test", range: { start: 0, end: 2000 } });
+    expect(parseDataSpec("fashion-mnist:train[1000:3000]")).toEqual({ kind: "fashion-mnist", split: "train", range: { start: 1000, end: 3000 } });
+    expect(parseDataSpec("cifar10:test[500:]")).toEqual({ kind: "cifar10", split: "test", range: { start: 500, end: null } });
+    expect(absoluteDataSpec("mnist:test[0:2000]")).toBe("mnist:test[:2000]");
+    expect(() => parseDataSpec("mnist[:20]")).toThrow("data spec 'mnist[:20]' slices no split; write mnist:test[:20] or mnist:train[:20]");
+    expect(() => parseDataSpec("mnist:test[7:3]")).toThrow("data spec 'mnist:test[7:3]' slices no sample (7 to 3)");
+  });
+
   it("parseDataSpec rejects a misspelt name, a bad split and an incomplete npy spec with bad-data-spec", async () => {
     expect(await codeOf(() => parseDataSpec("minst"))).toBe("bad-data-spec");
     expect(() => parseDataSpec("minst")).toThrow("unknown data spec 'minst'");
@@ -93,6 +102,19 @@ describe("loadDataset", () => {
     expect(data.n).toBe(100);
     expect(Array.from(data.labels.slice(0, 5))).toEqual([5, 0, 4, 1, 9]);
     expect(await codeOf(() => loadDataset("mnist", { limit: 0 }))).toBe("bad-option");
+  });
+
+  it("loadDataset('mnist:test[9990:]') and ('mnist:test[:5]') are those samples of mnist:test, named by their slice; a slice past the end is bad-data-spec", async () => {
+    const whole = await loadDataset("mnist:test");
+    const tail = await loadDataset("mnist:test[9990:]");
+    expect([tail.n, tail.spec]).toEqual([10, "mnist:test[9990:]"]);
+    expect(Array.from(tail.labels)).toEqual(Array.from(whole.labels.subarray(9990)));
+    expect(tail.images).toEqual(whole.images.subarray(9990 * 784));
+    const head = await loadDataset("mnist:test[:5]");
+    expect(Array.from(head.labels)).toEqual([7, 2, 1, 0, 4]);
+    expect((await loadDataset("mnist:test[9990:]", { limit: 3 })).n).toBe(3);
+    await expect(loadDataset("mnist:test[:10001]")).rejects.toThrow("data spec 'mnist:test[:10001]' slices past the 10000 samples of mnist:test");
+    expect(await codeOf(() => loadDataset("mnist:test[10000:]"))).toBe("bad-data-spec");
   });
 
   it("loadDataset('fashion-mnist:test') loads the bundled test set with Zalando's class names", async () => {
