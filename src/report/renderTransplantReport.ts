@@ -130,7 +130,7 @@ const unitList = (units) => units.length > 12 ? units.slice(0, 12).join(",") + "
       tile.title = label(i);
       grid.append(tile);
     });
-    figure(s, grid, "Each tile is one transplanted unit's incoming weights in the merged model, arranged as the " + width + "×" + height + " input image (red positive, blue negative, scaled per unit): the donor's weights, copied exactly (rescaled only for the two networks' input normalisations). Labelled with the unit's index in the merged model; hover for the donor unit it came from.", "transplant-weights",
+    figure(s, grid, (w.kernel ? "Each tile is one transplanted channel's " + width + "×" + height + " kernel over the input image" : "Each tile is one transplanted unit's incoming weights in the merged model, arranged as the " + width + "×" + height + " input image") + " (red positive, blue negative, scaled per unit): the donor's weights, copied exactly (rescaled only for the two networks' input normalisations). Labelled with the unit's index in the merged model; hover for the donor unit it came from.", "transplant-weights",
       () => w.values.flatMap((values, i) => values.map((weight, pixel) => ({ unit: data.transplanted.units[i], donorUnit: data.population.units[i], pixel, weight }))));
   } else if (w && w.inputs) {
     const cells = w.values.flatMap((values, i) => values.map((weight, j) => ({ unit: w.site + ":" + data.transplanted.units[i], input: w.inputs.units[j], weight, donor: data.population.site + ":" + data.population.units[i] })));
@@ -140,7 +140,7 @@ const unitList = (units) => units.length > 12 ? units.slice(0, 12).join(",") + "
       x: { label: "branch unit (" + w.inputs.site + ")", domain: w.inputs.units, ticks: unitTicks(w.inputs.units), tickRotate: -90, fontSize: 8 }, y: { label: null, domain: w.values.map((_, i) => w.site + ":" + data.transplanted.units[i]) },
       color: { type: "diverging", scheme: "RdBu", reverse: true, domain: [-max, max], clamp: true, legend: true, label: "incoming weight" },
       marks: [Plot.cell(cells, { x: "input", y: "unit", fill: "weight", tip: true, channels: { donor: "donor" } })],
-    }), "The transplanted units read only their upstream branch (the donor's " + data.transplanted.branch.map((x) => x.donorSite).join(", ") + " units, embedded block-diagonally), so each row is one unit's incoming weights from the branch units of " + w.inputs.site + " (red positive, blue negative; colours end at the 99th percentile of |weight|): the donor's weights, copied exactly. Not images: these units do not read pixels.", "transplant-weights", cells);
+    }), "The transplanted units read only their upstream branch (the donor's " + data.transplanted.branch.map((x) => x.donorSite).join(", ") + " units, embedded block-diagonally), so each row is one unit's incoming weights from the branch units of " + w.inputs.site + (w.perInput > 1 ? ", each cell the sum of the " + w.perInput + " weights through which it reads that channel (its kernel, or the channel's positions after the flatten: what a channel constant over them feeds the unit)" : "") + " (red positive, blue negative; colours end at the 99th percentile of |weight|): the donor's weights, copied exactly. Not images: these units do not read pixels.", "transplant-weights", cells);
   } else {
     const p = document.createElement("p");
     p.className = "caption";

@@ -75,7 +75,20 @@ export interface TransplantReportData {
    * the upstream branch (then `inputs` names the branch units the columns are). Null when the model holds no such layer or the units read an input that is
    * not a one-channel image.
    */
-  weights: { site: string; image: [number, number] | null; inputs: { site: string; units: number[] } | null; values: number[][] } | null;
+  weights: {
+    site: string;
+    image: [number, number] | null;
+    /** The image tiles are a first conv layer's k×k kernels (one input channel), not whole input images. */
+    kernel: boolean;
+    inputs: { site: string; units: number[] } | null;
+    /**
+     * Weights summed into each of the `inputs` columns: 1 where a unit reads each branch unit through one weight, k²
+     * where a conv layer reads a branch channel through its k×k kernel, and the positions per channel where a linear
+     * layer reads a conv branch after a flatten (the sum: what a channel constant over its positions feeds the unit).
+     */
+    perInput: number;
+    values: number[][];
+  } | null;
 }
 
 const round = (v: number) => Number(v.toPrecision(5));
@@ -147,13 +160,22 @@ function transplantedWeights(model: ModelProto, transplanted: TransplantSummary[
   const location = prepareGraph(model, { dir: null, name: TRANSPLANT_MODEL_FILE }).sites.find((s) => s.name === transplanted.site);
   const layer = location?.layer ? layerWeights(model, location.layer) : null;
   if (!layer || transplanted.units.some((u) => u >= layer.units)) return null;
-  const row = (u: number, columns: number[] | null) =>
-    columns ? columns.map((c) => round(layer.weight[u * layer.fanIn + c])) : Array.from(layer.weight.subarray(u * layer.fanIn, (u + 1) * layer.fanIn), round);
-  // A deeper population reads only its branch (block-diagonal): the columns are the branch units of the layer before.
+  const row = (u: number, columns: number[] | null, per = 1) =>
+    columns
+      ? columns.map((c) => round(layer.weight.subarray(u * layer.fanIn + c * per, u * layer.fanIn + (c + 1) * per).reduce((a, b) => a + b, 0)))
+      : Array.from(layer.weight.subarray(u * layer.fanIn, (u + 1) * layer.fanIn), round);
+  // A deeper population reads only its branch (block-diagonal): the columns are the branch units of the layer before,
+  // the last of its inputs (so its inputs number the last branch unit + 1), each read through `per` weights.
   const feeding = transplanted.branch.length > 0 ? transplanted.branch[transplanted.branch.length - 1] : null;
-  if (feeding) return { site: transplanted.site, image: null, inputs: { site: feeding.site, units: feeding.units }, values: transplanted.units.map((u) => row(u, feeding.units)) };
+  if (feeding) {
+    const per = layer.fanIn / (Math.max(...feeding.units) + 1);
+    if (!Number.isInteger(per)) return null;
+    return { site: transplanted.site, image: null, kernel: false, inputs: { site: feeding.site, units: feeding.units }, perInput: per, values: transplanted.units.map((u) => row(u, feeding.units, per)) };
+  }
+  const conv = (model.graph?.node ?? []).find((n) => n.name === location!.layer)?.opType === "Conv";
   const shape = readMetadata(model).preprocessing?.imageShape ?? null;
   const side = Math.sqrt(layer.fanIn);
-  const image: [number, number] | null = shape && shape[0] === 1 && shape[1] * shape[2] === layer.fanIn ? [shape[1], shape[2]] : Number.isInteger(side) && side > 1 ? [side, side] : null;
-  return image ? { site: transplanted.site, image, inputs: null, values: transplanted.units.map((u) => row(u, null)) } : null;
+  // A first conv layer's unit reads the image through a k×k kernel per input channel: one channel's is a tile.
+  const image: [number, number] | null = conv ? (Number.isInteger(side) ? [side, side] : null) : shape && shape[0] === 1 && shape[1] * shape[2] === layer.fanIn ? [shape[1], shape[2]] : Number.isInteger(side) && side > 1 ? [side, side] : null;
+  return image ? { site: transplanted.site, image, kernel: conv, inputs: null, perInput: 1, values: transplanted.units.map((u) => row(u, null)) } : null;
 }

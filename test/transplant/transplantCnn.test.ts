@@ -18,6 +18,13 @@ import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
 import { transplant, type TransplantResult } from "../../src/transplant/transplant.js";
 import { mergeNetworks } from "../../src/transplant/transplantNetwork.js";
+import { transplantFiles } from "../../src/runs/transplantFiles.js";
+import { writeResultDir } from "../../src/runs/resultDir.js";
+import { readTransplantReportData } from "../../src/report/transplantReportData.js";
+import { networkOf } from "../../src/onnx/network.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { errorOf, random, randomArray, randomCnn, randomDataset, transplantSetup } from "../helpers.js";
 
 const CNN = "conv(out=6,padding=1),relu,maxpool(2),conv(out=8,padding=1),relu,maxpool(2),flatten,linear(out=32),relu,linear";
@@ -100,6 +107,26 @@ describe("transplant of a CNN: MNIST class 3 (donor on every class, recipient wi
       expect(ablated.conditions[0].perClass).toEqual(result.before.perClass);
       expect(result.ablationCheck.after.perClass).toEqual(result.before.perClass);
       expect(result.ablationCheck.samePredictionsAsBefore).toBe(true);
+    }
+  });
+
+  it("the transplant report's weights: per branch channel, the sum of the donor's weights through which a unit reads it (conv2: 3×3 kernels of conv1's channels; fc1: 49 positions of conv2's, after the flatten)", () => {
+    const donorValues = networkOf(donor.proto, donor.inputShape)!.values;
+    for (const [result, layer, per, channels] of [[atConv, "conv2", 9, 6], [atDense, "fc1", 49, 8]] as const) {
+      const { files, summary } = transplantFiles(result);
+      const dir = mkdtempSync(join(tmpdir(), "lesion-transplant-cnn-"));
+      writeResultDir(dir, files, summary);
+      const weights = readTransplantReportData(dir).weights!;
+      expect([weights.perInput, weights.inputs!.units.length, weights.kernel]).toEqual([per, channels, false]);
+      const donorWeight = donorValues.get(`${layer}.weight`)!;
+      const fanIn = donorWeight.length / (layer === "conv2" ? 8 : 32);
+      result.population.units.forEach((v, i) => {
+        for (let c = 0; c < channels; c++) {
+          let sum = 0;
+          for (let p = 0; p < per; p++) sum += donorWeight[v * fanIn + c * per + p];
+          expect(weights.values[i][c]).toBeCloseTo(sum, 4);
+        }
+      });
     }
   });
 
