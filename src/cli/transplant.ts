@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { dataIdentity } from "../data/dataIdentity.js";
 import { fail } from "../errors.js";
-import { closeModel, openModel, type LesionModel } from "../engine/model.js";
+import { closeModel, openModel, resolveSite, type LesionModel } from "../engine/model.js";
 import { readFileChecked } from "../files.js";
 import { decodeModel } from "../onnx/proto.js";
 import { REPORT_FILE } from "../report/buildReport.js";
@@ -73,7 +73,7 @@ export function registerTransplant(program: Command): void {
   program
     .command("transplant")
     .description("transplant a population of a donor's units (an MLP's or a plain CNN's) into a recipient, train its outgoing weights on a small budget, and compare with controls")
-    .argument("<donor>", "ONNX model the units come from (an MLP or a CNN without batch norm)")
+    .argument("<donor>", "ONNX model the units come from (an MLP or a plain CNN, batch norm included)")
     .requiredOption("--into <recipient>", "ONNX model the units go into (the same kind of network, inputs and classes)")
     .requiredOption("--data <spec>", "labelled budget images (a named set without a split means its train split)")
     .option(FLAGS.test!, "test data (default: the named set's test split)")
@@ -157,13 +157,15 @@ export function registerTransplant(program: Command): void {
           const found = worst as { c: number; d: number } | null;
           return found && found.d < 0 ? ` (worst: class ${result.classNames[found.c] ?? found.c} ${points(found.d)})` : "";
         };
-        console.log(`${result.population.site} units ${result.population.units.join(",")} of ${result.donor} → ${result.transplanted.site} units ${result.transplanted.units.join(",")} → ${join(flags.output, "model.onnx")}`);
+        // A conv site's units are its channels, and are called so.
+        const what = resolveSite(donor!, result.population.site).kind === "conv" ? "channels" : "units";
+        console.log(`${result.population.site} ${what} ${result.population.units.join(",")} of ${result.donor} → ${result.transplanted.site} ${what} ${result.transplanted.units.join(",")} → ${join(flags.output, "model.onnx")}`);
         console.log(`  before        ${percent(result.before.accuracy)}${cls(result.before)}`);
         for (const [i, g] of result.gains.entries()) {
           const after = i === 0 ? result.after : result.controls[i - 1].after;
           console.log(`  ${g.condition.padEnd(14)}${percent(after.accuracy)}${cls(after)}  gain ${k === null ? `overall ${gain(g.overall)}` : `class ${name} ${gain(g.target)}, others ${gain(g.others)}${worstOther(after)}`}`);
         }
-        console.log(`  transplanted units ablated: ${percent(result.ablationCheck.after.accuracy)}${cls(result.ablationCheck.after)}${result.ablationCheck.samePredictionsAsBefore ? " (the recipient's predictions exactly)" : ""}`);
+        console.log(`  transplanted ${what} ablated: ${percent(result.ablationCheck.after.accuracy)}${cls(result.ablationCheck.after)}${result.ablationCheck.samePredictionsAsBefore ? " (the recipient's predictions exactly)" : ""}`);
         console.log(`report: ${join(flags.output, REPORT_FILE)}`);
       } finally {
         output?.release();
