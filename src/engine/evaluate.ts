@@ -110,7 +110,7 @@ function chanceWarning(model: LesionModel, data: Dataset, accuracy: number, coun
  * below its accuracy on [0,1] pixels without any error (a new-user trial: a CIFAR-10 ResNet-18 export at 18.4 %, 70.7 %
  * once imported with its mean and std). Said wherever such a model is evaluated; `importModel` records a mean and std.
  */
-function unrecordedNormalisationWarning(model: LesionModel): string {
+export function unrecordedNormalisationWarning(model: LesionModel): string {
   // A command line, the same in the summary's warnings as on the console (a trial: \`mean\` in JSON, --mean on stderr).
   return `${model.name} records no input normalisation, so it is given the pixels in [0,1] as they are: if it was trained on normalised images (transforms.Normalize, Keras Normalization outside the model), record its mean and std by importing it (lesion import ${model.name} --mean … --std … -o OUT.onnx; in the library importModel(path, { mean, std })); a model that rescales in its graph (Keras Rescaling(1/255)) takes pixels in 0..255: mean 0, std 0.00392156862745098 (import without them records that it takes [0,1])`;
 }

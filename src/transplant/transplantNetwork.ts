@@ -49,10 +49,9 @@ export function opSignature(network: Network, end: number): string[] {
 /**
  * Donor weights of the first layer rewritten for the recipient's input normalisation: the donor computes
  * W·(p − m_d)/s_d + b on pixels p, the recipient feeds x = (p − m_r)/s_r, so W' = W·s_r/s_d and
- * b' = b + W·(m_r − m_d)/s_d, per input channel. Identity when both normalise alike. A conv layer's row holds k×k
- * weights per input channel. Throws `unsupported-op` for a padded first conv under different means: its padding is 0
- * in each network's own normalised input, that is pixel m_d in the donor's and m_r in the recipient's, so no
- * rewritten weights compute the donor's units at the border.
+ * b' = b + W·(m_r − m_d)/s_d, per input channel. Identity when both normalise alike (else exact up to the float32
+ * rounding of the rewritten weights: 2.5e-7 on a trial's units of activations near 12). A conv layer's row holds k×k
+ * weights per input channel; a padded one is only rewritten where `checkRebase` lets it.
  */
 export function rebaseFirstLayer(layer: Weighted, weight: Float32Array, bias: Float32Array | null, rows: number[], donor: Preprocessing, recipient: Preprocessing): { weight: Float32Array; bias: Float32Array } {
   const area = layer.op === "conv" ? layer.kernel * layer.kernel : 0;
@@ -60,10 +59,6 @@ export function rebaseFirstLayer(layer: Weighted, weight: Float32Array, bias: Fl
   const [c, h, w] = recipient.imageShape ?? [1, 1, inputs];
   const channelOf = (i: number) => (area > 0 ? Math.floor(i / area) : recipient.layout === "nhwc" ? i % c : Math.floor(i / (h * w)));
   const at = (values: number[], ch: number) => values[values.length === 1 ? 0 : ch];
-  if (layer.op === "conv" && layer.padding > 0) {
-    const differ = Array.from({ length: layer.in }, (_, ch) => ch).filter((ch) => at(recipient.mean, ch) !== at(donor.mean, ch));
-    if (differ.length > 0) fail("unsupported-op", `the donor normalises its input with mean ${donor.mean.join(",")} and the recipient with ${recipient.mean.join(",")}; the first conv layer ${layer.name} pads its input with zeros, which are other pixels in the two, so its units cannot be moved exactly (give both networks the same --mean)`, { op: "Conv" });
-  }
   const out = new Float32Array(rows.length * inputs);
   const outBias = new Float32Array(rows.length);
   rows.forEach((row, r) => {
@@ -96,6 +91,19 @@ export function donorRows(donor: { network: Network; values: Map<string, Float32
   if (j === 0) return { ...rebaseFirstLayer(layer, weight, bias, units, from, to), norm };
   const size = rowSize(layer);
   return { weight: Float32Array.from(units.flatMap((u) => Array.from(weight.subarray(u * size, (u + 1) * size)))), bias: Float32Array.from(units.map((u) => (bias ? bias[u] : 0))), norm };
+}
+
+/**
+ * Throws `unsupported-op` where the donor's first layer cannot be rewritten for the recipient's normalisation
+ * (`rebaseFirstLayer`): a padded conv under different means. Its padding is 0 in each network's own normalised input,
+ * that is pixel m_d in the donor's and m_r in the recipient's, so no rewritten weights compute its units at the border.
+ */
+export function checkRebase(layer: Weighted, donor: Preprocessing, recipient: Preprocessing): void {
+  if (layer.op !== "conv" || layer.padding === 0) return;
+  const at = (values: number[], ch: number) => values[values.length === 1 ? 0 : ch];
+  if (Array.from({ length: layer.in }, (_, ch) => ch).some((ch) => at(recipient.mean, ch) !== at(donor.mean, ch))) {
+    fail("unsupported-op", `the donor normalises its input with mean ${donor.mean.join(",")} and the recipient with ${recipient.mean.join(",")}; the first conv layer ${layer.name} pads its input with zeros, which are other pixels in the two, so its units cannot be moved exactly (give both networks the same --mean)`, { op: "Conv" });
+  }
 }
 
 /**

@@ -94,7 +94,9 @@ export function choosePopulation(donor: Donor, inputs: Float32Array, labels: Int
   const ranking = impact.map((v, u) => ({ v, u })).filter((e) => e.v > 0 && !deadSet.has(e.u)).sort((a, b) => b.v - a.v || a.u - b.u).map((e) => e.u);
   const prefixDrops = scores(ranking.map((_, p) => ranking.slice(0, p + 1))).map((s) => base.accuracy - s.accuracy);
   const largest = Math.max(0, ...prefixDrops);
-  if (largest <= 0) fail("bad-units", `no population of ${donor.name} site ${donor.site} holds class ${target}: ablating its units never lowers the class's accuracy on ${dataSpec}`, { site: donor.site });
+  // A donor that gets the class wrong anyway (given its inputs otherwise than it was trained) has nothing to lose: said.
+  const right = `the donor gets ${(100 * base.accuracy).toFixed(1)}% of its ${m} images of the class right`;
+  if (largest <= 0) fail("bad-units", `no population of ${donor.name} site ${donor.site} holds class ${target}: ablating its units never lowers the class's accuracy on ${dataSpec} (${right}${base.accuracy < 0.5 ? "; is it given its inputs as it was trained? lesion info shows the normalisation it records" : ""})`, { site: donor.site });
   const size = prefixDrops.findIndex((d) => d >= largest / 2) + 1;
   return {
     units: ranking.slice(0, size),

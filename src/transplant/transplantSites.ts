@@ -7,7 +7,7 @@ import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
-import { opSignature, weightedIndices } from "./transplantNetwork.js";
+import { checkRebase, opSignature, weightedIndices, type Weighted } from "./transplantNetwork.js";
 
 export interface Chain {
   network: Network;
@@ -58,6 +58,8 @@ export function transplantSites(donor: LesionModel, recipient: LesionModel, data
   const donorOps = opSignature(donorChain.network, donorLayer).join(",");
   const recipientOps = opSignature(recipientChain.network, recipientLayer).join(",");
   if (donorOps !== recipientOps) fail("bad-model", `donor layers up to ${donorSite.name} (${donorOps}) differ from the recipient's up to ${recipientSite.name} (${recipientOps}); the units need the same activations${donorOps.includes("conv(") ? " and windows" : ""}`, { name: recipient.name, site: recipientSite.name });
+  // Before the population is searched: under inputs normalised otherwise it finds none, and would say only that.
+  checkRebase(donorChain.network.layers[donorWeighted[0]] as Weighted, donor.preprocessing, recipient.preprocessing);
   return { donorChain, recipientChain, donorSite, donorLayer, donorWeighted, depth, recipientSite, recipientWeighted };
 }
 

@@ -158,7 +158,10 @@ describe("transplant's fresh-units control against NumPy (test/fixtures/freshUni
     expect(ref.settings.sgd.activeAfter).toBe(M);
     expect(fresh(result).after.accuracy).toBeCloseTo(ref.settings.sgd.after, 12);
     expect(Math.abs(fresh(result).after.accuracy - result.before.accuracy)).toBeGreaterThan(0.1);
-    expect(result.warnings.filter((w) => w.startsWith("fresh-units"))).toEqual([]);
+    // No unit died (the warning "fresh-units (seed 0): … died"); it may say the control lowered the accuracy.
+    expect(result.warnings.filter((w) => w.startsWith("fresh-units (seed"))).toEqual([]);
+    const lowered = result.warnings.some((w) => w.startsWith("fresh-units lowered the overall test accuracy"));
+    expect(lowered).toBe(fresh(result).after.accuracy < result.before.accuracy - 0.05);
   });
 });
 

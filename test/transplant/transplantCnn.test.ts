@@ -18,6 +18,7 @@ import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
 import { transplant, type TransplantResult } from "../../src/transplant/transplant.js";
 import { mergeNetworks } from "../../src/transplant/transplantNetwork.js";
+import { choosePopulation } from "../../src/transplant/transplantPopulation.js";
 import { transplantFiles } from "../../src/runs/transplantFiles.js";
 import { writeResultDir } from "../../src/runs/resultDir.js";
 import { readTransplantReportData } from "../../src/report/transplantReportData.js";
@@ -178,6 +179,18 @@ describe("transplant of a CNN with batch norm (after each conv and after fc1): t
   }, 120_000);
 });
 
+describe("choosePopulation: a donor that never gets the class right", () => {
+  it("is bad-units saying how much of the class it gets right, and asking whether it is given its inputs as trained", () => {
+    // Output bias 100 on class 1: every image is called 1, so zeroing units never lowers class 0's accuracy (0 %).
+    const network: Network = { inputShape: [2], layers: [{ op: "linear", name: "fc1", in: 2, out: 2, bias: true }, { op: "relu" }, { op: "linear", name: "fc2", in: 2, out: 2, bias: true }] };
+    const values = new Map([["fc1.weight", Float32Array.of(1, 0, 0, 1)], ["fc1.bias", Float32Array.of(0, 0)], ["fc2.weight", Float32Array.of(1, 0, 0, 1)], ["fc2.bias", Float32Array.of(0, 100)]]);
+    const donor = { name: "d.onnx", network, values, siteLayer: 1, site: "fc1" };
+    expect(() => choosePopulation(donor, Float32Array.of(1, 2, 3, 4, 5, 6), Int32Array.of(0, 0, 1), 0, "pts")).toThrow(
+      "no population of d.onnx site fc1 holds class 0: ablating its units never lowers the class's accuracy on pts (the donor gets 0.0% of its 2 images of the class right; is it given its inputs as it was trained? lesion info shows the normalisation it records)",
+    );
+  });
+});
+
 describe("mergeNetworks of a CNN + trainNetwork({gradientMasks})", () => {
   it("trains only conv2's new input channels (2 channels × 3×3 per output): every other entry stays bit-identical", async () => {
     const rand = random(7);
@@ -223,11 +236,12 @@ describe("mergeNetworks of a CNN + trainNetwork({gradientMasks})", () => {
 describe("transplant of CNNs: what it refuses, one clear line each", () => {
   const images = randomDataset("random:8x8", 20, [1, 8, 8], 5, 1);
 
-  it("transplant(first conv padded, donor mean 0.5, recipient mean 0) is unsupported-op naming both means", async () => {
+  it("transplant(first conv padded, donor mean 0.5, recipient mean 0) is unsupported-op naming both means, before any population is searched", async () => {
     const recipient = decodeModel(randomCnn(2, 5));
     writeMetadata(recipient, { preprocessing: { layout: "nchw", mean: [0], std: [1], imageShape: [1, 8, 8] }, classNames: null });
     const [a, b] = [await openModel(randomCnn(1, 5), { name: "a.onnx" }), await openModel(encodeModel(recipient), { name: "b.onnx" })];
-    const error = await errorOf(() => transplant(a, b, images, { test: images, site: "conv1", units: [0, 1] }));
+    // With a class too: checked before the population is searched (a trial was told that no population held its class).
+    const error = await errorOf(() => transplant(a, b, images, { test: images, site: "conv1", class: 0 }));
     expect(error.code).toBe("unsupported-op");
     expect(error.message).toBe("the donor normalises its input with mean 0.5 and the recipient with 0; the first conv layer conv1 pads its input with zeros, which are other pixels in the two, so its units cannot be moved exactly (give both networks the same --mean)");
   });
