@@ -1,5 +1,5 @@
-// The transplant experiments of the README: `npm run build && node bench/transplant.mjs [mnist|fashion|deep|all]`.
-// A donor MLP trained on every class; a recipient of the same shape trained without one class (seed differs);
+// The transplant experiments of the README: `npm run build && node bench/transplant.mjs [mnist|fashion|deep|cnn|all]`.
+// A donor (an MLP; `cnn`: cnn:small) trained on every class; a recipient of the same shape trained without one class (seed differs);
 // transplant with 100 labelled training images, 30 of them of the held-out class, measured on the test split next to
 // the three controls (5 repeats, 1000 bootstrap resamples). Writes bench/results/transplant.{json,md}.
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
@@ -55,7 +55,7 @@ const pct = (x) => (x === null ? "n/a" : `${(100 * x).toFixed(1)}`);
 const ci = (g) => (g === null ? "n/a" : `${g.estimate >= 0 ? "+" : ""}${pct(g.estimate)} [${pct(g.low)}, ${pct(g.high)}]`);
 function table(r) {
   const lines = [
-    `## ${r.name}: ${r.arch}, class ${r.held} held out, site ${r.site ?? "fc1"}`,
+    `## ${r.name}: ${r.arch}, class ${r.held} held out, site ${r.population.site}`,
     "",
     `Donor ${pct(r.donorAccuracy)} % on the test set; recipient before: ${pct(r.before.accuracy)} % overall, ${pct(r.before.perClass[r.held])} % on class ${r.held}. ` +
       `Population: ${r.population.units.length} units of ${r.population.site} (${r.population.units.join(", ")}). Budget ${r.budget.samples} images (${r.budget.perClass[r.held]} of class ${r.held}), ${r.budget.epochs} epochs, ${r.budget.optimizer} lr ${r.budget.lr}, ${r.seeds.length} repeats.`,
@@ -95,6 +95,12 @@ if (which === "deep" || which === "all") {
   const mnistTrain = await loadDataset("mnist:train");
   const mnistTest = await loadDataset("mnist:test");
   results.deep = await experiment("MNIST, second hidden layer", mnistTrain, mnistTest, "mlp:784-100-100-10", 3, "fc2", 3);
+}
+if (which === "cnn" || which === "all") {
+  // A CNN (cnn:small, one epoch each), at the default site: the last hidden layer, fc1, with both conv layers as its branch.
+  const mnistTrain = await loadDataset("mnist:train");
+  const mnistTest = await loadDataset("mnist:test");
+  results.cnn = await experiment("MNIST, CNN", mnistTrain, mnistTest, "cnn:small", 3, undefined, 1);
 }
 if (which === "fashion" || which === "all") {
   // FASHION_DIR=folder of the four IDX files (e.g. ../shared/data/fashion-mnist) skips the download.
