@@ -178,7 +178,8 @@ describe("buildReport(transplant directory): MNIST, class 3, first layer", () =>
       const events: string[] = [];
       const watcher = watch(out, (_event, name) => name && !name.endsWith(".tmp") && name !== "lesion.lock" && events.push(name));
       const run = spawnSync(process.execPath, [BIN, "transplant", join(work, "donor.onnx"), "--into", join(work, "recipient.onnx"), "--data", "mnist:train", "--test", "mnist:test", "--class", "3", "--budget-samples", "60", "--budget-epochs", "2", "--resamples", "50", "-o", out], { encoding: "utf8" });
-      expect(run.stderr).toBe("");
+      // Warnings only (on this 60-image budget fine-tuning costs the recipient over 5 pp, and says so).
+      expect(run.stderr.split("\n").filter((line) => line && !line.startsWith("lesion: warning: "))).toEqual([]);
       expect(run.status).toBe(0);
       expect(run.stdout.trim().split("\n").at(-1)).toBe(`report: ${join(out, "report.html")}`);
       const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"));
