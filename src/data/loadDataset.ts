@@ -68,12 +68,17 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
   const parsed = parseDataSpec(spec);
   const range = "range" in parsed ? parsed.range : undefined;
   if (!range) return loadWhole(parsed, options);
-  // A slice: its split up to the slice's end, less the samples before its start, then `limit` of those.
+  // A slice, as Python takes it: negative bounds from the end, bounds past an end stopped there; then `limit` of it.
+  // Its split is read up to the slice's end where that is counted from the start.
   const text = formatDataSpec(parsed);
-  const whole = await loadWhole({ ...parsed, range: undefined } as DataSpec, { ...options, limit: range.end ?? undefined });
-  if ((range.end ?? whole.n) > whole.n || range.start >= whole.n) fail("bad-data-spec", `data spec '${spec}' slices past the ${whole.n} samples of ${whole.spec}`, { spec });
-  const end = Math.min(range.end ?? whole.n, range.start + (options.limit ?? Infinity));
-  return pickSamples(whole, Array.from({ length: end - range.start }, (_, i) => range.start + i), text);
+  const upTo = range.start >= 0 && range.end !== null && range.end >= 0 ? range.end : undefined;
+  const whole = await loadWhole({ ...parsed, range: undefined } as DataSpec, { ...options, limit: upTo });
+  const bound = (b: number) => (b < 0 ? Math.max(0, whole.n + b) : Math.min(b, whole.n));
+  const start = bound(range.start);
+  const end = Math.min(range.end === null ? whole.n : bound(range.end), start + (options.limit ?? Infinity));
+  // Empty only where the split is shorter than the bounds (read whole, or fewer than `upTo`): whole.n is its size.
+  if (end <= start) fail("bad-data-spec", `data spec '${spec}' slices no sample of the ${whole.n} samples of ${whole.spec}`, { spec });
+  return pickSamples(whole, Array.from({ length: end - start }, (_, i) => start + i), text);
 }
 
 /** A spec's whole data set (its range, if any, left out), `options.limit` applied. */

@@ -9,7 +9,8 @@ import type { Split } from "./types.js";
 
 /**
  * Samples `start` up to (not including) `end` of a named set's split, as Python slices them (`mnist:test[:2000]`,
- * `fashion-mnist:train[1000:3000]`); `end` null: to the last.
+ * `fashion-mnist:train[1000:3000]`, `mnist:test[-500:]`): a negative bound counts from the end, a bound past an end
+ * stops there; `end` null: to the last.
  */
 export interface SampleRange {
   start: number;
@@ -43,13 +44,15 @@ const EXPECTED =
  */
 export function parseDataSpec(spec: string): DataSpec {
   const text = spec.trim();
-  const sliced = /^([a-z0-9-]+)(?::([a-z]*))?\[(\d*):(\d*)\]$/.exec(text);
+  const sliced = /^([a-z0-9-]+)(?::([a-z]*))?\[(-?\d*):(-?\d*)(:-?\d*)?\]$/.exec(text);
   const slicedName = sliced ? NAMED.find((name) => name === sliced[1]) : undefined;
   if (sliced && slicedName) {
-    const [, , split, from, to] = sliced;
+    const [, , split, from, to, step] = sliced;
     if (split !== "train" && split !== "test") fail("bad-data-spec", `data spec '${spec}' slices no split; write ${slicedName}:test[${from}:${to}] or ${slicedName}:train[${from}:${to}]`, { spec, split: split ?? "" });
+    if (step !== undefined && step !== ":" && step !== ":1") fail("bad-data-spec", `data spec '${spec}' slices with a step, which lesion does not take; write ${slicedName}:${split}[${from}:${to}]`, { spec });
     const range = { start: from === "" ? 0 : Number(from), end: to === "" ? null : Number(to) };
-    if (range.end !== null && range.end <= range.start) fail("bad-data-spec", `data spec '${spec}' slices no sample (${range.start} to ${range.end})`, { spec });
+    // Empty whatever the split's size: both bounds from the same end, the second not after the first.
+    if (range.end !== null && Math.sign(range.start || 0) === Math.sign(range.end || 0) && range.end <= range.start) fail("bad-data-spec", `data spec '${spec}' slices no sample (${range.start} to ${range.end})`, { spec });
     return { kind: slicedName, split, range };
   }
   const colon = text.indexOf(":");

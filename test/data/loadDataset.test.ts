@@ -72,6 +72,10 @@ describe("parseDataSpec", () => {
     expect(parseDataSpec("fashion-mnist:train[1000:3000]")).toEqual({ kind: "fashion-mnist", split: "train", range: { start: 1000, end: 3000 } });
     expect(parseDataSpec("cifar10:test[500:]")).toEqual({ kind: "cifar10", split: "test", range: { start: 500, end: null } });
     expect(absoluteDataSpec("mnist:test[0:2000]")).toBe("mnist:test[:2000]");
+    expect(parseDataSpec("mnist:test[-500:-10]")).toEqual({ kind: "mnist", split: "test", range: { start: -500, end: -10 } });
+    // A trial's `[:-10]` and `[::2]` were called an unknown split.
+    expect(() => parseDataSpec("mnist:test[::2]")).toThrow("data spec 'mnist:test[::2]' slices with a step, which lesion does not take; write mnist:test[:]");
+    expect(() => parseDataSpec("mnist:test[-5:-10]")).toThrow("slices no sample (-5 to -10)");
     expect(() => parseDataSpec("mnist[:20]")).toThrow("data spec 'mnist[:20]' slices no split; write mnist:test[:20] or mnist:train[:20]");
     expect(() => parseDataSpec("mnist:test[7:3]")).toThrow("data spec 'mnist:test[7:3]' slices no sample (7 to 3)");
   });
@@ -104,7 +108,7 @@ describe("loadDataset", () => {
     expect(await codeOf(() => loadDataset("mnist", { limit: 0 }))).toBe("bad-option");
   });
 
-  it("loadDataset('mnist:test[9990:]') and ('mnist:test[:5]') are those samples of mnist:test, named by their slice; a slice past the end is bad-data-spec", async () => {
+  it("loadDataset('mnist:test[9990:]'), ('mnist:test[:5]'), ('mnist:test[-3:]') are those samples of mnist:test as Python slices it, named by their slice; an empty slice is bad-data-spec", async () => {
     const whole = await loadDataset("mnist:test");
     const tail = await loadDataset("mnist:test[9990:]");
     expect([tail.n, tail.spec]).toEqual([10, "mnist:test[9990:]"]);
@@ -113,8 +117,14 @@ describe("loadDataset", () => {
     const head = await loadDataset("mnist:test[:5]");
     expect(Array.from(head.labels)).toEqual([7, 2, 1, 0, 4]);
     expect((await loadDataset("mnist:test[9990:]", { limit: 3 })).n).toBe(3);
-    await expect(loadDataset("mnist:test[:10001]")).rejects.toThrow("data spec 'mnist:test[:10001]' slices past the 10000 samples of mnist:test");
-    expect(await codeOf(() => loadDataset("mnist:test[10000:]"))).toBe("bad-data-spec");
+    // As Python slices a list of 10,000: a bound past the end stops there, a negative one counts from it.
+    expect((await loadDataset("mnist:test[9995:20000]")).n).toBe(5);
+    const last = await loadDataset("mnist:test[-3:]");
+    expect(Array.from(last.labels)).toEqual(Array.from(whole.labels.subarray(9997)));
+    expect(Array.from((await loadDataset("mnist:test[-10:-7]")).labels)).toEqual(Array.from(whole.labels.subarray(9990, 9993)));
+    expect((await loadDataset("mnist:test[:-9999]")).n).toBe(1);
+    await expect(loadDataset("mnist:test[10000:]")).rejects.toThrow("data spec 'mnist:test[10000:]' slices no sample of the 10000 samples of mnist:test");
+    expect(await codeOf(() => loadDataset("mnist:test[-20000:-10001]"))).toBe("bad-data-spec");
   });
 
   it("loadDataset('fashion-mnist:test') loads the bundled test set with Zalando's class names", async () => {
