@@ -5,6 +5,7 @@
  * ONNX specification; linear layers are `dense` below.
  */
 import { fail } from "../errors.js";
+import { argmax } from "../engine/metrics.js";
 import { batchNorm } from "../onnx/float64/kernels.js";
 import { conv, globalAveragePool, pool, type WindowAttributes } from "../onnx/float64/window.js";
 import { layerShapes, type Network } from "../onnx/network.js";
@@ -78,15 +79,20 @@ export function chainForward64(network: Network, values: Map<string, Float32Arra
         fail("unsupported-op", `transplant handles chains of linear and conv layers; a ${layer.op} layer is out of scope`);
     }
     shape = shapes[i];
-    const units = zeroed[i] ?? [];
-    if (units.length > 0) {
-      // A unit is a feature of a flat output, a channel (all its positions) of an image-shaped one.
-      const plane = shape.slice(1).reduce((a, b) => a * b, 1);
-      const size = shape[0] * plane;
-      for (let s = 0; s < n; s++) for (const u of units) current.fill(0, s * size + u * plane, s * size + (u + 1) * plane);
-    }
+    zeroUnits(current, n, shape, zeroed[i] ?? []);
   }
   return { output: current, shape };
+}
+
+/**
+ * Sets `units` of every one of the n samples of `values` ([n, ...shape]) to 0 in place: a unit is a feature of a flat
+ * output, a channel (all its positions) of an image-shaped one.
+ */
+export function zeroUnits(values: Float64Array, n: number, shape: readonly number[], units: readonly number[]): void {
+  if (units.length === 0) return;
+  const plane = shape.slice(1).reduce((a, b) => a * b, 1);
+  const size = shape[0] * plane;
+  for (let s = 0; s < n; s++) for (const u of units) values.fill(0, s * size + u * plane, s * size + (u + 1) * plane);
 }
 
 /**
@@ -110,11 +116,7 @@ export function chainPredictions64(network: Network, values: Map<string, Float32
   const predictions = new Int32Array(n);
   forBatches64(network, values, inputs, n, network.layers.length - 1, (output, start, count) => {
     const classes = output.length / count;
-    for (let r = 0; r < count; r++) {
-      let best = 0;
-      for (let c = 1; c < classes; c++) if (output[r * classes + c] > output[r * classes + best]) best = c;
-      predictions[start + r] = best;
-    }
+    for (let r = 0; r < count; r++) predictions[start + r] = argmax(output.subarray(r * classes, (r + 1) * classes));
   }, zeroed);
   return predictions;
 }

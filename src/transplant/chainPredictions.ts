@@ -7,10 +7,10 @@
 import { createSession, OrtTensor } from "../engine/ort.js";
 import { decide } from "../engine/sweep/logits.js";
 import { buildClassifier, INPUT_NAME, OUTPUT_NAME } from "../onnx/build.js";
-import { classifierLayers, layerShapes, type Network } from "../onnx/network.js";
+import { classifierLayers, type Network } from "../onnx/network.js";
 import { encodeModel } from "../onnx/proto.js";
 import { chainPredictions64 } from "./chainForward64.js";
-import type { Weighted } from "./transplantNetwork.js";
+import { positionsAfter, rowSize, type Weighted } from "./transplantNetwork.js";
 
 /** Samples per onnxruntime run. */
 const BATCH = 1024;
@@ -68,9 +68,9 @@ function withoutOutgoing(network: Network, values: Map<string, Float32Array>, la
   const between = network.layers.slice(layer + 1, next);
   if (next < 0 || !between.every((l) => KEEPS_ZERO.includes(l.op))) return null;
   const target = network.layers[next] as Weighted;
-  const flatten = between.findIndex((l) => l.op === "flatten");
-  const positions = target.op === "conv" ? target.kernel * target.kernel : flatten < 0 ? 1 : layerShapes(network)[layer + flatten].slice(1).reduce((a, b) => a * b, 1);
-  const row = target.op === "conv" ? target.in * positions : target.in;
+  // A unit's block in each row of the next layer: its k×k kernel, else its features (positions, after a flatten).
+  const positions = target.op === "conv" ? target.kernel * target.kernel : positionsAfter(network, layer);
+  const row = rowSize(target);
   const weight = Float32Array.from(values.get(`${target.name}.weight`)!);
   for (let o = 0; o < target.out; o++) for (const u of units) weight.fill(0, o * row + u * positions, o * row + (u + 1) * positions);
   return new Map(values).set(`${target.name}.weight`, weight);

@@ -3,7 +3,7 @@
  * network into a recipient that lacks its knowledge, and measure against controls with the same budget whether the
  * knowledge moved.
  *
- * Method (chains of linear and conv layers: MLPs and plain CNNs, whose conv units are channels; batch norm and
+ * Method (chains of linear and conv layers: MLPs and plain CNNs, whose conv units are channels, batch norm included;
  * residual networks are refused). The population's units are copied exactly: the recipient's layer at the same depth
  * is widened by them with the donor's incoming weights and biases (first layer weights rewritten for the recipient's
  * input normalisation). A deeper population brings its upstream circuit
@@ -174,8 +174,9 @@ export interface TransplantResult {
  * `options.test` (overall and per class, fractions 0..1) is compared before and after and with controls (random
  * units, fresh units), gains with bootstrap intervals.
  * @throws LesionError `shape-mismatch` (input shapes or class counts differ); `unknown-site`; `unit-out-of-range`;
- * `bad-units` (no units, all dead, or no population holds the class); `unsupported-op` (batch norm, residual or
- * other layers than a chain of linear and conv layers, or a padded first conv under different input means);
+ * `bad-units` (no units, all dead, or no population holds the class); `unsupported-op` (residual or other layers
+ * than a chain of linear and conv layers, batch norm, pooling and activations, or a padded first conv under different
+ * input means);
  * `bad-model` (different activations, or conv and pooling windows, up to the site); `bad-option`; `bad-data`; `aborted`.
  */
 export async function transplant(donor: LesionModel, recipient: LesionModel, data: Dataset, options: TransplantOptions): Promise<TransplantResult> {
@@ -266,9 +267,10 @@ export async function transplant(donor: LesionModel, recipient: LesionModel, dat
   };
   const cache = dense64Cache(options.threads);
   try {
-    const conv = recipientChain.network.layers.some((l) => l.op === "conv" || l.op === "batchnorm");
+    // onnxruntime's double Gemm takes a chain of linear layers and activations; the others go by chainPredictions.
+    const denseOnly = !recipientChain.network.layers.some((l) => l.op === "conv" || l.op === "batchnorm");
     const predict = async (chain: Chain, zeroed: { layer: number; units: number[]; width: number } | null = null) =>
-      conv ? chainPredictions(chain.network, chain.values, test.inputs, options.test.n, cache.threads, zeroed) : densePredictions64(cache, chain.network, chain.values, test.inputs, options.test.n, zeroed);
+      denseOnly ? densePredictions64(cache, chain.network, chain.values, test.inputs, options.test.n, zeroed) : chainPredictions(chain.network, chain.values, test.inputs, options.test.n, cache.threads, zeroed);
     const beforePredictions = await predict(recipientChain);
     const before = outcome(beforePredictions);
     const conditions: TransplantCondition[] = ["transplant", "random-units", "fresh-units", "finetune"];

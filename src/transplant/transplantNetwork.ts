@@ -74,6 +74,16 @@ export function rebaseFirstLayer(layer: Weighted, weight: Float32Array, bias: Fl
   return { weight: out, bias: outBias };
 }
 
+/**
+ * The inputs each unit of layer `layer`'s output becomes for the next weighted layer: its positions where a flatten
+ * comes between (channel-major: a channel's H·W features in a row), else 1 (a feature, or a channel a conv reads).
+ */
+export function positionsAfter(network: Network, layer: number, shapes: number[][] = layerShapes(network)): number {
+  const next = network.layers.findIndex((l, i) => i > layer && (l.op === "linear" || l.op === "conv"));
+  const flatten = network.layers.slice(layer + 1, next < 0 ? undefined : next).findIndex((l) => l.op === "flatten");
+  return flatten < 0 ? 1 : shapes[layer + flatten].slice(1).reduce((a, b) => a * b, 1);
+}
+
 /** A unit's incoming weights: `in` of a linear layer, `in`·k² of a conv layer. */
 export function rowSize(layer: Weighted): number {
   return layer.in * (layer.op === "conv" ? layer.kernel * layer.kernel : 1);
@@ -222,7 +232,7 @@ export function mergeNetworks(options: MergeOptions): MergedNetwork {
       masks[`${layer.name}.weight`] = wm;
       masks[`${layer.name}.bias`] = bm;
     }
-    for (const i of norms.filter((i) => i > index && i < (weighted[j + 1] ?? network.layers.length)).filter(() => added > 0)) {
+    for (const i of added > 0 ? norms.filter((i) => i > index && i < (weighted[j + 1] ?? network.layers.length)) : []) {
       const norm = layers[i] as Extract<NetworkLayer, { op: "batchnorm" }>;
       const fresh: UnitNorm = { weight: new Float32Array(added).fill(1), bias: new Float32Array(added), running_mean: new Float32Array(added), running_var: new Float32Array(added).fill(1) };
       const own = source?.norm ?? fresh;
@@ -244,10 +254,7 @@ export function mergeNetworks(options: MergeOptions): MergedNetwork {
     if (j < depth && added > 0) branch.push({ site: layer.name, units: range(layer.out, added), donorSite: options.branch[j].donorSite });
     if (j === depth) units = range(layer.out, added);
     // The next weighted layer reads these units, as features per position where a flatten comes between.
-    const next = weighted[j + 1] ?? network.layers.length;
-    const flatten = network.layers.slice(index + 1, next).findIndex((l) => l.op === "flatten");
-    const positions = flatten < 0 ? 1 : (index + flatten >= 0 ? shapes[index + flatten] : network.inputShape).slice(1).reduce((a, b) => a * b, 1);
-    extraIn = (j < depth ? added : j === depth ? m : 0) * positions;
+    extraIn = (j < depth ? added : j === depth ? m : 0) * positionsAfter(network, index, shapes);
   });
   return { network: { inputShape: network.inputShape, layers }, values: merged, gradientMasks: masks, units, branch };
 }

@@ -11,7 +11,7 @@ import { fail } from "../errors.js";
 import { layerShapes, type Network } from "../onnx/network.js";
 import { crossEntropy } from "../engine/sweep/logits.js";
 import { argmax } from "../engine/metrics.js";
-import { chainForward64, forBatches64 } from "./chainForward64.js";
+import { chainForward64, forBatches64, zeroUnits } from "./chainForward64.js";
 
 export interface PopulationChoice {
   /** Donor units, largest impact first (as given when the caller named them). */
@@ -37,14 +37,19 @@ interface Donor {
 
 /** Units (features, or channels at every position) of the output of layer `siteLayer` that are 0 on every one of the n samples. */
 export function deadUnits(network: Network, values: Map<string, Float32Array>, inputs: Float32Array, n: number, siteLayer: number): number[] {
-  let alive: Uint8Array | null = null;
-  forBatches64(network, values, inputs, n, siteLayer, (output, _start, count, shape) => {
-    const plane = shape.slice(1).reduce((a, b) => a * b, 1);
-    const found = (alive ??= new Uint8Array(shape[0]));
-    for (let k = 0; k < output.length; k++) if (output[k] !== 0) found[Math.floor(k / plane) % shape[0]] = 1;
+  const [units, ...positions] = layerShapes(network)[siteLayer];
+  const plane = positions.reduce((a, b) => a * b, 1);
+  const alive = new Uint8Array(units);
+  forBatches64(network, values, inputs, n, siteLayer, (output, _start, count) => {
+    // A unit's plane in each sample (one value of a flat output): alive once any of it is nonzero.
+    for (let s = 0; s < count; s++) {
+      for (let u = 0; u < units; u++) {
+        const at = (s * units + u) * plane;
+        if (!alive[u] && output.subarray(at, at + plane).some((v) => v !== 0)) alive[u] = 1;
+      }
+    }
   });
-  const found = alive ?? new Uint8Array(0);
-  return Array.from(found.keys()).filter((u) => found[u] === 0);
+  return Array.from(alive.keys()).filter((u) => alive[u] === 0);
 }
 
 /** How many of `units` are active (nonzero) on at least one of the n samples at the output of layer `siteLayer`. */
@@ -69,11 +74,9 @@ export function choosePopulation(donor: Donor, inputs: Float32Array, labels: Int
     const logProbability = new Float64Array(sets.length);
     const correct = new Float64Array(sets.length);
     forBatches64(donor.network, donor.values, own, m, donor.siteLayer, (activations, _start, count, shape) => {
-      const plane = shape.slice(1).reduce((a, b) => a * b, 1);
-      const width = shape[0] * plane;
       sets.forEach((zeroed, z) => {
         const input = Float64Array.from(activations);
-        for (let r = 0; r < count; r++) for (const u of zeroed) input.fill(0, r * width + u * plane, r * width + (u + 1) * plane);
+        zeroUnits(input, count, shape, zeroed);
         const { output } = chainForward64(donor.network, donor.values, input, count, {}, donor.siteLayer + 1);
         const classes = output.length / count;
         for (let r = 0; r < count; r++) {

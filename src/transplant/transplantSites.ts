@@ -53,8 +53,8 @@ export function transplantSites(donor: LesionModel, recipient: LesionModel, data
   const recipientName = options.recipientSite ?? (recipientChain.network.layers[recipientWeighted[depth]] as { name: string }).name;
   const recipientSite = resolveSite(recipient, recipientName);
   const recipientLayer = siteLayerIndex(recipientChain.network, recipientSite.name);
-  const kind = (network: Network, layer: number) => (network.layers[weightedIndices(network).filter((i) => i <= layer).pop()!].op === "conv" ? "conv" : "linear");
-  if (recipientLayer < 0 || depthOf(recipientChain.network, recipientLayer) !== depth) fail("bad-option", `recipient site ${recipientSite.name} must be the output of ${kind(donorChain.network, donorLayer)} layer ${depth + 1} of ${recipient.name}, the depth of donor site ${donorSite.name}`, { options: ["recipientSite"], value: recipientSite.name });
+  const kind = donorChain.network.layers[donorWeighted[depth]].op;
+  if (recipientLayer < 0 || depthOf(recipientChain.network, recipientLayer) !== depth) fail("bad-option", `recipient site ${recipientSite.name} must be the output of ${kind} layer ${depth + 1} of ${recipient.name}, the depth of donor site ${donorSite.name}`, { options: ["recipientSite"], value: recipientSite.name });
   const donorOps = opSignature(donorChain.network, donorLayer).join(",");
   const recipientOps = opSignature(recipientChain.network, recipientLayer).join(",");
   if (donorOps !== recipientOps) fail("bad-model", `donor layers up to ${donorSite.name} (${donorOps}) differ from the recipient's up to ${recipientSite.name} (${recipientOps}); the units need the same activations${donorOps.includes("conv(") ? " and windows" : ""}`, { name: recipient.name, site: recipientSite.name });
