@@ -45,6 +45,12 @@ function broadcast(g: Builder, index: number, tensor: string, channels: number, 
   return rank === 3 ? g.one("Reshape", [tensor, g.constant(`bn.shape.${index}.${tensor}`, [4], BigInt64Array.from([1n, BigInt(channels), 1n, 1n]))]) : tensor;
 }
 
+/** y = γ·x̂ + β, γ and β broadcast against x̂; γ broadcast is kept for the backward pass. */
+function scaleAndShift(g: Builder, index: number, xhat: string, name: string, channels: number, rank: number): { output: string; scale: string } {
+  const scale = broadcast(g, index, `${name}.weight`, channels, rank);
+  return { output: g.one("Add", [g.one("Mul", [xhat, scale]), broadcast(g, index, `${name}.bias`, channels, rank)]), scale };
+}
+
 /**
  * Forward of layer `index`, BatchNorm `name` over `channels` on a sample of rank `rank`. Training: batch statistics,
  * and the updated running statistics written to `outputs.mean` / `outputs.variance`; evaluation: running statistics.
@@ -69,8 +75,7 @@ export function batchNormForward(
   const variance = g.one("ReduceMean", [g.one("Mul", [centred, centred])], { axes: list, keepdims: 1 });
   const invstd = g.one("Reciprocal", [g.one("Sqrt", [g.one("Add", [variance, g.constant(`bn.eps.${index}`, [], new Float32Array([eps]))])])]);
   const xhat = g.one("Mul", [centred, invstd]);
-  const scale = broadcast(g, index, `${name}.weight`, channels, rank);
-  const output = g.one("Add", [g.one("Mul", [xhat, scale]), broadcast(g, index, `${name}.bias`, channels, rank)]);
+  const { output, scale } = scaleAndShift(g, index, xhat, name, channels, rank);
   // Running statistics: M values per channel; the unbiased variance σ²·M/(M − 1) (PyTorch).
   const size = g.one("Cast", [g.one("Size", [input])], { to: DataType.FLOAT });
   const perChannel = g.one("Div", [size, g.constant(`bn.channels.${index}`, [], new Float32Array([channels]))]);
@@ -97,8 +102,7 @@ export function frozenBatchNormForward(g: Builder, input: string, layer: { name:
   const running = runningNames(name);
   const invstd = broadcast(g, index, g.one("Reciprocal", [g.one("Sqrt", [g.one("Add", [running.variance, g.constant(`bn.eps.${index}`, [], new Float32Array([eps]))])])]), channels, rank);
   const xhat = g.one("Mul", [g.one("Sub", [input, broadcast(g, index, running.mean, channels, rank)]), invstd]);
-  const scale = broadcast(g, index, `${name}.weight`, channels, rank);
-  const output = g.one("Add", [g.one("Mul", [xhat, scale]), broadcast(g, index, `${name}.bias`, channels, rank)]);
+  const { output, scale } = scaleAndShift(g, index, xhat, name, channels, rank);
   g.nodes.push(makeNode("Identity", [running.mean], [outputs.mean], `${outputs.mean}/held`), makeNode("Identity", [running.variance], [outputs.variance], `${outputs.variance}/held`));
   return { output, saved: { xhat, invstd, scale, rank, frozen: true } };
 }
