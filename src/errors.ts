@@ -56,8 +56,11 @@ export interface LesionErrorDetails {
   "engine-disagreement": { samples: number; first: number; engine: number; plain: number };
   /** A graph, layer or tensor type outside what lesion computes; `op` the operator, `site` or `tensor` where. */
   "unsupported-op": { op?: string; site?: string; tensor?: string };
-  /** The run's AbortSignal fired; what was finished stays in the run's resume log (`ablate`: `kept` of its `of` conditions). */
-  aborted: { kept?: number; of?: number };
+  /**
+   * The run's AbortSignal fired; what was finished stays in the run's resume log (`ablate`: `kept` of its `of`
+   * conditions, `helpers` of them the singles that pairs' redundancy needs beside those asked for).
+   */
+  aborted: { kept?: number; of?: number; helpers?: number };
 }
 
 /** The closed set of error codes. */

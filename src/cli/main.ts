@@ -116,9 +116,11 @@ function cliMessage(error: unknown, argv: string[]): string {
   const keeps = ["ablate", "study", "recover"].includes(argv[0]) || (argv[0] === "train" && argv.includes("--epoch-state"));
   if (isLesionError(error) && error.code === "aborted" && keeps) {
     // ablate keeps whole blocks of conditions (a trial's Ctrl-C after 12 s had kept none, and was told otherwise).
-    const { kept, of } = error.details as { kept?: number; of?: number };
+    const { kept, of, helpers } = error.details as { kept?: number; of?: number; helpers?: number };
     if (argv[0] === "ablate" && kept === 0) return `${error.message} before its first block of conditions finished: nothing is kept, so the same command starts again`;
-    if (argv[0] === "ablate" && kept !== undefined) return `${error.message}; ${kept} of ${of} conditions are kept: the same command resumes from them`;
+    // The count includes the singles that pairs' redundancy needs, as the progress does; the final line reports them apart.
+    const among = helpers ? ` (${of! - helpers} asked for and ${helpers} single unit(s) the pairs' redundancy needs)` : "";
+    if (argv[0] === "ablate" && kept !== undefined) return `${error.message}; ${kept} of ${of} conditions${among} are kept: the same command resumes from them`;
     return `${error.message}; what finished is kept: the same command resumes it`;
   }
   return flagMessage(error);

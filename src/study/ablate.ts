@@ -151,7 +151,7 @@ export async function ablate(model: LesionModel, data: Dataset, options: AblateO
       }
     }
   } catch (error) {
-    if (store && isLesionError(error) && error.code === "aborted") fail("aborted", "run aborted", { kept: done, of: total });
+    if (store && isLesionError(error) && error.code === "aborted") fail("aborted", "run aborted", { kept: done, of: total, helpers: total - new Set(conditions.map((c) => c.id)).size });
     throw error;
   }
   // Set by the first block where the log held none: without it no condition was taken from the log.

@@ -90,7 +90,7 @@ describe("lesion ablate resume", () => {
     // aborts cleanly: one line, exit 130, the lock released, the resume log kept. Before, the second copy exited 130
     // at once, silently, leaving lesion.lock behind.
     // The line counts what the resume log kept (a trial was told "what finished is kept" when nothing was).
-    const aborted = { code: 130, stderr: expect.stringMatching(new RegExp(`^lesion: run aborted; [1-9][0-9]* of ${conditions} conditions are kept: the same command resumes from them\n$`)), lock: false, log: true };
+    const aborted = { code: 130, stderr: expect.stringMatching(new RegExp(`^lesion: run aborted; [1-9][0-9]* of ${conditions} conditions \\(276 asked for and 24 single unit\\(s\\) the pairs' redundancy needs\\) are kept: the same command resumes from them\n$`)), lock: false, log: true };
     expect(await stopped("interrupted", ["SIGINT", "SIGINT"])).toEqual(aborted);
     // SIGTERM stops it the same way (it had exited at once, silently, leaving lesion.lock behind).
     expect(await stopped("terminated", ["SIGTERM"])).toEqual(aborted);
