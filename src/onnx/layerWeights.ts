@@ -11,6 +11,8 @@ export interface LayerWeights {
   fanIn: number;
   /** [units × fanIn], row-major: unit u's incoming weights at u·fanIn. */
   weight: Float64Array;
+  /** A Conv's weight dims after the output channels ([input channels per group, kh, kw] in 2-D): fanIn is their product. */
+  kernel?: number[];
 }
 
 /** The incoming weights of the layer node `layer` (Gemm, MatMul or Conv with a constant weight); null otherwise. */
@@ -33,7 +35,7 @@ export function layerWeights(model: ModelProto, layer: string): LayerWeights | n
     case "MatMul":
       return dims.length === 2 ? { name, units: dims[1], fanIn: dims[0], weight: transposeMatrix(values, dims[0], dims[1]) } : null;
     case "Conv":
-      return dims.length >= 3 ? { name, units: dims[0], fanIn: values.length / dims[0], weight: values } : null;
+      return dims.length >= 3 ? { name, units: dims[0], fanIn: values.length / dims[0], weight: values, kernel: dims.slice(1) } : null;
     default:
       return null;
   }

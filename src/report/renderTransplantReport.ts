@@ -119,19 +119,35 @@ const unitList = (units) => units.length > 12 ? units.slice(0, 12).join(",") + "
   const label = (i) => w.site + ":" + data.transplanted.units[i] + " ← donor " + data.population.site + ":" + data.population.units[i];
   if (w && w.image) {
     const [height, width] = w.image;
+    const channels = w.channels;
+    // A first conv layer reading several channels: one tile per unit, its kernels side by side, scaled together,
+    // a grey column between them.
+    const across = channels * (width + 1) - 1;
+    const laid = (values) => channels === 1 ? values : Array.from({ length: across * height }, (_, p) => {
+      const x = p % across;
+      const column = x % (width + 1);
+      return column === width ? 0 : values[Math.floor(x / (width + 1)) * width * height + Math.floor(p / across) * width + column];
+    });
     const grid = document.createElement("div");
     grid.className = "weights";
     w.values.forEach((values, i) => {
       const tile = document.createElement("div");
-      const canvas = weightTile(values, width, height);
+      const canvas = weightTile(laid(values), across, height);
+      if (channels > 1) {
+        const context = canvas.getContext("2d");
+        context.fillStyle = "#999";
+        for (let c = 1; c < channels; c++) context.fillRect(c * (width + 1) - 1, 0, 1, height);
+        canvas.style.height = Math.round((84 * height) / across) + "px";
+      }
       canvas.title = label(i);
       canvas.dataset.unit = String(data.transplanted.units[i]);
       tile.append(canvas, w.site + ":" + data.transplanted.units[i]);
       tile.title = label(i);
       grid.append(tile);
     });
-    figure(s, grid, (w.kernel ? "Each tile is one transplanted channel's " + width + "×" + height + " kernel over the input image" : "Each tile is one transplanted unit's incoming weights in the merged model, arranged as the " + width + "×" + height + " input image") + " (red positive, blue negative, scaled per unit): the donor's weights, copied exactly (rescaled only for the two networks' input normalisations). Labelled with the unit's index in the merged model; hover for the donor unit it came from.", "transplant-weights",
-      () => w.values.flatMap((values, i) => values.map((weight, pixel) => ({ unit: data.transplanted.units[i], donorUnit: data.population.units[i], pixel, weight }))));
+    const kernels = channels > 1 ? "Each tile is one transplanted channel's " + channels + " kernels of " + width + "×" + height + ", one per channel of the input image (left to right: its channels 0 to " + (channels - 1) + (channels === 3 ? ", R, G and B for an RGB image" : "") + "; grey columns between them)" : "Each tile is one transplanted channel's " + width + "×" + height + " kernel over the input image";
+    figure(s, grid, (w.kernel ? kernels : "Each tile is one transplanted unit's incoming weights in the merged model, arranged as the " + width + "×" + height + " input image") + " (red positive, blue negative, scaled per unit): the donor's weights, copied exactly (rescaled only for the two networks' input normalisations). Labelled with the unit's index in the merged model; hover for the donor unit it came from.", "transplant-weights",
+      () => w.values.flatMap((values, i) => values.map((weight, p) => ({ unit: data.transplanted.units[i], donorUnit: data.population.units[i], ...(channels > 1 ? { channel: Math.floor(p / (width * height)) } : {}), pixel: p % (width * height), weight }))));
   } else if (w && w.inputs) {
     const cells = w.values.flatMap((values, i) => values.map((weight, j) => ({ unit: w.site + ":" + data.transplanted.units[i], input: w.inputs.units[j], weight, donor: data.population.site + ":" + data.population.units[i] })));
     const { max } = robustMax(cells.map((c) => c.weight));
@@ -144,7 +160,7 @@ const unitList = (units) => units.length > 12 ? units.slice(0, 12).join(",") + "
   } else {
     const p = document.createElement("p");
     p.className = "caption";
-    p.textContent = "Not drawn: the transplanted units' layer does not read a one-channel image, and no branch feeds it.";
+    p.textContent = "Not drawn: the transplanted units' layer reads neither a one-channel image (a dense layer) nor an image through 2-D kernels (a conv layer), and no branch feeds it.";
     s.append(p);
   }
 }

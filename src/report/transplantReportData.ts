@@ -70,16 +70,23 @@ export interface TransplantReportData {
   warnings: string[];
   /**
    * The transplanted units' incoming weights in the merged model, one row per unit of `transplanted.units` (same
-   * order). `image`: [height, width] when the units read the input image (a first-layer population of a one-channel
-   * image model: the donor's weights, rescaled only by the two models' input normalisations); null when they read
-   * the upstream branch (then `inputs` names the branch units the columns are). Null when the model holds no such layer or the units read an input that is
-   * not a one-channel image.
+   * order). `image`: [height, width] when the units read the input image (a first-layer population: the donor's
+   * weights, rescaled only by the two models' input normalisations): a dense layer's one-channel image, or a 2-D conv
+   * layer's kernel per input channel (`channels`); null when they read the upstream branch (then `inputs` names the
+   * branch units the columns are). Null when the model holds no such layer or a dense layer reads an input that is not
+   * a one-channel image.
    */
   weights: {
     site: string;
     image: [number, number] | null;
-    /** The image tiles are a first conv layer's k×k kernels (one input channel), not whole input images. */
+    /** The image tiles are a first conv layer's kernels, not whole input images. */
     kernel: boolean;
+    /**
+     * Input channels per unit: a first conv layer's unit reads each of the image's channels through its own kernel
+     * (`image` is then one kernel's [kh, kw]; each row of `values` holds `channels` kernels one after the other, as
+     * the Conv weight orders them). 1 otherwise.
+     */
+    channels: number;
     inputs: { site: string; units: number[] } | null;
     /**
      * Weights summed into each of the `inputs` columns: 1 where a unit reads each branch unit through one weight, k²
@@ -170,12 +177,13 @@ function transplantedWeights(model: ModelProto, transplanted: TransplantSummary[
   if (feeding) {
     const per = layer.fanIn / (Math.max(...feeding.units) + 1);
     if (!Number.isInteger(per)) return null;
-    return { site: transplanted.site, image: null, kernel: false, inputs: { site: feeding.site, units: feeding.units }, perInput: per, values: transplanted.units.map((u) => row(u, feeding.units, per)) };
+    return { site: transplanted.site, image: null, kernel: false, channels: 1, inputs: { site: feeding.site, units: feeding.units }, perInput: per, values: transplanted.units.map((u) => row(u, feeding.units, per)) };
   }
-  const conv = (model.graph?.node ?? []).find((n) => n.name === location!.layer)?.opType === "Conv";
+  const values = transplanted.units.map((u) => row(u, null));
+  // A first conv layer's unit reads the image through a kh×kw kernel per input channel: each is a tile.
+  if (layer.kernel) return layer.kernel.length === 3 ? { site: transplanted.site, image: [layer.kernel[1], layer.kernel[2]], kernel: true, channels: layer.kernel[0], inputs: null, perInput: 1, values } : null;
   const shape = readMetadata(model).preprocessing?.imageShape ?? null;
   const side = Math.sqrt(layer.fanIn);
-  // A first conv layer's unit reads the image through a k×k kernel per input channel: one channel's is a tile.
-  const image: [number, number] | null = conv ? (Number.isInteger(side) ? [side, side] : null) : shape && shape[0] === 1 && shape[1] * shape[2] === layer.fanIn ? [shape[1], shape[2]] : Number.isInteger(side) && side > 1 ? [side, side] : null;
-  return image ? { site: transplanted.site, image, kernel: conv, inputs: null, perInput: 1, values: transplanted.units.map((u) => row(u, null)) } : null;
+  const image: [number, number] | null = shape && shape[0] === 1 && shape[1] * shape[2] === layer.fanIn ? [shape[1], shape[2]] : Number.isInteger(side) && side > 1 ? [side, side] : null;
+  return image ? { site: transplanted.site, image, kernel: false, channels: 1, inputs: null, perInput: 1, values } : null;
 }

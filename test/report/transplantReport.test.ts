@@ -18,7 +18,9 @@ import { LesionError } from "../../src/errors.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
 import { decodeModel, encodeModel, tensorDims, tensorValues } from "../../src/onnx/proto.js";
 import { buildReport } from "../../src/report/buildReport.js";
-import type { TransplantReportData } from "../../src/report/transplantReportData.js";
+import { transplantReportData, type TransplantReportData } from "../../src/report/transplantReportData.js";
+import { renderTransplantReport } from "../../src/report/renderTransplantReport.js";
+import { buildClassifier } from "../../src/onnx/build.js";
 import { evaluate } from "../../src/engine/evaluate.js";
 import { writeResultDir } from "../../src/runs/resultDir.js";
 import { transplant, type TransplantResult } from "../../src/transplant/transplant.js";
@@ -67,11 +69,22 @@ async function openInChromium(path: string, screenshot: string) {
     const bars = await page.$$eval('#classes svg g[aria-label="bar"] rect', (r) => r.length);
     const whiskers = await page.$$eval('#classes svg g.gain-interval line', (r) => r.length);
     const tiles = await page.$$eval("#weights canvas", (c) => c.map((x) => Number((x as HTMLCanvasElement).dataset.unit)));
+    // Each tile's pixels, and its grey pixels (the columns between a conv unit's kernels).
+    const pixels = await page.$$eval("#weights canvas", (c) =>
+      c.map((x) => {
+        const canvas = x as HTMLCanvasElement;
+        const data = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
+        const grey: number[] = [];
+        for (let p = 0; p < data.length / 4; p++) if (data[4 * p] === 153 && data[4 * p + 1] === 153 && data[4 * p + 2] === 153) grey.push(p);
+        return { width: canvas.width, height: canvas.height, grey };
+      }),
+    );
+    const caption = await page.$eval("#weights figcaption, #weights .caption", (x) => x.textContent ?? "");
     const tables = await page.$$eval("#gains table", (t) => t.map((x) => (x as HTMLTableElement).innerText));
     const exports = await page.$$eval("figure.figure", (f) => f.every((x) => x.querySelectorAll(":scope > .exports button").length === 3));
     mkdirSync(ARTEFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTEFACTS, screenshot), fullPage: true });
-    return { errors, outside: requests.filter((u) => !u.startsWith("file://") && !u.startsWith("blob:") && !u.startsWith("data:")), sections, bars, whiskers, tiles, tables, exports };
+    return { errors, outside: requests.filter((u) => !u.startsWith("file://") && !u.startsWith("blob:") && !u.startsWith("data:")), sections, bars, whiskers, tiles, pixels, caption, tables, exports };
   } finally {
     await browser.close();
   }
@@ -156,6 +169,37 @@ describe("buildReport(transplant directory): MNIST, class 3, first layer", () =>
     expect(page.tables).toHaveLength(2);
     expect(page.tables[0]).toMatch(/transplant\s+[+−]\d+\.\d \[[+−]\d+\.\d, [+−]\d+\.\d\]/);
     expect(page.tables[1]).toMatch(/transplant − finetune/);
+  }, 60_000);
+
+  // Before, a first conv layer of an RGB model was not drawn (its 27 weights per unit made no square tile).
+  it("a first conv layer reading RGB images: each transplanted channel's three 3×3 kernels, the merged model's conv1 weights, side by side in one tile", async () => {
+    const rand = random(11);
+    const conv1 = Float32Array.from({ length: 4 * 3 * 3 * 3 }, () => rand() - 0.5);
+    const model = buildClassifier({
+      inputShape: [3, 8, 8],
+      layers: [
+        { op: "conv", name: "conv1", weight: conv1, shape: [4, 3, 3, 3], bias: new Float32Array(4), stride: 1, padding: 1 },
+        { op: "relu" },
+        { op: "flatten" },
+        { op: "linear", name: "fc", weight: Float32Array.from({ length: 10 * 256 }, () => rand() - 0.5), shape: [10, 256], bias: new Float32Array(10) },
+      ],
+    });
+    writeMetadata(model, { preprocessing: { layout: "nchw", mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], imageShape: [3, 8, 8] }, classNames: null });
+    // This run's summary with the population and its copy placed at conv1: the figure reads only the merged model.
+    const { summary } = transplantFiles(result);
+    const data = transplantReportData({ ...summary, population: { ...summary.population, site: "conv1", units: [0, 2] }, transplanted: { site: "conv1", units: [1, 3], branch: [] } }, model);
+    const w = data.weights!;
+    expect([w.image, w.kernel, w.channels, w.inputs]).toEqual([[3, 3], true, 3, null]);
+    // Unit u's 27 weights as the Conv weight [4, 3, 3, 3] holds them: channel 0's kernel, then 1's, then 2's.
+    [1, 3].forEach((u, i) => w.values[i].forEach((x, p) => expect(x).toBeCloseTo(conv1[u * 27 + p], 4)));
+    const path = join(mkdtempSync(join(tmpdir(), "lesion-transplant-rgb-")), "report.html");
+    writeFileSync(path, renderTransplantReport(data));
+    const page = await openInChromium(path, "rgb-conv1.png");
+    expect(page.errors).toEqual([]);
+    expect(page.tiles).toEqual([1, 3]);
+    // 3 kernels of 3 columns and 2 grey columns between them (x = 3 and 7 of 11), 3 rows.
+    for (const tile of page.pixels) expect(tile).toEqual({ width: 11, height: 3, grey: [3, 7, 14, 18, 25, 29] });
+    expect(page.caption).toMatch(/3 kernels of 3×3, one per channel of the input image \(left to right: its channels 0 to 2, R, G and B for an RGB image; grey columns between them\)/);
   }, 60_000);
 
   it("lesion report DIR (the CLI) rebuilds it: one stdout line, exit 0", () => {
