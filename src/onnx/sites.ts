@@ -47,11 +47,15 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
     for (const node of composite.nodes) inner.add(node);
     byLast.set(composite.last, composite);
   }
+  const isActivation = (node: NodeProto) => byLast.has(node) || (ACTIVATION_OPS.has(node.opType ?? "") && !inner.has(node));
+  const activationInput = (node: NodeProto) => byLast.get(node)?.input ?? node.input?.[0] ?? "";
+  // The layers an activation belongs to are no sites of their own, also where a Transpose stands between them.
+  const claimed = new Set(nodes.filter(isActivation).map((node) => layerBehind(activationInput(node), index)));
   nodes.forEach((node, position) => {
     const composite = byLast.get(node);
     const op = composite?.op ?? node.opType ?? "";
-    if (composite || (ACTIVATION_OPS.has(op) && !inner.has(node))) {
-      const input = composite?.input ?? node.input?.[0] ?? "";
+    if (isActivation(node)) {
+      const input = activationInput(node);
       const layer = layerBehind(input, index);
       found.push({
         ...blockOr(layer ? null : residualBlockName(input, index), () => moduleName(layer ?? node, index, position)),
@@ -70,7 +74,7 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
     } else if (isLayer(node, index)) {
       const end = layerEnd(node, index);
       const next = index.consumers.get(end) ?? [];
-      if (composites.has(end) || next.some((n) => ACTIVATION_OPS.has(n.opType ?? ""))) return;
+      if (claimed.has(node) || composites.has(end) || next.some((n) => ACTIVATION_OPS.has(n.opType ?? ""))) return;
       found.push({ base: moduleName(node, index, position), tensor: end, node: index.producer.get(end)?.name ?? "", layer: node.name ?? null, op });
     }
   });
@@ -83,11 +87,18 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
     if (f.join && lastOfBlock.get(f.base) !== i) f.base = `${f.base}.${(f.node.split("/").pop() ?? f.op).toLowerCase()}`;
   });
   qualifyNestedScopes(found);
-  const seen = new Map<string, number>();
+  // A repeated name is numbered, skipping numbers that are another site's name (a trial's tf2onnx graph had two
+  // sites named `conv2d_1`: the second `conv2d` numbered, and the layer `conv2d_1` itself).
+  const bases = new Set(found.map((f) => f.base));
+  const taken = new Set<string>();
   return found.map(({ base, join: _join, ...rest }) => {
-    const count = seen.get(base) ?? 0;
-    seen.set(base, count + 1);
-    return { name: count === 0 ? base : `${base}_${count}`, ...rest };
+    let name = base;
+    for (let count = 1; taken.has(name); count++) {
+      name = `${base}_${count}`;
+      if (bases.has(name)) name = base;
+    }
+    taken.add(name);
+    return { name, ...rest };
   });
 }
 
@@ -258,11 +269,21 @@ function isConstantPath(tensor: string, index: GraphIndex): boolean {
   return index.initializers.has(input) || isConstantPath(input, index);
 }
 
-/** Walks back from an activation's input through bias/batch-norm to the layer that feeds it. */
+/**
+ * Walks back from an activation's input through bias/batch-norm to the layer that feeds it. A Transpose on the way
+ * (tf2onnx's NHWC graphs before its optimiser: Conv, Transpose to NHWC, bias Add, Relu) is walked through where the
+ * layer's units end on axis 1 or the last axis, as unitsOnLastAxis then finds them.
+ */
 function layerBehind(tensor: string, index: GraphIndex): NodeProto | null {
   let current = index.producer.get(tensor);
+  const perms: number[][] = [];
   while (current) {
-    if (isLayer(current, index)) return current;
+    if (isLayer(current, index)) return perms.length === 0 || unitsAxisKept(current, perms) ? current : null;
+    if (current.opType === "Transpose") {
+      perms.push(attributeInts(current, "perm", []));
+      current = index.producer.get(current.input?.[0] ?? "");
+      continue;
+    }
     if (!LAYER_TAIL_OPS.has(current.opType ?? "")) return null;
     // An Add of two computed tensors is a residual join, not a bias: the activation is not one layer's.
     if (current.opType === "Add" && !(current.input ?? []).some((i) => index.initializers.has(i))) return null;
@@ -271,6 +292,18 @@ function layerBehind(tensor: string, index: GraphIndex): NodeProto | null {
     current = index.producer.get(next);
   }
   return null;
+}
+
+/**
+ * Whether a layer's units, moved by Transposes (`perms`, last applied first: as layerBehind met them walking back),
+ * end on axis 1 or the last axis: MatMul's units start on the last axis, Gemm's and Conv's on axis 1.
+ */
+function unitsAxisKept(layer: NodeProto, perms: number[][]): boolean {
+  const rank = perms[0].length;
+  if (rank < 2 || perms.some((perm) => perm.length !== rank)) return false;
+  let axis = layer.opType === "MatMul" ? rank - 1 : 1;
+  for (const perm of [...perms].reverse()) axis = perm.indexOf(axis);
+  return axis === 1 || axis === rank - 1;
 }
 
 /** The last tensor of a layer: its output, or that of a bias Add / BatchNormalization that follows alone. */
