@@ -122,7 +122,7 @@ export function registerRecover(program: Command): void {
           console.error(`lesion: --lr ${result.settings.lr} (the default for a residual network without BatchNorm, as an export that folded it; give --lr to choose)`);
         }
         if (flags.json) return printJson(summary);
-        console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} → ${join(flags.output, "model.onnx")}`);
+        console.log(`${result.site} units ${result.units.join(",")} (${result.mode}): intact ${percent(result.intact.accuracy)}, ablated ${percent(result.ablated.accuracy)} on ${test.spec} (${test.n} images) → ${join(flags.output, "model.onnx")}`);
         for (const [i, e] of result.epochs.entries()) {
           const control = result.control ? `; control (intact retrained) ${percent(result.control[i].accuracy)}` : "";
           console.log(`  epoch ${e.epoch}: ${percent(e.accuracy)}, recovered ${e.recovered === null ? "n/a" : percent(e.recovered)} of the lost accuracy${control}`);

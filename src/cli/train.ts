@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { parseArch } from "../models/arch.js";
 import { loadDataset } from "../data/loadDataset.js";
+import { sharedSamplesWarning } from "../data/sharedSamples.js";
 import { dirname, resolve } from "node:path";
 import { checkOutputFile, checkWritableDir, writeFileAtomic } from "../files.js";
 import { train, type TrainOptions } from "../models/train.js";
@@ -111,8 +112,10 @@ export function registerTrain(program: Command): void {
         const them = existing.length === 1 ? "it" : "them";
         fail("resume-mismatch", `${existing.join(", ")} ${existing.length === 1 ? "exists" : "exist"}${before.reason ? ` (${before.reason})` : ""}; use --overwrite to replace ${them}, or choose another -o path`, { path: existing[0], options: ["overwrite"] });
       }
-      // `--data cifar10:test` with the default test set trains and tests on the same images: say so, once.
-      if (specs.test === specs.train) console.error(`lesion: warning: the test data is the training data (${specs.test}): its test accuracy is a training accuracy; give --test another set`);
+      // `--data cifar10:test` with the default test set trains and tests on the same images: say so, once …
+      // … and `--data mnist:test[:1000]` tests on the whole split, which holds those images.
+      const shared = test && sharedSamplesWarning(data, test, { same: "its test accuracy is a training accuracy", partly: "its test accuracy is partly a training accuracy", option: "--test" });
+      if (shared) console.error(`lesion: warning: ${shared}`);
       const stem = output.replace(/\.onnx$/i, "");
       // Training takes minutes: an output that cannot be written is found before it starts.
       checkWritableDir(dirname(resolve(output)), "output directory");

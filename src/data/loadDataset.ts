@@ -67,7 +67,10 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
   checkLimit(options.limit);
   const parsed = parseDataSpec(spec);
   const range = "range" in parsed ? parsed.range : undefined;
-  if (!range) return loadWhole(parsed, options);
+  if (!range) {
+    const whole = await loadWhole(parsed, options);
+    return "split" in parsed ? { ...whole, within: { of: whole.spec, start: 0, end: whole.n } } : whole;
+  }
   // A slice, as Python takes it: negative bounds from the end, bounds past an end stopped there; then `limit` of it.
   // Its split is read up to the slice's end where that is counted from the start.
   const text = formatDataSpec(parsed);
@@ -78,7 +81,7 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
   const end = Math.min(range.end === null ? whole.n : bound(range.end), start + (options.limit ?? Infinity));
   // Empty only where the split is shorter than the bounds (read whole, or fewer than `upTo`): whole.n is its size.
   if (end <= start) fail("bad-data-spec", `data spec '${spec}' slices no sample of the ${whole.n} samples of ${whole.spec}`, { spec });
-  return pickSamples(whole, Array.from({ length: end - start }, (_, i) => start + i), text);
+  return { ...pickSamples(whole, Array.from({ length: end - start }, (_, i) => start + i), text), within: { of: whole.spec, start, end } };
 }
 
 /** A spec's whole data set (its range, if any, left out), `options.limit` applied. */

@@ -7,7 +7,8 @@ export function pickSamples(data: Dataset, indices: readonly number[], spec: str
   const per = data.images.length / data.n;
   const images = new Float32Array(indices.length * per);
   indices.forEach((s, r) => images.set(data.images.subarray(s * per, (s + 1) * per), r * per));
-  return { ...data, spec, n: indices.length, images, labels: Int32Array.from(indices, (s) => data.labels[s]) };
+  const { within: _within, ...rest } = data;
+  return { ...rest, spec, n: indices.length, images, labels: Int32Array.from(indices, (s) => data.labels[s]) };
 }
 
 /**

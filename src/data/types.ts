@@ -25,4 +25,10 @@ export interface Dataset {
    * scores it by name (`matchClassNames`). Absent for every other kind of data.
    */
   folderClasses?: string[];
+  /**
+   * Where the samples lie in a named set's split: samples `start` to `end` − 1 of `of` (its normalised spec,
+   * "mnist:test"), for a whole split or a slice of one as loadDataset read it. Absent for files, folders and subsets
+   * picked otherwise. Lets a command see that its test data holds its training images (sharedSamples).
+   */
+  within?: { of: string; start: number; end: number };
 }

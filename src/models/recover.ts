@@ -17,6 +17,7 @@
  */
 import { rmSync } from "node:fs";
 import { dataIdentity, type DataIdentity } from "../data/dataIdentity.js";
+import { sharedSamplesWarning } from "../data/sharedSamples.js";
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
@@ -126,6 +127,8 @@ export interface RecoverResult {
   control: ControlEpoch[] | null;
   /** The retrained network (ONNX with lesion's metadata). */
   retrained: Uint8Array;
+  /** With `control`: the intact network retrained with the same budget (ONNX), whose accuracy `control` reports; else null. */
+  controlModel: Uint8Array | null;
   /** How it retrained (the defaults filled in), to replay it: README "Recovery". */
   settings: { optimizer: "sgd" | "adam"; lr: number; momentum: number | null; batchSize: number; epochs: number; seed: number };
   /** Problems in the model worth a user's attention that do not stop the run (non-finite weights), as `evaluate`'s. */
@@ -248,6 +251,7 @@ export async function recover(model: LesionModel, data: Dataset, options: Recove
     control: controlRun ? controlRun.history.map(tested) : null,
     settings,
     retrained: withRecoveryRecord(classifierBytes(network, final, model.preprocessing, model.classNames), { site: site.name, units, mode: free ? "free" : "held", from: model.sha256 }),
+    controlModel: controlRun ? classifierBytes(network, controlRun.parameters, model.preprocessing, model.classNames) : null,
     warnings: [...model.warnings, ...sameDataWarning(data, options.test), ...worseWarning(trained.history, ablated.accuracy, controlRun?.history ?? null, intact.accuracy, lr), ...wholeSiteWarning(site, units, free)],
   };
 }
@@ -311,10 +315,15 @@ export function defaultLearningRate(network: Network, optimizer: "sgd" | "adam")
   return USUAL_LEARNING_RATE[optimizer] * (folded ? 0.1 : 1);
 }
 
-/** A recovery measured on the images it retrains on (`--data cifar10:test` with the default test set) says so. */
+/**
+ * A recovery measured on images it retrains on says so: `--data cifar10:test` with the default test set, or a slice
+ * of the test split (`mnist:test[:1000]`) tested on the whole split.
+ */
 function sameDataWarning(data: Dataset, test: Dataset): string[] {
-  const same = data === test || (data.n === test.n && dataIdentity(data).sha256 === dataIdentity(test).sha256);
-  return same ? [`the test data is the training data (${test.spec}): recovery is measured on the images the network retrains on; give \`test\` another set`] : [];
+  const same = data.n === test.n && dataIdentity(data).sha256 === dataIdentity(test).sha256;
+  const said = { same: "recovery is measured on the images the network retrains on", partly: "recovery is partly measured on images the network retrains on", option: "`test`" };
+  const warning = same ? sharedSamplesWarning(test, test, said) : sharedSamplesWarning(data, test, said);
+  return warning ? [warning] : [];
 }
 
 /** The metadata key of a retrained model's record: which units of which site were held or freed, from which model. */

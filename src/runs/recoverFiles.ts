@@ -1,9 +1,9 @@
-/** The files of a `recover` run: the retrained model, a CSV with one row per epoch, and the summary. */
+/** The files of a `recover` run: the retrained model (and the control's), a CSV with one row per epoch, and the summary. */
 import type { RecoverResult } from "../models/recover.js";
 import type { Provenance } from "./provenance.js";
 import { LESION_VERSION, type ResultFile } from "./resultDir.js";
 
-export interface RecoverSummary extends Omit<RecoverResult, "retrained"> {
+export interface RecoverSummary extends Omit<RecoverResult, "retrained" | "controlModel"> {
   lesion: string;
   command: "recover";
   /** What computed the result and on what (versions, threads, model and data hashes, seed). */
@@ -30,7 +30,9 @@ export function recoverFiles(result: RecoverResult, provenance: Provenance): { f
       ],
     },
   ];
-  const { retrained: _model, ...rest } = result;
+  // The control network too, so that its accuracy can be checked (lesion eval) as the retrained one's can.
+  if (result.controlModel) files.push({ name: "control.onnx", kind: "bytes", data: result.controlModel });
+  const { retrained: _model, controlModel: _control, ...rest } = result;
   return { files, summary: { lesion: LESION_VERSION, command: "recover", ...rest, provenance, files: files.map((f) => f.name) } };
 }
 

@@ -5,6 +5,7 @@
  * control must give the same test accuracy at every epoch. And `free`: fresh weights, so a ReLU unit can learn again.
  */
 import { describe, expect, it } from "vitest";
+import { evaluate } from "../../src/engine/evaluate.js";
 import { closeModel, openModel } from "../../src/engine/model.js";
 import { record } from "../../src/engine/record.js";
 import { buildClassifier } from "../../src/onnx/build.js";
@@ -73,6 +74,16 @@ describe("recover control", () => {
       expect(result.epochs.map((e) => e.loss)).toEqual(result.control!.map((e) => e.loss));
       // Training lowers the test loss of these separable blobs.
       expect(result.epochs[2].loss).toBeLessThan(result.intact.loss);
+      // The control network is written (control.onnx): evaluated as any model, it scores what the last control epoch says.
+      const written = recoverFiles(result, provenance(model, fourPixelBlobs(300, 1))).files.find((f) => f.name === "control.onnx")! as { data: Uint8Array };
+      const controlModel = await openModel(written.data, { name: "control" });
+      try {
+        const scored = await evaluate(controlModel, test);
+        expect([scored.accuracy, scored.perClass]).toEqual([result.control![2].accuracy, result.control![2].perClass]);
+        expect(scored.loss).toBeCloseTo(result.control![2].loss!, 9);
+      } finally {
+        await closeModel(controlModel);
+      }
       // A dead unit's ablation costs nothing: nothing to recover, undefined at row 0 as at every epoch.
       expect(csv.rows.map((r) => r[4])).toEqual([null, null, null, null]);
       const without = await recover(model, fourPixelBlobs(300, 1), { site: "fc1", units: [5], test: fourPixelBlobs(150, 2), epochs: 1, free: true });
