@@ -1,10 +1,12 @@
 import type { Command } from "commander";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { absoluteDataSpec } from "../data/parseDataSpec.js";
 import { closeModel, openModel } from "../engine/model.js";
+import { fail } from "../errors.js";
 import { explore, type ExploreOptions } from "../explore/explore.js";
 import { checkOutputFile, checkWritableDir, writeFileAtomic } from "../files.js";
-import { abortOnInterrupt, loadModelData, parseInteger, parseList, percent, progressReporter, type FlagTable } from "./common.js";
+import { abortOnInterrupt, loadModelData, OVERWRITE_FLAG, parseInteger, parseList, percent, progressReporter, type FlagTable } from "./common.js";
 
 const FLAGS: FlagTable<ExploreOptions> = {
   sites: "--sites <names>",
@@ -28,8 +30,9 @@ export function registerExplore(program: Command): void {
     .option(FLAGS.seed!, "seed of the stratified sample", "0")
     .option(FLAGS.populations!, "compute functional populations for the population picker (clustering + group ablations)")
     .option(FLAGS.map!, "draw the stimulus map (t-SNE of 2,000 images, cached per data set) coloured by what the lesion does")
-    .option("-o, --output <file>", "the page", "explorer.html")
-    .action(async (path: string, flags: { data: string; sites?: string; samples?: string; seed: string; populations?: boolean; map?: boolean; output: string }) => {
+    .option("-o, --output <file>", "the page (an explorer page there is replaced; another file only with --overwrite)", "explorer.html")
+    .option(OVERWRITE_FLAG, "replace the file at -o even where it is no explorer page")
+    .action(async (path: string, flags: { data: string; sites?: string; samples?: string; seed: string; populations?: boolean; map?: boolean; output: string; overwrite?: boolean }) => {
       const options: ExploreOptions = {
         sites: flags.sites !== undefined ? parseList(flags.sites, "--sites") : undefined,
         samples: flags.samples ? parseInteger(flags.samples, "--samples") : undefined,
@@ -41,6 +44,8 @@ export function registerExplore(program: Command): void {
       };
       // The page's path is checked before the page is built (seconds to minutes).
       checkOutputFile(flags.output);
+      // A mistyped -o must not replace a user's file (a trial's `-o afile` did, silently): only an earlier page.
+      if (!flags.overwrite && existsSync(flags.output) && !isExplorerPage(flags.output)) fail("resume-mismatch", `${flags.output} exists and is no lesion explorer page; choose another -o path, or --overwrite to replace it`, { path: flags.output, options: ["overwrite"] });
       checkWritableDir(dirname(resolve(flags.output)), "output directory");
       const model = await openModel(path);
       const data = await loadModelData(absoluteDataSpec(flags.data), model);
@@ -59,4 +64,20 @@ export function registerExplore(program: Command): void {
         await closeModel(model);
       }
     });
+}
+
+/** Whether the file at `path` starts as renderExplorer's pages do (their title within the first bytes). */
+function isExplorerPage(path: string): boolean {
+  const head = Buffer.alloc(512);
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return false;
+  }
+  try {
+    return head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString("utf8").includes("<title>lesion explorer: ");
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -4,6 +4,7 @@ import { fail, isLesionError } from "../errors.js";
 import { checkOutputFile, readFileChecked, writeFileAtomic } from "../files.js";
 import type { Activation } from "../models/arch.js";
 import { closeModel, openModel } from "../engine/model.js";
+import { decodeModel } from "../onnx/proto.js";
 import { importModel, type ImportOptions } from "../models/importModel.js";
 import { OVERWRITE_FLAG, parseInteger, parseNumberList, parseShape, type FlagTable } from "./common.js";
 import { warningLine } from "./flagMessage.js";
@@ -62,7 +63,7 @@ export function registerImport(program: Command): void {
         // Another model at the output path is replaced only when asked, as train does; the same bytes again (a rerun
         // of the same import) are no loss.
         if (existsSync(flags.output) && !flags.overwrite && !Buffer.from(result.bytes).equals(readFileSync(flags.output))) {
-          fail("resume-mismatch", `${flags.output} exists and holds another model; use --overwrite to replace it, or choose another -o path`, { path: flags.output, options: ["overwrite"] });
+          fail("resume-mismatch", `${flags.output} exists (${isOnnxFile(flags.output) ? "another model" : "no ONNX model"}); use --overwrite to replace it, or choose another -o path`, { path: flags.output, options: ["overwrite"] });
         }
         writeFileAtomic(flags.output, result.bytes);
         if (result.note) console.log(`read ${source}: ${result.note}`);
@@ -99,4 +100,13 @@ export function parseClassNames(value: string): string[] {
     return names as string[];
   }
   return text.split(/\r?\n/).filter((line) => line.length > 0);
+}
+
+/** Whether the file at `path` decodes as an ONNX model (for the refusal's words: a data file is not "another model"). */
+function isOnnxFile(path: string): boolean {
+  try {
+    return (decodeModel(readFileSync(path), path).graph?.node?.length ?? 0) > 0;
+  } catch {
+    return false;
+  }
 }

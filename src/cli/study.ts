@@ -93,7 +93,9 @@ export function registerStudy(program: Command): void {
           try {
             checkData(model, data);
           } catch (error) {
-            if (isLesionError(error) && error.code === "shape-mismatch") fail("shape-mismatch", `${error.message}; --data defaults to mnist:test: give the data ${model.name} takes (e.g. --data cifar10:test)`, error.details);
+            // CIFAR-10 named only where it fits: a trial's 400-input MLP was pointed at it.
+            const cifar = model.inputShape.reduce((a, b) => a * b, 1) === 3 * 32 * 32 ? " (e.g. --data cifar10:test)" : "";
+            if (isLesionError(error) && error.code === "shape-mismatch") fail("shape-mismatch", `${error.message}; --data defaults to mnist:test: give the data ${model.name} takes${cifar}`, error.details);
             throw error;
           }
         }

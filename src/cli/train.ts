@@ -154,7 +154,9 @@ export function registerTrain(program: Command): void {
         const history = trainHistoryFile(result, identity);
         writeFileAtomic(paths.history, `${JSON.stringify(history, null, 2)}\n`);
         writeFileAtomic(output, result.model);
-        if (options.epochState) rmSync(options.epochState, { force: true });
+        // Also without --epoch-state: a state left at this path by a killed run could only resume a run writing these
+        // files, which now hold this run's model (a trial found a killed run's 10 MB state kept for good).
+        rmSync(`${stem}.epoch-state.json`, { force: true });
         if (flags.json) return printJson(history);
         console.log(`wrote ${output} (and ${paths.initial}, ${paths.history})`);
       } finally {

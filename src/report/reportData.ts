@@ -146,7 +146,11 @@ export function reportData(dir: string): ReportData {
   const singles = ablateStep("singles")?.summary;
   const characterized = summary<CharacterizeSummary>("characterize");
   const curves = ablateStep("fractions");
-  if (!evaluation || !singles || !characterized) fail("missing-file", `${dir} has no finished eval, singles or characterize step; rerun lesion study on it`, { path: dir });
+  // The report is built on these three; another step that did not finish is left out, with a warning.
+  if (!evaluation || !singles || !characterized) {
+    const unfinished = [["eval", evaluation], ["singles", singles], ["characterize", characterized]].filter(([, done]) => !done).map(([step]) => step as string);
+    fail("missing-file", `${dir}: the study's ${unfinished.join(", ")} step${unfinished.length > 1 ? "s" : ""}, which the report is built on, did not finish; rerun the same lesion study to finish ${unfinished.length > 1 ? "them" : "it"} (it resumes)`, { path: dir });
+  }
   const k = evaluation.classNames.length;
   const proto = meta.modelPath && existsSync(meta.modelPath) ? decodeModel(readFileChecked(meta.modelPath, "model"), meta.modelPath) : null;
   // Named as openModel names them, so the names are the ones the study's files use.

@@ -202,7 +202,8 @@ export function describeDifference<T extends object = RunIdentity>(a: T, b: T): 
   };
   const differences: string[] = [];
   const compare = (x: unknown, y: unknown, path: string) => {
-    if (canonical(x) === canonical(y)) return;
+    // Unset either way (null here, absent there) is no difference to name ("none there, none now").
+    if (canonical(x) === canonical(y) || (x == null && y == null)) return;
     if (x && y && typeof x === "object" && typeof y === "object" && !Array.isArray(x) && !Array.isArray(y)) {
       const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort();
       for (const key of keys) compare((x as Record<string, unknown>)[key], (y as Record<string, unknown>)[key], path ? `${path}.${key}` : key);

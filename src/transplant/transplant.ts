@@ -177,7 +177,7 @@ export interface TransplantResult {
  * `bad-units` (no units, all dead, or no population holds the class); `unsupported-op` (residual or other layers
  * than a chain of linear and conv layers, batch norm, pooling and activations, or a padded first conv under different
  * input means);
- * `bad-model` (different activations, or conv and pooling windows, up to the site); `bad-option`; `bad-data`; `aborted`.
+ * `bad-model` (NaN or infinite weights; different activations, or conv and pooling windows, up to the site); `bad-option`; `bad-data`; `aborted`.
  */
 export async function transplant(donor: LesionModel, recipient: LesionModel, data: Dataset, options: TransplantOptions): Promise<TransplantResult> {
   const warnings: string[] = [];

@@ -5,7 +5,7 @@
  */
 import type { Dataset } from "../data/types.js";
 import { fail } from "../errors.js";
-import { resolveSite, type LesionModel, type Site } from "../engine/model.js";
+import { requireFiniteWeights, resolveSite, type LesionModel, type Site } from "../engine/model.js";
 import { networkOf, siteLayerIndex, type Network } from "../onnx/network.js";
 import { checkRebase, opSignature, weightedIndices, type Weighted } from "./transplantNetwork.js";
 
@@ -29,6 +29,8 @@ export interface TransplantSites {
 }
 
 export function transplantSites(donor: LesionModel, recipient: LesionModel, datasets: Dataset[], options: { site?: string; recipientSite?: string }): TransplantSites {
+  // Finite weights first: with NaN ones every impact is NaN, and the population search had blamed the normalisation.
+  for (const model of [donor, recipient]) requireFiniteWeights(model, "a transplant (its population search and training)");
   const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
   if (size(donor.inputShape) !== size(recipient.inputShape)) fail("shape-mismatch", `donor ${donor.name} takes inputs of [${donor.inputShape.join(", ")}] but recipient ${recipient.name} takes [${recipient.inputShape.join(", ")}]; a transplant needs one input space`, { expected: recipient.inputShape, actual: donor.inputShape });
   const [dImage, rImage] = [donor.preprocessing.imageShape, recipient.preprocessing.imageShape];

@@ -59,7 +59,7 @@ describe("lesion (bin) with a PyTorch checkpoint as the model", () => {
     expect(first.stderr).toBe("lesion: note: no --mean/--std: the model gets pixels in [0, 1] as they are; give the normalisation it was trained with (e.g. --mean 0.1307 --std 0.3081 for torchvision's MNIST)\n");
     expect(lesion("import", "weights.pth", "--arch", "mlp", "-o", "again.onnx").status).toBe(0);
     const other = lesion("import", "weights.pth", "--arch", "mlp", "--mean", "0.5", "--std", "0.5", "-o", "again.onnx");
-    expect([other.status, other.stderr]).toEqual([1, "lesion: again.onnx exists and holds another model; use --overwrite to replace it, or choose another -o path\n"]);
+    expect([other.status, other.stderr]).toEqual([1, "lesion: again.onnx exists (another model); use --overwrite to replace it, or choose another -o path\n"]);
     expect(lesion("import", "weights.pth", "--arch", "mlp", "--mean", "0.5", "--std", "0.5", "-o", "again.onnx", "--overwrite").status).toBe(0);
   });
 

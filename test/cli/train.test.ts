@@ -4,7 +4,7 @@
  * line naming what differs (exit 1), the files left as they were.
  */
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -41,6 +41,15 @@ beforeAll(() => {
 });
 
 describe("lesion train run again (bin)", () => {
+  // A trial killed `train --epoch-state`, then trained without it: the 10 MB state stayed for good.
+  it("lesion train without --epoch-state removes a state a killed run left at the output path, once the model is written", () => {
+    writeFileSync(join(dir, "k.epoch-state.json"), "{}");
+    const run = lesion("train", "--arch", "mlp:16-8-3", "--data", "npy:x.npy,y.npy", "--epochs", "1", "-o", "k.onnx");
+    expect(run.status, run.stderr).toBe(0);
+    expect(existsSync(join(dir, "k.onnx"))).toBe(true);
+    expect(existsSync(join(dir, "k.epoch-state.json"))).toBe(false);
+  });
+
   it("lesion train … -o m.onnx twice: the second says the run is finished, exits 0 and writes nothing; another option, data or model there is refused in one line", () => {
     const first = lesion(...train);
     expect(first.status, first.stderr).toBe(0);

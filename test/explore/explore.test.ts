@@ -244,6 +244,21 @@ describe("explore", () => {
     expect([meta.modelPath, meta.data]).toEqual([join(dir, "mlp.onnx"), "mnist:test"]);
   });
 
+  // A trial's `-o afile` replaced a file of its own with the page, silently.
+  it("lesion explore -o onto a file that is no explorer page: one stderr line, exit 1, the file kept; an earlier page is replaced; --overwrite replaces the file", () => {
+    const args = [BIN, "explore", "mlp.onnx", "--data", "mnist:test", "--sites", "fc3", "--samples", "100", "-o"];
+    writeFileSync(join(dir, "notes.txt"), "mine\n");
+    const refused = spawnSync(process.execPath, [...args, "notes.txt"], { cwd: dir, encoding: "utf8" });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toBe("lesion: notes.txt exists and is no lesion explorer page; choose another -o path, or --overwrite to replace it\n");
+    expect(readFileSync(join(dir, "notes.txt"), "utf8")).toBe("mine\n");
+    // page.html is the page the test above wrote.
+    expect(spawnSync(process.execPath, [...args, "page.html"], { cwd: dir, encoding: "utf8" }).status).toBe(0);
+    const replaced = spawnSync(process.execPath, [...args, "notes.txt", "--overwrite"], { cwd: dir, encoding: "utf8" });
+    expect(replaced.status, replaced.stderr).toBe(0);
+    expect(readFileSync(join(dir, "notes.txt"), "utf8")).toMatch(/^<!doctype html>/);
+  });
+
   it("lesion explore with an unknown site: one stderr line, exit 1, no page written", () => {
     const run = spawnSync(process.execPath, [BIN, "explore", join(dir, "mlp.onnx"), "--data", "mnist:test", "--sites", "fc9", "-o", join(dir, "bad.html")], { encoding: "utf8" });
     expect(run.status).toBe(1);

@@ -342,6 +342,14 @@ describe("buildReport on damaged files", () => {
     const shape = damaged("shape", "study.json", "[]");
     expect(() => buildReport(shape)).toThrow(expect.objectContaining({ code: "bad-data", details: { path: shape } }));
   });
+
+  // A trial's study killed during characterize was told it had "no finished eval, singles or characterize step".
+  it("a study stopped before characterize finished: missing-file naming that step alone", () => {
+    const stopped = join(dir, "..", "stopped");
+    cpSync(dir, stopped, { recursive: true });
+    rmSync(join(stopped, "characterize", "summary.json"));
+    expect(() => buildReport(stopped)).toThrow(expect.objectContaining({ code: "missing-file", message: `${stopped}: the study's characterize step, which the report is built on, did not finish; rerun the same lesion study to finish it (it resumes)` }));
+  });
 });
 
 describe("classAgreement", () => {

@@ -15,7 +15,7 @@ import type { Dataset } from "../../src/data/types.js";
 import { closeModel, openModel, resolveSite, type LesionModel } from "../../src/engine/model.js";
 import { buildClassifier, type LayerSpec } from "../../src/onnx/build.js";
 import { writeMetadata } from "../../src/onnx/metadata.js";
-import { encodeModel, metadataValue, decodeModel } from "../../src/onnx/proto.js";
+import { encodeModel, metadataValue, decodeModel, makeTensor, tensorDims, tensorValues } from "../../src/onnx/proto.js";
 import { ablate } from "../../src/study/ablate.js";
 import { condition } from "../../src/study/conditions.js";
 import { evaluate } from "../../src/engine/evaluate.js";
@@ -214,6 +214,20 @@ describe("transplant: bad input, one clear line each", () => {
     const [a, b] = [await open(randomMlp([8, 6, 3], 1), "a.onnx"), await open(randomMlp([6, 6, 3], 2), "b.onnx")];
     const error = await errorOf(() => transplant(a, b, d, { test: d, class: 0 }));
     expect([error.code, error.message]).toEqual(["shape-mismatch", "donor a.onnx takes inputs of [8] but recipient b.onnx takes [6]; a transplant needs one input space"]);
+  });
+
+  // A trial's NaN donor was told "no population … holds class 3 … is it given its inputs as it was trained?".
+  it("transplant(a donor with a NaN weight) is bad-model naming the weight, before any population is searched", async () => {
+    const spec = decodeModel(randomMlp([8, 6, 3], 1));
+    const initializers = spec.graph!.initializer!;
+    const at = initializers.findIndex((t) => t.name === "fc1.weight");
+    const values = Float32Array.from(tensorValues(initializers[at]) as Float32Array);
+    values[3] = NaN;
+    initializers[at] = makeTensor("fc1.weight", tensorDims(initializers[at]), values);
+    const bytes = encodeModel(spec);
+    const [a, b] = [await open(bytes, "nan.onnx"), await open(randomMlp([8, 6, 3], 2), "b.onnx")];
+    const error = await errorOf(() => transplant(a, b, d, { test: d, class: 0 }));
+    expect([error.code, error.message]).toEqual(["bad-model", "nan.onnx has NaN or infinite weights (fc1.weight): a transplant (its population search and training) needs finite activations"]);
   });
 
   it("transplant(3-class donor, 4-class recipient) is shape-mismatch naming both class counts", async () => {
