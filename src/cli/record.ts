@@ -47,7 +47,9 @@ export function registerRecord(program: Command): void {
         output.write(files, summary);
         if (flags.json) return printJson(summary);
         console.log(`recorded ${result.sites.length} site(s) of ${result.model} on ${result.data} (${result.n} samples) → ${flags.output}`);
-        for (const s of result.sites) console.log(`  ${s.site.padEnd(16)} ${String(s.units).padStart(5)} units, ${s.dead.length} dead`);
+        // As wide as the longest name (a ResNet's `layer2.0.downsample.0` had pushed its row out of line).
+        const width = Math.max(16, ...result.sites.map((s) => s.site.length));
+        for (const s of result.sites) console.log(`  ${s.site.padEnd(width)} ${String(s.units).padStart(5)} units, ${s.dead.length} dead`);
         // Every site has the same empty classes (they come from the labels).
         const empty = result.sites[0]?.emptyClasses ?? [];
         if (empty.length > 0) console.log(`  no samples of class${empty.length === 1 ? "" : "es"} ${empty.map((c) => result.classNames[c]).join(", ")}: ${empty.length === 1 ? "its" : "their"} class means are NaN (empty in the CSV, null in JSON)`);
