@@ -96,10 +96,11 @@ function drawSite(site) {
       const pair = document.createElement("div");
       pair.style.display = "flex"; pair.style.flexWrap = "wrap"; pair.style.gap = "1rem";
       const x = { label: "unit (largest drop first)", domain: rows.map((r) => r.unit), tickRotate: -45 };
-      // Room for the rotated labels ("features.25:43") above the axis title.
+      // Room for the rotated labels ("features.25:43") above the axis title; the drop axis ends on a tick, so that no
+      // interval runs into the plot's top edge.
       const marginBottom = 30 + Math.ceil(4.5 * Math.max(...rows.map((r) => String(r.unit).length)));
       pair.append(Plot.plot({
-        width: 520, height: 200 + marginBottom, marginLeft: 55, marginBottom, x, y: { label: "accuracy drop", grid: true, tickFormat: (v) => pointsTick(v) + " pp" },
+        width: 520, height: 200 + marginBottom, marginLeft: 55, marginBottom, x, y: { label: "accuracy drop", grid: true, nice: true, tickFormat: (v) => pointsTick(v) + " pp" },
         marks: [Plot.ruleX(rows, { x: "unit", y1: "low", y2: "high", stroke: "#555" }), Plot.dot(rows, { x: "unit", y: "drop", fill: "#e45756", r: 3, tip: { format: { y: pointsText, "CI low": pointsText, "CI high": pointsText } }, channels: { "CI low": "low", "CI high": "high" } }), Plot.ruleY([0])],
       }));
       if (rows.some((r) => r.lossChange !== null)) {
