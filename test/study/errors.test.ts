@@ -83,7 +83,7 @@ describe("errors", () => {
       controller.abort();
       const conditions = singles(resolveSite(model, "fc1"));
       const aborted = await errorOf(() => ablate(model, randomData(50, 10, 3, 4), { conditions, resumeLog: join(dir, "log.jsonl"), signal: controller.signal }));
-      expect([aborted.code, aborted.details]).toEqual(["aborted", { kept: 0, of: 12 }]);
+      expect([aborted.code, aborted.details]).toEqual(["aborted", { kept: 0, of: 12, helpers: 0 }]);
     } finally {
       await closeModel(model);
     }
@@ -105,7 +105,7 @@ describe("errors", () => {
       expect(saved).toBeGreaterThan(2);
       // The error counts the conditions the log kept (its lines less the header and the intact record), of all the run
       // computes: the 78 asked for and the 12 mean singles the mean pairs' redundancy needs.
-      expect(aborted.details).toEqual({ kept: saved - 2, of: conditions.length + 12 });
+      expect(aborted.details).toEqual({ kept: saved - 2, of: conditions.length + 12, helpers: 12 });
       const lines = readFileSync(resumeLog, "utf8");
       const resumed = await ablate(model, data, { conditions, resumeLog });
       const fresh = await ablate(model, data, { conditions });
