@@ -49,8 +49,8 @@ export function locateSites(graph: GraphProto): SiteLocation[] {
   }
   const isActivation = (node: NodeProto) => byLast.has(node) || (ACTIVATION_OPS.has(node.opType ?? "") && !inner.has(node));
   const activationInput = (node: NodeProto) => byLast.get(node)?.input ?? node.input?.[0] ?? "";
-  // The layers an activation belongs to are no sites of their own, also where a Transpose stands between them.
-  const claimed = new Set(nodes.filter(isActivation).map((node) => layerBehind(activationInput(node), index)));
+  // A layer whose activation follows a Transpose is no site of its own, as one the activation follows directly.
+  const claimed = new Set(nodes.filter(isActivation).map((node) => layerBehind(activationInput(node), index, true)));
   nodes.forEach((node, position) => {
     const composite = byLast.get(node);
     const op = composite?.op ?? node.opType ?? "";
@@ -272,13 +272,14 @@ function isConstantPath(tensor: string, index: GraphIndex): boolean {
 /**
  * Walks back from an activation's input through bias/batch-norm to the layer that feeds it. A Transpose on the way
  * (tf2onnx's NHWC graphs before its optimiser: Conv, Transpose to NHWC, bias Add, Relu) is walked through where the
- * layer's units end on axis 1 or the last axis, as unitsOnLastAxis then finds them.
+ * layer's units end on axis 1 or the last axis, as unitsOnLastAxis then finds them. With `onlyThroughTranspose`,
+ * only a layer found through a Transpose.
  */
-function layerBehind(tensor: string, index: GraphIndex): NodeProto | null {
+function layerBehind(tensor: string, index: GraphIndex, onlyThroughTranspose = false): NodeProto | null {
   let current = index.producer.get(tensor);
   const perms: number[][] = [];
   while (current) {
-    if (isLayer(current, index)) return perms.length === 0 || unitsAxisKept(current, perms) ? current : null;
+    if (isLayer(current, index)) return perms.length === 0 ? (onlyThroughTranspose ? null : current) : unitsAxisKept(current, perms) ? current : null;
     if (current.opType === "Transpose") {
       perms.push(attributeInts(current, "perm", []));
       current = index.producer.get(current.input?.[0] ?? "");
