@@ -142,6 +142,10 @@ describe("explore", () => {
       expect(await tab.inputValue("#units")).toContain("--site fc1 --units 3,5 -o out/fc1_3_5");
       await tab.hover('.unit[data-site="fc1"][data-unit="5"]');
       await tab.screenshot({ path: join(ARTEFACTS, "fc1-3-5.png") });
+      // The hover panel's scales (a trial: bars without a value, weights without a colour scale; the reports' colours).
+      const tip = await tab.$eval("#tip", (t) => t.textContent ?? "");
+      expect(tip).toMatch(/class profile \(mean activation per class(; bar height \|mean\|, blue: negative)?; the tallest bar is \d/);
+      expect(tip).toMatch(/incoming weights \(red \+, blue −; scaled to the unit's largest \|weight\|, \d/);
       // Ctrl-click toggles in the group as shift-click does, and a focused unit takes Enter (a trial: ctrl-click had
       // replaced the group; the units could not be reached by keyboard).
       await tab.click('.unit[data-site="fc1"][data-unit="9"]', { modifiers: ["Control"] });

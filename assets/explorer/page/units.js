@@ -150,7 +150,9 @@ function showTip(cell) {
     profile.append(svg("text", { x: 14 + k * 24, y: 62, "text-anchor": "middle" }, meta.classNames[k].slice(0, 3)));
   });
   const label = document.createElement("div");
-  label.textContent = values.some((v) => v < 0) ? "class profile (mean activation per class; bar height |mean|, red: negative)" : "class profile (mean activation per class)";
+  // The scale: the tallest bar's value (a trial found the bars without any).
+  const tallest = hi > 1e-12 ? `; the tallest bar is ${hi.toPrecision(3)}` : "; 0 for every class";
+  label.textContent = values.some((v) => v < 0) ? `class profile (mean activation per class; bar height |mean|, blue: negative${tallest})` : `class profile (mean activation per class${tallest})`;
   tip.append(label, profile);
   const w = meta.weights[site.name];
   if (w && weightsCache.has(site.name)) {
@@ -168,14 +170,16 @@ function showTip(cell) {
       let v = 0;
       for (let c = 0; c < w.channels; c++) v += weights[u * w.fanIn + c * plane + p];
       v /= w.channels * hiW;
-      img.data[4 * p] = v < 0 ? 255 : Math.round(255 * (1 - v));
+      // Red positive, blue negative, as the study and transplant reports draw weights.
+      img.data[4 * p] = v > 0 ? 255 : Math.round(255 * (1 + v));
       img.data[4 * p + 1] = Math.round(255 * (1 - Math.abs(v)));
-      img.data[4 * p + 2] = v > 0 ? 255 : Math.round(255 * (1 + v));
+      img.data[4 * p + 2] = v < 0 ? 255 : Math.round(255 * (1 - v));
       img.data[4 * p + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
     const wl = document.createElement("div");
-    wl.textContent = "incoming weights (blue +, red −)";
+    const summed = w.channels > 1 ? `, summed over the ${w.channels} input channels` : "";
+    wl.textContent = hiW > 1e-12 ? `incoming weights (red +, blue −; scaled to the unit's largest |weight|, ${hiW.toPrecision(3)}${summed})` : "incoming weights: all 0 (as a unit held at zero by recover)";
     tip.append(wl, canvas);
   }
   tip.hidden = false;
