@@ -1,8 +1,9 @@
 /**
  * Sites: the tensors of a graph that carry units. A site is the output of an activation node, or the output of a
  * layer (Gemm/MatMul/Conv with a constant weight) that no activation follows. A site that is the activation of a
- * layer is named after that layer, so an imported MLP's `fc1` is the ReLU output of the Linear `fc1`; a bias Add or
- * a BatchNormalization between layer and activation belongs to the layer. Names come, in order of preference, from the
+ * layer is named after that layer, so an imported MLP's `fc1` is the ReLU output of the Linear `fc1`; a bias Add, a
+ * BatchNormalization (or one folded into a Mul and an Add), a Dropout or a Transpose between layer and activation
+ * belongs to the layer (tailInput, layerBehind). Names come, in order of preference, from the
  * layer's weight initializer (`fc1.weight` → `fc1`, the PyTorch convention), the framework's layer name in the node
  * name (PyTorch's module path `/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`, Keras's `sequential/dense_1/MatMul` →
  * `dense_1`; see `scopeName`), and last the op type and position (`gemm3`). An activation after a residual join is
@@ -18,8 +19,30 @@ import { attributeInts, type GraphProto, type NodeProto } from "./proto.js";
 
 export const ACTIVATION_OPS = new Set(["Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Gelu", "Elu", "Selu", "Celu", "ThresholdedRelu", "Clip", "HardSigmoid", "HardSwish", "Softplus", "Mish"]);
 export const LAYER_OPS = new Set(["Gemm", "MatMul", "Conv", "ConvTranspose"]);
-/** Ops between a layer and its activation that still belong to the layer. */
-const LAYER_TAIL_OPS = new Set(["Add", "BatchNormalization", "Identity"]);
+/**
+ * The computed input of a node between a layer and its activation that still belongs to the layer, or null: a bias
+ * Add or a scale Mul (one input constant: a batch norm folded into the two, as some exporters write it), a Sub or Div
+ * by a constant, BatchNormalization, Identity and Dropout (evaluation). An Add of two computed tensors is a residual
+ * join, not a bias: what follows it is not one layer's.
+ */
+function tailInput(node: NodeProto, index: GraphIndex): string | null {
+  const [first, second] = node.input ?? [];
+  const constant = (name: string | undefined) => name !== undefined && index.initializers.has(name);
+  switch (node.opType) {
+    case "BatchNormalization":
+    case "Identity":
+    case "Dropout":
+      return first ?? null;
+    case "Add":
+    case "Mul":
+      return constant(first) !== constant(second) ? (constant(first) ? second : first) : null;
+    case "Sub":
+    case "Div":
+      return constant(second) && !constant(first) ? first : null;
+    default:
+      return null;
+  }
+}
 
 /** A site as the graph alone defines it; the engine adds its shape by running the graph. */
 export interface SiteLocation {
@@ -285,11 +308,8 @@ function layerBehind(tensor: string, index: GraphIndex, onlyThroughTranspose = f
       current = index.producer.get(current.input?.[0] ?? "");
       continue;
     }
-    if (!LAYER_TAIL_OPS.has(current.opType ?? "")) return null;
-    // An Add of two computed tensors is a residual join, not a bias: the activation is not one layer's.
-    if (current.opType === "Add" && !(current.input ?? []).some((i) => index.initializers.has(i))) return null;
-    const [first, second] = current.input ?? [];
-    const next = current.opType === "Add" && index.initializers.has(first) ? second : first;
+    const next = tailInput(current, index);
+    if (next === null) return null;
     current = index.producer.get(next);
   }
   return null;
@@ -307,15 +327,14 @@ function unitsAxisKept(layer: NodeProto, perms: number[][]): boolean {
   return axis === 1 || axis === rank - 1;
 }
 
-/** The last tensor of a layer: its output, or that of a bias Add / BatchNormalization that follows alone. */
+/** The last tensor of a layer: its output, or that of the bias Add, batch norm or other tailInput nodes that follow alone. */
 function layerEnd(layer: NodeProto, index: GraphIndex): string {
   let tensor = layer.output![0];
   for (;;) {
     const consumers = index.consumers.get(tensor) ?? [];
     if (consumers.length !== 1) return tensor;
     const next = consumers[0];
-    if (!LAYER_TAIL_OPS.has(next.opType ?? "")) return tensor;
-    if (next.opType === "Add" && !(next.input ?? []).some((i) => index.initializers.has(i))) return tensor;
+    if (tailInput(next, index) !== tensor) return tensor;
     if (index.outputs.includes(tensor)) return tensor;
     tensor = next.output![0];
   }

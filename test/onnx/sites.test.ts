@@ -143,6 +143,63 @@ describe("locateSites names sites after the framework's layers", () => {
     ]);
   });
 
+  // Trial 84: a batch norm folded into Mul + Add, or a Dropout, between a layer and its ReLU made the layer's
+  // pre-activation output the site `conv1` (ablated there, before the batch norm and the ReLU) and the ReLU a site
+  // `relu1` of its own.
+  it("locateSites: a layer followed by Mul + Add by constants (a folded batch norm), by Dropout, or by Transpose then Mul + Add, before its ReLU is one site, the ReLU's, named after the layer", () => {
+    const relu = (scope: string, input: string, output: string) => makeNode("Relu", [input], [output], `/${scope}/Relu`);
+    const g = graph(
+      [
+        makeNode("Conv", ["x", "conv1.weight"], ["c1"], "/conv1/Conv"),
+        makeNode("Mul", ["c1", "bn1.scale"], ["m1"], "/bn1/Mul"),
+        makeNode("Add", ["bn1.shift", "m1"], ["a1"], "/bn1/Add"),
+        relu("relu1", "a1", "r1"),
+        makeNode("Conv", ["r1", "conv2.weight"], ["c2"], "/conv2/Conv"),
+        makeNode("Transpose", ["c2"], ["t2"], "/conv2/Transpose", { perm: [0, 2, 3, 1] }),
+        makeNode("Mul", ["t2", "bn2.scale"], ["m2"], "/bn2/Mul"),
+        makeNode("Add", ["m2", "bn2.shift"], ["a2"], "/bn2/Add"),
+        relu("relu2", "a2", "r2"),
+        makeNode("Flatten", ["r2"], ["f"], "/flatten/Flatten"),
+        makeNode("Gemm", ["f", "fc1.weight", "fc1.bias"], ["g1"], "/fc1/Gemm"),
+        makeNode("Dropout", ["g1"], ["d1"], "/drop1/Dropout"),
+        relu("act1", "d1", "r3"),
+        makeNode("Gemm", ["r3", "fc2.weight", "fc2.bias"], ["logits"], "/fc2/Gemm"),
+      ],
+      [weight("conv1.weight", [4, 1, 3, 3]), weight("bn1.scale", [1, 4, 1, 1]), weight("bn1.shift", [1, 4, 1, 1]), weight("conv2.weight", [4, 4, 3, 3]), weight("bn2.scale", [4]), weight("bn2.shift", [4]), weight("fc1.weight", [8, 16]), weight("fc1.bias", [8]), weight("fc2.weight", [3, 8]), weight("fc2.bias", [3])],
+    );
+    expect(locateSites(g).map((s) => [s.name, s.op, s.tensor, s.layer])).toEqual([
+      ["conv1", "Relu", "r1", "/conv1/Conv"],
+      ["conv2", "Relu", "r2", "/conv2/Conv"],
+      ["fc1", "Relu", "r3", "/fc1/Gemm"],
+      ["fc2", "Gemm", "logits", "/fc2/Gemm"],
+    ]);
+  });
+
+  it("locateSites: an Add of two computed tensors (a residual join) still ends a layer, and a Mul of two computed tensors is no scale", () => {
+    const g = graph(
+      [
+        makeNode("Gemm", ["x", "fc1.weight"], ["g1"], "/fc1/Gemm"),
+        makeNode("Relu", ["g1"], ["r1"], "/fc1/Relu"),
+        makeNode("Gemm", ["r1", "fc2.weight"], ["g2"], "/fc2/Gemm"),
+        makeNode("Add", ["g2", "r1"], ["sum"], "/Add"),
+        makeNode("Relu", ["sum"], ["r2"], "/Relu"),
+        makeNode("Gemm", ["r2", "fc3.weight"], ["g3"], "/fc3/Gemm"),
+        makeNode("Mul", ["g3", "r2"], ["gated"], "/Mul"),
+        makeNode("Relu", ["gated"], ["r3"], "/gate/Relu"),
+        makeNode("Gemm", ["r3", "fc4.weight"], ["logits"], "/fc4/Gemm"),
+      ],
+      [weight("fc1.weight", [4, 4]), weight("fc2.weight", [4, 4]), weight("fc3.weight", [4, 4]), weight("fc4.weight", [3, 4])],
+    );
+    expect(locateSites(g).map((s) => [s.name, s.op, s.layer])).toEqual([
+      ["fc1", "Relu", "/fc1/Gemm"],
+      ["fc2", "Gemm", "/fc2/Gemm"],
+      ["relu4", "Relu", null],
+      ["fc3", "Gemm", "/fc3/Gemm"],
+      ["gate", "Relu", null],
+      ["fc4", "Gemm", "/fc4/Gemm"],
+    ]);
+  });
+
   it("scopeName(name, op) reads module paths and Keras layers; op-type names carry none", () => {
     expect(scopeName("/fc1/Gemm", "Gemm")).toBe("fc1");
     expect(scopeName("/features/features.0/Conv", "Conv")).toBe("features.0");
