@@ -8,7 +8,7 @@ import { closeModel, openModel, type LesionModel } from "../engine/model.js";
 import { buildReport } from "../report/buildReport.js";
 import { DEFAULT_ARCH, defaultModel } from "../models/defaultModel.js";
 import { checkStudyDir, study, unfinishedSteps, type StudyOptions } from "../runs/study.js";
-import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, parseNumber, percent, trainingSpecs, loadModelData, numberedAs, type FlagTable } from "./common.js";
+import { abortOnInterrupt, checkOutsideData, namedSet, parseInteger, parseList, parseNumber, parseNumberList, percent, trainingSpecs, loadModelData, numberedAs, type FlagTable } from "./common.js";
 import { studyProgress } from "./studyProgress.js";
 import { warningLine } from "./flagMessage.js";
 import type { RecoverSummary } from "../runs/recoverFiles.js";
@@ -20,9 +20,9 @@ const FLAGS: FlagTable<StudyOptions> = {
   pairs: "--pairs <which>",
   initial: "--initial <model>",
   recover: "--recover",
-  fractions: null /* 0.1 … 1 */,
-  repeats: null /* 3 */,
-  seed: null /* 0 */,
+  fractions: "--fractions <list>",
+  repeats: "--repeats <n>",
+  seed: "--seed <n>",
   maxK: "--max-k <n>",
   modelPath: null /* the MODEL argument */,
   initialPath: null /* the --initial argument */,
@@ -42,6 +42,9 @@ interface StudyFlags {
   recoverLr?: string;
   recoverSite?: string;
   maxK?: string;
+  fractions?: string;
+  repeats?: string;
+  seed?: string;
   output: string;
 }
 
@@ -59,6 +62,9 @@ export function registerStudy(program: Command): void {
     .option("--recover-site <name>", "the studied site whose most damaging population --recover retrains (default: the first studied site)")
     .option("--recover-lr <rate>", "learning rate of --recover's SGD (default 0.01; 0.001 for a residual network without BatchNorm, as an exported ResNet)")
     .option(FLAGS.maxK!, "largest number of populations characterize tries per grouping (default 8)")
+    .option(FLAGS.fractions!, "fractions of each site's units for the cumulative curves and Study B (default 0.1,0.2,…,1)")
+    .option(FLAGS.repeats!, "random orders drawn per site for those curves (default 3; more smooth Study B's per-class curves)")
+    .option(FLAGS.seed!, "seed of the random orders, the populations' clustering and embeddings and the recovery's training (default 0)")
     .option(FLAGS.dir!, "study directory (a rerun continues there)", "lesion-study")
     .action(async (path: string | undefined, flags: StudyFlags) => {
       if (flags.recoverData !== undefined && !flags.recover) fail("bad-option", "--recover-data is the training data of --recover, which is not given", { options: ["recoverData", "recover"] });
@@ -124,6 +130,9 @@ export function registerStudy(program: Command): void {
           sites: flags.sites !== undefined ? parseList(flags.sites, "--sites") : undefined,
           pairs: flags.pairs as StudyOptions["pairs"],
           maxK: flags.maxK === undefined ? undefined : parseInteger(flags.maxK, "--max-k", 2),
+          fractions: flags.fractions === undefined ? undefined : parseNumberList(flags.fractions, "--fractions"),
+          repeats: flags.repeats === undefined ? undefined : parseInteger(flags.repeats, "--repeats", 1),
+          seed: flags.seed === undefined ? undefined : parseInteger(flags.seed, "--seed", 0),
           initial,
           recover,
           // As given, made absolute: the report and a reader of study.json find both models from anywhere.

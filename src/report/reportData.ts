@@ -19,7 +19,7 @@ import { minActiveSamples } from "../study/unitScores.js";
 import { classCurveSeries, curveSeries, depthCurves, type ClassCurveSeries, type CurveSeries, type DepthCurve } from "./depthCurves.js";
 import { findings, type Findings } from "./findings.js";
 import { firstConvFilters, type FilterTiles } from "./firstConvFilters.js";
-import { round } from "./round.js";
+import { noiseless, round } from "./round.js";
 import { stimulusOutcomes, type StimulusOutcomes } from "./stimulusOutcomes.js";
 
 export type { FilterTiles } from "./firstConvFilters.js";
@@ -210,7 +210,7 @@ export function reportData(dir: string): ReportData {
         silhouette: round(g.silhouette)!,
         // Written by characterize before the flag existed: not known to be capped.
         capped: g.capped ?? false,
-        populations: g.populations.map((p) => ({ id: p.id, units: p.units, delta: round(p.ablation.delta)!, deltaPerClass: p.ablation.deltaPerClass.map(round), interaction: p.ablation.interaction.map(round) })),
+        populations: g.populations.map((p) => ({ id: p.id, units: p.units, delta: round(p.ablation.delta)!, deltaPerClass: p.ablation.deltaPerClass.map(round), interaction: p.ablation.interaction.map(noiseless) })),
       })),
       agreement: { ari: round(groups.agreement.ari)!, nmi: round(groups.agreement.nmi)! },
       pairs: pairList,

@@ -213,7 +213,7 @@ function drawSite(site) {
           height: 280, marginLeft: 55, x: { label: "class", domain: classes, ticks: classTicks(classes), tickFormat: classTick }, y: { label: "accuracy drop", grid: true, tickFormat: (v) => pointsTick(v) + " pp" },
           color: { legend: true, domain: ["lost also to either unit alone, less images gained", "lost only jointly (redundant)"], range: ["#4c78a8", "#e45756"] },
           marks: [Plot.barY(rows, { x: "class", y: "drop", fill: "part", tip: { format: { y: pointsText } } }), Plot.ruleY([0])],
-        }), "Pair " + name + " ablated, class by class (Meyes et al. 2019): each bar is the class's accuracy drop under the pair, split into the part lost only jointly (red: images either unit alone keeps, the pair's redundancy) and the rest (blue: images that either unit alone also loses, less the images the pair gets right that the intact network got wrong). Pairs listed by overall redundancy.", file("pair-split"), rows.map((r) => ({ pair: name, ...r }))));
+        }), "Pair " + name + " ablated, class by class (Meyes et al. 2019): each bar is the class's accuracy drop under the pair, split into the part lost only jointly (red: images either unit alone keeps, the pair's redundancy, here as a share of all the class's images in pp: redundancy.npy's share of the correctly classified ones × the class's intact accuracy) and the rest (blue: images that either unit alone also loses, less the images the pair gets right that the intact network got wrong). Pairs listed by overall redundancy.", file("pair-split"), rows.map((r) => ({ pair: name, ...r }))));
       };
       pick.addEventListener("change", drawSplit);
       drawSplit();

@@ -80,11 +80,12 @@ if (data.depth.length > 0) {
   const repeats = data.depth[0].repeats;
   const draw = () => {
     const j = pick.value === "" ? null : Number(pick.value);
-    const rows = data.depth.flatMap((d, i) => (j === null ? d.points : d.perClass[j]).filter((p) => p[1] !== null).map(([fraction, accuracy]) => ({ site: names[i], depth: d.depth, fraction, accuracy })));
+    // The CSV's site column is the site's name, to join with fractions/SITE.csv; the legend's label is a column of its own.
+    const rows = data.depth.flatMap((d, i) => (j === null ? d.points : d.perClass[j]).filter((p) => p[1] !== null).map(([fraction, accuracy]) => ({ site: d.site, depth: d.depth, fraction, accuracy, label: names[i] })));
     const f = figure(document.createElement("div"), Plot.plot({
       height: 340, grid: true, marginLeft: 50, color: { legend: true, type: "ordinal", domain: names, range: colours, label: "site (by depth)" },
       x: { label: "fraction of the site's units ablated (random order)", domain: [0, 1] }, y: { label: (j === null ? "accuracy" : "accuracy of class " + classes[j]) + " (%)", domain: [0, 1], tickFormat: pointsTick },
-      marks: [Plot.line(rows, { x: "fraction", y: "accuracy", z: "site", stroke: "site", strokeWidth: 1.8, tip: { format: { y: percentText } } }), Plot.dot(rows, { x: "fraction", y: "accuracy", fill: "site", r: 2 })],
+      marks: [Plot.line(rows, { x: "fraction", y: "accuracy", z: "label", stroke: "label", strokeWidth: 1.8, tip: { format: { y: percentText } } }), Plot.dot(rows, { x: "fraction", y: "accuracy", fill: "label", r: 2 })],
     }), "Study B of Meyes et al. 2019: for each site (one line, coloured from dark, nearest the input, to light, nearest the output) the " + (j === null ? "overall accuracy" : "accuracy on class " + classes[j]) + " as growing random fractions of its units (channels of a conv site) are ablated, the mean of " + repeats + " random order" + (repeats > 1 ? "s" : "") + ". Lines that stay high to large fractions show layers with much redundancy; pick a class above to see which layers that class depends on.", "depth" + (j === null ? "" : "-class-" + classes[j]).replace(/[^A-Za-z0-9_.-]/g, "_"), rows);
     f.id = "depth-figure";
     f.dataset.sites = data.depth.map((d) => d.site).join(",");

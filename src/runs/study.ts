@@ -40,6 +40,9 @@ import { acquireLock } from "./lock.js";
 import { holdsRun, LESION_VERSION, openResultDir, pairsStep, readRun, REPORT_FILE, RESUME_LOG_FILE, RESUME_STATE_FILE, STUDY_FILE, SUMMARY_FILE, toJson, type ResultDir, type RunIdentity } from "./resultDir.js";
 import { selectivity } from "../study/unitScores.js";
 
+/** The fractions of each site's units the cumulative curves (and Study B) ablate by default. */
+const DEFAULT_FRACTIONS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+
 /** Options of `study` (`lesion study`'s flags). */
 export interface StudyOptions {
   /** The study directory: one result directory per step, reused on a rerun. Default "lesion-study". */
@@ -111,7 +114,8 @@ export { STUDY_FILE };
  * The whole study of a model (Meyes et al. 2019 and 2020) in `dir`, one result directory per step (evaluate, record,
  * singles, pairs, characterize, fraction curves, optional recovery): a step whose identity (model hash, data identity,
  * options) matches a finished one is reused, a killed step resumes from its resume log.
- * @throws LesionError `unknown-site`; `bad-option` (a recovery site not studied, a learning rate ≤ 0); `bad-model`
+ * @throws LesionError `unknown-site`; `bad-option` (a recovery site not studied, a learning rate ≤ 0, `repeats` or
+ * `seed` out of range); `bad-fraction` (a fraction outside (0, 1], or none); `bad-model`
  * (NaN or infinite weights; an initial model that does not match); `dir-locked` (another run holds `dir`);
  * `resume-mismatch` (`dir` holds another command's results, or other files and no study: checkStudyDir); `unwritable-path`;
  * and those of the steps' verbs (`shape-mismatch`, `bad-data`, `label-out-of-range`, `unit-out-of-range`,
@@ -134,6 +138,8 @@ export async function study(model: LesionModel, data: Dataset, options: StudyOpt
     recoverableSite(model, recoverSite);
     checkLearningRate(options.recover.lr);
   }
+  // The fractions step's options (fractions, repeats, seed) found wrong now, not after every step before it.
+  fractions(resolveSite(model, sites[0]), { fractions: options.fractions ?? DEFAULT_FRACTIONS, order: "random", repeats: options.repeats ?? 3, seed: options.seed ?? 0 });
   // Characterize clusters units and compares them with the initial model: both found unusable now, not after three steps.
   requireFiniteWeights(model, "a study (its populations)");
   if (options.initial) checkInitial(model, options.initial, sites);
@@ -240,7 +246,7 @@ async function studyLocked(model: LesionModel, data: Dataset, options: StudyOpti
     const { files, summary } = characterizeFiles(result, { modelSha256: model.sha256, initial: options.initial?.name ?? null, provenance: provenance(model, data, seed) });
     out.write(files, summary);
   });
-  const fractionSteps = options.fractions ?? [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+  const fractionSteps = options.fractions ?? DEFAULT_FRACTIONS;
   // Reads the record and singles steps, whose identities are fixed by the same model, data and sites.
   await step("fractions", { sites, fractions: fractionSteps, repeats: options.repeats ?? 3, seed }, async (out) => {
     const recording = readSummary<{ n: number; sites: Array<{ site: string; units: number; classMeans: { data: number[] }; emptyClasses: number[]; fractionActive: number[] }> }>(join(dir, "record"));

@@ -378,8 +378,16 @@ describe("lesion (bin)", () => {
     expectOneLineError(lesion("study", model, "--data", data, "--sites", "fc1", "--recover", "--recover-data", data, "--recover-site", "fc2", "-o", "never"), /^lesion: the recovery's site fc2 is not among the studied sites \(fc1\): its populations come from the characterize step$/);
     expectOneLineError(lesion("study", model, "--data", data, "--recover", "--recover-data", data, "--recover-site", "fc9", "-o", "never"), /unknown site 'fc9'/);
     expect(existsSync(join(dir, "never"))).toBe(false);
-    const run = lesion("study", model, "--data", data, "--pairs", "none", "--recover", "--recover-data", data, "--recover-site", "fc2", "-o", "recover-site-study");
+    // The fraction curves' options as flags (a trial found no way to ask for more random orders than 3).
+    const run = lesion("study", model, "--data", data, "--pairs", "none", "--recover", "--recover-data", data, "--recover-site", "fc2", "--fractions", "0.5,1", "--repeats", "2", "--seed", "3", "-o", "recover-site-study");
     expect(run.status, run.stderr).toBe(0);
+    const curves = JSON.parse(readFileSync(join(dir, "recover-site-study", "fractions", "run.json"), "utf8")).run.options;
+    expect([curves.fractions, curves.repeats, curves.seed]).toEqual([[0.5, 1], 2, 3]);
+    // Per site: 2 fractions × (2 random orders, selectivity, impact).
+    const fc2Rows = readFileSync(join(dir, "recover-site-study", "fractions", "fc2.csv"), "utf8").trimEnd().split("\n").length - 1;
+    expect(fc2Rows).toBe(8);
+    expectOneLineError(lesion("study", model, "--data", data, "--fractions", "0,1.5", "-o", "never"), /^lesion: fraction 0 is outside \(0, 1\]$/);
+    expect(existsSync(join(dir, "never"))).toBe(false);
     const populations = JSON.parse(readFileSync(join(dir, "recover-site-study", "characterize", "summary.json"), "utf8")).populations;
     const grouping = populations.find((p: { site: string }) => p.site === "fc2").groupings.find((g: { by: string; method: string }) => g.by === "impact" && g.method === "hierarchical");
     const worst = [...grouping.populations].sort((a: { ablation: { delta: number } }, b: { ablation: { delta: number } }) => a.ablation.delta - b.ablation.delta)[0];
