@@ -14,6 +14,7 @@
  * - Size: the whole data set when the page fits in PAGE_BYTES, else a seeded stratified sample (said on the page).
  */
 import type { Dataset } from "../data/types.js";
+import { pickSamples } from "../data/pickSamples.js";
 import { fail } from "../errors.js";
 import { checkData } from "../engine/forward.js";
 import { hiddenSites, requireSites, resolveSite, type LesionModel } from "../engine/model.js";
@@ -124,7 +125,7 @@ export async function explore(model: LesionModel, data: Dataset, options: Explor
   const fits = Math.max(1, Math.min(Math.floor((PAGE_BYTES - base) / perSample), Math.floor(CACHE_BYTES / cachePerSample)));
   const n = options.samples ?? Math.min(data.n, fits);
   const indices = n === data.n ? null : stratifiedSample(data, n, options.seed ?? 0);
-  const subset = indices ? subsetOf(data, indices) : data;
+  const subset = indices ? pickSamples(data, Array.from(indices), data.spec) : data;
 
   options.onProgress?.({ phase: "explore", done: 1, total: 3, detail: "indicators" });
   const found = await indicators(model, subset, { sites: sites.map((s) => s.name), onProgress: options.onProgress, signal: options.signal });
@@ -273,12 +274,6 @@ export function stratifiedSample(data: Dataset, n: number, seed: number): Int32A
   return Int32Array.from(chosen.sort((a, b) => a - b));
 }
 
-function subsetOf(data: Dataset, indices: Int32Array): Dataset {
-  const size = data.shape[0] * data.shape[1] * data.shape[2];
-  const images = new Float32Array(indices.length * size);
-  indices.forEach((s, i) => images.set(data.images.subarray(s * size, (s + 1) * size), i * size));
-  return { ...data, n: indices.length, images, labels: Int32Array.from(indices, (s) => data.labels[s]) };
-}
 
 /**
  * The names other than its own by which the command line finds each of `names` (resolveSite: its activation node, its
