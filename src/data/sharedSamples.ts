@@ -1,14 +1,13 @@
 /** Whether a command's test data holds its training images (a slice of the test split trained on, the split tested on). */
-import { dataIdentity } from "./dataIdentity.js";
 import type { Dataset } from "./types.js";
 
 /**
- * How many of `test`'s samples are samples of `train`: where they are one data set (the same size and content, as
- * dataIdentity hashes it), all of them; where both are a named set's split or slices of one split (Dataset.within),
- * those in both ranges; else 0 (other files and folders are not compared sample by sample).
+ * How many of `test`'s samples are samples of `train`: where both are a named set's split or slices of one split
+ * (Dataset.within), those in both ranges; where they are one data set (the same object, or the same spec and size),
+ * all of them; else 0 (files and folders are not compared by content).
  */
 export function sharedSamples(train: Dataset, test: Dataset): number {
-  if (train === test || (train.n === test.n && dataIdentity(train).sha256 === dataIdentity(test).sha256)) return test.n;
+  if (train === test || (train.spec === test.spec && train.n === test.n)) return test.n;
   const a = train.within;
   const b = test.within;
   if (!a || !b || a.of !== b.of) return 0;

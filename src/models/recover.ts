@@ -320,7 +320,9 @@ export function defaultLearningRate(network: Network, optimizer: "sgd" | "adam")
  * of the test split (`mnist:test[:1000]`) tested on the whole split.
  */
 function sameDataWarning(data: Dataset, test: Dataset): string[] {
-  const warning = sharedSamplesWarning(data, test, { same: "recovery is measured on the images the network retrains on", partly: "recovery is partly measured on images the network retrains on", option: "`test`" });
+  const same = data.n === test.n && dataIdentity(data).sha256 === dataIdentity(test).sha256;
+  const said = { same: "recovery is measured on the images the network retrains on", partly: "recovery is partly measured on images the network retrains on", option: "`test`" };
+  const warning = same ? sharedSamplesWarning(test, test, said) : sharedSamplesWarning(data, test, said);
   return warning ? [warning] : [];
 }
 
